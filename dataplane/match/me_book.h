@@ -1,0 +1,179 @@
+/*
+ * me_book.h - the matching engine: one price-time order book per contract.
+ *
+ * Role in the data path: a matching core owns many books outright (nothing is shared
+ * between cores). For each command it pops from its input ring it calls me_book_apply(),
+ * which matches and writes events (accept, trade, leave, reject, modify) into a sink the
+ * core owns; the core turns those into wire replies and market data. No malloc, free,
+ * lock, syscall or printf happens inside this module after me_book_init().
+ *
+ * Semantics (exact; tokex-replay prints them and the tests check them):
+ *  - Price-time priority; a trade happens at the resting order's price.
+ *  - TIF: GTC rests; IOC's remainder leaves (ME_OUT_IOC); FOK fills completely at once
+ *    or not at all (ME_OUT_FOK); POST is rejected (ME_REJ_POST_CROSS) if it would cross.
+ *  - Self-trade prevention: when the next resting order to match has the same non-zero
+ *    owner as the aggressor, the aggressor's remaining quantity leaves (ME_OUT_STP) and
+ *    matching stops. An FOK is fillable only if it fills completely before reaching
+ *    such an order.
+ *  - Modify to (price, qty), qty being the new remaining quantity: same price and
+ *    qty <= remaining reduces in place and keeps priority; otherwise the order leaves
+ *    the book and re-enters at the back of its new level, matching first if it crosses
+ *    (a POST order that would cross is rejected and stays unchanged).
+ *  - Rejects: invalid price, qty, side or tif (INVALID); an id equal to a live order's
+ *    (DUP); cancel/modify of an order that is not live (UNKNOWN); post-only crossing
+ *    (POST_CROSS); and from the contract's parameters: price off the tick grid (TICK),
+ *    outside the daily band (BAND), qty above the maximum (MAX_QTY), order pool full
+ *    (FULL). Checks run in that order: INVALID, TICK, BAND, MAX_QTY, DUP, FULL,
+ *    POST_CROSS.
+ *
+ * Memory: the caller asks me_book_memsize() for the bytes a book with given parameters
+ * needs, provides them (rte_zmalloc_socket on the matching core's NUMA node, or
+ * aligned_alloc in tests), and me_book_init() lays the book out inside them.
+ */
+#ifndef TOKEX_ME_BOOK_H
+#define TOKEX_ME_BOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum me_side { ME_BUY = 0, ME_SELL = 1 };
+enum me_tif { ME_GTC = 0, ME_IOC = 1, ME_FOK = 2, ME_POST = 3 };
+enum me_cmd_type { ME_CMD_NEW = 1, ME_CMD_CANCEL = 2, ME_CMD_MODIFY = 3 };
+
+enum me_ev_type {
+	ME_EV_ACCEPT = 1, /* NEW passed validation (before any trade it causes) */
+	ME_EV_TRADE = 2,  /* id aggressed rid at price for qty */
+	ME_EV_OUT = 3,    /* id left the book without trading its qty; reason me_out */
+	ME_EV_REJECT = 4, /* command on id refused, book unchanged; reason me_rej */
+	ME_EV_MODIFY = 5, /* MODIFY accepted: id now (price, qty) (before any trade) */
+};
+
+enum me_out {
+	ME_OUT_CANCEL = 1, /* cancelled by request */
+	ME_OUT_IOC = 2,    /* IOC remainder expired */
+	ME_OUT_FOK = 3,    /* FOK could not fill completely */
+	ME_OUT_STP = 4,    /* self-trade prevention cancelled the aggressor's remainder */
+	ME_OUT_MASS = 5,   /* mass cancel (by owner, side, or all) */
+};
+
+enum me_rej {
+	ME_REJ_INVALID = 1,
+	ME_REJ_DUP = 2,
+	ME_REJ_UNKNOWN = 3,
+	ME_REJ_POST_CROSS = 4,
+	ME_REJ_TICK = 5,
+	ME_REJ_BAND = 6,
+	ME_REJ_MAX_QTY = 7,
+	ME_REJ_FULL = 8,
+};
+
+/* Book parameters, from the contract's configuration. Prices are integers in the
+ * contract's price unit (the wire's int64 price). */
+struct me_params {
+	int64_t price_lo;    /* lowest price the level array covers (inclusive) */
+	int64_t price_hi;    /* highest price the level array covers (inclusive) */
+	int64_t tick;        /* price grid: (price - price_lo) % tick == 0; >= 1 */
+	int64_t max_qty;     /* largest accepted order quantity; >= 1 */
+	uint32_t max_orders; /* resting orders the pool holds; >= 1 */
+};
+
+/* One command. For CANCEL only id is read; for MODIFY id, price and qty. */
+struct me_cmd {
+	uint8_t type; /* enum me_cmd_type */
+	uint8_t side; /* enum me_side */
+	uint8_t tif;  /* enum me_tif */
+	uint8_t pad[5];
+	int64_t id;     /* order id (the exchange order id in the appliance) */
+	int64_t price;
+	int64_t qty;    /* NEW: quantity; MODIFY: new remaining quantity */
+	uint64_t owner; /* self-trade prevention group (account); 0 = none */
+	uint64_t user;  /* opaque to the engine, echoed in events (session, clOrdId...) */
+};
+
+/* One event: 72 bytes. Fields not listed for a type are zero. */
+struct me_event {
+	uint8_t type;   /* enum me_ev_type */
+	uint8_t reason; /* me_out for OUT, me_rej for REJECT */
+	uint8_t side;   /* side of id */
+	uint8_t pad[5];
+	int64_t id;      /* the order (the aggressor for TRADE) */
+	int64_t price;   /* ACCEPT/MODIFY: order price; TRADE: trade price */
+	int64_t qty;     /* ACCEPT/MODIFY: order qty; TRADE: traded; OUT: qty that left */
+	int64_t leaves;  /* id's remaining quantity after this event */
+	uint64_t user;   /* id's user word */
+	int64_t rid;     /* TRADE: the resting order */
+	int64_t rleaves; /* TRADE: the resting order's remaining quantity after it */
+	uint64_t ruser;  /* TRADE: the resting order's user word */
+};
+
+/* Where me_book_apply() writes events. When ev is full (n == cap) the engine calls
+ * flush(), which must consume ev[0..n) and set n = 0. cap >= 1. */
+struct me_sink {
+	struct me_event *ev;
+	uint32_t n;
+	uint32_t cap;
+	void (*flush)(struct me_sink *s);
+	void *arg; /* the flush callback's */
+};
+
+struct me_book;
+
+/* Bytes a book with these parameters needs; 0 with errno = EINVAL if they are invalid
+ * or the level array would exceed ME_MAX_LEVELS. */
+#define ME_MAX_LEVELS (1u << 26)
+size_t me_book_memsize(const struct me_params *p);
+
+/* Lays a book out in mem (len >= me_book_memsize(p), 64-byte aligned). Returns the
+ * book, or NULL with errno set (EINVAL). */
+struct me_book *me_book_init(void *mem, size_t len, const struct me_params *p);
+
+/* Applies one command; returns the number of events written to s (counting flushed
+ * ones). The hot path. */
+uint32_t me_book_apply(struct me_book *b, const struct me_cmd *c, struct me_sink *s);
+
+/* Inserts resting volume without matching and without events: for seeding from a
+ * snapshot or from market data. at_head puts it in front of its level's queue.
+ * Returns 0, or -EINVAL (bad price/qty/side), -EEXIST (id live), -ENOSPC (pool full),
+ * -EDOM (would cross the opposite side). */
+int me_book_seed(struct me_book *b, int64_t id, int side, int64_t price, int64_t qty,
+		 uint64_t owner, uint64_t user, int at_head);
+
+/* Cancels every live order matching owner (0 = any) and side (-1 = both), emitting
+ * OUT/ME_OUT_MASS for each. Returns how many left. O(live orders). */
+uint32_t me_book_mass_cancel(struct me_book *b, uint64_t owner, int side,
+			     struct me_sink *s);
+
+/* Best price and total quantity on a side: 0, or -ENOENT when the side is empty. */
+int me_book_best(const struct me_book *b, int side, int64_t *price, int64_t *qty);
+
+/* Up to n best levels of a side, best first, into price[]/qty[]; returns how many. */
+uint32_t me_book_depth(const struct me_book *b, int side, int64_t *price, int64_t *qty,
+		       uint32_t n);
+
+/* A resting order as me_book_walk() shows it. */
+struct me_order_view {
+	int64_t id;
+	int64_t price;
+	int64_t qty; /* remaining */
+	uint64_t owner;
+	uint64_t user;
+	uint8_t side;
+	uint8_t tif;
+};
+
+/* Calls cb for every resting order: bids best price first, then asks best price first,
+ * each level in time priority. Stops early and returns cb's value if it is non-zero. */
+typedef int (*me_walk_cb)(void *arg, const struct me_order_view *o);
+int me_book_walk(const struct me_book *b, me_walk_cb cb, void *arg);
+
+/* Looks up a live order: 0 and *o filled, or -ENOENT. */
+int me_book_find(const struct me_book *b, int64_t id, struct me_order_view *o);
+
+/* Live resting orders. */
+uint32_t me_book_count(const struct me_book *b);
+
+/* Checks every structural invariant (levels, links, totals, index, best prices); for
+ * tests. Returns 0 or -EFAULT with *what set to a static description. */
+int me_book_check(const struct me_book *b, const char **what);
+
+#endif /* TOKEX_ME_BOOK_H */
