@@ -1,0 +1,72 @@
+/*
+ * dp_msg.h - the records that cross between tokexd's cores.
+ *
+ * Role in the data path:
+ *
+ *   RX/session core --dp_order--> matching core --dp_event--> RX/session core --> TX
+ *   (UDP on DPDK, or the           (owns the books       (sequences, stores for
+ *    TCP io_uring gateway)          of its contracts)     retransmission, encodes)
+ *
+ * Each arrow is a single-producer/single-consumer ring of these fixed 64-byte records
+ * (one cache line each), one ring per (session core, matching core) pair and direction.
+ * The session core never touches a book; the matching core never touches a session.
+ * A session is named on the rings by (src, session): the index of the session core that
+ * owns it and its slot in that core's session table.
+ */
+#ifndef TOKEX_DP_MSG_H
+#define TOKEX_DP_MSG_H
+
+#include <stdint.h>
+
+#include <tokex/proto.h>
+
+enum dp_order_type {
+	DP_ORD_NEW = 1,
+	DP_ORD_CANCEL = 2,
+	DP_ORD_MODIFY = 3,
+	DP_ORD_MASS_CANCEL = 4, /* scope/side/contract/account filters */
+	DP_ORD_SESSION_GONE = 5, /* cancel-on-disconnect: cancel every order of (src, session) */
+};
+
+/* Session core -> matching core: one validated request. 64 bytes. */
+struct dp_order {
+	uint8_t type;  /* dp_order_type */
+	uint8_t side;  /* tkx_side (0 = both for mass cancel) */
+	uint8_t tif;   /* tkx_tif */
+	uint8_t scope; /* tkx_mass_scope for DP_ORD_MASS_CANCEL */
+	uint8_t src;   /* index of the issuing session core: the reply ring */
+	uint8_t pad0;
+	uint16_t session; /* slot in the issuing core's session table */
+	uint32_t contract_id; /* 0 = every contract (mass cancel) */
+	uint32_t firm_id;
+	uint32_t account;
+	uint32_t qty;
+	uint64_t cl_ord_id;
+	uint64_t order_id; /* cancel/modify target */
+	int64_t price;
+	uint64_t rx_time; /* ns: when the packet that carried it arrived */
+	uint64_t in_seq;  /* the request's inbound sequence number in its session */
+};
+_Static_assert(sizeof(struct dp_order) == 64, "dp_order is one cache line");
+
+/* Matching core -> session core: one reply for one session, as its wire body. The session
+ * core prefixes the SBE header, assigns the outbound sequence and keeps it for
+ * retransmission. 64 bytes. */
+struct dp_event {
+	uint16_t template_id; /* TKX_EXEC_ACK ... TKX_MASS_CANCEL_ACK */
+	uint16_t session;
+	uint8_t src;
+	uint8_t pad[3];
+	union {
+		struct tkx_exec_ack ack;
+		struct tkx_exec_reject reject;
+		struct tkx_fill fill;
+		struct tkx_cancelled cancelled;
+		struct tkx_modify_ack modify_ack;
+		struct tkx_mass_cancel_ack mass_ack;
+		uint8_t raw[56];
+	} u;
+};
+_Static_assert(sizeof(struct dp_event) == 64, "dp_event is one cache line");
+
+#endif /* TOKEX_DP_MSG_H */
