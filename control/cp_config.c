@@ -1,0 +1,525 @@
+/*
+ * cp_config.c - built-in defaults and the YAML configuration file (libyaml).
+ *
+ * Role: control plane, start-up only. The file is loaded into a libyaml document so every
+ * node keeps its line; one declarative table per mapping says which keys exist, their
+ * type, bounds and where they land in struct cp_config. Lists in the file replace the
+ * built-in lists as a whole (a file that names firms names all of them).
+ */
+#include "cp_config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <yaml.h>
+
+enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX };
+
+struct cp_key {
+	const char *key;
+	enum cp_type type;
+	size_t off;
+	size_t size; /* CT_STR / CT_HEX capacity */
+	int64_t min;
+	int64_t max;
+};
+
+#define U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_config, f), 0, lo, hi}
+#define STR(k, f) {k, CT_STR, offsetof(struct cp_config, f), sizeof(((struct cp_config *)0)->f), 0, 0}
+#define IP(k, f) {k, CT_IP, offsetof(struct cp_config, f), 0, 0, 0}
+
+/* Scalars of the top-level mapping, by dotted path. */
+static const struct cp_key cp_keys[] = {
+	{"mode", CT_MODE, offsetof(struct cp_config, mode), 0, 0, 1},
+	STR("port.vdev", port_vdev),
+	IP("port.ip", ip),
+	U32("port.udp_port", udp_port, 1, 65535),
+	U32("cores.rx", rx_lcore, 0, 1023),
+	U32("ring_size", ring_size, 64, 1 << 20),
+	IP("tcp.ip", tcp_ip),
+	U32("tcp.port", tcp_port, 1, 65535),
+	IP("md.group", md_group),
+	U32("md.port", md_port, 1, 65535),
+	U32("md.request_port", md_req_port, 1, 65535),
+	STR("md.session", md_session),
+	U32("md.snapshot_ms", md_snapshot_ms, 10, 3600000),
+	U32("md.retain", md_retain, 64, 1 << 20),
+	U32("sessions.max", max_sessions, 1, 65535),
+	U32("sessions.keepalive_min_ms", keepalive_min_ms, 10, 600000),
+	U32("sessions.keepalive_max_ms", keepalive_max_ms, 10, 600000),
+	U32("sessions.throttle_rate", throttle_rate, 1, 100000000),
+	U32("sessions.throttle_burst", throttle_burst, 1, 100000000),
+	U32("sessions.throttle_grace", throttle_grace, 0, 100000000),
+	U32("sessions.retransmit_depth", retransmit_depth, 16, 1 << 20),
+	STR("control.socket", ctl_socket),
+};
+
+#define FIRM_U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_firm, f), 0, lo, hi}
+static const struct cp_key cp_firm_keys[] = {
+	FIRM_U32("id", id, 1, UINT32_MAX),
+	{"secret", CT_HEX, offsetof(struct cp_firm, secret), CP_MAX_SECRET, 16, CP_MAX_SECRET},
+	{"name", CT_STR, offsetof(struct cp_firm, name), sizeof(((struct cp_firm *)0)->name), 0, 0},
+};
+
+#define CON_U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_contract, f), 0, lo, hi}
+#define CON_I64(k, f, lo, hi) {k, CT_I64, offsetof(struct cp_contract, f), 0, lo, hi}
+static const struct cp_key cp_contract_keys[] = {
+	CON_U32("id", id, 1, UINT32_MAX),
+	{"symbol", CT_STR, offsetof(struct cp_contract, symbol),
+	 sizeof(((struct cp_contract *)0)->symbol), 0, 0},
+	CON_U32("core", core, 0, CP_MAX_CORES - 1),
+	CON_I64("tick", tick, 1, 1000000000),
+	CON_I64("ref_price", ref_price, 1, INT64_C(1) << 50),
+	CON_U32("band_bp", band_bp, 1, 9999),
+	CON_I64("max_qty", max_qty, 1, UINT32_MAX),
+	CON_U32("max_orders", max_orders, 1, 1 << 24),
+};
+
+#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+void cp_config_defaults(struct cp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->source, sizeof(cfg->source), "built-in");
+	cfg->mode = CP_MODE_RTC;
+	snprintf(cfg->port_vdev, sizeof(cfg->port_vdev), "net_tap0,iface=tkx0");
+	cfg->ip = 0xC6120002;       /* 198.18.0.2: the benchmarking range, never routed */
+	cfg->udp_port = 7411;
+	cfg->rx_lcore = 0;
+	cfg->match_lcores[0] = 0;   /* run-to-completion: one core does everything */
+	cfg->n_match_lcores = 1;
+	cfg->ring_size = 4096;
+	cfg->tcp_ip = 0x7F000001;   /* 127.0.0.1 */
+	cfg->tcp_port = 7412;
+	cfg->md_group = 0xEFC60001; /* 239.198.0.1 */
+	cfg->md_port = 7413;
+	cfg->md_req_port = 7414;
+	snprintf(cfg->md_session, sizeof(cfg->md_session), "TOKEXMD001");
+	cfg->md_snapshot_ms = 1000;
+	cfg->md_retain = 4096;
+	cfg->max_sessions = 256;
+	cfg->keepalive_min_ms = 100;
+	cfg->keepalive_max_ms = 60000;
+	cfg->throttle_rate = 200000;
+	cfg->throttle_burst = 1000;
+	cfg->throttle_grace = 1000;
+	cfg->retransmit_depth = 4096;
+	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
+
+	/* Two demo firms. Their secrets are public: a real deployment's file replaces them. */
+	static const char *const names[] = {"alpha-mm", "beta-trading"};
+	for (uint32_t i = 0; i < 2; i++) {
+		struct cp_firm *f = &cfg->firms[i];
+		f->id = i + 1;
+		f->secret_len = (uint32_t)snprintf((char *)f->secret, sizeof(f->secret),
+						   "tokex-demo-secret-firm-%u", i + 1);
+		snprintf(f->name, sizeof(f->name), "%s", names[i]);
+	}
+	cfg->n_firms = 2;
+
+	/* Twelve consecutive monthly contracts from the current month, id YYYYMM. Prices in
+	 * 0.0001 CNY per 1M tokens; tick 0.001; reference 2.5000; limits +/-8%. */
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	int y = tm.tm_year + 1900, m = tm.tm_mon + 1;
+	for (uint32_t i = 0; i < 12; i++) {
+		struct cp_contract *c = &cfg->contracts[i];
+		c->id = (uint32_t)(y * 100 + m);
+		snprintf(c->symbol, sizeof(c->symbol), "TKN%02d%02d", y % 100, m);
+		c->core = 0;
+		c->tick = 10;
+		c->ref_price = 25000;
+		c->band_bp = 800;
+		c->max_qty = 10000;
+		c->max_orders = 65536;
+		if (++m > 12) {
+			m = 1;
+			y++;
+		}
+	}
+	cfg->n_contracts = 12;
+}
+
+void cp_contract_band(const struct cp_contract *c, int64_t *lo, int64_t *hi)
+{
+	int64_t d = c->ref_price * (int64_t)c->band_bp / 10000;
+	int64_t l = c->ref_price - d, h = c->ref_price + d;
+	/* Round inwards to the tick grid anchored at zero. */
+	l = (l + c->tick - 1) / c->tick * c->tick;
+	h = h / c->tick * c->tick;
+	if (l < c->tick)
+		l = c->tick;
+	*lo = l;
+	*hi = h;
+}
+
+const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_id)
+{
+	for (uint32_t i = 0; i < cfg->n_firms; i++)
+		if (cfg->firms[i].id == firm_id)
+			return &cfg->firms[i];
+	return NULL;
+}
+
+/* ---- loading ------------------------------------------------------------------------ */
+
+struct cp_load {
+	const char *path;
+	yaml_document_t *doc;
+	char *err;
+	size_t errlen;
+};
+
+static int cp_fail(struct cp_load *l, const yaml_node_t *n, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int cp_fail(struct cp_load *l, const yaml_node_t *n, const char *key, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(l->err, l->errlen, "%s:%zu: %s: %s", l->path,
+		 n ? n->start_mark.line + 1 : (size_t)0, key, why);
+	return -EINVAL;
+}
+
+static const char *cp_scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static int cp_parse_int(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 0);
+	if (errno || end == s || *end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int cp_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const yaml_node_t *n,
+		  const char *path)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return cp_fail(l, n, path, "expected a single value");
+	const char *s = cp_scalar(n);
+	char *dst = (char *)base + k->off;
+	int64_t v;
+
+	switch (k->type) {
+	case CT_U32:
+	case CT_I64:
+		if (cp_parse_int(s, &v) < 0)
+			return cp_fail(l, n, path, "'%s' is not an integer", s);
+		if (v < k->min || v > k->max)
+			return cp_fail(l, n, path, "%" PRId64 " is outside [%" PRId64 ", %" PRId64 "]",
+				       v, k->min, k->max);
+		if (k->type == CT_U32) {
+			uint32_t u = (uint32_t)v;
+			memcpy(dst, &u, sizeof(u));
+		} else {
+			memcpy(dst, &v, sizeof(v));
+		}
+		return 0;
+	case CT_STR:
+		if (strlen(s) >= k->size)
+			return cp_fail(l, n, path, "longer than %zu characters", k->size - 1);
+		memcpy(dst, s, strlen(s) + 1);
+		return 0;
+	case CT_IP: {
+		struct in_addr a;
+		if (inet_pton(AF_INET, s, &a) != 1)
+			return cp_fail(l, n, path, "'%s' is not an IPv4 address", s);
+		uint32_t h = ntohl(a.s_addr);
+		memcpy(dst, &h, sizeof(h));
+		return 0;
+	}
+	case CT_MODE: {
+		uint32_t m;
+		if (strcmp(s, "rtc") == 0)
+			m = CP_MODE_RTC;
+		else if (strcmp(s, "pipeline") == 0)
+			m = CP_MODE_PIPELINE;
+		else
+			return cp_fail(l, n, path, "'%s' is not one of: rtc, pipeline", s);
+		memcpy(dst, &m, sizeof(m));
+		return 0;
+	}
+	case CT_HEX: {
+		size_t len = strlen(s);
+		if (len % 2 || len / 2 < (size_t)k->min || len / 2 > (size_t)k->max)
+			return cp_fail(l, n, path, "expected %" PRId64 " to %" PRId64
+				       " bytes as hex digits", k->min, k->max);
+		for (size_t i = 0; i < len / 2; i++) {
+			int hi = cp_hexval(s[2 * i]), lo = cp_hexval(s[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				return cp_fail(l, n, path, "'%s' is not hex", s);
+			dst[i] = (char)(hi << 4 | lo);
+		}
+		/* CT_HEX is only used for firm secrets: record the length beside them. */
+		uint32_t n32 = (uint32_t)(len / 2);
+		memcpy((char *)base + offsetof(struct cp_firm, secret_len), &n32, sizeof(n32));
+		return 0;
+	}
+	}
+	return cp_fail(l, n, path, "internal: unknown type");
+}
+
+static const struct cp_key *cp_find(const struct cp_key *t, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].key, key) == 0)
+			return &t[i];
+	return NULL;
+}
+
+/* A list of mappings (firms, contracts): each item is read with its own key table. */
+static int cp_list(struct cp_load *l, const yaml_node_t *seq, const char *name,
+		   const struct cp_key *keys, size_t nkeys, void *items, size_t item_size,
+		   uint32_t max, uint32_t *count, const char *const *required, size_t nreq)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return cp_fail(l, seq, name, "expected a list");
+	uint32_t n = 0;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++, n++) {
+		yaml_node_t *item = yaml_document_get_node(l->doc, *it);
+		char path[96];
+		snprintf(path, sizeof(path), "%s[%u]", name, n);
+		if (n >= max)
+			return cp_fail(l, item, path, "more than %u entries", max);
+		if (item->type != YAML_MAPPING_NODE)
+			return cp_fail(l, item, path, "expected a mapping");
+		char *base = (char *)items + (size_t)n * item_size;
+		memset(base, 0, item_size);
+		for (size_t r = 0; r < nreq; r++) {
+			int seen = 0;
+			for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+			     p < item->data.mapping.pairs.top; p++) {
+				yaml_node_t *kn = yaml_document_get_node(l->doc, p->key);
+				if (kn->type == YAML_SCALAR_NODE && strcmp(cp_scalar(kn), required[r]) == 0)
+					seen = 1;
+			}
+			if (!seen)
+				return cp_fail(l, item, path, "missing required key '%s'", required[r]);
+		}
+		for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+		     p < item->data.mapping.pairs.top; p++) {
+			yaml_node_t *kn = yaml_document_get_node(l->doc, p->key);
+			yaml_node_t *vn = yaml_document_get_node(l->doc, p->value);
+			char kpath[160];
+			const char *ks = kn->type == YAML_SCALAR_NODE ? cp_scalar(kn) : "?";
+			snprintf(kpath, sizeof(kpath), "%s.%s", path, ks);
+			const struct cp_key *k = cp_find(keys, nkeys, ks);
+			if (!k)
+				return cp_fail(l, kn, kpath, "unknown key");
+			int rc = cp_set(l, k, base, vn, kpath);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	*count = n;
+	return 0;
+}
+
+/* Is path a section (a mapping that holds keys) rather than a key? */
+static int cp_is_section(const char *path)
+{
+	size_t n = strlen(path);
+	for (size_t i = 0; i < NKEYS(cp_keys); i++)
+		if (strncmp(cp_keys[i].key, path, n) == 0 && cp_keys[i].key[n] == '.')
+			return 1;
+	return 0;
+}
+
+static int cp_walk(struct cp_load *l, struct cp_config *cfg, const yaml_node_t *map,
+		   const char *prefix)
+{
+	if (map->type != YAML_MAPPING_NODE)
+		return cp_fail(l, map, prefix[0] ? prefix : "(top)", "expected a mapping");
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(l->doc, p->key);
+		yaml_node_t *vn = yaml_document_get_node(l->doc, p->value);
+		if (kn->type != YAML_SCALAR_NODE)
+			return cp_fail(l, kn, prefix, "a key must be a plain name");
+		char path[128];
+		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", cp_scalar(kn));
+		int rc;
+
+		if (strcmp(path, "firms") == 0) {
+			static const char *const req[] = {"id", "secret"};
+			rc = cp_list(l, vn, path, cp_firm_keys, NKEYS(cp_firm_keys), cfg->firms,
+				     sizeof(cfg->firms[0]), CP_MAX_FIRMS, &cfg->n_firms, req, 2);
+		} else if (strcmp(path, "contracts") == 0) {
+			static const char *const req[] = {"id", "tick", "ref_price"};
+			uint32_t n = 0;
+			rc = cp_list(l, vn, path, cp_contract_keys, NKEYS(cp_contract_keys),
+				     cfg->contracts, sizeof(cfg->contracts[0]), CP_MAX_CONTRACTS, &n,
+				     req, 3);
+			/* Unset optional fields take the product defaults. */
+			for (uint32_t i = 0; rc == 0 && i < n; i++) {
+				struct cp_contract *c = &cfg->contracts[i];
+				if (!c->band_bp)
+					c->band_bp = 800;
+				if (!c->max_qty)
+					c->max_qty = 10000;
+				if (!c->max_orders)
+					c->max_orders = 65536;
+				if (!c->symbol[0])
+					snprintf(c->symbol, sizeof(c->symbol), "C%u", c->id);
+			}
+			cfg->n_contracts = n;
+		} else if (strcmp(path, "eal") == 0 || strcmp(path, "cores.match") == 0) {
+			int is_eal = path[0] == 'e';
+			if (vn->type != YAML_SEQUENCE_NODE)
+				return cp_fail(l, vn, path, "expected a list");
+			uint32_t n = 0;
+			for (yaml_node_item_t *it = vn->data.sequence.items.start;
+			     it < vn->data.sequence.items.top; it++, n++) {
+				yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+				char ipath[160];
+				snprintf(ipath, sizeof(ipath), "%s[%u]", path, n);
+				if (n >= (is_eal ? CP_MAX_EAL_ARGS : CP_MAX_CORES))
+					return cp_fail(l, e, ipath, "too many entries");
+				static const struct cp_key ek = {"", CT_STR, 0, CP_STR, 0, 0};
+				static const struct cp_key ck = {"", CT_U32, 0, 0, 0, 1023};
+				rc = cp_set(l, is_eal ? &ek : &ck,
+					    is_eal ? (void *)cfg->eal_extra[n] : (void *)&cfg->match_lcores[n],
+					    e, ipath);
+				if (rc < 0)
+					return rc;
+			}
+			if (is_eal)
+				cfg->n_eal_extra = n;
+			else
+				cfg->n_match_lcores = n;
+			rc = 0;
+		} else if (vn->type == YAML_MAPPING_NODE) {
+			rc = cp_walk(l, cfg, vn, path);
+		} else {
+			const struct cp_key *k = cp_find(cp_keys, NKEYS(cp_keys), path);
+			if (!k && cp_is_section(path))
+				return cp_fail(l, vn, path, "expected a mapping");
+			if (!k)
+				return cp_fail(l, kn, path, "unknown key");
+			rc = cp_set(l, k, cfg, vn, path);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
+{
+#define CHECK(cond, ...)                                   \
+	do {                                               \
+		if (!(cond)) {                             \
+			snprintf(err, errlen, __VA_ARGS__); \
+			return -EINVAL;                    \
+		}                                          \
+	} while (0)
+	const char *src = cfg->source;
+	CHECK(cfg->n_match_lcores >= 1, "%s: cores.match: at least one matching core", src);
+	CHECK((cfg->ring_size & (cfg->ring_size - 1)) == 0, "%s: ring_size: %u is not a power of two",
+	      src, cfg->ring_size);
+	CHECK((cfg->retransmit_depth & (cfg->retransmit_depth - 1)) == 0,
+	      "%s: sessions.retransmit_depth: %u is not a power of two", src, cfg->retransmit_depth);
+	CHECK(cfg->keepalive_min_ms <= cfg->keepalive_max_ms,
+	      "%s: sessions.keepalive_min_ms: above keepalive_max_ms", src);
+	CHECK(cfg->n_firms >= 1, "%s: firms: at least one firm", src);
+	CHECK(cfg->n_contracts >= 1, "%s: contracts: at least one contract", src);
+	CHECK((cfg->md_group >> 28) == 0xE, "%s: md.group: not a multicast address", src);
+	for (uint32_t i = 0; i < cfg->n_firms; i++)
+		for (uint32_t j = 0; j < i; j++)
+			CHECK(cfg->firms[i].id != cfg->firms[j].id, "%s: firms[%u].id: %u used twice",
+			      src, i, cfg->firms[i].id);
+	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
+		const struct cp_contract *c = &cfg->contracts[i];
+		for (uint32_t j = 0; j < i; j++)
+			CHECK(c->id != cfg->contracts[j].id, "%s: contracts[%u].id: %u used twice", src,
+			      i, c->id);
+		CHECK(c->core < cfg->n_match_lcores,
+		      "%s: contracts[%u].core: %u but only %u matching cores", src, i, c->core,
+		      cfg->n_match_lcores);
+		CHECK(c->ref_price % c->tick == 0,
+		      "%s: contracts[%u].ref_price: %" PRId64 " is not a multiple of tick %" PRId64,
+		      src, i, c->ref_price, c->tick);
+		int64_t lo, hi;
+		cp_contract_band(c, &lo, &hi);
+		CHECK(lo <= hi, "%s: contracts[%u]: the price band holds no tick", src, i);
+	}
+	return 0;
+#undef CHECK
+}
+
+int cp_config_load(struct cp_config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
+		return -e;
+	}
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	if (!yaml_parser_initialize(&parser)) {
+		fclose(f);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_file(&parser, f);
+	int rc = 0;
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, errlen, "%s:%zu: %s %s", path, parser.problem_mark.line + 1,
+			 parser.problem ? parser.problem : "syntax error",
+			 parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		fclose(f);
+		return -EINVAL;
+	}
+	/* Work on a copy: a file that fails half way leaves cfg as it was. */
+	struct cp_config *tmp = malloc(sizeof(*tmp));
+	if (!tmp) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	*tmp = *cfg;
+	snprintf(tmp->source, sizeof(tmp->source), "%s", path);
+	struct cp_load l = {path, &doc, err, errlen};
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (root) /* an empty file changes nothing */
+		rc = cp_walk(&l, tmp, root, "");
+	if (rc == 0)
+		rc = cp_config_check(tmp, err, errlen);
+	if (rc == 0)
+		*cfg = *tmp;
+	free(tmp);
+out:
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return rc;
+}
