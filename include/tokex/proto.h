@@ -1,12 +1,11 @@
 /*
  * tokex/proto.h - the tokex wire protocol: message layouts, codes, and the codec API.
  *
- * Role: every byte that enters or leaves tokex passes through these structs. RX cores
- * decode and validate inbound datagrams and TCP frames with tkx_decode(); matching and
- * TX cores encode replies and market data with the tkx_enc_*() helpers; the client
- * library uses the same functions from the other side. docs/protocol.md is the prose
- * specification; include/tokex/tokex-sbe.xml is the same layout as an SBE 1.0 schema, and a
- * test checks that the two agree byte for byte.
+ * Role: every byte that enters or leaves tokex passes through these structs. The codec
+ * (tokex/codec.h: tkx_decode(), tkx_validate(), the tkx_enc_*() encoders) reads and
+ * writes them on RX, matching and TX cores and in the client library. docs/protocol.md
+ * is the prose specification; include/tokex/tokex-sbe.xml is the same layout as an SBE
+ * 1.0 schema, and a test checks that the two agree byte for byte.
  *
  * Layout rules (all messages):
  *  1. Little-endian, fixed length, no variable data. Every field sits at its natural
