@@ -35,7 +35,7 @@ struct dp_order {
 	uint8_t tif;   /* tkx_tif */
 	uint8_t scope; /* tkx_mass_scope for DP_ORD_MASS_CANCEL */
 	uint8_t src;   /* index of the issuing session core: the reply ring */
-	uint8_t pad0;
+	uint8_t parts; /* matching cores a broadcast request went to (1 otherwise) */
 	uint16_t session; /* slot in the issuing core's session table */
 	uint32_t contract_id; /* 0 = every contract (mass cancel) */
 	uint32_t firm_id;
@@ -51,12 +51,14 @@ _Static_assert(sizeof(struct dp_order) == 64, "dp_order is one cache line");
 
 /* Matching core -> session core: one reply for one session, as its wire body. The session
  * core prefixes the SBE header, assigns the outbound sequence and keeps it for
- * retransmission. 64 bytes. */
+ * retransmission. The same record carries market data (template_id 300-302, session and
+ * src unused) from a matching core to the publisher. 64 bytes. */
 struct dp_event {
 	uint16_t template_id; /* TKX_EXEC_ACK ... TKX_MASS_CANCEL_ACK */
 	uint16_t session;
 	uint8_t src;
-	uint8_t pad[3];
+	uint8_t parts; /* MassCancelAck: the request's parts; the session layer merges them */
+	uint8_t pad[2];
 	union {
 		struct tkx_exec_ack ack;
 		struct tkx_exec_reject reject;
@@ -64,6 +66,9 @@ struct dp_event {
 		struct tkx_cancelled cancelled;
 		struct tkx_modify_ack modify_ack;
 		struct tkx_mass_cancel_ack mass_ack;
+		struct tkx_md_top_of_book tob;
+		struct tkx_md_trade trade;
+		struct tkx_md_contract_status status;
 		uint8_t raw[56];
 	} u;
 };

@@ -1,0 +1,1623 @@
+/*
+ * ss_session.c - the FIXP-style session layer: negotiate, establish, sequence, throttle,
+ * retransmit and terminate order-entry sessions; see ss_session.h for the design.
+ *
+ * Runs on the core that owns the table (RX/session core or TCP gateway thread). Consumes
+ * inbound messages (decoded by tokex/codec.h), dp_events from matching cores and time;
+ * produces dp_orders and outbound buffers in the caller's struct ss_out. Nothing here
+ * allocates, locks, logs to a stream or makes a system call after ss_table_init();
+ * tkx_verify_msg() (OpenSSL HMAC) runs for Negotiate and Establish only.
+ */
+#include "ss_session.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tokex/codec.h>
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
+#define NO_BUF 0xFFFFu
+#define SEQ_MSG_LEN (TKX_HDR_LEN + (int)sizeof(struct tkx_sequence))
+
+/* ss_buf.kind: which messages may be coalesced into a buffer. */
+enum {
+	KIND_SES = 1,    /* UDP: unnumbered session-level messages */
+	KIND_APP = 2,    /* UDP: Sequence(n) + application messages n, n+1, ... */
+	KIND_RETX = 3,   /* UDP: Retransmission or Sequence + resent messages */
+	KIND_STREAM = 4, /* TCP: every message of a connection, SOFH-framed, in order */
+};
+
+/* Session flags. */
+enum {
+	SF_EVER_ESTABLISHED = 1, /* has numbering history: terminate keeps the slot */
+	SF_MAY_HAVE_ORDERS = 2,  /* forwarded a NewOrder since its last SESSION_GONE */
+	SF_IN_FIFO = 4,          /* on the reclaim list */
+};
+
+/* One slot. The first cache line is what every packet touches. 128 bytes. */
+struct ss_sess {
+	uint8_t state;       /* enum ss_state */
+	uint8_t cod;         /* cancel_on_disconnect from the last Establish */
+	uint8_t flags;       /* SF_* */
+	uint8_t pad0;
+	uint16_t hint_ses;   /* index in the current ss_out of its open session/stream buffer */
+	uint16_t hint_app;   /* ... of its open numbered (UDP) buffer */
+	uint32_t keepalive_ms;
+	uint32_t firm_id;
+	uint64_t session_id;
+	uint64_t next_in;    /* next inbound sequence to apply (invariant 4) */
+	uint64_t next_out;   /* number of the next outbound application message (3) */
+	uint64_t last_cl_ord_id;
+	uint64_t last_rx;    /* ns of the last inbound message */
+	uint64_t tat;        /* throttle: GCRA theoretical arrival time */
+	/* second line: outbound timer, set-up, termination and reclaim */
+	struct ss_peer peer;
+	uint64_t last_tx;    /* ns of the last outbound message */
+	uint64_t thr_win;    /* start of the current one-second throttle window */
+	uint64_t term_time;
+	uint32_t thr_count;  /* throttled messages in that window */
+	uint16_t firm_idx;
+	uint16_t live_idx;   /* position in t->live while NEGOTIATED or ESTABLISHED */
+	uint16_t fifo_prev;  /* reclaim list links (SS_NO_SLOT terminated) */
+	uint16_t fifo_next;
+	uint8_t pad1[12];
+};
+_Static_assert(sizeof(struct ss_sess) == 128, "ss_sess is two cache lines");
+
+struct ss_table {
+	/* configuration, read-only after init */
+	uint32_t max_sessions;
+	uint32_t n_firms;
+	uint32_t ht_mask;       /* hash table size - 1 */
+	uint32_t ring_mask;     /* retrans_depth - 1 */
+	uint32_t ring_shift;    /* log2(retrans_depth) */
+	uint32_t retrans_max;
+	uint32_t retrans_bufs;  /* out buffers one retransmission may need */
+	uint32_t log_mask;
+	uint32_t keepalive_min_ms;
+	uint32_t keepalive_max_ms;
+	uint32_t throttle_grace;
+	uint8_t core;
+	uint8_t tcp;
+	uint64_t thr_interval;  /* ns between messages at the throttle rate; 0 = off */
+	uint64_t thr_tau;       /* burst tolerance: (burst - 1) * interval */
+	uint64_t ts_tol_ns;
+	uint64_t linger_ns;
+
+	struct ss_firm *firms;  /* sorted by firm_id */
+	struct ss_sess *sess;
+	uint8_t (*ring)[SS_MSG_MAX]; /* slot s, sequence q: ring[(s << shift) | (q & mask)] */
+	uint16_t *peer_ht;      /* live slots by peer */
+	uint16_t *id_ht;        /* non-FREE slots by session_id */
+	uint16_t *free_stack;
+	uint16_t *live;         /* NEGOTIATED and ESTABLISHED slots, for ss_tick() */
+	struct ss_log *log;
+	uint32_t n_free;
+	uint32_t n_live;
+	uint16_t fifo_head;     /* reclaimable TERMINATED slots, oldest first */
+	uint16_t fifo_tail;
+
+	/* log ring: producer index on its own line, consumer index on another */
+	_Alignas(64) uint32_t log_head;
+	_Alignas(64) uint32_t log_tail;
+	_Alignas(64) struct ss_stats stats;
+};
+
+/* ---- Small helpers -------------------------------------------------------------------- */
+
+/* Counters have one writer (the owner); the relaxed store lets a control thread read them
+ * with atomic loads without a data race. */
+#define STAT_ADD(t, f, v) __atomic_store_n(&(t)->stats.f, (t)->stats.f + (v), __ATOMIC_RELAXED)
+#define STAT(t, f) STAT_ADD(t, f, 1)
+
+static inline int peer_eq(const struct ss_peer *a, const struct ss_peer *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+static inline uint64_t mix64(uint64_t x)
+{
+	/* splitmix64's finaliser: every input bit moves every output bit. */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static inline uint32_t peer_hash(const struct ss_peer *p)
+{
+	uint64_t a, b;
+
+	memcpy(&a, p, 8);
+	memcpy(&b, (const uint8_t *)p + 8, 8);
+	return (uint32_t)mix64(a ^ mix64(b));
+}
+
+static inline uint32_t id_hash(uint64_t id)
+{
+	return (uint32_t)mix64(id);
+}
+
+static inline int room(const struct ss_out *out, unsigned bufs, unsigned orders)
+{
+	return SS_OUT_BUFS - out->n_bufs >= bufs && SS_OUT_ORDERS - out->n_orders >= orders;
+}
+
+static inline uint64_t absdiff(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/* now - then, or 0 when the clock went backwards. */
+static inline uint64_t since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
+/* Header + block into dst (>= 8 + blen bytes). */
+static inline uint16_t enc(void *dst, uint16_t tid, const void *body, uint16_t blen)
+{
+	struct tkx_hdr h = {
+		.block_length = blen,
+		.template_id = tid,
+		.schema_id = TKX_SCHEMA_ID,
+		.version = TKX_SCHEMA_VERSION,
+	};
+
+	memcpy(dst, &h, sizeof(h));
+	memcpy((uint8_t *)dst + TKX_HDR_LEN, body, blen);
+	return (uint16_t)(TKX_HDR_LEN + blen);
+}
+
+#define ENC(dst, tid, body) enc(dst, tid, &(body), (uint16_t)sizeof(body))
+
+/* Block length of an exchange->client application template a matching core may send. */
+static inline uint16_t event_blen(uint16_t tid)
+{
+	switch (tid) {
+	case TKX_EXEC_ACK: return sizeof(struct tkx_exec_ack);
+	case TKX_EXEC_REJECT: return sizeof(struct tkx_exec_reject);
+	case TKX_FILL: return sizeof(struct tkx_fill);
+	case TKX_CANCELLED: return sizeof(struct tkx_cancelled);
+	case TKX_MODIFY_ACK: return sizeof(struct tkx_modify_ack);
+	case TKX_MASS_CANCEL_ACK: return sizeof(struct tkx_mass_cancel_ack);
+	default: return 0;
+	}
+}
+
+static inline uint8_t *ring_entry(const struct ss_table *t, uint16_t slot, uint64_t seq)
+{
+	return t->ring[((size_t)slot << t->ring_shift) | (seq & t->ring_mask)];
+}
+
+static inline uint16_t entry_len(const uint8_t *e)
+{
+	struct tkx_hdr h;
+
+	memcpy(&h, e, sizeof(h));
+	return (uint16_t)(TKX_HDR_LEN + h.block_length);
+}
+
+/* Out buffers one ss_rx() of len bytes may need. Every inbound message of m bytes yields
+ * at most 2m bytes of reply (SOFH included; the worst is a 16-byte Sequence answered by
+ * a 24-byte NotApplied, or a 24-byte message by a 38-byte framed BusinessReject), plus
+ * one throttle Terminate; replies go to at most three streams (unnumbered to a peer
+ * without a session, then its new session's session and numbered streams), each buffer
+ * filled to at least SS_BUF_CAP - 128 before another is opened; plus one retransmission. */
+static inline unsigned rx_need_bufs(const struct ss_table *t, size_t len)
+{
+	return (unsigned)((2 * len + 64) / (SS_BUF_CAP - 128)) + 4 + t->retrans_bufs;
+}
+
+/* Requests in one datagram: the smallest is 32 bytes (CancelOrder, MassCancel); plus one
+ * SESSION_GONE. */
+static inline unsigned rx_need_orders(size_t len)
+{
+	return (unsigned)(len / (TKX_HDR_LEN + 24)) + 1;
+}
+
+/* ---- Log ring (single producer: owner; single consumer: control thread) ------------- */
+
+static void log_put(struct ss_table *t, uint64_t now, uint16_t code, uint16_t reason,
+		    uint64_t session_id, uint32_t firm_id, uint16_t slot,
+		    const struct ss_peer *peer)
+{
+	uint32_t head = t->log_head;
+	/* Acquire: the consumer's reads of the entry we are about to reuse are done. */
+	uint32_t tail = __atomic_load_n(&t->log_tail, __ATOMIC_ACQUIRE);
+	struct ss_log *l;
+
+	if (head - tail > t->log_mask) {
+		STAT(t, log_dropped);
+		return;
+	}
+	l = &t->log[head & t->log_mask];
+	memset(l, 0, sizeof(*l));
+	l->time_ns = now;
+	l->session_id = session_id;
+	l->firm_id = firm_id;
+	l->code = code;
+	l->reason = reason;
+	l->slot = slot;
+	if (peer)
+		l->peer = *peer;
+	/* Release: the entry is written before the consumer can see it. */
+	__atomic_store_n(&t->log_head, head + 1, __ATOMIC_RELEASE);
+}
+
+static void log_sess(struct ss_table *t, uint64_t now, uint16_t code, uint16_t reason,
+		     uint16_t slot)
+{
+	const struct ss_sess *s = &t->sess[slot];
+
+	log_put(t, now, code, reason, s->session_id, s->firm_id, slot, &s->peer);
+}
+
+/* ---- Indexes: open addressing, linear probing, backward-shift deletion --------------- */
+
+typedef uint32_t (*home_fn)(const struct ss_table *t, uint16_t slot);
+
+static uint32_t home_peer(const struct ss_table *t, uint16_t slot)
+{
+	return peer_hash(&t->sess[slot].peer) & t->ht_mask;
+}
+
+static uint32_t home_id(const struct ss_table *t, uint16_t slot)
+{
+	return id_hash(t->sess[slot].session_id) & t->ht_mask;
+}
+
+static void ht_insert(struct ss_table *t, uint16_t *ht, uint32_t i, uint16_t slot)
+{
+	while (ht[i] != SS_NO_SLOT)
+		i = (i + 1) & t->ht_mask;
+	ht[i] = slot;
+}
+
+static void ht_erase(struct ss_table *t, uint16_t *ht, home_fn home, uint16_t slot)
+{
+	uint32_t i = home(t, slot), j;
+
+	while (ht[i] != slot) {
+		assert(ht[i] != SS_NO_SLOT);
+		i = (i + 1) & t->ht_mask;
+	}
+	/* Shift back every later entry of the run whose home is not in (i, j]: probing
+	 * never meets a hole before its key, and no tombstones accumulate. */
+	for (j = i;;) {
+		uint16_t s;
+		uint32_t k;
+
+		j = (j + 1) & t->ht_mask;
+		s = ht[j];
+		if (s == SS_NO_SLOT)
+			break;
+		k = home(t, s);
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		ht[i] = s;
+		i = j;
+	}
+	ht[i] = SS_NO_SLOT;
+}
+
+static uint16_t peer_find(const struct ss_table *t, const struct ss_peer *p)
+{
+	uint32_t i = peer_hash(p) & t->ht_mask;
+
+	for (;;) {
+		uint16_t s = t->peer_ht[i];
+
+		if (s == SS_NO_SLOT || peer_eq(&t->sess[s].peer, p))
+			return s;
+		i = (i + 1) & t->ht_mask;
+	}
+}
+
+static uint16_t id_find(const struct ss_table *t, uint64_t id)
+{
+	uint32_t i = id_hash(id) & t->ht_mask;
+
+	for (;;) {
+		uint16_t s = t->id_ht[i];
+
+		if (s == SS_NO_SLOT || t->sess[s].session_id == id)
+			return s;
+		i = (i + 1) & t->ht_mask;
+	}
+}
+
+static const struct ss_firm *firm_find(const struct ss_table *t, uint32_t firm_id)
+{
+	uint32_t lo = 0, hi = t->n_firms;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (t->firms[mid].firm_id < firm_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->n_firms && t->firms[lo].firm_id == firm_id ? &t->firms[lo] : NULL;
+}
+
+/* ---- Slot lists ------------------------------------------------------------------------ */
+
+static void live_add(struct ss_table *t, uint16_t slot)
+{
+	t->sess[slot].live_idx = (uint16_t)t->n_live;
+	t->live[t->n_live++] = slot;
+}
+
+static void live_remove(struct ss_table *t, uint16_t slot)
+{
+	uint16_t i = t->sess[slot].live_idx, last = t->live[--t->n_live];
+
+	t->live[i] = last;
+	t->sess[last].live_idx = i;
+}
+
+static void fifo_push(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	s->flags |= SF_IN_FIFO;
+	s->fifo_next = SS_NO_SLOT;
+	s->fifo_prev = t->fifo_tail;
+	if (t->fifo_tail != SS_NO_SLOT)
+		t->sess[t->fifo_tail].fifo_next = slot;
+	else
+		t->fifo_head = slot;
+	t->fifo_tail = slot;
+}
+
+static void fifo_unlink(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	if (!(s->flags & SF_IN_FIFO))
+		return;
+	if (s->fifo_prev != SS_NO_SLOT)
+		t->sess[s->fifo_prev].fifo_next = s->fifo_next;
+	else
+		t->fifo_head = s->fifo_next;
+	if (s->fifo_next != SS_NO_SLOT)
+		t->sess[s->fifo_next].fifo_prev = s->fifo_prev;
+	else
+		t->fifo_tail = s->fifo_prev;
+	s->flags &= (uint8_t)~SF_IN_FIFO;
+	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+}
+
+/* A slot for a new session_id: a FREE one, else the oldest reclaimable TERMINATED one
+ * that has lingered long enough (invariant 9). SS_NO_SLOT when the table is full. */
+static uint16_t slot_alloc(struct ss_table *t, uint64_t now)
+{
+	uint16_t h = t->fifo_head;
+
+	if (t->n_free)
+		return t->free_stack[--t->n_free];
+	if (h == SS_NO_SLOT || since(now, t->sess[h].term_time) < t->linger_ns)
+		return SS_NO_SLOT;
+	fifo_unlink(t, h);
+	log_sess(t, now, SS_LOG_RECLAIMED, 0, h);
+	ht_erase(t, t->id_ht, home_id, h);
+	STAT(t, reclaimed);
+	return h;
+}
+
+/* ---- Output ----------------------------------------------------------------------------- */
+
+/*
+ * The buffer the next message of `kind` for (peer, slot) goes to: the one *hint names if
+ * it is still that session's open buffer of that kind with `need` bytes free (and, for a
+ * numbered buffer, expects `seq` next), else a new one (a numbered one starts with
+ * Sequence(seq)). The callers checked room() first.
+ */
+static struct ss_buf *buf_get(struct ss_out *out, const struct ss_peer *peer, uint16_t slot,
+			      uint8_t kind, uint16_t *hint, size_t need, uint64_t seq)
+{
+	struct ss_buf *b;
+
+	if (*hint < out->n_bufs && *hint < SS_OUT_BUFS) {
+		b = &out->bufs[*hint];
+		if (b->slot == slot && b->kind == kind && (size_t)(SS_BUF_CAP - b->len) >= need &&
+		    (kind != KIND_APP || b->next_seq == seq) && peer_eq(&b->peer, peer))
+			return b;
+	}
+	assert(out->n_bufs < SS_OUT_BUFS);
+	*hint = (uint16_t)out->n_bufs;
+	b = &out->bufs[out->n_bufs++];
+	b->peer = *peer;
+	b->len = 0;
+	b->slot = slot;
+	b->kind = kind;
+	memset(b->pad, 0, sizeof(b->pad));
+	b->next_seq = seq;
+	if (kind == KIND_APP) {
+		struct tkx_sequence sq = { .next_seq_no = seq };
+
+		b->len = ENC(b->bytes, TKX_SEQUENCE, sq);
+	}
+	return b;
+}
+
+static void buf_put(struct ss_buf *b, const void *msg, uint16_t len, int tcp)
+{
+	if (tcp) {
+		tkx_sofh_encode(b->bytes + b->len, (size_t)(SS_BUF_CAP - b->len), len);
+		b->len += TKX_SOFH_LEN;
+	}
+	memcpy(b->bytes + b->len, msg, len);
+	b->len += len;
+}
+
+/* Where replies go: a session's buffers, or those of a peer without one. */
+struct dest {
+	const struct ss_peer *peer;
+	uint16_t slot;
+	uint16_t *hint_ses;
+	uint16_t *hint_app;
+};
+
+static struct dest sess_dest(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+	struct dest d = { &s->peer, slot, &s->hint_ses, &s->hint_app };
+
+	return d;
+}
+
+/* An unnumbered (session-level) message. */
+static void tx_session(struct ss_table *t, const struct dest *d, const void *msg, uint16_t len,
+		       struct ss_out *out)
+{
+	uint8_t kind = t->tcp ? KIND_STREAM : KIND_SES;
+	size_t need = len + (t->tcp ? TKX_SOFH_LEN : 0);
+
+	buf_put(buf_get(out, d->peer, d->slot, kind, d->hint_ses, need, 0), msg, len, t->tcp);
+	STAT(t, tx_session);
+}
+
+/* The session's next application message (invariant 3): numbered, kept in the ring,
+ * and sent if the session is established. */
+static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *body,
+		   uint16_t blen, uint64_t now, struct ss_out *out)
+{
+	struct ss_sess *s = &t->sess[slot];
+	uint64_t seq = s->next_out++;
+	uint8_t *e = ring_entry(t, slot, seq);
+	uint16_t len = enc(e, tid, body, blen);
+	struct ss_buf *b;
+
+	STAT(t, tx_app);
+	if (s->state != SS_ESTABLISHED)
+		return;
+	if (t->tcp) {
+		b = buf_get(out, &s->peer, slot, KIND_STREAM, &s->hint_ses, len + TKX_SOFH_LEN, 0);
+	} else {
+		b = buf_get(out, &s->peer, slot, KIND_APP, &s->hint_app, len, seq);
+		b->next_seq = seq + 1;
+	}
+	buf_put(b, e, len, t->tcp);
+	s->last_tx = now;
+}
+
+static void send_heartbeat(struct ss_table *t, uint16_t slot, uint64_t now, struct ss_out *out)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	if (t->tcp) {
+		struct tkx_sequence sq = { .next_seq_no = s->next_out };
+		uint8_t m[SEQ_MSG_LEN];
+
+		buf_put(buf_get(out, &s->peer, slot, KIND_STREAM, &s->hint_ses,
+				SEQ_MSG_LEN + TKX_SOFH_LEN, 0),
+			m, ENC(m, TKX_SEQUENCE, sq), 1);
+	} else {
+		/* A pending numbered datagram of this session already starts with the
+		 * Sequence a heartbeat would carry; otherwise this opens one. */
+		buf_get(out, &s->peer, slot, KIND_APP, &s->hint_app, 0, s->next_out);
+	}
+	s->last_tx = now;
+	STAT(t, tx_heartbeats);
+}
+
+static void send_terminate(struct ss_table *t, uint16_t slot, uint16_t reason,
+			   struct ss_out *out)
+{
+	struct dest d = sess_dest(t, slot);
+	struct tkx_terminate tm = { .session_id = t->sess[slot].session_id, .reason = reason };
+	uint8_t m[TKX_HDR_LEN + sizeof(tm)];
+
+	tx_session(t, &d, m, ENC(m, TKX_TERMINATE, tm), out);
+}
+
+/* Ends a live session (invariants 7, 9): SESSION_GONE if asked, out of the peer index,
+ * then TERMINATED, or FREE if it never was established. The caller sent any Terminate. */
+static void close_session(struct ss_table *t, uint16_t slot, uint16_t code, uint16_t reason,
+			  uint64_t now, struct ss_out *out)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	assert(s->state == SS_NEGOTIATED || s->state == SS_ESTABLISHED);
+	if (s->state == SS_ESTABLISHED && s->cod) {
+		struct dp_order *o = &out->orders[out->n_orders++];
+
+		memset(o, 0, sizeof(*o));
+		o->type = DP_ORD_SESSION_GONE;
+		o->src = t->core;
+		o->session = slot;
+		o->firm_id = s->firm_id;
+		o->contract_id = 0; /* every matching core */
+		o->rx_time = now;
+		s->flags &= (uint8_t)~SF_MAY_HAVE_ORDERS;
+		STAT(t, session_gone);
+	}
+	log_sess(t, now, code, reason, slot);
+	ht_erase(t, t->peer_ht, home_peer, slot);
+	live_remove(t, slot);
+	if (!(s->flags & SF_EVER_ESTABLISHED)) {
+		ht_erase(t, t->id_ht, home_id, slot);
+		s->state = SS_FREE;
+		t->free_stack[t->n_free++] = slot;
+		return;
+	}
+	s->state = SS_TERMINATED;
+	s->term_time = now;
+	if (!(s->flags & SF_MAY_HAVE_ORDERS))
+		fifo_push(t, slot);
+}
+
+/* ---- Inbound ---------------------------------------------------------------------------- */
+
+struct rx_ctx {
+	struct ss_table *t;
+	struct ss_out *out;
+	const struct ss_peer *peer;
+	uint64_t now;
+	uint64_t cur;          /* UDP: number of the next application message */
+	uint16_t slot;         /* the peer's live session, SS_NO_SLOT if none */
+	uint16_t hint_ses;     /* buffers for a peer without a session */
+	uint16_t hint_app;
+	uint8_t numbered;      /* cur is set (a Sequence was seen, or implied) */
+	uint8_t retrans_done;  /* one retransmission per call */
+	uint8_t stop;          /* the session ended: drop the rest */
+};
+
+static struct dest ctx_dest(struct rx_ctx *c)
+{
+	struct dest d = { c->peer, SS_NO_SLOT, &c->hint_ses, &c->hint_app };
+
+	if (c->slot != SS_NO_SLOT)
+		return sess_dest(c->t, c->slot);
+	return d;
+}
+
+static struct ss_sess *ctx_sess(const struct rx_ctx *c)
+{
+	return c->slot == SS_NO_SLOT ? NULL : &c->t->sess[c->slot];
+}
+
+static int ctx_established(const struct rx_ctx *c)
+{
+	return c->slot != SS_NO_SLOT && c->t->sess[c->slot].state == SS_ESTABLISHED;
+}
+
+static void reply(struct rx_ctx *c, uint16_t tid, const void *body, uint16_t blen)
+{
+	struct dest d = ctx_dest(c);
+	uint8_t m[TKX_MAX_MSG_LEN];
+
+	tx_session(c->t, &d, m, enc(m, tid, body, blen), c->out);
+}
+
+/* BusinessReject: numbered when the peer's session is established, else unnumbered. */
+static void business_reject(struct rx_ctx *c, uint64_t ref_seq, uint16_t ref_tid,
+			    uint16_t reason)
+{
+	struct tkx_business_reject br = {
+		.ref_seq_no = ref_seq,
+		.transact_time = c->now,
+		.ref_template_id = ref_tid,
+		.reason = reason,
+	};
+
+	if (ctx_established(c))
+		tx_app(c->t, c->slot, TKX_BUSINESS_REJECT, &br, sizeof(br), c->now, c->out);
+	else
+		reply(c, TKX_BUSINESS_REJECT, &br, sizeof(br));
+}
+
+static void exchange_terminate(struct rx_ctx *c, uint16_t reason)
+{
+	send_terminate(c->t, c->slot, reason, c->out);
+	close_session(c->t, c->slot, SS_LOG_TERMINATED, reason, c->now, c->out);
+	c->slot = SS_NO_SLOT;
+	c->stop = 1;
+}
+
+static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, uint16_t why)
+{
+	struct tkx_negotiation_reject r = {
+		.session_id = n->session_id,
+		.request_timestamp = n->timestamp,
+		.reason = why,
+	};
+
+	reply(c, TKX_NEGOTIATION_REJECT, &r, sizeof(r));
+	log_put(c->t, c->now, SS_LOG_NEGOTIATE_REJECT, why, n->session_id, n->firm_id, c->slot,
+		c->peer);
+}
+
+static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
+{
+	struct ss_table *t = c->t;
+	const struct tkx_negotiate *n = &m->negotiate;
+	const struct ss_firm *f = firm_find(t, n->firm_id);
+	struct tkx_negotiation_response resp;
+	struct ss_sess *s;
+	uint16_t slot;
+
+	if (!f) {
+		STAT(t, neg_unknown_firm);
+		negotiate_reject(c, n, TKX_SREJ_UNKNOWN_FIRM);
+		return;
+	}
+	if (tkx_verify_msg(f->key, f->key_len, m) != 0) {
+		STAT(t, neg_bad_credentials);
+		negotiate_reject(c, n, TKX_SREJ_BAD_CREDENTIALS);
+		return;
+	}
+	if (absdiff(c->now, n->timestamp) > t->ts_tol_ns) {
+		STAT(t, neg_stale);
+		negotiate_reject(c, n, TKX_SREJ_STALE_TIMESTAMP);
+		return;
+	}
+	slot = id_find(t, n->session_id);
+	s = slot == SS_NO_SLOT ? NULL : &t->sess[slot];
+	if ((c->slot != SS_NO_SLOT && c->slot != slot) ||
+	    (s && (s->firm_id != n->firm_id || s->state == SS_ESTABLISHED ||
+		   (s->state == SS_NEGOTIATED && !peer_eq(&s->peer, c->peer))))) {
+		STAT(t, neg_in_use);
+		negotiate_reject(c, n, TKX_SREJ_SESSION_IN_USE);
+		return;
+	}
+	if (!s) {
+		slot = slot_alloc(t, c->now);
+		if (slot == SS_NO_SLOT) {
+			STAT(t, neg_table_full);
+			negotiate_reject(c, n, TKX_SREJ_UNSPECIFIED);
+			return;
+		}
+		s = &t->sess[slot];
+		memset(s, 0, sizeof(*s));
+		s->state = SS_TERMINATED; /* brought to NEGOTIATED below */
+		s->session_id = n->session_id;
+		s->firm_id = n->firm_id;
+		s->firm_idx = (uint16_t)(f - t->firms);
+		s->next_in = 1;
+		s->next_out = 1;
+		s->hint_ses = s->hint_app = NO_BUF;
+		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+		ht_insert(t, t->id_ht, home_id(t, slot), slot);
+	}
+	if (s->state == SS_TERMINATED) {
+		fifo_unlink(t, slot);
+		s->peer = *c->peer;
+		ht_insert(t, t->peer_ht, home_peer(t, slot), slot);
+		live_add(t, slot);
+		s->state = SS_NEGOTIATED;
+		c->slot = slot;
+	}
+	s->last_rx = c->now;
+	resp = (struct tkx_negotiation_response){
+		.session_id = n->session_id,
+		.request_timestamp = n->timestamp,
+		.firm_id = n->firm_id,
+	};
+	reply(c, TKX_NEGOTIATION_RESPONSE, &resp, sizeof(resp));
+	STAT(t, neg_ok);
+	log_sess(t, c->now, SS_LOG_NEGOTIATED, 0, slot);
+}
+
+static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
+{
+	struct ss_table *t = c->t;
+	const struct tkx_establish *e = &m->establish;
+	struct ss_sess *s = ctx_sess(c);
+	uint64_t nx = e->next_seq_no ? e->next_seq_no : 1, gap = 0;
+	uint16_t why = 0;
+
+	if (!s || s->session_id != e->session_id) {
+		why = TKX_SREJ_NOT_NEGOTIATED;
+		STAT(t, est_not_negotiated);
+	} else if (tkx_verify_msg(t->firms[s->firm_idx].key, t->firms[s->firm_idx].key_len,
+				  m) != 0) {
+		why = TKX_SREJ_BAD_CREDENTIALS;
+		STAT(t, est_bad_credentials);
+	} else if (absdiff(c->now, e->timestamp) > t->ts_tol_ns) {
+		why = TKX_SREJ_STALE_TIMESTAMP;
+		STAT(t, est_stale);
+	} else if (e->keepalive_ms < t->keepalive_min_ms || e->keepalive_ms > t->keepalive_max_ms) {
+		why = TKX_SREJ_BAD_KEEPALIVE;
+		STAT(t, est_bad_keepalive);
+	}
+	if (why) {
+		struct tkx_establishment_reject r = {
+			.session_id = e->session_id,
+			.request_timestamp = e->timestamp,
+			.reason = why,
+		};
+
+		reply(c, TKX_ESTABLISHMENT_REJECT, &r, sizeof(r));
+		log_put(t, c->now, SS_LOG_ESTABLISH_REJECT, why, e->session_id,
+			s ? s->firm_id : 0, c->slot, c->peer);
+		return;
+	}
+	/* First establishment adopts the client's numbering; later ones never move
+	 * next_in back, and report what a higher next_seq_no skipped (invariant 4). */
+	if (!(s->flags & SF_EVER_ESTABLISHED))
+		s->next_in = nx;
+	else if (nx > s->next_in)
+		gap = nx - s->next_in;
+	s->flags |= SF_EVER_ESTABLISHED;
+	s->state = SS_ESTABLISHED;
+	s->cod = e->cancel_on_disconnect;
+	s->keepalive_ms = e->keepalive_ms;
+	s->last_rx = s->last_tx = c->now;
+	{
+		struct tkx_establishment_ack a = {
+			.session_id = s->session_id,
+			.request_timestamp = e->timestamp,
+			.next_seq_no = s->next_out,
+			.expected_seq_no = s->next_in,
+			.keepalive_ms = e->keepalive_ms,
+		};
+
+		reply(c, TKX_ESTABLISHMENT_ACK, &a, sizeof(a));
+	}
+	if (gap) {
+		struct tkx_not_applied na = {
+			.from_seq_no = s->next_in,
+			.count = gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap,
+		};
+
+		reply(c, TKX_NOT_APPLIED, &na, sizeof(na));
+		STAT(t, gaps);
+		STAT_ADD(t, gap_msgs, gap);
+		s->next_in = nx;
+	}
+	STAT(t, est_ok);
+	log_sess(t, c->now, SS_LOG_ESTABLISHED, 0, c->slot);
+}
+
+static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
+{
+	struct ss_sess *s = ctx_sess(c);
+	uint64_t x = m->sequence.next_seq_no;
+
+	if (!s) {
+		STAT(c->t, rx_no_session);
+		return;
+	}
+	if (s->state != SS_ESTABLISHED || c->t->tcp)
+		return; /* a heartbeat: the timer was refreshed */
+	if (x > s->next_in) {
+		uint64_t gap = x - s->next_in;
+		struct tkx_not_applied na = {
+			.from_seq_no = s->next_in,
+			.count = gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap,
+		};
+
+		reply(c, TKX_NOT_APPLIED, &na, sizeof(na));
+		STAT(c->t, gaps);
+		STAT_ADD(c->t, gap_msgs, gap);
+		s->next_in = x;
+	}
+	c->cur = x;
+	c->numbered = 1;
+}
+
+static void on_terminate(struct rx_ctx *c, const struct tkx_msg *m)
+{
+	struct ss_sess *s = ctx_sess(c);
+	struct tkx_terminate tm;
+
+	if (!s || s->session_id != m->terminate.session_id) {
+		STAT(c->t, rx_no_session);
+		return;
+	}
+	tm = (struct tkx_terminate){ .session_id = s->session_id, .reason = TKX_TERM_FINISHED };
+	reply(c, TKX_TERMINATE, &tm, sizeof(tm));
+	close_session(c->t, c->slot, SS_LOG_CLIENT_TERMINATED, m->terminate.reason, c->now,
+		      c->out);
+	STAT(c->t, term_client);
+	c->slot = SS_NO_SLOT;
+	c->stop = 1;
+}
+
+static void retransmit(struct rx_ctx *c, const struct tkx_retransmit_request *r)
+{
+	struct ss_table *t = c->t;
+	uint16_t slot = c->slot, h = NO_BUF;
+	struct ss_sess *s = &t->sess[slot];
+	struct tkx_retransmission rt = {
+		.session_id = s->session_id,
+		.request_timestamp = r->timestamp,
+		.next_seq_no = r->from_seq_no,
+		.count = r->count,
+	};
+	uint8_t m[TKX_HDR_LEN + sizeof(rt)];
+	uint16_t mlen = ENC(m, TKX_RETRANSMISSION, rt);
+	struct ss_buf *b;
+	uint64_t q;
+
+	if (t->tcp) {
+		struct dest d = sess_dest(t, slot);
+
+		tx_session(t, &d, m, mlen, c->out);
+		for (q = r->from_seq_no; q < r->from_seq_no + r->count; q++) {
+			const uint8_t *e = ring_entry(t, slot, q);
+			uint16_t len = entry_len(e);
+
+			b = buf_get(c->out, &s->peer, slot, KIND_STREAM, &s->hint_ses,
+				    len + TKX_SOFH_LEN, 0);
+			buf_put(b, e, len, 1);
+		}
+	} else {
+		b = buf_get(c->out, &s->peer, slot, KIND_RETX, &h, SS_BUF_CAP, 0);
+		buf_put(b, m, mlen, 0);
+		STAT(t, tx_session);
+		for (q = r->from_seq_no; q < r->from_seq_no + r->count; q++) {
+			const uint8_t *e = ring_entry(t, slot, q);
+			uint16_t len = entry_len(e);
+
+			if (SS_BUF_CAP - b->len < len) {
+				/* A continuation datagram numbers its messages itself. */
+				struct tkx_sequence sq = { .next_seq_no = q };
+				uint8_t sm[SEQ_MSG_LEN];
+
+				h = NO_BUF;
+				b = buf_get(c->out, &s->peer, slot, KIND_RETX, &h, SS_BUF_CAP, 0);
+				buf_put(b, sm, ENC(sm, TKX_SEQUENCE, sq), 0);
+			}
+			buf_put(b, e, len, 0);
+		}
+	}
+	s->last_tx = c->now;
+	c->retrans_done = 1;
+	STAT(t, retrans_ok);
+	STAT_ADD(t, retrans_msgs, r->count);
+}
+
+static void on_retransmit_request(struct rx_ctx *c, const struct tkx_msg *m)
+{
+	struct ss_table *t = c->t;
+	const struct tkx_retransmit_request *r = &m->retransmit_request;
+	struct ss_sess *s = ctx_sess(c);
+	uint16_t why = 0;
+
+	if (!s || s->state != SS_ESTABLISHED || s->session_id != r->session_id) {
+		why = TKX_SREJ_NOT_ESTABLISHED;
+		STAT(t, retrans_not_established);
+	} else if (c->retrans_done) {
+		why = TKX_SREJ_UNSPECIFIED;
+		STAT(t, retrans_extra);
+	} else if (r->count > t->retrans_max) {
+		why = TKX_SREJ_TOO_MANY;
+		STAT(t, retrans_too_many);
+	} else {
+		uint64_t depth = (uint64_t)t->ring_mask + 1;
+		uint64_t lo = s->next_out > depth ? s->next_out - depth : 1;
+
+		if (r->count == 0 || r->from_seq_no < lo || r->from_seq_no >= s->next_out ||
+		    r->count > s->next_out - r->from_seq_no) {
+			why = TKX_SREJ_OUT_OF_RANGE;
+			STAT(t, retrans_out_of_range);
+		}
+	}
+	if (why) {
+		struct tkx_retransmit_reject rj = {
+			.session_id = r->session_id,
+			.request_timestamp = r->timestamp,
+			.reason = why,
+		};
+
+		reply(c, TKX_RETRANSMIT_REJECT, &rj, sizeof(rj));
+		return;
+	}
+	retransmit(c, r);
+}
+
+/* The inbound number of the next application message (invariant 4). */
+static uint64_t next_inbound(struct rx_ctx *c, struct ss_sess *s)
+{
+	uint64_t seq;
+
+	if (c->t->tcp)
+		return s->next_in++;
+	if (!c->numbered) {
+		c->cur = s->next_in;
+		c->numbered = 1;
+	}
+	seq = c->cur++;
+	if (seq >= s->next_in)
+		s->next_in = seq + 1;
+	return seq;
+}
+
+static uint64_t req_cl_ord_id(const struct tkx_msg *m)
+{
+	switch (m->template_id) {
+	case TKX_NEW_ORDER: return m->new_order.cl_ord_id;
+	case TKX_CANCEL_ORDER: return m->cancel_order.cl_ord_id;
+	case TKX_MODIFY_ORDER: return m->modify_order.cl_ord_id;
+	default: return m->mass_cancel.cl_ord_id;
+	}
+}
+
+static void exec_reject(struct rx_ctx *c, const struct tkx_msg *m, uint16_t reason)
+{
+	struct tkx_exec_reject r = {
+		.cl_ord_id = req_cl_ord_id(m),
+		.transact_time = c->now,
+		.reason = reason,
+		.ref_template_id = m->template_id,
+	};
+
+	switch (m->template_id) {
+	case TKX_NEW_ORDER:
+		r.contract_id = m->new_order.contract_id;
+		break;
+	case TKX_CANCEL_ORDER:
+		r.order_id = m->cancel_order.order_id;
+		r.contract_id = m->cancel_order.contract_id;
+		break;
+	case TKX_MODIFY_ORDER:
+		r.order_id = m->modify_order.order_id;
+		r.contract_id = m->modify_order.contract_id;
+		break;
+	default:
+		r.contract_id = m->mass_cancel.contract_id;
+		break;
+	}
+	tx_app(c->t, c->slot, TKX_EXEC_REJECT, &r, sizeof(r), c->now, c->out);
+}
+
+static void forward(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m, uint64_t seq)
+{
+	struct dp_order *o = &c->out->orders[c->out->n_orders++];
+
+	memset(o, 0, sizeof(*o));
+	o->src = c->t->core;
+	o->session = c->slot;
+	o->firm_id = s->firm_id;
+	o->rx_time = c->now;
+	o->in_seq = seq;
+	switch (m->template_id) {
+	case TKX_NEW_ORDER: {
+		const struct tkx_new_order *n = &m->new_order;
+
+		o->type = DP_ORD_NEW;
+		o->side = n->side;
+		o->tif = n->tif;
+		o->contract_id = n->contract_id;
+		o->account = n->account;
+		o->qty = n->qty;
+		o->cl_ord_id = n->cl_ord_id;
+		o->price = n->price;
+		s->flags |= SF_MAY_HAVE_ORDERS;
+		break;
+	}
+	case TKX_CANCEL_ORDER:
+		o->type = DP_ORD_CANCEL;
+		o->contract_id = m->cancel_order.contract_id;
+		o->cl_ord_id = m->cancel_order.cl_ord_id;
+		o->order_id = m->cancel_order.order_id;
+		break;
+	case TKX_MODIFY_ORDER:
+		o->type = DP_ORD_MODIFY;
+		o->contract_id = m->modify_order.contract_id;
+		o->qty = m->modify_order.qty;
+		o->cl_ord_id = m->modify_order.cl_ord_id;
+		o->order_id = m->modify_order.order_id;
+		o->price = m->modify_order.price;
+		break;
+	default:
+		o->type = DP_ORD_MASS_CANCEL;
+		o->side = m->mass_cancel.side;
+		o->scope = m->mass_cancel.scope;
+		o->contract_id = m->mass_cancel.contract_id;
+		o->account = m->mass_cancel.account;
+		o->cl_ord_id = m->mass_cancel.cl_ord_id;
+		break;
+	}
+	STAT(c->t, app_forwarded);
+}
+
+/* Throttle, GCRA form of a token bucket: a message conforms when the theoretical arrival
+ * time is at most tau ahead of now; each conforming message pushes it by one interval. */
+static int throttled(const struct ss_table *t, struct ss_sess *s, uint64_t now)
+{
+	uint64_t tat;
+
+	if (!t->thr_interval)
+		return 0;
+	tat = s->tat > now ? s->tat : now;
+	if (tat - now > t->thr_tau)
+		return 1;
+	s->tat = tat + t->thr_interval;
+	return 0;
+}
+
+static void on_app(struct rx_ctx *c, const struct tkx_msg *m)
+{
+	struct ss_table *t = c->t;
+	struct ss_sess *s = ctx_sess(c);
+	uint64_t seq, cl;
+	uint16_t reason = 0;
+	int rc;
+
+	if (!s || s->state != SS_ESTABLISHED) {
+		STAT(t, not_established);
+		business_reject(c, 0, m->template_id, TKX_BREJ_NOT_ESTABLISHED);
+		return;
+	}
+	seq = next_inbound(c, s);
+	if (throttled(t, s, c->now)) {
+		STAT(t, throttled);
+		if (since(c->now, s->thr_win) >= NS_PER_S || c->now < s->thr_win) {
+			s->thr_win = c->now;
+			s->thr_count = 0;
+		}
+		if (++s->thr_count > t->throttle_grace) {
+			STAT(t, term_throttle);
+			exchange_terminate(c, TKX_TERM_THROTTLE);
+			return;
+		}
+		exec_reject(c, m, TKX_REJ_THROTTLED);
+		return;
+	}
+	rc = tkx_validate(m, &reason);
+	if (rc == -EINVAL) {
+		STAT(t, app_invalid);
+		exec_reject(c, m, reason);
+		return;
+	}
+	if (rc != 0) {
+		STAT(t, invalid_field);
+		business_reject(c, seq, m->template_id, TKX_BREJ_INVALID_FIELD);
+		return;
+	}
+	cl = req_cl_ord_id(m);
+	if (cl <= s->last_cl_ord_id) {
+		STAT(t, clordid_reused);
+		exec_reject(c, m, TKX_REJ_CLORDID_REUSED);
+		return;
+	}
+	s->last_cl_ord_id = cl;
+	forward(c, s, m, seq);
+}
+
+static void dispatch(struct rx_ctx *c, const struct tkx_msg *m)
+{
+	uint16_t tid = m->template_id;
+	int dir = tkx_template_dir(tid);
+
+	if (dir < 0 || !(dir & TKX_DIR_C2E)) {
+		/* An exchange->client application template still takes an inbound number
+		 * in a numbered flow; session and market-data templates do not. */
+		uint64_t ref = 0;
+
+		if (ctx_established(c) && tid >= TKX_EXEC_ACK && tid < TKX_MD_TOP_OF_BOOK)
+			ref = next_inbound(c, ctx_sess(c));
+		STAT(c->t, wrong_direction);
+		business_reject(c, ref, tid, TKX_BREJ_WRONG_DIRECTION);
+		return;
+	}
+	if (tid >= TKX_NEW_ORDER) {
+		on_app(c, m); /* validated after the state and throttle checks (invariant 6) */
+		return;
+	}
+	if (tkx_validate(m, NULL) != 0) {
+		STAT(c->t, invalid_field);
+		business_reject(c, 0, tid, TKX_BREJ_INVALID_FIELD);
+		return;
+	}
+	switch (tid) {
+	case TKX_NEGOTIATE:
+		on_negotiate(c, m);
+		break;
+	case TKX_ESTABLISH:
+		on_establish(c, m);
+		break;
+	case TKX_SEQUENCE:
+		on_sequence(c, m);
+		break;
+	case TKX_RETRANSMIT_REQUEST:
+		on_retransmit_request(c, m);
+		break;
+	case TKX_TERMINATE:
+		on_terminate(c, m);
+		break;
+	default:
+		assert(0 && "client->exchange template without a handler");
+		break;
+	}
+}
+
+int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, size_t len,
+	  uint64_t now_ns, struct ss_out *out)
+{
+	struct rx_ctx c = {
+		.t = t,
+		.out = out,
+		.peer = peer,
+		.now = now_ns,
+		.hint_ses = NO_BUF,
+		.hint_app = NO_BUF,
+	};
+	struct tkx_dgram_iter it;
+	struct tkx_msg m;
+	int rc, n = 0;
+
+	if (len > TKX_MAX_DGRAM) {
+		STAT(t, rx_oversize);
+		return 0;
+	}
+	if (!room(out, rx_need_bufs(t, len), rx_need_orders(len)))
+		return -ENOBUFS;
+	STAT(t, rx_dgrams);
+	c.slot = peer_find(t, peer);
+	tkx_dgram_init(&it, payload, len);
+	while ((rc = tkx_dgram_next(&it, &m)) > 0) {
+		n++;
+		STAT(t, rx_msgs);
+		if (c.slot != SS_NO_SLOT)
+			t->sess[c.slot].last_rx = now_ns; /* invariant 8 */
+		dispatch(&c, &m);
+		if (c.stop) {
+			if (it.off < len)
+				STAT(t, rx_after_terminate);
+			return n;
+		}
+	}
+	switch (rc) {
+	case 0:
+		break;
+	case -ENODATA:
+		STAT(t, rx_truncated);
+		break;
+	case -EPROTO:
+		STAT(t, rx_bad_schema);
+		break;
+	case -ENOMSG:
+		STAT(t, rx_unknown_template);
+		break;
+	default:
+		STAT(t, rx_bad_block_length);
+		break;
+	}
+	return n;
+}
+
+/* ---- From matching cores, and timers ------------------------------------------------- */
+
+unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
+		  struct ss_out *out)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		const struct dp_event *e = &ev[i];
+		uint16_t blen = event_blen(e->template_id);
+
+		if (!blen || e->src != t->core || e->session >= t->max_sessions ||
+		    t->sess[e->session].state == SS_FREE) {
+			STAT(t, ev_dropped);
+			continue;
+		}
+		if (t->sess[e->session].state == SS_ESTABLISHED && !room(out, 1, 0))
+			break;
+		tx_app(t, e->session, e->template_id, e->u.raw, blen, now_ns, out);
+	}
+	return i;
+}
+
+static uint16_t order_template(uint8_t type)
+{
+	switch (type) {
+	case DP_ORD_NEW: return TKX_NEW_ORDER;
+	case DP_ORD_CANCEL: return TKX_CANCEL_ORDER;
+	case DP_ORD_MODIFY: return TKX_MODIFY_ORDER;
+	case DP_ORD_MASS_CANCEL: return TKX_MASS_CANCEL;
+	default: return 0;
+	}
+}
+
+int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reason,
+		    uint64_t now_ns, struct ss_out *out)
+{
+	uint16_t tid = order_template(o->type);
+	struct tkx_exec_reject r;
+
+	if (!tid)
+		return -EINVAL;
+	if (o->src != t->core || o->session >= t->max_sessions ||
+	    t->sess[o->session].state == SS_FREE)
+		return -ENOENT;
+	if (!room(out, 1, 0))
+		return -ENOBUFS;
+	r = (struct tkx_exec_reject){
+		.cl_ord_id = o->cl_ord_id,
+		.transact_time = now_ns,
+		.order_id = o->order_id,
+		.contract_id = o->contract_id,
+		.reason = reason,
+		.ref_template_id = tid,
+	};
+	tx_app(t, o->session, TKX_EXEC_REJECT, &r, sizeof(r), now_ns, out);
+	STAT(t, order_rejects);
+	return 0;
+}
+
+int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
+{
+	uint32_t i = 0;
+	int acted = 0;
+
+	while (i < t->n_live) {
+		uint16_t slot = t->live[i];
+		struct ss_sess *s = &t->sess[slot];
+
+		if (s->state == SS_ESTABLISHED) {
+			uint64_t ka = (uint64_t)s->keepalive_ms * NS_PER_MS;
+
+			if (since(now_ns, s->last_rx) > 3 * ka) {
+				if (!room(out, 1, 1))
+					return -ENOBUFS;
+				send_terminate(t, slot, TKX_TERM_KEEPALIVE_TIMEOUT, out);
+				close_session(t, slot, SS_LOG_TERMINATED,
+					      TKX_TERM_KEEPALIVE_TIMEOUT, now_ns, out);
+				STAT(t, term_keepalive);
+				acted++;
+				continue; /* live[i] is now another slot */
+			}
+			if (since(now_ns, s->last_tx) >= ka) {
+				if (!room(out, 1, 0))
+					return -ENOBUFS;
+				send_heartbeat(t, slot, now_ns, out);
+				acted++;
+			}
+		} else if (since(now_ns, s->last_rx) > 3 * (uint64_t)t->keepalive_max_ms * NS_PER_MS) {
+			if (!room(out, 1, 1))
+				return -ENOBUFS;
+			send_terminate(t, slot, TKX_TERM_KEEPALIVE_TIMEOUT, out);
+			close_session(t, slot, SS_LOG_EXPIRED, TKX_TERM_KEEPALIVE_TIMEOUT, now_ns,
+				      out);
+			STAT(t, neg_expired);
+			acted++;
+			continue;
+		}
+		i++;
+	}
+	return acted;
+}
+
+int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
+		  struct ss_out *out)
+{
+	uint16_t slot = peer_find(t, peer);
+
+	if (slot == SS_NO_SLOT)
+		return -ENOENT;
+	if (!room(out, 0, 1))
+		return -ENOBUFS;
+	close_session(t, slot, SS_LOG_DISCONNECTED, 0, now_ns, out);
+	STAT(t, term_disconnect);
+	return 0;
+}
+
+/* ---- Set-up ------------------------------------------------------------------------------ */
+
+void ss_params_default(struct ss_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->max_sessions = 1024;
+	p->transport = SS_UDP;
+	p->keepalive_min_ms = 100;
+	p->keepalive_max_ms = 30000;
+	p->throttle_rate = 1000;
+	p->throttle_burst = 100;
+	p->throttle_grace = 100;
+	p->retrans_depth = 1024;
+	p->retrans_max = 128;
+	p->ts_tolerance_ms = 30000;
+	p->linger_ms = 10000;
+	p->log_depth = 1024;
+}
+
+static int is_pow2(uint32_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static uint32_t retrans_bufs(uint32_t retrans_max)
+{
+	/* Retransmission + count framed messages, every buffer but the last filled to at
+	 * least SS_BUF_CAP - 128 (see rx_need_bufs()). */
+	return (uint32_t)((64 + (uint64_t)retrans_max * (SS_MSG_MAX + TKX_SOFH_LEN)) /
+			  (SS_BUF_CAP - 128)) + 1;
+}
+
+struct layout {
+	size_t firms, sess, ring, peer_ht, id_ht, free_stack, live, log, total;
+	uint32_t ht_size;
+};
+
+static size_t align64(size_t x)
+{
+	return (x + 63) & ~(size_t)63;
+}
+
+static int check_params(const struct ss_params *p)
+{
+	uint32_t i, j;
+
+	if (!p || p->max_sessions == 0 || p->max_sessions > SS_MAX_SESSIONS ||
+	    p->transport > SS_TCP || (p->n_firms && !p->firms) ||
+	    p->keepalive_min_ms == 0 || p->keepalive_min_ms > p->keepalive_max_ms ||
+	    (p->throttle_rate && (p->throttle_burst == 0 || p->throttle_rate > NS_PER_S)) ||
+	    !is_pow2(p->retrans_depth) || p->retrans_depth > (1u << 20) ||
+	    p->retrans_max == 0 || p->retrans_max > p->retrans_depth ||
+	    !is_pow2(p->log_depth) || p->log_depth > (1u << 24) || p->ts_tolerance_ms == 0)
+		return -EINVAL;
+	/* One ss_rx() of the largest datagram must fit an empty ss_out. */
+	if ((2 * TKX_MAX_DGRAM + 64) / (SS_BUF_CAP - 128) + 4 + retrans_bufs(p->retrans_max) >
+	    SS_OUT_BUFS)
+		return -EINVAL;
+	for (i = 0; i < p->n_firms; i++) {
+		if (p->firms[i].key_len == 0 || p->firms[i].key_len > SS_KEY_MAX)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (p->firms[j].firm_id == p->firms[i].firm_id)
+				return -EINVAL;
+	}
+	return 0;
+}
+
+static int layout(const struct ss_params *p, struct layout *l)
+{
+	size_t off = align64(sizeof(struct ss_table)), ring;
+
+	if (check_params(p))
+		return -EINVAL;
+	l->ht_size = 2;
+	while (l->ht_size < 2 * p->max_sessions)
+		l->ht_size <<= 1;
+	if (__builtin_mul_overflow((size_t)p->max_sessions * SS_MSG_MAX,
+				   (size_t)p->retrans_depth, &ring))
+		return -EINVAL;
+#define PLACE(field, bytes)                     \
+	do {                                    \
+		l->field = off;                 \
+		off = align64(off + (bytes));   \
+	} while (0)
+	PLACE(firms, (size_t)p->n_firms * sizeof(struct ss_firm));
+	PLACE(sess, (size_t)p->max_sessions * sizeof(struct ss_sess));
+	PLACE(ring, ring);
+	PLACE(peer_ht, (size_t)l->ht_size * sizeof(uint16_t));
+	PLACE(id_ht, (size_t)l->ht_size * sizeof(uint16_t));
+	PLACE(free_stack, (size_t)p->max_sessions * sizeof(uint16_t));
+	PLACE(live, (size_t)p->max_sessions * sizeof(uint16_t));
+	PLACE(log, (size_t)p->log_depth * sizeof(struct ss_log));
+#undef PLACE
+	l->total = off;
+	return 0;
+}
+
+size_t ss_table_memsize(const struct ss_params *p)
+{
+	struct layout l;
+
+	if (layout(p, &l)) {
+		errno = EINVAL;
+		return 0;
+	}
+	return l.total;
+}
+
+static int firm_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct ss_firm *)a)->firm_id, y = ((const struct ss_firm *)b)->firm_id;
+
+	return (x > y) - (x < y);
+}
+
+struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
+{
+	struct ss_table *t = mem;
+	uint8_t *base = mem;
+	struct layout l;
+	uint32_t i;
+
+	if (!mem || ((uintptr_t)mem & 63) || layout(p, &l) || len < l.total) {
+		errno = EINVAL;
+		return NULL;
+	}
+	memset(mem, 0, l.total);
+	t->max_sessions = p->max_sessions;
+	t->n_firms = p->n_firms;
+	t->ht_mask = l.ht_size - 1;
+	t->ring_mask = p->retrans_depth - 1;
+	t->ring_shift = (uint32_t)__builtin_ctz(p->retrans_depth);
+	t->retrans_max = p->retrans_max;
+	t->retrans_bufs = retrans_bufs(p->retrans_max);
+	t->log_mask = p->log_depth - 1;
+	t->keepalive_min_ms = p->keepalive_min_ms;
+	t->keepalive_max_ms = p->keepalive_max_ms;
+	t->throttle_grace = p->throttle_grace;
+	t->core = p->core;
+	t->tcp = p->transport == SS_TCP;
+	if (p->throttle_rate) {
+		t->thr_interval = NS_PER_S / p->throttle_rate;
+		t->thr_tau = (uint64_t)(p->throttle_burst - 1) * t->thr_interval;
+	}
+	t->ts_tol_ns = (uint64_t)p->ts_tolerance_ms * NS_PER_MS;
+	t->linger_ns = (uint64_t)p->linger_ms * NS_PER_MS;
+
+	t->firms = (struct ss_firm *)(base + l.firms);
+	t->sess = (struct ss_sess *)(base + l.sess);
+	t->ring = (uint8_t(*)[SS_MSG_MAX])(base + l.ring);
+	t->peer_ht = (uint16_t *)(base + l.peer_ht);
+	t->id_ht = (uint16_t *)(base + l.id_ht);
+	t->free_stack = (uint16_t *)(base + l.free_stack);
+	t->live = (uint16_t *)(base + l.live);
+	t->log = (struct ss_log *)(base + l.log);
+
+	if (p->n_firms) {
+		memcpy(t->firms, p->firms, (size_t)p->n_firms * sizeof(struct ss_firm));
+		qsort(t->firms, p->n_firms, sizeof(struct ss_firm), firm_cmp);
+	}
+	for (i = 0; i < l.ht_size; i++)
+		t->peer_ht[i] = t->id_ht[i] = SS_NO_SLOT;
+	/* Pushed in reverse so that slot 0 is used first. */
+	for (i = 0; i < p->max_sessions; i++) {
+		struct ss_sess *s = &t->sess[i];
+
+		s->hint_ses = s->hint_app = NO_BUF;
+		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+		t->free_stack[i] = (uint16_t)(p->max_sessions - 1 - i);
+	}
+	t->n_free = p->max_sessions;
+	t->fifo_head = t->fifo_tail = SS_NO_SLOT;
+	return t;
+}
+
+/* ---- Inspection ------------------------------------------------------------------------ */
+
+int ss_lookup(const struct ss_table *t, uint64_t session_id)
+{
+	uint16_t slot = id_find(t, session_id);
+
+	return slot == SS_NO_SLOT ? -ENOENT : slot;
+}
+
+int ss_session_info(const struct ss_table *t, unsigned slot, struct ss_info *info)
+{
+	const struct ss_sess *s;
+
+	if (slot >= t->max_sessions)
+		return -ENOENT;
+	s = &t->sess[slot];
+	memset(info, 0, sizeof(*info));
+	info->state = s->state;
+	if (s->state == SS_FREE)
+		return 0;
+	info->cancel_on_disconnect = s->cod;
+	info->firm_id = s->firm_id;
+	info->keepalive_ms = s->keepalive_ms;
+	info->session_id = s->session_id;
+	info->next_in = s->next_in;
+	info->next_out = s->next_out;
+	info->last_cl_ord_id = s->last_cl_ord_id;
+	info->peer = s->peer;
+	return 0;
+}
+
+_Static_assert(sizeof(struct ss_stats) == SS_STAT_COUNT * sizeof(uint64_t), "ss_stats");
+
+void ss_stats_read(const struct ss_table *t, struct ss_stats *dst)
+{
+	const uint64_t *src = (const uint64_t *)&t->stats;
+	uint64_t *d = (uint64_t *)dst;
+	size_t i;
+
+	for (i = 0; i < SS_STAT_COUNT; i++)
+		d[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+static const char *const stat_names[] = {
+#define SS__STAT_NAME(name) #name,
+	SS_STATS(SS__STAT_NAME)
+#undef SS__STAT_NAME
+};
+
+const char *ss_stat_name(unsigned i)
+{
+	return i < SS_STAT_COUNT ? stat_names[i] : NULL;
+}
+
+unsigned ss_log_drain(struct ss_table *t, struct ss_log *dst, unsigned max)
+{
+	uint32_t tail = t->log_tail;
+	/* Acquire: the entries up to head are completely written. */
+	uint32_t head = __atomic_load_n(&t->log_head, __ATOMIC_ACQUIRE);
+	unsigned n = head - tail < max ? head - tail : max, i;
+
+	for (i = 0; i < n; i++)
+		dst[i] = t->log[(tail + i) & t->log_mask];
+	/* Release: our reads are done before the producer may reuse the entries. */
+	__atomic_store_n(&t->log_tail, tail + n, __ATOMIC_RELEASE);
+	return n;
+}
+
+const char *ss_log_code_name(unsigned code)
+{
+	static const char *const names[] = {
+		[SS_LOG_NEGOTIATED] = "NEGOTIATED",
+		[SS_LOG_NEGOTIATE_REJECT] = "NEGOTIATE_REJECT",
+		[SS_LOG_ESTABLISHED] = "ESTABLISHED",
+		[SS_LOG_ESTABLISH_REJECT] = "ESTABLISH_REJECT",
+		[SS_LOG_TERMINATED] = "TERMINATED",
+		[SS_LOG_CLIENT_TERMINATED] = "CLIENT_TERMINATED",
+		[SS_LOG_DISCONNECTED] = "DISCONNECTED",
+		[SS_LOG_EXPIRED] = "EXPIRED",
+		[SS_LOG_RECLAIMED] = "RECLAIMED",
+	};
+
+	return code < sizeof(names) / sizeof(names[0]) && names[code] ? names[code] : "UNKNOWN";
+}
+
+const char *ss_state_name(unsigned state)
+{
+	static const char *const names[] = { "FREE", "NEGOTIATED", "ESTABLISHED", "TERMINATED" };
+
+	return state < 4 ? names[state] : "UNKNOWN";
+}
+
+int ss_log_format(const struct ss_log *l, char *buf, size_t len)
+{
+	const uint8_t *ip = (const uint8_t *)&l->peer.ip;
+	unsigned port = (unsigned)((l->peer.port & 0xff) << 8 | l->peer.port >> 8);
+	const char *why = "";
+
+	switch (l->code) {
+	case SS_LOG_NEGOTIATE_REJECT:
+	case SS_LOG_ESTABLISH_REJECT:
+		why = tkx_session_reject_name(l->reason);
+		break;
+	case SS_LOG_TERMINATED:
+	case SS_LOG_CLIENT_TERMINATED:
+	case SS_LOG_EXPIRED:
+		why = tkx_terminate_reason_name(l->reason);
+		break;
+	default:
+		break;
+	}
+	return snprintf(buf, len,
+			"session %s%s%s session_id=%llu firm=%u slot=%u peer=%u.%u.%u.%u:%u conn=%u "
+			"t=%llu",
+			ss_log_code_name(l->code), *why ? " " : "", why,
+			(unsigned long long)l->session_id, (unsigned)l->firm_id, (unsigned)l->slot,
+			ip[0], ip[1], ip[2], ip[3], port, (unsigned)l->peer.conn,
+			(unsigned long long)l->time_ns);
+}

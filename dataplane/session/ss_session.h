@@ -1,0 +1,375 @@
+/*
+ * ss_session.h - the FIXP-style order-entry session layer: one table of client sessions.
+ *
+ * Role in the data path: runs on an RX/session core (UDP on DPDK) and in the TCP io_uring
+ * gateway thread; each owns one table and is its only writer. It consumes inbound
+ * datagrams (UDP) or SOFH-stripped frames (TCP) with ss_rx(), replies from the matching
+ * cores with ss_event(), and time with ss_tick(); it produces validated requests
+ * (struct dp_order) for the caller to route to the matching core owning the contract,
+ * and outbound datagrams / stream chunks (struct ss_buf) for the caller to send. Decoding
+ * and validation are tokex/codec.h's; sequencing, credentials, keepalive, throttling,
+ * cl_ord_id discipline and retransmission are here. Pure module: no DPDK, no sockets, no
+ * clock (every call takes now_ns), and no malloc, lock, syscall or printf after
+ * ss_table_init(); the caller provides the memory (ss_table_memsize()).
+ *
+ * Session states of one slot, and the function that makes each transition:
+ *
+ *          ss_rx(Negotiate ok)          ss_rx(Establish ok)
+ *   FREE -----------------------> NEGOTIATED -----------------------> ESTABLISHED
+ *    ^  ^                          |   ^   (Establish again: re-acked)      |
+ *    |  | ss_tick: never          |   |                                    |
+ *    |  | established, silent     |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
+ *    |  +-------------------------+   |  session_id and firm)             | ss_rx(throttle grace
+ *    |                            |   |                                    | exceeded), ss_tick
+ *    | negotiate of a new id      |   |                                    | (keepalive timeout),
+ *    | reclaims it (see 9)        v   |                                    | ss_disconnect()
+ *    +------------------------- TERMINATED <--------------------------------+
+ *
+ * Invariants:
+ *  1. A slot is FREE, or it holds exactly one session_id; a session_id is in at most one
+ *     slot (the id index maps every non-FREE slot). A peer (struct ss_peer) has at most
+ *     one live (NEGOTIATED or ESTABLISHED) session; the peer index maps exactly the live
+ *     slots. Both indexes are open-addressed hashes: O(1) per packet, no scan.
+ *  2. Only an ESTABLISHED session's requests become dp_orders; only an ESTABLISHED
+ *     session is sent application messages. Everything else gets a reply or is counted.
+ *  3. Outbound application messages (templates 200-206) of a session are numbered 1, 2, 3,
+ *     ... without gaps for the life of its session_id, across re-establishment; each is
+ *     stored in the session's retransmit ring (the last retrans_depth of them) at the
+ *     moment it is numbered, whether or not the session is established to send it.
+ *     Session-level messages (1-12) are never numbered.
+ *  4. The inbound expected sequence (next_in) never decreases. On UDP a Sequence(n)
+ *     numbers the application messages after it in its datagram; n > next_in is answered
+ *     NotApplied(next_in, n - next_in) and next_in = n; n < next_in is a resend and its
+ *     messages are processed again (rule 5 rejects the duplicates). Application messages
+ *     in a datagram without a Sequence are numbered from next_in. On TCP numbering is
+ *     implicit (each application message takes next_in++) and Sequence is a heartbeat.
+ *  5. A session's cl_ord_id strictly increases over the requests it forwards (NewOrder,
+ *     CancelOrder, ModifyOrder, MassCancel), across re-establishment: a request whose
+ *     cl_ord_id is not above the last forwarded one is answered ExecReject CLORDID_REUSED
+ *     and never forwarded. A request rejected here (throttled, invalid) does not use up
+ *     its cl_ord_id; one forwarded and later answered by ss_reject_order() does.
+ *  6. Checks on an application request, in order: ESTABLISHED (else BusinessReject
+ *     NOT_ESTABLISHED, unnumbered), throttle (ExecReject THROTTLED; more than
+ *     throttle_grace of those within one second terminate the session with
+ *     TKX_TERM_THROTTLE), tkx_validate() (ExecReject with its reason, or BusinessReject
+ *     INVALID_FIELD), cl_ord_id (5). Then it is forwarded as a dp_order.
+ *  7. Every termination of an ESTABLISHED session whose Establish asked for
+ *     cancel_on_disconnect emits one DP_ORD_SESSION_GONE (contract_id 0: every matching
+ *     core), and only those do.
+ *  8. Any well-formed inbound message refreshes the session's inbound timer; ss_tick()
+ *     terminates an ESTABLISHED session silent for 3 keepalive intervals, and sends a
+ *     Sequence heartbeat to one that was sent nothing for one interval.
+ *  9. A TERMINATED slot keeps its session's numbering, ring and last cl_ord_id, so its
+ *     session_id can negotiate and establish again (from any peer) and ask for
+ *     retransmission. It is reclaimed for a new session_id only when no slot is FREE, it
+ *     has been terminated for linger_ms, and it cannot have resting orders (it never
+ *     forwarded a NewOrder, or a SESSION_GONE followed its last one): matching cores name
+ *     a session by its slot, so a slot whose orders may still trade is never given away.
+ * 10. Nothing is read outside [payload, payload + len); a message that fails to decode
+ *     stops its datagram: the messages before it were processed, the rest are dropped and
+ *     counted by reason.
+ *
+ * Output contract (struct ss_out, owned by the caller, one per table):
+ *  - Calls append to out; the caller sends bufs[0, n_bufs) in index order (a TCP buf is
+ *    a chunk of the stream of the connection named by its peer), routes orders[0,
+ *    n_orders) and then calls ss_out_reset(). Do that at the end of every burst: replies
+ *    to one session made during the burst are coalesced into as few buffers as possible.
+ *  - ss_rx(), ss_reject_order() and ss_disconnect() are all-or-nothing: when out has less
+ *    room than the call's worst case they return -ENOBUFS having done nothing; flush and
+ *    call again. ss_event() and ss_tick() make partial progress: ss_event() returns how
+ *    many events it consumed (fewer than n only when out is full); ss_tick() returns
+ *    -ENOBUFS when it stopped for room, and calling it again after the flush resumes
+ *    (what it already did moved the sessions' timers).
+ *  - UDP datagrams are of three shapes: unnumbered session messages only; a Sequence(n)
+ *    then application messages numbered n, n+1, ... (or the Sequence alone: heartbeat);
+ *    a Retransmission(from, count) then resent messages numbered from, from+1, ..., whose
+ *    continuation datagrams start with a Sequence. Replies to a peer that has no
+ *    ESTABLISHED session (NegotiationReject, BusinessReject NOT_ESTABLISHED ...) are
+ *    unnumbered. On TCP every message is SOFH-framed, in order, in one stream.
+ *
+ * Decisions beyond the protocol text: at most one RetransmitRequest is served per ss_rx()
+ * call (the next ones in the same datagram get RetransmitReject UNSPECIFIED), so the
+ * worst case of one call is bounded; retransmission is served only to an ESTABLISHED
+ * session; a Negotiate from a peer that holds another live session, or for a session_id
+ * that is ESTABLISHED anywhere or NEGOTIATED from another peer or held by another firm,
+ * is SESSION_IN_USE (a repeated Negotiate from the same peer while NEGOTIATED is answered
+ * again, as is a repeated Establish while ESTABLISHED); Establish timestamps get the same
+ * staleness check as Negotiate's; a full table answers NegotiationReject UNSPECIFIED.
+ * A NEGOTIATED session silent for 3 x keepalive_max_ms is sent Terminate
+ * KEEPALIVE_TIMEOUT and goes back to FREE (or TERMINATED if it was ever established).
+ * The transport (UDP or TCP) is per table: one table per RX core or gateway thread.
+ *
+ * Threads: one owner thread calls everything, except ss_log_drain() and ss_stats_read(),
+ * which one control thread may call concurrently (a single-producer single-consumer log
+ * ring; counters written by the owner only, read with relaxed atomic loads).
+ */
+#ifndef TOKEX_SS_SESSION_H
+#define TOKEX_SS_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tokex/proto.h>
+
+#include "dataplane/dp_msg.h"
+
+#define SS_MAX_SESSIONS 65535u /* dp_order.session is 16 bits; 0xFFFF means "none" */
+#define SS_NO_SLOT 0xFFFFu
+#define SS_KEY_MAX 64          /* firm secret: up to one HMAC-SHA256 block */
+#define SS_MSG_MAX 64          /* largest outbound application message (Fill) = ring entry */
+#define SS_OUT_BUFS 64         /* outbound datagrams / stream chunks per ss_out */
+#define SS_OUT_ORDERS 64       /* > requests in one TKX_MAX_DGRAM datagram (45) + SESSION_GONE */
+#define SS_BUF_CAP TKX_MAX_DGRAM
+
+enum ss_transport { SS_UDP = 0, SS_TCP = 1 };
+
+enum ss_state { SS_FREE = 0, SS_NEGOTIATED = 1, SS_ESTABLISHED = 2, SS_TERMINATED = 3 };
+
+/* Where a session's packets come from and its replies go; filled by the caller (zero
+ * what the transport does not use: the struct has no padding and is compared whole).
+ * UDP: mac/ip/port of the client, ip and port in network byte order as in the packet
+ * (ss_log_format() prints them so); TCP: conn names the connection. 16 bytes. */
+struct ss_peer {
+	uint8_t mac[6];
+	uint16_t port;
+	uint32_t ip;
+	uint32_t conn;
+};
+_Static_assert(sizeof(struct ss_peer) == 16, "ss_peer has no padding");
+
+/* One firm's credentials; ss_table_init() copies the table. */
+struct ss_firm {
+	uint32_t firm_id;
+	uint16_t key_len; /* 1..SS_KEY_MAX */
+	uint8_t key[SS_KEY_MAX];
+};
+
+/* Tunables. ss_params_default() fills everything but firms/n_firms. */
+struct ss_params {
+	uint32_t max_sessions;      /* 1..SS_MAX_SESSIONS                     default 1024 */
+	uint8_t core;               /* dp_order.src: index of this session core     0 */
+	uint8_t transport;          /* enum ss_transport                          SS_UDP */
+	const struct ss_firm *firms;
+	uint32_t n_firms;           /* firm ids unique */
+	uint32_t keepalive_min_ms;  /* accepted Establish.keepalive_ms range       100 */
+	uint32_t keepalive_max_ms;  /*                                           30000 */
+	uint32_t throttle_rate;     /* app messages per second; 0 = unlimited     1000 */
+	uint32_t throttle_burst;    /* token bucket depth, >= 1                     100 */
+	uint32_t throttle_grace;    /* throttled messages per second before Terminate 100 */
+	uint32_t retrans_depth;     /* ring entries per session, power of two     1024 */
+	uint32_t retrans_max;       /* messages per RetransmitRequest, <= depth   256 */
+	uint32_t ts_tolerance_ms;   /* |now - Negotiate/Establish timestamp|     30000 */
+	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this   10000 */
+	uint32_t log_depth;         /* log ring entries, power of two              1024 */
+};
+
+/* Outbound datagram (UDP) or stream chunk (TCP) for one peer. */
+struct ss_buf {
+	struct ss_peer peer;
+	uint16_t len;       /* bytes[0, len) is what to send */
+	uint16_t slot;      /* session slot, SS_NO_SLOT for a peer without a session */
+	uint8_t kind;       /* internal: coalescing class */
+	uint8_t pad[3];
+	uint64_t next_seq;  /* internal: number the next application message appended takes */
+	uint8_t bytes[SS_BUF_CAP];
+};
+
+/* Everything one burst produces; see "Output contract" above. ~100 KiB: one per table. */
+struct ss_out {
+	uint32_t n_bufs;
+	uint32_t n_orders;
+	struct dp_order orders[SS_OUT_ORDERS];
+	struct ss_buf bufs[SS_OUT_BUFS];
+};
+
+/* Counters: one uint64 each, per table; the control plane sums tables. */
+#define SS_STATS(X)                                                                        \
+	X(rx_dgrams)           /* ss_rx() calls that were processed */                     \
+	X(rx_msgs)             /* messages decoded */                                       \
+	X(rx_oversize)         /* payload above TKX_MAX_DGRAM: dropped whole */             \
+	X(rx_truncated)        /* datagram tails dropped by decode error, by reason */      \
+	X(rx_bad_schema)                                                                    \
+	X(rx_unknown_template)                                                              \
+	X(rx_bad_block_length)                                                              \
+	X(rx_after_terminate)  /* datagram tails dropped because the session ended */       \
+	X(rx_no_session)       /* Sequence/Terminate without a matching live session */     \
+	X(neg_ok)                                                                           \
+	X(neg_unknown_firm)                                                                 \
+	X(neg_bad_credentials)                                                              \
+	X(neg_stale)                                                                        \
+	X(neg_in_use)                                                                       \
+	X(neg_table_full)                                                                   \
+	X(est_ok)                                                                           \
+	X(est_not_negotiated)                                                               \
+	X(est_bad_credentials)                                                              \
+	X(est_stale)                                                                        \
+	X(est_bad_keepalive)                                                                \
+	X(invalid_field)       /* BusinessReject INVALID_FIELD */                           \
+	X(not_established)     /* BusinessReject NOT_ESTABLISHED */                         \
+	X(wrong_direction)     /* BusinessReject WRONG_DIRECTION */                         \
+	X(app_forwarded)       /* dp_orders from client requests */                         \
+	X(app_invalid)         /* ExecReject from tkx_validate() */                         \
+	X(clordid_reused)                                                                   \
+	X(throttled)                                                                        \
+	X(gaps)                /* NotApplied sent */                                        \
+	X(gap_msgs)            /* sequence numbers they covered */                          \
+	X(retrans_ok)                                                                       \
+	X(retrans_msgs)                                                                     \
+	X(retrans_out_of_range)                                                             \
+	X(retrans_too_many)                                                                 \
+	X(retrans_not_established)                                                          \
+	X(retrans_extra)       /* a second request in one datagram */                       \
+	X(tx_app)              /* application messages numbered (sent or kept) */           \
+	X(tx_session)          /* session-level messages sent, heartbeats excluded */       \
+	X(tx_heartbeats)                                                                    \
+	X(term_client)                                                                      \
+	X(term_keepalive)                                                                   \
+	X(term_throttle)                                                                    \
+	X(term_disconnect)                                                                  \
+	X(neg_expired)         /* NEGOTIATED, never established in time */                  \
+	X(reclaimed)           /* TERMINATED slots given to a new session_id */             \
+	X(session_gone)        /* DP_ORD_SESSION_GONE emitted */                            \
+	X(ev_dropped)          /* dp_events for no session or a bad template */             \
+	X(order_rejects)       /* ss_reject_order() */                                      \
+	X(log_dropped)         /* log records lost to a full ring */
+
+struct ss_stats {
+#define SS__STAT_FIELD(name) uint64_t name;
+	SS_STATS(SS__STAT_FIELD)
+#undef SS__STAT_FIELD
+};
+#define SS_STAT_COUNT (sizeof(struct ss_stats) / sizeof(uint64_t))
+
+/* Log record codes; ss_log.reason holds the tkx_* reason named here. */
+enum ss_log_code {
+	SS_LOG_NEGOTIATED = 1,        /* reason 0 */
+	SS_LOG_NEGOTIATE_REJECT = 2,  /* tkx_session_reject */
+	SS_LOG_ESTABLISHED = 3,       /* reason 0 */
+	SS_LOG_ESTABLISH_REJECT = 4,  /* tkx_session_reject */
+	SS_LOG_TERMINATED = 5,        /* by the exchange: tkx_terminate_reason */
+	SS_LOG_CLIENT_TERMINATED = 6, /* by the client: its tkx_terminate_reason */
+	SS_LOG_DISCONNECTED = 7,      /* transport gone (ss_disconnect) */
+	SS_LOG_EXPIRED = 8,           /* NEGOTIATED, never established, silent */
+	SS_LOG_RECLAIMED = 9,         /* slot of this TERMINATED session given away */
+};
+
+/* 48 bytes. */
+struct ss_log {
+	uint64_t time_ns;
+	uint64_t session_id;
+	uint32_t firm_id;
+	uint16_t code;   /* enum ss_log_code */
+	uint16_t reason;
+	uint16_t slot;   /* SS_NO_SLOT if none */
+	uint16_t pad[3];
+	struct ss_peer peer;
+};
+
+/* Read-only view of one slot, for the control plane and tests. */
+struct ss_info {
+	uint8_t state;                /* enum ss_state */
+	uint8_t cancel_on_disconnect;
+	uint32_t firm_id;
+	uint32_t keepalive_ms;
+	uint64_t session_id;
+	uint64_t next_in;             /* next inbound sequence it will apply */
+	uint64_t next_out;            /* number of its next outbound application message */
+	uint64_t last_cl_ord_id;
+	struct ss_peer peer;
+};
+
+struct ss_table;
+
+/* ---- Set-up (control thread, before the core runs) --------------------------------- */
+
+/* Fills the defaults listed in struct ss_params (no firms). */
+void ss_params_default(struct ss_params *p);
+
+/* Bytes ss_table_init() needs for p; 0 and errno EINVAL when p is invalid (a bound out
+ * of range, depth not a power of two, retrans_max above depth or too big for one ss_out,
+ * a firm id twice, a key length 0 or above SS_KEY_MAX). */
+size_t ss_table_memsize(const struct ss_params *p);
+
+/* Lays the table out in mem (64-byte aligned, len >= ss_table_memsize(p)), all slots
+ * FREE; copies the firm table. NULL and errno EINVAL on bad arguments. */
+struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p);
+
+/* ---- Data path (owner thread) ------------------------------------------------------ */
+
+/* Empties out after the caller sent its buffers and routed its orders. */
+static inline void ss_out_reset(struct ss_out *out)
+{
+	out->n_bufs = 0;
+	out->n_orders = 0;
+}
+
+/*
+ * One inbound UDP datagram (messages back to back) or, on TCP, one frame's message
+ * (SOFH stripped) from peer, received at now_ns (ns since the Unix epoch: it is compared
+ * with the clients' timestamps). Replies and dp_orders go to out. Returns the number of
+ * messages processed (the rest of a malformed datagram is dropped and counted), or
+ * -ENOBUFS (nothing done: flush out and call again).
+ */
+int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, size_t len,
+	  uint64_t now_ns, struct ss_out *out);
+
+/*
+ * Replies from matching cores: each ev (template TKX_EXEC_ACK .. TKX_MASS_CANCEL_ACK,
+ * for session ev->session of this core) becomes its session's next outbound application
+ * message: numbered, kept for retransmission and, if ESTABLISHED, appended to out.
+ * Events for another core, a FREE slot or another template are dropped and counted.
+ * Returns how many of ev[0, n) were consumed: fewer than n only when out is full.
+ */
+unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
+		  struct ss_out *out);
+
+/*
+ * Answers a dp_order of this table that the caller could not deliver (reason
+ * TKX_REJ_UNKNOWN_CONTRACT when no core owns the contract, TKX_REJ_BUSY when its ring is
+ * full) with an ExecReject numbered like any reply. 0, -ENOBUFS, -ENOENT (no such
+ * session here), or -EINVAL for a DP_ORD_SESSION_GONE, which must be delivered (retry).
+ */
+int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reason,
+		    uint64_t now_ns, struct ss_out *out);
+
+/*
+ * Timers: heartbeats to ESTABLISHED sessions sent nothing for their keepalive interval;
+ * Terminate KEEPALIVE_TIMEOUT (and SESSION_GONE if asked) to those silent for three;
+ * expiry of NEGOTIATED sessions never established. Call every few milliseconds. Returns
+ * how many sessions it acted on, or -ENOBUFS (flush out and call again to go on).
+ */
+int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
+
+/*
+ * The transport to peer is gone (TCP connection closed): its live session, if any, is
+ * TERMINATED without a Terminate message (SESSION_GONE if asked). 0, -ENOENT (no live
+ * session at peer) or -ENOBUFS.
+ */
+int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
+		  struct ss_out *out);
+
+/* ---- Inspection ---------------------------------------------------------------------- */
+
+/* Slot of session_id (any state but FREE), or -ENOENT. Owner thread. */
+int ss_lookup(const struct ss_table *t, uint64_t session_id);
+
+/* Copies slot's state into info. 0, or -ENOENT for a slot out of range. Owner thread. */
+int ss_session_info(const struct ss_table *t, unsigned slot, struct ss_info *info);
+
+/* Any thread: a consistent-per-counter copy of the counters. */
+void ss_stats_read(const struct ss_table *t, struct ss_stats *dst);
+
+/* Name of counter i (field order of struct ss_stats), NULL past the end. */
+const char *ss_stat_name(unsigned i);
+
+/* Control thread: moves up to max log records into dst, oldest first; returns how many. */
+unsigned ss_log_drain(struct ss_table *t, struct ss_log *dst, unsigned max);
+
+/* One line of operator text for a record (no newline), snprintf-style return. */
+int ss_log_format(const struct ss_log *l, char *buf, size_t len);
+
+/* "NEGOTIATED", "TERMINATED" ..., "UNKNOWN". */
+const char *ss_log_code_name(unsigned code);
+const char *ss_state_name(unsigned state);
+
+#endif /* TOKEX_SS_SESSION_H */
