@@ -43,7 +43,7 @@ struct ss_sess {
 	uint8_t state;       /* enum ss_state */
 	uint8_t cod;         /* cancel_on_disconnect from the last Establish */
 	uint8_t flags;       /* SF_* */
-	uint8_t pad0;
+	uint8_t mass_left;   /* MassCancelAck parts still to merge (broadcast mass cancel) */
 	uint16_t hint_ses;   /* index in the current ss_out of its open session/stream buffer */
 	uint16_t hint_app;   /* ... of its open numbered (UDP) buffer */
 	uint32_t keepalive_ms;
@@ -64,7 +64,8 @@ struct ss_sess {
 	uint16_t live_idx;   /* position in t->live while NEGOTIATED or ESTABLISHED */
 	uint16_t fifo_prev;  /* reclaim list links (SS_NO_SLOT terminated) */
 	uint16_t fifo_next;
-	uint8_t pad1[12];
+	uint32_t mass_count; /* orders cancelled by the parts merged so far */
+	uint64_t mass_cl;    /* cl_ord_id of the mass cancel being merged */
 };
 _Static_assert(sizeof(struct ss_sess) == 128, "ss_sess is two cache lines");
 
@@ -590,6 +591,7 @@ struct rx_ctx {
 	uint8_t numbered;      /* cur is set (a Sequence was seen, or implied) */
 	uint8_t retrans_done;  /* one retransmission per call */
 	uint8_t stop;          /* the session ended: drop the rest */
+	uint8_t late;          /* the message just numbered is below the expected number */
 };
 
 static struct dest ctx_dest(struct rx_ctx *c)
@@ -808,8 +810,13 @@ static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
 		STAT(c->t, rx_no_session);
 		return;
 	}
-	if (s->state != SS_ESTABLISHED || c->t->tcp)
+	if (s->state != SS_ESTABLISHED)
 		return; /* a heartbeat: the timer was refreshed */
+	if (c->t->tcp && x < s->next_in) {
+		/* TCP loses nothing: a number going back is a broken client. */
+		exchange_terminate(c, TKX_TERM_SEQ_BELOW_EXPECTED);
+		return;
+	}
 	if (x > s->next_in) {
 		uint64_t gap = x - s->next_in;
 		struct tkx_not_applied na = {
@@ -822,6 +829,8 @@ static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
 		STAT_ADD(c->t, gap_msgs, gap);
 		s->next_in = x;
 	}
+	if (c->t->tcp)
+		return; /* numbering on TCP stays implicit */
 	c->cur = x;
 	c->numbered = 1;
 }
@@ -942,6 +951,7 @@ static uint64_t next_inbound(struct rx_ctx *c, struct ss_sess *s)
 {
 	uint64_t seq;
 
+	c->late = 0;
 	if (c->t->tcp)
 		return s->next_in++;
 	if (!c->numbered) {
@@ -949,7 +959,8 @@ static uint64_t next_inbound(struct rx_ctx *c, struct ss_sess *s)
 		c->numbered = 1;
 	}
 	seq = c->cur++;
-	if (seq >= s->next_in)
+	c->late = seq < s->next_in;
+	if (!c->late)
 		s->next_in = seq + 1;
 	return seq;
 }
@@ -1072,6 +1083,19 @@ static void on_app(struct rx_ctx *c, const struct tkx_msg *m)
 		return;
 	}
 	seq = next_inbound(c, s);
+	if (c->late) {
+		/* Below the expected number: a duplicated datagram, or a late one whose
+		 * numbers were already reported NotApplied. Never applied (invariant 4); a
+		 * request the session already forwarded is answered, so a client resending
+		 * is told it was done before, and anything else is dropped and counted. */
+		if (req_cl_ord_id(m) <= s->last_cl_ord_id) {
+			STAT(t, clordid_reused);
+			exec_reject(c, m, TKX_REJ_CLORDID_REUSED);
+		} else {
+			STAT(t, rx_late);
+		}
+		return;
+	}
 	if (throttled(t, s, c->now)) {
 		STAT(t, throttled);
 		if (since(c->now, s->thr_win) >= NS_PER_S || c->now < s->thr_win) {
@@ -1227,6 +1251,23 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 		}
 		if (t->sess[e->session].state == SS_ESTABLISHED && !room(out, 1, 0))
 			break;
+		if (e->template_id == TKX_MASS_CANCEL_ACK && e->parts > 1) {
+			/* A mass cancel of every contract went to each matching core: the client
+			 * gets one MassCancelAck, with the total, when the last part is in. */
+			struct ss_sess *s = &t->sess[e->session];
+			struct tkx_mass_cancel_ack ack = e->u.mass_ack;
+			if (s->mass_left == 0 || s->mass_cl != ack.cl_ord_id) {
+				s->mass_cl = ack.cl_ord_id;
+				s->mass_left = e->parts;
+				s->mass_count = 0;
+			}
+			s->mass_count += ack.count;
+			if (--s->mass_left)
+				continue;
+			ack.count = s->mass_count;
+			tx_app(t, e->session, e->template_id, &ack, blen, now_ns, out);
+			continue;
+		}
 		tx_app(t, e->session, e->template_id, e->u.raw, blen, now_ns, out);
 	}
 	return i;

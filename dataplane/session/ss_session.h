@@ -39,10 +39,14 @@
  *     Session-level messages (1-12) are never numbered.
  *  4. The inbound expected sequence (next_in) never decreases. On UDP a Sequence(n)
  *     numbers the application messages after it in its datagram; n > next_in is answered
- *     NotApplied(next_in, n - next_in) and next_in = n; n < next_in is a resend and its
- *     messages are processed again (rule 5 rejects the duplicates). Application messages
- *     in a datagram without a Sequence are numbered from next_in. On TCP numbering is
- *     implicit (each application message takes next_in++) and Sequence is a heartbeat.
+ *     NotApplied(next_in, n - next_in) and next_in = n. An application message numbered
+ *     below next_in (a duplicated or late datagram) is never applied: a request whose
+ *     cl_ord_id the session already forwarded is answered ExecReject CLORDID_REUSED, any
+ *     other is dropped and counted (rx_late) - its number was reported NotApplied.
+ *     Application messages in a datagram without a Sequence are numbered from next_in.
+ *     On TCP numbering is implicit (each application message takes next_in++); a
+ *     Sequence above next_in is a gap as on UDP, one below terminates the session
+ *     (SEQ_BELOW_EXPECTED), one equal is a heartbeat.
  *  5. A session's cl_ord_id strictly increases over the requests it forwards (NewOrder,
  *     CancelOrder, ModifyOrder, MassCancel), across re-establishment: a request whose
  *     cl_ord_id is not above the last forwarded one is answered ExecReject CLORDID_REUSED
@@ -68,6 +72,9 @@
  * 10. Nothing is read outside [payload, payload + len); a message that fails to decode
  *     stops its datagram: the messages before it were processed, the rest are dropped and
  *     counted by reason.
+ * 11. A MassCancelAck event with parts > 1 (a mass cancel of every contract sent to each
+ *     matching core) is merged: the client gets one, with the total count, after the
+ *     last part.
  *
  * Output contract (struct ss_out, owned by the caller, one per table):
  *  - Calls append to out; the caller sends bufs[0, n_bufs) in index order (a TCP buf is
@@ -193,6 +200,7 @@ struct ss_out {
 	X(rx_bad_block_length)                                                              \
 	X(rx_after_terminate)  /* datagram tails dropped because the session ended */       \
 	X(rx_no_session)       /* Sequence/Terminate without a matching live session */     \
+	X(rx_late)             /* app messages below the expected number: not applied */    \
 	X(neg_ok)                                                                           \
 	X(neg_unknown_firm)                                                                 \
 	X(neg_bad_credentials)                                                              \

@@ -834,6 +834,97 @@ static void test_inbound_gap(void **state)
 	assert_int_equal(info(&f, 0).next_in, 9);
 	assert_int_equal(stats(&f).gaps, 2);
 	assert_int_equal(stats(&f).gap_msgs, 7);
+	/* The late datagram numbered 6 (reported NotApplied) arrives: never applied, and
+	 * its cl_ord_id (new to the session) is not answered as a reuse either. */
+	ss_out_reset(f.out);
+	d.n = 0;
+	dg_seq(&d, 6);
+	dg_order(&d, 50);
+	assert_int_equal(rx(&f, &p, &d), 2);
+	assert_int_equal(f.out->n_orders, 0);
+	assert_int_equal(f.out->n_bufs, 0);
+	assert_int_equal(stats(&f).rx_late, 1);
+	assert_int_equal(info(&f, 0).next_in, 9);
+	/* ... and cl_ord_id 50 is still free for the client's real resend. */
+	d.n = 0;
+	dg_seq(&d, 9);
+	dg_order(&d, 50);
+	assert_int_equal(rx(&f, &p, &d), 2);
+	assert_int_equal(f.out->n_orders, 1);
+	assert_int_equal(f.out->orders[0].in_seq, 9);
+	fx_close(&f);
+}
+
+static void test_tcp_sequence_rules(void **state)
+{
+	struct fx f;
+	struct ss_params pr;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+
+	(void)state;
+	params(&pr, SS_TCP);
+	fx_open(&f, &pr);
+	unsigned slot = open_session(&f, &p, 100, 1, 1000, 1);
+	/* A Sequence above the expected number: the skipped numbers are NotApplied. */
+	dg_seq(&d, 5);
+	{
+		struct tkx_msg m = rx1(&f, &p, &d);
+
+		assert_int_equal(m.template_id, TKX_NOT_APPLIED);
+		assert_int_equal(m.not_applied.from_seq_no, 1);
+		assert_int_equal(m.not_applied.count, 4);
+	}
+	assert_int_equal(info(&f, slot).next_in, 5);
+	/* Below it: TCP cannot lose or reorder, so the session is terminated. */
+	ss_out_reset(f.out);
+	d.n = 0;
+	dg_seq(&d, 3);
+	{
+		struct tkx_msg m = rx1(&f, &p, &d);
+
+		assert_int_equal(m.template_id, TKX_TERMINATE);
+		assert_int_equal(m.terminate.reason, TKX_TERM_SEQ_BELOW_EXPECTED);
+	}
+	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
+	/* cancel-on-disconnect was asked: the orders go */
+	assert_int_equal(f.out->n_orders, 1);
+	assert_int_equal(f.out->orders[0].type, DP_ORD_SESSION_GONE);
+	fx_close(&f);
+}
+
+static void test_mass_cancel_ack_merge(void **state)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct omsg o[MAX_OMSGS];
+	struct dp_event ev[3];
+
+	(void)state;
+	fx_udp(&f);
+	unsigned slot = open_session(&f, &p, 100, 1, 1000, 0);
+	ss_out_reset(f.out);
+	memset(ev, 0, sizeof(ev));
+	for (int i = 0; i < 3; i++) {
+		ev[i].template_id = TKX_MASS_CANCEL_ACK;
+		ev[i].session = (uint16_t)slot;
+		ev[i].src = 3;
+		ev[i].parts = 3;
+		ev[i].u.mass_ack.cl_ord_id = 77;
+		ev[i].u.mass_ack.count = (uint32_t)(i + 1);
+		ev[i].u.mass_ack.scope = TKX_SCOPE_SESSION;
+	}
+	/* Two parts: nothing yet. */
+	assert_int_equal(ss_event(f.t, ev, 2, f.now, f.out), 2);
+	assert_int_equal(f.out->n_bufs, 0);
+	/* The third: one MassCancelAck with 1 + 2 + 3. */
+	assert_int_equal(ss_event(f.t, &ev[2], 1, f.now, f.out), 1);
+	int n = parse(&f, o);
+	assert_int_equal(n, 2); /* Sequence + the ack */
+	assert_int_equal(o[1].m.template_id, TKX_MASS_CANCEL_ACK);
+	assert_int_equal(o[1].m.mass_cancel_ack.cl_ord_id, 77);
+	assert_int_equal(o[1].m.mass_cancel_ack.count, 6);
+	assert_int_equal(info(&f, slot).next_out, 2);
 	fx_close(&f);
 }
 
@@ -1607,8 +1698,8 @@ static void test_tcp_mode(void **state)
 	params(&pr, SS_TCP);
 	fx_open(&f, &pr);
 	slot = open_session(&f, &p, 100, 1, 1000, 1); /* responses checked SOFH-framed */
-	/* Implicit inbound numbering; a Sequence is a heartbeat, whatever its number. */
-	dg_seq(&d, 100);
+	/* Implicit inbound numbering; a Sequence at the expected number is a heartbeat. */
+	dg_seq(&d, 1);
 	assert_int_equal(rx(&f, &p, &d), 1);
 	assert_int_equal(f.out->n_bufs, 0);
 	d.n = 0;
@@ -2114,6 +2205,8 @@ int main(void)
 		cmocka_unit_test(test_invalid_fields),
 		cmocka_unit_test(test_inbound_gap),
 		cmocka_unit_test(test_resend_lower_seq),
+		cmocka_unit_test(test_tcp_sequence_rules),
+		cmocka_unit_test(test_mass_cancel_ack_merge),
 		cmocka_unit_test(test_event_sequencing),
 		cmocka_unit_test(test_coalesce_full_datagram),
 		cmocka_unit_test(test_retransmit_in_range),
