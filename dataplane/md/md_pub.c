@@ -1,0 +1,725 @@
+/*
+ * md_pub.c - the market-data publisher: records to sequenced MoldUDP64-style packets, the
+ * retention ring, heartbeats, Snapshots, end of session and gap re-requests; see md_pub.h
+ * for the design and its invariants.
+ *
+ * Runs on the core that owns the publisher (TX core, or the run-to-completion loop).
+ * Consumes dp_events 300-302, re-request datagrams and time; produces packets into its own
+ * ring and reply buffer. Nothing here allocates, locks, logs or makes a system call.
+ */
+#include "md_pub.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include <tokex/codec.h>
+
+#define NS_PER_S 1000000000ull
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+#define SLOT_BYTES TKX_MAX_DGRAM /* fixed ring slot; 1472 = 23 x 64, so slots stay aligned */
+
+#define STAT_ADD(p, f, v) __atomic_store_n(&(p)->stats.f, (p)->stats.f + (v), __ATOMIC_RELAXED)
+#define STAT(p, f) STAT_ADD(p, f, 1)
+
+enum { CTL_NONE = 0, CTL_HEARTBEAT = 1, CTL_END = 2 };
+enum { REP_NONE = 0, REP_GAP = 1, REP_DATA = 2 };
+
+/* Ring slot metadata, apart from the bytes so the re-request search touches 16 B/slot. */
+struct md_slot {
+	uint64_t first; /* sequence of the packet's first message */
+	uint16_t len;   /* datagram bytes */
+	uint16_t count; /* messages, >= 1 */
+	uint32_t pad;
+};
+
+/* One contract's Snapshot state. 56 bytes. */
+struct md_cstate {
+	int64_t bid_price;
+	int64_t ask_price;
+	uint64_t bid_qty;
+	uint64_t ask_qty;
+	int64_t last_price;
+	uint64_t volume;
+	uint32_t id;
+	uint8_t phase;
+	uint8_t pad[3];
+};
+
+struct md_pub {
+	/* Publishing: every md_pub_add() touches these. */
+	uint64_t mask;      /* retain - 1 */
+	uint64_t head;      /* slot of the OPEN packet / the next one (free-running) */
+	uint64_t tx;        /* next slot md_pub_next_tx() hands out */
+	uint64_t tail;      /* oldest retained slot */
+	uint64_t next_seq;  /* the number the next message takes */
+	uint64_t head_seq;  /* first sequence not in a closed packet (slot head's first) */
+	struct tkx_md_pkt cur; /* the OPEN packet, valid when open */
+	uint32_t max_payload;
+	uint8_t open;
+	uint8_t ended;
+	uint8_t ctl;           /* CTL_*: the control packet queued */
+	uint8_t clock_started;
+	char session[TKX_MD_SESSION_LEN];
+	uint8_t snap_active;   /* a Snapshot round is under way */
+	uint8_t pad0;
+	uint32_t snap_cursor;  /* next contract of the round */
+	uint64_t last_pkt_ns;  /* last packet closed or heartbeat queued */
+	uint64_t snapshot_ns;
+	uint64_t heartbeat_ns;
+	uint64_t next_snap_ns;
+
+	uint32_t n_contracts;
+	uint32_t hash_mask;    /* contract index: open addressing, entries are index + 1 */
+	struct md_cstate *cs;
+	uint32_t *hash;
+	struct md_slot *meta;
+	uint8_t *slots;
+
+	/* Re-requests. Tokens are in nano-messages so refill needs no division. */
+	uint32_t req_max;
+	uint32_t req_rate;
+	uint64_t tok;
+	uint64_t tok_cap;
+	uint64_t tok_last_ns;
+	uint8_t rep_kind;      /* REP_*: the answer md_pub_next_reply() is building */
+	uint64_t rep_next;     /* REP_DATA: next sequence to resend */
+	uint64_t rep_end;      /* REP_DATA: one past the last */
+	uint64_t rep_first;    /* REP_GAP: first_available_seq */
+	uint64_t rep_requested;
+
+	struct md_stats stats;
+	uint8_t ctl_buf[TKX_MD_HDR_LEN];
+	uint8_t reply_buf[TKX_MAX_DGRAM];
+} __attribute__((aligned(64)));
+
+struct layout {
+	size_t cs, hash, meta, slots, total;
+	uint32_t hash_size;
+};
+
+/* ---- Layout and set-up ---------------------------------------------------------------- */
+
+void md_pub_params_default(struct md_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->session = "TOKEXMD001";
+	p->retain = 4096;
+	p->max_payload = TKX_MAX_DGRAM;
+	p->snapshot_ns = NS_PER_S;
+	p->heartbeat_ns = NS_PER_S;
+	p->req_max = 1024;
+	p->req_rate = 100000;
+	p->req_burst = 4096;
+}
+
+static int layout(const struct md_params *p, struct layout *l)
+{
+	char name[TKX_MD_SESSION_LEN];
+	size_t off;
+	uint32_t i;
+
+	if (!p || !p->session || !p->session[0] || tkx_md_session(name, p->session))
+		return -EINVAL;
+	if (p->retain < 2 || p->retain > MD_MAX_RETAIN || (p->retain & (p->retain - 1)))
+		return -EINVAL;
+	if (p->max_payload < MD_MIN_PAYLOAD || p->max_payload > TKX_MAX_DGRAM)
+		return -EINVAL;
+	if (p->n_contracts > MD_MAX_CONTRACTS || (p->n_contracts && !p->contracts))
+		return -EINVAL;
+	for (i = 0; i < p->n_contracts; i++)
+		if (p->contracts[i].id == 0 || p->contracts[i].phase > TKX_PHASE_DELISTED)
+			return -EINVAL;
+	if (p->req_max < 1 || p->req_max > UINT16_MAX || (p->req_rate && p->req_burst < 1))
+		return -EINVAL;
+
+	l->hash_size = 2;
+	while (l->hash_size < 2 * p->n_contracts)
+		l->hash_size <<= 1;
+	off = ALIGN64(sizeof(struct md_pub));
+	l->cs = off;
+	off += ALIGN64((size_t)p->n_contracts * sizeof(struct md_cstate));
+	l->hash = off;
+	off += ALIGN64((size_t)l->hash_size * sizeof(uint32_t));
+	l->meta = off;
+	off += ALIGN64((size_t)p->retain * sizeof(struct md_slot));
+	l->slots = off;
+	off += (size_t)p->retain * SLOT_BYTES;
+	l->total = off;
+	return 0;
+}
+
+size_t md_pub_memsize(const struct md_params *p)
+{
+	struct layout l;
+
+	if (layout(p, &l)) {
+		errno = EINVAL;
+		return 0;
+	}
+	return l.total;
+}
+
+static inline uint32_t hash_slot(const struct md_pub *p, uint32_t id)
+{
+	return (uint32_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 32) & p->hash_mask;
+}
+
+/* Index of contract id in p->cs, or -1. At most hash_size probes: the table is never
+ * more than half full, so an empty entry ends the walk long before that. */
+static int contract_find(const struct md_pub *p, uint32_t id)
+{
+	uint32_t h = hash_slot(p, id), n;
+
+	for (n = 0; n <= p->hash_mask; n++, h = (h + 1) & p->hash_mask) {
+		uint32_t e = p->hash[h];
+
+		if (e == 0)
+			return -1;
+		if (p->cs[e - 1].id == id)
+			return (int)(e - 1);
+	}
+	return -1;
+}
+
+struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *prm)
+{
+	struct md_pub *p = mem;
+	uint8_t *base = mem;
+	struct layout l;
+	uint32_t i;
+
+	if (!mem || ((uintptr_t)mem & 63) || layout(prm, &l) || len < l.total) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* The slots are not cleared: only [0, meta.len) of a closed slot is ever read. */
+	memset(mem, 0, l.slots);
+	tkx_md_session(p->session, prm->session);
+	p->mask = prm->retain - 1;
+	p->next_seq = 1;
+	p->head_seq = 1;
+	p->max_payload = prm->max_payload;
+	p->snapshot_ns = prm->snapshot_ns;
+	p->heartbeat_ns = prm->heartbeat_ns;
+	p->n_contracts = prm->n_contracts;
+	p->hash_mask = l.hash_size - 1;
+	p->cs = (struct md_cstate *)(void *)(base + l.cs);
+	p->hash = (uint32_t *)(void *)(base + l.hash);
+	p->meta = (struct md_slot *)(void *)(base + l.meta);
+	p->slots = base + l.slots;
+	p->req_max = prm->req_max;
+	p->req_rate = prm->req_rate;
+	p->tok_cap = (uint64_t)prm->req_burst * NS_PER_S;
+	p->tok = p->tok_cap;
+
+	for (i = 0; i < prm->n_contracts; i++) {
+		struct md_cstate *c = &p->cs[i];
+		uint32_t h;
+
+		if (contract_find(p, prm->contracts[i].id) >= 0) {
+			errno = EINVAL; /* the same id twice */
+			return NULL;
+		}
+		c->id = prm->contracts[i].id;
+		c->phase = prm->contracts[i].phase;
+		c->bid_price = TKX_NULL_PRICE;
+		c->ask_price = TKX_NULL_PRICE;
+		c->last_price = TKX_NULL_PRICE;
+		for (h = hash_slot(p, c->id); p->hash[h]; h = (h + 1) & p->hash_mask)
+			;
+		p->hash[h] = i + 1;
+	}
+	return p;
+}
+
+/* ---- Publishing --------------------------------------------------------------------- */
+
+static inline uint64_t elapsed(uint64_t now, uint64_t since)
+{
+	return now > since ? now - since : 0;
+}
+
+/* Timers count from the first call that tells the time, not from md_pub_init(). */
+static inline void clock_start(struct md_pub *p, uint64_t now)
+{
+	if (p->clock_started)
+		return;
+	p->clock_started = 1;
+	p->last_pkt_ns = now;
+	p->next_snap_ns = now + p->snapshot_ns;
+	p->tok_last_ns = now;
+}
+
+static inline uint8_t *slot_buf(const struct md_pub *p, uint64_t i)
+{
+	return p->slots + (size_t)(i & p->mask) * SLOT_BYTES;
+}
+
+/* OPEN -> PENDING (invariant 2). */
+static void close_pkt(struct md_pub *p, uint64_t now)
+{
+	struct md_slot *m;
+
+	if (!p->open)
+		return;
+	assert(p->cur.count >= 1);
+	m = &p->meta[p->head & p->mask];
+	m->first = p->head_seq;
+	m->len = (uint16_t)p->cur.len;
+	m->count = p->cur.count;
+	p->head++;
+	p->head_seq = p->next_seq;
+	p->open = 0;
+	p->last_pkt_ns = now;
+	if (p->ctl == CTL_HEARTBEAT)
+		p->ctl = CTL_NONE; /* data goes out instead: no longer idle (invariant 5) */
+	STAT(p, packets);
+}
+
+/* A new OPEN packet in slot head, evicting the oldest RETAINED one if the ring is full;
+ * -ENOBUFS when every slot is PENDING (invariant 3). */
+static int open_pkt(struct md_pub *p)
+{
+	if (p->head - p->tail > p->mask) {
+		if (p->tail == p->tx) {
+			STAT(p, ring_full);
+			return -ENOBUFS;
+		}
+		p->tail++;
+	}
+	/* max_payload >= MD_MIN_PAYLOAD > 20: init cannot fail (checked for the compiler). */
+	if (tkx_md_pkt_init(&p->cur, slot_buf(p, p->head), p->max_payload, p->session,
+			    p->next_seq) != 0)
+		return -EINVAL;
+	p->open = 1;
+	return 0;
+}
+
+/* Number one encoded message and append it to the OPEN packet (invariant 1). */
+static int emit(struct md_pub *p, const void *msg, size_t n, uint64_t now)
+{
+	if (!p->open || tkx_md_pkt_append(&p->cur, msg, n) != 0) {
+		close_pkt(p, now);
+		if (open_pkt(p))
+			return -ENOBUFS;
+		/* An empty packet of >= MD_MIN_PAYLOAD bytes holds any market-data message. */
+		if (tkx_md_pkt_append(&p->cur, msg, n) != 0) {
+			assert(0);
+			return -EMSGSIZE;
+		}
+	}
+	p->next_seq++;
+	STAT(p, messages);
+	return 0;
+}
+
+unsigned md_pub_add(struct md_pub *p, const struct dp_event *ev, unsigned n, uint64_t now)
+{
+	uint8_t msg[TKX_MAX_MSG_LEN];
+	unsigned i;
+
+	clock_start(p, now);
+	for (i = 0; i < n; i++) {
+		const struct dp_event *e = &ev[i];
+		union {
+			struct tkx_md_top_of_book tob;
+			struct tkx_md_trade trade;
+			struct tkx_md_contract_status status;
+		} b;
+		int len, ci;
+
+		if (p->ended) {
+			STAT(p, records_after_end);
+			continue;
+		}
+		/* Copies with the reserved fields zeroed: the wire never carries stray bytes. */
+		switch (e->template_id) {
+		case TKX_MD_TOP_OF_BOOK:
+			b.tob = e->u.tob;
+			b.tob.reserved = 0;
+			len = tkx_enc_md_top_of_book(msg, sizeof(msg), &b.tob);
+			break;
+		case TKX_MD_TRADE:
+			b.trade = e->u.trade;
+			memset(b.trade.reserved1, 0, sizeof(b.trade.reserved1));
+			b.trade.reserved2 = 0;
+			len = tkx_enc_md_trade(msg, sizeof(msg), &b.trade);
+			break;
+		case TKX_MD_CONTRACT_STATUS:
+			b.status = e->u.status;
+			b.status.reserved1 = 0;
+			b.status.reserved2 = 0;
+			len = tkx_enc_md_contract_status(msg, sizeof(msg), &b.status);
+			break;
+		default:
+			STAT(p, records_bad);
+			continue;
+		}
+		if (emit(p, msg, (size_t)len, now))
+			break;
+
+		/* Invariant 6: state follows the messages as they are numbered. */
+		switch (e->template_id) {
+		case TKX_MD_TOP_OF_BOOK:
+			ci = contract_find(p, b.tob.contract_id);
+			if (ci >= 0) {
+				p->cs[ci].bid_price = b.tob.bid_price;
+				p->cs[ci].ask_price = b.tob.ask_price;
+				p->cs[ci].bid_qty = b.tob.bid_qty;
+				p->cs[ci].ask_qty = b.tob.ask_qty;
+			}
+			break;
+		case TKX_MD_TRADE:
+			ci = contract_find(p, b.trade.contract_id);
+			if (ci >= 0) {
+				p->cs[ci].last_price = b.trade.price;
+				p->cs[ci].volume += b.trade.qty;
+			}
+			break;
+		default:
+			ci = contract_find(p, b.status.contract_id);
+			if (ci >= 0)
+				p->cs[ci].phase = b.status.phase;
+			break;
+		}
+		if (ci < 0)
+			STAT(p, records_unknown);
+	}
+	return i;
+}
+
+unsigned md_pub_flush(struct md_pub *p, uint64_t now)
+{
+	clock_start(p, now);
+	close_pkt(p, now);
+	return (unsigned)(p->head - p->tx);
+}
+
+static void snapshot_of(const struct md_pub *p, const struct md_cstate *c, uint64_t now,
+			struct tkx_md_snapshot *s)
+{
+	*s = (struct tkx_md_snapshot){
+		.transact_time = now,
+		.as_of_seq = p->next_seq - 1,
+		.bid_price = c->bid_price,
+		.ask_price = c->ask_price,
+		.bid_qty = c->bid_qty,
+		.ask_qty = c->ask_qty,
+		.last_price = c->last_price,
+		.volume = c->volume,
+		.contract_id = c->id,
+		.phase = c->phase,
+	};
+}
+
+/* Up to MD_SNAP_BURST Snapshots of the round under way. */
+static int snapshot_round(struct md_pub *p, uint64_t now)
+{
+	uint8_t msg[TKX_MAX_MSG_LEN];
+	unsigned budget = MD_SNAP_BURST;
+
+	while (p->snap_cursor < p->n_contracts && budget--) {
+		struct tkx_md_snapshot s;
+		int len;
+
+		snapshot_of(p, &p->cs[p->snap_cursor], now, &s);
+		len = tkx_enc_md_snapshot(msg, sizeof(msg), &s);
+		if (emit(p, msg, (size_t)len, now))
+			return -ENOBUFS;
+		STAT(p, snapshots);
+		p->snap_cursor++;
+	}
+	if (p->snap_cursor == p->n_contracts)
+		p->snap_active = 0;
+	return 0;
+}
+
+int md_pub_tick(struct md_pub *p, uint64_t now)
+{
+	int rc = 0;
+
+	clock_start(p, now);
+	if (p->ended)
+		return -ESHUTDOWN;
+	if (p->snapshot_ns && !p->snap_active && now >= p->next_snap_ns && p->n_contracts) {
+		p->snap_active = 1;
+		p->snap_cursor = 0;
+		p->next_snap_ns = now + p->snapshot_ns;
+	}
+	if (p->snap_active)
+		rc = snapshot_round(p, now);
+	close_pkt(p, now);
+	if (p->heartbeat_ns && p->ctl == CTL_NONE &&
+	    elapsed(now, p->last_pkt_ns) >= p->heartbeat_ns) {
+		p->ctl = CTL_HEARTBEAT;
+		p->last_pkt_ns = now;
+	}
+	return rc;
+}
+
+int md_pub_end(struct md_pub *p, uint64_t now)
+{
+	clock_start(p, now);
+	if (p->ended)
+		return -EALREADY;
+	close_pkt(p, now);
+	p->ended = 1;
+	p->snap_active = 0;
+	p->ctl = CTL_END;
+	return 0;
+}
+
+int md_pub_next_tx(struct md_pub *p, const uint8_t **buf, size_t *len)
+{
+	if (p->tx != p->head) {
+		*buf = slot_buf(p, p->tx);
+		*len = p->meta[p->tx & p->mask].len;
+		p->tx++;
+		return 1;
+	}
+	if (p->ctl != CTL_NONE) {
+		struct tkx_md_hdr h;
+
+		memcpy(h.session, p->session, TKX_MD_SESSION_LEN);
+		h.sequence = p->head_seq; /* invariant 4: every closed packet is out by now */
+		if (p->ctl == CTL_END) {
+			h.count = TKX_MD_END_OF_SESSION;
+			STAT(p, end_of_session);
+		} else {
+			h.count = TKX_MD_HEARTBEAT;
+			STAT(p, heartbeats);
+		}
+		p->ctl = CTL_NONE;
+		tkx_md_hdr_encode(p->ctl_buf, sizeof(p->ctl_buf), &h);
+		*buf = p->ctl_buf;
+		*len = TKX_MD_HDR_LEN;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- Re-requests ---------------------------------------------------------------------- */
+
+/* Oldest retained sequence (PENDING packets included); head_seq when nothing is. */
+static inline uint64_t first_retained(const struct md_pub *p)
+{
+	return p->tail != p->head ? p->meta[p->tail & p->mask].first : p->head_seq;
+}
+
+/* One past the last sequence handed out and still retained; first_retained() when none. */
+static inline uint64_t end_sent(const struct md_pub *p)
+{
+	const struct md_slot *m;
+
+	if (p->tx == p->tail)
+		return first_retained(p);
+	m = &p->meta[(p->tx - 1) & p->mask];
+	return m->first + m->count;
+}
+
+/* Whole messages the bucket allows now (UINT64_MAX without a rate limit). */
+static uint64_t tokens(struct md_pub *p, uint64_t now)
+{
+	uint64_t dt = elapsed(now, p->tok_last_ns), room;
+
+	if (!p->req_rate)
+		return UINT64_MAX;
+	p->tok_last_ns = now > p->tok_last_ns ? now : p->tok_last_ns;
+	room = p->tok_cap - p->tok;
+	if (dt >= room / p->req_rate)
+		p->tok = p->tok_cap;
+	else
+		p->tok += dt * p->req_rate; /* < room: no overflow */
+	return p->tok / NS_PER_S;
+}
+
+static inline void spend(struct md_pub *p, uint64_t n)
+{
+	if (p->req_rate)
+		p->tok -= n * NS_PER_S;
+}
+
+int md_pub_request(struct md_pub *p, const void *req, size_t len, uint64_t now)
+{
+	struct tkx_md_hdr h;
+	uint64_t avail, first, end, n;
+	int other;
+
+	clock_start(p, now);
+	if (len != TKX_MD_HDR_LEN || tkx_md_hdr_decode(req, len, &h) < 0 || h.count == 0 ||
+	    h.sequence == 0) {
+		STAT(p, req_bad);
+		return -EBADMSG;
+	}
+	avail = tokens(p, now);
+	if (avail == 0) {
+		STAT(p, req_throttled);
+		return -EAGAIN;
+	}
+	if (p->rep_kind != REP_NONE) {
+		STAT(p, req_cut);
+		p->rep_kind = REP_NONE;
+	}
+	first = first_retained(p);
+	other = memcmp(h.session, p->session, TKX_MD_SESSION_LEN) != 0;
+	if (other || h.sequence < first) {
+		p->rep_kind = REP_GAP;
+		p->rep_first = other ? 0 : first;
+		p->rep_requested = h.sequence;
+		spend(p, 1);
+		STAT(p, gap_rejects);
+		if (other)
+			STAT(p, req_wrong_session);
+		return 0;
+	}
+	end = end_sent(p);
+	if (h.sequence >= end) {
+		spend(p, 1);
+		STAT(p, req_empty);
+		return 0;
+	}
+	n = end - h.sequence;
+	if (n > h.count)
+		n = h.count;
+	if (n > p->req_max)
+		n = p->req_max;
+	if (n > avail)
+		n = avail;
+	p->rep_kind = REP_DATA;
+	p->rep_next = h.sequence;
+	p->rep_end = h.sequence + n;
+	spend(p, n);
+	STAT(p, req_served);
+	return 0;
+}
+
+/* The RETAINED slot holding sequence seq (first_retained() <= seq < end_sent()). */
+static uint64_t slot_of(const struct md_pub *p, uint64_t seq)
+{
+	uint64_t lo = p->tail, hi = p->tx - 1; /* meta[lo].first <= seq; answer in [lo, hi] */
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo + 1) / 2;
+
+		if (p->meta[mid & p->mask].first <= seq)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+int md_pub_next_reply(struct md_pub *p, const uint8_t **buf, size_t *len)
+{
+	struct tkx_md_pkt r;
+	uint64_t i;
+
+	if (p->rep_kind == REP_GAP) {
+		struct tkx_md_gap_reject g = {
+			.first_available_seq = p->rep_first,
+			.requested_seq = p->rep_requested,
+		};
+		uint8_t msg[TKX_HDR_LEN + sizeof(g)];
+		int n = tkx_enc_md_gap_reject(msg, sizeof(msg), &g);
+
+		p->rep_kind = REP_NONE;
+		if (tkx_md_pkt_init(&r, p->reply_buf, p->max_payload, p->session, 0) != 0 ||
+		    tkx_md_pkt_append(&r, msg, (size_t)n) != 0)
+			return 0; /* cannot happen: max_payload >= MD_MIN_PAYLOAD */
+		STAT(p, req_pkts);
+		*buf = r.buf;
+		*len = r.len;
+		return 1;
+	}
+	if (p->rep_kind != REP_DATA)
+		return 0;
+	if (p->rep_next >= p->rep_end) {
+		p->rep_kind = REP_NONE;
+		return 0;
+	}
+	if (p->rep_next < first_retained(p) || p->rep_next >= end_sent(p)) {
+		STAT(p, req_cut); /* evicted since the request */
+		p->rep_kind = REP_NONE;
+		return 0;
+	}
+
+	/* Re-pack: the first message is exactly rep_next; stop when the packet is full. Each
+	 * source packet gives at least one message, so the walk is bounded by what one reply
+	 * packet holds. */
+	if (tkx_md_pkt_init(&r, p->reply_buf, p->max_payload, p->session, p->rep_next) != 0) {
+		p->rep_kind = REP_NONE; /* cannot happen: max_payload >= MD_MIN_PAYLOAD */
+		return 0;
+	}
+	for (i = slot_of(p, p->rep_next); i != p->tx && p->rep_next < p->rep_end; i++) {
+		struct tkx_md_iter it;
+		const void *msg;
+		size_t mlen;
+		uint64_t seq;
+
+		tkx_md_iter_init(&it, slot_buf(p, i), p->meta[i & p->mask].len);
+		while (p->rep_next < p->rep_end && tkx_md_iter_next(&it, &msg, &mlen, &seq) == 1) {
+			if (seq < p->rep_next)
+				continue;
+			if (tkx_md_pkt_append(&r, msg, mlen) != 0)
+				goto full;
+			p->rep_next++;
+		}
+	}
+full:
+	assert(r.count > 0);
+	if (p->rep_next >= p->rep_end)
+		p->rep_kind = REP_NONE;
+	STAT(p, req_pkts);
+	STAT_ADD(p, req_msgs, r.count);
+	*buf = r.buf;
+	*len = r.len;
+	return 1;
+}
+
+/* ---- Inspection ---------------------------------------------------------------------- */
+
+void md_pub_info(const struct md_pub *p, struct md_info *info)
+{
+	uint64_t end = end_sent(p);
+
+	memset(info, 0, sizeof(*info));
+	info->next_seq = p->next_seq;
+	info->first_retained = first_retained(p);
+	info->last_sent = end - 1; /* end_sent() is 1 before anything was handed out */
+	info->pending = (uint32_t)(p->head - p->tx);
+	info->retained = (uint32_t)(p->head - p->tail);
+	info->open = p->open;
+	info->ended = p->ended;
+}
+
+int md_pub_contract(const struct md_pub *p, uint32_t contract_id, struct tkx_md_snapshot *s)
+{
+	int ci = contract_find(p, contract_id);
+
+	if (ci < 0)
+		return -ENOENT;
+	snapshot_of(p, &p->cs[ci], 0, s);
+	return 0;
+}
+
+void md_pub_stats_read(const struct md_pub *p, struct md_stats *dst)
+{
+	const uint64_t *src = (const uint64_t *)&p->stats;
+	uint64_t *d = (uint64_t *)dst;
+	unsigned i;
+
+	for (i = 0; i < MD_STAT_COUNT; i++)
+		d[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+static const char *const stat_names[] = {
+#define MD__STAT_NAME(name) #name,
+	MD_STATS(MD__STAT_NAME)
+#undef MD__STAT_NAME
+};
+
+const char *md_pub_stat_name(unsigned i)
+{
+	return i < MD_STAT_COUNT ? stat_names[i] : NULL;
+}

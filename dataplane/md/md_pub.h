@@ -1,0 +1,251 @@
+/*
+ * md_pub.h - the market-data publisher: sequences market-data records into MoldUDP64-style
+ * packets, keeps the last ones for gap re-requests, and answers those re-requests.
+ *
+ * Role in the data path: runs on the TX core (or inside the run-to-completion loop); one
+ * thread owns a publisher and calls everything. It consumes the matching cores' market-data
+ * records (struct dp_event, templates 300-302) with md_pub_add(), re-request datagrams from
+ * port 7414 with md_pub_request(), and time with md_pub_tick(); it produces packets for the
+ * multicast group (md_pub_next_tx()) and reply packets for the requester
+ * (md_pub_next_reply()). The caller owns the sockets/ports and the requester's address.
+ * Encoding and framing are tokex/codec.h's (tkx_md_pkt_*, tkx_enc_md_*). Pure module: no
+ * DPDK, no sockets, no clock (every call takes now: ns since the Unix epoch, the
+ * Snapshots' transact_time; timers use differences only, and a clock step backwards just
+ * delays them), and no malloc, lock, syscall or printf after md_pub_init(); the caller
+ * provides the memory (md_pub_memsize()).
+ *
+ * The stream (docs/protocol.md section 6): messages are numbered 1, 2, 3 ... in the
+ * session; a packet's header holds the sequence of its first message and its count.
+ *
+ * Packets, and the function that moves each through its life:
+ *
+ *    a message and no OPEN packet         packet full: md_pub_add(); md_pub_flush(),
+ *    (md_pub_add(), md_pub_tick())        md_pub_tick(), md_pub_end()
+ *   -------------------------------> OPEN ------------------------------------> PENDING
+ *                                 (slot head)                                 [tx, head)
+ *                                                                                 |
+ *                                                                  md_pub_next_tx()|
+ *                                                                                 v
+ *   slot reused <------------------------------------------------------------ RETAINED
+ *   (when a new OPEN packet needs it: oldest first, never a PENDING one)     [tail, tx)
+ *                                                              answers re-requests
+ *
+ * Heartbeats (count 0) and the end-of-session packet (count 0xFFFF) take no slot: one
+ * control packet, handed out by md_pub_next_tx() after every PENDING packet.
+ *
+ * Invariants:
+ *  1. Sequence numbers are consecutive, from 1, over every message the publisher emits
+ *     (records and Snapshots), in emission order; a message is numbered when it is
+ *     appended to the OPEN packet, never reused, and a record that cannot be appended is
+ *     not numbered (md_pub_add() stops before it).
+ *  2. Ring indices are free-running: tail <= tx <= head, head - tail <= retain. Slots
+ *     [tail, head) are closed packets in sequence order, each with at least one message,
+ *     each starting where the previous ended; the OPEN packet, if any, is slot head and
+ *     starts where slot head - 1 ended.
+ *  3. A PENDING packet is never overwritten: when all retain slots are PENDING, no packet
+ *     can be opened and md_pub_add()/md_pub_tick() stop (counted in ring_full) until the
+ *     caller takes packets with md_pub_next_tx().
+ *  4. md_pub_next_tx() hands out packets in sequence order, each exactly once, then the
+ *     control packet; a heartbeat's (or end's) sequence is the first sequence not yet in a
+ *     handed-out packet, so a receiver never sees a heartbeat ahead of data it will get.
+ *  5. A heartbeat is queued by md_pub_tick() only when no packet was closed or heartbeat
+ *     queued for heartbeat_ns; a packet closed before the heartbeat is handed out cancels
+ *     it; at most one control packet is queued; the end packet replaces a queued heartbeat
+ *     and nothing is numbered after it.
+ *  6. Per-contract state (phase, best bid/ask and quantities, last price, volume) is updated
+ *     from each record when its message is numbered, so a Snapshot's state is exactly that
+ *     of the messages up to its as_of_seq = (its own sequence - 1).
+ *  7. Re-requests are answered only from handed-out packets ([tail, tx)): a reply message
+ *     is a byte copy of the original, with its original sequence number.
+ *  8. Every loop is bounded: md_pub_add() by n, md_pub_tick() by MD_SNAP_BURST snapshots,
+ *     md_pub_request() by a binary search over the ring, md_pub_next_reply() by one reply
+ *     packet (and the source packets it draws from).
+ *
+ * Re-requests (docs/protocol.md 6.3), in the order of the checks:
+ *  - a datagram that is not exactly 20 bytes, or has count 0 or sequence 0 (sequences start
+ *    at 1), is malformed: ignored, counted (req_bad), -EBADMSG;
+ *  - then the rate limit (a token bucket of messages, req_rate per second, req_burst deep;
+ *    a request costs the messages it is answered with, at least 1): with no token the
+ *    request is ignored, counted (req_throttled), -EAGAIN; with fewer tokens than it asks
+ *    it is answered in part, like a request above the limit;
+ *  - session not the current one: GapReject with first_available_seq 0 (the protocol's
+ *    "0 if none of that session"), counted in gap_rejects and req_wrong_session;
+ *  - sequence below the oldest retained message: GapReject with first_available_seq = the
+ *    oldest retained sequence, requested_seq = the request's sequence. A GapReject packet
+ *    has header sequence 0 and count 1;
+ *  - sequence at or past the last handed-out message: nothing is sent (req_empty);
+ *  - else messages [sequence, sequence + min(count, req_max, tokens)) that exist, in
+ *    ordinary packets of at most max_payload bytes re-packed from the originals so the
+ *    first starts exactly at `sequence`, each header carrying its first message's original
+ *    sequence (req_served, req_msgs, req_pkts).
+ *  Decisions beyond the protocol text: the packing of a reply is not that of the original
+ *  packets (MoldUDP64 retransmits messages, not datagrams); a request for messages still
+ *  PENDING (closed but not yet handed out) or in the OPEN packet gets only what was handed
+ *  out, as "not yet published"; the rate limit is one bucket for all requesters (the
+ *  publisher does not see addresses).
+ *
+ * Output contract:
+ *  - The pointer from md_pub_next_tx() is valid until the next call to md_pub_add(),
+ *    md_pub_flush(), md_pub_tick(), md_pub_end() or md_pub_init(): send (copy) the packet
+ *    before that. Call md_pub_flush() then drain md_pub_next_tx() at the end of every burst.
+ *  - md_pub_request() only decides the answer; md_pub_next_reply() then builds it one
+ *    packet per call into one buffer (valid until the next md_pub_next_reply() or
+ *    md_pub_request()); send each to the requester. A new md_pub_request() drops what is
+ *    left of the previous answer (req_cut); so does the eviction of the next message to
+ *    resend.
+ *  - md_pub_add() returns how many records it consumed: fewer than n only when the ring
+ *    is full of PENDING packets; drain md_pub_next_tx() and call again with the rest.
+ *
+ * Threads: the owner thread calls everything except md_pub_stats_read(), which another
+ * thread may call at any time (counters are written by the owner with relaxed atomic
+ * stores, read with relaxed atomic loads).
+ */
+#ifndef TOKEX_MD_PUB_H
+#define TOKEX_MD_PUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tokex/proto.h>
+
+#include "dataplane/dp_msg.h"
+
+#define MD_MAX_CONTRACTS 65536u
+#define MD_MAX_RETAIN (1u << 20)
+/* A packet must hold the largest message (Snapshot, 80 bytes) with its length prefix. */
+#define MD_MIN_PAYLOAD (TKX_MD_HDR_LEN + 2 + TKX_HDR_LEN + (int)sizeof(struct tkx_md_snapshot))
+#define MD_SNAP_BURST 256u /* Snapshots one md_pub_tick() emits at most */
+
+/* A contract the publisher keeps Snapshot state for, and its phase at start. */
+struct md_contract {
+	uint32_t id;   /* non-zero, unique in the list */
+	uint8_t phase; /* enum tkx_phase */
+};
+
+/* Tunables. md_pub_params_default() fills everything but contracts/n_contracts. */
+struct md_params {
+	const char *session;             /* 1-10 printable ASCII characters       "TOKEXMD001" */
+	uint32_t retain;                 /* packets kept, power of two, 2..MD_MAX_RETAIN  4096 */
+	uint32_t max_payload;            /* UDP payload per packet, MD_MIN_PAYLOAD..TKX_MAX_DGRAM */
+	uint64_t snapshot_ns;            /* Snapshot interval; 0 = no Snapshots             1 s */
+	uint64_t heartbeat_ns;           /* heartbeat after this long idle; 0 = never       1 s */
+	const struct md_contract *contracts;
+	uint32_t n_contracts;            /* 0..MD_MAX_CONTRACTS                                */
+	uint32_t req_max;                /* messages per re-request, 1..65535              1024 */
+	uint32_t req_rate;               /* re-sent messages per second; 0 = no limit    100000 */
+	uint32_t req_burst;              /* token bucket depth, >= 1 when req_rate > 0     4096 */
+};
+
+/* Counters: one uint64 each; the control plane reads them with md_pub_stats_read(). */
+#define MD_STATS(X)                                                                        \
+	X(packets)           /* data packets closed (each handed out once by next_tx) */   \
+	X(messages)          /* messages numbered, Snapshots included */                  \
+	X(heartbeats)        /* heartbeat packets handed out */                          \
+	X(snapshots)         /* Snapshot messages numbered */                            \
+	X(end_of_session)    /* end packets handed out (0 or 1) */                        \
+	X(records_bad)       /* dp_events that are not 300-302: dropped */                 \
+	X(records_unknown)   /* records of a contract not in the list: published, no state */ \
+	X(records_after_end) /* records after md_pub_end(): dropped */                    \
+	X(ring_full)         /* add/tick stopped: every slot PENDING */                    \
+	X(req_served)        /* re-requests answered with messages */                     \
+	X(req_msgs)          /* messages re-sent */                                        \
+	X(req_pkts)          /* reply packets built, GapRejects included */              \
+	X(req_empty)         /* re-requests past the last handed-out message: no answer */ \
+	X(gap_rejects)       /* GapReject answers */                                       \
+	X(req_wrong_session) /* ... of them, for another session */                       \
+	X(req_bad)           /* malformed re-requests: ignored */                          \
+	X(req_throttled)     /* re-requests ignored by the rate limit */                   \
+	X(req_cut)           /* answers left unfinished (new request, or eviction) */
+
+struct md_stats {
+#define MD__STAT_FIELD(name) uint64_t name;
+	MD_STATS(MD__STAT_FIELD)
+#undef MD__STAT_FIELD
+};
+#define MD_STAT_COUNT (sizeof(struct md_stats) / sizeof(uint64_t))
+
+/* Where the stream stands (owner thread; for the control plane and tests). */
+struct md_info {
+	uint64_t next_seq;        /* the number the next message will take */
+	uint64_t first_retained;  /* oldest retained sequence; next_seq when none */
+	uint64_t last_sent;       /* last sequence handed out by next_tx; 0 when none */
+	uint32_t pending;         /* closed packets not yet handed out */
+	uint32_t retained;        /* closed packets in the ring (PENDING included) */
+	uint8_t open;             /* 1 if a packet is OPEN (has messages not yet closed) */
+	uint8_t ended;            /* 1 after md_pub_end() */
+};
+
+struct md_pub;
+
+/* ---- Set-up (control thread, before the core runs) --------------------------------- */
+
+void md_pub_params_default(struct md_params *p);
+
+/* Bytes md_pub_init() needs for p; 0 and errno EINVAL when p is invalid (a bound out of
+ * range, retain not a power of two, a bad session name, a contract id 0, a phase out of
+ * range). Duplicate contract ids are found by md_pub_init(). */
+size_t md_pub_memsize(const struct md_params *p);
+
+/* Lays the publisher out in mem (64-byte aligned, len >= md_pub_memsize(p)): sequence 1
+ * next, nothing retained, every contract's state empty (null prices, 0 quantities and
+ * volume) in its start phase. Calling it again on the same memory starts a new session.
+ * NULL and errno EINVAL on bad arguments or duplicate contract ids. */
+struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *p);
+
+/* ---- Data path (owner thread) ------------------------------------------------------ */
+
+/*
+ * Publish records ev[0, n) (template TKX_MD_TOP_OF_BOOK, TKX_MD_TRADE or
+ * TKX_MD_CONTRACT_STATUS, body in u.tob / u.trade / u.status) as the next messages, in
+ * order, reserved fields written as zero; full packets are closed. Other templates are
+ * dropped and counted; so is everything after md_pub_end(). Returns how many records were
+ * consumed (invariant 3 for fewer than n).
+ */
+unsigned md_pub_add(struct md_pub *p, const struct dp_event *ev, unsigned n, uint64_t now);
+
+/* Closes the OPEN packet, if any. Returns the number of packets waiting for next_tx. */
+unsigned md_pub_flush(struct md_pub *p, uint64_t now);
+
+/*
+ * Timers; call every few milliseconds or more often. Emits the Snapshots due (one per
+ * contract every snapshot_ns, at most MD_SNAP_BURST per call: a round that does not fit
+ * goes on at the next call), closes the OPEN packet, and queues a heartbeat when no packet
+ * was closed or queued for heartbeat_ns. 0, or -ENOBUFS when Snapshots waited for ring
+ * room (drain next_tx), or -ESHUTDOWN after md_pub_end().
+ */
+int md_pub_tick(struct md_pub *p, uint64_t now);
+
+/* End of session: closes the OPEN packet and queues the end packet (count 0xFFFF). 0, or
+ * -EALREADY when called twice. */
+int md_pub_end(struct md_pub *p, uint64_t now);
+
+/* The next packet for the multicast group, in order: 1 with *buf and *len set (see the output
+ * contract for how long *buf lives), or 0 when there is none. */
+int md_pub_next_tx(struct md_pub *p, const uint8_t **buf, size_t *len);
+
+/*
+ * One re-request datagram (its UDP payload) from port 7414; decides the answer (see
+ * "Re-requests" above). 0 when the request is answered (md_pub_next_reply() yields the
+ * packets; maybe none), -EBADMSG (malformed) or -EAGAIN (rate limit): ignored, counted.
+ */
+int md_pub_request(struct md_pub *p, const void *req, size_t len, uint64_t now);
+
+/* The next reply packet to the last request's source address: 1 with *buf and *len set, or
+ * 0 when the answer is complete. */
+int md_pub_next_reply(struct md_pub *p, const uint8_t **buf, size_t *len);
+
+/* ---- Inspection ---------------------------------------------------------------------- */
+
+void md_pub_info(const struct md_pub *p, struct md_info *info);
+
+/* State of one contract as a Snapshot would carry it now (transact_time 0, as_of_seq =
+ * next_seq - 1). 0, or -ENOENT for a contract not in the list. Owner thread. */
+int md_pub_contract(const struct md_pub *p, uint32_t contract_id, struct tkx_md_snapshot *s);
+
+/* Any thread: a consistent-per-counter copy of the counters. */
+void md_pub_stats_read(const struct md_pub *p, struct md_stats *dst);
+
+/* Name of counter i (field order of struct md_stats), NULL past the end. */
+const char *md_pub_stat_name(unsigned i);
+
+#endif /* TOKEX_MD_PUB_H */
