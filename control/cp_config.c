@@ -18,6 +18,8 @@
 #include <time.h>
 #include <yaml.h>
 
+#include <tokex/proto.h>
+
 enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX };
 
 struct cp_key {
@@ -451,6 +453,8 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	CHECK(cfg->n_firms >= 1, "%s: firms: at least one firm", src);
 	CHECK(cfg->n_contracts >= 1, "%s: contracts: at least one contract", src);
 	CHECK((cfg->md_group >> 28) == 0xE, "%s: md.group: not a multicast address", src);
+	CHECK(cfg->md_session[0] && strlen(cfg->md_session) <= TKX_MD_SESSION_LEN,
+	      "%s: md.session: '%s' must be 1 to 10 characters", src, cfg->md_session);
 	for (uint32_t i = 0; i < cfg->n_firms; i++)
 		for (uint32_t j = 0; j < i; j++)
 			CHECK(cfg->firms[i].id != cfg->firms[j].id, "%s: firms[%u].id: %u used twice",

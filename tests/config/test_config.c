@@ -134,6 +134,7 @@ static void test_bad_values(void **state)
 		 "  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n",
 		 "firms[1].id: 1 used twice"},
 		{"md:\n  group: 10.0.0.1\n", "md.group: not a multicast address"},
+		{"md:\n  session: ELEVENCHARS\n", "md.session: 'ELEVENCHARS' must be 1 to 10 characters"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct cp_config cfg, before;
