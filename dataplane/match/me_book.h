@@ -143,6 +143,13 @@ int me_book_seed(struct me_book *b, int64_t id, int side, int64_t price, int64_t
 uint32_t me_book_mass_cancel(struct me_book *b, uint64_t owner, int side,
 			     struct me_sink *s);
 
+/* Like me_book_mass_cancel(), restricted to the orders whose id satisfies
+ * (id & id_mask) == id_value: the appliance encodes the owning session in an order id's
+ * low bits, so a session's orders (cancel-on-disconnect, a session-scoped mass cancel)
+ * are one call. */
+uint32_t me_book_cancel_where(struct me_book *b, uint64_t owner, int side, uint64_t id_mask,
+			      uint64_t id_value, struct me_sink *s);
+
 /* Best price and total quantity on a side: 0, or -ENOENT when the side is empty. */
 int me_book_best(const struct me_book *b, int side, int64_t *price, int64_t *qty);
 
@@ -175,5 +182,50 @@ uint32_t me_book_count(const struct me_book *b);
 /* Checks every structural invariant (levels, links, totals, index, best prices); for
  * tests. Returns 0 or -EFAULT with *what set to a static description. */
 int me_book_check(const struct me_book *b, const char **what);
+
+/*
+ * Precisions, added with the implementation (me_book.c); none changes the API above.
+ *
+ * Parameters: me_book_memsize()/me_book_init() also refuse (EINVAL) max_orders above
+ * ME_MAX_ORDERS and price_hi < price_lo. price_lo may be any int64 (prices <= 0 are
+ * INVALID anyway) and price_hi need not lie on the grid: the levels are price_lo +
+ * k * tick for k = 0 .. (price_hi - price_lo) / tick. BAND means price < price_lo or
+ * price > price_hi; a price that is both off the grid and outside the band is TICK.
+ * An unknown command type is rejected INVALID.
+ *
+ * FULL is decided up front, from the book as it is before the command: a NEW GTC or POST
+ * is rejected with ME_REJ_FULL whenever no pool slot is free, even if it would have
+ * traded completely and never rested. IOC and FOK never rest, need no slot and never get
+ * FULL. A MODIFY that re-enters keeps its own slot and never gets FULL. (FULL comes after
+ * DUP and before POST_CROSS, as listed above.)
+ *
+ * MODIFY, once the order is live and the new values pass INVALID/TICK/BAND/MAX_QTY:
+ * same price and qty == remaining is a no-op that still emits ME_EV_MODIFY; same price
+ * and qty < remaining reduces in place; anything else takes the order out of its queue
+ * and re-enters it as its own tif (resting orders are GTC or POST): ME_EV_MODIFY, then
+ * any trades (the order is the aggressor, STP applies), then ME_EV_OUT/ME_OUT_STP if
+ * self-trade prevention stopped it, else the remainder rests at the back of the new
+ * level. A POST whose new price would cross is rejected (ME_REJ_POST_CROSS), unchanged.
+ * A rejected MODIFY or CANCEL never changes the order.
+ *
+ * Event fields, by type (every other field, pad included, is zero):
+ *   ACCEPT  id, side, price, qty, leaves = qty, user (the command's)
+ *   MODIFY  id, side, price and qty (the new ones), leaves = qty, user (the order's)
+ *   TRADE   id, side (the aggressor's), price (the resting order's), qty, leaves (the
+ *           aggressor's remainder after it), user, rid, rleaves, ruser
+ *   OUT     id, side, reason, qty (what left), leaves = 0, user
+ *   REJECT  id, reason; of a NEW (or an unknown command type): side and user from the
+ *           command, leaves = 0; of a CANCEL/MODIFY of a live order: the order's side
+ *           and user, leaves = its unchanged remaining qty; UNKNOWN: side, user, leaves 0.
+ *
+ * me_book_seed() returns -EINVAL also for a price off the grid or outside the band and a
+ * qty above max_qty; it seeds GTC orders. me_book_mass_cancel() with a side other than
+ * -1, ME_BUY or ME_SELL cancels nothing.
+ *
+ * me_book_mass_cancel() emits its OUT events in me_book_walk() order. me_book_best()
+ * and me_book_depth() report level totals saturated at INT64_MAX (the engine keeps them
+ * in 128 bits, so they never wrap).
+ */
+#define ME_MAX_ORDERS (1u << 30)
 
 #endif /* TOKEX_ME_BOOK_H */
