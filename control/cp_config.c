@@ -110,7 +110,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->throttle_rate = 200000;
 	cfg->throttle_burst = 1000;
 	cfg->throttle_grace = 1000;
-	cfg->retransmit_depth = 4096;
+	cfg->retransmit_depth = 1024;
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
 
 	/* Two demo firms. Their secrets are public: a real deployment's file replaces them. */

@@ -1,0 +1,587 @@
+/*
+ * td_main.c - tokexd: the appliance's process. Configuration, EAL, port, allocation of
+ * every table and ring before launch, the lcores, the TCP gateway, and an orderly stop.
+ *
+ * Role: the control thread. After launch it never touches the data path: it drains the
+ * session logs, answers rte_telemetry (another EAL thread), enforces --seconds, and on
+ * SIGINT/SIGTERM clears `running`, which every loop polls.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+
+#include "td_app.h"
+#include "td_gw.h"
+
+static struct td_app g_app; /* the signal handler's only way in */
+
+static void td_on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&g_app.running, 0);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tokexd [options] [-- EAL options]\n"
+		"  -c, --config FILE       YAML configuration (default: built-in)\n"
+		"      --vdev DEVARGS      DPDK virtual device for the port (e.g. net_tap0,iface=tkx0,\n"
+		"                          net_memif0,role=server,socket=/run/tokex.sock); \"\" = first probed port\n"
+		"      --ip ADDR           the appliance's IPv4 address (default 198.18.0.2)\n"
+		"      --mode rtc|pipeline run-to-completion on one core, or RX and matching cores\n"
+		"      --rx-lcore N        lcore of the RX/session loop\n"
+		"      --match-lcores L    comma-separated lcores of the matching cores (pipeline)\n"
+		"      --tcp ADDR:PORT     TCP order entry address (default 127.0.0.1:7412)\n"
+		"      --no-tcp            no TCP gateway\n"
+		"      --seconds N         stop by itself after N seconds\n"
+		"      --print-config      print the effective configuration and exit\n"
+		"  -v, --verbose           print session events as they happen\n"
+		"  -h, --help\n");
+}
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_ip(const char *s, uint32_t *host)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*host = ntohl(a.s_addr);
+	return 0;
+}
+
+enum { O_VDEV = 256, O_IP, O_MODE, O_RX, O_MATCH, O_TCP, O_NOTCP, O_SECONDS, O_PRINT };
+
+/* Options override the file, which overrides the built-in defaults. Returns the index of
+ * the first EAL argument after "--", or -1 to exit(2), -2 to exit(0). */
+static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"vdev", required_argument, NULL, O_VDEV},
+		{"ip", required_argument, NULL, O_IP},     {"mode", required_argument, NULL, O_MODE},
+		{"rx-lcore", required_argument, NULL, O_RX},
+		{"match-lcores", required_argument, NULL, O_MATCH},
+		{"tcp", required_argument, NULL, O_TCP},   {"no-tcp", no_argument, NULL, O_NOTCP},
+		{"seconds", required_argument, NULL, O_SECONDS},
+		{"print-config", no_argument, NULL, O_PRINT},
+		{"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	struct cp_config *cfg = &a->cfg;
+	char err[512];
+	int c;
+
+	/* The file first, wherever -c stands, so the other options override it. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *path = NULL;
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+			path = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		if (path && cp_config_load(cfg, path, err, sizeof(err)) < 0) {
+			fprintf(stderr, "tokexd: %s\n", err);
+			return -1;
+		}
+	}
+	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		uint32_t v;
+		switch (c) {
+		case 'c':
+			break;
+		case O_VDEV:
+			if (strlen(optarg) >= sizeof(cfg->port_vdev)) {
+				fprintf(stderr, "tokexd: --vdev: too long\n");
+				return -1;
+			}
+			snprintf(cfg->port_vdev, sizeof(cfg->port_vdev), "%s", optarg);
+			break;
+		case O_IP:
+			if (parse_ip(optarg, &cfg->ip) < 0) {
+				fprintf(stderr, "tokexd: --ip: '%s' is not an IPv4 address\n", optarg);
+				return -1;
+			}
+			break;
+		case O_MODE:
+			if (strcmp(optarg, "rtc") == 0)
+				cfg->mode = CP_MODE_RTC;
+			else if (strcmp(optarg, "pipeline") == 0)
+				cfg->mode = CP_MODE_PIPELINE;
+			else {
+				fprintf(stderr, "tokexd: --mode: '%s' is not rtc or pipeline\n", optarg);
+				return -1;
+			}
+			break;
+		case O_RX:
+			if (parse_u32(optarg, RTE_MAX_LCORE - 1, &cfg->rx_lcore) < 0) {
+				fprintf(stderr, "tokexd: --rx-lcore: '%s' is not an lcore number\n", optarg);
+				return -1;
+			}
+			break;
+		case O_MATCH: {
+			char buf[128];
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			cfg->n_match_lcores = 0;
+			for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (cfg->n_match_lcores == CP_MAX_CORES ||
+				    parse_u32(t, RTE_MAX_LCORE - 1, &v) < 0) {
+					fprintf(stderr, "tokexd: --match-lcores: bad list '%s'\n", optarg);
+					return -1;
+				}
+				cfg->match_lcores[cfg->n_match_lcores++] = v;
+			}
+			break;
+		}
+		case O_TCP: {
+			char buf[64];
+			snprintf(buf, sizeof(buf), "%s", optarg);
+			char *colon = strrchr(buf, ':');
+			if (!colon || (*colon = 0, parse_ip(buf, &cfg->tcp_ip) < 0) ||
+			    parse_u32(colon + 1, 65535, &cfg->tcp_port) < 0 || cfg->tcp_port == 0) {
+				fprintf(stderr, "tokexd: --tcp: '%s' is not ADDR:PORT\n", optarg);
+				return -1;
+			}
+			break;
+		}
+		case O_NOTCP:
+			cfg->tcp_ip = 0;
+			break;
+		case O_SECONDS:
+			if (parse_u32(optarg, 86400 * 365, &v) < 0 || v == 0) {
+				fprintf(stderr, "tokexd: --seconds: '%s' is not a positive number\n", optarg);
+				return -1;
+			}
+			a->deadline_ns = (uint64_t)v * 1000000000ull;
+			break;
+		case O_PRINT:
+			*print_only = 1;
+			break;
+		case 'v':
+			a->verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return -2;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (cp_config_check(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: %s\n", err);
+		return -1;
+	}
+	return optind;
+}
+
+static void td_print_config(const struct cp_config *c, FILE *f)
+{
+	char ip[16], tip[16], grp[16];
+	uint32_t n;
+	n = htonl(c->ip);
+	inet_ntop(AF_INET, &n, ip, sizeof(ip));
+	n = htonl(c->tcp_ip);
+	inet_ntop(AF_INET, &n, tip, sizeof(tip));
+	n = htonl(c->md_group);
+	inet_ntop(AF_INET, &n, grp, sizeof(grp));
+	fprintf(f, "tokexd: config %s: mode %s, port '%s' ip %s udp %u, rx lcore %u, %u matching core(s)\n",
+		c->source, c->mode == CP_MODE_RTC ? "rtc" : "pipeline", c->port_vdev, ip,
+		c->udp_port, c->rx_lcore, c->mode == CP_MODE_RTC ? 1 : c->n_match_lcores);
+	if (c->tcp_ip)
+		fprintf(f, "tokexd: tcp order entry %s:%u\n", tip, c->tcp_port);
+	fprintf(f, "tokexd: market data %s:%u session %s, re-requests on udp %u\n", grp, c->md_port,
+		c->md_session, c->md_req_port);
+	for (uint32_t i = 0; i < c->n_firms; i++)
+		fprintf(f, "tokexd: firm %u %s\n", c->firms[i].id, c->firms[i].name);
+	for (uint32_t i = 0; i < c->n_contracts; i++) {
+		const struct cp_contract *k = &c->contracts[i];
+		int64_t lo, hi;
+		cp_contract_band(k, &lo, &hi);
+		fprintf(f, "tokexd: contract %u %s core %u tick %" PRId64 " band [%" PRId64 ", %" PRId64
+			   "] max qty %" PRId64 " orders %u\n",
+			k->id, k->symbol, c->mode == CP_MODE_RTC ? 0 : k->core, k->tick, lo, hi,
+			k->max_qty, k->max_orders);
+	}
+}
+
+static void *td_zalloc(const char *what, size_t len, int socket)
+{
+	void *p = rte_zmalloc_socket(what, len, 64, socket);
+	if (p == NULL)
+		rte_exit(EXIT_FAILURE, "tokexd: cannot allocate %zu bytes for %s on socket %d: "
+			 "give EAL more memory (-m)\n", len, what, socket);
+	return p;
+}
+
+static struct rte_ring *td_ring(const char *kind, unsigned a, unsigned b, unsigned size,
+				size_t elem, int socket)
+{
+	char name[RTE_RING_NAMESIZE];
+	snprintf(name, sizeof(name), "tkx_%s_%u_%u", kind, a, b);
+	struct rte_ring *r = rte_ring_create_elem(name, (unsigned)elem, size, socket,
+						  RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (r == NULL)
+		rte_exit(EXIT_FAILURE, "tokexd: cannot create ring %s: %s\n", name,
+			 rte_strerror(rte_errno));
+	return r;
+}
+
+/* The matching cores: their contracts' books, in memory of the core's NUMA socket. */
+static void td_setup_match(struct td_app *a)
+{
+	const struct cp_config *cfg = &a->cfg;
+	uint32_t n_match = cfg->mode == CP_MODE_RTC ? 1 : cfg->n_match_lcores;
+	a->route.n_match = n_match;
+	for (uint32_t m = 0; m < n_match; m++) {
+		struct mc_contract_params p[MC_MAX_CONTRACTS];
+		uint32_t n = 0;
+		unsigned lcore = cfg->mode == CP_MODE_RTC ? cfg->rx_lcore : cfg->match_lcores[m];
+		for (uint32_t i = 0; i < cfg->n_contracts; i++) {
+			const struct cp_contract *k = &cfg->contracts[i];
+			if (cfg->mode != CP_MODE_RTC && k->core != m)
+				continue;
+			memset(&p[n], 0, sizeof(p[n]));
+			p[n].id = k->id;
+			cp_contract_band(k, &p[n].book.price_lo, &p[n].book.price_hi);
+			p[n].book.tick = k->tick;
+			p[n].book.max_qty = k->max_qty;
+			p[n].book.max_orders = k->max_orders;
+			/* Trading opens at start until the control plane's calendar drives phases. */
+			p[n].phase = TKX_PHASE_CONTINUOUS;
+			a->route.contract[a->route.n] = k->id;
+			a->route.core[a->route.n++] = (uint8_t)m;
+			n++;
+		}
+		if (n == 0)
+			rte_exit(EXIT_FAILURE, "tokexd: matching core %u (lcore %u) owns no contract: "
+				 "give it one (contracts[].core) or remove it\n", m, lcore);
+		size_t len = mc_core_memsize(p, n);
+		if (len == 0)
+			rte_exit(EXIT_FAILURE, "tokexd: matching core %u: contract parameters refused\n", m);
+		int socket = (int)rte_lcore_to_socket_id(lcore);
+		void *mem = td_zalloc("mc_core", len, socket);
+		a->match[m].mc = mc_core_init(mem, len, p, n);
+		if (a->match[m].mc == NULL)
+			rte_exit(EXIT_FAILURE, "tokexd: matching core %u: init failed (%s)\n", m,
+				 strerror(errno));
+		a->match[m].app = a;
+		a->match[m].idx = m;
+		a->match[m].lcore = lcore;
+	}
+}
+
+static void td_setup_rings(struct td_app *a, int with_gw)
+{
+	const struct cp_config *cfg = &a->cfg;
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		int socket = (int)rte_lcore_to_socket_id(a->match[m].lcore);
+		if (cfg->mode == CP_MODE_PIPELINE) {
+			a->route.req[TD_SRC_RX][m] = td_ring("req", TD_SRC_RX, m, cfg->ring_size,
+							     sizeof(struct dp_order), socket);
+			a->route.ev[m][TD_SRC_RX] = td_ring("ev", m, TD_SRC_RX, cfg->ring_size,
+							    sizeof(struct dp_event), socket);
+			a->route.md[m] = td_ring("md", m, 0, cfg->ring_size, sizeof(struct dp_event),
+						 socket);
+		}
+		if (with_gw) {
+			a->route.req[TD_SRC_GW][m] = td_ring("req", TD_SRC_GW, m, cfg->ring_size,
+							     sizeof(struct dp_order), socket);
+			a->route.ev[m][TD_SRC_GW] = td_ring("ev", m, TD_SRC_GW, cfg->ring_size,
+							    sizeof(struct dp_event), socket);
+		}
+	}
+}
+
+static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struct ss_firm *firms)
+{
+	ss_params_default(p);
+	for (uint32_t i = 0; i < cfg->n_firms; i++) {
+		firms[i].firm_id = cfg->firms[i].id;
+		firms[i].key_len = (uint16_t)cfg->firms[i].secret_len;
+		memcpy(firms[i].key, cfg->firms[i].secret, cfg->firms[i].secret_len);
+	}
+	p->firms = firms;
+	p->n_firms = cfg->n_firms;
+	p->max_sessions = cfg->max_sessions;
+	p->keepalive_min_ms = cfg->keepalive_min_ms;
+	p->keepalive_max_ms = cfg->keepalive_max_ms;
+	p->throttle_rate = cfg->throttle_rate;
+	p->throttle_burst = cfg->throttle_burst;
+	p->throttle_grace = cfg->throttle_grace;
+	p->retrans_depth = cfg->retransmit_depth;
+	if (p->retrans_max > p->retrans_depth)
+		p->retrans_max = p->retrans_depth;
+}
+
+static void td_print_logs(struct td_app *a)
+{
+	struct ss_log logs[64];
+	char line[256];
+	unsigned n;
+	while ((n = ss_log_drain(a->ss, logs, 64)) > 0)
+		for (unsigned i = 0; i < n; i++) {
+			ss_log_format(&logs[i], line, sizeof(line));
+			printf("tokexd: udp session: %s\n", line);
+		}
+	while (a->gw && (n = td_gw_log_drain(a->gw, logs, 64)) > 0)
+		for (unsigned i = 0; i < n; i++) {
+			ss_log_format(&logs[i], line, sizeof(line));
+			printf("tokexd: tcp session: %s\n", line);
+		}
+	fflush(stdout);
+}
+
+static uint64_t td_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The control thread: logs, the time limit. Never touches the data path. */
+static void *td_control(void *arg)
+{
+	struct td_app *a = arg;
+	uint64_t end = a->deadline_ns ? td_mono_ns() + a->deadline_ns : 0;
+	while (atomic_load(&a->running)) {
+		struct timespec d = {0, 50 * 1000 * 1000};
+		nanosleep(&d, NULL);
+		td_print_logs(a);
+		if (end && td_mono_ns() >= end) {
+			printf("tokexd: --seconds reached, stopping\n");
+			atomic_store(&a->running, 0);
+		}
+	}
+	return NULL;
+}
+
+static void td_print_stats(struct td_app *a)
+{
+	char buf[4096];
+	struct mc_stats ms, tot;
+	struct ss_stats ss;
+	memset(&tot, 0, sizeof(tot));
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		mc_stats(a->match[m].mc, &ms);
+		tot.orders += ms.orders;
+		tot.events += ms.events;
+		tot.md += ms.md;
+		tot.trades += ms.trades;
+		tot.rejects += ms.rejects;
+	}
+	ss_stats_read(a->ss, &ss);
+	printf("tokexd: stats: requests %" PRIu64 " replies %" PRIu64 " trades %" PRIu64
+	       " rejects %" PRIu64 " md %" PRIu64 " busy %" PRIu64 " unknown_contract %" PRIu64 "\n",
+	       tot.orders, tot.events, tot.trades, tot.rejects, tot.md, a->rx.busy_rejects,
+	       a->rx.unknown_contract);
+	printf("tokexd: stats: udp sessions: negotiated %" PRIu64 " established %" PRIu64
+	       " bad_credentials %" PRIu64 " unknown_firm %" PRIu64 " forwarded %" PRIu64
+	       " throttled %" PRIu64 " gaps %" PRIu64 "\n",
+	       ss.neg_ok, ss.est_ok, ss.neg_bad_credentials + ss.est_bad_credentials,
+	       ss.neg_unknown_firm, ss.app_forwarded, ss.throttled, ss.gaps);
+	if (a->verbose) {
+		dp_net_stats_format(&a->net.stats, "tokexd: net.", buf, sizeof(buf));
+		fputs(buf, stdout);
+	}
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	struct td_app *a = &g_app;
+	struct dp_eal_args eal;
+	char err[512];
+	int print_only = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	cp_config_defaults(&a->cfg);
+	int first_eal = td_options(a, argc, argv, &print_only);
+	if (first_eal == -2)
+		return 0;
+	if (first_eal < 0)
+		return 2;
+	struct cp_config *cfg = &a->cfg;
+	if (cfg->mode == CP_MODE_RTC) {
+		cfg->n_match_lcores = 1;
+		cfg->match_lcores[0] = cfg->rx_lcore;
+	}
+	td_print_config(cfg, stdout);
+	if (print_only)
+		return 0;
+
+	/* EAL: the lcores of the configuration, the RX lcore as main. */
+	memset(&eal, 0, sizeof(eal));
+	int rc = dp_eal_args_add(&eal, argv[0]);
+	char lcores[256];
+	int off = snprintf(lcores, sizeof(lcores), "%u", cfg->rx_lcore);
+	for (uint32_t m = 0; cfg->mode == CP_MODE_PIPELINE && m < cfg->n_match_lcores; m++) {
+		if (cfg->match_lcores[m] == cfg->rx_lcore)
+			rte_exit(2, "tokexd: pipeline mode: matching lcore %u is the RX lcore\n",
+				 cfg->rx_lcore);
+		off += snprintf(lcores + off, sizeof(lcores) - (size_t)off, ",%u", cfg->match_lcores[m]);
+	}
+	rc |= dp_eal_args_add(&eal, "-l");
+	rc |= dp_eal_args_add(&eal, lcores);
+	rc |= dp_eal_args_addf(&eal, "--main-lcore=%u", cfg->rx_lcore);
+	rc |= dp_eal_args_addf(&eal, "--file-prefix=tokexd-%ld", (long)getpid());
+	if (cfg->port_vdev[0]) {
+		/* A virtual port: no NIC, no hugepages needed. */
+		rc |= dp_eal_args_add(&eal, "--no-huge");
+		rc |= dp_eal_args_add(&eal, "--no-pci");
+		rc |= dp_eal_args_add(&eal, "-m");
+		rc |= dp_eal_args_add(&eal, "512");
+		rc |= dp_eal_args_add(&eal, "--vdev");
+		rc |= dp_eal_args_add(&eal, cfg->port_vdev);
+	}
+	for (uint32_t i = 0; i < cfg->n_eal_extra; i++)
+		rc |= dp_eal_args_add(&eal, cfg->eal_extra[i]);
+	for (int i = first_eal; i < argc; i++)
+		rc |= dp_eal_args_add(&eal, argv[i]);
+	if (rc) {
+		fprintf(stderr, "tokexd: too many EAL arguments\n");
+		return 2;
+	}
+	if (dp_eal_init(&eal, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: EAL: %s\n", err);
+		return 1;
+	}
+
+	/* The port. */
+	uint16_t port_id = 0;
+	if (cfg->port_vdev[0]) {
+		char name[sizeof(cfg->port_vdev)];
+		memcpy(name, cfg->port_vdev, sizeof(name));
+		name[strcspn(name, ",")] = 0;
+		if (dp_port_lookup(name, &port_id) < 0)
+			rte_exit(1, "tokexd: port %s not found after EAL init\n", name);
+	} else if (rte_eth_dev_count_avail() == 0) {
+		rte_exit(1, "tokexd: no DPDK port: set port.vdev or bind a NIC to a DPDK driver\n");
+	}
+	struct dp_port_conf pc;
+	memset(&pc, 0, sizeof(pc));
+	pc.n_lcores = (uint16_t)(1 + a->cfg.n_match_lcores);
+	pc.require_link = false;
+	if (dp_port_setup(&a->port, port_id, &pc, err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: port: %s\n", err);
+
+	struct dp_net_conf nc;
+	memset(&nc, 0, sizeof(nc));
+	nc.ip = htonl(cfg->ip);
+	nc.mac = a->port.mac;
+	nc.udp_ports[0] = (uint16_t)cfg->udp_port;
+	nc.udp_ports[1] = (uint16_t)cfg->md_req_port;
+	nc.n_udp_ports = 2;
+	nc.tx_offloads = a->port.tx_offloads;
+	if (dp_net_init(&a->net, &nc) < 0)
+		rte_exit(1, "tokexd: packet layer: bad address or ports\n");
+
+	/* Sessions (UDP, src 0). */
+	static struct ss_firm firms[CP_MAX_FIRMS];
+	struct ss_params sp;
+	td_ss_params(cfg, &sp, firms);
+	sp.core = TD_SRC_RX;
+	sp.transport = SS_UDP;
+	size_t len = ss_table_memsize(&sp);
+	if (len == 0)
+		rte_exit(1, "tokexd: session parameters refused (sessions.*)\n");
+	a->ss = ss_table_init(td_zalloc("ss_table", len, a->port.socket), len, &sp);
+	a->ss_out = td_zalloc("ss_out", sizeof(struct ss_out), a->port.socket);
+	if (a->ss == NULL)
+		rte_exit(1, "tokexd: session table init failed\n");
+
+	td_setup_match(a);
+
+	/* Market data publisher. */
+	static struct md_contract mdc[CP_MAX_CONTRACTS];
+	struct md_params mp;
+	md_pub_params_default(&mp);
+	mp.session = cfg->md_session;
+	mp.retain = cfg->md_retain;
+	mp.snapshot_ns = (uint64_t)cfg->md_snapshot_ms * 1000000ull;
+	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
+		mdc[i].id = cfg->contracts[i].id;
+		mdc[i].phase = TKX_PHASE_CONTINUOUS;
+	}
+	mp.contracts = mdc;
+	mp.n_contracts = cfg->n_contracts;
+	len = md_pub_memsize(&mp);
+	if (len == 0)
+		rte_exit(1, "tokexd: market data parameters refused (md.*)\n");
+	a->md = md_pub_init(td_zalloc("md_pub", len, a->port.socket), len, &mp);
+	if (a->md == NULL)
+		rte_exit(1, "tokexd: market data publisher init failed\n");
+
+	int with_gw = cfg->tcp_ip != 0;
+	td_setup_rings(a, with_gw);
+
+	atomic_store(&a->running, 1);
+	signal(SIGINT, td_on_signal);
+	signal(SIGTERM, td_on_signal);
+
+	if (with_gw) {
+		struct td_gw_conf gc;
+		static struct ss_firm gfirms[CP_MAX_FIRMS];
+		td_gw_conf_default(&gc);
+		gc.ip = cfg->tcp_ip;
+		gc.port = (uint16_t)cfg->tcp_port;
+		td_ss_params(cfg, &gc.ss, gfirms);
+		gc.route = &a->route;
+		gc.max_conns = cfg->max_sessions;
+		gc.cpu = -1;
+		if (td_gw_start(&a->gw, &gc, err, sizeof(err)) < 0)
+			rte_exit(1, "tokexd: tcp gateway: %s\n", err);
+	}
+	td_telemetry_register(a);
+
+	char mac[RTE_ETHER_ADDR_FMT_SIZE];
+	rte_ether_format_addr(mac, sizeof(mac), &a->port.mac);
+	printf("tokexd: ready: port %s mac %s link %s, %u contract(s) on %u matching core(s)\n",
+	       a->port.name, mac, a->port.link_up ? "up" : "down", a->route.n, a->route.n_match);
+
+	pthread_t ctl;
+	if (pthread_create(&ctl, NULL, td_control, a) != 0)
+		rte_exit(1, "tokexd: cannot start the control thread\n");
+	if (cfg->mode == CP_MODE_PIPELINE)
+		for (uint32_t m = 0; m < a->route.n_match; m++)
+			if (rte_eal_remote_launch(td_match_loop, &a->match[m], a->match[m].lcore) != 0)
+				rte_exit(1, "tokexd: cannot launch matching lcore %u\n", a->match[m].lcore);
+
+	td_rx_loop(a); /* on the main lcore, until a signal or --seconds */
+
+	rte_eal_mp_wait_lcore();
+	atomic_store(&a->running, 0);
+	pthread_join(ctl, NULL);
+	td_print_logs(a);
+	if (a->gw) {
+		td_gw_stop(a->gw);
+		a->gw = NULL;
+	}
+	td_print_stats(a);
+	dp_port_close(&a->port);
+	dp_eal_fini();
+	printf("tokexd: stopped\n");
+	return 0;
+}

@@ -1,0 +1,89 @@
+/*
+ * td_match.c - a pipeline-mode matching lcore.
+ *
+ * Role in the data path: pinned, owns the books of its contracts (mc_core). Each pass it
+ * takes a burst of requests from each session core's ring (the DPDK RX core, the TCP
+ * gateway), matches them, and puts replies on the ring back to the session core that owns
+ * each session and market-data records on the publisher's ring. An output ring that is
+ * full is waited on (its consumer always drains it): replies are never dropped.
+ */
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "td_app.h"
+
+struct td_mout {
+	struct mc_out o;
+	struct td_match *m;
+	struct dp_event buf[64];
+};
+
+static void td_put(struct td_match *m, struct rte_ring *ring, const struct dp_event *ev,
+		   unsigned n)
+{
+	while (n) {
+		unsigned put = rte_ring_sp_enqueue_burst_elem(ring, ev, sizeof(*ev), n, NULL);
+		ev += put;
+		n -= put;
+		if (n) {
+			m->ring_full_spins++;
+			rte_pause();
+		}
+	}
+}
+
+/* Sends runs of records to their rings: replies by session core, market data. */
+static void td_match_flush(struct mc_out *o)
+{
+	struct td_mout *mo = o->arg;
+	struct td_match *m = mo->m;
+	const struct td_route *rt = &m->app->route;
+	unsigned i = 0;
+	while (i < o->n) {
+		const struct dp_event *e = &o->ev[i];
+		int md = e->template_id >= TKX_MD_TOP_OF_BOOK;
+		unsigned j = i + 1;
+		while (j < o->n && (o->ev[j].template_id >= TKX_MD_TOP_OF_BOOK) == md &&
+		       (md || o->ev[j].src == e->src))
+			j++;
+		struct rte_ring *ring = md ? rt->md[m->idx] :
+				       e->src < TD_N_SRC ? rt->ev[m->idx][e->src] : NULL;
+		if (ring)
+			td_put(m, ring, e, j - i);
+		i = j;
+	}
+	o->n = 0;
+}
+
+int td_match_loop(void *arg)
+{
+	struct td_match *m = arg;
+	struct td_app *a = m->app;
+	static __thread struct td_mout mo;
+	struct dp_order in[32];
+
+	mo.m = m;
+	mo.o.ev = mo.buf;
+	mo.o.cap = 64;
+	mo.o.n = 0;
+	mo.o.flush = td_match_flush;
+	mo.o.arg = &mo;
+
+	while (atomic_load_explicit(&a->running, memory_order_relaxed)) {
+		uint64_t now = 0;
+		for (unsigned src = 0; src < TD_N_SRC; src++) {
+			struct rte_ring *ring = a->route.req[src][m->idx];
+			if (ring == NULL)
+				continue;
+			unsigned n = rte_ring_sc_dequeue_burst_elem(ring, in, sizeof(in[0]), 32, NULL);
+			if (n == 0)
+				continue;
+			if (now == 0)
+				now = td_now_ns();
+			mc_process(m->mc, in, n, now, &mo.o);
+		}
+		if (now == 0)
+			rte_pause();
+	}
+	return 0;
+}

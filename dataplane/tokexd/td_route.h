@@ -1,0 +1,48 @@
+/*
+ * td_route.h - which matching core owns which contract, and the rings between cores.
+ *
+ * Role: read by every session core (the DPDK RX core and the TCP gateway thread) for
+ * every request, to pick the ring it goes on. Built once from the configuration before
+ * the cores start and never written again, so it needs no synchronisation.
+ *
+ * Rings (rte_ring, single producer / single consumer, fixed size from configuration):
+ *   req[src][m]  session core src -> matching core m   (struct dp_order)
+ *   ev[m][src]   matching core m -> session core src    (struct dp_event replies)
+ *   md[m]        matching core m -> market-data publisher (struct dp_event, 300-302)
+ * src 0 is the DPDK RX/session core, src 1 the TCP gateway. In run-to-completion mode the
+ * RX core calls its matching core directly, so req[0][*], ev[*][0] and md[*] are unused.
+ */
+#ifndef TOKEX_TD_ROUTE_H
+#define TOKEX_TD_ROUTE_H
+
+#include <stdint.h>
+
+#define TD_MAX_MATCH 16
+#define TD_MAX_CONTRACTS 64
+#define TD_SRC_RX 0
+#define TD_SRC_GW 1
+#define TD_N_SRC 2
+
+struct rte_ring;
+
+struct td_route {
+	uint32_t n;
+	uint32_t n_match;
+	uint32_t contract[TD_MAX_CONTRACTS];
+	uint8_t core[TD_MAX_CONTRACTS];
+	struct rte_ring *req[TD_N_SRC][TD_MAX_MATCH];
+	struct rte_ring *ev[TD_MAX_MATCH][TD_N_SRC];
+	struct rte_ring *md[TD_MAX_MATCH];
+};
+
+/* The matching core that owns contract_id, or -1. A linear scan of at most 64 ids in
+ * one or two cache lines beats a hash at this size. */
+static inline int td_route_core(const struct td_route *r, uint32_t contract_id)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		if (r->contract[i] == contract_id)
+			return r->core[i];
+	return -1;
+}
+
+#endif /* TOKEX_TD_ROUTE_H */

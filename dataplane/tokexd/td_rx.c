@@ -1,0 +1,400 @@
+/*
+ * td_rx.c - the RX/session lcore: packets in, sessions, routing, replies and market data out.
+ *
+ * Role in the data path: one pinned lcore. Each pass of its loop:
+ *   1. receive a burst (32) and run it through dp_net (ARP and ICMP answered there);
+ *   2. order-entry datagrams go through the session layer (ss_rx), which yields requests;
+ *      market-data re-requests go to the publisher;
+ *   3. requests are routed: run-to-completion calls the matching core here and now;
+ *      pipeline enqueues one burst per matching core on its ring, and a full ring turns
+ *      each request it refused into Reject(BUSY) — never a silent drop;
+ *   4. replies (from the local matching core, or drained from the reply rings) are
+ *      numbered by the session layer; market data is packed by the publisher;
+ *   5. every millisecond, session timers and market-data heartbeats/snapshots;
+ *   6. everything to send is framed as UDP and sent in bursts.
+ * Nothing here allocates, locks, prints or makes a system call (clock_gettime is vDSO).
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "td_app.h"
+#include "td_gw.h"
+
+#define TD_TX_MAX 64
+#define TD_TICK_NS 1000000ull
+
+struct td_rx {
+	struct td_app *app;
+	struct ss_out *out;
+	uint64_t now;
+	unsigned n_tx;
+	struct rte_mbuf *tx[TD_TX_MAX];
+	/* run-to-completion: the matching core's output */
+	struct mc_out mout;
+	struct dp_event mbuf[64];
+	/* requests taken out of ss_out, by destination core */
+	struct dp_order pend[SS_OUT_ORDERS];
+	unsigned n_pend;
+	/* a SESSION_GONE that a full ring refused: retried every pass (must be delivered) */
+	struct dp_order gone[TD_MAX_MATCH][8];
+	unsigned n_gone[TD_MAX_MATCH];
+};
+
+uint64_t td_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void td_tx_flush(struct td_rx *r)
+{
+	if (r->n_tx) {
+		dp_net_tx_burst(&r->app->net, r->app->port.port_id, 0, r->tx, r->n_tx);
+		r->n_tx = 0;
+	}
+}
+
+static void td_tx_one(struct td_rx *r, const struct dp_peer *to, uint16_t src_port,
+		      const void *bytes, uint16_t len)
+{
+	struct td_app *a = r->app;
+	struct rte_mbuf *m = dp_net_udp_alloc(&a->net, a->port.pool, to, src_port, bytes, len);
+	if (m == NULL) {
+		/* Pool empty: send what is queued (it frees mbufs) and try once more. The
+		 * session layer keeps numbered replies for retransmission either way. */
+		td_tx_flush(r);
+		m = dp_net_udp_alloc(&a->net, a->port.pool, to, src_port, bytes, len);
+		if (m == NULL) {
+			a->rx.tx_nombuf++;
+			return;
+		}
+	}
+	r->tx[r->n_tx++] = m;
+	if (r->n_tx == TD_TX_MAX)
+		td_tx_flush(r);
+}
+
+/* Frames and queues every buffer the session layer produced, then empties them. */
+static void td_send_bufs(struct td_rx *r)
+{
+	struct ss_out *o = r->out;
+	for (uint32_t i = 0; i < o->n_bufs; i++) {
+		const struct ss_buf *b = &o->bufs[i];
+		struct dp_peer to;
+		memcpy(&to.mac, b->peer.mac, sizeof(to.mac));
+		to.port = b->peer.port;
+		to.ip = b->peer.ip;
+		td_tx_one(r, &to, (uint16_t)r->app->cfg.udp_port, b->bytes, b->len);
+	}
+	o->n_bufs = 0;
+}
+
+/* Replies for the UDP sessions: numbered by the session layer, sent when its output fills. */
+static void td_replies(struct td_rx *r, const struct dp_event *ev, unsigned n)
+{
+	while (n) {
+		unsigned done = ss_event(r->app->ss, ev, n, r->now, r->out);
+		ev += done;
+		n -= done;
+		if (n)
+			td_send_bufs(r);
+	}
+}
+
+static void td_md_send(struct td_rx *r);
+
+/* Market data records from a matching core: when the publisher's ring of packets is full,
+ * send what it holds and go on (a record is never dropped). */
+static void td_md_records(struct td_rx *r, const struct dp_event *ev, unsigned n)
+{
+	while (n) {
+		unsigned k = md_pub_add(r->app->md, ev, n, r->now);
+		ev += k;
+		n -= k;
+		if (n) {
+			md_pub_flush(r->app->md, r->now);
+			td_md_send(r);
+		}
+	}
+}
+
+/* Run-to-completion: the matching core's output callback. Replies for the gateway's
+ * sessions go onto its ring (waiting for room: a reply is never dropped). */
+static void td_mout_flush(struct mc_out *o)
+{
+	struct td_rx *r = o->arg;
+	struct td_app *a = r->app;
+	unsigned i = 0;
+	while (i < o->n) {
+		/* Runs of one kind, so each goes out in one call. */
+		unsigned j = i + 1;
+		const struct dp_event *e = &o->ev[i];
+		int md = e->template_id >= TKX_MD_TOP_OF_BOOK;
+		uint8_t src = e->src;
+		while (j < o->n && (o->ev[j].template_id >= TKX_MD_TOP_OF_BOOK) == md &&
+		       (md || o->ev[j].src == src))
+			j++;
+		if (md) {
+			td_md_records(r, e, j - i);
+		} else if (src == TD_SRC_RX) {
+			td_replies(r, e, j - i);
+		} else {
+			struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
+			unsigned k = i;
+			/* rte_ring of 64-byte records: enqueue by element copy. */
+			while (ring && k < j) {
+				unsigned put = rte_ring_sp_enqueue_burst_elem(ring, &o->ev[k],
+									    sizeof(struct dp_event),
+									    j - k, NULL);
+				k += put;
+				if (k < j) {
+					a->rx.gw_ring_spins++;
+					rte_pause();
+				}
+			}
+		}
+		i = j;
+	}
+	o->n = 0;
+}
+
+/* A broadcast request (cancel-on-disconnect, mass cancel of every contract) goes to
+ * every matching core; `parts` tells the session layer how many acks to merge. */
+static int td_is_broadcast(const struct dp_order *o)
+{
+	return o->type == DP_ORD_SESSION_GONE ||
+	       (o->type == DP_ORD_MASS_CANCEL && o->contract_id == 0);
+}
+
+static void td_reject(struct td_rx *r, const struct dp_order *o, uint16_t reason)
+{
+	while (ss_reject_order(r->app->ss, o, reason, r->now, r->out) == -ENOBUFS)
+		td_send_bufs(r);
+}
+
+/* Pipeline: enqueue the pending requests, one burst per matching core. */
+static void td_route_pipeline(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	static __thread struct dp_order per[TD_MAX_MATCH][SS_OUT_ORDERS];
+	unsigned n_per[TD_MAX_MATCH] = {0};
+	uint32_t n_match = a->route.n_match;
+
+	for (unsigned i = 0; i < r->n_pend; i++) {
+		struct dp_order *o = &r->pend[i];
+		if (td_is_broadcast(o)) {
+			o->parts = (uint8_t)n_match;
+			for (uint32_t m = 0; m < n_match; m++)
+				per[m][n_per[m]++] = *o;
+			continue;
+		}
+		int m = td_route_core(&a->route, o->contract_id);
+		if (m < 0) {
+			a->rx.unknown_contract++;
+			td_reject(r, o, TKX_REJ_UNKNOWN_CONTRACT);
+			continue;
+		}
+		o->parts = 1;
+		per[m][n_per[m]++] = *o;
+	}
+	for (uint32_t m = 0; m < n_match; m++) {
+		struct rte_ring *ring = a->route.req[TD_SRC_RX][m];
+		/* First whatever SESSION_GONE is still owed to this core. */
+		unsigned g = r->n_gone[m];
+		if (g) {
+			unsigned put = rte_ring_sp_enqueue_burst_elem(ring, r->gone[m], sizeof(struct dp_order),
+								      g, NULL);
+			memmove(r->gone[m], r->gone[m] + put, (g - put) * sizeof(struct dp_order));
+			r->n_gone[m] = g - put;
+		}
+		if (n_per[m] == 0)
+			continue;
+		unsigned put = r->n_gone[m] ? 0 :
+			rte_ring_sp_enqueue_burst_elem(ring, per[m], sizeof(struct dp_order), n_per[m], NULL);
+		a->rx.orders_routed += put;
+		for (unsigned i = put; i < n_per[m]; i++) {
+			const struct dp_order *o = &per[m][i];
+			if (o->type == DP_ORD_SESSION_GONE) {
+				if (r->n_gone[m] < 8)
+					r->gone[m][r->n_gone[m]++] = *o;
+				continue;
+			}
+			a->rx.busy_rejects++;
+			td_reject(r, o, TKX_REJ_BUSY);
+		}
+	}
+	r->n_pend = 0;
+}
+
+/* Run-to-completion: every contract is on the one matching core, called right here. */
+static void td_route_rtc(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	unsigned k = 0;
+	for (unsigned i = 0; i < r->n_pend; i++) {
+		struct dp_order *o = &r->pend[i];
+		o->parts = 1;
+		if (!td_is_broadcast(o) && !mc_owns(a->match[0].mc, o->contract_id)) {
+			a->rx.unknown_contract++;
+			td_reject(r, o, TKX_REJ_UNKNOWN_CONTRACT);
+			continue;
+		}
+		r->pend[k++] = *o;
+	}
+	if (k) {
+		a->rx.orders_routed += k;
+		mc_process(a->match[0].mc, r->pend, k, r->now, &r->mout);
+	}
+	r->n_pend = 0;
+}
+
+/* Takes the requests out of the session output and routes them. */
+static void td_route(struct td_rx *r)
+{
+	struct ss_out *o = r->out;
+	if (o->n_orders == 0)
+		return;
+	memcpy(r->pend, o->orders, o->n_orders * sizeof(struct dp_order));
+	r->n_pend = o->n_orders;
+	o->n_orders = 0;
+	if (r->app->cfg.mode == CP_MODE_RTC)
+		td_route_rtc(r);
+	else
+		td_route_pipeline(r);
+}
+
+static void td_session_rx(struct td_rx *r, const struct dp_dgram *d)
+{
+	struct ss_peer peer;
+	memset(&peer, 0, sizeof(peer));
+	memcpy(peer.mac, &d->peer.mac, sizeof(peer.mac));
+	peer.port = d->peer.port;
+	peer.ip = d->peer.ip;
+	while (ss_rx(r->app->ss, &peer, d->data, d->len, r->now, r->out) == -ENOBUFS) {
+		td_route(r);
+		td_send_bufs(r);
+	}
+}
+
+static void td_md_request(struct td_rx *r, const struct dp_dgram *d)
+{
+	struct td_app *a = r->app;
+	a->rx.md_requests++;
+	md_pub_request(a->md, d->data, d->len, r->now);
+	const uint8_t *buf;
+	size_t len;
+	while (md_pub_next_reply(a->md, &buf, &len) > 0)
+		td_tx_one(r, &d->peer, (uint16_t)a->cfg.md_req_port, buf, (uint16_t)len);
+}
+
+static void td_md_send(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	struct dp_peer group;
+	const uint8_t *buf;
+	size_t len;
+	dp_peer_mcast(&group, rte_cpu_to_be_32(a->cfg.md_group), (uint16_t)a->cfg.md_port);
+	while (md_pub_next_tx(a->md, &buf, &len) > 0)
+		td_tx_one(r, &group, (uint16_t)a->cfg.md_port, buf, (uint16_t)len);
+}
+
+/* Pipeline: replies and market data from the matching cores' rings. */
+static void td_drain_rings(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	struct dp_event ev[32];
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		unsigned n;
+		while ((n = rte_ring_sc_dequeue_burst_elem(a->route.ev[m][TD_SRC_RX], ev,
+							   sizeof(ev[0]), 32, NULL)) > 0)
+			td_replies(r, ev, n);
+		while ((n = rte_ring_sc_dequeue_burst_elem(a->route.md[m], ev, sizeof(ev[0]), 32,
+							   NULL)) > 0)
+			td_md_records(r, ev, n);
+	}
+}
+
+/* Run-to-completion: requests the TCP gateway put on the matching core's ring. */
+static void td_drain_gateway(struct td_rx *r)
+{
+	struct rte_ring *ring = r->app->route.req[TD_SRC_GW][0];
+	struct dp_order in[32];
+	unsigned n;
+	if (ring == NULL)
+		return;
+	while ((n = rte_ring_sc_dequeue_burst_elem(ring, in, sizeof(in[0]), 32, NULL)) > 0)
+		mc_process(r->app->match[0].mc, in, n, r->now, &r->mout);
+}
+
+static void td_tick(struct td_rx *r)
+{
+	while (ss_tick(r->app->ss, r->now, r->out) == -ENOBUFS) {
+		td_route(r);
+		td_send_bufs(r);
+	}
+	td_route(r); /* SESSION_GONE from timeouts */
+	md_pub_tick(r->app->md, r->now);
+}
+
+int td_rx_loop(void *arg)
+{
+	struct td_app *a = arg;
+	static __thread struct td_rx r; /* one per lcore, ~20 KiB: not on the stack */
+	struct rte_mbuf *pkts[DP_NET_BURST], *replies[DP_NET_BURST];
+	struct dp_dgram dg[DP_NET_BURST];
+	uint64_t next_tick = 0;
+	int rtc = a->cfg.mode == CP_MODE_RTC;
+
+	memset(&r, 0, sizeof(r));
+	r.app = a;
+	r.out = a->ss_out;
+	r.mout.ev = r.mbuf;
+	r.mout.cap = 64;
+	r.mout.flush = td_mout_flush;
+	r.mout.arg = &r;
+
+	while (atomic_load_explicit(&a->running, memory_order_relaxed)) {
+		a->rx.loops++;
+		r.now = td_now_ns();
+		uint16_t n = rte_eth_rx_burst(a->port.port_id, 0, pkts, DP_NET_BURST);
+		if (n) {
+			unsigned n_rep = 0;
+			unsigned nd = dp_net_rx(&a->net, pkts, n, r.now, dg, replies, &n_rep);
+			if (n_rep)
+				dp_net_tx_burst(&a->net, a->port.port_id, 0, replies, n_rep);
+			for (unsigned i = 0; i < nd; i++) {
+				if (dg[i].dst_port == a->cfg.udp_port)
+					td_session_rx(&r, &dg[i]);
+				else
+					td_md_request(&r, &dg[i]);
+			}
+			for (unsigned i = 0; i < nd; i++)
+				rte_pktmbuf_free(dg[i].m);
+			td_route(&r);
+		}
+		if (rtc)
+			td_drain_gateway(&r);
+		else
+			td_drain_rings(&r);
+		if (r.now >= next_tick) {
+			next_tick = r.now + TD_TICK_NS;
+			td_tick(&r);
+		}
+		md_pub_flush(a->md, r.now);
+		td_md_send(&r);
+		td_send_bufs(&r);
+		td_tx_flush(&r);
+	}
+	/* Orderly end: tell market data subscribers the session is over. */
+	md_pub_end(a->md, td_now_ns());
+	td_md_send(&r);
+	td_tx_flush(&r);
+	return 0;
+}

@@ -1,0 +1,119 @@
+/*
+ * td_telemetry.c - tokexd's counters and state through DPDK telemetry.
+ *
+ * Role: control plane. Runs on EAL's telemetry thread when a client asks (e.g.
+ * `dpdk-telemetry.py -f tokexd-<pid>` then `/tokex/stats`). It only reads: counters are
+ * 64-bit words written by one core each, read here without locks (a value may be a few
+ * microseconds old, never torn on x86-64).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_telemetry.h>
+
+#include <tokex/codec.h>
+#include "td_app.h"
+#include "td_gw.h"
+
+static struct td_app *td_tel_app;
+
+static void td_tel_u64(struct rte_tel_data *d, const char *prefix, const char *name, uint64_t v)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%s%s", prefix, name);
+	rte_tel_data_add_dict_u64(d, key, v);
+}
+
+static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct td_app *a = td_tel_app;
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+
+	const struct dp_net_stats *n = &a->net.stats;
+	td_tel_u64(d, "net_", "rx_pkts", n->rx_pkts);
+	td_tel_u64(d, "net_", "udp_delivered", n->udp_delivered);
+	td_tel_u64(d, "net_", "arp_replies", n->arp_replies);
+	td_tel_u64(d, "net_", "icmp_replies", n->icmp_replies);
+	td_tel_u64(d, "net_", "tx_pkts", n->tx_pkts);
+	td_tel_u64(d, "net_", "tx_full", n->tx_full);
+	td_tel_u64(d, "net_", "tx_nombuf", n->tx_nombuf);
+	for (unsigned i = 0; i < DP_DROP__COUNT; i++)
+		td_tel_u64(d, "net_drop_", dp_drop_name((enum dp_drop)i), n->drop[i]);
+
+	td_tel_u64(d, "rx_", "loops", a->rx.loops);
+	td_tel_u64(d, "rx_", "orders_routed", a->rx.orders_routed);
+	td_tel_u64(d, "rx_", "busy_rejects", a->rx.busy_rejects);
+	td_tel_u64(d, "rx_", "unknown_contract", a->rx.unknown_contract);
+	td_tel_u64(d, "rx_", "md_requests", a->rx.md_requests);
+	td_tel_u64(d, "rx_", "tx_nombuf", a->rx.tx_nombuf);
+
+	struct ss_stats ss;
+	ss_stats_read(a->ss, &ss);
+	const uint64_t *sv = (const uint64_t *)&ss;
+	for (unsigned i = 0; i < SS_STAT_COUNT; i++)
+		td_tel_u64(d, "udp_session_", ss_stat_name(i), sv[i]);
+
+	struct mc_stats tot, ms;
+	uint64_t spins = 0;
+	memset(&tot, 0, sizeof(tot));
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		mc_stats(a->match[m].mc, &ms);
+		tot.orders += ms.orders;
+		tot.events += ms.events;
+		tot.md += ms.md;
+		tot.trades += ms.trades;
+		tot.rejects += ms.rejects;
+		tot.unknown_contract += ms.unknown_contract;
+		spins += a->match[m].ring_full_spins;
+	}
+	td_tel_u64(d, "match_", "requests", tot.orders);
+	td_tel_u64(d, "match_", "replies", tot.events);
+	td_tel_u64(d, "match_", "md_records", tot.md);
+	td_tel_u64(d, "match_", "trades", tot.trades);
+	td_tel_u64(d, "match_", "rejects", tot.rejects);
+	td_tel_u64(d, "match_", "ring_full_spins", spins);
+
+	struct md_stats mds;
+	md_pub_stats_read(a->md, &mds);
+	const uint64_t *mv = (const uint64_t *)&mds;
+	for (unsigned i = 0; i < MD_STAT_COUNT; i++)
+		td_tel_u64(d, "md_", md_pub_stat_name(i), mv[i]);
+
+	if (a->gw) {
+		struct ss_stats gs;
+		td_gw_ss_stats(a->gw, &gs);
+		const uint64_t *gv = (const uint64_t *)&gs;
+		for (unsigned i = 0; i < SS_STAT_COUNT; i++)
+			td_tel_u64(d, "tcp_session_", ss_stat_name(i), gv[i]);
+	}
+	return 0;
+}
+
+static int td_tel_contracts(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct td_app *a = td_tel_app;
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	for (uint32_t i = 0; i < a->cfg.n_contracts; i++) {
+		const struct cp_contract *k = &a->cfg.contracts[i];
+		int m = td_route_core(&a->route, k->id);
+		int phase = m < 0 ? -1 : mc_phase(a->match[m].mc, k->id);
+		char val[96];
+		snprintf(val, sizeof(val), "id %u core %d phase %s", k->id, m,
+			 phase < 0 ? "none" : tkx_phase_name((uint8_t)phase));
+		rte_tel_data_add_dict_string(d, k->symbol, val);
+	}
+	return 0;
+}
+
+void td_telemetry_register(struct td_app *app)
+{
+	td_tel_app = app;
+	rte_telemetry_register_cmd("/tokex/stats", td_tel_stats,
+				   "tokexd counters: packet layer, sessions, matching, market data");
+	rte_telemetry_register_cmd("/tokex/contracts", td_tel_contracts,
+				   "contracts: id, owning matching core, trading phase");
+}
