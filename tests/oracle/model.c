@@ -99,12 +99,22 @@ static struct me_event *ev_new(struct me_event *ev, uint32_t *k, uint8_t type,
 	return e;
 }
 
-/* A refused command. The event names the command's id, side and user as sent: that is
- * all a reject can carry when the id is unknown, and the engine echoes them the same
- * way for every command type. */
+/* A refused command, with the fields me_book.h assigns a REJECT: a NEW (or an unknown
+ * command type) echoes the command's side and user; an UNKNOWN names only the id. */
 static void ev_reject(struct me_event *ev, uint32_t *k, const struct me_cmd *c, int why)
 {
-	ev_new(ev, k, ME_EV_REJECT, (uint8_t)why, c->side, c->id, c->user);
+	if (why == ME_REJ_UNKNOWN)
+		ev_new(ev, k, ME_EV_REJECT, (uint8_t)why, 0, c->id, 0);
+	else
+		ev_new(ev, k, ME_EV_REJECT, (uint8_t)why, c->side, c->id, c->user);
+}
+
+/* A refused MODIFY of a live order: the order's side and user, and its unchanged
+ * remaining quantity as leaves. */
+static void ev_reject_live(struct me_event *ev, uint32_t *k, const struct mdl_ord *o, int why)
+{
+	struct me_event *e = ev_new(ev, k, ME_EV_REJECT, (uint8_t)why, o->side, o->id, o->user);
+	e->leaves = o->qty;
 }
 
 static void ev_out(struct me_event *ev, uint32_t *k, const struct mdl_ord *o, int64_t qty,
@@ -164,7 +174,7 @@ static int fok_fillable(struct mdl *m, const struct mdl_ord *a)
 	for (uint32_t i = 0; i < nx; i++) {
 		const struct mdl_ord *r = &m->ord[m->scratch[i]];
 		if (a->owner != 0 && r->owner == a->owner) {
-			m->paths.fok_stp_blocked += cum + 0 < a->qty;
+			m->paths.fok_stp_blocked++; /* cum < a->qty here */
 			return 0;
 		}
 		cum += r->qty;
@@ -285,16 +295,13 @@ static uint32_t do_modify(struct mdl *m, const struct me_cmd *c, struct me_event
 		return k;
 	}
 	struct mdl_ord *o = &m->ord[i];
-	/* A refused MODIFY names the live order's side: the engine knows it. */
-	struct me_cmd rc = *c;
-	rc.side = o->side;
 	if (c->price <= 0 || c->qty <= 0) {
-		ev_reject(ev, &k, &rc, ME_REJ_INVALID);
+		ev_reject_live(ev, &k, o, ME_REJ_INVALID);
 		return k;
 	}
 	why = contract_check(m, c->price, c->qty);
 	if (why) {
-		ev_reject(ev, &k, &rc, why);
+		ev_reject_live(ev, &k, o, why);
 		return k;
 	}
 	if (c->price == o->price && c->qty <= o->qty) {
@@ -307,7 +314,7 @@ static uint32_t do_modify(struct mdl *m, const struct me_cmd *c, struct me_event
 		return k;
 	}
 	if (o->tif == ME_POST && would_cross(m, o->side, c->price)) {
-		ev_reject(ev, &k, &rc, ME_REJ_POST_CROSS);
+		ev_reject_live(ev, &k, o, ME_REJ_POST_CROSS);
 		return k;
 	}
 
