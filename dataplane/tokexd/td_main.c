@@ -576,7 +576,10 @@ int main(int argc, char **argv)
 	pthread_join(ctl, NULL);
 	td_print_logs(a);
 	if (a->gw) {
-		td_gw_stop(a->gw);
+		unsigned lost = td_gw_stop(a->gw);
+		if (lost)
+			printf("tokexd: tcp gateway: %u cancel-on-disconnect request(s) could not reach "
+			       "a matching core at shutdown; those sessions' orders may still rest\n", lost);
 		a->gw = NULL;
 	}
 	td_print_stats(a);

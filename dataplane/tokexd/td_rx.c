@@ -28,6 +28,7 @@
 
 #define TD_TX_MAX 64
 #define TD_TICK_NS 1000000ull
+#define TD_GONE_MAX 64 /* SESSION_GONE records waiting for a full ring, per core */
 
 struct td_rx {
 	struct td_app *app;
@@ -42,7 +43,7 @@ struct td_rx {
 	struct dp_order pend[SS_OUT_ORDERS];
 	unsigned n_pend;
 	/* a SESSION_GONE that a full ring refused: retried every pass (must be delivered) */
-	struct dp_order gone[TD_MAX_MATCH][8];
+	struct dp_order gone[TD_MAX_MATCH][TD_GONE_MAX];
 	unsigned n_gone[TD_MAX_MATCH];
 };
 
@@ -179,7 +180,61 @@ static void td_reject(struct td_rx *r, const struct dp_order *o, uint16_t reason
 		td_send_bufs(r);
 }
 
-/* Pipeline: enqueue the pending requests, one burst per matching core. */
+static void td_retry_gone(struct td_rx *r);
+
+/* Pipeline: enqueues what is staged for each matching core in one burst; what a full ring
+ * refuses is answered Reject(BUSY), except SESSION_GONE, which is kept and retried (it
+ * must be delivered). */
+static void td_stage_flush(struct td_rx *r, struct dp_order (*per)[SS_OUT_ORDERS], unsigned *n_per)
+{
+	struct td_app *a = r->app;
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		if (n_per[m] == 0)
+			continue;
+		struct rte_ring *ring = a->route.req[TD_SRC_RX][m];
+		/* A SESSION_GONE still owed to this core goes first: nothing of a session may
+		 * overtake it. While one waits, the core's new requests are refused BUSY. */
+		unsigned put = r->n_gone[m] ? 0 :
+			rte_ring_sp_enqueue_burst_elem(ring, per[m], sizeof(struct dp_order), n_per[m], NULL);
+		a->rx.orders_routed += put;
+		for (unsigned i = put; i < n_per[m]; i++) {
+			const struct dp_order *o = &per[m][i];
+			if (o->type == DP_ORD_SESSION_GONE) {
+				if (r->n_gone[m] < TD_GONE_MAX) {
+					r->gone[m][r->n_gone[m]++] = *o;
+					continue;
+				}
+				/* The waiting list is full (a wave of disconnects): wait for the
+				 * core, which always drains its ring. Never lose one. */
+				struct dp_order g = *o;
+				td_retry_gone(r);
+				while (rte_ring_sp_enqueue_elem(ring, &g, sizeof(g)) != 0)
+					rte_pause();
+				continue;
+			}
+			a->rx.busy_rejects++;
+			td_reject(r, o, TKX_REJ_BUSY);
+		}
+		n_per[m] = 0;
+	}
+}
+
+/* Retries the SESSION_GONE records full rings refused earlier. */
+static void td_retry_gone(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		unsigned g = r->n_gone[m];
+		if (g == 0)
+			continue;
+		unsigned put = rte_ring_sp_enqueue_burst_elem(a->route.req[TD_SRC_RX][m], r->gone[m],
+							      sizeof(struct dp_order), g, NULL);
+		memmove(r->gone[m], r->gone[m] + put, (g - put) * sizeof(struct dp_order));
+		r->n_gone[m] = g - put;
+	}
+}
+
+/* Pipeline: routes the pending requests, one burst per matching core. */
 static void td_route_pipeline(struct td_rx *r)
 {
 	struct td_app *a = r->app;
@@ -187,12 +242,25 @@ static void td_route_pipeline(struct td_rx *r)
 	unsigned n_per[TD_MAX_MATCH] = {0};
 	uint32_t n_match = a->route.n_match;
 
+	td_retry_gone(r);
 	for (unsigned i = 0; i < r->n_pend; i++) {
 		struct dp_order *o = &r->pend[i];
 		if (td_is_broadcast(o)) {
+			/* Keep order with what was staged before it, then all cores or none. */
+			td_stage_flush(r, per, n_per);
 			o->parts = (uint8_t)n_match;
+			int room = 1;
+			for (uint32_t m = 0; m < n_match; m++)
+				if (r->n_gone[m] || rte_ring_free_count(a->route.req[TD_SRC_RX][m]) == 0)
+					room = 0;
+			if (!room && o->type == DP_ORD_MASS_CANCEL) {
+				a->rx.busy_rejects++;
+				td_reject(r, o, TKX_REJ_BUSY);
+				continue;
+			}
 			for (uint32_t m = 0; m < n_match; m++)
 				per[m][n_per[m]++] = *o;
+			td_stage_flush(r, per, n_per);
 			continue;
 		}
 		int m = td_route_core(&a->route, o->contract_id);
@@ -204,32 +272,7 @@ static void td_route_pipeline(struct td_rx *r)
 		o->parts = 1;
 		per[m][n_per[m]++] = *o;
 	}
-	for (uint32_t m = 0; m < n_match; m++) {
-		struct rte_ring *ring = a->route.req[TD_SRC_RX][m];
-		/* First whatever SESSION_GONE is still owed to this core. */
-		unsigned g = r->n_gone[m];
-		if (g) {
-			unsigned put = rte_ring_sp_enqueue_burst_elem(ring, r->gone[m], sizeof(struct dp_order),
-								      g, NULL);
-			memmove(r->gone[m], r->gone[m] + put, (g - put) * sizeof(struct dp_order));
-			r->n_gone[m] = g - put;
-		}
-		if (n_per[m] == 0)
-			continue;
-		unsigned put = r->n_gone[m] ? 0 :
-			rte_ring_sp_enqueue_burst_elem(ring, per[m], sizeof(struct dp_order), n_per[m], NULL);
-		a->rx.orders_routed += put;
-		for (unsigned i = put; i < n_per[m]; i++) {
-			const struct dp_order *o = &per[m][i];
-			if (o->type == DP_ORD_SESSION_GONE) {
-				if (r->n_gone[m] < 8)
-					r->gone[m][r->n_gone[m]++] = *o;
-				continue;
-			}
-			a->rx.busy_rejects++;
-			td_reject(r, o, TKX_REJ_BUSY);
-		}
-	}
+	td_stage_flush(r, per, n_per);
 	r->n_pend = 0;
 }
 
@@ -379,10 +422,12 @@ int td_rx_loop(void *arg)
 				rte_pktmbuf_free(dg[i].m);
 			td_route(&r);
 		}
-		if (rtc)
+		if (rtc) {
 			td_drain_gateway(&r);
-		else
+		} else {
+			td_retry_gone(&r);
 			td_drain_rings(&r);
+		}
 		if (r.now >= next_tick) {
 			next_tick = r.now + TD_TICK_NS;
 			td_tick(&r);

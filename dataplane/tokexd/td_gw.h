@@ -1,0 +1,161 @@
+/*
+ * td_gw.h - the TCP order-entry gateway: one thread, one io_uring, the kernel's TCP stack.
+ *
+ * Role in the data path: session core TD_SRC_GW. It accepts TCP connections on the order
+ * entry port, cuts each byte stream into SOFH frames, feeds every frame's message to its
+ * own session table (ss_session.h, transport SS_TCP), routes the table's dp_orders onto
+ * the rings req[TD_SRC_GW][m] of the matching core that owns each contract (td_route.h),
+ * turns the dp_event replies it dequeues from ev[m][TD_SRC_GW] back into SOFH frames and
+ * queues them on each connection's send queue. Kernel events (accept, recv, send
+ * completions) and ring polling share one loop: the loop waits for completions at most
+ * poll_us, so the rings are polled every few tens of microseconds even when the sockets
+ * are idle; ss_tick() runs every tick_us.
+ *
+ * Rings carry the records by value: they are created with rte_ring_create_elem(...,
+ * sizeof(struct dp_order) or sizeof(struct dp_event), ..., RING_F_SP_ENQ | RING_F_SC_DEQ);
+ * this thread is the only producer of req[TD_SRC_GW][*] and the only consumer of
+ * ev[*][TD_SRC_GW].
+ *
+ * Connection slot states, and the function that makes each transition (td_gw.c):
+ *
+ *           on_accept()             send_bufs(): a chunk carrying a Terminate
+ *   FREE ---------------> OPEN -----------------------------------------------> DRAIN
+ *    ^                     |                                                     |
+ *    |                     | conn_kill(): EOF, recv/send error, bad SOFH,        | conn_kill():
+ *    |                     | send queue overflow, idle_ms silence, stop          | queue sent,
+ *    |                     v                                                     | FIN sent and
+ *    +---------------- DEAD <----------------------------------------------------+ client's EOF,
+ *     conn_reap(): ss_disconnect() done, no recv/send in flight; close(fd)         or drain_ms
+ *
+ * Invariants:
+ *  1. A connection is named to the session layer by ss_peer.conn = gen << 16 | slot, with
+ *     ip and port the client's address (network order, for the logs). gen changes on
+ *     every reuse of a slot, so a stream chunk made for a connection that has since gone
+ *     is never sent on its slot's next connection (it is dropped and counted).
+ *  2. At most one recv and one send SQE are in flight per connection; a slot is reused
+ *     only when neither is, so a completion always finds the buffers it was given.
+ *  3. Only bad framing closes a connection from the inbound side (a SOFH with the wrong
+ *     encoding type or an impossible length: the stream cannot be resynchronised); a
+ *     frame whose message does not decode is the session layer's to drop and count.
+ *  4. Every dp_order the session layer produces is either enqueued on its matching
+ *     core's ring or answered with ss_reject_order() (UNKNOWN_CONTRACT, BUSY), except
+ *     DP_ORD_SESSION_GONE, which is kept pending per core until its ring takes it. While
+ *     a SESSION_GONE waits for core m, requests for core m are answered BUSY, so a core
+ *     never sees a session's requests out of order with its SESSION_GONE.
+ *  5. A request with contract_id 0 (MassCancel of every contract, SESSION_GONE) goes to
+ *     every matching core. A MassCancel is all-or-nothing: if one core's ring has no room
+ *     it is answered BUSY and no core gets it.
+ *  6. A send queue never drops bytes silently: a chunk that does not fit closes the
+ *     connection (counted); the client re-establishes and asks for retransmission.
+ *  7. No malloc after td_gw_start(); the loop makes no printf and never exits; its only
+ *     system calls besides io_uring_enter are per connection (accept set-up, shutdown,
+ *     close).
+ *
+ * Threads: td_gw_start()/td_gw_stop() from the control thread; td_gw_stats(),
+ * td_gw_ss_stats() and td_gw_log_drain() from one control thread while the gateway runs.
+ */
+#ifndef TOKEX_TD_GW_H
+#define TOKEX_TD_GW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/session/ss_session.h"
+#include "td_route.h"
+
+#define TD_GW_MAX_CONNS 65536u /* slot is the low 16 bits of ss_peer.conn */
+#define TD_GW_RX_CAP 4096u     /* per-connection receive buffer; > one frame (134) */
+#define TD_GW_POLL_MAX_US 100u /* the loop never waits longer for kernel events */
+
+struct td_gw;
+
+/* Tunables. td_gw_conf_default() fills everything but ss.firms/n_firms and route. */
+struct td_gw_conf {
+	uint32_t ip;            /* listen address, host order          default 127.0.0.1 */
+	uint16_t port;          /* 0 = ephemeral: td_gw_port() tells   TKX_PORT_ORDER_TCP */
+	struct ss_params ss;    /* transport SS_TCP and core TD_SRC_GW are forced */
+	const struct td_route *route; /* contracts -> core; rings req[TD_SRC_GW][m], ev[m][..] */
+	uint32_t max_conns;     /* 1..TD_GW_MAX_CONNS, fixed table                     256 */
+	uint32_t tx_queue;      /* send queue bytes per connection, power of two, 4096..2^30:
+				   room for a full retransmission (retrans_max x 70)  65536 */
+	uint32_t poll_us;       /* longest wait for kernel events, 0..100; 0 = busy poll  20 */
+	uint32_t tick_us;       /* ss_tick() period, 100..100000                      1000 */
+	uint32_t drain_ms;      /* DRAIN (after a Terminate) closes after at most this  1000 */
+	uint32_t idle_ms;       /* a connection that sends nothing this long is closed (a
+				   live session sends at least every keepalive_max_ms);
+				   0 = 3 x ss.keepalive_max_ms                           0 */
+	uint32_t sq_entries;    /* io_uring submission queue, power of two, 64..32768  1024 */
+	int sndbuf;             /* SO_SNDBUF of accepted sockets, 0 = the kernel's        0 */
+	int cpu;                /* pin the thread to this CPU, -1 = no pinning          -1 */
+};
+
+/* Counters of one gateway; td_gw_stats() copies them with relaxed atomic loads. */
+#define TD_GW_STATS(X)                                                                   \
+	X(conns_accepted)                                                                \
+	X(conns_closed)                                                                  \
+	X(conns_refused)     /* accepted while the table was full: closed at once */     \
+	X(accept_errors)                                                                 \
+	X(rx_bytes)                                                                      \
+	X(rx_frames)         /* complete SOFH frames given to ss_rx() */                 \
+	X(bad_frames)        /* bad SOFH: connection closed */                           \
+	X(recv_errors)       /* recv completions with an error other than EOF */         \
+	X(tx_bytes)                                                                      \
+	X(send_errors)                                                                   \
+	X(tx_overflows)      /* a send queue could not take a chunk: connection closed */\
+	X(tx_stale)          /* chunks for a connection that was gone: dropped */        \
+	X(drain_timeouts)    /* DRAIN connections closed by drain_ms */                  \
+	X(idle_timeouts)     /* connections silent for idle_ms: closed */                \
+	X(orders_routed)     /* dp_orders enqueued (each copy of a broadcast counts) */  \
+	X(unknown_contract)  /* answered ExecReject UNKNOWN_CONTRACT */                  \
+	X(busy_rejects)      /* answered ExecReject BUSY */                              \
+	X(reject_failed)     /* ss_reject_order() found no session: nothing sent */     \
+	X(ring_full_retries) /* SESSION_GONE kept pending, then retried */               \
+	X(events)            /* dp_events given to ss_event() */                         \
+	X(out_full)          /* ss_out was full: flushed and retried */                  \
+	X(sq_full)           /* SQ ring full: submitted early */                         \
+	X(loops)             /* loop passes */
+
+struct td_gw_stats {
+#define TD_GW__STAT_FIELD(name) uint64_t name;
+	TD_GW_STATS(TD_GW__STAT_FIELD)
+#undef TD_GW__STAT_FIELD
+};
+#define TD_GW_STAT_COUNT (sizeof(struct td_gw_stats) / sizeof(uint64_t))
+
+/* The defaults listed in struct td_gw_conf; ss gets ss_params_default(). */
+void td_gw_conf_default(struct td_gw_conf *c);
+
+/*
+ * Checks c, allocates everything the gateway will ever use (session table, connection
+ * table, per-connection buffers, pending SESSION_GONE queues), sets up the io_uring,
+ * binds and listens, then starts the gateway thread. 0 and *gw, or -errno with one line
+ * of operator text in err (EINVAL: a tunable out of range, route without rings for a
+ * core; ENOMEM; EADDRINUSE ...). c->route and c->ss.firms must outlive the gateway.
+ */
+int td_gw_start(struct td_gw **gw, const struct td_gw_conf *c, char *err, size_t errlen);
+
+/* The bound port (the ephemeral one when conf.port was 0). */
+uint16_t td_gw_port(const struct td_gw *gw);
+
+/*
+ * Stops the thread: every open connection is disconnected (its SESSION_GONE, if asked,
+ * is given up to 100 ms to reach the rings), sockets are shut down, in-flight SQEs
+ * completed, the thread joined, everything freed. Returns how many SESSION_GONE records
+ * never reached a ring (their matching core was not draining it): the operator should
+ * know that those sessions' orders may still rest. Once per gateway; NULL is a no-op.
+ */
+unsigned td_gw_stop(struct td_gw *gw);
+
+/* Any thread: a consistent-per-counter copy of the gateway's counters. */
+void td_gw_stats(const struct td_gw *gw, struct td_gw_stats *s);
+
+/* Any thread: the session table's counters (ss_stats_read). */
+void td_gw_ss_stats(const struct td_gw *gw, struct ss_stats *s);
+
+/* Name of counter i (field order of struct td_gw_stats), NULL past the end. */
+const char *td_gw_stat_name(unsigned i);
+
+/* One control thread: moves up to max session log records into dst (ss_log_drain). */
+unsigned td_gw_log_drain(struct td_gw *gw, struct ss_log *dst, unsigned max);
+
+#endif /* TOKEX_TD_GW_H */
