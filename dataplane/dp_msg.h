@@ -74,4 +74,56 @@ struct dp_event {
 };
 _Static_assert(sizeof(struct dp_event) == 64, "dp_event is one cache line");
 
+/* Control plane -> matching core: one command on a contract (or an account). Polled by
+ * the matching core every pass from its control ring; never blocks the data path. The
+ * answer is a dp_ctl_reply on the reply ring. 64 bytes. */
+enum dp_ctl_type {
+	DP_CTL_PHASE = 1,      /* set phase (arg = tkx_phase); PRE_OPEN starts an auction book */
+	DP_CTL_UNCROSS = 2,    /* run the call auction at the best uncross price; price = the
+				* reference (previous settlement) for the tie-break */
+	DP_CTL_BAND = 3,       /* daily price limits [price, price2] */
+	DP_CTL_DAY_STATS = 4,  /* report the day's volume, VWAP numerator, high/low, last */
+	DP_CTL_NEW_DAY = 5,    /* reset the day's statistics */
+	DP_CTL_VOL_GUARD = 6,  /* volatility interruption: arg = basis points (0 = off) */
+	DP_CTL_ACCOUNT = 7,    /* per-account limits: account, qty = max order qty,
+				* price = max position (price2 = spot-month max if set) */
+	DP_CTL_KILL = 8,       /* kill switch on (arg 1) / off (0) for firm+account; on
+				* also cancels the account's orders */
+	DP_CTL_MASS_CANCEL = 9, /* operator mass cancel of firm+account (0 = all) on contract */
+	DP_CTL_LIST = 10,      /* add a contract (book params in price/price2/qty/arg) */
+	DP_CTL_DELIST = 11,    /* remove a contract whose book is empty */
+};
+
+struct dp_ctl {
+	uint8_t type;  /* dp_ctl_type */
+	uint8_t arg8;
+	uint16_t pad;
+	uint32_t contract_id;
+	uint32_t firm_id;
+	uint32_t account;
+	uint64_t seq;  /* echoed in the reply */
+	int64_t price;
+	int64_t price2;
+	int64_t qty;
+	uint64_t arg;
+	uint64_t now;  /* ns: the control plane's (injectable) clock */
+};
+_Static_assert(sizeof(struct dp_ctl) == 64, "dp_ctl is one cache line");
+
+struct dp_ctl_reply {
+	uint64_t seq;
+	int32_t rc;        /* 0 or a negative errno */
+	uint32_t contract_id;
+	int64_t price;     /* UNCROSS: the uncross price (INT64_MIN when no cross); DAY_STATS: last */
+	uint64_t qty;      /* UNCROSS: executed volume; DAY_STATS: volume */
+	uint64_t notional; /* DAY_STATS: sum of price * qty (VWAP = notional / qty) */
+	int64_t high;      /* DAY_STATS */
+	int64_t low;       /* DAY_STATS */
+	uint32_t flags;    /* DAY_STATS: bit 0 limit-up locked, bit 1 limit-down locked at close;
+			    * bit 2 a volatility interruption fired */
+	uint8_t phase;     /* the contract's phase after the command */
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct dp_ctl_reply) == 64, "dp_ctl_reply is one cache line");
+
 #endif /* TOKEX_DP_MSG_H */
