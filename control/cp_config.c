@@ -20,7 +20,7 @@
 
 #include <tokex/proto.h>
 
-enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX };
+enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD };
 
 struct cp_key {
 	const char *key;
@@ -34,6 +34,8 @@ struct cp_key {
 #define U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_config, f), 0, lo, hi}
 #define STR(k, f) {k, CT_STR, offsetof(struct cp_config, f), sizeof(((struct cp_config *)0)->f), 0, 0}
 #define IP(k, f) {k, CT_IP, offsetof(struct cp_config, f), 0, 0, 0}
+#define I64(k, f, lo, hi) {k, CT_I64, offsetof(struct cp_config, f), 0, lo, hi}
+#define HHMM(k, f) {k, CT_HHMM, offsetof(struct cp_config, f), 0, 0, 0}
 
 /* Scalars of the top-level mapping, by dotted path. */
 static const struct cp_key cp_keys[] = {
@@ -43,6 +45,9 @@ static const struct cp_key cp_keys[] = {
 	U32("port.udp_port", udp_port, 1, 65535),
 	U32("cores.rx", rx_lcore, 0, 1023),
 	U32("ring_size", ring_size, 64, 1 << 20),
+	{"offload.target", CT_OFFLOAD, offsetof(struct cp_config, offload_target), 0, 0, 4},
+	U32("offload.levels", offload_levels, 1, 64),
+	STR("offload.vfio_group", offload_vfio_group),
 	IP("tcp.ip", tcp_ip),
 	U32("tcp.port", tcp_port, 1, 65535),
 	IP("md.group", md_group),
@@ -59,6 +64,31 @@ static const struct cp_key cp_keys[] = {
 	U32("sessions.throttle_grace", throttle_grace, 0, 100000000),
 	U32("sessions.retransmit_depth", retransmit_depth, 16, 1 << 20),
 	STR("control.socket", ctl_socket),
+	STR("control.startup", ctl_startup),
+	U32("control.scheduler", scheduler, 0, 1),
+	I64("trading.utc_offset_min", utc_offset_min, -840, 840),
+	HHMM("trading.auction_entry", auction_entry),
+	HHMM("trading.auction_match", auction_match),
+	U32("limits.band_bp", band_bp, 1, 9999),
+	U32("limits.first_day_bp", first_day_bp, 1, 9999),
+	U32("limits.locked_bp", locked_bp, 1, 9999),
+	U32("limits.vol_guard_bp", vol_guard_bp, 0, 9999),
+	U32("limits.vol_halt_s", vol_halt_s, 1, 86400),
+	STR("settlement.index_file", index_file),
+};
+
+/* Lists of scalars: trading.sessions ("HH:MM-HH:MM") and trading.holidays (dates). */
+static const struct cp_key cp_session_key = {"", CT_WINDOW, 0, 0, 0, 0};
+static const struct cp_key cp_holiday_key = {"", CT_DATE, 0, 0, 0, 0};
+
+#define ACC_U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_account_limit, f), 0, lo, hi}
+#define ACC_I64(k, f, lo, hi) {k, CT_I64, offsetof(struct cp_account_limit, f), 0, lo, hi}
+static const struct cp_key cp_account_keys[] = {
+	ACC_U32("firm", firm, 1, UINT32_MAX),
+	ACC_U32("account", account, 0, UINT32_MAX),
+	ACC_I64("max_qty", max_qty, 1, UINT32_MAX),
+	ACC_I64("max_position", max_pos, 1, INT64_C(1) << 40),
+	ACC_I64("max_position_spot", max_pos_spot, 0, INT64_C(1) << 40),
 };
 
 #define FIRM_U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_firm, f), 0, lo, hi}
@@ -96,6 +126,8 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->match_lcores[0] = 0;   /* run-to-completion: one core does everything */
 	cfg->n_match_lcores = 1;
 	cfg->ring_size = 4096;
+	cfg->offload_target = CP_OFF_NONE;
+	cfg->offload_levels = 8;
 	cfg->tcp_ip = 0x7F000001;   /* 127.0.0.1 */
 	cfg->tcp_port = 7412;
 	cfg->md_group = 0xEFC60001; /* 239.198.0.1 */
@@ -112,6 +144,21 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->throttle_grace = 1000;
 	cfg->retransmit_depth = 1024;
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
+	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
+
+	/* The product calendar and limits (cp_cal.h, cp_settle.h). */
+	struct cp_cal cal;
+	cp_cal_default(&cal);
+	cfg->utc_offset_min = cal.utc_offset_min;
+	cfg->auction_entry = cal.auction_entry;
+	cfg->auction_match = cal.auction_match;
+	memcpy(cfg->sessions, cal.sess, sizeof(cal.sess[0]) * cal.n_sess);
+	cfg->n_sessions = cal.n_sess;
+	cfg->band_bp = 800;
+	cfg->first_day_bp = 1600;
+	cfg->locked_bp = 1200;
+	cfg->vol_guard_bp = 500;
+	cfg->vol_halt_s = 120;
 
 	/* Two demo firms. Their secrets are public: a real deployment's file replaces them. */
 	static const char *const names[] = {"alpha-mm", "beta-trading"};
@@ -159,6 +206,18 @@ void cp_contract_band(const struct cp_contract *c, int64_t *lo, int64_t *hi)
 		l = c->tick;
 	*lo = l;
 	*hi = h;
+}
+
+void cp_config_cal(const struct cp_config *cfg, struct cp_cal *cal)
+{
+	memset(cal, 0, sizeof(*cal));
+	cal->utc_offset_min = (int32_t)cfg->utc_offset_min;
+	cal->auction_entry = cfg->auction_entry;
+	cal->auction_match = cfg->auction_match;
+	memcpy(cal->sess, cfg->sessions, sizeof(cal->sess[0]) * cfg->n_sessions);
+	cal->n_sess = cfg->n_sessions;
+	for (uint32_t i = 0; i < cfg->n_holidays; i++)
+		cp_cal_add_holiday(cal, cfg->holidays[i]);
 }
 
 const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_id)
@@ -257,6 +316,16 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 		memcpy(dst, &h, sizeof(h));
 		return 0;
 	}
+	case CT_OFFLOAD: {
+		static const char *const names[] = {"none", "sw", "sim", "fpga", "shadow"};
+		uint32_t t = 0;
+		while (t < 5 && strcmp(s, names[t]) != 0)
+			t++;
+		if (t == 5)
+			return cp_fail(l, n, path, "'%s' is not one of: none, sw, sim, fpga, shadow", s);
+		memcpy(dst, &t, sizeof(t));
+		return 0;
+	}
 	case CT_MODE: {
 		uint32_t m;
 		if (strcmp(s, "rtc") == 0)
@@ -282,6 +351,28 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 		/* CT_HEX is only used for firm secrets: record the length beside them. */
 		uint32_t n32 = (uint32_t)(len / 2);
 		memcpy((char *)base + offsetof(struct cp_firm, secret_len), &n32, sizeof(n32));
+		return 0;
+	}
+	case CT_HHMM: {
+		uint32_t m;
+		if (cp_parse_hhmm(s, &m) < 0)
+			return cp_fail(l, n, path, "'%s' is not a time HH:MM", s);
+		memcpy(dst, &m, sizeof(m));
+		return 0;
+	}
+	case CT_DATE: {
+		int32_t d;
+		if (cp_parse_date(s, &d) < 0)
+			return cp_fail(l, n, path, "'%s' is not a date YYYY-MM-DD", s);
+		memcpy(dst, &d, sizeof(d));
+		return 0;
+	}
+	case CT_WINDOW: {
+		struct cp_window w;
+		if (cp_parse_window(s, &w) < 0)
+			return cp_fail(l, n, path, "'%s' is not a session HH:MM-HH:MM (start before "
+				       "end)", s);
+		memcpy(dst, &w, sizeof(w));
 		return 0;
 	}
 	}
@@ -392,6 +483,39 @@ static int cp_walk(struct cp_load *l, struct cp_config *cfg, const yaml_node_t *
 					snprintf(c->symbol, sizeof(c->symbol), "C%u", c->id);
 			}
 			cfg->n_contracts = n;
+		} else if (strcmp(path, "accounts") == 0) {
+			static const char *const req[] = {"firm", "account", "max_qty", "max_position"};
+			rc = cp_list(l, vn, path, cp_account_keys, NKEYS(cp_account_keys),
+				     cfg->accounts, sizeof(cfg->accounts[0]), CP_MAX_ACCOUNTS,
+				     &cfg->n_accounts, req, 4);
+		} else if (strcmp(path, "trading.sessions") == 0 ||
+			   strcmp(path, "trading.holidays") == 0) {
+			int is_sess = path[8] == 's';
+			uint32_t max = is_sess ? CP_MAX_SESSIONS : CP_MAX_HOLIDAYS;
+			if (vn->type != YAML_SEQUENCE_NODE)
+				return cp_fail(l, vn, path, "expected a list");
+			uint32_t n = 0;
+			for (yaml_node_item_t *it = vn->data.sequence.items.start;
+			     it < vn->data.sequence.items.top; it++, n++) {
+				yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+				char ipath[160];
+				snprintf(ipath, sizeof(ipath), "%s[%u]", path, n);
+				if (n >= max)
+					return cp_fail(l, e, ipath, "more than %u entries", max);
+				rc = cp_set(l, is_sess ? &cp_session_key : &cp_holiday_key,
+					    is_sess ? (void *)&cfg->sessions[n] : (void *)&cfg->holidays[n],
+					    e, ipath);
+				if (rc < 0)
+					return rc;
+				if (is_sess && n > 0 && cfg->sessions[n].start < cfg->sessions[n - 1].end)
+					return cp_fail(l, e, ipath, "starts before the previous session "
+						       "ends");
+			}
+			if (is_sess)
+				cfg->n_sessions = n;
+			else
+				cfg->n_holidays = n;
+			rc = 0;
 		} else if (strcmp(path, "eal") == 0 || strcmp(path, "cores.match") == 0) {
 			int is_eal = path[0] == 'e';
 			if (vn->type != YAML_SEQUENCE_NODE)
@@ -444,6 +568,8 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	} while (0)
 	const char *src = cfg->source;
 	CHECK(cfg->n_match_lcores >= 1, "%s: cores.match: at least one matching core", src);
+	CHECK(cfg->offload_target != CP_OFF_FPGA || cfg->offload_vfio_group[0],
+	      "%s: offload.vfio_group: required when offload.target is fpga", src);
 	CHECK((cfg->ring_size & (cfg->ring_size - 1)) == 0, "%s: ring_size: %u is not a power of two",
 	      src, cfg->ring_size);
 	CHECK((cfg->retransmit_depth & (cfg->retransmit_depth - 1)) == 0,
@@ -473,6 +599,22 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 		int64_t lo, hi;
 		cp_contract_band(c, &lo, &hi);
 		CHECK(lo <= hi, "%s: contracts[%u]: the price band holds no tick", src, i);
+	}
+	CHECK(cfg->n_sessions >= 1, "%s: trading.sessions: at least one session", src);
+	CHECK(cfg->auction_entry < cfg->auction_match,
+	      "%s: trading.auction_entry: must be before trading.auction_match", src);
+	CHECK(cfg->auction_match <= cfg->sessions[0].start,
+	      "%s: trading.auction_match: after the first session starts", src);
+	CHECK(cfg->first_day_bp >= cfg->band_bp && cfg->locked_bp >= cfg->band_bp,
+	      "%s: limits: first_day_bp and locked_bp must be at least band_bp", src);
+	for (uint32_t i = 0; i < cfg->n_accounts; i++) {
+		const struct cp_account_limit *a = &cfg->accounts[i];
+		CHECK(a->max_pos_spot <= a->max_pos,
+		      "%s: accounts[%u].max_position_spot: above max_position", src, i);
+		for (uint32_t j = 0; j < i; j++)
+			CHECK(a->firm != cfg->accounts[j].firm || a->account != cfg->accounts[j].account,
+			      "%s: accounts[%u]: firm %u account %u listed twice", src, i, a->firm,
+			      a->account);
 	}
 	return 0;
 #undef CHECK

@@ -16,14 +16,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cp_cal.h"
+
 #define CP_MAX_FIRMS 64
 #define CP_MAX_CONTRACTS 64
 #define CP_MAX_CORES 16
 #define CP_MAX_SECRET 64
 #define CP_MAX_EAL_ARGS 32
 #define CP_STR 128
+#define CP_MAX_ACCOUNTS 64
 
 enum cp_mode { CP_MODE_RTC = 0, CP_MODE_PIPELINE = 1 };
+/* offload.target; the values are enum tkx_off_target's. */
+enum cp_offload { CP_OFF_NONE = 0, CP_OFF_SW = 1, CP_OFF_SIM = 2, CP_OFF_FPGA = 3, CP_OFF_SHADOW = 4 };
 
 struct cp_firm {
 	uint32_t id;
@@ -43,6 +48,15 @@ struct cp_contract {
 	uint32_t max_orders; /* order pool of the book */
 };
 
+/* Per-account risk limits (accounts[] in the file), enforced by the matching cores. */
+struct cp_account_limit {
+	uint32_t firm;
+	uint32_t account;
+	int64_t max_qty;       /* largest order */
+	int64_t max_pos;       /* largest net position per contract */
+	int64_t max_pos_spot;  /* in the spot month (0 = max_pos) */
+};
+
 struct cp_config {
 	char source[CP_STR]; /* "built-in" or the file's path */
 	uint32_t mode;       /* enum cp_mode */
@@ -57,6 +71,11 @@ struct cp_config {
 	uint32_t match_lcores[CP_MAX_CORES];
 	uint32_t n_match_lcores;
 	uint32_t ring_size; /* entries per inter-core ring, power of two */
+
+	/* top-of-book offload target (include/tokex/offload.h); enum cp_offload */
+	uint32_t offload_target;
+	uint32_t offload_levels;      /* N: price levels per side the target keeps */
+	char offload_vfio_group[32];  /* fpga: the board's IOMMU group, "" = none */
 
 	/* TCP gateway (io_uring) */
 	uint32_t tcp_ip;   /* host order; 0 = disabled */
@@ -81,6 +100,30 @@ struct cp_config {
 
 	/* control */
 	char ctl_socket[CP_STR];
+	char ctl_startup[CP_STR]; /* command file run at start ("" = none) */
+	uint32_t scheduler;       /* 1: the calendar drives contract phases; 0: operator only */
+
+	/* trading calendar (cp_cal.h): local time = UTC + utc_offset_min */
+	int64_t utc_offset_min;
+	uint32_t auction_entry; /* minutes after midnight */
+	uint32_t auction_match;
+	struct cp_window sessions[CP_MAX_SESSIONS];
+	uint32_t n_sessions;
+	int32_t holidays[CP_MAX_HOLIDAYS]; /* day numbers (days since 1970-01-01) */
+	uint32_t n_holidays;
+
+	/* daily limits and volatility guard (cp_settle.h rule 4) */
+	uint32_t band_bp;       /* a normal day's limits, basis points of the reference */
+	uint32_t first_day_bp;  /* a contract's first trading day */
+	uint32_t locked_bp;     /* the day after a limit-locked close */
+	uint32_t vol_guard_bp;  /* volatility interruption threshold (0 = off) */
+	uint32_t vol_halt_s;    /* how long a volatility interruption lasts */
+
+	/* settlement */
+	char index_file[CP_STR]; /* the operator's index fixings, YYYY-MM-DD,price */
+
+	struct cp_account_limit accounts[CP_MAX_ACCOUNTS];
+	uint32_t n_accounts;
 
 	struct cp_firm firms[CP_MAX_FIRMS];
 	uint32_t n_firms;
@@ -102,6 +145,9 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen);
 
 /* Lowest and highest price of a contract's band, tick-aligned. */
 void cp_contract_band(const struct cp_contract *c, int64_t *lo, int64_t *hi);
+
+/* The trading calendar the configuration describes. */
+void cp_config_cal(const struct cp_config *cfg, struct cp_cal *cal);
 
 const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_id);
 

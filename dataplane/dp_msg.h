@@ -92,6 +92,9 @@ enum dp_ctl_type {
 	DP_CTL_MASS_CANCEL = 9, /* operator mass cancel of firm+account (0 = all) on contract */
 	DP_CTL_LIST = 10,      /* add a contract (book params in price/price2/qty/arg) */
 	DP_CTL_DELIST = 11,    /* remove a contract whose book is empty */
+	/* Added with the matching core's control API (mc_core.c documents each rule): */
+	DP_CTL_SPOT = 12,      /* spot-month flag of the contract: arg 1 on, 0 off (the
+				* accounts' spot position limits apply while on) */
 };
 
 struct dp_ctl {

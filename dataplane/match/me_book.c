@@ -11,9 +11,13 @@
  *
  *   struct me_book    the header; cache line 0 holds what every command reads (best
  *                     levels, free-list head, band, max qty, region pointers), line 1 the
- *                     tick divisor and index mask, line 2 the bitmap layer pointers.
- *   lv[nlevels]       struct me_level, 32 bytes, indexed by (price - price_lo) / tick:
- *                     head/tail of the level's FIFO, order count, total quantity.
+ *                     tick divisor, index mask and mode flag, line 2 the bitmap layer
+ *                     pointers, then what only control calls and special modes read.
+ *   lv[nlevels][2]    struct me_level, 32 bytes: per price a bid level and an ask level
+ *                     side by side (one cache line; each side has its own so that a
+ *                     crossed auction book can hold both sides at one price), indexed by
+ *                     (price - price_lo) / tick: head/tail of the level's FIFO, order
+ *                     count, total quantity.
  *   ord[1+max_orders] struct me_order, 48 bytes; slot 0 is never used so that index 0
  *                     means "none" in links, in the free list and in the id index.
  *   ix[hcap]          struct me_hent, 8 bytes: (fingerprint, pool index), the id index:
@@ -40,17 +44,20 @@
  *      list is doubly linked through next/prev (0 = none), the level's head/tail are its
  *      ends, count its length and total the sum of its orders' qty.
  *   3. Every live order has 0 < qty <= max_qty and tif GTC or POST (IOC/FOK never rest).
- *   4. All orders of a level are on the same side. Bit li of bm[side] layer 0 is set iff
- *      level li is non-empty and its orders are on that side; bit j of layer k+1 is set
+ *   4. The orders of a side's levels are on that side. Bit li of bm[side] layer 0 is
+ *      set iff that side's level li is non-empty; bit j of layer k+1 is set
  *      iff word j of layer k is non-zero; bits past the end are zero.
  *   5. best[ME_BUY] is the highest non-empty bid level or -1; best[ME_SELL] the lowest
  *      non-empty ask level or ME__NO_ASK.
- *   6. The book is never crossed: best[ME_BUY] < best[ME_SELL]. (So a level never holds
- *      both sides: an order that reaches the other side's level trades or leaves.)
+ *   6. Outside auction mode the book is never crossed: best[ME_BUY] < best[ME_SELL].
+ *      (A tripped price guard switches to auction mode before a remainder rests.)
  *   7. The id index holds exactly the live orders: one entry (id, oi) per live order with
  *      ord[oi].id == id, reachable from its home slot without crossing an empty slot.
  *   8. A rejected command changes nothing; a NEW emits ACCEPT before any trade, a
  *      MODIFY emits MODIFY before any trade.
+ *   9. base <= band_lo <= band_hi <= top: every accepted price has a level.
+ *  10. mode & ME__MODE_GUARD iff the guard excludes some level (g_lo > 0 or g_hi < last);
+ *      mode is 0 exactly when NEW and MODIFY may take the ordinary path.
  *
  * Life of an order (the function that makes each transition):
  *
@@ -123,37 +130,50 @@ struct me_book {
 	int32_t best[2];    /* invariant 5 */
 	uint32_t free_head; /* pool free list, 0 = pool full */
 	uint32_t live;
-	int64_t price_lo;
-	int64_t price_hi;
+	int64_t band_lo;    /* accepted prices [band_lo, band_hi], within the level array */
+	int64_t band_hi;
 	int64_t max_qty;
-	struct me_level *lv;
+	struct me_level *lv; /* lv[2 * li + side]: see lvl() */
 	struct me_order *ord;
 	struct me_hent *ix;
 
-	/* Cache line 1: price -> level and id -> slot arithmetic. */
+	/* Cache line 1: price -> level and id -> slot arithmetic, and the mode flag. */
 	uint64_t ix_mask;   /* hcap - 1 */
-	uint32_t ix_shift;  /* 64 - log2(hcap): Fibonacci hashing keeps the top bits */
-	uint32_t nlevels;
 	int64_t tick;
-	uint64_t tick_mask; /* POW2: tick - 1 */
-	uint64_t tick_magic; /* MAGIC: ceil(2^magic_shift / tick) */
+	union {
+		uint64_t tick_mask;  /* POW2: tick - 1 */
+		uint64_t tick_magic; /* MAGIC: ceil(2^magic_shift / tick) */
+	};
+	int64_t base;       /* price of level 0 (me_params.price_lo) */
+	int64_t lo_mod;     /* base mod tick, in [0, tick): the grid test outside the band */
+	uint32_t nlevels;
+	uint8_t ix_shift;   /* 64 - log2(hcap): Fibonacci hashing keeps the top bits */
 	uint8_t tick_kind;
 	uint8_t tick_shift; /* POW2: log2(tick) */
 	uint8_t magic_shift;
 	uint8_t nlayers;
-	uint32_t max_orders;
-	int64_t lo_mod; /* price_lo mod tick, in [0, tick): the grid test outside the band */
+	uint8_t mode;       /* ME__MODE_*: 0 on the ordinary path (one test per NEW/MODIFY) */
 
-	/* Cache line 2: the bitmaps, touched when a level fills or empties. */
+	/* Cache line 2 on: the bitmaps, touched when a level fills or empties; then what
+	 * only the special modes and the control calls read. */
 	uint64_t *bm[2][ME__BM_LAYERS];
 	uint32_t bm_words[ME__BM_LAYERS];
+	uint32_t max_orders;
 	uint64_t ix_cap;
 	size_t memsize;
+	int64_t top;        /* price of the last level: the band never leaves [base, top] */
+	int32_t g_lo, g_hi; /* price guard as level indices: trades only at [g_lo, g_hi] */
+	int64_t guard_lo, guard_hi; /* ... as given to me_book_set_guard() */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct me_book, ix) + sizeof(void *) <= 64,
 	       "the per-command fields fit in the first cache line");
 _Static_assert(offsetof(struct me_book, ix_mask) == 64, "line 1 starts with the index mask");
+_Static_assert(offsetof(struct me_book, mode) < 128, "the mode flag is in line 1");
+
+/* me_book.mode bits. Any bit set sends NEW and re-entering MODIFY to the special path. */
+#define ME__MODE_AUCTION 1u /* call auction: nothing matches, the book may be crossed */
+#define ME__MODE_GUARD 2u   /* price guard narrower than the level array */
 
 /* ---------------------------------------------------------------------------------- */
 /* Layout                                                                             */
@@ -198,8 +218,8 @@ static int layout(const struct me_params *p, struct me__layout *L)
 		L->ix_cap <<= 1;
 
 	size_t off = align64(sizeof(struct me_book));
-	L->off_lv = off;
-	off += align64((size_t)L->nlevels * sizeof(struct me_level));
+	L->off_lv = off; /* a bid and an ask level per price */
+	off += align64((size_t)L->nlevels * 2 * sizeof(struct me_level));
 	L->off_ord = off;
 	off += align64(((size_t)p->max_orders + 1) * sizeof(struct me_order));
 	L->off_ix = off;
@@ -246,7 +266,7 @@ static void tick_setup(struct me_book *b)
 		b->tick_shift = (uint8_t)__builtin_ctzll(t);
 		return;
 	}
-	unsigned n = bitlen64((uint64_t)b->price_hi - (uint64_t)b->price_lo);
+	unsigned n = bitlen64((uint64_t)b->top - (uint64_t)b->base);
 	if (n == 0)
 		n = 1;
 	if (n > 62) {
@@ -273,8 +293,9 @@ struct me_book *me_book_init(void *mem, size_t len, const struct me_params *p)
 
 	struct me_book *b = mem;
 	char *base = mem;
-	b->price_lo = p->price_lo;
-	b->price_hi = p->price_hi;
+	b->base = p->price_lo;
+	b->band_lo = p->price_lo;
+	b->band_hi = p->price_hi;
 	b->max_qty = p->max_qty;
 	b->tick = p->tick;
 	b->max_orders = p->max_orders;
@@ -282,11 +303,20 @@ struct me_book *me_book_init(void *mem, size_t len, const struct me_params *p)
 	b->nlayers = (uint8_t)L.nlayers;
 	b->memsize = L.total;
 	b->lv = (struct me_level *)(base + L.off_lv);
+	b->top = (int64_t)((uint64_t)p->price_lo + (uint64_t)(L.nlevels - 1) * (uint64_t)p->tick);
+	/* Prices in (top, price_hi] are off the grid: TICK whether or not the band holds
+	 * them, so the band may end at top and px_index()'s offsets stay below top - base,
+	 * which the tick divisor is built for. */
+	b->band_hi = b->top;
+	b->g_lo = 0;
+	b->g_hi = (int32_t)L.nlevels - 1;
+	b->guard_lo = 0;
+	b->guard_hi = INT64_MAX;
 	b->ord = (struct me_order *)(base + L.off_ord);
 	b->ix = (struct me_hent *)(base + L.off_ix);
 	b->ix_cap = L.ix_cap;
 	b->ix_mask = L.ix_cap - 1;
-	b->ix_shift = 64u - (unsigned)__builtin_ctzll(L.ix_cap);
+	b->ix_shift = (uint8_t)(64u - (unsigned)__builtin_ctzll(L.ix_cap));
 	for (int s = 0; s < 2; s++)
 		for (uint32_t i = 0; i < L.nlayers; i++)
 			b->bm[s][i] = (uint64_t *)(base + L.off_bm[s][i]);
@@ -295,7 +325,7 @@ struct me_book *me_book_init(void *mem, size_t len, const struct me_params *p)
 	b->lo_mod = p->price_lo % p->tick;
 	if (b->lo_mod < 0)
 		b->lo_mod += p->tick;
-	tick_setup(b);
+	tick_setup(b); /* reads base and top */
 
 	b->best[ME_BUY] = ME__NO_BID;
 	b->best[ME_SELL] = ME__NO_ASK;
@@ -317,8 +347,8 @@ struct me_book *me_book_init(void *mem, size_t len, const struct me_params *p)
  * orders them). */
 ME__INLINE int px_index(const struct me_book *b, int64_t price, uint32_t *li)
 {
-	if (likely(price >= b->price_lo && price <= b->price_hi)) {
-		uint64_t d = (uint64_t)price - (uint64_t)b->price_lo;
+	if (likely(price >= b->band_lo && price <= b->band_hi)) {
+		uint64_t d = (uint64_t)price - (uint64_t)b->base;
 		uint64_t q;
 		if (likely(b->tick_kind == ME__TICK_POW2)) {
 			if (unlikely(d & b->tick_mask))
@@ -335,13 +365,20 @@ ME__INLINE int px_index(const struct me_book *b, int64_t price, uint32_t *li)
 		*li = (uint32_t)q;
 		return 0;
 	}
-	/* Out of the band: on the grid iff price = price_lo (mod tick); price > 0 here. */
+	/* Out of the band: on the grid iff price = base (mod tick); price > 0 here. */
 	return price % b->tick != b->lo_mod ? ME_REJ_TICK : ME_REJ_BAND;
 }
 
 ME__INLINE int64_t lv_price(const struct me_book *b, uint32_t li)
 {
-	return (int64_t)((uint64_t)b->price_lo + (uint64_t)li * (uint64_t)b->tick);
+	return (int64_t)((uint64_t)b->base + (uint64_t)li * (uint64_t)b->tick);
+}
+
+/* Level li of a side. The two sides of a price sit side by side: an index, no load and
+ * no select (two separate arrays cost ~5% on the quoting mix through the select). */
+ME__INLINE struct me_level *lvl(const struct me_book *b, int side, uint32_t li)
+{
+	return b->lv + ((size_t)li << 1 | (unsigned)side);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -457,7 +494,7 @@ ME__INLINE bool crosses(const struct me_book *b, int side, uint32_t li)
 
 ME__INLINE void lv_append(struct me_book *b, uint32_t oi, struct me_order *o, uint32_t li)
 {
-	struct me_level *l = &b->lv[li];
+	struct me_level *l = lvl(b, o->side, li);
 
 	o->level = li;
 	o->next = 0;
@@ -475,7 +512,7 @@ ME__INLINE void lv_append(struct me_book *b, uint32_t oi, struct me_order *o, ui
 
 static void lv_prepend(struct me_book *b, uint32_t oi, struct me_order *o, uint32_t li)
 {
-	struct me_level *l = &b->lv[li];
+	struct me_level *l = lvl(b, o->side, li);
 
 	o->level = li;
 	o->prev = 0;
@@ -493,7 +530,7 @@ static void lv_prepend(struct me_book *b, uint32_t oi, struct me_order *o, uint3
 
 ME__INLINE void lv_unlink(struct me_book *b, struct me_order *o)
 {
-	struct me_level *l = &b->lv[o->level];
+	struct me_level *l = lvl(b, o->side, o->level);
 
 	if (o->prev)
 		b->ord[o->prev].next = o->next;
@@ -684,7 +721,7 @@ ME__INLINE bool match(struct me_book *b, const int side, uint32_t lim, struct me
 	while (side == ME_BUY ? b->best[ME_SELL] <= (int32_t)lim
 			      : b->best[ME_BUY] >= (int32_t)lim) {
 		const uint32_t li = (uint32_t)b->best[opp];
-		struct me_level *l = &b->lv[li];
+		struct me_level *l = lvl(b, opp, li);
 		const int64_t px = lv_price(b, li);
 		uint32_t oi = l->head;
 
@@ -745,7 +782,7 @@ static bool fok_fillable(const struct me_book *b, int side, uint32_t lim, int64_
 	int32_t li = b->best[opp];
 
 	while (side == ME_BUY ? li <= (int32_t)lim : li >= (int32_t)lim) {
-		const struct me_level *l = &b->lv[li];
+		const struct me_level *l = lvl(b, opp, (uint32_t)li);
 		if (owner == 0) {
 			if (l->total >= (uint64_t)qty)
 				return true;
@@ -763,6 +800,176 @@ static bool fok_fillable(const struct me_book *b, int side, uint32_t lim, int64_
 		li = lv_next(b, opp, li);
 	}
 	return false;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The special modes: call auction and price guard (off the ordinary path)             */
+
+/* Files a new order (or its remainder) at level li; hp is the index slot from a probe
+ * made after the last change to the index. */
+static void rest_new(struct me_book *b, uint64_t hp, const struct me__aggr *a, unsigned side,
+		     unsigned tif, uint32_t li)
+{
+	uint32_t oi = pool_get(b);
+	struct me_order *o = &b->ord[oi];
+
+	o->id = a->id;
+	o->qty = a->qty;
+	o->owner = a->owner;
+	o->user = a->user;
+	o->side = (uint8_t)side;
+	o->tif = (uint8_t)tif;
+	lv_append(b, oi, o, li);
+	ix_put(b, hp, a->id, oi);
+}
+
+/* Within the price guard, the limit level an aggressor on side with limit li may trade
+ * to: false when not even the first trade (at the opposite best) lies inside the guard
+ * or the aggressor does not cross at all. Trades walk away from the spread, so the
+ * allowed ones are a prefix: for a buy, the asks in [best ask, min(li, g_hi)] when the
+ * best ask is >= g_lo. */
+static bool guard_lim(const struct me_book *b, int side, uint32_t li, uint32_t *lim)
+{
+	if (side == ME_BUY) {
+		int32_t l = (int32_t)li < b->g_hi ? (int32_t)li : b->g_hi;
+		if (b->best[ME_SELL] < b->g_lo || b->best[ME_SELL] > l)
+			return false;
+		*lim = (uint32_t)l;
+	} else {
+		int32_t l = (int32_t)li > b->g_lo ? (int32_t)li : b->g_lo;
+		if (b->best[ME_BUY] > b->g_hi || b->best[ME_BUY] < l)
+			return false;
+		*lim = (uint32_t)l;
+	}
+	return true;
+}
+
+/* Guarded matching of a (side, limit li, crossing): the trades inside the guard; then,
+ * if the aggressor still crosses and self-trade prevention did not stop it, the GUARD
+ * event and the switch to auction mode (so that a GTC remainder may rest crossed).
+ * Returns true when STP stopped it. */
+static bool match_guarded(struct me_book *b, int side, uint32_t li, struct me__aggr *a,
+			  struct me_sink *s)
+{
+	uint32_t glim;
+	bool stp = false;
+
+	if (guard_lim(b, side, li, &glim))
+		stp = side == ME_BUY ? match(b, ME_BUY, glim, a, s) : match(b, ME_SELL, glim, a, s);
+	if (a->qty > 0 && !stp && crosses(b, side, li)) {
+		*ev_next(s) = (struct me_event){
+			.type = ME_EV_GUARD,
+			.side = (uint8_t)side,
+			.id = a->id,
+			.price = lv_price(b, (uint32_t)b->best[side ^ 1]),
+			.qty = a->qty,
+			.leaves = a->qty,
+			.user = a->user,
+		};
+		a->nev++;
+		b->mode |= ME__MODE_AUCTION;
+	}
+	return stp;
+}
+
+/* me_new() past DUP when b->mode != 0. Checks go on in the documented order: PHASE,
+ * FULL, POST_CROSS. */
+static __attribute__((noinline)) uint32_t me_new_special(struct me_book *b,
+							 const struct me_cmd *c,
+							 struct me_sink *s, uint32_t li,
+							 uint64_t hp)
+{
+	const unsigned side = c->side, tif = c->tif;
+	const bool rests = tif == ME_GTC || tif == ME_POST;
+	struct me__aggr a = { .id = c->id, .qty = c->qty, .owner = c->owner, .user = c->user,
+			      .nev = 1 };
+
+	if (b->mode & ME__MODE_AUCTION) {
+		if (!rests)
+			return ev_reject(s, c->id, ME_REJ_PHASE, side, c->user, 0);
+		if (b->free_head == 0)
+			return ev_reject(s, c->id, ME_REJ_FULL, side, c->user, 0);
+		ev_entry(s, ME_EV_ACCEPT, c->id, side, c->price, c->qty, c->user);
+		rest_new(b, hp, &a, side, tif, li);
+		return 1;
+	}
+	/* Guard only. */
+	if (rests && b->free_head == 0)
+		return ev_reject(s, c->id, ME_REJ_FULL, side, c->user, 0);
+	const bool cross = crosses(b, (int)side, li);
+	if (tif == ME_POST && cross)
+		return ev_reject(s, c->id, ME_REJ_POST_CROSS, side, c->user, 0);
+	ev_entry(s, ME_EV_ACCEPT, c->id, side, c->price, c->qty, c->user);
+	if (tif == ME_FOK) {
+		/* Fillable inside the guard or not at all; an FOK never trips the guard (it
+		 * trades nothing unless it fills, so it moves no price). */
+		uint32_t glim;
+		if (cross && guard_lim(b, (int)side, li, &glim) &&
+		    fok_fillable(b, (int)side, glim, a.qty, a.owner)) {
+			if (side == ME_BUY)
+				match(b, ME_BUY, glim, &a, s);
+			else
+				match(b, ME_SELL, glim, &a, s);
+			return a.nev;
+		}
+		ev_out(s, a.id, ME_OUT_FOK, side, a.qty, a.user);
+		return 2;
+	}
+	bool stp = false;
+	if (cross) {
+		stp = match_guarded(b, (int)side, li, &a, s);
+		if (a.qty == 0)
+			return a.nev;
+	}
+	if (stp || !rests) {
+		ev_out(s, a.id, stp ? ME_OUT_STP : ME_OUT_IOC, side, a.qty, a.user);
+		return a.nev + 1;
+	}
+	uint32_t oi;
+	if (cross)
+		hp = ix_probe(b, a.id, &oi); /* matching may have moved index entries */
+	rest_new(b, hp, &a, side, tif, li);
+	return a.nev;
+}
+
+/* me_modify() of live order o (slot oi) that re-enters at level li, when b->mode != 0.
+ * In an auction it never matches and a POST is never refused for crossing. */
+static __attribute__((noinline)) uint32_t me_modify_special(struct me_book *b,
+							    struct me_order *o, uint32_t oi,
+							    uint32_t li, int64_t price,
+							    int64_t qty, struct me_sink *s)
+{
+	const int side = o->side;
+
+	if (b->mode & ME__MODE_AUCTION) {
+		ev_entry(s, ME_EV_MODIFY, o->id, (unsigned)side, price, qty, o->user);
+		lv_unlink(b, o);
+		o->qty = qty;
+		lv_append(b, oi, o, li);
+		return 1;
+	}
+	const bool cross = crosses(b, side, li);
+	if (o->tif == ME_POST && cross)
+		return ev_reject(s, o->id, ME_REJ_POST_CROSS, (unsigned)side, o->user, o->qty);
+	ev_entry(s, ME_EV_MODIFY, o->id, (unsigned)side, price, qty, o->user);
+	lv_unlink(b, o);
+	struct me__aggr a = { .id = o->id, .qty = qty, .owner = o->owner, .user = o->user,
+			      .nev = 1 };
+	if (cross) {
+		bool stp = match_guarded(b, side, li, &a, s);
+		if (a.qty == 0 || stp) {
+			if (stp) {
+				ev_out(s, a.id, ME_OUT_STP, (unsigned)side, a.qty, a.user);
+				a.nev++;
+			}
+			ix_del(b, a.id);
+			pool_put(b, oi, o);
+			return a.nev;
+		}
+	}
+	o->qty = a.qty;
+	lv_append(b, oi, o, li);
+	return a.nev;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -789,6 +996,9 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	 * eight ids on, so that its DUP check does not wait on memory when the index is
 	 * larger than the cache. One prefetch; wasted when the guess is wrong. */
 	__builtin_prefetch(&b->ix[ix_hash((int64_t)((uint64_t)c->id + 8)) >> b->ix_shift]);
+	/* Auction or price guard: the one test the ordinary path pays for them. */
+	if (unlikely(b->mode))
+		return me_new_special(b, c, s, li, hp);
 	const bool rests = tif == ME_GTC || tif == ME_POST;
 	if (unlikely(rests && b->free_head == 0))
 		return ev_reject(s, c->id, ME_REJ_FULL, side, c->user, 0);
@@ -865,11 +1075,13 @@ static uint32_t me_modify(struct me_book *b, const struct me_cmd *c, struct me_s
 	const int side = o->side;
 	if (li == o->level && qty <= o->qty) {
 		/* Reduce in place (or nothing): the order keeps its priority. */
-		b->lv[li].total -= (uint64_t)(o->qty - qty);
+		lvl(b, side, li)->total -= (uint64_t)(o->qty - qty);
 		o->qty = qty;
 		ev_entry(s, ME_EV_MODIFY, o->id, (unsigned)side, price, qty, o->user);
 		return 1;
 	}
+	if (unlikely(b->mode))
+		return me_modify_special(b, o, oi, li, price, qty, s);
 	const bool cross = crosses(b, side, li);
 	if (unlikely(o->tif == ME_POST && cross))
 		return ev_reject(s, o->id, ME_REJ_POST_CROSS, (unsigned)side, o->user, o->qty);
@@ -949,8 +1161,8 @@ static bool side_valid(int side, int32_t li)
 	return side == ME_BUY ? li != ME__NO_BID : li != ME__NO_ASK;
 }
 
-uint32_t me_book_cancel_where(struct me_book *b, uint64_t owner, int side, uint64_t id_mask,
-			      uint64_t id_value, struct me_sink *s)
+static uint32_t cancel_sel(struct me_book *b, uint64_t owner, uint64_t owner_mask, int side,
+			   uint64_t id_mask, uint64_t id_value, struct me_sink *s)
 {
 	uint32_t n = 0;
 
@@ -960,11 +1172,11 @@ uint32_t me_book_cancel_where(struct me_book *b, uint64_t owner, int side, uint6
 		if (side != -1 && side != sd)
 			continue;
 		for (int32_t li = b->best[sd]; side_valid(sd, li); li = lv_next(b, sd, li)) {
-			uint32_t oi = b->lv[li].head;
+			uint32_t oi = lvl(b, sd, (uint32_t)li)->head;
 			while (oi) {
 				struct me_order *o = &b->ord[oi];
 				uint32_t nx = o->next;
-				if ((owner == 0 || o->owner == owner) &&
+				if ((o->owner & owner_mask) == owner &&
 				    ((uint64_t)o->id & id_mask) == id_value) {
 					ev_out(s, o->id, ME_OUT_MASS, o->side, o->qty, o->user);
 					lv_unlink(b, o);
@@ -979,9 +1191,274 @@ uint32_t me_book_cancel_where(struct me_book *b, uint64_t owner, int side, uint6
 	return n;
 }
 
+uint32_t me_book_cancel_where(struct me_book *b, uint64_t owner, int side, uint64_t id_mask,
+			      uint64_t id_value, struct me_sink *s)
+{
+	return cancel_sel(b, owner, owner ? ~0ull : 0, side, id_mask, id_value, s);
+}
+
 uint32_t me_book_mass_cancel(struct me_book *b, uint64_t owner, int side, struct me_sink *s)
 {
 	return me_book_cancel_where(b, owner, side, 0, 0, s);
+}
+
+uint32_t me_book_cancel_owner(struct me_book *b, uint64_t owner, uint64_t owner_mask, int side,
+			      struct me_sink *s)
+{
+	return cancel_sel(b, owner & owner_mask, owner_mask, side, 0, 0, s);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Call auction, band and price guard (control calls, between commands)                 */
+
+int me_book_set_auction(struct me_book *b, int on)
+{
+	if (on) {
+		b->mode |= ME__MODE_AUCTION;
+		return 0;
+	}
+	if (b->best[ME_BUY] >= b->best[ME_SELL])
+		return -EBUSY; /* crossed (NO_BID = -1, NO_ASK = INT32_MAX make this exact) */
+	b->mode &= (uint8_t)~ME__MODE_AUCTION;
+	return 0;
+}
+
+int me_book_auction(const struct me_book *b)
+{
+	return (b->mode & ME__MODE_AUCTION) != 0;
+}
+
+static me__u128 u128_min(me__u128 x, me__u128 y)
+{
+	return x < y ? x : y;
+}
+
+static me__u128 u128_absdiff(me__u128 x, me__u128 y)
+{
+	return x > y ? x - y : y - x;
+}
+
+/* The uncross search's best candidate so far. */
+struct me__ux {
+	int32_t li; /* -1: none yet */
+	me__u128 vol, imb, dem, sup;
+	uint64_t dist;
+};
+
+/* Candidates: the grid levels [lo, hi] over which demand dem (bids at or above) and
+ * supply sup (asks at or below) are constant; the best of them for ref is the level
+ * closest to ref (the lower of two equally close). Kept when it beats u by volume, then
+ * imbalance, then distance to ref; levels come in ascending order, so an exact tie keeps
+ * the lower price. */
+static void ux_consider(const struct me_book *b, struct me__ux *u, uint32_t lo, uint32_t hi,
+			me__u128 dem, me__u128 sup, int64_t ref)
+{
+	uint32_t k;
+
+	if (ref <= lv_price(b, lo)) {
+		k = lo;
+	} else if (ref >= lv_price(b, hi)) {
+		k = hi;
+	} else {
+		k = (uint32_t)(((uint64_t)ref - (uint64_t)b->base) / (uint64_t)b->tick);
+		/* lo <= k < hi; ref lies in [price(k), price(k + 1)). */
+		uint64_t dl = (uint64_t)ref - (uint64_t)lv_price(b, k);
+		uint64_t dh = (uint64_t)lv_price(b, k + 1) - (uint64_t)ref;
+		if (dh < dl)
+			k++;
+	}
+	int64_t px = lv_price(b, k);
+	uint64_t dist = px > ref ? (uint64_t)px - (uint64_t)ref : (uint64_t)ref - (uint64_t)px;
+	me__u128 vol = u128_min(dem, sup), imb = u128_absdiff(dem, sup);
+	if (u->li >= 0 &&
+	    (vol < u->vol || (vol == u->vol && (imb > u->imb || (imb == u->imb &&
+							       dist >= u->dist)))))
+		return;
+	*u = (struct me__ux){ .li = (int32_t)k, .vol = vol, .imb = imb, .dem = dem, .sup = sup,
+			      .dist = dist };
+}
+
+/*
+ * The uncross price. Only levels in [best ask, best bid] can trade (below the best ask
+ * nothing is supplied, above the best bid nothing demanded). Demand D(p) = bids at or
+ * above p and supply S(p) = asks at or below p change only at levels where orders rest,
+ * so the walk visits those levels in ascending order (the union of both sides' bitmaps)
+ * and, between two of them, the open interval of empty levels as one candidate: there
+ * D is the demand of the next occupied level and S the supply of the previous one.
+ * O(occupied levels in the crossed range).
+ */
+static bool ux_find(const struct me_book *b, int64_t ref, struct me__ux *u)
+{
+	const int32_t A = b->best[ME_SELL], B = b->best[ME_BUY];
+
+	u->li = -1;
+	if (B < A) /* includes an empty side */
+		return false;
+	me__u128 dem = 0, sup = 0;
+	for (int32_t li = B; li != ME__NO_BID && li >= A; li = lv_next(b, ME_BUY, li))
+		dem += lvl(b, ME_BUY, (uint32_t)li)->total;
+	int32_t e = A;
+	while (e <= B) {
+		sup += lvl(b, ME_SELL, (uint32_t)e)->total; /* zero when the level is empty */
+		ux_consider(b, u, (uint32_t)e, (uint32_t)e, dem, sup, ref);
+		dem -= lvl(b, ME_BUY, (uint32_t)e)->total;
+		int32_t nb = bm_up(b, ME_BUY, (uint64_t)e + 1), na = bm_up(b, ME_SELL, (uint64_t)e + 1);
+		int32_t n = nb < na ? nb : na;
+		if (n > B)
+			n = B + 1;
+		if (n > e + 1)
+			ux_consider(b, u, (uint32_t)e + 1, (uint32_t)n - 1, dem, sup, ref);
+		e = n;
+	}
+	return true;
+}
+
+static int64_t sat64u(me__u128 v)
+{
+	return v > (me__u128)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static void ux_result(const struct me_book *b, const struct me__ux *u, struct me_uncross *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (u->li < 0) {
+		r->price = INT64_MIN;
+		return;
+	}
+	r->price = lv_price(b, (uint32_t)u->li);
+	r->volume = sat64u(u128_min(u->dem, u->sup));
+	r->imbalance = u->dem >= u->sup ? sat64u(u->dem - u->sup) : -sat64u(u->sup - u->dem);
+}
+
+int me_book_uncross_price(const struct me_book *b, int64_t ref_price, struct me_uncross *r)
+{
+	struct me__ux u;
+
+	ux_find(b, ref_price, &u);
+	ux_result(b, &u, r);
+	return u.li < 0 ? -ENOENT : 0;
+}
+
+static void remove_order(struct me_book *b, struct me_order *o)
+{
+	lv_unlink(b, o);
+	ix_del(b, o->id);
+	pool_put(b, (uint32_t)(o - b->ord), o);
+}
+
+int me_book_uncross(struct me_book *b, int64_t ref_price, struct me_sink *s,
+		    struct me_uncross *r)
+{
+	struct me__ux u;
+
+	if (!ux_find(b, ref_price, &u)) {
+		ux_result(b, &u, r);
+		b->mode &= (uint8_t)~ME__MODE_AUCTION;
+		return 0;
+	}
+	ux_result(b, &u, r);
+	const int64_t px = r->price;
+	me__u128 left = u128_min(u.dem, u.sup);
+	/* The eligible bids are exactly the best D(p) of the bid side and the eligible asks
+	 * the best S(p) of the ask side, so pairing the heads of the two best levels until
+	 * the volume is done fills in price-time priority on both sides. */
+	while (left > 0 && b->best[ME_BUY] != ME__NO_BID && b->best[ME_SELL] != ME__NO_ASK) {
+		struct me_order *bo = &b->ord[lvl(b, ME_BUY, (uint32_t)b->best[ME_BUY])->head];
+		struct me_order *ao = &b->ord[lvl(b, ME_SELL, (uint32_t)b->best[ME_SELL])->head];
+		int64_t q = bo->qty < ao->qty ? bo->qty : ao->qty;
+		if ((me__u128)q > left)
+			q = (int64_t)left;
+		bo->qty -= q;
+		ao->qty -= q;
+		lvl(b, ME_BUY, bo->level)->total -= (uint64_t)q;
+		lvl(b, ME_SELL, ao->level)->total -= (uint64_t)q;
+		left -= (uint64_t)q;
+		*ev_next(s) = (struct me_event){
+			.type = ME_EV_TRADE,
+			.side = ME_BUY,
+			.id = bo->id,
+			.price = px,
+			.qty = q,
+			.leaves = bo->qty,
+			.user = bo->user,
+			.rid = ao->id,
+			.rleaves = ao->qty,
+			.ruser = ao->user,
+		};
+		r->trades++;
+		if (bo->qty == 0)
+			remove_order(b, bo);
+		if (ao->qty == 0)
+			remove_order(b, ao);
+	}
+	b->mode &= (uint8_t)~ME__MODE_AUCTION;
+	return 0;
+}
+
+int me_book_set_band(struct me_book *b, int64_t lo, int64_t hi)
+{
+	if (lo <= 0 || lo > hi)
+		return -EINVAL;
+	if (lo < b->base || hi > b->top)
+		return -ERANGE;
+	b->band_lo = lo;
+	b->band_hi = hi;
+	return 0;
+}
+
+void me_book_band(const struct me_book *b, int64_t *lo, int64_t *hi)
+{
+	if (lo)
+		*lo = b->band_lo;
+	if (hi)
+		*hi = b->band_hi;
+}
+
+void me_book_range(const struct me_book *b, int64_t *lo, int64_t *hi)
+{
+	if (lo)
+		*lo = b->base;
+	if (hi)
+		*hi = b->top;
+}
+
+int me_book_set_guard(struct me_book *b, int64_t lo, int64_t hi)
+{
+	const int32_t last = (int32_t)b->nlevels - 1;
+	int32_t glo, ghi;
+
+	if (lo > hi)
+		return -EINVAL;
+	if (lo <= b->base) {
+		glo = 0;
+	} else {
+		uint64_t d = (uint64_t)lo - (uint64_t)b->base;
+		uint64_t q = d / (uint64_t)b->tick + (d % (uint64_t)b->tick != 0);
+		glo = q > (uint64_t)b->nlevels ? (int32_t)b->nlevels : (int32_t)q;
+	}
+	if (hi < b->base) {
+		ghi = -1;
+	} else {
+		uint64_t q = ((uint64_t)hi - (uint64_t)b->base) / (uint64_t)b->tick;
+		ghi = q > (uint64_t)last ? last : (int32_t)q;
+	}
+	b->g_lo = glo;
+	b->g_hi = ghi;
+	b->guard_lo = lo;
+	b->guard_hi = hi;
+	if (glo > 0 || ghi < last)
+		b->mode |= ME__MODE_GUARD;
+	else
+		b->mode &= (uint8_t)~ME__MODE_GUARD;
+	return 0;
+}
+
+void me_book_guard(const struct me_book *b, int64_t *lo, int64_t *hi)
+{
+	if (lo)
+		*lo = b->guard_lo;
+	if (hi)
+		*hi = b->guard_hi;
 }
 
 static int64_t sat64(me__u128 v)
@@ -999,7 +1476,7 @@ int me_book_best(const struct me_book *b, int side, int64_t *price, int64_t *qty
 	if (price)
 		*price = lv_price(b, (uint32_t)li);
 	if (qty)
-		*qty = sat64(b->lv[li].total);
+		*qty = sat64(lvl(b, side, (uint32_t)li)->total);
 	return 0;
 }
 
@@ -1015,7 +1492,7 @@ uint32_t me_book_depth(const struct me_book *b, int side, int64_t *price, int64_
 		if (price)
 			price[k] = lv_price(b, (uint32_t)li);
 		if (qty)
-			qty[k] = sat64(b->lv[li].total);
+			qty[k] = sat64(lvl(b, side, (uint32_t)li)->total);
 	}
 	return k;
 }
@@ -1037,7 +1514,8 @@ int me_book_walk(const struct me_book *b, me_walk_cb cb, void *arg)
 
 	for (int sd = ME_BUY; sd <= ME_SELL; sd++)
 		for (int32_t li = b->best[sd]; side_valid(sd, li); li = lv_next(b, sd, li))
-			for (uint32_t oi = b->lv[li].head; oi; oi = b->ord[oi].next) {
+			for (uint32_t oi = lvl(b, sd, (uint32_t)li)->head; oi;
+			     oi = b->ord[oi].next) {
 				view(b, &b->ord[oi], &v);
 				int rc = cb(arg, &v);
 				if (rc)
@@ -1079,9 +1557,9 @@ static int check_bitmaps(const struct me_book *b, const char **what)
 	for (int sd = 0; sd < 2; sd++) {
 		/* Layer 0 against the levels. */
 		for (uint32_t li = 0; li < b->nlevels; li++) {
-			const struct me_level *l = &b->lv[li];
+			const struct me_level *l = lvl(b, sd, li);
 			bool set = (b->bm[sd][0][li >> 6] >> (li & 63)) & 1;
-			bool want = l->head != 0 && b->ord[l->head].side == sd;
+			bool want = l->head != 0;
 			CHECK(set == want, "inv 4: level bitmap bit disagrees with the level");
 		}
 		for (uint64_t i = b->nlevels; i < (uint64_t)b->bm_words[0] * 64; i++)
@@ -1123,8 +1601,10 @@ int me_book_check(const struct me_book *b, const char **what)
 
 	/* 2, 3, 4 (sides of a level): the level lists. */
 	uint64_t nlisted = 0;
-	for (uint32_t li = 0; li < b->nlevels; li++) {
-		const struct me_level *l = &b->lv[li];
+	for (uint32_t lix = 0; lix < 2 * b->nlevels; lix++) {
+		const int lside = lix < b->nlevels ? ME_BUY : ME_SELL;
+		const uint32_t li = lix < b->nlevels ? lix : lix - b->nlevels;
+		const struct me_level *l = lvl(b, lside, li);
 		if (l->head == 0) {
 			CHECK(l->tail == 0 && l->count == 0 && l->total == 0,
 			      "inv 2: empty level with a tail, count or total");
@@ -1132,13 +1612,12 @@ int me_book_check(const struct me_book *b, const char **what)
 		}
 		uint32_t prev = 0, n = 0;
 		me__u128 total = 0;
-		int side = b->ord[l->head].side;
 		for (uint32_t oi = l->head; oi; oi = b->ord[oi].next) {
 			const struct me_order *o = &b->ord[oi];
 			CHECK(oi <= b->max_orders, "inv 2: link out of range");
 			CHECK(o->level == li, "inv 2: order's level field names another level");
 			CHECK(o->prev == prev, "inv 2: prev link broken");
-			CHECK(o->side == side, "inv 4: level holds both sides");
+			CHECK(o->side == lside, "inv 4: order in the other side's level array");
 			CHECK(o->qty > 0 && o->qty <= b->max_qty, "inv 3: order qty out of range");
 			CHECK(o->tif == ME_GTC || o->tif == ME_POST, "inv 3: resting order not GTC/POST");
 			CHECK(++n <= b->max_orders, "inv 2: level list has a cycle");
@@ -1159,17 +1638,19 @@ int me_book_check(const struct me_book *b, const char **what)
 	/* 5, 6: best levels and no crossing. */
 	int32_t bb = ME__NO_BID, ba = ME__NO_ASK;
 	for (uint32_t li = 0; li < b->nlevels; li++) {
-		const struct me_level *l = &b->lv[li];
-		if (l->head == 0)
-			continue;
-		if (b->ord[l->head].side == ME_BUY)
+		if (lvl(b, ME_BUY, li)->head != 0)
 			bb = (int32_t)li;
-		else if (ba == ME__NO_ASK)
+		if (lvl(b, ME_SELL, li)->head != 0 && ba == ME__NO_ASK)
 			ba = (int32_t)li;
 	}
 	CHECK(b->best[ME_BUY] == bb, "inv 5: best bid is not the highest bid level");
 	CHECK(b->best[ME_SELL] == ba, "inv 5: best ask is not the lowest ask level");
-	CHECK(bb < ba, "inv 6: book crossed");
+	CHECK(bb < ba || (b->mode & ME__MODE_AUCTION), "inv 6: book crossed outside an auction");
+	CHECK(b->band_lo >= b->base && b->band_hi <= b->top && b->band_lo <= b->band_hi,
+	      "inv 9: band outside the level array");
+	CHECK(((b->mode & ME__MODE_GUARD) != 0) ==
+		      (b->g_lo > 0 || b->g_hi < (int32_t)b->nlevels - 1),
+	      "inv 10: guard mode bit disagrees with the guard");
 
 	/* 7: the id index. */
 	uint64_t nix = 0;

@@ -19,6 +19,7 @@
  *    qty <= remaining reduces in place and keeps priority; otherwise the order leaves
  *    the book and re-enters at the back of its new level, matching first if it crosses
  *    (a POST order that would cross is rejected and stays unchanged).
+ *  - Call auction and price guard: see the section at the end of this header.
  *  - Rejects: invalid price, qty, side or tif (INVALID); an id equal to a live order's
  *    (DUP); cancel/modify of an order that is not live (UNKNOWN); post-only crossing
  *    (POST_CROSS); and from the contract's parameters: price off the tick grid (TICK),
@@ -46,6 +47,8 @@ enum me_ev_type {
 	ME_EV_OUT = 3,    /* id left the book without trading its qty; reason me_out */
 	ME_EV_REJECT = 4, /* command on id refused, book unchanged; reason me_rej */
 	ME_EV_MODIFY = 5, /* MODIFY accepted: id now (price, qty) (before any trade) */
+	ME_EV_GUARD = 6,  /* the price guard stopped id's matching; the book is now in
+			   * auction mode (see "Call auction and price guard" below) */
 };
 
 enum me_out {
@@ -65,6 +68,7 @@ enum me_rej {
 	ME_REJ_BAND = 6,
 	ME_REJ_MAX_QTY = 7,
 	ME_REJ_FULL = 8,
+	ME_REJ_PHASE = 9, /* IOC/FOK during a call auction */
 };
 
 /* Book parameters, from the contract's configuration. Prices are integers in the
@@ -190,7 +194,8 @@ int me_book_check(const struct me_book *b, const char **what);
  * ME_MAX_ORDERS and price_hi < price_lo. price_lo may be any int64 (prices <= 0 are
  * INVALID anyway) and price_hi need not lie on the grid: the levels are price_lo +
  * k * tick for k = 0 .. (price_hi - price_lo) / tick. BAND means price < price_lo or
- * price > price_hi; a price that is both off the grid and outside the band is TICK.
+ * price > price_hi (or outside the band me_book_set_band() set, which always lies in
+ * that range); a price that is both off the grid and outside the band is TICK.
  * An unknown command type is rejected INVALID.
  *
  * FULL is decided up front, from the book as it is before the command: a NEW GTC or POST
@@ -213,7 +218,10 @@ int me_book_check(const struct me_book *b, const char **what);
  *   MODIFY  id, side, price and qty (the new ones), leaves = qty, user (the order's)
  *   TRADE   id, side (the aggressor's), price (the resting order's), qty, leaves (the
  *           aggressor's remainder after it), user, rid, rleaves, ruser
+ *           (in me_book_uncross(): id/side/user/leaves the buy order's, rid/ruser/
+ *           rleaves the sell order's, price the uncross price)
  *   OUT     id, side, reason, qty (what left), leaves = 0, user
+ *   GUARD   id, side, price (of the trade not done), qty = leaves (remaining), user
  *   REJECT  id, reason; of a NEW (or an unknown command type): side and user from the
  *           command, leaves = 0; of a CANCEL/MODIFY of a live order: the order's side
  *           and user, leaves = its unchanged remaining qty; UNKNOWN: side, user, leaves 0.
@@ -227,5 +235,91 @@ int me_book_check(const struct me_book *b, const char **what);
  * in 128 bits, so they never wrap).
  */
 #define ME_MAX_ORDERS (1u << 30)
+
+/*
+ * Call auction and price guard (control calls: the matching core makes them between
+ * commands, never from inside a sink's flush).
+ *
+ * Levels: each price has a bid level and an ask level (so that a crossed auction book
+ * can hold bids and asks at one price; me_book_memsize() counts 64 bytes a price). The
+ * level array spans
+ * me_params [price_lo, price_hi]; the accepted band starts as the whole array and
+ * me_book_set_band() moves it inside the array (never reallocating): size the array for
+ * the widest band the contract can ever have (the appliance uses +-50% of the reference).
+ *
+ * Auction mode (me_book_set_auction(b, 1), or a tripped guard):
+ *  - NEW GTC/POST pass the usual checks and rest without matching, even when they cross
+ *    (no POST_CROSS, no self-trade prevention): ACCEPT and nothing else. NEW IOC/FOK are
+ *    rejected ME_REJ_PHASE (after DUP, before FULL: the order is INVALID, TICK, BAND,
+ *    MAX_QTY, DUP, PHASE, FULL, POST_CROSS).
+ *  - CANCEL works as always; MODIFY works as always except that it never matches: an
+ *    order that re-enters goes to the back of its new level, crossing or not.
+ *  - The book may be crossed (invariant 6 holds only outside auction mode).
+ *  - me_book_set_auction(b, 0) refuses (-EBUSY) while the book is crossed.
+ *
+ * Uncross (me_book_uncross): the price p maximises the executed volume min(D(p), S(p)),
+ * D(p) the bid quantity at prices >= p, S(p) the ask quantity at prices <= p; among
+ * those, it minimises the imbalance |D(p) - S(p)|; among those, it is the grid price
+ * closest to ref_price; of two equally close, the lower. Every grid price in [best ask,
+ * best bid] is a candidate, not only the prices where orders rest (so with a wide tie
+ * the reference itself, rounded to the grid, wins). Pass ref_price 0 when there is no
+ * reference: the lowest tied price wins. Then min(D, S) executes at p: the bids from the
+ * highest price down and the asks from the lowest up, each level in time order, pairing
+ * the two current heads: one TRADE per pair with id/side/user/leaves = the buy order,
+ * rid/ruser/rleaves = the sell order, price = p (there is no aggressor; self-trade
+ * prevention does not apply in an uncross). Fully filled orders leave the book. The
+ * book is then uncrossed (a volume-maximising price leaves no crossing pair) and
+ * auction mode is off. A book that does not cross gives price INT64_MIN, volume 0, and
+ * also leaves auction mode.
+ *
+ * Price guard (me_book_set_guard(b, lo, hi); lo <= base and hi >= the top of the array,
+ * e.g. 0 and INT64_MAX, turn it off): a NEW or re-entering MODIFY matches as usual but
+ * stops before the first trade whose price would lie outside [lo, hi]. If the order
+ * then still crosses (and self-trade prevention did not stop it), the engine writes
+ * ME_EV_GUARD (id, side, user; price = the price of the trade it stopped before; qty =
+ * leaves = the order's remaining quantity) after the trades it did, and switches the
+ * book to auction mode; then a GTC/POST remainder rests (crossed, possibly), an IOC
+ * remainder leaves ME_OUT_IOC. An FOK is fillable only inside the guard and never trips
+ * it: if it cannot fill inside the guard it leaves ME_OUT_FOK (nothing traded, so no
+ * price moved). The guard is not consulted by me_book_uncross().
+ *
+ * The ordinary path pays one test of a mode byte per NEW and per re-entering MODIFY.
+ */
+int me_book_set_auction(struct me_book *b, int on);
+int me_book_auction(const struct me_book *b); /* 1 in auction mode, else 0 */
+
+struct me_uncross {
+	int64_t price;     /* the uncross price; INT64_MIN when the book does not cross */
+	int64_t volume;    /* quantity executed (or executable), saturated at INT64_MAX */
+	int64_t imbalance; /* D(p) - S(p): > 0 unfilled demand at p, < 0 unfilled supply */
+	uint32_t trades;   /* TRADE events written (me_book_uncross only) */
+	uint32_t pad;
+};
+
+/* Runs the uncross as above, writing TRADE events to s; fills *r. Returns 0. */
+int me_book_uncross(struct me_book *b, int64_t ref_price, struct me_sink *s,
+		    struct me_uncross *r);
+
+/* The indicative uncross (same price rules, nothing executed): 0, or -ENOENT (and
+ * price INT64_MIN) when the book does not cross. */
+int me_book_uncross_price(const struct me_book *b, int64_t ref_price, struct me_uncross *r);
+
+/* Accepted band [lo, hi]: 0; -EINVAL (lo <= 0 or lo > hi); -ERANGE (outside the level
+ * array, see me_book_range). Resting orders outside a new band stay and can trade; new
+ * prices outside it are rejected BAND. */
+int me_book_set_band(struct me_book *b, int64_t lo, int64_t hi);
+void me_book_band(const struct me_book *b, int64_t *lo, int64_t *hi);
+/* The prices the level array covers: [price_lo, last grid level <= price_hi]. */
+void me_book_range(const struct me_book *b, int64_t *lo, int64_t *hi);
+
+/* Price guard [lo, hi]: 0, or -EINVAL when lo > hi. */
+int me_book_set_guard(struct me_book *b, int64_t lo, int64_t hi);
+void me_book_guard(const struct me_book *b, int64_t *lo, int64_t *hi);
+
+/* Cancels every live order with (owner & owner_mask) == (owner & owner_mask) and side
+ * (-1 = both), OUT/ME_OUT_MASS each, in me_book_walk() order: e.g. a whole firm's
+ * orders with owner = firm << 32, owner_mask = 0xffffffff00000000. */
+uint32_t me_book_cancel_owner(struct me_book *b, uint64_t owner, uint64_t owner_mask, int side,
+			      struct me_sink *s);
 
 #endif /* TOKEX_ME_BOOK_H */

@@ -5,6 +5,18 @@
  * check phase and ownership, build one me_cmd, apply it, and translate the engine's events
  * as they come (the engine's sink flushes straight into the translator, so a sweep of any
  * size needs no large buffer). No allocation, lock or syscall after mc_core_init().
+ *
+ * Control (mc_control, between bursts): the rules of each command are above mc_control().
+ * Memory, all laid out by mc_core_init_cfg() in the caller's buffer: the core, the
+ * account entries and their open-addressed map, positions [accounts][contract slots],
+ * the followed-order map (order id -> account, open-addressed, backward-shift deletion),
+ * then one book region per contract slot (spare slots slot_bytes each).
+ *
+ * Accounts cost the ordinary path nothing until one exists: with no entry, a NEW does
+ * no lookup and events no bookkeeping. With entries, a NEW of an account does one
+ * lookup (two with a firm-wide kill switch on), and while any followed order is live
+ * each TRADE, OUT and MODIFY event probes the followed-order map once (load <= 1/2, so a
+ * miss ends at an empty slot within a few entries).
  */
 #include "mc_core.h"
 
@@ -13,18 +25,56 @@
 
 #define MC_MAP_SIZE 128 /* power of two, > 2 * MC_MAX_CONTRACTS */
 #define MC_EVBUF 64
+#define MC_NULL_ACCT UINT32_MAX
+
+/* Per-day statistics of a contract (DAY_STATS, reset by NEW_DAY). */
+struct mc_day {
+	uint64_t volume;
+	unsigned __int128 notional; /* sum of price * qty: cannot overflow in 2^64 trades */
+	int64_t high, low, last;    /* TKX_NULL_PRICE before the first trade */
+	uint32_t flags;             /* MC_DAY_VOL: a volatility interruption fired */
+};
+#define MC_DAY_VOL 4u /* dp_ctl_reply.flags bit 2 */
 
 struct mc_contract {
-	uint32_t id;
+	uint32_t id; /* 0: free slot */
 	uint8_t phase;
 	uint8_t dirty; /* top of book may have changed in this burst */
+	uint8_t spot;
+	uint8_t vol;   /* in a volatility auction */
 	struct me_book *book;
+	void *mem;     /* the slot's book memory, kept across DELIST/LIST */
+	size_t mem_len;
 	uint64_t trade_seq;
 	uint64_t volume;
 	int64_t last_price;
 	/* last published top of book */
 	int64_t pub_bid, pub_ask;
 	int64_t pub_bid_qty, pub_ask_qty;
+	/* price guard: band in basis points around guard_ref (the last trade) */
+	uint32_t guard_bps;
+	int64_t guard_ref;
+	struct mc_day day;
+};
+
+/* A (firm, account) with limits or a kill switch. account 0 is a firm-wide entry (kill
+ * switch only). Entries are never removed: limits of 0 mean none. */
+struct mc_acct {
+	uint32_t firm, account;
+	int64_t max_qty;  /* 0 = none */
+	int64_t max_pos;  /* 0 = none */
+	int64_t spot_pos; /* 0 = max_pos applies in the spot month too */
+	uint8_t kill;
+	uint8_t pad[7];
+};
+
+/* A live order of an account in the table: whose it is, for the position counters. */
+struct mc_trk {
+	int64_t id;
+	uint32_t acct; /* index into acct[]; MC_NULL_ACCT = empty slot */
+	uint8_t slot;  /* contract slot */
+	uint8_t side;  /* me_side */
+	uint16_t pad;
 };
 
 struct mc_core {
@@ -34,37 +84,114 @@ struct mc_core {
 	struct mc_out *out;
 	uint64_t now;
 	uint8_t mass_reason; /* tkx_cancel_reason for ME_OUT_MASS events */
+	uint8_t uncross;     /* translating an uncross: no aggressor */
+	uint32_t cur_acct;   /* the NEW's account entry (new orders are tracked), or NULL */
+	int64_t cur_old_qty; /* a MODIFY's target's remaining qty before it */
 
 	uint64_t order_seq;
-	uint32_t n;
+	uint32_t n;          /* listed contracts */
+	uint32_t cap;        /* contract slots */
 	uint32_t n_dirty;
 	struct mc_stats st;
 	struct me_sink sink;
-	uint8_t map[MC_MAP_SIZE]; /* contract id -> index + 1 */
+	uint8_t map[MC_MAP_SIZE]; /* contract id -> slot + 1 */
 	uint16_t dirty[MC_MAX_CONTRACTS];
 	struct mc_contract c[MC_MAX_CONTRACTS];
 	struct me_event evbuf[MC_EVBUF];
+
+	/* accounts: acct[n_acct] filled in order, acct_map open-addressed (index + 1) */
+	struct mc_acct *acct;
+	uint32_t *acct_map;
+	struct mc_position *pos; /* [acct index * cap + contract slot] */
+	struct mc_trk *trk;      /* open-addressed by order id, backward-shift deletion */
+	uint32_t acct_max, n_acct, n_firm_kill, acct_mask;
+	uint64_t trk_mask;
+	uint32_t trk_max, n_trk;
 };
+
+static const struct dp_order mc_no_request; /* mc->cur during control commands */
 
 static size_t mc_align(size_t n)
 {
 	return (n + 63) & ~(size_t)63;
 }
 
-size_t mc_core_memsize(const struct mc_contract_params *c, uint32_t n)
+static uint64_t mc_pow2(uint64_t n)
 {
-	if (n == 0 || n > MC_MAX_CONTRACTS) {
-		errno = EINVAL;
-		return 0;
-	}
-	size_t total = mc_align(sizeof(struct mc_core));
+	uint64_t p = 8;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+/* Where each region goes; both memsize and init use it. */
+struct mc_layout {
+	uint32_t cap, accts, trk_max;
+	uint64_t acct_slots, trk_slots;
+	size_t off_acct, off_amap, off_pos, off_trk, off_books, total;
+};
+
+static int mc_layout(const struct mc_contract_params *c, uint32_t n,
+		     const struct mc_core_cfg *cfg, struct mc_layout *L)
+{
+	struct mc_core_cfg d = { .capacity = n, .accounts = MC_DEFAULT_ACCOUNTS };
+	if (cfg == NULL)
+		cfg = &d;
+	if (n == 0 || n > MC_MAX_CONTRACTS || cfg->capacity < n ||
+	    cfg->capacity > MC_MAX_CONTRACTS || cfg->accounts > (1u << 24) || c == NULL)
+		return -EINVAL;
+	uint64_t orders = 0;
+	size_t books = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		size_t b = me_book_memsize(&c[i].book);
 		if (b == 0)
-			return 0;
-		total += mc_align(b);
+			return -EINVAL;
+		books += mc_align(b);
+		orders += c[i].book.max_orders;
 	}
-	return total;
+	if (cfg->capacity > n && cfg->slot_bytes > ((size_t)1 << 40))
+		return -EINVAL;
+	books += (size_t)(cfg->capacity - n) * mc_align(cfg->slot_bytes);
+	L->cap = cfg->capacity;
+	L->accts = cfg->accounts;
+	/* Default: as many as the initial books hold, at most MC_DEFAULT_TRACKED (the map
+	 * is 2 * 16 bytes a followed order; size it explicitly for more). */
+	uint64_t t = cfg->tracked ? cfg->tracked : orders;
+	if (!cfg->tracked && t > MC_DEFAULT_TRACKED)
+		t = MC_DEFAULT_TRACKED;
+	if (t > (1u << 30))
+		t = 1u << 30;
+	L->trk_max = (uint32_t)t;
+	L->acct_slots = mc_pow2(2 * (uint64_t)L->accts);
+	L->trk_slots = mc_pow2(2 * t);
+	size_t off = mc_align(sizeof(struct mc_core));
+	L->off_acct = off;
+	off += mc_align((size_t)L->accts * sizeof(struct mc_acct));
+	L->off_amap = off;
+	off += mc_align((size_t)L->acct_slots * sizeof(uint32_t));
+	L->off_pos = off;
+	off += mc_align((size_t)L->accts * L->cap * sizeof(struct mc_position));
+	L->off_trk = off;
+	off += mc_align((size_t)L->trk_slots * sizeof(struct mc_trk));
+	L->off_books = off;
+	L->total = off + books;
+	return 0;
+}
+
+size_t mc_core_memsize_cfg(const struct mc_contract_params *c, uint32_t n,
+			   const struct mc_core_cfg *cfg)
+{
+	struct mc_layout L;
+	if (mc_layout(c, n, cfg, &L) < 0) {
+		errno = EINVAL;
+		return 0;
+	}
+	return L.total;
+}
+
+size_t mc_core_memsize(const struct mc_contract_params *c, uint32_t n)
+{
+	return mc_core_memsize_cfg(c, n, NULL);
 }
 
 static uint32_t mc_hash(uint32_t id)
@@ -74,6 +201,8 @@ static uint32_t mc_hash(uint32_t id)
 
 static struct mc_contract *mc_find(struct mc_core *mc, uint32_t id)
 {
+	if (id == 0)
+		return NULL;
 	for (uint32_t h = mc_hash(id);; h = (h + 1) & (MC_MAP_SIZE - 1)) {
 		uint8_t v = mc->map[h];
 		if (v == 0)
@@ -88,44 +217,242 @@ static const struct mc_contract *mc_cfind(const struct mc_core *mc, uint32_t id)
 	return mc_find((struct mc_core *)(uintptr_t)mc, id);
 }
 
+static void mc_map_put(struct mc_core *mc, uint32_t slot)
+{
+	uint32_t h = mc_hash(mc->c[slot].id);
+	while (mc->map[h])
+		h = (h + 1) & (MC_MAP_SIZE - 1);
+	mc->map[h] = (uint8_t)(slot + 1);
+}
+
 static void mc_translate(struct me_sink *s);
 
-struct mc_core *mc_core_init(void *mem, size_t len, const struct mc_contract_params *c, uint32_t n)
+/* Lays a contract's book into its slot's memory; resets the contract's state. */
+static int mc_contract_setup(struct mc_core *mc, uint32_t slot, uint32_t id,
+			     const struct me_params *bp, uint8_t phase, uint8_t spot)
 {
-	size_t need = mc_core_memsize(c, n);
-	if (need == 0 || len < need || ((uintptr_t)mem & 63)) {
+	struct mc_contract *k = &mc->c[slot];
+	size_t need = me_book_memsize(bp);
+	if (need == 0)
+		return -EINVAL;
+	if (need > k->mem_len)
+		return -ENOSPC;
+	struct me_book *b = me_book_init(k->mem, need, bp);
+	if (!b)
+		return -EINVAL;
+	void *mem = k->mem;
+	size_t mem_len = k->mem_len;
+	memset(k, 0, sizeof(*k));
+	k->mem = mem;
+	k->mem_len = mem_len;
+	k->id = id;
+	k->phase = phase;
+	k->spot = spot;
+	k->book = b;
+	k->pub_bid = k->pub_ask = TKX_NULL_PRICE;
+	k->last_price = TKX_NULL_PRICE;
+	k->guard_ref = TKX_NULL_PRICE;
+	k->day.high = k->day.low = k->day.last = TKX_NULL_PRICE;
+	if (phase == TKX_PHASE_PRE_OPEN)
+		me_book_set_auction(b, 1);
+	for (uint32_t a = 0; a < mc->acct_max; a++)
+		memset(&mc->pos[(size_t)a * mc->cap + slot], 0, sizeof(struct mc_position));
+	return 0;
+}
+
+struct mc_core *mc_core_init_cfg(void *mem, size_t len, const struct mc_contract_params *c,
+				 uint32_t n, const struct mc_core_cfg *cfg)
+{
+	struct mc_layout L;
+	if (mem == NULL || mc_layout(c, n, cfg, &L) < 0 || len < L.total || ((uintptr_t)mem & 63)) {
 		errno = EINVAL;
 		return NULL;
 	}
 	struct mc_core *mc = mem;
+	char *base = mem;
 	memset(mc, 0, sizeof(*mc));
-	char *p = (char *)mem + mc_align(sizeof(*mc));
+	mc->cap = L.cap;
+	mc->acct = (struct mc_acct *)(base + L.off_acct);
+	mc->acct_map = (uint32_t *)(base + L.off_amap);
+	mc->pos = (struct mc_position *)(base + L.off_pos);
+	mc->trk = (struct mc_trk *)(base + L.off_trk);
+	mc->acct_max = L.accts;
+	mc->acct_mask = (uint32_t)(L.acct_slots - 1);
+	mc->trk_mask = L.trk_slots - 1;
+	mc->trk_max = L.trk_max;
+	memset(mc->acct_map, 0, (size_t)L.acct_slots * sizeof(uint32_t));
+	for (uint64_t i = 0; i < L.trk_slots; i++)
+		mc->trk[i].acct = MC_NULL_ACCT;
+	char *p = base + L.off_books;
+	size_t spare = cfg ? cfg->slot_bytes : 0;
+	for (uint32_t i = 0; i < L.cap; i++) {
+		size_t b = i < n ? me_book_memsize(&c[i].book) : spare;
+		mc->c[i].mem = p;
+		mc->c[i].mem_len = b;
+		p += mc_align(b);
+	}
 	for (uint32_t i = 0; i < n; i++) {
-		if (c[i].id == 0 || mc_find(mc, c[i].id)) {
+		if (c[i].id == 0 || mc_find(mc, c[i].id) ||
+		    mc_contract_setup(mc, i, c[i].id, &c[i].book, c[i].phase, c[i].spot) < 0) {
 			errno = EINVAL;
 			return NULL;
 		}
-		size_t b = me_book_memsize(&c[i].book);
-		struct mc_contract *k = &mc->c[i];
-		k->id = c[i].id;
-		k->phase = c[i].phase;
-		k->book = me_book_init(p, b, &c[i].book);
-		if (!k->book)
-			return NULL;
-		k->pub_bid = k->pub_ask = TKX_NULL_PRICE;
-		k->last_price = TKX_NULL_PRICE;
-		p += mc_align(b);
-		uint32_t h = mc_hash(k->id);
-		while (mc->map[h])
-			h = (h + 1) & (MC_MAP_SIZE - 1);
-		mc->map[h] = (uint8_t)(i + 1);
+		mc_map_put(mc, i);
 		mc->n++;
 	}
 	mc->sink.ev = mc->evbuf;
 	mc->sink.cap = MC_EVBUF;
 	mc->sink.flush = mc_translate;
 	mc->sink.arg = mc;
+	mc->cur = &mc_no_request;
 	return mc;
+}
+
+struct mc_core *mc_core_init(void *mem, size_t len, const struct mc_contract_params *c, uint32_t n)
+{
+	return mc_core_init_cfg(mem, len, c, n, NULL);
+}
+
+/* ---- accounts and the orders they own ------------------------------------------------ */
+
+static uint32_t mc_acct_hash(uint32_t firm, uint32_t account)
+{
+	uint64_t k = (uint64_t)firm << 32 | account;
+	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+/* Index of (firm, account) in acct[], or MC_NULL_ACCT. */
+static uint32_t mc_acct_find(const struct mc_core *mc, uint32_t firm, uint32_t account)
+{
+	if (mc->n_acct == 0)
+		return MC_NULL_ACCT;
+	for (uint32_t h = mc_acct_hash(firm, account) & mc->acct_mask;;
+	     h = (h + 1) & mc->acct_mask) {
+		uint32_t v = mc->acct_map[h];
+		if (v == 0)
+			return MC_NULL_ACCT;
+		const struct mc_acct *a = &mc->acct[v - 1];
+		if (a->firm == firm && a->account == account)
+			return v - 1;
+	}
+}
+
+static uint32_t mc_trk_home(const struct mc_core *mc, int64_t id)
+{
+	return (uint32_t)((((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 32) & mc->trk_mask);
+}
+
+static struct mc_trk *mc_trk_find(struct mc_core *mc, int64_t id)
+{
+	for (uint64_t h = mc_trk_home(mc, id);; h = (h + 1) & mc->trk_mask) {
+		struct mc_trk *t = &mc->trk[h];
+		if (t->acct == MC_NULL_ACCT)
+			return NULL;
+		if (t->id == id)
+			return t;
+	}
+}
+
+static void mc_trk_put(struct mc_core *mc, int64_t id, uint32_t acct, uint32_t slot, int side)
+{
+	uint64_t h = mc_trk_home(mc, id);
+	while (mc->trk[h].acct != MC_NULL_ACCT)
+		h = (h + 1) & mc->trk_mask;
+	mc->trk[h] = (struct mc_trk){ .id = id, .acct = acct, .slot = (uint8_t)slot,
+				      .side = (uint8_t)side };
+	mc->n_trk++;
+}
+
+/* Backward-shift deletion (as the engine's id index): no tombstones. */
+static void mc_trk_del(struct mc_core *mc, struct mc_trk *t)
+{
+	uint64_t i = (uint64_t)(t - mc->trk), j = i, mask = mc->trk_mask;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (mc->trk[j].acct == MC_NULL_ACCT)
+			break;
+		uint64_t k = mc_trk_home(mc, mc->trk[j].id);
+		if (((j - k) & mask) >= ((j - i) & mask)) {
+			mc->trk[i] = mc->trk[j];
+			i = j;
+		}
+	}
+	mc->trk[i].acct = MC_NULL_ACCT;
+	mc->n_trk--;
+}
+
+static struct mc_position *mc_pos(struct mc_core *mc, uint32_t acct, uint32_t slot)
+{
+	return &mc->pos[(size_t)acct * mc->cap + slot];
+}
+
+static int64_t *mc_open(struct mc_position *p, int side)
+{
+	return side == ME_BUY ? &p->open_buy : &p->open_sell;
+}
+
+/* A tracked order traded qty, leaving leaves. */
+static void mc_trk_fill(struct mc_core *mc, int64_t id, int64_t qty, int64_t leaves)
+{
+	struct mc_trk *t = mc_trk_find(mc, id);
+	if (!t)
+		return;
+	struct mc_position *p = mc_pos(mc, t->acct, t->slot);
+	*mc_open(p, t->side) -= qty;
+	p->pos += t->side == ME_BUY ? qty : -qty;
+	if (leaves == 0)
+		mc_trk_del(mc, t);
+}
+
+struct mc_pickup {
+	struct mc_core *mc;
+	uint64_t owner;
+	uint32_t acct, slot;
+	int full;
+};
+
+/* me_book_walk callback: start following a resting order of a new account entry. */
+static int mc_pickup_cb(void *arg, const struct me_order_view *o)
+{
+	struct mc_pickup *pk = arg;
+	if (o->owner != pk->owner)
+		return 0;
+	if (pk->mc->n_trk >= pk->mc->trk_max) {
+		pk->full = 1;
+		return 1;
+	}
+	mc_trk_put(pk->mc, o->id, pk->acct, pk->slot, o->side);
+	*mc_open(mc_pos(pk->mc, pk->acct, pk->slot), o->side) += o->qty;
+	return 0;
+}
+
+/* The entry of (firm, account), created if absent (an account's resting orders are
+ * followed from then on). Index, or MC_NULL_ACCT when the table is full. */
+static uint32_t mc_acct_get(struct mc_core *mc, uint32_t firm, uint32_t account)
+{
+	uint32_t i = mc_acct_find(mc, firm, account);
+	if (i != MC_NULL_ACCT)
+		return i;
+	if (mc->n_acct == mc->acct_max)
+		return MC_NULL_ACCT;
+	i = mc->n_acct++;
+	mc->acct[i] = (struct mc_acct){ .firm = firm, .account = account };
+	for (uint32_t s = 0; s < mc->cap; s++)
+		memset(mc_pos(mc, i, s), 0, sizeof(struct mc_position));
+	uint32_t h = mc_acct_hash(firm, account) & mc->acct_mask;
+	while (mc->acct_map[h])
+		h = (h + 1) & mc->acct_mask;
+	mc->acct_map[h] = i + 1;
+	if (account != 0) {
+		struct mc_pickup pk = { .mc = mc, .owner = (uint64_t)firm << 32 | account, .acct = i };
+		for (uint32_t s = 0; s < mc->cap; s++) {
+			if (mc->c[s].id == 0)
+				continue;
+			pk.slot = s;
+			me_book_walk(mc->c[s].book, mc_pickup_cb, &pk);
+		}
+	}
+	return i;
 }
 
 /* ---- output ------------------------------------------------------------------------- */
@@ -220,6 +547,8 @@ static uint16_t mc_reject_reason(const struct dp_order *r, uint8_t me_reason)
 		return TKX_REJ_PRICE_BAND;
 	case ME_REJ_MAX_QTY:
 		return TKX_REJ_MAX_QTY;
+	case ME_REJ_PHASE:
+		return TKX_REJ_PHASE;
 	default:
 		return TKX_REJ_BOOK_FULL;
 	}
@@ -257,6 +586,27 @@ static void mc_fill(struct mc_core *mc, uint64_t order_id, uint64_t cl_ord_id, u
 	e->u.fill.aggressor = aggressor;
 }
 
+/* ContractStatus for k's current phase. */
+static void mc_status(struct mc_core *mc, const struct mc_contract *k)
+{
+	struct dp_event *e = mc_emit(mc, TKX_MD_CONTRACT_STATUS, 0);
+	e->u.status.transact_time = mc->now;
+	e->u.status.contract_id = k->id;
+	e->u.status.phase = k->phase;
+	e->u.status.price = TKX_NULL_PRICE;
+}
+
+static void mc_day_trade(struct mc_day *d, int64_t price, int64_t qty)
+{
+	d->volume += (uint64_t)qty;
+	d->notional += (unsigned __int128)(uint64_t)price * (uint64_t)qty;
+	if (d->high == TKX_NULL_PRICE || price > d->high)
+		d->high = price;
+	if (d->low == TKX_NULL_PRICE || price < d->low)
+		d->low = price;
+	d->last = price;
+}
+
 /* The engine's sink: turn its events into replies and market data as they come. */
 static void mc_translate(struct me_sink *s)
 {
@@ -280,6 +630,11 @@ static void mc_translate(struct me_sink *s)
 			e->u.ack.contract_id = k->id;
 			e->u.ack.side = mc_wire_side(ev->side);
 			e->u.ack.tif = r->tif;
+			if (mc->cur_acct != MC_NULL_ACCT) {
+				uint32_t slot = (uint32_t)(k - mc->c);
+				mc_trk_put(mc, ev->id, mc->cur_acct, slot, ev->side);
+				*mc_open(mc_pos(mc, mc->cur_acct, slot), ev->side) += ev->qty;
+			}
 			break;
 		case ME_EV_MODIFY:
 			e = mc_emit(mc, TKX_MODIFY_ACK, id);
@@ -291,12 +646,21 @@ static void mc_translate(struct me_sink *s)
 			e->u.modify_ack.contract_id = k->id;
 			e->u.modify_ack.side = mc_wire_side(ev->side);
 			mc_copy_to_requester(mc, e, id);
+			if (mc->n_trk) {
+				struct mc_trk *t = mc_trk_find(mc, ev->id);
+				if (t)
+					*mc_open(mc_pos(mc, t->acct, t->slot), t->side) +=
+						ev->qty - mc->cur_old_qty;
+			}
 			break;
 		case ME_EV_TRADE: {
+			/* In an uncross id is the buy order and nobody aggressed: both fills say
+			 * aggressor 0 and the trade's aggressor side is 0 (none). */
 			uint64_t tid = ++k->trade_seq;
 			uint8_t aside = mc_wire_side(ev->side);
 			uint8_t rside = aside == TKX_SIDE_BUY ? TKX_SIDE_SELL : TKX_SIDE_BUY;
-			mc_fill(mc, id, ev->user, tid, ev, ev->leaves, aside, 1);
+			uint8_t aggr = mc->uncross ? 0 : 1;
+			mc_fill(mc, id, ev->user, tid, ev, ev->leaves, aside, aggr);
 			mc_fill(mc, (uint64_t)ev->rid, ev->ruser, tid, ev, ev->rleaves, rside, 0);
 			e = mc_emit(mc, TKX_MD_TRADE, 0);
 			e->u.trade.transact_time = mc->now;
@@ -304,16 +668,38 @@ static void mc_translate(struct me_sink *s)
 			e->u.trade.price = ev->price;
 			e->u.trade.qty = (uint32_t)ev->qty;
 			e->u.trade.contract_id = k->id;
-			e->u.trade.aggressor_side = aside;
+			e->u.trade.aggressor_side = aggr ? aside : 0;
 			k->volume += (uint64_t)ev->qty;
 			k->last_price = ev->price;
+			mc_day_trade(&k->day, ev->price, ev->qty);
 			mc->st.trades++;
+			if (mc->n_trk) {
+				mc_trk_fill(mc, ev->id, ev->qty, ev->leaves);
+				mc_trk_fill(mc, ev->rid, ev->qty, ev->rleaves);
+			}
 			break;
 		}
+		case ME_EV_GUARD:
+			/* The engine stopped before a trade outside the guard and is in auction
+			 * mode now: the contract goes to a volatility auction (PRE_OPEN) until
+			 * the control plane uncrosses it. Later requests of this burst already
+			 * see PRE_OPEN. */
+			k->phase = TKX_PHASE_PRE_OPEN;
+			k->vol = 1;
+			k->day.flags |= MC_DAY_VOL;
+			mc_status(mc, k);
+			break;
 		case ME_EV_OUT:
 			e = mc_emit(mc, TKX_CANCELLED, id);
+			/* The request's cl_ord_id for a cancel, a modify to zero and a mass
+			 * cancel (protocol 5.4); the order's own when unsolicited (IOC, FOK,
+			 * STP, cancel-on-disconnect). */
 			e->u.cancelled.cl_ord_id =
-				ev->reason == ME_OUT_CANCEL ? r->cl_ord_id : ev->user;
+				ev->reason == ME_OUT_CANCEL ||
+						(ev->reason == ME_OUT_MASS &&
+						 mc->mass_reason == TKX_CXL_MASS)
+					? r->cl_ord_id
+					: ev->user;
 			e->u.cancelled.order_id = id;
 			e->u.cancelled.transact_time = mc->now;
 			e->u.cancelled.orig_cl_ord_id = ev->user;
@@ -323,6 +709,13 @@ static void mc_translate(struct me_sink *s)
 			e->u.cancelled.side = mc_wire_side(ev->side);
 			if (ev->reason == ME_OUT_CANCEL)
 				mc_copy_to_requester(mc, e, id);
+			if (mc->n_trk) {
+				struct mc_trk *t = mc_trk_find(mc, ev->id);
+				if (t) {
+					*mc_open(mc_pos(mc, t->acct, t->slot), t->side) -= ev->qty;
+					mc_trk_del(mc, t);
+				}
+			}
 			break;
 		case ME_EV_REJECT:
 			mc_reject(mc, mc_reject_reason(r, ev->reason));
@@ -340,13 +733,34 @@ static void mc_touch(struct mc_core *mc, struct mc_contract *k)
 	}
 }
 
-/* Publishes top of book for every contract the burst touched, if it changed. */
+/* The price guard around the last trade: [ref - ref * bps / 10^4, ref + ref * bps / 10^4],
+ * reset only when the reference moved (once per burst at most). */
+static void mc_guard_update(struct mc_contract *k)
+{
+	if (k->guard_bps == 0) {
+		me_book_set_guard(k->book, 0, INT64_MAX);
+		return;
+	}
+	int64_t ref = k->last_price != TKX_NULL_PRICE ? k->last_price : k->guard_ref;
+	if (ref == TKX_NULL_PRICE || ref <= 0) {
+		me_book_set_guard(k->book, 0, INT64_MAX); /* no reference yet */
+		return;
+	}
+	k->guard_ref = ref;
+	int64_t d = (int64_t)((__int128)ref * k->guard_bps / 10000);
+	me_book_set_guard(k->book, ref - d, ref > INT64_MAX - d ? INT64_MAX : ref + d);
+}
+
+/* Publishes top of book for every contract the burst touched, if it changed, and moves
+ * their price guards to the burst's last trade. */
 static void mc_publish_tops(struct mc_core *mc)
 {
 	for (uint32_t i = 0; i < mc->n_dirty; i++) {
 		struct mc_contract *k = &mc->c[mc->dirty[i]];
 		int64_t bp = TKX_NULL_PRICE, bq = 0, ap = TKX_NULL_PRICE, aq = 0;
 		k->dirty = 0;
+		if (k->guard_bps && k->last_price != k->guard_ref)
+			mc_guard_update(k);
 		me_book_best(k->book, ME_BUY, &bp, &bq);
 		me_book_best(k->book, ME_SELL, &ap, &aq);
 		if (bp == k->pub_bid && bq == k->pub_bid_qty && ap == k->pub_ask &&
@@ -393,9 +807,9 @@ static void mc_mass(struct mc_core *mc, const struct dp_order *r)
 		owner = (uint64_t)r->firm_id << 32 | r->account;
 	}
 	mc->mass_reason = r->type == DP_ORD_SESSION_GONE ? TKX_CXL_DISCONNECT : TKX_CXL_MASS;
-	for (uint32_t i = 0; i < mc->n; i++) {
+	for (uint32_t i = 0; i < mc->cap; i++) {
 		struct mc_contract *k = &mc->c[i];
-		if (r->contract_id && k->id != r->contract_id)
+		if (k->id == 0 || (r->contract_id && k->id != r->contract_id))
 			continue;
 		count += mc_cancel_where(mc, k, owner, side, mask, value);
 	}
@@ -412,9 +826,46 @@ static void mc_mass(struct mc_core *mc, const struct dp_order *r)
 	e->u.mass_ack.side = r->side;
 }
 
+/* PRE_OPEN takes orders into the auction book (the engine rejects IOC/FOK there). */
 static int mc_accepts_orders(uint8_t phase)
 {
-	return phase == TKX_PHASE_CONTINUOUS;
+	return phase == TKX_PHASE_CONTINUOUS || phase == TKX_PHASE_PRE_OPEN;
+}
+
+/* Would an order of qty on side (me_side) from account a break its position limit on
+ * contract k? Worst case, every live order of the side fills: a buy is refused when
+ * pos + open_buy + qty > limit, a sell when open_sell + qty - pos > limit. */
+static int mc_pos_breach(struct mc_core *mc, uint32_t a, const struct mc_contract *k, int side,
+			 int64_t qty)
+{
+	const struct mc_acct *e = &mc->acct[a];
+	int64_t lim = k->spot && e->spot_pos > 0 ? e->spot_pos : e->max_pos;
+	if (lim <= 0)
+		return 0;
+	const struct mc_position *p = mc_pos(mc, a, (uint32_t)(k - mc->c));
+	__int128 worst = side == ME_BUY ? (__int128)p->pos + p->open_buy + qty
+					: (__int128)p->open_sell + qty - p->pos;
+	return worst > lim;
+}
+
+/* Account checks of a NEW (entry a, may be NULL; firm-wide entry f) or of a MODIFY that
+ * grows an order by grow: kill switch, max order qty, position limit, and room to
+ * follow the order. 0 or the reject reason. */
+static uint16_t mc_acct_check(struct mc_core *mc, uint32_t a, uint32_t f,
+			      const struct mc_contract *k, int side, int64_t qty, int64_t grow,
+			      int is_new)
+{
+	if ((f != MC_NULL_ACCT && mc->acct[f].kill) || (a != MC_NULL_ACCT && mc->acct[a].kill))
+		return TKX_REJ_KILL_SWITCH;
+	if (a == MC_NULL_ACCT)
+		return 0;
+	if (mc->acct[a].max_qty > 0 && qty > mc->acct[a].max_qty)
+		return TKX_REJ_MAX_QTY;
+	if (grow > 0 && mc_pos_breach(mc, a, k, side, grow))
+		return TKX_REJ_POSITION_LIMIT;
+	if (is_new && mc->n_trk >= mc->trk_max)
+		return TKX_REJ_POSITION_LIMIT; /* cannot follow one more order: refuse it */
+	return 0;
 }
 
 static int mc_accepts_cancels(uint8_t phase)
@@ -454,6 +905,18 @@ static void mc_one(struct mc_core *mc, const struct dp_order *r)
 
 	struct me_cmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
+	mc->cur_acct = MC_NULL_ACCT;
+	if (is_new && mc->n_acct) {
+		uint32_t a = r->account ? mc_acct_find(mc, r->firm_id, r->account) : MC_NULL_ACCT;
+		uint32_t f = mc->n_firm_kill ? mc_acct_find(mc, r->firm_id, 0) : MC_NULL_ACCT;
+		int side = r->side == TKX_SIDE_SELL ? ME_SELL : ME_BUY;
+		uint16_t why = mc_acct_check(mc, a, f, k, side, r->qty, r->qty, 1);
+		if (why) {
+			mc_reject(mc, why);
+			return;
+		}
+		mc->cur_acct = a;
+	}
 	if (is_new) {
 		cmd.type = ME_CMD_NEW;
 		/* Out-of-range side/tif map to values the engine rejects as INVALID. */
@@ -480,6 +943,20 @@ static void mc_one(struct mc_core *mc, const struct dp_order *r)
 		if (!allowed) {
 			mc_reject(mc, TKX_REJ_NOT_OWNER);
 			return;
+		}
+		mc->cur_old_qty = o.qty;
+		if (r->type == DP_ORD_MODIFY && r->qty != 0 && mc->n_acct) {
+			/* The order's account (not the requester's) answers for it. */
+			uint32_t fm = o.owner ? (uint32_t)(o.owner >> 32) : r->firm_id;
+			uint32_t a = o.owner ? mc_acct_find(mc, fm, (uint32_t)o.owner)
+					     : MC_NULL_ACCT;
+			uint32_t f = mc->n_firm_kill ? mc_acct_find(mc, fm, 0) : MC_NULL_ACCT;
+			uint16_t why = mc_acct_check(mc, a, f, k, o.side, r->qty,
+						     (int64_t)r->qty - o.qty, 0);
+			if (why) {
+				mc_reject(mc, why);
+				return;
+			}
 		}
 		/* Modify to quantity zero is a cancel (docs/protocol.md). */
 		cmd.type = r->type == DP_ORD_CANCEL || r->qty == 0 ? ME_CMD_CANCEL : ME_CMD_MODIFY;
@@ -509,20 +986,408 @@ uint32_t mc_process(struct mc_core *mc, const struct dp_order *in, uint32_t n, u
 	return n;
 }
 
+/* ---- control ------------------------------------------------------------------------ */
+
+/*
+ * The rules of each command (dp_msg.h names the fields):
+ *
+ * PHASE (arg = tkx_phase, <= DELISTED, else -EINVAL): PRE_OPEN puts the book in auction
+ *   mode; CONTINUOUS takes it out (-EBUSY, nothing changed, while the auction book is
+ *   crossed: UNCROSS first) and clears the volatility flag; EXPIRED and DELISTED cancel
+ *   every resting order (TKX_CXL_EXPIRY). Other phases leave the book as it is (a crossed
+ *   auction book stays in auction mode; no phase but PRE_OPEN and CONTINUOUS accepts NEW
+ *   or MODIFY: HALTED rejects them HALTED, the rest PHASE). Every accepted PHASE
+ *   publishes ContractStatus, even to the same phase.
+ * UNCROSS (price = reference for the tie-break, 0 = none; arg = the phase after it,
+ *   0 = AUCTION, which takes no orders until the next PHASE): me_book_uncross(), whose
+ *   fills go out as replies (aggressor 0 on both) and trades (aggressor side 0), then
+ *   top of book and ContractStatus. Reply price = uncross price (INT64_MIN: nothing
+ *   crossed), qty = volume. Only from PRE_OPEN (-EPERM otherwise, nothing done); arg
+ *   EXPIRED/DELISTED or above DELISTED: -EINVAL. arg = CONTINUOUS also clears the
+ *   volatility flag; arg = PRE_OPEN starts a new auction.
+ * BAND [price, price2]: the accepted band, inside the level array fixed at LIST/init
+ *   (-ERANGE otherwise): the array is sized once, wide enough for every band the
+ *   contract may get (the control plane lists contracts with +-50% of the reference),
+ *   so a band change is two stores. Resting orders outside the new band stay.
+ * DAY_STATS: reply price = the day's last trade (TKX_NULL_PRICE if none), qty = volume,
+ *   notional = sum of price * qty (saturated at UINT64_MAX; kept in 128 bits), high, low,
+ *   flags: bit 0 limit-up locked (best bid at the band's top and no ask), bit 1
+ *   limit-down locked (best ask at the band's bottom and no bid), both judged on the book
+ *   as it is when DAY_STATS runs (ask at the close), bit 2 a volatility interruption
+ *   fired today.
+ * NEW_DAY: replies as DAY_STATS with the day that ends, then resets it. Positions carry.
+ * VOL_GUARD (arg = band in basis points, 0 = off; price > 0 = a reference to use until
+ *   the first trade): trades are kept within +-arg bp of the last trade price, updated
+ *   after every burst (and after UNCROSS). A trade that would leave it starts a
+ *   volatility auction (PRE_OPEN, volatility flag, ContractStatus); the orders' fate is
+ *   the engine's (me_book.h): GTC rests, IOC's remainder leaves IOC, FOK leaves FOK.
+ * ACCOUNT (firm_id, account != 0; qty = max order qty, price = max position, price2 =
+ *   spot-month max position, each 0 = none, negative -EINVAL): creates or updates the
+ *   entry (-ENOSPC: table full). From creation on the core follows the account's
+ *   orders (those resting then included) for its position: pos = net of its fills since
+ *   creation (buys +, sells -); open_buy/open_sell = unfilled qty of its live orders.
+ *   A NEW (or a MODIFY growing an order by g) is rejected POSITION_LIMIT when, with L =
+ *   the spot-month limit on a spot contract if set, else the max position: buy
+ *   pos + open_buy + qty > L, sell open_sell + qty - pos > L (every live order of the
+ *   side filling, none of the other); MAX_QTY when qty > max order qty. Limits hold for
+ *   every contract of the core, each contract's position on its own.
+ * KILL (firm_id != 0; account 0 = the whole firm; arg 1 on, 0 off): on rejects the
+ *   account's (firm's) NEW and MODIFY with KILL_SWITCH and cancels its resting orders on
+ *   every contract, reason KILL_SWITCH (reply qty = how many); off accepts again. A
+ *   firm-wide kill reaches orders entered without an account only through their NEWs.
+ * MASS_CANCEL (contract_id 0 = every contract; firm_id 0 = everyone, account 0 = the
+ *   whole firm): reason OPERATOR; reply qty = how many.
+ * LIST (contract_id; price/price2 = the level array's lowest/highest price, qty = max
+ *   order qty, arg = tick (bits 0-31) | max_orders (bits 32-62) | spot (bit 63), arg8 =
+ *   the first phase, 0 = LISTED): into a free slot whose memory fits the book (-ENOSPC
+ *   when none does; -EEXIST when listed; -EINVAL bad parameters); ContractStatus.
+ * DELIST: only with an empty book (-EBUSY): ContractStatus DELISTED, then the slot is
+ *   free for a later LIST.
+ * SPOT (arg 1/0): sets the contract's spot-month flag.
+ */
+
+static void mc_reply_init(struct dp_ctl_reply *r, const struct dp_ctl *c)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = c->seq;
+	r->contract_id = c->contract_id;
+	r->price = TKX_NULL_PRICE;
+	r->high = r->low = TKX_NULL_PRICE;
+}
+
+/* Cancels with reason (tkx_cancel_reason) every order selected on one contract (k) or
+ * on all (k NULL): owner_mask 0 = every order. */
+static uint32_t mc_cancel_sel(struct mc_core *mc, struct mc_contract *k, uint64_t owner,
+			      uint64_t owner_mask, uint8_t reason)
+{
+	uint32_t n = 0;
+	mc->mass_reason = reason;
+	for (uint32_t i = 0; i < mc->cap; i++) {
+		struct mc_contract *x = &mc->c[i];
+		if (x->id == 0 || (k && x != k))
+			continue;
+		mc->cur_c = x;
+		uint32_t m = me_book_cancel_owner(x->book, owner, owner_mask, -1, &mc->sink);
+		mc_translate(&mc->sink);
+		if (m)
+			mc_touch(mc, x);
+		n += m;
+	}
+	return n;
+}
+
+static int mc_phase_change(struct mc_core *mc, struct mc_contract *k, uint64_t phase)
+{
+	if (phase > TKX_PHASE_DELISTED)
+		return -EINVAL;
+	switch (phase) {
+	case TKX_PHASE_PRE_OPEN:
+		me_book_set_auction(k->book, 1);
+		break;
+	case TKX_PHASE_CONTINUOUS:
+		if (me_book_set_auction(k->book, 0) < 0)
+			return -EBUSY;
+		k->vol = 0;
+		break;
+	case TKX_PHASE_EXPIRED:
+	case TKX_PHASE_DELISTED:
+		mc_cancel_sel(mc, k, 0, 0, TKX_CXL_EXPIRY);
+		me_book_set_auction(k->book, 0); /* empty now */
+		k->vol = 0;
+		break;
+	default:
+		break;
+	}
+	k->phase = (uint8_t)phase;
+	mc_status(mc, k);
+	mc_touch(mc, k);
+	return 0;
+}
+
+/* Ends a control command: top of book for what it touched, then everything out. */
+static void mc_control_end(struct mc_core *mc)
+{
+	mc_publish_tops(mc);
+	if (mc->out->n)
+		mc->out->flush(mc->out);
+	mc->cur = &mc_no_request;
+}
+
 int mc_set_phase(struct mc_core *mc, uint32_t contract_id, uint8_t phase, uint64_t now_ns,
 		 struct mc_out *out)
 {
 	struct mc_contract *k = mc_find(mc, contract_id);
 	if (!k)
 		return -ENOENT;
-	k->phase = phase;
 	mc->out = out;
-	struct dp_event *e = mc_emit(mc, TKX_MD_CONTRACT_STATUS, 0);
-	e->u.status.transact_time = now_ns;
-	e->u.status.contract_id = contract_id;
-	e->u.status.phase = phase;
-	e->u.status.price = TKX_NULL_PRICE;
-	out->flush(out);
+	mc->now = now_ns;
+	mc->cur = &mc_no_request;
+	int rc = mc_phase_change(mc, k, phase);
+	mc_control_end(mc);
+	return rc;
+}
+
+static void mc_day_reply(const struct mc_contract *k, struct dp_ctl_reply *r)
+{
+	const struct mc_day *d = &k->day;
+	int64_t bp, ap, lo, hi;
+	int has_bid = me_book_best(k->book, ME_BUY, &bp, NULL) == 0;
+	int has_ask = me_book_best(k->book, ME_SELL, &ap, NULL) == 0;
+
+	me_book_band(k->book, &lo, &hi);
+	r->price = d->last;
+	r->qty = d->volume;
+	r->notional = d->notional > UINT64_MAX ? UINT64_MAX : (uint64_t)d->notional;
+	r->high = d->high;
+	r->low = d->low;
+	r->flags = d->flags & MC_DAY_VOL;
+	if (has_bid && !has_ask && bp == hi)
+		r->flags |= 1u;
+	if (has_ask && !has_bid && ap == lo)
+		r->flags |= 2u;
+}
+
+static int mc_list(struct mc_core *mc, const struct dp_ctl *c)
+{
+	if (c->contract_id == 0)
+		return -EINVAL;
+	if (mc_find(mc, c->contract_id))
+		return -EEXIST;
+	struct me_params bp = {
+		.price_lo = c->price,
+		.price_hi = c->price2,
+		.tick = (int64_t)(c->arg & 0xffffffffu),
+		.max_qty = c->qty,
+		.max_orders = (uint32_t)((c->arg >> 32) & 0x7fffffffu),
+	};
+	uint8_t phase = c->arg8 ? c->arg8 : TKX_PHASE_LISTED;
+	if (phase > TKX_PHASE_DELISTED)
+		return -EINVAL;
+	size_t need = me_book_memsize(&bp);
+	if (need == 0)
+		return -EINVAL;
+	uint32_t best = MC_MAX_CONTRACTS;
+	for (uint32_t i = 0; i < mc->cap; i++) /* the smallest free slot that fits */
+		if (mc->c[i].id == 0 && mc->c[i].mem_len >= need &&
+		    (best == MC_MAX_CONTRACTS || mc->c[i].mem_len < mc->c[best].mem_len))
+			best = i;
+	if (best == MC_MAX_CONTRACTS)
+		return -ENOSPC;
+	int rc = mc_contract_setup(mc, best, c->contract_id, &bp, phase, (uint8_t)(c->arg >> 63));
+	if (rc < 0)
+		return rc;
+	mc_map_put(mc, best);
+	mc->n++;
+	mc_status(mc, &mc->c[best]);
+	return 0;
+}
+
+static int mc_delist(struct mc_core *mc, struct mc_contract *k)
+{
+	if (me_book_count(k->book) != 0)
+		return -EBUSY;
+	k->phase = TKX_PHASE_DELISTED;
+	mc_status(mc, k);
+	if (k->dirty) { /* drop it from this pass's top-of-book list */
+		uint32_t j = 0;
+		for (uint32_t i = 0; i < mc->n_dirty; i++)
+			if (&mc->c[mc->dirty[i]] != k)
+				mc->dirty[j++] = mc->dirty[i];
+		mc->n_dirty = j;
+	}
+	k->id = 0;
+	k->book = NULL;
+	mc->n--;
+	memset(mc->map, 0, sizeof(mc->map));
+	for (uint32_t i = 0; i < mc->cap; i++)
+		if (mc->c[i].id)
+			mc_map_put(mc, i);
+	return 0;
+}
+
+static int mc_account(struct mc_core *mc, const struct dp_ctl *c)
+{
+	if (c->firm_id == 0 || c->account == 0 || c->qty < 0 || c->price < 0 || c->price2 < 0)
+		return -EINVAL;
+	uint32_t a = mc_acct_get(mc, c->firm_id, c->account);
+	if (a == MC_NULL_ACCT)
+		return -ENOSPC;
+	mc->acct[a].max_qty = c->qty;
+	mc->acct[a].max_pos = c->price;
+	mc->acct[a].spot_pos = c->price2;
+	return 0;
+}
+
+static int mc_kill(struct mc_core *mc, const struct dp_ctl *c, struct dp_ctl_reply *r)
+{
+	if (c->firm_id == 0 || c->arg > 1)
+		return -EINVAL;
+	uint32_t a = mc_acct_find(mc, c->firm_id, c->account);
+	if (a == MC_NULL_ACCT) {
+		if (c->arg == 0)
+			return 0; /* never killed */
+		a = mc_acct_get(mc, c->firm_id, c->account);
+		if (a == MC_NULL_ACCT)
+			return -ENOSPC;
+	}
+	if (c->account == 0 && mc->acct[a].kill != (uint8_t)c->arg)
+		mc->n_firm_kill += c->arg ? 1 : (uint32_t)-1;
+	mc->acct[a].kill = (uint8_t)c->arg;
+	if (c->arg) {
+		uint64_t owner = (uint64_t)c->firm_id << 32 | c->account;
+		uint64_t mask = c->account ? ~0ull : 0xffffffff00000000ull;
+		r->qty = mc_cancel_sel(mc, NULL, owner, mask, TKX_CXL_KILL_SWITCH);
+	}
+	return 0;
+}
+
+int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
+	       struct dp_ctl_reply *r)
+{
+	struct mc_contract *k = NULL;
+	int rc = 0;
+
+	mc_reply_init(r, c);
+	mc->out = out;
+	mc->now = c->now;
+	mc->cur = &mc_no_request;
+	mc->cur_acct = MC_NULL_ACCT;
+	switch (c->type) {
+	case DP_CTL_PHASE:
+	case DP_CTL_UNCROSS:
+	case DP_CTL_BAND:
+	case DP_CTL_DAY_STATS:
+	case DP_CTL_NEW_DAY:
+	case DP_CTL_VOL_GUARD:
+	case DP_CTL_DELIST:
+	case DP_CTL_SPOT:
+		k = mc_find(mc, c->contract_id);
+		if (!k) {
+			rc = -ENOENT;
+			goto out;
+		}
+		break;
+	case DP_CTL_MASS_CANCEL:
+		if (c->contract_id && !(k = mc_find(mc, c->contract_id))) {
+			rc = -ENOENT;
+			goto out;
+		}
+		break;
+	default:
+		break;
+	}
+
+	switch (c->type) {
+	case DP_CTL_PHASE:
+		rc = mc_phase_change(mc, k, c->arg);
+		break;
+	case DP_CTL_UNCROSS: {
+		uint64_t next = c->arg ? c->arg : TKX_PHASE_AUCTION;
+		struct me_uncross u;
+		if (next > TKX_PHASE_DELISTED || next == TKX_PHASE_EXPIRED ||
+		    next == TKX_PHASE_DELISTED) {
+			rc = -EINVAL;
+			break;
+		}
+		if (k->phase != TKX_PHASE_PRE_OPEN) {
+			rc = -EPERM;
+			break;
+		}
+		mc->cur_c = k;
+		mc->uncross = 1;
+		me_book_uncross(k->book, c->price, &mc->sink, &u);
+		mc_translate(&mc->sink);
+		mc->uncross = 0;
+		mc_touch(mc, k);
+		r->price = u.price;
+		r->qty = (uint64_t)u.volume;
+		if (k->guard_bps)
+			mc_guard_update(k);
+		k->phase = (uint8_t)next;
+		if (next == TKX_PHASE_PRE_OPEN)
+			me_book_set_auction(k->book, 1);
+		if (next == TKX_PHASE_CONTINUOUS)
+			k->vol = 0;
+		mc_status(mc, k);
+		break;
+	}
+	case DP_CTL_BAND:
+		rc = me_book_set_band(k->book, c->price, c->price2);
+		break;
+	case DP_CTL_DAY_STATS:
+		mc_day_reply(k, r);
+		break;
+	case DP_CTL_NEW_DAY:
+		mc_day_reply(k, r);
+		k->day = (struct mc_day){ .high = TKX_NULL_PRICE, .low = TKX_NULL_PRICE,
+					  .last = TKX_NULL_PRICE };
+		break;
+	case DP_CTL_VOL_GUARD:
+		if (c->arg > 100000) { /* 1000%: anything wider is a mistake */
+			rc = -EINVAL;
+			break;
+		}
+		k->guard_bps = (uint32_t)c->arg;
+		if (c->price > 0 && k->last_price == TKX_NULL_PRICE)
+			k->guard_ref = c->price;
+		mc_guard_update(k);
+		break;
+	case DP_CTL_ACCOUNT:
+		rc = mc_account(mc, c);
+		break;
+	case DP_CTL_KILL:
+		rc = mc_kill(mc, c, r);
+		break;
+	case DP_CTL_MASS_CANCEL: {
+		uint64_t owner = (uint64_t)c->firm_id << 32 | c->account;
+		uint64_t mask = c->firm_id == 0 ? 0 : c->account ? ~0ull : 0xffffffff00000000ull;
+		r->qty = mc_cancel_sel(mc, k, owner, mask, TKX_CXL_OPERATOR);
+		break;
+	}
+	case DP_CTL_LIST:
+		rc = mc_list(mc, c);
+		if (rc == 0)
+			k = mc_find(mc, c->contract_id);
+		break;
+	case DP_CTL_DELIST:
+		rc = mc_delist(mc, k);
+		if (rc == 0) {
+			r->phase = TKX_PHASE_DELISTED;
+			k = NULL;
+		}
+		break;
+	case DP_CTL_SPOT:
+		if (c->arg > 1)
+			rc = -EINVAL;
+		else
+			k->spot = (uint8_t)c->arg;
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+out:
+	if (k)
+		r->phase = k->phase;
+	r->rc = rc;
+	mc_control_end(mc);
+	return rc;
+}
+
+int mc_vol_interrupted(const struct mc_core *mc, uint32_t contract_id)
+{
+	const struct mc_contract *k = mc_cfind(mc, contract_id);
+	return k ? k->vol : -ENOENT;
+}
+
+int mc_position(const struct mc_core *mc, uint32_t firm, uint32_t account, uint32_t contract_id,
+		struct mc_position *p)
+{
+	const struct mc_contract *k = mc_cfind(mc, contract_id);
+	uint32_t a = mc_acct_find(mc, firm, account);
+	if (!k || a == MC_NULL_ACCT)
+		return -ENOENT;
+	*p = mc->pos[(size_t)a * mc->cap + (size_t)(k - mc->c)];
 	return 0;
 }
 

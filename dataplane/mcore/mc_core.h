@@ -17,6 +17,19 @@
  *  2. The engine's owner word (self-trade prevention) is firm_id << 32 | account, or 0
  *     when the account is 0; its user word is the order's cl_ord_id.
  *  3. Trade ids count from 1 per contract.
+ *
+ * Control (mc_control(), one dp_ctl at a time from the core's control ring, between
+ * bursts; the rules are in the comment above mc_control()):
+ *
+ *     LISTED/BREAK/CLOSED/... --PHASE PRE_OPEN--> PRE_OPEN (book in auction mode: GTC/POST
+ *        rest without matching, IOC/FOK rejected PHASE)
+ *     CONTINUOUS --a trade would leave the price guard--> PRE_OPEN (volatility flag set,
+ *        ContractStatus published; the engine already stopped matching)
+ *     PRE_OPEN --UNCROSS (arg = next phase, 0 = AUCTION)--> AUCTION (no order entry) or
+ *        the phase named, after the uncross trades
+ *     AUCTION/PRE_OPEN --PHASE CONTINUOUS--> CONTINUOUS (-EBUSY while the book is crossed)
+ *     any --PHASE EXPIRED/DELISTED--> every resting order cancelled (TKX_CXL_EXPIRY)
+ *     DELISTED-able --DELIST--> slot free (only with an empty book, else -EBUSY)
  */
 #ifndef TOKEX_MC_CORE_H
 #define TOKEX_MC_CORE_H
@@ -34,7 +47,27 @@ struct mc_contract_params {
 	uint32_t id;
 	struct me_params book;
 	uint8_t phase; /* tkx_phase at start */
+	uint8_t spot;  /* 1: spot month, the accounts' spot position limits apply */
 };
+
+/* Sizing beyond the initial contracts (mc_core_init_cfg). All of it is allocated inside
+ * the caller's memory at init; nothing grows later. */
+struct mc_core_cfg {
+	uint32_t capacity;  /* contract slots, n <= capacity <= MC_MAX_CONTRACTS */
+	uint32_t accounts;  /* (firm, account) entries: limits, kill switches, positions */
+	size_t slot_bytes;  /* book memory of each of the capacity - n spare slots: the
+			     * largest me_book_memsize() a LIST may ask for (a delisted
+			     * contract's slot keeps its own size and is reused too) */
+	uint32_t tracked;   /* live orders of accounts in the table that the core follows
+			     * for position limits (a NEW of such an account that would
+			     * exceed it is rejected POSITION_LIMIT); 0 = the initial books'
+			     * max_orders summed, at most MC_DEFAULT_TRACKED */
+	uint32_t pad;
+};
+
+/* What mc_core_memsize()/mc_core_init() use: no spare slot, MC_DEFAULT_ACCOUNTS. */
+#define MC_DEFAULT_ACCOUNTS 64
+#define MC_DEFAULT_TRACKED 65536
 
 /* Output: the caller's buffer of records; when n == cap, flush() must consume them and
  * set n = 0 (push to rings, or hand to the session layer / publisher directly). */
@@ -61,7 +94,8 @@ struct mc_core;
 size_t mc_core_memsize(const struct mc_contract_params *c, uint32_t n);
 
 /* Lays the core out in mem (64-byte aligned, len >= mc_core_memsize()). NULL + errno
- * (EINVAL: bad or duplicate contract, too many contracts). */
+ * (EINVAL: bad or duplicate contract, too many contracts). The contracts get slots
+ * 0..n-1; spare slots (mc_core_init_cfg) take runtime LISTs. */
 struct mc_core *mc_core_init(void *mem, size_t len, const struct mc_contract_params *c,
 			     uint32_t n);
 
@@ -71,9 +105,42 @@ struct mc_core *mc_core_init(void *mem, size_t len, const struct mc_contract_par
 uint32_t mc_process(struct mc_core *mc, const struct dp_order *in, uint32_t n, uint64_t now_ns,
 		    struct mc_out *out);
 
-/* Control: sets a contract's phase and publishes ContractStatus. 0 or -ENOENT. */
+/* Control: sets a contract's phase and publishes ContractStatus; the same as
+ * mc_control(DP_CTL_PHASE). 0 or -ENOENT, -EINVAL, -EBUSY. */
 int mc_set_phase(struct mc_core *mc, uint32_t contract_id, uint8_t phase, uint64_t now_ns,
 		 struct mc_out *out);
+
+/* As above with explicit sizing (cfg NULL = the defaults above). EINVAL also for
+ * capacity < n or > MC_MAX_CONTRACTS. */
+size_t mc_core_memsize_cfg(const struct mc_contract_params *c, uint32_t n,
+			   const struct mc_core_cfg *cfg);
+struct mc_core *mc_core_init_cfg(void *mem, size_t len, const struct mc_contract_params *c,
+				 uint32_t n, const struct mc_core_cfg *cfg);
+
+/* Applies one control command (dp_msg.h's dp_ctl_type), writing replies and market data
+ * (ContractStatus, trades, fills, cancels, top of book) to out, flushed before it
+ * returns, and the answer to *r (seq, contract_id, phase always; rc = the return
+ * value). Returns 0 or a negative errno: -ENOENT unknown contract, -EINVAL bad
+ * arguments or type, -EBUSY (PHASE CONTINUOUS on a crossed book, DELIST of a non-empty
+ * book), -ERANGE (BAND outside the level array), -ENOSPC (table full), -EEXIST (LIST of a
+ * listed id), -EPERM (UNCROSS outside PRE_OPEN). See mc_core.c for each command's
+ * rules. Rejects the engine adds: IOC/FOK during an auction -> TKX_REJ_PHASE. */
+int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
+	       struct dp_ctl_reply *r);
+
+/* The volatility flag: 1 while the contract is in the auction a price-guard trip
+ * started (cleared by PHASE CONTINUOUS), 0 otherwise, -ENOENT. */
+int mc_vol_interrupted(const struct mc_core *mc, uint32_t contract_id);
+
+/* An account's state on one contract: position (signed net of fills since the account
+ * entered the table) and its live orders' unfilled quantity per side. 0 or -ENOENT. */
+struct mc_position {
+	int64_t pos;
+	int64_t open_buy;
+	int64_t open_sell;
+};
+int mc_position(const struct mc_core *mc, uint32_t firm, uint32_t account, uint32_t contract_id,
+		struct mc_position *p);
 
 /* Does this core own the contract? */
 int mc_owns(const struct mc_core *mc, uint32_t contract_id);

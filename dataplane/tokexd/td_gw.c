@@ -552,6 +552,15 @@ static void rx_frames(struct td_gw *gw, struct conn *c)
 			conn_kill(gw, c);
 			return;
 		}
+		/* One frame, one message (protocol 3.2): a frame longer or shorter than the
+		 * message its SBE header announces is dropped whole (7.1), never applied in
+		 * part; other messages that do not decode are the session layer's to count. */
+		int ml = tkx_decode(c->rx + off + TKX_SOFH_LEN, (size_t)f - TKX_SOFH_LEN, NULL);
+		if (ml == -ENODATA || (ml > 0 && ml != f - TKX_SOFH_LEN)) {
+			STAT(gw, bad_length);
+			off += (uint32_t)f;
+			continue;
+		}
 		if (ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN, (size_t)f - TKX_SOFH_LEN,
 			  gw->now, &gw->out) == -ENOBUFS) {
 			/* Nothing was done: flush and give the frame again, unless the

@@ -36,7 +36,9 @@
  *     only when neither is, so a completion always finds the buffers it was given.
  *  3. Only bad framing closes a connection from the inbound side (a SOFH with the wrong
  *     encoding type or an impossible length: the stream cannot be resynchronised); a
- *     frame whose message does not decode is the session layer's to drop and count.
+ *     frame whose length is not that of the one message its header announces is dropped
+ *     here (bad_length); any other frame whose message does not decode is the session
+ *     layer's to drop and count.
  *  4. Every dp_order the session layer produces is either enqueued on its matching
  *     core's ring or answered with ss_reject_order() (UNKNOWN_CONTRACT, BUSY), except
  *     DP_ORD_SESSION_GONE, which is kept pending per core until its ring takes it. While
@@ -98,6 +100,7 @@ struct td_gw_conf {
 	X(rx_bytes)                                                                      \
 	X(rx_frames)         /* complete SOFH frames given to ss_rx() */                 \
 	X(bad_frames)        /* bad SOFH: connection closed */                           \
+	X(bad_length)        /* frame length not its message's: dropped (invariant 3) */ \
 	X(recv_errors)       /* recv completions with an error other than EOF */         \
 	X(tx_bytes)                                                                      \
 	X(send_errors)                                                                   \

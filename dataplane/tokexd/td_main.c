@@ -25,6 +25,7 @@
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
+#include "cp_life.h"
 #include "td_app.h"
 #include "td_gw.h"
 
@@ -249,6 +250,12 @@ static struct rte_ring *td_ring(const char *kind, unsigned a, unsigned b, unsign
 	return r;
 }
 
+/* mc_out for commands applied before launch: they publish nothing worth keeping. */
+static void td_discard(struct mc_out *o)
+{
+	o->n = 0;
+}
+
 /* The matching cores: their contracts' books, in memory of the core's NUMA socket. */
 static void td_setup_match(struct td_app *a)
 {
@@ -257,6 +264,8 @@ static void td_setup_match(struct td_app *a)
 	a->route.n_match = n_match;
 	for (uint32_t m = 0; m < n_match; m++) {
 		struct mc_contract_params p[MC_MAX_CONTRACTS];
+		int64_t band[MC_MAX_CONTRACTS][2];
+		size_t slot = 0;
 		uint32_t n = 0;
 		unsigned lcore = cfg->mode == CP_MODE_RTC ? cfg->rx_lcore : cfg->match_lcores[m];
 		for (uint32_t i = 0; i < cfg->n_contracts; i++) {
@@ -265,7 +274,11 @@ static void td_setup_match(struct td_app *a)
 				continue;
 			memset(&p[n], 0, sizeof(p[n]));
 			p[n].id = k->id;
-			cp_contract_band(k, &p[n].book.price_lo, &p[n].book.price_hi);
+			/* The level array spans +-50 % of the reference, so every later daily band
+			 * fits (me_book.h); today's band is set after init, below. */
+			cp_contract_band(k, &band[n][0], &band[n][1]);
+			cp_settle_limits(k->ref_price, CP_LIFE_ARRAY_BP, k->tick, &p[n].book.price_lo,
+					 &p[n].book.price_hi);
 			p[n].book.tick = k->tick;
 			p[n].book.max_qty = k->max_qty;
 			p[n].book.max_orders = k->max_orders;
@@ -273,20 +286,35 @@ static void td_setup_match(struct td_app *a)
 			p[n].phase = TKX_PHASE_CONTINUOUS;
 			a->route.contract[a->route.n] = k->id;
 			a->route.core[a->route.n++] = (uint8_t)m;
+			if (me_book_memsize(&p[n].book) > slot)
+				slot = me_book_memsize(&p[n].book);
 			n++;
 		}
 		if (n == 0)
 			rte_exit(EXIT_FAILURE, "tokexd: matching core %u (lcore %u) owns no contract: "
 				 "give it one (contracts[].core) or remove it\n", m, lcore);
-		size_t len = mc_core_memsize(p, n);
+		/* Spare slots for the months the control plane lists later (twice the largest
+		 * book: a new month's reference may have moved). */
+		struct mc_core_cfg cc = {.capacity = n + 4 < MC_MAX_CONTRACTS ? n + 4 : MC_MAX_CONTRACTS,
+					 .accounts = MC_DEFAULT_ACCOUNTS, .slot_bytes = 2 * slot};
+		size_t len = mc_core_memsize_cfg(p, n, &cc);
 		if (len == 0)
 			rte_exit(EXIT_FAILURE, "tokexd: matching core %u: contract parameters refused\n", m);
 		int socket = (int)rte_lcore_to_socket_id(lcore);
 		void *mem = td_zalloc("mc_core", len, socket);
-		a->match[m].mc = mc_core_init(mem, len, p, n);
+		a->match[m].mc = mc_core_init_cfg(mem, len, p, n, &cc);
 		if (a->match[m].mc == NULL)
 			rte_exit(EXIT_FAILURE, "tokexd: matching core %u: init failed (%s)\n", m,
 				 strerror(errno));
+		for (uint32_t i = 0; i < n; i++) {
+			struct dp_event ev[4];
+			struct mc_out o = {ev, 0, 4, td_discard, NULL};
+			struct dp_ctl c = {.type = DP_CTL_BAND, .contract_id = p[i].id,
+					   .price = band[i][0], .price2 = band[i][1]};
+			struct dp_ctl_reply r;
+			if (mc_control(a->match[m].mc, &c, &o, &r) < 0)
+				rte_exit(EXIT_FAILURE, "tokexd: contract %u: band refused\n", p[i].id);
+		}
 		a->match[m].app = a;
 		a->match[m].idx = m;
 		a->match[m].lcore = lcore;
@@ -351,6 +379,7 @@ static void td_print_logs(struct td_app *a)
 			ss_log_format(&logs[i], line, sizeof(line));
 			printf("tokexd: tcp session: %s\n", line);
 		}
+	td_offload_print_logs(a);
 	fflush(stdout);
 }
 
@@ -361,20 +390,23 @@ static uint64_t td_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The control thread: logs, the time limit. Never touches the data path. */
+/* The control thread: tokexctl and the contract lifecycle (td_ctl.c, through the control
+ * rings only), logs, the time limit. Never touches the data path. */
 static void *td_control(void *arg)
 {
 	struct td_app *a = arg;
 	uint64_t end = a->deadline_ns ? td_mono_ns() + a->deadline_ns : 0;
+	if (td_ctl_start(a) < 0) /* contracts, accounts, control.startup, tokexctl socket */
+		atomic_store(&a->running, 0);
 	while (atomic_load(&a->running)) {
-		struct timespec d = {0, 50 * 1000 * 1000};
-		nanosleep(&d, NULL);
+		td_ctl_run(a, 50); /* tokexctl commands and the scheduler; waits up to 50 ms */
 		td_print_logs(a);
 		if (end && td_mono_ns() >= end) {
 			printf("tokexd: --seconds reached, stopping\n");
 			atomic_store(&a->running, 0);
 		}
 	}
+	td_ctl_stop(a);
 	return NULL;
 }
 
@@ -497,6 +529,7 @@ int main(int argc, char **argv)
 	nc.tx_offloads = a->port.tx_offloads;
 	if (dp_net_init(&a->net, &nc) < 0)
 		rte_exit(1, "tokexd: packet layer: bad address or ports\n");
+	td_flow_setup(a);
 
 	/* Sessions (UDP, src 0). */
 	static struct ss_firm firms[CP_MAX_FIRMS];
@@ -513,6 +546,7 @@ int main(int argc, char **argv)
 		rte_exit(1, "tokexd: session table init failed\n");
 
 	td_setup_match(a);
+	td_offload_setup(a);
 
 	/* Market data publisher. */
 	static struct md_contract mdc[CP_MAX_CONTRACTS];
@@ -536,6 +570,7 @@ int main(int argc, char **argv)
 
 	int with_gw = cfg->tcp_ip != 0;
 	td_setup_rings(a, with_gw);
+	td_ctl_setup(a);
 
 	atomic_store(&a->running, 1);
 	signal(SIGINT, td_on_signal);
@@ -583,6 +618,7 @@ int main(int argc, char **argv)
 		a->gw = NULL;
 	}
 	td_print_stats(a);
+	td_offload_close(a);
 	dp_port_close(&a->port);
 	dp_eal_fini();
 	printf("tokexd: stopped\n");

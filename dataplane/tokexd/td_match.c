@@ -39,6 +39,8 @@ static void td_match_flush(struct mc_out *o)
 	struct td_match *m = mo->m;
 	const struct td_route *rt = &m->app->route;
 	unsigned i = 0;
+	if (m->off)
+		td_offload_tob(m, o->ev, o->n);
 	while (i < o->n) {
 		const struct dp_event *e = &o->ev[i];
 		int md = e->template_id >= TKX_MD_TOP_OF_BOOK;
@@ -69,8 +71,11 @@ int td_match_loop(void *arg)
 	mo.o.flush = td_match_flush;
 	mo.o.arg = &mo;
 
+	uint64_t pass = 0;
 	while (atomic_load_explicit(&a->running, memory_order_relaxed)) {
 		uint64_t now = 0;
+		if ((++pass & (TD_CTL_EVERY - 1)) == 0) /* the control plane's ring */
+			td_ctl_poll(m, &mo.o);
 		for (unsigned src = 0; src < TD_N_SRC; src++) {
 			struct rte_ring *ring = a->route.req[src][m->idx];
 			if (ring == NULL)

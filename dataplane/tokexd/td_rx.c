@@ -90,7 +90,7 @@ static void td_send_bufs(struct td_rx *r)
 		const struct ss_buf *b = &o->bufs[i];
 		struct dp_peer to;
 		memcpy(&to.mac, b->peer.mac, sizeof(to.mac));
-		to.port = b->peer.port;
+		to.port = rte_be_to_cpu_16(b->peer.port); /* ss_peer keeps network order */
 		to.ip = b->peer.ip;
 		td_tx_one(r, &to, (uint16_t)r->app->cfg.udp_port, b->bytes, b->len);
 	}
@@ -133,6 +133,8 @@ static void td_mout_flush(struct mc_out *o)
 	struct td_rx *r = o->arg;
 	struct td_app *a = r->app;
 	unsigned i = 0;
+	if (a->match[0].off)
+		td_offload_tob(&a->match[0], o->ev, o->n);
 	while (i < o->n) {
 		/* Runs of one kind, so each goes out in one call. */
 		unsigned j = i + 1;
@@ -318,7 +320,7 @@ static void td_session_rx(struct td_rx *r, const struct dp_dgram *d)
 	struct ss_peer peer;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(peer.mac, &d->peer.mac, sizeof(peer.mac));
-	peer.port = d->peer.port;
+	peer.port = rte_cpu_to_be_16(d->peer.port);
 	peer.ip = d->peer.ip;
 	while (ss_rx(r->app->ss, &peer, d->data, d->len, r->now, r->out) == -ENOBUFS) {
 		td_route(r);
@@ -424,6 +426,8 @@ int td_rx_loop(void *arg)
 		}
 		if (rtc) {
 			td_drain_gateway(&r);
+			if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0) /* the control plane's ring */
+				td_ctl_poll(&a->match[0], &r.mout);
 		} else {
 			td_retry_gone(&r);
 			td_drain_rings(&r);

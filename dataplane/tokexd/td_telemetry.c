@@ -88,6 +88,7 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 		for (unsigned i = 0; i < SS_STAT_COUNT; i++)
 			td_tel_u64(d, "tcp_session_", ss_stat_name(i), gv[i]);
 	}
+	td_offload_telemetry(a, d);
 	return 0;
 }
 

@@ -172,6 +172,141 @@ static void test_empty_file(void **state)
 	assert_int_equal(cfg.n_contracts, 12);
 }
 
+/* offload.* (issue 7): the target, its levels, the VFIO group the fpga needs. */
+static void test_offload_keys(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	char err[256];
+	cp_config_defaults(&cfg);
+	assert_int_equal(cfg.offload_target, CP_OFF_NONE);
+	assert_int_equal(cfg.offload_levels, 8);
+	assert_int_equal(load("offload:\n  target: shadow\n  levels: 16\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.offload_target, CP_OFF_SHADOW);
+	assert_int_equal(cfg.offload_levels, 16);
+	assert_int_equal(load("offload:\n  target: fpga\n  vfio_group: \"42\"\n", &cfg, err,
+			      sizeof(err)), 0);
+	assert_int_equal(cfg.offload_target, CP_OFF_FPGA);
+	assert_string_equal(cfg.offload_vfio_group, "42");
+	assert_int_equal(load("offload:\n  target: sw\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.offload_target, CP_OFF_SW);
+	assert_int_equal(load("offload:\n  target: sim\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.offload_target, CP_OFF_SIM);
+
+	assert_int_equal(load("offload:\n  target: gpu\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: offload.target: 'gpu' is not one of: none, sw, sim, fpga, shadow"));
+	assert_int_equal(load("offload:\n  levels: 0\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: offload.levels: 0 is outside [1, 64]"));
+	assert_int_equal(load("offload:\n  levels: 65\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "offload.levels: 65 is outside [1, 64]"));
+	assert_int_equal(load("offload:\n  target: fpga\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "offload.vfio_group: required when offload.target is fpga"));
+	assert_int_equal(load("offload:\n  vfio_group: [1]\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "offload.vfio_group: expected a single value"));
+	assert_int_equal(load("offload:\n  colour: red\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "offload.colour: unknown key"));
+	assert_int_equal(load("offload: sw\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "offload: expected a mapping"));
+	/* a failed load leaves the configuration as it was */
+	cp_config_defaults(&cfg);
+	assert_int_equal(cfg.offload_target, CP_OFF_NONE);
+}
+
+/* trading.*, limits.*, settlement.*, accounts, control.* (issue 5): the calendar, limits
+ * and account limits of the contract lifecycle. */
+static void test_lifecycle_keys(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	struct cp_cal cal;
+	char err[256];
+	cp_config_defaults(&cfg);
+	assert_int_equal(cfg.utc_offset_min, 480);
+	assert_int_equal(cfg.auction_entry, 8 * 60 + 55);
+	assert_int_equal(cfg.auction_match, 8 * 60 + 59);
+	assert_int_equal(cfg.n_sessions, 3);
+	assert_int_equal(cfg.sessions[2].start, 13 * 60 + 30);
+	assert_int_equal(cfg.sessions[2].end, 15 * 60);
+	assert_int_equal(cfg.band_bp, 800);
+	assert_int_equal(cfg.first_day_bp, 1600);
+	assert_int_equal(cfg.locked_bp, 1200);
+	assert_int_equal(cfg.scheduler, 0);
+	assert_int_equal(cfg.n_accounts, 0);
+	assert_int_equal(load("trading:\n  utc_offset_min: 0\n  auction_entry: \"09:25\"\n"
+			      "  auction_match: \"09:29\"\n"
+			      "  sessions: [\"09:30-11:30\", \"13:00-15:00\"]\n"
+			      "  holidays: [2026-10-01, 2026-10-02]\n"
+			      "limits:\n  band_bp: 500\n  first_day_bp: 1000\n  locked_bp: 700\n"
+			      "  vol_guard_bp: 200\n  vol_halt_s: 300\n"
+			      "settlement:\n  index_file: /var/lib/tokex/index.csv\n"
+			      "control:\n  scheduler: 1\n  startup: /etc/tokex/start.cmd\n"
+			      "accounts:\n  - firm: 1\n    account: 7\n    max_qty: 50\n"
+			      "    max_position: 100\n    max_position_spot: 60\n"
+			      "  - firm: 2\n    account: 1\n    max_qty: 10\n    max_position: 20\n",
+			      &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.utc_offset_min, 0);
+	assert_int_equal(cfg.auction_entry, 9 * 60 + 25);
+	assert_int_equal(cfg.n_sessions, 2);
+	assert_int_equal(cfg.sessions[1].end, 15 * 60);
+	assert_int_equal(cfg.n_holidays, 2);
+	assert_int_equal(cfg.holidays[0], cp_days_from_civil(2026, 10, 1));
+	assert_int_equal(cfg.band_bp, 500);
+	assert_int_equal(cfg.vol_guard_bp, 200);
+	assert_int_equal(cfg.vol_halt_s, 300);
+	assert_string_equal(cfg.index_file, "/var/lib/tokex/index.csv");
+	assert_string_equal(cfg.ctl_startup, "/etc/tokex/start.cmd");
+	assert_int_equal(cfg.scheduler, 1);
+	assert_int_equal(cfg.n_accounts, 2);
+	assert_int_equal(cfg.accounts[0].max_pos_spot, 60);
+	assert_int_equal(cfg.accounts[1].max_pos_spot, 0);
+	cp_config_cal(&cfg, &cal);
+	assert_int_equal(cal.n_holidays, 2);
+	assert_false(cp_cal_is_business_day(&cal, cp_days_from_civil(2026, 10, 2)));
+	assert_int_equal(cp_cal_check(&cal, err, sizeof(err)), 0);
+
+	static const struct bad_case cases[] = {
+		{"trading:\n  auction_entry: \"8:55\"\n",
+		 ":2: trading.auction_entry: '8:55' is not a time HH:MM"},
+		{"trading:\n  sessions: [\"09:00-10:15\", \"10:30-10:00\"]\n",
+		 ":2: trading.sessions[1]: '10:30-10:00' is not a session HH:MM-HH:MM"},
+		{"trading:\n  sessions:\n    - \"09:00-10:15\"\n    - \"10:00-11:00\"\n",
+		 ":4: trading.sessions[1]: starts before the previous session ends"},
+		{"trading:\n  holidays: [2026-02-30]\n",
+		 ":2: trading.holidays[0]: '2026-02-30' is not a date YYYY-MM-DD"},
+		{"trading:\n  holidays: 2026-10-01\n", ":2: trading.holidays: expected a list"},
+		{"trading:\n  utc_offset_min: 900\n",
+		 ":2: trading.utc_offset_min: 900 is outside [-840, 840]"},
+		{"trading:\n  auction_match: \"09:05\"\n",
+		 "trading.auction_match: after the first session starts"},
+		{"trading:\n  auction_entry: \"09:00\"\n  auction_match: \"08:59\"\n",
+		 "trading.auction_entry: must be before trading.auction_match"},
+		{"limits:\n  band_bp: 0\n", ":2: limits.band_bp: 0 is outside [1, 9999]"},
+		{"limits:\n  locked_bp: 500\n", "limits: first_day_bp and locked_bp must be at least"},
+		{"control:\n  scheduler: 2\n", ":2: control.scheduler: 2 is outside [0, 1]"},
+		{"accounts:\n  - firm: 1\n    account: 7\n    max_qty: 5\n",
+		 ":2: accounts[0]: missing required key 'max_position'"},
+		{"accounts:\n  - firm: 1\n    account: 7\n    max_qty: 5\n    max_position: 10\n"
+		 "    max_position_spot: 11\n",
+		 "accounts[0].max_position_spot: above max_position"},
+		{"accounts:\n  - firm: 1\n    account: 7\n    max_qty: 5\n    max_position: 10\n"
+		 "    colour: red\n", ":6: accounts[0].colour: unknown key"},
+		{"accounts:\n  - firm: 1\n    account: 7\n    max_qty: 5\n    max_position: 10\n"
+		 "  - firm: 1\n    account: 7\n    max_qty: 5\n    max_position: 10\n",
+		 "accounts[1]: firm 1 account 7 listed twice"},
+		{"settlement: x\n", ":1: settlement: expected a mapping"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char e[256] = "";
+		int rc = load(cases[i].text, &cfg, e, sizeof(e));
+		if (rc != -EINVAL || !strstr(e, cases[i].expect) || strncmp(e, "/tmp/", 5) != 0) {
+			print_error("case %zu: rc %d, message '%s', expected '%s'\n", i, rc, e,
+				    cases[i].expect);
+			fail();
+		}
+		assert_int_equal(cfg.n_sessions, 3); /* unchanged */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +315,8 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_offload_keys),
+		cmocka_unit_test(test_lifecycle_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -786,6 +786,28 @@ static void test_bad_sofh(void **state)
 	logon(c, 7008, 1000, 0);
 	assert_int_equal(gstats(f).bad_frames, 2);
 	assert_true(sstats(f).rx_bad_block_length >= 1);
+
+	/* a frame longer than its message (a NewOrder and one more byte, or two NewOrders):
+	 * dropped whole, nothing routed, the connection stays (protocol 3.2, 7.1) */
+	{
+		struct tkx_new_order no = { .cl_ord_id = 1, .price = 1001, .qty = 5,
+					    .contract_id = C0, .account = 3, .side = TKX_SIDE_BUY,
+					    .tif = TKX_TIF_GTC };
+		uint8_t msg[2 * TKX_MAX_MSG_LEN] = { 0 };
+		int len = tkx_enc_new_order(msg, sizeof(msg), &no);
+
+		fb_msg(&b, msg, len + 1);
+		memcpy(msg + len, msg, (size_t)len);
+		fb_msg(&b, msg, 2 * len);
+		fb_send(c, &b);
+		WAIT_STAT(f, bad_length, 2);
+		fb_order(&b, 2, C0); /* cl_ord_id 1 was never used: 2 is the first forwarded */
+		fb_send(c, &b);
+		o = deq_order(f, 0);
+		assert_int_equal(o.type, DP_ORD_NEW);
+		assert_int_equal(o.cl_ord_id, 2);
+		expect_ring_empty(f, 0);
+	}
 	cl_close(c);
 }
 

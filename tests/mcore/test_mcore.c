@@ -232,6 +232,8 @@ static void test_mass_and_session_gone(void **state)
 		if (got[i].template_id == TKX_CANCELLED) {
 			cancels++;
 			assert_int_equal(got[i].u.cancelled.reason, TKX_CXL_MASS);
+			/* the MassCancel's cl_ord_id (protocol 5.4), not the order's own */
+			assert_int_equal(got[i].u.cancelled.cl_ord_id, 2);
 		}
 		if (got[i].template_id == TKX_MASS_CANCEL_ACK) {
 			acks++;
@@ -256,6 +258,9 @@ static void test_mass_and_session_gone(void **state)
 			cancels++;
 			assert_int_equal(got[i].u.cancelled.reason, TKX_CXL_DISCONNECT);
 			assert_int_equal(got[i].session, 3);
+			/* unsolicited: the order's own cl_ord_id */
+			assert_int_equal(got[i].u.cancelled.cl_ord_id,
+					 got[i].u.cancelled.orig_cl_ord_id);
 		}
 	}
 	assert_int_equal(cancels, 2);

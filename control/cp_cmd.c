@@ -1,0 +1,565 @@
+/*
+ * cp_cmd.c - the operator's command language; the commands are listed in cp_cmd.h.
+ *
+ * Role: control plane. One table maps each command to its handler and arity; handlers
+ * check their words strictly (a number is all digits, a price a decimal) and answer into
+ * the caller's buffer.
+ */
+#include "cp_cmd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tokex/proto.h>
+
+#define CP_MAX_WORDS 8
+
+struct cp_buf {
+	char *p;
+	size_t len;
+	size_t n;
+};
+
+static void cp_put(struct cp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void cp_put(struct cp_buf *b, const char *fmt, ...)
+{
+	if (b->n >= b->len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int w = vsnprintf(b->p + b->n, b->len - b->n, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		b->n += (size_t)w < b->len - b->n ? (size_t)w : b->len - b->n - 1;
+}
+
+static int cp_u32(const char *s, uint32_t *v)
+{
+	char *end;
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno || *end || x > UINT32_MAX)
+		return -EINVAL;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+static int32_t cp_today(const struct cp_life *L)
+{
+	int32_t day;
+	uint32_t min;
+	cp_cal_local(&L->cal, L->now, &day, &min);
+	return day;
+}
+
+struct cp_cmd;
+typedef int (*cp_handler)(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			  struct cp_buf *b);
+
+struct cp_cmd {
+	const char *name;
+	int min_args;
+	int max_args;
+	const char *usage;
+	cp_handler fn;
+	int op; /* for the shared handlers */
+};
+
+static int cp_bad(struct cp_buf *b, const struct cp_cmd *c, const char *word)
+{
+	b->n = 0;
+	if (word)
+		cp_put(b, "%s: '%s' is not valid; usage: %s", c->name, word, c->usage);
+	else
+		cp_put(b, "usage: %s", c->usage);
+	return -EINVAL;
+}
+
+static int cp_id(const struct cp_cmd *c, const char *s, uint32_t *id, struct cp_buf *b)
+{
+	if (cp_u32(s, id) < 0 || *id == 0)
+		return cp_bad(b, c, s);
+	return 0;
+}
+
+static void cp_price(char *buf, size_t len, int64_t p)
+{
+	if (p == TKX_NULL_PRICE)
+		snprintf(buf, len, "-");
+	else
+		cp_format_price(p, buf, len);
+}
+
+static int cp_do_contracts(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			   struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	struct cp_life *L = x->L;
+	cp_put(b, "%-8s %-8s %-13s %4s %8s %8s %8s %5s %10s %s\n", "id", "symbol", "phase", "core",
+	       "ref", "lo", "hi", "bp", "last-day", "notes");
+	for (uint32_t i = 0; i < L->n; i++) {
+		const struct cp_life_contract *k = &L->c[i];
+		char ref[24], lo[24], hi[24], ltd[16];
+		cp_price(ref, sizeof(ref), k->prev_settle);
+		cp_price(lo, sizeof(lo), k->lo);
+		cp_price(hi, sizeof(hi), k->hi);
+		if (k->last_trading_day == INT32_MAX)
+			snprintf(ltd, sizeof(ltd), "-");
+		else
+			cp_format_date(k->last_trading_day, ltd, sizeof(ltd));
+		cp_put(b, "%-8u %-8s %-13s %4u %8s %8s %8s %5u %10s", k->id, k->symbol,
+		       cp_life_phase_name(k->phase), k->core, ref, lo, hi, k->band_bp, ltd);
+		if (k->phase == TKX_PHASE_HALTED)
+			cp_put(b, " halted:%s",
+			       k->halt_reason == CP_HALT_VOLATILITY ? "volatility" : "operator");
+		if (k->locked_flags & 3)
+			cp_put(b, " locked-%s", k->locked_flags & 1 ? "up" : "down");
+		if (k->phase >= TKX_PHASE_FINAL_SETTLED) {
+			char f[24];
+			cp_price(f, sizeof(f), k->final_settle);
+			cp_put(b, " final:%s", f);
+		}
+		cp_put(b, "\n");
+	}
+	return 0;
+}
+
+static int cp_do_sessions(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			  struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	const struct cp_cal *cal = &x->L->cal;
+	char d[16];
+	int32_t day;
+	uint32_t min;
+	cp_cal_local(cal, x->L->now, &day, &min);
+	cp_format_date(day, d, sizeof(d));
+	static const char *const slots[] = {"none", "pre-open", "auction", "continuous", "break",
+					    "closed"};
+	cp_put(b, "now %s %02u:%02u (UTC%+d min), %s, slot %s, scheduler %s\n", d, min / 60,
+	       min % 60, cal->utc_offset_min,
+	       cp_cal_is_business_day(cal, day) ? "business day" : "not a business day",
+	       slots[cp_cal_slot(cal, day, min)], x->S ? "on" : "off");
+	cp_put(b, "auction entry %02u:%02u, uncross %02u:%02u\n", cal->auction_entry / 60,
+	       cal->auction_entry % 60, cal->auction_match / 60, cal->auction_match % 60);
+	for (uint32_t i = 0; i < cal->n_sess; i++)
+		cp_put(b, "session %u %02u:%02u-%02u:%02u\n", i + 1, cal->sess[i].start / 60,
+		       cal->sess[i].start % 60, cal->sess[i].end / 60, cal->sess[i].end % 60);
+	for (uint32_t i = 0; i < cal->n_holidays; i++) {
+		cp_format_date(cal->holidays[i], d, sizeof(d));
+		cp_put(b, "holiday %s\n", d);
+	}
+	cp_put(b, "limits %u bp, first day %u bp, after a locked day %u bp, vol guard %u bp\n",
+	       x->L->band.band_bp, x->L->band.first_day_bp, x->L->band.locked_bp,
+	       x->L->vol_guard_bp);
+	return 0;
+}
+
+static int cp_do_counters(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			  struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	const struct cp_life_stats *s = &x->L->st;
+	cp_put(b, "lifecycle: ctl_sent %" PRIu64 " ctl_failed %" PRIu64 " transitions %" PRIu64
+	       " refused %" PRIu64 " settlements %" PRIu64 " listed %" PRIu64 " delisted %" PRIu64
+	       " vol_halts %" PRIu64 "\n", s->ctl_sent, s->ctl_failed, s->transitions, s->refused,
+	       s->settlements, s->listed, s->delisted, s->vol_halts);
+	cp_put(b, "commands: %lu errors %lu\n", x->commands, x->errors);
+	if (x->S)
+		cp_put(b, "scheduler: ticks %" PRIu64 " steps %" PRIu64 " errors %" PRIu64 "%s%s\n",
+		       x->S->ticks, x->S->steps, x->S->errors, x->S->last_error[0] ? " last: " : "",
+		       x->S->last_error);
+	if (x->counters && b->n < b->len)
+		x->counters(x->counters_arg, b->p + b->n, b->len - b->n), b->n += strlen(b->p + b->n);
+	return 0;
+}
+
+static int cp_do_list(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	struct cp_life *L = x->L;
+	uint32_t last = cp_life_last_month(L), id;
+	if (argc == 2) {
+		if (cp_u32(argv[1], &id) < 0 || !cp_cal_month_valid(id))
+			return cp_bad(b, c, argv[1]);
+	} else {
+		if (last == 0) {
+			cp_put(b, "list: no listed month to follow: give YYYYMM");
+			return -EINVAL;
+		}
+		id = cp_cal_month_add(last, 1);
+	}
+	struct cp_life_contract *k = cp_life_find(L, id);
+	int rc;
+	if (!k || k->phase == TKX_PHASE_DELISTED) {
+		const struct cp_life_contract *like = last ? cp_life_find(L, last) : NULL;
+		if (!like) {
+			cp_put(b, "list %u: no contract to copy the tick and reference from", id);
+			return -EINVAL;
+		}
+		if (k) {
+			cp_put(b, "contract %u was delisted: a month is listed once", id);
+			return -ESTALE;
+		}
+		struct cp_life_params p = {.id = id, .core = like->core, .tick = like->tick,
+					   .ref_price = like->settle, .max_qty = like->max_qty,
+					   .max_orders = like->max_orders};
+		if ((rc = cp_life_define(L, &p, b->p, b->len)) < 0)
+			return rc;
+	}
+	if ((rc = cp_life_list(L, id, b->p, b->len)) < 0)
+		return rc;
+	k = cp_life_find(L, id);
+	cp_put(b, "listed %u %s\n", id, k->symbol);
+	return 0;
+}
+
+enum { OP_PREOPEN, OP_UNCROSS, OP_OPEN, OP_BREAK, OP_CLOSE, OP_HALT, OP_RESUME, OP_SETTLE,
+       OP_EXPIRE, OP_DELIST };
+
+static int cp_apply(struct cp_cmd_ctx *x, int op, uint32_t id, char *err, size_t len)
+{
+	struct cp_life *L = x->L;
+	int32_t today = cp_today(L);
+	switch (op) {
+	case OP_PREOPEN:
+		return cp_life_pre_open(L, id, today, err, len);
+	case OP_UNCROSS:
+		return cp_life_uncross(L, id, TKX_PHASE_AUCTION, err, len);
+	case OP_OPEN:
+		return cp_life_open(L, id, err, len);
+	case OP_BREAK:
+		return cp_life_break(L, id, err, len);
+	case OP_CLOSE:
+		return cp_life_close(L, id, err, len);
+	case OP_HALT:
+		return cp_life_halt(L, id, CP_HALT_OPERATOR, err, len);
+	case OP_RESUME: {
+		/* Back into what the calendar says now; without a scheduler, continuous. */
+		int ph = x->S ? cp_sched_resume_phase(x->S) : TKX_PHASE_CONTINUOUS;
+		if (ph < 0) {
+			snprintf(err, len, "contract %u: the market is closed now: it stays halted "
+				 "and the close settles it", id);
+			return -EAGAIN;
+		}
+		return cp_life_resume(L, id, ph, err, len);
+	}
+	case OP_SETTLE: {
+		struct cp_life_contract *k = cp_life_find(L, id);
+		return cp_life_settle(L, id, k && k->trade_day >= 0 ? k->trade_day : today, err, len);
+	}
+	case OP_EXPIRE:
+		return cp_life_expire(L, id, today, err, len);
+	default:
+		return cp_life_delist(L, id, err, len);
+	}
+}
+
+/* The phase a contract must be in for op to apply to it under "all". */
+static int cp_all_applies(int op, uint8_t phase)
+{
+	switch (op) {
+	case OP_HALT:
+		return phase >= TKX_PHASE_PRE_OPEN && phase <= TKX_PHASE_BREAK;
+	case OP_RESUME:
+		return phase == TKX_PHASE_HALTED;
+	case OP_SETTLE:
+		return phase == TKX_PHASE_CLOSED;
+	default:
+		return 0;
+	}
+}
+
+static int cp_do_phase(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		       struct cp_buf *b)
+{
+	(void)argc;
+	struct cp_life *L = x->L;
+	char err[256];
+	if (strcmp(argv[1], "all") == 0 &&
+	    (c->op == OP_HALT || c->op == OP_RESUME || c->op == OP_SETTLE)) {
+		int rc = 0;
+		unsigned done = 0;
+		for (uint32_t i = 0; i < L->n; i++) {
+			if (!cp_all_applies(c->op, L->c[i].phase))
+				continue;
+			int r = cp_apply(x, c->op, L->c[i].id, err, sizeof(err));
+			if (r < 0) {
+				cp_put(b, "%s\n", err);
+				if (rc == 0)
+					rc = r;
+			} else {
+				done++;
+			}
+		}
+		cp_put(b, "%s: %u contract(s)\n", c->name, done);
+		return rc;
+	}
+	uint32_t id;
+	if (cp_id(c, argv[1], &id, b) < 0)
+		return -EINVAL;
+	int rc = cp_apply(x, c->op, id, err, sizeof(err));
+	if (rc < 0) {
+		cp_put(b, "%s", err);
+		return rc;
+	}
+	const struct cp_life_contract *k = cp_life_find(L, id);
+	cp_put(b, "%u %s", id, cp_life_phase_name(k->phase));
+	if (c->op == OP_UNCROSS) {
+		char p[24];
+		cp_price(p, sizeof(p), k->uncross_price);
+		cp_put(b, " uncross %s volume %" PRIu64, p, k->uncross_qty);
+	}
+	if (c->op == OP_SETTLE) {
+		char p[24], lo[24], hi[24];
+		cp_price(p, sizeof(p), k->settle);
+		cp_price(lo, sizeof(lo), k->lo);
+		cp_price(hi, sizeof(hi), k->hi);
+		cp_put(b, " settlement %s volume %" PRIu64 " next limits [%s, %s]", p, k->volume, lo,
+		       hi);
+	}
+	cp_put(b, "\n");
+	return 0;
+}
+
+static int cp_do_limits(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			struct cp_buf *b)
+{
+	(void)argc;
+	uint32_t id;
+	int64_t lo, hi;
+	if (cp_id(c, argv[1], &id, b) < 0)
+		return -EINVAL;
+	if (cp_parse_price(argv[2], &lo) < 0)
+		return cp_bad(b, c, argv[2]);
+	if (cp_parse_price(argv[3], &hi) < 0)
+		return cp_bad(b, c, argv[3]);
+	int rc = cp_life_set_limits(x->L, id, lo, hi, b->p, b->len);
+	if (rc == 0)
+		cp_put(b, "%u limits [%s, %s]\n", id, argv[2], argv[3]);
+	return rc;
+}
+
+static int cp_do_final(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		       struct cp_buf *b)
+{
+	static struct cp_fixings fx; /* 48 KiB; the control thread is the only caller */
+	uint32_t id;
+	if (cp_id(c, argv[1], &id, b) < 0)
+		return -EINVAL;
+	const char *path = argc == 3 ? argv[2] : x->L->index_file;
+	struct cp_life_contract *k = cp_life_find(x->L, id);
+	fx.n = 0;
+	if (k && k->phase == TKX_PHASE_EXPIRED) {
+		if (!path[0]) {
+			cp_put(b, "contract %u: no index file: give one ('final %u FILE') or set "
+			       "settlement.index_file", id, id);
+			return -ENODATA;
+		}
+		int rc = cp_index_load(path, &fx, b->p, b->len);
+		if (rc < 0)
+			return rc;
+	}
+	int rc = cp_life_final_settle(x->L, id, &fx, b->p, b->len);
+	if (rc < 0)
+		return rc;
+	char p[24];
+	cp_price(p, sizeof(p), k->final_settle);
+	cp_put(b, "%u FINAL_SETTLED at %s\n", id, p);
+	return 0;
+}
+
+static int cp_do_account(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			 struct cp_buf *b)
+{
+	uint32_t v[5] = {0, 0, 0, 0, 0};
+	for (int i = 1; i < argc; i++)
+		if (cp_u32(argv[i], &v[i - 1]) < 0)
+			return cp_bad(b, c, argv[i]);
+	struct cp_account a = {.firm = v[0], .account = v[1], .max_qty = v[2], .max_pos = v[3],
+			       .max_pos_spot = v[4]};
+	int rc = cp_life_account(x->L, &a, b->p, b->len);
+	if (rc == 0)
+		cp_put(b, "account %u/%u set\n", a.firm, a.account);
+	return rc;
+}
+
+static int cp_do_kill(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)argc;
+	uint32_t firm, acct;
+	if (cp_u32(argv[1], &firm) < 0)
+		return cp_bad(b, c, argv[1]);
+	if (cp_u32(argv[2], &acct) < 0)
+		return cp_bad(b, c, argv[2]);
+	int on = strcmp(argv[3], "on") == 0;
+	if (!on && strcmp(argv[3], "off") != 0)
+		return cp_bad(b, c, argv[3]);
+	int rc = cp_life_kill(x->L, firm, acct, on, b->p, b->len);
+	if (rc == 0)
+		cp_put(b, "kill switch %u/%u %s\n", firm, acct, on ? "on" : "off");
+	return rc;
+}
+
+static int cp_do_cancel(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			struct cp_buf *b)
+{
+	uint32_t firm, acct, id = 0;
+	if (cp_u32(argv[1], &firm) < 0)
+		return cp_bad(b, c, argv[1]);
+	if (cp_u32(argv[2], &acct) < 0)
+		return cp_bad(b, c, argv[2]);
+	if (argc == 4 && cp_id(c, argv[3], &id, b) < 0)
+		return -EINVAL;
+	int rc = cp_life_mass_cancel(x->L, firm, acct, id, b->p, b->len);
+	if (rc == 0)
+		cp_put(b, "mass cancel %u/%u sent\n", firm, acct);
+	return rc;
+}
+
+static int cp_do_tick(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	if (!x->S) {
+		cp_put(b, "tick: no scheduler (control.scheduler: 0)");
+		return -ENOTSUP;
+	}
+	int rc = cp_sched_tick(x->S);
+	if (rc < 0) {
+		cp_put(b, "%s", x->S->last_error);
+		return rc;
+	}
+	cp_put(b, "%d transition(s)\n", rc);
+	return 0;
+}
+
+static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b);
+
+static const struct cp_cmd cp_cmds[] = {
+	{"help", 0, 0, "help", cp_do_help, 0},
+	{"contracts", 0, 0, "contracts", cp_do_contracts, 0},
+	{"sessions", 0, 0, "sessions", cp_do_sessions, 0},
+	{"counters", 0, 0, "counters", cp_do_counters, 0},
+	{"list", 0, 1, "list [YYYYMM]", cp_do_list, 0},
+	{"preopen", 1, 1, "preopen ID", cp_do_phase, OP_PREOPEN},
+	{"uncross", 1, 1, "uncross ID", cp_do_phase, OP_UNCROSS},
+	{"open", 1, 1, "open ID", cp_do_phase, OP_OPEN},
+	{"break", 1, 1, "break ID", cp_do_phase, OP_BREAK},
+	{"close", 1, 1, "close ID", cp_do_phase, OP_CLOSE},
+	{"halt", 1, 1, "halt ID|all", cp_do_phase, OP_HALT},
+	{"resume", 1, 1, "resume ID|all", cp_do_phase, OP_RESUME},
+	{"limits", 3, 3, "limits ID LO HI (prices like 2.3000)", cp_do_limits, 0},
+	{"settle", 1, 1, "settle ID|all", cp_do_phase, OP_SETTLE},
+	{"expire", 1, 1, "expire ID", cp_do_phase, OP_EXPIRE},
+	{"final", 1, 2, "final ID [INDEX-FILE]", cp_do_final, 0},
+	{"delist", 1, 1, "delist ID", cp_do_phase, OP_DELIST},
+	{"account", 4, 5, "account FIRM ACCOUNT MAXQTY MAXPOS [MAXPOS-SPOT]", cp_do_account, 0},
+	{"kill", 3, 3, "kill FIRM ACCOUNT on|off", cp_do_kill, 0},
+	{"cancel", 2, 3, "cancel FIRM ACCOUNT [ID]", cp_do_cancel, 0},
+	{"tick", 0, 0, "tick", cp_do_tick, 0},
+};
+
+#define CP_NCMDS (sizeof(cp_cmds) / sizeof(cp_cmds[0]))
+
+static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)x;
+	(void)c;
+	(void)argc;
+	(void)argv;
+	for (size_t i = 0; i < CP_NCMDS; i++)
+		cp_put(b, "%s\n", cp_cmds[i].usage);
+	return 0;
+}
+
+int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len)
+{
+	char buf[512];
+	char *argv[CP_MAX_WORDS + 1];
+	int argc = 0;
+	struct cp_buf b = {out, len, 0};
+	if (len)
+		out[0] = '\0';
+	if (strlen(line) >= sizeof(buf)) {
+		cp_put(&b, "command longer than %zu characters", sizeof(buf) - 1);
+		x->errors++;
+		return -E2BIG;
+	}
+	snprintf(buf, sizeof(buf), "%s", line);
+	char *hash = strchr(buf, '#');
+	if (hash)
+		*hash = '\0';
+	for (char *save = NULL, *w = strtok_r(buf, " \t\r\n", &save); w;
+	     w = strtok_r(NULL, " \t\r\n", &save)) {
+		if (argc == CP_MAX_WORDS) {
+			cp_put(&b, "too many words");
+			x->errors++;
+			return -E2BIG;
+		}
+		argv[argc++] = w;
+	}
+	if (argc == 0)
+		return 0;
+	x->commands++;
+	for (size_t i = 0; i < CP_NCMDS; i++) {
+		const struct cp_cmd *c = &cp_cmds[i];
+		if (strcmp(c->name, argv[0]) != 0)
+			continue;
+		if (argc - 1 < c->min_args || argc - 1 > c->max_args) {
+			x->errors++;
+			return cp_bad(&b, c, NULL);
+		}
+		int rc = c->fn(x, c, argc, argv, &b);
+		if (rc < 0)
+			x->errors++;
+		return rc;
+	}
+	cp_put(&b, "unknown command '%s' (try 'help')", argv[0]);
+	x->errors++;
+	return -ENOSYS;
+}
+
+int cp_cmd_file(struct cp_cmd_ctx *x, const char *path, char *err, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+		snprintf(err, len, "%s: cannot open: %s", path, strerror(e));
+		return -e;
+	}
+	char line[512], out[4096];
+	unsigned ln = 0;
+	int rc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		ln++;
+		rc = cp_cmd_exec(x, line, out, sizeof(out));
+		if (rc < 0) {
+			size_t n = strlen(out);
+			while (n && out[n - 1] == '\n')
+				out[--n] = '\0';
+			snprintf(err, len, "%s:%u: %s", path, ln, out);
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * cp_cmd.h - the operator's command language: one line, one command, the same for
+ * tokexctl over the control socket and for tokexd's start-up file (control.startup).
+ *
+ * Role: control plane (tokexd's control thread). Parses a line and calls the lifecycle
+ * (cp_life) or the scheduler; prices are decimals of at most four places ("2.5000" is
+ * 25000 units of 0.0001 CNY per 1 M tokens). Words are separated by blanks; '#' starts a
+ * comment. Commands:
+ *
+ *   help                                    this list
+ *   contracts                               contracts, phases, limits, settlements
+ *   sessions                                the calendar: sessions, holidays, today
+ *   counters                                lifecycle, scheduler and core counters
+ *   list [YYYYMM]                           list the next month (or that one)
+ *   preopen|uncross|open|break|close ID     drive a phase by hand (no scheduler)
+ *   halt ID|all    resume ID|all            operator halt and resume
+ *   limits ID LO HI                         today's price limits
+ *   settle ID|all                           daily settlement of closed contracts
+ *   expire ID                               expire on/after the last trading day
+ *   final ID [INDEX-FILE]                   final settlement from the index file
+ *   delist ID                               drop a final-settled (or unused) contract
+ *   account FIRM ACCT MAXQTY MAXPOS [SPOT]  per-account limits
+ *   kill FIRM ACCT on|off                   kill switch (on also cancels its orders)
+ *   cancel FIRM ACCT [ID]                   mass cancel (0 0 = every account)
+ *   tick                                    run the scheduler now
+ */
+#ifndef TOKEX_CP_CMD_H
+#define TOKEX_CP_CMD_H
+
+#include <stddef.h>
+
+#include "cp_life.h"
+#include "cp_sched.h"
+
+struct cp_cmd_ctx {
+	struct cp_life *L;
+	struct cp_sched *S; /* NULL: no scheduler */
+	/* Optional: appends the matching cores' counters to out (tokexd). */
+	void (*counters)(void *arg, char *out, size_t len);
+	void *counters_arg;
+	unsigned long commands;
+	unsigned long errors;
+};
+
+/* Runs one line. Returns 0 with the output in out, or a negative errno with the
+ * operator's text in out. A blank or comment line is 0 with empty output. */
+int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len);
+
+/* Runs every line of a file, stopping at the first error: "path:line: text". */
+int cp_cmd_file(struct cp_cmd_ctx *x, const char *path, char *err, size_t len);
+
+#endif /* TOKEX_CP_CMD_H */

@@ -1,0 +1,200 @@
+/*
+ * cp_settle.c - settlement arithmetic and the index file reader; rules in cp_settle.h.
+ *
+ * Role: control plane, after the close and at expiry; never on a hot path.
+ */
+#include "cp_settle.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+int64_t cp_round_tick(__int128 num, __int128 den, int64_t tick)
+{
+	/* q = num / (den * tick) rounded half away from zero; result q * tick. */
+	__int128 d = den * tick;
+	int neg = num < 0;
+	__int128 a = neg ? -num : num;
+	__int128 q = (2 * a + d) / (2 * d);
+	return (int64_t)(neg ? -q : q) * tick;
+}
+
+int64_t cp_settle_vwap(uint64_t notional, uint64_t volume, int64_t tick, int64_t prev)
+{
+	if (volume == 0)
+		return prev;
+	return cp_round_tick((__int128)notional, (__int128)volume, tick);
+}
+
+void cp_settle_limits(int64_t ref, uint32_t bp, int64_t tick, int64_t *lo, int64_t *hi)
+{
+	int64_t d = ref * (int64_t)bp / 10000;
+	int64_t l = ref - d, h = ref + d;
+	if (l < tick)
+		l = tick;
+	l = (l + tick - 1) / tick * tick;
+	h = h / tick * tick;
+	*lo = l;
+	*hi = h;
+}
+
+uint32_t cp_settle_band_bp(const struct cp_band_rule *r, int first_day, uint32_t locked_flags)
+{
+	if (first_day)
+		return r->first_day_bp;
+	if (locked_flags & 3u)
+		return r->locked_bp;
+	return r->band_bp;
+}
+
+int cp_parse_price(const char *s, int64_t *units)
+{
+	int64_t ip = 0, fp = 0;
+	int nd = 0, nf = 0;
+	const char *p = s;
+	while (*p >= '0' && *p <= '9') {
+		if (ip > INT64_C(100000000000))
+			return -EINVAL;
+		ip = ip * 10 + (*p++ - '0');
+		nd++;
+	}
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (++nf > 4)
+				return -EINVAL;
+			fp = fp * 10 + (*p++ - '0');
+		}
+		if (nf == 0)
+			return -EINVAL;
+	}
+	if (*p != '\0' || nd == 0)
+		return -EINVAL;
+	for (int i = nf; i < 4; i++)
+		fp *= 10;
+	*units = ip * 10000 + fp;
+	return *units > 0 ? 0 : -EINVAL;
+}
+
+void cp_format_price(int64_t units, char *buf, size_t len)
+{
+	const char *sign = units < 0 ? "-" : "";
+	uint64_t u = units < 0 ? (uint64_t)0 - (uint64_t)units : (uint64_t)units;
+	snprintf(buf, len, "%s%" PRIu64 ".%04" PRIu64, sign, u / 10000, u % 10000);
+}
+
+int cp_index_load(const char *path, struct cp_fixings *fx, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "%s: cannot open the index file: %s", path, strerror(e));
+		return -e;
+	}
+	char line[256];
+	unsigned ln = 0;
+	int rc = 0;
+	fx->n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		ln++;
+		size_t len = strlen(line);
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+			snprintf(err, errlen, "%s:%u: line longer than %zu characters", path, ln,
+				 sizeof(line) - 2);
+			rc = -EINVAL;
+			break;
+		}
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		len = strlen(line);
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		char *comma = strchr(line, ',');
+		if (!comma) {
+			snprintf(err, errlen, "%s:%u: expected YYYY-MM-DD,price", path, ln);
+			rc = -EINVAL;
+			break;
+		}
+		*comma = '\0';
+		int32_t day;
+		int64_t price;
+		if (cp_parse_date(line, &day) < 0) {
+			snprintf(err, errlen, "%s:%u: '%s' is not a date YYYY-MM-DD", path, ln, line);
+			rc = -EINVAL;
+			break;
+		}
+		if (cp_parse_price(comma + 1, &price) < 0) {
+			snprintf(err, errlen, "%s:%u: '%s' is not a price above 0 with at most 4 "
+				 "decimals", path, ln, comma + 1);
+			rc = -EINVAL;
+			break;
+		}
+		if (fx->n && day <= fx->day[fx->n - 1]) {
+			snprintf(err, errlen, "%s:%u: %s is not after the previous line's date", path,
+				 ln, line);
+			rc = -EINVAL;
+			break;
+		}
+		if (fx->n == CP_MAX_FIXINGS) {
+			snprintf(err, errlen, "%s:%u: more than %u fixings", path, ln, CP_MAX_FIXINGS);
+			rc = -EFBIG;
+			break;
+		}
+		fx->day[fx->n] = day;
+		fx->price[fx->n++] = price;
+	}
+	if (rc == 0 && ferror(f)) {
+		snprintf(err, errlen, "%s:%u: read error", path, ln);
+		rc = -EIO;
+	}
+	fclose(f);
+	if (rc < 0)
+		fx->n = 0;
+	return rc;
+}
+
+int cp_settle_final(const struct cp_fixings *fx, const struct cp_cal *cal, uint32_t month_id,
+		    int64_t tick, int64_t *price, uint32_t *n_used, char *err, size_t errlen)
+{
+	int y = (int)(month_id / 100), m = (int)(month_id % 100);
+	int32_t first = cp_days_from_civil(y, m, 1);
+	int32_t ltd = cp_cal_last_trading_day(cal, month_id);
+	__int128 sum = 0;
+	uint32_t n = 0, j = 0;
+	char d1[16];
+
+	for (int32_t day = first; day <= ltd; day++) {
+		if (!cp_cal_is_business_day(cal, day))
+			continue;
+		while (j < fx->n && fx->day[j] < day)
+			j++;
+		if (j == fx->n || fx->day[j] != day) {
+			cp_format_date(day, d1, sizeof(d1));
+			snprintf(err, errlen, "contract %u: no index fixing for business day %s: "
+				 "the index file must have one for every business day of the month "
+				 "up to the last trading day", month_id, d1);
+			return -ENODATA;
+		}
+	}
+	/* Average every fixing dated in the month (a fixing on a holiday counts too). */
+	for (uint32_t i = 0; i < fx->n; i++) {
+		int fy, fm, fd;
+		cp_civil_from_days(fx->day[i], &fy, &fm, &fd);
+		if (fy == y && fm == m && fx->day[i] <= ltd) {
+			sum += fx->price[i];
+			n++;
+		}
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "contract %u: the index file has no fixing in the month",
+			 month_id);
+		return -ENODATA;
+	}
+	*price = cp_round_tick(sum, n, tick);
+	*n_used = n;
+	return 0;
+}

@@ -1,0 +1,104 @@
+/*
+ * tokexctl.c - the operator's command-line tool: sends commands to tokexd's control socket.
+ *
+ * Role: a separate process on the appliance's host; no data-path state. The commands are
+ * the control plane's command language (cp_cmd.h, 'tokexctl help'); with no command on
+ * the command line, one command per line is read from standard input.
+ *
+ * Exit status: 0 every command succeeded, 1 one failed, 2 no connection or bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cp_config.h"
+#include "cp_server.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tokexctl [-s SOCKET] [-c CONFIG] [COMMAND [ARGS...]]\n"
+		   "  -s, --socket PATH   tokexd's control socket (default: control.socket of the\n"
+		   "                      configuration, /run/tokex/tokexd.sock built in)\n"
+		   "  -c, --config FILE   read control.socket from tokexd's configuration file\n"
+		   "  -h, --help          this text\n"
+		   "With no COMMAND, commands are read from standard input, one per line.\n"
+		   "'tokexctl help' lists the commands.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	static struct cp_config cfg;
+	const char *sock = NULL;
+	char err[512];
+	int o;
+
+	cp_config_defaults(&cfg);
+	while ((o = getopt_long(argc, argv, "+s:c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'c':
+			if (cp_config_load(&cfg, optarg, err, sizeof(err)) < 0) {
+				fprintf(stderr, "tokexctl: %s\n", err);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!sock)
+		sock = cfg.ctl_socket;
+	int fd = cp_client_connect(sock, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "tokexctl: %s\n", err);
+		return 2;
+	}
+	int status = 0;
+	if (optind < argc) {
+		char line[CP_SERVER_LINE];
+		size_t n = 0;
+		line[0] = '\0';
+		for (int i = optind; i < argc; i++) {
+			int w = snprintf(line + n, sizeof(line) - n, "%s%s", i > optind ? " " : "",
+					 argv[i]);
+			if (w < 0 || (size_t)w >= sizeof(line) - n) {
+				fprintf(stderr, "tokexctl: command too long\n");
+				close(fd);
+				return 2;
+			}
+			n += (size_t)w;
+		}
+		if (cp_client_call(fd, line, stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "tokexctl: %s\n", err);
+			status = 1;
+		}
+	} else {
+		char line[CP_SERVER_LINE + 2];
+		while (fgets(line, sizeof(line), stdin)) {
+			line[strcspn(line, "\r\n")] = '\0';
+			int rc = cp_client_call(fd, line, stdout, err, sizeof(err));
+			if (rc < 0) {
+				fprintf(stderr, "tokexctl: %s: %s\n", line, err);
+				status = 1;
+				if (rc == -EIO || rc == -EPROTO)
+					break;
+			}
+		}
+	}
+	close(fd);
+	return status;
+}

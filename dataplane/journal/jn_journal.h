@@ -1,0 +1,253 @@
+/*
+ * jn_journal.h - the sequenced input journal: nothing acknowledged is ever lost.
+ *
+ * Role in the data path: the RX/session core (single producer) calls jn_append() for every
+ * request it is about to hand to a matching core, and for control commands and session
+ * events; the record is copied into an SPSC ring and numbered. A journal thread (a
+ * pthread, not an lcore) drains the ring in batches to segment files with io_uring and
+ * publishes the highest durable sequence; the producer reads it with jn_durable() and
+ * releases the replies that depend on it. Recovery (jn_open() on an existing directory,
+ * then jn_snapshot_latest() + jn_replay()) rebuilds the books by replaying the inputs.
+ *
+ * On-disk layout (DIR):
+ *   jn-<first seq, 20 digits>.log   segments, preallocated (fallocate) to segment_bytes,
+ *                                   an array of fixed 96-byte records, zero after the end
+ *   snap-<seq, 20 digits>.snap      snapshots (jn_snapshot_write), the state after <seq>
+ * Record (96 bytes, little-endian): magic u32, crc u32, seq u64, time_ns u64, type u16,
+ * len u16, reserved u32, payload[64]. crc = CRC-32 (zlib's polynomial, not CRC-32C) over
+ * bytes [0,4) and [8,96): header and the whole payload area, unused bytes zero.
+ *
+ * Durability policies (jn_durable() is the highest seq that is):
+ *   JN_SYNC  written AND covered by a successful fdatasync (group commit: one write and one
+ *            IORING_OP_FSYNC/DATASYNC per batch). Survives power loss.
+ *   JN_ASYNC written to the file (page cache), not synced. Survives a process crash, not
+ *            power loss (after a power loss the tail may have holes: see rule 7).
+ *   JN_NONE  appended to the ring: published at jn_append() time. Records still go to the
+ *            files (no fsync) so a clean jn_close() can be replayed; no guarantee at all.
+ * O_DIRECT is not used: records are 96 bytes and batches are not block-multiples; buffered
+ * writes + fdatasync give the same durability. The segment is preallocated, so fdatasync
+ * does not have to persist a size change on each batch (only unwritten-extent conversion).
+ *
+ * Invariants:
+ *  1. Sequence numbers start at 1 for a new journal and increase by one per appended record
+ *     across segments, restarts and ring wrap: no gaps, no duplicates.
+ *  2. durable <= appended; durable only increases; in JN_SYNC durable <= the last seq
+ *     covered by a successful fdatasync (stats.synced_seq).
+ *  3. Once failed (write/fsync/fallocate error, EIO or ENOSPC), the error is sticky: durable
+ *     never advances again, jn_append() returns the error, and the appliance must stop
+ *     accepting requests (reject with TKX_REJ_STORAGE). Records written but not published
+ *     durable may still be on disk and be replayed after a restart (they were never
+ *     acknowledged; the client learns their fate from the replayed state).
+ *  4. A segment is named after the seq of its first record; the next segment starts at the
+ *     seq after the previous one's last. The journal thread fdatasyncs a full segment and
+ *     the directory before writing into the next (every policy but NONE).
+ *  5. Records are written at 96-byte aligned offsets only; a zero slot ends the data.
+ *  6. Recovery: the first slot that is not a valid record (bad magic, CRC, length, all
+ *     zero) ends the data. If no valid record follows it anywhere, it is a torn tail: zeroed
+ *     (logged "journal: truncated torn tail at segment X offset Y: N bytes") and appends
+ *     continue there. If a valid record follows, or a valid record has an unexpected seq
+ *     (a gap), the journal is corrupt in the middle and jn_open() refuses to start.
+ *  7. Segments wholly below a snapshot are removed only by jn_prune(), never automatically.
+ *
+ * States (jn_open .. jn_close):
+ *     [closed] --jn_open()--> RUNNING --write/fsync error--> FAILED (sticky, rule 3)
+ *     RUNNING/FAILED --jn_close()--> [closed] (drains the ring first when RUNNING)
+ *
+ * Threads: jn_append*(), jn_next_seq() from one producer thread only; jn_durable(),
+ * jn_failed(), jn_stats() from any thread; jn_open()/jn_close() from the owner.
+ * The append path makes no system call, takes no lock and does not allocate.
+ */
+#ifndef TOKEX_JN_JOURNAL_H
+#define TOKEX_JN_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JN_REC_SIZE 96
+#define JN_MAX_PAYLOAD 64
+#define JN_REC_MAGIC 0x524a4b54u /* "TKJR" */
+
+/* Record types. Payloads: ORDER a struct dp_order, CTL a struct dp_ctl (dp_msg.h),
+ * SESSION a struct jn_session_ev, SNAPSHOT a struct jn_snapshot_mark; MARK is opaque. */
+enum jn_type {
+	JN_T_ORDER = 1,
+	JN_T_CTL = 2,
+	JN_T_SESSION = 3,
+	JN_T_SNAPSHOT = 4,
+	JN_T_MARK = 5,
+};
+
+enum jn_durability { JN_SYNC = 0, JN_ASYNC = 1, JN_NONE = 2 };
+
+struct jn_rec {
+	uint32_t magic;
+	uint32_t crc;
+	uint64_t seq;
+	uint64_t time_ns; /* the producer's clock, ns since the Unix epoch */
+	uint16_t type;    /* jn_type */
+	uint16_t len;     /* payload bytes used, <= JN_MAX_PAYLOAD */
+	uint32_t reserved;
+	uint8_t payload[JN_MAX_PAYLOAD];
+};
+_Static_assert(sizeof(struct jn_rec) == JN_REC_SIZE, "journal record is 96 bytes");
+
+/* JN_T_SESSION payload. */
+enum jn_session_kind { JN_SS_ESTABLISHED = 1, JN_SS_TERMINATED = 2 };
+struct jn_session_ev {
+	uint8_t kind; /* jn_session_kind */
+	uint8_t src;
+	uint16_t session;
+	uint32_t firm_id;
+	uint64_t session_id;
+	uint64_t next_in_seq;
+	uint64_t next_out_seq;
+};
+
+/* JN_T_SNAPSHOT payload: a snapshot of the state after `seq` was taken. */
+struct jn_snapshot_mark {
+	uint64_t seq;
+};
+
+/* Fault injection (tests; SQLite style). Counts are 1-based over the journal's life
+ * (see jn_stats: writes, fsyncs); 0 = off. The failing operation is not performed. */
+struct jn_fault {
+	uint64_t write_nth; /* the Nth write fails with write_err */
+	int write_err;      /* positive errno, e.g. ENOSPC, EIO */
+	int fsync_err;
+	uint64_t fsync_nth; /* the Nth fdatasync fails with fsync_err */
+	uint64_t short_nth; /* the Nth write transfers only half its bytes (the rest follows) */
+	uint64_t falloc_nth; /* the Nth segment preallocation fails with falloc_err */
+	int falloc_err;
+	int pad;
+};
+
+struct jn_config {
+	const char *dir;         /* created if missing */
+	uint32_t durability;     /* jn_durability */
+	uint32_t ring_size;      /* records, power of two; 0 = 16384 */
+	uint32_t max_batch;      /* records per write; 0 = 2048 (192 KiB) */
+	uint32_t idle_ns;        /* journal thread's sleep when the ring is empty; 0 = 20 us */
+	uint64_t segment_bytes;  /* 0 = 64 MiB; rounded down to a multiple of JN_REC_SIZE */
+	/* Operator messages from jn_open() (torn tail repaired...); NULL = stderr. */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
+};
+
+/* appended and ring_full are the producer's own counters: exact when read on the producer
+ * thread, approximate elsewhere. */
+struct jn_stats {
+	uint64_t appended;   /* last seq appended (producer) */
+	uint64_t durable;
+	uint64_t synced_seq; /* last seq covered by a successful fdatasync */
+	uint64_t writes;     /* write operations issued (short-write continuations count) */
+	uint64_t fsyncs;
+	uint64_t batches;
+	uint64_t bytes;
+	uint64_t segments;   /* segments created by this instance */
+	uint64_t ring_full;  /* appends refused: ring full */
+};
+
+struct jn;
+
+/* Opens (creating if needed) the journal in cfg->dir, recovers it (rule 6) and starts the
+ * journal thread. NULL + errno on failure with an operator message in err: EBADMSG
+ * corrupt in the middle, EINVAL bad config, or the system call's errno. */
+struct jn *jn_open(const struct jn_config *cfg, char *err, size_t errlen);
+
+/* Drains the ring (RUNNING), fdatasyncs, stops the thread and frees. Returns 0 or the
+ * sticky error. */
+int jn_close(struct jn *j);
+
+/* Producer: appends one record stamped time_ns. Returns its seq (> 0); 0 when the ring
+ * is full (nothing appended: reject that request BUSY and go on); a negative errno when
+ * it cannot be kept: the sticky error once failed (stop accepting: STORAGE), -EINVAL
+ * when len > JN_MAX_PAYLOAD. Never blocks, no system call, no lock, no allocation. */
+int64_t jn_append(struct jn *j, uint16_t type, const void *payload, uint32_t len,
+		  uint64_t time_ns);
+
+/* Producer, burst form: appends up to n records with one publication; returns how many
+ * (their seqs are *first_seq, *first_seq + 1, ...; fewer than n when the ring fills),
+ * 0 when the ring is full, or a negative errno as above (nothing appended). */
+struct jn_entry {
+	uint16_t type;
+	uint16_t len;
+	uint32_t pad;
+	const void *payload;
+	uint64_t time_ns;
+};
+int jn_append_burst(struct jn *j, const struct jn_entry *e, uint32_t n, uint64_t *first_seq);
+
+/* The seq the next append gets (after recovery: the last recovered + 1). Producer. */
+uint64_t jn_next_seq(const struct jn *j);
+
+/* Highest seq durable under the policy (acquire load). Any thread. */
+uint64_t jn_durable(const struct jn *j);
+
+/* 0, or the sticky negative errno (rule 3). Any thread. */
+int jn_failed(const struct jn *j);
+
+/* Waits (not for the data path: sleeps) until durable >= seq: 0, the sticky error, or
+ * -ETIMEDOUT. */
+int jn_wait_durable(const struct jn *j, uint64_t seq, uint32_t timeout_ms);
+
+void jn_stats(const struct jn *j, struct jn_stats *s);
+
+/* Arms fault injection (tests); f NULL disarms. Any thread. */
+void jn_fault_set(struct jn *j, const struct jn_fault *f);
+
+/* ---- Reading (recovery, tools); not for the data path ------------------------------- */
+
+/* Where a record lies: segment file name (no directory) and byte offset. */
+struct jn_pos {
+	const char *segment;
+	uint64_t offset;
+};
+
+/* Calls cb for every record with seq >= from_seq, in order, up to the end of the valid
+ * data. cb returns 0 to go on, anything else to stop (returned). Returns the number of
+ * records passed to cb, or a negative errno: -EBADMSG corrupt in the middle (message in
+ * err when err != NULL), -ENOENT no journal. pos may be ignored. */
+typedef int (*jn_iter_fn)(const struct jn_rec *r, const struct jn_pos *pos, void *arg);
+int64_t jn_iter(const char *dir, uint64_t from_seq, jn_iter_fn cb, void *arg, char *err,
+		size_t errlen);
+
+/* Recovery: replays the records with seq >= from_seq (snapshot seq + 1). As jn_iter. */
+typedef int (*jn_replay_fn)(const struct jn_rec *r, void *arg);
+int64_t jn_replay(const char *dir, uint64_t from_seq, jn_replay_fn cb, void *arg);
+
+/* Checks every record (CRC, sequence continuity) without changing anything. */
+struct jn_verify {
+	uint64_t first_seq, last_seq; /* 0, 0 when empty */
+	uint64_t records;
+	uint32_t segments;
+	int status;                   /* 0 clean, 1 torn tail (repairable), -EBADMSG middle */
+	char bad_segment[64];         /* status != 0: the first bad slot */
+	uint64_t bad_offset;
+	uint64_t bad_seq;             /* the seq expected there */
+	uint64_t tail_bytes;          /* status 1: bytes from the bad slot to the segment end */
+};
+int jn_verify(const char *dir, struct jn_verify *v, char *msg, size_t msglen);
+
+/* Cuts the journal at (segment, offset): that slot and everything after it in the
+ * segment are removed (the file is truncated there), later segments deleted. offset
+ * must be a multiple of JN_REC_SIZE (-EINVAL) and inside the file (-ERANGE). 0 or a
+ * negative errno. The journal must be closed. */
+int jn_truncate(const char *dir, const char *segment, uint64_t offset);
+
+/* Deletes the segments all of whose records have seq <= upto_seq (typically the newest
+ * snapshot's seq); never the last segment. Returns how many were deleted, or a negative
+ * errno. Safe while the journal is open (its thread only holds the last segment). */
+int jn_prune(const char *dir, uint64_t upto_seq);
+
+/* Snapshots: an opaque blob of state after `seq`. Written to a temporary file, fsynced,
+ * renamed, directory fsynced: 0 or a negative errno. */
+int jn_snapshot_write(const char *dir, uint64_t seq, const void *blob, size_t len);
+
+/* The newest valid snapshot (a corrupt one is skipped): 0, -ENOENT none, -ENOBUFS cap too
+ * small (*len says how much is needed), or an errno. */
+int jn_snapshot_latest(const char *dir, uint64_t *seq, void *buf, size_t cap, size_t *len);
+
+/* CRC of a record as stored (for tools and tests). */
+uint32_t jn_rec_crc(const struct jn_rec *r);
+
+#endif /* TOKEX_JN_JOURNAL_H */

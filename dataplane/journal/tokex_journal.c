@@ -1,0 +1,684 @@
+/*
+ * tokex_journal.c - tokex-journal: the operator's tool for a journal directory.
+ *
+ *   dump DIR [filters]     one line per record: seq, ISO-8601 UTC time (ns), type, fields
+ *   verify DIR             CRC and sequence continuity; exit 1 with the first bad offset
+ *   truncate DIR --at OFFSET [--segment FILE]   cut the journal there (default segment:
+ *                          the one verify finds bad); everything from there on is lost
+ *   audit DIR [-c FILE] [filters]   a CSV trail of every order, modify, cancel and trade
+ *
+ * Trades are not journaled: the journal holds inputs only. `audit` regenerates the
+ * engine's outputs (acks, rejects, fills, cancels) by replaying the journaled dp_orders
+ * and dp_ctls through a matching core (mc_core) built from the configuration (built-in
+ * defaults, or -c FILE: the same file tokexd ran with). All contracts go to one core, as
+ * in run-to-completion mode; fills, prices, quantities and per-contract trade ids are
+ * deterministic, but exchange order ids match the live ones only when the appliance ran
+ * one matching core (order ids count per core).
+ * Filters: --contract N --account N --firm N --from T --to T (T: ns since the epoch or
+ * YYYY-MM-DDTHH:MM:SS[.fraction][Z], UTC) --type order|ctl|session|snapshot|mark.
+ * Runs offline, never on a core: it allocates and prints freely.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cp_config.h"
+#include "dataplane/dp_msg.h"
+#include "jn_journal.h"
+#include "mc_core.h"
+
+struct filt {
+	int64_t contract, account, firm; /* -1 = any */
+	uint64_t from, to;
+	int type; /* 0 = any */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tokex-journal dump DIR [--contract N] [--account N] [--firm N]\n"
+		"                          [--from TIME] [--to TIME] [--type TYPE]\n"
+		"       tokex-journal verify DIR\n"
+		"       tokex-journal truncate DIR --at OFFSET [--segment FILE]\n"
+		"       tokex-journal audit DIR [-c CONFIG] [filters as dump]\n"
+		"TIME: ns since the epoch, or YYYY-MM-DDTHH:MM:SS[.fraction][Z] (UTC)\n"
+		"TYPE: order, ctl, session, snapshot, mark\n");
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	errno = 0;
+	if (s == NULL || *s == '\0' || *s == '-')
+		return -EINVAL;
+	unsigned long long x = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+static int parse_time(const char *s, uint64_t *ns)
+{
+	if (parse_u64(s, ns) == 0)
+		return 0;
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (p == NULL)
+		return -EINVAL;
+	uint64_t frac = 0;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 9)
+				frac = frac * 10 + (uint64_t)(*p - '0');
+		if (digits == 0)
+			return -EINVAL;
+		for (; digits < 9; digits++)
+			frac *= 10;
+	}
+	if (*p == 'Z')
+		p++;
+	if (*p)
+		return -EINVAL;
+	time_t t = timegm(&tm);
+	if (t < 0)
+		return -EINVAL;
+	*ns = (uint64_t)t * 1000000000ull + frac;
+	return 0;
+}
+
+static const char *fmt_time(uint64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%09" PRIu64 "Z", ns % UINT64_C(1000000000));
+	return buf;
+}
+
+static const char *fmt_price(int64_t p, char *buf, size_t len)
+{
+	if (p == TKX_NULL_PRICE) {
+		snprintf(buf, len, "null");
+		return buf;
+	}
+	uint64_t a = p < 0 ? (uint64_t)0 - (uint64_t)p : (uint64_t)p;
+	snprintf(buf, len, "%s%" PRIu64 ".%04" PRIu64, p < 0 ? "-" : "", a / 10000, a % 10000);
+	return buf;
+}
+
+static const char *type_name(unsigned t)
+{
+	switch (t) {
+	case JN_T_ORDER: return "order";
+	case JN_T_CTL: return "ctl";
+	case JN_T_SESSION: return "session";
+	case JN_T_SNAPSHOT: return "snapshot";
+	case JN_T_MARK: return "mark";
+	default: return "unknown";
+	}
+}
+
+static const char *ord_name(unsigned t)
+{
+	switch (t) {
+	case DP_ORD_NEW: return "NEW";
+	case DP_ORD_CANCEL: return "CANCEL";
+	case DP_ORD_MODIFY: return "MODIFY";
+	case DP_ORD_MASS_CANCEL: return "MASS_CANCEL";
+	case DP_ORD_SESSION_GONE: return "SESSION_GONE";
+	default: return "?";
+	}
+}
+
+static const char *ctl_name(unsigned t)
+{
+	static const char *const n[] = {"?", "PHASE", "UNCROSS", "BAND", "DAY_STATS", "NEW_DAY",
+					"VOL_GUARD", "ACCOUNT", "KILL", "MASS_CANCEL", "LIST",
+					"DELIST", "SPOT"};
+	return t < sizeof(n) / sizeof(n[0]) ? n[t] : "?";
+}
+
+static const char *side_name(unsigned s)
+{
+	return s == TKX_SIDE_BUY ? "BUY" : s == TKX_SIDE_SELL ? "SELL" : s == 0 ? "BOTH" : "?";
+}
+
+static const char *tif_name(unsigned t)
+{
+	static const char *const n[] = {"?", "GTC", "IOC", "FOK", "POST"};
+	return t < 5 ? n[t] : "?";
+}
+
+/* Copies the payload out (records are byte arrays; structs need alignment). */
+static int rec_order(const struct jn_rec *r, struct dp_order *o)
+{
+	if (r->type != JN_T_ORDER || r->len != sizeof(*o))
+		return 0;
+	memcpy(o, r->payload, sizeof(*o));
+	return 1;
+}
+
+static int rec_ctl(const struct jn_rec *r, struct dp_ctl *c)
+{
+	if (r->type != JN_T_CTL || r->len != sizeof(*c))
+		return 0;
+	memcpy(c, r->payload, sizeof(*c));
+	return 1;
+}
+
+static int filt_match(const struct filt *f, const struct jn_rec *r)
+{
+	if (f->type && r->type != f->type)
+		return 0;
+	if (r->time_ns < f->from || r->time_ns > f->to)
+		return 0;
+	if (f->contract < 0 && f->account < 0 && f->firm < 0)
+		return 1;
+	int64_t contract = -1, account = -1, firm = -1;
+	struct dp_order o;
+	struct dp_ctl c;
+	struct jn_session_ev s;
+	if (rec_order(r, &o)) {
+		contract = o.contract_id;
+		account = o.account;
+		firm = o.firm_id;
+	} else if (rec_ctl(r, &c)) {
+		contract = c.contract_id;
+		account = c.account;
+		firm = c.firm_id;
+	} else if (r->type == JN_T_SESSION && r->len == sizeof(s)) {
+		memcpy(&s, r->payload, sizeof(s));
+		firm = s.firm_id;
+	}
+	return (f->contract < 0 || f->contract == contract) &&
+	       (f->account < 0 || f->account == account) && (f->firm < 0 || f->firm == firm);
+}
+
+/* ---- dump ------------------------------------------------------------------------- */
+
+static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
+{
+	(void)pos;
+	const struct filt *f = arg;
+	if (!filt_match(f, r))
+		return 0;
+	char t[64], p1[32], p2[32];
+	printf("seq=%" PRIu64 " time=%s type=%s", r->seq, fmt_time(r->time_ns, t, sizeof(t)),
+	       type_name(r->type));
+	struct dp_order o;
+	struct dp_ctl c;
+	if (rec_order(r, &o)) {
+		printf(" op=%s contract=%u firm=%u account=%u session=%u/%u cl_ord_id=%" PRIu64
+		       " order_id=%" PRIu64 " side=%s tif=%s price=%s qty=%u in_seq=%" PRIu64,
+		       ord_name(o.type), o.contract_id, o.firm_id, o.account, o.src, o.session,
+		       o.cl_ord_id, o.order_id, side_name(o.side), tif_name(o.tif),
+		       fmt_price(o.price, p1, sizeof(p1)), o.qty, o.in_seq);
+		if (o.type == DP_ORD_MASS_CANCEL)
+			printf(" scope=%u parts=%u", o.scope, o.parts);
+	} else if (rec_ctl(r, &c)) {
+		printf(" op=%s contract=%u firm=%u account=%u ctl_seq=%" PRIu64 " price=%s"
+		       " price2=%s qty=%" PRId64 " arg=%" PRIu64 " arg8=%u",
+		       ctl_name(c.type), c.contract_id, c.firm_id, c.account, c.seq,
+		       fmt_price(c.price, p1, sizeof(p1)), fmt_price(c.price2, p2, sizeof(p2)),
+		       c.qty, c.arg, c.arg8);
+	} else if (r->type == JN_T_SESSION && r->len == sizeof(struct jn_session_ev)) {
+		struct jn_session_ev s;
+		memcpy(&s, r->payload, sizeof(s));
+		printf(" kind=%s session=%u/%u firm=%u session_id=%" PRIu64 " next_in=%" PRIu64
+		       " next_out=%" PRIu64,
+		       s.kind == JN_SS_ESTABLISHED ? "ESTABLISHED" :
+		       s.kind == JN_SS_TERMINATED ? "TERMINATED" : "?",
+		       s.src, s.session, s.firm_id, s.session_id, s.next_in_seq, s.next_out_seq);
+	} else if (r->type == JN_T_SNAPSHOT && r->len == sizeof(struct jn_snapshot_mark)) {
+		struct jn_snapshot_mark m;
+		memcpy(&m, r->payload, sizeof(m));
+		printf(" snapshot_seq=%" PRIu64, m.seq);
+	} else {
+		printf(" len=%u data=", r->len);
+		for (unsigned i = 0; i < r->len; i++)
+			printf("%02x", r->payload[i]);
+	}
+	putchar('\n');
+	return 0;
+}
+
+/* ---- audit ------------------------------------------------------------------------ */
+
+/* order id -> (firm, account): fills and cancels of resting orders name their owner. */
+struct owner_map {
+	uint64_t *key;
+	uint64_t *val; /* firm << 32 | account */
+	size_t cap, n;
+};
+
+static void owner_put(struct owner_map *m, uint64_t k, uint64_t v);
+
+static void owner_grow(struct owner_map *m)
+{
+	struct owner_map old = *m;
+	m->cap = old.cap ? old.cap * 2 : 4096;
+	m->key = calloc(m->cap, sizeof(uint64_t));
+	m->val = calloc(m->cap, sizeof(uint64_t));
+	if (m->key == NULL || m->val == NULL) {
+		fprintf(stderr, "tokex-journal: out of memory\n");
+		exit(2);
+	}
+	m->n = 0;
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.key[i])
+			owner_put(m, old.key[i], old.val[i]);
+	free(old.key);
+	free(old.val);
+}
+
+static void owner_put(struct owner_map *m, uint64_t k, uint64_t v)
+{
+	if (k == 0)
+		return;
+	if (2 * (m->n + 1) > m->cap)
+		owner_grow(m);
+	size_t i = (size_t)(k * 0x9e3779b97f4a7c15ull) & (m->cap - 1);
+	while (m->key[i] && m->key[i] != k)
+		i = (i + 1) & (m->cap - 1);
+	if (!m->key[i])
+		m->n++;
+	m->key[i] = k;
+	m->val[i] = v;
+}
+
+static int owner_get(const struct owner_map *m, uint64_t k, uint64_t *v)
+{
+	if (!m->cap || k == 0)
+		return 0;
+	size_t i = (size_t)(k * 0x9e3779b97f4a7c15ull) & (m->cap - 1);
+	while (m->key[i]) {
+		if (m->key[i] == k) {
+			*v = m->val[i];
+			return 1;
+		}
+		i = (i + 1) & (m->cap - 1);
+	}
+	return 0;
+}
+
+struct audit {
+	struct mc_core *mc;
+	struct mc_out out;
+	struct dp_event ev[64];
+	struct owner_map owners;
+	const struct filt *f;
+	const struct jn_rec *cur; /* the input being replayed */
+	struct dp_order cur_order;
+	int cur_is_order;
+	uint64_t rows;
+};
+
+static void audit_row(struct audit *a, uint64_t time_ns, const char *event, uint32_t contract,
+		      int64_t firm, int64_t account, const char *session, uint64_t cl_ord_id,
+		      uint64_t order_id, unsigned side, int64_t price, int64_t qty, int64_t leaves,
+		      uint64_t trade_id, int aggressor, const char *reason)
+{
+	const struct filt *f = a->f;
+	if ((f->contract >= 0 && f->contract != contract) ||
+	    (f->firm >= 0 && f->firm != firm) || (f->account >= 0 && f->account != account))
+		return;
+	char t[64], p[32];
+	printf("%s,%" PRIu64 ",%s,%u,", fmt_time(time_ns, t, sizeof(t)), a->cur->seq, event,
+	       contract);
+	if (firm >= 0)
+		printf("%" PRId64, firm);
+	putchar(',');
+	if (account >= 0)
+		printf("%" PRId64, account);
+	printf(",%s,%" PRIu64 ",%" PRIu64 ",%s,%s,", session, cl_ord_id, order_id,
+	       side ? side_name(side) : "", price == TKX_NULL_PRICE ? "" :
+	       fmt_price(price, p, sizeof(p)));
+	if (qty >= 0)
+		printf("%" PRId64, qty);
+	putchar(',');
+	if (leaves >= 0)
+		printf("%" PRId64, leaves);
+	putchar(',');
+	if (trade_id)
+		printf("%" PRIu64, trade_id);
+	putchar(',');
+	if (aggressor >= 0)
+		printf("%d", aggressor);
+	printf(",%s\n", reason);
+	a->rows++;
+}
+
+static void audit_owner(struct audit *a, uint64_t order_id, int64_t *firm, int64_t *account)
+{
+	uint64_t v;
+	if (owner_get(&a->owners, order_id, &v)) {
+		*firm = (int64_t)(v >> 32);
+		*account = (int64_t)(v & 0xffffffffu);
+	} else if (a->cur_is_order) {
+		*firm = a->cur_order.firm_id;
+		*account = a->cur_order.account;
+	} else {
+		*firm = *account = -1;
+	}
+}
+
+static void audit_flush(struct mc_out *o)
+{
+	struct audit *a = o->arg;
+	char sess[16], why[16];
+	for (uint32_t i = 0; i < o->n; i++) {
+		const struct dp_event *e = &o->ev[i];
+		int64_t firm, account;
+		snprintf(sess, sizeof(sess), "%u/%u", e->src, e->session);
+		switch (e->template_id) {
+		case TKX_EXEC_ACK: {
+			const struct tkx_exec_ack *x = &e->u.ack;
+			if (a->cur_is_order)
+				owner_put(&a->owners, x->order_id,
+					  (uint64_t)a->cur_order.firm_id << 32 | a->cur_order.account);
+			audit_owner(a, x->order_id, &firm, &account);
+			audit_row(a, x->transact_time, "ACK", x->contract_id, firm, account, sess,
+				  x->cl_ord_id, x->order_id, x->side, x->price, x->qty, -1, 0, -1, "");
+			break;
+		}
+		case TKX_EXEC_REJECT: {
+			const struct tkx_exec_reject *x = &e->u.reject;
+			audit_owner(a, 0, &firm, &account);
+			snprintf(why, sizeof(why), "%u", x->reason);
+			audit_row(a, x->transact_time, "REJECT", x->contract_id, firm, account, sess,
+				  x->cl_ord_id, x->order_id, 0, TKX_NULL_PRICE, -1, -1, 0, -1, why);
+			break;
+		}
+		case TKX_FILL: {
+			const struct tkx_fill *x = &e->u.fill;
+			audit_owner(a, x->order_id, &firm, &account);
+			audit_row(a, x->transact_time, "FILL", x->contract_id, firm, account, sess,
+				  x->cl_ord_id, x->order_id, x->side, x->price, x->qty, x->leaves_qty,
+				  x->trade_id, x->aggressor, "");
+			break;
+		}
+		case TKX_CANCELLED: {
+			const struct tkx_cancelled *x = &e->u.cancelled;
+			audit_owner(a, x->order_id, &firm, &account);
+			snprintf(why, sizeof(why), "%u", x->reason);
+			audit_row(a, x->transact_time, "CANCELLED", x->contract_id, firm, account,
+				  sess, x->cl_ord_id, x->order_id, x->side, TKX_NULL_PRICE, x->qty, 0,
+				  0, -1, why);
+			break;
+		}
+		case TKX_MODIFY_ACK: {
+			const struct tkx_modify_ack *x = &e->u.modify_ack;
+			audit_owner(a, x->order_id, &firm, &account);
+			audit_row(a, x->transact_time, "MODIFY_ACK", x->contract_id, firm, account,
+				  sess, x->cl_ord_id, x->order_id, x->side, x->price, x->qty, -1, 0,
+				  -1, "");
+			break;
+		}
+		case TKX_MASS_CANCEL_ACK: {
+			const struct tkx_mass_cancel_ack *x = &e->u.mass_ack;
+			audit_owner(a, 0, &firm, &account);
+			snprintf(why, sizeof(why), "count=%u", x->count);
+			audit_row(a, x->transact_time, "MASS_CANCEL_ACK", x->contract_id, firm,
+				  x->account, sess, x->cl_ord_id, 0, x->side, TKX_NULL_PRICE, -1, -1,
+				  0, -1, why);
+			break;
+		}
+		case TKX_MD_TRADE: {
+			const struct tkx_md_trade *x = &e->u.trade;
+			audit_row(a, x->transact_time, "TRADE", x->contract_id, -1, -1, "", 0, 0,
+				  x->aggressor_side, x->price, x->qty, -1, x->trade_id, -1,
+				  "aggressor side");
+			break;
+		}
+		default: /* top of book, contract status: market data, not the trail */
+			break;
+		}
+	}
+	o->n = 0;
+}
+
+static int audit_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
+{
+	(void)pos;
+	struct audit *a = arg;
+	a->cur = r;
+	a->cur_is_order = 0;
+	/* Every input is replayed (the engine's state needs them all); only the rows are
+	 * filtered, and the time/type filters select inputs. */
+	int shown = (!a->f->type || r->type == a->f->type) && r->time_ns >= a->f->from &&
+		    r->time_ns <= a->f->to;
+	const struct filt *keep = a->f;
+	struct filt none = { .contract = -2, .firm = -2, .account = -2 };
+	if (!shown)
+		a->f = &none; /* contract -2 matches nothing: replay silently */
+	struct dp_order o;
+	struct dp_ctl c;
+	char sess[16];
+	if (rec_order(r, &o)) {
+		a->cur_order = o;
+		a->cur_is_order = 1;
+		snprintf(sess, sizeof(sess), "%u/%u", o.src, o.session);
+		char ev[32];
+		snprintf(ev, sizeof(ev), "ORDER_%s", ord_name(o.type));
+		audit_row(a, r->time_ns, ev, o.contract_id, o.firm_id, o.account, sess,
+			  o.cl_ord_id, o.order_id, o.side,
+			  o.type == DP_ORD_NEW || o.type == DP_ORD_MODIFY ? o.price : TKX_NULL_PRICE,
+			  o.type == DP_ORD_NEW || o.type == DP_ORD_MODIFY ? (int64_t)o.qty : -1, -1,
+			  0, -1, o.type == DP_ORD_NEW ? tif_name(o.tif) : "");
+		mc_process(a->mc, &o, 1, r->time_ns, &a->out);
+	} else if (rec_ctl(r, &c)) {
+		char ev[32];
+		snprintf(ev, sizeof(ev), "CTL_%s", ctl_name(c.type));
+		audit_row(a, r->time_ns, ev, c.contract_id, c.firm_id, c.account, "", 0, 0, 0,
+			  c.price, c.qty, -1, 0, -1, "");
+		struct dp_ctl_reply rep;
+		int rc = mc_control(a->mc, &c, &a->out, &rep);
+		if (rc < 0) {
+			char why[48];
+			snprintf(why, sizeof(why), "refused: %s", strerror(-rc));
+			audit_row(a, r->time_ns, "CTL_RESULT", c.contract_id, c.firm_id, c.account,
+				  "", 0, 0, 0, TKX_NULL_PRICE, -1, -1, 0, -1, why);
+		}
+	}
+	if (a->out.n)
+		audit_flush(&a->out);
+	a->f = keep;
+	return 0;
+}
+
+static int do_audit(const char *dir, const char *cfgfile, const struct filt *f)
+{
+	static struct cp_config cfg;
+	char err[512];
+	cp_config_defaults(&cfg);
+	if (cfgfile && cp_config_load(&cfg, cfgfile, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokex-journal: %s\n", err);
+		return 2;
+	}
+	struct mc_contract_params p[MC_MAX_CONTRACTS];
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < cfg.n_contracts && n < MC_MAX_CONTRACTS; i++, n++) {
+		const struct cp_contract *k = &cfg.contracts[i];
+		memset(&p[n], 0, sizeof(p[n]));
+		p[n].id = k->id;
+		cp_contract_band(k, &p[n].book.price_lo, &p[n].book.price_hi);
+		p[n].book.tick = k->tick;
+		p[n].book.max_qty = k->max_qty;
+		p[n].book.max_orders = k->max_orders;
+		p[n].phase = TKX_PHASE_CONTINUOUS; /* as tokexd starts them */
+	}
+	size_t len = mc_core_memsize(p, n);
+	void *mem = len ? aligned_alloc(64, (len + 63) / 64 * 64) : NULL;
+	struct audit a;
+	memset(&a, 0, sizeof(a));
+	if (mem)
+		memset(mem, 0, len);
+	a.mc = mem ? mc_core_init(mem, len, p, n) : NULL;
+	if (a.mc == NULL) {
+		fprintf(stderr, "tokex-journal: cannot build a matching core from %s: %s\n",
+			cfg.source, strerror(errno));
+		return 2;
+	}
+	a.out.ev = a.ev;
+	a.out.cap = 64;
+	a.out.flush = audit_flush;
+	a.out.arg = &a;
+	a.f = f;
+	printf("time,seq,event,contract,firm,account,session,cl_ord_id,order_id,side,price,qty,"
+	       "leaves_qty,trade_id,aggressor,reason\n");
+	int64_t rc = jn_iter(dir, 0, audit_cb, &a, err, sizeof(err));
+	free(mem);
+	free(a.owners.key);
+	free(a.owners.val);
+	if (rc < 0) {
+		fprintf(stderr, "tokex-journal: %s\n", rc == -EBADMSG ? err : strerror((int)-rc));
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1], *dir = argv[2];
+	struct filt f = { .contract = -1, .account = -1, .firm = -1, .to = UINT64_MAX };
+	const char *cfgfile = NULL, *segment = NULL;
+	uint64_t at = 0;
+	int have_at = 0;
+	static const struct option opts[] = {
+		{"contract", required_argument, NULL, 'C'}, {"account", required_argument, NULL, 'A'},
+		{"firm", required_argument, NULL, 'F'},     {"from", required_argument, NULL, 'f'},
+		{"to", required_argument, NULL, 't'},       {"type", required_argument, NULL, 'T'},
+		{"at", required_argument, NULL, 'a'},       {"segment", required_argument, NULL, 's'},
+		{"config", required_argument, NULL, 'c'},   {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	optind = 3;
+	int c;
+	uint64_t v;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'C':
+		case 'A':
+		case 'F':
+			if (parse_u64(optarg, &v) < 0 || v > UINT32_MAX) {
+				fprintf(stderr, "tokex-journal: bad number: %s\n", optarg);
+				return 2;
+			}
+			*(c == 'C' ? &f.contract : c == 'A' ? &f.account : &f.firm) = (int64_t)v;
+			break;
+		case 'f':
+		case 't':
+			if (parse_time(optarg, c == 'f' ? &f.from : &f.to) < 0) {
+				fprintf(stderr, "tokex-journal: bad time: %s (ns since the epoch or "
+					"YYYY-MM-DDTHH:MM:SS[.fraction]Z)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'T':
+			for (f.type = JN_T_ORDER; f.type <= JN_T_MARK; f.type++)
+				if (strcmp(optarg, type_name((unsigned)f.type)) == 0)
+					break;
+			if (f.type > JN_T_MARK) {
+				fprintf(stderr, "tokex-journal: bad type: %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'a':
+			if (parse_u64(optarg, &at) < 0) {
+				fprintf(stderr, "tokex-journal: bad offset: %s\n", optarg);
+				return 2;
+			}
+			have_at = 1;
+			break;
+		case 's':
+			segment = optarg;
+			break;
+		case 'c':
+			cfgfile = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	char err[1024];
+	if (strcmp(cmd, "dump") == 0) {
+		int64_t rc = jn_iter(dir, 0, dump_cb, &f, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "tokex-journal: %s\n",
+				rc == -EBADMSG || rc == -ENOENT ? err : strerror((int)-rc));
+			return 1;
+		}
+		return 0;
+	}
+	if (strcmp(cmd, "verify") == 0) {
+		struct jn_verify vr;
+		int rc = jn_verify(dir, &vr, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "tokex-journal: %s\n", err);
+			return 2;
+		}
+		if (vr.status == 0) {
+			printf("%s\n", err);
+			return 0;
+		}
+		printf("%s\nfirst bad record: segment %s offset %" PRIu64 " seq %" PRIu64 "\n", err,
+		       vr.bad_segment, vr.bad_offset, vr.bad_seq);
+		return 1;
+	}
+	if (strcmp(cmd, "truncate") == 0) {
+		if (!have_at) {
+			fprintf(stderr, "tokex-journal: truncate needs --at OFFSET\n");
+			return 2;
+		}
+		char last[64];
+		if (segment == NULL) {
+			struct jn_verify vr;
+			if (jn_verify(dir, &vr, err, sizeof(err)) < 0 || vr.segments == 0) {
+				fprintf(stderr, "tokex-journal: no segment in %s\n", dir);
+				return 2;
+			}
+			if (vr.status == 0) {
+				fprintf(stderr, "tokex-journal: the journal verifies clean: name the "
+					"segment to cut (--segment FILE)\n");
+				return 2;
+			}
+			snprintf(last, sizeof(last), "%s", vr.bad_segment);
+			segment = last;
+		}
+		int rc = jn_truncate(dir, segment, at);
+		if (rc < 0) {
+			fprintf(stderr, "tokex-journal: truncate %s/%s at %" PRIu64 ": %s%s\n", dir,
+				segment, at, strerror(-rc),
+				rc == -EINVAL ? " (the offset must be a multiple of 96)" : "");
+			return 1;
+		}
+		printf("truncated %s/%s at offset %" PRIu64 "\n", dir, segment, at);
+		return 0;
+	}
+	if (strcmp(cmd, "audit") == 0)
+		return do_audit(dir, cfgfile, &f);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,236 @@
+/*
+ * td_ctl.c - tokexd's control plane: the control rings to the matching cores, and the
+ * control thread's lifecycle, scheduler and tokexctl socket.
+ *
+ * Role: two sides, one file, so the message discipline is in one place.
+ *  - Matching path (td_ctl_poll): called by the matching loop (td_rx.c in
+ *    run-to-completion mode, td_match.c in pipeline mode) every TD_CTL_EVERY passes;
+ *    takes at most TD_CTL_BURST dp_ctl from its ring, applies each with mc_control()
+ *    and puts the dp_ctl_reply on the reply ring. Never blocks: a reply that finds the
+ *    ring full is dropped and counted (the control thread then times out).
+ *  - Control thread (td_ctl_start/run/stop, from td_control() in td_main.c): the
+ *    lifecycle (cp_life) reaches a core only by enqueuing one dp_ctl and waiting for the
+ *    reply with its seq (1 s at most); it never touches a book. The scheduler (when
+ *    control.scheduler is 1) runs on the wall clock; tokexctl's commands arrive on the
+ *    Unix socket control.socket.
+ * Rings: per matching core, ctl_in (control -> core, dp_ctl) and ctl_out (core ->
+ * control, dp_ctl_reply), single producer / single consumer, TD_CTL_RING entries.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_errno.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "cp_cmd.h"
+#include "cp_server.h"
+#include "td_app.h"
+
+#define TD_CTL_RING 64
+#define TD_CTL_BURST 4
+#define TD_CTL_TIMEOUT_NS 1000000000ull
+
+struct td_ctl {
+	struct cp_life L;
+	struct cp_sched S;
+	struct cp_cmd_ctx X;
+	struct cp_server srv;
+	int have_srv;
+};
+
+/* ---- matching path ------------------------------------------------------------------- */
+
+void td_ctl_poll(struct td_match *m, struct mc_out *out)
+{
+	struct dp_ctl c[TD_CTL_BURST];
+	unsigned n = rte_ring_sc_dequeue_burst_elem(m->ctl_in, c, sizeof(c[0]), TD_CTL_BURST,
+						    NULL);
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_ctl_reply r;
+		mc_control(m->mc, &c[i], out, &r);
+		if (rte_ring_sp_enqueue_elem(m->ctl_out, &r, sizeof(r)) != 0)
+			m->ctl_lost++;
+	}
+}
+
+/* ---- control thread ------------------------------------------------------------------ */
+
+static uint64_t td_ctl_clock(void *arg)
+{
+	(void)arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t td_ctl_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* cp_life_ops.send: one command on the core's ring, then its reply. */
+static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct dp_ctl_reply *r)
+{
+	struct td_app *a = arg;
+	if (core >= a->route.n_match)
+		return -ENODEV;
+	struct td_match *m = &a->match[core];
+	struct dp_ctl copy = *c; /* rte_ring's enqueue takes a non-const pointer */
+	if (rte_ring_sp_enqueue_elem(m->ctl_in, &copy, sizeof(copy)) != 0)
+		return -EAGAIN;
+	uint64_t end = td_ctl_mono() + TD_CTL_TIMEOUT_NS;
+	for (;;) {
+		/* Replies to commands that timed out earlier are dropped on the way. */
+		while (rte_ring_sc_dequeue_elem(m->ctl_out, r, sizeof(*r)) == 0)
+			if (r->seq == c->seq)
+				return 0;
+		if (!atomic_load(&a->running) || td_ctl_mono() >= end)
+			return -ETIMEDOUT;
+		struct timespec d = {0, 20000};
+		nanosleep(&d, NULL);
+	}
+}
+
+static void td_ctl_log(void *arg, uint64_t now, const char *line)
+{
+	(void)arg;
+	(void)now;
+	printf("tokexd: control: %s\n", line);
+}
+
+static void td_ctl_counters(void *arg, char *out, size_t len)
+{
+	struct td_app *a = arg;
+	size_t n = 0;
+	/* Per-core counters, read while the cores run (each word written by one core). */
+	for (uint32_t m = 0; m < a->route.n_match && n < len; m++) {
+		struct mc_stats s;
+		mc_stats(a->match[m].mc, &s);
+		n += (size_t)snprintf(out + n, len - n, "core %u: requests %" PRIu64 " replies %"
+				      PRIu64 " trades %" PRIu64 " rejects %" PRIu64 " md %" PRIu64
+				      " ctl_lost %" PRIu64 "\n", m, s.orders, s.events, s.trades,
+				      s.rejects, s.md, a->match[m].ctl_lost);
+	}
+	if (n < len)
+		snprintf(out + n, len - n, "rx: loops %" PRIu64 " routed %" PRIu64 " busy %" PRIu64
+			 " unknown_contract %" PRIu64 "\n", a->rx.loops, a->rx.orders_routed,
+			 a->rx.busy_rejects, a->rx.unknown_contract);
+}
+
+void td_ctl_setup(struct td_app *a)
+{
+	a->ctl = calloc(1, sizeof(*a->ctl));
+	if (a->ctl == NULL)
+		rte_exit(EXIT_FAILURE, "tokexd: control plane: out of memory\n");
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		int socket = (int)rte_lcore_to_socket_id(a->match[m].lcore);
+		char name[RTE_RING_NAMESIZE];
+		snprintf(name, sizeof(name), "tkx_ctl_%u", m);
+		a->match[m].ctl_in = rte_ring_create_elem(name, sizeof(struct dp_ctl), TD_CTL_RING,
+							  socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		snprintf(name, sizeof(name), "tkx_ctlr_%u", m);
+		a->match[m].ctl_out = rte_ring_create_elem(name, sizeof(struct dp_ctl_reply),
+							   TD_CTL_RING, socket,
+							   RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!a->match[m].ctl_in || !a->match[m].ctl_out)
+			rte_exit(EXIT_FAILURE, "tokexd: cannot create the control rings of matching "
+				 "core %u: %s\n", m, rte_strerror(rte_errno));
+	}
+}
+
+int td_ctl_start(struct td_app *a)
+{
+	struct td_ctl *t = a->ctl;
+	const struct cp_config *cfg = &a->cfg;
+	char err[512];
+
+	struct cp_life_ops ops = {td_ctl_send, td_ctl_log, a};
+	cp_life_init(&t->L, &ops, a->route.n_match);
+	cp_config_cal(cfg, &t->L.cal);
+	t->L.band = (struct cp_band_rule){cfg->band_bp, cfg->first_day_bp, cfg->locked_bp};
+	t->L.vol_guard_bp = cfg->vol_guard_bp;
+	snprintf(t->L.index_file, sizeof(t->L.index_file), "%s", cfg->index_file);
+	cp_sched_init(&t->S, &t->L, td_ctl_clock, NULL);
+	t->S.vol_halt_ns = (uint64_t)cfg->vol_halt_s * 1000000000ull;
+	t->L.now = td_ctl_clock(NULL);
+
+	/* The matching path polls its control ring only once the lcores run. */
+	for (int i = 0; i < 400 && a->rx.loops == 0 && atomic_load(&a->running); i++) {
+		struct timespec d = {0, 5000000};
+		nanosleep(&d, NULL);
+	}
+	int32_t today;
+	uint32_t minute;
+	cp_cal_local(&t->L.cal, t->L.now, &today, &minute);
+	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
+		const struct cp_contract *k = &cfg->contracts[i];
+		struct cp_life_params p = {
+			.id = k->id, .symbol = k->symbol,
+			.core = cfg->mode == CP_MODE_RTC ? 0 : k->core,
+			.tick = k->tick, .ref_price = k->ref_price, .max_qty = k->max_qty,
+			.max_orders = k->max_orders,
+		};
+		int rc = cp_life_define(&t->L, &p, err, sizeof(err));
+		/* The cores built these books at start: the scheduler takes them from LISTED;
+		 * without it they keep trading as they are (CONTINUOUS). */
+		if (rc == 0)
+			rc = cfg->scheduler ? cp_life_list(&t->L, k->id, err, sizeof(err))
+					    : cp_life_adopt(&t->L, k->id, TKX_PHASE_CONTINUOUS, today,
+							    err, sizeof(err));
+		if (rc < 0)
+			printf("tokexd: control: contract %u: %s\n", k->id, err);
+	}
+	for (uint32_t i = 0; i < cfg->n_accounts; i++) {
+		const struct cp_account_limit *l = &cfg->accounts[i];
+		struct cp_account ac = {.firm = l->firm, .account = l->account,
+					.max_qty = l->max_qty, .max_pos = l->max_pos,
+					.max_pos_spot = l->max_pos_spot};
+		if (cp_life_account(&t->L, &ac, err, sizeof(err)) < 0)
+			printf("tokexd: control: accounts[%u]: %s\n", i, err);
+	}
+	t->X.L = &t->L;
+	t->X.S = cfg->scheduler ? &t->S : NULL;
+	t->X.counters = td_ctl_counters;
+	t->X.counters_arg = a;
+	if (cfg->ctl_startup[0] && cp_cmd_file(&t->X, cfg->ctl_startup, err, sizeof(err)) < 0) {
+		printf("tokexd: control.startup: %s: fix the file or the command, then restart\n",
+		       err);
+		return -EINVAL;
+	}
+	if (cp_server_open(&t->srv, cfg->ctl_socket, &t->X, err, sizeof(err)) < 0)
+		printf("tokexd: control: no tokexctl socket (%s); set control.socket to a "
+		       "writable path\n", err);
+	else
+		t->have_srv = 1;
+	printf("tokexd: control: %u contract(s), scheduler %s, tokexctl on %s\n", t->L.n,
+	       cfg->scheduler ? "on (calendar drives phases)" : "off (operator drives phases)",
+	       t->have_srv ? cfg->ctl_socket : "(none)");
+	return 0;
+}
+
+void td_ctl_run(struct td_app *a, int timeout_ms)
+{
+	struct td_ctl *t = a->ctl;
+	t->L.now = td_ctl_clock(NULL);
+	if (t->have_srv) {
+		cp_server_poll(&t->srv, timeout_ms);
+	} else {
+		struct timespec d = {0, (long)timeout_ms * 1000000L};
+		nanosleep(&d, NULL);
+	}
+	if (t->X.S)
+		cp_sched_tick(&t->S);
+}
+
+void td_ctl_stop(struct td_app *a)
+{
+	if (a->ctl && a->ctl->have_srv)
+		cp_server_close(&a->ctl->srv);
+}

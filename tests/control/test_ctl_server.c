@@ -1,0 +1,435 @@
+/* test_ctl_server.c - the command language and the control socket: tokexctl's client
+ * against cp_server over a socketpair and over a temporary Unix socket path (the client
+ * runs in a thread of its own, as tokexctl would in its own process, while this thread
+ * polls the server); a start-up command file with a bad line. The lifecycle behind it
+ * talks to the fake core. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cp_cmd.h"
+#include "cp_server.h"
+#include "fake_core.h"
+
+static struct fake_core fk;
+static struct cp_life L;
+static struct cp_sched S;
+static struct cp_cmd_ctx X;
+static uint64_t clk;
+
+static uint64_t test_clock(void *arg)
+{
+	(void)arg;
+	return clk;
+}
+
+static void counters(void *arg, char *out, size_t len)
+{
+	(void)arg;
+	snprintf(out, len, "core 0: orders 0 trades 0\n");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	fk_init(&fk);
+	struct cp_life_ops ops = {fake_send, NULL, &fk};
+	cp_life_init(&L, &ops, 1);
+	cp_sched_init(&S, &L, test_clock, NULL);
+	memset(&X, 0, sizeof(X));
+	X.L = &L;
+	X.S = &S;
+	X.counters = counters;
+	/* Monday 2 March 2026, 09:30 in Beijing: continuous trading by the calendar. */
+	clk = cp_cal_utc_ns(&L.cal, cp_days_from_civil(2026, 3, 2), 9 * 60 + 30);
+	L.now = clk;
+	char err[128];
+	for (uint32_t id = 202603; id <= 202605; id++) {
+		struct cp_life_params p = {.id = id, .tick = 10, .ref_price = 25000,
+					   .max_qty = 1000, .max_orders = 64};
+		assert_int_equal(cp_life_define(&L, &p, err, sizeof(err)), 0);
+		assert_int_equal(cp_life_list(&L, id, err, sizeof(err)), 0);
+	}
+	return 0;
+}
+
+static int exec(const char *line, char *out, size_t len)
+{
+	return cp_cmd_exec(&X, line, out, len);
+}
+
+#define OK(line, text)                                                               \
+	do {                                                                         \
+		char o_[8192];                                                       \
+		int r_ = exec(line, o_, sizeof(o_));                                 \
+		if (r_ != 0 || !strstr(o_, text))                                    \
+			fail_msg("'%s': got %d '%s', want 0 '%s'", line, r_, o_, text); \
+	} while (0)
+
+#define ERR(line, rc, text)                                                          \
+	do {                                                                         \
+		char o_[8192];                                                       \
+		int r_ = exec(line, o_, sizeof(o_));                                 \
+		if (r_ != (rc) || !strstr(o_, text))                                 \
+			fail_msg("'%s': got %d '%s', want %d '%s'", line, r_, o_, rc, text); \
+	} while (0)
+
+static void test_commands(void **state)
+{
+	(void)state;
+	OK("help", "kill FIRM ACCOUNT on|off");
+	OK("", "");
+	OK("   # a comment", "");
+	OK("contracts", "202603   TKN2603  LISTED");
+	OK("sessions", "session 3 13:30-15:00");
+	OK("sessions", "now 2026-03-02 09:30 (UTC+480 min), business day, slot continuous");
+	OK("tick", "transition(s)"); /* the scheduler opens the day */
+	OK("contracts", "CONTINUOUS");
+	OK("halt 202603", "202603 HALTED");
+	OK("contracts", "halted:operator");
+	ERR("halt 202603", -EALREADY, "contract 202603 is already halted");
+	OK("resume 202603", "202603 CONTINUOUS");
+	OK("halt all", "halt: 3 contract(s)");
+	OK("resume all", "resume: 3 contract(s)");
+	OK("limits 202603 2.4000 2.6000", "202603 limits [2.4000, 2.6000]");
+	assert_int_equal(fk_find(&fk, 202603)->lo, 24000);
+	assert_int_equal(fk_find(&fk, 202603)->hi, 26000);
+	ERR("limits 202603 2.40001 2.6", -EINVAL, "'2.40001' is not valid; usage: limits ID LO HI");
+	ERR("limits 202603 2.4005 2.6", -EINVAL, "must be on the tick grid");
+	ERR("settle 202603", -EBUSY, "contract 202603 is CONTINUOUS: cannot settle it");
+	ERR("expire 202603", -EBUSY, "is CONTINUOUS: cannot expire it");
+	ERR("delist 202603", -EBUSY, "is CONTINUOUS: cannot delist it");
+	ERR("final 202603", -EBUSY, "needs EXPIRED");
+	ERR("halt 209912", -ENOENT, "no contract 209912");
+	ERR("halt x", -EINVAL, "'x' is not valid; usage: halt ID|all");
+	ERR("halt", -EINVAL, "usage: halt ID|all");
+	ERR("halt 1 2", -EINVAL, "usage: halt ID|all");
+	ERR("frobnicate", -ENOSYS, "unknown command 'frobnicate'");
+	OK("account 1 7 50 100 60", "account 1/7 set");
+	ERR("account 1 7 50 100 200", -EINVAL, "spot limit <= max_position");
+	ERR("account 1 7 -5 100", -EINVAL, "'-5' is not valid");
+	OK("kill 1 7 on", "kill switch 1/7 on");
+	assert_int_equal(fk.kills, 1);
+	OK("kill 1 7 off", "kill switch 1/7 off");
+	ERR("kill 1 7 maybe", -EINVAL, "'maybe' is not valid");
+	OK("cancel 1 7", "mass cancel 1/7 sent");
+	OK("cancel 0 0 202604", "mass cancel 0/0 sent");
+	ERR("cancel 0 0 209912", -ENOENT, "no contract 209912");
+	/* Close by hand and settle. */
+	fk_trade(&fk, 202603, 25100, 10);
+	fk_trade(&fk, 202603, 25200, 30);
+	OK("close 202603", "202603 CLOSED");
+	OK("settle 202603", "202603 SETTLED settlement 2.5180 volume 40 next limits [2.3170, 2.7190]");
+	ERR("settle 202603", -EBUSY, "is SETTLED: cannot settle it");
+	ERR("expire 202603", -EINVAL, "its last trading day is 2026-03-31: not before");
+	ERR("open 202603", -EBUSY, "needs AUCTION or BREAK");
+	/* Listing: the next month after the furthest, or a given one. */
+	OK("list", "listed 202606 TKN2606");
+	OK("list 202608", "listed 202608");
+	ERR("list 202608", -EBUSY, "is LISTED: cannot list it");
+	ERR("list 202613", -EINVAL, "'202613' is not valid");
+	OK("delist 202608", ""); /* never traded: may go */
+	ERR("list 202608", -ESTALE, "was delisted");
+	OK("counters", "settlements 1");
+	OK("counters", "core 0: orders 0 trades 0");
+	/* A long line. */
+	char longline[700];
+	memset(longline, 'x', sizeof(longline) - 1);
+	longline[sizeof(longline) - 1] = '\0';
+	ERR(longline, -E2BIG, "command longer than");
+	ERR("a b c d e f g h i j", -E2BIG, "too many words");
+}
+
+static void test_final_and_delist(void **state)
+{
+	(void)state;
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/tokex-ctl-index-%d.csv", (int)getpid());
+	/* Straight to the last trading day by hand. */
+	clk = cp_cal_utc_ns(&L.cal, cp_days_from_civil(2026, 3, 31), 9 * 60 + 30);
+	L.now = clk;
+	OK("preopen 202603", "PRE_OPEN");
+	OK("uncross 202603", "202603 AUCTION uncross - volume 0");
+	OK("open 202603", "CONTINUOUS");
+	OK("break 202603", "BREAK");
+	OK("close 202603", "CLOSED");
+	OK("settle all", "settle: 1 contract(s)");
+	OK("expire 202603", "202603 EXPIRED");
+	ERR("final 202603", -ENODATA, "no index file: give one");
+	ERR("final 202603 /nonexistent.csv", -ENOENT, "/nonexistent.csv: cannot open");
+	FILE *f = fopen(path, "w");
+	fprintf(f, "2026-03-02,2.5000\n2026-03-03,bad\n");
+	fclose(f);
+	char want[128];
+	snprintf(want, sizeof(want), "%s:2: 'bad' is not a price", path);
+	ERR("final 202603 ", -ENODATA, "no index file");
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "final 202603 %s", path);
+	ERR(cmd, -EINVAL, want);
+	f = fopen(path, "w");
+	fprintf(f, "2026-03-02,2.5000\n");
+	fclose(f);
+	ERR(cmd, -ENODATA, "no index fixing for business day 2026-03-03");
+	f = fopen(path, "w");
+	for (int d = 1; d <= 31; d++)
+		if (cp_cal_is_business_day(&L.cal, cp_days_from_civil(2026, 3, d)))
+			fprintf(f, "2026-03-%02d,2.6000\n", d);
+	fclose(f);
+	OK(cmd, "202603 FINAL_SETTLED at 2.6000");
+	OK("contracts", "final:2.6000");
+	fk_find(&fk, 202603)->orders = 1; /* a fault: an order the expiry left behind */
+	ERR("delist 202603", -EBUSY, "contract 202603 has open orders: mass-cancel them");
+	OK("cancel 0 0 202603", "sent");
+	OK("delist 202603", "202603 DELISTED");
+	ERR("halt 202603", -ESTALE, "is DELISTED: cannot halt it");
+	unlink(path);
+}
+
+static void test_startup_file(void **state)
+{
+	(void)state;
+	char path[64], err[256];
+	snprintf(path, sizeof(path), "/tmp/tokex-startup-%d.cmd", (int)getpid());
+	FILE *f = fopen(path, "w");
+	fprintf(f, "# start-up\naccount 1 7 50 100\n\nkill 2 0 on\nhalt 209912\nkill 3 0 on\n");
+	fclose(f);
+	assert_int_equal(cp_cmd_file(&X, path, err, sizeof(err)), -ENOENT);
+	char want[128];
+	snprintf(want, sizeof(want), "%s:5: no contract 209912 (see 'contracts')", path);
+	assert_string_equal(err, want);
+	assert_int_equal(fk.kills, 1); /* stopped at the bad line */
+	unlink(path);
+	assert_int_equal(cp_cmd_file(&X, path, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot open"));
+}
+
+struct client {
+	pthread_t th;
+	int fd;           /* connected fd, or -1: connect to path */
+	const char *path;
+	int rc;
+	atomic_int done;
+};
+
+static int client_script(int fd);
+
+static void *client_main(void *arg)
+{
+	struct client *c = arg;
+	char err[256];
+	int fd = c->fd >= 0 ? c->fd : cp_client_connect(c->path, err, sizeof(err));
+	c->rc = fd < 0 ? 10 : client_script(fd);
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+/* Polls the server until the client thread is done (10 s at most). */
+static int serve_client(struct cp_server *srv, struct client *c)
+{
+	atomic_init(&c->done, 0);
+	assert_int_equal(pthread_create(&c->th, NULL, client_main, c), 0);
+	for (int i = 0; i < 2000 && !atomic_load(&c->done); i++)
+		cp_server_poll(srv, 5);
+	if (!atomic_load(&c->done))
+		return 98; /* the thread is left blocked; the test fails */
+	pthread_join(c->th, NULL);
+	return c->rc;
+}
+
+static int client_script(int fd)
+{
+	char err[256];
+	FILE *out = tmpfile();
+	if (cp_client_call(fd, "contracts", out, err, sizeof(err)) != 0)
+		return 1;
+	rewind(out);
+	char line[256];
+	int lines = 0, seen = 0;
+	while (fgets(line, sizeof(line), out)) {
+		lines++;
+		if (strstr(line, "202604   TKN2604  LISTED"))
+			seen = 1;
+	}
+	if (lines != 4 || !seen)
+		return 2;
+	if (cp_client_call(fd, "halt 209912", NULL, err, sizeof(err)) != -ENOENT ||
+	    strcmp(err, "no contract 209912 (see 'contracts')") != 0)
+		return 3;
+	if (cp_client_call(fd, "kill 1 7 on", NULL, err, sizeof(err)) != 0)
+		return 4;
+	if (cp_client_call(fd, "bad\ncommand", NULL, err, sizeof(err)) != -EINVAL)
+		return 5;
+	if (cp_client_call(fd, "# nothing", NULL, err, sizeof(err)) != 0)
+		return 6;
+	return 0;
+}
+
+static void test_socketpair(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct cp_server srv;
+	char err[256];
+	assert_int_equal(cp_server_open(&srv, NULL, &X, err, sizeof(err)), 0);
+	assert_int_equal(cp_server_adopt(&srv, sv[0]), 0);
+	struct client c = {.fd = sv[1]};
+	assert_int_equal(serve_client(&srv, &c), 0);
+	assert_int_equal(fk.kills, 1);
+	assert_int_equal(srv.requests, 4); /* the line with a newline never left the client */
+	cp_server_close(&srv);
+}
+
+static void test_unix_path(void **state)
+{
+	(void)state;
+	char dir[64], path[96], err[256];
+	snprintf(dir, sizeof(dir), "/tmp/tokex-ctl-%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/run/tokexd.sock", dir); /* directories made */
+	struct cp_server srv;
+	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), 0);
+	/* A second server on the same path is refused: someone answers there. */
+	struct cp_server srv2;
+	assert_int_equal(cp_server_open(&srv2, path, &X, err, sizeof(err)), -EADDRINUSE);
+	assert_non_null(strstr(err, "another tokexd is listening"));
+	struct client c = {.fd = -1, .path = path};
+	assert_int_equal(serve_client(&srv, &c), 0);
+	cp_server_close(&srv);
+	struct stat st;
+	assert_int_equal(stat(path, &st), -1); /* removed on close */
+	assert_true(cp_client_connect(path, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "is tokexd running?"));
+	/* A stale socket file (no listener) is replaced. */
+	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), 0);
+	int fd = srv.lfd;
+	srv.lfd = -1; /* "crash": leave the file behind */
+	close(fd);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), 0);
+	cp_server_close(&srv);
+	char sub[80];
+	snprintf(sub, sizeof(sub), "%s/run", dir);
+	rmdir(sub);
+	rmdir(dir);
+	/* A path too long for a Unix socket. */
+	char lp[200];
+	memset(lp, 'a', sizeof(lp) - 1);
+	lp[0] = '/';
+	lp[sizeof(lp) - 1] = '\0';
+	assert_int_equal(cp_server_open(&srv, lp, &X, err, sizeof(err)), -ENAMETOOLONG);
+}
+
+static const char *tokexctl_path; /* argv[1]: the built tokexctl */
+
+/* Runs tokexctl with args (stdin = input) while this thread serves it; returns its exit
+ * status with its stdout and stderr in out/errout. */
+static int run_tokexctl(struct cp_server *srv, const char *const *args, const char *input,
+			char *out, size_t outlen, char *errout, size_t errlen)
+{
+	int in_p[2], out_p[2], err_p[2];
+	assert_int_equal(pipe(in_p), 0);
+	assert_int_equal(pipe(out_p), 0);
+	assert_int_equal(pipe(err_p), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(in_p[0], 0);
+		dup2(out_p[1], 1);
+		dup2(err_p[1], 2);
+		close(in_p[1]);
+		close(out_p[0]);
+		close(err_p[0]);
+		execv(tokexctl_path, (char *const *)(uintptr_t)args);
+		_exit(127);
+	}
+	close(in_p[0]);
+	close(out_p[1]);
+	close(err_p[1]);
+	if (input)
+		assert_true(write(in_p[1], input, strlen(input)) == (ssize_t)strlen(input));
+	close(in_p[1]);
+	int status = -1;
+	for (int i = 0; i < 2000; i++) {
+		cp_server_poll(srv, 5);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	ssize_t n = read(out_p[0], out, outlen - 1);
+	out[n > 0 ? n : 0] = '\0';
+	n = read(err_p[0], errout, errlen - 1);
+	errout[n > 0 ? n : 0] = '\0';
+	close(out_p[0]);
+	close(err_p[0]);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+/* The real tokexctl program against the server on a temporary socket path. */
+static void test_tokexctl(void **state)
+{
+	(void)state;
+	if (!tokexctl_path) {
+		skip(); /* run by CTest with the program's path as argv[1] */
+		return;
+	}
+	char path[96], err[256], out[8192], eout[1024];
+	snprintf(path, sizeof(path), "/tmp/tokexctl-test-%d.sock", (int)getpid());
+	struct cp_server srv;
+	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), 0);
+	const char *const a1[] = {"tokexctl", "-s", path, "contracts", NULL};
+	assert_int_equal(run_tokexctl(&srv, a1, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	assert_non_null(strstr(out, "202605   TKN2605  LISTED"));
+	assert_null(strstr(out, "OK"));
+	/* Words are joined into one command line. */
+	const char *const a2[] = {"tokexctl", "-s", path, "kill", "1", "7", "on", NULL};
+	assert_int_equal(run_tokexctl(&srv, a2, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	assert_string_equal(out, "kill switch 1/7 on\n");
+	assert_int_equal(fk.kills, 1);
+	/* An impossible request: exit 1 and the operator's text on stderr. */
+	const char *const a3[] = {"tokexctl", "-s", path, "settle", "202603", NULL};
+	assert_int_equal(run_tokexctl(&srv, a3, NULL, out, sizeof(out), eout, sizeof(eout)), 1);
+	assert_non_null(strstr(eout, "tokexctl: contract 202603 is LISTED: cannot settle it"));
+	/* Commands on standard input; one bad one makes the status 1, the rest still run. */
+	const char *const a4[] = {"tokexctl", "-s", path, NULL};
+	assert_int_equal(run_tokexctl(&srv, a4, "halt 209912\n# comment\nsessions\n", out,
+				      sizeof(out), eout, sizeof(eout)), 1);
+	assert_non_null(strstr(eout, "halt 209912: no contract 209912"));
+	assert_non_null(strstr(out, "session 1 09:00-10:15"));
+	/* No daemon: exit 2 and what to check. */
+	cp_server_close(&srv);
+	assert_int_equal(run_tokexctl(&srv, a1, NULL, out, sizeof(out), eout, sizeof(eout)), 2);
+	assert_non_null(strstr(eout, "is tokexd running?"));
+	const char *const a5[] = {"tokexctl", "--bogus", NULL};
+	assert_int_equal(run_tokexctl(&srv, a5, NULL, out, sizeof(out), eout, sizeof(eout)), 2);
+	assert_non_null(strstr(eout, "usage: tokexctl"));
+}
+
+int main(int argc, char **argv)
+{
+	tokexctl_path = argc > 1 ? argv[1] : NULL;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_tokexctl, setup),
+		cmocka_unit_test_setup(test_commands, setup),
+		cmocka_unit_test_setup(test_final_and_delist, setup),
+		cmocka_unit_test_setup(test_startup_file, setup),
+		cmocka_unit_test_setup(test_socketpair, setup),
+		cmocka_unit_test_setup(test_unix_path, setup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
