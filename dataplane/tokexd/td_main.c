@@ -6,10 +6,12 @@
  * session logs, answers rte_telemetry (another EAL thread), enforces --seconds, and on
  * SIGINT/SIGTERM clears `running`, which every loop polls.
  */
+#define _GNU_SOURCE /* sched_getaffinity, pthread_attr_setaffinity_np */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +228,23 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 			k->id, k->symbol, c->mode == CP_MODE_RTC ? 0 : k->core, k->tick, lo, hi,
 			k->max_qty, k->max_orders);
 	}
+}
+
+/* A CPU the process may use that no data-path lcore polls (lcore ids are CPU ids with
+ * -l), or -1 when every allowed CPU polls: then threads off the data path share one. */
+static int td_spare_cpu(const struct td_app *a, const cpu_set_t *allowed)
+{
+	const struct cp_config *c = &a->cfg;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, allowed) || (uint32_t)cpu == c->rx_lcore)
+			continue;
+		int used = 0;
+		for (uint32_t m = 0; c->mode == CP_MODE_PIPELINE && m < c->n_match_lcores; m++)
+			used |= c->match_lcores[m] == (uint32_t)cpu;
+		if (!used)
+			return cpu;
+	}
+	return -1;
 }
 
 static void *td_zalloc(const char *what, size_t len, int socket)
@@ -496,6 +515,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tokexd: too many EAL arguments\n");
 		return 2;
 	}
+	/* The CPUs the process may use, before EAL pins this thread to the RX lcore: the
+	 * TCP gateway and the control thread go on one the data path does not poll. */
+	cpu_set_t allowed;
+	CPU_ZERO(&allowed);
+	sched_getaffinity(0, sizeof(allowed), &allowed);
 	if (dp_eal_init(&eal, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tokexd: EAL: %s\n", err);
 		return 1;
@@ -585,7 +609,7 @@ int main(int argc, char **argv)
 		td_ss_params(cfg, &gc.ss, gfirms);
 		gc.route = &a->route;
 		gc.max_conns = cfg->max_sessions;
-		gc.cpu = -1;
+		gc.cpu = td_spare_cpu(a, &allowed);
 		if (td_gw_start(&a->gw, &gc, err, sizeof(err)) < 0)
 			rte_exit(1, "tokexd: tcp gateway: %s\n", err);
 	}
@@ -597,8 +621,18 @@ int main(int argc, char **argv)
 	       a->port.name, mac, a->port.link_up ? "up" : "down", a->route.n, a->route.n_match);
 
 	pthread_t ctl;
-	if (pthread_create(&ctl, NULL, td_control, a) != 0)
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	int spare = td_spare_cpu(a, &allowed);
+	if (spare >= 0) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(spare, &one);
+		pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+	}
+	if (pthread_create(&ctl, &attr, td_control, a) != 0)
 		rte_exit(1, "tokexd: cannot start the control thread\n");
+	pthread_attr_destroy(&attr);
 	if (cfg->mode == CP_MODE_PIPELINE)
 		for (uint32_t m = 0; m < a->route.n_match; m++)
 			if (rte_eal_remote_launch(td_match_loop, &a->match[m], a->match[m].lcore) != 0)

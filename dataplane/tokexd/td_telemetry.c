@@ -84,6 +84,11 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 	if (a->gw) {
 		struct ss_stats gs;
 		td_gw_ss_stats(a->gw, &gs);
+		struct td_gw_stats gws;
+		td_gw_stats(a->gw, &gws);
+		const uint64_t *gwv = (const uint64_t *)&gws;
+		for (unsigned i = 0; i < TD_GW_STAT_COUNT; i++)
+			td_tel_u64(d, "tcp_gw_", td_gw_stat_name(i), gwv[i]);
 		const uint64_t *gv = (const uint64_t *)&gs;
 		for (unsigned i = 0; i < SS_STAT_COUNT; i++)
 			td_tel_u64(d, "tcp_session_", ss_stat_name(i), gv[i]);
