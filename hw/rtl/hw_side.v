@@ -60,7 +60,6 @@ module hw_side #(
 	localparam [2:0] OP_NOP = 3'd0, OP_ADD = 3'd1, OP_SUB = 3'd2, OP_REFILL = 3'd3,
 		OP_CLEAR = 3'd4;
 	localparam [1:0] C_OK = 2'd0, C_MISS = 2'd1, C_REJECT = 2'd2;
-	localparam [QW-1:0] QMAX = {QW{1'b1}};
 
 	// The table.
 	reg [N-1:0] v;
@@ -76,7 +75,7 @@ module hw_side #(
 	reg [N-1:0] s2_bt; // the S2 price is strictly better than slot i's
 	reg [N-1:0] s2_eq; // ... equal to slot i's
 	reg [N-1:0] s2_le; // slot i's quantity <= the S2 quantity (a SUB deletes it)
-	reg signed [QW:0] s2_sq; // +qty for an ADD, -qty otherwise (for S1's forwarding)
+	reg signed [QW:0] s2_sq; // +qty for an ADD, -qty otherwise (S2 add/sub, S1 forwarding)
 
 	// ---- S2: decode against the current table ----
 	wire op_add = s2_valid && s2_op == OP_ADD && !s2_qz;
@@ -94,20 +93,20 @@ module hw_side #(
 	wire ref_ok = op_ref && !any_hit && !v[N-1] && !(|(v & s2_bt));
 	wire ins = ins_add || ref_ok;
 
-	wire [N-1:0] under;  // q[i] < s2_qty
-	wire [N-1:0] satv;   // q[i] + s2_qty overflows
+	wire [N-1:0] under;  // SUB: q[i] < s2_qty
+	wire [N-1:0] satv;   // ADD: q[i] + s2_qty overflows
 	wire [N-1:0] pre;    // a hit at slot i or above
-	wire [QW-1:0] addq [0:N-1];
-	wire [QW-1:0] subq [0:N-1];
+	wire [QW-1:0] newq [0:N-1]; // the slot's quantity after an in-place ADD or SUB
 	genvar i;
 	generate
 		for (i = 0; i < N; i = i + 1) begin : g_arith
-			wire [QW:0] sum = {1'b0, q[i]} + {1'b0, s2_qty};
-			assign satv[i] = sum[QW];
-			assign addq[i] = sum[QW] ? QMAX : sum[QW-1:0];
-			wire [QW:0] dif = {1'b0, q[i]} - {1'b0, s2_qty}; // one chain: result, borrow
-			assign subq[i] = dif[QW-1:0];
-			assign under[i] = dif[QW];
+			// One chain per slot for both: q + sq, sq = +qty (ADD) or -qty (SUB), in
+			// QW+2 signed bits: bit QW set by an ADD is overflow, the sign a SUB's
+			// underflow. (A SUB at or below zero deletes the slot; s2_le decides that.)
+			wire [QW+1:0] r = {2'b00, q[i]} + {s2_sq[QW], s2_sq};
+			assign satv[i] = r[QW];
+			assign under[i] = r[QW+1];
+			assign newq[i] = r[QW-1:0] | {QW{r[QW] && !r[QW+1]}};
 			assign pre[i] = |hit[i:0];
 		end
 	endgenerate
@@ -248,7 +247,7 @@ module hw_side #(
 			// Everything but the delete, which waits on the quantity compare.
 			wire [PW-1:0] p_o = sel_prev[i] ? p_up : sel_new[i] ? s2_price : p[i];
 			wire [QW-1:0] q_o = sel_prev[i] ? q_up : sel_new[i] ? s2_qty :
-				(op_add && hit[i]) ? addq[i] : (op_sub && hit[i]) ? subq[i] : q[i];
+				upd[i] ? newq[i] : q[i];
 			wire v_o = sel_prev[i] ? v_up : sel_new[i] ? 1'b1 : v[i];
 			always @(posedge clk) begin
 				if (rst || op_clr) begin
@@ -299,7 +298,7 @@ module hw_side #(
 			if (v[k])
 				assert(q[k] != {QW{1'b0}});
 			if (op_add && hit[k])
-				assert(addq[k] >= q[k] && addq[k] >= s2_qty);
+				assert(newq[k] >= q[k] && newq[k] >= s2_qty);
 		end
 	end
 `endif
