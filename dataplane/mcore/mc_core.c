@@ -587,13 +587,20 @@ static void mc_fill(struct mc_core *mc, uint64_t order_id, uint64_t cl_ord_id, u
 }
 
 /* ContractStatus for k's current phase. */
-static void mc_status(struct mc_core *mc, const struct mc_contract *k)
+/* ContractStatus on market data. The price is the settlement price for SETTLED and
+ * FINAL_SETTLED (the control plane's DP_CTL_PHASE carries it), null otherwise. */
+static void mc_status_price(struct mc_core *mc, const struct mc_contract *k, int64_t price)
 {
 	struct dp_event *e = mc_emit(mc, TKX_MD_CONTRACT_STATUS, 0);
 	e->u.status.transact_time = mc->now;
 	e->u.status.contract_id = k->id;
 	e->u.status.phase = k->phase;
-	e->u.status.price = TKX_NULL_PRICE;
+	e->u.status.price = price;
+}
+
+static void mc_status(struct mc_core *mc, const struct mc_contract *k)
+{
+	mc_status_price(mc, k, TKX_NULL_PRICE);
 }
 
 static void mc_day_trade(struct mc_day *d, int64_t price, int64_t qty)
@@ -1076,7 +1083,8 @@ static uint32_t mc_cancel_sel(struct mc_core *mc, struct mc_contract *k, uint64_
 	return n;
 }
 
-static int mc_phase_change(struct mc_core *mc, struct mc_contract *k, uint64_t phase)
+static int mc_phase_change(struct mc_core *mc, struct mc_contract *k, uint64_t phase,
+			   int64_t price)
 {
 	if (phase > TKX_PHASE_DELISTED)
 		return -EINVAL;
@@ -1099,7 +1107,8 @@ static int mc_phase_change(struct mc_core *mc, struct mc_contract *k, uint64_t p
 		break;
 	}
 	k->phase = (uint8_t)phase;
-	mc_status(mc, k);
+	int settled = phase == TKX_PHASE_SETTLED || phase == TKX_PHASE_FINAL_SETTLED;
+	mc_status_price(mc, k, settled && price > 0 ? price : TKX_NULL_PRICE);
 	mc_touch(mc, k);
 	return 0;
 }
@@ -1122,7 +1131,7 @@ int mc_set_phase(struct mc_core *mc, uint32_t contract_id, uint8_t phase, uint64
 	mc->out = out;
 	mc->now = now_ns;
 	mc->cur = &mc_no_request;
-	int rc = mc_phase_change(mc, k, phase);
+	int rc = mc_phase_change(mc, k, phase, TKX_NULL_PRICE);
 	mc_control_end(mc);
 	return rc;
 }
@@ -1279,7 +1288,7 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 
 	switch (c->type) {
 	case DP_CTL_PHASE:
-		rc = mc_phase_change(mc, k, c->arg);
+		rc = mc_phase_change(mc, k, c->arg, c->price);
 		break;
 	case DP_CTL_UNCROSS: {
 		uint64_t next = c->arg ? c->arg : TKX_PHASE_AUCTION;

@@ -15,6 +15,7 @@
 #ifndef TOKEX_TD_ROUTE_H
 #define TOKEX_TD_ROUTE_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #define TD_MAX_MATCH 16
@@ -36,13 +37,30 @@ struct td_route {
 };
 
 /* The matching core that owns contract_id, or -1. A linear scan of at most 64 ids in
- * one or two cache lines beats a hash at this size. */
+ * one or two cache lines beats a hash at this size. Entries are only ever appended (a
+ * month listed at run time): the count is published after its entry is written, so a
+ * reader sees whole entries without a lock. */
 static inline int td_route_core(const struct td_route *r, uint32_t contract_id)
 {
-	for (uint32_t i = 0; i < r->n; i++)
+	uint32_t n = __atomic_load_n(&r->n, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++)
 		if (r->contract[i] == contract_id)
 			return r->core[i];
 	return -1;
+}
+
+/* Control thread only: routes a contract listed at run time to its matching core. A
+ * contract already routed (listed again after a delisting) keeps its entry. 0, or -ENOSPC. */
+static inline int td_route_add(struct td_route *r, uint32_t contract_id, uint8_t core)
+{
+	if (td_route_core(r, contract_id) >= 0)
+		return 0;
+	if (r->n >= TD_MAX_CONTRACTS)
+		return -ENOSPC;
+	r->contract[r->n] = contract_id;
+	r->core[r->n] = core;
+	__atomic_store_n(&r->n, r->n + 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
 #endif /* TOKEX_TD_ROUTE_H */

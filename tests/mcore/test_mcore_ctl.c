@@ -248,7 +248,14 @@ static void test_phase_halt_expire(void **state)
 	phase(mc, C1, TKX_PHASE_BREAK);
 	assert_int_equal(nw_rej(mc, C1, 1, 1, TKX_SIDE_BUY, 24000, 5, TKX_TIF_GTC), TKX_REJ_PHASE);
 	phase(mc, C1, TKX_PHASE_CLOSED);
+	assert_true(nth(TKX_MD_CONTRACT_STATUS, 0)->u.status.price == TKX_NULL_PRICE);
 	assert_int_equal(nw_rej(mc, C1, 1, 1, TKX_SIDE_BUY, 24000, 5, TKX_TIF_GTC), TKX_REJ_PHASE);
+	/* Settled: the daily settlement price is published with the status. */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_PHASE, .contract_id = C1,
+						 .arg = TKX_PHASE_SETTLED, .price = 25110 }, NULL), 0);
+	assert_int_equal(nth(TKX_MD_CONTRACT_STATUS, 0)->u.status.phase, TKX_PHASE_SETTLED);
+	assert_int_equal(nth(TKX_MD_CONTRACT_STATUS, 0)->u.status.price, 25110);
+	phase(mc, C1, TKX_PHASE_CLOSED);
 	/* Cancels still work while closed. */
 	struct dp_order c = order(C1, 1, 1, 0, 0, 0, 0);
 	c.type = DP_ORD_CANCEL;
