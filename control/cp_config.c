@@ -20,7 +20,8 @@
 
 #include <tokex/proto.h>
 
-enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD };
+enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD,
+	       CT_DURABILITY };
 
 struct cp_key {
 	const char *key;
@@ -75,6 +76,10 @@ static const struct cp_key cp_keys[] = {
 	U32("limits.vol_guard_bp", vol_guard_bp, 0, 9999),
 	U32("limits.vol_halt_s", vol_halt_s, 1, 86400),
 	STR("settlement.index_file", index_file),
+	STR("journal.dir", journal_dir),
+	{"journal.durability", CT_DURABILITY, offsetof(struct cp_config, journal_durability), 0, 0, 2},
+	/* Testing only (fault injection): the Nth write of the journal fails with EIO. */
+	U32("journal.fault_write_after", journal_fault_write, 0, UINT32_MAX),
 };
 
 /* Lists of scalars: trading.sessions ("HH:MM-HH:MM") and trading.holidays (dates). */
@@ -145,6 +150,8 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->retransmit_depth = 1024;
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
 	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
+	snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "/var/lib/tokex/journal");
+	cfg->journal_durability = 0; /* sync: survives power loss */
 
 	/* The product calendar and limits (cp_cal.h, cp_settle.h). */
 	struct cp_cal cal;
@@ -324,6 +331,17 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 		if (t == 5)
 			return cp_fail(l, n, path, "'%s' is not one of: none, sw, sim, fpga, shadow", s);
 		memcpy(dst, &t, sizeof(t));
+		return 0;
+	}
+	case CT_DURABILITY: {
+		/* The order of jn_durability (JN_SYNC 0, JN_ASYNC 1, JN_NONE 2). */
+		static const char *const names[] = {"sync", "async", "none"};
+		uint32_t d = 0;
+		while (d < 3 && strcmp(s, names[d]) != 0)
+			d++;
+		if (d == 3)
+			return cp_fail(l, n, path, "'%s' is not one of: none, async, sync", s);
+		memcpy(dst, &d, sizeof(d));
 		return 0;
 	}
 	case CT_MODE: {

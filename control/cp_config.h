@@ -122,6 +122,14 @@ struct cp_config {
 	/* settlement */
 	char index_file[CP_STR]; /* the operator's index fixings, YYYY-MM-DD,price */
 
+	/* input journal (dataplane/journal/jn_journal.h, dataplane/tokexd/td_journal.c;
+	 * issue 6). journal.dir: where (created if missing; "" = no journal: nothing survives
+	 * a restart; tokexd refuses a journal in pipeline mode). journal.durability: sync |
+	 * async | none. journal.fault_write_after: TESTING ONLY, the Nth write fails EIO. */
+	char journal_dir[CP_STR];      /* default /var/lib/tokex/journal */
+	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none */
+	uint32_t journal_fault_write;  /* 0 = off */
+
 	struct cp_account_limit accounts[CP_MAX_ACCOUNTS];
 	uint32_t n_accounts;
 

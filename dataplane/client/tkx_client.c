@@ -867,6 +867,12 @@ static void on_msg(struct tkx_client *c, const struct tkx_msg *m, uint64_t seq, 
 	case TKX_NOT_APPLIED:
 		c->st.not_applied += m->not_applied.count;
 		ord_not_applied(c, m->not_applied.from_seq_no, m->not_applied.count);
+		/* The exchange now expects from + count. After a re-Establish whose next_seq_no
+		 * was above what it had, the EstablishmentAck's expected_seq_no (adopted above)
+		 * is the number before the gap and this NotApplied follows: continuing from
+		 * expected_seq_no would send numbers the exchange takes as late and drops. */
+		if (c->out_next < m->not_applied.from_seq_no + m->not_applied.count)
+			c->out_next = m->not_applied.from_seq_no + m->not_applied.count;
 		break;
 	case TKX_RETRANSMISSION:
 		break;

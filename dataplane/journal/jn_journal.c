@@ -260,10 +260,19 @@ int jn_wait_durable(const struct jn *j, uint64_t seq, uint32_t timeout_ms)
 static int jn__uring_wait(struct jn *j)
 {
 	struct io_uring_cqe *cqe;
-	int rc = io_uring_submit_and_wait(&j->uring, 1);
+	int rc;
+	/* -EINTR is a signal (or task work) interrupting the wait, not an I/O error: it made
+	 * the journal fail for good under load (found by test_tokexd_journal_crash). The
+	 * kernel returns it only when nothing was submitted (else the count), so submitting
+	 * again is safe; a completion waited for is still to come. */
+	do
+		rc = io_uring_submit_and_wait(&j->uring, 1);
+	while (rc == -EINTR);
 	if (rc < 0)
 		return rc;
-	rc = io_uring_wait_cqe(&j->uring, &cqe);
+	do
+		rc = io_uring_wait_cqe(&j->uring, &cqe);
+	while (rc == -EINTR);
 	if (rc < 0)
 		return rc;
 	int res = cqe->res;

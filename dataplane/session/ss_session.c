@@ -101,6 +101,12 @@ struct ss_table {
 	uint32_t n_live;
 	uint16_t fifo_head;     /* reclaimable TERMINATED slots, oldest first */
 	uint16_t fifo_tail;
+	void (*on_established)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			       uint64_t next_in);
+	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
+			       uint16_t blen);
+	void *hook_arg;
+	uint8_t in_rx; /* inside ss_rx(): a tx_app() is a reply of the session layer's own */
 
 	/* log ring: producer index on its own line, consumer index on another */
 	_Alignas(64) uint32_t log_head;
@@ -498,6 +504,8 @@ static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *
 	uint16_t len = enc(e, tid, body, blen);
 	struct ss_buf *b;
 
+	if (t->in_rx && t->on_local_reply) /* the journal (issue 6) */
+		t->on_local_reply(t->hook_arg, slot, tid, body, blen);
 	STAT(t, tx_app);
 	if (s->state != SS_ESTABLISHED)
 		return;
@@ -766,9 +774,11 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	}
 	/* First establishment adopts the client's numbering; later ones never move
 	 * next_in back, and report what a higher next_seq_no skipped (invariant 4). */
-	if (!(s->flags & SF_EVER_ESTABLISHED))
+	if (!(s->flags & SF_EVER_ESTABLISHED)) {
 		s->next_in = nx;
-	else if (nx > s->next_in)
+		if (t->on_established) /* the journal's SESSION record (issue 6) */
+			t->on_established(t->hook_arg, c->slot, s->session_id, s->firm_id, nx);
+	} else if (nx > s->next_in)
 		gap = nx - s->next_in;
 	s->flags |= SF_EVER_ESTABLISHED;
 	s->state = SS_ESTABLISHED;
@@ -1178,8 +1188,8 @@ static void dispatch(struct rx_ctx *c, const struct tkx_msg *m)
 	}
 }
 
-int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, size_t len,
-	  uint64_t now_ns, struct ss_out *out)
+static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *payload,
+		  size_t len, uint64_t now_ns, struct ss_out *out)
 {
 	struct rx_ctx c = {
 		.t = t,
@@ -1234,6 +1244,17 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 }
 
 /* ---- From matching cores, and timers ------------------------------------------------- */
+
+int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, size_t len,
+	  uint64_t now_ns, struct ss_out *out)
+{
+	int rc;
+
+	t->in_rx = 1;
+	rc = ss__rx(t, peer, payload, len, now_ns, out);
+	t->in_rx = 0;
+	return rc;
+}
 
 unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
 		  struct ss_out *out)
@@ -1514,6 +1535,9 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	}
 	t->ts_tol_ns = (uint64_t)p->ts_tolerance_ms * NS_PER_MS;
 	t->linger_ns = (uint64_t)p->linger_ms * NS_PER_MS;
+	t->on_established = p->on_established;
+	t->on_local_reply = p->on_local_reply;
+	t->hook_arg = p->hook_arg;
 
 	t->firms = (struct ss_firm *)(base + l.firms);
 	t->sess = (struct ss_sess *)(base + l.sess);
@@ -1541,6 +1565,111 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	t->n_free = p->max_sessions;
 	t->fifo_head = t->fifo_tail = SS_NO_SLOT;
 	return t;
+}
+
+/* ---- Recovery ---------------------------------------------------------------------------- */
+
+/* Takes slot out of whatever holds it (FREE stack, reclaim list, id index). */
+static int restore_vacate(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	if (s->state == SS_NEGOTIATED || s->state == SS_ESTABLISHED)
+		return -EBUSY;
+	if (s->state == SS_FREE) {
+		for (uint32_t i = 0; i < t->n_free; i++)
+			if (t->free_stack[i] == slot) {
+				memmove(&t->free_stack[i], &t->free_stack[i + 1],
+					(t->n_free - i - 1) * sizeof(t->free_stack[0]));
+				t->n_free--;
+				break;
+			}
+		return 0;
+	}
+	fifo_unlink(t, slot);
+	ht_erase(t, t->id_ht, home_id, slot);
+	return 0;
+}
+
+int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
+		       uint64_t next_in, uint64_t now_ns)
+{
+	const struct ss_firm *f;
+	uint16_t old;
+	struct ss_sess *s;
+	int rc;
+
+	if (slot >= t->max_sessions || session_id == 0)
+		return -EINVAL;
+	f = firm_find(t, firm_id);
+	if (!f)
+		return -ENOENT;
+	old = id_find(t, session_id);
+	if (old != SS_NO_SLOT && old != slot) {
+		/* The id moved (its old slot was reclaimed or expired): free the old one. */
+		rc = restore_vacate(t, old);
+		if (rc)
+			return rc;
+		t->sess[old].state = SS_FREE;
+		t->free_stack[t->n_free++] = old;
+	}
+	rc = restore_vacate(t, (uint16_t)slot);
+	if (rc)
+		return rc;
+	s = &t->sess[slot];
+	memset(s, 0, sizeof(*s));
+	s->state = SS_TERMINATED;
+	s->flags = SF_EVER_ESTABLISHED;
+	s->session_id = session_id;
+	s->firm_id = firm_id;
+	s->firm_idx = (uint16_t)(f - t->firms);
+	s->next_in = next_in ? next_in : 1;
+	s->next_out = 1;
+	s->term_time = now_ns;
+	s->hint_ses = s->hint_app = NO_BUF;
+	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+	ht_insert(t, t->id_ht, home_id(t, (uint16_t)slot), (uint16_t)slot);
+	fifo_push(t, (uint16_t)slot);
+	return 0;
+}
+
+int ss_restore_order(struct ss_table *t, const struct dp_order *o)
+{
+	struct ss_sess *s;
+
+	if (o->src != t->core || o->session >= t->max_sessions ||
+	    t->sess[o->session].state == SS_FREE)
+		return -ENOENT;
+	s = &t->sess[o->session];
+	if (o->type == DP_ORD_SESSION_GONE) {
+		s->flags &= (uint8_t)~SF_MAY_HAVE_ORDERS;
+		if (!(s->flags & SF_IN_FIFO) && s->state == SS_TERMINATED)
+			fifo_push(t, o->session);
+		return 0;
+	}
+	if (o->in_seq >= s->next_in)
+		s->next_in = o->in_seq + 1;
+	if (o->cl_ord_id > s->last_cl_ord_id)
+		s->last_cl_ord_id = o->cl_ord_id;
+	if (o->type == DP_ORD_NEW && !(s->flags & SF_MAY_HAVE_ORDERS)) {
+		s->flags |= SF_MAY_HAVE_ORDERS;
+		fifo_unlink(t, o->session);
+	}
+	return 0;
+}
+
+int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, const void *body,
+		     uint16_t blen, uint64_t now_ns)
+{
+	if (slot >= t->max_sessions || t->sess[slot].state == SS_FREE)
+		return -ENOENT;
+	if (t->sess[slot].state == SS_ESTABLISHED)
+		return -EBUSY;
+	if (blen > SS_MSG_MAX - TKX_HDR_LEN)
+		return -EINVAL;
+	/* Not ESTABLISHED: tx_app() numbers and keeps it without touching an output. */
+	tx_app(t, (uint16_t)slot, template_id, body, blen, now_ns, NULL);
+	return 0;
 }
 
 /* ---- Inspection ------------------------------------------------------------------------ */

@@ -168,6 +168,18 @@ struct ss_params {
 	uint32_t ts_tolerance_ms;   /* |now - Negotiate/Establish timestamp|     30000 */
 	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this   10000 */
 	uint32_t log_depth;         /* log ring entries, power of two              1024 */
+	/* Journal hook (issue 6), NULL = none: called by ss_rx() on the owner thread when a
+	 * session_id is established for the first time in its slot, before the
+	 * EstablishmentAck is appended to out; next_in is the adopted inbound number. */
+	void (*on_established)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			       uint64_t next_in);
+	/* Journal hook, NULL = none: a numbered reply the session layer makes by itself while
+	 * processing ss_rx() (ExecReject THROTTLED / CLORDID_REUSED / invalid, numbered
+	 * BusinessReject), called as it takes its number; replies to dp_events and
+	 * ss_reject_order() are not reported. ss_restore_reply() numbers it again. */
+	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
+			       uint16_t blen);
+	void *hook_arg;
 };
 
 /* Outbound datagram (UDP) or stream chunk (TCP) for one peer. */
@@ -355,6 +367,29 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
  */
 int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
 		  struct ss_out *out);
+
+/* ---- Recovery (owner thread, before the core runs; issue 6) --------------------------- */
+
+/* Puts session_id of firm_id in slot, TERMINATED with empty numbering (next_in, next_out
+ * 1), as if it had been established there and terminated at now_ns: what a journaled
+ * SESSION record rebuilds. A session already in the slot, or session_id in another slot,
+ * is removed first. Replies then fed through ss_event() rebuild its outbound numbering
+ * and retransmit ring. 0, -EINVAL (slot out of range, session_id 0), -ENOENT unknown
+ * firm, -EBUSY a live session holds the slot. */
+int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
+		       uint64_t next_in, uint64_t now_ns);
+
+/* A journaled request of this table's session o->session: its inbound number, cl_ord_id
+ * (invariant 5) and whether it may have resting orders (invariant 9) come back. 0 or
+ * -ENOENT (no such session). */
+int ss_restore_order(struct ss_table *t, const struct dp_order *o);
+
+/* Recovery: numbers body as slot's next application message and keeps it for
+ * retransmission, as on_local_reply reported it. 0, -ENOENT (slot FREE or out of range),
+ * -EBUSY (the session is ESTABLISHED: recovery only), -EINVAL (blen above SS_MSG_MAX less
+ * the header). */
+int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, const void *body,
+		     uint16_t blen, uint64_t now_ns);
 
 /* ---- Inspection ---------------------------------------------------------------------- */
 

@@ -33,6 +33,8 @@ struct td_gw;
 struct td_ctl;
 struct td_off;
 struct rte_tel_data;
+struct jn;
+struct ss_params;
 
 /* Per matching core: its engine state and counters (written by that core only). */
 struct td_match {
@@ -56,6 +58,11 @@ struct td_rx_stats {
 	uint64_t md_requests;
 	uint64_t tx_nombuf;         /* replies that found the pool empty (retried) */
 	uint64_t gw_ring_spins;     /* RTC: the gateway's reply ring was full */
+	/* journal (td_journal.c) */
+	uint64_t jn_busy;           /* journal ring full: Reject(BUSY), not applied */
+	uint64_t storage_rejects;   /* journal failed: Reject(STORAGE), not applied */
+	uint64_t jn_waits;          /* bursts that waited for durability */
+	uint64_t jn_wait_timeouts;
 } __attribute__((aligned(64)));
 
 struct td_app {
@@ -75,6 +82,13 @@ struct td_app {
 	struct td_ctl *ctl; /* the control thread's lifecycle and socket (td_ctl.c) */
 	struct td_match match[TD_MAX_MATCH];
 	struct td_rx_stats rx;
+	/* The input journal (td_journal.c), NULL = off. Written by the RX core only, but
+	 * jn_halt, which the control thread reads to report once. */
+	struct jn *jn;
+	uint64_t jn_last;    /* last seq appended */
+	uint64_t jn_durable; /* last durable seq seen */
+	atomic_int jn_halt;  /* 0, or the negative errno that stopped the appliance */
+	int jn_reported;     /* control thread: the halt was printed */
 };
 
 uint64_t td_now_ns(void);
@@ -100,6 +114,19 @@ void td_ctl_poll(struct td_match *m, struct mc_out *out);  /* matching path */
 int td_ctl_start(struct td_app *a);                        /* control thread */
 void td_ctl_run(struct td_app *a, int timeout_ms);
 void td_ctl_stop(struct td_app *a);
+
+/* The input journal (td_journal.c; issue 6). RX core (the single producer): append
+ * returns the seq, 0 ring full, a negative errno (halted: STORAGE); wait busy-polls until
+ * everything appended is durable (0) or halts (negative errno); ctl appends and waits. */
+/* Before launch; the journal thread runs on cpu (-1: inherit the caller's affinity). */
+int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen);
+void td_jn_ss_params(struct td_app *a, struct ss_params *p);
+int64_t td_jn_append(struct td_app *a, uint16_t type, const void *p, uint32_t len, uint64_t now);
+int td_jn_wait(struct td_app *a);
+int td_jn_ctl(struct td_app *a, const struct dp_ctl *c);
+int td_jn_halted(const struct td_app *a);
+void td_journal_report(struct td_app *a); /* control thread */
+void td_journal_close(struct td_app *a);
 
 /* rte_telemetry commands (/tokex/...). */
 void td_telemetry_register(struct td_app *app);

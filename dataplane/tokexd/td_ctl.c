@@ -52,7 +52,17 @@ void td_ctl_poll(struct td_match *m, struct mc_out *out)
 						    NULL);
 	for (unsigned i = 0; i < n; i++) {
 		struct dp_ctl_reply r;
-		mc_control(m->mc, &c[i], out, &r);
+		/* Journal (run-to-completion only, where this runs on the RX core, the journal's
+		 * single producer): durable before it is applied, else answered, not applied. */
+		int jrc = m->app->jn ? td_jn_ctl(m->app, &c[i]) : 0;
+		if (jrc != 0) {
+			memset(&r, 0, sizeof(r));
+			r.seq = c[i].seq;
+			r.rc = jrc;
+			r.contract_id = c[i].contract_id;
+		} else {
+			mc_control(m->mc, &c[i], out, &r);
+		}
 		if (rte_ring_sp_enqueue_elem(m->ctl_out, &r, sizeof(r)) != 0)
 			m->ctl_lost++;
 	}
@@ -89,8 +99,11 @@ static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct 
 	for (;;) {
 		/* Replies to commands that timed out earlier are dropped on the way. */
 		while (rte_ring_sc_dequeue_elem(m->ctl_out, r, sizeof(*r)) == 0)
-			if (r->seq == c->seq)
+			if (r->seq == c->seq) {
+				if (c->type == DP_CTL_LIST && r->rc == 0)
+					td_route_add(&a->route, c->contract_id, (uint8_t)core);
 				return 0;
+			}
 		if (!atomic_load(&a->running) || td_ctl_mono() >= end)
 			return -ETIMEDOUT;
 		struct timespec d = {0, 20000};

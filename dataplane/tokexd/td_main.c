@@ -54,6 +54,7 @@ static void usage(FILE *f)
 		"      --no-tcp            no TCP gateway\n"
 		"      --seconds N         stop by itself after N seconds\n"
 		"      --print-config      print the effective configuration and exit\n"
+		"      --journal DIR       input journal directory (journal.dir); \"\" = no journal\n"
 		"  -v, --verbose           print session events as they happen\n"
 		"  -h, --help\n");
 }
@@ -78,7 +79,8 @@ static int parse_ip(const char *s, uint32_t *host)
 	return 0;
 }
 
-enum { O_VDEV = 256, O_IP, O_MODE, O_RX, O_MATCH, O_TCP, O_NOTCP, O_SECONDS, O_PRINT };
+enum { O_VDEV = 256, O_IP, O_MODE, O_RX, O_MATCH, O_TCP, O_NOTCP, O_SECONDS, O_PRINT,
+       O_JOURNAL };
 
 /* Options override the file, which overrides the built-in defaults. Returns the index of
  * the first EAL argument after "--", or -1 to exit(2), -2 to exit(0). */
@@ -92,6 +94,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		{"tcp", required_argument, NULL, O_TCP},   {"no-tcp", no_argument, NULL, O_NOTCP},
 		{"seconds", required_argument, NULL, O_SECONDS},
 		{"print-config", no_argument, NULL, O_PRINT},
+		{"journal", required_argument, NULL, O_JOURNAL},
 		{"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	struct cp_config *cfg = &a->cfg;
@@ -182,6 +185,13 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		case O_PRINT:
 			*print_only = 1;
 			break;
+		case O_JOURNAL:
+			if (strlen(optarg) >= sizeof(cfg->journal_dir)) {
+				fprintf(stderr, "tokexd: --journal: too long\n");
+				return -1;
+			}
+			snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "%s", optarg);
+			break;
 		case 'v':
 			a->verbose = 1;
 			break;
@@ -215,6 +225,12 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 		c->udp_port, c->rx_lcore, c->mode == CP_MODE_RTC ? 1 : c->n_match_lcores);
 	if (c->tcp_ip)
 		fprintf(f, "tokexd: tcp order entry %s:%u\n", tip, c->tcp_port);
+	if (c->journal_dir[0])
+		fprintf(f, "tokexd: journal %s durability %s\n", c->journal_dir,
+			c->journal_durability == 0 ? "sync" :
+			c->journal_durability == 1 ? "async" : "none");
+	else
+		fprintf(f, "tokexd: journal off: nothing survives a restart\n");
 	fprintf(f, "tokexd: market data %s:%u session %s, re-requests on udp %u\n", grp, c->md_port,
 		c->md_session, c->md_req_port);
 	for (uint32_t i = 0; i < c->n_firms; i++)
@@ -420,6 +436,7 @@ static void *td_control(void *arg)
 	while (atomic_load(&a->running)) {
 		td_ctl_run(a, 50); /* tokexctl commands and the scheduler; waits up to 50 ms */
 		td_print_logs(a);
+		td_journal_report(a);
 		if (end && td_mono_ns() >= end) {
 			printf("tokexd: --seconds reached, stopping\n");
 			atomic_store(&a->running, 0);
@@ -448,11 +465,17 @@ static void td_print_stats(struct td_app *a)
 	       " rejects %" PRIu64 " md %" PRIu64 " busy %" PRIu64 " unknown_contract %" PRIu64 "\n",
 	       tot.orders, tot.events, tot.trades, tot.rejects, tot.md, a->rx.busy_rejects,
 	       a->rx.unknown_contract);
+	if (a->cfg.journal_dir[0])
+		printf("tokexd: stats: journal: storage_rejects %" PRIu64 " journal_busy %" PRIu64
+		       " durability_waits %" PRIu64 " wait_timeouts %" PRIu64 "\n",
+		       a->rx.storage_rejects, a->rx.jn_busy, a->rx.jn_waits, a->rx.jn_wait_timeouts);
 	printf("tokexd: stats: udp sessions: negotiated %" PRIu64 " established %" PRIu64
 	       " bad_credentials %" PRIu64 " unknown_firm %" PRIu64 " forwarded %" PRIu64
-	       " throttled %" PRIu64 " gaps %" PRIu64 "\n",
+	       " throttled %" PRIu64 " gaps %" PRIu64 " late %" PRIu64 " clordid_reused %" PRIu64
+	       "\n",
 	       ss.neg_ok, ss.est_ok, ss.neg_bad_credentials + ss.est_bad_credentials,
-	       ss.neg_unknown_firm, ss.app_forwarded, ss.throttled, ss.gaps);
+	       ss.neg_unknown_firm, ss.app_forwarded, ss.throttled, ss.gaps, ss.rx_late,
+	       ss.clordid_reused);
 	if (a->verbose) {
 		dp_net_stats_format(&a->net.stats, "tokexd: net.", buf, sizeof(buf));
 		fputs(buf, stdout);
@@ -559,6 +582,7 @@ int main(int argc, char **argv)
 	static struct ss_firm firms[CP_MAX_FIRMS];
 	struct ss_params sp;
 	td_ss_params(cfg, &sp, firms);
+	td_jn_ss_params(a, &sp); /* SESSION records (the UDP sessions only) */
 	sp.core = TD_SRC_RX;
 	sp.transport = SS_UDP;
 	size_t len = ss_table_memsize(&sp);
@@ -595,6 +619,11 @@ int main(int argc, char **argv)
 	int with_gw = cfg->tcp_ip != 0;
 	td_setup_rings(a, with_gw);
 	td_ctl_setup(a);
+
+	/* The journal: recovery (replay into the books and sessions) before any traffic,
+	 * the control thread or the gateway. A corrupt journal stops the start here. */
+	if (td_journal_open(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: %s\n", err);
 
 	atomic_store(&a->running, 1);
 	signal(SIGINT, td_on_signal);
@@ -651,6 +680,8 @@ int main(int argc, char **argv)
 			       "a matching core at shutdown; those sessions' orders may still rest\n", lost);
 		a->gw = NULL;
 	}
+	td_journal_report(a);
+	td_journal_close(a);
 	td_print_stats(a);
 	td_offload_close(a);
 	dp_port_close(&a->port);

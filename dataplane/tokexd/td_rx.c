@@ -23,6 +23,7 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
+#include "jn_journal.h"
 #include "td_app.h"
 #include "td_gw.h"
 
@@ -86,6 +87,10 @@ static void td_tx_one(struct td_rx *r, const struct dp_peer *to, uint16_t src_po
 static void td_send_bufs(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
+	/* Journal gate: what was appended (a SESSION record before its EstablishmentAck) is
+	 * durable before any buffer leaves; a no-op when nothing is pending. */
+	if (r->app->jn && o->n_bufs)
+		td_jn_wait(r->app);
 	for (uint32_t i = 0; i < o->n_bufs; i++) {
 		const struct ss_buf *b = &o->bufs[i];
 		struct dp_peer to;
@@ -278,7 +283,37 @@ static void td_route_pipeline(struct td_rx *r)
 	r->n_pend = 0;
 }
 
-/* Run-to-completion: every contract is on the one matching core, called right here. */
+/* Journal (td_journal.c): appends one request before it is applied. 1 appended; 0 it
+ * was answered BUSY or STORAGE (or, a SESSION_GONE, cannot be kept: the appliance is
+ * halted and applies nothing more). */
+static int td_jn_request(struct td_rx *r, const struct dp_order *o)
+{
+	struct td_app *a = r->app;
+	int64_t s = td_jn_append(a, JN_T_ORDER, o, sizeof(*o), r->now);
+	if (s == 0 && o->type == DP_ORD_SESSION_GONE) {
+		/* Must be delivered: let the journal thread drain the ring, then once more. */
+		td_jn_wait(a);
+		s = td_jn_append(a, JN_T_ORDER, o, sizeof(*o), r->now);
+		if (s == 0)
+			s = -ENOBUFS; /* still full after a drain: give up (halt) */
+	}
+	if (s > 0)
+		return 1;
+	if (o->type == DP_ORD_SESSION_GONE)
+		return 0;
+	if (s == 0) {
+		a->rx.busy_rejects++;
+		td_reject(r, o, TKX_REJ_BUSY);
+	} else {
+		a->rx.storage_rejects++;
+		td_reject(r, o, TKX_REJ_STORAGE);
+	}
+	return 0;
+}
+
+/* Run-to-completion: every contract is on the one matching core, called right here. With
+ * a journal every request is appended first (the unknown-contract check too, so that
+ * replay answers it the same way) and the burst is applied once durable. */
 static void td_route_rtc(struct td_rx *r)
 {
 	struct td_app *a = r->app;
@@ -286,6 +321,8 @@ static void td_route_rtc(struct td_rx *r)
 	for (unsigned i = 0; i < r->n_pend; i++) {
 		struct dp_order *o = &r->pend[i];
 		o->parts = 1;
+		if (a->jn && !td_jn_request(r, o))
+			continue;
 		if (!td_is_broadcast(o) && !mc_owns(a->match[0].mc, o->contract_id)) {
 			a->rx.unknown_contract++;
 			td_reject(r, o, TKX_REJ_UNKNOWN_CONTRACT);
@@ -293,6 +330,8 @@ static void td_route_rtc(struct td_rx *r)
 		}
 		r->pend[k++] = *o;
 	}
+	if (k && a->jn && td_jn_wait(a) != 0)
+		k = 0; /* not durable: not applied (halted; the records may replay) */
 	if (k) {
 		a->rx.orders_routed += k;
 		mc_process(a->match[0].mc, r->pend, k, r->now, &r->mout);
@@ -366,6 +405,51 @@ static void td_drain_rings(struct td_rx *r)
 	}
 }
 
+/* Journal: the gateway's requests, appended by this core (the single producer). What
+ * cannot be kept is answered ExecReject BUSY/STORAGE on the gateway's reply ring (a
+ * SESSION_GONE is not answered). Returns how many of in[] to apply (compacted), 0 when
+ * the burst is not durable. */
+static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
+{
+	struct td_app *a = r->app;
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int64_t s = td_jn_append(a, JN_T_ORDER, &in[i], sizeof(in[i]), r->now);
+		if (s > 0) {
+			in[k++] = in[i];
+			continue;
+		}
+		if (in[i].type == DP_ORD_SESSION_GONE)
+			continue;
+		static const uint16_t tid[] = {0, TKX_NEW_ORDER, TKX_CANCEL_ORDER,
+					       TKX_MODIFY_ORDER, TKX_MASS_CANCEL};
+		struct dp_event e;
+		memset(&e, 0, sizeof(e));
+		e.template_id = TKX_EXEC_REJECT;
+		e.session = in[i].session;
+		e.src = TD_SRC_GW;
+		e.parts = 1;
+		e.u.reject.cl_ord_id = in[i].cl_ord_id;
+		e.u.reject.transact_time = r->now;
+		e.u.reject.order_id = in[i].order_id;
+		e.u.reject.contract_id = in[i].contract_id;
+		e.u.reject.reason = s == 0 ? TKX_REJ_BUSY : TKX_REJ_STORAGE;
+		e.u.reject.ref_template_id = in[i].type < 5 ? tid[in[i].type] : 0;
+		if (s == 0)
+			a->rx.busy_rejects++;
+		else
+			a->rx.storage_rejects++;
+		struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
+		while (ring && rte_ring_sp_enqueue_elem(ring, &e, sizeof(e)) != 0) {
+			a->rx.gw_ring_spins++;
+			rte_pause();
+		}
+	}
+	if (k && td_jn_wait(a) != 0)
+		return 0;
+	return k;
+}
+
 /* Run-to-completion: requests the TCP gateway put on the matching core's ring. */
 static void td_drain_gateway(struct td_rx *r)
 {
@@ -374,8 +458,14 @@ static void td_drain_gateway(struct td_rx *r)
 	unsigned n;
 	if (ring == NULL)
 		return;
-	while ((n = rte_ring_sc_dequeue_burst_elem(ring, in, sizeof(in[0]), 32, NULL)) > 0)
+	while ((n = rte_ring_sc_dequeue_burst_elem(ring, in, sizeof(in[0]), 32, NULL)) > 0) {
+		if (r->app->jn) {
+			n = td_jn_gateway(r, in, n);
+			if (n == 0)
+				continue;
+		}
 		mc_process(r->app->match[0].mc, in, n, r->now, &r->mout);
+	}
 }
 
 static void td_tick(struct td_rx *r)

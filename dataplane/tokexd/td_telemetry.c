@@ -48,6 +48,10 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 	td_tel_u64(d, "rx_", "unknown_contract", a->rx.unknown_contract);
 	td_tel_u64(d, "rx_", "md_requests", a->rx.md_requests);
 	td_tel_u64(d, "rx_", "tx_nombuf", a->rx.tx_nombuf);
+	td_tel_u64(d, "rx_", "storage_rejects", a->rx.storage_rejects);
+	td_tel_u64(d, "rx_", "journal_busy", a->rx.jn_busy);
+	td_tel_u64(d, "rx_", "journal_waits", a->rx.jn_waits);
+	td_tel_u64(d, "rx_", "journal_wait_timeouts", a->rx.jn_wait_timeouts);
 
 	struct ss_stats ss;
 	ss_stats_read(a->ss, &ss);

@@ -2169,6 +2169,57 @@ static void test_mm_failures(void **state)
 	assert_non_null(strstr(out, "--take-every"));
 }
 
+/* Regression (found by test_tokexd_journal_crash): a re-Establish whose next_seq_no is
+ * above what the exchange has (requests lost in a crash) is answered EstablishmentAck with
+ * the expected number before the gap, then NotApplied for the gap; the client must go on
+ * after the gap, not from expected_seq_no (the exchange drops those numbers as late). */
+static void test_reestablish_gap_not_applied(void **state)
+{
+	struct tkx_client_cfg cfg;
+	struct tkx_client *c;
+	struct tkx_client_event ev[4];
+	struct tkx_new_order no = order(TKX_SIDE_BUY, 25000, 1);
+	struct tkx_msg m[4];
+	struct fx x;
+	struct pk p;
+	(void)state;
+
+	assert_int_equal(fx_open(&x, 0), 0);
+	cfg_for(&cfg, &x);
+	cfg.next_seq_no = 9;
+	c = open_client(&x, &cfg);
+	assert_int_equal(tkx_client_start(c), 0);
+	assert_int_equal(recv1(&x, m, 4), 1);
+	assert_int_equal(m[0].template_id, TKX_NEGOTIATE);
+	pk_init(&p, &x);
+	pk_msg(&p, TKX_NEGOTIATION_RESPONSE,
+	       &(struct tkx_negotiation_response){ .session_id = SESSION,
+						   .request_timestamp = m[0].negotiate.timestamp,
+						   .firm_id = 1 });
+	assert_int_equal(fx_send(&x, &p), 0);
+	assert_int_equal(wait_ev(c, ev, 1, 1000), 1);
+	assert_int_equal(recv1(&x, m, 4), 1);
+	assert_int_equal(m[0].template_id, TKX_ESTABLISH);
+	assert_int_equal(m[0].establish.next_seq_no, 9);
+	pk_init(&p, &x);
+	pk_msg(&p, TKX_ESTABLISHMENT_ACK,
+	       &(struct tkx_establishment_ack){ .session_id = SESSION,
+						.request_timestamp = m[0].establish.timestamp,
+						.next_seq_no = 1, .expected_seq_no = 4,
+						.keepalive_ms = 1000 });
+	pk_msg(&p, TKX_NOT_APPLIED, &(struct tkx_not_applied){ .from_seq_no = 4, .count = 5 });
+	assert_int_equal(fx_send(&x, &p), 0);
+	assert_int_equal(wait_ev(c, ev, 2, 1000), 2);
+	assert_int_equal(ev[0].kind, TKX_ESTABLISHMENT_ACK);
+	assert_int_equal(ev[1].kind, TKX_NOT_APPLIED);
+	assert_int_equal(tkx_client_new_order(c, &no), 0);
+	assert_int_equal(recv1(&x, m, 4), 2);
+	assert_int_equal(m[0].template_id, TKX_SEQUENCE);
+	assert_int_equal(m[0].sequence.next_seq_no, 9); /* not 4 */
+	tkx_client_close(c);
+	fx_close(&x);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -2194,6 +2245,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mm_udp),
 		cmocka_unit_test(test_mm_tcp),
 		cmocka_unit_test(test_mm_failures),
+		cmocka_unit_test(test_reestablish_gap_not_applied),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -307,6 +307,42 @@ static void test_lifecycle_keys(void **state)
 	}
 }
 
+/* journal.* (issue 6): directory, durability, the testing-only fault key. */
+static void test_journal_keys(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	char err[256];
+	cp_config_defaults(&cfg);
+	assert_string_equal(cfg.journal_dir, "/var/lib/tokex/journal");
+	assert_int_equal(cfg.journal_durability, 0); /* sync */
+	assert_int_equal(cfg.journal_fault_write, 0);
+	assert_int_equal(load("journal:\n  dir: /tmp/j\n  durability: async\n", &cfg, err,
+			      sizeof(err)), 0);
+	assert_string_equal(cfg.journal_dir, "/tmp/j");
+	assert_int_equal(cfg.journal_durability, 1);
+	assert_int_equal(load("journal:\n  durability: none\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.journal_durability, 2);
+	assert_int_equal(load("journal:\n  durability: sync\n  fault_write_after: 3\n", &cfg,
+			      err, sizeof(err)), 0);
+	assert_int_equal(cfg.journal_durability, 0);
+	assert_int_equal(cfg.journal_fault_write, 3);
+	assert_int_equal(load("journal:\n  dir: \"\"\n", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.journal_dir, "");
+	/* pipeline with a journal is refused by tokexd at start, not by the file */
+	assert_int_equal(load("mode: pipeline\n", &cfg, err, sizeof(err)), 0);
+
+	assert_int_equal(load("journal:\n  durability: fast\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: journal.durability: 'fast' is not one of: none, async, sync"));
+	assert_int_equal(load("journal:\n  fault_write_after: -1\n", &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "journal.fault_write_after: -1 is outside"));
+	assert_int_equal(load("journal:\n  dir: [a]\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "journal.dir: expected a single value"));
+	assert_int_equal(load("journal:\n  colour: red\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: journal.colour: unknown key"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_offload_keys),
 		cmocka_unit_test(test_lifecycle_keys),
+		cmocka_unit_test(test_journal_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,425 @@
+/*
+ * td_journal.c - tokexd's input journal: write-ahead of every request and control command,
+ * the durability gate, storage failure, and recovery at start (issue 6: "nothing
+ * acknowledged is ever lost").
+ *
+ * Role: the RX/session lcore (run-to-completion mode) is the journal's single producer.
+ * Before it applies anything - a UDP session's request (td_route_rtc), a TCP gateway
+ * request it drains (td_drain_gateway), a control command (td_ctl_poll) - it appends the
+ * record (jn_append: no system call) and then waits, busy-polling jn_durable(), until the
+ * journal thread reports the burst durable under journal.durability. Only then does it
+ * call the matching core. So every reply, fill, cancel, market-data record and control
+ * answer a request causes is produced after that request is durable: the gate is
+ * "write-ahead, then apply", one wait per burst (group commit: a burst of requests costs
+ * one fdatasync, ~200 us on this host in sync). A session's first establishment is
+ * journaled (SESSION) before its EstablishmentAck leaves (td_send_bufs waits too).
+ *
+ * Invariants:
+ *  1. Nothing is applied that is not durable: a request whose append fails is answered
+ *     ExecReject BUSY (journal ring full) or STORAGE (journal failed) and never reaches
+ *     the matching core; a burst whose durability wait fails is not applied at all.
+ *  2. Once the journal has failed (jn_failed(), or the wait ran past TD_JN_WAIT_NS) the
+ *     appliance is HALTED for good: every later request is answered STORAGE, every
+ *     control command gets -EIO; the control thread prints the reason once.
+ *  3. Replay applies the records in journal order through the same code the live path
+ *     used (mc_process with the record's time, mc_control, the RTC unknown-contract check),
+ *     so the matching core regenerates the same replies, exchange order ids and trade ids;
+ *     the replies of the UDP sessions go through ss_event(), which renumbers them exactly
+ *     as live, into sessions rebuilt from SESSION records (TERMINATED: clients
+ *     re-Negotiate, re-Establish and ask for retransmission).
+ *
+ *
+ * After recovery (td_journal_open, before the cores, the control thread and the gateway
+ * start): the books, exchange order ids and trade ids are as before the stop; each UDP
+ * session that was ever established is TERMINATED in its old slot with its outbound
+ * numbering, retransmit ring (the last sessions.retransmit_depth messages), inbound number
+ * and last cl_ord_id; its client re-Negotiates and re-Establishes with the same session id
+ * and asks for retransmission of what it missed (a reply made durable but not yet sent at
+ * the crash is among them). Market data: the regenerated records go through the
+ * publisher, so its contract states and top of book (its snapshots) are right, but their
+ * packets are not sent again; the publisher starts its sequence from 1 under the
+ * configured md.session, so subscribers must treat a restart as a new market-data session
+ * (take the snapshot); give md.session a per-start name where that matters.
+ *
+ * Durability policies (journal.durability): sync (default) waits for fdatasync, async for
+ * the write (a process crash loses nothing, a power loss may), none for nothing (testing).
+ * The cost is measured in docs/BENCHMARKS.md "Journal". No snapshots yet: recovery replays
+ * from the first record (about 0.25 s per 2 000 records in a Debug/ASan build).
+ *
+ * The replies the session layer makes by itself (ExecReject THROTTLED / CLORDID_REUSED /
+ * invalid fields, numbered BusinessReject) are journaled as MARK records (td_jn_local)
+ * and numbered again by replay. Not journaled (so not reproduced by replay, and after such
+ * a reply the restarted session's numbering differs from what its client saw): BUSY and
+ * STORAGE rejects (the journal could not take the request); the TCP gateway's sessions (their requests are journaled and replayed, the
+ * books are right, but their numbering is not rebuilt). Pipeline mode is refused with a
+ * journal (its gateway and control commands do not pass the RX core).
+ */
+#define _GNU_SOURCE /* pthread_setaffinity_np */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "jn_journal.h"
+#include "td_app.h"
+
+#define TD_JN_WAIT_NS 2000000000ull /* a durability wait longer than this halts */
+
+static uint64_t td_jn_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no system call */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void td_jn_halt(struct td_app *a, int err)
+{
+	if (atomic_load_explicit(&a->jn_halt, memory_order_relaxed) == 0)
+		atomic_store_explicit(&a->jn_halt, err ? err : -EIO, memory_order_release);
+}
+
+int td_jn_halted(const struct td_app *a)
+{
+	return atomic_load_explicit(&a->jn_halt, memory_order_relaxed);
+}
+
+int64_t td_jn_append(struct td_app *a, uint16_t type, const void *p, uint32_t len, uint64_t now)
+{
+	if (td_jn_halted(a))
+		return td_jn_halted(a);
+	int64_t s = jn_append(a->jn, type, p, len, now);
+	if (s > 0) {
+		a->jn_last = (uint64_t)s;
+	} else if (s == 0) {
+		a->rx.jn_busy++;
+	} else {
+		td_jn_halt(a, (int)s);
+	}
+	return s;
+}
+
+int td_jn_wait(struct td_app *a)
+{
+	if (a->jn == NULL || a->jn_last <= a->jn_durable || td_jn_halted(a))
+		return td_jn_halted(a); /* halted: never wait again (a stalled disk) */
+	uint64_t end = 0;
+	for (;;) {
+		uint64_t d = jn_durable(a->jn);
+		if (d >= a->jn_last) {
+			a->jn_durable = d;
+			return 0;
+		}
+		int f = jn_failed(a->jn);
+		if (f) {
+			td_jn_halt(a, f);
+			return f;
+		}
+		uint64_t now = td_jn_mono();
+		if (end == 0) {
+			end = now + TD_JN_WAIT_NS;
+			a->rx.jn_waits++;
+		} else if (now >= end) {
+			a->rx.jn_wait_timeouts++;
+			td_jn_halt(a, -ETIMEDOUT);
+			return -ETIMEDOUT;
+		}
+		rte_pause();
+	}
+}
+
+int td_jn_ctl(struct td_app *a, const struct dp_ctl *c)
+{
+	int64_t s = td_jn_append(a, JN_T_CTL, c, sizeof(*c), c->now);
+	if (s == 0)
+		return -EAGAIN;
+	if (s < 0)
+		return -EIO;
+	return td_jn_wait(a) ? -EIO : 0;
+}
+
+/* ss_params.on_established: the session's slot, id and firm, before its EstablishmentAck
+ * (which td_send_bufs holds until durable). */
+static void td_jn_session(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			  uint64_t next_in)
+{
+	struct td_app *a = arg;
+	struct jn_session_ev e;
+	memset(&e, 0, sizeof(e));
+	e.kind = JN_SS_ESTABLISHED;
+	e.src = TD_SRC_RX;
+	e.session = slot;
+	e.firm_id = firm_id;
+	e.session_id = session_id;
+	e.next_in_seq = next_in;
+	e.next_out_seq = 1;
+	/* A full ring here would lose the session's slot on replay: treat it as a failure. */
+	if (td_jn_append(a, JN_T_SESSION, &e, sizeof(e), td_now_ns()) == 0)
+		td_jn_halt(a, -ENOBUFS);
+}
+
+/* A numbered reply the session layer made by itself (ExecReject THROTTLED, CLORDID_REUSED,
+ * invalid field; numbered BusinessReject): journaled as a MARK so that replay numbers it
+ * again and the session's numbering after a restart is the one its client saw. */
+struct td_jn_local {
+	uint16_t slot;
+	uint16_t template_id;
+	uint16_t blen;
+	uint16_t pad;
+	uint8_t body[56];
+};
+_Static_assert(sizeof(struct td_jn_local) <= JN_MAX_PAYLOAD, "a local reply fits a record");
+
+static void td_jn_local_reply(void *arg, uint16_t slot, uint16_t tid, const void *body,
+			      uint16_t blen)
+{
+	struct td_app *a = arg;
+	struct td_jn_local l;
+	memset(&l, 0, sizeof(l));
+	l.slot = slot;
+	l.template_id = tid;
+	l.blen = blen <= sizeof(l.body) ? blen : (uint16_t)sizeof(l.body);
+	memcpy(l.body, body, l.blen);
+	if (td_jn_append(a, JN_T_MARK, &l, sizeof(l), td_now_ns()) == 0)
+		td_jn_halt(a, -ENOBUFS); /* as for SESSION: numbering would diverge */
+}
+
+void td_jn_ss_params(struct td_app *a, struct ss_params *p)
+{
+	if (a->cfg.journal_dir[0]) {
+		p->on_established = td_jn_session;
+		p->on_local_reply = td_jn_local_reply;
+		p->hook_arg = a;
+	}
+}
+
+/* ---- recovery ------------------------------------------------------------------------- */
+
+struct td_replay {
+	struct td_app *a;
+	struct mc_out out;
+	struct dp_event ev[64];
+	uint64_t now;
+	uint64_t orders, ctls, sessions, replies, local, gw_replies, md, skipped;
+};
+
+static void td_replay_flush(struct mc_out *o)
+{
+	struct td_replay *rp = o->arg;
+	struct td_app *a = rp->a;
+	for (uint32_t i = 0; i < o->n; i++) {
+		const struct dp_event *e = &o->ev[i];
+		if (e->template_id >= TKX_MD_TOP_OF_BOOK) {
+			/* The publisher's contract state and top of book come back; its packets
+			 * are not sent (a restart is a new market-data session). */
+			const uint8_t *buf;
+			size_t len;
+			while (md_pub_add(a->md, e, 1, rp->now) == 0) {
+				md_pub_flush(a->md, rp->now);
+				while (md_pub_next_tx(a->md, &buf, &len) > 0)
+					;
+			}
+			rp->md++;
+		} else if (e->src == TD_SRC_RX) {
+			/* Sessions are TERMINATED: numbered and kept, nothing goes to a buffer. */
+			while (ss_event(a->ss, e, 1, rp->now, a->ss_out) == 0)
+				ss_out_reset(a->ss_out);
+			rp->replies++;
+		} else {
+			rp->gw_replies++;
+		}
+	}
+	o->n = 0;
+	ss_out_reset(a->ss_out);
+}
+
+static int td_replay_rec(const struct jn_rec *r, void *arg)
+{
+	struct td_replay *rp = arg;
+	struct td_app *a = rp->a;
+	struct mc_core *mc = a->match[0].mc;
+	rp->now = r->time_ns;
+	switch (r->type) {
+	case JN_T_SESSION: {
+		struct jn_session_ev e;
+		memcpy(&e, r->payload, sizeof(e));
+		if (e.src != TD_SRC_RX || e.kind != JN_SS_ESTABLISHED ||
+		    ss_restore_session(a->ss, e.session, e.session_id, e.firm_id, e.next_in_seq,
+				       td_now_ns()) != 0) {
+			rp->skipped++;
+			break;
+		}
+		rp->sessions++;
+		break;
+	}
+	case JN_T_ORDER: {
+		struct dp_order o;
+		memcpy(&o, r->payload, sizeof(o));
+		rp->orders++;
+		if (o.src == TD_SRC_RX) {
+			ss_restore_order(a->ss, &o);
+			/* td_route_rtc's check, answered as it was live. */
+			if (o.type != DP_ORD_SESSION_GONE &&
+			    !(o.type == DP_ORD_MASS_CANCEL && o.contract_id == 0) &&
+			    !mc_owns(mc, o.contract_id)) {
+				while (ss_reject_order(a->ss, &o, TKX_REJ_UNKNOWN_CONTRACT, rp->now,
+						       a->ss_out) == -ENOBUFS)
+					ss_out_reset(a->ss_out);
+				ss_out_reset(a->ss_out);
+				break;
+			}
+		}
+		mc_process(mc, &o, 1, rp->now, &rp->out);
+		break;
+	}
+	case JN_T_MARK: {
+		struct td_jn_local l;
+		if (r->len != sizeof(l)) {
+			rp->skipped++;
+			break;
+		}
+		memcpy(&l, r->payload, sizeof(l));
+		if (ss_restore_reply(a->ss, l.slot, l.template_id, l.body, l.blen, rp->now) != 0)
+			rp->skipped++;
+		else
+			rp->local++;
+		break;
+	}
+	case JN_T_CTL: {
+		struct dp_ctl c;
+		struct dp_ctl_reply rep;
+		memcpy(&c, r->payload, sizeof(c));
+		mc_control(mc, &c, &rp->out, &rep);
+		rp->ctls++;
+		break;
+	}
+	default:
+		rp->skipped++;
+		break;
+	}
+	return 0;
+}
+
+int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
+{
+	struct jn_config jc;
+	if (a->cfg.journal_dir[0] == 0)
+		return 0;
+	if (a->cfg.mode != CP_MODE_RTC) {
+		/* The single producer is the RX core; in pipeline mode the gateway's requests
+		 * and control commands reach the matching cores without passing it. */
+		snprintf(err, errlen, "journal.dir %s: the journal needs mode rtc in this version; "
+			 "for pipeline mode set journal.dir \"\" (or --journal \"\") and accept "
+			 "that nothing survives a restart", a->cfg.journal_dir);
+		return -ENOTSUP;
+	}
+	memset(&jc, 0, sizeof(jc));
+	jc.dir = a->cfg.journal_dir;
+	jc.durability = a->cfg.journal_durability;
+	/* The journal thread inherits this thread's affinity, which EAL pinned to the RX
+	 * lcore: it would then get the CPU only when the RX loop, busy-polling jn_durable(),
+	 * is preempted. Create it on a CPU the data path does not poll. */
+	cpu_set_t saved, one;
+	int pinned = 0;
+	if (cpu >= 0 && pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0) {
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pinned = pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
+	}
+	a->jn = jn_open(&jc, err, errlen);
+	int open_errno = errno;
+	if (pinned)
+		pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+	if (a->jn == NULL)
+		return -open_errno;
+	if (cpu < 0)
+		printf("tokexd: journal: WARNING: no CPU free of the data path: the journal thread "
+		       "shares the RX lcore and every durability wait takes a scheduler slice\n");
+	uint64_t next = jn_next_seq(a->jn);
+	a->jn_last = a->jn_durable = next - 1;
+	if (next > 1) {
+		/* Recovery: no snapshot yet, so every record from the first. */
+		static struct td_replay rp; /* ~4 KiB of events */
+		memset(&rp, 0, sizeof(rp));
+		rp.a = a;
+		rp.out.ev = rp.ev;
+		rp.out.cap = 64;
+		rp.out.flush = td_replay_flush;
+		rp.out.arg = &rp;
+		uint64_t t0 = td_jn_mono();
+		int64_t n = jn_replay(a->cfg.journal_dir, 1, td_replay_rec, &rp);
+		if (n < 0) {
+			snprintf(err, errlen, "journal %s: replay failed: %s", a->cfg.journal_dir,
+				 strerror((int)-n));
+			jn_close(a->jn);
+			a->jn = NULL;
+			return (int)n;
+		}
+		printf("tokexd: journal: recovered %" PRId64 " record(s) to seq %" PRIu64
+		       " in %.1f ms: %" PRIu64 " request(s), %" PRIu64 " control command(s), %"
+		       PRIu64 " session(s), %" PRIu64 " udp replies renumbered (%" PRIu64
+		       " session-layer rejects), %" PRIu64
+		       " tcp replies dropped (gateway sessions are not rebuilt), %" PRIu64
+		       " market-data records (not re-sent), %" PRIu64 " skipped\n",
+		       n, next - 1, (double)(td_jn_mono() - t0) / 1e6, rp.orders, rp.ctls,
+		       rp.sessions, rp.replies + rp.local, rp.local, rp.gw_replies, rp.md,
+		       rp.skipped);
+		/* The rebuilt sessions (the first few), for the operator and the tests. */
+		unsigned shown = 0;
+		for (unsigned slot = 0; slot < a->cfg.max_sessions && shown < 16; slot++) {
+			struct ss_info in;
+			if (ss_session_info(a->ss, slot, &in) != 0 || in.state == SS_FREE)
+				continue;
+			shown++;
+			printf("tokexd: journal: session %" PRIu64 " firm %u slot %u: next in %" PRIu64
+			       " next out %" PRIu64 " last cl_ord_id %" PRIu64 "\n", in.session_id,
+			       in.firm_id, slot, in.next_in, in.next_out, in.last_cl_ord_id);
+		}
+	}
+	if (a->cfg.journal_fault_write) {
+		/* Testing only (journal.fault_write_after): a disk that fails. */
+		struct jn_fault f;
+		memset(&f, 0, sizeof(f));
+		f.write_nth = a->cfg.journal_fault_write;
+		f.write_err = EIO;
+		jn_fault_set(a->jn, &f);
+		printf("tokexd: journal: TESTING: write %u of the journal will fail with EIO\n",
+		       a->cfg.journal_fault_write);
+	}
+	static const char *const names[] = {"sync", "async", "none"};
+	printf("tokexd: journal: %s, durability %s, next seq %" PRIu64 "\n", a->cfg.journal_dir,
+	       names[a->cfg.journal_durability % 3], next);
+	return 0;
+}
+
+void td_journal_report(struct td_app *a)
+{
+	int h = td_jn_halted(a);
+	if (h == 0 || a->jn_reported)
+		return;
+	a->jn_reported = 1;
+	printf("tokexd: journal: FAILED (%s): requests are no longer accepted, each is answered "
+	       "ExecReject STORAGE and nothing more is applied; fix the journal's disk (%s) and "
+	       "restart: the journal will be recovered\n",
+	       h == -ETIMEDOUT ? "no durability within 2 s" : strerror(-h), a->cfg.journal_dir);
+	fflush(stdout);
+}
+
+void td_journal_close(struct td_app *a)
+{
+	if (a->jn == NULL)
+		return;
+	struct jn_stats s;
+	jn_stats(a->jn, &s);
+	int rc = jn_close(a->jn);
+	a->jn = NULL;
+	printf("tokexd: journal: appended %" PRIu64 " durable %" PRIu64 " fsyncs %" PRIu64
+	       " batches %" PRIu64 " busy %" PRIu64 " storage_rejects %" PRIu64 " waits %" PRIu64
+	       " close %s\n", s.appended, s.durable, s.fsyncs, s.batches, s.ring_full,
+	       a->rx.storage_rejects, a->rx.jn_waits, rc ? strerror(-rc) : "ok");
+}

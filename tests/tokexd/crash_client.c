@@ -1,0 +1,602 @@
+/*
+ * crash_client.c - the journal's end-to-end client (test_tokexd_journal.sh): two UDP
+ * sessions of two firms trade with each other against tokexd, and every numbered
+ * exchange message they receive is kept in a state directory, so that after tokexd is
+ * killed (kill -9) and restarted on the same journal a new run can check what recovery
+ * rebuilt.
+ *
+ * Sessions: A = firm 1, session id 0x7e57a001, only buys; B = firm 2, 0x7e57b002, only
+ * sells (so every trade is A against B, and no self-trade prevention gets in the way).
+ * Each run re-establishes both with last_in_seq 0: the exchange's EstablishmentAck says
+ * its next number, the library asks for retransmission of everything before it.
+ *
+ * Modes:
+ *   run     recover and check (below), probe the book, then send up to --orders requests
+ *           (random GTC buys/sells that cross, some cancels), stopping early when the file
+ *           --stop appears (the script killed tokexd); save the state. --ready FILE is
+ *           created when the trading starts (the script kills tokexd after it).
+ *   verify  recover, check, probe; nothing else.
+ *   storage send NewOrders one by one: the answers are ExecAck until the first ExecReject
+ *           STORAGE, then only STORAGE (one request, the one in flight at the failure,
+ *           may stay unanswered); prints "CRASH storage acks N storage M".
+ * Checks after recovery: (1) every message received earlier is retransmitted with
+ * identical bytes at the same number (--strict: and nothing new: the replay of a clean
+ * stop regenerates exactly the live stream); (2) numbering 1..N without gaps, nothing
+ * LOST; (3) every trade id is filled once in A and once in B with the same price and
+ * quantity (no fill lost or duplicated); (4) the book: A's resting buys and B's resting
+ * sells computed from the streams are exactly what an IOC from the other side fills.
+ * Every wait is bounded; exit 0 pass, 1 fail.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "tokex/client.h"
+
+#define MAXMSG 200000
+#define MAXORD 65536
+
+struct sess {
+	const char *name;
+	uint32_t firm;
+	uint64_t sid;
+	uint8_t side;
+	struct tkx_client *c;
+	uint32_t n;      /* messages kept: msg[i] is number i + 1 */
+	uint32_t n_old;  /* of them, received by earlier runs */
+	struct tkx_msg *msg;
+	uint64_t next_seq_no, next_cl;
+	uint64_t ack_next; /* EstablishmentAck.next_seq_no of this run */
+	uint64_t got;      /* highest number delivered in this run */
+};
+
+static struct {
+	struct sockaddr_in udp;
+	const char *state, *stop, *ready;
+	uint32_t orders, contract;
+	unsigned seed;
+	int strict;
+	int recovering; /* in sess_open: what arrives is the retransmission */
+} g;
+
+static int failed;
+#define FAIL(...)                                        \
+	do {                                             \
+		fprintf(stdout, "CRASH FAIL: " __VA_ARGS__); \
+		fputc('\n', stdout);                     \
+		failed = 1;                              \
+	} while (0)
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int enc(const struct tkx_msg *m, uint8_t *b)
+{
+	return tkx_encode(b, 128, m);
+}
+
+static int same(const struct tkx_msg *a, const struct tkx_msg *b)
+{
+	uint8_t x[128], y[128];
+	int la = enc(a, x), lb = enc(b, y);
+	return la > 0 && la == lb && memcmp(x, y, (size_t)la) == 0;
+}
+
+/* ---- state files: <dir>/<name>.msgs (binary tkx_msg array), <name>.resume ------------ */
+
+static void path(char *out, size_t len, const struct sess *s, const char *ext)
+{
+	snprintf(out, len, "%s/%s.%s", g.state, s->name, ext);
+}
+
+static void state_load(struct sess *s)
+{
+	char p[512];
+	path(p, sizeof(p), s, "msgs");
+	FILE *f = fopen(p, "rb");
+	if (f) {
+		s->n = (uint32_t)fread(s->msg, sizeof(s->msg[0]), MAXMSG, f);
+		fclose(f);
+	}
+	s->n_old = s->n;
+	s->next_seq_no = 1;
+	s->next_cl = 1;
+	path(p, sizeof(p), s, "resume");
+	f = fopen(p, "r");
+	if (f) {
+		if (fscanf(f, "%" SCNu64 " %" SCNu64, &s->next_seq_no, &s->next_cl) != 2)
+			FAIL("%s: bad resume file", s->name);
+		fclose(f);
+	}
+}
+
+static void state_save(struct sess *s)
+{
+	char p[512];
+	struct tkx_client_stats st;
+	path(p, sizeof(p), s, "msgs");
+	FILE *f = fopen(p, "wb");
+	if (!f || fwrite(s->msg, sizeof(s->msg[0]), s->n, f) != s->n)
+		FAIL("%s: cannot write %s", s->name, p);
+	if (f)
+		fclose(f);
+	if (s->c && tkx_client_stats(s->c, &st) == 0) {
+		s->next_seq_no = st.next_seq_no;
+		s->next_cl = st.next_cl_ord_id;
+	}
+	path(p, sizeof(p), s, "resume");
+	f = fopen(p, "w");
+	if (f) {
+		fprintf(f, "%" PRIu64 " %" PRIu64 "\n", s->next_seq_no, s->next_cl);
+		fclose(f);
+	}
+}
+
+/* ---- events --------------------------------------------------------------------------- */
+
+/* A numbered message: checked against what an earlier run kept, or kept. */
+static void keep(struct sess *s, const struct tkx_client_event *e)
+{
+	if (e->seq == 0 || e->seq > MAXMSG)
+		return;
+	uint32_t i = (uint32_t)(e->seq - 1);
+	if (e->seq > s->got)
+		s->got = e->seq;
+	if (i < s->n) {
+		if (!same(&s->msg[i], &e->msg))
+			FAIL("%s: message %" PRIu64 " differs from the one received before the "
+			     "restart (template %u, now %u)", s->name, e->seq, s->msg[i].template_id,
+			     e->msg.template_id);
+		return;
+	}
+	if (i != s->n) {
+		FAIL("%s: message %" PRIu64 " after %u: a gap", s->name, e->seq, s->n);
+		return;
+	}
+	if (g.strict && g.recovering && i >= s->n_old && s->n_old)
+		FAIL("%s: message %" PRIu64 " is new after a clean stop", s->name, e->seq);
+	s->msg[s->n++] = e->msg;
+}
+
+/* Polls s; returns how many events. */
+static int pump(struct sess *s, int timeout_ms)
+{
+	struct tkx_client_event ev[64];
+	int n = tkx_client_poll(s->c, timeout_ms, ev, 64);
+	for (int i = 0; i < n; i++) {
+		if (ev[i].kind == TKX_CLIENT_EV_LOST)
+			FAIL("%s: messages %" PRIu64 "+%" PRIu64 " LOST", s->name, ev[i].seq,
+			     ev[i].count);
+		else if (ev[i].kind == TKX_ESTABLISHMENT_ACK)
+			s->ack_next = ev[i].msg.establishment_ack.next_seq_no;
+		else if (ev[i].kind == TKX_CLIENT_EV_CLOSED)
+			return -1;
+		else if (ev[i].kind == TKX_RETRANSMIT_REJECT)
+			fprintf(stdout, "CRASH %s: RetransmitReject reason %u\n", s->name,
+				ev[i].msg.retransmit_reject.reason);
+		else if (ev[i].kind == TKX_RETRANSMISSION)
+			fprintf(stdout, "CRASH %s: Retransmission %" PRIu64 "+%u\n", s->name,
+				ev[i].msg.retransmission.next_seq_no, ev[i].msg.retransmission.count);
+		keep(s, &ev[i]);
+	}
+	return n;
+}
+
+static const char *secret(uint32_t firm)
+{
+	return firm == 1 ? "tokex-demo-secret-firm-1" : "tokex-demo-secret-firm-2";
+}
+
+/* Establish with the kept numbering; wait until everything before the exchange's next
+ * number is in (retransmitted). */
+static int sess_open(struct sess *s, struct sess *other)
+{
+	struct tkx_client_cfg cfg;
+	tkx_client_cfg_default(&cfg);
+	cfg.transport = TKX_CLIENT_UDP;
+	cfg.exchange = g.udp;
+	cfg.firm_id = s->firm;
+	cfg.secret = (const uint8_t *)secret(s->firm);
+	cfg.secret_len = strlen(secret(s->firm));
+	cfg.session_id = s->sid;
+	cfg.cancel_on_disconnect = 0; /* a kill must not cancel: the book is checked */
+	cfg.keepalive_ms = 1000;
+	cfg.next_seq_no = s->next_seq_no;
+	cfg.first_cl_ord_id = s->next_cl;
+	cfg.last_in_seq = 0; /* everything again: the check */
+	cfg.retrans_timeout_ms = 300;
+	cfg.retrans_retries = 5;
+	cfg.retrans_max = 128; /* tokexd serves at most 128 per request */
+	int r = tkx_client_open(&s->c, &cfg);
+	if (r < 0) {
+		FAIL("%s: open: %s", s->name, strerror(-r));
+		return -1;
+	}
+	r = tkx_client_establish(s->c, 10000);
+	if (r < 0) {
+		char e[160];
+		tkx_client_errstr(s->c, e, sizeof(e));
+		FAIL("%s: establish: %s (%s)", s->name, strerror(-r), e);
+		return -1;
+	}
+	uint64_t end = mono_ms() + 15000;
+	g.recovering = 1;
+	while ((s->ack_next == 0 || s->got + 1 < s->ack_next) && mono_ms() < end) {
+		if (pump(s, 20) < 0)
+			break;
+		if (other && other->c)
+			pump(other, 0); /* its keepalive */
+	}
+	g.recovering = 0;
+	if (s->ack_next == 0 || s->got + 1 < s->ack_next) {
+		FAIL("%s: retransmission incomplete: have %u, exchange next %" PRIu64, s->name, s->n,
+		     s->ack_next);
+		return -1;
+	}
+	if (s->n_old + 1 > s->ack_next)
+		FAIL("%s: the exchange's next number %" PRIu64 " is below what was received (%u)",
+		     s->name, s->ack_next, s->n_old);
+	printf("CRASH %s: recovered %u message(s) (%u received before), next %" PRIu64 "\n",
+	       s->name, s->n, s->n_old, s->ack_next);
+	return 0;
+}
+
+/* ---- stream checks ---------------------------------------------------------------------- */
+
+struct ord {
+	uint64_t order_id;
+	int64_t price;
+	int64_t open;
+};
+
+static struct ord ords[2][MAXORD];
+static uint32_t n_ords[2];
+
+static struct ord *ord_find(int k, uint64_t id)
+{
+	for (uint32_t i = n_ords[k]; i-- > 0;)
+		if (ords[k][i].order_id == id)
+			return &ords[k][i];
+	return NULL;
+}
+
+/* Resting quantity per side from the streams; trade ids matched across A and B. */
+static int64_t check_streams(struct sess *S, int64_t rest[2])
+{
+	struct sess *A = &S[0], *B = &S[1];
+	for (int k = 0; k < 2; k++) {
+		n_ords[k] = 0;
+		rest[k] = 0;
+		for (uint32_t i = 0; i < S[k].n; i++) {
+			const struct tkx_msg *m = &S[k].msg[i];
+			struct ord *o;
+			switch (m->template_id) {
+			case TKX_EXEC_ACK:
+				if (m->exec_ack.contract_id != g.contract || n_ords[k] == MAXORD)
+					break;
+				o = &ords[k][n_ords[k]++];
+				o->order_id = m->exec_ack.order_id;
+				o->price = m->exec_ack.price;
+				o->open = m->exec_ack.qty;
+				break;
+			case TKX_FILL:
+				o = ord_find(k, m->fill.order_id);
+				if (o) {
+					o->open -= m->fill.qty;
+					if (o->open != m->fill.leaves_qty)
+						FAIL("%s: order %" PRIu64 " leaves %u, expected %" PRId64,
+						     S[k].name, o->order_id, m->fill.leaves_qty, o->open);
+				}
+				break;
+			case TKX_CANCELLED:
+				o = ord_find(k, m->cancelled.order_id);
+				if (o)
+					o->open -= m->cancelled.qty;
+				break;
+			case TKX_MODIFY_ACK:
+				o = ord_find(k, m->modify_ack.order_id);
+				if (o) {
+					o->open = m->modify_ack.qty;
+					o->price = m->modify_ack.price;
+				}
+				break;
+			default:
+				break;
+			}
+		}
+		for (uint32_t i = 0; i < n_ords[k]; i++) {
+			if (ords[k][i].open < 0)
+				FAIL("%s: order %" PRIu64 " over-filled (%" PRId64 ")", S[k].name,
+				     ords[k][i].order_id, ords[k][i].open);
+			rest[k] += ords[k][i].open > 0 ? ords[k][i].open : 0;
+		}
+	}
+	/* Trades: each trade id once on each side, same price and quantity. */
+	uint64_t trades = 0;
+	for (uint32_t i = 0; i < A->n; i++) {
+		const struct tkx_msg *a = &A->msg[i];
+		if (a->template_id != TKX_FILL)
+			continue;
+		trades++;
+		int in_a = 0, in_b = 0;
+		for (uint32_t j = 0; j < A->n; j++)
+			in_a += A->msg[j].template_id == TKX_FILL &&
+				A->msg[j].fill.trade_id == a->fill.trade_id &&
+				A->msg[j].fill.contract_id == a->fill.contract_id;
+		for (uint32_t j = 0; j < B->n; j++) {
+			const struct tkx_msg *b = &B->msg[j];
+			if (b->template_id == TKX_FILL && b->fill.trade_id == a->fill.trade_id &&
+			    b->fill.contract_id == a->fill.contract_id) {
+				in_b++;
+				if (b->fill.price != a->fill.price || b->fill.qty != a->fill.qty)
+					FAIL("trade %" PRIu64 ": A %u@%" PRId64 " B %u@%" PRId64,
+					     a->fill.trade_id, a->fill.qty, a->fill.price, b->fill.qty,
+					     b->fill.price);
+			}
+		}
+		if (in_a != 1 || in_b != 1)
+			FAIL("trade %" PRIu64 ": %d fill(s) in A, %d in B (want 1 and 1)",
+			     a->fill.trade_id, in_a, in_b);
+	}
+	uint64_t b_fills = 0;
+	for (uint32_t j = 0; j < B->n; j++)
+		b_fills += B->msg[j].template_id == TKX_FILL;
+	if (b_fills != trades)
+		FAIL("%" PRIu64 " fills in B, %" PRIu64 " in A", b_fills, trades);
+	uint64_t thr = 0;
+	for (int k = 0; k < 2; k++)
+		for (uint32_t j = 0; j < S[k].n; j++)
+			thr += S[k].msg[j].template_id == TKX_EXEC_REJECT &&
+			       S[k].msg[j].exec_reject.reason == TKX_REJ_THROTTLED;
+	printf("CRASH streams: A %u B %u messages, %" PRIu64 " trades, %" PRIu64 " throttled, "
+	       "resting buy %" PRId64 " sell %" PRId64 "\n", A->n, B->n, trades, thr, rest[0],
+	       rest[1]);
+	return (int64_t)trades;
+}
+
+/* An IOC from side k at the far price for rest + 1: fills exactly what rests opposite. */
+static void probe(struct sess *S, int k, int64_t opposite)
+{
+	struct sess *s = &S[k];
+	struct tkx_new_order o;
+	memset(&o, 0, sizeof(o));
+	o.contract_id = g.contract;
+	o.side = s->side;
+	o.tif = TKX_TIF_IOC;
+	o.qty = (uint32_t)opposite + 1;
+	o.price = s->side == TKX_SIDE_BUY ? 25300 : 24700;
+	int r = tkx_client_new_order(s->c, &o);
+	if (r < 0) {
+		FAIL("%s: probe: %s", s->name, strerror(-r));
+		return;
+	}
+	uint64_t end = mono_ms() + 5000, filled = 0;
+	int done = 0;
+	uint32_t from = s->n;
+	while (!done && mono_ms() < end) {
+		if (pump(s, 20) < 0)
+			break;
+		pump(&S[1 - k], 0); /* the other session's keepalive */
+		for (uint32_t i = from; i < s->n; i++) {
+			const struct tkx_msg *m = &s->msg[i];
+			if (m->template_id == TKX_FILL && m->fill.cl_ord_id == o.cl_ord_id)
+				filled += m->fill.qty;
+			if ((m->template_id == TKX_CANCELLED && m->cancelled.orig_cl_ord_id ==
+			     o.cl_ord_id) || (m->template_id == TKX_FILL && m->fill.cl_ord_id ==
+			     o.cl_ord_id && m->fill.leaves_qty == 0) ||
+			    (m->template_id == TKX_EXEC_REJECT && m->exec_reject.cl_ord_id == o.cl_ord_id))
+				done = 1;
+		}
+		from = s->n;
+	}
+	if (!done) {
+		struct tkx_client_stats st;
+		char e[160] = "";
+		tkx_client_stats(s->c, &st);
+		tkx_client_errstr(s->c, e, sizeof(e));
+		FAIL("%s: probe IOC (cl_ord_id %" PRIu64 ") not finished: state %d '%s' tx_app %"
+		     PRIu64 " rx_app %" PRIu64 " not_applied %" PRIu64 " next_seq_no %" PRIu64
+		     " last_in %" PRIu64 " lost %" PRIu64, s->name, o.cl_ord_id,
+		     tkx_client_state(s->c), e, st.tx_app, st.rx_app, st.not_applied,
+		     st.next_seq_no, st.last_in_seq, st.lost);
+	}
+	else if ((int64_t)filled != opposite)
+		FAIL("%s: probe IOC filled %" PRIu64 ", the streams say %" PRId64 " rest opposite",
+		     s->name, filled, opposite);
+	else
+		printf("CRASH probe %s: IOC filled %" PRIu64 " = resting opposite\n", s->name, filled);
+}
+
+static void settle(struct sess *S, int ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)ms;
+	while (mono_ms() < end) {
+		pump(&S[0], 5);
+		pump(&S[1], 5);
+	}
+}
+
+static void recover_and_check(struct sess *S)
+{
+	int64_t rest[2];
+	for (int k = 0; k < 2; k++)
+		if (sess_open(&S[k], &S[1 - k]) < 0)
+			return;
+	check_streams(S, rest);
+	if (failed)
+		return;
+	/* The book: B's sells against an IOC buy, then A's buys against an IOC sell. */
+	probe(S, 0, rest[1]);
+	settle(S, 200);
+	check_streams(S, rest);
+	probe(S, 1, rest[0]);
+	settle(S, 200);
+	check_streams(S, rest);
+	if (rest[0] || rest[1])
+		FAIL("the book is not empty after the probes: buy %" PRId64 " sell %" PRId64, rest[0],
+		     rest[1]);
+}
+
+static void trade(struct sess *S)
+{
+	uint64_t cl[2][256];
+	unsigned ncl[2] = {0, 0};
+	uint32_t sent = 0;
+	if (g.ready) { /* tell the script that trading starts: it may kill tokexd now */
+		FILE *f = fopen(g.ready, "w");
+		if (f)
+			fclose(f);
+	}
+	while (sent < g.orders && access(g.stop, F_OK) != 0) {
+		int k = (int)(rand() % 2);
+		struct sess *s = &S[k];
+		if (ncl[k] && rand() % 8 == 0) {
+			unsigned i = (unsigned)rand() % ncl[k];
+			tkx_client_cancel(s->c, cl[k][i], NULL); /* may be gone: fine */
+			cl[k][i] = cl[k][--ncl[k]];
+		} else {
+			struct tkx_new_order o;
+			memset(&o, 0, sizeof(o));
+			o.contract_id = g.contract;
+			o.side = s->side;
+			o.tif = TKX_TIF_GTC;
+			o.qty = 1 + (uint32_t)rand() % 5;
+			/* buys 24900..25100, sells 24950..25150: they cross often */
+			o.price = (s->side == TKX_SIDE_BUY ? 24900 : 24950) + 10 * (rand() % 21);
+			if (tkx_client_new_order(s->c, &o) == 0 && ncl[k] < 256)
+				cl[k][ncl[k]++] = o.cl_ord_id;
+		}
+		sent++;
+		pump(&S[0], 0);
+		pump(&S[1], 0);
+		usleep(500);
+	}
+	settle(S, access(g.stop, F_OK) == 0 ? 300 : 1000);
+	printf("CRASH sent %u request(s)%s\n", sent, access(g.stop, F_OK) == 0 ? " (stopped)" : "");
+}
+
+static void storage(struct sess *S)
+{
+	struct sess *s = &S[0];
+	uint32_t acks = 0, stor = 0, silent = 0, after = 0;
+	if (sess_open(s, NULL) < 0)
+		return;
+	for (uint32_t i = 0; i < g.orders; i++) {
+		struct tkx_new_order o;
+		memset(&o, 0, sizeof(o));
+		o.contract_id = g.contract;
+		o.side = TKX_SIDE_BUY;
+		o.tif = TKX_TIF_GTC;
+		o.qty = 1;
+		o.price = 24000;
+		if (tkx_client_new_order(s->c, &o) < 0) {
+			FAIL("storage: send failed");
+			return;
+		}
+		uint32_t from = s->n;
+		uint64_t end = mono_ms() + 3000;
+		int got = 0;
+		while (!got && mono_ms() < end) {
+			pump(s, 20);
+			for (uint32_t j = from; j < s->n; j++) {
+				const struct tkx_msg *m = &s->msg[j];
+				if (m->template_id == TKX_EXEC_ACK && m->exec_ack.cl_ord_id == o.cl_ord_id) {
+					got = 1;
+					acks++;
+					if (stor)
+						after++;
+				} else if (m->template_id == TKX_EXEC_REJECT &&
+					   m->exec_reject.cl_ord_id == o.cl_ord_id) {
+					got = 1;
+					if (m->exec_reject.reason == TKX_REJ_STORAGE)
+						stor++;
+					else
+						FAIL("storage: ExecReject reason %u", m->exec_reject.reason);
+				}
+			}
+		}
+		if (!got)
+			silent++;
+	}
+	printf("CRASH storage acks %u storage %u unanswered %u\n", acks, stor, silent);
+	if (stor == 0)
+		FAIL("storage: no ExecReject STORAGE after the journal failed");
+	if (after)
+		FAIL("storage: %u ExecAck(s) after the first STORAGE", after);
+	if (silent > 1)
+		FAIL("storage: %u requests unanswered (at most the one in flight at the failure)",
+		     silent);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"udp", required_argument, NULL, 'u'},    {"state", required_argument, NULL, 's'},
+		{"stop", required_argument, NULL, 'x'},   {"orders", required_argument, NULL, 'n'},
+		{"seed", required_argument, NULL, 'r'},   {"contract", required_argument, NULL, 'c'},
+		{"strict", no_argument, NULL, 'S'},       {"ready", required_argument, NULL, 'R'},
+		{NULL, 0, NULL, 0}};
+	int c;
+	g.stop = "/nonexistent";
+	g.contract = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			if (tkx_client_parse_addr(optarg, 7411, &g.udp) < 0)
+				return 2;
+			break;
+		case 's': g.state = optarg; break;
+		case 'x': g.stop = optarg; break;
+		case 'n': g.orders = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'r': g.seed = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'c': g.contract = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'S': g.strict = 1; break;
+		case 'R': g.ready = optarg; break;
+		default: return 2;
+		}
+	}
+	if (optind >= argc || !g.state || !g.udp.sin_port || !g.contract) {
+		fprintf(stderr, "usage: crash_client run|verify|storage --udp IP:PORT --state DIR "
+				"--contract ID [--orders N] [--seed S] [--stop FILE] [--ready FILE] [--strict]\n");
+		return 2;
+	}
+	const char *mode = argv[optind];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	srand(g.seed);
+	static struct sess S[2] = {
+		{.name = "A", .firm = 1, .sid = 0x7e57a001, .side = TKX_SIDE_BUY},
+		{.name = "B", .firm = 2, .sid = 0x7e57b002, .side = TKX_SIDE_SELL},
+	};
+	for (int k = 0; k < 2; k++) {
+		S[k].msg = calloc(MAXMSG, sizeof(struct tkx_msg));
+		if (!S[k].msg)
+			return 2;
+		state_load(&S[k]);
+	}
+	if (strcmp(mode, "storage") == 0) {
+		storage(S);
+	} else {
+		recover_and_check(S);
+		if (!failed && strcmp(mode, "run") == 0)
+			trade(S);
+		for (int k = 0; k < 2; k++)
+			state_save(&S[k]);
+	}
+	for (int k = 0; k < 2; k++) {
+		tkx_client_close(S[k].c);
+		free(S[k].msg);
+	}
+	printf("CRASH %s %s\n", mode, failed ? "FAIL" : "PASS");
+	return failed ? 1 : 0;
+}

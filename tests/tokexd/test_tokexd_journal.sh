@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# test_tokexd_journal.sh - the input journal end to end (issue 6: "nothing acknowledged is
+# ever lost"): tokexd (rtc, journal.durability sync, no TCP gateway) on a net_tap port with
+# its journal in a mktemp directory; crash_client on the kernel side of the TAP.
+#
+# usage: test_tokexd_journal.sh crash|replay|storage|corrupt TOKEXD CRASH_CLIENT
+#   crash    3 rounds: start tokexd on the journal, crash_client recovers and checks both
+#            firms' sessions (retransmission of everything, identical bytes, trade ids
+#            once per side, the book by IOC probes), trades, and tokexd is killed -9 at a
+#            random point; a last start verifies. tokexd must stop 0 at the end.
+#   replay   a random session of 3000 requests, SIGTERM, restart: the retransmitted
+#            streams equal the live ones byte for byte and nothing is new (--strict).
+#   storage  journal.fault_write_after (testing only): after the failing write every
+#            request is answered ExecReject STORAGE, nothing more is acknowledged; tokexd
+#            says so once; a restart recovers what was journaled before the failure.
+#   corrupt  a record in the middle of the segment flipped: tokexd refuses to start, exit
+#            non-zero, with the journal's message naming the segment offset.
+# TAP tkxj<net>_<pid>, subnets 198.18.40-47.0/24 (a lock per subnet), market data
+# 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
+# start 15 s, each client 30 s; tokexd's own --seconds 40; the whole run well under 60 s.
+set -u
+
+WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt TOKEXD CRASH_CLIENT}
+TOKEXD=${2:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
+CC=${3:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
+
+WORK=
+TD_PID=
+IFACE=
+LOG=
+PIDS=
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() {
+	echo "FAIL [journal $WHAT]: $*"
+	if [ -n "$LOG" ] && [ -f "$LOG" ]; then
+		echo "--- tokexd stdout (last 30 lines) ---"
+		tail -n 30 "$LOG"
+		echo "--- tokexd stderr (last 30 lines) ---"
+		tail -n 30 "$LOG.err"
+	fi
+	exit 1
+}
+
+[ "$(id -u)" = 0 ] || skip "needs root (TAP device)"
+[ -c /dev/net/tun ] || skip "/dev/net/tun missing (modprobe tun)"
+command -v ip >/dev/null || fail "iproute2 ('ip') missing"
+command -v flock >/dev/null || fail "flock (util-linux) missing"
+[ -x "$TOKEXD" ] || fail "no tokexd at $TOKEXD"
+[ -x "$CC" ] || fail "no crash_client at $CC"
+
+case $WHAT in
+crash) NETS="40 44" ;;
+replay) NETS="41 45" ;;
+storage) NETS="42 46" ;;
+corrupt) NETS="43 47" ;;
+*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
+esac
+
+stop_tokexd() { # $1: signal
+	[ -n "$TD_PID" ] || return 0
+	if kill -0 "$TD_PID" 2>/dev/null; then
+		kill "-$1" "$TD_PID" 2>/dev/null
+		for _ in $(seq 1 100); do kill -0 "$TD_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$TD_PID" 2>/dev/null
+	fi
+	wait "$TD_PID" 2>/dev/null
+	TD_RC=$?
+	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
+	TD_PID=
+}
+cleanup() {
+	stop_tokexd KILL
+	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
+	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+NET=
+for n in $NETS; do
+	exec {lockfd}>"/tmp/tokex-e2e-198.18.$n.lock"
+	if flock -n "$lockfd"; then
+		NET=$n
+		break
+	fi
+	exec {lockfd}>&-
+done
+[ -n "$NET" ] || fail "every subnet of $NETS is held by another run"
+KIP=198.18.$NET.1
+TIP=198.18.$NET.2
+ip -4 -o addr show | grep -q " $KIP/" && fail "$KIP is already configured on an interface"
+IFACE=tkxj${NET}_$$
+IFACE=${IFACE:0:15}
+WORK=$(mktemp -d "/tmp/tkx-journal-$WHAT.XXXXXX")
+JDIR=$WORK/journal
+STATE=$WORK/state
+mkdir -p "$STATE"
+FAULT=
+[ "$WHAT" = storage ] && FAULT="  fault_write_after: 40"
+# crash and replay: some requests throttled, so the session layer's own numbered
+# ExecRejects (THROTTLED) are journaled and renumbered by recovery too (never terminated).
+THROTTLE="  throttle_grace: 100000000"
+case $WHAT in crash | replay) THROTTLE="$THROTTLE
+  throttle_rate: 500
+  throttle_burst: 10" ;;
+esac
+cat >"$WORK/tokexd.yaml" <<EOF
+# test_tokexd_journal_$WHAT (generated)
+mode: rtc
+md:
+  group: 239.198.$NET.1
+  port: $((17400 + NET))
+  snapshot_ms: 500
+sessions:
+  max: 8
+  retransmit_depth: 16384
+$THROTTLE
+journal:
+  dir: $JDIR
+  durability: sync
+$FAULT
+EOF
+
+START=0
+# Starts tokexd on the journal; 0 when ready (TAP addressed), 1 when it exited.
+start_tokexd() {
+	START=$((START + 1))
+	LOG=$WORK/tokexd.$START.log
+	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" --no-tcp \
+		--seconds 40 -- --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
+	TD_PID=$!
+	for _ in $(seq 1 150); do
+		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
+		kill -0 "$TD_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 15 s"
+	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
+	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
+	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
+	[ -n "$C1" ] || fail "tokexd listed no contract"
+	grep '^tokexd: journal' "$LOG" | sed "s/^/[journal $WHAT] start $START: /"
+	return 0
+}
+
+client() {
+	timeout -k 5 30 "$CC" "$@" --udp "$TIP:7411" --state "$STATE" --contract "$C1" \
+		| tee -a "$WORK/client.log"
+	return "${PIPESTATUS[0]}"
+}
+
+sanitizers_quiet() {
+	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/tokexd.*.log*; then
+		fail "sanitizer report from tokexd"
+	fi
+}
+
+case $WHAT in
+crash)
+	for round in 1 2 3; do
+		start_tokexd || fail "tokexd exited during start-up (round $round)"
+		rm -f "$WORK/stop" "$WORK/ready"
+		client run --orders 4000 --seed "$((RANDOM + round))" --stop "$WORK/stop" \
+			--ready "$WORK/ready" &
+		CPID=$!
+		# A random moment while the client trades: 0.2 to 1.5 s after it began (its
+		# recovery and book probes come first, up to 20 s).
+		for _ in $(seq 1 200); do
+			[ -f "$WORK/ready" ] && break
+			kill -0 "$CPID" 2>/dev/null || break
+			sleep 0.1
+		done
+		[ -f "$WORK/ready" ] || { wait "$CPID"; fail "crash_client did not start trading (round $round)"; }
+		sleep "$((2 + RANDOM % 14))e-1"
+		kill -KILL "$TD_PID"
+		touch "$WORK/stop"
+		echo "[journal crash] round $round: tokexd killed -9"
+		wait "$CPID" || fail "crash_client failed in round $round"
+		stop_tokexd KILL
+	done
+	start_tokexd || fail "tokexd exited during the last start"
+	client verify || fail "crash_client verify failed after the last kill"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
+	n=$(grep -c '^tokexd: journal: recovered' "$WORK"/tokexd.*.log | awk -F: '{ s += $2 } END { print s }')
+	[ "$n" = 3 ] || fail "expected 3 recoveries (starts 2 to 4), saw $n"
+	sanitizers_quiet
+	;;
+replay)
+	start_tokexd || fail "tokexd exited during start-up"
+	client run --orders 3000 --seed 7 || fail "crash_client run failed"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	start_tokexd || fail "tokexd exited during the restart"
+	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
+	client verify --strict || fail "the regenerated stream differs from the live one"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	sanitizers_quiet
+	;;
+storage)
+	start_tokexd || fail "tokexd exited during start-up"
+	grep -q 'TESTING: write 40 of the journal will fail' "$LOG" || fail "fault not armed"
+	client storage --orders 80 || fail "crash_client storage failed"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	grep -q '^tokexd: journal: FAILED (Input/output error)' "$LOG" ||
+		fail "tokexd did not report the journal failure"
+	[ "$(grep -c '^tokexd: journal: FAILED' "$LOG")" = 1 ] || fail "failure reported more than once"
+	sr=$(grep '^tokexd: stats: journal:' "$LOG" | awk '{ for (i = 1; i < NF; i++) if ($i == "storage_rejects") print $(i + 1) }')
+	cs=$(awk '$1 == "CRASH" && $2 == "storage" { print $6 }' "$WORK/client.log")
+	[ -n "$sr" ] && [ "$sr" = "$cs" ] || fail "tokexd counted $sr STORAGE rejects, the client $cs"
+	# The same journal without the fault: what was journaled before the failure recovers.
+	sed -i '/fault_write_after/d' "$WORK/tokexd.yaml"
+	start_tokexd || fail "tokexd did not restart after the storage failure"
+	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery after the failure"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	sanitizers_quiet
+	;;
+corrupt)
+	start_tokexd || fail "tokexd exited during start-up"
+	client run --orders 60 --seed 3 || fail "crash_client run failed"
+	stop_tokexd TERM
+	seg=$(ls "$JDIR"/jn-*.log | head -n 1)
+	[ -n "$seg" ] || fail "no journal segment in $JDIR"
+	# Record 4 (offset 288): one payload byte changed; records 5.. stay valid after it.
+	printf '\x5a' | dd of="$seg" bs=1 seek=$((288 + 40)) conv=notrunc status=none
+	if start_tokexd; then
+		fail "tokexd started on a journal corrupt in the middle"
+	fi
+	wait "$TD_PID"
+	TD_RC=$?
+	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
+	TD_PID=
+	[ "$TD_RC" != 0 ] || fail "tokexd exited 0 on a corrupt journal"
+	grep -h 'corrupt in the middle' "$LOG" "$LOG.err" | head -n 1 | sed 's/^/[journal corrupt] /'
+	grep -q "corrupt in the middle: .*$(basename "$seg") offset 288" "$LOG" "$LOG.err" ||
+		fail "the message does not name the segment and offset 288"
+	sanitizers_quiet
+	;;
+esac
+echo "PASS [journal $WHAT]"
