@@ -27,6 +27,7 @@
 #include "mc_core.h"
 #include "md_pub.h"
 #include "ss_session.h"
+#include "td_clock.h"
 #include "td_route.h"
 
 struct td_gw;
@@ -91,7 +92,6 @@ struct td_app {
 	int jn_reported;     /* control thread: the halt was printed */
 };
 
-uint64_t td_now_ns(void);
 
 /* The data-path loops (lcore entry points take the td_app). */
 int td_rx_loop(void *app);
@@ -127,6 +127,9 @@ int td_jn_ctl(struct td_app *a, const struct dp_ctl *c);
 int td_jn_halted(const struct td_app *a);
 void td_journal_report(struct td_app *a); /* control thread */
 void td_journal_close(struct td_app *a);
+
+/* The matching cores' counters summed (control thread); returns the output-ring waits. */
+uint64_t td_match_stats(const struct td_app *a, struct mc_stats *tot);
 
 /* rte_telemetry commands (/tokex/...). */
 void td_telemetry_register(struct td_app *app);

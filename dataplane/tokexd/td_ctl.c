@@ -70,19 +70,11 @@ void td_ctl_poll(struct td_match *m, struct mc_out *out)
 
 /* ---- control thread ------------------------------------------------------------------ */
 
+/* The scheduler's clock (cp_sched takes a callback so that tests can inject one). */
 static uint64_t td_ctl_clock(void *arg)
 {
 	(void)arg;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t td_ctl_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return td_now_ns();
 }
 
 /* cp_life_ops.send: one command on the core's ring, then its reply. */
@@ -95,7 +87,7 @@ static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct 
 	struct dp_ctl copy = *c; /* rte_ring's enqueue takes a non-const pointer */
 	if (rte_ring_sp_enqueue_elem(m->ctl_in, &copy, sizeof(copy)) != 0)
 		return -EAGAIN;
-	uint64_t end = td_ctl_mono() + TD_CTL_TIMEOUT_NS;
+	uint64_t end = td_mono_ns() + TD_CTL_TIMEOUT_NS;
 	for (;;) {
 		/* Replies to commands that timed out earlier are dropped on the way. */
 		while (rte_ring_sc_dequeue_elem(m->ctl_out, r, sizeof(*r)) == 0)
@@ -104,7 +96,7 @@ static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct 
 					td_route_add(&a->route, c->contract_id, (uint8_t)core);
 				return 0;
 			}
-		if (!atomic_load(&a->running) || td_ctl_mono() >= end)
+		if (!atomic_load(&a->running) || td_mono_ns() >= end)
 			return -ETIMEDOUT;
 		struct timespec d = {0, 20000};
 		nanosleep(&d, NULL);

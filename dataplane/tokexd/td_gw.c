@@ -22,6 +22,7 @@
 
 #include <tokex/codec.h>
 
+#include "td_clock.h"
 #include "td_gw.h"
 
 #define GW_BURST 32           /* dp_events per dequeue */
@@ -120,22 +121,6 @@ struct td_gw {
  * from another thread without a data race. */
 #define STAT_ADD(g, f, v) __atomic_store_n(&(g)->stats.f, (g)->stats.f + (v), __ATOMIC_RELAXED)
 #define STAT(g, f) STAT_ADD(g, f, 1)
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static inline uint32_t conn_id(const struct td_gw *gw, const struct conn *c)
 {
@@ -808,7 +793,7 @@ static void wait_kernel(struct td_gw *gw, uint32_t us)
 static void gw_shutdown(struct td_gw *gw)
 {
 	struct io_uring_sqe *sqe;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = td_mono_ns();
 
 	for (uint32_t i = 0; i < gw->conf.max_conns; i++)
 		conn_kill(gw, &gw->conns[i]);
@@ -817,10 +802,10 @@ static void gw_shutdown(struct td_gw *gw)
 		io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
 	}
 	for (;;) {
-		uint64_t el = mono_ns() - t0;
+		uint64_t el = td_mono_ns() - t0;
 
-		gw->now = realtime_ns();
-		gw->mono = mono_ns();
+		gw->now = td_now_ns();
+		gw->mono = td_mono_ns();
 		reap_cqes(gw);
 		settle(gw);
 		if (!gw->inflight && (!gw->n_gone || el > GW_STOP_GONE_NS))
@@ -835,13 +820,13 @@ static void *gw_main(void *arg)
 {
 	struct td_gw *gw = arg;
 
-	gw->mono = mono_ns();
+	gw->mono = td_mono_ns();
 	gw->next_tick = gw->mono;
 	gw->next_scan = gw->mono;
 	while (!__atomic_load_n(&gw->stop, __ATOMIC_ACQUIRE)) {
 		wait_kernel(gw, gw->conf.poll_us);
-		gw->now = realtime_ns();
-		gw->mono = mono_ns();
+		gw->now = td_now_ns();
+		gw->mono = td_mono_ns();
 		reap_cqes(gw);
 		poll_events(gw);
 		if (gw->mono >= gw->next_tick) {

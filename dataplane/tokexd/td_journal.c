@@ -71,13 +71,6 @@
 
 #define TD_JN_WAIT_NS 2000000000ull /* a durability wait longer than this halts */
 
-static uint64_t td_jn_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no system call */
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void td_jn_halt(struct td_app *a, int err)
 {
 	if (atomic_load_explicit(&a->jn_halt, memory_order_relaxed) == 0)
@@ -120,7 +113,7 @@ int td_jn_wait(struct td_app *a)
 			td_jn_halt(a, f);
 			return f;
 		}
-		uint64_t now = td_jn_mono();
+		uint64_t now = td_mono_ns();
 		if (end == 0) {
 			end = now + TD_JN_WAIT_NS;
 			a->rx.jn_waits++;
@@ -351,7 +344,7 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		rp.out.cap = 64;
 		rp.out.flush = td_replay_flush;
 		rp.out.arg = &rp;
-		uint64_t t0 = td_jn_mono();
+		uint64_t t0 = td_mono_ns();
 		int64_t n = jn_replay(a->cfg.journal_dir, 1, td_replay_rec, &rp);
 		if (n < 0) {
 			snprintf(err, errlen, "journal %s: replay failed: %s", a->cfg.journal_dir,
@@ -366,7 +359,7 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       " session-layer rejects), %" PRIu64
 		       " tcp replies dropped (gateway sessions are not rebuilt), %" PRIu64
 		       " market-data records (not re-sent), %" PRIu64 " skipped\n",
-		       n, next - 1, (double)(td_jn_mono() - t0) / 1e6, rp.orders, rp.ctls,
+		       n, next - 1, (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
 		       rp.sessions, rp.replies + rp.local, rp.local, rp.gw_replies, rp.md,
 		       rp.skipped);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */

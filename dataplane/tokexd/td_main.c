@@ -418,13 +418,6 @@ static void td_print_logs(struct td_app *a)
 	fflush(stdout);
 }
 
-static uint64_t td_mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* The control thread: tokexctl and the contract lifecycle (td_ctl.c, through the control
  * rings only), logs, the time limit. Never touches the data path. */
 static void *td_control(void *arg)
@@ -449,17 +442,9 @@ static void *td_control(void *arg)
 static void td_print_stats(struct td_app *a)
 {
 	char buf[4096];
-	struct mc_stats ms, tot;
+	struct mc_stats tot;
 	struct ss_stats ss;
-	memset(&tot, 0, sizeof(tot));
-	for (uint32_t m = 0; m < a->route.n_match; m++) {
-		mc_stats(a->match[m].mc, &ms);
-		tot.orders += ms.orders;
-		tot.events += ms.events;
-		tot.md += ms.md;
-		tot.trades += ms.trades;
-		tot.rejects += ms.rejects;
-	}
+	td_match_stats(a, &tot);
 	ss_stats_read(a->ss, &ss);
 	printf("tokexd: stats: requests %" PRIu64 " replies %" PRIu64 " trades %" PRIu64
 	       " rejects %" PRIu64 " md %" PRIu64 " busy %" PRIu64 " unknown_contract %" PRIu64 "\n",

@@ -48,13 +48,6 @@ struct td_rx {
 	unsigned n_gone[TD_MAX_MATCH];
 };
 
-uint64_t td_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void td_tx_flush(struct td_rx *r)
 {
 	if (r->n_tx) {

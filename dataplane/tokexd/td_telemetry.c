@@ -59,19 +59,8 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 	for (unsigned i = 0; i < SS_STAT_COUNT; i++)
 		td_tel_u64(d, "udp_session_", ss_stat_name(i), sv[i]);
 
-	struct mc_stats tot, ms;
-	uint64_t spins = 0;
-	memset(&tot, 0, sizeof(tot));
-	for (uint32_t m = 0; m < a->route.n_match; m++) {
-		mc_stats(a->match[m].mc, &ms);
-		tot.orders += ms.orders;
-		tot.events += ms.events;
-		tot.md += ms.md;
-		tot.trades += ms.trades;
-		tot.rejects += ms.rejects;
-		tot.unknown_contract += ms.unknown_contract;
-		spins += a->match[m].ring_full_spins;
-	}
+	struct mc_stats tot;
+	uint64_t spins = td_match_stats(a, &tot);
 	td_tel_u64(d, "match_", "requests", tot.orders);
 	td_tel_u64(d, "match_", "replies", tot.events);
 	td_tel_u64(d, "match_", "md_records", tot.md);
@@ -117,6 +106,24 @@ static int td_tel_contracts(const char *cmd, const char *params, struct rte_tel_
 		rte_tel_data_add_dict_string(d, k->symbol, val);
 	}
 	return 0;
+}
+
+uint64_t td_match_stats(const struct td_app *a, struct mc_stats *tot)
+{
+	struct mc_stats ms;
+	uint64_t spins = 0;
+	memset(tot, 0, sizeof(*tot));
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		mc_stats(a->match[m].mc, &ms);
+		tot->orders += ms.orders;
+		tot->events += ms.events;
+		tot->md += ms.md;
+		tot->trades += ms.trades;
+		tot->rejects += ms.rejects;
+		tot->unknown_contract += ms.unknown_contract;
+		spins += a->match[m].ring_full_spins;
+	}
+	return spins;
 }
 
 void td_telemetry_register(struct td_app *app)
