@@ -107,6 +107,7 @@ struct ss_table {
 			       uint16_t blen);
 	void *hook_arg;
 	uint8_t in_rx; /* inside ss_rx(): a tx_app() is a reply of the session layer's own */
+	uint8_t no_retx; /* ss_halt_retransmission(): RetransmitRequests are refused */
 
 	/* log ring: producer index on its own line, consumer index on another */
 	_Alignas(64) uint32_t log_head;
@@ -927,6 +928,11 @@ static void on_retransmit_request(struct rx_ctx *c, const struct tkx_msg *m)
 	if (!s || s->state != SS_ESTABLISHED || s->session_id != r->session_id) {
 		why = TKX_SREJ_NOT_ESTABLISHED;
 		STAT(t, retrans_not_established);
+	} else if (t->no_retx) {
+		/* The owner could not keep what it numbered last (a journal failure): those
+		 * messages were never sent and must not be now. */
+		why = TKX_SREJ_OUT_OF_RANGE;
+		STAT(t, retrans_out_of_range);
 	} else if (c->retrans_done) {
 		why = TKX_SREJ_UNSPECIFIED;
 		STAT(t, retrans_extra);
@@ -1656,6 +1662,11 @@ int ss_restore_order(struct ss_table *t, const struct dp_order *o)
 		fifo_unlink(t, o->session);
 	}
 	return 0;
+}
+
+void ss_halt_retransmission(struct ss_table *t)
+{
+	t->no_retx = 1;
 }
 
 int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, const void *body,

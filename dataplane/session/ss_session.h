@@ -391,6 +391,12 @@ int ss_restore_order(struct ss_table *t, const struct dp_order *o);
 int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, const void *body,
 		     uint16_t blen, uint64_t now_ns);
 
+/* Owner thread: from now on every RetransmitRequest is answered RetransmitReject
+ * OUT_OF_RANGE. For an owner that numbered messages it then could not send (tokexd after
+ * a journal failure holds back replies that are not durable and discards them): they must
+ * never leave, not even as a retransmission. There is no way back; restart instead. */
+void ss_halt_retransmission(struct ss_table *t);
+
 /* ---- Inspection ---------------------------------------------------------------------- */
 
 /* Slot of session_id (any state but FREE), or -ENOENT. Owner thread. */

@@ -62,8 +62,11 @@ struct td_rx_stats {
 	/* journal (td_journal.c) */
 	uint64_t jn_busy;           /* journal ring full: Reject(BUSY), not applied */
 	uint64_t storage_rejects;   /* journal failed: Reject(STORAGE), not applied */
-	uint64_t jn_waits;          /* bursts that waited for durability */
+	uint64_t jn_waits;          /* times the loop waited for durability (control
+				       commands, a full hold, the end) */
 	uint64_t jn_wait_timeouts;
+	uint64_t hold_full_waits;   /* a hold of not-yet-durable output was full: waited */
+	uint64_t held_dropped;      /* journal failed: held output discarded, never sent */
 } __attribute__((aligned(64)));
 
 struct td_app {
@@ -88,6 +91,7 @@ struct td_app {
 	struct jn *jn;
 	uint64_t jn_last;    /* last seq appended */
 	uint64_t jn_durable; /* last durable seq seen */
+	uint64_t jn_stall;   /* td_jn_poll: since when output waits with no progress, 0 none */
 	atomic_int jn_halt;  /* 0, or the negative errno that stopped the appliance */
 	int jn_reported;     /* control thread: the halt was printed */
 };
@@ -123,6 +127,9 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen);
 void td_jn_ss_params(struct td_app *a, struct ss_params *p);
 int64_t td_jn_append(struct td_app *a, uint16_t type, const void *p, uint32_t len, uint64_t now);
 int td_jn_wait(struct td_app *a);
+/* RX core, each pass while output is held (held != 0): the durable seq, without waiting;
+ * halts the appliance when the journal failed or made no progress for TD_JN_WAIT_NS. */
+uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now);
 int td_jn_ctl(struct td_app *a, const struct dp_ctl *c);
 int td_jn_halted(const struct td_app *a);
 void td_journal_report(struct td_app *a); /* control thread */

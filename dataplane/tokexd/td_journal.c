@@ -6,21 +6,31 @@
  * Role: the RX/session lcore (run-to-completion mode) is the journal's single producer.
  * Before it applies anything - a UDP session's request (td_route_rtc), a TCP gateway
  * request it drains (td_drain_gateway), a control command (td_ctl_poll) - it appends the
- * record (jn_append: no system call) and then waits, busy-polling jn_durable(), until the
- * journal thread reports the burst durable under journal.durability. Only then does it
- * call the matching core. So every reply, fill, cancel, market-data record and control
- * answer a request causes is produced after that request is durable: the gate is
- * "write-ahead, then apply", one wait per burst (group commit: a burst of requests costs
- * one fdatasync, ~200 us on this host in sync). A session's first establishment is
- * journaled (SESSION) before its EstablishmentAck leaves (td_send_bufs waits too).
+ * record (jn_append: no system call), then applies it at once. Everything the request
+ * causes and that would leave the appliance - UDP replies, market-data packets, the
+ * gateway's replies - is held by td_rx.c's journal gate, tagged with the last seq
+ * appended when it was made, and released in order once td_jn_poll() sees that seq
+ * durable under journal.durability. So no ack, fill, cancel or market-data record leaves
+ * before the request that caused it is on stable storage (sync), while the loop keeps
+ * receiving and matching: one fdatasync covers everything that arrived while the previous
+ * one ran (group commit; ~200-600 us each on this host). Control commands are the
+ * exception: td_jn_ctl appends and waits (rare, and the operator's answer must not
+ * precede durability). A session's first establishment is journaled (SESSION) before its
+ * EstablishmentAck, which the gate holds like any reply.
  *
  * Invariants:
- *  1. Nothing is applied that is not durable: a request whose append fails is answered
- *     ExecReject BUSY (journal ring full) or STORAGE (journal failed) and never reaches
- *     the matching core; a burst whose durability wait fails is not applied at all.
- *  2. Once the journal has failed (jn_failed(), or the wait ran past TD_JN_WAIT_NS) the
- *     appliance is HALTED for good: every later request is answered STORAGE, every
- *     control command gets -EIO; the control thread prints the reason once.
+ *  1. Nothing leaves that is not durable, and nothing is applied that is not journaled:
+ *     a request whose append fails is answered ExecReject BUSY (journal ring full) or
+ *     STORAGE (journal failed) and never reaches the matching core.
+ *  2. Once the journal has failed (jn_failed(), or durability made no progress for
+ *     TD_JN_WAIT_NS while output waited) the appliance is HALTED for good: the held
+ *     output that is not durable is discarded (counted held_dropped; the requests were
+ *     applied in memory but their replies never leave, so a client sees a skipped number
+ *     and its RetransmitRequest is refused OUT_OF_RANGE: ss_halt_retransmission), every
+ *     later request is answered STORAGE, every control command gets -EIO; the control
+ *     thread prints the reason once. After a restart the journal decides: a record that
+ *     reached the disk is replayed and its reply is retransmitted, one that did not never
+ *     happened.
  *  3. Replay applies the records in journal order through the same code the live path
  *     used (mc_process with the record's time, mc_control, the RTC unknown-contract check),
  *     so the matching core regenerates the same replies, exchange order ids and trade ids;
@@ -124,6 +134,26 @@ int td_jn_wait(struct td_app *a)
 		}
 		rte_pause();
 	}
+}
+
+uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now)
+{
+	uint64_t d = jn_durable(a->jn);
+	if (d > a->jn_durable || !held) {
+		a->jn_durable = d;
+		a->jn_stall = 0;
+		return d;
+	}
+	int f = jn_failed(a->jn);
+	if (f) {
+		td_jn_halt(a, f);
+	} else if (a->jn_stall == 0) {
+		a->jn_stall = now;
+	} else if (now - a->jn_stall >= TD_JN_WAIT_NS) {
+		a->rx.jn_wait_timeouts++;
+		td_jn_halt(a, -ETIMEDOUT);
+	}
+	return d;
 }
 
 int td_jn_ctl(struct td_app *a, const struct dp_ctl *c)

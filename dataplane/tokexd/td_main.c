@@ -452,8 +452,10 @@ static void td_print_stats(struct td_app *a)
 	       a->rx.unknown_contract);
 	if (a->cfg.journal_dir[0])
 		printf("tokexd: stats: journal: storage_rejects %" PRIu64 " journal_busy %" PRIu64
-		       " durability_waits %" PRIu64 " wait_timeouts %" PRIu64 "\n",
-		       a->rx.storage_rejects, a->rx.jn_busy, a->rx.jn_waits, a->rx.jn_wait_timeouts);
+		       " durability_waits %" PRIu64 " wait_timeouts %" PRIu64 " hold_full_waits %"
+		       PRIu64 " held_dropped %" PRIu64 "\n",
+		       a->rx.storage_rejects, a->rx.jn_busy, a->rx.jn_waits, a->rx.jn_wait_timeouts,
+		       a->rx.hold_full_waits, a->rx.held_dropped);
 	printf("tokexd: stats: udp sessions: negotiated %" PRIu64 " established %" PRIu64
 	       " bad_credentials %" PRIu64 " unknown_firm %" PRIu64 " forwarded %" PRIu64
 	       " throttled %" PRIu64 " gaps %" PRIu64 " late %" PRIu64 " clordid_reused %" PRIu64

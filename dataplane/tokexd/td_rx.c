@@ -11,7 +11,8 @@
  *   4. replies (from the local matching core, or drained from the reply rings) are
  *      numbered by the session layer; market data is packed by the publisher;
  *   5. every millisecond, session timers and market-data heartbeats/snapshots;
- *   6. everything to send is framed as UDP and sent in bursts.
+ *   6. everything to send is framed as UDP and sent in bursts; with a journal, held first
+ *      until the requests before it are durable (the journal gate below; td_journal.c).
  * Nothing here allocates, locks, prints or makes a system call (clock_gettime is vDSO).
  */
 #include <errno.h>
@@ -30,6 +31,8 @@
 #define TD_TX_MAX 64
 #define TD_TICK_NS 1000000ull
 #define TD_GONE_MAX 64 /* SESSION_GONE records waiting for a full ring, per core */
+#define TD_HOLD_CAP 2048u    /* packets held for durability; power of two */
+#define TD_HOLD_EV_CAP 4096u /* gateway replies held for durability; power of two */
 
 struct td_rx {
 	struct td_app *app;
@@ -46,6 +49,16 @@ struct td_rx {
 	/* a SESSION_GONE that a full ring refused: retried every pass (must be delivered) */
 	struct dp_order gone[TD_MAX_MATCH][TD_GONE_MAX];
 	unsigned n_gone[TD_MAX_MATCH];
+	/* Journal gate (with a journal): what is to leave, tagged with the last journal seq
+	 * appended when it was made; released in order once that seq is durable. FIFOs with
+	 * free-running indices; tags never decrease along a FIFO. */
+	struct rte_mbuf *hold_m[TD_HOLD_CAP];
+	uint64_t hold_m_seq[TD_HOLD_CAP];
+	uint32_t hm_head, hm_tail;
+	struct dp_event hold_ev[TD_HOLD_EV_CAP]; /* for the TCP gateway's sessions */
+	uint64_t hold_ev_seq[TD_HOLD_EV_CAP];
+	uint32_t he_head, he_tail;
+	int halt_seen; /* the journal failure was handled (td_hold_halt) */
 };
 
 static void td_tx_flush(struct td_rx *r)
@@ -56,14 +69,136 @@ static void td_tx_flush(struct td_rx *r)
 	}
 }
 
+static void td_tx_queue(struct td_rx *r, struct rte_mbuf *m)
+{
+	r->tx[r->n_tx++] = m;
+	if (r->n_tx == TD_TX_MAX)
+		td_tx_flush(r);
+}
+
+/* ---- The journal gate ------------------------------------------------------------------
+ * With a journal, a request is applied as soon as it is appended (so the loop never waits
+ * for the disk), and everything that leaves because of it - UDP replies, market data, the
+ * gateway's replies - is held, tagged with the last seq appended when it was made, until
+ * the journal reports that seq durable. Tags are conservative (a reply waits for every
+ * record appended before it, its cause among them) and never decrease, so each FIFO is
+ * released from its head. One fdatasync thus covers whatever arrived while the previous
+ * one ran (group commit), and RX goes on meanwhile. When the journal fails, what is not
+ * durable is discarded, never sent (td_hold_halt). */
+
+static void td_gw_put(struct td_rx *r, const struct dp_event *ev, unsigned n);
+
+/* Journal failure, seen once by this core: releases what became durable, frees the rest
+ * (counted), and stops retransmission (the session layer numbered messages that never
+ * left). From here on nothing is held: nothing more is applied, and the STORAGE rejects
+ * and session messages that follow go out at once. */
+static void td_hold_halt(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	uint64_t d = jn_durable(a->jn);
+	r->halt_seen = 1;
+	while (r->hm_head != r->hm_tail) {
+		uint32_t i = r->hm_head++ & (TD_HOLD_CAP - 1);
+		if (r->hold_m_seq[i] <= d) {
+			td_tx_queue(r, r->hold_m[i]);
+		} else {
+			rte_pktmbuf_free(r->hold_m[i]);
+			a->rx.held_dropped++;
+		}
+	}
+	struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
+	while (r->he_head != r->he_tail) {
+		uint32_t i = r->he_head++ & (TD_HOLD_EV_CAP - 1);
+		if (r->hold_ev_seq[i] <= d && ring)
+			td_gw_put(r, &r->hold_ev[i], 1);
+		else
+			a->rx.held_dropped++;
+	}
+	ss_halt_retransmission(a->ss);
+}
+
+/* Moves what is durable from the holds to the TX burst and the gateway's ring. */
+static void td_hold_release(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	if (a->jn == NULL || r->halt_seen)
+		return;
+	if (td_jn_halted(a)) {
+		td_hold_halt(r);
+		return;
+	}
+	if (r->hm_head == r->hm_tail && r->he_head == r->he_tail) {
+		a->jn_stall = 0;
+		return;
+	}
+	uint64_t d = td_jn_poll(a, 1, r->now);
+	if (td_jn_halted(a)) {
+		td_hold_halt(r);
+		return;
+	}
+	while (r->hm_head != r->hm_tail) {
+		uint32_t i = r->hm_head & (TD_HOLD_CAP - 1);
+		if (r->hold_m_seq[i] > d)
+			break;
+		r->hm_head++;
+		td_tx_queue(r, r->hold_m[i]);
+	}
+	struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
+	while (ring && r->he_head != r->he_tail) {
+		uint32_t i = r->he_head & (TD_HOLD_EV_CAP - 1);
+		if (r->hold_ev_seq[i] > d ||
+		    rte_ring_sp_enqueue_elem(ring, &r->hold_ev[i], sizeof(r->hold_ev[i])) != 0)
+			break; /* not durable yet, or the gateway's ring is full: next pass */
+		r->he_head++;
+	}
+}
+
+/* A hold is full (the disk is slower than the flow): wait for the journal, release. */
+static void td_hold_drain(struct td_rx *r)
+{
+	r->app->rx.hold_full_waits++;
+	td_jn_wait(r->app);
+	td_hold_release(r);
+	td_tx_flush(r);
+}
+
+/* Whether what is made now must wait for the journal. */
+static inline int td_holding(const struct td_rx *r)
+{
+	return r->app->jn != NULL && !r->halt_seen;
+}
+
+static void td_tx_out(struct td_rx *r, struct rte_mbuf *m)
+{
+	if (td_holding(r) && td_jn_halted(r->app))
+		td_hold_release(r); /* the failure first: keeps the order of what leaves */
+	if (!td_holding(r)) {
+		td_tx_queue(r, m);
+		return;
+	}
+	if (r->hm_tail - r->hm_head == TD_HOLD_CAP)
+		td_hold_drain(r);
+	if (!td_holding(r)) { /* the wait found the journal failed */
+		td_tx_queue(r, m);
+		return;
+	}
+	/* Durable up to jn_last now: the drain released every packet, so there is room. */
+	uint32_t i = r->hm_tail++ & (TD_HOLD_CAP - 1);
+	r->hold_m[i] = m;
+	r->hold_m_seq[i] = r->app->jn_last;
+}
+
 static void td_tx_one(struct td_rx *r, const struct dp_peer *to, uint16_t src_port,
 		      const void *bytes, uint16_t len)
 {
 	struct td_app *a = r->app;
 	struct rte_mbuf *m = dp_net_udp_alloc(&a->net, a->port.pool, to, src_port, bytes, len);
 	if (m == NULL) {
-		/* Pool empty: send what is queued (it frees mbufs) and try once more. The
-		 * session layer keeps numbered replies for retransmission either way. */
+		/* Pool empty: send what is queued (it frees mbufs) and try once more; with
+		 * a journal, held packets may be what fills the pool: wait for durability.
+		 * The session layer keeps numbered replies for retransmission either way. */
+		if (td_holding(r) && r->hm_tail != r->hm_head)
+			td_hold_drain(r);
 		td_tx_flush(r);
 		m = dp_net_udp_alloc(&a->net, a->port.pool, to, src_port, bytes, len);
 		if (m == NULL) {
@@ -71,19 +206,57 @@ static void td_tx_one(struct td_rx *r, const struct dp_peer *to, uint16_t src_po
 			return;
 		}
 	}
-	r->tx[r->n_tx++] = m;
-	if (r->n_tx == TD_TX_MAX)
-		td_tx_flush(r);
+	td_tx_out(r, m);
+}
+
+/* Replies for the TCP gateway's sessions: onto its ring, waiting for room (a reply is
+ * never dropped); with a journal, held until durable like the packets. */
+static void td_gw_put(struct td_rx *r, const struct dp_event *ev, unsigned n)
+{
+	struct td_app *a = r->app;
+	struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
+	if (ring == NULL)
+		return;
+	if (td_holding(r) && td_jn_halted(a))
+		td_hold_release(r);
+	if (td_holding(r)) {
+		for (unsigned k = 0; k < n; k++) {
+			if (r->he_tail - r->he_head == TD_HOLD_EV_CAP) {
+				td_hold_drain(r);
+				while (td_holding(r) && r->he_tail - r->he_head == TD_HOLD_EV_CAP) {
+					/* durable, but the gateway's ring is full: let it drain */
+					a->rx.gw_ring_spins++;
+					rte_pause();
+					td_hold_release(r);
+				}
+				if (!td_holding(r)) {
+					td_gw_put(r, ev + k, n - k);
+					return;
+				}
+			}
+			uint32_t i = r->he_tail++ & (TD_HOLD_EV_CAP - 1);
+			r->hold_ev[i] = ev[k];
+			r->hold_ev_seq[i] = a->jn_last;
+		}
+		return;
+	}
+	unsigned k = 0;
+	/* rte_ring of 64-byte records: enqueue by element copy. */
+	while (k < n) {
+		k += rte_ring_sp_enqueue_burst_elem(ring, ev + k, sizeof(struct dp_event), n - k, NULL);
+		if (k < n) {
+			a->rx.gw_ring_spins++;
+			rte_pause();
+		}
+	}
 }
 
 /* Frames and queues every buffer the session layer produced, then empties them. */
 static void td_send_bufs(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
-	/* Journal gate: what was appended (a SESSION record before its EstablishmentAck) is
-	 * durable before any buffer leaves; a no-op when nothing is pending. */
-	if (r->app->jn && o->n_bufs)
-		td_jn_wait(r->app);
+	/* Journal gate: the packets are held until what was appended before them (a SESSION
+	 * record before its EstablishmentAck, the requests before their replies) is durable. */
 	for (uint32_t i = 0; i < o->n_bufs; i++) {
 		const struct ss_buf *b = &o->bufs[i];
 		struct dp_peer to;
@@ -147,19 +320,7 @@ static void td_mout_flush(struct mc_out *o)
 		} else if (src == TD_SRC_RX) {
 			td_replies(r, e, j - i);
 		} else {
-			struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
-			unsigned k = i;
-			/* rte_ring of 64-byte records: enqueue by element copy. */
-			while (ring && k < j) {
-				unsigned put = rte_ring_sp_enqueue_burst_elem(ring, &o->ev[k],
-									    sizeof(struct dp_event),
-									    j - k, NULL);
-				k += put;
-				if (k < j) {
-					a->rx.gw_ring_spins++;
-					rte_pause();
-				}
-			}
+			td_gw_put(r, e, j - i);
 		}
 		i = j;
 	}
@@ -323,8 +484,7 @@ static void td_route_rtc(struct td_rx *r)
 		}
 		r->pend[k++] = *o;
 	}
-	if (k && a->jn && td_jn_wait(a) != 0)
-		k = 0; /* not durable: not applied (halted; the records may replay) */
+	/* Applied now; what it causes is held until durable (the journal gate above). */
 	if (k) {
 		a->rx.orders_routed += k;
 		mc_process(a->match[0].mc, r->pend, k, r->now, &r->mout);
@@ -432,14 +592,8 @@ static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
 			a->rx.busy_rejects++;
 		else
 			a->rx.storage_rejects++;
-		struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
-		while (ring && rte_ring_sp_enqueue_elem(ring, &e, sizeof(e)) != 0) {
-			a->rx.gw_ring_spins++;
-			rte_pause();
-		}
+		td_gw_put(r, &e, 1); /* in order with the replies held before it */
 	}
-	if (k && td_jn_wait(a) != 0)
-		return 0;
 	return k;
 }
 
@@ -522,11 +676,16 @@ int td_rx_loop(void *arg)
 		md_pub_flush(a->md, r.now);
 		td_md_send(&r);
 		td_send_bufs(&r);
+		td_hold_release(&r);
 		td_tx_flush(&r);
 	}
-	/* Orderly end: tell market data subscribers the session is over. */
+	/* Orderly end: tell market data subscribers the session is over; what is held goes
+	 * once durable (td_jn_wait gives up, halting, after TD_JN_WAIT_NS). */
 	md_pub_end(a->md, td_now_ns());
 	td_md_send(&r);
+	if (a->jn)
+		td_jn_wait(a);
+	td_hold_release(&r);
 	td_tx_flush(&r);
 	return 0;
 }

@@ -52,6 +52,8 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 	td_tel_u64(d, "rx_", "journal_busy", a->rx.jn_busy);
 	td_tel_u64(d, "rx_", "journal_waits", a->rx.jn_waits);
 	td_tel_u64(d, "rx_", "journal_wait_timeouts", a->rx.jn_wait_timeouts);
+	td_tel_u64(d, "rx_", "journal_hold_full_waits", a->rx.hold_full_waits);
+	td_tel_u64(d, "rx_", "journal_held_dropped", a->rx.held_dropped);
 
 	struct ss_stats ss;
 	ss_stats_read(a->ss, &ss);
