@@ -124,7 +124,7 @@ struct cp_config {
 
 	/* input journal (dataplane/journal/jn_journal.h, dataplane/tokexd/td_journal.c;
 	 * issue 6). journal.dir: where (created if missing; "" = no journal: nothing survives
-	 * a restart; tokexd refuses a journal in pipeline mode). journal.durability: sync |
+	 * a restart; rtc and pipeline mode both journal). journal.durability: sync |
 	 * async | none. journal.fault_write_after: TESTING ONLY, the Nth write fails EIO. */
 	char journal_dir[CP_STR];      /* default /var/lib/tokex/journal */
 	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none */

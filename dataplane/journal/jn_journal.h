@@ -67,14 +67,17 @@
 #define JN_MAX_PAYLOAD 64
 #define JN_REC_MAGIC 0x524a4b54u /* "TKJR" */
 
-/* Record types. Payloads: ORDER a struct dp_order, CTL a struct dp_ctl (dp_msg.h),
- * SESSION a struct jn_session_ev, SNAPSHOT a struct jn_snapshot_mark; MARK is opaque. */
+/* Record types. Payloads: ORDER a struct dp_order, CTL a struct dp_ctl (dp_msg.h; its pad
+ * is the matching core it went to), SESSION a struct jn_session_ev, SNAPSHOT a struct
+ * jn_snapshot_mark, DRAIN a struct jn_drain, REJECT a struct dp_order; MARK is opaque. */
 enum jn_type {
 	JN_T_ORDER = 1,
 	JN_T_CTL = 2,
 	JN_T_SESSION = 3,
 	JN_T_SNAPSHOT = 4,
 	JN_T_MARK = 5,
+	JN_T_DRAIN = 6,  /* struct jn_drain: the RX core took n replies of a core (pipeline) */
+	JN_T_REJECT = 7, /* a struct dp_order answered by the RX core, parts = the reason */
 };
 
 enum jn_durability { JN_SYNC = 0, JN_ASYNC = 1, JN_NONE = 2 };
@@ -101,6 +104,17 @@ struct jn_session_ev {
 	uint64_t session_id;
 	uint64_t next_in_seq;
 	uint64_t next_out_seq;
+};
+
+/* JN_T_DRAIN payload: in pipeline mode replies reach the RX core from several matching
+ * cores in an order that depends on timing; the session layer numbers them in that order.
+ * The RX core journals each burst it dequeues (core, session core src, count) so that
+ * replay numbers them in the same order. */
+struct jn_drain {
+	uint8_t core;
+	uint8_t src;
+	uint16_t pad;
+	uint32_t n;
 };
 
 /* JN_T_SNAPSHOT payload: a snapshot of the state after `seq` was taken. */

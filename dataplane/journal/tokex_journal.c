@@ -123,6 +123,8 @@ static const char *type_name(unsigned t)
 	case JN_T_SESSION: return "session";
 	case JN_T_SNAPSHOT: return "snapshot";
 	case JN_T_MARK: return "mark";
+	case JN_T_DRAIN: return "drain";
+	case JN_T_REJECT: return "reject";
 	default: return "unknown";
 	}
 }
@@ -589,10 +591,10 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'T':
-			for (f.type = JN_T_ORDER; f.type <= JN_T_MARK; f.type++)
+			for (f.type = JN_T_ORDER; f.type <= JN_T_REJECT; f.type++)
 				if (strcmp(optarg, type_name((unsigned)f.type)) == 0)
 					break;
-			if (f.type > JN_T_MARK) {
+			if (f.type > JN_T_REJECT) {
 				fprintf(stderr, "tokex-journal: bad type: %s\n", optarg);
 				return 2;
 			}

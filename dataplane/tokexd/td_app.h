@@ -47,6 +47,9 @@ struct td_match {
 	struct td_off *off;        /* top-of-book offload target, NULL = none */
 	struct rte_ring *ctl_in;   /* control plane -> this core, dp_ctl (td_ctl.c) */
 	struct rte_ring *ctl_out;  /* this core -> control plane, dp_ctl_reply */
+	struct rte_ring *ctl_fwd;  /* pipeline with a journal: RX core -> this core, the
+				      journaled commands (struct td_ctl_fwd), each announced by
+				      a DP_ORD_CTL marker on its request ring */
 	uint64_t ctl_lost;         /* control replies dropped: reply ring full */
 } __attribute__((aligned(64)));
 
@@ -79,6 +82,12 @@ struct td_app {
 	struct dp_net net; /* the RX core's */
 	struct dp_flow flow; /* NIC steering rules, or the fallback's reason */
 	struct td_route route;
+	/* The TCP gateway's view of the routes: &route, or (pipeline with a journal) gw_route,
+	 * one "core", the RX core, which journals the gateway's requests and forwards them
+	 * (req[TD_SRC_GW][0] gateway -> RX, ev[0][TD_SRC_GW] RX -> gateway). */
+	struct td_route gw_route;
+	struct td_route *gw_rt;
+	int jn_pipe; /* pipeline mode with a journal: everything passes the RX core */
 	struct ss_table *ss;   /* the UDP sessions (src 0) */
 	struct ss_out *ss_out; /* its output, ~100 KiB */
 	struct md_pub *md;
@@ -115,6 +124,18 @@ void td_offload_close(struct td_app *a);
 #define TD_CTL_EVERY 64 /* power of two */
 void td_ctl_setup(struct td_app *a);                       /* before launch */
 void td_ctl_poll(struct td_match *m, struct mc_out *out);  /* matching path */
+/* Pipeline with a journal: the RX core takes the commands off every core's control ring,
+ * journals each (durable before it goes on) and forwards it, in order with the requests,
+ * as a DP_ORD_CTL marker plus a td_ctl_fwd; the matching core applies it at the marker. */
+struct td_ctl_fwd {
+	struct dp_ctl c;
+	int32_t rc; /* not 0: not journaled; the core answers rc without applying */
+	uint32_t pad;
+};
+#define DP_ORD_CTL 16 /* dp_order.type of the marker (never reaches mc_process) */
+void td_ctl_poll_journal(struct td_app *a, int (*forward)(void *arg, unsigned m,
+							  const struct dp_order *o), void *arg);
+void td_ctl_apply_fwd(struct td_match *m, struct mc_out *out);
 int td_ctl_start(struct td_app *a);                        /* control thread */
 void td_ctl_run(struct td_app *a, int timeout_ms);
 void td_ctl_stop(struct td_app *a);
@@ -132,6 +153,7 @@ int td_jn_wait(struct td_app *a);
 uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now);
 int td_jn_ctl(struct td_app *a, const struct dp_ctl *c);
 int td_jn_halted(const struct td_app *a);
+void td_jn_halt_now(struct td_app *a, int err); /* RX core: the journal cannot go on */
 void td_journal_report(struct td_app *a); /* control thread */
 void td_journal_close(struct td_app *a);
 

@@ -68,6 +68,52 @@ void td_ctl_poll(struct td_match *m, struct mc_out *out)
 	}
 }
 
+/* Pipeline with a journal, RX core: every core's commands, journaled (the CTL record's
+ * pad names the core, for replay), then forwarded in order with the requests. */
+void td_ctl_poll_journal(struct td_app *a, int (*forward)(void *arg, unsigned m,
+							  const struct dp_order *o), void *arg)
+{
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		struct td_match *mt = &a->match[m];
+		struct td_ctl_fwd f;
+		if (rte_ring_count(mt->ctl_fwd) >= TD_CTL_RING - 1)
+			continue; /* the core has not taken the earlier ones yet */
+		if (rte_ring_sc_dequeue_elem(mt->ctl_in, &f.c, sizeof(f.c)) != 0)
+			continue;
+		f.c.pad = (uint16_t)m;
+		f.rc = td_jn_ctl(a, &f.c);
+		f.pad = 0;
+		/* Room: counted above, and this core is the ring's only producer. */
+		rte_ring_sp_enqueue_elem(mt->ctl_fwd, &f, sizeof(f));
+		struct dp_order o;
+		memset(&o, 0, sizeof(o));
+		o.type = DP_ORD_CTL;
+		o.src = TD_SRC_RX;
+		o.parts = 1;
+		o.rx_time = f.c.now;
+		forward(arg, m, &o);
+	}
+}
+
+/* Pipeline with a journal, matching core: the command a DP_ORD_CTL marker announces. */
+void td_ctl_apply_fwd(struct td_match *m, struct mc_out *out)
+{
+	struct td_ctl_fwd f;
+	struct dp_ctl_reply r;
+	if (rte_ring_sc_dequeue_elem(m->ctl_fwd, &f, sizeof(f)) != 0)
+		return; /* cannot happen: the command is enqueued before its marker */
+	if (f.rc != 0) {
+		memset(&r, 0, sizeof(r));
+		r.seq = f.c.seq;
+		r.rc = f.rc;
+		r.contract_id = f.c.contract_id;
+	} else {
+		mc_control(m->mc, &f.c, out, &r);
+	}
+	if (rte_ring_sp_enqueue_elem(m->ctl_out, &r, sizeof(r)) != 0)
+		m->ctl_lost++;
+}
+
 /* ---- control thread ------------------------------------------------------------------ */
 
 /* The scheduler's clock (cp_sched takes a callback so that tests can inject one). */
@@ -92,8 +138,11 @@ static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct 
 		/* Replies to commands that timed out earlier are dropped on the way. */
 		while (rte_ring_sc_dequeue_elem(m->ctl_out, r, sizeof(*r)) == 0)
 			if (r->seq == c->seq) {
-				if (c->type == DP_CTL_LIST && r->rc == 0)
+				if (c->type == DP_CTL_LIST && r->rc == 0) {
 					td_route_add(&a->route, c->contract_id, (uint8_t)core);
+					if (a->gw_rt == &a->gw_route) /* the gateway's view */
+						td_route_add(&a->gw_route, c->contract_id, 0);
+				}
 				return 0;
 			}
 		if (!atomic_load(&a->running) || td_mono_ns() >= end)
@@ -144,6 +193,16 @@ void td_ctl_setup(struct td_app *a)
 		a->match[m].ctl_out = rte_ring_create_elem(name, sizeof(struct dp_ctl_reply),
 							   TD_CTL_RING, socket,
 							   RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (a->jn_pipe) {
+			snprintf(name, sizeof(name), "tkx_ctlf_%u", m);
+			a->match[m].ctl_fwd = rte_ring_create_elem(name, sizeof(struct td_ctl_fwd),
+								   TD_CTL_RING, socket,
+								   RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (!a->match[m].ctl_fwd)
+				rte_exit(EXIT_FAILURE, "tokexd: cannot create the control forward "
+					 "ring of matching core %u: %s\n", m,
+					 rte_strerror(rte_errno));
+		}
 		if (!a->match[m].ctl_in || !a->match[m].ctl_out)
 			rte_exit(EXIT_FAILURE, "tokexd: cannot create the control rings of matching "
 				 "core %u: %s\n", m, rte_strerror(rte_errno));

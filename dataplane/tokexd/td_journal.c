@@ -61,8 +61,19 @@
  * and numbered again by replay. Not journaled (so not reproduced by replay, and after such
  * a reply the restarted session's numbering differs from what its client saw): BUSY and
  * STORAGE rejects (the journal could not take the request); the TCP gateway's sessions (their requests are journaled and replayed, the
- * books are right, but their numbering is not rebuilt). Pipeline mode is refused with a
- * journal (its gateway and control commands do not pass the RX core).
+ * books are right, but their numbering is not rebuilt).
+ *
+ * Pipeline mode (a->jn_pipe; td_rx.c "Pipeline mode with a journal"): the RX core stays the
+ * only producer because everything passes it - the gateway sees it as its only core
+ * (a->gw_route) and control commands are forwarded as DP_ORD_CTL markers, the CTL
+ * record's pad naming the core. Each request is journaled once room on its core's ring is
+ * counted, so a ring never refuses what the journal holds; a ring-full BUSY is journaled
+ * as JN_T_REJECT. Cores apply requests at their record's time (rx_time). Replies come back
+ * from several cores in a timing-dependent order: each burst the RX core dequeues is
+ * journaled (JN_T_DRAIN: core, session core, count) before it is numbered, and replay
+ * keeps each core's regenerated replies in a FIFO until their DRAIN record, so sessions
+ * are numbered exactly as live; what no DRAIN took (undrained at a crash, never sent) is
+ * numbered at the end of replay.
  */
 #define _GNU_SOURCE /* pthread_setaffinity_np */
 #include <errno.h>
@@ -70,6 +81,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -212,6 +224,11 @@ static void td_jn_local_reply(void *arg, uint16_t slot, uint16_t tid, const void
 		td_jn_halt(a, -ENOBUFS); /* as for SESSION: numbering would diverge */
 }
 
+void td_jn_halt_now(struct td_app *a, int err)
+{
+	td_jn_halt(a, err);
+}
+
 void td_jn_ss_params(struct td_app *a, struct ss_params *p)
 {
 	if (a->cfg.journal_dir[0]) {
@@ -223,42 +240,145 @@ void td_jn_ss_params(struct td_app *a, struct ss_params *p)
 
 /* ---- recovery ------------------------------------------------------------------------- */
 
+/* One matching core's output during replay. */
+struct td_replay_out {
+	struct mc_out o;
+	struct td_replay *rp;
+	unsigned core;
+	struct dp_event ev[64];
+};
+
+/* Pipeline mode: a core's replies to one session core, waiting for the JN_T_DRAIN record
+ * that says when the RX core took them (a FIFO, free-running indices). */
+struct td_replay_fifo {
+	struct dp_event *ev;
+	uint32_t cap, head, tail; /* cap a power of two */
+};
+
 struct td_replay {
 	struct td_app *a;
-	struct mc_out out;
-	struct dp_event ev[64];
+	int pipe; /* a->jn_pipe */
+	struct td_replay_out out[TD_MAX_MATCH];
+	struct td_replay_fifo fifo[TD_MAX_MATCH][TD_N_SRC];
 	uint64_t now;
-	uint64_t orders, ctls, sessions, replies, local, gw_replies, md, skipped;
+	uint64_t orders, ctls, sessions, replies, local, gw_replies, md, skipped, drains, late;
 };
+
+/* One regenerated event, as the live RX core would have handled it. */
+static void td_replay_event(struct td_replay *rp, const struct dp_event *e)
+{
+	struct td_app *a = rp->a;
+	if (e->template_id >= TKX_MD_TOP_OF_BOOK) {
+		/* The publisher's contract state and top of book come back; its packets
+		 * are not sent (a restart is a new market-data session). */
+		const uint8_t *buf;
+		size_t len;
+		while (md_pub_add(a->md, e, 1, rp->now) == 0) {
+			md_pub_flush(a->md, rp->now);
+			while (md_pub_next_tx(a->md, &buf, &len) > 0)
+				;
+		}
+		rp->md++;
+	} else if (e->src == TD_SRC_RX) {
+		/* Sessions are TERMINATED: numbered and kept, nothing goes to a buffer. */
+		while (ss_event(a->ss, e, 1, rp->now, a->ss_out) == 0)
+			ss_out_reset(a->ss_out);
+		rp->replies++;
+	} else {
+		rp->gw_replies++;
+	}
+	ss_out_reset(a->ss_out);
+}
 
 static void td_replay_flush(struct mc_out *o)
 {
-	struct td_replay *rp = o->arg;
-	struct td_app *a = rp->a;
+	struct td_replay_out *ro = o->arg;
+	struct td_replay *rp = ro->rp;
 	for (uint32_t i = 0; i < o->n; i++) {
 		const struct dp_event *e = &o->ev[i];
-		if (e->template_id >= TKX_MD_TOP_OF_BOOK) {
-			/* The publisher's contract state and top of book come back; its packets
-			 * are not sent (a restart is a new market-data session). */
-			const uint8_t *buf;
-			size_t len;
-			while (md_pub_add(a->md, e, 1, rp->now) == 0) {
-				md_pub_flush(a->md, rp->now);
-				while (md_pub_next_tx(a->md, &buf, &len) > 0)
-					;
-			}
-			rp->md++;
-		} else if (e->src == TD_SRC_RX) {
-			/* Sessions are TERMINATED: numbered and kept, nothing goes to a buffer. */
-			while (ss_event(a->ss, e, 1, rp->now, a->ss_out) == 0)
-				ss_out_reset(a->ss_out);
-			rp->replies++;
-		} else {
-			rp->gw_replies++;
+		if (!rp->pipe || e->template_id >= TKX_MD_TOP_OF_BOOK || e->src >= TD_N_SRC) {
+			td_replay_event(rp, e);
+			continue;
 		}
+		struct td_replay_fifo *f = &rp->fifo[ro->core][e->src];
+		if (f->tail - f->head == f->cap) {
+			rp->late++; /* cannot wait for its DRAIN: numbered now */
+			td_replay_event(rp, e);
+			continue;
+		}
+		f->ev[f->tail++ & (f->cap - 1)] = *e; /* numbered at its JN_T_DRAIN */
 	}
 	o->n = 0;
-	ss_out_reset(a->ss_out);
+}
+
+/* JN_T_DRAIN: the replies the live RX core took in that burst, numbered now. */
+static void td_replay_drain(struct td_replay *rp, const struct jn_drain *d)
+{
+	if (d->core >= TD_MAX_MATCH || d->src >= TD_N_SRC) {
+		rp->skipped++;
+		return;
+	}
+	struct td_replay_fifo *f = &rp->fifo[d->core][d->src];
+	for (uint32_t i = 0; i < d->n; i++) {
+		if (f->head == f->tail) {
+			rp->skipped++; /* fewer than the live run had: journal and code disagree */
+			break;
+		}
+		td_replay_event(rp, &f->ev[f->head++ & (f->cap - 1)]);
+	}
+	rp->drains++;
+}
+
+/* The cores' outputs (one per core) and, in pipeline mode, the FIFOs: twice a ring's size
+ * per core and session core (what a crash can leave undrained is at most a ring). */
+static int td_replay_init(struct td_replay *rp, struct td_app *a)
+{
+	memset(rp, 0, sizeof(*rp));
+	rp->a = a;
+	rp->pipe = a->jn_pipe;
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		struct td_replay_out *ro = &rp->out[m];
+		ro->rp = rp;
+		ro->core = m;
+		ro->o.ev = ro->ev;
+		ro->o.cap = 64;
+		ro->o.flush = td_replay_flush;
+		ro->o.arg = ro;
+		for (unsigned src = 0; rp->pipe && src < TD_N_SRC; src++) {
+			struct td_replay_fifo *f = &rp->fifo[m][src];
+			f->cap = 1;
+			while (f->cap < 2 * a->cfg.ring_size + 64)
+				f->cap <<= 1;
+			f->ev = calloc(f->cap, sizeof(*f->ev));
+			if (f->ev == NULL)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* The end of replay: what no DRAIN took (the live RX core had not dequeued it when the
+ * process stopped) is numbered now, core by core; it was never sent. */
+static void td_replay_fini(struct td_replay *rp)
+{
+	for (uint32_t m = 0; m < TD_MAX_MATCH; m++)
+		for (unsigned src = 0; src < TD_N_SRC; src++) {
+			struct td_replay_fifo *f = &rp->fifo[m][src];
+			while (f->head != f->tail)
+				td_replay_event(rp, &f->ev[f->head++ & (f->cap - 1)]);
+			free(f->ev);
+			f->ev = NULL;
+		}
+}
+
+/* The core that owned a request: every core for a broadcast (-1), the route table's core
+ * otherwise; core 0 for a contract no core owns (it answers UNKNOWN_CONTRACT). */
+static int td_replay_core(const struct td_app *a, const struct dp_order *o)
+{
+	if (o->type == DP_ORD_SESSION_GONE || (o->type == DP_ORD_MASS_CANCEL && o->contract_id == 0))
+		return -1;
+	int m = td_route_core(&a->route, o->contract_id);
+	return m < 0 ? 0 : m;
 }
 
 static int td_replay_rec(const struct jn_rec *r, void *arg)
@@ -267,6 +387,27 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 	struct td_app *a = rp->a;
 	struct mc_core *mc = a->match[0].mc;
 	rp->now = r->time_ns;
+	if (r->type == JN_T_DRAIN && r->len == sizeof(struct jn_drain)) {
+		struct jn_drain d;
+		memcpy(&d, r->payload, sizeof(d));
+		td_replay_drain(rp, &d);
+		return 0;
+	}
+	if (r->type == JN_T_REJECT && r->len == sizeof(struct dp_order)) {
+		/* A request the RX core answered itself (a full ring): numbered again. */
+		struct dp_order o;
+		memcpy(&o, r->payload, sizeof(o));
+		if (o.src != TD_SRC_RX) {
+			rp->skipped++;
+			return 0;
+		}
+		ss_restore_order(a->ss, &o);
+		while (ss_reject_order(a->ss, &o, o.parts, rp->now, a->ss_out) == -ENOBUFS)
+			ss_out_reset(a->ss_out);
+		ss_out_reset(a->ss_out);
+		rp->local++;
+		return 0;
+	}
 	switch (r->type) {
 	case JN_T_SESSION: {
 		struct jn_session_ev e;
@@ -286,10 +427,11 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 		rp->orders++;
 		if (o.src == TD_SRC_RX) {
 			ss_restore_order(a->ss, &o);
-			/* td_route_rtc's check, answered as it was live. */
+			/* td_route_rtc's (td_route_pipeline_jn's) check, answered as live. */
 			if (o.type != DP_ORD_SESSION_GONE &&
 			    !(o.type == DP_ORD_MASS_CANCEL && o.contract_id == 0) &&
-			    !mc_owns(mc, o.contract_id)) {
+			    (rp->pipe ? td_route_core(&a->route, o.contract_id) < 0
+				      : !mc_owns(mc, o.contract_id))) {
 				while (ss_reject_order(a->ss, &o, TKX_REJ_UNKNOWN_CONTRACT, rp->now,
 						       a->ss_out) == -ENOBUFS)
 					ss_out_reset(a->ss_out);
@@ -297,7 +439,10 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 				break;
 			}
 		}
-		mc_process(mc, &o, 1, rp->now, &rp->out);
+		int core = rp->pipe ? td_replay_core(a, &o) : 0;
+		for (uint32_t m = 0; m < a->route.n_match; m++)
+			if (core < 0 || (uint32_t)core == m)
+				mc_process(a->match[m].mc, &o, 1, rp->now, &rp->out[m].o);
 		break;
 	}
 	case JN_T_MARK: {
@@ -317,7 +462,14 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 		struct dp_ctl c;
 		struct dp_ctl_reply rep;
 		memcpy(&c, r->payload, sizeof(c));
-		mc_control(mc, &c, &rp->out, &rep);
+		unsigned core = rp->pipe && c.pad < a->route.n_match ? c.pad : 0;
+		mc_control(a->match[core].mc, &c, &rp->out[core].o, &rep);
+		if (c.type == DP_CTL_LIST && rep.rc == 0) {
+			/* Listed at run time: routable again, as td_ctl_send made it live. */
+			td_route_add(&a->route, c.contract_id, (uint8_t)core);
+			if (a->gw_rt == &a->gw_route)
+				td_route_add(&a->gw_route, c.contract_id, 0);
+		}
 		rp->ctls++;
 		break;
 	}
@@ -333,14 +485,6 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	struct jn_config jc;
 	if (a->cfg.journal_dir[0] == 0)
 		return 0;
-	if (a->cfg.mode != CP_MODE_RTC) {
-		/* The single producer is the RX core; in pipeline mode the gateway's requests
-		 * and control commands reach the matching cores without passing it. */
-		snprintf(err, errlen, "journal.dir %s: the journal needs mode rtc in this version; "
-			 "for pipeline mode set journal.dir \"\" (or --journal \"\") and accept "
-			 "that nothing survives a restart", a->cfg.journal_dir);
-		return -ENOTSUP;
-	}
 	memset(&jc, 0, sizeof(jc));
 	jc.dir = a->cfg.journal_dir;
 	jc.durability = a->cfg.journal_durability;
@@ -367,15 +511,17 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	a->jn_last = a->jn_durable = next - 1;
 	if (next > 1) {
 		/* Recovery: no snapshot yet, so every record from the first. */
-		static struct td_replay rp; /* ~4 KiB of events */
-		memset(&rp, 0, sizeof(rp));
-		rp.a = a;
-		rp.out.ev = rp.ev;
-		rp.out.cap = 64;
-		rp.out.flush = td_replay_flush;
-		rp.out.arg = &rp;
+		static struct td_replay rp; /* ~70 KiB of events, FIFOs apart */
+		if (td_replay_init(&rp, a) != 0) {
+			snprintf(err, errlen, "journal %s: replay: out of memory", a->cfg.journal_dir);
+			td_replay_fini(&rp);
+			jn_close(a->jn);
+			a->jn = NULL;
+			return -ENOMEM;
+		}
 		uint64_t t0 = td_mono_ns();
 		int64_t n = jn_replay(a->cfg.journal_dir, 1, td_replay_rec, &rp);
+		td_replay_fini(&rp);
 		if (n < 0) {
 			snprintf(err, errlen, "journal %s: replay failed: %s", a->cfg.journal_dir,
 				 strerror((int)-n));
@@ -388,10 +534,11 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       PRIu64 " session(s), %" PRIu64 " udp replies renumbered (%" PRIu64
 		       " session-layer rejects), %" PRIu64
 		       " tcp replies dropped (gateway sessions are not rebuilt), %" PRIu64
-		       " market-data records (not re-sent), %" PRIu64 " skipped\n",
+		       " market-data records (not re-sent), %" PRIu64 " skipped, %" PRIu64
+		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order\n",
 		       n, next - 1, (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
 		       rp.sessions, rp.replies + rp.local, rp.local, rp.gw_replies, rp.md,
-		       rp.skipped);
+		       rp.skipped, rp.drains, rp.late);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */
 		unsigned shown = 0;
 		for (unsigned slot = 0; slot < a->cfg.max_sessions && shown < 16; slot++) {

@@ -370,11 +370,32 @@ static void td_setup_rings(struct td_app *a, int with_gw)
 						 socket);
 		}
 		if (with_gw) {
-			a->route.req[TD_SRC_GW][m] = td_ring("req", TD_SRC_GW, m, cfg->ring_size,
-							     sizeof(struct dp_order), socket);
+			if (!a->jn_pipe) /* with a journal the gateway talks to the RX core */
+				a->route.req[TD_SRC_GW][m] = td_ring("req", TD_SRC_GW, m,
+								     cfg->ring_size,
+								     sizeof(struct dp_order), socket);
 			a->route.ev[m][TD_SRC_GW] = td_ring("ev", m, TD_SRC_GW, cfg->ring_size,
 							    sizeof(struct dp_event), socket);
 		}
+	}
+	a->gw_rt = &a->route;
+	if (with_gw && a->jn_pipe) {
+		/* The gateway's view: one core, the RX core, which journals its requests and
+		 * forwards them; every contract routes there. */
+		struct td_route *g = &a->gw_route;
+		int socket = (int)rte_lcore_to_socket_id(cfg->rx_lcore);
+		memset(g, 0, sizeof(*g));
+		for (uint32_t i = 0; i < a->route.n; i++) {
+			g->contract[i] = a->route.contract[i];
+			g->core[i] = 0;
+		}
+		g->n = a->route.n;
+		g->n_match = 1;
+		g->req[TD_SRC_GW][0] = td_ring("gwreq", TD_SRC_GW, 0, cfg->ring_size,
+					       sizeof(struct dp_order), socket);
+		g->ev[0][TD_SRC_GW] = td_ring("gwev", 0, TD_SRC_GW, cfg->ring_size,
+					      sizeof(struct dp_event), socket);
+		a->gw_rt = g;
 	}
 }
 
@@ -604,6 +625,7 @@ int main(int argc, char **argv)
 		rte_exit(1, "tokexd: market data publisher init failed\n");
 
 	int with_gw = cfg->tcp_ip != 0;
+	a->jn_pipe = cfg->mode == CP_MODE_PIPELINE && cfg->journal_dir[0] != 0;
 	td_setup_rings(a, with_gw);
 	td_ctl_setup(a);
 
@@ -623,7 +645,7 @@ int main(int argc, char **argv)
 		gc.ip = cfg->tcp_ip;
 		gc.port = (uint16_t)cfg->tcp_port;
 		td_ss_params(cfg, &gc.ss, gfirms);
-		gc.route = &a->route;
+		gc.route = a->gw_rt;
 		gc.max_conns = cfg->max_sessions;
 		gc.cpu = td_spare_cpu(a, &allowed);
 		if (td_gw_start(&a->gw, &gc, err, sizeof(err)) < 0)

@@ -57,6 +57,30 @@ static void td_match_flush(struct mc_out *o)
 	o->n = 0;
 }
 
+/* Pipeline with a journal: the requests come on one ring (the RX core's: the gateway's
+ * pass it too) in journal order, and are applied at the time the journal recorded
+ * (rx_time, set by the RX core), in runs, so that replay reproduces every event. A
+ * DP_ORD_CTL marker applies the next journaled control command at that point. */
+static void td_match_journaled(struct td_match *m, struct td_mout *mo, struct dp_order *in,
+			       unsigned n)
+{
+	unsigned i = 0;
+	while (i < n) {
+		if (in[i].type == DP_ORD_CTL) {
+			td_ctl_apply_fwd(m, &mo->o);
+			i++;
+			continue;
+		}
+		unsigned j = i + 1;
+		while (j < n && in[j].type != DP_ORD_CTL && in[j].rx_time == in[i].rx_time)
+			j++;
+		mc_process(m->mc, in + i, j - i, in[i].rx_time, &mo->o);
+		i = j;
+	}
+	if (mo->o.n)
+		td_match_flush(&mo->o);
+}
+
 int td_match_loop(void *arg)
 {
 	struct td_match *m = arg;
@@ -74,6 +98,15 @@ int td_match_loop(void *arg)
 	uint64_t pass = 0;
 	while (atomic_load_explicit(&a->running, memory_order_relaxed)) {
 		uint64_t now = 0;
+		if (a->jn_pipe) {
+			unsigned n = rte_ring_sc_dequeue_burst_elem(a->route.req[TD_SRC_RX][m->idx],
+								    in, sizeof(in[0]), 32, NULL);
+			if (n)
+				td_match_journaled(m, &mo, in, n);
+			else
+				rte_pause();
+			continue;
+		}
 		if ((++pass & (TD_CTL_EVERY - 1)) == 0) /* the control plane's ring */
 			td_ctl_poll(m, &mo.o);
 		for (unsigned src = 0; src < TD_N_SRC; src++) {

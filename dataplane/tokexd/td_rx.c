@@ -31,6 +31,7 @@
 #define TD_TX_MAX 64
 #define TD_TICK_NS 1000000ull
 #define TD_GONE_MAX 64 /* SESSION_GONE records waiting for a full ring, per core */
+#define TD_STAGE_MAX 64      /* pipeline + journal: staged requests per core, per pass */
 #define TD_HOLD_CAP 2048u    /* packets held for durability; power of two */
 #define TD_HOLD_EV_CAP 4096u /* gateway replies held for durability; power of two */
 
@@ -59,6 +60,13 @@ struct td_rx {
 	uint64_t hold_ev_seq[TD_HOLD_EV_CAP];
 	uint32_t he_head, he_tail;
 	int halt_seen; /* the journal failure was handled (td_hold_halt) */
+	/* pipeline with a journal (td_route_pipeline_jn): requests staged per core, each
+	 * journaled, with room on its ring counted before; SESSION_GONE records waiting for
+	 * room on every core (journaled when they go) */
+	struct dp_order stage[TD_MAX_MATCH][TD_STAGE_MAX];
+	unsigned n_stage[TD_MAX_MATCH];
+	struct dp_order jgone[TD_GONE_MAX];
+	unsigned n_jgone;
 };
 
 static void td_tx_flush(struct td_rx *r)
@@ -106,7 +114,7 @@ static void td_hold_halt(struct td_rx *r)
 			a->rx.held_dropped++;
 		}
 	}
-	struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
+	struct rte_ring *ring = a->gw_rt->ev[0][TD_SRC_GW];
 	while (r->he_head != r->he_tail) {
 		uint32_t i = r->he_head++ & (TD_HOLD_EV_CAP - 1);
 		if (r->hold_ev_seq[i] <= d && ring)
@@ -143,7 +151,7 @@ static void td_hold_release(struct td_rx *r)
 		r->hm_head++;
 		td_tx_queue(r, r->hold_m[i]);
 	}
-	struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
+	struct rte_ring *ring = a->gw_rt->ev[0][TD_SRC_GW];
 	while (ring && r->he_head != r->he_tail) {
 		uint32_t i = r->he_head & (TD_HOLD_EV_CAP - 1);
 		if (r->hold_ev_seq[i] > d ||
@@ -214,7 +222,7 @@ static void td_tx_one(struct td_rx *r, const struct dp_peer *to, uint16_t src_po
 static void td_gw_put(struct td_rx *r, const struct dp_event *ev, unsigned n)
 {
 	struct td_app *a = r->app;
-	struct rte_ring *ring = a->route.ev[0][TD_SRC_GW];
+	struct rte_ring *ring = a->gw_rt->ev[0][TD_SRC_GW];
 	if (ring == NULL)
 		return;
 	if (td_holding(r) && td_jn_halted(a))
@@ -492,6 +500,8 @@ static void td_route_rtc(struct td_rx *r)
 	r->n_pend = 0;
 }
 
+static void td_route_pipeline_jn(struct td_rx *r);
+
 /* Takes the requests out of the session output and routes them. */
 static void td_route(struct td_rx *r)
 {
@@ -503,6 +513,8 @@ static void td_route(struct td_rx *r)
 	o->n_orders = 0;
 	if (r->app->cfg.mode == CP_MODE_RTC)
 		td_route_rtc(r);
+	else if (r->app->jn_pipe)
+		td_route_pipeline_jn(r);
 	else
 		td_route_pipeline(r);
 }
@@ -615,6 +627,238 @@ static void td_drain_gateway(struct td_rx *r)
 	}
 }
 
+/* ---- Pipeline mode with a journal ---------------------------------------------------
+ * The RX core is the journal's only producer, so everything that reaches a matching core
+ * passes it, in journal order: its UDP sessions' requests, the TCP gateway's (the gateway
+ * sees the RX core as its only core: a->gw_route) and the control commands (DP_ORD_CTL
+ * markers, td_ctl_poll_journal). Each core's ring is req[TD_SRC_RX][m]; the RX core is its
+ * only producer, so room counted before a request is journaled is still there when it is
+ * enqueued, and nothing journaled is ever refused by a ring. The record's time is the
+ * request's rx_time, at which the core applies it (td_match.c), so replay is exact. The
+ * replies come back on ev[m][src] in an order that depends on timing; each burst dequeued
+ * is journaled (JN_T_DRAIN) before the session layer numbers it, and replay numbers them
+ * in that order. What a full ring refuses is answered BUSY and journaled (JN_T_REJECT) so
+ * the session's numbering replays too. */
+
+static unsigned td_room(const struct td_rx *r, unsigned m)
+{
+	unsigned f = rte_ring_free_count(r->app->route.req[TD_SRC_RX][m]);
+	unsigned used = r->n_stage[m];
+	return f > used ? f - used : 0;
+}
+
+static int td_room_all(const struct td_rx *r)
+{
+	for (uint32_t m = 0; m < r->app->route.n_match; m++)
+		if (td_room(r, m) == 0 || r->n_stage[m] == TD_STAGE_MAX)
+			return 0;
+	return 1;
+}
+
+static void td_stage_jn_flush(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		unsigned n = r->n_stage[m], k = 0;
+		/* Room was counted; the loop only guards against a logic error. */
+		while (k < n) {
+			k += rte_ring_sp_enqueue_burst_elem(a->route.req[TD_SRC_RX][m], r->stage[m] + k,
+							    sizeof(struct dp_order), n - k, NULL);
+			if (k < n)
+				rte_pause();
+		}
+		a->rx.orders_routed += n;
+		r->n_stage[m] = 0;
+	}
+}
+
+/* Stages a journaled request on its core(s): all cores for a broadcast. */
+static void td_stage_jn(struct td_rx *r, const struct dp_order *o, int core)
+{
+	struct td_app *a = r->app;
+	if (core < 0) {
+		for (uint32_t m = 0; m < a->route.n_match; m++)
+			r->stage[m][r->n_stage[m]++] = *o;
+	} else {
+		r->stage[core][r->n_stage[core]++] = *o;
+	}
+}
+
+/* A BUSY answer the journal knows about (replay numbers it again). */
+static void td_busy_jn(struct td_rx *r, const struct dp_order *o)
+{
+	struct td_app *a = r->app;
+	struct dp_order j = *o;
+	j.parts = TKX_REJ_BUSY;
+	a->rx.busy_rejects++;
+	td_jn_append(a, JN_T_REJECT, &j, sizeof(j), r->now); /* not kept: still answered */
+	td_reject(r, o, TKX_REJ_BUSY);
+}
+
+/* SESSION_GONE records that waited: journaled and staged once every core has room. */
+static void td_retry_jgone(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	unsigned i = 0;
+	while (i < r->n_jgone && td_room_all(r)) {
+		struct dp_order *o = &r->jgone[i];
+		o->rx_time = r->now;
+		int64_t s = td_jn_append(a, JN_T_ORDER, o, sizeof(*o), r->now);
+		if (s == 0)
+			break; /* the journal's ring is full: next pass */
+		if (s > 0)
+			td_stage_jn(r, o, -1);
+		i++; /* halted (s < 0): nothing is applied any more */
+	}
+	memmove(r->jgone, r->jgone + i, (r->n_jgone - i) * sizeof(r->jgone[0]));
+	r->n_jgone -= i;
+}
+
+static void td_route_pipeline_jn(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	uint32_t n_match = a->route.n_match;
+	td_retry_jgone(r);
+	for (unsigned i = 0; i < r->n_pend; i++) {
+		struct dp_order *o = &r->pend[i];
+		int core = -1, room;
+		o->rx_time = r->now;
+		if (td_is_broadcast(o)) {
+			o->parts = (uint8_t)n_match;
+			room = td_room_all(r);
+		} else {
+			o->parts = 1;
+			core = td_route_core(&a->route, o->contract_id);
+			if (core < 0) {
+				/* Journaled, so that replay answers it the same way. */
+				if (td_jn_request(r, o)) {
+					a->rx.unknown_contract++;
+					td_reject(r, o, TKX_REJ_UNKNOWN_CONTRACT);
+				}
+				continue;
+			}
+			room = td_room(r, (unsigned)core) > 0 && r->n_stage[core] < TD_STAGE_MAX;
+		}
+		if (o->type == DP_ORD_SESSION_GONE && (!room || r->n_jgone)) {
+			if (r->n_jgone < TD_GONE_MAX) {
+				r->jgone[r->n_jgone++] = *o;
+				continue;
+			}
+			/* A wave of disconnects: let the cores drain, never lose one. */
+			while (r->n_jgone == TD_GONE_MAX) {
+				td_stage_jn_flush(r);
+				rte_pause();
+				td_retry_jgone(r);
+			}
+			r->jgone[r->n_jgone++] = *o;
+			continue;
+		}
+		if (!room || r->n_jgone) {
+			/* Full ring, or a SESSION_GONE still owed: nothing may overtake it. */
+			td_busy_jn(r, o);
+			continue;
+		}
+		if (td_jn_request(r, o))
+			td_stage_jn(r, o, core);
+	}
+	td_stage_jn_flush(r);
+	r->n_pend = 0;
+}
+
+/* The gateway's requests (it sees this core as its only core): only as many as every
+ * core has room for, so that each is journaled and then enqueued, never refused. */
+static void td_drain_gateway_jn(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	struct rte_ring *ring = a->gw_rt->req[TD_SRC_GW][0];
+	struct dp_order in[32];
+	if (ring == NULL || r->n_jgone)
+		return;
+	for (;;) {
+		unsigned room = 32;
+		for (uint32_t m = 0; m < a->route.n_match; m++) {
+			unsigned f = td_room(r, m), s = TD_STAGE_MAX - r->n_stage[m];
+			room = f < room ? f : room;
+			room = s < room ? s : room;
+		}
+		if (room == 0)
+			return;
+		unsigned n = rte_ring_sc_dequeue_burst_elem(ring, in, sizeof(in[0]), room, NULL);
+		if (n == 0)
+			return;
+		for (unsigned i = 0; i < n; i++) {
+			in[i].rx_time = r->now;
+			if (td_is_broadcast(&in[i]))
+				in[i].parts = (uint8_t)a->route.n_match;
+		}
+		n = td_jn_gateway(r, in, n);
+		for (unsigned i = 0; i < n; i++) {
+			int core = td_is_broadcast(&in[i]) ? -1 :
+				   td_route_core(&a->route, in[i].contract_id);
+			/* Not routed (cannot be: the gateway's view has the same contracts):
+			 * core 0 answers it UNKNOWN_CONTRACT, and replay does the same. */
+			td_stage_jn(r, &in[i], td_is_broadcast(&in[i]) ? -1 : core < 0 ? 0 : core);
+		}
+		td_stage_jn_flush(r);
+	}
+}
+
+/* RX core's control-command forwarder (td_ctl_poll_journal): the marker goes on the
+ * core's request ring, waiting for room (the core always drains it; commands are rare). */
+static int td_fwd_ctl(void *arg, unsigned m, const struct dp_order *o)
+{
+	struct td_rx *r = arg;
+	struct td_app *a = r->app;
+	td_stage_jn_flush(r);
+	while (rte_ring_sp_enqueue_elem(a->route.req[TD_SRC_RX][m], (void *)(uintptr_t)o,
+					sizeof(*o)) != 0)
+		rte_pause();
+	return 0;
+}
+
+/* Replies from the matching cores, each burst journaled (JN_T_DRAIN) before it is numbered;
+ * market data is not (a restart is a new market-data session). After a journal failure
+ * what comes back is dropped: it answers requests that may not be durable. */
+static void td_drain_rings_jn(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	struct dp_event ev[32];
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		for (unsigned src = 0; src < TD_N_SRC; src++) {
+			struct rte_ring *ring = a->route.ev[m][src];
+			unsigned n;
+			if (ring == NULL)
+				continue;
+			while ((n = rte_ring_sc_dequeue_burst_elem(ring, ev, sizeof(ev[0]), 32,
+								   NULL)) > 0) {
+				struct jn_drain d = {(uint8_t)m, (uint8_t)src, 0, n};
+				int64_t s = td_jn_append(a, JN_T_DRAIN, &d, sizeof(d), r->now);
+				if (s == 0) { /* the journal's ring is full: drain it, once more */
+					td_jn_wait(a);
+					s = td_jn_append(a, JN_T_DRAIN, &d, sizeof(d), r->now);
+					if (s == 0)
+						td_jn_halt_now(a, -ENOBUFS);
+				}
+				if (s <= 0) {
+					a->rx.held_dropped += n;
+					continue;
+				}
+				if (src == TD_SRC_RX)
+					td_replies(r, ev, n);
+				else
+					td_gw_put(r, ev, n);
+			}
+		}
+		unsigned n;
+		while ((n = rte_ring_sc_dequeue_burst_elem(a->route.md[m], ev, sizeof(ev[0]), 32,
+							   NULL)) > 0) {
+			if (td_jn_halted(a))
+				continue; /* may describe what is not durable */
+			td_md_records(r, ev, n);
+		}
+	}
+}
+
 static void td_tick(struct td_rx *r)
 {
 	while (ss_tick(r->app->ss, r->now, r->out) == -ENOBUFS) {
@@ -665,6 +909,12 @@ int td_rx_loop(void *arg)
 			td_drain_gateway(&r);
 			if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0) /* the control plane's ring */
 				td_ctl_poll(&a->match[0], &r.mout);
+		} else if (a->jn_pipe) {
+			td_route_pipeline_jn(&r); /* the SESSION_GONE records that wait */
+			td_drain_gateway_jn(&r);
+			if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0)
+				td_ctl_poll_journal(a, td_fwd_ctl, &r);
+			td_drain_rings_jn(&r);
 		} else {
 			td_retry_gone(&r);
 			td_drain_rings(&r);

@@ -3,7 +3,7 @@
 # ever lost"): tokexd (rtc, journal.durability sync, no TCP gateway) on a net_tap port with
 # its journal in a mktemp directory; crash_client on the kernel side of the TAP.
 #
-# usage: test_tokexd_journal.sh crash|replay|storage|corrupt TOKEXD CRASH_CLIENT
+# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay TOKEXD CRASH_CLIENT
 #   crash    3 rounds: start tokexd on the journal, crash_client recovers and checks both
 #            firms' sessions (retransmission of everything, identical bytes, trade ids
 #            once per side, the book by IOC probes), trades, and tokexd is killed -9 at a
@@ -20,7 +20,7 @@
 # start 15 s, each client 30 s; tokexd's own --seconds 40; the whole run well under 60 s.
 set -u
 
-WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt TOKEXD CRASH_CLIENT}
+WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay TOKEXD CRASH_CLIENT}
 TOKEXD=${2:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 CC=${3:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 
@@ -54,7 +54,9 @@ crash) NETS="40 44" ;;
 replay) NETS="41 45" ;;
 storage) NETS="42 46" ;;
 corrupt) NETS="43 47" ;;
-*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
+pcrash) NETS="51 53" ;;
+preplay) NETS="52 54" ;;
+*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
 esac
 
 stop_tokexd() { # $1: signal
@@ -101,13 +103,20 @@ FAULT=
 # crash and replay: some requests throttled, so the session layer's own numbered
 # ExecRejects (THROTTLED) are journaled and renumbered by recovery too (never terminated).
 THROTTLE="  throttle_grace: 100000000"
-case $WHAT in crash | replay) THROTTLE="$THROTTLE
+case $WHAT in crash | replay | pcrash | preplay) THROTTLE="$THROTTLE
   throttle_rate: 500
   throttle_burst: 10" ;;
 esac
+# pcrash and preplay: crash and replay in pipeline mode (RX core 0, matching core 1).
+MODE="mode: rtc"
+case $WHAT in pcrash | preplay) MODE="mode: pipeline
+cores:
+  rx: 0
+  match: [1]" ;;
+esac
 cat >"$WORK/tokexd.yaml" <<EOF
 # test_tokexd_journal_$WHAT (generated)
-mode: rtc
+$MODE
 md:
   group: 239.198.$NET.1
   port: $((17400 + NET))
@@ -157,7 +166,7 @@ sanitizers_quiet() {
 }
 
 case $WHAT in
-crash)
+crash | pcrash)
 	for round in 1 2 3; do
 		start_tokexd || fail "tokexd exited during start-up (round $round)"
 		rm -f "$WORK/stop" "$WORK/ready"
@@ -175,7 +184,7 @@ crash)
 		sleep "$((2 + RANDOM % 14))e-1"
 		kill -KILL "$TD_PID"
 		touch "$WORK/stop"
-		echo "[journal crash] round $round: tokexd killed -9"
+		echo "[journal $WHAT] round $round: tokexd killed -9"
 		wait "$CPID" || fail "crash_client failed in round $round"
 		stop_tokexd KILL
 	done
@@ -188,7 +197,7 @@ crash)
 	[ "$n" = 3 ] || fail "expected 3 recoveries (starts 2 to 4), saw $n"
 	sanitizers_quiet
 	;;
-replay)
+replay | preplay)
 	start_tokexd || fail "tokexd exited during start-up"
 	client run --orders 3000 --seed 7 || fail "crash_client run failed"
 	stop_tokexd TERM
