@@ -676,7 +676,11 @@ static void usage(FILE *f)
 		"      --max-requests N cap per run (default 20000000)\n"
 		"      --hist-rate R --hist-out FILE   ack histogram of the run at rate R\n"
 		"      --label L        first CSV column (default: the workload)\n"
-		"      --no-header      no CSV header line\n");
+		"      --no-header      no CSV header line\n"
+		"      --port NAME      with --vdev \"\": a NIC's port by name (its PCI address,\n"
+		"                       e.g. 0000:3b:00.0); give EAL what it needs after --, e.g.\n"
+		"                       -- -a 0000:3b:00.0 (hugepages are then used; --no-huge\n"
+		"                       and --no-pci are only added for a --vdev port)\n");
 }
 
 int main(int argc, char **argv)
@@ -691,9 +695,10 @@ int main(int argc, char **argv)
 	size_t max_req = 20000000;
 	char err[512];
 	const char *my_ip = "198.18.0.1", *srv_ip = "198.18.0.2";
+	const char *port_name = NULL;
 
 	enum { O_VDEV = 256, O_LCORE, O_IP, O_SRV, O_FIRM, O_WL, O_CON, O_LOB, O_RATES, O_SECS,
-	       O_MAXR, O_HR, O_HO, O_LABEL, O_NOH };
+	       O_MAXR, O_HR, O_HO, O_LABEL, O_NOH, O_PORT };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"vdev", required_argument, NULL, O_VDEV},
 		{"lcore", required_argument, NULL, O_LCORE}, {"ip", required_argument, NULL, O_IP},
@@ -708,6 +713,7 @@ int main(int argc, char **argv)
 		{"hist-out", required_argument, NULL, O_HO},
 		{"label", required_argument, NULL, O_LABEL},
 		{"no-header", no_argument, NULL, O_NOH}, {"help", no_argument, NULL, 'h'},
+		{"port", required_argument, NULL, O_PORT},
 		{NULL, 0, NULL, 0}};
 
 	cp_config_defaults(&g.cfg);
@@ -754,6 +760,7 @@ int main(int argc, char **argv)
 		case O_HO: hist_out = optarg; break;
 		case O_LABEL: label = optarg; break;
 		case O_NOH: header = 0; break;
+		case O_PORT: port_name = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -827,18 +834,43 @@ int main(int argc, char **argv)
 	char lc[16];
 	snprintf(lc, sizeof(lc), "%u", lcore);
 	const char *vdevs[1] = {vdev};
-	if (dp_eal_args_default(&eal, argv[0], lc, vdevs, 1, 256, err, sizeof(err)) < 0 ||
-	    dp_eal_args_add(&eal, "--log-level=lib.eal:error") < 0) {
-		fprintf(stderr, "loadgen: EAL args: %s\n", err);
-		return 1;
+	if (vdev[0] == 0 && port_name == NULL) {
+		fprintf(stderr, "loadgen: --vdev \"\" needs --port NAME (the NIC's port)\n");
+		return 2;
 	}
+	if (vdev[0]) {
+		if (dp_eal_args_default(&eal, argv[0], lc, vdevs, 1, 256, err, sizeof(err)) < 0 ||
+		    dp_eal_args_add(&eal, "--log-level=lib.eal:error") < 0) {
+			fprintf(stderr, "loadgen: EAL args: %s\n", err);
+			return 1;
+		}
+	} else {
+		/* A NIC: hugepages and PCI as EAL finds them; the rest comes after --. */
+		memset(&eal, 0, sizeof(eal));
+		int erc = dp_eal_args_add(&eal, argv[0]);
+		erc |= dp_eal_args_add(&eal, "-l");
+		erc |= dp_eal_args_add(&eal, lc);
+		erc |= dp_eal_args_addf(&eal, "--file-prefix=tokex-loadgen-%ld", (long)getpid());
+		erc |= dp_eal_args_add(&eal, "--log-level=lib.eal:error");
+		if (erc) {
+			fprintf(stderr, "loadgen: EAL args do not fit\n");
+			return 1;
+		}
+	}
+	/* What follows -- goes to EAL as is (an allow-list -a, -m, --socket-mem ...). */
+	for (int i = optind; i < argc; i++)
+		if (dp_eal_args_add(&eal, argv[i]) < 0) {
+			fprintf(stderr, "loadgen: too many EAL arguments\n");
+			return 1;
+		}
 	if (dp_eal_init(&eal, err, sizeof(err)) < 0) {
 		fprintf(stderr, "loadgen: EAL: %s\n", err);
 		return 77;
 	}
 	char name[64];
-	snprintf(name, sizeof(name), "%s", vdev);
-	name[strcspn(name, ",")] = 0;
+	snprintf(name, sizeof(name), "%s", vdev[0] ? vdev : port_name);
+	if (vdev[0])
+		name[strcspn(name, ",")] = 0;
 	uint16_t pid;
 	if (dp_port_lookup(name, &pid) < 0) {
 		fprintf(stderr, "loadgen: port %s not found\n", name);
