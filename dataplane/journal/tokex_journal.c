@@ -9,13 +9,15 @@
  *
  * Trades are not journaled: the journal holds inputs only. `audit` regenerates the
  * engine's outputs (acks, rejects, fills, cancels) by replaying the journaled dp_orders
- * and dp_ctls through a matching core (mc_core) built from the configuration (built-in
- * defaults, or -c FILE: the same file tokexd ran with). All contracts go to one core, as
- * in run-to-completion mode; fills, prices, quantities and per-contract trade ids are
- * deterministic, but exchange order ids match the live ones only when the appliance ran
- * one matching core (order ids count per core).
+ * and dp_ctls through matching cores (mc_core) built from the configuration (built-in
+ * defaults, or -c FILE: the same file tokexd ran with): one core in run-to-completion
+ * mode; in pipeline mode one per matching core with the contracts the file gives it
+ * (a control command goes to the core its record names, a contract listed at run time to
+ * the core that listed it), so fills, prices, quantities, trade ids and exchange order ids
+ * (which count per core) come out as the appliance made them. Records only replay needs
+ * (DRAIN, REJECT, SESSION, MARK) are dumped, not audited.
  * Filters: --contract N --account N --firm N --from T --to T (T: ns since the epoch or
- * YYYY-MM-DDTHH:MM:SS[.fraction][Z], UTC) --type order|ctl|session|snapshot|mark.
+ * YYYY-MM-DDTHH:MM:SS[.fraction][Z], UTC) --type order|ctl|session|snapshot|mark|drain|reject.
  * Runs offline, never on a core: it allocates and prints freely.
  */
 #define _GNU_SOURCE
@@ -312,8 +314,19 @@ static int owner_get(const struct owner_map *m, uint64_t k, uint64_t *v)
 	return 0;
 }
 
+#define AUDIT_MAX_CORES 16
+
 struct audit {
+	/* One matching core per core of the configuration (pipeline mode: contracts are
+	 * split between cores, each numbering its own orders), so order and trade ids come
+	 * out as the appliance made them. mc is the current record's core. */
 	struct mc_core *mc;
+	struct mc_core *core[AUDIT_MAX_CORES];
+	void *mem[AUDIT_MAX_CORES];
+	uint32_t n_cores;
+	uint32_t route_id[MC_MAX_CONTRACTS * 2];
+	uint8_t route_core[MC_MAX_CONTRACTS * 2];
+	uint32_t n_route;
 	struct mc_out out;
 	struct dp_event ev[64];
 	struct owner_map owners;
@@ -448,6 +461,26 @@ static void audit_flush(struct mc_out *o)
 	o->n = 0;
 }
 
+/* The core of a contract (0 when none: it answers UNKNOWN_CONTRACT, as tokexd's does). */
+static uint32_t audit_core(const struct audit *a, uint32_t contract_id)
+{
+	for (uint32_t i = 0; i < a->n_route; i++)
+		if (a->route_id[i] == contract_id)
+			return a->route_core[i];
+	return 0;
+}
+
+static void audit_route_add(struct audit *a, uint32_t contract_id, uint32_t core)
+{
+	for (uint32_t i = 0; i < a->n_route; i++)
+		if (a->route_id[i] == contract_id)
+			return;
+	if (a->n_route < MC_MAX_CONTRACTS * 2) {
+		a->route_id[a->n_route] = contract_id;
+		a->route_core[a->n_route++] = (uint8_t)core;
+	}
+}
+
 static int audit_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 {
 	(void)pos;
@@ -476,14 +509,28 @@ static int audit_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 			  o.type == DP_ORD_NEW || o.type == DP_ORD_MODIFY ? o.price : TKX_NULL_PRICE,
 			  o.type == DP_ORD_NEW || o.type == DP_ORD_MODIFY ? (int64_t)o.qty : -1, -1,
 			  0, -1, o.type == DP_ORD_NEW ? tif_name(o.tif) : "");
-		mc_process(a->mc, &o, 1, r->time_ns, &a->out);
+		int all = o.type == DP_ORD_SESSION_GONE ||
+			  (o.type == DP_ORD_MASS_CANCEL && o.contract_id == 0);
+		uint32_t core = audit_core(a, o.contract_id);
+		for (uint32_t m = 0; m < a->n_cores; m++) {
+			if (!all && m != core)
+				continue;
+			a->mc = a->core[m];
+			mc_process(a->mc, &o, 1, r->time_ns, &a->out);
+			if (a->out.n)
+				audit_flush(&a->out);
+		}
 	} else if (rec_ctl(r, &c)) {
 		char ev[32];
 		snprintf(ev, sizeof(ev), "CTL_%s", ctl_name(c.type));
 		audit_row(a, r->time_ns, ev, c.contract_id, c.firm_id, c.account, "", 0, 0, 0,
 			  c.price, c.qty, -1, 0, -1, "");
 		struct dp_ctl_reply rep;
+		uint32_t core = c.pad < a->n_cores ? c.pad : 0; /* tokexd: the core it went to */
+		a->mc = a->core[core];
 		int rc = mc_control(a->mc, &c, &a->out, &rep);
+		if (rc == 0 && c.type == DP_CTL_LIST)
+			audit_route_add(a, c.contract_id, core);
 		if (rc < 0) {
 			char why[48];
 			snprintf(why, sizeof(why), "refused: %s", strerror(-rc));
@@ -506,30 +553,42 @@ static int do_audit(const char *dir, const char *cfgfile, const struct filt *f)
 		fprintf(stderr, "tokex-journal: %s\n", err);
 		return 2;
 	}
-	struct mc_contract_params p[MC_MAX_CONTRACTS];
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < cfg.n_contracts && n < MC_MAX_CONTRACTS; i++, n++) {
-		const struct cp_contract *k = &cfg.contracts[i];
-		memset(&p[n], 0, sizeof(p[n]));
-		p[n].id = k->id;
-		cp_contract_band(k, &p[n].book.price_lo, &p[n].book.price_hi);
-		p[n].book.tick = k->tick;
-		p[n].book.max_qty = k->max_qty;
-		p[n].book.max_orders = k->max_orders;
-		p[n].phase = TKX_PHASE_CONTINUOUS; /* as tokexd starts them */
-	}
-	size_t len = mc_core_memsize(p, n);
-	void *mem = len ? aligned_alloc(64, (len + 63) / 64 * 64) : NULL;
-	struct audit a;
+	static struct audit a;
 	memset(&a, 0, sizeof(a));
-	if (mem)
-		memset(mem, 0, len);
-	a.mc = mem ? mc_core_init(mem, len, p, n) : NULL;
-	if (a.mc == NULL) {
-		fprintf(stderr, "tokex-journal: cannot build a matching core from %s: %s\n",
-			cfg.source, strerror(errno));
-		return 2;
+	a.n_cores = cfg.mode == CP_MODE_PIPELINE && cfg.n_match_lcores ? cfg.n_match_lcores : 1;
+	if (a.n_cores > AUDIT_MAX_CORES)
+		a.n_cores = AUDIT_MAX_CORES;
+	for (uint32_t m = 0; m < a.n_cores; m++) {
+		struct mc_contract_params p[MC_MAX_CONTRACTS];
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < cfg.n_contracts && n < MC_MAX_CONTRACTS; i++) {
+			const struct cp_contract *k = &cfg.contracts[i];
+			uint32_t kc = a.n_cores > 1 ? k->core : 0;
+			if (m == 0)
+				audit_route_add(&a, k->id, kc);
+			if (kc != m)
+				continue;
+			memset(&p[n], 0, sizeof(p[n]));
+			p[n].id = k->id;
+			cp_contract_band(k, &p[n].book.price_lo, &p[n].book.price_hi);
+			p[n].book.tick = k->tick;
+			p[n].book.max_qty = k->max_qty;
+			p[n].book.max_orders = k->max_orders;
+			p[n].phase = TKX_PHASE_CONTINUOUS; /* as tokexd starts them */
+			n++;
+		}
+		size_t len = mc_core_memsize(p, n);
+		a.mem[m] = len ? aligned_alloc(64, (len + 63) / 64 * 64) : NULL;
+		if (a.mem[m])
+			memset(a.mem[m], 0, len);
+		a.core[m] = a.mem[m] ? mc_core_init(a.mem[m], len, p, n) : NULL;
+		if (a.core[m] == NULL) {
+			fprintf(stderr, "tokex-journal: cannot build matching core %u from %s: %s\n",
+				m, cfg.source, strerror(errno));
+			return 2;
+		}
 	}
+	a.mc = a.core[0];
 	a.out.ev = a.ev;
 	a.out.cap = 64;
 	a.out.flush = audit_flush;
@@ -538,7 +597,8 @@ static int do_audit(const char *dir, const char *cfgfile, const struct filt *f)
 	printf("time,seq,event,contract,firm,account,session,cl_ord_id,order_id,side,price,qty,"
 	       "leaves_qty,trade_id,aggressor,reason\n");
 	int64_t rc = jn_iter(dir, 0, audit_cb, &a, err, sizeof(err));
-	free(mem);
+	for (uint32_t m = 0; m < a.n_cores; m++)
+		free(a.mem[m]);
 	free(a.owners.key);
 	free(a.owners.val);
 	if (rc < 0) {
