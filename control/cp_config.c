@@ -21,7 +21,7 @@
 #include <tokex/proto.h>
 
 enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD,
-	       CT_DURABILITY };
+	       CT_DURABILITY, CT_U32_OFF };
 
 struct cp_key {
 	const char *key;
@@ -33,6 +33,8 @@ struct cp_key {
 };
 
 #define U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_config, f), 0, lo, hi}
+/* 0 (off), or a value in [lo, hi]. */
+#define U32_OFF(k, f, lo, hi) {k, CT_U32_OFF, offsetof(struct cp_config, f), 0, lo, hi}
 #define STR(k, f) {k, CT_STR, offsetof(struct cp_config, f), sizeof(((struct cp_config *)0)->f), 0, 0}
 #define IP(k, f) {k, CT_IP, offsetof(struct cp_config, f), 0, 0, 0}
 #define I64(k, f, lo, hi) {k, CT_I64, offsetof(struct cp_config, f), 0, lo, hi}
@@ -80,6 +82,9 @@ static const struct cp_key cp_keys[] = {
 	{"journal.durability", CT_DURABILITY, offsetof(struct cp_config, journal_durability), 0, 0, 2},
 	/* Testing only (fault injection): the Nth write of the journal fails with EIO. */
 	U32("journal.fault_write_after", journal_fault_write, 0, UINT32_MAX),
+	/* A snapshot of the state every N journal records (0 = none); below 100 the RX core
+	 * would spend its time serializing. */
+	U32_OFF("journal.snapshot_every", journal_snapshot_every, 100, UINT32_MAX),
 };
 
 /* Lists of scalars: trading.sessions ("HH:MM-HH:MM") and trading.holidays (dates). */
@@ -152,6 +157,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
 	snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "/var/lib/tokex/journal");
 	cfg->journal_durability = 0; /* sync: survives power loss */
+	cfg->journal_snapshot_every = 1000000; /* ~0.1-1 s of replay at most after it */
 
 	/* The product calendar and limits (cp_cal.h, cp_settle.h). */
 	struct cp_cal cal;
@@ -298,12 +304,21 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 	switch (k->type) {
 	case CT_U32:
 	case CT_I64:
+	case CT_U32_OFF:
 		if (cp_parse_int(s, &v) < 0)
 			return cp_fail(l, n, path, "'%s' is not an integer", s);
+		if (k->type == CT_U32_OFF && v > 0 && v < k->min)
+			return cp_fail(l, n, path, "%" PRId64 " is below %" PRId64 " (0 turns it off)",
+				       v, k->min);
+		if (k->type == CT_U32_OFF && v == 0) {
+			uint32_t u = 0;
+			memcpy(dst, &u, sizeof(u));
+			return 0;
+		}
 		if (v < k->min || v > k->max)
 			return cp_fail(l, n, path, "%" PRId64 " is outside [%" PRId64 ", %" PRId64 "]",
 				       v, k->min, k->max);
-		if (k->type == CT_U32) {
+		if (k->type != CT_I64) {
 			uint32_t u = (uint32_t)v;
 			memcpy(dst, &u, sizeof(u));
 		} else {

@@ -125,10 +125,13 @@ struct cp_config {
 	/* input journal (dataplane/journal/jn_journal.h, dataplane/tokexd/td_journal.c;
 	 * issue 6). journal.dir: where (created if missing; "" = no journal: nothing survives
 	 * a restart; rtc and pipeline mode both journal). journal.durability: sync |
-	 * async | none. journal.fault_write_after: TESTING ONLY, the Nth write fails EIO. */
+	 * async | none. journal.fault_write_after: TESTING ONLY, the Nth write fails EIO.
+	 * journal.snapshot_every: a snapshot of the state every N records (td_snap.c; 0 = none,
+	 * else >= 100), so that recovery replays only what follows the newest one. */
 	char journal_dir[CP_STR];      /* default /var/lib/tokex/journal */
 	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none */
 	uint32_t journal_fault_write;  /* 0 = off */
+	uint32_t journal_snapshot_every; /* records; default 1 000 000; 0 = off */
 
 	struct cp_account_limit accounts[CP_MAX_ACCOUNTS];
 	uint32_t n_accounts;

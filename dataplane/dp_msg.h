@@ -16,7 +16,10 @@
 #ifndef TOKEX_DP_MSG_H
 #define TOKEX_DP_MSG_H
 
+#include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <tokex/proto.h>
 
@@ -26,6 +29,11 @@ enum dp_order_type {
 	DP_ORD_MODIFY = 3,
 	DP_ORD_MASS_CANCEL = 4, /* scope/side/contract/account filters */
 	DP_ORD_SESSION_GONE = 5, /* cancel-on-disconnect: cancel every order of (src, session) */
+	/* Journal records of the TCP gateway (issue 6), on its ring to the RX core, which
+	 * journals them and never passes them to mc_process (which ignores them): */
+	DP_ORD_SESSION_UP = 6, /* a session established for the first time (dp_order_session_up) */
+	DP_ORD_LOCAL = 7,      /* a numbered reply the session layer made by itself
+				* (struct dp_order_local), echoed back as a dp_event */
 };
 
 /* Session core -> matching core: one validated request. 64 bytes. */
@@ -73,6 +81,101 @@ struct dp_event {
 	} u;
 };
 _Static_assert(sizeof(struct dp_event) == 64, "dp_event is one cache line");
+
+/* dp_event.pad[0]: the event is a session layer's own reply coming back (DP_ORD_LOCAL's
+ * echo), template TKX_EXEC_REJECT or TKX_BUSINESS_REJECT, its body in u.raw. */
+#define DP_EV_LOCAL 1
+
+/*
+ * DP_ORD_SESSION_UP, in a plain struct dp_order:
+ *   type DP_ORD_SESSION_UP, src the session core, session its slot, firm_id,
+ *   cl_ord_id the session_id, in_seq the first inbound number it adopted (Establish's
+ *   next_seq_no), rx_time when it was established; every other field 0.
+ */
+static inline void dp_order_session_up(struct dp_order *o, uint8_t src, uint16_t slot,
+				       uint64_t session_id, uint32_t firm_id, uint64_t next_in,
+				       uint64_t now)
+{
+	*o = (struct dp_order){
+		.type = DP_ORD_SESSION_UP,
+		.src = src,
+		.session = slot,
+		.firm_id = firm_id,
+		.cl_ord_id = session_id,
+		.rx_time = now,
+		.in_seq = next_in,
+	};
+}
+
+/*
+ * DP_ORD_LOCAL: the same 64 bytes seen through this overlay (copied with memcpy, never
+ * by a cast): the header keeps type, src and session where struct dp_order has them, and
+ * rx_time too (a core that stamps rx_time on what it forwards does not touch the body).
+ * body[0, blen) is the reply's SBE block: an ExecReject (32 bytes) or BusinessReject (24).
+ */
+#define DP_LOCAL_BODY_MAX 40u
+struct dp_order_local {
+	uint8_t type;         /* DP_ORD_LOCAL */
+	uint8_t blen;         /* bytes of body used */
+	uint16_t template_id; /* TKX_EXEC_REJECT or TKX_BUSINESS_REJECT */
+	uint8_t src;          /* the session core (dp_order.src) */
+	uint8_t parts;        /* 1 */
+	uint16_t session;     /* its slot (dp_order.session) */
+	uint8_t body[DP_LOCAL_BODY_MAX];
+	uint64_t rx_time;     /* when the session layer made it (dp_order.rx_time) */
+	uint64_t pad;
+};
+_Static_assert(sizeof(struct dp_order_local) == sizeof(struct dp_order), "an overlay");
+_Static_assert(offsetof(struct dp_order_local, src) == offsetof(struct dp_order, src) &&
+	       offsetof(struct dp_order_local, session) == offsetof(struct dp_order, session) &&
+	       offsetof(struct dp_order_local, rx_time) == offsetof(struct dp_order, rx_time),
+	       "the shared fields stay where struct dp_order has them");
+_Static_assert(sizeof(struct tkx_exec_reject) <= DP_LOCAL_BODY_MAX &&
+	       sizeof(struct tkx_business_reject) <= DP_LOCAL_BODY_MAX,
+	       "every kind of local reply fits a DP_ORD_LOCAL");
+_Static_assert(DP_LOCAL_BODY_MAX <= sizeof(((struct dp_event *)0)->u.raw),
+	       "and its echo, a dp_event");
+
+/* Packs a local reply into o. 0, or -EINVAL when blen is above DP_LOCAL_BODY_MAX. */
+static inline int dp_order_local_pack(struct dp_order *o, uint8_t src, uint16_t slot,
+				      uint16_t template_id, const void *body, uint16_t blen,
+				      uint64_t now)
+{
+	struct dp_order_local l;
+
+	if (blen > DP_LOCAL_BODY_MAX)
+		return -EINVAL;
+	memset(&l, 0, sizeof(l));
+	l.type = DP_ORD_LOCAL;
+	l.blen = (uint8_t)blen;
+	l.template_id = template_id;
+	l.src = src;
+	l.parts = 1;
+	l.session = slot;
+	memcpy(l.body, body, blen);
+	l.rx_time = now;
+	memcpy(o, &l, sizeof(*o));
+	return 0;
+}
+
+/* The echo of a DP_ORD_LOCAL: the dp_event the session layer's ss_event() numbers as it
+ * would have numbered the reply itself. 0, or -EINVAL (not a DP_ORD_LOCAL, bad length). */
+static inline int dp_order_local_event(const struct dp_order *o, struct dp_event *e)
+{
+	struct dp_order_local l;
+
+	memcpy(&l, o, sizeof(l));
+	if (l.type != DP_ORD_LOCAL || l.blen > DP_LOCAL_BODY_MAX)
+		return -EINVAL;
+	memset(e, 0, sizeof(*e));
+	e->template_id = l.template_id;
+	e->session = l.session;
+	e->src = l.src;
+	e->parts = 1;
+	e->pad[0] = DP_EV_LOCAL;
+	memcpy(e->u.raw, l.body, l.blen);
+	return 0;
+}
 
 /* Control plane -> matching core: one command on a contract (or an account). Polled by
  * the matching core every pass from its control ring; never blocks the data path. The

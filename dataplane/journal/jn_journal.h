@@ -111,11 +111,15 @@ struct jn_session_ev {
  * The RX core journals each burst it dequeues (core, session core src, count) so that
  * replay numbers them in the same order. */
 struct jn_drain {
-	uint8_t core;
+	uint8_t core; /* JN_DRAIN_START: a new run of the appliance begins (see below) */
 	uint8_t src;
 	uint16_t pad;
 	uint32_t n;
 };
+/* jn_drain.core of the first record a restarted appliance writes (pipeline mode): the
+ * replies the previous run's matching cores made but its RX core never took (a crash) were
+ * numbered at the end of that recovery, so replay numbers them there, not later. */
+#define JN_DRAIN_START 0xff
 
 /* JN_T_SNAPSHOT payload: a snapshot of the state after `seq` was taken. */
 struct jn_snapshot_mark {

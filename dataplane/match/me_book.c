@@ -1679,3 +1679,22 @@ int me_book_check(const struct me_book *b, const char **what)
 	CHECK(nix <= b->ix_cap / 2, "inv 7: index load above 1/2");
 	return 0;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Snapshots (issue 6): the parameters a book was laid out with, so that me_snap.c can  */
+/* record them and check that a snapshot is loaded into a book of the same shape.       */
+
+#include "me_snap.h"
+
+int me_book_params(const struct me_book *b, struct me_params *p)
+{
+	if (b == NULL || p == NULL)
+		return -EINVAL;
+	memset(p, 0, sizeof(*p));
+	p->price_lo = b->base;
+	p->price_hi = b->top; /* the last level: me_book_init() gives the same layout */
+	p->tick = b->tick;
+	p->max_qty = b->max_qty;
+	p->max_orders = b->max_orders;
+	return 0;
+}

@@ -883,6 +883,13 @@ static int mc_accepts_cancels(uint8_t phase)
 static void mc_one(struct mc_core *mc, const struct dp_order *r)
 {
 	mc->cur = r;
+	if (r->type < DP_ORD_NEW || r->type > DP_ORD_SESSION_GONE) {
+		/* Not a request: a session core's journal record (DP_ORD_SESSION_UP, LOCAL),
+		 * which its RX core keeps from us, or garbage. Its other fields are no
+		 * request's (a LOCAL carries a reply's body), so nothing is answered either:
+		 * ignored, as if never sent (counted in orders only). */
+		return;
+	}
 	if (r->type == DP_ORD_MASS_CANCEL || r->type == DP_ORD_SESSION_GONE) {
 		mc_mass(mc, r);
 		return;
@@ -1420,4 +1427,178 @@ int mc_phase(const struct mc_core *mc, uint32_t contract_id)
 void mc_stats(const struct mc_core *mc, struct mc_stats *s)
 {
 	*s = mc->st;
+}
+
+/* ---- Snapshots (issue 6): mc_snap.c's access to the private state ----------------------
+ * mc_snap.c owns the format and every check; these only copy fields out of and into the
+ * structs above (mc_snap.h's internal section names them). Loading goes into a core
+ * that has processed nothing, between passes. */
+
+#include "mc_snap.h"
+
+void mc__snap_core(const struct mc_core *mc, struct mc_snap_core *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->order_seq = mc->order_seq;
+	s->cap = mc->cap;
+	s->acct_max = mc->acct_max;
+	s->trk_max = mc->trk_max;
+	s->n_acct = mc->n_acct;
+	s->n_trk = mc->n_trk;
+	s->n_firm_kill = mc->n_firm_kill;
+	s->trk_slots = mc->trk_mask + 1;
+	s->st = mc->st;
+}
+
+void mc__snap_slot(const struct mc_core *mc, uint32_t slot, struct mc_snap_slot *k,
+		   const struct me_book **book)
+{
+	const struct mc_contract *c = &mc->c[slot];
+	memset(k, 0, sizeof(*k));
+	k->mem_len = c->mem_len;
+	*book = NULL;
+	if (c->id == 0)
+		return;
+	struct me_params p;
+	me_book_params(c->book, &p);
+	k->id = c->id;
+	k->phase = c->phase;
+	k->spot = c->spot;
+	k->vol = c->vol;
+	k->price_lo = p.price_lo;
+	k->price_hi = p.price_hi;
+	k->tick = p.tick;
+	k->max_qty = p.max_qty;
+	k->max_orders = p.max_orders;
+	k->guard_bps = c->guard_bps;
+	k->trade_seq = c->trade_seq;
+	k->volume = c->volume;
+	k->last_price = c->last_price;
+	k->pub_bid = c->pub_bid;
+	k->pub_ask = c->pub_ask;
+	k->pub_bid_qty = c->pub_bid_qty;
+	k->pub_ask_qty = c->pub_ask_qty;
+	k->guard_ref = c->guard_ref;
+	k->day_volume = c->day.volume;
+	k->day_notional_lo = (uint64_t)c->day.notional;
+	k->day_notional_hi = (uint64_t)(c->day.notional >> 64);
+	k->day_high = c->day.high;
+	k->day_low = c->day.low;
+	k->day_last = c->day.last;
+	k->day_flags = c->day.flags;
+	*book = c->book;
+}
+
+void mc__snap_acct(const struct mc_core *mc, uint32_t i, struct mc_snap_acct *a)
+{
+	const struct mc_acct *x = &mc->acct[i];
+	memset(a, 0, sizeof(*a));
+	a->firm = x->firm;
+	a->account = x->account;
+	a->max_qty = x->max_qty;
+	a->max_pos = x->max_pos;
+	a->spot_pos = x->spot_pos;
+	a->kill = x->kill;
+}
+
+const struct mc_position *mc__snap_pos(const struct mc_core *mc, uint32_t acct, uint32_t slot)
+{
+	return &mc->pos[(size_t)acct * mc->cap + slot];
+}
+
+int mc__snap_trk(const struct mc_core *mc, uint64_t h, struct mc_snap_trk *t)
+{
+	const struct mc_trk *x = &mc->trk[h];
+	if (x->acct == MC_NULL_ACCT)
+		return 0;
+	memset(t, 0, sizeof(*t));
+	t->id = x->id;
+	t->acct = x->acct;
+	t->slot = x->slot;
+	t->side = x->side;
+	return 1;
+}
+
+int mc__snap_set_slot(struct mc_core *mc, uint32_t slot, const struct mc_snap_slot *k,
+		      struct me_book **book)
+{
+	struct mc_contract *c = &mc->c[slot];
+	*book = NULL;
+	if (k->id == 0) { /* free (a delisted contract's slot): as mc_delist leaves it */
+		void *mem = c->mem;
+		size_t mem_len = c->mem_len;
+		memset(c, 0, sizeof(*c));
+		c->mem = mem;
+		c->mem_len = mem_len;
+		return 0;
+	}
+	struct me_params p = {
+		.price_lo = k->price_lo, .price_hi = k->price_hi, .tick = k->tick,
+		.max_qty = k->max_qty, .max_orders = k->max_orders,
+	};
+	int rc = mc_contract_setup(mc, slot, k->id, &p, k->phase, k->spot);
+	if (rc < 0)
+		return rc;
+	c->vol = k->vol;
+	c->trade_seq = k->trade_seq;
+	c->volume = k->volume;
+	c->last_price = k->last_price;
+	c->pub_bid = k->pub_bid;
+	c->pub_ask = k->pub_ask;
+	c->pub_bid_qty = k->pub_bid_qty;
+	c->pub_ask_qty = k->pub_ask_qty;
+	c->guard_bps = k->guard_bps;
+	c->guard_ref = k->guard_ref;
+	c->day.volume = k->day_volume;
+	c->day.notional = (unsigned __int128)k->day_notional_hi << 64 | k->day_notional_lo;
+	c->day.high = k->day_high;
+	c->day.low = k->day_low;
+	c->day.last = k->day_last;
+	c->day.flags = k->day_flags;
+	*book = c->book;
+	return 0;
+}
+
+int mc__snap_add_acct(struct mc_core *mc, const struct mc_snap_acct *a)
+{
+	if (mc->n_acct == mc->acct_max)
+		return -ENOSPC;
+	uint32_t i = mc->n_acct++;
+	mc->acct[i] = (struct mc_acct){ .firm = a->firm, .account = a->account,
+					.max_qty = a->max_qty, .max_pos = a->max_pos,
+					.spot_pos = a->spot_pos, .kill = a->kill };
+	uint32_t h = mc_acct_hash(a->firm, a->account) & mc->acct_mask;
+	while (mc->acct_map[h])
+		h = (h + 1) & mc->acct_mask;
+	mc->acct_map[h] = i + 1;
+	if (a->account == 0 && a->kill)
+		mc->n_firm_kill++;
+	return 0;
+}
+
+void mc__snap_set_pos(struct mc_core *mc, uint32_t acct, uint32_t slot,
+		      const struct mc_position *p)
+{
+	mc->pos[(size_t)acct * mc->cap + slot] = *p;
+}
+
+int mc__snap_add_trk(struct mc_core *mc, const struct mc_snap_trk *t)
+{
+	if (mc->n_trk >= mc->trk_max || t->acct >= mc->n_acct || t->slot >= mc->cap)
+		return -ENOSPC;
+	mc_trk_put(mc, t->id, t->acct, t->slot, t->side);
+	return 0;
+}
+
+void mc__snap_finish(struct mc_core *mc, uint64_t order_seq, const struct mc_stats *st)
+{
+	mc->order_seq = order_seq;
+	mc->st = *st;
+	mc->n = 0;
+	memset(mc->map, 0, sizeof(mc->map));
+	for (uint32_t i = 0; i < mc->cap; i++)
+		if (mc->c[i].id) {
+			mc_map_put(mc, i);
+			mc->n++;
+		}
 }

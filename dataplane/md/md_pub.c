@@ -723,3 +723,53 @@ const char *md_pub_stat_name(unsigned i)
 {
 	return i < MD_STAT_COUNT ? stat_names[i] : NULL;
 }
+
+/* ---- Snapshots (issue 6): md_snap.c's access to the private state ----------------------
+ * md_snap.c owns the format and the checks; these copy fields out of and into the
+ * structs above (md_snap.h's internal section names them). */
+
+#include "md_snap.h"
+
+void md__snap_info(const struct md_pub *p, uint64_t *next_seq, uint32_t *n_contracts,
+		   int *fresh)
+{
+	*next_seq = p->next_seq;
+	*n_contracts = p->n_contracts;
+	*fresh = p->head == 0 && p->tail == 0 && !p->open && !p->ended && p->next_seq == 1;
+}
+
+void md__snap_contract(const struct md_pub *p, uint32_t i, struct md_snap_contract *c)
+{
+	const struct md_cstate *s = &p->cs[i];
+
+	memset(c, 0, sizeof(*c));
+	c->id = s->id;
+	c->phase = s->phase;
+	c->bid_price = s->bid_price;
+	c->ask_price = s->ask_price;
+	c->bid_qty = s->bid_qty;
+	c->ask_qty = s->ask_qty;
+	c->last_price = s->last_price;
+	c->volume = s->volume;
+}
+
+void md__snap_set_contract(struct md_pub *p, uint32_t i, const struct md_snap_contract *c)
+{
+	struct md_cstate *s = &p->cs[i];
+
+	s->phase = c->phase;
+	s->bid_price = c->bid_price;
+	s->ask_price = c->ask_price;
+	s->bid_qty = c->bid_qty;
+	s->ask_qty = c->ask_qty;
+	s->last_price = c->last_price;
+	s->volume = c->volume;
+}
+
+/* On a fresh publisher (nothing retained, no OPEN packet): the stream goes on from
+ * next_seq (invariant 1 holds: nothing was numbered in this instance yet). */
+void md__snap_set_seq(struct md_pub *p, uint64_t next_seq)
+{
+	p->next_seq = next_seq;
+	p->head_seq = next_seq;
+}

@@ -108,6 +108,8 @@ struct ss_table {
 	void *hook_arg;
 	uint8_t in_rx; /* inside ss_rx(): a tx_app() is a reply of the session layer's own */
 	uint8_t no_retx; /* ss_halt_retransmission(): RetransmitRequests are refused */
+	uint8_t defer_local; /* ss_params.defer_local */
+	uint8_t in_reject;   /* inside ss_reject_order() */
 
 	/* log ring: producer index on its own line, consumer index on another */
 	_Alignas(64) uint32_t log_head;
@@ -198,6 +200,23 @@ static inline uint16_t event_blen(uint16_t tid)
 	default: return 0;
 	}
 }
+
+/* Block length of a reply the session layer makes by itself (ss_params.defer_local). */
+static inline uint16_t local_blen(uint16_t tid)
+{
+	switch (tid) {
+	case TKX_EXEC_REJECT: return sizeof(struct tkx_exec_reject);
+	case TKX_BUSINESS_REJECT: return sizeof(struct tkx_business_reject);
+	default: return 0;
+	}
+}
+/* Both come back in a dp_event's body (DP_EV_LOCAL), and are kept in a ring entry. */
+_Static_assert(sizeof(struct tkx_exec_reject) <= sizeof(((struct dp_event *)0)->u.raw) &&
+	       sizeof(struct tkx_business_reject) <= sizeof(((struct dp_event *)0)->u.raw),
+	       "every kind of local reply fits a dp_event");
+_Static_assert(TKX_HDR_LEN + sizeof(struct tkx_exec_reject) <= SS_MSG_MAX &&
+	       TKX_HDR_LEN + sizeof(struct tkx_business_reject) <= SS_MSG_MAX,
+	       "and a retransmit ring entry");
 
 static inline uint8_t *ring_entry(const struct ss_table *t, uint16_t slot, uint64_t seq)
 {
@@ -495,16 +514,26 @@ static void tx_session(struct ss_table *t, const struct dest *d, const void *msg
 }
 
 /* The session's next application message (invariant 3): numbered, kept in the ring,
- * and sent if the session is established. */
+ * and sent if the session is established. A deferring table (defer_local) hands the
+ * replies it makes by itself to its owner instead: they come back through ss_event(). */
 static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *body,
 		   uint16_t blen, uint64_t now, struct ss_out *out)
 {
 	struct ss_sess *s = &t->sess[slot];
-	uint64_t seq = s->next_out++;
-	uint8_t *e = ring_entry(t, slot, seq);
-	uint16_t len = enc(e, tid, body, blen);
+	uint64_t seq;
+	uint8_t *e;
+	uint16_t len;
 	struct ss_buf *b;
 
+	if (t->defer_local && (t->in_rx || t->in_reject)) {
+		if (t->on_local_reply)
+			t->on_local_reply(t->hook_arg, slot, tid, body, blen);
+		STAT(t, local_deferred);
+		return;
+	}
+	seq = s->next_out++;
+	e = ring_entry(t, slot, seq);
+	len = enc(e, tid, body, blen);
 	if (t->in_rx && t->on_local_reply) /* the journal (issue 6) */
 		t->on_local_reply(t->hook_arg, slot, tid, body, blen);
 	STAT(t, tx_app);
@@ -1269,7 +1298,8 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 
 	for (i = 0; i < n; i++) {
 		const struct dp_event *e = &ev[i];
-		uint16_t blen = event_blen(e->template_id);
+		uint16_t blen = e->pad[0] == DP_EV_LOCAL ? local_blen(e->template_id)
+							 : event_blen(e->template_id);
 
 		if (!blen || e->src != t->core || e->session >= t->max_sessions ||
 		    t->sess[e->session].state == SS_FREE) {
@@ -1332,7 +1362,9 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 		.reason = reason,
 		.ref_template_id = tid,
 	};
+	t->in_reject = 1; /* deferred like ss_rx()'s own replies when defer_local is set */
 	tx_app(t, o->session, TKX_EXEC_REJECT, &r, sizeof(r), now_ns, out);
+	t->in_reject = 0;
 	STAT(t, order_rejects);
 	return 0;
 }
@@ -1544,6 +1576,7 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	t->on_established = p->on_established;
 	t->on_local_reply = p->on_local_reply;
 	t->hook_arg = p->hook_arg;
+	t->defer_local = p->defer_local != 0;
 
 	t->firms = (struct ss_firm *)(base + l.firms);
 	t->sess = (struct ss_sess *)(base + l.sess);
@@ -1801,4 +1834,102 @@ int ss_log_format(const struct ss_log *l, char *buf, size_t len)
 			(unsigned long long)l->session_id, (unsigned)l->firm_id, (unsigned)l->slot,
 			ip[0], ip[1], ip[2], ip[3], port, (unsigned)l->peer.conn,
 			(unsigned long long)l->time_ns);
+}
+
+/* ---- Snapshots (issue 6): ss_snap.c's access to the private state ----------------------
+ * ss_snap.c owns the format and the checks; these copy fields out of and into the
+ * structs above (ss_snap.h's internal section names them). */
+
+#include "ss_snap.h"
+
+void ss__snap_table(const struct ss_table *t, struct ss_snap_table *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->max_sessions = t->max_sessions;
+	d->depth = t->ring_mask + 1;
+	d->n_free = t->n_free;
+	d->fifo_head = t->fifo_head;
+	d->core = t->core;
+	d->tcp = t->tcp;
+}
+
+void ss__snap_slot(const struct ss_table *t, unsigned slot, struct ss_snap_view *v)
+{
+	const struct ss_sess *s = &t->sess[slot];
+
+	memset(v, 0, sizeof(*v));
+	v->state = s->state;
+	v->ever_established = (s->flags & SF_EVER_ESTABLISHED) != 0;
+	v->may_have_orders = (s->flags & SF_MAY_HAVE_ORDERS) != 0;
+	v->in_fifo = (s->flags & SF_IN_FIFO) != 0;
+	v->mass_left = s->mass_left;
+	v->fifo_next = s->fifo_next;
+	v->firm_id = s->firm_id;
+	v->mass_count = s->mass_count;
+	v->session_id = s->session_id;
+	v->next_in = s->next_in;
+	v->next_out = s->next_out;
+	v->last_cl_ord_id = s->last_cl_ord_id;
+	v->mass_cl = s->mass_cl;
+}
+
+const uint8_t *ss__snap_ring(const struct ss_table *t, unsigned slot, uint64_t seq)
+{
+	return ring_entry(t, (uint16_t)slot, seq);
+}
+
+int ss__snap_firm_known(const struct ss_table *t, uint32_t firm_id)
+{
+	return firm_find(t, firm_id) != NULL;
+}
+
+int ss__snap_put(struct ss_table *t, unsigned slot, const struct ss_snap_view *v,
+		 const void *ring, uint32_t n_ring, uint64_t now_ns)
+{
+	const struct ss_firm *f = firm_find(t, v->firm_id);
+	struct ss_sess *s = &t->sess[slot];
+
+	if (s->state != SS_FREE)
+		return -EBUSY;
+	if (!f)
+		return -ENOENT;
+	if (id_find(t, v->session_id) != SS_NO_SLOT)
+		return -EEXIST;
+	restore_vacate(t, (uint16_t)slot); /* off the FREE stack */
+	memset(s, 0, sizeof(*s));
+	s->state = SS_TERMINATED;
+	s->flags = SF_EVER_ESTABLISHED | (v->may_have_orders ? SF_MAY_HAVE_ORDERS : 0);
+	s->mass_left = v->mass_left;
+	s->firm_id = v->firm_id;
+	s->firm_idx = (uint16_t)(f - t->firms);
+	s->session_id = v->session_id;
+	s->next_in = v->next_in;
+	s->next_out = v->next_out;
+	s->last_cl_ord_id = v->last_cl_ord_id;
+	s->mass_count = v->mass_count;
+	s->mass_cl = v->mass_cl;
+	s->term_time = now_ns;
+	s->hint_ses = s->hint_app = NO_BUF;
+	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+	for (uint32_t i = 0; i < n_ring; i++)
+		memcpy(ring_entry(t, (uint16_t)slot, v->next_out - n_ring + i),
+		       (const uint8_t *)ring + (size_t)i * SS_MSG_MAX, SS_MSG_MAX);
+	ht_insert(t, t->id_ht, home_id(t, (uint16_t)slot), (uint16_t)slot);
+	return 0;
+}
+
+void ss__snap_fifo_push(struct ss_table *t, unsigned slot)
+{
+	fifo_push(t, (uint16_t)slot);
+}
+
+uint16_t ss__snap_free_at(const struct ss_table *t, uint32_t i)
+{
+	return t->free_stack[i];
+}
+
+void ss__snap_set_free(struct ss_table *t, const uint16_t *stack, uint32_t n)
+{
+	memcpy(t->free_stack, stack, (size_t)n * sizeof(*stack));
+	t->n_free = n;
 }

@@ -75,6 +75,11 @@
  * 11. A MassCancelAck event with parts > 1 (a mass cancel of every contract sent to each
  *     matching core) is merged: the client gets one, with the total count, after the
  *     last part.
+ * 12. With ss_params.defer_local (the TCP gateway under a journal), the session layer
+ *     numbers nothing by itself: each reply it makes (the ExecRejects and numbered
+ *     BusinessRejects of 4-6, ss_reject_order()'s) goes to on_local_reply unnumbered
+ *     and takes its number when the owner feeds it back to ss_event() (DP_EV_LOCAL), in
+ *     the order the owner chooses - for tokexd, the journal's.
  *
  * Output contract (struct ss_out, owned by the caller, one per table):
  *  - Calls append to out; the caller sends bufs[0, n_bufs) in index order (a TCP buf is
@@ -176,10 +181,21 @@ struct ss_params {
 	/* Journal hook, NULL = none: a numbered reply the session layer makes by itself while
 	 * processing ss_rx() (ExecReject THROTTLED / CLORDID_REUSED / invalid, numbered
 	 * BusinessReject), called as it takes its number; replies to dp_events and
-	 * ss_reject_order() are not reported. ss_restore_reply() numbers it again. */
+	 * ss_reject_order() are not reported. ss_restore_reply() numbers it again. At most
+	 * one call per inbound message. */
 	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			       uint16_t blen);
 	void *hook_arg;
+	/* Deferred local replies (issue 6; default 0 = off): for an owner whose numbering must
+	 * follow an order it learns later (the TCP gateway, whose journal is kept by another
+	 * thread). A reply the session layer makes by itself - those on_local_reply reports,
+	 * and with this flag ss_reject_order()'s too - is then neither numbered nor sent:
+	 * on_local_reply is called (with this flag, for ss_reject_order() as well) and
+	 * nothing else. The owner hands it back as a dp_event with pad[0] = DP_EV_LOCAL,
+	 * template_id and u.raw the hook's (dp_order_local_event()), and ss_event() numbers
+	 * and sends it exactly as it would have been: a session's numbering is then the order
+	 * in which the owner feeds ss_event() its replies and these. */
+	uint8_t defer_local;
 };
 
 /* Outbound datagram (UDP) or stream chunk (TCP) for one peer. */
@@ -251,7 +267,8 @@ struct ss_out {
 	X(session_gone)        /* DP_ORD_SESSION_GONE emitted */                            \
 	X(ev_dropped)          /* dp_events for no session or a bad template */             \
 	X(order_rejects)       /* ss_reject_order() */                                      \
-	X(log_dropped)         /* log records lost to a full ring */
+	X(log_dropped)         /* log records lost to a full ring */                        \
+	X(local_deferred)      /* local replies handed to the owner (defer_local) */
 
 struct ss_stats {
 #define SS__STAT_FIELD(name) uint64_t name;
@@ -336,7 +353,9 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 /*
  * Replies from matching cores: each ev (template TKX_EXEC_ACK .. TKX_MASS_CANCEL_ACK,
  * for session ev->session of this core) becomes its session's next outbound application
- * message: numbered, kept for retransmission and, if ESTABLISHED, appended to out.
+ * message: numbered, kept for retransmission and, if ESTABLISHED, appended to out. So
+ * does an event with pad[0] = DP_EV_LOCAL, a deferred local reply coming back (template
+ * TKX_EXEC_REJECT or TKX_BUSINESS_REJECT; see ss_params.defer_local).
  * Events for another core, a FREE slot or another template are dropped and counted.
  * Returns how many of ev[0, n) were consumed: fewer than n only when out is full.
  */
@@ -346,7 +365,8 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 /*
  * Answers a dp_order of this table that the caller could not deliver (reason
  * TKX_REJ_UNKNOWN_CONTRACT when no core owns the contract, TKX_REJ_BUSY when its ring is
- * full) with an ExecReject numbered like any reply. 0, -ENOBUFS, -ENOENT (no such
+ * full) with an ExecReject numbered like any reply (with defer_local: handed to
+ * on_local_reply instead, numbered when it comes back). 0, -ENOBUFS, -ENOENT (no such
  * session here), or -EINVAL for a DP_ORD_SESSION_GONE, which must be delivered (retry).
  */
 int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reason,

@@ -19,6 +19,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cp_config.h"
 #include "dp_flow.h"
@@ -29,6 +30,8 @@
 #include "ss_session.h"
 #include "td_clock.h"
 #include "td_route.h"
+
+#define TD_JN_PEND 256
 
 struct td_gw;
 struct td_ctl;
@@ -103,6 +106,12 @@ struct td_app {
 	uint64_t jn_stall;   /* td_jn_poll: since when output waits with no progress, 0 none */
 	atomic_int jn_halt;  /* 0, or the negative errno that stopped the appliance */
 	int jn_reported;     /* control thread: the halt was printed */
+	/* BUSY answers made while the journal's ring was full, journaled (JN_T_REJECT, in
+	 * this order) before any later record, so that replay numbers them where they were
+	 * numbered (td_jn_reject). RX core only. */
+	struct dp_order jn_pend[TD_JN_PEND];
+	uint64_t jn_pend_t[TD_JN_PEND];
+	unsigned jn_pend_n;
 };
 
 
@@ -153,6 +162,29 @@ int td_jn_wait(struct td_app *a);
 uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now);
 int td_jn_ctl(struct td_app *a, const struct dp_ctl *c);
 int td_jn_halted(const struct td_app *a);
+/* RX core: o is answered ExecReject reason by the caller; journal that (JN_T_REJECT), now
+ * or, the ring being full, before the next record. */
+void td_jn_reject(struct td_app *a, const struct dp_order *o, uint16_t reason, uint64_t now);
+
+/* The ExecReject a session core's request gets from the RX core (BUSY, STORAGE) as the
+ * matching core would have made it: the same bytes live and on replay. */
+static inline void td_reject_event(const struct dp_order *o, uint16_t reason, uint64_t now,
+				   struct dp_event *e)
+{
+	static const uint16_t tid[] = {0, TKX_NEW_ORDER, TKX_CANCEL_ORDER, TKX_MODIFY_ORDER,
+				       TKX_MASS_CANCEL};
+	memset(e, 0, sizeof(*e));
+	e->template_id = TKX_EXEC_REJECT;
+	e->session = o->session;
+	e->src = o->src;
+	e->parts = 1;
+	e->u.reject.cl_ord_id = o->cl_ord_id;
+	e->u.reject.transact_time = now;
+	e->u.reject.order_id = o->order_id;
+	e->u.reject.contract_id = o->contract_id;
+	e->u.reject.reason = reason;
+	e->u.reject.ref_template_id = o->type < 5 ? tid[o->type] : 0;
+}
 void td_jn_halt_now(struct td_app *a, int err); /* RX core: the journal cannot go on */
 void td_journal_report(struct td_app *a); /* control thread */
 void td_journal_close(struct td_app *a);
@@ -162,5 +194,42 @@ uint64_t td_match_stats(const struct td_app *a, struct mc_stats *tot);
 
 /* rte_telemetry commands (/tokex/...). */
 void td_telemetry_register(struct td_app *app);
+
+/* ---- Snapshots (td_snap.c; issue 6: recovery from the newest snapshot) ----------------
+ * Run-to-completion mode with a journal: every journal.snapshot_every records the RX core
+ * serializes the matching core, the UDP sessions and the market-data publisher into a
+ * preallocated buffer (no system call, no allocation) and a writer thread makes it a
+ * snapshot file; recovery loads the newest usable one and replays only what follows it.
+ * Wiring (td_journal.c, td_rx.c):
+ *   td_snap_open()    after jn_open() in td_journal_open(), with the journal thread's
+ *                     cpu; before or after recovery (it fingerprints the configuration
+ *                     from the modules before anything is applied to them either way)
+ *   td_snap_recover() in td_journal_open()'s recovery branch: the seq to replay from
+ *   td_snap_maybe()   RX core, end of each loop pass (every record <= a->jn_last applied)
+ *   td_snap_close()   in td_journal_close(), before jn_close(); prints the counters */
+struct td_snap_stats {
+	uint64_t taken;             /* serialized on the RX core and handed to the writer */
+	uint64_t written;           /* made durable snapshot files */
+	uint64_t skipped_busy;      /* due while the writer still held the buffer */
+	uint64_t failed;            /* writer: not written (journal failed, disk error) */
+	uint64_t too_big;           /* RX core: did not fit the buffer (a bug if not 0) */
+	uint64_t last_error;        /* errno of the last failure */
+	uint64_t last_seq;          /* journal seq of the last snapshot written */
+	uint64_t last_serialize_ns; /* RX core time of the last serialization */
+	uint64_t max_serialize_ns;
+	uint64_t last_bytes;        /* size of the last blob */
+	uint64_t last_write_ns;     /* writer: durability wait + file write, fsync, rename */
+	uint64_t max_write_ns;
+	uint64_t pruned_segments;   /* journal segments deleted after snapshots */
+	uint64_t deleted_snapshots; /* older snapshot files deleted */
+};
+int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen);
+/* The seq to replay from (1: no usable snapshot, the whole journal), or a negative errno
+ * with the reason in err (not starting). last_seq: the journal's last record. */
+int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t errlen);
+void td_snap_maybe(struct td_app *a, uint64_t now);
+void td_snap_close(struct td_app *a);
+/* Counters: written by the RX core and the writer (relaxed), read by anyone. */
+const struct td_snap_stats *td_snap_stats(const struct td_app *a);
 
 #endif /* TOKEX_TD_APP_H */

@@ -3,6 +3,7 @@
  * the session table, and the rings to and from the matching cores (design in td_gw.h).
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -29,6 +30,8 @@
 #define GW_EV_BURSTS 8        /* dequeues per matching core per loop pass, at most */
 #define GW_STOP_GONE_NS (100 * 1000000ull)  /* stop: time for SESSION_GONE to get out */
 #define GW_STOP_SQE_NS (1000 * 1000000ull)  /* stop: time for in-flight SQEs to finish */
+#define GW_JN_STAGE 32        /* journal records made by one burst's session calls */
+#define GW_JQ_MIN 4096u       /* journal records that may wait for ring 0, at least */
 
 /* ---- Connections ------------------------------------------------------------------------ */
 
@@ -85,9 +88,14 @@ struct td_gw {
 	uint16_t *free_stack;   /* FREE slots */
 	uint16_t *kick;         /* connections with new bytes in their send queue */
 	uint16_t *dead;         /* DEAD connections waiting for conn_reap() */
+	uint32_t *parked;       /* conn ids whose frames wait for journal room (rx_frames) */
 	struct dp_order *gone;  /* [max_sessions]: the latest SESSION_GONE of each session */
 	uint16_t *gq[TD_MAX_MATCH];   /* per core: sessions whose SESSION_GONE waits, FIFO */
 	uint8_t *gpend;         /* [n_match][max_sessions]: in gq[m] */
+	int jn;                 /* conf.journal: SESSION_UP and LOCAL records (td_gw.h) */
+	uint32_t jq_mask;       /* journal record FIFO size - 1 */
+	struct dp_order *jq;    /* journal records waiting for room on ring 0 (invariant 8) */
+	int launched;           /* td_gw_launch() started the thread */
 	void *mem;
 
 	/* the loop's state: the gateway thread only */
@@ -102,6 +110,11 @@ struct td_gw {
 	uint32_t gq_head[TD_MAX_MATCH];
 	uint32_t gq_tail[TD_MAX_MATCH];
 	uint32_t n_gone;        /* sum over cores of pending SESSION_GONE */
+	uint32_t jq_head;       /* jq: free-running indices, [tail, head) waiting */
+	uint32_t jq_tail;
+	int in_route;           /* route() runs: a journal record is emitted at once */
+	uint32_t n_jn;          /* journal records made by session calls since the last flush */
+	uint32_t n_parked;
 	uint64_t now;           /* ns since the epoch, once per pass: the session layer's */
 	uint64_t mono;          /* monotonic ns, once per pass: the gateway's own timers */
 	uint64_t next_tick;
@@ -109,8 +122,14 @@ struct td_gw {
 	uint32_t n_stage[TD_MAX_MATCH];
 	uint32_t room[TD_MAX_MATCH];  /* free ring entries, UINT32_MAX = not read yet */
 	struct dp_event evbuf[GW_BURST];
-	struct dp_order orders[SS_OUT_ORDERS];  /* the orders of the ss_out being flushed */
-	struct dp_order stage[TD_MAX_MATCH][SS_OUT_ORDERS]; /* one bulk enqueue per core */
+	/* Journal records in the order they were made: jn_rec[i] goes before the ss_out's
+	 * order jn_pos[i] (it was made when out held jn_pos[i] orders). */
+	uint16_t jn_pos[GW_JN_STAGE];
+	struct dp_order jn_rec[GW_JN_STAGE];
+	/* the orders of the ss_out being flushed, journal records merged in */
+	struct dp_order orders[SS_OUT_ORDERS + GW_JN_STAGE];
+	/* one bulk enqueue per core; a core gets at most one entry per order routed */
+	struct dp_order stage[TD_MAX_MATCH][SS_OUT_ORDERS + GW_JN_STAGE];
 	struct ss_out out;
 
 	int stop;               /* set by td_gw_stop(), read by the loop (atomics) */
@@ -336,7 +355,8 @@ static inline uint32_t ring_room(struct td_gw *gw, unsigned m)
 
 static inline int core_blocked(const struct td_gw *gw, unsigned m)
 {
-	return gw->gq_head[m] != gw->gq_tail[m]; /* invariant 4 */
+	/* invariants 4 and 8 */
+	return gw->gq_head[m] != gw->gq_tail[m] || (m == 0 && gw->jq_head != gw->jq_tail);
 }
 
 static inline void stage(struct td_gw *gw, unsigned m, const struct dp_order *o)
@@ -406,13 +426,141 @@ static void reject(struct td_gw *gw, const struct dp_order *o, uint16_t reason)
 		STAT(gw, reject_failed);
 }
 
-/* Every order goes to its ring(s) or is answered (invariants 4, 5); one bulk enqueue per
- * core, in the orders' order. */
+/* ---- Journal records (conf.journal; td_gw.h "Journal") ----------------------------------- */
+
+/* Moves waiting journal records onto ring 0, oldest first. */
+static void jq_retry(struct td_gw *gw)
+{
+	uint32_t n = gw->jq_head - gw->jq_tail, done = 0;
+
+	while (n) {
+		struct dp_order tmp[GW_BURST];
+		uint32_t k, b = n < GW_BURST ? n : GW_BURST;
+
+		for (k = 0; k < b; k++)
+			tmp[k] = gw->jq[(gw->jq_tail + k) & gw->jq_mask];
+		k = rte_ring_sp_enqueue_burst_elem(gw->route->req[TD_SRC_GW][0], tmp,
+						   sizeof(struct dp_order), b, NULL);
+		gw->jq_tail += k;
+		done += k;
+		n -= k;
+		if (k < b)
+			break;
+	}
+	STAT_ADD(gw, orders_routed, done);
+}
+
+static inline uint32_t jq_free(const struct td_gw *gw)
+{
+	return gw->jq_mask + 1 - (gw->jq_head - gw->jq_tail);
+}
+
+/* Keeps a journal record until ring 0 has room. Never full: rx_frames() stops taking
+ * frames while fewer than GW_JQ_RESERVE entries are free (invariant 8). */
+static void jq_push(struct td_gw *gw, const struct dp_order *o)
+{
+	assert(jq_free(gw) > 0);
+	if (jq_free(gw) == 0) {
+		STAT(gw, jn_lost); /* unreachable */
+		return;
+	}
+	gw->jq[gw->jq_head++ & gw->jq_mask] = *o;
+	STAT(gw, jn_pending);
+}
+
+/* Enqueues what route() staged for core m so far (room was counted: it cannot fail). */
+static void stage_flush(struct td_gw *gw, unsigned m)
+{
+	uint32_t n = gw->n_stage[m], done;
+
+	if (!n)
+		return;
+	done = rte_ring_sp_enqueue_bulk_elem(gw->route->req[TD_SRC_GW][m], gw->stage[m],
+					     sizeof(struct dp_order), n, NULL);
+	gw->n_stage[m] = 0;
+	gw->room[m] = UINT32_MAX;
+	if (done != n) {
+		/* Unreachable (single producer): keep or answer rather than lose them. */
+		for (uint32_t k = 0; k < n; k++) {
+			const struct dp_order *o = &gw->stage[m][k];
+
+			if (o->type == DP_ORD_SESSION_GONE)
+				gone_push(gw, m, o);
+			else if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL)
+				jq_push(gw, o);
+			else if (o->type != DP_ORD_MASS_CANCEL || o->contract_id != 0)
+				reject(gw, o, TKX_REJ_BUSY); /* its LOCAL: the next flush */
+		}
+		return;
+	}
+	STAT_ADD(gw, orders_routed, done);
+}
+
+/* A journal record for the RX core, on ring 0 in order with everything routed there: at
+ * once when nothing waits before it and the ring has room, else in the FIFO (which then
+ * blocks core 0, invariant 8). route()'s loop only. */
+static void jn_emit(struct td_gw *gw, const struct dp_order *o)
+{
+	if (!core_blocked(gw, 0) && ring_room(gw, 0) > 0)
+		stage(gw, 0, o);
+	else
+		jq_push(gw, o);
+}
+
+/* The session layer's hooks (ss_params, set when conf.journal): a record per call, in
+ * the order of the calls. From ss_rx() (one message per call: at most one record, and
+ * rx_frames() flushes before jn_rec can fill) it is kept with its place among the ss_out's
+ * orders and merged by gw_flush(); from ss_reject_order(), which only route() calls, it
+ * is emitted at once. */
+static void jn_put(struct td_gw *gw, const struct dp_order *o)
+{
+	STAT(gw, jn_records);
+	if (gw->in_route) {
+		jn_emit(gw, o);
+		return;
+	}
+	assert(gw->n_jn < GW_JN_STAGE);
+	if (gw->n_jn == GW_JN_STAGE) {
+		STAT(gw, jn_lost); /* unreachable: rx_frames() flushes first */
+		return;
+	}
+	gw->jn_pos[gw->n_jn] = (uint16_t)gw->out.n_orders;
+	gw->jn_rec[gw->n_jn++] = *o;
+}
+
+static void jn_on_established(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			      uint64_t next_in)
+{
+	struct td_gw *gw = arg;
+	struct dp_order o;
+
+	dp_order_session_up(&o, TD_SRC_GW, slot, session_id, firm_id, next_in, gw->now);
+	jn_put(gw, &o);
+}
+
+static void jn_on_local_reply(void *arg, uint16_t slot, uint16_t template_id, const void *body,
+			      uint16_t blen)
+{
+	struct td_gw *gw = arg;
+	struct dp_order o;
+
+	/* Every local reply fits (dp_msg.h's static asserts). */
+	if (dp_order_local_pack(&o, TD_SRC_GW, slot, template_id, body, blen, gw->now) != 0) {
+		STAT(gw, jn_lost);
+		return;
+	}
+	jn_put(gw, &o);
+}
+
+/* Every order goes to its ring(s) or is answered (invariants 4, 5, 8); one bulk enqueue
+ * per core, in the orders' order. */
 static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
 {
 	const struct td_route *rt = gw->route;
 	unsigned m;
 
+	if (gw->jq_head != gw->jq_tail)
+		jq_retry(gw); /* before SESSION_GONE: a session's SESSION_UP may wait there */
 	if (gw->n_gone)
 		gone_retry(gw);
 	if (!n)
@@ -421,10 +569,15 @@ static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
 		gw->n_stage[m] = 0;
 		gw->room[m] = UINT32_MAX;
 	}
+	gw->in_route = 1;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct dp_order *o = &orders[i];
 		int core;
 
+		if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL) {
+			jn_emit(gw, o); /* core 0: with a journal, the RX core */
+			continue;
+		}
 		if (o->type == DP_ORD_SESSION_GONE) {
 			for (m = 0; m < gw->n_match; m++) {
 				if (!core_blocked(gw, m) && ring_room(gw, m) > 0) {
@@ -462,27 +615,11 @@ static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
 		}
 		stage(gw, (unsigned)core, o);
 	}
-	for (m = 0; m < gw->n_match; m++) {
-		unsigned done;
-
-		if (!gw->n_stage[m])
-			continue;
-		/* Room was read from this ring and only this thread fills it: the bulk
-		 * enqueue cannot fail, and is one store-release for the burst. */
-		done = rte_ring_sp_enqueue_bulk_elem(rt->req[TD_SRC_GW][m], gw->stage[m],
-						     sizeof(struct dp_order), gw->n_stage[m], NULL);
-		if (done != gw->n_stage[m]) {
-			/* Unreachable (single producer); answer rather than lose them. */
-			for (uint32_t k = 0; k < gw->n_stage[m]; k++)
-				if (gw->stage[m][k].type == DP_ORD_SESSION_GONE)
-					gone_push(gw, m, &gw->stage[m][k]);
-				else if (gw->stage[m][k].type != DP_ORD_MASS_CANCEL ||
-					 gw->stage[m][k].contract_id != 0)
-					reject(gw, &gw->stage[m][k], TKX_REJ_BUSY);
-			continue;
-		}
-		STAT_ADD(gw, orders_routed, done);
-	}
+	gw->in_route = 0;
+	/* Room was read from each ring and only this thread fills it: each bulk enqueue
+	 * cannot fail, and is one store-release for the burst. */
+	for (m = 0; m < gw->n_match; m++)
+		stage_flush(gw, m);
 }
 
 /*
@@ -493,9 +630,18 @@ static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
 static void gw_flush(struct td_gw *gw)
 {
 	struct ss_out *out = &gw->out;
-	uint32_t n = out->n_orders;
+	uint32_t n = 0, j = 0;
 
-	memcpy(gw->orders, out->orders, n * sizeof(out->orders[0]));
+	/* The orders, with the journal records the same session calls made merged in where
+	 * they were made (jn_pos): the ring's order is the order things happened. */
+	for (uint32_t i = 0; i < out->n_orders; i++) {
+		while (j < gw->n_jn && gw->jn_pos[j] <= i)
+			gw->orders[n++] = gw->jn_rec[j++];
+		gw->orders[n++] = out->orders[i];
+	}
+	while (j < gw->n_jn)
+		gw->orders[n++] = gw->jn_rec[j++];
+	gw->n_jn = 0;
 	send_bufs(gw);
 	ss_out_reset(out);
 	route(gw, gw->orders, n);
@@ -521,21 +667,41 @@ static void submit_recv(struct td_gw *gw, struct conn *c)
 	gw->inflight++;
 }
 
+/* With a journal: may ss_rx() take another frame? Each frame makes at most one record
+ * (ss_params: one hook call per message; the gateway gives one message per call) or one
+ * order, whose reject may make one; the FIFO of waiting records keeps room for two
+ * flushes of those (invariant 8). */
+#define GW_JQ_RESERVE (2 * (SS_OUT_ORDERS + GW_JN_STAGE))
+
 /* New bytes at rx[rx_len - got, rx_len): every complete frame's message to ss_rx(), the
- * incomplete tail kept at the front (at most one frame, < TD_GW_RX_CAP). */
-static void rx_frames(struct td_gw *gw, struct conn *c)
+ * incomplete tail kept at the front (at most one frame, < TD_GW_RX_CAP). Returns 1 when
+ * the connection was parked (journal records wait for the RX core: resume_parked() goes
+ * on later and then arms its recv), else 0. */
+static int rx_frames(struct td_gw *gw, struct conn *c)
 {
 	uint32_t off = 0;
+	int parked = 0;
 
 	while (c->state == CONN_OPEN) {
 		int f = tkx_sofh_next(c->rx + off, c->rx_len - off);
 
 		if (f == 0)
 			break;
+		if (gw->jn && jq_free(gw) < GW_JQ_RESERVE) {
+			/* Backpressure: the RX core is far behind; TCP holds the rest. */
+			STAT(gw, jn_parked);
+			gw->parked[gw->n_parked++] = conn_id(gw, c);
+			parked = 1;
+			break;
+		}
+		if (gw->jn && gw->n_jn == GW_JN_STAGE) {
+			gw_flush(gw); /* jn_rec is full: route it first */
+			continue;
+		}
 		if (f < 0) {
 			STAT(gw, bad_frames); /* invariant 3 */
 			conn_kill(gw, c);
-			return;
+			return 0;
 		}
 		/* One frame, one message (protocol 3.2): a frame longer or shorter than the
 		 * message its SBE header announces is dropped whole (7.1), never applied in
@@ -559,11 +725,34 @@ static void rx_frames(struct td_gw *gw, struct conn *c)
 	}
 	if (c->state != CONN_OPEN) {
 		c->rx_len = 0; /* after our Terminate the rest is ignored */
-		return;
+		return 0;
 	}
 	if (off) {
 		memmove(c->rx, c->rx + off, c->rx_len - off);
 		c->rx_len -= off;
+	}
+	return parked;
+}
+
+/* Parked connections whose frames can go on: the FIFO of journal records has room again.
+ * A connection that was closed (or whose slot was reused) meanwhile is skipped. */
+static void resume_parked(struct td_gw *gw)
+{
+	uint32_t n = gw->n_parked;
+
+	if (!n || jq_free(gw) < GW_JQ_RESERVE)
+		return;
+	gw->n_parked = 0; /* rx_frames() may park some again */
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t id = gw->parked[i];
+		struct conn *c = &gw->conns[id & 0xffffu];
+
+		if (c->gen != (uint16_t)(id >> 16) || c->recv_busy)
+			continue;
+		if (c->state == CONN_OPEN && rx_frames(gw, c))
+			continue; /* parked again */
+		if (c->state == CONN_OPEN || c->state == CONN_DRAIN)
+			submit_recv(gw, c);
 	}
 }
 
@@ -588,7 +777,8 @@ static void on_recv(struct td_gw *gw, struct conn *c, int res)
 	} else {
 		c->deadline = gw->mono + gw->idle_ns;
 		c->rx_len += (uint32_t)res;
-		rx_frames(gw, c);
+		if (rx_frames(gw, c))
+			return; /* parked: resume_parked() arms the recv */
 	}
 	if (c->state == CONN_OPEN || c->state == CONN_DRAIN)
 		submit_recv(gw, c);
@@ -772,7 +962,7 @@ static void settle(struct td_gw *gw)
 	do {
 		gw_flush(gw);
 		conn_reap(gw);
-	} while (gw->out.n_bufs || gw->out.n_orders);
+	} while (gw->out.n_bufs || gw->out.n_orders || gw->n_jn);
 }
 
 /* Submit what is queued and wait for a completion at most poll_us (0: do not wait). */
@@ -808,7 +998,8 @@ static void gw_shutdown(struct td_gw *gw)
 		gw->mono = td_mono_ns();
 		reap_cqes(gw);
 		settle(gw);
-		if (!gw->inflight && (!gw->n_gone || el > GW_STOP_GONE_NS))
+		if (!gw->inflight && ((!gw->n_gone && gw->jq_head == gw->jq_tail) ||
+				      el > GW_STOP_GONE_NS))
 			break;
 		if (el > GW_STOP_SQE_NS)
 			break;
@@ -833,6 +1024,7 @@ static void *gw_main(void *arg)
 			tick(gw);
 			gw->next_tick = gw->mono + gw->tick_ns;
 		}
+		resume_parked(gw);
 		settle(gw);
 		STAT(gw, loops);
 	}
@@ -959,15 +1151,13 @@ static void gw_free(struct td_gw *gw)
 	free(gw->mem);
 }
 
-int td_gw_start(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
-		size_t errlen)
+int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
+		 size_t errlen)
 {
 	struct td_gw_conf c = *conf;
-	struct io_uring_params up;
-	size_t ss_size, off, o_gw, o_ss, o_conns, o_stk, o_kick, o_dead, o_gone, o_gq, o_gpend,
-		o_rx, o_tx;
-	uint32_t gq_cap;
-	pthread_attr_t attr;
+	size_t ss_size, off, o_gw, o_ss, o_conns, o_stk, o_kick, o_dead, o_park, o_gone, o_gq,
+		o_gpend, o_jq, o_rx, o_tx;
+	uint32_t gq_cap, jq_cap;
 	struct td_gw *gw;
 	uint8_t *mem;
 	void *p;
@@ -979,10 +1169,18 @@ int td_gw_start(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
 		return rc;
 	c.ss.transport = SS_TCP;
 	c.ss.core = TD_SRC_GW;
+	if (c.journal) {
+		/* td_gw.h "Journal": the table numbers nothing by itself. */
+		c.ss.defer_local = 1;
+		c.ss.on_established = jn_on_established;
+		c.ss.on_local_reply = jn_on_local_reply;
+	}
 	ss_size = ss_table_memsize(&c.ss);
 	if (!ss_size)
 		FAIL(-EINVAL, "gateway: session parameters invalid");
 	gq_cap = pow2_at_least(c.ss.max_sessions);
+	jq_cap = c.journal ? pow2_at_least(c.ss.max_sessions > GW_JQ_MIN ? c.ss.max_sessions
+									 : GW_JQ_MIN) : 0;
 
 	/* One allocation, laid out here; nothing is allocated after this. */
 	off = 0;
@@ -998,12 +1196,16 @@ int td_gw_start(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
 	off = align64(off + (size_t)c.max_conns * sizeof(uint16_t));
 	o_dead = off;
 	off = align64(off + (size_t)c.max_conns * sizeof(uint16_t));
+	o_park = off;
+	off = align64(off + (size_t)c.max_conns * sizeof(uint32_t));
 	o_gone = off;
 	off = align64(off + (size_t)c.ss.max_sessions * sizeof(struct dp_order));
 	o_gq = off;
 	off = align64(off + (size_t)c.route->n_match * gq_cap * sizeof(uint16_t));
 	o_gpend = off;
 	off = align64(off + (size_t)c.route->n_match * c.ss.max_sessions);
+	o_jq = off;
+	off = align64(off + (size_t)jq_cap * sizeof(struct dp_order));
 	o_rx = off;
 	off = align64(off + (size_t)c.max_conns * TD_GW_RX_CAP);
 	o_tx = off;
@@ -1028,11 +1230,15 @@ int td_gw_start(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
 	gw->free_stack = (uint16_t *)(mem + o_stk);
 	gw->kick = (uint16_t *)(mem + o_kick);
 	gw->dead = (uint16_t *)(mem + o_dead);
+	gw->parked = (uint32_t *)(mem + o_park);
 	gw->gone = (struct dp_order *)(mem + o_gone);
 	gw->gpend = mem + o_gpend;
 	memset(gw->gpend, 0, (size_t)gw->n_match * c.ss.max_sessions);
 	for (uint32_t m = 0; m < gw->n_match; m++)
 		gw->gq[m] = (uint16_t *)(mem + o_gq) + (size_t)m * gq_cap;
+	gw->jn = c.journal != 0;
+	gw->jq = jq_cap ? (struct dp_order *)(mem + o_jq) : NULL;
+	gw->jq_mask = jq_cap ? jq_cap - 1 : 0;
 	for (uint32_t i = 0; i < c.max_conns; i++) {
 		struct conn *cn = &gw->conns[i];
 
@@ -1045,49 +1251,77 @@ int td_gw_start(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
 	}
 	gw->n_free = c.max_conns;
 
+	if (c.journal)
+		c.ss.hook_arg = gw;
 	gw->ss = ss_table_init(mem + o_ss, ss_size, &c.ss);
 	if (!gw->ss) {
 		gw_free(gw);
 		FAIL(-EINVAL, "gateway: session table init failed");
 	}
+	*out_gw = gw;
+	return 0;
+}
 
+struct ss_table *td_gw_table(struct td_gw *gw)
+{
+	return gw->launched ? NULL : gw->ss;
+}
+
+int td_gw_launch(struct td_gw *gw, char *err, size_t errlen)
+{
+	const struct td_gw_conf *c = &gw->conf;
+	struct io_uring_params up;
+	pthread_attr_t attr;
+	int rc;
+
+	if (gw->launched || gw->ring_ok)
+		FAIL(-EALREADY, "gateway: launched already");
 	/* The CQ holds every op that can be in flight at once (a recv and a send per
 	 * connection, the accept, cancels), so completions never overflow into the
 	 * kernel's backlog. */
 	memset(&up, 0, sizeof(up));
 	up.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
-	up.cq_entries = pow2_at_least(2 * c.max_conns + c.sq_entries);
-	rc = io_uring_queue_init_params(c.sq_entries, &gw->ring, &up);
-	if (rc < 0) {
-		gw_free(gw);
+	up.cq_entries = pow2_at_least(2 * c->max_conns + c->sq_entries);
+	rc = io_uring_queue_init_params(c->sq_entries, &gw->ring, &up);
+	if (rc < 0)
 		FAIL(rc, "gateway: io_uring_queue_init: %s", strerror(-rc));
-	}
 	gw->ring_ok = 1;
 
 	rc = listen_socket(gw, err, errlen);
-	if (rc) {
-		gw_free(gw);
+	if (rc)
 		return rc;
-	}
 
 	pthread_attr_init(&attr);
-	if (c.cpu >= 0) {
+	if (c->cpu >= 0) {
 		cpu_set_t set;
 
 		CPU_ZERO(&set);
-		CPU_SET(c.cpu, &set);
+		CPU_SET(c->cpu, &set);
 		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
 	}
 	rc = pthread_create(&gw->thread, &attr, gw_main, gw);
 	pthread_attr_destroy(&attr);
-	if (rc) {
-		gw_free(gw);
-		FAIL(-rc, "gateway: thread%s: %s", c.cpu >= 0 ? " (check the cpu)" : "",
+	if (rc)
+		FAIL(-rc, "gateway: thread%s: %s", c->cpu >= 0 ? " (check the cpu)" : "",
 		     strerror(rc));
-	}
 	pthread_setname_np(gw->thread, "tkx-gw");
-	*out_gw = gw;
+	gw->launched = 1;
 	return 0;
+}
+
+int td_gw_start(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
+		size_t errlen)
+{
+	int rc = td_gw_create(out_gw, conf, err, errlen);
+
+	if (rc)
+		return rc;
+	rc = td_gw_launch(*out_gw, err, errlen);
+	if (rc) {
+		gw_free(*out_gw);
+		*out_gw = NULL;
+	}
+	return rc;
 }
 
 uint16_t td_gw_port(const struct td_gw *gw)
@@ -1101,8 +1335,10 @@ unsigned td_gw_stop(struct td_gw *gw)
 
 	if (!gw)
 		return 0;
-	__atomic_store_n(&gw->stop, 1, __ATOMIC_RELEASE);
-	pthread_join(gw->thread, NULL);
+	if (gw->launched) {
+		__atomic_store_n(&gw->stop, 1, __ATOMIC_RELEASE);
+		pthread_join(gw->thread, NULL);
+	}
 	lost = gw->n_gone; /* the thread is joined: its writes are visible */
 	gw_free(gw);
 	return lost;

@@ -49,11 +49,36 @@
  *     it is answered BUSY and no core gets it.
  *  6. A send queue never drops bytes silently: a chunk that does not fit closes the
  *     connection (counted); the client re-establishes and asks for retransmission.
- *  7. No malloc after td_gw_start(); the loop makes no printf and never exits; its only
+ *  7. No malloc after td_gw_create(); the loop makes no printf and never exits; its only
  *     system calls besides io_uring_enter are per connection (accept set-up, shutdown,
  *     close).
+ *  8. Journal (conf.journal): every SESSION_UP and LOCAL record reaches ring 0 in the
+ *     order it was made relative to the requests routed there, and none is lost while
+ *     the appliance runs. A record that finds ring 0 full (or records already waiting)
+ *     waits in a FIFO, which blocks core 0 like a waiting SESSION_GONE (its requests are
+ *     answered BUSY - LOCAL records too, behind it); the FIFO keeps room for two flushes'
+ *     worth, and below that rx_frames() parks the connection (its bytes stay in the
+ *     kernel: TCP's own backpressure) until the RX core has taken some.
  *
- * Threads: td_gw_start()/td_gw_stop() from the control thread; td_gw_stats(),
+ * Journal (issue 6; conf.journal, set by tokexd when journal.dir is): ring 0 leads to the
+ * RX core, the journal's single producer, which journals what it dequeues and applies the
+ * requests. The session table's numbering must then follow the journal's order, which
+ * only the RX core sees, so the table defers (ss_params.defer_local) and its hooks turn
+ * what would have been numbered here into records sent on ring 0 among the requests:
+ *   on_established  -> DP_ORD_SESSION_UP (slot, session_id, firm, first inbound number):
+ *                      journaled as a SESSION record, rebuilding the slot on replay;
+ *   on_local_reply  -> DP_ORD_LOCAL (the reply's template and body, dp_msg.h): journaled
+ *                      as it is, and echoed back on ev[0] as a DP_EV_LOCAL dp_event that
+ *                      ss_event() numbers like any reply - the session layer's own
+ *                      ExecRejects and BusinessRejects, and the gateway's UNKNOWN_CONTRACT
+ *                      and BUSY answers (ss_reject_order() defers too).
+ * Session-level messages (NegotiationResponse, EstablishmentAck, heartbeats, Terminate,
+ * Retransmission) are not numbered and still go out at once. Recovery rebuilds the
+ * sessions in the table between td_gw_create() and td_gw_launch() (td_gw_table()).
+ * Without a journal none of this happens: the gateway numbers its own replies.
+ *
+ * Threads: td_gw_create()/td_gw_launch()/td_gw_start()/td_gw_stop() from the control
+ * thread (td_gw_table() on it between create and launch); td_gw_stats(),
  * td_gw_ss_stats() and td_gw_log_drain() from one control thread while the gateway runs.
  */
 #ifndef TOKEX_TD_GW_H
@@ -89,6 +114,9 @@ struct td_gw_conf {
 	uint32_t sq_entries;    /* io_uring submission queue, power of two, 64..32768  1024 */
 	int sndbuf;             /* SO_SNDBUF of accepted sockets, 0 = the kernel's        0 */
 	int cpu;                /* pin the thread to this CPU, -1 = no pinning          -1 */
+	uint8_t journal;        /* the appliance journals: core 0 is the RX core, which
+				   journals what it gets ("Journal" above); the session
+				   hooks and defer_local of ss are the gateway's then    0 */
 };
 
 /* Counters of one gateway; td_gw_stats() copies them with relaxed atomic loads. */
@@ -116,7 +144,11 @@ struct td_gw_conf {
 	X(events)            /* dp_events given to ss_event() */                         \
 	X(out_full)          /* ss_out was full: flushed and retried */                  \
 	X(sq_full)           /* SQ ring full: submitted early */                         \
-	X(loops)             /* loop passes */
+	X(loops)             /* loop passes */                                           \
+	X(jn_records)        /* journal records made: SESSION_UP, LOCAL */               \
+	X(jn_pending)        /* of them, kept waiting for room on ring 0, then retried */\
+	X(jn_parked)         /* connections whose frames waited for that FIFO (8) */     \
+	X(jn_lost)           /* journal records dropped (unreachable; a bug if not 0) */
 
 struct td_gw_stats {
 #define TD_GW__STAT_FIELD(name) uint64_t name;
@@ -131,17 +163,31 @@ void td_gw_conf_default(struct td_gw_conf *c);
 /*
  * Checks c, allocates everything the gateway will ever use (session table, connection
  * table, per-connection buffers, pending SESSION_GONE queues), sets up the io_uring,
- * binds and listens, then starts the gateway thread. 0 and *gw, or -errno with one line
- * of operator text in err (EINVAL: a tunable out of range, route without rings for a
- * core; ENOMEM; EADDRINUSE ...). c->route and c->ss.firms must outlive the gateway.
+ * binds and listens, then starts the gateway thread: td_gw_create() then td_gw_launch().
+ * 0 and *gw, or -errno with one line of operator text in err (EINVAL: a tunable out of
+ * range, route without rings for a core; ENOMEM; EADDRINUSE ...). c->route and
+ * c->ss.firms must outlive the gateway.
  */
 int td_gw_start(struct td_gw **gw, const struct td_gw_conf *c, char *err, size_t errlen);
+
+/* The first half: checks c and allocates everything; the session table is ready, no
+ * thread, no socket. 0 and *gw, or -errno and err. td_gw_stop() frees it. */
+int td_gw_create(struct td_gw **gw, const struct td_gw_conf *c, char *err, size_t errlen);
+
+/* Between td_gw_create() and td_gw_launch() only, on the creating thread: the session
+ * table, for recovery to rebuild the sessions in (ss_restore_session() and the rest,
+ * td_journal.c); NULL once launched, when the gateway thread owns it. */
+struct ss_table *td_gw_table(struct td_gw *gw);
+
+/* The second half: io_uring, bind and listen, the thread. 0, or -errno and err (the
+ * gateway stays created: td_gw_stop() frees it). */
+int td_gw_launch(struct td_gw *gw, char *err, size_t errlen);
 
 /* The bound port (the ephemeral one when conf.port was 0). */
 uint16_t td_gw_port(const struct td_gw *gw);
 
 /*
- * Stops the thread: every open connection is disconnected (its SESSION_GONE, if asked,
+ * Stops the thread (if launched): every open connection is disconnected (its SESSION_GONE, if asked,
  * is given up to 100 ms to reach the rings), sockets are shut down, in-flight SQEs
  * completed, the thread joined, everything freed. Returns how many SESSION_GONE records
  * never reached a ring (their matching core was not draining it): the operator should

@@ -36,12 +36,28 @@
  *     so the matching core regenerates the same replies, exchange order ids and trade ids;
  *     the replies of the UDP sessions go through ss_event(), which renumbers them exactly
  *     as live, into sessions rebuilt from SESSION records (TERMINATED: clients
- *     re-Negotiate, re-Establish and ask for retransmission).
+ *     re-Negotiate, re-Establish and ask for retransmission); those of the TCP gateway's
+ *     sessions the same way, into its table (td_gw_table(), before the gateway starts).
+ *  4. The TCP gateway's numbering is a function of the journal order. Its thread cannot
+ *     append, and its session layer would number its own replies at once while replies
+ *     to its requests come back later - an order replay cannot see. So with a journal its
+ *     table defers (ss_params.defer_local): the gateway sends on its ring to this core,
+ *     in the order things happened, DP_ORD_SESSION_UP (a first establishment) and
+ *     DP_ORD_LOCAL (a reply its session layer made by itself: THROTTLED, CLORDID_REUSED,
+ *     invalid, BusinessReject, its own UNKNOWN_CONTRACT and BUSY) among its requests.
+ *     td_jn_gateway journals SESSION_UP as a SESSION record (src TD_SRC_GW) and LOCAL as
+ *     an ORDER record as it is, never applies either, and echoes each LOCAL back as a
+ *     dp_event (DP_EV_LOCAL), held until durable like every reply: in run-to-completion
+ *     behind the replies of the requests journaled before it (td_jn_gw_apply), in
+ *     pipeline mode at its place among the JN_T_DRAIN records. The gateway numbers
+ *     everything in arrival order, which is journal order, and replay numbers the same
+ *     records in the same order.
  *
  *
  * After recovery (td_journal_open, before the cores, the control thread and the gateway
  * start): the books, exchange order ids and trade ids are as before the stop; each UDP
- * session that was ever established is TERMINATED in its old slot with its outbound
+ * and TCP session that was ever established is TERMINATED in its old slot (of its own
+ * table: "tokexd: journal: session ... tcp" for the gateway's) with its outbound
  * numbering, retransmit ring (the last sessions.retransmit_depth messages), inbound number
  * and last cl_ord_id; its client re-Negotiates and re-Establishes with the same session id
  * and asks for retransmission of what it missed (a reply made durable but not yet sent at
@@ -53,15 +69,21 @@
  *
  * Durability policies (journal.durability): sync (default) waits for fdatasync, async for
  * the write (a process crash loses nothing, a power loss may), none for nothing (testing).
- * The cost is measured in docs/BENCHMARKS.md "Journal". No snapshots yet: recovery replays
- * from the first record (about 0.25 s per 2 000 records in a Debug/ASan build).
+ * The cost is measured in docs/BENCHMARKS.md "Journal". Snapshots (td_snap.c,
+ * journal.snapshot_every, run-to-completion mode): every N records the RX core serializes
+ * the matching core, the UDP sessions and the publisher into a preallocated buffer and a
+ * writer thread stores it once its seq is durable, then prunes what the snapshot before it
+ * made useless; recovery loads the newest usable snapshot (a corrupt one falls back to the
+ * one before it, one of another configuration to the whole journal when it still starts at
+ * seq 1) and replays only the records after it, through the same td_replay_rec.
  *
- * The replies the session layer makes by itself (ExecReject THROTTLED / CLORDID_REUSED /
- * invalid fields, numbered BusinessReject) are journaled as MARK records (td_jn_local)
- * and numbered again by replay. Not journaled (so not reproduced by replay, and after such
- * a reply the restarted session's numbering differs from what its client saw): BUSY and
- * STORAGE rejects (the journal could not take the request); the TCP gateway's sessions (their requests are journaled and replayed, the
- * books are right, but their numbering is not rebuilt).
+ * The replies the UDP session layer makes by itself (ExecReject THROTTLED / CLORDID_REUSED
+ * / invalid fields, numbered BusinessReject) are journaled as MARK records (td_jn_local)
+ * and numbered again by replay; the gateway's as DP_ORD_LOCAL (invariant 4). Not
+ * journaled (so not reproduced by replay, and after such a reply the restarted session's
+ * numbering differs from what its client saw): the BUSY and STORAGE rejects this core
+ * makes when the journal cannot take a request. A restart without the gateway (--no-tcp)
+ * replays the gateway's requests into the books and drops its sessions' replies.
  *
  * Pipeline mode (a->jn_pipe; td_rx.c "Pipeline mode with a journal"): the RX core stays the
  * only producer because everything passes it - the gateway sees it as its only core
@@ -90,6 +112,7 @@
 
 #include "jn_journal.h"
 #include "td_app.h"
+#include "td_gw.h"
 
 #define TD_JN_WAIT_NS 2000000000ull /* a durability wait longer than this halts */
 
@@ -104,10 +127,60 @@ int td_jn_halted(const struct td_app *a)
 	return atomic_load_explicit(&a->jn_halt, memory_order_relaxed);
 }
 
+/* Appends the BUSY answers that waited for room (td_jn_reject), oldest first. 0 when
+ * none is left, -EAGAIN when the ring is still full. */
+static int td_jn_pend_flush(struct td_app *a)
+{
+	unsigned i = 0;
+	int rc = 0;
+	while (i < a->jn_pend_n) {
+		int64_t s = jn_append(a->jn, JN_T_REJECT, &a->jn_pend[i], sizeof(a->jn_pend[i]),
+				      a->jn_pend_t[i]);
+		if (s == 0) {
+			rc = -EAGAIN;
+			break;
+		}
+		if (s < 0) {
+			td_jn_halt(a, (int)s);
+			i = a->jn_pend_n; /* halted: nothing is journaled any more */
+			break;
+		}
+		a->jn_last = (uint64_t)s;
+		i++;
+	}
+	memmove(a->jn_pend, a->jn_pend + i, (a->jn_pend_n - i) * sizeof(a->jn_pend[0]));
+	memmove(a->jn_pend_t, a->jn_pend_t + i, (a->jn_pend_n - i) * sizeof(a->jn_pend_t[0]));
+	a->jn_pend_n -= i;
+	return rc;
+}
+
+void td_jn_reject(struct td_app *a, const struct dp_order *o, uint16_t reason, uint64_t now)
+{
+	struct dp_order j = *o;
+	j.parts = (uint8_t)reason;
+	int64_t s = td_jn_append(a, JN_T_REJECT, &j, sizeof(j), now);
+	if (s != 0)
+		return; /* journaled, or halted (nothing after matters) */
+	if (a->jn_pend_n == TD_JN_PEND) {
+		/* A long stall of the disk: let the journal thread drain its ring. */
+		td_jn_wait(a);
+		if (td_jn_pend_flush(a) != 0 && a->jn_pend_n == TD_JN_PEND) {
+			td_jn_halt(a, -ENOBUFS);
+			return;
+		}
+	}
+	a->jn_pend[a->jn_pend_n] = j;
+	a->jn_pend_t[a->jn_pend_n++] = now;
+}
+
 int64_t td_jn_append(struct td_app *a, uint16_t type, const void *p, uint32_t len, uint64_t now)
 {
 	if (td_jn_halted(a))
 		return td_jn_halted(a);
+	if (a->jn_pend_n && td_jn_pend_flush(a) != 0) {
+		a->rx.jn_busy++; /* the answers that wait go first */
+		return td_jn_halted(a);
+	}
 	int64_t s = jn_append(a->jn, type, p, len, now);
 	if (s > 0) {
 		a->jn_last = (uint64_t)s;
@@ -262,7 +335,16 @@ struct td_replay {
 	struct td_replay_fifo fifo[TD_MAX_MATCH][TD_N_SRC];
 	uint64_t now;
 	uint64_t orders, ctls, sessions, replies, local, gw_replies, md, skipped, drains, late;
+	uint64_t gw_sessions, gw_local, gw_dropped; /* the TCP gateway's */
 };
+
+/* The gateway's session table while it is rebuilt (td_gw_create() before recovery,
+ * td_gw_launch() after), NULL when tokexd runs without the gateway: then its sessions'
+ * replies are dropped (its requests still replay into the books). */
+static struct ss_table *td_replay_gw(const struct td_app *a)
+{
+	return a->gw ? td_gw_table(a->gw) : NULL;
+}
 
 /* One regenerated event, as the live RX core would have handled it. */
 static void td_replay_event(struct td_replay *rp, const struct dp_event *e)
@@ -284,8 +366,13 @@ static void td_replay_event(struct td_replay *rp, const struct dp_event *e)
 		while (ss_event(a->ss, e, 1, rp->now, a->ss_out) == 0)
 			ss_out_reset(a->ss_out);
 		rp->replies++;
-	} else {
+	} else if (e->src == TD_SRC_GW && td_replay_gw(a) != NULL) {
+		/* The gateway's sessions the same way, in its table (TERMINATED too). */
+		while (ss_event(td_replay_gw(a), e, 1, rp->now, a->ss_out) == 0)
+			ss_out_reset(a->ss_out);
 		rp->gw_replies++;
+	} else {
+		rp->gw_dropped++;
 	}
 	ss_out_reset(a->ss_out);
 }
@@ -311,9 +398,16 @@ static void td_replay_flush(struct mc_out *o)
 	o->n = 0;
 }
 
+static void td_replay_leftovers(struct td_replay *rp);
+
 /* JN_T_DRAIN: the replies the live RX core took in that burst, numbered now. */
 static void td_replay_drain(struct td_replay *rp, const struct jn_drain *d)
 {
+	if (d->core == JN_DRAIN_START) {
+		/* A restart: what the run before left undrained was numbered at its end. */
+		td_replay_leftovers(rp);
+		return;
+	}
 	if (d->core >= TD_MAX_MATCH || d->src >= TD_N_SRC) {
 		rp->skipped++;
 		return;
@@ -357,17 +451,26 @@ static int td_replay_init(struct td_replay *rp, struct td_app *a)
 	return 0;
 }
 
-/* The end of replay: what no DRAIN took (the live RX core had not dequeued it when the
- * process stopped) is numbered now, core by core; it was never sent. */
-static void td_replay_fini(struct td_replay *rp)
+/* What no DRAIN took (the live RX core had not dequeued it when the process stopped) is
+ * numbered core by core, as at the end of recovery; it was never sent. */
+static void td_replay_leftovers(struct td_replay *rp)
 {
 	for (uint32_t m = 0; m < TD_MAX_MATCH; m++)
 		for (unsigned src = 0; src < TD_N_SRC; src++) {
 			struct td_replay_fifo *f = &rp->fifo[m][src];
-			while (f->head != f->tail)
+			while (f->ev && f->head != f->tail)
 				td_replay_event(rp, &f->ev[f->head++ & (f->cap - 1)]);
-			free(f->ev);
-			f->ev = NULL;
+		}
+}
+
+/* The end of replay: the leftovers, then the FIFOs are freed. */
+static void td_replay_fini(struct td_replay *rp)
+{
+	td_replay_leftovers(rp);
+	for (uint32_t m = 0; m < TD_MAX_MATCH; m++)
+		for (unsigned src = 0; src < TD_N_SRC; src++) {
+			free(rp->fifo[m][src].ev);
+			rp->fifo[m][src].ev = NULL;
 		}
 }
 
@@ -397,6 +500,15 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 		/* A request the RX core answered itself (a full ring): numbered again. */
 		struct dp_order o;
 		memcpy(&o, r->payload, sizeof(o));
+		if (o.src == TD_SRC_GW) {
+			/* Its ExecReject went to the gateway as an event: the same one now. */
+			struct dp_event e;
+			if (td_replay_gw(a) != NULL)
+				ss_restore_order(td_replay_gw(a), &o);
+			td_reject_event(&o, o.parts, rp->now, &e);
+			td_replay_event(rp, &e);
+			return 0;
+		}
 		if (o.src != TD_SRC_RX) {
 			rp->skipped++;
 			return 0;
@@ -412,13 +524,19 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 	case JN_T_SESSION: {
 		struct jn_session_ev e;
 		memcpy(&e, r->payload, sizeof(e));
-		if (e.src != TD_SRC_RX || e.kind != JN_SS_ESTABLISHED ||
-		    ss_restore_session(a->ss, e.session, e.session_id, e.firm_id, e.next_in_seq,
+		/* The UDP sessions' table, or the gateway's (td_jn_gateway: DP_ORD_SESSION_UP). */
+		struct ss_table *st = e.src == TD_SRC_RX ? a->ss
+				      : e.src == TD_SRC_GW ? td_replay_gw(a) : NULL;
+		if (st == NULL || e.kind != JN_SS_ESTABLISHED ||
+		    ss_restore_session(st, e.session, e.session_id, e.firm_id, e.next_in_seq,
 				       td_now_ns()) != 0) {
 			rp->skipped++;
 			break;
 		}
-		rp->sessions++;
+		if (st == a->ss)
+			rp->sessions++;
+		else
+			rp->gw_sessions++;
 		break;
 	}
 	case JN_T_ORDER: {
@@ -438,6 +556,28 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 				ss_out_reset(a->ss_out);
 				break;
 			}
+		} else if (o.src == TD_SRC_GW) {
+			struct ss_table *gt = td_replay_gw(a);
+			if (o.type == DP_ORD_LOCAL) {
+				/* A reply the gateway's session layer made by itself: numbered
+				 * here, in journal order, as its echo was live; never applied. */
+				struct dp_event e;
+				if (gt == NULL || dp_order_local_event(&o, &e) != 0) {
+					rp->skipped++;
+					break;
+				}
+				while (ss_event(gt, &e, 1, rp->now, a->ss_out) == 0)
+					ss_out_reset(a->ss_out);
+				ss_out_reset(a->ss_out);
+				rp->gw_local++;
+				break;
+			}
+			if (o.type == DP_ORD_SESSION_UP) { /* journaled as a SESSION record */
+				rp->skipped++;
+				break;
+			}
+			if (gt != NULL)
+				ss_restore_order(gt, &o);
 		}
 		int core = rp->pipe ? td_replay_core(a, &o) : 0;
 		for (uint32_t m = 0; m < a->route.n_match; m++)
@@ -510,7 +650,14 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	uint64_t next = jn_next_seq(a->jn);
 	a->jn_last = a->jn_durable = next - 1;
 	if (next > 1) {
-		/* Recovery: no snapshot yet, so every record from the first. */
+		/* Recovery: the newest usable snapshot (td_snap.c), then the records after it
+		 * (every record from the first when there is none). */
+		int64_t from = td_snap_recover(a, next - 1, err, errlen);
+		if (from < 0) {
+			jn_close(a->jn);
+			a->jn = NULL;
+			return (int)from;
+		}
 		static struct td_replay rp; /* ~70 KiB of events, FIFOs apart */
 		if (td_replay_init(&rp, a) != 0) {
 			snprintf(err, errlen, "journal %s: replay: out of memory", a->cfg.journal_dir);
@@ -520,7 +667,7 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			return -ENOMEM;
 		}
 		uint64_t t0 = td_mono_ns();
-		int64_t n = jn_replay(a->cfg.journal_dir, 1, td_replay_rec, &rp);
+		int64_t n = jn_replay(a->cfg.journal_dir, (uint64_t)from, td_replay_rec, &rp);
 		td_replay_fini(&rp);
 		if (n < 0) {
 			snprintf(err, errlen, "journal %s: replay failed: %s", a->cfg.journal_dir,
@@ -529,15 +676,19 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			a->jn = NULL;
 			return (int)n;
 		}
-		printf("tokexd: journal: recovered %" PRId64 " record(s) to seq %" PRIu64
-		       " in %.1f ms: %" PRIu64 " request(s), %" PRIu64 " control command(s), %"
+		printf("tokexd: journal: recovered %" PRId64 " record(s) from seq %" PRIu64 "%s to "
+		       "seq %" PRIu64 " in %.1f ms: %" PRIu64 " request(s), %" PRIu64
+		       " control command(s), %"
 		       PRIu64 " session(s), %" PRIu64 " udp replies renumbered (%" PRIu64
-		       " session-layer rejects), %" PRIu64
-		       " tcp replies dropped (gateway sessions are not rebuilt), %" PRIu64
+		       " session-layer rejects), %" PRIu64 " tcp session(s), %" PRIu64
+		       " tcp replies renumbered (%" PRIu64 " session-layer rejects), %" PRIu64
+		       " tcp replies dropped (no gateway), %" PRIu64
 		       " market-data records (not re-sent), %" PRIu64 " skipped, %" PRIu64
 		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order\n",
-		       n, next - 1, (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
-		       rp.sessions, rp.replies + rp.local, rp.local, rp.gw_replies, rp.md,
+		       n, (uint64_t)from, from > 1 ? " (after the snapshot)" : "", next - 1,
+		       (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
+		       rp.sessions, rp.replies + rp.local, rp.local, rp.gw_sessions,
+		       rp.gw_replies + rp.gw_local, rp.gw_local, rp.gw_dropped, rp.md,
 		       rp.skipped, rp.drains, rp.late);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */
 		unsigned shown = 0;
@@ -550,6 +701,36 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			       " next out %" PRIu64 " last cl_ord_id %" PRIu64 "\n", in.session_id,
 			       in.firm_id, slot, in.next_in, in.next_out, in.last_cl_ord_id);
 		}
+		/* The gateway's, marked tcp. */
+		struct ss_table *gt = td_replay_gw(a);
+		for (unsigned slot = 0; gt && slot < a->cfg.max_sessions && shown < 32; slot++) {
+			struct ss_info in;
+			if (ss_session_info(gt, slot, &in) != 0 || in.state == SS_FREE)
+				continue;
+			shown++;
+			printf("tokexd: journal: session %" PRIu64 " firm %u slot %u tcp: next in %"
+			       PRIu64 " next out %" PRIu64 " last cl_ord_id %" PRIu64 "\n",
+			       in.session_id, in.firm_id, slot, in.next_in, in.next_out,
+			       in.last_cl_ord_id);
+		}
+	}
+	if (a->jn_pipe && next > 1) {
+		/* This run's first record: replay numbers the previous run's undrained replies
+		 * here, where this recovery just did (JN_DRAIN_START). */
+		struct jn_drain d = {JN_DRAIN_START, 0, 0, 0};
+		if (td_jn_append(a, JN_T_DRAIN, &d, sizeof(d), td_now_ns()) <= 0) {
+			snprintf(err, errlen, "journal %s: cannot append the start record",
+				 a->cfg.journal_dir);
+			jn_close(a->jn);
+			a->jn = NULL;
+			return -EIO;
+		}
+	}
+	int snap_rc = td_snap_open(a, cpu, err, errlen);
+	if (snap_rc < 0) {
+		jn_close(a->jn);
+		a->jn = NULL;
+		return snap_rc;
 	}
 	if (a->cfg.journal_fault_write) {
 		/* Testing only (journal.fault_write_after): a disk that fails. */
@@ -584,6 +765,7 @@ void td_journal_close(struct td_app *a)
 {
 	if (a->jn == NULL)
 		return;
+	td_snap_close(a);
 	struct jn_stats s;
 	jn_stats(a->jn, &s);
 	int rc = jn_close(a->jn);

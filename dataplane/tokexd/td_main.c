@@ -629,15 +629,9 @@ int main(int argc, char **argv)
 	td_setup_rings(a, with_gw);
 	td_ctl_setup(a);
 
-	/* The journal: recovery (replay into the books and sessions) before any traffic,
-	 * the control thread or the gateway. A corrupt journal stops the start here. */
-	if (td_journal_open(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
-		rte_exit(1, "tokexd: %s\n", err);
-
-	atomic_store(&a->running, 1);
-	signal(SIGINT, td_on_signal);
-	signal(SIGTERM, td_on_signal);
-
+	/* The TCP gateway's tables, before recovery rebuilds its sessions in them; its thread
+	 * and socket after. With a journal its session layer numbers nothing by itself: the
+	 * RX core journals its SESSION_UP and LOCAL records (td_gw.h "Journal"). */
 	if (with_gw) {
 		struct td_gw_conf gc;
 		static struct ss_firm gfirms[CP_MAX_FIRMS];
@@ -648,9 +642,22 @@ int main(int argc, char **argv)
 		gc.route = a->gw_rt;
 		gc.max_conns = cfg->max_sessions;
 		gc.cpu = td_spare_cpu(a, &allowed);
-		if (td_gw_start(&a->gw, &gc, err, sizeof(err)) < 0)
+		gc.journal = cfg->journal_dir[0] != 0;
+		if (td_gw_create(&a->gw, &gc, err, sizeof(err)) < 0)
 			rte_exit(1, "tokexd: tcp gateway: %s\n", err);
 	}
+
+	/* The journal: recovery (replay into the books and sessions) before any traffic,
+	 * the control thread or the gateway. A corrupt journal stops the start here. */
+	if (td_journal_open(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: %s\n", err);
+
+	atomic_store(&a->running, 1);
+	signal(SIGINT, td_on_signal);
+	signal(SIGTERM, td_on_signal);
+
+	if (with_gw && td_gw_launch(a->gw, err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: tcp gateway: %s\n", err);
 	td_telemetry_register(a);
 
 	char mac[RTE_ETHER_ADDR_FMT_SIZE];

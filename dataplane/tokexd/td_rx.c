@@ -445,10 +445,13 @@ static void td_route_pipeline(struct td_rx *r)
 	r->n_pend = 0;
 }
 
-/* Journal (td_journal.c): appends one request before it is applied. 1 appended; 0 it
- * was answered BUSY or STORAGE (or, a SESSION_GONE, cannot be kept: the appliance is
- * halted and applies nothing more). */
-static int td_jn_request(struct td_rx *r, const struct dp_order *o)
+/* Journal (td_journal.c): appends one request before it is applied. Returns 0 when it
+ * is journaled, else the ExecReject reason the caller answers it with (BUSY: the journal's
+ * ring is full, and that answer is journaled too; STORAGE: the journal failed), or
+ * TD_JN_DROP for a SESSION_GONE that cannot be kept (the appliance is halted then and
+ * applies nothing more). */
+#define TD_JN_DROP 0xffff
+static uint16_t td_jn_request(struct td_rx *r, const struct dp_order *o)
 {
 	struct td_app *a = r->app;
 	int64_t s = td_jn_append(a, JN_T_ORDER, o, sizeof(*o), r->now);
@@ -457,25 +460,36 @@ static int td_jn_request(struct td_rx *r, const struct dp_order *o)
 		td_jn_wait(a);
 		s = td_jn_append(a, JN_T_ORDER, o, sizeof(*o), r->now);
 		if (s == 0)
-			s = -ENOBUFS; /* still full after a drain: give up (halt) */
+			td_jn_halt_now(a, -ENOBUFS); /* still full after a drain: give up */
 	}
 	if (s > 0)
-		return 1;
-	if (o->type == DP_ORD_SESSION_GONE)
 		return 0;
+	if (o->type == DP_ORD_SESSION_GONE)
+		return TD_JN_DROP;
 	if (s == 0) {
 		a->rx.busy_rejects++;
-		td_reject(r, o, TKX_REJ_BUSY);
-	} else {
-		a->rx.storage_rejects++;
-		td_reject(r, o, TKX_REJ_STORAGE);
+		td_jn_reject(a, o, TKX_REJ_BUSY, r->now);
+		return TKX_REJ_BUSY;
 	}
-	return 0;
+	a->rx.storage_rejects++;
+	return TKX_REJ_STORAGE;
+}
+
+/* Run-to-completion: applies the requests kept so far, pend[0, *k). */
+static void td_rtc_apply(struct td_rx *r, unsigned *k)
+{
+	if (*k == 0)
+		return;
+	r->app->rx.orders_routed += *k;
+	mc_process(r->app->match[0].mc, r->pend, *k, r->now, &r->mout);
+	*k = 0;
 }
 
 /* Run-to-completion: every contract is on the one matching core, called right here. With
  * a journal every request is appended first (the unknown-contract check too, so that
- * replay answers it the same way) and the burst is applied once durable. */
+ * replay answers it the same way). A request this core answers itself is answered after
+ * the ones before it are applied, so its reply takes its number after theirs, as on
+ * replay, which applies the records one by one. */
 static void td_route_rtc(struct td_rx *r)
 {
 	struct td_app *a = r->app;
@@ -483,20 +497,21 @@ static void td_route_rtc(struct td_rx *r)
 	for (unsigned i = 0; i < r->n_pend; i++) {
 		struct dp_order *o = &r->pend[i];
 		o->parts = 1;
-		if (a->jn && !td_jn_request(r, o))
-			continue;
-		if (!td_is_broadcast(o) && !mc_owns(a->match[0].mc, o->contract_id)) {
+		uint16_t why = a->jn ? td_jn_request(r, o) : 0;
+		if (why == 0 && !td_is_broadcast(o) && !mc_owns(a->match[0].mc, o->contract_id)) {
 			a->rx.unknown_contract++;
-			td_reject(r, o, TKX_REJ_UNKNOWN_CONTRACT);
+			why = TKX_REJ_UNKNOWN_CONTRACT;
+		}
+		if (why != 0) {
+			td_rtc_apply(r, &k);
+			if (why != TD_JN_DROP)
+				td_reject(r, o, why);
 			continue;
 		}
 		r->pend[k++] = *o;
 	}
 	/* Applied now; what it causes is held until durable (the journal gate above). */
-	if (k) {
-		a->rx.orders_routed += k;
-		mc_process(a->match[0].mc, r->pend, k, r->now, &r->mout);
-	}
+	td_rtc_apply(r, &k);
 	r->n_pend = 0;
 }
 
@@ -570,40 +585,95 @@ static void td_drain_rings(struct td_rx *r)
 	}
 }
 
-/* Journal: the gateway's requests, appended by this core (the single producer). What
- * cannot be kept is answered ExecReject BUSY/STORAGE on the gateway's reply ring (a
- * SESSION_GONE is not answered). Returns how many of in[] to apply (compacted), 0 when
- * the burst is not durable. */
-static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
+/* A gateway journal record that must not be lost (the gateway makes it once): when the
+ * journal's ring is full, wait for it to drain and try once more, then halt (its
+ * sessions' numbering would diverge on replay). The seq, or <= 0: not journaled. */
+static int64_t td_jn_gw_must(struct td_rx *r, uint16_t type, const void *p, uint32_t len)
 {
 	struct td_app *a = r->app;
+	int64_t s = td_jn_append(a, type, p, len, r->now);
+	if (s == 0) {
+		td_jn_wait(a);
+		s = td_jn_append(a, type, p, len, r->now);
+		if (s == 0)
+			td_jn_halt_now(a, -ENOBUFS);
+	}
+	return s;
+}
+
+/* DP_ORD_SESSION_UP (dp_msg.h): a gateway session established for the first time, as the
+ * SESSION record replay rebuilds it from (td_jn_session's, for the gateway's table). */
+static void td_jn_gw_session(struct td_rx *r, const struct dp_order *o)
+{
+	struct jn_session_ev e;
+	memset(&e, 0, sizeof(e));
+	e.kind = JN_SS_ESTABLISHED;
+	e.src = TD_SRC_GW;
+	e.session = o->session;
+	e.firm_id = o->firm_id;
+	e.session_id = o->cl_ord_id;
+	e.next_in_seq = o->in_seq;
+	e.next_out_seq = 1;
+	td_jn_gw_must(r, JN_T_SESSION, &e, sizeof(e));
+}
+
+/* Run-to-completion: applies in[0, k), the requests kept so far, now rather than after the
+ * burst, so that their replies reach the gateway before the echo of a LOCAL journaled
+ * after them (the gateway numbers in arrival order, replay in journal order). Pipeline:
+ * the replies come back through the matching cores' rings, numbered on replay at their
+ * JN_T_DRAIN records, so in[0, k) stays for the caller. Returns what is left in in[]. */
+static unsigned td_jn_gw_apply(struct td_rx *r, struct dp_order *in, unsigned k)
+{
+	if (k == 0 || r->app->cfg.mode != CP_MODE_RTC)
+		return k;
+	mc_process(r->app->match[0].mc, in, k, r->now, &r->mout);
+	return 0;
+}
+
+/* DP_ORD_LOCAL: a reply the gateway's session layer made by itself. Journaled as it is,
+ * in order, then echoed back to the gateway (held until durable like every reply), which
+ * numbers it on arrival. After a journal failure it is still answered (like the STORAGE
+ * rejects), not journaled. */
+static void td_jn_gw_local(struct td_rx *r, const struct dp_order *o)
+{
+	struct dp_event e;
+	if (dp_order_local_event(o, &e) != 0)
+		return; /* not one the gateway makes */
+	td_jn_gw_must(r, JN_T_ORDER, o, sizeof(*o));
+	td_gw_put(r, &e, 1);
+}
+
+/* Journal: the gateway's requests, appended by this core (the single producer). What
+ * cannot be kept is answered ExecReject BUSY/STORAGE on the gateway's reply ring (a
+ * SESSION_GONE is not answered). The gateway's journal records (SESSION_UP, LOCAL) are
+ * journaled here and never applied. Returns how many of in[] are still to apply
+ * (compacted; in rtc mode those before a reject or LOCAL were applied already). */
+static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
+{
 	unsigned k = 0;
 	for (unsigned i = 0; i < n; i++) {
-		int64_t s = td_jn_append(a, JN_T_ORDER, &in[i], sizeof(in[i]), r->now);
-		if (s > 0) {
+		if (in[i].type == DP_ORD_SESSION_UP) {
+			td_jn_gw_session(r, &in[i]);
+			continue;
+		}
+		if (in[i].type == DP_ORD_LOCAL) {
+			k = td_jn_gw_apply(r, in, k);
+			td_jn_gw_local(r, &in[i]);
+			continue;
+		}
+		in[i].src = TD_SRC_GW;
+		uint16_t why = td_jn_request(r, &in[i]);
+		if (why == 0) {
 			in[k++] = in[i];
 			continue;
 		}
-		if (in[i].type == DP_ORD_SESSION_GONE)
+		if (why == TD_JN_DROP)
 			continue;
-		static const uint16_t tid[] = {0, TKX_NEW_ORDER, TKX_CANCEL_ORDER,
-					       TKX_MODIFY_ORDER, TKX_MASS_CANCEL};
+		/* Answered here: after the replies of the requests before it (rtc), as on
+		 * replay; the BUSY one is journaled (td_jn_request). */
 		struct dp_event e;
-		memset(&e, 0, sizeof(e));
-		e.template_id = TKX_EXEC_REJECT;
-		e.session = in[i].session;
-		e.src = TD_SRC_GW;
-		e.parts = 1;
-		e.u.reject.cl_ord_id = in[i].cl_ord_id;
-		e.u.reject.transact_time = r->now;
-		e.u.reject.order_id = in[i].order_id;
-		e.u.reject.contract_id = in[i].contract_id;
-		e.u.reject.reason = s == 0 ? TKX_REJ_BUSY : TKX_REJ_STORAGE;
-		e.u.reject.ref_template_id = in[i].type < 5 ? tid[in[i].type] : 0;
-		if (s == 0)
-			a->rx.busy_rejects++;
-		else
-			a->rx.storage_rejects++;
+		k = td_jn_gw_apply(r, in, k);
+		td_reject_event(&in[i], why, r->now, &e);
 		td_gw_put(r, &e, 1); /* in order with the replies held before it */
 	}
 	return k;
@@ -688,10 +758,8 @@ static void td_stage_jn(struct td_rx *r, const struct dp_order *o, int core)
 static void td_busy_jn(struct td_rx *r, const struct dp_order *o)
 {
 	struct td_app *a = r->app;
-	struct dp_order j = *o;
-	j.parts = TKX_REJ_BUSY;
 	a->rx.busy_rejects++;
-	td_jn_append(a, JN_T_REJECT, &j, sizeof(j), r->now); /* not kept: still answered */
+	td_jn_reject(a, o, TKX_REJ_BUSY, r->now);
 	td_reject(r, o, TKX_REJ_BUSY);
 }
 
@@ -731,10 +799,12 @@ static void td_route_pipeline_jn(struct td_rx *r)
 			core = td_route_core(&a->route, o->contract_id);
 			if (core < 0) {
 				/* Journaled, so that replay answers it the same way. */
-				if (td_jn_request(r, o)) {
+				uint16_t why = td_jn_request(r, o);
+				if (why == 0) {
 					a->rx.unknown_contract++;
-					td_reject(r, o, TKX_REJ_UNKNOWN_CONTRACT);
+					why = TKX_REJ_UNKNOWN_CONTRACT;
 				}
+				td_reject(r, o, why);
 				continue;
 			}
 			room = td_room(r, (unsigned)core) > 0 && r->n_stage[core] < TD_STAGE_MAX;
@@ -758,8 +828,11 @@ static void td_route_pipeline_jn(struct td_rx *r)
 			td_busy_jn(r, o);
 			continue;
 		}
-		if (td_jn_request(r, o))
+		uint16_t why = td_jn_request(r, o);
+		if (why == 0)
 			td_stage_jn(r, o, core);
+		else if (why != TD_JN_DROP)
+			td_reject(r, o, why);
 	}
 	td_stage_jn_flush(r);
 	r->n_pend = 0;
@@ -928,6 +1001,8 @@ int td_rx_loop(void *arg)
 		td_send_bufs(&r);
 		td_hold_release(&r);
 		td_tx_flush(&r);
+		if (rtc && a->jn) /* every record <= jn_last is applied here */
+			td_snap_maybe(a, r.now);
 	}
 	/* Orderly end: tell market data subscribers the session is over; what is held goes
 	 * once durable (td_jn_wait gives up, halting, after TD_JN_WAIT_NS). */

@@ -307,7 +307,7 @@ static void test_lifecycle_keys(void **state)
 	}
 }
 
-/* journal.* (issue 6): directory, durability, the testing-only fault key. */
+/* journal.* (issue 6): directory, durability, snapshots, the testing-only fault key. */
 static void test_journal_keys(void **state)
 {
 	(void)state;
@@ -341,6 +341,21 @@ static void test_journal_keys(void **state)
 	assert_non_null(strstr(err, "journal.dir: expected a single value"));
 	assert_int_equal(load("journal:\n  colour: red\n", &cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":2: journal.colour: unknown key"));
+	/* journal.snapshot_every: records between snapshots, 0 = none, else at least 100. */
+	cp_config_defaults(&cfg);
+	assert_int_equal(cfg.journal_snapshot_every, 1000000);
+	assert_int_equal(load("journal:\n  snapshot_every: 500\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.journal_snapshot_every, 500);
+	assert_int_equal(load("journal:\n  snapshot_every: 0\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.journal_snapshot_every, 0);
+	assert_int_equal(load("journal:\n  dir: /tmp/j\n  snapshot_every: 10\n", &cfg, err,
+			      sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":3: journal.snapshot_every: 10 is below 100 (0 turns it off)"));
+	assert_int_equal(load("journal:\n  snapshot_every: -5\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: journal.snapshot_every: -5 is outside [100, 4294967295]"));
+	assert_int_equal(load("journal:\n  snapshot_every: lots\n", &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, ":2: journal.snapshot_every: 'lots' is not an integer"));
 }
 
 int main(void)

@@ -172,6 +172,24 @@ static int setup_burst(void **state)
 	return 0;
 }
 
+/* The gateway of a journaling appliance (conf.journal, td_gw.h "Journal"): one matching
+ * core, which is then the RX core (ring 0 carries requests, SESSION_UP and LOCAL records),
+ * contract C0 only; no throttle, so every request reaches routing. */
+static int setup_journal(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	fx_conf(f, RING_SZ);
+	f->route.n_match = 1;
+	f->route.n = 1;
+	f->conf.journal = 1;
+	f->conf.ss.throttle_rate = 0;
+	fx_start(f);
+	*state = f;
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
@@ -315,6 +333,18 @@ static void cl_send(struct cl *c, const void *p, size_t n)
 		b += k;
 		n -= (size_t)k;
 	}
+}
+
+/* Sends what the socket takes now, never waiting: the bytes sent, 0 when it is full. */
+static size_t cl_send_nb(struct cl *c, const void *p, size_t n)
+{
+	ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (k < 0)
+		fail_msg("send: %s", strerror(errno));
+	return (size_t)k;
 }
 
 /* The next message from the gateway: 1, 0 on EOF or reset, -ETIMEDOUT. */
@@ -1057,6 +1087,291 @@ static void test_burst(void **state)
 	cl_close(c);
 }
 
+/* ---- Journal mode (conf.journal): the RX core's side of ring 0 ---------------------------- */
+
+/* The RX core echoes a DP_ORD_LOCAL on ev[0] once journaled: only then does the gateway
+ * number the reply and send it (td_gw.h "Journal"). */
+static void echo_local(struct fx *f, const struct dp_order *o)
+{
+	struct dp_event e;
+
+	assert_int_equal(dp_order_local_event(o, &e), 0);
+	assert_int_equal(rte_ring_sp_enqueue_elem(f->ev[0], &e, sizeof(e)), 0);
+}
+
+/* The ExecReject a DP_ORD_LOCAL carries. */
+static struct tkx_exec_reject local_reject(const struct dp_order *o)
+{
+	struct dp_event e;
+
+	assert_int_equal(o->type, DP_ORD_LOCAL);
+	assert_int_equal(dp_order_local_event(o, &e), 0);
+	assert_int_equal(e.template_id, TKX_EXEC_REJECT);
+	return e.u.reject;
+}
+
+/* What ring 0 carried for one session whose requests are NewOrders numbered 1, 2, ...:
+ * its SESSION_UP, then for each request either the request or its LOCAL BUSY answer. */
+struct jn_seen {
+	unsigned ups, news, busy;
+	uint64_t last; /* cl_ord_id of the latest request seen */
+};
+
+/* One record from ring 0 within ms, checked against what came before: the SESSION_UP
+ * first, then every request exactly once and in the order sent (none lost, none
+ * reordered behind a waiting record). 1, or 0 on timeout. */
+static int jn_take(struct fx *f, struct jn_seen *s, struct dp_order *o, unsigned ms)
+{
+	uint64_t cl;
+
+	if (!deq_order_wait(f, 0, o, ms))
+		return 0;
+	if (o->type == DP_ORD_SESSION_UP) {
+		assert_int_equal(s->ups + s->news + s->busy, 0);
+		s->ups++;
+		return 1;
+	}
+	if (o->type == DP_ORD_NEW) {
+		cl = o->cl_ord_id;
+		s->news++;
+	} else {
+		struct tkx_exec_reject r = local_reject(o);
+
+		assert_int_equal(r.reason, TKX_REJ_BUSY);
+		cl = r.cl_ord_id;
+		s->busy++;
+	}
+	if (cl != s->last + 1)
+		fail_msg("ring 0: request %llu after %llu (%s): lost or out of order",
+			 (unsigned long long)cl, (unsigned long long)s->last,
+			 o->type == DP_ORD_NEW ? "NEW" : "its LOCAL BUSY");
+	s->last = cl;
+	return 1;
+}
+
+/* NewOrders sent+1 .. n on C0, framed 100 at a time into b, sent as far as the socket
+ * takes them now (b->p[0, *off) is sent). The bytes sent; 0 when nothing went. */
+static size_t send_orders_nb(struct cl *c, struct fb *b, size_t *off, unsigned *sent,
+			     unsigned n)
+{
+	size_t k;
+
+	if (*off == b->n) {
+		if (*sent == n)
+			return 0;
+		b->n = 0;
+		*off = 0;
+		for (unsigned i = 0; i < 100 && *sent < n; i++)
+			fb_order(b, ++*sent, C0);
+	}
+	k = cl_send_nb(c, b->p + *off, b->n - *off);
+	*off += k;
+	return k;
+}
+
+/* Journal: the SESSION_UP, then each request and each local reply (the session layer's
+ * CLORDID_REUSED, the gateway's UNKNOWN_CONTRACT) on ring 0 in the order they were made.
+ * A local reply reaches the client only when echoed back, numbered in the echoes' order
+ * (the RX core's), as retransmission shows. */
+static void test_journal_records(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_open(f, 0);
+	struct fb b = { .n = 0 };
+	struct dp_order up, o, reused, unknown;
+	struct tkx_exec_reject r;
+	struct tkx_msg m;
+
+	logon(c, 2001, 1000, 0);
+	up = deq_order(f, 0);
+	assert_int_equal(up.type, DP_ORD_SESSION_UP);
+	assert_int_equal(up.src, TD_SRC_GW);
+	assert_int_equal(up.cl_ord_id, 2001); /* the session id */
+	assert_int_equal(up.firm_id, 7);
+	assert_int_equal(up.in_seq, 1);       /* Establish's next_seq_no */
+	expect_ring_empty(f, 0);
+
+	fb_order(&b, 5, C0);
+	fb_order(&b, 5, C0); /* cl_ord_id reused: the session layer answers */
+	fb_order(&b, 6, 99); /* no such contract: the gateway answers */
+	fb_send(c, &b);
+	o = deq_order(f, 0);
+	assert_int_equal(o.type, DP_ORD_NEW);
+	assert_int_equal(o.cl_ord_id, 5);
+	assert_int_equal(o.session, up.session);
+	reused = deq_order(f, 0);
+	r = local_reject(&reused);
+	assert_int_equal(reused.session, up.session);
+	assert_int_equal(r.reason, TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(r.cl_ord_id, 5);
+	unknown = deq_order(f, 0);
+	r = local_reject(&unknown);
+	assert_int_equal(unknown.session, up.session);
+	assert_int_equal(r.reason, TKX_REJ_UNKNOWN_CONTRACT);
+	assert_int_equal(r.cl_ord_id, 6);
+	assert_int_equal(r.contract_id, 99);
+	expect_ring_empty(f, 0);
+	/* nothing numbered by the gateway itself: the client has heard nothing yet */
+	assert_int_equal(cl_read(c, &m, 50), -ETIMEDOUT);
+	assert_int_equal(gstats(f).jn_records, 3);
+	assert_int_equal(gstats(f).jn_pending, 0);
+	assert_int_equal(gstats(f).unknown_contract, 1);
+
+	/* The RX core's order, not the order they were made: UNKNOWN_CONTRACT, the ack,
+	 * CLORDID_REUSED. */
+	echo_local(f, &unknown);
+	enq_ack(f, 0, &o, 777);
+	echo_local(f, &reused);
+	m = cl_expect(c, TKX_EXEC_REJECT);
+	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
+	assert_int_equal(m.exec_reject.cl_ord_id, 6);
+	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 777);
+	m = cl_expect(c, TKX_EXEC_REJECT);
+	assert_int_equal(m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(m.exec_reject.cl_ord_id, 5);
+
+	/* They are application messages 1, 2, 3, in that order. */
+	FB_ADD(&b, retransmit_request, .session_id = 2001, .timestamp = now_ns(),
+	       .from_seq_no = 1, .count = 3);
+	fb_send(c, &b);
+	m = cl_expect(c, TKX_RETRANSMISSION);
+	assert_int_equal(m.retransmission.next_seq_no, 1);
+	assert_int_equal(m.retransmission.count, 3);
+	m = cl_expect(c, TKX_EXEC_REJECT);
+	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
+	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 777);
+	m = cl_expect(c, TKX_EXEC_REJECT);
+	assert_int_equal(m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	expect_ring_empty(f, 0); /* retransmission is the session's own: no record */
+	assert_int_equal(gstats(f).jn_records, 3);
+	assert_int_equal(gstats(f).jn_lost, 0);
+	cl_close(c);
+}
+
+/* Journal, ring 0 full: the requests that do not fit are answered BUSY, and those answers
+ * (LOCAL records) wait in the gateway's FIFO, core 0 blocked behind them, until the RX
+ * core makes room. None is lost, all come in the order the requests were sent, the client
+ * gets them when echoed, and core 0 takes requests again once the FIFO is empty. */
+static void test_journal_ring_full(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_open(f, 0);
+	struct fb b = { .n = 0 };
+	enum { N = 40 };
+	unsigned cap = rte_ring_get_capacity(f->req[0]), nbusy = 0;
+	struct dp_order o, busy[N];
+	struct jn_seen s = { 0 };
+
+	logon(c, 2002, 1000, 0);
+	for (unsigned i = 1; i <= N; i++)
+		fb_order(&b, i, C0);
+	fb_send(c, &b);
+	/* The SESSION_UP and cap - 1 requests fill ring 0; each later request's BUSY waits. */
+	WAIT_STAT(f, jn_records, 1 + N - (cap - 1));
+	WAIT_STAT(f, busy_rejects, N - (cap - 1)); /* counted after its record was made */
+	WAIT_STAT(f, orders_routed, cap);          /* counted after the enqueue */
+	assert_int_equal(gstats(f).jn_pending, N - (cap - 1));
+	assert_int_equal(rte_ring_count(f->req[0]), cap);
+
+	/* The RX core drains ring 0; the FIFO follows onto it. */
+	for (unsigned i = 0; i < 1 + N; i++) {
+		if (!jn_take(f, &s, &o, WAIT_MS))
+			fail_msg("ring 0: %u requests of %u, then nothing", s.news + s.busy, N);
+		if (o.type == DP_ORD_LOCAL)
+			busy[nbusy++] = o;
+	}
+	expect_ring_empty(f, 0);
+	assert_int_equal(s.ups, 1);
+	assert_int_equal(s.news, cap - 1);
+	assert_int_equal(s.busy, N - (cap - 1));
+	WAIT_STAT(f, orders_routed, 1 + N);
+	assert_int_equal(gstats(f).jn_lost, 0);
+
+	/* The FIFO is empty: core 0 is no longer blocked. */
+	fb_order(&b, N + 1, C0);
+	fb_send(c, &b);
+	o = deq_order(f, 0);
+	assert_int_equal(o.type, DP_ORD_NEW);
+	assert_int_equal(o.cl_ord_id, N + 1);
+
+	/* The echoed BUSY answers reach the client, in order. */
+	for (unsigned k = 0; k < nbusy; k++)
+		echo_local(f, &busy[k]);
+	for (unsigned k = 0; k < nbusy; k++) {
+		struct tkx_msg m = cl_expect(c, TKX_EXEC_REJECT);
+
+		assert_int_equal(m.exec_reject.reason, TKX_REJ_BUSY);
+		assert_int_equal(m.exec_reject.cl_ord_id, cap + k);
+	}
+	cl_close(c);
+}
+
+/* Journal, the RX core far behind: when the FIFO of waiting records is down to its
+ * reserve, the gateway stops taking frames - the connection is parked, its bytes wait in
+ * TCP - rather than lose a record; when the RX core drains ring 0 it goes on. 5000
+ * requests, more than the FIFO holds (GW_JQ_MIN, 4096, here), every one on ring 0 exactly
+ * once, in order. */
+static void test_journal_park(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_open(f, 0);
+	static struct fb b;
+	enum { N = 5000 };
+	unsigned cap = rte_ring_get_capacity(f->req[0]), sent = 0;
+	struct jn_seen s = { 0 };
+	struct td_gw_stats g;
+	struct dp_order o;
+	size_t off = 0;
+	uint64_t t0;
+
+	logon(c, 2003, 1000, 0);
+	b.n = 0;
+	/* The RX core takes nothing; the client sends what TCP takes until the gateway
+	 * parks the connection. */
+	t0 = mono_ms();
+	while (gstats(f).jn_parked == 0) {
+		if (!send_orders_nb(c, &b, &off, &sent, N))
+			usleep(100);
+		if (mono_ms() - t0 > 2 * WAIT_MS)
+			fail_msg("not parked: %u of %u requests sent", sent, N);
+	}
+	/* Parked: once the frames taken so far are routed (the loop pass that parked may
+	 * still be at it), each is accounted for - a NEW on the full ring or a BUSY waiting
+	 * in the FIFO - and the rest stays in TCP. 2 frames: the logon. */
+	t0 = mono_ms();
+	for (;;) {
+		g = gstats(f);
+		if (g.rx_frames - 2 == (cap - 1) + g.busy_rejects || mono_ms() - t0 > WAIT_MS)
+			break;
+		usleep(200);
+	}
+	assert_int_equal(g.rx_frames - 2, (cap - 1) + g.busy_rejects);
+	assert_true(g.rx_frames - 2 < N);
+	assert_int_equal(g.jn_pending, g.busy_rejects);
+	assert_int_equal(g.jn_records, 1 + g.busy_rejects);
+	assert_int_equal(g.jn_lost, 0);
+	usleep(20000);
+	assert_int_equal(gstats(f).rx_frames, g.rx_frames);
+
+	/* The RX core drains ring 0; the client sends the rest as TCP takes it. */
+	t0 = mono_ms();
+	while (s.news + s.busy < N) {
+		send_orders_nb(c, &b, &off, &sent, N);
+		jn_take(f, &s, &o, 1);
+		if (mono_ms() - t0 > 5 * WAIT_MS)
+			fail_msg("ring 0: %u requests of %u (%u sent)", s.news + s.busy, N, sent);
+	}
+	expect_ring_empty(f, 0);
+	assert_int_equal(s.ups, 1);
+	WAIT_STAT(f, orders_routed, 1 + N);
+	g = gstats(f);
+	assert_int_equal(g.rx_frames, 2 + N);
+	assert_int_equal(g.busy_rejects, s.busy);
+	assert_int_equal(g.jn_records, 1 + s.busy);
+	assert_int_equal(g.jn_lost, 0);
+	cl_close(c);
+}
+
 /* ---- EAL and main ------------------------------------------------------------------------- */
 
 int main(void)
@@ -1121,6 +1436,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_disconnects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup_idle, teardown),
 		cmocka_unit_test_setup_teardown(test_burst, setup_burst, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_records, setup_journal, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_ring_full, setup_journal, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_park, setup_journal, teardown),
 	};
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	dp_eal_fini();

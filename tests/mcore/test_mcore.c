@@ -289,6 +289,50 @@ static void test_stp_and_pool_full(void **state)
 	assert_true(st.trades == 1 && st.rejects == 1);
 }
 
+/* Regression: records that are not requests (the gateway's journal records, garbage
+ * types) never reach a book and are never answered: the RX core keeps them from the core,
+ * and if one got through it must not turn into an ExecReject for its session. */
+static void test_not_a_request(void **state)
+{
+	struct mc_core *mc = *state;
+	run(mc, new_order(0, 5, 1, 0, 100, TKX_SIDE_SELL, 25000, 10, TKX_TIF_GTC));
+	assert_int_equal(n_got, 2);
+	uint64_t sell_id = got[0].u.ack.order_id;
+
+	struct dp_order junk[5];
+	struct tkx_exec_reject body = {.cl_ord_id = 100, .order_id = sell_id, .contract_id = C1,
+				       .reason = TKX_REJ_CLORDID_REUSED,
+				       .ref_template_id = TKX_CANCEL_ORDER};
+	dp_order_session_up(&junk[0], 1, 5, 0x7e57, 1, 1, NOW);
+	junk[0].contract_id = C1;
+	assert_int_equal(dp_order_local_pack(&junk[1], 0, 5, TKX_EXEC_REJECT, &body, sizeof(body),
+					     NOW), 0);
+	junk[2] = new_order(0, 5, 1, 0, 101, TKX_SIDE_BUY, 25000, 10, TKX_TIF_IOC);
+	junk[2].type = 0;
+	junk[3] = junk[2];
+	junk[3].type = 200;
+	/* The fields of a cancel of the resting order, under a type that is not a cancel. */
+	junk[4] = new_order(0, 5, 1, 0, 102, TKX_SIDE_BUY, 25000, 10, TKX_TIF_IOC);
+	junk[4].order_id = sell_id;
+	junk[4].type = DP_ORD_LOCAL;
+	n_got = 0;
+	mc_process(mc, junk, 5, NOW, &out);
+	assert_int_equal(n_got, 0);
+	struct dp_event e;
+	assert_int_equal(dp_order_local_event(&junk[1], &e), 0);
+	assert_int_equal(e.pad[0], DP_EV_LOCAL);
+	assert_int_equal(e.u.reject.cl_ord_id, 100);
+	assert_int_equal(e.u.reject.reason, TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(dp_order_local_event(&junk[0], &e), -EINVAL);
+
+	/* The book is as it was: the whole offer is there. */
+	run(mc, new_order(1, 7, 2, 0, 900, TKX_SIDE_BUY, 25000, 10, TKX_TIF_IOC));
+	assert_int_equal(got[0].template_id, TKX_EXEC_ACK);
+	assert_int_equal(got[1].template_id, TKX_FILL);
+	assert_int_equal(got[1].u.fill.qty, 10);
+	assert_int_equal(got[1].u.fill.leaves_qty, 0);
+}
+
 static void test_init_errors(void **state)
 {
 	(void)state;
@@ -314,6 +358,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_modify_ownership, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mass_and_session_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stp_and_pool_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_a_request, setup, teardown),
 		cmocka_unit_test(test_init_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1762,6 +1762,177 @@ static void test_tcp_mode(void **state)
 	fx_close(&f);
 }
 
+/* ---- Deferred local replies (ss_params.defer_local; issue 6, the gateway's journal) ------- */
+
+struct hooks {
+	unsigned n_est, n_local;
+	uint16_t est_slot;
+	uint64_t est_sid, est_next_in;
+	uint32_t est_firm;
+	struct dp_event echo[16]; /* each local reply as its owner hands it back */
+};
+
+static void hook_established(void *arg, uint16_t slot, uint64_t sid, uint32_t firm,
+			     uint64_t next_in)
+{
+	struct hooks *h = arg;
+
+	h->n_est++;
+	h->est_slot = slot;
+	h->est_sid = sid;
+	h->est_firm = firm;
+	h->est_next_in = next_in;
+}
+
+/* Packs the reply into a DP_ORD_LOCAL and unpacks its echo, as the gateway and the RX core
+ * do between them. */
+static void hook_local(void *arg, uint16_t slot, uint16_t tid, const void *body, uint16_t blen)
+{
+	struct hooks *h = arg;
+	struct dp_order o;
+
+	assert_true(h->n_local < 16);
+	assert_int_equal(dp_order_local_pack(&o, 3, slot, tid, body, blen, T0), 0);
+	assert_int_equal(o.type, DP_ORD_LOCAL);
+	assert_int_equal(o.src, 3);
+	assert_int_equal(o.session, slot);
+	assert_int_equal(dp_order_local_event(&o, &h->echo[h->n_local++]), 0);
+}
+
+/* A deferring table numbers nothing by itself; its local replies take their numbers in the
+ * order they come back through ss_event(), interleaved with the matching cores' replies,
+ * and a retransmission resends exactly those bytes. */
+static void test_defer_local(void **state)
+{
+	struct fx f;
+	struct ss_params pr;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct omsg o[MAX_OMSGS];
+	struct dp_event ev[8];
+	struct dp_order fwd[2];
+	struct hooks h;
+	unsigned slot;
+	uint8_t raw[5][64];
+	uint16_t rlen[5];
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	params(&pr, SS_TCP);
+	pr.defer_local = 1;
+	pr.on_established = hook_established;
+	pr.on_local_reply = hook_local;
+	pr.hook_arg = &h;
+	fx_open(&f, &pr);
+	slot = open_session(&f, &p, 100, 5, 1000, 0);
+	assert_int_equal(h.n_est, 1);
+	assert_int_equal(h.est_slot, slot);
+	assert_int_equal(h.est_sid, 100);
+	assert_int_equal(h.est_firm, 7);
+	assert_int_equal(h.est_next_in, 5);
+
+	/* One message per call, as the gateway feeds frames: two requests forwarded, three
+	 * answered by the session layer - deferred: nothing to send, nothing numbered. */
+	dg_order(&d, 10);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	fwd[0] = f.out->orders[0];
+	assert_int_equal(rx(&f, &p, &d), 1); /* cl_ord_id 10 again: CLORDID_REUSED */
+	d.n = 0;
+	DG_ADD(&d, new_order, .cl_ord_id = 11, .price = 0, .qty = 1, .contract_id = 42,
+	       .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC); /* INVALID_PRICE */
+	assert_int_equal(rx(&f, &p, &d), 1);
+	d.n = 0;
+	DG_ADD(&d, exec_ack, .cl_ord_id = 1, .price = 5, .side = 1, .tif = 1); /* wrong way */
+	assert_int_equal(rx(&f, &p, &d), 1);
+	d.n = 0;
+	dg_order(&d, 12);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	assert_int_equal(f.out->n_orders, 2);
+	fwd[1] = f.out->orders[1];
+	assert_int_equal(fwd[0].in_seq, 5);
+	assert_int_equal(fwd[1].in_seq, 9);
+	assert_int_equal(f.out->n_bufs, 0);
+	assert_int_equal(h.n_local, 3);
+	assert_int_equal(info(&f, slot).next_out, 1);
+	assert_int_equal(info(&f, slot).next_in, 10);
+	/* ss_reject_order() of a deferring table is deferred too. */
+	assert_int_equal(ss_reject_order(f.t, &fwd[1], TKX_REJ_BUSY, f.now, f.out), 0);
+	assert_int_equal(f.out->n_bufs, 0);
+	assert_int_equal(h.n_local, 4);
+	assert_int_equal(stats(&f).local_deferred, 4);
+	assert_int_equal(stats(&f).tx_app, 0);
+	assert_int_equal(h.echo[0].template_id, TKX_EXEC_REJECT);
+	assert_int_equal(h.echo[0].pad[0], DP_EV_LOCAL);
+	assert_int_equal(h.echo[0].u.reject.reason, TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(h.echo[1].u.reject.reason, TKX_REJ_INVALID_PRICE);
+	assert_int_equal(h.echo[2].template_id, TKX_BUSINESS_REJECT);
+	assert_int_equal(h.echo[2].u.raw[16], TKX_EXEC_ACK & 0xff); /* ref_template_id */
+	assert_int_equal(h.echo[3].u.reject.reason, TKX_REJ_BUSY);
+	assert_int_equal(h.echo[3].u.reject.cl_ord_id, 12);
+
+	/* Back in an order of the owner's choosing, with a matching core's ExecAck among
+	 * them: that is the numbering. */
+	ss_out_reset(f.out);
+	memset(&ev[1], 0, sizeof(ev[1]));
+	ev[0] = h.echo[2];
+	ev[1].template_id = TKX_EXEC_ACK;
+	ev[1].session = (uint16_t)slot;
+	ev[1].src = 3;
+	ev[1].u.ack = (struct tkx_exec_ack){ .cl_ord_id = 10, .order_id = 1010, .price = 12345,
+					     .transact_time = T0 + 1, .qty = 10,
+					     .contract_id = 42, .side = 1, .tif = 1 };
+	ev[2] = h.echo[0];
+	ev[3] = h.echo[3];
+	ev[4] = h.echo[1];
+	/* Not accepted: a local echo of a template the session layer never makes, and a
+	 * BusinessReject that does not say it is one. */
+	ev[5] = h.echo[0];
+	ev[5].template_id = TKX_EXEC_ACK;
+	ev[6] = h.echo[2];
+	ev[6].pad[0] = 0;
+	assert_int_equal(ss_event(f.t, ev, 7, f.now, f.out), 7);
+	assert_int_equal(stats(&f).ev_dropped, 2);
+	assert_int_equal(parse(&f, o), 5);
+	assert_int_equal(o[0].m.template_id, TKX_BUSINESS_REJECT);
+	assert_int_equal(o[0].m.business_reject.reason, TKX_BREJ_WRONG_DIRECTION);
+	assert_int_equal(o[0].m.business_reject.ref_seq_no, 8);
+	assert_int_equal(o[1].m.template_id, TKX_EXEC_ACK);
+	assert_int_equal(o[2].m.template_id, TKX_EXEC_REJECT);
+	assert_int_equal(o[2].m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(o[2].m.exec_reject.cl_ord_id, 10);
+	assert_int_equal(o[2].m.exec_reject.transact_time, T0);
+	assert_int_equal(o[3].m.exec_reject.reason, TKX_REJ_BUSY);
+	assert_int_equal(o[4].m.exec_reject.reason, TKX_REJ_INVALID_PRICE);
+	assert_int_equal(o[4].m.exec_reject.cl_ord_id, 11);
+	assert_int_equal(info(&f, slot).next_out, 6);
+	assert_int_equal(stats(&f).tx_app, 5);
+	for (int i = 0; i < 5; i++) {
+		rlen[i] = o[i].len;
+		memcpy(raw[i], o[i].raw, o[i].len);
+	}
+	/* The ring kept them with their numbers: a retransmission resends the same bytes. */
+	ss_out_reset(f.out);
+	d.n = 0;
+	DG_ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 5);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	assert_int_equal(parse(&f, o), 6);
+	assert_int_equal(o[0].m.template_id, TKX_RETRANSMISSION);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(o[1 + i].len, rlen[i]);
+		assert_memory_equal(o[1 + i].raw, raw[i], rlen[i]);
+	}
+	/* Established once: a re-establishment reports nothing again. */
+	ss_out_reset(f.out);
+	assert_int_equal(ss_disconnect(f.t, &p, f.now, f.out), 0);
+	{
+		struct ss_peer q = peer_n(2);
+
+		assert_int_equal(open_session(&f, &q, 100, 10, 1000, 0), slot);
+	}
+	assert_int_equal(h.n_est, 1);
+	fx_close(&f);
+}
+
 /* ---- Caller-side rejects, capacity ------------------------------------------------------------ */
 
 static void test_reject_order(void **state)
@@ -2222,6 +2393,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_prefix),
 		cmocka_unit_test(test_malformed_edges),
 		cmocka_unit_test(test_tcp_mode),
+		cmocka_unit_test(test_defer_local),
 		cmocka_unit_test(test_reject_order),
 		cmocka_unit_test(test_out_full),
 		cmocka_unit_test(test_table_full),

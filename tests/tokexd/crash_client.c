@@ -7,8 +7,10 @@
  *
  * Sessions: A = firm 1, session id 0x7e57a001, only buys; B = firm 2, 0x7e57b002, only
  * sells (so every trade is A against B, and no self-trade prevention gets in the way).
- * Each run re-establishes both with last_in_seq 0: the exchange's EstablishmentAck says
- * its next number, the library asks for retransmission of everything before it.
+ * Both on UDP, or with --tcp IP:PORT B on TCP through tokexd's gateway (the journal's
+ * "gateway" test: its sessions are rebuilt like the UDP ones). Each run re-establishes
+ * both with last_in_seq 0: the exchange's EstablishmentAck says its next number, the
+ * library asks for retransmission of everything before it.
  *
  * Modes:
  *   run     recover and check (below), probe the book, then send up to --orders requests
@@ -27,6 +29,8 @@
  * LOST; (3) every trade id is filled once in A and once in B with the same price and
  * quantity (no fill lost or duplicated); (4) the book: A's resting buys and B's resting
  * sells computed from the streams are exactly what an IOC from the other side fills.
+ * Each run prints "CRASH local A <n> B <m>": the replies in each stream that the session
+ * layer made by itself (ExecReject THROTTLED, CLORDID_REUSED, invalid; BusinessReject).
  * Every wait is bounded; exit 0 pass, 1 fail.
  */
 #include <errno.h>
@@ -60,7 +64,7 @@ struct sess {
 };
 
 static struct {
-	struct sockaddr_in udp;
+	struct sockaddr_in udp, tcp; /* tcp.sin_port 0: B on UDP too */
 	const char *state, *stop, *ready;
 	uint32_t orders, contract;
 	unsigned seed;
@@ -212,8 +216,9 @@ static int sess_open(struct sess *s, struct sess *other)
 {
 	struct tkx_client_cfg cfg;
 	tkx_client_cfg_default(&cfg);
-	cfg.transport = TKX_CLIENT_UDP;
-	cfg.exchange = g.udp;
+	int tcp = s->side == TKX_SIDE_SELL && g.tcp.sin_port != 0; /* B */
+	cfg.transport = tcp ? TKX_CLIENT_TCP : TKX_CLIENT_UDP;
+	cfg.exchange = tcp ? g.tcp : g.udp;
 	cfg.firm_id = s->firm;
 	cfg.secret = (const uint8_t *)secret(s->firm);
 	cfg.secret_len = strlen(secret(s->firm));
@@ -255,8 +260,8 @@ static int sess_open(struct sess *s, struct sess *other)
 	if (s->n_old + 1 > s->ack_next)
 		FAIL("%s: the exchange's next number %" PRIu64 " is below what was received (%u)",
 		     s->name, s->ack_next, s->n_old);
-	printf("CRASH %s: recovered %u message(s) (%u received before), next %" PRIu64 "\n",
-	       s->name, s->n, s->n_old, s->ack_next);
+	printf("CRASH %s: recovered %u message(s) (%u received before), next %" PRIu64 " (%s)\n",
+	       s->name, s->n, s->n_old, s->ack_next, tcp ? "tcp" : "udp");
 	return 0;
 }
 
@@ -373,6 +378,35 @@ static int64_t check_streams(struct sess *S, int64_t rest[2])
 	return (int64_t)trades;
 }
 
+/* Replies the exchange's session layer made by itself: never from a matching core. */
+static int is_local(const struct tkx_msg *m)
+{
+	if (m->template_id == TKX_BUSINESS_REJECT)
+		return 1;
+	if (m->template_id != TKX_EXEC_REJECT)
+		return 0;
+	switch (m->exec_reject.reason) {
+	case TKX_REJ_THROTTLED:
+	case TKX_REJ_CLORDID_REUSED:
+	case TKX_REJ_INVALID_PRICE:
+	case TKX_REJ_INVALID_QTY:
+	case TKX_REJ_INVALID_SIDE:
+	case TKX_REJ_INVALID_TIF:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void print_local(const struct sess *S)
+{
+	uint32_t n[2] = {0, 0};
+	for (int k = 0; k < 2; k++)
+		for (uint32_t i = 0; i < S[k].n; i++)
+			n[k] += (uint32_t)is_local(&S[k].msg[i]);
+	printf("CRASH local A %u B %u\n", n[0], n[1]);
+}
+
 /* An IOC from side k at the far price for rest + 1: fills exactly what rests opposite. */
 static void probe(struct sess *S, int k, int64_t opposite)
 {
@@ -426,12 +460,19 @@ static void probe(struct sess *S, int k, int64_t opposite)
 		printf("CRASH probe %s: IOC filled %" PRIu64 " = resting opposite\n", s->name, filled);
 }
 
+/* Takes what arrives until both sessions were quiet for ms (replies wait for the
+ * journal's fdatasync, which a loaded machine can stretch), at most 10 s longer. */
 static void settle(struct sess *S, int ms)
 {
-	uint64_t end = mono_ms() + (uint64_t)ms;
-	while (mono_ms() < end) {
+	uint64_t now = mono_ms(), quiet = now + (uint64_t)ms, end = quiet + 10000;
+	uint32_t seen = S[0].n + S[1].n;
+	while ((now = mono_ms()) < quiet && now < end) {
 		pump(&S[0], 5);
 		pump(&S[1], 5);
+		if (S[0].n + S[1].n != seen) {
+			seen = S[0].n + S[1].n;
+			quiet = mono_ms() + (uint64_t)ms;
+		}
 	}
 }
 
@@ -561,6 +602,7 @@ int main(int argc, char **argv)
 		{"stop", required_argument, NULL, 'x'},   {"orders", required_argument, NULL, 'n'},
 		{"seed", required_argument, NULL, 'r'},   {"contract", required_argument, NULL, 'c'},
 		{"strict", no_argument, NULL, 'S'},       {"ready", required_argument, NULL, 'R'},
+		{"tcp", required_argument, NULL, 't'},
 		{NULL, 0, NULL, 0}};
 	int c;
 	g.stop = "/nonexistent";
@@ -578,12 +620,17 @@ int main(int argc, char **argv)
 		case 'c': g.contract = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'S': g.strict = 1; break;
 		case 'R': g.ready = optarg; break;
+		case 't':
+			if (tkx_client_parse_addr(optarg, 7412, &g.tcp) < 0)
+				return 2;
+			break;
 		default: return 2;
 		}
 	}
 	if (optind >= argc || !g.state || !g.udp.sin_port || !g.contract) {
 		fprintf(stderr, "usage: crash_client run|verify|storage --udp IP:PORT --state DIR "
-				"--contract ID [--orders N] [--seed S] [--stop FILE] [--ready FILE] [--strict]\n");
+				"--contract ID [--tcp IP:PORT] [--orders N] [--seed S] [--stop FILE] "
+				"[--ready FILE] [--strict]\n");
 		return 2;
 	}
 	const char *mode = argv[optind];
@@ -605,6 +652,7 @@ int main(int argc, char **argv)
 		recover_and_check(S);
 		if (!failed && strcmp(mode, "run") == 0)
 			trade(S);
+		print_local(S);
 		for (int k = 0; k < 2; k++)
 			state_save(&S[k]);
 	}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test_tokexd_journal.sh - the input journal end to end (issue 6: "nothing acknowledged is
-# ever lost"): tokexd (rtc, journal.durability sync, no TCP gateway) on a net_tap port with
-# its journal in a mktemp directory; crash_client on the kernel side of the TAP.
+# ever lost"): tokexd (rtc, journal.durability sync, no TCP gateway but in mode gateway) on
+# a net_tap port with its journal in a mktemp directory; crash_client on the kernel side
+# of the TAP (and on 127.0.0.1 for the gateway).
 #
-# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay TOKEXD CRASH_CLIENT
+# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|snapshot TOKEXD CRASH_CLIENT
 #   crash    3 rounds: start tokexd on the journal, crash_client recovers and checks both
 #            firms' sessions (retransmission of everything, identical bytes, trade ids
 #            once per side, the book by IOC probes), trades, and tokexd is killed -9 at a
@@ -15,12 +16,25 @@
 #            says so once; a restart recovers what was journaled before the failure.
 #   corrupt  a record in the middle of the segment flipped: tokexd refuses to start, exit
 #            non-zero, with the journal's message naming the segment offset.
-# TAP tkxj<net>_<pid>, subnets 198.18.40-47.0/24 (a lock per subnet), market data
+#   gateway  crash's 3 rounds with firm 2 (session B) on TCP through tokexd's gateway
+#            (127.0.0.1, a free port): its session is rebuilt from the journal, re-
+#            established with the same session id and every message it had is
+#            retransmitted with identical bytes at the same number; throttled requests
+#            make the gateway's session layer answer by itself (the deferred replies,
+#            DP_ORD_LOCAL). Then replay's clean-stop check (--strict) on both streams.
+#   snapshot journal.snapshot_every 500: a random session of 3000 requests, SIGTERM,
+#            restart: recovery loads the newest snapshot and replays only the records
+#            after it, and the retransmitted streams equal the live ones (--strict); two
+#            rounds killed -9 while trading, each recovered from a snapshot and checked;
+#            the newest snapshot corrupted: the one before it is used (--strict); another
+#            configuration (sessions.max) or all of them moved aside: the whole journal
+#            replays to the same streams (--strict).
+# TAP tkxj<net>_<pid>, subnets 198.18.40-55.0/24 (a lock per subnet), market data
 # 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
 # start 15 s, each client 30 s; tokexd's own --seconds 40; the whole run well under 60 s.
 set -u
 
-WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay TOKEXD CRASH_CLIENT}
+WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|snapshot TOKEXD CRASH_CLIENT}
 TOKEXD=${2:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 CC=${3:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 
@@ -56,7 +70,9 @@ storage) NETS="42 46" ;;
 corrupt) NETS="43 47" ;;
 pcrash) NETS="51 53" ;;
 preplay) NETS="52 54" ;;
-*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
+gateway) NETS="49 50" ;;
+snapshot) NETS="48 55" ;;
+*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|snapshot TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
 esac
 
 stop_tokexd() { # $1: signal
@@ -100,10 +116,11 @@ STATE=$WORK/state
 mkdir -p "$STATE"
 FAULT=
 [ "$WHAT" = storage ] && FAULT="  fault_write_after: 40"
+[ "$WHAT" = snapshot ] && FAULT="  snapshot_every: 500"
 # crash and replay: some requests throttled, so the session layer's own numbered
 # ExecRejects (THROTTLED) are journaled and renumbered by recovery too (never terminated).
 THROTTLE="  throttle_grace: 100000000"
-case $WHAT in crash | replay | pcrash | preplay) THROTTLE="$THROTTLE
+case $WHAT in crash | replay | pcrash | preplay | gateway | snapshot) THROTTLE="$THROTTLE
   throttle_rate: 500
   throttle_burst: 10" ;;
 esac
@@ -131,12 +148,27 @@ journal:
 $FAULT
 EOF
 
+# gateway: the TCP gateway on 127.0.0.1, a port free now (kept across the restarts).
+TCP=(--no-tcp)
+CTCP=()
+if [ "$WHAT" = gateway ]; then
+	port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+	TCPPORT=$((27400 + NET))
+	for _ in 1 2 3 4 5; do
+		port_busy "$TCPPORT" || break
+		TCPPORT=$((30000 + RANDOM % 30000))
+	done
+	port_busy "$TCPPORT" && fail "no free TCP port on 127.0.0.1"
+	TCP=(--tcp "127.0.0.1:$TCPPORT")
+	CTCP=(--tcp "127.0.0.1:$TCPPORT")
+fi
+
 START=0
 # Starts tokexd on the journal; 0 when ready (TAP addressed), 1 when it exited.
 start_tokexd() {
 	START=$((START + 1))
 	LOG=$WORK/tokexd.$START.log
-	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" --no-tcp \
+	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" "${TCP[@]}" \
 		--seconds 40 -- --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
 	for _ in $(seq 1 150); do
@@ -154,8 +186,8 @@ start_tokexd() {
 }
 
 client() {
-	timeout -k 5 30 "$CC" "$@" --udp "$TIP:7411" --state "$STATE" --contract "$C1" \
-		| tee -a "$WORK/client.log"
+	timeout -k 5 30 "$CC" "$@" --udp "$TIP:7411" "${CTCP[@]}" --state "$STATE" \
+		--contract "$C1" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
 }
 
@@ -165,8 +197,14 @@ sanitizers_quiet() {
 	fi
 }
 
+# gateway: after a restart, firm 2's TCP session is in the gateway's table again.
+tcp_rebuilt() {
+	grep -q '^tokexd: journal: session 2119675906 firm 2 slot [0-9]* tcp: ' "$LOG" ||
+		fail "start $START: the TCP session 0x7e57b002 was not rebuilt"
+}
+
 case $WHAT in
-crash | pcrash)
+crash | pcrash | gateway)
 	for round in 1 2 3; do
 		start_tokexd || fail "tokexd exited during start-up (round $round)"
 		rm -f "$WORK/stop" "$WORK/ready"
@@ -181,6 +219,7 @@ crash | pcrash)
 			sleep 0.1
 		done
 		[ -f "$WORK/ready" ] || { wait "$CPID"; fail "crash_client did not start trading (round $round)"; }
+		[ "$WHAT" != gateway ] || [ "$round" = 1 ] || tcp_rebuilt
 		sleep "$((2 + RANDOM % 14))e-1"
 		kill -KILL "$TD_PID"
 		touch "$WORK/stop"
@@ -195,6 +234,27 @@ crash | pcrash)
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
 	n=$(grep -c '^tokexd: journal: recovered' "$WORK"/tokexd.*.log | awk -F: '{ s += $2 } END { print s }')
 	[ "$n" = 3 ] || fail "expected 3 recoveries (starts 2 to 4), saw $n"
+	if [ "$WHAT" = gateway ]; then
+		tcp_rebuilt
+		# The deferred path was exercised: B received replies its session layer made
+		# by itself, and the last recovery numbered the journaled ones again.
+		bl=$(awk '$1 == "CRASH" && $2 == "local" { b = $6 } END { print b + 0 }' "$WORK/client.log")
+		[ "$bl" -gt 0 ] || fail "session B (tcp) never got a session-layer reply"
+		gl=$(sed -n 's/.* tcp replies renumbered (\([0-9]*\) session-layer rejects).*/\1/p' "$LOG")
+		[ -n "$gl" ] && [ "$gl" -gt 0 ] || fail "recovery renumbered no tcp session-layer reply"
+		echo "[journal gateway] B (tcp) got $bl session-layer replies; the last recovery renumbered $gl"
+		# A clean stop: the regenerated streams equal the live ones byte for byte.
+		start_tokexd || fail "tokexd exited during the replay start"
+		tcp_rebuilt
+		client run --orders 1500 --seed 11 || fail "crash_client run failed (replay)"
+		stop_tokexd TERM
+		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+		start_tokexd || fail "tokexd exited during the replay restart"
+		tcp_rebuilt
+		client verify --strict || fail "the regenerated stream differs from the live one"
+		stop_tokexd TERM
+		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	fi
 	sanitizers_quiet
 	;;
 replay | preplay)
@@ -248,6 +308,99 @@ corrupt)
 	grep -h 'corrupt in the middle' "$LOG" "$LOG.err" | head -n 1 | sed 's/^/[journal corrupt] /'
 	grep -q "corrupt in the middle: .*$(basename "$seg") offset 288" "$LOG" "$LOG.err" ||
 		fail "the message does not name the segment and offset 288"
+	sanitizers_quiet
+	;;
+snapshot)
+	# snap_recovered: this start recovered from a snapshot and replayed only its tail.
+	snap_recovered() {
+		local seq from n to
+		seq=$(sed -n 's/^tokexd: journal: snapshot seq \([0-9]*\) (.* loaded in .*/\1/p' "$LOG")
+		[ -n "$seq" ] || fail "start $START: recovery did not load a snapshot"
+		read -r n from to < <(sed -n 's/^tokexd: journal: recovered \([0-9]*\) record(s) from seq \([0-9]*\) (after the snapshot) to seq \([0-9]*\) .*/\1 \2 \3/p' "$LOG")
+		[ -n "$n" ] || fail "start $START: no recovery from seq > 1"
+		[ "$from" = $((seq + 1)) ] || fail "start $START: replay from $from, the snapshot is $seq"
+		[ "$n" = $((to - seq)) ] || fail "start $START: replayed $n records, $((to - seq)) follow the snapshot"
+		[ "$n" -lt "$to" ] || fail "start $START: the whole journal was replayed"
+		echo "[journal snapshot] start $START: snapshot seq $seq, $n of $to records replayed"
+	}
+	snap_files() { ls "$JDIR" | grep -c '^snap-[0-9]*\.snap$'; }
+	start_tokexd || fail "tokexd exited during start-up"
+	grep -q '^tokexd: journal: a snapshot every 500 records' "$LOG" || fail "snapshots are not on"
+	client run --orders 3000 --seed 11 || fail "crash_client run failed"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	w=$(sed -n 's/^tokexd: journal: snapshots taken [0-9]* written \([0-9]*\) .*/\1/p' "$LOG")
+	grep '^tokexd: journal: snapshots taken' "$LOG" | sed 's/^/[journal snapshot] /'
+	# (a snapshot due while the writer still syncs the previous one is skipped: a fast
+	# client can make that happen at 500 records, so at least two, not one per 500)
+	[ -n "$w" ] && [ "$w" -ge 2 ] || fail "expected snapshots written, saw '$w'"
+	# Retention: the two newest snapshots stay, the older ones were deleted.
+	[ "$(snap_files)" = 2 ] || fail "expected 2 snapshot files, found $(snap_files)"
+	# A clean stop, then recovery from the newest snapshot: the same streams.
+	start_tokexd || fail "tokexd exited during the restart"
+	snap_recovered
+	client verify --strict || fail "the stream after recovery from a snapshot differs from the live one"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	# Killed -9 while trading, twice: each recovery starts from a snapshot.
+	for round in 1 2; do
+		start_tokexd || fail "tokexd exited during start-up (round $round)"
+		snap_recovered
+		rm -f "$WORK/stop" "$WORK/ready"
+		client run --orders 3000 --seed "$((RANDOM + round))" --stop "$WORK/stop" \
+			--ready "$WORK/ready" &
+		CPID=$!
+		for _ in $(seq 1 200); do
+			[ -f "$WORK/ready" ] && break
+			kill -0 "$CPID" 2>/dev/null || break
+			sleep 0.1
+		done
+		[ -f "$WORK/ready" ] || { wait "$CPID"; fail "crash_client did not start trading (round $round)"; }
+		sleep "$((5 + RANDOM % 10))e-1"
+		kill -KILL "$TD_PID"
+		touch "$WORK/stop"
+		echo "[journal snapshot] round $round: tokexd killed -9"
+		wait "$CPID" || fail "crash_client failed in round $round"
+		stop_tokexd KILL
+	done
+	start_tokexd || fail "tokexd exited after the last kill"
+	snap_recovered
+	client verify || fail "crash_client verify failed after the last kill"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	# The newest snapshot corrupted: the one before it, and a longer tail, give the same.
+	newest=$(ls "$JDIR" | grep '^snap-[0-9]*\.snap$' | tail -n 1)
+	printf '\x5a\x5a' | dd of="$JDIR/$newest" bs=1 seek=100 conv=notrunc status=none
+	start_tokexd || fail "tokexd exited on a corrupt snapshot"
+	grep -q "^tokexd: journal: snapshot seq $((10#${newest:5:20})) is corrupt (CRC or length): skipped" "$LOG" ||
+		fail "the corrupt snapshot $newest was not reported"
+	[ -f "$JDIR/$newest.corrupt" ] || fail "the corrupt snapshot was not set aside"
+	snap_recovered
+	client verify --strict || fail "the stream after recovery from the older snapshot differs"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	# Another configuration (sessions.max): the snapshots are not used; the journal still
+	# starts at seq 1, so it is replayed whole, to the same streams.
+	sed -i 's/^  max: 8$/  max: 9/' "$WORK/tokexd.yaml"
+	start_tokexd || fail "tokexd exited with another configuration"
+	grep -q '^tokexd: journal: snapshot seq [0-9]* not used: taken with another configuration' "$LOG" ||
+		fail "a snapshot of another configuration was not refused"
+	grep -q '^tokexd: journal: recovered [0-9]* record(s) from seq 1 to' "$LOG" ||
+		fail "with another configuration the whole journal was not replayed"
+	client verify --strict || fail "the stream after a full replay (other configuration) differs"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	sed -i 's/^  max: 9$/  max: 8/' "$WORK/tokexd.yaml"
+	# Every snapshot moved aside: the whole journal replays to the same streams.
+	mkdir -p "$WORK/aside"
+	mv "$JDIR"/snap-* "$WORK/aside/"
+	start_tokexd || fail "tokexd exited without snapshots"
+	grep -q '^tokexd: journal: recovered [0-9]* record(s) from seq 1 to' "$LOG" ||
+		fail "without snapshots the whole journal was not replayed"
+	client verify --strict || fail "the stream after a full replay differs"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
 	sanitizers_quiet
 	;;
 esac

@@ -1,0 +1,144 @@
+/*
+ * md_snap.c - the market-data publisher's recoverable state as one snapshot section, and
+ * back; see md_snap.h for what is captured and the layout.
+ *
+ * Runs on the publisher's owner thread: saving on tokexd's RX core between loop passes
+ * (no allocation, lock or system call), checking and loading at start. The private
+ * fields are read and written through md_pub.c's md__snap_* functions.
+ */
+#include "md_snap.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+size_t md_snap_bound(const struct md_pub *p)
+{
+	uint64_t next;
+	uint32_t n;
+	int fresh;
+	md__snap_info(p, &next, &n, &fresh);
+	return sizeof(struct md_snap_hdr) + (size_t)n * sizeof(struct md_snap_contract);
+}
+
+int64_t md_snap_save(const struct md_pub *p, struct dp_snap_w *w)
+{
+	uint64_t next;
+	uint32_t n;
+	int fresh;
+	size_t at = w->len;
+	md__snap_info(p, &next, &n, &fresh);
+	struct md_snap_hdr *h = dp_snap_w_take(w, sizeof(*h));
+	if (h == NULL)
+		return -ENOBUFS;
+	memset(h, 0, sizeof(*h));
+	h->s.magic = MD_SNAP_MAGIC;
+	h->s.version = MD_SNAP_VERSION;
+	h->s.hdr_len = sizeof(*h);
+	h->next_seq = next;
+	h->n_contracts = n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct md_snap_contract *c = dp_snap_w_take(w, sizeof(*c));
+		if (c == NULL)
+			return -ENOBUFS;
+		md__snap_contract(p, i, c);
+	}
+	h->s.len = w->len - at;
+	return (int64_t)h->s.len;
+}
+
+static int md_snap_validate(const struct md_pub *p, const void *buf, size_t len,
+			    struct md_snap_hdr *h, char *err, size_t errlen)
+{
+	struct dp_snap_sect s;
+	uint64_t next;
+	uint32_t n;
+	int fresh;
+	int rc = dp_snap_sect_check(buf, len, MD_SNAP_MAGIC, MD_SNAP_VERSION, sizeof(*h),
+				    "market data", &s, err, errlen);
+	if (rc < 0)
+		return rc;
+	memcpy(h, buf, sizeof(*h));
+	md__snap_info(p, &next, &n, &fresh);
+	if (h->s.len != sizeof(*h) + (uint64_t)h->n_contracts * sizeof(struct md_snap_contract) ||
+	    h->next_seq == 0) {
+		snprintf(err, errlen, "market data snapshot: %u contracts do not match its length "
+			 "%" PRIu64 ": corrupt", (unsigned)h->n_contracts, h->s.len);
+		return -EBADMSG;
+	}
+	if (h->n_contracts != n) {
+		snprintf(err, errlen, "market data snapshot: saved by a publisher of %u contracts, "
+			 "this one has %u: another configuration", (unsigned)h->n_contracts,
+			 (unsigned)n);
+		return -EINVAL;
+	}
+	const uint8_t *b = (const uint8_t *)buf + sizeof(*h);
+	for (uint32_t i = 0; i < n; i++) {
+		struct md_snap_contract c, mine;
+		memcpy(&c, b + (size_t)i * sizeof(c), sizeof(c));
+		md__snap_contract(p, i, &mine);
+		if (c.id != mine.id) {
+			snprintf(err, errlen, "market data snapshot: contract %u is %u, here %u: "
+				 "another configuration", (unsigned)i, (unsigned)c.id,
+				 (unsigned)mine.id);
+			return -EINVAL;
+		}
+		if (c.phase > TKX_PHASE_DELISTED) {
+			snprintf(err, errlen, "market data snapshot: contract %u has phase %u: "
+				 "corrupt", (unsigned)c.id, (unsigned)c.phase);
+			return -EBADMSG;
+		}
+	}
+	if (!fresh) {
+		snprintf(err, errlen, "market data snapshot: the target publisher has published "
+			 "(load into a fresh one)");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int md_snap_check(const struct md_pub *p, const void *buf, size_t len, size_t *used,
+		  char *err, size_t errlen)
+{
+	struct md_snap_hdr h;
+	int rc = md_snap_validate(p, buf, len, &h, err, errlen);
+	if (rc == 0 && used)
+		*used = (size_t)h.s.len;
+	return rc;
+}
+
+int md_snap_load(struct md_pub *p, const void *buf, size_t len, size_t *used, char *err,
+		 size_t errlen)
+{
+	struct md_snap_hdr h;
+	int rc = md_snap_validate(p, buf, len, &h, err, errlen);
+	if (rc < 0)
+		return rc;
+	const uint8_t *b = (const uint8_t *)buf + sizeof(h);
+	for (uint32_t i = 0; i < h.n_contracts; i++) {
+		struct md_snap_contract c;
+		memcpy(&c, b + (size_t)i * sizeof(c), sizeof(c));
+		md__snap_set_contract(p, i, &c);
+	}
+	md__snap_set_seq(p, h.next_seq);
+	if (used)
+		*used = (size_t)h.s.len;
+	return 0;
+}
+
+uint64_t md_snap_config(const struct md_pub *p)
+{
+	uint64_t next, h = DP_SNAP_FNV_INIT;
+	uint32_t n;
+	int fresh;
+	md__snap_info(p, &next, &n, &fresh);
+	h = dp_snap_fnv(h, &n, sizeof(n));
+	for (uint32_t i = 0; i < n; i++) {
+		struct md_snap_contract c;
+		md__snap_contract(p, i, &c);
+		uint32_t f[2] = { c.id, c.phase };
+		h = dp_snap_fnv(h, f, sizeof(f));
+	}
+	return h;
+}

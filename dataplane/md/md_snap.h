@@ -1,0 +1,84 @@
+/*
+ * md_snap.h - the market-data publisher's recoverable state as one snapshot section, and
+ * back (issue 6: recovery replays the journal from the newest snapshot).
+ *
+ * Role: tokexd's snapshot code (td_snap.c) calls md_snap_save() on the RX core, the
+ * publisher's owner in run-to-completion mode, between loop passes (no allocation, no
+ * system call; O(contracts)); md_snap_check()/md_snap_load() at start into the publisher
+ * md_pub_init() just made, before any record is replayed.
+ *
+ * What is captured: what replay rebuilds by passing the regenerated records through
+ * md_pub_add(): every contract's Snapshot state (phase, best bid/ask and quantities, last
+ * price, volume: md_pub.h invariant 6), and the number the next message takes, so that
+ * the stream after a recovery from a snapshot is numbered as after a full replay. Not
+ * captured: the packets themselves (replay's are never sent, and a restart is a new
+ * market-data session for subscribers: they take the Snapshots), timers, the re-request
+ * bucket, counters. After a load nothing is retained: a re-request below the next number
+ * gets GapReject.
+ *
+ * Layout: struct md_snap_hdr, then n_contracts x struct md_snap_contract in the
+ * publisher's contract order. Errors (negative errno, reason in err): -EBADMSG not a
+ * publisher section, truncated or inconsistent; -EPROTO another format version; -EINVAL
+ * saved by a publisher of other contracts; -EBUSY the target has published something.
+ */
+#ifndef TOKEX_MD_SNAP_H
+#define TOKEX_MD_SNAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/dp_snap.h"
+#include "md_pub.h"
+
+#define MD_SNAP_MAGIC 0x4b444d54u /* "TMDK" */
+#define MD_SNAP_VERSION 1
+
+struct md_snap_hdr {
+	struct dp_snap_sect s;
+	uint64_t next_seq;
+	uint32_t n_contracts;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct md_snap_hdr) == 32, "md_snap_hdr layout");
+
+struct md_snap_contract {
+	uint32_t id;
+	uint8_t phase;
+	uint8_t pad[3];
+	int64_t bid_price, ask_price;
+	uint64_t bid_qty, ask_qty;
+	int64_t last_price;
+	uint64_t volume;
+};
+_Static_assert(sizeof(struct md_snap_contract) == 56, "md_snap_contract layout");
+
+/* Bytes a section of p needs. */
+size_t md_snap_bound(const struct md_pub *p);
+
+/* Appends p's section to w: bytes written, or -ENOBUFS. Owner thread. */
+int64_t md_snap_save(const struct md_pub *p, struct dp_snap_w *w);
+
+/* Checks the section at buf[0, len) (len may run past it) against p without changing
+ * anything: 0 or a negative errno. *used (may be NULL) = the section's length. */
+int md_snap_check(const struct md_pub *p, const void *buf, size_t len, size_t *used,
+		  char *err, size_t errlen);
+
+/* md_snap_check(), then restores the contracts' state and the next number into p (fresh
+ * from md_pub_init()). 0 or a negative errno (nothing changed then). */
+int md_snap_load(struct md_pub *p, const void *buf, size_t len, size_t *used, char *err,
+		 size_t errlen);
+
+/* Fingerprint of the contract list and start phases (not the session name: a per-start
+ * md.session does not invalidate a snapshot). */
+uint64_t md_snap_config(const struct md_pub *p);
+
+/* ---- Internal: md_pub.c's private state, for md_snap.c only --------------------------- */
+
+/* The next number, the contract count, and whether nothing was published yet. */
+void md__snap_info(const struct md_pub *p, uint64_t *next_seq, uint32_t *n_contracts,
+		   int *fresh);
+void md__snap_contract(const struct md_pub *p, uint32_t i, struct md_snap_contract *c);
+void md__snap_set_contract(struct md_pub *p, uint32_t i, const struct md_snap_contract *c);
+void md__snap_set_seq(struct md_pub *p, uint64_t next_seq);
+
+#endif /* TOKEX_MD_SNAP_H */

@@ -1,0 +1,619 @@
+/*
+ * td_snap.c - tokexd's periodic snapshots and recovery from the newest one (issue 6:
+ * "periodic snapshots bound recovery time").
+ *
+ * Role: run-to-completion mode, where one thread - the RX lcore - owns everything replay
+ * rebuilds: the matching core (contracts, books, ids, accounts, positions), the UDP
+ * session table (numbering, retransmit rings, cl_ord_id history) and the market-data
+ * publisher (contract states, top of book, numbering). At the end of a loop pass, when
+ * every journal record up to a->jn_last has been applied, td_snap_maybe() checks whether
+ * journal.snapshot_every records went by since the last snapshot; if so it serializes the
+ * three modules (mc_snap.h, ss_snap.h, md_snap.h) into one preallocated buffer - memory
+ * copies only: no allocation, lock, system call or print - and hands the buffer to the
+ * snapshot writer, a pthread pinned off the data path like the journal thread. The
+ * writer waits until the journal reports that seq durable (the state must never be ahead
+ * of what a restart can replay), writes the blob with jn_snapshot_write() (temporary
+ * file, fsync, rename, directory fsync; the jn header's CRC-32 covers the blob), then
+ * prunes. While the writer holds the buffer the RX core never waits: a snapshot that falls
+ * due then is skipped and counted, and the next one is due journal.snapshot_every records
+ * later.
+ *
+ * Handshake (one buffer, one flag, SPSC): `busy` 0 = the RX core may fill the buffer;
+ * the RX core fills it, writes job_seq/job_len, then stores busy = 1 (release); the
+ * writer loads busy (acquire), writes the file, stores busy = 0 (release); the RX core
+ * loads busy (acquire) before touching the buffer again. The writer polls every
+ * millisecond (a condition variable would put a futex call on the RX core).
+ *
+ * Blob: struct td_snap_hdr (magic "TKSN", version, length, the journal seq the state
+ * follows, when, a fingerprint of the configuration) then three sections: the matching
+ * core's, the UDP session table's, the publisher's (each with its own magic, version and
+ * length: dp_snap.h).
+ *
+ * Retention (the writer, after snapshot k at seq S_k is durable on disk): the journal
+ * segments all of whose records are <= S_(k-1) are deleted (jn_prune), and so are the
+ * snapshots older than S_(k-1). So the directory always holds the two newest snapshots
+ * and every record after the older one: if the newest turns out unreadable, the one
+ * before it plus the journal after it still recover everything (one snapshot's worth of
+ * journal is kept for that). A standby following the journal (docs/STANDBY.md) must keep
+ * up within that window.
+ *
+ * Recovery (td_snap_recover, from td_journal_open before replay; start time, control
+ * thread): the newest snapshot whose jn CRC checks (jn_snapshot_latest; a corrupt newer one
+ * is renamed *.corrupt and logged, and the one before it is taken), not ahead of the
+ * journal (else renamed *.ahead: its records never became durable), of this
+ * configuration (fingerprint of the freshly initialized modules: contract slots and
+ * books, accounts, sessions and retransmit depth, the publisher's contracts, mode) and
+ * whose sections all pass their checks; all three are checked before any is loaded. Then
+ * replay starts at its seq + 1. A snapshot of another configuration or format is not
+ * used: the whole journal is replayed when it still starts at seq 1, and tokexd refuses to
+ * start when it does not (pruned), saying what to do. Loaded sessions are TERMINATED, as
+ * after a full replay.
+ *
+ * Not covered: pipeline mode (the books live on several matching lcores the RX core must
+ * not read: snapshots are off there and recovery replays the whole journal); the TCP
+ * gateway's session table, owned by the gateway thread: while a gateway runs no snapshot
+ * is taken, and whether one runs is part of the configuration fingerprint (a snapshot of
+ * a run without it is not used by a run with it: TCP sessions before it would be lost).
+ * Giving the gateway a section needs a copy the RX core can read (a shadow table fed the
+ * calls replay makes) - not done yet.
+ */
+#define _GNU_SOURCE /* pthread_attr_setaffinity_np */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jn_journal.h"
+#include "mc_snap.h"
+#include "md_snap.h"
+#include "ss_snap.h"
+#include "td_app.h"
+
+#define TD_SNAP_MAGIC 0x4e534b54u /* "TKSN" */
+#define TD_SNAP_VERSION 1
+#define TD_SNAP_SECTIONS 3
+
+struct td_snap_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t hdr_len;
+	uint64_t len;     /* the whole blob */
+	uint64_t seq;     /* the state after journal record seq */
+	uint64_t time_ns; /* wall clock when it was taken */
+	uint64_t config;  /* td_snap_config() of the appliance that took it */
+	uint32_t n_sect;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct td_snap_hdr) == 48, "td_snap_hdr layout");
+
+/* One per process (struct td_app has no room for it; tokexd runs one appliance). */
+struct td_snap {
+	struct td_app *a;
+	uint64_t config; /* of the fresh modules: computed before anything is applied */
+	int config_set;
+	uint8_t *buf;    /* cap bytes, prefaulted */
+	size_t cap;
+	/* RX core */
+	uint64_t every;
+	uint64_t next_due;
+	/* the handshake */
+	atomic_int busy;
+	uint64_t job_seq;
+	size_t job_len;
+	/* the writer */
+	pthread_t th;
+	int th_ok;
+	atomic_int stop;
+	uint64_t last_seq; /* the newest snapshot written, or recovered from */
+	struct td_snap_stats st;
+};
+
+static struct td_snap td_snap_g;
+
+#define TD_SNAP_STAT(s, f, v) __atomic_store_n(&(s)->st.f, (v), __ATOMIC_RELAXED)
+#define TD_SNAP_INC(s, f) TD_SNAP_STAT(s, f, (s)->st.f + 1)
+
+const struct td_snap_stats *td_snap_stats(const struct td_app *a)
+{
+	(void)a;
+	return &td_snap_g.st;
+}
+
+/* The configuration the modules were built from, as a fingerprint of them fresh. */
+static uint64_t td_snap_config(const struct td_app *a)
+{
+	uint64_t h = DP_SNAP_FNV_INIT;
+	uint64_t part[6] = { mc_snap_config(a->match[0].mc), ss_snap_config(a->ss),
+			     md_snap_config(a->md), a->cfg.mode, a->route.n_match, a->gw != NULL };
+	return dp_snap_fnv(h, part, sizeof(part));
+}
+
+static void td_snap_config_once(struct td_snap *s, struct td_app *a)
+{
+	if (s->config_set)
+		return;
+	s->a = a;
+	s->config = td_snap_config(a);
+	s->config_set = 1;
+}
+
+static size_t td_snap_bound(const struct td_app *a)
+{
+	return sizeof(struct td_snap_hdr) + mc_snap_bound(a->match[0].mc) + ss_snap_bound(a->ss) +
+	       md_snap_bound(a->md);
+}
+
+/* ---- taking one (RX core) ------------------------------------------------------------- */
+
+static int64_t td_snap_serialize(struct td_snap *s, struct td_app *a, uint64_t seq, uint64_t now)
+{
+	struct dp_snap_w w;
+	dp_snap_w_init(&w, s->buf, s->cap);
+	struct td_snap_hdr *h = dp_snap_w_take(&w, sizeof(*h));
+	if (h == NULL)
+		return -ENOBUFS;
+	memset(h, 0, sizeof(*h));
+	h->magic = TD_SNAP_MAGIC;
+	h->version = TD_SNAP_VERSION;
+	h->hdr_len = sizeof(*h);
+	h->seq = seq;
+	h->time_ns = now;
+	h->config = s->config;
+	h->n_sect = TD_SNAP_SECTIONS;
+	mc_snap_save(a->match[0].mc, &w);
+	ss_snap_save(a->ss, &w);
+	md_snap_save(a->md, &w);
+	if (w.err)
+		return w.err;
+	h->len = w.len;
+	return (int64_t)w.len;
+}
+
+void td_snap_maybe(struct td_app *a, uint64_t now)
+{
+	struct td_snap *s = &td_snap_g;
+	if (s->every == 0 || a->jn_last < s->next_due)
+		return;
+	s->next_due = a->jn_last + s->every;
+	if (td_jn_halted(a))
+		return; /* the state holds records that will never be durable */
+	if (atomic_load_explicit(&s->busy, memory_order_acquire)) {
+		TD_SNAP_INC(s, skipped_busy); /* the writer is behind: never wait for it */
+		return;
+	}
+	uint64_t t0 = td_mono_ns();
+	int64_t n = td_snap_serialize(s, a, a->jn_last, now);
+	uint64_t ns = td_mono_ns() - t0;
+	if (n < 0) {
+		TD_SNAP_INC(s, too_big); /* cannot happen: the buffer is the modules' bound */
+		return;
+	}
+	TD_SNAP_STAT(s, last_serialize_ns, ns);
+	if (ns > s->st.max_serialize_ns)
+		TD_SNAP_STAT(s, max_serialize_ns, ns);
+	TD_SNAP_STAT(s, last_bytes, (uint64_t)n);
+	TD_SNAP_INC(s, taken);
+	s->job_seq = a->jn_last;
+	s->job_len = (size_t)n;
+	/* Release: the buffer and the job are written before the writer may read them. */
+	atomic_store_explicit(&s->busy, 1, memory_order_release);
+}
+
+/* ---- the writer thread ---------------------------------------------------------------- */
+
+#define TD_SNAP_NAME "snap-%020" PRIu64 ".snap" /* jn_journal.h's on-disk layout */
+
+/* Deletes the snapshot files older than seq (the writer: retention). */
+static unsigned td_snap_delete_before(const char *dir, uint64_t seq)
+{
+	DIR *d = opendir(dir);
+	unsigned n = 0;
+	if (d == NULL)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		uint64_t q;
+		char tail[8];
+		if (sscanf(e->d_name, "snap-%20" SCNu64 ".%7s", &q, tail) != 2 ||
+		    strcmp(tail, "snap") != 0 || q >= seq)
+			continue;
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void td_snap_write_one(struct td_snap *s)
+{
+	struct td_app *a = s->a;
+	uint64_t seq = s->job_seq;
+	uint64_t t0 = td_mono_ns();
+	/* The state includes every record up to seq; it must not reach the disk before they
+	 * do (a crash would leave a snapshot ahead of the journal). */
+	int rc;
+	do {
+		rc = jn_wait_durable(a->jn, seq, 50);
+	} while (rc == -ETIMEDOUT && !atomic_load_explicit(&s->stop, memory_order_relaxed));
+	if (rc == 0)
+		rc = jn_snapshot_write(a->cfg.journal_dir, seq, s->buf, s->job_len);
+	if (rc < 0) {
+		TD_SNAP_INC(s, failed);
+		TD_SNAP_STAT(s, last_error, (uint64_t)-rc);
+		return;
+	}
+	uint64_t ns = td_mono_ns() - t0;
+	TD_SNAP_STAT(s, last_write_ns, ns);
+	if (ns > s->st.max_write_ns)
+		TD_SNAP_STAT(s, max_write_ns, ns);
+	TD_SNAP_INC(s, written);
+	TD_SNAP_STAT(s, last_seq, seq);
+	/* Retention: keep the snapshot before this one and the journal after it. */
+	uint64_t before = s->last_seq;
+	s->last_seq = seq;
+	if (before == 0)
+		return;
+	int p = jn_prune(a->cfg.journal_dir, before);
+	if (p > 0)
+		TD_SNAP_STAT(s, pruned_segments, s->st.pruned_segments + (uint64_t)p);
+	unsigned d = td_snap_delete_before(a->cfg.journal_dir, before);
+	TD_SNAP_STAT(s, deleted_snapshots, s->st.deleted_snapshots + d);
+}
+
+static void *td_snap_writer(void *arg)
+{
+	struct td_snap *s = arg;
+	for (;;) {
+		if (atomic_load_explicit(&s->busy, memory_order_acquire)) {
+			td_snap_write_one(s);
+			atomic_store_explicit(&s->busy, 0, memory_order_release);
+			continue;
+		}
+		if (atomic_load_explicit(&s->stop, memory_order_relaxed))
+			break;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen)
+{
+	struct td_snap *s = &td_snap_g;
+	td_snap_config_once(s, a);
+	s->every = a->cfg.journal_snapshot_every;
+	if (a->jn == NULL || s->every == 0)
+		return 0;
+	if (a->cfg.mode != CP_MODE_RTC) {
+		printf("tokexd: journal: snapshots off in pipeline mode (the books live on the "
+		       "matching lcores): recovery replays the whole journal\n");
+		s->every = 0;
+		return 0;
+	}
+	if (a->gw) {
+		/* Replay rebuilds the gateway's sessions in its table, which its own thread
+		 * owns: a snapshot without them would lose their numbering. */
+		printf("tokexd: journal: snapshots off: the TCP gateway's sessions are not in "
+		       "snapshots yet (start with --no-tcp for snapshots)\n");
+		s->every = 0;
+		return 0;
+	}
+	size_t cap = td_snap_bound(a);
+	if (s->cap < cap) {
+		free(s->buf);
+		s->buf = aligned_alloc(64, (cap + 63) & ~(size_t)63);
+		if (s->buf == NULL) {
+			snprintf(err, errlen, "journal.snapshot_every: cannot allocate the %zu-byte "
+				 "snapshot buffer", cap);
+			s->cap = 0;
+			return -ENOMEM;
+		}
+		s->cap = cap;
+	}
+	memset(s->buf, 0, cap); /* prefault: no page fault on the RX core */
+	s->next_due = (s->last_seq ? s->last_seq : 0) + s->every;
+	if (s->next_due <= a->jn_last)
+		s->next_due = a->jn_last + 1; /* overdue: the first pass takes one */
+	atomic_store(&s->stop, 0);
+	atomic_store(&s->busy, 0);
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	if (cpu >= 0) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_attr_setaffinity_np(&at, sizeof(one), &one);
+	}
+	int rc = pthread_create(&s->th, &at, td_snap_writer, s);
+	pthread_attr_destroy(&at);
+	if (rc != 0) {
+		snprintf(err, errlen, "journal: cannot start the snapshot writer: %s", strerror(rc));
+		return -rc;
+	}
+	s->th_ok = 1;
+	printf("tokexd: journal: a snapshot every %" PRIu64 " records (buffer %zu bytes), next "
+	       "at seq %" PRIu64 "\n", s->every, cap, s->next_due);
+	return 0;
+}
+
+void td_snap_close(struct td_app *a)
+{
+	struct td_snap *s = &td_snap_g;
+	(void)a;
+	if (s->th_ok) {
+		atomic_store(&s->stop, 1);
+		pthread_join(s->th, NULL);
+		s->th_ok = 0;
+	}
+	if (s->every && s->cap) {
+		const struct td_snap_stats *t = &s->st;
+		printf("tokexd: journal: snapshots taken %" PRIu64 " written %" PRIu64
+		       " skipped_busy %" PRIu64 " failed %" PRIu64 " too_big %" PRIu64
+		       " last_seq %" PRIu64
+		       " last_bytes %" PRIu64 " last_serialize_us %.1f max_serialize_us %.1f"
+		       " max_write_ms %.1f pruned_segments %" PRIu64 " deleted_snapshots %" PRIu64
+		       "%s%s\n",
+		       t->taken, t->written, t->skipped_busy, t->failed, t->too_big, t->last_seq,
+		       t->last_bytes,
+		       (double)t->last_serialize_ns / 1e3, (double)t->max_serialize_ns / 1e3,
+		       (double)t->max_write_ns / 1e6,
+		       t->pruned_segments, t->deleted_snapshots, t->last_error ? " last_error " : "",
+		       t->last_error ? strerror((int)t->last_error) : "");
+	}
+	free(s->buf);
+	s->buf = NULL;
+	s->cap = 0;
+}
+
+/* ---- recovery (start, control thread) --------------------------------------------------- */
+
+static int td_snap_first_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
+{
+	(void)pos;
+	*(uint64_t *)arg = r->seq;
+	return 1;
+}
+
+/* The seq of the journal's first record, 0 when empty. */
+static uint64_t td_snap_first_seq(const char *dir)
+{
+	uint64_t first = 0;
+	jn_iter(dir, 0, td_snap_first_cb, &first, NULL, 0);
+	return first;
+}
+
+/* Renames snap-<seq>.snap to snap-<seq>.snap.<why> (kept for the operator; no longer
+ * seen by jn_snapshot_latest): 0 or a negative errno. */
+static int td_snap_set_aside(const char *dir, uint64_t seq, const char *why)
+{
+	char from[4096], to[4200];
+	snprintf(from, sizeof(from), "%s/" TD_SNAP_NAME, dir, seq);
+	snprintf(to, sizeof(to), "%s.%s", from, why);
+	if (rename(from, to) < 0)
+		return -errno;
+	printf("tokexd: journal: %s renamed %s\n", from, to);
+	return 0;
+}
+
+/* The seqs of the snapshot files, newest first (the max newest). */
+static unsigned td_snap_list(const char *dir, uint64_t *seq, unsigned max)
+{
+	DIR *d = opendir(dir);
+	unsigned n = 0;
+	if (d == NULL)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		uint64_t q;
+		char tail[8];
+		if (sscanf(e->d_name, "snap-%20" SCNu64 ".%7s", &q, tail) != 2 ||
+		    strcmp(tail, "snap") != 0)
+			continue;
+		unsigned i;
+		if (n < max)
+			i = n++;
+		else if (q > seq[max - 1])
+			i = max - 1;
+		else
+			continue;
+		seq[i] = q;
+		for (; i > 0 && seq[i - 1] < seq[i]; i--) {
+			uint64_t t = seq[i];
+			seq[i] = seq[i - 1];
+			seq[i - 1] = t;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Header and every section checked against this appliance, nothing changed: 0, or a
+ * negative errno with the reason in why. */
+static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, size_t len,
+			 uint64_t seq, size_t off[3], char *why, size_t whylen)
+{
+	struct td_snap_hdr h;
+	if (len < sizeof(h)) {
+		snprintf(why, whylen, "%zu bytes: not a tokexd snapshot", len);
+		return -EBADMSG;
+	}
+	memcpy(&h, b, sizeof(h));
+	if (h.magic != TD_SNAP_MAGIC || h.hdr_len != sizeof(h) || h.len != len || h.seq != seq) {
+		snprintf(why, whylen, "not a tokexd snapshot of seq %" PRIu64 " (magic 0x%08x, "
+			 "length %" PRIu64 " of %zu)", seq, (unsigned)h.magic, h.len, len);
+		return -EBADMSG;
+	}
+	if (h.version != TD_SNAP_VERSION) {
+		snprintf(why, whylen, "format version %u, this tokexd reads %u", (unsigned)h.version,
+			 (unsigned)TD_SNAP_VERSION);
+		return -EPROTO;
+	}
+	if (h.config != s->config || h.n_sect != TD_SNAP_SECTIONS) {
+		snprintf(why, whylen, "taken with another configuration (contracts, accounts, "
+			 "sessions, retransmit depth, market-data contracts, mode or the TCP "
+			 "gateway differ: "
+			 "fingerprint %016" PRIx64 ", this one %016" PRIx64 ")", h.config, s->config);
+		return -EINVAL;
+	}
+	size_t at = sizeof(h), used = 0;
+	int rc;
+	off[0] = at;
+	if ((rc = mc_snap_check(a->match[0].mc, b + at, len - at, &used, why, whylen)) < 0)
+		return rc;
+	at += used;
+	off[1] = at;
+	if ((rc = ss_snap_check(a->ss, b + at, len - at, &used, why, whylen)) < 0)
+		return rc;
+	at += used;
+	off[2] = at;
+	if ((rc = md_snap_check(a->md, b + at, len - at, &used, why, whylen)) < 0)
+		return rc;
+	if (at + used != len) {
+		snprintf(why, whylen, "%zu bytes after its sections: corrupt", len - at - used);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t errlen)
+{
+	struct td_snap *s = &td_snap_g;
+	const char *dir = a->cfg.journal_dir;
+	td_snap_config_once(s, a); /* the modules are fresh here */
+	uint64_t first = td_snap_first_seq(dir);
+	uint64_t files[8];
+	unsigned n_files = td_snap_list(dir, files, 8);
+	char why[384];
+	if (n_files == 0 || a->cfg.mode != CP_MODE_RTC) {
+		if (n_files)
+			printf("tokexd: journal: %u snapshot(s) not used in pipeline mode\n", n_files);
+		if (first > 1)
+			goto pruned;
+		return 1;
+	}
+	size_t cap = td_snap_bound(a);
+	uint8_t *buf = NULL;
+	for (;;) {
+		uint64_t seq = 0;
+		size_t len = 0;
+		if (buf == NULL && (buf = malloc(cap)) == NULL) {
+			snprintf(err, errlen, "journal %s: no memory for a %zu-byte snapshot", dir, cap);
+			return -ENOMEM;
+		}
+		int rc = jn_snapshot_latest(dir, &seq, buf, cap, &len);
+		if (rc == -ENOBUFS) { /* bigger than this configuration makes: read it to say why */
+			free(buf);
+			buf = NULL;
+			cap = len;
+			continue;
+		}
+		if (rc == -ENOENT) {
+			printf("tokexd: journal: no valid snapshot left: replaying the whole journal\n");
+			break;
+		}
+		if (rc < 0) {
+			snprintf(err, errlen, "journal %s: cannot read its snapshots: %s", dir,
+				 strerror(-rc));
+			free(buf);
+			return rc;
+		}
+		/* Newer files that jn_snapshot_latest skipped fail its CRC or length check. */
+		n_files = td_snap_list(dir, files, 8);
+		for (unsigned i = 0; i < n_files && files[i] > seq; i++) {
+			printf("tokexd: journal: snapshot seq %" PRIu64 " is corrupt (CRC or length): "
+			       "skipped\n", files[i]);
+			td_snap_set_aside(dir, files[i], "corrupt");
+		}
+		if (seq > last_seq) {
+			printf("tokexd: journal: snapshot seq %" PRIu64 " is ahead of the journal (last "
+			       "record %" PRIu64 "): its records never became durable; skipped\n", seq,
+			       last_seq);
+			if ((rc = td_snap_set_aside(dir, seq, "ahead")) < 0) {
+				/* Else jn_snapshot_latest() would return it again. */
+				snprintf(err, errlen, "journal %s: cannot move the snapshot of seq %"
+					 PRIu64 ", ahead of the journal, aside: %s", dir, seq,
+					 strerror(-rc));
+				free(buf);
+				return rc;
+			}
+			continue;
+		}
+		size_t off[3];
+		rc = td_snap_check(s, a, buf, len, seq, off, why, sizeof(why));
+		if (rc == 0 && first > seq + 1) {
+			snprintf(why, sizeof(why), "the journal starts at seq %" PRIu64 ", after it",
+				 first);
+			rc = -ENODATA;
+		}
+		if (rc < 0) {
+			if (first > 1) {
+				snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " cannot be "
+					 "used: %s; and the journal starts at seq %" PRIu64 " (pruned), "
+					 "so it cannot be replayed from the start either: start with the "
+					 "configuration that took the snapshot", dir, seq, why, first);
+				free(buf);
+				return rc;
+			}
+			printf("tokexd: journal: snapshot seq %" PRIu64 " not used: %s; replaying the "
+			       "whole journal\n", seq, why);
+			break;
+		}
+		uint64_t t0 = td_mono_ns(), now = td_now_ns();
+		if ((rc = mc_snap_load(a->match[0].mc, buf + off[0], len - off[0], NULL, why,
+				       sizeof(why))) < 0 ||
+		    (rc = ss_snap_load(a->ss, buf + off[1], len - off[1], now, NULL, why,
+				       sizeof(why))) < 0 ||
+		    (rc = md_snap_load(a->md, buf + off[2], len - off[2], NULL, why,
+				       sizeof(why))) < 0) {
+			snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " passed its checks "
+				 "but failed to load (%s): the state is part restored, not starting; "
+				 "move %s/" TD_SNAP_NAME " aside and restart", dir, seq, why, dir, seq);
+			free(buf);
+			return rc;
+		}
+		/* Contracts listed at run time are routable again, as replay of their LIST
+		 * makes them. */
+		uint32_t ids[MC_MAX_CONTRACTS];
+		uint32_t n_ids = mc_snap_contracts(a->match[0].mc, ids, MC_MAX_CONTRACTS);
+		for (uint32_t i = 0; i < n_ids; i++)
+			td_route_add(&a->route, ids[i], 0);
+		struct td_snap_hdr h;
+		memcpy(&h, buf, sizeof(h));
+		uint32_t orders = 0, sessions = 0;
+		for (uint32_t i = 0; i < n_ids; i++) {
+			const struct me_book *b = mc_book(a->match[0].mc, ids[i]);
+			orders += b ? me_book_count(b) : 0;
+		}
+		for (unsigned slot = 0; slot < a->cfg.max_sessions; slot++) {
+			struct ss_info in;
+			sessions += ss_session_info(a->ss, slot, &in) == 0 && in.state != SS_FREE;
+		}
+		printf("tokexd: journal: snapshot seq %" PRIu64 " (" TD_SNAP_NAME ", %zu bytes, "
+		       "taken %.1f s before this start) loaded in %.1f ms: %u contract(s), %u "
+		       "resting order(s), %u session(s); replaying from seq %" PRIu64 "\n", seq, seq,
+		       len, now > h.time_ns ? (double)(now - h.time_ns) / 1e9 : 0.0,
+		       (double)(td_mono_ns() - t0) / 1e6, n_ids, orders, sessions, seq + 1);
+		s->last_seq = seq; /* the first new snapshot prunes up to it */
+		free(buf);
+		return (int64_t)seq + 1;
+	}
+	free(buf);
+	if (first > 1)
+		goto pruned;
+	return 1;
+pruned:
+	snprintf(err, errlen, "journal %s: it starts at seq %" PRIu64 " (segments before it were "
+		 "pruned after snapshots) and no usable snapshot is left: cannot recover; put "
+		 "back the snapshot files (snap-*.snap, or those renamed *.corrupt / *.ahead) or "
+		 "the pruned segments", dir, first);
+	return -ENODATA;
+}
