@@ -95,6 +95,11 @@ struct td_app {
 	struct ss_out *ss_out; /* its output, ~100 KiB */
 	struct md_pub *md;
 	struct td_gw *gw;
+	/* The gateway's session table as replay would rebuild it, kept by the RX core for
+	 * snapshots (rtc mode with a journal and snapshots; td_gw_shadow_create), and a scratch
+	 * output for its calls. NULL otherwise. */
+	struct ss_table *gw_shadow;
+	struct ss_out *gw_shadow_out;
 	struct td_ctl *ctl; /* the control thread's lifecycle and socket (td_ctl.c) */
 	struct td_match match[TD_MAX_MATCH];
 	struct td_rx_stats rx;

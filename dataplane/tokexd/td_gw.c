@@ -1262,6 +1262,29 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	return 0;
 }
 
+struct ss_table *td_gw_shadow_create(const struct td_gw *gw)
+{
+	struct ss_params p = gw->conf.ss;
+	p.transport = SS_TCP;
+	p.core = TD_SRC_GW;
+	p.defer_local = 1;
+	p.on_established = NULL; /* fed by the RX core's calls only, never by ss_rx() */
+	p.on_local_reply = NULL;
+	p.hook_arg = NULL;
+	size_t len = ss_table_memsize(&p);
+	if (len == 0)
+		return NULL;
+	len = (len + 63) & ~(size_t)63;
+	void *mem = aligned_alloc(64, len);
+	if (mem == NULL)
+		return NULL;
+	memset(mem, 0, len);
+	struct ss_table *t = ss_table_init(mem, len, &p);
+	if (t == NULL)
+		free(mem);
+	return t;
+}
+
 struct ss_table *td_gw_table(struct td_gw *gw)
 {
 	return gw->launched ? NULL : gw->ss;

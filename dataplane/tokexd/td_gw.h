@@ -207,4 +207,11 @@ const char *td_gw_stat_name(unsigned i);
 /* One control thread: moves up to max session log records into dst (ss_log_drain). */
 unsigned td_gw_log_drain(struct td_gw *gw, struct ss_log *dst, unsigned max);
 
+/* A second session table with the gateway's parameters, for tokexd's snapshots: the RX core
+ * feeds it the calls replay makes on the gateway's table (td_rx.c, td_jn_gw_*), so that it
+ * always holds what replay would rebuild at the last journal record; td_snap.c saves it as
+ * the gateway's section. Allocated (malloc) at start; NULL on failure. Freed never (one per
+ * process). */
+struct ss_table *td_gw_shadow_create(const struct td_gw *gw);
+
 #endif /* TOKEX_TD_GW_H */

@@ -289,6 +289,8 @@ static void td_replies(struct td_rx *r, const struct dp_event *ev, unsigned n)
 }
 
 static void td_md_send(struct td_rx *r);
+static void td_shadow_event(struct td_app *a, const struct dp_event *e, unsigned n,
+			    uint64_t now);
 
 /* Market data records from a matching core: when the publisher's ring of packets is full,
  * send what it holds and go on (a record is never dropped). */
@@ -328,6 +330,7 @@ static void td_mout_flush(struct mc_out *o)
 		} else if (src == TD_SRC_RX) {
 			td_replies(r, e, j - i);
 		} else {
+			td_shadow_event(a, e, j - i, r->now); /* replay numbers these here */
 			td_gw_put(r, e, j - i);
 		}
 		i = j;
@@ -585,6 +588,28 @@ static void td_drain_rings(struct td_rx *r)
 	}
 }
 
+/* ---- The gateway's shadow table (snapshots; a->gw_shadow) -----------------------------
+ * The calls replay makes on the gateway's session table (td_journal.c td_replay_rec), made
+ * here on a->gw_shadow as each record is journaled or each reply made, so that a snapshot
+ * holds what replay would rebuild. No-ops without it. */
+static void td_shadow_event(struct td_app *a, const struct dp_event *e, unsigned n,
+			    uint64_t now)
+{
+	if (a->gw_shadow == NULL)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		while (ss_event(a->gw_shadow, &e[i], 1, now, a->gw_shadow_out) == 0)
+			ss_out_reset(a->gw_shadow_out);
+		ss_out_reset(a->gw_shadow_out);
+	}
+}
+
+static void td_shadow_order(struct td_app *a, const struct dp_order *o)
+{
+	if (a->gw_shadow)
+		ss_restore_order(a->gw_shadow, o);
+}
+
 /* A gateway journal record that must not be lost (the gateway makes it once): when the
  * journal's ring is full, wait for it to drain and try once more, then halt (its
  * sessions' numbering would diverge on replay). The seq, or <= 0: not journaled. */
@@ -614,7 +639,9 @@ static void td_jn_gw_session(struct td_rx *r, const struct dp_order *o)
 	e.session_id = o->cl_ord_id;
 	e.next_in_seq = o->in_seq;
 	e.next_out_seq = 1;
-	td_jn_gw_must(r, JN_T_SESSION, &e, sizeof(e));
+	if (td_jn_gw_must(r, JN_T_SESSION, &e, sizeof(e)) > 0 && r->app->gw_shadow)
+		ss_restore_session(r->app->gw_shadow, e.session, e.session_id, e.firm_id,
+				   e.next_in_seq, r->now);
 }
 
 /* Run-to-completion: applies in[0, k), the requests kept so far, now rather than after the
@@ -639,7 +666,8 @@ static void td_jn_gw_local(struct td_rx *r, const struct dp_order *o)
 	struct dp_event e;
 	if (dp_order_local_event(o, &e) != 0)
 		return; /* not one the gateway makes */
-	td_jn_gw_must(r, JN_T_ORDER, o, sizeof(*o));
+	if (td_jn_gw_must(r, JN_T_ORDER, o, sizeof(*o)) > 0)
+		td_shadow_event(r->app, &e, 1, r->now);
 	td_gw_put(r, &e, 1);
 }
 
@@ -664,6 +692,7 @@ static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
 		in[i].src = TD_SRC_GW;
 		uint16_t why = td_jn_request(r, &in[i]);
 		if (why == 0) {
+			td_shadow_order(r->app, &in[i]);
 			in[k++] = in[i];
 			continue;
 		}
@@ -674,6 +703,10 @@ static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
 		struct dp_event e;
 		k = td_jn_gw_apply(r, in, k);
 		td_reject_event(&in[i], why, r->now, &e);
+		if (why == TKX_REJ_BUSY) { /* journaled (JN_T_REJECT): replay makes the same */
+			td_shadow_order(r->app, &in[i]);
+			td_shadow_event(r->app, &e, 1, r->now);
+		}
 		td_gw_put(r, &e, 1); /* in order with the replies held before it */
 	}
 	return k;

@@ -8,7 +8,7 @@
  * publisher (contract states, top of book, numbering). At the end of a loop pass, when
  * every journal record up to a->jn_last has been applied, td_snap_maybe() checks whether
  * journal.snapshot_every records went by since the last snapshot; if so it serializes the
- * three modules (mc_snap.h, ss_snap.h, md_snap.h) into one preallocated buffer - memory
+ * modules (mc_snap.h, ss_snap.h, md_snap.h) into one preallocated buffer - memory
  * copies only: no allocation, lock, system call or print - and hands the buffer to the
  * snapshot writer, a pthread pinned off the data path like the journal thread. The
  * writer waits until the journal reports that seq durable (the state must never be ahead
@@ -26,8 +26,8 @@
  *
  * Blob: struct td_snap_hdr (magic "TKSN", version, length, the journal seq the state
  * follows, when, a fingerprint of the configuration) then three sections: the matching
- * core's, the UDP session table's, the publisher's (each with its own magic, version and
- * length: dp_snap.h).
+ * core's, the UDP session table's, the publisher's, and a fourth, the TCP gateway's
+ * sessions, when a gateway runs (each with its own magic, version and length: dp_snap.h).
  *
  * Retention (the writer, after snapshot k at seq S_k is durable on disk): the journal
  * segments all of whose records are <= S_(k-1) are deleted (jn_prune), and so are the
@@ -49,13 +49,18 @@
  * start when it does not (pruned), saying what to do. Loaded sessions are TERMINATED, as
  * after a full replay.
  *
+ * The TCP gateway's session table belongs to the gateway thread, which the RX core must not
+ * read. The RX core keeps its own copy instead, a->gw_shadow (td_gw_shadow_create): at each
+ * gateway record it journals (SESSION, ORDER, LOCAL, REJECT) and each gateway reply the
+ * matching core makes, it makes on the copy the call replay makes on the gateway's table
+ * (td_rx.c, td_shadow_*), so the copy is the table replay would rebuild at a->jn_last. It
+ * is the fourth section; recovery loads it into the gateway's table, and td_snap_open
+ * starts the copy from the recovered table. Whether a gateway runs is part of the
+ * fingerprint.
+ *
  * Not covered: pipeline mode (the books live on several matching lcores the RX core must
- * not read: snapshots are off there and recovery replays the whole journal); the TCP
- * gateway's session table, owned by the gateway thread: while a gateway runs no snapshot
- * is taken, and whether one runs is part of the configuration fingerprint (a snapshot of
- * a run without it is not used by a run with it: TCP sessions before it would be lost).
- * Giving the gateway a section needs a copy the RX core can read (a shadow table fed the
- * calls replay makes) - not done yet.
+ * not read: snapshots are off there and recovery replays the whole journal; a snapshot
+ * would need the cores stopped at a marker, or a copy per core kept like the gateway's).
  */
 #define _GNU_SOURCE /* pthread_attr_setaffinity_np */
 #include <dirent.h>
@@ -75,6 +80,7 @@
 #include "md_snap.h"
 #include "ss_snap.h"
 #include "td_app.h"
+#include "td_gw.h"
 
 #define TD_SNAP_MAGIC 0x4e534b54u /* "TKSN" */
 #define TD_SNAP_VERSION 1
@@ -93,7 +99,7 @@ struct td_snap_hdr {
 };
 _Static_assert(sizeof(struct td_snap_hdr) == 48, "td_snap_hdr layout");
 
-/* One per process (struct td_app has no room for it; tokexd runs one appliance). */
+/* One per process (tokexd runs one appliance). */
 struct td_snap {
 	struct td_app *a;
 	uint64_t config; /* of the fresh modules: computed before anything is applied */
@@ -144,10 +150,17 @@ static void td_snap_config_once(struct td_snap *s, struct td_app *a)
 	s->config_set = 1;
 }
 
+/* Sections: the matching core's, the UDP sessions', the publisher's, and with a TCP
+ * gateway its sessions' (the RX core's shadow of its table: a->gw_shadow, td_gw.h). */
+static uint32_t td_snap_sections(const struct td_app *a)
+{
+	return TD_SNAP_SECTIONS + (a->gw != NULL);
+}
+
 static size_t td_snap_bound(const struct td_app *a)
 {
 	return sizeof(struct td_snap_hdr) + mc_snap_bound(a->match[0].mc) + ss_snap_bound(a->ss) +
-	       md_snap_bound(a->md);
+	       md_snap_bound(a->md) + (a->gw_shadow ? ss_snap_bound(a->gw_shadow) : 0);
 }
 
 /* ---- taking one (RX core) ------------------------------------------------------------- */
@@ -166,10 +179,12 @@ static int64_t td_snap_serialize(struct td_snap *s, struct td_app *a, uint64_t s
 	h->seq = seq;
 	h->time_ns = now;
 	h->config = s->config;
-	h->n_sect = TD_SNAP_SECTIONS;
+	h->n_sect = td_snap_sections(a);
 	mc_snap_save(a->match[0].mc, &w);
 	ss_snap_save(a->ss, &w);
 	md_snap_save(a->md, &w);
+	if (a->gw_shadow)
+		ss_snap_save(a->gw_shadow, &w);
 	if (w.err)
 		return w.err;
 	h->len = w.len;
@@ -299,11 +314,11 @@ int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		s->every = 0;
 		return 0;
 	}
-	if (a->gw) {
+	if (a->gw && (a->gw_shadow == NULL || td_gw_table(a->gw) == NULL)) {
 		/* Replay rebuilds the gateway's sessions in its table, which its own thread
-		 * owns: a snapshot without them would lose their numbering. */
-		printf("tokexd: journal: snapshots off: the TCP gateway's sessions are not in "
-		       "snapshots yet (start with --no-tcp for snapshots)\n");
+		 * owns: snapshots need the RX core's copy (td_main.c makes it). */
+		printf("tokexd: journal: snapshots off: no copy of the TCP gateway's session "
+		       "table for them\n");
 		s->every = 0;
 		return 0;
 	}
@@ -320,6 +335,22 @@ int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		s->cap = cap;
 	}
 	memset(s->buf, 0, cap); /* prefault: no page fault on the RX core */
+	if (a->gw) {
+		/* The shadow starts as recovery left the gateway's table (the RX core keeps it
+		 * in step from here): copied through the snapshot format. */
+		struct dp_snap_w w;
+		char why[256];
+		dp_snap_w_init(&w, s->buf, s->cap);
+		ss_snap_save(td_gw_table(a->gw), &w);
+		int rc = w.err ? w.err : ss_snap_load(a->gw_shadow, s->buf, w.len, td_now_ns(),
+						      NULL, why, sizeof(why));
+		memset(s->buf, 0, w.len);
+		if (rc < 0) {
+			snprintf(err, errlen, "journal: cannot copy the gateway's sessions for "
+				 "snapshots: %s", w.err ? strerror(-w.err) : why);
+			return rc;
+		}
+	}
 	s->next_due = (s->last_seq ? s->last_seq : 0) + s->every;
 	if (s->next_due <= a->jn_last)
 		s->next_due = a->jn_last + 1; /* overdue: the first pass takes one */
@@ -439,7 +470,7 @@ static unsigned td_snap_list(const char *dir, uint64_t *seq, unsigned max)
 /* Header and every section checked against this appliance, nothing changed: 0, or a
  * negative errno with the reason in why. */
 static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, size_t len,
-			 uint64_t seq, size_t off[3], char *why, size_t whylen)
+			 uint64_t seq, size_t off[4], char *why, size_t whylen)
 {
 	struct td_snap_hdr h;
 	if (len < sizeof(h)) {
@@ -457,7 +488,7 @@ static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, 
 			 (unsigned)TD_SNAP_VERSION);
 		return -EPROTO;
 	}
-	if (h.config != s->config || h.n_sect != TD_SNAP_SECTIONS) {
+	if (h.config != s->config || h.n_sect != td_snap_sections(a)) {
 		snprintf(why, whylen, "taken with another configuration (contracts, accounts, "
 			 "sessions, retransmit depth, market-data contracts, mode or the TCP "
 			 "gateway differ: "
@@ -477,6 +508,13 @@ static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, 
 	off[2] = at;
 	if ((rc = md_snap_check(a->md, b + at, len - at, &used, why, whylen)) < 0)
 		return rc;
+	if (a->gw) {
+		at += used;
+		off[3] = at;
+		if ((rc = ss_snap_check(td_gw_table(a->gw), b + at, len - at, &used, why,
+					whylen)) < 0)
+			return rc;
+	}
 	if (at + used != len) {
 		snprintf(why, whylen, "%zu bytes after its sections: corrupt", len - at - used);
 		return -EBADMSG;
@@ -547,7 +585,7 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			}
 			continue;
 		}
-		size_t off[3];
+		size_t off[4];
 		rc = td_snap_check(s, a, buf, len, seq, off, why, sizeof(why));
 		if (rc == 0 && first > seq + 1) {
 			snprintf(why, sizeof(why), "the journal starts at seq %" PRIu64 ", after it",
@@ -573,7 +611,9 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 		    (rc = ss_snap_load(a->ss, buf + off[1], len - off[1], now, NULL, why,
 				       sizeof(why))) < 0 ||
 		    (rc = md_snap_load(a->md, buf + off[2], len - off[2], NULL, why,
-				       sizeof(why))) < 0) {
+				       sizeof(why))) < 0 ||
+		    (a->gw && (rc = ss_snap_load(td_gw_table(a->gw), buf + off[3], len - off[3],
+						 now, NULL, why, sizeof(why))) < 0)) {
 			snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " passed its checks "
 				 "but failed to load (%s): the state is part restored, not starting; "
 				 "move %s/" TD_SNAP_NAME " aside and restart", dir, seq, why, dir, seq);

@@ -22,6 +22,8 @@
 #            retransmitted with identical bytes at the same number; throttled requests
 #            make the gateway's session layer answer by itself (the deferred replies,
 #            DP_ORD_LOCAL). Then replay's clean-stop check (--strict) on both streams.
+#            With snapshot_every 500: recoveries start from snapshots, which then hold
+#            the gateway's sessions too (at least one must).
 #   snapshot journal.snapshot_every 500: a random session of 3000 requests, SIGTERM,
 #            restart: recovery loads the newest snapshot and replays only the records
 #            after it, and the retransmitted streams equal the live ones (--strict); two
@@ -117,6 +119,8 @@ mkdir -p "$STATE"
 FAULT=
 [ "$WHAT" = storage ] && FAULT="  fault_write_after: 40"
 [ "$WHAT" = snapshot ] && FAULT="  snapshot_every: 500"
+# gateway: snapshots too, which then hold the gateway's sessions (the RX core's copy).
+[ "$WHAT" = gateway ] && FAULT="  snapshot_every: 500"
 # crash and replay: some requests throttled, so the session layer's own numbered
 # ExecRejects (THROTTLED) are journaled and renumbered by recovery too (never terminated).
 THROTTLE="  throttle_grace: 100000000"
@@ -254,6 +258,10 @@ crash | pcrash | gateway)
 		client verify --strict || fail "the regenerated stream differs from the live one"
 		stop_tokexd TERM
 		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+		# Recoveries started from snapshots that hold the gateway's sessions.
+		ns=$(cat "$WORK"/tokexd.*.log | grep -c '^tokexd: journal: snapshot seq .* loaded')
+		[ "$ns" -ge 1 ] || fail "no recovery started from a snapshot"
+		echo "[journal gateway] $ns recoveries started from a snapshot"
 	fi
 	sanitizers_quiet
 	;;
