@@ -54,6 +54,10 @@ struct td_match {
 				      journaled commands (struct td_ctl_fwd), each announced by
 				      a DP_ORD_CTL marker on its request ring */
 	uint64_t ctl_lost;         /* control replies dropped: reply ring full */
+	uint64_t done;             /* pipeline with a journal: requests and markers taken
+				      off its ring and applied, outputs on their rings
+				      (release; the RX core's snapshot barrier reads it) */
+	uint64_t sent;             /* the RX core's count of what it enqueued (RX only) */
 } __attribute__((aligned(64)));
 
 /* The RX/session core's counters beyond dp_net's and ss_session's. */
@@ -233,6 +237,9 @@ int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen);
  * with the reason in err (not starting). last_seq: the journal's last record. */
 int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t errlen);
 void td_snap_maybe(struct td_app *a, uint64_t now);
+/* Pipeline mode: whether td_snap_maybe() would take one now (the RX core then stops the
+ * matching cores at a quiet point first: td_rx.c td_pipe_quiesce). */
+int td_snap_due(const struct td_app *a);
 void td_snap_close(struct td_app *a);
 /* Counters: written by the RX core and the writer (relaxed), read by anyone. */
 const struct td_snap_stats *td_snap_stats(const struct td_app *a);

@@ -645,7 +645,7 @@ int main(int argc, char **argv)
 		gc.journal = cfg->journal_dir[0] != 0;
 		if (td_gw_create(&a->gw, &gc, err, sizeof(err)) < 0)
 			rte_exit(1, "tokexd: tcp gateway: %s\n", err);
-		if (cfg->journal_dir[0] && cfg->journal_snapshot_every && cfg->mode == CP_MODE_RTC) {
+		if (cfg->journal_dir[0] && cfg->journal_snapshot_every) {
 			/* Snapshots hold the gateway's sessions: the RX core's copy (td_gw.h). */
 			a->gw_shadow = td_gw_shadow_create(a->gw);
 			a->gw_shadow_out = aligned_alloc(64, (sizeof(struct ss_out) + 63) & ~(size_t)63);

@@ -101,10 +101,12 @@ int td_match_loop(void *arg)
 		if (a->jn_pipe) {
 			unsigned n = rte_ring_sc_dequeue_burst_elem(a->route.req[TD_SRC_RX][m->idx],
 								    in, sizeof(in[0]), 32, NULL);
-			if (n)
+			if (n) {
 				td_match_journaled(m, &mo, in, n);
-			else
+				__atomic_store_n(&m->done, m->done + n, __ATOMIC_RELEASE);
+			} else {
 				rte_pause();
+			}
 			continue;
 		}
 		if ((++pass & (TD_CTL_EVERY - 1)) == 0) /* the control plane's ring */

@@ -31,6 +31,7 @@
 #define TD_TX_MAX 64
 #define TD_TICK_NS 1000000ull
 #define TD_GONE_MAX 64 /* SESSION_GONE records waiting for a full ring, per core */
+#define TD_QUIESCE_NS 100000000ull /* a snapshot barrier waits this long at most */
 #define TD_STAGE_MAX 64      /* pipeline + journal: staged requests per core, per pass */
 #define TD_HOLD_CAP 2048u    /* packets held for durability; power of two */
 #define TD_HOLD_EV_CAP 4096u /* gateway replies held for durability; power of two */
@@ -771,6 +772,7 @@ static void td_stage_jn_flush(struct td_rx *r)
 				rte_pause();
 		}
 		a->rx.orders_routed += n;
+		a->match[m].sent += n;
 		r->n_stage[m] = 0;
 	}
 }
@@ -919,6 +921,7 @@ static int td_fwd_ctl(void *arg, unsigned m, const struct dp_order *o)
 	while (rte_ring_sp_enqueue_elem(a->route.req[TD_SRC_RX][m], (void *)(uintptr_t)o,
 					sizeof(*o)) != 0)
 		rte_pause();
+	a->match[m].sent++;
 	return 0;
 }
 
@@ -949,10 +952,12 @@ static void td_drain_rings_jn(struct td_rx *r)
 					a->rx.held_dropped += n;
 					continue;
 				}
-				if (src == TD_SRC_RX)
+				if (src == TD_SRC_RX) {
 					td_replies(r, ev, n);
-				else
+				} else {
+					td_shadow_event(a, ev, n, r->now); /* replay: at DRAIN */
 					td_gw_put(r, ev, n);
+				}
 			}
 		}
 		unsigned n;
@@ -962,6 +967,31 @@ static void td_drain_rings_jn(struct td_rx *r)
 				continue; /* may describe what is not durable */
 			td_md_records(r, ev, n);
 		}
+	}
+}
+
+/* Pipeline with a journal, before a snapshot: every matching core has applied all the RX
+ * core sent it and every reply and market-data record has been taken (and its DRAIN
+ * journaled), so the cores' books, the sessions and the publisher are all the state after
+ * a->jn_last, and replay's FIFOs would be empty there. The cores idle on empty rings
+ * meanwhile and change nothing until the RX core sends again, so it may read their state
+ * (the acquire of `done` pairs with the core's release). A pause of the RX loop as long as
+ * the cores' backlog plus the serialization; bounded by TD_JN_WAIT_NS, then no snapshot. */
+static int td_pipe_quiesce(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	uint64_t end = td_mono_ns() + TD_QUIESCE_NS;
+	for (;;) {
+		int idle = 1;
+		for (uint32_t m = 0; m < a->route.n_match; m++)
+			if (__atomic_load_n(&a->match[m].done, __ATOMIC_ACQUIRE) != a->match[m].sent)
+				idle = 0;
+		td_drain_rings_jn(r); /* a core may wait for room on its output ring */
+		if (idle)
+			return 0;
+		if (td_mono_ns() >= end || td_jn_halted(a))
+			return -ETIMEDOUT;
+		rte_pause();
 	}
 }
 
@@ -1035,6 +1065,9 @@ int td_rx_loop(void *arg)
 		td_hold_release(&r);
 		td_tx_flush(&r);
 		if (rtc && a->jn) /* every record <= jn_last is applied here */
+			td_snap_maybe(a, r.now);
+		else if (a->jn_pipe && td_snap_due(a) && r.n_jgone == 0 &&
+			 td_pipe_quiesce(&r) == 0)
 			td_snap_maybe(a, r.now);
 	}
 	/* Orderly end: tell market data subscribers the session is over; what is held goes

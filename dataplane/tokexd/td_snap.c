@@ -2,10 +2,10 @@
  * td_snap.c - tokexd's periodic snapshots and recovery from the newest one (issue 6:
  * "periodic snapshots bound recovery time").
  *
- * Role: run-to-completion mode, where one thread - the RX lcore - owns everything replay
- * rebuilds: the matching core (contracts, books, ids, accounts, positions), the UDP
- * session table (numbering, retransmit rings, cl_ord_id history) and the market-data
- * publisher (contract states, top of book, numbering). At the end of a loop pass, when
+ * Role: in run-to-completion mode one thread - the RX lcore - owns everything replay
+ * rebuilds (pipeline mode: see below): the matching core (contracts, books, ids, accounts,
+ * positions), the UDP session table (numbering, retransmit rings, cl_ord_id history) and
+ * the market-data publisher (contract states, top of book, numbering). At the end of a loop pass, when
  * every journal record up to a->jn_last has been applied, td_snap_maybe() checks whether
  * journal.snapshot_every records went by since the last snapshot; if so it serializes the
  * modules (mc_snap.h, ss_snap.h, md_snap.h) into one preallocated buffer - memory
@@ -25,7 +25,7 @@
  * millisecond (a condition variable would put a futex call on the RX core).
  *
  * Blob: struct td_snap_hdr (magic "TKSN", version, length, the journal seq the state
- * follows, when, a fingerprint of the configuration) then three sections: the matching
+ * follows, when, a fingerprint of the configuration) then the sections: each matching
  * core's, the UDP session table's, the publisher's, and a fourth, the TCP gateway's
  * sessions, when a gateway runs (each with its own magic, version and length: dp_snap.h).
  *
@@ -58,9 +58,13 @@
  * starts the copy from the recovered table. Whether a gateway runs is part of the
  * fingerprint.
  *
- * Not covered: pipeline mode (the books live on several matching lcores the RX core must
- * not read: snapshots are off there and recovery replays the whole journal; a snapshot
- * would need the cores stopped at a marker, or a copy per core kept like the gateway's).
+ * Pipeline mode: the books live on several matching lcores. When a snapshot is due
+ * (td_snap_due) the RX core stops sending, waits until every core has applied all it was
+ * sent (their `done` counters, release/acquire) while draining and journaling their
+ * replies (td_rx.c td_pipe_quiesce), then serializes: one section per core, in core order,
+ * before the others. The cores idle on empty rings meanwhile and touch nothing. The pause
+ * is the cores' backlog plus the serialization; a barrier that takes longer than 100 ms
+ * is given up (no snapshot this time).
  */
 #define _GNU_SOURCE /* pthread_attr_setaffinity_np */
 #include <dirent.h>
@@ -84,7 +88,7 @@
 
 #define TD_SNAP_MAGIC 0x4e534b54u /* "TKSN" */
 #define TD_SNAP_VERSION 1
-#define TD_SNAP_SECTIONS 3
+#define TD_SNAP_MAX_SECT (TD_MAX_MATCH + 3) /* cores, UDP sessions, publisher, gateway */
 
 struct td_snap_hdr {
 	uint32_t magic;
@@ -136,8 +140,12 @@ const struct td_snap_stats *td_snap_stats(const struct td_app *a)
 static uint64_t td_snap_config(const struct td_app *a)
 {
 	uint64_t h = DP_SNAP_FNV_INIT;
-	uint64_t part[6] = { mc_snap_config(a->match[0].mc), ss_snap_config(a->ss),
-			     md_snap_config(a->md), a->cfg.mode, a->route.n_match, a->gw != NULL };
+	uint64_t part[5] = { ss_snap_config(a->ss), md_snap_config(a->md), a->cfg.mode,
+			     a->route.n_match, a->gw != NULL };
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		uint64_t c = mc_snap_config(a->match[m].mc);
+		h = dp_snap_fnv(h, &c, sizeof(c));
+	}
 	return dp_snap_fnv(h, part, sizeof(part));
 }
 
@@ -154,13 +162,16 @@ static void td_snap_config_once(struct td_snap *s, struct td_app *a)
  * gateway its sessions' (the RX core's shadow of its table: a->gw_shadow, td_gw.h). */
 static uint32_t td_snap_sections(const struct td_app *a)
 {
-	return TD_SNAP_SECTIONS + (a->gw != NULL);
+	return a->route.n_match + 2 + (a->gw != NULL);
 }
 
 static size_t td_snap_bound(const struct td_app *a)
 {
-	return sizeof(struct td_snap_hdr) + mc_snap_bound(a->match[0].mc) + ss_snap_bound(a->ss) +
-	       md_snap_bound(a->md) + (a->gw_shadow ? ss_snap_bound(a->gw_shadow) : 0);
+	size_t n = sizeof(struct td_snap_hdr) + ss_snap_bound(a->ss) + md_snap_bound(a->md) +
+		   (a->gw_shadow ? ss_snap_bound(a->gw_shadow) : 0);
+	for (uint32_t m = 0; m < a->route.n_match; m++)
+		n += mc_snap_bound(a->match[m].mc);
+	return n;
 }
 
 /* ---- taking one (RX core) ------------------------------------------------------------- */
@@ -180,7 +191,8 @@ static int64_t td_snap_serialize(struct td_snap *s, struct td_app *a, uint64_t s
 	h->time_ns = now;
 	h->config = s->config;
 	h->n_sect = td_snap_sections(a);
-	mc_snap_save(a->match[0].mc, &w);
+	for (uint32_t m = 0; m < a->route.n_match; m++)
+		mc_snap_save(a->match[m].mc, &w);
 	ss_snap_save(a->ss, &w);
 	md_snap_save(a->md, &w);
 	if (a->gw_shadow)
@@ -189,6 +201,13 @@ static int64_t td_snap_serialize(struct td_snap *s, struct td_app *a, uint64_t s
 		return w.err;
 	h->len = w.len;
 	return (int64_t)w.len;
+}
+
+int td_snap_due(const struct td_app *a)
+{
+	const struct td_snap *s = &td_snap_g;
+	return s->every && a->jn_last >= s->next_due && !td_jn_halted(a) &&
+	       !atomic_load_explicit(&s->busy, memory_order_acquire);
 }
 
 void td_snap_maybe(struct td_app *a, uint64_t now)
@@ -308,12 +327,6 @@ int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	s->every = a->cfg.journal_snapshot_every;
 	if (a->jn == NULL || s->every == 0)
 		return 0;
-	if (a->cfg.mode != CP_MODE_RTC) {
-		printf("tokexd: journal: snapshots off in pipeline mode (the books live on the "
-		       "matching lcores): recovery replays the whole journal\n");
-		s->every = 0;
-		return 0;
-	}
 	if (a->gw && (a->gw_shadow == NULL || td_gw_table(a->gw) == NULL)) {
 		/* Replay rebuilds the gateway's sessions in its table, which its own thread
 		 * owns: snapshots need the RX core's copy (td_main.c makes it). */
@@ -470,7 +483,7 @@ static unsigned td_snap_list(const char *dir, uint64_t *seq, unsigned max)
 /* Header and every section checked against this appliance, nothing changed: 0, or a
  * negative errno with the reason in why. */
 static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, size_t len,
-			 uint64_t seq, size_t off[4], char *why, size_t whylen)
+			 uint64_t seq, size_t off[TD_SNAP_MAX_SECT], char *why, size_t whylen)
 {
 	struct td_snap_hdr h;
 	if (len < sizeof(h)) {
@@ -497,20 +510,23 @@ static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, 
 	}
 	size_t at = sizeof(h), used = 0;
 	int rc;
-	off[0] = at;
-	if ((rc = mc_snap_check(a->match[0].mc, b + at, len - at, &used, why, whylen)) < 0)
-		return rc;
-	at += used;
-	off[1] = at;
+	uint32_t nm = a->route.n_match;
+	for (uint32_t m = 0; m < nm; m++) {
+		off[m] = at;
+		if ((rc = mc_snap_check(a->match[m].mc, b + at, len - at, &used, why, whylen)) < 0)
+			return rc;
+		at += used;
+	}
+	off[nm] = at;
 	if ((rc = ss_snap_check(a->ss, b + at, len - at, &used, why, whylen)) < 0)
 		return rc;
 	at += used;
-	off[2] = at;
+	off[nm + 1] = at;
 	if ((rc = md_snap_check(a->md, b + at, len - at, &used, why, whylen)) < 0)
 		return rc;
 	if (a->gw) {
 		at += used;
-		off[3] = at;
+		off[nm + 2] = at;
 		if ((rc = ss_snap_check(td_gw_table(a->gw), b + at, len - at, &used, why,
 					whylen)) < 0)
 			return rc;
@@ -531,9 +547,7 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 	uint64_t files[8];
 	unsigned n_files = td_snap_list(dir, files, 8);
 	char why[384];
-	if (n_files == 0 || a->cfg.mode != CP_MODE_RTC) {
-		if (n_files)
-			printf("tokexd: journal: %u snapshot(s) not used in pipeline mode\n", n_files);
+	if (n_files == 0) {
 		if (first > 1)
 			goto pruned;
 		return 1;
@@ -585,7 +599,8 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			}
 			continue;
 		}
-		size_t off[4];
+		size_t off[TD_SNAP_MAX_SECT];
+		uint32_t nm = a->route.n_match;
 		rc = td_snap_check(s, a, buf, len, seq, off, why, sizeof(why));
 		if (rc == 0 && first > seq + 1) {
 			snprintf(why, sizeof(why), "the journal starts at seq %" PRIu64 ", after it",
@@ -606,14 +621,18 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			break;
 		}
 		uint64_t t0 = td_mono_ns(), now = td_now_ns();
-		if ((rc = mc_snap_load(a->match[0].mc, buf + off[0], len - off[0], NULL, why,
+		rc = 0;
+		for (uint32_t m = 0; m < nm && rc >= 0; m++)
+			rc = mc_snap_load(a->match[m].mc, buf + off[m], len - off[m], NULL, why,
+					  sizeof(why));
+		if (rc < 0 ||
+		    (rc = ss_snap_load(a->ss, buf + off[nm], len - off[nm], now, NULL, why,
 				       sizeof(why))) < 0 ||
-		    (rc = ss_snap_load(a->ss, buf + off[1], len - off[1], now, NULL, why,
+		    (rc = md_snap_load(a->md, buf + off[nm + 1], len - off[nm + 1], NULL, why,
 				       sizeof(why))) < 0 ||
-		    (rc = md_snap_load(a->md, buf + off[2], len - off[2], NULL, why,
-				       sizeof(why))) < 0 ||
-		    (a->gw && (rc = ss_snap_load(td_gw_table(a->gw), buf + off[3], len - off[3],
-						 now, NULL, why, sizeof(why))) < 0)) {
+		    (a->gw && (rc = ss_snap_load(td_gw_table(a->gw), buf + off[nm + 2],
+						 len - off[nm + 2], now, NULL, why,
+						 sizeof(why))) < 0)) {
 			snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " passed its checks "
 				 "but failed to load (%s): the state is part restored, not starting; "
 				 "move %s/" TD_SNAP_NAME " aside and restart", dir, seq, why, dir, seq);
@@ -623,16 +642,20 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 		/* Contracts listed at run time are routable again, as replay of their LIST
 		 * makes them. */
 		uint32_t ids[MC_MAX_CONTRACTS];
-		uint32_t n_ids = mc_snap_contracts(a->match[0].mc, ids, MC_MAX_CONTRACTS);
-		for (uint32_t i = 0; i < n_ids; i++)
-			td_route_add(&a->route, ids[i], 0);
+		uint32_t n_ids = 0, orders = 0, sessions = 0;
+		for (uint32_t m = 0; m < nm; m++) {
+			uint32_t k = mc_snap_contracts(a->match[m].mc, ids, MC_MAX_CONTRACTS);
+			for (uint32_t i = 0; i < k; i++) {
+				const struct me_book *b = mc_book(a->match[m].mc, ids[i]);
+				td_route_add(&a->route, ids[i], (uint8_t)m);
+				if (a->gw_rt == &a->gw_route)
+					td_route_add(&a->gw_route, ids[i], 0);
+				orders += b ? me_book_count(b) : 0;
+			}
+			n_ids += k;
+		}
 		struct td_snap_hdr h;
 		memcpy(&h, buf, sizeof(h));
-		uint32_t orders = 0, sessions = 0;
-		for (uint32_t i = 0; i < n_ids; i++) {
-			const struct me_book *b = mc_book(a->match[0].mc, ids[i]);
-			orders += b ? me_book_count(b) : 0;
-		}
 		for (unsigned slot = 0; slot < a->cfg.max_sessions; slot++) {
 			struct ss_info in;
 			sessions += ss_session_info(a->ss, slot, &in) == 0 && in.state != SS_FREE;

@@ -4,7 +4,7 @@
 # a net_tap port with its journal in a mktemp directory; crash_client on the kernel side
 # of the TAP (and on 127.0.0.1 for the gateway).
 #
-# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|snapshot TOKEXD CRASH_CLIENT
+# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT
 #   crash    3 rounds: start tokexd on the journal, crash_client recovers and checks both
 #            firms' sessions (retransmission of everything, identical bytes, trade ids
 #            once per side, the book by IOC probes), trades, and tokexd is killed -9 at a
@@ -24,6 +24,11 @@
 #            DP_ORD_LOCAL). Then replay's clean-stop check (--strict) on both streams.
 #            With snapshot_every 500: recoveries start from snapshots, which then hold
 #            the gateway's sessions too (at least one must).
+#   pgateway gateway's test in pipeline mode (the gateway's requests journaled and
+#            forwarded by the RX core, its replies drained and journaled there).
+#   pcrash, preplay  crash and replay in pipeline mode (RX core 0, matching core 1), with
+#            journal.snapshot_every 500 (taken with the matching cores at a quiet point):
+#            at least one recovery starts from a snapshot.
 #   snapshot journal.snapshot_every 500: a random session of 3000 requests, SIGTERM,
 #            restart: recovery loads the newest snapshot and replays only the records
 #            after it, and the retransmitted streams equal the live ones (--strict); two
@@ -36,7 +41,7 @@
 # start 15 s, each client 30 s; tokexd's own --seconds 40; the whole run well under 60 s.
 set -u
 
-WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|snapshot TOKEXD CRASH_CLIENT}
+WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT}
 TOKEXD=${2:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 CC=${3:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 
@@ -71,10 +76,11 @@ replay) NETS="41 45" ;;
 storage) NETS="42 46" ;;
 corrupt) NETS="43 47" ;;
 pcrash) NETS="51 53" ;;
+pgateway) NETS="56 57" ;;
 preplay) NETS="52 54" ;;
 gateway) NETS="49 50" ;;
 snapshot) NETS="48 55" ;;
-*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|snapshot TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
+*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
 esac
 
 stop_tokexd() { # $1: signal
@@ -120,17 +126,25 @@ FAULT=
 [ "$WHAT" = storage ] && FAULT="  fault_write_after: 40"
 [ "$WHAT" = snapshot ] && FAULT="  snapshot_every: 500"
 # gateway: snapshots too, which then hold the gateway's sessions (the RX core's copy).
-[ "$WHAT" = gateway ] && FAULT="  snapshot_every: 500"
+case $WHAT in gateway | pgateway) FAULT="  snapshot_every: 500" ;; esac
+# pcrash, preplay: pipeline mode takes snapshots at a quiet point of the matching cores.
+case $WHAT in pcrash | preplay) FAULT="  snapshot_every: 500" ;; esac
+# A recovery that started from a snapshot (pipeline and gateway modes must have one).
+from_snapshot() {
+	ns=$(cat "$WORK"/tokexd.*.log | grep -c '^tokexd: journal: snapshot seq .* loaded')
+	[ "$ns" -ge 1 ] || fail "no recovery started from a snapshot"
+	echo "[journal $WHAT] $ns recoveries started from a snapshot"
+}
 # crash and replay: some requests throttled, so the session layer's own numbered
 # ExecRejects (THROTTLED) are journaled and renumbered by recovery too (never terminated).
 THROTTLE="  throttle_grace: 100000000"
-case $WHAT in crash | replay | pcrash | preplay | gateway | snapshot) THROTTLE="$THROTTLE
+case $WHAT in crash | replay | pcrash | preplay | gateway | pgateway | snapshot) THROTTLE="$THROTTLE
   throttle_rate: 500
   throttle_burst: 10" ;;
 esac
 # pcrash and preplay: crash and replay in pipeline mode (RX core 0, matching core 1).
 MODE="mode: rtc"
-case $WHAT in pcrash | preplay) MODE="mode: pipeline
+case $WHAT in pcrash | preplay | pgateway) MODE="mode: pipeline
 cores:
   rx: 0
   match: [1]" ;;
@@ -155,7 +169,7 @@ EOF
 # gateway: the TCP gateway on 127.0.0.1, a port free now (kept across the restarts).
 TCP=(--no-tcp)
 CTCP=()
-if [ "$WHAT" = gateway ]; then
+if [ "$WHAT" = gateway ] || [ "$WHAT" = pgateway ]; then
 	port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 	TCPPORT=$((27400 + NET))
 	for _ in 1 2 3 4 5; do
@@ -208,7 +222,7 @@ tcp_rebuilt() {
 }
 
 case $WHAT in
-crash | pcrash | gateway)
+crash | pcrash | gateway | pgateway)
 	for round in 1 2 3; do
 		start_tokexd || fail "tokexd exited during start-up (round $round)"
 		rm -f "$WORK/stop" "$WORK/ready"
@@ -223,7 +237,7 @@ crash | pcrash | gateway)
 			sleep 0.1
 		done
 		[ -f "$WORK/ready" ] || { wait "$CPID"; fail "crash_client did not start trading (round $round)"; }
-		[ "$WHAT" != gateway ] || [ "$round" = 1 ] || tcp_rebuilt
+		[ "$TCP" = --no-tcp ] || [ "$round" = 1 ] || tcp_rebuilt
 		sleep "$((2 + RANDOM % 14))e-1"
 		kill -KILL "$TD_PID"
 		touch "$WORK/stop"
@@ -238,7 +252,7 @@ crash | pcrash | gateway)
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
 	n=$(grep -c '^tokexd: journal: recovered' "$WORK"/tokexd.*.log | awk -F: '{ s += $2 } END { print s }')
 	[ "$n" = 3 ] || fail "expected 3 recoveries (starts 2 to 4), saw $n"
-	if [ "$WHAT" = gateway ]; then
+	if [ "$TCP" != --no-tcp ]; then
 		tcp_rebuilt
 		# The deferred path was exercised: B received replies its session layer made
 		# by itself, and the last recovery numbered the journaled ones again.
@@ -246,7 +260,7 @@ crash | pcrash | gateway)
 		[ "$bl" -gt 0 ] || fail "session B (tcp) never got a session-layer reply"
 		gl=$(sed -n 's/.* tcp replies renumbered (\([0-9]*\) session-layer rejects).*/\1/p' "$LOG")
 		[ -n "$gl" ] && [ "$gl" -gt 0 ] || fail "recovery renumbered no tcp session-layer reply"
-		echo "[journal gateway] B (tcp) got $bl session-layer replies; the last recovery renumbered $gl"
+		echo "[journal $WHAT] B (tcp) got $bl session-layer replies; the last recovery renumbered $gl"
 		# A clean stop: the regenerated streams equal the live ones byte for byte.
 		start_tokexd || fail "tokexd exited during the replay start"
 		tcp_rebuilt
@@ -258,11 +272,9 @@ crash | pcrash | gateway)
 		client verify --strict || fail "the regenerated stream differs from the live one"
 		stop_tokexd TERM
 		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
-		# Recoveries started from snapshots that hold the gateway's sessions.
-		ns=$(cat "$WORK"/tokexd.*.log | grep -c '^tokexd: journal: snapshot seq .* loaded')
-		[ "$ns" -ge 1 ] || fail "no recovery started from a snapshot"
-		echo "[journal gateway] $ns recoveries started from a snapshot"
+		from_snapshot # which then holds the gateway's sessions too
 	fi
+	[ "$WHAT" != pcrash ] || from_snapshot
 	sanitizers_quiet
 	;;
 replay | preplay)
@@ -275,6 +287,7 @@ replay | preplay)
 	client verify --strict || fail "the regenerated stream differs from the live one"
 	stop_tokexd TERM
 	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	[ "$WHAT" != preplay ] || from_snapshot
 	sanitizers_quiet
 	;;
 storage)
