@@ -525,8 +525,17 @@ int main(int argc, char **argv)
 				 cfg->rx_lcore);
 		off += snprintf(lcores + off, sizeof(lcores) - (size_t)off, ",%u", cfg->match_lcores[m]);
 	}
-	rc |= dp_eal_args_add(&eal, "-l");
-	rc |= dp_eal_args_add(&eal, lcores);
+	/* An EAL --lcores after -- maps the lcores onto CPUs itself (several lcores on one CPU
+	 * for a functional test on a small machine: --lcores 0@0,1@1,2@1): no -l then. */
+	int own_map = 0;
+	for (int i = first_eal; i < argc; i++)
+		own_map |= strncmp(argv[i], "--lcores", 8) == 0;
+	for (uint32_t i = 0; i < cfg->n_eal_extra; i++)
+		own_map |= strncmp(cfg->eal_extra[i], "--lcores", 8) == 0;
+	if (!own_map) {
+		rc |= dp_eal_args_add(&eal, "-l");
+		rc |= dp_eal_args_add(&eal, lcores);
+	}
 	rc |= dp_eal_args_addf(&eal, "--main-lcore=%u", cfg->rx_lcore);
 	rc |= dp_eal_args_addf(&eal, "--file-prefix=tokexd-%ld", (long)getpid());
 	if (cfg->port_vdev[0]) {
