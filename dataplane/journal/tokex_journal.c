@@ -587,6 +587,7 @@ static int do_audit(const char *dir, const char *cfgfile, const struct filt *f)
 				m, cfg.source, strerror(errno));
 			return 2;
 		}
+		mc_core_id_space(a.core[m], m, a.n_cores); /* as tokexd numbers them */
 	}
 	a.mc = a.core[0];
 	a.out.ev = a.ev;

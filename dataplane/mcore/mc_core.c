@@ -89,6 +89,8 @@ struct mc_core {
 	int64_t cur_old_qty; /* a MODIFY's target's remaining qty before it */
 
 	uint64_t order_seq;
+	uint32_t id_mul;     /* mc_core_id_space(): ids seq * id_mul + id_add (1, 0) */
+	uint32_t id_add;
 	uint32_t n;          /* listed contracts */
 	uint32_t cap;        /* contract slots */
 	uint32_t n_dirty;
@@ -272,6 +274,8 @@ struct mc_core *mc_core_init_cfg(void *mem, size_t len, const struct mc_contract
 	char *base = mem;
 	memset(mc, 0, sizeof(*mc));
 	mc->cap = L.cap;
+	mc->id_mul = 1;
+	mc->id_add = 0;
 	mc->acct = (struct mc_acct *)(base + L.off_acct);
 	mc->acct_map = (uint32_t *)(base + L.off_amap);
 	mc->pos = (struct mc_position *)(base + L.off_pos);
@@ -936,8 +940,9 @@ static void mc_one(struct mc_core *mc, const struct dp_order *r)
 		/* Out-of-range side/tif map to values the engine rejects as INVALID. */
 		cmd.side = r->side == TKX_SIDE_BUY ? ME_BUY : r->side == TKX_SIDE_SELL ? ME_SELL : 0xff;
 		cmd.tif = r->tif >= TKX_TIF_GTC && r->tif <= TKX_TIF_POST ? (uint8_t)(r->tif - 1) : 0xff;
-		cmd.id = (int64_t)(++mc->order_seq << MC_SESSION_BITS | (uint64_t)r->src << 16 |
-				   r->session);
+		++mc->order_seq;
+		cmd.id = (int64_t)((mc->order_seq * mc->id_mul + mc->id_add) << MC_SESSION_BITS |
+				   (uint64_t)r->src << 16 | r->session);
 		cmd.price = r->price;
 		cmd.qty = r->qty;
 		cmd.owner = r->account ? (uint64_t)r->firm_id << 32 | r->account : 0;
@@ -1254,6 +1259,15 @@ static int mc_kill(struct mc_core *mc, const struct dp_ctl *c, struct dp_ctl_rep
 		uint64_t mask = c->account ? ~0ull : 0xffffffff00000000ull;
 		r->qty = mc_cancel_sel(mc, NULL, owner, mask, TKX_CXL_KILL_SWITCH);
 	}
+	return 0;
+}
+
+int mc_core_id_space(struct mc_core *mc, uint32_t index, uint32_t n)
+{
+	if (n == 0 || index >= n || mc->order_seq != 0)
+		return -EINVAL;
+	mc->id_mul = n;
+	mc->id_add = index;
 	return 0;
 }
 

@@ -10,10 +10,11 @@
  * other core reads or writes them.
  *
  * Identity:
- *  1. Exchange order ids are issued here: order_id = seq << 24 | src << 16 | session,
- *     seq counting from 1 per matching core. The low 24 bits name the session that owns
- *     the order, so a fill or an unsolicited cancel is routed without a lookup, and a
- *     session-scoped mass cancel is one mask. Order ids are unique within a core.
+ *  1. Exchange order ids are issued here: order_id = s << 24 | src << 16 | session, with
+ *     s = seq x n + index (mc_core_id_space(); n = 1, index 0 by default), seq counting
+ *     from 1 per matching core. The low 24 bits name the session that owns the order, so
+ *     a fill or an unsolicited cancel is routed without a lookup, and a session-scoped
+ *     mass cancel is one mask. Order ids are unique within the appliance.
  *  2. The engine's owner word (self-trade prevention) is firm_id << 32 | account, or 0
  *     when the account is 0; its user word is the order's cl_ord_id.
  *  3. Trade ids count from 1 per contract.
@@ -116,6 +117,12 @@ size_t mc_core_memsize_cfg(const struct mc_contract_params *c, uint32_t n,
 			   const struct mc_core_cfg *cfg);
 struct mc_core *mc_core_init_cfg(void *mem, size_t len, const struct mc_contract_params *c,
 				 uint32_t n, const struct mc_core_cfg *cfg);
+
+/* Several matching cores in one appliance: core index of n issues order ids whose seq part
+ * is seq * n + index, so that no two cores ever issue the same exchange order id (clients
+ * and the audit trail key orders by it). Before the first order; 0 or -EINVAL. Default:
+ * index 0 of 1. */
+int mc_core_id_space(struct mc_core *mc, uint32_t index, uint32_t n);
 
 /* Applies one control command (dp_msg.h's dp_ctl_type), writing replies and market data
  * (ContractStatus, trades, fills, cancels, top of book) to out, flushed before it

@@ -341,6 +341,8 @@ static void td_setup_match(struct td_app *a)
 		if (a->match[m].mc == NULL)
 			rte_exit(EXIT_FAILURE, "tokexd: matching core %u: init failed (%s)\n", m,
 				 strerror(errno));
+		/* Exchange order ids unique across the cores (mc_core.h, identity 1). */
+		mc_core_id_space(a->match[m].mc, m, n_match);
 		for (uint32_t i = 0; i < n; i++) {
 			struct dp_event ev[4];
 			struct mc_out o = {ev, 0, 4, td_discard, NULL};

@@ -334,6 +334,36 @@ static void test_not_a_request(void **state)
 	assert_int_equal(got[1].u.fill.leaves_qty, 0);
 }
 
+/* Two cores of one appliance (index 0 and 1 of 2) never issue the same order id; the id
+ * space is fixed before the first order. */
+static void test_id_space(void **state)
+{
+	struct mc_core *a = *state;
+	void *other = NULL;
+	struct mc_core *b;
+	assert_int_equal(setup(&other), 0);
+	b = other;
+	assert_int_equal(mc_core_id_space(a, 0, 2), 0);
+	assert_int_equal(mc_core_id_space(b, 1, 2), 0);
+	assert_int_equal(mc_core_id_space(b, 2, 2), -EINVAL);
+	uint64_t ids[2][6];
+	for (int k = 0; k < 6; k++) {
+		struct mc_core *mc = k & 1 ? b : a;
+		run(mc, new_order(0, 5, 1, 11, 100 + (uint64_t)k, TKX_SIDE_SELL, 25000 + 10 * k, 1,
+				  TKX_TIF_GTC));
+		assert_int_equal(got[0].template_id, TKX_EXEC_ACK);
+		ids[k & 1][k / 2] = got[0].u.ack.order_id;
+		assert_int_equal(ids[k & 1][k / 2] & 0xffffff, 5); /* the session bits as before */
+	}
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			assert_true(ids[0][i] != ids[1][j]);
+	assert_int_equal(ids[0][0] >> 24, 2); /* seq 1 x 2 + 0 */
+	assert_int_equal(ids[1][0] >> 24, 3); /* seq 1 x 2 + 1 */
+	assert_int_equal(mc_core_id_space(a, 0, 1), -EINVAL); /* orders issued: too late */
+	teardown(&other);
+}
+
 static void test_init_errors(void **state)
 {
 	(void)state;
@@ -360,6 +390,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mass_and_session_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stp_and_pool_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_id_space, setup, teardown),
 		cmocka_unit_test(test_init_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,7 @@
 # a net_tap port with its journal in a mktemp directory; crash_client on the kernel side
 # of the TAP (and on 127.0.0.1 for the gateway).
 #
-# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT
+# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT
 #   crash    3 rounds: start tokexd on the journal, crash_client recovers and checks both
 #            firms' sessions (retransmission of everything, identical bytes, trade ids
 #            once per side, the book by IOC probes), trades, and tokexd is killed -9 at a
@@ -24,6 +24,9 @@
 #            DP_ORD_LOCAL). Then replay's clean-stop check (--strict) on both streams.
 #            With snapshot_every 500: recoveries start from snapshots, which then hold
 #            the gateway's sessions too (at least one must).
+#   pmulti   pcrash with two matching cores (contract 202611 on core 0, 202612 on core 1,
+#            both lcores on CPU 1 through EAL --lcores: functional only), the rounds
+#            alternating between the contracts; both verified at the end.
 #   pgateway gateway's test in pipeline mode (the gateway's requests journaled and
 #            forwarded by the RX core, its replies drained and journaled there).
 #   pcrash, preplay  crash and replay in pipeline mode (RX core 0, matching core 1), with
@@ -41,7 +44,7 @@
 # start 15 s, each client 30 s; tokexd's own --seconds 40; the whole run well under 60 s.
 set -u
 
-WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT}
+WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT}
 TOKEXD=${2:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 CC=${3:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 
@@ -76,11 +79,12 @@ replay) NETS="41 45" ;;
 storage) NETS="42 46" ;;
 corrupt) NETS="43 47" ;;
 pcrash) NETS="51 53" ;;
+pmulti) NETS="58 59" ;;
 pgateway) NETS="56 57" ;;
 preplay) NETS="52 54" ;;
 gateway) NETS="49 50" ;;
 snapshot) NETS="48 55" ;;
-*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
+*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
 esac
 
 stop_tokexd() { # $1: signal
@@ -128,7 +132,7 @@ FAULT=
 # gateway: snapshots too, which then hold the gateway's sessions (the RX core's copy).
 case $WHAT in gateway | pgateway) FAULT="  snapshot_every: 500" ;; esac
 # pcrash, preplay: pipeline mode takes snapshots at a quiet point of the matching cores.
-case $WHAT in pcrash | preplay) FAULT="  snapshot_every: 500" ;; esac
+case $WHAT in pcrash | pmulti | preplay) FAULT="  snapshot_every: 500" ;; esac
 # A recovery that started from a snapshot (pipeline and gateway modes must have one).
 from_snapshot() {
 	ns=$(cat "$WORK"/tokexd.*.log | grep -c '^tokexd: journal: snapshot seq .* loaded')
@@ -138,7 +142,7 @@ from_snapshot() {
 # crash and replay: some requests throttled, so the session layer's own numbered
 # ExecRejects (THROTTLED) are journaled and renumbered by recovery too (never terminated).
 THROTTLE="  throttle_grace: 100000000"
-case $WHAT in crash | replay | pcrash | preplay | gateway | pgateway | snapshot) THROTTLE="$THROTTLE
+case $WHAT in crash | replay | pcrash | pmulti | preplay | gateway | pgateway | snapshot) THROTTLE="$THROTTLE
   throttle_rate: 500
   throttle_burst: 10" ;;
 esac
@@ -148,7 +152,18 @@ case $WHAT in pcrash | preplay | pgateway) MODE="mode: pipeline
 cores:
   rx: 0
   match: [1]" ;;
+pmulti) MODE="mode: pipeline
+cores:
+  rx: 0
+  match: [1, 2]
+contracts:
+  - {id: 202611, symbol: TKN2611, tick: 10, ref_price: 25000, band_bp: 800, max_qty: 10000, max_orders: 65536, core: 0}
+  - {id: 202612, symbol: TKN2612, tick: 10, ref_price: 25000, band_bp: 800, max_qty: 10000, max_orders: 65536, core: 1}" ;;
 esac
+# pmulti: two matching lcores on CPU 1 (EAL --lcores; functional only on 2 CPUs).
+EAL=()
+[ "$WHAT" = pmulti ] && EAL=(--lcores 0@0,1@1,2@1)
+CONTRACT=
 cat >"$WORK/tokexd.yaml" <<EOF
 # test_tokexd_journal_$WHAT (generated)
 $MODE
@@ -187,7 +202,7 @@ start_tokexd() {
 	START=$((START + 1))
 	LOG=$WORK/tokexd.$START.log
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" "${TCP[@]}" \
-		--seconds 40 -- --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
+		--seconds 40 -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
 	for _ in $(seq 1 150); do
 		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
@@ -205,7 +220,7 @@ start_tokexd() {
 
 client() {
 	timeout -k 5 30 "$CC" "$@" --udp "$TIP:7411" "${CTCP[@]}" --state "$STATE" \
-		--contract "$C1" | tee -a "$WORK/client.log"
+		--contract "${CONTRACT:-$C1}" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
 }
 
@@ -222,8 +237,10 @@ tcp_rebuilt() {
 }
 
 case $WHAT in
-crash | pcrash | gateway | pgateway)
+crash | pcrash | pmulti | gateway | pgateway)
 	for round in 1 2 3; do
+		# pmulti: the rounds alternate between the two cores' contracts.
+		[ "$WHAT" = pmulti ] && CONTRACT=$((round % 2 ? 202611 : 202612))
 		start_tokexd || fail "tokexd exited during start-up (round $round)"
 		rm -f "$WORK/stop" "$WORK/ready"
 		client run --orders 4000 --seed "$((RANDOM + round))" --stop "$WORK/stop" \
@@ -247,6 +264,10 @@ crash | pcrash | gateway | pgateway)
 	done
 	start_tokexd || fail "tokexd exited during the last start"
 	client verify || fail "crash_client verify failed after the last kill"
+	if [ "$WHAT" = pmulti ]; then
+		CONTRACT=202611 client verify || fail "verify of core 0's contract failed"
+		CONTRACT=202612 client verify || fail "verify of core 1's contract failed"
+	fi
 	stop_tokexd TERM
 	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
@@ -274,7 +295,7 @@ crash | pcrash | gateway | pgateway)
 		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
 		from_snapshot # which then holds the gateway's sessions too
 	fi
-	[ "$WHAT" != pcrash ] || from_snapshot
+	[ "$WHAT" != pcrash ] && [ "$WHAT" != pmulti ] || from_snapshot
 	sanitizers_quiet
 	;;
 replay | preplay)
