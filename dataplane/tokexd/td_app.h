@@ -84,6 +84,8 @@ struct td_app {
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = run until a signal */
 	int verbose;
 	atomic_int running;
+	atomic_int match_stop; /* pipeline: set by the RX core once it took the cores' last
+				  replies at the end (the matching lcores run until then) */
 
 	struct dp_port port;
 	struct dp_net net; /* the RX core's */

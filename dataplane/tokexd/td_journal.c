@@ -114,7 +114,10 @@
 #include "td_app.h"
 #include "td_gw.h"
 
-#define TD_JN_WAIT_NS 2000000000ull /* a durability wait longer than this halts */
+/* No durability for this long while output waits: the disk is taken as failed and the
+ * appliance halts. 10 s: halting is for a failed disk, not a slow one; a shared disk under
+ * load can stall fdatasync for seconds. */
+#define TD_JN_WAIT_NS 10000000000ull
 
 static void td_jn_halt(struct td_app *a, int err)
 {
@@ -757,7 +760,7 @@ void td_journal_report(struct td_app *a)
 	printf("tokexd: journal: FAILED (%s): requests are no longer accepted, each is answered "
 	       "ExecReject STORAGE and nothing more is applied; fix the journal's disk (%s) and "
 	       "restart: the journal will be recovered\n",
-	       h == -ETIMEDOUT ? "no durability within 2 s" : strerror(-h), a->cfg.journal_dir);
+	       h == -ETIMEDOUT ? "no durability within 10 s" : strerror(-h), a->cfg.journal_dir);
 	fflush(stdout);
 }
 

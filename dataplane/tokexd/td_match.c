@@ -96,7 +96,9 @@ int td_match_loop(void *arg)
 	mo.o.arg = &mo;
 
 	uint64_t pass = 0;
-	while (atomic_load_explicit(&a->running, memory_order_relaxed)) {
+	/* Until the RX core has taken the last replies (match_stop), not merely until the
+	 * signal: what was sent to this core before the stop is applied and answered. */
+	while (!atomic_load_explicit(&a->match_stop, memory_order_acquire)) {
 		uint64_t now = 0;
 		if (a->jn_pipe) {
 			unsigned n = rte_ring_sc_dequeue_burst_elem(a->route.req[TD_SRC_RX][m->idx],

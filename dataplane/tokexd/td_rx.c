@@ -976,7 +976,7 @@ static void td_drain_rings_jn(struct td_rx *r)
  * a->jn_last, and replay's FIFOs would be empty there. The cores idle on empty rings
  * meanwhile and change nothing until the RX core sends again, so it may read their state
  * (the acquire of `done` pairs with the core's release). A pause of the RX loop as long as
- * the cores' backlog plus the serialization; bounded by TD_JN_WAIT_NS, then no snapshot. */
+ * the cores' backlog plus the serialization; bounded by TD_QUIESCE_NS, then no snapshot. */
 static int td_pipe_quiesce(struct td_rx *r)
 {
 	struct td_app *a = r->app;
@@ -1070,8 +1070,23 @@ int td_rx_loop(void *arg)
 			 td_pipe_quiesce(&r) == 0)
 			td_snap_maybe(a, r.now);
 	}
-	/* Orderly end: tell market data subscribers the session is over; what is held goes
-	 * once durable (td_jn_wait gives up, halting, after TD_JN_WAIT_NS). */
+	/* Orderly end. Pipeline: the matching cores still run; what they were sent is applied
+	 * and its replies taken (with a journal: every core idle, the drains journaled; else
+	 * the rings drained for a moment), then they may stop. Market data subscribers hear the
+	 * session is over; what is held goes once durable (td_jn_wait gives up, halting, after
+	 * TD_JN_WAIT_NS). */
+	if (!rtc) {
+		r.now = td_now_ns();
+		if (a->jn_pipe) {
+			td_pipe_quiesce(&r);
+		} else {
+			uint64_t end = td_mono_ns() + 20000000ull; /* 20 ms */
+			while (td_mono_ns() < end)
+				td_drain_rings(&r);
+		}
+		atomic_store_explicit(&a->match_stop, 1, memory_order_release);
+		td_send_bufs(&r);
+	}
 	md_pub_end(a->md, td_now_ns());
 	td_md_send(&r);
 	if (a->jn)

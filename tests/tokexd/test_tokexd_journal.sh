@@ -41,7 +41,8 @@
 #            replays to the same streams (--strict).
 # TAP tkxj<net>_<pid>, subnets 198.18.40-55.0/24 (a lock per subnet), market data
 # 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
-# start 15 s, each client 30 s; tokexd's own --seconds 40; the whole run well under 60 s.
+# start 15 s, each client 90 s (a parallel test run can slow them several-fold); tokexd's
+# own --seconds 150.
 set -u
 
 WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT}
@@ -202,7 +203,7 @@ start_tokexd() {
 	START=$((START + 1))
 	LOG=$WORK/tokexd.$START.log
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" "${TCP[@]}" \
-		--seconds 40 -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
+		--seconds 150 -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
 	for _ in $(seq 1 150); do
 		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
@@ -219,7 +220,7 @@ start_tokexd() {
 }
 
 client() {
-	timeout -k 5 30 "$CC" "$@" --udp "$TIP:7411" "${CTCP[@]}" --state "$STATE" \
+	timeout -k 5 90 "$CC" "$@" --udp "$TIP:7411" "${CTCP[@]}" --state "$STATE" \
 		--contract "${CONTRACT:-$C1}" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
 }
