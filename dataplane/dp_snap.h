@@ -117,6 +117,29 @@ static inline uint64_t dp_snap_fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* Opens a module's section: takes hdr_len bytes (the module's header, struct dp_snap_sect
+ * first), zeroed, with magic, version and hdr_len set. NULL when the buffer is full. */
+static inline struct dp_snap_sect *dp_snap_sect_begin(struct dp_snap_w *w, size_t hdr_len,
+						      uint32_t magic, uint16_t version)
+{
+	struct dp_snap_sect *s = dp_snap_w_take(w, hdr_len);
+	if (s == NULL)
+		return NULL;
+	memset(s, 0, hdr_len);
+	s->magic = magic;
+	s->version = version;
+	s->hdr_len = (uint16_t)hdr_len;
+	return s;
+}
+
+/* Closes the section s opened at offset at (w->len then): its length. Returns it. */
+static inline int64_t dp_snap_sect_end(const struct dp_snap_w *w, struct dp_snap_sect *s,
+				       size_t at)
+{
+	s->len = w->len - at;
+	return (int64_t)s->len;
+}
+
 /* Checks the section header at buf's start: magic, version, lengths. 0 or -EBADMSG /
  * -EPROTO, with the reason in err. *sect filled when 0. */
 static inline int dp_snap_sect_check(const void *buf, size_t len, uint32_t magic,

@@ -50,13 +50,11 @@ int64_t me_snap_save(const struct me_book *b, struct dp_snap_w *w)
 {
 	struct me_params p;
 	size_t at = w->len;
-	struct me_snap_hdr *h = dp_snap_w_take(w, sizeof(*h));
+	struct me_snap_hdr *h = (struct me_snap_hdr *)dp_snap_sect_begin(w, sizeof(*h),
+									 ME_SNAP_MAGIC,
+									 ME_SNAP_VERSION);
 	if (h == NULL || me_book_params(b, &p) < 0)
 		return -ENOBUFS;
-	memset(h, 0, sizeof(*h));
-	h->s.magic = ME_SNAP_MAGIC;
-	h->s.version = ME_SNAP_VERSION;
-	h->s.hdr_len = sizeof(*h);
 	h->price_lo = p.price_lo;
 	h->price_hi = p.price_hi;
 	h->tick = p.tick;
@@ -70,8 +68,7 @@ int64_t me_snap_save(const struct me_book *b, struct dp_snap_w *w)
 	if (w->err)
 		return w->err;
 	h->count = sw.n;
-	h->s.len = w->len - at;
-	return (int64_t)h->s.len;
+	return dp_snap_sect_end(w, &h->s, at);
 }
 
 /* The lowest grid price above 0 (the band's floor must be > 0), or 0 when none lies in

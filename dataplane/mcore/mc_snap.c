@@ -61,13 +61,10 @@ int64_t mc_snap_save(const struct mc_core *mc, struct dp_snap_w *w)
 	struct mc_snap_core c;
 	size_t at = w->len;
 	mc__snap_core(mc, &c);
-	struct mc_snap_hdr *h = dp_snap_w_take(w, sizeof(*h));
+	struct mc_snap_hdr *h = (struct mc_snap_hdr *)dp_snap_sect_begin(w, sizeof(*h), MC_SNAP_MAGIC,
+								 MC_SNAP_VERSION);
 	if (h == NULL)
 		return -ENOBUFS;
-	memset(h, 0, sizeof(*h));
-	h->s.magic = MC_SNAP_MAGIC;
-	h->s.version = MC_SNAP_VERSION;
-	h->s.hdr_len = sizeof(*h);
 	h->cap = c.cap;
 	h->acct_max = c.acct_max;
 	h->trk_max = c.trk_max;
@@ -102,8 +99,7 @@ int64_t mc_snap_save(const struct mc_core *mc, struct dp_snap_w *w)
 	}
 	if (w->err)
 		return w->err;
-	h->s.len = w->len - at;
-	return (int64_t)h->s.len;
+	return dp_snap_sect_end(w, &h->s, at);
 }
 
 /* Where each part of a checked section starts. */

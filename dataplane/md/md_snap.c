@@ -29,13 +29,10 @@ int64_t md_snap_save(const struct md_pub *p, struct dp_snap_w *w)
 	int fresh;
 	size_t at = w->len;
 	md__snap_info(p, &next, &n, &fresh);
-	struct md_snap_hdr *h = dp_snap_w_take(w, sizeof(*h));
+	struct md_snap_hdr *h = (struct md_snap_hdr *)dp_snap_sect_begin(w, sizeof(*h), MD_SNAP_MAGIC,
+								 MD_SNAP_VERSION);
 	if (h == NULL)
 		return -ENOBUFS;
-	memset(h, 0, sizeof(*h));
-	h->s.magic = MD_SNAP_MAGIC;
-	h->s.version = MD_SNAP_VERSION;
-	h->s.hdr_len = sizeof(*h);
 	h->next_seq = next;
 	h->n_contracts = n;
 	for (uint32_t i = 0; i < n; i++) {
@@ -44,8 +41,7 @@ int64_t md_snap_save(const struct md_pub *p, struct dp_snap_w *w)
 			return -ENOBUFS;
 		md__snap_contract(p, i, c);
 	}
-	h->s.len = w->len - at;
-	return (int64_t)h->s.len;
+	return dp_snap_sect_end(w, &h->s, at);
 }
 
 static int md_snap_validate(const struct md_pub *p, const void *buf, size_t len,

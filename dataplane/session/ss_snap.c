@@ -41,13 +41,10 @@ int64_t ss_snap_save(const struct ss_table *t, struct dp_snap_w *w)
 	struct ss_snap_table d;
 	size_t at = w->len;
 	ss__snap_table(t, &d);
-	struct ss_snap_hdr *h = dp_snap_w_take(w, sizeof(*h));
+	struct ss_snap_hdr *h = (struct ss_snap_hdr *)dp_snap_sect_begin(w, sizeof(*h), SS_SNAP_MAGIC,
+								 SS_SNAP_VERSION);
 	if (h == NULL)
 		return -ENOBUFS;
-	memset(h, 0, sizeof(*h));
-	h->s.magic = SS_SNAP_MAGIC;
-	h->s.version = SS_SNAP_VERSION;
-	h->s.hdr_len = sizeof(*h);
 	h->max_sessions = d.max_sessions;
 	h->depth = d.depth;
 	h->core = d.core;
@@ -118,8 +115,7 @@ int64_t ss_snap_save(const struct ss_table *t, struct dp_snap_w *w)
 	dp_snap_w_put(w, zero, (8 - (w->len - at) % 8) % 8);
 	if (w->err)
 		return w->err;
-	h->s.len = w->len - at;
-	return (int64_t)h->s.len;
+	return dp_snap_sect_end(w, &h->s, at);
 }
 
 static int ss_snap_validate(const struct ss_table *t, const void *buf, size_t len,
