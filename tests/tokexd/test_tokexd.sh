@@ -31,22 +31,9 @@ TD_PID=
 IFACE=
 LOG=
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() {
-	echo "FAIL [$MODE]: $*"
-	if [ -n "$LOG" ] && [ -f "$LOG" ]; then
-		echo "--- tokexd stdout (last 40 lines) ---"
-		tail -n 40 "$LOG"
-		echo "--- tokexd stderr (last 40 lines) ---"
-		tail -n 40 "$LOG.err"
-	fi
-	exit 1
-}
-
-[ "$(id -u)" = 0 ] || skip "needs root (TAP device, raw sockets)"
-[ -c /dev/net/tun ] || skip "/dev/net/tun missing (modprobe tun)"
-command -v ip >/dev/null || fail "iproute2 ('ip') missing"
-command -v flock >/dev/null || fail "flock (util-linux) missing"
+LABEL=$MODE
+. "$HERE/e2e_lib.sh"
+e2e_require
 [ -x "$TOKEXD" ] || fail "no tokexd at $TOKEXD"
 [ -x "$E2E" ] || fail "no e2e_client at $E2E"
 
@@ -74,20 +61,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# A subnet of our own: the first of the mode's /24s whose lock we get (held until exit).
-NET=
-for n in $NETS; do
-	exec {lockfd}>"/tmp/tokex-e2e-198.18.$n.lock"
-	if flock -n "$lockfd"; then
-		NET=$n
-		break
-	fi
-	exec {lockfd}>&-
-done
-[ -n "$NET" ] || fail "every subnet of $NETS is held by another run"
-KIP=198.18.$NET.1
-TIP=198.18.$NET.2
-ip -4 -o addr show | grep -q " $KIP/" && fail "$KIP is already configured on an interface"
+e2e_lock_net "$NETS"
 IFACE=tkxe${NET}_$$
 IFACE=${IFACE:0:15}
 WORK=$(mktemp -d "/tmp/tkx-e2e-$MODE.XXXXXX")
@@ -101,8 +75,6 @@ awk -v g="$MDGRP" -v p="$MDPORT" '
 	md && $1 == "port:" { $0 = "  port: " p }
 	{ print }' "$HERE/$MODE.yaml" >"$WORK/tokexd.yaml"
 grep -q "group: $MDGRP" "$WORK/tokexd.yaml" || fail "$MODE.yaml has no md.group to set"
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Start tokexd; a TCP port taken meanwhile by someone else gets a second and third try.
 start_tokexd() {

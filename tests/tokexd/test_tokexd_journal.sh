@@ -55,22 +55,9 @@ IFACE=
 LOG=
 PIDS=
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() {
-	echo "FAIL [journal $WHAT]: $*"
-	if [ -n "$LOG" ] && [ -f "$LOG" ]; then
-		echo "--- tokexd stdout (last 30 lines) ---"
-		tail -n 30 "$LOG"
-		echo "--- tokexd stderr (last 30 lines) ---"
-		tail -n 30 "$LOG.err"
-	fi
-	exit 1
-}
-
-[ "$(id -u)" = 0 ] || skip "needs root (TAP device)"
-[ -c /dev/net/tun ] || skip "/dev/net/tun missing (modprobe tun)"
-command -v ip >/dev/null || fail "iproute2 ('ip') missing"
-command -v flock >/dev/null || fail "flock (util-linux) missing"
+LABEL="journal $WHAT"
+. "$(cd "$(dirname "$0")" && pwd)/e2e_lib.sh"
+e2e_require
 [ -x "$TOKEXD" ] || fail "no tokexd at $TOKEXD"
 [ -x "$CC" ] || fail "no crash_client at $CC"
 
@@ -108,19 +95,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-NET=
-for n in $NETS; do
-	exec {lockfd}>"/tmp/tokex-e2e-198.18.$n.lock"
-	if flock -n "$lockfd"; then
-		NET=$n
-		break
-	fi
-	exec {lockfd}>&-
-done
-[ -n "$NET" ] || fail "every subnet of $NETS is held by another run"
-KIP=198.18.$NET.1
-TIP=198.18.$NET.2
-ip -4 -o addr show | grep -q " $KIP/" && fail "$KIP is already configured on an interface"
+e2e_lock_net "$NETS"
 IFACE=tkxj${NET}_$$
 IFACE=${IFACE:0:15}
 WORK=$(mktemp -d "/tmp/tkx-journal-$WHAT.XXXXXX")
@@ -186,7 +161,6 @@ EOF
 TCP=(--no-tcp)
 CTCP=()
 if [ "$WHAT" = gateway ] || [ "$WHAT" = pgateway ]; then
-	port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 	TCPPORT=$((27400 + NET))
 	for _ in 1 2 3 4 5; do
 		port_busy "$TCPPORT" || break

@@ -1,0 +1,48 @@
+# tests/tokexd/e2e_lib.sh: what the end-to-end scripts share (test_tokexd.sh,
+# test_tokexd_journal.sh). Sourced, not run. The script sets LABEL (for FAIL lines) and
+# LOG (tokexd's stdout; its stderr is $LOG.err) before anything can fail with a log.
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+# FAIL [LABEL]: the reason, then the last 40 lines of tokexd's output when there is one.
+fail() {
+	echo "FAIL [$LABEL]: $*"
+	if [ -n "${LOG:-}" ] && [ -f "$LOG" ]; then
+		echo "--- tokexd stdout (last 40 lines) ---"
+		tail -n 40 "$LOG"
+		echo "--- tokexd stderr (last 40 lines) ---"
+		tail -n 40 "$LOG.err"
+	fi
+	exit 1
+}
+
+# Root, a TUN device, iproute2 and flock (skip or fail with the reason).
+e2e_require() {
+	[ "$(id -u)" = 0 ] || skip "needs root (TAP device, raw sockets)"
+	[ -c /dev/net/tun ] || skip "/dev/net/tun missing (modprobe tun)"
+	command -v ip >/dev/null || fail "iproute2 ('ip') missing"
+	command -v flock >/dev/null || fail "flock (util-linux) missing"
+}
+
+# A subnet of our own: the first of the /24s 198.18.N.0 in $1 whose lock we get (held
+# until the script exits). Sets NET, KIP (the kernel side, .1) and TIP (tokexd, .2).
+e2e_lock_net() {
+	NET=
+	for n in $1; do
+		exec {lockfd}>"/tmp/tokex-e2e-198.18.$n.lock"
+		if flock -n "$lockfd"; then
+			NET=$n
+			break
+		fi
+		exec {lockfd}>&-
+	done
+	[ -n "$NET" ] || fail "every subnet of $1 is held by another run"
+	KIP=198.18.$NET.1
+	TIP=198.18.$NET.2
+	if ip -4 -o addr show | grep -q " $KIP/"; then
+		fail "$KIP is already configured on an interface"
+	fi
+}
+
+# Whether something listens on 127.0.0.1:$1.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
