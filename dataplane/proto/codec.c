@@ -4,13 +4,15 @@
  *
  * Runs on RX cores (decode, validate: per message, so no malloc, syscall or log here),
  * in the TCP gateway, the market-data publisher and the client library. The credential
- * functions call OpenSSL and run only at session setup.
+ * functions and tkx_auth_derive() call OpenSSL and run only at session setup; the datagram
+ * MAC (tkx_auth_seal/open) is libsodium's SipHash-2-4, once per UDP datagram.
  */
 #include <limits.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sodium.h>
 
 #include "tokex/codec.h"
 
@@ -246,6 +248,8 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 			goto bad_field;
 		break;
 	}
+	case TKX_DATAGRAM_AUTH:
+		break; /* any counter and MAC are well-formed; tkx_auth_open() judges them */
 
 	case TKX_NEW_ORDER: {
 		const struct tkx_new_order *o = &m->new_order;
@@ -663,6 +667,86 @@ int tkx_verify_msg(const uint8_t *key, size_t key_len, const struct tkx_msg *m)
 	tkx_encode(wire, sizeof(wire), m);
 	return tkx_credential_check(key, key_len, wire, (size_t)(TKX_HDR_LEN + off),
 				    m->raw + off);
+}
+
+/* ---- UDP datagram authentication ------------------------------------------------- */
+
+_Static_assert(crypto_shorthash_siphash24_KEYBYTES == TKX_AUTH_KEY_LEN, "SipHash key size");
+_Static_assert(crypto_shorthash_siphash24_BYTES == TKX_AUTH_MAC_LEN, "SipHash output size");
+
+int tkx_auth_derive(const uint8_t *secret, size_t secret_len, uint64_t session_id,
+		    uint32_t firm_id, uint64_t timestamp, struct tkx_auth_keys *out)
+{
+	uint8_t msg[TKX_AUTH_LABEL_LEN + 8 + 4 + 8], k[TKX_CREDENTIAL_LEN];
+	int rc;
+
+	if (!secret || !secret_len || !out)
+		return -EINVAL;
+	/* libsodium's set-up (idempotent, thread-safe) before its first use by this process. */
+	if (sodium_init() < 0)
+		return -EIO;
+	memcpy(msg, TKX_AUTH_LABEL, TKX_AUTH_LABEL_LEN);
+	memcpy(msg + TKX_AUTH_LABEL_LEN, &session_id, 8); /* little-endian hosts only */
+	memcpy(msg + TKX_AUTH_LABEL_LEN + 8, &firm_id, 4);
+	memcpy(msg + TKX_AUTH_LABEL_LEN + 12, &timestamp, 8);
+	rc = tkx_credential(secret, secret_len, msg, sizeof(msg), k);
+	if (rc == 0) {
+		memcpy(out->c2e, k, TKX_AUTH_KEY_LEN);
+		memcpy(out->e2c, k + TKX_AUTH_KEY_LEN, TKX_AUTH_KEY_LEN);
+	}
+	OPENSSL_cleanse(k, sizeof(k));
+	return rc;
+}
+
+/* The header a DatagramAuth carries, as the two little-endian words it reads as. */
+#define TKX__AUTH_HDR_WORD ((uint32_t)sizeof(struct tkx_datagram_auth) | \
+			    (uint32_t)TKX_DATAGRAM_AUTH << 16)
+
+int tkx_auth_find(const void *dgram, size_t len)
+{
+	const uint8_t *p = (const uint8_t *)dgram;
+	uint32_t w0, w1;
+
+	/* By position, not by walking the messages: what precedes it is authenticated as it
+	 * is, so a malformed message before it is dropped and counted like any (7.1). */
+	if (len < TKX_AUTH_LEN || len > TKX_MAX_DGRAM)
+		return -ENOENT;
+	memcpy(&w0, p + len - TKX_AUTH_LEN, 4);
+	memcpy(&w1, p + len - TKX_AUTH_LEN + 4, 4);
+	if (w0 != TKX__AUTH_HDR_WORD || w1 != TKX__SCHEMA_WORD)
+		return -ENOENT;
+	return (int)(len - TKX_AUTH_LEN);
+}
+
+int tkx_auth_seal(const uint8_t key[TKX_AUTH_KEY_LEN], uint64_t counter, void *dgram,
+		  size_t len, size_t cap)
+{
+	uint8_t *p = (uint8_t *)dgram;
+	struct tkx_datagram_auth a = { .counter = counter };
+
+	if (cap < TKX_AUTH_LEN || len > cap - TKX_AUTH_LEN || len > INT_MAX - TKX_AUTH_LEN)
+		return -ENOSPC;
+	tkx__enc(p + len, TKX_AUTH_LEN, TKX_DATAGRAM_AUTH, &a, (uint16_t)sizeof(a));
+	/* The MAC covers everything before its own 8 bytes. */
+	crypto_shorthash(p + len + TKX_AUTH_LEN - TKX_AUTH_MAC_LEN, p,
+			 len + TKX_AUTH_LEN - TKX_AUTH_MAC_LEN, key);
+	return (int)(len + TKX_AUTH_LEN);
+}
+
+int tkx_auth_open(const uint8_t key[TKX_AUTH_KEY_LEN], const void *dgram, size_t len,
+		  uint64_t *counter)
+{
+	const uint8_t *p = (const uint8_t *)dgram;
+	uint8_t mac[TKX_AUTH_MAC_LEN];
+	int off = tkx_auth_find(dgram, len);
+
+	if (off < 0)
+		return off;
+	crypto_shorthash(mac, p, len - TKX_AUTH_MAC_LEN, key);
+	if (sodium_memcmp(mac, p + len - TKX_AUTH_MAC_LEN, TKX_AUTH_MAC_LEN) != 0)
+		return -EACCES;
+	memcpy(counter, p + off + TKX_HDR_LEN, 8);
+	return off;
 }
 
 /* ---- Names ------------------------------------------------------------------------ */

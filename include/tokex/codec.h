@@ -7,10 +7,12 @@
  * matching core; TX cores and the market-data publisher encode with the tkx_enc_*()
  * helpers and tkx_md_pkt_*(); the client library uses the same functions from the other
  * side. Nothing here allocates, locks, logs or makes a system call, except the credential
- * functions (OpenSSL HMAC; session setup only, never per order).
+ * functions and tkx_auth_derive() (OpenSSL HMAC; session setup only, never per order).
+ * tkx_auth_seal() and tkx_auth_open() run once per UDP datagram (libsodium SipHash-2-4).
  *
  * Layers, outermost first, and the functions for each:
- *   UDP order entry   datagram = message+                 tkx_dgram_next, tkx_decode_dgram
+ *   UDP order entry   datagram = message+ [DatagramAuth]  tkx_dgram_next, tkx_decode_dgram,
+ *                                                         tkx_auth_seal, tkx_auth_open
  *   TCP order entry   stream   = (SOFH message)*          tkx_sofh_next, tkx_decode_frame
  *   market data       packet   = md_hdr (len16 message)*  tkx_md_pkt_*, tkx_md_iter_*
  *   message           header block                        tkx_decode, tkx_enc_*, tkx_encode
@@ -72,6 +74,7 @@
 	X(RETRANSMISSION, retransmission, "Retransmission", TKX_DIR_E2C)            \
 	X(RETRANSMIT_REJECT, retransmit_reject, "RetransmitReject", TKX_DIR_E2C)    \
 	X(TERMINATE, terminate, "Terminate", TKX_DIR_BOTH)                          \
+	X(DATAGRAM_AUTH, datagram_auth, "DatagramAuth", TKX_DIR_BOTH)               \
 	X(NEW_ORDER, new_order, "NewOrder", TKX_DIR_C2E)                            \
 	X(CANCEL_ORDER, cancel_order, "CancelOrder", TKX_DIR_C2E)                   \
 	X(MODIFY_ORDER, modify_order, "ModifyOrder", TKX_DIR_C2E)                   \
@@ -89,7 +92,7 @@
 	X(MD_SNAPSHOT, md_snapshot, "Snapshot", TKX_DIR_MD)                         \
 	X(MD_GAP_REJECT, md_gap_reject, "GapReject", TKX_DIR_MD)
 
-#define TKX_TEMPLATE_COUNT 28
+#define TKX_TEMPLATE_COUNT 29
 #define TKX_TEMPLATE_ID_LIMIT 305 /* one above the largest template id */
 #define TKX_MAX_BLOCK_LEN 72      /* MDSnapshot, the largest block */
 _Static_assert(TKX_HDR_LEN + TKX_MAX_BLOCK_LEN <= TKX_MAX_MSG_LEN, "TKX_MAX_MSG_LEN");
@@ -172,6 +175,7 @@ static inline int tkx__enc(void *buf, size_t cap, uint16_t template_id, const vo
  *   tkx_enc_establish, tkx_enc_establishment_ack, tkx_enc_establishment_reject,
  *   tkx_enc_sequence, tkx_enc_not_applied, tkx_enc_retransmit_request,
  *   tkx_enc_retransmission, tkx_enc_retransmit_reject, tkx_enc_terminate,
+ *   tkx_enc_datagram_auth,
  *   tkx_enc_new_order, tkx_enc_cancel_order, tkx_enc_modify_order, tkx_enc_mass_cancel,
  *   tkx_enc_exec_ack, tkx_enc_exec_reject, tkx_enc_fill, tkx_enc_cancelled,
  *   tkx_enc_modify_ack, tkx_enc_mass_cancel_ack, tkx_enc_business_reject,
@@ -433,6 +437,55 @@ int tkx_verify(const uint8_t *key, size_t key_len, const void *msg, size_t len);
 /* The same on a decoded message (its header is canonical, so it is rebuilt). */
 int tkx_sign_msg(const uint8_t *key, size_t key_len, struct tkx_msg *m);
 int tkx_verify_msg(const uint8_t *key, size_t key_len, const struct tkx_msg *m);
+
+/* ---- UDP datagram authentication: SipHash-2-4 (docs/protocol.md 4.13) ------------------
+ *
+ * Every datagram of a UDP session ends with a DatagramAuth (template 13): a counter that
+ * strictly increases per key, and SipHash-2-4 under the sender's direction key over the
+ * datagram's bytes up to the MAC field. The keys come from the Negotiate that opened the
+ * session (tkx_auth_derive()), so only holders of the firm's secret can make them; the
+ * session identity is in the key, so a datagram of one session never verifies in another.
+ */
+
+struct tkx_auth_keys {
+	uint8_t c2e[TKX_AUTH_KEY_LEN]; /* the client's datagrams */
+	uint8_t e2c[TKX_AUTH_KEY_LEN]; /* the exchange's datagrams */
+};
+
+/* The label that starts the key derivation's message (14 ASCII bytes, no NUL). */
+#define TKX_AUTH_LABEL "tokex-udp-auth"
+#define TKX_AUTH_LABEL_LEN 14
+
+/*
+ * A session's keys from the Negotiate that opened it:
+ *   HMAC-SHA256(firm secret, "tokex-udp-auth" || session_id || firm_id || timestamp)
+ * (integers little-endian, 8 + 4 + 8 bytes), bytes [0, 16) the client-to-exchange key,
+ * [16, 32) the exchange-to-client key. 0, -EINVAL (bad arguments) or -EIO (OpenSSL).
+ */
+int tkx_auth_derive(const uint8_t *secret, size_t secret_len, uint64_t session_id,
+		    uint32_t firm_id, uint64_t timestamp, struct tkx_auth_keys *out);
+
+/*
+ * Where the datagram's DatagramAuth starts: len - TKX_AUTH_LEN when its last 24 bytes
+ * carry a DatagramAuth's canonical header (found by position: the messages before it
+ * are not walked, and may be malformed); -ENOENT otherwise, or when len is above
+ * TKX_MAX_DGRAM.
+ */
+int tkx_auth_find(const void *dgram, size_t len);
+
+/* Appends a DatagramAuth (counter, MAC under key) to dgram[0, len). The new length
+ * (len + TKX_AUTH_LEN), or -ENOSPC when cap is smaller (nothing written). */
+int tkx_auth_seal(const uint8_t key[TKX_AUTH_KEY_LEN], uint64_t counter, void *dgram,
+		  size_t len, size_t cap);
+
+/*
+ * Checks the DatagramAuth that ends dgram: the length of what precedes it (the messages
+ * to process; may be 0) with its counter in *counter, or -ENOENT (no DatagramAuth at the
+ * end, see tkx_auth_find()), -EACCES (MAC mismatch; compared in constant time). The
+ * caller refuses a counter not above the last one it accepted under key (a replay).
+ */
+int tkx_auth_open(const uint8_t key[TKX_AUTH_KEY_LEN], const void *dgram, size_t len,
+		  uint64_t *counter);
 
 /* ---- Names, for logs and tools ------------------------------------------------------- */
 

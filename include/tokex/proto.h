@@ -17,6 +17,9 @@
  *  3. UDP order entry: one datagram carries one or more messages back to back. FIXP
  *     style, a datagram carrying application messages starts with a Sequence message;
  *     the application messages after it are numbered implicitly from its next_seq_no.
+ *     Every datagram of an established (or negotiated) session ends with a
+ *     DatagramAuth: a counter and a SipHash-2-4 MAC over the bytes before the MAC,
+ *     keyed per session and direction from the firm's secret (tkx_auth_* in codec.h).
  *  4. TCP order entry: each message is preceded by the Simple Open Framing Header:
  *     uint32 message length (SOFH included) and uint16 encoding type 0xEB50 (SBE 1.0
  *     little-endian), both big-endian as the FIX SOFH standard requires.
@@ -39,11 +42,14 @@
 #endif
 
 #define TKX_SCHEMA_ID 7411
-#define TKX_SCHEMA_VERSION 1
+#define TKX_SCHEMA_VERSION 2 /* 2: DatagramAuth (13) on UDP order entry */
 #define TKX_SOFH_ENCODING 0xEB50u /* SBE 1.0, little-endian */
 #define TKX_SOFH_LEN 6
 #define TKX_HDR_LEN 8
 #define TKX_CREDENTIAL_LEN 32 /* HMAC-SHA256 */
+#define TKX_AUTH_KEY_LEN 16   /* SipHash-2-4 key: one per session and direction */
+#define TKX_AUTH_MAC_LEN 8    /* SipHash-2-4 output */
+#define TKX_AUTH_LEN 24       /* a DatagramAuth message: header + counter + MAC */
 #define TKX_MAX_MSG_LEN 128   /* header + largest block; a frame above is oversized */
 #define TKX_NULL_PRICE INT64_MIN
 #define TKX_MD_SESSION_LEN 10
@@ -81,6 +87,7 @@ enum tkx_template {
 	TKX_RETRANSMISSION = 10,
 	TKX_RETRANSMIT_REJECT = 11,
 	TKX_TERMINATE = 12,
+	TKX_DATAGRAM_AUTH = 13,
 
 	TKX_NEW_ORDER = 100,
 	TKX_CANCEL_ORDER = 101,
@@ -298,6 +305,14 @@ struct tkx_terminate {
 	uint16_t reason; /* tkx_terminate_reason */
 	uint16_t reserved1;
 	uint32_t reserved2;
+};
+
+/* 13 both ways, UDP only: the last message of every datagram of a session. The MAC is
+ * SipHash-2-4 under the sender's direction key over the datagram's bytes up to `mac`
+ * (this message's header and counter included); counter strictly increases per key. */
+struct tkx_datagram_auth {
+	uint64_t counter;
+	uint8_t mac[TKX_AUTH_MAC_LEN];
 };
 
 /* ---- Application: client -> exchange ----------------------------------------------- */
@@ -518,6 +533,9 @@ TKX_ASSERT_SIZE(tkx_retransmission, 32);
 TKX_ASSERT_SIZE(tkx_retransmit_reject, 24);
 TKX_ASSERT_SIZE(tkx_terminate, 16);
 TKX_ASSERT_OFF(tkx_terminate, reason, 8);
+TKX_ASSERT_SIZE(tkx_datagram_auth, 16);
+TKX_ASSERT_OFF(tkx_datagram_auth, mac, 8);
+_Static_assert(TKX_HDR_LEN + sizeof(struct tkx_datagram_auth) == TKX_AUTH_LEN, "TKX_AUTH_LEN");
 TKX_ASSERT_SIZE(tkx_new_order, 32);
 TKX_ASSERT_OFF(tkx_new_order, price, 8);
 TKX_ASSERT_OFF(tkx_new_order, qty, 16);

@@ -44,9 +44,9 @@ for f in "$out/fuzz_decode" "$out/fuzz_seedgen"; do
 done
 if ((stale)); then
   "$cc" "${cflags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    "${srcs[@]}" -lcrypto -o "$out/fuzz_decode"
+    "${srcs[@]}" -lcrypto -lsodium -o "$out/fuzz_decode"
   "$cc" "${cflags[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all \
-    -DTKX_FUZZ_SEEDGEN "${srcs[@]}" -lcrypto -o "$out/fuzz_seedgen"
+    -DTKX_FUZZ_SEEDGEN "${srcs[@]}" -lcrypto -lsodium -o "$out/fuzz_seedgen"
 fi
 
 # Seeds are made fresh from the current codec; the corpus starts from them every run.

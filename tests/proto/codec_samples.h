@@ -84,6 +84,11 @@ static inline int tkx_sample(uint16_t tid, struct tkx_msg *m)
 		m->terminate = (struct tkx_terminate){
 			.session_id = 0x1122334455667788ull, .reason = TKX_TERM_SHUTDOWN};
 		break;
+	case TKX_DATAGRAM_AUTH:
+		m->datagram_auth = (struct tkx_datagram_auth){
+			.counter = 0x0102030405060708ull,
+			.mac = {0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC8}};
+		break;
 	case TKX_NEW_ORDER:
 		m->new_order = (struct tkx_new_order){
 			.cl_ord_id = 1001, .price = 1234500, .qty = 25, .contract_id = 7,

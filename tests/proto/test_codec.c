@@ -91,7 +91,7 @@ static void test_tables(void **state)
 		{4, 64, TKX_DIR_C2E},   {5, 40, TKX_DIR_E2C},   {6, 24, TKX_DIR_E2C},
 		{7, 8, TKX_DIR_BOTH},   {8, 16, TKX_DIR_E2C},   {9, 32, TKX_DIR_C2E},
 		{10, 32, TKX_DIR_E2C},  {11, 24, TKX_DIR_E2C},  {12, 16, TKX_DIR_BOTH},
-		{100, 32, TKX_DIR_C2E}, {101, 24, TKX_DIR_C2E}, {102, 32, TKX_DIR_C2E},
+		{13, 16, TKX_DIR_BOTH}, {100, 32, TKX_DIR_C2E}, {101, 24, TKX_DIR_C2E}, {102, 32, TKX_DIR_C2E},
 		{103, 24, TKX_DIR_C2E}, {200, 48, TKX_DIR_E2C}, {201, 32, TKX_DIR_E2C},
 		{202, 56, TKX_DIR_E2C}, {203, 48, TKX_DIR_E2C}, {204, 48, TKX_DIR_E2C},
 		{205, 32, TKX_DIR_E2C}, {206, 24, TKX_DIR_E2C}, {300, 48, TKX_DIR_MD},
@@ -163,7 +163,7 @@ static void test_names(void **state)
 static void test_new_order_bytes(void **state)
 {
 	static const uint8_t want[] = {
-		0x20, 0x00, 0x64, 0x00, 0xF3, 0x1C, 0x01, 0x00,  /* 32, 100, 7411, 1 */
+		0x20, 0x00, 0x64, 0x00, 0xF3, 0x1C, 0x02, 0x00,  /* 32, 100, 7411, 2 */
 		0xE9, 0x03, 0, 0, 0, 0, 0, 0,                    /* cl_ord_id 1001 */
 		0x44, 0xD6, 0x12, 0, 0, 0, 0, 0,                 /* price 1234500 */
 		0x19, 0, 0, 0, 0x07, 0, 0, 0,                    /* qty 25, contract 7 */
@@ -307,7 +307,7 @@ static void test_unknown_template(void **state)
 		assert_int_equal(tkx_decode(wire, sizeof(wire), &m), -ENOMSG);
 	}
 	/* tkx_validate() on a template it does not know. */
-	m.template_id = 13;
+	m.template_id = 14;
 	assert_int_equal(tkx_validate(&m, &why), -ENOMSG);
 	assert_int_equal(why, TKX_BREJ_UNSUPPORTED);
 	assert_int_equal(tkx_validate(&m, NULL), -ENOMSG);
@@ -843,7 +843,7 @@ static void test_dgram_bad_middle(void **state)
 		{0, 31, -EBADMSG},     /* NewOrder blockLength - 1 */
 		{2, 150, -ENOMSG},     /* unknown template */
 		{4, 7412, -EPROTO},    /* another schema */
-		{6, 2, -EPROTO},       /* another version */
+		{6, TKX_SCHEMA_VERSION + 1, -EPROTO}, /* another version */
 	};
 
 	(void)state;

@@ -142,6 +142,10 @@ static const struct field_spec f_terminate[] = {
 	F(tkx_terminate, reserved1, "reserved1"),
 	F(tkx_terminate, reserved2, "reserved2"),
 };
+static const struct field_spec f_datagram_auth[] = {
+	F(tkx_datagram_auth, counter, "counter"),
+	FT(tkx_datagram_auth, mac, "mac", "datagramMac"),
+};
 static const struct field_spec f_new_order[] = {
 	F(tkx_new_order, cl_ord_id, "clOrdId"),
 	FT(tkx_new_order, price, "price", "price"),
@@ -309,6 +313,7 @@ static const struct msg_spec msgs[] = {
 	MSG("Retransmission", TKX_RETRANSMISSION, tkx_retransmission, f_retransmission),
 	MSG("RetransmitReject", TKX_RETRANSMIT_REJECT, tkx_retransmit_reject, f_retransmit_reject),
 	MSG("Terminate", TKX_TERMINATE, tkx_terminate, f_terminate),
+	MSG("DatagramAuth", TKX_DATAGRAM_AUTH, tkx_datagram_auth, f_datagram_auth),
 	MSG("NewOrder", TKX_NEW_ORDER, tkx_new_order, f_new_order),
 	MSG("CancelOrder", TKX_CANCEL_ORDER, tkx_cancel_order, f_cancel_order),
 	MSG("ModifyOrder", TKX_MODIFY_ORDER, tkx_modify_order, f_modify_order),
@@ -369,6 +374,7 @@ static const struct enum_val e_template[] = {
 	E(TKX_RETRANSMISSION, "RETRANSMISSION"),
 	E(TKX_RETRANSMIT_REJECT, "RETRANSMIT_REJECT"),
 	E(TKX_TERMINATE, "TERMINATE"),
+	E(TKX_DATAGRAM_AUTH, "DATAGRAM_AUTH"),
 	E(TKX_NEW_ORDER, "NEW_ORDER"),
 	E(TKX_CANCEL_ORDER, "CANCEL_ORDER"),
 	E(TKX_MODIFY_ORDER, "MODIFY_ORDER"),
