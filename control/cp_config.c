@@ -21,7 +21,7 @@
 #include <tokex/proto.h>
 
 enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD,
-	       CT_DURABILITY, CT_U32_OFF };
+	       CT_DURABILITY, CT_U32_OFF, CT_UDP_AUTH };
 
 struct cp_key {
 	const char *key;
@@ -66,6 +66,9 @@ static const struct cp_key cp_keys[] = {
 	U32("sessions.throttle_burst", throttle_burst, 1, 100000000),
 	U32("sessions.throttle_grace", throttle_grace, 0, 100000000),
 	U32("sessions.retransmit_depth", retransmit_depth, 16, 1 << 20),
+	/* required: every datagram of a UDP session carries a MAC (docs/protocol.md 4.13);
+	 * off: for measuring what that costs, never on a venue open to members. */
+	{"sessions.udp_auth", CT_UDP_AUTH, offsetof(struct cp_config, udp_auth), 0, 0, 1},
 	STR("control.socket", ctl_socket),
 	STR("control.startup", ctl_startup),
 	U32("control.scheduler", scheduler, 0, 1),
@@ -153,6 +156,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->throttle_burst = 1000;
 	cfg->throttle_grace = 1000;
 	cfg->retransmit_depth = 1024;
+	cfg->udp_auth = 1; /* required */
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
 	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
 	snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "/var/lib/tokex/journal");
@@ -357,6 +361,17 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 		if (d == 3)
 			return cp_fail(l, n, path, "'%s' is not one of: none, async, sync", s);
 		memcpy(dst, &d, sizeof(d));
+		return 0;
+	}
+	case CT_UDP_AUTH: {
+		uint32_t on;
+		if (strcmp(s, "required") == 0)
+			on = 1;
+		else if (strcmp(s, "off") == 0)
+			on = 0;
+		else
+			return cp_fail(l, n, path, "'%s' is not one of: required, off", s);
+		memcpy(dst, &on, sizeof(on));
 		return 0;
 	}
 	case CT_MODE: {

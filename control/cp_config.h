@@ -97,6 +97,7 @@ struct cp_config {
 	uint32_t throttle_burst;
 	uint32_t throttle_grace; /* throttled messages per second before Terminate */
 	uint32_t retransmit_depth;
+	uint32_t udp_auth; /* 1 required (default): every UDP session datagram MACed; 0 off */
 
 	/* control */
 	char ctl_socket[CP_STR];

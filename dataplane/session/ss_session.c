@@ -6,7 +6,8 @@
  * inbound messages (decoded by tokex/codec.h), dp_events from matching cores and time;
  * produces dp_orders and outbound buffers in the caller's struct ss_out. Nothing here
  * allocates, locks, logs to a stream or makes a system call after ss_table_init();
- * tkx_verify_msg() (OpenSSL HMAC) runs for Negotiate and Establish only.
+ * tkx_verify_msg() and tkx_auth_derive() (OpenSSL HMAC) run for Negotiate and Establish
+ * only; the datagram MAC (SipHash-2-4) once per UDP datagram in and out.
  */
 #include "ss_session.h"
 
@@ -29,6 +30,7 @@ enum {
 	KIND_APP = 2,    /* UDP: Sequence(n) + application messages n, n+1, ... */
 	KIND_RETX = 3,   /* UDP: Retransmission or Sequence + resent messages */
 	KIND_STREAM = 4, /* TCP: every message of a connection, SOFH-framed, in order */
+	KIND_SEALED = 5, /* UDP: ends with its DatagramAuth: takes nothing more (ss_seal) */
 };
 
 /* Session flags. */
@@ -69,6 +71,20 @@ struct ss_sess {
 };
 _Static_assert(sizeof(struct ss_sess) == 128, "ss_sess is two cache lines");
 
+/* A slot's datagram authentication (invariant 13), beside struct ss_sess so that the
+ * packet path reads one more line only when authentication is on. Survives TERMINATED
+ * (a re-Negotiate with the same timestamp keeps it); cleared when the slot takes a new
+ * session_id. 64 bytes. */
+struct ss_auth {
+	struct tkx_auth_keys keys;
+	uint64_t key_ts; /* timestamp of the Negotiate the keys came from; 0 = no keys */
+	uint64_t rx_ctr; /* highest client counter accepted under these keys */
+	uint64_t tx_ctr; /* exchange counter of the last datagram sealed under them */
+	uint8_t keyed;   /* keys holds this session's keys */
+	uint8_t pad[7];
+};
+_Static_assert(sizeof(struct ss_auth) == 64, "ss_auth is one cache line");
+
 struct ss_table {
 	/* configuration, read-only after init */
 	uint32_t max_sessions;
@@ -91,6 +107,7 @@ struct ss_table {
 
 	struct ss_firm *firms;  /* sorted by firm_id */
 	struct ss_sess *sess;
+	struct ss_auth *auth;   /* per slot; NULL unless UDP with SS_AUTH_REQUIRED */
 	uint8_t (*ring)[SS_MSG_MAX]; /* slot s, sequence q: ring[(s << shift) | (q & mask)] */
 	uint16_t *peer_ht;      /* live slots by peer */
 	uint16_t *id_ht;        /* non-FREE slots by session_id */
@@ -110,6 +127,7 @@ struct ss_table {
 	uint8_t no_retx; /* ss_halt_retransmission(): RetransmitRequests are refused */
 	uint8_t defer_local; /* ss_params.defer_local */
 	uint8_t in_reject;   /* inside ss_reject_order() */
+	uint8_t auth_strip;  /* UDP with SS_AUTH_OFF: a trailing DatagramAuth is dropped */
 
 	/* log ring: producer index on its own line, consumer index on another */
 	_Alignas(64) uint32_t log_head;
@@ -236,7 +254,8 @@ static inline uint16_t entry_len(const uint8_t *e)
  * a 24-byte NotApplied, or a 24-byte message by a 38-byte framed BusinessReject), plus
  * one throttle Terminate; replies go to at most three streams (unnumbered to a peer
  * without a session, then its new session's session and numbered streams), each buffer
- * filled to at least SS_BUF_CAP - 128 before another is opened; plus one retransmission. */
+ * filled to at least SS_BUF_CAP - 128 before another is opened (SS_BUF_FILL less the
+ * largest framed message); plus one retransmission. */
 static inline unsigned rx_need_bufs(const struct ss_table *t, size_t len)
 {
 	return (unsigned)((2 * len + 64) / (SS_BUF_CAP - 128)) + 4 + t->retrans_bufs;
@@ -455,7 +474,7 @@ static struct ss_buf *buf_get(struct ss_out *out, const struct ss_peer *peer, ui
 
 	if (*hint < out->n_bufs && *hint < SS_OUT_BUFS) {
 		b = &out->bufs[*hint];
-		if (b->slot == slot && b->kind == kind && (size_t)(SS_BUF_CAP - b->len) >= need &&
+		if (b->slot == slot && b->kind == kind && (size_t)(SS_BUF_FILL - b->len) >= need &&
 		    (kind != KIND_APP || b->next_seq == seq) && peer_eq(&b->peer, peer))
 			return b;
 	}
@@ -697,14 +716,141 @@ static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, ui
 		c->peer);
 }
 
+/* ---- Datagram authentication (invariant 13) ----------------------------------------- */
+
+/*
+ * A Negotiate that passed the other checks, for the session in slot (SS_NO_SLOT: a new
+ * session): 0, with *fresh set when new keys were derived into *k (auth_install() them
+ * once the Negotiate is accepted), or the NegotiationReject reason. Keys derived from an
+ * older Negotiate than the session's would bring its old counters back: refused.
+ */
+static uint16_t auth_negotiate(struct ss_table *t, uint16_t slot, const struct ss_firm *f,
+			       const struct tkx_negotiate *n, struct tkx_auth_keys *k, int *fresh)
+{
+	const struct ss_auth *a;
+
+	*fresh = 0;
+	if (!t->auth)
+		return 0;
+	a = slot == SS_NO_SLOT ? NULL : &t->auth[slot];
+	if (a && a->keyed) {
+		if (n->timestamp < a->key_ts) {
+			STAT(t, neg_stale);
+			return TKX_SREJ_STALE_TIMESTAMP;
+		}
+		if (n->timestamp == a->key_ts)
+			return 0; /* the same Negotiate again: same keys, counters go on */
+	}
+	if (tkx_auth_derive(f->key, f->key_len, n->session_id, n->firm_id, n->timestamp, k) != 0)
+		return TKX_SREJ_UNSPECIFIED;
+	*fresh = 1;
+	return 0;
+}
+
+static void auth_install(struct ss_table *t, uint16_t slot, const struct tkx_auth_keys *k,
+			 uint64_t ts)
+{
+	struct ss_auth *a = &t->auth[slot];
+
+	memset(a, 0, sizeof(*a));
+	a->keys = *k;
+	a->key_ts = ts;
+	a->keyed = 1;
+	STAT(t, auth_rekeys);
+}
+
+/* Whether every message of p[0, len) is a Negotiate or an Establish (headers only). */
+static int auth_logons_only(const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		struct tkx_hdr h;
+
+		if (len - off < TKX_HDR_LEN)
+			return 0;
+		memcpy(&h, p + off, sizeof(h));
+		if (h.template_id != TKX_NEGOTIATE && h.template_id != TKX_ESTABLISH)
+			return 0;
+		off += TKX_HDR_LEN + (size_t)h.block_length;
+	}
+	return off == len;
+}
+
+/*
+ * Invariant 13 for one datagram from the address whose live session is slot (SS_NO_SLOT:
+ * none): how many of its bytes to process (a DatagramAuth stripped), or -1 to drop it
+ * whole, counted and unanswered.
+ */
+static long auth_rx(struct ss_table *t, uint16_t slot, const uint8_t *p, size_t len)
+{
+	struct ss_auth *a;
+	uint64_t ctr;
+	int off;
+
+	if (!t->auth) {
+		off = t->auth_strip ? tkx_auth_find(p, len) : -ENOENT;
+		return off >= 0 ? off : (long)len;
+	}
+	a = slot == SS_NO_SLOT ? NULL : &t->auth[slot];
+	if (!a || !a->keyed) {
+		if (tkx_auth_find(p, len) < 0)
+			return (long)len; /* before a session: Negotiate, or answered as such */
+		STAT(t, auth_no_session);
+		return -1;
+	}
+	off = tkx_auth_open(a->keys.c2e, p, len, &ctr);
+	if (off >= 0) {
+		if (ctr <= a->rx_ctr) {
+			STAT(t, auth_replay);
+			return -1;
+		}
+		a->rx_ctr = ctr;
+		return off;
+	}
+	if (off == -EACCES) {
+		STAT(t, auth_bad_mac);
+		return -1;
+	}
+	if (auth_logons_only(p, len))
+		return (long)len; /* signed one by one: a client that lost its keys logs on */
+	STAT(t, auth_missing);
+	return -1;
+}
+
+void ss_seal(struct ss_table *t, struct ss_out *out)
+{
+	uint32_t i;
+
+	if (!t->auth)
+		return;
+	for (i = 0; i < out->n_bufs; i++) {
+		struct ss_buf *b = &out->bufs[i];
+		struct ss_auth *a;
+		int n;
+
+		if (b->kind == KIND_SEALED || b->slot == SS_NO_SLOT)
+			continue;
+		a = &t->auth[b->slot];
+		if (!a->keyed)
+			continue;
+		n = tkx_auth_seal(a->keys.e2c, ++a->tx_ctr, b->bytes, b->len, SS_BUF_CAP);
+		assert(n > 0); /* buffers are filled to SS_BUF_FILL at most */
+		b->len = (uint16_t)n;
+		b->kind = KIND_SEALED;
+	}
+}
+
 static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 {
 	struct ss_table *t = c->t;
 	const struct tkx_negotiate *n = &m->negotiate;
 	const struct ss_firm *f = firm_find(t, n->firm_id);
 	struct tkx_negotiation_response resp;
+	struct tkx_auth_keys keys;
 	struct ss_sess *s;
-	uint16_t slot;
+	uint16_t slot, why;
+	int fresh_keys;
 
 	if (!f) {
 		STAT(t, neg_unknown_firm);
@@ -728,6 +874,11 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		   (s->state == SS_NEGOTIATED && !peer_eq(&s->peer, c->peer))))) {
 		STAT(t, neg_in_use);
 		negotiate_reject(c, n, TKX_SREJ_SESSION_IN_USE);
+		return;
+	}
+	why = auth_negotiate(t, s ? slot : SS_NO_SLOT, f, n, &keys, &fresh_keys);
+	if (why) {
+		negotiate_reject(c, n, why);
 		return;
 	}
 	if (!s) {
@@ -757,6 +908,8 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		s->state = SS_NEGOTIATED;
 		c->slot = slot;
 	}
+	if (fresh_keys)
+		auth_install(t, slot, &keys, n->timestamp);
 	s->last_rx = c->now;
 	resp = (struct tkx_negotiation_response){
 		.session_id = n->session_id,
@@ -922,20 +1075,20 @@ static void retransmit(struct rx_ctx *c, const struct tkx_retransmit_request *r)
 			buf_put(b, e, len, 1);
 		}
 	} else {
-		b = buf_get(c->out, &s->peer, slot, KIND_RETX, &h, SS_BUF_CAP, 0);
+		b = buf_get(c->out, &s->peer, slot, KIND_RETX, &h, SS_BUF_FILL, 0);
 		buf_put(b, m, mlen, 0);
 		STAT(t, tx_session);
 		for (q = r->from_seq_no; q < r->from_seq_no + r->count; q++) {
 			const uint8_t *e = ring_entry(t, slot, q);
 			uint16_t len = entry_len(e);
 
-			if (SS_BUF_CAP - b->len < len) {
+			if (SS_BUF_FILL - b->len < len) {
 				/* A continuation datagram numbers its messages itself. */
 				struct tkx_sequence sq = { .next_seq_no = q };
 				uint8_t sm[SEQ_MSG_LEN];
 
 				h = NO_BUF;
-				b = buf_get(c->out, &s->peer, slot, KIND_RETX, &h, SS_BUF_CAP, 0);
+				b = buf_get(c->out, &s->peer, slot, KIND_RETX, &h, SS_BUF_FILL, 0);
 				buf_put(b, sm, ENC(sm, TKX_SEQUENCE, sq), 0);
 			}
 			buf_put(b, e, len, 0);
@@ -1217,6 +1370,11 @@ static void dispatch(struct rx_ctx *c, const struct tkx_msg *m)
 	case TKX_TERMINATE:
 		on_terminate(c, m);
 		break;
+	case TKX_DATAGRAM_AUTH:
+		/* Only the last message of a UDP datagram, consumed before dispatch. */
+		STAT(c->t, auth_misplaced);
+		business_reject(c, 0, tid, TKX_BREJ_UNSUPPORTED);
+		break;
 	default:
 		assert(0 && "client->exchange template without a handler");
 		break;
@@ -1237,6 +1395,7 @@ static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *pa
 	struct tkx_dgram_iter it;
 	struct tkx_msg m;
 	int rc, n = 0;
+	long alen;
 
 	if (len > TKX_MAX_DGRAM) {
 		STAT(t, rx_oversize);
@@ -1244,8 +1403,14 @@ static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *pa
 	}
 	if (!room(out, rx_need_bufs(t, len), rx_need_orders(len)))
 		return -ENOBUFS;
-	STAT(t, rx_dgrams);
 	c.slot = peer_find(t, peer);
+	if (!t->tcp) {
+		alen = auth_rx(t, c.slot, payload, len); /* invariant 13 */
+		if (alen < 0)
+			return 0;
+		len = (size_t)alen;
+	}
+	STAT(t, rx_dgrams);
 	tkx_dgram_init(&it, payload, len);
 	while ((rc = tkx_dgram_next(&it, &m)) > 0) {
 		n++;
@@ -1443,6 +1608,7 @@ void ss_params_default(struct ss_params *p)
 	p->ts_tolerance_ms = 30000;
 	p->linger_ms = 10000;
 	p->log_depth = 1024;
+	p->udp_auth = SS_AUTH_REQUIRED;
 }
 
 static int is_pow2(uint32_t x)
@@ -1459,7 +1625,7 @@ static uint32_t retrans_bufs(uint32_t retrans_max)
 }
 
 struct layout {
-	size_t firms, sess, ring, peer_ht, id_ht, free_stack, live, log, total;
+	size_t firms, sess, auth, ring, peer_ht, id_ht, free_stack, live, log, total;
 	uint32_t ht_size;
 };
 
@@ -1478,7 +1644,8 @@ static int check_params(const struct ss_params *p)
 	    (p->throttle_rate && (p->throttle_burst == 0 || p->throttle_rate > NS_PER_S)) ||
 	    !is_pow2(p->retrans_depth) || p->retrans_depth > (1u << 20) ||
 	    p->retrans_max == 0 || p->retrans_max > p->retrans_depth ||
-	    !is_pow2(p->log_depth) || p->log_depth > (1u << 24) || p->ts_tolerance_ms == 0)
+	    !is_pow2(p->log_depth) || p->log_depth > (1u << 24) || p->ts_tolerance_ms == 0 ||
+	    p->udp_auth > SS_AUTH_REQUIRED)
 		return -EINVAL;
 	/* One ss_rx() of the largest datagram must fit an empty ss_out. */
 	if ((2 * TKX_MAX_DGRAM + 64) / (SS_BUF_CAP - 128) + 4 + retrans_bufs(p->retrans_max) >
@@ -1513,6 +1680,8 @@ static int layout(const struct ss_params *p, struct layout *l)
 	} while (0)
 	PLACE(firms, (size_t)p->n_firms * sizeof(struct ss_firm));
 	PLACE(sess, (size_t)p->max_sessions * sizeof(struct ss_sess));
+	PLACE(auth, p->transport == SS_UDP && p->udp_auth == SS_AUTH_REQUIRED
+			    ? (size_t)p->max_sessions * sizeof(struct ss_auth) : 0);
 	PLACE(ring, ring);
 	PLACE(peer_ht, (size_t)l->ht_size * sizeof(uint16_t));
 	PLACE(id_ht, (size_t)l->ht_size * sizeof(uint16_t));
@@ -1580,6 +1749,9 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 
 	t->firms = (struct ss_firm *)(base + l.firms);
 	t->sess = (struct ss_sess *)(base + l.sess);
+	if (!t->tcp && p->udp_auth == SS_AUTH_REQUIRED)
+		t->auth = (struct ss_auth *)(base + l.auth);
+	t->auth_strip = !t->tcp && p->udp_auth == SS_AUTH_OFF;
 	t->ring = (uint8_t(*)[SS_MSG_MAX])(base + l.ring);
 	t->peer_ht = (uint16_t *)(base + l.peer_ht);
 	t->id_ht = (uint16_t *)(base + l.id_ht);

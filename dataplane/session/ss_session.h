@@ -80,11 +80,27 @@
  *     BusinessRejects of 4-6, ss_reject_order()'s) goes to on_local_reply unnumbered
  *     and takes its number when the owner feeds it back to ss_event() (DP_EV_LOCAL), in
  *     the order the owner chooses - for tokexd, the journal's.
+ * 13. UDP datagram authentication (ss_params.udp_auth SS_AUTH_REQUIRED; docs/protocol.md
+ *     4.13). Each accepted Negotiate whose timestamp is above that of the one the
+ *     session's keys came from derives new keys (tkx_auth_derive()) and restarts both
+ *     counters; a repeat with the same timestamp keeps them; an older one is refused
+ *     STALE_TIMESTAMP. A datagram is processed only when (a) it ends with a DatagramAuth
+ *     that verifies under the client key of the live session of its source address,
+ *     with a counter above every one accepted under that key (the DatagramAuth is then
+ *     stripped), or (b) it has no DatagramAuth and its source address has no live
+ *     session, or every message in it is a Negotiate or an Establish (each signed by
+ *     itself). Anything else is dropped whole, unanswered, and counted (auth_*): a
+ *     forged or replayed datagram never reaches a session. ss_seal() ends every buffer
+ *     of a session with a DatagramAuth under the exchange key; buffers to an address
+ *     without a live session are sent as they are. With SS_AUTH_OFF a trailing
+ *     DatagramAuth is stripped unchecked and nothing is sealed. TCP tables ignore this:
+ *     the connection binds the session.
  *
  * Output contract (struct ss_out, owned by the caller, one per table):
- *  - Calls append to out; the caller sends bufs[0, n_bufs) in index order (a TCP buf is
- *    a chunk of the stream of the connection named by its peer), routes orders[0,
- *    n_orders) and then calls ss_out_reset(). Do that at the end of every burst: replies
+ *  - Calls append to out; the caller seals the buffers (ss_seal()), sends bufs[0,
+ *    n_bufs) in index order (a TCP buf is a chunk of the stream of the connection named
+ *    by its peer), routes orders[0, n_orders) and then calls ss_out_reset(). Do that at
+ *    the end of every burst (and whenever a call says -ENOBUFS): replies
  *    to one session made during the burst are coalesced into as few buffers as possible.
  *  - ss_rx(), ss_reject_order() and ss_disconnect() are all-or-nothing: when out has less
  *    room than the call's worst case they return -ENOBUFS having done nothing; flush and
@@ -132,8 +148,12 @@
 #define SS_OUT_BUFS 64         /* outbound datagrams / stream chunks per ss_out */
 #define SS_OUT_ORDERS 64       /* > requests in one TKX_MAX_DGRAM datagram (45) + SESSION_GONE */
 #define SS_BUF_CAP TKX_MAX_DGRAM
+#define SS_BUF_FILL (SS_BUF_CAP - TKX_AUTH_LEN) /* what messages may fill: room to seal */
 
 enum ss_transport { SS_UDP = 0, SS_TCP = 1 };
+
+/* ss_params.udp_auth: is every datagram of a UDP session authenticated (invariant 13)? */
+enum ss_udp_auth { SS_AUTH_OFF = 0, SS_AUTH_REQUIRED = 1 };
 
 enum ss_state { SS_FREE = 0, SS_NEGOTIATED = 1, SS_ESTABLISHED = 2, SS_TERMINATED = 3 };
 
@@ -196,6 +216,8 @@ struct ss_params {
 	 * and sends it exactly as it would have been: a session's numbering is then the order
 	 * in which the owner feeds ss_event() its replies and these. */
 	uint8_t defer_local;
+	/* UDP tables: enum ss_udp_auth (invariant 13); TCP tables ignore it. SS_AUTH_REQUIRED */
+	uint8_t udp_auth;
 };
 
 /* Outbound datagram (UDP) or stream chunk (TCP) for one peer. */
@@ -268,7 +290,13 @@ struct ss_out {
 	X(ev_dropped)          /* dp_events for no session or a bad template */             \
 	X(order_rejects)       /* ss_reject_order() */                                      \
 	X(log_dropped)         /* log records lost to a full ring */                        \
-	X(local_deferred)      /* local replies handed to the owner (defer_local) */
+	X(local_deferred)      /* local replies handed to the owner (defer_local) */      \
+	X(auth_missing)        /* no DatagramAuth, from a live session's address: dropped */\
+	X(auth_no_session)     /* a DatagramAuth from an address without a live session */ \
+	X(auth_bad_mac)        /* DatagramAuth that does not verify: dropped */            \
+	X(auth_replay)         /* counter not above the last accepted: dropped */          \
+	X(auth_misplaced)      /* DatagramAuth not last, or on TCP: BusinessReject */      \
+	X(auth_rekeys)         /* session keys derived (accepted Negotiates) */
 
 struct ss_stats {
 #define SS__STAT_FIELD(name) uint64_t name;
@@ -332,6 +360,14 @@ size_t ss_table_memsize(const struct ss_params *p);
 struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p);
 
 /* ---- Data path (owner thread) ------------------------------------------------------ */
+
+/*
+ * UDP with SS_AUTH_REQUIRED: ends every buffer of out that belongs to a session with a
+ * DatagramAuth (the session's next exchange counter, MAC under its exchange key), once;
+ * a sealed buffer takes nothing more. Call it just before sending the buffers (then
+ * ss_out_reset()). A no-op for TCP tables and with SS_AUTH_OFF. Owner thread.
+ */
+void ss_seal(struct ss_table *t, struct ss_out *out);
 
 /* Empties out after the caller sent its buffers and routed its orders. */
 static inline void ss_out_reset(struct ss_out *out)

@@ -223,6 +223,8 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	fprintf(f, "tokexd: config %s: mode %s, port '%s' ip %s udp %u, rx lcore %u, %u matching core(s)\n",
 		c->source, c->mode == CP_MODE_RTC ? "rtc" : "pipeline", c->port_vdev, ip,
 		c->udp_port, c->rx_lcore, c->mode == CP_MODE_RTC ? 1 : c->n_match_lcores);
+	if (!c->udp_auth)
+		fprintf(f, "tokexd: sessions.udp_auth off: UDP datagrams are not authenticated\n");
 	if (c->tcp_ip)
 		fprintf(f, "tokexd: tcp order entry %s:%u\n", tip, c->tcp_port);
 	if (c->journal_dir[0])
@@ -418,6 +420,7 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 	p->throttle_burst = cfg->throttle_burst;
 	p->throttle_grace = cfg->throttle_grace;
 	p->retrans_depth = cfg->retransmit_depth;
+	p->udp_auth = cfg->udp_auth ? SS_AUTH_REQUIRED : SS_AUTH_OFF;
 	if (p->retrans_max > p->retrans_depth)
 		p->retrans_max = p->retrans_depth;
 }
@@ -482,10 +485,11 @@ static void td_print_stats(struct td_app *a)
 	printf("tokexd: stats: udp sessions: negotiated %" PRIu64 " established %" PRIu64
 	       " bad_credentials %" PRIu64 " unknown_firm %" PRIu64 " forwarded %" PRIu64
 	       " throttled %" PRIu64 " gaps %" PRIu64 " late %" PRIu64 " clordid_reused %" PRIu64
-	       "\n",
+	       " auth_refused %" PRIu64 "\n",
 	       ss.neg_ok, ss.est_ok, ss.neg_bad_credentials + ss.est_bad_credentials,
 	       ss.neg_unknown_firm, ss.app_forwarded, ss.throttled, ss.gaps, ss.rx_late,
-	       ss.clordid_reused);
+	       ss.clordid_reused,
+	       ss.auth_missing + ss.auth_no_session + ss.auth_bad_mac + ss.auth_replay);
 	if (a->verbose) {
 		dp_net_stats_format(&a->net.stats, "tokexd: net.", buf, sizeof(buf));
 		fputs(buf, stdout);

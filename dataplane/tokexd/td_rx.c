@@ -264,6 +264,8 @@ static void td_gw_put(struct td_rx *r, const struct dp_event *ev, unsigned n)
 static void td_send_bufs(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
+	/* Each session's datagrams end with their DatagramAuth (sessions.udp_auth). */
+	ss_seal(r->app->ss, o);
 	/* Journal gate: the packets are held until what was appended before them (a SESSION
 	 * record before its EstablishmentAck, the requests before their replies) is durable. */
 	for (uint32_t i = 0; i < o->n_bufs; i++) {

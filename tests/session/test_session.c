@@ -50,7 +50,9 @@ static void params(struct ss_params *p, uint8_t transport)
 	p->throttle_rate = 0;
 	p->retrans_depth = 64;
 	p->retrans_max = 64;
-	p->log_depth = 64;
+	p->log_depth = 64;	/* The session layer's own rules, on bare datagrams; datagram authentication has its
+	 * tests in test_session_auth.c. */
+	p->udp_auth = SS_AUTH_OFF;
 }
 
 static void fx_open(struct fx *f, const struct ss_params *p)
@@ -1620,7 +1622,7 @@ static void test_malformed_prefix(void **state)
 			h.schema_id = 1;
 			break;
 		case VERSION:
-			h.version = 2;
+			h.version = TKX_SCHEMA_VERSION + 1;
 			break;
 		case TEMPLATE:
 			h.template_id = 150;

@@ -55,7 +55,9 @@ static void params(struct ss_params *p, uint32_t max_sessions, uint32_t depth, u
 	p->retrans_depth = depth;
 	p->retrans_max = depth;
 	p->log_depth = 64;
-	p->linger_ms = 1000;
+	p->linger_ms = 1000;	/* The session layer's own rules, on bare datagrams; datagram authentication has its
+	 * tests in test_session_auth.c. */
+	p->udp_auth = SS_AUTH_OFF;
 }
 
 static void fx_open(struct fx *f, uint32_t max_sessions, uint32_t depth, uint32_t n_firms)
