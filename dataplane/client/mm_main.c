@@ -57,6 +57,7 @@ struct opts {
 	unsigned interval_ms;
 	uint32_t keepalive_ms;
 	int quiet;
+	int no_udp_auth; /* the venue runs sessions.udp_auth off */
 };
 
 struct quote {
@@ -160,6 +161,8 @@ static void usage(FILE *f, const char *prog)
 		"  --md-iface ADDR        interface address for the multicast join\n"
 		"  --md-req HOST:PORT     gap re-request address (default: exchange host, 7414)\n"
 		"  --quiet                print only the summary\n"
+		"  --no-udp-auth          for a venue with sessions.udp_auth off: UDP datagrams\n"
+		"                         without a MAC (never against a venue open to members)\n"
 		"  --help                 this text\n",
 		prog, MAX_LEVELS);
 }
@@ -203,6 +206,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "md-iface", required_argument, NULL, 'F' },
 		{ "md-req", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'Q' },
+		{ "no-udp-auth", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -295,6 +299,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->md_req_set = 1;
 			break;
 		case 'Q': o->quiet = 1; break;
+		case 'N': o->no_udp_auth = 1; break;
 		case 'h': usage(stdout, argv[0]); exit(0);
 		default: usage(stderr, argv[0]); return -1;
 		}
@@ -778,6 +783,7 @@ int main(int argc, char **argv)
 	cfg.session_id = m->o.session_id;
 	cfg.keepalive_ms = m->o.keepalive_ms;
 	cfg.batch = 1; /* one datagram per requote cycle */
+	cfg.no_udp_auth = (uint8_t)m->o.no_udp_auth;
 	r = tkx_client_open(&m->c, &cfg);
 	if (r < 0) {
 		fprintf(stderr, "tokex-mm: cannot open a session socket to %s: %s\n", ex,

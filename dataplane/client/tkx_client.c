@@ -210,6 +210,13 @@ struct tkx_client {
 	int sock_err;  /* last asynchronous socket error (ICMP unreachable) */
 	char errtxt[160];
 	uint64_t session_id;
+	/* UDP datagram authentication (protocol 4.13): keys of our last Negotiate */
+	int auth_on;        /* UDP and not cfg.no_udp_auth */
+	int keyed;          /* auth holds keys (a Negotiate was sent) */
+	struct tkx_auth_keys auth;
+	uint64_t auth_tx;   /* counter of the last datagram we sealed */
+	uint64_t auth_rx;   /* highest exchange counter accepted */
+	size_t dgram_max;   /* what messages may fill of a datagram: room for the MAC */
 	/* timers, CLOCK_MONOTONIC ns */
 	uint64_t last_tx, last_rx, attempt_at;
 	uint32_t ex_keepalive_ms;
@@ -563,9 +570,44 @@ static void reset_inbound(struct tkx_client *c, uint64_t next)
 
 /* ---- Output ------------------------------------------------------------------------ */
 
+/* Whether every message of a datagram is one of two templates (headers only). */
+static int dgram_only(const uint8_t *p, size_t len, uint16_t t1, uint16_t t2)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		struct tkx_hdr h;
+
+		if (len - off < TKX_HDR_LEN)
+			return 0;
+		memcpy(&h, p + off, sizeof(h));
+		if (h.template_id != t1 && h.template_id != t2)
+			return 0;
+		off += TKX_HDR_LEN + (size_t)h.block_length;
+	}
+	return off == len;
+}
+
 static int send_raw(struct tkx_client *c, const void *buf, size_t len)
 {
-	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	uint8_t sealed[TKX_MAX_DGRAM];
+	ssize_t n;
+
+	/* Negotiate and Establish are signed by themselves and go as they are: the exchange
+	 * may not have our keys (a Negotiate it never got). Everything else is sealed. */
+	if (!c->tcp && c->keyed && !dgram_only(buf, len, TKX_NEGOTIATE, TKX_ESTABLISH)) {
+		int r;
+
+		if (len > sizeof(sealed) - TKX_AUTH_LEN)
+			return -EMSGSIZE;
+		memcpy(sealed, buf, len);
+		r = tkx_auth_seal(c->auth.c2e, ++c->auth_tx, sealed, len, sizeof(sealed));
+		if (r < 0)
+			return r;
+		buf = sealed;
+		len = (size_t)r;
+	}
+	n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 	if (n < 0) {
 		int e = errno;
@@ -659,7 +701,7 @@ static int out_msg(struct tkx_client *c, const uint8_t *msg, int len, int app)
 		r = send_raw(c, msg, (size_t)len);
 		return r < 0 ? r : 0;
 	}
-	if (c->olen && c->olen + (size_t)len > TKX_MAX_DGRAM)
+	if (c->olen && c->olen + (size_t)len > c->dgram_max)
 		flush_out(c);
 	if (!c->olen) {
 		struct tkx_sequence sq = { .next_seq_no = c->out_next };
@@ -696,6 +738,16 @@ static int send_negotiate(struct tkx_client *c)
 	r = tkx_sign(c->secret, c->cfg.secret_len, b, (size_t)len);
 	if (r < 0)
 		return r;
+	if (c->auth_on) {
+		/* Each Negotiate opens new keys; the answers to an earlier one no longer
+		 * verify, and nothing from before it is wanted. */
+		r = tkx_auth_derive(c->secret, c->cfg.secret_len, n.session_id, n.firm_id,
+				    n.timestamp, &c->auth);
+		if (r < 0)
+			return r;
+		c->keyed = 1;
+		c->auth_tx = c->auth_rx = 0;
+	}
 	c->attempt_at = mono_ns();
 	return send_session(c, b, len);
 }
@@ -919,6 +971,21 @@ static void rx_dgram(struct tkx_client *c, const uint8_t *buf, size_t len, uint6
 	uint64_t cur = 0;
 	int numbered = 0, r;
 
+	if (c->keyed) {
+		uint64_t ctr;
+
+		r = tkx_auth_open(c->auth.e2c, buf, len, &ctr);
+		if (r >= 0 && ctr > c->auth_rx) {
+			c->auth_rx = ctr;
+			len = (size_t)r;
+		} else if (r != -ENOENT || c->state == TKX_CLIENT_ESTABLISHED ||
+			   !dgram_only(buf, len, TKX_NEGOTIATION_REJECT, TKX_ESTABLISHMENT_REJECT)) {
+			/* Forged, replayed, or not for our keys. Only the refusal of a logon
+			 * comes unsealed: the exchange has no keys for an address it refused. */
+			c->st.rx_auth_dropped++;
+			return;
+		}
+	}
 	c->st.rx_dgrams++;
 	tkx_dgram_init(&it, buf, len);
 	while ((r = tkx_dgram_next(&it, &m)) > 0) {
@@ -1202,6 +1269,8 @@ int tkx_client_open(struct tkx_client **out, const struct tkx_client_cfg *cfg)
 	memcpy(c->secret, cfg->secret, cfg->secret_len);
 	c->cfg.secret = NULL;
 	c->tcp = cfg->transport == TKX_CLIENT_TCP;
+	c->auth_on = !c->tcp && !cfg->no_udp_auth;
+	c->dgram_max = TKX_MAX_DGRAM - (c->auth_on ? TKX_AUTH_LEN : 0);
 	c->state = TKX_CLIENT_OPEN;
 	c->session_id = cfg->session_id ? cfg->session_id : real_ns();
 	c->out_next = cfg->next_seq_no;

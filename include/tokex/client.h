@@ -19,7 +19,11 @@
  *    CLOCK_REALTIME (the exchange checks it against its clock).
  *  - Nothing blocks except tkx_client_open() (TCP connect), tkx_client_establish() and
  *    tkx_client_terminate() (bounded by their timeout) and the *_poll() functions (bounded
- *    by theirs). Timers (heartbeats, retransmission and re-request timeouts, the exchange's
+ *    by theirs).
+ *  - UDP: every datagram after the Negotiate ends with a DatagramAuth (a MAC under keys
+ *    derived from the firm's secret and the Negotiate, protocol 4.13), and the exchange's
+ *    datagrams are dropped unless theirs verifies; cfg.no_udp_auth turns this off for a
+ *    venue that does (sessions.udp_auth off). TCP needs none: the connection binds it. Timers (heartbeats, retransmission and re-request timeouts, the exchange's
  *    keepalive) are serviced inside *_poll(): call it at least every keepalive interval.
  *
  * Order entry, in brief:
@@ -70,7 +74,8 @@ struct tkx_client_cfg {
 	uint8_t cancel_on_disconnect; /* Establish.cancel_on_disconnect */
 	uint8_t batch;               /* 1: hold requests until tkx_client_flush() (or poll, or
 				      * a full datagram); 0: send each request at once */
-	uint8_t reserved;
+	uint8_t no_udp_auth;         /* 0: UDP datagrams authenticated (protocol 4.13); 1: the
+				      * venue runs without (sessions.udp_auth off) */
 	struct sockaddr_in exchange; /* order-entry address of the exchange */
 	struct sockaddr_in local;    /* address to bind; INADDR_ANY:0 = ephemeral */
 	uint32_t firm_id;
@@ -257,6 +262,9 @@ struct tkx_client_stats {
 	uint64_t next_seq_no;      /* number of our next application message */
 	uint64_t last_in_seq;      /* last exchange message delivered (or reported LOST) */
 	uint64_t next_cl_ord_id;
+	/* UDP datagrams dropped unread: no valid DatagramAuth under the session's key, or a
+	 * counter not above the last one accepted (a forgery or a replay; protocol 4.13). */
+	uint64_t rx_auth_dropped;
 };
 
 int tkx_client_stats(const struct tkx_client *c, struct tkx_client_stats *out);

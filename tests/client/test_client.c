@@ -9,6 +9,9 @@
  * polled and its events checked. The blocking calls (tkx_client_establish/terminate) and
  * tokex-mm (argv[1], spawned) run against the same fake on a thread that answers by
  * itself ("auto" mode) and records any protocol violation it sees. Every wait is bounded.
+ * On UDP the fake seals and checks DatagramAuth as the exchange does (protocol 4.13): a
+ * Negotiate that verifies opens the keys, every client datagram but logons must carry a
+ * valid one, and every datagram the fake sends after it is sealed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -75,7 +78,13 @@ struct fx {
 	uint64_t out_next; /* our next outbound number */
 	uint8_t store[STORE][TKX_MAX_MSG_LEN];
 	uint16_t store_len[STORE];
+	/* UDP datagram authentication: the keys of the last Negotiate that verified */
+	int keyed;
+	struct tkx_auth_keys keys;
+	uint64_t auth_rx, auth_tx;
 };
+
+static const char *demo_secret(uint32_t firm);
 
 static int fx_open(struct fx *x, int tcp)
 {
@@ -140,6 +149,62 @@ static int fx_frames(struct fx *x, struct tkx_msg *m, int max)
 	return n;
 }
 
+/* Whether every message of b[0, n) is a Negotiate or an Establish (headers only). */
+static int logons_only(const uint8_t *b, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		struct tkx_hdr h;
+
+		if (n - off < TKX_HDR_LEN)
+			return 0;
+		memcpy(&h, b + off, sizeof(h));
+		if (h.template_id != TKX_NEGOTIATE && h.template_id != TKX_ESTABLISH)
+			return 0;
+		off += TKX_HDR_LEN + h.block_length;
+	}
+	return off == n;
+}
+
+/* A client datagram as the exchange takes it (protocol 4.13): the length of its messages
+ * with the DatagramAuth checked and stripped, or -EACCES (a MAC or counter that does not
+ * verify) or -EPERM (unsealed though keys are open, and not a logon). */
+static ssize_t fx_open_dgram(struct fx *x, const uint8_t *b, size_t n)
+{
+	uint64_t ctr;
+	int o;
+
+	if (x->keyed && (o = tkx_auth_open(x->keys.c2e, b, n, &ctr)) >= 0) {
+		if (ctr <= x->auth_rx)
+			return -EACCES;
+		x->auth_rx = ctr;
+		return o;
+	}
+	if (tkx_auth_find(b, n) >= 0)
+		return -EACCES;
+	if (x->keyed && !logons_only(b, n))
+		return -EPERM;
+	return (ssize_t)n;
+}
+
+/* A Negotiate that verifies opens new keys, both counters from zero. */
+static void fx_negotiated(struct fx *x, const struct tkx_msg *m)
+{
+	const struct tkx_negotiate *ng = &m->negotiate;
+	const char *key;
+
+	if (x->tcp || m->template_id != TKX_NEGOTIATE)
+		return;
+	key = demo_secret(ng->firm_id);
+	if (!key || tkx_verify_msg((const uint8_t *)key, strlen(key), m) != 0)
+		return;
+	assert_int_equal(tkx_auth_derive((const uint8_t *)key, strlen(key), ng->session_id,
+					 ng->firm_id, ng->timestamp, &x->keys), 0);
+	x->keyed = 1;
+	x->auth_rx = x->auth_tx = 0;
+}
+
 /*
  * One datagram (UDP), or the frames that have arrived (TCP, at least one), decoded.
  * Count; 0 on timeout; -ECONNRESET when the TCP peer closed; a codec error otherwise
@@ -177,8 +242,13 @@ static int fx_recv(struct fx *x, struct tkx_msg *m, int max, int timeout_ms)
 
 			if (n <= 0 || n > TKX_MAX_DGRAM)
 				return -EMSGSIZE;
+			n = fx_open_dgram(x, b, (size_t)n);
+			if (n < 0)
+				return (int)n;
 			r = tkx_decode_dgram(b, (size_t)n, m, (unsigned)max, &err, NULL);
 			x->n_last = r;
+			for (int i = 0; i < r; i++)
+				fx_negotiated(x, &m[i]);
 			return err ? err : r;
 		}
 	}
@@ -250,13 +320,24 @@ static void pk_stored(struct pk *p, const struct fx *x, uint64_t seq)
 
 static int fx_send_bytes(struct fx *x, const uint8_t *b, size_t len)
 {
+	uint8_t sealed[TKX_MAX_DGRAM];
 	ssize_t n;
 
+	if (!x->tcp && x->keyed) {
+		int r;
+
+		assert_true(len <= sizeof(sealed) - TKX_AUTH_LEN);
+		memcpy(sealed, b, len);
+		r = tkx_auth_seal(x->keys.e2c, ++x->auth_tx, sealed, len, sizeof(sealed));
+		assert_true(r > 0);
+		b = sealed;
+		len = (size_t)r;
+	}
 	if (x->tcp)
 		n = send(x->cfd, b, len, MSG_NOSIGNAL);
 	else
 		n = sendto(x->fd, b, len, 0, (struct sockaddr *)&x->peer, sizeof(x->peer));
-	return n == (ssize_t)len ? 0 : -EIO;
+	return n == (ssize_t)(len) ? 0 : -EIO;
 }
 
 static int fx_send(struct fx *x, const struct pk *p)
