@@ -24,6 +24,13 @@
  *             other session untouched, the flooder's stored answers retransmitted.
  *   busy      pipeline with a tiny ring: a burst queued while tokexd is paused
  *             (SIGSTOP, --pid); every request answered once, Ack or BUSY, BUSY counted.
+ *   spoof     datagrams with an established session's source address forged through a
+ *             raw socket (a NewOrder with cl_ord_id 2^64 - 1, a Terminate), one sealed
+ *             with a made-up MAC, and a replay of the session's own sealed datagram:
+ *             none executed, each counted; the session trades on. With --auth-off (a
+ *             tokexd with sessions.udp_auth off) the control: the forged order IS
+ *             executed and uses up the session's cl_ord_ids, so the injection reaches
+ *             the session and only authentication stops it.
  *   telemetry prints tokexd's /tokex/stats (a debugging aid).
  *
  * Each mode expects a tokexd of its own, fresh (its contracts untraded).
@@ -86,6 +93,7 @@ static struct {
 	uint32_t contract, contract2;
 	const char *tel_path;
 	pid_t pid; /* tokexd, for the busy mode's pause; 0 = none */
+	int auth_off; /* spoof: tokexd runs sessions.udp_auth off (the control run) */
 	int verbose;
 } g_opt;
 
@@ -389,6 +397,14 @@ struct raw {
 	uint64_t cl;              /* last cl_ord_id used */
 	uint64_t in_next;         /* next exchange number expected */
 	uint64_t last_tx_ms;
+	/* UDP datagram authentication (protocol 4.13): the keys of the last Negotiate sent
+	 * wait in pend until a datagram sealed under them arrives (the NegotiationResponse);
+	 * a refused Negotiate never replaces the keys in use. */
+	int keyed, pend_set;
+	struct tkx_auth_keys keys, pend;
+	uint64_t auth_tx, auth_rx;
+	uint8_t last_sealed[TKX_MAX_DGRAM]; /* the last datagram sealed, for replays */
+	size_t last_sealed_len;
 	unsigned head, tail;
 	struct rmsg q[RQ];
 	uint64_t store_seq[RSTORE]; /* every numbered message received or dropped, by number */
@@ -1116,9 +1132,59 @@ static void dg_new(struct dg *d, uint64_t cl, uint32_t k, int side, int64_t px, 
 	dg_put(d, b, tkx_enc_new_order(b, sizeof(b), &o));
 }
 
+/* Whether every message of b[0, n) is a Negotiate or an Establish (headers only). */
+static int logons_only(const uint8_t *b, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		struct tkx_hdr h;
+
+		if (n - off < TKX_HDR_LEN)
+			return 0;
+		memcpy(&h, b + off, sizeof(h));
+		if (h.template_id != TKX_NEGOTIATE && h.template_id != TKX_ESTABLISH)
+			return 0;
+		off += TKX_HDR_LEN + h.block_length;
+	}
+	return off == n;
+}
+
+/* Before a UDP datagram of r leaves: a Negotiate in it opens pending keys (under its own
+ * firm's secret); anything but logons is sealed when r has keys. The datagram to send
+ * (b itself, or r->last_sealed) and its length in *n. */
+static const uint8_t *raw_seal(struct raw *r, const uint8_t *b, size_t *n)
+{
+	struct tkx_hdr h;
+	int len;
+
+	if (r->tcp || *n < TKX_HDR_LEN)
+		return b;
+	memcpy(&h, b, sizeof(h));
+	if (h.template_id == TKX_NEGOTIATE && *n >= TKX_HDR_LEN + sizeof(struct tkx_negotiate)) {
+		struct tkx_negotiate ng;
+
+		memcpy(&ng, b + TKX_HDR_LEN, sizeof(ng));
+		r->pend_set = tkx_auth_derive((const uint8_t *)firm_secret(ng.firm_id),
+					      strlen(firm_secret(ng.firm_id)), ng.session_id,
+					      ng.firm_id, ng.timestamp, &r->pend) == 0;
+	}
+	if (!r->keyed || logons_only(b, *n) || *n > sizeof(r->last_sealed) - TKX_AUTH_LEN)
+		return b;
+	memcpy(r->last_sealed, b, *n);
+	len = tkx_auth_seal(r->keys.c2e, ++r->auth_tx, r->last_sealed, *n,
+			    sizeof(r->last_sealed));
+	r->last_sealed_len = (size_t)len;
+	*n = (size_t)len;
+	return r->last_sealed;
+}
+
 static int raw_send(struct raw *r, const void *b, size_t n)
 {
-	ssize_t s = send(r->fd, b, n, MSG_NOSIGNAL);
+	ssize_t s;
+
+	b = raw_seal(r, b, &n);
+	s = send(r->fd, b, n, MSG_NOSIGNAL);
 
 	r->last_tx_ms = mono_ms();
 	return CHECK(s == (ssize_t)n, "%s: send %zu bytes: %s", r->name, n,
@@ -1215,9 +1281,29 @@ static void raw_dgram(struct raw *r, const uint8_t *buf, size_t len)
 {
 	struct tkx_dgram_iter it;
 	struct tkx_msg m;
-	uint64_t cur = 0;
+	uint64_t cur = 0, ctr;
 	int numbered = 0, rc, has_app = 0;
 	size_t off;
+
+	/* A sealed datagram must verify under the keys in use, or open the pending ones;
+	 * unsealed ones are what the exchange sends to an address without a session. */
+	if (tkx_auth_find(buf, len) >= 0) {
+		int o = r->keyed ? tkx_auth_open(r->keys.e2c, buf, len, &ctr) : -EACCES;
+
+		if (o < 0 && r->pend_set && (o = tkx_auth_open(r->pend.e2c, buf, len, &ctr)) >= 0) {
+			r->keys = r->pend;
+			r->keyed = 1;
+			r->pend_set = 0;
+			r->auth_tx = r->auth_rx = 0;
+		}
+		if (!CHECK(o >= 0, "%s: a datagram from the exchange fails its DatagramAuth",
+			   r->name) ||
+		    !CHECK(ctr > r->auth_rx, "%s: exchange counter %llu after %llu", r->name,
+			   (ull)ctr, (ull)r->auth_rx))
+			return;
+		r->auth_rx = ctr;
+		len = (size_t)o;
+	}
 
 	/* A pretend-lost datagram: its numbered messages are kept aside, not delivered. */
 	tkx_dgram_init(&it, buf, len);
@@ -1926,12 +2012,12 @@ static int faults_headers(void)
 	TRY(send_dropped(d.b, d.n, "schemaId 7412", "udp_session_rx_bad_schema"));
 
 	h.schema_id = TKX_SCHEMA_ID;
-	h.version = 2;
+	h.version = TKX_SCHEMA_VERSION + 1;
 	memcpy(m, &h, sizeof(h));
 	d.n = 0;
 	dg_seq(&d, R.out_next);
 	dg_put(&d, m, len);
-	TRY(send_dropped(d.b, d.n, "version 2", "udp_session_rx_bad_schema"));
+	TRY(send_dropped(d.b, d.n, "a version from the future", "udp_session_rx_bad_schema"));
 
 	h.version = TKX_SCHEMA_VERSION;
 	h.template_id = 150;
@@ -2068,6 +2154,7 @@ static int faults_validation(void)
 static int faults_checksum(void)
 {
 	const uint32_t K = g_opt.contract2;
+	const uint8_t *p;
 	struct dg d;
 	static struct tel t0, t1;
 	uint64_t n;
@@ -2076,7 +2163,8 @@ static int faults_checksum(void)
 	d.n = 0;
 	dg_seq(&d, R.out_next++);
 	dg_new(&d, ++R.cl, K, BUY, 23300, 1, GTC, 0);
-	TRY(send_udp_csum(&R.local, &g_opt.udp, d.b, d.n, 0));
+	p = raw_seal(&R, d.b, &d.n); /* R's own datagram, sent another way */
+	TRY(send_udp_csum(&R.local, &g_opt.udp, p, d.n, 0));
 	TRY(raw_exp_ack(&R, R.cl, K, BUY, 23300, 1, GTC, NULL));
 	step("checksum: a wrong one is dropped and counted");
 	TRY(tel_snap(&t0));
@@ -2085,7 +2173,8 @@ static int faults_checksum(void)
 	d.n = 0;
 	dg_seq(&d, n);
 	dg_new(&d, ++R.cl, K, BUY, 23300, 1, GTC, 0);
-	TRY(send_udp_csum(&R.local, &g_opt.udp, d.b, d.n, 1));
+	p = raw_seal(&R, d.b, &d.n);
+	TRY(send_udp_csum(&R.local, &g_opt.udp, p, d.n, 1));
 	RAW_QUIET(&R);
 	TRY(tel_snap(&t1));
 	TRY(TEL_DELTA(&t0, &t1, "net_drop_udp_csum", 1));
@@ -2857,6 +2946,100 @@ static int appliance_pause(pid_t pid)
 	return 0;
 }
 
+/* ==== spoof: forged source addresses into an established UDP session ======================== */
+
+static int scenario_spoof(void)
+{
+	const uint32_t K = g_opt.contract;
+	static struct raw A;
+	static struct tel t0, t1;
+	uint8_t m[TKX_MAX_MSG_LEN];
+	struct dg d;
+	uint64_t cl;
+	unsigned refused = 0;
+
+	step("spoof: a member's UDP session");
+	TRY(raw_open(&A, "firm1/raw", 1, new_sid(40)));
+	TRY(raw_login(&A, 1000, 1, 1));
+	REQUIRE(A.keyed == !g_opt.auth_off, "%s: the exchange's answers %s sealed", A.name,
+		A.keyed ? "are" : "are not");
+	cl = raw_order(&A, K, BUY, 24000, 1, GTC, 0);
+	TRY(raw_exp_ack(&A, cl, K, BUY, 24000, 1, GTC, NULL));
+
+	step("spoof: a NewOrder with cl_ord_id 2^64-1 from the session's address (raw socket)");
+	TRY(tel_snap(&t0));
+	d.n = 0;
+	dg_seq(&d, A.out_next);
+	dg_new(&d, UINT64_MAX, K, BUY, 24000, 1, GTC, 0);
+	TRY(send_udp_csum(&A.local, &g_opt.udp, d.b, d.n, 0));
+	if (g_opt.auth_off) {
+		/* The control: executed, and the session can place nothing any more. */
+		TRY(raw_exp_ack(&A, UINT64_MAX, K, BUY, 24000, 1, GTC, NULL));
+		A.out_next++;
+		d.n = 0;
+		dg_seq(&d, A.out_next++);
+		dg_new(&d, ++A.cl, K, BUY, 24000, 1, GTC, 0);
+		TRY(raw_send(&A, d.b, d.n));
+		TRY(raw_exp_reject(&A, A.cl, 0, K, TKX_REJ_CLORDID_REUSED, TKX_NEW_ORDER));
+		TRY(tel_snap(&t1));
+		TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 1));
+		printf("E2E spoof executed 1\n");
+		return 0;
+	}
+	RAW_QUIET(&A);
+	refused++;
+
+	step("spoof: a Terminate from the session's address");
+	{
+		struct tkx_terminate tm = { .session_id = A.sid, .reason = TKX_TERM_FINISHED };
+
+		d.n = 0;
+		dg_put(&d, m, tkx_enc_terminate(m, sizeof(m), &tm));
+		TRY(send_udp_csum(&A.local, &g_opt.udp, d.b, d.n, 0));
+		RAW_QUIET(&A);
+		refused++;
+	}
+	TRY(tel_snap(&t1));
+	TRY(TEL_DELTA(&t0, &t1, "udp_session_auth_missing", 2));
+
+	step("spoof: a NewOrder sealed with a made-up MAC");
+	TRY(tel_snap(&t0));
+	d.n = 0;
+	dg_seq(&d, A.out_next);
+	dg_new(&d, A.cl + 1, K, BUY, 24000, 1, GTC, 0);
+	{
+		struct tkx_datagram_auth au = { .counter = A.auth_tx + 1000,
+						.mac = { 1, 2, 3, 4, 5, 6, 7, 8 } };
+
+		dg_put(&d, m, tkx_enc_datagram_auth(m, sizeof(m), &au));
+	}
+	TRY(send_udp_csum(&A.local, &g_opt.udp, d.b, d.n, 0));
+	RAW_QUIET(&A);
+	refused++;
+	TRY(tel_snap(&t1));
+	TRY(TEL_DELTA(&t0, &t1, "udp_session_auth_bad_mac", 1));
+
+	step("spoof: the session's own sealed datagram, played again");
+	cl = raw_order(&A, K, BUY, 24010, 1, GTC, 0);
+	TRY(raw_exp_ack(&A, cl, K, BUY, 24010, 1, GTC, NULL));
+	TRY(tel_snap(&t0));
+	TRY(send_udp_csum(&A.local, &g_opt.udp, A.last_sealed, A.last_sealed_len, 0));
+	RAW_QUIET(&A);
+	refused++;
+	TRY(tel_snap(&t1));
+	TRY(TEL_DELTA(&t0, &t1, "udp_session_auth_replay", 1));
+	TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 0));
+	TRY(TEL_DELTA(&t0, &t1, "udp_session_clordid_reused", 0));
+
+	step("spoof: the session is untouched: numbering and cl_ord_ids go on");
+	cl = raw_order(&A, K, BUY, 24020, 1, GTC, 0);
+	TRY(raw_exp_ack(&A, cl, K, BUY, 24020, 1, GTC, NULL));
+	TRY(raw_logout(&A));
+	raw_close(&A);
+	printf("E2E spoof refused %u\n", refused);
+	return 0;
+}
+
 static int scenario_busy(void)
 {
 	const uint32_t K = g_opt.contract;
@@ -3053,7 +3236,7 @@ static int run_faults(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: e2e_client scenario|faults|throttle|busy|telemetry [options]\n"
+		"usage: e2e_client scenario|faults|throttle|busy|spoof|telemetry [options]\n"
 		"  --udp ADDR:PORT        tokexd's UDP order entry (e.g. 198.18.20.2:7411)\n"
 		"  --tcp ADDR:PORT        tokexd's TCP order entry\n"
 		"  --md GROUP:PORT        market-data group\n"
@@ -3063,6 +3246,7 @@ static void usage(FILE *f)
 		"  --contract2 ID         the contract of the fault scenarios\n"
 		"  --telemetry PATH       tokexd's dpdk_telemetry.v2 socket\n"
 		"  --pid PID              tokexd's pid: busy pauses it while a burst queues\n"
+		"  --auth-off             spoof: tokexd runs sessions.udp_auth off (control run)\n"
 		"  -v                     print each step (-vv: each message)\n");
 }
 
@@ -3087,7 +3271,7 @@ int main(int argc, char **argv)
 		{ "iface", required_argument, NULL, 'i' },   { "contract", required_argument, NULL, 'c' },
 		{ "contract2", required_argument, NULL, 'C' },
 		{ "telemetry", required_argument, NULL, 'T' }, { "pid", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "auth-off", no_argument, NULL, 'A' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct mdc md;
@@ -3135,6 +3319,9 @@ int main(int argc, char **argv)
 			g_opt.pid = (pid_t)v;
 			break;
 		}
+		case 'A':
+			g_opt.auth_off = 1;
+			break;
 		case 'v':
 			g_opt.verbose++;
 			break;
@@ -3187,6 +3374,8 @@ int main(int argc, char **argv)
 		rc = run_one("throttle", scenario_throttle);
 	} else if (strcmp(g_opt.mode, "busy") == 0) {
 		rc = run_one("full ring", scenario_busy);
+	} else if (strcmp(g_opt.mode, "spoof") == 0) {
+		rc = run_one(g_opt.auth_off ? "spoof, authentication off" : "spoof", scenario_spoof);
 	} else {
 		usage(stderr);
 		return 2;

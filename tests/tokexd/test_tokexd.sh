@@ -7,6 +7,10 @@
 #   pipeline  RX core + one matching core (pipeline.yaml): the same two
 #   throttle  throttle 50/s, burst 10, grace 20 (throttle.yaml): e2e_client throttle
 #   busy      pipeline, 64-entry rings (busy.yaml): e2e_client busy
+#   spoof     rtc.yaml: e2e_client spoof: datagrams with a session's source address
+#             forged through a raw socket are not executed, and are counted
+#   spoof_off rtc.yaml with sessions.udp_auth off: the control, where the same forged
+#             order is executed (subnets 198.18.90-94.0/24 for these two)
 #
 # Each run starts its own tokexd with a TAP named tkxe<net>_<pid> and its own /24 in
 # 198.18.0.0/15 (198.18.20-35.0/24; net_tap's test and scripts/run use 198.18.0.0/24), a
@@ -21,7 +25,7 @@
 # own --seconds 70 below ctest's 90.
 set -u
 
-MODE=${1:?usage: test_tokexd.sh rtc|pipeline|throttle|busy TOKEXD E2E_CLIENT}
+MODE=${1:?usage: test_tokexd.sh rtc|pipeline|throttle|busy|spoof|spoof_off TOKEXD E2E_CLIENT}
 TOKEXD=${2:?usage: test_tokexd.sh MODE TOKEXD E2E_CLIENT}
 E2E=${3:?usage: test_tokexd.sh MODE TOKEXD E2E_CLIENT}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,9 +46,13 @@ rtc) NETS="20 24 28 32" ;;
 pipeline) NETS="21 25 29 33" ;;
 throttle) NETS="22 26 30 34" ;;
 busy) NETS="23 27 31 35" ;;
-*) echo "usage: test_tokexd.sh rtc|pipeline|throttle|busy TOKEXD E2E_CLIENT" >&2; exit 2 ;;
+spoof) NETS="90 91 92" ;;
+spoof_off) NETS="93 94" ;;
+*) echo "usage: test_tokexd.sh rtc|pipeline|throttle|busy|spoof|spoof_off TOKEXD E2E_CLIENT" >&2; exit 2 ;;
 esac
-[ -f "$HERE/$MODE.yaml" ] || fail "no configuration $HERE/$MODE.yaml"
+YAML=$MODE
+case $MODE in spoof | spoof_off) YAML=rtc ;; esac
+[ -f "$HERE/$YAML.yaml" ] || fail "no configuration $HERE/$YAML.yaml"
 
 cleanup() {
 	if [ -n "$TD_PID" ] && kill -0 "$TD_PID" 2>/dev/null; then
@@ -73,8 +81,12 @@ awk -v g="$MDGRP" -v p="$MDPORT" '
 	/^[^ #]/ { md = ($1 == "md:") }
 	md && $1 == "group:" { $0 = "  group: " g }
 	md && $1 == "port:" { $0 = "  port: " p }
-	{ print }' "$HERE/$MODE.yaml" >"$WORK/tokexd.yaml"
-grep -q "group: $MDGRP" "$WORK/tokexd.yaml" || fail "$MODE.yaml has no md.group to set"
+	{ print }' "$HERE/$YAML.yaml" >"$WORK/tokexd.yaml"
+grep -q "group: $MDGRP" "$WORK/tokexd.yaml" || fail "$YAML.yaml has no md.group to set"
+if [ "$MODE" = spoof_off ]; then
+	grep -q '^sessions:' "$WORK/tokexd.yaml" && fail "$YAML.yaml has a sessions: section"
+	printf 'sessions:\n  udp_auth: off\n' >>"$WORK/tokexd.yaml"
+fi
 
 # Start tokexd; a TCP port taken meanwhile by someone else gets a second and third try.
 start_tokexd() {
@@ -147,6 +159,8 @@ pipeline)
 	;;
 throttle) client throttle || rc=1 ;;
 busy) client busy --pid "$TD_PID" || rc=1 ;;
+spoof) client spoof || rc=1 ;;
+spoof_off) client spoof --auth-off || rc=1 ;;
 esac
 [ "$rc" = 0 ] || fail "e2e_client failed"
 
@@ -186,6 +200,16 @@ busy)
 	n=$(awk '$1 == "E2E" && $2 == "busy" { print $3 }' "$WORK/client.log")
 	[ -n "$n" ] || fail "the client did not report its BUSY count"
 	expect_stat busy "$n"
+	;;
+spoof)
+	n=$(awk '$1 == "E2E" && $2 == "spoof" && $3 == "refused" { print $4 }' "$WORK/client.log")
+	[ "$n" = 4 ] || fail "the client reported '$n' forged datagrams refused, expected 4"
+	expect_stat auth_refused "$n"
+	;;
+spoof_off)
+	grep -q 'sessions.udp_auth off' "$LOG" || fail "tokexd did not say that udp_auth is off"
+	grep -q '^E2E spoof executed 1' "$WORK/client.log" || fail "the control saw no execution"
+	expect_stat auth_refused 0
 	;;
 esac
 echo "PASS [$MODE]"
