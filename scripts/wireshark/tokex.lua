@@ -3,7 +3,8 @@
 -- Role: the operator's and developer's view of the wire; outside the data path. It decodes
 -- what include/tokex/proto.h defines, and nothing else:
 --   order entry over UDP (port 7411, both ways): SBE messages back to back in a datagram;
---     application messages after a Sequence are numbered from its next_seq_no;
+--     application messages after a Sequence are numbered from its next_seq_no; a session's
+--     datagrams end with a DatagramAuth (counter and MAC, shown but not verified);
 --   order entry over TCP (port 7412): each message behind a Simple Open Framing Header
 --     (big-endian length incl. the 6-byte SOFH, encoding type 0xEB50), reassembled with
 --     dissect_tcp_pdus, so several frames per segment and frames split across segments work;
@@ -27,7 +28,7 @@ local tokex = Proto("tokex", "tokex AI-token futures protocol")
 
 -- proto.h constants
 local SCHEMA_ID = 7411
-local SCHEMA_VERSION = 1
+local SCHEMA_VERSION = 2
 local SOFH_ENCODING = 0xEB50
 local SOFH_LEN = 6
 local HDR_LEN = 8
@@ -47,7 +48,7 @@ local vs_template = {
     [4] = "Establish", [5] = "EstablishmentAck", [6] = "EstablishmentReject",
     [7] = "Sequence", [8] = "NotApplied", [9] = "RetransmitRequest",
     [10] = "Retransmission", [11] = "RetransmitReject", [12] = "Terminate",
-    [100] = "NewOrder", [101] = "CancelOrder", [102] = "ModifyOrder", [103] = "MassCancel",
+    [13] = "DatagramAuth", [100] = "NewOrder", [101] = "CancelOrder", [102] = "ModifyOrder", [103] = "MassCancel",
     [200] = "ExecAck", [201] = "ExecReject", [202] = "Fill", [203] = "Cancelled",
     [204] = "ModifyAck", [205] = "MassCancelAck", [206] = "BusinessReject",
     [300] = "TopOfBook", [301] = "Trade", [302] = "ContractStatus", [303] = "Snapshot",
@@ -134,6 +135,10 @@ local MESSAGES = {
     { 12, "terminate", 16, {
         { "session_id", "u64" }, { "reason", "u16", vs = vs_term }, { "reserved1", "u16" },
         { "reserved2", "u32" } } },
+    -- The last message of every UDP datagram of a session (protocol 4.13). The MAC needs
+    -- the session's key (derived from the firm's secret): shown, not checked.
+    { 13, "datagram_auth", 16, {
+        { "counter", "u64" }, { "mac", "bytes", n = 8 } } },
 
     { 100, "new_order", 32, {
         { "cl_ord_id", "u64" }, { "price", "price" }, { "qty", "u32" },

@@ -103,6 +103,7 @@ static const char *const template_n[] = {
 	[TKX_RETRANSMISSION] = "Retransmission",
 	[TKX_RETRANSMIT_REJECT] = "RetransmitReject",
 	[TKX_TERMINATE] = "Terminate",
+	[TKX_DATAGRAM_AUTH] = "DatagramAuth",
 	[TKX_NEW_ORDER] = "NewOrder",
 	[TKX_CANCEL_ORDER] = "CancelOrder",
 	[TKX_MODIFY_ORDER] = "ModifyOrder",
@@ -184,6 +185,9 @@ static const struct fdesc f_retransmit_reject[] = {
 static const struct fdesc f_terminate[] = {
 	U(tkx_terminate, session_id), E(tkx_terminate, reason, vs_term),
 	U(tkx_terminate, reserved1), U(tkx_terminate, reserved2),
+};
+static const struct fdesc f_datagram_auth[] = {
+	U(tkx_datagram_auth, counter), B(tkx_datagram_auth, mac),
 };
 static const struct fdesc f_new_order[] = {
 	U(tkx_new_order, cl_ord_id), P(tkx_new_order, price), U(tkx_new_order, qty),
@@ -285,6 +289,7 @@ static const struct mdesc msgs[] = {
 	MSG(TKX_RETRANSMISSION, retransmission),
 	MSG(TKX_RETRANSMIT_REJECT, retransmit_reject),
 	MSG(TKX_TERMINATE, terminate),
+	MSG(TKX_DATAGRAM_AUTH, datagram_auth),
 	MSG(TKX_NEW_ORDER, new_order),
 	MSG(TKX_CANCEL_ORDER, cancel_order),
 	MSG(TKX_MODIFY_ORDER, modify_order),
@@ -373,6 +378,10 @@ static const struct tkx_mass_cancel m_mass_cancel = {
 static const struct tkx_retransmit_request m_retransmit_request = {
 	.session_id = SESSION, .timestamp = T0 + 3000000003, .from_seq_no = 4294967000ull,
 	.count = 297,
+};
+static const struct tkx_datagram_auth m_datagram_auth = {
+	.counter = 18446744073709551000ull, /* above INT64_MAX */
+	.mac = { 0xde, 0xad, 0xbe, 0xef, 0x01, 0x23, 0x45, 0x67 },
 };
 static const struct tkx_terminate m_terminate = {
 	.session_id = SESSION, .reason = TKX_TERM_KEEPALIVE_TIMEOUT,
@@ -912,6 +921,14 @@ static void order_entry_udp(struct gen *g)
 	wire_msg(&w, TKX_TERMINATE, &m_terminate);
 	udp_send(g, &w, CLIENT_IP, CLIENT_UDP_PORT, EXCH_IP, TKX_PORT_ORDER_UDP);
 
+	/* a session's datagram ends with its DatagramAuth; it takes no number */
+	wire_init(&w, W_UDP);
+	wire_msg(&w, TKX_SEQUENCE, &m_sequence);
+	wire_msg(&w, TKX_NEW_ORDER, &m_new_order);
+	wire_msg(&w, TKX_DATAGRAM_AUTH, &m_datagram_auth);
+	udp_send(g, &w, CLIENT_IP, CLIENT_UDP_PORT, EXCH_IP, TKX_PORT_ORDER_UDP);
+	fprintf(g->ex, "Y\ttokex.datagram_auth.counter == 18446744073709551000\t%u\n", g->frame);
+
 	wire_init(&w, W_UDP);
 	wire_msg(&w, TKX_SEQUENCE, &m_sequence_x);
 	wire_msg(&w, TKX_NOT_APPLIED, &m_not_applied);
@@ -1007,38 +1024,38 @@ static void malformed_frames(struct gen *g)
 				  TKX_PORT_ORDER_UDP), malformed(g, expert)
 
 	wire_init(&w, W_UDP);
-	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID + 1, 1, &m_sequence, 8);
+	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID + 1, TKX_SCHEMA_VERSION, &m_sequence, 8);
 	SEND_C2X("tokex.expert.bad_schema");
 
 	wire_init(&w, W_UDP);
-	put_raw_msg(&w, 8, 999, TKX_SCHEMA_ID, 1, junk, 8);
+	put_raw_msg(&w, 8, 999, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, junk, 8);
 	SEND_C2X("tokex.expert.unknown_template");
 
 	wire_init(&w, W_UDP);
-	put_raw_msg(&w, 24, TKX_NEW_ORDER, TKX_SCHEMA_ID, 1, &m_new_order, 24);
+	put_raw_msg(&w, 24, TKX_NEW_ORDER, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_new_order, 24);
 	SEND_C2X("tokex.expert.bad_block_length");
 
 	wire_init(&w, W_UDP); /* blockLength right, block cut short */
-	put_raw_msg(&w, 32, TKX_NEW_ORDER, TKX_SCHEMA_ID, 1, &m_new_order, 10);
+	put_raw_msg(&w, 32, TKX_NEW_ORDER, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_new_order, 10);
 	SEND_C2X("tokex.expert.truncated");
 
 	wire_init(&w, W_UDP); /* a good message, then 5 bytes: less than a header */
-	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, 1, &m_sequence, 8);
+	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_sequence, 8);
 	put(&w, junk, 5);
 	SEND_C2X("tokex.expert.truncated");
 
 	wire_init(&w, W_UDP);
-	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, 2, &m_sequence, 8);
+	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION + 1, &m_sequence, 8);
 	SEND_C2X("tokex.expert.bad_version");
 
 	wire_init(&w, W_UDP);
 	term.reserved1 = 7;
-	put_raw_msg(&w, 16, TKX_TERMINATE, TKX_SCHEMA_ID, 1, &term, 16);
+	put_raw_msg(&w, 16, TKX_TERMINATE, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &term, 16);
 	SEND_C2X("tokex.expert.reserved_nonzero");
 
 	wire_init(&w, W_UDP);
 	bad_side.side = 9;
-	put_raw_msg(&w, 32, TKX_NEW_ORDER, TKX_SCHEMA_ID, 1, &bad_side, 32);
+	put_raw_msg(&w, 32, TKX_NEW_ORDER, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &bad_side, 32);
 	SEND_C2X("tokex.expert.bad_enum");
 #undef SEND_C2X
 
@@ -1046,7 +1063,7 @@ static void malformed_frames(struct gen *g)
 	md_begin(&w, "TOKEXMD001", 2000, 3, NULL);
 	mlen = TKX_HDR_LEN + 8;
 	put(&w, &mlen, 2);
-	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, 1, &m_sequence, 8);
+	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_sequence, 8);
 	udp_bytes(g, EXCH_IP, TKX_PORT_MD, MD_GROUP, TKX_PORT_MD, w.b, w.n);
 	malformed(g, "tokex.expert.md_count");
 
@@ -1054,7 +1071,7 @@ static void malformed_frames(struct gen *g)
 	md_begin(&w, "TOKEXMD001", 2001, 1, NULL);
 	mlen = 24;
 	put(&w, &mlen, 2);
-	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, 1, &m_sequence, 8);
+	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_sequence, 8);
 	put(&w, junk, 8);
 	udp_bytes(g, EXCH_IP, TKX_PORT_MD, MD_GROUP, TKX_PORT_MD, w.b, w.n);
 	malformed(g, "tokex.expert.md_msg_length");
@@ -1066,7 +1083,7 @@ static void malformed_frames(struct gen *g)
 	wire_init(&w, W_UDP);
 	put_be(&w, TKX_SOFH_LEN + TKX_HDR_LEN + 8, 4);
 	put_be(&w, 0x5BE0, 2);
-	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, 1, &m_sequence, 8);
+	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_sequence, 8);
 	tcp_seg(g, &c, 0, TH_ACK | TH_PSH, w.b, w.n);
 	malformed(g, "tokex.expert.bad_encoding");
 
