@@ -1155,13 +1155,13 @@ static int logons_only(const uint8_t *b, size_t n)
  * (b itself, or r->last_sealed) and its length in *n. */
 static const uint8_t *raw_seal(struct raw *r, const uint8_t *b, size_t *n)
 {
-	struct tkx_hdr h;
+	struct tkx_hdr h = { 0 };
 	int len;
 
-	if (r->tcp || *n < TKX_HDR_LEN)
+	if (r->tcp)
 		return b;
-	memcpy(&h, b, sizeof(h));
-	if (h.template_id == TKX_NEGOTIATE && *n >= TKX_HDR_LEN + sizeof(struct tkx_negotiate)) {
+	memcpy(&h, b, *n < sizeof(h) ? *n : sizeof(h));
+	if (*n >= TKX_HDR_LEN + sizeof(struct tkx_negotiate) && h.template_id == TKX_NEGOTIATE) {
 		struct tkx_negotiate ng;
 
 		memcpy(&ng, b + TKX_HDR_LEN, sizeof(ng));
@@ -2889,7 +2889,7 @@ out:
 /* ==== busy: pipeline with a tiny ring ====================================================== */
 
 #define BUSY_DGRAMS 10
-#define BUSY_PER 36
+#define BUSY_PER 35 /* 16 + 35 x 40 + a 24-byte DatagramAuth: within 1472 */
 
 /* Every thread of pid is in the stopped state ('T' or 't' in /proc/PID/task/TID/stat). */
 static int all_stopped(pid_t pid)
@@ -3069,6 +3069,9 @@ static int scenario_busy(void)
 			dg_new(&d[j], ++Q.cl, K, BUY, 23000 + 10 * (int64_t)(x % 100), 1, GTC, 0);
 			Q.out_next++;
 		}
+		const uint8_t *p = raw_seal(&Q, d[j].b, &d[j].n);
+
+		memmove(d[j].b, p, d[j].n);
 	}
 	{
 		struct mmsghdr mm[BUSY_DGRAMS];
