@@ -18,9 +18,10 @@
  *   ossl-hmac256     OpenSSL 3 EVP_MAC "HMAC" SHA-256, keyed once (the ipad/opad state
  *                    is kept: EVP_MAC_init() with no key reuses it), tag truncated
  *   hmac256-oneshot  OpenSSL HMAC() as tkx_credential() calls it (key schedule per call)
- * Each is timed as --iters calls between two clock reads, --runs times; the median and
- * the minimum of the per-call cost are printed, per datagram size (--sizes). Many short
- * runs: on a shared machine the minimum is the run the scheduler left alone. A verify is
+ * Each is timed as --iters calls between two clock reads, --runs times, every
+ * (construction, size) once per round so that load from elsewhere falls on all alike; the
+ * median and the minimum of the per-call cost are printed, per datagram size (--sizes).
+ * Many short runs: on a shared machine the minimum is the run the scheduler left alone. A verify is
  * one tag computation plus a constant-time compare of the tag.
  * --short: a tiny run (CTest macbench_short checks that it runs).
  */
@@ -38,7 +39,7 @@
 #include <openssl/params.h>
 #include <sodium.h>
 
-#define MB_MAX_RUNS 101
+#define MB_MAX_RUNS 1001
 #define MB_MAX_SIZES 8
 #define MB_BUF 1472
 
@@ -139,6 +140,8 @@ static const struct {
 	{"hmac256-oneshot", mb_hmac_oneshot, 8},
 };
 #define MB_NCAND (sizeof(mb_cand) / sizeof(mb_cand[0]))
+#define MB_NCAND_MAX 8
+_Static_assert(MB_NCAND <= MB_NCAND_MAX, "MB_NCAND_MAX");
 
 static int mb_cmp_double(const void *a, const void *b)
 {
@@ -146,30 +149,48 @@ static int mb_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* ns per verify (tag + constant-time compare) over runs x iters calls. */
-static int mb_measure(struct mb_ctx *c, unsigned k, size_t len, unsigned runs,
-		      unsigned iters, double *median, double *min)
+/* One timed run: ns per verify (tag + constant-time compare) over iters calls. */
+static double mb_run(struct mb_ctx *c, unsigned k, size_t len, unsigned iters,
+		     const uint8_t *expect)
 {
-	double per[MB_MAX_RUNS];
-	uint8_t tag[16], expect[16];
-	uint64_t acc = 0;
+	uint8_t tag[16];
+	uint64_t acc = 0, t0 = mb_ns();
 
-	if (mb_cand[k].fn(c, len, expect) != 0)
-		return -EIO;
-	for (unsigned r = 0; r < runs; r++) {
-		uint64_t t0 = mb_ns();
-		for (unsigned i = 0; i < iters; i++) {
-			c->buf[0] = (uint8_t)i; /* a different datagram each call */
-			if (mb_cand[k].fn(c, len, tag) != 0)
-				return -EIO;
-			acc += (uint64_t)sodium_memcmp(tag, expect, mb_cand[k].tag_len);
-		}
-		per[r] = (double)(mb_ns() - t0) / iters;
+	for (unsigned i = 0; i < iters; i++) {
+		c->buf[0] = (uint8_t)i; /* a different datagram each call */
+		if (mb_cand[k].fn(c, len, tag) != 0)
+			return -1;
+		acc += (uint64_t)sodium_memcmp(tag, expect, mb_cand[k].tag_len);
 	}
-	mb_sink = acc;
-	qsort(per, runs, sizeof(per[0]), mb_cmp_double);
-	*median = per[runs / 2];
-	*min = per[0];
+	mb_sink += acc;
+	return (double)(mb_ns() - t0) / iters;
+}
+
+/* Every (construction, size) once per round, runs rounds: a burst of load from elsewhere
+ * hits all of them alike, and each one's minimum is its cost when nothing interrupted it. */
+static int mb_measure(struct mb_ctx *c, const size_t *sizes, unsigned n_sizes, unsigned runs,
+		      unsigned iters, const int *skip, double *median, double *min)
+{
+	static double per[MB_NCAND_MAX][MB_MAX_SIZES][MB_MAX_RUNS];
+	uint8_t expect[MB_NCAND_MAX][MB_MAX_SIZES][16];
+
+	for (unsigned k = 0; k < MB_NCAND; k++)
+		for (unsigned s = 0; s < n_sizes; s++)
+			if (!skip[k] && mb_cand[k].fn(c, sizes[s], expect[k][s]) != 0)
+				return -EIO;
+	for (unsigned r = 0; r < runs; r++)
+		for (unsigned k = 0; k < MB_NCAND; k++)
+			for (unsigned s = 0; s < n_sizes && !skip[k]; s++) {
+				per[k][s][r] = mb_run(c, k, sizes[s], iters, expect[k][s]);
+				if (per[k][s][r] < 0)
+					return -EIO;
+			}
+	for (unsigned k = 0; k < MB_NCAND; k++)
+		for (unsigned s = 0; s < n_sizes && !skip[k]; s++) {
+			qsort(per[k][s], runs, sizeof(double), mb_cmp_double);
+			median[k * MB_MAX_SIZES + s] = per[k][s][runs / 2];
+			min[k * MB_MAX_SIZES + s] = per[k][s][0];
+		}
 	return 0;
 }
 
@@ -285,20 +306,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	int skip[MB_NCAND_MAX] = {0};
+	static double med[MB_NCAND_MAX * MB_MAX_SIZES], min[MB_NCAND_MAX * MB_MAX_SIZES];
+
+	for (unsigned k = 0; k < MB_NCAND; k++)
+		skip[k] = mb_cand[k].fn == mb_gmac && !crypto_aead_aes256gcm_is_available();
+	if (mb_measure(&c, sizes, n_sizes, runs, iters, skip, med, min) != 0) {
+		fprintf(stderr, "tokex-macbench: a construction failed\n");
+		return 1;
+	}
 	printf("%-16s %6s %12s %12s\n", "construction", "bytes", "median_ns", "min_ns");
 	for (unsigned k = 0; k < MB_NCAND; k++) {
-		if (mb_cand[k].fn == mb_gmac && !crypto_aead_aes256gcm_is_available()) {
+		if (skip[k]) {
 			printf("%-16s  (no AES-NI/PCLMUL: not measured)\n", mb_cand[k].name);
 			continue;
 		}
-		for (unsigned s = 0; s < n_sizes; s++) {
-			double med, min;
-			if (mb_measure(&c, k, sizes[s], runs, iters, &med, &min) != 0) {
-				fprintf(stderr, "tokex-macbench: %s failed\n", mb_cand[k].name);
-				return 1;
-			}
-			printf("%-16s %6zu %12.1f %12.1f\n", mb_cand[k].name, sizes[s], med, min);
-		}
+		for (unsigned s = 0; s < n_sizes; s++)
+			printf("%-16s %6zu %12.1f %12.1f\n", mb_cand[k].name, sizes[s],
+			       med[k * MB_MAX_SIZES + s], min[k * MB_MAX_SIZES + s]);
 	}
 	EVP_MAC_CTX_free(c.sip);
 	EVP_MAC_CTX_free(c.hmac);
