@@ -17,9 +17,11 @@
  *  3. UDP order entry: one datagram carries one or more messages back to back. FIXP
  *     style, a datagram carrying application messages starts with a Sequence message;
  *     the application messages after it are numbered implicitly from its next_seq_no.
- *     Every datagram of an established (or negotiated) session ends with a
- *     DatagramAuth: a counter and a SipHash-2-4 MAC over the bytes before the MAC,
- *     keyed per session and direction from the firm's secret (tkx_auth_* in codec.h).
+ *     Every datagram of a negotiated or established session ends with a DatagramAuth
+ *     (the client's Negotiate/Establish-only datagrams may go without: they are signed
+ *     message by message): a counter and a SipHash-2-4 MAC over the bytes before the
+ *     MAC, keyed per session and direction from the firm's secret (tkx_auth_* in
+ *     codec.h; docs/protocol.md 4.13).
  *  4. TCP order entry: each message is preceded by the Simple Open Framing Header:
  *     uint32 message length (SOFH included) and uint16 encoding type 0xEB50 (SBE 1.0
  *     little-endian), both big-endian as the FIX SOFH standard requires.
