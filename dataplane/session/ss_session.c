@@ -73,11 +73,13 @@ _Static_assert(sizeof(struct ss_sess) == 128, "ss_sess is two cache lines");
 
 /* A slot's datagram authentication (invariant 13), beside struct ss_sess so that the
  * packet path reads one more line only when authentication is on. Survives TERMINATED
- * (a re-Negotiate with the same timestamp keeps it); cleared when the slot takes a new
- * session_id. 64 bytes. */
+ * (a re-Negotiate with the same timestamp keeps it, so the counters go on); replaced
+ * whole by the next Negotiate that derives keys, and so when the slot takes a new
+ * session_id. Not in snapshots or the journal: a restarted exchange has no keys, and
+ * every session negotiates again. 64 bytes. */
 struct ss_auth {
 	struct tkx_auth_keys keys;
-	uint64_t key_ts; /* timestamp of the Negotiate the keys came from; 0 = no keys */
+	uint64_t key_ts; /* timestamp of the Negotiate the keys came from */
 	uint64_t rx_ctr; /* highest client counter accepted under these keys */
 	uint64_t tx_ctr; /* exchange counter of the last datagram sealed under them */
 	uint8_t keyed;   /* keys holds this session's keys */
