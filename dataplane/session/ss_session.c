@@ -106,6 +106,7 @@ struct ss_table {
 	uint64_t thr_tau;       /* burst tolerance: (burst - 1) * interval */
 	uint64_t ts_tol_ns;
 	uint64_t linger_ns;
+	uint64_t auth_floor;    /* ss_params.auth_floor_ns */
 
 	struct ss_firm *firms;  /* sorted by firm_id */
 	struct ss_sess *sess;
@@ -444,15 +445,18 @@ static void fifo_unlink(struct ss_table *t, uint16_t slot)
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
 }
 
+static int auth_keys_live(const struct ss_table *t, uint16_t slot, uint64_t now);
+
 /* A slot for a new session_id: a FREE one, else the oldest reclaimable TERMINATED one
- * that has lingered long enough (invariant 9). SS_NO_SLOT when the table is full. */
+ * that has lingered long enough (invariants 9, 13). SS_NO_SLOT when the table is full. */
 static uint16_t slot_alloc(struct ss_table *t, uint64_t now)
 {
 	uint16_t h = t->fifo_head;
 
 	if (t->n_free)
 		return t->free_stack[--t->n_free];
-	if (h == SS_NO_SLOT || since(now, t->sess[h].term_time) < t->linger_ns)
+	if (h == SS_NO_SLOT || since(now, t->sess[h].term_time) < t->linger_ns ||
+	    auth_keys_live(t, h, now))
 		return SS_NO_SLOT;
 	fifo_unlink(t, h);
 	log_sess(t, now, SS_LOG_RECLAIMED, 0, h);
@@ -735,6 +739,10 @@ static uint16_t auth_negotiate(struct ss_table *t, uint16_t slot, const struct s
 	if (!t->auth)
 		return 0;
 	a = slot == SS_NO_SLOT ? NULL : &t->auth[slot];
+	if (n->timestamp <= t->auth_floor) {
+		STAT(t, neg_stale);
+		return TKX_SREJ_STALE_TIMESTAMP; /* keys from before the owner started */
+	}
 	if (a && a->keyed) {
 		if (n->timestamp < a->key_ts) {
 			STAT(t, neg_stale);
@@ -747,6 +755,13 @@ static uint16_t auth_negotiate(struct ss_table *t, uint16_t slot, const struct s
 		return TKX_SREJ_UNSPECIFIED;
 	*fresh = 1;
 	return 0;
+}
+
+/* Whether slot's keys came from a Negotiate that could still pass the staleness check if
+ * played back: forgetting the session now would let that Negotiate derive them again. */
+static int auth_keys_live(const struct ss_table *t, uint16_t slot, uint64_t now)
+{
+	return t->auth && t->auth[slot].keyed && now <= t->auth[slot].key_ts + t->ts_tol_ns;
 }
 
 static void auth_install(struct ss_table *t, uint16_t slot, const struct tkx_auth_keys *k,
@@ -1754,6 +1769,7 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	if (!t->tcp && p->udp_auth == SS_AUTH_REQUIRED)
 		t->auth = (struct ss_auth *)(base + l.auth);
 	t->auth_strip = !t->tcp && p->udp_auth == SS_AUTH_OFF;
+	t->auth_floor = p->auth_floor_ns;
 	t->ring = (uint8_t(*)[SS_MSG_MAX])(base + l.ring);
 	t->peer_ht = (uint16_t *)(base + l.peer_ht);
 	t->id_ht = (uint16_t *)(base + l.id_ht);

@@ -83,8 +83,11 @@
  * 13. UDP datagram authentication (ss_params.udp_auth SS_AUTH_REQUIRED; docs/protocol.md
  *     4.13). Each accepted Negotiate whose timestamp is above that of the one the
  *     session's keys came from derives new keys (tkx_auth_derive()) and restarts both
- *     counters; a repeat with the same timestamp keeps them; an older one is refused
- *     STALE_TIMESTAMP. A datagram is processed only when (a) it ends with a DatagramAuth
+ *     counters; a repeat with the same timestamp keeps them; an older one, or one at or
+ *     before ss_params.auth_floor_ns, is refused STALE_TIMESTAMP. A session_id's keys are
+ *     never forgotten while the Negotiate they came from could still pass the staleness
+ *     check: a TERMINATED slot is reclaimed (9) only once now is past that Negotiate's
+ *     timestamp plus the tolerance, so a played-back Negotiate never brings keys back. A datagram is processed only when (a) it ends with a DatagramAuth
  *     that verifies under the client key of the live session of its source address,
  *     with a counter above every one accepted under that key (the DatagramAuth is then
  *     stripped), or (b) it has no DatagramAuth and its source address has no live
@@ -218,6 +221,10 @@ struct ss_params {
 	uint8_t defer_local;
 	/* UDP tables: enum ss_udp_auth (invariant 13); TCP tables ignore it. SS_AUTH_REQUIRED */
 	uint8_t udp_auth;
+	/* UDP with SS_AUTH_REQUIRED: a Negotiate timestamped at or before this (ns since the
+	 * epoch) is refused STALE_TIMESTAMP. The owner's start time: the keys the sessions had
+	 * before a restart (which forgets them) can then never be derived again.          0 */
+	uint64_t auth_floor_ns;
 };
 
 /* Outbound datagram (UDP) or stream chunk (TCP) for one peer. */

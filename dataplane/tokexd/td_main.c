@@ -421,6 +421,7 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 	p->throttle_grace = cfg->throttle_grace;
 	p->retrans_depth = cfg->retransmit_depth;
 	p->udp_auth = cfg->udp_auth ? SS_AUTH_REQUIRED : SS_AUTH_OFF;
+	p->auth_floor_ns = td_now_ns(); /* no key of before this start comes back */
 	if (p->retrans_max > p->retrans_depth)
 		p->retrans_max = p->retrans_depth;
 }

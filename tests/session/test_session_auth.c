@@ -40,14 +40,20 @@ struct fx {
 	uint64_t now;
 };
 
-static void fx_open(struct fx *f, uint8_t transport, uint8_t auth)
+/* A table of max_sessions slots that lingers linger_ms and refuses Negotiates at or before
+ * floor (ss_params.auth_floor_ns). */
+static void fx_open_p(struct fx *f, uint8_t transport, uint8_t auth, uint32_t max_sessions,
+		      uint32_t linger_ms, uint64_t floor)
 {
 	struct ss_params p;
 	size_t len;
 
 	ss_params_default(&p);
 	assert_int_equal(p.udp_auth, SS_AUTH_REQUIRED); /* the default */
-	p.max_sessions = 8;
+	assert_int_equal(p.auth_floor_ns, 0);
+	p.max_sessions = max_sessions;
+	p.linger_ms = linger_ms;
+	p.auth_floor_ns = floor;
 	p.core = 1;
 	p.transport = transport;
 	p.firms = firms;
@@ -67,6 +73,11 @@ static void fx_open(struct fx *f, uint8_t transport, uint8_t auth)
 	f->out = calloc(1, sizeof(*f->out));
 	assert_non_null(f->out);
 	f->now = T0;
+}
+
+static void fx_open(struct fx *f, uint8_t transport, uint8_t auth)
+{
+	fx_open_p(f, transport, auth, 8, 10000, 0);
 }
 
 static void fx_close(struct fx *f)
@@ -495,6 +506,57 @@ static void test_rekey(void **state)
 	fx_close(&f);
 }
 
+/* Keys are never derived again from a Negotiate a session's history was made of: not after
+ * a restart (which forgets every key: Negotiates from before the start are refused), and
+ * not after the session's slot is given away (never while its Negotiate is not stale). */
+static void test_keys_not_brought_back(void **state)
+{
+	struct fx f;
+	struct cl a, b;
+	struct dg d = { .n = 0 };
+	struct tkx_msg m[MAX_OUT];
+	uint16_t t[MAX_OUT];
+	uint64_t a_ts;
+
+	(void)state;
+	/* The owner started at T0: a Negotiate timestamped at T0 or before is refused. */
+	fx_open_p(&f, SS_UDP, SS_AUTH_REQUIRED, 8, 10000, T0);
+	cl_init(&a, 1, 100, &firms[0]);
+	dg_negotiate(&d, &a, T0);
+	assert_int_equal(rx(&f, &a.peer, &d), 1);
+	assert_int_equal(out_for(&f, &a, 0, t, m), 1);
+	assert_int_equal(t[0], TKX_NEGOTIATION_REJECT);
+	assert_int_equal(m[0].negotiation_reject.reason, TKX_SREJ_STALE_TIMESTAMP);
+	logon(&f, &a, T0 + 1);
+	fx_close(&f);
+
+	/* One slot, a short linger: A's slot goes to B only once A's Negotiate is stale. */
+	fx_open_p(&f, SS_UDP, SS_AUTH_REQUIRED, 1, 100, 0);
+	cl_init(&a, 1, 100, &firms[0]);
+	cl_init(&b, 2, 200, &firms[0]);
+	a_ts = f.now;
+	logon(&f, &a, a_ts);
+	order_ok(&f, &a); /* a resting order: the slot may still have orders ... */
+	d.n = 0;
+	DG_ADD(&d, terminate, .session_id = a.sid, .reason = TKX_TERM_FINISHED);
+	seal(&a, &d);
+	assert_int_equal(rx(&f, &a.peer, &d), 1);
+	assert_int_equal(f.out->n_orders, 1); /* ... until its cancel-on-disconnect */
+	assert_int_equal(f.out->orders[0].type, DP_ORD_SESSION_GONE);
+	f.now += 1000 * MS; /* lingered long enough, but A's Negotiate is not stale yet */
+	d.n = 0;
+	dg_negotiate(&d, &b, f.now);
+	assert_int_equal(rx(&f, &b.peer, &d), 1);
+	assert_int_equal(out_for(&f, &b, 0, t, m), 1);
+	assert_int_equal(t[0], TKX_NEGOTIATION_REJECT);
+	assert_int_equal(m[0].negotiation_reject.reason, TKX_SREJ_UNSPECIFIED); /* table full */
+	f.now = a_ts + 30000 * MS + 1; /* the default tolerance, 30 s, has passed */
+	logon(&f, &b, f.now);
+	assert_int_equal(ss_lookup(f.t, a.sid), -ENOENT); /* A is forgotten only now */
+	assert_int_equal(stats(&f).reclaimed, 1);
+	fx_close(&f);
+}
+
 /* A client that lost its keys can still log on from its address: Negotiate and
  * Establish are signed by themselves. Anything else unsealed is refused. */
 static void test_logons_unsealed(void **state)
@@ -666,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_bound_to_address),
 		cmocka_unit_test(test_replay_refused),
 		cmocka_unit_test(test_rekey),
+		cmocka_unit_test(test_keys_not_brought_back),
 		cmocka_unit_test(test_logons_unsealed),
 		cmocka_unit_test(test_exchange_seals),
 		cmocka_unit_test(test_misplaced),
