@@ -70,6 +70,7 @@
 #define RX_NEED (TKX_DGRAM_MAX_MSGS + 2u) /* queue room needed to read one datagram */
 #define MD_PKT_CAP 2048u
 #define NS_PER_MS 1000000ull
+#define NEG_KEYS 16u      /* keys of the Negotiates sent and not yet answered, newest kept */
 
 _Static_assert((TKX_CLIENT_WINDOW & (TKX_CLIENT_WINDOW - 1)) == 0, "window: power of two");
 _Static_assert(IDX_SIZE >= 2 * TKX_CLIENT_MAX_ORDERS, "order index load factor <= 1/2");
@@ -210,12 +211,21 @@ struct tkx_client {
 	int sock_err;  /* last asynchronous socket error (ICMP unreachable) */
 	char errtxt[160];
 	uint64_t session_id;
-	/* UDP datagram authentication (protocol 4.13): keys of our last Negotiate */
+	/* UDP datagram authentication (protocol 4.13). The exchange's keys for the session
+	 * are those of the last of our Negotiates it accepted: while we repeat Negotiate
+	 * (each repeat has a new timestamp, so new keys) the answers may come under any of
+	 * them. neg[] keeps the keys of each Negotiate sent since start(), newest last; auth
+	 * is the newest an answer verified under, and only newer ones replace it. */
 	int auth_on;        /* UDP and not cfg.no_udp_auth */
-	int keyed;          /* auth holds keys (a Negotiate was sent) */
+	int keyed;          /* auth holds the keys the exchange answered under */
 	struct tkx_auth_keys auth;
+	uint64_t auth_ts;   /* timestamp of the Negotiate auth came from */
 	uint64_t auth_tx;   /* counter of the last datagram we sealed */
 	uint64_t auth_rx;   /* highest exchange counter accepted */
+	uint32_t n_neg;     /* Negotiates sent since start(); neg[n % NEG_KEYS] */
+	uint64_t neg_ts[NEG_KEYS];
+	struct tkx_auth_keys neg[NEG_KEYS];
+	uint64_t last_neg_ts; /* our latest Negotiate's timestamp */
 	size_t dgram_max;   /* what messages may fill of a datagram: room for the MAC */
 	/* timers, CLOCK_MONOTONIC ns */
 	uint64_t last_tx, last_rx, attempt_at;
@@ -739,15 +749,17 @@ static int send_negotiate(struct tkx_client *c)
 	if (r < 0)
 		return r;
 	if (c->auth_on) {
-		/* Each Negotiate opens new keys; the answers to an earlier one no longer
-		 * verify, and nothing from before it is wanted. */
+		/* New keys; the exchange adopts them if and when it accepts this Negotiate. */
+		uint32_t i = c->n_neg % NEG_KEYS;
+
 		r = tkx_auth_derive(c->secret, c->cfg.secret_len, n.session_id, n.firm_id,
-				    n.timestamp, &c->auth);
+				    n.timestamp, &c->neg[i]);
 		if (r < 0)
 			return r;
-		c->keyed = 1;
-		c->auth_tx = c->auth_rx = 0;
+		c->neg_ts[i] = n.timestamp;
+		c->n_neg++;
 	}
+	c->last_neg_ts = n.timestamp;
 	c->attempt_at = mono_ns();
 	return send_session(c, b, len);
 }
@@ -885,8 +897,11 @@ static void on_msg(struct tkx_client *c, const struct tkx_msg *m, uint64_t seq, 
 		send_establish(c);
 		break;
 	case TKX_NEGOTIATION_REJECT:
+		/* A repeated Negotiate's refusal (an older one arriving late is refused
+		 * STALE_TIMESTAMP) ends nothing while the latest is still unanswered. */
 		if (c->state != TKX_CLIENT_NEGOTIATING ||
-		    m->negotiation_reject.session_id != c->session_id)
+		    m->negotiation_reject.session_id != c->session_id ||
+		    m->negotiation_reject.request_timestamp != c->last_neg_ts)
 			return;
 		fail(c, TKX_CLIENT_FAILED, -ECONNREFUSED, "NegotiationReject: %s (%u)",
 		     tkx_session_reject_name(m->negotiation_reject.reason),
@@ -963,6 +978,49 @@ static void on_msg(struct tkx_client *c, const struct tkx_msg *m, uint64_t seq, 
 		deliver(c, &ev);
 }
 
+/*
+ * An exchange datagram's DatagramAuth: the length of its messages, or -ENOENT (none) or
+ * -EACCES (it does not verify, or replays). Under the keys in use; else under the keys of
+ * a later Negotiate of ours, which the exchange has since accepted: those become the keys
+ * in use, with their counters from the start.
+ */
+static int open_dgram(struct tkx_client *c, const uint8_t *buf, size_t len)
+{
+	uint64_t ctr;
+	int r = -EACCES;
+	uint32_t k;
+
+	if (c->keyed) {
+		r = tkx_auth_open(c->auth.e2c, buf, len, &ctr);
+		if (r >= 0) {
+			if (ctr <= c->auth_rx)
+				return -EACCES;
+			c->auth_rx = ctr;
+			return r;
+		}
+		if (r == -ENOENT)
+			return r;
+	}
+	for (k = c->n_neg > NEG_KEYS ? c->n_neg - NEG_KEYS : 0; k < c->n_neg; k++) {
+		uint32_t i = k % NEG_KEYS;
+
+		if (c->keyed && c->neg_ts[i] <= c->auth_ts)
+			continue;
+		r = tkx_auth_open(c->neg[i].e2c, buf, len, &ctr);
+		if (r == -ENOENT)
+			return r;
+		if (r >= 0) {
+			c->auth = c->neg[i];
+			c->auth_ts = c->neg_ts[i];
+			c->keyed = 1;
+			c->auth_tx = 0;
+			c->auth_rx = ctr;
+			return r;
+		}
+	}
+	return -EACCES;
+}
+
 /* UDP: one datagram (protocol 3.1). */
 static void rx_dgram(struct tkx_client *c, const uint8_t *buf, size_t len, uint64_t now)
 {
@@ -971,12 +1029,9 @@ static void rx_dgram(struct tkx_client *c, const uint8_t *buf, size_t len, uint6
 	uint64_t cur = 0;
 	int numbered = 0, r;
 
-	if (c->keyed) {
-		uint64_t ctr;
-
-		r = tkx_auth_open(c->auth.e2c, buf, len, &ctr);
-		if (r >= 0 && ctr > c->auth_rx) {
-			c->auth_rx = ctr;
+	if (c->auth_on && c->n_neg) {
+		r = open_dgram(c, buf, len);
+		if (r >= 0) {
 			len = (size_t)r;
 		} else if (r != -ENOENT || c->state == TKX_CLIENT_ESTABLISHED ||
 			   !dgram_only(buf, len, TKX_NEGOTIATION_REJECT, TKX_ESTABLISHMENT_REJECT)) {

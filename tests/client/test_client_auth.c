@@ -135,12 +135,13 @@ static int events(struct tkx_client *c, struct tkx_client_event *ev, int n)
 	return got;
 }
 
-static struct tkx_client *open_client(struct fake *x)
+static struct tkx_client *open_client_retry(struct fake *x, uint32_t retry_ms)
 {
 	struct tkx_client_cfg cfg;
 	struct tkx_client *c = NULL;
 
 	tkx_client_cfg_default(&cfg);
+	cfg.retry_ms = retry_ms;
 	cfg.exchange = x->addr;
 	cfg.firm_id = 1;
 	cfg.secret = (const uint8_t *)secret;
@@ -148,6 +149,11 @@ static struct tkx_client *open_client(struct fake *x)
 	cfg.session_id = SESSION;
 	assert_int_equal(tkx_client_open(&c, &cfg), 0);
 	return c;
+}
+
+static struct tkx_client *open_client(struct fake *x)
+{
+	return open_client_retry(x, 250);
 }
 
 /* Negotiate and Establish: both unsealed from the client, both answers sealed. */
@@ -312,12 +318,119 @@ static void test_unsealed_refusal_taken(void **state)
 	close(x.fd);
 }
 
+/* Keys of one of the client's Negotiates, as the exchange derives them. */
+static void keys_of(const struct tkx_msg *ng, struct tkx_auth_keys *k)
+{
+	assert_int_equal(ng->template_id, TKX_NEGOTIATE);
+	assert_int_equal(tkx_auth_derive((const uint8_t *)secret, strlen(secret), SESSION, 1,
+					 ng->negotiate.timestamp, k), 0);
+}
+
+/* An exchange slower than the client's Negotiate retry: the client has sent a second
+ * Negotiate (new keys) before the answer to the first comes. The exchange takes both in
+ * turn, answering each under its own keys and going on under the second's; a late first
+ * Negotiate refused STALE_TIMESTAMP after the second does not end the logon either. */
+static void test_repeated_negotiate(void **state)
+{
+	for (int reordered = 0; reordered <= 1; reordered++) {
+		struct fake x;
+		struct tkx_client *c;
+		struct tkx_client_event ev[4];
+		struct tkx_msg n1[4], n2[4], m[4];
+		struct tkx_auth_keys k1, k2;
+		uint8_t b[TKX_MAX_MSG_LEN];
+		size_t len;
+		int sealed;
+
+		(void)state;
+		fake_open(&x);
+		c = open_client_retry(&x, 30);
+		assert_int_equal(tkx_client_start(c), 0);
+		assert_int_equal(fake_recv(&x, n1, 4, &sealed), 1);
+		/* Unanswered, the client repeats its Negotiate after 30 ms. */
+		assert_int_equal(tkx_client_poll(c, 60, ev, 4), 0);
+		do
+			assert_int_equal(fake_recv(&x, n2, 4, &sealed), 1);
+		while (n2[0].negotiate.timestamp == n1[0].negotiate.timestamp);
+		assert_int_equal(sealed, 0);
+		keys_of(&n1[0], &k1);
+		keys_of(&n2[0], &k2);
+		if (!reordered) {
+			/* In order: the first answered under its keys, then the second. */
+			x.k = k1;
+			x.tx = 0;
+			len = enc(b, TKX_NEGOTIATION_RESPONSE,
+				  &(struct tkx_negotiation_response){
+					  .session_id = SESSION,
+					  .request_timestamp = n1[0].negotiate.timestamp,
+					  .firm_id = 1 });
+			fake_send(&x, b, len, 1, 0);
+			assert_int_equal(events(c, ev, 1), 1);
+			assert_int_equal(ev[0].kind, TKX_NEGOTIATION_RESPONSE);
+		} else {
+			/* The second first; then the first, now older than the keys: STALE. */
+			x.k = k2;
+			x.tx = 0;
+			len = enc(b, TKX_NEGOTIATION_REJECT,
+				  &(struct tkx_negotiation_reject){
+					  .session_id = SESSION,
+					  .request_timestamp = n1[0].negotiate.timestamp,
+					  .reason = TKX_SREJ_STALE_TIMESTAMP });
+			fake_send(&x, b, len, 1, 0);
+			assert_int_equal(tkx_client_poll(c, 60, ev, 4), 0); /* taken, ignored */
+			assert_int_equal(tkx_client_state(c), TKX_CLIENT_NEGOTIATING);
+		}
+		x.k = k2;
+		x.tx = reordered;
+		len = enc(b, TKX_NEGOTIATION_RESPONSE,
+			  &(struct tkx_negotiation_response){
+				  .session_id = SESSION,
+				  .request_timestamp = n2[0].negotiate.timestamp, .firm_id = 1 });
+		fake_send(&x, b, len, 1, 0);
+		tkx_client_poll(c, 60, ev, 4); /* the answer in: the client sends Establish */
+		/* The Establish (repeats of the Negotiate may still be on their way). */
+		do
+			assert_int_equal(fake_recv(&x, m, 4, &sealed), 1);
+		while (m[0].template_id == TKX_NEGOTIATE);
+		assert_int_equal(m[0].template_id, TKX_ESTABLISH);
+		len = enc(b, TKX_ESTABLISHMENT_ACK,
+			  &(struct tkx_establishment_ack){
+				  .session_id = SESSION,
+				  .request_timestamp = m[0].establish.timestamp,
+				  .next_seq_no = 1, .expected_seq_no = 1, .keepalive_ms = 1000 });
+		fake_send(&x, b, len, 1, 0);
+		for (int i = 0; i < 50 && tkx_client_state(c) != TKX_CLIENT_ESTABLISHED; i++)
+			tkx_client_poll(c, 20, ev, 4);
+		assert_int_equal(tkx_client_state(c), TKX_CLIENT_ESTABLISHED);
+		assert_int_equal(auth_dropped(c), 0);
+		/* It seals under the keys the exchange went on with. */
+		{
+			struct tkx_new_order o = { .price = 25000, .qty = 1, .contract_id = 7,
+						   .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC };
+
+			int n;
+
+			x.rx = 0;
+			assert_int_equal(tkx_client_new_order(c, &o), 0);
+			do /* past the repeated logons still queued */
+				n = fake_recv(&x, m, 4, &sealed);
+			while (m[0].template_id == TKX_NEGOTIATE || m[0].template_id == TKX_ESTABLISH);
+			assert_int_equal(n, 2);
+			assert_int_equal(m[1].template_id, TKX_NEW_ORDER);
+			assert_int_equal(sealed, 1);
+		}
+		tkx_client_close(c);
+		close(x.fd);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client_seals),
 		cmocka_unit_test(test_forged_replies_dropped),
 		cmocka_unit_test(test_unsealed_refusal_taken),
+		cmocka_unit_test(test_repeated_negotiate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
