@@ -4,7 +4,9 @@
  * Role: control plane, start-up only. The file is loaded into a libyaml document so every
  * node keeps its line; one declarative table per mapping says which keys exist, their
  * type, bounds and where they land in struct cp_config. Lists in the file replace the
- * built-in lists as a whole (a file that names firms names all of them).
+ * built-in lists as a whole; firms must be listed (the demo firms are for running with no
+ * file at all). A key given twice in a mapping is refused: YAML would keep the last one
+ * and hide the first.
  */
 #include "cp_config.h"
 
@@ -19,6 +21,7 @@
 #include <yaml.h>
 
 #include <tokex/proto.h>
+#include <tokex/venue.h>
 
 enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD,
 	       CT_DURABILITY, CT_U32_OFF };
@@ -59,6 +62,8 @@ static const struct cp_key cp_keys[] = {
 	STR("md.session", md_session),
 	U32("md.snapshot_ms", md_snapshot_ms, 10, 3600000),
 	U32("md.retain", md_retain, 64, 1 << 20),
+	U32("md.heartbeat_ms", md_heartbeat_ms, 10, 3600000),
+	U32("md.request_max", md_req_max, 1, 65535),
 	U32("sessions.max", max_sessions, 1, 65535),
 	U32("sessions.keepalive_min_ms", keepalive_min_ms, 10, 600000),
 	U32("sessions.keepalive_max_ms", keepalive_max_ms, 10, 600000),
@@ -66,6 +71,9 @@ static const struct cp_key cp_keys[] = {
 	U32("sessions.throttle_burst", throttle_burst, 1, 100000000),
 	U32("sessions.throttle_grace", throttle_grace, 0, 100000000),
 	U32("sessions.retransmit_depth", retransmit_depth, 16, 1 << 20),
+	U32("sessions.retransmit_max", retransmit_max, 1, 1 << 20),
+	U32("sessions.timestamp_tolerance_ms", ts_tolerance_ms, 1000, 3600000),
+	U32("sessions.linger_ms", linger_ms, 0, 3600000),
 	STR("control.socket", ctl_socket),
 	STR("control.startup", ctl_startup),
 	U32("control.scheduler", scheduler, 0, 1),
@@ -131,7 +139,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->mode = CP_MODE_RTC;
 	snprintf(cfg->port_vdev, sizeof(cfg->port_vdev), "net_tap0,iface=tkx0");
 	cfg->ip = 0xC6120002;       /* 198.18.0.2: the benchmarking range, never routed */
-	cfg->udp_port = 7411;
+	cfg->udp_port = TKX_PORT_ORDER_UDP;
 	cfg->rx_lcore = 0;
 	cfg->match_lcores[0] = 0;   /* run-to-completion: one core does everything */
 	cfg->n_match_lcores = 1;
@@ -139,20 +147,26 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->offload_target = CP_OFF_NONE;
 	cfg->offload_levels = 8;
 	cfg->tcp_ip = 0x7F000001;   /* 127.0.0.1 */
-	cfg->tcp_port = 7412;
+	cfg->tcp_port = TKX_PORT_ORDER_TCP;
 	cfg->md_group = 0xEFC60001; /* 239.198.0.1 */
-	cfg->md_port = 7413;
-	cfg->md_req_port = 7414;
+	cfg->md_port = TKX_PORT_MD;
+	cfg->md_req_port = TKX_PORT_MD_REQ;
 	snprintf(cfg->md_session, sizeof(cfg->md_session), "TOKEXMD001");
-	cfg->md_snapshot_ms = 1000;
-	cfg->md_retain = 4096;
-	cfg->max_sessions = 256;
-	cfg->keepalive_min_ms = 100;
-	cfg->keepalive_max_ms = 60000;
-	cfg->throttle_rate = 200000;
-	cfg->throttle_burst = 1000;
-	cfg->throttle_grace = 1000;
-	cfg->retransmit_depth = 1024;
+	/* What members are told (docs/protocol.md section 11): tokex/venue.h. */
+	cfg->md_snapshot_ms = TKX_VENUE_MD_SNAPSHOT_MS;
+	cfg->md_retain = TKX_VENUE_MD_RETAIN;
+	cfg->md_heartbeat_ms = TKX_VENUE_MD_HEARTBEAT_MS;
+	cfg->md_req_max = TKX_VENUE_MD_REQUEST_MAX;
+	cfg->max_sessions = TKX_VENUE_MAX_SESSIONS;
+	cfg->keepalive_min_ms = TKX_VENUE_KEEPALIVE_MIN_MS;
+	cfg->keepalive_max_ms = TKX_VENUE_KEEPALIVE_MAX_MS;
+	cfg->throttle_rate = TKX_VENUE_THROTTLE_RATE;
+	cfg->throttle_burst = TKX_VENUE_THROTTLE_BURST;
+	cfg->throttle_grace = TKX_VENUE_THROTTLE_GRACE;
+	cfg->retransmit_depth = TKX_VENUE_RETRANSMIT_DEPTH;
+	cfg->retransmit_max = TKX_VENUE_RETRANSMIT_MAX;
+	cfg->ts_tolerance_ms = TKX_VENUE_TS_TOLERANCE_MS;
+	cfg->linger_ms = TKX_VENUE_LINGER_MS;
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
 	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
 	snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "/var/lib/tokex/journal");
@@ -183,6 +197,7 @@ void cp_config_defaults(struct cp_config *cfg)
 		snprintf(f->name, sizeof(f->name), "%s", names[i]);
 	}
 	cfg->n_firms = 2;
+	cfg->demo_firms = 1;
 
 	/* Twelve consecutive monthly contracts from the current month, id YYYYMM. Prices in
 	 * 0.0001 CNY per 1M tokens; tick 0.001; reference 2.5000; limits +/-8%. */
@@ -248,6 +263,7 @@ struct cp_load {
 	yaml_document_t *doc;
 	char *err;
 	size_t errlen;
+	int firms_seen; /* the file has a firms: list */
 };
 
 static int cp_fail(struct cp_load *l, const yaml_node_t *n, const char *key, const char *fmt, ...)
@@ -420,6 +436,23 @@ static const struct cp_key *cp_find(const struct cp_key *t, size_t n, const char
 	return NULL;
 }
 
+/* A key given twice in one mapping: libyaml keeps both and the last would silently win,
+ * so the second is refused, naming the line of the first. */
+static int cp_dup_key(struct cp_load *l, const yaml_node_t *map, const yaml_node_pair_t *p,
+		      const char *path)
+{
+	const yaml_node_t *kn = yaml_document_get_node(l->doc, p->key);
+	if (kn->type != YAML_SCALAR_NODE)
+		return 0;
+	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+		const yaml_node_t *qn = yaml_document_get_node(l->doc, q->key);
+		if (qn->type == YAML_SCALAR_NODE && strcmp(cp_scalar(qn), cp_scalar(kn)) == 0)
+			return cp_fail(l, kn, path, "given twice (first on line %zu): remove one",
+				       qn->start_mark.line + 1);
+	}
+	return 0;
+}
+
 /* A list of mappings (firms, contracts): each item is read with its own key table. */
 static int cp_list(struct cp_load *l, const yaml_node_t *seq, const char *name,
 		   const struct cp_key *keys, size_t nkeys, void *items, size_t item_size,
@@ -460,7 +493,9 @@ static int cp_list(struct cp_load *l, const yaml_node_t *seq, const char *name,
 			const struct cp_key *k = cp_find(keys, nkeys, ks);
 			if (!k)
 				return cp_fail(l, kn, kpath, "unknown key");
-			int rc = cp_set(l, k, base, vn, kpath);
+			int rc = cp_dup_key(l, item, p, kpath);
+			if (rc == 0)
+				rc = cp_set(l, k, base, vn, kpath);
 			if (rc < 0)
 				return rc;
 		}
@@ -491,12 +526,17 @@ static int cp_walk(struct cp_load *l, struct cp_config *cfg, const yaml_node_t *
 			return cp_fail(l, kn, prefix, "a key must be a plain name");
 		char path[128];
 		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", cp_scalar(kn));
-		int rc;
+		int rc = cp_dup_key(l, map, p, path);
+		if (rc < 0)
+			return rc;
 
 		if (strcmp(path, "firms") == 0) {
 			static const char *const req[] = {"id", "secret"};
 			rc = cp_list(l, vn, path, cp_firm_keys, NKEYS(cp_firm_keys), cfg->firms,
 				     sizeof(cfg->firms[0]), CP_MAX_FIRMS, &cfg->n_firms, req, 2);
+			if (rc == 0 && cfg->n_firms == 0)
+				return cp_fail(l, vn, path, "an empty list: name at least one firm");
+			l->firms_seen = 1;
 		} else if (strcmp(path, "contracts") == 0) {
 			static const char *const req[] = {"id", "tick", "ref_price"};
 			uint32_t n = 0;
@@ -640,8 +680,13 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	      "%s: trading.auction_match: after the first session starts", src);
 	CHECK(cfg->first_day_bp >= cfg->band_bp && cfg->locked_bp >= cfg->band_bp,
 	      "%s: limits: first_day_bp and locked_bp must be at least band_bp", src);
+	CHECK(cfg->retransmit_max <= cfg->retransmit_depth,
+	      "%s: sessions.retransmit_max: %u is above sessions.retransmit_depth %u", src,
+	      cfg->retransmit_max, cfg->retransmit_depth);
 	for (uint32_t i = 0; i < cfg->n_accounts; i++) {
 		const struct cp_account_limit *a = &cfg->accounts[i];
+		CHECK(cp_config_firm(cfg, a->firm) != NULL,
+		      "%s: accounts[%u].firm: %u is not one of the firms", src, i, a->firm);
 		CHECK(a->max_pos_spot <= a->max_pos,
 		      "%s: accounts[%u].max_position_spot: above max_position", src, i);
 		for (uint32_t j = 0; j < i; j++)
@@ -687,10 +732,17 @@ int cp_config_load(struct cp_config *cfg, const char *path, char *err, size_t er
 	}
 	*tmp = *cfg;
 	snprintf(tmp->source, sizeof(tmp->source), "%s", path);
-	struct cp_load l = {path, &doc, err, errlen};
+	struct cp_load l = {path, &doc, err, errlen, 0};
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	if (root) /* an empty file changes nothing */
+	if (root)
 		rc = cp_walk(&l, tmp, root, "");
+	if (rc == 0 && !l.firms_seen) {
+		snprintf(err, errlen, "%s: firms: missing: a configuration file names its firms "
+			 "(the built-in demo firms, whose secrets are public, exist only when no "
+			 "file is given)", path);
+		rc = -EINVAL;
+	}
+	tmp->demo_firms = 0;
 	if (rc == 0)
 		rc = cp_config_check(tmp, err, errlen);
 	if (rc == 0)
@@ -701,4 +753,59 @@ out:
 	yaml_parser_delete(&parser);
 	fclose(f);
 	return rc;
+}
+
+/* ---- reading keys back ------------------------------------------------------------- */
+
+const char *cp_config_key(size_t i)
+{
+	return i < NKEYS(cp_keys) ? cp_keys[i].key : NULL;
+}
+
+int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_t len)
+{
+	const struct cp_key *k = cp_find(cp_keys, NKEYS(cp_keys), key);
+	if (!k)
+		return -ENOENT;
+	const char *src = (const char *)cfg + k->off;
+	uint32_t u;
+	int64_t v;
+	switch (k->type) {
+	case CT_U32:
+	case CT_U32_OFF:
+		memcpy(&u, src, sizeof(u));
+		snprintf(out, len, "%" PRIu32, u);
+		return 0;
+	case CT_I64:
+		memcpy(&v, src, sizeof(v));
+		snprintf(out, len, "%" PRId64, v);
+		return 0;
+	case CT_STR:
+		snprintf(out, len, "%s", src);
+		return 0;
+	case CT_IP: {
+		memcpy(&u, src, sizeof(u));
+		struct in_addr a = {htonl(u)};
+		if (!inet_ntop(AF_INET, &a, out, (socklen_t)len))
+			return -ENOSPC;
+		return 0;
+	}
+	case CT_HHMM:
+		memcpy(&u, src, sizeof(u));
+		snprintf(out, len, "%02" PRIu32 ":%02" PRIu32, u / 60, u % 60);
+		return 0;
+	case CT_MODE:
+	case CT_OFFLOAD:
+	case CT_DURABILITY: {
+		static const char *const mode[] = {"rtc", "pipeline"};
+		static const char *const off[] = {"none", "sw", "sim", "fpga", "shadow"};
+		static const char *const dur[] = {"sync", "async", "none"};
+		memcpy(&u, src, sizeof(u));
+		const char *const *names = k->type == CT_MODE ? mode : k->type == CT_OFFLOAD ? off : dur;
+		snprintf(out, len, "%s", u <= (uint32_t)k->max ? names[u] : "?");
+		return 0;
+	}
+	default:
+		return -ENOENT;
+	}
 }

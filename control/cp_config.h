@@ -88,6 +88,8 @@ struct cp_config {
 	char md_session[16];
 	uint32_t md_snapshot_ms;
 	uint32_t md_retain;   /* packets kept for gap re-requests */
+	uint32_t md_heartbeat_ms; /* heartbeat packet after this much silence */
+	uint32_t md_req_max;  /* messages answered per re-request */
 
 	/* sessions */
 	uint32_t max_sessions;
@@ -97,6 +99,9 @@ struct cp_config {
 	uint32_t throttle_burst;
 	uint32_t throttle_grace; /* throttled messages per second before Terminate */
 	uint32_t retransmit_depth;
+	uint32_t retransmit_max;  /* messages per RetransmitRequest */
+	uint32_t ts_tolerance_ms; /* Negotiate/Establish timestamp against the clock */
+	uint32_t linger_ms;       /* a terminated session is kept at least this long */
 
 	/* control */
 	char ctl_socket[CP_STR];
@@ -138,16 +143,19 @@ struct cp_config {
 
 	struct cp_firm firms[CP_MAX_FIRMS];
 	uint32_t n_firms;
+	uint32_t demo_firms; /* 1: the built-in demo firms (public secrets), no file loaded */
 	struct cp_contract contracts[CP_MAX_CONTRACTS];
 	uint32_t n_contracts;
 };
 
 /* Fills cfg with the built-in defaults: run-to-completion on one core, a TAP port, two
- * demo firms, twelve monthly AI-token contracts. */
+ * demo firms, twelve monthly AI-token contracts; the venue parameters of tokex/venue.h. */
 void cp_config_defaults(struct cp_config *cfg);
 
 /* Overrides cfg with the YAML file at path. Returns 0, or a negative errno with a
- * "path:line: key: reason" message in err; cfg is unchanged on error. */
+ * "path:line: key: reason" message in err; cfg is unchanged on error. A key given twice
+ * in one mapping is an error. A file must name its firms (a non-empty firms: list): the
+ * demo firms' secrets are public, so they exist only when no file is loaded. */
 int cp_config_load(struct cp_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Checks cross-field rules (contract ids unique, cores in range, band inside limits...).
@@ -161,5 +169,11 @@ void cp_contract_band(const struct cp_contract *c, int64_t *lo, int64_t *hi);
 void cp_config_cal(const struct cp_config *cfg, struct cp_cal *cal);
 
 const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_id);
+
+/* The value of a scalar key of the file ("sessions.max", "md.group") as the file would
+ * write it ("256", "239.198.0.1"). 0, or -ENOENT for a key that is not a scalar key. */
+int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_t len);
+/* The i-th scalar key of the file, NULL past the last: for tools and tests that list them. */
+const char *cp_config_key(size_t i);
 
 #endif /* TOKEX_CP_CONFIG_H */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <tokex/codec.h>
+#include <tokex/venue.h>
 
 #define NS_PER_S 1000000000ull
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
@@ -104,11 +105,12 @@ void md_pub_params_default(struct md_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->session = "TOKEXMD001";
-	p->retain = 4096;
+	/* The venue's published values (tokex/venue.h), as tokexd's configuration. */
+	p->retain = TKX_VENUE_MD_RETAIN;
 	p->max_payload = TKX_MAX_DGRAM;
-	p->snapshot_ns = NS_PER_S;
-	p->heartbeat_ns = NS_PER_S;
-	p->req_max = 1024;
+	p->snapshot_ns = (uint64_t)TKX_VENUE_MD_SNAPSHOT_MS * 1000000u;
+	p->heartbeat_ns = (uint64_t)TKX_VENUE_MD_HEARTBEAT_MS * 1000000u;
+	p->req_max = TKX_VENUE_MD_REQUEST_MAX;
 	p->req_rate = 100000;
 	p->req_burst = 4096;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <tokex/codec.h>
+#include <tokex/venue.h>
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
@@ -1430,18 +1431,19 @@ int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_n
 
 void ss_params_default(struct ss_params *p)
 {
+	/* The venue's published values (tokex/venue.h), as tokexd's configuration. */
 	memset(p, 0, sizeof(*p));
-	p->max_sessions = 1024;
+	p->max_sessions = TKX_VENUE_MAX_SESSIONS;
 	p->transport = SS_UDP;
-	p->keepalive_min_ms = 100;
-	p->keepalive_max_ms = 30000;
-	p->throttle_rate = 1000;
-	p->throttle_burst = 100;
-	p->throttle_grace = 100;
-	p->retrans_depth = 1024;
-	p->retrans_max = 128;
-	p->ts_tolerance_ms = 30000;
-	p->linger_ms = 10000;
+	p->keepalive_min_ms = TKX_VENUE_KEEPALIVE_MIN_MS;
+	p->keepalive_max_ms = TKX_VENUE_KEEPALIVE_MAX_MS;
+	p->throttle_rate = TKX_VENUE_THROTTLE_RATE;
+	p->throttle_burst = TKX_VENUE_THROTTLE_BURST;
+	p->throttle_grace = TKX_VENUE_THROTTLE_GRACE;
+	p->retrans_depth = TKX_VENUE_RETRANSMIT_DEPTH;
+	p->retrans_max = TKX_VENUE_RETRANSMIT_MAX;
+	p->ts_tolerance_ms = TKX_VENUE_TS_TOLERANCE_MS;
+	p->linger_ms = TKX_VENUE_LINGER_MS;
 	p->log_depth = 1024;
 }
 

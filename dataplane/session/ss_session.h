@@ -158,7 +158,7 @@ struct ss_firm {
 
 /* Tunables. ss_params_default() fills everything but firms/n_firms. */
 struct ss_params {
-	uint32_t max_sessions;      /* 1..SS_MAX_SESSIONS                     default 1024 */
+	uint32_t max_sessions;      /* 1..SS_MAX_SESSIONS                      default 256 */
 	uint8_t core;               /* dp_order.src: index of this session core     0 */
 	uint8_t transport;          /* enum ss_transport                          SS_UDP */
 	const struct ss_firm *firms;

@@ -401,6 +401,8 @@ static void td_setup_rings(struct td_app *a, int with_gw)
 	}
 }
 
+/* Every venue parameter members are told of (docs/protocol.md section 11) comes from the
+ * configuration, none from the library's defaults. */
 static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struct ss_firm *firms)
 {
 	ss_params_default(p);
@@ -418,8 +420,9 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 	p->throttle_burst = cfg->throttle_burst;
 	p->throttle_grace = cfg->throttle_grace;
 	p->retrans_depth = cfg->retransmit_depth;
-	if (p->retrans_max > p->retrans_depth)
-		p->retrans_max = p->retrans_depth;
+	p->retrans_max = cfg->retransmit_max; /* <= depth: cp_config_check() */
+	p->ts_tolerance_ms = cfg->ts_tolerance_ms;
+	p->linger_ms = cfg->linger_ms;
 }
 
 static void td_print_logs(struct td_app *a)
@@ -513,6 +516,11 @@ int main(int argc, char **argv)
 		cfg->match_lcores[0] = cfg->rx_lcore;
 	}
 	td_print_config(cfg, stdout);
+	if (cfg->demo_firms)
+		fprintf(stderr,
+			"tokexd: WARNING: no configuration file: the built-in demo firms 1 and 2 can "
+			"trade, and their secrets are public (anyone who reaches the port can trade "
+			"as them). Outside a demo, run tokexd -c FILE with your own firms.\n");
 	if (print_only)
 		return 0;
 
@@ -622,6 +630,8 @@ int main(int argc, char **argv)
 	mp.session = cfg->md_session;
 	mp.retain = cfg->md_retain;
 	mp.snapshot_ns = (uint64_t)cfg->md_snapshot_ms * 1000000ull;
+	mp.heartbeat_ns = (uint64_t)cfg->md_heartbeat_ms * 1000000ull;
+	mp.req_max = cfg->md_req_max;
 	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
 		mdc[i].id = cfg->contracts[i].id;
 		mdc[i].phase = TKX_PHASE_CONTINUOUS;

@@ -27,13 +27,25 @@ static const char *write_file(const char *text)
 	return tmp_path;
 }
 
-/* Loads text over the defaults; returns rc and leaves the message in err. */
-static int load(const char *text, struct cp_config *cfg, char *err, size_t len)
+/* Loads text as it is over the defaults; returns rc and leaves the message in err. */
+static int load_raw(const char *text, struct cp_config *cfg, char *err, size_t len)
 {
 	cp_config_defaults(cfg);
 	int rc = cp_config_load(cfg, write_file(text), err, len);
 	unlink(tmp_path);
 	return rc;
+}
+
+/* A file must name its firms: text without a firms: list gets two after its own lines
+ * (so that the line numbers the cases expect stay those of text). */
+static int load(const char *text, struct cp_config *cfg, char *err, size_t len)
+{
+	static char buf[4096];
+	if (strstr(text, "firms:"))
+		return load_raw(text, cfg, err, len);
+	snprintf(buf, sizeof(buf), "%s\nfirms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n"
+		 "  - id: 2\n    secret: 00112233445566778899aabbccddeeff\n", text);
+	return load_raw(buf, cfg, err, len);
 }
 
 static void test_defaults(void **state)
@@ -57,6 +69,72 @@ static void test_defaults(void **state)
 	assert_int_equal(hi, 27000);
 	assert_non_null(cp_config_firm(&cfg, 2));
 	assert_null(cp_config_firm(&cfg, 3));
+	assert_int_equal(cfg.demo_firms, 1);
+}
+
+/* The demo firms' secrets are public: a file that does not name its own firms is refused
+ * (it used to keep the demo firms silently), and a file's firms replace them. */
+static void test_firms_required(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	char err[512];
+	assert_int_equal(load_raw("", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ": firms: missing: a configuration file names its firms"));
+	assert_int_equal(cfg.demo_firms, 1); /* unchanged */
+	assert_int_equal(load_raw("mode: rtc\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "firms: missing"));
+	assert_int_equal(load_raw("mode: rtc\nfirms: []\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: firms: an empty list: name at least one firm"));
+	assert_int_equal(load_raw("firms:\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":1: firms: expected a list"));
+	assert_int_equal(load_raw("firms:\n  - id: 5\n    secret: 00112233445566778899aabbccddeeff\n",
+				  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.demo_firms, 0);
+	assert_int_equal(cfg.n_firms, 1);
+	assert_null(cp_config_firm(&cfg, 1));
+	assert_null(cp_config_firm(&cfg, 2));
+	assert_non_null(cp_config_firm(&cfg, 5));
+	/* Accounts name firms that exist. */
+	assert_int_equal(load("accounts:\n  - firm: 3\n    account: 7\n    max_qty: 5\n"
+			      "    max_position: 10\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "accounts[0].firm: 3 is not one of the firms"));
+}
+
+/* A key given twice in one mapping is refused with the line of each (YAML would keep the
+ * last and hide the first: "durability: sync" then "durability: none" ran with none). */
+static void test_duplicate_keys(void **state)
+{
+	(void)state;
+	static const struct bad_case {
+		const char *text;
+		const char *expect;
+	} cases[] = {
+		{"journal:\n  durability: sync\n  durability: none\n",
+		 ":3: journal.durability: given twice (first on line 2): remove one"},
+		{"mode: rtc\nmode: pipeline\n", ":2: mode: given twice (first on line 1)"},
+		{"journal:\n  dir: /tmp/a\nmode: rtc\njournal:\n  durability: none\n",
+		 ":4: journal: given twice (first on line 1)"},
+		{"cores:\n  match: [1]\n  match: [2]\n", ":3: cores.match: given twice"},
+		{"firms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n    id: 2\n",
+		 ":4: firms[0].id: given twice (first on line 2)"},
+		{"firms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n"
+		 "firms:\n  - id: 2\n    secret: 00112233445566778899aabbccddeeff\n",
+		 ":4: firms: given twice (first on line 1)"},
+		{"contracts:\n  - {id: 1, tick: 10, ref_price: 1000, tick: 5}\n",
+		 ":2: contracts[0].tick: given twice"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cp_config cfg;
+		char err[512] = "";
+		int rc = load(cases[i].text, &cfg, err, sizeof(err));
+		if (rc != -EINVAL || !strstr(err, cases[i].expect)) {
+			print_error("case %zu: rc %d, message '%s', expected '%s'\n", i, rc, err,
+				    cases[i].expect);
+			fail();
+		}
+		assert_int_equal(cfg.journal_durability, 0); /* nothing taken from the file */
+	}
 }
 
 static void test_full_file(void **state)
@@ -124,7 +202,8 @@ static void test_bad_values(void **state)
 		{"cores:\n  match: [1, x]\n", ":2: cores.match[1]: 'x' is not an integer"},
 		{"port: [1, 2]\n", ":1: port: expected a mapping"},
 		{"port:\n  vdev: [a]\n", ":2: port.vdev: expected a single value"},
-		{"port:\n  udp_port: 1\n  ip: {\n", ":4: did not find expected node content"}, /* syntax */
+		/* a syntax error (the comment keeps load() from adding firms after it) */
+		{"# firms: none\nport:\n  udp_port: 1\n  ip: {\n", ":5: did not find expected node content"},
 		{"ring_size: 1000\n", "ring_size: 1000 is not a power of two"},
 		{"contracts:\n  - id: 1\n    tick: 10\n    ref_price: 1005\n",
 		 "contracts[0].ref_price: 1005 is not a multiple of tick 10"},
@@ -168,8 +247,46 @@ static void test_empty_file(void **state)
 	(void)state;
 	struct cp_config cfg;
 	char err[256];
+	/* Nothing but firms: everything else keeps its default. */
 	assert_int_equal(load("", &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.n_contracts, 12);
+}
+
+/* The venue parameters' keys (docs/protocol.md section 11), read back by name. */
+static void test_venue_keys(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	char err[256], v[64];
+	assert_int_equal(load("sessions:\n  retransmit_max: 64\n  timestamp_tolerance_ms: 5000\n"
+			      "  linger_ms: 0\nmd:\n  heartbeat_ms: 200\n  request_max: 10\n",
+			      &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.retransmit_max, 64);
+	assert_int_equal(cfg.ts_tolerance_ms, 5000);
+	assert_int_equal(cfg.linger_ms, 0);
+	assert_int_equal(cfg.md_heartbeat_ms, 200);
+	assert_int_equal(cfg.md_req_max, 10);
+	assert_int_equal(cp_config_get(&cfg, "sessions.retransmit_max", v, sizeof(v)), 0);
+	assert_string_equal(v, "64");
+	assert_int_equal(cp_config_get(&cfg, "md.group", v, sizeof(v)), 0);
+	assert_string_equal(v, "239.198.0.1");
+	assert_int_equal(cp_config_get(&cfg, "mode", v, sizeof(v)), 0);
+	assert_string_equal(v, "rtc");
+	assert_int_equal(cp_config_get(&cfg, "journal.durability", v, sizeof(v)), 0);
+	assert_string_equal(v, "sync");
+	assert_int_equal(cp_config_get(&cfg, "trading.auction_entry", v, sizeof(v)), 0);
+	assert_string_equal(v, "08:55");
+	assert_int_equal(cp_config_get(&cfg, "firms", v, sizeof(v)), -ENOENT);
+	size_t n = 0;
+	while (cp_config_key(n))
+		n++;
+	assert_true(n > 40);
+	assert_int_equal(load("sessions:\n  retransmit_depth: 64\n  retransmit_max: 65\n", &cfg,
+			      err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "sessions.retransmit_max: 65 is above sessions.retransmit_depth 64"));
+	assert_int_equal(load("sessions:\n  timestamp_tolerance_ms: 10\n", &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, ":2: sessions.timestamp_tolerance_ms: 10 is outside [1000, 3600000]"));
 }
 
 /* offload.* (issue 7): the target, its levels, the VFIO group the fpga needs. */
@@ -366,6 +483,9 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_firms_required),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_venue_keys),
 		cmocka_unit_test(test_offload_keys),
 		cmocka_unit_test(test_lifecycle_keys),
 		cmocka_unit_test(test_journal_keys),

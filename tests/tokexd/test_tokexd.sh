@@ -75,6 +75,8 @@ awk -v g="$MDGRP" -v p="$MDPORT" '
 	md && $1 == "port:" { $0 = "  port: " p }
 	{ print }' "$HERE/$MODE.yaml" >"$WORK/tokexd.yaml"
 grep -q "group: $MDGRP" "$WORK/tokexd.yaml" || fail "$MODE.yaml has no md.group to set"
+# This run's own control socket: tokexd refuses to start on one another tokexd holds.
+printf 'control:\n  socket: %s\n' "$WORK/tokexd.sock" >>"$WORK/tokexd.yaml"
 
 # Start tokexd; a TCP port taken meanwhile by someone else gets a second and third try.
 start_tokexd() {

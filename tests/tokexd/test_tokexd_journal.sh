@@ -155,6 +155,11 @@ journal:
   dir: $JDIR
   durability: sync
 $FAULT
+control:
+  socket: $WORK/tokexd.sock
+firms:
+  - {id: 1, secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d31}
+  - {id: 2, secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d32}
 EOF
 
 # gateway: the TCP gateway on 127.0.0.1, a port free now (kept across the restarts).
