@@ -5,7 +5,9 @@
  * Role: control plane (tokexd's control thread). Parses a line and calls the lifecycle
  * (cp_life) or the scheduler; prices are decimals of at most four places ("2.5000" is
  * 25000 units of 0.0001 CNY per 1 M tokens). Words are separated by blanks; '#' starts a
- * comment. Commands:
+ * comment. A line holding a control byte (other than tab and CR) is refused whole, never
+ * run in part. FIRM is one of the configuration's firms (0 in cancel: every firm).
+ * Commands:
  *
  *   help                                    this list
  *   contracts                               contracts, phases, limits, settlements
@@ -29,12 +31,15 @@
 
 #include <stddef.h>
 
+#include "cp_config.h"
 #include "cp_life.h"
 #include "cp_sched.h"
 
 struct cp_cmd_ctx {
 	struct cp_life *L;
 	struct cp_sched *S; /* NULL: no scheduler */
+	/* The firms kill, account and cancel may name (cp_config_firm()); NULL: any. */
+	const struct cp_config *cfg;
 	/* Optional: appends the matching cores' counters to out (tokexd). */
 	void (*counters)(void *arg, char *out, size_t len);
 	void *counters_arg;
@@ -45,6 +50,12 @@ struct cp_cmd_ctx {
 /* Runs one line. Returns 0 with the output in out, or a negative errno with the
  * operator's text in out. A blank or comment line is 0 with empty output. */
 int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len);
+
+/* Whether the n bytes at line may be a command line: no control byte but tab, CR and a
+ * final newline (a NUL would cut the line short, and the rest would be lost unseen). 0, or
+ * -EINVAL with the operator's text in out. cp_cmd_exec() checks its line with it; a
+ * caller that reads bytes (the socket, a file) checks all of them first. */
+int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len);
 
 /* Runs every line of a file, stopping at the first error: "path:line: text". */
 int cp_cmd_file(struct cp_cmd_ctx *x, const char *path, char *err, size_t len);

@@ -142,6 +142,7 @@ void td_offload_close(struct td_app *a);
  * matching path every TD_CTL_EVERY passes; the control thread's lifecycle, scheduler and
  * tokexctl socket. */
 #define TD_CTL_EVERY 64 /* power of two */
+int td_ctl_bind(struct td_app *a, char *err, size_t len);  /* first: control.socket */
 void td_ctl_setup(struct td_app *a);                       /* before launch */
 void td_ctl_poll(struct td_match *m, struct mc_out *out);  /* matching path */
 /* Pipeline with a journal: the RX core takes the commands off every core's control ring,

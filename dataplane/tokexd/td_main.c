@@ -523,6 +523,12 @@ int main(int argc, char **argv)
 			"as them). Outside a demo, run tokexd -c FILE with your own firms.\n");
 	if (print_only)
 		return 0;
+	/* The operator's socket before anything else: a tokexd nobody could halt or inspect
+	 * (its path taken by another tokexd, too long, not a socket) must not start. */
+	if (td_ctl_bind(a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: %s; not starting without the operator's socket\n", err);
+		return 1;
+	}
 
 	/* EAL: the lcores of the configuration, the RX lcore as main. */
 	memset(&eal, 0, sizeof(eal));
