@@ -515,6 +515,12 @@ int main(int argc, char **argv)
 	td_print_config(cfg, stdout);
 	if (print_only)
 		return 0;
+	/* The journal's lock first: a second tokexd on the same journal stops here, naming
+	 * the first, before it takes CPUs, memory or a port. */
+	if (td_journal_lock(a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: %s\n", err);
+		return 1;
+	}
 
 	/* EAL: the lcores of the configuration, the RX lcore as main. */
 	memset(&eal, 0, sizeof(eal));
