@@ -2,9 +2,11 @@
  * tokex_journal.c - tokex-journal: the operator's tool for a journal directory.
  *
  *   dump DIR [filters]     one line per record: seq, ISO-8601 UTC time (ns), type, fields
- *   verify DIR             CRC and sequence continuity; exit 1 with the first bad offset
+ *   verify DIR             CRC, sequence continuity and one writer at a time (records of
+ *                          two processes interleaved); exit 1 with the first bad offset
  *   truncate DIR --at OFFSET [--segment FILE]   cut the journal there (default segment:
- *                          the one verify finds bad); everything from there on is lost
+ *                          the one verify finds bad); everything from there on is lost.
+ *                          Takes the journal's lock: refused while tokexd has it open
  *   audit DIR [-c FILE] [filters]   a CSV trail of every order, modify, cancel and trade
  *
  * Trades are not journaled: the journal holds inputs only. `audit` regenerates the
@@ -730,10 +732,11 @@ int main(int argc, char **argv)
 			snprintf(last, sizeof(last), "%s", vr.bad_segment);
 			segment = last;
 		}
-		int rc = jn_truncate(dir, segment, at);
+		err[0] = 0;
+		int rc = jn_truncate(dir, segment, at, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "tokex-journal: truncate %s/%s at %" PRIu64 ": %s%s\n", dir,
-				segment, at, strerror(-rc),
+				segment, at, rc == -EBUSY && err[0] ? err : strerror(-rc),
 				rc == -EINVAL ? " (the offset must be a multiple of 96)" : "");
 			return 1;
 		}

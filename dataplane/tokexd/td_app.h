@@ -112,6 +112,7 @@ struct td_app {
 	/* The input journal (td_journal.c), NULL = off. Written by the RX core only, but
 	 * jn_halt, which the control thread reads to report once. */
 	struct jn *jn;
+	struct jn_lock *jn_lock; /* the journal directory's, from start until td_journal_open */
 	uint64_t jn_last;    /* last seq appended */
 	uint64_t jn_durable; /* last durable seq seen */
 	uint64_t jn_stall;   /* td_jn_poll: since when output waits with no progress, 0 none */
@@ -198,7 +199,11 @@ static inline void td_reject_event(const struct dp_order *o, uint16_t reason, ui
 	e->u.reject.ref_template_id = o->type < 5 ? tid[o->type] : 0;
 }
 void td_jn_halt_now(struct td_app *a, int err); /* RX core: the journal cannot go on */
-void td_journal_report(struct td_app *a); /* control thread */
+/* First thing at start, before EAL: the journal directory's lock (one writer per journal;
+ * a second tokexd stops here with the first one named in err). 0 or a negative errno. */
+int td_journal_lock(struct td_app *a, char *err, size_t errlen);
+/* Control thread: a halt (once) and snapshot failures, as they happen. */
+void td_journal_report(struct td_app *a);
 void td_journal_close(struct td_app *a);
 
 /* The matching cores' counters summed (control thread); returns the output-ring waits. */
@@ -223,9 +228,11 @@ struct td_snap_stats {
 	uint64_t taken;             /* serialized on the RX core and handed to the writer */
 	uint64_t written;           /* made durable snapshot files */
 	uint64_t skipped_busy;      /* due while the writer still held the buffer */
-	uint64_t failed;            /* writer: not written (journal failed, disk error) */
+	uint64_t failed;            /* writer: not written (journal failed, disk error);
+				       stored with release after last_error, last_failed_seq */
 	uint64_t too_big;           /* RX core: did not fit the buffer (a bug if not 0) */
 	uint64_t last_error;        /* errno of the last failure */
+	uint64_t last_failed_seq;   /* journal seq of the last snapshot that failed */
 	uint64_t last_seq;          /* journal seq of the last snapshot written */
 	uint64_t last_serialize_ns; /* RX core time of the last serialization */
 	uint64_t max_serialize_ns;
@@ -244,6 +251,9 @@ void td_snap_maybe(struct td_app *a, uint64_t now);
  * matching cores at a quiet point first: td_rx.c td_pipe_quiesce). */
 int td_snap_due(const struct td_app *a);
 void td_snap_close(struct td_app *a);
+/* Control thread (td_journal_report): prints a snapshot failure when the writer counts it
+ * (then at most every 10 s while they go on), and when snapshots are written again. */
+void td_snap_report(struct td_app *a);
 /* Counters: written by the RX core and the writer (relaxed), read by anyone. */
 const struct td_snap_stats *td_snap_stats(const struct td_app *a);
 

@@ -67,6 +67,13 @@
  * configured md.session, so subscribers must treat a restart as a new market-data session
  * (take the snapshot); give md.session a per-start name where that matters.
  *
+ * One process per journal: main() takes the directory's lock (td_journal_lock, jn_lock)
+ * before EAL, so a second tokexd on the same journal.dir exits at once naming the first
+ * (pid, program, since when, command line); the journal keeps the lock from jn_open to
+ * jn_close. jn_open also allocates the segment appends go to: a disk that cannot hold one
+ * stops the start with the reason, instead of an appliance that says ready and answers
+ * every request STORAGE.
+ *
  * Durability policies (journal.durability): sync (default) waits for fdatasync, async for
  * the write (a process crash loses nothing, a power loss may), none for nothing (testing).
  * The cost is measured in docs/BENCHMARKS.md "Journal". Snapshots (td_snap.c,
@@ -106,6 +113,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_pause.h>
 #include <rte_ring.h>
@@ -623,6 +631,14 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 	return 0;
 }
 
+int td_journal_lock(struct td_app *a, char *err, size_t errlen)
+{
+	if (a->cfg.journal_dir[0] == 0 || a->jn_lock != NULL)
+		return 0;
+	a->jn_lock = jn_lock(a->cfg.journal_dir, err, errlen);
+	return a->jn_lock ? 0 : -errno;
+}
+
 int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 {
 	struct jn_config jc;
@@ -631,6 +647,8 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	memset(&jc, 0, sizeof(jc));
 	jc.dir = a->cfg.journal_dir;
 	jc.durability = a->cfg.journal_durability;
+	jc.lock = a->jn_lock; /* held since start (td_journal_lock); the journal owns it now */
+	a->jn_lock = NULL;
 	/* The journal thread inherits this thread's affinity, which EAL pinned to the RX
 	 * lcore: it would then get the CPU only when the RX loop, busy-polling jn_durable(),
 	 * is preempted. Create it on a CPU the data path does not poll. */
@@ -746,13 +764,18 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       a->cfg.journal_fault_write);
 	}
 	static const char *const names[] = {"sync", "async", "none"};
-	printf("tokexd: journal: %s, durability %s, next seq %" PRIu64 "\n", a->cfg.journal_dir,
-	       names[a->cfg.journal_durability % 3], next);
+	struct jn_stats js;
+	jn_stats(a->jn, &js);
+	printf("tokexd: journal: %s, durability %s, next seq %" PRIu64 ", writer %08x (pid %ld)\n",
+	       a->cfg.journal_dir, names[a->cfg.journal_durability % 3], next, js.writer,
+	       (long)getpid());
 	return 0;
 }
 
 void td_journal_report(struct td_app *a)
 {
+	if (a->jn)
+		td_snap_report(a);
 	int h = td_jn_halted(a);
 	if (h == 0 || a->jn_reported)
 		return;

@@ -523,7 +523,13 @@ int main(int argc, char **argv)
 			"as them). Outside a demo, run tokexd -c FILE with your own firms.\n");
 	if (print_only)
 		return 0;
-	/* The operator's socket before anything else: a tokexd nobody could halt or inspect
+	/* The journal's lock first: a second tokexd on the same journal stops here, naming
+	 * the first, before it takes CPUs, memory or a port. */
+	if (td_journal_lock(a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: %s\n", err);
+		return 1;
+	}
+	/* Then the operator's socket, before EAL: a tokexd nobody could halt or inspect
 	 * (its path taken by another tokexd, too long, not a socket) must not start. */
 	if (td_ctl_bind(a, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tokexd: %s; not starting without the operator's socket\n", err);

@@ -4,7 +4,7 @@
 # a net_tap port with its journal in a mktemp directory; crash_client on the kernel side
 # of the TAP (and on 127.0.0.1 for the gateway).
 #
-# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT
+# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|lock|nospace|snapfail TOKEXD CRASH_CLIENT
 #   crash    3 rounds: start tokexd on the journal, crash_client recovers and checks both
 #            firms' sessions (retransmission of everything, identical bytes, trade ids
 #            once per side, the book by IOC probes), trades, and tokexd is killed -9 at a
@@ -39,13 +39,23 @@
 #            the newest snapshot corrupted: the one before it is used (--strict); another
 #            configuration (sessions.max) or all of them moved aside: the whole journal
 #            replays to the same streams (--strict).
-# TAP tkxj<net>_<pid>, subnets 198.18.40-55.0/24 (a lock per subnet), market data
+#   lock     a second tokexd on the same journal (its own TAP) while the first runs: it
+#            exits non-zero at once, naming the first (pid, tokexd) and never says ready;
+#            the first trades on, stops clean, and the journal opens again after it.
+#   nospace  the journal on a 3 MB tmpfs (mounted by the test; exit 77 where mount is not
+#            permitted): its 64 MiB segment cannot be allocated, so tokexd exits non-zero
+#            saying so and why, and never says ready.
+#   snapfail journal.snapshot_every 100 on a tmpfs the test fills after the start (the
+#            segment is allocated): the requests still go through, and each snapshot that
+#            fails is reported while tokexd runs, not only in the stop counters; once
+#            there is room again the next one is written and reported so.
+# TAP tkxj<net>_<pid>, subnets 198.18.40-59.0/24 and 65-69 (a lock per subnet), market data
 # 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
 # start 15 s, each client 90 s (a parallel test run can slow them several-fold); tokexd's
 # own --seconds 150.
 set -u
 
-WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT}
+WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|lock|nospace|snapfail TOKEXD CRASH_CLIENT}
 TOKEXD=${2:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 CC=${3:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 
@@ -54,6 +64,8 @@ TD_PID=
 IFACE=
 LOG=
 PIDS=
+P2=
+MOUNTED=
 
 LABEL="journal $WHAT"
 . "$(cd "$(dirname "$0")" && pwd)/e2e_lib.sh"
@@ -72,7 +84,10 @@ pgateway) NETS="56 57" ;;
 preplay) NETS="52 54" ;;
 gateway) NETS="49 50" ;;
 snapshot) NETS="48 55" ;;
-*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
+lock) NETS="65" ;;
+nospace) NETS="66 67" ;;
+snapfail) NETS="68 69" ;;
+*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|lock|nospace|snapfail TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
 esac
 
 stop_tokexd() { # $1: signal
@@ -89,6 +104,12 @@ stop_tokexd() { # $1: signal
 }
 cleanup() {
 	stop_tokexd KILL
+	if [ -n "$P2" ]; then
+		kill -KILL "$P2" 2>/dev/null
+		wait "$P2" 2>/dev/null
+		rm -rf "/var/run/dpdk/tokexd-$P2"
+	fi
+	[ -n "$MOUNTED" ] && umount "$MOUNTED"
 	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
 	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
 }
@@ -102,9 +123,23 @@ WORK=$(mktemp -d "/tmp/tkx-journal-$WHAT.XXXXXX")
 JDIR=$WORK/journal
 STATE=$WORK/state
 mkdir -p "$STATE"
+# nospace, snapfail: the journal on a small tmpfs of the test's own (3 MB: no room for the
+# 64 MiB segment; 160 MB: room for it and for a snapshot at its bound, ~72 MB with this
+# configuration, the rest filled after the start while snapshots must fail).
+case $WHAT in nospace | snapfail)
+	SMALL=$WORK/small
+	mkdir -p "$SMALL"
+	size=3m
+	[ "$WHAT" = snapfail ] && size=160m
+	mount -t tmpfs -o "size=$size" "tkx-$WHAT" "$SMALL" 2>"$WORK/mount.err" ||
+		skip "cannot mount a tmpfs: $(cat "$WORK/mount.err")"
+	MOUNTED=$SMALL
+	JDIR=$SMALL/journal ;;
+esac
 FAULT=
 [ "$WHAT" = storage ] && FAULT="  fault_write_after: 40"
 [ "$WHAT" = snapshot ] && FAULT="  snapshot_every: 500"
+[ "$WHAT" = snapfail ] && FAULT="  snapshot_every: 100"
 # gateway: snapshots too, which then hold the gateway's sessions (the RX core's copy).
 case $WHAT in gateway | pgateway) FAULT="  snapshot_every: 500" ;; esac
 # pcrash, preplay: pipeline mode takes snapshots at a quiet point of the matching cores.
@@ -423,6 +458,83 @@ snapshot)
 	stop_tokexd TERM
 	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
+	sanitizers_quiet
+	;;
+lock)
+	start_tokexd || fail "tokexd exited during start-up"
+	FIRST=$TD_PID
+	# A second tokexd on the same journal, on a TAP of its own (nothing else collides).
+	L2=$WORK/second.log
+	IFACE2=tkxk${NET}_$$
+	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=${IFACE2:0:15}" --ip "$TIP" \
+		--no-tcp --seconds 60 -- --log-level='*:warning' >"$L2" 2>"$L2.err" &
+	P2=$!
+	for _ in $(seq 1 300); do
+		kill -0 "$P2" 2>/dev/null || break
+		grep -q '^tokexd: ready' "$L2" && break
+		sleep 0.1
+	done
+	grep -q '^tokexd: ready' "$L2" && fail "a second tokexd started on the journal tokexd $FIRST has open"
+	kill -0 "$P2" 2>/dev/null && fail "the second tokexd still runs after 30 s"
+	wait "$P2"
+	rc2=$?
+	P2=
+	[ "$rc2" != 0 ] || fail "the second tokexd exited 0"
+	sed 's/^/[journal lock] second: /' "$L2.err"
+	grep -q "^tokexd: journal: $JDIR is in use by pid $FIRST (tokexd, holding it since " "$L2.err" ||
+		fail "the second tokexd did not name the first (pid $FIRST): $(cat "$L2.err")"
+	# The first goes on as if nothing happened, and releases the journal when it stops.
+	client run --orders 300 --seed 5 || fail "crash_client run failed beside the refused second"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	start_tokexd || fail "tokexd did not start on the journal the first released"
+	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
+	client verify --strict || fail "the stream after the restart differs"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	sanitizers_quiet
+	;;
+nospace)
+	if start_tokexd; then
+		fail "tokexd said ready on a journal whose segment does not fit its disk"
+	fi
+	wait "$TD_PID"
+	TD_RC=$?
+	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
+	TD_PID=
+	[ "$TD_RC" != 0 ] || fail "tokexd exited 0 on a journal it cannot allocate"
+	grep -h 'cannot allocate' "$LOG" "$LOG.err" | sed 's/^/[journal nospace] /'
+	grep -q "journal: cannot allocate its segment $JDIR/jn-00000000000000000001.log ([0-9]* bytes): No space left on device" \
+		"$LOG" "$LOG.err" || fail "the message does not say the segment cannot be allocated, and why"
+	sanitizers_quiet
+	;;
+snapfail)
+	start_tokexd || fail "tokexd exited during start-up"
+	grep -q '^tokexd: journal: a snapshot every 100 records' "$LOG" || fail "snapshots are not on"
+	# The disk fills after the start: the segment is allocated, a snapshot finds no room.
+	dd if=/dev/zero of="$SMALL/fill" bs=1M >/dev/null 2>&1
+	client run --orders 400 --seed 9 || fail "crash_client run failed on a full disk"
+	# Reported by the control thread while tokexd runs, not only at the stop.
+	for _ in $(seq 1 300); do
+		grep -q '^tokexd: journal: snapshot of seq [0-9]* failed: No space left on device' "$LOG" && break
+		kill -0 "$TD_PID" 2>/dev/null || fail "tokexd exited"
+		sleep 0.1
+	done
+	grep -q '^tokexd: journal: snapshot of seq [0-9]* failed: No space left on device' "$LOG" ||
+		fail "no snapshot failure reported while tokexd runs"
+	grep '^tokexd: journal: snapshot of seq' "$LOG" | head -n 1 | sed 's/^/[journal snapfail] /'
+	# Room again: the next snapshot is written and said to be.
+	rm -f "$SMALL/fill"
+	client run --orders 400 --seed 10 || fail "crash_client run failed after the disk was freed"
+	for _ in $(seq 1 300); do
+		grep -q '^tokexd: journal: snapshot of seq [0-9]* written: snapshots work again' "$LOG" && break
+		kill -0 "$TD_PID" 2>/dev/null || fail "tokexd exited"
+		sleep 0.1
+	done
+	grep -q '^tokexd: journal: snapshot of seq [0-9]* written: snapshots work again' "$LOG" ||
+		fail "snapshots working again was not reported"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
 	sanitizers_quiet
 	;;
 esac
