@@ -16,6 +16,7 @@
  * and each side gives the other up after 3 silent intervals. A simulator shares its host
  * with the exchange and other load, where a stall of a few seconds is ordinary: the
  * default (5000 ms: 15 s of silence) rides it out; --keepalive 1000 is for a quiet host.
+ * Establishing waits as long (3 intervals, at least 5 s).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -806,7 +807,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	m->start_ns = mono_ns();
-	r = tkx_client_establish(m->c, 5000);
+	/* As patient for the first answer as for any later one: 3 keepalive intervals (at
+	 * least 5 s), so that a loaded host does not fail the start either. */
+	uint32_t est_ms = 3 * m->o.keepalive_ms < 5000 ? 5000 : 3 * m->o.keepalive_ms;
+	r = tkx_client_establish(m->c, (int)est_ms);
 	if (r < 0) {
 		tkx_client_errstr(m->c, err, sizeof(err));
 		snprintf(why, sizeof(why), "cannot establish a session with %s as firm %u: %s", ex,
