@@ -3078,14 +3078,16 @@ static int scenario_mdreq(void)
 	/* Only the subscribers of this scenario ask for anything from our address. */
 	if (g_md)
 		md_close(g_md);
-	step("market data: the stream reaches 500 messages");
-	deadline = mono_ms() + 15000;
+	/* ~1.3 s at 240 a second; a host so loaded that tokexd runs a tenth of the time
+	 * takes ten times as long (the bound is for a hang). */
+	step("market data: the stream reaches 300 messages");
+	deadline = mono_ms() + 30000;
 	for (;;) {
 		t_begin = mono_ns();
 		TRY(tel_snap(&t0));
-		if (tel_get(&t0, "md_messages") != UINT64_MAX && tel_get(&t0, "md_messages") >= 500)
+		if (tel_get(&t0, "md_messages") != UINT64_MAX && tel_get(&t0, "md_messages") >= 300)
 			break;
-		REQUIRE(mono_ms() < deadline, "md_messages still %llu after 15 s",
+		REQUIRE(mono_ms() < deadline, "md_messages still %llu after 30 s",
 			(ull)tel_get(&t0, "md_messages"));
 		idle_ms(100);
 	}

@@ -20,7 +20,8 @@
 # it must exit 0, print its final stats (cross-checked with what the client counted), and
 # the sanitizers must have nothing to say. Cleans up on every exit path (tokexd killed by
 # pid, TAP deleted, EAL runtime directory removed). Needs root and /dev/net/tun, else
-# exit 77 (skipped). Bounded: tokexd start 15 s, each client 25 s, stop 10 s; tokexd's
+# exit 77 (skipped). Bounded: tokexd start 15 s, each client 25 s (mdreq 60 s: it waits
+# for the market-data stream to grow), stop 10 s; tokexd's
 # own --seconds 70 below ctest's 90.
 set -u
 
@@ -137,7 +138,7 @@ C2=$(awk '$1 == "tokexd:" && $2 == "contract" { n++; if (n == 2) { print $3; exi
 client() {
 	local what=$1
 	shift
-	timeout -k 5 25 "$E2E" "$what" --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
+	timeout -k 5 "${CLIENT_S:-25}" "$E2E" "$what" --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
 		--md "$MDGRP:$MDPORT" --md-req "$TIP:7414" --iface "$KIP" \
 		--contract "$C1" --contract2 "$C2" --telemetry "$TEL" "$@" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
@@ -155,7 +156,7 @@ pipeline)
 	;;
 throttle) client throttle || rc=1 ;;
 busy) client busy --pid "$TD_PID" || rc=1 ;;
-mdreq) client mdreq --flood-src "$FLOOD_IP" || rc=1 ;;
+mdreq) CLIENT_S=60 client mdreq --flood-src "$FLOOD_IP" || rc=1 ;;
 esac
 [ "$rc" = 0 ] || fail "e2e_client failed"
 
