@@ -43,6 +43,13 @@ struct cp_key {
 #define I64(k, f, lo, hi) {k, CT_I64, offsetof(struct cp_config, f), 0, lo, hi}
 #define HHMM(k, f) {k, CT_HHMM, offsetof(struct cp_config, f), 0, 0, 0}
 
+/* The smallest answer to a gap re-request that can carry any message: a packet of the
+ * largest one (a Snapshot) and the 20-byte end marker (md_pub.h MD_REQ_MIN_BYTES). */
+_Static_assert(TKX_VENUE_MD_REQUEST_MAX_BYTES == TKX_MAX_DGRAM + TKX_MD_HDR_LEN,
+	       "the default answer is one full packet and the end marker");
+#define CP_MD_REQ_MIN_BYTES \
+	(2 * TKX_MD_HDR_LEN + 2 + TKX_HDR_LEN + (int)sizeof(struct tkx_md_snapshot))
+
 /* Scalars of the top-level mapping, by dotted path. */
 static const struct cp_key cp_keys[] = {
 	{"mode", CT_MODE, offsetof(struct cp_config, mode), 0, 0, 1},
@@ -63,7 +70,12 @@ static const struct cp_key cp_keys[] = {
 	U32("md.snapshot_ms", md_snapshot_ms, 10, 3600000),
 	U32("md.retain", md_retain, 64, 1 << 20),
 	U32("md.heartbeat_ms", md_heartbeat_ms, 10, 3600000),
-	U32("md.request_max", md_req_max, 1, 65535),
+	U32("md.request_max_msgs", md_req_max_msgs, 1, 65535),
+	U32("md.request_max_bytes", md_req_max_bytes, CP_MD_REQ_MIN_BYTES, 1 << 20),
+	U32("md.request_rate", md_req_rate, 1000, 1000000000),
+	U32("md.request_burst", md_req_burst, CP_MD_REQ_MIN_BYTES, 1 << 30),
+	U32("md.request_global_rate", md_req_global_rate, 1000, 4000000000u),
+	U32("md.request_sources", md_req_sources, 8, 1 << 20),
 	U32("sessions.max", max_sessions, 1, 65535),
 	U32("sessions.keepalive_min_ms", keepalive_min_ms, 10, 600000),
 	U32("sessions.keepalive_max_ms", keepalive_max_ms, 10, 600000),
@@ -156,7 +168,12 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->md_snapshot_ms = TKX_VENUE_MD_SNAPSHOT_MS;
 	cfg->md_retain = TKX_VENUE_MD_RETAIN;
 	cfg->md_heartbeat_ms = TKX_VENUE_MD_HEARTBEAT_MS;
-	cfg->md_req_max = TKX_VENUE_MD_REQUEST_MAX;
+	cfg->md_req_max_msgs = TKX_VENUE_MD_REQUEST_MAX_MSGS;
+	cfg->md_req_max_bytes = TKX_VENUE_MD_REQUEST_MAX_BYTES;
+	cfg->md_req_rate = TKX_VENUE_MD_REQUEST_RATE;
+	cfg->md_req_burst = TKX_VENUE_MD_REQUEST_BURST;
+	cfg->md_req_global_rate = TKX_VENUE_MD_REQUEST_GLOBAL_RATE;
+	cfg->md_req_sources = TKX_VENUE_MD_REQUEST_SOURCES;
 	cfg->max_sessions = TKX_VENUE_MAX_SESSIONS;
 	cfg->keepalive_min_ms = TKX_VENUE_KEEPALIVE_MIN_MS;
 	cfg->keepalive_max_ms = TKX_VENUE_KEEPALIVE_MAX_MS;
@@ -654,6 +671,16 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	CHECK((cfg->md_group >> 28) == 0xE, "%s: md.group: not a multicast address", src);
 	CHECK(cfg->md_session[0] && strlen(cfg->md_session) <= TKX_MD_SESSION_LEN,
 	      "%s: md.session: '%s' must be 1 to 10 characters", src, cfg->md_session);
+	CHECK((cfg->md_retain & (cfg->md_retain - 1)) == 0, "%s: md.retain: %u is not a power of two",
+	      src, cfg->md_retain);
+	CHECK((cfg->md_req_sources & (cfg->md_req_sources - 1)) == 0,
+	      "%s: md.request_sources: %u is not a power of two", src, cfg->md_req_sources);
+	CHECK(cfg->md_req_burst >= cfg->md_req_max_bytes,
+	      "%s: md.request_burst: %u is below md.request_max_bytes (%u): no answer could be whole",
+	      src, cfg->md_req_burst, cfg->md_req_max_bytes);
+	CHECK(cfg->md_req_global_rate / 10 >= cfg->md_req_max_bytes,
+	      "%s: md.request_global_rate: %u bytes/s holds less than md.request_max_bytes (%u) in "
+	      "its 100 ms bucket", src, cfg->md_req_global_rate, cfg->md_req_max_bytes);
 	for (uint32_t i = 0; i < cfg->n_firms; i++)
 		for (uint32_t j = 0; j < i; j++)
 			CHECK(cfg->firms[i].id != cfg->firms[j].id, "%s: firms[%u].id: %u used twice",

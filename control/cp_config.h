@@ -89,7 +89,13 @@ struct cp_config {
 	uint32_t md_snapshot_ms;
 	uint32_t md_retain;   /* packets kept for gap re-requests */
 	uint32_t md_heartbeat_ms; /* heartbeat packet after this much silence */
-	uint32_t md_req_max;  /* messages answered per re-request */
+	/* gap re-requests (dataplane/md/md_lim.h); bytes are reply UDP payload */
+	uint32_t md_req_max_msgs;    /* messages per answer */
+	uint32_t md_req_max_bytes;   /* bytes per answer, all its packets */
+	uint32_t md_req_rate;        /* bytes per second per source address */
+	uint32_t md_req_burst;       /* per-source bucket depth, bytes */
+	uint32_t md_req_global_rate; /* bytes per second, all sources (depth: 100 ms of it) */
+	uint32_t md_req_sources;     /* source table entries, power of two */
 
 	/* sessions */
 	uint32_t max_sessions;

@@ -1749,6 +1749,19 @@ static void md_check_gap(struct tkx_md_sub *s)
 	md_send_request(s, s->in_next, n);
 }
 
+/* The end marker of an answer (a count-0 packet on the re-request socket): the exchange
+ * stopped at one of its limits before `next` (docs/protocol.md 6.3). Ask for the rest of
+ * the outstanding range now rather than at the timeout; only on progress, so a marker
+ * that repeats cannot make a loop. */
+static void md_more(struct tkx_md_sub *s, uint64_t next)
+{
+	if (!s->req_end || next <= s->req_from || next >= s->req_end)
+		return;
+	s->req_from = next;
+	s->req_tries = 0;
+	md_send_request(s, next, s->req_end - next);
+}
+
 static void md_seen(struct tkx_md_sub *s, uint64_t next)
 {
 	if (s->in_high < next)
@@ -1823,6 +1836,10 @@ static void md_rx(struct tkx_md_sub *s, const uint8_t *buf, size_t len, int reco
 		return;
 	}
 	if (it.hdr.count == TKX_MD_HEARTBEAT) {
+		if (recovered) {
+			md_more(s, it.hdr.sequence);
+			return;
+		}
 		s->st.heartbeats++;
 		md_seen(s, it.hdr.sequence);
 		return;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -643,7 +644,17 @@ int main(int argc, char **argv)
 	mp.retain = cfg->md_retain;
 	mp.snapshot_ns = (uint64_t)cfg->md_snapshot_ms * 1000000ull;
 	mp.heartbeat_ns = (uint64_t)cfg->md_heartbeat_ms * 1000000ull;
-	mp.req_max = cfg->md_req_max;
+	mp.req_max = cfg->md_req_max_msgs;
+	mp.req_max_bytes = cfg->md_req_max_bytes;
+	mp.req_rate = cfg->md_req_rate;
+	mp.req_burst = cfg->md_req_burst;
+	mp.req_global_rate = cfg->md_req_global_rate;
+	mp.req_global_burst = cfg->md_req_global_rate / 10; /* 100 ms of it */
+	mp.req_sources = cfg->md_req_sources;
+	/* A seed no sender can know, so that none can aim its addresses at one set of the
+	 * source table (md_lim.h). */
+	if (getrandom(&mp.req_seed, sizeof(mp.req_seed), 0) != (ssize_t)sizeof(mp.req_seed))
+		mp.req_seed = td_mono_ns() ^ (uint64_t)getpid() << 32;
 	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
 		mdc[i].id = cfg->contracts[i].id;
 		mdc[i].phase = TKX_PHASE_CONTINUOUS;

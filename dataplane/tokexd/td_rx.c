@@ -555,7 +555,9 @@ static void td_md_request(struct td_rx *r, const struct dp_dgram *d)
 {
 	struct td_app *a = r->app;
 	a->rx.md_requests++;
-	md_pub_request(a->md, d->data, d->len, r->now);
+	/* The source address names the requester for the per-source limit (md_lim.h): the
+	 * answer goes there, so that is the address whose traffic must be bounded. */
+	md_pub_request(a->md, d->peer.ip, d->data, d->len, r->now);
 	const uint8_t *buf;
 	size_t len;
 	while (md_pub_next_reply(a->md, &buf, &len) > 0)

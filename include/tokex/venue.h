@@ -29,6 +29,12 @@
 #define TKX_VENUE_MD_HEARTBEAT_MS 1000   /* a heartbeat packet after this much silence */
 #define TKX_VENUE_MD_SNAPSHOT_MS 1000    /* Snapshot of every contract this often */
 #define TKX_VENUE_MD_RETAIN 4096         /* packets kept for gap re-requests */
-#define TKX_VENUE_MD_REQUEST_MAX 1024    /* messages answered per re-request */
+#define TKX_VENUE_MD_REQUEST_MAX_MSGS 1024 /* messages answered per re-request */
+#define TKX_VENUE_MD_REQUEST_MAX_BYTES 1492 /* UDP payload per answer: one full packet (1472)
+					      and the 20-byte end marker */
+#define TKX_VENUE_MD_REQUEST_RATE 1000000 /* bytes per second per source address */
+#define TKX_VENUE_MD_REQUEST_BURST 65536  /* its bucket depth, bytes */
+#define TKX_VENUE_MD_REQUEST_GLOBAL_RATE 25000000 /* bytes per second, all sources */
+#define TKX_VENUE_MD_REQUEST_SOURCES 8192 /* source addresses tracked */
 
 #endif /* TOKEX_VENUE_H */

@@ -259,13 +259,13 @@ static void test_venue_keys(void **state)
 	struct cp_config cfg;
 	char err[256], v[64];
 	assert_int_equal(load("sessions:\n  retransmit_max: 64\n  timestamp_tolerance_ms: 5000\n"
-			      "  linger_ms: 0\nmd:\n  heartbeat_ms: 200\n  request_max: 10\n",
+			      "  linger_ms: 0\nmd:\n  heartbeat_ms: 200\n  request_max_msgs: 10\n",
 			      &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.retransmit_max, 64);
 	assert_int_equal(cfg.ts_tolerance_ms, 5000);
 	assert_int_equal(cfg.linger_ms, 0);
 	assert_int_equal(cfg.md_heartbeat_ms, 200);
-	assert_int_equal(cfg.md_req_max, 10);
+	assert_int_equal(cfg.md_req_max_msgs, 10);
 	assert_int_equal(cp_config_get(&cfg, "sessions.retransmit_max", v, sizeof(v)), 0);
 	assert_string_equal(v, "64");
 	assert_int_equal(cp_config_get(&cfg, "md.group", v, sizeof(v)), 0);
@@ -475,6 +475,52 @@ static void test_journal_keys(void **state)
 	assert_non_null(strstr(err, ":2: journal.snapshot_every: 'lots' is not an integer"));
 }
 
+/* md.request_*: the re-request limits (dataplane/md/md_lim.h), their defaults and checks. */
+static void test_md_request_keys(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	char err[256];
+	cp_config_defaults(&cfg);
+	assert_int_equal(cfg.md_req_max_msgs, 1024);
+	assert_int_equal(cfg.md_req_max_bytes, 1492);
+	assert_int_equal(cfg.md_req_rate, 1000000);
+	assert_int_equal(cfg.md_req_burst, 65536);
+	assert_int_equal(cfg.md_req_global_rate, 25000000);
+	assert_int_equal(cfg.md_req_sources, 8192);
+	assert_int_equal(load("md:\n  request_max_msgs: 100\n  request_max_bytes: 3000\n"
+			      "  request_rate: 50000\n  request_burst: 6000\n"
+			      "  request_global_rate: 1000000\n  request_sources: 64\n",
+			      &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.md_req_max_msgs, 100);
+	assert_int_equal(cfg.md_req_max_bytes, 3000);
+	assert_int_equal(cfg.md_req_rate, 50000);
+	assert_int_equal(cfg.md_req_burst, 6000);
+	assert_int_equal(cfg.md_req_global_rate, 1000000);
+	assert_int_equal(cfg.md_req_sources, 64);
+
+	static const struct bad_case cases[] = {
+		{"md:\n  request_max_bytes: 121\n", ":2: md.request_max_bytes: 121 is outside [122, "},
+		{"md:\n  request_max_msgs: 0\n", ":2: md.request_max_msgs: 0 is outside [1, 65535]"},
+		{"md:\n  request_rate: 0\n", ":2: md.request_rate: 0 is outside [1000, "},
+		{"md:\n  request_sources: 1000\n", "md.request_sources: 1000 is not a power of two"},
+		{"md:\n  request_sources: 4\n", ":2: md.request_sources: 4 is outside [8, "},
+		{"md:\n  request_burst: 1000\n",
+		 "md.request_burst: 1000 is below md.request_max_bytes (1492)"},
+		{"md:\n  request_global_rate: 10000\n",
+		 "md.request_global_rate: 10000 bytes/s holds less than md.request_max_bytes (1492)"},
+		{"md:\n  retain: 1000\n", "md.retain: 1000 is not a power of two"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = load(cases[i].text, &cfg, err, sizeof(err));
+		if (rc != -EINVAL || !strstr(err, cases[i].expect)) {
+			print_error("case %zu: rc %d, message '%s', expected '%s'\n", i, rc, err,
+				    cases[i].expect);
+			fail();
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_offload_keys),
 		cmocka_unit_test(test_lifecycle_keys),
 		cmocka_unit_test(test_journal_keys),
+		cmocka_unit_test(test_md_request_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

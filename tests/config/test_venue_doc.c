@@ -207,7 +207,12 @@ static void test_libraries_agree(void **state)
 	assert_int_equal(mp.retain, cfg.md_retain);
 	assert_int_equal(mp.snapshot_ns, (uint64_t)cfg.md_snapshot_ms * 1000000u);
 	assert_int_equal(mp.heartbeat_ns, (uint64_t)cfg.md_heartbeat_ms * 1000000u);
-	assert_int_equal(mp.req_max, cfg.md_req_max);
+	assert_int_equal(mp.req_max, cfg.md_req_max_msgs);
+	assert_int_equal(mp.req_max_bytes, cfg.md_req_max_bytes);
+	assert_int_equal(mp.req_rate, cfg.md_req_rate);
+	assert_int_equal(mp.req_burst, cfg.md_req_burst);
+	assert_int_equal(mp.req_global_rate, cfg.md_req_global_rate);
+	assert_int_equal(mp.req_sources, cfg.md_req_sources);
 	assert_string_equal(mp.session, cfg.md_session);
 }
 

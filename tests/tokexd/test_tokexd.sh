@@ -7,9 +7,12 @@
 #   pipeline  RX core + one matching core (pipeline.yaml): the same two
 #   throttle  throttle 50/s, burst 10, grace 20 (throttle.yaml): e2e_client throttle
 #   busy      pipeline, 64-entry rings (busy.yaml): e2e_client busy
+#   mdreq     market-data re-request limits (mdreq.yaml): e2e_client mdreq, the flooder on
+#             a second kernel-side address (198.18.<net>.3)
 #
 # Each run starts its own tokexd with a TAP named tkxe<net>_<pid> and its own /24 in
-# 198.18.0.0/15 (198.18.20-35.0/24; net_tap's test and scripts/run use 198.18.0.0/24), a
+# 198.18.0.0/15 (198.18.20-35.0/24, mdreq 198.18.80-84.0/24; net_tap's test and scripts/run
+# use 198.18.0.0/24), a
 # lock per subnet so that two builds' test runs never share one, its own market-data group
 # 239.198.<net>.1, a TCP port on 127.0.0.1 found free, and --seconds as a hard bound. The
 # kernel side of the TAP gets 198.18.<net>.1 in the root namespace (the TCP client on
@@ -17,11 +20,12 @@
 # it must exit 0, print its final stats (cross-checked with what the client counted), and
 # the sanitizers must have nothing to say. Cleans up on every exit path (tokexd killed by
 # pid, TAP deleted, EAL runtime directory removed). Needs root and /dev/net/tun, else
-# exit 77 (skipped). Bounded: tokexd start 15 s, each client 25 s, stop 10 s; tokexd's
+# exit 77 (skipped). Bounded: tokexd start 15 s, each client 25 s (mdreq 60 s: it waits
+# for the market-data stream to grow), stop 10 s; tokexd's
 # own --seconds 70 below ctest's 90.
 set -u
 
-MODE=${1:?usage: test_tokexd.sh rtc|pipeline|throttle|busy TOKEXD E2E_CLIENT}
+MODE=${1:?usage: test_tokexd.sh rtc|pipeline|throttle|busy|mdreq TOKEXD E2E_CLIENT}
 TOKEXD=${2:?usage: test_tokexd.sh MODE TOKEXD E2E_CLIENT}
 E2E=${3:?usage: test_tokexd.sh MODE TOKEXD E2E_CLIENT}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,7 +46,8 @@ rtc) NETS="20 24 28 32" ;;
 pipeline) NETS="21 25 29 33" ;;
 throttle) NETS="22 26 30 34" ;;
 busy) NETS="23 27 31 35" ;;
-*) echo "usage: test_tokexd.sh rtc|pipeline|throttle|busy TOKEXD E2E_CLIENT" >&2; exit 2 ;;
+mdreq) NETS="80 81 82 83 84" ;;
+*) echo "usage: test_tokexd.sh rtc|pipeline|throttle|busy|mdreq TOKEXD E2E_CLIENT" >&2; exit 2 ;;
 esac
 [ -f "$HERE/$MODE.yaml" ] || fail "no configuration $HERE/$MODE.yaml"
 
@@ -120,6 +125,10 @@ echo "[$MODE] tap $IFACE $KIP -> $TIP, tcp 127.0.0.1:$TCPPORT, market data $MDGR
 TEL=/var/run/dpdk/tokexd-$TD_PID/dpdk_telemetry.v2
 ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
 ip link set "$IFACE" up || fail "cannot bring $IFACE up"
+if [ "$MODE" = mdreq ]; then
+	FLOOD_IP=198.18.$NET.3 # a source of its own for the re-request limit
+	ip addr add "$FLOOD_IP/24" dev "$IFACE" || fail "cannot add $FLOOD_IP to $IFACE"
+fi
 for _ in $(seq 1 50); do [ -S "$TEL" ] && break; sleep 0.1; done
 [ -S "$TEL" ] || fail "no telemetry socket at $TEL"
 
@@ -131,7 +140,7 @@ C2=$(awk '$1 == "tokexd:" && $2 == "contract" { n++; if (n == 2) { print $3; exi
 client() {
 	local what=$1
 	shift
-	timeout -k 5 25 "$E2E" "$what" --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
+	timeout -k 5 "${CLIENT_S:-25}" "$E2E" "$what" --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
 		--md "$MDGRP:$MDPORT" --md-req "$TIP:7414" --iface "$KIP" \
 		--contract "$C1" --contract2 "$C2" --telemetry "$TEL" "$@" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
@@ -149,6 +158,7 @@ pipeline)
 	;;
 throttle) client throttle || rc=1 ;;
 busy) client busy --pid "$TD_PID" || rc=1 ;;
+mdreq) CLIENT_S=60 client mdreq --flood-src "$FLOOD_IP" || rc=1 ;;
 esac
 [ "$rc" = 0 ] || fail "e2e_client failed"
 
