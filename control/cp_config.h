@@ -35,6 +35,7 @@ struct cp_firm {
 	uint8_t secret[CP_MAX_SECRET];
 	uint32_t secret_len;
 	char name[32];
+	uint32_t max_sessions; /* sessions it may hold per table; 0 = sessions.per_firm */
 };
 
 struct cp_contract {
@@ -97,6 +98,9 @@ struct cp_config {
 	uint32_t throttle_burst;
 	uint32_t throttle_grace; /* throttled messages per second before Terminate */
 	uint32_t retransmit_depth;
+	uint32_t linger_ms;      /* a terminated session is kept at least this long */
+	uint32_t firm_sessions;  /* sessions a firm may hold per table (firms[].max_sessions
+				    overrides); 0 = sessions.max / number of firms, at least 1 */
 
 	/* control */
 	char ctl_socket[CP_STR];
@@ -161,5 +165,9 @@ void cp_contract_band(const struct cp_contract *c, int64_t *lo, int64_t *hi);
 void cp_config_cal(const struct cp_config *cfg, struct cp_cal *cal);
 
 const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_id);
+
+/* The sessions firm i may hold in one session table: firms[i].max_sessions, else
+ * sessions.per_firm, else sessions.max / number of firms (at least 1). */
+uint32_t cp_config_firm_sessions(const struct cp_config *cfg, uint32_t i);
 
 #endif /* TOKEX_CP_CONFIG_H */

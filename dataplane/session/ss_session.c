@@ -1717,7 +1717,7 @@ int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_
 		send_terminate(t, slot, TKX_TERM_UNSPECIFIED, out);
 		close_session(t, slot, SS_LOG_TERMINATED, TKX_TERM_UNSPECIFIED, now_ns, out);
 		if (s->state == SS_FREE)
-			return 0; /* never established: nothing to forget */
+			return 1; /* never established: nothing to forget */
 	}
 	forget(t, slot, SS_FORGET_OPERATOR, now_ns, out);
 	return 0;

@@ -439,8 +439,9 @@ int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_n
  * UNSPECIFIED to its peer, SESSION_GONE if its Establish asked for cancel-on-disconnect;
  * one never established is then FREE; any other is forgotten with a SESSION_GONE
  * DP_GONE_DETACH (its resting orders stay and report to no session; the slot is reused
- * once every core answered). *was (may be NULL) gets the session as it was. 0, -ENOENT
- * (no such session, or being forgotten already), -ENOBUFS (room: 1 buffer, 2 orders).
+ * once every core answered). *was (may be NULL) gets the session as it was. 0 (forgotten
+ * by a detach), 1 (never established: its slot FREE at once), -ENOENT (no such session,
+ * or being forgotten already), -ENOBUFS (room: 1 buffer, 2 orders).
  */
 int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_out *out,
 	    struct ss_info *was);

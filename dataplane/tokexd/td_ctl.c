@@ -263,6 +263,9 @@ int td_ctl_start(struct td_app *a)
 	t->X.S = cfg->scheduler ? &t->S : NULL;
 	t->X.counters = td_ctl_counters;
 	t->X.counters_arg = a;
+	t->X.sessions = td_sess_text;
+	t->X.drop = td_sess_drop_text;
+	t->X.sessions_arg = a;
 	if (cfg->ctl_startup[0] && cp_cmd_file(&t->X, cfg->ctl_startup, err, sizeof(err)) < 0) {
 		printf("tokexd: control.startup: %s: fix the file or the command, then restart\n",
 		       err);

@@ -517,7 +517,7 @@ static void test_drop(void **state)
 	assert_int_equal(negotiate(&f, &p2, 102, FIRM7), 0);
 	int s102 = ss_lookup(f.t, 102);
 	ss_out_reset(f.out);
-	assert_int_equal(ss_drop(f.t, 102, f.now, f.out, &was), 0);
+	assert_int_equal(ss_drop(f.t, 102, f.now, f.out, &was), 1);
 	assert_int_equal(was.state, SS_NEGOTIATED);
 	assert_int_equal(f.out->n_orders, 0);
 	assert_int_equal(info(&f, (unsigned)s102).state, SS_FREE);
