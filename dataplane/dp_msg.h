@@ -51,7 +51,8 @@ enum dp_order_type {
  *                    trading, their replies go to no session, the slot's later sessions
  *                    neither see nor cancel them as their own; those with account 0
  *                    become the firm's (owner firm_id << 32). order_id holds the
- *                    forgotten session_id, which the answer echoes.
+ *                    forgotten session_id, which the answer echoes; in_seq why the session
+ *                    layer forgot it (its enum ss_forget_why: the journal says so).
  */
 #define DP_GONE_KEEP 1u
 #define DP_GONE_ACK 2u

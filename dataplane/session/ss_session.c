@@ -588,6 +588,7 @@ static void forget(struct ss_table *t, uint16_t slot, uint16_t why, uint64_t now
 		o->session = slot;
 		o->firm_id = s->firm_id;
 		o->order_id = s->session_id;
+		o->in_seq = why; /* for the journal and its replay */
 		o->contract_id = 0; /* every matching core */
 		o->rx_time = now;
 	}
@@ -2004,7 +2005,8 @@ int ss_restore_order(struct ss_table *t, const struct dp_order *o)
 		 * until the cores' answers, which replay makes too. */
 		if ((o->scope & DP_GONE_ACK) && s->session_id == o->order_id &&
 		    s->state == SS_TERMINATED)
-			forget(t, o->session, SS_FORGET_OPERATOR, o->rx_time, NULL);
+			forget(t, o->session, o->in_seq ? (uint16_t)o->in_seq : SS_FORGET_OPERATOR,
+			       o->rx_time, NULL);
 		return 0;
 	}
 	if (o->in_seq >= s->next_in)

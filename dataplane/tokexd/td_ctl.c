@@ -169,8 +169,9 @@ static void td_ctl_counters(void *arg, char *out, size_t len)
 		mc_stats(a->match[m].mc, &s);
 		n += (size_t)snprintf(out + n, len - n, "core %u: requests %" PRIu64 " replies %"
 				      PRIu64 " trades %" PRIu64 " rejects %" PRIu64 " md %" PRIu64
-				      " ctl_lost %" PRIu64 "\n", m, s.orders, s.events, s.trades,
-				      s.rejects, s.md, a->match[m].ctl_lost);
+				      " ctl_lost %" PRIu64 " detached %" PRIu64 "\n", m, s.orders,
+				      s.events, s.trades, s.rejects, s.md, a->match[m].ctl_lost,
+				      s.detached);
 	}
 	if (n < len)
 		snprintf(out + n, len - n, "rx: loops %" PRIu64 " routed %" PRIu64 " busy %" PRIu64
