@@ -402,8 +402,10 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
  * message: numbered, kept for retransmission and, if ESTABLISHED, appended to out. So
  * does an event with pad[0] = DP_EV_LOCAL, a deferred local reply coming back (template
  * TKX_EXEC_REJECT or TKX_BUSINESS_REJECT; see ss_params.defer_local).
- * Events for another core, a FREE slot or another template are dropped and counted.
- * Returns how many of ev[0, n) were consumed: fewer than n only when out is full.
+ * An event with pad[0] = DP_EV_DETACHED is a core's answer to a detach (invariant 9):
+ * nothing is sent. Events for another core, a FREE slot (ev_forgotten when it is being
+ * detached) or another template are dropped and counted. Returns how many of ev[0, n)
+ * were consumed: fewer than n only when out is full.
  */
 unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
 		  struct ss_out *out);
@@ -421,7 +423,8 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 /*
  * Timers: heartbeats to ESTABLISHED sessions sent nothing for their keepalive interval;
  * Terminate KEEPALIVE_TIMEOUT (and SESSION_GONE if asked) to those silent for three;
- * expiry of NEGOTIATED sessions never established. Call every few milliseconds. Returns
+ * expiry of NEGOTIATED sessions never established; sessions forgotten ahead of need
+ * (invariant 9: SESSION_GONE DP_GONE_DETACH). Call every few milliseconds. Returns
  * how many sessions it acted on, or -ENOBUFS (flush out and call again to go on).
  */
 int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
