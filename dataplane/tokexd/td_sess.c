@@ -214,9 +214,8 @@ static void td_sess_time(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "-");
 		return;
 	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned)(ns % 1000000000ull / 1000000ull));
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns % 1000000000ull / 1000000ull));
 }
 
 static void td_sess_peer(const struct ss_info *in, char *buf, size_t len)

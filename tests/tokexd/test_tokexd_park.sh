@@ -5,7 +5,8 @@
 # session), the operator lists and drops sessions, and a restart keeps all of it.
 #
 # usage: test_tokexd_park.sh rtc|pipeline TOKEXD PARK_CLIENT TOKEXCTL
-# tokexd with a journal (sync), sessions.max 8 (so 4 per demo firm), sessions.linger_ms
+# tokexd with a journal (async: fdatasync stalls of a loaded disk are not this test's
+# subject), sessions.max 8 (so 4 per demo firm), sessions.linger_ms
 # 15000 (longer than the parking takes on a loaded machine), the TCP gateway on
 # 127.0.0.1; park_client plays the firms (UDP, TCP for 7001).
 #   1. firm 1 parks sessions with a resting GTC buy each (cancel-on-disconnect off, account
@@ -98,7 +99,7 @@ control:
   socket: $SOCK
 journal:
   dir: $WORK/journal
-  durability: sync
+  durability: async
 EOF
 
 TCPPORT=$((27400 + NET))
@@ -150,7 +151,13 @@ LISTS=0
 list() {
 	LISTS=$((LISTS + 1))
 	L=$WORK/sessions.$LISTS
-	ctl sessions >"$L" || fail "tokexctl sessions failed: $(cat "$L")"
+	# A table's owner that did not answer within tokexd's 1 s (a starved CPU): ask again.
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		ctl sessions >"$L" 2>"$L.err" && break
+		grep -q 'no answer from the table' "$L.err" || break
+		sleep 0.5
+	done
+	[ -s "$L.err" ] && fail "tokexctl sessions failed: $(cat "$L.err")"
 	awk '$4 == "udp" || $4 == "tcp" { print $1, $2, $3, $4, $5 }' "$L" | sort >"$L.key"
 }
 listed() { awk -v s="$1" '$1 == s { f = 1 } END { exit !f }' "$L.key"; }
