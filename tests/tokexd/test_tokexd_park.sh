@@ -27,7 +27,7 @@
 #      still trade; tokexctl drop of the TCP session; a clean stop.
 # TAP tkxk<net>_<pid>, subnets 198.18.95-98.0/24 (a lock per subnet), market data
 # 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
-# start 15 s, each client 60 s, tokexd's own --seconds 150.
+# start 60 s, each client 60 s, tokexd's own --seconds 400.
 set -u
 
 MODE=${1:?usage: test_tokexd_park.sh rtc|pipeline TOKEXD PARK_CLIENT TOKEXCTL}
@@ -114,15 +114,15 @@ start_tokexd() {
 	START=$((START + 1))
 	LOG=$WORK/tokexd.$START.log
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" \
-		--tcp "127.0.0.1:$TCPPORT" --seconds 150 -- --log-level='*:warning' \
+		--tcp "127.0.0.1:$TCPPORT" --seconds 400 -- --log-level='*:warning' \
 		>"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
-	for _ in $(seq 1 150); do
+	for _ in $(seq 1 600); do
 		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
 		kill -0 "$TD_PID" 2>/dev/null || fail "tokexd exited during start $START"
 		sleep 0.1
 	done
-	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 15 s"
+	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 60 s"
 	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
 	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
 	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
