@@ -221,8 +221,9 @@ static void td_sess_time(uint64_t ns, char *buf, size_t len)
 static void td_sess_peer(const struct ss_info *in, char *buf, size_t len)
 {
 	char ip[INET_ADDRSTRLEN];
-	if (in->state == SS_TERMINATED) {
-		snprintf(buf, len, "-"); /* the last one it had says nothing now */
+	/* A TERMINATED session shows the peer it last had (none when rebuilt by recovery). */
+	if (in->peer.ip == 0 && in->peer.port == 0 && in->peer.conn == 0) {
+		snprintf(buf, len, "-");
 		return;
 	}
 	inet_ntop(AF_INET, &in->peer.ip, ip, sizeof(ip));
