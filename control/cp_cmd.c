@@ -51,6 +51,19 @@ static int cp_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
+static int cp_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
 static int32_t cp_today(const struct cp_life *L)
 {
 	int32_t day;
@@ -133,7 +146,7 @@ static int cp_do_contracts(struct cp_cmd_ctx *x, const struct cp_cmd *c, int arg
 	return 0;
 }
 
-static int cp_do_sessions(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+static int cp_do_calendar(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 			  struct cp_buf *b)
 {
 	(void)c;
@@ -164,6 +177,37 @@ static int cp_do_sessions(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc
 	       x->L->band.band_bp, x->L->band.first_day_bp, x->L->band.locked_bp,
 	       x->L->vol_guard_bp);
 	return 0;
+}
+
+/* The order-entry sessions: what the session tables' owners answer (tokexd's hook). */
+static int cp_do_sessions(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			  struct cp_buf *b)
+{
+	(void)argc;
+	(void)argv;
+	if (!x->sessions) {
+		cp_put(b, "%s: no session tables here (tokexd answers it)", c->name);
+		return -ENOTSUP;
+	}
+	int rc = x->sessions(x->sessions_arg, b->p + b->n, b->len - b->n);
+	b->n += strlen(b->p + b->n);
+	return rc;
+}
+
+static int cp_do_drop(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)argc;
+	uint64_t id;
+	if (cp_u64(argv[1], &id) < 0 || id == 0)
+		return cp_bad(b, c, argv[1]);
+	if (!x->drop) {
+		cp_put(b, "%s: no session tables here (tokexd answers it)", c->name);
+		return -ENOTSUP;
+	}
+	int rc = x->drop(x->sessions_arg, id, b->p + b->n, b->len - b->n);
+	b->n += strlen(b->p + b->n);
+	return rc;
 }
 
 static int cp_do_counters(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
@@ -477,7 +521,9 @@ static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 static const struct cp_cmd cp_cmds[] = {
 	{"help", 0, 0, "help", cp_do_help, 0},
 	{"contracts", 0, 0, "contracts", cp_do_contracts, 0},
+	{"calendar", 0, 0, "calendar", cp_do_calendar, 0},
 	{"sessions", 0, 0, "sessions", cp_do_sessions, 0},
+	{"drop", 1, 1, "drop SESSION", cp_do_drop, 0},
 	{"counters", 0, 0, "counters", cp_do_counters, 0},
 	{"list", 0, 1, "list [YYYYMM]", cp_do_list, 0},
 	{"preopen", 1, 1, "preopen ID", cp_do_phase, OP_PREOPEN},

@@ -11,7 +11,9 @@
  *
  *   help                                    this list
  *   contracts                               contracts, phases, limits, settlements
- *   sessions                                the calendar: sessions, holidays, today
+ *   calendar                                the calendar: trading sessions, holidays, today
+ *   sessions                                order-entry sessions (udp and tcp tables)
+ *   drop SESSION                            forget an order-entry session (its orders stay)
  *   counters                                lifecycle, scheduler and core counters
  *   list [YYYYMM]                           list the next month (or that one)
  *   preopen|uncross|open|break|close ID     drive a phase by hand (no scheduler)
@@ -30,6 +32,7 @@
 #define TOKEX_CP_CMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cp_config.h"
 #include "cp_life.h"
@@ -43,6 +46,11 @@ struct cp_cmd_ctx {
 	/* Optional: appends the matching cores' counters to out (tokexd). */
 	void (*counters)(void *arg, char *out, size_t len);
 	void *counters_arg;
+	/* Optional (tokexd): the order-entry sessions as text; forgetting one. 0 or a negative
+	 * errno, the operator's text in out either way. NULL: the commands say so. */
+	int (*sessions)(void *arg, char *out, size_t len);
+	int (*drop)(void *arg, uint64_t session_id, char *out, size_t len);
+	void *sessions_arg;
 	unsigned long commands;
 	unsigned long errors;
 };

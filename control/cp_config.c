@@ -85,7 +85,8 @@ static const struct cp_key cp_keys[] = {
 	U32("sessions.retransmit_depth", retransmit_depth, 16, 1 << 20),
 	U32("sessions.retransmit_max", retransmit_max, 1, 1 << 20),
 	U32("sessions.timestamp_tolerance_ms", ts_tolerance_ms, 1000, 3600000),
-	U32("sessions.linger_ms", linger_ms, 0, 3600000),
+	U32("sessions.linger_ms", linger_ms, 0, 86400000),
+	U32("sessions.per_firm", firm_sessions, 0, 65535),
 	STR("control.socket", ctl_socket),
 	STR("control.startup", ctl_startup),
 	U32("control.scheduler", scheduler, 0, 1),
@@ -126,6 +127,7 @@ static const struct cp_key cp_firm_keys[] = {
 	FIRM_U32("id", id, 1, UINT32_MAX),
 	{"secret", CT_HEX, offsetof(struct cp_firm, secret), CP_MAX_SECRET, 16, CP_MAX_SECRET},
 	{"name", CT_STR, offsetof(struct cp_firm, name), sizeof(((struct cp_firm *)0)->name), 0, 0},
+	FIRM_U32("max_sessions", max_sessions, 0, 65535),
 };
 
 #define CON_U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_contract, f), 0, lo, hi}
@@ -184,6 +186,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->retransmit_max = TKX_VENUE_RETRANSMIT_MAX;
 	cfg->ts_tolerance_ms = TKX_VENUE_TS_TOLERANCE_MS;
 	cfg->linger_ms = TKX_VENUE_LINGER_MS;
+	cfg->firm_sessions = 0; /* an equal share of sessions.max */
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
 	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
 	snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "/var/lib/tokex/journal");
@@ -263,6 +266,16 @@ void cp_config_cal(const struct cp_config *cfg, struct cp_cal *cal)
 	cal->n_sess = cfg->n_sessions;
 	for (uint32_t i = 0; i < cfg->n_holidays; i++)
 		cp_cal_add_holiday(cal, cfg->holidays[i]);
+}
+
+uint32_t cp_config_firm_sessions(const struct cp_config *cfg, uint32_t i)
+{
+	if (i < cfg->n_firms && cfg->firms[i].max_sessions)
+		return cfg->firms[i].max_sessions;
+	if (cfg->firm_sessions)
+		return cfg->firm_sessions;
+	uint32_t share = cfg->n_firms ? cfg->max_sessions / cfg->n_firms : cfg->max_sessions;
+	return share ? share : 1;
 }
 
 const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_id)
@@ -685,6 +698,14 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 		for (uint32_t j = 0; j < i; j++)
 			CHECK(cfg->firms[i].id != cfg->firms[j].id, "%s: firms[%u].id: %u used twice",
 			      src, i, cfg->firms[i].id);
+	/* A limit as large as the table lets one firm fill it for every other. */
+	CHECK(cfg->firm_sessions <= cfg->max_sessions,
+	      "%s: sessions.per_firm: %u is above sessions.max (%u)", src, cfg->firm_sessions,
+	      cfg->max_sessions);
+	for (uint32_t i = 0; i < cfg->n_firms; i++)
+		CHECK(cfg->firms[i].max_sessions <= cfg->max_sessions,
+		      "%s: firms[%u].max_sessions: %u is above sessions.max (%u)", src, i,
+		      cfg->firms[i].max_sessions, cfg->max_sessions);
 	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
 		const struct cp_contract *c = &cfg->contracts[i];
 		for (uint32_t j = 0; j < i; j++)

@@ -35,6 +35,7 @@ struct cp_firm {
 	uint8_t secret[CP_MAX_SECRET];
 	uint32_t secret_len;
 	char name[32];
+	uint32_t max_sessions; /* sessions it may hold per table; 0 = sessions.per_firm */
 };
 
 struct cp_contract {
@@ -108,6 +109,8 @@ struct cp_config {
 	uint32_t retransmit_max;  /* messages per RetransmitRequest */
 	uint32_t ts_tolerance_ms; /* Negotiate/Establish timestamp against the clock */
 	uint32_t linger_ms;       /* a terminated session is kept at least this long */
+	uint32_t firm_sessions;   /* sessions a firm may hold per table (firms[].max_sessions
+				     overrides); 0 = sessions.max / number of firms, at least 1 */
 
 	/* control */
 	char ctl_socket[CP_STR];
@@ -181,5 +184,8 @@ const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_
 int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_t len);
 /* The i-th scalar key of the file, NULL past the last: for tools and tests that list them. */
 const char *cp_config_key(size_t i);
+/* The sessions firm i may hold in one session table: firms[i].max_sessions, else
+ * sessions.per_firm, else sessions.max / number of firms (at least 1). */
+uint32_t cp_config_firm_sessions(const struct cp_config *cfg, uint32_t i);
 
 #endif /* TOKEX_CP_CONFIG_H */

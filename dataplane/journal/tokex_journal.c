@@ -36,6 +36,9 @@
 #include "jn_journal.h"
 #include "mc_core.h"
 
+/* Session cores of tokexd (td_route.h TD_N_SRC: the RX core and the TCP gateway). */
+#define AUDIT_SESSION_CORES 2
+
 struct filt {
 	int64_t contract, account, firm; /* -1 = any */
 	uint64_t from, to;
@@ -228,7 +231,7 @@ static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 		       ord_name(o.type), o.contract_id, o.firm_id, o.account, o.src, o.session,
 		       o.cl_ord_id, o.order_id, side_name(o.side), tif_name(o.tif),
 		       fmt_price(o.price, p1, sizeof(p1)), o.qty, o.in_seq);
-		if (o.type == DP_ORD_MASS_CANCEL)
+		if (o.type == DP_ORD_MASS_CANCEL || o.type == DP_ORD_SESSION_GONE)
 			printf(" scope=%u parts=%u", o.scope, o.parts);
 	} else if (rec_ctl(r, &c)) {
 		printf(" op=%s contract=%u firm=%u account=%u ctl_seq=%" PRIu64 " price=%s"
@@ -579,11 +582,17 @@ static int do_audit(const char *dir, const char *cfgfile, const struct filt *f)
 			p[n].phase = TKX_PHASE_CONTINUOUS; /* as tokexd starts them */
 			n++;
 		}
-		size_t len = mc_core_memsize(p, n);
+		/* A detach table as tokexd's (mc_core.h identity 4): the replies of a forgotten
+		 * session's orders are for no session (session 255/slot in the trail), and
+		 * the slot's later sessions do not cancel them, as live. */
+		struct mc_core_cfg cc = {.capacity = n, .accounts = MC_DEFAULT_ACCOUNTS,
+					 .det_srcs = AUDIT_SESSION_CORES,
+					 .det_sessions = cfg.max_sessions};
+		size_t len = mc_core_memsize_cfg(p, n, &cc);
 		a.mem[m] = len ? aligned_alloc(64, (len + 63) / 64 * 64) : NULL;
 		if (a.mem[m])
 			memset(a.mem[m], 0, len);
-		a.core[m] = a.mem[m] ? mc_core_init(a.mem[m], len, p, n) : NULL;
+		a.core[m] = a.mem[m] ? mc_core_init_cfg(a.mem[m], len, p, n, &cc) : NULL;
 		if (a.core[m] == NULL) {
 			fprintf(stderr, "tokex-journal: cannot build matching core %u from %s: %s\n",
 				m, cfg.source, strerror(errno));

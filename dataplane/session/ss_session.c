@@ -36,10 +36,34 @@ enum {
 enum {
 	SF_EVER_ESTABLISHED = 1, /* has numbering history: terminate keeps the slot */
 	SF_MAY_HAVE_ORDERS = 2,  /* forwarded a NewOrder since its last SESSION_GONE */
-	SF_IN_FIFO = 4,          /* on the reclaim list */
+	SF_IN_FIFO = 4,          /* on the reclaim list (TERMINATED, no resting orders) */
+	SF_IN_DIRTY = 8,         /* on the detach list (TERMINATED, may have orders) */
+	SF_IN_FIRM = 16,         /* on its firm's list of TERMINATED sessions */
+	SF_DETACHING = 32,       /* FREE, forgotten: waiting for the cores' DP_EV_DETACHED */
 };
 
-/* One slot. The first cache line is what every packet touches. 128 bytes. */
+/* Sessions of one firm (invariant 13). */
+struct ss_fstate {
+	uint32_t limit;     /* slots it may hold; 0 = none */
+	uint32_t held;      /* slots holding one of its sessions */
+	uint32_t detaching; /* its sessions being forgotten (slots FREE, detaching) */
+	uint16_t head;      /* its TERMINATED sessions, oldest first */
+	uint16_t tail;
+};
+
+/* A list of slots through their fifo links: the reclaim and the detach list. */
+struct ss_list {
+	uint16_t head;
+	uint16_t tail;
+};
+
+/* Sessions forgotten by a detach at once, at most, for the table's need (invariant 9). */
+#define SS_DETACH_MAX 8
+/* TERMINATED sessions of a firm looked at, at most, for one Negotiate (invariant 13). */
+#define SS_FIRM_WALK 16
+
+/* One slot. The first cache line is what every packet touches; the third is the
+ * control plane's and the reclaim lists'. 192 bytes. */
 struct ss_sess {
 	uint8_t state;       /* enum ss_state */
 	uint8_t cod;         /* cancel_on_disconnect from the last Establish */
@@ -67,8 +91,14 @@ struct ss_sess {
 	uint16_t fifo_next;
 	uint32_t mass_count; /* orders cancelled by the parts merged so far */
 	uint64_t mass_cl;    /* cl_ord_id of the mass cancel being merged */
+	/* third line: state time, firm list, detach */
+	uint64_t since;      /* ns: when it entered its state */
+	uint16_t firm_prev;  /* its firm's TERMINATED list (SS_NO_SLOT terminated) */
+	uint16_t firm_next;
+	uint8_t det_left;    /* DP_EV_DETACHED still to come (0: none yet; then parts) */
+	uint8_t pad3[51];
 };
-_Static_assert(sizeof(struct ss_sess) == 128, "ss_sess is two cache lines");
+_Static_assert(sizeof(struct ss_sess) == 192, "ss_sess is three cache lines");
 
 struct ss_table {
 	/* configuration, read-only after init */
@@ -91,6 +121,7 @@ struct ss_table {
 	uint64_t linger_ns;
 
 	struct ss_firm *firms;  /* sorted by firm_id */
+	struct ss_fstate *fs;   /* per firm, same order */
 	struct ss_sess *sess;
 	uint8_t (*ring)[SS_MSG_MAX]; /* slot s, sequence q: ring[(s << shift) | (q & mask)] */
 	uint16_t *peer_ht;      /* live slots by peer */
@@ -100,8 +131,9 @@ struct ss_table {
 	struct ss_log *log;
 	uint32_t n_free;
 	uint32_t n_live;
-	uint16_t fifo_head;     /* reclaimable TERMINATED slots, oldest first */
-	uint16_t fifo_tail;
+	uint32_t n_detaching;   /* slots FREE, detaching */
+	struct ss_list fifo;    /* TERMINATED slots without resting orders, oldest first */
+	struct ss_list dirty;   /* TERMINATED slots that may have resting orders, oldest first */
 	void (*on_established)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
 			       uint64_t next_in);
 	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
@@ -392,53 +424,275 @@ static void live_remove(struct ss_table *t, uint16_t slot)
 	t->sess[last].live_idx = i;
 }
 
-static void fifo_push(struct ss_table *t, uint16_t slot)
+/* The reclaim list (fifo) and the detach list (dirty) link through fifo_prev/fifo_next: a
+ * TERMINATED slot is on one of them, by whether it may have resting orders. */
+static void list_push(struct ss_table *t, struct ss_list *l, uint8_t flag, uint16_t slot)
 {
 	struct ss_sess *s = &t->sess[slot];
 
-	s->flags |= SF_IN_FIFO;
+	s->flags |= flag;
 	s->fifo_next = SS_NO_SLOT;
-	s->fifo_prev = t->fifo_tail;
-	if (t->fifo_tail != SS_NO_SLOT)
-		t->sess[t->fifo_tail].fifo_next = slot;
+	s->fifo_prev = l->tail;
+	if (l->tail != SS_NO_SLOT)
+		t->sess[l->tail].fifo_next = slot;
 	else
-		t->fifo_head = slot;
-	t->fifo_tail = slot;
+		l->head = slot;
+	l->tail = slot;
 }
 
-static void fifo_unlink(struct ss_table *t, uint16_t slot)
+static void list_unlink(struct ss_table *t, uint16_t slot)
 {
 	struct ss_sess *s = &t->sess[slot];
+	struct ss_list *l = s->flags & SF_IN_FIFO ? &t->fifo : s->flags & SF_IN_DIRTY ? &t->dirty
+										     : NULL;
 
-	if (!(s->flags & SF_IN_FIFO))
+	if (l == NULL)
 		return;
 	if (s->fifo_prev != SS_NO_SLOT)
 		t->sess[s->fifo_prev].fifo_next = s->fifo_next;
 	else
-		t->fifo_head = s->fifo_next;
+		l->head = s->fifo_next;
 	if (s->fifo_next != SS_NO_SLOT)
 		t->sess[s->fifo_next].fifo_prev = s->fifo_prev;
 	else
-		t->fifo_tail = s->fifo_prev;
-	s->flags &= (uint8_t)~SF_IN_FIFO;
+		l->tail = s->fifo_prev;
+	s->flags &= (uint8_t)~(SF_IN_FIFO | SF_IN_DIRTY);
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
 }
 
-/* A slot for a new session_id: a FREE one, else the oldest reclaimable TERMINATED one
- * that has lingered long enough (invariant 9). SS_NO_SLOT when the table is full. */
-static uint16_t slot_alloc(struct ss_table *t, uint64_t now)
+static void fifo_push(struct ss_table *t, uint16_t slot)
 {
-	uint16_t h = t->fifo_head;
+	list_push(t, &t->fifo, SF_IN_FIFO, slot);
+}
 
+/* Its firm's list of TERMINATED sessions (invariant 13), oldest first. */
+static void firm_push(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+	struct ss_fstate *f = &t->fs[s->firm_idx];
+
+	s->flags |= SF_IN_FIRM;
+	s->firm_next = SS_NO_SLOT;
+	s->firm_prev = f->tail;
+	if (f->tail != SS_NO_SLOT)
+		t->sess[f->tail].firm_next = slot;
+	else
+		f->head = slot;
+	f->tail = slot;
+}
+
+static void firm_unlink(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+	struct ss_fstate *f = &t->fs[s->firm_idx];
+
+	if (!(s->flags & SF_IN_FIRM))
+		return;
+	if (s->firm_prev != SS_NO_SLOT)
+		t->sess[s->firm_prev].firm_next = s->firm_next;
+	else
+		f->head = s->firm_next;
+	if (s->firm_next != SS_NO_SLOT)
+		t->sess[s->firm_next].firm_prev = s->firm_prev;
+	else
+		f->tail = s->firm_prev;
+	s->flags &= (uint8_t)~SF_IN_FIRM;
+	s->firm_prev = s->firm_next = SS_NO_SLOT;
+}
+
+/* A session became (or was restored) TERMINATED: onto its firm's list and the reclaim or
+ * the detach list. */
+static void term_add(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	if (s->flags & SF_MAY_HAVE_ORDERS)
+		list_push(t, &t->dirty, SF_IN_DIRTY, slot);
+	else
+		fifo_push(t, slot);
+	firm_push(t, slot);
+}
+
+static void term_del(struct ss_table *t, uint16_t slot)
+{
+	list_unlink(t, slot);
+	firm_unlink(t, slot);
+}
+
+/* The slot's session may have resting orders now, or cannot any more (a TERMINATED one
+ * moves between the lists, keeping its place on its firm's). */
+static void set_may_have_orders(struct ss_table *t, uint16_t slot, int may)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	if (!!(s->flags & SF_MAY_HAVE_ORDERS) == !!may)
+		return;
+	list_unlink(t, slot);
+	if (may)
+		s->flags |= SF_MAY_HAVE_ORDERS;
+	else
+		s->flags &= (uint8_t)~SF_MAY_HAVE_ORDERS;
+	if (s->state == SS_TERMINATED)
+		list_push(t, may ? &t->dirty : &t->fifo, may ? SF_IN_DIRTY : SF_IN_FIFO, slot);
+}
+
+static int lingered(const struct ss_table *t, uint16_t slot, uint64_t now)
+{
+	return since(now, t->sess[slot].term_time) >= t->linger_ns;
+}
+
+static int firm_at_limit(const struct ss_table *t, unsigned fi)
+{
+	return t->fs[fi].limit && t->fs[fi].held >= t->fs[fi].limit;
+}
+
+/* A TERMINATED session without resting orders that lingered, given to a new session_id
+ * (invariant 9): out of the lists, the id index and its firm's count. */
+static void reclaim(struct ss_table *t, uint16_t slot, uint64_t now)
+{
+	term_del(t, slot);
+	log_sess(t, now, SS_LOG_RECLAIMED, 0, slot);
+	ht_erase(t, t->id_ht, home_id, slot);
+	t->fs[t->sess[slot].firm_idx].held--;
+	STAT(t, reclaimed);
+}
+
+/* Forgets the TERMINATED session in slot by a detach (invariant 9): its slot becomes FREE
+ * (detaching) and the SESSION_GONE DP_GONE_DETACH that asks the cores for it goes to out
+ * (the caller checked room), or, with out NULL (replay of that record), nowhere. */
+static void forget(struct ss_table *t, uint16_t slot, uint16_t why, uint64_t now,
+		   struct ss_out *out)
+{
+	struct ss_sess *s = &t->sess[slot];
+	struct ss_fstate *f = &t->fs[s->firm_idx];
+
+	assert(s->state == SS_TERMINATED);
+	log_sess(t, now, SS_LOG_FORGOTTEN, why, slot);
+	term_del(t, slot);
+	ht_erase(t, t->id_ht, home_id, slot);
+	f->held--;
+	f->detaching++;
+	t->n_detaching++;
+	s->state = SS_FREE;
+	s->flags = SF_DETACHING;
+	s->det_left = 0;
+	s->mass_left = 0;
+	s->since = now;
+	STAT(t, forgotten);
+	if (out) {
+		struct dp_order *o = &out->orders[out->n_orders++];
+
+		memset(o, 0, sizeof(*o));
+		o->type = DP_ORD_SESSION_GONE;
+		o->scope = DP_GONE_DETACH;
+		o->src = t->core;
+		o->session = slot;
+		o->firm_id = s->firm_id;
+		o->order_id = s->session_id;
+		o->in_seq = why; /* for the journal and its replay */
+		o->contract_id = 0; /* every matching core */
+		o->rx_time = now;
+	}
+}
+
+/* DP_EV_DETACHED from a matching core: when every core the SESSION_GONE went to has
+ * answered, the slot is FREE for good. */
+static void detached(struct ss_table *t, const struct dp_event *e)
+{
+	struct ss_sess *s = &t->sess[e->session];
+	uint64_t id;
+
+	memcpy(&id, e->u.raw, sizeof(id));
+	if (!(s->flags & SF_DETACHING) || s->session_id != id) {
+		STAT(t, ev_dropped);
+		return;
+	}
+	if (s->det_left == 0)
+		s->det_left = e->parts ? e->parts : 1;
+	if (--s->det_left)
+		return;
+	s->flags = 0;
+	t->fs[s->firm_idx].detaching--;
+	t->n_detaching--;
+	t->free_stack[t->n_free++] = e->session;
+	STAT(t, detach_done);
+}
+
+/* A slot for a new session_id of firm fi (invariants 9, 13), or SS_NO_SLOT with *why
+ * the NegotiationReject reason. A firm at its limit gets its own oldest lingered session
+ * without resting orders; another firm a FREE slot, else the oldest lingered session
+ * without resting orders. When that fails and one that may have them lingered, it is
+ * forgotten (a detach, into out) for the next try. */
+static uint16_t slot_alloc(struct ss_table *t, unsigned fi, uint64_t now, struct ss_out *out,
+			   uint16_t *why)
+{
+	uint16_t h, dirty = SS_NO_SLOT;
+
+	if (firm_at_limit(t, fi)) {
+		unsigned n = 0;
+
+		for (h = t->fs[fi].head; h != SS_NO_SLOT && n < SS_FIRM_WALK && lingered(t, h, now);
+		     h = t->sess[h].firm_next, n++) {
+			if (!(t->sess[h].flags & SF_MAY_HAVE_ORDERS)) {
+				reclaim(t, h, now);
+				return h;
+			}
+			if (dirty == SS_NO_SLOT)
+				dirty = h;
+		}
+		if (dirty != SS_NO_SLOT && t->fs[fi].detaching == 0 && room(out, 0, 1))
+			forget(t, dirty, SS_FORGET_FIRM, now, out);
+		*why = TKX_SREJ_SESSION_LIMIT;
+		STAT(t, neg_firm_limit);
+		return SS_NO_SLOT;
+	}
 	if (t->n_free)
 		return t->free_stack[--t->n_free];
-	if (h == SS_NO_SLOT || since(now, t->sess[h].term_time) < t->linger_ns)
-		return SS_NO_SLOT;
-	fifo_unlink(t, h);
-	log_sess(t, now, SS_LOG_RECLAIMED, 0, h);
-	ht_erase(t, t->id_ht, home_id, h);
-	STAT(t, reclaimed);
-	return h;
+	h = t->fifo.head;
+	if (h != SS_NO_SLOT && lingered(t, h, now)) {
+		reclaim(t, h, now);
+		return h;
+	}
+	h = t->dirty.head;
+	if (h != SS_NO_SLOT && lingered(t, h, now) && t->n_detaching < SS_DETACH_MAX &&
+	    room(out, 0, 1))
+		forget(t, h, SS_FORGET_TABLE, now, out);
+	*why = TKX_SREJ_UNSPECIFIED;
+	STAT(t, neg_table_full);
+	return SS_NO_SLOT;
+}
+
+/* ss_tick(): forgetting started before a Negotiate needs it (invariant 9) - one slot
+ * when the table is full, the oldest session of a firm at its limit - so that one seldom
+ * waits. Returns how many it forgot, or -ENOBUFS. */
+static int forget_ahead(struct ss_table *t, uint64_t now, struct ss_out *out)
+{
+	int acted = 0;
+	uint16_t h;
+
+	if (t->n_free == 0 && t->n_detaching == 0 &&
+	    !(t->fifo.head != SS_NO_SLOT && lingered(t, t->fifo.head, now))) {
+		h = t->dirty.head;
+		if (h != SS_NO_SLOT && lingered(t, h, now)) {
+			if (!room(out, 0, 1))
+				return -ENOBUFS;
+			forget(t, h, SS_FORGET_TABLE, now, out);
+			acted++;
+		}
+	}
+	for (uint32_t fi = 0; fi < t->n_firms; fi++) {
+		if (!firm_at_limit(t, fi) || t->fs[fi].detaching)
+			continue;
+		h = t->fs[fi].head;
+		if (h == SS_NO_SLOT || !lingered(t, h, now) ||
+		    !(t->sess[h].flags & SF_MAY_HAVE_ORDERS))
+			continue; /* nothing lingered, or the oldest is reclaimable as it is */
+		if (!room(out, 0, 1))
+			return -ENOBUFS;
+		forget(t, h, SS_FORGET_FIRM, now, out);
+		acted++;
+	}
+	return acted;
 }
 
 /* ---- Output ----------------------------------------------------------------------------- */
@@ -604,16 +858,17 @@ static void close_session(struct ss_table *t, uint16_t slot, uint16_t code, uint
 	log_sess(t, now, code, reason, slot);
 	ht_erase(t, t->peer_ht, home_peer, slot);
 	live_remove(t, slot);
+	s->since = now;
 	if (!(s->flags & SF_EVER_ESTABLISHED)) {
 		ht_erase(t, t->id_ht, home_id, slot);
 		s->state = SS_FREE;
+		t->fs[s->firm_idx].held--;
 		t->free_stack[t->n_free++] = slot;
 		return;
 	}
 	s->state = SS_TERMINATED;
 	s->term_time = now;
-	if (!(s->flags & SF_MAY_HAVE_ORDERS))
-		fifo_push(t, slot);
+	term_add(t, slot);
 }
 
 /* ---- Inbound ---------------------------------------------------------------------------- */
@@ -732,10 +987,11 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		return;
 	}
 	if (!s) {
-		slot = slot_alloc(t, c->now);
+		uint16_t why = 0;
+
+		slot = slot_alloc(t, (unsigned)(f - t->firms), c->now, c->out, &why);
 		if (slot == SS_NO_SLOT) {
-			STAT(t, neg_table_full);
-			negotiate_reject(c, n, TKX_SREJ_UNSPECIFIED);
+			negotiate_reject(c, n, why);
 			return;
 		}
 		s = &t->sess[slot];
@@ -748,10 +1004,13 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		s->next_out = 1;
 		s->hint_ses = s->hint_app = NO_BUF;
 		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+		s->firm_prev = s->firm_next = SS_NO_SLOT;
+		t->fs[s->firm_idx].held++;
 		ht_insert(t, t->id_ht, home_id(t, slot), slot);
 	}
 	if (s->state == SS_TERMINATED) {
-		fifo_unlink(t, slot);
+		term_del(t, slot);
+		s->since = c->now;
 		s->peer = *c->peer;
 		ht_insert(t, t->peer_ht, home_peer(t, slot), slot);
 		live_add(t, slot);
@@ -812,6 +1071,8 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	} else if (nx > s->next_in)
 		gap = nx - s->next_in;
 	s->flags |= SF_EVER_ESTABLISHED;
+	if (s->state != SS_ESTABLISHED)
+		s->since = c->now;
 	s->state = SS_ESTABLISHED;
 	s->cod = e->cancel_on_disconnect;
 	s->keepalive_ms = e->keepalive_ms;
@@ -1302,9 +1563,18 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 		uint16_t blen = e->pad[0] == DP_EV_LOCAL ? local_blen(e->template_id)
 							 : event_blen(e->template_id);
 
+		if (e->pad[0] == DP_EV_DETACHED && e->src == t->core &&
+		    e->session < t->max_sessions) {
+			detached(t, e); /* invariant 9 */
+			continue;
+		}
 		if (!blen || e->src != t->core || e->session >= t->max_sessions ||
 		    t->sess[e->session].state == SS_FREE) {
-			STAT(t, ev_dropped);
+			if (e->session < t->max_sessions && e->src == t->core &&
+			    (t->sess[e->session].flags & SF_DETACHING))
+				STAT(t, ev_forgotten); /* sent before its core detached it */
+			else
+				STAT(t, ev_dropped);
 			continue;
 		}
 		if (t->sess[e->session].state == SS_ESTABLISHED && !room(out, 1, 0))
@@ -1410,7 +1680,10 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
 		}
 		i++;
 	}
-	return acted;
+	int f = forget_ahead(t, now_ns, out);
+	if (f < 0)
+		return f;
+	return acted + f;
 }
 
 int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
@@ -1424,6 +1697,31 @@ int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_n
 		return -ENOBUFS;
 	close_session(t, slot, SS_LOG_DISCONNECTED, 0, now_ns, out);
 	STAT(t, term_disconnect);
+	return 0;
+}
+
+int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_out *out,
+	    struct ss_info *was)
+{
+	uint16_t slot = id_find(t, session_id);
+	struct ss_sess *s;
+
+	if (slot == SS_NO_SLOT)
+		return -ENOENT;
+	if (!room(out, 1, 2))
+		return -ENOBUFS;
+	s = &t->sess[slot];
+	if (was)
+		ss_session_info(t, slot, was);
+	log_sess(t, now_ns, SS_LOG_DROPPED, s->state, slot);
+	STAT(t, dropped);
+	if (s->state == SS_NEGOTIATED || s->state == SS_ESTABLISHED) {
+		send_terminate(t, slot, TKX_TERM_UNSPECIFIED, out);
+		close_session(t, slot, SS_LOG_TERMINATED, TKX_TERM_UNSPECIFIED, now_ns, out);
+		if (s->state == SS_FREE)
+			return 1; /* never established: nothing to forget */
+	}
+	forget(t, slot, SS_FORGET_OPERATOR, now_ns, out);
 	return 0;
 }
 
@@ -1461,7 +1759,7 @@ static uint32_t retrans_bufs(uint32_t retrans_max)
 }
 
 struct layout {
-	size_t firms, sess, ring, peer_ht, id_ht, free_stack, live, log, total;
+	size_t firms, fs, sess, ring, peer_ht, id_ht, free_stack, live, log, total;
 	uint32_t ht_size;
 };
 
@@ -1514,6 +1812,7 @@ static int layout(const struct ss_params *p, struct layout *l)
 		off = align64(off + (bytes));   \
 	} while (0)
 	PLACE(firms, (size_t)p->n_firms * sizeof(struct ss_firm));
+	PLACE(fs, (size_t)p->n_firms * sizeof(struct ss_fstate));
 	PLACE(sess, (size_t)p->max_sessions * sizeof(struct ss_sess));
 	PLACE(ring, ring);
 	PLACE(peer_ht, (size_t)l->ht_size * sizeof(uint16_t));
@@ -1581,6 +1880,7 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	t->defer_local = p->defer_local != 0;
 
 	t->firms = (struct ss_firm *)(base + l.firms);
+	t->fs = (struct ss_fstate *)(base + l.fs);
 	t->sess = (struct ss_sess *)(base + l.sess);
 	t->ring = (uint8_t(*)[SS_MSG_MAX])(base + l.ring);
 	t->peer_ht = (uint16_t *)(base + l.peer_ht);
@@ -1593,6 +1893,11 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 		memcpy(t->firms, p->firms, (size_t)p->n_firms * sizeof(struct ss_firm));
 		qsort(t->firms, p->n_firms, sizeof(struct ss_firm), firm_cmp);
 	}
+	for (i = 0; i < p->n_firms; i++) {
+		t->fs[i].limit = t->firms[i].max_sessions ? t->firms[i].max_sessions
+							  : p->firm_sessions;
+		t->fs[i].head = t->fs[i].tail = SS_NO_SLOT;
+	}
 	for (i = 0; i < l.ht_size; i++)
 		t->peer_ht[i] = t->id_ht[i] = SS_NO_SLOT;
 	/* Pushed in reverse so that slot 0 is used first. */
@@ -1601,16 +1906,19 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 
 		s->hint_ses = s->hint_app = NO_BUF;
 		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+		s->firm_prev = s->firm_next = SS_NO_SLOT;
 		t->free_stack[i] = (uint16_t)(p->max_sessions - 1 - i);
 	}
 	t->n_free = p->max_sessions;
-	t->fifo_head = t->fifo_tail = SS_NO_SLOT;
+	t->fifo.head = t->fifo.tail = SS_NO_SLOT;
+	t->dirty.head = t->dirty.tail = SS_NO_SLOT;
 	return t;
 }
 
 /* ---- Recovery ---------------------------------------------------------------------------- */
 
-/* Takes slot out of whatever holds it (FREE stack, reclaim list, id index). */
+/* Takes slot out of whatever holds it (FREE stack, detaching, the lists, the id index,
+ * its firm's count). */
 static int restore_vacate(struct ss_table *t, uint16_t slot)
 {
 	struct ss_sess *s = &t->sess[slot];
@@ -1618,6 +1926,12 @@ static int restore_vacate(struct ss_table *t, uint16_t slot)
 	if (s->state == SS_NEGOTIATED || s->state == SS_ESTABLISHED)
 		return -EBUSY;
 	if (s->state == SS_FREE) {
+		if (s->flags & SF_DETACHING) {
+			s->flags = 0;
+			t->fs[s->firm_idx].detaching--;
+			t->n_detaching--;
+			return 0;
+		}
 		for (uint32_t i = 0; i < t->n_free; i++)
 			if (t->free_stack[i] == slot) {
 				memmove(&t->free_stack[i], &t->free_stack[i + 1],
@@ -1627,8 +1941,9 @@ static int restore_vacate(struct ss_table *t, uint16_t slot)
 			}
 		return 0;
 	}
-	fifo_unlink(t, slot);
+	term_del(t, slot);
 	ht_erase(t, t->id_ht, home_id, slot);
+	t->fs[s->firm_idx].held--;
 	return 0;
 }
 
@@ -1652,6 +1967,7 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 		if (rc)
 			return rc;
 		t->sess[old].state = SS_FREE;
+		t->sess[old].flags = 0;
 		t->free_stack[t->n_free++] = old;
 	}
 	rc = restore_vacate(t, (uint16_t)slot);
@@ -1666,11 +1982,13 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 	s->firm_idx = (uint16_t)(f - t->firms);
 	s->next_in = next_in ? next_in : 1;
 	s->next_out = 1;
-	s->term_time = now_ns;
+	s->term_time = s->since = now_ns;
 	s->hint_ses = s->hint_app = NO_BUF;
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+	s->firm_prev = s->firm_next = SS_NO_SLOT;
 	ht_insert(t, t->id_ht, home_id(t, (uint16_t)slot), (uint16_t)slot);
-	fifo_push(t, (uint16_t)slot);
+	t->fs[s->firm_idx].held++;
+	term_add(t, (uint16_t)slot);
 	return 0;
 }
 
@@ -1683,19 +2001,22 @@ int ss_restore_order(struct ss_table *t, const struct dp_order *o)
 		return -ENOENT;
 	s = &t->sess[o->session];
 	if (o->type == DP_ORD_SESSION_GONE) {
-		s->flags &= (uint8_t)~SF_MAY_HAVE_ORDERS;
-		if (!(s->flags & SF_IN_FIFO) && s->state == SS_TERMINATED)
-			fifo_push(t, o->session);
+		if (!(o->scope & DP_GONE_KEEP))
+			set_may_have_orders(t, o->session, 0);
+		/* A session forgotten (ss_drop(), or for room): as live, its slot detaching
+		 * until the cores' answers, which replay makes too. */
+		if ((o->scope & DP_GONE_ACK) && s->session_id == o->order_id &&
+		    s->state == SS_TERMINATED)
+			forget(t, o->session, o->in_seq ? (uint16_t)o->in_seq : SS_FORGET_OPERATOR,
+			       o->rx_time, NULL);
 		return 0;
 	}
 	if (o->in_seq >= s->next_in)
 		s->next_in = o->in_seq + 1;
 	if (o->cl_ord_id > s->last_cl_ord_id)
 		s->last_cl_ord_id = o->cl_ord_id;
-	if (o->type == DP_ORD_NEW && !(s->flags & SF_MAY_HAVE_ORDERS)) {
-		s->flags |= SF_MAY_HAVE_ORDERS;
-		fifo_unlink(t, o->session);
-	}
+	if (o->type == DP_ORD_NEW)
+		set_may_have_orders(t, o->session, 1);
 	return 0;
 }
 
@@ -1736,9 +2057,14 @@ int ss_session_info(const struct ss_table *t, unsigned slot, struct ss_info *inf
 	s = &t->sess[slot];
 	memset(info, 0, sizeof(*info));
 	info->state = s->state;
+	info->slot = (uint16_t)slot;
+	info->transport = t->tcp ? SS_TCP : SS_UDP;
+	info->detaching = (s->flags & SF_DETACHING) != 0;
 	if (s->state == SS_FREE)
 		return 0;
 	info->cancel_on_disconnect = s->cod;
+	info->may_have_orders = (s->flags & SF_MAY_HAVE_ORDERS) != 0;
+	info->since_ns = s->since;
 	info->firm_id = s->firm_id;
 	info->keepalive_ms = s->keepalive_ms;
 	info->session_id = s->session_id;
@@ -1798,6 +2124,8 @@ const char *ss_log_code_name(unsigned code)
 		[SS_LOG_DISCONNECTED] = "DISCONNECTED",
 		[SS_LOG_EXPIRED] = "EXPIRED",
 		[SS_LOG_RECLAIMED] = "RECLAIMED",
+		[SS_LOG_FORGOTTEN] = "FORGOTTEN",
+		[SS_LOG_DROPPED] = "DROPPED",
 	};
 
 	return code < sizeof(names) / sizeof(names[0]) && names[code] ? names[code] : "UNKNOWN";
@@ -1826,6 +2154,14 @@ int ss_log_format(const struct ss_log *l, char *buf, size_t len)
 	case SS_LOG_EXPIRED:
 		why = tkx_terminate_reason_name(l->reason);
 		break;
+	case SS_LOG_FORGOTTEN:
+		why = l->reason == SS_FORGET_TABLE  ? "table-full (orders detached)"
+		      : l->reason == SS_FORGET_FIRM ? "firm-limit (orders detached)"
+						    : "operator (orders detached)";
+		break;
+	case SS_LOG_DROPPED:
+		why = ss_state_name(l->reason); /* the state it was in */
+		break;
 	default:
 		break;
 	}
@@ -1850,7 +2186,7 @@ void ss__snap_table(const struct ss_table *t, struct ss_snap_table *d)
 	d->max_sessions = t->max_sessions;
 	d->depth = t->ring_mask + 1;
 	d->n_free = t->n_free;
-	d->fifo_head = t->fifo_head;
+	d->fifo_head = t->fifo.head;
 	d->core = t->core;
 	d->tcp = t->tcp;
 }
@@ -1864,6 +2200,7 @@ void ss__snap_slot(const struct ss_table *t, unsigned slot, struct ss_snap_view 
 	v->ever_established = (s->flags & SF_EVER_ESTABLISHED) != 0;
 	v->may_have_orders = (s->flags & SF_MAY_HAVE_ORDERS) != 0;
 	v->in_fifo = (s->flags & SF_IN_FIFO) != 0;
+	v->detaching = (s->flags & SF_DETACHING) != 0;
 	v->mass_left = s->mass_left;
 	v->fifo_next = s->fifo_next;
 	v->firm_id = s->firm_id;
@@ -1910,13 +2247,20 @@ int ss__snap_put(struct ss_table *t, unsigned slot, const struct ss_snap_view *v
 	s->last_cl_ord_id = v->last_cl_ord_id;
 	s->mass_count = v->mass_count;
 	s->mass_cl = v->mass_cl;
-	s->term_time = now_ns;
+	s->term_time = s->since = now_ns;
 	s->hint_ses = s->hint_app = NO_BUF;
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+	s->firm_prev = s->firm_next = SS_NO_SLOT;
 	for (uint32_t i = 0; i < n_ring; i++)
 		memcpy(ring_entry(t, (uint16_t)slot, v->next_out - n_ring + i),
 		       (const uint8_t *)ring + (size_t)i * SS_MSG_MAX, SS_MSG_MAX);
 	ht_insert(t, t->id_ht, home_id(t, (uint16_t)slot), (uint16_t)slot);
+	t->fs[s->firm_idx].held++;
+	/* Its firm's list now; the reclaim list from the saved order (ss__snap_fifo_push),
+	 * the detach list here. */
+	firm_push(t, (uint16_t)slot);
+	if (v->may_have_orders)
+		list_push(t, &t->dirty, SF_IN_DIRTY, (uint16_t)slot);
 	return 0;
 }
 

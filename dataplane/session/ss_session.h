@@ -18,12 +18,18 @@
  *   FREE -----------------------> NEGOTIATED -----------------------> ESTABLISHED
  *    ^  ^                          |   ^   (Establish again: re-acked)      |
  *    |  | ss_tick: never          |   |                                    |
- *    |  | established, silent     |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
- *    |  +-------------------------+   |  session_id and firm)             | ss_rx(throttle grace
- *    |                            |   |                                    | exceeded), ss_tick
- *    | negotiate of a new id      |   |                                    | (keepalive timeout),
- *    | reclaims it (see 9)        v   |                                    | ss_disconnect()
+ *    |  | established, silent;    |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
+ *    |  | ss_drop()               |   |  session_id and firm)             | ss_rx(throttle grace
+ *    |  +-------------------------+   |                                    | exceeded), ss_tick
+ *    |                            |   |                                    | (keepalive timeout),
+ *    | negotiate of a new id      |   |                                    | ss_disconnect(),
+ *    | reclaims it (see 9)        v   |                                    | ss_drop()
  *    +------------------------- TERMINATED <--------------------------------+
+ *    |                            |
+ *    | ss_event(DP_EV_DETACHED    | forgotten (see 9, 13): ss_rx(Negotiate of a new id),
+ *    |  from every core)          | ss_tick(), ss_drop(): SESSION_GONE DP_GONE_DETACH
+ *    +------ FREE (detaching) <---+ (a slot being detached is FREE for everything else
+ *                                   but is not given to a session)
  *
  * Invariants:
  *  1. A slot is FREE, or it holds exactly one session_id; a session_id is in at most one
@@ -65,10 +71,21 @@
  *     Sequence heartbeat to one that was sent nothing for one interval.
  *  9. A TERMINATED slot keeps its session's numbering, ring and last cl_ord_id, so its
  *     session_id can negotiate and establish again (from any peer) and ask for
- *     retransmission. It is reclaimed for a new session_id only when no slot is FREE, it
- *     has been terminated for linger_ms, and it cannot have resting orders (it never
- *     forwarded a NewOrder, or a SESSION_GONE followed its last one): matching cores name
- *     a session by its slot, so a slot whose orders may still trade is never given away.
+ *     retransmission, until the session is forgotten. A session is forgotten only once
+ *     it has been TERMINATED for linger_ms (or by ss_drop()), oldest first: when a new
+ *     session_id needs a slot and none is FREE, or its firm holds its limit (13). One
+ *     that cannot have resting orders (it never forwarded a NewOrder, or a SESSION_GONE
+ *     followed its last one) is reclaimed at once for the new id. One that may have
+ *     them is detached first: matching cores name a session by its slot, so its slot
+ *     goes through FREE (detaching) - a SESSION_GONE with DP_GONE_DETACH (dp_msg.h)
+ *     asks every matching core to detach the slot's orders (they keep trading and report
+ *     to no session) - and is given away only when every core answered DP_EV_DETACHED,
+ *     which it sends after every reply it made for the slot: no reply for an order of a
+ *     forgotten session ever reaches the slot's next one. ss_tick() starts that ahead of
+ *     need (one slot when the table is full, the oldest session of a firm at its limit)
+ *     so that a Negotiate seldom waits for it (it is refused meanwhile: UNSPECIFIED, or
+ *     SESSION_LIMIT at the firm's limit). ss_drop() forgets a session always by a
+ *     detach (ever established) so that the journal holds it.
  * 10. Nothing is read outside [payload, payload + len); a message that fails to decode
  *     stops its datagram: the messages before it were processed, the rest are dropped and
  *     counted by reason.
@@ -80,6 +97,13 @@
  *     BusinessRejects of 4-6, ss_reject_order()'s) goes to on_local_reply unnumbered
  *     and takes its number when the owner feeds it back to ss_event() (DP_EV_LOCAL), in
  *     the order the owner chooses - for tokexd, the journal's.
+ * 13. Per-firm limit: a firm holds at most its limit (ss_firm.max_sessions, else
+ *     ss_params.firm_sessions; 0 = none) of the table's slots with a session (NEGOTIATED,
+ *     ESTABLISHED, TERMINATED; a slot being detached is no longer its). A Negotiate of a
+ *     new session_id from a firm at its limit takes the firm's own oldest TERMINATED
+ *     session that lingered and cannot have resting orders, or starts forgetting its
+ *     oldest lingered one, and is refused SESSION_LIMIT meanwhile; it never takes another
+ *     firm's slot. So no firm can hold more of the table than its limit.
  *
  * Output contract (struct ss_out, owned by the caller, one per table):
  *  - Calls append to out; the caller sends bufs[0, n_bufs) in index order (a TCP buf is
@@ -106,7 +130,8 @@
  * that is ESTABLISHED anywhere or NEGOTIATED from another peer or held by another firm,
  * is SESSION_IN_USE (a repeated Negotiate from the same peer while NEGOTIATED is answered
  * again, as is a repeated Establish while ESTABLISHED); Establish timestamps get the same
- * staleness check as Negotiate's; a full table answers NegotiationReject UNSPECIFIED.
+ * staleness check as Negotiate's; a full table answers NegotiationReject UNSPECIFIED, a
+ * firm at its limit SESSION_LIMIT (invariant 13).
  * A NEGOTIATED session silent for 3 x keepalive_max_ms is sent Terminate
  * KEEPALIVE_TIMEOUT and goes back to FREE (or TERMINATED if it was ever established).
  * The transport (UDP or TCP) is per table: one table per RX core or gateway thread.
@@ -149,11 +174,12 @@ struct ss_peer {
 };
 _Static_assert(sizeof(struct ss_peer) == 16, "ss_peer has no padding");
 
-/* One firm's credentials; ss_table_init() copies the table. */
+/* One firm's credentials and limit; ss_table_init() copies the table. */
 struct ss_firm {
 	uint32_t firm_id;
 	uint16_t key_len; /* 1..SS_KEY_MAX */
 	uint8_t key[SS_KEY_MAX];
+	uint32_t max_sessions; /* slots it may hold (invariant 13); 0 = firm_sessions */
 };
 
 /* Tunables. ss_params_default() fills everything but firms/n_firms. */
@@ -172,6 +198,7 @@ struct ss_params {
 	uint32_t retrans_max;       /* messages per RetransmitRequest, <= depth   256 */
 	uint32_t ts_tolerance_ms;   /* |now - Negotiate/Establish timestamp|     30000 */
 	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this   10000 */
+	uint32_t firm_sessions;     /* slots a firm may hold (13); 0 = no limit       0 */
 	uint32_t log_depth;         /* log ring entries, power of two              1024 */
 	/* Journal hook (issue 6), NULL = none: called by ss_rx() on the owner thread when a
 	 * session_id is established for the first time in its slot, before the
@@ -235,6 +262,7 @@ struct ss_out {
 	X(neg_stale)                                                                        \
 	X(neg_in_use)                                                                       \
 	X(neg_table_full)                                                                   \
+	X(neg_firm_limit)      /* NegotiationReject SESSION_LIMIT (invariant 13) */         \
 	X(est_ok)                                                                           \
 	X(est_not_negotiated)                                                               \
 	X(est_bad_credentials)                                                              \
@@ -264,6 +292,10 @@ struct ss_out {
 	X(term_disconnect)                                                                  \
 	X(neg_expired)         /* NEGOTIATED, never established in time */                  \
 	X(reclaimed)           /* TERMINATED slots given to a new session_id */             \
+	X(forgotten)           /* sessions forgotten by a detach (invariant 9) ... */       \
+	X(detach_done)         /* ... whose slot every core has answered for: FREE */       \
+	X(dropped)             /* ss_drop() */                                              \
+	X(ev_forgotten)        /* dp_events for a session being forgotten: dropped */       \
 	X(session_gone)        /* DP_ORD_SESSION_GONE emitted */                            \
 	X(ev_dropped)          /* dp_events for no session or a bad template */             \
 	X(order_rejects)       /* ss_reject_order() */                                      \
@@ -288,6 +320,15 @@ enum ss_log_code {
 	SS_LOG_DISCONNECTED = 7,      /* transport gone (ss_disconnect) */
 	SS_LOG_EXPIRED = 8,           /* NEGOTIATED, never established, silent */
 	SS_LOG_RECLAIMED = 9,         /* slot of this TERMINATED session given away */
+	SS_LOG_FORGOTTEN = 10,        /* forgotten, its orders detached: enum ss_forget_why */
+	SS_LOG_DROPPED = 11,          /* ss_drop(), before it is forgotten (reason: its state) */
+};
+
+/* Why a session was forgotten (ss_log.reason of SS_LOG_FORGOTTEN). */
+enum ss_forget_why {
+	SS_FORGET_TABLE = 1,    /* the table is full */
+	SS_FORGET_FIRM = 2,     /* its firm holds its limit */
+	SS_FORGET_OPERATOR = 3, /* ss_drop() */
 };
 
 /* 48 bytes. */
@@ -306,12 +347,17 @@ struct ss_log {
 struct ss_info {
 	uint8_t state;                /* enum ss_state */
 	uint8_t cancel_on_disconnect;
+	uint8_t transport;            /* enum ss_transport: the table's */
+	uint8_t may_have_orders;      /* invariant 9 */
+	uint8_t detaching;            /* FREE, being detached (invariant 9) */
+	uint16_t slot;
 	uint32_t firm_id;
 	uint32_t keepalive_ms;
 	uint64_t session_id;
 	uint64_t next_in;             /* next inbound sequence it will apply */
 	uint64_t next_out;            /* number of its next outbound application message */
 	uint64_t last_cl_ord_id;
+	uint64_t since_ns;            /* when it entered its state (TERMINATED: terminated) */
 	struct ss_peer peer;
 };
 
@@ -356,8 +402,10 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
  * message: numbered, kept for retransmission and, if ESTABLISHED, appended to out. So
  * does an event with pad[0] = DP_EV_LOCAL, a deferred local reply coming back (template
  * TKX_EXEC_REJECT or TKX_BUSINESS_REJECT; see ss_params.defer_local).
- * Events for another core, a FREE slot or another template are dropped and counted.
- * Returns how many of ev[0, n) were consumed: fewer than n only when out is full.
+ * An event with pad[0] = DP_EV_DETACHED is a core's answer to a detach (invariant 9):
+ * nothing is sent. Events for another core, a FREE slot (ev_forgotten when it is being
+ * detached) or another template are dropped and counted. Returns how many of ev[0, n)
+ * were consumed: fewer than n only when out is full.
  */
 unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
 		  struct ss_out *out);
@@ -375,7 +423,8 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 /*
  * Timers: heartbeats to ESTABLISHED sessions sent nothing for their keepalive interval;
  * Terminate KEEPALIVE_TIMEOUT (and SESSION_GONE if asked) to those silent for three;
- * expiry of NEGOTIATED sessions never established. Call every few milliseconds. Returns
+ * expiry of NEGOTIATED sessions never established; sessions forgotten ahead of need
+ * (invariant 9: SESSION_GONE DP_GONE_DETACH). Call every few milliseconds. Returns
  * how many sessions it acted on, or -ENOBUFS (flush out and call again to go on).
  */
 int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
@@ -387,6 +436,18 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
  */
 int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
 		  struct ss_out *out);
+
+/*
+ * Operator: forgets session_id (invariant 9). A live session is ended first: Terminate
+ * UNSPECIFIED to its peer, SESSION_GONE if its Establish asked for cancel-on-disconnect;
+ * one never established is then FREE; any other is forgotten with a SESSION_GONE
+ * DP_GONE_DETACH (its resting orders stay and report to no session; the slot is reused
+ * once every core answered). *was (may be NULL) gets the session as it was. 0 (forgotten
+ * by a detach), 1 (never established: its slot FREE at once), -ENOENT (no such session,
+ * or being forgotten already), -ENOBUFS (room: 1 buffer, 2 orders).
+ */
+int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_out *out,
+	    struct ss_info *was);
 
 /* ---- Recovery (owner thread, before the core runs; issue 6) --------------------------- */
 
@@ -400,7 +461,9 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 		       uint64_t next_in, uint64_t now_ns);
 
 /* A journaled request of this table's session o->session: its inbound number, cl_ord_id
- * (invariant 5) and whether it may have resting orders (invariant 9) come back. 0 or
+ * (invariant 5) and whether it may have resting orders (invariant 9) come back; a
+ * SESSION_GONE with DP_GONE_ACK forgets the session it names (o->order_id) as live, its
+ * slot FREE (detaching) until the cores' answers come back through ss_event(). 0 or
  * -ENOENT (no such session). */
 int ss_restore_order(struct ss_table *t, const struct dp_order *o);
 

@@ -96,7 +96,9 @@ int64_t ss_snap_save(const struct ss_table *t, struct dp_snap_w *w)
 		}
 	}
 	/* The FREE stack, bottom first, then the NEGOTIATED never established on top (FREE
-	 * once loaded), highest slot first so that the lowest is taken first. */
+	 * once loaded), highest slot first so that the lowest is taken first. A slot being
+	 * detached goes there too: a snapshot is taken where every record up to it is
+	 * applied, the cores' answers included, so none is (it would be FREE after them). */
 	for (uint32_t i = 0; i < d.n_free; i++) {
 		uint16_t s = ss__snap_free_at(t, i);
 		dp_snap_w_put(w, &s, sizeof(s));
@@ -105,7 +107,7 @@ int64_t ss_snap_save(const struct ss_table *t, struct dp_snap_w *w)
 	for (unsigned slot = d.max_sessions; slot-- > 0;) {
 		struct ss_snap_view v;
 		ss__snap_slot(t, slot, &v);
-		if (v.state != SS_FREE && !ss_snap_kept(&v)) {
+		if ((v.state != SS_FREE && !ss_snap_kept(&v)) || v.detaching) {
 			uint16_t s = (uint16_t)slot;
 			dp_snap_w_put(w, &s, sizeof(s));
 			h->n_free++;

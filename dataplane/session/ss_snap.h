@@ -120,6 +120,7 @@ struct ss_snap_view {
 	uint8_t ever_established;
 	uint8_t may_have_orders;
 	uint8_t in_fifo;
+	uint8_t detaching;       /* FREE, being forgotten (ss_session.h invariant 9) */
 	uint8_t mass_left;
 	uint16_t fifo_next;      /* next on the reclaim list, SS_NO_SLOT */
 	uint32_t firm_id;

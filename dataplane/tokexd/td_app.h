@@ -34,7 +34,9 @@
 #define TD_JN_PEND 256
 
 struct td_gw;
+struct td_gw_conf;
 struct td_ctl;
+struct td_sess_chan;
 struct td_off;
 struct rte_tel_data;
 struct jn;
@@ -107,6 +109,8 @@ struct td_app {
 	struct ss_table *gw_shadow;
 	struct ss_out *gw_shadow_out;
 	struct td_ctl *ctl; /* the control thread's lifecycle and socket (td_ctl.c) */
+	/* The control thread's way to each session table, by src (td_sess.c); NULL = none. */
+	struct td_sess_chan *sess[TD_N_SRC];
 	struct td_match match[TD_MAX_MATCH];
 	struct td_rx_stats rx;
 	/* The input journal (td_journal.c), NULL = off. Written by the RX core only, but
@@ -205,6 +209,16 @@ int td_journal_lock(struct td_app *a, char *err, size_t errlen);
 /* Control thread: a halt (once) and snapshot failures, as they happen. */
 void td_journal_report(struct td_app *a);
 void td_journal_close(struct td_app *a);
+
+/* The operator's view of the session tables (td_sess.c): a request ring to each owner.
+ * Set-up before launch (gc: the gateway's configuration, NULL without it: its hook is
+ * set); td_sess_serve() by the owner, with its output empty, every few passes; the rest
+ * on the control thread (cp_cmd_ctx's sessions and drop hooks: arg is the td_app). */
+void td_sess_setup(struct td_app *a, struct td_gw_conf *gc);
+void td_sess_serve(struct td_sess_chan *ch, struct ss_table *t, struct ss_out *out,
+		   uint64_t now);
+int td_sess_text(void *arg, char *out, size_t len);
+int td_sess_drop_text(void *arg, uint64_t session_id, char *out, size_t len);
 
 /* The matching cores' counters summed (control thread); returns the output-ring waits. */
 uint64_t td_match_stats(const struct td_app *a, struct mc_stats *tot);

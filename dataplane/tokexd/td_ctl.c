@@ -170,8 +170,9 @@ static void td_ctl_counters(void *arg, char *out, size_t len)
 		mc_stats(a->match[m].mc, &s);
 		n += (size_t)snprintf(out + n, len - n, "core %u: requests %" PRIu64 " replies %"
 				      PRIu64 " trades %" PRIu64 " rejects %" PRIu64 " md %" PRIu64
-				      " ctl_lost %" PRIu64 "\n", m, s.orders, s.events, s.trades,
-				      s.rejects, s.md, a->match[m].ctl_lost);
+				      " ctl_lost %" PRIu64 " detached %" PRIu64 "\n", m, s.orders,
+				      s.events, s.trades, s.rejects, s.md, a->match[m].ctl_lost,
+				      s.detached);
 	}
 	if (n < len)
 		snprintf(out + n, len - n, "rx: loops %" PRIu64 " routed %" PRIu64 " busy %" PRIu64
@@ -288,6 +289,9 @@ int td_ctl_start(struct td_app *a)
 	t->X.cfg = cfg; /* kill, account and cancel name its firms only */
 	t->X.counters = td_ctl_counters;
 	t->X.counters_arg = a;
+	t->X.sessions = td_sess_text;
+	t->X.drop = td_sess_drop_text;
+	t->X.sessions_arg = a;
 	if (cfg->ctl_startup[0] && cp_cmd_file(&t->X, cfg->ctl_startup, err, sizeof(err)) < 0) {
 		printf("tokexd: control.startup: %s: fix the file or the command, then restart\n",
 		       err);

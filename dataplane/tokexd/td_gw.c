@@ -367,12 +367,19 @@ static inline void stage(struct td_gw *gw, unsigned m, const struct dp_order *o)
 
 /* Keeps a SESSION_GONE for core m until its ring has room. A session has at most one
  * waiting per core: while one waits, the session's requests for m are answered BUSY, so
- * a second SESSION_GONE would cancel nothing the first does not. */
+ * a second SESSION_GONE would cancel nothing the first does not. A detach (DP_GONE_KEEP)
+ * after a cancel-on-disconnect still waiting keeps the cancel: it leaves nothing to
+ * detach, and the answer the detach asks for still comes. */
 static void gone_push(struct td_gw *gw, unsigned m, const struct dp_order *o)
 {
 	uint8_t *pend = &gw->gpend[(size_t)m * gw->max_sessions + o->session];
+	struct dp_order merged = *o;
 
-	gw->gone[o->session] = *o;
+	for (unsigned k = 0; k < gw->n_match; k++)
+		if (gw->gpend[(size_t)k * gw->max_sessions + o->session] &&
+		    !(gw->gone[o->session].scope & DP_GONE_KEEP))
+			merged.scope &= (uint8_t)~DP_GONE_KEEP;
+	gw->gone[o->session] = merged;
 	if (*pend)
 		return;
 	*pend = 1;
@@ -579,11 +586,14 @@ static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
 			continue;
 		}
 		if (o->type == DP_ORD_SESSION_GONE) {
+			/* Every core answers a detach: the session layer counts parts. */
+			struct dp_order part = *o;
+			part.parts = (uint8_t)gw->n_match;
 			for (m = 0; m < gw->n_match; m++) {
 				if (!core_blocked(gw, m) && ring_room(gw, m) > 0) {
-					stage(gw, m, o);
+					stage(gw, m, &part);
 				} else {
-					gone_push(gw, m, o);
+					gone_push(gw, m, &part);
 					STAT(gw, ring_full_retries);
 				}
 			}
@@ -932,6 +942,10 @@ static void tick(struct td_gw *gw)
 	while (ss_tick(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
 		STAT(gw, out_full);
 		gw_flush(gw);
+	}
+	if (gw->conf.ctl_poll) {
+		gw_flush(gw); /* the hook gets an empty output */
+		gw->conf.ctl_poll(gw->conf.ctl_arg, gw->ss, &gw->out, gw->now);
 	}
 	/* A scan of the table: every 10 ms while a connection drains, else every 100. */
 	if (gw->mono >= gw->next_scan) {

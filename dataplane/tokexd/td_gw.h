@@ -117,6 +117,11 @@ struct td_gw_conf {
 	uint8_t journal;        /* the appliance journals: core 0 is the RX core, which
 				   journals what it gets ("Journal" above); the session
 				   hooks and defer_local of ss are the gateway's then    0 */
+	/* The control thread's way to the session table (tokexctl sessions, drop), NULL =
+	 * none: called on the gateway thread every tick, with the table and its output
+	 * just flushed; what it leaves in out is sent and routed like any burst's. */
+	void (*ctl_poll)(void *arg, struct ss_table *ss, struct ss_out *out, uint64_t now_ns);
+	void *ctl_arg;                                                                  /* NULL */
 };
 
 /* Counters of one gateway; td_gw_stats() copies them with relaxed atomic loads. */

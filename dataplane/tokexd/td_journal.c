@@ -394,7 +394,9 @@ static void td_replay_flush(struct mc_out *o)
 	struct td_replay *rp = ro->rp;
 	for (uint32_t i = 0; i < o->n; i++) {
 		const struct dp_event *e = &o->ev[i];
-		if (!rp->pipe || e->template_id >= TKX_MD_TOP_OF_BOOK || e->src >= TD_N_SRC) {
+		if (e->template_id < TKX_MD_TOP_OF_BOOK && e->src >= TD_N_SRC)
+			continue; /* for no session (a detached order's): live drops it too */
+		if (!rp->pipe || e->template_id >= TKX_MD_TOP_OF_BOOK) {
 			td_replay_event(rp, e);
 			continue;
 		}

@@ -235,7 +235,10 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	fprintf(f, "tokexd: market data %s:%u session %s, re-requests on udp %u\n", grp, c->md_port,
 		c->md_session, c->md_req_port);
 	for (uint32_t i = 0; i < c->n_firms; i++)
-		fprintf(f, "tokexd: firm %u %s\n", c->firms[i].id, c->firms[i].name);
+		fprintf(f, "tokexd: firm %u %s: at most %u session(s) per table\n", c->firms[i].id,
+			c->firms[i].name, cp_config_firm_sessions(c, i));
+	fprintf(f, "tokexd: sessions: %u per table (udp, tcp), kept %u ms after they end\n",
+		c->max_sessions, c->linger_ms);
 	for (uint32_t i = 0; i < c->n_contracts; i++) {
 		const struct cp_contract *k = &c->contracts[i];
 		int64_t lo, hi;
@@ -331,8 +334,10 @@ static void td_setup_match(struct td_app *a)
 				 "give it one (contracts[].core) or remove it\n", m, lcore);
 		/* Spare slots for the months the control plane lists later (twice the largest
 		 * book: a new month's reference may have moved). */
+		/* The detach table: every slot of both session tables (mc_core.h identity 4). */
 		struct mc_core_cfg cc = {.capacity = n + 4 < MC_MAX_CONTRACTS ? n + 4 : MC_MAX_CONTRACTS,
-					 .accounts = MC_DEFAULT_ACCOUNTS, .slot_bytes = 2 * slot};
+					 .accounts = MC_DEFAULT_ACCOUNTS, .slot_bytes = 2 * slot,
+					 .det_srcs = TD_N_SRC, .det_sessions = cfg->max_sessions};
 		size_t len = mc_core_memsize_cfg(p, n, &cc);
 		if (len == 0)
 			rte_exit(EXIT_FAILURE, "tokexd: matching core %u: contract parameters refused\n", m);
@@ -411,6 +416,8 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 		firms[i].firm_id = cfg->firms[i].id;
 		firms[i].key_len = (uint16_t)cfg->firms[i].secret_len;
 		memcpy(firms[i].key, cfg->firms[i].secret, cfg->firms[i].secret_len);
+		/* One firm never holds the whole table (ss_session.h invariant 13). */
+		firms[i].max_sessions = cp_config_firm_sessions(cfg, i);
 	}
 	p->firms = firms;
 	p->n_firms = cfg->n_firms;
@@ -687,6 +694,7 @@ int main(int argc, char **argv)
 		gc.max_conns = cfg->max_sessions;
 		gc.cpu = td_spare_cpu(a, &allowed);
 		gc.journal = cfg->journal_dir[0] != 0;
+		td_sess_setup(a, &gc);
 		if (td_gw_create(&a->gw, &gc, err, sizeof(err)) < 0)
 			rte_exit(1, "tokexd: tcp gateway: %s\n", err);
 		if (cfg->journal_dir[0] && cfg->journal_snapshot_every) {
@@ -697,6 +705,8 @@ int main(int argc, char **argv)
 				rte_exit(1, "tokexd: no memory for the gateway's snapshot table\n");
 			memset(a->gw_shadow_out, 0, sizeof(struct ss_out));
 		}
+	} else {
+		td_sess_setup(a, NULL);
 	}
 
 	/* The journal: recovery (replay into the books and sessions) before any traffic,

@@ -330,6 +330,8 @@ static void td_mout_flush(struct mc_out *o)
 			td_md_records(r, e, j - i);
 		} else if (src == TD_SRC_RX) {
 			td_replies(r, e, j - i);
+		} else if (src >= TD_N_SRC) {
+			/* For no session (a detached order's, mc_core.h identity 4): dropped. */
 		} else {
 			td_shadow_event(a, e, j - i, r->now); /* replay numbers these here */
 			td_gw_put(r, e, j - i);
@@ -1067,6 +1069,14 @@ int td_rx_loop(void *arg)
 		md_pub_flush(a->md, r.now);
 		td_md_send(&r);
 		td_send_bufs(&r);
+		if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0 && a->sess[TD_SRC_RX]) {
+			/* tokexctl sessions / drop (td_sess.c), with the session output empty: a
+			 * drop's Terminate and SESSION_GONE records go as any burst's. */
+			td_route(&r);
+			td_sess_serve(a->sess[TD_SRC_RX], a->ss, r.out, r.now);
+			td_route(&r);
+			td_send_bufs(&r);
+		}
 		td_hold_release(&r);
 		td_tx_flush(&r);
 		if (rtc && a->jn) /* every record <= jn_last is applied here */

@@ -100,8 +100,8 @@ static void test_commands(void **state)
 	OK("", "");
 	OK("   # a comment", "");
 	OK("contracts", "202603   TKN2603  LISTED");
-	OK("sessions", "session 3 13:30-15:00");
-	OK("sessions", "now 2026-03-02 09:30 (UTC+480 min), business day, slot continuous");
+	OK("calendar", "session 3 13:30-15:00");
+	OK("calendar", "now 2026-03-02 09:30 (UTC+480 min), business day, slot continuous");
 	OK("tick", "transition(s)"); /* the scheduler opens the day */
 	OK("contracts", "CONTINUOUS");
 	OK("halt 202603", "202603 HALTED");
@@ -420,7 +420,7 @@ static void test_tokexctl(void **state)
 	assert_non_null(strstr(eout, "tokexctl: contract 202603 is LISTED: cannot settle it"));
 	/* Commands on standard input; one bad one makes the status 1, the rest still run. */
 	const char *const a4[] = {"tokexctl", "-s", path, NULL};
-	assert_int_equal(run_tokexctl(&srv, a4, "halt 209912\n# comment\nsessions\n", out,
+	assert_int_equal(run_tokexctl(&srv, a4, "halt 209912\n# comment\ncalendar\n", out,
 				      sizeof(out), eout, sizeof(eout)), 1);
 	assert_non_null(strstr(eout, "halt 209912: no contract 209912"));
 	assert_non_null(strstr(out, "session 1 09:00-10:15"));
