@@ -16,8 +16,9 @@
  *    out with the owner's burst: journaled and routed like a session's own) and answers
  *    with the session as it was.
  *  - Control thread (td_sess_text, td_sess_drop_text, the cp_cmd_ctx hooks): one request
- *    at a time per channel, then its replies, 1 s at most; replies to a request that
- *    timed out earlier are skipped by their seq.
+ *    at a time per channel, then its replies, 10 s at most (a bound for a hung owner,
+ *    not a speed: a loaded machine may keep the owner off its CPU a while); replies to a
+ *    request that timed out earlier are skipped by their seq.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,7 +39,7 @@
 #define TD_SESS_RING 64
 #define TD_SESS_PAGE 16   /* sessions per LIST reply batch */
 #define TD_SESS_SCAN 1024 /* slots one LIST request looks at, at most */
-#define TD_SESS_TIMEOUT_NS 1000000000ull
+#define TD_SESS_TIMEOUT_NS 10000000000ull
 
 enum td_sess_op { TD_SESS_LIST = 1, TD_SESS_DROP = 2 };
 

@@ -32,6 +32,7 @@ static int load(const char *text, struct cp_config *cfg, char *err, size_t len)
 	return rc;
 }
 
+#define ONE_FIRM "firms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n"
 #define FIRMS                                                                              \
 	"firms:\n"                                                                         \
 	"  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n"                        \
@@ -69,7 +70,7 @@ static void test_limits(void **state)
 	/* More firms than sessions: one each at least. */
 	assert_int_equal(load("sessions:\n  max: 2\n" FIRMS, &cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "firms[1].max_sessions: 5 is above sessions.max (2)"));
-	assert_int_equal(load("sessions:\n  max: 1\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(load("sessions:\n  max: 1\n" ONE_FIRM, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cp_config_firm_sessions(&cfg, 0), 1);
 }
 
@@ -79,10 +80,10 @@ static void test_bad(void **state)
 	static const struct {
 		const char *text, *expect;
 	} cases[] = {
-		{"sessions:\n  max: 8\n  per_firm: 9\n",
+		{"sessions:\n  max: 8\n  per_firm: 9\n" ONE_FIRM,
 		 "sessions.per_firm: 9 is above sessions.max (8)"},
-		{"sessions:\n  per_firm: 70000\n", ":2: sessions.per_firm: 70000 is outside [0, 65535]"},
-		{"sessions:\n  linger_ms: -1\n", ":2: sessions.linger_ms:"},
+		{"sessions:\n  per_firm: 70000\n" ONE_FIRM, ":2: sessions.per_firm: 70000 is outside [0, 65535]"},
+		{"sessions:\n  linger_ms: -1\n" ONE_FIRM, ":2: sessions.linger_ms:"},
 		{"firms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n"
 		 "    max_sessions: 65536\n",
 		 ":4: firms[0].max_sessions: 65536 is outside [0, 65535]"},
