@@ -67,7 +67,7 @@ static int open_session(uint32_t firm, uint64_t sid, const char *what, struct tk
 		fprintf(stderr, "park_client: open: %s\n", strerror(-r));
 		return -1;
 	}
-	r = tkx_client_establish(*c, 10000);
+	r = tkx_client_establish(*c, 30000);
 	if (r < 0) {
 		char e[160];
 		tkx_client_errstr(*c, e, sizeof(e));
@@ -84,7 +84,7 @@ static int open_session(uint32_t firm, uint64_t sid, const char *what, struct tk
 	/* The EstablishmentAck is the first event establish() left queued. */
 	*next = 0;
 	struct tkx_client_event ev[16];
-	uint64_t end = mono_ms() + 5000;
+	uint64_t end = mono_ms() + 30000; /* a hang bound, not a speed */
 	while (*next == 0 && mono_ms() < end) {
 		int n = tkx_client_poll(*c, 50, ev, 16);
 		for (int i = 0; i < n; i++)
@@ -115,7 +115,7 @@ static struct tkx_client_event wait_for(struct tkx_client *c, uint16_t kind, uin
 {
 	struct tkx_client_event ev[32], none;
 	memset(&none, 0, sizeof(none));
-	uint64_t end = mono_ms() + 5000;
+	uint64_t end = mono_ms() + 30000; /* a hang bound, not a speed */
 	while (mono_ms() < end) {
 		int n = tkx_client_poll(c, 50, ev, 32);
 		if (n < 0)
