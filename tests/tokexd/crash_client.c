@@ -23,6 +23,14 @@
  *           may stay unanswered: tokexd applied it but its reply was not durable, so that
  *           reply is never sent and its number is skipped: the one LOST message allowed,
  *           and a RetransmitReject for it); prints "CRASH storage acks N storage M".
+ *   fill    (test_tokexd_journal_relogon; sessions.max 2) fills the TCP session table:
+ *           X1 (firm 1, 0x7e57c001) logs on and off; X2 (firm 2, 0x7e57c002) logs on,
+ *           leaves a GTC sell resting (far above the market) and logs off.
+ *   relogon after a restart, which rebuilt both TERMINATED: a new session (--sid) must
+ *           get in at once (X1's slot, which can have no resting orders, counts as having
+ *           lingered); while it is on, another new one (--sid2) must be refused (the only
+ *           other slot is X2's, whose order may rest); X2 resumes (retransmission checked
+ *           as above) and places --orders more resting sells, one at a time.
  * Checks after recovery: (1) every message received earlier is retransmitted with
  * identical bytes at the same number (--strict: and nothing new: the replay of a clean
  * stop regenerates exactly the live stream); (2) numbering 1..N without gaps, nothing
@@ -598,6 +606,105 @@ static void storage(struct sess *S)
 		     g.lost, silent);
 }
 
+/* ---- The session table after a restart (fill, relogon) ---------------------------------- */
+
+/* A TCP logon of a new session sid for firm 1: 0 and *out established, or the error (the
+ * reason in err). */
+static int try_logon(uint64_t sid, struct tkx_client **out, char *err, size_t errlen)
+{
+	struct tkx_client_cfg cfg;
+	tkx_client_cfg_default(&cfg);
+	cfg.transport = TKX_CLIENT_TCP;
+	cfg.exchange = g.tcp;
+	cfg.firm_id = 1;
+	cfg.secret = (const uint8_t *)secret(1);
+	cfg.secret_len = strlen(secret(1));
+	cfg.session_id = sid;
+	cfg.keepalive_ms = 5000;
+	*out = NULL;
+	snprintf(err, errlen, "open failed");
+	int r = tkx_client_open(out, &cfg);
+	if (r < 0)
+		return r;
+	r = tkx_client_establish(*out, 10000);
+	if (r < 0) {
+		tkx_client_errstr(*out, err, errlen);
+		tkx_client_close(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+/* X2 places a GTC sell far above the market (it rests) and waits for its ExecAck. */
+static void rest_one(struct sess *x2)
+{
+	struct tkx_new_order o;
+	memset(&o, 0, sizeof(o));
+	o.contract_id = g.contract;
+	o.side = TKX_SIDE_SELL;
+	o.tif = TKX_TIF_GTC;
+	o.qty = 1;
+	o.price = 26000;
+	int r = tkx_client_new_order(x2->c, &o);
+	if (r < 0) {
+		FAIL("X2: order: %s", strerror(-r));
+		return;
+	}
+	uint64_t end = mono_ms() + 30000; /* a bound for a hang, not a speed */
+	uint32_t from = x2->n;
+	while (mono_ms() < end) {
+		if (pump(x2, 20) < 0)
+			break;
+		for (uint32_t i = from; i < x2->n; i++) {
+			const struct tkx_msg *m = &x2->msg[i];
+			if (m->template_id == TKX_EXEC_ACK && m->exec_ack.cl_ord_id == o.cl_ord_id)
+				return;
+			if (m->template_id == TKX_EXEC_REJECT && m->exec_reject.cl_ord_id == o.cl_ord_id) {
+				FAIL("X2: order %" PRIu64 " rejected, reason %u", o.cl_ord_id,
+				     m->exec_reject.reason);
+				return;
+			}
+		}
+		from = x2->n;
+	}
+	FAIL("X2: no answer to order %" PRIu64, o.cl_ord_id);
+}
+
+static void table_fill(struct sess *x1, struct sess *x2)
+{
+	if (sess_open(x1, NULL) < 0 || sess_open(x2, NULL) < 0)
+		return;
+	rest_one(x2);
+	printf("CRASH fill: X1 and X2 logged on, X2 has an order resting\n");
+}
+
+static void relogon(struct sess *x2, uint64_t sid, uint64_t sid2)
+{
+	struct tkx_client *n1 = NULL, *n2 = NULL;
+	char err[160];
+	int r = try_logon(sid, &n1, err, sizeof(err));
+	if (r < 0) {
+		FAIL("new session %#" PRIx64 " refused after the restart: %s (recovered sessions "
+		     "that are not live keep new ones out)", sid, err);
+		return;
+	}
+	printf("CRASH relogon: new session %#" PRIx64 " established\n", sid);
+	r = try_logon(sid2, &n2, err, sizeof(err));
+	if (r == 0)
+		FAIL("new session %#" PRIx64 " got a slot, with the table full of a live session "
+		     "and one whose order may rest", sid2);
+	else
+		printf("CRASH relogon: new session %#" PRIx64 " refused (%s)\n", sid2, err);
+	tkx_client_close(n2);
+	if (sess_open(x2, NULL) == 0) { /* its slot and numbering survived: retransmission */
+		if (x2->n == 0)
+			FAIL("X2: nothing retransmitted");
+		for (uint32_t i = 0; i < g.orders && !failed; i++)
+			rest_one(x2);
+	}
+	tkx_client_close(n1);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -605,8 +712,10 @@ int main(int argc, char **argv)
 		{"stop", required_argument, NULL, 'x'},   {"orders", required_argument, NULL, 'n'},
 		{"seed", required_argument, NULL, 'r'},   {"contract", required_argument, NULL, 'c'},
 		{"strict", no_argument, NULL, 'S'},       {"ready", required_argument, NULL, 'R'},
-		{"tcp", required_argument, NULL, 't'},
+		{"tcp", required_argument, NULL, 't'},    {"sid", required_argument, NULL, 'i'},
+		{"sid2", required_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0}};
+	uint64_t sid = 0, sid2 = 0;
 	int c;
 	g.stop = "/nonexistent";
 	g.contract = 0;
@@ -627,13 +736,16 @@ int main(int argc, char **argv)
 			if (tkx_client_parse_addr(optarg, 7412, &g.tcp) < 0)
 				return 2;
 			break;
+		case 'i': sid = strtoull(optarg, NULL, 0); break;
+		case 'j': sid2 = strtoull(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
 	if (optind >= argc || !g.state || !g.udp.sin_port || !g.contract) {
 		fprintf(stderr, "usage: crash_client run|verify|storage --udp IP:PORT --state DIR "
 				"--contract ID [--tcp IP:PORT] [--orders N] [--seed S] [--stop FILE] "
-				"[--ready FILE] [--strict]\n");
+				"[--ready FILE] [--strict]\n"
+				"       crash_client fill|relogon ... --tcp IP:PORT [--sid ID --sid2 ID]\n");
 		return 2;
 	}
 	const char *mode = argv[optind];
@@ -649,7 +761,32 @@ int main(int argc, char **argv)
 			return 2;
 		state_load(&S[k]);
 	}
-	if (strcmp(mode, "storage") == 0) {
+	static struct sess X[2] = {
+		{.name = "X1", .firm = 1, .sid = 0x7e57c001, .side = TKX_SIDE_SELL},
+		{.name = "X2", .firm = 2, .sid = 0x7e57c002, .side = TKX_SIDE_SELL},
+	};
+	int table = strcmp(mode, "fill") == 0 || strcmp(mode, "relogon") == 0;
+	if (table) {
+		if (!g.tcp.sin_port || (strcmp(mode, "relogon") == 0 && (!sid || !sid2))) {
+			fprintf(stderr, "crash_client %s: needs --tcp (relogon: --sid, --sid2)\n", mode);
+			return 2;
+		}
+		for (int k = 0; k < 2; k++) {
+			X[k].msg = calloc(MAXMSG, sizeof(struct tkx_msg));
+			if (!X[k].msg)
+				return 2;
+			state_load(&X[k]);
+		}
+		if (strcmp(mode, "fill") == 0)
+			table_fill(&X[0], &X[1]);
+		else
+			relogon(&X[1], sid, sid2);
+		for (int k = 0; k < 2; k++) {
+			state_save(&X[k]);
+			tkx_client_close(X[k].c);
+			free(X[k].msg);
+		}
+	} else if (strcmp(mode, "storage") == 0) {
 		storage(S);
 	} else {
 		recover_and_check(S);

@@ -4,7 +4,7 @@
 # a net_tap port with its journal in a mktemp directory; crash_client on the kernel side
 # of the TAP (and on 127.0.0.1 for the gateway).
 #
-# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT
+# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|relogon TOKEXD CRASH_CLIENT
 #   crash    3 rounds: start tokexd on the journal, crash_client recovers and checks both
 #            firms' sessions (retransmission of everything, identical bytes, trade ids
 #            once per side, the book by IOC probes), trades, and tokexd is killed -9 at a
@@ -39,13 +39,19 @@
 #            the newest snapshot corrupted: the one before it is used (--strict); another
 #            configuration (sessions.max) or all of them moved aside: the whole journal
 #            replays to the same streams (--strict).
+#   relogon  the gateway's session table (sessions.max 2) full of sessions when tokexd
+#            stops: after the restart, which rebuilds them TERMINATED, a new TCP logon
+#            gets in at once (the slot that can have no resting orders counts as having
+#            lingered), a second one is refused (the other slot's order may rest), the
+#            old session resumes there; again after a restart from a snapshot
+#            (snapshot_every 100). Subnets 198.18.70-71.
 # TAP tkxj<net>_<pid>, subnets 198.18.40-55.0/24 (a lock per subnet), market data
 # 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
 # start 15 s, each client 90 s (a parallel test run can slow them several-fold); tokexd's
 # own --seconds 150.
 set -u
 
-WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT}
+WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|relogon TOKEXD CRASH_CLIENT}
 TOKEXD=${2:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 CC=${3:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 
@@ -72,7 +78,8 @@ pgateway) NETS="56 57" ;;
 preplay) NETS="52 54" ;;
 gateway) NETS="49 50" ;;
 snapshot) NETS="48 55" ;;
-*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
+relogon) NETS="70 71" ;;
+*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|relogon TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
 esac
 
 stop_tokexd() { # $1: signal
@@ -107,6 +114,10 @@ FAULT=
 [ "$WHAT" = snapshot ] && FAULT="  snapshot_every: 500"
 # gateway: snapshots too, which then hold the gateway's sessions (the RX core's copy).
 case $WHAT in gateway | pgateway) FAULT="  snapshot_every: 500" ;; esac
+# relogon: a snapshot once the second phase has made 100 records.
+[ "$WHAT" = relogon ] && FAULT="  snapshot_every: 100"
+SESSIONS=8
+[ "$WHAT" = relogon ] && SESSIONS=2
 # pcrash, preplay: pipeline mode takes snapshots at a quiet point of the matching cores.
 case $WHAT in pcrash | pmulti | preplay) FAULT="  snapshot_every: 500" ;; esac
 # A recovery that started from a snapshot (pipeline and gateway modes must have one).
@@ -148,7 +159,7 @@ md:
   port: $((17400 + NET))
   snapshot_ms: 500
 sessions:
-  max: 8
+  max: $SESSIONS
   retransmit_depth: 16384
 $THROTTLE
 journal:
@@ -160,7 +171,7 @@ EOF
 # gateway: the TCP gateway on 127.0.0.1, a port free now (kept across the restarts).
 TCP=(--no-tcp)
 CTCP=()
-if [ "$WHAT" = gateway ] || [ "$WHAT" = pgateway ]; then
+if [ "$WHAT" = gateway ] || [ "$WHAT" = pgateway ] || [ "$WHAT" = relogon ]; then
 	TCPPORT=$((27400 + NET))
 	for _ in 1 2 3 4 5; do
 		port_busy "$TCPPORT" || break
@@ -415,6 +426,30 @@ snapshot)
 	grep -q '^tokexd: journal: recovered [0-9]* record(s) from seq 1 to' "$LOG" ||
 		fail "without snapshots the whole journal was not replayed"
 	client verify --strict || fail "the stream after a full replay differs"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
+	sanitizers_quiet
+	;;
+relogon)
+	start_tokexd || fail "tokexd exited during start-up"
+	client fill || fail "crash_client fill failed"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	# Within the linger time of the restart: recovered sessions keep no new logon out.
+	start_tokexd || fail "tokexd exited during the restart"
+	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
+	grep -q '^tokexd: journal: snapshot seq .* loaded' "$LOG" && fail "a snapshot already"
+	client relogon --sid 0x7e57c003 --sid2 0x7e57c004 --orders 120 ||
+		fail "crash_client relogon failed after a restart (replay)"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	# The sessions come from a snapshot this time.
+	start_tokexd || fail "tokexd exited during the second restart"
+	grep -q '^tokexd: journal: snapshot seq .* loaded' "$LOG" ||
+		fail "the second restart did not start from a snapshot"
+	client relogon --sid 0x7e57c005 --sid2 0x7e57c006 ||
+		fail "crash_client relogon failed after a restart (snapshot)"
 	stop_tokexd TERM
 	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
