@@ -14,8 +14,10 @@
  *
  * Modes:
  *   run     recover and check (below), probe the book, then send up to --orders requests
- *           (random GTC buys/sells that cross, some cancels), stopping early when the file
- *           --stop appears (the script killed tokexd); save the state. --ready FILE is
+ *           (random GTC buys/sells that cross, some cancels; in batches, some of each
+ *           throttled), stopping early when the file --stop appears (the script killed
+ *           tokexd); else wait until each session has every reply its requests caused
+ *           (barrier requests, answered after them); save the state. --ready FILE is
  *           created when the trading starts (the script kills tokexd after it).
  *   verify  recover, check, probe; nothing else.
  *   storage send NewOrders one by one: the answers are ExecAck until the first ExecReject
@@ -55,6 +57,9 @@
 #include "tokex/client.h"
 
 #define MAXMSG 200000
+/* The longest wait for one thing (an establishment, a recovery's retransmission, an
+ * answer): a bound for a hang, generous enough for a loaded machine, never a speed. */
+#define WAIT_MS 60000
 #define MAXORD 65536
 
 struct sess {
@@ -242,19 +247,20 @@ static int sess_open(struct sess *s, struct sess *other)
 	cfg.retrans_timeout_ms = 300;
 	cfg.retrans_retries = 5;
 	cfg.retrans_max = 128; /* tokexd serves at most 128 per request */
+	cfg.batch = 1;         /* trade(): a batch goes in one datagram / one write */
 	int r = tkx_client_open(&s->c, &cfg);
 	if (r < 0) {
 		FAIL("%s: open: %s", s->name, strerror(-r));
 		return -1;
 	}
-	r = tkx_client_establish(s->c, 10000);
+	r = tkx_client_establish(s->c, WAIT_MS);
 	if (r < 0) {
 		char e[160];
 		tkx_client_errstr(s->c, e, sizeof(e));
 		FAIL("%s: establish: %s (%s)", s->name, strerror(-r), e);
 		return -1;
 	}
-	uint64_t end = mono_ms() + 15000;
+	uint64_t end = mono_ms() + WAIT_MS;
 	g.recovering = 1;
 	while ((s->ack_next == 0 || s->got + 1 < s->ack_next) && mono_ms() < end) {
 		if (pump(s, 20) < 0)
@@ -434,7 +440,7 @@ static void probe(struct sess *S, int k, int64_t opposite)
 		FAIL("%s: probe: %s", s->name, strerror(-r));
 		return;
 	}
-	uint64_t end = mono_ms() + 5000, filled = 0;
+	uint64_t end = mono_ms() + WAIT_MS, filled = 0;
 	int done = 0;
 	uint32_t from = s->n;
 	while (!done && mono_ms() < end) {
@@ -471,8 +477,8 @@ static void probe(struct sess *S, int k, int64_t opposite)
 		printf("CRASH probe %s: IOC filled %" PRIu64 " = resting opposite\n", s->name, filled);
 }
 
-/* Takes what arrives until both sessions were quiet for ms (replies wait for the
- * journal's fdatasync, which a loaded machine can stretch), at most 10 s longer. */
+/* Takes what arrives until both sessions were quiet for ms, at most 10 s longer: only for
+ * a tokexd that was killed, where nothing more is owed. */
 static void settle(struct sess *S, int ms)
 {
 	uint64_t now = mono_ms(), quiet = now + (uint64_t)ms, end = quiet + 10000;
@@ -487,6 +493,47 @@ static void settle(struct sess *S, int ms)
 	}
 }
 
+/* Waits until session k has every message the exchange numbered for it before it took a
+ * new request from k: a cancel of an order that does not exist, whose answer (ExecReject
+ * UNKNOWN_ORDER, or THROTTLED) is numbered after all of those, and which the library
+ * delivers only after them (it asks for any gap first). The other session is read too
+ * (its keepalive). A request or answer lost on UDP is made good by asking again every 5 s
+ * (any answer will do); WAIT_MS in all. Event-driven: no quiet period is assumed. */
+static void barrier(struct sess *S, int k)
+{
+	struct sess *s = &S[k];
+	uint64_t end = mono_ms() + WAIT_MS, again = 0, first = 0;
+	uint32_t from = s->n;
+	while (mono_ms() < end) {
+		if (mono_ms() >= again) {
+			struct tkx_cancel_order c;
+			memset(&c, 0, sizeof(c));
+			c.order_id = UINT64_MAX; /* never an order */
+			c.contract_id = g.contract;
+			int r = tkx_client_cancel_order(s->c, &c);
+			if (r < 0 && r != -ENOBUFS) {
+				FAIL("%s: barrier: %s", s->name, strerror(-r));
+				return;
+			}
+			if (r == 0 && first == 0)
+				first = c.cl_ord_id;
+			tkx_client_flush(s->c);
+			again = mono_ms() + 5000;
+		}
+		if (pump(s, 20) < 0)
+			break;
+		if (S[1 - k].c)
+			pump(&S[1 - k], 0);
+		for (uint32_t i = from; i < s->n; i++)
+			if (first && s->msg[i].template_id == TKX_EXEC_REJECT &&
+			    s->msg[i].exec_reject.cl_ord_id >= first)
+				return;
+		from = s->n;
+	}
+	FAIL("%s: no answer to the barrier request (first cl_ord_id %" PRIu64 ") in %u ms",
+	     s->name, first, WAIT_MS);
+}
+
 static void recover_and_check(struct sess *S)
 {
 	int64_t rest[2];
@@ -496,17 +543,24 @@ static void recover_and_check(struct sess *S)
 	check_streams(S, rest);
 	if (failed)
 		return;
-	/* The book: B's sells against an IOC buy, then A's buys against an IOC sell. */
+	/* The book: B's sells against an IOC buy, then A's buys against an IOC sell; each
+	 * time the other side's fills are in once its barrier is answered. */
 	probe(S, 0, rest[1]);
-	settle(S, 200);
+	barrier(S, 1);
 	check_streams(S, rest);
 	probe(S, 1, rest[0]);
-	settle(S, 200);
+	barrier(S, 0);
 	check_streams(S, rest);
 	if (rest[0] || rest[1])
 		FAIL("the book is not empty after the probes: buy %" PRId64 " sell %" PRId64, rest[0],
 		     rest[1]);
 }
+
+/* Requests go in batches of TRADE_BATCH to one session, each batch in one datagram (UDP)
+ * or one write (TCP), so the exchange takes the batch at one instant: with a throttle
+ * bucket shallower than the batch (the scripts' 10 deep), some of every batch are answered
+ * THROTTLED by the session layer itself however slow the machine is. */
+#define TRADE_BATCH 12
 
 static void trade(struct sess *S)
 {
@@ -521,11 +575,13 @@ static void trade(struct sess *S)
 	while (sent < g.orders && access(g.stop, F_OK) != 0) {
 		int k = (int)(rand() % 2);
 		struct sess *s = &S[k];
-		if (ncl[k] && rand() % 8 == 0) {
-			unsigned i = (unsigned)rand() % ncl[k];
-			tkx_client_cancel(s->c, cl[k][i], NULL); /* may be gone: fine */
-			cl[k][i] = cl[k][--ncl[k]];
-		} else {
+		for (unsigned b = 0; b < TRADE_BATCH && sent < g.orders; b++, sent++) {
+			if (ncl[k] && rand() % 8 == 0) {
+				unsigned i = (unsigned)rand() % ncl[k];
+				tkx_client_cancel(s->c, cl[k][i], NULL); /* may be gone: fine */
+				cl[k][i] = cl[k][--ncl[k]];
+				continue;
+			}
 			struct tkx_new_order o;
 			memset(&o, 0, sizeof(o));
 			o.contract_id = g.contract;
@@ -537,22 +593,61 @@ static void trade(struct sess *S)
 			if (tkx_client_new_order(s->c, &o) == 0 && ncl[k] < 256)
 				cl[k][ncl[k]++] = o.cl_ord_id;
 		}
-		sent++;
+		tkx_client_flush(s->c);
 		pump(&S[0], 0);
 		pump(&S[1], 0);
-		usleep(500);
+		usleep(500 * TRADE_BATCH); /* pacing: about 2000 requests a second at most */
 	}
-	settle(S, access(g.stop, F_OK) == 0 ? 300 : 1000);
-	printf("CRASH sent %u request(s)%s\n", sent, access(g.stop, F_OK) == 0 ? " (stopped)" : "");
+	int stopped = access(g.stop, F_OK) == 0;
+	if (stopped) {
+		settle(S, 300); /* tokexd was killed: take what arrived */
+	} else {
+		/* Everything the exchange made for either session: B's requests all applied
+		 * (and A's fills from them numbered), then A's (and B's fills from them), then
+		 * B's stream up to there. Then a clean stop leaves nothing unsent. */
+		barrier(S, 1);
+		barrier(S, 0);
+		barrier(S, 1);
+	}
+	printf("CRASH sent %u request(s)%s\n", sent, stopped ? " (stopped)" : "");
+}
+
+/* storage: the answers among s's messages [*seen, n) to requests cl0, cl0 + 1, ... (the
+ * library gives each request the cl_ord_id one above the last), whatever request they
+ * answer: ans[i] 1 ExecAck, 2 ExecReject STORAGE. */
+static void take_answers(const struct sess *s, uint32_t *seen, uint64_t cl0, uint8_t *ans)
+{
+	for (; *seen < s->n; (*seen)++) {
+		const struct tkx_msg *m = &s->msg[*seen];
+		uint64_t c = m->template_id == TKX_EXEC_ACK ? m->exec_ack.cl_ord_id :
+			     m->template_id == TKX_EXEC_REJECT ? m->exec_reject.cl_ord_id : 0;
+		if (!cl0 || c < cl0 || c - cl0 >= g.orders)
+			continue;
+		if (m->template_id == TKX_EXEC_ACK)
+			ans[c - cl0] = 1;
+		else if (m->exec_reject.reason == TKX_REJ_STORAGE)
+			ans[c - cl0] = 2;
+		else
+			FAIL("storage: ExecReject reason %u", m->exec_reject.reason);
+	}
 }
 
 static void storage(struct sess *S)
 {
 	struct sess *s = &S[0];
 	uint32_t acks = 0, stor = 0, silent = 0, after = 0;
+	static uint8_t ans[MAXORD]; /* per request: 0 no answer, 1 ExecAck, 2 STORAGE */
+	uint64_t cl0 = 0;
+	uint32_t seen = 0;
 	if (sess_open(s, NULL) < 0)
 		return;
+	if (g.orders > MAXORD) {
+		FAIL("storage: --orders above %u", MAXORD);
+		return;
+	}
 	g.count_lost = 1;
+	seen = s->n;
+	const uint32_t base = s->n;
 	for (uint32_t i = 0; i < g.orders; i++) {
 		struct tkx_new_order o;
 		memset(&o, 0, sizeof(o));
@@ -566,32 +661,39 @@ static void storage(struct sess *S)
 			FAIL("storage: request %u: send failed: %s", i, strerror(-sr));
 			return;
 		}
-		uint32_t from = s->n;
+		if (i == 0)
+			cl0 = o.cl_ord_id;
+		else if (o.cl_ord_id != cl0 + i)
+			FAIL("storage: request %u has cl_ord_id %" PRIu64 ", not %" PRIu64, i,
+			     o.cl_ord_id, cl0 + i);
+		/* One at a time, so that the failure falls between two requests; a request
+		 * whose answer is slow (or never comes) is not held against it here. */
 		uint64_t end = mono_ms() + 3000;
-		int got = 0;
-		while (!got && mono_ms() < end) {
+		while (!ans[i] && mono_ms() < end) {
 			pump(s, 20);
-			for (uint32_t j = from; j < s->n; j++) {
-				const struct tkx_msg *m = &s->msg[j];
-				if (m->template_id == TKX_EXEC_ACK && m->exec_ack.cl_ord_id == o.cl_ord_id) {
-					got = 1;
-					acks++;
-					if (stor)
-						after++;
-				} else if (m->template_id == TKX_EXEC_REJECT &&
-					   m->exec_reject.cl_ord_id == o.cl_ord_id) {
-					got = 1;
-					if (m->exec_reject.reason == TKX_REJ_STORAGE)
-						stor++;
-					else
-						FAIL("storage: ExecReject reason %u", m->exec_reject.reason);
-				}
-			}
+			take_answers(s, &seen, cl0, ans);
 		}
-		if (!got)
-			silent++;
 	}
-	printf("CRASH storage acks %u storage %u unanswered %u\n", acks, stor, silent);
+	/* Every answer that will come is in once the barrier's is: then count. */
+	barrier(S, 0);
+	take_answers(s, &seen, cl0, ans);
+	for (uint32_t i = 0; i < g.orders; i++) {
+		if (ans[i] == 1) {
+			acks++;
+			after += stor > 0;
+		} else if (ans[i] == 2) {
+			stor++;
+		} else {
+			silent++;
+		}
+	}
+	/* tokexd counts every STORAGE it sends: the barrier's answers too. */
+	uint32_t stor_all = 0;
+	for (uint32_t j = base; j < s->n; j++)
+		stor_all += s->msg[j].template_id == TKX_EXEC_REJECT &&
+			    s->msg[j].exec_reject.reason == TKX_REJ_STORAGE;
+	printf("CRASH storage acks %u storage %u unanswered %u (STORAGE answers to the "
+	       "requests: %u)\n", acks, stor_all, silent, stor);
 	if (stor == 0)
 		FAIL("storage: no ExecReject STORAGE after the journal failed");
 	if (after)
@@ -626,7 +728,7 @@ static int try_logon(uint64_t sid, struct tkx_client **out, char *err, size_t er
 	int r = tkx_client_open(out, &cfg);
 	if (r < 0)
 		return r;
-	r = tkx_client_establish(*out, 10000);
+	r = tkx_client_establish(*out, WAIT_MS);
 	if (r < 0) {
 		tkx_client_errstr(*out, err, errlen);
 		tkx_client_close(*out);
@@ -650,7 +752,7 @@ static void rest_one(struct sess *x2)
 		FAIL("X2: order: %s", strerror(-r));
 		return;
 	}
-	uint64_t end = mono_ms() + 30000; /* a bound for a hang, not a speed */
+	uint64_t end = mono_ms() + WAIT_MS;
 	uint32_t from = x2->n;
 	while (mono_ms() < end) {
 		if (pump(x2, 20) < 0)

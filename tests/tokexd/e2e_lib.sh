@@ -46,3 +46,25 @@ e2e_lock_net() {
 
 # Whether something listens on 127.0.0.1:$1.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The bound, in seconds, on one wait for tokexd - its start, its telemetry socket, its
+# stop - and on a client's run (TKX_E2E_WAIT_S overrides it). A bound for a hang, never a
+# measure of speed: on a loaded machine (scripts/test-loaded) an ASan tokexd can take tens
+# of seconds to start, and a client many times its usual time.
+E2E_WAIT_S=${TKX_E2E_WAIT_S:-120}
+E2E_CLIENT_S=$((3 * E2E_WAIT_S))
+
+# wait_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (0), or until
+# SECONDS have passed (1).
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+# Whether tokexd ($TD_PID) is gone; whether it said it is ready ($LOG) or is gone.
+td_gone() { ! kill -0 "$TD_PID" 2>/dev/null; }
+td_started() { grep -q '^tokexd: ready' "$LOG" 2>/dev/null || td_gone; }
