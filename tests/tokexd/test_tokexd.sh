@@ -18,7 +18,7 @@
 # the sanitizers must have nothing to say. Cleans up on every exit path (tokexd killed by
 # pid, TAP deleted, EAL runtime directory removed). Needs root and /dev/net/tun, else
 # exit 77 (skipped). Bounded (e2e_lib.sh, for hangs: a loaded machine is slow): tokexd's
-# start and stop E2E_WAIT_S each, each client E2E_CLIENT_S; tokexd's own --seconds 900.
+# start and stop E2E_WAIT_S each, each client E2E_CLIENT_S; tokexd's own --seconds 3600.
 set -u
 
 MODE=${1:?usage: test_tokexd.sh rtc|pipeline|throttle|busy TOKEXD E2E_CLIENT}
@@ -80,7 +80,7 @@ grep -q "group: $MDGRP" "$WORK/tokexd.yaml" || fail "$MODE.yaml has no md.group 
 start_tokexd() {
 	local port=$1
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" \
-		--tcp "127.0.0.1:$port" --seconds 900 -- --log-level='*:warning' \
+		--tcp "127.0.0.1:$port" --seconds 3600 -- --log-level='*:warning' \
 		>"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
 	wait_until "$E2E_WAIT_S" td_started

@@ -48,7 +48,7 @@
 # TAP tkxj<net>_<pid>, subnets 198.18.40-55.0/24 (a lock per subnet), market data
 # 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded (for
 # a hang; e2e_lib.sh): a start or a stop E2E_WAIT_S, each client E2E_CLIENT_S; tokexd's own
-# --seconds 1800.
+# --seconds 3600.
 set -u
 
 WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|relogon TOKEXD CRASH_CLIENT}
@@ -188,7 +188,7 @@ start_tokexd() {
 	START=$((START + 1))
 	LOG=$WORK/tokexd.$START.log
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" "${TCP[@]}" \
-		--seconds 1800 -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
+		--seconds 3600 -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
 	wait_until "$E2E_WAIT_S" td_started
 	if ! grep -q '^tokexd: ready' "$LOG"; then
