@@ -244,8 +244,10 @@ static int sess_open(struct sess *s, struct sess *other)
 	cfg.next_seq_no = s->next_seq_no;
 	cfg.first_cl_ord_id = s->next_cl;
 	cfg.last_in_seq = 0; /* everything again: the check */
-	cfg.retrans_timeout_ms = 300;
-	cfg.retrans_retries = 5;
+	/* A gap is asked for again each second for a minute before it counts as LOST: on a
+	 * loaded machine a retransmission can take seconds. */
+	cfg.retrans_timeout_ms = 1000;
+	cfg.retrans_retries = WAIT_MS / 1000;
 	cfg.retrans_max = 128; /* tokexd serves at most 128 per request */
 	cfg.batch = 1;         /* trade(): a batch goes in one datagram / one write */
 	int r = tkx_client_open(&s->c, &cfg);
