@@ -993,11 +993,13 @@ static void td_drain_rings_jn(struct td_rx *r)
  * a->jn_last, and replay's FIFOs would be empty there. The cores idle on empty rings
  * meanwhile and change nothing until the RX core sends again, so it may read their state
  * (the acquire of `done` pairs with the core's release). A pause of the RX loop as long as
- * the cores' backlog plus the serialization; bounded by TD_QUIESCE_NS, then no snapshot. */
-static int td_pipe_quiesce(struct td_rx *r)
+ * the cores' backlog plus the serialization; bounded by bound_ns (a snapshot: TD_QUIESCE_NS,
+ * then none is taken; the stop: TD_STOP_WAIT_NS, so that every journaled request is applied
+ * and answered before the cores stop, however loaded the machine). */
+static int td_pipe_quiesce(struct td_rx *r, uint64_t bound_ns)
 {
 	struct td_app *a = r->app;
-	uint64_t end = td_mono_ns() + TD_QUIESCE_NS;
+	uint64_t end = td_mono_ns() + bound_ns;
 	for (;;) {
 		int idle = 1;
 		for (uint32_t m = 0; m < a->route.n_match; m++)
@@ -1114,7 +1116,7 @@ int td_rx_loop(void *arg)
 		if (rtc && a->jn) /* every record <= jn_last is applied here */
 			td_snap_maybe(a, r.now);
 		else if (a->jn_pipe && td_snap_due(a) && r.n_jgone == 0 &&
-			 td_pipe_quiesce(&r) == 0)
+			 td_pipe_quiesce(&r, TD_QUIESCE_NS) == 0)
 			td_snap_maybe(a, r.now);
 	}
 	/* Orderly end: the UDP sessions' input stopped with the loop, the gateway's is in.
@@ -1126,7 +1128,7 @@ int td_rx_loop(void *arg)
 	if (!rtc) {
 		r.now = td_now_ns();
 		if (a->jn_pipe) {
-			td_pipe_quiesce(&r);
+			td_pipe_quiesce(&r, TD_STOP_WAIT_NS);
 		} else {
 			uint64_t end = td_mono_ns() + 20000000ull; /* 20 ms */
 			while (td_mono_ns() < end)
