@@ -1306,12 +1306,15 @@ static void *gw_main(void *arg)
 			input_stop(gw);
 		reap_cqes(gw);
 		poll_events(gw);
+		resume_parked(gw);
+		settle(gw);
+		/* After the flush: a Negotiate taken in this pass has authenticated its
+		 * connection (send_bufs()) before the deadlines are looked at. */
 		if (gw->mono >= gw->next_tick) {
 			tick(gw);
 			gw->next_tick = gw->mono + gw->tick_ns;
+			settle(gw);
 		}
-		resume_parked(gw);
-		settle(gw);
 		if (gw->input_off)
 			quiet_check(gw);
 		STAT(gw, loops);
