@@ -237,10 +237,11 @@ static int sess_open(struct sess *s, struct sess *other)
 	cfg.secret_len = strlen(secret(s->firm));
 	cfg.session_id = s->sid;
 	cfg.cancel_on_disconnect = 0; /* a kill must not cancel: the book is checked */
-	/* Generous: under a parallel test run two busy-polling tokexd processes share the two
-	 * CPUs with this client, which can be off its CPU for a second; a keepalive timeout
+	/* Generous: under a parallel test run busy-polling tokexd processes share the two
+	 * CPUs with this client and with each other; either side can be off its CPU for
+	 * seconds, and a keepalive timeout (3 intervals of silence, seen from either side)
 	 * would end the session in the middle of a check. */
-	cfg.keepalive_ms = 5000;
+	cfg.keepalive_ms = 20000;
 	cfg.next_seq_no = s->next_seq_no;
 	cfg.first_cl_ord_id = s->next_cl;
 	cfg.last_in_seq = 0; /* everything again: the check */
@@ -724,7 +725,7 @@ static int try_logon(uint64_t sid, struct tkx_client **out, char *err, size_t er
 	cfg.secret = (const uint8_t *)secret(1);
 	cfg.secret_len = strlen(secret(1));
 	cfg.session_id = sid;
-	cfg.keepalive_ms = 5000;
+	cfg.keepalive_ms = 20000; /* as sess_open's */
 	*out = NULL;
 	snprintf(err, errlen, "open failed");
 	int r = tkx_client_open(out, &cfg);

@@ -25,16 +25,25 @@ e2e_require() {
 }
 
 # A subnet of our own: the first of the /24s 198.18.N.0 in $1 whose lock we get (held
-# until the script exits). Sets NET, KIP (the kernel side, .1) and TIP (tokexd, .2).
+# until the script exits). Sets NET, KIP (the kernel side, .1) and TIP (tokexd, .2). When
+# other runs (other builds' test suites on this machine) hold them all, it waits for one,
+# up to TKX_E2E_LOCK_S seconds (1800): a run holds its subnet for one test.
 e2e_lock_net() {
+	local end=$((SECONDS + ${TKX_E2E_LOCK_S:-1800})) said=
 	NET=
-	for n in $1; do
-		exec {lockfd}>"/tmp/tokex-e2e-198.18.$n.lock"
-		if flock -n "$lockfd"; then
-			NET=$n
-			break
-		fi
-		exec {lockfd}>&-
+	while :; do
+		for n in $1; do
+			exec {lockfd}>"/tmp/tokex-e2e-198.18.$n.lock"
+			if flock -n "$lockfd"; then
+				NET=$n
+				break 2
+			fi
+			exec {lockfd}>&-
+		done
+		[ "$SECONDS" -lt "$end" ] || break
+		[ -n "$said" ] || echo "note: every subnet of $1 is held by another run; waiting"
+		said=1
+		sleep 1
 	done
 	[ -n "$NET" ] || fail "every subnet of $1 is held by another run"
 	KIP=198.18.$NET.1

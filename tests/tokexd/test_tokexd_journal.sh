@@ -162,6 +162,8 @@ sessions:
   max: $SESSIONS
   retransmit_depth: 16384
 $THROTTLE
+tcp:
+  negotiate_deadline_ms: 30000
 journal:
   dir: $JDIR
   durability: sync
