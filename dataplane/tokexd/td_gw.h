@@ -137,8 +137,9 @@ struct td_gw_conf {
 	uint32_t poll_us;       /* longest wait for kernel events, 0..100; 0 = busy poll  20 */
 	uint32_t tick_us;       /* ss_tick() period, 100..100000                      1000 */
 	uint32_t drain_ms;      /* DRAIN (after a Terminate) closes after at most this  1000 */
-	uint32_t idle_ms;       /* a connection that sends nothing this long is closed (a
-				   live session sends at least every keepalive_max_ms);
+	uint32_t idle_ms;       /* an authenticated connection that sends nothing this long
+				   is closed (a live session sends at least every
+				   keepalive_max_ms; before, negotiate_ms applies);
 				   0 = 3 x ss.keepalive_max_ms                           0 */
 	uint32_t sq_entries;    /* io_uring submission queue, power of two, 64..32768  1024 */
 	int sndbuf;             /* SO_SNDBUF of accepted sockets, 0 = the kernel's        0 */
