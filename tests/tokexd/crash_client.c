@@ -502,19 +502,25 @@ static void settle(struct sess *S, int ms)
  * delivers only after them (it asks for any gap first). The other session is read too
  * (its keepalive). A request or answer lost on UDP is made good by asking again every 5 s
  * (any answer will do); WAIT_MS in all. Event-driven: no quiet period is assumed. */
+static int killed(void)
+{
+	return access(g.stop, F_OK) == 0;
+}
+
+/* (Returns early, failing nothing, once the script has killed tokexd: --stop.) */
 static void barrier(struct sess *S, int k)
 {
 	struct sess *s = &S[k];
 	uint64_t end = mono_ms() + WAIT_MS, again = 0, first = 0;
 	uint32_t from = s->n;
-	while (mono_ms() < end) {
+	while (mono_ms() < end && !killed()) {
 		if (mono_ms() >= again) {
 			struct tkx_cancel_order c;
 			memset(&c, 0, sizeof(c));
 			c.order_id = UINT64_MAX; /* never an order */
 			c.contract_id = g.contract;
 			int r = tkx_client_cancel_order(s->c, &c);
-			if (r < 0 && r != -ENOBUFS) {
+			if (r < 0 && r != -ENOBUFS && !killed()) {
 				FAIL("%s: barrier: %s", s->name, strerror(-r));
 				return;
 			}
@@ -533,8 +539,9 @@ static void barrier(struct sess *S, int k)
 				return;
 		from = s->n;
 	}
-	FAIL("%s: no answer to the barrier request (first cl_ord_id %" PRIu64 ") in %u ms",
-	     s->name, first, WAIT_MS);
+	if (!killed())
+		FAIL("%s: no answer to the barrier request (first cl_ord_id %" PRIu64 ") in %u ms",
+		     s->name, first, WAIT_MS);
 }
 
 static void recover_and_check(struct sess *S)
@@ -575,7 +582,7 @@ static void trade(struct sess *S)
 		if (f)
 			fclose(f);
 	}
-	while (sent < g.orders && access(g.stop, F_OK) != 0) {
+	while (sent < g.orders && !killed()) {
 		int k = (int)(rand() % 2);
 		struct sess *s = &S[k];
 		for (unsigned b = 0; b < TRADE_BATCH && sent < g.orders; b++, sent++) {
@@ -601,17 +608,18 @@ static void trade(struct sess *S)
 		pump(&S[1], 0);
 		usleep(500 * TRADE_BATCH); /* pacing: about 2000 requests a second at most */
 	}
-	int stopped = access(g.stop, F_OK) == 0;
-	if (stopped) {
-		settle(S, 300); /* tokexd was killed: take what arrived */
-	} else {
+	if (!killed()) {
 		/* Everything the exchange made for either session: B's requests all applied
 		 * (and A's fills from them numbered), then A's (and B's fills from them), then
-		 * B's stream up to there. Then a clean stop leaves nothing unsent. */
+		 * B's stream up to there. Then a clean stop leaves nothing unsent. A kill in
+		 * the meantime ends the barriers. */
 		barrier(S, 1);
 		barrier(S, 0);
 		barrier(S, 1);
 	}
+	int stopped = killed();
+	if (stopped)
+		settle(S, 300); /* tokexd was killed: take what arrived */
 	printf("CRASH sent %u request(s)%s\n", sent, stopped ? " (stopped)" : "");
 }
 
