@@ -63,6 +63,11 @@ static const struct cp_key cp_keys[] = {
 	STR("offload.vfio_group", offload_vfio_group),
 	IP("tcp.ip", tcp_ip),
 	U32("tcp.port", tcp_port, 1, 65535),
+	/* Connection table (0 = sessions.max), the share one source address may hold, and
+	 * how long a connection has to show valid credentials (td_gw.h "Admission"). */
+	U32("tcp.max_conns", tcp_max_conns, 0, 65536),
+	U32("tcp.max_conns_per_ip", tcp_max_conns_per_ip, 1, 65536),
+	U32("tcp.negotiate_deadline_ms", tcp_negotiate_ms, 100, 600000),
 	IP("md.group", md_group),
 	U32("md.port", md_port, 1, 65535),
 	U32("md.request_port", md_req_port, 1, 65535),
@@ -162,6 +167,9 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->offload_levels = 8;
 	cfg->tcp_ip = 0x7F000001;   /* 127.0.0.1 */
 	cfg->tcp_port = TKX_PORT_ORDER_TCP;
+	cfg->tcp_max_conns = TKX_VENUE_TCP_MAX_CONNS;
+	cfg->tcp_max_conns_per_ip = TKX_VENUE_TCP_MAX_CONNS_PER_IP;
+	cfg->tcp_negotiate_ms = TKX_VENUE_TCP_NEGOTIATE_MS;
 	cfg->md_group = 0xEFC60001; /* 239.198.0.1 */
 	cfg->md_port = TKX_PORT_MD;
 	cfg->md_req_port = TKX_PORT_MD_REQ;

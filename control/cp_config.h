@@ -81,6 +81,9 @@ struct cp_config {
 	/* TCP gateway (io_uring) */
 	uint32_t tcp_ip;   /* host order; 0 = disabled */
 	uint32_t tcp_port;
+	uint32_t tcp_max_conns;        /* connection table; 0 = sessions.max */
+	uint32_t tcp_max_conns_per_ip; /* connections from one source address */
+	uint32_t tcp_negotiate_ms;     /* to show credentials after connecting */
 
 	/* market data */
 	uint32_t md_group; /* multicast group, host order */

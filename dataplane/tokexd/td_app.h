@@ -169,6 +169,12 @@ void td_ctl_stop(struct td_app *a);
 /* The input journal (td_journal.c; issue 6). RX core (the single producer): append
  * returns the seq, 0 ring full, a negative errno (halted: STORAGE); wait busy-polls until
  * everything appended is durable (0) or halts (negative errno); ctl appends and waits. */
+/* The termination time recovery gives the sessions it rebuilds (ss_restore_session(),
+ * ss_snap_load()): long ago, so that they count as having lingered already (ss_session.h
+ * invariant 9). A table full of recovered sessions that are not live then never keeps a
+ * new logon out after a restart; a slot that may have resting orders is still never given
+ * away, and while there is a FREE slot none is reclaimed. */
+#define TD_RESTORED_TERM_NS 0ull
 /* Before launch; the journal thread runs on cpu (-1: inherit the caller's affinity). */
 int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen);
 void td_jn_ss_params(struct td_app *a, struct ss_params *p);

@@ -542,7 +542,7 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 				      : e.src == TD_SRC_GW ? td_replay_gw(a) : NULL;
 		if (st == NULL || e.kind != JN_SS_ESTABLISHED ||
 		    ss_restore_session(st, e.session, e.session_id, e.firm_id, e.next_in_seq,
-				       td_now_ns()) != 0) {
+				       TD_RESTORED_TERM_NS) != 0) {
 			rp->skipped++;
 			break;
 		}

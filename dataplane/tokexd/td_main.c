@@ -225,7 +225,10 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 		c->source, c->mode == CP_MODE_RTC ? "rtc" : "pipeline", c->port_vdev, ip,
 		c->udp_port, c->rx_lcore, c->mode == CP_MODE_RTC ? 1 : c->n_match_lcores);
 	if (c->tcp_ip)
-		fprintf(f, "tokexd: tcp order entry %s:%u\n", tip, c->tcp_port);
+		fprintf(f, "tokexd: tcp order entry %s:%u, %u connection(s), %u per address, "
+			"credentials within %u ms\n", tip, c->tcp_port,
+			c->tcp_max_conns ? c->tcp_max_conns : c->max_sessions,
+			c->tcp_max_conns_per_ip, c->tcp_negotiate_ms);
 	if (c->journal_dir[0])
 		fprintf(f, "tokexd: journal %s durability %s\n", c->journal_dir,
 			c->journal_durability == 0 ? "sync" :
@@ -691,7 +694,9 @@ int main(int argc, char **argv)
 		gc.port = (uint16_t)cfg->tcp_port;
 		td_ss_params(cfg, &gc.ss, gfirms);
 		gc.route = a->gw_rt;
-		gc.max_conns = cfg->max_sessions;
+		gc.max_conns = cfg->tcp_max_conns ? cfg->tcp_max_conns : cfg->max_sessions;
+		gc.max_conns_per_ip = cfg->tcp_max_conns_per_ip;
+		gc.negotiate_ms = cfg->tcp_negotiate_ms;
 		gc.cpu = td_spare_cpu(a, &allowed);
 		gc.journal = cfg->journal_dir[0] != 0;
 		td_sess_setup(a, &gc);
@@ -746,6 +751,9 @@ int main(int argc, char **argv)
 				rte_exit(1, "tokexd: cannot launch matching lcore %u\n", a->match[m].lcore);
 
 	td_rx_loop(a); /* on the main lcore, until a signal or --seconds */
+	if (a->gw && !td_gw_quiet(a->gw))
+		printf("tokexd: tcp gateway: its last input did not settle in time; requests it "
+		       "took at the end may be unanswered\n");
 
 	rte_eal_mp_wait_lcore();
 	atomic_store(&a->running, 0);

@@ -35,6 +35,7 @@
 #define TD_STAGE_MAX 64      /* pipeline + journal: staged requests per core, per pass */
 #define TD_HOLD_CAP 2048u    /* packets held for durability; power of two */
 #define TD_HOLD_EV_CAP 4096u /* gateway replies held for durability; power of two */
+#define TD_STOP_WAIT_NS 10000000000ull /* stop: the gateway's last input, its last replies */
 
 struct td_rx {
 	struct td_app *app;
@@ -159,6 +160,22 @@ static void td_hold_release(struct td_rx *r)
 		    rte_ring_sp_enqueue_elem(ring, &r->hold_ev[i], sizeof(r->hold_ev[i])) != 0)
 			break; /* not durable yet, or the gateway's ring is full: next pass */
 		r->he_head++;
+	}
+}
+
+/* Stopping, after td_jn_wait(): what is held goes - all of it durable now, or dropped by
+ * td_hold_halt() if the journal failed. The gateway's replies wait for room on its ring,
+ * which the gateway drains until td_gw_stop(); bounded for a gateway that is stuck. */
+static void td_hold_flush(struct td_rx *r)
+{
+	uint64_t end = td_mono_ns() + TD_STOP_WAIT_NS;
+	for (;;) {
+		td_hold_release(r);
+		td_tx_flush(r);
+		if ((r->he_head == r->he_tail && r->hm_head == r->hm_tail) || r->halt_seen ||
+		    td_mono_ns() >= end)
+			return;
+		rte_pause();
 	}
 }
 
@@ -980,11 +997,13 @@ static void td_drain_rings_jn(struct td_rx *r)
  * a->jn_last, and replay's FIFOs would be empty there. The cores idle on empty rings
  * meanwhile and change nothing until the RX core sends again, so it may read their state
  * (the acquire of `done` pairs with the core's release). A pause of the RX loop as long as
- * the cores' backlog plus the serialization; bounded by TD_QUIESCE_NS, then no snapshot. */
-static int td_pipe_quiesce(struct td_rx *r)
+ * the cores' backlog plus the serialization; bounded by bound_ns (a snapshot: TD_QUIESCE_NS,
+ * then none is taken; the stop: TD_STOP_WAIT_NS, so that every journaled request is applied
+ * and answered before the cores stop, however loaded the machine). */
+static int td_pipe_quiesce(struct td_rx *r, uint64_t bound_ns)
 {
 	struct td_app *a = r->app;
-	uint64_t end = td_mono_ns() + TD_QUIESCE_NS;
+	uint64_t end = td_mono_ns() + bound_ns;
 	for (;;) {
 		int idle = 1;
 		for (uint32_t m = 0; m < a->route.n_match; m++)
@@ -1009,6 +1028,31 @@ static void td_tick(struct td_rx *r)
 	md_pub_tick(r->app->md, r->now);
 }
 
+/* Stopping: has this core taken the TCP gateway's last input (td_gw.h "Stop")? The first
+ * call asks the gateway to take no more; it says once all it made is on its rings, and
+ * where this core is their consumer (run-to-completion, pipeline with a journal) the loop
+ * goes on until they are empty too, so that every request the gateway took is applied and
+ * journaled and its replies made. Bounded (*end): a stuck gateway does not hold the stop
+ * up (td_main reports it). */
+static int td_gw_input_done(struct td_rx *r, uint64_t *end)
+{
+	struct td_app *a = r->app;
+	if (a->gw == NULL)
+		return 1;
+	if (*end == 0) {
+		td_gw_quiesce(a->gw);
+		*end = td_mono_ns() + TD_STOP_WAIT_NS;
+		return 0;
+	}
+	if (td_mono_ns() >= *end)
+		return 1;
+	if (!td_gw_quiet(a->gw)) /* acquire: its ring entries are visible after this */
+		return 0;
+	struct rte_ring *ring = a->cfg.mode == CP_MODE_RTC || a->jn_pipe ?
+				a->gw_rt->req[TD_SRC_GW][0] : NULL;
+	return ring == NULL || rte_ring_empty(ring);
+}
+
 int td_rx_loop(void *arg)
 {
 	struct td_app *a = arg;
@@ -1018,7 +1062,7 @@ int td_rx_loop(void *arg)
 	static struct td_rx r;
 	struct rte_mbuf *pkts[DP_NET_BURST], *replies[DP_NET_BURST];
 	struct dp_dgram dg[DP_NET_BURST];
-	uint64_t next_tick = 0;
+	uint64_t next_tick = 0, gw_end = 0;
 	int rtc = a->cfg.mode == CP_MODE_RTC;
 
 	memset(&r, 0, sizeof(r));
@@ -1029,7 +1073,9 @@ int td_rx_loop(void *arg)
 	r.mout.flush = td_mout_flush;
 	r.mout.arg = &r;
 
-	while (atomic_load_explicit(&a->running, memory_order_relaxed)) {
+	/* Until told to stop, then until the gateway's last input is in. */
+	while (atomic_load_explicit(&a->running, memory_order_relaxed) ||
+	       !td_gw_input_done(&r, &gw_end)) {
 		a->rx.loops++;
 		r.now = td_now_ns();
 		uint16_t n = rte_eth_rx_burst(a->port.port_id, 0, pkts, DP_NET_BURST);
@@ -1082,18 +1128,19 @@ int td_rx_loop(void *arg)
 		if (rtc && a->jn) /* every record <= jn_last is applied here */
 			td_snap_maybe(a, r.now);
 		else if (a->jn_pipe && td_snap_due(a) && r.n_jgone == 0 &&
-			 td_pipe_quiesce(&r) == 0)
+			 td_pipe_quiesce(&r, TD_QUIESCE_NS) == 0)
 			td_snap_maybe(a, r.now);
 	}
-	/* Orderly end. Pipeline: the matching cores still run; what they were sent is applied
-	 * and its replies taken (with a journal: every core idle, the drains journaled; else
-	 * the rings drained for a moment), then they may stop. Market data subscribers hear the
-	 * session is over; what is held goes once durable (td_jn_wait gives up, halting, after
-	 * TD_JN_WAIT_NS). */
+	/* Orderly end: the UDP sessions' input stopped with the loop, the gateway's is in.
+	 * Pipeline: the matching cores still run; what they were sent is applied and its
+	 * replies taken (with a journal: every core idle, the drains journaled; else the rings
+	 * drained for a moment), then they may stop. Market data subscribers hear the session
+	 * is over; what is held goes once durable (td_jn_wait gives up, halting, after
+	 * TD_JN_WAIT_NS), the gateway's replies onto its ring (td_gw_stop() sends them). */
 	if (!rtc) {
 		r.now = td_now_ns();
 		if (a->jn_pipe) {
-			td_pipe_quiesce(&r);
+			td_pipe_quiesce(&r, TD_STOP_WAIT_NS);
 		} else {
 			uint64_t end = td_mono_ns() + 20000000ull; /* 20 ms */
 			while (td_mono_ns() < end)
@@ -1106,7 +1153,6 @@ int td_rx_loop(void *arg)
 	td_md_send(&r);
 	if (a->jn)
 		td_jn_wait(a);
-	td_hold_release(&r);
-	td_tx_flush(&r);
+	td_hold_flush(&r);
 	return 0;
 }

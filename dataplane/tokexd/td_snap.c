@@ -672,12 +672,12 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			rc = mc_snap_load(a->match[m].mc, buf + off[m], len - off[m], NULL, why,
 					  sizeof(why));
 		if (rc < 0 ||
-		    (rc = ss_snap_load(a->ss, buf + off[nm], len - off[nm], now, NULL, why,
-				       sizeof(why))) < 0 ||
+		    (rc = ss_snap_load(a->ss, buf + off[nm], len - off[nm], TD_RESTORED_TERM_NS,
+				       NULL, why, sizeof(why))) < 0 ||
 		    (rc = md_snap_load(a->md, buf + off[nm + 1], len - off[nm + 1], NULL, why,
 				       sizeof(why))) < 0 ||
 		    (a->gw && (rc = ss_snap_load(td_gw_table(a->gw), buf + off[nm + 2],
-						 len - off[nm + 2], now, NULL, why,
+						 len - off[nm + 2], TD_RESTORED_TERM_NS, NULL, why,
 						 sizeof(why))) < 0)) {
 			snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " passed its checks "
 				 "but failed to load (%s): the state is part restored, not starting; "

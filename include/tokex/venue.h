@@ -25,6 +25,11 @@
 #define TKX_VENUE_RETRANSMIT_MAX 256     /* messages per RetransmitRequest */
 #define TKX_VENUE_LINGER_MS 10000        /* a terminated session is kept at least this */
 
+/* TCP order entry admission (docs/protocol.md section 3.2). */
+#define TKX_VENUE_TCP_MAX_CONNS 0          /* connection table; 0 = sessions.max */
+#define TKX_VENUE_TCP_MAX_CONNS_PER_IP 32  /* connections from one source address */
+#define TKX_VENUE_TCP_NEGOTIATE_MS 2000    /* to show credentials after connecting */
+
 /* Market data (docs/protocol.md section 6). */
 #define TKX_VENUE_MD_HEARTBEAT_MS 1000   /* a heartbeat packet after this much silence */
 #define TKX_VENUE_MD_SNAPSHOT_MS 1000    /* Snapshot of every contract this often */

@@ -58,6 +58,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.n_contracts, 12);
 	assert_int_equal(cfg.n_firms, 2);
 	assert_int_equal(cfg.mode, CP_MODE_RTC);
+	assert_int_equal(cfg.tcp_max_conns, 0); /* as many as sessions.max */
+	assert_int_equal(cfg.tcp_max_conns_per_ip, 32);
+	assert_int_equal(cfg.tcp_negotiate_ms, 2000);
 	/* consecutive months */
 	for (uint32_t i = 1; i < 12; i++) {
 		uint32_t a = cfg.contracts[i - 1].id, b = cfg.contracts[i].id;
@@ -147,6 +150,7 @@ static void test_full_file(void **state)
 		      "cores:\n  rx: 1\n  match: [2, 3]\n"
 		      "eal: [\"--log-level=7\"]\n"
 		      "md:\n  group: 239.1.2.3\n  session: ABCDEFGHIJ\n"
+		      "tcp:\n  max_conns: 512\n  max_conns_per_ip: 4\n  negotiate_deadline_ms: 750\n"
 		      "firms:\n  - id: 7\n    secret: 00112233445566778899aabbccddeeff\n    name: gamma\n"
 		      "contracts:\n  - id: 42\n    tick: 5\n    ref_price: 1000\n    core: 1\n"
 		      "    band_bp: 1000\n",
@@ -162,6 +166,9 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg.n_eal_extra, 1);
 	assert_string_equal(cfg.eal_extra[0], "--log-level=7");
 	assert_int_equal(cfg.md_group, 0xEF010203);
+	assert_int_equal(cfg.tcp_max_conns, 512);
+	assert_int_equal(cfg.tcp_max_conns_per_ip, 4);
+	assert_int_equal(cfg.tcp_negotiate_ms, 750);
 	assert_int_equal(cfg.n_firms, 1);
 	assert_int_equal(cfg.firms[0].id, 7);
 	assert_int_equal(cfg.firms[0].secret_len, 16);
@@ -187,6 +194,9 @@ static void test_bad_values(void **state)
 		{"port:\n  udp_port: 12x\n", ":2: port.udp_port: '12x' is not an integer"},
 		{"port:\n  ip: 300.1.1.1\n", ":2: port.ip: '300.1.1.1' is not an IPv4 address"},
 		{"mode: fast\n", ":1: mode: 'fast' is not one of: rtc, pipeline"},
+		{"tcp:\n  max_conns_per_ip: 0\n", ":2: tcp.max_conns_per_ip: 0 is outside [1, 65536]"},
+		{"tcp:\n  negotiate_deadline_ms: 50\n",
+		 ":2: tcp.negotiate_deadline_ms: 50 is outside [100, 600000]"},
 		{"nonsense: 1\n", ":1: nonsense: unknown key"},
 		{"port:\n  colour: red\n", ":2: port.colour: unknown key"},
 		{"firms:\n  - id: 1\n    secret: zz00112233445566778899aabbccddee\n",

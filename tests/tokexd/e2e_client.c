@@ -59,7 +59,13 @@
 #include "tokex/client.h"
 #include "tokex/codec.h"
 
-#define WAIT_MS 3000   /* longest wait for one expected message */
+/* Longest wait for one expected message: a bound for a hang, generous enough for a loaded
+ * machine (scripts/test-loaded), where tokexd and this client share starved CPUs. */
+#define WAIT_MS 30000
+/* Keepalive of the sessions whose test is not the keepalive: long enough that a client kept
+ * off its CPU for a few seconds is not timed out (the keepalive tests set their own). */
+#define KA_MS 10000
+#define RETRY_S 30 /* seconds a gap is asked for again before it counts as lost */
 #define QUIET_MS 150   /* "nothing comes": how long to listen */
 #define PQ 1024        /* events held per session */
 #define MQ 4096        /* market-data events held */
@@ -343,12 +349,22 @@ static uint64_t tel_get(const struct tel *t, const char *key)
 	return strtoull(p + strlen(pat), NULL, 10);
 }
 
-/* after[key] - before[key] == d */
-static int tel_delta_(const struct tel *a, const struct tel *b, const char *key, uint64_t d,
+/* after[key] - before[key] == d. A counter below that is read again (into *b) until it
+ * gets there or WAIT_MS passes: tokexd may not have taken what was sent when b was read (a
+ * dropped datagram has no answer to wait for), and on a loaded machine it can be late. */
+static int tel_delta_(const struct tel *a, struct tel *b, const char *key, uint64_t d,
 		      int line)
 {
-	uint64_t x = tel_get(a, key), y = tel_get(b, key);
+	uint64_t x = tel_get(a, key), y = tel_get(b, key), end = mono_ms() + WAIT_MS;
 
+	while (x != UINT64_MAX && y != UINT64_MAX && y - x < d && mono_ms() < end) {
+		struct timespec ts = { 0, 10 * 1000000 };
+
+		nanosleep(&ts, NULL);
+		if (tel_snap(b) < 0)
+			return -1;
+		y = tel_get(b, key);
+	}
 	if (!check_(x != UINT64_MAX && y != UINT64_MAX, __FILE__, line,
 		    "telemetry counter %s missing", key))
 		return -1;
@@ -708,8 +724,12 @@ static int peer_open(struct peer *p, const char *name, const struct peer_args *a
 	cfg.secret = (const uint8_t *)key;
 	cfg.secret_len = strlen(key);
 	cfg.session_id = a->sid;
-	cfg.keepalive_ms = a->keepalive_ms ? a->keepalive_ms : 1000;
+	cfg.keepalive_ms = a->keepalive_ms ? a->keepalive_ms : KA_MS;
 	cfg.cancel_on_disconnect = (uint8_t)a->cod;
+	/* A gap is asked for again for RETRY_S before it counts as LOST: a retransmission
+	 * slowed by a loaded machine is not a lost one. */
+	cfg.retrans_timeout_ms = 1000;
+	cfg.retrans_retries = RETRY_S;
 	if (a->resume) {
 		cfg.next_seq_no = a->resume->next_seq_no;
 		cfg.last_in_seq = a->resume->last_in_seq;
@@ -1063,6 +1083,8 @@ static int md_open(struct mdc *d, uint32_t snap_contract)
 	cfg.group = g_opt.md;
 	cfg.iface = g_opt.iface;
 	cfg.rerequest = g_opt.md_req;
+	cfg.rerequest_timeout_ms = 1000; /* as the sessions' retransmissions (peer_open) */
+	cfg.rerequest_retries = RETRY_S;
 	r = tkx_md_sub_open(&d->s, &cfg);
 	REQUIRE(r == 0, "market data: tkx_md_sub_open: %s", strerror(-r));
 	d->snap_contract = snap_contract;
@@ -1153,7 +1175,7 @@ static int raw_open_tcp(struct raw *r, const char *name, uint32_t firm, uint64_t
 	r->sid = sid;
 	r->out_next = 1;
 	r->in_next = 1;
-	r->keepalive_ms = 1000;
+	r->keepalive_ms = KA_MS;
 	r->tcp = 1;
 	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	REQUIRE(r->fd >= 0, "%s: socket: %s", name, strerror(errno));
@@ -1181,7 +1203,7 @@ static int raw_open(struct raw *r, const char *name, uint32_t firm, uint64_t sid
 	r->sid = sid;
 	r->out_next = 1;
 	r->in_next = 1;
-	r->keepalive_ms = 1000;
+	r->keepalive_ms = KA_MS;
 	r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	REQUIRE(r->fd >= 0, "%s: socket: %s", name, strerror(errno));
 	setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
@@ -1833,7 +1855,7 @@ static int faults_setup(void)
 
 	step("faults: log on");
 	TRY(raw_open(&R, "firm1/raw", 1, new_sid(20)));
-	TRY(raw_login(&R, 1000, 1, 1));
+	TRY(raw_login(&R, KA_MS, 1, 1));
 	TRY(peer_open(&FB, "firm2/tcp", &pa));
 	cl = raw_order(&R, K, BUY, 23500, 1, GTC, 0);
 	TRY(raw_exp_ack(&R, cl, K, BUY, 23500, 1, GTC, NULL));
@@ -2595,7 +2617,7 @@ static int faults_tcp_framing(void)
 	} while (0)
 	step("tcp framing: a hand-built TCP session offers 1 @ 25200");
 	S(raw_open_tcp(&T, "firm2/rawtcp", 2, new_sid(80)));
-	S(raw_login(&T, 1000, 1, 1));
+	S(raw_login(&T, KA_MS, 1, 1));
 	cl = raw_order(&T, K, SELL, 25200, 1, GTC, 0);
 	S(raw_exp_ack(&T, cl, K, SELL, 25200, 1, GTC, NULL));
 	S(md_tob_(K, 23500, 1, 25200, 1, __LINE__));
@@ -2723,7 +2745,7 @@ static int scenario_throttle(void)
 	S(md_tob_(K, NUL, 0, 25500, 1, __LINE__));
 	step("throttle: 33 orders in one datagram at 50/s, burst 10, grace 20");
 	S(raw_open(&F, "flood/raw", 1, new_sid(61)));
-	S(raw_login(&F, 1000, 1, 1));
+	S(raw_login(&F, KA_MS, 1, 1));
 	S(tel_snap(&t0));
 	d.n = 0;
 	dg_seq(&d, 1);
@@ -2758,7 +2780,7 @@ static int scenario_throttle(void)
 	step("throttle: the flooder logs on again; 31 numbers were used, 40 answers kept");
 	F.out_next = 32;
 	F.in_next = 21; /* it saw #1-#20 */
-	S(raw_login(&F, 1000, 1, 41));
+	S(raw_login(&F, KA_MS, 1, 41));
 	S(retransmit_request(&F, 21, 20, &ts));
 	S(raw_expect_(&F, TKX_RETRANSMISSION, &m, __LINE__));
 	S(CHECK(m.m.retransmission.next_seq_no == 21 && m.m.retransmission.count == 20,
@@ -2879,7 +2901,7 @@ static int scenario_busy(void)
 
 	step("busy: log on");
 	TRY(raw_open(&Q, "burst/raw", 1, new_sid(70)));
-	TRY(raw_login(&Q, 2000, 1, 1));
+	TRY(raw_login(&Q, KA_MS, 1, 1));
 	TRY(tel_snap(&t0));
 	step("busy: %u orders in %u back-to-back datagrams", N, BUSY_DGRAMS);
 	for (unsigned j = 0; j < BUSY_DGRAMS; j++) {
