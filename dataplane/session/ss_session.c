@@ -697,6 +697,24 @@ static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, ui
 		c->peer);
 }
 
+/* How many inbound numbers a client's next_seq_no x skips (0 when x is not above the
+ * expected number). */
+static inline uint64_t inbound_jump(const struct ss_sess *s, uint64_t x)
+{
+	return x > s->next_in ? x - s->next_in : 0;
+}
+
+/* NotApplied(from, count): count fits (the callers refused larger jumps). */
+static void not_applied(struct rx_ctx *c, uint64_t from, uint64_t count)
+{
+	struct tkx_not_applied na = { .from_seq_no = from, .count = (uint32_t)count };
+
+	assert(count && count <= UINT32_MAX);
+	reply(c, TKX_NOT_APPLIED, &na, sizeof(na));
+	STAT(c->t, gaps);
+	STAT_ADD(c->t, gap_msgs, count);
+}
+
 static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 {
 	struct ss_table *t = c->t;
@@ -706,6 +724,12 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 	struct ss_sess *s;
 	uint16_t slot;
 
+	if (n->session_id == 0) {
+		/* A session is named by a non-zero id (protocol 4.2). */
+		STAT(t, neg_bad_session_id);
+		negotiate_reject(c, n, TKX_SREJ_UNSPECIFIED);
+		return;
+	}
 	if (!f) {
 		STAT(t, neg_unknown_firm);
 		negotiate_reject(c, n, TKX_SREJ_UNKNOWN_FIRM);
@@ -773,7 +797,7 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	struct ss_table *t = c->t;
 	const struct tkx_establish *e = &m->establish;
 	struct ss_sess *s = ctx_sess(c);
-	uint64_t nx = e->next_seq_no ? e->next_seq_no : 1, gap = 0;
+	uint64_t nx = e->next_seq_no ? e->next_seq_no : 1, gap, from;
 	uint16_t why = 0;
 
 	if (!s || s->session_id != e->session_id) {
@@ -789,6 +813,10 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	} else if (e->keepalive_ms < t->keepalive_min_ms || e->keepalive_ms > t->keepalive_max_ms) {
 		why = TKX_SREJ_BAD_KEEPALIVE;
 		STAT(t, est_bad_keepalive);
+	} else if (inbound_jump(s, nx) > UINT32_MAX) {
+		/* One NotApplied could not report the numbers it skips (4.5, 4.7). */
+		why = TKX_SREJ_UNSPECIFIED;
+		STAT(t, seq_jump);
 	}
 	if (why) {
 		struct tkx_establishment_reject r = {
@@ -802,14 +830,16 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 			s ? s->firm_id : 0, c->slot, c->peer);
 		return;
 	}
-	/* First establishment adopts the client's numbering; later ones never move
-	 * next_in back, and report what a higher next_seq_no skipped (invariant 4). */
-	if (!(s->flags & SF_EVER_ESTABLISHED)) {
+	/* The inbound numbering starts at 1 and never moves back; a next_seq_no above it
+	 * skips numbers, reported by a NotApplied after the ack, whose expected_seq_no is
+	 * already the number after them (invariant 4, protocol 4.5). */
+	gap = inbound_jump(s, nx);
+	from = s->next_in;
+	if (gap)
 		s->next_in = nx;
-		if (t->on_established) /* the journal's SESSION record (issue 6) */
-			t->on_established(t->hook_arg, c->slot, s->session_id, s->firm_id, nx);
-	} else if (nx > s->next_in)
-		gap = nx - s->next_in;
+	if (!(s->flags & SF_EVER_ESTABLISHED) && t->on_established)
+		/* the journal's SESSION record */
+		t->on_established(t->hook_arg, c->slot, s->session_id, s->firm_id, s->next_in);
 	s->flags |= SF_EVER_ESTABLISHED;
 	s->state = SS_ESTABLISHED;
 	s->cod = e->cancel_on_disconnect;
@@ -826,17 +856,8 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 
 		reply(c, TKX_ESTABLISHMENT_ACK, &a, sizeof(a));
 	}
-	if (gap) {
-		struct tkx_not_applied na = {
-			.from_seq_no = s->next_in,
-			.count = gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap,
-		};
-
-		reply(c, TKX_NOT_APPLIED, &na, sizeof(na));
-		STAT(t, gaps);
-		STAT_ADD(t, gap_msgs, gap);
-		s->next_in = nx;
-	}
+	if (gap)
+		not_applied(c, from, gap);
 	STAT(t, est_ok);
 	log_sess(t, c->now, SS_LOG_ESTABLISHED, 0, c->slot);
 }
@@ -857,16 +878,14 @@ static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
 		exchange_terminate(c, TKX_TERM_SEQ_BELOW_EXPECTED);
 		return;
 	}
+	if (inbound_jump(s, x) > UINT32_MAX) {
+		/* One NotApplied could not report the numbers it skips. */
+		STAT(c->t, seq_jump);
+		exchange_terminate(c, TKX_TERM_PROTOCOL_ERROR);
+		return;
+	}
 	if (x > s->next_in) {
-		uint64_t gap = x - s->next_in;
-		struct tkx_not_applied na = {
-			.from_seq_no = s->next_in,
-			.count = gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap,
-		};
-
-		reply(c, TKX_NOT_APPLIED, &na, sizeof(na));
-		STAT(c->t, gaps);
-		STAT_ADD(c->t, gap_msgs, gap);
+		not_applied(c, s->next_in, x - s->next_in);
 		s->next_in = x;
 	}
 	if (c->t->tcp)
@@ -1182,14 +1201,10 @@ static void dispatch(struct rx_ctx *c, const struct tkx_msg *m)
 	int dir = tkx_template_dir(tid);
 
 	if (dir < 0 || !(dir & TKX_DIR_C2E)) {
-		/* An exchange->client application template still takes an inbound number
-		 * in a numbered flow; session and market-data templates do not. */
-		uint64_t ref = 0;
-
-		if (ctx_established(c) && tid >= TKX_EXEC_ACK && tid < TKX_MD_TOP_OF_BOOK)
-			ref = next_inbound(c, ctx_sess(c));
+		/* No inbound number: the client numbers its templates 100-199 only
+		 * (protocol 4.6), so this one must not shift the numbers after it. */
 		STAT(c->t, wrong_direction);
-		business_reject(c, ref, tid, TKX_BREJ_WRONG_DIRECTION);
+		business_reject(c, 0, tid, TKX_BREJ_WRONG_DIRECTION);
 		return;
 	}
 	if (tid >= TKX_NEW_ORDER) {
@@ -1439,7 +1454,7 @@ void ss_params_default(struct ss_params *p)
 	p->throttle_burst = 100;
 	p->throttle_grace = 100;
 	p->retrans_depth = 1024;
-	p->retrans_max = 128;
+	p->retrans_max = 256;
 	p->ts_tolerance_ms = 30000;
 	p->linger_ms = 10000;
 	p->log_depth = 1024;

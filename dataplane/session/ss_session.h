@@ -37,7 +37,12 @@
  *     stored in the session's retransmit ring (the last retrans_depth of them) at the
  *     moment it is numbered, whether or not the session is established to send it.
  *     Session-level messages (1-12) are never numbered.
- *  4. The inbound expected sequence (next_in) never decreases. On UDP a Sequence(n)
+ *  4. The inbound expected sequence (next_in) starts at 1 and never decreases; only
+ *     client->exchange application templates (100-199) take inbound numbers. An Establish
+ *     whose next_seq_no n is above next_in is acked with expected_seq_no n, then answered
+ *     NotApplied(next_in, n - next_in), and next_in = n (the first Establish too). A jump
+ *     above UINT32_MAX (NotApplied's count) refuses the Establish (UNSPECIFIED) or
+ *     terminates the session (PROTOCOL_ERROR, a Sequence). On UDP a Sequence(n)
  *     numbers the application messages after it in its datagram; n > next_in is answered
  *     NotApplied(next_in, n - next_in) and next_in = n. An application message numbered
  *     below next_in (a duplicated or late datagram) is never applied: a request whose
@@ -268,7 +273,9 @@ struct ss_out {
 	X(ev_dropped)          /* dp_events for no session or a bad template */             \
 	X(order_rejects)       /* ss_reject_order() */                                      \
 	X(log_dropped)         /* log records lost to a full ring */                        \
-	X(local_deferred)      /* local replies handed to the owner (defer_local) */
+	X(local_deferred)      /* local replies handed to the owner (defer_local) */      \
+	X(neg_bad_session_id)  /* Negotiate for session_id 0 */                            \
+	X(seq_jump)            /* next_seq_no too far ahead for one NotApplied */
 
 struct ss_stats {
 #define SS__STAT_FIELD(name) uint64_t name;

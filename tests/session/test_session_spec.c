@@ -1,0 +1,529 @@
+/*
+ * test_session_spec.c - the session layer (dataplane/session/ss_session.h) against the rules
+ * of docs/protocol.md section 4 that an attack review found it breaking: the numbers an
+ * EstablishmentAck and a NotApplied announce, which templates take an inbound number, the
+ * limits on session ids, jumps and retransmission counts, logon replay, and the order in
+ * which a session's replies leave. Driven like test_session.c: encoded, signed client
+ * messages in through ss_rx(), replies decoded back with tkx_decode().
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <tokex/codec.h>
+
+#include "ss_session.h"
+
+#define MS 1000000ull
+#define T0 (1700000000ull * 1000000000ull)
+#define CORE 3
+#define MAXM 1024
+
+static const struct ss_firm firms[] = {
+	{ .firm_id = 7, .key_len = 8, .key = "secret-7" },
+};
+#define KEY (&firms[0])
+
+/* ---- Fixture ------------------------------------------------------------------------------ */
+
+struct fx {
+	struct ss_params p;
+	void *mem;
+	struct ss_table *t;
+	struct ss_out *out;
+	uint64_t now;
+};
+
+static void params(struct ss_params *p, uint8_t transport)
+{
+	ss_params_default(p);
+	p->max_sessions = 8;
+	p->core = CORE;
+	p->transport = transport;
+	p->firms = firms;
+	p->n_firms = 1;
+	p->throttle_rate = 0;
+	p->retrans_depth = 256;
+	p->log_depth = 64;
+}
+
+static void fx_open(struct fx *f, const struct ss_params *p)
+{
+	size_t len = ss_table_memsize(p);
+
+	assert_true(len > 0);
+	memset(f, 0, sizeof(*f));
+	f->p = *p;
+	f->mem = aligned_alloc(64, (len + 63) & ~(size_t)63);
+	assert_non_null(f->mem);
+	f->t = ss_table_init(f->mem, len, p);
+	assert_non_null(f->t);
+	f->out = calloc(1, sizeof(*f->out));
+	assert_non_null(f->out);
+	f->now = T0;
+}
+
+static void fx_new(struct fx *f, uint8_t transport)
+{
+	struct ss_params p;
+
+	params(&p, transport);
+	fx_open(f, &p);
+}
+
+static void fx_close(struct fx *f)
+{
+	free(f->out);
+	free(f->mem);
+}
+
+static struct ss_peer peer_n(uint32_t n)
+{
+	struct ss_peer p;
+
+	memset(&p, 0, sizeof(p));
+	p.mac[5] = (uint8_t)n;
+	p.ip = 0x0a000000u + n;
+	p.port = (uint16_t)(30000 + n);
+	p.conn = n;
+	return p;
+}
+
+static struct ss_stats stats(const struct fx *f)
+{
+	struct ss_stats s;
+
+	ss_stats_read(f->t, &s);
+	return s;
+}
+
+static struct ss_info info(const struct fx *f, unsigned slot)
+{
+	struct ss_info i;
+
+	assert_int_equal(ss_session_info(f->t, slot, &i), 0);
+	return i;
+}
+
+/* ---- Client messages -------------------------------------------------------------------- */
+
+struct dg {
+	uint8_t b[TKX_MAX_DGRAM];
+	size_t n;
+};
+
+#define ADD(d, name, ...)                                                                   \
+	do {                                                                                \
+		struct tkx_##name m_ = { __VA_ARGS__ };                                     \
+		int r_ = tkx_enc_##name((d)->b + (d)->n, sizeof((d)->b) - (d)->n, &m_);     \
+		assert_true(r_ > 0);                                                        \
+		(d)->n += (size_t)r_;                                                       \
+	} while (0)
+
+static void add_negotiate(struct dg *d, uint64_t sid, uint64_t ts)
+{
+	uint8_t *at = d->b + d->n;
+
+	ADD(d, negotiate, .session_id = sid, .timestamp = ts, .firm_id = 7);
+	assert_int_equal(tkx_sign(KEY->key, KEY->key_len, at, TKX_HDR_LEN + 56), 0);
+}
+
+static void add_establish(struct dg *d, uint64_t sid, uint64_t ts, uint64_t next_seq, uint8_t cod)
+{
+	uint8_t *at = d->b + d->n;
+
+	ADD(d, establish, .session_id = sid, .timestamp = ts, .next_seq_no = next_seq,
+	    .keepalive_ms = 1000, .cancel_on_disconnect = cod);
+	assert_int_equal(tkx_sign(KEY->key, KEY->key_len, at, TKX_HDR_LEN + 64), 0);
+}
+
+static void add_order(struct dg *d, uint64_t cl)
+{
+	ADD(d, new_order, .cl_ord_id = cl, .price = 12345, .qty = 10, .contract_id = 42,
+	    .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC);
+}
+
+static void add_seq(struct dg *d, uint64_t n)
+{
+	ADD(d, sequence, .next_seq_no = n);
+}
+
+/* ---- What the table sent ------------------------------------------------------------------- */
+
+struct om {
+	struct tkx_msg m;
+	uint64_t seq; /* outbound number of an application message, 0 if none */
+	unsigned buf;
+};
+
+/* Every message of out, in send order, with its outbound number (UDP: from the datagram's
+ * leading Sequence; TCP: counted from *tcp_next, which the caller keeps). */
+static int parse(const struct fx *f, struct om *o, uint64_t *tcp_next)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < f->out->n_bufs; i++) {
+		const struct ss_buf *b = &f->out->bufs[i];
+		size_t off = 0;
+		uint64_t cur = 0;
+		int numbered = 0;
+
+		while (off < b->len) {
+			int r;
+
+			assert_true(n < MAXM);
+			memset(&o[n], 0, sizeof(o[n]));
+			if (f->p.transport == SS_TCP)
+				r = tkx_decode_frame(b->bytes + off, b->len - off, &o[n].m);
+			else
+				r = tkx_decode(b->bytes + off, b->len - off, &o[n].m);
+			assert_true(r > 0);
+			off += (size_t)r;
+			o[n].buf = i;
+			if (o[n].m.template_id == TKX_SEQUENCE && f->p.transport == SS_UDP &&
+			    !numbered) {
+				numbered = 1;
+				cur = o[n].m.sequence.next_seq_no;
+				continue; /* the datagram's header, not a message of its own */
+			}
+			if (o[n].m.template_id >= TKX_EXEC_ACK &&
+			    o[n].m.template_id <= TKX_BUSINESS_REJECT) {
+				if (f->p.transport == SS_TCP)
+					o[n].seq = tcp_next ? (*tcp_next)++ : 0;
+				else if (numbered)
+					o[n].seq = cur++;
+			}
+			n++;
+		}
+	}
+	return n;
+}
+
+static int rx(struct fx *f, const struct ss_peer *p, const struct dg *d)
+{
+	return ss_rx(f->t, p, d->b, d->n, f->now, f->out);
+}
+
+/* Feeds d, returns the messages it produced (out reset before). */
+static int rx_parse(struct fx *f, const struct ss_peer *p, const struct dg *d, struct om *o)
+{
+	ss_out_reset(f->out);
+	assert_true(rx(f, p, d) > 0);
+	return parse(f, o, NULL);
+}
+
+/* Negotiate at now, Establish 1 ms later (next_seq 1); returns the slot, out empty. */
+static unsigned open_session(struct fx *f, const struct ss_peer *p, uint64_t sid, uint8_t cod)
+{
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	int slot;
+
+	add_negotiate(&d, sid, f->now);
+	assert_int_equal(rx_parse(f, p, &d, o), 1);
+	assert_int_equal(o[0].m.template_id, TKX_NEGOTIATION_RESPONSE);
+	f->now += MS;
+	d.n = 0;
+	add_establish(&d, sid, f->now, 1, cod);
+	assert_int_equal(rx_parse(f, p, &d, o), 1);
+	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
+	ss_out_reset(f->out);
+	slot = ss_lookup(f->t, sid);
+	assert_true(slot >= 0);
+	return (unsigned)slot;
+}
+
+/* ---- EstablishmentAck.expected_seq_no and NotApplied (protocol 4.5, 4.7) ------------------ */
+
+/* A re-Establish whose next_seq_no is ahead: the ack's expected_seq_no is the number after
+ * the gap, and a client that continues from it (as 4.5 says) has its orders applied. On the
+ * old code the ack said the number before the gap, so the next order was taken as late and
+ * dropped (UDP) or its heartbeat terminated the session (TCP). */
+static void check_expected_after_gap(uint8_t transport)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	unsigned slot;
+	uint64_t exp;
+
+	fx_new(&f, transport);
+	slot = open_session(&f, &p, 100, 0);
+	d.n = 0;
+	ADD(&d, terminate, .session_id = 100);
+	assert_true(rx(&f, &p, &d) > 0);
+	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
+	f.now += MS;
+	d.n = 0;
+	add_negotiate(&d, 100, f.now);
+	assert_int_equal(rx_parse(&f, &p, &d, o), 1);
+	f.now += MS;
+	d.n = 0;
+	add_establish(&d, 100, f.now, 9, 0); /* the exchange expects 1 */
+	assert_int_equal(rx_parse(&f, &p, &d, o), 2);
+	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
+	exp = o[0].m.establishment_ack.expected_seq_no;
+	assert_int_equal(exp, 9);
+	assert_int_equal(o[1].m.template_id, TKX_NOT_APPLIED);
+	assert_int_equal(o[1].m.not_applied.from_seq_no, 1);
+	assert_int_equal(o[1].m.not_applied.count, 8);
+	/* The client continues from expected_seq_no: a heartbeat, then an order. */
+	d.n = 0;
+	add_seq(&d, exp);
+	ss_out_reset(f.out);
+	assert_true(rx(&f, &p, &d) > 0);
+	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED);
+	assert_int_equal(f.out->n_bufs, 0);
+	d.n = 0;
+	if (transport == SS_UDP)
+		add_seq(&d, exp);
+	add_order(&d, 1);
+	ss_out_reset(f.out);
+	assert_true(rx(&f, &p, &d) > 0);
+	assert_int_equal(f.out->n_orders, 1);
+	assert_int_equal(f.out->orders[0].in_seq, exp);
+	assert_int_equal(stats(&f).rx_late, 0);
+	fx_close(&f);
+}
+
+static void test_expected_after_gap_udp(void **state)
+{
+	(void)state;
+	check_expected_after_gap(SS_UDP);
+}
+
+static void test_expected_after_gap_tcp(void **state)
+{
+	(void)state;
+	check_expected_after_gap(SS_TCP);
+}
+
+/* A first Establish with next_seq_no 50: the inbound numbering of a new session starts at
+ * 1 (4.2), so numbers 1-49 are reported NotApplied after the ack (4.5), as for any other
+ * Establish that skips numbers. The old code adopted 50 silently. */
+static void test_first_establish_ahead(void **state)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+
+	(void)state;
+	fx_new(&f, SS_UDP);
+	add_negotiate(&d, 100, f.now);
+	add_establish(&d, 100, f.now + 1, 50, 0);
+	assert_int_equal(rx_parse(&f, &p, &d, o), 3);
+	assert_int_equal(o[1].m.template_id, TKX_ESTABLISHMENT_ACK);
+	assert_int_equal(o[1].m.establishment_ack.expected_seq_no, 50);
+	assert_int_equal(o[2].m.template_id, TKX_NOT_APPLIED);
+	assert_int_equal(o[2].m.not_applied.from_seq_no, 1);
+	assert_int_equal(o[2].m.not_applied.count, 49);
+	assert_int_equal(info(&f, 0).next_in, 50);
+	/* next_seq_no 1 (or 0, read as 1): nothing skipped, nothing reported. */
+	d.n = 0;
+	add_negotiate(&d, 200, f.now);
+	add_establish(&d, 200, f.now + 1, 1, 0);
+	{
+		struct ss_peer q = peer_n(2);
+
+		assert_int_equal(rx_parse(&f, &q, &d, o), 2);
+		assert_int_equal(o[1].m.establishment_ack.expected_seq_no, 1);
+	}
+	assert_int_equal(stats(&f).gaps, 1);
+	assert_int_equal(stats(&f).gap_msgs, 49);
+	fx_close(&f);
+}
+
+/* A jump of 2^32 or more cannot be reported by one NotApplied (its count is 32 bits): the
+ * old code clamped the count to 4294967295 and so never reported the numbers above. */
+static void check_huge_jump(uint8_t transport)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	unsigned slot;
+	int n;
+
+	fx_new(&f, transport);
+	/* Establish: refused, the session stays negotiated. */
+	add_negotiate(&d, 100, f.now);
+	add_establish(&d, 100, f.now + 1, 1ull + UINT32_MAX + 1, 0);
+	n = rx_parse(&f, &p, &d, o);
+	assert_int_equal(n, 2);
+	assert_int_equal(o[1].m.template_id, TKX_ESTABLISHMENT_REJECT);
+	assert_int_equal(o[1].m.establishment_reject.reason, TKX_SREJ_UNSPECIFIED);
+	assert_int_equal(info(&f, 0).state, SS_NEGOTIATED);
+	/* The largest jump that fits is reported exactly. */
+	d.n = 0;
+	add_establish(&d, 100, f.now + 2, 1ull + UINT32_MAX, 0);
+	n = rx_parse(&f, &p, &d, o);
+	assert_int_equal(n, 2);
+	assert_int_equal(o[0].m.establishment_ack.expected_seq_no, 1ull + UINT32_MAX);
+	assert_int_equal(o[1].m.not_applied.count, UINT32_MAX);
+	slot = 0;
+	/* A Sequence that jumps 2^32: Terminate PROTOCOL_ERROR. */
+	d.n = 0;
+	add_seq(&d, 1ull + UINT32_MAX + (1ull << 32));
+	n = rx_parse(&f, &p, &d, o);
+	assert_int_equal(n, 1);
+	assert_int_equal(o[0].m.template_id, TKX_TERMINATE);
+	assert_int_equal(o[0].m.terminate.reason, TKX_TERM_PROTOCOL_ERROR);
+	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
+	assert_int_equal(info(&f, slot).next_in, 1ull + UINT32_MAX);
+	assert_int_equal(stats(&f).seq_jump, 2);
+	fx_close(&f);
+}
+
+static void test_huge_jump_udp(void **state)
+{
+	(void)state;
+	check_huge_jump(SS_UDP);
+}
+
+static void test_huge_jump_tcp(void **state)
+{
+	(void)state;
+	check_huge_jump(SS_TCP);
+}
+
+/* ---- Inbound numbering is for templates 100-199 only (protocol 4.6) ------------------------- */
+
+/* A client that sends an exchange->client template (200-206) gets BusinessReject
+ * WRONG_DIRECTION without an inbound number: its next conforming order keeps the number it
+ * gave it. The old code numbered the wrong template, so on UDP the next order, numbered by
+ * the client as the one before, was taken as late and silently dropped. */
+static void check_wrong_direction(uint8_t transport)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	unsigned slot;
+	int n;
+
+	fx_new(&f, transport);
+	slot = open_session(&f, &p, 100, 0);
+	if (transport == SS_UDP)
+		add_seq(&d, 1);
+	ADD(&d, exec_ack, .cl_ord_id = 1, .price = 5, .side = 1, .tif = 1);
+	n = rx_parse(&f, &p, &d, o);
+	assert_int_equal(n, 1);
+	assert_int_equal(o[0].m.template_id, TKX_BUSINESS_REJECT);
+	assert_int_equal(o[0].m.business_reject.reason, TKX_BREJ_WRONG_DIRECTION);
+	assert_int_equal(o[0].m.business_reject.ref_seq_no, 0);
+	assert_int_equal(info(&f, slot).next_in, 1);
+	d.n = 0;
+	if (transport == SS_UDP)
+		add_seq(&d, 1);
+	add_order(&d, 1);
+	ss_out_reset(f.out);
+	assert_true(rx(&f, &p, &d) > 0);
+	assert_int_equal(f.out->n_orders, 1);
+	assert_int_equal(f.out->orders[0].in_seq, 1);
+	assert_int_equal(stats(&f).rx_late, 0);
+	fx_close(&f);
+}
+
+static void test_wrong_direction_udp(void **state)
+{
+	(void)state;
+	check_wrong_direction(SS_UDP);
+}
+
+static void test_wrong_direction_tcp(void **state)
+{
+	(void)state;
+	check_wrong_direction(SS_TCP);
+}
+
+/* ---- Session ids and retransmission limits (protocol 4.2, 4.8) ----------------------------- */
+
+/* session_id 0 names no session (4.2: non-zero): NegotiationReject, nothing kept. */
+static void test_session_id_zero(void **state)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+
+	(void)state;
+	fx_new(&f, SS_UDP);
+	add_negotiate(&d, 0, f.now);
+	add_establish(&d, 0, f.now + 1, 1, 0);
+	assert_int_equal(rx_parse(&f, &p, &d, o), 2);
+	assert_int_equal(o[0].m.template_id, TKX_NEGOTIATION_REJECT);
+	assert_int_equal(o[0].m.negotiation_reject.reason, TKX_SREJ_UNSPECIFIED);
+	assert_int_equal(o[1].m.template_id, TKX_ESTABLISHMENT_REJECT);
+	assert_int_equal(o[1].m.establishment_reject.reason, TKX_SREJ_NOT_NEGOTIATED);
+	assert_int_equal(ss_lookup(f.t, 0), -ENOENT);
+	assert_int_equal(info(&f, 0).state, SS_FREE);
+	assert_int_equal(stats(&f).neg_bad_session_id, 1);
+	fx_close(&f);
+}
+
+/* The default limit of one RetransmitRequest is 256 messages (4.8); it was 128. */
+static void test_retransmit_limit_default(void **state)
+{
+	struct ss_params p;
+	struct fx f;
+	struct ss_peer q = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	struct dp_event ev;
+	unsigned slot, i;
+	int n;
+
+	(void)state;
+	ss_params_default(&p);
+	assert_int_equal(p.retrans_max, 256);
+	params(&p, SS_UDP);
+	p.retrans_depth = 1024;
+	p.retrans_max = 256;
+	fx_open(&f, &p);
+	slot = open_session(&f, &q, 100, 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.template_id = TKX_CANCELLED;
+	ev.session = (uint16_t)slot;
+	ev.src = CORE;
+	for (i = 0; i < 300; i++) {
+		ss_out_reset(f.out);
+		ev.u.cancelled.cl_ord_id = i + 1;
+		assert_int_equal(ss_event(f.t, &ev, 1, f.now, f.out), 1);
+	}
+	ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 256);
+	n = rx_parse(&f, &q, &d, o);
+	assert_int_equal(n, 257);
+	assert_int_equal(o[0].m.template_id, TKX_RETRANSMISSION);
+	assert_int_equal(o[0].m.retransmission.count, 256);
+	d.n = 0;
+	ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 257);
+	n = rx_parse(&f, &q, &d, o);
+	assert_int_equal(n, 1);
+	assert_int_equal(o[0].m.retransmit_reject.reason, TKX_SREJ_TOO_MANY);
+	fx_close(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_expected_after_gap_udp),
+		cmocka_unit_test(test_expected_after_gap_tcp),
+		cmocka_unit_test(test_first_establish_ahead),
+		cmocka_unit_test(test_huge_jump_udp),
+		cmocka_unit_test(test_huge_jump_tcp),
+		cmocka_unit_test(test_wrong_direction_udp),
+		cmocka_unit_test(test_wrong_direction_tcp),
+		cmocka_unit_test(test_session_id_zero),
+		cmocka_unit_test(test_retransmit_limit_default),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
