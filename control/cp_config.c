@@ -66,6 +66,7 @@ static const struct cp_key cp_keys[] = {
 	U32("sessions.throttle_burst", throttle_burst, 1, 100000000),
 	U32("sessions.throttle_grace", throttle_grace, 0, 100000000),
 	U32("sessions.retransmit_depth", retransmit_depth, 16, 1 << 20),
+	U32("sessions.timestamp_tolerance_ms", ts_tolerance_ms, 1000, 3600000),
 	STR("control.socket", ctl_socket),
 	STR("control.startup", ctl_startup),
 	U32("control.scheduler", scheduler, 0, 1),
@@ -153,6 +154,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->throttle_burst = 1000;
 	cfg->throttle_grace = 1000;
 	cfg->retransmit_depth = 1024;
+	cfg->ts_tolerance_ms = 30000;
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
 	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
 	snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "/var/lib/tokex/journal");

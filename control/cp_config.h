@@ -97,6 +97,7 @@ struct cp_config {
 	uint32_t throttle_burst;
 	uint32_t throttle_grace; /* throttled messages per second before Terminate */
 	uint32_t retransmit_depth;
+	uint32_t ts_tolerance_ms; /* Negotiate/Establish timestamps within this of the clock */
 
 	/* control */
 	char ctl_socket[CP_STR];

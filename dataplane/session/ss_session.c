@@ -33,7 +33,7 @@ enum {
 
 /* Session flags. */
 enum {
-	SF_EVER_ESTABLISHED = 1, /* has numbering history: terminate keeps the slot */
+	SF_EVER_ESTABLISHED = 1, /* its first establishment was reported (on_established) */
 	SF_MAY_HAVE_ORDERS = 2,  /* forwarded a NewOrder since its last SESSION_GONE */
 	SF_IN_FIFO = 4,          /* on the reclaim list */
 };
@@ -69,6 +69,16 @@ struct ss_sess {
 };
 _Static_assert(sizeof(struct ss_sess) == 128, "ss_sess is two cache lines");
 
+/* Per-slot state that no packet of an established session reads: kept beside struct
+ * ss_sess (t->aux[slot]) so that its two hot lines stay two. Reset whenever the slot
+ * takes a new session_id. 64 bytes. */
+struct ss_aux {
+	uint64_t logon_ts;   /* newest timestamp of an accepted Negotiate or Establish */
+	uint8_t logon_wait;  /* defer_local: NegotiationResponse waits for its DP_EV_LOGON */
+	uint8_t pad[55];
+};
+_Static_assert(sizeof(struct ss_aux) == 64, "ss_aux is one cache line");
+
 struct ss_table {
 	/* configuration, read-only after init */
 	uint32_t max_sessions;
@@ -91,6 +101,7 @@ struct ss_table {
 
 	struct ss_firm *firms;  /* sorted by firm_id */
 	struct ss_sess *sess;
+	struct ss_aux *aux;
 	uint8_t (*ring)[SS_MSG_MAX]; /* slot s, sequence q: ring[(s << shift) | (q & mask)] */
 	uint16_t *peer_ht;      /* live slots by peer */
 	uint16_t *id_ht;        /* non-FREE slots by session_id */
@@ -105,6 +116,8 @@ struct ss_table {
 			       uint64_t next_in);
 	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			       uint16_t blen);
+	void (*on_negotiated)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			      uint64_t timestamp);
 	void *hook_arg;
 	uint8_t in_rx; /* inside ss_rx(): a tx_app() is a reply of the session layer's own */
 	uint8_t no_retx; /* ss_halt_retransmission(): RetransmitRequests are refused */
@@ -580,7 +593,7 @@ static void send_terminate(struct ss_table *t, uint16_t slot, uint16_t reason,
 }
 
 /* Ends a live session (invariants 7, 9): SESSION_GONE if asked, out of the peer index,
- * then TERMINATED, or FREE if it never was established. The caller sent any Terminate. */
+ * then TERMINATED. The caller sent any Terminate. */
 static void close_session(struct ss_table *t, uint16_t slot, uint16_t code, uint16_t reason,
 			  uint64_t now, struct ss_out *out)
 {
@@ -603,12 +616,8 @@ static void close_session(struct ss_table *t, uint16_t slot, uint16_t code, uint
 	log_sess(t, now, code, reason, slot);
 	ht_erase(t, t->peer_ht, home_peer, slot);
 	live_remove(t, slot);
-	if (!(s->flags & SF_EVER_ESTABLISHED)) {
-		ht_erase(t, t->id_ht, home_id, slot);
-		s->state = SS_FREE;
-		t->free_stack[t->n_free++] = slot;
-		return;
-	}
+	/* Kept even if never established: its newest logon timestamp refuses a replay of
+	 * its Negotiate until the slot is reclaimed (invariant 13). */
 	s->state = SS_TERMINATED;
 	s->term_time = now;
 	if (!(s->flags & SF_MAY_HAVE_ORDERS))
@@ -684,7 +693,8 @@ static void exchange_terminate(struct rx_ctx *c, uint16_t reason)
 	c->stop = 1;
 }
 
-static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, uint16_t why)
+static void negotiate_reject_log(struct rx_ctx *c, const struct tkx_negotiate *n, uint16_t why,
+				 uint16_t code)
 {
 	struct tkx_negotiation_reject r = {
 		.session_id = n->session_id,
@@ -693,8 +703,12 @@ static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, ui
 	};
 
 	reply(c, TKX_NEGOTIATION_REJECT, &r, sizeof(r));
-	log_put(c->t, c->now, SS_LOG_NEGOTIATE_REJECT, why, n->session_id, n->firm_id, c->slot,
-		c->peer);
+	log_put(c->t, c->now, code, why, n->session_id, n->firm_id, c->slot, c->peer);
+}
+
+static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, uint16_t why)
+{
+	negotiate_reject_log(c, n, why, SS_LOG_NEGOTIATE_REJECT);
 }
 
 /* How many inbound numbers a client's next_seq_no x skips (0 when x is not above the
@@ -754,6 +768,12 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		negotiate_reject(c, n, TKX_SREJ_SESSION_IN_USE);
 		return;
 	}
+	if (s && n->timestamp <= t->aux[slot].logon_ts) {
+		/* Not newer than a logon this session already accepted: a replay. */
+		STAT(t, neg_replayed);
+		negotiate_reject_log(c, n, TKX_SREJ_STALE_TIMESTAMP, SS_LOG_LOGON_REPLAYED);
+		return;
+	}
 	if (!s) {
 		slot = slot_alloc(t, c->now);
 		if (slot == SS_NO_SLOT) {
@@ -771,6 +791,7 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		s->next_out = 1;
 		s->hint_ses = s->hint_app = NO_BUF;
 		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+		memset(&t->aux[slot], 0, sizeof(t->aux[slot]));
 		ht_insert(t, t->id_ht, home_id(t, slot), slot);
 	}
 	if (s->state == SS_TERMINATED) {
@@ -782,12 +803,19 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		c->slot = slot;
 	}
 	s->last_rx = c->now;
+	t->aux[slot].logon_ts = n->timestamp;
+	t->aux[slot].logon_wait = 0;
+	if (t->on_negotiated) /* recorded before the response can leave */
+		t->on_negotiated(t->hook_arg, slot, s->session_id, s->firm_id, n->timestamp);
 	resp = (struct tkx_negotiation_response){
 		.session_id = n->session_id,
 		.request_timestamp = n->timestamp,
 		.firm_id = n->firm_id,
 	};
-	reply(c, TKX_NEGOTIATION_RESPONSE, &resp, sizeof(resp));
+	if (t->defer_local && t->on_negotiated)
+		t->aux[slot].logon_wait = 1; /* sent when its DP_EV_LOGON comes back */
+	else
+		reply(c, TKX_NEGOTIATION_RESPONSE, &resp, sizeof(resp));
 	STAT(t, neg_ok);
 	log_sess(t, c->now, SS_LOG_NEGOTIATED, 0, slot);
 }
@@ -799,8 +827,9 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	struct ss_sess *s = ctx_sess(c);
 	uint64_t nx = e->next_seq_no ? e->next_seq_no : 1, gap, from;
 	uint16_t why = 0;
+	int replayed = 0;
 
-	if (!s || s->session_id != e->session_id) {
+	if (!s || s->session_id != e->session_id || t->aux[c->slot].logon_wait) {
 		why = TKX_SREJ_NOT_NEGOTIATED;
 		STAT(t, est_not_negotiated);
 	} else if (tkx_verify_msg(t->firms[s->firm_idx].key, t->firms[s->firm_idx].key_len,
@@ -810,6 +839,11 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	} else if (absdiff(c->now, e->timestamp) > t->ts_tol_ns) {
 		why = TKX_SREJ_STALE_TIMESTAMP;
 		STAT(t, est_stale);
+	} else if (e->timestamp <= t->aux[c->slot].logon_ts) {
+		/* Not newer than this session's last accepted Negotiate or Establish. */
+		why = TKX_SREJ_STALE_TIMESTAMP;
+		replayed = 1;
+		STAT(t, est_replayed);
 	} else if (e->keepalive_ms < t->keepalive_min_ms || e->keepalive_ms > t->keepalive_max_ms) {
 		why = TKX_SREJ_BAD_KEEPALIVE;
 		STAT(t, est_bad_keepalive);
@@ -826,8 +860,8 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 		};
 
 		reply(c, TKX_ESTABLISHMENT_REJECT, &r, sizeof(r));
-		log_put(t, c->now, SS_LOG_ESTABLISH_REJECT, why, e->session_id,
-			s ? s->firm_id : 0, c->slot, c->peer);
+		log_put(t, c->now, replayed ? SS_LOG_LOGON_REPLAYED : SS_LOG_ESTABLISH_REJECT, why,
+			e->session_id, s ? s->firm_id : 0, c->slot, c->peer);
 		return;
 	}
 	/* The inbound numbering starts at 1 and never moves back; a next_seq_no above it
@@ -842,6 +876,7 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 		t->on_established(t->hook_arg, c->slot, s->session_id, s->firm_id, s->next_in);
 	s->flags |= SF_EVER_ESTABLISHED;
 	s->state = SS_ESTABLISHED;
+	t->aux[c->slot].logon_ts = e->timestamp;
 	s->cod = e->cancel_on_disconnect;
 	s->keepalive_ms = e->keepalive_ms;
 	s->last_rx = s->last_tx = c->now;
@@ -1306,6 +1341,34 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 	return rc;
 }
 
+/* A DP_ORD_LOGON back from the owner, recorded: the NegotiationResponse that waited
+ * for it is sent, if it is still the answer to the session's newest Negotiate. */
+static void logon_echo(struct ss_table *t, const struct dp_event *e, struct ss_out *out)
+{
+	struct tkx_negotiation_response r;
+	struct ss_sess *s;
+	struct ss_aux *x;
+	struct dest d;
+	uint8_t m[TKX_HDR_LEN + sizeof(r)];
+
+	memcpy(&r, e->u.raw, sizeof(r));
+	if (e->template_id != TKX_NEGOTIATION_RESPONSE || e->src != t->core ||
+	    e->session >= t->max_sessions) {
+		STAT(t, ev_dropped);
+		return;
+	}
+	s = &t->sess[e->session];
+	x = &t->aux[e->session];
+	if (s->state != SS_NEGOTIATED || !x->logon_wait || s->session_id != r.session_id ||
+	    x->logon_ts != r.request_timestamp) {
+		STAT(t, ev_dropped); /* superseded by a newer Negotiate, or the session ended */
+		return;
+	}
+	x->logon_wait = 0;
+	d = sess_dest(t, e->session);
+	tx_session(t, &d, m, ENC(m, TKX_NEGOTIATION_RESPONSE, r), out);
+}
+
 unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
 		  struct ss_out *out)
 {
@@ -1315,6 +1378,13 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 		const struct dp_event *e = &ev[i];
 		uint16_t blen = e->pad[0] == DP_EV_LOCAL ? local_blen(e->template_id)
 							 : event_blen(e->template_id);
+
+		if (e->pad[0] == DP_EV_LOGON) {
+			if (!room(out, 1, 0))
+				break;
+			logon_echo(t, e, out);
+			continue;
+		}
 
 		if (!blen || e->src != t->core || e->session >= t->max_sessions ||
 		    t->sess[e->session].state == SS_FREE) {
@@ -1474,7 +1544,7 @@ static uint32_t retrans_bufs(uint32_t retrans_max)
 }
 
 struct layout {
-	size_t firms, sess, ring, peer_ht, id_ht, free_stack, live, log, total;
+	size_t firms, sess, aux, ring, peer_ht, id_ht, free_stack, live, log, total;
 	uint32_t ht_size;
 };
 
@@ -1528,6 +1598,7 @@ static int layout(const struct ss_params *p, struct layout *l)
 	} while (0)
 	PLACE(firms, (size_t)p->n_firms * sizeof(struct ss_firm));
 	PLACE(sess, (size_t)p->max_sessions * sizeof(struct ss_sess));
+	PLACE(aux, (size_t)p->max_sessions * sizeof(struct ss_aux));
 	PLACE(ring, ring);
 	PLACE(peer_ht, (size_t)l->ht_size * sizeof(uint16_t));
 	PLACE(id_ht, (size_t)l->ht_size * sizeof(uint16_t));
@@ -1587,14 +1658,21 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 		t->thr_tau = (uint64_t)(p->throttle_burst - 1) * t->thr_interval;
 	}
 	t->ts_tol_ns = (uint64_t)p->ts_tolerance_ms * NS_PER_MS;
-	t->linger_ns = (uint64_t)p->linger_ms * NS_PER_MS;
+	/* A slot is forgotten no sooner than the timestamp tolerance after its session
+	 * ended: by then every Negotiate it accepted is stale anyway, so forgetting its
+	 * newest timestamp (ss_aux.logon_ts) cannot let a captured one be replayed. */
+	t->linger_ns = (uint64_t)(p->linger_ms > p->ts_tolerance_ms ? p->linger_ms
+								      : p->ts_tolerance_ms) *
+		       NS_PER_MS;
 	t->on_established = p->on_established;
 	t->on_local_reply = p->on_local_reply;
+	t->on_negotiated = p->on_negotiated;
 	t->hook_arg = p->hook_arg;
 	t->defer_local = p->defer_local != 0;
 
 	t->firms = (struct ss_firm *)(base + l.firms);
 	t->sess = (struct ss_sess *)(base + l.sess);
+	t->aux = (struct ss_aux *)(base + l.aux);
 	t->ring = (uint8_t(*)[SS_MSG_MAX])(base + l.ring);
 	t->peer_ht = (uint16_t *)(base + l.peer_ht);
 	t->id_ht = (uint16_t *)(base + l.id_ht);
@@ -1651,6 +1729,7 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 	const struct ss_firm *f;
 	uint16_t old;
 	struct ss_sess *s;
+	uint64_t logon_ts;
 	int rc;
 
 	if (slot >= t->max_sessions || session_id == 0)
@@ -1659,6 +1738,7 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 	if (!f)
 		return -ENOENT;
 	old = id_find(t, session_id);
+	logon_ts = old != SS_NO_SLOT ? t->aux[old].logon_ts : 0;
 	if (old != SS_NO_SLOT && old != slot) {
 		/* The id moved (its old slot was reclaimed or expired): free the old one. */
 		rc = restore_vacate(t, old);
@@ -1682,8 +1762,29 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 	s->term_time = now_ns;
 	s->hint_ses = s->hint_app = NO_BUF;
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+	memset(&t->aux[slot], 0, sizeof(t->aux[slot]));
+	t->aux[slot].logon_ts = logon_ts;
 	ht_insert(t, t->id_ht, home_id(t, (uint16_t)slot), (uint16_t)slot);
 	fifo_push(t, (uint16_t)slot);
+	return 0;
+}
+
+int ss_restore_logon(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
+		     uint64_t timestamp, uint64_t now_ns)
+{
+	struct ss_aux *x;
+
+	if (slot >= t->max_sessions || session_id == 0)
+		return -EINVAL;
+	if (t->sess[slot].state == SS_FREE || t->sess[slot].session_id != session_id) {
+		int rc = ss_restore_session(t, slot, session_id, firm_id, 1, now_ns);
+
+		if (rc)
+			return rc;
+	}
+	x = &t->aux[slot];
+	if (timestamp > x->logon_ts)
+		x->logon_ts = timestamp;
 	return 0;
 }
 
@@ -1811,6 +1912,7 @@ const char *ss_log_code_name(unsigned code)
 		[SS_LOG_DISCONNECTED] = "DISCONNECTED",
 		[SS_LOG_EXPIRED] = "EXPIRED",
 		[SS_LOG_RECLAIMED] = "RECLAIMED",
+		[SS_LOG_LOGON_REPLAYED] = "LOGON_REPLAYED",
 	};
 
 	return code < sizeof(names) / sizeof(names[0]) && names[code] ? names[code] : "UNKNOWN";
@@ -1832,6 +1934,7 @@ int ss_log_format(const struct ss_log *l, char *buf, size_t len)
 	switch (l->code) {
 	case SS_LOG_NEGOTIATE_REJECT:
 	case SS_LOG_ESTABLISH_REJECT:
+	case SS_LOG_LOGON_REPLAYED:
 		why = tkx_session_reject_name(l->reason);
 		break;
 	case SS_LOG_TERMINATED:
@@ -1886,6 +1989,7 @@ void ss__snap_slot(const struct ss_table *t, unsigned slot, struct ss_snap_view 
 	v->next_out = s->next_out;
 	v->last_cl_ord_id = s->last_cl_ord_id;
 	v->mass_cl = s->mass_cl;
+	v->logon_ts = t->aux[slot].logon_ts;
 }
 
 const uint8_t *ss__snap_ring(const struct ss_table *t, unsigned slot, uint64_t seq)
@@ -1924,6 +2028,8 @@ int ss__snap_put(struct ss_table *t, unsigned slot, const struct ss_snap_view *v
 	s->mass_count = v->mass_count;
 	s->mass_cl = v->mass_cl;
 	s->term_time = now_ns;
+	memset(&t->aux[slot], 0, sizeof(t->aux[slot]));
+	t->aux[slot].logon_ts = v->logon_ts;
 	s->hint_ses = s->hint_app = NO_BUF;
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
 	for (uint32_t i = 0; i < n_ring; i++)

@@ -16,13 +16,13 @@
  *
  *          ss_rx(Negotiate ok)          ss_rx(Establish ok)
  *   FREE -----------------------> NEGOTIATED -----------------------> ESTABLISHED
- *    ^  ^                          |   ^   (Establish again: re-acked)      |
- *    |  | ss_tick: never          |   |                                    |
- *    |  | established, silent     |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
- *    |  +-------------------------+   |  session_id and firm)             | ss_rx(throttle grace
- *    |                            |   |                                    | exceeded), ss_tick
- *    | negotiate of a new id      |   |                                    | (keepalive timeout),
- *    | reclaims it (see 9)        v   |                                    | ss_disconnect()
+ *    ^                             |   ^   (Establish again: re-acked)      |
+ *    |                 ss_tick:    |   |                                    |
+ *    |                 silent,     |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
+ *    |                 ss_rx(Term- |   |  session_id and firm)             | ss_rx(throttle grace
+ *    |                 inate),     |   |                                    | exceeded), ss_tick
+ *    | negotiate of a  ss_discon-  |   |                                    | (keepalive timeout),
+ *    | new id reclaims nect()      v   |                                    | ss_disconnect()
  *    +------------------------- TERMINATED <--------------------------------+
  *
  * Invariants:
@@ -85,6 +85,15 @@
  *     BusinessRejects of 4-6, ss_reject_order()'s) goes to on_local_reply unnumbered
  *     and takes its number when the owner feeds it back to ss_event() (DP_EV_LOCAL), in
  *     the order the owner chooses - for tokexd, the journal's.
+ * 13. A session's newest logon timestamp (the highest of its accepted Negotiates and
+ *     Establishes) only grows: a Negotiate or Establish not newer is refused
+ *     STALE_TIMESTAMP (a replay of captured bytes), whatever the tolerance. It is kept as
+ *     long as the slot holds the session id - TERMINATED keeps it, even for a session
+ *     never established, and a slot is reclaimed no sooner than ts_tolerance_ms after its
+ *     session ended, when every logon it had is stale - and it survives a restart:
+ *     on_negotiated reports each accepted Negotiate before its NegotiationResponse is
+ *     appended (with defer_local, the response waits for the owner's DP_EV_LOGON), replay
+ *     gives it back (ss_restore_logon), snapshots keep it.
  *
  * Output contract (struct ss_out, owned by the caller, one per table):
  *  - Calls append to out; the caller sends bufs[0, n_bufs) in index order (a TCP buf is
@@ -113,7 +122,7 @@
  * again, as is a repeated Establish while ESTABLISHED); Establish timestamps get the same
  * staleness check as Negotiate's; a full table answers NegotiationReject UNSPECIFIED.
  * A NEGOTIATED session silent for 3 x keepalive_max_ms is sent Terminate
- * KEEPALIVE_TIMEOUT and goes back to FREE (or TERMINATED if it was ever established).
+ * KEEPALIVE_TIMEOUT and becomes TERMINATED (invariant 13: its slot keeps its logon).
  * The transport (UDP or TCP) is per table: one table per RX core or gateway thread.
  *
  * Threads: one owner thread calls everything, except ss_log_drain() and ss_stats_read(),
@@ -176,7 +185,8 @@ struct ss_params {
 	uint32_t retrans_depth;     /* ring entries per session, power of two     1024 */
 	uint32_t retrans_max;       /* messages per RetransmitRequest, <= depth   256 */
 	uint32_t ts_tolerance_ms;   /* |now - Negotiate/Establish timestamp|     30000 */
-	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this   10000 */
+	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this, and at
+				       least ts_tolerance_ms (invariant 13)       10000 */
 	uint32_t log_depth;         /* log ring entries, power of two              1024 */
 	/* Journal hook (issue 6), NULL = none: called by ss_rx() on the owner thread when a
 	 * session_id is established for the first time in its slot, before the
@@ -190,6 +200,14 @@ struct ss_params {
 	 * one call per inbound message. */
 	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			       uint16_t blen);
+	/* Journal hook, NULL = none: a Negotiate was accepted (its timestamp is now the
+	 * newest of the session's logons, invariant 13); called by ss_rx() before the
+	 * NegotiationResponse is appended to out, so that the owner records it first
+	 * (ss_restore_logon() on replay). With defer_local the response is not sent then:
+	 * the owner hands back a DP_EV_LOGON dp_event once the record is safe
+	 * (dp_order_logon_event()), and ss_event() sends it. */
+	void (*on_negotiated)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			      uint64_t timestamp);
 	void *hook_arg;
 	/* Deferred local replies (issue 6; default 0 = off): for an owner whose numbering must
 	 * follow an order it learns later (the TCP gateway, whose journal is kept by another
@@ -275,7 +293,9 @@ struct ss_out {
 	X(log_dropped)         /* log records lost to a full ring */                        \
 	X(local_deferred)      /* local replies handed to the owner (defer_local) */      \
 	X(neg_bad_session_id)  /* Negotiate for session_id 0 */                            \
-	X(seq_jump)            /* next_seq_no too far ahead for one NotApplied */
+	X(seq_jump)            /* next_seq_no too far ahead for one NotApplied */          \
+	X(neg_replayed)        /* Negotiate not newer than the session's last logon */     \
+	X(est_replayed)        /* Establish not newer than the session's last logon */
 
 struct ss_stats {
 #define SS__STAT_FIELD(name) uint64_t name;
@@ -295,6 +315,8 @@ enum ss_log_code {
 	SS_LOG_DISCONNECTED = 7,      /* transport gone (ss_disconnect) */
 	SS_LOG_EXPIRED = 8,           /* NEGOTIATED, never established, silent */
 	SS_LOG_RECLAIMED = 9,         /* slot of this TERMINATED session given away */
+	SS_LOG_LOGON_REPLAYED = 10,   /* Negotiate/Establish not newer than the session's
+				       * newest logon: refused (tkx_session_reject) */
 };
 
 /* 48 bytes. */
@@ -400,11 +422,19 @@ int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_n
 /* Puts session_id of firm_id in slot, TERMINATED with empty numbering (next_in, next_out
  * 1), as if it had been established there and terminated at now_ns: what a journaled
  * SESSION record rebuilds. A session already in the slot, or session_id in another slot,
- * is removed first. Replies then fed through ss_event() rebuild its outbound numbering
+ * is removed first; the newest logon timestamp of session_id (ss_restore_logon) stays. Replies then fed through ss_event() rebuild its outbound numbering
  * and retransmit ring. 0, -EINVAL (slot out of range, session_id 0), -ENOENT unknown
  * firm, -EBUSY a live session holds the slot. */
 int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
 		       uint64_t next_in, uint64_t now_ns);
+
+/* A journaled logon (on_negotiated) of session_id in slot: its timestamp becomes the
+ * session's newest if it is newer. A slot that does not hold session_id gets it first,
+ * as ss_restore_session() puts it (a Negotiate that was never followed by an
+ * establishment is recorded too: its replay must stay refused). 0 or as
+ * ss_restore_session(). */
+int ss_restore_logon(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
+		     uint64_t timestamp, uint64_t now_ns);
 
 /* A journaled request of this table's session o->session: its inbound number, cl_ord_id
  * (invariant 5) and whether it may have resting orders (invariant 9) come back. 0 or

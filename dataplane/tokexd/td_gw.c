@@ -486,7 +486,8 @@ static void stage_flush(struct td_gw *gw, unsigned m)
 
 			if (o->type == DP_ORD_SESSION_GONE)
 				gone_push(gw, m, o);
-			else if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL)
+			else if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL ||
+				 o->type == DP_ORD_LOGON)
 				jq_push(gw, o);
 			else if (o->type != DP_ORD_MASS_CANCEL || o->contract_id != 0)
 				reject(gw, o, TKX_REJ_BUSY); /* its LOCAL: the next flush */
@@ -538,6 +539,16 @@ static void jn_on_established(void *arg, uint16_t slot, uint64_t session_id, uin
 	jn_put(gw, &o);
 }
 
+static void jn_on_negotiated(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			     uint64_t timestamp)
+{
+	struct td_gw *gw = arg;
+	struct dp_order o;
+
+	dp_order_logon(&o, TD_SRC_GW, slot, session_id, firm_id, timestamp, gw->now);
+	jn_put(gw, &o);
+}
+
 static void jn_on_local_reply(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			      uint16_t blen)
 {
@@ -574,7 +585,8 @@ static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
 		const struct dp_order *o = &orders[i];
 		int core;
 
-		if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL) {
+		if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL ||
+		    o->type == DP_ORD_LOGON) {
 			jn_emit(gw, o); /* core 0: with a journal, the RX core */
 			continue;
 		}
@@ -1174,6 +1186,7 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 		c.ss.defer_local = 1;
 		c.ss.on_established = jn_on_established;
 		c.ss.on_local_reply = jn_on_local_reply;
+		c.ss.on_negotiated = jn_on_negotiated;
 	}
 	ss_size = ss_table_memsize(&c.ss);
 	if (!ss_size)
@@ -1270,6 +1283,7 @@ struct ss_table *td_gw_shadow_create(const struct td_gw *gw)
 	p.defer_local = 1;
 	p.on_established = NULL; /* fed by the RX core's calls only, never by ss_rx() */
 	p.on_local_reply = NULL;
+	p.on_negotiated = NULL;
 	p.hook_arg = NULL;
 	size_t len = ss_table_memsize(&p);
 	if (len == 0)

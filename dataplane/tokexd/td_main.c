@@ -418,6 +418,7 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 	p->throttle_burst = cfg->throttle_burst;
 	p->throttle_grace = cfg->throttle_grace;
 	p->retrans_depth = cfg->retransmit_depth;
+	p->ts_tolerance_ms = cfg->ts_tolerance_ms;
 	if (p->retrans_max > p->retrans_depth)
 		p->retrans_max = p->retrans_depth;
 }

@@ -645,6 +645,28 @@ static void td_jn_gw_session(struct td_rx *r, const struct dp_order *o)
 				   e.next_in_seq, r->now);
 }
 
+/* DP_ORD_LOGON (dp_msg.h): a Negotiate the gateway accepted. Journaled as a SESSION record
+ * (the session's newest logon timestamp, restored on replay), then echoed back to the
+ * gateway, held until durable like every reply: the gateway sends the NegotiationResponse
+ * when the echo comes, so no client is told it negotiated before the record is safe. */
+static void td_jn_gw_logon(struct td_rx *r, const struct dp_order *o)
+{
+	struct jn_session_ev e;
+	struct dp_event ev;
+	memset(&e, 0, sizeof(e));
+	e.kind = JN_SS_LOGON;
+	e.src = TD_SRC_GW;
+	e.session = o->session;
+	e.firm_id = o->firm_id;
+	e.session_id = o->cl_ord_id;
+	e.logon_ts = o->order_id;
+	if (td_jn_gw_must(r, JN_T_SESSION, &e, sizeof(e)) > 0 && r->app->gw_shadow)
+		ss_restore_logon(r->app->gw_shadow, e.session, e.session_id, e.firm_id, e.logon_ts,
+				 r->now);
+	if (dp_order_logon_event(o, &ev) == 0)
+		td_gw_put(r, &ev, 1);
+}
+
 /* Run-to-completion: applies in[0, k), the requests kept so far, now rather than after the
  * burst, so that their replies reach the gateway before the echo of a LOCAL journaled
  * after them (the gateway numbers in arrival order, replay in journal order). Pipeline:
@@ -674,7 +696,7 @@ static void td_jn_gw_local(struct td_rx *r, const struct dp_order *o)
 
 /* Journal: the gateway's requests, appended by this core (the single producer). What
  * cannot be kept is answered ExecReject BUSY/STORAGE on the gateway's reply ring (a
- * SESSION_GONE is not answered). The gateway's journal records (SESSION_UP, LOCAL) are
+ * SESSION_GONE is not answered). The gateway's journal records (SESSION_UP, LOGON, LOCAL) are
  * journaled here and never applied. Returns how many of in[] are still to apply
  * (compacted; in rtc mode those before a reject or LOCAL were applied already). */
 static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
@@ -683,6 +705,10 @@ static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		if (in[i].type == DP_ORD_SESSION_UP) {
 			td_jn_gw_session(r, &in[i]);
+			continue;
+		}
+		if (in[i].type == DP_ORD_LOGON) {
+			td_jn_gw_logon(r, &in[i]);
 			continue;
 		}
 		if (in[i].type == DP_ORD_LOCAL) {

@@ -266,7 +266,8 @@ static unsigned open_session(struct fx *f, const struct ss_peer *p, uint64_t sid
 	m = rx1(f, p, &d);
 	assert_int_equal(m.template_id, TKX_NEGOTIATION_RESPONSE);
 	d.n = 0;
-	dg_establish(&d, sid, f->now, next_seq, ka_ms, cod, FIRM7);
+	/* 1 ns later: an Establish must be newer than the session's Negotiate (4.5). */
+	dg_establish(&d, sid, f->now + 1, next_seq, ka_ms, cod, FIRM7);
 	m = rx1(f, p, &d);
 	assert_int_equal(m.template_id, TKX_ESTABLISHMENT_ACK);
 	ss_out_reset(f->out);
@@ -328,9 +329,13 @@ static void test_negotiate_ok(void **state)
 	assert_true(ss_log_format(&lg[0], line, sizeof(line)) > 0);
 	assert_non_null(strstr(line, "NEGOTIATED"));
 
-	/* The same Negotiate again from the same peer (response lost): answered again. */
+	/* The Negotiate repeated from the same peer (response lost), with a new timestamp
+	 * as 4.4 says: answered again. */
+	d.n = 0;
+	dg_negotiate(&d, 0xabcdef01, 7, T0 - 999, FIRM7);
 	m = rx1(&f, &p, &d);
 	assert_int_equal(m.template_id, TKX_NEGOTIATION_RESPONSE);
+	assert_int_equal(m.negotiation_response.request_timestamp, T0 - 999);
 	assert_int_equal(stats(&f).neg_ok, 2);
 	fx_close(&f);
 }
@@ -441,7 +446,7 @@ static void test_negotiate_in_use(void **state)
 	expect_neg_reject(&f, &p2, &d, 100, T0, TKX_SREJ_SESSION_IN_USE);
 	/* Once ESTABLISHED, even the same peer cannot negotiate it again. */
 	d.n = 0;
-	dg_establish(&d, 100, T0, 1, 1000, 0, FIRM7);
+	dg_establish(&d, 100, T0 + 1, 1, 1000, 0, FIRM7);
 	assert_int_equal(rx1(&f, &p1, &d).template_id, TKX_ESTABLISHMENT_ACK);
 	d.n = 0;
 	dg_negotiate(&d, 100, 7, T0, FIRM7);
@@ -500,7 +505,7 @@ static void test_establish_ok(void **state)
 	/* Negotiate and Establish in one datagram work too. */
 	d.n = 0;
 	dg_negotiate(&d, 200, 9, T0, FIRM9);
-	dg_establish(&d, 200, T0, 1, 1000, 0, FIRM9);
+	dg_establish(&d, 200, T0 + 1, 1, 1000, 0, FIRM9);
 	ss_out_reset(f.out);
 	{
 		struct ss_peer p2 = peer_n(2);
@@ -564,7 +569,7 @@ static void test_establish_bad_keepalive(void **state)
 
 	(void)state;
 	fx_udp(&f);
-	dg_negotiate(&d, 100, 7, T0, FIRM7);
+	dg_negotiate(&d, 100, 7, T0 - 1, FIRM7); /* older than every Establish below */
 	assert_int_equal(rx1(&f, &p, &d).template_id, TKX_NEGOTIATION_RESPONSE);
 	d.n = 0;
 	dg_establish(&d, 100, T0, 1, 99, 0, FIRM7); /* min 100 */
@@ -1365,8 +1370,9 @@ static void test_negotiated_expiry(void **state)
 	assert_int_equal(ss_tick(f.t, T0 + 90000 * MS + 1, f.out), 1);
 	assert_int_equal(parse(&f, o), 1);
 	assert_int_equal(o[0].m.terminate.reason, TKX_TERM_KEEPALIVE_TIMEOUT);
-	assert_int_equal(info(&f, 0).state, SS_FREE);
-	assert_int_equal(ss_lookup(f.t, 100), -ENOENT);
+	/* Kept TERMINATED (not FREE): its newest logon timestamp still refuses a replay. */
+	assert_int_equal(info(&f, 0).state, SS_TERMINATED);
+	assert_int_equal(ss_lookup(f.t, 100), 0);
 	assert_int_equal(stats(&f).neg_expired, 1);
 	fx_close(&f);
 }
@@ -1517,7 +1523,7 @@ static void test_reestablish_continues(void **state)
 	assert_int_equal(rx1(&f, &p2, &d).template_id, TKX_NEGOTIATION_RESPONSE);
 	assert_int_equal(ss_lookup(f.t, 100), (int)slot);
 	d.n = 0;
-	dg_establish(&d, 100, f.now, 2, 1000, 0, FIRM7);
+	dg_establish(&d, 100, f.now + 1, 2, 1000, 0, FIRM7);
 	m = rx1(&f, &p2, &d);
 	assert_int_equal(m.template_id, TKX_ESTABLISHMENT_ACK);
 	assert_int_equal(m.establishment_ack.next_seq_no, 5);
@@ -1548,7 +1554,7 @@ static void test_reestablish_continues(void **state)
 	/* A re-establish with a higher next_seq_no reports the skipped numbers. */
 	ss_out_reset(f.out);
 	d.n = 0;
-	dg_establish(&d, 100, f.now, 9, 1000, 0, FIRM7);
+	dg_establish(&d, 100, f.now + 2, 9, 1000, 0, FIRM7);
 	assert_int_equal(rx(&f, &p2, &d), 1);
 	assert_int_equal(parse(&f, o), 2);
 	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
@@ -1582,8 +1588,8 @@ static void test_numbering_hole_in_burst(void **state)
 	event_fill(&ev, slot, 2, 2);
 	assert_int_equal(ss_event(f.t, &ev, 1, f.now, f.out), 1); /* 2: kept only */
 	d.n = 0;
-	dg_negotiate(&d, 100, 7, f.now, FIRM7);
-	dg_establish(&d, 100, f.now, 1, 1000, 0, FIRM7);
+	dg_negotiate(&d, 100, 7, f.now + 2, FIRM7); /* newer than the first logon */
+	dg_establish(&d, 100, f.now + 3, 1, 1000, 0, FIRM7);
 	assert_int_equal(rx(&f, &p, &d), 2);
 	event_fill(&ev, slot, 3, 3);
 	assert_int_equal(ss_event(f.t, &ev, 1, f.now, f.out), 1); /* 3: sent */
@@ -1935,6 +1941,7 @@ static void test_defer_local(void **state)
 	/* Established once: a re-establishment reports nothing again. */
 	ss_out_reset(f.out);
 	assert_int_equal(ss_disconnect(f.t, &p, f.now, f.out), 0);
+	f.now += MS; /* a new logon is newer than the last */
 	{
 		struct ss_peer q = peer_n(2);
 
@@ -2055,6 +2062,7 @@ static void test_table_full(void **state)
 	params(&pr, SS_UDP);
 	pr.max_sessions = 4;
 	pr.linger_ms = 1000;
+	pr.ts_tolerance_ms = 1000; /* a slot is kept at least this long too */
 	fx_open(&f, &pr);
 	for (i = 0; i < 8; i++)
 		pe[i] = peer_n(i + 1);
@@ -2070,14 +2078,14 @@ static void test_table_full(void **state)
 	assert_int_equal(stats(&f).neg_table_full, 1);
 	/* Session 100: established, no orders, terminated: reclaimable after linger. */
 	d.n = 0;
-	dg_establish(&d, 100, f.now, 1, 1000, 0, FIRM7);
+	dg_establish(&d, 100, f.now + 1, 1, 1000, 0, FIRM7);
 	assert_int_equal(rx1(&f, &pe[0], &d).template_id, TKX_ESTABLISHMENT_ACK);
 	d.n = 0;
 	DG_ADD(&d, terminate, .session_id = 100);
 	assert_int_equal(rx1(&f, &pe[0], &d).template_id, TKX_TERMINATE);
 	/* Session 101: established, an order resting, terminated without COD: kept. */
 	d.n = 0;
-	dg_establish(&d, 101, f.now, 1, 1000, 0, FIRM7);
+	dg_establish(&d, 101, f.now + 1, 1, 1000, 0, FIRM7);
 	dg_seq(&d, 1);
 	dg_order(&d, 1);
 	DG_ADD(&d, terminate, .session_id = 101);
@@ -2105,10 +2113,13 @@ static void test_table_full(void **state)
 	dg_negotiate(&d, 105, 7, f.now, FIRM7);
 	expect_neg_reject(&f, &pe[5], &d, 105, f.now, TKX_SREJ_UNSPECIFIED);
 	assert_int_equal(ss_lookup(f.t, 101), 1);
-	/* A NEGOTIATED session that ends frees its slot at once. */
+	/* A NEGOTIATED session that ends keeps its slot for the linger time (its newest
+	 * logon timestamp stays known), then the slot is reclaimed. */
 	d.n = 0;
 	DG_ADD(&d, terminate, .session_id = 102);
 	assert_int_equal(rx1(&f, &pe[2], &d).template_id, TKX_TERMINATE);
+	assert_int_equal(info(&f, 2).state, SS_TERMINATED);
+	f.now += 1000 * MS;
 	d.n = 0;
 	dg_negotiate(&d, 105, 7, f.now, FIRM7);
 	assert_int_equal(rx1(&f, &pe[5], &d).template_id, TKX_NEGOTIATION_RESPONSE);
@@ -2150,14 +2161,16 @@ static void test_many_sessions(void **state)
 		struct tkx_msg m;
 
 		d.n = 0;
-		dg_establish(&d, 0x1000000ull * i + 1, f.now, 1, 1000, 0, FIRM7);
+		dg_establish(&d, 0x1000000ull * i + 1, f.now + 1, 1, 1000, 0, FIRM7);
 		m = rx1(&f, &p, &d);
 		if (i % 2) {
 			assert_int_equal(m.template_id, TKX_ESTABLISHMENT_ACK);
 			assert_int_equal(m.establishment_ack.session_id, 0x1000000ull * i + 1);
 		} else {
 			assert_int_equal(m.template_id, TKX_ESTABLISHMENT_REJECT);
-			assert_int_equal(ss_lookup(f.t, 0x1000000ull * i + 1), -ENOENT);
+			/* terminated while NEGOTIATED: kept, not established again */
+			assert_int_equal(info(&f, (unsigned)ss_lookup(f.t, 0x1000000ull * i + 1))
+						 .state, SS_TERMINATED);
 		}
 	}
 	assert_int_equal(stats(&f).neg_ok, N);

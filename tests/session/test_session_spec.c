@@ -19,6 +19,7 @@
 #include <tokex/codec.h>
 
 #include "ss_session.h"
+#include "ss_snap.h"
 
 #define MS 1000000ull
 #define T0 (1700000000ull * 1000000000ull)
@@ -511,6 +512,299 @@ static void test_retransmit_limit_default(void **state)
 	fx_close(&f);
 }
 
+/* ---- Logon replay (protocol 4.1, 4.4, 4.5) --------------------------------------------------- */
+
+/* The exact bytes of a Negotiate + Establish, captured on the wire. */
+struct capture {
+	struct dg neg, est;
+};
+
+/* A session logs on (its datagrams captured), places an order and logs off. */
+static unsigned victim(struct fx *f, const struct ss_peer *p, uint64_t sid, struct capture *cap)
+{
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	unsigned slot;
+
+	cap->neg.n = cap->est.n = 0;
+	add_negotiate(&cap->neg, sid, f->now);
+	assert_int_equal(rx_parse(f, p, &cap->neg, o), 1);
+	assert_int_equal(o[0].m.template_id, TKX_NEGOTIATION_RESPONSE);
+	add_establish(&cap->est, sid, f->now + MS, 1, 0);
+	f->now += 2 * MS;
+	assert_int_equal(rx_parse(f, p, &cap->est, o), 1);
+	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
+	slot = (unsigned)ss_lookup(f->t, sid);
+	if (f->p.transport == SS_UDP)
+		add_seq(&d, 1);
+	add_order(&d, 1);
+	ss_out_reset(f->out);
+	assert_true(rx(f, p, &d) > 0);
+	assert_int_equal(f->out->n_orders, 1);
+	d.n = 0;
+	ADD(&d, terminate, .session_id = sid);
+	ss_out_reset(f->out);
+	assert_true(rx(f, p, &d) > 0);
+	assert_int_equal(info(f, slot).state, SS_TERMINATED);
+	return slot;
+}
+
+/* The replayer's attempt, from another address: both refused STALE_TIMESTAMP, although
+ * both timestamps are within the tolerance. On the old code both were accepted (only
+ * |now - timestamp| was checked) and the replayer held the victim's session. */
+static void expect_replay_refused(struct fx *f, const struct capture *cap, uint32_t peer)
+{
+	struct ss_peer q = peer_n(peer);
+	struct om o[MAXM];
+	int n;
+
+	f->now += MS;
+	n = rx_parse(f, &q, &cap->neg, o);
+	assert_int_equal(n, 1);
+	assert_int_equal(o[0].m.template_id, TKX_NEGOTIATION_REJECT);
+	assert_int_equal(o[0].m.negotiation_reject.reason, TKX_SREJ_STALE_TIMESTAMP);
+	n = rx_parse(f, &q, &cap->est, o);
+	assert_int_equal(n, 1);
+	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_REJECT);
+	assert_int_equal(o[0].m.establishment_reject.reason, TKX_SREJ_NOT_NEGOTIATED);
+	assert_int_equal(f->out->n_orders, 0);
+}
+
+static void check_logon_replay(uint8_t transport)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct capture cap;
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	unsigned slot;
+
+	fx_new(&f, transport);
+	slot = victim(&f, &p, 100, &cap);
+	expect_replay_refused(&f, &cap, 2);
+	assert_int_equal(stats(&f).neg_replayed, 1);
+	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
+	/* The victim itself logs on again with fresh messages: accepted. */
+	f.now += MS;
+	add_negotiate(&d, 100, f.now);
+	assert_int_equal(rx_parse(&f, &p, &d, o), 1);
+	assert_int_equal(o[0].m.template_id, TKX_NEGOTIATION_RESPONSE);
+	/* An Establish older than that Negotiate (the captured one, replayed on the victim's
+	 * own negotiated session, as from a spoofed UDP source): refused. */
+	assert_int_equal(rx_parse(&f, &p, &cap.est, o), 1);
+	assert_int_equal(o[0].m.establishment_reject.reason, TKX_SREJ_STALE_TIMESTAMP);
+	assert_int_equal(stats(&f).est_replayed, 1);
+	d.n = 0;
+	add_establish(&d, 100, f.now + 1, 2, 0);
+	assert_int_equal(rx_parse(&f, &p, &d, o), 1);
+	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
+	/* A repeat of that Establish (same bytes) while established: refused too. */
+	assert_int_equal(rx_parse(&f, &p, &d, o), 1);
+	assert_int_equal(o[0].m.establishment_reject.reason, TKX_SREJ_STALE_TIMESTAMP);
+	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED);
+	fx_close(&f);
+}
+
+static void test_logon_replay_udp(void **state)
+{
+	(void)state;
+	check_logon_replay(SS_UDP);
+}
+
+static void test_logon_replay_tcp(void **state)
+{
+	(void)state;
+	check_logon_replay(SS_TCP);
+}
+
+/* A session negotiated but never established keeps its slot when it ends (it used to be
+ * freed at once, forgetting its timestamp: the same Negotiate replayed was accepted). */
+static void test_logon_replay_never_established(void **state)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg neg = { .n = 0 }, d = { .n = 0 };
+	struct om o[MAXM];
+
+	(void)state;
+	fx_new(&f, SS_UDP);
+	add_negotiate(&neg, 100, f.now);
+	assert_int_equal(rx_parse(&f, &p, &neg, o), 1);
+	ADD(&d, terminate, .session_id = 100);
+	ss_out_reset(f.out);
+	assert_true(rx(&f, &p, &d) > 0);
+	assert_int_equal(info(&f, 0).state, SS_TERMINATED);
+	f.now += MS;
+	{
+		struct ss_peer q = peer_n(2);
+
+		assert_int_equal(rx_parse(&f, &q, &neg, o), 1);
+		assert_int_equal(o[0].m.negotiation_reject.reason, TKX_SREJ_STALE_TIMESTAMP);
+	}
+	fx_close(&f);
+}
+
+/* A slot is not reclaimed for another session id before the timestamp tolerance has
+ * passed since its session ended, whatever the linger time: until then a captured
+ * Negotiate of the forgotten session would be fresh enough to be accepted again. */
+static void test_reclaim_waits_for_tolerance(void **state)
+{
+	struct ss_params pr;
+	struct fx f;
+	struct ss_peer p = peer_n(1), q = peer_n(2);
+	struct capture cap;
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	unsigned slot;
+
+	(void)state;
+	params(&pr, SS_UDP);
+	pr.max_sessions = 1;
+	pr.linger_ms = 10;
+	pr.ts_tolerance_ms = 1000;
+	fx_open(&f, &pr);
+	slot = victim(&f, &p, 100, &cap);
+	/* its order may rest: answered SESSION_GONE-free, so make it reclaimable */
+	{
+		struct dp_order g;
+
+		memset(&g, 0, sizeof(g));
+		g.type = DP_ORD_SESSION_GONE;
+		g.src = CORE;
+		g.session = (uint16_t)slot;
+		assert_int_equal(ss_restore_order(f.t, &g), 0);
+	}
+	f.now += 500 * MS; /* past the linger, within the tolerance */
+	add_negotiate(&d, 200, f.now);
+	assert_int_equal(rx_parse(&f, &q, &d, o), 1);
+	assert_int_equal(o[0].m.negotiation_reject.reason, TKX_SREJ_UNSPECIFIED); /* full */
+	assert_int_equal(ss_lookup(f.t, 100), (int)slot);
+	f.now += 600 * MS;
+	d.n = 0;
+	add_negotiate(&d, 200, f.now);
+	assert_int_equal(rx_parse(&f, &q, &d, o), 1);
+	assert_int_equal(o[0].m.template_id, TKX_NEGOTIATION_RESPONSE);
+	assert_int_equal(ss_lookup(f.t, 100), -ENOENT);
+	fx_close(&f);
+}
+
+/* Recovery: the journal's logon record (ss_restore_logon) and a snapshot both bring the
+ * newest logon timestamp back, so the captured bytes stay refused after a restart. */
+static void test_logon_mark_restored(void **state)
+{
+	struct fx live, rec, snap;
+	struct ss_peer p = peer_n(1);
+	struct capture cap;
+	unsigned slot;
+	uint8_t *blob;
+	size_t cap_len;
+	int64_t len;
+	struct dp_snap_w w;
+	char err[128];
+
+	(void)state;
+	fx_new(&live, SS_UDP);
+	slot = victim(&live, &p, 100, &cap);
+	/* Replay as recovery does it: SESSION record (first establishment), then the logon
+	 * records; a logon record ahead of its SESSION record creates the session. */
+	fx_new(&rec, SS_UDP);
+	rec.now = live.now;
+	assert_int_equal(ss_restore_logon(rec.t, slot, 100, 7, T0, rec.now), 0);
+	assert_int_equal(info(&rec, slot).state, SS_TERMINATED);
+	assert_int_equal(ss_restore_session(rec.t, slot, 100, 7, 1, rec.now), 0);
+	assert_int_equal(ss_restore_logon(rec.t, slot, 100, 7, T0 - 5, rec.now), 0); /* older */
+	expect_replay_refused(&rec, &cap, 2);
+	/* The old code had no mark to restore: the same replay was accepted. */
+	/* Snapshot of the live table, loaded into a fresh one. */
+	cap_len = ss_snap_bound(live.t);
+	blob = malloc(cap_len);
+	assert_non_null(blob);
+	dp_snap_w_init(&w, blob, cap_len);
+	len = ss_snap_save(live.t, &w);
+	assert_true(len > 0);
+	fx_new(&snap, SS_UDP);
+	snap.now = live.now;
+	assert_int_equal(ss_snap_load(snap.t, blob, (size_t)len, snap.now, NULL, err, sizeof(err)),
+			 0);
+	expect_replay_refused(&snap, &cap, 3);
+	free(blob);
+	fx_close(&live);
+	fx_close(&rec);
+	fx_close(&snap);
+}
+
+/* The TCP gateway under a journal (defer_local + on_negotiated): the NegotiationResponse
+ * leaves only when the logon comes back recorded (DP_EV_LOGON), like a reply behind the
+ * journal's durability gate; an Establish before that is NOT_NEGOTIATED. */
+struct logon_hook {
+	unsigned n;
+	struct dp_order rec;
+};
+
+static void hook_logon(void *arg, uint16_t slot, uint64_t sid, uint32_t firm, uint64_t ts)
+{
+	struct logon_hook *h = arg;
+
+	h->n++;
+	dp_order_logon(&h->rec, CORE, slot, sid, firm, ts, T0);
+}
+
+static void test_logon_deferred(void **state)
+{
+	struct ss_params pr;
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct logon_hook h;
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	struct dp_event e, stale;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	params(&pr, SS_TCP);
+	pr.defer_local = 1;
+	pr.on_negotiated = hook_logon;
+	pr.hook_arg = &h;
+	fx_open(&f, &pr);
+	add_negotiate(&d, 100, f.now);
+	ss_out_reset(f.out);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	assert_int_equal(f.out->n_bufs, 0);
+	assert_int_equal(h.n, 1);
+	assert_int_equal(h.rec.type, DP_ORD_LOGON);
+	assert_int_equal(h.rec.cl_ord_id, 100);
+	assert_int_equal(h.rec.order_id, f.now);
+	assert_int_equal(dp_order_logon_event(&h.rec, &stale), 0);
+	d.n = 0;
+	add_establish(&d, 100, f.now + 1, 1, 0);
+	assert_int_equal(rx_parse(&f, &p, &d, o), 1);
+	assert_int_equal(o[0].m.establishment_reject.reason, TKX_SREJ_NOT_NEGOTIATED);
+	/* A repeated Negotiate (newer) supersedes the first: only its echo answers. */
+	d.n = 0;
+	add_negotiate(&d, 100, f.now + 2);
+	ss_out_reset(f.out);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	assert_int_equal(h.n, 2);
+	assert_int_equal(dp_order_logon_event(&h.rec, &e), 0);
+	assert_int_equal(e.pad[0], DP_EV_LOGON);
+	ss_out_reset(f.out);
+	assert_int_equal(ss_event(f.t, &stale, 1, f.now, f.out), 1);
+	assert_int_equal(f.out->n_bufs, 0);
+	assert_int_equal(ss_event(f.t, &e, 1, f.now, f.out), 1);
+	assert_int_equal(parse(&f, o, NULL), 1);
+	assert_int_equal(o[0].m.template_id, TKX_NEGOTIATION_RESPONSE);
+	assert_int_equal(o[0].m.negotiation_response.request_timestamp, f.now + 2);
+	/* ... and only once. */
+	ss_out_reset(f.out);
+	assert_int_equal(ss_event(f.t, &e, 1, f.now, f.out), 1);
+	assert_int_equal(f.out->n_bufs, 0);
+	d.n = 0;
+	add_establish(&d, 100, f.now + 3, 1, 0);
+	assert_int_equal(rx_parse(&f, &p, &d, o), 1);
+	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +817,12 @@ int main(void)
 		cmocka_unit_test(test_wrong_direction_tcp),
 		cmocka_unit_test(test_session_id_zero),
 		cmocka_unit_test(test_retransmit_limit_default),
+		cmocka_unit_test(test_logon_replay_udp),
+		cmocka_unit_test(test_logon_replay_tcp),
+		cmocka_unit_test(test_logon_replay_never_established),
+		cmocka_unit_test(test_reclaim_waits_for_tolerance),
+		cmocka_unit_test(test_logon_mark_restored),
+		cmocka_unit_test(test_logon_deferred),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
