@@ -87,6 +87,14 @@ _Static_assert(sizeof(struct dp_event) == 64, "dp_event is one cache line");
 /* dp_event.pad[0]: the event is a session layer's own reply coming back (DP_ORD_LOCAL's
  * echo), template TKX_EXEC_REJECT or TKX_BUSINESS_REJECT, its body in u.raw. */
 #define DP_EV_LOCAL 1
+/* dp_event.pad[1] bit: the last reply of a request (NEW, CANCEL, MODIFY, MASS_CANCEL; each
+ * part of a broadcast mass cancel) to its session: no other reply to that request follows.
+ * Every request a matching core applies gets exactly one, on a real reply or, rarely, on
+ * an event of template_id 0 carrying nothing else (mc_core.c mc_req_done). A session
+ * core's own answer to a request it could not deliver (ExecReject BUSY, STORAGE) carries
+ * it too. The session layer counts them to send a session's replies in request order. */
+#define DP_EV_DONE 1
+
 /* dp_event.pad[0]: a DP_ORD_LOGON coming back, journaled: template
  * TKX_NEGOTIATION_RESPONSE, u.raw the struct tkx_negotiation_response to send. */
 #define DP_EV_LOGON 2

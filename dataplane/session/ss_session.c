@@ -21,6 +21,9 @@
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
 #define NO_BUF 0xFFFFu
+#define HOLD_NONE UINT32_MAX
+#define HOLD_CLOSE 0xC1 /* dp_order.type of a held end of session (hold_close()) */
+#define SS_UNANSWERED_MIN 64u /* ss_table.unans_max at least: > requests of a datagram */
 #define SEQ_MSG_LEN (TKX_HDR_LEN + (int)sizeof(struct tkx_sequence))
 
 /* ss_buf.kind: which messages may be coalesced into a buffer. */
@@ -74,8 +77,17 @@ _Static_assert(sizeof(struct ss_sess) == 128, "ss_sess is two cache lines");
  * takes a new session_id. 64 bytes. */
 struct ss_aux {
 	uint64_t logon_ts;   /* newest timestamp of an accepted Negotiate or Establish */
+	uint64_t hold_since; /* when its hold queue last became non-empty (backstop) */
+	uint32_t inflight;   /* requests forwarded whose DP_EV_DONE has not come back */
+	uint32_t local_out;  /* defer_local: own replies handed to the owner, not echoed */
+	uint32_t held;       /* entries in its hold queue (invariant 14) */
+	uint32_t hold_head;  /* pool index of the oldest, HOLD_NONE when empty */
+	uint32_t hold_tail;
 	uint8_t logon_wait;  /* defer_local: NegotiationResponse waits for its DP_EV_LOGON */
-	uint8_t pad[55];
+	uint8_t closing;     /* its end waits at the tail of the queue: input is dropped */
+	uint8_t on_ready;    /* on t->ready: the queue's head may go, room permitting */
+	uint8_t gone;        /* closing after a disconnect: nothing is sent to its peer */
+	uint8_t pad[24];
 };
 _Static_assert(sizeof(struct ss_aux) == 64, "ss_aux is one cache line");
 
@@ -108,6 +120,15 @@ struct ss_table {
 	uint16_t *free_stack;
 	uint16_t *live;         /* NEGOTIATED and ESTABLISHED slots, for ss_tick() */
 	struct ss_log *log;
+	struct dp_order *hold;  /* the hold pool (invariant 14): hold_n entries */
+	uint32_t *hold_next;    /* next entry of the same session's queue */
+	uint32_t *hold_free;    /* free pool entries, a stack */
+	uint16_t *ready;        /* sessions whose held entries may go when room allows */
+	uint32_t hold_n;
+	uint32_t n_hold_free;
+	uint32_t n_ready;
+	uint32_t unans_max;     /* requests a session may have unanswered (invariant 14) */
+	uint64_t hold_max_ns;   /* a queue waiting this long is let go (backstop) */
 	uint32_t n_free;
 	uint32_t n_live;
 	uint16_t fifo_head;     /* reclaimable TERMINATED slots, oldest first */
@@ -119,10 +140,8 @@ struct ss_table {
 	void (*on_negotiated)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
 			      uint64_t timestamp);
 	void *hook_arg;
-	uint8_t in_rx; /* inside ss_rx(): a tx_app() is a reply of the session layer's own */
 	uint8_t no_retx; /* ss_halt_retransmission(): RetransmitRequests are refused */
 	uint8_t defer_local; /* ss_params.defer_local */
-	uint8_t in_reject;   /* inside ss_reject_order() */
 
 	/* log ring: producer index on its own line, consumer index on another */
 	_Alignas(64) uint32_t log_head;
@@ -527,8 +546,7 @@ static void tx_session(struct ss_table *t, const struct dest *d, const void *msg
 }
 
 /* The session's next application message (invariant 3): numbered, kept in the ring,
- * and sent if the session is established. A deferring table (defer_local) hands the
- * replies it makes by itself to its owner instead: they come back through ss_event(). */
+ * and sent if the session is established. */
 static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *body,
 		   uint16_t blen, uint64_t now, struct ss_out *out)
 {
@@ -538,20 +556,12 @@ static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *
 	uint16_t len;
 	struct ss_buf *b;
 
-	if (t->defer_local && (t->in_rx || t->in_reject)) {
-		if (t->on_local_reply)
-			t->on_local_reply(t->hook_arg, slot, tid, body, blen);
-		STAT(t, local_deferred);
-		return;
-	}
 	seq = s->next_out++;
 	e = ring_entry(t, slot, seq);
 	len = enc(e, tid, body, blen);
-	if (t->in_rx && t->on_local_reply) /* the journal (issue 6) */
-		t->on_local_reply(t->hook_arg, slot, tid, body, blen);
 	STAT(t, tx_app);
-	if (s->state != SS_ESTABLISHED)
-		return;
+	if (s->state != SS_ESTABLISHED || t->aux[slot].gone)
+		return; /* kept for retransmission only */
 	if (t->tcp) {
 		b = buf_get(out, &s->peer, slot, KIND_STREAM, &s->hint_ses, len + TKX_SOFH_LEN, 0);
 	} else {
@@ -560,6 +570,26 @@ static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *
 	}
 	buf_put(b, e, len, t->tcp);
 	s->last_tx = now;
+}
+
+/* A reply the session layer makes by itself, at its turn (invariant 14). A deferring table
+ * (defer_local) hands it to its owner, who gives it back through ss_event() to be numbered
+ * (invariant 12; counted until then, local_out); else it is numbered now and, when
+ * report, reported to on_local_reply (the journal's record of it: the replies to ss_rx()'s
+ * messages; not ss_reject_order()'s, which replay makes again by itself). */
+static void tx_local(struct ss_table *t, uint16_t slot, uint16_t tid, const void *body,
+		     uint16_t blen, uint64_t now, struct ss_out *out, int report)
+{
+	if (t->defer_local) {
+		if (t->on_local_reply)
+			t->on_local_reply(t->hook_arg, slot, tid, body, blen);
+		t->aux[slot].local_out++;
+		STAT(t, local_deferred);
+		return;
+	}
+	tx_app(t, slot, tid, body, blen, now, out);
+	if (report && t->on_local_reply)
+		t->on_local_reply(t->hook_arg, slot, tid, body, blen);
 }
 
 static void send_heartbeat(struct ss_table *t, uint16_t slot, uint64_t now, struct ss_out *out)
@@ -624,6 +654,191 @@ static void close_session(struct ss_table *t, uint16_t slot, uint16_t code, uint
 		fifo_push(t, slot);
 }
 
+/* ---- Reply order: requests in flight and the hold queue (invariant 14) -------------------- */
+
+/* Per-slot state for a new session_id (logon_ts: what ss_restore_session() keeps). */
+static void aux_reset(struct ss_table *t, uint16_t slot, uint64_t logon_ts)
+{
+	struct ss_aux *x = &t->aux[slot];
+
+	assert(x->held == 0 || x->hold_head == HOLD_NONE);
+	memset(x, 0, sizeof(*x));
+	x->logon_ts = logon_ts;
+	x->hold_head = x->hold_tail = HOLD_NONE;
+}
+
+/* A session's requests not answered yet: in flight to the matching cores, its own replies
+ * out with the owner for numbering (defer_local), and everything held. */
+static inline uint32_t unanswered(const struct ss_aux *x)
+{
+	return x->inflight + x->local_out + x->held;
+}
+
+/* Appends o (a request, a DP_ORD_LOCAL reply, or a HOLD_CLOSE) to slot's queue. The
+ * callers made sure the pool has room (ss_rx()'s check, or n_hold_free). */
+static void hold_push(struct ss_table *t, uint16_t slot, const struct dp_order *o, uint64_t now)
+{
+	struct ss_aux *x = &t->aux[slot];
+	uint32_t i;
+
+	assert(t->n_hold_free > 0);
+	i = t->hold_free[--t->n_hold_free];
+	t->hold[i] = *o;
+	t->hold_next[i] = HOLD_NONE;
+	if (x->hold_tail != HOLD_NONE) {
+		t->hold_next[x->hold_tail] = i;
+	} else {
+		x->hold_head = i;
+		x->hold_since = now;
+	}
+	x->hold_tail = i;
+	x->held++;
+	STAT(t, held);
+}
+
+static void hold_pop(struct ss_table *t, struct ss_aux *x)
+{
+	uint32_t i = x->hold_head;
+
+	x->hold_head = t->hold_next[i];
+	if (x->hold_head == HOLD_NONE)
+		x->hold_tail = HOLD_NONE;
+	x->held--;
+	t->hold_free[t->n_hold_free++] = i;
+}
+
+static void ready_add(struct ss_table *t, uint16_t slot)
+{
+	struct ss_aux *x = &t->aux[slot];
+
+	if (x->on_ready)
+		return;
+	x->on_ready = 1;
+	t->ready[t->n_ready++] = slot;
+}
+
+/* The end of a session, now: its Terminate (if term) and close_session(). */
+static void finish_close(struct ss_table *t, uint16_t slot, int term, uint16_t term_reason,
+			 uint16_t code, uint16_t reason, uint64_t now, struct ss_out *out)
+{
+	if (term)
+		send_terminate(t, slot, term_reason, out);
+	close_session(t, slot, code, reason, now, out);
+}
+
+/* Ends a live session (a Terminate either way, a keepalive timeout, a disconnect): at
+ * once when nothing of it is unanswered, else after everything taken before (invariant
+ * 14) - its end waits at the tail of its queue and its input is dropped meanwhile. The
+ * caller checked room for finish_close(). Returns 1 when it ended now, 0 when it waits. */
+static int end_session(struct ss_table *t, uint16_t slot, int term, uint16_t term_reason,
+		       uint16_t code, uint16_t reason, uint64_t now, struct ss_out *out)
+{
+	struct ss_aux *x = &t->aux[slot];
+	struct dp_order c;
+
+	if (unanswered(x) == 0 || t->n_hold_free == 0) {
+		if (unanswered(x))
+			STAT(t, hold_overflow); /* no room to wait: ends before its replies */
+		finish_close(t, slot, term, term_reason, code, reason, now, out);
+		return 1;
+	}
+	memset(&c, 0, sizeof(c));
+	c.type = HOLD_CLOSE;
+	c.tif = (uint8_t)(term != 0);
+	c.qty = term_reason;
+	c.parts = (uint8_t)code;
+	c.account = reason;
+	hold_push(t, slot, &c, now);
+	x->closing = 1;
+	x->gone = !term && code == SS_LOG_DISCONNECTED;
+	if (!x->inflight && !x->local_out)
+		ready_add(t, slot); /* only held entries before it: they go at the next call */
+	return 0;
+}
+
+/*
+ * Lets the head of slot's queue go, for as long as its turn has come: a held request is
+ * forwarded (the replies to it follow everything numbered before), a held reply is
+ * numbered once no request taken before it is in flight, a held end once nothing at all
+ * is unanswered. 0 when the queue is empty or its head must wait; -ENOBUFS when out has
+ * no room for the head (the session stays as it is: call again after a flush).
+ */
+static int hold_release(struct ss_table *t, uint16_t slot, uint64_t now, struct ss_out *out)
+{
+	struct ss_aux *x = &t->aux[slot];
+
+	while (x->held) {
+		const struct dp_order *o = &t->hold[x->hold_head];
+
+		if (o->type == HOLD_CLOSE) {
+			int term = o->tif;
+			uint16_t term_reason = (uint16_t)o->qty, code = o->parts;
+			uint16_t reason = (uint16_t)o->account;
+
+			if (x->inflight || x->local_out)
+				return 0;
+			if (!room(out, 1, 1))
+				return -ENOBUFS;
+			hold_pop(t, x);
+			x->closing = 0;
+			assert(x->held == 0); /* nothing is taken after an end */
+			finish_close(t, slot, term, term_reason, code, reason, now, out);
+			return 0;
+		}
+		if (o->type == DP_ORD_LOCAL) {
+			struct dp_order_local l;
+
+			if (x->inflight)
+				return 0;
+			if (!room(out, 1, 1))
+				return -ENOBUFS;
+			memcpy(&l, o, sizeof(l));
+			if (t->defer_local) {
+				/* Its record for the owner, in order with the requests. */
+				out->orders[out->n_orders++] = *o;
+				x->local_out++;
+				STAT(t, local_deferred);
+			} else {
+				tx_local(t, slot, l.template_id, l.body, l.blen, now, out, 1);
+			}
+		} else {
+			if (!room(out, 0, 1))
+				return -ENOBUFS;
+			out->orders[out->n_orders++] = *o;
+			x->inflight++;
+			STAT(t, app_forwarded);
+		}
+		hold_pop(t, x);
+	}
+	return 0;
+}
+
+/* One of slot's unanswered counters goes down (a request's DP_EV_DONE, a local reply's
+ * echo): what waited for it goes, room permitting, else when the owner calls again. */
+static void answered(struct ss_table *t, uint16_t slot, uint32_t *ctr, uint64_t now,
+		     struct ss_out *out)
+{
+	if (*ctr)
+		(*ctr)--; /* recovery numbers replies of requests it never counted */
+	if (t->aux[slot].held && hold_release(t, slot, now, out) == -ENOBUFS)
+		ready_add(t, slot);
+}
+
+/* The sessions whose queue heads could not go for lack of room, or were let go by
+ * ss_reject_order() / the backstop: 0, or -ENOBUFS (some wait for room still). */
+static int release_ready(struct ss_table *t, uint64_t now, struct ss_out *out)
+{
+	while (t->n_ready) {
+		uint16_t slot = t->ready[t->n_ready - 1];
+
+		if (hold_release(t, slot, now, out) == -ENOBUFS)
+			return -ENOBUFS;
+		t->aux[slot].on_ready = 0;
+		t->n_ready--;
+	}
+	return 0;
+}
+
 /* ---- Inbound ---------------------------------------------------------------------------- */
 
 struct rx_ctx {
@@ -668,6 +883,24 @@ static void reply(struct rx_ctx *c, uint16_t tid, const void *body, uint16_t ble
 	tx_session(c->t, &d, m, enc(m, tid, body, blen), c->out);
 }
 
+/* A numbered reply of the session layer's own to the message just taken: at once when
+ * nothing the session took before is unanswered, else held behind it (invariant 14). */
+static void local_reply(struct rx_ctx *c, uint16_t tid, const void *body, uint16_t blen)
+{
+	struct ss_aux *x = &c->t->aux[c->slot];
+
+	if (x->held || x->inflight) {
+		struct dp_order o;
+		int rc = dp_order_local_pack(&o, c->t->core, c->slot, tid, body, blen, c->now);
+
+		assert(rc == 0); /* every local reply fits (dp_msg.h) */
+		(void)rc;
+		hold_push(c->t, c->slot, &o, c->now);
+		return;
+	}
+	tx_local(c->t, c->slot, tid, body, blen, c->now, c->out, 1);
+}
+
 /* BusinessReject: numbered when the peer's session is established, else unnumbered. */
 static void business_reject(struct rx_ctx *c, uint64_t ref_seq, uint16_t ref_tid,
 			    uint16_t reason)
@@ -680,15 +913,16 @@ static void business_reject(struct rx_ctx *c, uint64_t ref_seq, uint16_t ref_tid
 	};
 
 	if (ctx_established(c))
-		tx_app(c->t, c->slot, TKX_BUSINESS_REJECT, &br, sizeof(br), c->now, c->out);
+		local_reply(c, TKX_BUSINESS_REJECT, &br, sizeof(br));
 	else
 		reply(c, TKX_BUSINESS_REJECT, &br, sizeof(br));
 }
 
+/* The exchange ends the session (after the replies to everything it took, invariant 14);
+ * the rest of the datagram is dropped. */
 static void exchange_terminate(struct rx_ctx *c, uint16_t reason)
 {
-	send_terminate(c->t, c->slot, reason, c->out);
-	close_session(c->t, c->slot, SS_LOG_TERMINATED, reason, c->now, c->out);
+	end_session(c->t, c->slot, 1, reason, SS_LOG_TERMINATED, reason, c->now, c->out);
 	c->slot = SS_NO_SLOT;
 	c->stop = 1;
 }
@@ -791,7 +1025,7 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		s->next_out = 1;
 		s->hint_ses = s->hint_app = NO_BUF;
 		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
-		memset(&t->aux[slot], 0, sizeof(t->aux[slot]));
+		aux_reset(t, slot, 0);
 		ht_insert(t, t->id_ht, home_id(t, slot), slot);
 	}
 	if (s->state == SS_TERMINATED) {
@@ -932,16 +1166,14 @@ static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
 static void on_terminate(struct rx_ctx *c, const struct tkx_msg *m)
 {
 	struct ss_sess *s = ctx_sess(c);
-	struct tkx_terminate tm;
 
 	if (!s || s->session_id != m->terminate.session_id) {
 		STAT(c->t, rx_no_session);
 		return;
 	}
-	tm = (struct tkx_terminate){ .session_id = s->session_id, .reason = TKX_TERM_FINISHED };
-	reply(c, TKX_TERMINATE, &tm, sizeof(tm));
-	close_session(c->t, c->slot, SS_LOG_CLIENT_TERMINATED, m->terminate.reason, c->now,
-		      c->out);
+	/* Answered Terminate FINISHED after the replies to what it sent before. */
+	end_session(c->t, c->slot, 1, TKX_TERM_FINISHED, SS_LOG_CLIENT_TERMINATED,
+		    m->terminate.reason, c->now, c->out);
 	STAT(c->t, term_client);
 	c->slot = SS_NO_SLOT;
 	c->stop = 1;
@@ -1099,13 +1331,13 @@ static void exec_reject(struct rx_ctx *c, const struct tkx_msg *m, uint16_t reas
 		r.contract_id = m->mass_cancel.contract_id;
 		break;
 	}
-	tx_app(c->t, c->slot, TKX_EXEC_REJECT, &r, sizeof(r), c->now, c->out);
+	local_reply(c, TKX_EXEC_REJECT, &r, sizeof(r));
 }
 
-static void forward(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m, uint64_t seq)
+/* The dp_order of an accepted request (invariant 6's last step). */
+static void fill_order(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m,
+		       uint64_t seq, struct dp_order *o)
 {
-	struct dp_order *o = &c->out->orders[c->out->n_orders++];
-
 	memset(o, 0, sizeof(*o));
 	o->src = c->t->core;
 	o->session = c->slot;
@@ -1150,6 +1382,22 @@ static void forward(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m
 		o->cl_ord_id = m->mass_cancel.cl_ord_id;
 		break;
 	}
+}
+
+/* Forwards the accepted request, or holds it behind the session's held replies so that
+ * its replies cannot overtake them (invariant 14). */
+static void forward(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m, uint64_t seq)
+{
+	struct ss_aux *x = &c->t->aux[c->slot];
+	struct dp_order o;
+
+	fill_order(c, s, m, seq, &o);
+	if (x->held) {
+		hold_push(c->t, c->slot, &o, c->now);
+		return;
+	}
+	c->out->orders[c->out->n_orders++] = o;
+	x->inflight++;
 	STAT(c->t, app_forwarded);
 }
 
@@ -1273,8 +1521,8 @@ static void dispatch(struct rx_ctx *c, const struct tkx_msg *m)
 	}
 }
 
-static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *payload,
-		  size_t len, uint64_t now_ns, struct ss_out *out)
+int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, size_t len,
+	  uint64_t now_ns, struct ss_out *out)
 {
 	struct rx_ctx c = {
 		.t = t,
@@ -1294,8 +1542,25 @@ static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *pa
 	}
 	if (!room(out, rx_need_bufs(t, len), rx_need_orders(len)))
 		return -ENOBUFS;
-	STAT(t, rx_dgrams);
 	c.slot = peer_find(t, peer);
+	if (c.slot != SS_NO_SLOT) {
+		const struct ss_aux *x = &t->aux[c.slot];
+		/* Requests the payload may hold (the smallest is 32 bytes); one more pool
+		 * entry for an end of session. */
+		uint32_t need = t->tcp ? 1 : (uint32_t)(len / (TKX_HDR_LEN + 24));
+
+		if (x->closing) {
+			/* Its end waits for replies (invariant 14): nothing more is taken. */
+			STAT(t, rx_after_terminate);
+			return 0;
+		}
+		if (t->sess[c.slot].state == SS_ESTABLISHED &&
+		    (unanswered(x) + need > t->unans_max || t->n_hold_free < need + 1)) {
+			STAT(t, rx_backpressure);
+			return -EAGAIN;
+		}
+	}
+	STAT(t, rx_dgrams);
 	tkx_dgram_init(&it, payload, len);
 	while ((rc = tkx_dgram_next(&it, &m)) > 0) {
 		n++;
@@ -1329,17 +1594,6 @@ static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *pa
 }
 
 /* ---- From matching cores, and timers ------------------------------------------------- */
-
-int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, size_t len,
-	  uint64_t now_ns, struct ss_out *out)
-{
-	int rc;
-
-	t->in_rx = 1;
-	rc = ss__rx(t, peer, payload, len, now_ns, out);
-	t->in_rx = 0;
-	return rc;
-}
 
 /* A DP_ORD_LOGON back from the owner, recorded: the NegotiationResponse that waited
  * for it is sent, if it is still the answer to the session's newest Negotiate. */
@@ -1378,6 +1632,8 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 		const struct dp_event *e = &ev[i];
 		uint16_t blen = e->pad[0] == DP_EV_LOCAL ? local_blen(e->template_id)
 							 : event_blen(e->template_id);
+		int done = (e->pad[1] & DP_EV_DONE) != 0 && e->pad[0] != DP_EV_LOCAL;
+		struct ss_aux *x;
 
 		if (e->pad[0] == DP_EV_LOGON) {
 			if (!room(out, 1, 0))
@@ -1385,7 +1641,12 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 			logon_echo(t, e, out);
 			continue;
 		}
-
+		if (e->template_id == 0 && done && e->src == t->core &&
+		    e->session < t->max_sessions && t->sess[e->session].state != SS_FREE) {
+			/* A request's end, on an event of its own (dp_msg.h DP_EV_DONE). */
+			answered(t, e->session, &t->aux[e->session].inflight, now_ns, out);
+			continue;
+		}
 		if (!blen || e->src != t->core || e->session >= t->max_sessions ||
 		    t->sess[e->session].state == SS_FREE) {
 			STAT(t, ev_dropped);
@@ -1393,9 +1654,11 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 		}
 		if (t->sess[e->session].state == SS_ESTABLISHED && !room(out, 1, 0))
 			break;
+		x = &t->aux[e->session];
 		if (e->template_id == TKX_MASS_CANCEL_ACK && e->parts > 1) {
 			/* A mass cancel of every contract went to each matching core: the client
-			 * gets one MassCancelAck, with the total, when the last part is in. */
+			 * gets one MassCancelAck, with the total, when the last part is in; the
+			 * request is answered then. */
 			struct ss_sess *s = &t->sess[e->session];
 			struct tkx_mass_cancel_ack ack = e->u.mass_ack;
 			if (s->mass_left == 0 || s->mass_cl != ack.cl_ord_id) {
@@ -1408,10 +1671,17 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 				continue;
 			ack.count = s->mass_count;
 			tx_app(t, e->session, e->template_id, &ack, blen, now_ns, out);
+			if (done)
+				answered(t, e->session, &x->inflight, now_ns, out);
 			continue;
 		}
 		tx_app(t, e->session, e->template_id, e->u.raw, blen, now_ns, out);
+		if (e->pad[0] == DP_EV_LOCAL)
+			answered(t, e->session, &x->local_out, now_ns, out);
+		else if (done)
+			answered(t, e->session, &x->inflight, now_ns, out);
 	}
+	release_ready(t, now_ns, out);
 	return i;
 }
 
@@ -1447,9 +1717,15 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 		.reason = reason,
 		.ref_template_id = tid,
 	};
-	t->in_reject = 1; /* deferred like ss_rx()'s own replies when defer_local is set */
-	tx_app(t, o->session, TKX_EXEC_REJECT, &r, sizeof(r), now_ns, out);
-	t->in_reject = 0;
+	/* Deferred like ss_rx()'s own replies when defer_local is set; replay makes it again
+	 * by itself, so it is not reported otherwise. It answers a forwarded request: what
+	 * the session holds behind it may go (at the next ss_event() or ss_tick(): out is
+	 * the caller's routing in progress). */
+	tx_local(t, o->session, TKX_EXEC_REJECT, &r, sizeof(r), now_ns, out, 0);
+	if (t->aux[o->session].inflight)
+		t->aux[o->session].inflight--;
+	if (t->aux[o->session].held)
+		ready_add(t, o->session);
 	STAT(t, order_rejects);
 	return 0;
 }
@@ -1459,22 +1735,45 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
 	uint32_t i = 0;
 	int acted = 0;
 
+	if (release_ready(t, now_ns, out) == -ENOBUFS)
+		return -ENOBUFS;
 	while (i < t->n_live) {
 		uint16_t slot = t->live[i];
 		struct ss_sess *s = &t->sess[slot];
+		struct ss_aux *x = &t->aux[slot];
 
+		if (x->held && (x->inflight || x->local_out) &&
+		    since(now_ns, x->hold_since) > t->hold_max_ns) {
+			/* Backstop: what its queue waits for is not coming (a journal that
+			 * failed discards replies): it goes now (invariant 14). */
+			x->inflight = x->local_out = 0;
+			STAT(t, hold_timeouts);
+			acted++;
+			if (hold_release(t, slot, now_ns, out) == -ENOBUFS) {
+				ready_add(t, slot);
+				return -ENOBUFS;
+			}
+			if (i >= t->n_live || t->live[i] != slot)
+				continue; /* it ended: live[i] is now another slot */
+		}
+		if (x->closing) {
+			i++; /* its end waits at the tail of its queue */
+			continue;
+		}
 		if (s->state == SS_ESTABLISHED) {
 			uint64_t ka = (uint64_t)s->keepalive_ms * NS_PER_MS;
 
 			if (since(now_ns, s->last_rx) > 3 * ka) {
 				if (!room(out, 1, 1))
 					return -ENOBUFS;
-				send_terminate(t, slot, TKX_TERM_KEEPALIVE_TIMEOUT, out);
-				close_session(t, slot, SS_LOG_TERMINATED,
-					      TKX_TERM_KEEPALIVE_TIMEOUT, now_ns, out);
 				STAT(t, term_keepalive);
 				acted++;
-				continue; /* live[i] is now another slot */
+				if (end_session(t, slot, 1, TKX_TERM_KEEPALIVE_TIMEOUT,
+						SS_LOG_TERMINATED, TKX_TERM_KEEPALIVE_TIMEOUT, now_ns,
+						out))
+					continue; /* live[i] is now another slot */
+				i++;
+				continue;
 			}
 			if (since(now_ns, s->last_tx) >= ka) {
 				if (!room(out, 1, 0))
@@ -1504,9 +1803,11 @@ int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_n
 
 	if (slot == SS_NO_SLOT)
 		return -ENOENT;
+	if (t->aux[slot].closing)
+		return 0; /* ending already, after its replies */
 	if (!room(out, 0, 1))
 		return -ENOBUFS;
-	close_session(t, slot, SS_LOG_DISCONNECTED, 0, now_ns, out);
+	end_session(t, slot, 0, 0, SS_LOG_DISCONNECTED, 0, now_ns, out);
 	STAT(t, term_disconnect);
 	return 0;
 }
@@ -1544,9 +1845,26 @@ static uint32_t retrans_bufs(uint32_t retrans_max)
 }
 
 struct layout {
-	size_t firms, sess, aux, ring, peer_ht, id_ht, free_stack, live, log, total;
+	size_t firms, sess, aux, ring, peer_ht, id_ht, free_stack, live, log, hold, hold_next,
+		hold_free, ready, total;
 	uint32_t ht_size;
+	uint32_t unans_max, hold_n;
 };
+
+/* Invariant 14's bounds: the requests a session may have unanswered, a quarter of its
+ * retransmit ring (at least a datagram's worth), and a pool of held entries shared by the
+ * table, sixteen sessions' worth at most 65536. */
+static void hold_bounds(const struct ss_params *p, uint32_t *unans_max, uint32_t *hold_n)
+{
+	uint32_t u = p->retrans_depth / 4, k = p->max_sessions < 16 ? p->max_sessions : 16;
+
+	if (u < SS_UNANSWERED_MIN)
+		u = SS_UNANSWERED_MIN;
+	if (u > 16384)
+		u = 16384;
+	*unans_max = u;
+	*hold_n = (uint64_t)u * k + 1 > 65536 ? 65536 : u * k + 1;
+}
 
 static size_t align64(size_t x)
 {
@@ -1605,6 +1923,11 @@ static int layout(const struct ss_params *p, struct layout *l)
 	PLACE(free_stack, (size_t)p->max_sessions * sizeof(uint16_t));
 	PLACE(live, (size_t)p->max_sessions * sizeof(uint16_t));
 	PLACE(log, (size_t)p->log_depth * sizeof(struct ss_log));
+	hold_bounds(p, &l->unans_max, &l->hold_n);
+	PLACE(hold, (size_t)l->hold_n * sizeof(struct dp_order));
+	PLACE(hold_next, (size_t)l->hold_n * sizeof(uint32_t));
+	PLACE(hold_free, (size_t)l->hold_n * sizeof(uint32_t));
+	PLACE(ready, (size_t)p->max_sessions * sizeof(uint16_t));
 #undef PLACE
 	l->total = off;
 	return 0;
@@ -1679,6 +2002,16 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	t->free_stack = (uint16_t *)(base + l.free_stack);
 	t->live = (uint16_t *)(base + l.live);
 	t->log = (struct ss_log *)(base + l.log);
+	t->hold = (struct dp_order *)(base + l.hold);
+	t->hold_next = (uint32_t *)(base + l.hold_next);
+	t->hold_free = (uint32_t *)(base + l.hold_free);
+	t->ready = (uint16_t *)(base + l.ready);
+	t->hold_n = l.hold_n;
+	t->unans_max = l.unans_max;
+	t->hold_max_ns = 3 * (uint64_t)p->keepalive_max_ms * NS_PER_MS;
+	for (i = 0; i < l.hold_n; i++)
+		t->hold_free[i] = l.hold_n - 1 - i;
+	t->n_hold_free = l.hold_n;
 
 	if (p->n_firms) {
 		memcpy(t->firms, p->firms, (size_t)p->n_firms * sizeof(struct ss_firm));
@@ -1692,6 +2025,7 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 
 		s->hint_ses = s->hint_app = NO_BUF;
 		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+		aux_reset(t, (uint16_t)i, 0);
 		t->free_stack[i] = (uint16_t)(p->max_sessions - 1 - i);
 	}
 	t->n_free = p->max_sessions;
@@ -1762,8 +2096,7 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 	s->term_time = now_ns;
 	s->hint_ses = s->hint_app = NO_BUF;
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
-	memset(&t->aux[slot], 0, sizeof(t->aux[slot]));
-	t->aux[slot].logon_ts = logon_ts;
+	aux_reset(t, (uint16_t)slot, logon_ts);
 	ht_insert(t, t->id_ht, home_id(t, (uint16_t)slot), (uint16_t)slot);
 	fifo_push(t, (uint16_t)slot);
 	return 0;
@@ -1813,9 +2146,27 @@ int ss_restore_order(struct ss_table *t, const struct dp_order *o)
 	return 0;
 }
 
+void ss_forget_replies(struct ss_table *t)
+{
+	for (uint32_t slot = 0; slot < t->max_sessions; slot++) {
+		struct ss_aux *x = &t->aux[slot];
+
+		x->inflight = x->local_out = 0;
+		if (x->held)
+			ready_add(t, (uint16_t)slot);
+	}
+}
+
+int ss_release(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
+{
+	return release_ready(t, now_ns, out);
+}
+
 void ss_halt_retransmission(struct ss_table *t)
 {
 	t->no_retx = 1;
+	/* The replies still owed will never come (the owner discards them). */
+	ss_forget_replies(t);
 }
 
 int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, const void *body,
@@ -1860,7 +2211,15 @@ int ss_session_info(const struct ss_table *t, unsigned slot, struct ss_info *inf
 	info->next_out = s->next_out;
 	info->last_cl_ord_id = s->last_cl_ord_id;
 	info->peer = s->peer;
+	info->inflight = t->aux[slot].inflight;
+	info->held = t->aux[slot].held;
+	info->closing = t->aux[slot].closing;
 	return 0;
+}
+
+unsigned ss_held(const struct ss_table *t)
+{
+	return t->hold_n - t->n_hold_free;
 }
 
 _Static_assert(sizeof(struct ss_stats) == SS_STAT_COUNT * sizeof(uint64_t), "ss_stats");
@@ -2028,8 +2387,7 @@ int ss__snap_put(struct ss_table *t, unsigned slot, const struct ss_snap_view *v
 	s->mass_count = v->mass_count;
 	s->mass_cl = v->mass_cl;
 	s->term_time = now_ns;
-	memset(&t->aux[slot], 0, sizeof(t->aux[slot]));
-	t->aux[slot].logon_ts = v->logon_ts;
+	aux_reset(t, (uint16_t)slot, v->logon_ts);
 	s->hint_ses = s->hint_app = NO_BUF;
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
 	for (uint32_t i = 0; i < n_ring; i++)

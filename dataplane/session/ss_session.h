@@ -94,6 +94,21 @@
  *     on_negotiated reports each accepted Negotiate before its NegotiationResponse is
  *     appended (with defer_local, the response waits for the owner's DP_EV_LOGON), replay
  *     gives it back (ss_restore_logon), snapshots keep it.
+ * 14. A session's replies are numbered in the order its requests were taken. Each
+ *     forwarded request is in flight until a dp_event marked DP_EV_DONE (its last reply,
+ *     dp_msg.h) or its ss_reject_order() answer; with defer_local each own reply handed
+ *     to on_local_reply is out until its DP_EV_LOCAL echo. While a request is in flight
+ *     the session's own replies (4-6) wait in its hold queue, and so does every request
+ *     taken after a held entry (forwarded when its turn comes) and the session's end
+ *     (Terminate THROTTLE or FINISHED, keepalive timeout, disconnect: its Terminate and
+ *     SESSION_GONE come after the replies to everything taken before; its input is
+ *     dropped meanwhile). An own reply goes when nothing taken before it is in flight,
+ *     a held request at once when it reaches the head, an end when nothing is
+ *     unanswered. A session has at most unans_max = max(retrans_depth / 4, 64) requests
+ *     unanswered (in flight, out with the owner, held): ss_rx() refuses a message or
+ *     datagram that could exceed it with -EAGAIN, having done nothing. Replies to requests
+ *     on different matching cores may interleave with each other. Backstop: a queue that
+ *     waited 3 x keepalive_max_ms for replies that do not come goes anyway (counted).
  *
  * Output contract (struct ss_out, owned by the caller, one per table):
  *  - Calls append to out; the caller sends bufs[0, n_bufs) in index order (a TCP buf is
@@ -102,10 +117,18 @@
  *    to one session made during the burst are coalesced into as few buffers as possible.
  *  - ss_rx(), ss_reject_order() and ss_disconnect() are all-or-nothing: when out has less
  *    room than the call's worst case they return -ENOBUFS having done nothing; flush and
- *    call again. ss_event() and ss_tick() make partial progress: ss_event() returns how
- *    many events it consumed (fewer than n only when out is full); ss_tick() returns
- *    -ENOBUFS when it stopped for room, and calling it again after the flush resumes
- *    (what it already did moved the sessions' timers).
+ *    call again. ss_rx() returns -EAGAIN, having done nothing, when the peer's session
+ *    has as many requests unanswered as it may (invariant 14): call again once replies
+ *    came (the TCP gateway stops reading the connection; the RX core routes and takes
+ *    replies, and drops the datagram if that is not enough - UDP may lose, the client's
+ *    next Sequence shows the gap). ss_event() and ss_tick() make partial progress:
+ *    ss_event() returns how many events it consumed (fewer than n only when out is
+ *    full); ss_tick() returns -ENOBUFS when it stopped for room, and calling it again
+ *    after the flush resumes (what it already did moved the sessions' timers).
+ *  - ss_event(), ss_tick() and ss_release() may append dp_orders too: requests held
+ *    behind replies and let go (invariant 14), SESSION_GONE of an end that waited, and
+ *    with defer_local the DP_ORD_LOCAL record of an own reply that waited (the owner
+ *    treats it as on_local_reply's). Route them like ss_rx()'s.
  *  - UDP datagrams are of three shapes: unnumbered session messages only; a Sequence(n)
  *    then application messages numbered n, n+1, ... (or the Sequence alone: heartbeat);
  *    a Retransmission(from, count) then resent messages numbered from, from+1, ..., whose
@@ -170,7 +193,8 @@ struct ss_firm {
 	uint8_t key[SS_KEY_MAX];
 };
 
-/* Tunables. ss_params_default() fills everything but firms/n_firms. */
+/* Tunables. ss_params_default() fills everything but firms/n_firms. The hold queues of
+ * invariant 14 take a pool of min(16 x unans_max, 65536) dp_order entries per table. */
 struct ss_params {
 	uint32_t max_sessions;      /* 1..SS_MAX_SESSIONS                     default 1024 */
 	uint8_t core;               /* dp_order.src: index of this session core     0 */
@@ -295,7 +319,11 @@ struct ss_out {
 	X(neg_bad_session_id)  /* Negotiate for session_id 0 */                            \
 	X(seq_jump)            /* next_seq_no too far ahead for one NotApplied */          \
 	X(neg_replayed)        /* Negotiate not newer than the session's last logon */     \
-	X(est_replayed)        /* Establish not newer than the session's last logon */
+	X(est_replayed)        /* Establish not newer than the session's last logon */     \
+	X(held)                /* requests, own replies and ends held behind others (14) */\
+	X(rx_backpressure)     /* ss_rx() -EAGAIN: the session's unanswered bound (14) */  \
+	X(hold_overflow)       /* ends that could not wait for their replies (pool full) */\
+	X(hold_timeouts)       /* held queues let go by the backstop (14) */
 
 struct ss_stats {
 #define SS__STAT_FIELD(name) uint64_t name;
@@ -342,6 +370,9 @@ struct ss_info {
 	uint64_t next_out;            /* number of its next outbound application message */
 	uint64_t last_cl_ord_id;
 	struct ss_peer peer;
+	uint32_t inflight;            /* requests forwarded, not answered yet (invariant 14) */
+	uint32_t held;                /* entries held behind them */
+	uint8_t closing;              /* its end waits for them */
 };
 
 struct ss_table;
@@ -395,7 +426,9 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
  * Answers a dp_order of this table that the caller could not deliver (reason
  * TKX_REJ_UNKNOWN_CONTRACT when no core owns the contract, TKX_REJ_BUSY when its ring is
  * full) with an ExecReject numbered like any reply (with defer_local: handed to
- * on_local_reply instead, numbered when it comes back). 0, -ENOBUFS, -ENOENT (no such
+ * on_local_reply instead, numbered when it comes back). The request is answered by it
+ * (invariant 14): what its session held behind it goes at the next ss_release(),
+ * ss_event() or ss_tick(). 0, -ENOBUFS, -ENOENT (no such
  * session here), or -EINVAL for a DP_ORD_SESSION_GONE, which must be delivered (retry).
  */
 int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reason,
@@ -411,8 +444,9 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
 
 /*
  * The transport to peer is gone (TCP connection closed): its live session, if any, is
- * TERMINATED without a Terminate message (SESSION_GONE if asked). 0, -ENOENT (no live
- * session at peer) or -ENOBUFS.
+ * TERMINATED without a Terminate message (SESSION_GONE if asked) - after the replies to
+ * its requests in flight, which are numbered and kept but not sent (invariant 14). 0,
+ * -ENOENT (no live session at peer) or -ENOBUFS.
  */
 int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
 		  struct ss_out *out);
@@ -454,7 +488,22 @@ int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, co
  * never leave, not even as a retransmission. There is no way back; restart instead. */
 void ss_halt_retransmission(struct ss_table *t);
 
+/* Owner thread: the replies still owed to this table's requests will not come (the owner
+ * stops, or discards them): nothing waits for them any more (invariant 14); what was held
+ * behind them goes at the next ss_release(), ss_event() or ss_tick(). */
+void ss_forget_replies(struct ss_table *t);
+
+/* Owner thread: lets go what the table held and may go now (invariant 14) - requests a
+ * reply freed while out was full, those behind a ss_reject_order() answer, ends that
+ * wait for nothing but held entries. Appends to out like ss_event(); 0, or -ENOBUFS
+ * (flush out and call again). Cheap when nothing waits. */
+int ss_release(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
+
 /* ---- Inspection ---------------------------------------------------------------------- */
+
+/* Entries held in the table's queues (invariant 14): requests not forwarded yet, own
+ * replies not numbered yet, ends not done yet. 0 when nothing waits. Owner thread. */
+unsigned ss_held(const struct ss_table *t);
 
 /* Slot of session_id (any state but FREE), or -ENOENT. Owner thread. */
 int ss_lookup(const struct ss_table *t, uint64_t session_id);

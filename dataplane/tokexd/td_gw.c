@@ -649,6 +649,8 @@ static void gw_flush(struct td_gw *gw)
 	for (uint32_t i = 0; i < out->n_orders; i++) {
 		while (j < gw->n_jn && gw->jn_pos[j] <= i)
 			gw->orders[n++] = gw->jn_rec[j++];
+		if (out->orders[i].type == DP_ORD_LOCAL)
+			STAT(gw, jn_records); /* a reply the session layer held, let go */
 		gw->orders[n++] = out->orders[i];
 	}
 	while (j < gw->n_jn)
@@ -724,13 +726,22 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 			off += (uint32_t)f;
 			continue;
 		}
-		if (ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN, (size_t)f - TKX_SOFH_LEN,
-			  gw->now, &gw->out) == -ENOBUFS) {
+		int rc = ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN,
+			       (size_t)f - TKX_SOFH_LEN, gw->now, &gw->out);
+		if (rc == -ENOBUFS) {
 			/* Nothing was done: flush and give the frame again, unless the
 			 * flush ended the connection (a Terminate, an overflow). */
 			STAT(gw, out_full);
 			gw_flush(gw);
 			continue;
+		}
+		if (rc == -EAGAIN) {
+			/* Its session has as many requests unanswered as it may (ss_session.h
+			 * invariant 14): the frame waits, and TCP holds the rest, until
+			 * replies come (resume_parked). */
+			gw->parked[gw->n_parked++] = conn_id(gw, c);
+			parked = 1;
+			break;
 		}
 		STAT(gw, rx_frames);
 		off += (uint32_t)f;
@@ -746,13 +757,14 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 	return parked;
 }
 
-/* Parked connections whose frames can go on: the FIFO of journal records has room again.
- * A connection that was closed (or whose slot was reused) meanwhile is skipped. */
+/* Parked connections whose frames may go on: the FIFO of journal records has room again,
+ * or their session's replies came (rx_frames parks them again if not). A connection that
+ * was closed (or whose slot was reused) meanwhile is skipped. */
 static void resume_parked(struct td_gw *gw)
 {
 	uint32_t n = gw->n_parked;
 
-	if (!n || jq_free(gw) < GW_JQ_RESERVE)
+	if (!n || (gw->jn && jq_free(gw) < GW_JQ_RESERVE))
 		return;
 	gw->n_parked = 0; /* rx_frames() may park some again */
 	for (uint32_t i = 0; i < n; i++) {
@@ -997,6 +1009,9 @@ static void gw_shutdown(struct td_gw *gw)
 	struct io_uring_sqe *sqe;
 	uint64_t t0 = td_mono_ns();
 
+	/* No more replies are taken: the sessions end now, not after them (their
+	 * SESSION_GONE must reach the cores within GW_STOP_GONE_NS). */
+	ss_forget_replies(gw->ss);
 	for (uint32_t i = 0; i < gw->conf.max_conns; i++)
 		conn_kill(gw, &gw->conns[i]);
 	if (gw->accept_armed && (sqe = get_sqe(gw)) != NULL) {
@@ -1009,6 +1024,9 @@ static void gw_shutdown(struct td_gw *gw)
 		gw->now = td_now_ns();
 		gw->mono = td_mono_ns();
 		reap_cqes(gw);
+		conn_reap(gw); /* the disconnects first: their ends go out below */
+		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS)
+			gw_flush(gw);
 		settle(gw);
 		if (!gw->inflight && ((!gw->n_gone && gw->jq_head == gw->jq_tail) ||
 				      el > GW_STOP_GONE_NS))

@@ -59,6 +59,10 @@
  *     answered BUSY - LOCAL records too, behind it); the FIFO keeps room for two flushes'
  *     worth, and below that rx_frames() parks the connection (its bytes stay in the
  *     kernel: TCP's own backpressure) until the RX core has taken some.
+ *  9. A connection whose session has as many requests unanswered as it may (ss_rx()
+ *     -EAGAIN, ss_session.h invariant 14) is parked the same way: its frame and the
+ *     rest wait in TCP, retried every loop pass, until the matching cores' replies come.
+ *     At stop no more replies are taken (ss_forget_replies): sessions end at once.
  *
  * Journal (issue 6; conf.journal, set by tokexd when journal.dir is): ring 0 leads to the
  * RX core, the journal's single producer, which journals what it dequeues and applies the

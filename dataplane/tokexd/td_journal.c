@@ -410,6 +410,9 @@ static void td_replay_flush(struct mc_out *o)
 	struct td_replay *rp = ro->rp;
 	for (uint32_t i = 0; i < o->n; i++) {
 		const struct dp_event *e = &o->ev[i];
+		if (e->template_id == 0)
+			continue; /* a request's end on an event of its own: numbers nothing, and
+				   * live DRAIN records do not count it (td_drain_rings_jn) */
 		if (!rp->pipe || e->template_id >= TKX_MD_TOP_OF_BOOK || e->src >= TD_N_SRC) {
 			td_replay_event(rp, e);
 			continue;

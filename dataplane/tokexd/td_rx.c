@@ -521,33 +521,61 @@ static void td_route_rtc(struct td_rx *r)
 
 static void td_route_pipeline_jn(struct td_rx *r);
 
-/* Takes the requests out of the session output and routes them. */
+/* Takes the requests out of the session output and routes them, until there are none:
+ * in run-to-completion their replies may let requests the session layer held behind them
+ * go (ss_session.h invariant 14), which routing them here takes too. */
 static void td_route(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
-	if (o->n_orders == 0)
-		return;
-	memcpy(r->pend, o->orders, o->n_orders * sizeof(struct dp_order));
-	r->n_pend = o->n_orders;
-	o->n_orders = 0;
-	if (r->app->cfg.mode == CP_MODE_RTC)
-		td_route_rtc(r);
-	else if (r->app->jn_pipe)
-		td_route_pipeline_jn(r);
-	else
-		td_route_pipeline(r);
+	while (o->n_orders) {
+		memcpy(r->pend, o->orders, o->n_orders * sizeof(struct dp_order));
+		r->n_pend = o->n_orders;
+		o->n_orders = 0;
+		if (r->app->cfg.mode == CP_MODE_RTC)
+			td_route_rtc(r);
+		else if (r->app->jn_pipe)
+			td_route_pipeline_jn(r);
+		else
+			td_route_pipeline(r);
+	}
+}
+
+static void td_drain_rings(struct td_rx *r);
+static void td_drain_rings_jn(struct td_rx *r);
+
+/* A datagram's session has as many requests unanswered as it may (ss_session.h invariant
+ * 14): route what waits and take the replies that came, so that it can go on. Run to
+ * completion answers them here and now; in pipeline mode the cores may not have yet. */
+static void td_session_catch_up(struct td_rx *r)
+{
+	td_route(r);
+	if (r->app->cfg.mode != CP_MODE_RTC) {
+		if (r->app->jn_pipe)
+			td_drain_rings_jn(r);
+		else
+			td_drain_rings(r);
+		td_route(r);
+	}
+	td_send_bufs(r);
 }
 
 static void td_session_rx(struct td_rx *r, const struct dp_dgram *d)
 {
 	struct ss_peer peer;
+	int rc, tries = 0;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(peer.mac, &d->peer.mac, sizeof(peer.mac));
 	peer.port = rte_cpu_to_be_16(d->peer.port);
 	peer.ip = d->peer.ip;
-	while (ss_rx(r->app->ss, &peer, d->data, d->len, r->now, r->out) == -ENOBUFS) {
-		td_route(r);
-		td_send_bufs(r);
+	while ((rc = ss_rx(r->app->ss, &peer, d->data, d->len, r->now, r->out)) < 0) {
+		if (rc == -EAGAIN && ++tries > 4)
+			break; /* not taken: the client's next Sequence shows the gap (NotApplied) */
+		if (rc == -EAGAIN)
+			td_session_catch_up(r);
+		else {
+			td_route(r);
+			td_send_bufs(r);
+		}
 	}
 }
 
@@ -966,7 +994,20 @@ static void td_drain_rings_jn(struct td_rx *r)
 				continue;
 			while ((n = rte_ring_sc_dequeue_burst_elem(ring, ev, sizeof(ev[0]), 32,
 								   NULL)) > 0) {
-				struct jn_drain d = {(uint8_t)m, (uint8_t)src, 0, n};
+				/* A request's end on an event of its own (template 0, dp_msg.h
+				 * DP_EV_DONE) numbers nothing, and whether one is made depends on
+				 * the core's output buffer: not counted, and replay drops them. */
+				unsigned real = 0;
+				for (unsigned k = 0; k < n; k++)
+					real += ev[k].template_id != 0;
+				if (real == 0) {
+					if (src == TD_SRC_RX)
+						td_replies(r, ev, n);
+					else
+						td_gw_put(r, ev, n);
+					continue;
+				}
+				struct jn_drain d = {(uint8_t)m, (uint8_t)src, 0, real};
 				int64_t s = td_jn_append(a, JN_T_DRAIN, &d, sizeof(d), r->now);
 				if (s == 0) { /* the journal's ring is full: drain it, once more */
 					td_jn_wait(a);
@@ -1080,9 +1121,11 @@ int td_rx_loop(void *arg)
 			if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0)
 				td_ctl_poll_journal(a, td_fwd_ctl, &r);
 			td_drain_rings_jn(&r);
+			td_route(&r); /* requests the replies let go (ss_session.h invariant 14) */
 		} else {
 			td_retry_gone(&r);
 			td_drain_rings(&r);
+			td_route(&r);
 		}
 		if (r.now >= next_tick) {
 			next_tick = r.now + TD_TICK_NS;
@@ -1093,10 +1136,12 @@ int td_rx_loop(void *arg)
 		td_send_bufs(&r);
 		td_hold_release(&r);
 		td_tx_flush(&r);
-		if (rtc && a->jn) /* every record <= jn_last is applied here */
+		/* Not while the session layer holds requests back: they were taken (numbered,
+		 * their cl_ord_ids used) but not journaled yet. */
+		if (rtc && a->jn && ss_held(a->ss) == 0) /* every record <= jn_last is applied */
 			td_snap_maybe(a, r.now);
 		else if (a->jn_pipe && td_snap_due(a) && r.n_jgone == 0 &&
-			 td_pipe_quiesce(&r) == 0)
+			 td_pipe_quiesce(&r) == 0 && ss_held(a->ss) == 0 && r.out->n_orders == 0)
 			td_snap_maybe(a, r.now);
 	}
 	/* Orderly end. Pipeline: the matching cores still run; what they were sent is applied

@@ -219,6 +219,24 @@ static int rx_parse(struct fx *f, const struct ss_peer *p, const struct dg *d, s
 	return parse(f, o, NULL);
 }
 
+/* The matching core's answer to a forwarded request: an ExecAck (order id) marked as its
+ * last reply (dp_msg.h DP_EV_DONE); ss_event()'s return. */
+static unsigned answer(struct fx *f, const struct dp_order *o, uint64_t order_id)
+{
+	struct dp_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.template_id = TKX_EXEC_ACK;
+	e.session = o->session;
+	e.src = o->src;
+	e.pad[1] = DP_EV_DONE;
+	e.u.ack = (struct tkx_exec_ack){ .cl_ord_id = o->cl_ord_id, .order_id = order_id,
+					 .price = 12345, .transact_time = T0 + 1, .qty = 10,
+					 .contract_id = 42, .side = TKX_SIDE_BUY,
+					 .tif = TKX_TIF_GTC };
+	return ss_event(f->t, &e, 1, f->now, f->out);
+}
+
 /* Negotiate at now, Establish 1 ms later (next_seq 1); returns the slot, out empty. */
 static unsigned open_session(struct fx *f, const struct ss_peer *p, uint64_t sid, uint8_t cod)
 {
@@ -541,6 +559,7 @@ static unsigned victim(struct fx *f, const struct ss_peer *p, uint64_t sid, stru
 	ss_out_reset(f->out);
 	assert_true(rx(f, p, &d) > 0);
 	assert_int_equal(f->out->n_orders, 1);
+	assert_int_equal(answer(f, &f->out->orders[0], 1), 1);
 	d.n = 0;
 	ADD(&d, terminate, .session_id = sid);
 	ss_out_reset(f->out);
@@ -805,6 +824,374 @@ static void test_logon_deferred(void **state)
 	fx_close(&f);
 }
 
+/* ---- A session's replies in the order of its requests (protocol 4.8, 4.11; invariant 14) --- */
+
+static void check_reply_order(uint8_t transport)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	struct dp_order a, b;
+	unsigned slot;
+	uint64_t next = 1;
+	int n;
+
+	fx_new(&f, transport);
+	slot = open_session(&f, &p, 100, 0);
+	/* Order 1, order 1 again (CLORDID_REUSED, the session layer's own answer), order 2,
+	 * in one datagram (UDP) or three frames (TCP). */
+	ss_out_reset(f.out);
+	for (int k = 0; k < 3; k++) {
+		if (transport == SS_UDP && k == 0)
+			add_seq(&d, 1);
+		add_order(&d, k == 2 ? 2 : 1);
+		if (transport == SS_TCP || k == 2) {
+			assert_true(rx(&f, &p, &d) > 0);
+			d.n = 0;
+		}
+	}
+	/* Only order 1 goes; the reject and order 2 wait for its replies. The old code
+	 * numbered and sent the reject at once, ahead of order 1's ack. */
+	assert_int_equal(f.out->n_orders, 1);
+	assert_int_equal(f.out->n_bufs, 0);
+	assert_int_equal(info(&f, slot).held, 2);
+	assert_int_equal(info(&f, slot).inflight, 1);
+	a = f.out->orders[0];
+	assert_int_equal(a.cl_ord_id, 1);
+	assert_int_equal(answer(&f, &a, 501), 1);
+	assert_int_equal(f.out->n_orders, 2);
+	b = f.out->orders[1];
+	assert_int_equal(b.cl_ord_id, 2);
+	assert_int_equal(b.in_seq, 3);
+	assert_int_equal(answer(&f, &b, 502), 1);
+	n = parse(&f, o, &next);
+	assert_int_equal(n, 3);
+	assert_int_equal(o[0].m.template_id, TKX_EXEC_ACK);
+	assert_int_equal(o[0].m.exec_ack.cl_ord_id, 1);
+	assert_int_equal(o[0].seq, 1);
+	assert_int_equal(o[1].m.template_id, TKX_EXEC_REJECT);
+	assert_int_equal(o[1].m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(o[1].seq, 2);
+	assert_int_equal(o[2].m.template_id, TKX_EXEC_ACK);
+	assert_int_equal(o[2].m.exec_ack.cl_ord_id, 2);
+	assert_int_equal(o[2].seq, 3);
+	assert_int_equal(info(&f, slot).held, 0);
+	assert_int_equal(info(&f, slot).inflight, 0);
+	fx_close(&f);
+}
+
+static void test_reply_order_udp(void **state)
+{
+	(void)state;
+	check_reply_order(SS_UDP);
+}
+
+static void test_reply_order_tcp(void **state)
+{
+	(void)state;
+	check_reply_order(SS_TCP);
+}
+
+/* A flood over TCP: the THROTTLED rejects and the Terminate THROTTLE come after the replies
+ * to every order accepted before them, fills included (the old code sent the Terminate
+ * first and closed the session: those replies never went out on the connection). */
+static void test_terminate_after_replies(void **state)
+{
+	struct ss_params pr;
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	struct dp_order fwd[2];
+	struct dp_event fill;
+	unsigned slot;
+	uint64_t next = 1;
+	int n;
+
+	(void)state;
+	params(&pr, SS_TCP);
+	pr.throttle_rate = 10;
+	pr.throttle_burst = 2;
+	pr.throttle_grace = 1;
+	fx_open(&f, &pr);
+	slot = open_session(&f, &p, 100, 1);
+	ss_out_reset(f.out);
+	for (unsigned k = 1; k <= 5; k++) {
+		d.n = 0;
+		add_order(&d, k);
+		assert_true(rx(&f, &p, &d) >= 0);
+	}
+	/* 1, 2 forwarded; 3 THROTTLED (held); 4 over the grace: the end (held); 5 dropped. */
+	assert_int_equal(f.out->n_orders, 2);
+	assert_int_equal(f.out->n_bufs, 0);
+	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED);
+	assert_int_equal(info(&f, slot).closing, 1);
+	assert_int_equal(stats(&f).rx_after_terminate, 1);
+	memcpy(fwd, f.out->orders, sizeof(fwd));
+	ss_out_reset(f.out);
+	/* Order 1 trades: its fill, then its ack marked as the last reply. */
+	memset(&fill, 0, sizeof(fill));
+	fill.template_id = TKX_FILL;
+	fill.session = (uint16_t)slot;
+	fill.src = CORE;
+	fill.u.fill = (struct tkx_fill){ .cl_ord_id = 1, .order_id = 601, .trade_id = 9,
+					 .price = 12345, .transact_time = T0, .qty = 10,
+					 .contract_id = 42, .side = TKX_SIDE_BUY, .aggressor = 1 };
+	assert_int_equal(ss_event(f.t, &fill, 1, f.now, f.out), 1);
+	assert_int_equal(answer(&f, &fwd[0], 601), 1);
+	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED); /* order 2 is in flight */
+	assert_int_equal(answer(&f, &fwd[1], 602), 1);
+	n = parse(&f, o, &next);
+	assert_int_equal(n, 5);
+	assert_int_equal(o[0].m.template_id, TKX_FILL);
+	assert_int_equal(o[1].m.template_id, TKX_EXEC_ACK);
+	assert_int_equal(o[2].m.template_id, TKX_EXEC_ACK);
+	assert_int_equal(o[3].m.template_id, TKX_EXEC_REJECT);
+	assert_int_equal(o[3].m.exec_reject.reason, TKX_REJ_THROTTLED);
+	assert_int_equal(o[3].m.exec_reject.cl_ord_id, 3);
+	assert_int_equal(o[3].seq, 4);
+	assert_int_equal(o[4].m.template_id, TKX_TERMINATE);
+	assert_int_equal(o[4].m.terminate.reason, TKX_TERM_THROTTLE);
+	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
+	assert_int_equal(f.out->n_orders, 1); /* cancel-on-disconnect, after the orders */
+	assert_int_equal(f.out->orders[0].type, DP_ORD_SESSION_GONE);
+	fx_close(&f);
+}
+
+/* The gateway under a journal (defer_local): a held reply goes to the owner as a
+ * DP_ORD_LOCAL record among the requests (out->orders), when its turn comes; the client's
+ * Terminate is answered once that reply has come back numbered too. */
+struct local_hook {
+	unsigned n;
+};
+
+static void hook_local_count(void *arg, uint16_t slot, uint16_t tid, const void *body,
+			     uint16_t blen)
+{
+	(void)slot;
+	(void)tid;
+	(void)body;
+	(void)blen;
+	((struct local_hook *)arg)->n++;
+}
+
+static void test_defer_local_order(void **state)
+{
+	struct ss_params pr;
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct local_hook h = { 0 };
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	struct dp_order a, lo, b;
+	struct dp_event echo;
+	unsigned slot;
+	uint64_t next = 1;
+
+	(void)state;
+	params(&pr, SS_TCP);
+	pr.defer_local = 1;
+	pr.on_local_reply = hook_local_count;
+	pr.hook_arg = &h;
+	fx_open(&f, &pr);
+	slot = open_session(&f, &p, 100, 0);
+	ss_out_reset(f.out);
+	for (int k = 0; k < 3; k++) {
+		d.n = 0;
+		add_order(&d, k == 2 ? 2 : 1);
+		assert_int_equal(rx(&f, &p, &d), 1);
+	}
+	assert_int_equal(h.n, 0); /* held, not handed to the owner yet */
+	assert_int_equal(f.out->n_orders, 1);
+	a = f.out->orders[0];
+	ss_out_reset(f.out);
+	assert_int_equal(answer(&f, &a, 701), 1);
+	assert_int_equal(f.out->n_orders, 2);
+	lo = f.out->orders[0];
+	b = f.out->orders[1];
+	assert_int_equal(lo.type, DP_ORD_LOCAL);
+	assert_int_equal(b.type, DP_ORD_NEW);
+	assert_int_equal(b.cl_ord_id, 2);
+	assert_int_equal(h.n, 0);
+	/* The client logs off: answered after the reject and order 2's reply. */
+	d.n = 0;
+	ADD(&d, terminate, .session_id = 100);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	assert_int_equal(info(&f, slot).closing, 1);
+	assert_int_equal(answer(&f, &b, 702), 1);
+	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED); /* the reject is still out */
+	assert_int_equal(dp_order_local_event(&lo, &echo), 0);
+	assert_int_equal(ss_event(f.t, &echo, 1, f.now, f.out), 1);
+	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
+	assert_int_equal(parse(&f, o, &next), 4);
+	assert_int_equal(o[0].m.exec_ack.cl_ord_id, 1);
+	assert_int_equal(o[1].m.exec_ack.cl_ord_id, 2);
+	assert_int_equal(o[2].m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(o[3].m.template_id, TKX_TERMINATE);
+	assert_int_equal(o[3].m.terminate.reason, TKX_TERM_FINISHED);
+	fx_close(&f);
+}
+
+/* At most max(retrans_depth / 4, 64) requests of a session are unanswered (64 here): on
+ * TCP the next frame is refused -EAGAIN, nothing done (the gateway stops reading the
+ * connection); on UDP a datagram that could exceed it is refused the same way. */
+static void test_unanswered_bound(void **state)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1), q = peer_n(2);
+	struct dg d = { .n = 0 };
+	static struct dp_order fwd[64];
+	unsigned k;
+
+	(void)state;
+	fx_new(&f, SS_TCP);
+	open_session(&f, &p, 100, 0);
+	for (k = 1; k <= 64; k++) {
+		d.n = 0;
+		add_order(&d, k);
+		assert_int_equal(rx(&f, &p, &d), 1);
+		fwd[k - 1] = f.out->orders[f.out->n_orders - 1];
+		if (f.out->n_orders > SS_OUT_ORDERS - 4)
+			ss_out_reset(f.out);
+	}
+	ss_out_reset(f.out);
+	d.n = 0;
+	add_order(&d, 65);
+	assert_int_equal(rx(&f, &p, &d), -EAGAIN);
+	assert_int_equal(f.out->n_orders, 0);
+	assert_int_equal(info(&f, 0).next_in, 65); /* nothing taken */
+	assert_int_equal(stats(&f).rx_backpressure, 1);
+	assert_int_equal(answer(&f, &fwd[0], 1), 1);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	assert_int_equal(f.out->n_orders, 1);
+	fx_close(&f);
+
+	fx_new(&f, SS_UDP);
+	open_session(&f, &q, 200, 0);
+	d.n = 0;
+	add_seq(&d, 1);
+	for (k = 1; k <= 35; k++)
+		add_order(&d, k);
+	assert_int_equal(rx(&f, &q, &d), 36);
+	assert_int_equal(f.out->n_orders, 35);
+	memcpy(fwd, f.out->orders, 35 * sizeof(fwd[0]));
+	ss_out_reset(f.out);
+	d.n = 0;
+	add_seq(&d, 36);
+	for (k = 36; k <= 70; k++)
+		add_order(&d, k);
+	assert_int_equal(rx(&f, &q, &d), -EAGAIN); /* 35 + up to 44 > 64 */
+	for (k = 0; k < 35; k++)
+		assert_int_equal(answer(&f, &fwd[k], k), 1);
+	ss_out_reset(f.out);
+	assert_int_equal(rx(&f, &q, &d), 36);
+	assert_int_equal(f.out->n_orders, 35);
+	fx_close(&f);
+}
+
+/* A request the owner could not deliver (ss_reject_order(): BUSY, UNKNOWN_CONTRACT) is
+ * answered by that reject: what the session held behind it goes at the owner's next
+ * ss_release() (or ss_event(), ss_tick()). A broadcast mass cancel is answered by its
+ * last part. */
+static void test_answered_other_ways(void **state)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct om o[MAXM];
+	struct dp_order a;
+	struct dp_event part;
+	unsigned slot;
+	uint64_t next = 1;
+
+	(void)state;
+	fx_new(&f, SS_TCP);
+	slot = open_session(&f, &p, 100, 0);
+	for (int k = 0; k < 2; k++) {
+		d.n = 0;
+		add_order(&d, 1);
+		assert_int_equal(rx(&f, &p, &d), 1);
+	}
+	a = f.out->orders[0];
+	ss_out_reset(f.out);
+	assert_int_equal(ss_reject_order(f.t, &a, TKX_REJ_BUSY, f.now, f.out), 0);
+	assert_int_equal(info(&f, slot).held, 1);
+	assert_int_equal(ss_release(f.t, f.now, f.out), 0);
+	assert_int_equal(info(&f, slot).held, 0);
+	assert_int_equal(parse(&f, o, &next), 2);
+	assert_int_equal(o[0].m.exec_reject.reason, TKX_REJ_BUSY);
+	assert_int_equal(o[1].m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	/* Mass cancel of every contract on two cores, then order 1 again. */
+	ss_out_reset(f.out);
+	d.n = 0;
+	ADD(&d, mass_cancel, .cl_ord_id = 5, .scope = TKX_SCOPE_SESSION);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	d.n = 0;
+	add_order(&d, 1);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	assert_int_equal(info(&f, slot).held, 1);
+	memset(&part, 0, sizeof(part));
+	part.template_id = TKX_MASS_CANCEL_ACK;
+	part.session = (uint16_t)slot;
+	part.src = CORE;
+	part.parts = 2;
+	part.pad[1] = DP_EV_DONE;
+	part.u.mass_ack = (struct tkx_mass_cancel_ack){ .cl_ord_id = 5, .transact_time = T0,
+							.count = 1, .scope = TKX_SCOPE_SESSION };
+	assert_int_equal(ss_event(f.t, &part, 1, f.now, f.out), 1);
+	assert_int_equal(info(&f, slot).held, 1); /* one part of two */
+	assert_int_equal(ss_event(f.t, &part, 1, f.now, f.out), 1);
+	assert_int_equal(info(&f, slot).held, 0);
+	fx_close(&f);
+}
+
+/* A TCP disconnect with requests in flight: the session ends (SESSION_GONE) after their
+ * replies, which are numbered and kept, not sent to the gone connection; a reply that
+ * never comes is let go by the backstop (3 x keepalive_max_ms). */
+static void test_disconnect_waits(void **state)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct dp_order a;
+	unsigned slot;
+
+	(void)state;
+	fx_new(&f, SS_TCP);
+	slot = open_session(&f, &p, 100, 1);
+	add_order(&d, 1);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	a = f.out->orders[0];
+	ss_out_reset(f.out);
+	assert_int_equal(ss_disconnect(f.t, &p, f.now, f.out), 0);
+	assert_int_equal(f.out->n_orders, 0);
+	assert_int_equal(info(&f, slot).closing, 1);
+	assert_int_equal(ss_disconnect(f.t, &p, f.now, f.out), 0); /* once */
+	assert_int_equal(answer(&f, &a, 1), 1);
+	assert_int_equal(f.out->n_bufs, 0);
+	assert_int_equal(info(&f, slot).next_out, 2);
+	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
+	assert_int_equal(f.out->n_orders, 1);
+	assert_int_equal(f.out->orders[0].type, DP_ORD_SESSION_GONE);
+	fx_close(&f);
+
+	/* The backstop. */
+	fx_new(&f, SS_TCP);
+	slot = open_session(&f, &p, 100, 1);
+	d.n = 0;
+	add_order(&d, 1);
+	assert_int_equal(rx(&f, &p, &d), 1);
+	ss_out_reset(f.out);
+	assert_int_equal(ss_disconnect(f.t, &p, f.now, f.out), 0);
+	assert_true(ss_tick(f.t, f.now + 3 * 30000 * MS, f.out) >= 0);
+	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED);
+	assert_true(ss_tick(f.t, f.now + 3 * 30000 * MS + 1, f.out) > 0);
+	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
+	assert_int_equal(stats(&f).hold_timeouts, 1);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -823,6 +1210,13 @@ int main(void)
 		cmocka_unit_test(test_reclaim_waits_for_tolerance),
 		cmocka_unit_test(test_logon_mark_restored),
 		cmocka_unit_test(test_logon_deferred),
+		cmocka_unit_test(test_reply_order_udp),
+		cmocka_unit_test(test_reply_order_tcp),
+		cmocka_unit_test(test_terminate_after_replies),
+		cmocka_unit_test(test_defer_local_order),
+		cmocka_unit_test(test_unanswered_bound),
+		cmocka_unit_test(test_answered_other_ways),
+		cmocka_unit_test(test_disconnect_waits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

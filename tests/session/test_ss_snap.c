@@ -211,6 +211,8 @@ static void fills(struct fx *f, unsigned slot, uint64_t cl, unsigned n)
 							 .price = 12345, .transact_time = f->now + i,
 							 .qty = 10, .contract_id = 42,
 							 .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC };
+		if (i == n - 1)
+			e.pad[1] = DP_EV_DONE; /* a request's last reply (ss_session.h invariant 14) */
 		while (ss_event(f->t, &e, 1, f->now, f->out) == 0)
 			fx_drain(f);
 	}
