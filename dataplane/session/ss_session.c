@@ -22,7 +22,6 @@
 #define NS_PER_S 1000000000ull
 #define NO_BUF 0xFFFFu
 #define HOLD_NONE UINT32_MAX
-#define HOLD_CLOSE 0xC1 /* dp_order.type of a held end of session (hold_close()) */
 #define SS_UNANSWERED_MIN 64u /* ss_table.unans_max at least: > requests of a datagram */
 #define SEQ_MSG_LEN (TKX_HDR_LEN + (int)sizeof(struct tkx_sequence))
 
@@ -84,10 +83,14 @@ struct ss_aux {
 	uint32_t hold_head;  /* pool index of the oldest, HOLD_NONE when empty */
 	uint32_t hold_tail;
 	uint8_t logon_wait;  /* defer_local: NegotiationResponse waits for its DP_EV_LOGON */
-	uint8_t closing;     /* its end waits at the tail of the queue: input is dropped */
+	uint8_t closing;     /* its end waits behind its queue: input is dropped */
 	uint8_t on_ready;    /* on t->ready: the queue's head may go, room permitting */
 	uint8_t gone;        /* closing after a disconnect: nothing is sent to its peer */
-	uint8_t pad[24];
+	uint8_t close_term;  /* closing: a Terminate is sent first, close_term_reason */
+	uint8_t close_code;  /* closing: its log code (enum ss_log_code) ... */
+	uint16_t close_reason; /* ... and reason */
+	uint16_t close_term_reason;
+	uint8_t pad[18];
 };
 _Static_assert(sizeof(struct ss_aux) == 64, "ss_aux is one cache line");
 
@@ -674,8 +677,8 @@ static inline uint32_t unanswered(const struct ss_aux *x)
 	return x->inflight + x->local_out + x->held;
 }
 
-/* Appends o (a request, a DP_ORD_LOCAL reply, or a HOLD_CLOSE) to slot's queue. The
- * callers made sure the pool has room (ss_rx()'s check, or n_hold_free). */
+/* Appends o (a request, or a DP_ORD_LOCAL reply) to slot's queue. ss_rx() made sure the
+ * pool has room. */
 static void hold_push(struct ss_table *t, uint16_t slot, const struct dp_order *o, uint64_t now)
 {
 	struct ss_aux *x = &t->aux[slot];
@@ -728,29 +731,25 @@ static void finish_close(struct ss_table *t, uint16_t slot, int term, uint16_t t
 
 /* Ends a live session (a Terminate either way, a keepalive timeout, a disconnect): at
  * once when nothing of it is unanswered, else after everything taken before (invariant
- * 14) - its end waits at the tail of its queue and its input is dropped meanwhile. The
- * caller checked room for finish_close(). Returns 1 when it ended now, 0 when it waits. */
+ * 14) - its end waits behind its queue and its input is dropped meanwhile. The caller
+ * checked room for finish_close(). Returns 1 when it ended now, 0 when it waits. */
 static int end_session(struct ss_table *t, uint16_t slot, int term, uint16_t term_reason,
 		       uint16_t code, uint16_t reason, uint64_t now, struct ss_out *out)
 {
 	struct ss_aux *x = &t->aux[slot];
-	struct dp_order c;
 
-	if (unanswered(x) == 0 || t->n_hold_free == 0) {
-		if (unanswered(x))
-			STAT(t, hold_overflow); /* no room to wait: ends before its replies */
+	if (unanswered(x) == 0) {
 		finish_close(t, slot, term, term_reason, code, reason, now, out);
 		return 1;
 	}
-	memset(&c, 0, sizeof(c));
-	c.type = HOLD_CLOSE;
-	c.tif = (uint8_t)(term != 0);
-	c.qty = term_reason;
-	c.parts = (uint8_t)code;
-	c.account = reason;
-	hold_push(t, slot, &c, now);
 	x->closing = 1;
+	x->close_term = (uint8_t)(term != 0);
+	x->close_term_reason = term_reason;
+	x->close_code = (uint8_t)code;
+	x->close_reason = reason;
 	x->gone = !term && code == SS_LOG_DISCONNECTED;
+	if (!x->held)
+		x->hold_since = now; /* the backstop's clock */
 	if (!x->inflight && !x->local_out)
 		ready_add(t, slot); /* only held entries before it: they go at the next call */
 	return 0;
@@ -759,9 +758,9 @@ static int end_session(struct ss_table *t, uint16_t slot, int term, uint16_t ter
 /*
  * Lets the head of slot's queue go, for as long as its turn has come: a held request is
  * forwarded (the replies to it follow everything numbered before), a held reply is
- * numbered once no request taken before it is in flight, a held end once nothing at all
- * is unanswered. 0 when the queue is empty or its head must wait; -ENOBUFS when out has
- * no room for the head (the session stays as it is: call again after a flush).
+ * numbered once no request taken before it is in flight; then a waiting end, once
+ * nothing at all is unanswered. 0 when nothing can go now; -ENOBUFS when out has no room
+ * for what can (the session stays as it is: call again after a flush).
  */
 static int hold_release(struct ss_table *t, uint16_t slot, uint64_t now, struct ss_out *out)
 {
@@ -770,21 +769,6 @@ static int hold_release(struct ss_table *t, uint16_t slot, uint64_t now, struct 
 	while (x->held) {
 		const struct dp_order *o = &t->hold[x->hold_head];
 
-		if (o->type == HOLD_CLOSE) {
-			int term = o->tif;
-			uint16_t term_reason = (uint16_t)o->qty, code = o->parts;
-			uint16_t reason = (uint16_t)o->account;
-
-			if (x->inflight || x->local_out)
-				return 0;
-			if (!room(out, 1, 1))
-				return -ENOBUFS;
-			hold_pop(t, x);
-			x->closing = 0;
-			assert(x->held == 0); /* nothing is taken after an end */
-			finish_close(t, slot, term, term_reason, code, reason, now, out);
-			return 0;
-		}
 		if (o->type == DP_ORD_LOCAL) {
 			struct dp_order_local l;
 
@@ -810,17 +794,29 @@ static int hold_release(struct ss_table *t, uint16_t slot, uint64_t now, struct 
 		}
 		hold_pop(t, x);
 	}
+	if (x->closing && !x->inflight && !x->local_out) {
+		if (!room(out, 1, 1))
+			return -ENOBUFS;
+		x->closing = 0;
+		x->gone = 0;
+		finish_close(t, slot, x->close_term, x->close_term_reason, x->close_code,
+			     x->close_reason, now, out);
+	}
 	return 0;
 }
 
 /* One of slot's unanswered counters goes down (a request's DP_EV_DONE, a local reply's
- * echo): what waited for it goes, room permitting, else when the owner calls again. */
-static void answered(struct ss_table *t, uint16_t slot, uint32_t *ctr, uint64_t now,
-		     struct ss_out *out)
+ * echo): what waited for it goes at the owner's next ss_release() (or ss_tick()), not
+ * now. The owner calls that after the batch of replies this one came in: a released own
+ * reply is then numbered after all of them, where its journal record (made as it is
+ * numbered, after the batch's records) puts it on replay too. */
+static void answered(struct ss_table *t, uint16_t slot, uint32_t *ctr)
 {
+	struct ss_aux *x = &t->aux[slot];
+
 	if (*ctr)
 		(*ctr)--; /* recovery numbers replies of requests it never counted */
-	if (t->aux[slot].held && hold_release(t, slot, now, out) == -ENOBUFS)
+	if (x->held || x->closing)
 		ready_add(t, slot);
 }
 
@@ -1545,8 +1541,7 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 	c.slot = peer_find(t, peer);
 	if (c.slot != SS_NO_SLOT) {
 		const struct ss_aux *x = &t->aux[c.slot];
-		/* Requests the payload may hold (the smallest is 32 bytes); one more pool
-		 * entry for an end of session. */
+		/* Requests the payload may hold (the smallest is 32 bytes). */
 		uint32_t need = t->tcp ? 1 : (uint32_t)(len / (TKX_HDR_LEN + 24));
 
 		if (x->closing) {
@@ -1555,7 +1550,7 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 			return 0;
 		}
 		if (t->sess[c.slot].state == SS_ESTABLISHED &&
-		    (unanswered(x) + need > t->unans_max || t->n_hold_free < need + 1)) {
+		    (unanswered(x) + need > t->unans_max || t->n_hold_free < need)) {
 			STAT(t, rx_backpressure);
 			return -EAGAIN;
 		}
@@ -1644,7 +1639,7 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 		if (e->template_id == 0 && done && e->src == t->core &&
 		    e->session < t->max_sessions && t->sess[e->session].state != SS_FREE) {
 			/* A request's end, on an event of its own (dp_msg.h DP_EV_DONE). */
-			answered(t, e->session, &t->aux[e->session].inflight, now_ns, out);
+			answered(t, e->session, &t->aux[e->session].inflight);
 			continue;
 		}
 		if (!blen || e->src != t->core || e->session >= t->max_sessions ||
@@ -1672,16 +1667,15 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 			ack.count = s->mass_count;
 			tx_app(t, e->session, e->template_id, &ack, blen, now_ns, out);
 			if (done)
-				answered(t, e->session, &x->inflight, now_ns, out);
+				answered(t, e->session, &x->inflight);
 			continue;
 		}
 		tx_app(t, e->session, e->template_id, e->u.raw, blen, now_ns, out);
 		if (e->pad[0] == DP_EV_LOCAL)
-			answered(t, e->session, &x->local_out, now_ns, out);
+			answered(t, e->session, &x->local_out);
 		else if (done)
-			answered(t, e->session, &x->inflight, now_ns, out);
+			answered(t, e->session, &x->inflight);
 	}
-	release_ready(t, now_ns, out);
 	return i;
 }
 
@@ -1724,7 +1718,7 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 	tx_local(t, o->session, TKX_EXEC_REJECT, &r, sizeof(r), now_ns, out, 0);
 	if (t->aux[o->session].inflight)
 		t->aux[o->session].inflight--;
-	if (t->aux[o->session].held)
+	if (t->aux[o->session].held || t->aux[o->session].closing)
 		ready_add(t, o->session);
 	STAT(t, order_rejects);
 	return 0;
@@ -1742,7 +1736,7 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
 		struct ss_sess *s = &t->sess[slot];
 		struct ss_aux *x = &t->aux[slot];
 
-		if (x->held && (x->inflight || x->local_out) &&
+		if ((x->held || x->closing) && (x->inflight || x->local_out) &&
 		    since(now_ns, x->hold_since) > t->hold_max_ns) {
 			/* Backstop: what its queue waits for is not coming (a journal that
 			 * failed discards replies): it goes now (invariant 14). */
@@ -2152,7 +2146,7 @@ void ss_forget_replies(struct ss_table *t)
 		struct ss_aux *x = &t->aux[slot];
 
 		x->inflight = x->local_out = 0;
-		if (x->held)
+		if (x->held || x->closing)
 			ready_add(t, (uint16_t)slot);
 	}
 }

@@ -125,10 +125,11 @@
  *    ss_event() returns how many events it consumed (fewer than n only when out is
  *    full); ss_tick() returns -ENOBUFS when it stopped for room, and calling it again
  *    after the flush resumes (what it already did moved the sessions' timers).
- *  - ss_event(), ss_tick() and ss_release() may append dp_orders too: requests held
- *    behind replies and let go (invariant 14), SESSION_GONE of an end that waited, and
- *    with defer_local the DP_ORD_LOCAL record of an own reply that waited (the owner
- *    treats it as on_local_reply's). Route them like ss_rx()'s.
+ *  - ss_tick() and ss_release() may append dp_orders too: requests held behind replies
+ *    and let go (invariant 14), SESSION_GONE of an end that waited, and with defer_local
+ *    the DP_ORD_LOCAL record of an own reply that waited (the owner treats it as
+ *    on_local_reply's). Route them like ss_rx()'s. ss_event() only notes what its events
+ *    let go: the owner calls ss_release() after each batch of them.
  *  - UDP datagrams are of three shapes: unnumbered session messages only; a Sequence(n)
  *    then application messages numbered n, n+1, ... (or the Sequence alone: heartbeat);
  *    a Retransmission(from, count) then resent messages numbered from, from+1, ..., whose
@@ -322,7 +323,6 @@ struct ss_out {
 	X(est_replayed)        /* Establish not newer than the session's last logon */     \
 	X(held)                /* requests, own replies and ends held behind others (14) */\
 	X(rx_backpressure)     /* ss_rx() -EAGAIN: the session's unanswered bound (14) */  \
-	X(hold_overflow)       /* ends that could not wait for their replies (pool full) */\
 	X(hold_timeouts)       /* held queues let go by the backstop (14) */
 
 struct ss_stats {
@@ -493,10 +493,12 @@ void ss_halt_retransmission(struct ss_table *t);
  * behind them goes at the next ss_release(), ss_event() or ss_tick(). */
 void ss_forget_replies(struct ss_table *t);
 
-/* Owner thread: lets go what the table held and may go now (invariant 14) - requests a
- * reply freed while out was full, those behind a ss_reject_order() answer, ends that
- * wait for nothing but held entries. Appends to out like ss_event(); 0, or -ENOBUFS
- * (flush out and call again). Cheap when nothing waits. */
+/* Owner thread: lets go what the table held and may go now (invariant 14): what the
+ * replies given to ss_event() since the last call, or ss_reject_order() answers, let go.
+ * Call it after each batch of replies (after the requests whose replies they are were
+ * journaled, for a journaling owner: an own reply let go is reported to on_local_reply
+ * as it is numbered). Appends to out; 0, or -ENOBUFS (flush out and call again). Cheap
+ * when nothing waits. */
 int ss_release(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
 
 /* ---- Inspection ---------------------------------------------------------------------- */

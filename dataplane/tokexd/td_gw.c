@@ -1050,6 +1050,11 @@ static void *gw_main(void *arg)
 		gw->mono = td_mono_ns();
 		reap_cqes(gw);
 		poll_events(gw);
+		/* What the replies just taken let go (ss_session.h invariant 14). */
+		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
+			STAT(gw, out_full);
+			gw_flush(gw);
+		}
 		if (gw->mono >= gw->next_tick) {
 			tick(gw);
 			gw->next_tick = gw->mono + gw->tick_ns;

@@ -521,13 +521,22 @@ static void td_route_rtc(struct td_rx *r)
 
 static void td_route_pipeline_jn(struct td_rx *r);
 
-/* Takes the requests out of the session output and routes them, until there are none:
- * in run-to-completion their replies may let requests the session layer held behind them
- * go (ss_session.h invariant 14), which routing them here takes too. */
+/* Takes the requests out of the session output and routes them, until there are none.
+ * First, and after each batch, what the replies numbered so far let go (ss_session.h
+ * invariant 14: held requests, own replies, ends): here, after the batch whose records
+ * were journaled, so that a released own reply's record (td_jn_local_reply) comes where
+ * replay numbers it. In run-to-completion routing a batch numbers its replies at once. */
 static void td_route(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
-	while (o->n_orders) {
+	for (;;) {
+		int rc = ss_release(r->app->ss, r->now, o);
+		if (o->n_orders == 0) {
+			if (rc == 0)
+				break;
+			td_send_bufs(r); /* stopped for buffer room */
+			continue;
+		}
 		memcpy(r->pend, o->orders, o->n_orders * sizeof(struct dp_order));
 		r->n_pend = o->n_orders;
 		o->n_orders = 0;

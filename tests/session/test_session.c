@@ -308,6 +308,7 @@ static void ack_done(struct fx *f, const struct dp_order *o, uint64_t order_id)
 					 .contract_id = o->contract_id, .side = TKX_SIDE_BUY,
 					 .tif = TKX_TIF_GTC };
 	assert_int_equal(ss_event(f->t, &e, 1, f->now, f->out), 1);
+	assert_int_equal(ss_release(f->t, f->now, f->out), 0); /* after the batch */
 }
 
 /* A request's end marked on an event of its own (template 0, dp_msg.h DP_EV_DONE): no
@@ -321,6 +322,7 @@ static void req_done(struct fx *f, unsigned slot)
 	e.src = 3;
 	e.pad[1] = DP_EV_DONE;
 	assert_int_equal(ss_event(f->t, &e, 1, f->now, f->out), 1);
+	assert_int_equal(ss_release(f->t, f->now, f->out), 0);
 }
 
 static unsigned drain_log(struct fx *f, struct ss_log *l, unsigned max)

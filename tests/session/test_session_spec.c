@@ -219,6 +219,16 @@ static int rx_parse(struct fx *f, const struct ss_peer *p, const struct dg *d, s
 	return parse(f, o, NULL);
 }
 
+/* Events in, then what they let go (the owner's ss_release() after a batch); ss_event()'s
+ * return. */
+static unsigned event(struct fx *f, const struct dp_event *e)
+{
+	unsigned n = ss_event(f->t, e, 1, f->now, f->out);
+
+	assert_int_equal(ss_release(f->t, f->now, f->out), 0);
+	return n;
+}
+
 /* The matching core's answer to a forwarded request: an ExecAck (order id) marked as its
  * last reply (dp_msg.h DP_EV_DONE); ss_event()'s return. */
 static unsigned answer(struct fx *f, const struct dp_order *o, uint64_t order_id)
@@ -234,7 +244,7 @@ static unsigned answer(struct fx *f, const struct dp_order *o, uint64_t order_id
 					 .price = 12345, .transact_time = T0 + 1, .qty = 10,
 					 .contract_id = 42, .side = TKX_SIDE_BUY,
 					 .tif = TKX_TIF_GTC };
-	return ss_event(f->t, &e, 1, f->now, f->out);
+	return event(f, &e);
 }
 
 /* Negotiate at now, Establish 1 ms later (next_seq 1); returns the slot, out empty. */
@@ -938,7 +948,7 @@ static void test_terminate_after_replies(void **state)
 	fill.u.fill = (struct tkx_fill){ .cl_ord_id = 1, .order_id = 601, .trade_id = 9,
 					 .price = 12345, .transact_time = T0, .qty = 10,
 					 .contract_id = 42, .side = TKX_SIDE_BUY, .aggressor = 1 };
-	assert_int_equal(ss_event(f.t, &fill, 1, f.now, f.out), 1);
+	assert_int_equal(event(&f, &fill), 1);
 	assert_int_equal(answer(&f, &fwd[0], 601), 1);
 	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED); /* order 2 is in flight */
 	assert_int_equal(answer(&f, &fwd[1], 602), 1);
@@ -1022,7 +1032,7 @@ static void test_defer_local_order(void **state)
 	assert_int_equal(answer(&f, &b, 702), 1);
 	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED); /* the reject is still out */
 	assert_int_equal(dp_order_local_event(&lo, &echo), 0);
-	assert_int_equal(ss_event(f.t, &echo, 1, f.now, f.out), 1);
+	assert_int_equal(event(&f, &echo), 1);
 	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
 	assert_int_equal(parse(&f, o, &next), 4);
 	assert_int_equal(o[0].m.exec_ack.cl_ord_id, 1);
@@ -1139,9 +1149,9 @@ static void test_answered_other_ways(void **state)
 	part.pad[1] = DP_EV_DONE;
 	part.u.mass_ack = (struct tkx_mass_cancel_ack){ .cl_ord_id = 5, .transact_time = T0,
 							.count = 1, .scope = TKX_SCOPE_SESSION };
-	assert_int_equal(ss_event(f.t, &part, 1, f.now, f.out), 1);
+	assert_int_equal(event(&f, &part), 1);
 	assert_int_equal(info(&f, slot).held, 1); /* one part of two */
-	assert_int_equal(ss_event(f.t, &part, 1, f.now, f.out), 1);
+	assert_int_equal(event(&f, &part), 1);
 	assert_int_equal(info(&f, slot).held, 0);
 	fx_close(&f);
 }
@@ -1174,6 +1184,22 @@ static void test_disconnect_waits(void **state)
 	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
 	assert_int_equal(f.out->n_orders, 1);
 	assert_int_equal(f.out->orders[0].type, DP_ORD_SESSION_GONE);
+	/* Back on a new connection: its replies are sent again. */
+	{
+		struct ss_peer q = peer_n(2);
+		struct dp_order a2;
+
+		f.now += MS;
+		assert_int_equal(open_session(&f, &q, 100, 0), slot);
+		d.n = 0;
+		add_order(&d, 2);
+		assert_int_equal(rx(&f, &q, &d), 1);
+		a2 = f.out->orders[0];
+		ss_out_reset(f.out);
+		assert_int_equal(answer(&f, &a2, 2), 1);
+		assert_int_equal(f.out->n_bufs, 1);
+		assert_memory_equal(&f.out->bufs[0].peer, &q, sizeof(q));
+	}
 	fx_close(&f);
 
 	/* The backstop. */

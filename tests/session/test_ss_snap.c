@@ -216,6 +216,8 @@ static void fills(struct fx *f, unsigned slot, uint64_t cl, unsigned n)
 		while (ss_event(f->t, &e, 1, f->now, f->out) == 0)
 			fx_drain(f);
 	}
+	while (ss_release(f->t, f->now, f->out) == -ENOBUFS) /* what they let go */
+		fx_drain(f);
 	fx_drain(f);
 }
 

@@ -2725,7 +2725,10 @@ static int scenario_throttle(void)
 	for (unsigned i = 0; i < 33; i++)
 		dg_new(&d, i + 1, K, BUY, 23000 + 10 * (int64_t)i, 1, GTC, 0);
 	S(raw_send(&F, d.b, d.n));
-	step("throttle: the 11th to 30th are THROTTLED, the 31st ends the session");
+	step("throttle: the 10 acks, then the 11th to 30th THROTTLED, then the Terminate (the "
+	     "31st ended the session): replies in request order, all before the Terminate");
+	for (unsigned i = 0; i < 10; i++)
+		S(raw_exp_ack(&F, i + 1, K, BUY, 23000 + 10 * (int64_t)i, 1, GTC, NULL));
 	for (unsigned i = 10; i < 30; i++) {
 		S(raw_exp_reject(&F, i + 1, 0, K, TKX_REJ_THROTTLED, TKX_NEW_ORDER));
 	}
@@ -2750,17 +2753,16 @@ static int scenario_throttle(void)
 	co = p_new(&O, K, SELL, 25600, 1, GTC, 21);
 	S(exp_ack(&O, co, K, SELL, 25600, 1, GTC, &oo));
 	S(md_tob_(K, NUL, 0, 25600, 1, __LINE__));
-	step("throttle: the flooder logs on again; 31 numbers were used, 40 answers kept");
+	step("throttle: the flooder logs on again; 31 numbers were used, 40 answers kept (the "
+	     "cancels of cancel-on-disconnect came after the Terminate)");
 	F.out_next = 32;
-	F.in_next = 21; /* it saw #1-#20 */
+	F.in_next = 31; /* it saw #1-#30 */
 	S(raw_login(&F, 1000, 1, 41));
-	S(retransmit_request(&F, 21, 20, &ts));
+	S(retransmit_request(&F, 31, 10, &ts));
 	S(raw_expect_(&F, TKX_RETRANSMISSION, &m, __LINE__));
-	S(CHECK(m.m.retransmission.next_seq_no == 21 && m.m.retransmission.count == 20,
+	S(CHECK(m.m.retransmission.next_seq_no == 31 && m.m.retransmission.count == 10,
 		"Retransmission from %llu count %u", (ull)m.m.retransmission.next_seq_no,
 		m.m.retransmission.count) ? 0 : -1);
-	for (unsigned i = 0; i < 10; i++)
-		S(raw_exp_ack(&F, i + 1, K, BUY, 23000 + 10 * (int64_t)i, 1, GTC, NULL));
 	{
 		int seen[10] = { 0 };
 
