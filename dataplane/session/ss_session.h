@@ -61,7 +61,8 @@
  *     NOT_ESTABLISHED, unnumbered), throttle (ExecReject THROTTLED; more than
  *     throttle_grace of those within one second terminate the session with
  *     TKX_TERM_THROTTLE), tkx_validate() (ExecReject with its reason, or BusinessReject
- *     INVALID_FIELD), cl_ord_id (5). Then it is forwarded as a dp_order.
+ *     INVALID_FIELD), cl_ord_id (5). Then it is forwarded as a dp_order (or held
+ *     behind the session's held entries, 14).
  *  7. Every termination of an ESTABLISHED session whose Establish asked for
  *     cancel_on_disconnect emits one DP_ORD_SESSION_GONE (contract_id 0: every matching
  *     core), and only those do.

@@ -82,7 +82,12 @@
  *
  * The replies the UDP session layer makes by itself (ExecReject THROTTLED / CLORDID_REUSED
  * / invalid fields, numbered BusinessReject) are journaled as MARK records (td_jn_local)
- * and numbered again by replay; the gateway's as DP_ORD_LOCAL (invariant 4). Not
+ * and numbered again by replay; the gateway's as DP_ORD_LOCAL (invariant 4). One that
+ * waited behind its session's requests in flight (ss_session.h invariant 14) is numbered
+ * and journaled by ss_release() after the batch of replies that let it go, so its record
+ * follows those replies' records as its number follows theirs. A matching core's mark of
+ * a request's end on an event of its own (template 0, dp_msg.h DP_EV_DONE) depends on its
+ * output buffer, so it numbers nothing, DRAIN records do not count it and replay drops it. Not
  * journaled (so not reproduced by replay, and after such a reply the restarted session's
  * numbering differs from what its client saw): the BUSY and STORAGE rejects this core
  * makes when the journal cannot take a request. A restart without the gateway (--no-tcp)

@@ -2744,7 +2744,10 @@ static int scenario_throttle(void)
 	S(TEL_DELTA(&t0, &t1, "udp_session_rx_after_terminate", 1));
 	S(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 10));
 	S(TEL_DELTA(&t0, &t1, "udp_session_session_gone", 1));
-	step("throttle: the 10 accepted orders and their cancel-on-disconnect were one burst");
+	step("throttle: the 10 accepted orders rested, then their cancel-on-disconnect ran (after "
+	     "their replies and the Terminate)");
+	S(md_tob_(K, 23090, 1, 25500, 1, __LINE__));
+	S(md_tob_(K, NUL, 0, 25500, 1, __LINE__));
 	S(md_quiet_(K, QUIET_MS, __LINE__));
 	step("throttle: the other session is untouched");
 	cl = p_cancel(&O, oo, K);

@@ -14,7 +14,7 @@
 #
 # usage: test_tokexd_flood.sh TOKEXD FLOOD_CLIENT
 # TAP tkxf<net>_<pid>, subnet 198.18.89.0/24 (a lock), market data 239.198.89.1. Needs root
-# and /dev/net/tun, else exit 77. Every wait is bounded: a start 15 s, each client 60 s;
+# and /dev/net/tun, else exit 77. Every wait is bounded: a start 60 s (a loaded machine), each client 60 s;
 # tokexd's own --seconds 100.
 set -u
 
@@ -72,12 +72,12 @@ start_tokexd() {
 		--tcp "127.0.0.1:$TCPPORT" --seconds 100 -- --log-level='*:warning' \
 		>"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
-	for _ in $(seq 1 150); do
+	for _ in $(seq 1 600); do
 		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
 		kill -0 "$TD_PID" 2>/dev/null || return 1
 		sleep 0.1
 	done
-	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 15 s"
+	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 60 s"
 	ip addr add "$KIP/24" dev "$IFACE" 2>/dev/null
 	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
 	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")

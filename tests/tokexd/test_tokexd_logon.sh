@@ -100,12 +100,12 @@ start_tokexd() {
 		--tcp "127.0.0.1:$TCPPORT" --seconds 120 -- --log-level='*:warning' \
 		>"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
-	for _ in $(seq 1 150); do
+	for _ in $(seq 1 600); do
 		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
 		kill -0 "$TD_PID" 2>/dev/null || return 1
 		sleep 0.1
 	done
-	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 15 s"
+	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 60 s"
 	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
 	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
 	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
