@@ -35,6 +35,8 @@ enum dp_order_type {
 	DP_ORD_SESSION_UP = 6, /* a session established for the first time (dp_order_session_up) */
 	DP_ORD_LOCAL = 7,      /* a numbered reply the session layer made by itself
 				* (struct dp_order_local), echoed back as a dp_event */
+	DP_ORD_LOGON = 8,      /* an accepted Negotiate (dp_order_logon), echoed back as a
+				* dp_event once journaled: its NegotiationResponse waits */
 };
 
 /*
@@ -114,6 +116,17 @@ _Static_assert(sizeof(struct dp_event) == 64, "dp_event is one cache line");
 
 /* The src of an event for no session (a detached order's): routers drop it. */
 #define DP_SRC_NONE 0xFFu
+/* dp_event.pad[1] bit: the last reply of a request (NEW, CANCEL, MODIFY, MASS_CANCEL; each
+ * part of a broadcast mass cancel) to its session: no other reply to that request follows.
+ * Every request a matching core applies gets exactly one, on a real reply or, rarely, on
+ * an event of template_id 0 carrying nothing else (mc_core.c mc_req_done). A session
+ * core's own answer to a request it could not deliver (ExecReject BUSY, STORAGE) carries
+ * it too. The session layer counts them to send a session's replies in request order. */
+#define DP_EV_DONE 1
+
+/* dp_event.pad[0]: a DP_ORD_LOGON coming back, journaled: template
+ * TKX_NEGOTIATION_RESPONSE, u.raw the struct tkx_negotiation_response to send. */
+#define DP_EV_LOGON 3
 
 /*
  * DP_ORD_SESSION_UP, in a plain struct dp_order:
@@ -135,6 +148,51 @@ static inline void dp_order_session_up(struct dp_order *o, uint8_t src, uint16_t
 		.in_seq = next_in,
 	};
 }
+
+/*
+ * DP_ORD_LOGON, in a plain struct dp_order: an accepted Negotiate, journaled so that its
+ * timestamp, the newest of its session, survives a restart (a replay of the captured
+ * bytes is refused after it too):
+ *   type DP_ORD_LOGON, src the session core, session its slot, firm_id, cl_ord_id the
+ *   session_id, order_id the Negotiate's timestamp, rx_time when it was accepted.
+ */
+static inline void dp_order_logon(struct dp_order *o, uint8_t src, uint16_t slot,
+				  uint64_t session_id, uint32_t firm_id, uint64_t timestamp,
+				  uint64_t now)
+{
+	*o = (struct dp_order){
+		.type = DP_ORD_LOGON,
+		.src = src,
+		.session = slot,
+		.firm_id = firm_id,
+		.cl_ord_id = session_id,
+		.order_id = timestamp,
+		.rx_time = now,
+	};
+}
+
+/* The echo of a DP_ORD_LOGON: the NegotiationResponse its session core sends then. */
+static inline int dp_order_logon_event(const struct dp_order *o, struct dp_event *e)
+{
+	struct tkx_negotiation_response r;
+
+	if (o->type != DP_ORD_LOGON)
+		return -EINVAL;
+	memset(e, 0, sizeof(*e));
+	memset(&r, 0, sizeof(r));
+	r.session_id = o->cl_ord_id;
+	r.request_timestamp = o->order_id;
+	r.firm_id = o->firm_id;
+	e->template_id = TKX_NEGOTIATION_RESPONSE;
+	e->session = o->session;
+	e->src = o->src;
+	e->parts = 1;
+	e->pad[0] = DP_EV_LOGON;
+	memcpy(e->u.raw, &r, sizeof(r));
+	return 0;
+}
+_Static_assert(sizeof(struct tkx_negotiation_response) <= sizeof(((struct dp_event *)0)->u.raw),
+	       "a NegotiationResponse fits a dp_event");
 
 /*
  * DP_ORD_LOCAL: the same 64 bytes seen through this overlay (copied with memcpy, never

@@ -867,10 +867,10 @@ static void on_msg(struct tkx_client *c, const struct tkx_msg *m, uint64_t seq, 
 	case TKX_NOT_APPLIED:
 		c->st.not_applied += m->not_applied.count;
 		ord_not_applied(c, m->not_applied.from_seq_no, m->not_applied.count);
-		/* The exchange now expects from + count. After a re-Establish whose next_seq_no
-		 * was above what it had, the EstablishmentAck's expected_seq_no (adopted above)
-		 * is the number before the gap and this NotApplied follows: continuing from
-		 * expected_seq_no would send numbers the exchange takes as late and drops. */
+		/* The exchange now expects from + count. Our numbering is already there (the
+		 * range ends at a number we sent, or at our Establish's next_seq_no, which the
+		 * ack's expected_seq_no carries); an exchange that acked with the number before
+		 * the range (tokex before protocol 4.5 said so) is followed here too. */
 		if (c->out_next < m->not_applied.from_seq_no + m->not_applied.count)
 			c->out_next = m->not_applied.from_seq_no + m->not_applied.count;
 		break;

@@ -115,8 +115,10 @@ _Static_assert(sizeof(struct jn_rec) == JN_REC_SIZE, "journal record is 96 bytes
 #define JN_WRITER_FIRST 0x80000000u
 #define JN_WRITER_TAG(w) ((uint32_t)(w) & 0x7fffffffu)
 
-/* JN_T_SESSION payload. */
-enum jn_session_kind { JN_SS_ESTABLISHED = 1, JN_SS_TERMINATED = 2 };
+/* JN_T_SESSION payload. JN_SS_LOGON: an accepted Negotiate, journaled before its
+ * NegotiationResponse leaves; logon_ts is its timestamp, the session's newest (a replay
+ * of older logon bytes is refused after a restart too); next_*_seq unused. */
+enum jn_session_kind { JN_SS_ESTABLISHED = 1, JN_SS_TERMINATED = 2, JN_SS_LOGON = 3 };
 struct jn_session_ev {
 	uint8_t kind; /* jn_session_kind */
 	uint8_t src;
@@ -125,6 +127,7 @@ struct jn_session_ev {
 	uint64_t session_id;
 	uint64_t next_in_seq;
 	uint64_t next_out_seq;
+	uint64_t logon_ts;
 };
 
 /* JN_T_DRAIN payload: in pipeline mode replies reach the RX core from several matching

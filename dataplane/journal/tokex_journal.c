@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,8 +205,9 @@ static int filt_match(const struct filt *f, const struct jn_rec *r)
 		contract = c.contract_id;
 		account = c.account;
 		firm = c.firm_id;
-	} else if (r->type == JN_T_SESSION && r->len == sizeof(s)) {
-		memcpy(&s, r->payload, sizeof(s));
+	} else if (r->type == JN_T_SESSION && r->len >= offsetof(struct jn_session_ev, logon_ts) &&
+		   r->len <= sizeof(s)) {
+		memcpy(&s, r->payload, r->len);
 		firm = s.firm_id;
 	}
 	return (f->contract < 0 || f->contract == contract) &&
@@ -239,14 +241,19 @@ static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 		       ctl_name(c.type), c.contract_id, c.firm_id, c.account, c.seq,
 		       fmt_price(c.price, p1, sizeof(p1)), fmt_price(c.price2, p2, sizeof(p2)),
 		       c.qty, c.arg, c.arg8);
-	} else if (r->type == JN_T_SESSION && r->len == sizeof(struct jn_session_ev)) {
+	} else if (r->type == JN_T_SESSION && r->len >= offsetof(struct jn_session_ev, logon_ts) &&
+		   r->len <= sizeof(struct jn_session_ev)) {
 		struct jn_session_ev s;
-		memcpy(&s, r->payload, sizeof(s));
+		memset(&s, 0, sizeof(s)); /* records written before logon_ts are shorter */
+		memcpy(&s, r->payload, r->len);
 		printf(" kind=%s session=%u/%u firm=%u session_id=%" PRIu64 " next_in=%" PRIu64
 		       " next_out=%" PRIu64,
 		       s.kind == JN_SS_ESTABLISHED ? "ESTABLISHED" :
-		       s.kind == JN_SS_TERMINATED ? "TERMINATED" : "?",
+		       s.kind == JN_SS_TERMINATED ? "TERMINATED" :
+		       s.kind == JN_SS_LOGON ? "LOGON" : "?",
 		       s.src, s.session, s.firm_id, s.session_id, s.next_in_seq, s.next_out_seq);
+		if (s.kind == JN_SS_LOGON)
+			printf(" logon_ts=%" PRIu64, s.logon_ts);
 	} else if (r->type == JN_T_SNAPSHOT && r->len == sizeof(struct jn_snapshot_mark)) {
 		struct jn_snapshot_mark m;
 		memcpy(&m, r->payload, sizeof(m));

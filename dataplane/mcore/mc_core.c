@@ -90,6 +90,9 @@ struct mc_core {
 	uint8_t uncross;     /* translating an uncross: no aggressor */
 	uint32_t cur_acct;   /* the NEW's account entry (new orders are tracked), or NULL */
 	int64_t cur_old_qty; /* a MODIFY's target's remaining qty before it */
+	uint8_t in_req;      /* applying a client request: its last reply is marked */
+	int32_t req_at;      /* out->ev index of its latest reply to its session, -1 none
+				(or flushed since) */
 
 	uint64_t order_seq;
 	uint32_t id_mul;     /* mc_core_id_space(): ids seq * id_mul + id_add (1, 0) */
@@ -517,8 +520,10 @@ int64_t mc_detached_upto(const struct mc_core *mc, uint32_t src, uint32_t sessio
 static struct dp_event *mc_emit(struct mc_core *mc, uint16_t template_id, uint64_t order_id)
 {
 	struct mc_out *o = mc->out;
-	if (o->n == o->cap)
+	if (o->n == o->cap) {
 		o->flush(o);
+		mc->req_at = -1; /* the request's replies so far are gone: mc_req_done() */
+	}
 	struct dp_event *e = &o->ev[o->n++];
 	memset(e, 0, sizeof(*e));
 	e->template_id = template_id;
@@ -528,11 +533,36 @@ static struct dp_event *mc_emit(struct mc_core *mc, uint16_t template_id, uint64
 		e->src = DP_SRC_NONE;
 		mc->st.detached++;
 	}
-	if (template_id >= TKX_MD_TOP_OF_BOOK)
+	if (template_id >= TKX_MD_TOP_OF_BOOK) {
 		mc->st.md++;
-	else
+	} else {
 		mc->st.events++;
+		if (mc->in_req && e->src == mc->cur->src && e->session == mc->cur->session)
+			mc->req_at = (int32_t)(o->n - 1);
+	}
 	return e;
+}
+
+/* The end of a client request: its session is told that no more replies to it follow
+ * (dp_event.pad[1] DP_EV_DONE, which its session layer counts to keep replies in request
+ * order): on the request's last reply if it is still in the buffer, else on a reply of
+ * its own (template 0, nothing else), which only happens when the buffer was flushed
+ * after that last reply. Every request gets exactly one. */
+static void mc_req_done(struct mc_core *mc)
+{
+	struct mc_out *o = mc->out;
+	if (mc->req_at >= 0) {
+		o->ev[mc->req_at].pad[1] |= DP_EV_DONE;
+		return;
+	}
+	if (o->n == o->cap)
+		o->flush(o);
+	struct dp_event *e = &o->ev[o->n++];
+	memset(e, 0, sizeof(*e));
+	e->src = mc->cur->src;
+	e->session = mc->cur->session;
+	e->parts = 1;
+	e->pad[1] = DP_EV_DONE;
 }
 
 /* A reply to the session that sent the current request. */
@@ -975,7 +1005,19 @@ static int mc_accepts_cancels(uint8_t phase)
 	return phase >= TKX_PHASE_PRE_OPEN && phase <= TKX_PHASE_CLOSED;
 }
 
+static void mc_one_apply(struct mc_core *mc, const struct dp_order *r);
+
 static void mc_one(struct mc_core *mc, const struct dp_order *r)
+{
+	mc->in_req = r->type >= DP_ORD_NEW && r->type <= DP_ORD_MASS_CANCEL;
+	mc->req_at = -1;
+	mc_one_apply(mc, r);
+	if (mc->in_req)
+		mc_req_done(mc);
+	mc->in_req = 0;
+}
+
+static void mc_one_apply(struct mc_core *mc, const struct dp_order *r)
 {
 	mc->cur = r;
 	if (r->type < DP_ORD_NEW || r->type > DP_ORD_SESSION_GONE) {

@@ -16,14 +16,14 @@
  *
  *          ss_rx(Negotiate ok)          ss_rx(Establish ok)
  *   FREE -----------------------> NEGOTIATED -----------------------> ESTABLISHED
- *    ^  ^                          |   ^   (Establish again: re-acked)      |
- *    |  | ss_tick: never          |   |                                    |
- *    |  | established, silent;    |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
- *    |  | ss_drop()               |   |  session_id and firm)             | ss_rx(throttle grace
- *    |  +-------------------------+   |                                    | exceeded), ss_tick
- *    |                            |   |                                    | (keepalive timeout),
- *    | negotiate of a new id      |   |                                    | ss_disconnect(),
- *    | reclaims it (see 9)        v   |                                    | ss_drop()
+ *    ^                             |   ^   (Establish again: re-acked)      |
+ *    |                 ss_tick:    |   |                                    |
+ *    |                 silent,     |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
+ *    |                 ss_rx(Term- |   |  session_id and firm)             | ss_rx(throttle grace
+ *    |                 inate),     |   |                                    | exceeded), ss_tick
+ *    | negotiate of a  ss_discon-  |   |                                    | (keepalive timeout),
+ *    | new id reclaims nect(),     |   |                                    | ss_disconnect(),
+ *    | it (see 9)      ss_drop()   v   |                                    | ss_drop()
  *    +------------------------- TERMINATED <--------------------------------+
  *    |                            |
  *    | ss_event(DP_EV_DETACHED    | forgotten (see 9, 13): ss_rx(Negotiate of a new id),
@@ -43,7 +43,12 @@
  *     stored in the session's retransmit ring (the last retrans_depth of them) at the
  *     moment it is numbered, whether or not the session is established to send it.
  *     Session-level messages (1-12) are never numbered.
- *  4. The inbound expected sequence (next_in) never decreases. On UDP a Sequence(n)
+ *  4. The inbound expected sequence (next_in) starts at 1 and never decreases; only
+ *     client->exchange application templates (100-199) take inbound numbers. An Establish
+ *     whose next_seq_no n is above next_in is acked with expected_seq_no n, then answered
+ *     NotApplied(next_in, n - next_in), and next_in = n (the first Establish too). A jump
+ *     above UINT32_MAX (NotApplied's count) refuses the Establish (UNSPECIFIED) or
+ *     terminates the session (PROTOCOL_ERROR, a Sequence). On UDP a Sequence(n)
  *     numbers the application messages after it in its datagram; n > next_in is answered
  *     NotApplied(next_in, n - next_in) and next_in = n. An application message numbered
  *     below next_in (a duplicated or late datagram) is never applied: a request whose
@@ -62,7 +67,8 @@
  *     NOT_ESTABLISHED, unnumbered), throttle (ExecReject THROTTLED; more than
  *     throttle_grace of those within one second terminate the session with
  *     TKX_TERM_THROTTLE), tkx_validate() (ExecReject with its reason, or BusinessReject
- *     INVALID_FIELD), cl_ord_id (5). Then it is forwarded as a dp_order.
+ *     INVALID_FIELD), cl_ord_id (5). Then it is forwarded as a dp_order (or held
+ *     behind the session's held entries, 14).
  *  7. Every termination of an ESTABLISHED session whose Establish asked for
  *     cancel_on_disconnect emits one DP_ORD_SESSION_GONE (contract_id 0: every matching
  *     core), and only those do.
@@ -104,6 +110,30 @@
  *     session that lingered and cannot have resting orders, or starts forgetting its
  *     oldest lingered one, and is refused SESSION_LIMIT meanwhile; it never takes another
  *     firm's slot. So no firm can hold more of the table than its limit.
+ * 14. A session's newest logon timestamp (the highest of its accepted Negotiates and
+ *     Establishes) only grows: a Negotiate or Establish not newer is refused
+ *     STALE_TIMESTAMP (a replay of captured bytes), whatever the tolerance. It is kept as
+ *     long as the slot holds the session id - TERMINATED keeps it, even for a session
+ *     never established, and a slot is reclaimed no sooner than ts_tolerance_ms after its
+ *     session ended, when every logon it had is stale - and it survives a restart:
+ *     on_negotiated reports each accepted Negotiate before its NegotiationResponse is
+ *     appended (with defer_local, the response waits for the owner's DP_EV_LOGON), replay
+ *     gives it back (ss_restore_logon), snapshots keep it.
+ * 15. A session's replies are numbered in the order its requests were taken. Each
+ *     forwarded request is in flight until a dp_event marked DP_EV_DONE (its last reply,
+ *     dp_msg.h) or its ss_reject_order() answer; with defer_local each own reply handed
+ *     to on_local_reply is out until its DP_EV_LOCAL echo. While a request is in flight
+ *     the session's own replies (4-6) wait in its hold queue, and so does every request
+ *     taken after a held entry (forwarded when its turn comes) and the session's end
+ *     (Terminate THROTTLE or FINISHED, keepalive timeout, disconnect: its Terminate and
+ *     SESSION_GONE come after the replies to everything taken before; its input is
+ *     dropped meanwhile). An own reply goes when nothing taken before it is in flight,
+ *     a held request at once when it reaches the head, an end when nothing is
+ *     unanswered. A session has at most unans_max = max(retrans_depth / 4, 64) requests
+ *     unanswered (in flight, out with the owner, held): ss_rx() refuses a message or
+ *     datagram that could exceed it with -EAGAIN, having done nothing. Replies to requests
+ *     on different matching cores may interleave with each other. Backstop: a queue that
+ *     waited 3 x keepalive_max_ms for replies that do not come goes anyway (counted).
  *
  * Output contract (struct ss_out, owned by the caller, one per table):
  *  - Calls append to out; the caller sends bufs[0, n_bufs) in index order (a TCP buf is
@@ -112,10 +142,19 @@
  *    to one session made during the burst are coalesced into as few buffers as possible.
  *  - ss_rx(), ss_reject_order() and ss_disconnect() are all-or-nothing: when out has less
  *    room than the call's worst case they return -ENOBUFS having done nothing; flush and
- *    call again. ss_event() and ss_tick() make partial progress: ss_event() returns how
- *    many events it consumed (fewer than n only when out is full); ss_tick() returns
- *    -ENOBUFS when it stopped for room, and calling it again after the flush resumes
- *    (what it already did moved the sessions' timers).
+ *    call again. ss_rx() returns -EAGAIN, having done nothing, when the peer's session
+ *    has as many requests unanswered as it may (invariant 15): call again once replies
+ *    came (the TCP gateway stops reading the connection; the RX core routes and takes
+ *    replies, and drops the datagram if that is not enough - UDP may lose, the client's
+ *    next Sequence shows the gap). ss_event() and ss_tick() make partial progress:
+ *    ss_event() returns how many events it consumed (fewer than n only when out is
+ *    full); ss_tick() returns -ENOBUFS when it stopped for room, and calling it again
+ *    after the flush resumes (what it already did moved the sessions' timers).
+ *  - ss_tick() and ss_release() may append dp_orders too: requests held behind replies
+ *    and let go (invariant 15), SESSION_GONE of an end that waited, and with defer_local
+ *    the DP_ORD_LOCAL record of an own reply that waited (the owner treats it as
+ *    on_local_reply's). Route them like ss_rx()'s. ss_event() only notes what its events
+ *    let go: the owner calls ss_release() after each batch of them.
  *  - UDP datagrams are of three shapes: unnumbered session messages only; a Sequence(n)
  *    then application messages numbered n, n+1, ... (or the Sequence alone: heartbeat);
  *    a Retransmission(from, count) then resent messages numbered from, from+1, ..., whose
@@ -133,7 +172,7 @@
  * staleness check as Negotiate's; a full table answers NegotiationReject UNSPECIFIED, a
  * firm at its limit SESSION_LIMIT (invariant 13).
  * A NEGOTIATED session silent for 3 x keepalive_max_ms is sent Terminate
- * KEEPALIVE_TIMEOUT and goes back to FREE (or TERMINATED if it was ever established).
+ * KEEPALIVE_TIMEOUT and becomes TERMINATED (invariant 14: its slot keeps its logon).
  * The transport (UDP or TCP) is per table: one table per RX core or gateway thread.
  *
  * Threads: one owner thread calls everything, except ss_log_drain() and ss_stats_read(),
@@ -182,7 +221,8 @@ struct ss_firm {
 	uint32_t max_sessions; /* slots it may hold (invariant 13); 0 = firm_sessions */
 };
 
-/* Tunables. ss_params_default() fills everything but firms/n_firms. */
+/* Tunables. ss_params_default() fills everything but firms/n_firms. The hold queues of
+ * invariant 14 take a pool of min(16 x unans_max, 65536) dp_order entries per table. */
 struct ss_params {
 	uint32_t max_sessions;      /* 1..SS_MAX_SESSIONS                      default 256 */
 	uint8_t core;               /* dp_order.src: index of this session core     0 */
@@ -197,7 +237,8 @@ struct ss_params {
 	uint32_t retrans_depth;     /* ring entries per session, power of two     1024 */
 	uint32_t retrans_max;       /* messages per RetransmitRequest, <= depth   256 */
 	uint32_t ts_tolerance_ms;   /* |now - Negotiate/Establish timestamp|     30000 */
-	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this   10000 */
+	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this, and at
+				       least ts_tolerance_ms (invariant 14)       10000 */
 	uint32_t firm_sessions;     /* slots a firm may hold (13); 0 = no limit       0 */
 	uint32_t log_depth;         /* log ring entries, power of two              1024 */
 	/* Journal hook (issue 6), NULL = none: called by ss_rx() on the owner thread when a
@@ -212,6 +253,14 @@ struct ss_params {
 	 * one call per inbound message. */
 	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			       uint16_t blen);
+	/* Journal hook, NULL = none: a Negotiate was accepted (its timestamp is now the
+	 * newest of the session's logons, invariant 14); called by ss_rx() before the
+	 * NegotiationResponse is appended to out, so that the owner records it first
+	 * (ss_restore_logon() on replay). With defer_local the response is not sent then:
+	 * the owner hands back a DP_EV_LOGON dp_event once the record is safe
+	 * (dp_order_logon_event()), and ss_event() sends it. */
+	void (*on_negotiated)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			      uint64_t timestamp);
 	void *hook_arg;
 	/* Deferred local replies (issue 6; default 0 = off): for an owner whose numbering must
 	 * follow an order it learns later (the TCP gateway, whose journal is kept by another
@@ -300,7 +349,14 @@ struct ss_out {
 	X(ev_dropped)          /* dp_events for no session or a bad template */             \
 	X(order_rejects)       /* ss_reject_order() */                                      \
 	X(log_dropped)         /* log records lost to a full ring */                        \
-	X(local_deferred)      /* local replies handed to the owner (defer_local) */
+	X(local_deferred)      /* local replies handed to the owner (defer_local) */      \
+	X(neg_bad_session_id)  /* Negotiate for session_id 0 */                            \
+	X(seq_jump)            /* next_seq_no too far ahead for one NotApplied */          \
+	X(neg_replayed)        /* Negotiate not newer than the session's last logon */     \
+	X(est_replayed)        /* Establish not newer than the session's last logon */     \
+	X(held)                /* requests, own replies and ends held behind others (15) */\
+	X(rx_backpressure)     /* ss_rx() -EAGAIN: the session's unanswered bound (15) */  \
+	X(hold_timeouts)       /* held queues let go by the backstop (15) */
 
 struct ss_stats {
 #define SS__STAT_FIELD(name) uint64_t name;
@@ -322,6 +378,8 @@ enum ss_log_code {
 	SS_LOG_RECLAIMED = 9,         /* slot of this TERMINATED session given away */
 	SS_LOG_FORGOTTEN = 10,        /* forgotten, its orders detached: enum ss_forget_why */
 	SS_LOG_DROPPED = 11,          /* ss_drop(), before it is forgotten (reason: its state) */
+	SS_LOG_LOGON_REPLAYED = 12,   /* Negotiate/Establish not newer than the session's
+				       * newest logon: refused (tkx_session_reject) */
 };
 
 /* Why a session was forgotten (ss_log.reason of SS_LOG_FORGOTTEN). */
@@ -359,6 +417,9 @@ struct ss_info {
 	uint64_t last_cl_ord_id;
 	uint64_t since_ns;            /* when it entered its state (TERMINATED: terminated) */
 	struct ss_peer peer;
+	uint32_t inflight;            /* requests forwarded, not answered yet (invariant 15) */
+	uint32_t held;                /* entries held behind them */
+	uint8_t closing;              /* its end waits for them */
 };
 
 struct ss_table;
@@ -414,7 +475,9 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
  * Answers a dp_order of this table that the caller could not deliver (reason
  * TKX_REJ_UNKNOWN_CONTRACT when no core owns the contract, TKX_REJ_BUSY when its ring is
  * full) with an ExecReject numbered like any reply (with defer_local: handed to
- * on_local_reply instead, numbered when it comes back). 0, -ENOBUFS, -ENOENT (no such
+ * on_local_reply instead, numbered when it comes back). The request is answered by it
+ * (invariant 15): what its session held behind it goes at the next ss_release(),
+ * ss_event() or ss_tick(). 0, -ENOBUFS, -ENOENT (no such
  * session here), or -EINVAL for a DP_ORD_SESSION_GONE, which must be delivered (retry).
  */
 int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reason,
@@ -431,8 +494,9 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
 
 /*
  * The transport to peer is gone (TCP connection closed): its live session, if any, is
- * TERMINATED without a Terminate message (SESSION_GONE if asked). 0, -ENOENT (no live
- * session at peer) or -ENOBUFS.
+ * TERMINATED without a Terminate message (SESSION_GONE if asked) - after the replies to
+ * its requests in flight, which are numbered and kept but not sent (invariant 15). 0,
+ * -ENOENT (no live session at peer) or -ENOBUFS.
  */
 int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
 		  struct ss_out *out);
@@ -454,11 +518,19 @@ int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_
 /* Puts session_id of firm_id in slot, TERMINATED with empty numbering (next_in, next_out
  * 1), as if it had been established there and terminated at now_ns: what a journaled
  * SESSION record rebuilds. A session already in the slot, or session_id in another slot,
- * is removed first. Replies then fed through ss_event() rebuild its outbound numbering
+ * is removed first; the newest logon timestamp of session_id (ss_restore_logon) stays. Replies then fed through ss_event() rebuild its outbound numbering
  * and retransmit ring. 0, -EINVAL (slot out of range, session_id 0), -ENOENT unknown
  * firm, -EBUSY a live session holds the slot. */
 int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
 		       uint64_t next_in, uint64_t now_ns);
+
+/* A journaled logon (on_negotiated) of session_id in slot: its timestamp becomes the
+ * session's newest if it is newer. A slot that does not hold session_id gets it first,
+ * as ss_restore_session() puts it (a Negotiate that was never followed by an
+ * establishment is recorded too: its replay must stay refused). 0 or as
+ * ss_restore_session(). */
+int ss_restore_logon(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
+		     uint64_t timestamp, uint64_t now_ns);
 
 /* A journaled request of this table's session o->session: its inbound number, cl_ord_id
  * (invariant 5) and whether it may have resting orders (invariant 9) come back; a
@@ -480,7 +552,24 @@ int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, co
  * never leave, not even as a retransmission. There is no way back; restart instead. */
 void ss_halt_retransmission(struct ss_table *t);
 
+/* Owner thread: the replies still owed to this table's requests will not come (the owner
+ * stops, or discards them): nothing waits for them any more (invariant 15); what was held
+ * behind them goes at the next ss_release(), ss_event() or ss_tick(). */
+void ss_forget_replies(struct ss_table *t);
+
+/* Owner thread: lets go what the table held and may go now (invariant 15): what the
+ * replies given to ss_event() since the last call, or ss_reject_order() answers, let go.
+ * Call it after each batch of replies (after the requests whose replies they are were
+ * journaled, for a journaling owner: an own reply let go is reported to on_local_reply
+ * as it is numbered). Appends to out; 0, or -ENOBUFS (flush out and call again). Cheap
+ * when nothing waits. */
+int ss_release(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
+
 /* ---- Inspection ---------------------------------------------------------------------- */
+
+/* Entries held in the table's queues (invariant 15): requests not forwarded yet, own
+ * replies not numbered yet, ends not done yet. 0 when nothing waits. Owner thread. */
+unsigned ss_held(const struct ss_table *t);
 
 /* Slot of session_id (any state but FREE), or -ENOENT. Owner thread. */
 int ss_lookup(const struct ss_table *t, uint64_t session_id);

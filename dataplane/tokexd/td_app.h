@@ -201,6 +201,7 @@ static inline void td_reject_event(const struct dp_order *o, uint16_t reason, ui
 	e->session = o->session;
 	e->src = o->src;
 	e->parts = 1;
+	e->pad[1] = DP_EV_DONE; /* the request's only reply */
 	e->u.reject.cl_ord_id = o->cl_ord_id;
 	e->u.reject.transact_time = now;
 	e->u.reject.order_id = o->order_id;

@@ -656,7 +656,8 @@ static void stage_flush(struct td_gw *gw, unsigned m)
 
 			if (o->type == DP_ORD_SESSION_GONE)
 				gone_push(gw, m, o);
-			else if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL)
+			else if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL ||
+				 o->type == DP_ORD_LOGON)
 				jq_push(gw, o);
 			else if (o->type != DP_ORD_MASS_CANCEL || o->contract_id != 0)
 				reject(gw, o, TKX_REJ_BUSY); /* its LOCAL: the next flush */
@@ -708,6 +709,16 @@ static void jn_on_established(void *arg, uint16_t slot, uint64_t session_id, uin
 	jn_put(gw, &o);
 }
 
+static void jn_on_negotiated(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			     uint64_t timestamp)
+{
+	struct td_gw *gw = arg;
+	struct dp_order o;
+
+	dp_order_logon(&o, TD_SRC_GW, slot, session_id, firm_id, timestamp, gw->now);
+	jn_put(gw, &o);
+}
+
 static void jn_on_local_reply(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			      uint16_t blen)
 {
@@ -744,7 +755,8 @@ static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
 		const struct dp_order *o = &orders[i];
 		int core;
 
-		if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL) {
+		if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL ||
+		    o->type == DP_ORD_LOGON) {
 			jn_emit(gw, o); /* core 0: with a journal, the RX core */
 			continue;
 		}
@@ -810,6 +822,8 @@ static void gw_flush(struct td_gw *gw)
 	for (uint32_t i = 0; i < out->n_orders; i++) {
 		while (j < gw->n_jn && gw->jn_pos[j] <= i)
 			gw->orders[n++] = gw->jn_rec[j++];
+		if (out->orders[i].type == DP_ORD_LOCAL)
+			STAT(gw, jn_records); /* a reply the session layer held, let go */
 		gw->orders[n++] = out->orders[i];
 	}
 	while (j < gw->n_jn)
@@ -885,13 +899,22 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 			off += (uint32_t)f;
 			continue;
 		}
-		if (ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN, (size_t)f - TKX_SOFH_LEN,
-			  gw->now, &gw->out) == -ENOBUFS) {
+		int rc = ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN,
+			       (size_t)f - TKX_SOFH_LEN, gw->now, &gw->out);
+		if (rc == -ENOBUFS) {
 			/* Nothing was done: flush and give the frame again, unless the
 			 * flush ended the connection (a Terminate, an overflow). */
 			STAT(gw, out_full);
 			gw_flush(gw);
 			continue;
+		}
+		if (rc == -EAGAIN) {
+			/* Its session has as many requests unanswered as it may (ss_session.h
+			 * invariant 15): the frame waits, and TCP holds the rest, until
+			 * replies come (resume_parked). */
+			gw->parked[gw->n_parked++] = conn_id(gw, c);
+			parked = 1;
+			break;
 		}
 		STAT(gw, rx_frames);
 		off += (uint32_t)f;
@@ -907,13 +930,14 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 	return parked;
 }
 
-/* Parked connections whose frames can go on: the FIFO of journal records has room again.
- * A connection that was closed (or whose slot was reused) meanwhile is skipped. */
+/* Parked connections whose frames may go on: the FIFO of journal records has room again,
+ * or their session's replies came (rx_frames parks them again if not). A connection that
+ * was closed (or whose slot was reused) meanwhile is skipped. */
 static void resume_parked(struct td_gw *gw)
 {
 	uint32_t n = gw->n_parked;
 
-	if (!n || jq_free(gw) < GW_JQ_RESERVE)
+	if (!n || (gw->jn && jq_free(gw) < GW_JQ_RESERVE))
 		return;
 	gw->n_parked = 0; /* rx_frames() may park some again */
 	for (uint32_t i = 0; i < n; i++) {
@@ -1255,7 +1279,7 @@ static void gw_stop_drain(struct td_gw *gw)
 		gw->now = td_now_ns();
 		gw->mono = td_mono_ns();
 		reap_cqes(gw);
-		if (!rings_empty && poll_events(gw) == 0) {
+		if (!rings_empty && poll_events(gw) == 0 && !ss_held(gw->ss)) {
 			rings_empty = 1;
 			settle(gw);
 			for (uint32_t i = 0; i < gw->conf.max_conns; i++) {
@@ -1269,6 +1293,11 @@ static void gw_stop_drain(struct td_gw *gw)
 				gw->n_drain++;
 				submit_send(gw, c); /* the queue's rest, or the FIN at once */
 			}
+		}
+		/* What the replies just taken let go (ss_session.h invariant 15). */
+		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
+			STAT(gw, out_full);
+			gw_flush(gw);
 		}
 		settle(gw);
 		if ((rings_empty && !gw->n_drain) || gw->mono >= end)
@@ -1284,6 +1313,9 @@ static void gw_shutdown(struct td_gw *gw)
 	struct io_uring_sqe *sqe;
 	uint64_t t0 = td_mono_ns();
 
+	/* No more replies are taken: the sessions end now, not after them (their
+	 * SESSION_GONE must reach the cores within GW_STOP_GONE_NS). */
+	ss_forget_replies(gw->ss);
 	for (uint32_t i = 0; i < gw->conf.max_conns; i++)
 		conn_kill(gw, &gw->conns[i]);
 	if (gw->accept_armed && (sqe = get_sqe(gw)) != NULL) {
@@ -1296,6 +1328,9 @@ static void gw_shutdown(struct td_gw *gw)
 		gw->now = td_now_ns();
 		gw->mono = td_mono_ns();
 		reap_cqes(gw);
+		conn_reap(gw); /* the disconnects first: their ends go out below */
+		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS)
+			gw_flush(gw);
 		settle(gw);
 		if (!gw->inflight && ((!gw->n_gone && gw->jq_head == gw->jq_tail) ||
 				      el > GW_STOP_GONE_NS))
@@ -1321,6 +1356,11 @@ static void *gw_main(void *arg)
 			input_stop(gw);
 		reap_cqes(gw);
 		poll_events(gw);
+		/* What the replies just taken let go (ss_session.h invariant 15). */
+		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
+			STAT(gw, out_full);
+			gw_flush(gw);
+		}
 		resume_parked(gw);
 		settle(gw);
 		/* After the flush: a Negotiate taken in this pass has authenticated its
@@ -1491,6 +1531,7 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 		c.ss.defer_local = 1;
 		c.ss.on_established = jn_on_established;
 		c.ss.on_local_reply = jn_on_local_reply;
+		c.ss.on_negotiated = jn_on_negotiated;
 	}
 	ss_size = ss_table_memsize(&c.ss);
 	if (!ss_size)
@@ -1603,6 +1644,7 @@ struct ss_table *td_gw_shadow_create(const struct td_gw *gw)
 	p.defer_local = 1;
 	p.on_established = NULL; /* fed by the RX core's calls only, never by ss_rx() */
 	p.on_local_reply = NULL;
+	p.on_negotiated = NULL;
 	p.hook_arg = NULL;
 	size_t len = ss_table_memsize(&p);
 	if (len == 0)

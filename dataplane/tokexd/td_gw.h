@@ -82,6 +82,10 @@
  *     answered BUSY - LOCAL records too, behind it); the FIFO keeps room for two flushes'
  *     worth, and below that rx_frames() parks the connection (its bytes stay in the
  *     kernel: TCP's own backpressure) until the RX core has taken some.
+ *  9. A connection whose session has as many requests unanswered as it may (ss_rx()
+ *     -EAGAIN, ss_session.h invariant 15) is parked the same way: its frame and the
+ *     rest wait in TCP, retried every loop pass, until the matching cores' replies come.
+ *     At stop no more replies are taken (ss_forget_replies): sessions end at once.
  *
  * Journal (issue 6; conf.journal, set by tokexd when journal.dir is): ring 0 leads to the
  * RX core, the journal's single producer, which journals what it dequeues and applies the
@@ -90,13 +94,18 @@
  * what would have been numbered here into records sent on ring 0 among the requests:
  *   on_established  -> DP_ORD_SESSION_UP (slot, session_id, firm, first inbound number):
  *                      journaled as a SESSION record, rebuilding the slot on replay;
+ *   on_negotiated   -> DP_ORD_LOGON (slot, session_id, firm, the Negotiate's timestamp):
+ *                      journaled as a SESSION record (the session's newest logon, which
+ *                      refuses a replay after a restart too) and echoed back on ev[0] as
+ *                      a DP_EV_LOGON dp_event, held until durable: the NegotiationResponse
+ *                      is sent when it comes (ss_event());
  *   on_local_reply  -> DP_ORD_LOCAL (the reply's template and body, dp_msg.h): journaled
  *                      as it is, and echoed back on ev[0] as a DP_EV_LOCAL dp_event that
  *                      ss_event() numbers like any reply - the session layer's own
  *                      ExecRejects and BusinessRejects, and the gateway's UNKNOWN_CONTRACT
  *                      and BUSY answers (ss_reject_order() defers too).
- * Session-level messages (NegotiationResponse, EstablishmentAck, heartbeats, Terminate,
- * Retransmission) are not numbered and still go out at once. Recovery rebuilds the
+ * Other session-level messages (EstablishmentAck, heartbeats, Terminate, Retransmission)
+ * are not numbered and still go out at once. Recovery rebuilds the
  * sessions in the table between td_gw_create() and td_gw_launch() (td_gw_table()).
  * Without a journal none of this happens: the gateway numbers its own replies.
  *

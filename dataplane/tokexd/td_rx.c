@@ -540,33 +540,70 @@ static void td_route_rtc(struct td_rx *r)
 
 static void td_route_pipeline_jn(struct td_rx *r);
 
-/* Takes the requests out of the session output and routes them. */
+/* Takes the requests out of the session output and routes them, until there are none.
+ * First, and after each batch, what the replies numbered so far let go (ss_session.h
+ * invariant 15: held requests, own replies, ends): here, after the batch whose records
+ * were journaled, so that a released own reply's record (td_jn_local_reply) comes where
+ * replay numbers it. In run-to-completion routing a batch numbers its replies at once. */
 static void td_route(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
-	if (o->n_orders == 0)
-		return;
-	memcpy(r->pend, o->orders, o->n_orders * sizeof(struct dp_order));
-	r->n_pend = o->n_orders;
-	o->n_orders = 0;
-	if (r->app->cfg.mode == CP_MODE_RTC)
-		td_route_rtc(r);
-	else if (r->app->jn_pipe)
-		td_route_pipeline_jn(r);
-	else
-		td_route_pipeline(r);
+	for (;;) {
+		int rc = ss_release(r->app->ss, r->now, o);
+		if (o->n_orders == 0) {
+			if (rc == 0)
+				break;
+			td_send_bufs(r); /* stopped for buffer room */
+			continue;
+		}
+		memcpy(r->pend, o->orders, o->n_orders * sizeof(struct dp_order));
+		r->n_pend = o->n_orders;
+		o->n_orders = 0;
+		if (r->app->cfg.mode == CP_MODE_RTC)
+			td_route_rtc(r);
+		else if (r->app->jn_pipe)
+			td_route_pipeline_jn(r);
+		else
+			td_route_pipeline(r);
+	}
+}
+
+static void td_drain_rings(struct td_rx *r);
+static void td_drain_rings_jn(struct td_rx *r);
+
+/* A datagram's session has as many requests unanswered as it may (ss_session.h invariant
+ * 14): route what waits and take the replies that came, so that it can go on. Run to
+ * completion answers them here and now; in pipeline mode the cores may not have yet. */
+static void td_session_catch_up(struct td_rx *r)
+{
+	td_route(r);
+	if (r->app->cfg.mode != CP_MODE_RTC) {
+		if (r->app->jn_pipe)
+			td_drain_rings_jn(r);
+		else
+			td_drain_rings(r);
+		td_route(r);
+	}
+	td_send_bufs(r);
 }
 
 static void td_session_rx(struct td_rx *r, const struct dp_dgram *d)
 {
 	struct ss_peer peer;
+	int rc, tries = 0;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(peer.mac, &d->peer.mac, sizeof(peer.mac));
 	peer.port = rte_cpu_to_be_16(d->peer.port);
 	peer.ip = d->peer.ip;
-	while (ss_rx(r->app->ss, &peer, d->data, d->len, r->now, r->out) == -ENOBUFS) {
-		td_route(r);
-		td_send_bufs(r);
+	while ((rc = ss_rx(r->app->ss, &peer, d->data, d->len, r->now, r->out)) < 0) {
+		if (rc == -EAGAIN && ++tries > 4)
+			break; /* not taken: the client's next Sequence shows the gap (NotApplied) */
+		if (rc == -EAGAIN)
+			td_session_catch_up(r);
+		else {
+			td_route(r);
+			td_send_bufs(r);
+		}
 	}
 }
 
@@ -666,6 +703,28 @@ static void td_jn_gw_session(struct td_rx *r, const struct dp_order *o)
 				   e.next_in_seq, r->now);
 }
 
+/* DP_ORD_LOGON (dp_msg.h): a Negotiate the gateway accepted. Journaled as a SESSION record
+ * (the session's newest logon timestamp, restored on replay), then echoed back to the
+ * gateway, held until durable like every reply: the gateway sends the NegotiationResponse
+ * when the echo comes, so no client is told it negotiated before the record is safe. */
+static void td_jn_gw_logon(struct td_rx *r, const struct dp_order *o)
+{
+	struct jn_session_ev e;
+	struct dp_event ev;
+	memset(&e, 0, sizeof(e));
+	e.kind = JN_SS_LOGON;
+	e.src = TD_SRC_GW;
+	e.session = o->session;
+	e.firm_id = o->firm_id;
+	e.session_id = o->cl_ord_id;
+	e.logon_ts = o->order_id;
+	if (td_jn_gw_must(r, JN_T_SESSION, &e, sizeof(e)) > 0 && r->app->gw_shadow)
+		ss_restore_logon(r->app->gw_shadow, e.session, e.session_id, e.firm_id, e.logon_ts,
+				 r->now);
+	if (dp_order_logon_event(o, &ev) == 0)
+		td_gw_put(r, &ev, 1);
+}
+
 /* Run-to-completion: applies in[0, k), the requests kept so far, now rather than after the
  * burst, so that their replies reach the gateway before the echo of a LOCAL journaled
  * after them (the gateway numbers in arrival order, replay in journal order). Pipeline:
@@ -695,7 +754,7 @@ static void td_jn_gw_local(struct td_rx *r, const struct dp_order *o)
 
 /* Journal: the gateway's requests, appended by this core (the single producer). What
  * cannot be kept is answered ExecReject BUSY/STORAGE on the gateway's reply ring (a
- * SESSION_GONE is not answered). The gateway's journal records (SESSION_UP, LOCAL) are
+ * SESSION_GONE is not answered). The gateway's journal records (SESSION_UP, LOGON, LOCAL) are
  * journaled here and never applied. Returns how many of in[] are still to apply
  * (compacted; in rtc mode those before a reject or LOCAL were applied already). */
 static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
@@ -704,6 +763,10 @@ static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		if (in[i].type == DP_ORD_SESSION_UP) {
 			td_jn_gw_session(r, &in[i]);
+			continue;
+		}
+		if (in[i].type == DP_ORD_LOGON) {
+			td_jn_gw_logon(r, &in[i]);
 			continue;
 		}
 		if (in[i].type == DP_ORD_LOCAL) {
@@ -961,7 +1024,22 @@ static void td_drain_rings_jn(struct td_rx *r)
 				continue;
 			while ((n = rte_ring_sc_dequeue_burst_elem(ring, ev, sizeof(ev[0]), 32,
 								   NULL)) > 0) {
-				struct jn_drain d = {(uint8_t)m, (uint8_t)src, 0, n};
+				/* A request's end on an event of its own (template 0, dp_msg.h
+				 * DP_EV_DONE) numbers nothing, and whether one is made depends on
+				 * the core's output buffer: not counted, and replay drops them. A
+				 * core's DP_EV_DETACHED answer (template 0 too) is always made and
+				 * frees a slot after the replies before it: counted. */
+				unsigned real = 0;
+				for (unsigned k = 0; k < n; k++)
+					real += ev[k].template_id != 0 || ev[k].pad[0] == DP_EV_DETACHED;
+				if (real == 0) {
+					if (src == TD_SRC_RX)
+						td_replies(r, ev, n);
+					else
+						td_gw_put(r, ev, n);
+					continue;
+				}
+				struct jn_drain d = {(uint8_t)m, (uint8_t)src, 0, real};
 				int64_t s = td_jn_append(a, JN_T_DRAIN, &d, sizeof(d), r->now);
 				if (s == 0) { /* the journal's ring is full: drain it, once more */
 					td_jn_wait(a);
@@ -1104,9 +1182,11 @@ int td_rx_loop(void *arg)
 			if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0)
 				td_ctl_poll_journal(a, td_fwd_ctl, &r);
 			td_drain_rings_jn(&r);
+			td_route(&r); /* requests the replies let go (ss_session.h invariant 15) */
 		} else {
 			td_retry_gone(&r);
 			td_drain_rings(&r);
+			td_route(&r);
 		}
 		if (r.now >= next_tick) {
 			next_tick = r.now + TD_TICK_NS;
@@ -1125,10 +1205,13 @@ int td_rx_loop(void *arg)
 		}
 		td_hold_release(&r);
 		td_tx_flush(&r);
-		if (rtc && a->jn) /* every record <= jn_last is applied here */
+		/* Not while the session layer holds requests back: they were taken (numbered,
+		 * their cl_ord_ids used) but not journaled yet. */
+		if (rtc && a->jn && ss_held(a->ss) == 0) /* every record <= jn_last is applied */
 			td_snap_maybe(a, r.now);
 		else if (a->jn_pipe && td_snap_due(a) && r.n_jgone == 0 &&
-			 td_pipe_quiesce(&r, TD_QUIESCE_NS) == 0)
+			 td_pipe_quiesce(&r, TD_QUIESCE_NS) == 0 && ss_held(a->ss) == 0 &&
+			 r.out->n_orders == 0)
 			td_snap_maybe(a, r.now);
 	}
 	/* Orderly end: the UDP sessions' input stopped with the loop, the gateway's is in.

@@ -190,6 +190,9 @@ static int setup_journal(void **state)
 	f->route.n = 1;
 	f->conf.journal = 1;
 	f->conf.ss.throttle_rate = 0;
+	/* A session may have retrans_depth / 4 requests unanswered (ss_session.h invariant
+	 * 14): 4096 here, so that the journal FIFO's backpressure is what parks one. */
+	f->conf.ss.retrans_depth = 16384;
 	fx_start(f);
 	*state = f;
 	return 0;
@@ -316,6 +319,7 @@ static void enq_ack(struct fx *f, unsigned m, const struct dp_order *o, uint64_t
 		.template_id = TKX_EXEC_ACK,
 		.session = o->session,
 		.src = TD_SRC_GW,
+		.pad = { 0, DP_EV_DONE }, /* the request's last reply (dp_msg.h) */
 	};
 
 	e.u.ack = (struct tkx_exec_ack){
@@ -788,6 +792,9 @@ static void test_cancel_on_disconnect(void **state)
 	fb_send(c, &b);
 	o = deq_order(f, 1);
 	cl_close(c);
+	WAIT_STAT(f, conns_closed, 1);
+	expect_ring_empty(f, 0); /* the end waits for the reply to the order in flight */
+	enq_ack(f, 1, &o, 55);
 	for (unsigned m = 0; m < 2; m++) {
 		g = deq_order(f, m);
 		assert_int_equal(g.type, DP_ORD_SESSION_GONE);
@@ -820,6 +827,24 @@ static void test_session_gone_waits(void **state)
 	fb_send(c, &b);
 	WAIT_STAT(f, orders_routed, cap);
 	cl_close(c);
+	/* The end waits for the replies to the requests in flight (ss_session.h invariant
+	 * 14): core 1 answers them (each request's end on an event of its own), but its
+	 * request ring stays full. */
+	WAIT_STAT(f, conns_closed, 1);
+	expect_ring_empty(f, 0);
+	{
+		struct ss_log lg[16];
+		unsigned n = td_gw_log_drain(f->gw, lg, 16), slot = 0xffff;
+		struct dp_event done = { .src = TD_SRC_GW, .pad = { 0, DP_EV_DONE } };
+
+		for (unsigned i = 0; i < n; i++)
+			if (lg[i].code == SS_LOG_ESTABLISHED && lg[i].session_id == 6006)
+				slot = lg[i].slot;
+		assert_int_not_equal(slot, 0xffff);
+		done.session = (uint16_t)slot;
+		for (unsigned i = 0; i < cap; i++)
+			assert_int_equal(rte_ring_sp_enqueue_elem(f->ev[1], &done, sizeof(done)), 0);
+	}
 	g = deq_order(f, 0);
 	assert_int_equal(g.type, DP_ORD_SESSION_GONE);
 	WAIT_STAT(f, conns_closed, 1);
@@ -1368,6 +1393,56 @@ static void test_per_ip_cap(void **state)
 	cl_close(a2);
 	cl_close(a3);
 	cl_close(b1);
+/* A session has as many requests unanswered as it may (ss_session.h invariant 15: 64 here,
+ * a quarter of retrans_depth at least 64): the gateway stops reading its connection, the
+ * rest waits in TCP, and goes on as the matching core answers. */
+static void test_unanswered_bound(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_open(f, 0);
+	static struct fb b;
+	enum { N = 150, U = 64 };
+	unsigned answered = 0, sent = 0;
+	struct dp_order o;
+	size_t off = 0;
+	uint64_t t0;
+
+	logon(c, 1616, 1000, 0);
+	b.n = 0;
+	for (unsigned i = 1; i <= N; i++)
+		fb_order(&b, i, C1); /* core 1's ring is big: only the bound stops them */
+	t0 = mono_ms();
+	while (sstats(f).rx_backpressure == 0) {
+		if (off < b.n)
+			off += cl_send_nb(c, b.p + off, b.n - off);
+		else
+			usleep(200);
+		if (mono_ms() - t0 > WAIT_MS)
+			fail_msg("the gateway never held the session back");
+	}
+	/* U requests forwarded; nothing more taken while none is answered. */
+	WAIT_STAT(f, orders_routed, U);
+	usleep(20000);
+	assert_int_equal(gstats(f).orders_routed, U);
+	assert_int_equal(gstats(f).rx_frames, 2 + U);
+	/* The core answers as they come: every request is taken in the end. */
+	t0 = mono_ms();
+	while (answered < N) {
+		if (off < b.n)
+			off += cl_send_nb(c, b.p + off, b.n - off);
+		if (deq_order_wait(f, 1, &o, 10) == 1) {
+			assert_int_equal(o.cl_ord_id, answered + 1);
+			enq_ack(f, 1, &o, 100 + answered);
+			answered++;
+		}
+		if (mono_ms() - t0 > 5 * WAIT_MS)
+			fail_msg("%u of %u answered", answered, N);
+	}
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 100 + i);
+	assert_int_equal(gstats(f).rx_frames, 2 + N);
+	(void)sent;
+	cl_close(c);
 }
 
 /* ---- Journal mode (conf.journal): the RX core's side of ring 0 ---------------------------- */
@@ -1380,6 +1455,38 @@ static void echo_local(struct fx *f, const struct dp_order *o)
 
 	assert_int_equal(dp_order_local_event(o, &e), 0);
 	assert_int_equal(rte_ring_sp_enqueue_elem(f->ev[0], &e, sizeof(e)), 0);
+}
+
+/* logon() under a journal: the accepted Negotiate goes to the RX core as a DP_ORD_LOGON
+ * (journaled there, the session's newest logon timestamp) and the NegotiationResponse
+ * leaves only when its echo comes back (td_gw.h "Journal"). Returns the EstablishmentAck. */
+static struct tkx_msg logon_jn(struct fx *f, struct cl *c, uint64_t sid, uint32_t ka_ms,
+			       uint8_t cod)
+{
+	struct fb b = { .n = 0 };
+	struct dp_order lo;
+	struct dp_event e;
+	struct tkx_msg m;
+
+	fb_negotiate(&b, sid);
+	fb_send(c, &b);
+	lo = deq_order(f, 0);
+	assert_int_equal(lo.type, DP_ORD_LOGON);
+	assert_int_equal(lo.src, TD_SRC_GW);
+	assert_int_equal(lo.cl_ord_id, sid);
+	assert_int_equal(lo.firm_id, 7);
+	assert_true(lo.order_id != 0); /* the Negotiate's timestamp */
+	assert_int_equal(cl_read(c, &m, 50), -ETIMEDOUT); /* not before it is journaled */
+	assert_int_equal(dp_order_logon_event(&lo, &e), 0);
+	assert_int_equal(rte_ring_sp_enqueue_elem(f->ev[0], &e, sizeof(e)), 0);
+	m = cl_expect(c, TKX_NEGOTIATION_RESPONSE);
+	assert_int_equal(m.negotiation_response.session_id, sid);
+	assert_int_equal(m.negotiation_response.request_timestamp, lo.order_id);
+	fb_establish(&b, sid, ka_ms, cod);
+	fb_send(c, &b);
+	m = cl_expect(c, TKX_ESTABLISHMENT_ACK);
+	assert_int_equal(m.establishment_ack.session_id, sid);
+	return m;
 }
 
 /* The ExecReject a DP_ORD_LOCAL carries. */
@@ -1404,6 +1511,36 @@ struct jn_seen {
 /* One record from ring 0 within ms, checked against what came before: the SESSION_UP
  * first, then every request exactly once and in the order sent (none lost, none
  * reordered behind a waiting record). 1, or 0 on timeout. */
+/* The RX core's answer to a record it took: a request's end (on an event of its own, no
+ * reply to send), a LOCAL's echo; the gateway's session may then take more (ss_session.h
+ * invariant 15). */
+static void jn_answer(struct fx *f, const struct dp_order *o)
+{
+	struct dp_event e;
+
+	memset(&e, 0, sizeof(e));
+	if (o->type == DP_ORD_LOCAL) {
+		assert_int_equal(dp_order_local_event(o, &e), 0);
+	} else if (o->type == DP_ORD_NEW) {
+		e.src = o->src;
+		e.session = o->session;
+		e.pad[1] = DP_EV_DONE;
+	} else {
+		return;
+	}
+	while (rte_ring_sp_enqueue_elem(f->ev[0], &e, sizeof(e)) != 0)
+		usleep(100);
+}
+
+/* Reads and drops what the gateway sent, never waiting (keeps its send queue moving). */
+static void cl_discard(struct cl *c)
+{
+	static uint8_t tmp[65536];
+
+	while (recv(c->fd, tmp, sizeof(tmp), MSG_DONTWAIT) > 0)
+		;
+}
+
 static int jn_take(struct fx *f, struct jn_seen *s, struct dp_order *o, unsigned ms)
 {
 	uint64_t cl;
@@ -1466,7 +1603,7 @@ static void test_journal_records(void **state)
 	struct tkx_exec_reject r;
 	struct tkx_msg m;
 
-	logon(c, 2001, 1000, 0);
+	logon_jn(f, c, 2001, 1000, 0);
 	up = deq_order(f, 0);
 	assert_int_equal(up.type, DP_ORD_SESSION_UP);
 	assert_int_equal(up.src, TD_SRC_GW);
@@ -1483,6 +1620,19 @@ static void test_journal_records(void **state)
 	assert_int_equal(o.type, DP_ORD_NEW);
 	assert_int_equal(o.cl_ord_id, 5);
 	assert_int_equal(o.session, up.session);
+	/* The reject and order 6 wait behind order 5, in flight (ss_session.h invariant
+	 * 14); nothing numbered by the gateway itself: the client has heard nothing yet. */
+	expect_ring_empty(f, 0);
+	{
+		int rr = cl_read(c, &m, 50);
+
+		if (rr != -ETIMEDOUT)
+			fail_msg("heard %s", rr == 1 ? tkx_template_name(m.template_id) : "EOF");
+	}
+	/* Order 5 answered: the ack goes out, then the reject's record and order 6, whose
+	 * UNKNOWN_CONTRACT the gateway makes, in that order on ring 0. */
+	enq_ack(f, 0, &o, 777);
+	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 777);
 	reused = deq_order(f, 0);
 	r = local_reject(&reused);
 	assert_int_equal(reused.session, up.session);
@@ -1495,24 +1645,19 @@ static void test_journal_records(void **state)
 	assert_int_equal(r.cl_ord_id, 6);
 	assert_int_equal(r.contract_id, 99);
 	expect_ring_empty(f, 0);
-	/* nothing numbered by the gateway itself: the client has heard nothing yet */
-	assert_int_equal(cl_read(c, &m, 50), -ETIMEDOUT);
-	assert_int_equal(gstats(f).jn_records, 3);
+	assert_int_equal(gstats(f).jn_records, 4); /* LOGON, SESSION_UP, two LOCAL */
 	assert_int_equal(gstats(f).jn_pending, 0);
 	assert_int_equal(gstats(f).unknown_contract, 1);
 
-	/* The RX core's order, not the order they were made: UNKNOWN_CONTRACT, the ack,
-	 * CLORDID_REUSED. */
-	echo_local(f, &unknown);
-	enq_ack(f, 0, &o, 777);
+	/* Numbered in the RX core's order: CLORDID_REUSED, UNKNOWN_CONTRACT. */
 	echo_local(f, &reused);
-	m = cl_expect(c, TKX_EXEC_REJECT);
-	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
-	assert_int_equal(m.exec_reject.cl_ord_id, 6);
-	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 777);
+	echo_local(f, &unknown);
 	m = cl_expect(c, TKX_EXEC_REJECT);
 	assert_int_equal(m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
 	assert_int_equal(m.exec_reject.cl_ord_id, 5);
+	m = cl_expect(c, TKX_EXEC_REJECT);
+	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
+	assert_int_equal(m.exec_reject.cl_ord_id, 6);
 
 	/* They are application messages 1, 2, 3, in that order. */
 	FB_ADD(&b, retransmit_request, .session_id = 2001, .timestamp = now_ns(),
@@ -1521,13 +1666,13 @@ static void test_journal_records(void **state)
 	m = cl_expect(c, TKX_RETRANSMISSION);
 	assert_int_equal(m.retransmission.next_seq_no, 1);
 	assert_int_equal(m.retransmission.count, 3);
-	m = cl_expect(c, TKX_EXEC_REJECT);
-	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
 	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 777);
 	m = cl_expect(c, TKX_EXEC_REJECT);
 	assert_int_equal(m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	m = cl_expect(c, TKX_EXEC_REJECT);
+	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
 	expect_ring_empty(f, 0); /* retransmission is the session's own: no record */
-	assert_int_equal(gstats(f).jn_records, 3);
+	assert_int_equal(gstats(f).jn_records, 4);
 	assert_int_equal(gstats(f).jn_lost, 0);
 	cl_close(c);
 }
@@ -1546,14 +1691,14 @@ static void test_journal_ring_full(void **state)
 	struct dp_order o, busy[N];
 	struct jn_seen s = { 0 };
 
-	logon(c, 2002, 1000, 0);
+	logon_jn(f, c, 2002, 1000, 0);
 	for (unsigned i = 1; i <= N; i++)
 		fb_order(&b, i, C0);
 	fb_send(c, &b);
 	/* The SESSION_UP and cap - 1 requests fill ring 0; each later request's BUSY waits. */
-	WAIT_STAT(f, jn_records, 1 + N - (cap - 1));
+	WAIT_STAT(f, jn_records, 2 + N - (cap - 1)); /* and the LOGON, taken already */
 	WAIT_STAT(f, busy_rejects, N - (cap - 1)); /* counted after its record was made */
-	WAIT_STAT(f, orders_routed, cap);          /* counted after the enqueue */
+	WAIT_STAT(f, orders_routed, 1 + cap);      /* counted after the enqueue; LOGON too */
 	assert_int_equal(gstats(f).jn_pending, N - (cap - 1));
 	assert_int_equal(rte_ring_count(f->req[0]), cap);
 
@@ -1568,7 +1713,7 @@ static void test_journal_ring_full(void **state)
 	assert_int_equal(s.ups, 1);
 	assert_int_equal(s.news, cap - 1);
 	assert_int_equal(s.busy, N - (cap - 1));
-	WAIT_STAT(f, orders_routed, 1 + N);
+	WAIT_STAT(f, orders_routed, 2 + N); /* LOGON, SESSION_UP, the requests */
 	assert_int_equal(gstats(f).jn_lost, 0);
 
 	/* The FIFO is empty: core 0 is no longer blocked. */
@@ -1608,7 +1753,7 @@ static void test_journal_park(void **state)
 	size_t off = 0;
 	uint64_t t0;
 
-	logon(c, 2003, 1000, 0);
+	logon_jn(f, c, 2003, 1000, 0);
 	b.n = 0;
 	/* The RX core takes nothing; the client sends what TCP takes until the gateway
 	 * parks the connection. */
@@ -1632,29 +1777,32 @@ static void test_journal_park(void **state)
 	assert_int_equal(g.rx_frames - 2, (cap - 1) + g.busy_rejects);
 	assert_true(g.rx_frames - 2 < N);
 	assert_int_equal(g.jn_pending, g.busy_rejects);
-	assert_int_equal(g.jn_records, 1 + g.busy_rejects);
+	assert_int_equal(g.jn_records, 2 + g.busy_rejects); /* LOGON, SESSION_UP, BUSYs */
 	assert_int_equal(g.jn_lost, 0);
 	usleep(20000);
 	assert_int_equal(gstats(f).rx_frames, g.rx_frames);
 
-	/* The RX core drains ring 0; the client sends the rest as TCP takes it. Bounded by
-	 * WAIT_MS without progress (a hang), not by the time the whole takes. */
+	/* The RX core drains ring 0 and answers; the client sends the rest as TCP takes it.
+	 * Bounded by WAIT_MS without progress (a hang), not by the time the whole takes. */
 	t0 = mono_ms();
 	while (s.news + s.busy < N) {
 		send_orders_nb(c, &b, &off, &sent, N);
-		if (jn_take(f, &s, &o, 1))
+		if (jn_take(f, &s, &o, 1)) {
 			t0 = mono_ms();
+			jn_answer(f, &o);
+		}
+		cl_discard(c);
 		if (mono_ms() - t0 > WAIT_MS)
 			fail_msg("ring 0: %u requests of %u (%u sent), none for %u ms",
 				 s.news + s.busy, N, sent, WAIT_MS);
 	}
 	expect_ring_empty(f, 0);
 	assert_int_equal(s.ups, 1);
-	WAIT_STAT(f, orders_routed, 1 + N);
+	WAIT_STAT(f, orders_routed, 2 + N); /* LOGON, SESSION_UP, the requests */
 	g = gstats(f);
 	assert_int_equal(g.rx_frames, 2 + N);
 	assert_int_equal(g.busy_rejects, s.busy);
-	assert_int_equal(g.jn_records, 1 + s.busy);
+	assert_int_equal(g.jn_records, 2 + s.busy); /* LOGON, SESSION_UP, BUSYs */
 	assert_int_equal(g.jn_lost, 0);
 	cl_close(c);
 }
@@ -1728,6 +1876,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_negotiate_deadline, setup_negotiate, teardown),
 		cmocka_unit_test_setup_teardown(test_full_table_evicts, setup_admission, teardown),
 		cmocka_unit_test_setup_teardown(test_per_ip_cap, setup_admission, teardown),
+		cmocka_unit_test_setup_teardown(test_unanswered_bound, setup_burst, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_records, setup_journal, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_ring_full, setup_journal, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_park, setup_journal, teardown),

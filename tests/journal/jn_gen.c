@@ -68,9 +68,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "jn_gen: %s\n", err);
 		return 1;
 	}
-	struct jn_session_ev s = { JN_SS_ESTABLISHED, 0, 1, 1, 1001, 1, 1 };
+	struct jn_session_ev s = { JN_SS_ESTABLISHED, 0, 1, 1, 1001, 1, 1, 0 };
 	put(JN_T_SESSION, &s, sizeof(s));
-	s = (struct jn_session_ev){ JN_SS_ESTABLISHED, 0, 2, 2, 2002, 1, 1 };
+	s = (struct jn_session_ev){ JN_SS_ESTABLISHED, 0, 2, 2, 2002, 1, 1, 0 };
 	put(JN_T_SESSION, &s, sizeof(s));
 	/* firm 1 account 11 (session 1) sells; firm 2 account 22 (session 2) buys */
 	order(DP_ORD_NEW, TKX_SIDE_SELL, 1, 1, 11, 1, 0, 25000, 10);      /* order 1 */
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 	struct jn_snapshot_mark m = { 9 };
 	put(JN_T_SNAPSHOT, &m, sizeof(m));
 	put(JN_T_MARK, "hello", 5);
-	s = (struct jn_session_ev){ JN_SS_TERMINATED, 0, 2, 2, 2002, 4, 9 };
+	s = (struct jn_session_ev){ JN_SS_TERMINATED, 0, 2, 2, 2002, 4, 9, 0 };
 	put(JN_T_SESSION, &s, sizeof(s));
 	if (hold) {
 		if (jn_wait_durable(j, jn_next_seq(j) - 1, 10000) != 0)

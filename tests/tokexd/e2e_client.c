@@ -2006,8 +2006,8 @@ static int faults_validation(void)
 		dg_seq(&d, R.out_next);
 		dg_put(&d, m, tkx_enc_exec_ack(m, sizeof(m), &a));
 		TRY(raw_send(&R, d.b, d.n));
-		TRY(raw_exp_breject(&R, R.out_next, TKX_EXEC_ACK, TKX_BREJ_WRONG_DIRECTION, 1));
-		R.out_next++; /* it took an inbound number */
+		/* No inbound number: only templates 100-199 take one (protocol 4.6). */
+		TRY(raw_exp_breject(&R, 0, TKX_EXEC_ACK, TKX_BREJ_WRONG_DIRECTION, 1));
 	}
 	step("validation: a reserved field set: INVALID_FIELD, cl_ord_id not used up");
 	{
@@ -2752,7 +2752,10 @@ static int scenario_throttle(void)
 	for (unsigned i = 0; i < 33; i++)
 		dg_new(&d, i + 1, K, BUY, 23000 + 10 * (int64_t)i, 1, GTC, 0);
 	S(raw_send(&F, d.b, d.n));
-	step("throttle: the 11th to 30th are THROTTLED, the 31st ends the session");
+	step("throttle: the 10 acks, then the 11th to 30th THROTTLED, then the Terminate (the "
+	     "31st ended the session): replies in request order, all before the Terminate");
+	for (unsigned i = 0; i < 10; i++)
+		S(raw_exp_ack(&F, i + 1, K, BUY, 23000 + 10 * (int64_t)i, 1, GTC, NULL));
 	for (unsigned i = 10; i < 30; i++) {
 		S(raw_exp_reject(&F, i + 1, 0, K, TKX_REJ_THROTTLED, TKX_NEW_ORDER));
 	}
@@ -2768,7 +2771,10 @@ static int scenario_throttle(void)
 	S(TEL_DELTA(&t0, &t1, "udp_session_rx_after_terminate", 1));
 	S(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 10));
 	S(TEL_DELTA(&t0, &t1, "udp_session_session_gone", 1));
-	step("throttle: the 10 accepted orders and their cancel-on-disconnect were one burst");
+	step("throttle: the 10 accepted orders rested, then their cancel-on-disconnect ran (after "
+	     "their replies and the Terminate)");
+	S(md_tob_(K, 23090, 1, 25500, 1, __LINE__));
+	S(md_tob_(K, NUL, 0, 25500, 1, __LINE__));
 	S(md_quiet_(K, QUIET_MS, __LINE__));
 	step("throttle: the other session is untouched");
 	cl = p_cancel(&O, oo, K);
@@ -2777,17 +2783,16 @@ static int scenario_throttle(void)
 	co = p_new(&O, K, SELL, 25600, 1, GTC, 21);
 	S(exp_ack(&O, co, K, SELL, 25600, 1, GTC, &oo));
 	S(md_tob_(K, NUL, 0, 25600, 1, __LINE__));
-	step("throttle: the flooder logs on again; 31 numbers were used, 40 answers kept");
+	step("throttle: the flooder logs on again; 31 numbers were used, 40 answers kept (the "
+	     "cancels of cancel-on-disconnect came after the Terminate)");
 	F.out_next = 32;
-	F.in_next = 21; /* it saw #1-#20 */
+	F.in_next = 31; /* it saw #1-#30 */
 	S(raw_login(&F, KA_MS, 1, 41));
-	S(retransmit_request(&F, 21, 20, &ts));
+	S(retransmit_request(&F, 31, 10, &ts));
 	S(raw_expect_(&F, TKX_RETRANSMISSION, &m, __LINE__));
-	S(CHECK(m.m.retransmission.next_seq_no == 21 && m.m.retransmission.count == 20,
+	S(CHECK(m.m.retransmission.next_seq_no == 31 && m.m.retransmission.count == 10,
 		"Retransmission from %llu count %u", (ull)m.m.retransmission.next_seq_no,
 		m.m.retransmission.count) ? 0 : -1);
-	for (unsigned i = 0; i < 10; i++)
-		S(raw_exp_ack(&F, i + 1, K, BUY, 23000 + 10 * (int64_t)i, 1, GTC, NULL));
 	{
 		int seen[10] = { 0 };
 
