@@ -1393,6 +1393,8 @@ static void test_per_ip_cap(void **state)
 	cl_close(a2);
 	cl_close(a3);
 	cl_close(b1);
+}
+
 /* A session has as many requests unanswered as it may (ss_session.h invariant 15: 64 here,
  * a quarter of retrans_depth at least 64): the gateway stops reading its connection, the
  * rest waits in TCP, and goes on as the matching core answers. */
