@@ -2097,8 +2097,14 @@ int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_
 	if (s->state == SS_NEGOTIATED || s->state == SS_ESTABLISHED) {
 		send_terminate(t, slot, TKX_TERM_UNSPECIFIED, out);
 		close_session(t, slot, SS_LOG_TERMINATED, TKX_TERM_UNSPECIFIED, now_ns, out);
-		if (s->state == SS_FREE)
-			return 1; /* never established: nothing to forget */
+		if (!(s->flags & SF_EVER_ESTABLISHED)) {
+			/* Never established: no orders to detach, the slot is FREE at once (the
+			 * operator's choice over keeping its logon's timestamp, invariant 14). */
+			reclaim(t, slot, now_ns);
+			s->state = SS_FREE;
+			t->free_stack[t->n_free++] = slot;
+			return 1;
+		}
 	}
 	forget(t, slot, SS_FORGET_OPERATOR, now_ns, out);
 	return 0;

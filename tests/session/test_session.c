@@ -2168,6 +2168,9 @@ static void test_table_full(void **state)
 	DG_ADD(&d, terminate, .session_id = 101);
 	ss_out_reset(f.out);
 	assert_int_equal(rx(&f, &pe[1], &d), 4);
+	assert_int_equal(f.out->n_orders, 1);
+	ack_done(&f, &f.out->orders[0], 77); /* its end follows its order's reply */
+	assert_int_equal(info(&f, 1).state, SS_TERMINATED);
 	slot_a = ss_lookup(f.t, 100);
 	assert_int_equal(slot_a, 0);
 	f.now += 999 * MS;

@@ -40,8 +40,15 @@ struct fx {
 	struct ss_table *t;
 	struct ss_out *out;
 	uint64_t now;
+	uint64_t ts_n; /* logons so far: each one's timestamp is newer (ss_session.h 14) */
 	uint32_t max_sessions;
 };
+
+/* A Negotiate's or Establish's timestamp: now, and newer than every one before. */
+static uint64_t logon_ts(struct fx *f)
+{
+	return f->now + ++f->ts_n;
+}
 
 static void fx_open(struct fx *f, uint32_t max_sessions, uint32_t firm_sessions)
 {
@@ -58,6 +65,7 @@ static void fx_open(struct fx *f, uint32_t max_sessions, uint32_t firm_sessions)
 	p.retrans_max = 64;
 	p.log_depth = 256;
 	p.linger_ms = LINGER_MS;
+	p.ts_tolerance_ms = LINGER_MS; /* a slot is kept at least this long too */
 	p.firm_sessions = firm_sessions;
 	size_t len = ss_table_memsize(&p);
 	assert_true(len > 0);
@@ -174,7 +182,7 @@ static unsigned negotiate(struct fx *f, const struct ss_peer *p, uint64_t sid,
 	struct dg d = { .n = 0 };
 	struct tkx_msg m;
 
-	dg_negotiate(&d, sid, k, f->now);
+	dg_negotiate(&d, sid, k, logon_ts(f));
 	if (rx(f, p, &d, &m) == TKX_NEGOTIATION_RESPONSE)
 		return 0;
 	assert_int_equal(m.template_id, TKX_NEGOTIATION_REJECT);
@@ -188,20 +196,54 @@ static unsigned session(struct fx *f, const struct ss_peer *p, uint64_t sid,
 {
 	struct dg d = { .n = 0 };
 
-	dg_negotiate(&d, sid, k, f->now);
-	dg_establish(&d, sid, k, f->now, 0);
+	dg_negotiate(&d, sid, k, logon_ts(f));
+	dg_establish(&d, sid, k, logon_ts(f), 0);
 	if (with_order) {
 		DG_ADD(&d, sequence, .next_seq_no = 1);
 		DG_ADD(&d, new_order, .cl_ord_id = 1, .price = 25000, .qty = 10,
 		       .contract_id = C1, .account = 0, .side = TKX_SIDE_BUY,
 		       .tif = TKX_TIF_GTC);
 	}
-	if (!keep)
-		DG_ADD(&d, terminate, .session_id = sid);
 	ss_out_reset(f->out);
 	assert_true(ss_rx(f->t, p, d.b, d.n, f->now, f->out) > 0);
 	int slot = ss_lookup(f->t, sid);
 	assert_true(slot >= 0);
+	if (with_order && !keep) {
+		/* Its matching core acks the order (the request's last reply): only then may
+		 * the session's end follow (ss_session.h invariant 15). out keeps the order. */
+		struct dp_order keep_o[SS_OUT_ORDERS];
+		uint32_t n = f->out->n_orders;
+		struct dp_event e;
+		struct tkx_exec_ack a = { .cl_ord_id = 1, .order_id = 1000 + sid, .price = 25000,
+					  .qty = 10, .contract_id = C1, .side = TKX_SIDE_BUY,
+					  .tif = TKX_TIF_GTC };
+
+		memcpy(keep_o, f->out->orders, n * sizeof(keep_o[0]));
+		memset(&e, 0, sizeof(e));
+		e.template_id = TKX_EXEC_ACK;
+		e.src = CORE;
+		e.session = (uint16_t)slot;
+		e.pad[1] = DP_EV_DONE;
+		memcpy(e.u.raw, &a, sizeof(a));
+		assert_int_equal(ss_event(f->t, &e, 1, f->now, f->out), 1);
+		ss_release(f->t, f->now, f->out);
+		memcpy(f->out->orders, keep_o, n * sizeof(keep_o[0]));
+		f->out->n_orders = n;
+		d.n = 0;
+	}
+	if (!keep) {
+		struct dp_order keep_o[SS_OUT_ORDERS];
+		uint32_t n = f->out->n_orders;
+
+		memcpy(keep_o, f->out->orders, n * sizeof(keep_o[0]));
+		d.n = 0;
+		DG_ADD(&d, terminate, .session_id = sid);
+		ss_out_reset(f->out);
+		assert_true(ss_rx(f->t, p, d.b, d.n, f->now, f->out) > 0);
+		memmove(f->out->orders + n, f->out->orders, f->out->n_orders * sizeof(keep_o[0]));
+		memcpy(f->out->orders, keep_o, n * sizeof(keep_o[0]));
+		f->out->n_orders += n;
+	}
 	assert_int_equal(info(f, (unsigned)slot).state, keep ? SS_ESTABLISHED : SS_TERMINATED);
 	return (unsigned)slot;
 }
@@ -479,8 +521,8 @@ static void test_drop(void **state)
 	struct ss_peer p1 = peer_n(1);
 	struct dg d = { .n = 0 };
 
-	dg_negotiate(&d, 100, FIRM7, f.now);
-	dg_establish(&d, 100, FIRM7, f.now, 1);
+	dg_negotiate(&d, 100, FIRM7, logon_ts(&f));
+	dg_establish(&d, 100, FIRM7, logon_ts(&f), 1);
 	assert_int_equal(rx(&f, &p1, &d, NULL), TKX_NEGOTIATION_RESPONSE);
 	unsigned s100 = (unsigned)ss_lookup(f.t, 100);
 	ss_out_reset(f.out);
@@ -678,10 +720,17 @@ static void test_detach_ordering(void **state)
 	fifo_n = 0;
 	fx_open(&f, 2, 0);
 	struct ss_peer pa = peer_n(1), pb = peer_n(2), pc = peer_n(3);
-	unsigned sa = session(&f, &pa, 100, FIRM7, 1, 0);
+	unsigned sa = session(&f, &pa, 100, FIRM7, 1, 1);
 	to_core(&f, mc);
 	deliver(&f); /* A's ExecAck */
 	assert_int_equal(info(&f, sa).next_out, 2);
+	{ /* A logs off, its order resting */
+		struct dg t = { .n = 0 };
+
+		DG_ADD(&t, terminate, .session_id = 100);
+		assert_int_equal(rx(&f, &pa, &t, NULL), TKX_TERMINATE);
+		assert_int_equal(info(&f, sa).state, SS_TERMINATED);
+	}
 	session(&f, &pb, 200, FIRM9, 0, 1);
 	struct dg d = { .n = 0 };
 
@@ -705,7 +754,7 @@ static void test_detach_ordering(void **state)
 	assert_int_equal(negotiate(&f, &pc, 300, FIRM9), 0);
 	assert_int_equal(ss_lookup(f.t, 300), (int)sa);
 	d.n = 0;
-	dg_establish(&d, 300, FIRM9, f.now, 0);
+	dg_establish(&d, 300, FIRM9, logon_ts(&f), 0);
 	assert_int_equal(rx(&f, &pc, &d, m), TKX_ESTABLISHMENT_ACK);
 	assert_int_equal(m[0].establishment_ack.next_seq_no, 1); /* nothing of A's */
 	/* B sells into A's order again: its fill goes to no session. */
