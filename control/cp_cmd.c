@@ -51,6 +51,19 @@ static int cp_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
+static int cp_u64(const char *s, uint64_t *v)
+{
+	char *end;
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
 static int32_t cp_today(const struct cp_life *L)
 {
 	int32_t day;
@@ -133,7 +146,7 @@ static int cp_do_contracts(struct cp_cmd_ctx *x, const struct cp_cmd *c, int arg
 	return 0;
 }
 
-static int cp_do_sessions(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+static int cp_do_calendar(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 			  struct cp_buf *b)
 {
 	(void)c;
@@ -164,6 +177,37 @@ static int cp_do_sessions(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc
 	       x->L->band.band_bp, x->L->band.first_day_bp, x->L->band.locked_bp,
 	       x->L->vol_guard_bp);
 	return 0;
+}
+
+/* The order-entry sessions: what the session tables' owners answer (tokexd's hook). */
+static int cp_do_sessions(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			  struct cp_buf *b)
+{
+	(void)argc;
+	(void)argv;
+	if (!x->sessions) {
+		cp_put(b, "%s: no session tables here (tokexd answers it)", c->name);
+		return -ENOTSUP;
+	}
+	int rc = x->sessions(x->sessions_arg, b->p + b->n, b->len - b->n);
+	b->n += strlen(b->p + b->n);
+	return rc;
+}
+
+static int cp_do_drop(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)argc;
+	uint64_t id;
+	if (cp_u64(argv[1], &id) < 0 || id == 0)
+		return cp_bad(b, c, argv[1]);
+	if (!x->drop) {
+		cp_put(b, "%s: no session tables here (tokexd answers it)", c->name);
+		return -ENOTSUP;
+	}
+	int rc = x->drop(x->sessions_arg, id, b->p + b->n, b->len - b->n);
+	b->n += strlen(b->p + b->n);
+	return rc;
 }
 
 static int cp_do_counters(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
@@ -382,6 +426,21 @@ static int cp_do_final(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, c
 	return 0;
 }
 
+/* A firm the venue does not have: refused, naming it, rather than a limit or a kill
+ * switch that protects nothing. */
+static int cp_firm(const struct cp_cmd_ctx *x, const struct cp_cmd *c, uint32_t firm,
+		   struct cp_buf *b)
+{
+	if (!x->cfg || cp_config_firm(x->cfg, firm))
+		return 0;
+	b->n = 0;
+	cp_put(b, "%s: no firm %u (the configuration's firms:", c->name, firm);
+	for (uint32_t i = 0; i < x->cfg->n_firms; i++)
+		cp_put(b, " %u", x->cfg->firms[i].id);
+	cp_put(b, ")");
+	return -ENOENT;
+}
+
 static int cp_do_account(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 			 struct cp_buf *b)
 {
@@ -389,6 +448,8 @@ static int cp_do_account(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc,
 	for (int i = 1; i < argc; i++)
 		if (cp_u32(argv[i], &v[i - 1]) < 0)
 			return cp_bad(b, c, argv[i]);
+	if (cp_firm(x, c, v[0], b) < 0)
+		return -ENOENT;
 	struct cp_account a = {.firm = v[0], .account = v[1], .max_qty = v[2], .max_pos = v[3],
 			       .max_pos_spot = v[4]};
 	int rc = cp_life_account(x->L, &a, b->p, b->len);
@@ -409,6 +470,8 @@ static int cp_do_kill(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 	int on = strcmp(argv[3], "on") == 0;
 	if (!on && strcmp(argv[3], "off") != 0)
 		return cp_bad(b, c, argv[3]);
+	if (cp_firm(x, c, firm, b) < 0)
+		return -ENOENT;
 	int rc = cp_life_kill(x->L, firm, acct, on, b->p, b->len);
 	if (rc == 0)
 		cp_put(b, "kill switch %u/%u %s\n", firm, acct, on ? "on" : "off");
@@ -425,6 +488,8 @@ static int cp_do_cancel(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, 
 		return cp_bad(b, c, argv[2]);
 	if (argc == 4 && cp_id(c, argv[3], &id, b) < 0)
 		return -EINVAL;
+	if (firm != 0 && cp_firm(x, c, firm, b) < 0)
+		return -ENOENT;
 	int rc = cp_life_mass_cancel(x->L, firm, acct, id, b->p, b->len);
 	if (rc == 0)
 		cp_put(b, "mass cancel %u/%u sent\n", firm, acct);
@@ -456,7 +521,9 @@ static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 static const struct cp_cmd cp_cmds[] = {
 	{"help", 0, 0, "help", cp_do_help, 0},
 	{"contracts", 0, 0, "contracts", cp_do_contracts, 0},
+	{"calendar", 0, 0, "calendar", cp_do_calendar, 0},
 	{"sessions", 0, 0, "sessions", cp_do_sessions, 0},
+	{"drop", 1, 1, "drop SESSION", cp_do_drop, 0},
 	{"counters", 0, 0, "counters", cp_do_counters, 0},
 	{"list", 0, 1, "list [YYYYMM]", cp_do_list, 0},
 	{"preopen", 1, 1, "preopen ID", cp_do_phase, OP_PREOPEN},
@@ -491,6 +558,20 @@ static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 	return 0;
 }
 
+int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)line[i];
+		if ((ch >= 0x20 && ch != 0x7f) || ch == '\t' || ch == '\r' ||
+		    (ch == '\n' && i == n - 1))
+			continue;
+		snprintf(out, len, "the command line holds the control byte 0x%02x at column %zu: "
+			 "nothing of it was run", ch, i + 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len)
 {
 	char buf[512];
@@ -499,10 +580,15 @@ int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len)
 	struct cp_buf b = {out, len, 0};
 	if (len)
 		out[0] = '\0';
-	if (strlen(line) >= sizeof(buf)) {
+	size_t n = strlen(line);
+	if (n >= sizeof(buf)) {
 		cp_put(&b, "command longer than %zu characters", sizeof(buf) - 1);
 		x->errors++;
 		return -E2BIG;
+	}
+	if (cp_cmd_check_line(line, n, out, len) < 0) {
+		x->errors++;
+		return -EINVAL;
 	}
 	snprintf(buf, sizeof(buf), "%s", line);
 	char *hash = strchr(buf, '#');
@@ -546,12 +632,18 @@ int cp_cmd_file(struct cp_cmd_ctx *x, const char *path, char *err, size_t len)
 		snprintf(err, len, "%s: cannot open: %s", path, strerror(e));
 		return -e;
 	}
-	char line[512], out[4096];
+	/* Whole lines, however long (getline): a line cut in two by a fixed buffer would run
+	 * as two commands; its length shows a NUL that would cut it short. */
+	char *line = NULL, out[4096];
+	size_t cap = 0;
+	ssize_t got;
 	unsigned ln = 0;
 	int rc = 0;
-	while (fgets(line, sizeof(line), f)) {
+	while ((got = getline(&line, &cap, f)) >= 0) {
 		ln++;
-		rc = cp_cmd_exec(x, line, out, sizeof(out));
+		rc = cp_cmd_check_line(line, (size_t)got, out, sizeof(out));
+		if (rc == 0)
+			rc = cp_cmd_exec(x, line, out, sizeof(out));
 		if (rc < 0) {
 			size_t n = strlen(out);
 			while (n && out[n - 1] == '\n')
@@ -560,6 +652,7 @@ int cp_cmd_file(struct cp_cmd_ctx *x, const char *path, char *err, size_t len)
 			break;
 		}
 	}
+	free(line);
 	fclose(f);
 	return rc;
 }

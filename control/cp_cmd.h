@@ -5,11 +5,15 @@
  * Role: control plane (tokexd's control thread). Parses a line and calls the lifecycle
  * (cp_life) or the scheduler; prices are decimals of at most four places ("2.5000" is
  * 25000 units of 0.0001 CNY per 1 M tokens). Words are separated by blanks; '#' starts a
- * comment. Commands:
+ * comment. A line holding a control byte (other than tab and CR) is refused whole, never
+ * run in part. FIRM is one of the configuration's firms (0 in cancel: every firm).
+ * Commands:
  *
  *   help                                    this list
  *   contracts                               contracts, phases, limits, settlements
- *   sessions                                the calendar: sessions, holidays, today
+ *   calendar                                the calendar: trading sessions, holidays, today
+ *   sessions                                order-entry sessions (udp and tcp tables)
+ *   drop SESSION                            forget an order-entry session (its orders stay)
  *   counters                                lifecycle, scheduler and core counters
  *   list [YYYYMM]                           list the next month (or that one)
  *   preopen|uncross|open|break|close ID     drive a phase by hand (no scheduler)
@@ -28,16 +32,25 @@
 #define TOKEX_CP_CMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "cp_config.h"
 #include "cp_life.h"
 #include "cp_sched.h"
 
 struct cp_cmd_ctx {
 	struct cp_life *L;
 	struct cp_sched *S; /* NULL: no scheduler */
+	/* The firms kill, account and cancel may name (cp_config_firm()); NULL: any. */
+	const struct cp_config *cfg;
 	/* Optional: appends the matching cores' counters to out (tokexd). */
 	void (*counters)(void *arg, char *out, size_t len);
 	void *counters_arg;
+	/* Optional (tokexd): the order-entry sessions as text; forgetting one. 0 or a negative
+	 * errno, the operator's text in out either way. NULL: the commands say so. */
+	int (*sessions)(void *arg, char *out, size_t len);
+	int (*drop)(void *arg, uint64_t session_id, char *out, size_t len);
+	void *sessions_arg;
 	unsigned long commands;
 	unsigned long errors;
 };
@@ -45,6 +58,12 @@ struct cp_cmd_ctx {
 /* Runs one line. Returns 0 with the output in out, or a negative errno with the
  * operator's text in out. A blank or comment line is 0 with empty output. */
 int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len);
+
+/* Whether the n bytes at line may be a command line: no control byte but tab, CR and a
+ * final newline (a NUL would cut the line short, and the rest would be lost unseen). 0, or
+ * -EINVAL with the operator's text in out. cp_cmd_exec() checks its line with it; a
+ * caller that reads bytes (the socket, a file) checks all of them first. */
+int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len);
 
 /* Runs every line of a file, stopping at the first error: "path:line: text". */
 int cp_cmd_file(struct cp_cmd_ctx *x, const char *path, char *err, size_t len);

@@ -4,7 +4,9 @@
  * Role: control plane, start-up only. The file is loaded into a libyaml document so every
  * node keeps its line; one declarative table per mapping says which keys exist, their
  * type, bounds and where they land in struct cp_config. Lists in the file replace the
- * built-in lists as a whole (a file that names firms names all of them).
+ * built-in lists as a whole; firms must be listed (the demo firms are for running with no
+ * file at all). A key given twice in a mapping is refused: YAML would keep the last one
+ * and hide the first.
  */
 #include "cp_config.h"
 
@@ -19,6 +21,7 @@
 #include <yaml.h>
 
 #include <tokex/proto.h>
+#include <tokex/venue.h>
 
 enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD,
 	       CT_DURABILITY, CT_U32_OFF, CT_UDP_AUTH };
@@ -40,6 +43,13 @@ struct cp_key {
 #define I64(k, f, lo, hi) {k, CT_I64, offsetof(struct cp_config, f), 0, lo, hi}
 #define HHMM(k, f) {k, CT_HHMM, offsetof(struct cp_config, f), 0, 0, 0}
 
+/* The smallest answer to a gap re-request that can carry any message: a packet of the
+ * largest one (a Snapshot) and the 20-byte end marker (md_pub.h MD_REQ_MIN_BYTES). */
+_Static_assert(TKX_VENUE_MD_REQUEST_MAX_BYTES == TKX_MAX_DGRAM + TKX_MD_HDR_LEN,
+	       "the default answer is one full packet and the end marker");
+#define CP_MD_REQ_MIN_BYTES \
+	(2 * TKX_MD_HDR_LEN + 2 + TKX_HDR_LEN + (int)sizeof(struct tkx_md_snapshot))
+
 /* Scalars of the top-level mapping, by dotted path. */
 static const struct cp_key cp_keys[] = {
 	{"mode", CT_MODE, offsetof(struct cp_config, mode), 0, 0, 1},
@@ -53,12 +63,24 @@ static const struct cp_key cp_keys[] = {
 	STR("offload.vfio_group", offload_vfio_group),
 	IP("tcp.ip", tcp_ip),
 	U32("tcp.port", tcp_port, 1, 65535),
+	/* Connection table (0 = sessions.max), the share one source address may hold, and
+	 * how long a connection has to show valid credentials (td_gw.h "Admission"). */
+	U32("tcp.max_conns", tcp_max_conns, 0, 65536),
+	U32("tcp.max_conns_per_ip", tcp_max_conns_per_ip, 1, 65536),
+	U32("tcp.negotiate_deadline_ms", tcp_negotiate_ms, 100, 600000),
 	IP("md.group", md_group),
 	U32("md.port", md_port, 1, 65535),
 	U32("md.request_port", md_req_port, 1, 65535),
 	STR("md.session", md_session),
 	U32("md.snapshot_ms", md_snapshot_ms, 10, 3600000),
 	U32("md.retain", md_retain, 64, 1 << 20),
+	U32("md.heartbeat_ms", md_heartbeat_ms, 10, 3600000),
+	U32("md.request_max_msgs", md_req_max_msgs, 1, 65535),
+	U32("md.request_max_bytes", md_req_max_bytes, CP_MD_REQ_MIN_BYTES, 1 << 20),
+	U32("md.request_rate", md_req_rate, 1000, 1000000000),
+	U32("md.request_burst", md_req_burst, CP_MD_REQ_MIN_BYTES, 1 << 30),
+	U32("md.request_global_rate", md_req_global_rate, 1000, 4000000000u),
+	U32("md.request_sources", md_req_sources, 8, 1 << 20),
 	U32("sessions.max", max_sessions, 1, 65535),
 	U32("sessions.keepalive_min_ms", keepalive_min_ms, 10, 600000),
 	U32("sessions.keepalive_max_ms", keepalive_max_ms, 10, 600000),
@@ -66,6 +88,10 @@ static const struct cp_key cp_keys[] = {
 	U32("sessions.throttle_burst", throttle_burst, 1, 100000000),
 	U32("sessions.throttle_grace", throttle_grace, 0, 100000000),
 	U32("sessions.retransmit_depth", retransmit_depth, 16, 1 << 20),
+	U32("sessions.retransmit_max", retransmit_max, 1, 1 << 20),
+	U32("sessions.timestamp_tolerance_ms", ts_tolerance_ms, 1000, 3600000),
+	U32("sessions.linger_ms", linger_ms, 0, 86400000),
+	U32("sessions.per_firm", firm_sessions, 0, 65535),
 	/* required: every datagram of a UDP session carries a MAC (docs/protocol.md 4.13);
 	 * off: for measuring what that costs, never on a venue open to members. */
 	{"sessions.udp_auth", CT_UDP_AUTH, offsetof(struct cp_config, udp_auth), 0, 0, 1},
@@ -109,6 +135,7 @@ static const struct cp_key cp_firm_keys[] = {
 	FIRM_U32("id", id, 1, UINT32_MAX),
 	{"secret", CT_HEX, offsetof(struct cp_firm, secret), CP_MAX_SECRET, 16, CP_MAX_SECRET},
 	{"name", CT_STR, offsetof(struct cp_firm, name), sizeof(((struct cp_firm *)0)->name), 0, 0},
+	FIRM_U32("max_sessions", max_sessions, 0, 65535),
 };
 
 #define CON_U32(k, f, lo, hi) {k, CT_U32, offsetof(struct cp_contract, f), 0, lo, hi}
@@ -134,7 +161,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->mode = CP_MODE_RTC;
 	snprintf(cfg->port_vdev, sizeof(cfg->port_vdev), "net_tap0,iface=tkx0");
 	cfg->ip = 0xC6120002;       /* 198.18.0.2: the benchmarking range, never routed */
-	cfg->udp_port = 7411;
+	cfg->udp_port = TKX_PORT_ORDER_UDP;
 	cfg->rx_lcore = 0;
 	cfg->match_lcores[0] = 0;   /* run-to-completion: one core does everything */
 	cfg->n_match_lcores = 1;
@@ -142,20 +169,35 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->offload_target = CP_OFF_NONE;
 	cfg->offload_levels = 8;
 	cfg->tcp_ip = 0x7F000001;   /* 127.0.0.1 */
-	cfg->tcp_port = 7412;
+	cfg->tcp_port = TKX_PORT_ORDER_TCP;
+	cfg->tcp_max_conns = TKX_VENUE_TCP_MAX_CONNS;
+	cfg->tcp_max_conns_per_ip = TKX_VENUE_TCP_MAX_CONNS_PER_IP;
+	cfg->tcp_negotiate_ms = TKX_VENUE_TCP_NEGOTIATE_MS;
 	cfg->md_group = 0xEFC60001; /* 239.198.0.1 */
-	cfg->md_port = 7413;
-	cfg->md_req_port = 7414;
+	cfg->md_port = TKX_PORT_MD;
+	cfg->md_req_port = TKX_PORT_MD_REQ;
 	snprintf(cfg->md_session, sizeof(cfg->md_session), "TOKEXMD001");
-	cfg->md_snapshot_ms = 1000;
-	cfg->md_retain = 4096;
-	cfg->max_sessions = 256;
-	cfg->keepalive_min_ms = 100;
-	cfg->keepalive_max_ms = 60000;
-	cfg->throttle_rate = 200000;
-	cfg->throttle_burst = 1000;
-	cfg->throttle_grace = 1000;
-	cfg->retransmit_depth = 1024;
+	/* What members are told (docs/protocol.md section 11): tokex/venue.h. */
+	cfg->md_snapshot_ms = TKX_VENUE_MD_SNAPSHOT_MS;
+	cfg->md_retain = TKX_VENUE_MD_RETAIN;
+	cfg->md_heartbeat_ms = TKX_VENUE_MD_HEARTBEAT_MS;
+	cfg->md_req_max_msgs = TKX_VENUE_MD_REQUEST_MAX_MSGS;
+	cfg->md_req_max_bytes = TKX_VENUE_MD_REQUEST_MAX_BYTES;
+	cfg->md_req_rate = TKX_VENUE_MD_REQUEST_RATE;
+	cfg->md_req_burst = TKX_VENUE_MD_REQUEST_BURST;
+	cfg->md_req_global_rate = TKX_VENUE_MD_REQUEST_GLOBAL_RATE;
+	cfg->md_req_sources = TKX_VENUE_MD_REQUEST_SOURCES;
+	cfg->max_sessions = TKX_VENUE_MAX_SESSIONS;
+	cfg->keepalive_min_ms = TKX_VENUE_KEEPALIVE_MIN_MS;
+	cfg->keepalive_max_ms = TKX_VENUE_KEEPALIVE_MAX_MS;
+	cfg->throttle_rate = TKX_VENUE_THROTTLE_RATE;
+	cfg->throttle_burst = TKX_VENUE_THROTTLE_BURST;
+	cfg->throttle_grace = TKX_VENUE_THROTTLE_GRACE;
+	cfg->retransmit_depth = TKX_VENUE_RETRANSMIT_DEPTH;
+	cfg->retransmit_max = TKX_VENUE_RETRANSMIT_MAX;
+	cfg->ts_tolerance_ms = TKX_VENUE_TS_TOLERANCE_MS;
+	cfg->linger_ms = TKX_VENUE_LINGER_MS;
+	cfg->firm_sessions = 0; /* an equal share of sessions.max */
 	cfg->udp_auth = 1; /* required */
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
 	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
@@ -187,6 +229,7 @@ void cp_config_defaults(struct cp_config *cfg)
 		snprintf(f->name, sizeof(f->name), "%s", names[i]);
 	}
 	cfg->n_firms = 2;
+	cfg->demo_firms = 1;
 
 	/* Twelve consecutive monthly contracts from the current month, id YYYYMM. Prices in
 	 * 0.0001 CNY per 1M tokens; tick 0.001; reference 2.5000; limits +/-8%. */
@@ -237,6 +280,16 @@ void cp_config_cal(const struct cp_config *cfg, struct cp_cal *cal)
 		cp_cal_add_holiday(cal, cfg->holidays[i]);
 }
 
+uint32_t cp_config_firm_sessions(const struct cp_config *cfg, uint32_t i)
+{
+	if (i < cfg->n_firms && cfg->firms[i].max_sessions)
+		return cfg->firms[i].max_sessions;
+	if (cfg->firm_sessions)
+		return cfg->firm_sessions;
+	uint32_t share = cfg->n_firms ? cfg->max_sessions / cfg->n_firms : cfg->max_sessions;
+	return share ? share : 1;
+}
+
 const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_id)
 {
 	for (uint32_t i = 0; i < cfg->n_firms; i++)
@@ -252,6 +305,7 @@ struct cp_load {
 	yaml_document_t *doc;
 	char *err;
 	size_t errlen;
+	int firms_seen; /* the file has a firms: list */
 };
 
 static int cp_fail(struct cp_load *l, const yaml_node_t *n, const char *key, const char *fmt, ...)
@@ -435,6 +489,23 @@ static const struct cp_key *cp_find(const struct cp_key *t, size_t n, const char
 	return NULL;
 }
 
+/* A key given twice in one mapping: libyaml keeps both and the last would silently win,
+ * so the second is refused, naming the line of the first. */
+static int cp_dup_key(struct cp_load *l, const yaml_node_t *map, const yaml_node_pair_t *p,
+		      const char *path)
+{
+	const yaml_node_t *kn = yaml_document_get_node(l->doc, p->key);
+	if (kn->type != YAML_SCALAR_NODE)
+		return 0;
+	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+		const yaml_node_t *qn = yaml_document_get_node(l->doc, q->key);
+		if (qn->type == YAML_SCALAR_NODE && strcmp(cp_scalar(qn), cp_scalar(kn)) == 0)
+			return cp_fail(l, kn, path, "given twice (first on line %zu): remove one",
+				       qn->start_mark.line + 1);
+	}
+	return 0;
+}
+
 /* A list of mappings (firms, contracts): each item is read with its own key table. */
 static int cp_list(struct cp_load *l, const yaml_node_t *seq, const char *name,
 		   const struct cp_key *keys, size_t nkeys, void *items, size_t item_size,
@@ -475,7 +546,9 @@ static int cp_list(struct cp_load *l, const yaml_node_t *seq, const char *name,
 			const struct cp_key *k = cp_find(keys, nkeys, ks);
 			if (!k)
 				return cp_fail(l, kn, kpath, "unknown key");
-			int rc = cp_set(l, k, base, vn, kpath);
+			int rc = cp_dup_key(l, item, p, kpath);
+			if (rc == 0)
+				rc = cp_set(l, k, base, vn, kpath);
 			if (rc < 0)
 				return rc;
 		}
@@ -506,12 +579,17 @@ static int cp_walk(struct cp_load *l, struct cp_config *cfg, const yaml_node_t *
 			return cp_fail(l, kn, prefix, "a key must be a plain name");
 		char path[128];
 		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", cp_scalar(kn));
-		int rc;
+		int rc = cp_dup_key(l, map, p, path);
+		if (rc < 0)
+			return rc;
 
 		if (strcmp(path, "firms") == 0) {
 			static const char *const req[] = {"id", "secret"};
 			rc = cp_list(l, vn, path, cp_firm_keys, NKEYS(cp_firm_keys), cfg->firms,
 				     sizeof(cfg->firms[0]), CP_MAX_FIRMS, &cfg->n_firms, req, 2);
+			if (rc == 0 && cfg->n_firms == 0)
+				return cp_fail(l, vn, path, "an empty list: name at least one firm");
+			l->firms_seen = 1;
 		} else if (strcmp(path, "contracts") == 0) {
 			static const char *const req[] = {"id", "tick", "ref_price"};
 			uint32_t n = 0;
@@ -629,10 +707,28 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	CHECK((cfg->md_group >> 28) == 0xE, "%s: md.group: not a multicast address", src);
 	CHECK(cfg->md_session[0] && strlen(cfg->md_session) <= TKX_MD_SESSION_LEN,
 	      "%s: md.session: '%s' must be 1 to 10 characters", src, cfg->md_session);
+	CHECK((cfg->md_retain & (cfg->md_retain - 1)) == 0, "%s: md.retain: %u is not a power of two",
+	      src, cfg->md_retain);
+	CHECK((cfg->md_req_sources & (cfg->md_req_sources - 1)) == 0,
+	      "%s: md.request_sources: %u is not a power of two", src, cfg->md_req_sources);
+	CHECK(cfg->md_req_burst >= cfg->md_req_max_bytes,
+	      "%s: md.request_burst: %u is below md.request_max_bytes (%u): no answer could be whole",
+	      src, cfg->md_req_burst, cfg->md_req_max_bytes);
+	CHECK(cfg->md_req_global_rate / 10 >= cfg->md_req_max_bytes,
+	      "%s: md.request_global_rate: %u bytes/s holds less than md.request_max_bytes (%u) in "
+	      "its 100 ms bucket", src, cfg->md_req_global_rate, cfg->md_req_max_bytes);
 	for (uint32_t i = 0; i < cfg->n_firms; i++)
 		for (uint32_t j = 0; j < i; j++)
 			CHECK(cfg->firms[i].id != cfg->firms[j].id, "%s: firms[%u].id: %u used twice",
 			      src, i, cfg->firms[i].id);
+	/* A limit as large as the table lets one firm fill it for every other. */
+	CHECK(cfg->firm_sessions <= cfg->max_sessions,
+	      "%s: sessions.per_firm: %u is above sessions.max (%u)", src, cfg->firm_sessions,
+	      cfg->max_sessions);
+	for (uint32_t i = 0; i < cfg->n_firms; i++)
+		CHECK(cfg->firms[i].max_sessions <= cfg->max_sessions,
+		      "%s: firms[%u].max_sessions: %u is above sessions.max (%u)", src, i,
+		      cfg->firms[i].max_sessions, cfg->max_sessions);
 	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
 		const struct cp_contract *c = &cfg->contracts[i];
 		for (uint32_t j = 0; j < i; j++)
@@ -655,8 +751,13 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	      "%s: trading.auction_match: after the first session starts", src);
 	CHECK(cfg->first_day_bp >= cfg->band_bp && cfg->locked_bp >= cfg->band_bp,
 	      "%s: limits: first_day_bp and locked_bp must be at least band_bp", src);
+	CHECK(cfg->retransmit_max <= cfg->retransmit_depth,
+	      "%s: sessions.retransmit_max: %u is above sessions.retransmit_depth %u", src,
+	      cfg->retransmit_max, cfg->retransmit_depth);
 	for (uint32_t i = 0; i < cfg->n_accounts; i++) {
 		const struct cp_account_limit *a = &cfg->accounts[i];
+		CHECK(cp_config_firm(cfg, a->firm) != NULL,
+		      "%s: accounts[%u].firm: %u is not one of the firms", src, i, a->firm);
 		CHECK(a->max_pos_spot <= a->max_pos,
 		      "%s: accounts[%u].max_position_spot: above max_position", src, i);
 		for (uint32_t j = 0; j < i; j++)
@@ -702,10 +803,17 @@ int cp_config_load(struct cp_config *cfg, const char *path, char *err, size_t er
 	}
 	*tmp = *cfg;
 	snprintf(tmp->source, sizeof(tmp->source), "%s", path);
-	struct cp_load l = {path, &doc, err, errlen};
+	struct cp_load l = {path, &doc, err, errlen, 0};
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	if (root) /* an empty file changes nothing */
+	if (root)
 		rc = cp_walk(&l, tmp, root, "");
+	if (rc == 0 && !l.firms_seen) {
+		snprintf(err, errlen, "%s: firms: missing: a configuration file names its firms "
+			 "(the built-in demo firms, whose secrets are public, exist only when no "
+			 "file is given)", path);
+		rc = -EINVAL;
+	}
+	tmp->demo_firms = 0;
 	if (rc == 0)
 		rc = cp_config_check(tmp, err, errlen);
 	if (rc == 0)
@@ -716,4 +824,59 @@ out:
 	yaml_parser_delete(&parser);
 	fclose(f);
 	return rc;
+}
+
+/* ---- reading keys back ------------------------------------------------------------- */
+
+const char *cp_config_key(size_t i)
+{
+	return i < NKEYS(cp_keys) ? cp_keys[i].key : NULL;
+}
+
+int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_t len)
+{
+	const struct cp_key *k = cp_find(cp_keys, NKEYS(cp_keys), key);
+	if (!k)
+		return -ENOENT;
+	const char *src = (const char *)cfg + k->off;
+	uint32_t u;
+	int64_t v;
+	switch (k->type) {
+	case CT_U32:
+	case CT_U32_OFF:
+		memcpy(&u, src, sizeof(u));
+		snprintf(out, len, "%" PRIu32, u);
+		return 0;
+	case CT_I64:
+		memcpy(&v, src, sizeof(v));
+		snprintf(out, len, "%" PRId64, v);
+		return 0;
+	case CT_STR:
+		snprintf(out, len, "%s", src);
+		return 0;
+	case CT_IP: {
+		memcpy(&u, src, sizeof(u));
+		struct in_addr a = {htonl(u)};
+		if (!inet_ntop(AF_INET, &a, out, (socklen_t)len))
+			return -ENOSPC;
+		return 0;
+	}
+	case CT_HHMM:
+		memcpy(&u, src, sizeof(u));
+		snprintf(out, len, "%02" PRIu32 ":%02" PRIu32, u / 60, u % 60);
+		return 0;
+	case CT_MODE:
+	case CT_OFFLOAD:
+	case CT_DURABILITY: {
+		static const char *const mode[] = {"rtc", "pipeline"};
+		static const char *const off[] = {"none", "sw", "sim", "fpga", "shadow"};
+		static const char *const dur[] = {"sync", "async", "none"};
+		memcpy(&u, src, sizeof(u));
+		const char *const *names = k->type == CT_MODE ? mode : k->type == CT_OFFLOAD ? off : dur;
+		snprintf(out, len, "%s", u <= (uint32_t)k->max ? names[u] : "?");
+		return 0;
+	}
+	default:
+		return -ENOENT;
+	}
 }

@@ -35,6 +35,7 @@ struct cp_firm {
 	uint8_t secret[CP_MAX_SECRET];
 	uint32_t secret_len;
 	char name[32];
+	uint32_t max_sessions; /* sessions it may hold per table; 0 = sessions.per_firm */
 };
 
 struct cp_contract {
@@ -80,6 +81,9 @@ struct cp_config {
 	/* TCP gateway (io_uring) */
 	uint32_t tcp_ip;   /* host order; 0 = disabled */
 	uint32_t tcp_port;
+	uint32_t tcp_max_conns;        /* connection table; 0 = sessions.max */
+	uint32_t tcp_max_conns_per_ip; /* connections from one source address */
+	uint32_t tcp_negotiate_ms;     /* to show credentials after connecting */
 
 	/* market data */
 	uint32_t md_group; /* multicast group, host order */
@@ -88,6 +92,14 @@ struct cp_config {
 	char md_session[16];
 	uint32_t md_snapshot_ms;
 	uint32_t md_retain;   /* packets kept for gap re-requests */
+	uint32_t md_heartbeat_ms; /* heartbeat packet after this much silence */
+	/* gap re-requests (dataplane/md/md_lim.h); bytes are reply UDP payload */
+	uint32_t md_req_max_msgs;    /* messages per answer */
+	uint32_t md_req_max_bytes;   /* bytes per answer, all its packets */
+	uint32_t md_req_rate;        /* bytes per second per source address */
+	uint32_t md_req_burst;       /* per-source bucket depth, bytes */
+	uint32_t md_req_global_rate; /* bytes per second, all sources (depth: 100 ms of it) */
+	uint32_t md_req_sources;     /* source table entries, power of two */
 
 	/* sessions */
 	uint32_t max_sessions;
@@ -97,6 +109,11 @@ struct cp_config {
 	uint32_t throttle_burst;
 	uint32_t throttle_grace; /* throttled messages per second before Terminate */
 	uint32_t retransmit_depth;
+	uint32_t retransmit_max;  /* messages per RetransmitRequest */
+	uint32_t ts_tolerance_ms; /* Negotiate/Establish timestamp against the clock */
+	uint32_t linger_ms;       /* a terminated session is kept at least this long */
+	uint32_t firm_sessions;   /* sessions a firm may hold per table (firms[].max_sessions
+				     overrides); 0 = sessions.max / number of firms, at least 1 */
 	uint32_t udp_auth; /* 1 required (default): every UDP session datagram MACed; 0 off */
 
 	/* control */
@@ -139,16 +156,19 @@ struct cp_config {
 
 	struct cp_firm firms[CP_MAX_FIRMS];
 	uint32_t n_firms;
+	uint32_t demo_firms; /* 1: the built-in demo firms (public secrets), no file loaded */
 	struct cp_contract contracts[CP_MAX_CONTRACTS];
 	uint32_t n_contracts;
 };
 
 /* Fills cfg with the built-in defaults: run-to-completion on one core, a TAP port, two
- * demo firms, twelve monthly AI-token contracts. */
+ * demo firms, twelve monthly AI-token contracts; the venue parameters of tokex/venue.h. */
 void cp_config_defaults(struct cp_config *cfg);
 
 /* Overrides cfg with the YAML file at path. Returns 0, or a negative errno with a
- * "path:line: key: reason" message in err; cfg is unchanged on error. */
+ * "path:line: key: reason" message in err; cfg is unchanged on error. A key given twice
+ * in one mapping is an error. A file must name its firms (a non-empty firms: list): the
+ * demo firms' secrets are public, so they exist only when no file is loaded. */
 int cp_config_load(struct cp_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Checks cross-field rules (contract ids unique, cores in range, band inside limits...).
@@ -162,5 +182,14 @@ void cp_contract_band(const struct cp_contract *c, int64_t *lo, int64_t *hi);
 void cp_config_cal(const struct cp_config *cfg, struct cp_cal *cal);
 
 const struct cp_firm *cp_config_firm(const struct cp_config *cfg, uint32_t firm_id);
+
+/* The value of a scalar key of the file ("sessions.max", "md.group") as the file would
+ * write it ("256", "239.198.0.1"). 0, or -ENOENT for a key that is not a scalar key. */
+int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_t len);
+/* The i-th scalar key of the file, NULL past the last: for tools and tests that list them. */
+const char *cp_config_key(size_t i);
+/* The sessions firm i may hold in one session table: firms[i].max_sessions, else
+ * sessions.per_firm, else sessions.max / number of firms (at least 1). */
+uint32_t cp_config_firm_sessions(const struct cp_config *cfg, uint32_t i);
 
 #endif /* TOKEX_CP_CONFIG_H */

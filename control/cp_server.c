@@ -3,7 +3,8 @@
  *
  * Role: tokexd's control thread (server) and tokexctl (client). Blocking only in poll()
  * with the caller's timeout; answers are small and written with a send timeout so a
- * client that stops reading cannot stall the control thread for long.
+ * client that stops reading cannot stall the control thread for long. The rules for
+ * connections, lines and the socket path are in cp_server.h.
  */
 #define _GNU_SOURCE /* accept4 */
 #include "cp_server.h"
@@ -17,6 +18,19 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+static const char *cp_file_kind(mode_t m)
+{
+	if (S_ISREG(m))
+		return "a regular file";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISLNK(m))
+		return "a symbolic link";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	return "not a socket";
+}
 
 static void cp_conn_free(struct cp_conn *c)
 {
@@ -58,6 +72,11 @@ int cp_server_open(struct cp_server *s, const char *path, struct cp_cmd_ctx *x, 
 		s->conn[i].fd = -1;
 	if (!path)
 		return 0;
+	if (!path[0]) {
+		snprintf(err, len, "control.socket: empty: tokexd needs its operator socket; give "
+			 "a path");
+		return -EINVAL;
+	}
 	struct sockaddr_un a;
 	memset(&a, 0, sizeof(a));
 	a.sun_family = AF_UNIX;
@@ -79,6 +98,16 @@ int cp_server_open(struct cp_server *s, const char *path, struct cp_cmd_ctx *x, 
 		snprintf(err, len, "control.socket: socket: %s", strerror(-rc));
 		return rc;
 	}
+	/* Only a socket file is ever replaced: the path may name an operator's file by
+	 * mistake, and deleting it (then again at stop) would lose it. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		close(fd);
+		snprintf(err, len, "control.socket: %s exists and is %s, not a socket: refusing to "
+			 "replace it; remove it or choose another path", path,
+			 cp_file_kind(st.st_mode));
+		return -ENOTSOCK;
+	}
 	/* A socket file left by a previous run is replaced, unless something answers on it. */
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
 		close(fd);
@@ -86,7 +115,8 @@ int cp_server_open(struct cp_server *s, const char *path, struct cp_cmd_ctx *x, 
 		return -EADDRINUSE;
 	}
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 8) < 0) {
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 8) < 0 ||
+	    lstat(path, &st) < 0) {
 		rc = -errno;
 		close(fd);
 		snprintf(err, len, "control.socket: %s: %s", path, strerror(-rc));
@@ -94,22 +124,39 @@ int cp_server_open(struct cp_server *s, const char *path, struct cp_cmd_ctx *x, 
 	}
 	chmod(path, 0660);
 	s->lfd = fd;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	return 0;
 }
 
-int cp_server_adopt(struct cp_server *s, int fd)
+static int cp_write_all(int fd, const char *p, size_t n);
+
+void cp_server_adopt(struct cp_server *s, int fd)
 {
-	for (int i = 0; i < CP_SERVER_CONNS; i++)
-		if (s->conn[i].fd < 0) {
-			s->conn[i].fd = fd;
-			s->conn[i].n = 0;
-			struct timeval tv = {1, 0};
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-			s->accepted++;
-			return 0;
-		}
-	return -ENOSPC;
+	struct cp_conn *c = NULL;
+	for (int i = 0; i < CP_SERVER_CONNS && !c; i++)
+		if (s->conn[i].fd < 0)
+			c = &s->conn[i];
+	if (!c) {
+		/* Every slot in use: the quietest connection makes room, so that connections
+		 * left open can never lock the operator out. */
+		c = &s->conn[0];
+		for (int i = 1; i < CP_SERVER_CONNS; i++)
+			if (s->conn[i].active < c->active)
+				c = &s->conn[i];
+		static const char msg[] = "ERR 103 closed: every control connection was in use and "
+					  "this one was the quietest\n";
+		cp_write_all(c->fd, msg, sizeof(msg) - 1);
+		cp_conn_free(c);
+		s->evicted++;
+	}
+	c->fd = fd;
+	c->n = 0;
+	c->active = ++s->activity;
+	struct timeval tv = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	s->accepted++;
 }
 
 static int cp_write_all(int fd, const char *p, size_t n)
@@ -173,12 +220,25 @@ static void cp_conn_read(struct cp_server *s, struct cp_conn *c, int *answered)
 	}
 	if (r < 0)
 		return;
+	c->active = ++s->activity;
 	c->n += (size_t)r;
 	c->in[c->n] = '\0';
 	char *nl;
 	while (c->fd >= 0 && (nl = memchr(c->in, '\n', c->n)) != NULL) {
 		*nl = '\0';
-		if (cp_answer(s, c, c->in) < 0) {
+		/* A NUL would end the line early for the parser and run only its first part:
+		 * a line with any control byte is refused whole. */
+		char why[160];
+		int wr = cp_cmd_check_line(c->in, (size_t)(nl - c->in), why, sizeof(why));
+		if (wr < 0) {
+			char frame[200];
+			int fl = snprintf(frame, sizeof(frame), "ERR %d %s\n", -wr, why);
+			s->requests++;
+			wr = cp_write_all(c->fd, frame, (size_t)fl);
+		} else {
+			wr = cp_answer(s, c, c->in);
+		}
+		if (wr < 0) {
 			cp_conn_free(c);
 			return;
 		}
@@ -221,11 +281,8 @@ int cp_server_poll(struct cp_server *s, int timeout_ms)
 			continue;
 		if (idx[j] < 0) {
 			int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0 && cp_server_adopt(s, fd) < 0) {
-				static const char busy[] = "ERR 16 too many control connections\n";
-				cp_write_all(fd, busy, sizeof(busy) - 1);
-				close(fd);
-			}
+			if (fd >= 0)
+				cp_server_adopt(s, fd);
 			continue;
 		}
 		cp_conn_read(s, &s->conn[idx[j]], &answered);
@@ -239,7 +296,11 @@ void cp_server_close(struct cp_server *s)
 		cp_conn_free(&s->conn[i]);
 	if (s->lfd >= 0) {
 		close(s->lfd);
-		unlink(s->path);
+		/* Only the socket this server bound: whatever replaced it is not ours. */
+		struct stat st;
+		if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == s->dev &&
+		    st.st_ino == s->ino)
+			unlink(s->path);
 		s->lfd = -1;
 	}
 }

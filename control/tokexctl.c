@@ -3,13 +3,15 @@
  *
  * Role: a separate process on the appliance's host; no data-path state. The commands are
  * the control plane's command language (cp_cmd.h, 'tokexctl help'); with no command on
- * the command line, one command per line is read from standard input.
+ * the command line, one command per line is read from standard input. A line that holds
+ * a control byte (a NUL, say) or is too long is not sent at all: never a part of it.
  *
  * Exit status: 0 every command succeeded, 1 one failed, 2 no connection or bad usage.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -87,9 +89,23 @@ int main(int argc, char **argv)
 			status = 1;
 		}
 	} else {
-		char line[CP_SERVER_LINE + 2];
-		while (fgets(line, sizeof(line), stdin)) {
-			line[strcspn(line, "\r\n")] = '\0';
+		/* Whole lines (getline): a fixed buffer would split a long line into two
+		 * commands, and a NUL would cut it short with the rest silently dropped. */
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t got;
+		unsigned ln = 0;
+		while ((got = getline(&line, &cap, stdin)) >= 0) {
+			ln++;
+			if (got > 0 && line[got - 1] == '\n')
+				line[--got] = '\0';
+			if (got > 0 && line[got - 1] == '\r')
+				line[--got] = '\0';
+			if (cp_cmd_check_line(line, (size_t)got, err, sizeof(err)) < 0) {
+				fprintf(stderr, "tokexctl: line %u: %s\n", ln, err);
+				status = 1;
+				continue;
+			}
 			int rc = cp_client_call(fd, line, stdout, err, sizeof(err));
 			if (rc < 0) {
 				fprintf(stderr, "tokexctl: %s: %s\n", line, err);
@@ -98,6 +114,7 @@ int main(int argc, char **argv)
 					break;
 			}
 		}
+		free(line);
 	}
 	close(fd);
 	return status;

@@ -28,13 +28,37 @@ enum dp_order_type {
 	DP_ORD_CANCEL = 2,
 	DP_ORD_MODIFY = 3,
 	DP_ORD_MASS_CANCEL = 4, /* scope/side/contract/account filters */
-	DP_ORD_SESSION_GONE = 5, /* cancel-on-disconnect: cancel every order of (src, session) */
+	DP_ORD_SESSION_GONE = 5, /* the session's orders: cancel every one of (src, session)
+				  * (cancel-on-disconnect), or detach them (scope, below) */
 	/* Journal records of the TCP gateway (issue 6), on its ring to the RX core, which
 	 * journals them and never passes them to mc_process (which ignores them): */
 	DP_ORD_SESSION_UP = 6, /* a session established for the first time (dp_order_session_up) */
 	DP_ORD_LOCAL = 7,      /* a numbered reply the session layer made by itself
 				* (struct dp_order_local), echoed back as a dp_event */
+	DP_ORD_LOGON = 8,      /* an accepted Negotiate (dp_order_logon), echoed back as a
+				* dp_event once journaled: its NegotiationResponse waits */
 };
+
+/*
+ * DP_ORD_SESSION_GONE, in a plain struct dp_order: src, session (the slot), firm_id,
+ * contract_id 0 (every matching core: it is a broadcast that must be delivered, as the
+ * routers treat every SESSION_GONE), parts (the cores it went to), rx_time, and scope:
+ *   0                cancel-on-disconnect: every order of (src, session) is cancelled
+ *                    (Cancelled DISCONNECT to the session); no answer of its own.
+ *   DP_GONE_ACK      then the core answers DP_EV_DETACHED, after everything it sent
+ *                    the slot before: the session layer reuses the slot only when every
+ *                    core did (so no reply of the old session can reach the next one).
+ *   DP_GONE_KEEP     (with DP_GONE_ACK) nothing is cancelled: the orders the core holds
+ *                    for (src, session) now are detached from the slot - they keep
+ *                    trading, their replies go to no session, the slot's later sessions
+ *                    neither see nor cancel them as their own; those with account 0
+ *                    become the firm's (owner firm_id << 32). order_id holds the
+ *                    forgotten session_id, which the answer echoes; in_seq why the session
+ *                    layer forgot it (its enum ss_forget_why: the journal says so).
+ */
+#define DP_GONE_KEEP 1u
+#define DP_GONE_ACK 2u
+#define DP_GONE_DETACH (DP_GONE_KEEP | DP_GONE_ACK)
 
 /* Session core -> matching core: one validated request. 64 bytes. */
 struct dp_order {
@@ -85,6 +109,24 @@ _Static_assert(sizeof(struct dp_event) == 64, "dp_event is one cache line");
 /* dp_event.pad[0]: the event is a session layer's own reply coming back (DP_ORD_LOCAL's
  * echo), template TKX_EXEC_REJECT or TKX_BUSINESS_REJECT, its body in u.raw. */
 #define DP_EV_LOCAL 1
+/* dp_event.pad[0]: a matching core's answer to a SESSION_GONE with DP_GONE_ACK (session,
+ * src, parts as the request's; template_id 0; u.raw[0, 8) the request's order_id). Never
+ * sent to a client. */
+#define DP_EV_DETACHED 2
+
+/* The src of an event for no session (a detached order's): routers drop it. */
+#define DP_SRC_NONE 0xFFu
+/* dp_event.pad[1] bit: the last reply of a request (NEW, CANCEL, MODIFY, MASS_CANCEL; each
+ * part of a broadcast mass cancel) to its session: no other reply to that request follows.
+ * Every request a matching core applies gets exactly one, on a real reply or, rarely, on
+ * an event of template_id 0 carrying nothing else (mc_core.c mc_req_done). A session
+ * core's own answer to a request it could not deliver (ExecReject BUSY, STORAGE) carries
+ * it too. The session layer counts them to send a session's replies in request order. */
+#define DP_EV_DONE 1
+
+/* dp_event.pad[0]: a DP_ORD_LOGON coming back, journaled: template
+ * TKX_NEGOTIATION_RESPONSE, u.raw the struct tkx_negotiation_response to send. */
+#define DP_EV_LOGON 3
 
 /*
  * DP_ORD_SESSION_UP, in a plain struct dp_order:
@@ -106,6 +148,51 @@ static inline void dp_order_session_up(struct dp_order *o, uint8_t src, uint16_t
 		.in_seq = next_in,
 	};
 }
+
+/*
+ * DP_ORD_LOGON, in a plain struct dp_order: an accepted Negotiate, journaled so that its
+ * timestamp, the newest of its session, survives a restart (a replay of the captured
+ * bytes is refused after it too):
+ *   type DP_ORD_LOGON, src the session core, session its slot, firm_id, cl_ord_id the
+ *   session_id, order_id the Negotiate's timestamp, rx_time when it was accepted.
+ */
+static inline void dp_order_logon(struct dp_order *o, uint8_t src, uint16_t slot,
+				  uint64_t session_id, uint32_t firm_id, uint64_t timestamp,
+				  uint64_t now)
+{
+	*o = (struct dp_order){
+		.type = DP_ORD_LOGON,
+		.src = src,
+		.session = slot,
+		.firm_id = firm_id,
+		.cl_ord_id = session_id,
+		.order_id = timestamp,
+		.rx_time = now,
+	};
+}
+
+/* The echo of a DP_ORD_LOGON: the NegotiationResponse its session core sends then. */
+static inline int dp_order_logon_event(const struct dp_order *o, struct dp_event *e)
+{
+	struct tkx_negotiation_response r;
+
+	if (o->type != DP_ORD_LOGON)
+		return -EINVAL;
+	memset(e, 0, sizeof(*e));
+	memset(&r, 0, sizeof(r));
+	r.session_id = o->cl_ord_id;
+	r.request_timestamp = o->order_id;
+	r.firm_id = o->firm_id;
+	e->template_id = TKX_NEGOTIATION_RESPONSE;
+	e->session = o->session;
+	e->src = o->src;
+	e->parts = 1;
+	e->pad[0] = DP_EV_LOGON;
+	memcpy(e->u.raw, &r, sizeof(r));
+	return 0;
+}
+_Static_assert(sizeof(struct tkx_negotiation_response) <= sizeof(((struct dp_event *)0)->u.raw),
+	       "a NegotiationResponse fits a dp_event");
 
 /*
  * DP_ORD_LOCAL: the same 64 bytes seen through this overlay (copied with memcpy, never

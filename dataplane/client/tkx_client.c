@@ -934,10 +934,10 @@ static void on_msg(struct tkx_client *c, const struct tkx_msg *m, uint64_t seq, 
 	case TKX_NOT_APPLIED:
 		c->st.not_applied += m->not_applied.count;
 		ord_not_applied(c, m->not_applied.from_seq_no, m->not_applied.count);
-		/* The exchange now expects from + count. After a re-Establish whose next_seq_no
-		 * was above what it had, the EstablishmentAck's expected_seq_no (adopted above)
-		 * is the number before the gap and this NotApplied follows: continuing from
-		 * expected_seq_no would send numbers the exchange takes as late and drops. */
+		/* The exchange now expects from + count. Our numbering is already there (the
+		 * range ends at a number we sent, or at our Establish's next_seq_no, which the
+		 * ack's expected_seq_no carries); an exchange that acked with the number before
+		 * the range (tokex before protocol 4.5 said so) is followed here too. */
 		if (c->out_next < m->not_applied.from_seq_no + m->not_applied.count)
 			c->out_next = m->not_applied.from_seq_no + m->not_applied.count;
 		break;
@@ -1873,6 +1873,19 @@ static void md_check_gap(struct tkx_md_sub *s)
 	md_send_request(s, s->in_next, n);
 }
 
+/* The end marker of an answer (a count-0 packet on the re-request socket): the exchange
+ * stopped at one of its limits before `next` (docs/protocol.md 6.3). Ask for the rest of
+ * the outstanding range now rather than at the timeout; only on progress, so a marker
+ * that repeats cannot make a loop. */
+static void md_more(struct tkx_md_sub *s, uint64_t next)
+{
+	if (!s->req_end || next <= s->req_from || next >= s->req_end)
+		return;
+	s->req_from = next;
+	s->req_tries = 0;
+	md_send_request(s, next, s->req_end - next);
+}
+
 static void md_seen(struct tkx_md_sub *s, uint64_t next)
 {
 	if (s->in_high < next)
@@ -1947,6 +1960,10 @@ static void md_rx(struct tkx_md_sub *s, const uint8_t *buf, size_t len, int reco
 		return;
 	}
 	if (it.hdr.count == TKX_MD_HEARTBEAT) {
+		if (recovered) {
+			md_more(s, it.hdr.sequence);
+			return;
+		}
 		s->st.heartbeats++;
 		md_seen(s, it.hdr.sequence);
 		return;

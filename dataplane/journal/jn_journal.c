@@ -1,7 +1,7 @@
 /*
  * jn_journal.c - the journal: SPSC ring (producer side), the journal thread (io_uring
- * group commit to preallocated segments), recovery scan, replay, snapshots, pruning.
- * The design and its invariants are in jn_journal.h.
+ * group commit to preallocated segments), recovery scan, replay, snapshots, pruning, the
+ * directory's writer lock. The design and its invariants are in jn_journal.h.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -9,11 +9,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -33,6 +35,15 @@
 #define JN_SNAP_FMT "snap-%020" PRIu64 ".snap"
 #define JN_SNAP_MAGIC 0x534a4b54u /* "TKJS" */
 #define JN_SCAN_CHUNK (JN_REC_SIZE * 8192u)
+#define JN_LOCK_FILE "jn.lock"
+
+/* The directory's lock (rule 8): an OFD lock on DIR/jn.lock, held by this open file
+ * description; dev/ino identify DIR (jn_open() checks a lock it is given is for its DIR). */
+struct jn_lock {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+};
 
 struct jn {
 	/* Producer's line: written by the producer only. */
@@ -41,6 +52,7 @@ struct jn {
 		uint64_t cons_seen; /* last consumer index read: avoids reading j->cons each time */
 		uint64_t next_seq;
 		uint64_t ring_full;
+		uint32_t writer; /* the next record's writer field (rule 9) */
 	} p __attribute__((aligned(64)));
 
 	/* Shared indices, each on its own line (no false sharing). */
@@ -59,6 +71,8 @@ struct jn {
 	uint64_t seg_bytes;
 	int dirfd;
 	char *dir;
+	struct jn_lock *lock;
+	uint32_t tag; /* this writer run's (rule 9) */
 	pthread_t thread;
 	int thread_started;
 
@@ -141,10 +155,11 @@ static inline void jn__fill(struct jn *j, uint16_t type, const void *payload, ui
 	r->time_ns = time_ns;
 	r->type = type;
 	r->len = (uint16_t)len;
-	r->reserved = 0;
+	r->writer = j->p.writer;
 	memcpy(r->payload, payload, len);
 	if (len < JN_MAX_PAYLOAD)
 		memset(r->payload + len, 0, JN_MAX_PAYLOAD - len);
+	j->p.writer = j->tag; /* JN_WRITER_FIRST on the run's first record only */
 	j->p.head++;
 }
 
@@ -222,6 +237,7 @@ void jn_stats(const struct jn *j, struct jn_stats *s)
 	s->bytes = atomic_load_explicit(&j->st_bytes, memory_order_relaxed);
 	s->segments = atomic_load_explicit(&j->st_segments, memory_order_relaxed);
 	s->ring_full = j->p.ring_full;
+	s->writer = j->tag;
 }
 
 void jn_fault_set(struct jn *j, const struct jn_fault *f)
@@ -558,8 +574,30 @@ struct jn_scan {
 	uint64_t end_size;     /* that segment's file size */
 	int tail_nonzero;      /* a non-zero byte somewhere after the end: a torn tail */
 	uint64_t next_seq;     /* seq after the last valid record */
-	char why[200];
+	uint32_t last_writer;  /* the last valid record's writer field */
+	char why[240];
 };
+
+/* Rule 9 for the next in-sequence record r: 0, or -EBADMSG with the reason in why when r
+ * continues another writer's run. *run: the writer field of the record before (known:
+ * a record was read). */
+static int jn__writer_check(const struct jn_rec *r, uint32_t *run, int *known,
+			    uint32_t *runs, char *why, size_t whylen)
+{
+	uint32_t tag = JN_WRITER_TAG(r->writer), prev = JN_WRITER_TAG(*run);
+	if (*known && tag != prev && tag != 0 && !(r->writer & JN_WRITER_FIRST)) {
+		snprintf(why, whylen, "records of two writers interleaved: seq %" PRIu64 " was "
+			 "written by writer %08x, which did not start there, seq %" PRIu64 " before "
+			 "it by writer %08x: two processes appended to this journal at once",
+			 r->seq, tag, r->seq - 1, prev);
+		return -EBADMSG;
+	}
+	if (!*known || tag != prev || (r->writer & JN_WRITER_FIRST))
+		(*runs)++;
+	*run = r->writer;
+	*known = 1;
+	return 0;
+}
 
 /* Scans; calls cb (when not NULL) for valid records with seq >= from before any bad slot.
  * Returns records passed to cb, a cb's non-zero (as is), or -errno; s->v.status tells. */
@@ -574,6 +612,8 @@ static int64_t jn__scan(const char *dir, const struct jn_seglist *l, uint64_t fr
 	uint64_t expected = l->n ? l->first[0] : 1;
 	s->v.segments = l->n;
 	int bad = 0; /* 0 in valid data, 1 past its end, 2 corrupt in the middle */
+	uint32_t run = 0;
+	int run_known = 0;
 	char path[4096];
 	for (uint32_t i = 0; i < l->n && bad != 2; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, l->name[i]);
@@ -620,6 +660,13 @@ static int64_t jn__scan(const char *dir, const struct jn_seglist *l, uint64_t fr
 				size_t have = (size_t)(got - k) < JN_REC_SIZE ? (size_t)(got - k)
 									       : JN_REC_SIZE;
 				int ok = have == JN_REC_SIZE && jn__valid(r);
+				if (!bad && ok && r->seq == expected &&
+				    jn__writer_check(r, &run, &run_known, &s->v.writer_runs, s->why,
+						     sizeof(s->why)) < 0) {
+					s->end_off = at;
+					bad = 2;
+					break;
+				}
 				if (bad == 1) {
 					if (ok) {
 						/* A valid record after the end: middle corruption. */
@@ -672,6 +719,7 @@ static int64_t jn__scan(const char *dir, const struct jn_seglist *l, uint64_t fr
 		close(fd);
 	}
 	s->next_seq = expected;
+	s->last_writer = run;
 	s->v.status = bad == 2 ? -EBADMSG : s->tail_nonzero ? 1 : 0;
 	if (s->v.status) {
 		snprintf(s->v.bad_segment, sizeof(s->v.bad_segment), "%s", l->name[s->end_idx]);
@@ -759,24 +807,35 @@ int jn_verify(const char *dir, struct jn_verify *v, char *msg, size_t msglen)
 			s.v.tail_bytes);
 	else
 		jn__msg(msg, msglen, "journal: ok: %" PRIu64 " records, seq %" PRIu64 "..%" PRIu64
-			", %u segments", s.v.records, s.v.first_seq, s.v.last_seq, s.v.segments);
+			", %u segments, %u writer runs", s.v.records, s.v.first_seq, s.v.last_seq,
+			s.v.segments, s.v.writer_runs);
 	return 0;
 }
 
-int jn_truncate(const char *dir, const char *segment, uint64_t offset)
+static struct jn_lock *jn__lock(const char *dir, int create, char *err, size_t errlen);
+
+int jn_truncate(const char *dir, const char *segment, uint64_t offset, char *err,
+		size_t errlen)
 {
 	if (offset % JN_REC_SIZE)
 		return -EINVAL;
+	/* A writer's appends would land past the cut, or its recovery would read half a cut. */
+	struct jn_lock *lk = jn__lock(dir, 0, err, errlen);
+	if (lk == NULL)
+		return -errno;
 	struct jn_seglist l;
 	int rc = jn__list(dir, "jn-", ".log", JN_SEG_FMT, &l);
-	if (rc < 0)
+	if (rc < 0) {
+		jn_unlock(lk);
 		return rc;
+	}
 	uint32_t i;
 	for (i = 0; i < l.n; i++)
 		if (strcmp(l.name[i], segment) == 0)
 			break;
 	if (i == l.n) {
 		jn__segfree(&l);
+		jn_unlock(lk);
 		return -ENOENT;
 	}
 	char path[4096];
@@ -801,6 +860,7 @@ int jn_truncate(const char *dir, const char *segment, uint64_t offset)
 			rc = jn__fsync_dir(dfd);
 		close(dfd);
 	}
+	jn_unlock(lk);
 	return rc;
 }
 
@@ -944,6 +1004,148 @@ int jn_snapshot_latest(const char *dir, uint64_t *seq, void *buf, size_t cap, si
 	return rc;
 }
 
+/* ---- The directory's lock (rule 8) ------------------------------------------------------ */
+
+/* One line naming this process, read by a refused one: pid, program, since when, and the
+ * command line last (it may be cut). Informational: the OFD lock is what excludes. */
+static void jn__lock_name(int fd)
+{
+	char cmd[320] = "", since[40], line[512];
+	int c = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (c >= 0) {
+		ssize_t n = read(c, cmd, sizeof(cmd) - 1);
+		close(c);
+		for (ssize_t i = 0; i < n; i++)
+			if ((unsigned char)cmd[i] < ' ')
+				cmd[i] = ' '; /* NUL between arguments; no control characters */
+		cmd[n > 0 ? n : 0] = 0;
+		for (size_t k = strlen(cmd); k > 0 && cmd[k - 1] == ' '; k--)
+			cmd[k - 1] = 0;
+	}
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	int n = snprintf(line, sizeof(line), "pid=%ld program=%s since=%s cmdline=%s\n",
+			 (long)getpid(), program_invocation_short_name, since, cmd);
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)n, 0) < 0) {
+		/* the name is for the operator only; the lock is held regardless */
+	}
+}
+
+/* err: who holds DIR's lock, from its lock file. The holder writes its name just after
+ * taking the lock: a refusal that reads an empty or old file waits a little for it. */
+static void jn__lock_holder(int fd, const char *dir, char *err, size_t errlen)
+{
+	char line[512], prog[64] = "?", since[40] = "?", cmd[320] = "";
+	long pid = 0;
+	for (int tries = 0; tries < 40; tries++) { /* up to 2 s */
+		ssize_t n = pread(fd, line, sizeof(line) - 1, 0);
+		if (n > 0) {
+			line[n] = 0;
+			cmd[0] = 0;
+			if (sscanf(line, "pid=%ld program=%63s since=%39s cmdline=%319[^\n]", &pid,
+				   prog, since, cmd) >= 3 &&
+			    pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+				break;
+		}
+		pid = 0;
+		struct timespec ts = { 0, 50000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (pid > 0)
+		jn__msg(err, errlen, "journal: %s is in use by pid %ld (%s, holding it since %s): a "
+			"journal has one writer; stop that process, or use another directory. Its "
+			"command line: %s", dir, pid, prog, since, cmd[0] ? cmd : "?");
+	else
+		jn__msg(err, errlen, "journal: %s is in use by another process (its lock file %s/"
+			JN_LOCK_FILE " names no running process: one in another PID namespace?): a "
+			"journal has one writer", dir, dir);
+}
+
+static struct jn_lock *jn__lock(const char *dir, int create, char *err, size_t errlen)
+{
+	int e;
+	if (create && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		e = errno;
+		jn__msg(err, errlen, "journal: cannot create %s: %s", dir, strerror(e));
+		errno = e;
+		return NULL;
+	}
+	struct jn_lock *l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		jn__msg(err, errlen, "journal: out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/" JN_LOCK_FILE, dir);
+	struct stat st;
+	l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (l->fd < 0 || stat(dir, &st) < 0) {
+		e = errno;
+		jn__msg(err, errlen, "journal: cannot open %s: %s", path, strerror(e));
+		goto fail;
+	}
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	/* OFD, not POSIX, locks: owned by this open file description, so a second open in
+	 * this process conflicts too, and closing another descriptor of the file (a tool, a
+	 * library) does not drop it. l_pid must be 0. */
+	struct flock fl;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(l->fd, F_OFD_SETLK, &fl) < 0) {
+		e = errno;
+		if (e == EAGAIN || e == EACCES) {
+			jn__lock_holder(l->fd, dir, err, errlen);
+			e = EBUSY;
+		} else {
+			jn__msg(err, errlen, "journal: cannot lock %s: %s", path, strerror(e));
+		}
+		goto fail;
+	}
+	jn__lock_name(l->fd);
+	return l;
+fail:
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+	errno = e;
+	return NULL;
+}
+
+struct jn_lock *jn_lock(const char *dir, char *err, size_t errlen)
+{
+	return jn__lock(dir, 1, err, errlen);
+}
+
+void jn_unlock(struct jn_lock *l)
+{
+	if (l == NULL)
+		return;
+	close(l->fd); /* releases the OFD lock; the file stays, naming the last holder */
+	free(l);
+}
+
+/* A tag for a new writer run (rule 9): random, 31 bits, not 0, not the last one's. */
+static uint32_t jn__draw_tag(uint32_t last)
+{
+	uint32_t t = 0;
+	for (uint32_t k = 0; t == 0 || t == last; k++) {
+		if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			t = (uint32_t)ts.tv_nsec * 2654435761u ^ (uint32_t)getpid() ^ k;
+		}
+		t = JN_WRITER_TAG(t);
+	}
+	return t;
+}
+
 /* ---- Open / close ----------------------------------------------------------------------- */
 
 static void jn__log(const struct jn_config *cfg, const char *fmt, ...)
@@ -969,6 +1171,7 @@ static void jn__free(struct jn *j)
 		close(j->fd);
 	if (j->dirfd >= 0)
 		close(j->dirfd);
+	jn_unlock(j->lock);
 	free(j->slots);
 	free(j->dir);
 	free(j);
@@ -1064,6 +1267,7 @@ static int jn__recover(struct jn *j, const struct jn_config *cfg, char *err, siz
 	j->seg_off = end;
 	j->seg_cap = cap;
 	j->p.next_seq = s.next_seq;
+	j->tag = s.last_writer; /* jn_open() draws another */
 	jn__segfree(&l);
 	return 0;
 }
@@ -1077,17 +1281,20 @@ struct jn *jn_open(const struct jn_config *cfg, char *err, size_t errlen)
 	    seg == 0) {
 		jn__msg(err, errlen, "journal: bad configuration (dir, ring_size a power of two "
 			">= 2, durability, segment_bytes >= %d)", JN_REC_SIZE);
+		jn_unlock(cfg->lock);
 		errno = EINVAL;
 		return NULL;
 	}
 	struct jn *j = aligned_alloc(64, sizeof(*j));
 	if (j == NULL) {
+		jn_unlock(cfg->lock);
 		errno = ENOMEM;
 		return NULL;
 	}
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
 	j->dirfd = -1;
+	j->lock = cfg->lock;
 	j->mask = ring - 1;
 	j->durability = cfg->durability;
 	j->max_batch = cfg->max_batch ? cfg->max_batch : JN_DEF_BATCH;
@@ -1103,9 +1310,10 @@ struct jn *jn_open(const struct jn_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	memset(j->slots, 0, ring_bytes);
-	if (mkdir(cfg->dir, 0755) < 0 && errno != EEXIST) {
+	/* The lock before anything in the directory is read or written (rule 8); it creates
+	 * the directory when missing. */
+	if (j->lock == NULL && (j->lock = jn_lock(cfg->dir, err, errlen)) == NULL) {
 		rc = errno;
-		jn__msg(err, errlen, "journal: cannot create %s: %s", cfg->dir, strerror(rc));
 		jn__free(j);
 		errno = rc;
 		return NULL;
@@ -1118,11 +1326,21 @@ struct jn *jn_open(const struct jn_config *cfg, char *err, size_t errlen)
 		errno = rc;
 		return NULL;
 	}
+	struct stat st;
+	if (fstat(j->dirfd, &st) < 0 || st.st_dev != j->lock->dev || st.st_ino != j->lock->ino) {
+		jn__msg(err, errlen, "journal: the lock given for %s is another directory's",
+			cfg->dir);
+		jn__free(j);
+		errno = EINVAL;
+		return NULL;
+	}
 	if ((rc = jn__recover(j, cfg, err, errlen)) < 0) {
 		jn__free(j);
 		errno = -rc;
 		return NULL;
 	}
+	j->tag = jn__draw_tag(JN_WRITER_TAG(j->tag));
+	j->p.writer = j->tag | JN_WRITER_FIRST;
 	atomic_store(&j->durable, j->p.next_seq - 1); /* what is on disk is durable */
 	atomic_store(&j->st_synced, j->p.next_seq - 1);
 	if ((rc = io_uring_queue_init(8, &j->uring, 0)) < 0) {
@@ -1133,6 +1351,19 @@ struct jn *jn_open(const struct jn_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	j->uring_ok = 1;
+	/* The segment the first append goes to, now: a disk without room for one is refused
+	 * at start, not discovered at the first request (which would then be rejected, and
+	 * every one after it). */
+	if (j->seg_off >= j->seg_cap && (rc = jn__roll(j, j->p.next_seq)) < 0) {
+		char name[64];
+		snprintf(name, sizeof(name), JN_SEG_FMT, j->p.next_seq);
+		jn__msg(err, errlen, "journal: cannot allocate its segment %s/%s (%" PRIu64
+			" bytes): %s; nothing was written: free space there or use another "
+			"directory", cfg->dir, name, j->seg_bytes, strerror(-rc));
+		jn__free(j);
+		errno = -rc;
+		return NULL;
+	}
 	if ((rc = pthread_create(&j->thread, NULL, jn__thread, j)) != 0) {
 		jn__msg(err, errlen, "journal: cannot start its thread: %s", strerror(rc));
 		jn__free(j);

@@ -13,9 +13,15 @@
  *   jn-<first seq, 20 digits>.log   segments, preallocated (fallocate) to segment_bytes,
  *                                   an array of fixed 96-byte records, zero after the end
  *   snap-<seq, 20 digits>.snap      snapshots (jn_snapshot_write), the state after <seq>
+ *   jn.lock                         the writer's lock (rule 8): one text line naming the
+ *                                   holder (pid, program, since when, command line)
  * Record (96 bytes, little-endian): magic u32, crc u32, seq u64, time_ns u64, type u16,
- * len u16, reserved u32, payload[64]. crc = CRC-32 (zlib's polynomial, not CRC-32C) over
- * bytes [0,4) and [8,96): header and the whole payload area, unused bytes zero.
+ * len u16, writer u32, payload[64]. crc = CRC-32 (zlib's polynomial, not CRC-32C) over
+ * bytes [0,4) and [8,96): header and the whole payload area, unused bytes zero. writer
+ * (rule 9): bits 0-30 the tag of the writer run that appended the record, bit 31
+ * (JN_WRITER_FIRST) set on the run's first record; 0 in records written before writer tags
+ * existed (the field was reserved, always 0), so older journals read as they did and the
+ * format keeps its version.
  *
  * Durability policies (jn_durable() is the highest seq that is):
  *   JN_SYNC  written AND covered by a successful fdatasync (group commit: one write and one
@@ -48,6 +54,19 @@
  *     continue there. If a valid record follows, or a valid record has an unexpected seq
  *     (a gap), the journal is corrupt in the middle and jn_open() refuses to start.
  *  7. Segments wholly below a snapshot are removed only by jn_prune(), never automatically.
+ *  8. One writer per directory: jn_open() takes an exclusive lock (an OFD lock on DIR/jn.lock,
+ *     jn_lock()) before recovery reads anything, and jn_close() releases it (the kernel does
+ *     when the process dies: no stale lock). A second jn_open() on the directory, from any
+ *     process or this one, and jn_truncate() are refused with EBUSY and a message naming
+ *     the holder. Two writers would both append from the same seq, overwriting each other's
+ *     records: acknowledged requests lost with the sequence still continuous.
+ *  9. Writer runs: each jn_open() draws a random 31-bit tag (never 0, never the tag of the
+ *     last record on disk); every record it appends carries it, the first one with
+ *     JN_WRITER_FIRST. Reading, a record whose tag differs from the record before it is
+ *     valid only as the FIRST record of a new run (or tag 0: a writer older than tags);
+ *     anything else is records of two writers interleaved, corrupt in the middle (rule 6),
+ *     reported at that record's offset. Pruned journals start mid-run: the first record
+ *     read sets the run.
  *
  * States (jn_open .. jn_close):
  *     [closed] --jn_open()--> RUNNING --write/fsync error--> FAILED (sticky, rule 3)
@@ -89,13 +108,17 @@ struct jn_rec {
 	uint64_t time_ns; /* the producer's clock, ns since the Unix epoch */
 	uint16_t type;    /* jn_type */
 	uint16_t len;     /* payload bytes used, <= JN_MAX_PAYLOAD */
-	uint32_t reserved;
+	uint32_t writer;  /* rule 9: the writer run's tag | JN_WRITER_FIRST on its first */
 	uint8_t payload[JN_MAX_PAYLOAD];
 };
 _Static_assert(sizeof(struct jn_rec) == JN_REC_SIZE, "journal record is 96 bytes");
+#define JN_WRITER_FIRST 0x80000000u
+#define JN_WRITER_TAG(w) ((uint32_t)(w) & 0x7fffffffu)
 
-/* JN_T_SESSION payload. */
-enum jn_session_kind { JN_SS_ESTABLISHED = 1, JN_SS_TERMINATED = 2 };
+/* JN_T_SESSION payload. JN_SS_LOGON: an accepted Negotiate, journaled before its
+ * NegotiationResponse leaves; logon_ts is its timestamp, the session's newest (a replay
+ * of older logon bytes is refused after a restart too); next_*_seq unused. */
+enum jn_session_kind { JN_SS_ESTABLISHED = 1, JN_SS_TERMINATED = 2, JN_SS_LOGON = 3 };
 struct jn_session_ev {
 	uint8_t kind; /* jn_session_kind */
 	uint8_t src;
@@ -104,6 +127,7 @@ struct jn_session_ev {
 	uint64_t session_id;
 	uint64_t next_in_seq;
 	uint64_t next_out_seq;
+	uint64_t logon_ts;
 };
 
 /* JN_T_DRAIN payload: in pipeline mode replies reach the RX core from several matching
@@ -149,6 +173,10 @@ struct jn_config {
 	/* Operator messages from jn_open() (torn tail repaired...); NULL = stderr. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* The directory's lock, taken earlier by the caller with jn_lock() (to refuse a second
+	 * process before anything else starts); jn_open() owns it from then on, also when it
+	 * fails. NULL: jn_open() takes it itself. */
+	struct jn_lock *lock;
 };
 
 /* appended and ring_full are the producer's own counters: exact when read on the producer
@@ -163,13 +191,18 @@ struct jn_stats {
 	uint64_t bytes;
 	uint64_t segments;   /* segments created by this instance */
 	uint64_t ring_full;  /* appends refused: ring full */
+	uint32_t writer;     /* this run's tag (rule 9) */
+	uint32_t pad;
 };
 
 struct jn;
 
-/* Opens (creating if needed) the journal in cfg->dir, recovers it (rule 6) and starts the
- * journal thread. NULL + errno on failure with an operator message in err: EBADMSG
- * corrupt in the middle, EINVAL bad config, or the system call's errno. */
+/* Opens (creating if needed) the journal in cfg->dir under its lock (rule 8), recovers it
+ * (rule 6), allocates the segment appends go to (a new journal's first, or the next when
+ * the last is full: a disk that cannot hold one is refused now, not at the first request)
+ * and starts the journal thread. NULL + errno on failure with an operator message in err:
+ * EBUSY another writer holds the directory, EBADMSG corrupt in the middle, EINVAL bad
+ * config, or the system call's errno (ENOSPC: no room for a segment). */
 struct jn *jn_open(const struct jn_config *cfg, char *err, size_t errlen);
 
 /* Drains the ring (RUNNING), fdatasyncs, stops the thread and frees. Returns 0 or the
@@ -233,7 +266,8 @@ int64_t jn_iter(const char *dir, uint64_t from_seq, jn_iter_fn cb, void *arg, ch
 typedef int (*jn_replay_fn)(const struct jn_rec *r, void *arg);
 int64_t jn_replay(const char *dir, uint64_t from_seq, jn_replay_fn cb, void *arg);
 
-/* Checks every record (CRC, sequence continuity) without changing anything. */
+/* Checks every record (CRC, sequence continuity, one writer at a time: rule 9) without
+ * changing anything. */
 struct jn_verify {
 	uint64_t first_seq, last_seq; /* 0, 0 when empty */
 	uint64_t records;
@@ -243,22 +277,37 @@ struct jn_verify {
 	uint64_t bad_offset;
 	uint64_t bad_seq;             /* the seq expected there */
 	uint64_t tail_bytes;          /* status 1: bytes from the bad slot to the segment end */
+	uint32_t writer_runs;         /* writer runs seen (rule 9; a pruned first one counts) */
+	uint32_t pad;
 };
 int jn_verify(const char *dir, struct jn_verify *v, char *msg, size_t msglen);
 
 /* Cuts the journal at (segment, offset): that slot and everything after it in the
  * segment are removed (the file is truncated there), later segments deleted. offset
  * must be a multiple of JN_REC_SIZE (-EINVAL) and inside the file (-ERANGE). 0 or a
- * negative errno. The journal must be closed. */
-int jn_truncate(const char *dir, const char *segment, uint64_t offset);
+ * negative errno, with a message in err (when not NULL) for -EBUSY: the journal is open,
+ * here or in another process (it takes the lock, rule 8, for the cut). */
+int jn_truncate(const char *dir, const char *segment, uint64_t offset, char *err,
+		size_t errlen);
 
 /* Deletes the segments all of whose records have seq <= upto_seq (typically the newest
  * snapshot's seq); never the last segment. Returns how many were deleted, or a negative
- * errno. Safe while the journal is open (its thread only holds the last segment). */
+ * errno. For the writer that holds the journal open (no lock of its own: its thread only
+ * holds the last segment). */
 int jn_prune(const char *dir, uint64_t upto_seq);
 
+/* The directory's lock (rule 8): creates DIR if missing, takes an exclusive OFD lock on
+ * DIR/jn.lock and writes the holder there (pid, program, since when, command line). NULL +
+ * errno on failure with an operator message in err: EBUSY another holder (named: its pid,
+ * program, since when and command line, from the file), or the system call's errno.
+ * Released by jn_unlock(), by jn_close() of the journal opened with it, or when the
+ * process ends. Not for the data path. */
+struct jn_lock;
+struct jn_lock *jn_lock(const char *dir, char *err, size_t errlen);
+void jn_unlock(struct jn_lock *l);
+
 /* Snapshots: an opaque blob of state after `seq`. Written to a temporary file, fsynced,
- * renamed, directory fsynced: 0 or a negative errno. */
+ * renamed, directory fsynced: 0 or a negative errno. For the writer (rule 8). */
 int jn_snapshot_write(const char *dir, uint64_t seq, const void *blob, size_t len);
 
 /* The newest valid snapshot (a corrupt one is skipped): 0, -ENOENT none, -ENOBUFS cap too

@@ -2,9 +2,11 @@
  * tokex_journal.c - tokex-journal: the operator's tool for a journal directory.
  *
  *   dump DIR [filters]     one line per record: seq, ISO-8601 UTC time (ns), type, fields
- *   verify DIR             CRC and sequence continuity; exit 1 with the first bad offset
+ *   verify DIR             CRC, sequence continuity and one writer at a time (records of
+ *                          two processes interleaved); exit 1 with the first bad offset
  *   truncate DIR --at OFFSET [--segment FILE]   cut the journal there (default segment:
- *                          the one verify finds bad); everything from there on is lost
+ *                          the one verify finds bad); everything from there on is lost.
+ *                          Takes the journal's lock: refused while tokexd has it open
  *   audit DIR [-c FILE] [filters]   a CSV trail of every order, modify, cancel and trade
  *
  * Trades are not journaled: the journal holds inputs only. `audit` regenerates the
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,9 @@
 #include "dataplane/dp_msg.h"
 #include "jn_journal.h"
 #include "mc_core.h"
+
+/* Session cores of tokexd (td_route.h TD_N_SRC: the RX core and the TCP gateway). */
+#define AUDIT_SESSION_CORES 2
 
 struct filt {
 	int64_t contract, account, firm; /* -1 = any */
@@ -199,8 +205,9 @@ static int filt_match(const struct filt *f, const struct jn_rec *r)
 		contract = c.contract_id;
 		account = c.account;
 		firm = c.firm_id;
-	} else if (r->type == JN_T_SESSION && r->len == sizeof(s)) {
-		memcpy(&s, r->payload, sizeof(s));
+	} else if (r->type == JN_T_SESSION && r->len >= offsetof(struct jn_session_ev, logon_ts) &&
+		   r->len <= sizeof(s)) {
+		memcpy(&s, r->payload, r->len);
 		firm = s.firm_id;
 	}
 	return (f->contract < 0 || f->contract == contract) &&
@@ -226,7 +233,7 @@ static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 		       ord_name(o.type), o.contract_id, o.firm_id, o.account, o.src, o.session,
 		       o.cl_ord_id, o.order_id, side_name(o.side), tif_name(o.tif),
 		       fmt_price(o.price, p1, sizeof(p1)), o.qty, o.in_seq);
-		if (o.type == DP_ORD_MASS_CANCEL)
+		if (o.type == DP_ORD_MASS_CANCEL || o.type == DP_ORD_SESSION_GONE)
 			printf(" scope=%u parts=%u", o.scope, o.parts);
 	} else if (rec_ctl(r, &c)) {
 		printf(" op=%s contract=%u firm=%u account=%u ctl_seq=%" PRIu64 " price=%s"
@@ -234,14 +241,19 @@ static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 		       ctl_name(c.type), c.contract_id, c.firm_id, c.account, c.seq,
 		       fmt_price(c.price, p1, sizeof(p1)), fmt_price(c.price2, p2, sizeof(p2)),
 		       c.qty, c.arg, c.arg8);
-	} else if (r->type == JN_T_SESSION && r->len == sizeof(struct jn_session_ev)) {
+	} else if (r->type == JN_T_SESSION && r->len >= offsetof(struct jn_session_ev, logon_ts) &&
+		   r->len <= sizeof(struct jn_session_ev)) {
 		struct jn_session_ev s;
-		memcpy(&s, r->payload, sizeof(s));
+		memset(&s, 0, sizeof(s)); /* records written before logon_ts are shorter */
+		memcpy(&s, r->payload, r->len);
 		printf(" kind=%s session=%u/%u firm=%u session_id=%" PRIu64 " next_in=%" PRIu64
 		       " next_out=%" PRIu64,
 		       s.kind == JN_SS_ESTABLISHED ? "ESTABLISHED" :
-		       s.kind == JN_SS_TERMINATED ? "TERMINATED" : "?",
+		       s.kind == JN_SS_TERMINATED ? "TERMINATED" :
+		       s.kind == JN_SS_LOGON ? "LOGON" : "?",
 		       s.src, s.session, s.firm_id, s.session_id, s.next_in_seq, s.next_out_seq);
+		if (s.kind == JN_SS_LOGON)
+			printf(" logon_ts=%" PRIu64, s.logon_ts);
 	} else if (r->type == JN_T_SNAPSHOT && r->len == sizeof(struct jn_snapshot_mark)) {
 		struct jn_snapshot_mark m;
 		memcpy(&m, r->payload, sizeof(m));
@@ -577,11 +589,17 @@ static int do_audit(const char *dir, const char *cfgfile, const struct filt *f)
 			p[n].phase = TKX_PHASE_CONTINUOUS; /* as tokexd starts them */
 			n++;
 		}
-		size_t len = mc_core_memsize(p, n);
+		/* A detach table as tokexd's (mc_core.h identity 4): the replies of a forgotten
+		 * session's orders are for no session (session 255/slot in the trail), and
+		 * the slot's later sessions do not cancel them, as live. */
+		struct mc_core_cfg cc = {.capacity = n, .accounts = MC_DEFAULT_ACCOUNTS,
+					 .det_srcs = AUDIT_SESSION_CORES,
+					 .det_sessions = cfg.max_sessions};
+		size_t len = mc_core_memsize_cfg(p, n, &cc);
 		a.mem[m] = len ? aligned_alloc(64, (len + 63) / 64 * 64) : NULL;
 		if (a.mem[m])
 			memset(a.mem[m], 0, len);
-		a.core[m] = a.mem[m] ? mc_core_init(a.mem[m], len, p, n) : NULL;
+		a.core[m] = a.mem[m] ? mc_core_init_cfg(a.mem[m], len, p, n, &cc) : NULL;
 		if (a.core[m] == NULL) {
 			fprintf(stderr, "tokex-journal: cannot build matching core %u from %s: %s\n",
 				m, cfg.source, strerror(errno));
@@ -730,10 +748,11 @@ int main(int argc, char **argv)
 			snprintf(last, sizeof(last), "%s", vr.bad_segment);
 			segment = last;
 		}
-		int rc = jn_truncate(dir, segment, at);
+		err[0] = 0;
+		int rc = jn_truncate(dir, segment, at, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "tokex-journal: truncate %s/%s at %" PRIu64 ": %s%s\n", dir,
-				segment, at, strerror(-rc),
+				segment, at, rc == -EBUSY && err[0] ? err : strerror(-rc),
 				rc == -EINVAL ? " (the offset must be a multiple of 96)" : "");
 			return 1;
 		}

@@ -1162,7 +1162,8 @@ static bool side_valid(int side, int32_t li)
 }
 
 static uint32_t cancel_sel(struct me_book *b, uint64_t owner, uint64_t owner_mask, int side,
-			   uint64_t id_mask, uint64_t id_value, struct me_sink *s)
+			   uint64_t id_mask, uint64_t id_value, uint64_t id_from,
+			   struct me_sink *s)
 {
 	uint32_t n = 0;
 
@@ -1177,7 +1178,8 @@ static uint32_t cancel_sel(struct me_book *b, uint64_t owner, uint64_t owner_mas
 				struct me_order *o = &b->ord[oi];
 				uint32_t nx = o->next;
 				if ((o->owner & owner_mask) == owner &&
-				    ((uint64_t)o->id & id_mask) == id_value) {
+				    ((uint64_t)o->id & id_mask) == id_value &&
+				    (uint64_t)o->id >= id_from) {
 					ev_out(s, o->id, ME_OUT_MASS, o->side, o->qty, o->user);
 					lv_unlink(b, o);
 					ix_del(b, o->id);
@@ -1194,7 +1196,34 @@ static uint32_t cancel_sel(struct me_book *b, uint64_t owner, uint64_t owner_mas
 uint32_t me_book_cancel_where(struct me_book *b, uint64_t owner, int side, uint64_t id_mask,
 			      uint64_t id_value, struct me_sink *s)
 {
-	return cancel_sel(b, owner, owner ? ~0ull : 0, side, id_mask, id_value, s);
+	return cancel_sel(b, owner, owner ? ~0ull : 0, side, id_mask, id_value, 0, s);
+}
+
+uint32_t me_book_cancel_where_from(struct me_book *b, uint64_t owner, int side,
+				   uint64_t id_mask, uint64_t id_value, uint64_t id_from,
+				   struct me_sink *s)
+{
+	return cancel_sel(b, owner, owner ? ~0ull : 0, side, id_mask, id_value, id_from, s);
+}
+
+uint32_t me_book_adopt_where(struct me_book *b, uint64_t id_mask, uint64_t id_value,
+			     uint64_t owner)
+{
+	uint32_t n = 0;
+
+	if (owner == 0)
+		return 0;
+	for (int sd = ME_BUY; sd <= ME_SELL; sd++)
+		for (int32_t li = b->best[sd]; side_valid(sd, li); li = lv_next(b, sd, li))
+			for (uint32_t oi = lvl(b, sd, (uint32_t)li)->head; oi; oi = b->ord[oi].next) {
+				struct me_order *o = &b->ord[oi];
+
+				if (o->owner == 0 && ((uint64_t)o->id & id_mask) == id_value) {
+					o->owner = owner;
+					n++;
+				}
+			}
+	return n;
 }
 
 uint32_t me_book_mass_cancel(struct me_book *b, uint64_t owner, int side, struct me_sink *s)
@@ -1205,7 +1234,7 @@ uint32_t me_book_mass_cancel(struct me_book *b, uint64_t owner, int side, struct
 uint32_t me_book_cancel_owner(struct me_book *b, uint64_t owner, uint64_t owner_mask, int side,
 			      struct me_sink *s)
 {
-	return cancel_sel(b, owner & owner_mask, owner_mask, side, 0, 0, s);
+	return cancel_sel(b, owner & owner_mask, owner_mask, side, 0, 0, 0, s);
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -322,4 +322,18 @@ void me_book_guard(const struct me_book *b, int64_t *lo, int64_t *hi);
 uint32_t me_book_cancel_owner(struct me_book *b, uint64_t owner, uint64_t owner_mask, int side,
 			      struct me_sink *s);
 
+/* me_book_cancel_where() restricted further to ids >= id_from (as unsigned): the appliance
+ * numbers a core's orders upwards in an id's high bits, so the orders a session slot
+ * entered after a point are one call (those before it were detached from the slot). */
+uint32_t me_book_cancel_where_from(struct me_book *b, uint64_t owner, int side,
+				   uint64_t id_mask, uint64_t id_value, uint64_t id_from,
+				   struct me_sink *s);
+
+/* Gives owner (non-zero) to every live order without one (owner 0) whose id satisfies
+ * (id & id_mask) == id_value; no event, no change of priority. Returns how many. An
+ * order's owner is its self-trade prevention group and who may cancel it: the appliance
+ * hands a forgotten session's account-0 orders to their firm this way. O(live orders). */
+uint32_t me_book_adopt_where(struct me_book *b, uint64_t id_mask, uint64_t id_value,
+			     uint64_t owner);
+
 #endif /* TOKEX_ME_BOOK_H */

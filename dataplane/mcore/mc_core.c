@@ -10,7 +10,10 @@
  * Memory, all laid out by mc_core_init_cfg() in the caller's buffer: the core, the
  * account entries and their open-addressed map, positions [accounts][contract slots],
  * the followed-order map (order id -> account, open-addressed, backward-shift deletion),
- * then one book region per contract slot (spare slots slot_bytes each).
+ * the detach table (mc_core.h identity 4: [det_srcs][det_sessions] of uint64), then one
+ * book region per contract slot (spare slots slot_bytes each). While no slot was ever
+ * detached, replies cost nothing for it; after that, each reply for an order looks up
+ * one entry of the table.
  *
  * Accounts cost the ordinary path nothing until one exists: with no entry, a NEW does
  * no lookup and events no bookkeeping. With entries, a NEW of an account does one
@@ -87,6 +90,9 @@ struct mc_core {
 	uint8_t uncross;     /* translating an uncross: no aggressor */
 	uint32_t cur_acct;   /* the NEW's account entry (new orders are tracked), or NULL */
 	int64_t cur_old_qty; /* a MODIFY's target's remaining qty before it */
+	uint8_t in_req;      /* applying a client request: its last reply is marked */
+	int32_t req_at;      /* out->ev index of its latest reply to its session, -1 none
+				(or flushed since) */
 
 	uint64_t order_seq;
 	uint32_t id_mul;     /* mc_core_id_space(): ids seq * id_mul + id_add (1, 0) */
@@ -109,6 +115,12 @@ struct mc_core {
 	uint32_t acct_max, n_acct, n_firm_kill, acct_mask;
 	uint64_t trk_mask;
 	uint32_t trk_max, n_trk;
+
+	/* detach table (identity 4): the last s issued when (src, session) was detached */
+	uint64_t *det;
+	uint32_t det_srcs, det_sessions;
+	uint64_t n_det; /* entries not 0 */
+	struct dp_event det_void; /* what mc_emit() fills for nobody (never sent) */
 };
 
 static const struct dp_order mc_no_request; /* mc->cur during control commands */
@@ -128,9 +140,9 @@ static uint64_t mc_pow2(uint64_t n)
 
 /* Where each region goes; both memsize and init use it. */
 struct mc_layout {
-	uint32_t cap, accts, trk_max;
+	uint32_t cap, accts, trk_max, det_srcs, det_sessions;
 	uint64_t acct_slots, trk_slots;
-	size_t off_acct, off_amap, off_pos, off_trk, off_books, total;
+	size_t off_acct, off_amap, off_pos, off_trk, off_det, off_books, total;
 };
 
 static int mc_layout(const struct mc_contract_params *c, uint32_t n,
@@ -140,7 +152,9 @@ static int mc_layout(const struct mc_contract_params *c, uint32_t n,
 	if (cfg == NULL)
 		cfg = &d;
 	if (n == 0 || n > MC_MAX_CONTRACTS || cfg->capacity < n ||
-	    cfg->capacity > MC_MAX_CONTRACTS || cfg->accounts > (1u << 24) || c == NULL)
+	    cfg->capacity > MC_MAX_CONTRACTS || cfg->accounts > (1u << 24) || c == NULL ||
+	    cfg->det_srcs > 256 || cfg->det_sessions > 65536 ||
+	    (cfg->det_srcs == 0) != (cfg->det_sessions == 0))
 		return -EINVAL;
 	uint64_t orders = 0;
 	size_t books = 0;
@@ -166,6 +180,8 @@ static int mc_layout(const struct mc_contract_params *c, uint32_t n,
 	L->trk_max = (uint32_t)t;
 	L->acct_slots = mc_pow2(2 * (uint64_t)L->accts);
 	L->trk_slots = mc_pow2(2 * t);
+	L->det_srcs = cfg->det_srcs;
+	L->det_sessions = cfg->det_sessions;
 	size_t off = mc_align(sizeof(struct mc_core));
 	L->off_acct = off;
 	off += mc_align((size_t)L->accts * sizeof(struct mc_acct));
@@ -175,6 +191,8 @@ static int mc_layout(const struct mc_contract_params *c, uint32_t n,
 	off += mc_align((size_t)L->accts * L->cap * sizeof(struct mc_position));
 	L->off_trk = off;
 	off += mc_align((size_t)L->trk_slots * sizeof(struct mc_trk));
+	L->off_det = off;
+	off += mc_align((size_t)L->det_srcs * L->det_sessions * sizeof(uint64_t));
 	L->off_books = off;
 	L->total = off + books;
 	return 0;
@@ -287,6 +305,10 @@ struct mc_core *mc_core_init_cfg(void *mem, size_t len, const struct mc_contract
 	memset(mc->acct_map, 0, (size_t)L.acct_slots * sizeof(uint32_t));
 	for (uint64_t i = 0; i < L.trk_slots; i++)
 		mc->trk[i].acct = MC_NULL_ACCT;
+	mc->det = (uint64_t *)(base + L.off_det);
+	mc->det_srcs = L.det_srcs;
+	mc->det_sessions = L.det_sessions;
+	memset(mc->det, 0, (size_t)L.det_srcs * L.det_sessions * sizeof(uint64_t));
 	char *p = base + L.off_books;
 	size_t spare = cfg ? cfg->slot_bytes : 0;
 	for (uint32_t i = 0; i < L.cap; i++) {
@@ -459,23 +481,88 @@ static uint32_t mc_acct_get(struct mc_core *mc, uint32_t firm, uint32_t account)
 	return i;
 }
 
+/* ---- detached orders (mc_core.h identity 4) ------------------------------------------ */
+
+#define MC_SESSION_MASK ((1ull << MC_SESSION_BITS) - 1)
+
+static uint64_t *mc_det_entry(const struct mc_core *mc, uint32_t src, uint32_t session)
+{
+	if (src >= mc->det_srcs || session >= mc->det_sessions)
+		return NULL;
+	return &mc->det[(size_t)src * mc->det_sessions + session];
+}
+
+/* Is order id (s << 24 | src << 16 | session) detached from the slot it names? */
+static int mc_detached(const struct mc_core *mc, uint64_t id)
+{
+	uint64_t s = id >> MC_SESSION_BITS;
+	if (mc->n_det == 0 || s == 0)
+		return 0; /* s 0: a reply to the current request, never an order */
+	const uint64_t *d = mc_det_entry(mc, (uint32_t)(id >> 16) & 0xff, (uint32_t)id & 0xffff);
+	return d && s <= *d;
+}
+
+/* The lowest order id of (src, session) that is still its session's. */
+static uint64_t mc_session_from(const struct mc_core *mc, uint32_t src, uint32_t session)
+{
+	const uint64_t *d = mc_det_entry(mc, src, session);
+	return d && *d ? (*d + 1) << MC_SESSION_BITS : 0;
+}
+
+int64_t mc_detached_upto(const struct mc_core *mc, uint32_t src, uint32_t session)
+{
+	const uint64_t *d = mc_det_entry(mc, src, session);
+	return d ? (int64_t)*d : -ENOENT;
+}
+
 /* ---- output ------------------------------------------------------------------------- */
 
 static struct dp_event *mc_emit(struct mc_core *mc, uint16_t template_id, uint64_t order_id)
 {
 	struct mc_out *o = mc->out;
-	if (o->n == o->cap)
+	if (o->n == o->cap) {
 		o->flush(o);
+		mc->req_at = -1; /* the request's replies so far are gone: mc_req_done() */
+	}
 	struct dp_event *e = &o->ev[o->n++];
 	memset(e, 0, sizeof(*e));
 	e->template_id = template_id;
 	e->src = (uint8_t)(order_id >> 16);
 	e->session = (uint16_t)order_id;
-	if (template_id >= TKX_MD_TOP_OF_BOOK)
+	if (template_id < TKX_MD_TOP_OF_BOOK && mc_detached(mc, order_id)) {
+		e->src = DP_SRC_NONE;
+		mc->st.detached++;
+	}
+	if (template_id >= TKX_MD_TOP_OF_BOOK) {
 		mc->st.md++;
-	else
+	} else {
 		mc->st.events++;
+		if (mc->in_req && e->src == mc->cur->src && e->session == mc->cur->session)
+			mc->req_at = (int32_t)(o->n - 1);
+	}
 	return e;
+}
+
+/* The end of a client request: its session is told that no more replies to it follow
+ * (dp_event.pad[1] DP_EV_DONE, which its session layer counts to keep replies in request
+ * order): on the request's last reply if it is still in the buffer, else on a reply of
+ * its own (template 0, nothing else), which only happens when the buffer was flushed
+ * after that last reply. Every request gets exactly one. */
+static void mc_req_done(struct mc_core *mc)
+{
+	struct mc_out *o = mc->out;
+	if (mc->req_at >= 0) {
+		o->ev[mc->req_at].pad[1] |= DP_EV_DONE;
+		return;
+	}
+	if (o->n == o->cap)
+		o->flush(o);
+	struct dp_event *e = &o->ev[o->n++];
+	memset(e, 0, sizeof(*e));
+	e->src = mc->cur->src;
+	e->session = mc->cur->session;
+	e->parts = 1;
+	e->pad[1] = DP_EV_DONE;
 }
 
 /* A reply to the session that sent the current request. */
@@ -489,8 +576,8 @@ static struct dp_event *mc_reply(struct mc_core *mc, uint16_t template_id)
 static void mc_copy_to_requester(struct mc_core *mc, const struct dp_event *e, uint64_t order_id)
 {
 	uint64_t requester = (uint64_t)mc->cur->src << 16 | mc->cur->session;
-	if ((order_id & ((1u << MC_SESSION_BITS) - 1)) == requester)
-		return;
+	if ((order_id & MC_SESSION_MASK) == requester && !mc_detached(mc, order_id))
+		return; /* the requester owns it and got it */
 	struct dp_event copy = *e; /* mc_reply may flush the buffer e points into */
 	struct dp_event *c = mc_reply(mc, copy.template_id);
 	c->u = copy.u;
@@ -794,25 +881,56 @@ static void mc_publish_tops(struct mc_core *mc)
 
 /* Mass cancel of the orders selected by owner/side/id-mask on one contract. */
 static uint32_t mc_cancel_where(struct mc_core *mc, struct mc_contract *k, uint64_t owner, int side,
-				uint64_t mask, uint64_t value)
+				uint64_t mask, uint64_t value, uint64_t from)
 {
 	mc->cur_c = k;
-	uint32_t n = me_book_cancel_where(k->book, owner, side, mask, value, &mc->sink);
+	uint32_t n = me_book_cancel_where_from(k->book, owner, side, mask, value, from, &mc->sink);
 	mc_translate(&mc->sink);
 	if (n)
 		mc_touch(mc, k);
 	return n;
 }
 
+/* A SESSION_GONE with DP_GONE_ACK (identity 4): the slot's orders so far are detached
+ * (their account-0 ones handed to the firm), then the answer. Cancel-on-disconnect (not
+ * DP_GONE_KEEP) ran before, so with it nothing is left to detach. */
+static void mc_detach(struct mc_core *mc, const struct dp_order *r)
+{
+	uint64_t *d = mc_det_entry(mc, r->src, r->session);
+	if (d == NULL)
+		return; /* cannot keep them apart: no answer, the slot is never reused */
+	uint64_t last = mc->order_seq ? mc->order_seq * mc->id_mul + mc->id_add : 0;
+	if (last > *d) {
+		if (*d == 0)
+			mc->n_det++;
+		*d = last;
+	}
+	uint64_t value = (uint64_t)r->src << 16 | r->session;
+	for (uint32_t i = 0; i < mc->cap && r->firm_id; i++)
+		if (mc->c[i].id)
+			me_book_adopt_where(mc->c[i].book, MC_SESSION_MASK, value,
+					    (uint64_t)r->firm_id << 32);
+	struct dp_event *e = mc_reply(mc, 0);
+	e->pad[0] = DP_EV_DETACHED;
+	e->parts = r->parts ? r->parts : 1;
+	memcpy(e->u.raw, &r->order_id, sizeof(r->order_id));
+}
+
 static void mc_mass(struct mc_core *mc, const struct dp_order *r)
 {
-	uint64_t owner = 0, mask = 0, value = 0;
+	uint64_t owner = 0, mask = 0, value = 0, from = 0;
 	int side = r->side == TKX_SIDE_BUY ? ME_BUY : r->side == TKX_SIDE_SELL ? ME_SELL : -1;
 	uint32_t count = 0;
 
+	if (r->type == DP_ORD_SESSION_GONE && (r->scope & DP_GONE_KEEP)) {
+		mc_detach(mc, r);
+		return;
+	}
 	if (r->type == DP_ORD_SESSION_GONE || r->scope == TKX_SCOPE_SESSION) {
-		mask = (1u << MC_SESSION_BITS) - 1;
+		/* The slot's own orders: not those detached from it (identity 4). */
+		mask = MC_SESSION_MASK;
 		value = (uint64_t)r->src << 16 | r->session;
+		from = mc_session_from(mc, r->src, r->session);
 	} else {
 		/* ACCOUNT scope: the firm's own account only (owner encodes the firm). */
 		owner = (uint64_t)r->firm_id << 32 | r->account;
@@ -822,10 +940,13 @@ static void mc_mass(struct mc_core *mc, const struct dp_order *r)
 		struct mc_contract *k = &mc->c[i];
 		if (k->id == 0 || (r->contract_id && k->id != r->contract_id))
 			continue;
-		count += mc_cancel_where(mc, k, owner, side, mask, value);
+		count += mc_cancel_where(mc, k, owner, side, mask, value, from);
 	}
-	if (r->type == DP_ORD_SESSION_GONE)
+	if (r->type == DP_ORD_SESSION_GONE) {
+		if (r->scope & DP_GONE_ACK)
+			mc_detach(mc, r);
 		return;
+	}
 	struct dp_event *e = mc_reply(mc, TKX_MASS_CANCEL_ACK);
 	e->parts = r->parts ? r->parts : 1;
 	e->u.mass_ack.cl_ord_id = r->cl_ord_id;
@@ -884,7 +1005,19 @@ static int mc_accepts_cancels(uint8_t phase)
 	return phase >= TKX_PHASE_PRE_OPEN && phase <= TKX_PHASE_CLOSED;
 }
 
+static void mc_one_apply(struct mc_core *mc, const struct dp_order *r);
+
 static void mc_one(struct mc_core *mc, const struct dp_order *r)
+{
+	mc->in_req = r->type >= DP_ORD_NEW && r->type <= DP_ORD_MASS_CANCEL;
+	mc->req_at = -1;
+	mc_one_apply(mc, r);
+	if (mc->in_req)
+		mc_req_done(mc);
+	mc->in_req = 0;
+}
+
+static void mc_one_apply(struct mc_core *mc, const struct dp_order *r)
 {
 	mc->cur = r;
 	if (r->type < DP_ORD_NEW || r->type > DP_ORD_SESSION_GONE) {
@@ -958,7 +1091,8 @@ static void mc_one(struct mc_core *mc, const struct dp_order *r)
 		 * cancel it); one without an account belongs to its session alone. */
 		uint64_t mine = (uint64_t)r->src << 16 | r->session;
 		int allowed = o.owner ? (uint32_t)(o.owner >> 32) == r->firm_id
-				      : (r->order_id & ((1u << MC_SESSION_BITS) - 1)) == mine;
+				      : (r->order_id & MC_SESSION_MASK) == mine &&
+					!mc_detached(mc, r->order_id);
 		if (!allowed) {
 			mc_reject(mc, TKX_REJ_NOT_OWNER);
 			return;
@@ -1462,6 +1596,26 @@ void mc__snap_core(const struct mc_core *mc, struct mc_snap_core *s)
 	s->n_firm_kill = mc->n_firm_kill;
 	s->trk_slots = mc->trk_mask + 1;
 	s->st = mc->st;
+	s->det_srcs = mc->det_srcs;
+	s->det_sessions = mc->det_sessions;
+	s->n_det = mc->n_det;
+}
+
+int mc__snap_det(const struct mc_core *mc, uint32_t i, uint64_t *last)
+{
+	if (i >= mc->det_srcs * mc->det_sessions || mc->det[i] == 0)
+		return 0;
+	*last = mc->det[i];
+	return 1;
+}
+
+int mc__snap_set_det(struct mc_core *mc, uint32_t i, uint64_t last)
+{
+	if (i >= mc->det_srcs * mc->det_sessions || last == 0 || mc->det[i] != 0)
+		return -EINVAL;
+	mc->det[i] = last;
+	mc->n_det++;
+	return 0;
 }
 
 void mc__snap_slot(const struct mc_core *mc, uint32_t slot, struct mc_snap_slot *k,

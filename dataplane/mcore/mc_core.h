@@ -18,6 +18,18 @@
  *  2. The engine's owner word (self-trade prevention) is firm_id << 32 | account, or 0
  *     when the account is 0; its user word is the order's cl_ord_id.
  *  3. Trade ids count from 1 per contract.
+ *  4. Detached orders: a SESSION_GONE with DP_GONE_ACK (dp_msg.h; the session layer
+ *     forgets a session and will give its slot to another) records, for (src, session),
+ *     the s of the last order id this core issued. From then on an order of that slot
+ *     whose s is at most the recorded one is detached: its replies go to no session (src
+ *     DP_SRC_NONE, counted `detached`; routers drop them), the slot's later sessions
+ *     neither cancel it by session (cancel-on-disconnect, MassCancel SESSION) nor own it
+ *     (an account-0 order became its firm's at the detach: owner firm_id << 32), and a
+ *     cancel or modify of it by one of them is answered to the requester as for another
+ *     session's order. The answer DP_EV_DETACHED follows, on the same output, everything
+ *     this core sent the slot before. The table is sized by mc_core_cfg (det_srcs x
+ *     det_sessions); a slot outside it is not detached and not answered (its session
+ *     layer then never reuses it).
  *
  * Control (mc_control(), one dp_ctl at a time from the core's control ring, between
  * bursts; the rules are in the comment above mc_control()):
@@ -63,10 +75,14 @@ struct mc_core_cfg {
 			     * for position limits (a NEW of such an account that would
 			     * exceed it is rejected POSITION_LIMIT); 0 = the initial books'
 			     * max_orders summed, at most MC_DEFAULT_TRACKED */
+	uint32_t det_srcs;  /* identity 4: session cores (src 0 .. det_srcs - 1) ... */
+	uint32_t det_sessions; /* ... and slots of each whose orders can be detached;
+				* 8 bytes per pair; 0 = none (default) */
 	uint32_t pad;
 };
 
-/* What mc_core_memsize()/mc_core_init() use: no spare slot, MC_DEFAULT_ACCOUNTS. */
+/* What mc_core_memsize()/mc_core_init() use: no spare slot, MC_DEFAULT_ACCOUNTS, no
+ * detach table. */
 #define MC_DEFAULT_ACCOUNTS 64
 #define MC_DEFAULT_TRACKED 65536
 
@@ -87,6 +103,7 @@ struct mc_stats {
 	uint64_t trades;
 	uint64_t rejects;
 	uint64_t unknown_contract;
+	uint64_t detached;    /* replies for detached orders: sent to no session */
 };
 
 struct mc_core;
@@ -148,6 +165,9 @@ struct mc_position {
 };
 int mc_position(const struct mc_core *mc, uint32_t firm, uint32_t account, uint32_t contract_id,
 		struct mc_position *p);
+
+/* Identity 4: the s recorded for (src, session) (0: none), or -ENOENT outside the table. */
+int64_t mc_detached_upto(const struct mc_core *mc, uint32_t src, uint32_t session);
 
 /* Does this core own the contract? */
 int mc_owns(const struct mc_core *mc, uint32_t contract_id);

@@ -53,6 +53,7 @@ size_t mc_snap_bound(const struct mc_core *mc)
 	n += (size_t)c.acct_max * (sizeof(struct mc_snap_acct) +
 				   (size_t)c.cap * sizeof(struct mc_position));
 	n += (size_t)c.trk_max * sizeof(struct mc_snap_trk);
+	n += (size_t)c.det_srcs * c.det_sessions * sizeof(struct mc_snap_det);
 	return n;
 }
 
@@ -71,6 +72,8 @@ int64_t mc_snap_save(const struct mc_core *mc, struct dp_snap_w *w)
 	h->n_acct = c.n_acct;
 	h->order_seq = c.order_seq;
 	h->st = c.st;
+	h->det_srcs = c.det_srcs;
+	h->det_sessions = c.det_sessions;
 	for (uint32_t i = 0; i < c.cap; i++) {
 		struct mc_snap_slot k;
 		const struct me_book *b;
@@ -97,6 +100,13 @@ int64_t mc_snap_save(const struct mc_core *mc, struct dp_snap_w *w)
 			h->n_trk++;
 		}
 	}
+	for (uint32_t i = 0; c.n_det && i < c.det_srcs * c.det_sessions; i++) {
+		struct mc_snap_det d = { .index = i };
+		if (mc__snap_det(mc, i, &d.last)) {
+			dp_snap_w_put(w, &d, sizeof(d));
+			h->n_det++;
+		}
+	}
 	if (w->err)
 		return w->err;
 	return dp_snap_sect_end(w, &h->s, at);
@@ -109,6 +119,7 @@ struct mc_snap_map {
 	size_t accts;  /* offset of the account records */
 	size_t pos;
 	size_t trk;
+	size_t det;
 };
 
 /* Checks everything without changing mc. */
@@ -134,13 +145,21 @@ static int mc_snap_validate(const struct mc_core *mc, const void *buf, size_t le
 			 (unsigned)c.trk_max);
 		return -EINVAL;
 	}
-	if (h->n_acct > h->acct_max || h->n_trk > h->trk_max || h->n_listed > h->cap) {
+	if (h->det_srcs != c.det_srcs || h->det_sessions != c.det_sessions) {
+		snprintf(err, errlen, "matching core snapshot: saved by a core with a detach table "
+			 "of %u x %u sessions; this one has %u x %u: another configuration",
+			 (unsigned)h->det_srcs, (unsigned)h->det_sessions, (unsigned)c.det_srcs,
+			 (unsigned)c.det_sessions);
+		return -EINVAL;
+	}
+	if (h->n_acct > h->acct_max || h->n_trk > h->trk_max || h->n_listed > h->cap ||
+	    h->n_det > h->det_srcs * h->det_sessions) {
 		snprintf(err, errlen, "matching core snapshot: %u accounts, %u followed orders, "
 			 "%u contracts exceed its capacity: corrupt", (unsigned)h->n_acct,
 			 (unsigned)h->n_trk, (unsigned)h->n_listed);
 		return -EBADMSG;
 	}
-	if (c.order_seq != 0 || c.n_acct != 0 || c.n_trk != 0) {
+	if (c.order_seq != 0 || c.n_acct != 0 || c.n_trk != 0 || c.n_det != 0) {
 		snprintf(err, errlen, "matching core snapshot: the target core has processed "
 			 "requests (load into a fresh core)");
 		return -EBUSY;
@@ -228,6 +247,20 @@ static int mc_snap_validate(const struct mc_core *mc, const void *buf, size_t le
 			return -EBADMSG;
 		}
 	}
+	m->det = r.off;
+	int64_t prev = -1;
+	for (uint32_t i = 0; i < h->n_det; i++) {
+		struct mc_snap_det d;
+		if (dp_snap_r_get(&r, &d, sizeof(d)) < 0)
+			goto truncated;
+		if ((int64_t)d.index <= prev || d.index >= h->det_srcs * h->det_sessions ||
+		    d.last == 0) {
+			snprintf(err, errlen, "matching core snapshot: detach entry %u is invalid: "
+				 "corrupt", (unsigned)i);
+			return -EBADMSG;
+		}
+		prev = d.index;
+	}
 	if (r.off != r.len) {
 		snprintf(err, errlen, "matching core snapshot: %zu bytes left over after its "
 			 "records: corrupt", r.len - r.off);
@@ -297,6 +330,12 @@ int mc_snap_load(struct mc_core *mc, const void *buf, size_t len, size_t *used, 
 		if ((rc = mc__snap_add_trk(mc, &t)) < 0)
 			goto fail;
 	}
+	for (uint32_t i = 0; i < m.h.n_det; i++) {
+		struct mc_snap_det d;
+		memcpy(&d, b + m.det + (size_t)i * sizeof(d), sizeof(d));
+		if ((rc = mc__snap_set_det(mc, d.index, d.last)) < 0)
+			goto fail;
+	}
 	mc__snap_finish(mc, m.h.order_seq, &m.h.st);
 	if (used)
 		*used = (size_t)m.h.s.len;
@@ -312,7 +351,7 @@ uint64_t mc_snap_config(const struct mc_core *mc)
 	struct mc_snap_core c;
 	mc__snap_core(mc, &c);
 	uint64_t h = DP_SNAP_FNV_INIT;
-	uint32_t shape[3] = { c.cap, c.acct_max, c.trk_max };
+	uint32_t shape[5] = { c.cap, c.acct_max, c.trk_max, c.det_srcs, c.det_sessions };
 	h = dp_snap_fnv(h, shape, sizeof(shape));
 	for (uint32_t i = 0; i < c.cap; i++) {
 		struct mc_snap_slot k;

@@ -16,7 +16,8 @@
  * time priority, band, guard, auction flag); a free slot as free (a delisted contract);
  * the account table in creation order (limits, kill switches), every account's position
  * and open quantities on every slot, and the followed orders (order id -> account,
- * slot, side); the core's counters. Not captured, because they are empty between passes:
+ * slot, side); the detach table's entries that are set (mc_core.h identity 4); the
+ * core's counters. Not captured, because they are empty between passes:
  * the request being translated, the contracts touched in the current burst.
  *
  * Layout (fixed records in host order, dp_snap.h):
@@ -25,9 +26,11 @@
  *   n_acct x struct mc_snap_acct
  *   n_acct x cap x struct mc_position
  *   n_trk x struct mc_snap_trk
+ *   n_det x struct mc_snap_det
  * Errors (negative errno, reason in err): -EBADMSG not a core section, truncated or
  * inconsistent; -EPROTO another format version; -EINVAL saved by a core of another shape
- * (contract slots, their memory, accounts, followed orders) or a contract that does not
+ * (contract slots, their memory, accounts, followed orders, detach table) or a contract
+ * that does not
  * fit its slot; -EBUSY the target core has processed something. mc_snap_load() checks the
  * whole section first and changes nothing when that fails.
  */
@@ -42,7 +45,7 @@
 #include "me_snap.h"
 
 #define MC_SNAP_MAGIC 0x4b434d54u /* "TMCK" */
-#define MC_SNAP_VERSION 1
+#define MC_SNAP_VERSION 2 /* 2: the detach table */
 
 struct mc_snap_hdr {
 	struct dp_snap_sect s;
@@ -54,8 +57,12 @@ struct mc_snap_hdr {
 	uint32_t n_listed; /* slots holding a contract */
 	uint64_t order_seq;
 	struct mc_stats st;
+	uint32_t det_srcs;     /* the detach table's shape (configuration) */
+	uint32_t det_sessions;
+	uint32_t n_det;        /* its entries that are set */
+	uint32_t pad;
 };
-_Static_assert(sizeof(struct mc_snap_hdr) == 96, "mc_snap_hdr layout");
+_Static_assert(sizeof(struct mc_snap_hdr) == 120, "mc_snap_hdr layout");
 
 /* One contract slot. id 0: a free slot (only mem_len is meaningful). */
 struct mc_snap_slot {
@@ -95,6 +102,14 @@ struct mc_snap_trk {
 };
 _Static_assert(sizeof(struct mc_snap_trk) == 16, "mc_snap_trk layout");
 
+/* One set entry of the detach table: index src x det_sessions + session. */
+struct mc_snap_det {
+	uint32_t index;
+	uint32_t pad;
+	uint64_t last; /* the s recorded */
+};
+_Static_assert(sizeof(struct mc_snap_det) == 16, "mc_snap_det layout");
+
 /* Bytes a section of mc may need at most (every slot's book full, every account and
  * followed order used): what to preallocate. Fixed for the core's life. */
 size_t mc_snap_bound(const struct mc_core *mc);
@@ -127,6 +142,8 @@ struct mc_snap_core {
 	uint32_t cap, acct_max, trk_max, n_acct, n_trk, n_firm_kill;
 	uint64_t trk_slots; /* size of the followed-order map */
 	struct mc_stats st;
+	uint32_t det_srcs, det_sessions;
+	uint64_t n_det;
 };
 
 void mc__snap_core(const struct mc_core *mc, struct mc_snap_core *s);
@@ -138,14 +155,17 @@ const struct mc_position *mc__snap_pos(const struct mc_core *mc, uint32_t acct,
 				       uint32_t slot);
 /* Map slot h < trk_slots: 1 and *t when it holds a followed order, else 0. */
 int mc__snap_trk(const struct mc_core *mc, uint64_t h, struct mc_snap_trk *t);
+/* Detach table entry i < det_srcs x det_sessions: 1 and *last when set, else 0. */
+int mc__snap_det(const struct mc_core *mc, uint32_t i, uint64_t *last);
 /* Loading, into a fresh core, in this order: slots, accounts, positions, followed
- * orders, then finish (counters, the contract map). */
+ * orders, detach entries, then finish (counters, the contract map). */
 int mc__snap_set_slot(struct mc_core *mc, uint32_t slot, const struct mc_snap_slot *k,
 		      struct me_book **book);
 int mc__snap_add_acct(struct mc_core *mc, const struct mc_snap_acct *a);
 void mc__snap_set_pos(struct mc_core *mc, uint32_t acct, uint32_t slot,
 		      const struct mc_position *p);
 int mc__snap_add_trk(struct mc_core *mc, const struct mc_snap_trk *t);
+int mc__snap_set_det(struct mc_core *mc, uint32_t i, uint64_t last);
 void mc__snap_finish(struct mc_core *mc, uint64_t order_seq, const struct mc_stats *st);
 
 #endif /* TOKEX_MC_SNAP_H */

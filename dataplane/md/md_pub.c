@@ -8,12 +8,14 @@
  * ring and reply buffer. Nothing here allocates, locks, logs or makes a system call.
  */
 #include "md_pub.h"
+#include "md_lim.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
 
 #include <tokex/codec.h>
+#include <tokex/venue.h>
 
 #define NS_PER_S 1000000000ull
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
@@ -23,7 +25,10 @@
 #define STAT(p, f) STAT_ADD(p, f, 1)
 
 enum { CTL_NONE = 0, CTL_HEARTBEAT = 1, CTL_END = 2 };
-enum { REP_NONE = 0, REP_GAP = 1, REP_DATA = 2 };
+enum { REP_NONE = 0, REP_GAP = 1, REP_DATA = 2, REP_MARK = 3 };
+
+/* A GapReject answer: one packet, one message. */
+#define GAP_REPLY_LEN (TKX_MD_HDR_LEN + 2 + TKX_HDR_LEN + (int)sizeof(struct tkx_md_gap_reject))
 
 /* Ring slot metadata, apart from the bytes so the re-request search touches 16 B/slot. */
 struct md_slot {
@@ -76,15 +81,16 @@ struct md_pub {
 	struct md_slot *meta;
 	uint8_t *slots;
 
-	/* Re-requests. Tokens are in nano-messages so refill needs no division. */
+	/* Re-requests. */
 	uint32_t req_max;
-	uint32_t req_rate;
-	uint64_t tok;
-	uint64_t tok_cap;
-	uint64_t tok_last_ns;
+	uint32_t req_max_bytes;
+	struct md_lim *lim;    /* the per-source and global budgets */
+	struct md_lim_grant rep_grant; /* the answer's source, to charge what it is sent */
 	uint8_t rep_kind;      /* REP_*: the answer md_pub_next_reply() is building */
-	uint64_t rep_next;     /* REP_DATA: next sequence to resend */
-	uint64_t rep_end;      /* REP_DATA: one past the last */
+	uint64_t rep_next;     /* REP_DATA: next sequence to resend; REP_MARK: the marker's */
+	uint64_t rep_end;      /* REP_DATA: one past the last the limits allow */
+	uint64_t rep_want;     /* REP_DATA: one past the last asked for that exists */
+	uint64_t rep_budget;   /* REP_DATA: bytes left for data packets (marker excluded) */
 	uint64_t rep_first;    /* REP_GAP: first_available_seq */
 	uint64_t rep_requested;
 
@@ -94,7 +100,7 @@ struct md_pub {
 } __attribute__((aligned(64)));
 
 struct layout {
-	size_t cs, hash, meta, slots, total;
+	size_t cs, hash, meta, slots, lim, total;
 	uint32_t hash_size;
 };
 
@@ -104,19 +110,36 @@ void md_pub_params_default(struct md_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->session = "TOKEXMD001";
-	p->retain = 4096;
+	/* The venue's published values (tokex/venue.h), as tokexd's configuration. */
+	p->retain = TKX_VENUE_MD_RETAIN;
 	p->max_payload = TKX_MAX_DGRAM;
-	p->snapshot_ns = NS_PER_S;
-	p->heartbeat_ns = NS_PER_S;
-	p->req_max = 1024;
-	p->req_rate = 100000;
-	p->req_burst = 4096;
+	p->snapshot_ns = (uint64_t)TKX_VENUE_MD_SNAPSHOT_MS * 1000000u;
+	p->heartbeat_ns = (uint64_t)TKX_VENUE_MD_HEARTBEAT_MS * 1000000u;
+	p->req_max = TKX_VENUE_MD_REQUEST_MAX_MSGS;
+	p->req_max_bytes = TKX_VENUE_MD_REQUEST_MAX_BYTES;
+	p->req_sources = TKX_VENUE_MD_REQUEST_SOURCES;
+	p->req_rate = TKX_VENUE_MD_REQUEST_RATE;
+	p->req_burst = TKX_VENUE_MD_REQUEST_BURST;
+	p->req_global_rate = TKX_VENUE_MD_REQUEST_GLOBAL_RATE;
+	p->req_global_burst = TKX_VENUE_MD_REQUEST_GLOBAL_RATE / 10; /* 100 ms of it */
+}
+
+static void lim_params(const struct md_params *p, struct md_lim_params *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->sources = p->req_sources;
+	l->rate = p->req_rate;
+	l->burst = p->req_burst;
+	l->global_rate = p->req_global_rate;
+	l->global_burst = p->req_global_burst;
+	l->seed = p->req_seed;
 }
 
 static int layout(const struct md_params *p, struct layout *l)
 {
 	char name[TKX_MD_SESSION_LEN];
-	size_t off;
+	struct md_lim_params lp;
+	size_t off, lim_len;
 	uint32_t i;
 
 	if (!p || !p->session || !p->session[0] || tkx_md_session(name, p->session))
@@ -130,7 +153,16 @@ static int layout(const struct md_params *p, struct layout *l)
 	for (i = 0; i < p->n_contracts; i++)
 		if (p->contracts[i].id == 0 || p->contracts[i].phase > TKX_PHASE_DELISTED)
 			return -EINVAL;
-	if (p->req_max < 1 || p->req_max > UINT16_MAX || (p->req_rate && p->req_burst < 1))
+	if (p->req_max < 1 || p->req_max > UINT16_MAX || p->req_max_bytes < MD_REQ_MIN_BYTES ||
+	    p->req_max_bytes > MD_REQ_MAX_BYTES)
+		return -EINVAL;
+	/* A bucket shallower than one full answer would cut every answer short. */
+	if ((p->req_rate && p->req_burst < p->req_max_bytes) ||
+	    (p->req_global_rate && p->req_global_burst < p->req_max_bytes))
+		return -EINVAL;
+	lim_params(p, &lp);
+	lim_len = md_lim_memsize(&lp);
+	if (lim_len == 0)
 		return -EINVAL;
 
 	l->hash_size = 2;
@@ -144,7 +176,9 @@ static int layout(const struct md_params *p, struct layout *l)
 	l->meta = off;
 	off += ALIGN64((size_t)p->retain * sizeof(struct md_slot));
 	l->slots = off;
-	off += (size_t)p->retain * SLOT_BYTES;
+	off += ALIGN64((size_t)p->retain * SLOT_BYTES);
+	l->lim = off;
+	off += lim_len;
 	l->total = off;
 	return 0;
 }
@@ -186,6 +220,7 @@ struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *prm)
 {
 	struct md_pub *p = mem;
 	uint8_t *base = mem;
+	struct md_lim_params lp;
 	struct layout l;
 	uint32_t i;
 
@@ -209,9 +244,11 @@ struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *prm)
 	p->meta = (struct md_slot *)(void *)(base + l.meta);
 	p->slots = base + l.slots;
 	p->req_max = prm->req_max;
-	p->req_rate = prm->req_rate;
-	p->tok_cap = (uint64_t)prm->req_burst * NS_PER_S;
-	p->tok = p->tok_cap;
+	p->req_max_bytes = prm->req_max_bytes;
+	lim_params(prm, &lp);
+	p->lim = md_lim_init(base + l.lim, l.total - l.lim, &lp);
+	if (p->lim == NULL)
+		return NULL; /* cannot happen: layout() checked lp (errno EINVAL) */
 
 	for (i = 0; i < prm->n_contracts; i++) {
 		struct md_cstate *c = &p->cs[i];
@@ -248,7 +285,6 @@ static inline void clock_start(struct md_pub *p, uint64_t now)
 	p->clock_started = 1;
 	p->last_pkt_ns = now;
 	p->next_snap_ns = now + p->snapshot_ns;
-	p->tok_last_ns = now;
 }
 
 static inline uint8_t *slot_buf(const struct md_pub *p, uint64_t i)
@@ -518,32 +554,22 @@ static inline uint64_t end_sent(const struct md_pub *p)
 	return m->first + m->count;
 }
 
-/* Whole messages the bucket allows now (UINT64_MAX without a rate limit). */
-static uint64_t tokens(struct md_pub *p, uint64_t now)
+static inline uint64_t min64(uint64_t a, uint64_t b)
 {
-	uint64_t dt = elapsed(now, p->tok_last_ns), room;
-
-	if (!p->req_rate)
-		return UINT64_MAX;
-	p->tok_last_ns = now > p->tok_last_ns ? now : p->tok_last_ns;
-	room = p->tok_cap - p->tok;
-	if (dt >= room / p->req_rate)
-		p->tok = p->tok_cap;
-	else
-		p->tok += dt * p->req_rate; /* < room: no overflow */
-	return p->tok / NS_PER_S;
+	return a < b ? a : b;
 }
 
-static inline void spend(struct md_pub *p, uint64_t n)
+/* Charges the answer's source (and the global budget) for bytes sent. */
+static inline void charge(struct md_pub *p, uint64_t bytes)
 {
-	if (p->req_rate)
-		p->tok -= n * NS_PER_S;
+	md_lim_spend(p->lim, &p->rep_grant, bytes);
+	STAT_ADD(p, req_bytes, bytes);
 }
 
-int md_pub_request(struct md_pub *p, const void *req, size_t len, uint64_t now)
+int md_pub_request(struct md_pub *p, uint32_t src, const void *req, size_t len, uint64_t now)
 {
 	struct tkx_md_hdr h;
-	uint64_t avail, first, end, n;
+	uint64_t first, end, budget, need;
 	int other;
 
 	clock_start(p, now);
@@ -552,44 +578,53 @@ int md_pub_request(struct md_pub *p, const void *req, size_t len, uint64_t now)
 		STAT(p, req_bad);
 		return -EBADMSG;
 	}
-	avail = tokens(p, now);
-	if (avail == 0) {
-		STAT(p, req_throttled);
-		return -EAGAIN;
-	}
 	if (p->rep_kind != REP_NONE) {
 		STAT(p, req_cut);
 		p->rep_kind = REP_NONE;
 	}
+	md_lim_check(p->lim, src, now, &p->rep_grant);
+	if (p->rep_grant.how == MD_LIM_NEW && p->rep_grant.src != UINT64_MAX)
+		STAT(p, req_sources_new);
+	else if (p->rep_grant.how == MD_LIM_EVICTED)
+		STAT(p, req_sources_evicted);
+	budget = min64(p->req_max_bytes, min64(p->rep_grant.src, p->rep_grant.global));
+
+	/* The answer's kind, then whether the budget holds its smallest useful form. */
 	first = first_retained(p);
+	end = end_sent(p);
 	other = memcmp(h.session, p->session, TKX_MD_SESSION_LEN) != 0;
+	if (other || h.sequence < first)
+		need = GAP_REPLY_LEN;
+	else if (h.sequence >= end)
+		need = TKX_MD_HDR_LEN; /* nothing to send, but a request costs its own size */
+	else
+		need = MD_REQ_MIN_BYTES;
+	if (budget < need) {
+		STAT(p, req_throttled);
+		if (p->rep_grant.global < need && p->rep_grant.src >= need)
+			STAT(p, req_throttled_global);
+		return -EAGAIN;
+	}
+
 	if (other || h.sequence < first) {
 		p->rep_kind = REP_GAP;
 		p->rep_first = other ? 0 : first;
 		p->rep_requested = h.sequence;
-		spend(p, 1);
 		STAT(p, gap_rejects);
 		if (other)
 			STAT(p, req_wrong_session);
 		return 0;
 	}
-	end = end_sent(p);
 	if (h.sequence >= end) {
-		spend(p, 1);
+		charge(p, TKX_MD_HDR_LEN);
 		STAT(p, req_empty);
 		return 0;
 	}
-	n = end - h.sequence;
-	if (n > h.count)
-		n = h.count;
-	if (n > p->req_max)
-		n = p->req_max;
-	if (n > avail)
-		n = avail;
 	p->rep_kind = REP_DATA;
 	p->rep_next = h.sequence;
-	p->rep_end = h.sequence + n;
-	spend(p, n);
+	p->rep_want = h.sequence + min64(h.count, end - h.sequence);
+	p->rep_end = min64(p->rep_want, h.sequence + p->req_max);
+	p->rep_budget = budget - TKX_MD_HDR_LEN; /* the end marker's room, kept */
 	STAT(p, req_served);
 	return 0;
 }
@@ -610,6 +645,24 @@ static uint64_t slot_of(const struct md_pub *p, uint64_t seq)
 	return lo;
 }
 
+/* The end marker: a count-0 packet whose sequence is the first message not sent. */
+static int reply_marker(struct md_pub *p, const uint8_t **buf, size_t *len)
+{
+	struct tkx_md_hdr h;
+
+	memcpy(h.session, p->session, TKX_MD_SESSION_LEN);
+	h.sequence = p->rep_next;
+	h.count = TKX_MD_HEARTBEAT;
+	tkx_md_hdr_encode(p->reply_buf, sizeof(p->reply_buf), &h);
+	p->rep_kind = REP_NONE;
+	charge(p, TKX_MD_HDR_LEN);
+	STAT(p, req_capped);
+	STAT(p, req_pkts);
+	*buf = p->reply_buf;
+	*len = TKX_MD_HDR_LEN;
+	return 1;
+}
+
 int md_pub_next_reply(struct md_pub *p, const uint8_t **buf, size_t *len)
 {
 	struct tkx_md_pkt r;
@@ -627,11 +680,14 @@ int md_pub_next_reply(struct md_pub *p, const uint8_t **buf, size_t *len)
 		if (tkx_md_pkt_init(&r, p->reply_buf, p->max_payload, p->session, 0) != 0 ||
 		    tkx_md_pkt_append(&r, msg, (size_t)n) != 0)
 			return 0; /* cannot happen: max_payload >= MD_MIN_PAYLOAD */
+		charge(p, r.len);
 		STAT(p, req_pkts);
 		*buf = r.buf;
 		*len = r.len;
 		return 1;
 	}
+	if (p->rep_kind == REP_MARK)
+		return reply_marker(p, buf, len);
 	if (p->rep_kind != REP_DATA)
 		return 0;
 	if (p->rep_next >= p->rep_end) {
@@ -644,13 +700,12 @@ int md_pub_next_reply(struct md_pub *p, const uint8_t **buf, size_t *len)
 		return 0;
 	}
 
-	/* Re-pack: the first message is exactly rep_next; stop when the packet is full. Each
-	 * source packet gives at least one message, so the walk is bounded by what one reply
-	 * packet holds. */
-	if (tkx_md_pkt_init(&r, p->reply_buf, p->max_payload, p->session, p->rep_next) != 0) {
-		p->rep_kind = REP_NONE; /* cannot happen: max_payload >= MD_MIN_PAYLOAD */
-		return 0;
-	}
+	/* Re-pack: the first message is exactly rep_next; stop when the packet is full or the
+	 * budget is. Each source packet gives at least one message, so the walk is bounded by
+	 * what one reply packet holds. */
+	if (tkx_md_pkt_init(&r, p->reply_buf, min64(p->max_payload, p->rep_budget), p->session,
+			    p->rep_next) != 0)
+		return reply_marker(p, buf, len); /* less than a header left */
 	for (i = slot_of(p, p->rep_next); i != p->tx && p->rep_next < p->rep_end; i++) {
 		struct tkx_md_iter it;
 		const void *msg;
@@ -667,9 +722,12 @@ int md_pub_next_reply(struct md_pub *p, const uint8_t **buf, size_t *len)
 		}
 	}
 full:
-	assert(r.count > 0);
+	if (r.count == 0) /* the budget does not hold the next message (never the first) */
+		return reply_marker(p, buf, len);
+	p->rep_budget -= r.len;
 	if (p->rep_next >= p->rep_end)
-		p->rep_kind = REP_NONE;
+		p->rep_kind = p->rep_next < p->rep_want ? REP_MARK : REP_NONE;
+	charge(p, r.len);
 	STAT(p, req_pkts);
 	STAT_ADD(p, req_msgs, r.count);
 	*buf = r.buf;

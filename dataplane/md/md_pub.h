@@ -58,31 +58,41 @@
  *  7. Re-requests are answered only from handed-out packets ([tail, tx)): a reply message
  *     is a byte copy of the original, with its original sequence number.
  *  8. Every loop is bounded: md_pub_add() by n, md_pub_tick() by MD_SNAP_BURST snapshots,
- *     md_pub_request() by a binary search over the ring, md_pub_next_reply() by one reply
- *     packet (and the source packets it draws from).
+ *     md_pub_request() by a binary search over the ring and one set of the source table,
+ *     md_pub_next_reply() by one reply packet (and the source packets it draws from).
  *
  * Re-requests (docs/protocol.md 6.3), in the order of the checks:
  *  - a datagram that is not exactly 20 bytes, or has count 0 or sequence 0 (sequences start
  *    at 1), is malformed: ignored, counted (req_bad), -EBADMSG;
- *  - then the rate limit (a token bucket of messages, req_rate per second, req_burst deep;
- *    a request costs the messages it is answered with, at least 1): with no token the
- *    request is ignored, counted (req_throttled), -EAGAIN; with fewer tokens than it asks
- *    it is answered in part, like a request above the limit;
+ *  - then the limits (md_lim.h): the answer may take at most budget = min(req_max_bytes,
+ *    the source's tokens, the global tokens) bytes of UDP payload, all its packets
+ *    together. A budget too small for the answer's smallest useful form (a GapReject, 46
+ *    bytes; one packet of the largest message and the end marker, MD_REQ_MIN_BYTES) gets
+ *    nothing: ignored, counted (req_throttled; req_throttled_global when the global bucket
+ *    was the short one), -EAGAIN. Every request that is not ignored costs the bytes it is
+ *    answered with and never less than its own 20;
  *  - session not the current one: GapReject with first_available_seq 0 (the protocol's
  *    "0 if none of that session"), counted in gap_rejects and req_wrong_session;
  *  - sequence below the oldest retained message: GapReject with first_available_seq = the
  *    oldest retained sequence, requested_seq = the request's sequence. A GapReject packet
  *    has header sequence 0 and count 1;
  *  - sequence at or past the last handed-out message: nothing is sent (req_empty);
- *  - else messages [sequence, sequence + min(count, req_max, tokens)) that exist, in
- *    ordinary packets of at most max_payload bytes re-packed from the originals so the
- *    first starts exactly at `sequence`, each header carrying its first message's original
- *    sequence (req_served, req_msgs, req_pkts).
+ *  - else messages [sequence, sequence + min(count, what exists)), in ordinary packets of
+ *    at most max_payload bytes re-packed from the originals so the first starts exactly at
+ *    `sequence`, each header carrying its first message's original sequence (req_served,
+ *    req_msgs, req_pkts), as many as req_max messages and budget - 20 bytes allow. When
+ *    that is fewer than asked for and existing, the answer ends with the end marker: a
+ *    20-byte packet with count 0 (a heartbeat's form) whose sequence is the first message
+ *    not sent, so the receiver asks again from there (req_capped).
+ *  Bound: the packets of one answer add up to at most req_max_bytes of UDP payload (the
+ *  data packets at most budget - 20, the marker 20), so a 20-byte request is amplified at
+ *  most req_max_bytes / 20 times, and a source gets at most req_burst + req_rate x t bytes
+ *  in any t seconds (all sources together: the global bucket's depth + its rate x t).
  *  Decisions beyond the protocol text: the packing of a reply is not that of the original
  *  packets (MoldUDP64 retransmits messages, not datagrams); a request for messages still
  *  PENDING (closed but not yet handed out) or in the OPEN packet gets only what was handed
- *  out, as "not yet published"; the rate limit is one bucket for all requesters (the
- *  publisher does not see addresses).
+ *  out, as "not yet published"; an ignored request gets no answer at all (an answer to a
+ *  source over its limit would be traffic to an address that may be forged).
  *
  * Output contract:
  *  - The pointer from md_pub_next_tx() is valid until the next call to md_pub_add(),
@@ -115,6 +125,9 @@
 /* A packet must hold the largest message (Snapshot, 80 bytes) with its length prefix. */
 #define MD_MIN_PAYLOAD (TKX_MD_HDR_LEN + 2 + TKX_HDR_LEN + (int)sizeof(struct tkx_md_snapshot))
 #define MD_SNAP_BURST 256u /* Snapshots one md_pub_tick() emits at most */
+/* The smallest per-request byte cap: one packet of the largest message and the end marker. */
+#define MD_REQ_MIN_BYTES (MD_MIN_PAYLOAD + TKX_MD_HDR_LEN)
+#define MD_REQ_MAX_BYTES (1u << 20)
 
 /* A contract the publisher keeps Snapshot state for, and its phase at start. */
 struct md_contract {
@@ -131,9 +144,16 @@ struct md_params {
 	uint64_t heartbeat_ns;           /* heartbeat after this long idle; 0 = never       1 s */
 	const struct md_contract *contracts;
 	uint32_t n_contracts;            /* 0..MD_MAX_CONTRACTS                                */
-	uint32_t req_max;                /* messages per re-request, 1..65535              1024 */
-	uint32_t req_rate;               /* re-sent messages per second; 0 = no limit    100000 */
-	uint32_t req_burst;              /* token bucket depth, >= 1 when req_rate > 0     4096 */
+	/* Re-requests (md_lim.h): bytes are UDP payload, every packet of an answer counted. */
+	uint32_t req_max;                /* messages per answer, 1..65535                 1024 */
+	uint32_t req_max_bytes;          /* bytes per answer, MD_REQ_MIN_BYTES..MD_REQ_MAX_BYTES
+					    1492 (one full packet and the end marker) */
+	uint32_t req_sources;            /* source table entries, power of two, 8..2^20  8192 */
+	uint32_t req_rate;               /* bytes per second per source; 0 = no limit 1000000 */
+	uint32_t req_burst;              /* its depth, >= req_max_bytes when rate > 0   65536 */
+	uint32_t req_global_rate;        /* bytes per second, all sources; 0 = none 25000000 */
+	uint32_t req_global_burst;       /* its depth, >= req_max_bytes when rate > 0 2500000 */
+	uint64_t req_seed;               /* keys the source table's hash                    0 */
 };
 
 /* Counters: one uint64 each; the control plane reads them with md_pub_stats_read(). */
@@ -154,7 +174,12 @@ struct md_params {
 	X(gap_rejects)       /* GapReject answers */                                       \
 	X(req_wrong_session) /* ... of them, for another session */                       \
 	X(req_bad)           /* malformed re-requests: ignored */                          \
-	X(req_throttled)     /* re-requests ignored by the rate limit */                   \
+	X(req_throttled)     /* re-requests ignored by the rate limits: no answer */       \
+	X(req_throttled_global) /* ... of them, for want of the global budget */          \
+	X(req_capped)        /* answers cut by a limit: ended with the "ask again" marker */ \
+	X(req_bytes)         /* UDP payload bytes of all answers (markers included) */     \
+	X(req_sources_new)   /* sources given an idle entry of the source table */         \
+	X(req_sources_evicted) /* ... a busy one: the table under pressure (md_lim.h) */   \
 	X(req_cut)           /* answers left unfinished (new request, or eviction) */
 
 struct md_stats {
@@ -224,11 +249,13 @@ int md_pub_end(struct md_pub *p, uint64_t now);
 int md_pub_next_tx(struct md_pub *p, const uint8_t **buf, size_t *len);
 
 /*
- * One re-request datagram (its UDP payload) from port 7414; decides the answer (see
- * "Re-requests" above). 0 when the request is answered (md_pub_next_reply() yields the
- * packets; maybe none), -EBADMSG (malformed) or -EAGAIN (rate limit): ignored, counted.
+ * One re-request datagram (its UDP payload) from port 7414, sent from address src (the
+ * IPv4 source address; any byte order, the same for every call: it only names the source
+ * for the rate limit); decides the answer (see "Re-requests" above). 0 when the request is
+ * answered (md_pub_next_reply() yields the packets; maybe none), -EBADMSG (malformed) or
+ * -EAGAIN (rate limits): ignored, counted.
  */
-int md_pub_request(struct md_pub *p, const void *req, size_t len, uint64_t now);
+int md_pub_request(struct md_pub *p, uint32_t src, const void *req, size_t len, uint64_t now);
 
 /* The next reply packet to the last request's source address: 1 with *buf and *len set, or
  * 0 when the answer is complete. */

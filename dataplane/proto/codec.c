@@ -165,10 +165,10 @@ static inline int tkx__opt_price_ok(int64_t px)
 	return px == TKX_NULL_PRICE || px > 0;
 }
 
-/* Session-layer reject reasons run 1..TKX_SREJ_UNSPECIFIED. */
+/* Session-layer reject reasons run 1..TKX_SREJ_SESSION_LIMIT. */
 static inline int tkx__srej_ok(unsigned r)
 {
-	return r >= TKX_SREJ_UNKNOWN_FIRM && r <= TKX_SREJ_UNSPECIFIED;
+	return r >= TKX_SREJ_UNKNOWN_FIRM && r <= TKX_SREJ_SESSION_LIMIT;
 }
 
 static inline int tkx__phase_ok(unsigned ph)
@@ -896,6 +896,7 @@ const char *tkx_session_reject_name(unsigned reason)
 		[TKX_SREJ_OUT_OF_RANGE] = "OutOfRange",
 		[TKX_SREJ_TOO_MANY] = "TooMany",
 		[TKX_SREJ_UNSPECIFIED] = "Unspecified",
+		[TKX_SREJ_SESSION_LIMIT] = "SessionLimit",
 	};
 
 	return TKX__LOOKUP(names, reason);

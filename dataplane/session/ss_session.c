@@ -18,10 +18,13 @@
 #include <string.h>
 
 #include <tokex/codec.h>
+#include <tokex/venue.h>
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
 #define NO_BUF 0xFFFFu
+#define HOLD_NONE UINT32_MAX
+#define SS_UNANSWERED_MIN 64u /* ss_table.unans_max at least: > requests of a datagram */
 #define SEQ_MSG_LEN (TKX_HDR_LEN + (int)sizeof(struct tkx_sequence))
 
 /* ss_buf.kind: which messages may be coalesced into a buffer. */
@@ -35,12 +38,36 @@ enum {
 
 /* Session flags. */
 enum {
-	SF_EVER_ESTABLISHED = 1, /* has numbering history: terminate keeps the slot */
+	SF_EVER_ESTABLISHED = 1, /* its first establishment was reported (on_established) */
 	SF_MAY_HAVE_ORDERS = 2,  /* forwarded a NewOrder since its last SESSION_GONE */
-	SF_IN_FIFO = 4,          /* on the reclaim list */
+	SF_IN_FIFO = 4,          /* on the reclaim list (TERMINATED, no resting orders) */
+	SF_IN_DIRTY = 8,         /* on the detach list (TERMINATED, may have orders) */
+	SF_IN_FIRM = 16,         /* on its firm's list of TERMINATED sessions */
+	SF_DETACHING = 32,       /* FREE, forgotten: waiting for the cores' DP_EV_DETACHED */
 };
 
-/* One slot. The first cache line is what every packet touches. 128 bytes. */
+/* Sessions of one firm (invariant 13). */
+struct ss_fstate {
+	uint32_t limit;     /* slots it may hold; 0 = none */
+	uint32_t held;      /* slots holding one of its sessions */
+	uint32_t detaching; /* its sessions being forgotten (slots FREE, detaching) */
+	uint16_t head;      /* its TERMINATED sessions, oldest first */
+	uint16_t tail;
+};
+
+/* A list of slots through their fifo links: the reclaim and the detach list. */
+struct ss_list {
+	uint16_t head;
+	uint16_t tail;
+};
+
+/* Sessions forgotten by a detach at once, at most, for the table's need (invariant 9). */
+#define SS_DETACH_MAX 8
+/* TERMINATED sessions of a firm looked at, at most, for one Negotiate (invariant 13). */
+#define SS_FIRM_WALK 16
+
+/* One slot. The first cache line is what every packet touches; the third is the
+ * control plane's and the reclaim lists'. 192 bytes. */
 struct ss_sess {
 	uint8_t state;       /* enum ss_state */
 	uint8_t cod;         /* cancel_on_disconnect from the last Establish */
@@ -68,10 +95,39 @@ struct ss_sess {
 	uint16_t fifo_next;
 	uint32_t mass_count; /* orders cancelled by the parts merged so far */
 	uint64_t mass_cl;    /* cl_ord_id of the mass cancel being merged */
+	/* third line: state time, firm list, detach */
+	uint64_t since;      /* ns: when it entered its state */
+	uint16_t firm_prev;  /* its firm's TERMINATED list (SS_NO_SLOT terminated) */
+	uint16_t firm_next;
+	uint8_t det_left;    /* DP_EV_DETACHED still to come (0: none yet; then parts) */
+	uint8_t pad3[51];
 };
-_Static_assert(sizeof(struct ss_sess) == 128, "ss_sess is two cache lines");
+_Static_assert(sizeof(struct ss_sess) == 192, "ss_sess is three cache lines");
 
-/* A slot's datagram authentication (invariant 13), beside struct ss_sess so that the
+/* Per-slot state that no packet of an established session reads: kept beside struct
+ * ss_sess (t->aux[slot]) so that its two hot lines stay two. Reset whenever the slot
+ * takes a new session_id. 64 bytes. */
+struct ss_aux {
+	uint64_t logon_ts;   /* newest timestamp of an accepted Negotiate or Establish */
+	uint64_t hold_since; /* when its hold queue last became non-empty (backstop) */
+	uint32_t inflight;   /* requests forwarded whose DP_EV_DONE has not come back */
+	uint32_t local_out;  /* defer_local: own replies handed to the owner, not echoed */
+	uint32_t held;       /* entries in its hold queue (invariant 15) */
+	uint32_t hold_head;  /* pool index of the oldest, HOLD_NONE when empty */
+	uint32_t hold_tail;
+	uint8_t logon_wait;  /* defer_local: NegotiationResponse waits for its DP_EV_LOGON */
+	uint8_t closing;     /* its end waits behind its queue: input is dropped */
+	uint8_t on_ready;    /* on t->ready: the queue's head may go, room permitting */
+	uint8_t gone;        /* closing after a disconnect: nothing is sent to its peer */
+	uint8_t close_term;  /* closing: a Terminate is sent first, close_term_reason */
+	uint8_t close_code;  /* closing: its log code (enum ss_log_code) ... */
+	uint16_t close_reason; /* ... and reason */
+	uint16_t close_term_reason;
+	uint8_t pad[18];
+};
+_Static_assert(sizeof(struct ss_aux) == 64, "ss_aux is one cache line");
+
+/* A slot's datagram authentication (invariant 16), beside struct ss_sess so that the
  * packet path reads one more line only when authentication is on. Survives TERMINATED
  * (a re-Negotiate with the same timestamp keeps it, so the counters go on); replaced
  * whole by the next Negotiate that derives keys, and so when the slot takes a new
@@ -109,27 +165,39 @@ struct ss_table {
 	uint64_t auth_floor;    /* ss_params.auth_floor_ns */
 
 	struct ss_firm *firms;  /* sorted by firm_id */
+	struct ss_fstate *fs;   /* per firm, same order */
 	struct ss_sess *sess;
 	struct ss_auth *auth;   /* per slot; NULL unless UDP with SS_AUTH_REQUIRED */
+	struct ss_aux *aux;
 	uint8_t (*ring)[SS_MSG_MAX]; /* slot s, sequence q: ring[(s << shift) | (q & mask)] */
 	uint16_t *peer_ht;      /* live slots by peer */
 	uint16_t *id_ht;        /* non-FREE slots by session_id */
 	uint16_t *free_stack;
 	uint16_t *live;         /* NEGOTIATED and ESTABLISHED slots, for ss_tick() */
 	struct ss_log *log;
+	struct dp_order *hold;  /* the hold pool (invariant 15): hold_n entries */
+	uint32_t *hold_next;    /* next entry of the same session's queue */
+	uint32_t *hold_free;    /* free pool entries, a stack */
+	uint16_t *ready;        /* sessions whose held entries may go when room allows */
+	uint32_t hold_n;
+	uint32_t n_hold_free;
+	uint32_t n_ready;
+	uint32_t unans_max;     /* requests a session may have unanswered (invariant 15) */
+	uint64_t hold_max_ns;   /* a queue waiting this long is let go (backstop) */
 	uint32_t n_free;
 	uint32_t n_live;
-	uint16_t fifo_head;     /* reclaimable TERMINATED slots, oldest first */
-	uint16_t fifo_tail;
+	uint32_t n_detaching;   /* slots FREE, detaching */
+	struct ss_list fifo;    /* TERMINATED slots without resting orders, oldest first */
+	struct ss_list dirty;   /* TERMINATED slots that may have resting orders, oldest first */
 	void (*on_established)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
 			       uint64_t next_in);
 	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			       uint16_t blen);
+	void (*on_negotiated)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			      uint64_t timestamp);
 	void *hook_arg;
-	uint8_t in_rx; /* inside ss_rx(): a tx_app() is a reply of the session layer's own */
 	uint8_t no_retx; /* ss_halt_retransmission(): RetransmitRequests are refused */
 	uint8_t defer_local; /* ss_params.defer_local */
-	uint8_t in_reject;   /* inside ss_reject_order() */
 	uint8_t auth_strip;  /* UDP with SS_AUTH_OFF: a trailing DatagramAuth is dropped */
 
 	/* log ring: producer index on its own line, consumer index on another */
@@ -413,56 +481,279 @@ static void live_remove(struct ss_table *t, uint16_t slot)
 	t->sess[last].live_idx = i;
 }
 
-static void fifo_push(struct ss_table *t, uint16_t slot)
+/* The reclaim list (fifo) and the detach list (dirty) link through fifo_prev/fifo_next: a
+ * TERMINATED slot is on one of them, by whether it may have resting orders. */
+static void list_push(struct ss_table *t, struct ss_list *l, uint8_t flag, uint16_t slot)
 {
 	struct ss_sess *s = &t->sess[slot];
 
-	s->flags |= SF_IN_FIFO;
+	s->flags |= flag;
 	s->fifo_next = SS_NO_SLOT;
-	s->fifo_prev = t->fifo_tail;
-	if (t->fifo_tail != SS_NO_SLOT)
-		t->sess[t->fifo_tail].fifo_next = slot;
+	s->fifo_prev = l->tail;
+	if (l->tail != SS_NO_SLOT)
+		t->sess[l->tail].fifo_next = slot;
 	else
-		t->fifo_head = slot;
-	t->fifo_tail = slot;
+		l->head = slot;
+	l->tail = slot;
 }
 
-static void fifo_unlink(struct ss_table *t, uint16_t slot)
+static void list_unlink(struct ss_table *t, uint16_t slot)
 {
 	struct ss_sess *s = &t->sess[slot];
+	struct ss_list *l = s->flags & SF_IN_FIFO ? &t->fifo : s->flags & SF_IN_DIRTY ? &t->dirty
+										     : NULL;
 
-	if (!(s->flags & SF_IN_FIFO))
+	if (l == NULL)
 		return;
 	if (s->fifo_prev != SS_NO_SLOT)
 		t->sess[s->fifo_prev].fifo_next = s->fifo_next;
 	else
-		t->fifo_head = s->fifo_next;
+		l->head = s->fifo_next;
 	if (s->fifo_next != SS_NO_SLOT)
 		t->sess[s->fifo_next].fifo_prev = s->fifo_prev;
 	else
-		t->fifo_tail = s->fifo_prev;
-	s->flags &= (uint8_t)~SF_IN_FIFO;
+		l->tail = s->fifo_prev;
+	s->flags &= (uint8_t)~(SF_IN_FIFO | SF_IN_DIRTY);
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
 }
 
-static int auth_keys_live(const struct ss_table *t, uint16_t slot, uint64_t now);
-
-/* A slot for a new session_id: a FREE one, else the oldest reclaimable TERMINATED one
- * that has lingered long enough (invariants 9, 13). SS_NO_SLOT when the table is full. */
-static uint16_t slot_alloc(struct ss_table *t, uint64_t now)
+static void fifo_push(struct ss_table *t, uint16_t slot)
 {
-	uint16_t h = t->fifo_head;
+	list_push(t, &t->fifo, SF_IN_FIFO, slot);
+}
 
+/* Its firm's list of TERMINATED sessions (invariant 13), oldest first. */
+static void firm_push(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+	struct ss_fstate *f = &t->fs[s->firm_idx];
+
+	s->flags |= SF_IN_FIRM;
+	s->firm_next = SS_NO_SLOT;
+	s->firm_prev = f->tail;
+	if (f->tail != SS_NO_SLOT)
+		t->sess[f->tail].firm_next = slot;
+	else
+		f->head = slot;
+	f->tail = slot;
+}
+
+static void firm_unlink(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+	struct ss_fstate *f = &t->fs[s->firm_idx];
+
+	if (!(s->flags & SF_IN_FIRM))
+		return;
+	if (s->firm_prev != SS_NO_SLOT)
+		t->sess[s->firm_prev].firm_next = s->firm_next;
+	else
+		f->head = s->firm_next;
+	if (s->firm_next != SS_NO_SLOT)
+		t->sess[s->firm_next].firm_prev = s->firm_prev;
+	else
+		f->tail = s->firm_prev;
+	s->flags &= (uint8_t)~SF_IN_FIRM;
+	s->firm_prev = s->firm_next = SS_NO_SLOT;
+}
+
+/* A session became (or was restored) TERMINATED: onto its firm's list and the reclaim or
+ * the detach list. */
+static void term_add(struct ss_table *t, uint16_t slot)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	if (s->flags & SF_MAY_HAVE_ORDERS)
+		list_push(t, &t->dirty, SF_IN_DIRTY, slot);
+	else
+		fifo_push(t, slot);
+	firm_push(t, slot);
+}
+
+static void term_del(struct ss_table *t, uint16_t slot)
+{
+	list_unlink(t, slot);
+	firm_unlink(t, slot);
+}
+
+/* The slot's session may have resting orders now, or cannot any more (a TERMINATED one
+ * moves between the lists, keeping its place on its firm's). */
+static void set_may_have_orders(struct ss_table *t, uint16_t slot, int may)
+{
+	struct ss_sess *s = &t->sess[slot];
+
+	if (!!(s->flags & SF_MAY_HAVE_ORDERS) == !!may)
+		return;
+	list_unlink(t, slot);
+	if (may)
+		s->flags |= SF_MAY_HAVE_ORDERS;
+	else
+		s->flags &= (uint8_t)~SF_MAY_HAVE_ORDERS;
+	if (s->state == SS_TERMINATED)
+		list_push(t, may ? &t->dirty : &t->fifo, may ? SF_IN_DIRTY : SF_IN_FIFO, slot);
+}
+
+static int lingered(const struct ss_table *t, uint16_t slot, uint64_t now)
+{
+	/* ...and every logon it had is stale (its timestamp may be ahead of the clock by up
+	 * to the tolerance): none played back can pass the staleness check (invariant 14),
+	 * nor bring back the keys it derived (16). */
+	return since(now, t->sess[slot].term_time) >= t->linger_ns &&
+	       now > t->aux[slot].logon_ts + t->ts_tol_ns;
+}
+
+static int firm_at_limit(const struct ss_table *t, unsigned fi)
+{
+	return t->fs[fi].limit && t->fs[fi].held >= t->fs[fi].limit;
+}
+
+/* A TERMINATED session without resting orders that lingered, given to a new session_id
+ * (invariant 9): out of the lists, the id index and its firm's count. */
+static void reclaim(struct ss_table *t, uint16_t slot, uint64_t now)
+{
+	term_del(t, slot);
+	log_sess(t, now, SS_LOG_RECLAIMED, 0, slot);
+	ht_erase(t, t->id_ht, home_id, slot);
+	t->fs[t->sess[slot].firm_idx].held--;
+	STAT(t, reclaimed);
+}
+
+/* Forgets the TERMINATED session in slot by a detach (invariant 9): its slot becomes FREE
+ * (detaching) and the SESSION_GONE DP_GONE_DETACH that asks the cores for it goes to out
+ * (the caller checked room), or, with out NULL (replay of that record), nowhere. */
+static void forget(struct ss_table *t, uint16_t slot, uint16_t why, uint64_t now,
+		   struct ss_out *out)
+{
+	struct ss_sess *s = &t->sess[slot];
+	struct ss_fstate *f = &t->fs[s->firm_idx];
+
+	assert(s->state == SS_TERMINATED);
+	log_sess(t, now, SS_LOG_FORGOTTEN, why, slot);
+	term_del(t, slot);
+	ht_erase(t, t->id_ht, home_id, slot);
+	f->held--;
+	f->detaching++;
+	t->n_detaching++;
+	s->state = SS_FREE;
+	s->flags = SF_DETACHING;
+	s->det_left = 0;
+	s->mass_left = 0;
+	s->since = now;
+	STAT(t, forgotten);
+	if (out) {
+		struct dp_order *o = &out->orders[out->n_orders++];
+
+		memset(o, 0, sizeof(*o));
+		o->type = DP_ORD_SESSION_GONE;
+		o->scope = DP_GONE_DETACH;
+		o->src = t->core;
+		o->session = slot;
+		o->firm_id = s->firm_id;
+		o->order_id = s->session_id;
+		o->in_seq = why; /* for the journal and its replay */
+		o->contract_id = 0; /* every matching core */
+		o->rx_time = now;
+	}
+}
+
+/* DP_EV_DETACHED from a matching core: when every core the SESSION_GONE went to has
+ * answered, the slot is FREE for good. */
+static void detached(struct ss_table *t, const struct dp_event *e)
+{
+	struct ss_sess *s = &t->sess[e->session];
+	uint64_t id;
+
+	memcpy(&id, e->u.raw, sizeof(id));
+	if (!(s->flags & SF_DETACHING) || s->session_id != id) {
+		STAT(t, ev_dropped);
+		return;
+	}
+	if (s->det_left == 0)
+		s->det_left = e->parts ? e->parts : 1;
+	if (--s->det_left)
+		return;
+	s->flags = 0;
+	t->fs[s->firm_idx].detaching--;
+	t->n_detaching--;
+	t->free_stack[t->n_free++] = e->session;
+	STAT(t, detach_done);
+}
+
+/* A slot for a new session_id of firm fi (invariants 9, 13), or SS_NO_SLOT with *why
+ * the NegotiationReject reason. A firm at its limit gets its own oldest lingered session
+ * without resting orders; another firm a FREE slot, else the oldest lingered session
+ * without resting orders. When that fails and one that may have them lingered, it is
+ * forgotten (a detach, into out) for the next try. */
+static uint16_t slot_alloc(struct ss_table *t, unsigned fi, uint64_t now, struct ss_out *out,
+			   uint16_t *why)
+{
+	uint16_t h, dirty = SS_NO_SLOT;
+
+	if (firm_at_limit(t, fi)) {
+		unsigned n = 0;
+
+		for (h = t->fs[fi].head; h != SS_NO_SLOT && n < SS_FIRM_WALK && lingered(t, h, now);
+		     h = t->sess[h].firm_next, n++) {
+			if (!(t->sess[h].flags & SF_MAY_HAVE_ORDERS)) {
+				reclaim(t, h, now);
+				return h;
+			}
+			if (dirty == SS_NO_SLOT)
+				dirty = h;
+		}
+		if (dirty != SS_NO_SLOT && t->fs[fi].detaching == 0 && room(out, 0, 1))
+			forget(t, dirty, SS_FORGET_FIRM, now, out);
+		*why = TKX_SREJ_SESSION_LIMIT;
+		STAT(t, neg_firm_limit);
+		return SS_NO_SLOT;
+	}
 	if (t->n_free)
 		return t->free_stack[--t->n_free];
-	if (h == SS_NO_SLOT || since(now, t->sess[h].term_time) < t->linger_ns ||
-	    auth_keys_live(t, h, now))
-		return SS_NO_SLOT;
-	fifo_unlink(t, h);
-	log_sess(t, now, SS_LOG_RECLAIMED, 0, h);
-	ht_erase(t, t->id_ht, home_id, h);
-	STAT(t, reclaimed);
-	return h;
+	h = t->fifo.head;
+	if (h != SS_NO_SLOT && lingered(t, h, now)) {
+		reclaim(t, h, now);
+		return h;
+	}
+	h = t->dirty.head;
+	if (h != SS_NO_SLOT && lingered(t, h, now) && t->n_detaching < SS_DETACH_MAX &&
+	    room(out, 0, 1))
+		forget(t, h, SS_FORGET_TABLE, now, out);
+	*why = TKX_SREJ_UNSPECIFIED;
+	STAT(t, neg_table_full);
+	return SS_NO_SLOT;
+}
+
+/* ss_tick(): forgetting started before a Negotiate needs it (invariant 9) - one slot
+ * when the table is full, the oldest session of a firm at its limit - so that one seldom
+ * waits. Returns how many it forgot, or -ENOBUFS. */
+static int forget_ahead(struct ss_table *t, uint64_t now, struct ss_out *out)
+{
+	int acted = 0;
+	uint16_t h;
+
+	if (t->n_free == 0 && t->n_detaching == 0 &&
+	    !(t->fifo.head != SS_NO_SLOT && lingered(t, t->fifo.head, now))) {
+		h = t->dirty.head;
+		if (h != SS_NO_SLOT && lingered(t, h, now)) {
+			if (!room(out, 0, 1))
+				return -ENOBUFS;
+			forget(t, h, SS_FORGET_TABLE, now, out);
+			acted++;
+		}
+	}
+	for (uint32_t fi = 0; fi < t->n_firms; fi++) {
+		if (!firm_at_limit(t, fi) || t->fs[fi].detaching)
+			continue;
+		h = t->fs[fi].head;
+		if (h == SS_NO_SLOT || !lingered(t, h, now) ||
+		    !(t->sess[h].flags & SF_MAY_HAVE_ORDERS))
+			continue; /* nothing lingered, or the oldest is reclaimable as it is */
+		if (!room(out, 0, 1))
+			return -ENOBUFS;
+		forget(t, h, SS_FORGET_FIRM, now, out);
+		acted++;
+	}
+	return acted;
 }
 
 /* ---- Output ----------------------------------------------------------------------------- */
@@ -539,8 +830,7 @@ static void tx_session(struct ss_table *t, const struct dest *d, const void *msg
 }
 
 /* The session's next application message (invariant 3): numbered, kept in the ring,
- * and sent if the session is established. A deferring table (defer_local) hands the
- * replies it makes by itself to its owner instead: they come back through ss_event(). */
+ * and sent if the session is established. */
 static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *body,
 		   uint16_t blen, uint64_t now, struct ss_out *out)
 {
@@ -550,20 +840,12 @@ static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *
 	uint16_t len;
 	struct ss_buf *b;
 
-	if (t->defer_local && (t->in_rx || t->in_reject)) {
-		if (t->on_local_reply)
-			t->on_local_reply(t->hook_arg, slot, tid, body, blen);
-		STAT(t, local_deferred);
-		return;
-	}
 	seq = s->next_out++;
 	e = ring_entry(t, slot, seq);
 	len = enc(e, tid, body, blen);
-	if (t->in_rx && t->on_local_reply) /* the journal (issue 6) */
-		t->on_local_reply(t->hook_arg, slot, tid, body, blen);
 	STAT(t, tx_app);
-	if (s->state != SS_ESTABLISHED)
-		return;
+	if (s->state != SS_ESTABLISHED || t->aux[slot].gone)
+		return; /* kept for retransmission only */
 	if (t->tcp) {
 		b = buf_get(out, &s->peer, slot, KIND_STREAM, &s->hint_ses, len + TKX_SOFH_LEN, 0);
 	} else {
@@ -572,6 +854,26 @@ static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *
 	}
 	buf_put(b, e, len, t->tcp);
 	s->last_tx = now;
+}
+
+/* A reply the session layer makes by itself, at its turn (invariant 15). A deferring table
+ * (defer_local) hands it to its owner, who gives it back through ss_event() to be numbered
+ * (invariant 12; counted until then, local_out); else it is numbered now and, when
+ * report, reported to on_local_reply (the journal's record of it: the replies to ss_rx()'s
+ * messages; not ss_reject_order()'s, which replay makes again by itself). */
+static void tx_local(struct ss_table *t, uint16_t slot, uint16_t tid, const void *body,
+		     uint16_t blen, uint64_t now, struct ss_out *out, int report)
+{
+	if (t->defer_local) {
+		if (t->on_local_reply)
+			t->on_local_reply(t->hook_arg, slot, tid, body, blen);
+		t->aux[slot].local_out++;
+		STAT(t, local_deferred);
+		return;
+	}
+	tx_app(t, slot, tid, body, blen, now, out);
+	if (report && t->on_local_reply)
+		t->on_local_reply(t->hook_arg, slot, tid, body, blen);
 }
 
 static void send_heartbeat(struct ss_table *t, uint16_t slot, uint64_t now, struct ss_out *out)
@@ -605,7 +907,7 @@ static void send_terminate(struct ss_table *t, uint16_t slot, uint16_t reason,
 }
 
 /* Ends a live session (invariants 7, 9): SESSION_GONE if asked, out of the peer index,
- * then TERMINATED, or FREE if it never was established. The caller sent any Terminate. */
+ * then TERMINATED. The caller sent any Terminate. */
 static void close_session(struct ss_table *t, uint16_t slot, uint16_t code, uint16_t reason,
 			  uint64_t now, struct ss_out *out)
 {
@@ -628,16 +930,190 @@ static void close_session(struct ss_table *t, uint16_t slot, uint16_t code, uint
 	log_sess(t, now, code, reason, slot);
 	ht_erase(t, t->peer_ht, home_peer, slot);
 	live_remove(t, slot);
-	if (!(s->flags & SF_EVER_ESTABLISHED)) {
-		ht_erase(t, t->id_ht, home_id, slot);
-		s->state = SS_FREE;
-		t->free_stack[t->n_free++] = slot;
-		return;
-	}
+	s->since = now;
+	/* Kept even if never established: its newest logon timestamp refuses a replay of
+	 * its Negotiate until the slot is reclaimed (invariant 14). */
 	s->state = SS_TERMINATED;
 	s->term_time = now;
-	if (!(s->flags & SF_MAY_HAVE_ORDERS))
-		fifo_push(t, slot);
+	term_add(t, slot);
+}
+
+/* ---- Reply order: requests in flight and the hold queue (invariant 15) -------------------- */
+
+/* Per-slot state for a new session_id (logon_ts: what ss_restore_session() keeps). */
+static void aux_reset(struct ss_table *t, uint16_t slot, uint64_t logon_ts)
+{
+	struct ss_aux *x = &t->aux[slot];
+
+	assert(x->held == 0 || x->hold_head == HOLD_NONE);
+	memset(x, 0, sizeof(*x));
+	x->logon_ts = logon_ts;
+	x->hold_head = x->hold_tail = HOLD_NONE;
+}
+
+/* A session's requests not answered yet: in flight to the matching cores, its own replies
+ * out with the owner for numbering (defer_local), and everything held. */
+static inline uint32_t unanswered(const struct ss_aux *x)
+{
+	return x->inflight + x->local_out + x->held;
+}
+
+/* Appends o (a request, or a DP_ORD_LOCAL reply) to slot's queue. ss_rx() made sure the
+ * pool has room. */
+static void hold_push(struct ss_table *t, uint16_t slot, const struct dp_order *o, uint64_t now)
+{
+	struct ss_aux *x = &t->aux[slot];
+	uint32_t i;
+
+	assert(t->n_hold_free > 0);
+	i = t->hold_free[--t->n_hold_free];
+	t->hold[i] = *o;
+	t->hold_next[i] = HOLD_NONE;
+	if (x->hold_tail != HOLD_NONE) {
+		t->hold_next[x->hold_tail] = i;
+	} else {
+		x->hold_head = i;
+		x->hold_since = now;
+	}
+	x->hold_tail = i;
+	x->held++;
+	STAT(t, held);
+}
+
+static void hold_pop(struct ss_table *t, struct ss_aux *x)
+{
+	uint32_t i = x->hold_head;
+
+	x->hold_head = t->hold_next[i];
+	if (x->hold_head == HOLD_NONE)
+		x->hold_tail = HOLD_NONE;
+	x->held--;
+	t->hold_free[t->n_hold_free++] = i;
+}
+
+static void ready_add(struct ss_table *t, uint16_t slot)
+{
+	struct ss_aux *x = &t->aux[slot];
+
+	if (x->on_ready)
+		return;
+	x->on_ready = 1;
+	t->ready[t->n_ready++] = slot;
+}
+
+/* The end of a session, now: its Terminate (if term) and close_session(). */
+static void finish_close(struct ss_table *t, uint16_t slot, int term, uint16_t term_reason,
+			 uint16_t code, uint16_t reason, uint64_t now, struct ss_out *out)
+{
+	if (term)
+		send_terminate(t, slot, term_reason, out);
+	close_session(t, slot, code, reason, now, out);
+}
+
+/* Ends a live session (a Terminate either way, a keepalive timeout, a disconnect): at
+ * once when nothing of it is unanswered, else after everything taken before (invariant
+ * 14) - its end waits behind its queue and its input is dropped meanwhile. The caller
+ * checked room for finish_close(). Returns 1 when it ended now, 0 when it waits. */
+static int end_session(struct ss_table *t, uint16_t slot, int term, uint16_t term_reason,
+		       uint16_t code, uint16_t reason, uint64_t now, struct ss_out *out)
+{
+	struct ss_aux *x = &t->aux[slot];
+
+	if (unanswered(x) == 0) {
+		finish_close(t, slot, term, term_reason, code, reason, now, out);
+		return 1;
+	}
+	x->closing = 1;
+	x->close_term = (uint8_t)(term != 0);
+	x->close_term_reason = term_reason;
+	x->close_code = (uint8_t)code;
+	x->close_reason = reason;
+	x->gone = !term && code == SS_LOG_DISCONNECTED;
+	if (!x->held)
+		x->hold_since = now; /* the backstop's clock */
+	if (!x->inflight && !x->local_out)
+		ready_add(t, slot); /* only held entries before it: they go at the next call */
+	return 0;
+}
+
+/*
+ * Lets the head of slot's queue go, for as long as its turn has come: a held request is
+ * forwarded (the replies to it follow everything numbered before), a held reply is
+ * numbered once no request taken before it is in flight; then a waiting end, once
+ * nothing at all is unanswered. 0 when nothing can go now; -ENOBUFS when out has no room
+ * for what can (the session stays as it is: call again after a flush).
+ */
+static int hold_release(struct ss_table *t, uint16_t slot, uint64_t now, struct ss_out *out)
+{
+	struct ss_aux *x = &t->aux[slot];
+
+	while (x->held) {
+		const struct dp_order *o = &t->hold[x->hold_head];
+
+		if (o->type == DP_ORD_LOCAL) {
+			struct dp_order_local l;
+
+			if (x->inflight)
+				return 0;
+			if (!room(out, 1, 1))
+				return -ENOBUFS;
+			memcpy(&l, o, sizeof(l));
+			if (t->defer_local) {
+				/* Its record for the owner, in order with the requests. */
+				out->orders[out->n_orders++] = *o;
+				x->local_out++;
+				STAT(t, local_deferred);
+			} else {
+				tx_local(t, slot, l.template_id, l.body, l.blen, now, out, 1);
+			}
+		} else {
+			if (!room(out, 0, 1))
+				return -ENOBUFS;
+			out->orders[out->n_orders++] = *o;
+			x->inflight++;
+			STAT(t, app_forwarded);
+		}
+		hold_pop(t, x);
+	}
+	if (x->closing && !x->inflight && !x->local_out) {
+		if (!room(out, 1, 1))
+			return -ENOBUFS;
+		x->closing = 0;
+		x->gone = 0;
+		finish_close(t, slot, x->close_term, x->close_term_reason, x->close_code,
+			     x->close_reason, now, out);
+	}
+	return 0;
+}
+
+/* One of slot's unanswered counters goes down (a request's DP_EV_DONE, a local reply's
+ * echo): what waited for it goes at the owner's next ss_release() (or ss_tick()), not
+ * now. The owner calls that after the batch of replies this one came in: a released own
+ * reply is then numbered after all of them, where its journal record (made as it is
+ * numbered, after the batch's records) puts it on replay too. */
+static void answered(struct ss_table *t, uint16_t slot, uint32_t *ctr)
+{
+	struct ss_aux *x = &t->aux[slot];
+
+	if (*ctr)
+		(*ctr)--; /* recovery numbers replies of requests it never counted */
+	if (x->held || x->closing)
+		ready_add(t, slot);
+}
+
+/* The sessions whose queue heads could not go for lack of room, or were let go by
+ * ss_reject_order() / the backstop: 0, or -ENOBUFS (some wait for room still). */
+static int release_ready(struct ss_table *t, uint64_t now, struct ss_out *out)
+{
+	while (t->n_ready) {
+		uint16_t slot = t->ready[t->n_ready - 1];
+
+		if (hold_release(t, slot, now, out) == -ENOBUFS)
+			return -ENOBUFS;
+		t->aux[slot].on_ready = 0;
+		t->n_ready--;
+	}
+	return 0;
 }
 
 /* ---- Inbound ---------------------------------------------------------------------------- */
@@ -684,6 +1160,24 @@ static void reply(struct rx_ctx *c, uint16_t tid, const void *body, uint16_t ble
 	tx_session(c->t, &d, m, enc(m, tid, body, blen), c->out);
 }
 
+/* A numbered reply of the session layer's own to the message just taken: at once when
+ * nothing the session took before is unanswered, else held behind it (invariant 15). */
+static void local_reply(struct rx_ctx *c, uint16_t tid, const void *body, uint16_t blen)
+{
+	struct ss_aux *x = &c->t->aux[c->slot];
+
+	if (x->held || x->inflight) {
+		struct dp_order o;
+		int rc = dp_order_local_pack(&o, c->t->core, c->slot, tid, body, blen, c->now);
+
+		assert(rc == 0); /* every local reply fits (dp_msg.h) */
+		(void)rc;
+		hold_push(c->t, c->slot, &o, c->now);
+		return;
+	}
+	tx_local(c->t, c->slot, tid, body, blen, c->now, c->out, 1);
+}
+
 /* BusinessReject: numbered when the peer's session is established, else unnumbered. */
 static void business_reject(struct rx_ctx *c, uint64_t ref_seq, uint16_t ref_tid,
 			    uint16_t reason)
@@ -696,20 +1190,22 @@ static void business_reject(struct rx_ctx *c, uint64_t ref_seq, uint16_t ref_tid
 	};
 
 	if (ctx_established(c))
-		tx_app(c->t, c->slot, TKX_BUSINESS_REJECT, &br, sizeof(br), c->now, c->out);
+		local_reply(c, TKX_BUSINESS_REJECT, &br, sizeof(br));
 	else
 		reply(c, TKX_BUSINESS_REJECT, &br, sizeof(br));
 }
 
+/* The exchange ends the session (after the replies to everything it took, invariant 15);
+ * the rest of the datagram is dropped. */
 static void exchange_terminate(struct rx_ctx *c, uint16_t reason)
 {
-	send_terminate(c->t, c->slot, reason, c->out);
-	close_session(c->t, c->slot, SS_LOG_TERMINATED, reason, c->now, c->out);
+	end_session(c->t, c->slot, 1, reason, SS_LOG_TERMINATED, reason, c->now, c->out);
 	c->slot = SS_NO_SLOT;
 	c->stop = 1;
 }
 
-static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, uint16_t why)
+static void negotiate_reject_log(struct rx_ctx *c, const struct tkx_negotiate *n, uint16_t why,
+				 uint16_t code)
 {
 	struct tkx_negotiation_reject r = {
 		.session_id = n->session_id,
@@ -718,11 +1214,33 @@ static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, ui
 	};
 
 	reply(c, TKX_NEGOTIATION_REJECT, &r, sizeof(r));
-	log_put(c->t, c->now, SS_LOG_NEGOTIATE_REJECT, why, n->session_id, n->firm_id, c->slot,
-		c->peer);
+	log_put(c->t, c->now, code, why, n->session_id, n->firm_id, c->slot, c->peer);
 }
 
-/* ---- Datagram authentication (invariant 13) ----------------------------------------- */
+static void negotiate_reject(struct rx_ctx *c, const struct tkx_negotiate *n, uint16_t why)
+{
+	negotiate_reject_log(c, n, why, SS_LOG_NEGOTIATE_REJECT);
+}
+
+/* How many inbound numbers a client's next_seq_no x skips (0 when x is not above the
+ * expected number). */
+static inline uint64_t inbound_jump(const struct ss_sess *s, uint64_t x)
+{
+	return x > s->next_in ? x - s->next_in : 0;
+}
+
+/* NotApplied(from, count): count fits (the callers refused larger jumps). */
+static void not_applied(struct rx_ctx *c, uint64_t from, uint64_t count)
+{
+	struct tkx_not_applied na = { .from_seq_no = from, .count = (uint32_t)count };
+
+	assert(count && count <= UINT32_MAX);
+	reply(c, TKX_NOT_APPLIED, &na, sizeof(na));
+	STAT(c->t, gaps);
+	STAT_ADD(c->t, gap_msgs, count);
+}
+
+/* ---- Datagram authentication (invariant 16) ----------------------------------------- */
 
 /*
  * A Negotiate that passed the other checks, for the session in slot (SS_NO_SLOT: a new
@@ -755,13 +1273,6 @@ static uint16_t auth_negotiate(struct ss_table *t, uint16_t slot, const struct s
 		return TKX_SREJ_UNSPECIFIED;
 	*fresh = 1;
 	return 0;
-}
-
-/* Whether slot's keys came from a Negotiate that could still pass the staleness check if
- * played back: forgetting the session now would let that Negotiate derive them again. */
-static int auth_keys_live(const struct ss_table *t, uint16_t slot, uint64_t now)
-{
-	return t->auth && t->auth[slot].keyed && now <= t->auth[slot].key_ts + t->ts_tol_ns;
 }
 
 static void auth_install(struct ss_table *t, uint16_t slot, const struct tkx_auth_keys *k,
@@ -869,6 +1380,12 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 	uint16_t slot, why;
 	int fresh_keys;
 
+	if (n->session_id == 0) {
+		/* A session is named by a non-zero id (protocol 4.2). */
+		STAT(t, neg_bad_session_id);
+		negotiate_reject(c, n, TKX_SREJ_UNSPECIFIED);
+		return;
+	}
 	if (!f) {
 		STAT(t, neg_unknown_firm);
 		negotiate_reject(c, n, TKX_SREJ_UNKNOWN_FIRM);
@@ -893,16 +1410,23 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		negotiate_reject(c, n, TKX_SREJ_SESSION_IN_USE);
 		return;
 	}
+	if (s && n->timestamp <= t->aux[slot].logon_ts) {
+		/* Not newer than a logon this session already accepted: a replay. */
+		STAT(t, neg_replayed);
+		negotiate_reject_log(c, n, TKX_SREJ_STALE_TIMESTAMP, SS_LOG_LOGON_REPLAYED);
+		return;
+	}
 	why = auth_negotiate(t, s ? slot : SS_NO_SLOT, f, n, &keys, &fresh_keys);
 	if (why) {
 		negotiate_reject(c, n, why);
 		return;
 	}
 	if (!s) {
-		slot = slot_alloc(t, c->now);
+		uint16_t why = 0;
+
+		slot = slot_alloc(t, (unsigned)(f - t->firms), c->now, c->out, &why);
 		if (slot == SS_NO_SLOT) {
-			STAT(t, neg_table_full);
-			negotiate_reject(c, n, TKX_SREJ_UNSPECIFIED);
+			negotiate_reject(c, n, why);
 			return;
 		}
 		s = &t->sess[slot];
@@ -915,10 +1439,14 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		s->next_out = 1;
 		s->hint_ses = s->hint_app = NO_BUF;
 		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+		s->firm_prev = s->firm_next = SS_NO_SLOT;
+		t->fs[s->firm_idx].held++;
+		aux_reset(t, slot, 0);
 		ht_insert(t, t->id_ht, home_id(t, slot), slot);
 	}
 	if (s->state == SS_TERMINATED) {
-		fifo_unlink(t, slot);
+		term_del(t, slot);
+		s->since = c->now;
 		s->peer = *c->peer;
 		ht_insert(t, t->peer_ht, home_peer(t, slot), slot);
 		live_add(t, slot);
@@ -928,12 +1456,19 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 	if (fresh_keys)
 		auth_install(t, slot, &keys, n->timestamp);
 	s->last_rx = c->now;
+	t->aux[slot].logon_ts = n->timestamp;
+	t->aux[slot].logon_wait = 0;
+	if (t->on_negotiated) /* recorded before the response can leave */
+		t->on_negotiated(t->hook_arg, slot, s->session_id, s->firm_id, n->timestamp);
 	resp = (struct tkx_negotiation_response){
 		.session_id = n->session_id,
 		.request_timestamp = n->timestamp,
 		.firm_id = n->firm_id,
 	};
-	reply(c, TKX_NEGOTIATION_RESPONSE, &resp, sizeof(resp));
+	if (t->defer_local && t->on_negotiated)
+		t->aux[slot].logon_wait = 1; /* sent when its DP_EV_LOGON comes back */
+	else
+		reply(c, TKX_NEGOTIATION_RESPONSE, &resp, sizeof(resp));
 	STAT(t, neg_ok);
 	log_sess(t, c->now, SS_LOG_NEGOTIATED, 0, slot);
 }
@@ -943,10 +1478,11 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	struct ss_table *t = c->t;
 	const struct tkx_establish *e = &m->establish;
 	struct ss_sess *s = ctx_sess(c);
-	uint64_t nx = e->next_seq_no ? e->next_seq_no : 1, gap = 0;
+	uint64_t nx = e->next_seq_no ? e->next_seq_no : 1, gap, from;
 	uint16_t why = 0;
+	int replayed = 0;
 
-	if (!s || s->session_id != e->session_id) {
+	if (!s || s->session_id != e->session_id || t->aux[c->slot].logon_wait) {
 		why = TKX_SREJ_NOT_NEGOTIATED;
 		STAT(t, est_not_negotiated);
 	} else if (tkx_verify_msg(t->firms[s->firm_idx].key, t->firms[s->firm_idx].key_len,
@@ -956,9 +1492,18 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	} else if (absdiff(c->now, e->timestamp) > t->ts_tol_ns) {
 		why = TKX_SREJ_STALE_TIMESTAMP;
 		STAT(t, est_stale);
+	} else if (e->timestamp <= t->aux[c->slot].logon_ts) {
+		/* Not newer than this session's last accepted Negotiate or Establish. */
+		why = TKX_SREJ_STALE_TIMESTAMP;
+		replayed = 1;
+		STAT(t, est_replayed);
 	} else if (e->keepalive_ms < t->keepalive_min_ms || e->keepalive_ms > t->keepalive_max_ms) {
 		why = TKX_SREJ_BAD_KEEPALIVE;
 		STAT(t, est_bad_keepalive);
+	} else if (inbound_jump(s, nx) > UINT32_MAX) {
+		/* One NotApplied could not report the numbers it skips (4.5, 4.7). */
+		why = TKX_SREJ_UNSPECIFIED;
+		STAT(t, seq_jump);
 	}
 	if (why) {
 		struct tkx_establishment_reject r = {
@@ -968,20 +1513,25 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 		};
 
 		reply(c, TKX_ESTABLISHMENT_REJECT, &r, sizeof(r));
-		log_put(t, c->now, SS_LOG_ESTABLISH_REJECT, why, e->session_id,
-			s ? s->firm_id : 0, c->slot, c->peer);
+		log_put(t, c->now, replayed ? SS_LOG_LOGON_REPLAYED : SS_LOG_ESTABLISH_REJECT, why,
+			e->session_id, s ? s->firm_id : 0, c->slot, c->peer);
 		return;
 	}
-	/* First establishment adopts the client's numbering; later ones never move
-	 * next_in back, and report what a higher next_seq_no skipped (invariant 4). */
-	if (!(s->flags & SF_EVER_ESTABLISHED)) {
+	/* The inbound numbering starts at 1 and never moves back; a next_seq_no above it
+	 * skips numbers, reported by a NotApplied after the ack, whose expected_seq_no is
+	 * already the number after them (invariant 4, protocol 4.5). */
+	gap = inbound_jump(s, nx);
+	from = s->next_in;
+	if (gap)
 		s->next_in = nx;
-		if (t->on_established) /* the journal's SESSION record (issue 6) */
-			t->on_established(t->hook_arg, c->slot, s->session_id, s->firm_id, nx);
-	} else if (nx > s->next_in)
-		gap = nx - s->next_in;
+	if (!(s->flags & SF_EVER_ESTABLISHED) && t->on_established)
+		/* the journal's SESSION record */
+		t->on_established(t->hook_arg, c->slot, s->session_id, s->firm_id, s->next_in);
 	s->flags |= SF_EVER_ESTABLISHED;
+	if (s->state != SS_ESTABLISHED)
+		s->since = c->now;
 	s->state = SS_ESTABLISHED;
+	t->aux[c->slot].logon_ts = e->timestamp;
 	s->cod = e->cancel_on_disconnect;
 	s->keepalive_ms = e->keepalive_ms;
 	s->last_rx = s->last_tx = c->now;
@@ -996,17 +1546,8 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 
 		reply(c, TKX_ESTABLISHMENT_ACK, &a, sizeof(a));
 	}
-	if (gap) {
-		struct tkx_not_applied na = {
-			.from_seq_no = s->next_in,
-			.count = gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap,
-		};
-
-		reply(c, TKX_NOT_APPLIED, &na, sizeof(na));
-		STAT(t, gaps);
-		STAT_ADD(t, gap_msgs, gap);
-		s->next_in = nx;
-	}
+	if (gap)
+		not_applied(c, from, gap);
 	STAT(t, est_ok);
 	log_sess(t, c->now, SS_LOG_ESTABLISHED, 0, c->slot);
 }
@@ -1027,16 +1568,14 @@ static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
 		exchange_terminate(c, TKX_TERM_SEQ_BELOW_EXPECTED);
 		return;
 	}
+	if (inbound_jump(s, x) > UINT32_MAX) {
+		/* One NotApplied could not report the numbers it skips. */
+		STAT(c->t, seq_jump);
+		exchange_terminate(c, TKX_TERM_PROTOCOL_ERROR);
+		return;
+	}
 	if (x > s->next_in) {
-		uint64_t gap = x - s->next_in;
-		struct tkx_not_applied na = {
-			.from_seq_no = s->next_in,
-			.count = gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap,
-		};
-
-		reply(c, TKX_NOT_APPLIED, &na, sizeof(na));
-		STAT(c->t, gaps);
-		STAT_ADD(c->t, gap_msgs, gap);
+		not_applied(c, s->next_in, x - s->next_in);
 		s->next_in = x;
 	}
 	if (c->t->tcp)
@@ -1048,16 +1587,14 @@ static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
 static void on_terminate(struct rx_ctx *c, const struct tkx_msg *m)
 {
 	struct ss_sess *s = ctx_sess(c);
-	struct tkx_terminate tm;
 
 	if (!s || s->session_id != m->terminate.session_id) {
 		STAT(c->t, rx_no_session);
 		return;
 	}
-	tm = (struct tkx_terminate){ .session_id = s->session_id, .reason = TKX_TERM_FINISHED };
-	reply(c, TKX_TERMINATE, &tm, sizeof(tm));
-	close_session(c->t, c->slot, SS_LOG_CLIENT_TERMINATED, m->terminate.reason, c->now,
-		      c->out);
+	/* Answered Terminate FINISHED after the replies to what it sent before. */
+	end_session(c->t, c->slot, 1, TKX_TERM_FINISHED, SS_LOG_CLIENT_TERMINATED,
+		    m->terminate.reason, c->now, c->out);
 	STAT(c->t, term_client);
 	c->slot = SS_NO_SLOT;
 	c->stop = 1;
@@ -1215,13 +1752,13 @@ static void exec_reject(struct rx_ctx *c, const struct tkx_msg *m, uint16_t reas
 		r.contract_id = m->mass_cancel.contract_id;
 		break;
 	}
-	tx_app(c->t, c->slot, TKX_EXEC_REJECT, &r, sizeof(r), c->now, c->out);
+	local_reply(c, TKX_EXEC_REJECT, &r, sizeof(r));
 }
 
-static void forward(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m, uint64_t seq)
+/* The dp_order of an accepted request (invariant 6's last step). */
+static void fill_order(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m,
+		       uint64_t seq, struct dp_order *o)
 {
-	struct dp_order *o = &c->out->orders[c->out->n_orders++];
-
 	memset(o, 0, sizeof(*o));
 	o->src = c->t->core;
 	o->session = c->slot;
@@ -1266,6 +1803,22 @@ static void forward(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m
 		o->cl_ord_id = m->mass_cancel.cl_ord_id;
 		break;
 	}
+}
+
+/* Forwards the accepted request, or holds it behind the session's held replies so that
+ * its replies cannot overtake them (invariant 15). */
+static void forward(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg *m, uint64_t seq)
+{
+	struct ss_aux *x = &c->t->aux[c->slot];
+	struct dp_order o;
+
+	fill_order(c, s, m, seq, &o);
+	if (x->held) {
+		hold_push(c->t, c->slot, &o, c->now);
+		return;
+	}
+	c->out->orders[c->out->n_orders++] = o;
+	x->inflight++;
 	STAT(c->t, app_forwarded);
 }
 
@@ -1352,14 +1905,10 @@ static void dispatch(struct rx_ctx *c, const struct tkx_msg *m)
 	int dir = tkx_template_dir(tid);
 
 	if (dir < 0 || !(dir & TKX_DIR_C2E)) {
-		/* An exchange->client application template still takes an inbound number
-		 * in a numbered flow; session and market-data templates do not. */
-		uint64_t ref = 0;
-
-		if (ctx_established(c) && tid >= TKX_EXEC_ACK && tid < TKX_MD_TOP_OF_BOOK)
-			ref = next_inbound(c, ctx_sess(c));
+		/* No inbound number: the client numbers its templates 100-199 only
+		 * (protocol 4.6), so this one must not shift the numbers after it. */
 		STAT(c->t, wrong_direction);
-		business_reject(c, ref, tid, TKX_BREJ_WRONG_DIRECTION);
+		business_reject(c, 0, tid, TKX_BREJ_WRONG_DIRECTION);
 		return;
 	}
 	if (tid >= TKX_NEW_ORDER) {
@@ -1398,8 +1947,8 @@ static void dispatch(struct rx_ctx *c, const struct tkx_msg *m)
 	}
 }
 
-static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *payload,
-		  size_t len, uint64_t now_ns, struct ss_out *out)
+int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, size_t len,
+	  uint64_t now_ns, struct ss_out *out)
 {
 	struct rx_ctx c = {
 		.t = t,
@@ -1421,8 +1970,24 @@ static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *pa
 	if (!room(out, rx_need_bufs(t, len), rx_need_orders(len)))
 		return -ENOBUFS;
 	c.slot = peer_find(t, peer);
+	if (c.slot != SS_NO_SLOT) {
+		const struct ss_aux *x = &t->aux[c.slot];
+		/* Requests the payload may hold (the smallest is 32 bytes). */
+		uint32_t need = t->tcp ? 1 : (uint32_t)(len / (TKX_HDR_LEN + 24));
+
+		if (x->closing) {
+			/* Its end waits for replies (invariant 15): nothing more is taken. */
+			STAT(t, rx_after_terminate);
+			return 0;
+		}
+		if (t->sess[c.slot].state == SS_ESTABLISHED &&
+		    (unanswered(x) + need > t->unans_max || t->n_hold_free < need)) {
+			STAT(t, rx_backpressure);
+			return -EAGAIN;
+		}
+	}
 	if (!t->tcp) {
-		alen = auth_rx(t, c.slot, payload, len); /* invariant 13 */
+		alen = auth_rx(t, c.slot, payload, len); /* invariant 16 */
 		if (alen < 0)
 			return 0;
 		len = (size_t)alen;
@@ -1462,15 +2027,32 @@ static int ss__rx(struct ss_table *t, const struct ss_peer *peer, const void *pa
 
 /* ---- From matching cores, and timers ------------------------------------------------- */
 
-int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, size_t len,
-	  uint64_t now_ns, struct ss_out *out)
+/* A DP_ORD_LOGON back from the owner, recorded: the NegotiationResponse that waited
+ * for it is sent, if it is still the answer to the session's newest Negotiate. */
+static void logon_echo(struct ss_table *t, const struct dp_event *e, struct ss_out *out)
 {
-	int rc;
+	struct tkx_negotiation_response r;
+	struct ss_sess *s;
+	struct ss_aux *x;
+	struct dest d;
+	uint8_t m[TKX_HDR_LEN + sizeof(r)];
 
-	t->in_rx = 1;
-	rc = ss__rx(t, peer, payload, len, now_ns, out);
-	t->in_rx = 0;
-	return rc;
+	memcpy(&r, e->u.raw, sizeof(r));
+	if (e->template_id != TKX_NEGOTIATION_RESPONSE || e->src != t->core ||
+	    e->session >= t->max_sessions) {
+		STAT(t, ev_dropped);
+		return;
+	}
+	s = &t->sess[e->session];
+	x = &t->aux[e->session];
+	if (s->state != SS_NEGOTIATED || !x->logon_wait || s->session_id != r.session_id ||
+	    x->logon_ts != r.request_timestamp) {
+		STAT(t, ev_dropped); /* superseded by a newer Negotiate, or the session ended */
+		return;
+	}
+	x->logon_wait = 0;
+	d = sess_dest(t, e->session);
+	tx_session(t, &d, m, ENC(m, TKX_NEGOTIATION_RESPONSE, r), out);
 }
 
 unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
@@ -1482,17 +2064,42 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 		const struct dp_event *e = &ev[i];
 		uint16_t blen = e->pad[0] == DP_EV_LOCAL ? local_blen(e->template_id)
 							 : event_blen(e->template_id);
+		int done = (e->pad[1] & DP_EV_DONE) != 0 && e->pad[0] != DP_EV_LOCAL;
+		struct ss_aux *x;
 
+		if (e->pad[0] == DP_EV_DETACHED && e->src == t->core &&
+		    e->session < t->max_sessions) {
+			detached(t, e); /* invariant 9 */
+			continue;
+		}
+		if (e->pad[0] == DP_EV_LOGON) {
+			if (!room(out, 1, 0))
+				break;
+			logon_echo(t, e, out);
+			continue;
+		}
+		if (e->template_id == 0 && done && e->src == t->core &&
+		    e->session < t->max_sessions && t->sess[e->session].state != SS_FREE) {
+			/* A request's end, on an event of its own (dp_msg.h DP_EV_DONE). */
+			answered(t, e->session, &t->aux[e->session].inflight);
+			continue;
+		}
 		if (!blen || e->src != t->core || e->session >= t->max_sessions ||
 		    t->sess[e->session].state == SS_FREE) {
-			STAT(t, ev_dropped);
+			if (e->session < t->max_sessions && e->src == t->core &&
+			    (t->sess[e->session].flags & SF_DETACHING))
+				STAT(t, ev_forgotten); /* sent before its core detached it */
+			else
+				STAT(t, ev_dropped);
 			continue;
 		}
 		if (t->sess[e->session].state == SS_ESTABLISHED && !room(out, 1, 0))
 			break;
+		x = &t->aux[e->session];
 		if (e->template_id == TKX_MASS_CANCEL_ACK && e->parts > 1) {
 			/* A mass cancel of every contract went to each matching core: the client
-			 * gets one MassCancelAck, with the total, when the last part is in. */
+			 * gets one MassCancelAck, with the total, when the last part is in; the
+			 * request is answered then. */
 			struct ss_sess *s = &t->sess[e->session];
 			struct tkx_mass_cancel_ack ack = e->u.mass_ack;
 			if (s->mass_left == 0 || s->mass_cl != ack.cl_ord_id) {
@@ -1505,9 +2112,15 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 				continue;
 			ack.count = s->mass_count;
 			tx_app(t, e->session, e->template_id, &ack, blen, now_ns, out);
+			if (done)
+				answered(t, e->session, &x->inflight);
 			continue;
 		}
 		tx_app(t, e->session, e->template_id, e->u.raw, blen, now_ns, out);
+		if (e->pad[0] == DP_EV_LOCAL)
+			answered(t, e->session, &x->local_out);
+		else if (done)
+			answered(t, e->session, &x->inflight);
 	}
 	return i;
 }
@@ -1544,9 +2157,15 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 		.reason = reason,
 		.ref_template_id = tid,
 	};
-	t->in_reject = 1; /* deferred like ss_rx()'s own replies when defer_local is set */
-	tx_app(t, o->session, TKX_EXEC_REJECT, &r, sizeof(r), now_ns, out);
-	t->in_reject = 0;
+	/* Deferred like ss_rx()'s own replies when defer_local is set; replay makes it again
+	 * by itself, so it is not reported otherwise. It answers a forwarded request: what
+	 * the session holds behind it may go (at the next ss_event() or ss_tick(): out is
+	 * the caller's routing in progress). */
+	tx_local(t, o->session, TKX_EXEC_REJECT, &r, sizeof(r), now_ns, out, 0);
+	if (t->aux[o->session].inflight)
+		t->aux[o->session].inflight--;
+	if (t->aux[o->session].held || t->aux[o->session].closing)
+		ready_add(t, o->session);
 	STAT(t, order_rejects);
 	return 0;
 }
@@ -1556,22 +2175,45 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
 	uint32_t i = 0;
 	int acted = 0;
 
+	if (release_ready(t, now_ns, out) == -ENOBUFS)
+		return -ENOBUFS;
 	while (i < t->n_live) {
 		uint16_t slot = t->live[i];
 		struct ss_sess *s = &t->sess[slot];
+		struct ss_aux *x = &t->aux[slot];
 
+		if ((x->held || x->closing) && (x->inflight || x->local_out) &&
+		    since(now_ns, x->hold_since) > t->hold_max_ns) {
+			/* Backstop: what its queue waits for is not coming (a journal that
+			 * failed discards replies): it goes now (invariant 15). */
+			x->inflight = x->local_out = 0;
+			STAT(t, hold_timeouts);
+			acted++;
+			if (hold_release(t, slot, now_ns, out) == -ENOBUFS) {
+				ready_add(t, slot);
+				return -ENOBUFS;
+			}
+			if (i >= t->n_live || t->live[i] != slot)
+				continue; /* it ended: live[i] is now another slot */
+		}
+		if (x->closing) {
+			i++; /* its end waits at the tail of its queue */
+			continue;
+		}
 		if (s->state == SS_ESTABLISHED) {
 			uint64_t ka = (uint64_t)s->keepalive_ms * NS_PER_MS;
 
 			if (since(now_ns, s->last_rx) > 3 * ka) {
 				if (!room(out, 1, 1))
 					return -ENOBUFS;
-				send_terminate(t, slot, TKX_TERM_KEEPALIVE_TIMEOUT, out);
-				close_session(t, slot, SS_LOG_TERMINATED,
-					      TKX_TERM_KEEPALIVE_TIMEOUT, now_ns, out);
 				STAT(t, term_keepalive);
 				acted++;
-				continue; /* live[i] is now another slot */
+				if (end_session(t, slot, 1, TKX_TERM_KEEPALIVE_TIMEOUT,
+						SS_LOG_TERMINATED, TKX_TERM_KEEPALIVE_TIMEOUT, now_ns,
+						out))
+					continue; /* live[i] is now another slot */
+				i++;
+				continue;
 			}
 			if (since(now_ns, s->last_tx) >= ka) {
 				if (!room(out, 1, 0))
@@ -1591,7 +2233,10 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
 		}
 		i++;
 	}
-	return acted;
+	int f = forget_ahead(t, now_ns, out);
+	if (f < 0)
+		return f;
+	return acted + f;
 }
 
 int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
@@ -1601,10 +2246,43 @@ int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_n
 
 	if (slot == SS_NO_SLOT)
 		return -ENOENT;
+	if (t->aux[slot].closing)
+		return 0; /* ending already, after its replies */
 	if (!room(out, 0, 1))
 		return -ENOBUFS;
-	close_session(t, slot, SS_LOG_DISCONNECTED, 0, now_ns, out);
+	end_session(t, slot, 0, 0, SS_LOG_DISCONNECTED, 0, now_ns, out);
 	STAT(t, term_disconnect);
+	return 0;
+}
+
+int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_out *out,
+	    struct ss_info *was)
+{
+	uint16_t slot = id_find(t, session_id);
+	struct ss_sess *s;
+
+	if (slot == SS_NO_SLOT)
+		return -ENOENT;
+	if (!room(out, 1, 2))
+		return -ENOBUFS;
+	s = &t->sess[slot];
+	if (was)
+		ss_session_info(t, slot, was);
+	log_sess(t, now_ns, SS_LOG_DROPPED, s->state, slot);
+	STAT(t, dropped);
+	if (s->state == SS_NEGOTIATED || s->state == SS_ESTABLISHED) {
+		send_terminate(t, slot, TKX_TERM_UNSPECIFIED, out);
+		close_session(t, slot, SS_LOG_TERMINATED, TKX_TERM_UNSPECIFIED, now_ns, out);
+		if (!(s->flags & SF_EVER_ESTABLISHED)) {
+			/* Never established: no orders to detach, the slot is FREE at once (the
+			 * operator's choice over keeping its logon's timestamp, invariant 14). */
+			reclaim(t, slot, now_ns);
+			s->state = SS_FREE;
+			t->free_stack[t->n_free++] = slot;
+			return 1;
+		}
+	}
+	forget(t, slot, SS_FORGET_OPERATOR, now_ns, out);
 	return 0;
 }
 
@@ -1612,18 +2290,19 @@ int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_n
 
 void ss_params_default(struct ss_params *p)
 {
+	/* The venue's published values (tokex/venue.h), as tokexd's configuration. */
 	memset(p, 0, sizeof(*p));
-	p->max_sessions = 1024;
+	p->max_sessions = TKX_VENUE_MAX_SESSIONS;
 	p->transport = SS_UDP;
-	p->keepalive_min_ms = 100;
-	p->keepalive_max_ms = 30000;
-	p->throttle_rate = 1000;
-	p->throttle_burst = 100;
-	p->throttle_grace = 100;
-	p->retrans_depth = 1024;
-	p->retrans_max = 128;
-	p->ts_tolerance_ms = 30000;
-	p->linger_ms = 10000;
+	p->keepalive_min_ms = TKX_VENUE_KEEPALIVE_MIN_MS;
+	p->keepalive_max_ms = TKX_VENUE_KEEPALIVE_MAX_MS;
+	p->throttle_rate = TKX_VENUE_THROTTLE_RATE;
+	p->throttle_burst = TKX_VENUE_THROTTLE_BURST;
+	p->throttle_grace = TKX_VENUE_THROTTLE_GRACE;
+	p->retrans_depth = TKX_VENUE_RETRANSMIT_DEPTH;
+	p->retrans_max = TKX_VENUE_RETRANSMIT_MAX;
+	p->ts_tolerance_ms = TKX_VENUE_TS_TOLERANCE_MS;
+	p->linger_ms = TKX_VENUE_LINGER_MS;
 	p->log_depth = 1024;
 	p->udp_auth = SS_AUTH_REQUIRED;
 }
@@ -1642,9 +2321,26 @@ static uint32_t retrans_bufs(uint32_t retrans_max)
 }
 
 struct layout {
-	size_t firms, sess, auth, ring, peer_ht, id_ht, free_stack, live, log, total;
+	size_t firms, fs, sess, aux, auth, ring, peer_ht, id_ht, free_stack, live, log, hold,
+		hold_next, hold_free, ready, total;
 	uint32_t ht_size;
+	uint32_t unans_max, hold_n;
 };
+
+/* Invariant 14's bounds: the requests a session may have unanswered, a quarter of its
+ * retransmit ring (at least a datagram's worth), and a pool of held entries shared by the
+ * table, sixteen sessions' worth at most 65536. */
+static void hold_bounds(const struct ss_params *p, uint32_t *unans_max, uint32_t *hold_n)
+{
+	uint32_t u = p->retrans_depth / 4, k = p->max_sessions < 16 ? p->max_sessions : 16;
+
+	if (u < SS_UNANSWERED_MIN)
+		u = SS_UNANSWERED_MIN;
+	if (u > 16384)
+		u = 16384;
+	*unans_max = u;
+	*hold_n = (uint64_t)u * k + 1 > 65536 ? 65536 : u * k + 1;
+}
 
 static size_t align64(size_t x)
 {
@@ -1696,7 +2392,9 @@ static int layout(const struct ss_params *p, struct layout *l)
 		off = align64(off + (bytes));   \
 	} while (0)
 	PLACE(firms, (size_t)p->n_firms * sizeof(struct ss_firm));
+	PLACE(fs, (size_t)p->n_firms * sizeof(struct ss_fstate));
 	PLACE(sess, (size_t)p->max_sessions * sizeof(struct ss_sess));
+	PLACE(aux, (size_t)p->max_sessions * sizeof(struct ss_aux));
 	PLACE(auth, p->transport == SS_UDP && p->udp_auth == SS_AUTH_REQUIRED
 			    ? (size_t)p->max_sessions * sizeof(struct ss_auth) : 0);
 	PLACE(ring, ring);
@@ -1705,6 +2403,11 @@ static int layout(const struct ss_params *p, struct layout *l)
 	PLACE(free_stack, (size_t)p->max_sessions * sizeof(uint16_t));
 	PLACE(live, (size_t)p->max_sessions * sizeof(uint16_t));
 	PLACE(log, (size_t)p->log_depth * sizeof(struct ss_log));
+	hold_bounds(p, &l->unans_max, &l->hold_n);
+	PLACE(hold, (size_t)l->hold_n * sizeof(struct dp_order));
+	PLACE(hold_next, (size_t)l->hold_n * sizeof(uint32_t));
+	PLACE(hold_free, (size_t)l->hold_n * sizeof(uint32_t));
+	PLACE(ready, (size_t)p->max_sessions * sizeof(uint16_t));
 #undef PLACE
 	l->total = off;
 	return 0;
@@ -1758,14 +2461,22 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 		t->thr_tau = (uint64_t)(p->throttle_burst - 1) * t->thr_interval;
 	}
 	t->ts_tol_ns = (uint64_t)p->ts_tolerance_ms * NS_PER_MS;
-	t->linger_ns = (uint64_t)p->linger_ms * NS_PER_MS;
+	/* A slot is forgotten no sooner than the timestamp tolerance after its session
+	 * ended: by then every Negotiate it accepted is stale anyway, so forgetting its
+	 * newest timestamp (ss_aux.logon_ts) cannot let a captured one be replayed. */
+	t->linger_ns = (uint64_t)(p->linger_ms > p->ts_tolerance_ms ? p->linger_ms
+								      : p->ts_tolerance_ms) *
+		       NS_PER_MS;
 	t->on_established = p->on_established;
 	t->on_local_reply = p->on_local_reply;
+	t->on_negotiated = p->on_negotiated;
 	t->hook_arg = p->hook_arg;
 	t->defer_local = p->defer_local != 0;
 
 	t->firms = (struct ss_firm *)(base + l.firms);
+	t->fs = (struct ss_fstate *)(base + l.fs);
 	t->sess = (struct ss_sess *)(base + l.sess);
+	t->aux = (struct ss_aux *)(base + l.aux);
 	if (!t->tcp && p->udp_auth == SS_AUTH_REQUIRED)
 		t->auth = (struct ss_auth *)(base + l.auth);
 	t->auth_strip = !t->tcp && p->udp_auth == SS_AUTH_OFF;
@@ -1776,10 +2487,25 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	t->free_stack = (uint16_t *)(base + l.free_stack);
 	t->live = (uint16_t *)(base + l.live);
 	t->log = (struct ss_log *)(base + l.log);
+	t->hold = (struct dp_order *)(base + l.hold);
+	t->hold_next = (uint32_t *)(base + l.hold_next);
+	t->hold_free = (uint32_t *)(base + l.hold_free);
+	t->ready = (uint16_t *)(base + l.ready);
+	t->hold_n = l.hold_n;
+	t->unans_max = l.unans_max;
+	t->hold_max_ns = 3 * (uint64_t)p->keepalive_max_ms * NS_PER_MS;
+	for (i = 0; i < l.hold_n; i++)
+		t->hold_free[i] = l.hold_n - 1 - i;
+	t->n_hold_free = l.hold_n;
 
 	if (p->n_firms) {
 		memcpy(t->firms, p->firms, (size_t)p->n_firms * sizeof(struct ss_firm));
 		qsort(t->firms, p->n_firms, sizeof(struct ss_firm), firm_cmp);
+	}
+	for (i = 0; i < p->n_firms; i++) {
+		t->fs[i].limit = t->firms[i].max_sessions ? t->firms[i].max_sessions
+							  : p->firm_sessions;
+		t->fs[i].head = t->fs[i].tail = SS_NO_SLOT;
 	}
 	for (i = 0; i < l.ht_size; i++)
 		t->peer_ht[i] = t->id_ht[i] = SS_NO_SLOT;
@@ -1789,16 +2515,20 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 
 		s->hint_ses = s->hint_app = NO_BUF;
 		s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+		s->firm_prev = s->firm_next = SS_NO_SLOT;
+		aux_reset(t, (uint16_t)i, 0);
 		t->free_stack[i] = (uint16_t)(p->max_sessions - 1 - i);
 	}
 	t->n_free = p->max_sessions;
-	t->fifo_head = t->fifo_tail = SS_NO_SLOT;
+	t->fifo.head = t->fifo.tail = SS_NO_SLOT;
+	t->dirty.head = t->dirty.tail = SS_NO_SLOT;
 	return t;
 }
 
 /* ---- Recovery ---------------------------------------------------------------------------- */
 
-/* Takes slot out of whatever holds it (FREE stack, reclaim list, id index). */
+/* Takes slot out of whatever holds it (FREE stack, detaching, the lists, the id index,
+ * its firm's count). */
 static int restore_vacate(struct ss_table *t, uint16_t slot)
 {
 	struct ss_sess *s = &t->sess[slot];
@@ -1806,6 +2536,12 @@ static int restore_vacate(struct ss_table *t, uint16_t slot)
 	if (s->state == SS_NEGOTIATED || s->state == SS_ESTABLISHED)
 		return -EBUSY;
 	if (s->state == SS_FREE) {
+		if (s->flags & SF_DETACHING) {
+			s->flags = 0;
+			t->fs[s->firm_idx].detaching--;
+			t->n_detaching--;
+			return 0;
+		}
 		for (uint32_t i = 0; i < t->n_free; i++)
 			if (t->free_stack[i] == slot) {
 				memmove(&t->free_stack[i], &t->free_stack[i + 1],
@@ -1815,8 +2551,9 @@ static int restore_vacate(struct ss_table *t, uint16_t slot)
 			}
 		return 0;
 	}
-	fifo_unlink(t, slot);
+	term_del(t, slot);
 	ht_erase(t, t->id_ht, home_id, slot);
+	t->fs[s->firm_idx].held--;
 	return 0;
 }
 
@@ -1826,6 +2563,7 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 	const struct ss_firm *f;
 	uint16_t old;
 	struct ss_sess *s;
+	uint64_t logon_ts;
 	int rc;
 
 	if (slot >= t->max_sessions || session_id == 0)
@@ -1834,12 +2572,14 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 	if (!f)
 		return -ENOENT;
 	old = id_find(t, session_id);
+	logon_ts = old != SS_NO_SLOT ? t->aux[old].logon_ts : 0;
 	if (old != SS_NO_SLOT && old != slot) {
 		/* The id moved (its old slot was reclaimed or expired): free the old one. */
 		rc = restore_vacate(t, old);
 		if (rc)
 			return rc;
 		t->sess[old].state = SS_FREE;
+		t->sess[old].flags = 0;
 		t->free_stack[t->n_free++] = old;
 	}
 	rc = restore_vacate(t, (uint16_t)slot);
@@ -1854,11 +2594,33 @@ int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, u
 	s->firm_idx = (uint16_t)(f - t->firms);
 	s->next_in = next_in ? next_in : 1;
 	s->next_out = 1;
-	s->term_time = now_ns;
+	s->term_time = s->since = now_ns;
 	s->hint_ses = s->hint_app = NO_BUF;
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+	s->firm_prev = s->firm_next = SS_NO_SLOT;
+	aux_reset(t, (uint16_t)slot, logon_ts);
 	ht_insert(t, t->id_ht, home_id(t, (uint16_t)slot), (uint16_t)slot);
-	fifo_push(t, (uint16_t)slot);
+	t->fs[s->firm_idx].held++;
+	term_add(t, (uint16_t)slot);
+	return 0;
+}
+
+int ss_restore_logon(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
+		     uint64_t timestamp, uint64_t now_ns)
+{
+	struct ss_aux *x;
+
+	if (slot >= t->max_sessions || session_id == 0)
+		return -EINVAL;
+	if (t->sess[slot].state == SS_FREE || t->sess[slot].session_id != session_id) {
+		int rc = ss_restore_session(t, slot, session_id, firm_id, 1, now_ns);
+
+		if (rc)
+			return rc;
+	}
+	x = &t->aux[slot];
+	if (timestamp > x->logon_ts)
+		x->logon_ts = timestamp;
 	return 0;
 }
 
@@ -1871,25 +2633,46 @@ int ss_restore_order(struct ss_table *t, const struct dp_order *o)
 		return -ENOENT;
 	s = &t->sess[o->session];
 	if (o->type == DP_ORD_SESSION_GONE) {
-		s->flags &= (uint8_t)~SF_MAY_HAVE_ORDERS;
-		if (!(s->flags & SF_IN_FIFO) && s->state == SS_TERMINATED)
-			fifo_push(t, o->session);
+		if (!(o->scope & DP_GONE_KEEP))
+			set_may_have_orders(t, o->session, 0);
+		/* A session forgotten (ss_drop(), or for room): as live, its slot detaching
+		 * until the cores' answers, which replay makes too. */
+		if ((o->scope & DP_GONE_ACK) && s->session_id == o->order_id &&
+		    s->state == SS_TERMINATED)
+			forget(t, o->session, o->in_seq ? (uint16_t)o->in_seq : SS_FORGET_OPERATOR,
+			       o->rx_time, NULL);
 		return 0;
 	}
 	if (o->in_seq >= s->next_in)
 		s->next_in = o->in_seq + 1;
 	if (o->cl_ord_id > s->last_cl_ord_id)
 		s->last_cl_ord_id = o->cl_ord_id;
-	if (o->type == DP_ORD_NEW && !(s->flags & SF_MAY_HAVE_ORDERS)) {
-		s->flags |= SF_MAY_HAVE_ORDERS;
-		fifo_unlink(t, o->session);
-	}
+	if (o->type == DP_ORD_NEW)
+		set_may_have_orders(t, o->session, 1);
 	return 0;
+}
+
+void ss_forget_replies(struct ss_table *t)
+{
+	for (uint32_t slot = 0; slot < t->max_sessions; slot++) {
+		struct ss_aux *x = &t->aux[slot];
+
+		x->inflight = x->local_out = 0;
+		if (x->held || x->closing)
+			ready_add(t, (uint16_t)slot);
+	}
+}
+
+int ss_release(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
+{
+	return release_ready(t, now_ns, out);
 }
 
 void ss_halt_retransmission(struct ss_table *t)
 {
 	t->no_retx = 1;
+	/* The replies still owed will never come (the owner discards them). */
+	ss_forget_replies(t);
 }
 
 int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, const void *body,
@@ -1924,9 +2707,14 @@ int ss_session_info(const struct ss_table *t, unsigned slot, struct ss_info *inf
 	s = &t->sess[slot];
 	memset(info, 0, sizeof(*info));
 	info->state = s->state;
+	info->slot = (uint16_t)slot;
+	info->transport = t->tcp ? SS_TCP : SS_UDP;
+	info->detaching = (s->flags & SF_DETACHING) != 0;
 	if (s->state == SS_FREE)
 		return 0;
 	info->cancel_on_disconnect = s->cod;
+	info->may_have_orders = (s->flags & SF_MAY_HAVE_ORDERS) != 0;
+	info->since_ns = s->since;
 	info->firm_id = s->firm_id;
 	info->keepalive_ms = s->keepalive_ms;
 	info->session_id = s->session_id;
@@ -1934,7 +2722,15 @@ int ss_session_info(const struct ss_table *t, unsigned slot, struct ss_info *inf
 	info->next_out = s->next_out;
 	info->last_cl_ord_id = s->last_cl_ord_id;
 	info->peer = s->peer;
+	info->inflight = t->aux[slot].inflight;
+	info->held = t->aux[slot].held;
+	info->closing = t->aux[slot].closing;
 	return 0;
+}
+
+unsigned ss_held(const struct ss_table *t)
+{
+	return t->hold_n - t->n_hold_free;
 }
 
 _Static_assert(sizeof(struct ss_stats) == SS_STAT_COUNT * sizeof(uint64_t), "ss_stats");
@@ -1986,6 +2782,9 @@ const char *ss_log_code_name(unsigned code)
 		[SS_LOG_DISCONNECTED] = "DISCONNECTED",
 		[SS_LOG_EXPIRED] = "EXPIRED",
 		[SS_LOG_RECLAIMED] = "RECLAIMED",
+		[SS_LOG_FORGOTTEN] = "FORGOTTEN",
+		[SS_LOG_DROPPED] = "DROPPED",
+		[SS_LOG_LOGON_REPLAYED] = "LOGON_REPLAYED",
 	};
 
 	return code < sizeof(names) / sizeof(names[0]) && names[code] ? names[code] : "UNKNOWN";
@@ -2007,12 +2806,21 @@ int ss_log_format(const struct ss_log *l, char *buf, size_t len)
 	switch (l->code) {
 	case SS_LOG_NEGOTIATE_REJECT:
 	case SS_LOG_ESTABLISH_REJECT:
+	case SS_LOG_LOGON_REPLAYED:
 		why = tkx_session_reject_name(l->reason);
 		break;
 	case SS_LOG_TERMINATED:
 	case SS_LOG_CLIENT_TERMINATED:
 	case SS_LOG_EXPIRED:
 		why = tkx_terminate_reason_name(l->reason);
+		break;
+	case SS_LOG_FORGOTTEN:
+		why = l->reason == SS_FORGET_TABLE  ? "table-full (orders detached)"
+		      : l->reason == SS_FORGET_FIRM ? "firm-limit (orders detached)"
+						    : "operator (orders detached)";
+		break;
+	case SS_LOG_DROPPED:
+		why = ss_state_name(l->reason); /* the state it was in */
 		break;
 	default:
 		break;
@@ -2038,7 +2846,7 @@ void ss__snap_table(const struct ss_table *t, struct ss_snap_table *d)
 	d->max_sessions = t->max_sessions;
 	d->depth = t->ring_mask + 1;
 	d->n_free = t->n_free;
-	d->fifo_head = t->fifo_head;
+	d->fifo_head = t->fifo.head;
 	d->core = t->core;
 	d->tcp = t->tcp;
 }
@@ -2052,6 +2860,7 @@ void ss__snap_slot(const struct ss_table *t, unsigned slot, struct ss_snap_view 
 	v->ever_established = (s->flags & SF_EVER_ESTABLISHED) != 0;
 	v->may_have_orders = (s->flags & SF_MAY_HAVE_ORDERS) != 0;
 	v->in_fifo = (s->flags & SF_IN_FIFO) != 0;
+	v->detaching = (s->flags & SF_DETACHING) != 0;
 	v->mass_left = s->mass_left;
 	v->fifo_next = s->fifo_next;
 	v->firm_id = s->firm_id;
@@ -2061,6 +2870,7 @@ void ss__snap_slot(const struct ss_table *t, unsigned slot, struct ss_snap_view 
 	v->next_out = s->next_out;
 	v->last_cl_ord_id = s->last_cl_ord_id;
 	v->mass_cl = s->mass_cl;
+	v->logon_ts = t->aux[slot].logon_ts;
 }
 
 const uint8_t *ss__snap_ring(const struct ss_table *t, unsigned slot, uint64_t seq)
@@ -2098,13 +2908,21 @@ int ss__snap_put(struct ss_table *t, unsigned slot, const struct ss_snap_view *v
 	s->last_cl_ord_id = v->last_cl_ord_id;
 	s->mass_count = v->mass_count;
 	s->mass_cl = v->mass_cl;
-	s->term_time = now_ns;
+	s->term_time = s->since = now_ns;
+	aux_reset(t, (uint16_t)slot, v->logon_ts);
 	s->hint_ses = s->hint_app = NO_BUF;
 	s->fifo_prev = s->fifo_next = SS_NO_SLOT;
+	s->firm_prev = s->firm_next = SS_NO_SLOT;
 	for (uint32_t i = 0; i < n_ring; i++)
 		memcpy(ring_entry(t, (uint16_t)slot, v->next_out - n_ring + i),
 		       (const uint8_t *)ring + (size_t)i * SS_MSG_MAX, SS_MSG_MAX);
 	ht_insert(t, t->id_ht, home_id(t, (uint16_t)slot), (uint16_t)slot);
+	t->fs[s->firm_idx].held++;
+	/* Its firm's list now; the reclaim list from the saved order (ss__snap_fifo_push),
+	 * the detach list here. */
+	firm_push(t, (uint16_t)slot);
+	if (v->may_have_orders)
+		list_push(t, &t->dirty, SF_IN_DIRTY, (uint16_t)slot);
 	return 0;
 }
 

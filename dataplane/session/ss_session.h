@@ -16,14 +16,20 @@
  *
  *          ss_rx(Negotiate ok)          ss_rx(Establish ok)
  *   FREE -----------------------> NEGOTIATED -----------------------> ESTABLISHED
- *    ^  ^                          |   ^   (Establish again: re-acked)      |
- *    |  | ss_tick: never          |   |                                    |
- *    |  | established, silent     |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
- *    |  +-------------------------+   |  session_id and firm)             | ss_rx(throttle grace
- *    |                            |   |                                    | exceeded), ss_tick
- *    | negotiate of a new id      |   |                                    | (keepalive timeout),
- *    | reclaims it (see 9)        v   |                                    | ss_disconnect()
+ *    ^                             |   ^   (Establish again: re-acked)      |
+ *    |                 ss_tick:    |   |                                    |
+ *    |                 silent,     |   | ss_rx(Negotiate ok, same          | ss_rx(Terminate),
+ *    |                 ss_rx(Term- |   |  session_id and firm)             | ss_rx(throttle grace
+ *    |                 inate),     |   |                                    | exceeded), ss_tick
+ *    | negotiate of a  ss_discon-  |   |                                    | (keepalive timeout),
+ *    | new id reclaims nect(),     |   |                                    | ss_disconnect(),
+ *    | it (see 9)      ss_drop()   v   |                                    | ss_drop()
  *    +------------------------- TERMINATED <--------------------------------+
+ *    |                            |
+ *    | ss_event(DP_EV_DETACHED    | forgotten (see 9, 13): ss_rx(Negotiate of a new id),
+ *    |  from every core)          | ss_tick(), ss_drop(): SESSION_GONE DP_GONE_DETACH
+ *    +------ FREE (detaching) <---+ (a slot being detached is FREE for everything else
+ *                                   but is not given to a session)
  *
  * Invariants:
  *  1. A slot is FREE, or it holds exactly one session_id; a session_id is in at most one
@@ -37,7 +43,12 @@
  *     stored in the session's retransmit ring (the last retrans_depth of them) at the
  *     moment it is numbered, whether or not the session is established to send it.
  *     Session-level messages (1-12) are never numbered.
- *  4. The inbound expected sequence (next_in) never decreases. On UDP a Sequence(n)
+ *  4. The inbound expected sequence (next_in) starts at 1 and never decreases; only
+ *     client->exchange application templates (100-199) take inbound numbers. An Establish
+ *     whose next_seq_no n is above next_in is acked with expected_seq_no n, then answered
+ *     NotApplied(next_in, n - next_in), and next_in = n (the first Establish too). A jump
+ *     above UINT32_MAX (NotApplied's count) refuses the Establish (UNSPECIFIED) or
+ *     terminates the session (PROTOCOL_ERROR, a Sequence). On UDP a Sequence(n)
  *     numbers the application messages after it in its datagram; n > next_in is answered
  *     NotApplied(next_in, n - next_in) and next_in = n. An application message numbered
  *     below next_in (a duplicated or late datagram) is never applied: a request whose
@@ -56,7 +67,8 @@
  *     NOT_ESTABLISHED, unnumbered), throttle (ExecReject THROTTLED; more than
  *     throttle_grace of those within one second terminate the session with
  *     TKX_TERM_THROTTLE), tkx_validate() (ExecReject with its reason, or BusinessReject
- *     INVALID_FIELD), cl_ord_id (5). Then it is forwarded as a dp_order.
+ *     INVALID_FIELD), cl_ord_id (5). Then it is forwarded as a dp_order (or held
+ *     behind the session's held entries, 14).
  *  7. Every termination of an ESTABLISHED session whose Establish asked for
  *     cancel_on_disconnect emits one DP_ORD_SESSION_GONE (contract_id 0: every matching
  *     core), and only those do.
@@ -65,10 +77,21 @@
  *     Sequence heartbeat to one that was sent nothing for one interval.
  *  9. A TERMINATED slot keeps its session's numbering, ring and last cl_ord_id, so its
  *     session_id can negotiate and establish again (from any peer) and ask for
- *     retransmission. It is reclaimed for a new session_id only when no slot is FREE, it
- *     has been terminated for linger_ms, and it cannot have resting orders (it never
- *     forwarded a NewOrder, or a SESSION_GONE followed its last one): matching cores name
- *     a session by its slot, so a slot whose orders may still trade is never given away.
+ *     retransmission, until the session is forgotten. A session is forgotten only once
+ *     it has been TERMINATED for linger_ms (or by ss_drop()), oldest first: when a new
+ *     session_id needs a slot and none is FREE, or its firm holds its limit (13). One
+ *     that cannot have resting orders (it never forwarded a NewOrder, or a SESSION_GONE
+ *     followed its last one) is reclaimed at once for the new id. One that may have
+ *     them is detached first: matching cores name a session by its slot, so its slot
+ *     goes through FREE (detaching) - a SESSION_GONE with DP_GONE_DETACH (dp_msg.h)
+ *     asks every matching core to detach the slot's orders (they keep trading and report
+ *     to no session) - and is given away only when every core answered DP_EV_DETACHED,
+ *     which it sends after every reply it made for the slot: no reply for an order of a
+ *     forgotten session ever reaches the slot's next one. ss_tick() starts that ahead of
+ *     need (one slot when the table is full, the oldest session of a firm at its limit)
+ *     so that a Negotiate seldom waits for it (it is refused meanwhile: UNSPECIFIED, or
+ *     SESSION_LIMIT at the firm's limit). ss_drop() forgets a session always by a
+ *     detach (ever established) so that the journal holds it.
  * 10. Nothing is read outside [payload, payload + len); a message that fails to decode
  *     stops its datagram: the messages before it were processed, the rest are dropped and
  *     counted by reason.
@@ -80,14 +103,46 @@
  *     BusinessRejects of 4-6, ss_reject_order()'s) goes to on_local_reply unnumbered
  *     and takes its number when the owner feeds it back to ss_event() (DP_EV_LOCAL), in
  *     the order the owner chooses - for tokexd, the journal's.
- * 13. UDP datagram authentication (ss_params.udp_auth SS_AUTH_REQUIRED; docs/protocol.md
+ * 13. Per-firm limit: a firm holds at most its limit (ss_firm.max_sessions, else
+ *     ss_params.firm_sessions; 0 = none) of the table's slots with a session (NEGOTIATED,
+ *     ESTABLISHED, TERMINATED; a slot being detached is no longer its). A Negotiate of a
+ *     new session_id from a firm at its limit takes the firm's own oldest TERMINATED
+ *     session that lingered and cannot have resting orders, or starts forgetting its
+ *     oldest lingered one, and is refused SESSION_LIMIT meanwhile; it never takes another
+ *     firm's slot. So no firm can hold more of the table than its limit.
+ * 14. A session's newest logon timestamp (the highest of its accepted Negotiates and
+ *     Establishes) only grows: a Negotiate or Establish not newer is refused
+ *     STALE_TIMESTAMP (a replay of captured bytes), whatever the tolerance. It is kept as
+ *     long as the slot holds the session id - TERMINATED keeps it, even for a session
+ *     never established, and a slot is reclaimed no sooner than ts_tolerance_ms after its
+ *     session ended, when every logon it had is stale - and it survives a restart:
+ *     on_negotiated reports each accepted Negotiate before its NegotiationResponse is
+ *     appended (with defer_local, the response waits for the owner's DP_EV_LOGON), replay
+ *     gives it back (ss_restore_logon), snapshots keep it.
+ * 15. A session's replies are numbered in the order its requests were taken. Each
+ *     forwarded request is in flight until a dp_event marked DP_EV_DONE (its last reply,
+ *     dp_msg.h) or its ss_reject_order() answer; with defer_local each own reply handed
+ *     to on_local_reply is out until its DP_EV_LOCAL echo. While a request is in flight
+ *     the session's own replies (4-6) wait in its hold queue, and so does every request
+ *     taken after a held entry (forwarded when its turn comes) and the session's end
+ *     (Terminate THROTTLE or FINISHED, keepalive timeout, disconnect: its Terminate and
+ *     SESSION_GONE come after the replies to everything taken before; its input is
+ *     dropped meanwhile). An own reply goes when nothing taken before it is in flight,
+ *     a held request at once when it reaches the head, an end when nothing is
+ *     unanswered. A session has at most unans_max = max(retrans_depth / 4, 64) requests
+ *     unanswered (in flight, out with the owner, held): ss_rx() refuses a message or
+ *     datagram that could exceed it with -EAGAIN, having done nothing. Replies to requests
+ *     on different matching cores may interleave with each other. Backstop: a queue that
+ *     waited 3 x keepalive_max_ms for replies that do not come goes anyway (counted).
+ * 16. UDP datagram authentication (ss_params.udp_auth SS_AUTH_REQUIRED; docs/protocol.md
  *     4.13). Each accepted Negotiate whose timestamp is above that of the one the
  *     session's keys came from derives new keys (tkx_auth_derive()) and restarts both
- *     counters; a repeat with the same timestamp keeps them; an older one, or one at or
- *     before ss_params.auth_floor_ns, is refused STALE_TIMESTAMP. A session_id's keys are
+ *     counters; one not newer is refused STALE_TIMESTAMP (14), and so is one at or
+ *     before ss_params.auth_floor_ns. A session_id's keys are
  *     never forgotten while the Negotiate they came from could still pass the staleness
  *     check: a TERMINATED slot is reclaimed (9) only once now is past that Negotiate's
- *     timestamp plus the tolerance, so a played-back Negotiate never brings keys back. A datagram is processed only when (a) it ends with a DatagramAuth
+ *     timestamp plus the tolerance, so a played-back Negotiate never brings keys back.
+ *     A datagram is processed only when (a) it ends with a DatagramAuth
  *     that verifies under the client key of the live session of its source address,
  *     with a counter above every one accepted under that key (the DatagramAuth is then
  *     stripped), or (b) it has no DatagramAuth and its source address has no live
@@ -107,10 +162,19 @@
  *    to one session made during the burst are coalesced into as few buffers as possible.
  *  - ss_rx(), ss_reject_order() and ss_disconnect() are all-or-nothing: when out has less
  *    room than the call's worst case they return -ENOBUFS having done nothing; flush and
- *    call again. ss_event() and ss_tick() make partial progress: ss_event() returns how
- *    many events it consumed (fewer than n only when out is full); ss_tick() returns
- *    -ENOBUFS when it stopped for room, and calling it again after the flush resumes
- *    (what it already did moved the sessions' timers).
+ *    call again. ss_rx() returns -EAGAIN, having done nothing, when the peer's session
+ *    has as many requests unanswered as it may (invariant 15): call again once replies
+ *    came (the TCP gateway stops reading the connection; the RX core routes and takes
+ *    replies, and drops the datagram if that is not enough - UDP may lose, the client's
+ *    next Sequence shows the gap). ss_event() and ss_tick() make partial progress:
+ *    ss_event() returns how many events it consumed (fewer than n only when out is
+ *    full); ss_tick() returns -ENOBUFS when it stopped for room, and calling it again
+ *    after the flush resumes (what it already did moved the sessions' timers).
+ *  - ss_tick() and ss_release() may append dp_orders too: requests held behind replies
+ *    and let go (invariant 15), SESSION_GONE of an end that waited, and with defer_local
+ *    the DP_ORD_LOCAL record of an own reply that waited (the owner treats it as
+ *    on_local_reply's). Route them like ss_rx()'s. ss_event() only notes what its events
+ *    let go: the owner calls ss_release() after each batch of them.
  *  - UDP datagrams are of three shapes: unnumbered session messages only; a Sequence(n)
  *    then application messages numbered n, n+1, ... (or the Sequence alone: heartbeat);
  *    a Retransmission(from, count) then resent messages numbered from, from+1, ..., whose
@@ -125,9 +189,10 @@
  * that is ESTABLISHED anywhere or NEGOTIATED from another peer or held by another firm,
  * is SESSION_IN_USE (a repeated Negotiate from the same peer while NEGOTIATED is answered
  * again, as is a repeated Establish while ESTABLISHED); Establish timestamps get the same
- * staleness check as Negotiate's; a full table answers NegotiationReject UNSPECIFIED.
+ * staleness check as Negotiate's; a full table answers NegotiationReject UNSPECIFIED, a
+ * firm at its limit SESSION_LIMIT (invariant 13).
  * A NEGOTIATED session silent for 3 x keepalive_max_ms is sent Terminate
- * KEEPALIVE_TIMEOUT and goes back to FREE (or TERMINATED if it was ever established).
+ * KEEPALIVE_TIMEOUT and becomes TERMINATED (invariant 14: its slot keeps its logon).
  * The transport (UDP or TCP) is per table: one table per RX core or gateway thread.
  *
  * Threads: one owner thread calls everything, except ss_log_drain() and ss_stats_read(),
@@ -155,7 +220,7 @@
 
 enum ss_transport { SS_UDP = 0, SS_TCP = 1 };
 
-/* ss_params.udp_auth: is every datagram of a UDP session authenticated (invariant 13)? */
+/* ss_params.udp_auth: is every datagram of a UDP session authenticated (invariant 16)? */
 enum ss_udp_auth { SS_AUTH_OFF = 0, SS_AUTH_REQUIRED = 1 };
 
 enum ss_state { SS_FREE = 0, SS_NEGOTIATED = 1, SS_ESTABLISHED = 2, SS_TERMINATED = 3 };
@@ -172,16 +237,18 @@ struct ss_peer {
 };
 _Static_assert(sizeof(struct ss_peer) == 16, "ss_peer has no padding");
 
-/* One firm's credentials; ss_table_init() copies the table. */
+/* One firm's credentials and limit; ss_table_init() copies the table. */
 struct ss_firm {
 	uint32_t firm_id;
 	uint16_t key_len; /* 1..SS_KEY_MAX */
 	uint8_t key[SS_KEY_MAX];
+	uint32_t max_sessions; /* slots it may hold (invariant 13); 0 = firm_sessions */
 };
 
-/* Tunables. ss_params_default() fills everything but firms/n_firms. */
+/* Tunables. ss_params_default() fills everything but firms/n_firms. The hold queues of
+ * invariant 14 take a pool of min(16 x unans_max, 65536) dp_order entries per table. */
 struct ss_params {
-	uint32_t max_sessions;      /* 1..SS_MAX_SESSIONS                     default 1024 */
+	uint32_t max_sessions;      /* 1..SS_MAX_SESSIONS                      default 256 */
 	uint8_t core;               /* dp_order.src: index of this session core     0 */
 	uint8_t transport;          /* enum ss_transport                          SS_UDP */
 	const struct ss_firm *firms;
@@ -194,7 +261,9 @@ struct ss_params {
 	uint32_t retrans_depth;     /* ring entries per session, power of two     1024 */
 	uint32_t retrans_max;       /* messages per RetransmitRequest, <= depth   256 */
 	uint32_t ts_tolerance_ms;   /* |now - Negotiate/Establish timestamp|     30000 */
-	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this   10000 */
+	uint32_t linger_ms;         /* a TERMINATED slot is kept at least this, and at
+				       least ts_tolerance_ms (invariant 14)       10000 */
+	uint32_t firm_sessions;     /* slots a firm may hold (13); 0 = no limit       0 */
 	uint32_t log_depth;         /* log ring entries, power of two              1024 */
 	/* Journal hook (issue 6), NULL = none: called by ss_rx() on the owner thread when a
 	 * session_id is established for the first time in its slot, before the
@@ -208,6 +277,14 @@ struct ss_params {
 	 * one call per inbound message. */
 	void (*on_local_reply)(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			       uint16_t blen);
+	/* Journal hook, NULL = none: a Negotiate was accepted (its timestamp is now the
+	 * newest of the session's logons, invariant 14); called by ss_rx() before the
+	 * NegotiationResponse is appended to out, so that the owner records it first
+	 * (ss_restore_logon() on replay). With defer_local the response is not sent then:
+	 * the owner hands back a DP_EV_LOGON dp_event once the record is safe
+	 * (dp_order_logon_event()), and ss_event() sends it. */
+	void (*on_negotiated)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			      uint64_t timestamp);
 	void *hook_arg;
 	/* Deferred local replies (issue 6; default 0 = off): for an owner whose numbering must
 	 * follow an order it learns later (the TCP gateway, whose journal is kept by another
@@ -219,7 +296,7 @@ struct ss_params {
 	 * and sends it exactly as it would have been: a session's numbering is then the order
 	 * in which the owner feeds ss_event() its replies and these. */
 	uint8_t defer_local;
-	/* UDP tables: enum ss_udp_auth (invariant 13); TCP tables ignore it. SS_AUTH_REQUIRED */
+	/* UDP tables: enum ss_udp_auth (invariant 16); TCP tables ignore it. SS_AUTH_REQUIRED */
 	uint8_t udp_auth;
 	/* UDP with SS_AUTH_REQUIRED: a Negotiate timestamped at or before this (ns since the
 	 * epoch) is refused STALE_TIMESTAMP. The owner's start time: the keys the sessions had
@@ -264,6 +341,7 @@ struct ss_out {
 	X(neg_stale)                                                                        \
 	X(neg_in_use)                                                                       \
 	X(neg_table_full)                                                                   \
+	X(neg_firm_limit)      /* NegotiationReject SESSION_LIMIT (invariant 13) */         \
 	X(est_ok)                                                                           \
 	X(est_not_negotiated)                                                               \
 	X(est_bad_credentials)                                                              \
@@ -293,11 +371,22 @@ struct ss_out {
 	X(term_disconnect)                                                                  \
 	X(neg_expired)         /* NEGOTIATED, never established in time */                  \
 	X(reclaimed)           /* TERMINATED slots given to a new session_id */             \
+	X(forgotten)           /* sessions forgotten by a detach (invariant 9) ... */       \
+	X(detach_done)         /* ... whose slot every core has answered for: FREE */       \
+	X(dropped)             /* ss_drop() */                                              \
+	X(ev_forgotten)        /* dp_events for a session being forgotten: dropped */       \
 	X(session_gone)        /* DP_ORD_SESSION_GONE emitted */                            \
 	X(ev_dropped)          /* dp_events for no session or a bad template */             \
 	X(order_rejects)       /* ss_reject_order() */                                      \
 	X(log_dropped)         /* log records lost to a full ring */                        \
 	X(local_deferred)      /* local replies handed to the owner (defer_local) */      \
+	X(neg_bad_session_id)  /* Negotiate for session_id 0 */                            \
+	X(seq_jump)            /* next_seq_no too far ahead for one NotApplied */          \
+	X(neg_replayed)        /* Negotiate not newer than the session's last logon */     \
+	X(est_replayed)        /* Establish not newer than the session's last logon */     \
+	X(held)                /* requests, own replies and ends held behind others (15) */\
+	X(rx_backpressure)     /* ss_rx() -EAGAIN: the session's unanswered bound (15) */  \
+	X(hold_timeouts)       /* held queues let go by the backstop (15) */          \
 	X(auth_missing)        /* no DatagramAuth, from a live session's address: dropped */\
 	X(auth_no_session)     /* a DatagramAuth from an address without a live session */ \
 	X(auth_bad_mac)        /* DatagramAuth that does not verify: dropped */            \
@@ -323,6 +412,17 @@ enum ss_log_code {
 	SS_LOG_DISCONNECTED = 7,      /* transport gone (ss_disconnect) */
 	SS_LOG_EXPIRED = 8,           /* NEGOTIATED, never established, silent */
 	SS_LOG_RECLAIMED = 9,         /* slot of this TERMINATED session given away */
+	SS_LOG_FORGOTTEN = 10,        /* forgotten, its orders detached: enum ss_forget_why */
+	SS_LOG_DROPPED = 11,          /* ss_drop(), before it is forgotten (reason: its state) */
+	SS_LOG_LOGON_REPLAYED = 12,   /* Negotiate/Establish not newer than the session's
+				       * newest logon: refused (tkx_session_reject) */
+};
+
+/* Why a session was forgotten (ss_log.reason of SS_LOG_FORGOTTEN). */
+enum ss_forget_why {
+	SS_FORGET_TABLE = 1,    /* the table is full */
+	SS_FORGET_FIRM = 2,     /* its firm holds its limit */
+	SS_FORGET_OPERATOR = 3, /* ss_drop() */
 };
 
 /* 48 bytes. */
@@ -341,13 +441,21 @@ struct ss_log {
 struct ss_info {
 	uint8_t state;                /* enum ss_state */
 	uint8_t cancel_on_disconnect;
+	uint8_t transport;            /* enum ss_transport: the table's */
+	uint8_t may_have_orders;      /* invariant 9 */
+	uint8_t detaching;            /* FREE, being detached (invariant 9) */
+	uint16_t slot;
 	uint32_t firm_id;
 	uint32_t keepalive_ms;
 	uint64_t session_id;
 	uint64_t next_in;             /* next inbound sequence it will apply */
 	uint64_t next_out;            /* number of its next outbound application message */
 	uint64_t last_cl_ord_id;
+	uint64_t since_ns;            /* when it entered its state (TERMINATED: terminated) */
 	struct ss_peer peer;
+	uint32_t inflight;            /* requests forwarded, not answered yet (invariant 15) */
+	uint32_t held;                /* entries held behind them */
+	uint8_t closing;              /* its end waits for them */
 };
 
 struct ss_table;
@@ -399,8 +507,10 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
  * message: numbered, kept for retransmission and, if ESTABLISHED, appended to out. So
  * does an event with pad[0] = DP_EV_LOCAL, a deferred local reply coming back (template
  * TKX_EXEC_REJECT or TKX_BUSINESS_REJECT; see ss_params.defer_local).
- * Events for another core, a FREE slot or another template are dropped and counted.
- * Returns how many of ev[0, n) were consumed: fewer than n only when out is full.
+ * An event with pad[0] = DP_EV_DETACHED is a core's answer to a detach (invariant 9):
+ * nothing is sent. Events for another core, a FREE slot (ev_forgotten when it is being
+ * detached) or another template are dropped and counted. Returns how many of ev[0, n)
+ * were consumed: fewer than n only when out is full.
  */
 unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
 		  struct ss_out *out);
@@ -409,7 +519,9 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
  * Answers a dp_order of this table that the caller could not deliver (reason
  * TKX_REJ_UNKNOWN_CONTRACT when no core owns the contract, TKX_REJ_BUSY when its ring is
  * full) with an ExecReject numbered like any reply (with defer_local: handed to
- * on_local_reply instead, numbered when it comes back). 0, -ENOBUFS, -ENOENT (no such
+ * on_local_reply instead, numbered when it comes back). The request is answered by it
+ * (invariant 15): what its session held behind it goes at the next ss_release(),
+ * ss_event() or ss_tick(). 0, -ENOBUFS, -ENOENT (no such
  * session here), or -EINVAL for a DP_ORD_SESSION_GONE, which must be delivered (retry).
  */
 int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reason,
@@ -418,32 +530,56 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 /*
  * Timers: heartbeats to ESTABLISHED sessions sent nothing for their keepalive interval;
  * Terminate KEEPALIVE_TIMEOUT (and SESSION_GONE if asked) to those silent for three;
- * expiry of NEGOTIATED sessions never established. Call every few milliseconds. Returns
+ * expiry of NEGOTIATED sessions never established; sessions forgotten ahead of need
+ * (invariant 9: SESSION_GONE DP_GONE_DETACH). Call every few milliseconds. Returns
  * how many sessions it acted on, or -ENOBUFS (flush out and call again to go on).
  */
 int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
 
 /*
  * The transport to peer is gone (TCP connection closed): its live session, if any, is
- * TERMINATED without a Terminate message (SESSION_GONE if asked). 0, -ENOENT (no live
- * session at peer) or -ENOBUFS.
+ * TERMINATED without a Terminate message (SESSION_GONE if asked) - after the replies to
+ * its requests in flight, which are numbered and kept but not sent (invariant 15). 0,
+ * -ENOENT (no live session at peer) or -ENOBUFS.
  */
 int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_ns,
 		  struct ss_out *out);
+
+/*
+ * Operator: forgets session_id (invariant 9). A live session is ended first: Terminate
+ * UNSPECIFIED to its peer, SESSION_GONE if its Establish asked for cancel-on-disconnect;
+ * one never established is then FREE; any other is forgotten with a SESSION_GONE
+ * DP_GONE_DETACH (its resting orders stay and report to no session; the slot is reused
+ * once every core answered). *was (may be NULL) gets the session as it was. 0 (forgotten
+ * by a detach), 1 (never established: its slot FREE at once), -ENOENT (no such session,
+ * or being forgotten already), -ENOBUFS (room: 1 buffer, 2 orders).
+ */
+int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_out *out,
+	    struct ss_info *was);
 
 /* ---- Recovery (owner thread, before the core runs; issue 6) --------------------------- */
 
 /* Puts session_id of firm_id in slot, TERMINATED with empty numbering (next_in, next_out
  * 1), as if it had been established there and terminated at now_ns: what a journaled
  * SESSION record rebuilds. A session already in the slot, or session_id in another slot,
- * is removed first. Replies then fed through ss_event() rebuild its outbound numbering
+ * is removed first; the newest logon timestamp of session_id (ss_restore_logon) stays. Replies then fed through ss_event() rebuild its outbound numbering
  * and retransmit ring. 0, -EINVAL (slot out of range, session_id 0), -ENOENT unknown
  * firm, -EBUSY a live session holds the slot. */
 int ss_restore_session(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
 		       uint64_t next_in, uint64_t now_ns);
 
+/* A journaled logon (on_negotiated) of session_id in slot: its timestamp becomes the
+ * session's newest if it is newer. A slot that does not hold session_id gets it first,
+ * as ss_restore_session() puts it (a Negotiate that was never followed by an
+ * establishment is recorded too: its replay must stay refused). 0 or as
+ * ss_restore_session(). */
+int ss_restore_logon(struct ss_table *t, unsigned slot, uint64_t session_id, uint32_t firm_id,
+		     uint64_t timestamp, uint64_t now_ns);
+
 /* A journaled request of this table's session o->session: its inbound number, cl_ord_id
- * (invariant 5) and whether it may have resting orders (invariant 9) come back. 0 or
+ * (invariant 5) and whether it may have resting orders (invariant 9) come back; a
+ * SESSION_GONE with DP_GONE_ACK forgets the session it names (o->order_id) as live, its
+ * slot FREE (detaching) until the cores' answers come back through ss_event(). 0 or
  * -ENOENT (no such session). */
 int ss_restore_order(struct ss_table *t, const struct dp_order *o);
 
@@ -460,7 +596,24 @@ int ss_restore_reply(struct ss_table *t, unsigned slot, uint16_t template_id, co
  * never leave, not even as a retransmission. There is no way back; restart instead. */
 void ss_halt_retransmission(struct ss_table *t);
 
+/* Owner thread: the replies still owed to this table's requests will not come (the owner
+ * stops, or discards them): nothing waits for them any more (invariant 15); what was held
+ * behind them goes at the next ss_release(), ss_event() or ss_tick(). */
+void ss_forget_replies(struct ss_table *t);
+
+/* Owner thread: lets go what the table held and may go now (invariant 15): what the
+ * replies given to ss_event() since the last call, or ss_reject_order() answers, let go.
+ * Call it after each batch of replies (after the requests whose replies they are were
+ * journaled, for a journaling owner: an own reply let go is reported to on_local_reply
+ * as it is numbered). Appends to out; 0, or -ENOBUFS (flush out and call again). Cheap
+ * when nothing waits. */
+int ss_release(struct ss_table *t, uint64_t now_ns, struct ss_out *out);
+
 /* ---- Inspection ---------------------------------------------------------------------- */
+
+/* Entries held in the table's queues (invariant 15): requests not forwarded yet, own
+ * replies not numbered yet, ends not done yet. 0 when nothing waits. Owner thread. */
+unsigned ss_held(const struct ss_table *t);
 
 /* Slot of session_id (any state but FREE), or -ENOENT. Owner thread. */
 int ss_lookup(const struct ss_table *t, uint64_t session_id);

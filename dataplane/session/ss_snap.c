@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Is slot's session one that recovery rebuilds (a journaled establishment)? */
+/* Is slot's session one that recovery rebuilds? Every one that holds a session id: a
+ * journaled logon names it even before its first establishment. */
 static int ss_snap_kept(const struct ss_snap_view *v)
 {
-	return v->state == SS_ESTABLISHED || v->state == SS_TERMINATED ||
-	       (v->state == SS_NEGOTIATED && v->ever_established);
+	return v->state != SS_FREE;
 }
 
 static uint32_t ss_snap_ring_n(const struct ss_snap_view *v, uint32_t depth)
@@ -69,6 +69,7 @@ int64_t ss_snap_save(const struct ss_table *t, struct dp_snap_w *w)
 			r->mass_cl = v.mass_cl;
 			r->mass_count = v.mass_count;
 			r->n_ring = n;
+			r->logon_ts = v.logon_ts;
 		}
 		/* The ring wraps: at most two runs of entries. */
 		for (uint64_t q = v.next_out - n; q < v.next_out; q++)
@@ -95,8 +96,10 @@ int64_t ss_snap_save(const struct ss_table *t, struct dp_snap_w *w)
 			h->n_fifo++;
 		}
 	}
-	/* The FREE stack, bottom first, then the NEGOTIATED never established on top (FREE
-	 * once loaded), highest slot first so that the lowest is taken first. */
+	/* The FREE stack, bottom first, then the slots being detached on top (FREE once
+	 * loaded), highest slot first so that the lowest is taken first: a snapshot is taken
+	 * where every record up to it is applied, the cores' answers included, so none is
+	 * (it would be FREE after them). */
 	for (uint32_t i = 0; i < d.n_free; i++) {
 		uint16_t s = ss__snap_free_at(t, i);
 		dp_snap_w_put(w, &s, sizeof(s));
@@ -105,7 +108,7 @@ int64_t ss_snap_save(const struct ss_table *t, struct dp_snap_w *w)
 	for (unsigned slot = d.max_sessions; slot-- > 0;) {
 		struct ss_snap_view v;
 		ss__snap_slot(t, slot, &v);
-		if (v.state != SS_FREE && !ss_snap_kept(&v)) {
+		if (v.detaching) {
 			uint16_t s = (uint16_t)slot;
 			dp_snap_w_put(w, &s, sizeof(s));
 			h->n_free++;
@@ -258,6 +261,7 @@ int ss_snap_load(struct ss_table *t, const void *buf, size_t len, uint64_t now_n
 		v.next_out = k.next_out;
 		v.last_cl_ord_id = k.last_cl_ord_id;
 		v.mass_cl = k.mass_cl;
+		v.logon_ts = k.logon_ts;
 		rc = ss__snap_put(t, k.slot, &v, b + off, k.n_ring, now_ns);
 		if (rc < 0) {
 			snprintf(err, errlen, "session table snapshot: session %" PRIu64 " cannot go "

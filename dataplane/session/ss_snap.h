@@ -7,28 +7,26 @@
  * messages)); ss_snap_check()/ss_snap_load() at start into the table ss_table_init()
  * just made, before any record is replayed.
  *
- * What is captured: what replay rebuilds (ss_restore_session, ss_restore_order,
- * ss_event, ss_restore_reply), for every slot that holds a session that was ever
- * established (ESTABLISHED, TERMINATED, or NEGOTIATED again after an establishment):
- * its slot, session id, firm, inbound number (next_in), outbound numbering (next_out),
- * retransmit ring (the last min(next_out - 1, retrans_depth) messages, byte for byte),
- * last cl_ord_id, whether it may have resting orders (invariant 9), a MassCancelAck
- * being merged, and the order of the reclaim list. A NEGOTIATED session never
- * established is not captured (no journal record names it; replay does not rebuild it).
- * Not captured, as replay does not rebuild them either: peers, timers, throttle state,
- * counters, the log.
+ * What is captured: what replay rebuilds (ss_restore_session, ss_restore_logon,
+ * ss_restore_order, ss_event, ss_restore_reply), for every slot that holds a session
+ * (NEGOTIATED, ESTABLISHED or TERMINATED: a journaled logon names even one never
+ * established): its slot, session id, firm, inbound number (next_in), outbound numbering
+ * (next_out), retransmit ring (the last min(next_out - 1, retrans_depth) messages, byte
+ * for byte), last cl_ord_id, the timestamp of its newest accepted logon (a replay of an
+ * older one stays refused), whether it may have resting orders (invariant 9), a
+ * MassCancelAck being merged, and the order of the reclaim list. Not captured, as replay
+ * does not rebuild them either: peers, timers, throttle state, counters, the log.
  *
  * Loading gives each captured session the state recovery gives it: TERMINATED in its
  * old slot (terminated at the load's now_ns, for the reclaim linger), its client
  * re-Negotiates, re-Establishes with the same session id and asks for retransmission.
  * The order in which FREE slots and reclaimable TERMINATED ones are given to new
  * session ids (both visible: a slot names its orders) is saved too: the FREE stack as
- * it is, then on top the slots of NEGOTIATED sessions never established (FREE after the
- * load; lowest slot on top, as ss_table_init() orders them); the reclaim list as it is,
- * then the sessions live at the save that cannot have resting orders, in slot order. A
- * table rebuilt by recovery has no live session, so its snapshot loads into exactly the
- * same table; for a live one these two additions are the only places where the order
- * may differ from what a full replay would give (which orders them by the journal).
+ * it is; the reclaim list as it is, then the sessions live at the save that cannot have
+ * resting orders, in slot order. A table rebuilt by recovery has no live session, so its
+ * snapshot loads into exactly the same table; for a live one that addition is the only
+ * place where the order may differ from what a full replay would give (which orders
+ * them by the journal).
  *
  * Layout (fixed records in host order, dp_snap.h):
  *   struct ss_snap_hdr
@@ -51,7 +49,7 @@
 #include "ss_session.h"
 
 #define SS_SNAP_MAGIC 0x4b535354u /* "TSSK" */
-#define SS_SNAP_VERSION 1
+#define SS_SNAP_VERSION 2 /* 2: logon_ts; sessions never established are kept */
 
 struct ss_snap_hdr {
 	struct dp_snap_sect s;
@@ -78,8 +76,9 @@ struct ss_snap_slot {
 	uint64_t mass_cl;
 	uint32_t mass_count;
 	uint32_t n_ring;     /* ring entries that follow */
+	uint64_t logon_ts;   /* newest accepted Negotiate/Establish timestamp */
 };
-_Static_assert(sizeof(struct ss_snap_slot) == 56, "ss_snap_slot layout");
+_Static_assert(sizeof(struct ss_snap_slot) == 64, "ss_snap_slot layout");
 
 /* Bytes a section of t may need at most (every slot a session with a full ring). */
 size_t ss_snap_bound(const struct ss_table *t);
@@ -120,11 +119,13 @@ struct ss_snap_view {
 	uint8_t ever_established;
 	uint8_t may_have_orders;
 	uint8_t in_fifo;
+	uint8_t detaching;       /* FREE, being forgotten (ss_session.h invariant 9) */
 	uint8_t mass_left;
 	uint16_t fifo_next;      /* next on the reclaim list, SS_NO_SLOT */
 	uint32_t firm_id;
 	uint32_t mass_count;
 	uint64_t session_id, next_in, next_out, last_cl_ord_id, mass_cl;
+	uint64_t logon_ts;       /* newest accepted Negotiate/Establish timestamp */
 };
 
 void ss__snap_table(const struct ss_table *t, struct ss_snap_table *d);

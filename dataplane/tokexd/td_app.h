@@ -34,7 +34,9 @@
 #define TD_JN_PEND 256
 
 struct td_gw;
+struct td_gw_conf;
 struct td_ctl;
+struct td_sess_chan;
 struct td_off;
 struct rte_tel_data;
 struct jn;
@@ -107,11 +109,14 @@ struct td_app {
 	struct ss_table *gw_shadow;
 	struct ss_out *gw_shadow_out;
 	struct td_ctl *ctl; /* the control thread's lifecycle and socket (td_ctl.c) */
+	/* The control thread's way to each session table, by src (td_sess.c); NULL = none. */
+	struct td_sess_chan *sess[TD_N_SRC];
 	struct td_match match[TD_MAX_MATCH];
 	struct td_rx_stats rx;
 	/* The input journal (td_journal.c), NULL = off. Written by the RX core only, but
 	 * jn_halt, which the control thread reads to report once. */
 	struct jn *jn;
+	struct jn_lock *jn_lock; /* the journal directory's, from start until td_journal_open */
 	uint64_t jn_last;    /* last seq appended */
 	uint64_t jn_durable; /* last durable seq seen */
 	uint64_t jn_stall;   /* td_jn_poll: since when output waits with no progress, 0 none */
@@ -142,6 +147,7 @@ void td_offload_close(struct td_app *a);
  * matching path every TD_CTL_EVERY passes; the control thread's lifecycle, scheduler and
  * tokexctl socket. */
 #define TD_CTL_EVERY 64 /* power of two */
+int td_ctl_bind(struct td_app *a, char *err, size_t len);  /* first: control.socket */
 void td_ctl_setup(struct td_app *a);                       /* before launch */
 void td_ctl_poll(struct td_match *m, struct mc_out *out);  /* matching path */
 /* Pipeline with a journal: the RX core takes the commands off every core's control ring,
@@ -163,6 +169,12 @@ void td_ctl_stop(struct td_app *a);
 /* The input journal (td_journal.c; issue 6). RX core (the single producer): append
  * returns the seq, 0 ring full, a negative errno (halted: STORAGE); wait busy-polls until
  * everything appended is durable (0) or halts (negative errno); ctl appends and waits. */
+/* The termination time recovery gives the sessions it rebuilds (ss_restore_session(),
+ * ss_snap_load()): long ago, so that they count as having lingered already (ss_session.h
+ * invariant 9). A table full of recovered sessions that are not live then never keeps a
+ * new logon out after a restart; a slot that may have resting orders is still never given
+ * away, and while there is a FREE slot none is reclaimed. */
+#define TD_RESTORED_TERM_NS 0ull
 /* Before launch; the journal thread runs on cpu (-1: inherit the caller's affinity). */
 int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen);
 void td_jn_ss_params(struct td_app *a, struct ss_params *p);
@@ -189,6 +201,7 @@ static inline void td_reject_event(const struct dp_order *o, uint16_t reason, ui
 	e->session = o->session;
 	e->src = o->src;
 	e->parts = 1;
+	e->pad[1] = DP_EV_DONE; /* the request's only reply */
 	e->u.reject.cl_ord_id = o->cl_ord_id;
 	e->u.reject.transact_time = now;
 	e->u.reject.order_id = o->order_id;
@@ -197,8 +210,22 @@ static inline void td_reject_event(const struct dp_order *o, uint16_t reason, ui
 	e->u.reject.ref_template_id = o->type < 5 ? tid[o->type] : 0;
 }
 void td_jn_halt_now(struct td_app *a, int err); /* RX core: the journal cannot go on */
-void td_journal_report(struct td_app *a); /* control thread */
+/* First thing at start, before EAL: the journal directory's lock (one writer per journal;
+ * a second tokexd stops here with the first one named in err). 0 or a negative errno. */
+int td_journal_lock(struct td_app *a, char *err, size_t errlen);
+/* Control thread: a halt (once) and snapshot failures, as they happen. */
+void td_journal_report(struct td_app *a);
 void td_journal_close(struct td_app *a);
+
+/* The operator's view of the session tables (td_sess.c): a request ring to each owner.
+ * Set-up before launch (gc: the gateway's configuration, NULL without it: its hook is
+ * set); td_sess_serve() by the owner, with its output empty, every few passes; the rest
+ * on the control thread (cp_cmd_ctx's sessions and drop hooks: arg is the td_app). */
+void td_sess_setup(struct td_app *a, struct td_gw_conf *gc);
+void td_sess_serve(struct td_sess_chan *ch, struct ss_table *t, struct ss_out *out,
+		   uint64_t now);
+int td_sess_text(void *arg, char *out, size_t len);
+int td_sess_drop_text(void *arg, uint64_t session_id, char *out, size_t len);
 
 /* The matching cores' counters summed (control thread); returns the output-ring waits. */
 uint64_t td_match_stats(const struct td_app *a, struct mc_stats *tot);
@@ -222,9 +249,11 @@ struct td_snap_stats {
 	uint64_t taken;             /* serialized on the RX core and handed to the writer */
 	uint64_t written;           /* made durable snapshot files */
 	uint64_t skipped_busy;      /* due while the writer still held the buffer */
-	uint64_t failed;            /* writer: not written (journal failed, disk error) */
+	uint64_t failed;            /* writer: not written (journal failed, disk error);
+				       stored with release after last_error, last_failed_seq */
 	uint64_t too_big;           /* RX core: did not fit the buffer (a bug if not 0) */
 	uint64_t last_error;        /* errno of the last failure */
+	uint64_t last_failed_seq;   /* journal seq of the last snapshot that failed */
 	uint64_t last_seq;          /* journal seq of the last snapshot written */
 	uint64_t last_serialize_ns; /* RX core time of the last serialization */
 	uint64_t max_serialize_ns;
@@ -243,6 +272,9 @@ void td_snap_maybe(struct td_app *a, uint64_t now);
  * matching cores at a quiet point first: td_rx.c td_pipe_quiesce). */
 int td_snap_due(const struct td_app *a);
 void td_snap_close(struct td_app *a);
+/* Control thread (td_journal_report): prints a snapshot failure when the writer counts it
+ * (then at most every 10 s while they go on), and when snapshots are written again. */
+void td_snap_report(struct td_app *a);
 /* Counters: written by the RX core and the writer (relaxed), read by anyone. */
 const struct td_snap_stats *td_snap_stats(const struct td_app *a);
 

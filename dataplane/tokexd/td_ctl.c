@@ -12,7 +12,8 @@
  *    lifecycle (cp_life) reaches a core only by enqueuing one dp_ctl and waiting for the
  *    reply with its seq (1 s at most); it never touches a book. The scheduler (when
  *    control.scheduler is 1) runs on the wall clock; tokexctl's commands arrive on the
- *    Unix socket control.socket.
+ *    Unix socket control.socket, bound first of all (td_ctl_bind, before EAL): a tokexd
+ *    that could not be operated does not start.
  * Rings: per matching core, ctl_in (control -> core, dp_ctl) and ctl_out (core ->
  * control, dp_ctl_reply), single producer / single consumer, TD_CTL_RING entries.
  */
@@ -169,8 +170,9 @@ static void td_ctl_counters(void *arg, char *out, size_t len)
 		mc_stats(a->match[m].mc, &s);
 		n += (size_t)snprintf(out + n, len - n, "core %u: requests %" PRIu64 " replies %"
 				      PRIu64 " trades %" PRIu64 " rejects %" PRIu64 " md %" PRIu64
-				      " ctl_lost %" PRIu64 "\n", m, s.orders, s.events, s.trades,
-				      s.rejects, s.md, a->match[m].ctl_lost);
+				      " ctl_lost %" PRIu64 " detached %" PRIu64 "\n", m, s.orders,
+				      s.events, s.trades, s.rejects, s.md, a->match[m].ctl_lost,
+				      s.detached);
 	}
 	if (n < len)
 		snprintf(out + n, len - n, "rx: loops %" PRIu64 " routed %" PRIu64 " busy %" PRIu64
@@ -178,11 +180,34 @@ static void td_ctl_counters(void *arg, char *out, size_t len)
 			 a->rx.busy_rejects, a->rx.unknown_contract);
 }
 
-void td_ctl_setup(struct td_app *a)
+/* Start-up failures after the bind leave through exit() (rte_exit): the socket file
+ * goes with them instead of staying behind. */
+static struct td_app *td_ctl_bound;
+
+static void td_ctl_atexit(void)
+{
+	if (td_ctl_bound)
+		td_ctl_stop(td_ctl_bound);
+}
+
+int td_ctl_bind(struct td_app *a, char *err, size_t len)
 {
 	a->ctl = calloc(1, sizeof(*a->ctl));
-	if (a->ctl == NULL)
-		rte_exit(EXIT_FAILURE, "tokexd: control plane: out of memory\n");
+	if (a->ctl == NULL) {
+		snprintf(err, len, "control plane: out of memory");
+		return -ENOMEM;
+	}
+	int rc = cp_server_open(&a->ctl->srv, a->cfg.ctl_socket, &a->ctl->X, err, len);
+	if (rc < 0)
+		return rc;
+	a->ctl->have_srv = 1;
+	td_ctl_bound = a;
+	atexit(td_ctl_atexit);
+	return 0;
+}
+
+void td_ctl_setup(struct td_app *a)
+{
 	for (uint32_t m = 0; m < a->route.n_match; m++) {
 		int socket = (int)rte_lcore_to_socket_id(a->match[m].lcore);
 		char name[RTE_RING_NAMESIZE];
@@ -261,21 +286,20 @@ int td_ctl_start(struct td_app *a)
 	}
 	t->X.L = &t->L;
 	t->X.S = cfg->scheduler ? &t->S : NULL;
+	t->X.cfg = cfg; /* kill, account and cancel name its firms only */
 	t->X.counters = td_ctl_counters;
 	t->X.counters_arg = a;
+	t->X.sessions = td_sess_text;
+	t->X.drop = td_sess_drop_text;
+	t->X.sessions_arg = a;
 	if (cfg->ctl_startup[0] && cp_cmd_file(&t->X, cfg->ctl_startup, err, sizeof(err)) < 0) {
 		printf("tokexd: control.startup: %s: fix the file or the command, then restart\n",
 		       err);
 		return -EINVAL;
 	}
-	if (cp_server_open(&t->srv, cfg->ctl_socket, &t->X, err, sizeof(err)) < 0)
-		printf("tokexd: control: no tokexctl socket (%s); set control.socket to a "
-		       "writable path\n", err);
-	else
-		t->have_srv = 1;
 	printf("tokexd: control: %u contract(s), scheduler %s, tokexctl on %s\n", t->L.n,
 	       cfg->scheduler ? "on (calendar drives phases)" : "off (operator drives phases)",
-	       t->have_srv ? cfg->ctl_socket : "(none)");
+	       cfg->ctl_socket);
 	return 0;
 }
 
@@ -295,6 +319,8 @@ void td_ctl_run(struct td_app *a, int timeout_ms)
 
 void td_ctl_stop(struct td_app *a)
 {
-	if (a->ctl && a->ctl->have_srv)
+	if (a->ctl && a->ctl->have_srv) {
+		a->ctl->have_srv = 0;
 		cp_server_close(&a->ctl->srv);
+	}
 }

@@ -22,6 +22,7 @@
 #include <rte_ring.h>
 
 #include <tokex/codec.h>
+#include <tokex/venue.h>
 
 #include "td_clock.h"
 #include "td_gw.h"
@@ -32,6 +33,8 @@
 #define GW_STOP_SQE_NS (1000 * 1000000ull)  /* stop: time for in-flight SQEs to finish */
 #define GW_JN_STAGE 32        /* journal records made by one burst's session calls */
 #define GW_JQ_MIN 4096u       /* journal records that may wait for ring 0, at least */
+#define GW_PENDING 64         /* accepted connections waiting for an evicted one's slot */
+#define GW_NONE UINT32_MAX    /* end of the eviction list */
 
 /* ---- Connections ------------------------------------------------------------------------ */
 
@@ -59,6 +62,29 @@ struct conn {
 };
 _Static_assert(sizeof(struct conn) == 64, "conn is one cache line");
 
+/* What admission keeps per slot beside struct conn (read on accept, authentication and
+ * close only, so it stays out of conn's cache line). */
+struct conn_adm {
+	uint32_t prev, next;  /* eviction list: unauthenticated OPEN connections, oldest first */
+	uint8_t authed;       /* a NegotiationResponse went out on it */
+	uint8_t listed;       /* on the eviction list */
+	uint16_t pad;
+};
+
+/* Connections per source address (the per-address cap): open addressing, linear probing,
+ * an entry is empty when n is 0. */
+struct ip_count {
+	uint32_t ip; /* network order, as in ss_peer */
+	uint32_t n;  /* connections holding a slot or waiting for one */
+};
+
+/* An accepted connection waiting for the slot of the one evicted for it. */
+struct pending {
+	int fd;
+	uint32_t ip;
+	uint16_t port;
+};
+
 /* io_uring user_data: op | slot << 8 | gen << 24. */
 enum gw_op { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_CANCEL = 4 };
 
@@ -80,12 +106,18 @@ struct td_gw {
 	uint64_t tick_ns;
 	uint64_t drain_ns;
 	uint64_t idle_ns;
+	uint64_t negotiate_ns;
+	uint64_t stop_ns;
 	int lfd;
 	uint16_t port;
 	pthread_t thread;
 	struct ss_table *ss;
 	struct conn *conns;
 	uint16_t *free_stack;   /* FREE slots */
+	struct conn_adm *adm;   /* [max_conns] */
+	struct ip_count *ipt;   /* connections per address */
+	uint32_t ipt_mask;
+	unsigned ipt_shift;     /* 64 - log2(entries): the hash keeps the product's top bits */
 	uint16_t *kick;         /* connections with new bytes in their send queue */
 	uint16_t *dead;         /* DEAD connections waiting for conn_reap() */
 	uint32_t *parked;       /* conn ids whose frames wait for journal room (rx_frames) */
@@ -115,6 +147,12 @@ struct td_gw {
 	int in_route;           /* route() runs: a journal record is emitted at once */
 	uint32_t n_jn;          /* journal records made by session calls since the last flush */
 	uint32_t n_parked;
+	uint32_t un_head;       /* eviction list (struct conn_adm), GW_NONE when empty */
+	uint32_t un_tail;
+	uint32_t pend_head;     /* pend: free-running indices, [tail, head) waiting */
+	uint32_t pend_tail;
+	struct pending pend[GW_PENDING];
+	int input_off;          /* td_gw_quiesce() seen: no more input (td_gw.h "Stop") */
 	uint64_t now;           /* ns since the epoch, once per pass: the session layer's */
 	uint64_t mono;          /* monotonic ns, once per pass: the gateway's own timers */
 	uint64_t next_tick;
@@ -133,6 +171,8 @@ struct td_gw {
 	struct ss_out out;
 
 	int stop;               /* set by td_gw_stop(), read by the loop (atomics) */
+	int quiesce;            /* set by td_gw_quiesce(), read by the loop (atomics) */
+	int quiet;              /* set by the loop once quiesced and flushed, td_gw_quiet() */
 	_Alignas(64) struct td_gw_stats stats;
 };
 
@@ -157,6 +197,79 @@ static struct io_uring_sqe *get_sqe(struct td_gw *gw)
 	STAT(gw, sq_full);
 	io_uring_submit(&gw->ring);
 	return io_uring_get_sqe(&gw->ring);
+}
+
+/* ---- Admission: the eviction list and the per-address counts ---------------------------- */
+
+static void un_push(struct td_gw *gw, uint32_t slot)
+{
+	struct conn_adm *a = &gw->adm[slot];
+
+	a->listed = 1;
+	a->next = GW_NONE;
+	a->prev = gw->un_tail;
+	if (gw->un_tail != GW_NONE)
+		gw->adm[gw->un_tail].next = slot;
+	else
+		gw->un_head = slot;
+	gw->un_tail = slot;
+}
+
+static void un_unlink(struct td_gw *gw, uint32_t slot)
+{
+	struct conn_adm *a = &gw->adm[slot];
+
+	if (!a->listed)
+		return;
+	if (a->prev != GW_NONE)
+		gw->adm[a->prev].next = a->next;
+	else
+		gw->un_head = a->next;
+	if (a->next != GW_NONE)
+		gw->adm[a->next].prev = a->prev;
+	else
+		gw->un_tail = a->prev;
+	a->listed = 0;
+	a->prev = a->next = GW_NONE;
+}
+
+static inline uint32_t ipt_home(const struct td_gw *gw, uint32_t ip)
+{
+	/* Fibonacci hashing: the addresses of one subnet differ in a few bits, which the
+	 * multiplication spreads over the top bits kept. */
+	return (uint32_t)(((uint64_t)ip * 0x9E3779B97F4A7C15ull) >> gw->ipt_shift);
+}
+
+/* The entry of ip, or the empty one where it goes. Never full: it has twice as many
+ * entries as connections can be counted (max_conns + GW_PENDING). */
+static uint32_t ipt_find(const struct td_gw *gw, uint32_t ip)
+{
+	uint32_t i = ipt_home(gw, ip);
+
+	while (gw->ipt[i].n && gw->ipt[i].ip != ip)
+		i = (i + 1) & gw->ipt_mask;
+	return i;
+}
+
+/* One connection from ip less. The last one empties its entry, and the entries after it
+ * that probed past it move back (backward shift: no tombstones, probes stay short). */
+static void ipt_drop(struct td_gw *gw, uint32_t ip)
+{
+	uint32_t i = ipt_find(gw, ip), j = i;
+
+	if (gw->ipt[i].n == 0 || --gw->ipt[i].n)
+		return;
+	for (;;) {
+		j = (j + 1) & gw->ipt_mask;
+		if (!gw->ipt[j].n)
+			break;
+		/* j's entry may fill the hole at i unless its home lies in (i, j] */
+		if (((j - ipt_home(gw, gw->ipt[j].ip)) & gw->ipt_mask) >= ((j - i) & gw->ipt_mask)) {
+			gw->ipt[i] = gw->ipt[j];
+			gw->ipt[j].n = 0;
+			i = j;
+		}
+	}
 }
 
 /* ---- Closing ----------------------------------------------------------------------------- */
@@ -190,6 +303,7 @@ static void conn_kill(struct td_gw *gw, struct conn *c)
 		gw->n_drain--;
 	c->state = CONN_DEAD;
 	c->disconnected = 0;
+	un_unlink(gw, slot);
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_busy)
 		cancel_op(gw, ud_make(OP_RECV, slot, c->gen));
@@ -199,6 +313,29 @@ static void conn_kill(struct td_gw *gw, struct conn *c)
 }
 
 static void gw_flush(struct td_gw *gw);
+static void admit(struct td_gw *gw, int fd, uint32_t ip, uint16_t port);
+
+/* Connections waiting for a slot (evictions) take the slots that are free, oldest first. */
+static void admit_pending(struct td_gw *gw)
+{
+	while (gw->n_free && gw->pend_tail != gw->pend_head) {
+		const struct pending *p = &gw->pend[gw->pend_tail++ % GW_PENDING];
+
+		admit(gw, p->fd, p->ip, p->port);
+	}
+}
+
+/* Stopping: the connections waiting for a slot never get one. */
+static void pend_close(struct td_gw *gw)
+{
+	while (gw->pend_tail != gw->pend_head) {
+		const struct pending *p = &gw->pend[gw->pend_tail++ % GW_PENDING];
+
+		close(p->fd);
+		ipt_drop(gw, p->ip);
+		STAT(gw, conns_refused);
+	}
+}
 
 /* DEAD -> FREE for every DEAD connection that can go: the session layer is told (its
  * SESSION_GONE goes out with the next flush), and the fd is closed once no SQE of the
@@ -224,10 +361,12 @@ static void conn_reap(struct td_gw *gw)
 		close(c->fd);
 		c->fd = -1;
 		c->state = CONN_FREE;
+		ipt_drop(gw, c->peer.ip);
 		gw->free_stack[gw->n_free++] = gw->dead[i];
 		gw->dead[i] = gw->dead[--gw->n_dead];
 		STAT(gw, conns_closed);
 	}
+	admit_pending(gw);
 }
 
 /* ---- Sending ----------------------------------------------------------------------------- */
@@ -276,11 +415,15 @@ static void kick_sends(struct td_gw *gw)
 	gw->n_kick = 0;
 }
 
-/* Does a stream chunk (SOFH frames, whole) carry a Terminate? The exchange closes the
- * connection after its Terminate (protocol 4.9). */
-static int chunk_has_terminate(const uint8_t *p, uint32_t len)
+enum { CH_TERMINATE = 1, CH_NEG_RESPONSE = 2 };
+
+/* What a stream chunk (SOFH frames, whole) carries that changes its connection: a
+ * Terminate (the exchange closes the connection after it, protocol 4.9), a
+ * NegotiationResponse (the credentials were good: the connection is authenticated). */
+static unsigned chunk_scan(const uint8_t *p, uint32_t len)
 {
 	uint32_t off = 0;
+	unsigned k = 0;
 
 	while (len - off >= TKX_SOFH_LEN + TKX_HDR_LEN) {
 		uint32_t flen = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 |
@@ -289,12 +432,25 @@ static int chunk_has_terminate(const uint8_t *p, uint32_t len)
 			       (unsigned)p[off + TKX_SOFH_LEN + 3] << 8;
 
 		if (tid == TKX_TERMINATE)
-			return 1;
+			k |= CH_TERMINATE;
+		else if (tid == TKX_NEGOTIATION_RESPONSE)
+			k |= CH_NEG_RESPONSE;
 		if (flen < TKX_SOFH_LEN + TKX_HDR_LEN || flen > len - off)
 			break;
 		off += flen;
 	}
-	return 0;
+	return k;
+}
+
+/* The exchange accepted credentials on c: off the eviction list, and from now on closed
+ * only by idle_ms of silence. */
+static void conn_authed(struct td_gw *gw, struct conn *c)
+{
+	uint32_t slot = (uint32_t)(c - gw->conns);
+
+	gw->adm[slot].authed = 1;
+	un_unlink(gw, slot);
+	c->deadline = gw->mono + gw->idle_ns;
 }
 
 /* Appends out's chunks to their connections' send queues, in index order. A chunk for a
@@ -330,10 +486,17 @@ static void send_bufs(struct td_gw *gw)
 		memcpy(c->tx + off, b->bytes, first);
 		memcpy(c->tx, b->bytes + first, b->len - first);
 		c->tx_head += b->len;
-		if (c->state == CONN_OPEN && chunk_has_terminate(b->bytes, b->len)) {
-			c->state = CONN_DRAIN;
-			c->deadline = gw->mono + gw->drain_ns;
-			gw->n_drain++;
+		if (c->state == CONN_OPEN) {
+			unsigned k = chunk_scan(b->bytes, b->len);
+
+			if ((k & CH_NEG_RESPONSE) && !gw->adm[slot].authed)
+				conn_authed(gw, c);
+			if (k & CH_TERMINATE) {
+				un_unlink(gw, slot);
+				c->state = CONN_DRAIN;
+				c->deadline = gw->mono + gw->drain_ns;
+				gw->n_drain++;
+			}
 		}
 		if (!c->on_kick) {
 			c->on_kick = 1;
@@ -367,12 +530,19 @@ static inline void stage(struct td_gw *gw, unsigned m, const struct dp_order *o)
 
 /* Keeps a SESSION_GONE for core m until its ring has room. A session has at most one
  * waiting per core: while one waits, the session's requests for m are answered BUSY, so
- * a second SESSION_GONE would cancel nothing the first does not. */
+ * a second SESSION_GONE would cancel nothing the first does not. A detach (DP_GONE_KEEP)
+ * after a cancel-on-disconnect still waiting keeps the cancel: it leaves nothing to
+ * detach, and the answer the detach asks for still comes. */
 static void gone_push(struct td_gw *gw, unsigned m, const struct dp_order *o)
 {
 	uint8_t *pend = &gw->gpend[(size_t)m * gw->max_sessions + o->session];
+	struct dp_order merged = *o;
 
-	gw->gone[o->session] = *o;
+	for (unsigned k = 0; k < gw->n_match; k++)
+		if (gw->gpend[(size_t)k * gw->max_sessions + o->session] &&
+		    !(gw->gone[o->session].scope & DP_GONE_KEEP))
+			merged.scope &= (uint8_t)~DP_GONE_KEEP;
+	gw->gone[o->session] = merged;
 	if (*pend)
 		return;
 	*pend = 1;
@@ -486,7 +656,8 @@ static void stage_flush(struct td_gw *gw, unsigned m)
 
 			if (o->type == DP_ORD_SESSION_GONE)
 				gone_push(gw, m, o);
-			else if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL)
+			else if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL ||
+				 o->type == DP_ORD_LOGON)
 				jq_push(gw, o);
 			else if (o->type != DP_ORD_MASS_CANCEL || o->contract_id != 0)
 				reject(gw, o, TKX_REJ_BUSY); /* its LOCAL: the next flush */
@@ -538,6 +709,16 @@ static void jn_on_established(void *arg, uint16_t slot, uint64_t session_id, uin
 	jn_put(gw, &o);
 }
 
+static void jn_on_negotiated(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			     uint64_t timestamp)
+{
+	struct td_gw *gw = arg;
+	struct dp_order o;
+
+	dp_order_logon(&o, TD_SRC_GW, slot, session_id, firm_id, timestamp, gw->now);
+	jn_put(gw, &o);
+}
+
 static void jn_on_local_reply(void *arg, uint16_t slot, uint16_t template_id, const void *body,
 			      uint16_t blen)
 {
@@ -574,16 +755,20 @@ static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
 		const struct dp_order *o = &orders[i];
 		int core;
 
-		if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL) {
+		if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL ||
+		    o->type == DP_ORD_LOGON) {
 			jn_emit(gw, o); /* core 0: with a journal, the RX core */
 			continue;
 		}
 		if (o->type == DP_ORD_SESSION_GONE) {
+			/* Every core answers a detach: the session layer counts parts. */
+			struct dp_order part = *o;
+			part.parts = (uint8_t)gw->n_match;
 			for (m = 0; m < gw->n_match; m++) {
 				if (!core_blocked(gw, m) && ring_room(gw, m) > 0) {
-					stage(gw, m, o);
+					stage(gw, m, &part);
 				} else {
-					gone_push(gw, m, o);
+					gone_push(gw, m, &part);
 					STAT(gw, ring_full_retries);
 				}
 			}
@@ -637,6 +822,8 @@ static void gw_flush(struct td_gw *gw)
 	for (uint32_t i = 0; i < out->n_orders; i++) {
 		while (j < gw->n_jn && gw->jn_pos[j] <= i)
 			gw->orders[n++] = gw->jn_rec[j++];
+		if (out->orders[i].type == DP_ORD_LOCAL)
+			STAT(gw, jn_records); /* a reply the session layer held, let go */
 		gw->orders[n++] = out->orders[i];
 	}
 	while (j < gw->n_jn)
@@ -712,13 +899,22 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 			off += (uint32_t)f;
 			continue;
 		}
-		if (ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN, (size_t)f - TKX_SOFH_LEN,
-			  gw->now, &gw->out) == -ENOBUFS) {
+		int rc = ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN,
+			       (size_t)f - TKX_SOFH_LEN, gw->now, &gw->out);
+		if (rc == -ENOBUFS) {
 			/* Nothing was done: flush and give the frame again, unless the
 			 * flush ended the connection (a Terminate, an overflow). */
 			STAT(gw, out_full);
 			gw_flush(gw);
 			continue;
+		}
+		if (rc == -EAGAIN) {
+			/* Its session has as many requests unanswered as it may (ss_session.h
+			 * invariant 15): the frame waits, and TCP holds the rest, until
+			 * replies come (resume_parked). */
+			gw->parked[gw->n_parked++] = conn_id(gw, c);
+			parked = 1;
+			break;
 		}
 		STAT(gw, rx_frames);
 		off += (uint32_t)f;
@@ -734,13 +930,14 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 	return parked;
 }
 
-/* Parked connections whose frames can go on: the FIFO of journal records has room again.
- * A connection that was closed (or whose slot was reused) meanwhile is skipped. */
+/* Parked connections whose frames may go on: the FIFO of journal records has room again,
+ * or their session's replies came (rx_frames parks them again if not). A connection that
+ * was closed (or whose slot was reused) meanwhile is skipped. */
 static void resume_parked(struct td_gw *gw)
 {
 	uint32_t n = gw->n_parked;
 
-	if (!n || jq_free(gw) < GW_JQ_RESERVE)
+	if (!n || (gw->jn && jq_free(gw) < GW_JQ_RESERVE))
 		return;
 	gw->n_parked = 0; /* rx_frames() may park some again */
 	for (uint32_t i = 0; i < n; i++) {
@@ -772,10 +969,13 @@ static void on_recv(struct td_gw *gw, struct conn *c, int res)
 		return;
 	}
 	STAT_ADD(gw, rx_bytes, (uint64_t)res);
-	if (c->state == CONN_DRAIN) {
-		c->rx_len = 0;
+	if (c->state == CONN_DRAIN || gw->input_off) {
+		c->rx_len = 0; /* after our Terminate, or stopping: dropped unread */
 	} else {
-		c->deadline = gw->mono + gw->idle_ns;
+		/* Bytes keep an authenticated connection, never one still to show its
+		 * credentials (its negotiate_ms deadline stays). */
+		if (gw->adm[c - gw->conns].authed)
+			c->deadline = gw->mono + gw->idle_ns;
 		c->rx_len += (uint32_t)res;
 		if (rx_frames(gw, c))
 			return; /* parked: resume_parked() arms the recv */
@@ -811,21 +1011,49 @@ static void arm_accept(struct td_gw *gw)
 
 	if (!sqe)
 		return; /* tried again next tick */
-	/* The peer's address comes from getpeername(): one sockaddr shared by every
-	 * completion of a multishot accept would be overwritten before it is read. */
 	io_uring_prep_multishot_accept(sqe, gw->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, ud_make(OP_ACCEPT, 0, 0));
 	gw->accept_armed = 1;
 	gw->inflight++;
 }
 
+/* Gives the connection fd from ip:port (network order) a FREE slot (n_free > 0; it is
+ * counted against its address already) and arms its first recv. */
+static void admit(struct td_gw *gw, int fd, uint32_t ip, uint16_t port)
+{
+	uint16_t slot = gw->free_stack[--gw->n_free];
+	struct conn *c = &gw->conns[slot];
+	int one = 1;
+
+	c->fd = fd;
+	c->gen++;
+	c->state = CONN_OPEN;
+	c->recv_busy = c->send_busy = 0;
+	c->disconnected = c->on_kick = c->fin_sent = 0;
+	c->rx_len = 0;
+	c->tx_head = c->tx_tail = 0;
+	c->deadline = gw->mono + gw->negotiate_ns;
+	memset(&c->peer, 0, sizeof(c->peer));
+	c->peer.ip = ip; /* network order, as ss_log_format() wants */
+	c->peer.port = port;
+	c->peer.conn = conn_id(gw, c);
+	gw->adm[slot].authed = 0;
+	un_push(gw, slot);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (gw->conf.sndbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &gw->conf.sndbuf, sizeof(gw->conf.sndbuf));
+	STAT(gw, conns_accepted);
+	submit_recv(gw, c);
+}
+
+/* A new connection: refused, admitted, or (table full) admitted in place of the oldest
+ * unauthenticated one (td_gw.h "Admission"). */
 static void on_accept(struct td_gw *gw, int res, unsigned flags)
 {
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
-	struct conn *c;
-	uint16_t slot;
-	int one = 1;
+	uint32_t ip = 0, i;
+	uint16_t port = 0;
 
 	if (!(flags & IORING_CQE_F_MORE)) {
 		gw->accept_armed = 0; /* re-armed at the next tick */
@@ -836,32 +1064,46 @@ static void on_accept(struct td_gw *gw, int res, unsigned flags)
 			STAT(gw, accept_errors);
 		return;
 	}
-	if (!gw->n_free || __atomic_load_n(&gw->stop, __ATOMIC_RELAXED)) {
+	if (gw->input_off || __atomic_load_n(&gw->stop, __ATOMIC_RELAXED)) {
 		STAT(gw, conns_refused);
 		close(res);
 		return;
 	}
-	slot = gw->free_stack[--gw->n_free];
-	c = &gw->conns[slot];
-	c->fd = res;
-	c->gen++;
-	c->state = CONN_OPEN;
-	c->recv_busy = c->send_busy = 0;
-	c->disconnected = c->on_kick = c->fin_sent = 0;
-	c->rx_len = 0;
-	c->tx_head = c->tx_tail = 0;
-	c->deadline = gw->mono + gw->idle_ns;
-	memset(&c->peer, 0, sizeof(c->peer));
+	/* The peer's address comes from getpeername(): one sockaddr shared by every
+	 * completion of a multishot accept would be overwritten before it is read. */
 	if (getpeername(res, (struct sockaddr *)&sa, &salen) == 0 && sa.sin_family == AF_INET) {
-		c->peer.ip = sa.sin_addr.s_addr; /* network order, as ss_log_format() wants */
-		c->peer.port = sa.sin_port;
+		ip = sa.sin_addr.s_addr;
+		port = sa.sin_port;
 	}
-	c->peer.conn = conn_id(gw, c);
-	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (gw->conf.sndbuf > 0)
-		setsockopt(res, SOL_SOCKET, SO_SNDBUF, &gw->conf.sndbuf, sizeof(gw->conf.sndbuf));
-	STAT(gw, conns_accepted);
-	submit_recv(gw, c);
+	i = ipt_find(gw, ip);
+	if (gw->ipt[i].n >= gw->conf.max_conns_per_ip) {
+		STAT(gw, per_ip_refused);
+		close(res);
+		return;
+	}
+	if (!gw->n_free) {
+		/* Full. A connection closing now frees its slot once its ops are done
+		 * (conn_reap()): this one waits for it; with every closing one spoken for,
+		 * the oldest connection still to show credentials makes room. */
+		uint32_t waiting = gw->pend_head - gw->pend_tail;
+
+		if (waiting == GW_PENDING || (waiting >= gw->n_dead && gw->un_head == GW_NONE)) {
+			STAT(gw, conns_refused);
+			close(res);
+			return;
+		}
+		if (waiting >= gw->n_dead) {
+			STAT(gw, conns_evicted);
+			conn_kill(gw, &gw->conns[gw->un_head]);
+		}
+		gw->ipt[i].ip = ip;
+		gw->ipt[i].n++;
+		gw->pend[gw->pend_head++ % GW_PENDING] = (struct pending){ res, ip, port };
+		return;
+	}
+	gw->ipt[i].ip = ip;
+	gw->ipt[i].n++;
+	admit(gw, res, ip, port);
 }
 
 /* ---- The loop ------------------------------------------------------------------------------ */
@@ -899,8 +1141,11 @@ static void reap_cqes(struct td_gw *gw)
 	io_uring_cq_advance(&gw->ring, seen);
 }
 
-static void poll_events(struct td_gw *gw)
+/* Replies from the matching cores' rings to the session layer; how many were taken. */
+static unsigned poll_events(struct td_gw *gw)
 {
+	unsigned total = 0;
+
 	for (unsigned m = 0; m < gw->n_match; m++) {
 		struct rte_ring *r = gw->route->ev[m][TD_SRC_GW];
 
@@ -912,6 +1157,7 @@ static void poll_events(struct td_gw *gw)
 
 			if (!n)
 				break;
+			total += n;
 			STAT_ADD(gw, events, n);
 			for (;;) {
 				done += ss_event(gw->ss, gw->evbuf + done, n - done, gw->now,
@@ -925,6 +1171,7 @@ static void poll_events(struct td_gw *gw)
 				break;
 		}
 	}
+	return total;
 }
 
 static void tick(struct td_gw *gw)
@@ -932,6 +1179,10 @@ static void tick(struct td_gw *gw)
 	while (ss_tick(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
 		STAT(gw, out_full);
 		gw_flush(gw);
+	}
+	if (gw->conf.ctl_poll) {
+		gw_flush(gw); /* the hook gets an empty output */
+		gw->conf.ctl_poll(gw->conf.ctl_arg, gw->ss, &gw->out, gw->now);
 	}
 	/* A scan of the table: every 10 ms while a connection drains, else every 100. */
 	if (gw->mono >= gw->next_scan) {
@@ -943,6 +1194,8 @@ static void tick(struct td_gw *gw)
 				continue;
 			if (c->state == CONN_DRAIN)
 				STAT(gw, drain_timeouts);
+			else if (!gw->adm[i].authed)
+				STAT(gw, negotiate_timeouts);
 			else
 				STAT(gw, idle_timeouts);
 			conn_kill(gw, c);
@@ -951,7 +1204,7 @@ static void tick(struct td_gw *gw)
 	} else if (gw->n_drain && gw->next_scan > gw->mono + 10 * 1000000ull) {
 		gw->next_scan = gw->mono + 10 * 1000000ull;
 	}
-	if (!gw->accept_armed && !__atomic_load_n(&gw->stop, __ATOMIC_RELAXED))
+	if (!gw->accept_armed && !gw->input_off && !__atomic_load_n(&gw->stop, __ATOMIC_RELAXED))
 		arm_accept(gw);
 }
 
@@ -978,13 +1231,91 @@ static void wait_kernel(struct td_gw *gw, uint32_t us)
 	}
 }
 
-/* Stop: every connection is closed as a disconnect; SESSION_GONE records get
+/* td_gw_quiesce() seen (td_gw.h "Stop"): no new connection, and from here on inbound
+ * bytes are dropped unread (on_recv()). The frames parked connections hold were never
+ * given to the session layer: dropped too, and their recv armed again so that an EOF is
+ * seen. */
+static void input_stop(struct td_gw *gw)
+{
+	gw->input_off = 1;
+	pend_close(gw);
+	for (uint32_t i = 0; i < gw->n_parked; i++) {
+		uint32_t id = gw->parked[i];
+		struct conn *c = &gw->conns[id & 0xffffu];
+
+		if (c->gen != (uint16_t)(id >> 16) || c->recv_busy ||
+		    (c->state != CONN_OPEN && c->state != CONN_DRAIN))
+			continue;
+		c->rx_len = 0;
+		submit_recv(gw, c);
+	}
+	gw->n_parked = 0;
+}
+
+/* Quiesced: once everything the sessions made is on the rings (a journal record or a
+ * SESSION_GONE may wait for room on its ring), say so; the release pairs with
+ * td_gw_quiet()'s acquire, so that whoever sees it sees those ring entries too. */
+static void quiet_check(struct td_gw *gw)
+{
+	if (__atomic_load_n(&gw->quiet, __ATOMIC_RELAXED) || gw->n_gone ||
+	    gw->jq_head != gw->jq_tail || gw->n_jn || gw->out.n_orders)
+		return;
+	__atomic_store_n(&gw->quiet, 1, __ATOMIC_RELEASE);
+}
+
+/* td_gw_stop(), first step (td_gw.h "Stop"): nothing produces replies any more, so what
+ * is on the rings is all there will be; it is taken and queued, then every connection
+ * drains as after a Terminate (queue sent, FIN, the client's EOF), all within stop_ms. */
+static void gw_stop_drain(struct td_gw *gw)
+{
+	int rings_empty = 0;
+	uint64_t end;
+
+	if (!gw->input_off)
+		input_stop(gw);
+	gw->mono = td_mono_ns();
+	end = gw->mono + gw->stop_ns;
+	for (;;) {
+		gw->now = td_now_ns();
+		gw->mono = td_mono_ns();
+		reap_cqes(gw);
+		if (!rings_empty && poll_events(gw) == 0 && !ss_held(gw->ss)) {
+			rings_empty = 1;
+			settle(gw);
+			for (uint32_t i = 0; i < gw->conf.max_conns; i++) {
+				struct conn *c = &gw->conns[i];
+
+				if (c->state != CONN_OPEN)
+					continue;
+				un_unlink(gw, i);
+				c->state = CONN_DRAIN;
+				c->deadline = end;
+				gw->n_drain++;
+				submit_send(gw, c); /* the queue's rest, or the FIN at once */
+			}
+		}
+		/* What the replies just taken let go (ss_session.h invariant 15). */
+		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
+			STAT(gw, out_full);
+			gw_flush(gw);
+		}
+		settle(gw);
+		if ((rings_empty && !gw->n_drain) || gw->mono >= end)
+			break;
+		wait_kernel(gw, rings_empty ? TD_GW_POLL_MAX_US : 0);
+	}
+}
+
+/* Stop, last step: what is left is closed as a disconnect; SESSION_GONE records get
  * GW_STOP_GONE_NS to reach their rings, in-flight SQEs GW_STOP_SQE_NS to complete. */
 static void gw_shutdown(struct td_gw *gw)
 {
 	struct io_uring_sqe *sqe;
 	uint64_t t0 = td_mono_ns();
 
+	/* No more replies are taken: the sessions end now, not after them (their
+	 * SESSION_GONE must reach the cores within GW_STOP_GONE_NS). */
+	ss_forget_replies(gw->ss);
 	for (uint32_t i = 0; i < gw->conf.max_conns; i++)
 		conn_kill(gw, &gw->conns[i]);
 	if (gw->accept_armed && (sqe = get_sqe(gw)) != NULL) {
@@ -997,6 +1328,9 @@ static void gw_shutdown(struct td_gw *gw)
 		gw->now = td_now_ns();
 		gw->mono = td_mono_ns();
 		reap_cqes(gw);
+		conn_reap(gw); /* the disconnects first: their ends go out below */
+		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS)
+			gw_flush(gw);
 		settle(gw);
 		if (!gw->inflight && ((!gw->n_gone && gw->jq_head == gw->jq_tail) ||
 				      el > GW_STOP_GONE_NS))
@@ -1018,16 +1352,29 @@ static void *gw_main(void *arg)
 		wait_kernel(gw, gw->conf.poll_us);
 		gw->now = td_now_ns();
 		gw->mono = td_mono_ns();
+		if (!gw->input_off && __atomic_load_n(&gw->quiesce, __ATOMIC_ACQUIRE))
+			input_stop(gw);
 		reap_cqes(gw);
 		poll_events(gw);
-		if (gw->mono >= gw->next_tick) {
-			tick(gw);
-			gw->next_tick = gw->mono + gw->tick_ns;
+		/* What the replies just taken let go (ss_session.h invariant 15). */
+		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
+			STAT(gw, out_full);
+			gw_flush(gw);
 		}
 		resume_parked(gw);
 		settle(gw);
+		/* After the flush: a Negotiate taken in this pass has authenticated its
+		 * connection (send_bufs()) before the deadlines are looked at. */
+		if (gw->mono >= gw->next_tick) {
+			tick(gw);
+			gw->next_tick = gw->mono + gw->tick_ns;
+			settle(gw);
+		}
+		if (gw->input_off)
+			quiet_check(gw);
 		STAT(gw, loops);
 	}
+	gw_stop_drain(gw);
 	gw_shutdown(gw);
 	return NULL;
 }
@@ -1040,7 +1387,10 @@ void td_gw_conf_default(struct td_gw_conf *c)
 	c->ip = INADDR_LOOPBACK;
 	c->port = TKX_PORT_ORDER_TCP;
 	ss_params_default(&c->ss);
-	c->max_conns = 256;
+	c->max_conns = TKX_VENUE_MAX_SESSIONS;
+	c->max_conns_per_ip = TKX_VENUE_TCP_MAX_CONNS_PER_IP;
+	c->negotiate_ms = TKX_VENUE_TCP_NEGOTIATE_MS;
+	c->stop_ms = 2000;
 	c->tx_queue = 65536;
 	c->poll_us = 20;
 	c->tick_us = 1000;
@@ -1078,6 +1428,13 @@ static int check_conf(const struct td_gw_conf *c, char *err, size_t errlen)
 
 	if (c->max_conns < 1 || c->max_conns > TD_GW_MAX_CONNS)
 		FAIL(-EINVAL, "gateway: max_conns %u not in 1..%u", c->max_conns, TD_GW_MAX_CONNS);
+	if (c->max_conns_per_ip < 1 || c->max_conns_per_ip > TD_GW_MAX_CONNS)
+		FAIL(-EINVAL, "gateway: max_conns_per_ip %u not in 1..%u", c->max_conns_per_ip,
+		     TD_GW_MAX_CONNS);
+	if (c->negotiate_ms < 1 || c->negotiate_ms > 600000)
+		FAIL(-EINVAL, "gateway: negotiate_ms %u not in 1..600000", c->negotiate_ms);
+	if (c->stop_ms > 600000)
+		FAIL(-EINVAL, "gateway: stop_ms %u above 600000", c->stop_ms);
 	if (!is_pow2(c->tx_queue) || c->tx_queue < 4096 || c->tx_queue > (1u << 30))
 		FAIL(-EINVAL, "gateway: tx_queue %u is not a power of two in 4096..2^30",
 		     c->tx_queue);
@@ -1155,9 +1512,9 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 		 size_t errlen)
 {
 	struct td_gw_conf c = *conf;
-	size_t ss_size, off, o_gw, o_ss, o_conns, o_stk, o_kick, o_dead, o_park, o_gone, o_gq,
-		o_gpend, o_jq, o_rx, o_tx;
-	uint32_t gq_cap, jq_cap;
+	size_t ss_size, off, o_gw, o_ss, o_conns, o_stk, o_adm, o_ipt, o_kick, o_dead, o_park,
+		o_gone, o_gq, o_gpend, o_jq, o_rx, o_tx;
+	uint32_t gq_cap, jq_cap, ipt_cap;
 	struct td_gw *gw;
 	uint8_t *mem;
 	void *p;
@@ -1174,6 +1531,7 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 		c.ss.defer_local = 1;
 		c.ss.on_established = jn_on_established;
 		c.ss.on_local_reply = jn_on_local_reply;
+		c.ss.on_negotiated = jn_on_negotiated;
 	}
 	ss_size = ss_table_memsize(&c.ss);
 	if (!ss_size)
@@ -1181,6 +1539,7 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	gq_cap = pow2_at_least(c.ss.max_sessions);
 	jq_cap = c.journal ? pow2_at_least(c.ss.max_sessions > GW_JQ_MIN ? c.ss.max_sessions
 									 : GW_JQ_MIN) : 0;
+	ipt_cap = pow2_at_least(2 * (c.max_conns + GW_PENDING));
 
 	/* One allocation, laid out here; nothing is allocated after this. */
 	off = 0;
@@ -1192,6 +1551,10 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	off = align64(off + (size_t)c.max_conns * sizeof(struct conn));
 	o_stk = off;
 	off = align64(off + (size_t)c.max_conns * sizeof(uint16_t));
+	o_adm = off;
+	off = align64(off + (size_t)c.max_conns * sizeof(struct conn_adm));
+	o_ipt = off;
+	off = align64(off + (size_t)ipt_cap * sizeof(struct ip_count));
 	o_kick = off;
 	off = align64(off + (size_t)c.max_conns * sizeof(uint16_t));
 	o_dead = off;
@@ -1226,8 +1589,18 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	gw->tick_ns = (uint64_t)c.tick_us * 1000;
 	gw->drain_ns = (uint64_t)c.drain_ms * 1000000;
 	gw->idle_ns = (uint64_t)(c.idle_ms ? c.idle_ms : 3ull * c.ss.keepalive_max_ms) * 1000000;
+	gw->negotiate_ns = (uint64_t)c.negotiate_ms * 1000000;
+	gw->stop_ns = (uint64_t)c.stop_ms * 1000000;
 	gw->conns = (struct conn *)(mem + o_conns);
 	gw->free_stack = (uint16_t *)(mem + o_stk);
+	gw->adm = (struct conn_adm *)(mem + o_adm);
+	gw->ipt = (struct ip_count *)(mem + o_ipt);
+	memset(gw->ipt, 0, (size_t)ipt_cap * sizeof(struct ip_count));
+	gw->ipt_mask = ipt_cap - 1;
+	gw->ipt_shift = 64;
+	for (uint32_t k = ipt_cap; k > 1; k >>= 1)
+		gw->ipt_shift--;
+	gw->un_head = gw->un_tail = GW_NONE;
 	gw->kick = (uint16_t *)(mem + o_kick);
 	gw->dead = (uint16_t *)(mem + o_dead);
 	gw->parked = (uint32_t *)(mem + o_park);
@@ -1244,6 +1617,7 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 
 		memset(cn, 0, sizeof(*cn));
 		cn->fd = -1;
+		gw->adm[i] = (struct conn_adm){ .prev = GW_NONE, .next = GW_NONE };
 		cn->rx = mem + o_rx + (size_t)i * TD_GW_RX_CAP;
 		cn->tx = mem + o_tx + (size_t)i * c.tx_queue;
 		/* lowest slots on top: connections fill the table from 0 */
@@ -1270,6 +1644,7 @@ struct ss_table *td_gw_shadow_create(const struct td_gw *gw)
 	p.defer_local = 1;
 	p.on_established = NULL; /* fed by the RX core's calls only, never by ss_rx() */
 	p.on_local_reply = NULL;
+	p.on_negotiated = NULL;
 	p.hook_arg = NULL;
 	size_t len = ss_table_memsize(&p);
 	if (len == 0)
@@ -1350,6 +1725,17 @@ int td_gw_start(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
 uint16_t td_gw_port(const struct td_gw *gw)
 {
 	return gw->port;
+}
+
+void td_gw_quiesce(struct td_gw *gw)
+{
+	__atomic_store_n(&gw->quiesce, 1, __ATOMIC_RELEASE);
+}
+
+int td_gw_quiet(const struct td_gw *gw)
+{
+	/* Not launched: no thread, nothing made. */
+	return !gw->launched || __atomic_load_n(&gw->quiet, __ATOMIC_ACQUIRE);
 }
 
 unsigned td_gw_stop(struct td_gw *gw)

@@ -18,14 +18,37 @@
  *
  * Connection slot states, and the function that makes each transition (td_gw.c):
  *
- *           on_accept()             send_bufs(): a chunk carrying a Terminate
+ *           admit()                 send_bufs(): a chunk carrying a Terminate;
  *   FREE ---------------> OPEN -----------------------------------------------> DRAIN
- *    ^                     |                                                     |
+ *    ^                     |        gw_stop_drain(): the appliance stops         |
+ *    |                     |                                                     |
  *    |                     | conn_kill(): EOF, recv/send error, bad SOFH,        | conn_kill():
- *    |                     | send queue overflow, idle_ms silence, stop          | queue sent,
- *    |                     v                                                     | FIN sent and
- *    +---------------- DEAD <----------------------------------------------------+ client's EOF,
- *     conn_reap(): ss_disconnect() done, no recv/send in flight; close(fd)         or drain_ms
+ *    |                     | send queue overflow, idle_ms silence, no            | queue sent,
+ *    |                     | credentials by negotiate_ms, evicted, stop          | FIN sent and
+ *    |                     v                                                     | client's EOF,
+ *    +---------------- DEAD <----------------------------------------------------+ or its deadline
+ *     conn_reap(): ss_disconnect() done, no recv/send in flight; close(fd)
+ *
+ * Admission (on_accept(), admit()): a connection from an address that already holds
+ * max_conns_per_ip connections is closed at once (per_ip_refused). When the table is full,
+ * the new one waits in a short queue for the slot of a connection that is closing
+ * (conn_reap() frees it, admit_pending() takes it); when every closing one is spoken for,
+ * the oldest unauthenticated connection is closed to make one (evicted); with none to
+ * evict the new connection is closed (conns_refused). A connection is unauthenticated until
+ * the exchange answers a Negotiate on it with NegotiationResponse (valid credentials:
+ * send_bufs() sees the response go out); until then its deadline is negotiate_ms after its
+ * accept, which bytes do not move (a trickle cannot keep it), and then idle_ms after each
+ * recv.
+ *
+ * Stop, in two steps. td_gw_quiesce() (the appliance's RX core, when it is told to stop):
+ * the gateway takes no more input - no new connection, inbound bytes dropped unread, so a
+ * request is either taken whole or never seen (the client learns which from the numbers
+ * on re-establishment) - and once everything its sessions made is on the rings it says so
+ * (td_gw_quiet()); the RX core then applies and journals the last of it. td_gw_stop(),
+ * once nothing produces replies any more (the RX and matching cores have stopped):
+ * gw_stop_drain() takes every reply left on the rings, then every connection drains as
+ * after a Terminate - its send queue goes out, then a FIN, then the client's EOF is
+ * awaited - within stop_ms; gw_shutdown() closes what is left.
  *
  * Invariants:
  *  1. A connection is named to the session layer by ss_peer.conn = gen << 16 | slot, with
@@ -59,6 +82,10 @@
  *     answered BUSY - LOCAL records too, behind it); the FIFO keeps room for two flushes'
  *     worth, and below that rx_frames() parks the connection (its bytes stay in the
  *     kernel: TCP's own backpressure) until the RX core has taken some.
+ *  9. A connection whose session has as many requests unanswered as it may (ss_rx()
+ *     -EAGAIN, ss_session.h invariant 15) is parked the same way: its frame and the
+ *     rest wait in TCP, retried every loop pass, until the matching cores' replies come.
+ *     At stop no more replies are taken (ss_forget_replies): sessions end at once.
  *
  * Journal (issue 6; conf.journal, set by tokexd when journal.dir is): ring 0 leads to the
  * RX core, the journal's single producer, which journals what it dequeues and applies the
@@ -67,19 +94,25 @@
  * what would have been numbered here into records sent on ring 0 among the requests:
  *   on_established  -> DP_ORD_SESSION_UP (slot, session_id, firm, first inbound number):
  *                      journaled as a SESSION record, rebuilding the slot on replay;
+ *   on_negotiated   -> DP_ORD_LOGON (slot, session_id, firm, the Negotiate's timestamp):
+ *                      journaled as a SESSION record (the session's newest logon, which
+ *                      refuses a replay after a restart too) and echoed back on ev[0] as
+ *                      a DP_EV_LOGON dp_event, held until durable: the NegotiationResponse
+ *                      is sent when it comes (ss_event());
  *   on_local_reply  -> DP_ORD_LOCAL (the reply's template and body, dp_msg.h): journaled
  *                      as it is, and echoed back on ev[0] as a DP_EV_LOCAL dp_event that
  *                      ss_event() numbers like any reply - the session layer's own
  *                      ExecRejects and BusinessRejects, and the gateway's UNKNOWN_CONTRACT
  *                      and BUSY answers (ss_reject_order() defers too).
- * Session-level messages (NegotiationResponse, EstablishmentAck, heartbeats, Terminate,
- * Retransmission) are not numbered and still go out at once. Recovery rebuilds the
+ * Other session-level messages (EstablishmentAck, heartbeats, Terminate, Retransmission)
+ * are not numbered and still go out at once. Recovery rebuilds the
  * sessions in the table between td_gw_create() and td_gw_launch() (td_gw_table()).
  * Without a journal none of this happens: the gateway numbers its own replies.
  *
  * Threads: td_gw_create()/td_gw_launch()/td_gw_start()/td_gw_stop() from the control
  * thread (td_gw_table() on it between create and launch); td_gw_stats(),
- * td_gw_ss_stats() and td_gw_log_drain() from one control thread while the gateway runs.
+ * td_gw_ss_stats() and td_gw_log_drain() from one control thread while the gateway runs;
+ * td_gw_quiesce() and td_gw_quiet() from any thread (tokexd: the RX core).
  */
 #ifndef TOKEX_TD_GW_H
 #define TOKEX_TD_GW_H
@@ -103,13 +136,19 @@ struct td_gw_conf {
 	struct ss_params ss;    /* transport SS_TCP and core TD_SRC_GW are forced */
 	const struct td_route *route; /* contracts -> core; rings req[TD_SRC_GW][m], ev[m][..] */
 	uint32_t max_conns;     /* 1..TD_GW_MAX_CONNS, fixed table                     256 */
+	uint32_t max_conns_per_ip; /* connections from one source address, 1..max  32 */
+	uint32_t negotiate_ms;  /* an unauthenticated connection is closed this long after
+				   its accept (Admission above), 1..600000           2000 */
+	uint32_t stop_ms;       /* td_gw_stop(): how long the connections get to take their
+				   last bytes and answer the FIN, 0..600000          2000 */
 	uint32_t tx_queue;      /* send queue bytes per connection, power of two, 4096..2^30:
 				   room for a full retransmission (retrans_max x 70)  65536 */
 	uint32_t poll_us;       /* longest wait for kernel events, 0..100; 0 = busy poll  20 */
 	uint32_t tick_us;       /* ss_tick() period, 100..100000                      1000 */
 	uint32_t drain_ms;      /* DRAIN (after a Terminate) closes after at most this  1000 */
-	uint32_t idle_ms;       /* a connection that sends nothing this long is closed (a
-				   live session sends at least every keepalive_max_ms);
+	uint32_t idle_ms;       /* an authenticated connection that sends nothing this long
+				   is closed (a live session sends at least every
+				   keepalive_max_ms; before, negotiate_ms applies);
 				   0 = 3 x ss.keepalive_max_ms                           0 */
 	uint32_t sq_entries;    /* io_uring submission queue, power of two, 64..32768  1024 */
 	int sndbuf;             /* SO_SNDBUF of accepted sockets, 0 = the kernel's        0 */
@@ -117,13 +156,22 @@ struct td_gw_conf {
 	uint8_t journal;        /* the appliance journals: core 0 is the RX core, which
 				   journals what it gets ("Journal" above); the session
 				   hooks and defer_local of ss are the gateway's then    0 */
+	/* The control thread's way to the session table (tokexctl sessions, drop), NULL =
+	 * none: called on the gateway thread every tick, with the table and its output
+	 * just flushed; what it leaves in out is sent and routed like any burst's. */
+	void (*ctl_poll)(void *arg, struct ss_table *ss, struct ss_out *out, uint64_t now_ns);
+	void *ctl_arg;                                                                  /* NULL */
 };
 
 /* Counters of one gateway; td_gw_stats() copies them with relaxed atomic loads. */
 #define TD_GW_STATS(X)                                                                   \
 	X(conns_accepted)                                                                \
 	X(conns_closed)                                                                  \
-	X(conns_refused)     /* accepted while the table was full: closed at once */     \
+	X(conns_refused)     /* accepted with the table full, none to evict, or while
+				stopping: closed at once */                              \
+	X(conns_evicted)     /* unauthenticated, closed to admit a new connection */    \
+	X(per_ip_refused)    /* max_conns_per_ip from that address: closed at once */   \
+	X(negotiate_timeouts) /* no credentials within negotiate_ms: closed */          \
 	X(accept_errors)                                                                 \
 	X(rx_bytes)                                                                      \
 	X(rx_frames)         /* complete SOFH frames given to ss_rx() */                 \
@@ -186,12 +234,24 @@ int td_gw_launch(struct td_gw *gw, char *err, size_t errlen);
 /* The bound port (the ephemeral one when conf.port was 0). */
 uint16_t td_gw_port(const struct td_gw *gw);
 
+/* Any thread: the gateway stops taking input (no new connection; inbound bytes dropped
+ * unread) and puts on its rings everything its sessions made (td_gw.h "Stop"). Once. */
+void td_gw_quiesce(struct td_gw *gw);
+
+/* Any thread: 1 once, after td_gw_quiesce(), every request and journal record the gateway
+ * made is on its rings (acquire: whoever then reads those rings sees them all); else 0. */
+int td_gw_quiet(const struct td_gw *gw);
+
 /*
- * Stops the thread (if launched): every open connection is disconnected (its SESSION_GONE, if asked,
- * is given up to 100 ms to reach the rings), sockets are shut down, in-flight SQEs
- * completed, the thread joined, everything freed. Returns how many SESSION_GONE records
- * never reached a ring (their matching core was not draining it): the operator should
- * know that those sessions' orders may still rest. Once per gateway; NULL is a no-op.
+ * Stops the thread (if launched). Call it once nothing produces replies for the gateway's
+ * sessions any more (the matching cores and the RX core have stopped): every reply left on
+ * the rings is taken and sent, every connection is drained as after a Terminate (its send
+ * queue, a FIN, the client's EOF) within conf.stop_ms, then whatever is left is closed as
+ * a disconnect (its SESSION_GONE, if asked, is given up to 100 ms to reach the rings);
+ * in-flight SQEs completed, the thread joined, everything freed. Returns how many
+ * SESSION_GONE records never reached a ring (their matching core was not draining it):
+ * the operator should know that those sessions' orders may still rest. Once per gateway;
+ * NULL is a no-op.
  */
 unsigned td_gw_stop(struct td_gw *gw);
 

@@ -16,7 +16,10 @@
  * one ran (group commit; ~200-600 us each on this host). Control commands are the
  * exception: td_jn_ctl appends and waits (rare, and the operator's answer must not
  * precede durability). A session's first establishment is journaled (SESSION) before its
- * EstablishmentAck, which the gate holds like any reply.
+ * EstablishmentAck, which the gate holds like any reply; every accepted Negotiate too
+ * (SESSION, kind LOGON: the session's newest logon timestamp, so that a replay of the
+ * captured bytes stays refused after a restart) before its NegotiationResponse - the
+ * gateway's through DP_ORD_LOGON, whose echo releases its response (td_gw.h).
  *
  * Invariants:
  *  1. Nothing leaves that is not durable, and nothing is applied that is not journaled:
@@ -67,6 +70,13 @@
  * configured md.session, so subscribers must treat a restart as a new market-data session
  * (take the snapshot); give md.session a per-start name where that matters.
  *
+ * One process per journal: main() takes the directory's lock (td_journal_lock, jn_lock)
+ * before EAL, so a second tokexd on the same journal.dir exits at once naming the first
+ * (pid, program, since when, command line); the journal keeps the lock from jn_open to
+ * jn_close. jn_open also allocates the segment appends go to: a disk that cannot hold one
+ * stops the start with the reason, instead of an appliance that says ready and answers
+ * every request STORAGE.
+ *
  * Durability policies (journal.durability): sync (default) waits for fdatasync, async for
  * the write (a process crash loses nothing, a power loss may), none for nothing (testing).
  * The cost is measured in docs/BENCHMARKS.md "Journal". Snapshots (td_snap.c,
@@ -79,7 +89,12 @@
  *
  * The replies the UDP session layer makes by itself (ExecReject THROTTLED / CLORDID_REUSED
  * / invalid fields, numbered BusinessReject) are journaled as MARK records (td_jn_local)
- * and numbered again by replay; the gateway's as DP_ORD_LOCAL (invariant 4). Not
+ * and numbered again by replay; the gateway's as DP_ORD_LOCAL (invariant 4). One that
+ * waited behind its session's requests in flight (ss_session.h invariant 15) is numbered
+ * and journaled by ss_release() after the batch of replies that let it go, so its record
+ * follows those replies' records as its number follows theirs. A matching core's mark of
+ * a request's end on an event of its own (template 0, dp_msg.h DP_EV_DONE) depends on its
+ * output buffer, so it numbers nothing, DRAIN records do not count it and replay drops it. Not
  * journaled (so not reproduced by replay, and after such a reply the restarted session's
  * numbering differs from what its client saw): the BUSY and STORAGE rejects this core
  * makes when the journal cannot take a request. A restart without the gateway (--no-tcp)
@@ -106,6 +121,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_pause.h>
 #include <rte_ring.h>
@@ -274,6 +290,25 @@ static void td_jn_session(void *arg, uint16_t slot, uint64_t session_id, uint32_
 		td_jn_halt(a, -ENOBUFS);
 }
 
+/* ss_params.on_negotiated: an accepted Negotiate's timestamp, the session's newest, before
+ * its NegotiationResponse (held until durable like the EstablishmentAck): after a restart
+ * a replay of the same captured bytes is refused as before it. */
+static void td_jn_logon(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
+			uint64_t timestamp)
+{
+	struct td_app *a = arg;
+	struct jn_session_ev e;
+	memset(&e, 0, sizeof(e));
+	e.kind = JN_SS_LOGON;
+	e.src = TD_SRC_RX;
+	e.session = slot;
+	e.firm_id = firm_id;
+	e.session_id = session_id;
+	e.logon_ts = timestamp;
+	if (td_jn_append(a, JN_T_SESSION, &e, sizeof(e), td_now_ns()) == 0)
+		td_jn_halt(a, -ENOBUFS); /* as for SESSION: the mark would be lost on replay */
+}
+
 /* A numbered reply the session layer made by itself (ExecReject THROTTLED, CLORDID_REUSED,
  * invalid field; numbered BusinessReject): journaled as a MARK so that replay numbers it
  * again and the session's numbering after a restart is the one its client saw. */
@@ -310,6 +345,7 @@ void td_jn_ss_params(struct td_app *a, struct ss_params *p)
 	if (a->cfg.journal_dir[0]) {
 		p->on_established = td_jn_session;
 		p->on_local_reply = td_jn_local_reply;
+		p->on_negotiated = td_jn_logon;
 		p->hook_arg = a;
 	}
 }
@@ -338,6 +374,7 @@ struct td_replay {
 	struct td_replay_fifo fifo[TD_MAX_MATCH][TD_N_SRC];
 	uint64_t now;
 	uint64_t orders, ctls, sessions, replies, local, gw_replies, md, skipped, drains, late;
+	uint64_t logons; /* JN_SS_LOGON records: newest logon timestamps restored */
 	uint64_t gw_sessions, gw_local, gw_dropped; /* the TCP gateway's */
 };
 
@@ -386,7 +423,12 @@ static void td_replay_flush(struct mc_out *o)
 	struct td_replay *rp = ro->rp;
 	for (uint32_t i = 0; i < o->n; i++) {
 		const struct dp_event *e = &o->ev[i];
-		if (!rp->pipe || e->template_id >= TKX_MD_TOP_OF_BOOK || e->src >= TD_N_SRC) {
+		if (e->template_id == 0 && e->pad[0] != DP_EV_DETACHED)
+			continue; /* a request's end on an event of its own: numbers nothing, and
+				   * live DRAIN records do not count it (td_drain_rings_jn) */
+		if (e->template_id < TKX_MD_TOP_OF_BOOK && e->src >= TD_N_SRC)
+			continue; /* for no session (a detached order's): live drops it too */
+		if (!rp->pipe || e->template_id >= TKX_MD_TOP_OF_BOOK) {
 			td_replay_event(rp, e);
 			continue;
 		}
@@ -526,13 +568,23 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 	switch (r->type) {
 	case JN_T_SESSION: {
 		struct jn_session_ev e;
-		memcpy(&e, r->payload, sizeof(e));
-		/* The UDP sessions' table, or the gateway's (td_jn_gateway: DP_ORD_SESSION_UP). */
+		memset(&e, 0, sizeof(e)); /* records written before logon_ts are shorter */
+		memcpy(&e, r->payload, r->len < sizeof(e) ? r->len : sizeof(e));
+		/* The UDP sessions' table, or the gateway's (td_jn_gateway: DP_ORD_SESSION_UP,
+		 * DP_ORD_LOGON). */
 		struct ss_table *st = e.src == TD_SRC_RX ? a->ss
 				      : e.src == TD_SRC_GW ? td_replay_gw(a) : NULL;
+		if (st != NULL && e.kind == JN_SS_LOGON) {
+			if (ss_restore_logon(st, e.session, e.session_id, e.firm_id, e.logon_ts,
+					     td_now_ns()) != 0)
+				rp->skipped++;
+			else
+				rp->logons++;
+			break;
+		}
 		if (st == NULL || e.kind != JN_SS_ESTABLISHED ||
 		    ss_restore_session(st, e.session, e.session_id, e.firm_id, e.next_in_seq,
-				       td_now_ns()) != 0) {
+				       TD_RESTORED_TERM_NS) != 0) {
 			rp->skipped++;
 			break;
 		}
@@ -575,7 +627,8 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 				rp->gw_local++;
 				break;
 			}
-			if (o.type == DP_ORD_SESSION_UP) { /* journaled as a SESSION record */
+			if (o.type == DP_ORD_SESSION_UP || o.type == DP_ORD_LOGON) {
+				/* journaled as SESSION records */
 				rp->skipped++;
 				break;
 			}
@@ -623,6 +676,14 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 	return 0;
 }
 
+int td_journal_lock(struct td_app *a, char *err, size_t errlen)
+{
+	if (a->cfg.journal_dir[0] == 0 || a->jn_lock != NULL)
+		return 0;
+	a->jn_lock = jn_lock(a->cfg.journal_dir, err, errlen);
+	return a->jn_lock ? 0 : -errno;
+}
+
 int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 {
 	struct jn_config jc;
@@ -631,6 +692,8 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	memset(&jc, 0, sizeof(jc));
 	jc.dir = a->cfg.journal_dir;
 	jc.durability = a->cfg.journal_durability;
+	jc.lock = a->jn_lock; /* held since start (td_journal_lock); the journal owns it now */
+	a->jn_lock = NULL;
 	/* The journal thread inherits this thread's affinity, which EAL pinned to the RX
 	 * lcore: it would then get the CPU only when the RX loop, busy-polling jn_durable(),
 	 * is preempted. Create it on a CPU the data path does not poll. */
@@ -687,12 +750,13 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       " tcp replies renumbered (%" PRIu64 " session-layer rejects), %" PRIu64
 		       " tcp replies dropped (no gateway), %" PRIu64
 		       " market-data records (not re-sent), %" PRIu64 " skipped, %" PRIu64
-		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order\n",
+		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order, %"
+		       PRIu64 " logon(s)\n",
 		       n, (uint64_t)from, from > 1 ? " (after the snapshot)" : "", next - 1,
 		       (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
 		       rp.sessions, rp.replies + rp.local, rp.local, rp.gw_sessions,
 		       rp.gw_replies + rp.gw_local, rp.gw_local, rp.gw_dropped, rp.md,
-		       rp.skipped, rp.drains, rp.late);
+		       rp.skipped, rp.drains, rp.late, rp.logons);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */
 		unsigned shown = 0;
 		for (unsigned slot = 0; slot < a->cfg.max_sessions && shown < 16; slot++) {
@@ -746,13 +810,18 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       a->cfg.journal_fault_write);
 	}
 	static const char *const names[] = {"sync", "async", "none"};
-	printf("tokexd: journal: %s, durability %s, next seq %" PRIu64 "\n", a->cfg.journal_dir,
-	       names[a->cfg.journal_durability % 3], next);
+	struct jn_stats js;
+	jn_stats(a->jn, &js);
+	printf("tokexd: journal: %s, durability %s, next seq %" PRIu64 ", writer %08x (pid %ld)\n",
+	       a->cfg.journal_dir, names[a->cfg.journal_durability % 3], next, js.writer,
+	       (long)getpid());
 	return 0;
 }
 
 void td_journal_report(struct td_app *a)
 {
+	if (a->jn)
+		td_snap_report(a);
 	int h = td_jn_halted(a);
 	if (h == 0 || a->jn_reported)
 		return;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -226,7 +227,10 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	if (!c->udp_auth)
 		fprintf(f, "tokexd: sessions.udp_auth off: UDP datagrams are not authenticated\n");
 	if (c->tcp_ip)
-		fprintf(f, "tokexd: tcp order entry %s:%u\n", tip, c->tcp_port);
+		fprintf(f, "tokexd: tcp order entry %s:%u, %u connection(s), %u per address, "
+			"credentials within %u ms\n", tip, c->tcp_port,
+			c->tcp_max_conns ? c->tcp_max_conns : c->max_sessions,
+			c->tcp_max_conns_per_ip, c->tcp_negotiate_ms);
 	if (c->journal_dir[0])
 		fprintf(f, "tokexd: journal %s durability %s\n", c->journal_dir,
 			c->journal_durability == 0 ? "sync" :
@@ -236,7 +240,10 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	fprintf(f, "tokexd: market data %s:%u session %s, re-requests on udp %u\n", grp, c->md_port,
 		c->md_session, c->md_req_port);
 	for (uint32_t i = 0; i < c->n_firms; i++)
-		fprintf(f, "tokexd: firm %u %s\n", c->firms[i].id, c->firms[i].name);
+		fprintf(f, "tokexd: firm %u %s: at most %u session(s) per table\n", c->firms[i].id,
+			c->firms[i].name, cp_config_firm_sessions(c, i));
+	fprintf(f, "tokexd: sessions: %u per table (udp, tcp), kept %u ms after they end\n",
+		c->max_sessions, c->linger_ms);
 	for (uint32_t i = 0; i < c->n_contracts; i++) {
 		const struct cp_contract *k = &c->contracts[i];
 		int64_t lo, hi;
@@ -332,8 +339,10 @@ static void td_setup_match(struct td_app *a)
 				 "give it one (contracts[].core) or remove it\n", m, lcore);
 		/* Spare slots for the months the control plane lists later (twice the largest
 		 * book: a new month's reference may have moved). */
+		/* The detach table: every slot of both session tables (mc_core.h identity 4). */
 		struct mc_core_cfg cc = {.capacity = n + 4 < MC_MAX_CONTRACTS ? n + 4 : MC_MAX_CONTRACTS,
-					 .accounts = MC_DEFAULT_ACCOUNTS, .slot_bytes = 2 * slot};
+					 .accounts = MC_DEFAULT_ACCOUNTS, .slot_bytes = 2 * slot,
+					 .det_srcs = TD_N_SRC, .det_sessions = cfg->max_sessions};
 		size_t len = mc_core_memsize_cfg(p, n, &cc);
 		if (len == 0)
 			rte_exit(EXIT_FAILURE, "tokexd: matching core %u: contract parameters refused\n", m);
@@ -403,6 +412,8 @@ static void td_setup_rings(struct td_app *a, int with_gw)
 	}
 }
 
+/* Every venue parameter members are told of (docs/protocol.md section 11) comes from the
+ * configuration, none from the library's defaults. */
 static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struct ss_firm *firms)
 {
 	ss_params_default(p);
@@ -410,6 +421,8 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 		firms[i].firm_id = cfg->firms[i].id;
 		firms[i].key_len = (uint16_t)cfg->firms[i].secret_len;
 		memcpy(firms[i].key, cfg->firms[i].secret, cfg->firms[i].secret_len);
+		/* One firm never holds the whole table (ss_session.h invariant 13). */
+		firms[i].max_sessions = cp_config_firm_sessions(cfg, i);
 	}
 	p->firms = firms;
 	p->n_firms = cfg->n_firms;
@@ -420,10 +433,11 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 	p->throttle_burst = cfg->throttle_burst;
 	p->throttle_grace = cfg->throttle_grace;
 	p->retrans_depth = cfg->retransmit_depth;
+	p->retrans_max = cfg->retransmit_max; /* <= depth: cp_config_check() */
+	p->ts_tolerance_ms = cfg->ts_tolerance_ms;
+	p->linger_ms = cfg->linger_ms;
 	p->udp_auth = cfg->udp_auth ? SS_AUTH_REQUIRED : SS_AUTH_OFF;
 	p->auth_floor_ns = td_now_ns(); /* no key of before this start comes back */
-	if (p->retrans_max > p->retrans_depth)
-		p->retrans_max = p->retrans_depth;
 }
 
 static void td_print_logs(struct td_app *a)
@@ -518,8 +532,25 @@ int main(int argc, char **argv)
 		cfg->match_lcores[0] = cfg->rx_lcore;
 	}
 	td_print_config(cfg, stdout);
+	if (cfg->demo_firms)
+		fprintf(stderr,
+			"tokexd: WARNING: no configuration file: the built-in demo firms 1 and 2 can "
+			"trade, and their secrets are public (anyone who reaches the port can trade "
+			"as them). Outside a demo, run tokexd -c FILE with your own firms.\n");
 	if (print_only)
 		return 0;
+	/* The journal's lock first: a second tokexd on the same journal stops here, naming
+	 * the first, before it takes CPUs, memory or a port. */
+	if (td_journal_lock(a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: %s\n", err);
+		return 1;
+	}
+	/* Then the operator's socket, before EAL: a tokexd nobody could halt or inspect
+	 * (its path taken by another tokexd, too long, not a socket) must not start. */
+	if (td_ctl_bind(a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: %s; not starting without the operator's socket\n", err);
+		return 1;
+	}
 
 	/* EAL: the lcores of the configuration, the RX lcore as main. */
 	memset(&eal, 0, sizeof(eal));
@@ -627,6 +658,18 @@ int main(int argc, char **argv)
 	mp.session = cfg->md_session;
 	mp.retain = cfg->md_retain;
 	mp.snapshot_ns = (uint64_t)cfg->md_snapshot_ms * 1000000ull;
+	mp.heartbeat_ns = (uint64_t)cfg->md_heartbeat_ms * 1000000ull;
+	mp.req_max = cfg->md_req_max_msgs;
+	mp.req_max_bytes = cfg->md_req_max_bytes;
+	mp.req_rate = cfg->md_req_rate;
+	mp.req_burst = cfg->md_req_burst;
+	mp.req_global_rate = cfg->md_req_global_rate;
+	mp.req_global_burst = cfg->md_req_global_rate / 10; /* 100 ms of it */
+	mp.req_sources = cfg->md_req_sources;
+	/* A seed no sender can know, so that none can aim its addresses at one set of the
+	 * source table (md_lim.h). */
+	if (getrandom(&mp.req_seed, sizeof(mp.req_seed), 0) != (ssize_t)sizeof(mp.req_seed))
+		mp.req_seed = td_mono_ns() ^ (uint64_t)getpid() << 32;
 	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
 		mdc[i].id = cfg->contracts[i].id;
 		mdc[i].phase = TKX_PHASE_CONTINUOUS;
@@ -656,9 +699,12 @@ int main(int argc, char **argv)
 		gc.port = (uint16_t)cfg->tcp_port;
 		td_ss_params(cfg, &gc.ss, gfirms);
 		gc.route = a->gw_rt;
-		gc.max_conns = cfg->max_sessions;
+		gc.max_conns = cfg->tcp_max_conns ? cfg->tcp_max_conns : cfg->max_sessions;
+		gc.max_conns_per_ip = cfg->tcp_max_conns_per_ip;
+		gc.negotiate_ms = cfg->tcp_negotiate_ms;
 		gc.cpu = td_spare_cpu(a, &allowed);
 		gc.journal = cfg->journal_dir[0] != 0;
+		td_sess_setup(a, &gc);
 		if (td_gw_create(&a->gw, &gc, err, sizeof(err)) < 0)
 			rte_exit(1, "tokexd: tcp gateway: %s\n", err);
 		if (cfg->journal_dir[0] && cfg->journal_snapshot_every) {
@@ -669,6 +715,8 @@ int main(int argc, char **argv)
 				rte_exit(1, "tokexd: no memory for the gateway's snapshot table\n");
 			memset(a->gw_shadow_out, 0, sizeof(struct ss_out));
 		}
+	} else {
+		td_sess_setup(a, NULL);
 	}
 
 	/* The journal: recovery (replay into the books and sessions) before any traffic,
@@ -708,6 +756,9 @@ int main(int argc, char **argv)
 				rte_exit(1, "tokexd: cannot launch matching lcore %u\n", a->match[m].lcore);
 
 	td_rx_loop(a); /* on the main lcore, until a signal or --seconds */
+	if (a->gw && !td_gw_quiet(a->gw))
+		printf("tokexd: tcp gateway: its last input did not settle in time; requests it "
+		       "took at the end may be unanswered\n");
 
 	rte_eal_mp_wait_lcore();
 	atomic_store(&a->running, 0);

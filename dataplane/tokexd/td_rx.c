@@ -35,6 +35,7 @@
 #define TD_STAGE_MAX 64      /* pipeline + journal: staged requests per core, per pass */
 #define TD_HOLD_CAP 2048u    /* packets held for durability; power of two */
 #define TD_HOLD_EV_CAP 4096u /* gateway replies held for durability; power of two */
+#define TD_STOP_WAIT_NS 10000000000ull /* stop: the gateway's last input, its last replies */
 
 struct td_rx {
 	struct td_app *app;
@@ -159,6 +160,22 @@ static void td_hold_release(struct td_rx *r)
 		    rte_ring_sp_enqueue_elem(ring, &r->hold_ev[i], sizeof(r->hold_ev[i])) != 0)
 			break; /* not durable yet, or the gateway's ring is full: next pass */
 		r->he_head++;
+	}
+}
+
+/* Stopping, after td_jn_wait(): what is held goes - all of it durable now, or dropped by
+ * td_hold_halt() if the journal failed. The gateway's replies wait for room on its ring,
+ * which the gateway drains until td_gw_stop(); bounded for a gateway that is stuck. */
+static void td_hold_flush(struct td_rx *r)
+{
+	uint64_t end = td_mono_ns() + TD_STOP_WAIT_NS;
+	for (;;) {
+		td_hold_release(r);
+		td_tx_flush(r);
+		if ((r->he_head == r->he_tail && r->hm_head == r->hm_tail) || r->halt_seen ||
+		    td_mono_ns() >= end)
+			return;
+		rte_pause();
 	}
 }
 
@@ -332,6 +349,8 @@ static void td_mout_flush(struct mc_out *o)
 			td_md_records(r, e, j - i);
 		} else if (src == TD_SRC_RX) {
 			td_replies(r, e, j - i);
+		} else if (src >= TD_N_SRC) {
+			/* For no session (a detached order's, mc_core.h identity 4): dropped. */
 		} else {
 			td_shadow_event(a, e, j - i, r->now); /* replay numbers these here */
 			td_gw_put(r, e, j - i);
@@ -523,33 +542,70 @@ static void td_route_rtc(struct td_rx *r)
 
 static void td_route_pipeline_jn(struct td_rx *r);
 
-/* Takes the requests out of the session output and routes them. */
+/* Takes the requests out of the session output and routes them, until there are none.
+ * First, and after each batch, what the replies numbered so far let go (ss_session.h
+ * invariant 15: held requests, own replies, ends): here, after the batch whose records
+ * were journaled, so that a released own reply's record (td_jn_local_reply) comes where
+ * replay numbers it. In run-to-completion routing a batch numbers its replies at once. */
 static void td_route(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
-	if (o->n_orders == 0)
-		return;
-	memcpy(r->pend, o->orders, o->n_orders * sizeof(struct dp_order));
-	r->n_pend = o->n_orders;
-	o->n_orders = 0;
-	if (r->app->cfg.mode == CP_MODE_RTC)
-		td_route_rtc(r);
-	else if (r->app->jn_pipe)
-		td_route_pipeline_jn(r);
-	else
-		td_route_pipeline(r);
+	for (;;) {
+		int rc = ss_release(r->app->ss, r->now, o);
+		if (o->n_orders == 0) {
+			if (rc == 0)
+				break;
+			td_send_bufs(r); /* stopped for buffer room */
+			continue;
+		}
+		memcpy(r->pend, o->orders, o->n_orders * sizeof(struct dp_order));
+		r->n_pend = o->n_orders;
+		o->n_orders = 0;
+		if (r->app->cfg.mode == CP_MODE_RTC)
+			td_route_rtc(r);
+		else if (r->app->jn_pipe)
+			td_route_pipeline_jn(r);
+		else
+			td_route_pipeline(r);
+	}
+}
+
+static void td_drain_rings(struct td_rx *r);
+static void td_drain_rings_jn(struct td_rx *r);
+
+/* A datagram's session has as many requests unanswered as it may (ss_session.h invariant
+ * 14): route what waits and take the replies that came, so that it can go on. Run to
+ * completion answers them here and now; in pipeline mode the cores may not have yet. */
+static void td_session_catch_up(struct td_rx *r)
+{
+	td_route(r);
+	if (r->app->cfg.mode != CP_MODE_RTC) {
+		if (r->app->jn_pipe)
+			td_drain_rings_jn(r);
+		else
+			td_drain_rings(r);
+		td_route(r);
+	}
+	td_send_bufs(r);
 }
 
 static void td_session_rx(struct td_rx *r, const struct dp_dgram *d)
 {
 	struct ss_peer peer;
+	int rc, tries = 0;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(peer.mac, &d->peer.mac, sizeof(peer.mac));
 	peer.port = rte_cpu_to_be_16(d->peer.port);
 	peer.ip = d->peer.ip;
-	while (ss_rx(r->app->ss, &peer, d->data, d->len, r->now, r->out) == -ENOBUFS) {
-		td_route(r);
-		td_send_bufs(r);
+	while ((rc = ss_rx(r->app->ss, &peer, d->data, d->len, r->now, r->out)) < 0) {
+		if (rc == -EAGAIN && ++tries > 4)
+			break; /* not taken: the client's next Sequence shows the gap (NotApplied) */
+		if (rc == -EAGAIN)
+			td_session_catch_up(r);
+		else {
+			td_route(r);
+			td_send_bufs(r);
+		}
 	}
 }
 
@@ -557,7 +613,9 @@ static void td_md_request(struct td_rx *r, const struct dp_dgram *d)
 {
 	struct td_app *a = r->app;
 	a->rx.md_requests++;
-	md_pub_request(a->md, d->data, d->len, r->now);
+	/* The source address names the requester for the per-source limit (md_lim.h): the
+	 * answer goes there, so that is the address whose traffic must be bounded. */
+	md_pub_request(a->md, d->peer.ip, d->data, d->len, r->now);
 	const uint8_t *buf;
 	size_t len;
 	while (md_pub_next_reply(a->md, &buf, &len) > 0)
@@ -647,6 +705,28 @@ static void td_jn_gw_session(struct td_rx *r, const struct dp_order *o)
 				   e.next_in_seq, r->now);
 }
 
+/* DP_ORD_LOGON (dp_msg.h): a Negotiate the gateway accepted. Journaled as a SESSION record
+ * (the session's newest logon timestamp, restored on replay), then echoed back to the
+ * gateway, held until durable like every reply: the gateway sends the NegotiationResponse
+ * when the echo comes, so no client is told it negotiated before the record is safe. */
+static void td_jn_gw_logon(struct td_rx *r, const struct dp_order *o)
+{
+	struct jn_session_ev e;
+	struct dp_event ev;
+	memset(&e, 0, sizeof(e));
+	e.kind = JN_SS_LOGON;
+	e.src = TD_SRC_GW;
+	e.session = o->session;
+	e.firm_id = o->firm_id;
+	e.session_id = o->cl_ord_id;
+	e.logon_ts = o->order_id;
+	if (td_jn_gw_must(r, JN_T_SESSION, &e, sizeof(e)) > 0 && r->app->gw_shadow)
+		ss_restore_logon(r->app->gw_shadow, e.session, e.session_id, e.firm_id, e.logon_ts,
+				 r->now);
+	if (dp_order_logon_event(o, &ev) == 0)
+		td_gw_put(r, &ev, 1);
+}
+
 /* Run-to-completion: applies in[0, k), the requests kept so far, now rather than after the
  * burst, so that their replies reach the gateway before the echo of a LOCAL journaled
  * after them (the gateway numbers in arrival order, replay in journal order). Pipeline:
@@ -676,7 +756,7 @@ static void td_jn_gw_local(struct td_rx *r, const struct dp_order *o)
 
 /* Journal: the gateway's requests, appended by this core (the single producer). What
  * cannot be kept is answered ExecReject BUSY/STORAGE on the gateway's reply ring (a
- * SESSION_GONE is not answered). The gateway's journal records (SESSION_UP, LOCAL) are
+ * SESSION_GONE is not answered). The gateway's journal records (SESSION_UP, LOGON, LOCAL) are
  * journaled here and never applied. Returns how many of in[] are still to apply
  * (compacted; in rtc mode those before a reject or LOCAL were applied already). */
 static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
@@ -685,6 +765,10 @@ static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		if (in[i].type == DP_ORD_SESSION_UP) {
 			td_jn_gw_session(r, &in[i]);
+			continue;
+		}
+		if (in[i].type == DP_ORD_LOGON) {
+			td_jn_gw_logon(r, &in[i]);
 			continue;
 		}
 		if (in[i].type == DP_ORD_LOCAL) {
@@ -942,7 +1026,22 @@ static void td_drain_rings_jn(struct td_rx *r)
 				continue;
 			while ((n = rte_ring_sc_dequeue_burst_elem(ring, ev, sizeof(ev[0]), 32,
 								   NULL)) > 0) {
-				struct jn_drain d = {(uint8_t)m, (uint8_t)src, 0, n};
+				/* A request's end on an event of its own (template 0, dp_msg.h
+				 * DP_EV_DONE) numbers nothing, and whether one is made depends on
+				 * the core's output buffer: not counted, and replay drops them. A
+				 * core's DP_EV_DETACHED answer (template 0 too) is always made and
+				 * frees a slot after the replies before it: counted. */
+				unsigned real = 0;
+				for (unsigned k = 0; k < n; k++)
+					real += ev[k].template_id != 0 || ev[k].pad[0] == DP_EV_DETACHED;
+				if (real == 0) {
+					if (src == TD_SRC_RX)
+						td_replies(r, ev, n);
+					else
+						td_gw_put(r, ev, n);
+					continue;
+				}
+				struct jn_drain d = {(uint8_t)m, (uint8_t)src, 0, real};
 				int64_t s = td_jn_append(a, JN_T_DRAIN, &d, sizeof(d), r->now);
 				if (s == 0) { /* the journal's ring is full: drain it, once more */
 					td_jn_wait(a);
@@ -978,11 +1077,13 @@ static void td_drain_rings_jn(struct td_rx *r)
  * a->jn_last, and replay's FIFOs would be empty there. The cores idle on empty rings
  * meanwhile and change nothing until the RX core sends again, so it may read their state
  * (the acquire of `done` pairs with the core's release). A pause of the RX loop as long as
- * the cores' backlog plus the serialization; bounded by TD_QUIESCE_NS, then no snapshot. */
-static int td_pipe_quiesce(struct td_rx *r)
+ * the cores' backlog plus the serialization; bounded by bound_ns (a snapshot: TD_QUIESCE_NS,
+ * then none is taken; the stop: TD_STOP_WAIT_NS, so that every journaled request is applied
+ * and answered before the cores stop, however loaded the machine). */
+static int td_pipe_quiesce(struct td_rx *r, uint64_t bound_ns)
 {
 	struct td_app *a = r->app;
-	uint64_t end = td_mono_ns() + TD_QUIESCE_NS;
+	uint64_t end = td_mono_ns() + bound_ns;
 	for (;;) {
 		int idle = 1;
 		for (uint32_t m = 0; m < a->route.n_match; m++)
@@ -1007,6 +1108,31 @@ static void td_tick(struct td_rx *r)
 	md_pub_tick(r->app->md, r->now);
 }
 
+/* Stopping: has this core taken the TCP gateway's last input (td_gw.h "Stop")? The first
+ * call asks the gateway to take no more; it says once all it made is on its rings, and
+ * where this core is their consumer (run-to-completion, pipeline with a journal) the loop
+ * goes on until they are empty too, so that every request the gateway took is applied and
+ * journaled and its replies made. Bounded (*end): a stuck gateway does not hold the stop
+ * up (td_main reports it). */
+static int td_gw_input_done(struct td_rx *r, uint64_t *end)
+{
+	struct td_app *a = r->app;
+	if (a->gw == NULL)
+		return 1;
+	if (*end == 0) {
+		td_gw_quiesce(a->gw);
+		*end = td_mono_ns() + TD_STOP_WAIT_NS;
+		return 0;
+	}
+	if (td_mono_ns() >= *end)
+		return 1;
+	if (!td_gw_quiet(a->gw)) /* acquire: its ring entries are visible after this */
+		return 0;
+	struct rte_ring *ring = a->cfg.mode == CP_MODE_RTC || a->jn_pipe ?
+				a->gw_rt->req[TD_SRC_GW][0] : NULL;
+	return ring == NULL || rte_ring_empty(ring);
+}
+
 int td_rx_loop(void *arg)
 {
 	struct td_app *a = arg;
@@ -1016,7 +1142,7 @@ int td_rx_loop(void *arg)
 	static struct td_rx r;
 	struct rte_mbuf *pkts[DP_NET_BURST], *replies[DP_NET_BURST];
 	struct dp_dgram dg[DP_NET_BURST];
-	uint64_t next_tick = 0;
+	uint64_t next_tick = 0, gw_end = 0;
 	int rtc = a->cfg.mode == CP_MODE_RTC;
 
 	memset(&r, 0, sizeof(r));
@@ -1027,7 +1153,9 @@ int td_rx_loop(void *arg)
 	r.mout.flush = td_mout_flush;
 	r.mout.arg = &r;
 
-	while (atomic_load_explicit(&a->running, memory_order_relaxed)) {
+	/* Until told to stop, then until the gateway's last input is in. */
+	while (atomic_load_explicit(&a->running, memory_order_relaxed) ||
+	       !td_gw_input_done(&r, &gw_end)) {
 		a->rx.loops++;
 		r.now = td_now_ns();
 		uint16_t n = rte_eth_rx_burst(a->port.port_id, 0, pkts, DP_NET_BURST);
@@ -1056,9 +1184,11 @@ int td_rx_loop(void *arg)
 			if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0)
 				td_ctl_poll_journal(a, td_fwd_ctl, &r);
 			td_drain_rings_jn(&r);
+			td_route(&r); /* requests the replies let go (ss_session.h invariant 15) */
 		} else {
 			td_retry_gone(&r);
 			td_drain_rings(&r);
+			td_route(&r);
 		}
 		if (r.now >= next_tick) {
 			next_tick = r.now + TD_TICK_NS;
@@ -1067,23 +1197,35 @@ int td_rx_loop(void *arg)
 		md_pub_flush(a->md, r.now);
 		td_md_send(&r);
 		td_send_bufs(&r);
+		if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0 && a->sess[TD_SRC_RX]) {
+			/* tokexctl sessions / drop (td_sess.c), with the session output empty: a
+			 * drop's Terminate and SESSION_GONE records go as any burst's. */
+			td_route(&r);
+			td_sess_serve(a->sess[TD_SRC_RX], a->ss, r.out, r.now);
+			td_route(&r);
+			td_send_bufs(&r);
+		}
 		td_hold_release(&r);
 		td_tx_flush(&r);
-		if (rtc && a->jn) /* every record <= jn_last is applied here */
+		/* Not while the session layer holds requests back: they were taken (numbered,
+		 * their cl_ord_ids used) but not journaled yet. */
+		if (rtc && a->jn && ss_held(a->ss) == 0) /* every record <= jn_last is applied */
 			td_snap_maybe(a, r.now);
 		else if (a->jn_pipe && td_snap_due(a) && r.n_jgone == 0 &&
-			 td_pipe_quiesce(&r) == 0)
+			 td_pipe_quiesce(&r, TD_QUIESCE_NS) == 0 && ss_held(a->ss) == 0 &&
+			 r.out->n_orders == 0)
 			td_snap_maybe(a, r.now);
 	}
-	/* Orderly end. Pipeline: the matching cores still run; what they were sent is applied
-	 * and its replies taken (with a journal: every core idle, the drains journaled; else
-	 * the rings drained for a moment), then they may stop. Market data subscribers hear the
-	 * session is over; what is held goes once durable (td_jn_wait gives up, halting, after
-	 * TD_JN_WAIT_NS). */
+	/* Orderly end: the UDP sessions' input stopped with the loop, the gateway's is in.
+	 * Pipeline: the matching cores still run; what they were sent is applied and its
+	 * replies taken (with a journal: every core idle, the drains journaled; else the rings
+	 * drained for a moment), then they may stop. Market data subscribers hear the session
+	 * is over; what is held goes once durable (td_jn_wait gives up, halting, after
+	 * TD_JN_WAIT_NS), the gateway's replies onto its ring (td_gw_stop() sends them). */
 	if (!rtc) {
 		r.now = td_now_ns();
 		if (a->jn_pipe) {
-			td_pipe_quiesce(&r);
+			td_pipe_quiesce(&r, TD_STOP_WAIT_NS);
 		} else {
 			uint64_t end = td_mono_ns() + 20000000ull; /* 20 ms */
 			while (td_mono_ns() < end)
@@ -1096,7 +1238,6 @@ int td_rx_loop(void *arg)
 	td_md_send(&r);
 	if (a->jn)
 		td_jn_wait(a);
-	td_hold_release(&r);
-	td_tx_flush(&r);
+	td_hold_flush(&r);
 	return 0;
 }

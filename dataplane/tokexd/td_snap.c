@@ -16,7 +16,9 @@
  * file, fsync, rename, directory fsync; the jn header's CRC-32 covers the blob), then
  * prunes. While the writer holds the buffer the RX core never waits: a snapshot that falls
  * due then is skipped and counted, and the next one is due journal.snapshot_every records
- * later.
+ * later. A snapshot that cannot be written (a full disk) is counted with its seq and errno;
+ * the control thread prints it when it happens (td_snap_report: at most every 10 s while
+ * they keep failing, and once when one is written again), never the writer or the RX core.
  *
  * Handshake (one buffer, one flag, SPSC): `busy` 0 = the RX core may fill the buffer;
  * the RX core fills it, writes job_seq/job_len, then stores busy = 1 (release); the
@@ -123,6 +125,9 @@ struct td_snap {
 	atomic_int stop;
 	uint64_t last_seq; /* the newest snapshot written, or recovered from */
 	struct td_snap_stats st;
+	/* the control thread's reports (td_snap_report) */
+	uint64_t rep_failed, rep_too_big, rep_next_ns;
+	int rep_failing;
 };
 
 static struct td_snap td_snap_g;
@@ -281,8 +286,10 @@ static void td_snap_write_one(struct td_snap *s)
 	if (rc == 0)
 		rc = jn_snapshot_write(a->cfg.journal_dir, seq, s->buf, s->job_len);
 	if (rc < 0) {
-		TD_SNAP_INC(s, failed);
 		TD_SNAP_STAT(s, last_error, (uint64_t)-rc);
+		TD_SNAP_STAT(s, last_failed_seq, seq);
+		/* Release: the control thread that sees the count sees its error and seq. */
+		__atomic_store_n(&s->st.failed, s->st.failed + 1, __ATOMIC_RELEASE);
 		return;
 	}
 	uint64_t ns = td_mono_ns() - t0;
@@ -387,6 +394,45 @@ int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	printf("tokexd: journal: a snapshot every %" PRIu64 " records (buffer %zu bytes), next "
 	       "at seq %" PRIu64 "\n", s->every, cap, s->next_due);
 	return 0;
+}
+
+#define TD_SNAP_REPORT_NS 10000000000ull /* a failing disk: one line per 10 s */
+
+void td_snap_report(struct td_app *a)
+{
+	struct td_snap *s = &td_snap_g;
+	(void)a;
+	uint64_t failed = __atomic_load_n(&s->st.failed, __ATOMIC_ACQUIRE);
+	uint64_t now = td_mono_ns();
+	if (failed != s->rep_failed && (!s->rep_failing || now >= s->rep_next_ns)) {
+		uint64_t e = __atomic_load_n(&s->st.last_error, __ATOMIC_RELAXED);
+		uint64_t good = __atomic_load_n(&s->st.last_seq, __ATOMIC_RELAXED);
+		char since[64] = "its start (no snapshot written yet)";
+		if (good)
+			snprintf(since, sizeof(since), "the last snapshot written (seq %" PRIu64 ")",
+				 good);
+		printf("tokexd: journal: snapshot of seq %" PRIu64 " failed: %s (%" PRIu64
+		       " snapshot(s) failed since start, %" PRIu64 " since the last report); the "
+		       "journal keeps every record since %s, so nothing is lost but a restart "
+		       "replays more; check %s\n",
+		       __atomic_load_n(&s->st.last_failed_seq, __ATOMIC_RELAXED), strerror((int)e),
+		       failed, failed - s->rep_failed, since, a->cfg.journal_dir);
+		s->rep_failed = failed;
+		s->rep_failing = 1;
+		s->rep_next_ns = now + TD_SNAP_REPORT_NS;
+	} else if (s->rep_failing && failed == s->rep_failed &&
+		   __atomic_load_n(&s->st.last_seq, __ATOMIC_RELAXED) >
+		   __atomic_load_n(&s->st.last_failed_seq, __ATOMIC_RELAXED)) {
+		printf("tokexd: journal: snapshot of seq %" PRIu64 " written: snapshots work again\n",
+		       __atomic_load_n(&s->st.last_seq, __ATOMIC_RELAXED));
+		s->rep_failing = 0;
+	}
+	uint64_t big = __atomic_load_n(&s->st.too_big, __ATOMIC_RELAXED);
+	if (big != s->rep_too_big) {
+		printf("tokexd: journal: BUG: a snapshot did not fit its buffer (%" PRIu64 " so far); "
+		       "none was taken\n", big);
+		s->rep_too_big = big;
+	}
 }
 
 void td_snap_close(struct td_app *a)
@@ -626,12 +672,12 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			rc = mc_snap_load(a->match[m].mc, buf + off[m], len - off[m], NULL, why,
 					  sizeof(why));
 		if (rc < 0 ||
-		    (rc = ss_snap_load(a->ss, buf + off[nm], len - off[nm], now, NULL, why,
-				       sizeof(why))) < 0 ||
+		    (rc = ss_snap_load(a->ss, buf + off[nm], len - off[nm], TD_RESTORED_TERM_NS,
+				       NULL, why, sizeof(why))) < 0 ||
 		    (rc = md_snap_load(a->md, buf + off[nm + 1], len - off[nm + 1], NULL, why,
 				       sizeof(why))) < 0 ||
 		    (a->gw && (rc = ss_snap_load(td_gw_table(a->gw), buf + off[nm + 2],
-						 len - off[nm + 2], now, NULL, why,
+						 len - off[nm + 2], TD_RESTORED_TERM_NS, NULL, why,
 						 sizeof(why))) < 0)) {
 			snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " passed its checks "
 				 "but failed to load (%s): the state is part restored, not starting; "

@@ -167,6 +167,7 @@ enum tkx_session_reject {
 	TKX_SREJ_OUT_OF_RANGE = 8,     /* retransmit range not retained / beyond last sent */
 	TKX_SREJ_TOO_MANY = 9,         /* retransmit count above the limit */
 	TKX_SREJ_UNSPECIFIED = 10,
+	TKX_SREJ_SESSION_LIMIT = 11,   /* the firm holds its limit of sessions (protocol 4.2) */
 };
 
 /* Terminate.reason */

@@ -77,6 +77,7 @@ local vs_sreject = {
     [1] = "Unknown firm", [2] = "Bad credentials", [3] = "Stale timestamp",
     [4] = "Session in use", [5] = "Not negotiated", [6] = "Bad keepalive",
     [7] = "Not established", [8] = "Out of range", [9] = "Too many", [10] = "Unspecified",
+    [11] = "Session limit",
 }
 local vs_term = {
     [0] = "Finished", [1] = "Unspecified", [2] = "Keepalive timeout", [3] = "Protocol error",

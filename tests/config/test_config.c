@@ -27,13 +27,25 @@ static const char *write_file(const char *text)
 	return tmp_path;
 }
 
-/* Loads text over the defaults; returns rc and leaves the message in err. */
-static int load(const char *text, struct cp_config *cfg, char *err, size_t len)
+/* Loads text as it is over the defaults; returns rc and leaves the message in err. */
+static int load_raw(const char *text, struct cp_config *cfg, char *err, size_t len)
 {
 	cp_config_defaults(cfg);
 	int rc = cp_config_load(cfg, write_file(text), err, len);
 	unlink(tmp_path);
 	return rc;
+}
+
+/* A file must name its firms: text without a firms: list gets two after its own lines
+ * (so that the line numbers the cases expect stay those of text). */
+static int load(const char *text, struct cp_config *cfg, char *err, size_t len)
+{
+	static char buf[4096];
+	if (strstr(text, "firms:"))
+		return load_raw(text, cfg, err, len);
+	snprintf(buf, sizeof(buf), "%s\nfirms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n"
+		 "  - id: 2\n    secret: 00112233445566778899aabbccddeeff\n", text);
+	return load_raw(buf, cfg, err, len);
 }
 
 static void test_defaults(void **state)
@@ -46,6 +58,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.n_contracts, 12);
 	assert_int_equal(cfg.n_firms, 2);
 	assert_int_equal(cfg.mode, CP_MODE_RTC);
+	assert_int_equal(cfg.tcp_max_conns, 0); /* as many as sessions.max */
+	assert_int_equal(cfg.tcp_max_conns_per_ip, 32);
+	assert_int_equal(cfg.tcp_negotiate_ms, 2000);
 	/* consecutive months */
 	for (uint32_t i = 1; i < 12; i++) {
 		uint32_t a = cfg.contracts[i - 1].id, b = cfg.contracts[i].id;
@@ -57,6 +72,72 @@ static void test_defaults(void **state)
 	assert_int_equal(hi, 27000);
 	assert_non_null(cp_config_firm(&cfg, 2));
 	assert_null(cp_config_firm(&cfg, 3));
+	assert_int_equal(cfg.demo_firms, 1);
+}
+
+/* The demo firms' secrets are public: a file that does not name its own firms is refused
+ * (it used to keep the demo firms silently), and a file's firms replace them. */
+static void test_firms_required(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	char err[512];
+	assert_int_equal(load_raw("", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ": firms: missing: a configuration file names its firms"));
+	assert_int_equal(cfg.demo_firms, 1); /* unchanged */
+	assert_int_equal(load_raw("mode: rtc\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "firms: missing"));
+	assert_int_equal(load_raw("mode: rtc\nfirms: []\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: firms: an empty list: name at least one firm"));
+	assert_int_equal(load_raw("firms:\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":1: firms: expected a list"));
+	assert_int_equal(load_raw("firms:\n  - id: 5\n    secret: 00112233445566778899aabbccddeeff\n",
+				  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.demo_firms, 0);
+	assert_int_equal(cfg.n_firms, 1);
+	assert_null(cp_config_firm(&cfg, 1));
+	assert_null(cp_config_firm(&cfg, 2));
+	assert_non_null(cp_config_firm(&cfg, 5));
+	/* Accounts name firms that exist. */
+	assert_int_equal(load("accounts:\n  - firm: 3\n    account: 7\n    max_qty: 5\n"
+			      "    max_position: 10\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "accounts[0].firm: 3 is not one of the firms"));
+}
+
+/* A key given twice in one mapping is refused with the line of each (YAML would keep the
+ * last and hide the first: "durability: sync" then "durability: none" ran with none). */
+static void test_duplicate_keys(void **state)
+{
+	(void)state;
+	static const struct bad_case {
+		const char *text;
+		const char *expect;
+	} cases[] = {
+		{"journal:\n  durability: sync\n  durability: none\n",
+		 ":3: journal.durability: given twice (first on line 2): remove one"},
+		{"mode: rtc\nmode: pipeline\n", ":2: mode: given twice (first on line 1)"},
+		{"journal:\n  dir: /tmp/a\nmode: rtc\njournal:\n  durability: none\n",
+		 ":4: journal: given twice (first on line 1)"},
+		{"cores:\n  match: [1]\n  match: [2]\n", ":3: cores.match: given twice"},
+		{"firms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n    id: 2\n",
+		 ":4: firms[0].id: given twice (first on line 2)"},
+		{"firms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n"
+		 "firms:\n  - id: 2\n    secret: 00112233445566778899aabbccddeeff\n",
+		 ":4: firms: given twice (first on line 1)"},
+		{"contracts:\n  - {id: 1, tick: 10, ref_price: 1000, tick: 5}\n",
+		 ":2: contracts[0].tick: given twice"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cp_config cfg;
+		char err[512] = "";
+		int rc = load(cases[i].text, &cfg, err, sizeof(err));
+		if (rc != -EINVAL || !strstr(err, cases[i].expect)) {
+			print_error("case %zu: rc %d, message '%s', expected '%s'\n", i, rc, err,
+				    cases[i].expect);
+			fail();
+		}
+		assert_int_equal(cfg.journal_durability, 0); /* nothing taken from the file */
+	}
 }
 
 static void test_full_file(void **state)
@@ -69,6 +150,7 @@ static void test_full_file(void **state)
 		      "cores:\n  rx: 1\n  match: [2, 3]\n"
 		      "eal: [\"--log-level=7\"]\n"
 		      "md:\n  group: 239.1.2.3\n  session: ABCDEFGHIJ\n"
+		      "tcp:\n  max_conns: 512\n  max_conns_per_ip: 4\n  negotiate_deadline_ms: 750\n"
 		      "firms:\n  - id: 7\n    secret: 00112233445566778899aabbccddeeff\n    name: gamma\n"
 		      "contracts:\n  - id: 42\n    tick: 5\n    ref_price: 1000\n    core: 1\n"
 		      "    band_bp: 1000\n",
@@ -84,6 +166,9 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg.n_eal_extra, 1);
 	assert_string_equal(cfg.eal_extra[0], "--log-level=7");
 	assert_int_equal(cfg.md_group, 0xEF010203);
+	assert_int_equal(cfg.tcp_max_conns, 512);
+	assert_int_equal(cfg.tcp_max_conns_per_ip, 4);
+	assert_int_equal(cfg.tcp_negotiate_ms, 750);
 	assert_int_equal(cfg.n_firms, 1);
 	assert_int_equal(cfg.firms[0].id, 7);
 	assert_int_equal(cfg.firms[0].secret_len, 16);
@@ -109,6 +194,9 @@ static void test_bad_values(void **state)
 		{"port:\n  udp_port: 12x\n", ":2: port.udp_port: '12x' is not an integer"},
 		{"port:\n  ip: 300.1.1.1\n", ":2: port.ip: '300.1.1.1' is not an IPv4 address"},
 		{"mode: fast\n", ":1: mode: 'fast' is not one of: rtc, pipeline"},
+		{"tcp:\n  max_conns_per_ip: 0\n", ":2: tcp.max_conns_per_ip: 0 is outside [1, 65536]"},
+		{"tcp:\n  negotiate_deadline_ms: 50\n",
+		 ":2: tcp.negotiate_deadline_ms: 50 is outside [100, 600000]"},
 		{"nonsense: 1\n", ":1: nonsense: unknown key"},
 		{"port:\n  colour: red\n", ":2: port.colour: unknown key"},
 		{"firms:\n  - id: 1\n    secret: zz00112233445566778899aabbccddee\n",
@@ -124,7 +212,8 @@ static void test_bad_values(void **state)
 		{"cores:\n  match: [1, x]\n", ":2: cores.match[1]: 'x' is not an integer"},
 		{"port: [1, 2]\n", ":1: port: expected a mapping"},
 		{"port:\n  vdev: [a]\n", ":2: port.vdev: expected a single value"},
-		{"port:\n  udp_port: 1\n  ip: {\n", ":4: did not find expected node content"}, /* syntax */
+		/* a syntax error (the comment keeps load() from adding firms after it) */
+		{"# firms: none\nport:\n  udp_port: 1\n  ip: {\n", ":5: did not find expected node content"},
 		{"ring_size: 1000\n", "ring_size: 1000 is not a power of two"},
 		{"contracts:\n  - id: 1\n    tick: 10\n    ref_price: 1005\n",
 		 "contracts[0].ref_price: 1005 is not a multiple of tick 10"},
@@ -168,8 +257,46 @@ static void test_empty_file(void **state)
 	(void)state;
 	struct cp_config cfg;
 	char err[256];
+	/* Nothing but firms: everything else keeps its default. */
 	assert_int_equal(load("", &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.n_contracts, 12);
+}
+
+/* The venue parameters' keys (docs/protocol.md section 11), read back by name. */
+static void test_venue_keys(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	char err[256], v[64];
+	assert_int_equal(load("sessions:\n  retransmit_max: 64\n  timestamp_tolerance_ms: 5000\n"
+			      "  linger_ms: 0\nmd:\n  heartbeat_ms: 200\n  request_max_msgs: 10\n",
+			      &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.retransmit_max, 64);
+	assert_int_equal(cfg.ts_tolerance_ms, 5000);
+	assert_int_equal(cfg.linger_ms, 0);
+	assert_int_equal(cfg.md_heartbeat_ms, 200);
+	assert_int_equal(cfg.md_req_max_msgs, 10);
+	assert_int_equal(cp_config_get(&cfg, "sessions.retransmit_max", v, sizeof(v)), 0);
+	assert_string_equal(v, "64");
+	assert_int_equal(cp_config_get(&cfg, "md.group", v, sizeof(v)), 0);
+	assert_string_equal(v, "239.198.0.1");
+	assert_int_equal(cp_config_get(&cfg, "mode", v, sizeof(v)), 0);
+	assert_string_equal(v, "rtc");
+	assert_int_equal(cp_config_get(&cfg, "journal.durability", v, sizeof(v)), 0);
+	assert_string_equal(v, "sync");
+	assert_int_equal(cp_config_get(&cfg, "trading.auction_entry", v, sizeof(v)), 0);
+	assert_string_equal(v, "08:55");
+	assert_int_equal(cp_config_get(&cfg, "firms", v, sizeof(v)), -ENOENT);
+	size_t n = 0;
+	while (cp_config_key(n))
+		n++;
+	assert_true(n > 40);
+	assert_int_equal(load("sessions:\n  retransmit_depth: 64\n  retransmit_max: 65\n", &cfg,
+			      err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "sessions.retransmit_max: 65 is above sessions.retransmit_depth 64"));
+	assert_int_equal(load("sessions:\n  timestamp_tolerance_ms: 10\n", &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, ":2: sessions.timestamp_tolerance_ms: 10 is outside [1000, 3600000]"));
 }
 
 /* offload.* (issue 7): the target, its levels, the VFIO group the fpga needs. */
@@ -358,6 +485,52 @@ static void test_journal_keys(void **state)
 	assert_non_null(strstr(err, ":2: journal.snapshot_every: 'lots' is not an integer"));
 }
 
+/* md.request_*: the re-request limits (dataplane/md/md_lim.h), their defaults and checks. */
+static void test_md_request_keys(void **state)
+{
+	(void)state;
+	struct cp_config cfg;
+	char err[256];
+	cp_config_defaults(&cfg);
+	assert_int_equal(cfg.md_req_max_msgs, 1024);
+	assert_int_equal(cfg.md_req_max_bytes, 1492);
+	assert_int_equal(cfg.md_req_rate, 1000000);
+	assert_int_equal(cfg.md_req_burst, 65536);
+	assert_int_equal(cfg.md_req_global_rate, 25000000);
+	assert_int_equal(cfg.md_req_sources, 8192);
+	assert_int_equal(load("md:\n  request_max_msgs: 100\n  request_max_bytes: 3000\n"
+			      "  request_rate: 50000\n  request_burst: 6000\n"
+			      "  request_global_rate: 1000000\n  request_sources: 64\n",
+			      &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.md_req_max_msgs, 100);
+	assert_int_equal(cfg.md_req_max_bytes, 3000);
+	assert_int_equal(cfg.md_req_rate, 50000);
+	assert_int_equal(cfg.md_req_burst, 6000);
+	assert_int_equal(cfg.md_req_global_rate, 1000000);
+	assert_int_equal(cfg.md_req_sources, 64);
+
+	static const struct bad_case cases[] = {
+		{"md:\n  request_max_bytes: 121\n", ":2: md.request_max_bytes: 121 is outside [122, "},
+		{"md:\n  request_max_msgs: 0\n", ":2: md.request_max_msgs: 0 is outside [1, 65535]"},
+		{"md:\n  request_rate: 0\n", ":2: md.request_rate: 0 is outside [1000, "},
+		{"md:\n  request_sources: 1000\n", "md.request_sources: 1000 is not a power of two"},
+		{"md:\n  request_sources: 4\n", ":2: md.request_sources: 4 is outside [8, "},
+		{"md:\n  request_burst: 1000\n",
+		 "md.request_burst: 1000 is below md.request_max_bytes (1492)"},
+		{"md:\n  request_global_rate: 10000\n",
+		 "md.request_global_rate: 10000 bytes/s holds less than md.request_max_bytes (1492)"},
+		{"md:\n  retain: 1000\n", "md.retain: 1000 is not a power of two"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = load(cases[i].text, &cfg, err, sizeof(err));
+		if (rc != -EINVAL || !strstr(err, cases[i].expect)) {
+			print_error("case %zu: rc %d, message '%s', expected '%s'\n", i, rc, err,
+				    cases[i].expect);
+			fail();
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,9 +539,13 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_firms_required),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_venue_keys),
 		cmocka_unit_test(test_offload_keys),
 		cmocka_unit_test(test_lifecycle_keys),
 		cmocka_unit_test(test_journal_keys),
+		cmocka_unit_test(test_md_request_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

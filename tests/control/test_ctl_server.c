@@ -1,8 +1,10 @@
 /* test_ctl_server.c - the command language and the control socket: tokexctl's client
  * against cp_server over a socketpair and over a temporary Unix socket path (the client
  * runs in a thread of its own, as tokexctl would in its own process, while this thread
- * polls the server); a start-up command file with a bad line. The lifecycle behind it
- * talks to the fake core. */
+ * polls the server); a start-up command file with a bad line; lines with a NUL or another
+ * control byte (refused whole); firms the configuration does not have; idle connections
+ * that must not lock tokexctl out; socket paths that are not sockets. The lifecycle behind
+ * it talks to the fake core. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +31,7 @@ static struct fake_core fk;
 static struct cp_life L;
 static struct cp_sched S;
 static struct cp_cmd_ctx X;
+static struct cp_config C; /* the built-in configuration: firms 1 and 2 */
 static uint64_t clk;
 
 static uint64_t test_clock(void *arg)
@@ -54,6 +57,8 @@ static int setup(void **state)
 	X.L = &L;
 	X.S = &S;
 	X.counters = counters;
+	cp_config_defaults(&C);
+	X.cfg = &C;
 	/* Monday 2 March 2026, 09:30 in Beijing: continuous trading by the calendar. */
 	clk = cp_cal_utc_ns(&L.cal, cp_days_from_civil(2026, 3, 2), 9 * 60 + 30);
 	L.now = clk;
@@ -95,8 +100,8 @@ static void test_commands(void **state)
 	OK("", "");
 	OK("   # a comment", "");
 	OK("contracts", "202603   TKN2603  LISTED");
-	OK("sessions", "session 3 13:30-15:00");
-	OK("sessions", "now 2026-03-02 09:30 (UTC+480 min), business day, slot continuous");
+	OK("calendar", "session 3 13:30-15:00");
+	OK("calendar", "now 2026-03-02 09:30 (UTC+480 min), business day, slot continuous");
 	OK("tick", "transition(s)"); /* the scheduler opens the day */
 	OK("contracts", "CONTINUOUS");
 	OK("halt 202603", "202603 HALTED");
@@ -221,6 +226,7 @@ struct client {
 	pthread_t th;
 	int fd;           /* connected fd, or -1: connect to path */
 	const char *path;
+	int (*script)(int fd); /* NULL: client_script */
 	int rc;
 	atomic_int done;
 };
@@ -232,7 +238,7 @@ static void *client_main(void *arg)
 	struct client *c = arg;
 	char err[256];
 	int fd = c->fd >= 0 ? c->fd : cp_client_connect(c->path, err, sizeof(err));
-	c->rc = fd < 0 ? 10 : client_script(fd);
+	c->rc = fd < 0 ? 10 : (c->script ? c->script : client_script)(fd);
 	if (fd >= 0)
 		close(fd);
 	atomic_store(&c->done, 1);
@@ -288,7 +294,7 @@ static void test_socketpair(void **state)
 	struct cp_server srv;
 	char err[256];
 	assert_int_equal(cp_server_open(&srv, NULL, &X, err, sizeof(err)), 0);
-	assert_int_equal(cp_server_adopt(&srv, sv[0]), 0);
+	cp_server_adopt(&srv, sv[0]);
 	struct client c = {.fd = sv[1]};
 	assert_int_equal(serve_client(&srv, &c), 0);
 	assert_int_equal(fk.kills, 1);
@@ -337,10 +343,10 @@ static void test_unix_path(void **state)
 
 static const char *tokexctl_path; /* argv[1]: the built tokexctl */
 
-/* Runs tokexctl with args (stdin = input) while this thread serves it; returns its exit
- * status with its stdout and stderr in out/errout. */
-static int run_tokexctl(struct cp_server *srv, const char *const *args, const char *input,
-			char *out, size_t outlen, char *errout, size_t errlen)
+/* Runs tokexctl with args (stdin = the inlen bytes of input) while this thread serves it;
+ * returns its exit status with its stdout and stderr in out/errout. */
+static int run_tokexctl_n(struct cp_server *srv, const char *const *args, const char *input,
+			  size_t inlen, char *out, size_t outlen, char *errout, size_t errlen)
 {
 	int in_p[2], out_p[2], err_p[2];
 	assert_int_equal(pipe(in_p), 0);
@@ -363,7 +369,7 @@ static int run_tokexctl(struct cp_server *srv, const char *const *args, const ch
 	close(out_p[1]);
 	close(err_p[1]);
 	if (input)
-		assert_true(write(in_p[1], input, strlen(input)) == (ssize_t)strlen(input));
+		assert_true(write(in_p[1], input, inlen) == (ssize_t)inlen);
 	close(in_p[1]);
 	int status = -1;
 	for (int i = 0; i < 2000; i++) {
@@ -378,6 +384,13 @@ static int run_tokexctl(struct cp_server *srv, const char *const *args, const ch
 	close(out_p[0]);
 	close(err_p[0]);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+static int run_tokexctl(struct cp_server *srv, const char *const *args, const char *input,
+			char *out, size_t outlen, char *errout, size_t errlen)
+{
+	return run_tokexctl_n(srv, args, input, input ? strlen(input) : 0, out, outlen, errout,
+			      errlen);
 }
 
 /* The real tokexctl program against the server on a temporary socket path. */
@@ -407,7 +420,7 @@ static void test_tokexctl(void **state)
 	assert_non_null(strstr(eout, "tokexctl: contract 202603 is LISTED: cannot settle it"));
 	/* Commands on standard input; one bad one makes the status 1, the rest still run. */
 	const char *const a4[] = {"tokexctl", "-s", path, NULL};
-	assert_int_equal(run_tokexctl(&srv, a4, "halt 209912\n# comment\nsessions\n", out,
+	assert_int_equal(run_tokexctl(&srv, a4, "halt 209912\n# comment\ncalendar\n", out,
 				      sizeof(out), eout, sizeof(eout)), 1);
 	assert_non_null(strstr(eout, "halt 209912: no contract 209912"));
 	assert_non_null(strstr(out, "session 1 09:00-10:15"));
@@ -420,6 +433,225 @@ static void test_tokexctl(void **state)
 	assert_non_null(strstr(eout, "usage: tokexctl"));
 }
 
+/* How many kill switch commands the fake core got for firm/account. */
+static int fk_find_kill(const struct fake_core *f, uint32_t firm, uint32_t account)
+{
+	int n = 0;
+	for (uint32_t i = 0; i < f->n_got; i++)
+		n += f->got[i].type == DP_CTL_KILL && f->got[i].firm_id == firm &&
+		     f->got[i].account == account;
+	return n;
+}
+
+/* A NUL in a line used to end it for the parser: "kill 1 7 on\0kill 2 7 on" ran the first
+ * command and dropped the second unseen. Every way in refuses such a line whole. */
+static int nul_script(int fd)
+{
+	static const char req[] = "kill 1 7 on\0kill 2 7 on\nkill 2 7 on\n";
+	if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+		return 1;
+	char ans[512];
+	size_t n = 0;
+	/* Two answers: the refusal, then the second line's OK. */
+	while (n < sizeof(ans) - 1) {
+		ssize_t r = read(fd, ans + n, sizeof(ans) - 1 - n);
+		if (r <= 0)
+			return 2;
+		n += (size_t)r;
+		ans[n] = '\0';
+		if (strstr(ans, "OK\n"))
+			break;
+	}
+	if (strncmp(ans, "ERR 22 the command line holds the control byte 0x00 at column 12: "
+		    "nothing of it was run\n", 88) != 0)
+		return 3;
+	return 0;
+}
+
+static void test_control_bytes(void **state)
+{
+	(void)state;
+	/* Over the socket (a raw client: tokexctl would not send it). */
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct cp_server srv;
+	char err[256];
+	assert_int_equal(cp_server_open(&srv, NULL, &X, err, sizeof(err)), 0);
+	cp_server_adopt(&srv, sv[0]);
+	struct client c = {.fd = sv[1], .script = nul_script};
+	assert_int_equal(serve_client(&srv, &c), 0);
+	assert_int_equal(fk.kills, 1); /* only the line after it */
+	assert_int_equal(fk_find_kill(&fk, 2, 7), 1);
+	assert_int_equal(fk_find_kill(&fk, 1, 7), 0);
+	cp_server_close(&srv);
+
+	/* Other control bytes, given to the parser directly. */
+	ERR("kill 1 7 on\x01", -EINVAL, "control byte 0x01 at column 12");
+	ERR("kill 1 7\x1b[2K on", -EINVAL, "control byte 0x1b at column 9");
+	ERR("kill 1\n7 on", -EINVAL, "control byte 0x0a at column 7");
+	OK("kill 1 7 off\r\n", "kill switch 1/7 off"); /* CR LF ends a line */
+	OK("kill\t1 7 off", "kill switch 1/7 off");     /* a tab is a blank */
+
+	/* In a start-up file: the NUL line stops the file, nothing of it run; a line too
+	 * long for a command is refused whole, not run as two. */
+	char path[64], want[160];
+	snprintf(path, sizeof(path), "/tmp/tokex-startup-nul-%d.cmd", (int)getpid());
+	FILE *f = fopen(path, "w");
+	static const char nul[] = "# start-up\nkill 1 8 on\0kill 2 8 on\nkill 2 9 on\n";
+	fwrite(nul, 1, sizeof(nul) - 1, f);
+	fclose(f);
+	int k0 = fk.kills;
+	assert_int_equal(cp_cmd_file(&X, path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: the command line holds the control byte 0x00 at "
+		 "column 12: nothing of it was run", path);
+	assert_string_equal(err, want);
+	assert_int_equal(fk.kills, k0);
+	f = fopen(path, "w");
+	fprintf(f, "kill 1 8 on %*s kill 2 8 on\nkill 2 9 on\n", 600, "#");
+	fclose(f);
+	assert_int_equal(cp_cmd_file(&X, path, err, sizeof(err)), -E2BIG);
+	snprintf(want, sizeof(want), "%s:1: command longer than 511 characters", path);
+	assert_string_equal(err, want);
+	assert_int_equal(fk.kills, k0);
+	unlink(path);
+
+	/* tokexctl reading standard input: the line is not sent; the others are. */
+	if (!tokexctl_path)
+		return;
+	char sock[96], out[4096], eout[1024];
+	snprintf(sock, sizeof(sock), "/tmp/tokexctl-nul-%d.sock", (int)getpid());
+	assert_int_equal(cp_server_open(&srv, sock, &X, err, sizeof(err)), 0);
+	const char *const a[] = {"tokexctl", "-s", sock, NULL};
+	static const char in[] = "kill 1 9 on\0kill 2 9 on\nkill 3 9 on\n";
+	k0 = fk.kills;
+	assert_int_equal(run_tokexctl_n(&srv, a, in, sizeof(in) - 1, out, sizeof(out), eout,
+					sizeof(eout)), 1);
+	assert_non_null(strstr(eout, "tokexctl: line 1: the command line holds the control byte "
+				     "0x00 at column 12"));
+	assert_int_equal(fk.kills, k0); /* firm 3 is unknown: nothing ran at all */
+	assert_non_null(strstr(eout, "kill 3 9 on: kill: no firm 3"));
+	cp_server_close(&srv);
+}
+
+/* kill, account and cancel name firms of the configuration; an unknown one used to be
+ * accepted ("kill switch 99/7 on") and protected nothing. */
+static void test_unknown_firm(void **state)
+{
+	(void)state;
+	ERR("kill 99 7 on", -ENOENT, "kill: no firm 99 (the configuration's firms: 1 2)");
+	ERR("account 99 7 50 100", -ENOENT, "account: no firm 99 (the configuration's firms: 1 2)");
+	ERR("cancel 99 7", -ENOENT, "cancel: no firm 99");
+	ERR("cancel 99 0 202603", -ENOENT, "cancel: no firm 99");
+	assert_int_equal(fk.kills, 0);
+	OK("kill 2 7 on", "kill switch 2/7 on");
+	OK("account 2 7 50 100", "account 2/7 set");
+	OK("cancel 0 0", "mass cancel 0/0 sent"); /* firm 0: everyone */
+	if (!tokexctl_path)
+		return;
+	char sock[96], err[256], out[4096], eout[1024];
+	snprintf(sock, sizeof(sock), "/tmp/tokexctl-firm-%d.sock", (int)getpid());
+	struct cp_server srv;
+	assert_int_equal(cp_server_open(&srv, sock, &X, err, sizeof(err)), 0);
+	const char *const a[] = {"tokexctl", "-s", sock, "kill", "99", "7", "on", NULL};
+	assert_int_equal(run_tokexctl(&srv, a, NULL, out, sizeof(out), eout, sizeof(eout)), 1);
+	assert_non_null(strstr(eout, "tokexctl: kill: no firm 99"));
+	assert_int_equal(fk.kills, 1);
+	cp_server_close(&srv);
+}
+
+/* 40 idle connections used to fill the 8 slots and lock tokexctl out ("too many control
+ * connections"): now the quietest one is closed to admit each new one. */
+static void test_idle_lockout(void **state)
+{
+	(void)state;
+	char path[96], err[256], out[4096], eout[1024];
+	snprintf(path, sizeof(path), "/tmp/tokexctl-idle-%d.sock", (int)getpid());
+	struct cp_server srv;
+	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), 0);
+	int idle[40];
+	for (int i = 0; i < 40; i++) {
+		idle[i] = cp_client_connect(path, err, sizeof(err));
+		assert_true(idle[i] >= 0);
+		/* Accepted before the next connect, so the listen backlog never fills. */
+		for (int t = 0; t < 2000 && srv.accepted < (unsigned long)i + 1; t++)
+			cp_server_poll(&srv, 5);
+		assert_int_equal(srv.accepted, i + 1);
+	}
+	assert_int_equal(srv.evicted, 40 - CP_SERVER_CONNS);
+	/* The first one was told why, then closed. */
+	char line[256];
+	ssize_t n = read(idle[0], line, sizeof(line) - 1);
+	assert_true(n > 0);
+	line[n] = '\0';
+	assert_non_null(strstr(line, "ERR 103 closed: every control connection was in use"));
+	assert_int_equal(read(idle[0], line, sizeof(line)), 0);
+	if (tokexctl_path) {
+		const char *const a[] = {"tokexctl", "-s", path, "kill", "1", "7", "on", NULL};
+		assert_int_equal(run_tokexctl(&srv, a, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+		assert_string_equal(out, "kill switch 1/7 on\n");
+	} else {
+		struct client c = {.fd = -1, .path = path};
+		assert_int_equal(serve_client(&srv, &c), 0);
+	}
+	assert_int_equal(fk.kills, 1);
+	/* The newest idle connection still works: only the quietest ones made room. */
+	struct client c2 = {.fd = idle[39]};
+	assert_int_equal(serve_client(&srv, &c2), 0);
+	idle[39] = -1; /* closed by client_main */
+	for (int i = 0; i < 40; i++)
+		if (idle[i] >= 0)
+			close(idle[i]);
+	cp_server_close(&srv);
+}
+
+/* control.socket naming something that is not a socket: it used to be deleted, bound
+ * over and removed again at stop. Now refused and left as it was. */
+static void test_path_not_socket(void **state)
+{
+	(void)state;
+	char dir[64], path[96], link[112], err[512];
+	struct cp_server srv;
+	struct stat st;
+	snprintf(dir, sizeof(dir), "/tmp/tokex-ctl-ns-%d", (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/tokexd.sock", dir);
+	FILE *f = fopen(path, "w");
+	fputs("precious\n", f);
+	fclose(f);
+	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), -ENOTSOCK);
+	char want[256];
+	snprintf(want, sizeof(want), "control.socket: %s exists and is a regular file, not a "
+		 "socket: refusing to replace it; remove it or choose another path", path);
+	assert_string_equal(err, want);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode) && st.st_size == 9);
+	/* A symbolic link (to that file) is not followed or removed either. */
+	snprintf(link, sizeof(link), "%s/link.sock", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(cp_server_open(&srv, link, &X, err, sizeof(err)), -ENOTSOCK);
+	assert_non_null(strstr(err, "is a symbolic link, not a socket"));
+	assert_int_equal(lstat(link, &st), 0);
+	unlink(link);
+	/* A directory. */
+	assert_int_equal(cp_server_open(&srv, dir, &X, err, sizeof(err)), -ENOTSOCK);
+	assert_non_null(strstr(err, "is a directory, not a socket"));
+	/* An empty path: no operator socket at all. */
+	assert_int_equal(cp_server_open(&srv, "", &X, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "control.socket: empty"));
+	/* At close, only the socket it bound is removed: a file put there since stays. */
+	unlink(path);
+	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), 0);
+	assert_int_equal(unlink(path), 0);
+	f = fopen(path, "w");
+	fputs("someone else's\n", f);
+	fclose(f);
+	cp_server_close(&srv);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	tokexctl_path = argc > 1 ? argv[1] : NULL;
@@ -430,6 +662,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup(test_startup_file, setup),
 		cmocka_unit_test_setup(test_socketpair, setup),
 		cmocka_unit_test_setup(test_unix_path, setup),
+		cmocka_unit_test_setup(test_control_bytes, setup),
+		cmocka_unit_test_setup(test_unknown_firm, setup),
+		cmocka_unit_test_setup(test_idle_lockout, setup),
+		cmocka_unit_test_setup(test_path_not_socket, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

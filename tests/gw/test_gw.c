@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,9 @@
 #include "dataplane/net/dp_port.h"
 #include "dataplane/tokexd/td_gw.h"
 
-#define WAIT_MS 2000 /* the longest any single expected thing may take */
+/* The longest any single expected thing may take: a bound for a hang, generous enough for a
+ * loaded machine (scripts/test-loaded), never a measure of speed. */
+#define WAIT_MS 10000
 #define RING_SZ 16   /* capacity 15: small enough to fill */
 #define C0 42        /* contract on matching core 0 */
 #define C1 43        /* contract on matching core 1 */
@@ -67,7 +70,7 @@ struct fx {
 	struct td_gw *gw;
 	struct rte_ring *req[2];
 	struct rte_ring *ev[2];
-	struct cl *cls[4];  /* open clients, closed by teardown when a test fails */
+	struct cl *cls[16]; /* open clients, closed by teardown when a test fails */
 };
 
 static struct rte_ring *mk_ring(const char *what, unsigned esize, unsigned count)
@@ -109,6 +112,7 @@ static void fx_conf(struct fx *f, unsigned req_sz)
 	f->conf.ss.retrans_depth = 64;
 	f->conf.ss.retrans_max = 64;
 	f->conf.ss.log_depth = 64;
+	f->conf.stop_ms = 300; /* the tests' clients answer a FIN only once td_gw_stop() returns */
 }
 
 static void fx_start(struct fx *f)
@@ -146,14 +150,15 @@ static int setup_small_tx(void **state)
 	return 0;
 }
 
-/* Connections that say nothing are closed after 200 ms. */
+/* A logged-on connection that says nothing is closed after 2 s (its logon's two round
+ * trips each have that long, even on a loaded machine). */
 static int setup_idle(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
 	fx_conf(f, RING_SZ);
-	f->conf.idle_ms = 200;
+	f->conf.idle_ms = 2000;
 	fx_start(f);
 	*state = f;
 	return 0;
@@ -185,16 +190,65 @@ static int setup_journal(void **state)
 	f->route.n = 1;
 	f->conf.journal = 1;
 	f->conf.ss.throttle_rate = 0;
+	/* A session may have retrans_depth / 4 requests unanswered (ss_session.h invariant
+	 * 14): 4096 here, so that the journal FIFO's backpressure is what parks one. */
+	f->conf.ss.retrans_depth = 16384;
 	fx_start(f);
 	*state = f;
 	return 0;
 }
+
+/* A client that reads slowly: the gateway's socket buffer is small, so at a stop most of
+ * a backlog is still in the gateway's own send queue. */
+static int setup_slow_reader(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	fx_conf(f, RING_SZ);
+	f->conf.sndbuf = 4096;
+	f->conf.stop_ms = 60000; /* a bound for a hang: the reader takes all, then closes */
+	fx_start(f);
+	*state = f;
+	return 0;
+}
+
+/* Admission: a table of 4, 2 connections per address; credentials may take long. */
+static int setup_admission(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	fx_conf(f, RING_SZ);
+	f->conf.max_conns = 4;
+	f->conf.max_conns_per_ip = 2;
+	f->conf.negotiate_ms = 60000;
+	fx_start(f);
+	*state = f;
+	return 0;
+}
+
+/* A second to show credentials (a client logging on at once does, even on a busy machine). */
+static int setup_negotiate(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	fx_conf(f, RING_SZ);
+	f->conf.negotiate_ms = 1000;
+	fx_start(f);
+	*state = f;
+	return 0;
+}
+
+static void cls_close_all(struct fx *f);
 
 static int teardown(void **state)
 {
 	struct fx *f = *state;
 
 	assert_int_equal(td_gw_stop(f->gw), 0); /* no SESSION_GONE left behind */
+	cls_close_all(f); /* a failed test's clients */
 	for (unsigned m = 0; m < 2; m++) {
 		rte_ring_free(f->req[m]);
 		rte_ring_free(f->ev[m]);
@@ -265,6 +319,7 @@ static void enq_ack(struct fx *f, unsigned m, const struct dp_order *o, uint64_t
 		.template_id = TKX_EXEC_ACK,
 		.session = o->session,
 		.src = TD_SRC_GW,
+		.pad = { 0, DP_EV_DONE }, /* the request's last reply (dp_msg.h) */
 	};
 
 	e.u.ack = (struct tkx_exec_ack){
@@ -289,7 +344,9 @@ struct cl {
 	uint8_t buf[1 << 16];
 };
 
-static struct cl *cl_open(struct fx *f, int rcvbuf)
+/* A client connected from the loopback address src (host order; 0: the kernel's choice,
+ * 127.0.0.1), with a receive buffer of rcvbuf bytes (0: the kernel's). */
+static struct cl *cl_open_from(struct fx *f, int rcvbuf, uint32_t src)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	struct cl *c = calloc(1, sizeof(*c));
@@ -301,17 +358,38 @@ static struct cl *cl_open(struct fx *f, int rcvbuf)
 	if (rcvbuf) /* before connect, so that the window is small from the start */
 		assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 					    sizeof(rcvbuf)), 0);
+	if (src) {
+		struct sockaddr_in la = { .sin_family = AF_INET };
+
+		la.sin_addr.s_addr = htonl(src);
+		assert_int_equal(bind(c->fd, (struct sockaddr *)&la, sizeof(la)), 0);
+	}
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sa.sin_port = htons(td_gw_port(f->gw));
 	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
-	for (unsigned i = 0; i < 4 && !c->owner; i++)
+	for (unsigned i = 0; i < 16 && !c->owner; i++)
 		if (!f->cls[i]) {
 			f->cls[i] = c;
 			c->owner = &f->cls[i];
 		}
 	assert_non_null(c->owner);
 	return c;
+}
+
+static struct cl *cl_open(struct fx *f, int rcvbuf)
+{
+	return cl_open_from(f, rcvbuf, 0);
+}
+
+static void cls_close_all(struct fx *f)
+{
+	for (unsigned i = 0; i < 16; i++)
+		if (f->cls[i]) {
+			close(f->cls[i]->fd);
+			free(f->cls[i]);
+			f->cls[i] = NULL;
+		}
 }
 
 static void cl_close(struct cl *c)
@@ -714,6 +792,9 @@ static void test_cancel_on_disconnect(void **state)
 	fb_send(c, &b);
 	o = deq_order(f, 1);
 	cl_close(c);
+	WAIT_STAT(f, conns_closed, 1);
+	expect_ring_empty(f, 0); /* the end waits for the reply to the order in flight */
+	enq_ack(f, 1, &o, 55);
 	for (unsigned m = 0; m < 2; m++) {
 		g = deq_order(f, m);
 		assert_int_equal(g.type, DP_ORD_SESSION_GONE);
@@ -746,6 +827,24 @@ static void test_session_gone_waits(void **state)
 	fb_send(c, &b);
 	WAIT_STAT(f, orders_routed, cap);
 	cl_close(c);
+	/* The end waits for the replies to the requests in flight (ss_session.h invariant
+	 * 14): core 1 answers them (each request's end on an event of its own), but its
+	 * request ring stays full. */
+	WAIT_STAT(f, conns_closed, 1);
+	expect_ring_empty(f, 0);
+	{
+		struct ss_log lg[16];
+		unsigned n = td_gw_log_drain(f->gw, lg, 16), slot = 0xffff;
+		struct dp_event done = { .src = TD_SRC_GW, .pad = { 0, DP_EV_DONE } };
+
+		for (unsigned i = 0; i < n; i++)
+			if (lg[i].code == SS_LOG_ESTABLISHED && lg[i].session_id == 6006)
+				slot = lg[i].slot;
+		assert_int_not_equal(slot, 0xffff);
+		done.session = (uint16_t)slot;
+		for (unsigned i = 0; i < cap; i++)
+			assert_int_equal(rte_ring_sp_enqueue_elem(f->ev[1], &done, sizeof(done)), 0);
+	}
 	g = deq_order(f, 0);
 	assert_int_equal(g.type, DP_ORD_SESSION_GONE);
 	WAIT_STAT(f, conns_closed, 1);
@@ -1035,18 +1134,22 @@ static void test_stop_disconnects(void **state)
 	cl_close(c2);
 }
 
-/* A connection that never speaks does not hold its slot for ever. */
+/* A logged-on connection that goes silent does not hold its slot for ever (one that never
+ * shows credentials: test_negotiate_deadline). */
 static void test_idle_timeout(void **state)
 {
 	struct fx *f = *state;
 	struct cl *c = cl_open(f, 0);
-	uint64_t t0 = mono_ms();
+	uint64_t t0;
 
+	t0 = mono_ms(); /* before the last bytes it sends: the deadline is later */
+	logon(c, 1616, 10000, 0);
 	cl_expect_closed(c);
-	assert_true(mono_ms() - t0 >= 150);
+	assert_true(mono_ms() - t0 >= 1950);
 	cl_close(c);
 	WAIT_STAT(f, idle_timeouts, 1);
 	WAIT_STAT(f, conns_closed, 1);
+	assert_int_equal(gstats(f).negotiate_timeouts, 0);
 }
 
 /* Hundreds of frames in one send: several recvs, ss_out filled and flushed mid-burst,
@@ -1087,6 +1190,263 @@ static void test_burst(void **state)
 	cl_close(c);
 }
 
+
+/* ---- Stopping (td_gw.h "Stop") ------------------------------------------------------------ */
+
+static void *stop_thread(void *arg)
+{
+	struct fx *f = arg;
+
+	return (void *)(uintptr_t)td_gw_stop(f->gw);
+}
+
+/* A clean stop delivers every reply: those still on the rings and those still in the
+ * gateway's send queue (its socket buffer is small and the client has read nothing yet)
+ * reach the client, then a FIN; td_gw_stop() returns once the client has closed. */
+static void test_stop_delivers(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_open(f, 4096);
+	struct fb b = { .n = 0 };
+	enum { N = 600 }; /* ~40 KB of ExecAcks: far more than the socket buffers hold */
+	struct dp_order o;
+	struct tkx_msg m;
+	pthread_t th;
+	void *lost;
+	unsigned got = 0;
+	int r;
+
+	logon(c, 2020, 1000, 0);
+	fb_order(&b, 1, C0);
+	fb_send(c, &b);
+	o = deq_order(f, 0);
+	for (unsigned i = 0; i < N; i++)
+		enq_ack(f, i % 2, &o, 7000 + i);
+	/* The matching cores have stopped: the gateway may stop now. */
+	assert_int_equal(pthread_create(&th, NULL, stop_thread, f), 0);
+	while ((r = cl_read(c, &m, WAIT_MS)) == 1)
+		got += m.template_id == TKX_EXEC_ACK;
+	cl_close(c); /* the client's EOF: the gateway closes and td_gw_stop() returns */
+	assert_int_equal(pthread_join(th, &lost), 0);
+	f->gw = NULL;
+	assert_int_equal(r, 0); /* EOF: the FIN after the last byte */
+	assert_int_equal(got, N);
+	assert_int_equal((uintptr_t)lost, 0);
+}
+
+/* td_gw_quiesce(): no more input - a request sent after it is never taken, a new
+ * connection is closed - while replies still go out; td_gw_quiet() says so once all that
+ * was taken is on the rings. */
+static void test_quiesce(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_open(f, 0);
+	struct fb b = { .n = 0 };
+	struct dp_order o;
+	struct cl *late;
+	uint64_t t0;
+
+	logon(c, 2121, 1000, 0);
+	fb_order(&b, 1, C0);
+	fb_send(c, &b);
+	o = deq_order(f, 0);
+	assert_int_equal(td_gw_quiet(f->gw), 0);
+	td_gw_quiesce(f->gw);
+	t0 = mono_ms();
+	while (!td_gw_quiet(f->gw) && mono_ms() - t0 < WAIT_MS)
+		usleep(200);
+	assert_int_equal(td_gw_quiet(f->gw), 1);
+	fb_order(&b, 2, C0);
+	fb_send(c, &b);
+	expect_ring_empty(f, 0);
+	enq_ack(f, 0, &o, 42);
+	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 42);
+	expect_ring_empty(f, 0); /* the order sent after the quiesce was dropped unread */
+	assert_int_equal(gstats(f).rx_frames, 3); /* Negotiate, Establish, the first order */
+	late = cl_open(f, 0);
+	cl_expect_closed(late);
+	cl_close(late);
+	WAIT_STAT(f, conns_refused, 1);
+	cl_close(c);
+}
+
+/* ---- Admission (td_gw.h "Admission") ------------------------------------------------------ */
+
+/* A connection that shows no credentials is closed negotiate_ms after its accept, however
+ * it trickles bytes; one that logged on stays. */
+static void test_negotiate_deadline(void **state)
+{
+	struct fx *f = *state;
+	struct cl *good = cl_open(f, 0), *quiet, *trickle;
+	struct fb b = { .n = 0 };
+	uint8_t frame[256];
+	struct tkx_msg m;
+	uint64_t t0, tg = mono_ms();
+	size_t k = 0, n;
+	int r = -ETIMEDOUT;
+
+	logon(good, 3030, 1000, 0);
+	t0 = mono_ms();
+	quiet = cl_open(f, 0);
+	trickle = cl_open(f, 0);
+	/* A Negotiate cut into single bytes, one every 50 ms (over 4 s): never whole in time. */
+	fb_negotiate(&b, 3031);
+	n = b.n;
+	assert_true(n <= sizeof(frame));
+	memcpy(frame, b.p, n);
+	b.n = 0;
+	while (k < n && mono_ms() - t0 < WAIT_MS) {
+		if (cl_send_nb(trickle, frame + k, 1) == 1)
+			k++;
+		r = cl_read(trickle, &m, 50);
+		if (r != -ETIMEDOUT)
+			break;
+	}
+	assert_int_equal(r, 0); /* closed before the frame was whole */
+	assert_true(k < n);
+	assert_true(mono_ms() - t0 >= 950);
+	cl_expect_closed(quiet);
+	WAIT_STAT(f, negotiate_timeouts, 2);
+	assert_int_equal(gstats(f).idle_timeouts, 0);
+	/* The logged-on session is untouched, well past its own deadline. */
+	while (mono_ms() - tg < 1500)
+		usleep(1000);
+	fb_order(&b, 1, C0);
+	fb_send(good, &b);
+	assert_int_equal(deq_order(f, 0).cl_ord_id, 1);
+	assert_int_equal(gstats(f).negotiate_timeouts, 2);
+	cl_close(quiet);
+	cl_close(trickle);
+	cl_close(good);
+}
+
+/* A full table makes room by closing its oldest unauthenticated connection; with none
+ * left to close a new connection is refused. */
+static void test_full_table_evicts(void **state)
+{
+	struct fx *f = *state;
+	struct cl *idle[4], *c, *d, *x;
+	struct fb b = { .n = 0 };
+
+	for (unsigned i = 0; i < 4; i++) {
+		idle[i] = cl_open_from(f, 0, 0x7f000010 + i);
+		WAIT_STAT(f, conns_accepted, i + 1);
+	}
+	/* The table is full of connections that have said nothing: a member still gets in,
+	 * in place of the oldest. */
+	c = cl_open_from(f, 0, 0x7f000020);
+	logon(c, 4040, 1000, 0);
+	cl_expect_closed(idle[0]);
+	assert_int_equal(gstats(f).conns_evicted, 1);
+	d = cl_open_from(f, 0, 0x7f000021);
+	logon(d, 4041, 1000, 0);
+	cl_expect_closed(idle[1]);
+	WAIT_STAT(f, conns_evicted, 2);
+	/* idle[2] and idle[3] are next; then only logged-on connections: refused. */
+	cl_close(idle[0]);
+	cl_close(idle[1]);
+	for (unsigned i = 2; i < 4; i++) {
+		struct cl *e = cl_open_from(f, 0, 0x7f000030 + i);
+
+		logon(e, 4040 + i, 1000, 0);
+		cl_expect_closed(idle[i]);
+		cl_close(idle[i]);
+		idle[i] = e;
+	}
+	WAIT_STAT(f, conns_evicted, 4);
+	x = cl_open_from(f, 0, 0x7f000040); /* the table holds 4 logged-on connections */
+	cl_expect_closed(x);
+	cl_close(x);
+	WAIT_STAT(f, conns_refused, 1);
+	/* Everyone logged on is still served. */
+	fb_order(&b, 1, C0);
+	fb_send(d, &b);
+	assert_int_equal(deq_order(f, 0).cl_ord_id, 1);
+	cl_close(c);
+	cl_close(d);
+	cl_close(idle[2]);
+	cl_close(idle[3]);
+}
+
+/* At most max_conns_per_ip connections from one address; other addresses are not
+ * affected, and a closed connection gives its address's place back. */
+static void test_per_ip_cap(void **state)
+{
+	struct fx *f = *state;
+	struct cl *a1 = cl_open_from(f, 0, 0x7f000005), *a2, *a3, *b1;
+
+	logon(a1, 5050, 1000, 0);
+	a2 = cl_open_from(f, 0, 0x7f000005);
+	logon(a2, 5051, 1000, 0);
+	a3 = cl_open_from(f, 0, 0x7f000005);
+	cl_expect_closed(a3);
+	cl_close(a3);
+	assert_int_equal(gstats(f).per_ip_refused, 1);
+	b1 = cl_open_from(f, 0, 0x7f000006);
+	logon(b1, 5052, 1000, 0);
+	cl_close(a1);
+	WAIT_STAT(f, conns_closed, 1);
+	a3 = cl_open_from(f, 0, 0x7f000005);
+	logon(a3, 5053, 1000, 0);
+	assert_int_equal(gstats(f).per_ip_refused, 1);
+	assert_int_equal(gstats(f).conns_refused, 0);
+	cl_close(a2);
+	cl_close(a3);
+	cl_close(b1);
+}
+
+/* A session has as many requests unanswered as it may (ss_session.h invariant 15: 64 here,
+ * a quarter of retrans_depth at least 64): the gateway stops reading its connection, the
+ * rest waits in TCP, and goes on as the matching core answers. */
+static void test_unanswered_bound(void **state)
+{
+	struct fx *f = *state;
+	struct cl *c = cl_open(f, 0);
+	static struct fb b;
+	enum { N = 150, U = 64 };
+	unsigned answered = 0, sent = 0;
+	struct dp_order o;
+	size_t off = 0;
+	uint64_t t0;
+
+	logon(c, 1616, 1000, 0);
+	b.n = 0;
+	for (unsigned i = 1; i <= N; i++)
+		fb_order(&b, i, C1); /* core 1's ring is big: only the bound stops them */
+	t0 = mono_ms();
+	while (sstats(f).rx_backpressure == 0) {
+		if (off < b.n)
+			off += cl_send_nb(c, b.p + off, b.n - off);
+		else
+			usleep(200);
+		if (mono_ms() - t0 > WAIT_MS)
+			fail_msg("the gateway never held the session back");
+	}
+	/* U requests forwarded; nothing more taken while none is answered. */
+	WAIT_STAT(f, orders_routed, U);
+	usleep(20000);
+	assert_int_equal(gstats(f).orders_routed, U);
+	assert_int_equal(gstats(f).rx_frames, 2 + U);
+	/* The core answers as they come: every request is taken in the end. */
+	t0 = mono_ms();
+	while (answered < N) {
+		if (off < b.n)
+			off += cl_send_nb(c, b.p + off, b.n - off);
+		if (deq_order_wait(f, 1, &o, 10) == 1) {
+			assert_int_equal(o.cl_ord_id, answered + 1);
+			enq_ack(f, 1, &o, 100 + answered);
+			answered++;
+		}
+		if (mono_ms() - t0 > 5 * WAIT_MS)
+			fail_msg("%u of %u answered", answered, N);
+	}
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 100 + i);
+	assert_int_equal(gstats(f).rx_frames, 2 + N);
+	(void)sent;
+	cl_close(c);
+}
+
 /* ---- Journal mode (conf.journal): the RX core's side of ring 0 ---------------------------- */
 
 /* The RX core echoes a DP_ORD_LOCAL on ev[0] once journaled: only then does the gateway
@@ -1097,6 +1457,38 @@ static void echo_local(struct fx *f, const struct dp_order *o)
 
 	assert_int_equal(dp_order_local_event(o, &e), 0);
 	assert_int_equal(rte_ring_sp_enqueue_elem(f->ev[0], &e, sizeof(e)), 0);
+}
+
+/* logon() under a journal: the accepted Negotiate goes to the RX core as a DP_ORD_LOGON
+ * (journaled there, the session's newest logon timestamp) and the NegotiationResponse
+ * leaves only when its echo comes back (td_gw.h "Journal"). Returns the EstablishmentAck. */
+static struct tkx_msg logon_jn(struct fx *f, struct cl *c, uint64_t sid, uint32_t ka_ms,
+			       uint8_t cod)
+{
+	struct fb b = { .n = 0 };
+	struct dp_order lo;
+	struct dp_event e;
+	struct tkx_msg m;
+
+	fb_negotiate(&b, sid);
+	fb_send(c, &b);
+	lo = deq_order(f, 0);
+	assert_int_equal(lo.type, DP_ORD_LOGON);
+	assert_int_equal(lo.src, TD_SRC_GW);
+	assert_int_equal(lo.cl_ord_id, sid);
+	assert_int_equal(lo.firm_id, 7);
+	assert_true(lo.order_id != 0); /* the Negotiate's timestamp */
+	assert_int_equal(cl_read(c, &m, 50), -ETIMEDOUT); /* not before it is journaled */
+	assert_int_equal(dp_order_logon_event(&lo, &e), 0);
+	assert_int_equal(rte_ring_sp_enqueue_elem(f->ev[0], &e, sizeof(e)), 0);
+	m = cl_expect(c, TKX_NEGOTIATION_RESPONSE);
+	assert_int_equal(m.negotiation_response.session_id, sid);
+	assert_int_equal(m.negotiation_response.request_timestamp, lo.order_id);
+	fb_establish(&b, sid, ka_ms, cod);
+	fb_send(c, &b);
+	m = cl_expect(c, TKX_ESTABLISHMENT_ACK);
+	assert_int_equal(m.establishment_ack.session_id, sid);
+	return m;
 }
 
 /* The ExecReject a DP_ORD_LOCAL carries. */
@@ -1121,6 +1513,36 @@ struct jn_seen {
 /* One record from ring 0 within ms, checked against what came before: the SESSION_UP
  * first, then every request exactly once and in the order sent (none lost, none
  * reordered behind a waiting record). 1, or 0 on timeout. */
+/* The RX core's answer to a record it took: a request's end (on an event of its own, no
+ * reply to send), a LOCAL's echo; the gateway's session may then take more (ss_session.h
+ * invariant 15). */
+static void jn_answer(struct fx *f, const struct dp_order *o)
+{
+	struct dp_event e;
+
+	memset(&e, 0, sizeof(e));
+	if (o->type == DP_ORD_LOCAL) {
+		assert_int_equal(dp_order_local_event(o, &e), 0);
+	} else if (o->type == DP_ORD_NEW) {
+		e.src = o->src;
+		e.session = o->session;
+		e.pad[1] = DP_EV_DONE;
+	} else {
+		return;
+	}
+	while (rte_ring_sp_enqueue_elem(f->ev[0], &e, sizeof(e)) != 0)
+		usleep(100);
+}
+
+/* Reads and drops what the gateway sent, never waiting (keeps its send queue moving). */
+static void cl_discard(struct cl *c)
+{
+	static uint8_t tmp[65536];
+
+	while (recv(c->fd, tmp, sizeof(tmp), MSG_DONTWAIT) > 0)
+		;
+}
+
 static int jn_take(struct fx *f, struct jn_seen *s, struct dp_order *o, unsigned ms)
 {
 	uint64_t cl;
@@ -1183,7 +1605,7 @@ static void test_journal_records(void **state)
 	struct tkx_exec_reject r;
 	struct tkx_msg m;
 
-	logon(c, 2001, 1000, 0);
+	logon_jn(f, c, 2001, 1000, 0);
 	up = deq_order(f, 0);
 	assert_int_equal(up.type, DP_ORD_SESSION_UP);
 	assert_int_equal(up.src, TD_SRC_GW);
@@ -1200,6 +1622,19 @@ static void test_journal_records(void **state)
 	assert_int_equal(o.type, DP_ORD_NEW);
 	assert_int_equal(o.cl_ord_id, 5);
 	assert_int_equal(o.session, up.session);
+	/* The reject and order 6 wait behind order 5, in flight (ss_session.h invariant
+	 * 14); nothing numbered by the gateway itself: the client has heard nothing yet. */
+	expect_ring_empty(f, 0);
+	{
+		int rr = cl_read(c, &m, 50);
+
+		if (rr != -ETIMEDOUT)
+			fail_msg("heard %s", rr == 1 ? tkx_template_name(m.template_id) : "EOF");
+	}
+	/* Order 5 answered: the ack goes out, then the reject's record and order 6, whose
+	 * UNKNOWN_CONTRACT the gateway makes, in that order on ring 0. */
+	enq_ack(f, 0, &o, 777);
+	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 777);
 	reused = deq_order(f, 0);
 	r = local_reject(&reused);
 	assert_int_equal(reused.session, up.session);
@@ -1212,24 +1647,19 @@ static void test_journal_records(void **state)
 	assert_int_equal(r.cl_ord_id, 6);
 	assert_int_equal(r.contract_id, 99);
 	expect_ring_empty(f, 0);
-	/* nothing numbered by the gateway itself: the client has heard nothing yet */
-	assert_int_equal(cl_read(c, &m, 50), -ETIMEDOUT);
-	assert_int_equal(gstats(f).jn_records, 3);
+	assert_int_equal(gstats(f).jn_records, 4); /* LOGON, SESSION_UP, two LOCAL */
 	assert_int_equal(gstats(f).jn_pending, 0);
 	assert_int_equal(gstats(f).unknown_contract, 1);
 
-	/* The RX core's order, not the order they were made: UNKNOWN_CONTRACT, the ack,
-	 * CLORDID_REUSED. */
-	echo_local(f, &unknown);
-	enq_ack(f, 0, &o, 777);
+	/* Numbered in the RX core's order: CLORDID_REUSED, UNKNOWN_CONTRACT. */
 	echo_local(f, &reused);
-	m = cl_expect(c, TKX_EXEC_REJECT);
-	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
-	assert_int_equal(m.exec_reject.cl_ord_id, 6);
-	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 777);
+	echo_local(f, &unknown);
 	m = cl_expect(c, TKX_EXEC_REJECT);
 	assert_int_equal(m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
 	assert_int_equal(m.exec_reject.cl_ord_id, 5);
+	m = cl_expect(c, TKX_EXEC_REJECT);
+	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
+	assert_int_equal(m.exec_reject.cl_ord_id, 6);
 
 	/* They are application messages 1, 2, 3, in that order. */
 	FB_ADD(&b, retransmit_request, .session_id = 2001, .timestamp = now_ns(),
@@ -1238,13 +1668,13 @@ static void test_journal_records(void **state)
 	m = cl_expect(c, TKX_RETRANSMISSION);
 	assert_int_equal(m.retransmission.next_seq_no, 1);
 	assert_int_equal(m.retransmission.count, 3);
-	m = cl_expect(c, TKX_EXEC_REJECT);
-	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
 	assert_int_equal(cl_expect(c, TKX_EXEC_ACK).exec_ack.order_id, 777);
 	m = cl_expect(c, TKX_EXEC_REJECT);
 	assert_int_equal(m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	m = cl_expect(c, TKX_EXEC_REJECT);
+	assert_int_equal(m.exec_reject.reason, TKX_REJ_UNKNOWN_CONTRACT);
 	expect_ring_empty(f, 0); /* retransmission is the session's own: no record */
-	assert_int_equal(gstats(f).jn_records, 3);
+	assert_int_equal(gstats(f).jn_records, 4);
 	assert_int_equal(gstats(f).jn_lost, 0);
 	cl_close(c);
 }
@@ -1263,14 +1693,14 @@ static void test_journal_ring_full(void **state)
 	struct dp_order o, busy[N];
 	struct jn_seen s = { 0 };
 
-	logon(c, 2002, 1000, 0);
+	logon_jn(f, c, 2002, 1000, 0);
 	for (unsigned i = 1; i <= N; i++)
 		fb_order(&b, i, C0);
 	fb_send(c, &b);
 	/* The SESSION_UP and cap - 1 requests fill ring 0; each later request's BUSY waits. */
-	WAIT_STAT(f, jn_records, 1 + N - (cap - 1));
+	WAIT_STAT(f, jn_records, 2 + N - (cap - 1)); /* and the LOGON, taken already */
 	WAIT_STAT(f, busy_rejects, N - (cap - 1)); /* counted after its record was made */
-	WAIT_STAT(f, orders_routed, cap);          /* counted after the enqueue */
+	WAIT_STAT(f, orders_routed, 1 + cap);      /* counted after the enqueue; LOGON too */
 	assert_int_equal(gstats(f).jn_pending, N - (cap - 1));
 	assert_int_equal(rte_ring_count(f->req[0]), cap);
 
@@ -1285,7 +1715,7 @@ static void test_journal_ring_full(void **state)
 	assert_int_equal(s.ups, 1);
 	assert_int_equal(s.news, cap - 1);
 	assert_int_equal(s.busy, N - (cap - 1));
-	WAIT_STAT(f, orders_routed, 1 + N);
+	WAIT_STAT(f, orders_routed, 2 + N); /* LOGON, SESSION_UP, the requests */
 	assert_int_equal(gstats(f).jn_lost, 0);
 
 	/* The FIFO is empty: core 0 is no longer blocked. */
@@ -1325,7 +1755,7 @@ static void test_journal_park(void **state)
 	size_t off = 0;
 	uint64_t t0;
 
-	logon(c, 2003, 1000, 0);
+	logon_jn(f, c, 2003, 1000, 0);
 	b.n = 0;
 	/* The RX core takes nothing; the client sends what TCP takes until the gateway
 	 * parks the connection. */
@@ -1349,26 +1779,32 @@ static void test_journal_park(void **state)
 	assert_int_equal(g.rx_frames - 2, (cap - 1) + g.busy_rejects);
 	assert_true(g.rx_frames - 2 < N);
 	assert_int_equal(g.jn_pending, g.busy_rejects);
-	assert_int_equal(g.jn_records, 1 + g.busy_rejects);
+	assert_int_equal(g.jn_records, 2 + g.busy_rejects); /* LOGON, SESSION_UP, BUSYs */
 	assert_int_equal(g.jn_lost, 0);
 	usleep(20000);
 	assert_int_equal(gstats(f).rx_frames, g.rx_frames);
 
-	/* The RX core drains ring 0; the client sends the rest as TCP takes it. */
+	/* The RX core drains ring 0 and answers; the client sends the rest as TCP takes it.
+	 * Bounded by WAIT_MS without progress (a hang), not by the time the whole takes. */
 	t0 = mono_ms();
 	while (s.news + s.busy < N) {
 		send_orders_nb(c, &b, &off, &sent, N);
-		jn_take(f, &s, &o, 1);
-		if (mono_ms() - t0 > 5 * WAIT_MS)
-			fail_msg("ring 0: %u requests of %u (%u sent)", s.news + s.busy, N, sent);
+		if (jn_take(f, &s, &o, 1)) {
+			t0 = mono_ms();
+			jn_answer(f, &o);
+		}
+		cl_discard(c);
+		if (mono_ms() - t0 > WAIT_MS)
+			fail_msg("ring 0: %u requests of %u (%u sent), none for %u ms",
+				 s.news + s.busy, N, sent, WAIT_MS);
 	}
 	expect_ring_empty(f, 0);
 	assert_int_equal(s.ups, 1);
-	WAIT_STAT(f, orders_routed, 1 + N);
+	WAIT_STAT(f, orders_routed, 2 + N); /* LOGON, SESSION_UP, the requests */
 	g = gstats(f);
 	assert_int_equal(g.rx_frames, 2 + N);
 	assert_int_equal(g.busy_rejects, s.busy);
-	assert_int_equal(g.jn_records, 1 + s.busy);
+	assert_int_equal(g.jn_records, 2 + s.busy); /* LOGON, SESSION_UP, BUSYs */
 	assert_int_equal(g.jn_lost, 0);
 	cl_close(c);
 }
@@ -1437,6 +1873,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_disconnects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup_idle, teardown),
 		cmocka_unit_test_setup_teardown(test_burst, setup_burst, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_delivers, setup_slow_reader, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_negotiate_deadline, setup_negotiate, teardown),
+		cmocka_unit_test_setup_teardown(test_full_table_evicts, setup_admission, teardown),
+		cmocka_unit_test_setup_teardown(test_per_ip_cap, setup_admission, teardown),
+		cmocka_unit_test_setup_teardown(test_unanswered_bound, setup_burst, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_records, setup_journal, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_ring_full, setup_journal, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_park, setup_journal, teardown),

@@ -2,10 +2,13 @@
  * jn_gen.c - writes the small, fixed journal that test_journal_tool.sh checks tokex-journal
  * against: a session, orders that trade on contract 1 (audit.yaml), a modify, a cancel,
  * a mass cancel, a control command, a snapshot marker and an opaque mark. Fixed times.
+ * With --hold it then keeps the journal open (its lock held) until killed, at most 120 s.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dataplane/dp_msg.h"
 #include "jn_journal.h"
@@ -49,8 +52,9 @@ static void order(uint8_t type, uint8_t side, uint16_t session, uint32_t firm, u
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: jn_gen DIR\n");
+	int hold = argc == 3 && strcmp(argv[2], "--hold") == 0;
+	if (argc != 2 && !hold) {
+		fprintf(stderr, "usage: jn_gen DIR [--hold]\n");
 		return 2;
 	}
 	struct jn_config c;
@@ -64,9 +68,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "jn_gen: %s\n", err);
 		return 1;
 	}
-	struct jn_session_ev s = { JN_SS_ESTABLISHED, 0, 1, 1, 1001, 1, 1 };
+	struct jn_session_ev s = { JN_SS_ESTABLISHED, 0, 1, 1, 1001, 1, 1, 0 };
 	put(JN_T_SESSION, &s, sizeof(s));
-	s = (struct jn_session_ev){ JN_SS_ESTABLISHED, 0, 2, 2, 2002, 1, 1 };
+	s = (struct jn_session_ev){ JN_SS_ESTABLISHED, 0, 2, 2, 2002, 1, 1, 0 };
 	put(JN_T_SESSION, &s, sizeof(s));
 	/* firm 1 account 11 (session 1) sells; firm 2 account 22 (session 2) buys */
 	order(DP_ORD_NEW, TKX_SIDE_SELL, 1, 1, 11, 1, 0, 25000, 10);      /* order 1 */
@@ -89,7 +93,16 @@ int main(int argc, char **argv)
 	struct jn_snapshot_mark m = { 9 };
 	put(JN_T_SNAPSHOT, &m, sizeof(m));
 	put(JN_T_MARK, "hello", 5);
-	s = (struct jn_session_ev){ JN_SS_TERMINATED, 0, 2, 2, 2002, 4, 9 };
+	s = (struct jn_session_ev){ JN_SS_TERMINATED, 0, 2, 2, 2002, 4, 9, 0 };
 	put(JN_T_SESSION, &s, sizeof(s));
+	if (hold) {
+		if (jn_wait_durable(j, jn_next_seq(j) - 1, 10000) != 0)
+			return 1;
+		printf("holding\n");
+		fflush(stdout);
+		alarm(120); /* never outlives a failed test */
+		for (;;)
+			pause();
+	}
 	return jn_close(j) == 0 ? 0 : 1;
 }

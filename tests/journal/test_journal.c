@@ -2,7 +2,9 @@
  * test_journal.c - the journal (dataplane/journal/jn_journal.c): append/replay round trip
  * under each durability policy, recovery of torn tails, refusal of middle corruption and
  * sequence gaps, injected disk faults (ENOSPC, EIO, short writes), ring full, snapshots
- * and pruning. Each test works in its own mkdtemp directory under /tmp.
+ * and pruning, the directory's writer lock (a second writer refused, naming the first),
+ * writer runs (records of two writers interleaved are refused), a segment that cannot be
+ * allocated refused at open. Each test works in its own mkdtemp directory under /tmp.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -380,7 +384,7 @@ static void test_corrupt_middle(void **state)
 	expect_refusal(&d, SEG1 " offset 960 (seq 11 expected): bad CRC",
 		       "--segment " SEG1 " --at 960");
 	/* The operator accepts the loss: truncate there and start. */
-	assert_int_equal(jn_truncate(d.path, SEG1, 960), 0);
+	assert_int_equal(jn_truncate(d.path, SEG1, 960, NULL, 0), 0);
 	reopen_append(&d, 11);
 	tdir_rm(&d);
 }
@@ -410,6 +414,253 @@ static void test_missing_segment(void **state)
 	snprintf(p, sizeof(p), "%s/jn-%020d.log", d.path, SEG_RECS + 1);
 	assert_int_equal(unlink(p), 0);
 	expect_refusal(&d, "sequence gap: segment starts at seq 2001, expected 1001", NULL);
+	tdir_rm(&d);
+}
+
+/* ---- writers: the lock (rule 8) and writer runs (rule 9) ------------------------------ */
+
+static void expect_busy(struct tdir *d, long holder)
+{
+	struct jn_config c = tcfg(d, JN_SYNC);
+	char err[1024], want[64];
+	errno = 0;
+	assert_null(jn_open(&c, err, sizeof(err)));
+	assert_int_equal(errno, EBUSY);
+	snprintf(want, sizeof(want), "is in use by pid %ld (", holder);
+	if (!strstr(err, want) || !strstr(err, "a journal has one writer") ||
+	    !strstr(err, "test_journal"))
+		fail_msg("message: %s", err);
+	/* tokex-journal truncate writes too: refused the same way. */
+	err[0] = 0;
+	assert_int_equal(jn_truncate(d->path, SEG1, 0, err, sizeof(err)), -EBUSY);
+	if (!strstr(err, want))
+		fail_msg("truncate's message: %s", err);
+}
+
+static void test_lock_same_process(void **state)
+{
+	(void)state;
+	struct tdir d;
+	tdir_make(&d);
+	struct jn *j = topen(&d, JN_SYNC);
+	append_one(j, 1);
+	expect_busy(&d, (long)getpid()); /* an OFD lock: a second open here conflicts too */
+	assert_int_equal(jn_close(j), 0);
+	/* Released: the journal opens again and goes on. */
+	reopen_append(&d, 2);
+	/* A lock taken first and handed to jn_open (tokexd takes it before anything else). */
+	char err[1024];
+	struct jn_lock *lk = jn_lock(d.path, err, sizeof(err));
+	assert_non_null(lk);
+	assert_null(jn_lock(d.path, err, sizeof(err)));
+	assert_int_equal(errno, EBUSY);
+	struct jn_config c = tcfg(&d, JN_SYNC);
+	c.lock = lk;
+	j = jn_open(&c, err, sizeof(err));
+	if (j == NULL)
+		fail_msg("jn_open with a lock: %s", err);
+	assert_int_equal(jn_next_seq(j), 7);
+	assert_int_equal(jn_close(j), 0);
+	/* A lock of another directory is refused (and released). */
+	struct tdir o;
+	tdir_make(&o);
+	c.lock = jn_lock(o.path, err, sizeof(err));
+	assert_non_null(c.lock);
+	assert_null(jn_open(&c, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	lk = jn_lock(o.path, err, sizeof(err));
+	assert_non_null(lk);
+	jn_unlock(lk);
+	tdir_rm(&o);
+	tdir_rm(&d);
+}
+
+/* Another process holds the journal: refused, naming its pid; once it is killed (no clean
+ * close: the kernel drops the lock) the journal opens. */
+static void test_lock_other_process(void **state)
+{
+	(void)state;
+	struct tdir d;
+	tdir_make(&d);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		struct jn_config c = tcfg(&d, JN_SYNC);
+		char err[1024];
+		struct jn *j = jn_open(&c, err, sizeof(err));
+		char ok = j != NULL ? 'y' : 'n';
+		if (write(p[1], &ok, 1) != 1 || j == NULL)
+			_exit(1);
+		for (;;)
+			pause(); /* killed by the parent */
+	}
+	close(p[1]);
+	char ok = 0;
+	assert_int_equal(read(p[0], &ok, 1), 1);
+	close(p[0]);
+	assert_int_equal(ok, 'y');
+	expect_busy(&d, (long)pid);
+	kill(pid, SIGKILL);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	reopen_append(&d, 1);
+	tdir_rm(&d);
+}
+
+static void copy_dir(const struct tdir *from, const struct tdir *to)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s/'", from->path, to->path);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Slots [from, to) of `src` copied over the same slots of `dst` (SEG1). */
+static void take_slots(const struct tdir *dst, const struct tdir *src, uint64_t from, uint64_t to)
+{
+	for (uint64_t i = from; i < to; i++) {
+		struct jn_rec r;
+		read_rec(src, SEG1, i, &r);
+		patch(dst, SEG1, i * JN_REC_SIZE, &r, sizeof(r));
+	}
+}
+
+static void expect_interleaved(struct tdir *d, uint64_t seq)
+{
+	struct jn_verify v;
+	char msg[1024], want[96];
+	assert_int_equal(jn_verify(d->path, &v, msg, sizeof(msg)), 0);
+	assert_int_equal(v.status, -EBADMSG);
+	assert_int_equal(v.bad_seq, seq);
+	assert_int_equal(v.bad_offset, (seq - 1) * JN_REC_SIZE);
+	snprintf(want, sizeof(want), "records of two writers interleaved: seq %" PRIu64, seq);
+	if (!strstr(msg, want))
+		fail_msg("verify said: %s", msg);
+	snprintf(want, sizeof(want), "offset %" PRIu64, (seq - 1) * JN_REC_SIZE);
+	expect_refusal(d, want, "records of two writers interleaved");
+}
+
+/* What two tokexd on one journal made: both recovered to seq 100 and appended from 101 at
+ * the same offsets, each over the other's records. The sequence stays continuous and every
+ * CRC checks; only the writer tags tell. */
+static void test_interleaved_writers(void **state)
+{
+	(void)state;
+	struct tdir base, a, b, m;
+	tdir_make(&base);
+	tdir_make(&a);
+	tdir_make(&b);
+	fill(&base, JN_SYNC, 100);
+	copy_dir(&base, &a);
+	copy_dir(&base, &b);
+	struct jn *j = topen(&a, JN_SYNC);
+	for (uint64_t s = 101; s <= 130; s++)
+		append_one(j, s);
+	assert_int_equal(jn_close(j), 0);
+	j = topen(&b, JN_SYNC);
+	for (uint64_t s = 101; s <= 120; s++)
+		append_one(j, s);
+	assert_int_equal(jn_close(j), 0);
+	/* Each alone is clean: two runs, the second starting with JN_WRITER_FIRST. */
+	struct jn_verify v;
+	char msg[1024];
+	assert_int_equal(jn_verify(a.path, &v, msg, sizeof(msg)), 0);
+	assert_int_equal(v.status, 0);
+	assert_int_equal(v.writer_runs, 2);
+	assert_non_null(strstr(msg, "130 records, seq 1..130, 1 segments, 2 writer runs"));
+	struct jn_rec ra, rb, r100;
+	read_rec(&a, SEG1, 100, &ra);
+	read_rec(&b, SEG1, 100, &rb);
+	read_rec(&a, SEG1, 99, &r100);
+	assert_true(ra.writer & JN_WRITER_FIRST);
+	assert_true(rb.writer & JN_WRITER_FIRST);
+	assert_int_not_equal(JN_WRITER_TAG(ra.writer), JN_WRITER_TAG(rb.writer));
+	assert_int_not_equal(JN_WRITER_TAG(ra.writer), JN_WRITER_TAG(r100.writer));
+	assert_int_not_equal(JN_WRITER_TAG(ra.writer), 0);
+
+	/* One of B's records among A's. */
+	tdir_make(&m);
+	copy_dir(&a, &m);
+	take_slots(&m, &b, 101, 102); /* seq 102 */
+	expect_interleaved(&m, 102);
+	tdir_rm(&m);
+	/* B's first ten (its run's start overwrote A's), then A's. */
+	tdir_make(&m);
+	copy_dir(&a, &m);
+	take_slots(&m, &b, 100, 110);
+	expect_interleaved(&m, 111);
+	tdir_rm(&m);
+	/* B's all, then the tail only A wrote. */
+	tdir_make(&m);
+	copy_dir(&b, &m);
+	take_slots(&m, &a, 120, 130);
+	expect_interleaved(&m, 121);
+	/* The operator accepts the loss: cut there, and the journal goes on. */
+	assert_int_equal(jn_truncate(m.path, SEG1, 120 * JN_REC_SIZE, NULL, 0), 0);
+	j = topen(&m, JN_SYNC);
+	assert_int_equal(jn_next_seq(j), 121);
+	assert_int_equal(jn_close(j), 0);
+	tdir_rm(&m);
+	tdir_rm(&a);
+	tdir_rm(&b);
+	tdir_rm(&base);
+}
+
+/* A journal written before writer tags (the field was reserved, 0) reads as before, and a
+ * writer of today continues it. */
+static void test_writer_untagged(void **state)
+{
+	(void)state;
+	struct tdir d;
+	tdir_make(&d);
+	fill(&d, JN_SYNC, 50);
+	for (uint64_t i = 0; i < 50; i++) {
+		struct jn_rec r;
+		read_rec(&d, SEG1, i, &r);
+		r.writer = 0;
+		r.crc = jn_rec_crc(&r);
+		patch(&d, SEG1, i * JN_REC_SIZE, &r, sizeof(r));
+	}
+	struct jn_verify v;
+	char msg[1024];
+	assert_int_equal(jn_verify(d.path, &v, msg, sizeof(msg)), 0);
+	assert_int_equal(v.status, 0);
+	assert_int_equal(v.writer_runs, 1);
+	reopen_append(&d, 51);
+	assert_int_equal(jn_verify(d.path, &v, msg, sizeof(msg)), 0);
+	assert_int_equal(v.status, 0);
+	assert_int_equal(v.writer_runs, 2);
+	tdir_rm(&d);
+}
+
+/* A segment the disk cannot hold: jn_open refuses (the appliance then does not start)
+ * instead of failing at the first append. */
+static void test_segment_alloc_refused(void **state)
+{
+	(void)state;
+	struct tdir d;
+	tdir_make(&d);
+	struct jn_config c = tcfg(&d, JN_SYNC);
+	c.segment_bytes = 1ull << 52; /* 4 PiB: no file system here holds it */
+	char err[1024];
+	errno = 0;
+	struct jn *j = jn_open(&c, err, sizeof(err));
+	if (j != NULL) {
+		jn_close(j);
+		fail_msg("jn_open allocated a 4 PiB segment");
+	}
+	assert_true(errno == ENOSPC || errno == EFBIG);
+	char want[128];
+	snprintf(want, sizeof(want), "/" SEG1 " (%" PRIu64 " bytes): %s", c.segment_bytes /
+		 JN_REC_SIZE * JN_REC_SIZE, strerror(errno));
+	if (!strstr(err, "journal: cannot allocate its segment ") || !strstr(err, want))
+		fail_msg("message: %s", err);
+	char p[128];
+	seg_path(&d, SEG1, p, sizeof(p));
+	assert_int_equal(access(p, F_OK), -1); /* nothing left behind */
+	reopen_append(&d, 1); /* with a segment that fits */
 	tdir_rm(&d);
 }
 
@@ -627,6 +878,11 @@ int main(void)
 		cmocka_unit_test(test_corrupt_middle),
 		cmocka_unit_test(test_seq_gap),
 		cmocka_unit_test(test_missing_segment),
+		cmocka_unit_test(test_lock_same_process),
+		cmocka_unit_test(test_lock_other_process),
+		cmocka_unit_test(test_interleaved_writers),
+		cmocka_unit_test(test_writer_untagged),
+		cmocka_unit_test(test_segment_alloc_refused),
 		cmocka_unit_test(test_write_enospc),
 		cmocka_unit_test(test_write_eio),
 		cmocka_unit_test(test_fsync_eio),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_journal_tool: tokex-journal dump/verify/truncate/audit on the small journal jn_gen
 # writes, compared with the expected files in expected/ (regenerate them by hand only
-# after checking the difference is intended).
+# after checking the difference is intended); truncate refused while a writer holds the
+# journal, naming it.
 # usage: test_journal_tool.sh TOKEX_JOURNAL JN_GEN
 set -euo pipefail
 TJ=$1
@@ -9,7 +10,8 @@ GEN=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 EXP=$HERE/expected
 W=$(mktemp -d /tmp/tkx-jn-tool-XXXXXX)
-trap 'rm -rf "$W"' EXIT
+HOLD=
+trap 'if [ -n "$HOLD" ]; then kill "$HOLD" 2>/dev/null; fi; rm -rf "$W"' EXIT
 D=$W/j
 SEG=jn-00000000000000000001.log
 
@@ -29,7 +31,7 @@ same() { # NAME: compare $W/NAME with expected/NAME
 "$TJ" audit "$D" -c "$HERE/audit.yaml" --account 11 > "$W/audit_account.csv"; same audit_account.csv
 
 out=$("$TJ" verify "$D") || fail "verify of a clean journal: $out"
-[[ $out == "journal: ok: 13 records, seq 1..13, 1 segments" ]] || fail "verify said: $out"
+[[ $out == "journal: ok: 13 records, seq 1..13, 1 segments, 1 writer runs" ]] || fail "verify said: $out"
 
 # Bad arguments are refused with a usage or a reason, exit 2.
 set +e
@@ -63,6 +65,27 @@ grep -q "tokex-journal truncate $D --segment $SEG --at 192" <<< "$out" || fail "
 grep -q "corrupt in the middle" "$W/dump.err" || fail "dump said: $(cat "$W/dump.err")"
 "$TJ" truncate "$D" --at 192 > /dev/null   # the segment verify names is the default
 out=$("$TJ" verify "$D") || fail "verify after truncate: $out"
-[[ $out == "journal: ok: 2 records, seq 1..2, 1 segments" ]] || fail "verify said: $out"
+[[ $out == "journal: ok: 2 records, seq 1..2, 1 segments, 1 writer runs" ]] || fail "verify said: $out"
 "$TJ" dump "$D" | cmp -s - <(head -2 "$W/dump.out") || fail "dump after truncate"
+
+# A writer holds the journal (jn_gen --hold keeps it open): truncate is refused, exit 1,
+# naming the holder's pid; verify and dump still read it. Once it is gone, truncate works.
+"$GEN" "$W/held" --hold > "$W/hold.out" &
+HOLD=$!
+for _ in $(seq 1 300); do
+  grep -q holding "$W/hold.out" 2>/dev/null && break
+  kill -0 "$HOLD" 2>/dev/null || fail "jn_gen --hold exited"
+  sleep 0.1
+done
+grep -q holding "$W/hold.out" || fail "jn_gen --hold did not take the journal in 30 s"
+set +e
+out=$("$TJ" truncate "$W/held" --at 192 --segment $SEG 2>&1); rc=$?
+set -e
+[[ $rc == 1 ]] || fail "truncate of a held journal exited $rc: $out"
+grep -q "is in use by pid $HOLD (jn_gen, " <<< "$out" || fail "truncate said: $out"
+"$TJ" verify "$W/held" > /dev/null || fail "verify of a held journal"
+kill "$HOLD"
+wait "$HOLD" 2>/dev/null || true # killed: 143
+HOLD=
+"$TJ" truncate "$W/held" --at 192 --segment $SEG > /dev/null || fail "truncate after the holder left"
 echo "test_journal_tool: ok"

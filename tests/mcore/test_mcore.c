@@ -22,6 +22,11 @@ static struct dp_event buf[3]; /* small: exercises flush in the middle of a swee
 static void collect(struct mc_out *o)
 {
 	for (uint32_t i = 0; i < o->n; i++) {
+		/* A request's end marked on an event of its own (its last reply was flushed
+		 * before the request ended: this buffer is small): not a reply. The marks are
+		 * test_mcore_done.c's. */
+		if (o->ev[i].template_id == 0 && o->ev[i].pad[1] == DP_EV_DONE)
+			continue;
 		assert_true(n_got < 256);
 		got[n_got++] = o->ev[i];
 	}

@@ -3,7 +3,9 @@
  * core drives it: dp_event records in, packets out through md_pub_next_tx(), re-request
  * datagrams in, replies out through md_pub_next_reply(). Every packet it produces is
  * decoded again with tokex/codec.h's tkx_md_iter_* and checked: header, sequences, counts,
- * bodies; every message also passes tkx_validate().
+ * bodies; every message also passes tkx_validate(). The re-request limits (md_lim.h: the
+ * per-source table, the global budget, the per-answer caps and the end marker) are
+ * checked against their stated bounds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 
 #include <tokex/codec.h>
 
+#include "md_lim.h"
 #include "md_pub.h"
 
 #define MS 1000000ull
@@ -27,6 +30,7 @@
 #define MAX_SEQ 16384
 #define PKT_MSGS 64 /* > the most messages one packet holds (1452 / 34) */
 #define TOB_WIRE (2 + TKX_HDR_LEN + (int)sizeof(struct tkx_md_top_of_book)) /* 58 */
+#define SRC 0x0a000001u /* the requester's address, when it does not matter */
 
 /* ---- Fixture: the publisher and everything it handed out ---------------------------- */
 
@@ -48,6 +52,10 @@ struct fx {
 	unsigned n_pk;
 	struct orig *by_seq; /* each message as first published, by sequence */
 	uint64_t expect;     /* sequence the next data packet must start at */
+	/* The last answer (request()): its end marker, if any, and its bytes in all. */
+	int mark;
+	uint64_t mark_seq;
+	size_t ans_bytes;
 };
 
 /* A decoded packet. */
@@ -75,7 +83,10 @@ static void params(struct md_params *p)
 	p->heartbeat_ns = 0;
 	p->contracts = three;
 	p->n_contracts = 3;
+	/* No byte limits unless a test sets them: the message cap alone. */
+	p->req_max_bytes = MD_REQ_MAX_BYTES;
 	p->req_rate = 0;
+	p->req_global_rate = 0;
 }
 
 static void fx_open(struct fx *f, const struct md_params *p)
@@ -248,10 +259,12 @@ static void mkreq(uint8_t req[TKX_MD_HDR_LEN], const char *session, uint64_t seq
 	assert_int_equal(tkx_md_hdr_encode(req, TKX_MD_HDR_LEN, &h), TKX_MD_HDR_LEN);
 }
 
-/* Sends a request and collects the answer's packets (copies) into out; returns how many
- * or the request's error. */
-static int request(struct fx *f, const char *session, uint64_t seq, uint16_t count,
-		   uint64_t now, struct pkt *out, unsigned max)
+/* Sends a request from address src and collects the answer's packets (copies) into out;
+ * returns how many or the request's error. The end marker (a 20-byte count-0 packet, only
+ * ever the last) is not put in out: f->mark and f->mark_seq tell it; f->ans_bytes is the
+ * answer's size, marker included. */
+static int request_from(struct fx *f, uint32_t src, const char *session, uint64_t seq,
+			uint16_t count, uint64_t now, struct pkt *out, unsigned max)
 {
 	uint8_t req[TKX_MD_HDR_LEN];
 	const uint8_t *buf;
@@ -259,11 +272,25 @@ static int request(struct fx *f, const char *session, uint64_t seq, uint16_t cou
 	unsigned n = 0;
 	int rc;
 
+	f->mark = 0;
+	f->ans_bytes = 0;
 	mkreq(req, session, seq, count);
-	rc = md_pub_request(f->p, req, sizeof(req), now);
+	rc = md_pub_request(f->p, src, req, sizeof(req), now);
 	if (rc < 0)
 		return rc;
 	while (md_pub_next_reply(f->p, &buf, &len) == 1) {
+		f->ans_bytes += len;
+		assert_false(f->mark); /* nothing after the marker */
+		if (len == TKX_MD_HDR_LEN) {
+			struct tkx_md_hdr h;
+
+			assert_int_equal(tkx_md_hdr_decode(buf, len, &h), TKX_MD_HDR_LEN);
+			assert_memory_equal(h.session, SESSION " ", TKX_MD_SESSION_LEN);
+			assert_int_equal(h.count, TKX_MD_HEARTBEAT);
+			f->mark = 1;
+			f->mark_seq = h.sequence;
+			continue;
+		}
 		assert_true(n < max);
 		assert_true(len > TKX_MD_HDR_LEN && len <= f->prm.max_payload);
 		memcpy(out[n].b, buf, len);
@@ -271,6 +298,12 @@ static int request(struct fx *f, const char *session, uint64_t seq, uint16_t cou
 		n++;
 	}
 	return (int)n;
+}
+
+static int request(struct fx *f, const char *session, uint64_t seq, uint16_t count,
+		   uint64_t now, struct pkt *out, unsigned max)
+{
+	return request_from(f, SRC, session, seq, count, now, out, max);
 }
 
 /* The answer out[0, n) holds exactly messages [seq, seq + count), each byte-identical to
@@ -318,7 +351,7 @@ static void test_params(void **state)
 
 	(void)state;
 	assert_int_equal(md_pub_memsize(NULL), 0);
-	for (i = 0; i < 15; i++) {
+	for (i = 0; i < 22; i++) {
 		params(&p);
 		switch (i) {
 		case 0: p.session = NULL; break;
@@ -335,6 +368,14 @@ static void test_params(void **state)
 		case 11: p.req_max = 0; break;
 		case 12: p.req_rate = 10; p.req_burst = 0; break;
 		case 13: p.contracts = NULL; break;
+		case 14: p.req_max_bytes = MD_REQ_MIN_BYTES - 1; break;
+		case 15: p.req_max_bytes = MD_REQ_MAX_BYTES + 1; break;
+		case 16: /* a per-source bucket shallower than one answer */
+			p.req_rate = 1000; p.req_burst = 2000; p.req_max_bytes = 2001; break;
+		case 17: p.req_global_rate = 1000; p.req_global_burst = 500; break;
+		case 18: p.req_rate = 1000; p.req_burst = 1u << 20; p.req_sources = 12; break;
+		case 19: p.req_rate = 1000; p.req_burst = 1u << 20; p.req_sources = 4; break;
+		case 20: p.req_rate = 1000; p.req_burst = MD_LIM_MAX_BURST + 1u; break;
 		default: p.n_contracts = MD_MAX_CONTRACTS + 1; break;
 		}
 		errno = 0;
@@ -849,6 +890,7 @@ static void test_request_in_range(void **state)
 	n = request(&f, SESSION, 30, 50, T0, out, 64);
 	assert_true(n >= 2);
 	assert_resent(&f, out, n, 30, 40); /* capped at req_max */
+	assert_true(f.mark && f.mark_seq == 70); /* ... and says where to ask again */
 
 	/* Every start, several counts: exactly [seq, seq + min(count, req_max, what exists)). */
 	for (seq = 1; seq <= last; seq++) {
@@ -860,6 +902,10 @@ static void test_request_in_range(void **state)
 			n = request(&f, SESSION, seq, counts[c], T0, out, 64);
 			assert_true(n >= 1);
 			assert_resent(&f, out, n, seq, want);
+			/* The marker exactly when the cap left out messages asked for. */
+			assert_int_equal(f.mark, want < counts[c] && seq + want <= last);
+			if (f.mark)
+				assert_true(f.mark_seq == seq + want);
 		}
 	}
 
@@ -944,7 +990,7 @@ static void test_request_cut(void **state)
 	fx_open(&f, &p);
 	publish(&f, 8, 1, T0); /* retained: 5..8 */
 	mkreq(req, SESSION, 5, 4);
-	assert_int_equal(md_pub_request(f.p, req, sizeof(req), T0), 0);
+	assert_int_equal(md_pub_request(f.p, SRC, req, sizeof(req), T0), 0);
 	assert_int_equal(md_pub_next_reply(f.p, &buf, &len), 1);
 	publish(&f, 2, 1, T0); /* evicts 5 and 6 */
 	assert_int_equal(md_pub_next_reply(f.p, &buf, &len), 0);
@@ -952,10 +998,10 @@ static void test_request_cut(void **state)
 
 	/* A new request replaces an unfinished answer. */
 	mkreq(req, SESSION, 7, 4);
-	assert_int_equal(md_pub_request(f.p, req, sizeof(req), T0), 0);
+	assert_int_equal(md_pub_request(f.p, SRC, req, sizeof(req), T0), 0);
 	assert_int_equal(md_pub_next_reply(f.p, &buf, &len), 1);
 	mkreq(req, SESSION, 9, 1);
-	assert_int_equal(md_pub_request(f.p, req, sizeof(req), T0), 0);
+	assert_int_equal(md_pub_request(f.p, SRC, req, sizeof(req), T0), 0);
 	assert_true(stats(&f).req_cut == 2);
 	assert_int_equal(md_pub_next_reply(f.p, &buf, &len), 1);
 	assert_int_equal(md_pub_next_reply(f.p, &buf, &len), 0);
@@ -979,9 +1025,9 @@ static void test_request_bad(void **state)
 
 	mkreq(req, SESSION, 1, 5);
 	req[TKX_MD_HDR_LEN] = 0;
-	assert_int_equal(md_pub_request(f.p, req, TKX_MD_HDR_LEN - 1, T0), -EBADMSG);
-	assert_int_equal(md_pub_request(f.p, req, TKX_MD_HDR_LEN + 1, T0), -EBADMSG);
-	assert_int_equal(md_pub_request(f.p, req, 0, T0), -EBADMSG);
+	assert_int_equal(md_pub_request(f.p, SRC, req, TKX_MD_HDR_LEN - 1, T0), -EBADMSG);
+	assert_int_equal(md_pub_request(f.p, SRC, req, TKX_MD_HDR_LEN + 1, T0), -EBADMSG);
+	assert_int_equal(md_pub_request(f.p, SRC, req, 0, T0), -EBADMSG);
 	assert_int_equal(request(&f, SESSION, 1, 0, T0, out, 4), -EBADMSG); /* count 0 */
 	assert_int_equal(request(&f, SESSION, 0, 5, T0, out, 4), -EBADMSG); /* sequence 0 */
 	assert_int_equal(md_pub_next_reply(f.p, &buf, &len), 0);
@@ -997,37 +1043,309 @@ static void test_request_bad(void **state)
 	fx_close(&f);
 }
 
+/* A receiver that follows the end markers gets every message asked for, in answers of at
+ * most req_max_bytes each (all packets and the marker together), for several caps. */
+static void test_request_byte_cap(void **state)
+{
+	static struct pkt out[64];
+	static const uint32_t caps[] = { MD_REQ_MIN_BYTES, 200, 1000, TKX_MAX_DGRAM + 20, 3000,
+					 5000 };
+	struct fx f;
+	struct md_params p;
+	unsigned c;
+
+	(void)state;
+	for (c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+		uint64_t next = 1, last, asked = 0, got_bytes = 0;
+		unsigned answers = 0;
+
+		params(&p);
+		p.retain = 1024;
+		p.req_max_bytes = caps[c];
+		fx_open(&f, &p);
+		publish(&f, 900, 30, T0);
+		last = f.expect - 1;
+		while (next <= last) {
+			uint64_t upto;
+			int n = request(&f, SESSION, next, 1000, T0, out, 64);
+
+			assert_true(n >= 1);
+			assert_true(f.ans_bytes <= caps[c]); /* the bound, marker included */
+			answers++;
+			asked += TKX_MD_HDR_LEN;
+			got_bytes += f.ans_bytes;
+			upto = f.mark ? f.mark_seq : (next + 1000 <= last + 1 ? next + 1000 : last + 1);
+			assert_true(upto > next);
+			assert_resent(&f, out, n, next, upto - next);
+			/* A marker only when messages asked for and existing were left out. */
+			assert_int_equal(f.mark, upto < last + 1 && upto < next + 1000);
+			if (f.mark) /* and only when the next message did not fit (the last
+				     * packet's room, or a new packet's header and it) */
+				assert_true(f.ans_bytes + TKX_MD_HDR_LEN + 2 + f.by_seq[upto].len >
+					    caps[c]);
+			next = upto;
+		}
+		/* Amplification, measured: never above cap / 20. */
+		assert_true(got_bytes <= (uint64_t)answers * caps[c]);
+		assert_true(got_bytes * TKX_MD_HDR_LEN <= asked * caps[c]);
+		if (caps[c] < 3000)
+			assert_true(answers > 1); /* recovered in several requests */
+		assert_true(stats(&f).req_capped == answers - 1);
+		assert_true(stats(&f).req_bytes == got_bytes);
+		fx_close(&f);
+	}
+}
+
+/* Per source: a bucket of req_burst bytes refilled at req_rate; every answer costs its
+ * bytes (a GapReject 46, an empty one 20); over its budget a request gets nothing, an
+ * answer the budget shortens ends with the marker; another source is not affected. */
 static void test_request_rate(void **state)
 {
 	static struct pkt out[64];
+	const uint32_t A = 0xc0a80001u, B = 0xc0a80002u, C = 0xc0a80003u;
 	struct fx f;
 	struct md_params p;
+	uint64_t spent = 0, t;
+	unsigned i, served = 0, throttled = 0;
 	int n;
 
 	(void)state;
 	params(&p);
-	p.req_rate = 10; /* messages per second */
-	p.req_burst = 20;
-	p.req_max = 1000;
+	p.retain = 1024;
+	p.req_max_bytes = 1492;
+	p.req_rate = 10000; /* bytes per second */
+	p.req_burst = 3000;
+	p.req_sources = 64;
 	fx_open(&f, &p);
-	publish(&f, 100, 10, T0);
+	publish(&f, 900, 30, T0);
 
-	n = request(&f, SESSION, 1, 30, T0, out, 64);
-	assert_resent(&f, out, n, 1, 20); /* the bucket's depth */
-	assert_int_equal(request(&f, SESSION, 1, 30, T0, out, 64), -EAGAIN);
-	assert_int_equal(request(&f, SESSION, 1, 30, T0 + 99 * MS, out, 64), -EAGAIN);
-	n = request(&f, SESSION, 21, 30, T0 + 100 * MS, out, 64); /* one token */
-	assert_resent(&f, out, n, 21, 1);
-	n = request(&f, SESSION, 22, 30, T0 + 100 * MS + S, out, 64);
-	assert_resent(&f, out, n, 22, 10);
-	n = request(&f, SESSION, 1, 100, T0 + 3600 * S, out, 64); /* refill capped at depth */
-	assert_resent(&f, out, n, 1, 20);
-	/* A GapReject or an empty answer costs one. */
-	assert_int_equal(request(&f, "OTHER", 1, 1, T0 + 3600 * S, out, 64), -EAGAIN);
-	assert_true(stats(&f).req_throttled == 3);
+	/* The burst: two answers, the second cut short by the budget (marker), then none. */
+	n = request_from(&f, A, SESSION, 1, 1000, T0, out, 64);
+	assert_true(n >= 1 && f.mark && f.ans_bytes <= 1492 && f.ans_bytes > 1492 - 80);
+	spent = f.ans_bytes;
+	n = request_from(&f, A, SESSION, f.mark_seq, 1000, T0, out, 64);
+	assert_true(n >= 1 && f.mark && f.ans_bytes <= 3000 - spent);
+	spent += f.ans_bytes;
+	assert_true(3000 - spent < MD_REQ_MIN_BYTES);
+	assert_int_equal(request_from(&f, A, SESSION, 1, 1000, T0, out, 64), -EAGAIN);
+	assert_true(stats(&f).req_throttled == 1 && stats(&f).req_throttled_global == 0);
+	/* B is another source: a whole answer. */
+	n = request_from(&f, B, SESSION, 1, 1000, T0, out, 64);
+	assert_true(n >= 1 && f.ans_bytes > 1492 - 80);
+
+	/* A floods: one request every 100 us for 2 s. It gets at most burst + rate x t. */
+	for (i = 1, t = T0; i <= 20000; i++) {
+		t = T0 + i * 100000ull;
+		n = request_from(&f, A, SESSION, 1, 1000, t, out, 64);
+		if (n == -EAGAIN) {
+			throttled++;
+			continue;
+		}
+		assert_true(n >= 1);
+		served++;
+		spent += f.ans_bytes;
+	}
+	assert_true(spent <= 3000 + 10000 * 2);
+	assert_true(spent >= 10000 * 2 - 1492); /* and not much less: the limit, not a stop */
+	assert_true(throttled > 19000 && served < 400); /* answers of >= 60 bytes */
+	assert_true(stats(&f).req_throttled == 1 + throttled);
+
+	/* Refill is capped at the depth. */
+	n = request_from(&f, A, SESSION, 1, 1000, t + 3600 * S, out, 64);
+	spent = f.ans_bytes;
+	n = request_from(&f, A, SESSION, f.mark_seq, 1000, t + 3600 * S, out, 64);
+	spent += f.ans_bytes;
+	assert_int_equal(request_from(&f, A, SESSION, 1, 1000, t + 3600 * S, out, 64), -EAGAIN);
+	assert_true(spent <= 3000);
+
+	/* What small answers cost: 150 empty ones (past the end) take C's 3000 exactly; a
+	 * GapReject 46. */
+	for (i = 0; i < 150; i++)
+		assert_int_equal(request_from(&f, C, SESSION, 1u << 30, 1, T0, out, 4), 0);
+	assert_int_equal(request_from(&f, C, SESSION, 1u << 30, 1, T0, out, 4), -EAGAIN);
+	assert_int_equal(request_from(&f, C, "OTHER", 1, 1, T0 + 46 * S / 10000 - 1, out, 4),
+			 -EAGAIN);
+	assert_int_equal(request_from(&f, C, "OTHER", 1, 1, T0 + 46 * S / 10000, out, 4), 1);
+	assert_true(f.ans_bytes == 46);
+	assert_int_equal(request_from(&f, C, SESSION, 1u << 30, 1, T0 + 46 * S / 10000, out, 4),
+			 -EAGAIN);
 	/* Malformed requests are counted as such, whatever the bucket holds. */
-	assert_int_equal(request(&f, SESSION, 0, 1, T0 + 3600 * S, out, 64), -EBADMSG);
+	assert_int_equal(request_from(&f, C, SESSION, 0, 1, T0, out, 4), -EBADMSG);
 	fx_close(&f);
+}
+
+/* The global budget: many sources, each well within its own limit, get no more than the
+ * global bucket together; the throttles are counted as global. */
+static void test_request_global(void **state)
+{
+	static struct pkt out[64];
+	struct fx f;
+	struct md_params p;
+	uint64_t got = 0;
+	unsigned i;
+	int n;
+
+	(void)state;
+	params(&p);
+	p.retain = 1024;
+	p.req_max_bytes = 1492;
+	p.req_rate = 1000000;
+	p.req_burst = 100000;
+	p.req_global_rate = 20000;
+	p.req_global_burst = 5000;
+	p.req_sources = 1024;
+	fx_open(&f, &p);
+	publish(&f, 900, 30, T0);
+	for (i = 0; i < 1000; i++) {
+		n = request_from(&f, 0x0b000000u + i, SESSION, 1, 1000, T0 + i * 1000ull, out, 64);
+		if (n > 0)
+			got += f.ans_bytes;
+	}
+	/* 1 ms of requests: the depth and 1 ms of the rate. */
+	assert_true(got <= 5000 + 20 && got >= 5000 - 1492);
+	assert_true(stats(&f).req_throttled >= 990);
+	assert_true(stats(&f).req_throttled_global == stats(&f).req_throttled);
+	assert_true(stats(&f).req_sources_new == 1000 && stats(&f).req_sources_evicted == 0);
+	fx_close(&f);
+}
+
+/* ---- The source table (md_lim.h) -------------------------------------------------------- */
+
+struct lim {
+	void *mem;
+	struct md_lim *l;
+};
+
+static void lim_open(struct lim *x, const struct md_lim_params *p)
+{
+	size_t len = md_lim_memsize(p);
+
+	assert_true(len > 0);
+	x->mem = aligned_alloc(64, (len + 63) & ~(size_t)63);
+	assert_non_null(x->mem);
+	x->l = md_lim_init(x->mem, len, p);
+	assert_non_null(x->l);
+}
+
+static void test_lim_params(void **state)
+{
+	struct md_lim_params p = { .sources = 64, .rate = 1000, .burst = 1000 };
+	size_t len;
+	void *mem;
+
+	(void)state;
+	len = md_lim_memsize(&p);
+	assert_true(len >= 64 * 24);
+	/* The table's size is the configuration's, whatever comes later. */
+	p.sources = 1u << 20;
+	assert_true(md_lim_memsize(&p) < (size_t)(1u << 20) * 32 + 4096);
+	p.sources = 48;
+	assert_int_equal(md_lim_memsize(&p), 0);
+	p.sources = 4;
+	assert_int_equal(md_lim_memsize(&p), 0);
+	p.sources = 64;
+	p.burst = 0;
+	assert_int_equal(md_lim_memsize(&p), 0);
+	p.burst = 1000;
+	p.global_rate = 5;
+	assert_int_equal(md_lim_memsize(&p), 0);
+	p.global_burst = 10;
+	assert_true(md_lim_memsize(&p) == len);
+	assert_null(md_lim_init(NULL, len, &p));
+	mem = aligned_alloc(64, len + 64);
+	assert_non_null(mem);
+	assert_null(md_lim_init(mem, len - 1, &p));
+	assert_null(md_lim_init((uint8_t *)mem + 8, len, &p));
+	assert_non_null(md_lim_init(mem, len, &p));
+	free(mem);
+	p.rate = 0; /* no per-source limit: no table */
+	assert_true(md_lim_memsize(&p) < len);
+	assert_true(md_lim_memsize(NULL) == 0);
+}
+
+/* Refill: rate x elapsed, capped at the depth; a clock that steps back refills nothing. */
+static void test_lim_refill(void **state)
+{
+	struct md_lim_params p = { .sources = 8, .rate = 1000, .burst = 500, .seed = 7 };
+	struct md_lim_grant g;
+	struct lim x;
+
+	(void)state;
+	lim_open(&x, &p);
+	md_lim_check(x.l, 1, T0, &g);
+	assert_true(g.src == 500 && g.global == UINT64_MAX && g.how == MD_LIM_NEW);
+	md_lim_spend(x.l, &g, 500);
+	md_lim_check(x.l, 1, T0, &g);
+	assert_true(g.src == 0 && g.how == MD_LIM_FOUND);
+	md_lim_check(x.l, 1, T0 + 100 * MS, &g);
+	assert_true(g.src == 100);
+	md_lim_check(x.l, 1, T0 + 50 * MS, &g); /* backwards */
+	assert_true(g.src == 100);
+	md_lim_spend(x.l, &g, 100);
+	md_lim_check(x.l, 1, T0 + 101 * MS, &g); /* counts from the latest time seen */
+	assert_true(g.src == 1);
+	md_lim_check(x.l, 1, T0 + 3600 * S, &g);
+	assert_true(g.src == 500);
+	free(x.mem);
+}
+
+/*
+ * Many spoofed sources cannot lock an honest one out, nor grow the table:
+ *  - a newcomer always gets an entry and a full bucket, idle entries first, else the
+ *    fullest busy one (counted); nobody is ever refused;
+ *  - the entry taken is the one that loses least: a source that spent much (the
+ *    flooders) keeps its drained bucket, and one crowded out comes back with a full
+ *    bucket (the limit errs on the generous side; the global budget bounds the rest).
+ */
+static void test_lim_spoofers(void **state)
+{
+	struct md_lim_params p = { .sources = 64, .rate = 1000, .burst = 1000, .seed = 99 };
+	struct md_lim_grant g;
+	struct lim x;
+	const uint32_t H = 0xc6120101u;
+	uint32_t i, evicted = 0;
+	uint64_t t = T0;
+
+	(void)state;
+	lim_open(&x, &p);
+	md_lim_check(x.l, H, t, &g);
+	md_lim_spend(x.l, &g, 900); /* the honest source is busy: 100 left */
+
+	/* 50000 sources, 10 us apart, each asking once for 20 bytes: ~2000 of them busy at
+	 * any time, far more than the 64 entries, so they evict one another, never H (which
+	 * holds less than any of them). */
+	for (i = 0; i < 50000; i++) {
+		t += 10000;
+		md_lim_check(x.l, 0x0a000000u + i, t, &g);
+		assert_true(g.how != MD_LIM_FOUND);
+		assert_true(g.src == 1000);
+		md_lim_spend(x.l, &g, 20);
+		evicted += g.how == MD_LIM_EVICTED;
+	}
+	assert_true(evicted > 40000);
+	md_lim_check(x.l, H, t, &g);
+	assert_int_equal(g.how, MD_LIM_FOUND); /* still there, its limit with it */
+	assert_true(g.src == 100 + 500);       /* 0.5 s of refill */
+
+	/* Now every bucket drained at one instant: the whole table busy with flooders. */
+	x.l = md_lim_init(x.mem, md_lim_memsize(&p), &p);
+	md_lim_check(x.l, H, T0, &g);
+	md_lim_spend(x.l, &g, 900);
+	evicted = 0;
+	for (i = 0; i < 10000; i++) {
+		md_lim_check(x.l, 0x0a000000u + i, T0, &g);
+		assert_true(g.how != MD_LIM_FOUND && g.src == 1000); /* never refused */
+		md_lim_spend(x.l, &g, 1000);
+		evicted += g.how == MD_LIM_EVICTED;
+	}
+	assert_true(evicted == 10000 - 63); /* 63 entries were never used */
+	/* H held the most of its set: crowded out, it comes back with a full bucket. */
+	md_lim_check(x.l, H, T0, &g);
+	assert_true(g.how == MD_LIM_EVICTED && g.src == 1000);
+	/* A flooder that kept its entry is still limited. */
+	md_lim_check(x.l, 0x0a000000u + 9999, T0, &g);
+	assert_true(g.how == MD_LIM_FOUND && g.src == 0);
+	free(x.mem);
 }
 
 int main(void)
@@ -1047,7 +1365,12 @@ int main(void)
 		cmocka_unit_test(test_request_evicted),
 		cmocka_unit_test(test_request_cut),
 		cmocka_unit_test(test_request_bad),
+		cmocka_unit_test(test_request_byte_cap),
 		cmocka_unit_test(test_request_rate),
+		cmocka_unit_test(test_request_global),
+		cmocka_unit_test(test_lim_params),
+		cmocka_unit_test(test_lim_refill),
+		cmocka_unit_test(test_lim_spoofers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -147,6 +147,7 @@ static void test_names(void **state)
 	assert_string_equal(tkx_reject_reason_name(24), "Unknown");
 	assert_string_equal(tkx_cancel_reason_name(TKX_CXL_OPERATOR), "Operator");
 	assert_string_equal(tkx_session_reject_name(TKX_SREJ_UNSPECIFIED), "Unspecified");
+	assert_string_equal(tkx_session_reject_name(TKX_SREJ_SESSION_LIMIT), "SessionLimit");
 	assert_string_equal(tkx_terminate_reason_name(TKX_TERM_FINISHED), "Finished");
 	assert_string_equal(tkx_breject_reason_name(TKX_BREJ_UNSUPPORTED), "Unsupported");
 	assert_string_equal(tkx_phase_name(TKX_PHASE_DELISTED), "Delisted");
@@ -457,11 +458,11 @@ static const struct enum_field enums[] = {
 	{FLD(MASS_CANCEL, mass_cancel, side), NULL, 0, 2, -EINVAL, TKX_REJ_INVALID_SCOPE},
 	{FLD(ESTABLISH, establish, cancel_on_disconnect), NULL, 0, 1, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
-	{FLD(NEGOTIATION_REJECT, negotiation_reject, reason), tkx_session_reject_name, 1, 10,
+	{FLD(NEGOTIATION_REJECT, negotiation_reject, reason), tkx_session_reject_name, 1, 11,
 	 -EBADMSG, TKX_BREJ_INVALID_FIELD},
 	{FLD(ESTABLISHMENT_REJECT, establishment_reject, reason), tkx_session_reject_name, 1,
-	 10, -EBADMSG, TKX_BREJ_INVALID_FIELD},
-	{FLD(RETRANSMIT_REJECT, retransmit_reject, reason), tkx_session_reject_name, 1, 10,
+	 11, -EBADMSG, TKX_BREJ_INVALID_FIELD},
+	{FLD(RETRANSMIT_REJECT, retransmit_reject, reason), tkx_session_reject_name, 1, 11,
 	 -EBADMSG, TKX_BREJ_INVALID_FIELD},
 	{FLD(TERMINATE, terminate, reason), tkx_terminate_reason_name, 0, 6, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},

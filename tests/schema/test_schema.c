@@ -453,6 +453,7 @@ static const struct enum_val e_session_reject[] = {
 	E(TKX_SREJ_OUT_OF_RANGE, "OUT_OF_RANGE"),
 	E(TKX_SREJ_TOO_MANY, "TOO_MANY"),
 	E(TKX_SREJ_UNSPECIFIED, "UNSPECIFIED"),
+	E(TKX_SREJ_SESSION_LIMIT, "SESSION_LIMIT"),
 };
 static const struct enum_val e_terminate[] = {
 	E(TKX_TERM_FINISHED, "FINISHED"),

@@ -1,6 +1,6 @@
 /*
  * test_session_auth.c - UDP datagram authentication in the session layer (ss_session.h
- * invariant 13, docs/protocol.md 4.13): what a forged, replayed or misdirected datagram
+ * invariant 16, docs/protocol.md 4.13): what a forged, replayed or misdirected datagram
  * can still do to an established session (nothing), and what the exchange seals.
  *
  * Each test plays one or two clients by hand: Negotiate and Establish signed with the

@@ -159,7 +159,8 @@ static void establish(struct fx *f, const struct ss_peer *p, uint64_t sid, uint3
 {
 	struct dg d = { .n = 0 };
 	uint8_t *at = d.b;
-	DG_ADD(&d, establish, .session_id = sid, .timestamp = f->now, .next_seq_no = next_seq,
+	/* 1 ns after the Negotiate at now: an Establish must be newer (protocol 4.5). */
+	DG_ADD(&d, establish, .session_id = sid, .timestamp = f->now + 1, .next_seq_no = next_seq,
 	       .keepalive_ms = 1000, .cancel_on_disconnect = cod);
 	assert_int_equal(tkx_sign(firm_of(firm)->key, firm_of(firm)->key_len, at, TKX_HDR_LEN + 64), 0);
 	rx(f, p, &d);
@@ -212,9 +213,13 @@ static void fills(struct fx *f, unsigned slot, uint64_t cl, unsigned n)
 							 .price = 12345, .transact_time = f->now + i,
 							 .qty = 10, .contract_id = 42,
 							 .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC };
+		if (i == n - 1)
+			e.pad[1] = DP_EV_DONE; /* a request's last reply (ss_session.h invariant 15) */
 		while (ss_event(f->t, &e, 1, f->now, f->out) == 0)
 			fx_drain(f);
 	}
+	while (ss_release(f->t, f->now, f->out) == -ENOBUFS) /* what they let go */
+		fx_drain(f);
 	fx_drain(f);
 }
 
@@ -393,6 +398,7 @@ static void live_history(struct fx *f, uint8_t sent[][SS_MSG_MAX], uint16_t *len
 	establish(f, &p5, 0x105, 9, 1, 0);
 	fills(f, (unsigned)ss_lookup(f->t, 0x105), 1, 2);
 	terminate(f, &p5, 0x105);
+	f->now += MS; /* a logon newer than the last */
 	negotiate(f, &p5, 0x105, 9);
 }
 
@@ -422,7 +428,14 @@ static void test_live_table(void **state)
 		assert_int_equal(x.next_out, y.next_out);
 		assert_int_equal(x.last_cl_ord_id, y.last_cl_ord_id);
 	}
-	assert_int_equal(ss_lookup(b.t, 0x104), -ENOENT); /* never established: not kept */
+	/* Never established, kept too: its newest logon still refuses a replay. */
+	assert_int_equal(ss_lookup(b.t, 0x104), ss_lookup(a.t, 0x104));
+	{
+		struct ss_info y;
+
+		ss_session_info(b.t, (unsigned)ss_lookup(b.t, 0x104), &y);
+		assert_int_equal(y.state, SS_TERMINATED);
+	}
 	/* 0x101 comes back to the loaded table: the messages the ring holds are the ones the
 	 * live table sent (a retransmission from the live table, terminated first, says the
 	 * same bytes). */

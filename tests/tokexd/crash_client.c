@@ -14,8 +14,10 @@
  *
  * Modes:
  *   run     recover and check (below), probe the book, then send up to --orders requests
- *           (random GTC buys/sells that cross, some cancels), stopping early when the file
- *           --stop appears (the script killed tokexd); save the state. --ready FILE is
+ *           (random GTC buys/sells that cross, some cancels; in batches, some of each
+ *           throttled), stopping early when the file --stop appears (the script killed
+ *           tokexd); else wait until each session has every reply its requests caused
+ *           (barrier requests, answered after them); save the state. --ready FILE is
  *           created when the trading starts (the script kills tokexd after it).
  *   verify  recover, check, probe; nothing else.
  *   storage send NewOrders one by one: the answers are ExecAck until the first ExecReject
@@ -23,6 +25,14 @@
  *           may stay unanswered: tokexd applied it but its reply was not durable, so that
  *           reply is never sent and its number is skipped: the one LOST message allowed,
  *           and a RetransmitReject for it); prints "CRASH storage acks N storage M".
+ *   fill    (test_tokexd_journal_relogon; sessions.max 2) fills the TCP session table:
+ *           X1 (firm 1, 0x7e57c001) logs on and off; X2 (firm 2, 0x7e57c002) logs on,
+ *           leaves a GTC sell resting (far above the market) and logs off.
+ *   relogon after a restart, which rebuilt both TERMINATED: a new session (--sid) must
+ *           get in at once (X1's slot, which can have no resting orders, counts as having
+ *           lingered); while it is on, another new one (--sid2) must be refused (the only
+ *           other slot is X2's, whose order may rest); X2 resumes (retransmission checked
+ *           as above) and places --orders more resting sells, one at a time.
  * Checks after recovery: (1) every message received earlier is retransmitted with
  * identical bytes at the same number (--strict: and nothing new: the replay of a clean
  * stop regenerates exactly the live stream); (2) numbering 1..N without gaps, nothing
@@ -47,6 +57,9 @@
 #include "tokex/client.h"
 
 #define MAXMSG 200000
+/* The longest wait for one thing (an establishment, a recovery's retransmission, an
+ * answer): a bound for a hang, generous enough for a loaded machine, never a speed. */
+#define WAIT_MS 60000
 #define MAXORD 65536
 
 struct sess {
@@ -224,29 +237,33 @@ static int sess_open(struct sess *s, struct sess *other)
 	cfg.secret_len = strlen(secret(s->firm));
 	cfg.session_id = s->sid;
 	cfg.cancel_on_disconnect = 0; /* a kill must not cancel: the book is checked */
-	/* Generous: under a parallel test run two busy-polling tokexd processes share the two
-	 * CPUs with this client, which can be off its CPU for a second; a keepalive timeout
+	/* Generous: under a parallel test run busy-polling tokexd processes share the two
+	 * CPUs with this client and with each other; either side can be off its CPU for
+	 * seconds, and a keepalive timeout (3 intervals of silence, seen from either side)
 	 * would end the session in the middle of a check. */
-	cfg.keepalive_ms = 5000;
+	cfg.keepalive_ms = 20000;
 	cfg.next_seq_no = s->next_seq_no;
 	cfg.first_cl_ord_id = s->next_cl;
 	cfg.last_in_seq = 0; /* everything again: the check */
-	cfg.retrans_timeout_ms = 300;
-	cfg.retrans_retries = 5;
+	/* A gap is asked for again each second for a minute before it counts as LOST: on a
+	 * loaded machine a retransmission can take seconds. */
+	cfg.retrans_timeout_ms = 1000;
+	cfg.retrans_retries = WAIT_MS / 1000;
 	cfg.retrans_max = 128; /* tokexd serves at most 128 per request */
+	cfg.batch = 1;         /* trade(): a batch goes in one datagram / one write */
 	int r = tkx_client_open(&s->c, &cfg);
 	if (r < 0) {
 		FAIL("%s: open: %s", s->name, strerror(-r));
 		return -1;
 	}
-	r = tkx_client_establish(s->c, 10000);
+	r = tkx_client_establish(s->c, WAIT_MS);
 	if (r < 0) {
 		char e[160];
 		tkx_client_errstr(s->c, e, sizeof(e));
 		FAIL("%s: establish: %s (%s)", s->name, strerror(-r), e);
 		return -1;
 	}
-	uint64_t end = mono_ms() + 15000;
+	uint64_t end = mono_ms() + WAIT_MS;
 	g.recovering = 1;
 	while ((s->ack_next == 0 || s->got + 1 < s->ack_next) && mono_ms() < end) {
 		if (pump(s, 20) < 0)
@@ -426,7 +443,7 @@ static void probe(struct sess *S, int k, int64_t opposite)
 		FAIL("%s: probe: %s", s->name, strerror(-r));
 		return;
 	}
-	uint64_t end = mono_ms() + 5000, filled = 0;
+	uint64_t end = mono_ms() + WAIT_MS, filled = 0;
 	int done = 0;
 	uint32_t from = s->n;
 	while (!done && mono_ms() < end) {
@@ -463,8 +480,8 @@ static void probe(struct sess *S, int k, int64_t opposite)
 		printf("CRASH probe %s: IOC filled %" PRIu64 " = resting opposite\n", s->name, filled);
 }
 
-/* Takes what arrives until both sessions were quiet for ms (replies wait for the
- * journal's fdatasync, which a loaded machine can stretch), at most 10 s longer. */
+/* Takes what arrives until both sessions were quiet for ms, at most 10 s longer: only for
+ * a tokexd that was killed, where nothing more is owed. */
 static void settle(struct sess *S, int ms)
 {
 	uint64_t now = mono_ms(), quiet = now + (uint64_t)ms, end = quiet + 10000;
@@ -479,6 +496,54 @@ static void settle(struct sess *S, int ms)
 	}
 }
 
+/* Waits until session k has every message the exchange numbered for it before it took a
+ * new request from k: a cancel of an order that does not exist, whose answer (ExecReject
+ * UNKNOWN_ORDER, or THROTTLED) is numbered after all of those, and which the library
+ * delivers only after them (it asks for any gap first). The other session is read too
+ * (its keepalive). A request or answer lost on UDP is made good by asking again every 5 s
+ * (any answer will do); WAIT_MS in all. Event-driven: no quiet period is assumed. */
+static int killed(void)
+{
+	return access(g.stop, F_OK) == 0;
+}
+
+/* (Returns early, failing nothing, once the script has killed tokexd: --stop.) */
+static void barrier(struct sess *S, int k)
+{
+	struct sess *s = &S[k];
+	uint64_t end = mono_ms() + WAIT_MS, again = 0, first = 0;
+	uint32_t from = s->n;
+	while (mono_ms() < end && !killed()) {
+		if (mono_ms() >= again) {
+			struct tkx_cancel_order c;
+			memset(&c, 0, sizeof(c));
+			c.order_id = UINT64_MAX; /* never an order */
+			c.contract_id = g.contract;
+			int r = tkx_client_cancel_order(s->c, &c);
+			if (r < 0 && r != -ENOBUFS && !killed()) {
+				FAIL("%s: barrier: %s", s->name, strerror(-r));
+				return;
+			}
+			if (r == 0 && first == 0)
+				first = c.cl_ord_id;
+			tkx_client_flush(s->c);
+			again = mono_ms() + 5000;
+		}
+		if (pump(s, 20) < 0)
+			break;
+		if (S[1 - k].c)
+			pump(&S[1 - k], 0);
+		for (uint32_t i = from; i < s->n; i++)
+			if (first && s->msg[i].template_id == TKX_EXEC_REJECT &&
+			    s->msg[i].exec_reject.cl_ord_id >= first)
+				return;
+		from = s->n;
+	}
+	if (!killed())
+		FAIL("%s: no answer to the barrier request (first cl_ord_id %" PRIu64 ") in %u ms",
+		     s->name, first, WAIT_MS);
+}
+
 static void recover_and_check(struct sess *S)
 {
 	int64_t rest[2];
@@ -488,17 +553,24 @@ static void recover_and_check(struct sess *S)
 	check_streams(S, rest);
 	if (failed)
 		return;
-	/* The book: B's sells against an IOC buy, then A's buys against an IOC sell. */
+	/* The book: B's sells against an IOC buy, then A's buys against an IOC sell; each
+	 * time the other side's fills are in once its barrier is answered. */
 	probe(S, 0, rest[1]);
-	settle(S, 200);
+	barrier(S, 1);
 	check_streams(S, rest);
 	probe(S, 1, rest[0]);
-	settle(S, 200);
+	barrier(S, 0);
 	check_streams(S, rest);
 	if (rest[0] || rest[1])
 		FAIL("the book is not empty after the probes: buy %" PRId64 " sell %" PRId64, rest[0],
 		     rest[1]);
 }
+
+/* Requests go in batches of TRADE_BATCH to one session, each batch in one datagram (UDP)
+ * or one write (TCP), so the exchange takes the batch at one instant: with a throttle
+ * bucket shallower than the batch (the scripts' 10 deep), some of every batch are answered
+ * THROTTLED by the session layer itself however slow the machine is. */
+#define TRADE_BATCH 12
 
 static void trade(struct sess *S)
 {
@@ -510,14 +582,16 @@ static void trade(struct sess *S)
 		if (f)
 			fclose(f);
 	}
-	while (sent < g.orders && access(g.stop, F_OK) != 0) {
+	while (sent < g.orders && !killed()) {
 		int k = (int)(rand() % 2);
 		struct sess *s = &S[k];
-		if (ncl[k] && rand() % 8 == 0) {
-			unsigned i = (unsigned)rand() % ncl[k];
-			tkx_client_cancel(s->c, cl[k][i], NULL); /* may be gone: fine */
-			cl[k][i] = cl[k][--ncl[k]];
-		} else {
+		for (unsigned b = 0; b < TRADE_BATCH && sent < g.orders; b++, sent++) {
+			if (ncl[k] && rand() % 8 == 0) {
+				unsigned i = (unsigned)rand() % ncl[k];
+				tkx_client_cancel(s->c, cl[k][i], NULL); /* may be gone: fine */
+				cl[k][i] = cl[k][--ncl[k]];
+				continue;
+			}
 			struct tkx_new_order o;
 			memset(&o, 0, sizeof(o));
 			o.contract_id = g.contract;
@@ -529,22 +603,62 @@ static void trade(struct sess *S)
 			if (tkx_client_new_order(s->c, &o) == 0 && ncl[k] < 256)
 				cl[k][ncl[k]++] = o.cl_ord_id;
 		}
-		sent++;
+		tkx_client_flush(s->c);
 		pump(&S[0], 0);
 		pump(&S[1], 0);
-		usleep(500);
+		usleep(500 * TRADE_BATCH); /* pacing: about 2000 requests a second at most */
 	}
-	settle(S, access(g.stop, F_OK) == 0 ? 300 : 1000);
-	printf("CRASH sent %u request(s)%s\n", sent, access(g.stop, F_OK) == 0 ? " (stopped)" : "");
+	if (!killed()) {
+		/* Everything the exchange made for either session: B's requests all applied
+		 * (and A's fills from them numbered), then A's (and B's fills from them), then
+		 * B's stream up to there. Then a clean stop leaves nothing unsent. A kill in
+		 * the meantime ends the barriers. */
+		barrier(S, 1);
+		barrier(S, 0);
+		barrier(S, 1);
+	}
+	int stopped = killed();
+	if (stopped)
+		settle(S, 300); /* tokexd was killed: take what arrived */
+	printf("CRASH sent %u request(s)%s\n", sent, stopped ? " (stopped)" : "");
+}
+
+/* storage: the answers among s's messages [*seen, n) to requests cl0, cl0 + 1, ... (the
+ * library gives each request the cl_ord_id one above the last), whatever request they
+ * answer: ans[i] 1 ExecAck, 2 ExecReject STORAGE. */
+static void take_answers(const struct sess *s, uint32_t *seen, uint64_t cl0, uint8_t *ans)
+{
+	for (; *seen < s->n; (*seen)++) {
+		const struct tkx_msg *m = &s->msg[*seen];
+		uint64_t c = m->template_id == TKX_EXEC_ACK ? m->exec_ack.cl_ord_id :
+			     m->template_id == TKX_EXEC_REJECT ? m->exec_reject.cl_ord_id : 0;
+		if (!cl0 || c < cl0 || c - cl0 >= g.orders)
+			continue;
+		if (m->template_id == TKX_EXEC_ACK)
+			ans[c - cl0] = 1;
+		else if (m->exec_reject.reason == TKX_REJ_STORAGE)
+			ans[c - cl0] = 2;
+		else
+			FAIL("storage: ExecReject reason %u", m->exec_reject.reason);
+	}
 }
 
 static void storage(struct sess *S)
 {
 	struct sess *s = &S[0];
 	uint32_t acks = 0, stor = 0, silent = 0, after = 0;
+	static uint8_t ans[MAXORD]; /* per request: 0 no answer, 1 ExecAck, 2 STORAGE */
+	uint64_t cl0 = 0;
+	uint32_t seen = 0;
 	if (sess_open(s, NULL) < 0)
 		return;
+	if (g.orders > MAXORD) {
+		FAIL("storage: --orders above %u", MAXORD);
+		return;
+	}
 	g.count_lost = 1;
+	seen = s->n;
+	const uint32_t base = s->n;
 	for (uint32_t i = 0; i < g.orders; i++) {
 		struct tkx_new_order o;
 		memset(&o, 0, sizeof(o));
@@ -558,32 +672,39 @@ static void storage(struct sess *S)
 			FAIL("storage: request %u: send failed: %s", i, strerror(-sr));
 			return;
 		}
-		uint32_t from = s->n;
+		if (i == 0)
+			cl0 = o.cl_ord_id;
+		else if (o.cl_ord_id != cl0 + i)
+			FAIL("storage: request %u has cl_ord_id %" PRIu64 ", not %" PRIu64, i,
+			     o.cl_ord_id, cl0 + i);
+		/* One at a time, so that the failure falls between two requests; a request
+		 * whose answer is slow (or never comes) is not held against it here. */
 		uint64_t end = mono_ms() + 3000;
-		int got = 0;
-		while (!got && mono_ms() < end) {
+		while (!ans[i] && mono_ms() < end) {
 			pump(s, 20);
-			for (uint32_t j = from; j < s->n; j++) {
-				const struct tkx_msg *m = &s->msg[j];
-				if (m->template_id == TKX_EXEC_ACK && m->exec_ack.cl_ord_id == o.cl_ord_id) {
-					got = 1;
-					acks++;
-					if (stor)
-						after++;
-				} else if (m->template_id == TKX_EXEC_REJECT &&
-					   m->exec_reject.cl_ord_id == o.cl_ord_id) {
-					got = 1;
-					if (m->exec_reject.reason == TKX_REJ_STORAGE)
-						stor++;
-					else
-						FAIL("storage: ExecReject reason %u", m->exec_reject.reason);
-				}
-			}
+			take_answers(s, &seen, cl0, ans);
 		}
-		if (!got)
-			silent++;
 	}
-	printf("CRASH storage acks %u storage %u unanswered %u\n", acks, stor, silent);
+	/* Every answer that will come is in once the barrier's is: then count. */
+	barrier(S, 0);
+	take_answers(s, &seen, cl0, ans);
+	for (uint32_t i = 0; i < g.orders; i++) {
+		if (ans[i] == 1) {
+			acks++;
+			after += stor > 0;
+		} else if (ans[i] == 2) {
+			stor++;
+		} else {
+			silent++;
+		}
+	}
+	/* tokexd counts every STORAGE it sends: the barrier's answers too. */
+	uint32_t stor_all = 0;
+	for (uint32_t j = base; j < s->n; j++)
+		stor_all += s->msg[j].template_id == TKX_EXEC_REJECT &&
+			    s->msg[j].exec_reject.reason == TKX_REJ_STORAGE;
+	printf("CRASH storage acks %u storage %u unanswered %u (STORAGE answers to the "
+	       "requests: %u)\n", acks, stor_all, silent, stor);
 	if (stor == 0)
 		FAIL("storage: no ExecReject STORAGE after the journal failed");
 	if (after)
@@ -598,6 +719,105 @@ static void storage(struct sess *S)
 		     g.lost, silent);
 }
 
+/* ---- The session table after a restart (fill, relogon) ---------------------------------- */
+
+/* A TCP logon of a new session sid for firm 1: 0 and *out established, or the error (the
+ * reason in err). */
+static int try_logon(uint64_t sid, struct tkx_client **out, char *err, size_t errlen)
+{
+	struct tkx_client_cfg cfg;
+	tkx_client_cfg_default(&cfg);
+	cfg.transport = TKX_CLIENT_TCP;
+	cfg.exchange = g.tcp;
+	cfg.firm_id = 1;
+	cfg.secret = (const uint8_t *)secret(1);
+	cfg.secret_len = strlen(secret(1));
+	cfg.session_id = sid;
+	cfg.keepalive_ms = 20000; /* as sess_open's */
+	*out = NULL;
+	snprintf(err, errlen, "open failed");
+	int r = tkx_client_open(out, &cfg);
+	if (r < 0)
+		return r;
+	r = tkx_client_establish(*out, WAIT_MS);
+	if (r < 0) {
+		tkx_client_errstr(*out, err, errlen);
+		tkx_client_close(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+/* X2 places a GTC sell far above the market (it rests) and waits for its ExecAck. */
+static void rest_one(struct sess *x2)
+{
+	struct tkx_new_order o;
+	memset(&o, 0, sizeof(o));
+	o.contract_id = g.contract;
+	o.side = TKX_SIDE_SELL;
+	o.tif = TKX_TIF_GTC;
+	o.qty = 1;
+	o.price = 26000;
+	int r = tkx_client_new_order(x2->c, &o);
+	if (r < 0) {
+		FAIL("X2: order: %s", strerror(-r));
+		return;
+	}
+	uint64_t end = mono_ms() + WAIT_MS;
+	uint32_t from = x2->n;
+	while (mono_ms() < end) {
+		if (pump(x2, 20) < 0)
+			break;
+		for (uint32_t i = from; i < x2->n; i++) {
+			const struct tkx_msg *m = &x2->msg[i];
+			if (m->template_id == TKX_EXEC_ACK && m->exec_ack.cl_ord_id == o.cl_ord_id)
+				return;
+			if (m->template_id == TKX_EXEC_REJECT && m->exec_reject.cl_ord_id == o.cl_ord_id) {
+				FAIL("X2: order %" PRIu64 " rejected, reason %u", o.cl_ord_id,
+				     m->exec_reject.reason);
+				return;
+			}
+		}
+		from = x2->n;
+	}
+	FAIL("X2: no answer to order %" PRIu64, o.cl_ord_id);
+}
+
+static void table_fill(struct sess *x1, struct sess *x2)
+{
+	if (sess_open(x1, NULL) < 0 || sess_open(x2, NULL) < 0)
+		return;
+	rest_one(x2);
+	printf("CRASH fill: X1 and X2 logged on, X2 has an order resting\n");
+}
+
+static void relogon(struct sess *x2, uint64_t sid, uint64_t sid2)
+{
+	struct tkx_client *n1 = NULL, *n2 = NULL;
+	char err[160];
+	int r = try_logon(sid, &n1, err, sizeof(err));
+	if (r < 0) {
+		FAIL("new session %#" PRIx64 " refused after the restart: %s (recovered sessions "
+		     "that are not live keep new ones out)", sid, err);
+		return;
+	}
+	printf("CRASH relogon: new session %#" PRIx64 " established\n", sid);
+	r = try_logon(sid2, &n2, err, sizeof(err));
+	if (r == 0)
+		FAIL("new session %#" PRIx64 " got a slot, with the table full of a live session "
+		     "and one whose order may rest", sid2);
+	else
+		printf("CRASH relogon: new session %#" PRIx64 " refused (%s)\n", sid2, err);
+	tkx_client_close(n2);
+	if (sess_open(x2, NULL) == 0) { /* its slot and numbering survived: retransmission */
+		if (x2->n == 0)
+			FAIL("X2: nothing retransmitted");
+		for (uint32_t i = 0; i < g.orders && !failed; i++)
+			rest_one(x2);
+	}
+	tkx_client_close(n1);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -605,8 +825,10 @@ int main(int argc, char **argv)
 		{"stop", required_argument, NULL, 'x'},   {"orders", required_argument, NULL, 'n'},
 		{"seed", required_argument, NULL, 'r'},   {"contract", required_argument, NULL, 'c'},
 		{"strict", no_argument, NULL, 'S'},       {"ready", required_argument, NULL, 'R'},
-		{"tcp", required_argument, NULL, 't'},
+		{"tcp", required_argument, NULL, 't'},    {"sid", required_argument, NULL, 'i'},
+		{"sid2", required_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0}};
+	uint64_t sid = 0, sid2 = 0;
 	int c;
 	g.stop = "/nonexistent";
 	g.contract = 0;
@@ -627,13 +849,16 @@ int main(int argc, char **argv)
 			if (tkx_client_parse_addr(optarg, 7412, &g.tcp) < 0)
 				return 2;
 			break;
+		case 'i': sid = strtoull(optarg, NULL, 0); break;
+		case 'j': sid2 = strtoull(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
 	if (optind >= argc || !g.state || !g.udp.sin_port || !g.contract) {
 		fprintf(stderr, "usage: crash_client run|verify|storage --udp IP:PORT --state DIR "
 				"--contract ID [--tcp IP:PORT] [--orders N] [--seed S] [--stop FILE] "
-				"[--ready FILE] [--strict]\n");
+				"[--ready FILE] [--strict]\n"
+				"       crash_client fill|relogon ... --tcp IP:PORT [--sid ID --sid2 ID]\n");
 		return 2;
 	}
 	const char *mode = argv[optind];
@@ -649,7 +874,32 @@ int main(int argc, char **argv)
 			return 2;
 		state_load(&S[k]);
 	}
-	if (strcmp(mode, "storage") == 0) {
+	static struct sess X[2] = {
+		{.name = "X1", .firm = 1, .sid = 0x7e57c001, .side = TKX_SIDE_SELL},
+		{.name = "X2", .firm = 2, .sid = 0x7e57c002, .side = TKX_SIDE_SELL},
+	};
+	int table = strcmp(mode, "fill") == 0 || strcmp(mode, "relogon") == 0;
+	if (table) {
+		if (!g.tcp.sin_port || (strcmp(mode, "relogon") == 0 && (!sid || !sid2))) {
+			fprintf(stderr, "crash_client %s: needs --tcp (relogon: --sid, --sid2)\n", mode);
+			return 2;
+		}
+		for (int k = 0; k < 2; k++) {
+			X[k].msg = calloc(MAXMSG, sizeof(struct tkx_msg));
+			if (!X[k].msg)
+				return 2;
+			state_load(&X[k]);
+		}
+		if (strcmp(mode, "fill") == 0)
+			table_fill(&X[0], &X[1]);
+		else
+			relogon(&X[1], sid, sid2);
+		for (int k = 0; k < 2; k++) {
+			state_save(&X[k]);
+			tkx_client_close(X[k].c);
+			free(X[k].msg);
+		}
+	} else if (strcmp(mode, "storage") == 0) {
 		storage(S);
 	} else {
 		recover_and_check(S);

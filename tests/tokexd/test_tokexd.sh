@@ -11,9 +11,12 @@
 #             forged through a raw socket are not executed, and are counted
 #   spoof_off rtc.yaml with sessions.udp_auth off: the control, where the same forged
 #             order is executed (subnets 198.18.90-94.0/24 for these two)
+#   mdreq     market-data re-request limits (mdreq.yaml): e2e_client mdreq, the flooder on
+#             a second kernel-side address (198.18.<net>.3)
 #
 # Each run starts its own tokexd with a TAP named tkxe<net>_<pid> and its own /24 in
-# 198.18.0.0/15 (198.18.20-35.0/24; net_tap's test and scripts/run use 198.18.0.0/24), a
+# 198.18.0.0/15 (198.18.20-35.0/24, mdreq 198.18.80-84.0/24; net_tap's test and scripts/run
+# use 198.18.0.0/24), a
 # lock per subnet so that two builds' test runs never share one, its own market-data group
 # 239.198.<net>.1, a TCP port on 127.0.0.1 found free, and --seconds as a hard bound. The
 # kernel side of the TAP gets 198.18.<net>.1 in the root namespace (the TCP client on
@@ -21,11 +24,11 @@
 # it must exit 0, print its final stats (cross-checked with what the client counted), and
 # the sanitizers must have nothing to say. Cleans up on every exit path (tokexd killed by
 # pid, TAP deleted, EAL runtime directory removed). Needs root and /dev/net/tun, else
-# exit 77 (skipped). Bounded: tokexd start 15 s, each client 25 s, stop 10 s; tokexd's
-# own --seconds 70 below ctest's 90.
+# exit 77 (skipped). Bounded (e2e_lib.sh, for hangs: a loaded machine is slow): tokexd's
+# start and stop E2E_WAIT_S each, each client E2E_CLIENT_S; tokexd's own --seconds 3600.
 set -u
 
-MODE=${1:?usage: test_tokexd.sh rtc|pipeline|throttle|busy|spoof|spoof_off TOKEXD E2E_CLIENT}
+MODE=${1:?usage: test_tokexd.sh rtc|pipeline|throttle|busy|mdreq|spoof|spoof_off TOKEXD E2E_CLIENT}
 TOKEXD=${2:?usage: test_tokexd.sh MODE TOKEXD E2E_CLIENT}
 E2E=${3:?usage: test_tokexd.sh MODE TOKEXD E2E_CLIENT}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -46,9 +49,10 @@ rtc) NETS="20 24 28 32" ;;
 pipeline) NETS="21 25 29 33" ;;
 throttle) NETS="22 26 30 34" ;;
 busy) NETS="23 27 31 35" ;;
+mdreq) NETS="80 81 82 83 84" ;;
 spoof) NETS="90 91 92" ;;
 spoof_off) NETS="93 94" ;;
-*) echo "usage: test_tokexd.sh rtc|pipeline|throttle|busy|spoof|spoof_off TOKEXD E2E_CLIENT" >&2; exit 2 ;;
+*) echo "usage: test_tokexd.sh rtc|pipeline|throttle|busy|mdreq|spoof|spoof_off TOKEXD E2E_CLIENT" >&2; exit 2 ;;
 esac
 YAML=$MODE
 case $MODE in spoof | spoof_off) YAML=rtc ;; esac
@@ -58,7 +62,7 @@ cleanup() {
 	if [ -n "$TD_PID" ] && kill -0 "$TD_PID" 2>/dev/null; then
 		kill -CONT "$TD_PID" 2>/dev/null # the busy client may have paused it
 		kill -TERM "$TD_PID" 2>/dev/null
-		for _ in $(seq 1 50); do kill -0 "$TD_PID" 2>/dev/null || break; sleep 0.1; done
+		wait_until 10 td_gone
 		kill -KILL "$TD_PID" 2>/dev/null
 		wait "$TD_PID" 2>/dev/null
 	fi
@@ -83,6 +87,8 @@ awk -v g="$MDGRP" -v p="$MDPORT" '
 	md && $1 == "port:" { $0 = "  port: " p }
 	{ print }' "$HERE/$YAML.yaml" >"$WORK/tokexd.yaml"
 grep -q "group: $MDGRP" "$WORK/tokexd.yaml" || fail "$YAML.yaml has no md.group to set"
+# This run's own control socket: tokexd refuses to start on one another tokexd holds.
+printf 'control:\n  socket: %s\n' "$WORK/tokexd.sock" >>"$WORK/tokexd.yaml"
 if [ "$MODE" = spoof_off ]; then
 	grep -q '^sessions:' "$WORK/tokexd.yaml" && fail "$YAML.yaml has a sessions: section"
 	printf 'sessions:\n  udp_auth: off\n' >>"$WORK/tokexd.yaml"
@@ -92,15 +98,11 @@ fi
 start_tokexd() {
 	local port=$1
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" \
-		--tcp "127.0.0.1:$port" --seconds 70 -- --log-level='*:warning' \
+		--tcp "127.0.0.1:$port" --seconds 3600 -- --log-level='*:warning' \
 		>"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
-	for _ in $(seq 1 150); do
-		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && return 0
-		kill -0 "$TD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	return 1
+	wait_until "$E2E_WAIT_S" td_started
+	grep -q '^tokexd: ready' "$LOG"
 }
 
 TCPPORT=
@@ -113,7 +115,7 @@ for try in 1 2 3; do
 		break
 	fi
 	if kill -0 "$TD_PID" 2>/dev/null; then
-		fail "tokexd not ready in 15 s"
+		fail "tokexd not ready in $E2E_WAIT_S s"
 	fi
 	wait "$TD_PID" 2>/dev/null
 	grep -q "in use" "$LOG" "$LOG.err" || fail "tokexd exited during start-up"
@@ -130,8 +132,11 @@ echo "[$MODE] tap $IFACE $KIP -> $TIP, tcp 127.0.0.1:$TCPPORT, market data $MDGR
 TEL=/var/run/dpdk/tokexd-$TD_PID/dpdk_telemetry.v2
 ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
 ip link set "$IFACE" up || fail "cannot bring $IFACE up"
-for _ in $(seq 1 50); do [ -S "$TEL" ] && break; sleep 0.1; done
-[ -S "$TEL" ] || fail "no telemetry socket at $TEL"
+if [ "$MODE" = mdreq ]; then
+	FLOOD_IP=198.18.$NET.3 # a source of its own for the re-request limit
+	ip addr add "$FLOOD_IP/24" dev "$IFACE" || fail "cannot add $FLOOD_IP to $IFACE"
+fi
+wait_until "$E2E_WAIT_S" test -S "$TEL" || fail "no telemetry socket at $TEL"
 
 # The first two contracts tokexd lists (the built-in monthly ids, YYYYMM).
 C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
@@ -141,7 +146,7 @@ C2=$(awk '$1 == "tokexd:" && $2 == "contract" { n++; if (n == 2) { print $3; exi
 client() {
 	local what=$1
 	shift
-	timeout -k 5 25 "$E2E" "$what" --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
+	timeout -k 5 "$E2E_CLIENT_S" "$E2E" "$what" --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
 		--md "$MDGRP:$MDPORT" --md-req "$TIP:7414" --iface "$KIP" \
 		--contract "$C1" --contract2 "$C2" --telemetry "$TEL" "$@" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
@@ -161,13 +166,13 @@ throttle) client throttle || rc=1 ;;
 busy) client busy --pid "$TD_PID" || rc=1 ;;
 spoof) client spoof || rc=1 ;;
 spoof_off) client spoof --auth-off || rc=1 ;;
+mdreq) client mdreq --flood-src "$FLOOD_IP" || rc=1 ;;
 esac
 [ "$rc" = 0 ] || fail "e2e_client failed"
 
 kill -0 "$TD_PID" 2>/dev/null || fail "tokexd is gone before the end"
 kill -TERM "$TD_PID"
-for _ in $(seq 1 100); do kill -0 "$TD_PID" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$TD_PID" 2>/dev/null && fail "tokexd ignored SIGTERM for 10 s"
+wait_until "$E2E_WAIT_S" td_gone || fail "tokexd ignored SIGTERM for $E2E_WAIT_S s"
 wait "$TD_PID"
 trc=$?
 [ "$trc" = 0 ] || fail "tokexd exit status $trc"

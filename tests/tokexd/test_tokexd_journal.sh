@@ -4,7 +4,7 @@
 # a net_tap port with its journal in a mktemp directory; crash_client on the kernel side
 # of the TAP (and on 127.0.0.1 for the gateway).
 #
-# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT
+# usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|relogon|lock|nospace|snapfail TOKEXD CRASH_CLIENT
 #   crash    3 rounds: start tokexd on the journal, crash_client recovers and checks both
 #            firms' sessions (retransmission of everything, identical bytes, trade ids
 #            once per side, the book by IOC probes), trades, and tokexd is killed -9 at a
@@ -39,13 +39,29 @@
 #            the newest snapshot corrupted: the one before it is used (--strict); another
 #            configuration (sessions.max) or all of them moved aside: the whole journal
 #            replays to the same streams (--strict).
-# TAP tkxj<net>_<pid>, subnets 198.18.40-55.0/24 (a lock per subnet), market data
-# 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
-# start 15 s, each client 90 s (a parallel test run can slow them several-fold); tokexd's
-# own --seconds 150.
+#   relogon  the gateway's session table (sessions.max 2) full of sessions when tokexd
+#            stops: after the restart, which rebuilds them TERMINATED, a new TCP logon
+#            gets in at once (the slot that can have no resting orders counts as having
+#            lingered), a second one is refused (the other slot's order may rest), the
+#            old session resumes there; again after a restart from a snapshot
+#            (snapshot_every 100). Subnets 198.18.70-71.
+#   lock     a second tokexd on the same journal (its own TAP) while the first runs: it
+#            exits non-zero at once, naming the first (pid, tokexd) and never says ready;
+#            the first trades on, stops clean, and the journal opens again after it.
+#   nospace  the journal on a 3 MB tmpfs (mounted by the test; exit 77 where mount is not
+#            permitted): its 64 MiB segment cannot be allocated, so tokexd exits non-zero
+#            saying so and why, and never says ready.
+#   snapfail journal.snapshot_every 100 on a tmpfs the test fills after the start (the
+#            segment is allocated): the requests still go through, and each snapshot that
+#            fails is reported while tokexd runs, not only in the stop counters; once
+#            there is room again the next one is written and reported so.
+# TAP tkxj<net>_<pid>, subnets 198.18.40-59.0/24, 65-69 and 70-71 (a lock per subnet),
+# market data 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is
+# bounded (for a hang; e2e_lib.sh): a start or a stop E2E_WAIT_S, each client E2E_CLIENT_S;
+# tokexd's own --seconds 3600.
 set -u
 
-WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT}
+WHAT=${1:?usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|relogon|lock|nospace|snapfail TOKEXD CRASH_CLIENT}
 TOKEXD=${2:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 CC=${3:?usage: test_tokexd_journal.sh WHAT TOKEXD CRASH_CLIENT}
 
@@ -54,6 +70,8 @@ TD_PID=
 IFACE=
 LOG=
 PIDS=
+P2=
+MOUNTED=
 
 LABEL="journal $WHAT"
 . "$(cd "$(dirname "$0")" && pwd)/e2e_lib.sh"
@@ -72,14 +90,18 @@ pgateway) NETS="56 57" ;;
 preplay) NETS="52 54" ;;
 gateway) NETS="49 50" ;;
 snapshot) NETS="48 55" ;;
-*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
+lock) NETS="65" ;;
+nospace) NETS="66 67" ;;
+snapfail) NETS="68 69" ;;
+relogon) NETS="70 71" ;;
+*) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|relogon|lock|nospace|snapfail TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
 esac
 
 stop_tokexd() { # $1: signal
 	[ -n "$TD_PID" ] || return 0
 	if kill -0 "$TD_PID" 2>/dev/null; then
 		kill "-$1" "$TD_PID" 2>/dev/null
-		for _ in $(seq 1 100); do kill -0 "$TD_PID" 2>/dev/null || break; sleep 0.1; done
+		wait_until "$E2E_WAIT_S" td_gone
 		kill -KILL "$TD_PID" 2>/dev/null
 	fi
 	wait "$TD_PID" 2>/dev/null
@@ -89,6 +111,12 @@ stop_tokexd() { # $1: signal
 }
 cleanup() {
 	stop_tokexd KILL
+	if [ -n "$P2" ]; then
+		kill -KILL "$P2" 2>/dev/null
+		wait "$P2" 2>/dev/null
+		rm -rf "/var/run/dpdk/tokexd-$P2"
+	fi
+	[ -n "$MOUNTED" ] && umount "$MOUNTED"
 	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
 	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
 }
@@ -102,11 +130,29 @@ WORK=$(mktemp -d "/tmp/tkx-journal-$WHAT.XXXXXX")
 JDIR=$WORK/journal
 STATE=$WORK/state
 mkdir -p "$STATE"
+# nospace, snapfail: the journal on a small tmpfs of the test's own (3 MB: no room for the
+# 64 MiB segment; 160 MB: room for it and for a snapshot at its bound, ~72 MB with this
+# configuration, the rest filled after the start while snapshots must fail).
+case $WHAT in nospace | snapfail)
+	SMALL=$WORK/small
+	mkdir -p "$SMALL"
+	size=3m
+	[ "$WHAT" = snapfail ] && size=160m
+	mount -t tmpfs -o "size=$size" "tkx-$WHAT" "$SMALL" 2>"$WORK/mount.err" ||
+		skip "cannot mount a tmpfs: $(cat "$WORK/mount.err")"
+	MOUNTED=$SMALL
+	JDIR=$SMALL/journal ;;
+esac
 FAULT=
 [ "$WHAT" = storage ] && FAULT="  fault_write_after: 40"
 [ "$WHAT" = snapshot ] && FAULT="  snapshot_every: 500"
+[ "$WHAT" = snapfail ] && FAULT="  snapshot_every: 100"
 # gateway: snapshots too, which then hold the gateway's sessions (the RX core's copy).
 case $WHAT in gateway | pgateway) FAULT="  snapshot_every: 500" ;; esac
+# relogon: a snapshot once the second phase has made 100 records.
+[ "$WHAT" = relogon ] && FAULT="  snapshot_every: 100"
+SESSIONS=8
+[ "$WHAT" = relogon ] && SESSIONS=2
 # pcrash, preplay: pipeline mode takes snapshots at a quiet point of the matching cores.
 case $WHAT in pcrash | pmulti | preplay) FAULT="  snapshot_every: 500" ;; esac
 # A recovery that started from a snapshot (pipeline and gateway modes must have one).
@@ -148,19 +194,26 @@ md:
   port: $((17400 + NET))
   snapshot_ms: 500
 sessions:
-  max: 8
+  max: $SESSIONS
   retransmit_depth: 16384
 $THROTTLE
+tcp:
+  negotiate_deadline_ms: 30000
 journal:
   dir: $JDIR
   durability: sync
 $FAULT
+control:
+  socket: $WORK/tokexd.sock
+firms:
+  - {id: 1, secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d31}
+  - {id: 2, secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d32}
 EOF
 
 # gateway: the TCP gateway on 127.0.0.1, a port free now (kept across the restarts).
 TCP=(--no-tcp)
 CTCP=()
-if [ "$WHAT" = gateway ] || [ "$WHAT" = pgateway ]; then
+if [ "$WHAT" = gateway ] || [ "$WHAT" = pgateway ] || [ "$WHAT" = relogon ]; then
 	TCPPORT=$((27400 + NET))
 	for _ in 1 2 3 4 5; do
 		port_busy "$TCPPORT" || break
@@ -177,14 +230,13 @@ start_tokexd() {
 	START=$((START + 1))
 	LOG=$WORK/tokexd.$START.log
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" "${TCP[@]}" \
-		--seconds 150 -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
+		--seconds 3600 -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
-	for _ in $(seq 1 150); do
-		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
-		kill -0 "$TD_PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 15 s"
+	wait_until "$E2E_WAIT_S" td_started
+	if ! grep -q '^tokexd: ready' "$LOG"; then
+		td_gone && return 1
+		fail "tokexd not ready in $E2E_WAIT_S s"
+	fi
 	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
 	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
 	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
@@ -193,8 +245,11 @@ start_tokexd() {
 	return 0
 }
 
+# Whether the client in the background ($CPID) began trading (or is gone).
+client_trading() { [ -f "$WORK/ready" ] || ! kill -0 "$CPID" 2>/dev/null; }
+
 client() {
-	timeout -k 5 90 "$CC" "$@" --udp "$TIP:7411" "${CTCP[@]}" --state "$STATE" \
+	timeout -k 5 "$E2E_CLIENT_S" "$CC" "$@" --udp "$TIP:7411" "${CTCP[@]}" --state "$STATE" \
 		--contract "${CONTRACT:-$C1}" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
 }
@@ -222,12 +277,8 @@ crash | pcrash | pmulti | gateway | pgateway)
 			--ready "$WORK/ready" &
 		CPID=$!
 		# A random moment while the client trades: 0.2 to 1.5 s after it began (its
-		# recovery and book probes come first, up to 20 s).
-		for _ in $(seq 1 200); do
-			[ -f "$WORK/ready" ] && break
-			kill -0 "$CPID" 2>/dev/null || break
-			sleep 0.1
-		done
+		# recovery and book probes come first).
+		wait_until "$E2E_CLIENT_S" client_trading
 		[ -f "$WORK/ready" ] || { wait "$CPID"; fail "crash_client did not start trading (round $round)"; }
 		[ "$TCP" = --no-tcp ] || [ "$round" = 1 ] || tcp_rebuilt
 		sleep "$((2 + RANDOM % 14))e-1"
@@ -251,12 +302,22 @@ crash | pcrash | pmulti | gateway | pgateway)
 	if [ "$TCP" != --no-tcp ]; then
 		tcp_rebuilt
 		# The deferred path was exercised: B received replies its session layer made
-		# by itself, and the last recovery numbered the journaled ones again.
+		# by itself, and recovery numbers the journaled ones again. Checked on a recovery
+		# of the whole journal (the snapshots set aside for the rest of the test): one
+		# from a snapshot replays only the tail after it, which may hold none of them.
 		bl=$(awk '$1 == "CRASH" && $2 == "local" { b = $6 } END { print b + 0 }' "$WORK/client.log")
 		[ "$bl" -gt 0 ] || fail "session B (tcp) never got a session-layer reply"
+		mkdir -p "$WORK/aside"
+		mv "$JDIR"/snap-* "$WORK/aside/" 2>/dev/null
+		start_tokexd || fail "tokexd exited during the whole journal's replay"
+		grep -q '^tokexd: journal: recovered [0-9]* record(s) from seq 1 to' "$LOG" ||
+			fail "without snapshots the whole journal was not replayed"
+		tcp_rebuilt
 		gl=$(sed -n 's/.* tcp replies renumbered (\([0-9]*\) session-layer rejects).*/\1/p' "$LOG")
 		[ -n "$gl" ] && [ "$gl" -gt 0 ] || fail "recovery renumbered no tcp session-layer reply"
-		echo "[journal $WHAT] B (tcp) got $bl session-layer replies; the last recovery renumbered $gl"
+		echo "[journal $WHAT] B (tcp) got $bl session-layer replies; the whole journal's recovery renumbered $gl"
+		stop_tokexd TERM
+		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
 		# A clean stop: the regenerated streams equal the live ones byte for byte.
 		start_tokexd || fail "tokexd exited during the replay start"
 		tcp_rebuilt
@@ -367,11 +428,7 @@ snapshot)
 		client run --orders 3000 --seed "$((RANDOM + round))" --stop "$WORK/stop" \
 			--ready "$WORK/ready" &
 		CPID=$!
-		for _ in $(seq 1 200); do
-			[ -f "$WORK/ready" ] && break
-			kill -0 "$CPID" 2>/dev/null || break
-			sleep 0.1
-		done
+		wait_until "$E2E_CLIENT_S" client_trading
 		[ -f "$WORK/ready" ] || { wait "$CPID"; fail "crash_client did not start trading (round $round)"; }
 		sleep "$((5 + RANDOM % 10))e-1"
 		kill -KILL "$TD_PID"
@@ -415,6 +472,99 @@ snapshot)
 	grep -q '^tokexd: journal: recovered [0-9]* record(s) from seq 1 to' "$LOG" ||
 		fail "without snapshots the whole journal was not replayed"
 	client verify --strict || fail "the stream after a full replay differs"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
+	sanitizers_quiet
+	;;
+lock)
+	start_tokexd || fail "tokexd exited during start-up"
+	FIRST=$TD_PID
+	# A second tokexd on the same journal, on a TAP of its own (nothing else collides).
+	L2=$WORK/second.log
+	IFACE2=tkxk${NET}_$$
+	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=${IFACE2:0:15}" --ip "$TIP" \
+		--no-tcp --seconds 3600 -- --log-level='*:warning' >"$L2" 2>"$L2.err" &
+	P2=$!
+	second_done() { ! kill -0 "$P2" 2>/dev/null || grep -q '^tokexd: ready' "$L2"; }
+	wait_until "$E2E_WAIT_S" second_done
+	grep -q '^tokexd: ready' "$L2" && fail "a second tokexd started on the journal tokexd $FIRST has open"
+	kill -0 "$P2" 2>/dev/null && fail "the second tokexd still runs after $E2E_WAIT_S s"
+	wait "$P2"
+	rc2=$?
+	P2=
+	[ "$rc2" != 0 ] || fail "the second tokexd exited 0"
+	sed 's/^/[journal lock] second: /' "$L2.err"
+	grep -q "^tokexd: journal: $JDIR is in use by pid $FIRST (tokexd, holding it since " "$L2.err" ||
+		fail "the second tokexd did not name the first (pid $FIRST): $(cat "$L2.err")"
+	# The first goes on as if nothing happened, and releases the journal when it stops.
+	client run --orders 300 --seed 5 || fail "crash_client run failed beside the refused second"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	start_tokexd || fail "tokexd did not start on the journal the first released"
+	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
+	client verify --strict || fail "the stream after the restart differs"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	sanitizers_quiet
+	;;
+nospace)
+	if start_tokexd; then
+		fail "tokexd said ready on a journal whose segment does not fit its disk"
+	fi
+	wait "$TD_PID"
+	TD_RC=$?
+	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
+	TD_PID=
+	[ "$TD_RC" != 0 ] || fail "tokexd exited 0 on a journal it cannot allocate"
+	grep -h 'cannot allocate' "$LOG" "$LOG.err" | sed 's/^/[journal nospace] /'
+	grep -q "journal: cannot allocate its segment $JDIR/jn-00000000000000000001.log ([0-9]* bytes): No space left on device" \
+		"$LOG" "$LOG.err" || fail "the message does not say the segment cannot be allocated, and why"
+	sanitizers_quiet
+	;;
+snapfail)
+	start_tokexd || fail "tokexd exited during start-up"
+	grep -q '^tokexd: journal: a snapshot every 100 records' "$LOG" || fail "snapshots are not on"
+	# The disk fills after the start: the segment is allocated, a snapshot finds no room.
+	dd if=/dev/zero of="$SMALL/fill" bs=1M >/dev/null 2>&1
+	client run --orders 400 --seed 9 || fail "crash_client run failed on a full disk"
+	# Reported by the control thread while tokexd runs, not only at the stop.
+	said() { grep -q "$1" "$LOG" || td_gone; }
+	wait_until "$E2E_WAIT_S" said '^tokexd: journal: snapshot of seq [0-9]* failed: No space left on device'
+	td_gone && fail "tokexd exited"
+	grep -q '^tokexd: journal: snapshot of seq [0-9]* failed: No space left on device' "$LOG" ||
+		fail "no snapshot failure reported while tokexd runs"
+	grep '^tokexd: journal: snapshot of seq' "$LOG" | head -n 1 | sed 's/^/[journal snapfail] /'
+	# Room again: the next snapshot is written and said to be.
+	rm -f "$SMALL/fill"
+	client run --orders 400 --seed 10 || fail "crash_client run failed after the disk was freed"
+	wait_until "$E2E_WAIT_S" said '^tokexd: journal: snapshot of seq [0-9]* written: snapshots work again'
+	td_gone && fail "tokexd exited"
+	grep -q '^tokexd: journal: snapshot of seq [0-9]* written: snapshots work again' "$LOG" ||
+		fail "snapshots working again was not reported"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	sanitizers_quiet
+	;;
+relogon)
+	start_tokexd || fail "tokexd exited during start-up"
+	client fill || fail "crash_client fill failed"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	# Within the linger time of the restart: recovered sessions keep no new logon out.
+	start_tokexd || fail "tokexd exited during the restart"
+	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
+	grep -q '^tokexd: journal: snapshot seq .* loaded' "$LOG" && fail "a snapshot already"
+	client relogon --sid 0x7e57c003 --sid2 0x7e57c004 --orders 120 ||
+		fail "crash_client relogon failed after a restart (replay)"
+	stop_tokexd TERM
+	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	# The sessions come from a snapshot this time.
+	start_tokexd || fail "tokexd exited during the second restart"
+	grep -q '^tokexd: journal: snapshot seq .* loaded' "$LOG" ||
+		fail "the second restart did not start from a snapshot"
+	client relogon --sid 0x7e57c005 --sid2 0x7e57c006 ||
+		fail "crash_client relogon failed after a restart (snapshot)"
 	stop_tokexd TERM
 	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"

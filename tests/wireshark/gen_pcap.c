@@ -77,7 +77,7 @@ static const char *const cancel_n[] = {
 static const char *const sreject_n[] = {
 	NULL, "Unknown firm", "Bad credentials", "Stale timestamp", "Session in use",
 	"Not negotiated", "Bad keepalive", "Not established", "Out of range", "Too many",
-	"Unspecified",
+	"Unspecified", "Session limit",
 };
 static const char *const term_n[] = {
 	"Finished", "Unspecified", "Keepalive timeout", "Protocol error", "Throttle",
