@@ -1422,8 +1422,7 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		return;
 	}
 	if (!s) {
-		uint16_t why = 0;
-
+		why = 0;
 		slot = slot_alloc(t, (unsigned)(f - t->firms), c->now, c->out, &why);
 		if (slot == SS_NO_SLOT) {
 			negotiate_reject(c, n, why);
