@@ -876,6 +876,10 @@ int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_
 		snprintf(out, len, "%s", u <= (uint32_t)k->max ? names[u] : "?");
 		return 0;
 	}
+	case CT_UDP_AUTH:
+		memcpy(&u, src, sizeof(u));
+		snprintf(out, len, "%s", u ? "required" : "off");
+		return 0;
 	default:
 		return -ENOENT;
 	}

@@ -14,7 +14,8 @@
 
 #include "cp_config.h"
 
-/* Loads text over the defaults; rc, the message in err. */
+/* Loads text over the defaults (with the firm every configuration file names); rc, the
+ * message in err. */
 static int load(const char *text, struct cp_config *cfg, char *err, size_t len)
 {
 	char path[] = "/tmp/tokex-cfg-auth-XXXXXX";
@@ -25,6 +26,7 @@ static int load(const char *text, struct cp_config *cfg, char *err, size_t len)
 	f = fdopen(fd, "w");
 	assert_non_null(f);
 	fputs(text, f);
+	fputs("firms:\n  - id: 1\n    secret: 00112233445566778899aabbccddeeff\n", f);
 	fclose(f);
 	cp_config_defaults(cfg);
 	rc = cp_config_load(cfg, path, err, len);
