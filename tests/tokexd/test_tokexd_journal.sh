@@ -42,9 +42,10 @@
 #   relogon  the gateway's session table (sessions.max 2) full of sessions when tokexd
 #            stops: after the restart, which rebuilds them TERMINATED, a new TCP logon
 #            gets in at once (the slot that can have no resting orders counts as having
-#            lingered), a second one is refused (the other slot's order may rest), the
-#            old session resumes there; again after a restart from a snapshot
-#            (snapshot_every 100). Subnets 198.18.70-71.
+#            lingered), the old session whose order may rest resumes in its slot, and a
+#            second new logon finds the table full of live sessions; again after a
+#            restart from a snapshot (snapshot_every 100). sessions.per_firm 2: the table
+#            is what is full, not a firm's share. Subnets 198.18.70-71.
 #   lock     a second tokexd on the same journal (its own TAP) while the first runs: it
 #            exits non-zero at once, naming the first (pid, tokexd) and never says ready;
 #            the first trades on, stops clean, and the journal opens again after it.
@@ -152,7 +153,8 @@ case $WHAT in gateway | pgateway) FAULT="  snapshot_every: 500" ;; esac
 # relogon: a snapshot once the second phase has made 100 records.
 [ "$WHAT" = relogon ] && FAULT="  snapshot_every: 100"
 SESSIONS=8
-[ "$WHAT" = relogon ] && SESSIONS=2
+[ "$WHAT" = relogon ] && SESSIONS="2
+  per_firm: 2"
 # pcrash, preplay: pipeline mode takes snapshots at a quiet point of the matching cores.
 case $WHAT in pcrash | pmulti | preplay) FAULT="  snapshot_every: 500" ;; esac
 # A recovery that started from a snapshot (pipeline and gateway modes must have one).

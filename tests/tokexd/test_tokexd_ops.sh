@@ -36,7 +36,7 @@ cleanup() {
 	if [ -n "$TD_PID" ] && kill -0 "$TD_PID" 2>/dev/null; then
 		kill -CONT "$TD_PID" 2>/dev/null
 		kill -TERM "$TD_PID" 2>/dev/null
-		for _ in $(seq 1 50); do kill -0 "$TD_PID" 2>/dev/null || break; sleep 0.1; done
+		wait_until "$E2E_WAIT_S" td_gone
 		kill -KILL "$TD_PID" 2>/dev/null
 		wait "$TD_PID" 2>/dev/null
 	fi
@@ -79,7 +79,7 @@ EOF
 refused() {
 	local want=$1 text=$2
 	shift 2
-	timeout -k 5 60 "$TOKEXD" "$@" --vdev "net_tap0,iface=${IFACE}r" --no-tcp --seconds 5 \
+	timeout -k 5 "$E2E_WAIT_S" "$TOKEXD" "$@" --vdev "net_tap0,iface=${IFACE}r" --no-tcp --seconds 5 \
 		>"$WORK/refused.out" 2>"$WORK/refused.err"
 	local rc=$?
 	ip link del "${IFACE}r" 2>/dev/null
@@ -112,11 +112,11 @@ first=$(grep -n '^journal:' "$WORK/dup.yaml" | head -n 1 | cut -d: -f1)
 line=$(grep -n '^journal:' "$WORK/dup.yaml" | tail -n 1 | cut -d: -f1)
 refused 2 "$WORK/dup.yaml:$line: journal: given twice (first on line $first)" -c "$WORK/dup.yaml"
 # No file: the demo firms, loudly; a file: no such warning.
-timeout 60 "$TOKEXD" --print-config >"$WORK/demo.out" 2>"$WORK/demo.err" || fail "tokexd --print-config failed"
+timeout "$E2E_WAIT_S" "$TOKEXD" --print-config >"$WORK/demo.out" 2>"$WORK/demo.err" || fail "tokexd --print-config failed"
 grep -q "WARNING: no configuration file: the built-in demo firms 1 and 2" "$WORK/demo.err" ||
 	fail "no warning about the demo firms without a configuration file"
 conf "" >"$WORK/tokexd.yaml"
-timeout 60 "$TOKEXD" -c "$WORK/tokexd.yaml" --print-config >"$WORK/cfg.out" 2>"$WORK/cfg.err" ||
+timeout "$E2E_WAIT_S" "$TOKEXD" -c "$WORK/tokexd.yaml" --print-config >"$WORK/cfg.out" 2>"$WORK/cfg.err" ||
 	fail "tokexd -c --print-config failed: $(cat "$WORK/cfg.err")"
 grep -q "WARNING" "$WORK/cfg.err" && fail "a warning about demo firms with a configuration file"
 echo "[ops] start: refusals and the demo-firms warning as expected"
@@ -124,14 +124,11 @@ echo "[ops] start: refusals and the demo-firms warning as expected"
 # --- socket ---------------------------------------------------------------------------
 LOG=$WORK/tokexd.log
 "$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "198.18.$NET.2" --no-tcp \
-	--seconds 150 -- --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
+	--seconds 3600 -- --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
 TD_PID=$!
-for _ in $(seq 1 150); do
-	grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
-	kill -0 "$TD_PID" 2>/dev/null || fail "tokexd exited during start-up"
-	sleep 0.1
-done
-grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 15 s"
+wait_until "$E2E_WAIT_S" td_started
+td_gone && fail "tokexd exited during start-up"
+grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in $E2E_WAIT_S s"
 ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
 ip link set "$IFACE" up || fail "cannot bring $IFACE up"
 [ -S "$SOCK" ] || fail "no control socket at $SOCK"
@@ -139,7 +136,7 @@ ip link set "$IFACE" up || fail "cannot bring $IFACE up"
 refused 1 "another tokexd is listening there; not starting without the operator's socket" \
 	-c "$WORK/tokexd.yaml"
 [ -S "$SOCK" ] || fail "the second tokexd removed the first one's socket"
-ctl() { timeout 30 "$CTL" -s "$SOCK" "$@" >"$WORK/ctl.out" 2>"$WORK/ctl.err"; }
+ctl() { timeout "$E2E_WAIT_S" "$CTL" -s "$SOCK" "$@" >"$WORK/ctl.out" 2>"$WORK/ctl.err"; }
 ctl counters || fail "tokexctl counters: $(cat "$WORK/ctl.err")"
 ctl kill 99 7 on && fail "tokexctl kill 99 7 on succeeded for a firm that does not exist"
 grep -q "tokexctl: kill: no firm 99 (the configuration's firms: 1 2)" "$WORK/ctl.err" ||
@@ -163,12 +160,8 @@ mm() {
 # before the start) established.
 est() { grep -c 'udp session: session ESTABLISHED' "$LOG"; }
 mm_up() {
-	for _ in $(seq 1 300); do
-		[ "$(est)" -gt "$1" ] && return 0
-		kill -0 "$MM_PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
+	mm_est_or_gone() { [ "$(est)" -gt "$1" ] || ! kill -0 "$MM_PID" 2>/dev/null; }
+	wait_until "$E2E_WAIT_S" mm_est_or_gone "$1" && [ "$(est)" -gt "$1" ]
 }
 # The default keepalive rides out a 4 s stall of the exchange (the old 1000 ms default
 # gave up after 3 s). The stall is the stimulus, not a wait: tokexd is stopped for it.
@@ -185,7 +178,7 @@ tail -n 1 "$WORK/mm1.log" | grep -q '^tokex-mm: result: PASS: ' ||
 	fail "tokex-mm's last line is not its PASS result: $(tail -n 1 "$WORK/mm1.log")"
 echo "[ops] keepalive: $(tail -n 1 "$WORK/mm1.log")"
 # A short keepalive: the stall loses the session, and the last line says why. tokexd stays
-# stopped until tokex-mm has given up (or 30 s).
+# stopped until tokex-mm has given up (or E2E_WAIT_S, a hang bound).
 # Establishing waits 5 s with this keepalive: a loaded machine gets three tries.
 for try in 1 2 3; do
 	base=$(est)
@@ -198,7 +191,8 @@ for try in 1 2 3; do
 	echo "[ops] tokex-mm (keepalive 300) did not establish in 5 s; again"
 done
 kill -STOP "$TD_PID"
-for _ in $(seq 1 300); do kill -0 "$MM_PID" 2>/dev/null || break; sleep 0.1; done
+mm_gone() { ! kill -0 "$MM_PID" 2>/dev/null; }
+wait_until "$E2E_WAIT_S" mm_gone
 kill -CONT "$TD_PID"
 wait "$MM_PID"
 mrc=$?
@@ -210,8 +204,8 @@ echo "[ops] keepalive: $want"
 
 # --- stop -----------------------------------------------------------------------------
 kill -TERM "$TD_PID"
-for _ in $(seq 1 100); do kill -0 "$TD_PID" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$TD_PID" 2>/dev/null && fail "tokexd ignored SIGTERM for 10 s"
+wait_until "$E2E_WAIT_S" td_gone
+kill -0 "$TD_PID" 2>/dev/null && fail "tokexd ignored SIGTERM for $E2E_WAIT_S s"
 wait "$TD_PID"
 trc=$?
 [ "$trc" = 0 ] || fail "tokexd exit status $trc"

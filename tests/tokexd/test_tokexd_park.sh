@@ -59,7 +59,7 @@ stop_tokexd() { # $1: signal
 	[ -n "$TD_PID" ] || return 0
 	if kill -0 "$TD_PID" 2>/dev/null; then
 		kill "-$1" "$TD_PID" 2>/dev/null
-		for _ in $(seq 1 100); do kill -0 "$TD_PID" 2>/dev/null || break; sleep 0.1; done
+		wait_until "$E2E_WAIT_S" td_gone
 		kill -KILL "$TD_PID" 2>/dev/null
 	fi
 	wait "$TD_PID" 2>/dev/null
@@ -122,37 +122,32 @@ start_tokexd() {
 	START=$((START + 1))
 	LOG=$WORK/tokexd.$START.log
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" \
-		--tcp "127.0.0.1:$TCPPORT" --seconds 400 -- --log-level='*:warning' \
+		--tcp "127.0.0.1:$TCPPORT" --seconds 3600 -- --log-level='*:warning' \
 		>"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
-	for _ in $(seq 1 600); do
-		grep -q '^tokexd: ready' "$LOG" 2>/dev/null && break
-		kill -0 "$TD_PID" 2>/dev/null || fail "tokexd exited during start $START"
-		sleep 0.1
-	done
-	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in 60 s"
+	wait_until "$E2E_WAIT_S" td_started
+	td_gone && fail "tokexd exited during start $START"
+	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in $E2E_WAIT_S s"
 	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
 	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
 	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
 	[ -n "$C1" ] || fail "tokexd listed no contract"
 	# The control socket is opened by the control thread after the start.
-	for _ in $(seq 1 100); do
-		[ -S "$SOCK" ] && "$CTL" -s "$SOCK" help >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
+	ctl_up() { [ -S "$SOCK" ] && "$CTL" -s "$SOCK" help >/dev/null 2>&1; }
+	wait_until "$E2E_WAIT_S" ctl_up && return 0
 	fail "no tokexctl socket at $SOCK"
 }
 
 pc() { # park_client on UDP: its output also into the log
-	timeout -k 5 60 "$PC" --udp "$TIP:7411" --contract "$C1" "$@" | tee -a "$WORK/client.log"
+	timeout -k 5 "$E2E_CLIENT_S" "$PC" --udp "$TIP:7411" --contract "$C1" "$@" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
 }
 pc_tcp() {
-	timeout -k 5 60 "$PC" --tcp "127.0.0.1:$TCPPORT" --contract "$C1" "$@" |
+	timeout -k 5 "$E2E_CLIENT_S" "$PC" --tcp "127.0.0.1:$TCPPORT" --contract "$C1" "$@" |
 		tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
 }
-ctl() { timeout -k 5 30 "$CTL" -s "$SOCK" "$@"; }
+ctl() { timeout -k 5 "$E2E_WAIT_S" "$CTL" -s "$SOCK" "$@"; }
 
 # tokexctl sessions into $WORK/sessions.<n>; "SESSION FIRM STATE TR SLOT" lines in .key.
 LISTS=0
@@ -210,12 +205,9 @@ sed 's/^/[park '"$MODE"'] | /' "$L"
 
 # 3. The table full, firm 1 at its limit: after the linger its oldest (5001) is forgotten
 #    first, its order detached.
-for _ in $(seq 1 450); do
-	grep -q 'session FORGOTTEN [a-z-]* (orders detached) session_id=5001 ' "$LOG" && break
-	sleep 0.1
-done
-grep -q 'session FORGOTTEN [a-z-]* (orders detached) session_id=5001 ' "$LOG" ||
-	fail "5001 was not forgotten in 45 s (linger 15 s)"
+forgot_5001() { grep -q 'session FORGOTTEN [a-z-]* (orders detached) session_id=5001 ' "$LOG"; }
+wait_until "$E2E_WAIT_S" forgot_5001 ||
+	fail "5001 was not forgotten in $E2E_WAIT_S s (linger 15 s)"
 grep 'session FORGOTTEN' "$LOG" | sed 's/^/[park '"$MODE"'] /'
 
 # 4. The operator drops 5002; firm 1 logs on 5005 in a detached order's slot.
