@@ -162,7 +162,7 @@ struct ss_table {
 	uint64_t thr_tau;       /* burst tolerance: (burst - 1) * interval */
 	uint64_t ts_tol_ns;
 	uint64_t linger_ns;
-	uint64_t auth_floor;    /* ss_params.auth_floor_ns */
+	uint64_t logon_floor;    /* ss_params.logon_floor_ns */
 
 	struct ss_firm *firms;  /* sorted by firm_id */
 	struct ss_fstate *fs;   /* per firm, same order */
@@ -596,10 +596,12 @@ static void set_may_have_orders(struct ss_table *t, uint16_t slot, int may)
 static int lingered(const struct ss_table *t, uint16_t slot, uint64_t now)
 {
 	/* ...and every logon it had is stale (its timestamp may be ahead of the clock by up
-	 * to the tolerance): none played back can pass the staleness check (invariant 14),
-	 * nor bring back the keys it derived (16). */
+	 * to the tolerance), or from before the owner's start (logon_floor_ns refuses those):
+	 * none played back can pass the staleness check (invariant 14), nor bring back the
+	 * keys it derived (16). */
 	return since(now, t->sess[slot].term_time) >= t->linger_ns &&
-	       now > t->aux[slot].logon_ts + t->ts_tol_ns;
+	       (now > t->aux[slot].logon_ts + t->ts_tol_ns ||
+		t->aux[slot].logon_ts <= t->logon_floor);
 }
 
 static int firm_at_limit(const struct ss_table *t, unsigned fi)
@@ -1257,10 +1259,6 @@ static uint16_t auth_negotiate(struct ss_table *t, uint16_t slot, const struct s
 	if (!t->auth)
 		return 0;
 	a = slot == SS_NO_SLOT ? NULL : &t->auth[slot];
-	if (n->timestamp <= t->auth_floor) {
-		STAT(t, neg_stale);
-		return TKX_SREJ_STALE_TIMESTAMP; /* keys from before the owner started */
-	}
 	if (a && a->keyed) {
 		if (n->timestamp < a->key_ts) {
 			STAT(t, neg_stale);
@@ -1414,6 +1412,12 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		/* Not newer than a logon this session already accepted: a replay. */
 		STAT(t, neg_replayed);
 		negotiate_reject_log(c, n, TKX_SREJ_STALE_TIMESTAMP, SS_LOG_LOGON_REPLAYED);
+		return;
+	}
+	if (n->timestamp <= t->logon_floor) {
+		/* From before the owner started (invariant 14): its session may be gone. */
+		STAT(t, neg_stale);
+		negotiate_reject(c, n, TKX_SREJ_STALE_TIMESTAMP);
 		return;
 	}
 	why = auth_negotiate(t, s ? slot : SS_NO_SLOT, f, n, &keys, &fresh_keys);
@@ -2479,7 +2483,7 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	if (!t->tcp && p->udp_auth == SS_AUTH_REQUIRED)
 		t->auth = (struct ss_auth *)(base + l.auth);
 	t->auth_strip = !t->tcp && p->udp_auth == SS_AUTH_OFF;
-	t->auth_floor = p->auth_floor_ns;
+	t->logon_floor = p->logon_floor_ns;
 	t->ring = (uint8_t(*)[SS_MSG_MAX])(base + l.ring);
 	t->peer_ht = (uint16_t *)(base + l.peer_ht);
 	t->id_ht = (uint16_t *)(base + l.id_ht);

@@ -114,11 +114,15 @@
  *     Establishes) only grows: a Negotiate or Establish not newer is refused
  *     STALE_TIMESTAMP (a replay of captured bytes), whatever the tolerance. It is kept as
  *     long as the slot holds the session id - TERMINATED keeps it, even for a session
- *     never established, and a slot is reclaimed no sooner than ts_tolerance_ms after its
- *     session ended, when every logon it had is stale - and it survives a restart:
- *     on_negotiated reports each accepted Negotiate before its NegotiationResponse is
- *     appended (with defer_local, the response waits for the owner's DP_EV_LOGON), replay
- *     gives it back (ss_restore_logon), snapshots keep it.
+ *     never established, and a slot is reclaimed (or forgotten) only once every logon it
+ *     had is stale: ts_tolerance_ms after its session ended and after its newest logon's
+ *     timestamp - and it survives a restart: on_negotiated reports each accepted
+ *     Negotiate before its NegotiationResponse is appended (with defer_local, the
+ *     response waits for the owner's DP_EV_LOGON), replay gives it back
+ *     (ss_restore_logon), snapshots keep it. A Negotiate at or before
+ *     ss_params.logon_floor_ns (the owner's start) is refused STALE_TIMESTAMP on every
+ *     table, so a session rebuilt by a restart, whose logons all predate it, needs no
+ *     wait: it counts as lingered (a restart never locks new logons out).
  * 15. A session's replies are numbered in the order its requests were taken. Each
  *     forwarded request is in flight until a dp_event marked DP_EV_DONE (its last reply,
  *     dp_msg.h) or its ss_reject_order() answer; with defer_local each own reply handed
@@ -138,7 +142,7 @@
  *     4.13). Each accepted Negotiate whose timestamp is above that of the one the
  *     session's keys came from derives new keys (tkx_auth_derive()) and restarts both
  *     counters; one not newer is refused STALE_TIMESTAMP (14), and so is one at or
- *     before ss_params.auth_floor_ns. A session_id's keys are
+ *     before ss_params.logon_floor_ns (14). A session_id's keys are
  *     never forgotten while the Negotiate they came from could still pass the staleness
  *     check: a TERMINATED slot is reclaimed (9) only once now is past that Negotiate's
  *     timestamp plus the tolerance, so a played-back Negotiate never brings keys back.
@@ -298,10 +302,12 @@ struct ss_params {
 	uint8_t defer_local;
 	/* UDP tables: enum ss_udp_auth (invariant 16); TCP tables ignore it. SS_AUTH_REQUIRED */
 	uint8_t udp_auth;
-	/* UDP with SS_AUTH_REQUIRED: a Negotiate timestamped at or before this (ns since the
-	 * epoch) is refused STALE_TIMESTAMP. The owner's start time: the keys the sessions had
-	 * before a restart (which forgets them) can then never be derived again.          0 */
-	uint64_t auth_floor_ns;
+	/* A Negotiate timestamped at or before this (ns since the epoch) is refused
+	 * STALE_TIMESTAMP (invariant 14). The owner's start time: no logon captured before a
+	 * restart can start a session again, so the sessions the restart rebuilt need not
+	 * keep their slots to refuse them, and the keys UDP sessions had before it (which it
+	 * forgets) can never be derived again (16).                                       0 */
+	uint64_t logon_floor_ns;
 };
 
 /* Outbound datagram (UDP) or stream chunk (TCP) for one peer. */

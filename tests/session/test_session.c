@@ -50,7 +50,8 @@ static void params(struct ss_params *p, uint8_t transport)
 	p->throttle_rate = 0;
 	p->retrans_depth = 64;
 	p->retrans_max = 64;
-	p->log_depth = 64;	/* The session layer's own rules, on bare datagrams; datagram authentication has its
+	p->log_depth = 64;
+	/* The session layer's own rules, on bare datagrams; datagram authentication has its
 	 * tests in test_session_auth.c. */
 	p->udp_auth = SS_AUTH_OFF;
 }

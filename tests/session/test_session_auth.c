@@ -41,7 +41,7 @@ struct fx {
 };
 
 /* A table of max_sessions slots that lingers linger_ms and refuses Negotiates at or before
- * floor (ss_params.auth_floor_ns). */
+ * floor (ss_params.logon_floor_ns). */
 static void fx_open_p(struct fx *f, uint8_t transport, uint8_t auth, uint32_t max_sessions,
 		      uint32_t linger_ms, uint64_t floor)
 {
@@ -50,10 +50,10 @@ static void fx_open_p(struct fx *f, uint8_t transport, uint8_t auth, uint32_t ma
 
 	ss_params_default(&p);
 	assert_int_equal(p.udp_auth, SS_AUTH_REQUIRED); /* the default */
-	assert_int_equal(p.auth_floor_ns, 0);
+	assert_int_equal(p.logon_floor_ns, 0);
 	p.max_sessions = max_sessions;
 	p.linger_ms = linger_ms;
-	p.auth_floor_ns = floor;
+	p.logon_floor_ns = floor;
 	p.core = 1;
 	p.transport = transport;
 	p.firms = firms;

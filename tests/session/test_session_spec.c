@@ -47,6 +47,8 @@ static void params(struct ss_params *p, uint8_t transport)
 	p->max_sessions = 8;
 	p->core = CORE;
 	p->transport = transport;
+	/* Bare datagrams: datagram authentication has its tests in test_session_auth.c. */
+	p->udp_auth = SS_AUTH_OFF;
 	p->firms = firms;
 	p->n_firms = 1;
 	p->throttle_rate = 0;
