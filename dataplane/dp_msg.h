@@ -30,13 +30,11 @@ enum dp_order_type {
 	DP_ORD_MASS_CANCEL = 4, /* scope/side/contract/account filters */
 	DP_ORD_SESSION_GONE = 5, /* the session's orders: cancel every one of (src, session)
 				  * (cancel-on-disconnect), or detach them (scope, below) */
-	/* Journal records of the TCP gateway (issue 6), on its ring to the RX core, which
-	 * journals them and never passes them to mc_process (which ignores them): */
-	DP_ORD_SESSION_UP = 6, /* a session established for the first time (dp_order_session_up) */
-	DP_ORD_LOCAL = 7,      /* a numbered reply the session layer made by itself
-				* (struct dp_order_local), echoed back as a dp_event */
-	DP_ORD_LOGON = 8,      /* an accepted Negotiate (dp_order_logon), echoed back as a
-				* dp_event once journaled: its NegotiationResponse waits */
+	/* 6 and 8 were the TCP gateway's journal records while it kept a session table of
+	 * its own; journals that hold them are refused (td_journal.c). */
+	DP_ORD_LOCAL = 7,      /* a numbered reply the session layer made by itself, held
+				* behind its session's requests (struct dp_order_local): never
+				* leaves the session layer; mc_process ignores it */
 };
 
 /*
@@ -106,9 +104,6 @@ struct dp_event {
 };
 _Static_assert(sizeof(struct dp_event) == 64, "dp_event is one cache line");
 
-/* dp_event.pad[0]: the event is a session layer's own reply coming back (DP_ORD_LOCAL's
- * echo), template TKX_EXEC_REJECT or TKX_BUSINESS_REJECT, its body in u.raw. */
-#define DP_EV_LOCAL 1
 /* dp_event.pad[0]: a matching core's answer to a SESSION_GONE with DP_GONE_ACK (session,
  * src, parts as the request's; template_id 0; u.raw[0, 8) the request's order_id). Never
  * sent to a client. */
@@ -123,76 +118,6 @@ _Static_assert(sizeof(struct dp_event) == 64, "dp_event is one cache line");
  * core's own answer to a request it could not deliver (ExecReject BUSY, STORAGE) carries
  * it too. The session layer counts them to send a session's replies in request order. */
 #define DP_EV_DONE 1
-
-/* dp_event.pad[0]: a DP_ORD_LOGON coming back, journaled: template
- * TKX_NEGOTIATION_RESPONSE, u.raw the struct tkx_negotiation_response to send. */
-#define DP_EV_LOGON 3
-
-/*
- * DP_ORD_SESSION_UP, in a plain struct dp_order:
- *   type DP_ORD_SESSION_UP, src the session core, session its slot, firm_id,
- *   cl_ord_id the session_id, in_seq the first inbound number it adopted (Establish's
- *   next_seq_no), rx_time when it was established; every other field 0.
- */
-static inline void dp_order_session_up(struct dp_order *o, uint8_t src, uint16_t slot,
-				       uint64_t session_id, uint32_t firm_id, uint64_t next_in,
-				       uint64_t now)
-{
-	*o = (struct dp_order){
-		.type = DP_ORD_SESSION_UP,
-		.src = src,
-		.session = slot,
-		.firm_id = firm_id,
-		.cl_ord_id = session_id,
-		.rx_time = now,
-		.in_seq = next_in,
-	};
-}
-
-/*
- * DP_ORD_LOGON, in a plain struct dp_order: an accepted Negotiate, journaled so that its
- * timestamp, the newest of its session, survives a restart (a replay of the captured
- * bytes is refused after it too):
- *   type DP_ORD_LOGON, src the session core, session its slot, firm_id, cl_ord_id the
- *   session_id, order_id the Negotiate's timestamp, rx_time when it was accepted.
- */
-static inline void dp_order_logon(struct dp_order *o, uint8_t src, uint16_t slot,
-				  uint64_t session_id, uint32_t firm_id, uint64_t timestamp,
-				  uint64_t now)
-{
-	*o = (struct dp_order){
-		.type = DP_ORD_LOGON,
-		.src = src,
-		.session = slot,
-		.firm_id = firm_id,
-		.cl_ord_id = session_id,
-		.order_id = timestamp,
-		.rx_time = now,
-	};
-}
-
-/* The echo of a DP_ORD_LOGON: the NegotiationResponse its session core sends then. */
-static inline int dp_order_logon_event(const struct dp_order *o, struct dp_event *e)
-{
-	struct tkx_negotiation_response r;
-
-	if (o->type != DP_ORD_LOGON)
-		return -EINVAL;
-	memset(e, 0, sizeof(*e));
-	memset(&r, 0, sizeof(r));
-	r.session_id = o->cl_ord_id;
-	r.request_timestamp = o->order_id;
-	r.firm_id = o->firm_id;
-	e->template_id = TKX_NEGOTIATION_RESPONSE;
-	e->session = o->session;
-	e->src = o->src;
-	e->parts = 1;
-	e->pad[0] = DP_EV_LOGON;
-	memcpy(e->u.raw, &r, sizeof(r));
-	return 0;
-}
-_Static_assert(sizeof(struct tkx_negotiation_response) <= sizeof(((struct dp_event *)0)->u.raw),
-	       "a NegotiationResponse fits a dp_event");
 
 /*
  * DP_ORD_LOCAL: the same 64 bytes seen through this overlay (copied with memcpy, never
@@ -220,8 +145,6 @@ _Static_assert(offsetof(struct dp_order_local, src) == offsetof(struct dp_order,
 _Static_assert(sizeof(struct tkx_exec_reject) <= DP_LOCAL_BODY_MAX &&
 	       sizeof(struct tkx_business_reject) <= DP_LOCAL_BODY_MAX,
 	       "every kind of local reply fits a DP_ORD_LOCAL");
-_Static_assert(DP_LOCAL_BODY_MAX <= sizeof(((struct dp_event *)0)->u.raw),
-	       "and its echo, a dp_event");
 
 /* Packs a local reply into o. 0, or -EINVAL when blen is above DP_LOCAL_BODY_MAX. */
 static inline int dp_order_local_pack(struct dp_order *o, uint8_t src, uint16_t slot,
@@ -242,25 +165,6 @@ static inline int dp_order_local_pack(struct dp_order *o, uint8_t src, uint16_t 
 	memcpy(l.body, body, blen);
 	l.rx_time = now;
 	memcpy(o, &l, sizeof(*o));
-	return 0;
-}
-
-/* The echo of a DP_ORD_LOCAL: the dp_event the session layer's ss_event() numbers as it
- * would have numbered the reply itself. 0, or -EINVAL (not a DP_ORD_LOCAL, bad length). */
-static inline int dp_order_local_event(const struct dp_order *o, struct dp_event *e)
-{
-	struct dp_order_local l;
-
-	memcpy(&l, o, sizeof(l));
-	if (l.type != DP_ORD_LOCAL || l.blen > DP_LOCAL_BODY_MAX)
-		return -EINVAL;
-	memset(e, 0, sizeof(*e));
-	e->template_id = l.template_id;
-	e->session = l.session;
-	e->src = l.src;
-	e->parts = 1;
-	e->pad[0] = DP_EV_LOCAL;
-	memcpy(e->u.raw, l.body, l.blen);
 	return 0;
 }
 

@@ -1021,10 +1021,10 @@ static void mc_one_apply(struct mc_core *mc, const struct dp_order *r)
 {
 	mc->cur = r;
 	if (r->type < DP_ORD_NEW || r->type > DP_ORD_SESSION_GONE) {
-		/* Not a request: a session core's journal record (DP_ORD_SESSION_UP, LOCAL),
-		 * which its RX core keeps from us, or garbage. Its other fields are no
-		 * request's (a LOCAL carries a reply's body), so nothing is answered either:
-		 * ignored, as if never sent (counted in orders only). */
+		/* Not a request: a session layer's held reply (DP_ORD_LOCAL), which never
+		 * leaves it, or garbage. Its other fields are no request's (a LOCAL carries a
+		 * reply's body), so nothing is answered either: ignored, as if never sent
+		 * (counted in orders only). */
 		return;
 	}
 	if (r->type == DP_ORD_MASS_CANCEL || r->type == DP_ORD_SESSION_GONE) {

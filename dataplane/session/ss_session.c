@@ -2,7 +2,8 @@
  * ss_session.c - the FIXP-style session layer: negotiate, establish, sequence, throttle,
  * retransmit and terminate order-entry sessions; see ss_session.h for the design.
  *
- * Runs on the core that owns the table (RX/session core or TCP gateway thread). Consumes
+ * Runs on the core that owns the table (tokexd's RX/session core: the sessions of both
+ * transports, each message framed and numbered as its peer's transport wants). Consumes
  * inbound messages (decoded by tokex/codec.h), dp_events from matching cores and time;
  * produces dp_orders and outbound buffers in the caller's struct ss_out. Nothing here
  * allocates, locks, logs to a stream or makes a system call after ss_table_init();
@@ -111,19 +112,18 @@ struct ss_aux {
 	uint64_t logon_ts;   /* newest timestamp of an accepted Negotiate or Establish */
 	uint64_t hold_since; /* when its hold queue last became non-empty (backstop) */
 	uint32_t inflight;   /* requests forwarded whose DP_EV_DONE has not come back */
-	uint32_t local_out;  /* defer_local: own replies handed to the owner, not echoed */
 	uint32_t held;       /* entries in its hold queue (invariant 15) */
 	uint32_t hold_head;  /* pool index of the oldest, HOLD_NONE when empty */
 	uint32_t hold_tail;
-	uint8_t logon_wait;  /* defer_local: NegotiationResponse waits for its DP_EV_LOGON */
 	uint8_t closing;     /* its end waits behind its queue: input is dropped */
 	uint8_t on_ready;    /* on t->ready: the queue's head may go, room permitting */
 	uint8_t gone;        /* closing after a disconnect: nothing is sent to its peer */
 	uint8_t close_term;  /* closing: a Terminate is sent first, close_term_reason */
 	uint8_t close_code;  /* closing: its log code (enum ss_log_code) ... */
+	uint8_t pad0;
 	uint16_t close_reason; /* ... and reason */
 	uint16_t close_term_reason;
-	uint8_t pad[18];
+	uint8_t pad[22];
 };
 _Static_assert(sizeof(struct ss_aux) == 64, "ss_aux is one cache line");
 
@@ -157,7 +157,6 @@ struct ss_table {
 	uint32_t keepalive_max_ms;
 	uint32_t throttle_grace;
 	uint8_t core;
-	uint8_t tcp;
 	uint64_t thr_interval;  /* ns between messages at the throttle rate; 0 = off */
 	uint64_t thr_tau;       /* burst tolerance: (burst - 1) * interval */
 	uint64_t ts_tol_ns;
@@ -167,7 +166,7 @@ struct ss_table {
 	struct ss_firm *firms;  /* sorted by firm_id */
 	struct ss_fstate *fs;   /* per firm, same order */
 	struct ss_sess *sess;
-	struct ss_auth *auth;   /* per slot; NULL unless UDP with SS_AUTH_REQUIRED */
+	struct ss_auth *auth;   /* per slot; NULL unless SS_AUTH_REQUIRED */
 	struct ss_aux *aux;
 	uint8_t (*ring)[SS_MSG_MAX]; /* slot s, sequence q: ring[(s << shift) | (q & mask)] */
 	uint16_t *peer_ht;      /* live slots by peer */
@@ -197,8 +196,7 @@ struct ss_table {
 			      uint64_t timestamp);
 	void *hook_arg;
 	uint8_t no_retx; /* ss_halt_retransmission(): RetransmitRequests are refused */
-	uint8_t defer_local; /* ss_params.defer_local */
-	uint8_t auth_strip;  /* UDP with SS_AUTH_OFF: a trailing DatagramAuth is dropped */
+	uint8_t auth_strip;  /* SS_AUTH_OFF: a UDP datagram's trailing DatagramAuth is dropped */
 
 	/* log ring: producer index on its own line, consumer index on another */
 	_Alignas(64) uint32_t log_head;
@@ -216,6 +214,13 @@ struct ss_table {
 static inline int peer_eq(const struct ss_peer *a, const struct ss_peer *b)
 {
 	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* The peer's transport (invariant 12): a TCP connection's conn is never 0, a UDP
+ * address's always is. */
+static inline int peer_tcp(const struct ss_peer *p)
+{
+	return p->conn != 0;
 }
 
 static inline uint64_t mix64(uint64_t x)
@@ -290,19 +295,7 @@ static inline uint16_t event_blen(uint16_t tid)
 	}
 }
 
-/* Block length of a reply the session layer makes by itself (ss_params.defer_local). */
-static inline uint16_t local_blen(uint16_t tid)
-{
-	switch (tid) {
-	case TKX_EXEC_REJECT: return sizeof(struct tkx_exec_reject);
-	case TKX_BUSINESS_REJECT: return sizeof(struct tkx_business_reject);
-	default: return 0;
-	}
-}
-/* Both come back in a dp_event's body (DP_EV_LOCAL), and are kept in a ring entry. */
-_Static_assert(sizeof(struct tkx_exec_reject) <= sizeof(((struct dp_event *)0)->u.raw) &&
-	       sizeof(struct tkx_business_reject) <= sizeof(((struct dp_event *)0)->u.raw),
-	       "every kind of local reply fits a dp_event");
+/* A reply the session layer makes by itself is kept in a ring entry. */
 _Static_assert(TKX_HDR_LEN + sizeof(struct tkx_exec_reject) <= SS_MSG_MAX &&
 	       TKX_HDR_LEN + sizeof(struct tkx_business_reject) <= SS_MSG_MAX,
 	       "and a retransmit ring entry");
@@ -824,10 +817,11 @@ static struct dest sess_dest(struct ss_table *t, uint16_t slot)
 static void tx_session(struct ss_table *t, const struct dest *d, const void *msg, uint16_t len,
 		       struct ss_out *out)
 {
-	uint8_t kind = t->tcp ? KIND_STREAM : KIND_SES;
-	size_t need = len + (t->tcp ? TKX_SOFH_LEN : 0);
+	int tcp = peer_tcp(d->peer);
+	uint8_t kind = tcp ? KIND_STREAM : KIND_SES;
+	size_t need = len + (tcp ? TKX_SOFH_LEN : 0);
 
-	buf_put(buf_get(out, d->peer, d->slot, kind, d->hint_ses, need, 0), msg, len, t->tcp);
+	buf_put(buf_get(out, d->peer, d->slot, kind, d->hint_ses, need, 0), msg, len, tcp);
 	STAT(t, tx_session);
 }
 
@@ -848,31 +842,23 @@ static void tx_app(struct ss_table *t, uint16_t slot, uint16_t tid, const void *
 	STAT(t, tx_app);
 	if (s->state != SS_ESTABLISHED || t->aux[slot].gone)
 		return; /* kept for retransmission only */
-	if (t->tcp) {
+	if (peer_tcp(&s->peer)) {
 		b = buf_get(out, &s->peer, slot, KIND_STREAM, &s->hint_ses, len + TKX_SOFH_LEN, 0);
+		buf_put(b, e, len, 1);
 	} else {
 		b = buf_get(out, &s->peer, slot, KIND_APP, &s->hint_app, len, seq);
 		b->next_seq = seq + 1;
+		buf_put(b, e, len, 0);
 	}
-	buf_put(b, e, len, t->tcp);
 	s->last_tx = now;
 }
 
-/* A reply the session layer makes by itself, at its turn (invariant 15). A deferring table
- * (defer_local) hands it to its owner, who gives it back through ss_event() to be numbered
- * (invariant 12; counted until then, local_out); else it is numbered now and, when
- * report, reported to on_local_reply (the journal's record of it: the replies to ss_rx()'s
- * messages; not ss_reject_order()'s, which replay makes again by itself). */
+/* A reply the session layer makes by itself, at its turn (invariant 15): numbered now
+ * and, when report, reported to on_local_reply (the journal's record of it: the replies
+ * to ss_rx()'s messages; not ss_reject_order()'s, which replay makes again by itself). */
 static void tx_local(struct ss_table *t, uint16_t slot, uint16_t tid, const void *body,
 		     uint16_t blen, uint64_t now, struct ss_out *out, int report)
 {
-	if (t->defer_local) {
-		if (t->on_local_reply)
-			t->on_local_reply(t->hook_arg, slot, tid, body, blen);
-		t->aux[slot].local_out++;
-		STAT(t, local_deferred);
-		return;
-	}
 	tx_app(t, slot, tid, body, blen, now, out);
 	if (report && t->on_local_reply)
 		t->on_local_reply(t->hook_arg, slot, tid, body, blen);
@@ -882,7 +868,7 @@ static void send_heartbeat(struct ss_table *t, uint16_t slot, uint64_t now, stru
 {
 	struct ss_sess *s = &t->sess[slot];
 
-	if (t->tcp) {
+	if (peer_tcp(&s->peer)) {
 		struct tkx_sequence sq = { .next_seq_no = s->next_out };
 		uint8_t m[SEQ_MSG_LEN];
 
@@ -953,11 +939,11 @@ static void aux_reset(struct ss_table *t, uint16_t slot, uint64_t logon_ts)
 	x->hold_head = x->hold_tail = HOLD_NONE;
 }
 
-/* A session's requests not answered yet: in flight to the matching cores, its own replies
- * out with the owner for numbering (defer_local), and everything held. */
+/* A session's requests not answered yet: in flight to the matching cores, and everything
+ * held. */
 static inline uint32_t unanswered(const struct ss_aux *x)
 {
-	return x->inflight + x->local_out + x->held;
+	return x->inflight + x->held;
 }
 
 /* Appends o (a request, or a DP_ORD_LOCAL reply) to slot's queue. ss_rx() made sure the
@@ -1033,7 +1019,7 @@ static int end_session(struct ss_table *t, uint16_t slot, int term, uint16_t ter
 	x->gone = !term && code == SS_LOG_DISCONNECTED;
 	if (!x->held)
 		x->hold_since = now; /* the backstop's clock */
-	if (!x->inflight && !x->local_out)
+	if (!x->inflight)
 		ready_add(t, slot); /* only held entries before it: they go at the next call */
 	return 0;
 }
@@ -1060,14 +1046,7 @@ static int hold_release(struct ss_table *t, uint16_t slot, uint64_t now, struct 
 			if (!room(out, 1, 1))
 				return -ENOBUFS;
 			memcpy(&l, o, sizeof(l));
-			if (t->defer_local) {
-				/* Its record for the owner, in order with the requests. */
-				out->orders[out->n_orders++] = *o;
-				x->local_out++;
-				STAT(t, local_deferred);
-			} else {
-				tx_local(t, slot, l.template_id, l.body, l.blen, now, out, 1);
-			}
+			tx_local(t, slot, l.template_id, l.body, l.blen, now, out, 1);
 		} else {
 			if (!room(out, 0, 1))
 				return -ENOBUFS;
@@ -1077,7 +1056,7 @@ static int hold_release(struct ss_table *t, uint16_t slot, uint64_t now, struct 
 		}
 		hold_pop(t, x);
 	}
-	if (x->closing && !x->inflight && !x->local_out) {
+	if (x->closing && !x->inflight) {
 		if (!room(out, 1, 1))
 			return -ENOBUFS;
 		x->closing = 0;
@@ -1355,8 +1334,8 @@ void ss_seal(struct ss_table *t, struct ss_out *out)
 		struct ss_auth *a;
 		int n;
 
-		if (b->kind == KIND_SEALED || b->slot == SS_NO_SLOT)
-			continue;
+		if (b->kind == KIND_SEALED || b->slot == SS_NO_SLOT || peer_tcp(&b->peer))
+			continue; /* sealed, to an address without a session, a TCP chunk */
 		a = &t->auth[b->slot];
 		if (!a->keyed)
 			continue;
@@ -1420,7 +1399,11 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		negotiate_reject(c, n, TKX_SREJ_STALE_TIMESTAMP);
 		return;
 	}
-	why = auth_negotiate(t, s ? slot : SS_NO_SLOT, f, n, &keys, &fresh_keys);
+	/* Keys for UDP datagrams only (invariant 12): a session that resumes on UDP after
+	 * TCP negotiates there again, and gets them then. */
+	fresh_keys = 0;
+	why = peer_tcp(c->peer) ? 0 : auth_negotiate(t, s ? slot : SS_NO_SLOT, f, n, &keys,
+						      &fresh_keys);
 	if (why) {
 		negotiate_reject(c, n, why);
 		return;
@@ -1460,7 +1443,6 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		auth_install(t, slot, &keys, n->timestamp);
 	s->last_rx = c->now;
 	t->aux[slot].logon_ts = n->timestamp;
-	t->aux[slot].logon_wait = 0;
 	if (t->on_negotiated) /* recorded before the response can leave */
 		t->on_negotiated(t->hook_arg, slot, s->session_id, s->firm_id, n->timestamp);
 	resp = (struct tkx_negotiation_response){
@@ -1468,10 +1450,7 @@ static void on_negotiate(struct rx_ctx *c, const struct tkx_msg *m)
 		.request_timestamp = n->timestamp,
 		.firm_id = n->firm_id,
 	};
-	if (t->defer_local && t->on_negotiated)
-		t->aux[slot].logon_wait = 1; /* sent when its DP_EV_LOGON comes back */
-	else
-		reply(c, TKX_NEGOTIATION_RESPONSE, &resp, sizeof(resp));
+	reply(c, TKX_NEGOTIATION_RESPONSE, &resp, sizeof(resp));
 	STAT(t, neg_ok);
 	log_sess(t, c->now, SS_LOG_NEGOTIATED, 0, slot);
 }
@@ -1485,7 +1464,7 @@ static void on_establish(struct rx_ctx *c, const struct tkx_msg *m)
 	uint16_t why = 0;
 	int replayed = 0;
 
-	if (!s || s->session_id != e->session_id || t->aux[c->slot].logon_wait) {
+	if (!s || s->session_id != e->session_id) {
 		why = TKX_SREJ_NOT_NEGOTIATED;
 		STAT(t, est_not_negotiated);
 	} else if (tkx_verify_msg(t->firms[s->firm_idx].key, t->firms[s->firm_idx].key_len,
@@ -1566,7 +1545,7 @@ static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
 	}
 	if (s->state != SS_ESTABLISHED)
 		return; /* a heartbeat: the timer was refreshed */
-	if (c->t->tcp && x < s->next_in) {
+	if (peer_tcp(c->peer) && x < s->next_in) {
 		/* TCP loses nothing: a number going back is a broken client. */
 		exchange_terminate(c, TKX_TERM_SEQ_BELOW_EXPECTED);
 		return;
@@ -1581,7 +1560,7 @@ static void on_sequence(struct rx_ctx *c, const struct tkx_msg *m)
 		not_applied(c, s->next_in, x - s->next_in);
 		s->next_in = x;
 	}
-	if (c->t->tcp)
+	if (peer_tcp(c->peer))
 		return; /* numbering on TCP stays implicit */
 	c->cur = x;
 	c->numbered = 1;
@@ -1619,7 +1598,7 @@ static void retransmit(struct rx_ctx *c, const struct tkx_retransmit_request *r)
 	struct ss_buf *b;
 	uint64_t q;
 
-	if (t->tcp) {
+	if (peer_tcp(&s->peer)) {
 		struct dest d = sess_dest(t, slot);
 
 		tx_session(t, &d, m, mlen, c->out);
@@ -1707,7 +1686,7 @@ static uint64_t next_inbound(struct rx_ctx *c, struct ss_sess *s)
 	uint64_t seq;
 
 	c->late = 0;
-	if (c->t->tcp)
+	if (peer_tcp(c->peer))
 		return s->next_in++;
 	if (!c->numbered) {
 		c->cur = s->next_in;
@@ -1976,7 +1955,7 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 	if (c.slot != SS_NO_SLOT) {
 		const struct ss_aux *x = &t->aux[c.slot];
 		/* Requests the payload may hold (the smallest is 32 bytes). */
-		uint32_t need = t->tcp ? 1 : (uint32_t)(len / (TKX_HDR_LEN + 24));
+		uint32_t need = peer_tcp(peer) ? 1 : (uint32_t)(len / (TKX_HDR_LEN + 24));
 
 		if (x->closing) {
 			/* Its end waits for replies (invariant 15): nothing more is taken. */
@@ -1989,13 +1968,16 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 			return -EAGAIN;
 		}
 	}
-	if (!t->tcp) {
+	if (!peer_tcp(peer)) {
 		alen = auth_rx(t, c.slot, payload, len); /* invariant 16 */
 		if (alen < 0)
 			return 0;
 		len = (size_t)alen;
 	}
-	STAT(t, rx_dgrams);
+	if (peer_tcp(peer))
+		STAT(t, rx_frames);
+	else
+		STAT(t, rx_dgrams);
 	tkx_dgram_init(&it, payload, len);
 	while ((rc = tkx_dgram_next(&it, &m)) > 0) {
 		n++;
@@ -2030,34 +2012,6 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 
 /* ---- From matching cores, and timers ------------------------------------------------- */
 
-/* A DP_ORD_LOGON back from the owner, recorded: the NegotiationResponse that waited
- * for it is sent, if it is still the answer to the session's newest Negotiate. */
-static void logon_echo(struct ss_table *t, const struct dp_event *e, struct ss_out *out)
-{
-	struct tkx_negotiation_response r;
-	struct ss_sess *s;
-	struct ss_aux *x;
-	struct dest d;
-	uint8_t m[TKX_HDR_LEN + sizeof(r)];
-
-	memcpy(&r, e->u.raw, sizeof(r));
-	if (e->template_id != TKX_NEGOTIATION_RESPONSE || e->src != t->core ||
-	    e->session >= t->max_sessions) {
-		STAT(t, ev_dropped);
-		return;
-	}
-	s = &t->sess[e->session];
-	x = &t->aux[e->session];
-	if (s->state != SS_NEGOTIATED || !x->logon_wait || s->session_id != r.session_id ||
-	    x->logon_ts != r.request_timestamp) {
-		STAT(t, ev_dropped); /* superseded by a newer Negotiate, or the session ended */
-		return;
-	}
-	x->logon_wait = 0;
-	d = sess_dest(t, e->session);
-	tx_session(t, &d, m, ENC(m, TKX_NEGOTIATION_RESPONSE, r), out);
-}
-
 unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uint64_t now_ns,
 		  struct ss_out *out)
 {
@@ -2065,20 +2019,13 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 
 	for (i = 0; i < n; i++) {
 		const struct dp_event *e = &ev[i];
-		uint16_t blen = e->pad[0] == DP_EV_LOCAL ? local_blen(e->template_id)
-							 : event_blen(e->template_id);
-		int done = (e->pad[1] & DP_EV_DONE) != 0 && e->pad[0] != DP_EV_LOCAL;
+		uint16_t blen = event_blen(e->template_id);
+		int done = (e->pad[1] & DP_EV_DONE) != 0;
 		struct ss_aux *x;
 
 		if (e->pad[0] == DP_EV_DETACHED && e->src == t->core &&
 		    e->session < t->max_sessions) {
 			detached(t, e); /* invariant 9 */
-			continue;
-		}
-		if (e->pad[0] == DP_EV_LOGON) {
-			if (!room(out, 1, 0))
-				break;
-			logon_echo(t, e, out);
 			continue;
 		}
 		if (e->template_id == 0 && done && e->src == t->core &&
@@ -2120,9 +2067,7 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 			continue;
 		}
 		tx_app(t, e->session, e->template_id, e->u.raw, blen, now_ns, out);
-		if (e->pad[0] == DP_EV_LOCAL)
-			answered(t, e->session, &x->local_out);
-		else if (done)
+		if (done)
 			answered(t, e->session, &x->inflight);
 	}
 	return i;
@@ -2160,8 +2105,7 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 		.reason = reason,
 		.ref_template_id = tid,
 	};
-	/* Deferred like ss_rx()'s own replies when defer_local is set; replay makes it again
-	 * by itself, so it is not reported otherwise. It answers a forwarded request: what
+	/* Replay makes it again by itself, so it is not reported. It answers a forwarded request: what
 	 * the session holds behind it may go (at the next ss_event() or ss_tick(): out is
 	 * the caller's routing in progress). */
 	tx_local(t, o->session, TKX_EXEC_REJECT, &r, sizeof(r), now_ns, out, 0);
@@ -2185,11 +2129,11 @@ int ss_tick(struct ss_table *t, uint64_t now_ns, struct ss_out *out)
 		struct ss_sess *s = &t->sess[slot];
 		struct ss_aux *x = &t->aux[slot];
 
-		if ((x->held || x->closing) && (x->inflight || x->local_out) &&
+		if ((x->held || x->closing) && x->inflight &&
 		    since(now_ns, x->hold_since) > t->hold_max_ns) {
 			/* Backstop: what its queue waits for is not coming (a journal that
 			 * failed discards replies): it goes now (invariant 15). */
-			x->inflight = x->local_out = 0;
+			x->inflight = 0;
 			STAT(t, hold_timeouts);
 			acted++;
 			if (hold_release(t, slot, now_ns, out) == -ENOBUFS) {
@@ -2296,7 +2240,6 @@ void ss_params_default(struct ss_params *p)
 	/* The venue's published values (tokex/venue.h), as tokexd's configuration. */
 	memset(p, 0, sizeof(*p));
 	p->max_sessions = TKX_VENUE_MAX_SESSIONS;
-	p->transport = SS_UDP;
 	p->keepalive_min_ms = TKX_VENUE_KEEPALIVE_MIN_MS;
 	p->keepalive_max_ms = TKX_VENUE_KEEPALIVE_MAX_MS;
 	p->throttle_rate = TKX_VENUE_THROTTLE_RATE;
@@ -2355,7 +2298,7 @@ static int check_params(const struct ss_params *p)
 	uint32_t i, j;
 
 	if (!p || p->max_sessions == 0 || p->max_sessions > SS_MAX_SESSIONS ||
-	    p->transport > SS_TCP || (p->n_firms && !p->firms) ||
+	    (p->n_firms && !p->firms) ||
 	    p->keepalive_min_ms == 0 || p->keepalive_min_ms > p->keepalive_max_ms ||
 	    (p->throttle_rate && (p->throttle_burst == 0 || p->throttle_rate > NS_PER_S)) ||
 	    !is_pow2(p->retrans_depth) || p->retrans_depth > (1u << 20) ||
@@ -2398,7 +2341,7 @@ static int layout(const struct ss_params *p, struct layout *l)
 	PLACE(fs, (size_t)p->n_firms * sizeof(struct ss_fstate));
 	PLACE(sess, (size_t)p->max_sessions * sizeof(struct ss_sess));
 	PLACE(aux, (size_t)p->max_sessions * sizeof(struct ss_aux));
-	PLACE(auth, p->transport == SS_UDP && p->udp_auth == SS_AUTH_REQUIRED
+	PLACE(auth, p->udp_auth == SS_AUTH_REQUIRED
 			    ? (size_t)p->max_sessions * sizeof(struct ss_auth) : 0);
 	PLACE(ring, ring);
 	PLACE(peer_ht, (size_t)l->ht_size * sizeof(uint16_t));
@@ -2458,7 +2401,6 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	t->keepalive_max_ms = p->keepalive_max_ms;
 	t->throttle_grace = p->throttle_grace;
 	t->core = p->core;
-	t->tcp = p->transport == SS_TCP;
 	if (p->throttle_rate) {
 		t->thr_interval = NS_PER_S / p->throttle_rate;
 		t->thr_tau = (uint64_t)(p->throttle_burst - 1) * t->thr_interval;
@@ -2474,15 +2416,14 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	t->on_local_reply = p->on_local_reply;
 	t->on_negotiated = p->on_negotiated;
 	t->hook_arg = p->hook_arg;
-	t->defer_local = p->defer_local != 0;
 
 	t->firms = (struct ss_firm *)(base + l.firms);
 	t->fs = (struct ss_fstate *)(base + l.fs);
 	t->sess = (struct ss_sess *)(base + l.sess);
 	t->aux = (struct ss_aux *)(base + l.aux);
-	if (!t->tcp && p->udp_auth == SS_AUTH_REQUIRED)
+	if (p->udp_auth == SS_AUTH_REQUIRED)
 		t->auth = (struct ss_auth *)(base + l.auth);
-	t->auth_strip = !t->tcp && p->udp_auth == SS_AUTH_OFF;
+	t->auth_strip = p->udp_auth == SS_AUTH_OFF;
 	t->logon_floor = p->logon_floor_ns;
 	t->ring = (uint8_t(*)[SS_MSG_MAX])(base + l.ring);
 	t->peer_ht = (uint16_t *)(base + l.peer_ht);
@@ -2660,7 +2601,7 @@ void ss_forget_replies(struct ss_table *t)
 	for (uint32_t slot = 0; slot < t->max_sessions; slot++) {
 		struct ss_aux *x = &t->aux[slot];
 
-		x->inflight = x->local_out = 0;
+		x->inflight = 0;
 		if (x->held || x->closing)
 			ready_add(t, (uint16_t)slot);
 	}
@@ -2711,7 +2652,7 @@ int ss_session_info(const struct ss_table *t, unsigned slot, struct ss_info *inf
 	memset(info, 0, sizeof(*info));
 	info->state = s->state;
 	info->slot = (uint16_t)slot;
-	info->transport = t->tcp ? SS_TCP : SS_UDP;
+	info->transport = peer_tcp(&s->peer) ? SS_TCP : SS_UDP;
 	info->detaching = (s->flags & SF_DETACHING) != 0;
 	if (s->state == SS_FREE)
 		return 0;
@@ -2851,7 +2792,6 @@ void ss__snap_table(const struct ss_table *t, struct ss_snap_table *d)
 	d->n_free = t->n_free;
 	d->fifo_head = t->fifo.head;
 	d->core = t->core;
-	d->tcp = t->tcp;
 }
 
 void ss__snap_slot(const struct ss_table *t, unsigned slot, struct ss_snap_view *v)

@@ -1,9 +1,10 @@
 /*
  * ss_session.h - the FIXP-style order-entry session layer: one table of client sessions.
  *
- * Role in the data path: runs on an RX/session core (UDP on DPDK) and in the TCP io_uring
- * gateway thread; each owns one table and is its only writer. It consumes inbound
- * datagrams (UDP) or SOFH-stripped frames (TCP) with ss_rx(), replies from the matching
+ * Role in the data path: runs on the RX/session core, which owns the table and is its only
+ * writer; the one table holds the sessions of both transports (invariant 12). It consumes
+ * inbound datagrams (UDP, from DPDK) and SOFH-stripped frames' messages (TCP, handed over
+ * by the io_uring gateway thread) with ss_rx(), replies from the matching
  * cores with ss_event(), and time with ss_tick(); it produces validated requests
  * (struct dp_order) for the caller to route to the matching core owning the contract,
  * and outbound datagrams / stream chunks (struct ss_buf) for the caller to send. Decoding
@@ -98,11 +99,18 @@
  * 11. A MassCancelAck event with parts > 1 (a mass cancel of every contract sent to each
  *     matching core) is merged: the client gets one, with the total count, after the
  *     last part.
- * 12. With ss_params.defer_local (the TCP gateway under a journal), the session layer
- *     numbers nothing by itself: each reply it makes (the ExecRejects and numbered
- *     BusinessRejects of 4-6, ss_reject_order()'s) goes to on_local_reply unnumbered
- *     and takes its number when the owner feeds it back to ss_event() (DP_EV_LOCAL), in
- *     the order the owner chooses - for tokexd, the journal's.
+ * 12. One table, both transports. The transport is the peer's, not the table's: a peer
+ *     whose conn is not 0 is a TCP connection (every message SOFH-framed in one stream,
+ *     one message per ss_rx() call, implicit inbound numbering, SEQ_BELOW_EXPECTED, no
+ *     datagram authentication), one whose conn is 0 a UDP address (datagrams, numbered by
+ *     their Sequence, invariant 16). A session_id is one session whichever transport
+ *     carries it: live on one (NEGOTIATED or ESTABLISHED), a Negotiate for it from any
+ *     other peer - the other transport included - is SESSION_IN_USE; TERMINATED, it
+ *     negotiates and establishes again from either, in the same slot, with its numbering
+ *     both ways, retransmit ring, last cl_ord_id, newest logon timestamp, keys and its
+ *     firm's count as they were. Its requests name it by (core, slot) whichever transport
+ *     carried them, so the matching cores see one session: cancel, MassCancel SESSION and
+ *     cancel-on-disconnect reach every order it entered on either.
  * 13. Per-firm limit: a firm holds at most its limit (ss_firm.max_sessions, else
  *     ss_params.firm_sessions; 0 = none) of the table's slots with a session (NEGOTIATED,
  *     ESTABLISHED, TERMINATED; a slot being detached is no longer its). A Negotiate of a
@@ -117,16 +125,14 @@
  *     never established, and a slot is reclaimed (or forgotten) only once every logon it
  *     had is stale: ts_tolerance_ms after its session ended and after its newest logon's
  *     timestamp - and it survives a restart: on_negotiated reports each accepted
- *     Negotiate before its NegotiationResponse is appended (with defer_local, the
- *     response waits for the owner's DP_EV_LOGON), replay gives it back
+ *     Negotiate before its NegotiationResponse is appended, replay gives it back
  *     (ss_restore_logon), snapshots keep it. A Negotiate at or before
  *     ss_params.logon_floor_ns (the owner's start) is refused STALE_TIMESTAMP on every
  *     table, so a session rebuilt by a restart, whose logons all predate it, needs no
  *     wait: it counts as lingered (a restart never locks new logons out).
  * 15. A session's replies are numbered in the order its requests were taken. Each
  *     forwarded request is in flight until a dp_event marked DP_EV_DONE (its last reply,
- *     dp_msg.h) or its ss_reject_order() answer; with defer_local each own reply handed
- *     to on_local_reply is out until its DP_EV_LOCAL echo. While a request is in flight
+ *     dp_msg.h) or its ss_reject_order() answer. While a request is in flight
  *     the session's own replies (4-6) wait in its hold queue, and so does every request
  *     taken after a held entry (forwarded when its turn comes) and the session's end
  *     (Terminate THROTTLE or FINISHED, keepalive timeout, disconnect: its Terminate and
@@ -134,7 +140,7 @@
  *     dropped meanwhile). An own reply goes when nothing taken before it is in flight,
  *     a held request at once when it reaches the head, an end when nothing is
  *     unanswered. A session has at most unans_max = max(retrans_depth / 4, 64) requests
- *     unanswered (in flight, out with the owner, held): ss_rx() refuses a message or
+ *     unanswered (in flight or held): ss_rx() refuses a message or
  *     datagram that could exceed it with -EAGAIN, having done nothing. Replies to requests
  *     on different matching cores may interleave with each other. Backstop: a queue that
  *     waited 3 x keepalive_max_ms for replies that do not come goes anyway (counted).
@@ -155,8 +161,9 @@
  *     forged or replayed datagram never reaches a session. ss_seal() ends every buffer
  *     of a session with a DatagramAuth under the exchange key; buffers to an address
  *     without a live session are sent as they are. With SS_AUTH_OFF a trailing
- *     DatagramAuth is stripped unchecked and nothing is sealed. TCP tables ignore this:
- *     the connection binds the session.
+ *     DatagramAuth is stripped unchecked and nothing is sealed. TCP peers are left out of
+ *     this (invariant 12): the connection binds the session, and ss_seal() leaves their
+ *     chunks as they are.
  *
  * Output contract (struct ss_out, owned by the caller, one per table):
  *  - Calls append to out; the caller seals the buffers (ss_seal()), sends bufs[0,
@@ -168,16 +175,15 @@
  *    room than the call's worst case they return -ENOBUFS having done nothing; flush and
  *    call again. ss_rx() returns -EAGAIN, having done nothing, when the peer's session
  *    has as many requests unanswered as it may (invariant 15): call again once replies
- *    came (the TCP gateway stops reading the connection; the RX core routes and takes
- *    replies, and drops the datagram if that is not enough - UDP may lose, the client's
- *    next Sequence shows the gap). ss_event() and ss_tick() make partial progress:
+ *    came (tokexd's RX core routes and takes replies; a datagram it then drops - UDP may
+ *    lose, the client's next Sequence shows the gap -, a TCP frame waits at the head of
+ *    the gateway's queue, which TCP's own backpressure holds up behind it). ss_event() and ss_tick() make partial progress:
  *    ss_event() returns how many events it consumed (fewer than n only when out is
  *    full); ss_tick() returns -ENOBUFS when it stopped for room, and calling it again
  *    after the flush resumes (what it already did moved the sessions' timers).
  *  - ss_tick() and ss_release() may append dp_orders too: requests held behind replies
- *    and let go (invariant 15), SESSION_GONE of an end that waited, and with defer_local
- *    the DP_ORD_LOCAL record of an own reply that waited (the owner treats it as
- *    on_local_reply's). Route them like ss_rx()'s. ss_event() only notes what its events
+ *    and let go (invariant 15), SESSION_GONE of an end that waited. Route them like
+ *    ss_rx()'s. ss_event() only notes what its events
  *    let go: the owner calls ss_release() after each batch of them.
  *  - UDP datagrams are of three shapes: unnumbered session messages only; a Sequence(n)
  *    then application messages numbered n, n+1, ... (or the Sequence alone: heartbeat);
@@ -197,7 +203,7 @@
  * firm at its limit SESSION_LIMIT (invariant 13).
  * A NEGOTIATED session silent for 3 x keepalive_max_ms is sent Terminate
  * KEEPALIVE_TIMEOUT and becomes TERMINATED (invariant 14: its slot keeps its logon).
- * The transport (UDP or TCP) is per table: one table per RX core or gateway thread.
+ * The transport (UDP or TCP) is per peer (invariant 12): one table holds both.
  *
  * Threads: one owner thread calls everything, except ss_log_drain() and ss_stats_read(),
  * which one control thread may call concurrently (a single-producer single-consumer log
@@ -232,7 +238,9 @@ enum ss_state { SS_FREE = 0, SS_NEGOTIATED = 1, SS_ESTABLISHED = 2, SS_TERMINATE
 /* Where a session's packets come from and its replies go; filled by the caller (zero
  * what the transport does not use: the struct has no padding and is compared whole).
  * UDP: mac/ip/port of the client, ip and port in network byte order as in the packet
- * (ss_log_format() prints them so); TCP: conn names the connection. 16 bytes. */
+ * (ss_log_format() prints them so), conn 0; TCP: conn names the connection and is never
+ * 0 (that is what makes the peer a TCP one, invariant 12), ip and port the client's
+ * address for the logs, mac zero. 16 bytes. */
 struct ss_peer {
 	uint8_t mac[6];
 	uint16_t port;
@@ -254,7 +262,6 @@ struct ss_firm {
 struct ss_params {
 	uint32_t max_sessions;      /* 1..SS_MAX_SESSIONS                      default 256 */
 	uint8_t core;               /* dp_order.src: index of this session core     0 */
-	uint8_t transport;          /* enum ss_transport                          SS_UDP */
 	const struct ss_firm *firms;
 	uint32_t n_firms;           /* firm ids unique */
 	uint32_t keepalive_min_ms;  /* accepted Establish.keepalive_ms range       100 */
@@ -284,23 +291,11 @@ struct ss_params {
 	/* Journal hook, NULL = none: a Negotiate was accepted (its timestamp is now the
 	 * newest of the session's logons, invariant 14); called by ss_rx() before the
 	 * NegotiationResponse is appended to out, so that the owner records it first
-	 * (ss_restore_logon() on replay). With defer_local the response is not sent then:
-	 * the owner hands back a DP_EV_LOGON dp_event once the record is safe
-	 * (dp_order_logon_event()), and ss_event() sends it. */
+	 * (ss_restore_logon() on replay). */
 	void (*on_negotiated)(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
 			      uint64_t timestamp);
 	void *hook_arg;
-	/* Deferred local replies (issue 6; default 0 = off): for an owner whose numbering must
-	 * follow an order it learns later (the TCP gateway, whose journal is kept by another
-	 * thread). A reply the session layer makes by itself - those on_local_reply reports,
-	 * and with this flag ss_reject_order()'s too - is then neither numbered nor sent:
-	 * on_local_reply is called (with this flag, for ss_reject_order() as well) and
-	 * nothing else. The owner hands it back as a dp_event with pad[0] = DP_EV_LOCAL,
-	 * template_id and u.raw the hook's (dp_order_local_event()), and ss_event() numbers
-	 * and sends it exactly as it would have been: a session's numbering is then the order
-	 * in which the owner feeds ss_event() its replies and these. */
-	uint8_t defer_local;
-	/* UDP tables: enum ss_udp_auth (invariant 16); TCP tables ignore it. SS_AUTH_REQUIRED */
+	/* enum ss_udp_auth, for the UDP peers (invariant 16; TCP peers: 12). SS_AUTH_REQUIRED */
 	uint8_t udp_auth;
 	/* A Negotiate timestamped at or before this (ns since the epoch) is refused
 	 * STALE_TIMESTAMP (invariant 14). The owner's start time: no logon captured before a
@@ -331,7 +326,8 @@ struct ss_out {
 
 /* Counters: one uint64 each, per table; the control plane sums tables. */
 #define SS_STATS(X)                                                                        \
-	X(rx_dgrams)           /* ss_rx() calls that were processed */                     \
+	X(rx_dgrams)           /* ss_rx() calls that were processed: UDP datagrams ... */ \
+	X(rx_frames)           /* ... and TCP frames (invariant 12) */                     \
 	X(rx_msgs)             /* messages decoded */                                       \
 	X(rx_oversize)         /* payload above TKX_MAX_DGRAM: dropped whole */             \
 	X(rx_truncated)        /* datagram tails dropped by decode error, by reason */      \
@@ -385,7 +381,6 @@ struct ss_out {
 	X(ev_dropped)          /* dp_events for no session or a bad template */             \
 	X(order_rejects)       /* ss_reject_order() */                                      \
 	X(log_dropped)         /* log records lost to a full ring */                        \
-	X(local_deferred)      /* local replies handed to the owner (defer_local) */      \
 	X(neg_bad_session_id)  /* Negotiate for session_id 0 */                            \
 	X(seq_jump)            /* next_seq_no too far ahead for one NotApplied */          \
 	X(neg_replayed)        /* Negotiate not newer than the session's last logon */     \
@@ -447,7 +442,7 @@ struct ss_log {
 struct ss_info {
 	uint8_t state;                /* enum ss_state */
 	uint8_t cancel_on_disconnect;
-	uint8_t transport;            /* enum ss_transport: the table's */
+	uint8_t transport;            /* enum ss_transport: its peer's (the last one's) */
 	uint8_t may_have_orders;      /* invariant 9 */
 	uint8_t detaching;            /* FREE, being detached (invariant 9) */
 	uint16_t slot;
@@ -498,8 +493,8 @@ static inline void ss_out_reset(struct ss_out *out)
 }
 
 /*
- * One inbound UDP datagram (messages back to back) or, on TCP, one frame's message
- * (SOFH stripped) from peer, received at now_ns (ns since the Unix epoch: it is compared
+ * One inbound UDP datagram (messages back to back) from a UDP peer or, from a TCP peer
+ * (conn not 0, invariant 12), one frame's message (SOFH stripped), received at now_ns (ns since the Unix epoch: it is compared
  * with the clients' timestamps). Replies and dp_orders go to out. Returns the number of
  * messages processed (the rest of a malformed datagram is dropped and counted), or
  * -ENOBUFS (nothing done: flush out and call again).
@@ -510,9 +505,7 @@ int ss_rx(struct ss_table *t, const struct ss_peer *peer, const void *payload, s
 /*
  * Replies from matching cores: each ev (template TKX_EXEC_ACK .. TKX_MASS_CANCEL_ACK,
  * for session ev->session of this core) becomes its session's next outbound application
- * message: numbered, kept for retransmission and, if ESTABLISHED, appended to out. So
- * does an event with pad[0] = DP_EV_LOCAL, a deferred local reply coming back (template
- * TKX_EXEC_REJECT or TKX_BUSINESS_REJECT; see ss_params.defer_local).
+ * message: numbered, kept for retransmission and, if ESTABLISHED, appended to out.
  * An event with pad[0] = DP_EV_DETACHED is a core's answer to a detach (invariant 9):
  * nothing is sent. Events for another core, a FREE slot (ev_forgotten when it is being
  * detached) or another template are dropped and counted. Returns how many of ev[0, n)
@@ -524,8 +517,7 @@ unsigned ss_event(struct ss_table *t, const struct dp_event *ev, unsigned n, uin
 /*
  * Answers a dp_order of this table that the caller could not deliver (reason
  * TKX_REJ_UNKNOWN_CONTRACT when no core owns the contract, TKX_REJ_BUSY when its ring is
- * full) with an ExecReject numbered like any reply (with defer_local: handed to
- * on_local_reply instead, numbered when it comes back). The request is answered by it
+ * full) with an ExecReject numbered like any reply. The request is answered by it
  * (invariant 15): what its session held behind it goes at the next ss_release(),
  * ss_event() or ss_tick(). 0, -ENOBUFS, -ENOENT (no such
  * session here), or -EINVAL for a DP_ORD_SESSION_GONE, which must be delivered (retry).

@@ -48,7 +48,6 @@ int64_t ss_snap_save(const struct ss_table *t, struct dp_snap_w *w)
 	h->max_sessions = d.max_sessions;
 	h->depth = d.depth;
 	h->core = d.core;
-	h->tcp = d.tcp;
 	for (unsigned slot = 0; slot < d.max_sessions; slot++) {
 		struct ss_snap_view v;
 		ss__snap_slot(t, slot, &v);
@@ -135,13 +134,12 @@ static int ss_snap_validate(const struct ss_table *t, const void *buf, size_t le
 	dp_snap_r_init(&r, buf, (size_t)s.len);
 	dp_snap_r_get(&r, h, sizeof(*h));
 	ss__snap_table(t, &d);
-	if (h->max_sessions != d.max_sessions || h->depth != d.depth || h->core != d.core ||
-	    h->tcp != d.tcp) {
+	if (h->max_sessions != d.max_sessions || h->depth != d.depth || h->core != d.core) {
 		snprintf(err, errlen, "session table snapshot: saved by a table of %u sessions, "
-			 "retransmit depth %u, core %u, %s; this one has %u, %u, %u, %s: another "
+			 "retransmit depth %u, core %u; this one has %u, %u, %u: another "
 			 "configuration", (unsigned)h->max_sessions, (unsigned)h->depth,
-			 (unsigned)h->core, h->tcp ? "tcp" : "udp", (unsigned)d.max_sessions,
-			 (unsigned)d.depth, (unsigned)d.core, d.tcp ? "tcp" : "udp");
+			 (unsigned)h->core, (unsigned)d.max_sessions, (unsigned)d.depth,
+			 (unsigned)d.core);
 		return -EINVAL;
 	}
 	if (d.n_free != d.max_sessions) {
@@ -289,6 +287,6 @@ uint64_t ss_snap_config(const struct ss_table *t)
 {
 	struct ss_snap_table d;
 	ss__snap_table(t, &d);
-	uint32_t f[4] = { d.max_sessions, d.depth, d.core, d.tcp };
+	uint32_t f[3] = { d.max_sessions, d.depth, d.core };
 	return dp_snap_fnv(DP_SNAP_FNV_INIT, f, sizeof(f));
 }

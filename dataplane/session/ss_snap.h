@@ -36,7 +36,7 @@
  *   n_free x uint16_t slots of the FREE stack, bottom first; padded to 8 bytes
  * Errors (negative errno, reason in err): -EBADMSG not a session section, truncated or
  * inconsistent; -EPROTO another format version; -EINVAL saved by a table of another
- * shape (max sessions, retransmit depth, core, transport) or for a firm this table does
+ * shape (max sessions, retransmit depth, core) or for a firm this table does
  * not know; -EBUSY the target table is not fresh (a slot not FREE).
  */
 #ifndef TOKEX_SS_SNAP_H
@@ -49,7 +49,8 @@
 #include "ss_session.h"
 
 #define SS_SNAP_MAGIC 0x4b535354u /* "TSSK" */
-#define SS_SNAP_VERSION 2 /* 2: logon_ts; sessions never established are kept */
+#define SS_SNAP_VERSION 3 /* 2: logon_ts; sessions never established are kept;
+				   3: one table for both transports (no transport) */
 
 struct ss_snap_hdr {
 	struct dp_snap_sect s;
@@ -59,8 +60,7 @@ struct ss_snap_hdr {
 	uint32_t n_fifo;  /* reclaim list entries after the sessions */
 	uint32_t n_free;  /* FREE stack entries after those */
 	uint8_t core;
-	uint8_t tcp;
-	uint8_t pad[2];
+	uint8_t pad[3]; /* pad[0] was the table's transport (up to version 2) */
 };
 _Static_assert(sizeof(struct ss_snap_hdr) == 40, "ss_snap_hdr layout");
 
@@ -98,7 +98,7 @@ int ss_snap_check(const struct ss_table *t, const void *buf, size_t len, size_t 
 int ss_snap_load(struct ss_table *t, const void *buf, size_t len, uint64_t now_ns,
 		 size_t *used, char *err, size_t errlen);
 
-/* Fingerprint of the table's shape (max sessions, depth, core, transport); firms are
+/* Fingerprint of the table's shape (max sessions, depth, core); firms are
  * not in it (a firm added to the configuration does not invalidate a snapshot; a
  * session of a firm removed from it fails the load with -EINVAL). */
 uint64_t ss_snap_config(const struct ss_table *t);
@@ -111,7 +111,6 @@ struct ss_snap_table {
 	uint32_t n_free;
 	uint16_t fifo_head; /* SS_NO_SLOT when empty */
 	uint8_t core;
-	uint8_t tcp;
 };
 
 struct ss_snap_view {

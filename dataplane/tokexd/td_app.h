@@ -11,8 +11,9 @@
  *     matching lcores (td_match_loop()) over SP/SC rings (td_route.h); replies and market
  *     data come back on rings and leave from the RX lcore's TX queue.
  *
- * The TCP gateway (td_gw.c) is a session core of its own (src 1) on the kernel's stack;
- * its requests reach the same matching cores through the same kind of rings.
+ * The TCP gateway (td_gw.c) is the TCP transport only, a thread on the kernel's stack: it
+ * hands the frames it reads to the RX lcore, whose one session table holds the sessions
+ * of both transports, and sends the chunks the RX lcore gives it back (td_gw.h).
  */
 #ifndef TOKEX_TD_APP_H
 #define TOKEX_TD_APP_H
@@ -70,7 +71,9 @@ struct td_rx_stats {
 	uint64_t unknown_contract;  /* no core owns the contract */
 	uint64_t md_requests;
 	uint64_t tx_nombuf;         /* replies that found the pool empty (retried) */
-	uint64_t gw_ring_spins;     /* RTC: the gateway's reply ring was full */
+	uint64_t gw_ring_spins;     /* the gateway's out queue was full: waited */
+	uint64_t gw_lost;           /* TCP chunks dropped: the gateway took nothing for
+				       10 s (stuck) */
 	/* journal (td_journal.c) */
 	uint64_t jn_busy;           /* journal ring full: Reject(BUSY), not applied */
 	uint64_t storage_rejects;   /* journal failed: Reject(STORAGE), not applied */
@@ -93,24 +96,14 @@ struct td_app {
 	struct dp_net net; /* the RX core's */
 	struct dp_flow flow; /* NIC steering rules, or the fallback's reason */
 	struct td_route route;
-	/* The TCP gateway's view of the routes: &route, or (pipeline with a journal) gw_route,
-	 * one "core", the RX core, which journals the gateway's requests and forwards them
-	 * (req[TD_SRC_GW][0] gateway -> RX, ev[0][TD_SRC_GW] RX -> gateway). */
-	struct td_route gw_route;
-	struct td_route *gw_rt;
-	int jn_pipe; /* pipeline mode with a journal: everything passes the RX core */
-	struct ss_table *ss;   /* the UDP sessions (src 0) */
+	int jn_pipe; /* pipeline mode with a journal: the control commands pass the RX core */
+	struct ss_table *ss;   /* the sessions, UDP and TCP (src 0, ss_session.h invariant 12) */
 	struct ss_out *ss_out; /* its output, ~100 KiB */
 	struct md_pub *md;
-	struct td_gw *gw;
-	/* The gateway's session table as replay would rebuild it, kept by the RX core for
-	 * snapshots (rtc mode with a journal and snapshots; td_gw_shadow_create), and a scratch
-	 * output for its calls. NULL otherwise. */
-	struct ss_table *gw_shadow;
-	struct ss_out *gw_shadow_out;
+	struct td_gw *gw;      /* the TCP transport, NULL = none */
 	struct td_ctl *ctl; /* the control thread's lifecycle and socket (td_ctl.c) */
-	/* The control thread's way to each session table, by src (td_sess.c); NULL = none. */
-	struct td_sess_chan *sess[TD_N_SRC];
+	/* The control thread's way to the session table (td_sess.c). */
+	struct td_sess_chan *sess;
 	struct td_match match[TD_MAX_MATCH];
 	struct td_rx_stats rx;
 	/* The input journal (td_journal.c), NULL = off. Written by the RX core only, but
@@ -217,11 +210,11 @@ int td_journal_lock(struct td_app *a, char *err, size_t errlen);
 void td_journal_report(struct td_app *a);
 void td_journal_close(struct td_app *a);
 
-/* The operator's view of the session tables (td_sess.c): a request ring to each owner.
- * Set-up before launch (gc: the gateway's configuration, NULL without it: its hook is
- * set); td_sess_serve() by the owner, with its output empty, every few passes; the rest
- * on the control thread (cp_cmd_ctx's sessions and drop hooks: arg is the td_app). */
-void td_sess_setup(struct td_app *a, struct td_gw_conf *gc);
+/* The operator's view of the session table (td_sess.c): a request ring to its owner, the
+ * RX core. Set-up before launch; td_sess_serve() by the owner, with its output empty,
+ * every few passes; the rest on the control thread (cp_cmd_ctx's sessions and drop
+ * hooks: arg is the td_app). */
+void td_sess_setup(struct td_app *a);
 void td_sess_serve(struct td_sess_chan *ch, struct ss_table *t, struct ss_out *out,
 		   uint64_t now);
 int td_sess_text(void *arg, char *out, size_t len);

@@ -139,11 +139,8 @@ static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct 
 		/* Replies to commands that timed out earlier are dropped on the way. */
 		while (rte_ring_sc_dequeue_elem(m->ctl_out, r, sizeof(*r)) == 0)
 			if (r->seq == c->seq) {
-				if (c->type == DP_CTL_LIST && r->rc == 0) {
+				if (c->type == DP_CTL_LIST && r->rc == 0)
 					td_route_add(&a->route, c->contract_id, (uint8_t)core);
-					if (a->gw_rt == &a->gw_route) /* the gateway's view */
-						td_route_add(&a->gw_route, c->contract_id, 0);
-				}
 				return 0;
 			}
 		if (!atomic_load(&a->running) || td_mono_ns() >= end)

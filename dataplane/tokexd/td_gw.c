@@ -1,9 +1,8 @@
 /*
  * td_gw.c - the TCP order-entry gateway thread: io_uring accept/recv/send, SOFH framing,
- * the session table, and the rings to and from the matching cores (design in td_gw.h).
+ * and the two queues to and from the owner of the session table (design in td_gw.h).
  */
 #define _GNU_SOURCE
-#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -19,22 +18,30 @@
 #include <sys/socket.h>
 
 #include <liburing.h>
-#include <rte_ring.h>
 
 #include <tokex/codec.h>
 #include <tokex/venue.h>
 
+#include "td_bq.h"
 #include "td_clock.h"
 #include "td_gw.h"
 
-#define GW_BURST 32           /* dp_events per dequeue */
-#define GW_EV_BURSTS 8        /* dequeues per matching core per loop pass, at most */
-#define GW_STOP_GONE_NS (100 * 1000000ull)  /* stop: time for SESSION_GONE to get out */
 #define GW_STOP_SQE_NS (1000 * 1000000ull)  /* stop: time for in-flight SQEs to finish */
-#define GW_JN_STAGE 32        /* journal records made by one burst's session calls */
-#define GW_JQ_MIN 4096u       /* journal records that may wait for ring 0, at least */
 #define GW_PENDING 64         /* accepted connections waiting for an evicted one's slot */
 #define GW_NONE UINT32_MAX    /* end of the eviction list */
+#define GW_IN_MIN (1u << 16)  /* the queues' bounds (td_gw_conf) */
+#define GW_OUT_MIN (1u << 18)
+#define GW_Q_MAX (1u << 30)
+
+/* An out queue record: a chunk for one connection, then its bytes. 8 bytes. */
+struct td_gw_out {
+	uint32_t conn;
+	uint32_t len;
+};
+
+/* An in queue record that holds the largest frame, and room to resume parked connections
+ * for: at least one such record (td_bq_alloc's worst case adds a wrap). */
+#define GW_IN_REC (sizeof(struct td_gw_in) + TKX_MAX_MSG_LEN)
 
 /* ---- Connections ------------------------------------------------------------------------ */
 
@@ -44,11 +51,11 @@ enum conn_state { CONN_FREE = 0, CONN_OPEN = 1, CONN_DRAIN = 2, CONN_DEAD = 3 };
  * rx and tx point into the gateway's single allocation. 64 bytes. */
 struct conn {
 	int fd;
-	uint16_t gen;         /* upper half of ss_peer.conn (invariant 1) */
+	uint16_t gen;         /* upper half of ss_peer.conn, never 0 (invariant 1) */
 	uint8_t state;        /* enum conn_state */
 	uint8_t recv_busy;    /* a recv SQE is in flight (invariant 2) */
 	uint8_t send_busy;    /* a send SQE is in flight */
-	uint8_t disconnected; /* DEAD: ss_disconnect() done */
+	uint8_t notified;     /* DEAD: its TD_GW_CLOSED notice is on the in queue */
 	uint8_t on_kick;      /* in gw->kick */
 	uint8_t fin_sent;     /* DRAIN: shutdown(SHUT_WR) done */
 	uint32_t rx_len;      /* bytes of an incomplete frame at rx[0, rx_len) */
@@ -96,14 +103,12 @@ static inline uint64_t ud_make(unsigned op, uint32_t slot, uint16_t gen)
 /* ---- The gateway ------------------------------------------------------------------------- */
 
 struct td_gw {
+	/* the queues first: each side's fields on lines of their own (td_bq.h) */
+	struct td_bq in;        /* gateway -> owner: frames, notices */
+	struct td_bq out;       /* owner -> gateway: chunks */
 	/* read-only after td_gw_start() */
 	struct td_gw_conf conf;
-	const struct td_route *route;
-	uint32_t n_match;
 	uint32_t tx_mask;
-	uint32_t gq_mask;       /* pending SESSION_GONE fifo size - 1 */
-	uint32_t max_sessions;
-	uint64_t tick_ns;
 	uint64_t drain_ns;
 	uint64_t idle_ns;
 	uint64_t negotiate_ns;
@@ -111,7 +116,6 @@ struct td_gw {
 	int lfd;
 	uint16_t port;
 	pthread_t thread;
-	struct ss_table *ss;
 	struct conn *conns;
 	uint16_t *free_stack;   /* FREE slots */
 	struct conn_adm *adm;   /* [max_conns] */
@@ -120,13 +124,7 @@ struct td_gw {
 	unsigned ipt_shift;     /* 64 - log2(entries): the hash keeps the product's top bits */
 	uint16_t *kick;         /* connections with new bytes in their send queue */
 	uint16_t *dead;         /* DEAD connections waiting for conn_reap() */
-	uint32_t *parked;       /* conn ids whose frames wait for journal room (rx_frames) */
-	struct dp_order *gone;  /* [max_sessions]: the latest SESSION_GONE of each session */
-	uint16_t *gq[TD_MAX_MATCH];   /* per core: sessions whose SESSION_GONE waits, FIFO */
-	uint8_t *gpend;         /* [n_match][max_sessions]: in gq[m] */
-	int jn;                 /* conf.journal: SESSION_UP and LOCAL records (td_gw.h) */
-	uint32_t jq_mask;       /* journal record FIFO size - 1 */
-	struct dp_order *jq;    /* journal records waiting for room on ring 0 (invariant 8) */
+	uint32_t *parked;       /* conn ids whose frames wait for room on the in queue */
 	int launched;           /* td_gw_launch() started the thread */
 	void *mem;
 
@@ -139,13 +137,6 @@ struct td_gw {
 	uint32_t n_dead;
 	uint32_t n_drain;
 	uint32_t inflight;      /* SQEs whose last CQE has not been seen */
-	uint32_t gq_head[TD_MAX_MATCH];
-	uint32_t gq_tail[TD_MAX_MATCH];
-	uint32_t n_gone;        /* sum over cores of pending SESSION_GONE */
-	uint32_t jq_head;       /* jq: free-running indices, [tail, head) waiting */
-	uint32_t jq_tail;
-	int in_route;           /* route() runs: a journal record is emitted at once */
-	uint32_t n_jn;          /* journal records made by session calls since the last flush */
 	uint32_t n_parked;
 	uint32_t un_head;       /* eviction list (struct conn_adm), GW_NONE when empty */
 	uint32_t un_tail;
@@ -153,26 +144,13 @@ struct td_gw {
 	uint32_t pend_tail;
 	struct pending pend[GW_PENDING];
 	int input_off;          /* td_gw_quiesce() seen: no more input (td_gw.h "Stop") */
-	uint64_t now;           /* ns since the epoch, once per pass: the session layer's */
-	uint64_t mono;          /* monotonic ns, once per pass: the gateway's own timers */
-	uint64_t next_tick;
+	int owner_gone;         /* stopping: the owner reads the in queue no more */
+	uint64_t mono;          /* monotonic ns, once per pass: the gateway's timers */
 	uint64_t next_scan;     /* deadlines of DRAIN and idle connections */
-	uint32_t n_stage[TD_MAX_MATCH];
-	uint32_t room[TD_MAX_MATCH];  /* free ring entries, UINT32_MAX = not read yet */
-	struct dp_event evbuf[GW_BURST];
-	/* Journal records in the order they were made: jn_rec[i] goes before the ss_out's
-	 * order jn_pos[i] (it was made when out held jn_pos[i] orders). */
-	uint16_t jn_pos[GW_JN_STAGE];
-	struct dp_order jn_rec[GW_JN_STAGE];
-	/* the orders of the ss_out being flushed, journal records merged in */
-	struct dp_order orders[SS_OUT_ORDERS + GW_JN_STAGE];
-	/* one bulk enqueue per core; a core gets at most one entry per order routed */
-	struct dp_order stage[TD_MAX_MATCH][SS_OUT_ORDERS + GW_JN_STAGE];
-	struct ss_out out;
 
 	int stop;               /* set by td_gw_stop(), read by the loop (atomics) */
 	int quiesce;            /* set by td_gw_quiesce(), read by the loop (atomics) */
-	int quiet;              /* set by the loop once quiesced and flushed, td_gw_quiet() */
+	int quiet;              /* set by the loop once quiesced and published, td_gw_quiet() */
 	_Alignas(64) struct td_gw_stats stats;
 };
 
@@ -289,9 +267,8 @@ static void cancel_op(struct td_gw *gw, uint64_t ud)
 }
 
 /*
- * OPEN or DRAIN -> DEAD. Makes no session-layer call (it may run while an ss_out is being
- * walked): conn_reap() does ss_disconnect() and the close. shutdown() completes the recv
- * and send in flight; the cancels are for an op the shutdown would not wake.
+ * OPEN or DRAIN -> DEAD. shutdown() completes the recv and send in flight; the cancels are
+ * for an op the shutdown would not wake. conn_reap() tells the owner and closes.
  */
 static void conn_kill(struct td_gw *gw, struct conn *c)
 {
@@ -302,7 +279,7 @@ static void conn_kill(struct td_gw *gw, struct conn *c)
 	if (c->state == CONN_DRAIN)
 		gw->n_drain--;
 	c->state = CONN_DEAD;
-	c->disconnected = 0;
+	c->notified = 0;
 	un_unlink(gw, slot);
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_busy)
@@ -312,7 +289,6 @@ static void conn_kill(struct td_gw *gw, struct conn *c)
 	gw->dead[gw->n_dead++] = (uint16_t)slot;
 }
 
-static void gw_flush(struct td_gw *gw);
 static void admit(struct td_gw *gw, int fd, uint32_t ip, uint16_t port);
 
 /* Connections waiting for a slot (evictions) take the slots that are free, oldest first. */
@@ -337,9 +313,28 @@ static void pend_close(struct td_gw *gw)
 	}
 }
 
-/* DEAD -> FREE for every DEAD connection that can go: the session layer is told (its
- * SESSION_GONE goes out with the next flush), and the fd is closed once no SQE of the
- * connection is in flight (invariant 2). */
+/* A record for the owner (td_gw.h "The session owner's side"): 0, or -ENOBUFS when the in
+ * queue has no room now. */
+static int in_put(struct td_gw *gw, const struct conn *c, uint16_t kind, const void *msg,
+		  uint16_t len)
+{
+	struct td_gw_in *r = td_bq_alloc(&gw->in, (uint32_t)(sizeof(*r) + len));
+
+	if (!r)
+		return -ENOBUFS;
+	r->peer = c->peer;
+	r->kind = kind;
+	r->len = len;
+	r->pad = 0;
+	if (len)
+		memcpy(r->msg, msg, len);
+	return 0;
+}
+
+/* DEAD -> FREE for every DEAD connection that can go: its TD_GW_CLOSED notice goes on the
+ * in queue (one that finds no room is tried again at the next pass; once the owner has
+ * stopped there is no one to tell), and the fd is closed once no SQE of the connection is
+ * in flight (invariant 2). */
 static void conn_reap(struct td_gw *gw)
 {
 	uint32_t i = 0;
@@ -347,13 +342,14 @@ static void conn_reap(struct td_gw *gw)
 	while (i < gw->n_dead) {
 		struct conn *c = &gw->conns[gw->dead[i]];
 
-		if (!c->disconnected) {
-			while (ss_disconnect(gw->ss, &c->peer, gw->now, &gw->out) == -ENOBUFS) {
-				STAT(gw, out_full);
-				gw_flush(gw); /* may append to dead[]: the loop re-reads n_dead */
+		if (!c->notified && !gw->owner_gone) {
+			if (in_put(gw, c, TD_GW_CLOSED, NULL, 0) != 0) {
+				i++;
+				continue;
 			}
-			c->disconnected = 1;
+			STAT(gw, closed_notices);
 		}
+		c->notified = 1;
 		if (c->recv_busy || c->send_busy) {
 			i++;
 			continue;
@@ -453,388 +449,73 @@ static void conn_authed(struct td_gw *gw, struct conn *c)
 	c->deadline = gw->mono + gw->idle_ns;
 }
 
-/* Appends out's chunks to their connections' send queues, in index order. A chunk for a
- * connection that is gone is dropped (invariant 1); one that does not fit closes its
- * connection (invariant 6). */
-static void send_bufs(struct td_gw *gw)
+/* One chunk from the owner onto its connection's send queue. A chunk for a connection
+ * that is gone is dropped (invariant 1); one that does not fit closes its connection
+ * (invariant 5). */
+static void chunk_put(struct td_gw *gw, uint32_t id, const uint8_t *bytes, uint32_t len)
 {
-	struct ss_out *out = &gw->out;
-	uint32_t cap = gw->tx_mask + 1;
+	uint32_t cap = gw->tx_mask + 1, slot = id & 0xffffu, off, first;
+	struct conn *c;
 
-	for (uint32_t i = 0; i < out->n_bufs; i++) {
-		const struct ss_buf *b = &out->bufs[i];
-		uint32_t slot = b->peer.conn & 0xffffu, off, first;
-		struct conn *c;
-
-		if (slot >= gw->conf.max_conns) {
-			STAT(gw, tx_stale);
-			continue;
-		}
-		c = &gw->conns[slot];
-		if (c->gen != (uint16_t)(b->peer.conn >> 16) ||
-		    (c->state != CONN_OPEN && c->state != CONN_DRAIN)) {
-			STAT(gw, tx_stale);
-			continue;
-		}
-		if (b->len > cap - (c->tx_head - c->tx_tail)) {
-			STAT(gw, tx_overflows);
-			conn_kill(gw, c);
-			continue;
-		}
-		off = c->tx_head & gw->tx_mask;
-		first = cap - off < b->len ? cap - off : b->len;
-		memcpy(c->tx + off, b->bytes, first);
-		memcpy(c->tx, b->bytes + first, b->len - first);
-		c->tx_head += b->len;
-		if (c->state == CONN_OPEN) {
-			unsigned k = chunk_scan(b->bytes, b->len);
-
-			if ((k & CH_NEG_RESPONSE) && !gw->adm[slot].authed)
-				conn_authed(gw, c);
-			if (k & CH_TERMINATE) {
-				un_unlink(gw, slot);
-				c->state = CONN_DRAIN;
-				c->deadline = gw->mono + gw->drain_ns;
-				gw->n_drain++;
-			}
-		}
-		if (!c->on_kick) {
-			c->on_kick = 1;
-			gw->kick[gw->n_kick++] = (uint16_t)slot;
-		}
-	}
-}
-
-/* ---- Routing ------------------------------------------------------------------------------ */
-
-static inline uint32_t ring_room(struct td_gw *gw, unsigned m)
-{
-	/* This thread is the only producer: the free count can only grow behind our back,
-	 * so what is read here is safe to fill in one bulk enqueue. */
-	if (gw->room[m] == UINT32_MAX)
-		gw->room[m] = rte_ring_free_count(gw->route->req[TD_SRC_GW][m]);
-	return gw->room[m];
-}
-
-static inline int core_blocked(const struct td_gw *gw, unsigned m)
-{
-	/* invariants 4 and 8 */
-	return gw->gq_head[m] != gw->gq_tail[m] || (m == 0 && gw->jq_head != gw->jq_tail);
-}
-
-static inline void stage(struct td_gw *gw, unsigned m, const struct dp_order *o)
-{
-	gw->stage[m][gw->n_stage[m]++] = *o;
-	gw->room[m]--;
-}
-
-/* Keeps a SESSION_GONE for core m until its ring has room. A session has at most one
- * waiting per core: while one waits, the session's requests for m are answered BUSY, so
- * a second SESSION_GONE would cancel nothing the first does not. A detach (DP_GONE_KEEP)
- * after a cancel-on-disconnect still waiting keeps the cancel: it leaves nothing to
- * detach, and the answer the detach asks for still comes. */
-static void gone_push(struct td_gw *gw, unsigned m, const struct dp_order *o)
-{
-	uint8_t *pend = &gw->gpend[(size_t)m * gw->max_sessions + o->session];
-	struct dp_order merged = *o;
-
-	for (unsigned k = 0; k < gw->n_match; k++)
-		if (gw->gpend[(size_t)k * gw->max_sessions + o->session] &&
-		    !(gw->gone[o->session].scope & DP_GONE_KEEP))
-			merged.scope &= (uint8_t)~DP_GONE_KEEP;
-	gw->gone[o->session] = merged;
-	if (*pend)
-		return;
-	*pend = 1;
-	gw->gq[m][gw->gq_head[m]++ & gw->gq_mask] = o->session;
-	gw->n_gone++;
-}
-
-/* Moves waiting SESSION_GONE records onto their rings, oldest first. */
-static void gone_retry(struct td_gw *gw)
-{
-	struct dp_order tmp[GW_BURST];
-
-	for (unsigned m = 0; m < gw->n_match && gw->n_gone; m++) {
-		uint32_t k, n = 0, done;
-
-		while (n < GW_BURST && gw->gq_tail[m] + n != gw->gq_head[m]) {
-			tmp[n] = gw->gone[gw->gq[m][(gw->gq_tail[m] + n) & gw->gq_mask]];
-			n++;
-		}
-		if (!n)
-			continue;
-		done = rte_ring_sp_enqueue_burst_elem(gw->route->req[TD_SRC_GW][m], tmp,
-						      sizeof(struct dp_order), n, NULL);
-		for (k = 0; k < done; k++) {
-			uint16_t s = gw->gq[m][gw->gq_tail[m]++ & gw->gq_mask];
-
-			gw->gpend[(size_t)m * gw->max_sessions + s] = 0;
-		}
-		gw->n_gone -= done;
-		STAT_ADD(gw, orders_routed, done);
-		if (core_blocked(gw, m))
-			STAT(gw, ring_full_retries);
-	}
-}
-
-static void reject(struct td_gw *gw, const struct dp_order *o, uint16_t reason)
-{
-	int r;
-
-	while ((r = ss_reject_order(gw->ss, o, reason, gw->now, &gw->out)) == -ENOBUFS) {
-		/* ss_reject_order() makes buffers only: send them, nothing to route. */
-		STAT(gw, out_full);
-		send_bufs(gw);
-		ss_out_reset(&gw->out);
-	}
-	if (r == 0 && reason == TKX_REJ_BUSY)
-		STAT(gw, busy_rejects);
-	else if (r == 0)
-		STAT(gw, unknown_contract);
-	else
-		STAT(gw, reject_failed);
-}
-
-/* ---- Journal records (conf.journal; td_gw.h "Journal") ----------------------------------- */
-
-/* Moves waiting journal records onto ring 0, oldest first. */
-static void jq_retry(struct td_gw *gw)
-{
-	uint32_t n = gw->jq_head - gw->jq_tail, done = 0;
-
-	while (n) {
-		struct dp_order tmp[GW_BURST];
-		uint32_t k, b = n < GW_BURST ? n : GW_BURST;
-
-		for (k = 0; k < b; k++)
-			tmp[k] = gw->jq[(gw->jq_tail + k) & gw->jq_mask];
-		k = rte_ring_sp_enqueue_burst_elem(gw->route->req[TD_SRC_GW][0], tmp,
-						   sizeof(struct dp_order), b, NULL);
-		gw->jq_tail += k;
-		done += k;
-		n -= k;
-		if (k < b)
-			break;
-	}
-	STAT_ADD(gw, orders_routed, done);
-}
-
-static inline uint32_t jq_free(const struct td_gw *gw)
-{
-	return gw->jq_mask + 1 - (gw->jq_head - gw->jq_tail);
-}
-
-/* Keeps a journal record until ring 0 has room. Never full: rx_frames() stops taking
- * frames while fewer than GW_JQ_RESERVE entries are free (invariant 8). */
-static void jq_push(struct td_gw *gw, const struct dp_order *o)
-{
-	assert(jq_free(gw) > 0);
-	if (jq_free(gw) == 0) {
-		STAT(gw, jn_lost); /* unreachable */
+	STAT(gw, chunks);
+	if (slot >= gw->conf.max_conns) {
+		STAT(gw, tx_stale);
 		return;
 	}
-	gw->jq[gw->jq_head++ & gw->jq_mask] = *o;
-	STAT(gw, jn_pending);
-}
-
-/* Enqueues what route() staged for core m so far (room was counted: it cannot fail). */
-static void stage_flush(struct td_gw *gw, unsigned m)
-{
-	uint32_t n = gw->n_stage[m], done;
-
-	if (!n)
-		return;
-	done = rte_ring_sp_enqueue_bulk_elem(gw->route->req[TD_SRC_GW][m], gw->stage[m],
-					     sizeof(struct dp_order), n, NULL);
-	gw->n_stage[m] = 0;
-	gw->room[m] = UINT32_MAX;
-	if (done != n) {
-		/* Unreachable (single producer): keep or answer rather than lose them. */
-		for (uint32_t k = 0; k < n; k++) {
-			const struct dp_order *o = &gw->stage[m][k];
-
-			if (o->type == DP_ORD_SESSION_GONE)
-				gone_push(gw, m, o);
-			else if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL ||
-				 o->type == DP_ORD_LOGON)
-				jq_push(gw, o);
-			else if (o->type != DP_ORD_MASS_CANCEL || o->contract_id != 0)
-				reject(gw, o, TKX_REJ_BUSY); /* its LOCAL: the next flush */
-		}
+	c = &gw->conns[slot];
+	if (c->gen != (uint16_t)(id >> 16) || (c->state != CONN_OPEN && c->state != CONN_DRAIN)) {
+		STAT(gw, tx_stale);
 		return;
 	}
-	STAT_ADD(gw, orders_routed, done);
-}
-
-/* A journal record for the RX core, on ring 0 in order with everything routed there: at
- * once when nothing waits before it and the ring has room, else in the FIFO (which then
- * blocks core 0, invariant 8). route()'s loop only. */
-static void jn_emit(struct td_gw *gw, const struct dp_order *o)
-{
-	if (!core_blocked(gw, 0) && ring_room(gw, 0) > 0)
-		stage(gw, 0, o);
-	else
-		jq_push(gw, o);
-}
-
-/* The session layer's hooks (ss_params, set when conf.journal): a record per call, in
- * the order of the calls. From ss_rx() (one message per call: at most one record, and
- * rx_frames() flushes before jn_rec can fill) it is kept with its place among the ss_out's
- * orders and merged by gw_flush(); from ss_reject_order(), which only route() calls, it
- * is emitted at once. */
-static void jn_put(struct td_gw *gw, const struct dp_order *o)
-{
-	STAT(gw, jn_records);
-	if (gw->in_route) {
-		jn_emit(gw, o);
+	if (len > cap - (c->tx_head - c->tx_tail)) {
+		STAT(gw, tx_overflows);
+		conn_kill(gw, c);
 		return;
 	}
-	assert(gw->n_jn < GW_JN_STAGE);
-	if (gw->n_jn == GW_JN_STAGE) {
-		STAT(gw, jn_lost); /* unreachable: rx_frames() flushes first */
-		return;
+	off = c->tx_head & gw->tx_mask;
+	first = cap - off < len ? cap - off : len;
+	memcpy(c->tx + off, bytes, first);
+	memcpy(c->tx, bytes + first, len - first);
+	c->tx_head += len;
+	if (c->state == CONN_OPEN) {
+		unsigned k = chunk_scan(bytes, len);
+
+		if ((k & CH_NEG_RESPONSE) && !gw->adm[slot].authed)
+			conn_authed(gw, c);
+		if (k & CH_TERMINATE) {
+			un_unlink(gw, slot);
+			c->state = CONN_DRAIN;
+			c->deadline = gw->mono + gw->drain_ns;
+			gw->n_drain++;
+		}
 	}
-	gw->jn_pos[gw->n_jn] = (uint16_t)gw->out.n_orders;
-	gw->jn_rec[gw->n_jn++] = *o;
+	if (!c->on_kick) {
+		c->on_kick = 1;
+		gw->kick[gw->n_kick++] = (uint16_t)slot;
+	}
 }
 
-static void jn_on_established(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
-			      uint64_t next_in)
+/* Every chunk the owner published, onto the send queues, in order; then the sends. Returns
+ * how many were taken. */
+static unsigned take_out(struct td_gw *gw)
 {
-	struct td_gw *gw = arg;
-	struct dp_order o;
+	const uint8_t *p;
+	uint32_t len;
+	unsigned n = 0;
 
-	dp_order_session_up(&o, TD_SRC_GW, slot, session_id, firm_id, next_in, gw->now);
-	jn_put(gw, &o);
-}
+	while ((p = td_bq_peek(&gw->out, &len)) != NULL) {
+		struct td_gw_out h;
 
-static void jn_on_negotiated(void *arg, uint16_t slot, uint64_t session_id, uint32_t firm_id,
-			     uint64_t timestamp)
-{
-	struct td_gw *gw = arg;
-	struct dp_order o;
-
-	dp_order_logon(&o, TD_SRC_GW, slot, session_id, firm_id, timestamp, gw->now);
-	jn_put(gw, &o);
-}
-
-static void jn_on_local_reply(void *arg, uint16_t slot, uint16_t template_id, const void *body,
-			      uint16_t blen)
-{
-	struct td_gw *gw = arg;
-	struct dp_order o;
-
-	/* Every local reply fits (dp_msg.h's static asserts). */
-	if (dp_order_local_pack(&o, TD_SRC_GW, slot, template_id, body, blen, gw->now) != 0) {
-		STAT(gw, jn_lost);
-		return;
+		memcpy(&h, p, sizeof(h));
+		if (sizeof(h) + h.len <= len)
+			chunk_put(gw, h.conn, p + sizeof(h), h.len);
+		td_bq_next(&gw->out);
+		n++;
 	}
-	jn_put(gw, &o);
-}
-
-/* Every order goes to its ring(s) or is answered (invariants 4, 5, 8); one bulk enqueue
- * per core, in the orders' order. */
-static void route(struct td_gw *gw, const struct dp_order *orders, uint32_t n)
-{
-	const struct td_route *rt = gw->route;
-	unsigned m;
-
-	if (gw->jq_head != gw->jq_tail)
-		jq_retry(gw); /* before SESSION_GONE: a session's SESSION_UP may wait there */
-	if (gw->n_gone)
-		gone_retry(gw);
-	if (!n)
-		return;
-	for (m = 0; m < gw->n_match; m++) {
-		gw->n_stage[m] = 0;
-		gw->room[m] = UINT32_MAX;
-	}
-	gw->in_route = 1;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct dp_order *o = &orders[i];
-		int core;
-
-		if (o->type == DP_ORD_SESSION_UP || o->type == DP_ORD_LOCAL ||
-		    o->type == DP_ORD_LOGON) {
-			jn_emit(gw, o); /* core 0: with a journal, the RX core */
-			continue;
-		}
-		if (o->type == DP_ORD_SESSION_GONE) {
-			/* Every core answers a detach: the session layer counts parts. */
-			struct dp_order part = *o;
-			part.parts = (uint8_t)gw->n_match;
-			for (m = 0; m < gw->n_match; m++) {
-				if (!core_blocked(gw, m) && ring_room(gw, m) > 0) {
-					stage(gw, m, &part);
-				} else {
-					gone_push(gw, m, &part);
-					STAT(gw, ring_full_retries);
-				}
-			}
-			continue;
-		}
-		if (o->type == DP_ORD_MASS_CANCEL && o->contract_id == 0) {
-			for (m = 0; m < gw->n_match; m++)
-				if (core_blocked(gw, m) || ring_room(gw, m) == 0)
-					break;
-			if (m < gw->n_match) {
-				reject(gw, o, TKX_REJ_BUSY);
-				continue;
-			}
-			/* Each core acks its part; the session layer merges them into one. */
-			struct dp_order part = *o;
-			part.parts = (uint8_t)gw->n_match;
-			for (m = 0; m < gw->n_match; m++)
-				stage(gw, m, &part);
-			continue;
-		}
-		core = td_route_core(rt, o->contract_id);
-		if (core < 0 || (unsigned)core >= gw->n_match) {
-			reject(gw, o, TKX_REJ_UNKNOWN_CONTRACT);
-			continue;
-		}
-		if (core_blocked(gw, (unsigned)core) || ring_room(gw, (unsigned)core) == 0) {
-			reject(gw, o, TKX_REJ_BUSY);
-			continue;
-		}
-		stage(gw, (unsigned)core, o);
-	}
-	gw->in_route = 0;
-	/* Room was read from each ring and only this thread fills it: each bulk enqueue
-	 * cannot fail, and is one store-release for the burst. */
-	for (m = 0; m < gw->n_match; m++)
-		stage_flush(gw, m);
-}
-
-/*
- * The end of a burst (ss_session.h's output contract): send the chunks, route the orders,
- * reset; the rejects routing made are sent too. Also called mid-burst when a session
- * call returns -ENOBUFS, and to retry waiting SESSION_GONE records.
- */
-static void gw_flush(struct td_gw *gw)
-{
-	struct ss_out *out = &gw->out;
-	uint32_t n = 0, j = 0;
-
-	/* The orders, with the journal records the same session calls made merged in where
-	 * they were made (jn_pos): the ring's order is the order things happened. */
-	for (uint32_t i = 0; i < out->n_orders; i++) {
-		while (j < gw->n_jn && gw->jn_pos[j] <= i)
-			gw->orders[n++] = gw->jn_rec[j++];
-		if (out->orders[i].type == DP_ORD_LOCAL)
-			STAT(gw, jn_records); /* a reply the session layer held, let go */
-		gw->orders[n++] = out->orders[i];
-	}
-	while (j < gw->n_jn)
-		gw->orders[n++] = gw->jn_rec[j++];
-	gw->n_jn = 0;
-	send_bufs(gw);
-	ss_out_reset(out);
-	route(gw, gw->orders, n);
-	send_bufs(gw);
-	ss_out_reset(out);
+	if (n)
+		td_bq_done(&gw->out);
 	kick_sends(gw);
+	return n;
 }
 
 /* ---- Receiving -------------------------------------------------------------------------- */
@@ -854,16 +535,10 @@ static void submit_recv(struct td_gw *gw, struct conn *c)
 	gw->inflight++;
 }
 
-/* With a journal: may ss_rx() take another frame? Each frame makes at most one record
- * (ss_params: one hook call per message; the gateway gives one message per call) or one
- * order, whose reject may make one; the FIFO of waiting records keeps room for two
- * flushes of those (invariant 8). */
-#define GW_JQ_RESERVE (2 * (SS_OUT_ORDERS + GW_JN_STAGE))
-
-/* New bytes at rx[rx_len - got, rx_len): every complete frame's message to ss_rx(), the
- * incomplete tail kept at the front (at most one frame, < TD_GW_RX_CAP). Returns 1 when
- * the connection was parked (journal records wait for the RX core: resume_parked() goes
- * on later and then arms its recv), else 0. */
+/* New bytes at rx[rx_len - got, rx_len): every complete frame's message onto the in queue,
+ * the incomplete tail kept at the front (at most one frame, < TD_GW_RX_CAP). Returns 1
+ * when the connection was parked (the in queue is full: resume_parked() goes on later and
+ * then arms its recv), else 0. */
 static int rx_frames(struct td_gw *gw, struct conn *c)
 {
 	uint32_t off = 0;
@@ -874,17 +549,6 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 
 		if (f == 0)
 			break;
-		if (gw->jn && jq_free(gw) < GW_JQ_RESERVE) {
-			/* Backpressure: the RX core is far behind; TCP holds the rest. */
-			STAT(gw, jn_parked);
-			gw->parked[gw->n_parked++] = conn_id(gw, c);
-			parked = 1;
-			break;
-		}
-		if (gw->jn && gw->n_jn == GW_JN_STAGE) {
-			gw_flush(gw); /* jn_rec is full: route it first */
-			continue;
-		}
 		if (f < 0) {
 			STAT(gw, bad_frames); /* invariant 3 */
 			conn_kill(gw, c);
@@ -899,19 +563,12 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 			off += (uint32_t)f;
 			continue;
 		}
-		int rc = ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN,
-			       (size_t)f - TKX_SOFH_LEN, gw->now, &gw->out);
-		if (rc == -ENOBUFS) {
-			/* Nothing was done: flush and give the frame again, unless the
-			 * flush ended the connection (a Terminate, an overflow). */
-			STAT(gw, out_full);
-			gw_flush(gw);
-			continue;
-		}
-		if (rc == -EAGAIN) {
-			/* Its session has as many requests unanswered as it may (ss_session.h
-			 * invariant 15): the frame waits, and TCP holds the rest, until
-			 * replies come (resume_parked). */
+		if (in_put(gw, c, TD_GW_FRAME, c->rx + off + TKX_SOFH_LEN,
+			   (uint16_t)(f - TKX_SOFH_LEN)) != 0) {
+			/* Invariant 4: the owner is behind; what it has not seen yet is made
+			 * visible, and TCP holds the rest of this connection's bytes. */
+			td_bq_publish(&gw->in);
+			STAT(gw, in_parked);
 			gw->parked[gw->n_parked++] = conn_id(gw, c);
 			parked = 1;
 			break;
@@ -930,14 +587,14 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 	return parked;
 }
 
-/* Parked connections whose frames may go on: the FIFO of journal records has room again,
- * or their session's replies came (rx_frames parks them again if not). A connection that
- * was closed (or whose slot was reused) meanwhile is skipped. */
+/* Parked connections whose frames may go on, once the in queue has room for a frame again
+ * (rx_frames parks them again if it fills). A connection that was closed (or whose slot
+ * was reused) meanwhile is skipped. */
 static void resume_parked(struct td_gw *gw)
 {
 	uint32_t n = gw->n_parked;
 
-	if (!n || (gw->jn && jq_free(gw) < GW_JQ_RESERVE))
+	if (!n || td_bq_room(&gw->in) < 2 * GW_IN_REC + 16)
 		return;
 	gw->n_parked = 0; /* rx_frames() may park some again */
 	for (uint32_t i = 0; i < n; i++) {
@@ -946,8 +603,12 @@ static void resume_parked(struct td_gw *gw)
 
 		if (c->gen != (uint16_t)(id >> 16) || c->recv_busy)
 			continue;
-		if (c->state == CONN_OPEN && rx_frames(gw, c))
-			continue; /* parked again */
+		if (c->state == CONN_OPEN && rx_frames(gw, c)) {
+			/* parked again: the rest of the list waits with it */
+			for (uint32_t k = i + 1; k < n; k++)
+				gw->parked[gw->n_parked++] = gw->parked[k];
+			return;
+		}
 		if (c->state == CONN_OPEN || c->state == CONN_DRAIN)
 			submit_recv(gw, c);
 	}
@@ -1026,10 +687,12 @@ static void admit(struct td_gw *gw, int fd, uint32_t ip, uint16_t port)
 	int one = 1;
 
 	c->fd = fd;
-	c->gen++;
+	/* Never 0: a TCP peer's conn is never 0 (invariant 1). */
+	if (++c->gen == 0)
+		c->gen = 1;
 	c->state = CONN_OPEN;
 	c->recv_busy = c->send_busy = 0;
-	c->disconnected = c->on_kick = c->fin_sent = 0;
+	c->notified = c->on_kick = c->fin_sent = 0;
 	c->rx_len = 0;
 	c->tx_head = c->tx_tail = 0;
 	c->deadline = gw->mono + gw->negotiate_ns;
@@ -1141,50 +804,10 @@ static void reap_cqes(struct td_gw *gw)
 	io_uring_cq_advance(&gw->ring, seen);
 }
 
-/* Replies from the matching cores' rings to the session layer; how many were taken. */
-static unsigned poll_events(struct td_gw *gw)
-{
-	unsigned total = 0;
-
-	for (unsigned m = 0; m < gw->n_match; m++) {
-		struct rte_ring *r = gw->route->ev[m][TD_SRC_GW];
-
-		for (unsigned b = 0; b < GW_EV_BURSTS; b++) {
-			unsigned n = rte_ring_sc_dequeue_burst_elem(r, gw->evbuf,
-								    sizeof(struct dp_event),
-								    GW_BURST, NULL);
-			unsigned done = 0;
-
-			if (!n)
-				break;
-			total += n;
-			STAT_ADD(gw, events, n);
-			for (;;) {
-				done += ss_event(gw->ss, gw->evbuf + done, n - done, gw->now,
-						 &gw->out);
-				if (done == n)
-					break;
-				STAT(gw, out_full);
-				gw_flush(gw);
-			}
-			if (n < GW_BURST)
-				break;
-		}
-	}
-	return total;
-}
-
+/* Deadlines of OPEN and DRAIN connections (a scan of the table: every 10 ms while one
+ * drains, else every 100), and the accept re-armed when it ended. */
 static void tick(struct td_gw *gw)
 {
-	while (ss_tick(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
-		STAT(gw, out_full);
-		gw_flush(gw);
-	}
-	if (gw->conf.ctl_poll) {
-		gw_flush(gw); /* the hook gets an empty output */
-		gw->conf.ctl_poll(gw->conf.ctl_arg, gw->ss, &gw->out, gw->now);
-	}
-	/* A scan of the table: every 10 ms while a connection drains, else every 100. */
 	if (gw->mono >= gw->next_scan) {
 		for (uint32_t i = 0; i < gw->conf.max_conns; i++) {
 			struct conn *c = &gw->conns[i];
@@ -1208,16 +831,6 @@ static void tick(struct td_gw *gw)
 		arm_accept(gw);
 }
 
-/* Flush until nothing is left: closing connections makes SESSION_GONE records, sending
- * may close connections. Each round closes at least one connection or ends. */
-static void settle(struct td_gw *gw)
-{
-	do {
-		gw_flush(gw);
-		conn_reap(gw);
-	} while (gw->out.n_bufs || gw->out.n_orders || gw->n_jn);
-}
-
 /* Submit what is queued and wait for a completion at most poll_us (0: do not wait). */
 static void wait_kernel(struct td_gw *gw, uint32_t us)
 {
@@ -1233,8 +846,7 @@ static void wait_kernel(struct td_gw *gw, uint32_t us)
 
 /* td_gw_quiesce() seen (td_gw.h "Stop"): no new connection, and from here on inbound
  * bytes are dropped unread (on_recv()). The frames parked connections hold were never
- * given to the session layer: dropped too, and their recv armed again so that an EOF is
- * seen. */
+ * handed over: dropped too, and their recv armed again so that an EOF is seen. */
 static void input_stop(struct td_gw *gw)
 {
 	gw->input_off = 1;
@@ -1252,36 +864,34 @@ static void input_stop(struct td_gw *gw)
 	gw->n_parked = 0;
 }
 
-/* Quiesced: once everything the sessions made is on the rings (a journal record or a
- * SESSION_GONE may wait for room on its ring), say so; the release pairs with
- * td_gw_quiet()'s acquire, so that whoever sees it sees those ring entries too. */
-static void quiet_check(struct td_gw *gw)
+/* One pass's end: what the owner may read now is published (one store-release for the
+ * pass); quiesced, that is everything, and the loop says so - the release pairs with
+ * td_gw_quiet()'s acquire, so that whoever sees it sees those records too. */
+static void publish(struct td_gw *gw)
 {
-	if (__atomic_load_n(&gw->quiet, __ATOMIC_RELAXED) || gw->n_gone ||
-	    gw->jq_head != gw->jq_tail || gw->n_jn || gw->out.n_orders)
-		return;
-	__atomic_store_n(&gw->quiet, 1, __ATOMIC_RELEASE);
+	td_bq_publish(&gw->in);
+	if (gw->input_off && !__atomic_load_n(&gw->quiet, __ATOMIC_RELAXED))
+		__atomic_store_n(&gw->quiet, 1, __ATOMIC_RELEASE);
 }
 
-/* td_gw_stop(), first step (td_gw.h "Stop"): nothing produces replies any more, so what
- * is on the rings is all there will be; it is taken and queued, then every connection
+/* td_gw_stop(), first step (td_gw.h "Stop"): the owner makes no more chunks, so what is
+ * on the out queue is all there will be; it is taken and queued, then every connection
  * drains as after a Terminate (queue sent, FIN, the client's EOF), all within stop_ms. */
 static void gw_stop_drain(struct td_gw *gw)
 {
-	int rings_empty = 0;
+	int drained = 0;
 	uint64_t end;
 
 	if (!gw->input_off)
 		input_stop(gw);
+	gw->owner_gone = 1;
 	gw->mono = td_mono_ns();
 	end = gw->mono + gw->stop_ns;
 	for (;;) {
-		gw->now = td_now_ns();
 		gw->mono = td_mono_ns();
 		reap_cqes(gw);
-		if (!rings_empty && poll_events(gw) == 0 && !ss_held(gw->ss)) {
-			rings_empty = 1;
-			settle(gw);
+		if (!drained && take_out(gw) == 0) {
+			drained = 1;
 			for (uint32_t i = 0; i < gw->conf.max_conns; i++) {
 				struct conn *c = &gw->conns[i];
 
@@ -1294,28 +904,21 @@ static void gw_stop_drain(struct td_gw *gw)
 				submit_send(gw, c); /* the queue's rest, or the FIN at once */
 			}
 		}
-		/* What the replies just taken let go (ss_session.h invariant 15). */
-		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
-			STAT(gw, out_full);
-			gw_flush(gw);
-		}
-		settle(gw);
-		if ((rings_empty && !gw->n_drain) || gw->mono >= end)
+		kick_sends(gw);
+		conn_reap(gw);
+		if ((drained && !gw->n_drain) || gw->mono >= end)
 			break;
-		wait_kernel(gw, rings_empty ? TD_GW_POLL_MAX_US : 0);
+		wait_kernel(gw, drained ? TD_GW_POLL_MAX_US : 0);
 	}
 }
 
-/* Stop, last step: what is left is closed as a disconnect; SESSION_GONE records get
- * GW_STOP_GONE_NS to reach their rings, in-flight SQEs GW_STOP_SQE_NS to complete. */
+/* Stop, last step: what is left is closed; in-flight SQEs get GW_STOP_SQE_NS to
+ * complete. */
 static void gw_shutdown(struct td_gw *gw)
 {
 	struct io_uring_sqe *sqe;
 	uint64_t t0 = td_mono_ns();
 
-	/* No more replies are taken: the sessions end now, not after them (their
-	 * SESSION_GONE must reach the cores within GW_STOP_GONE_NS). */
-	ss_forget_replies(gw->ss);
 	for (uint32_t i = 0; i < gw->conf.max_conns; i++)
 		conn_kill(gw, &gw->conns[i]);
 	if (gw->accept_armed && (sqe = get_sqe(gw)) != NULL) {
@@ -1323,19 +926,10 @@ static void gw_shutdown(struct td_gw *gw)
 		io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
 	}
 	for (;;) {
-		uint64_t el = td_mono_ns() - t0;
-
-		gw->now = td_now_ns();
 		gw->mono = td_mono_ns();
 		reap_cqes(gw);
-		conn_reap(gw); /* the disconnects first: their ends go out below */
-		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS)
-			gw_flush(gw);
-		settle(gw);
-		if (!gw->inflight && ((!gw->n_gone && gw->jq_head == gw->jq_tail) ||
-				      el > GW_STOP_GONE_NS))
-			break;
-		if (el > GW_STOP_SQE_NS)
+		conn_reap(gw);
+		if (!gw->inflight || td_mono_ns() - t0 > GW_STOP_SQE_NS)
 			break;
 		wait_kernel(gw, TD_GW_POLL_MAX_US);
 	}
@@ -1346,32 +940,20 @@ static void *gw_main(void *arg)
 	struct td_gw *gw = arg;
 
 	gw->mono = td_mono_ns();
-	gw->next_tick = gw->mono;
 	gw->next_scan = gw->mono;
 	while (!__atomic_load_n(&gw->stop, __ATOMIC_ACQUIRE)) {
 		wait_kernel(gw, gw->conf.poll_us);
-		gw->now = td_now_ns();
 		gw->mono = td_mono_ns();
 		if (!gw->input_off && __atomic_load_n(&gw->quiesce, __ATOMIC_ACQUIRE))
 			input_stop(gw);
 		reap_cqes(gw);
-		poll_events(gw);
-		/* What the replies just taken let go (ss_session.h invariant 15). */
-		while (ss_release(gw->ss, gw->now, &gw->out) == -ENOBUFS) {
-			STAT(gw, out_full);
-			gw_flush(gw);
-		}
+		/* The chunks after the completions: a Negotiate's response authenticates its
+		 * connection (chunk_put()) before the deadlines are looked at. */
+		take_out(gw);
 		resume_parked(gw);
-		settle(gw);
-		/* After the flush: a Negotiate taken in this pass has authenticated its
-		 * connection (send_bufs()) before the deadlines are looked at. */
-		if (gw->mono >= gw->next_tick) {
-			tick(gw);
-			gw->next_tick = gw->mono + gw->tick_ns;
-			settle(gw);
-		}
-		if (gw->input_off)
-			quiet_check(gw);
+		conn_reap(gw);
+		tick(gw);
+		publish(gw);
 		STAT(gw, loops);
 	}
 	gw_stop_drain(gw);
@@ -1386,16 +968,17 @@ void td_gw_conf_default(struct td_gw_conf *c)
 	memset(c, 0, sizeof(*c));
 	c->ip = INADDR_LOOPBACK;
 	c->port = TKX_PORT_ORDER_TCP;
-	ss_params_default(&c->ss);
 	c->max_conns = TKX_VENUE_MAX_SESSIONS;
 	c->max_conns_per_ip = TKX_VENUE_TCP_MAX_CONNS_PER_IP;
 	c->negotiate_ms = TKX_VENUE_TCP_NEGOTIATE_MS;
 	c->stop_ms = 2000;
 	c->tx_queue = 65536;
+	c->in_bytes = 1u << 20;
+	c->out_bytes = 4u << 20;
 	c->poll_us = 20;
-	c->tick_us = 1000;
 	c->drain_ms = 1000;
 	c->idle_ms = 0;
+	c->keepalive_max_ms = TKX_VENUE_KEEPALIVE_MAX_MS;
 	c->sq_entries = 1024;
 	c->sndbuf = 0;
 	c->cpu = -1;
@@ -1422,10 +1005,15 @@ static uint32_t pow2_at_least(uint32_t x)
 		return (rc);                                                               \
 	} while (0)
 
+#define FAIL(rc, ...)                                                                      \
+	do {                                                                               \
+		if (err && errlen)                                                         \
+			snprintf(err, errlen, __VA_ARGS__);                                \
+		return (rc);                                                               \
+	} while (0)
+
 static int check_conf(const struct td_gw_conf *c, char *err, size_t errlen)
 {
-	const struct td_route *r = c->route;
-
 	if (c->max_conns < 1 || c->max_conns > TD_GW_MAX_CONNS)
 		FAIL(-EINVAL, "gateway: max_conns %u not in 1..%u", c->max_conns, TD_GW_MAX_CONNS);
 	if (c->max_conns_per_ip < 1 || c->max_conns_per_ip > TD_GW_MAX_CONNS)
@@ -1438,28 +1026,21 @@ static int check_conf(const struct td_gw_conf *c, char *err, size_t errlen)
 	if (!is_pow2(c->tx_queue) || c->tx_queue < 4096 || c->tx_queue > (1u << 30))
 		FAIL(-EINVAL, "gateway: tx_queue %u is not a power of two in 4096..2^30",
 		     c->tx_queue);
+	if (!is_pow2(c->in_bytes) || c->in_bytes < GW_IN_MIN || c->in_bytes > GW_Q_MAX)
+		FAIL(-EINVAL, "gateway: in_bytes %u is not a power of two in 2^16..2^30",
+		     c->in_bytes);
+	if (!is_pow2(c->out_bytes) || c->out_bytes < GW_OUT_MIN || c->out_bytes > GW_Q_MAX)
+		FAIL(-EINVAL, "gateway: out_bytes %u is not a power of two in 2^18..2^30",
+		     c->out_bytes);
 	if (c->poll_us > TD_GW_POLL_MAX_US)
 		FAIL(-EINVAL, "gateway: poll_us %u above %u", c->poll_us, TD_GW_POLL_MAX_US);
-	if (c->tick_us < 100 || c->tick_us > 100000)
-		FAIL(-EINVAL, "gateway: tick_us %u not in 100..100000", c->tick_us);
 	if (!is_pow2(c->sq_entries) || c->sq_entries < 64 || c->sq_entries > 32768)
 		FAIL(-EINVAL, "gateway: sq_entries %u is not a power of two in 64..32768",
 		     c->sq_entries);
+	if (c->idle_ms == 0 && c->keepalive_max_ms == 0)
+		FAIL(-EINVAL, "gateway: idle_ms and keepalive_max_ms both 0");
 	if (c->sndbuf < 0)
 		FAIL(-EINVAL, "gateway: sndbuf %d is negative", c->sndbuf);
-	if (!r)
-		FAIL(-EINVAL, "gateway: no route table");
-	if (r->n_match < 1 || r->n_match > TD_MAX_MATCH || r->n > TD_MAX_CONTRACTS)
-		FAIL(-EINVAL, "gateway: route has %u matching cores (1..%u) and %u contracts",
-		     r->n_match, TD_MAX_MATCH, r->n);
-	for (uint32_t m = 0; m < r->n_match; m++)
-		if (!r->req[TD_SRC_GW][m] || !r->ev[m][TD_SRC_GW])
-			FAIL(-EINVAL, "gateway: no ring between the gateway and matching core %u",
-			     m);
-	for (uint32_t i = 0; i < r->n; i++)
-		if (r->core[i] >= r->n_match)
-			FAIL(-EINVAL, "gateway: contract %u routed to core %u of %u",
-			     r->contract[i], r->core[i], r->n_match);
 	if (c->cpu >= CPU_SETSIZE)
 		FAIL(-EINVAL, "gateway: cpu %d out of range", c->cpu);
 	return 0;
@@ -1508,13 +1089,14 @@ static void gw_free(struct td_gw *gw)
 	free(gw->mem);
 }
 
+
 int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err,
 		 size_t errlen)
 {
 	struct td_gw_conf c = *conf;
-	size_t ss_size, off, o_gw, o_ss, o_conns, o_stk, o_adm, o_ipt, o_kick, o_dead, o_park,
-		o_gone, o_gq, o_gpend, o_jq, o_rx, o_tx;
-	uint32_t gq_cap, jq_cap, ipt_cap;
+	size_t off, o_gw, o_conns, o_stk, o_adm, o_ipt, o_kick, o_dead, o_park, o_in, o_out,
+		o_rx, o_tx;
+	uint32_t ipt_cap;
 	struct td_gw *gw;
 	uint8_t *mem;
 	void *p;
@@ -1524,29 +1106,12 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	rc = check_conf(&c, err, errlen);
 	if (rc)
 		return rc;
-	c.ss.transport = SS_TCP;
-	c.ss.core = TD_SRC_GW;
-	if (c.journal) {
-		/* td_gw.h "Journal": the table numbers nothing by itself. */
-		c.ss.defer_local = 1;
-		c.ss.on_established = jn_on_established;
-		c.ss.on_local_reply = jn_on_local_reply;
-		c.ss.on_negotiated = jn_on_negotiated;
-	}
-	ss_size = ss_table_memsize(&c.ss);
-	if (!ss_size)
-		FAIL(-EINVAL, "gateway: session parameters invalid");
-	gq_cap = pow2_at_least(c.ss.max_sessions);
-	jq_cap = c.journal ? pow2_at_least(c.ss.max_sessions > GW_JQ_MIN ? c.ss.max_sessions
-									 : GW_JQ_MIN) : 0;
 	ipt_cap = pow2_at_least(2 * (c.max_conns + GW_PENDING));
 
 	/* One allocation, laid out here; nothing is allocated after this. */
 	off = 0;
 	o_gw = off;
 	off = align64(off + sizeof(struct td_gw));
-	o_ss = off;
-	off = align64(off + ss_size);
 	o_conns = off;
 	off = align64(off + (size_t)c.max_conns * sizeof(struct conn));
 	o_stk = off;
@@ -1561,14 +1126,10 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	off = align64(off + (size_t)c.max_conns * sizeof(uint16_t));
 	o_park = off;
 	off = align64(off + (size_t)c.max_conns * sizeof(uint32_t));
-	o_gone = off;
-	off = align64(off + (size_t)c.ss.max_sessions * sizeof(struct dp_order));
-	o_gq = off;
-	off = align64(off + (size_t)c.route->n_match * gq_cap * sizeof(uint16_t));
-	o_gpend = off;
-	off = align64(off + (size_t)c.route->n_match * c.ss.max_sessions);
-	o_jq = off;
-	off = align64(off + (size_t)jq_cap * sizeof(struct dp_order));
+	o_in = off;
+	off = align64(off + c.in_bytes);
+	o_out = off;
+	off = align64(off + c.out_bytes);
 	o_rx = off;
 	off = align64(off + (size_t)c.max_conns * TD_GW_RX_CAP);
 	o_tx = off;
@@ -1581,14 +1142,9 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	gw->mem = p;
 	gw->lfd = -1;
 	gw->conf = c;
-	gw->route = c.route;
-	gw->n_match = c.route->n_match;
 	gw->tx_mask = c.tx_queue - 1;
-	gw->gq_mask = gq_cap - 1;
-	gw->max_sessions = c.ss.max_sessions;
-	gw->tick_ns = (uint64_t)c.tick_us * 1000;
 	gw->drain_ns = (uint64_t)c.drain_ms * 1000000;
-	gw->idle_ns = (uint64_t)(c.idle_ms ? c.idle_ms : 3ull * c.ss.keepalive_max_ms) * 1000000;
+	gw->idle_ns = (uint64_t)(c.idle_ms ? c.idle_ms : 3ull * c.keepalive_max_ms) * 1000000;
 	gw->negotiate_ns = (uint64_t)c.negotiate_ms * 1000000;
 	gw->stop_ns = (uint64_t)c.stop_ms * 1000000;
 	gw->conns = (struct conn *)(mem + o_conns);
@@ -1604,14 +1160,11 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	gw->kick = (uint16_t *)(mem + o_kick);
 	gw->dead = (uint16_t *)(mem + o_dead);
 	gw->parked = (uint32_t *)(mem + o_park);
-	gw->gone = (struct dp_order *)(mem + o_gone);
-	gw->gpend = mem + o_gpend;
-	memset(gw->gpend, 0, (size_t)gw->n_match * c.ss.max_sessions);
-	for (uint32_t m = 0; m < gw->n_match; m++)
-		gw->gq[m] = (uint16_t *)(mem + o_gq) + (size_t)m * gq_cap;
-	gw->jn = c.journal != 0;
-	gw->jq = jq_cap ? (struct dp_order *)(mem + o_jq) : NULL;
-	gw->jq_mask = jq_cap ? jq_cap - 1 : 0;
+	if (td_bq_init(&gw->in, mem + o_in, c.in_bytes) != 0 ||
+	    td_bq_init(&gw->out, mem + o_out, c.out_bytes) != 0) {
+		free(p);
+		FAIL(-EINVAL, "gateway: queue set-up failed");
+	}
 	for (uint32_t i = 0; i < c.max_conns; i++) {
 		struct conn *cn = &gw->conns[i];
 
@@ -1624,45 +1177,8 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 		gw->free_stack[c.max_conns - 1 - i] = (uint16_t)i;
 	}
 	gw->n_free = c.max_conns;
-
-	if (c.journal)
-		c.ss.hook_arg = gw;
-	gw->ss = ss_table_init(mem + o_ss, ss_size, &c.ss);
-	if (!gw->ss) {
-		gw_free(gw);
-		FAIL(-EINVAL, "gateway: session table init failed");
-	}
 	*out_gw = gw;
 	return 0;
-}
-
-struct ss_table *td_gw_shadow_create(const struct td_gw *gw)
-{
-	struct ss_params p = gw->conf.ss;
-	p.transport = SS_TCP;
-	p.core = TD_SRC_GW;
-	p.defer_local = 1;
-	p.on_established = NULL; /* fed by the RX core's calls only, never by ss_rx() */
-	p.on_local_reply = NULL;
-	p.on_negotiated = NULL;
-	p.hook_arg = NULL;
-	size_t len = ss_table_memsize(&p);
-	if (len == 0)
-		return NULL;
-	len = (len + 63) & ~(size_t)63;
-	void *mem = aligned_alloc(64, len);
-	if (mem == NULL)
-		return NULL;
-	memset(mem, 0, len);
-	struct ss_table *t = ss_table_init(mem, len, &p);
-	if (t == NULL)
-		free(mem);
-	return t;
-}
-
-struct ss_table *td_gw_table(struct td_gw *gw)
-{
-	return gw->launched ? NULL : gw->ss;
 }
 
 int td_gw_launch(struct td_gw *gw, char *err, size_t errlen)
@@ -1738,19 +1254,15 @@ int td_gw_quiet(const struct td_gw *gw)
 	return !gw->launched || __atomic_load_n(&gw->quiet, __ATOMIC_ACQUIRE);
 }
 
-unsigned td_gw_stop(struct td_gw *gw)
+void td_gw_stop(struct td_gw *gw)
 {
-	unsigned lost;
-
 	if (!gw)
-		return 0;
+		return;
 	if (gw->launched) {
 		__atomic_store_n(&gw->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(gw->thread, NULL);
 	}
-	lost = gw->n_gone; /* the thread is joined: its writes are visible */
 	gw_free(gw);
-	return lost;
 }
 
 void td_gw_stats(const struct td_gw *gw, struct td_gw_stats *s)
@@ -1758,11 +1270,6 @@ void td_gw_stats(const struct td_gw *gw, struct td_gw_stats *s)
 #define TD_GW__STAT_COPY(name) s->name = __atomic_load_n(&gw->stats.name, __ATOMIC_RELAXED);
 	TD_GW_STATS(TD_GW__STAT_COPY)
 #undef TD_GW__STAT_COPY
-}
-
-void td_gw_ss_stats(const struct td_gw *gw, struct ss_stats *s)
-{
-	ss_stats_read(gw->ss, s);
 }
 
 const char *td_gw_stat_name(unsigned i)
@@ -1776,7 +1283,64 @@ const char *td_gw_stat_name(unsigned i)
 	return i < TD_GW_STAT_COUNT ? names[i] : NULL;
 }
 
-unsigned td_gw_log_drain(struct td_gw *gw, struct ss_log *dst, unsigned max)
+/* ---- The session owner's side ----------------------------------------------------------------- */
+
+const struct td_gw_in *td_gw_in_peek(struct td_gw *gw)
 {
-	return ss_log_drain(gw->ss, dst, max);
+	uint32_t len;
+	const struct td_gw_in *r = td_bq_peek(&gw->in, &len);
+
+	/* The gateway wrote it whole: len is the header's and the message's. */
+	return r;
+}
+
+void td_gw_in_next(struct td_gw *gw)
+{
+	td_bq_next(&gw->in);
+}
+
+void td_gw_in_done(struct td_gw *gw)
+{
+	td_bq_done(&gw->in);
+}
+
+int td_gw_in_empty(struct td_gw *gw)
+{
+	return td_bq_empty(&gw->in);
+}
+
+void *td_gw_out_alloc(struct td_gw *gw, uint32_t conn, uint32_t len)
+{
+	struct td_gw_out h = { conn, len };
+	uint8_t *p = td_bq_alloc(&gw->out, (uint32_t)sizeof(h) + len);
+
+	if (!p)
+		return NULL;
+	memcpy(p, &h, sizeof(h));
+	return p + sizeof(h);
+}
+
+uint32_t td_gw_out_pos(const struct td_gw *gw)
+{
+	return td_bq_pos(&gw->out);
+}
+
+void td_gw_out_publish(struct td_gw *gw)
+{
+	td_bq_publish(&gw->out);
+}
+
+void td_gw_out_publish_to(struct td_gw *gw, uint32_t pos)
+{
+	td_bq_publish_to(&gw->out, pos);
+}
+
+void td_gw_out_discard(struct td_gw *gw)
+{
+	td_bq_discard(&gw->out);
+}
+
+uint32_t td_gw_out_held(const struct td_gw *gw)
+{
+	return td_bq_unpublished(&gw->out);
 }

@@ -4,11 +4,12 @@
  * acknowledged is ever lost").
  *
  * Role: the RX/session lcore (run-to-completion mode) is the journal's single producer.
- * Before it applies anything - a UDP session's request (td_route_rtc), a TCP gateway
- * request it drains (td_drain_gateway), a control command (td_ctl_poll) - it appends the
- * record (jn_append: no system call), then applies it at once. Everything the request
- * causes and that would leave the appliance - UDP replies, market-data packets, the
- * gateway's replies - is held by td_rx.c's journal gate, tagged with the last seq
+ * Before it applies anything - a session's request, whichever transport brought it
+ * (td_route_rtc; the RX core owns the one session table, ss_session.h invariant 12), a
+ * control command (td_ctl_poll) - it appends the record (jn_append: no system call), then
+ * applies it at once. Everything the request causes and that would leave the appliance -
+ * UDP replies, market-data packets, TCP chunks for the gateway - is held by td_rx.c's
+ * journal gate, tagged with the last seq
  * appended when it was made, and released in order once td_jn_poll() sees that seq
  * durable under journal.durability. So no ack, fill, cancel or market-data record leaves
  * before the request that caused it is on stable storage (sync), while the loop keeps
@@ -18,8 +19,7 @@
  * precede durability). A session's first establishment is journaled (SESSION) before its
  * EstablishmentAck, which the gate holds like any reply; every accepted Negotiate too
  * (SESSION, kind LOGON: the session's newest logon timestamp, so that a replay of the
- * captured bytes stays refused after a restart) before its NegotiationResponse - the
- * gateway's through DP_ORD_LOGON, whose echo releases its response (td_gw.h).
+ * captured bytes stays refused after a restart) before its NegotiationResponse.
  *
  * Invariants:
  *  1. Nothing leaves that is not durable, and nothing is applied that is not journaled:
@@ -37,33 +37,24 @@
  *  3. Replay applies the records in journal order through the same code the live path
  *     used (mc_process with the record's time, mc_control, the RTC unknown-contract check),
  *     so the matching core regenerates the same replies, exchange order ids and trade ids;
- *     the replies of the UDP sessions go through ss_event(), which renumbers them exactly
- *     as live, into sessions rebuilt from SESSION records (TERMINATED: clients
- *     re-Negotiate, re-Establish and ask for retransmission); those of the TCP gateway's
- *     sessions the same way, into its table (td_gw_table(), before the gateway starts).
- *  4. The TCP gateway's numbering is a function of the journal order. Its thread cannot
- *     append, and its session layer would number its own replies at once while replies
- *     to its requests come back later - an order replay cannot see. So with a journal its
- *     table defers (ss_params.defer_local): the gateway sends on its ring to this core,
- *     in the order things happened, DP_ORD_SESSION_UP (a first establishment) and
- *     DP_ORD_LOCAL (a reply its session layer made by itself: THROTTLED, CLORDID_REUSED,
- *     invalid, BusinessReject, its own UNKNOWN_CONTRACT and BUSY) among its requests.
- *     td_jn_gateway journals SESSION_UP as a SESSION record (src TD_SRC_GW) and LOCAL as
- *     an ORDER record as it is, never applies either, and echoes each LOCAL back as a
- *     dp_event (DP_EV_LOCAL), held until durable like every reply: in run-to-completion
- *     behind the replies of the requests journaled before it (td_jn_gw_apply), in
- *     pipeline mode at its place among the JN_T_DRAIN records. The gateway numbers
- *     everything in arrival order, which is journal order, and replay numbers the same
- *     records in the same order.
- *
+ *     the replies of the sessions go through ss_event(), which renumbers them exactly as
+ *     live, into sessions rebuilt from SESSION records (TERMINATED: clients re-Negotiate,
+ *     re-Establish - on either transport - and ask for retransmission).
+ *  4. One session table, whichever transport carried a session: its SESSION, ORDER,
+ *     MARK and REJECT records name it by its slot of that table (src TD_SRC_RX), so replay
+ *     rebuilds one state per session_id, with everything it did on UDP and on TCP in
+ *     journal order. A journal written when the TCP gateway kept a table of its own has
+ *     records of src 1 (its SESSION, LOCAL and LOGON records): its two tables cannot be
+ *     merged into one (their slots and session ids may collide), so recovery refuses it,
+ *     naming the first such record.
  *
  * After recovery (td_journal_open, before the cores, the control thread and the gateway
- * start): the books, exchange order ids and trade ids are as before the stop; each UDP
- * and TCP session that was ever established is TERMINATED in its old slot (of its own
- * table: "tokexd: journal: session ... tcp" for the gateway's) with its outbound
- * numbering, retransmit ring (the last sessions.retransmit_depth messages), inbound number
- * and last cl_ord_id; its client re-Negotiates and re-Establishes with the same session id
- * and asks for retransmission of what it missed (a reply made durable but not yet sent at
+ * start): the books, exchange order ids and trade ids are as before the stop; each
+ * session that was ever established, on either transport, is TERMINATED in its old slot
+ * with its outbound numbering, retransmit ring (the last sessions.retransmit_depth
+ * messages), inbound number and last cl_ord_id; its client re-Negotiates and
+ * re-Establishes with the same session id, on either transport, and asks for
+ * retransmission of what it missed (a reply made durable but not yet sent at
  * the crash is among them). Market data: the regenerated records go through the
  * publisher, so its contract states and top of book (its snapshots) are right, but their
  * packets are not sent again; the publisher starts its sequence from 1 under the
@@ -87,9 +78,9 @@
  * one before it, one of another configuration to the whole journal when it still starts at
  * seq 1) and replays only the records after it, through the same td_replay_rec.
  *
- * The replies the UDP session layer makes by itself (ExecReject THROTTLED / CLORDID_REUSED
+ * The replies the session layer makes by itself (ExecReject THROTTLED / CLORDID_REUSED
  * / invalid fields, numbered BusinessReject) are journaled as MARK records (td_jn_local)
- * and numbered again by replay; the gateway's as DP_ORD_LOCAL (invariant 4). One that
+ * and numbered again by replay. One that
  * waited behind its session's requests in flight (ss_session.h invariant 15) is numbered
  * and journaled by ss_release() after the batch of replies that let it go, so its record
  * follows those replies' records as its number follows theirs. A matching core's mark of
@@ -98,16 +89,15 @@
  * journaled (so not reproduced by replay, and after such a reply the restarted session's
  * numbering differs from what its client saw): the BUSY and STORAGE rejects this core
  * makes when the journal cannot take a request. A restart without the gateway (--no-tcp)
- * replays the gateway's requests into the books and drops its sessions' replies.
+ * rebuilds the sessions last seen on TCP all the same: they may resume on UDP.
  *
  * Pipeline mode (a->jn_pipe; td_rx.c "Pipeline mode with a journal"): the RX core stays the
- * only producer because everything passes it - the gateway sees it as its only core
- * (a->gw_route) and control commands are forwarded as DP_ORD_CTL markers, the CTL
- * record's pad naming the core. Each request is journaled once room on its core's ring is
+ * only producer because everything passes it - it owns every session, and control
+ * commands are forwarded as DP_ORD_CTL markers, the CTL record's pad naming the core. Each request is journaled once room on its core's ring is
  * counted, so a ring never refuses what the journal holds; a ring-full BUSY is journaled
  * as JN_T_REJECT. Cores apply requests at their record's time (rx_time). Replies come back
  * from several cores in a timing-dependent order: each burst the RX core dequeues is
- * journaled (JN_T_DRAIN: core, session core, count) before it is numbered, and replay
+ * journaled (JN_T_DRAIN: core, session core 0, count) before it is numbered, and replay
  * keeps each core's regenerated replies in a FIFO until their DRAIN record, so sessions
  * are numbered exactly as live; what no DRAIN took (undrained at a crash, never sent) is
  * numbered at the end of replay.
@@ -128,7 +118,6 @@
 
 #include "jn_journal.h"
 #include "td_app.h"
-#include "td_gw.h"
 
 /* No durability for this long while output waits: the disk is taken as failed and the
  * appliance halts. 10 s: halting is for a failed disk, not a slow one; a shared disk under
@@ -373,17 +362,17 @@ struct td_replay {
 	struct td_replay_out out[TD_MAX_MATCH];
 	struct td_replay_fifo fifo[TD_MAX_MATCH][TD_N_SRC];
 	uint64_t now;
-	uint64_t orders, ctls, sessions, replies, local, gw_replies, md, skipped, drains, late;
+	uint64_t orders, ctls, sessions, replies, local, md, skipped, drains, late;
 	uint64_t logons; /* JN_SS_LOGON records: newest logon timestamps restored */
-	uint64_t gw_sessions, gw_local, gw_dropped; /* the TCP gateway's */
+	uint64_t foreign_seq; /* the first record of a second session table (invariant 4) */
 };
 
-/* The gateway's session table while it is rebuilt (td_gw_create() before recovery,
- * td_gw_launch() after), NULL when tokexd runs without the gateway: then its sessions'
- * replies are dropped (its requests still replay into the books). */
-static struct ss_table *td_replay_gw(const struct td_app *a)
+/* A record of a session core other than the RX core: a journal of the time the TCP
+ * gateway kept a session table of its own (invariant 4). Replay stops there. */
+static int td_replay_foreign(struct td_replay *rp, const struct jn_rec *r)
 {
-	return a->gw ? td_gw_table(a->gw) : NULL;
+	rp->foreign_seq = r->seq;
+	return -EPROTO;
 }
 
 /* One regenerated event, as the live RX core would have handled it. */
@@ -406,13 +395,8 @@ static void td_replay_event(struct td_replay *rp, const struct dp_event *e)
 		while (ss_event(a->ss, e, 1, rp->now, a->ss_out) == 0)
 			ss_out_reset(a->ss_out);
 		rp->replies++;
-	} else if (e->src == TD_SRC_GW && td_replay_gw(a) != NULL) {
-		/* The gateway's sessions the same way, in its table (TERMINATED too). */
-		while (ss_event(td_replay_gw(a), e, 1, rp->now, a->ss_out) == 0)
-			ss_out_reset(a->ss_out);
-		rp->gw_replies++;
 	} else {
-		rp->gw_dropped++;
+		rp->skipped++; /* a core's answer for no session: live drops it too */
 	}
 	ss_out_reset(a->ss_out);
 }
@@ -545,19 +529,8 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 		/* A request the RX core answered itself (a full ring): numbered again. */
 		struct dp_order o;
 		memcpy(&o, r->payload, sizeof(o));
-		if (o.src == TD_SRC_GW) {
-			/* Its ExecReject went to the gateway as an event: the same one now. */
-			struct dp_event e;
-			if (td_replay_gw(a) != NULL)
-				ss_restore_order(td_replay_gw(a), &o);
-			td_reject_event(&o, o.parts, rp->now, &e);
-			td_replay_event(rp, &e);
-			return 0;
-		}
-		if (o.src != TD_SRC_RX) {
-			rp->skipped++;
-			return 0;
-		}
+		if (o.src != TD_SRC_RX)
+			return td_replay_foreign(rp, r);
 		ss_restore_order(a->ss, &o);
 		while (ss_reject_order(a->ss, &o, o.parts, rp->now, a->ss_out) == -ENOBUFS)
 			ss_out_reset(a->ss_out);
@@ -570,11 +543,10 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 		struct jn_session_ev e;
 		memset(&e, 0, sizeof(e)); /* records written before logon_ts are shorter */
 		memcpy(&e, r->payload, r->len < sizeof(e) ? r->len : sizeof(e));
-		/* The UDP sessions' table, or the gateway's (td_jn_gateway: DP_ORD_SESSION_UP,
-		 * DP_ORD_LOGON). */
-		struct ss_table *st = e.src == TD_SRC_RX ? a->ss
-				      : e.src == TD_SRC_GW ? td_replay_gw(a) : NULL;
-		if (st != NULL && e.kind == JN_SS_LOGON) {
+		if (e.src != TD_SRC_RX)
+			return td_replay_foreign(rp, r);
+		struct ss_table *st = a->ss;
+		if (e.kind == JN_SS_LOGON) {
 			if (ss_restore_logon(st, e.session, e.session_id, e.firm_id, e.logon_ts,
 					     td_now_ns()) != 0)
 				rp->skipped++;
@@ -582,16 +554,13 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 				rp->logons++;
 			break;
 		}
-		if (st == NULL || e.kind != JN_SS_ESTABLISHED ||
+		if (e.kind != JN_SS_ESTABLISHED ||
 		    ss_restore_session(st, e.session, e.session_id, e.firm_id, e.next_in_seq,
 				       TD_RESTORED_TERM_NS) != 0) {
 			rp->skipped++;
 			break;
 		}
-		if (st == a->ss)
-			rp->sessions++;
-		else
-			rp->gw_sessions++;
+		rp->sessions++;
 		break;
 	}
 	case JN_T_ORDER: {
@@ -611,29 +580,8 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 				ss_out_reset(a->ss_out);
 				break;
 			}
-		} else if (o.src == TD_SRC_GW) {
-			struct ss_table *gt = td_replay_gw(a);
-			if (o.type == DP_ORD_LOCAL) {
-				/* A reply the gateway's session layer made by itself: numbered
-				 * here, in journal order, as its echo was live; never applied. */
-				struct dp_event e;
-				if (gt == NULL || dp_order_local_event(&o, &e) != 0) {
-					rp->skipped++;
-					break;
-				}
-				while (ss_event(gt, &e, 1, rp->now, a->ss_out) == 0)
-					ss_out_reset(a->ss_out);
-				ss_out_reset(a->ss_out);
-				rp->gw_local++;
-				break;
-			}
-			if (o.type == DP_ORD_SESSION_UP || o.type == DP_ORD_LOGON) {
-				/* journaled as SESSION records */
-				rp->skipped++;
-				break;
-			}
-			if (gt != NULL)
-				ss_restore_order(gt, &o);
+		} else {
+			return td_replay_foreign(rp, r);
 		}
 		int core = rp->pipe ? td_replay_core(a, &o) : 0;
 		for (uint32_t m = 0; m < a->route.n_match; m++)
@@ -663,8 +611,6 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 		if (c.type == DP_CTL_LIST && rep.rc == 0) {
 			/* Listed at run time: routable again, as td_ctl_send made it live. */
 			td_route_add(&a->route, c.contract_id, (uint8_t)core);
-			if (a->gw_rt == &a->gw_route)
-				td_route_add(&a->gw_route, c.contract_id, 0);
 		}
 		rp->ctls++;
 		break;
@@ -735,6 +681,17 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		uint64_t t0 = td_mono_ns();
 		int64_t n = jn_replay(a->cfg.journal_dir, (uint64_t)from, td_replay_rec, &rp);
 		td_replay_fini(&rp);
+		if (n < 0 && rp.foreign_seq) {
+			snprintf(err, errlen, "journal %s: record seq %" PRIu64 " is of a TCP session of "
+				 "a tokexd that kept its TCP sessions in a table of their own: this "
+				 "tokexd keeps one table for both transports and cannot rebuild "
+				 "those sessions; recover the journal with the tokexd that wrote it, "
+				 "or move it aside to start a new one", a->cfg.journal_dir,
+				 rp.foreign_seq);
+			jn_close(a->jn);
+			a->jn = NULL;
+			return -EPROTO;
+		}
 		if (n < 0) {
 			snprintf(err, errlen, "journal %s: replay failed: %s", a->cfg.journal_dir,
 				 strerror((int)-n));
@@ -745,17 +702,14 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		printf("tokexd: journal: recovered %" PRId64 " record(s) from seq %" PRIu64 "%s to "
 		       "seq %" PRIu64 " in %.1f ms: %" PRIu64 " request(s), %" PRIu64
 		       " control command(s), %"
-		       PRIu64 " session(s), %" PRIu64 " udp replies renumbered (%" PRIu64
-		       " session-layer rejects), %" PRIu64 " tcp session(s), %" PRIu64
-		       " tcp replies renumbered (%" PRIu64 " session-layer rejects), %" PRIu64
-		       " tcp replies dropped (no gateway), %" PRIu64
+		       PRIu64 " session(s), %" PRIu64 " replies renumbered (%" PRIu64
+		       " session-layer rejects), %" PRIu64
 		       " market-data records (not re-sent), %" PRIu64 " skipped, %" PRIu64
 		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order, %"
 		       PRIu64 " logon(s)\n",
 		       n, (uint64_t)from, from > 1 ? " (after the snapshot)" : "", next - 1,
 		       (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
-		       rp.sessions, rp.replies + rp.local, rp.local, rp.gw_sessions,
-		       rp.gw_replies + rp.gw_local, rp.gw_local, rp.gw_dropped, rp.md,
+		       rp.sessions, rp.replies + rp.local, rp.local, rp.md,
 		       rp.skipped, rp.drains, rp.late, rp.logons);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */
 		unsigned shown = 0;
@@ -767,18 +721,6 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			printf("tokexd: journal: session %" PRIu64 " firm %u slot %u: next in %" PRIu64
 			       " next out %" PRIu64 " last cl_ord_id %" PRIu64 "\n", in.session_id,
 			       in.firm_id, slot, in.next_in, in.next_out, in.last_cl_ord_id);
-		}
-		/* The gateway's, marked tcp. */
-		struct ss_table *gt = td_replay_gw(a);
-		for (unsigned slot = 0; gt && slot < a->cfg.max_sessions && shown < 32; slot++) {
-			struct ss_info in;
-			if (ss_session_info(gt, slot, &in) != 0 || in.state == SS_FREE)
-				continue;
-			shown++;
-			printf("tokexd: journal: session %" PRIu64 " firm %u slot %u tcp: next in %"
-			       PRIu64 " next out %" PRIu64 " last cl_ord_id %" PRIu64 "\n",
-			       in.session_id, in.firm_id, slot, in.next_in, in.next_out,
-			       in.last_cl_ord_id);
 		}
 	}
 	if (a->jn_pipe && next > 1) {

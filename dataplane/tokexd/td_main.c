@@ -339,7 +339,7 @@ static void td_setup_match(struct td_app *a)
 				 "give it one (contracts[].core) or remove it\n", m, lcore);
 		/* Spare slots for the months the control plane lists later (twice the largest
 		 * book: a new month's reference may have moved). */
-		/* The detach table: every slot of both session tables (mc_core.h identity 4). */
+		/* The detach table: every slot of the session table (mc_core.h identity 4). */
 		struct mc_core_cfg cc = {.capacity = n + 4 < MC_MAX_CONTRACTS ? n + 4 : MC_MAX_CONTRACTS,
 					 .accounts = MC_DEFAULT_ACCOUNTS, .slot_bytes = 2 * slot,
 					 .det_srcs = TD_N_SRC, .det_sessions = cfg->max_sessions};
@@ -369,7 +369,7 @@ static void td_setup_match(struct td_app *a)
 	}
 }
 
-static void td_setup_rings(struct td_app *a, int with_gw)
+static void td_setup_rings(struct td_app *a)
 {
 	const struct cp_config *cfg = &a->cfg;
 	for (uint32_t m = 0; m < a->route.n_match; m++) {
@@ -382,33 +382,6 @@ static void td_setup_rings(struct td_app *a, int with_gw)
 			a->route.md[m] = td_ring("md", m, 0, cfg->ring_size, sizeof(struct dp_event),
 						 socket);
 		}
-		if (with_gw) {
-			if (!a->jn_pipe) /* with a journal the gateway talks to the RX core */
-				a->route.req[TD_SRC_GW][m] = td_ring("req", TD_SRC_GW, m,
-								     cfg->ring_size,
-								     sizeof(struct dp_order), socket);
-			a->route.ev[m][TD_SRC_GW] = td_ring("ev", m, TD_SRC_GW, cfg->ring_size,
-							    sizeof(struct dp_event), socket);
-		}
-	}
-	a->gw_rt = &a->route;
-	if (with_gw && a->jn_pipe) {
-		/* The gateway's view: one core, the RX core, which journals its requests and
-		 * forwards them; every contract routes there. */
-		struct td_route *g = &a->gw_route;
-		int socket = (int)rte_lcore_to_socket_id(cfg->rx_lcore);
-		memset(g, 0, sizeof(*g));
-		for (uint32_t i = 0; i < a->route.n; i++) {
-			g->contract[i] = a->route.contract[i];
-			g->core[i] = 0;
-		}
-		g->n = a->route.n;
-		g->n_match = 1;
-		g->req[TD_SRC_GW][0] = td_ring("gwreq", TD_SRC_GW, 0, cfg->ring_size,
-					       sizeof(struct dp_order), socket);
-		g->ev[0][TD_SRC_GW] = td_ring("gwev", 0, TD_SRC_GW, cfg->ring_size,
-					      sizeof(struct dp_event), socket);
-		a->gw_rt = g;
 	}
 }
 
@@ -445,15 +418,12 @@ static void td_print_logs(struct td_app *a)
 	struct ss_log logs[64];
 	char line[256];
 	unsigned n;
+	/* One table for both transports: each record says which by its peer (a TCP peer has
+	 * a connection, ss_session.h invariant 12). */
 	while ((n = ss_log_drain(a->ss, logs, 64)) > 0)
 		for (unsigned i = 0; i < n; i++) {
 			ss_log_format(&logs[i], line, sizeof(line));
-			printf("tokexd: udp session: %s\n", line);
-		}
-	while (a->gw && (n = td_gw_log_drain(a->gw, logs, 64)) > 0)
-		for (unsigned i = 0; i < n; i++) {
-			ss_log_format(&logs[i], line, sizeof(line));
-			printf("tokexd: tcp session: %s\n", line);
+			printf("tokexd: %s session: %s\n", logs[i].peer.conn ? "tcp" : "udp", line);
 		}
 	td_offload_print_logs(a);
 	fflush(stdout);
@@ -497,7 +467,7 @@ static void td_print_stats(struct td_app *a)
 		       PRIu64 " held_dropped %" PRIu64 "\n",
 		       a->rx.storage_rejects, a->rx.jn_busy, a->rx.jn_waits, a->rx.jn_wait_timeouts,
 		       a->rx.hold_full_waits, a->rx.held_dropped);
-	printf("tokexd: stats: udp sessions: negotiated %" PRIu64 " established %" PRIu64
+	printf("tokexd: stats: sessions: negotiated %" PRIu64 " established %" PRIu64
 	       " bad_credentials %" PRIu64 " unknown_firm %" PRIu64 " forwarded %" PRIu64
 	       " throttled %" PRIu64 " gaps %" PRIu64 " late %" PRIu64 " clordid_reused %" PRIu64
 	       " auth_refused %" PRIu64 "\n",
@@ -633,13 +603,12 @@ int main(int argc, char **argv)
 		rte_exit(1, "tokexd: packet layer: bad address or ports\n");
 	td_flow_setup(a);
 
-	/* Sessions (UDP, src 0). */
+	/* The sessions, both transports in one table (src 0, ss_session.h invariant 12). */
 	static struct ss_firm firms[CP_MAX_FIRMS];
 	struct ss_params sp;
 	td_ss_params(cfg, &sp, firms);
-	td_jn_ss_params(a, &sp); /* SESSION records (the UDP sessions only) */
+	td_jn_ss_params(a, &sp); /* SESSION and MARK records */
 	sp.core = TD_SRC_RX;
-	sp.transport = SS_UDP;
 	size_t len = ss_table_memsize(&sp);
 	if (len == 0)
 		rte_exit(1, "tokexd: session parameters refused (sessions.*)\n");
@@ -685,38 +654,24 @@ int main(int argc, char **argv)
 
 	int with_gw = cfg->tcp_ip != 0;
 	a->jn_pipe = cfg->mode == CP_MODE_PIPELINE && cfg->journal_dir[0] != 0;
-	td_setup_rings(a, with_gw);
+	td_setup_rings(a);
 	td_ctl_setup(a);
+	td_sess_setup(a);
 
-	/* The TCP gateway's tables, before recovery rebuilds its sessions in them; its thread
-	 * and socket after. With a journal its session layer numbers nothing by itself: the
-	 * RX core journals its SESSION_UP and LOCAL records (td_gw.h "Journal"). */
+	/* The TCP gateway: the TCP transport of the RX core's sessions (td_gw.h); its memory
+	 * now, its thread and socket once recovery is done. */
 	if (with_gw) {
 		struct td_gw_conf gc;
-		static struct ss_firm gfirms[CP_MAX_FIRMS];
 		td_gw_conf_default(&gc);
 		gc.ip = cfg->tcp_ip;
 		gc.port = (uint16_t)cfg->tcp_port;
-		td_ss_params(cfg, &gc.ss, gfirms);
-		gc.route = a->gw_rt;
 		gc.max_conns = cfg->tcp_max_conns ? cfg->tcp_max_conns : cfg->max_sessions;
 		gc.max_conns_per_ip = cfg->tcp_max_conns_per_ip;
 		gc.negotiate_ms = cfg->tcp_negotiate_ms;
+		gc.keepalive_max_ms = cfg->keepalive_max_ms;
 		gc.cpu = td_spare_cpu(a, &allowed);
-		gc.journal = cfg->journal_dir[0] != 0;
-		td_sess_setup(a, &gc);
 		if (td_gw_create(&a->gw, &gc, err, sizeof(err)) < 0)
 			rte_exit(1, "tokexd: tcp gateway: %s\n", err);
-		if (cfg->journal_dir[0] && cfg->journal_snapshot_every) {
-			/* Snapshots hold the gateway's sessions: the RX core's copy (td_gw.h). */
-			a->gw_shadow = td_gw_shadow_create(a->gw);
-			a->gw_shadow_out = aligned_alloc(64, (sizeof(struct ss_out) + 63) & ~(size_t)63);
-			if (a->gw_shadow == NULL || a->gw_shadow_out == NULL)
-				rte_exit(1, "tokexd: no memory for the gateway's snapshot table\n");
-			memset(a->gw_shadow_out, 0, sizeof(struct ss_out));
-		}
-	} else {
-		td_sess_setup(a, NULL);
 	}
 
 	/* The journal: recovery (replay into the books and sessions) before any traffic,
@@ -765,10 +720,7 @@ int main(int argc, char **argv)
 	pthread_join(ctl, NULL);
 	td_print_logs(a);
 	if (a->gw) {
-		unsigned lost = td_gw_stop(a->gw);
-		if (lost)
-			printf("tokexd: tcp gateway: %u cancel-on-disconnect request(s) could not reach "
-			       "a matching core at shutdown; those sessions' orders may still rest\n", lost);
+		td_gw_stop(a->gw);
 		a->gw = NULL;
 	}
 	td_journal_report(a);

@@ -2,9 +2,9 @@
  * td_match.c - a pipeline-mode matching lcore.
  *
  * Role in the data path: pinned, owns the books of its contracts (mc_core). Each pass it
- * takes a burst of requests from each session core's ring (the DPDK RX core, the TCP
- * gateway), matches them, and puts replies on the ring back to the session core that owns
- * each session and market-data records on the publisher's ring. An output ring that is
+ * takes a burst of requests from the session core's ring (the DPDK RX core, which owns the
+ * sessions of both transports), matches them, and puts replies on the ring back to it and
+ * market-data records on the publisher's ring. An output ring that is
  * full is waited on (its consumer always drains it): replies are never dropped.
  */
 #include <rte_pause.h>
@@ -57,10 +57,10 @@ static void td_match_flush(struct mc_out *o)
 	o->n = 0;
 }
 
-/* Pipeline with a journal: the requests come on one ring (the RX core's: the gateway's
- * pass it too) in journal order, and are applied at the time the journal recorded
- * (rx_time, set by the RX core), in runs, so that replay reproduces every event. A
- * DP_ORD_CTL marker applies the next journaled control command at that point. */
+/* Pipeline with a journal: the requests come on the RX core's ring in journal order, and
+ * are applied at the time the journal recorded (rx_time, set by the RX core), in runs, so
+ * that replay reproduces every event. A DP_ORD_CTL marker applies the next journaled
+ * control command at that point. */
 static void td_match_journaled(struct td_match *m, struct td_mout *mo, struct dp_order *in,
 			       unsigned n)
 {

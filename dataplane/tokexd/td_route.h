@@ -1,16 +1,17 @@
 /*
  * td_route.h - which matching core owns which contract, and the rings between cores.
  *
- * Role: read by every session core (the DPDK RX core and the TCP gateway thread) for
- * every request, to pick the ring it goes on. Built once from the configuration before
- * the cores start and never written again, so it needs no synchronisation.
+ * Role: read by the session core (the DPDK RX core, which owns the sessions of both
+ * transports) for every request, to pick the ring it goes on. Built once from the
+ * configuration before the cores start; only appended to later (td_route_add).
  *
  * Rings (rte_ring, single producer / single consumer, fixed size from configuration):
  *   req[src][m]  session core src -> matching core m   (struct dp_order)
  *   ev[m][src]   matching core m -> session core src    (struct dp_event replies)
  *   md[m]        matching core m -> market-data publisher (struct dp_event, 300-302)
- * src 0 is the DPDK RX/session core, src 1 the TCP gateway. In run-to-completion mode the
- * RX core calls its matching core directly, so req[0][*], ev[*][0] and md[*] are unused.
+ * src 0 is the DPDK RX/session core, the only session core (the TCP gateway thread is a
+ * transport that hands its frames to it, td_gw.h). In run-to-completion mode the RX core
+ * calls its matching core directly, so req[0][*], ev[*][0] and md[*] are unused.
  */
 #ifndef TOKEX_TD_ROUTE_H
 #define TOKEX_TD_ROUTE_H
@@ -21,8 +22,7 @@
 #define TD_MAX_MATCH 16
 #define TD_MAX_CONTRACTS 64
 #define TD_SRC_RX 0
-#define TD_SRC_GW 1
-#define TD_N_SRC 2
+#define TD_N_SRC 1
 
 struct rte_ring;
 

@@ -3,16 +3,18 @@
  *
  * Role in the data path: one pinned lcore. Each pass of its loop:
  *   1. receive a burst (32) and run it through dp_net (ARP and ICMP answered there);
- *   2. order-entry datagrams go through the session layer (ss_rx), which yields requests;
- *      market-data re-requests go to the publisher;
+ *   2. order-entry datagrams, and the TCP frames the gateway thread hands over (td_gw.h),
+ *      go through the one session table (ss_rx: the sessions of both transports), which
+ *      yields requests; market-data re-requests go to the publisher;
  *   3. requests are routed: run-to-completion calls the matching core here and now;
  *      pipeline enqueues one burst per matching core on its ring, and a full ring turns
  *      each request it refused into Reject(BUSY) — never a silent drop;
  *   4. replies (from the local matching core, or drained from the reply rings) are
  *      numbered by the session layer; market data is packed by the publisher;
  *   5. every millisecond, session timers and market-data heartbeats/snapshots;
- *   6. everything to send is framed as UDP and sent in bursts; with a journal, held first
- *      until the requests before it are durable (the journal gate below; td_journal.c).
+ *   6. everything to send is framed as UDP and sent in bursts, or put on the gateway's out
+ *      queue for its TCP connections; with a journal, held first until the requests before
+ *      it are durable (the journal gate below; td_journal.c).
  * Nothing here allocates, locks, prints or makes a system call (clock_gettime is vDSO).
  */
 #include <errno.h>
@@ -34,8 +36,9 @@
 #define TD_QUIESCE_NS 100000000ull /* a snapshot barrier waits this long at most */
 #define TD_STAGE_MAX 64      /* pipeline + journal: staged requests per core, per pass */
 #define TD_HOLD_CAP 2048u    /* packets held for durability; power of two */
-#define TD_HOLD_EV_CAP 4096u /* gateway replies held for durability; power of two */
+#define TD_HOLD_T_CAP 4096u  /* TCP chunks held for durability: marks; power of two */
 #define TD_STOP_WAIT_NS 10000000000ull /* stop: the gateway's last input, its last replies */
+#define TD_GW_IN_MAX 256     /* gateway records taken per pass, at most */
 
 struct td_rx {
 	struct td_app *app;
@@ -58,9 +61,11 @@ struct td_rx {
 	struct rte_mbuf *hold_m[TD_HOLD_CAP];
 	uint64_t hold_m_seq[TD_HOLD_CAP];
 	uint32_t hm_head, hm_tail;
-	struct dp_event hold_ev[TD_HOLD_EV_CAP]; /* for the TCP gateway's sessions */
-	uint64_t hold_ev_seq[TD_HOLD_EV_CAP];
-	uint32_t he_head, he_tail;
+	/* TCP chunks wait on the gateway's out queue itself, reserved and not published
+	 * (td_gw.h): a mark per batch says up to where (position) which seq must be durable. */
+	uint32_t hold_t_pos[TD_HOLD_T_CAP];
+	uint64_t hold_t_seq[TD_HOLD_T_CAP];
+	uint32_t ht_head, ht_tail;
 	int halt_seen; /* the journal failure was handled (td_hold_halt) */
 	/* pipeline with a journal (td_route_pipeline_jn): requests staged per core, each
 	 * journaled, with room on its ring counted before; SESSION_GONE records waiting for
@@ -89,14 +94,12 @@ static void td_tx_queue(struct td_rx *r, struct rte_mbuf *m)
 /* ---- The journal gate ------------------------------------------------------------------
  * With a journal, a request is applied as soon as it is appended (so the loop never waits
  * for the disk), and everything that leaves because of it - UDP replies, market data, the
- * gateway's replies - is held, tagged with the last seq appended when it was made, until
+ * chunks for the gateway's TCP connections - is held, tagged with the last seq appended when it was made, until
  * the journal reports that seq durable. Tags are conservative (a reply waits for every
  * record appended before it, its cause among them) and never decrease, so each FIFO is
  * released from its head. One fdatasync thus covers whatever arrived while the previous
  * one ran (group commit), and RX goes on meanwhile. When the journal fails, what is not
  * durable is discarded, never sent (td_hold_halt). */
-
-static void td_gw_put(struct td_rx *r, const struct dp_event *ev, unsigned n);
 
 /* Journal failure, seen once by this core: releases what became durable, frees the rest
  * (counted), and stops retransmission (the session layer numbered messages that never
@@ -116,18 +119,19 @@ static void td_hold_halt(struct td_rx *r)
 			a->rx.held_dropped++;
 		}
 	}
-	struct rte_ring *ring = a->gw_rt->ev[0][TD_SRC_GW];
-	while (r->he_head != r->he_tail) {
-		uint32_t i = r->he_head++ & (TD_HOLD_EV_CAP - 1);
-		if (r->hold_ev_seq[i] <= d && ring)
-			td_gw_put(r, &r->hold_ev[i], 1);
+	while (r->ht_head != r->ht_tail) {
+		uint32_t i = r->ht_head++ & (TD_HOLD_T_CAP - 1);
+		if (r->hold_t_seq[i] <= d)
+			td_gw_out_publish_to(a->gw, r->hold_t_pos[i]);
 		else
 			a->rx.held_dropped++;
 	}
+	if (a->gw)
+		td_gw_out_discard(a->gw); /* the chunks after the last durable mark */
 	ss_halt_retransmission(a->ss);
 }
 
-/* Moves what is durable from the holds to the TX burst and the gateway's ring. */
+/* Moves what is durable from the holds to the TX burst and the gateway's out queue. */
 static void td_hold_release(struct td_rx *r)
 {
 	struct td_app *a = r->app;
@@ -137,7 +141,7 @@ static void td_hold_release(struct td_rx *r)
 		td_hold_halt(r);
 		return;
 	}
-	if (r->hm_head == r->hm_tail && r->he_head == r->he_tail) {
+	if (r->hm_head == r->hm_tail && r->ht_head == r->ht_tail) {
 		a->jn_stall = 0;
 		return;
 	}
@@ -153,26 +157,29 @@ static void td_hold_release(struct td_rx *r)
 		r->hm_head++;
 		td_tx_queue(r, r->hold_m[i]);
 	}
-	struct rte_ring *ring = a->gw_rt->ev[0][TD_SRC_GW];
-	while (ring && r->he_head != r->he_tail) {
-		uint32_t i = r->he_head & (TD_HOLD_EV_CAP - 1);
-		if (r->hold_ev_seq[i] > d ||
-		    rte_ring_sp_enqueue_elem(ring, &r->hold_ev[i], sizeof(r->hold_ev[i])) != 0)
-			break; /* not durable yet, or the gateway's ring is full: next pass */
-		r->he_head++;
+	uint32_t pos = 0;
+	int any = 0;
+	while (r->ht_head != r->ht_tail) {
+		uint32_t i = r->ht_head & (TD_HOLD_T_CAP - 1);
+		if (r->hold_t_seq[i] > d)
+			break; /* not durable yet: next pass */
+		pos = r->hold_t_pos[i];
+		any = 1;
+		r->ht_head++;
 	}
+	if (any)
+		td_gw_out_publish_to(a->gw, pos); /* one store-release for them all */
 }
 
 /* Stopping, after td_jn_wait(): what is held goes - all of it durable now, or dropped by
- * td_hold_halt() if the journal failed. The gateway's replies wait for room on its ring,
- * which the gateway drains until td_gw_stop(); bounded for a gateway that is stuck. */
+ * td_hold_halt() if the journal failed. */
 static void td_hold_flush(struct td_rx *r)
 {
 	uint64_t end = td_mono_ns() + TD_STOP_WAIT_NS;
 	for (;;) {
 		td_hold_release(r);
 		td_tx_flush(r);
-		if ((r->he_head == r->he_tail && r->hm_head == r->hm_tail) || r->halt_seen ||
+		if ((r->ht_head == r->ht_tail && r->hm_head == r->hm_tail) || r->halt_seen ||
 		    td_mono_ns() >= end)
 			return;
 		rte_pause();
@@ -235,58 +242,75 @@ static void td_tx_one(struct td_rx *r, const struct dp_peer *to, uint16_t src_po
 	td_tx_out(r, m);
 }
 
-/* Replies for the TCP gateway's sessions: onto its ring, waiting for room (a reply is
- * never dropped); with a journal, held until durable like the packets. */
-static void td_gw_put(struct td_rx *r, const struct dp_event *ev, unsigned n)
+/* A chunk for a TCP connection, reserved on the gateway's out queue (held there, not
+ * published, while td_holding()); a full queue is waited for - the gateway takes what is
+ * published every pass, and with a journal what waits for durability is released first.
+ * A gateway that takes nothing for TD_STOP_WAIT_NS (stuck) loses the chunk (counted). */
+static void td_tcp_one(struct td_rx *r, const struct ss_buf *b)
 {
 	struct td_app *a = r->app;
-	struct rte_ring *ring = a->gw_rt->ev[0][TD_SRC_GW];
-	if (ring == NULL)
-		return;
-	if (td_holding(r) && td_jn_halted(a))
-		td_hold_release(r);
-	if (td_holding(r)) {
-		for (unsigned k = 0; k < n; k++) {
-			if (r->he_tail - r->he_head == TD_HOLD_EV_CAP) {
-				td_hold_drain(r);
-				while (td_holding(r) && r->he_tail - r->he_head == TD_HOLD_EV_CAP) {
-					/* durable, but the gateway's ring is full: let it drain */
-					a->rx.gw_ring_spins++;
-					rte_pause();
-					td_hold_release(r);
-				}
-				if (!td_holding(r)) {
-					td_gw_put(r, ev + k, n - k);
-					return;
-				}
-			}
-			uint32_t i = r->he_tail++ & (TD_HOLD_EV_CAP - 1);
-			r->hold_ev[i] = ev[k];
-			r->hold_ev_seq[i] = a->jn_last;
+	uint8_t *p = td_gw_out_alloc(a->gw, b->peer.conn, b->len);
+	uint64_t end = 0;
+	while (p == NULL) {
+		if (td_holding(r) && r->ht_head != r->ht_tail)
+			td_hold_drain(r);
+		else if (!td_holding(r))
+			td_gw_out_publish(a->gw);
+		if (end == 0) {
+			end = td_mono_ns() + TD_STOP_WAIT_NS;
+		} else if (td_mono_ns() >= end) {
+			a->rx.gw_lost++;
+			return;
 		}
-		return;
+		a->rx.gw_ring_spins++;
+		rte_pause();
+		p = td_gw_out_alloc(a->gw, b->peer.conn, b->len);
 	}
-	unsigned k = 0;
-	/* rte_ring of 64-byte records: enqueue by element copy. */
-	while (k < n) {
-		k += rte_ring_sp_enqueue_burst_elem(ring, ev + k, sizeof(struct dp_event), n - k, NULL);
-		if (k < n) {
-			a->rx.gw_ring_spins++;
-			rte_pause();
-		}
-	}
+	memcpy(p, b->bytes, b->len);
 }
 
-/* Frames and queues every buffer the session layer produced, then empties them. */
+/* With a journal, the TCP chunks reserved so far wait for everything appended before
+ * them: one mark (jn_last, the queue's position) for the batch. */
+static void td_tcp_hold(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	uint32_t pos = td_gw_out_pos(a->gw);
+	if (r->ht_head != r->ht_tail &&
+	    r->hold_t_seq[(r->ht_tail - 1) & (TD_HOLD_T_CAP - 1)] == a->jn_last) {
+		r->hold_t_pos[(r->ht_tail - 1) & (TD_HOLD_T_CAP - 1)] = pos;
+		return;
+	}
+	if (r->ht_tail - r->ht_head == TD_HOLD_T_CAP)
+		td_hold_drain(r);
+	if (!td_holding(r)) { /* the wait found the journal failed: it kept what is durable */
+		td_gw_out_publish(a->gw);
+		return;
+	}
+	uint32_t i = r->ht_tail++ & (TD_HOLD_T_CAP - 1);
+	r->hold_t_pos[i] = pos;
+	r->hold_t_seq[i] = a->jn_last;
+}
+
+/* Frames and queues every buffer the session layer produced, then empties them: UDP
+ * datagrams to the TX burst, TCP chunks (a peer with a connection, ss_session.h invariant
+ * 12) to the gateway's out queue. */
 static void td_send_bufs(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
-	/* Each session's datagrams end with their DatagramAuth (sessions.udp_auth). */
+	unsigned tcp = 0;
+	/* Each UDP session's datagrams end with their DatagramAuth (sessions.udp_auth). */
 	ss_seal(r->app->ss, o);
 	/* Journal gate: the packets are held until what was appended before them (a SESSION
 	 * record before its EstablishmentAck, the requests before their replies) is durable. */
 	for (uint32_t i = 0; i < o->n_bufs; i++) {
 		const struct ss_buf *b = &o->bufs[i];
+		if (b->peer.conn != 0) {
+			if (r->app->gw != NULL) {
+				td_tcp_one(r, b);
+				tcp++;
+			}
+			continue;
+		}
 		struct dp_peer to;
 		memcpy(&to.mac, b->peer.mac, sizeof(to.mac));
 		to.port = rte_be_to_cpu_16(b->peer.port); /* ss_peer keeps network order */
@@ -294,6 +318,14 @@ static void td_send_bufs(struct td_rx *r)
 		td_tx_one(r, &to, (uint16_t)r->app->cfg.udp_port, b->bytes, b->len);
 	}
 	o->n_bufs = 0;
+	if (tcp) {
+		if (td_holding(r) && td_jn_halted(r->app))
+			td_hold_release(r); /* the failure first: it discards what is not durable */
+		if (td_holding(r))
+			td_tcp_hold(r);
+		else
+			td_gw_out_publish(r->app->gw);
+	}
 }
 
 /* Replies for the UDP sessions: numbered by the session layer, sent when its output fills. */
@@ -309,8 +341,6 @@ static void td_replies(struct td_rx *r, const struct dp_event *ev, unsigned n)
 }
 
 static void td_md_send(struct td_rx *r);
-static void td_shadow_event(struct td_app *a, const struct dp_event *e, unsigned n,
-			    uint64_t now);
 
 /* Market data records from a matching core: when the publisher's ring of packets is full,
  * send what it holds and go on (a record is never dropped). */
@@ -327,8 +357,7 @@ static void td_md_records(struct td_rx *r, const struct dp_event *ev, unsigned n
 	}
 }
 
-/* Run-to-completion: the matching core's output callback. Replies for the gateway's
- * sessions go onto its ring (waiting for room: a reply is never dropped). */
+/* Run-to-completion: the matching core's output callback. */
 static void td_mout_flush(struct mc_out *o)
 {
 	struct td_rx *r = o->arg;
@@ -349,11 +378,8 @@ static void td_mout_flush(struct mc_out *o)
 			td_md_records(r, e, j - i);
 		} else if (src == TD_SRC_RX) {
 			td_replies(r, e, j - i);
-		} else if (src >= TD_N_SRC) {
-			/* For no session (a detached order's, mc_core.h identity 4): dropped. */
 		} else {
-			td_shadow_event(a, e, j - i, r->now); /* replay numbers these here */
-			td_gw_put(r, e, j - i);
+			/* For no session (a detached order's, mc_core.h identity 4): dropped. */
 		}
 		i = j;
 	}
@@ -609,6 +635,48 @@ static void td_session_rx(struct td_rx *r, const struct dp_dgram *d)
 	}
 }
 
+/* The TCP gateway's records (td_gw.h "The session owner's side"): each frame's message
+ * to the session table, from its connection's peer (conn not 0: a TCP peer, ss_session.h
+ * invariant 12), each connection's end as ss_disconnect(). A frame whose session has as
+ * many requests unanswered as it may (-EAGAIN) after a catch-up stays at the head of the
+ * queue for the next pass, and everything behind it waits (td_gw.h invariant 4): TCP
+ * loses nothing, and the gateway parks its connections when the queue fills. At most
+ * TD_GW_IN_MAX records a pass, so that the UDP side is served too. */
+static void td_gw_rx(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	const struct td_gw_in *g;
+	unsigned n = 0;
+	if (a->gw == NULL)
+		return;
+	while (n < TD_GW_IN_MAX && (g = td_gw_in_peek(a->gw)) != NULL) {
+		int rc, tries = 0;
+		if (g->kind == TD_GW_FRAME) {
+			while ((rc = ss_rx(a->ss, &g->peer, g->msg, g->len, r->now, r->out)) < 0) {
+				if (rc == -EAGAIN && ++tries > 1)
+					break;
+				if (rc == -EAGAIN) {
+					td_session_catch_up(r);
+				} else {
+					td_route(r);
+					td_send_bufs(r);
+				}
+			}
+			if (rc == -EAGAIN)
+				break; /* next pass, once replies came */
+		} else if (g->kind == TD_GW_CLOSED) {
+			while (ss_disconnect(a->ss, &g->peer, r->now, r->out) == -ENOBUFS) {
+				td_route(r);
+				td_send_bufs(r);
+			}
+		}
+		td_gw_in_next(a->gw);
+		n++;
+	}
+	if (n)
+		td_gw_in_done(a->gw);
+}
+
 static void td_md_request(struct td_rx *r, const struct dp_dgram *d)
 {
 	struct td_app *a = r->app;
@@ -649,183 +717,14 @@ static void td_drain_rings(struct td_rx *r)
 	}
 }
 
-/* ---- The gateway's shadow table (snapshots; a->gw_shadow) -----------------------------
- * The calls replay makes on the gateway's session table (td_journal.c td_replay_rec), made
- * here on a->gw_shadow as each record is journaled or each reply made, so that a snapshot
- * holds what replay would rebuild. No-ops without it. */
-static void td_shadow_event(struct td_app *a, const struct dp_event *e, unsigned n,
-			    uint64_t now)
-{
-	if (a->gw_shadow == NULL)
-		return;
-	for (unsigned i = 0; i < n; i++) {
-		while (ss_event(a->gw_shadow, &e[i], 1, now, a->gw_shadow_out) == 0)
-			ss_out_reset(a->gw_shadow_out);
-		ss_out_reset(a->gw_shadow_out);
-	}
-}
-
-static void td_shadow_order(struct td_app *a, const struct dp_order *o)
-{
-	if (a->gw_shadow)
-		ss_restore_order(a->gw_shadow, o);
-}
-
-/* A gateway journal record that must not be lost (the gateway makes it once): when the
- * journal's ring is full, wait for it to drain and try once more, then halt (its
- * sessions' numbering would diverge on replay). The seq, or <= 0: not journaled. */
-static int64_t td_jn_gw_must(struct td_rx *r, uint16_t type, const void *p, uint32_t len)
-{
-	struct td_app *a = r->app;
-	int64_t s = td_jn_append(a, type, p, len, r->now);
-	if (s == 0) {
-		td_jn_wait(a);
-		s = td_jn_append(a, type, p, len, r->now);
-		if (s == 0)
-			td_jn_halt_now(a, -ENOBUFS);
-	}
-	return s;
-}
-
-/* DP_ORD_SESSION_UP (dp_msg.h): a gateway session established for the first time, as the
- * SESSION record replay rebuilds it from (td_jn_session's, for the gateway's table). */
-static void td_jn_gw_session(struct td_rx *r, const struct dp_order *o)
-{
-	struct jn_session_ev e;
-	memset(&e, 0, sizeof(e));
-	e.kind = JN_SS_ESTABLISHED;
-	e.src = TD_SRC_GW;
-	e.session = o->session;
-	e.firm_id = o->firm_id;
-	e.session_id = o->cl_ord_id;
-	e.next_in_seq = o->in_seq;
-	e.next_out_seq = 1;
-	if (td_jn_gw_must(r, JN_T_SESSION, &e, sizeof(e)) > 0 && r->app->gw_shadow)
-		ss_restore_session(r->app->gw_shadow, e.session, e.session_id, e.firm_id,
-				   e.next_in_seq, r->now);
-}
-
-/* DP_ORD_LOGON (dp_msg.h): a Negotiate the gateway accepted. Journaled as a SESSION record
- * (the session's newest logon timestamp, restored on replay), then echoed back to the
- * gateway, held until durable like every reply: the gateway sends the NegotiationResponse
- * when the echo comes, so no client is told it negotiated before the record is safe. */
-static void td_jn_gw_logon(struct td_rx *r, const struct dp_order *o)
-{
-	struct jn_session_ev e;
-	struct dp_event ev;
-	memset(&e, 0, sizeof(e));
-	e.kind = JN_SS_LOGON;
-	e.src = TD_SRC_GW;
-	e.session = o->session;
-	e.firm_id = o->firm_id;
-	e.session_id = o->cl_ord_id;
-	e.logon_ts = o->order_id;
-	if (td_jn_gw_must(r, JN_T_SESSION, &e, sizeof(e)) > 0 && r->app->gw_shadow)
-		ss_restore_logon(r->app->gw_shadow, e.session, e.session_id, e.firm_id, e.logon_ts,
-				 r->now);
-	if (dp_order_logon_event(o, &ev) == 0)
-		td_gw_put(r, &ev, 1);
-}
-
-/* Run-to-completion: applies in[0, k), the requests kept so far, now rather than after the
- * burst, so that their replies reach the gateway before the echo of a LOCAL journaled
- * after them (the gateway numbers in arrival order, replay in journal order). Pipeline:
- * the replies come back through the matching cores' rings, numbered on replay at their
- * JN_T_DRAIN records, so in[0, k) stays for the caller. Returns what is left in in[]. */
-static unsigned td_jn_gw_apply(struct td_rx *r, struct dp_order *in, unsigned k)
-{
-	if (k == 0 || r->app->cfg.mode != CP_MODE_RTC)
-		return k;
-	mc_process(r->app->match[0].mc, in, k, r->now, &r->mout);
-	return 0;
-}
-
-/* DP_ORD_LOCAL: a reply the gateway's session layer made by itself. Journaled as it is,
- * in order, then echoed back to the gateway (held until durable like every reply), which
- * numbers it on arrival. After a journal failure it is still answered (like the STORAGE
- * rejects), not journaled. */
-static void td_jn_gw_local(struct td_rx *r, const struct dp_order *o)
-{
-	struct dp_event e;
-	if (dp_order_local_event(o, &e) != 0)
-		return; /* not one the gateway makes */
-	if (td_jn_gw_must(r, JN_T_ORDER, o, sizeof(*o)) > 0)
-		td_shadow_event(r->app, &e, 1, r->now);
-	td_gw_put(r, &e, 1);
-}
-
-/* Journal: the gateway's requests, appended by this core (the single producer). What
- * cannot be kept is answered ExecReject BUSY/STORAGE on the gateway's reply ring (a
- * SESSION_GONE is not answered). The gateway's journal records (SESSION_UP, LOGON, LOCAL) are
- * journaled here and never applied. Returns how many of in[] are still to apply
- * (compacted; in rtc mode those before a reject or LOCAL were applied already). */
-static unsigned td_jn_gateway(struct td_rx *r, struct dp_order *in, unsigned n)
-{
-	unsigned k = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (in[i].type == DP_ORD_SESSION_UP) {
-			td_jn_gw_session(r, &in[i]);
-			continue;
-		}
-		if (in[i].type == DP_ORD_LOGON) {
-			td_jn_gw_logon(r, &in[i]);
-			continue;
-		}
-		if (in[i].type == DP_ORD_LOCAL) {
-			k = td_jn_gw_apply(r, in, k);
-			td_jn_gw_local(r, &in[i]);
-			continue;
-		}
-		in[i].src = TD_SRC_GW;
-		uint16_t why = td_jn_request(r, &in[i]);
-		if (why == 0) {
-			td_shadow_order(r->app, &in[i]);
-			in[k++] = in[i];
-			continue;
-		}
-		if (why == TD_JN_DROP)
-			continue;
-		/* Answered here: after the replies of the requests before it (rtc), as on
-		 * replay; the BUSY one is journaled (td_jn_request). */
-		struct dp_event e;
-		k = td_jn_gw_apply(r, in, k);
-		td_reject_event(&in[i], why, r->now, &e);
-		if (why == TKX_REJ_BUSY) { /* journaled (JN_T_REJECT): replay makes the same */
-			td_shadow_order(r->app, &in[i]);
-			td_shadow_event(r->app, &e, 1, r->now);
-		}
-		td_gw_put(r, &e, 1); /* in order with the replies held before it */
-	}
-	return k;
-}
-
-/* Run-to-completion: requests the TCP gateway put on the matching core's ring. */
-static void td_drain_gateway(struct td_rx *r)
-{
-	struct rte_ring *ring = r->app->route.req[TD_SRC_GW][0];
-	struct dp_order in[32];
-	unsigned n;
-	if (ring == NULL)
-		return;
-	while ((n = rte_ring_sc_dequeue_burst_elem(ring, in, sizeof(in[0]), 32, NULL)) > 0) {
-		if (r->app->jn) {
-			n = td_jn_gateway(r, in, n);
-			if (n == 0)
-				continue;
-		}
-		mc_process(r->app->match[0].mc, in, n, r->now, &r->mout);
-	}
-}
-
 /* ---- Pipeline mode with a journal ---------------------------------------------------
  * The RX core is the journal's only producer, so everything that reaches a matching core
- * passes it, in journal order: its UDP sessions' requests, the TCP gateway's (the gateway
- * sees the RX core as its only core: a->gw_route) and the control commands (DP_ORD_CTL
- * markers, td_ctl_poll_journal). Each core's ring is req[TD_SRC_RX][m]; the RX core is its
+ * passes it, in journal order: its sessions' requests (both transports: it owns the one
+ * session table) and the control commands (DP_ORD_CTL markers, td_ctl_poll_journal). Each core's ring is req[TD_SRC_RX][m]; the RX core is its
  * only producer, so room counted before a request is journaled is still there when it is
  * enqueued, and nothing journaled is ever refused by a ring. The record's time is the
  * request's rx_time, at which the core applies it (td_match.c), so replay is exact. The
- * replies come back on ev[m][src] in an order that depends on timing; each burst dequeued
+ * replies come back on ev[m][TD_SRC_RX] in an order that depends on timing; each burst dequeued
  * is journaled (JN_T_DRAIN) before the session layer numbers it, and replay numbers them
  * in that order. What a full ring refuses is answered BUSY and journaled (JN_T_REJECT) so
  * the session's numbering replays too. */
@@ -959,44 +858,6 @@ static void td_route_pipeline_jn(struct td_rx *r)
 	r->n_pend = 0;
 }
 
-/* The gateway's requests (it sees this core as its only core): only as many as every
- * core has room for, so that each is journaled and then enqueued, never refused. */
-static void td_drain_gateway_jn(struct td_rx *r)
-{
-	struct td_app *a = r->app;
-	struct rte_ring *ring = a->gw_rt->req[TD_SRC_GW][0];
-	struct dp_order in[32];
-	if (ring == NULL || r->n_jgone)
-		return;
-	for (;;) {
-		unsigned room = 32;
-		for (uint32_t m = 0; m < a->route.n_match; m++) {
-			unsigned f = td_room(r, m), s = TD_STAGE_MAX - r->n_stage[m];
-			room = f < room ? f : room;
-			room = s < room ? s : room;
-		}
-		if (room == 0)
-			return;
-		unsigned n = rte_ring_sc_dequeue_burst_elem(ring, in, sizeof(in[0]), room, NULL);
-		if (n == 0)
-			return;
-		for (unsigned i = 0; i < n; i++) {
-			in[i].rx_time = r->now;
-			if (td_is_broadcast(&in[i]))
-				in[i].parts = (uint8_t)a->route.n_match;
-		}
-		n = td_jn_gateway(r, in, n);
-		for (unsigned i = 0; i < n; i++) {
-			int core = td_is_broadcast(&in[i]) ? -1 :
-				   td_route_core(&a->route, in[i].contract_id);
-			/* Not routed (cannot be: the gateway's view has the same contracts):
-			 * core 0 answers it UNKNOWN_CONTRACT, and replay does the same. */
-			td_stage_jn(r, &in[i], td_is_broadcast(&in[i]) ? -1 : core < 0 ? 0 : core);
-		}
-		td_stage_jn_flush(r);
-	}
-}
-
 /* RX core's control-command forwarder (td_ctl_poll_journal): the marker goes on the
  * core's request ring, waiting for room (the core always drains it; commands are rare). */
 static int td_fwd_ctl(void *arg, unsigned m, const struct dp_order *o)
@@ -1022,8 +883,6 @@ static void td_drain_rings_jn(struct td_rx *r)
 		for (unsigned src = 0; src < TD_N_SRC; src++) {
 			struct rte_ring *ring = a->route.ev[m][src];
 			unsigned n;
-			if (ring == NULL)
-				continue;
 			while ((n = rte_ring_sc_dequeue_burst_elem(ring, ev, sizeof(ev[0]), 32,
 								   NULL)) > 0) {
 				/* A request's end on an event of its own (template 0, dp_msg.h
@@ -1035,10 +894,7 @@ static void td_drain_rings_jn(struct td_rx *r)
 				for (unsigned k = 0; k < n; k++)
 					real += ev[k].template_id != 0 || ev[k].pad[0] == DP_EV_DETACHED;
 				if (real == 0) {
-					if (src == TD_SRC_RX)
-						td_replies(r, ev, n);
-					else
-						td_gw_put(r, ev, n);
+					td_replies(r, ev, n);
 					continue;
 				}
 				struct jn_drain d = {(uint8_t)m, (uint8_t)src, 0, real};
@@ -1053,12 +909,7 @@ static void td_drain_rings_jn(struct td_rx *r)
 					a->rx.held_dropped += n;
 					continue;
 				}
-				if (src == TD_SRC_RX) {
-					td_replies(r, ev, n);
-				} else {
-					td_shadow_event(a, ev, n, r->now); /* replay: at DRAIN */
-					td_gw_put(r, ev, n);
-				}
+				td_replies(r, ev, n);
 			}
 		}
 		unsigned n;
@@ -1109,11 +960,10 @@ static void td_tick(struct td_rx *r)
 }
 
 /* Stopping: has this core taken the TCP gateway's last input (td_gw.h "Stop")? The first
- * call asks the gateway to take no more; it says once all it made is on its rings, and
- * where this core is their consumer (run-to-completion, pipeline with a journal) the loop
- * goes on until they are empty too, so that every request the gateway took is applied and
- * journaled and its replies made. Bounded (*end): a stuck gateway does not hold the stop
- * up (td_main reports it). */
+ * call asks the gateway to take no more; it says once all it read is on its in queue, and
+ * the loop goes on until that is empty too, so that every frame the gateway read is taken,
+ * applied and journaled and its replies made. Bounded (*end): a stuck gateway does not
+ * hold the stop up (td_main reports it). */
 static int td_gw_input_done(struct td_rx *r, uint64_t *end)
 {
 	struct td_app *a = r->app;
@@ -1126,11 +976,9 @@ static int td_gw_input_done(struct td_rx *r, uint64_t *end)
 	}
 	if (td_mono_ns() >= *end)
 		return 1;
-	if (!td_gw_quiet(a->gw)) /* acquire: its ring entries are visible after this */
+	if (!td_gw_quiet(a->gw)) /* acquire: its records are visible after this */
 		return 0;
-	struct rte_ring *ring = a->cfg.mode == CP_MODE_RTC || a->jn_pipe ?
-				a->gw_rt->req[TD_SRC_GW][0] : NULL;
-	return ring == NULL || rte_ring_empty(ring);
+	return td_gw_in_empty(a->gw);
 }
 
 int td_rx_loop(void *arg)
@@ -1174,13 +1022,13 @@ int td_rx_loop(void *arg)
 				rte_pktmbuf_free(dg[i].m);
 			td_route(&r);
 		}
+		td_gw_rx(&r);
+		td_route(&r);
 		if (rtc) {
-			td_drain_gateway(&r);
 			if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0) /* the control plane's ring */
 				td_ctl_poll(&a->match[0], &r.mout);
 		} else if (a->jn_pipe) {
 			td_route_pipeline_jn(&r); /* the SESSION_GONE records that wait */
-			td_drain_gateway_jn(&r);
 			if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0)
 				td_ctl_poll_journal(a, td_fwd_ctl, &r);
 			td_drain_rings_jn(&r);
@@ -1197,11 +1045,11 @@ int td_rx_loop(void *arg)
 		md_pub_flush(a->md, r.now);
 		td_md_send(&r);
 		td_send_bufs(&r);
-		if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0 && a->sess[TD_SRC_RX]) {
+		if ((a->rx.loops & (TD_CTL_EVERY - 1)) == 0 && a->sess) {
 			/* tokexctl sessions / drop (td_sess.c), with the session output empty: a
 			 * drop's Terminate and SESSION_GONE records go as any burst's. */
 			td_route(&r);
-			td_sess_serve(a->sess[TD_SRC_RX], a->ss, r.out, r.now);
+			td_sess_serve(a->sess, a->ss, r.out, r.now);
 			td_route(&r);
 			td_send_bufs(&r);
 		}
@@ -1216,12 +1064,13 @@ int td_rx_loop(void *arg)
 			 r.out->n_orders == 0)
 			td_snap_maybe(a, r.now);
 	}
-	/* Orderly end: the UDP sessions' input stopped with the loop, the gateway's is in.
+	/* Orderly end: the UDP sessions' input stopped with the loop, the TCP ones' is in.
 	 * Pipeline: the matching cores still run; what they were sent is applied and its
 	 * replies taken (with a journal: every core idle, the drains journaled; else the rings
 	 * drained for a moment), then they may stop. Market data subscribers hear the session
 	 * is over; what is held goes once durable (td_jn_wait gives up, halting, after
-	 * TD_JN_WAIT_NS), the gateway's replies onto its ring (td_gw_stop() sends them). */
+	 * TD_JN_WAIT_NS), the TCP chunks onto the gateway's out queue (td_gw_stop() sends
+	 * them). */
 	if (!rtc) {
 		r.now = td_now_ns();
 		if (a->jn_pipe) {

@@ -1,10 +1,10 @@
 /*
  * td_sess.c - the operator's view of the order-entry sessions: tokexctl's `sessions` and
- * `drop SESSION`, from the control thread to the threads that own the session tables.
+ * `drop SESSION`, from the control thread to the thread that owns the session table.
  *
- * Role: two sides, one file, as td_ctl.c does for the matching cores. A session table has
- * one owner - the RX core the UDP table (src TD_SRC_RX), the TCP gateway thread its own
- * (TD_SRC_GW) - and nobody else reads or writes it, not even the control thread. Each
+ * Role: two sides, one file, as td_ctl.c does for the matching cores. The session table,
+ * which holds the sessions of both transports (ss_session.h invariant 12), has one owner,
+ * the RX core, and nobody else reads or writes it, not even the control thread. The
  * owner has a channel: a request ring (control -> owner, struct td_sess_req) and a reply
  * ring (owner -> control, struct td_sess_rep), single producer / single consumer,
  * TD_SESS_RING entries each.
@@ -16,7 +16,7 @@
  *    out with the owner's burst: journaled and routed like a session's own) and answers
  *    with the session as it was.
  *  - Control thread (td_sess_text, td_sess_drop_text, the cp_cmd_ctx hooks): one request
- *    at a time per channel, then its replies, 10 s at most (a bound for a hung owner,
+ *    at a time, then its replies, 10 s at most (a bound for a hung owner,
  *    not a speed: a loaded machine may keep the owner off its CPU a while); replies to a
  *    request that timed out earlier are skipped by their seq.
  */
@@ -34,7 +34,6 @@
 #include <rte_ring.h>
 
 #include "td_app.h"
-#include "td_gw.h"
 
 #define TD_SESS_RING 64
 #define TD_SESS_PAGE 16   /* sessions per LIST reply batch */
@@ -114,12 +113,6 @@ void td_sess_serve(struct td_sess_chan *ch, struct ss_table *t, struct ss_out *o
 	td_sess_put(ch, &r);
 }
 
-/* td_gw_conf.ctl_poll: the gateway thread's side. */
-static void td_sess_gw_poll(void *arg, struct ss_table *ss, struct ss_out *out, uint64_t now)
-{
-	td_sess_serve(arg, ss, out, now);
-}
-
 /* ---- set-up ------------------------------------------------------------------------- */
 
 static struct td_sess_chan *td_sess_chan_new(const char *who, uint32_t slots)
@@ -141,14 +134,9 @@ static struct td_sess_chan *td_sess_chan_new(const char *who, uint32_t slots)
 	return ch;
 }
 
-void td_sess_setup(struct td_app *a, struct td_gw_conf *gc)
+void td_sess_setup(struct td_app *a)
 {
-	a->sess[TD_SRC_RX] = td_sess_chan_new("udp", a->cfg.max_sessions);
-	if (gc) {
-		a->sess[TD_SRC_GW] = td_sess_chan_new("tcp", gc->ss.max_sessions);
-		gc->ctl_poll = td_sess_gw_poll;
-		gc->ctl_arg = a->sess[TD_SRC_GW];
-	}
+	a->sess = td_sess_chan_new("rx", a->cfg.max_sessions);
 }
 
 /* ---- control thread ------------------------------------------------------------------ */
@@ -189,7 +177,7 @@ struct td_sess_text {
 	char *out;
 	size_t len, n;
 	unsigned shown, hidden, count;
-	const char *tr;
+	unsigned n_tr[2]; /* by enum ss_transport, of the sessions with a peer */
 };
 
 static void td_sess_put_text(struct td_sess_text *x, const char *fmt, ...)
@@ -219,11 +207,17 @@ static void td_sess_time(uint64_t ns, char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns % 1000000000ull / 1000000ull));
 }
 
+/* Whether the session has (had) a peer: a session rebuilt by recovery has none. */
+static int td_sess_has_peer(const struct ss_info *in)
+{
+	return in->peer.ip != 0 || in->peer.port != 0 || in->peer.conn != 0;
+}
+
 static void td_sess_peer(const struct ss_info *in, char *buf, size_t len)
 {
 	char ip[INET_ADDRSTRLEN];
 	/* A TERMINATED session shows the peer it last had (none when rebuilt by recovery). */
-	if (in->peer.ip == 0 && in->peer.port == 0 && in->peer.conn == 0) {
+	if (!td_sess_has_peer(in)) {
 		snprintf(buf, len, "-");
 		return;
 	}
@@ -243,6 +237,8 @@ static void td_sess_line(void *arg, const struct td_sess_rep *r)
 	const struct ss_info *in = &r->info;
 	char since[32], peer[64];
 	x->count++;
+	if (td_sess_has_peer(in))
+		x->n_tr[in->transport == SS_TCP]++;
 	if (x->len - x->n < TD_SESS_LINE + 64) {
 		x->hidden++;
 		return;
@@ -251,7 +247,9 @@ static void td_sess_line(void *arg, const struct td_sess_rep *r)
 	td_sess_peer(in, peer, sizeof(peer));
 	td_sess_put_text(x, "%-20" PRIu64 " %-10u %-11s %-3s %5u %-24s %8" PRIu64 " %8" PRIu64
 			 " %12" PRIu64 " %-3s %-6s %s\n", in->session_id, (unsigned)in->firm_id,
-			 ss_state_name(in->state), x->tr, (unsigned)in->slot, since, in->next_in,
+			 ss_state_name(in->state),
+			 !td_sess_has_peer(in) ? "-" : in->transport == SS_TCP ? "tcp" : "udp",
+			 (unsigned)in->slot, since, in->next_in,
 			 in->next_out, in->last_cl_ord_id, in->cancel_on_disconnect ? "yes" : "no",
 			 in->may_have_orders ? "maybe" : "none", peer);
 	x->shown++;
@@ -260,97 +258,73 @@ static void td_sess_line(void *arg, const struct td_sess_rep *r)
 int td_sess_text(void *arg, char *out, size_t len)
 {
 	struct td_app *a = arg;
-	struct td_sess_text x = {out, len, 0, 0, 0, 0, ""};
-	static const char *const tr[TD_N_SRC] = {"udp", "tcp"};
-	unsigned n_tr[TD_N_SRC] = {0};
+	struct td_sess_text x = {out, len, 0, 0, 0, 0, {0, 0}};
 	int rc = 0;
 	if (len)
 		out[0] = '\0';
+	/* "tr": the transport the session is (or was last) on; one table holds both. */
 	td_sess_put_text(&x, "%-20s %-10s %-11s %-3s %5s %-24s %8s %8s %12s %-3s %-6s %s\n",
 			 "session", "firm", "state", "tr", "slot", "since", "next_in", "next_out",
 			 "last_cl_ord", "cod", "orders", "peer");
-	for (unsigned src = 0; src < TD_N_SRC; src++) {
-		struct td_sess_chan *ch = a->sess[src];
-		if (ch == NULL)
-			continue;
-		unsigned before = x.count;
-		x.tr = tr[src];
-		for (uint32_t from = 0; from != UINT32_MAX;) {
-			struct td_sess_req q = {.op = TD_SESS_LIST, .from = from};
-			struct td_sess_rep last;
-			int r = td_sess_call(a, ch, &q, td_sess_line, &x, &last);
-			if (r < 0) {
-				td_sess_put_text(&x, "%s: no answer from the table's owner (%s): the list "
-						 "is incomplete\n", tr[src], strerror(-r));
-				rc = r;
-				break;
-			}
-			from = last.next;
+	for (uint32_t from = 0; from != UINT32_MAX;) {
+		struct td_sess_req q = {.op = TD_SESS_LIST, .from = from};
+		struct td_sess_rep last;
+		int r = td_sess_call(a, a->sess, &q, td_sess_line, &x, &last);
+		if (r < 0) {
+			td_sess_put_text(&x, "no answer from the table's owner (%s): the list is "
+					 "incomplete\n", strerror(-r));
+			rc = r;
+			break;
 		}
-		n_tr[src] = x.count - before;
+		from = last.next;
 	}
 	if (x.hidden)
 		td_sess_put_text(&x, "... %u more not shown (the answer is full)\n", x.hidden);
-	td_sess_put_text(&x, "%u udp session(s) of %u slots", n_tr[TD_SRC_RX],
-			 a->cfg.max_sessions);
-	if (a->sess[TD_SRC_GW])
-		td_sess_put_text(&x, ", %u tcp session(s) of %u slots", n_tr[TD_SRC_GW],
-				 a->cfg.max_sessions);
-	td_sess_put_text(&x, "\n");
+	td_sess_put_text(&x, "%u session(s) of %u slots (%u on udp, %u on tcp, %u rebuilt at "
+			 "start)\n", x.count, a->cfg.max_sessions, x.n_tr[SS_UDP], x.n_tr[SS_TCP],
+			 x.count - x.n_tr[SS_UDP] - x.n_tr[SS_TCP]);
 	return rc;
 }
 
 int td_sess_drop_text(void *arg, uint64_t session_id, char *out, size_t len)
 {
 	struct td_app *a = arg;
-	struct td_sess_text x = {out, len, 0, 0, 0, 0, ""};
-	static const char *const tr[TD_N_SRC] = {"udp", "tcp"};
-	int found = 0, rc = 0;
+	struct td_sess_text x = {out, len, 0, 0, 0, 0, {0, 0}};
+	struct td_sess_req q = {.op = TD_SESS_DROP, .session_id = session_id};
+	struct td_sess_rep r;
+	char since[32];
 	if (len)
 		out[0] = '\0';
-	for (unsigned src = 0; src < TD_N_SRC; src++) {
-		struct td_sess_chan *ch = a->sess[src];
-		struct td_sess_req q = {.op = TD_SESS_DROP, .session_id = session_id};
-		struct td_sess_rep r;
-		char since[32];
-		if (ch == NULL)
-			continue;
-		int e = td_sess_call(a, ch, &q, NULL, NULL, &r);
-		if (e == -ENOENT)
-			continue;
-		if (e < 0) {
-			td_sess_put_text(&x, "%s: no answer from the table's owner (%s)\n", tr[src],
-					 strerror(-e));
-			rc = e;
-			continue;
-		}
-		found++;
-		const struct ss_info *in = &r.info;
-		td_sess_time(in->since_ns, since, sizeof(since));
-		td_sess_put_text(&x, "dropped session %" PRIu64 " (%s, firm %u, slot %u, %s since %s)"
-				 ": ", session_id, tr[src], (unsigned)in->firm_id,
-				 (unsigned)in->slot, ss_state_name(in->state), since);
-		if (in->state == SS_ESTABLISHED || in->state == SS_NEGOTIATED)
-			td_sess_put_text(&x, "terminated (Terminate UNSPECIFIED%s), ",
-					 in->cancel_on_disconnect ? ", its orders cancelled" : "");
-		if (e == 1) /* never established */
-			td_sess_put_text(&x, "forgotten; its slot is free\n");
-		else
-			td_sess_put_text(&x, "forgotten; %s; its slot is free once every matching "
-					 "core has detached it\n", in->may_have_orders &&
-					 !(in->state == SS_ESTABLISHED && in->cancel_on_disconnect)
-					 ? "its resting orders stay in the book, keep trading and "
-					   "report to no session (MassCancel ACCOUNT of its firm, or "
-					   "tokexctl cancel, removes them)"
-					 : "it had no resting orders");
-		printf("tokexd: control: operator dropped session %" PRIu64 " (%s, firm %u, slot "
-		       "%u, was %s)\n", session_id, tr[src], (unsigned)in->firm_id,
-		       (unsigned)in->slot, ss_state_name(in->state));
-	}
-	if (!found && rc == 0) {
-		td_sess_put_text(&x, "no session %" PRIu64 " in the udp%s table (see 'sessions')",
-				 session_id, a->sess[TD_SRC_GW] ? " or the tcp" : "");
+	int e = td_sess_call(a, a->sess, &q, NULL, NULL, &r);
+	if (e == -ENOENT) {
+		td_sess_put_text(&x, "no session %" PRIu64 " (see 'sessions')", session_id);
 		return -ENOENT;
 	}
-	return rc;
+	if (e < 0) {
+		td_sess_put_text(&x, "no answer from the table's owner (%s)\n", strerror(-e));
+		return e;
+	}
+	const struct ss_info *in = &r.info;
+	const char *tr = !td_sess_has_peer(in) ? "-" : in->transport == SS_TCP ? "tcp" : "udp";
+	td_sess_time(in->since_ns, since, sizeof(since));
+	td_sess_put_text(&x, "dropped session %" PRIu64 " (%s, firm %u, slot %u, %s since %s)"
+			 ": ", session_id, tr, (unsigned)in->firm_id, (unsigned)in->slot,
+			 ss_state_name(in->state), since);
+	if (in->state == SS_ESTABLISHED || in->state == SS_NEGOTIATED)
+		td_sess_put_text(&x, "terminated (Terminate UNSPECIFIED%s), ",
+				 in->cancel_on_disconnect ? ", its orders cancelled" : "");
+	if (e == 1) /* never established */
+		td_sess_put_text(&x, "forgotten; its slot is free\n");
+	else
+		td_sess_put_text(&x, "forgotten; %s; its slot is free once every matching "
+				 "core has detached it\n", in->may_have_orders &&
+				 !(in->state == SS_ESTABLISHED && in->cancel_on_disconnect)
+				 ? "its resting orders stay in the book, keep trading and "
+				   "report to no session (MassCancel ACCOUNT of its firm, or "
+				   "tokexctl cancel, removes them)"
+				 : "it had no resting orders");
+	printf("tokexd: control: operator dropped session %" PRIu64 " (%s, firm %u, slot "
+	       "%u, was %s)\n", session_id, tr, (unsigned)in->firm_id, (unsigned)in->slot,
+	       ss_state_name(in->state));
+	return 0;
 }

@@ -4,8 +4,8 @@
  *
  * Role: in run-to-completion mode one thread - the RX lcore - owns everything replay
  * rebuilds (pipeline mode: see below): the matching core (contracts, books, ids, accounts,
- * positions), the UDP session table (numbering, retransmit rings, cl_ord_id history) and
- * the market-data publisher (contract states, top of book, numbering). At the end of a loop pass, when
+ * positions), the session table of both transports (numbering, retransmit rings,
+ * cl_ord_id history) and the market-data publisher (contract states, top of book, numbering). At the end of a loop pass, when
  * every journal record up to a->jn_last has been applied, td_snap_maybe() checks whether
  * journal.snapshot_every records went by since the last snapshot; if so it serializes the
  * modules (mc_snap.h, ss_snap.h, md_snap.h) into one preallocated buffer - memory
@@ -28,8 +28,8 @@
  *
  * Blob: struct td_snap_hdr (magic "TKSN", version, length, the journal seq the state
  * follows, when, a fingerprint of the configuration) then the sections: each matching
- * core's, the UDP session table's, the publisher's, and a fourth, the TCP gateway's
- * sessions, when a gateway runs (each with its own magic, version and length: dp_snap.h).
+ * core's, the session table's, the publisher's (each with its own magic, version and
+ * length: dp_snap.h).
  *
  * Retention (the writer, after snapshot k at seq S_k is durable on disk): the journal
  * segments all of whose records are <= S_(k-1) are deleted (jn_prune), and so are the
@@ -51,14 +51,9 @@
  * start when it does not (pruned), saying what to do. Loaded sessions are TERMINATED, as
  * after a full replay.
  *
- * The TCP gateway's session table belongs to the gateway thread, which the RX core must not
- * read. The RX core keeps its own copy instead, a->gw_shadow (td_gw_shadow_create): at each
- * gateway record it journals (SESSION, ORDER, LOCAL, REJECT) and each gateway reply the
- * matching core makes, it makes on the copy the call replay makes on the gateway's table
- * (td_rx.c, td_shadow_*), so the copy is the table replay would rebuild at a->jn_last. It
- * is the fourth section; recovery loads it into the gateway's table, and td_snap_open
- * starts the copy from the recovered table. Whether a gateway runs is part of the
- * fingerprint.
+ * The session section holds the sessions of both transports: the RX core owns the one
+ * table (ss_session.h invariant 12), so it serializes it like its other state. Format 2:
+ * format 1 had a second session section, the TCP gateway's table of its own.
  *
  * Pipeline mode: the books live on several matching lcores. When a snapshot is due
  * (td_snap_due) the RX core stops sending, waits until every core has applied all it was
@@ -86,11 +81,10 @@
 #include "md_snap.h"
 #include "ss_snap.h"
 #include "td_app.h"
-#include "td_gw.h"
 
 #define TD_SNAP_MAGIC 0x4e534b54u /* "TKSN" */
-#define TD_SNAP_VERSION 1
-#define TD_SNAP_MAX_SECT (TD_MAX_MATCH + 3) /* cores, UDP sessions, publisher, gateway */
+#define TD_SNAP_VERSION 2 /* 2: one session section for both transports */
+#define TD_SNAP_MAX_SECT (TD_MAX_MATCH + 2) /* cores, sessions, publisher */
 
 struct td_snap_hdr {
 	uint32_t magic;
@@ -145,8 +139,8 @@ const struct td_snap_stats *td_snap_stats(const struct td_app *a)
 static uint64_t td_snap_config(const struct td_app *a)
 {
 	uint64_t h = DP_SNAP_FNV_INIT;
-	uint64_t part[5] = { ss_snap_config(a->ss), md_snap_config(a->md), a->cfg.mode,
-			     a->route.n_match, a->gw != NULL };
+	uint64_t part[4] = { ss_snap_config(a->ss), md_snap_config(a->md), a->cfg.mode,
+			     a->route.n_match };
 	for (uint32_t m = 0; m < a->route.n_match; m++) {
 		uint64_t c = mc_snap_config(a->match[m].mc);
 		h = dp_snap_fnv(h, &c, sizeof(c));
@@ -163,17 +157,15 @@ static void td_snap_config_once(struct td_snap *s, struct td_app *a)
 	s->config_set = 1;
 }
 
-/* Sections: the matching core's, the UDP sessions', the publisher's, and with a TCP
- * gateway its sessions' (the RX core's shadow of its table: a->gw_shadow, td_gw.h). */
+/* Sections: the matching cores', the sessions' (both transports), the publisher's. */
 static uint32_t td_snap_sections(const struct td_app *a)
 {
-	return a->route.n_match + 2 + (a->gw != NULL);
+	return a->route.n_match + 2;
 }
 
 static size_t td_snap_bound(const struct td_app *a)
 {
-	size_t n = sizeof(struct td_snap_hdr) + ss_snap_bound(a->ss) + md_snap_bound(a->md) +
-		   (a->gw_shadow ? ss_snap_bound(a->gw_shadow) : 0);
+	size_t n = sizeof(struct td_snap_hdr) + ss_snap_bound(a->ss) + md_snap_bound(a->md);
 	for (uint32_t m = 0; m < a->route.n_match; m++)
 		n += mc_snap_bound(a->match[m].mc);
 	return n;
@@ -200,8 +192,6 @@ static int64_t td_snap_serialize(struct td_snap *s, struct td_app *a, uint64_t s
 		mc_snap_save(a->match[m].mc, &w);
 	ss_snap_save(a->ss, &w);
 	md_snap_save(a->md, &w);
-	if (a->gw_shadow)
-		ss_snap_save(a->gw_shadow, &w);
 	if (w.err)
 		return w.err;
 	h->len = w.len;
@@ -334,14 +324,6 @@ int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	s->every = a->cfg.journal_snapshot_every;
 	if (a->jn == NULL || s->every == 0)
 		return 0;
-	if (a->gw && (a->gw_shadow == NULL || td_gw_table(a->gw) == NULL)) {
-		/* Replay rebuilds the gateway's sessions in its table, which its own thread
-		 * owns: snapshots need the RX core's copy (td_main.c makes it). */
-		printf("tokexd: journal: snapshots off: no copy of the TCP gateway's session "
-		       "table for them\n");
-		s->every = 0;
-		return 0;
-	}
 	size_t cap = td_snap_bound(a);
 	if (s->cap < cap) {
 		free(s->buf);
@@ -355,22 +337,6 @@ int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		s->cap = cap;
 	}
 	memset(s->buf, 0, cap); /* prefault: no page fault on the RX core */
-	if (a->gw) {
-		/* The shadow starts as recovery left the gateway's table (the RX core keeps it
-		 * in step from here): copied through the snapshot format. */
-		struct dp_snap_w w;
-		char why[256];
-		dp_snap_w_init(&w, s->buf, s->cap);
-		ss_snap_save(td_gw_table(a->gw), &w);
-		int rc = w.err ? w.err : ss_snap_load(a->gw_shadow, s->buf, w.len, td_now_ns(),
-						      NULL, why, sizeof(why));
-		memset(s->buf, 0, w.len);
-		if (rc < 0) {
-			snprintf(err, errlen, "journal: cannot copy the gateway's sessions for "
-				 "snapshots: %s", w.err ? strerror(-w.err) : why);
-			return rc;
-		}
-	}
 	s->next_due = (s->last_seq ? s->last_seq : 0) + s->every;
 	if (s->next_due <= a->jn_last)
 		s->next_due = a->jn_last + 1; /* overdue: the first pass takes one */
@@ -570,13 +536,6 @@ static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, 
 	off[nm + 1] = at;
 	if ((rc = md_snap_check(a->md, b + at, len - at, &used, why, whylen)) < 0)
 		return rc;
-	if (a->gw) {
-		at += used;
-		off[nm + 2] = at;
-		if ((rc = ss_snap_check(td_gw_table(a->gw), b + at, len - at, &used, why,
-					whylen)) < 0)
-			return rc;
-	}
 	if (at + used != len) {
 		snprintf(why, whylen, "%zu bytes after its sections: corrupt", len - at - used);
 		return -EBADMSG;
@@ -675,10 +634,7 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 		    (rc = ss_snap_load(a->ss, buf + off[nm], len - off[nm], TD_RESTORED_TERM_NS,
 				       NULL, why, sizeof(why))) < 0 ||
 		    (rc = md_snap_load(a->md, buf + off[nm + 1], len - off[nm + 1], NULL, why,
-				       sizeof(why))) < 0 ||
-		    (a->gw && (rc = ss_snap_load(td_gw_table(a->gw), buf + off[nm + 2],
-						 len - off[nm + 2], TD_RESTORED_TERM_NS, NULL, why,
-						 sizeof(why))) < 0)) {
+				       sizeof(why))) < 0) {
 			snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " passed its checks "
 				 "but failed to load (%s): the state is part restored, not starting; "
 				 "move %s/" TD_SNAP_NAME " aside and restart", dir, seq, why, dir, seq);
@@ -694,8 +650,6 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			for (uint32_t i = 0; i < k; i++) {
 				const struct me_book *b = mc_book(a->match[m].mc, ids[i]);
 				td_route_add(&a->route, ids[i], (uint8_t)m);
-				if (a->gw_rt == &a->gw_route)
-					td_route_add(&a->gw_route, ids[i], 0);
 				orders += b ? me_book_count(b) : 0;
 			}
 			n_ids += k;

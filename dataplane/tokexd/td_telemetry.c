@@ -54,12 +54,14 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 	td_tel_u64(d, "rx_", "journal_wait_timeouts", a->rx.jn_wait_timeouts);
 	td_tel_u64(d, "rx_", "journal_hold_full_waits", a->rx.hold_full_waits);
 	td_tel_u64(d, "rx_", "journal_held_dropped", a->rx.held_dropped);
+	td_tel_u64(d, "rx_", "tcp_queue_waits", a->rx.gw_ring_spins);
+	td_tel_u64(d, "rx_", "tcp_chunks_lost", a->rx.gw_lost);
 
 	struct ss_stats ss;
 	ss_stats_read(a->ss, &ss);
 	const uint64_t *sv = (const uint64_t *)&ss;
 	for (unsigned i = 0; i < SS_STAT_COUNT; i++)
-		td_tel_u64(d, "udp_session_", ss_stat_name(i), sv[i]);
+		td_tel_u64(d, "session_", ss_stat_name(i), sv[i]); /* both transports' */
 
 	struct mc_stats tot;
 	uint64_t spins = td_match_stats(a, &tot);
@@ -77,16 +79,11 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 		td_tel_u64(d, "md_", md_pub_stat_name(i), mv[i]);
 
 	if (a->gw) {
-		struct ss_stats gs;
-		td_gw_ss_stats(a->gw, &gs);
 		struct td_gw_stats gws;
 		td_gw_stats(a->gw, &gws);
 		const uint64_t *gwv = (const uint64_t *)&gws;
 		for (unsigned i = 0; i < TD_GW_STAT_COUNT; i++)
 			td_tel_u64(d, "tcp_gw_", td_gw_stat_name(i), gwv[i]);
-		const uint64_t *gv = (const uint64_t *)&gs;
-		for (unsigned i = 0; i < SS_STAT_COUNT; i++)
-			td_tel_u64(d, "tcp_session_", ss_stat_name(i), gv[i]);
 	}
 	td_offload_telemetry(a, d);
 	return 0;

@@ -33,18 +33,22 @@ static const struct ss_firm firms[] = {
 
 struct fx {
 	struct ss_params p;
+	uint8_t tr; /* its peers' transport */
 	void *mem;
 	struct ss_table *t;
 	struct ss_out *out;
 	uint64_t now;
 };
 
+/* The transport of the next fixture's peers (params()): its replies are parsed so. */
+static uint8_t g_tr;
+
 static void params(struct ss_params *p, uint8_t transport)
 {
 	ss_params_default(p);
 	p->max_sessions = 16;
 	p->core = 3;
-	p->transport = transport;
+	g_tr = transport;
 	p->firms = firms;
 	p->n_firms = 2;
 	p->throttle_rate = 0;
@@ -63,6 +67,7 @@ static void fx_open(struct fx *f, const struct ss_params *p)
 	assert_true(len > 0);
 	memset(f, 0, sizeof(*f));
 	f->p = *p;
+	f->tr = g_tr;
 	f->mem = aligned_alloc(64, (len + 63) & ~(size_t)63);
 	assert_non_null(f->mem);
 	f->t = ss_table_init(f->mem, len, p);
@@ -86,6 +91,8 @@ static void fx_close(struct fx *f)
 	free(f->mem);
 }
 
+/* A UDP peer (conn 0) and a TCP one (a connection: conn never 0, ss_session.h invariant
+ * 12), the client's address the same. */
 static struct ss_peer peer_n(uint32_t n)
 {
 	struct ss_peer p;
@@ -94,8 +101,21 @@ static struct ss_peer peer_n(uint32_t n)
 	p.mac[5] = (uint8_t)n;
 	p.ip = 0x0a000000u + n; /* as stored: the bytes 0.0.0.10 + n in network order */
 	p.port = (uint16_t)(20000 + n);
-	p.conn = n;
 	return p;
+}
+
+static struct ss_peer tcp_peer_n(uint32_t n)
+{
+	struct ss_peer p = peer_n(n);
+
+	memset(p.mac, 0, sizeof(p.mac));
+	p.conn = 0x10000u | n;
+	return p;
+}
+
+static struct ss_peer peer_tr(uint8_t transport, uint32_t n)
+{
+	return transport == SS_TCP ? tcp_peer_n(n) : peer_n(n);
 }
 
 static struct ss_stats stats(const struct fx *f)
@@ -197,7 +217,7 @@ static int parse_max(const struct fx *f, struct omsg *o, int max)
 
 			assert_true(n < max);
 			memset(x, 0, sizeof(*x));
-			if (f->p.transport == SS_TCP) {
+			if (b->peer.conn != 0) { /* a TCP peer: SOFH frames */
 				r = tkx_decode_frame(b->bytes + off, b->len - off, &x->m);
 				assert_true(r > TKX_SOFH_LEN);
 				x->raw = b->bytes + off + TKX_SOFH_LEN;
@@ -921,7 +941,7 @@ static void test_tcp_sequence_rules(void **state)
 {
 	struct fx f;
 	struct ss_params pr;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = tcp_peer_n(1);
 	struct dg d = { .n = 0 };
 
 	(void)state;
@@ -1152,7 +1172,7 @@ static void send_fills(struct fx *f, unsigned slot, unsigned n, uint8_t copies[]
 	for (k = 0; k < m; k++) {
 		if (o[k].m.template_id != TKX_FILL)
 			continue;
-		if (f->p.transport == SS_TCP) /* implicit numbering; nothing sent before */
+		if (o[k].peer.conn != 0) /* TCP: implicit numbering; nothing sent before */
 			o[k].seq = o[k].m.fill.qty;
 		assert_true(o[k].seq >= 1 && o[k].seq <= n);
 		memcpy(copies[o[k].seq], o[k].raw, o[k].len);
@@ -1773,7 +1793,7 @@ static void test_tcp_mode(void **state)
 {
 	struct fx f;
 	struct ss_params pr;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = tcp_peer_n(1);
 	struct dg d = { .n = 0 };
 	struct omsg o[MAX_OMSGS];
 	struct dp_event ev[2];
@@ -1855,14 +1875,15 @@ static void test_tcp_mode(void **state)
 	fx_close(&f);
 }
 
-/* ---- Deferred local replies (ss_params.defer_local; issue 6, the gateway's journal) ------- */
+/* ---- Journal hooks (tokexd's journal: td_journal.c) ----------------------------------------- */
 
 struct hooks {
 	unsigned n_est, n_local;
 	uint16_t est_slot;
 	uint64_t est_sid, est_next_in;
 	uint32_t est_firm;
-	struct dp_event echo[16]; /* each local reply as its owner hands it back */
+	uint16_t local_tid[16];
+	uint16_t local_reason[16];
 };
 
 static void hook_established(void *arg, uint16_t slot, uint64_t sid, uint32_t firm,
@@ -1877,42 +1898,40 @@ static void hook_established(void *arg, uint16_t slot, uint64_t sid, uint32_t fi
 	h->est_next_in = next_in;
 }
 
-/* Packs the reply into a DP_ORD_LOCAL and unpacks its echo, as the gateway and the RX core
- * do between them. */
 static void hook_local(void *arg, uint16_t slot, uint16_t tid, const void *body, uint16_t blen)
 {
 	struct hooks *h = arg;
-	struct dp_order o;
+	struct tkx_exec_reject r;
 
+	(void)slot;
 	assert_true(h->n_local < 16);
-	assert_int_equal(dp_order_local_pack(&o, 3, slot, tid, body, blen, T0), 0);
-	assert_int_equal(o.type, DP_ORD_LOCAL);
-	assert_int_equal(o.src, 3);
-	assert_int_equal(o.session, slot);
-	assert_int_equal(dp_order_local_event(&o, &h->echo[h->n_local++]), 0);
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, body, blen < sizeof(r) ? blen : sizeof(r));
+	h->local_tid[h->n_local] = tid;
+	h->local_reason[h->n_local++] = tid == TKX_EXEC_REJECT ? r.reason : 0;
 }
 
-/* A deferring table numbers nothing by itself; its local replies take their numbers in the
- * order they come back through ss_event(), interleaved with the matching cores' replies,
- * and a retransmission resends exactly those bytes. */
-static void test_defer_local(void **state)
+/* The session layer's own replies are numbered as they are made and reported to
+ * on_local_reply (the journal's record of each, which replay numbers again), those of
+ * ss_reject_order() are not (replay makes them again by itself); a session's first
+ * establishment is reported once, not its re-establishments - on the other transport
+ * neither (invariant 12). A retransmission resends exactly the bytes numbered. */
+static void test_hooks(void **state)
 {
 	struct fx f;
 	struct ss_params pr;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = tcp_peer_n(1);
 	struct dg d = { .n = 0 };
 	struct omsg o[MAX_OMSGS];
-	struct dp_event ev[8];
 	struct dp_order fwd[2];
 	struct hooks h;
 	unsigned slot;
-	uint8_t raw[5][64];
-	uint16_t rlen[5];
+	uint8_t raw[4][64];
+	uint16_t rlen[4];
 
 	(void)state;
 	memset(&h, 0, sizeof(h));
 	params(&pr, SS_TCP);
-	pr.defer_local = 1;
 	pr.on_established = hook_established;
 	pr.on_local_reply = hook_local;
 	pr.hook_arg = &h;
@@ -1924,14 +1943,14 @@ static void test_defer_local(void **state)
 	assert_int_equal(h.est_firm, 7);
 	assert_int_equal(h.est_next_in, 1);
 
-	/* One message per call, as the gateway feeds frames: two requests forwarded, three
-	 * answered by the session layer - deferred: nothing to send, nothing numbered. */
+	/* One message per call, as the gateway hands frames over: two requests forwarded,
+	 * three answered by the session layer. */
+	ss_out_reset(f.out);
 	dg_order(&d, 10);
 	assert_int_equal(rx(&f, &p, &d), 1);
 	fwd[0] = f.out->orders[0];
-	/* Its end (no reply numbered): the session layer's own replies below go to the
-	 * owner at once, none of them held behind it (invariant 15; test_session_spec.c
-	 * covers the holding). */
+	/* Its end (no reply numbered): the own replies below are not held behind it
+	 * (invariant 15; test_session_spec.c covers the holding). */
 	req_done(&f, slot);
 	assert_int_equal(rx(&f, &p, &d), 1); /* cl_ord_id 10 again: CLORDID_REUSED */
 	d.n = 0;
@@ -1948,84 +1967,53 @@ static void test_defer_local(void **state)
 	fwd[1] = f.out->orders[1];
 	assert_int_equal(fwd[0].in_seq, 1);
 	assert_int_equal(fwd[1].in_seq, 4);
-	assert_int_equal(f.out->n_bufs, 0);
 	assert_int_equal(h.n_local, 3);
-	assert_int_equal(info(&f, slot).next_out, 1);
+	assert_int_equal(h.local_reason[0], TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(h.local_reason[1], TKX_REJ_INVALID_PRICE);
+	assert_int_equal(h.local_tid[2], TKX_BUSINESS_REJECT);
+	assert_int_equal(info(&f, slot).next_out, 4);
 	assert_int_equal(info(&f, slot).next_in, 5);
-	/* ss_reject_order() of a deferring table is deferred too. */
+	/* ss_reject_order(): numbered, not reported. */
 	assert_int_equal(ss_reject_order(f.t, &fwd[1], TKX_REJ_BUSY, f.now, f.out), 0);
-	assert_int_equal(f.out->n_bufs, 0);
-	assert_int_equal(h.n_local, 4);
-	assert_int_equal(stats(&f).local_deferred, 4);
-	assert_int_equal(stats(&f).tx_app, 0);
-	assert_int_equal(h.echo[0].template_id, TKX_EXEC_REJECT);
-	assert_int_equal(h.echo[0].pad[0], DP_EV_LOCAL);
-	assert_int_equal(h.echo[0].u.reject.reason, TKX_REJ_CLORDID_REUSED);
-	assert_int_equal(h.echo[1].u.reject.reason, TKX_REJ_INVALID_PRICE);
-	assert_int_equal(h.echo[2].template_id, TKX_BUSINESS_REJECT);
-	assert_int_equal(h.echo[2].u.raw[16], TKX_EXEC_ACK & 0xff); /* ref_template_id */
-	assert_int_equal(h.echo[3].u.reject.reason, TKX_REJ_BUSY);
-	assert_int_equal(h.echo[3].u.reject.cl_ord_id, 12);
-
-	/* Back in an order of the owner's choosing, with a matching core's ExecAck among
-	 * them: that is the numbering. */
-	ss_out_reset(f.out);
-	memset(&ev[1], 0, sizeof(ev[1]));
-	ev[0] = h.echo[2];
-	ev[1].template_id = TKX_EXEC_ACK;
-	ev[1].session = (uint16_t)slot;
-	ev[1].src = 3;
-	ev[1].u.ack = (struct tkx_exec_ack){ .cl_ord_id = 10, .order_id = 1010, .price = 12345,
-					     .transact_time = T0 + 1, .qty = 10,
-					     .contract_id = 42, .side = 1, .tif = 1 };
-	ev[2] = h.echo[0];
-	ev[3] = h.echo[3];
-	ev[4] = h.echo[1];
-	/* Not accepted: a local echo of a template the session layer never makes, and a
-	 * BusinessReject that does not say it is one. */
-	ev[5] = h.echo[0];
-	ev[5].template_id = TKX_EXEC_ACK;
-	ev[6] = h.echo[2];
-	ev[6].pad[0] = 0;
-	assert_int_equal(ss_event(f.t, ev, 7, f.now, f.out), 7);
-	assert_int_equal(stats(&f).ev_dropped, 2);
-	assert_int_equal(parse(&f, o), 5);
-	assert_int_equal(o[0].m.template_id, TKX_BUSINESS_REJECT);
-	assert_int_equal(o[0].m.business_reject.reason, TKX_BREJ_WRONG_DIRECTION);
-	assert_int_equal(o[0].m.business_reject.ref_seq_no, 0);
-	assert_int_equal(o[1].m.template_id, TKX_EXEC_ACK);
-	assert_int_equal(o[2].m.template_id, TKX_EXEC_REJECT);
-	assert_int_equal(o[2].m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
-	assert_int_equal(o[2].m.exec_reject.cl_ord_id, 10);
-	assert_int_equal(o[2].m.exec_reject.transact_time, T0);
+	assert_int_equal(h.n_local, 3);
+	assert_int_equal(parse(&f, o), 4);
+	assert_int_equal(o[0].m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
+	assert_int_equal(o[0].m.exec_reject.cl_ord_id, 10);
+	assert_int_equal(o[1].m.exec_reject.reason, TKX_REJ_INVALID_PRICE);
+	assert_int_equal(o[2].m.template_id, TKX_BUSINESS_REJECT);
+	assert_int_equal(o[2].m.business_reject.reason, TKX_BREJ_WRONG_DIRECTION);
 	assert_int_equal(o[3].m.exec_reject.reason, TKX_REJ_BUSY);
-	assert_int_equal(o[4].m.exec_reject.reason, TKX_REJ_INVALID_PRICE);
-	assert_int_equal(o[4].m.exec_reject.cl_ord_id, 11);
-	assert_int_equal(info(&f, slot).next_out, 6);
-	assert_int_equal(stats(&f).tx_app, 5);
-	for (int i = 0; i < 5; i++) {
+	assert_int_equal(o[3].m.exec_reject.cl_ord_id, 12);
+	assert_int_equal(info(&f, slot).next_out, 5);
+	for (int i = 0; i < 4; i++) {
+		assert_true(o[i].peer.conn != 0); /* SOFH-framed for the connection */
 		rlen[i] = o[i].len;
 		memcpy(raw[i], o[i].raw, o[i].len);
 	}
 	/* The ring kept them with their numbers: a retransmission resends the same bytes. */
 	ss_out_reset(f.out);
 	d.n = 0;
-	DG_ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 5);
+	DG_ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 4);
 	assert_int_equal(rx(&f, &p, &d), 1);
-	assert_int_equal(parse(&f, o), 6);
+	assert_int_equal(parse(&f, o), 5);
 	assert_int_equal(o[0].m.template_id, TKX_RETRANSMISSION);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 4; i++) {
 		assert_int_equal(o[1 + i].len, rlen[i]);
 		assert_memory_equal(o[1 + i].raw, raw[i], rlen[i]);
 	}
-	/* Established once: a re-establishment reports nothing again. */
+	/* Established once: a re-establishment reports nothing again, on another
+	 * connection or on UDP. */
 	ss_out_reset(f.out);
 	assert_int_equal(ss_disconnect(f.t, &p, f.now, f.out), 0);
 	f.now += MS; /* a new logon is newer than the last */
 	{
-		struct ss_peer q = peer_n(2);
+		struct ss_peer q = tcp_peer_n(2), u = peer_n(3);
 
 		assert_int_equal(open_session(&f, &q, 100, 5, 1000, 0), slot);
+		ss_out_reset(f.out);
+		assert_int_equal(ss_disconnect(f.t, &q, f.now, f.out), 0);
+		f.now += MS;
+		assert_int_equal(open_session(&f, &u, 100, 5, 1000, 0), slot);
 	}
 	assert_int_equal(h.n_est, 1);
 	fx_close(&f);
@@ -2293,7 +2281,7 @@ static void worst_case(uint8_t transport, unsigned shape)
 	static uint16_t lens[80];
 	struct fx f;
 	struct ss_params pr;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
 	unsigned slot, k;
 	int r = -ENOBUFS;
@@ -2584,7 +2572,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_prefix),
 		cmocka_unit_test(test_malformed_edges),
 		cmocka_unit_test(test_tcp_mode),
-		cmocka_unit_test(test_defer_local),
+		cmocka_unit_test(test_hooks),
 		cmocka_unit_test(test_reject_order),
 		cmocka_unit_test(test_out_full),
 		cmocka_unit_test(test_table_full),

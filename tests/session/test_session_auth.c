@@ -42,7 +42,7 @@ struct fx {
 
 /* A table of max_sessions slots that lingers linger_ms and refuses Negotiates at or before
  * floor (ss_params.logon_floor_ns). */
-static void fx_open_p(struct fx *f, uint8_t transport, uint8_t auth, uint32_t max_sessions,
+static void fx_open_p(struct fx *f, uint8_t auth, uint32_t max_sessions,
 		      uint32_t linger_ms, uint64_t floor)
 {
 	struct ss_params p;
@@ -55,7 +55,6 @@ static void fx_open_p(struct fx *f, uint8_t transport, uint8_t auth, uint32_t ma
 	p.linger_ms = linger_ms;
 	p.logon_floor_ns = floor;
 	p.core = 1;
-	p.transport = transport;
 	p.firms = firms;
 	p.n_firms = 2;
 	p.throttle_rate = 0;
@@ -75,9 +74,9 @@ static void fx_open_p(struct fx *f, uint8_t transport, uint8_t auth, uint32_t ma
 	f->now = T0;
 }
 
-static void fx_open(struct fx *f, uint8_t transport, uint8_t auth)
+static void fx_open(struct fx *f, uint8_t auth)
 {
-	fx_open_p(f, transport, auth, 8, 10000, 0);
+	fx_open_p(f, auth, 8, 10000, 0);
 }
 
 static void fx_close(struct fx *f)
@@ -295,7 +294,7 @@ static void test_sealed_order_forwarded(void **state)
 	struct ss_stats s;
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
 	logon(&f, &c, f.now);
 	order_ok(&f, &c);
@@ -315,7 +314,7 @@ static void test_bad_mac_refused(void **state)
 	unsigned slot;
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
 	slot = logon(&f, &c, f.now);
 	dg_order(&d, c.next_seq, c.cl + 1);
@@ -366,7 +365,7 @@ static void test_spoofed_unsealed_refused(void **state)
 	struct ss_info i;
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
 	slot = logon(&f, &c, f.now);
 	order_ok(&f, &c);
@@ -397,7 +396,7 @@ static void test_bound_to_address(void **state)
 	struct dg d = { .n = 0 };
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&a, 1, 100, &firms[0]);
 	cl_init(&b, 2, 200, &firms[1]);
 	logon(&f, &a, f.now);
@@ -430,7 +429,7 @@ static void test_replay_refused(void **state)
 	uint16_t t[MAX_OUT];
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
 	logon(&f, &c, f.now);
 	dg_order(&d, c.next_seq++, ++c.cl);
@@ -485,7 +484,7 @@ static void test_rekey(void **state)
 	uint64_t ts1;
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
 	ts1 = f.now;
 	logon(&f, &c, ts1);
@@ -532,7 +531,7 @@ static void test_keys_not_brought_back(void **state)
 
 	(void)state;
 	/* The owner started at T0: a Negotiate timestamped at T0 or before is refused. */
-	fx_open_p(&f, SS_UDP, SS_AUTH_REQUIRED, 8, 10000, T0);
+	fx_open_p(&f, SS_AUTH_REQUIRED, 8, 10000, T0);
 	cl_init(&a, 1, 100, &firms[0]);
 	dg_negotiate(&d, &a, T0);
 	assert_int_equal(rx(&f, &a.peer, &d), 1);
@@ -543,7 +542,7 @@ static void test_keys_not_brought_back(void **state)
 	fx_close(&f);
 
 	/* One slot, a short linger: A's slot goes to B only once A's Negotiate is stale. */
-	fx_open_p(&f, SS_UDP, SS_AUTH_REQUIRED, 1, 100, 0);
+	fx_open_p(&f, SS_AUTH_REQUIRED, 1, 100, 0);
 	cl_init(&a, 1, 100, &firms[0]);
 	cl_init(&b, 2, 200, &firms[0]);
 	a_ts = f.now;
@@ -580,7 +579,7 @@ static void test_logons_unsealed(void **state)
 	uint16_t t[MAX_OUT];
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
 	logon(&f, &c, f.now);
 	/* Establish again while ESTABLISHED (newer than the last logon): re-acked (sealed). */
@@ -609,7 +608,7 @@ static void test_exchange_seals(void **state)
 	int n;
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
 	slot = logon(&f, &c, f.now); /* both answers sealed (checked in logon) */
 	/* A reply from matching: one numbered datagram, sealed, counter 3. */
@@ -658,7 +657,7 @@ static void test_misplaced(void **state)
 	uint16_t t[MAX_OUT];
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
 	logon(&f, &c, f.now);
 	DG_ADD(&d, datagram_auth, .counter = 1);
@@ -671,8 +670,9 @@ static void test_misplaced(void **state)
 	assert_int_equal(stats(&f).auth_misplaced, 1);
 	fx_close(&f);
 
-	fx_open(&f, SS_TCP, SS_AUTH_REQUIRED);
+	fx_open(&f, SS_AUTH_REQUIRED);
 	cl_init(&c, 1, 100, &firms[0]);
+	c.peer.conn = 0x10001; /* a TCP connection (ss_session.h invariant 12) */
 	d.n = 0;
 	DG_ADD(&d, datagram_auth, .counter = 1);
 	assert_int_equal(rx(&f, &c.peer, &d), 1);
@@ -691,7 +691,7 @@ static void test_off(void **state)
 	uint16_t t[MAX_OUT];
 
 	(void)state;
-	fx_open(&f, SS_UDP, SS_AUTH_OFF);
+	fx_open(&f, SS_AUTH_OFF);
 	cl_init(&c, 1, 100, &firms[0]);
 	dg_negotiate(&d, &c, f.now);
 	assert_int_equal(rx(&f, &c.peer, &d), 1);

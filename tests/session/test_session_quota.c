@@ -57,7 +57,6 @@ static void fx_open(struct fx *f, uint32_t max_sessions, uint32_t firm_sessions)
 	ss_params_default(&p);
 	p.max_sessions = max_sessions;
 	p.core = CORE;
-	p.transport = SS_UDP;
 	/* Bare datagrams: datagram authentication has its tests in test_session_auth.c. */
 	p.udp_auth = SS_AUTH_OFF;
 	p.firms = firms;

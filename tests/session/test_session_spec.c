@@ -35,18 +35,22 @@ static const struct ss_firm firms[] = {
 
 struct fx {
 	struct ss_params p;
+	uint8_t tr; /* its peers' transport */
 	void *mem;
 	struct ss_table *t;
 	struct ss_out *out;
 	uint64_t now;
 };
 
+/* The transport of the next fixture's peers (params()): its replies are parsed so. */
+static uint8_t g_tr;
+
 static void params(struct ss_params *p, uint8_t transport)
 {
 	ss_params_default(p);
 	p->max_sessions = 8;
 	p->core = CORE;
-	p->transport = transport;
+	g_tr = transport;
 	/* Bare datagrams: datagram authentication has its tests in test_session_auth.c. */
 	p->udp_auth = SS_AUTH_OFF;
 	p->firms = firms;
@@ -63,6 +67,7 @@ static void fx_open(struct fx *f, const struct ss_params *p)
 	assert_true(len > 0);
 	memset(f, 0, sizeof(*f));
 	f->p = *p;
+	f->tr = g_tr;
 	f->mem = aligned_alloc(64, (len + 63) & ~(size_t)63);
 	assert_non_null(f->mem);
 	f->t = ss_table_init(f->mem, len, p);
@@ -86,6 +91,8 @@ static void fx_close(struct fx *f)
 	free(f->mem);
 }
 
+/* A UDP peer (conn 0) and a TCP one (a connection: conn never 0, ss_session.h invariant
+ * 12), the client's address the same. */
 static struct ss_peer peer_n(uint32_t n)
 {
 	struct ss_peer p;
@@ -94,8 +101,21 @@ static struct ss_peer peer_n(uint32_t n)
 	p.mac[5] = (uint8_t)n;
 	p.ip = 0x0a000000u + n;
 	p.port = (uint16_t)(30000 + n);
-	p.conn = n;
 	return p;
+}
+
+static struct ss_peer tcp_peer_n(uint32_t n)
+{
+	struct ss_peer p = peer_n(n);
+
+	memset(p.mac, 0, sizeof(p.mac));
+	p.conn = 0x10000u | n;
+	return p;
+}
+
+static struct ss_peer peer_tr(uint8_t transport, uint32_t n)
+{
+	return transport == SS_TCP ? tcp_peer_n(n) : peer_n(n);
 }
 
 static struct ss_stats stats(const struct fx *f)
@@ -182,14 +202,14 @@ static int parse(const struct fx *f, struct om *o, uint64_t *tcp_next)
 
 			assert_true(n < MAXM);
 			memset(&o[n], 0, sizeof(o[n]));
-			if (f->p.transport == SS_TCP)
+			if (b->peer.conn != 0) /* a TCP peer: SOFH frames */
 				r = tkx_decode_frame(b->bytes + off, b->len - off, &o[n].m);
 			else
 				r = tkx_decode(b->bytes + off, b->len - off, &o[n].m);
 			assert_true(r > 0);
 			off += (size_t)r;
 			o[n].buf = i;
-			if (o[n].m.template_id == TKX_SEQUENCE && f->p.transport == SS_UDP &&
+			if (o[n].m.template_id == TKX_SEQUENCE && b->peer.conn == 0 &&
 			    !numbered) {
 				numbered = 1;
 				cur = o[n].m.sequence.next_seq_no;
@@ -197,7 +217,7 @@ static int parse(const struct fx *f, struct om *o, uint64_t *tcp_next)
 			}
 			if (o[n].m.template_id >= TKX_EXEC_ACK &&
 			    o[n].m.template_id <= TKX_BUSINESS_REJECT) {
-				if (f->p.transport == SS_TCP)
+				if (b->peer.conn != 0)
 					o[n].seq = tcp_next ? (*tcp_next)++ : 0;
 				else if (numbered)
 					o[n].seq = cur++;
@@ -279,7 +299,7 @@ static unsigned open_session(struct fx *f, const struct ss_peer *p, uint64_t sid
 static void check_expected_after_gap(uint8_t transport)
 {
 	struct fx f;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
 	struct om o[MAXM];
 	unsigned slot;
@@ -377,7 +397,7 @@ static void test_first_establish_ahead(void **state)
 static void check_huge_jump(uint8_t transport)
 {
 	struct fx f;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
 	struct om o[MAXM];
 	unsigned slot;
@@ -434,7 +454,7 @@ static void test_huge_jump_tcp(void **state)
 static void check_wrong_direction(uint8_t transport)
 {
 	struct fx f;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
 	struct om o[MAXM];
 	unsigned slot;
@@ -565,7 +585,7 @@ static unsigned victim(struct fx *f, const struct ss_peer *p, uint64_t sid, stru
 	assert_int_equal(rx_parse(f, p, &cap->est, o), 1);
 	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
 	slot = (unsigned)ss_lookup(f->t, sid);
-	if (f->p.transport == SS_UDP)
+	if (f->tr == SS_UDP)
 		add_seq(&d, 1);
 	add_order(&d, 1);
 	ss_out_reset(f->out);
@@ -585,7 +605,7 @@ static unsigned victim(struct fx *f, const struct ss_peer *p, uint64_t sid, stru
  * |now - timestamp| was checked) and the replayer held the victim's session. */
 static void expect_replay_refused(struct fx *f, const struct capture *cap, uint32_t peer)
 {
-	struct ss_peer q = peer_n(peer);
+	struct ss_peer q = peer_tr(f->tr, peer);
 	struct om o[MAXM];
 	int n;
 
@@ -604,7 +624,7 @@ static void expect_replay_refused(struct fx *f, const struct capture *cap, uint3
 static void check_logon_replay(uint8_t transport)
 {
 	struct fx f;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = peer_tr(transport, 1);
 	struct capture cap;
 	struct dg d = { .n = 0 };
 	struct om o[MAXM];
@@ -764,84 +784,12 @@ static void test_logon_mark_restored(void **state)
 	fx_close(&snap);
 }
 
-/* The TCP gateway under a journal (defer_local + on_negotiated): the NegotiationResponse
- * leaves only when the logon comes back recorded (DP_EV_LOGON), like a reply behind the
- * journal's durability gate; an Establish before that is NOT_NEGOTIATED. */
-struct logon_hook {
-	unsigned n;
-	struct dp_order rec;
-};
-
-static void hook_logon(void *arg, uint16_t slot, uint64_t sid, uint32_t firm, uint64_t ts)
-{
-	struct logon_hook *h = arg;
-
-	h->n++;
-	dp_order_logon(&h->rec, CORE, slot, sid, firm, ts, T0);
-}
-
-static void test_logon_deferred(void **state)
-{
-	struct ss_params pr;
-	struct fx f;
-	struct ss_peer p = peer_n(1);
-	struct logon_hook h;
-	struct dg d = { .n = 0 };
-	struct om o[MAXM];
-	struct dp_event e, stale;
-
-	(void)state;
-	memset(&h, 0, sizeof(h));
-	params(&pr, SS_TCP);
-	pr.defer_local = 1;
-	pr.on_negotiated = hook_logon;
-	pr.hook_arg = &h;
-	fx_open(&f, &pr);
-	add_negotiate(&d, 100, f.now);
-	ss_out_reset(f.out);
-	assert_int_equal(rx(&f, &p, &d), 1);
-	assert_int_equal(f.out->n_bufs, 0);
-	assert_int_equal(h.n, 1);
-	assert_int_equal(h.rec.type, DP_ORD_LOGON);
-	assert_int_equal(h.rec.cl_ord_id, 100);
-	assert_int_equal(h.rec.order_id, f.now);
-	assert_int_equal(dp_order_logon_event(&h.rec, &stale), 0);
-	d.n = 0;
-	add_establish(&d, 100, f.now + 1, 1, 0);
-	assert_int_equal(rx_parse(&f, &p, &d, o), 1);
-	assert_int_equal(o[0].m.establishment_reject.reason, TKX_SREJ_NOT_NEGOTIATED);
-	/* A repeated Negotiate (newer) supersedes the first: only its echo answers. */
-	d.n = 0;
-	add_negotiate(&d, 100, f.now + 2);
-	ss_out_reset(f.out);
-	assert_int_equal(rx(&f, &p, &d), 1);
-	assert_int_equal(h.n, 2);
-	assert_int_equal(dp_order_logon_event(&h.rec, &e), 0);
-	assert_int_equal(e.pad[0], DP_EV_LOGON);
-	ss_out_reset(f.out);
-	assert_int_equal(ss_event(f.t, &stale, 1, f.now, f.out), 1);
-	assert_int_equal(f.out->n_bufs, 0);
-	assert_int_equal(ss_event(f.t, &e, 1, f.now, f.out), 1);
-	assert_int_equal(parse(&f, o, NULL), 1);
-	assert_int_equal(o[0].m.template_id, TKX_NEGOTIATION_RESPONSE);
-	assert_int_equal(o[0].m.negotiation_response.request_timestamp, f.now + 2);
-	/* ... and only once. */
-	ss_out_reset(f.out);
-	assert_int_equal(ss_event(f.t, &e, 1, f.now, f.out), 1);
-	assert_int_equal(f.out->n_bufs, 0);
-	d.n = 0;
-	add_establish(&d, 100, f.now + 3, 1, 0);
-	assert_int_equal(rx_parse(&f, &p, &d, o), 1);
-	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
-	fx_close(&f);
-}
-
 /* ---- A session's replies in the order of its requests (protocol 4.8, 4.11; invariant 15) --- */
 
 static void check_reply_order(uint8_t transport)
 {
 	struct fx f;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
 	struct om o[MAXM];
 	struct dp_order a, b;
@@ -912,7 +860,7 @@ static void test_terminate_after_replies(void **state)
 {
 	struct ss_params pr;
 	struct fx f;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = tcp_peer_n(1);
 	struct dg d = { .n = 0 };
 	struct om o[MAXM];
 	struct dp_order fwd[2];
@@ -971,87 +919,13 @@ static void test_terminate_after_replies(void **state)
 	fx_close(&f);
 }
 
-/* The gateway under a journal (defer_local): a held reply goes to the owner as a
- * DP_ORD_LOCAL record among the requests (out->orders), when its turn comes; the client's
- * Terminate is answered once that reply has come back numbered too. */
-struct local_hook {
-	unsigned n;
-};
-
-static void hook_local_count(void *arg, uint16_t slot, uint16_t tid, const void *body,
-			     uint16_t blen)
-{
-	(void)slot;
-	(void)tid;
-	(void)body;
-	(void)blen;
-	((struct local_hook *)arg)->n++;
-}
-
-static void test_defer_local_order(void **state)
-{
-	struct ss_params pr;
-	struct fx f;
-	struct ss_peer p = peer_n(1);
-	struct local_hook h = { 0 };
-	struct dg d = { .n = 0 };
-	struct om o[MAXM];
-	struct dp_order a, lo, b;
-	struct dp_event echo;
-	unsigned slot;
-	uint64_t next = 1;
-
-	(void)state;
-	params(&pr, SS_TCP);
-	pr.defer_local = 1;
-	pr.on_local_reply = hook_local_count;
-	pr.hook_arg = &h;
-	fx_open(&f, &pr);
-	slot = open_session(&f, &p, 100, 0);
-	ss_out_reset(f.out);
-	for (int k = 0; k < 3; k++) {
-		d.n = 0;
-		add_order(&d, k == 2 ? 2 : 1);
-		assert_int_equal(rx(&f, &p, &d), 1);
-	}
-	assert_int_equal(h.n, 0); /* held, not handed to the owner yet */
-	assert_int_equal(f.out->n_orders, 1);
-	a = f.out->orders[0];
-	ss_out_reset(f.out);
-	assert_int_equal(answer(&f, &a, 701), 1);
-	assert_int_equal(f.out->n_orders, 2);
-	lo = f.out->orders[0];
-	b = f.out->orders[1];
-	assert_int_equal(lo.type, DP_ORD_LOCAL);
-	assert_int_equal(b.type, DP_ORD_NEW);
-	assert_int_equal(b.cl_ord_id, 2);
-	assert_int_equal(h.n, 0);
-	/* The client logs off: answered after the reject and order 2's reply. */
-	d.n = 0;
-	ADD(&d, terminate, .session_id = 100);
-	assert_int_equal(rx(&f, &p, &d), 1);
-	assert_int_equal(info(&f, slot).closing, 1);
-	assert_int_equal(answer(&f, &b, 702), 1);
-	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED); /* the reject is still out */
-	assert_int_equal(dp_order_local_event(&lo, &echo), 0);
-	assert_int_equal(event(&f, &echo), 1);
-	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
-	assert_int_equal(parse(&f, o, &next), 4);
-	assert_int_equal(o[0].m.exec_ack.cl_ord_id, 1);
-	assert_int_equal(o[1].m.exec_ack.cl_ord_id, 2);
-	assert_int_equal(o[2].m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
-	assert_int_equal(o[3].m.template_id, TKX_TERMINATE);
-	assert_int_equal(o[3].m.terminate.reason, TKX_TERM_FINISHED);
-	fx_close(&f);
-}
-
 /* At most max(retrans_depth / 4, 64) requests of a session are unanswered (64 here): on
  * TCP the next frame is refused -EAGAIN, nothing done (the gateway stops reading the
  * connection); on UDP a datagram that could exceed it is refused the same way. */
 static void test_unanswered_bound(void **state)
 {
 	struct fx f;
-	struct ss_peer p = peer_n(1), q = peer_n(2);
+	struct ss_peer p = tcp_peer_n(1), q = peer_n(2);
 	struct dg d = { .n = 0 };
 	static struct dp_order fwd[64];
 	unsigned k;
@@ -1109,7 +983,7 @@ static void test_unanswered_bound(void **state)
 static void test_answered_other_ways(void **state)
 {
 	struct fx f;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = tcp_peer_n(1);
 	struct dg d = { .n = 0 };
 	struct om o[MAXM];
 	struct dp_order a;
@@ -1164,7 +1038,7 @@ static void test_answered_other_ways(void **state)
 static void test_disconnect_waits(void **state)
 {
 	struct fx f;
-	struct ss_peer p = peer_n(1);
+	struct ss_peer p = tcp_peer_n(1);
 	struct dg d = { .n = 0 };
 	struct dp_order a;
 	unsigned slot;
@@ -1188,7 +1062,7 @@ static void test_disconnect_waits(void **state)
 	assert_int_equal(f.out->orders[0].type, DP_ORD_SESSION_GONE);
 	/* Back on a new connection: its replies are sent again. */
 	{
-		struct ss_peer q = peer_n(2);
+		struct ss_peer q = tcp_peer_n(2);
 		struct dp_order a2;
 
 		f.now += MS;
@@ -1237,11 +1111,9 @@ int main(void)
 		cmocka_unit_test(test_logon_replay_never_established),
 		cmocka_unit_test(test_reclaim_waits_for_tolerance),
 		cmocka_unit_test(test_logon_mark_restored),
-		cmocka_unit_test(test_logon_deferred),
 		cmocka_unit_test(test_reply_order_udp),
 		cmocka_unit_test(test_reply_order_tcp),
 		cmocka_unit_test(test_terminate_after_replies),
-		cmocka_unit_test(test_defer_local_order),
 		cmocka_unit_test(test_unanswered_bound),
 		cmocka_unit_test(test_answered_other_ways),
 		cmocka_unit_test(test_disconnect_waits),

@@ -48,7 +48,6 @@ static void params(struct ss_params *p, uint32_t max_sessions, uint32_t depth, u
 	ss_params_default(p);
 	p->max_sessions = max_sessions;
 	p->core = CORE;
-	p->transport = SS_UDP;
 	p->firms = firms;
 	p->n_firms = n_firms;
 	p->throttle_rate = 0;

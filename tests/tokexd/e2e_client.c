@@ -1960,7 +1960,7 @@ static int send_dropped(const void *b, size_t n, const char *what, const char *c
 	RAW_QUIET(&R);
 	TRY(tel_snap(&t1));
 	TRY(TEL_DELTA(&t0, &t1, counter, 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 0));
+	TRY(TEL_DELTA(&t0, &t1, "session_app_forwarded", 0));
 	return 0;
 }
 
@@ -1975,9 +1975,9 @@ static int faults_malformed(void)
 	struct dg d;
 	uint64_t n;
 
-	TRY(send_dropped("", 0, "an empty datagram", "udp_session_rx_truncated"));
+	TRY(send_dropped("", 0, "an empty datagram", "session_rx_truncated"));
 	TRY(send_dropped("\x08\x00\x07\x00\xf3", 5, "5 bytes: less than a header",
-			 "udp_session_rx_truncated"));
+			 "session_rx_truncated"));
 
 	/* A NewOrder cut short: the client counts it sent (#n), the exchange never saw it.
 	 * No heartbeat until the next order: its Sequence would show the gap first. */
@@ -1989,7 +1989,7 @@ static int faults_malformed(void)
 	TRY(tkx_enc_new_order(m, sizeof(m), &no));
 	dg_put(&d, m, TKX_HDR_LEN + 20);
 	TRY(send_dropped(d.b, d.n, "a NewOrder cut to 20 of its 32 block bytes",
-			 "udp_session_rx_truncated"));
+			 "session_rx_truncated"));
 	step("malformed: the next datagram reports the cut order NotApplied");
 	TRY(tel_snap(&t0));
 	d.n = 0;
@@ -2000,8 +2000,8 @@ static int faults_malformed(void)
 	TRY(raw_exp_ack(&R, R.cl, K, BUY, 23400, 1, GTC, NULL));
 	R.heartbeat = 1;
 	TRY(tel_snap(&t1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_gaps", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_gap_msgs", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_gaps", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_gap_msgs", 1));
 	return 0;
 }
 
@@ -2028,7 +2028,7 @@ static int faults_headers(void)
 	dg_seq(&d, R.out_next);
 	dg_put(&d, m, len + 1);
 	TRY(send_dropped(d.b, d.n, "blockLength 33 for a NewOrder (32)",
-			 "udp_session_rx_bad_block_length"));
+			 "session_rx_bad_block_length"));
 
 	h.block_length = 32;
 	h.schema_id = TKX_SCHEMA_ID + 1;
@@ -2036,7 +2036,7 @@ static int faults_headers(void)
 	d.n = 0;
 	dg_seq(&d, R.out_next);
 	dg_put(&d, m, len);
-	TRY(send_dropped(d.b, d.n, "schemaId 7412", "udp_session_rx_bad_schema"));
+	TRY(send_dropped(d.b, d.n, "schemaId 7412", "session_rx_bad_schema"));
 
 	h.schema_id = TKX_SCHEMA_ID;
 	h.version = TKX_SCHEMA_VERSION + 1;
@@ -2044,7 +2044,7 @@ static int faults_headers(void)
 	d.n = 0;
 	dg_seq(&d, R.out_next);
 	dg_put(&d, m, len);
-	TRY(send_dropped(d.b, d.n, "a version from the future", "udp_session_rx_bad_schema"));
+	TRY(send_dropped(d.b, d.n, "a version from the future", "session_rx_bad_schema"));
 
 	h.version = TKX_SCHEMA_VERSION;
 	h.template_id = 150;
@@ -2052,7 +2052,7 @@ static int faults_headers(void)
 	d.n = 0;
 	dg_seq(&d, R.out_next);
 	dg_put(&d, m, len);
-	TRY(send_dropped(d.b, d.n, "templateId 150", "udp_session_rx_unknown_template"));
+	TRY(send_dropped(d.b, d.n, "templateId 150", "session_rx_unknown_template"));
 
 	step("malformed: a good NewOrder then 3 stray bytes: the order stands");
 	{
@@ -2067,8 +2067,8 @@ static int faults_headers(void)
 		TRY(raw_exp_ack(&R, R.cl, K, BUY, 23400, 1, GTC, NULL));
 		RAW_QUIET(&R);
 		TRY(tel_snap(&t1));
-		TRY(TEL_DELTA(&t0, &t1, "udp_session_rx_truncated", 1));
-		TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 1));
+		TRY(TEL_DELTA(&t0, &t1, "session_rx_truncated", 1));
+		TRY(TEL_DELTA(&t0, &t1, "session_app_forwarded", 1));
 	}
 	return 0;
 }
@@ -2133,11 +2133,11 @@ static int faults_validation(void)
 		TRY(raw_exp_reject(&R, R.cl + 1, 0, K, TKX_REJ_INVALID_SCOPE, TKX_MASS_CANCEL));
 	}
 	TRY(tel_snap(&t1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_wrong_direction", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_invalid_field", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_app_invalid", 2));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_clordid_reused", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_wrong_direction", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_invalid_field", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_app_invalid", 2));
+	TRY(TEL_DELTA(&t0, &t1, "session_clordid_reused", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_app_forwarded", 1));
 
 	step("validation: from an address without a session");
 	{
@@ -2166,10 +2166,10 @@ static int faults_validation(void)
 		RAW_QUIET(&X);
 		raw_close(&X);
 		TRY(tel_snap(&t1));
-		TRY(TEL_DELTA(&t0, &t1, "udp_session_not_established", 1));
-		TRY(TEL_DELTA(&t0, &t1, "udp_session_retrans_not_established", 1));
+		TRY(TEL_DELTA(&t0, &t1, "session_not_established", 1));
+		TRY(TEL_DELTA(&t0, &t1, "session_retrans_not_established", 1));
 		/* the stray Sequence (the first message of the NewOrder datagram is one too) */
-		TRY(TEL_DELTA(&t0, &t1, "udp_session_rx_no_session", 2));
+		TRY(TEL_DELTA(&t0, &t1, "session_rx_no_session", 2));
 	}
 	step("validation: the session still works");
 	cl = raw_order(&R, K, BUY, 23400, 1, GTC, 0);
@@ -2205,7 +2205,7 @@ static int faults_checksum(void)
 	RAW_QUIET(&R);
 	TRY(tel_snap(&t1));
 	TRY(TEL_DELTA(&t0, &t1, "net_drop_udp_csum", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_rx_dgrams", 0));
+	TRY(TEL_DELTA(&t0, &t1, "session_rx_dgrams", 0));
 	step("checksum: the next datagram reports it NotApplied");
 	d.n = 0;
 	dg_seq(&d, R.out_next++);
@@ -2285,14 +2285,14 @@ static int faults_session_rejects(void)
 	TRY(raw_logout(&X));
 	raw_close(&X);
 	TRY(tel_snap(&t1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_neg_bad_credentials", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_neg_unknown_firm", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_neg_stale", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_est_not_negotiated", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_est_bad_credentials", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_est_bad_keepalive", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_neg_ok", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_est_ok", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_neg_bad_credentials", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_neg_unknown_firm", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_neg_stale", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_est_not_negotiated", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_est_bad_credentials", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_est_bad_keepalive", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_neg_ok", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_est_ok", 1));
 	return 0;
 }
 
@@ -2333,11 +2333,11 @@ static int faults_inbound_gap(void)
 	TRY(raw_send(&R, d.b, d.n));
 	TRY(raw_exp_ack(&R, R.cl, K, BUY, 23200, 1, GTC, NULL));
 	TRY(tel_snap(&t1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_gaps", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_gap_msgs", 3));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_rx_late", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_clordid_reused", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 2));
+	TRY(TEL_DELTA(&t0, &t1, "session_gaps", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_gap_msgs", 3));
+	TRY(TEL_DELTA(&t0, &t1, "session_rx_late", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_clordid_reused", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_app_forwarded", 2));
 	return 0;
 }
 
@@ -2464,11 +2464,11 @@ static int faults_outbound_gap(void)
 		R.in_next = first + 4;
 	}
 	TRY(tel_snap(&t1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_retrans_ok", 2));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_retrans_msgs", 4));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_retrans_out_of_range", 2));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_retrans_too_many", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_retrans_extra", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_retrans_ok", 2));
+	TRY(TEL_DELTA(&t0, &t1, "session_retrans_msgs", 4));
+	TRY(TEL_DELTA(&t0, &t1, "session_retrans_out_of_range", 2));
+	TRY(TEL_DELTA(&t0, &t1, "session_retrans_too_many", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_retrans_extra", 1));
 	step("outbound gap: the session goes on");
 	{
 		uint64_t cl = raw_order(&R, K, BUY, 23040, 1, GTC, 0);
@@ -2516,8 +2516,8 @@ static int faults_vanish_udp(void)
 	CHECK(t_gone - t_freeze >= 350 && t_gone - t_freeze <= WAIT_MS,
 	      "orders left %llu ms after the client went silent (400 to 600 ms expected)",
 	      (ull)(t_gone - t_freeze));
-	if (tel_snap(&t1) < 0 || TEL_DELTA(&t0, &t1, "udp_session_term_keepalive", 1) < 0 ||
-	    TEL_DELTA(&t0, &t1, "udp_session_session_gone", 1) < 0)
+	if (tel_snap(&t1) < 0 || TEL_DELTA(&t0, &t1, "session_term_keepalive", 1) < 0 ||
+	    TEL_DELTA(&t0, &t1, "session_session_gone", 1) < 0)
 		goto out;
 	step("vanish/udp: the other firm cannot trade against them");
 	cl = p_new(&FB, K, SELL, 24500, 2, IOC, 21);
@@ -2598,8 +2598,8 @@ static int faults_vanish_tcp(void)
 		goto out;
 	if (md_tob_(K, 23500, 1, NUL, 0, __LINE__) < 0)
 		goto out;
-	if (tel_snap(&t1) < 0 || TEL_DELTA(&t0, &t1, "tcp_session_term_disconnect", 1) < 0 ||
-	    TEL_DELTA(&t0, &t1, "tcp_session_session_gone", 1) < 0)
+	if (tel_snap(&t1) < 0 || TEL_DELTA(&t0, &t1, "session_term_disconnect", 1) < 0 ||
+	    TEL_DELTA(&t0, &t1, "session_session_gone", 1) < 0)
 		goto out;
 	step("vanish/tcp: firm 1 cannot lift it");
 	cl = raw_order(&R, K, BUY, 25400, 1, IOC, 0);
@@ -2746,8 +2746,8 @@ static int faults_tcp_framing(void)
 	S(raw_quiet_(&T, __LINE__));
 	S(md_quiet_(K, 10, __LINE__));
 	S(tel_snap(&t1));
-	S(TEL_DELTA(&t0, &t1, "tcp_session_app_forwarded", 0));
-	S(TEL_DELTA(&t0, &t1, "tcp_session_rx_unknown_template", 1));
+	S(TEL_DELTA(&t0, &t1, "session_app_forwarded", 0));
+	S(TEL_DELTA(&t0, &t1, "session_rx_unknown_template", 1));
 
 	step("tcp framing: the session still works; that cl_ord_id was never used");
 	T.out_next++;
@@ -2771,8 +2771,8 @@ static int faults_tcp_framing(void)
 	}
 	S(md_tob_(K, 23500, 1, NUL, 0, __LINE__));
 	S(tel_snap(&t1));
-	S(TEL_DELTA(&t0, &t1, "tcp_session_term_disconnect", 1));
-	S(TEL_DELTA(&t0, &t1, "tcp_session_session_gone", 1));
+	S(TEL_DELTA(&t0, &t1, "session_term_disconnect", 1));
+	S(TEL_DELTA(&t0, &t1, "session_session_gone", 1));
 
 	step("tcp framing: frame lengths 10 and 135 close the connection too");
 	for (int i = 0; i < 2; i++) {
@@ -2855,11 +2855,11 @@ static int scenario_throttle(void)
 	S(raw_quiet_(&F, __LINE__));
 	S(tel_snap(&t1));
 	/* 21 over the rate: 20 answered THROTTLED, the 21st with the Terminate */
-	S(TEL_DELTA(&t0, &t1, "udp_session_throttled", 21));
-	S(TEL_DELTA(&t0, &t1, "udp_session_term_throttle", 1));
-	S(TEL_DELTA(&t0, &t1, "udp_session_rx_after_terminate", 1));
-	S(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 10));
-	S(TEL_DELTA(&t0, &t1, "udp_session_session_gone", 1));
+	S(TEL_DELTA(&t0, &t1, "session_throttled", 21));
+	S(TEL_DELTA(&t0, &t1, "session_term_throttle", 1));
+	S(TEL_DELTA(&t0, &t1, "session_rx_after_terminate", 1));
+	S(TEL_DELTA(&t0, &t1, "session_app_forwarded", 10));
+	S(TEL_DELTA(&t0, &t1, "session_session_gone", 1));
 	step("throttle: the 10 accepted orders rested, then their cancel-on-disconnect ran (after "
 	     "their replies and the Terminate)");
 	S(md_tob_(K, 23090, 1, 25500, 1, __LINE__));
@@ -3014,7 +3014,7 @@ static int scenario_spoof(void)
 		TRY(raw_send(&A, d.b, d.n));
 		TRY(raw_exp_reject(&A, A.cl, 0, K, TKX_REJ_CLORDID_REUSED, TKX_NEW_ORDER));
 		TRY(tel_snap(&t1));
-		TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 1));
+		TRY(TEL_DELTA(&t0, &t1, "session_app_forwarded", 1));
 		printf("E2E spoof executed 1\n");
 		return 0;
 	}
@@ -3032,7 +3032,7 @@ static int scenario_spoof(void)
 		refused++;
 	}
 	TRY(tel_snap(&t1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_auth_missing", 2));
+	TRY(TEL_DELTA(&t0, &t1, "session_auth_missing", 2));
 
 	step("spoof: a NewOrder sealed with a made-up MAC");
 	TRY(tel_snap(&t0));
@@ -3049,7 +3049,7 @@ static int scenario_spoof(void)
 	RAW_QUIET(&A);
 	refused++;
 	TRY(tel_snap(&t1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_auth_bad_mac", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_auth_bad_mac", 1));
 
 	step("spoof: the session's own sealed datagram, played again");
 	cl = raw_order(&A, K, BUY, 24010, 1, GTC, 0);
@@ -3059,9 +3059,9 @@ static int scenario_spoof(void)
 	RAW_QUIET(&A);
 	refused++;
 	TRY(tel_snap(&t1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_auth_replay", 1));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", 0));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_clordid_reused", 0));
+	TRY(TEL_DELTA(&t0, &t1, "session_auth_replay", 1));
+	TRY(TEL_DELTA(&t0, &t1, "session_app_forwarded", 0));
+	TRY(TEL_DELTA(&t0, &t1, "session_clordid_reused", 0));
 
 	step("spoof: the session is untouched: numbering and cl_ord_ids go on");
 	cl = raw_order(&A, K, BUY, 24020, 1, GTC, 0);
@@ -3163,7 +3163,7 @@ static int scenario_busy(void)
 	TRY(tel_snap(&t1));
 	TRY(TEL_DELTA(&t0, &t1, "rx_busy_rejects", n_busy));
 	TRY(TEL_DELTA(&t0, &t1, "rx_orders_routed", n_ack));
-	TRY(TEL_DELTA(&t0, &t1, "udp_session_app_forwarded", N));
+	TRY(TEL_DELTA(&t0, &t1, "session_app_forwarded", N));
 	TRY(TEL_DELTA(&t0, &t1, "match_requests", n_ack));
 	step("busy: market data ends at the best accepted bid");
 	for (unsigned x = 1; x <= N; x++)
