@@ -17,18 +17,18 @@
 #   corrupt  a record in the middle of the segment flipped: tokexd refuses to start, exit
 #            non-zero, with the journal's message naming the segment offset.
 #   gateway  crash's 3 rounds with firm 2 (session B) on TCP through tokexd's gateway
-#            (127.0.0.1, a free port): its session is rebuilt from the journal, re-
-#            established with the same session id and every message it had is
-#            retransmitted with identical bytes at the same number; throttled requests
-#            make the gateway's session layer answer by itself (the deferred replies,
-#            DP_ORD_LOCAL). Then replay's clean-stop check (--strict) on both streams.
-#            With snapshot_every 500: recoveries start from snapshots, which then hold
-#            the gateway's sessions too (at least one must).
+#            (127.0.0.1, a free port): its session is rebuilt from the journal in the
+#            one session table, re-established with the same session id and every
+#            message it had is retransmitted with identical bytes at the same number;
+#            throttled requests make the session layer answer by itself (MARK records,
+#            numbered again by recovery). Then replay's clean-stop check (--strict) on
+#            both streams. With snapshot_every 500: recoveries start from snapshots,
+#            which hold the TCP sessions too (at least one must).
 #   pmulti   pcrash with two matching cores (contract 202611 on core 0, 202612 on core 1,
 #            both lcores on CPU 1 through EAL --lcores: functional only), the rounds
 #            alternating between the contracts; both verified at the end.
-#   pgateway gateway's test in pipeline mode (the gateway's requests journaled and
-#            forwarded by the RX core, its replies drained and journaled there).
+#   pgateway gateway's test in pipeline mode (the TCP sessions' requests journaled and
+#            forwarded by the RX core, their replies drained and journaled there).
 #   pcrash, preplay  crash and replay in pipeline mode (RX core 0, matching core 1), with
 #            journal.snapshot_every 500 (taken with the matching cores at a quiet point):
 #            at least one recovery starts from a snapshot.
@@ -39,7 +39,7 @@
 #            the newest snapshot corrupted: the one before it is used (--strict); another
 #            configuration (sessions.max) or all of them moved aside: the whole journal
 #            replays to the same streams (--strict).
-#   relogon  the gateway's session table (sessions.max 2) full of sessions when tokexd
+#   relogon  the session table (sessions.max 2) full of TCP sessions when tokexd
 #            stops: after the restart, which rebuilds them TERMINATED, a new TCP logon
 #            gets in at once (the slot that can have no resting orders counts as having
 #            lingered), the old session whose order may rest resumes in its slot, and a
@@ -148,7 +148,7 @@ FAULT=
 [ "$WHAT" = storage ] && FAULT="  fault_write_after: 40"
 [ "$WHAT" = snapshot ] && FAULT="  snapshot_every: 500"
 [ "$WHAT" = snapfail ] && FAULT="  snapshot_every: 100"
-# gateway: snapshots too, which then hold the gateway's sessions (the RX core's copy).
+# gateway: snapshots too, which then hold the TCP sessions (the one table's section).
 case $WHAT in gateway | pgateway) FAULT="  snapshot_every: 500" ;; esac
 # relogon: a snapshot once the second phase has made 100 records.
 [ "$WHAT" = relogon ] && FAULT="  snapshot_every: 100"
@@ -262,9 +262,9 @@ sanitizers_quiet() {
 	fi
 }
 
-# gateway: after a restart, firm 2's TCP session is in the gateway's table again.
+# gateway: after a restart, firm 2's TCP session is in the session table again.
 tcp_rebuilt() {
-	grep -q '^tokexd: journal: session 2119675906 firm 2 slot [0-9]* tcp: ' "$LOG" ||
+	grep -q '^tokexd: journal: session 2119675906 firm 2 slot [0-9]*: ' "$LOG" ||
 		fail "start $START: the TCP session 0x7e57b002 was not rebuilt"
 }
 
@@ -303,8 +303,8 @@ crash | pcrash | pmulti | gateway | pgateway)
 	[ "$n" = 3 ] || fail "expected 3 recoveries (starts 2 to 4), saw $n"
 	if [ "$TCP" != --no-tcp ]; then
 		tcp_rebuilt
-		# The deferred path was exercised: B received replies its session layer made
-		# by itself, and recovery numbers the journaled ones again. Checked on a recovery
+		# B received replies its session layer made by itself, and recovery numbers the
+		# journaled ones again. Checked on a recovery
 		# of the whole journal (the snapshots set aside for the rest of the test): one
 		# from a snapshot replays only the tail after it, which may hold none of them.
 		bl=$(awk '$1 == "CRASH" && $2 == "local" { b = $6 } END { print b + 0 }' "$WORK/client.log")
@@ -315,8 +315,8 @@ crash | pcrash | pmulti | gateway | pgateway)
 		grep -q '^tokexd: journal: recovered [0-9]* record(s) from seq 1 to' "$LOG" ||
 			fail "without snapshots the whole journal was not replayed"
 		tcp_rebuilt
-		gl=$(sed -n 's/.* tcp replies renumbered (\([0-9]*\) session-layer rejects).*/\1/p' "$LOG")
-		[ -n "$gl" ] && [ "$gl" -gt 0 ] || fail "recovery renumbered no tcp session-layer reply"
+		gl=$(sed -n 's/.* replies renumbered (\([0-9]*\) session-layer rejects).*/\1/p' "$LOG")
+		[ -n "$gl" ] && [ "$gl" -gt 0 ] || fail "recovery renumbered no session-layer reply"
 		echo "[journal $WHAT] B (tcp) got $bl session-layer replies; the whole journal's recovery renumbered $gl"
 		stop_tokexd TERM
 		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
@@ -331,7 +331,7 @@ crash | pcrash | pmulti | gateway | pgateway)
 		client verify --strict || fail "the regenerated stream differs from the live one"
 		stop_tokexd TERM
 		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
-		from_snapshot # which then holds the gateway's sessions too
+		from_snapshot # which then holds the TCP sessions too
 	fi
 	[ "$WHAT" != pcrash ] && [ "$WHAT" != pmulti ] || from_snapshot
 	sanitizers_quiet
