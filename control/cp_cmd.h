@@ -12,7 +12,7 @@
  *   help                                    this list
  *   contracts                               contracts, phases, limits, settlements
  *   calendar                                the calendar: trading sessions, holidays, today
- *   sessions                                order-entry sessions (udp and tcp tables)
+ *   sessions                                order-entry sessions (one table: udp and tcp)
  *   drop SESSION                            forget an order-entry session (its orders stay)
  *   counters                                lifecycle, scheduler and core counters
  *   list [YYYYMM]                           list the next month (or that one)

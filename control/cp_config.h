@@ -35,7 +35,7 @@ struct cp_firm {
 	uint8_t secret[CP_MAX_SECRET];
 	uint32_t secret_len;
 	char name[32];
-	uint32_t max_sessions; /* sessions it may hold per table; 0 = sessions.per_firm */
+	uint32_t max_sessions; /* sessions it may hold (both transports); 0 = sessions.per_firm */
 };
 
 struct cp_contract {
@@ -112,7 +112,7 @@ struct cp_config {
 	uint32_t retransmit_max;  /* messages per RetransmitRequest */
 	uint32_t ts_tolerance_ms; /* Negotiate/Establish timestamp against the clock */
 	uint32_t linger_ms;       /* a terminated session is kept at least this long */
-	uint32_t firm_sessions;   /* sessions a firm may hold per table (firms[].max_sessions
+	uint32_t firm_sessions;   /* sessions a firm may hold, both transports (firms[].max_sessions
 				     overrides); 0 = sessions.max / number of firms, at least 1 */
 	uint32_t udp_auth; /* 1 required (default): every UDP session datagram MACed; 0 off */
 

@@ -37,7 +37,8 @@
 #include "jn_journal.h"
 #include "mc_core.h"
 
-/* Session cores of tokexd (td_route.h TD_N_SRC: the RX core and the TCP gateway). */
+/* Session cores a journal may name: tokexd's RX core (src 0), and in journals written while
+ * the TCP gateway kept a session table of its own, the gateway (src 1). */
 #define AUDIT_SESSION_CORES 2
 
 struct filt {

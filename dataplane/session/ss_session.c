@@ -777,6 +777,7 @@ static struct ss_buf *buf_get(struct ss_out *out, const struct ss_peer *peer, ui
 	b->len = 0;
 	b->slot = slot;
 	b->kind = kind;
+	b->end = 0;
 	memset(b->pad, 0, sizeof(b->pad));
 	b->next_seq = seq;
 	if (kind == KIND_APP) {
@@ -814,15 +815,17 @@ static struct dest sess_dest(struct ss_table *t, uint16_t slot)
 }
 
 /* An unnumbered (session-level) message. */
-static void tx_session(struct ss_table *t, const struct dest *d, const void *msg, uint16_t len,
-		       struct ss_out *out)
+static struct ss_buf *tx_session(struct ss_table *t, const struct dest *d, const void *msg,
+				 uint16_t len, struct ss_out *out)
 {
 	int tcp = peer_tcp(d->peer);
 	uint8_t kind = tcp ? KIND_STREAM : KIND_SES;
 	size_t need = len + (tcp ? TKX_SOFH_LEN : 0);
+	struct ss_buf *b = buf_get(out, d->peer, d->slot, kind, d->hint_ses, need, 0);
 
-	buf_put(buf_get(out, d->peer, d->slot, kind, d->hint_ses, need, 0), msg, len, tcp);
+	buf_put(b, msg, len, tcp);
 	STAT(t, tx_session);
+	return b;
 }
 
 /* The session's next application message (invariant 3): numbered, kept in the ring,
@@ -890,8 +893,12 @@ static void send_terminate(struct ss_table *t, uint16_t slot, uint16_t reason,
 	struct dest d = sess_dest(t, slot);
 	struct tkx_terminate tm = { .session_id = t->sess[slot].session_id, .reason = reason };
 	uint8_t m[TKX_HDR_LEN + sizeof(tm)];
+	struct ss_buf *b = tx_session(t, &d, m, ENC(m, TKX_TERMINATE, tm), out);
 
-	tx_session(t, &d, m, ENC(m, TKX_TERMINATE, tm), out);
+	/* TCP: the connection ends with it (protocol 4.9): the owner takes nothing more of
+	 * it, not even what it already read (ss_buf.end). */
+	if (peer_tcp(d.peer))
+		b->end = 1;
 }
 
 /* Ends a live session (invariants 7, 9): SESSION_GONE if asked, out of the peer index,

@@ -311,7 +311,10 @@ struct ss_buf {
 	uint16_t len;       /* bytes[0, len) is what to send */
 	uint16_t slot;      /* session slot, SS_NO_SLOT for a peer without a session */
 	uint8_t kind;       /* internal: coalescing class */
-	uint8_t pad[3];
+	uint8_t end;        /* TCP: 1 when the chunk carries the exchange's Terminate; the
+			       connection ends with it (protocol 4.9), so the owner takes
+			       nothing more it read from that connection, and closes it */
+	uint8_t pad[2];
 	uint64_t next_seq;  /* internal: number the next application message appended takes */
 	uint8_t bytes[SS_BUF_CAP];
 };

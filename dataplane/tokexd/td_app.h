@@ -74,6 +74,7 @@ struct td_rx_stats {
 	uint64_t gw_ring_spins;     /* the gateway's out queue was full: waited */
 	uint64_t gw_lost;           /* TCP chunks dropped: the gateway took nothing for
 				       10 s (stuck) */
+	uint64_t tcp_after_end;     /* TCP frames of a connection ended by our Terminate */
 	/* journal (td_journal.c) */
 	uint64_t jn_busy;           /* journal ring full: Reject(BUSY), not applied */
 	uint64_t storage_rejects;   /* journal failed: Reject(STORAGE), not applied */
@@ -228,7 +229,7 @@ void td_telemetry_register(struct td_app *app);
 
 /* ---- Snapshots (td_snap.c; issue 6: recovery from the newest snapshot) ----------------
  * Run-to-completion mode with a journal: every journal.snapshot_every records the RX core
- * serializes the matching core, the UDP sessions and the market-data publisher into a
+ * serializes the matching core, the sessions and the market-data publisher into a
  * preallocated buffer (no system call, no allocation) and a writer thread makes it a
  * snapshot file; recovery loads the newest usable one and replays only what follows it.
  * Wiring (td_journal.c, td_rx.c):

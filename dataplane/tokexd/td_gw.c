@@ -39,8 +39,8 @@ struct td_gw_out {
 	uint32_t len;
 };
 
-/* An in queue record that holds the largest frame, and room to resume parked connections
- * for: at least one such record (td_bq_alloc's worst case adds a wrap). */
+/* The largest in queue record (a frame of the largest message): parked connections go on
+ * once the queue has room for two (td_bq_alloc's worst case adds a wrap). */
 #define GW_IN_REC (sizeof(struct td_gw_in) + TKX_MAX_MSG_LEN)
 
 /* ---- Connections ------------------------------------------------------------------------ */
@@ -1287,11 +1287,9 @@ const char *td_gw_stat_name(unsigned i)
 
 const struct td_gw_in *td_gw_in_peek(struct td_gw *gw)
 {
-	uint32_t len;
-	const struct td_gw_in *r = td_bq_peek(&gw->in, &len);
+	uint32_t len; /* the header's and the message's: in_put() wrote them whole */
 
-	/* The gateway wrote it whole: len is the header's and the message's. */
-	return r;
+	return td_bq_peek(&gw->in, &len);
 }
 
 void td_gw_in_next(struct td_gw *gw)

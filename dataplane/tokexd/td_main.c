@@ -240,9 +240,9 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	fprintf(f, "tokexd: market data %s:%u session %s, re-requests on udp %u\n", grp, c->md_port,
 		c->md_session, c->md_req_port);
 	for (uint32_t i = 0; i < c->n_firms; i++)
-		fprintf(f, "tokexd: firm %u %s: at most %u session(s) per table\n", c->firms[i].id,
+		fprintf(f, "tokexd: firm %u %s: at most %u session(s)\n", c->firms[i].id,
 			c->firms[i].name, cp_config_firm_sessions(c, i));
-	fprintf(f, "tokexd: sessions: %u per table (udp, tcp), kept %u ms after they end\n",
+	fprintf(f, "tokexd: sessions: %u, udp and tcp in one table, kept %u ms after they end\n",
 		c->max_sessions, c->linger_ms);
 	for (uint32_t i = 0; i < c->n_contracts; i++) {
 		const struct cp_contract *k = &c->contracts[i];

@@ -66,6 +66,11 @@ struct td_rx {
 	uint32_t hold_t_pos[TD_HOLD_T_CAP];
 	uint64_t hold_t_seq[TD_HOLD_T_CAP];
 	uint32_t ht_head, ht_tail;
+	/* TCP connections the exchange ended with its Terminate (ss_buf.end): by gateway
+	 * slot, the generation (never 0) of the connection whose frames are dropped unread
+	 * from then on (protocol 4.9); cleared by its TD_GW_CLOSED notice, which comes before
+	 * anything of the slot's next connection (td_gw.h invariant 2). */
+	uint16_t gw_end[TD_GW_MAX_CONNS];
 	int halt_seen; /* the journal failure was handled (td_hold_halt) */
 	/* pipeline with a journal (td_route_pipeline_jn): requests staged per core, each
 	 * journaled, with room on its ring counted before; SESSION_GONE records waiting for
@@ -94,10 +99,11 @@ static void td_tx_queue(struct td_rx *r, struct rte_mbuf *m)
 /* ---- The journal gate ------------------------------------------------------------------
  * With a journal, a request is applied as soon as it is appended (so the loop never waits
  * for the disk), and everything that leaves because of it - UDP replies, market data, the
- * chunks for the gateway's TCP connections - is held, tagged with the last seq appended when it was made, until
- * the journal reports that seq durable. Tags are conservative (a reply waits for every
- * record appended before it, its cause among them) and never decrease, so each FIFO is
- * released from its head. One fdatasync thus covers whatever arrived while the previous
+ * chunks for the gateway's TCP connections - is held, tagged with the last seq appended
+ * when it was made, until the journal reports that seq durable. Tags are conservative (a
+ * reply waits for every record appended before it, its cause among them) and never
+ * decrease, so each FIFO is released from its head (the TCP chunks' FIFO is the gateway's
+ * out queue itself, published up to the last durable mark). One fdatasync thus covers whatever arrived while the previous
  * one ran (group commit), and RX goes on meanwhile. When the journal fails, what is not
  * durable is discarded, never sent (td_hold_halt). */
 
@@ -298,6 +304,10 @@ static void td_send_bufs(struct td_rx *r)
 {
 	struct ss_out *o = r->out;
 	unsigned tcp = 0;
+	/* The journal's failure first (as td_tx_out does for the packets): what it finds
+	 * held and not durable is discarded, and what is made from here on goes out at once. */
+	if (td_holding(r) && td_jn_halted(r->app))
+		td_hold_release(r);
 	/* Each UDP session's datagrams end with their DatagramAuth (sessions.udp_auth). */
 	ss_seal(r->app->ss, o);
 	/* Journal gate: the packets are held until what was appended before them (a SESSION
@@ -309,6 +319,8 @@ static void td_send_bufs(struct td_rx *r)
 				td_tcp_one(r, b);
 				tcp++;
 			}
+			if (b->end)
+				r->gw_end[b->peer.conn & 0xffffu] = (uint16_t)(b->peer.conn >> 16);
 			continue;
 		}
 		struct dp_peer to;
@@ -319,8 +331,6 @@ static void td_send_bufs(struct td_rx *r)
 	}
 	o->n_bufs = 0;
 	if (tcp) {
-		if (td_holding(r) && td_jn_halted(r->app))
-			td_hold_release(r); /* the failure first: it discards what is not durable */
 		if (td_holding(r))
 			td_tcp_hold(r);
 		else
@@ -328,7 +338,7 @@ static void td_send_bufs(struct td_rx *r)
 	}
 }
 
-/* Replies for the UDP sessions: numbered by the session layer, sent when its output fills. */
+/* Replies for the sessions: numbered by the session layer, sent when its output fills. */
 static void td_replies(struct td_rx *r, const struct dp_event *ev, unsigned n)
 {
 	while (n) {
@@ -637,7 +647,9 @@ static void td_session_rx(struct td_rx *r, const struct dp_dgram *d)
 
 /* The TCP gateway's records (td_gw.h "The session owner's side"): each frame's message
  * to the session table, from its connection's peer (conn not 0: a TCP peer, ss_session.h
- * invariant 12), each connection's end as ss_disconnect(). A frame whose session has as
+ * invariant 12), each connection's end as ss_disconnect(). A frame of a connection the
+ * exchange ended with its Terminate is dropped (protocol 4.9: the gateway closes it, and
+ * drops what it reads after the Terminate; this is what it had read before). A frame whose session has as
  * many requests unanswered as it may (-EAGAIN) after a catch-up stays at the head of the
  * queue for the next pass, and everything behind it waits (td_gw.h invariant 4): TCP
  * loses nothing, and the gateway parks its connections when the queue fills. At most
@@ -651,7 +663,10 @@ static void td_gw_rx(struct td_rx *r)
 		return;
 	while (n < TD_GW_IN_MAX && (g = td_gw_in_peek(a->gw)) != NULL) {
 		int rc, tries = 0;
-		if (g->kind == TD_GW_FRAME) {
+		uint16_t *end = &r->gw_end[g->peer.conn & 0xffffu];
+		if (g->kind == TD_GW_FRAME && *end == (uint16_t)(g->peer.conn >> 16)) {
+			a->rx.tcp_after_end++; /* read before our Terminate reached the gateway */
+		} else if (g->kind == TD_GW_FRAME) {
 			while ((rc = ss_rx(a->ss, &g->peer, g->msg, g->len, r->now, r->out)) < 0) {
 				if (rc == -EAGAIN && ++tries > 1)
 					break;
@@ -665,6 +680,8 @@ static void td_gw_rx(struct td_rx *r)
 			if (rc == -EAGAIN)
 				break; /* next pass, once replies came */
 		} else if (g->kind == TD_GW_CLOSED) {
+			if (*end == (uint16_t)(g->peer.conn >> 16))
+				*end = 0;
 			while (ss_disconnect(a->ss, &g->peer, r->now, r->out) == -ENOBUFS) {
 				td_route(r);
 				td_send_bufs(r);

@@ -305,7 +305,8 @@ int td_sess_drop_text(void *arg, uint64_t session_id, char *out, size_t len)
 		return e;
 	}
 	const struct ss_info *in = &r.info;
-	const char *tr = !td_sess_has_peer(in) ? "-" : in->transport == SS_TCP ? "tcp" : "udp";
+	const char *tr = !td_sess_has_peer(in) ? "rebuilt at start"
+			 : in->transport == SS_TCP ? "tcp" : "udp";
 	td_sess_time(in->since_ns, since, sizeof(since));
 	td_sess_put_text(&x, "dropped session %" PRIu64 " (%s, firm %u, slot %u, %s since %s)"
 			 ": ", session_id, tr, (unsigned)in->firm_id, (unsigned)in->slot,

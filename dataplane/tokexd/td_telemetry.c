@@ -56,6 +56,7 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 	td_tel_u64(d, "rx_", "journal_held_dropped", a->rx.held_dropped);
 	td_tel_u64(d, "rx_", "tcp_queue_waits", a->rx.gw_ring_spins);
 	td_tel_u64(d, "rx_", "tcp_chunks_lost", a->rx.gw_lost);
+	td_tel_u64(d, "rx_", "tcp_after_terminate", a->rx.tcp_after_end);
 
 	struct ss_stats ss;
 	ss_stats_read(a->ss, &ss);

@@ -48,6 +48,7 @@ static const struct ss_firm firms[] = {
 struct rep {
 	struct tkx_msg m;
 	int tcp;          /* it went to a TCP peer, SOFH-framed */
+	int end;          /* its chunk ends the connection (ss_buf.end) */
 	uint64_t seq;     /* UDP: its number in a numbered datagram (0: unnumbered) */
 	uint8_t raw[TKX_MAX_MSG_LEN];
 	uint16_t len;
@@ -249,6 +250,7 @@ static void collect(struct fx *f)
 			assert_true(f->n < MAXR);
 			memset(x, 0, sizeof(*x));
 			x->tcp = tcp;
+			x->end = b->end;
 			if (tcp) {
 				r = tkx_decode_frame(b->bytes + off, b->len - off, &x->m);
 				assert_true(r > TKX_SOFH_LEN);
@@ -645,7 +647,9 @@ static void test_in_use_across_transports(void **state)
 }
 
 /* The transport rules follow the peer, not the session's history: after UDP, a Sequence
- * below the expected number from a TCP peer terminates (SEQ_BELOW_EXPECTED). */
+ * below the expected number from a TCP peer terminates (SEQ_BELOW_EXPECTED); an exchange's
+ * Terminate ends a TCP connection (its chunk says so: the owner takes nothing more of it),
+ * not a UDP address. */
 static void test_rules_follow_peer(void **state)
 {
 	struct fx f;
@@ -673,7 +677,18 @@ static void test_rules_follow_peer(void **state)
 	assert_non_null(r);
 	assert_int_equal(r->m.terminate.reason, TKX_TERM_SEQ_BELOW_EXPECTED);
 	assert_int_equal(r->tcp, 1);
+	assert_int_equal(r->end, 1);
 	assert_int_equal(info(&f, 400).state, SS_TERMINATED);
+	/* The same on UDP (the client's logoff answered): no end of anything. */
+	logon(&f, &u, 400, 3);
+	clear(&f);
+	d.n = 0;
+	DG_ADD(&d, terminate, .session_id = 400);
+	send(&f, &u, &d);
+	r = find(&f, TKX_TERMINATE, 0);
+	assert_non_null(r);
+	assert_int_equal(r->tcp, 0);
+	assert_int_equal(r->end, 0);
 	fx_close(&f);
 }
 
