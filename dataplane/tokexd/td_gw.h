@@ -22,6 +22,9 @@
  *        connection (ss_buf's bytes), in the order they are to be sent. The owner may hold
  *        chunks back before publishing them (tokexd's journal gate) and may discard what it
  *        never published.
+ *        A chunk that carries the exchange's Terminate ends its connection (DRAIN: what
+ *        the client sends after it is dropped unread); the owner drops the frames of that
+ *        connection it had not taken yet (ss_buf.end; tokexd: td_rx.c td_gw_rx).
  *
  * Connection slot states, and the function that makes each transition (td_gw.c):
  *
