@@ -172,8 +172,9 @@ void td_ctl_stop(struct td_app *a);
 /* The termination time recovery gives the sessions it rebuilds (ss_restore_session(),
  * ss_snap_load()): long ago, so that they count as having lingered already (ss_session.h
  * invariant 9). A table full of recovered sessions that are not live then never keeps a
- * new logon out after a restart; a slot that may have resting orders is still never given
- * away, and while there is a FREE slot none is reclaimed. */
+ * new logon out after a restart; one that may have resting orders is forgotten only when
+ * a Negotiate needs its slot, never ahead of need (ss_session.c rebuilt()), and while
+ * there is a FREE slot none is reclaimed. */
 #define TD_RESTORED_TERM_NS 0ull
 /* Before launch; the journal thread runs on cpu (-1: inherit the caller's affinity). */
 int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen);
