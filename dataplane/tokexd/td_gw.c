@@ -107,6 +107,7 @@ struct td_gw {
 	uint64_t drain_ns;
 	uint64_t idle_ns;
 	uint64_t negotiate_ns;
+	uint8_t neg_taken;      /* ss_rx() just took a Negotiate (jn_on_negotiated) */
 	uint64_t stop_ns;
 	int lfd;
 	uint16_t port;
@@ -717,6 +718,7 @@ static void jn_on_negotiated(void *arg, uint16_t slot, uint64_t session_id, uint
 
 	dp_order_logon(&o, TD_SRC_GW, slot, session_id, firm_id, timestamp, gw->now);
 	jn_put(gw, &o);
+	gw->neg_taken = 1; /* rx_frames(): its connection showed good credentials */
 }
 
 static void jn_on_local_reply(void *arg, uint16_t slot, uint16_t template_id, const void *body,
@@ -899,8 +901,14 @@ static int rx_frames(struct td_gw *gw, struct conn *c)
 			off += (uint32_t)f;
 			continue;
 		}
+		gw->neg_taken = 0;
 		int rc = ss_rx(gw->ss, &c->peer, c->rx + off + TKX_SOFH_LEN,
 			       (size_t)f - TKX_SOFH_LEN, gw->now, &gw->out);
+		/* A Negotiate taken (its response waits for the journal): the credentials were
+		 * good, so the connection's credentials deadline no longer applies, however
+		 * long the record takes to become durable. */
+		if (gw->neg_taken && !gw->adm[c - gw->conns].authed)
+			conn_authed(gw, c);
 		if (rc == -ENOBUFS) {
 			/* Nothing was done: flush and give the frame again, unless the
 			 * flush ended the connection (a Terminate, an overflow). */
