@@ -312,6 +312,22 @@ void me_book_band(const struct me_book *b, int64_t *lo, int64_t *hi);
 /* The prices the level array covers: [price_lo, last grid level <= price_hi]. */
 void me_book_range(const struct me_book *b, int64_t *lo, int64_t *hi);
 
+/* The lowest and the highest price where an order rests, either side: 0, or -ENOENT
+ * (prices untouched) when the book is empty. */
+int me_book_extent(const struct me_book *b, int64_t *lo, int64_t *hi);
+
+/*
+ * Moves the level array along the price grid, keeping its number of levels: the levels
+ * become new_lo + k * tick. Every resting order keeps its price, its place in its queue
+ * and its id; the band is cut to the new array (the whole array when nothing of it is
+ * left), the price guard is re-applied to it. So a market that drifts far from where
+ * its book was laid out keeps a book around its prices without touching its orders.
+ * 0; -EINVAL (new_lo off the grid, or the new top beyond INT64_MAX); -ERANGE (an order
+ * rests outside the new array: nothing changed). O(levels + resting orders): a control
+ * call, never on the order path.
+ */
+int me_book_shift(struct me_book *b, int64_t new_lo);
+
 /* Price guard [lo, hi]: 0, or -EINVAL when lo > hi. */
 int me_book_set_guard(struct me_book *b, int64_t lo, int64_t hi);
 void me_book_guard(const struct me_book *b, int64_t *lo, int64_t *hi);

@@ -96,7 +96,7 @@ static void test_impossible(void **state)
 	EXPECT(cp_life_halt(&L, 209912, CP_HALT_OPERATOR, e_, sizeof(e_)), -ENOENT, "no contract");
 	EXPECT(cp_life_settle(&L, 1, 0, e_, sizeof(e_)), -ENOENT, "no contract 1");
 	EXPECT(cp_life_set_limits(&L, 7, 10, 20, e_, sizeof(e_)), -ENOENT, "no contract 7");
-	EXPECT(cp_life_mass_cancel(&L, 1, 1, 42, e_, sizeof(e_)), -ENOENT, "no contract 42");
+	EXPECT(cp_life_mass_cancel(&L, 1, 1, 42, NULL, e_, sizeof(e_)), -ENOENT, "no contract 42");
 	/* Defining twice, bad parameters. */
 	struct cp_life_params p = {.id = 202603, .tick = 10, .ref_price = 25000, .max_qty = 1,
 				   .max_orders = 1};
@@ -126,7 +126,7 @@ static void test_impossible(void **state)
 	EXPECT(cp_life_resume(&L, 202603, TKX_PHASE_CONTINUOUS, e_, sizeof(e_)), -EBUSY,
 	       "only a HALTED contract resumes");
 	EXPECT(cp_life_delist(&L, 202603, e_, sizeof(e_)), -EBUSY, "is CONTINUOUS: cannot delist");
-	EXPECT(cp_life_final_settle(&L, 202603, &fx, e_, sizeof(e_)), -EBUSY, "needs EXPIRED");
+	EXPECT(cp_life_final_settle(&L, 202603, &fx, NULL, e_, sizeof(e_)), -EBUSY, "needs EXPIRED");
 	EXPECT(cp_life_set_limits(&L, 202603, 23005, 27000, e_, sizeof(e_)), -EINVAL,
 	       "must be on the tick grid");
 	EXPECT(cp_life_set_limits(&L, 202603, 27000, 23000, e_, sizeof(e_)), -EINVAL,
@@ -167,13 +167,13 @@ static void test_impossible(void **state)
 	EXPECT(cp_life_halt(&L, 202603, CP_HALT_OPERATOR, e_, sizeof(e_)), -ESTALE,
 	       "is EXPIRED: cannot halt it");
 	/* Final settlement without fixings. */
-	EXPECT(cp_life_final_settle(&L, 202603, &fx, e_, sizeof(e_)), -ENODATA,
+	EXPECT(cp_life_final_settle(&L, 202603, &fx, NULL, e_, sizeof(e_)), -ENODATA,
 	       "contract 202603: no index fixings");
-	EXPECT(cp_life_final_settle(&L, 202603, NULL, e_, sizeof(e_)), -ENODATA, "no index fixings");
+	EXPECT(cp_life_final_settle(&L, 202603, NULL, NULL, e_, sizeof(e_)), -ENODATA, "no index fixings");
 	fx.day[0] = D("2026-03-02");
 	fx.price[0] = 25000;
 	fx.n = 1;
-	EXPECT(cp_life_final_settle(&L, 202603, &fx, e_, sizeof(e_)), -ENODATA,
+	EXPECT(cp_life_final_settle(&L, 202603, &fx, NULL, e_, sizeof(e_)), -ENODATA,
 	       "no index fixing for business day 2026-03-03");
 	assert_int_equal(L.c[0].phase, TKX_PHASE_EXPIRED);
 	EXPECT(cp_life_delist(&L, 202603, e_, sizeof(e_)), -ESTALE, "is EXPIRED: cannot delist");

@@ -398,12 +398,15 @@ static void test_kill_and_cancel(void **state)
 	assert_int_equal(cp_life_kill(&L, 1, 7, 0, err, sizeof(err)), 0);
 	assert_int_equal(order(202603, 1, 7, BUY, 24000, 5, GTC), 0);
 	/* Operator mass cancel of firm 1's account 8 on the contract, then everyone. */
-	assert_int_equal(cp_life_mass_cancel(&L, 1, 8, 202603, err, sizeof(err)), 0);
+	uint64_t n = 99;
+	assert_int_equal(cp_life_mass_cancel(&L, 1, 8, 202603, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2); /* the operator is told how many */
 	assert_int_equal(me_book_count(mc_book(mc, 202603)), 2);
-	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 0, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 0, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
 	assert_int_equal(me_book_count(mc_book(mc, 202603)), 0);
 	/* Unknown to the core: the core's refusal reaches the operator. */
-	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 209912, err, sizeof(err)), -ENOENT);
+	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 209912, NULL, err, sizeof(err)), -ENOENT);
 }
 
 int main(void)
