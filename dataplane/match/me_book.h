@@ -245,7 +245,8 @@ int me_book_check(const struct me_book *b, const char **what);
  * level array spans
  * me_params [price_lo, price_hi]; the accepted band starts as the whole array and
  * me_book_set_band() moves it inside the array (never reallocating): size the array for
- * the widest band the contract can ever have (the appliance uses +-50% of the reference).
+ * many days of the widest band (the appliance uses +-50% of the reference), and move it
+ * with the market (me_book_shift(), or me_book_init() again on an empty book).
  *
  * Auction mode (me_book_set_auction(b, 1), or a tripped guard):
  *  - NEW GTC/POST pass the usual checks and rest without matching, even when they cross
