@@ -104,8 +104,8 @@ static const char *cp_ctl_name(uint8_t t)
 {
 	static const char *const n[] = {"?", "PHASE", "UNCROSS", "BAND", "DAY_STATS", "NEW_DAY",
 					"VOL_GUARD", "ACCOUNT", "KILL", "MASS_CANCEL", "LIST",
-					"DELIST", "SPOT"};
-	return t <= DP_CTL_SPOT ? n[t] : "?";
+					"DELIST", "SPOT", "RANGE", "AUCTION"};
+	return t <= DP_CTL_AUCTION ? n[t] : "?";
 }
 
 /* One command to one core. Returns the core's rc (or the transport's), with text. */

@@ -96,6 +96,14 @@ static struct cp_sched_note *cp_sched_note_of(struct cp_sched *s, uint32_t id, i
 		if (!free_e && !s->note[i].used)
 			free_e = &s->note[i];
 	}
+	if (add && !free_e) {
+		/* Full: notes of contracts gone (delisted, forgotten) make room. */
+		for (uint32_t i = 0; i < CP_LIFE_MAX + 1 && !free_e; i++) {
+			const struct cp_life_contract *k = cp_life_find(s->L, s->note[i].id);
+			if (!k || k->phase == TKX_PHASE_DELISTED)
+				free_e = &s->note[i];
+		}
+	}
 	if (add && free_e) {
 		memset(free_e, 0, sizeof(*free_e));
 		free_e->id = id;

@@ -137,7 +137,7 @@ start_tokexd() {
 	[ -n "$C1" ] || fail "tokexd listed no contract"
 	# The control socket is opened by the control thread after the start.
 	for _ in $(seq 1 100); do
-		[ -S "$SOCK" ] && "$CTL" -s "$SOCK" help >/dev/null 2>&1 && return 0
+		[ -S "$SOCK" ] && "$CTL" -s "$SOCK" contracts >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
 	fail "no tokexctl socket at $SOCK"
