@@ -9,23 +9,28 @@
  * run in part. FIRM is one of the configuration's firms (0 in cancel: every firm).
  * Commands:
  *
- *   help                                    this list
- *   contracts                               contracts, phases, limits, settlements
+ *   help [COMMAND]                          what each command does (tokexctl answers it
+ *                                           itself: cp_cmd_help)
+ *   contracts                               contracts, phases, limits, settlements, spot
+ *   show ID                                 one contract in full: the day's volume and
+ *                                           VWAP, the uncross, the indicative auction
+ *   spot                                    the spot month
  *   calendar                                the calendar: trading sessions, holidays, today
  *   sessions                                order-entry sessions (udp and tcp tables)
  *   drop SESSION                            forget an order-entry session (its orders stay)
  *   counters                                lifecycle, scheduler and core counters
- *   list [YYYYMM]                           list the next month (or that one)
+ *   list [YYYYMM]                           list the month after the strip's last (only
+ *                                           that one, or a never-traded month back)
  *   preopen|uncross|open|break|close ID     drive a phase by hand (no scheduler)
  *   halt ID|all    resume ID|all            operator halt and resume
  *   limits ID LO HI                         today's price limits
  *   settle ID|all                           daily settlement of closed contracts
  *   expire ID                               expire on/after the last trading day
  *   final ID [INDEX-FILE]                   final settlement from the index file
- *   delist ID                               drop a final-settled (or unused) contract
+ *   delist ID confirm                       drop a final-settled (or unused) contract
  *   account FIRM ACCT MAXQTY MAXPOS [SPOT]  per-account limits
  *   kill FIRM ACCT on|off                   kill switch (on also cancels its orders)
- *   cancel FIRM ACCT [ID]                   mass cancel (0 0 = every account)
+ *   cancel FIRM ACCT [ID]                   mass cancel (0 0 = every account); how many
  *   tick                                    run the scheduler now
  */
 #ifndef TOKEX_CP_CMD_H
@@ -64,6 +69,13 @@ int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len);
  * -EINVAL with the operator's text in out. cp_cmd_exec() checks its line with it; a
  * caller that reads bytes (the socket, a file) checks all of them first. */
 int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len);
+
+/* The help text: every command with what it does (name NULL), or one command's. 0, or
+ * -ENOSYS (no such command) with the operator's text. Needs no lifecycle: tokexctl
+ * answers 'help' and -h with it, without tokexd. */
+int cp_cmd_help(const char *name, char *out, size_t len);
+/* The command names, blank-separated. */
+void cp_cmd_names(char *out, size_t len);
 
 /* Runs every line of a file, stopping at the first error: "path:line: text". */
 int cp_cmd_file(struct cp_cmd_ctx *x, const char *path, char *err, size_t len);

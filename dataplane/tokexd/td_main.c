@@ -247,10 +247,23 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	for (uint32_t i = 0; i < c->n_contracts; i++) {
 		const struct cp_contract *k = &c->contracts[i];
 		int64_t lo, hi;
-		cp_contract_band(k, &lo, &hi);
-		fprintf(f, "tokexd: contract %u %s core %u tick %" PRId64 " band [%" PRId64 ", %" PRId64
-			   "] max qty %" PRId64 " orders %u\n",
-			k->id, k->symbol, c->mode == CP_MODE_RTC ? 0 : k->core, k->tick, lo, hi,
+		char why[128];
+		/* The limits in force: with the scheduler the control plane lists the month and
+		 * its first trading day has the first-day band (cp_settle.h rule 4); without it
+		 * the contract trades at once on its own band. */
+		if (c->scheduler) {
+			cp_settle_limits(k->ref_price, c->first_day_bp, k->tick, &lo, &hi);
+			snprintf(why, sizeof(why), "first trading day: %u bp of %" PRId64 "; then %u bp, "
+				 "%u bp after a limit-locked day", c->first_day_bp, k->ref_price,
+				 c->band_bp, c->locked_bp);
+		} else {
+			cp_contract_band(k, &lo, &hi);
+			snprintf(why, sizeof(why), "%u bp of %" PRId64 ", no scheduler", k->band_bp,
+				 k->ref_price);
+		}
+		fprintf(f, "tokexd: contract %u %s core %u tick %" PRId64 " limits [%" PRId64 ", %"
+			   PRId64 "] (%s) max qty %" PRId64 " orders %u\n",
+			k->id, k->symbol, c->mode == CP_MODE_RTC ? 0 : k->core, k->tick, lo, hi, why,
 			k->max_qty, k->max_orders);
 	}
 }
@@ -676,6 +689,9 @@ int main(int argc, char **argv)
 	}
 	mp.contracts = mdc;
 	mp.n_contracts = cfg->n_contracts;
+	/* Room for the months the control plane lists at run time: the publisher learns of
+	 * them from their ContractStatus (md_pub.h "Contracts"), as many as it can track. */
+	mp.max_contracts = cfg->n_contracts > CP_LIFE_MAX ? cfg->n_contracts : CP_LIFE_MAX;
 	len = md_pub_memsize(&mp);
 	if (len == 0)
 		rte_exit(1, "tokexd: market data parameters refused (md.*)\n");

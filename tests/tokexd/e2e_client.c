@@ -3517,7 +3517,7 @@ static int run_faults(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: e2e_client scenario|faults|throttle|busy|spoof|mdreq|telemetry [options]\n"
+		"usage: e2e_client scenario|faults|throttle|busy|spoof|mdreq|telemetry|mdwatch [options]\n"
 		"  --udp ADDR:PORT        tokexd's UDP order entry (e.g. 198.18.20.2:7411)\n"
 		"  --tcp ADDR:PORT        tokexd's TCP order entry\n"
 		"  --md GROUP:PORT        market-data group\n"
@@ -3529,7 +3529,8 @@ static void usage(FILE *f)
 		"  --pid PID              tokexd's pid: busy pauses it while a burst queues\n"
 		"  --auth-off             spoof: tokexd runs sessions.udp_auth off (control run)\n"
 		"  --flood-src ADDR       mdreq: a second kernel-side address for the flooder\n"
-		"  -v                     print each step (-vv: each message)\n");
+		"  -v                     print each step (-vv: each message)\n"
+		"mdwatch [SECONDS] (--md, --iface): Snapshot and ContractStatus lines\n");
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -3542,6 +3543,46 @@ static int parse_u32(const char *s, uint32_t *out)
 	if (errno || end == s || *end || v == 0 || v > UINT32_MAX)
 		return -1;
 	*out = (uint32_t)v;
+	return 0;
+}
+
+/* mdwatch: every Snapshot and ContractStatus of the stream as a line ("SNAP id phase",
+ * "STATUS id phase"), flushed at once, for SECONDS (60 by default); first "READY" when
+ * the group is joined. For scripts that follow what the publisher says about contracts. */
+static int run_mdwatch(const char *secs)
+{
+	struct tkx_md_sub_cfg cfg;
+	struct tkx_md_sub *s;
+	struct tkx_md_sub_event ev[64];
+	uint32_t seconds = 60;
+
+	if (secs && parse_u32(secs, &seconds) < 0) {
+		fprintf(stderr, "e2e_client: mdwatch: bad SECONDS '%s'\n", secs);
+		return 2;
+	}
+	tkx_md_sub_cfg_default(&cfg);
+	cfg.group = g_opt.md;
+	cfg.iface = g_opt.iface;
+	int r = tkx_md_sub_open(&s, &cfg);
+	if (r < 0) {
+		fprintf(stderr, "e2e_client: mdwatch: tkx_md_sub_open: %s\n", strerror(-r));
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("READY\n");
+	uint64_t end = mono_ns() + (uint64_t)seconds * 1000000000ull;
+	while (mono_ns() < end) {
+		int n = tkx_md_sub_poll(s, 100, ev, 64);
+		for (int i = 0; i < n; i++) {
+			const struct tkx_msg *m = &ev[i].msg;
+			if (ev[i].kind == TKX_MD_SNAPSHOT)
+				printf("SNAP %u %u\n", m->md_snapshot.contract_id, m->md_snapshot.phase);
+			else if (ev[i].kind == TKX_MD_CONTRACT_STATUS)
+				printf("STATUS %u %u\n", m->md_contract_status.contract_id,
+				       m->md_contract_status.phase);
+		}
+	}
+	tkx_md_sub_close(s);
 	return 0;
 }
 
@@ -3634,6 +3675,13 @@ int main(int argc, char **argv)
 		}
 		printf("%s\n", out);
 		return 0;
+	}
+	if (strcmp(g_opt.mode, "mdwatch") == 0) {
+		if (!g_opt.md.sin_port || !g_opt.iface.s_addr) {
+			fprintf(stderr, "e2e_client: mdwatch needs --md and --iface\n");
+			return 2;
+		}
+		return run_mdwatch(optind < argc ? argv[optind] : NULL);
 	}
 	if (!g_opt.udp.sin_port || !g_opt.tcp.sin_port || !g_opt.md.sin_port || !g_opt.contract ||
 	    !g_opt.tel_path || !g_opt.iface.s_addr) {
