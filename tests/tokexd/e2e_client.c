@@ -65,6 +65,7 @@
 
 #include "tokex/client.h"
 #include "tokex/codec.h"
+#include "e2e_udp_raw.h"
 
 /* Longest wait for one expected message: a bound for a hang, generous enough for a loaded
  * machine (scripts/test-loaded), where tokexd and this client share starved CPUs. */
@@ -1630,63 +1631,13 @@ static int raw_exp_not_applied(struct raw *r, uint64_t from, uint32_t count)
 
 /* ---- UDP with a chosen checksum, through a raw IP socket ------------------------------ */
 
-static uint16_t inet_csum(const uint8_t *p, size_t len, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /* payload from src to dst as one UDP datagram whose checksum is right, or (bad) wrong. */
 static int send_udp_csum(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 			 const void *payload, size_t len, int bad)
 {
-	uint8_t pkt[8 + TKX_MAX_DGRAM], pseudo[12];
-	uint16_t ulen = (uint16_t)(8 + len), c;
-	uint32_t sum = 0;
-	struct sockaddr_in to = *dst, from = *src;
-	int fd;
-	ssize_t n;
+	int r = e2e_udp_raw_send(src, dst, payload, len, bad);
 
-	memcpy(pkt, &src->sin_port, 2);
-	memcpy(pkt + 2, &dst->sin_port, 2);
-	pkt[4] = (uint8_t)(ulen >> 8);
-	pkt[5] = (uint8_t)ulen;
-	pkt[6] = pkt[7] = 0;
-	memcpy(pkt + 8, payload, len);
-	memcpy(pseudo, &src->sin_addr, 4);
-	memcpy(pseudo + 4, &dst->sin_addr, 4);
-	pseudo[8] = 0;
-	pseudo[9] = IPPROTO_UDP;
-	pseudo[10] = (uint8_t)(ulen >> 8);
-	pseudo[11] = (uint8_t)ulen;
-	for (size_t i = 0; i < sizeof(pseudo); i += 2)
-		sum += (uint32_t)(pseudo[i] << 8 | pseudo[i + 1]);
-	c = inet_csum(pkt, ulen, sum);
-	if (c == 0)
-		c = 0xffff; /* RFC 768: a computed zero is sent as all ones */
-	if (bad)
-		c ^= 0x5a5a;
-	pkt[6] = (uint8_t)(c >> 8);
-	pkt[7] = (uint8_t)c;
-	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_UDP);
-	REQUIRE(fd >= 0, "raw IP socket: %s", strerror(errno));
-	from.sin_port = 0;
-	to.sin_port = 0;
-	if (bind(fd, (const struct sockaddr *)&from, sizeof(from)) < 0) {
-		CHECK(0, "raw IP socket: bind: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	n = sendto(fd, pkt, ulen, 0, (const struct sockaddr *)&to, sizeof(to));
-	close(fd);
-	return CHECK(n == ulen, "raw IP sendto: %s", n < 0 ? strerror(errno) : "short") ? 0 : -1;
+	return CHECK(r == 0, "raw IP send: %s", strerror(-r)) ? 0 : -1;
 }
 
 /* ==== scenario: two firms, one contract ================================================== */
