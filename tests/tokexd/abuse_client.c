@@ -740,6 +740,8 @@ static int idle(void)
 
 /* ==== udpflood: a member's own session floods ============================================ */
 
+static struct tkx_client *g_flood; /* closed by main(), whatever the outcome */
+
 static int udpflood(void)
 {
 	struct tkx_client_cfg cfg;
@@ -762,6 +764,7 @@ static int udpflood(void)
 	r = tkx_client_open(&c, &cfg);
 	if (r < 0)
 		FAIL("udpflood: open: %s", strerror(-r));
+	g_flood = c;
 	r = tkx_client_establish(c, (int)g.wait_s * 1000);
 	if (r < 0)
 		FAIL("udpflood: establish: %s", strerror(-r));
@@ -789,7 +792,8 @@ static int udpflood(void)
 			uint64_t cl;
 
 			if (term >= 0 && ev[i].kind >= TKX_EXEC_ACK && ev[i].kind <= TKX_BUSINESS_REJECT)
-				FAIL("udpflood: %s after the Terminate", tkx_template_name(ev[i].kind));
+				FAIL("udpflood: %s (message %llu) after the Terminate",
+				     tkx_template_name(ev[i].kind), (ull)ev[i].seq);
 			switch (ev[i].kind) {
 			case TKX_EXEC_ACK:
 			case TKX_EXEC_REJECT:
@@ -841,7 +845,6 @@ static int udpflood(void)
 			     (ull)sent, (ull)(acks + thr), (ull)na);
 	}
 	tkx_client_stats(c, &st);
-	tkx_client_close(c);
 	printf("UDPFLOOD requests %u sent %llu answered %llu acks %llu throttled %llu fills %llu "
 	       "not_applied %llu lost %llu terminate %s\n",
 	       g.orders, (ull)sent, (ull)(acks + thr), (ull)acks, (ull)thr, (ull)fills, (ull)na,
@@ -957,7 +960,11 @@ int main(int argc, char **argv)
 		if (!g.udp.sin_port || !g.tcp.sin_port || !g.tcp_src.sin_family || !g.contract ||
 		    !g.dir || !g.deadline_ms || !g.wait_s)
 			usage();
-		return good() < 0 ? 1 : 0;
+		int rc = good() < 0 ? 1 : 0;
+
+		for (int i = 0; i < 2; i++)
+			tkx_client_close(g_s[i].c);
+		return rc;
 	}
 	if (strcmp(mode, "idle") == 0) {
 		if (!g.tcp.sin_port || !g.one.s_addr || !g.n_few || !g.burst || !g.cap ||
@@ -968,7 +975,10 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "udpflood") == 0) {
 		if (!g.udp.sin_port || !g.contract || !g.orders || !g.sid)
 			usage();
-		return udpflood() < 0 ? 1 : 0;
+		int rc = udpflood() < 0 ? 1 : 0;
+
+		tkx_client_close(g_flood);
+		return rc;
 	}
 	usage();
 	return 2;

@@ -34,7 +34,8 @@
  *   mdreq     market-data re-request limits (mdreq.yaml): a flood of re-requests from
  *             one address (--flood-src) gets no more than its bucket allows, each answer
  *             within the per-request cap, all counted; meanwhile a subscriber that joined
- *             late recovers the stream from 1 in many capped answers, nothing lost.
+ *             late recovers the stream from 1 (--md-recover N: the last N messages) in
+ *             many capped answers, nothing lost.
  *   telemetry prints tokexd's /tokex/stats (a debugging aid).
  *
  * Each mode expects a tokexd of its own, fresh (its contracts untraded).
@@ -106,6 +107,7 @@ static struct {
 	pid_t pid; /* tokexd, for the busy mode's pause; 0 = none */
 	int auth_off; /* spoof: tokexd runs sessions.udp_auth off (the control run) */
 	struct in_addr flood_src; /* mdreq: a second kernel-side address, the flooder's */
+	uint32_t md_recover; /* mdreq: the subscriber recovers the last this many (0: all) */
 	int verbose;
 } g_opt;
 
@@ -3235,7 +3237,7 @@ static int scenario_mdreq(void)
 	struct tkx_md_hdr h;
 	struct flood f = { .fd = -1 };
 	uint8_t req[TKX_MD_HDR_LEN];
-	uint64_t next = 1, live = 0, lost = 0, deadline, fl_rx, thr, served, all, bound;
+	uint64_t first = 1, live = 0, lost = 0, deadline, fl_rx, thr, served, all, bound, next;
 	uint64_t t_begin, t_end; /* CLOCK_MONOTONIC ns around the two telemetry readings */
 	int have_session = 0, rc = -1, rcvbuf = 4 << 20, r;
 
@@ -3256,12 +3258,18 @@ static int scenario_mdreq(void)
 		idle_ms(100);
 	}
 
-	step("market data: a subscriber that expects the stream from 1");
+	/* With --md-recover, a tokexd that published more than the subscriber's reorder
+	 * window before the scenario: the subscriber joins as if it had missed the last
+	 * md_recover messages. */
+	if (g_opt.md_recover && tel_get(&t0, "md_messages") > g_opt.md_recover)
+		first = tel_get(&t0, "md_messages") - g_opt.md_recover + 1;
+	next = first;
+	step("market data: a subscriber that expects the stream from %llu", (ull)first);
 	tkx_md_sub_cfg_default(&cfg);
 	cfg.group = g_opt.md;
 	cfg.iface = g_opt.iface;
 	cfg.rerequest = g_opt.md_req;
-	cfg.first_seq = 1;
+	cfg.first_seq = first;
 	/* A loaded host may drop datagrams (the TAP's queue while tokexd waits for a CPU):
 	 * re-sent at the timeout, more times than the library's default. */
 	cfg.rerequest_retries = 20;
@@ -3351,17 +3359,17 @@ static int scenario_mdreq(void)
 	t_end = mono_ns();
 	tkx_md_sub_stats(s, &st);
 
-	step("market data: the subscriber recovered 1..%llu", (ull)live - 1);
+	step("market data: the subscriber recovered %llu..%llu", (ull)first, (ull)live - 1);
 	CHECK(f.sent == FLOOD_N, "the flooder sent %llu of %u", (ull)f.sent, FLOOD_N);
-	CHECK(live > 1 && next >= live + 50, "the subscriber is at %llu, live from %llu",
+	CHECK(live > first && next >= live + 50, "the subscriber is at %llu, live from %llu",
 	      (ull)next, (ull)live);
 	CHECK(lost == 0 && st.lost == 0, "%llu messages lost", (ull)st.lost);
 	CHECK(st.gap_rejects == 0, "%llu GapRejects", (ull)st.gap_rejects);
-	CHECK(st.recovered >= live - 1, "recovered %llu < %llu", (ull)st.recovered,
-	      (ull)live - 1);
+	CHECK(st.recovered >= live - first, "recovered %llu < %llu", (ull)st.recovered,
+	      (ull)(live - first));
 	/* It took several answers: each carries at most MDREQ_MAX_BYTES. */
-	CHECK(st.rerequests >= (live - 1) * 82 / MDREQ_MAX_BYTES, "%llu re-requests for %llu",
-	      (ull)st.rerequests, (ull)live - 1);
+	CHECK(st.rerequests >= (live - first) * 82 / MDREQ_MAX_BYTES,
+	      "%llu re-requests for %llu", (ull)st.rerequests, (ull)(live - first));
 
 	step("market data: the flooder got no more than its bucket");
 	/* tokexd saw the flood within [first sent, last reply read]: its bucket gave at most
@@ -3480,6 +3488,8 @@ static void usage(FILE *f)
 		"  --pid PID              tokexd's pid: busy pauses it while a burst queues\n"
 		"  --auth-off             spoof: tokexd runs sessions.udp_auth off (control run)\n"
 		"  --flood-src ADDR       mdreq: a second kernel-side address for the flooder\n"
+		"  --md-recover N         mdreq: the late subscriber misses only the last N\n"
+		"                         messages (default: all since the start)\n"
 		"  -v                     print each step (-vv: each message)\n");
 }
 
@@ -3506,6 +3516,7 @@ int main(int argc, char **argv)
 		{ "telemetry", required_argument, NULL, 'T' }, { "pid", required_argument, NULL, 'p' },
 		{ "auth-off", no_argument, NULL, 'A' },
 		{ "flood-src", required_argument, NULL, 'F' },
+		{ "md-recover", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -3549,6 +3560,9 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			bad = inet_pton(AF_INET, optarg, &g_opt.flood_src) != 1;
+			break;
+		case 'R':
+			bad = parse_u32(optarg, &g_opt.md_recover) < 0;
 			break;
 		case 'p': {
 			uint32_t v;

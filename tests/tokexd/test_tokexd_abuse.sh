@@ -24,7 +24,8 @@
 #   4. once they hold the table, at once: park_client (firm 2 parks UDP sessions with a
 #      resting GTC order each until refused SessionLimit), flood_client (a TCP flood of
 #      600 orders) and abuse_client udpflood (a UDP flood of 400), e2e_client mdreq (a
-#      re-request flood from 198.18.<net>.3 beside a subscriber that recovers), and
+#      re-request flood from 198.18.<net>.3 beside a subscriber that recovers the last 300
+#      messages: the stream ran long before it), and
 #      logon_replay replay (the captured bytes sent again from new sockets);
 #   5. with the parker at its limit and idle connections evicted for others (go): the
 #      good UDP session logs off and firm 1 logs on a new one; the TCP session resumes on
@@ -264,7 +265,7 @@ bg udpflood "$AC" udpflood --udp "$TIP:7411" --contract "${C[2]}" --orders 400 \
 	--sid 0x7ab0f001 --wait-s "$E2E_WAIT_S"
 bg mdreq "$E2E" mdreq --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
 	--md "239.198.$NET.1:$((17400 + NET))" --md-req "$TIP:7414" --iface "$KIP" \
-	--contract "${C[0]}" --telemetry "$TEL" --flood-src "$FLOOD_IP"
+	--contract "${C[0]}" --telemetry "$TEL" --flood-src "$FLOOD_IP" --md-recover 300
 bg replay "$LR" replay --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" --dir "$WORK"
 say "attacks under way: parking, floods on tcp and udp, re-request flood, logon replay"
 
