@@ -34,7 +34,10 @@
 
 #define TD_CTL_RING 64
 #define TD_CTL_BURST 4
-#define TD_CTL_TIMEOUT_NS 1000000000ull
+/* How long the control thread waits for a matching core's answer: a bound for a dead core,
+ * not a speed - a command that times out may still be applied, so the bound is generous
+ * (a loaded machine keeps a core off its CPU for seconds). */
+#define TD_CTL_TIMEOUT_NS 10000000000ull
 
 struct td_ctl {
 	struct cp_life L;
