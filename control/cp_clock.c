@@ -2,7 +2,8 @@
  * cp_clock.c - the calendar's clock, and ISO-8601 times and rates for the operator; see
  * cp_clock.h.
  *
- * Role: control plane; pure arithmetic (the caller reads the system's clocks).
+ * Role: control plane; arithmetic, and cp_clock_read() reads the system's two clocks
+ * (clock_gettime through the vDSO: no system call).
  */
 #include "cp_clock.h"
 
@@ -10,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cp_cal.h"
 
@@ -27,15 +29,46 @@ void cp_clock_sim(struct cp_clock *c, uint64_t start_ns, uint64_t rate, uint64_t
 	c->base_mono = mono_now;
 	c->rate = rate;
 	c->sim = 1;
+	c->held = 0;
+}
+
+void cp_clock_hold(struct cp_clock *c, uint64_t mono_now)
+{
+	if (!c->sim || c->held)
+		return;
+	c->base_cal = cp_clock_now(c, mono_now, 0);
+	c->held = 1;
+}
+
+void cp_clock_resume(struct cp_clock *c, uint64_t mono_now)
+{
+	if (!c->held)
+		return;
+	c->base_mono = mono_now;
+	c->held = 0;
 }
 
 uint64_t cp_clock_now(const struct cp_clock *c, uint64_t mono_ns, uint64_t wall_ns)
 {
 	if (!c->sim)
 		return wall_ns;
+	if (c->held)
+		return c->base_cal;
 	uint64_t d = mono_ns > c->base_mono ? mono_ns - c->base_mono : 0;
 	unsigned __int128 t = (unsigned __int128)d * c->rate / CP_CLOCK_RATE_ONE + c->base_cal;
 	return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+}
+
+static uint64_t cp_clock_sys(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * CP_NS + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cp_clock_read(const struct cp_clock *c)
+{
+	return cp_clock_now(c, cp_clock_sys(CLOCK_MONOTONIC), cp_clock_sys(CLOCK_REALTIME));
 }
 
 /* n digits exactly at s. */

@@ -16,6 +16,8 @@
  *     0 < rate <= CP_CLOCK_RATE_MAX.
  *  4. Times are UTC nanoseconds since 1970-01-01; they are written ISO-8601 with the
  *     calendar's offset ("2026-12-30T08:50:00+08:00").
+ *  5. A held simulated clock stands still (tokexd holds it while it starts, so the
+ *     calendar goes on from where it was when the control plane is ready).
  */
 #ifndef TOKEX_CP_CLOCK_H
 #define TOKEX_CP_CLOCK_H
@@ -31,14 +33,20 @@ struct cp_clock {
 	uint64_t base_mono; /* CLOCK_MONOTONIC ns */
 	uint64_t rate;      /* millionths of real time (rule 3) */
 	int sim;            /* 0: the wall clock */
+	int held;           /* rule 5 */
 };
 
 /* The wall clock (rule 2). */
 void cp_clock_wall(struct cp_clock *c);
 /* A simulated clock that reads start_ns at mono_now and runs at rate (rule 1). */
 void cp_clock_sim(struct cp_clock *c, uint64_t start_ns, uint64_t rate, uint64_t mono_now);
+/* Rule 5: hold a simulated clock at its time at mono_now; resume it from there. */
+void cp_clock_hold(struct cp_clock *c, uint64_t mono_now);
+void cp_clock_resume(struct cp_clock *c, uint64_t mono_now);
 /* The calendar time: mono_ns and wall_ns are the two clocks read now. */
 uint64_t cp_clock_now(const struct cp_clock *c, uint64_t mono_ns, uint64_t wall_ns);
+/* The calendar time now (reads CLOCK_MONOTONIC and CLOCK_REALTIME). */
+uint64_t cp_clock_read(const struct cp_clock *c);
 
 /* ISO-8601 with an offset: YYYY-MM-DDTHH:MM[:SS[.fraction]] then Z, +HH:MM, -HH:MM,
  * +HHMM or +HH. 0, or -EINVAL with the reason in err (which part is wrong). */

@@ -574,6 +574,21 @@ int cp_state_asm_feed(struct cp_state_asm *a, const void *payload, size_t len, c
 	return rc < 0 ? rc : 1;
 }
 
+int cp_state_feed(struct cp_state_img *img, struct cp_state_asm *as, const void *payload,
+		  size_t len, char *err, size_t errlen)
+{
+	int rc = cp_state_asm_feed(as, payload, len, err, errlen);
+	return rc == 1 ? cp_state_img_stage(img, &as->it, err, errlen) : rc;
+}
+
+uint32_t cp_state_drop_unended(struct cp_state_img *img, struct cp_state_asm *as)
+{
+	uint32_t n = img->n_pend + (as->next != 0);
+	img->n_pend = 0;
+	cp_state_asm_init(as);
+	return n;
+}
+
 /* ---- snapshot section -------------------------------------------------------------- */
 
 struct cp_state_snap_hdr {
@@ -726,7 +741,7 @@ static const char *cp_state_day(int32_t day, char *buf, size_t len)
 
 void cp_state_describe(const struct cp_state_item *it, char *buf, size_t len)
 {
-	char e[160], p[6][24], d[3][16];
+	char e[160], p[8][24], d[3][16];
 	struct cp_life_contract k;
 	struct cp_account a;
 	struct cp_state_global g;
@@ -736,7 +751,8 @@ void cp_state_describe(const struct cp_state_item *it, char *buf, size_t len)
 		if ((rc = cp_state_decode_contract(it, &k, e, sizeof(e))) < 0)
 			break;
 		snprintf(buf, len, "contract slot=%u id=%u symbol=%s phase=%s core=%u ref=%s "
-			 "settle=%s final=%s limits=[%s,%s] bp=%u first_day=%u operator_limits=%u "
+			 "settle=%s final=%s limits=[%s,%s] array=[%s,%s] bp=%u first_day=%u "
+			 "operator_limits=%u "
 			 "spot=%u locked=%u last_day=%s traded=%s settled=%s days=%u halt=%u "
 			 "uncross=%s/%" PRIu64, (unsigned)it->index, k.id, k.symbol,
 			 cp_life_phase_name(k.phase), k.core,
@@ -744,7 +760,9 @@ void cp_state_describe(const struct cp_state_item *it, char *buf, size_t len)
 			 cp_state_price(k.settle, p[1], sizeof(p[1])),
 			 cp_state_price(k.final_settle, p[2], sizeof(p[2])),
 			 cp_state_price(k.lo, p[3], sizeof(p[3])),
-			 cp_state_price(k.hi, p[4], sizeof(p[4])), k.band_bp, k.first_day,
+			 cp_state_price(k.hi, p[4], sizeof(p[4])),
+			 cp_state_price(k.arr_lo, p[6], sizeof(p[6])),
+			 cp_state_price(k.arr_hi, p[7], sizeof(p[7])), k.band_bp, k.first_day,
 			 k.limits_set, k.spot, k.locked_flags,
 			 cp_state_day(k.last_trading_day, d[0], sizeof(d[0])),
 			 cp_state_day(k.trade_day, d[1], sizeof(d[1])),

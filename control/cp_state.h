@@ -171,6 +171,15 @@ void cp_state_asm_init(struct cp_state_asm *a);
 int cp_state_asm_feed(struct cp_state_asm *a, const void *payload, size_t len, char *err,
 		      size_t errlen);
 
+/* Replay: one JN_T_CP payload reassembled and staged into img. 1 when it committed a
+ * change, 0, or a negative errno with the reason. */
+int cp_state_feed(struct cp_state_img *img, struct cp_state_asm *as, const void *payload,
+		  size_t len, char *err, size_t errlen);
+/* Drops what is under way (a change without its END, an item without its last part):
+ * at the end of a journal, and where a new writer run begins (JN_WRITER_FIRST: its
+ * recovery dropped it). Returns how many items and part-items were dropped. */
+uint32_t cp_state_drop_unended(struct cp_state_img *img, struct cp_state_asm *as);
+
 /* Snapshot section: the bound of its size, save, check and load (check first: load
  * changes nothing when it fails). *used: the section's length. */
 size_t cp_state_snap_bound(void);

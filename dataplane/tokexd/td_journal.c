@@ -346,6 +346,7 @@ struct td_replay {
 	struct td_replay_fifo fifo[TD_MAX_MATCH][TD_N_SRC];
 	uint64_t now;
 	uint64_t orders, ctls, sessions, replies, local, gw_replies, md, skipped, drains, late;
+	uint64_t cps; /* the control plane's state records */
 	uint64_t gw_sessions, gw_local, gw_dropped; /* the TCP gateway's */
 };
 
@@ -503,6 +504,14 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 	struct td_app *a = rp->a;
 	struct mc_core *mc = a->match[0].mc;
 	rp->now = r->time_ns;
+	/* The control plane's state (td_cpstate.c); a bad record stops the replay. */
+	int cps = td_cps_replay(a, r);
+	if (cps != 0)
+		return cps;
+	if (r->type == JN_T_CP) {
+		rp->cps++;
+		return 0;
+	}
 	if (r->type == JN_T_DRAIN && r->len == sizeof(struct jn_drain)) {
 		struct jn_drain d;
 		memcpy(&d, r->payload, sizeof(d));
@@ -672,6 +681,12 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       "shares the RX lcore and every durability wait takes a scheduler slice\n");
 	uint64_t next = jn_next_seq(a->jn);
 	a->jn_last = a->jn_durable = next - 1;
+	int cps_rc = td_cps_create(a, err, errlen);
+	if (cps_rc < 0) {
+		jn_close(a->jn);
+		a->jn = NULL;
+		return cps_rc;
+	}
 	if (next > 1) {
 		/* Recovery: the newest usable snapshot (td_snap.c), then the records after it
 		 * (every record from the first when there is none). */
@@ -693,12 +708,19 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		int64_t n = jn_replay(a->cfg.journal_dir, (uint64_t)from, td_replay_rec, &rp);
 		td_replay_fini(&rp);
 		if (n < 0) {
-			snprintf(err, errlen, "journal %s: replay failed: %s", a->cfg.journal_dir,
-				 strerror((int)-n));
+			const char *why = td_cps_replay_error(a);
+			if (why)
+				snprintf(err, errlen, "journal %s: replay failed: the control plane's "
+					 "record at %s: not starting (tokex-journal verify %s shows the "
+					 "journal's state)", a->cfg.journal_dir, why, a->cfg.journal_dir);
+			else
+				snprintf(err, errlen, "journal %s: replay failed: %s",
+					 a->cfg.journal_dir, strerror((int)-n));
 			jn_close(a->jn);
 			a->jn = NULL;
 			return (int)n;
 		}
+		td_cps_recovered(a);
 		printf("tokexd: journal: recovered %" PRId64 " record(s) from seq %" PRIu64 "%s to "
 		       "seq %" PRIu64 " in %.1f ms: %" PRIu64 " request(s), %" PRIu64
 		       " control command(s), %"
@@ -707,12 +729,13 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       " tcp replies renumbered (%" PRIu64 " session-layer rejects), %" PRIu64
 		       " tcp replies dropped (no gateway), %" PRIu64
 		       " market-data records (not re-sent), %" PRIu64 " skipped, %" PRIu64
-		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order\n",
+		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order, %"
+		       PRIu64 " control-plane state records\n",
 		       n, (uint64_t)from, from > 1 ? " (after the snapshot)" : "", next - 1,
 		       (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
 		       rp.sessions, rp.replies + rp.local, rp.local, rp.gw_sessions,
 		       rp.gw_replies + rp.gw_local, rp.gw_local, rp.gw_dropped, rp.md,
-		       rp.skipped, rp.drains, rp.late);
+		       rp.skipped, rp.drains, rp.late, rp.cps);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */
 		unsigned shown = 0;
 		for (unsigned slot = 0; slot < a->cfg.max_sessions && shown < 16; slot++) {

@@ -493,6 +493,11 @@ static void test_clock(void **state)
 	assert_true(cp_clock_now(&c, 1000, 99) == t);
 	/* One real second is one calendar hour; the wall clock does not move it. */
 	assert_true(cp_clock_now(&c, 1000 + 1000000000ull, 7) == t + 3600ull * 1000000000ull);
+	/* Held, it stands still; resumed, it goes on from there. */
+	cp_clock_hold(&c, 1000 + 2000000000ull);
+	assert_true(cp_clock_now(&c, 1000 + 9000000000ull, 7) == t + 7200ull * 1000000000ull);
+	cp_clock_resume(&c, 1000 + 9000000000ull);
+	assert_true(cp_clock_now(&c, 1000 + 10000000000ull, 7) == t + 3ull * 3600 * 1000000000ull);
 	cp_clock_sim(&c, t, CP_CLOCK_RATE_MAX, 0);
 	assert_true(cp_clock_now(&c, UINT64_MAX, 0) == UINT64_MAX); /* saturates */
 }
