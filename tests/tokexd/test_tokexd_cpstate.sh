@@ -1,32 +1,36 @@
 #!/usr/bin/env bash
 # test_tokexd_cpstate.sh - the control plane survives restarts, on a simulated clock: the
 # real tokexd with a journal, the scheduler on and --clock at a high rate runs trading
-# days (settlements, the last trading day of 202612, its expiry, final settlement from
-# the index file and delisting, the next month listed), the operator lists and delists a
-# month, sets limits, an account and a kill switch; tokexd is killed -9 at given points
-# of the calendar and restarted without --clock each time: `tokexctl contracts` must show
-# exactly what it showed before the kill and the calendar must go on from where it was,
-# not from the wall clock nor from --clock. A clean stop journals the calendar's time and
-# the next start continues from exactly that time. Bad --clock values, a --clock before
-# the journal's calendar and a control-plane record of another format version are refused
-# with the reason.
+# days (settlements, holidays, the last trading day of 202612, its expiry, final
+# settlement from the index file and delisting, the next month listed), the operator
+# lists and delists a month, sets limits, an account and a kill switch; tokexd is killed
+# -9 at given points of the calendar and restarted without --clock each time: `tokexctl
+# contracts` must show exactly what it showed before the kill and the calendar must go on
+# from where it was, not from the wall clock nor from --clock. A clean stop journals the
+# calendar's time and the next start continues from exactly that time. Bad --clock
+# values, a --clock before the journal's calendar and a control-plane record of another
+# format version are refused with the reason.
 #
 # usage: test_tokexd_cpstate.sh rtc|pipeline TOKEXD TOKEXCTL TOKEX_JOURNAL JN_GEN
 # Parameters (environment; the defaults are the registered test's), the base of longer
 # runs (a simulated year):
-#   CPS_RATE   the calendar's rate, times real time (default 3600: an hour a second)
-#   CPS_START  --clock of the first start (default 2026-12-29T08:50:00+08:00, a Tuesday)
+#   CPS_RATE   the calendar's rate, times real time (default 7200 in rtc mode, 3600 in
+#              pipeline mode, whose control thread shares a CPU with a polling lcore here)
+#   CPS_START  --clock of the first start (default 2026-12-28T08:50:00+08:00, a Monday)
+#   CPS_HOLIDAYS  trading.holidays (default "2026-12-29 2027-01-01": the quiet stretches
+#              the kills and the clean stop fall in last a day and a half and three days)
 #   CPS_KILLS  kill -9 points, calendar times (Beijing, YYYY-MM-DDTHH:MM), ascending; each
-#              must lie in a quiet stretch of the calendar (a night: nothing is due from
-#              15:10 to 08:55) longer than a restart takes at CPS_RATE (default
-#              "2026-12-29T20:00 2026-12-31T21:00")
-#   CPS_END    the calendar time of the clean stop, after the last kill (default
-#              2027-01-01T03:00)
+#              must lie in a quiet stretch of the calendar (nothing is due from about 15:10
+#              to the next business day's 08:55) longer than a restart takes at CPS_RATE
+#              (default "2026-12-28T20:00 2026-12-31T20:00")
+#   CPS_END    the calendar time of the clean stop, after the last kill, quiet too
+#              (default 2027-01-01T06:00)
 #   CPS_SNAP   journal.snapshot_every (default 100: recoveries start from snapshots, which
 #              hold the control plane's state; 0: the whole journal replays)
 #   CPS_LIMIT  tokexd's --seconds for each run (default 300)
 # The first night (CPS_START's date, 20:00) the operator acts: list, delist, limits,
-# account, kill switch. TAP tkxc<net>_<pid>, subnets 198.18.110-119.0/24 (a lock per
+# account, kill switch. Before a kill the test waits until no contract is in a phase of
+# the trading day (the scheduler may run behind the calendar on a loaded machine). TAP tkxc<net>_<pid>, subnets 198.18.110-119.0/24 (a lock per
 # subnet), market data 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every
 # wait follows an event with a bound: a start 60 s, a calendar time (its real time at
 # CPS_RATE) x 4 + 60 s.
@@ -37,10 +41,12 @@ TOKEXD=${2:?usage: test_tokexd_cpstate.sh MODE TOKEXD TOKEXCTL TOKEX_JOURNAL JN_
 CTL=${3:?usage: test_tokexd_cpstate.sh MODE TOKEXD TOKEXCTL TOKEX_JOURNAL JN_GEN}
 TJ=${4:?usage: test_tokexd_cpstate.sh MODE TOKEXD TOKEXCTL TOKEX_JOURNAL JN_GEN}
 JN_GEN=${5:?usage: test_tokexd_cpstate.sh MODE TOKEXD TOKEXCTL TOKEX_JOURNAL JN_GEN}
-RATE=${CPS_RATE:-3600}
-START_AT=${CPS_START:-2026-12-29T08:50:00+08:00}
-KILLS=${CPS_KILLS:-2026-12-29T20:00 2026-12-31T21:00}
-END_AT=${CPS_END:-2027-01-01T03:00}
+RATE=${CPS_RATE:-}
+[ -n "$RATE" ] || { [ "$MODE" = pipeline ] && RATE=3600 || RATE=7200; }
+START_AT=${CPS_START:-2026-12-28T08:50:00+08:00}
+HOLIDAYS=${CPS_HOLIDAYS-2026-12-29 2027-01-01}
+KILLS=${CPS_KILLS:-2026-12-28T20:00 2026-12-31T20:00}
+END_AT=${CPS_END:-2027-01-01T06:00}
 SNAP=${CPS_SNAP:-100}
 LIMIT=${CPS_LIMIT:-300}
 
@@ -104,6 +110,7 @@ cores:
 fi
 SNAPKEY=
 [ "$SNAP" != 0 ] && SNAPKEY="  snapshot_every: $SNAP"
+HOLS=$(for h in $HOLIDAYS; do printf '"%s", ' "$h"; done)
 cat >"$WORK/tokexd.yaml" <<EOF
 # test_tokexd_cpstate_$MODE (generated)
 $CORES
@@ -117,6 +124,8 @@ $SNAPKEY
 control:
   socket: $SOCK
   scheduler: 1
+trading:
+  holidays: [${HOLS%, }]
 settlement:
   index_file: $WORK/index.csv
 firms:
@@ -189,6 +198,17 @@ sanitizers_quiet() {
 
 # A phase of contract $1 in `contracts` output $2.
 phase_of() { awk -v id="$1" '$1 == id {print $3}' <<<"$2"; }
+# QUIET: `tokexctl contracts` once no contract is in a phase of the trading day or between
+# two (the scheduler has caught up with a night of the calendar); bounded 60 s.
+wait_quiet() {
+	for _ in $(seq 1 300); do
+		QUIET=$(ctl contracts) || fail "tokexctl contracts: no answer"
+		awk 'NR > 1 && $3 != "LISTED" && $3 != "SETTLED" && $3 != "DELISTED" {b = 1}
+			END {exit b}' <<<"$QUIET" && return 0
+		sleep 0.2
+	done
+	fail "the contracts did not settle down in 60 s: $QUIET"
+}
 
 # --- refusals: bad --clock values (before EAL, no TAP made) ------------------------------
 bad_clock() { # $1 the text stderr must hold, the rest tokexd's clock options
@@ -219,7 +239,8 @@ say "first start: $line"
 
 # --- the first night: the operator's changes --------------------------------------------
 wait_cal "${START_AT:0:10}T20:00"
-out=$(ctl contracts) || fail "tokexctl contracts"
+wait_quiet
+out=$QUIET
 [ "$(phase_of 202612 "$out")" = SETTLED ] || fail "202612 not SETTLED after its first day: $out"
 listed=$(ctl list) || fail "tokexctl list: $listed"
 NEW=$(awk '$1 == "listed" {print $2}' <<<"$listed")
@@ -237,7 +258,8 @@ echo "$out"
 # --- kill -9 at each point; the restart shows the same, the calendar goes on -------------
 for at in $KILLS; do
 	wait_cal "$at"
-	before=$(ctl contracts) || fail "tokexctl contracts before the kill at $at"
+	wait_quiet
+	before=$QUIET
 	t1=$(cal_now)
 	r1=$(date +%s)
 	kill -KILL "$TD_PID"
@@ -266,7 +288,8 @@ grep -q '^tokexd: journal: snapshot seq .* loaded' "$WORK"/tokexd.*.log ||
 
 # --- to the end: 202612 expired, final-settled from the index file, delisted -------------
 wait_cal "$END_AT"
-out=$(ctl contracts)
+wait_quiet
+out=$QUIET
 echo "$out"
 case $(phase_of 202612 "$out") in
 DELISTED | "") ;;
