@@ -278,7 +278,8 @@ void td_telemetry_register(struct td_app *app);
 
 /* ---- Snapshots (td_snap.c; issue 6: recovery from the newest snapshot) ----------------
  * Run-to-completion mode with a journal: every journal.snapshot_every records the RX core
- * serializes the matching core, the UDP sessions and the market-data publisher into a
+ * serializes the matching core, the UDP sessions, the market-data publisher (the TCP
+ * gateway's sessions, the control plane's state: td_snap.c's sections) into a
  * preallocated buffer (no system call, no allocation) and a writer thread makes it a
  * snapshot file; recovery loads the newest usable one and replays only what follows it.
  * Wiring (td_journal.c, td_rx.c):

@@ -15,8 +15,11 @@
  * receiving and matching: one fdatasync covers everything that arrived while the previous
  * one ran (group commit; ~200-600 us each on this host). Control commands are the
  * exception: td_jn_ctl appends and waits (rare, and the operator's answer must not
- * precede durability). A session's first establishment is journaled (SESSION) before its
- * EstablishmentAck, which the gate holds like any reply.
+ * precede durability), except DAY_STATS, which changes nothing and is not journaled; so
+ * do the control plane's own state records (JN_T_CP, td_cpstate.c), each change of the
+ * lifecycle durable before the next command of a transition and the operator's answer.
+ * A session's first establishment is journaled (SESSION) before its EstablishmentAck,
+ * which the gate holds like any reply.
  *
  * Invariants:
  *  1. Nothing leaves that is not durable, and nothing is applied that is not journaled:
@@ -55,7 +58,9 @@
  *
  *
  * After recovery (td_journal_open, before the cores, the control thread and the gateway
- * start): the books, exchange order ids and trade ids are as before the stop; each UDP
+ * start): the books, exchange order ids and trade ids are as before the stop; so is the
+ * control plane's state (JN_T_CP records and the snapshot's section, td_cpstate.c), which
+ * the control thread resumes from instead of the configuration (td_ctl_start); each UDP
  * and TCP session that was ever established is TERMINATED in its old slot (of its own
  * table: "tokexd: journal: session ... tcp" for the gateway's) with its outbound
  * numbering, retransmit ring (the last sessions.retransmit_depth messages), inbound number
@@ -254,6 +259,10 @@ uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now)
 
 int td_jn_ctl(struct td_app *a, const struct dp_ctl *c)
 {
+	/* DAY_STATS only reads (the scheduler polls it every second per trading contract, a
+	 * restart once per contract): nothing for replay to redo, no durability to wait for. */
+	if (c->type == DP_CTL_DAY_STATS)
+		return 0;
 	int64_t s = td_jn_append(a, JN_T_CTL, c, sizeof(*c), c->now);
 	if (s == 0)
 		return -EAGAIN;
