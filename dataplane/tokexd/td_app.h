@@ -242,7 +242,7 @@ void td_journal_close(struct td_app *a);
  *   td_cps_flush()        control thread: journals what changed (durable on return)
  *   td_cps_poll()         RX core: journals what the control thread sent
  *   td_cps_final()        the RX lcore's thread after the control thread and the RX loop
- *                         ended: the state with the clock's last time
+ *                         ended: a simulated calendar's last time, and any change left
  *   td_cps_snap_*()       td_snap.c: the section of the RX core's copy */
 int td_cps_create(struct td_app *a, char *err, size_t len);
 int td_cps_replay(struct td_app *a, const struct jn_rec *r);

@@ -228,7 +228,11 @@ int td_cps_final(struct td_app *a, const struct cp_life *L, const struct cp_cloc
 	struct cp_state_global g = {.clock_sim = (uint8_t)clk->sim, .clock_rate = clk->rate,
 				    .wall_ns = td_now_ns()};
 	g.cal_ns = cp_clock_now(clk, td_mono_ns(), g.wall_ns);
-	uint32_t n = cp_state_diff(L, &g, &s->rx, 1, s->out);
+	/* A simulated calendar's time is state (the next start continues from it); the wall
+	 * clock's is not: then only a change the control thread could not journal goes. */
+	uint32_t n = cp_state_diff(L, &g, &s->rx, clk->sim, s->out);
+	if (n == 0)
+		return 0;
 	int rc = td_cps_journal(a, s->out, n);
 	if (rc == 0)
 		rc = td_jn_wait(a) ? -EIO : 0;
