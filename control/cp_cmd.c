@@ -712,6 +712,20 @@ static int cp_do_spot(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 	return 0;
 }
 
+static int cp_do_clock(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		       struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	char t[40], r[24];
+	cp_clock_format_time(x->L->now, x->L->cal.utc_offset_min, t, sizeof(t));
+	cp_clock_format_rate(x->clock ? x->clock->rate : CP_CLOCK_RATE_ONE, r, sizeof(r));
+	cp_put(b, "calendar %s rate %s %s\n", t, r,
+	       x->clock && x->clock->sim ? "simulated" : "wall");
+	return 0;
+}
+
 static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 		      struct cp_buf *b);
 
@@ -789,6 +803,10 @@ static const struct cp_cmd cp_cmds[] = {
 	 "how many were cancelled."},
 	{"tick", 0, 0, "tick", cp_do_tick, 0,
 	 "Runs the scheduler now (it runs by itself every 50 ms in tokexd)."},
+	{"clock", 0, 0, "clock", cp_do_clock, 0,
+	 "The calendar's time and rate: the wall clock, or the simulated calendar tokexd was "
+	 "started on (--clock, --clock-rate), which drives the trading day, settlement, expiry "
+	 "and listing; wire timestamps and keepalives stay on the wall clock."},
 };
 
 #define CP_NCMDS (sizeof(cp_cmds) / sizeof(cp_cmds[0]))
@@ -914,7 +932,16 @@ int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len)
 			x->errors++;
 			return cp_bad(&b, c, NULL);
 		}
+		if (x->clock)
+			x->L->now = cp_clock_read(x->clock);
 		int rc = c->fn(x, c, argc, argv, &b);
+		if (x->commit) {
+			/* Durable before the answer, also what a failed command changed. */
+			size_t at = len ? strlen(out) : 0; /* handlers write errors unframed */
+			int k = x->commit(x->commit_arg, out + at, len - at);
+			if (k < 0 && rc == 0)
+				rc = k;
+		}
 		if (rc < 0)
 			x->errors++;
 		return rc;

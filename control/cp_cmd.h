@@ -32,6 +32,8 @@
  *   kill FIRM ACCT on|off                   kill switch (on also cancels its orders)
  *   cancel FIRM ACCT [ID]                   mass cancel (0 0 = every account); how many
  *   tick                                    run the scheduler now
+ *   clock                                   the calendar's time and rate (simulated or
+ *                                           wall clock)
  */
 #ifndef TOKEX_CP_CMD_H
 #define TOKEX_CP_CMD_H
@@ -39,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cp_clock.h"
 #include "cp_config.h"
 #include "cp_life.h"
 #include "cp_sched.h"
@@ -56,6 +59,14 @@ struct cp_cmd_ctx {
 	int (*sessions)(void *arg, char *out, size_t len);
 	int (*drop)(void *arg, uint64_t session_id, char *out, size_t len);
 	void *sessions_arg;
+	/* Optional (tokexd): the calendar's clock. Each command reads the lifecycle's time
+	 * from it (L->now); 'clock' shows it. NULL: L->now as the caller set it. */
+	const struct cp_clock *clock;
+	/* Optional (tokexd): called after every command, before its answer, to make the
+	 * control plane's change durable (the journal). 0, or a negative errno with the
+	 * operator's text in out: the command's answer is then that error. */
+	int (*commit)(void *arg, char *out, size_t len);
+	void *commit_arg;
 	unsigned long commands;
 	unsigned long errors;
 };

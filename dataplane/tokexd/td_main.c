@@ -28,6 +28,7 @@
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
+#include "cp_clock.h"
 #include "cp_life.h"
 #include "td_app.h"
 #include "td_gw.h"
@@ -56,6 +57,13 @@ static void usage(FILE *f)
 		"      --seconds N         stop by itself after N seconds\n"
 		"      --print-config      print the effective configuration and exit\n"
 		"      --journal DIR       input journal directory (journal.dir); \"\" = no journal\n"
+		"      --clock START       the trading calendar's time now, ISO-8601 with an offset\n"
+		"                          (e.g. 2026-12-30T08:50:00+08:00): a simulated calendar for\n"
+		"                          the scheduler, phases, settlement, expiry and listing;\n"
+		"                          \"now\" = the wall clock. Without it, a journal's simulated\n"
+		"                          calendar continues where it stopped\n"
+		"      --clock-rate R      the simulated calendar runs R times real time (default 1,\n"
+		"                          or the journal's; up to 1000000)\n"
 		"  -v, --verbose           print session events as they happen\n"
 		"  -h, --help\n");
 }
@@ -81,7 +89,7 @@ static int parse_ip(const char *s, uint32_t *host)
 }
 
 enum { O_VDEV = 256, O_IP, O_MODE, O_RX, O_MATCH, O_TCP, O_NOTCP, O_SECONDS, O_PRINT,
-       O_JOURNAL };
+       O_JOURNAL, O_CLOCK, O_CLOCK_RATE };
 
 /* Options override the file, which overrides the built-in defaults. Returns the index of
  * the first EAL argument after "--", or -1 to exit(2), -2 to exit(0). */
@@ -96,6 +104,8 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		{"seconds", required_argument, NULL, O_SECONDS},
 		{"print-config", no_argument, NULL, O_PRINT},
 		{"journal", required_argument, NULL, O_JOURNAL},
+		{"clock", required_argument, NULL, O_CLOCK},
+		{"clock-rate", required_argument, NULL, O_CLOCK_RATE},
 		{"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	struct cp_config *cfg = &a->cfg;
@@ -192,6 +202,22 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 				return -1;
 			}
 			snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "%s", optarg);
+			break;
+		case O_CLOCK:
+			a->clk.wall = strcmp(optarg, "now") == 0;
+			a->clk.start_set = !a->clk.wall;
+			if (!a->clk.wall &&
+			    cp_clock_parse_time(optarg, &a->clk.start_ns, err, sizeof(err)) < 0) {
+				fprintf(stderr, "tokexd: --clock %s\n", err);
+				return -1;
+			}
+			break;
+		case O_CLOCK_RATE:
+			if (cp_clock_parse_rate(optarg, &a->clk.rate, err, sizeof(err)) < 0) {
+				fprintf(stderr, "tokexd: --clock-rate %s\n", err);
+				return -1;
+			}
+			a->clk.rate_set = 1;
 			break;
 		case 'v':
 			a->verbose = 1;
@@ -739,6 +765,9 @@ int main(int argc, char **argv)
 	 * the control thread or the gateway. A corrupt journal stops the start here. */
 	if (td_journal_open(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
 		rte_exit(1, "tokexd: %s\n", err);
+	/* The calendar's clock: what --clock asks for, against what the journal recorded. */
+	if (td_ctl_clock_setup(a, err, sizeof(err)) < 0)
+		rte_exit(2, "tokexd: %s\n", err);
 
 	atomic_store(&a->running, 1);
 	signal(SIGINT, td_on_signal);
@@ -788,6 +817,7 @@ int main(int argc, char **argv)
 		a->gw = NULL;
 	}
 	td_journal_report(a);
+	td_ctl_final(a); /* the control plane's state and the calendar's time at the stop */
 	td_journal_close(a);
 	td_print_stats(a);
 	td_offload_close(a);

@@ -28,8 +28,9 @@
  *
  * Blob: struct td_snap_hdr (magic "TKSN", version, length, the journal seq the state
  * follows, when, a fingerprint of the configuration) then the sections: each matching
- * core's, the UDP session table's, the publisher's, and a fourth, the TCP gateway's
- * sessions, when a gateway runs (each with its own magic, version and length: dp_snap.h).
+ * core's, the UDP session table's, the publisher's, the TCP gateway's sessions when a
+ * gateway runs, and the control plane's state (cp_state.h; from version 2) (each with its
+ * own magic, version and length: dp_snap.h).
  *
  * Retention (the writer, after snapshot k at seq S_k is durable on disk): the journal
  * segments all of whose records are <= S_(k-1) are deleted (jn_prune), and so are the
@@ -81,6 +82,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cp_state.h"
 #include "jn_journal.h"
 #include "mc_snap.h"
 #include "md_snap.h"
@@ -89,8 +91,10 @@
 #include "td_gw.h"
 
 #define TD_SNAP_MAGIC 0x4e534b54u /* "TKSN" */
-#define TD_SNAP_VERSION 1
-#define TD_SNAP_MAX_SECT (TD_MAX_MATCH + 3) /* cores, UDP sessions, publisher, gateway */
+/* Version 2 added the control plane's section; a version 1 snapshot (none) still loads,
+ * the control plane's state then coming from the records after it alone. */
+#define TD_SNAP_VERSION 2
+#define TD_SNAP_MAX_SECT (TD_MAX_MATCH + 4) /* cores, UDP sessions, publisher, gateway, cp */
 
 struct td_snap_hdr {
 	uint32_t magic;
@@ -163,17 +167,24 @@ static void td_snap_config_once(struct td_snap *s, struct td_app *a)
 	s->config_set = 1;
 }
 
-/* Sections: the matching core's, the UDP sessions', the publisher's, and with a TCP
- * gateway its sessions' (the RX core's shadow of its table: a->gw_shadow, td_gw.h). */
+/* Sections: the matching core's, the UDP sessions', the publisher's, with a TCP gateway
+ * its sessions' (the RX core's shadow of its table: a->gw_shadow, td_gw.h), and the
+ * control plane's state (the RX core's copy: td_cpstate.c). Version 1 had no control
+ * plane's. */
+static uint32_t td_snap_sections_v(const struct td_app *a, unsigned version)
+{
+	return a->route.n_match + 2 + (a->gw != NULL) + (version >= 2 && a->cps != NULL);
+}
+
 static uint32_t td_snap_sections(const struct td_app *a)
 {
-	return a->route.n_match + 2 + (a->gw != NULL);
+	return td_snap_sections_v(a, TD_SNAP_VERSION);
 }
 
 static size_t td_snap_bound(const struct td_app *a)
 {
 	size_t n = sizeof(struct td_snap_hdr) + ss_snap_bound(a->ss) + md_snap_bound(a->md) +
-		   (a->gw_shadow ? ss_snap_bound(a->gw_shadow) : 0);
+		   (a->gw_shadow ? ss_snap_bound(a->gw_shadow) : 0) + td_cps_snap_bound(a);
 	for (uint32_t m = 0; m < a->route.n_match; m++)
 		n += mc_snap_bound(a->match[m].mc);
 	return n;
@@ -202,6 +213,7 @@ static int64_t td_snap_serialize(struct td_snap *s, struct td_app *a, uint64_t s
 	md_snap_save(a->md, &w);
 	if (a->gw_shadow)
 		ss_snap_save(a->gw_shadow, &w);
+	td_cps_snap_save(a, &w);
 	if (w.err)
 		return w.err;
 	h->len = w.len;
@@ -542,12 +554,12 @@ static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, 
 			 "length %" PRIu64 " of %zu)", seq, (unsigned)h.magic, h.len, len);
 		return -EBADMSG;
 	}
-	if (h.version != TD_SNAP_VERSION) {
-		snprintf(why, whylen, "format version %u, this tokexd reads %u", (unsigned)h.version,
-			 (unsigned)TD_SNAP_VERSION);
+	if (h.version != TD_SNAP_VERSION && h.version != 1) {
+		snprintf(why, whylen, "format version %u, this tokexd reads 1 and %u",
+			 (unsigned)h.version, (unsigned)TD_SNAP_VERSION);
 		return -EPROTO;
 	}
-	if (h.config != s->config || h.n_sect != td_snap_sections(a)) {
+	if (h.config != s->config || h.n_sect != td_snap_sections_v(a, h.version)) {
 		snprintf(why, whylen, "taken with another configuration (contracts, accounts, "
 			 "sessions, retransmit depth, market-data contracts, mode or the TCP "
 			 "gateway differ: "
@@ -575,6 +587,13 @@ static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, 
 		off[nm + 2] = at;
 		if ((rc = ss_snap_check(td_gw_table(a->gw), b + at, len - at, &used, why,
 					whylen)) < 0)
+			return rc;
+	}
+	off[nm + 3] = 0;
+	if (h.version >= 2 && a->cps) {
+		at += used;
+		off[nm + 3] = at;
+		if ((rc = cp_state_snap_check(b + at, len - at, &used, why, whylen)) < 0)
 			return rc;
 	}
 	if (at + used != len) {
@@ -667,6 +686,7 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			break;
 		}
 		uint64_t t0 = td_mono_ns(), now = td_now_ns();
+		size_t cp_used = 0;
 		rc = 0;
 		for (uint32_t m = 0; m < nm && rc >= 0; m++)
 			rc = mc_snap_load(a->match[m].mc, buf + off[m], len - off[m], NULL, why,
@@ -678,7 +698,10 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 				       sizeof(why))) < 0 ||
 		    (a->gw && (rc = ss_snap_load(td_gw_table(a->gw), buf + off[nm + 2],
 						 len - off[nm + 2], TD_RESTORED_TERM_NS, NULL, why,
-						 sizeof(why))) < 0)) {
+						 sizeof(why))) < 0) ||
+		    (off[nm + 3] && (rc = td_cps_snap_load(a, buf + off[nm + 3],
+							   len - off[nm + 3], &cp_used, why,
+							   sizeof(why))) < 0)) {
 			snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " passed its checks "
 				 "but failed to load (%s): the state is part restored, not starting; "
 				 "move %s/" TD_SNAP_NAME " aside and restart", dir, seq, why, dir, seq);
