@@ -476,7 +476,7 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 	p->ts_tolerance_ms = cfg->ts_tolerance_ms;
 	p->linger_ms = cfg->linger_ms;
 	p->udp_auth = cfg->udp_auth ? SS_AUTH_REQUIRED : SS_AUTH_OFF;
-	p->logon_floor_ns = td_now_ns(); /* no key of before this start comes back */
+	p->logon_floor_ns = td_now_ns(); /* no logon of before this start: ss_session.h 14, 16 */
 }
 
 static void td_print_logs(struct td_app *a)
