@@ -12,8 +12,10 @@
  *  1. A business day is a Monday to Friday that is not in the holiday list.
  *  2. A contract is named by its delivery month, id YYYYMM (e.g. 202603), symbol TKNyymm.
  *  3. A contract's last trading day is the last business day of its delivery month.
- *  4. Twelve consecutive months are listed; when one expires the month after the last
- *     listed one is listed (cp_cal_month_add(last, 1)).
+ *  4. Twelve consecutive months are listed (CP_CAL_STRIP); when one expires the month
+ *     after the last listed one is listed (cp_cal_month_add(last, 1)). The operator may
+ *     list that month too, and nothing else (a month delisted before it ever traded may
+ *     come back into its place).
  *  5. The day runs: order entry for the opening call auction [auction_entry, auction_match),
  *     the uncross at auction_match and no order entry until the first session opens, then
  *     the continuous sessions (breaks between them), closed after the last one.
@@ -26,6 +28,7 @@
 
 #define CP_MAX_HOLIDAYS 128
 #define CP_MAX_SESSIONS 8
+#define CP_CAL_STRIP 12 /* months listed at a time (rule 4) */
 #define CP_NS_PER_DAY (86400ull * 1000000000ull)
 
 /* One continuous trading session, minutes after local midnight, [start, end). */

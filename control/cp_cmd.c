@@ -83,6 +83,7 @@ struct cp_cmd {
 	const char *usage;
 	cp_handler fn;
 	int op; /* for the shared handlers */
+	const char *help; /* what it does, for 'help' */
 };
 
 static int cp_bad(struct cp_buf *b, const struct cp_cmd *c, const char *word)
@@ -136,11 +137,14 @@ static int cp_do_contracts(struct cp_cmd_ctx *x, const struct cp_cmd *c, int arg
 			       k->halt_reason == CP_HALT_VOLATILITY ? "volatility" : "operator");
 		if (k->locked_flags & 3)
 			cp_put(b, " locked-%s", k->locked_flags & 1 ? "up" : "down");
-		if (k->phase >= TKX_PHASE_FINAL_SETTLED) {
+		/* A month delisted without a final settlement (never traded) has none. */
+		if (k->phase >= TKX_PHASE_FINAL_SETTLED && k->final_settle > 0) {
 			char f[24];
 			cp_price(f, sizeof(f), k->final_settle);
 			cp_put(b, " final:%s", f);
 		}
+		if (k->spot)
+			cp_put(b, " spot");
 		cp_put(b, "\n");
 	}
 	return 0;
@@ -223,19 +227,44 @@ static int cp_do_counters(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc
 	       s->settlements, s->listed, s->delisted, s->vol_halts);
 	cp_put(b, "commands: %lu errors %lu\n", x->commands, x->errors);
 	if (x->S)
-		cp_put(b, "scheduler: ticks %" PRIu64 " steps %" PRIu64 " errors %" PRIu64 "%s%s\n",
-		       x->S->ticks, x->S->steps, x->S->errors, x->S->last_error[0] ? " last: " : "",
+		cp_put(b, "scheduler: ticks %" PRIu64 " steps %" PRIu64 " errors %" PRIu64
+		       " (not logged again %" PRIu64 ") index_reads %" PRIu64 " final_waits %" PRIu64
+		       "%s%s\n", x->S->ticks, x->S->steps, x->S->errors, x->S->errors_quiet,
+		       x->S->index_reads, x->S->final_waits, x->S->last_error[0] ? " last: " : "",
 		       x->S->last_error);
 	if (x->counters && b->n < b->len)
 		x->counters(x->counters_arg, b->p + b->n, b->len - b->n), b->n += strlen(b->p + b->n);
 	return 0;
 }
 
+/* The months of the strip: listed and not expired (LISTED ... SETTLED). */
+static uint32_t cp_strip(const struct cp_life *L, uint32_t *first, uint32_t *last)
+{
+	uint32_t n = 0;
+	*first = *last = 0;
+	for (uint32_t i = 0; i < L->n; i++) {
+		const struct cp_life_contract *k = &L->c[i];
+		if (!cp_cal_month_valid(k->id) || k->phase < TKX_PHASE_LISTED ||
+		    k->phase > TKX_PHASE_SETTLED)
+			continue;
+		n++;
+		if (!*first || k->id < *first)
+			*first = k->id;
+		if (k->id > *last)
+			*last = k->id;
+	}
+	return n;
+}
+
+/* Listing keeps the twelve-month roll (cp_cal.h rule 4): the month after the strip's
+ * last (what the roll itself lists when a month expires), or a month delisted without
+ * ever trading back into its place inside the strip; nothing else. */
 static int cp_do_list(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 		      struct cp_buf *b)
 {
 	struct cp_life *L = x->L;
 	uint32_t last = cp_life_last_month(L), id;
+	uint32_t next = last ? cp_cal_month_add(last, 1) : 0;
 	if (argc == 2) {
 		if (cp_u32(argv[1], &id) < 0 || !cp_cal_month_valid(id))
 			return cp_bad(b, c, argv[1]);
@@ -244,26 +273,55 @@ static int cp_do_list(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 			cp_put(b, "list: no listed month to follow: give YYYYMM");
 			return -EINVAL;
 		}
-		id = cp_cal_month_add(last, 1);
+		id = next;
 	}
 	struct cp_life_contract *k = cp_life_find(L, id);
-	int rc;
-	if (!k || k->phase == TKX_PHASE_DELISTED) {
-		const struct cp_life_contract *like = last ? cp_life_find(L, last) : NULL;
-		if (!like) {
-			cp_put(b, "list %u: no contract to copy the tick and reference from", id);
-			return -EINVAL;
-		}
-		if (k) {
-			cp_put(b, "contract %u was delisted: a month is listed once", id);
-			return -ESTALE;
-		}
-		struct cp_life_params p = {.id = id, .core = like->core, .tick = like->tick,
-					   .ref_price = like->settle, .max_qty = like->max_qty,
-					   .max_orders = like->max_orders};
-		if ((rc = cp_life_define(L, &p, b->p, b->len)) < 0)
-			return rc;
+	uint32_t s_first, s_last;
+	uint32_t in_strip = cp_strip(L, &s_first, &s_last);
+	int comeback = k && k->phase == TKX_PHASE_DELISTED;
+	if (comeback && !cp_life_never_traded(k)) {
+		cp_put(b, "list %u: the month traded and was delisted: a month that traded is "
+		       "listed once", id);
+		return -ESTALE;
 	}
+	if (k && !comeback)
+		return cp_life_list(L, id, b->p, b->len); /* its refusal: already listed */
+	if (id != next && !(comeback && s_first && id > s_first && id < s_last)) {
+		if (next)
+			cp_put(b, "list %u: only the month after the strip's last (%u) may be listed: "
+			       "%u; the roll lists it when a month expires", id, last, next);
+		else
+			cp_put(b, "list %u: no listed month to follow", id);
+		return -EINVAL;
+	}
+	int32_t ltd = cp_cal_last_trading_day(&L->cal, id);
+	int32_t day;
+	uint32_t min;
+	cp_cal_local(&L->cal, L->now, &day, &min);
+	if (day > ltd || (day == ltd && cp_cal_slot(&L->cal, day, min) == CP_SLOT_CLOSED)) {
+		char d[16];
+		cp_format_date(ltd, d, sizeof(d));
+		cp_put(b, "list %u: its last trading day %s is over", id, d);
+		return -EINVAL;
+	}
+	if (!comeback && in_strip >= CP_CAL_STRIP) {
+		cp_put(b, "list %u: the strip already holds %u months (%u to %u); the roll lists %u "
+		       "when %u expires", id, in_strip, s_first, s_last, id, s_first);
+		return -EBUSY;
+	}
+	const struct cp_life_contract *like = last ? cp_life_find(L, last) : NULL;
+	if (!like) {
+		cp_put(b, "list %u: no contract to copy the tick and reference from", id);
+		return -EINVAL;
+	}
+	struct cp_life_params p = {.id = id, .core = like->core, .tick = like->tick,
+				   .ref_price = like->settle, .max_qty = like->max_qty,
+				   .max_orders = like->max_orders};
+	if (comeback)
+		cp_life_forget(L, id);
+	int rc;
+	if ((rc = cp_life_define(L, &p, b->p, b->len)) < 0)
+		return rc;
 	if ((rc = cp_life_list(L, id, b->p, b->len)) < 0)
 		return rc;
 	k = cp_life_find(L, id);
@@ -271,8 +329,36 @@ static int cp_do_list(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 	return 0;
 }
 
+/* Delisting removes a month from trading for good once it traded: confirmed by a second
+ * word, checked first so that nothing impossible is confirmed. */
+static int cp_do_delist(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+			struct cp_buf *b)
+{
+	uint32_t id;
+	if (cp_id(c, argv[1], &id, b) < 0)
+		return -EINVAL;
+	if (argc == 3 && strcmp(argv[2], "confirm") != 0)
+		return cp_bad(b, c, argv[2]);
+	int rc = cp_life_delist_check(x->L, id, b->p, b->len);
+	if (rc < 0)
+		return rc;
+	const struct cp_life_contract *k = cp_life_find(x->L, id);
+	if (argc == 2) {
+		cp_put(b, "delist %u: %s; repeat as 'delist %u confirm'", id,
+		       k->phase == TKX_PHASE_LISTED ? "the month never traded: it leaves the market "
+						    "and may be listed again later"
+						  : "the month leaves the market for good",
+		       id);
+		return -EAGAIN;
+	}
+	if ((rc = cp_life_delist(x->L, id, b->p, b->len)) < 0)
+		return rc;
+	cp_put(b, "%u DELISTED\n", id);
+	return 0;
+}
+
 enum { OP_PREOPEN, OP_UNCROSS, OP_OPEN, OP_BREAK, OP_CLOSE, OP_HALT, OP_RESUME, OP_SETTLE,
-       OP_EXPIRE, OP_DELIST };
+       OP_EXPIRE };
 
 static int cp_apply(struct cp_cmd_ctx *x, int op, uint32_t id, char *err, size_t len)
 {
@@ -305,10 +391,8 @@ static int cp_apply(struct cp_cmd_ctx *x, int op, uint32_t id, char *err, size_t
 		struct cp_life_contract *k = cp_life_find(L, id);
 		return cp_life_settle(L, id, k && k->trade_day >= 0 ? k->trade_day : today, err, len);
 	}
-	case OP_EXPIRE:
-		return cp_life_expire(L, id, today, err, len);
 	default:
-		return cp_life_delist(L, id, err, len);
+		return cp_life_expire(L, id, today, err, len);
 	}
 }
 
@@ -417,12 +501,15 @@ static int cp_do_final(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, c
 		if (rc < 0)
 			return rc;
 	}
-	int rc = cp_life_final_settle(x->L, id, &fx, b->p, b->len);
+	struct cp_final f;
+	int rc = cp_life_final_settle(x->L, id, &fx, &f, b->p, b->len);
 	if (rc < 0)
 		return rc;
 	char p[24];
 	cp_price(p, sizeof(p), k->final_settle);
-	cp_put(b, "%u FINAL_SETTLED at %s\n", id, p);
+	cp_put(b, "%u FINAL_SETTLED at %s (mean of %u business-day fixings)\n", id, p, f.n_used);
+	if (f.n_skipped)
+		cp_put(b, "skipped %u row(s) not on a business day: %s\n", f.n_skipped, f.skipped);
 	return 0;
 }
 
@@ -490,9 +577,10 @@ static int cp_do_cancel(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, 
 		return -EINVAL;
 	if (firm != 0 && cp_firm(x, c, firm, b) < 0)
 		return -ENOENT;
-	int rc = cp_life_mass_cancel(x->L, firm, acct, id, b->p, b->len);
+	uint64_t n = 0;
+	int rc = cp_life_mass_cancel(x->L, firm, acct, id, &n, b->p, b->len);
 	if (rc == 0)
-		cp_put(b, "mass cancel %u/%u sent\n", firm, acct);
+		cp_put(b, "mass cancel %u/%u: %" PRIu64 " order(s) cancelled\n", firm, acct, n);
 	return rc;
 }
 
@@ -515,47 +603,277 @@ static int cp_do_tick(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 	return 0;
 }
 
+/* VWAP of the day to the price unit (0.0001), '-' without a trade. */
+static void cp_vwap(char *buf, size_t len, uint64_t notional, uint64_t volume)
+{
+	if (volume == 0)
+		snprintf(buf, len, "-");
+	else
+		cp_format_price(cp_round_tick(notional, volume, 1), buf, len);
+}
+
+static int cp_do_show(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)argc;
+	struct cp_life *L = x->L;
+	uint32_t id;
+	if (cp_id(c, argv[1], &id, b) < 0)
+		return -EINVAL;
+	struct cp_life_contract *k = cp_life_find(L, id);
+	if (!k) {
+		cp_put(b, "no contract %u (see 'contracts')", id);
+		return -ENOENT;
+	}
+	char p1[24], p2[24], p3[24], d[16];
+	cp_put(b, "contract %u %s: %s, core %u%s\n", k->id, k->symbol, cp_life_phase_name(k->phase),
+	       k->core, k->spot ? ", the spot month" : "");
+	cp_price(p1, sizeof(p1), k->prev_settle);
+	cp_price(p2, sizeof(p2), k->lo);
+	cp_price(p3, sizeof(p3), k->hi);
+	cp_put(b, "reference %s, limits [%s, %s] (%u bp%s)\n", p1, p2, p3, k->band_bp,
+	       k->limits_set ? ", operator" : k->first_day ? ", first day" :
+	       (k->locked_flags & 3) ? ", after a limit-locked day" : "");
+	if (k->arr_hi) {
+		cp_price(p1, sizeof(p1), k->arr_lo);
+		cp_price(p2, sizeof(p2), k->arr_hi);
+		cp_put(b, "book price range [%s, %s] (follows the market at pre-open)\n", p1, p2);
+	}
+	if (k->last_trading_day != INT32_MAX) {
+		cp_format_date(k->last_trading_day, d, sizeof(d));
+		cp_put(b, "last trading day %s, ", d);
+	}
+	cp_put(b, "days traded %u", k->days_traded);
+	if (k->settled_day >= 0) {
+		cp_format_date(k->settled_day, d, sizeof(d));
+		cp_price(p1, sizeof(p1), k->settle);
+		cp_put(b, ", settlement %s on %s", p1, d);
+	}
+	if (k->final_settle > 0) {
+		cp_price(p1, sizeof(p1), k->final_settle);
+		cp_put(b, ", final settlement %s", p1);
+	}
+	cp_put(b, "\n");
+	if (k->phase == TKX_PHASE_DEFINED || k->phase == TKX_PHASE_DELISTED)
+		return 0; /* no book in a core */
+	char e[256];
+	if (cp_life_day(L, id, e, sizeof(e)) == 0) {
+		cp_vwap(p1, sizeof(p1), k->notional, k->volume);
+		cp_price(p2, sizeof(p2), k->high);
+		cp_price(p3, sizeof(p3), k->low);
+		char last[24];
+		cp_price(last, sizeof(last), k->last);
+		cp_put(b, "day: volume %" PRIu64 ", VWAP %s, high %s, low %s, last %s\n", k->volume,
+		       p1, p2, p3, last);
+	} else {
+		cp_put(b, "day: %s\n", e);
+	}
+	if (k->trade_day >= 0 && !(k->phase == TKX_PHASE_PRE_OPEN &&
+				   k->halt_reason != CP_HALT_VOLATILITY)) {
+		if (k->uncross_price == TKX_NULL_PRICE) {
+			cp_put(b, "uncross: no cross\n");
+		} else {
+			cp_price(p1, sizeof(p1), k->uncross_price);
+			cp_put(b, "uncross: %s, volume %" PRIu64 "\n", p1, k->uncross_qty);
+		}
+	}
+	int64_t ip, imb;
+	uint64_t iq;
+	if (cp_life_indicative(L, id, &ip, &iq, &imb, e, sizeof(e)) == 0) {
+		if (ip == TKX_NULL_PRICE) {
+			cp_put(b, "indicative auction: the book does not cross\n");
+		} else {
+			cp_price(p1, sizeof(p1), ip);
+			cp_put(b, "indicative auction: %s, volume %" PRIu64 ", imbalance %+" PRId64
+			       "%s\n", p1, iq, imb,
+			       k->phase == TKX_PHASE_PRE_OPEN ? "" : " (the book as it is; no auction now)");
+		}
+	} else {
+		cp_put(b, "indicative auction: %s\n", e);
+	}
+	return 0;
+}
+
+static int cp_do_spot(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	const struct cp_life_contract *k = cp_life_spot(x->L);
+	if (!k) {
+		cp_put(b, "no spot month: no listed month whose last trading day is ahead\n");
+		return 0;
+	}
+	char d[16];
+	cp_format_date(k->last_trading_day, d, sizeof(d));
+	cp_put(b, "spot month %u %s, last trading day %s, %s%s\n", k->id, k->symbol, d,
+	       cp_life_phase_name(k->phase), k->spot ? "" : " (the cores' flag not moved yet)");
+	return 0;
+}
+
+static int cp_do_clock(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		       struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	char t[40], r[24];
+	cp_clock_format_time(x->L->now, x->L->cal.utc_offset_min, t, sizeof(t));
+	cp_clock_format_rate(x->clock ? x->clock->rate : CP_CLOCK_RATE_ONE, r, sizeof(r));
+	cp_put(b, "calendar %s rate %s %s\n", t, r,
+	       x->clock && x->clock->sim ? "simulated" : "wall");
+	return 0;
+}
+
 static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 		      struct cp_buf *b);
 
+/* Each command: its words, and what it does (help). */
 static const struct cp_cmd cp_cmds[] = {
-	{"help", 0, 0, "help", cp_do_help, 0},
-	{"contracts", 0, 0, "contracts", cp_do_contracts, 0},
-	{"calendar", 0, 0, "calendar", cp_do_calendar, 0},
-	{"sessions", 0, 0, "sessions", cp_do_sessions, 0},
-	{"drop", 1, 1, "drop SESSION", cp_do_drop, 0},
-	{"counters", 0, 0, "counters", cp_do_counters, 0},
-	{"list", 0, 1, "list [YYYYMM]", cp_do_list, 0},
-	{"preopen", 1, 1, "preopen ID", cp_do_phase, OP_PREOPEN},
-	{"uncross", 1, 1, "uncross ID", cp_do_phase, OP_UNCROSS},
-	{"open", 1, 1, "open ID", cp_do_phase, OP_OPEN},
-	{"break", 1, 1, "break ID", cp_do_phase, OP_BREAK},
-	{"close", 1, 1, "close ID", cp_do_phase, OP_CLOSE},
-	{"halt", 1, 1, "halt ID|all", cp_do_phase, OP_HALT},
-	{"resume", 1, 1, "resume ID|all", cp_do_phase, OP_RESUME},
-	{"limits", 3, 3, "limits ID LO HI (prices like 2.3000)", cp_do_limits, 0},
-	{"settle", 1, 1, "settle ID|all", cp_do_phase, OP_SETTLE},
-	{"expire", 1, 1, "expire ID", cp_do_phase, OP_EXPIRE},
-	{"final", 1, 2, "final ID [INDEX-FILE]", cp_do_final, 0},
-	{"delist", 1, 1, "delist ID", cp_do_phase, OP_DELIST},
-	{"account", 4, 5, "account FIRM ACCOUNT MAXQTY MAXPOS [MAXPOS-SPOT]", cp_do_account, 0},
-	{"kill", 3, 3, "kill FIRM ACCOUNT on|off", cp_do_kill, 0},
-	{"cancel", 2, 3, "cancel FIRM ACCOUNT [ID]", cp_do_cancel, 0},
-	{"tick", 0, 0, "tick", cp_do_tick, 0},
+	{"help", 0, 1, "help [COMMAND]", cp_do_help, 0,
+	 "The commands and what each does; with COMMAND, that one in full. tokexctl answers "
+	 "it itself, without tokexd."},
+	{"contracts", 0, 0, "contracts", cp_do_contracts, 0,
+	 "Every contract: phase, core, reference (the previous settlement), today's limits and "
+	 "their width in basis points, last trading day; notes: halted, locked-up/down (the "
+	 "latest day closed limit-locked), final:PRICE (final settlement), spot (the spot "
+	 "month)."},
+	{"show", 1, 1, "show ID", cp_do_show, 0,
+	 "One contract in full: phase, reference, limits, the book's price range, settlements; "
+	 "from its matching core now: the day's volume, VWAP, high, low and last price, the "
+	 "latest uncross (price and volume) and the indicative auction price of the book as it "
+	 "is (volume and imbalance: > 0 buyers left over)."},
+	{"spot", 0, 0, "spot", cp_do_spot, 0,
+	 "The spot month: the listed month whose last trading day comes first and is not over; "
+	 "the accounts' spot position limits apply to it."},
+	{"calendar", 0, 0, "calendar", cp_do_calendar, 0,
+	 "The trading calendar: the time now and its slot, the auction and session times, the "
+	 "holidays, the limit rules."},
+	{"sessions", 0, 0, "sessions", cp_do_sessions, 0,
+	 "The order-entry sessions of both tables (udp, tcp): id, firm, state, since, "
+	 "sequence numbers, peer."},
+	{"drop", 1, 1, "drop SESSION", cp_do_drop, 0,
+	 "Forgets an order-entry session (terminated first if live); its resting orders stay, "
+	 "detached, and remain the firm's to cancel."},
+	{"counters", 0, 0, "counters", cp_do_counters, 0,
+	 "Lifecycle, command, scheduler and matching-core counters."},
+	{"list", 0, 1, "list [YYYYMM]", cp_do_list, 0,
+	 "Lists the month after the strip's last (what the roll does when a month expires); "
+	 "YYYYMM must be that month, or a month delisted before it ever traded, back into its "
+	 "place. Refused when twelve months are already listed or its last trading day is "
+	 "over."},
+	{"preopen", 1, 1, "preopen ID", cp_do_phase, OP_PREOPEN,
+	 "Opens the call auction's order entry for today (new day, limits) by hand."},
+	{"uncross", 1, 1, "uncross ID", cp_do_phase, OP_UNCROSS,
+	 "Runs the call auction by hand: executes at the uncross price and shows it."},
+	{"open", 1, 1, "open ID", cp_do_phase, OP_OPEN,
+	 "Starts continuous trading by hand (after the uncross or a break)."},
+	{"break", 1, 1, "break ID", cp_do_phase, OP_BREAK,
+	 "Pauses continuous trading by hand (a break between sessions)."},
+	{"close", 1, 1, "close ID", cp_do_phase, OP_CLOSE, "Closes the trading day by hand."},
+	{"halt", 1, 1, "halt ID|all", cp_do_phase, OP_HALT,
+	 "Operator halt: no order entry until 'resume'; the close still closes and settles it."},
+	{"resume", 1, 1, "resume ID|all", cp_do_phase, OP_RESUME,
+	 "Ends an operator halt, into the phase the calendar says now."},
+	{"limits", 3, 3, "limits ID LO HI (prices like 2.3000)", cp_do_limits, 0,
+	 "Today's price limits, on the tick grid and inside the book's price range (see "
+	 "'show'); they last until the next pre-open."},
+	{"settle", 1, 1, "settle ID|all", cp_do_phase, OP_SETTLE,
+	 "Daily settlement of a closed contract (the day's VWAP; no trade: the previous "
+	 "settlement) and the next day's limits."},
+	{"expire", 1, 1, "expire ID", cp_do_phase, OP_EXPIRE,
+	 "Expires a month settled on its last trading day, or one whose last trading day is "
+	 "over; resting orders are cancelled."},
+	{"final", 1, 2, "final ID [INDEX-FILE]", cp_do_final, 0,
+	 "Final settlement of an expired month: the mean of the index file's fixings of the "
+	 "month's business days; rows on weekends and holidays are skipped and named."},
+	{"delist", 1, 2, "delist ID confirm", cp_do_delist, 0,
+	 "Removes a final-settled month, or a listed month that never traded, from the market. "
+	 "Without 'confirm' it only says what would happen. A month that traded never comes "
+	 "back; one that never traded may be listed again."},
+	{"account", 4, 5, "account FIRM ACCOUNT MAXQTY MAXPOS [MAXPOS-SPOT]", cp_do_account, 0,
+	 "Per-account limits: largest order, largest position per contract, and in the spot "
+	 "month (0 = the same)."},
+	{"kill", 3, 3, "kill FIRM ACCOUNT on|off", cp_do_kill, 0,
+	 "Kill switch of an account (0 = the whole firm): on refuses its orders and cancels "
+	 "those resting."},
+	{"cancel", 2, 3, "cancel FIRM ACCOUNT [ID]", cp_do_cancel, 0,
+	 "Mass cancel of an account's orders (0 0 = everyone's), on one contract or all; says "
+	 "how many were cancelled."},
+	{"tick", 0, 0, "tick", cp_do_tick, 0,
+	 "Runs the scheduler now (it runs by itself every 50 ms in tokexd)."},
+	{"clock", 0, 0, "clock", cp_do_clock, 0,
+	 "The calendar's time and rate: the wall clock, or the simulated calendar tokexd was "
+	 "started on (--clock, --clock-rate), which drives the trading day, settlement, expiry "
+	 "and listing; wire timestamps and keepalives stay on the wall clock."},
 };
 
 #define CP_NCMDS (sizeof(cp_cmds) / sizeof(cp_cmds[0]))
+
+/* Words per line of help text, wrapped at 88 columns after an indent. */
+static void cp_wrap(struct cp_buf *b, const char *text, unsigned indent)
+{
+	unsigned col = indent;
+	cp_put(b, "%*s", (int)indent, "");
+	while (*text) {
+		size_t w = strcspn(text, " ");
+		if (col > indent && col + 1 + w > 88) {
+			cp_put(b, "\n%*s", (int)indent, "");
+			col = indent;
+		} else if (col > indent) {
+			cp_put(b, " ");
+			col++;
+		}
+		cp_put(b, "%.*s", (int)w, text);
+		col += (unsigned)w;
+		text += w;
+		while (*text == ' ')
+			text++;
+	}
+	cp_put(b, "\n");
+}
+
+static int cp_help(const char *name, struct cp_buf *b)
+{
+	for (size_t i = 0; i < CP_NCMDS; i++) {
+		if (name && strcmp(cp_cmds[i].name, name) != 0)
+			continue;
+		cp_put(b, "%s\n", cp_cmds[i].usage);
+		cp_wrap(b, cp_cmds[i].help, 4);
+		if (name)
+			return 0;
+	}
+	if (name) {
+		cp_put(b, "help: no command '%s' (try 'help')", name);
+		return -ENOSYS;
+	}
+	return 0;
+}
 
 static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 		      struct cp_buf *b)
 {
 	(void)x;
 	(void)c;
-	(void)argc;
-	(void)argv;
+	return cp_help(argc == 2 ? argv[1] : NULL, b);
+}
+
+int cp_cmd_help(const char *name, char *out, size_t len)
+{
+	struct cp_buf b = {out, len, 0};
+	if (len)
+		out[0] = '\0';
+	return cp_help(name, &b);
+}
+
+void cp_cmd_names(char *out, size_t len)
+{
+	struct cp_buf b = {out, len, 0};
+	if (len)
+		out[0] = '\0';
 	for (size_t i = 0; i < CP_NCMDS; i++)
-		cp_put(b, "%s\n", cp_cmds[i].usage);
-	return 0;
+		cp_put(&b, "%s%s", i ? " " : "", cp_cmds[i].name);
 }
 
 int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len)
@@ -614,7 +932,16 @@ int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len)
 			x->errors++;
 			return cp_bad(&b, c, NULL);
 		}
+		if (x->clock)
+			x->L->now = cp_clock_read(x->clock);
 		int rc = c->fn(x, c, argc, argv, &b);
+		if (x->commit) {
+			/* Durable before the answer, also what a failed command changed. */
+			size_t at = len ? strlen(out) : 0; /* handlers write errors unframed */
+			int k = x->commit(x->commit_arg, out + at, len - at);
+			if (k < 0 && rc == 0)
+				rc = k;
+		}
 		if (rc < 0)
 			x->errors++;
 		return rc;

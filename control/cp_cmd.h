@@ -9,24 +9,31 @@
  * run in part. FIRM is one of the configuration's firms (0 in cancel: every firm).
  * Commands:
  *
- *   help                                    this list
- *   contracts                               contracts, phases, limits, settlements
+ *   help [COMMAND]                          what each command does (tokexctl answers it
+ *                                           itself: cp_cmd_help)
+ *   contracts                               contracts, phases, limits, settlements, spot
+ *   show ID                                 one contract in full: the day's volume and
+ *                                           VWAP, the uncross, the indicative auction
+ *   spot                                    the spot month
  *   calendar                                the calendar: trading sessions, holidays, today
  *   sessions                                order-entry sessions (one table: udp and tcp)
  *   drop SESSION                            forget an order-entry session (its orders stay)
  *   counters                                lifecycle, scheduler and core counters
- *   list [YYYYMM]                           list the next month (or that one)
+ *   list [YYYYMM]                           list the month after the strip's last (only
+ *                                           that one, or a never-traded month back)
  *   preopen|uncross|open|break|close ID     drive a phase by hand (no scheduler)
  *   halt ID|all    resume ID|all            operator halt and resume
  *   limits ID LO HI                         today's price limits
  *   settle ID|all                           daily settlement of closed contracts
  *   expire ID                               expire on/after the last trading day
  *   final ID [INDEX-FILE]                   final settlement from the index file
- *   delist ID                               drop a final-settled (or unused) contract
+ *   delist ID confirm                       drop a final-settled (or unused) contract
  *   account FIRM ACCT MAXQTY MAXPOS [SPOT]  per-account limits
  *   kill FIRM ACCT on|off                   kill switch (on also cancels its orders)
- *   cancel FIRM ACCT [ID]                   mass cancel (0 0 = every account)
+ *   cancel FIRM ACCT [ID]                   mass cancel (0 0 = every account); how many
  *   tick                                    run the scheduler now
+ *   clock                                   the calendar's time and rate (simulated or
+ *                                           wall clock)
  */
 #ifndef TOKEX_CP_CMD_H
 #define TOKEX_CP_CMD_H
@@ -34,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cp_clock.h"
 #include "cp_config.h"
 #include "cp_life.h"
 #include "cp_sched.h"
@@ -51,6 +59,14 @@ struct cp_cmd_ctx {
 	int (*sessions)(void *arg, char *out, size_t len);
 	int (*drop)(void *arg, uint64_t session_id, char *out, size_t len);
 	void *sessions_arg;
+	/* Optional (tokexd): the calendar's clock. Each command reads the lifecycle's time
+	 * from it (L->now); 'clock' shows it. NULL: L->now as the caller set it. */
+	const struct cp_clock *clock;
+	/* Optional (tokexd): called after every command, before its answer, to make the
+	 * control plane's change durable (the journal). 0, or a negative errno with the
+	 * operator's text in out: the command's answer is then that error. */
+	int (*commit)(void *arg, char *out, size_t len);
+	void *commit_arg;
 	unsigned long commands;
 	unsigned long errors;
 };
@@ -64,6 +80,13 @@ int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len);
  * -EINVAL with the operator's text in out. cp_cmd_exec() checks its line with it; a
  * caller that reads bytes (the socket, a file) checks all of them first. */
 int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len);
+
+/* The help text: every command with what it does (name NULL), or one command's. 0, or
+ * -ENOSYS (no such command) with the operator's text. Needs no lifecycle: tokexctl
+ * answers 'help' and -h with it, without tokexd. */
+int cp_cmd_help(const char *name, char *out, size_t len);
+/* The command names, blank-separated. */
+void cp_cmd_names(char *out, size_t len);
 
 /* Runs every line of a file, stopping at the first error: "path:line: text". */
 int cp_cmd_file(struct cp_cmd_ctx *x, const char *path, char *err, size_t len);

@@ -231,13 +231,20 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->n_firms = 2;
 	cfg->demo_firms = 1;
 
-	/* Twelve consecutive monthly contracts from the current month, id YYYYMM. Prices in
-	 * 0.0001 CNY per 1M tokens; tick 0.001; reference 2.5000; limits +/-8%. */
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	int y = tm.tm_year + 1900, m = tm.tm_mon + 1;
-	for (uint32_t i = 0; i < 12; i++) {
+	cp_config_default_months(cfg, (int64_t)time(NULL));
+}
+
+void cp_config_default_months(struct cp_config *cfg, int64_t unix_s)
+{
+	/* Twelve consecutive monthly contracts from the current month of the exchange's
+	 * calendar (its local time: 00:00-08:00 Beijing time on the 1st is already the new
+	 * month, while UTC still has the old one), id YYYYMM. Prices in 0.0001 CNY per 1M
+	 * tokens; tick 0.001; reference 2.5000; limits +/-8%. */
+	int64_t local = unix_s + (int64_t)cfg->utc_offset_min * 60;
+	int64_t days = local >= 0 ? local / 86400 : -((-local + 86399) / 86400);
+	int y, m, d;
+	cp_civil_from_days((int32_t)days, &y, &m, &d);
+	for (uint32_t i = 0; i < CP_CAL_STRIP; i++) {
 		struct cp_contract *c = &cfg->contracts[i];
 		c->id = (uint32_t)(y * 100 + m);
 		snprintf(c->symbol, sizeof(c->symbol), "TKN%02d%02d", y % 100, m);
@@ -252,7 +259,7 @@ void cp_config_defaults(struct cp_config *cfg)
 			y++;
 		}
 	}
-	cfg->n_contracts = 12;
+	cfg->n_contracts = CP_CAL_STRIP;
 }
 
 void cp_contract_band(const struct cp_contract *c, int64_t *lo, int64_t *hi)

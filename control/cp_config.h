@@ -164,6 +164,9 @@ struct cp_config {
 /* Fills cfg with the built-in defaults: run-to-completion on one core, a TAP port, two
  * demo firms, twelve monthly AI-token contracts; the venue parameters of tokex/venue.h. */
 void cp_config_defaults(struct cp_config *cfg);
+/* The built-in twelve months (cp_config_defaults) from the month the exchange's calendar
+ * (utc_offset_min) is in at unix_s: a simulated clock gives its own time. */
+void cp_config_default_months(struct cp_config *cfg, int64_t unix_s);
 
 /* Overrides cfg with the YAML file at path. Returns 0, or a negative errno with a
  * "path:line: key: reason" message in err; cfg is unchanged on error. A key given twice

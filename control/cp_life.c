@@ -104,8 +104,8 @@ static const char *cp_ctl_name(uint8_t t)
 {
 	static const char *const n[] = {"?", "PHASE", "UNCROSS", "BAND", "DAY_STATS", "NEW_DAY",
 					"VOL_GUARD", "ACCOUNT", "KILL", "MASS_CANCEL", "LIST",
-					"DELIST", "SPOT"};
-	return t <= DP_CTL_SPOT ? n[t] : "?";
+					"DELIST", "SPOT", "RANGE", "AUCTION"};
+	return t <= DP_CTL_AUCTION ? n[t] : "?";
 }
 
 /* One command to one core. Returns the core's rc (or the transport's), with text. */
@@ -164,19 +164,91 @@ static int cp_phase(struct cp_life *L, struct cp_life_contract *k, uint8_t phase
 	return 0;
 }
 
+/* The book's level array as a reply says it (BAND, RANGE): kept when the core said it. */
+static void cp_learn_range(struct cp_life_contract *k, const struct dp_ctl_reply *r)
+{
+	if (r->high > 0 && r->low <= r->high) {
+		k->arr_lo = r->low;
+		k->arr_hi = r->high;
+	}
+}
+
+/* "limits [lo, hi] are outside the book's price range": the operator's words for -ERANGE. */
+static void cp_range_text(const struct cp_life_contract *k, int64_t lo, int64_t hi, char *err,
+			  size_t len)
+{
+	char a[24], b[24], c[24], d[24];
+	cp_format_price(lo, a, sizeof(a));
+	cp_format_price(hi, b, sizeof(b));
+	cp_format_price(k->arr_lo, c, sizeof(c));
+	cp_format_price(k->arr_hi, d, sizeof(d));
+	snprintf(err, len, "contract %u: limits [%s, %s] are outside the book's price range "
+		 "[%s, %s]: give limits inside it (the range follows the market: it is centred "
+		 "again on the reference at a pre-open that needs it)", k->id, a, b, c, d);
+}
+
 static int cp_band(struct cp_life *L, struct cp_life_contract *k, int64_t lo, int64_t hi,
 		   char *err, size_t len)
 {
 	struct dp_ctl c;
+	struct dp_ctl_reply r;
 	cp_ctl_init(L, &c, DP_CTL_BAND, k->id);
 	c.price = lo;
 	c.price2 = hi;
-	int rc = cp_send(L, k->core, &c, NULL, err, len);
+	int rc = cp_send(L, k->core, &c, &r, err, len);
+	if (rc == 0 || rc == -ERANGE)
+		cp_learn_range(k, &r);
+	if (rc == -ERANGE && k->arr_hi && err && len)
+		cp_range_text(k, lo, hi, err, len);
 	if (rc == 0) {
 		k->lo = lo;
 		k->hi = hi;
 	}
 	return rc;
+}
+
+/* The widest band any day can have (cp_settle.h rule 4). */
+static uint32_t cp_widest_bp(const struct cp_life *L)
+{
+	uint32_t w = L->band.band_bp;
+	if (L->band.first_day_bp > w)
+		w = L->band.first_day_bp;
+	if (L->band.locked_bp > w)
+		w = L->band.locked_bp;
+	return w;
+}
+
+/* The book's price window follows the market: when the widest limits a day can have
+ * around the reference no longer fit the level array (the market drifted towards an
+ * end), or the array is not known yet (a book the core built at start), the core moves
+ * it towards +-CP_LIFE_ARRAY_BP around the reference (DP_CTL_RANGE: laid out again when
+ * the book is empty, else moved under the resting orders). A core that cannot leaves
+ * the array as it is: the day's limits are then clipped to it. */
+static void cp_follow_market(struct cp_life *L, struct cp_life_contract *k)
+{
+	int64_t wlo, whi, lo, hi;
+	cp_settle_limits(k->prev_settle, cp_widest_bp(L), k->tick, &wlo, &whi);
+	if (k->arr_hi && wlo >= k->arr_lo && whi <= k->arr_hi)
+		return;
+	cp_settle_limits(k->prev_settle, CP_LIFE_ARRAY_BP, k->tick, &lo, &hi);
+	struct dp_ctl c;
+	struct dp_ctl_reply r;
+	char e[256];
+	cp_ctl_init(L, &c, DP_CTL_RANGE, k->id);
+	c.price = lo;
+	c.price2 = hi;
+	int rc = cp_send(L, k->core, &c, &r, e, sizeof(e));
+	if (rc < 0) {
+		cp_log(L, "contract %u: the book's price range stays: %s", k->id, e);
+		return;
+	}
+	int64_t olo = k->arr_lo, ohi = k->arr_hi;
+	cp_learn_range(k, &r);
+	if (k->arr_lo != olo || k->arr_hi != ohi)
+		cp_log(L, "contract %u: the book's price range follows the market (reference %"
+		       PRId64 "): [%" PRId64 ", %" PRId64 "] -> [%" PRId64 ", %" PRId64 "]%s",
+		       k->id, k->prev_settle, olo, ohi, k->arr_lo, k->arr_hi,
+		       r.qty ? " under the resting orders" : "");
 }
 
 int cp_life_define(struct cp_life *L, const struct cp_life_params *p, char *err, size_t len)
@@ -214,25 +286,85 @@ int cp_life_define(struct cp_life *L, const struct cp_life_params *p, char *err,
 	return 0;
 }
 
-/* Invariant 5: the listed contract that expires first carries the core's spot-month
- * flag (DP_CTL_SPOT), so the accounts' spot position limits apply to it. */
-static void cp_spot_update(struct cp_life *L)
+int cp_life_ltd_over(const struct cp_life *L, const struct cp_life_contract *k, int32_t today)
+{
+	if (k->last_trading_day == INT32_MAX || today < k->last_trading_day)
+		return 0;
+	if (today > k->last_trading_day)
+		return 1;
+	/* Its last trading day is today: over once the calendar has closed the market. */
+	int32_t day;
+	uint32_t min;
+	cp_cal_local(&L->cal, L->now, &day, &min);
+	return day > today || (day == today && cp_cal_slot(&L->cal, day, min) == CP_SLOT_CLOSED);
+}
+
+int cp_life_expiry_due(const struct cp_life *L, const struct cp_life_contract *k, int32_t today)
+{
+	if (k->phase != TKX_PHASE_SETTLED && k->phase != TKX_PHASE_LISTED)
+		return 0;
+	if (k->phase == TKX_PHASE_SETTLED && k->settled_day >= k->last_trading_day)
+		return 1;
+	return cp_life_ltd_over(L, k, today);
+}
+
+static int32_t cp_now_day(const struct cp_life *L)
+{
+	int32_t day;
+	uint32_t min;
+	cp_cal_local(&L->cal, L->now, &day, &min);
+	return day;
+}
+
+/* One DP_CTL_SPOT to the contract's core; the flag follows the core's answer. */
+static int cp_spot_send(struct cp_life *L, struct cp_life_contract *k, int on, char *err,
+			size_t len)
+{
+	struct dp_ctl c;
+	cp_ctl_init(L, &c, DP_CTL_SPOT, k->id);
+	c.arg = on ? 1 : 0;
+	int rc = cp_send(L, k->core, &c, NULL, err, len);
+	if (rc == 0)
+		k->spot = (uint8_t)(on != 0);
+	return rc;
+}
+
+/* Invariant 5: the spot month (cp_life_spot) carries the core's spot-month flag
+ * (DP_CTL_SPOT), so the accounts' spot position limits apply to it, and no other
+ * contract in a core carries it. */
+int cp_life_spot_refresh(struct cp_life *L, char *err, size_t len)
 {
 	struct cp_life_contract *spot = cp_life_spot(L);
-	if (!spot || spot->spot)
-		return;
-	struct dp_ctl c;
-	cp_ctl_init(L, &c, DP_CTL_SPOT, spot->id);
-	c.arg = 1;
-	char err[128];
-	if (cp_send(L, spot->core, &c, NULL, err, sizeof(err)) < 0) {
-		cp_log(L, "%s", err);
-		return;
+	int rc = 0;
+	for (uint32_t i = 0; i < L->n; i++) {
+		struct cp_life_contract *k = &L->c[i];
+		if (k == spot || !k->spot)
+			continue;
+		if (k->phase == TKX_PHASE_DEFINED || k->phase == TKX_PHASE_DELISTED) {
+			k->spot = 0; /* no book in a core: nothing carries the flag */
+			continue;
+		}
+		int r = cp_spot_send(L, k, 0, err, len);
+		if (r < 0 && rc == 0)
+			rc = r;
+		if (r == 0)
+			cp_log(L, "contract %u: no longer the spot month", k->id);
 	}
-	for (uint32_t i = 0; i < L->n; i++)
-		L->c[i].spot = 0;
-	spot->spot = 1;
-	cp_log(L, "contract %u: spot month", spot->id);
+	if (spot && !spot->spot) {
+		int r = cp_spot_send(L, spot, 1, rc ? NULL : err, len);
+		if (r < 0 && rc == 0)
+			rc = r;
+		if (r == 0)
+			cp_log(L, "contract %u: spot month", spot->id);
+	}
+	return rc;
+}
+
+static void cp_spot_update(struct cp_life *L)
+{
+	char err[256];
+	if (cp_life_spot_refresh(L, err, sizeof(err)) < 0)
+		cp_log(L, "%s", err);
 }
 
 int cp_life_list(struct cp_life *L, uint32_t id, char *err, size_t len)
@@ -253,6 +385,16 @@ int cp_life_list(struct cp_life *L, uint32_t id, char *err, size_t len)
 	c.arg = (uint64_t)(uint32_t)k->tick | (uint64_t)(k->max_orders & 0x7fffffffu) << 32;
 	c.arg8 = TKX_PHASE_LISTED;
 	int rc = cp_send(L, k->core, &c, NULL, err, len);
+	if (rc == -ENOSPC) {
+		/* The market moved far from the books the cores' spare slots were sized for:
+		 * a narrower array (twice the widest day), which moves with the market too. */
+		cp_settle_limits(k->prev_settle, 2 * cp_widest_bp(L), k->tick, &k->arr_lo,
+				 &k->arr_hi);
+		c.price = k->arr_lo;
+		c.price2 = k->arr_hi;
+		c.seq = ++L->seq;
+		rc = cp_send(L, k->core, &c, NULL, err, len);
+	}
 	int adopted = rc == -EEXIST; /* the core built it at start: adopt it */
 	if (adopted) {
 		rc = 0;
@@ -329,7 +471,8 @@ int cp_life_pre_open(struct cp_life *L, uint32_t id, int32_t day, char *err, siz
 		uint32_t bp = cp_settle_band_bp(&L->band, k->first_day, k->locked_flags);
 		int64_t lo, hi;
 		cp_settle_limits(k->prev_settle, bp, k->tick, &lo, &hi);
-		/* Clipped to the level array fixed at listing (known when we listed it). */
+		cp_follow_market(L, k);
+		/* Clipped to the level array (when the core could not move it far enough). */
 		if (k->arr_hi && (lo < k->arr_lo || hi > k->arr_hi)) {
 			cp_log(L, "contract %u: limits [%" PRId64 ", %" PRId64 "] clipped to the book's "
 			       "range [%" PRId64 ", %" PRId64 "]", k->id, lo, hi, k->arr_lo, k->arr_hi);
@@ -526,16 +669,17 @@ int cp_life_expire(struct cp_life *L, uint32_t id, int32_t today, char *err, siz
 	struct cp_life_contract *k = cp_get(L, id, err, len);
 	if (!k)
 		return -ENOENT;
-	if (k->phase != TKX_PHASE_SETTLED)
+	if (k->phase != TKX_PHASE_SETTLED && k->phase != TKX_PHASE_LISTED)
 		return cp_state_err(L, k, err, len, "expire it",
-				    "needs SETTLED on its last trading day");
+				    "needs SETTLED on its last trading day, or LISTED or SETTLED "
+				    "once that day is over");
 	if (today < k->last_trading_day) {
 		char d[16];
 		cp_format_date(k->last_trading_day, d, sizeof(d));
 		return cp_err(L, err, len, -EINVAL, "contract %u: its last trading day is %s: not "
 			      "before", k->id, d);
 	}
-	if (k->settled_day < k->last_trading_day) {
+	if (!cp_life_expiry_due(L, k, today)) {
 		char d[16];
 		cp_format_date(k->last_trading_day, d, sizeof(d));
 		return cp_err(L, err, len, -EINVAL, "contract %u: last trading day %s not yet "
@@ -546,13 +690,12 @@ int cp_life_expire(struct cp_life *L, uint32_t id, int32_t today, char *err, siz
 	if (rc < 0)
 		return rc;
 	/* The spot month moved: the next contract gets the spot position limit. */
-	k->spot = 0;
 	cp_spot_update(L);
 	return 0;
 }
 
-int cp_life_final_settle(struct cp_life *L, uint32_t id, const struct cp_fixings *fx, char *err,
-			 size_t len)
+int cp_life_final_settle(struct cp_life *L, uint32_t id, const struct cp_fixings *fx,
+			 struct cp_final *out, char *err, size_t len)
 {
 	struct cp_life_contract *k = cp_get(L, id, err, len);
 	if (!k)
@@ -562,21 +705,28 @@ int cp_life_final_settle(struct cp_life *L, uint32_t id, const struct cp_fixings
 	if (!fx || fx->n == 0)
 		return cp_err(L, err, len, -ENODATA, "contract %u: no index fixings: give the index "
 			      "file (settlement.index_file or 'final ID FILE')", k->id);
-	int64_t p;
-	uint32_t n;
-	int rc = cp_settle_final(fx, &L->cal, k->id, k->tick, &p, &n, err, len);
+	struct cp_final f;
+	int rc = cp_settle_final(fx, &L->cal, k->id, k->tick, &f, err, len);
 	if (rc < 0) {
 		L->st.refused++;
 		return rc;
 	}
-	if ((rc = cp_phase(L, k, TKX_PHASE_FINAL_SETTLED, p, err, len)) < 0)
+	if ((rc = cp_phase(L, k, TKX_PHASE_FINAL_SETTLED, f.price, err, len)) < 0)
 		return rc;
-	k->final_settle = p;
-	cp_log(L, "contract %u: final settlement %" PRId64 " (mean of %u fixings)", k->id, p, n);
+	k->final_settle = f.price;
+	if (f.n_skipped)
+		cp_log(L, "contract %u: final settlement %" PRId64 " (mean of %u business-day "
+		       "fixings; %u row(s) not on a business day skipped: %s)", k->id, f.price,
+		       f.n_used, f.n_skipped, f.skipped);
+	else
+		cp_log(L, "contract %u: final settlement %" PRId64 " (mean of %u business-day "
+		       "fixings)", k->id, f.price, f.n_used);
+	if (out)
+		*out = f;
 	return 0;
 }
 
-int cp_life_delist(struct cp_life *L, uint32_t id, char *err, size_t len)
+int cp_life_delist_check(struct cp_life *L, uint32_t id, char *err, size_t len)
 {
 	struct cp_life_contract *k = cp_get(L, id, err, len);
 	if (!k)
@@ -587,10 +737,19 @@ int cp_life_delist(struct cp_life *L, uint32_t id, char *err, size_t len)
 	if (k->phase == TKX_PHASE_LISTED && k->trade_day >= 0)
 		return cp_err(L, err, len, -EBUSY, "contract %u has traded: expire and final-settle "
 			      "it first", k->id);
+	return 0;
+}
+
+int cp_life_delist(struct cp_life *L, uint32_t id, char *err, size_t len)
+{
+	int rc = cp_life_delist_check(L, id, err, len);
+	if (rc < 0)
+		return rc;
+	struct cp_life_contract *k = cp_life_find(L, id);
 	/* The core refuses while orders rest, publishes DELISTED and frees the slot. */
 	struct dp_ctl c;
 	cp_ctl_init(L, &c, DP_CTL_DELIST, k->id);
-	int rc = cp_send(L, k->core, &c, NULL, err, len);
+	rc = cp_send(L, k->core, &c, NULL, err, len);
 	if (rc < 0) {
 		L->st.refused++;
 		if (rc == -EBUSY && err && len)
@@ -602,7 +761,26 @@ int cp_life_delist(struct cp_life *L, uint32_t id, char *err, size_t len)
 	k->phase = TKX_PHASE_DELISTED;
 	L->st.transitions++;
 	L->st.delisted++;
+	/* A delisted spot month hands the flag to the next month. */
+	cp_spot_update(L);
 	return 0;
+}
+
+int cp_life_never_traded(const struct cp_life_contract *k)
+{
+	return k->trade_day < 0 && k->days_traded == 0;
+}
+
+int cp_life_forget(struct cp_life *L, uint32_t id)
+{
+	for (uint32_t i = 0; i < L->n; i++)
+		if (L->c[i].id == id) {
+			if (L->c[i].phase != TKX_PHASE_DELISTED)
+				return -EBUSY;
+			L->c[i] = L->c[--L->n];
+			return 0;
+		}
+	return -ENOENT;
 }
 
 int cp_life_set_limits(struct cp_life *L, uint32_t id, int64_t lo, int64_t hi, char *err,
@@ -617,6 +795,11 @@ int cp_life_set_limits(struct cp_life *L, uint32_t id, int64_t lo, int64_t hi, c
 		return cp_err(L, err, len, -EINVAL, "contract %u: limits [%" PRId64 ", %" PRId64
 			      "] must be on the tick grid (%" PRId64 "), 0 < lo <= hi", k->id, lo, hi,
 			      k->tick);
+	if (k->arr_hi && (lo < k->arr_lo || hi > k->arr_hi)) {
+		cp_range_text(k, lo, hi, err, len);
+		L->st.refused++;
+		return -ERANGE;
+	}
 	int rc = cp_band(L, k, lo, hi, err, len);
 	if (rc < 0)
 		return rc;
@@ -721,7 +904,7 @@ int cp_life_kill(struct cp_life *L, uint32_t firm, uint32_t account, int on, cha
 }
 
 int cp_life_mass_cancel(struct cp_life *L, uint32_t firm, uint32_t account, uint32_t id,
-			char *err, size_t len)
+			uint64_t *cancelled, char *err, size_t len)
 {
 	uint32_t core0 = 0, core1 = L->n_cores;
 	if (id) {
@@ -747,15 +930,19 @@ int cp_life_mass_cancel(struct cp_life *L, uint32_t firm, uint32_t account, uint
 	}
 	cp_log(L, "mass cancel firm %u account %u contract %u: %" PRIu64 " order(s)", firm,
 	       account, id, n);
+	if (cancelled)
+		*cancelled = n;
 	return rc;
 }
 
 struct cp_life_contract *cp_life_spot(struct cp_life *L)
 {
 	struct cp_life_contract *best = NULL;
+	int32_t today = cp_now_day(L);
 	for (uint32_t i = 0; i < L->n; i++) {
 		struct cp_life_contract *k = &L->c[i];
-		if (k->phase == TKX_PHASE_DEFINED || k->phase >= TKX_PHASE_EXPIRED)
+		if (k->phase == TKX_PHASE_DEFINED || k->phase >= TKX_PHASE_EXPIRED ||
+		    cp_life_ltd_over(L, k, today))
 			continue;
 		if (!best || k->last_trading_day < best->last_trading_day)
 			best = k;
@@ -771,4 +958,36 @@ uint32_t cp_life_last_month(const struct cp_life *L)
 		    cp_cal_month_valid(L->c[i].id))
 			last = L->c[i].id;
 	return last;
+}
+
+int cp_life_day(struct cp_life *L, uint32_t id, char *err, size_t len)
+{
+	struct cp_life_contract *k = cp_get(L, id, err, len);
+	if (!k)
+		return -ENOENT;
+	if (k->phase == TKX_PHASE_DEFINED || k->phase == TKX_PHASE_DELISTED)
+		return cp_state_err(L, k, err, len, "show its day", "no book in a core");
+	struct dp_ctl_reply r;
+	return cp_day_stats(L, k, &r, err, len);
+}
+
+int cp_life_indicative(struct cp_life *L, uint32_t id, int64_t *price, uint64_t *qty,
+		       int64_t *imbalance, char *err, size_t len)
+{
+	struct cp_life_contract *k = cp_get(L, id, err, len);
+	if (!k)
+		return -ENOENT;
+	if (k->phase == TKX_PHASE_DEFINED || k->phase == TKX_PHASE_DELISTED)
+		return cp_state_err(L, k, err, len, "show its auction", "no book in a core");
+	struct dp_ctl c;
+	struct dp_ctl_reply r;
+	cp_ctl_init(L, &c, DP_CTL_AUCTION, k->id);
+	c.price = k->prev_settle;
+	int rc = cp_send(L, k->core, &c, &r, err, len);
+	if (rc < 0)
+		return rc;
+	*price = r.price;
+	*qty = r.qty;
+	*imbalance = r.high;
+	return 0;
 }

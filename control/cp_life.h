@@ -32,6 +32,7 @@
  *   CLOSED --cp_life_settle()--> SETTLED                    (DAY_STATS -> VWAP, next limits)
  *   SETTLED ... the next business day: cp_life_pre_open() again ...
  *   SETTLED (on/after the last trading day) --cp_life_expire()--> EXPIRED
+ *   LISTED, SETTLED (the last trading day over) --cp_life_expire()--> EXPIRED
  *                                          (the core cancels every resting order)
  *   EXPIRED --cp_life_final_settle()--> FINAL_SETTLED        (mean of the index fixings)
  *   FINAL_SETTLED, LISTED --cp_life_delist()--> DELISTED     (the core publishes it and
@@ -49,7 +50,13 @@
  *  4. Today's limits are [lo, hi] = cp_settle_limits(prev_settle, band_bp) unless the
  *     operator set them (cp_life_set_limits()), until the next pre-open.
  *  5. Account limits and the kill switch are per (firm, account) and go to every core;
- *     the spot-month position limit applies to the listed contract that expires first.
+ *     the spot-month position limit applies to the spot month, the listed month that
+ *     expires first among those whose last trading day is not over (cp_life_spot), and
+ *     only there: cp_life_spot_refresh() moves the cores' flag when that changes.
+ *  6. The book's level array follows the market: at a pre-open whose widest possible
+ *     limits leave it, the core moves it to +-CP_LIFE_ARRAY_BP around the reference
+ *     (DP_CTL_RANGE), so prices can go anywhere over a contract's life; limits that
+ *     still leave it are clipped to it, and operator limits outside it are refused.
  */
 #ifndef TOKEX_CP_LIFE_H
 #define TOKEX_CP_LIFE_H
@@ -63,7 +70,7 @@
 
 #define CP_LIFE_MAX 64
 #define CP_LIFE_MAX_ACCOUNTS 64
-#define CP_LIFE_ARRAY_BP 5000 /* a listed book's price range: +-50 % of its first reference */
+#define CP_LIFE_ARRAY_BP 5000 /* a book's price range: +-50 % of the reference it is laid at */
 
 enum cp_halt_reason { CP_HALT_NONE = 0, CP_HALT_OPERATOR = 1, CP_HALT_VOLATILITY = 2 };
 
@@ -84,7 +91,8 @@ struct cp_life_contract {
 	int64_t final_settle;
 	uint32_t band_bp;     /* today's */
 	int64_t lo, hi;       /* today's limits */
-	int64_t arr_lo, arr_hi; /* the book's level array (0, 0: unknown, adopted) */
+	int64_t arr_lo, arr_hi; /* the book's level array as the core last said (0, 0: not
+				 * known yet: a book the core built at start) */
 	uint32_t locked_flags; /* the latest settled day's DAY_STATS flags */
 	int32_t last_trading_day;
 	int32_t trade_day;    /* the business day it last opened (pre-open), -1 never */
@@ -182,10 +190,29 @@ int cp_life_halt(struct cp_life *L, uint32_t id, int reason, char *err, size_t l
 int cp_life_resume(struct cp_life *L, uint32_t id, int phase, char *err, size_t len);
 int cp_life_close(struct cp_life *L, uint32_t id, char *err, size_t len);
 int cp_life_settle(struct cp_life *L, uint32_t id, int32_t day, char *err, size_t len);
+/* LISTED or SETTLED -> EXPIRED when cp_life_expiry_due(). */
 int cp_life_expire(struct cp_life *L, uint32_t id, int32_t today, char *err, size_t len);
-int cp_life_final_settle(struct cp_life *L, uint32_t id, const struct cp_fixings *fx, char *err,
-			 size_t len);
+/* Whether the contract's last trading day is over on day today (local): a later day, or
+ * that day once the calendar closed the market (L->now). Never for a contract that is
+ * not a month. */
+int cp_life_ltd_over(const struct cp_life *L, const struct cp_life_contract *k, int32_t today);
+/* Expiry follows the calendar, whatever the contract did: due for a SETTLED contract
+ * settled on its last trading day, and for a LISTED or SETTLED one once its last
+ * trading day is over (tokexd was not running then, started after its close, or the
+ * month was never opened). */
+int cp_life_expiry_due(const struct cp_life *L, const struct cp_life_contract *k, int32_t today);
+/* EXPIRED -> FINAL_SETTLED from the fixings (cp_settle_final); *f (may be NULL) says what
+ * was averaged and which rows were skipped. */
+int cp_life_final_settle(struct cp_life *L, uint32_t id, const struct cp_fixings *fx,
+			 struct cp_final *f, char *err, size_t len);
+/* Whether cp_life_delist() may go ahead (state only, nothing sent): 0 or its refusal. */
+int cp_life_delist_check(struct cp_life *L, uint32_t id, char *err, size_t len);
 int cp_life_delist(struct cp_life *L, uint32_t id, char *err, size_t len);
+/* Never opened for a trading day: a delisted month like that may be listed again. */
+int cp_life_never_traded(const struct cp_life_contract *k);
+/* Drops a DELISTED contract from the table (its id may be defined again): 0, -EBUSY
+ * (not delisted), -ENOENT. */
+int cp_life_forget(struct cp_life *L, uint32_t id);
 
 /* Operator limits for today: [lo, hi] on the tick grid, lo <= hi. */
 int cp_life_set_limits(struct cp_life *L, uint32_t id, int64_t lo, int64_t hi, char *err,
@@ -198,12 +225,25 @@ int cp_life_sync(struct cp_life *L, uint32_t id, int *changed, char *err, size_t
 int cp_life_account(struct cp_life *L, const struct cp_account *a, char *err, size_t len);
 int cp_life_kill(struct cp_life *L, uint32_t firm, uint32_t account, int on, char *err,
 		 size_t len);
-/* Operator mass cancel of firm+account (0, 0 = everyone) on contract id (0 = all). */
+/* Operator mass cancel of firm+account (0, 0 = everyone) on contract id (0 = all);
+ * *cancelled (may be NULL) = how many orders the cores cancelled. */
 int cp_life_mass_cancel(struct cp_life *L, uint32_t firm, uint32_t account, uint32_t id,
-			char *err, size_t len);
+			uint64_t *cancelled, char *err, size_t len);
 
-/* The listed contract that expires first (the spot month), or NULL. */
+/* Views for the operator. The day so far, from the core (DAY_STATS) into the contract's
+ * volume, notional, high, low and last. */
+int cp_life_day(struct cp_life *L, uint32_t id, char *err, size_t len);
+/* The indicative uncross of the book now (DP_CTL_AUCTION): price (TKX_NULL_PRICE: the
+ * book does not cross), volume, imbalance (> 0 unfilled demand). */
+int cp_life_indicative(struct cp_life *L, uint32_t id, int64_t *price, uint64_t *qty,
+		       int64_t *imbalance, char *err, size_t len);
+
+/* The spot month: the listed contract not yet expired, by its phase and by the calendar
+ * (cp_life_ltd_over at L->now), that expires first; NULL when none. */
 struct cp_life_contract *cp_life_spot(struct cp_life *L);
+/* Moves the cores' spot-month flag to cp_life_spot() (off wherever else it is on):
+ * 0, or the first core's refusal with text (the rest is still done). */
+int cp_life_spot_refresh(struct cp_life *L, char *err, size_t len);
 /* The last (furthest) listed month, 0 when none. */
 uint32_t cp_life_last_month(const struct cp_life *L);
 

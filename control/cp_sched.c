@@ -8,8 +8,10 @@
 #include "cp_sched.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <tokex/proto.h>
 
@@ -77,6 +79,123 @@ static int cp_list_next(struct cp_sched *s, const struct cp_life_contract *like,
 	return rc;
 }
 
+static uint32_t cp_sched_hash(const char *t)
+{
+	uint32_t h = 2166136261u;
+	for (; *t; t++)
+		h = (h ^ (uint8_t)*t) * 16777619u;
+	return h;
+}
+
+static struct cp_sched_note *cp_sched_note_of(struct cp_sched *s, uint32_t id, int add)
+{
+	struct cp_sched_note *free_e = NULL;
+	for (uint32_t i = 0; i < CP_LIFE_MAX + 1; i++) {
+		if (s->note[i].used && s->note[i].id == id)
+			return &s->note[i];
+		if (!free_e && !s->note[i].used)
+			free_e = &s->note[i];
+	}
+	if (add && !free_e) {
+		/* Full: notes of contracts gone (delisted, forgotten) make room. */
+		for (uint32_t i = 0; i < CP_LIFE_MAX + 1 && !free_e; i++) {
+			const struct cp_life_contract *k = cp_life_find(s->L, s->note[i].id);
+			if (!k || k->phase == TKX_PHASE_DELISTED)
+				free_e = &s->note[i];
+		}
+	}
+	if (add && free_e) {
+		memset(free_e, 0, sizeof(*free_e));
+		free_e->id = id;
+		free_e->used = 1;
+		return free_e;
+	}
+	return NULL;
+}
+
+static void cp_sched_log(struct cp_sched *s, const char *line)
+{
+	if (s->L->ops.log)
+		s->L->ops.log(s->L->ops.arg, s->L->now, line);
+}
+
+/* A failed transition: logged the first time, counted (and not logged) while the same
+ * error repeats on the same contract; a tick every few tens of milliseconds must not
+ * flood the log with one stuck contract. */
+static void cp_sched_failed(struct cp_sched *s, uint32_t id, const char *err)
+{
+	snprintf(s->last_error, sizeof(s->last_error), "%s", err);
+	s->errors++;
+	uint32_t h = cp_sched_hash(err);
+	struct cp_sched_note *n = cp_sched_note_of(s, id, 1);
+	if (n && n->repeats && n->err_hash == h) {
+		n->repeats++;
+		s->errors_quiet++;
+		return;
+	}
+	if (n) {
+		n->err_hash = h;
+		n->repeats = 1;
+	}
+	cp_sched_log(s, err);
+}
+
+/* Waiting (for the index file): each new reason once, per contract. */
+static void cp_sched_waiting(struct cp_sched *s, uint32_t id, const char *why)
+{
+	uint32_t h = cp_sched_hash(why) | 1; /* never 0: 0 is "none" */
+	struct cp_sched_note *n = cp_sched_note_of(s, id, 1);
+	if (n && n->wait_hash == h)
+		return;
+	if (n)
+		n->wait_hash = h;
+	s->final_waits++;
+	cp_sched_log(s, why);
+}
+
+/* The contract made a transition: what was noted about it is over. */
+static void cp_sched_recovered(struct cp_sched *s, uint32_t id)
+{
+	struct cp_sched_note *n = cp_sched_note_of(s, id, 0);
+	if (!n)
+		return;
+	if (n->repeats) {
+		char line[160];
+		snprintf(line, sizeof(line), "contract %u: the scheduler goes on (the error above "
+			 "came %" PRIu64 " time(s))", id, n->repeats);
+		cp_sched_log(s, line);
+	}
+	n->used = 0;
+}
+
+/* The index file's fixings in s->fx, read again only when the file changed (inode, size,
+ * modification time) since the last read: 0, or the reading's error with its text. */
+static int cp_sched_index(struct cp_sched *s, char *e, size_t len)
+{
+	const char *path = s->L->index_file;
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		int err = errno;
+		s->fx_ino = s->fx_size = s->fx_mtime_ns = 0;
+		s->fx.n = 0;
+		snprintf(e, len, "%s: cannot open the index file: %s", path, strerror(err));
+		return -err;
+	}
+	uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	if (s->index_reads == 0 || (uint64_t)st.st_ino != s->fx_ino ||
+	    (uint64_t)st.st_size != s->fx_size || mt != s->fx_mtime_ns) {
+		s->fx_ino = (uint64_t)st.st_ino;
+		s->fx_size = (uint64_t)st.st_size;
+		s->fx_mtime_ns = mt;
+		s->index_reads++;
+		s->fx_text[0] = '\0';
+		s->fx_rc = cp_index_load(path, &s->fx, s->fx_text, sizeof(s->fx_text));
+	}
+	if (s->fx_rc < 0)
+		snprintf(e, len, "%s", s->fx_text);
+	return s->fx_rc;
+}
+
 /* One transition for contract k if one is due: 1 made, 0 nothing due, < 0 failed. */
 static int cp_step(struct cp_sched *s, struct cp_life_contract *k, int32_t day, uint32_t min,
 		   char *err, size_t len)
@@ -89,7 +208,9 @@ static int cp_step(struct cp_sched *s, struct cp_life_contract *k, int32_t day, 
 	switch (k->phase) {
 	case TKX_PHASE_LISTED:
 	case TKX_PHASE_SETTLED:
-		if (k->phase == TKX_PHASE_SETTLED && k->settled_day >= k->last_trading_day) {
+		/* Expiry follows the calendar: settled on its last trading day, or that day is
+		 * over (tokexd was down, started after its close, or never opened it). */
+		if (cp_life_expiry_due(L, k, day)) {
 			rc = cp_life_expire(L, k->id, day, err, len);
 			if (rc == 0 && s->auto_list) {
 				struct cp_life_contract like = *k;
@@ -149,26 +270,25 @@ static int cp_step(struct cp_sched *s, struct cp_life_contract *k, int32_t day, 
 		rc = cp_life_settle(L, k->id, k->trade_day, err, len);
 		return rc < 0 ? rc : 1;
 	case TKX_PHASE_EXPIRED: {
-		static struct cp_fixings fx; /* 48 KiB: the control thread's only use */
 		char e[256];
+		struct cp_final f;
 		if (!L->index_file[0]) {
 			snprintf(e, sizeof(e), "contract %u: expired; no index file configured "
 				 "(settlement.index_file): final-settle it with 'final %u FILE'", k->id,
 				 k->id);
 			rc = -ENODATA;
-		} else if ((rc = cp_index_load(L->index_file, &fx, e, sizeof(e))) == 0) {
-			rc = cp_life_final_settle(L, k->id, &fx, e, sizeof(e));
+		} else if ((rc = cp_sched_index(s, e, sizeof(e))) == 0 &&
+			   (rc = cp_settle_final(&s->fx, &L->cal, k->id, k->tick, &f, e,
+						 sizeof(e))) == 0) {
+			/* The fixings are all there: only now is it a transition (a refusal
+			 * then is a real one, counted by the lifecycle). */
+			rc = cp_life_final_settle(L, k->id, &s->fx, NULL, e, sizeof(e));
 		}
 		if (rc < 0) {
-			/* Waiting for the operator's file is not a failure: log each new reason once. */
-			if (strcmp(e, s->final_error) != 0) {
-				snprintf(s->final_error, sizeof(s->final_error), "%s", e);
-				if (L->ops.log)
-					L->ops.log(L->ops.arg, L->now, e);
-			}
+			/* Waiting for the operator's file is not a failure: each reason once. */
+			cp_sched_waiting(s, k->id, e);
 			return 0;
 		}
-		s->final_error[0] = '\0';
 		return 1;
 	}
 	case TKX_PHASE_FINAL_SETTLED:
@@ -211,20 +331,28 @@ int cp_sched_tick(struct cp_sched *s)
 	for (uint32_t i = 0; i < L->n; i++) {
 		for (int guard = 0; guard < 32; guard++) {
 			char err[256];
+			uint32_t id = L->c[i].id;
 			int rc = cp_step(s, &L->c[i], day, min, err, sizeof(err));
 			if (rc == 0)
 				break;
 			if (rc < 0) {
-				snprintf(s->last_error, sizeof(s->last_error), "%s", err);
-				s->errors++;
+				cp_sched_failed(s, id, err);
 				failed = rc;
-				if (L->ops.log)
-					L->ops.log(L->ops.arg, L->now, err);
 				break;
 			}
+			cp_sched_recovered(s, id);
 			made++;
 			s->steps++;
 		}
+	}
+	/* The spot month by the calendar: a month whose last trading day is over hands the
+	 * flag on even before it expires. */
+	char err[256];
+	struct cp_life_contract *spot = cp_life_spot(L);
+	int src = cp_life_spot_refresh(L, err, sizeof(err));
+	if (src < 0) {
+		cp_sched_failed(s, spot ? spot->id : 0, err);
+		failed = failed ? failed : src;
 	}
 	return failed ? failed : made;
 }

@@ -15,8 +15,12 @@
  *   settled on its last trading day  -> EXPIRED, and the month after the furthest listed
  *                                    month is defined and listed (reference: the furthest
  *                                    month's latest settlement)
+ *   LISTED/SETTLED past the close    -> EXPIRED too (expiry follows the calendar, whatever
+ *   of its last trading day             the start time), and the next month as above
  *   EXPIRED                          -> FINAL_SETTLED as soon as the index file has the
- *                                    month's fixings (re-read each tick until it does)
+ *                                    month's business-day fixings (the file is read
+ *                                    again when it changes, not every tick; waiting is
+ *                                    neither a failure nor a refusal)
  *   FINAL_SETTLED                    -> DELISTED
  *
  * A contract halted by the operator stays halted until resumed (tokexctl resume), except
@@ -32,6 +36,16 @@
 
 #include "cp_life.h"
 
+/* What the scheduler last told the log about one contract: a failure is logged once,
+ * then counted while it repeats; a wait (for an index fixing) is logged once a reason. */
+struct cp_sched_note {
+	uint32_t id;
+	uint8_t used;
+	uint32_t err_hash;  /* of the failure last logged */
+	uint64_t repeats;   /* failures with that text since (0: none) */
+	uint32_t wait_hash; /* of the wait reason last logged (0: none) */
+};
+
 struct cp_sched {
 	struct cp_life *L;
 	uint64_t (*clock)(void *arg); /* UTC ns */
@@ -43,16 +57,28 @@ struct cp_sched {
 	int auto_delist;       /* delist after final settlement */
 	uint64_t ticks;
 	uint64_t steps;        /* transitions made */
-	uint64_t errors;
+	uint64_t errors;       /* failed transitions, every one */
+	uint64_t errors_quiet; /* ... of them not logged: the same error again */
 	char last_error[256];
-	char final_error[256]; /* the latest final-settlement failure (logged once) */
+	struct cp_sched_note note[CP_LIFE_MAX + 1]; /* + 1: the spot month's refresh */
+	/* The index file as last read (settlement.index_file): read again only when it
+	 * changed (inode, size, modification time), so waiting for a fixing costs a stat. */
+	struct cp_fixings fx;
+	uint64_t fx_ino, fx_size, fx_mtime_ns;
+	int fx_rc;             /* 0 read, < 0 the reading's error (fx_text) */
+	char fx_text[256];
+	uint64_t index_reads;  /* times the index file was read */
+	uint64_t final_waits;  /* reasons a final settlement waited for (logged; not refusals) */
 };
 
 /* Defaults: 2-minute volatility interruptions, polled every second, auto list/delist. */
 void cp_sched_init(struct cp_sched *s, struct cp_life *L, uint64_t (*clock)(void *), void *arg);
 
 /* Runs every transition due at the clock's time. Returns transitions made, or a negative
- * errno when one failed (the text in s->last_error; the next tick tries again). */
+ * errno when one failed (the text in s->last_error; the next tick tries again). A failure
+ * is logged once; the same failure again on the same contract is counted (errors_quiet)
+ * and logged again only when its text changes; the contract's next transition logs that
+ * it recovered and how often the error repeated. */
 int cp_sched_tick(struct cp_sched *s);
 
 /* The slot's phase, what cp_life_resume() should be given now (PRE_OPEN, CONTINUOUS or

@@ -158,15 +158,16 @@ int cp_index_load(const char *path, struct cp_fixings *fx, char *err, size_t err
 }
 
 int cp_settle_final(const struct cp_fixings *fx, const struct cp_cal *cal, uint32_t month_id,
-		    int64_t tick, int64_t *price, uint32_t *n_used, char *err, size_t errlen)
+		    int64_t tick, struct cp_final *f, char *err, size_t errlen)
 {
 	int y = (int)(month_id / 100), m = (int)(month_id % 100);
 	int32_t first = cp_days_from_civil(y, m, 1);
 	int32_t ltd = cp_cal_last_trading_day(cal, month_id);
 	__int128 sum = 0;
-	uint32_t n = 0, j = 0;
+	uint32_t j = 0;
 	char d1[16];
 
+	memset(f, 0, sizeof(*f));
 	for (int32_t day = first; day <= ltd; day++) {
 		if (!cp_cal_is_business_day(cal, day))
 			continue;
@@ -179,22 +180,30 @@ int cp_settle_final(const struct cp_fixings *fx, const struct cp_cal *cal, uint3
 				 "up to the last trading day", month_id, d1);
 			return -ENODATA;
 		}
+		sum += fx->price[j];
+		f->n_used++;
 	}
-	/* Average every fixing dated in the month (a fixing on a holiday counts too). */
+	/* The month's other rows (weekends, holidays) are named, not averaged. */
+	size_t o = 0;
 	for (uint32_t i = 0; i < fx->n; i++) {
-		int fy, fm, fd;
-		cp_civil_from_days(fx->day[i], &fy, &fm, &fd);
-		if (fy == y && fm == m && fx->day[i] <= ltd) {
-			sum += fx->price[i];
-			n++;
+		if (fx->day[i] < first || fx->day[i] > ltd || cp_cal_is_business_day(cal, fx->day[i]))
+			continue;
+		f->n_skipped++;
+		cp_format_date(fx->day[i], d1, sizeof(d1));
+		const char *why = cp_weekday(fx->day[i]) >= 5 ? "weekend" : "holiday";
+		if (o < sizeof(f->skipped)) {
+			int w = snprintf(f->skipped + o, sizeof(f->skipped) - o, "%s%s (%s)",
+					 o ? ", " : "", d1, why);
+			o += w > 0 ? (size_t)w : 0;
 		}
 	}
-	if (n == 0) {
-		snprintf(err, errlen, "contract %u: the index file has no fixing in the month",
+	if (o >= sizeof(f->skipped)) /* cut: say so rather than end mid-date */
+		snprintf(f->skipped + sizeof(f->skipped) - 5, 5, " ...");
+	if (f->n_used == 0) {
+		snprintf(err, errlen, "contract %u: the calendar has no business day in the month",
 			 month_id);
 		return -ENODATA;
 	}
-	*price = cp_round_tick(sum, n, tick);
-	*n_used = n;
+	f->price = cp_round_tick(sum, f->n_used, tick);
 	return 0;
 }

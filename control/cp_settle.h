@@ -17,11 +17,13 @@
  *     limit-locked (limit-up or limit-down at the close, DAY_STATS flags bit 0 or 1);
  *     otherwise band_bp (default 8 %). The widening lasts one day; a second locked day
  *     gives locked_bp again (it does not compound).
- *  5. Final settlement = the mean of the index fixings dated in the contract's delivery
- *     month up to and including its last trading day (a fixing on a holiday counts),
- *     rounded by rule 1. Every business day in that range must have a fixing; a missing
- *     one is an error (-ENODATA) naming the first missing day, and so is a month without
- *     any. Fixings of other months are ignored.
+ *  5. Final settlement = the mean of the index fixings of the business days (cp_cal.h
+ *     rule 1) of the contract's delivery month up to and including its last trading
+ *     day, rounded by rule 1. Every such business day must have a fixing; a missing one
+ *     is an error (-ENODATA) naming the first missing day. A fixing dated on a weekend or
+ *     a holiday of that range is not averaged: it is skipped and named in the result
+ *     (the operator sees which rows did not count). Fixings of other months are
+ *     ignored.
  *
  * Index file: one fixing a line, "YYYY-MM-DD,price" with price a decimal of at most four
  * places ("2.5123"); '#' starts a comment, blank lines are ignored, spaces around fields
@@ -71,9 +73,17 @@ void cp_format_price(int64_t units, char *buf, size_t len);
 /* Reads an index file (format above). 0, or a negative errno with "path:line: reason". */
 int cp_index_load(const char *path, struct cp_fixings *fx, char *err, size_t errlen);
 
-/* Rule 5 for delivery month id (YYYYMM). *n_used = fixings averaged. 0, or -ENODATA with
- * the operator's text (no fixing, or the first business day missing). */
+/* What a final settlement took from the index file. */
+struct cp_final {
+	int64_t price;
+	uint32_t n_used;    /* business-day fixings averaged */
+	uint32_t n_skipped; /* rows of the month dated on a weekend or a holiday */
+	char skipped[192];  /* those rows' dates: "2026-03-07 (weekend), 2026-03-09 (holiday)" */
+};
+
+/* Rule 5 for delivery month id (YYYYMM), into *f. 0, or -ENODATA with the operator's text
+ * (the first business day without a fixing). */
 int cp_settle_final(const struct cp_fixings *fx, const struct cp_cal *cal, uint32_t month_id,
-		    int64_t tick, int64_t *price, uint32_t *n_used, char *err, size_t errlen);
+		    int64_t tick, struct cp_final *f, char *err, size_t errlen);
 
 #endif /* TOKEX_CP_SETTLE_H */

@@ -3,7 +3,8 @@
  *
  * Role: a separate process on the appliance's host; no data-path state. The commands are
  * the control plane's command language (cp_cmd.h, 'tokexctl help'); with no command on
- * the command line, one command per line is read from standard input. A line that holds
+ * the command line, one command per line is read from standard input. 'help' is
+ * answered here from the same command table, so it works without tokexd. A line that holds
  * a control byte (a NUL, say) or is too long is not sent at all: never a part of it.
  *
  * Exit status: 0 every command succeeded, 1 one failed, 2 no connection or bad usage.
@@ -15,18 +16,46 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cp_cmd.h"
 #include "cp_config.h"
 #include "cp_server.h"
 
 static void usage(FILE *f)
 {
+	char names[1024];
+	cp_cmd_names(names, sizeof(names));
 	fprintf(f, "usage: tokexctl [-s SOCKET] [-c CONFIG] [COMMAND [ARGS...]]\n"
 		   "  -s, --socket PATH   tokexd's control socket (default: control.socket of the\n"
 		   "                      configuration, /run/tokex/tokexd.sock built in)\n"
 		   "  -c, --config FILE   read control.socket from tokexd's configuration file\n"
 		   "  -h, --help          this text\n"
 		   "With no COMMAND, commands are read from standard input, one per line.\n"
-		   "'tokexctl help' lists the commands.\n");
+		   "Commands: %s\n"
+		   "'tokexctl help' says what each does, 'tokexctl help COMMAND' one in full (no\n"
+		   "tokexd needed).\n", names);
+}
+
+/* 'help [COMMAND]' is answered here, from the same table tokexd uses: it needs no
+ * daemon. 1 when line was a help command (answered, *rc set), else 0. */
+static int local_help(const char *line, int *rc)
+{
+	char buf[CP_SERVER_LINE], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", line);
+	char *w = strtok_r(buf, " \t\r\n", &save);
+	if (!w || strcmp(w, "help") != 0)
+		return 0;
+	char *name = strtok_r(NULL, " \t\r\n", &save);
+	if (name && strtok_r(NULL, " \t\r\n", &save)) {
+		fprintf(stderr, "tokexctl: usage: help [COMMAND]\n");
+		*rc = -EINVAL;
+		return 1;
+	}
+	static char out[16384];
+	*rc = cp_cmd_help(name, out, sizeof(out));
+	fputs(out, *rc < 0 ? stderr : stdout);
+	if (*rc < 0)
+		fputc('\n', stderr);
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -64,12 +93,7 @@ int main(int argc, char **argv)
 	}
 	if (!sock)
 		sock = cfg.ctl_socket;
-	int fd = cp_client_connect(sock, err, sizeof(err));
-	if (fd < 0) {
-		fprintf(stderr, "tokexctl: %s\n", err);
-		return 2;
-	}
-	int status = 0;
+	int status = 0, fd = -1;
 	if (optind < argc) {
 		char line[CP_SERVER_LINE];
 		size_t n = 0;
@@ -79,10 +103,17 @@ int main(int argc, char **argv)
 					 argv[i]);
 			if (w < 0 || (size_t)w >= sizeof(line) - n) {
 				fprintf(stderr, "tokexctl: command too long\n");
-				close(fd);
 				return 2;
 			}
 			n += (size_t)w;
+		}
+		int hrc;
+		if (local_help(line, &hrc))
+			return hrc < 0 ? 1 : 0;
+		fd = cp_client_connect(sock, err, sizeof(err));
+		if (fd < 0) {
+			fprintf(stderr, "tokexctl: %s\n", err);
+			return 2;
 		}
 		if (cp_client_call(fd, line, stdout, err, sizeof(err)) < 0) {
 			fprintf(stderr, "tokexctl: %s\n", err);
@@ -106,7 +137,21 @@ int main(int argc, char **argv)
 				status = 1;
 				continue;
 			}
-			int rc = cp_client_call(fd, line, stdout, err, sizeof(err));
+			int rc;
+			if (local_help(line, &rc)) {
+				if (rc < 0)
+					status = 1;
+				continue;
+			}
+			if (fd < 0) { /* connected at the first line that needs tokexd */
+				fd = cp_client_connect(sock, err, sizeof(err));
+				if (fd < 0) {
+					fprintf(stderr, "tokexctl: %s\n", err);
+					free(line);
+					return 2;
+				}
+			}
+			rc = cp_client_call(fd, line, stdout, err, sizeof(err));
 			if (rc < 0) {
 				fprintf(stderr, "tokexctl: %s: %s\n", line, err);
 				status = 1;
@@ -116,6 +161,7 @@ int main(int argc, char **argv)
 		}
 		free(line);
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return status;
 }

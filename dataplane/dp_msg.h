@@ -189,6 +189,10 @@ enum dp_ctl_type {
 	/* Added with the matching core's control API (mc_core.c documents each rule): */
 	DP_CTL_SPOT = 12,      /* spot-month flag of the contract: arg 1 on, 0 off (the
 				* accounts' spot position limits apply while on) */
+	DP_CTL_RANGE = 13,     /* move the book's level array towards [price, price2] (the
+				* market drifted); reply low/high = the array now */
+	DP_CTL_AUCTION = 14,   /* the indicative uncross now (nothing executed): reply
+				* price, qty = volume, high = imbalance */
 };
 
 struct dp_ctl {
@@ -214,8 +218,8 @@ struct dp_ctl_reply {
 	int64_t price;     /* UNCROSS: the uncross price (INT64_MIN when no cross); DAY_STATS: last */
 	uint64_t qty;      /* UNCROSS: executed volume; DAY_STATS: volume */
 	uint64_t notional; /* DAY_STATS: sum of price * qty (VWAP = notional / qty) */
-	int64_t high;      /* DAY_STATS */
-	int64_t low;       /* DAY_STATS */
+	int64_t high;      /* DAY_STATS; BAND, RANGE: the level array's highest price */
+	int64_t low;       /* DAY_STATS; BAND, RANGE: ... its lowest */
 	uint32_t flags;    /* DAY_STATS: bit 0 limit-up locked, bit 1 limit-down locked at close;
 			    * bit 2 a volatility interruption fired */
 	uint8_t phase;     /* the contract's phase after the command */

@@ -29,7 +29,9 @@
  *     Retransmission; TCP: implicit, live_next or the Retransmission's range). Numbers
  *     below in_next are duplicates and dropped; others wait in the reorder window until
  *     every number before them was delivered or reported LOST. So events carry numbers
- *     in_next, in_next + 1, ... exactly once each.
+ *     in_next, in_next + 1, ... exactly once each; an unnumbered message (a Terminate, a
+ *     NotApplied) comes after every numbered one that arrived before it, unless that one
+ *     waits behind a gap (or the application left its queue nearly full).
  *  3. At most one RetransmitRequest is outstanding ([req_from, req_end), req_end 0 when
  *     none); it ends when in_next reaches req_end, on RetransmitReject, or after its
  *     retries (then the range is LOST via skip_to). The market-data re-request follows
@@ -509,10 +511,11 @@ static int win_has(const struct tkx_client *c, uint64_t seq)
 	return c->win_seq[seq & (TKX_CLIENT_WINDOW - 1)] == seq;
 }
 
-/* Move what is next in order into the queue; report LOST runs below skip_to. */
-static void release(struct tkx_client *c)
+/* Move what is next in order into the queue, leaving keep places free; report LOST runs
+ * below skip_to. */
+static void release_to(struct tkx_client *c, unsigned keep)
 {
-	while (q_room(c) > 0) {
+	while (q_room(c) > keep) {
 		uint32_t i = (uint32_t)(c->in_next & (TKX_CLIENT_WINDOW - 1));
 
 		if (c->win_seq[i] == c->in_next) {
@@ -537,6 +540,11 @@ static void release(struct tkx_client *c)
 		c->in_high = c->in_next;
 	if (c->req_end && c->in_next >= c->req_end)
 		c->req_end = 0; /* the request is answered (invariant 3) */
+}
+
+static void release(struct tkx_client *c)
+{
+	release_to(c, 0);
 }
 
 static void store_numbered(struct tkx_client *c, struct tkx_client_event *ev)
@@ -887,6 +895,11 @@ static void on_msg(struct tkx_client *c, const struct tkx_msg *m, uint64_t seq, 
 	ev.rx_ns = now;
 	ev.msg = *m;
 	c->last_rx = now;
+	/* What came before an unnumbered message and is next in order goes first: a reply
+	 * read in the same pass is never overtaken by the Terminate after it (invariant 2),
+	 * as far as the queue has room beyond what this datagram may need (invariant 5). */
+	if (!seq)
+		release_to(c, RX_NEED);
 
 	switch (tid) {
 	case TKX_NEGOTIATION_RESPONSE:

@@ -88,7 +88,9 @@
 
 /* Record types. Payloads: ORDER a struct dp_order, CTL a struct dp_ctl (dp_msg.h; its pad
  * is the matching core it went to), SESSION a struct jn_session_ev, SNAPSHOT a struct
- * jn_snapshot_mark, DRAIN a struct jn_drain, REJECT a struct dp_order; MARK is opaque. */
+ * jn_snapshot_mark, DRAIN a struct jn_drain, REJECT a struct dp_order, CP a struct
+ * cp_state_rec (control/cp_state.h: one part of an item of the control plane's state,
+ * versioned and CRC-checked on its own); MARK is opaque. */
 enum jn_type {
 	JN_T_ORDER = 1,
 	JN_T_CTL = 2,
@@ -97,6 +99,7 @@ enum jn_type {
 	JN_T_MARK = 5,
 	JN_T_DRAIN = 6,  /* struct jn_drain: the RX core took n replies of a core (pipeline) */
 	JN_T_REJECT = 7, /* a struct dp_order answered by the RX core, parts = the reason */
+	JN_T_CP = 8,     /* the control plane's state: what a change of it made (td_cpstate.c) */
 };
 
 enum jn_durability { JN_SYNC = 0, JN_ASYNC = 1, JN_NONE = 2 };

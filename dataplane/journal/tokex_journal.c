@@ -3,7 +3,10 @@
  *
  *   dump DIR [filters]     one line per record: seq, ISO-8601 UTC time (ns), type, fields
  *   verify DIR             CRC, sequence continuity and one writer at a time (records of
- *                          two processes interleaved); exit 1 with the first bad offset
+ *                          two processes interleaved); exit 1 with the first bad offset.
+ *                          Then the control plane's state records (JN_T_CP, cp_state.h):
+ *                          versions, CRCs, parts and changes as recovery reads them; exit
+ *                          1 naming the first bad one
  *   truncate DIR --at OFFSET [--segment FILE]   cut the journal there (default segment:
  *                          the one verify finds bad); everything from there on is lost.
  *                          Takes the journal's lock: refused while tokexd has it open
@@ -17,9 +20,13 @@
  * (a control command goes to the core its record names, a contract listed at run time to
  * the core that listed it), so fills, prices, quantities, trade ids and exchange order ids
  * (which count per core) come out as the appliance made them. Records only replay needs
- * (DRAIN, REJECT, SESSION, MARK) are dumped, not audited.
+ * (DRAIN, REJECT, SESSION, MARK) and the control plane's state (CP) are dumped, not
+ * audited. dump decodes CP records: each part, and the item the last part completes (a
+ * contract's phase, settlements, limits and days; an account's limits and kill switch;
+ * the clock); with --contract only a contract's whole items, with --firm/--account only
+ * an account's.
  * Filters: --contract N --account N --firm N --from T --to T (T: ns since the epoch or
- * YYYY-MM-DDTHH:MM:SS[.fraction][Z], UTC) --type order|ctl|session|snapshot|mark|drain|reject.
+ * YYYY-MM-DDTHH:MM:SS[.fraction][Z], UTC) --type order|ctl|session|snapshot|mark|drain|reject|cp.
  * Runs offline, never on a core: it allocates and prints freely.
  */
 #define _GNU_SOURCE
@@ -32,7 +39,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cp_clock.h"
 #include "cp_config.h"
+#include "cp_state.h"
 #include "dataplane/dp_msg.h"
 #include "jn_journal.h"
 #include "mc_core.h"
@@ -56,7 +65,7 @@ static void usage(FILE *f)
 		"       tokex-journal truncate DIR --at OFFSET [--segment FILE]\n"
 		"       tokex-journal audit DIR [-c CONFIG] [filters as dump]\n"
 		"TIME: ns since the epoch, or YYYY-MM-DDTHH:MM:SS[.fraction][Z] (UTC)\n"
-		"TYPE: order, ctl, session, snapshot, mark\n");
+		"TYPE: order, ctl, session, snapshot, mark, drain, reject, cp\n");
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -134,6 +143,7 @@ static const char *type_name(unsigned t)
 	case JN_T_MARK: return "mark";
 	case JN_T_DRAIN: return "drain";
 	case JN_T_REJECT: return "reject";
+	case JN_T_CP: return "cp";
 	default: return "unknown";
 	}
 }
@@ -217,10 +227,67 @@ static int filt_match(const struct filt *f, const struct jn_rec *r)
 
 /* ---- dump ------------------------------------------------------------------------- */
 
+/* The control plane's records: every part goes through the assembler as recovery reads
+ * it (a filter selects lines only); the part that completes an item prints it decoded. */
+struct dump_ctx {
+	const struct filt *f;
+	struct cp_state_asm as;
+};
+
+static const char *cp_kind(unsigned k)
+{
+	return k == CP_ST_CONTRACT ? "contract" : k == CP_ST_ACCOUNT ? "account" : "global";
+}
+
+static void dump_cp(struct dump_ctx *d, const struct jn_rec *r)
+{
+	const struct filt *f = d->f;
+	char e[256], line[768], t[64];
+	int rc = cp_state_asm_feed(&d->as, r->payload, r->len, e, sizeof(e));
+	if ((f->type && f->type != JN_T_CP) || r->time_ns < f->from || r->time_ns > f->to)
+		return;
+	int by_id = f->contract >= 0 || f->firm >= 0 || f->account >= 0;
+	struct cp_state_rec p;
+	memset(&p, 0, sizeof(p));
+	memcpy(&p, r->payload, r->len < sizeof(p) ? r->len : sizeof(p));
+	if (rc == 1 && by_id) {
+		struct cp_life_contract k;
+		struct cp_account a;
+		if (f->contract >= 0 ? cp_state_decode_contract(&d->as.it, &k, e, sizeof(e)) < 0 ||
+				       k.id != f->contract
+				     : cp_state_decode_account(&d->as.it, &a, e, sizeof(e)) < 0 ||
+				       (f->firm >= 0 && a.firm != f->firm) ||
+				       (f->account >= 0 && a.account != f->account))
+			return;
+	} else if (rc == 0 && by_id) {
+		return; /* an item is selected when whole */
+	}
+	printf("seq=%" PRIu64 " time=%s type=cp", r->seq, fmt_time(r->time_ns, t, sizeof(t)));
+	if (rc < 0) {
+		printf(" error=\"%s\"\n", e);
+		return;
+	}
+	printf(" part=%u/%u ", p.part + 1u, (unsigned)p.nparts);
+	if (rc == 0) {
+		printf("%s slot=%u\n", cp_kind(p.kind), (unsigned)p.index);
+		return;
+	}
+	cp_state_describe(&d->as.it, line, sizeof(line));
+	printf("%s\n", line);
+}
+
 static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 {
 	(void)pos;
-	const struct filt *f = arg;
+	struct dump_ctx *d = arg;
+	const struct filt *f = d->f;
+	/* A new writer run: recovery dropped the item the run before left unfinished. */
+	if (r->writer & JN_WRITER_FIRST)
+		cp_state_asm_init(&d->as);
+	if (r->type == JN_T_CP) {
+		dump_cp(d, r);
+		return 0;
+	}
 	if (!filt_match(f, r))
 		return 0;
 	char t[64], p1[32], p2[32];
@@ -265,6 +332,86 @@ static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 			printf("%02x", r->payload[i]);
 	}
 	putchar('\n');
+	return 0;
+}
+
+/* ---- verify: the control plane's records ------------------------------------------ */
+
+/* As recovery reads them (td_cpstate.c): reassembled, checked and staged change by
+ * change; a new writer run drops what the run before left unended. A journal pruned
+ * after snapshots starts in the middle of an item or a change: its CP records are read
+ * from the first part 0. */
+struct cp_check {
+	struct cp_state_img img;
+	struct cp_state_asm as;
+	uint64_t records, changes, last_change, bad_seq;
+	uint32_t dropped;
+	int synced;
+	char err[256];
+};
+
+static int cp_check_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
+{
+	(void)pos;
+	struct cp_check *c = arg;
+	if (r->seq == 1)
+		c->synced = 1;
+	if (r->writer & JN_WRITER_FIRST)
+		c->dropped += cp_state_drop_unended(&c->img, &c->as);
+	if (r->type != JN_T_CP)
+		return 0;
+	c->records++;
+	if (!c->synced) {
+		struct cp_state_rec p;
+		memset(&p, 0, sizeof(p));
+		memcpy(&p, r->payload, r->len < sizeof(p) ? r->len : sizeof(p));
+		if (p.part != 0)
+			return 0;
+		c->synced = 1;
+	}
+	int rc = cp_state_feed(&c->img, &c->as, r->payload, r->len, c->err, sizeof(c->err));
+	if (rc < 0) {
+		c->bad_seq = r->seq;
+		return 1;
+	}
+	if (rc == 1) {
+		c->changes++;
+		c->last_change = r->seq;
+	}
+	return 0;
+}
+
+/* 0 clean (a line when the journal has CP records), 1 with the first bad record. */
+static int cp_check(const char *dir)
+{
+	static struct cp_check c;
+	char err[512];
+	memset(&c, 0, sizeof(c));
+	cp_state_asm_init(&c.as);
+	int64_t n = jn_iter(dir, 0, cp_check_cb, &c, err, sizeof(err));
+	if (c.bad_seq) {
+		printf("control plane: record seq %" PRIu64 ": %s\n", c.bad_seq, c.err);
+		return 1;
+	}
+	if (n < 0 || c.records == 0)
+		return 0;
+	uint32_t unended = c.img.n_pend + (c.as.next != 0);
+	printf("control plane: %" PRIu64 " records, %" PRIu64 " changes", c.records, c.changes);
+	struct cp_state_global g;
+	if (c.changes && cp_state_decode_global(&c.img.g, &g, err, sizeof(err)) == 0) {
+		char t[40], r[24];
+		cp_clock_format_time(g.cal_ns, 0, t, sizeof(t));
+		cp_clock_format_rate(g.clock_rate, r, sizeof(r));
+		printf(", the last at seq %" PRIu64 ": %u contracts, %u accounts, calendar %s (%s "
+		       "clock, rate %s)", c.last_change, g.n_contracts, g.n_accounts, t,
+		       g.clock_sim ? "simulated" : "wall", r);
+	}
+	if (c.dropped)
+		printf("; %u item(s) of changes cut short by a stop, dropped", c.dropped);
+	if (unended)
+		printf("; a change at the end without its end (never acknowledged: recovery drops "
+		       "it)");
+	printf("\n");
 	return 0;
 }
 
@@ -671,10 +818,10 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'T':
-			for (f.type = JN_T_ORDER; f.type <= JN_T_REJECT; f.type++)
+			for (f.type = JN_T_ORDER; f.type <= JN_T_CP; f.type++)
 				if (strcmp(optarg, type_name((unsigned)f.type)) == 0)
 					break;
-			if (f.type > JN_T_REJECT) {
+			if (f.type > JN_T_CP) {
 				fprintf(stderr, "tokex-journal: bad type: %s\n", optarg);
 				return 2;
 			}
@@ -706,7 +853,10 @@ int main(int argc, char **argv)
 	}
 	char err[1024];
 	if (strcmp(cmd, "dump") == 0) {
-		int64_t rc = jn_iter(dir, 0, dump_cb, &f, err, sizeof(err));
+		static struct dump_ctx d;
+		d.f = &f;
+		cp_state_asm_init(&d.as);
+		int64_t rc = jn_iter(dir, 0, dump_cb, &d, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "tokex-journal: %s\n",
 				rc == -EBADMSG || rc == -ENOENT ? err : strerror((int)-rc));
@@ -723,10 +873,12 @@ int main(int argc, char **argv)
 		}
 		if (vr.status == 0) {
 			printf("%s\n", err);
-			return 0;
+			return cp_check(dir);
 		}
 		printf("%s\nfirst bad record: segment %s offset %" PRIu64 " seq %" PRIu64 "\n", err,
 		       vr.bad_segment, vr.bad_offset, vr.bad_seq);
+		if (vr.status == 1)
+			cp_check(dir); /* the records before the torn tail */
 		return 1;
 	}
 	if (strcmp(cmd, "truncate") == 0) {

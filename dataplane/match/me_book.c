@@ -1451,6 +1451,81 @@ void me_book_range(const struct me_book *b, int64_t *lo, int64_t *hi)
 		*hi = b->top;
 }
 
+int me_book_extent(const struct me_book *b, int64_t *lo, int64_t *hi)
+{
+	if (b->live == 0)
+		return -ENOENT;
+	/* Bids run from the lowest bid level up to best[ME_BUY], asks from best[ME_SELL] up
+	 * to the highest ask level; in an auction the two may overlap. */
+	int32_t l = b->best[ME_SELL], h = b->best[ME_BUY];
+	int32_t low_bid = bm_up(b, ME_BUY, 0);
+	int32_t high_ask = bm_down(b, ME_SELL, (int64_t)b->nlevels - 1);
+	if (low_bid != ME__NO_ASK && low_bid < l)
+		l = low_bid;
+	if (high_ask != ME__NO_BID && high_ask > h)
+		h = high_ask;
+	*lo = lv_price(b, (uint32_t)l);
+	*hi = lv_price(b, (uint32_t)h);
+	return 0;
+}
+
+int me_book_shift(struct me_book *b, int64_t new_lo)
+{
+	const __int128 diff = (__int128)new_lo - b->base;
+	if (diff % b->tick != 0)
+		return -EINVAL;
+	const __int128 span = (__int128)(b->nlevels - 1) * b->tick;
+	if ((__int128)new_lo + span > INT64_MAX)
+		return -EINVAL;
+	const int64_t new_top = (int64_t)((__int128)new_lo + span);
+	int64_t olo, ohi;
+	if (me_book_extent(b, &olo, &ohi) == 0 && (olo < new_lo || ohi > new_top))
+		return -ERANGE;
+	const __int128 d = diff / b->tick; /* level li becomes li - d */
+	if (d == 0)
+		return 0;
+	const size_t n = b->nlevels, pair = 2 * sizeof(struct me_level);
+	/* Only empty levels fall off an end: every order's level is inside (checked). */
+	if (d >= (__int128)n || -d >= (__int128)n) {
+		memset(b->lv, 0, n * pair);
+	} else if (d > 0) {
+		size_t k = (size_t)d;
+		memmove(b->lv, b->lv + 2 * k, (n - k) * pair);
+		memset(b->lv + 2 * (n - k), 0, k * pair);
+	} else {
+		size_t k = (size_t)-d;
+		memmove(b->lv + 2 * k, b->lv, (n - k) * pair);
+		memset(b->lv, 0, k * pair);
+	}
+	/* The orders' level fields, the bitmaps and the best levels, from the moved levels. */
+	for (int sd = 0; sd < 2; sd++)
+		for (uint32_t k = 0; k < b->nlayers; k++)
+			memset(b->bm[sd][k], 0, (size_t)b->bm_words[k] * sizeof(uint64_t));
+	b->best[ME_BUY] = ME__NO_BID;
+	b->best[ME_SELL] = ME__NO_ASK;
+	for (uint32_t li = 0; li < n; li++)
+		for (int sd = 0; sd < 2; sd++) {
+			const struct me_level *l = lvl(b, sd, li);
+			if (l->head == 0)
+				continue;
+			for (uint32_t oi = l->head; oi; oi = b->ord[oi].next)
+				b->ord[oi].level = li;
+			lv_filled(b, sd, li);
+		}
+	b->base = new_lo;
+	b->top = new_top; /* same span: the tick divisor holds as it is */
+	int64_t blo = b->band_lo > new_lo ? b->band_lo : new_lo;
+	int64_t bhi = b->band_hi < new_top ? b->band_hi : new_top;
+	if (blo > bhi) {
+		blo = new_lo;
+		bhi = new_top;
+	}
+	b->band_lo = blo;
+	b->band_hi = bhi;
+	me_book_set_guard(b, b->guard_lo, b->guard_hi);
+	return 0;
+}
+
 int me_book_set_guard(struct me_book *b, int64_t lo, int64_t hi)
 {
 	const int32_t last = (int32_t)b->nlevels - 1;

@@ -245,7 +245,8 @@ int me_book_check(const struct me_book *b, const char **what);
  * level array spans
  * me_params [price_lo, price_hi]; the accepted band starts as the whole array and
  * me_book_set_band() moves it inside the array (never reallocating): size the array for
- * the widest band the contract can ever have (the appliance uses +-50% of the reference).
+ * many days of the widest band (the appliance uses +-50% of the reference), and move it
+ * with the market (me_book_shift(), or me_book_init() again on an empty book).
  *
  * Auction mode (me_book_set_auction(b, 1), or a tripped guard):
  *  - NEW GTC/POST pass the usual checks and rest without matching, even when they cross
@@ -311,6 +312,22 @@ int me_book_set_band(struct me_book *b, int64_t lo, int64_t hi);
 void me_book_band(const struct me_book *b, int64_t *lo, int64_t *hi);
 /* The prices the level array covers: [price_lo, last grid level <= price_hi]. */
 void me_book_range(const struct me_book *b, int64_t *lo, int64_t *hi);
+
+/* The lowest and the highest price where an order rests, either side: 0, or -ENOENT
+ * (prices untouched) when the book is empty. */
+int me_book_extent(const struct me_book *b, int64_t *lo, int64_t *hi);
+
+/*
+ * Moves the level array along the price grid, keeping its number of levels: the levels
+ * become new_lo + k * tick. Every resting order keeps its price, its place in its queue
+ * and its id; the band is cut to the new array (the whole array when nothing of it is
+ * left), the price guard is re-applied to it. So a market that drifts far from where
+ * its book was laid out keeps a book around its prices without touching its orders.
+ * 0; -EINVAL (new_lo off the grid, or the new top beyond INT64_MAX); -ERANGE (an order
+ * rests outside the new array: nothing changed). O(levels + resting orders): a control
+ * call, never on the order path.
+ */
+int me_book_shift(struct me_book *b, int64_t new_lo);
 
 /* Price guard [lo, hi]: 0, or -EINVAL when lo > hi. */
 int me_book_set_guard(struct me_book *b, int64_t lo, int64_t hi);

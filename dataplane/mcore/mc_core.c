@@ -26,6 +26,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "me_snap.h" /* me_book_params() */
+
 #define MC_MAP_SIZE 128 /* power of two, > 2 * MC_MAX_CONTRACTS */
 #define MC_EVBUF 64
 #define MC_NULL_ACCT UINT32_MAX
@@ -1158,10 +1160,22 @@ uint32_t mc_process(struct mc_core *mc, const struct dp_order *in, uint32_t n, u
  *   crossed), qty = volume. Only from PRE_OPEN (-EPERM otherwise, nothing done); arg
  *   EXPIRED/DELISTED or above DELISTED: -EINVAL. arg = CONTINUOUS also clears the
  *   volatility flag; arg = PRE_OPEN starts a new auction.
- * BAND [price, price2]: the accepted band, inside the level array fixed at LIST/init
- *   (-ERANGE otherwise): the array is sized once, wide enough for every band the
- *   contract may get (the control plane lists contracts with +-50% of the reference),
- *   so a band change is two stores. Resting orders outside the new band stay.
+ * BAND [price, price2]: the accepted band, inside the level array (-ERANGE otherwise):
+ *   the array is laid at LIST/init, wide enough for every band of many days (the control
+ *   plane lists contracts with +-50% of the reference) and moved by RANGE, so a band
+ *   change is two stores. Resting orders outside the new band stay. The reply's low and
+ *   high are the level array's lowest and highest prices (refused or not).
+ * RANGE [price, price2] (on the contract's grid, 0 < price <= price2): the level array
+ *   the control plane wants, because the market drifted towards an end of the one it
+ *   has. An empty book is laid out again over [price, price2], or over the widest
+ *   window with the same centre that the slot's memory holds; a book with resting orders
+ *   keeps its number of levels and moves along the grid (me_book_shift) as near to
+ *   centring on the wanted window as its orders allow (none is touched). The band is then
+ *   cut to the array (BAND follows), the guard re-applied, the auction mode kept. Reply
+ *   low/high = the array now, qty = resting orders. -EINVAL bad prices.
+ * AUCTION: the indicative uncross of the book as it is (me_book_uncross_price with the
+ *   reference price, 0 = none): reply price (INT64_MIN: no cross), qty = volume, high =
+ *   imbalance (> 0 unfilled demand). Nothing changes.
  * DAY_STATS: reply price = the day's last trade (TKX_NULL_PRICE if none), qty = volume,
  *   notional = sum of price * qty (saturated at UINT64_MAX; kept in 128 bits), high, low,
  *   flags: bit 0 limit-up locked (best bid at the band's top and no ask), bit 1
@@ -1337,6 +1351,86 @@ static int mc_list(struct mc_core *mc, const struct dp_ctl *c)
 	return 0;
 }
 
+/* The widest window centred on [lo, hi] (on the grid of base) that the slot holds with
+ * the book's other parameters: p's range set to it. 0, or -ENOSPC when not even one
+ * level fits (cannot happen for a slot that held the book). */
+static int mc_range_fit(const struct mc_contract *k, int64_t lo, int64_t hi, struct me_params *p)
+{
+	int64_t t = p->tick;
+	uint64_t levels = (uint64_t)(hi - lo) / (uint64_t)t; /* levels - 1 wanted */
+	int64_t centre = lo + (int64_t)(levels / 2) * t;
+	uint64_t good = UINT64_MAX, a = 0, b = levels;
+	while (a <= b) { /* the largest half-span s with [centre - s*t, centre + s*t] fitting */
+		uint64_t m = a + (b - a) / 2;
+		uint64_t half = (m + 1) / 2;
+		struct me_params q = *p;
+		q.price_lo = centre - (int64_t)half * t;
+		q.price_hi = q.price_lo + (int64_t)m * t;
+		size_t need = me_book_memsize(&q);
+		if (need && need <= k->mem_len) {
+			good = m;
+			a = m + 1;
+		} else {
+			if (m == 0)
+				break;
+			b = m - 1;
+		}
+	}
+	if (good == UINT64_MAX)
+		return -ENOSPC;
+	if (good == levels) {
+		p->price_lo = lo;
+		p->price_hi = lo + (int64_t)levels * t;
+	} else {
+		p->price_lo = centre - (int64_t)((good + 1) / 2) * t;
+		p->price_hi = p->price_lo + (int64_t)good * t;
+	}
+	return 0;
+}
+
+static int mc_range(struct mc_contract *k, const struct dp_ctl *c, struct dp_ctl_reply *r)
+{
+	struct me_params p;
+	int64_t base, top;
+	me_book_params(k->book, &p);
+	me_book_range(k->book, &base, &top);
+	int64_t t = p.tick;
+	if (c->price <= 0 || c->price > c->price2 ||
+	    ((__int128)c->price - base) % t != 0)
+		return -EINVAL;
+	int64_t lo = c->price;
+	int64_t hi = lo + (c->price2 - lo) / t * t;
+	int rc = 0;
+	if (me_book_count(k->book) == 0) {
+		if ((rc = mc_range_fit(k, lo, hi, &p)) < 0)
+			return rc;
+		size_t need = me_book_memsize(&p);
+		if (!me_book_init(k->mem, need, &p))
+			return -EINVAL;
+		if (k->phase == TKX_PHASE_PRE_OPEN)
+			me_book_set_auction(k->book, 1);
+	} else {
+		/* Same number of levels, centred on the wanted window as far as the orders let. */
+		uint64_t span = (uint64_t)(top - base);
+		__int128 want = (__int128)lo + ((__int128)(hi - lo) / 2) / t * t -
+				(__int128)(span / (uint64_t)t / 2) * t;
+		int64_t olo, ohi;
+		me_book_extent(k->book, &olo, &ohi);
+		if (want > olo)
+			want = olo;
+		if (want + (__int128)span < ohi)
+			want = (__int128)ohi - (__int128)span;
+		if (want < (__int128)INT64_MIN / 2 || want > INT64_MAX - (__int128)span)
+			return -EINVAL;
+		if ((rc = me_book_shift(k->book, (int64_t)want)) < 0)
+			return rc;
+	}
+	mc_guard_update(k);
+	me_book_range(k->book, &r->low, &r->high);
+	r->qty = me_book_count(k->book);
+	return 0;
+}
+
 static int mc_delist(struct mc_core *mc, struct mc_contract *k)
 {
 	if (me_book_count(k->book) != 0)
@@ -1425,6 +1519,8 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 	case DP_CTL_VOL_GUARD:
 	case DP_CTL_DELIST:
 	case DP_CTL_SPOT:
+	case DP_CTL_RANGE:
+	case DP_CTL_AUCTION:
 		k = mc_find(mc, c->contract_id);
 		if (!k) {
 			rc = -ENOENT;
@@ -1477,7 +1573,19 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 	}
 	case DP_CTL_BAND:
 		rc = me_book_set_band(k->book, c->price, c->price2);
+		me_book_range(k->book, &r->low, &r->high);
 		break;
+	case DP_CTL_RANGE:
+		rc = mc_range(k, c, r);
+		break;
+	case DP_CTL_AUCTION: {
+		struct me_uncross u;
+		me_book_uncross_price(k->book, c->price > 0 ? c->price : 0, &u);
+		r->price = u.price;
+		r->qty = (uint64_t)u.volume;
+		r->high = u.imbalance;
+		break;
+	}
 	case DP_CTL_DAY_STATS:
 		mc_day_reply(k, r);
 		break;

@@ -75,6 +75,8 @@ struct md_pub {
 	uint64_t next_snap_ns;
 
 	uint32_t n_contracts;
+	uint32_t max_contracts; /* room of cs[] (the hash holds twice as many) */
+	uint64_t start_fp;     /* fingerprint of the start list and the room (md_snap_config) */
 	uint32_t hash_mask;    /* contract index: open addressing, entries are index + 1 */
 	struct md_cstate *cs;
 	uint32_t *hash;
@@ -150,6 +152,9 @@ static int layout(const struct md_params *p, struct layout *l)
 		return -EINVAL;
 	if (p->n_contracts > MD_MAX_CONTRACTS || (p->n_contracts && !p->contracts))
 		return -EINVAL;
+	if (p->max_contracts && (p->max_contracts < p->n_contracts ||
+				 p->max_contracts > MD_MAX_CONTRACTS))
+		return -EINVAL;
 	for (i = 0; i < p->n_contracts; i++)
 		if (p->contracts[i].id == 0 || p->contracts[i].phase > TKX_PHASE_DELISTED)
 			return -EINVAL;
@@ -165,12 +170,13 @@ static int layout(const struct md_params *p, struct layout *l)
 	if (lim_len == 0)
 		return -EINVAL;
 
+	uint32_t room = p->max_contracts ? p->max_contracts : p->n_contracts;
 	l->hash_size = 2;
-	while (l->hash_size < 2 * p->n_contracts)
+	while (l->hash_size < 2 * room)
 		l->hash_size <<= 1;
 	off = ALIGN64(sizeof(struct md_pub));
 	l->cs = off;
-	off += ALIGN64((size_t)p->n_contracts * sizeof(struct md_cstate));
+	off += ALIGN64((size_t)room * sizeof(struct md_cstate));
 	l->hash = off;
 	off += ALIGN64((size_t)l->hash_size * sizeof(uint32_t));
 	l->meta = off;
@@ -238,6 +244,7 @@ struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *prm)
 	p->snapshot_ns = prm->snapshot_ns;
 	p->heartbeat_ns = prm->heartbeat_ns;
 	p->n_contracts = prm->n_contracts;
+	p->max_contracts = prm->max_contracts ? prm->max_contracts : prm->n_contracts;
 	p->hash_mask = l.hash_size - 1;
 	p->cs = (struct md_cstate *)(void *)(base + l.cs);
 	p->hash = (uint32_t *)(void *)(base + l.hash);
@@ -267,7 +274,61 @@ struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *prm)
 			;
 		p->hash[h] = i + 1;
 	}
+	/* FNV-1a of the room and the start list: what a snapshot must have been saved by. */
+	uint64_t fp = 0xcbf29ce484222325ull;
+	uint32_t words[2] = { p->max_contracts, p->n_contracts };
+	for (i = 0; i < 2 + 2 * p->n_contracts; i++) {
+		uint32_t w = i < 2 ? words[i] : (i & 1) ? p->cs[(i - 2) / 2].phase
+							  : p->cs[(i - 2) / 2].id;
+		for (int k = 0; k < 4; k++)
+			fp = (fp ^ ((w >> (8 * k)) & 0xff)) * 0x100000001b3ull;
+	}
+	p->start_fp = fp;
 	return p;
+}
+
+/* Puts cs[i] in the hash (it is not there). */
+static void contract_hash_put(struct md_pub *p, uint32_t i)
+{
+	uint32_t h;
+
+	for (h = hash_slot(p, p->cs[i].id); p->hash[h]; h = (h + 1) & p->hash_mask)
+		;
+	p->hash[h] = i + 1;
+}
+
+/* A contract listed at run time: at the end of the list, state empty, in its phase. */
+static int contract_add(struct md_pub *p, uint32_t id, uint8_t phase)
+{
+	if (p->n_contracts == p->max_contracts) {
+		STAT(p, contracts_full);
+		return -1;
+	}
+	uint32_t i = p->n_contracts++;
+	struct md_cstate *c = &p->cs[i];
+	memset(c, 0, sizeof(*c));
+	c->id = id;
+	c->phase = phase;
+	c->bid_price = TKX_NULL_PRICE;
+	c->ask_price = TKX_NULL_PRICE;
+	c->last_price = TKX_NULL_PRICE;
+	contract_hash_put(p, i);
+	STAT(p, contracts_added);
+	return (int)i;
+}
+
+/* A delisted contract leaves the list; the others keep their order (and the Snapshot
+ * round under way its place). O(contracts): once a listing, never per record. */
+static void contract_remove(struct md_pub *p, uint32_t i)
+{
+	memmove(&p->cs[i], &p->cs[i + 1], (size_t)(p->n_contracts - i - 1) * sizeof(p->cs[0]));
+	p->n_contracts--;
+	if (p->snap_cursor > i)
+		p->snap_cursor--;
+	memset(p->hash, 0, (size_t)(p->hash_mask + 1) * sizeof(p->hash[0]));
+	for (uint32_t j = 0; j < p->n_contracts; j++)
+		contract_hash_put(p, j);
+	STAT(p, contracts_removed);
 }
 
 /* ---- Publishing --------------------------------------------------------------------- */
@@ -415,6 +476,12 @@ unsigned md_pub_add(struct md_pub *p, const struct dp_event *ev, unsigned n, uin
 			break;
 		default:
 			ci = contract_find(p, b.status.contract_id);
+			if (ci < 0 && b.status.phase != TKX_PHASE_DELISTED && b.status.contract_id)
+				ci = contract_add(p, b.status.contract_id, b.status.phase);
+			if (ci >= 0 && b.status.phase == TKX_PHASE_DELISTED) {
+				contract_remove(p, (uint32_t)ci);
+				continue;
+			}
 			if (ci >= 0)
 				p->cs[ci].phase = b.status.phase;
 			break;
@@ -811,10 +878,27 @@ void md__snap_contract(const struct md_pub *p, uint32_t i, struct md_snap_contra
 	c->volume = s->volume;
 }
 
+void md__snap_room(const struct md_pub *p, uint32_t *room, uint64_t *start_fp)
+{
+	*room = p->max_contracts;
+	*start_fp = p->start_fp;
+}
+
+void md__snap_set_count(struct md_pub *p, uint32_t n)
+{
+	p->n_contracts = n;
+	p->snap_cursor = 0;
+	p->snap_active = 0;
+	memset(p->hash, 0, (size_t)(p->hash_mask + 1) * sizeof(p->hash[0]));
+	for (uint32_t j = 0; j < n; j++)
+		contract_hash_put(p, j);
+}
+
 void md__snap_set_contract(struct md_pub *p, uint32_t i, const struct md_snap_contract *c)
 {
 	struct md_cstate *s = &p->cs[i];
 
+	s->id = c->id;
 	s->phase = c->phase;
 	s->bid_price = c->bid_price;
 	s->ask_price = c->ask_price;

@@ -61,6 +61,15 @@
  *     md_pub_request() by a binary search over the ring and one set of the source table,
  *     md_pub_next_reply() by one reply packet (and the source packets it draws from).
  *
+ * Contracts: the Snapshot list starts as md_params.contracts and follows the matching
+ * cores' ContractStatus records, the one way listing reaches the publisher (no lock, no
+ * call from the control plane): a ContractStatus of a contract not in the list, in any
+ * phase but DELISTED, adds it (a month listed at run time, state empty but its phase),
+ * when the list has room (max_contracts; else counted in contracts_full and published
+ * without state, as any unknown contract's records); a ContractStatus DELISTED removes
+ * its contract after it is published (no Snapshot of it follows). The others keep their
+ * order, so a Snapshot round under way still covers each of them once.
+ *
  * Re-requests (docs/protocol.md 6.3), in the order of the checks:
  *  - a datagram that is not exactly 20 bytes, or has count 0 or sequence 0 (sequences start
  *    at 1), is malformed: ignored, counted (req_bad), -EBADMSG;
@@ -144,6 +153,8 @@ struct md_params {
 	uint64_t heartbeat_ns;           /* heartbeat after this long idle; 0 = never       1 s */
 	const struct md_contract *contracts;
 	uint32_t n_contracts;            /* 0..MD_MAX_CONTRACTS                                */
+	uint32_t max_contracts;          /* the list's room, n_contracts..MD_MAX_CONTRACTS;
+					    0 = n_contracts (see "Contracts" above)         0 */
 	/* Re-requests (md_lim.h): bytes are UDP payload, every packet of an answer counted. */
 	uint32_t req_max;                /* messages per answer, 1..65535                 1024 */
 	uint32_t req_max_bytes;          /* bytes per answer, MD_REQ_MIN_BYTES..MD_REQ_MAX_BYTES
@@ -165,6 +176,9 @@ struct md_params {
 	X(end_of_session)    /* end packets handed out (0 or 1) */                        \
 	X(records_bad)       /* dp_events that are not 300-302: dropped */                 \
 	X(records_unknown)   /* records of a contract not in the list: published, no state */ \
+	X(contracts_added)   /* contracts listed at run time: into the Snapshot list */    \
+	X(contracts_removed) /* contracts delisted: out of the Snapshot list */            \
+	X(contracts_full)    /* listings with the list full (max_contracts): no Snapshots */ \
 	X(records_after_end) /* records after md_pub_end(): dropped */                    \
 	X(ring_full)         /* add/tick stopped: every slot PENDING */                    \
 	X(req_served)        /* re-requests answered with messages */                     \

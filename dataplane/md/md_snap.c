@@ -15,11 +15,10 @@
 
 size_t md_snap_bound(const struct md_pub *p)
 {
-	uint64_t next;
-	uint32_t n;
-	int fresh;
-	md__snap_info(p, &next, &n, &fresh);
-	return sizeof(struct md_snap_hdr) + (size_t)n * sizeof(struct md_snap_contract);
+	uint32_t room;
+	uint64_t fp;
+	md__snap_room(p, &room, &fp);
+	return sizeof(struct md_snap_hdr) + (size_t)room * sizeof(struct md_snap_contract);
 }
 
 int64_t md_snap_save(const struct md_pub *p, struct dp_snap_w *w)
@@ -35,6 +34,7 @@ int64_t md_snap_save(const struct md_pub *p, struct dp_snap_w *w)
 		return -ENOBUFS;
 	h->next_seq = next;
 	h->n_contracts = n;
+	h->config = (uint32_t)md_snap_config(p);
 	for (uint32_t i = 0; i < n; i++) {
 		struct md_snap_contract *c = dp_snap_w_take(w, sizeof(*c));
 		if (c == NULL)
@@ -63,29 +63,35 @@ static int md_snap_validate(const struct md_pub *p, const void *buf, size_t len,
 			 "%" PRIu64 ": corrupt", (unsigned)h->n_contracts, h->s.len);
 		return -EBADMSG;
 	}
-	if (h->n_contracts != n) {
-		snprintf(err, errlen, "market data snapshot: saved by a publisher of %u contracts, "
-			 "this one has %u: another configuration", (unsigned)h->n_contracts,
-			 (unsigned)n);
+	uint32_t room;
+	uint64_t fp;
+	md__snap_room(p, &room, &fp);
+	if (h->config != (uint32_t)fp || h->n_contracts > room) {
+		snprintf(err, errlen, "market data snapshot: saved by a publisher started with "
+			 "other contracts or room (%u contracts saved, room for %u here): another "
+			 "configuration", (unsigned)h->n_contracts, (unsigned)room);
 		return -EINVAL;
 	}
 	const uint8_t *b = (const uint8_t *)buf + sizeof(*h);
-	for (uint32_t i = 0; i < n; i++) {
-		struct md_snap_contract c, mine;
+	for (uint32_t i = 0; i < h->n_contracts; i++) {
+		struct md_snap_contract c;
 		memcpy(&c, b + (size_t)i * sizeof(c), sizeof(c));
-		md__snap_contract(p, i, &mine);
-		if (c.id != mine.id) {
-			snprintf(err, errlen, "market data snapshot: contract %u is %u, here %u: "
-				 "another configuration", (unsigned)i, (unsigned)c.id,
-				 (unsigned)mine.id);
-			return -EINVAL;
-		}
-		if (c.phase > TKX_PHASE_DELISTED) {
-			snprintf(err, errlen, "market data snapshot: contract %u has phase %u: "
-				 "corrupt", (unsigned)c.id, (unsigned)c.phase);
+		if (c.id == 0 || c.phase > TKX_PHASE_DELISTED) {
+			snprintf(err, errlen, "market data snapshot: entry %u (contract %u, phase "
+				 "%u): corrupt", (unsigned)i, (unsigned)c.id, (unsigned)c.phase);
 			return -EBADMSG;
 		}
+		for (uint32_t j = 0; j < i; j++) {
+			struct md_snap_contract o;
+			memcpy(&o, b + (size_t)j * sizeof(o), sizeof(o));
+			if (o.id == c.id) {
+				snprintf(err, errlen, "market data snapshot: contract %u twice: "
+					 "corrupt", (unsigned)c.id);
+				return -EBADMSG;
+			}
+		}
 	}
+	(void)n;
 	if (!fresh) {
 		snprintf(err, errlen, "market data snapshot: the target publisher has published "
 			 "(load into a fresh one)");
@@ -117,6 +123,7 @@ int md_snap_load(struct md_pub *p, const void *buf, size_t len, size_t *used, ch
 		memcpy(&c, b + (size_t)i * sizeof(c), sizeof(c));
 		md__snap_set_contract(p, i, &c);
 	}
+	md__snap_set_count(p, h.n_contracts);
 	md__snap_set_seq(p, h.next_seq);
 	if (used)
 		*used = (size_t)h.s.len;
@@ -125,16 +132,8 @@ int md_snap_load(struct md_pub *p, const void *buf, size_t len, size_t *used, ch
 
 uint64_t md_snap_config(const struct md_pub *p)
 {
-	uint64_t next, h = DP_SNAP_FNV_INIT;
-	uint32_t n;
-	int fresh;
-	md__snap_info(p, &next, &n, &fresh);
-	h = dp_snap_fnv(h, &n, sizeof(n));
-	for (uint32_t i = 0; i < n; i++) {
-		struct md_snap_contract c;
-		md__snap_contract(p, i, &c);
-		uint32_t f[2] = { c.id, c.phase };
-		h = dp_snap_fnv(h, f, sizeof(f));
-	}
-	return h;
+	uint32_t room;
+	uint64_t fp;
+	md__snap_room(p, &room, &fp);
+	return fp;
 }

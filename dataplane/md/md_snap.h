@@ -16,10 +16,16 @@
  * bucket, counters. After a load nothing is retained: a re-request below the next number
  * gets GapReject.
  *
+ * The contract list is part of the state: months listed and delisted at run time
+ * (md_pub.h "Contracts") change it, so a load replaces the target's list with the saved
+ * one (ids, order, state). The header's config is the saving publisher's start list and
+ * room (md_snap_config, low 32 bits): a target started otherwise is refused.
+ *
  * Layout: struct md_snap_hdr, then n_contracts x struct md_snap_contract in the
  * publisher's contract order. Errors (negative errno, reason in err): -EBADMSG not a
- * publisher section, truncated or inconsistent; -EPROTO another format version; -EINVAL
- * saved by a publisher of other contracts; -EBUSY the target has published something.
+ * publisher section, truncated or inconsistent (a contract id 0 or twice); -EPROTO
+ * another format version; -EINVAL saved by a publisher started with other contracts or
+ * room, or more contracts than the target's room; -EBUSY the target has published.
  */
 #ifndef TOKEX_MD_SNAP_H
 #define TOKEX_MD_SNAP_H
@@ -31,13 +37,13 @@
 #include "md_pub.h"
 
 #define MD_SNAP_MAGIC 0x4b444d54u /* "TMDK" */
-#define MD_SNAP_VERSION 1
+#define MD_SNAP_VERSION 2 /* 2: the list is the saved one (run-time listings) */
 
 struct md_snap_hdr {
 	struct dp_snap_sect s;
 	uint64_t next_seq;
 	uint32_t n_contracts;
-	uint32_t pad;
+	uint32_t config;   /* md_snap_config() of the saver, low 32 bits */
 };
 _Static_assert(sizeof(struct md_snap_hdr) == 32, "md_snap_hdr layout");
 
@@ -52,7 +58,7 @@ struct md_snap_contract {
 };
 _Static_assert(sizeof(struct md_snap_contract) == 56, "md_snap_contract layout");
 
-/* Bytes a section of p needs. */
+/* Bytes a section of p needs at most (its room of contracts). */
 size_t md_snap_bound(const struct md_pub *p);
 
 /* Appends p's section to w: bytes written, or -ENOBUFS. Owner thread. */
@@ -68,8 +74,9 @@ int md_snap_check(const struct md_pub *p, const void *buf, size_t len, size_t *u
 int md_snap_load(struct md_pub *p, const void *buf, size_t len, size_t *used, char *err,
 		 size_t errlen);
 
-/* Fingerprint of the contract list and start phases (not the session name: a per-start
- * md.session does not invalidate a snapshot). */
+/* Fingerprint of the start contract list, its phases and the room (max_contracts), as
+ * md_pub_init() was given them, whatever was listed since (not the session name: a
+ * per-start md.session does not invalidate a snapshot). */
 uint64_t md_snap_config(const struct md_pub *p);
 
 /* ---- Internal: md_pub.c's private state, for md_snap.c only --------------------------- */
@@ -79,6 +86,10 @@ void md__snap_info(const struct md_pub *p, uint64_t *next_seq, uint32_t *n_contr
 		   int *fresh);
 void md__snap_contract(const struct md_pub *p, uint32_t i, struct md_snap_contract *c);
 void md__snap_set_contract(struct md_pub *p, uint32_t i, const struct md_snap_contract *c);
+/* The room of the list and the start fingerprint; the list's length (after its entries
+ * were set: rebuilds the index). */
+void md__snap_room(const struct md_pub *p, uint32_t *room, uint64_t *start_fp);
+void md__snap_set_count(struct md_pub *p, uint32_t n);
 void md__snap_set_seq(struct md_pub *p, uint64_t next_seq);
 
 #endif /* TOKEX_MD_SNAP_H */

@@ -718,6 +718,14 @@ static uint16_t slot_alloc(struct ss_table *t, unsigned fi, uint64_t now, struct
 	return SS_NO_SLOT;
 }
 
+/* A session rebuilt by a restart (its termination time 0, what recovery passes): it counts
+ * as lingered when a Negotiate needs its slot, but is never forgotten ahead of need, so
+ * that its client can resume after the restart while nobody needs the room. */
+static int rebuilt(const struct ss_table *t, uint16_t slot)
+{
+	return t->sess[slot].term_time == 0;
+}
+
 /* ss_tick(): forgetting started before a Negotiate needs it (invariant 9) - one slot
  * when the table is full, the oldest session of a firm at its limit - so that one seldom
  * waits. Returns how many it forgot, or -ENOBUFS. */
@@ -729,7 +737,7 @@ static int forget_ahead(struct ss_table *t, uint64_t now, struct ss_out *out)
 	if (t->n_free == 0 && t->n_detaching == 0 &&
 	    !(t->fifo.head != SS_NO_SLOT && lingered(t, t->fifo.head, now))) {
 		h = t->dirty.head;
-		if (h != SS_NO_SLOT && lingered(t, h, now)) {
+		if (h != SS_NO_SLOT && lingered(t, h, now) && !rebuilt(t, h)) {
 			if (!room(out, 0, 1))
 				return -ENOBUFS;
 			forget(t, h, SS_FORGET_TABLE, now, out);
@@ -740,7 +748,7 @@ static int forget_ahead(struct ss_table *t, uint64_t now, struct ss_out *out)
 		if (!firm_at_limit(t, fi) || t->fs[fi].detaching)
 			continue;
 		h = t->fs[fi].head;
-		if (h == SS_NO_SLOT || !lingered(t, h, now) ||
+		if (h == SS_NO_SLOT || !lingered(t, h, now) || rebuilt(t, h) ||
 		    !(t->sess[h].flags & SF_MAY_HAVE_ORDERS))
 			continue; /* nothing lingered, or the oldest is reclaimable as it is */
 		if (!room(out, 0, 1))

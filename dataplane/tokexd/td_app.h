@@ -41,7 +41,22 @@ struct td_sess_chan;
 struct td_off;
 struct rte_tel_data;
 struct jn;
+struct jn_rec;
 struct ss_params;
+struct td_cps;
+struct cp_clock;
+struct cp_life;
+struct cp_state_img;
+struct dp_snap_w;
+
+/* --clock and --clock-rate (td_main.c): the calendar's clock asked for at start. */
+struct td_clock_opt {
+	uint64_t start_ns; /* --clock START: the calendar's time now (UTC ns) */
+	uint64_t rate;     /* --clock-rate R, millionths of real time (cp_clock.h) */
+	uint8_t start_set;
+	uint8_t rate_set;
+	uint8_t wall;      /* --clock now: the wall clock */
+};
 
 /* Per matching core: its engine state and counters (written by that core only). */
 struct td_match {
@@ -103,6 +118,9 @@ struct td_app {
 	struct md_pub *md;
 	struct td_gw *gw;      /* the TCP transport, NULL = none */
 	struct td_ctl *ctl; /* the control thread's lifecycle and socket (td_ctl.c) */
+	struct td_clock_opt clk;
+	/* The control plane's state in the journal (td_cpstate.c), NULL without a journal. */
+	struct td_cps *cps;
 	/* The control thread's way to the session table (td_sess.c). */
 	struct td_sess_chan *sess;
 	struct td_match match[TD_MAX_MATCH];
@@ -156,6 +174,9 @@ struct td_ctl_fwd {
 void td_ctl_poll_journal(struct td_app *a, int (*forward)(void *arg, unsigned m,
 							  const struct dp_order *o), void *arg);
 void td_ctl_apply_fwd(struct td_match *m, struct mc_out *out);
+/* The calendar's clock from --clock/--clock-rate and what the journal recorded; after
+ * recovery, before launch. 0, or -EINVAL with the reason in err (not starting). */
+int td_ctl_clock_setup(struct td_app *a, char *err, size_t len);
 int td_ctl_start(struct td_app *a);                        /* control thread */
 void td_ctl_run(struct td_app *a, int timeout_ms);
 void td_ctl_stop(struct td_app *a);
@@ -166,8 +187,9 @@ void td_ctl_stop(struct td_app *a);
 /* The termination time recovery gives the sessions it rebuilds (ss_restore_session(),
  * ss_snap_load()): long ago, so that they count as having lingered already (ss_session.h
  * invariant 9). A table full of recovered sessions that are not live then never keeps a
- * new logon out after a restart; a slot that may have resting orders is still never given
- * away, and while there is a FREE slot none is reclaimed. */
+ * new logon out after a restart; one that may have resting orders is forgotten only when
+ * a Negotiate needs its slot, never ahead of need (ss_session.c rebuilt()), and while
+ * there is a FREE slot none is reclaimed. */
 #define TD_RESTORED_TERM_NS 0ull
 /* Before launch; the journal thread runs on cpu (-1: inherit the caller's affinity). */
 int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen);
@@ -211,6 +233,35 @@ int td_journal_lock(struct td_app *a, char *err, size_t errlen);
 void td_journal_report(struct td_app *a);
 void td_journal_close(struct td_app *a);
 
+/* The control plane's state in the journal (td_cpstate.c; control/cp_state.h). With a
+ * journal only (a->cps NULL without one: nothing recorded).
+ *   td_cps_create()       before recovery
+ *   td_cps_replay()       recovery: each replayed record (after td_snap_recover() loaded
+ *                         the snapshot's section: td_cps_snap_load); nonzero stops replay,
+ *                         td_cps_replay_error() says why
+ *   td_cps_recovered()    after replay: drops a change cut short, prints what was found
+ *   td_cps_state()        the recovered state, NULL when the journal holds none
+ *   td_cps_flush()        control thread: journals what changed (durable on return)
+ *   td_cps_poll()         RX core: journals what the control thread sent
+ *   td_cps_final()        the RX lcore's thread after the control thread and the RX loop
+ *                         ended: a simulated calendar's last time, and any change left
+ *   td_cps_snap_*()       td_snap.c: the section of the RX core's copy */
+int td_cps_create(struct td_app *a, char *err, size_t len);
+int td_cps_replay(struct td_app *a, const struct jn_rec *r);
+const char *td_cps_replay_error(const struct td_app *a);
+void td_cps_recovered(struct td_app *a);
+const struct cp_state_img *td_cps_state(const struct td_app *a);
+int td_cps_flush(struct td_app *a, const struct cp_life *L, const struct cp_clock *clk, int force,
+		 char *err, size_t len);
+void td_cps_poll(struct td_app *a);
+int td_cps_final(struct td_app *a, const struct cp_life *L, const struct cp_clock *clk);
+size_t td_cps_snap_bound(const struct td_app *a);
+void td_cps_snap_save(const struct td_app *a, struct dp_snap_w *w);
+int td_cps_snap_load(struct td_app *a, const void *buf, size_t len, size_t *used, char *err,
+		     size_t errlen);
+/* td_ctl.c: the lifecycle and clock the control thread ran (td_cps_final). */
+void td_ctl_final(struct td_app *a);
+
 /* The operator's view of the session table (td_sess.c): a request ring to its owner, the
  * RX core. Set-up before launch; td_sess_serve() by the owner, with its output empty,
  * every few passes; the rest on the control thread (cp_cmd_ctx's sessions and drop
@@ -229,7 +280,8 @@ void td_telemetry_register(struct td_app *app);
 
 /* ---- Snapshots (td_snap.c; issue 6: recovery from the newest snapshot) ----------------
  * Run-to-completion mode with a journal: every journal.snapshot_every records the RX core
- * serializes the matching core, the sessions and the market-data publisher into a
+ * serializes the matching core, the sessions, the market-data publisher (and the control
+ * plane's state: td_snap.c's sections) into a
  * preallocated buffer (no system call, no allocation) and a writer thread makes it a
  * snapshot file; recovery loads the newest usable one and replays only what follows it.
  * Wiring (td_journal.c, td_rx.c):

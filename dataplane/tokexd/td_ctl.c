@@ -11,9 +11,13 @@
  *  - Control thread (td_ctl_start/run/stop, from td_control() in td_main.c): the
  *    lifecycle (cp_life) reaches a core only by enqueuing one dp_ctl and waiting for the
  *    reply with its seq (1 s at most); it never touches a book. The scheduler (when
- *    control.scheduler is 1) runs on the wall clock; tokexctl's commands arrive on the
- *    Unix socket control.socket, bound first of all (td_ctl_bind, before EAL): a tokexd
- *    that could not be operated does not start.
+ *    control.scheduler is 1) runs on the calendar's clock (cp_clock.h: the wall clock, or
+ *    a simulated one from --clock/--clock-rate or the journal); tokexctl's commands arrive
+ *    on the Unix socket control.socket, bound first of all (td_ctl_bind, before EAL): a
+ *    tokexd that could not be operated does not start. With a journal, every change of
+ *    the lifecycle is journaled (td_cpstate.c) before the next command reaches a core and
+ *    before the operator's answer, and a restart resumes from the journal's state instead
+ *    of the configuration (td_ctl_start: "Resuming").
  * Rings: per matching core, ctl_in (control -> core, dp_ctl) and ctl_out (core ->
  * control, dp_ctl_reply), single producer / single consumer, TD_CTL_RING entries.
  */
@@ -28,13 +32,20 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
+#include "cp_clock.h"
 #include "cp_cmd.h"
 #include "cp_server.h"
+#include "cp_state.h"
 #include "td_app.h"
 
 #define TD_CTL_RING 64
 #define TD_CTL_BURST 4
-#define TD_CTL_TIMEOUT_NS 1000000000ull
+/* How long the control thread waits for a matching core's answer: a bound for a dead core,
+ * not a speed - a command that times out may still be applied, so the bound is generous
+ * (a loaded machine keeps a core off its CPU for seconds). */
+#define TD_CTL_TIMEOUT_NS 10000000000ull
+
+#define TD_CTL_CLOCK_NS 1000000000ull /* a simulated clock is journaled once a second */
 
 struct td_ctl {
 	struct cp_life L;
@@ -42,12 +53,21 @@ struct td_ctl {
 	struct cp_cmd_ctx X;
 	struct cp_server srv;
 	int have_srv;
+	struct cp_clock clock; /* the calendar's: set before the thread starts */
+	int restored;          /* the lifecycle resumed from the journal */
+	int started;           /* td_ctl_start() succeeded: the lifecycle is the run's */
+	uint64_t next_clock;   /* mono ns: the next clock-only change (simulated clock) */
+	char jn_err[256];      /* the last journaling failure, logged once */
 };
 
 /* ---- matching path ------------------------------------------------------------------- */
 
 void td_ctl_poll(struct td_match *m, struct mc_out *out)
 {
+	/* Run-to-completion with a journal: this is the RX core, which journals the control
+	 * plane's changes too (td_cpstate.c). */
+	if (m->app->cps && !m->app->jn_pipe)
+		td_cps_poll(m->app);
 	struct dp_ctl c[TD_CTL_BURST];
 	unsigned n = rte_ring_sc_dequeue_burst_elem(m->ctl_in, c, sizeof(c[0]), TD_CTL_BURST,
 						    NULL);
@@ -74,6 +94,7 @@ void td_ctl_poll(struct td_match *m, struct mc_out *out)
 void td_ctl_poll_journal(struct td_app *a, int (*forward)(void *arg, unsigned m,
 							  const struct dp_order *o), void *arg)
 {
+	td_cps_poll(a); /* the control plane's changes (td_cpstate.c) */
 	for (uint32_t m = 0; m < a->route.n_match; m++) {
 		struct td_match *mt = &a->match[m];
 		struct td_ctl_fwd f;
@@ -117,21 +138,55 @@ void td_ctl_apply_fwd(struct td_match *m, struct mc_out *out)
 
 /* ---- control thread ------------------------------------------------------------------ */
 
-/* The scheduler's clock (cp_sched takes a callback so that tests can inject one). */
+/* The scheduler's clock (cp_sched takes a callback so that tests can inject one): the
+ * calendar's. */
 static uint64_t td_ctl_clock(void *arg)
 {
-	(void)arg;
-	return td_now_ns();
+	struct td_ctl *t = arg;
+	return cp_clock_read(&t->clock);
 }
 
-/* cp_life_ops.send: one command on the core's ring, then its reply. */
+/* Journals what changed in the lifecycle (td_cpstate.c): 0, or a negative errno, logged
+ * once per new reason. force: a change even when nothing but the clock moved. */
+static int td_ctl_flush(struct td_app *a, int force)
+{
+	struct td_ctl *t = a->ctl;
+	char err[256];
+	int rc = td_cps_flush(a, &t->L, &t->clock, force, err, sizeof(err));
+	if (rc < 0 && strcmp(err, t->jn_err) != 0) {
+		snprintf(t->jn_err, sizeof(t->jn_err), "%s", err);
+		printf("tokexd: control: %s\n", err);
+	} else if (rc == 0) {
+		t->jn_err[0] = '\0';
+	}
+	return rc;
+}
+
+/* cp_cmd_ctx.commit: the command's change is durable before its answer. */
+static int td_ctl_commit(void *arg, char *out, size_t len)
+{
+	struct td_app *a = arg;
+	char err[256];
+	int rc = td_cps_flush(a, &a->ctl->L, &a->ctl->clock, 0, err, sizeof(err));
+	if (rc < 0 && len)
+		snprintf(out, len, "%s\n", err);
+	return rc;
+}
+
+/* cp_life_ops.send: one command on the core's ring, then its reply. What the lifecycle
+ * changed before it is journaled first (invariant 1 of td_cpstate.c). */
 static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct dp_ctl_reply *r)
 {
 	struct td_app *a = arg;
 	if (core >= a->route.n_match)
 		return -ENODEV;
+	if (a->cps && td_ctl_flush(a, 0) < 0)
+		return -EIO;
 	struct td_match *m = &a->match[core];
 	struct dp_ctl copy = *c; /* rte_ring's enqueue takes a non-const pointer */
+	/* The wire's transact times and the journal's record times are the wall clock's; the
+	 * calendar's time (c->now) is the lifecycle's own. */
+	copy.now = td_now_ns();
 	if (rte_ring_sp_enqueue_elem(m->ctl_in, &copy, sizeof(copy)) != 0)
 		return -EAGAIN;
 	uint64_t end = td_mono_ns() + TD_CTL_TIMEOUT_NS;
@@ -231,6 +286,214 @@ void td_ctl_setup(struct td_app *a)
 	}
 }
 
+int td_ctl_clock_setup(struct td_app *a, char *err, size_t len)
+{
+	struct td_ctl *t = a->ctl;
+	const struct td_clock_opt *o = &a->clk;
+	const struct cp_state_img *img = td_cps_state(a);
+	struct cp_state_global g;
+	int have = img && cp_state_decode_global(&img->g, &g, err, len) == 0;
+	uint64_t mono = td_mono_ns(), wall = td_now_ns();
+	int32_t off = (int32_t)a->cfg.utc_offset_min;
+	char t1[40], t2[40], r[24];
+	if (have)
+		cp_clock_format_time(g.cal_ns, off, t2, sizeof(t2));
+	/* The lifecycle is state on the calendar: a day it already traded cannot come again. */
+	if (have && ((o->start_set && o->start_ns < g.cal_ns) || (o->wall && wall < g.cal_ns))) {
+		cp_clock_format_time(o->start_set ? o->start_ns : wall, off, t1, sizeof(t1));
+		snprintf(err, len, "--clock %s: the journal's calendar already reached %s, and the "
+			 "calendar does not run backwards: leave --clock out to continue from there, "
+			 "or start with a new journal.dir", o->start_set ? t1 : "now", t2);
+		return -EINVAL;
+	}
+	uint64_t rate = o->rate_set ? o->rate : have && g.clock_sim ? g.clock_rate
+								: CP_CLOCK_RATE_ONE;
+	const char *how;
+	if (o->start_set) {
+		cp_clock_sim(&t->clock, o->start_ns, rate, mono);
+		how = "simulated, from --clock";
+	} else if (o->wall && !o->rate_set) {
+		cp_clock_wall(&t->clock);
+		how = "the wall clock (--clock now)";
+	} else if (have && g.clock_sim && !o->wall) {
+		cp_clock_sim(&t->clock, g.cal_ns, rate, mono);
+		how = "simulated, continuing where the journal's calendar stopped";
+	} else if (o->rate_set) {
+		cp_clock_sim(&t->clock, have && g.cal_ns > wall ? g.cal_ns : wall, rate, mono);
+		how = "simulated, from the wall clock's time";
+	} else {
+		cp_clock_wall(&t->clock);
+		how = "the wall clock";
+		if (have && wall < g.cal_ns)
+			printf("tokexd: control: WARNING: the wall clock is behind the calendar time "
+			       "the journal reached (%s)\n", t2);
+	}
+	/* The calendar stands still until the control plane is ready (td_ctl_start): a
+	 * restart goes on from where the journal's calendar stopped, however long the
+	 * start takes. */
+	cp_clock_hold(&t->clock, mono);
+	cp_clock_format_time(cp_clock_now(&t->clock, mono, wall), off, t1, sizeof(t1));
+	cp_clock_format_rate(t->clock.rate, r, sizeof(r));
+	printf("tokexd: control: calendar %s, rate %s: %s%s%s\n", t1, r, how,
+	       have ? "; the journal's reached " : "", have ? t2 : "");
+	if (t->clock.sim && strcmp(a->cfg.source, "built-in") == 0)
+		printf("tokexd: control: WARNING: the built-in contracts are the wall clock's twelve "
+		       "months, not the simulated calendar's: name the months (contracts:) in a "
+		       "configuration file\n");
+	return 0;
+}
+
+/* Asks contract k's core for its phase and day (DAY_STATS): 0 with the reply (its rc
+ * -ENOENT: the core has no such book), or the transport's negative errno. */
+static int td_ctl_ask(struct td_ctl *t, const struct cp_life_contract *k, struct dp_ctl_reply *r)
+{
+	struct dp_ctl c;
+	memset(&c, 0, sizeof(c));
+	c.type = DP_CTL_DAY_STATS;
+	c.contract_id = k->id;
+	c.seq = ++t->L.seq;
+	c.now = t->L.now;
+	memset(r, 0, sizeof(*r));
+	int rc = t->L.ops.send(t->L.ops.arg, k->core, &c, r);
+	return rc < 0 ? rc : r->seq == c.seq ? 0 : -EPROTO;
+}
+
+/* Resuming: the cores' books were rebuilt by their own replay, the lifecycle from the
+ * control plane's records. They agree, except for a transition the stop cut short after
+ * a core had applied a command of it but before its change was journaled (the change is
+ * journaled before the next command, so at most one command of one transition). Those
+ * whose repetition the core would refuse are completed here: a listing (LIST reached the
+ * core, or not), an uncross (UNCROSS is refused out of PRE_OPEN), a delisting (DELIST
+ * removed the book). Any other is repeated by the scheduler or the operator: the core
+ * takes PHASE, BAND, NEW_DAY, VOL_GUARD and DAY_STATS again. The day's statistics are
+ * read again from the cores. */
+static void td_ctl_reconcile(struct td_app *a)
+{
+	struct td_ctl *t = a->ctl;
+	struct cp_life *L = &t->L;
+	char err[256];
+	for (uint32_t i = 0; i < L->n; i++) {
+		struct cp_life_contract *k = &L->c[i];
+		struct dp_ctl_reply r;
+		if (k->phase == TKX_PHASE_DELISTED)
+			continue;
+		int rc = td_ctl_ask(t, k, &r);
+		if (rc < 0) {
+			printf("tokexd: control: contract %u: matching core %u did not answer: %s\n",
+			       k->id, k->core, strerror(-rc));
+			continue;
+		}
+		if (k->phase == TKX_PHASE_DEFINED) {
+			/* Defined and not yet listed when the process stopped: list it now (a core
+			 * that built the book already answers EEXIST, which adopts it). */
+			rc = cp_life_list(L, k->id, err, sizeof(err));
+			printf("tokexd: control: contract %u: its listing was cut short by the stop: "
+			       "%s%s\n", k->id, rc == 0 ? "listed" : "not listed: ", rc == 0 ? "" : err);
+			continue;
+		}
+		if (r.rc == -ENOENT) {
+			if (k->phase == TKX_PHASE_FINAL_SETTLED || k->phase == TKX_PHASE_LISTED) {
+				printf("tokexd: control: contract %u: %s -> DELISTED (its core had "
+				       "delisted it when the process stopped)\n", k->id,
+				       cp_life_phase_name(k->phase));
+				k->phase = TKX_PHASE_DELISTED;
+				L->st.delisted++;
+			} else {
+				printf("tokexd: control: contract %u is %s, but no matching core has "
+				       "its book\n", k->id, cp_life_phase_name(k->phase));
+			}
+			continue;
+		}
+		if (r.rc < 0)
+			continue;
+		k->volume = r.qty;
+		k->notional = r.notional;
+		k->high = r.high;
+		k->low = r.low;
+		k->last = r.price;
+		if (r.phase == k->phase)
+			continue;
+		if (k->phase == TKX_PHASE_PRE_OPEN &&
+		    (r.phase == TKX_PHASE_AUCTION || r.phase == TKX_PHASE_CONTINUOUS ||
+		     r.phase == TKX_PHASE_BREAK)) {
+			printf("tokexd: control: contract %u: PRE_OPEN -> %s (its core had uncrossed "
+			       "when the process stopped)\n", k->id, cp_life_phase_name(r.phase));
+			k->phase = r.phase;
+			k->halt_reason = CP_HALT_NONE;
+			L->st.transitions++;
+			continue;
+		}
+		printf("tokexd: control: contract %u: its core is %s, the control plane %s (a "
+		       "transition cut short by the stop): %s repeats it\n", k->id,
+		       cp_life_phase_name(r.phase), cp_life_phase_name(k->phase),
+		       t->X.S ? "the scheduler" : "the operator");
+	}
+}
+
+/* Resuming: the configuration's contracts and accounts the journal's state does not know
+ * (added to the file since): defined, listed and sent as at a first start. A contract of
+ * the file whose book no core has any more was delisted (its slot in the lifecycle taken
+ * by a later month): not listed again. An account the journal knows keeps the journal's
+ * limits (tokexctl account may have changed them); its limits go to the cores again,
+ * which changes nothing there unless its change was cut short. */
+static void td_ctl_resume_config(struct td_app *a, int32_t today)
+{
+	struct td_ctl *t = a->ctl;
+	const struct cp_config *cfg = &a->cfg;
+	char err[512];
+	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
+		const struct cp_contract *k = &cfg->contracts[i];
+		if (cp_life_find(&t->L, k->id))
+			continue;
+		struct cp_life_contract probe = {.id = k->id,
+						 .core = cfg->mode == CP_MODE_RTC ? 0 : k->core};
+		struct dp_ctl_reply r;
+		if (td_ctl_ask(t, &probe, &r) == 0 && r.rc == -ENOENT) {
+			printf("tokexd: control: contract %u of the configuration was delisted (the "
+			       "journal says): not listed again\n", k->id);
+			continue;
+		}
+		struct cp_life_params p = {
+			.id = k->id, .symbol = k->symbol, .core = probe.core, .tick = k->tick,
+			.ref_price = k->ref_price, .max_qty = k->max_qty, .max_orders = k->max_orders,
+		};
+		int rc = cp_life_define(&t->L, &p, err, sizeof(err));
+		if (rc == 0)
+			rc = cfg->scheduler ? cp_life_list(&t->L, k->id, err, sizeof(err))
+					    : cp_life_adopt(&t->L, k->id, TKX_PHASE_CONTINUOUS, today,
+							    err, sizeof(err));
+		printf("tokexd: control: contract %u: new in the configuration: %s%s\n", k->id,
+		       rc == 0 ? "listed" : "", rc == 0 ? "" : err);
+	}
+	for (uint32_t i = 0; i < t->L.n_accounts; i++) {
+		struct cp_account ac = t->L.acct[i];
+		for (uint32_t j = 0; j < cfg->n_accounts; j++) {
+			const struct cp_account_limit *l = &cfg->accounts[j];
+			if (l->firm == ac.firm && l->account == ac.account &&
+			    (l->max_qty != ac.max_qty || l->max_pos != ac.max_pos ||
+			     l->max_pos_spot != ac.max_pos_spot))
+				printf("tokexd: control: account %u/%u: the journal's limits are kept "
+				       "(the configuration's accounts[%u] differs)\n", ac.firm,
+				       ac.account, j);
+		}
+		if (cp_life_account(&t->L, &ac, err, sizeof(err)) < 0)
+			printf("tokexd: control: account %u/%u: %s\n", ac.firm, ac.account, err);
+	}
+	for (uint32_t i = 0; i < cfg->n_accounts; i++) {
+		const struct cp_account_limit *l = &cfg->accounts[i];
+		int known = 0;
+		for (uint32_t j = 0; j < t->L.n_accounts; j++)
+			known |= t->L.acct[j].firm == l->firm && t->L.acct[j].account == l->account;
+		if (known)
+			continue;
+		struct cp_account ac = {.firm = l->firm, .account = l->account,
+					.max_qty = l->max_qty, .max_pos = l->max_pos,
+					.max_pos_spot = l->max_pos_spot};
+		if (cp_life_account(&t->L, &ac, err, sizeof(err)) < 0)
+			printf("tokexd: control: accounts[%u]: %s\n", i, err);
+	}
+}
+
 int td_ctl_start(struct td_app *a)
 {
 	struct td_ctl *t = a->ctl;
@@ -243,9 +506,9 @@ int td_ctl_start(struct td_app *a)
 	t->L.band = (struct cp_band_rule){cfg->band_bp, cfg->first_day_bp, cfg->locked_bp};
 	t->L.vol_guard_bp = cfg->vol_guard_bp;
 	snprintf(t->L.index_file, sizeof(t->L.index_file), "%s", cfg->index_file);
-	cp_sched_init(&t->S, &t->L, td_ctl_clock, NULL);
+	cp_sched_init(&t->S, &t->L, td_ctl_clock, t);
 	t->S.vol_halt_ns = (uint64_t)cfg->vol_halt_s * 1000000000ull;
-	t->L.now = td_ctl_clock(NULL);
+	t->L.now = td_ctl_clock(t);
 
 	/* The matching path polls its control ring only once the lcores run. */
 	for (int i = 0; i < 400 && a->rx.loops == 0 && atomic_load(&a->running); i++) {
@@ -255,32 +518,6 @@ int td_ctl_start(struct td_app *a)
 	int32_t today;
 	uint32_t minute;
 	cp_cal_local(&t->L.cal, t->L.now, &today, &minute);
-	for (uint32_t i = 0; i < cfg->n_contracts; i++) {
-		const struct cp_contract *k = &cfg->contracts[i];
-		struct cp_life_params p = {
-			.id = k->id, .symbol = k->symbol,
-			.core = cfg->mode == CP_MODE_RTC ? 0 : k->core,
-			.tick = k->tick, .ref_price = k->ref_price, .max_qty = k->max_qty,
-			.max_orders = k->max_orders,
-		};
-		int rc = cp_life_define(&t->L, &p, err, sizeof(err));
-		/* The cores built these books at start: the scheduler takes them from LISTED;
-		 * without it they keep trading as they are (CONTINUOUS). */
-		if (rc == 0)
-			rc = cfg->scheduler ? cp_life_list(&t->L, k->id, err, sizeof(err))
-					    : cp_life_adopt(&t->L, k->id, TKX_PHASE_CONTINUOUS, today,
-							    err, sizeof(err));
-		if (rc < 0)
-			printf("tokexd: control: contract %u: %s\n", k->id, err);
-	}
-	for (uint32_t i = 0; i < cfg->n_accounts; i++) {
-		const struct cp_account_limit *l = &cfg->accounts[i];
-		struct cp_account ac = {.firm = l->firm, .account = l->account,
-					.max_qty = l->max_qty, .max_pos = l->max_pos,
-					.max_pos_spot = l->max_pos_spot};
-		if (cp_life_account(&t->L, &ac, err, sizeof(err)) < 0)
-			printf("tokexd: control: accounts[%u]: %s\n", i, err);
-	}
 	t->X.L = &t->L;
 	t->X.S = cfg->scheduler ? &t->S : NULL;
 	t->X.cfg = cfg; /* kill, account and cancel name its firms only */
@@ -289,11 +526,69 @@ int td_ctl_start(struct td_app *a)
 	t->X.sessions = td_sess_text;
 	t->X.drop = td_sess_drop_text;
 	t->X.sessions_arg = a;
-	if (cfg->ctl_startup[0] && cp_cmd_file(&t->X, cfg->ctl_startup, err, sizeof(err)) < 0) {
-		printf("tokexd: control.startup: %s: fix the file or the command, then restart\n",
-		       err);
-		return -EINVAL;
+	t->X.clock = &t->clock;
+	if (a->cps) {
+		t->X.commit = td_ctl_commit;
+		t->X.commit_arg = a;
 	}
+	const struct cp_state_img *img = td_cps_state(a);
+	if (img) {
+		/* Resuming: the journal's state, not the configuration's, is the lifecycle. */
+		struct cp_state_global g;
+		if (cp_state_restore(img, &t->L, &g, err, sizeof(err)) < 0) {
+			printf("tokexd: control: the journal's control-plane state cannot be used: %s; "
+			       "not starting (run with the configuration that wrote the journal, or "
+			       "a new journal.dir)\n", err);
+			return -EINVAL;
+		}
+		t->restored = 1;
+		printf("tokexd: control: resumed from the journal: %u contract(s), %u account(s)%s\n",
+		       t->L.n, t->L.n_accounts, cfg->ctl_startup[0] ? "; control.startup is not run "
+		       "again (its commands are in the journal's state)" : "");
+		td_ctl_reconcile(a);
+		td_ctl_resume_config(a, today);
+	} else {
+		for (uint32_t i = 0; i < cfg->n_contracts; i++) {
+			const struct cp_contract *k = &cfg->contracts[i];
+			struct cp_life_params p = {
+				.id = k->id, .symbol = k->symbol,
+				.core = cfg->mode == CP_MODE_RTC ? 0 : k->core,
+				.tick = k->tick, .ref_price = k->ref_price, .max_qty = k->max_qty,
+				.max_orders = k->max_orders,
+			};
+			int rc = cp_life_define(&t->L, &p, err, sizeof(err));
+			/* The cores built these books at start: the scheduler takes them from
+			 * LISTED; without it they keep trading as they are (CONTINUOUS). */
+			if (rc == 0)
+				rc = cfg->scheduler ? cp_life_list(&t->L, k->id, err, sizeof(err))
+						    : cp_life_adopt(&t->L, k->id, TKX_PHASE_CONTINUOUS,
+								    today, err, sizeof(err));
+			if (rc < 0)
+				printf("tokexd: control: contract %u: %s\n", k->id, err);
+		}
+		for (uint32_t i = 0; i < cfg->n_accounts; i++) {
+			const struct cp_account_limit *l = &cfg->accounts[i];
+			struct cp_account ac = {.firm = l->firm, .account = l->account,
+						.max_qty = l->max_qty, .max_pos = l->max_pos,
+						.max_pos_spot = l->max_pos_spot};
+			if (cp_life_account(&t->L, &ac, err, sizeof(err)) < 0)
+				printf("tokexd: control: accounts[%u]: %s\n", i, err);
+		}
+		if (cfg->ctl_startup[0] && cp_cmd_file(&t->X, cfg->ctl_startup, err, sizeof(err)) < 0) {
+			printf("tokexd: control.startup: %s: fix the file or the command, then "
+			       "restart\n", err);
+			return -EINVAL;
+		}
+	}
+	/* The state this run starts from, with its clock, before anything else happens. */
+	if (a->cps && td_ctl_flush(a, 1) < 0) {
+		printf("tokexd: control: the control plane's state cannot be journaled: not "
+		       "starting\n");
+		return -EIO;
+	}
+	t->next_clock = td_mono_ns() + TD_CTL_CLOCK_NS;
+	t->started = 1;
+	cp_clock_resume(&t->clock, td_mono_ns()); /* the calendar runs from now */
 	printf("tokexd: control: %u contract(s), scheduler %s, tokexctl on %s\n", t->L.n,
 	       cfg->scheduler ? "on (calendar drives phases)" : "off (operator drives phases)",
 	       cfg->ctl_socket);
@@ -303,7 +598,7 @@ int td_ctl_start(struct td_app *a)
 void td_ctl_run(struct td_app *a, int timeout_ms)
 {
 	struct td_ctl *t = a->ctl;
-	t->L.now = td_ctl_clock(NULL);
+	t->L.now = td_ctl_clock(t);
 	if (t->have_srv) {
 		cp_server_poll(&t->srv, timeout_ms);
 	} else {
@@ -312,6 +607,22 @@ void td_ctl_run(struct td_app *a, int timeout_ms)
 	}
 	if (t->X.S)
 		cp_sched_tick(&t->S);
+	if (a->cps) {
+		/* The tick's last changes; and a simulated calendar's time once a second, so a
+		 * restart continues about where it stopped. */
+		uint64_t now = td_mono_ns();
+		int due = t->clock.sim && now >= t->next_clock;
+		if (due)
+			t->next_clock = now + TD_CTL_CLOCK_NS;
+		td_ctl_flush(a, due);
+	}
+}
+
+void td_ctl_final(struct td_app *a)
+{
+	/* Only a lifecycle that started: one that failed to would journal an empty state. */
+	if (a->ctl && a->cps && a->ctl->started)
+		td_cps_final(a, &a->ctl->L, &a->ctl->clock);
 }
 
 void td_ctl_stop(struct td_app *a)

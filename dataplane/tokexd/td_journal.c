@@ -16,10 +16,13 @@
  * receiving and matching: one fdatasync covers everything that arrived while the previous
  * one ran (group commit; ~200-600 us each on this host). Control commands are the
  * exception: td_jn_ctl appends and waits (rare, and the operator's answer must not
- * precede durability). A session's first establishment is journaled (SESSION) before its
- * EstablishmentAck, which the gate holds like any reply; every accepted Negotiate too
- * (SESSION, kind LOGON: the session's newest logon timestamp, so that a replay of the
- * captured bytes stays refused after a restart) before its NegotiationResponse.
+ * precede durability), except DAY_STATS, which changes nothing and is not journaled; so
+ * do the control plane's own state records (JN_T_CP, td_cpstate.c), each change of the
+ * lifecycle durable before the next command of a transition and the operator's answer.
+ * A session's first establishment is journaled (SESSION) before its EstablishmentAck,
+ * which the gate holds like any reply; every accepted Negotiate too (SESSION, kind LOGON:
+ * the session's newest logon timestamp, so that a replay of the captured bytes stays
+ * refused after a restart) before its NegotiationResponse.
  *
  * Invariants:
  *  1. Nothing leaves that is not durable, and nothing is applied that is not journaled:
@@ -49,7 +52,9 @@
  *     naming the first such record.
  *
  * After recovery (td_journal_open, before the cores, the control thread and the gateway
- * start): the books, exchange order ids and trade ids are as before the stop; each
+ * start): the books, exchange order ids and trade ids are as before the stop; so is the
+ * control plane's state (JN_T_CP records and the snapshot's section, td_cpstate.c), which
+ * the control thread resumes from instead of the configuration (td_ctl_start); each
  * session that was ever established, on either transport, is TERMINATED in its old slot
  * with its outbound numbering, retransmit ring (the last sessions.retransmit_depth
  * messages), inbound number and last cl_ord_id; its client re-Negotiates and
@@ -251,6 +256,10 @@ uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now)
 
 int td_jn_ctl(struct td_app *a, const struct dp_ctl *c)
 {
+	/* DAY_STATS only reads (the scheduler polls it every second per trading contract, a
+	 * restart once per contract): nothing for replay to redo, no durability to wait for. */
+	if (c->type == DP_CTL_DAY_STATS)
+		return 0;
 	int64_t s = td_jn_append(a, JN_T_CTL, c, sizeof(*c), c->now);
 	if (s == 0)
 		return -EAGAIN;
@@ -365,6 +374,7 @@ struct td_replay {
 	uint64_t orders, ctls, sessions, replies, local, md, skipped, drains, late;
 	uint64_t logons; /* JN_SS_LOGON records: newest logon timestamps restored */
 	uint64_t foreign_seq; /* the first record of a second session table (invariant 4) */
+	uint64_t cps; /* the control plane's state records */
 };
 
 /* A record of a session core other than the RX core: a journal of the time the TCP
@@ -519,6 +529,14 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 	struct td_app *a = rp->a;
 	struct mc_core *mc = a->match[0].mc;
 	rp->now = r->time_ns;
+	/* The control plane's state (td_cpstate.c); a bad record stops the replay. */
+	int cps = td_cps_replay(a, r);
+	if (cps != 0)
+		return cps;
+	if (r->type == JN_T_CP) {
+		rp->cps++;
+		return 0;
+	}
 	if (r->type == JN_T_DRAIN && r->len == sizeof(struct jn_drain)) {
 		struct jn_drain d;
 		memcpy(&d, r->payload, sizeof(d));
@@ -661,6 +679,12 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       "shares the RX lcore and every durability wait takes a scheduler slice\n");
 	uint64_t next = jn_next_seq(a->jn);
 	a->jn_last = a->jn_durable = next - 1;
+	int cps_rc = td_cps_create(a, err, errlen);
+	if (cps_rc < 0) {
+		jn_close(a->jn);
+		a->jn = NULL;
+		return cps_rc;
+	}
 	if (next > 1) {
 		/* Recovery: the newest usable snapshot (td_snap.c), then the records after it
 		 * (every record from the first when there is none). */
@@ -693,12 +717,19 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			return -EPROTO;
 		}
 		if (n < 0) {
-			snprintf(err, errlen, "journal %s: replay failed: %s", a->cfg.journal_dir,
-				 strerror((int)-n));
+			const char *why = td_cps_replay_error(a);
+			if (why)
+				snprintf(err, errlen, "journal %s: replay failed: the control plane's "
+					 "record at %s: not starting (tokex-journal verify %s shows the "
+					 "journal's state)", a->cfg.journal_dir, why, a->cfg.journal_dir);
+			else
+				snprintf(err, errlen, "journal %s: replay failed: %s",
+					 a->cfg.journal_dir, strerror((int)-n));
 			jn_close(a->jn);
 			a->jn = NULL;
 			return (int)n;
 		}
+		td_cps_recovered(a);
 		printf("tokexd: journal: recovered %" PRId64 " record(s) from seq %" PRIu64 "%s to "
 		       "seq %" PRIu64 " in %.1f ms: %" PRIu64 " request(s), %" PRIu64
 		       " control command(s), %"
@@ -706,11 +737,11 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       " session-layer rejects), %" PRIu64
 		       " market-data records (not re-sent), %" PRIu64 " skipped, %" PRIu64
 		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order, %"
-		       PRIu64 " logon(s)\n",
+		       PRIu64 " logon(s), %" PRIu64 " control-plane state records\n",
 		       n, (uint64_t)from, from > 1 ? " (after the snapshot)" : "", next - 1,
 		       (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
 		       rp.sessions, rp.replies + rp.local, rp.local, rp.md,
-		       rp.skipped, rp.drains, rp.late, rp.logons);
+		       rp.skipped, rp.drains, rp.late, rp.logons, rp.cps);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */
 		unsigned shown = 0;
 		for (unsigned slot = 0; slot < a->cfg.max_sessions && shown < 16; slot++) {

@@ -28,6 +28,7 @@
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
+#include "cp_clock.h"
 #include "cp_life.h"
 #include "td_app.h"
 #include "td_gw.h"
@@ -56,6 +57,13 @@ static void usage(FILE *f)
 		"      --seconds N         stop by itself after N seconds\n"
 		"      --print-config      print the effective configuration and exit\n"
 		"      --journal DIR       input journal directory (journal.dir); \"\" = no journal\n"
+		"      --clock START       the trading calendar's time now, ISO-8601 with an offset\n"
+		"                          (e.g. 2026-12-30T08:50:00+08:00): a simulated calendar for\n"
+		"                          the scheduler, phases, settlement, expiry and listing;\n"
+		"                          \"now\" = the wall clock. Without it, a journal's simulated\n"
+		"                          calendar continues where it stopped\n"
+		"      --clock-rate R      the simulated calendar runs R times real time (default 1,\n"
+		"                          or the journal's; up to 1000000)\n"
 		"  -v, --verbose           print session events as they happen\n"
 		"  -h, --help\n");
 }
@@ -81,7 +89,7 @@ static int parse_ip(const char *s, uint32_t *host)
 }
 
 enum { O_VDEV = 256, O_IP, O_MODE, O_RX, O_MATCH, O_TCP, O_NOTCP, O_SECONDS, O_PRINT,
-       O_JOURNAL };
+       O_JOURNAL, O_CLOCK, O_CLOCK_RATE };
 
 /* Options override the file, which overrides the built-in defaults. Returns the index of
  * the first EAL argument after "--", or -1 to exit(2), -2 to exit(0). */
@@ -96,6 +104,8 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		{"seconds", required_argument, NULL, O_SECONDS},
 		{"print-config", no_argument, NULL, O_PRINT},
 		{"journal", required_argument, NULL, O_JOURNAL},
+		{"clock", required_argument, NULL, O_CLOCK},
+		{"clock-rate", required_argument, NULL, O_CLOCK_RATE},
 		{"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	struct cp_config *cfg = &a->cfg;
@@ -193,6 +203,22 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			}
 			snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "%s", optarg);
 			break;
+		case O_CLOCK:
+			a->clk.wall = strcmp(optarg, "now") == 0;
+			a->clk.start_set = !a->clk.wall;
+			if (!a->clk.wall &&
+			    cp_clock_parse_time(optarg, &a->clk.start_ns, err, sizeof(err)) < 0) {
+				fprintf(stderr, "tokexd: --clock %s\n", err);
+				return -1;
+			}
+			break;
+		case O_CLOCK_RATE:
+			if (cp_clock_parse_rate(optarg, &a->clk.rate, err, sizeof(err)) < 0) {
+				fprintf(stderr, "tokexd: --clock-rate %s\n", err);
+				return -1;
+			}
+			a->clk.rate_set = 1;
+			break;
 		case 'v':
 			a->verbose = 1;
 			break;
@@ -247,10 +273,23 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	for (uint32_t i = 0; i < c->n_contracts; i++) {
 		const struct cp_contract *k = &c->contracts[i];
 		int64_t lo, hi;
-		cp_contract_band(k, &lo, &hi);
-		fprintf(f, "tokexd: contract %u %s core %u tick %" PRId64 " band [%" PRId64 ", %" PRId64
-			   "] max qty %" PRId64 " orders %u\n",
-			k->id, k->symbol, c->mode == CP_MODE_RTC ? 0 : k->core, k->tick, lo, hi,
+		char why[128];
+		/* The limits in force: with the scheduler the control plane lists the month and
+		 * its first trading day has the first-day band (cp_settle.h rule 4); without it
+		 * the contract trades at once on its own band. */
+		if (c->scheduler) {
+			cp_settle_limits(k->ref_price, c->first_day_bp, k->tick, &lo, &hi);
+			snprintf(why, sizeof(why), "first trading day: %u bp of %" PRId64 "; then %u bp, "
+				 "%u bp after a limit-locked day", c->first_day_bp, k->ref_price,
+				 c->band_bp, c->locked_bp);
+		} else {
+			cp_contract_band(k, &lo, &hi);
+			snprintf(why, sizeof(why), "%u bp of %" PRId64 ", no scheduler", k->band_bp,
+				 k->ref_price);
+		}
+		fprintf(f, "tokexd: contract %u %s core %u tick %" PRId64 " limits [%" PRId64 ", %"
+			   PRId64 "] (%s) max qty %" PRId64 " orders %u\n",
+			k->id, k->symbol, c->mode == CP_MODE_RTC ? 0 : k->core, k->tick, lo, hi, why,
 			k->max_qty, k->max_orders);
 	}
 }
@@ -410,7 +449,7 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 	p->ts_tolerance_ms = cfg->ts_tolerance_ms;
 	p->linger_ms = cfg->linger_ms;
 	p->udp_auth = cfg->udp_auth ? SS_AUTH_REQUIRED : SS_AUTH_OFF;
-	p->logon_floor_ns = td_now_ns(); /* no key of before this start comes back */
+	p->logon_floor_ns = td_now_ns(); /* no logon of before this start: ss_session.h 14, 16 */
 }
 
 static void td_print_logs(struct td_app *a)
@@ -645,6 +684,9 @@ int main(int argc, char **argv)
 	}
 	mp.contracts = mdc;
 	mp.n_contracts = cfg->n_contracts;
+	/* Room for the months the control plane lists at run time: the publisher learns of
+	 * them from their ContractStatus (md_pub.h "Contracts"), as many as it can track. */
+	mp.max_contracts = cfg->n_contracts > CP_LIFE_MAX ? cfg->n_contracts : CP_LIFE_MAX;
 	len = md_pub_memsize(&mp);
 	if (len == 0)
 		rte_exit(1, "tokexd: market data parameters refused (md.*)\n");
@@ -678,6 +720,9 @@ int main(int argc, char **argv)
 	 * the control thread or the gateway. A corrupt journal stops the start here. */
 	if (td_journal_open(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
 		rte_exit(1, "tokexd: %s\n", err);
+	/* The calendar's clock: what --clock asks for, against what the journal recorded. */
+	if (td_ctl_clock_setup(a, err, sizeof(err)) < 0)
+		rte_exit(2, "tokexd: %s\n", err);
 
 	atomic_store(&a->running, 1);
 	signal(SIGINT, td_on_signal);
@@ -724,6 +769,7 @@ int main(int argc, char **argv)
 		a->gw = NULL;
 	}
 	td_journal_report(a);
+	td_ctl_final(a); /* the control plane's state and the calendar's time at the stop */
 	td_journal_close(a);
 	td_print_stats(a);
 	td_offload_close(a);

@@ -28,8 +28,8 @@
  *
  * Blob: struct td_snap_hdr (magic "TKSN", version, length, the journal seq the state
  * follows, when, a fingerprint of the configuration) then the sections: each matching
- * core's, the session table's, the publisher's (each with its own magic, version and
- * length: dp_snap.h).
+ * core's, the session table's, the publisher's, and with a journal the control plane's state
+ * (cp_state.h) (each with its own magic, version and length: dp_snap.h).
  *
  * Retention (the writer, after snapshot k at seq S_k is durable on disk): the journal
  * segments all of whose records are <= S_(k-1) are deleted (jn_prune), and so are the
@@ -76,6 +76,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cp_state.h"
 #include "jn_journal.h"
 #include "mc_snap.h"
 #include "md_snap.h"
@@ -83,8 +84,10 @@
 #include "td_app.h"
 
 #define TD_SNAP_MAGIC 0x4e534b54u /* "TKSN" */
-#define TD_SNAP_VERSION 2 /* 2: one session section for both transports */
-#define TD_SNAP_MAX_SECT (TD_MAX_MATCH + 2) /* cores, sessions, publisher */
+/* 3: one session section for both transports, and the control plane's state. Older
+ * snapshots are not read: recovery replays the whole journal instead. */
+#define TD_SNAP_VERSION 3
+#define TD_SNAP_MAX_SECT (TD_MAX_MATCH + 3) /* cores, sessions, publisher, control plane */
 
 struct td_snap_hdr {
 	uint32_t magic;
@@ -157,15 +160,17 @@ static void td_snap_config_once(struct td_snap *s, struct td_app *a)
 	s->config_set = 1;
 }
 
-/* Sections: the matching cores', the sessions' (both transports), the publisher's. */
+/* Sections: the matching cores', the sessions' (both transports), the publisher's, and
+ * with a journal the control plane's state (the RX core's copy: td_cpstate.c). */
 static uint32_t td_snap_sections(const struct td_app *a)
 {
-	return a->route.n_match + 2;
+	return a->route.n_match + 2 + (a->cps != NULL);
 }
 
 static size_t td_snap_bound(const struct td_app *a)
 {
-	size_t n = sizeof(struct td_snap_hdr) + ss_snap_bound(a->ss) + md_snap_bound(a->md);
+	size_t n = sizeof(struct td_snap_hdr) + ss_snap_bound(a->ss) + md_snap_bound(a->md) +
+		   td_cps_snap_bound(a);
 	for (uint32_t m = 0; m < a->route.n_match; m++)
 		n += mc_snap_bound(a->match[m].mc);
 	return n;
@@ -192,6 +197,7 @@ static int64_t td_snap_serialize(struct td_snap *s, struct td_app *a, uint64_t s
 		mc_snap_save(a->match[m].mc, &w);
 	ss_snap_save(a->ss, &w);
 	md_snap_save(a->md, &w);
+	td_cps_snap_save(a, &w);
 	if (w.err)
 		return w.err;
 	h->len = w.len;
@@ -536,6 +542,13 @@ static int td_snap_check(struct td_snap *s, struct td_app *a, const uint8_t *b, 
 	off[nm + 1] = at;
 	if ((rc = md_snap_check(a->md, b + at, len - at, &used, why, whylen)) < 0)
 		return rc;
+	off[nm + 2] = 0;
+	if (a->cps) {
+		at += used;
+		off[nm + 2] = at;
+		if ((rc = cp_state_snap_check(b + at, len - at, &used, why, whylen)) < 0)
+			return rc;
+	}
 	if (at + used != len) {
 		snprintf(why, whylen, "%zu bytes after its sections: corrupt", len - at - used);
 		return -EBADMSG;
@@ -626,6 +639,7 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			break;
 		}
 		uint64_t t0 = td_mono_ns(), now = td_now_ns();
+		size_t cp_used = 0;
 		rc = 0;
 		for (uint32_t m = 0; m < nm && rc >= 0; m++)
 			rc = mc_snap_load(a->match[m].mc, buf + off[m], len - off[m], NULL, why,
@@ -634,7 +648,10 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 		    (rc = ss_snap_load(a->ss, buf + off[nm], len - off[nm], TD_RESTORED_TERM_NS,
 				       NULL, why, sizeof(why))) < 0 ||
 		    (rc = md_snap_load(a->md, buf + off[nm + 1], len - off[nm + 1], NULL, why,
-				       sizeof(why))) < 0) {
+				       sizeof(why))) < 0 ||
+		    (off[nm + 2] && (rc = td_cps_snap_load(a, buf + off[nm + 2],
+							   len - off[nm + 2], &cp_used, why,
+							   sizeof(why))) < 0)) {
 			snprintf(err, errlen, "journal %s: snapshot seq %" PRIu64 " passed its checks "
 				 "but failed to load (%s): the state is part restored, not starting; "
 				 "move %s/" TD_SNAP_NAME " aside and restart", dir, seq, why, dir, seq);

@@ -208,7 +208,8 @@ struct tkx_client_event {
  * Send anything batched, read, service timers (heartbeat, retransmission, keepalive), and
  * return up to max events, in order: numbered exchange messages in their sequence order
  * without gaps or duplicates (a gap is requested and held until filled, or reported
- * LOST). Waits up to timeout_ms (0: don't wait, -1: until an event) for the first event.
+ * LOST); an unnumbered one (the exchange's Terminate) after the numbered ones that
+ * arrived before it, unless they wait behind a gap. Waits up to timeout_ms (0: don't wait, -1: until an event) for the first event.
  * Returns the count (0 on timeout), -EINVAL, or -ENOTCONN once the session is over
  * (TERMINATED, FAILED, CLOSED) and every event was taken.
  */

@@ -540,12 +540,23 @@ static void lg_on_msg(struct lg *g, const struct tkx_msg *m, uint64_t now)
 	}
 }
 
-/* Sends a session message and waits up to 1 s for one of two answers. */
-static int lg_session_step(struct lg *g, const void *msg, uint16_t len, int ok_tpl, int bad_tpl)
+/* A logon message, built again for each attempt: a repeat carries a new timestamp (and,
+ * for a Negotiate, keys of its own), since the exchange refuses one not newer than what it
+ * accepted (protocol 4.1). Returns the length in buf, or a negative errno. */
+typedef int (*lg_build_fn)(struct lg *g, uint8_t *buf, size_t cap);
+
+/* Sends a session message and waits up to 1 s for one of two answers; up to 3 tries. */
+static int lg_session_step(struct lg *g, lg_build_fn build, int ok_tpl, int bad_tpl)
 {
+	uint8_t buf[128];
+
 	for (int attempt = 0; attempt < 3; attempt++) {
+		int len = build(g, buf, sizeof(buf));
+
+		if (len < 0)
+			return len;
 		g_seen_template = 0;
-		lg_send_payload(g, msg, len);
+		lg_send_payload(g, buf, (uint16_t)len);
 		uint64_t end = rte_rdtsc() + g->hz;
 		while (rte_rdtsc() < end) {
 			lg_rx(g, rte_rdtsc());
@@ -563,12 +574,13 @@ static int lg_session_step(struct lg *g, const void *msg, uint16_t len, int ok_t
 	return -ETIMEDOUT;
 }
 
-static int lg_connect(struct lg *g)
+/* A Negotiate, now; the session's keys are this one's (an answer sealed under an earlier
+ * attempt's does not verify and is dropped: the exchange keeps the newest's). */
+static int lg_build_negotiate(struct lg *g, uint8_t *buf, size_t cap)
 {
-	uint8_t buf[128];
 	struct tkx_negotiate ng = {
 		.session_id = g->session_id, .timestamp = lg_wall_ns(), .firm_id = g->firm->id};
-	int len = tkx_enc_negotiate(buf, sizeof(buf), &ng);
+	int len = tkx_enc_negotiate(buf, cap, &ng);
 	if (len < 0 || tkx_sign(g->firm->secret, g->firm->secret_len, buf, (size_t)len) < 0)
 		return -EINVAL;
 	g->keyed = 0;
@@ -579,17 +591,27 @@ static int lg_connect(struct lg *g)
 			return -EINVAL;
 		g->keyed = 1;
 	}
-	int rc = lg_session_step(g, buf, (uint16_t)len, TKX_NEGOTIATION_RESPONSE,
-				 TKX_NEGOTIATION_REJECT);
-	if (rc < 0)
-		return rc;
+	return len;
+}
+
+static int lg_build_establish(struct lg *g, uint8_t *buf, size_t cap)
+{
 	struct tkx_establish es = {.session_id = g->session_id, .timestamp = lg_wall_ns(),
 				   .next_seq_no = 1, .keepalive_ms = 30000,
 				   .cancel_on_disconnect = 1};
-	len = tkx_enc_establish(buf, sizeof(buf), &es);
+	int len = tkx_enc_establish(buf, cap, &es);
 	if (len < 0 || tkx_sign(g->firm->secret, g->firm->secret_len, buf, (size_t)len) < 0)
 		return -EINVAL;
-	return lg_session_step(g, buf, (uint16_t)len, TKX_ESTABLISHMENT_ACK,
+	return len;
+}
+
+static int lg_connect(struct lg *g)
+{
+	int rc = lg_session_step(g, lg_build_negotiate, TKX_NEGOTIATION_RESPONSE,
+				 TKX_NEGOTIATION_REJECT);
+	if (rc < 0)
+		return rc;
+	return lg_session_step(g, lg_build_establish, TKX_ESTABLISHMENT_ACK,
 			       TKX_ESTABLISHMENT_REJECT);
 }
 

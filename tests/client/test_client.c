@@ -1117,6 +1117,47 @@ static void test_terminate_by_exchange(void **state)
 	fx_close(&x);
 }
 
+/* Replies, then the exchange's Terminate, all read in one pass: the events come in the
+ * order the bytes came (a client must see every reply before the end, protocol 4.11), on
+ * both transports. */
+static void test_terminate_after_replies(void **state)
+{
+	(void)state;
+	for (int tcp = 0; tcp < 2; tcp++) {
+		struct tkx_client_cfg cfg;
+		struct tkx_client *c;
+		struct tkx_client_event ev[8];
+		struct fx x;
+		struct pk p;
+
+		assert_int_equal(fx_open(&x, tcp), 0);
+		cfg_for(&cfg, &x);
+		c = open_client(&x, &cfg);
+		handshake(&x, c, 1, 1000);
+		pk_init(&p, &x);
+		if (!tcp)
+			pk_seq(&p, x.out_next);
+		fx_app(&x, &p, TKX_EXEC_ACK, &(struct tkx_exec_ack){ .cl_ord_id = 1 });
+		fx_app(&x, &p, TKX_EXEC_ACK, &(struct tkx_exec_ack){ .cl_ord_id = 2 });
+		assert_int_equal(fx_send(&x, &p), 0);
+		pk_init(&p, &x);
+		pk_msg(&p, TKX_TERMINATE,
+		       &(struct tkx_terminate){ .session_id = SESSION,
+						.reason = TKX_TERM_THROTTLE });
+		/* Loopback: both are on the client's socket when fx_send() returns. */
+		assert_int_equal(fx_send(&x, &p), 0);
+		assert_int_equal(wait_ev(c, ev, 3, 1000), 3);
+		assert_int_equal(ev[0].kind, TKX_EXEC_ACK);
+		assert_int_equal(ev[0].seq, 1);
+		assert_int_equal(ev[1].kind, TKX_EXEC_ACK);
+		assert_int_equal(ev[1].seq, 2);
+		assert_int_equal(ev[2].kind, TKX_TERMINATE);
+		assert_int_equal(tkx_client_poll(c, 10, ev, 8), -ENOTCONN);
+		tkx_client_close(c);
+		fx_close(&x);
+	}
+}
+
 static void test_terminate_timeout(void **state)
 {
 	struct tkx_client_cfg cfg;
@@ -2399,6 +2440,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_establish_timeout),
 		cmocka_unit_test(test_heartbeat_keepalive),
 		cmocka_unit_test(test_terminate_by_exchange),
+		cmocka_unit_test(test_terminate_after_replies),
 		cmocka_unit_test(test_terminate_timeout),
 		cmocka_unit_test(test_tcp_session),
 		cmocka_unit_test(test_tcp_bad_sofh),

@@ -19,6 +19,8 @@ struct fk_contract {
 	uint32_t orders;
 	uint32_t vol_guard;
 	uint8_t spot;
+	int64_t arr_lo, arr_hi; /* the level array: LIST's, then RANGE's (0, 0: built at start) */
+	uint32_t ranges;        /* RANGE commands taken */
 };
 
 struct fake_core {
@@ -32,6 +34,9 @@ struct fake_core {
 	int fail_rc;
 	int drop_type;          /* ... or give no reply at all (transport error) */
 	uint32_t kills, accounts;
+	int64_t ind_price;      /* the next AUCTION answers this (INT64_MIN: no cross) */
+	uint64_t ind_qty;
+	int64_t ind_imbalance;
 };
 
 static inline struct fk_contract *fk_find(struct fake_core *f, uint32_t id)
@@ -83,6 +88,8 @@ static inline int fake_send(void *arg, uint32_t core, const struct dp_ctl *c,
 		k->id = c->contract_id;
 		k->high = k->low = k->last = INT64_MIN;
 		k->phase = 1;
+		k->arr_lo = c->price;
+		k->arr_hi = c->price2;
 		return 0;
 	case DP_CTL_KILL:
 		f->kills++;
@@ -111,8 +118,28 @@ static inline int fake_send(void *arg, uint32_t core, const struct dp_ctl *c,
 		k->phase = (uint8_t)c->arg;
 		break;
 	case DP_CTL_BAND:
+		/* As the real core: inside the level array, which the reply names. */
+		r->low = k->arr_lo;
+		r->high = k->arr_hi;
+		if (k->arr_hi && (c->price < k->arr_lo || c->price2 > k->arr_hi)) {
+			r->rc = -ERANGE;
+			break;
+		}
 		k->lo = c->price;
 		k->hi = c->price2;
+		break;
+	case DP_CTL_RANGE:
+		k->arr_lo = c->price;
+		k->arr_hi = c->price2;
+		k->ranges++;
+		r->low = k->arr_lo;
+		r->high = k->arr_hi;
+		r->qty = k->orders;
+		break;
+	case DP_CTL_AUCTION:
+		r->price = f->ind_price;
+		r->qty = f->ind_qty;
+		r->high = f->ind_imbalance;
 		break;
 	case DP_CTL_NEW_DAY:
 		k->vol = k->notional = 0;
@@ -160,6 +187,7 @@ static inline void fk_init(struct fake_core *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->uncross_price = INT64_MIN;
+	f->ind_price = INT64_MIN;
 }
 
 #endif /* TOKEX_TEST_FAKE_CORE_H */

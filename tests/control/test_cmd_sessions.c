@@ -43,7 +43,7 @@ static void test_without_hooks(void **state)
 {
 	(void)state;
 	struct cp_cmd_ctx x;
-	char out[512];
+	char out[16384];
 	memset(&x, 0, sizeof(x));
 	assert_int_equal(cp_cmd_exec(&x, "sessions", out, sizeof(out)), -ENOTSUP);
 	assert_non_null(strstr(out, "sessions: no session tables here"));

@@ -131,8 +131,9 @@ static void test_commands(void **state)
 	assert_int_equal(fk.kills, 1);
 	OK("kill 1 7 off", "kill switch 1/7 off");
 	ERR("kill 1 7 maybe", -EINVAL, "'maybe' is not valid");
-	OK("cancel 1 7", "mass cancel 1/7 sent");
-	OK("cancel 0 0 202604", "mass cancel 0/0 sent");
+	fk_find(&fk, 202604)->orders = 3;
+	OK("cancel 1 7", "mass cancel 1/7: 3 order(s) cancelled"); /* the fake cancels all */
+	OK("cancel 0 0 202604", "mass cancel 0/0: 0 order(s) cancelled");
 	ERR("cancel 0 0 209912", -ENOENT, "no contract 209912");
 	/* Close by hand and settle. */
 	fk_trade(&fk, 202603, 25100, 10);
@@ -142,13 +143,17 @@ static void test_commands(void **state)
 	ERR("settle 202603", -EBUSY, "is SETTLED: cannot settle it");
 	ERR("expire 202603", -EINVAL, "its last trading day is 2026-03-31: not before");
 	ERR("open 202603", -EBUSY, "needs AUCTION or BREAK");
-	/* Listing: the next month after the furthest, or a given one. */
+	/* Listing: the next month after the furthest (the roll's), nothing else. */
 	OK("list", "listed 202606 TKN2606");
-	OK("list 202608", "listed 202608");
-	ERR("list 202608", -EBUSY, "is LISTED: cannot list it");
+	ERR("list 202608", -EINVAL, "list 202608: only the month after the strip's last (202606) "
+	    "may be listed: 202607; the roll lists it when a month expires");
+	ERR("list 203001", -EINVAL, "only the month after the strip's last (202606)");
+	ERR("list 199901", -EINVAL, "only the month after the strip's last (202606)");
+	assert_null(cp_life_find(&L, 203001));
+	assert_null(cp_life_find(&L, 199901));
+	OK("list 202607", "listed 202607");
+	ERR("list 202607", -EBUSY, "is LISTED: cannot list it");
 	ERR("list 202613", -EINVAL, "'202613' is not valid");
-	OK("delist 202608", ""); /* never traded: may go */
-	ERR("list 202608", -ESTALE, "was delisted");
 	OK("counters", "settlements 1");
 	OK("counters", "core 0: orders 0 trades 0");
 	/* A long line. */
@@ -190,18 +195,127 @@ static void test_final_and_delist(void **state)
 	fclose(f);
 	ERR(cmd, -ENODATA, "no index fixing for business day 2026-03-03");
 	f = fopen(path, "w");
-	for (int d = 1; d <= 31; d++)
+	for (int d = 1; d <= 31; d++) {
+		if (d == 7) /* a Saturday's row: skipped, and said so */
+			fprintf(f, "2026-03-07,9.0000\n");
 		if (cp_cal_is_business_day(&L.cal, cp_days_from_civil(2026, 3, d)))
 			fprintf(f, "2026-03-%02d,2.6000\n", d);
+	}
 	fclose(f);
-	OK(cmd, "202603 FINAL_SETTLED at 2.6000");
+	OK(cmd, "202603 FINAL_SETTLED at 2.6000 (mean of 22 business-day fixings)\n"
+	   "skipped 1 row(s) not on a business day: 2026-03-07 (weekend)");
 	OK("contracts", "final:2.6000");
 	fk_find(&fk, 202603)->orders = 1; /* a fault: an order the expiry left behind */
-	ERR("delist 202603", -EBUSY, "contract 202603 has open orders: mass-cancel them");
-	OK("cancel 0 0 202603", "sent");
-	OK("delist 202603", "202603 DELISTED");
+	ERR("delist 202603 confirm", -EBUSY, "contract 202603 has open orders: mass-cancel them");
+	OK("cancel 0 0 202603", "mass cancel 0/0: 1 order(s) cancelled");
+	/* One word more to delist: the first says what it would do, and does nothing. */
+	ERR("delist 202603", -EAGAIN, "the month leaves the market for good; repeat as "
+	    "'delist 202603 confirm'");
+	assert_int_equal(cp_life_find(&L, 202603)->phase, TKX_PHASE_FINAL_SETTLED);
+	ERR("delist 202603 yes", -EINVAL, "'yes' is not valid; usage: delist ID confirm");
+	OK("delist 202603 confirm", "202603 DELISTED");
+	OK("contracts", "final:2.6000");
+	ERR("list 202603", -ESTALE, "the month traded and was delisted: a month that traded is "
+	    "listed once");
 	ERR("halt 202603", -ESTALE, "is DELISTED: cannot halt it");
 	unlink(path);
+}
+
+/* The contracts line of id (without its newline) in out. */
+static const char *contract_line(const char *out, uint32_t id, char *line, size_t len)
+{
+	char key[16];
+	snprintf(key, sizeof(key), "\n%u ", id);
+	const char *p = strstr(out, key);
+	assert_non_null(p);
+	p++;
+	size_t n = strcspn(p, "\n");
+	snprintf(line, len, "%.*s", (int)n, p);
+	return line;
+}
+
+/* list keeps the twelve-month roll; delist needs confirming; a month that never traded
+ * may come back, one that traded may not; a month whose last trading day is over is not
+ * listed. */
+static void test_list_roll(void **state)
+{
+	(void)state;
+	char out[8192], line[256];
+	/* A never-traded month: delisted on confirmation, without a final price ... */
+	ERR("delist 202605", -EAGAIN, "delist 202605: the month never traded: it leaves the "
+	    "market and may be listed again later; repeat as 'delist 202605 confirm'");
+	assert_int_equal(cp_life_find(&L, 202605)->phase, TKX_PHASE_LISTED);
+	OK("delist 202605 confirm", "202605 DELISTED");
+	assert_int_equal(exec("contracts", out, sizeof(out)), 0);
+	contract_line(out, 202605, line, sizeof(line));
+	assert_non_null(strstr(line, "DELISTED"));
+	assert_null(strstr(line, "final:")); /* not "final:0.0000" */
+	/* ... and listed again: it is the month after the strip's last (202604). */
+	OK("list 202605", "listed 202605 TKN2605");
+	assert_int_equal(cp_life_find(&L, 202605)->phase, TKX_PHASE_LISTED);
+	/* A hole in the strip: a month delisted before it traded goes back into its place. */
+	OK("list", "listed 202606");
+	OK("delist 202605 confirm", "202605 DELISTED");
+	OK("list 202605", "listed 202605");
+	/* Twelve months at most: the roll lists the next one when the first expires. */
+	for (uint32_t id = 202607; id <= 202702; id = cp_cal_month_add(id, 1)) {
+		char cmd[32];
+		snprintf(cmd, sizeof(cmd), "list %u", id);
+		OK(cmd, "listed");
+	}
+	ERR("list", -EBUSY, "list 202703: the strip already holds 12 months (202603 to 202702); "
+	    "the roll lists 202703 when 202603 expires");
+	ERR("list 202703", -EBUSY, "already holds 12 months");
+	assert_null(cp_life_find(&L, 202703));
+}
+
+/* A strip whose months are all past: the month after it is past too, and refused. */
+static void test_list_past(void **state)
+{
+	(void)state;
+	clk = cp_cal_utc_ns(&L.cal, cp_days_from_civil(2026, 7, 1), 10 * 60);
+	L.now = clk;
+	ERR("list", -EINVAL, "list 202606: its last trading day 2026-06-30 is over");
+	assert_null(cp_life_find(&L, 202606));
+	/* The spot month is a month not yet over: none of these. */
+	OK("spot", "no spot month");
+}
+
+/* The operator's views: the spot month, one contract in full (the day's volume, VWAP,
+ * high, low, last; the uncross; the indicative auction), and limits outside the book's
+ * price range refused with the range named. */
+static void test_views(void **state)
+{
+	(void)state;
+	char out[8192], line[256];
+	OK("spot", "spot month 202603 TKN2603, last trading day 2026-03-31, LISTED");
+	assert_int_equal(exec("contracts", out, sizeof(out)), 0);
+	assert_non_null(strstr(contract_line(out, 202603, line, sizeof(line)), " spot"));
+	assert_null(strstr(contract_line(out, 202604, line, sizeof(line)), " spot"));
+	fk.uncross_price = 25120;
+	fk.uncross_qty = 5;
+	OK("tick", "transition(s)"); /* pre-open, uncross, continuous */
+	fk_trade(&fk, 202603, 25100, 10);
+	fk_trade(&fk, 202603, 25200, 30);
+	fk.ind_price = 25150;
+	fk.ind_qty = 7;
+	fk.ind_imbalance = -3;
+	OK("show 202603", "contract 202603 TKN2603: CONTINUOUS, core 0, the spot month\n"
+	   "reference 2.5000, limits [2.1000, 2.9000] (1600 bp, first day)\n"
+	   "book price range [1.2500, 3.7500] (follows the market at pre-open)\n"
+	   "last trading day 2026-03-31, days traded 0\n"
+	   "day: volume 40, VWAP 2.5175, high 2.5200, low 2.5100, last 2.5200\n"
+	   "uncross: 2.5120, volume 5\n"
+	   "indicative auction: 2.5150, volume 7, imbalance -3 (the book as it is; no auction "
+	   "now)\n");
+	ERR("show 209912", -ENOENT, "no contract 209912");
+	/* Limits the book cannot hold: the reason, not "Numerical result out of range". */
+	ERR("limits 202603 1.0000 2.6000", -ERANGE, "contract 202603: limits [1.0000, 2.6000] "
+	    "are outside the book's price range [1.2500, 3.7500]: give limits inside it");
+	assert_int_equal(fk_find(&fk, 202603)->lo, 21000); /* unchanged */
+	assert_int_equal(exec("limits 202603 1.0000 2.6000", out, sizeof(out)), -ERANGE);
+	assert_null(strstr(out, "Numerical result"));
+	OK("limits 202603 1.2500 2.6000", "202603 limits [1.2500, 2.6000]");
 }
 
 static void test_startup_file(void **state)
@@ -533,6 +647,52 @@ static void test_control_bytes(void **state)
 	cp_server_close(&srv);
 }
 
+/* help describes every command and needs no lifecycle; tokexctl answers help and -h
+ * without tokexd. */
+static void test_help_offline(void **state)
+{
+	(void)state;
+	char out[16384];
+	assert_int_equal(cp_cmd_help(NULL, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "delist ID confirm\n    Removes a final-settled month"));
+	assert_non_null(strstr(out, "show ID\n    One contract in full"));
+	assert_int_equal(cp_cmd_help("cancel", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "cancel FIRM ACCOUNT [ID]\n    Mass cancel"));
+	assert_null(strstr(out, "kill FIRM"));
+	assert_int_equal(cp_cmd_help("frob", out, sizeof(out)), -ENOSYS);
+	assert_non_null(strstr(out, "help: no command 'frob'"));
+	OK("help limits", "inside the book's price range");
+	if (!tokexctl_path) {
+		skip();
+		return;
+	}
+	struct cp_server srv;
+	char err[256], eout[1024];
+	assert_int_equal(cp_server_open(&srv, NULL, &X, err, sizeof(err)), 0);
+	const char *none = "/tmp/tokexctl-no-daemon-here.sock";
+	const char *const a1[] = {"tokexctl", "-s", none, "help", NULL};
+	assert_int_equal(run_tokexctl(&srv, a1, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	assert_non_null(strstr(out, "kill FIRM ACCOUNT on|off\n    Kill switch"));
+	const char *const a2[] = {"tokexctl", "-s", none, "help", "delist", NULL};
+	assert_int_equal(run_tokexctl(&srv, a2, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	assert_non_null(strstr(out, "Without 'confirm'"));
+	const char *const a3[] = {"tokexctl", "-h", NULL};
+	assert_int_equal(run_tokexctl(&srv, a3, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	assert_non_null(strstr(out, "Commands: help contracts show spot calendar"));
+	const char *const a4[] = {"tokexctl", "-s", none, "help", "frob", NULL};
+	assert_int_equal(run_tokexctl(&srv, a4, NULL, out, sizeof(out), eout, sizeof(eout)), 1);
+	assert_non_null(strstr(eout, "no command 'frob'"));
+	/* A command that needs tokexd still says it is not there. */
+	const char *const a5[] = {"tokexctl", "-s", none, "contracts", NULL};
+	assert_int_equal(run_tokexctl(&srv, a5, NULL, out, sizeof(out), eout, sizeof(eout)), 2);
+	/* Standard input: help lines answered here too. */
+	const char *const a6[] = {"tokexctl", "-s", none, NULL};
+	assert_int_equal(run_tokexctl(&srv, a6, "help spot\n", out, sizeof(out), eout,
+				      sizeof(eout)), 0);
+	assert_non_null(strstr(out, "spot\n    The spot month"));
+	cp_server_close(&srv);
+}
+
 /* kill, account and cancel name firms of the configuration; an unknown one used to be
  * accepted ("kill switch 99/7 on") and protected nothing. */
 static void test_unknown_firm(void **state)
@@ -545,7 +705,7 @@ static void test_unknown_firm(void **state)
 	assert_int_equal(fk.kills, 0);
 	OK("kill 2 7 on", "kill switch 2/7 on");
 	OK("account 2 7 50 100", "account 2/7 set");
-	OK("cancel 0 0", "mass cancel 0/0 sent"); /* firm 0: everyone */
+	OK("cancel 0 0", "mass cancel 0/0: 0 order(s) cancelled"); /* firm 0: everyone */
 	if (!tokexctl_path)
 		return;
 	char sock[96], err[256], out[4096], eout[1024];
@@ -659,6 +819,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup(test_tokexctl, setup),
 		cmocka_unit_test_setup(test_commands, setup),
 		cmocka_unit_test_setup(test_final_and_delist, setup),
+		cmocka_unit_test_setup(test_list_roll, setup),
+		cmocka_unit_test_setup(test_list_past, setup),
+		cmocka_unit_test_setup(test_views, setup),
+		cmocka_unit_test_setup(test_help_offline, setup),
 		cmocka_unit_test_setup(test_startup_file, setup),
 		cmocka_unit_test_setup(test_socketpair, setup),
 		cmocka_unit_test_setup(test_unix_path, setup),

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cp_config.h"
 #include "cp_life.h"
 #include "cp_sched.h"
 #include "fake_core.h"
@@ -96,7 +97,7 @@ static void test_impossible(void **state)
 	EXPECT(cp_life_halt(&L, 209912, CP_HALT_OPERATOR, e_, sizeof(e_)), -ENOENT, "no contract");
 	EXPECT(cp_life_settle(&L, 1, 0, e_, sizeof(e_)), -ENOENT, "no contract 1");
 	EXPECT(cp_life_set_limits(&L, 7, 10, 20, e_, sizeof(e_)), -ENOENT, "no contract 7");
-	EXPECT(cp_life_mass_cancel(&L, 1, 1, 42, e_, sizeof(e_)), -ENOENT, "no contract 42");
+	EXPECT(cp_life_mass_cancel(&L, 1, 1, 42, NULL, e_, sizeof(e_)), -ENOENT, "no contract 42");
 	/* Defining twice, bad parameters. */
 	struct cp_life_params p = {.id = 202603, .tick = 10, .ref_price = 25000, .max_qty = 1,
 				   .max_orders = 1};
@@ -126,7 +127,7 @@ static void test_impossible(void **state)
 	EXPECT(cp_life_resume(&L, 202603, TKX_PHASE_CONTINUOUS, e_, sizeof(e_)), -EBUSY,
 	       "only a HALTED contract resumes");
 	EXPECT(cp_life_delist(&L, 202603, e_, sizeof(e_)), -EBUSY, "is CONTINUOUS: cannot delist");
-	EXPECT(cp_life_final_settle(&L, 202603, &fx, e_, sizeof(e_)), -EBUSY, "needs EXPIRED");
+	EXPECT(cp_life_final_settle(&L, 202603, &fx, NULL, e_, sizeof(e_)), -EBUSY, "needs EXPIRED");
 	EXPECT(cp_life_set_limits(&L, 202603, 23005, 27000, e_, sizeof(e_)), -EINVAL,
 	       "must be on the tick grid");
 	EXPECT(cp_life_set_limits(&L, 202603, 27000, 23000, e_, sizeof(e_)), -EINVAL,
@@ -167,13 +168,13 @@ static void test_impossible(void **state)
 	EXPECT(cp_life_halt(&L, 202603, CP_HALT_OPERATOR, e_, sizeof(e_)), -ESTALE,
 	       "is EXPIRED: cannot halt it");
 	/* Final settlement without fixings. */
-	EXPECT(cp_life_final_settle(&L, 202603, &fx, e_, sizeof(e_)), -ENODATA,
+	EXPECT(cp_life_final_settle(&L, 202603, &fx, NULL, e_, sizeof(e_)), -ENODATA,
 	       "contract 202603: no index fixings");
-	EXPECT(cp_life_final_settle(&L, 202603, NULL, e_, sizeof(e_)), -ENODATA, "no index fixings");
+	EXPECT(cp_life_final_settle(&L, 202603, NULL, NULL, e_, sizeof(e_)), -ENODATA, "no index fixings");
 	fx.day[0] = D("2026-03-02");
 	fx.price[0] = 25000;
 	fx.n = 1;
-	EXPECT(cp_life_final_settle(&L, 202603, &fx, e_, sizeof(e_)), -ENODATA,
+	EXPECT(cp_life_final_settle(&L, 202603, &fx, NULL, e_, sizeof(e_)), -ENODATA,
 	       "no index fixing for business day 2026-03-03");
 	assert_int_equal(L.c[0].phase, TKX_PHASE_EXPIRED);
 	EXPECT(cp_life_delist(&L, 202603, e_, sizeof(e_)), -ESTALE, "is EXPIRED: cannot delist");
@@ -399,11 +400,196 @@ static void test_month(void **state)
 	unlink(idx);
 }
 
+/* The clock forward minute by minute; failed ticks are the test's to judge. */
+static void run_quiet(const char *date, const char *hhmm)
+{
+	uint32_t m;
+	assert_int_equal(cp_parse_hhmm(hhmm, &m), 0);
+	uint64_t end = cp_cal_utc_ns(&L.cal, D(date), m);
+	while (clk < end) {
+		clk += 60ull * 1000000000ull;
+		if (clk > end)
+			clk = end;
+		cp_sched_tick(&S);
+	}
+}
+
+/* A transition that fails at every tick is logged once, then counted; its end is logged
+ * with the count. */
+static void test_error_once(void **state)
+{
+	(void)state;
+	char err[256];
+	at("2026-03-02", "08:00");
+	define(202603, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	fk.fail_type = DP_CTL_BAND;
+	fk.fail_rc = -EIO;
+	run_quiet("2026-03-02", "10:00"); /* 65 ticks since 08:55, each failing */
+	assert_true(S.errors >= 60);
+	assert_int_equal(S.errors_quiet, S.errors - 1);
+	assert_int_equal(log_count("matching core 0 refused BAND"), 1);
+	assert_int_equal(cp_life_find(&L, 202603)->phase, TKX_PHASE_LISTED);
+	/* Another error on it is news: logged. */
+	fk.fail_rc = -EPERM;
+	run_quiet("2026-03-02", "10:05");
+	assert_int_equal(log_count("matching core 0 refused BAND"), 2);
+	uint64_t errors = S.errors;
+	fk.fail_type = 0;
+	run_quiet("2026-03-02", "10:06");
+	assert_int_equal(S.errors, errors);
+	assert_int_equal(cp_life_find(&L, 202603)->phase, TKX_PHASE_CONTINUOUS);
+	assert_int_equal(log_count("contract 202603: the scheduler goes on (the error above came 5 "
+				   "time(s))"), 1);
+}
+
+/* Expiry follows the calendar whatever the start time: a month whose last trading day is
+ * over expires (never opened, or settled days before it), the roll lists the next month,
+ * and the spot month is the nearest month not over. */
+static void test_expiry_calendar(void **state)
+{
+	(void)state;
+	char err[256];
+	/* Started after the close of 202603's last trading day (Tuesday 31 March). */
+	at("2026-03-31", "16:00");
+	define(202603, 25000);
+	define(202604, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202604, err, sizeof(err)), 0);
+	/* Already the spot month: 202603's day is over, LISTED or not. */
+	assert_int_equal(cp_life_spot(&L)->id, 202604);
+	assert_int_equal(fk_find(&fk, 202604)->spot, 1);
+	assert_int_equal(fk_find(&fk, 202603)->spot, 0);
+	run_to("2026-03-31", "16:01");
+	assert_int_equal(cp_life_find(&L, 202603)->phase, TKX_PHASE_EXPIRED);
+	assert_int_equal(fk_find(&fk, 202603)->phase, TKX_PHASE_EXPIRED);
+	assert_non_null(cp_life_find(&L, 202605)); /* the roll */
+	assert_int_equal(cp_life_find(&L, 202605)->phase, TKX_PHASE_LISTED);
+	assert_int_equal(fk_find(&fk, 202604)->spot, 1);
+	assert_int_equal(S.errors, 0);
+}
+
+/* Settled on a day before its last trading day, then tokexd was down over it. */
+static void test_expiry_missed(void **state)
+{
+	(void)state;
+	char err[256];
+	at("2026-03-27", "08:00");
+	define(202603, 25000);
+	define(202604, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202604, err, sizeof(err)), 0);
+	run_to("2026-03-27", "15:01");
+	struct cp_life_contract *k = cp_life_find(&L, 202603);
+	assert_int_equal(k->phase, TKX_PHASE_SETTLED);
+	assert_int_equal(k->settled_day, D("2026-03-27"));
+	/* Back on 1 April: the month is past; its last trading day was never traded. */
+	at("2026-04-01", "09:30");
+	EXPECT(cp_life_pre_open(&L, 202603, D("2026-04-01"), e_, sizeof(e_)), -ESTALE,
+	       "its last trading day was 2026-03-31: expire it");
+	assert_true(cp_life_expiry_due(&L, k, D("2026-04-01")));
+	run_to("2026-04-01", "09:31");
+	assert_int_equal(k->phase, TKX_PHASE_EXPIRED);
+	assert_int_equal(cp_life_find(&L, 202604)->phase, TKX_PHASE_CONTINUOUS);
+	assert_int_equal(fk_find(&fk, 202604)->spot, 1);
+	/* A LISTED month is due once its last trading day is over, not before. */
+	define(202606, 25000);
+	assert_int_equal(cp_life_list(&L, 202606, err, sizeof(err)), 0);
+	k = cp_life_find(&L, 202606);
+	at("2026-06-29", "16:00");
+	assert_false(cp_life_expiry_due(&L, k, D("2026-06-29")));
+	EXPECT(cp_life_expire(&L, 202606, D("2026-06-29"), e_, sizeof(e_)), -EINVAL,
+	       "contract 202606: its last trading day is 2026-06-30: not before");
+	at("2026-06-30", "14:59");
+	assert_false(cp_life_expiry_due(&L, k, D("2026-06-30")));
+	EXPECT(cp_life_expire(&L, 202606, D("2026-06-30"), e_, sizeof(e_)), -EINVAL,
+	       "last trading day 2026-06-30 not yet traded and settled");
+	at("2026-06-30", "15:00");
+	assert_true(cp_life_expiry_due(&L, k, D("2026-06-30")));
+	assert_int_equal(cp_life_expire(&L, 202606, D("2026-06-30"), err, sizeof(err)), 0);
+}
+
+/* The spot flag moves when the spot month is delisted (a month that never traded). */
+static void test_spot_delist(void **state)
+{
+	(void)state;
+	char err[256];
+	at("2026-03-02", "08:00");
+	define(202603, 25000);
+	define(202604, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202604, err, sizeof(err)), 0);
+	assert_int_equal(fk_find(&fk, 202603)->spot, 1);
+	assert_int_equal(cp_life_delist(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_spot(&L)->id, 202604);
+	assert_int_equal(fk_find(&fk, 202604)->spot, 1);
+	assert_true(cp_life_find(&L, 202604)->spot);
+}
+
+/* The built-in months start at the exchange's month: at 02:00 Beijing time on 1 April
+ * (still 31 March in UTC) that is April; the old UTC month listed March, already over. */
+static void test_default_months(void **state)
+{
+	(void)state;
+	static struct cp_config cfg;
+	cp_config_defaults(&cfg);
+	int64_t t = (int64_t)(cp_cal_utc_ns(&L.cal, D("2026-04-01"), 2 * 60) / 1000000000ull);
+	cp_config_default_months(&cfg, t);
+	assert_int_equal(cfg.n_contracts, 12);
+	assert_int_equal(cfg.contracts[0].id, 202604);
+	assert_string_equal(cfg.contracts[0].symbol, "TKN2604");
+	assert_int_equal(cfg.contracts[11].id, 202703);
+	t = (int64_t)(cp_cal_utc_ns(&L.cal, D("2026-03-31"), 23 * 60 + 59) / 1000000000ull);
+	cp_config_default_months(&cfg, t);
+	assert_int_equal(cfg.contracts[0].id, 202603);
+	assert_int_equal(cfg.contracts[9].id, 202612);
+	assert_int_equal(cfg.contracts[10].id, 202701);
+}
+
+/* Waiting for a fixing: the index file is read again only when it changed, and waiting is
+ * not a refusal. */
+static void test_index_wait(void **state)
+{
+	(void)state;
+	char err[256], idx[64];
+	snprintf(idx, sizeof(idx), "/tmp/tokex-index-wait-%d.csv", (int)getpid());
+	snprintf(L.index_file, sizeof(L.index_file), "%s", idx);
+	write_index(idx, 21); /* 31 March missing */
+	at("2026-03-31", "08:00");
+	define(202603, 25000);
+	define(202604, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202604, err, sizeof(err)), 0);
+	run_to("2026-03-31", "15:01");
+	struct cp_life_contract *k = cp_life_find(&L, 202603);
+	assert_int_equal(k->phase, TKX_PHASE_EXPIRED);
+	uint64_t refused = L.st.refused;
+	run_to("2026-03-31", "18:00"); /* three hours of ticks */
+	assert_int_equal(k->phase, TKX_PHASE_EXPIRED);
+	assert_int_equal(S.index_reads, 1);
+	assert_int_equal(L.st.refused, refused);
+	assert_int_equal(log_count("no index fixing for business day 2026-03-31"), 1);
+	assert_int_equal(S.errors, 0);
+	write_index(idx, 22);
+	run_to("2026-03-31", "18:01");
+	assert_int_equal(S.index_reads, 2);
+	assert_int_equal(k->phase, TKX_PHASE_DELISTED);
+	assert_int_equal(k->final_settle, 25110); /* 552310 / 22 = 25105 -> 2.5110 */
+	assert_int_equal(L.st.refused, refused);
+	unlink(idx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_impossible, setup),
 		cmocka_unit_test_setup(test_month, setup),
+		cmocka_unit_test_setup(test_error_once, setup),
+		cmocka_unit_test_setup(test_expiry_calendar, setup),
+		cmocka_unit_test_setup(test_expiry_missed, setup),
+		cmocka_unit_test_setup(test_spot_delist, setup),
+		cmocka_unit_test_setup(test_default_months, setup),
+		cmocka_unit_test_setup(test_index_wait, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

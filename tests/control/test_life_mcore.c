@@ -378,6 +378,96 @@ static void test_whole_life(void **state)
 	unlink(idx);
 }
 
+/* A business day as "YYYY-MM-DD". */
+static const char *day_str(int32_t day, char *buf, size_t len)
+{
+	cp_format_date(day, buf, len);
+	return buf;
+}
+
+/* One trading day that closes limit-locked: at the day's limit (the bottom when down,
+ * the top when up) a buy of 2 and a sell of 1 trade 1 there, and the side that locks
+ * the market stays (an ask at the bottom with no bid, or a bid at the top with no ask).
+ * Checks the day opened (CONTINUOUS) with the limits the rules give, on the book. */
+static void locked_day(int32_t day, int down, uint32_t want_bp)
+{
+	char d[16];
+	struct cp_life_contract *k = cp_life_find(&L, 202603);
+	run_to(day_str(day, d, sizeof(d)), "09:01");
+	if (mc_phase(mc, 202603) != TKX_PHASE_CONTINUOUS)
+		fail_msg("%s: 202603 is %d, not CONTINUOUS (reference %" PRId64 ")", d,
+			 mc_phase(mc, 202603), k->prev_settle);
+	int64_t lo, hi, wlo, whi;
+	cp_settle_limits(k->prev_settle, want_bp, TICK, &wlo, &whi);
+	me_book_band(mc_book(mc, 202603), &lo, &hi);
+	if (lo != wlo || hi != whi || k->band_bp != want_bp)
+		fail_msg("%s: limits [%" PRId64 ", %" PRId64 "] %u bp, want [%" PRId64 ", %" PRId64
+			 "] %u bp around %" PRId64, d, lo, hi, k->band_bp, wlo, whi, want_bp,
+			 k->prev_settle);
+	int64_t px = down ? lo : hi;
+	if (down) {
+		assert_int_equal(order(202603, 2, 8, BUY, px, 1, GTC), 0);
+		assert_int_equal(order(202603, 3, 9, SELL, px, 2, GTC), 0);
+	} else {
+		assert_int_equal(order(202603, 3, 9, SELL, px, 1, GTC), 0);
+		assert_int_equal(order(202603, 2, 8, BUY, px, 2, GTC), 0);
+	}
+	/* Beyond the limit: refused by the band, not by the book's range. */
+	assert_int_equal(order(202603, 2, 8, BUY, down ? lo - TICK : hi + TICK, 1, GTC),
+			 TKX_REJ_PRICE_BAND);
+	run_to(d, "15:01");
+	assert_int_equal(k->phase, TKX_PHASE_SETTLED);
+	assert_int_equal(k->settle, px);
+	assert_int_equal(k->locked_flags & 3, down ? 2 : 1);
+}
+
+/* Prices go anywhere over a contract's life: 202603, built by the core at start (as
+ * tokexd does: its level array +-50 % of 2.5000 = [1.2500, 3.7500], adopted by the
+ * control plane), falls limit-down day after day far below 1.2500 with the asks of
+ * every day still resting (the array moves under them), then rises limit-up far above
+ * 3.7500 with the book emptied after each close (the array is laid out again). Every
+ * day opens with the limits the rules give; nothing fails, nothing is logged twice. */
+static void test_drift(void **state)
+{
+	(void)state;
+	char err[256], d[16];
+	struct cp_life_params cp = {.id = 202603, .tick = TICK, .ref_price = REF,
+				    .max_qty = 1000, .max_orders = 256};
+	assert_int_equal(cp_life_define(&L, &cp, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0); /* adopted */
+	struct cp_life_contract *k = cp_life_find(&L, 202603);
+	int32_t day = D("2026-03-02");
+	int64_t lo, hi;
+	/* Down: 16 % on the first day, 12 % after each locked day. */
+	for (int i = 0; i < 7; i++) {
+		locked_day(day, 1, i == 0 ? 1600 : 1200);
+		day = cp_cal_next_business_day(&L.cal, day);
+	}
+	/* 2.5 * 0.84 * 0.88^6 = 0.97: 61 % down, far below the first array's 1.2500. */
+	assert_true(k->prev_settle < REF * 2 / 5);
+	me_book_range(mc_book(mc, 202603), &lo, &hi);
+	assert_true(lo < REF / 3);
+	assert_true(hi - lo == REF); /* moved, not laid out again: its asks rest */
+	assert_int_equal(me_book_count(mc_book(mc, 202603)), 7);
+	/* Up, the book emptied after each close: 0.97 * 1.12^13 = 4.2. */
+	uint64_t n;
+	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 202603, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 7);
+	for (int i = 0; i < 13; i++) {
+		locked_day(day, 0, 1200);
+		assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 202603, &n, err, sizeof(err)), 0);
+		day = cp_cal_next_business_day(&L.cal, day);
+	}
+	if (k->prev_settle <= REF * 3 / 2)
+		fail_msg("only %" PRId64 " on %s", k->prev_settle, day_str(day, d, sizeof(d)));
+	run_to(day_str(day, d, sizeof(d)), "09:01");
+	assert_int_equal(mc_phase(mc, 202603), TKX_PHASE_CONTINUOUS);
+	me_book_range(mc_book(mc, 202603), &lo, &hi);
+	assert_true(lo < k->lo && hi > k->hi);
+	assert_int_equal(S.errors, 0);
+	assert_int_equal(L.st.settlements, 20);
+}
+
 /* Kill switch and operator mass cancel through the lifecycle. */
 static void test_kill_and_cancel(void **state)
 {
@@ -398,12 +488,15 @@ static void test_kill_and_cancel(void **state)
 	assert_int_equal(cp_life_kill(&L, 1, 7, 0, err, sizeof(err)), 0);
 	assert_int_equal(order(202603, 1, 7, BUY, 24000, 5, GTC), 0);
 	/* Operator mass cancel of firm 1's account 8 on the contract, then everyone. */
-	assert_int_equal(cp_life_mass_cancel(&L, 1, 8, 202603, err, sizeof(err)), 0);
+	uint64_t n = 99;
+	assert_int_equal(cp_life_mass_cancel(&L, 1, 8, 202603, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2); /* the operator is told how many */
 	assert_int_equal(me_book_count(mc_book(mc, 202603)), 2);
-	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 0, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 0, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
 	assert_int_equal(me_book_count(mc_book(mc, 202603)), 0);
 	/* Unknown to the core: the core's refusal reaches the operator. */
-	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 209912, err, sizeof(err)), -ENOENT);
+	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 209912, NULL, err, sizeof(err)), -ENOENT);
 }
 
 int main(void)
@@ -411,6 +504,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_whole_life, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_and_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drift, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

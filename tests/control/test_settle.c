@@ -184,31 +184,68 @@ static void test_final(void **state)
 	(void)state;
 	struct cp_cal cal;
 	cp_cal_default(&cal);
-	int64_t p;
-	uint32_t n;
+	struct cp_final f;
 	char err[256];
 	write_march(0, 1);
 	assert_int_equal(fx.n, 23);
-	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 10, &p, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 22);
-	assert_int_equal(p, 25110);
+	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 10, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.n_used, 22);
+	assert_int_equal(f.n_skipped, 0);
+	assert_string_equal(f.skipped, "");
+	assert_int_equal(f.price, 25110);
 	/* Tick 1: the mean itself, 25105. */
-	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 1, &p, &n, err, sizeof(err)), 0);
-	assert_int_equal(p, 25105);
+	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 1, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.price, 25105);
 	/* A business day without a fixing. */
 	write_march(17, 0);
-	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 10, &p, &n, err, sizeof(err)),
-			 -ENODATA);
+	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 10, &f, err, sizeof(err)), -ENODATA);
 	assert_non_null(strstr(err, "no index fixing for business day 2026-03-17"));
 	/* ... unless it is a holiday. */
 	cp_cal_add_holiday(&cal, cp_days_from_civil(2026, 3, 17));
-	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 10, &p, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 21);
+	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 10, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.n_used, 21);
 	/* No fixing at all for the month. */
 	fx.n = 0;
-	assert_int_equal(cp_settle_final(&fx, &cal, 202604, 10, &p, &n, err, sizeof(err)),
-			 -ENODATA);
+	assert_int_equal(cp_settle_final(&fx, &cal, 202604, 10, &f, err, sizeof(err)), -ENODATA);
 	assert_non_null(strstr(err, "contract 202604: no index fixing"));
+}
+
+/* Rows dated on a weekend or a holiday of the month are not averaged: only the calendar's
+ * business days count, and the skipped rows are named. (Averaging every row of the
+ * month, a Saturday at 9.0000 and the holiday's row would move the mean to 2.7927.) */
+static void test_final_business_days(void **state)
+{
+	(void)state;
+	struct cp_cal cal;
+	cp_cal_default(&cal);
+	cp_cal_add_holiday(&cal, cp_days_from_civil(2026, 3, 9)); /* a Monday */
+	char text[4096];
+	size_t n = 0;
+	int i = 0;
+	for (int d = 1; d <= 31; d++) {
+		int32_t day = cp_days_from_civil(2026, 3, d);
+		if (d == 7) /* Saturday */
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "2026-03-07,9.0000\n");
+		if (cp_weekday(day) >= 5)
+			continue;
+		/* Every weekday of the default calendar has its row: the holiday's too. */
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "2026-03-%02d,2.5%03d\n", d,
+				      i * 10);
+		i++;
+	}
+	char err[256];
+	assert_int_equal(load(text, err, sizeof(err)), 0);
+	assert_int_equal(fx.n, 23);
+	struct cp_final f;
+	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 1, &f, err, sizeof(err)), 0);
+	/* 22 rows 25000 + 10 i, less the holiday's (i = 5): 527260 / 21 = 25107.62. */
+	assert_int_equal(f.n_used, 21);
+	assert_int_equal(f.price, 25108);
+	assert_int_equal(f.n_skipped, 2);
+	assert_string_equal(f.skipped, "2026-03-07 (weekend), 2026-03-09 (holiday)");
+	/* On the contract's tick of 10: 2.5110. */
+	assert_int_equal(cp_settle_final(&fx, &cal, 202603, 10, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.price, 25110);
 }
 
 int main(void)
@@ -220,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_prices),
 		cmocka_unit_test(test_index_file),
 		cmocka_unit_test(test_final),
+		cmocka_unit_test(test_final_business_days),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,13 +3,24 @@
  * against: a session, orders that trade on contract 1 (audit.yaml), a modify, a cancel,
  * a mass cancel, a control command, a snapshot marker and an opaque mark. Fixed times.
  * With --hold it then keeps the journal open (its lock held) until killed, at most 120 s.
+ *
+ * jn_gen DIR --cp [good|crc|version]: a journal of the control plane's state records
+ * (cp_state.h): a contract and an account listed (one change), the contract settled (a
+ * second), then a third change cut short (part of an item: a stop before it was
+ * acknowledged). crc: a data byte of the second change's contract item changed (its
+ * record's own CRC is right); version: the second change's first record of version 2.
+ * jn_gen DIR --patch-cp version: in an existing journal (tokexd's), the first control
+ * plane record made version 2, its record CRC recomputed; prints its seq last.
  */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cp_state.h"
 #include "dataplane/dp_msg.h"
 #include "jn_journal.h"
 
@@ -50,11 +61,137 @@ static void order(uint8_t type, uint8_t side, uint16_t session, uint32_t firm, u
 	put(JN_T_ORDER, &o, sizeof(o));
 }
 
+/* --cp: the lifecycle's commands all succeed (no matching core here). */
+static int cp_ok(void *arg, uint32_t core, const struct dp_ctl *c, struct dp_ctl_reply *r)
+{
+	(void)arg;
+	(void)core;
+	memset(r, 0, sizeof(*r));
+	r->seq = c->seq;
+	return 0;
+}
+
+/* One change's items as records; bad: 1 a data byte of the contract item's second part
+ * changed, 2 its first record of version 2; cut: only the first two records. */
+static void cp_put(const struct cp_state_item *items, uint32_t n, int bad, int cut)
+{
+	uint32_t put_n = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct cp_state_rec rec[CP_STATE_MAX_PARTS];
+		uint32_t parts = cp_state_rec_split(&items[i], rec);
+		if (items[i].kind == CP_ST_CONTRACT && bad == 1)
+			rec[1].data[3] ^= 0x01;
+		if (i == 0 && bad == 2)
+			rec[0].version = 2;
+		for (uint32_t p = 0; p < parts; p++) {
+			if (cut && put_n == 2)
+				return;
+			put(JN_T_CP, &rec[p], sizeof(rec[p]));
+			put_n++;
+		}
+	}
+}
+
+static int gen_cp(int bad)
+{
+	static struct cp_life L;
+	static struct cp_state_img last;
+	static struct cp_state_item items[CP_STATE_MAX_ITEMS];
+	struct cp_life_ops ops = {cp_ok, NULL, NULL};
+	char err[256];
+	cp_life_init(&L, &ops, 1);
+	L.now = T0;
+	struct cp_life_params p = {.id = 202612, .tick = 10, .ref_price = 25000, .max_qty = 1000,
+				   .max_orders = 64};
+	struct cp_account a = {.firm = 1, .account = 7, .max_qty = 10, .max_pos = 100,
+			       .max_pos_spot = 50};
+	if (cp_life_define(&L, &p, err, sizeof(err)) < 0 ||
+	    cp_life_list(&L, p.id, err, sizeof(err)) < 0 ||
+	    cp_life_account(&L, &a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "jn_gen: %s\n", err);
+		return 1;
+	}
+	struct cp_state_global g = {.clock_sim = 1, .clock_rate = 3600ull * 1000000ull,
+				    .cal_ns = 1798591800000000000ull, .wall_ns = T0};
+	cp_state_img_init(&last);
+	uint32_t n = cp_state_diff(&L, &g, &last, 0, items);
+	cp_put(items, n, 0, 0);
+	for (uint32_t i = 0; i < n; i++)
+		cp_state_img_stage(&last, &items[i], err, sizeof(err));
+	/* The day settled: a new settlement, the next day's limits. */
+	L.c[0].phase = TKX_PHASE_SETTLED;
+	L.c[0].settle = L.c[0].prev_settle = 25020;
+	L.c[0].settled_day = L.c[0].trade_day = 20816; /* 2026-12-29 */
+	L.c[0].days_traded = 1;
+	g.cal_ns += 7ull * 3600 * 1000000000ull;
+	n = cp_state_diff(&L, &g, &last, 0, items);
+	cp_put(items, n, bad, 0);
+	for (uint32_t i = 0; i < n; i++)
+		cp_state_img_stage(&last, &items[i], err, sizeof(err));
+	L.c[0].phase = TKX_PHASE_PRE_OPEN;
+	n = cp_state_diff(&L, &g, &last, 0, items);
+	cp_put(items, n, 0, 1);
+	return jn_close(j) == 0 ? 0 : 1;
+}
+
+/* --patch-cp version: the first CP record found. */
+struct patch {
+	char segment[256];
+	uint64_t offset, seq;
+};
+
+static int patch_find(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
+{
+	struct patch *pt = arg;
+	if (r->type != JN_T_CP)
+		return 0;
+	snprintf(pt->segment, sizeof(pt->segment), "%s", pos->segment);
+	pt->offset = pos->offset;
+	pt->seq = r->seq;
+	return 1;
+}
+
+static int patch_cp(const char *dir)
+{
+	struct patch pt;
+	char err[512], path[4096];
+	memset(&pt, 0, sizeof(pt));
+	if (jn_iter(dir, 0, patch_find, &pt, err, sizeof(err)) < 0 || pt.seq == 0) {
+		fprintf(stderr, "jn_gen: no control-plane record in %s\n", dir);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, pt.segment);
+	int fd = open(path, O_RDWR);
+	struct jn_rec r;
+	if (fd < 0 || pread(fd, &r, sizeof(r), (off_t)pt.offset) != (ssize_t)sizeof(r)) {
+		perror(path);
+		return 1;
+	}
+	uint16_t v = 2;
+	memcpy(r.payload, &v, sizeof(v)); /* cp_state_rec.version */
+	r.crc = jn_rec_crc(&r);
+	if (pwrite(fd, &r, sizeof(r), (off_t)pt.offset) != (ssize_t)sizeof(r) || close(fd) < 0) {
+		perror(path);
+		return 1;
+	}
+	printf("patched %s offset %" PRIu64 ": version 2 at seq %" PRIu64 "\n", path, pt.offset,
+	       pt.seq);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int hold = argc == 3 && strcmp(argv[2], "--hold") == 0;
-	if (argc != 2 && !hold) {
-		fprintf(stderr, "usage: jn_gen DIR [--hold]\n");
+	if (argc == 4 && strcmp(argv[2], "--patch-cp") == 0 && strcmp(argv[3], "version") == 0)
+		return patch_cp(argv[1]);
+	int cp = (argc == 3 || argc == 4) && strcmp(argv[2], "--cp") == 0;
+	int bad = 0;
+	if (cp && argc == 4)
+		bad = strcmp(argv[3], "crc") == 0 ? 1 : strcmp(argv[3], "version") == 0 ? 2
+			: strcmp(argv[3], "good") == 0 ? 0 : -1;
+	if ((argc != 2 && !hold && !cp) || bad < 0) {
+		fprintf(stderr, "usage: jn_gen DIR [--hold | --cp [good|crc|version] | "
+			"--patch-cp version]\n");
 		return 2;
 	}
 	struct jn_config c;
@@ -68,6 +205,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "jn_gen: %s\n", err);
 		return 1;
 	}
+	if (cp)
+		return gen_cp(bad);
 	struct jn_session_ev s = { JN_SS_ESTABLISHED, 0, 1, 1, 1001, 1, 1, 0 };
 	put(JN_T_SESSION, &s, sizeof(s));
 	s = (struct jn_session_ev){ JN_SS_ESTABLISHED, 0, 2, 2, 2002, 1, 1, 0 };

@@ -1233,6 +1233,72 @@ static void test_wide_book(void **state)
 	fx_free(f);
 }
 
+/* me_book_shift(): the level array moves along the grid under resting orders (time
+ * priority, ids and prices kept), matching goes on across the old edge, an order left
+ * outside refuses the move, the band is cut to the new array; me_book_extent(). */
+static void test_shift(void **state)
+{
+	(void)state;
+	/* 101 levels of tick 10: [1000, 2000]. */
+	struct me_params p = { .price_lo = 1000, .price_hi = 2000, .tick = 10, .max_qty = 100,
+			       .max_orders = 32 };
+	struct fx *f = fx_new(&p, 3);
+	int64_t lo, hi;
+	assert_int_equal(me_book_extent(f->b, &lo, &hi), -ENOENT);
+	nw(f, 1, B, 1100, 5, GTC, 0);
+	nw(f, 2, B, 1100, 6, GTC, 0);
+	nw(f, 3, B, 1050, 7, GTC, 0);
+	nw(f, 4, S, 1200, 8, GTC, 0);
+	nw(f, 5, S, 1990, 9, GTC, 0);
+	assert_int_equal(me_book_extent(f->b, &lo, &hi), 0);
+	assert_int_equal(lo, 1050);
+	assert_int_equal(hi, 1990);
+	assert_int_equal(me_book_set_band(f->b, 1020, 1980), 0);
+	static char before[sizeof(((struct fx *)0)->text)];
+	memcpy(before, book_text(f), sizeof(before));
+	/* Off the grid, and an order (5 at 1990) that would fall off the top. */
+	assert_int_equal(me_book_shift(f->b, 1005), -EINVAL);
+	assert_int_equal(me_book_shift(f->b, 900), -ERANGE);
+	assert_int_equal(me_book_shift(f->b, INT64_MAX - 100), -EINVAL);
+	check_book(f);
+	assert_string_equal(book_text(f), before);
+	/* Up by 40 levels: [1400, 2400] leaves the bids below: refused too. */
+	assert_int_equal(me_book_shift(f->b, 1400), -ERANGE);
+	/* Down to [550, 1550] would drop the ask at 1990. Cancel it, then go down. */
+	cx(f, 5);
+	assert_int_equal(me_book_shift(f->b, 550), 0);
+	check_book(f);
+	assert_string_equal(book_text(f), "B,1100,1,5 B,1100,2,6 B,1050,3,7 S,1200,4,8");
+	me_book_range(f->b, &lo, &hi);
+	assert_int_equal(lo, 550);
+	assert_int_equal(hi, 1550);
+	int64_t blo, bhi;
+	me_book_band(f->b, &blo, &bhi);
+	assert_int_equal(blo, 1020); /* cut to the array: [1020, 1550] */
+	assert_int_equal(bhi, 1550);
+	/* Prices below the old array now have levels; time priority at 1100 holds. */
+	assert_int_equal(me_book_set_band(f->b, 560, 1550), 0);
+	assert_string_equal(nw(f, 6, B, 600, 1, GTC, 0), "A,6,600,1");
+	assert_string_equal(nw(f, 7, S, 600, 20, IOC, 0),
+			    "A,7,600,20 T,7,1,1100,5,15,0 T,7,2,1100,6,9,0 T,7,3,1050,7,2,0 "
+			    "T,7,6,600,1,1,0 X,7,1,IOC");
+	assert_int_equal(best_px(f, B), -1);
+	assert_int_equal(best_px(f, S), 1200);
+	assert_string_equal(nw(f, 8, S, 1550, 1, GTC, 0), "A,8,1550,1");
+	assert_string_equal(nw(f, 9, S, 1560, 1, GTC, 0), "R,9,BAND");
+	/* Up again past the band: the band becomes the whole new array. */
+	cx(f, 4);
+	cx(f, 8);
+	assert_int_equal(me_book_shift(f->b, 5000), 0);
+	check_book(f);
+	me_book_band(f->b, &blo, &bhi);
+	assert_int_equal(blo, 5000);
+	assert_int_equal(bhi, 6000);
+	assert_string_equal(nw(f, 10, B, 5990, 1, GTC, 0), "A,10,5990,1");
+	assert_string_equal(nw(f, 11, S, 5000, 1, GTC, 0), "A,11,5000,1 T,11,10,5990,1,0,0");
+	fx_free(f);
+}
+
 /* The same scenario through sinks of capacity 1, 2, 3 and 64 gives the same events. */
 static void run_sink_scenario(struct fx *f, char *out, size_t cap)
 {
@@ -1379,6 +1445,7 @@ int main(void)
 		cmocka_unit_test(test_tick_divisor_sweep),
 		cmocka_unit_test(test_big_quantities),
 		cmocka_unit_test(test_wide_book),
+		cmocka_unit_test(test_shift),
 		cmocka_unit_test(test_sink_small_caps),
 		cmocka_unit_test(test_random_invariants),
 	};

@@ -719,6 +719,73 @@ static void test_list_delist(void **state)
 }
 
 /* Sizing limits: one account entry, two followed orders. */
+/* RANGE: an empty book is laid out again over the wanted window (or the widest one with
+ * its centre that the slot holds); a book with orders moves along the grid under them,
+ * as near the wanted window as they allow. BAND names the array; AUCTION gives the
+ * indicative uncross and changes nothing. */
+static void test_range_and_auction(void **state)
+{
+	struct mc_core *mc = *state;
+	struct dp_ctl_reply r;
+	int64_t lo, hi;
+	/* BAND outside the array: refused, the array in the reply. */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_BAND, .contract_id = C1,
+						  .price = 11000, .price2 = 26000 }, &r), -ERANGE);
+	assert_true(r.low == 12500 && r.high == 37500);
+	/* Off the grid, or backwards: refused. */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_RANGE, .contract_id = C1,
+						  .price = 6255, .price2 = 18760 }, &r), -EINVAL);
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_RANGE, .contract_id = C1,
+						  .price = 9000, .price2 = 8000 }, &r), -EINVAL);
+	/* Empty: laid out exactly over [6250, 18750] (+-50 % of 12500, fewer levels). */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_RANGE, .contract_id = C1,
+						  .price = 6250, .price2 = 18750 }, &r), 0);
+	assert_true(r.low == 6250 && r.high == 18750 && r.qty == 0);
+	me_book_range(mc_book(mc, C1), &lo, &hi);
+	assert_true(lo == 6250 && hi == 18750);
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_BAND, .contract_id = C1,
+						  .price = 11000, .price2 = 14000 }, NULL), 0);
+	assert_int_equal(nw_rej(mc, C1, 1, 0, TKX_SIDE_BUY, 10990, 1, TKX_TIF_GTC),
+			 TKX_REJ_PRICE_BAND);
+	uint64_t bid = nw(mc, C1, 1, 0, TKX_SIDE_BUY, 11000, 3, TKX_TIF_GTC, NULL);
+	assert_true(bid != 0);
+	/* Wider than the slot holds (+-50 % of 50000: 5001 levels, 2501 fit): the widest
+	 * window with that centre that fits, laid out only on an empty book. */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_RANGE, .contract_id = C1,
+						  .price = 25000, .price2 = 75000 }, &r), 0);
+	/* Not empty: its 1251 levels move, but no further up than the bid at 11000 allows. */
+	assert_true(r.low == 11000 && r.high == 23500 && r.qty == 1);
+	const char *what = NULL;
+	assert_int_equal(me_book_check(mc_book(mc, C1), &what), 0);
+	/* The bid still trades, at its price. */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_BAND, .contract_id = C1,
+						  .price = 11000, .price2 = 23500 }, NULL), 0);
+	assert_true(nw(mc, C1, 2, 0, TKX_SIDE_SELL, 11000, 1, TKX_TIF_IOC, NULL) != 0);
+	assert_int_equal(count(TKX_MD_TRADE), 1);
+	assert_int_equal(nth(TKX_MD_TRADE, 0)->u.trade.price, 11000);
+	/* Emptied: now laid out around 50000, as wide as the slot holds. */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_MASS_CANCEL, .contract_id = C1 },
+			     NULL), 0);
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_RANGE, .contract_id = C1,
+						  .price = 25000, .price2 = 75000 }, &r), 0);
+	assert_true(r.high - r.low <= 25000 && r.high - r.low >= 24000);
+	assert_true(r.low + (r.high - r.low) / 2 == 50000);
+	/* AUCTION: the indicative uncross, nothing executed. C1 in an auction: bid 50100x5,
+	 * ask 49900x3: volume 3 at the reference 50000 (tie nearest it), imbalance +2. */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_BAND, .contract_id = C1,
+						  .price = r.low, .price2 = r.high }, NULL), 0);
+	assert_int_equal(phase(mc, C1, TKX_PHASE_PRE_OPEN), 0);
+	assert_true(nw(mc, C1, 1, 0, TKX_SIDE_BUY, 50100, 5, TKX_TIF_GTC, NULL) != 0);
+	assert_true(nw(mc, C1, 2, 0, TKX_SIDE_SELL, 49900, 3, TKX_TIF_GTC, NULL) != 0);
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_AUCTION, .contract_id = C1,
+						  .price = 50000 }, &r), 0);
+	assert_true(r.price == 50000 && r.qty == 3 && r.high == 2);
+	assert_int_equal(n_got, 0);
+	assert_int_equal(me_book_count(mc_book(mc, C1)), 2);
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_AUCTION, .contract_id = 999 },
+			     &r), -ENOENT);
+}
+
 static void test_account_table_full(void **state)
 {
 	(void)state;
@@ -764,6 +831,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kill_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operator_mass_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_delist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_range_and_auction, setup, teardown),
 		cmocka_unit_test(test_account_table_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -698,6 +698,66 @@ static void assert_snap(const struct tkx_msg *m, uint64_t t, uint64_t as_of, uin
 	assert_int_equal(s->phase, phase);
 }
 
+/* The Snapshot list follows listing and delisting: a month listed at run time (its
+ * ContractStatus, the only way the publisher hears of it) is in the next Snapshot round
+ * with its state; a delisted one is not; the room is bounded and counted. */
+static void test_listing(void **state)
+{
+	const int64_t NP = TKX_NULL_PRICE;
+	struct fx f;
+	struct md_params p;
+	struct dp_event ev[4];
+	struct tkx_md_snapshot s;
+	struct dec d;
+
+	(void)state;
+	params(&p);
+	p.snapshot_ns = S;
+	p.max_contracts = 2; /* below the start list: refused */
+	assert_int_equal(md_pub_memsize(&p), 0);
+	p.max_contracts = 5;
+	fx_open(&f, &p);
+	assert_int_equal(md_pub_tick(f.p, T0), 0);
+	assert_int_equal(md_pub_contract(f.p, 21, &s), -ENOENT);
+	ev[0] = ev_status(21, TKX_PHASE_LISTED, NP, T0 + 1);  /* listed at run time */
+	ev[1] = ev_trade(21, 1, 2500, 4, TKX_SIDE_BUY, T0 + 2);
+	ev[2] = ev_status(9, TKX_PHASE_DELISTED, NP, T0 + 3); /* a start month delisted */
+	ev[3] = ev_status(0, TKX_PHASE_LISTED, NP, T0 + 4);   /* no contract 0 */
+	assert_int_equal(md_pub_add(f.p, ev, 4, T0 + 5), 4);
+	md_pub_flush(f.p, T0 + 5);
+	assert_int_equal(drain(&f), 1);
+	decode(f.pk[0].b, f.pk[0].len, &d);
+	assert_int_equal(d.h.count, 4); /* every record is published, the delisting included */
+	assert_int_equal(md_pub_contract(f.p, 21, &s), 0);
+	assert_true(s.volume == 4 && s.last_price == 2500 && s.phase == TKX_PHASE_LISTED);
+	assert_int_equal(md_pub_contract(f.p, 9, &s), -ENOENT);
+	assert_int_equal(md_pub_tick(f.p, T0 + S), 0);
+	assert_int_equal(drain(&f), 1);
+	decode(f.pk[1].b, f.pk[1].len, &d);
+	assert_int_equal(d.h.count, 3); /* 7, 11 in their order, then 21 */
+	assert_snap(&d.m[0], T0 + S, 4, 7, NP, 0, NP, 0, NP, 0, TKX_PHASE_PRE_OPEN);
+	assert_snap(&d.m[1], T0 + S, 5, 11, NP, 0, NP, 0, NP, 0, TKX_PHASE_CONTINUOUS);
+	assert_snap(&d.m[2], T0 + S, 6, 21, NP, 0, NP, 0, 2500, 4, TKX_PHASE_LISTED);
+	/* The room: 7, 11, 21 and two more; a sixth is published without state. */
+	for (uint32_t id = 22; id <= 24; id++) {
+		ev[0] = ev_status(id, TKX_PHASE_LISTED, NP, T0 + S + id);
+		assert_int_equal(md_pub_add(f.p, ev, 1, T0 + S + id), 1);
+	}
+	assert_int_equal(md_pub_contract(f.p, 23, &s), 0);
+	assert_int_equal(md_pub_contract(f.p, 24, &s), -ENOENT);
+	assert_true(stats(&f).contracts_added == 3 && stats(&f).contracts_removed == 1);
+	assert_true(stats(&f).contracts_full == 1 && stats(&f).records_unknown == 2);
+	/* A delisting frees room for the next listing. */
+	ev[0] = ev_status(22, TKX_PHASE_DELISTED, NP, T0 + 2 * S);
+	ev[1] = ev_status(24, TKX_PHASE_LISTED, NP, T0 + 2 * S);
+	assert_int_equal(md_pub_add(f.p, ev, 2, T0 + 2 * S), 2);
+	assert_int_equal(md_pub_contract(f.p, 22, &s), -ENOENT);
+	assert_int_equal(md_pub_contract(f.p, 24, &s), 0);
+	assert_int_equal(md_pub_contract(f.p, 21, &s), 0);
+	assert_true(s.volume == 4);
+	fx_close(&f);
+}
+
 static void test_snapshot(void **state)
 {
 	const int64_t NP = TKX_NULL_PRICE;
@@ -1359,6 +1419,7 @@ int main(void)
 		cmocka_unit_test(test_ring_full),
 		cmocka_unit_test(test_heartbeat),
 		cmocka_unit_test(test_snapshot),
+		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_snapshot_rounds),
 		cmocka_unit_test(test_end),
 		cmocka_unit_test(test_request_in_range),

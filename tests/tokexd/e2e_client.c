@@ -34,7 +34,8 @@
  *   mdreq     market-data re-request limits (mdreq.yaml): a flood of re-requests from
  *             one address (--flood-src) gets no more than its bucket allows, each answer
  *             within the per-request cap, all counted; meanwhile a subscriber that joined
- *             late recovers the stream from 1 in many capped answers, nothing lost.
+ *             late recovers the stream from 1 (--md-recover N: the last N messages) in
+ *             many capped answers, nothing lost.
  *   telemetry prints tokexd's /tokex/stats (a debugging aid).
  *
  * Each mode expects a tokexd of its own, fresh (its contracts untraded).
@@ -65,6 +66,7 @@
 
 #include "tokex/client.h"
 #include "tokex/codec.h"
+#include "e2e_udp_raw.h"
 
 /* Longest wait for one expected message: a bound for a hang, generous enough for a loaded
  * machine (scripts/test-loaded), where tokexd and this client share starved CPUs. */
@@ -105,6 +107,7 @@ static struct {
 	pid_t pid; /* tokexd, for the busy mode's pause; 0 = none */
 	int auth_off; /* spoof: tokexd runs sessions.udp_auth off (the control run) */
 	struct in_addr flood_src; /* mdreq: a second kernel-side address, the flooder's */
+	uint32_t md_recover; /* mdreq: the subscriber recovers the last this many (0: all) */
 	int verbose;
 } g_opt;
 
@@ -1630,63 +1633,13 @@ static int raw_exp_not_applied(struct raw *r, uint64_t from, uint32_t count)
 
 /* ---- UDP with a chosen checksum, through a raw IP socket ------------------------------ */
 
-static uint16_t inet_csum(const uint8_t *p, size_t len, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /* payload from src to dst as one UDP datagram whose checksum is right, or (bad) wrong. */
 static int send_udp_csum(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 			 const void *payload, size_t len, int bad)
 {
-	uint8_t pkt[8 + TKX_MAX_DGRAM], pseudo[12];
-	uint16_t ulen = (uint16_t)(8 + len), c;
-	uint32_t sum = 0;
-	struct sockaddr_in to = *dst, from = *src;
-	int fd;
-	ssize_t n;
+	int r = e2e_udp_raw_send(src, dst, payload, len, bad);
 
-	memcpy(pkt, &src->sin_port, 2);
-	memcpy(pkt + 2, &dst->sin_port, 2);
-	pkt[4] = (uint8_t)(ulen >> 8);
-	pkt[5] = (uint8_t)ulen;
-	pkt[6] = pkt[7] = 0;
-	memcpy(pkt + 8, payload, len);
-	memcpy(pseudo, &src->sin_addr, 4);
-	memcpy(pseudo + 4, &dst->sin_addr, 4);
-	pseudo[8] = 0;
-	pseudo[9] = IPPROTO_UDP;
-	pseudo[10] = (uint8_t)(ulen >> 8);
-	pseudo[11] = (uint8_t)ulen;
-	for (size_t i = 0; i < sizeof(pseudo); i += 2)
-		sum += (uint32_t)(pseudo[i] << 8 | pseudo[i + 1]);
-	c = inet_csum(pkt, ulen, sum);
-	if (c == 0)
-		c = 0xffff; /* RFC 768: a computed zero is sent as all ones */
-	if (bad)
-		c ^= 0x5a5a;
-	pkt[6] = (uint8_t)(c >> 8);
-	pkt[7] = (uint8_t)c;
-	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_UDP);
-	REQUIRE(fd >= 0, "raw IP socket: %s", strerror(errno));
-	from.sin_port = 0;
-	to.sin_port = 0;
-	if (bind(fd, (const struct sockaddr *)&from, sizeof(from)) < 0) {
-		CHECK(0, "raw IP socket: bind: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	n = sendto(fd, pkt, ulen, 0, (const struct sockaddr *)&to, sizeof(to));
-	close(fd);
-	return CHECK(n == ulen, "raw IP sendto: %s", n < 0 ? strerror(errno) : "short") ? 0 : -1;
+	return CHECK(r == 0, "raw IP send: %s", strerror(-r)) ? 0 : -1;
 }
 
 /* ==== scenario: two firms, one contract ================================================== */
@@ -3284,7 +3237,7 @@ static int scenario_mdreq(void)
 	struct tkx_md_hdr h;
 	struct flood f = { .fd = -1 };
 	uint8_t req[TKX_MD_HDR_LEN];
-	uint64_t next = 1, live = 0, lost = 0, deadline, fl_rx, thr, served, all, bound;
+	uint64_t first = 1, live = 0, lost = 0, deadline, fl_rx, thr, served, all, bound, next;
 	uint64_t t_begin, t_end; /* CLOCK_MONOTONIC ns around the two telemetry readings */
 	int have_session = 0, rc = -1, rcvbuf = 4 << 20, r;
 
@@ -3305,12 +3258,18 @@ static int scenario_mdreq(void)
 		idle_ms(100);
 	}
 
-	step("market data: a subscriber that expects the stream from 1");
+	/* With --md-recover, a tokexd that published more than the subscriber's reorder
+	 * window before the scenario: the subscriber joins as if it had missed the last
+	 * md_recover messages. */
+	if (g_opt.md_recover && tel_get(&t0, "md_messages") > g_opt.md_recover)
+		first = tel_get(&t0, "md_messages") - g_opt.md_recover + 1;
+	next = first;
+	step("market data: a subscriber that expects the stream from %llu", (ull)first);
 	tkx_md_sub_cfg_default(&cfg);
 	cfg.group = g_opt.md;
 	cfg.iface = g_opt.iface;
 	cfg.rerequest = g_opt.md_req;
-	cfg.first_seq = 1;
+	cfg.first_seq = first;
 	/* A loaded host may drop datagrams (the TAP's queue while tokexd waits for a CPU):
 	 * re-sent at the timeout, more times than the library's default. */
 	cfg.rerequest_retries = 20;
@@ -3400,17 +3359,17 @@ static int scenario_mdreq(void)
 	t_end = mono_ns();
 	tkx_md_sub_stats(s, &st);
 
-	step("market data: the subscriber recovered 1..%llu", (ull)live - 1);
+	step("market data: the subscriber recovered %llu..%llu", (ull)first, (ull)live - 1);
 	CHECK(f.sent == FLOOD_N, "the flooder sent %llu of %u", (ull)f.sent, FLOOD_N);
-	CHECK(live > 1 && next >= live + 50, "the subscriber is at %llu, live from %llu",
+	CHECK(live > first && next >= live + 50, "the subscriber is at %llu, live from %llu",
 	      (ull)next, (ull)live);
 	CHECK(lost == 0 && st.lost == 0, "%llu messages lost", (ull)st.lost);
 	CHECK(st.gap_rejects == 0, "%llu GapRejects", (ull)st.gap_rejects);
-	CHECK(st.recovered >= live - 1, "recovered %llu < %llu", (ull)st.recovered,
-	      (ull)live - 1);
+	CHECK(st.recovered >= live - first, "recovered %llu < %llu", (ull)st.recovered,
+	      (ull)(live - first));
 	/* It took several answers: each carries at most MDREQ_MAX_BYTES. */
-	CHECK(st.rerequests >= (live - 1) * 82 / MDREQ_MAX_BYTES, "%llu re-requests for %llu",
-	      (ull)st.rerequests, (ull)live - 1);
+	CHECK(st.rerequests >= (live - first) * 82 / MDREQ_MAX_BYTES,
+	      "%llu re-requests for %llu", (ull)st.rerequests, (ull)(live - first));
 
 	step("market data: the flooder got no more than its bucket");
 	/* tokexd saw the flood within [first sent, last reply read]: its bucket gave at most
@@ -3517,7 +3476,7 @@ static int run_faults(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: e2e_client scenario|faults|throttle|busy|spoof|mdreq|telemetry [options]\n"
+		"usage: e2e_client scenario|faults|throttle|busy|spoof|mdreq|telemetry|mdwatch [options]\n"
 		"  --udp ADDR:PORT        tokexd's UDP order entry (e.g. 198.18.20.2:7411)\n"
 		"  --tcp ADDR:PORT        tokexd's TCP order entry\n"
 		"  --md GROUP:PORT        market-data group\n"
@@ -3529,7 +3488,10 @@ static void usage(FILE *f)
 		"  --pid PID              tokexd's pid: busy pauses it while a burst queues\n"
 		"  --auth-off             spoof: tokexd runs sessions.udp_auth off (control run)\n"
 		"  --flood-src ADDR       mdreq: a second kernel-side address for the flooder\n"
-		"  -v                     print each step (-vv: each message)\n");
+		"  --md-recover N         mdreq: the late subscriber misses only the last N\n"
+		"                         messages (default: all since the start)\n"
+		"  -v                     print each step (-vv: each message)\n"
+		"mdwatch [SECONDS] (--md, --iface): Snapshot and ContractStatus lines\n");
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -3545,6 +3507,46 @@ static int parse_u32(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* mdwatch: every Snapshot and ContractStatus of the stream as a line ("SNAP id phase",
+ * "STATUS id phase"), flushed at once, for SECONDS (60 by default); first "READY" when
+ * the group is joined. For scripts that follow what the publisher says about contracts. */
+static int run_mdwatch(const char *secs)
+{
+	struct tkx_md_sub_cfg cfg;
+	struct tkx_md_sub *s;
+	struct tkx_md_sub_event ev[64];
+	uint32_t seconds = 60;
+
+	if (secs && parse_u32(secs, &seconds) < 0) {
+		fprintf(stderr, "e2e_client: mdwatch: bad SECONDS '%s'\n", secs);
+		return 2;
+	}
+	tkx_md_sub_cfg_default(&cfg);
+	cfg.group = g_opt.md;
+	cfg.iface = g_opt.iface;
+	int r = tkx_md_sub_open(&s, &cfg);
+	if (r < 0) {
+		fprintf(stderr, "e2e_client: mdwatch: tkx_md_sub_open: %s\n", strerror(-r));
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("READY\n");
+	uint64_t end = mono_ns() + (uint64_t)seconds * 1000000000ull;
+	while (mono_ns() < end) {
+		int n = tkx_md_sub_poll(s, 100, ev, 64);
+		for (int i = 0; i < n; i++) {
+			const struct tkx_msg *m = &ev[i].msg;
+			if (ev[i].kind == TKX_MD_SNAPSHOT)
+				printf("SNAP %u %u\n", m->md_snapshot.contract_id, m->md_snapshot.phase);
+			else if (ev[i].kind == TKX_MD_CONTRACT_STATUS)
+				printf("STATUS %u %u\n", m->md_contract_status.contract_id,
+				       m->md_contract_status.phase);
+		}
+	}
+	tkx_md_sub_close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -3555,6 +3557,7 @@ int main(int argc, char **argv)
 		{ "telemetry", required_argument, NULL, 'T' }, { "pid", required_argument, NULL, 'p' },
 		{ "auth-off", no_argument, NULL, 'A' },
 		{ "flood-src", required_argument, NULL, 'F' },
+		{ "md-recover", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -3599,6 +3602,9 @@ int main(int argc, char **argv)
 		case 'F':
 			bad = inet_pton(AF_INET, optarg, &g_opt.flood_src) != 1;
 			break;
+		case 'R':
+			bad = parse_u32(optarg, &g_opt.md_recover) < 0;
+			break;
 		case 'p': {
 			uint32_t v;
 
@@ -3634,6 +3640,13 @@ int main(int argc, char **argv)
 		}
 		printf("%s\n", out);
 		return 0;
+	}
+	if (strcmp(g_opt.mode, "mdwatch") == 0) {
+		if (!g_opt.md.sin_port || !g_opt.iface.s_addr) {
+			fprintf(stderr, "e2e_client: mdwatch needs --md and --iface\n");
+			return 2;
+		}
+		return run_mdwatch(optind < argc ? argv[optind] : NULL);
 	}
 	if (!g_opt.udp.sin_port || !g_opt.tcp.sin_port || !g_opt.md.sin_port || !g_opt.contract ||
 	    !g_opt.tel_path || !g_opt.iface.s_addr) {

@@ -38,7 +38,7 @@
 #include "tokex/client.h"
 
 #define MAXMSG 200000
-#define WAIT_MS 10000
+#define WAIT_MS 60000 /* for an answer that must come: a hang bound (a loaded machine is slow) */
 #define KEY "tokex-demo-secret-firm-1"
 
 static struct {

@@ -47,7 +47,7 @@
 
 #define SID_UDP 0x10610001ull
 #define SID_TCP 0x10610002ull
-#define WAIT_MS 5000
+#define WAIT_MS 60000 /* for an answer that must come: a hang bound (a loaded machine is slow) */
 
 static struct {
 	struct sockaddr_in udp, tcp;

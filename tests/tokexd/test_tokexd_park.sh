@@ -134,7 +134,8 @@ start_tokexd() {
 	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
 	[ -n "$C1" ] || fail "tokexd listed no contract"
 	# The control socket is opened by the control thread after the start.
-	ctl_up() { [ -S "$SOCK" ] && "$CTL" -s "$SOCK" help >/dev/null 2>&1; }
+	# tokexctl help answers without tokexd: contracts is what needs it.
+	ctl_up() { [ -S "$SOCK" ] && "$CTL" -s "$SOCK" contracts >/dev/null 2>&1; }
 	wait_until "$E2E_WAIT_S" ctl_up && return 0
 	fail "no tokexctl socket at $SOCK"
 }
