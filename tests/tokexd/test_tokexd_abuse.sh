@@ -309,21 +309,21 @@ le() { # COUNTER MAX WHAT
 ge tcp_gw_per_ip_refused 1 "idle connections"
 ge tcp_gw_conns_evicted 1 "idle connections"
 ge tcp_gw_negotiate_timeouts 1 "idle connections"
-ge udp_session_neg_firm_limit 1 "parking"
-ge udp_session_neg_replayed 1 "the replayed UDP logon"
-ge tcp_session_neg_replayed 1 "the replayed TCP logon"
+# One session table for both transports (protocol 4.2): its counters are both transports';
+# the attackers' own checks (logon_replay, flood_client, abuse_client udpflood) say which
+# transport refused what.
+ge session_neg_firm_limit 1 "parking"
+ge session_neg_replayed 2 "the replayed UDP and TCP logons"
 U=$(sed -n 's/^GOOD spoofed unsealed \([0-9]*\) badmac \([0-9]*\)$/\1/p' "$WORK/good.out")
 B=$(sed -n 's/^GOOD spoofed unsealed \([0-9]*\) badmac \([0-9]*\)$/\2/p' "$WORK/good.out")
 [ -n "$U" ] && [ -n "$B" ] || fail "the good client did not say what it forged"
-ge udp_session_auth_missing 1 "forged datagrams without a MAC"
-le udp_session_auth_missing "$U" "forged datagrams without a MAC"
-ge udp_session_auth_bad_mac 1 "forged datagrams with a made-up MAC"
-le udp_session_auth_bad_mac "$B" "forged datagrams with a made-up MAC"
-le udp_session_clordid_reused 0 "a forged cl_ord_id 2^64-1 executed"
-ge udp_session_throttled 1 "the UDP flood"
-ge udp_session_term_throttle 1 "the UDP flood"
-ge tcp_session_throttled 1 "the TCP flood"
-ge tcp_session_term_throttle 1 "the TCP flood"
+ge session_auth_missing 1 "forged datagrams without a MAC"
+le session_auth_missing "$U" "forged datagrams without a MAC"
+ge session_auth_bad_mac 1 "forged datagrams with a made-up MAC"
+le session_auth_bad_mac "$B" "forged datagrams with a made-up MAC"
+le session_clordid_reused 0 "a forged cl_ord_id 2^64-1 executed"
+ge session_throttled 2 "the UDP and TCP floods"
+ge session_term_throttle 2 "the UDP and TCP floods"
 ge md_req_throttled 1 "the re-request flood"
 ge md_req_capped 1 "the re-request flood"
 say "tokexd counted:$COUNTS"
