@@ -69,7 +69,7 @@ stop_tokexd() { # $1: signal
 	[ -n "$TD_PID" ] || return 0
 	if kill -0 "$TD_PID" 2>/dev/null; then
 		kill "-$1" "$TD_PID" 2>/dev/null
-		for _ in $(seq 1 150); do kill -0 "$TD_PID" 2>/dev/null || break; sleep 0.1; done
+		wait_until "$E2E_WAIT_S" td_gone
 		kill -KILL "$TD_PID" 2>/dev/null
 	fi
 	wait "$TD_PID" 2>/dev/null
@@ -139,7 +139,7 @@ contracts:
   - {id: 202702, symbol: TKN2702, tick: 10, ref_price: 25000, max_qty: 10000, max_orders: 4096}
 EOF
 
-ctl() { timeout 30 "$CTL" -s "$SOCK" "$@"; }
+ctl() { timeout "$E2E_WAIT_S" "$CTL" -s "$SOCK" "$@"; }
 # Calendar seconds since the epoch, from `tokexctl clock` ("calendar T rate R KIND").
 cal_now() {
 	local line
@@ -157,7 +157,7 @@ start_tokexd() {
 	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" --no-tcp \
 		--seconds "$LIMIT" "$@" -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
 	TD_PID=$!
-	for _ in $(seq 1 600); do
+	for _ in $(seq 1 $((E2E_WAIT_S * 10))); do
 		grep -q '^tokexd: control: .* contract(s), scheduler' "$LOG" 2>/dev/null && break
 		if ! kill -0 "$TD_PID" 2>/dev/null; then
 			wait "$TD_PID"
@@ -169,7 +169,7 @@ start_tokexd() {
 		sleep 0.1
 	done
 	grep -q '^tokexd: control: .* contract(s), scheduler' "$LOG" ||
-		fail "run $RUN: the control plane did not start in 60 s"
+		fail "run $RUN: the control plane did not start in $E2E_WAIT_S s"
 	return 0
 }
 
@@ -199,15 +199,15 @@ sanitizers_quiet() {
 # A phase of contract $1 in `contracts` output $2.
 phase_of() { awk -v id="$1" '$1 == id {print $3}' <<<"$2"; }
 # QUIET: `tokexctl contracts` once no contract is in a phase of the trading day or between
-# two (the scheduler has caught up with a night of the calendar); bounded 60 s.
+# two (the scheduler has caught up with a night of the calendar); a hang bound.
 wait_quiet() {
-	for _ in $(seq 1 300); do
+	for _ in $(seq 1 $((E2E_WAIT_S * 5))); do
 		QUIET=$(ctl contracts) || fail "tokexctl contracts: no answer"
 		awk 'NR > 1 && $3 != "LISTED" && $3 != "SETTLED" && $3 != "DELISTED" {b = 1}
 			END {exit b}' <<<"$QUIET" && return 0
 		sleep 0.2
 	done
-	fail "the contracts did not settle down in 60 s: $QUIET"
+	fail "the contracts did not settle down in $E2E_WAIT_S s: $QUIET"
 }
 
 # --- refusals: bad --clock values (before EAL, no TAP made) ------------------------------
