@@ -139,7 +139,19 @@ contracts:
   - {id: 202702, symbol: TKN2702, tick: 10, ref_price: 25000, max_qty: 10000, max_orders: 4096}
 EOF
 
-ctl() { timeout "$E2E_WAIT_S" "$CTL" -s "$SOCK" "$@"; }
+# tokexctl, bounded; its stderr in $WORK/ctl.err (ctl_why says why a call failed).
+ctl() {
+	local rc=0
+	timeout "$E2E_WAIT_S" "$CTL" -s "$SOCK" "$@" 2>"$WORK/ctl.err" || rc=$?
+	[ "$rc" = 124 ] && echo "no answer in $E2E_WAIT_S s" >>"$WORK/ctl.err"
+	[ "$rc" = 0 ] || echo "(tokexctl $1: exit status $rc)" >>"$WORK/ctl.err"
+	return "$rc"
+}
+ctl_why() {
+	local alive=running
+	[ -n "$TD_PID" ] && kill -0 "$TD_PID" 2>/dev/null || alive="not running (it exited)"
+	echo "tokexctl said: $(tr '\n' ' ' <"$WORK/ctl.err"); tokexd (run $RUN, pid $TD_PID) $alive"
+}
 # Calendar seconds since the epoch, from `tokexctl clock` ("calendar T rate R KIND").
 cal_now() {
 	local line
@@ -178,11 +190,11 @@ wait_cal() {
 	local want now bound
 	want=$(epoch "$1")
 	[[ $1 == *[+Z]* ]] || want=$(epoch "$1 +08:00")
-	now=$(cal_now) || fail "tokexctl clock: no answer"
+	now=$(cal_now) || fail "tokexctl clock: no answer: $(ctl_why)"
 	bound=$(((want - now) * 4 / RATE + 60))
 	[ "$bound" -lt 60 ] && bound=60
 	for _ in $(seq 1 $((bound * 5))); do
-		now=$(cal_now) || fail "tokexctl clock: no answer"
+		now=$(cal_now) || fail "tokexctl clock: no answer: $(ctl_why)"
 		[ "$now" -ge "$want" ] && return 0
 		kill -0 "$TD_PID" 2>/dev/null || fail "tokexd exited while the calendar ran to $1"
 		sleep 0.2
@@ -202,7 +214,7 @@ phase_of() { awk -v id="$1" '$1 == id {print $3}' <<<"$2"; }
 # two (the scheduler has caught up with a night of the calendar); a hang bound.
 wait_quiet() {
 	for _ in $(seq 1 $((E2E_WAIT_S * 5))); do
-		QUIET=$(ctl contracts) || fail "tokexctl contracts: no answer"
+		QUIET=$(ctl contracts) || fail "tokexctl contracts: no answer: $(ctl_why)"
 		awk 'NR > 1 && $3 != "LISTED" && $3 != "SETTLED" && $3 != "DELISTED" {b = 1}
 			END {exit b}' <<<"$QUIET" && return 0
 		sleep 0.2
@@ -265,7 +277,7 @@ for at in $KILLS; do
 	kill -KILL "$TD_PID"
 	stop_tokexd KILL
 	start_tokexd || fail "tokexd exited at its restart after the kill at $at: $(tail -n 3 "$LOG.err")"
-	after=$(ctl contracts) || fail "tokexctl contracts after the restart"
+	after=$(ctl contracts) || fail "tokexctl contracts after the restart: $(ctl_why)"
 	t2=$(cal_now)
 	r2=$(date +%s)
 	if [ "$before" != "$after" ]; then
