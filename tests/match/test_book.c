@@ -530,7 +530,7 @@ static void test_reject_invalid(void **state)
 	assert_string_equal(nw(f, 1, B, 100, -1, GTC, 0), "R,1,INVALID");
 	assert_string_equal(nw(f, 1, 2, 100, 5, GTC, 0), "R,1,INVALID");
 	assert_string_equal(nw(f, 1, 255, 100, 5, GTC, 0), "R,1,INVALID");
-	assert_string_equal(nw(f, 1, B, 100, 5, 4, 0), "R,1,INVALID");
+	assert_string_equal(nw(f, 1, B, 100, 5, 5, 0), "R,1,INVALID"); /* 4 is DAY */
 	assert_string_equal(nw(f, 1, B, INT64_MIN, INT64_MIN, 9, 0), "R,1,INVALID");
 	/* INVALID before TICK/BAND/MAX_QTY. */
 	assert_string_equal(nw(f, 1, B, 100000, 5, 7, 0), "R,1,INVALID");
