@@ -2529,9 +2529,26 @@ int me_book_check(const struct me_book *b, const char **what)
 	return 0;
 }
 
+uint64_t me_book_ix_displacement(const struct me_book *b, uint64_t *max)
+{
+	uint64_t sum = 0, mx = 0;
+
+	for (uint64_t i = 0; i < b->ix_cap; i++) {
+		if (b->ix[i].oi == 0)
+			continue;
+		uint64_t d = (i - ix_home_fp(b, b->ix[i].fp)) & b->ix_mask;
+		sum += d;
+		if (d > mx)
+			mx = d;
+	}
+	if (max)
+		*max = mx;
+	return sum;
+}
+
 /* ---------------------------------------------------------------------------------- */
-/* Snapshots (issue 6): the parameters a book was laid out with, so that me_snap.c can  */
-/* record them and check that a snapshot is loaded into a book of the same shape.       */
+/* Snapshots: the parameters a book was laid out with, so that me_snap.c can record     */
+/* them and check that a snapshot is loaded into a book of the same shape.             */
 
 #include "me_snap.h"
 

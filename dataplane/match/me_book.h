@@ -222,6 +222,12 @@ int me_book_set_last_price(struct me_book *b, int64_t price);
  * tests. Returns 0 or -EFAULT with *what set to a static description. */
 int me_book_check(const struct me_book *b, const char **what);
 
+/* The id index's health: the sum over live orders of how far each sits from its home
+ * slot (the extra probes a lookup of each costs), and the largest such distance in *max.
+ * Sequential ids give 0; a well-mixed hash keeps both small for any structured ids. For
+ * tests and diagnostics: O(index size). */
+uint64_t me_book_ix_displacement(const struct me_book *b, uint64_t *max);
+
 /*
  * Precisions, added with the implementation (me_book.c); none changes the API above.
  *
@@ -295,6 +301,10 @@ int me_book_check(const struct me_book *b, const char **what);
  * includes hidden parts); me_book_best() and me_book_depth() report displayed quantity
  * (an iceberg's visible part). In an uncross an iceberg trades its visible part per
  * pairing and is refilled and requeued the same way.
+ *
+ * An iceberg costs one TRADE per encounter, so an aggressor against an iceberg of show
+ * 1 writes as many events as it trades lots (the sink flushes as usual): the appliance
+ * must bound qty / show at its door (a minimum show) before icebergs reach the wire.
  *
  * FOK: executes only if matching, refills included, would fill it completely before it
  * runs out of crossing quantity or meets an order of its own owner; otherwise OUT/FOK and
