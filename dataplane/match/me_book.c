@@ -536,6 +536,14 @@ ME__INLINE bool tif_rests(unsigned tif)
 	return tif == ME_GTC || tif == ME_POST || tif == ME_DAY;
 }
 
+/* tif_rests() for a tif known to be at most ME_DAY: one compare (IOC and FOK are the
+ * two that do not rest). */
+ME__INLINE bool tif_rests_ok(unsigned tif)
+{
+	_Static_assert(ME_FOK == ME_IOC + 1 && ME_DAY == ME_POST + 1, "tif values");
+	return tif - ME_IOC > ME_FOK - ME_IOC;
+}
+
 /* Would an order on side at level li trade against the other side? */
 ME__INLINE bool crosses(const struct me_book *b, int side, uint32_t li)
 {
@@ -1043,6 +1051,17 @@ static bool match_guarded(struct me_book *b, int side, uint32_t li, struct me__a
 	return stp;
 }
 
+static uint32_t me_cascade(struct me_book *b, struct me_sink *s);
+
+/* After an order that traded finished: while stops are held, elect and run them. The
+ * one test the ordinary path pays for stop orders, and only when it traded. */
+ME__INLINE uint32_t after_trades(struct me_book *b, struct me_sink *s, uint32_t n)
+{
+	if (unlikely(b->nheld))
+		n += me_cascade(b, s);
+	return n;
+}
+
 /* me_new() past DUP when b->mode != 0. Checks go on in the documented order: PHASE,
  * FULL, POST_CROSS. */
 static __attribute__((noinline)) uint32_t me_new_special(struct me_book *b,
@@ -1081,7 +1100,7 @@ static __attribute__((noinline)) uint32_t me_new_special(struct me_book *b,
 				match(b, ME_BUY, glim, &a, s);
 			else
 				match(b, ME_SELL, glim, &a, s);
-			return a.nev;
+			return after_trades(b, s, a.nev);
 		}
 		ev_out(s, a.id, ME_OUT_FOK, side, a.qty, a.user);
 		return 2;
@@ -1090,17 +1109,17 @@ static __attribute__((noinline)) uint32_t me_new_special(struct me_book *b,
 	if (cross) {
 		stp = match_guarded(b, (int)side, li, &a, s);
 		if (a.qty == 0)
-			return a.nev;
+			return after_trades(b, s, a.nev);
 	}
 	if (stp || !rests) {
 		ev_out(s, a.id, stp ? ME_OUT_STP : ME_OUT_IOC, side, a.qty, a.user);
-		return a.nev + 1;
+		return after_trades(b, s, a.nev + 1);
 	}
 	uint32_t oi;
 	if (cross)
 		hp = ix_probe(b, a.id, &oi); /* matching may have moved index entries */
 	rest_new(b, hp, &a, side, tif, li);
-	return a.nev;
+	return after_trades(b, s, a.nev);
 }
 
 /* me_modify() of live order o (slot oi) that re-enters at level li, when b->mode != 0.
@@ -1375,7 +1394,7 @@ static __attribute__((noinline)) uint32_t me_new_ext(struct me_book *b, const st
 		a.nev++;
 	}
 	enter(b, &a, side, tif, li, show, 0, s);
-	return a.nev;
+	return after_trades(b, s, a.nev);
 }
 
 /* CANCEL of an iceberg or a held stop order (slot oi, index slot hp). */
@@ -1455,7 +1474,7 @@ static uint32_t run_elected(struct me_book *b, uint32_t oi, struct me_sink *s)
 	return a.nev;
 }
 
-/* After a command, while stops are held: elect, and run the election queue dry. */
+/* After an order, while stops are held: elect, and run the election queue dry. */
 static __attribute__((noinline)) uint32_t me_cascade(struct me_book *b, struct me_sink *s)
 {
 	uint32_t n = 0;
@@ -1483,11 +1502,13 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	uint32_t li, oi;
 	int rej;
 
-	/* Icebergs and stop orders: one test of two words of the command. */
-	if (unlikely((c->show | c->stop) != 0))
-		return me_new_ext(b, c, s);
-	if (unlikely((side > ME_SELL) | (tif > ME_DAY) | (price <= 0) | (c->qty <= 0)))
+	/* Icebergs and stop orders share the INVALID test's branch. */
+	if (unlikely((side > ME_SELL) | (tif > ME_DAY) | (price <= 0) | (c->qty <= 0) |
+		     ((c->show | c->stop) != 0))) {
+		if ((c->show | c->stop) != 0)
+			return me_new_ext(b, c, s);
 		return ev_reject(s, c->id, ME_REJ_INVALID, side, c->user, 0);
+	}
 	rej = px_index(b, price, &li);
 	if (unlikely(rej))
 		return ev_reject(s, c->id, rej, side, c->user, 0);
@@ -1503,7 +1524,7 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	/* Auction or price guard: the one test the ordinary path pays for them. */
 	if (unlikely(b->mode))
 		return me_new_special(b, c, s, li, hp);
-	const bool rests = tif_rests(tif);
+	const bool rests = tif_rests_ok(tif);
 	if (unlikely(rests && b->free_head == 0))
 		return ev_reject(s, c->id, ME_REJ_FULL, side, c->user, 0);
 	const bool cross = crosses(b, (int)side, li);
@@ -1522,11 +1543,11 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	if (cross) {
 		stp = side == ME_BUY ? match(b, ME_BUY, li, &a, s) : match(b, ME_SELL, li, &a, s);
 		if (a.qty == 0)
-			return a.nev;
+			return after_trades(b, s, a.nev);
 	}
 	if (unlikely(stp || !rests)) {
 		ev_out(s, a.id, stp ? ME_OUT_STP : ME_OUT_IOC, side, a.qty, a.user);
-		return a.nev + 1;
+		return cross ? after_trades(b, s, a.nev + 1) : a.nev + 1;
 	}
 	if (cross)
 		hp = ix_probe(b, a.id, &oi); /* matching may have moved index entries */
@@ -1540,7 +1561,7 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	o->tif = (uint8_t)tif;
 	lv_append(b, oi, o, li);
 	ix_put(b, hp, a.id, oi);
-	return a.nev;
+	return cross ? after_trades(b, s, a.nev) : a.nev;
 }
 
 static uint32_t me_cancel(struct me_book *b, const struct me_cmd *c, struct me_sink *s)
@@ -1620,23 +1641,19 @@ uint32_t me_book_apply(struct me_book *b, const struct me_cmd *c, struct me_sink
 {
 	uint32_t n;
 
+	/* Held stop orders: a NEW runs them itself when it traded (after_trades()); after a
+	 * MODIFY, one test here; a CANCEL trades nothing. */
 	switch (c->type) {
 	case ME_CMD_NEW:
-		n = me_new(b, c, s);
-		break;
+		return me_new(b, c, s);
 	case ME_CMD_CANCEL:
-		n = me_cancel(b, c, s);
-		break;
+		return me_cancel(b, c, s);
 	case ME_CMD_MODIFY:
 		n = me_modify(b, c, s);
-		break;
+		return after_trades(b, s, n);
 	default:
 		return ev_reject(s, c->id, ME_REJ_INVALID, c->side, c->user, 0);
 	}
-	/* Held stop orders: the one test the ordinary path pays for them. */
-	if (unlikely(b->nheld))
-		n += me_cascade(b, s);
-	return n;
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "me_book.h"
+#include "me_snap.h"
 
 #define REC_MAX 4096
 
@@ -1681,6 +1682,58 @@ static void test_id_index_mixing(void **state)
 	assert_int_equal(me_book_ix_displacement(b, NULL), 0);
 	free(mem);
 }
+
+/* A book snapshot (me_snap.c, format version 2) holds icebergs' show and visible part,
+ * held stops in arrival order and the last trade price, and restores them exactly;
+ * version 1 is refused with a message that says why. */
+static void test_snapshot_order_types(void **state)
+{
+	(void)state;
+	struct fx *f = fx_def();
+	static char a[4096], bb[4096];
+
+	nx(f, 1, S, 100, 10, GTC, 0, 3, 0);
+	nw(f, 2, S, 100, 4, DAY, 0);
+	nw(f, 3, B, 99, 5, POST, 0);
+	nw(f, 4, B, 100, 4, IOC, 0); /* the iceberg's visible 3, then 1 of order 2 */
+	nx(f, 5, B, 105, 2, DAY, 0, 0, 103);
+	nx(f, 6, S, 90, 1, FOK, 0, 0, 95);
+	nx(f, 7, B, 106, 2, GTC, 0, 0, 104);
+	strcpy(a, book_text(f));
+	assert_string_equal(a, "B,99,3,5 S,100,2,3 S,100,1,7/3 H,B,103,105,5,2 H,S,95,90,6,1 "
+			       "H,B,104,106,7,2");
+	static unsigned char buf[8192];
+	struct dp_snap_w w;
+	dp_snap_w_init(&w, buf, sizeof(buf));
+	int64_t len = me_snap_save(f->b, &w);
+	assert_true(len > 0 && (size_t)len <= me_snap_bound(&f->p));
+	struct fx *g = fx_def();
+	char err[256];
+	assert_int_equal(me_snap_load(g->b, buf, (size_t)len, err, sizeof(err)), 0);
+	check_book(g);
+	assert_string_equal(book_text(g), a);
+	assert_int_equal(me_book_last_price(g->b), 100);
+	/* Both books go on alike: a buy stop at 100 is elected at once in each. */
+	strcpy(a, nx(f, 8, B, 100, 1, IOC, 0, 0, 100));
+	strcpy(bb, nx(g, 8, B, 100, 1, IOC, 0, 0, 100));
+	assert_string_equal(a, "A,8,100,1 S,8 T,8,2,100,1,0,2");
+	assert_string_equal(bb, a);
+	/* Version 1 (or any other) is refused, saying which. */
+	struct fx *h = fx_def();
+	struct dp_snap_sect sect;
+	memcpy(&sect, buf, sizeof(sect));
+	sect.version = 1;
+	memcpy(buf, &sect, sizeof(sect));
+	assert_int_equal(me_snap_load(h->b, buf, (size_t)len, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "version 1 predates icebergs and stop orders"));
+	sect.version = 3;
+	memcpy(buf, &sect, sizeof(sect));
+	assert_int_equal(me_snap_check(h->b, buf, (size_t)len, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "newer build"));
+	fx_free(f);
+	fx_free(g);
+	fx_free(h);
+}
 /* ---------------------------------------------------------------------------------- */
 /* Randomised: invariants hold under a long random mix, against a tiny reference for   */
 /* the live set.                                                                       */
@@ -1788,6 +1841,7 @@ int main(void)
 		cmocka_unit_test(test_fok_iceberg_stp),
 		cmocka_unit_test(test_stop_orders),
 		cmocka_unit_test(test_id_index_mixing),
+		cmocka_unit_test(test_snapshot_order_types),
 		cmocka_unit_test(test_sink_small_caps),
 		cmocka_unit_test(test_random_invariants),
 	};
