@@ -20,9 +20,12 @@
  *                     count, total quantity.
  *   ord[1+max_orders] struct me_order, 48 bytes; slot 0 is never used so that index 0
  *                     means "none" in links, in the free list and in the id index.
+ *   ox[1+max_orders]  struct me_oext, 16 bytes, beside each slot: an iceberg's show and
+ *                     visible part, a held stop order's limit and trigger price. Read
+ *                     only for orders whose flags say so, never on the plain path.
  *   ix[hcap]          struct me_hent, 8 bytes: (fingerprint, pool index), the id index:
- *                     open addressing with linear probing, Fibonacci hashing, hcap a power
- *                     of two >= 2 * max_orders, pool index 0 marks an empty slot (so every
+ *                     open addressing with linear probing, a mixing hash (ix_hash), hcap
+ *                     a power of two >= 2 * max_orders, pool index 0 marks an empty slot (so every
  *                     int64 id is a valid key; the id itself lives in the order), deletion
  *                     by backward shift (no tombstones, probes stay short forever).
  *   bm[side][layer]   per side, a hierarchy of 64-bit words: bit i of layer 0 is level i
@@ -43,7 +46,9 @@
  *   2. Every live order is in exactly one level list, the one its level field names; the
  *      list is doubly linked through next/prev (0 = none), the level's head/tail are its
  *      ends, count its length and total the sum of its orders' qty.
- *   3. Every live order has 0 < qty <= max_qty and tif GTC or POST (IOC/FOK never rest).
+ *   3. Every resting order has 0 < qty <= max_qty and tif GTC, POST or DAY (IOC/FOK
+ *      never rest). flags is 0 or ME__O_ICE; an iceberg has 0 < visible <= min(show,
+ *      qty), and nice counts the resting icebergs.
  *   4. The orders of a side's levels are on that side. Bit li of bm[side] layer 0 is
  *      set iff that side's level li is non-empty; bit j of layer k+1 is set
  *      iff word j of layer k is non-zero; bits past the end are zero.
@@ -58,6 +63,11 @@
  *   9. base <= band_lo <= band_hi <= top: every accepted price has a level.
  *  10. mode & ME__MODE_GUARD iff the guard excludes some level (g_lo > 0 or g_hi < last);
  *      mode is 0 exactly when NEW and MODIFY may take the ordinary path.
+ *  11. Held stop orders are live slots with level == ME__HELD and flags == ME__O_HELD,
+ *      linked by next/prev in arrival order from held_head to held_tail, nheld of them,
+ *      in the id index like resting orders; 0 < qty <= max_qty, tif GTC, IOC, FOK or DAY,
+ *      stop > 0, limit price in the level array. Between commands the election queue
+ *      (q_head) is empty and epend is 0.
  *
  * Life of an order (the function that makes each transition):
  *
@@ -72,6 +82,16 @@
  *     LIVE --me_modify otherwise: lv_unlink(), match(), lv_append()--> LIVE at the back
  *                                                 of its new level, or gone (filled, STP)
  *     LIVE --me_book_mass_cancel--> OUT MASS, gone
+ *     LIVE (DAY) --me_book_end_of_day--> OUT EXPIRE, gone
+ *
+ *     NEW stop --me_new_ext, last price does not elect it--> HELD (held_append)
+ *     NEW stop --me_new_ext, last price elects it--> ELECT, enter() as a plain order
+ *     HELD --a trade elects it (elect_note, elect_scan)--> queued --me_cascade: ELECT,
+ *          enter()--> LIVE or gone
+ *     HELD --me_cancel_ext--> OUT CANCEL; --me_modify_ext--> HELD (new limit, qty)
+ *
+ *     iceberg (resting) --match/ice_step: visible part traded, quantity left--> refilled,
+ *          at the back of its level (ice_requeue)
  */
 #include "me_book.h"
 
@@ -104,9 +124,21 @@ struct me_order {
 	uint32_t prev;  /* towards the head (older) */
 	uint8_t side;
 	uint8_t tif;
-	uint16_t pad;
+	uint8_t flags; /* ME__O_*: 0 for a plain resting order (the ordinary path's test) */
+	uint8_t pad;
 };
 _Static_assert(sizeof(struct me_order) == 48, "order budget is 48 bytes");
+
+#define ME__O_ICE 1u  /* a resting iceberg: ox[] holds show and visible */
+#define ME__O_HELD 2u /* a held stop order: ox[] holds limit and stop price */
+#define ME__HELD (UINT32_MAX - 1) /* me_order.level of a held stop order */
+
+/* Beside each pool slot; see the layout above. */
+struct me_oext {
+	int64_t a; /* ICE: show; HELD: limit price */
+	int64_t b; /* ICE: visible; HELD: stop (trigger) price */
+};
+_Static_assert(sizeof(struct me_oext) == 16, "order extension budget is 16 bytes");
 
 struct me_level {
 	uint32_t head; /* oldest order, 0 when empty */
@@ -153,6 +185,9 @@ struct me_book {
 	uint8_t magic_shift;
 	uint8_t nlayers;
 	uint8_t mode;       /* ME__MODE_*: 0 on the ordinary path (one test per NEW/MODIFY) */
+	uint16_t pad1;
+	uint32_t nheld;     /* held stop orders: 0 on the ordinary path (one test per command) */
+	int64_t last_px;    /* price of the last trade, 0 before the first */
 
 	/* Cache line 2 on: the bitmaps, touched when a level fills or empties; then what
 	 * only the special modes and the control calls read. */
@@ -164,12 +199,22 @@ struct me_book {
 	int64_t top;        /* price of the last level: the band never leaves [base, top] */
 	int32_t g_lo, g_hi; /* price guard as level indices: trades only at [g_lo, g_hi] */
 	int64_t guard_lo, guard_hi; /* ... as given to me_book_set_guard() */
+
+	/* Order types (off the ordinary path). */
+	struct me_oext *ox;
+	uint32_t nice;                 /* resting icebergs */
+	uint32_t held_head, held_tail; /* held stop orders, arrival order */
+	uint32_t q_head, q_tail;       /* elected stops waiting their turn (one command) */
+	uint32_t epend;                /* trades since the last election scan (e_hi, e_lo) */
+	int64_t e_hi, e_lo;
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct me_book, ix) + sizeof(void *) <= 64,
 	       "the per-command fields fit in the first cache line");
 _Static_assert(offsetof(struct me_book, ix_mask) == 64, "line 1 starts with the index mask");
 _Static_assert(offsetof(struct me_book, mode) < 128, "the mode flag is in line 1");
+_Static_assert(offsetof(struct me_book, last_px) + sizeof(int64_t) <= 128,
+	       "the held count and the last price are in line 1");
 
 /* me_book.mode bits. Any bit set sends NEW and re-entering MODIFY to the special path. */
 #define ME__MODE_AUCTION 1u /* call auction: nothing matches, the book may be crossed */
@@ -183,7 +228,7 @@ struct me__layout {
 	uint32_t nlayers;
 	uint32_t bm_words[ME__BM_LAYERS];
 	uint64_t ix_cap;
-	size_t off_lv, off_ord, off_ix, off_bm[2][ME__BM_LAYERS];
+	size_t off_lv, off_ord, off_ox, off_ix, off_bm[2][ME__BM_LAYERS];
 	size_t total;
 };
 
@@ -222,6 +267,8 @@ static int layout(const struct me_params *p, struct me__layout *L)
 	off += align64((size_t)L->nlevels * 2 * sizeof(struct me_level));
 	L->off_ord = off;
 	off += align64(((size_t)p->max_orders + 1) * sizeof(struct me_order));
+	L->off_ox = off;
+	off += align64(((size_t)p->max_orders + 1) * sizeof(struct me_oext));
 	L->off_ix = off;
 	off += align64((size_t)L->ix_cap * sizeof(struct me_hent));
 	for (int s = 0; s < 2; s++)
@@ -313,6 +360,7 @@ struct me_book *me_book_init(void *mem, size_t len, const struct me_params *p)
 	b->guard_lo = 0;
 	b->guard_hi = INT64_MAX;
 	b->ord = (struct me_order *)(base + L.off_ord);
+	b->ox = (struct me_oext *)(base + L.off_ox);
 	b->ix = (struct me_hent *)(base + L.off_ix);
 	b->ix_cap = L.ix_cap;
 	b->ix_mask = L.ix_cap - 1;
@@ -482,6 +530,20 @@ static inline void lv_emptied(struct me_book *b, int side, uint32_t li)
 		b->best[side] = lv_next(b, side, (int32_t)li);
 }
 
+/* Does an order of this tif rest? */
+ME__INLINE bool tif_rests(unsigned tif)
+{
+	return tif == ME_GTC || tif == ME_POST || tif == ME_DAY;
+}
+
+/* tif_rests() for a tif known to be at most ME_DAY: one compare (IOC and FOK are the
+ * two that do not rest). */
+ME__INLINE bool tif_rests_ok(unsigned tif)
+{
+	_Static_assert(ME_FOK == ME_IOC + 1 && ME_DAY == ME_POST + 1, "tif values");
+	return tif - ME_IOC > ME_FOK - ME_IOC;
+}
+
 /* Would an order on side at level li trade against the other side? */
 ME__INLINE bool crosses(const struct me_book *b, int side, uint32_t li)
 {
@@ -567,8 +629,14 @@ ME__INLINE void pool_put(struct me_book *b, uint32_t oi, struct me_order *o)
 /* The id index                                                                        */
 
 /*
- * Fibonacci hashing: h = id * 2^64/phi (a bijection on 64 bits); the home slot is h's top
- * log2(hcap) bits and the entry keeps h's top 32 bits as a fingerprint. hcap <= 2^31, so
+ * The hash: h = (id ^ (id >> 32)) * 2^64/phi, a bijection on 64 bits (the fold keeps the
+ * top half and adds it into the bottom half; the multiplier is odd). The home slot is h's
+ * top log2(hcap) bits and the entry keeps h's top 32 bits as a fingerprint. The fold
+ * makes every bit of the id reach the top of the product: with the product alone (plain
+ * Fibonacci hashing), ids that differ only in their high bits in a pattern matching the
+ * multiplier's inverse land in a handful of home slots, and 100,000 such ids took 11 s of
+ * linear probing where sequential ids take 30 ms (test_book's test_id_index_mixing).
+ * Sequential ids stay one per slot, as with plain Fibonacci hashing. hcap <= 2^31, so
  * the fingerprint holds the home slot (backward shift needs it and never reads an
  * order), and a probe reads an order only when fingerprints match: the order it wants
  * on a hit, almost never on a miss (a 2^-32 chance per entry passed). (Keeping runs of
@@ -578,7 +646,8 @@ ME__INLINE void pool_put(struct me_book *b, uint32_t oi, struct me_order *o)
  */
 ME__INLINE uint64_t ix_hash(int64_t id)
 {
-	return (uint64_t)id * 0x9e3779b97f4a7c15ull;
+	const uint64_t x = (uint64_t)id;
+	return (x ^ (x >> 32)) * 0x9e3779b97f4a7c15ull;
 }
 
 ME__INLINE uint64_t ix_home_fp(const struct me_book *b, uint32_t fp)
@@ -704,17 +773,101 @@ struct me__aggr {
 	uint32_t nev; /* events written; updated */
 };
 
+static void elect_note(struct me_book *b, int side, int64_t first, int64_t last);
+
+/* Moves iceberg o (slot oi, at the head of level l) to the back of l: it was refilled. */
+static void ice_requeue(struct me_book *b, struct me_level *l, struct me_order *o, uint32_t oi)
+{
+	if (o->next == 0)
+		return; /* alone in its level: the back is where it is */
+	l->head = o->next;
+	b->ord[o->next].prev = 0;
+	o->next = 0;
+	o->prev = l->tail;
+	b->ord[l->tail].next = oi;
+	l->tail = oi;
+}
+
+/* An iceberg's visible part reached 0: refill it from what remains. */
+ME__INLINE void ice_refill(const struct me_book *b, const struct me_order *o, uint32_t oi)
+{
+	struct me_oext *x = &b->ox[oi];
+	x->b = x->a < o->qty ? x->a : o->qty;
+}
+
+/*
+ * The aggressor meets iceberg o (slot oi) at the head of level li of side opp: one trade
+ * of at most its visible part. Returns 0 when the aggressor is done (the level is
+ * settled: emptied and cleared from the bitmaps if need be), 1 when matching goes on at
+ * the level's (new) head, 2 when the level is empty and the aggressor is not done.
+ */
+static __attribute__((noinline)) int ice_step(struct me_book *b, int side, uint32_t li,
+					      struct me_order *o, uint32_t oi, int64_t px,
+					      int64_t *qty, const struct me__aggr *a,
+					      struct me_sink *s)
+{
+	const int opp = side ^ 1;
+	struct me_level *l = lvl(b, opp, li);
+	struct me_oext *x = &b->ox[oi];
+	int64_t tq = *qty < x->b ? *qty : x->b;
+
+	*qty -= tq;
+	o->qty -= tq;
+	x->b -= tq;
+	l->total -= (uint64_t)tq;
+	*ev_next(s) = (struct me_event){
+		.type = ME_EV_TRADE,
+		.side = (uint8_t)side,
+		.id = a->id,
+		.price = px,
+		.qty = tq,
+		.leaves = *qty,
+		.user = a->user,
+		.rid = o->id,
+		.rleaves = o->qty,
+		.ruser = o->user,
+	};
+	if (o->qty == 0) {
+		uint32_t nx = o->next;
+		l->head = nx;
+		l->count--;
+		if (nx)
+			b->ord[nx].prev = 0;
+		else
+			l->tail = 0;
+		b->nice--;
+		o->flags = 0;
+		ix_del(b, o->id);
+		pool_put(b, oi, o);
+		if (nx == 0) {
+			if (*qty == 0) {
+				lv_emptied(b, opp, li);
+				return 0;
+			}
+			return 2;
+		}
+		return *qty == 0 ? 0 : 1;
+	}
+	if (x->b > 0)
+		return 0; /* the aggressor is done; the iceberg keeps its place */
+	ice_refill(b, o, oi);
+	ice_requeue(b, l, o, oi);
+	return *qty == 0 ? 0 : 1;
+}
+
 /*
  * Trades a (on side, limit level lim) against the other side while it crosses, best
  * level first, each level oldest first. Returns true when self-trade prevention stopped
  * it (a->qty > 0 then). side is a constant at each call site, so each side gets its own
- * straight-line copy.
+ * straight-line copy. A resting order with flags set is an iceberg (ice_step); the
+ * ordinary path pays one test of a byte of the order it reads anyway.
  */
 ME__INLINE bool match(struct me_book *b, const int side, uint32_t lim, struct me__aggr *a,
 		      struct me_sink *s)
 {
 	const int opp = side ^ 1;
-	int64_t qty = a->qty;
+	const int32_t first = b->best[opp];
+	int64_t qty = a->qty, last = 0;
 	uint32_t nev = 0;
 	bool stp = false;
 
@@ -730,6 +883,15 @@ ME__INLINE bool match(struct me_book *b, const int side, uint32_t lim, struct me
 			if (unlikely(o->owner == a->owner && a->owner != 0)) {
 				stp = true;
 				goto out;
+			}
+			if (unlikely(o->flags)) {
+				int r = ice_step(b, side, li, o, oi, px, &qty, a, s);
+				nev++;
+				last = px;
+				if (r == 0)
+					goto out;
+				oi = r == 1 ? l->head : 0;
+				continue;
 			}
 			int64_t tq = qty < o->qty ? qty : o->qty;
 			qty -= tq;
@@ -748,6 +910,7 @@ ME__INLINE bool match(struct me_book *b, const int side, uint32_t lim, struct me
 				.ruser = o->user,
 			};
 			nev++;
+			last = px;
 			if (o->qty != 0)
 				goto out; /* the aggressor is done; o keeps its place */
 			oi = o->next;
@@ -770,11 +933,20 @@ ME__INLINE bool match(struct me_book *b, const int side, uint32_t lim, struct me
 out:
 	a->qty = qty;
 	a->nev += nev;
+	if (nev) {
+		b->last_px = last;
+		if (unlikely(b->nheld))
+			elect_note(b, side, lv_price(b, (uint32_t)first), last);
+	}
 	return stp;
 }
 
 /* Can a FOK of qty on side, limit lim, owner fill completely, stopping (as match()
- * would) at the first resting order of the same non-zero owner? */
+ * would) at the first resting order of the same non-zero owner? Icebergs: within a
+ * level the aggressor meets every order once at its visible part, then the refilled
+ * parts cycle at the back; so before a same-owner order it gets the visible parts (and
+ * whole quantities) of the orders ahead of it, and a level without such an order gives
+ * its whole total, hidden parts included. */
 static bool fok_fillable(const struct me_book *b, int side, uint32_t lim, int64_t qty,
 			 uint64_t owner)
 {
@@ -788,14 +960,20 @@ static bool fok_fillable(const struct me_book *b, int side, uint32_t lim, int64_
 				return true;
 			qty -= (int64_t)l->total;
 		} else {
+			int64_t hidden = 0;
 			for (uint32_t oi = l->head; oi; oi = b->ord[oi].next) {
 				const struct me_order *o = &b->ord[oi];
 				if (o->owner == owner)
 					return false;
-				if (o->qty >= qty)
+				int64_t t = o->flags ? b->ox[oi].b : o->qty;
+				if (t >= qty)
 					return true;
-				qty -= o->qty;
+				qty -= t;
+				hidden += o->qty - t;
 			}
+			if (hidden >= qty)
+				return true;
+			qty -= hidden;
 		}
 		li = lv_next(b, opp, li);
 	}
@@ -819,6 +997,7 @@ static void rest_new(struct me_book *b, uint64_t hp, const struct me__aggr *a, u
 	o->user = a->user;
 	o->side = (uint8_t)side;
 	o->tif = (uint8_t)tif;
+	o->flags = 0;
 	lv_append(b, oi, o, li);
 	ix_put(b, hp, a->id, oi);
 }
@@ -872,6 +1051,17 @@ static bool match_guarded(struct me_book *b, int side, uint32_t li, struct me__a
 	return stp;
 }
 
+static uint32_t me_cascade(struct me_book *b, struct me_sink *s);
+
+/* After an order that traded finished: while stops are held, elect and run them. The
+ * one test the ordinary path pays for stop orders, and only when it traded. */
+ME__INLINE uint32_t after_trades(struct me_book *b, struct me_sink *s, uint32_t n)
+{
+	if (unlikely(b->nheld))
+		n += me_cascade(b, s);
+	return n;
+}
+
 /* me_new() past DUP when b->mode != 0. Checks go on in the documented order: PHASE,
  * FULL, POST_CROSS. */
 static __attribute__((noinline)) uint32_t me_new_special(struct me_book *b,
@@ -880,7 +1070,7 @@ static __attribute__((noinline)) uint32_t me_new_special(struct me_book *b,
 							 uint64_t hp)
 {
 	const unsigned side = c->side, tif = c->tif;
-	const bool rests = tif == ME_GTC || tif == ME_POST;
+	const bool rests = tif_rests(tif);
 	struct me__aggr a = { .id = c->id, .qty = c->qty, .owner = c->owner, .user = c->user,
 			      .nev = 1 };
 
@@ -910,7 +1100,7 @@ static __attribute__((noinline)) uint32_t me_new_special(struct me_book *b,
 				match(b, ME_BUY, glim, &a, s);
 			else
 				match(b, ME_SELL, glim, &a, s);
-			return a.nev;
+			return after_trades(b, s, a.nev);
 		}
 		ev_out(s, a.id, ME_OUT_FOK, side, a.qty, a.user);
 		return 2;
@@ -919,17 +1109,17 @@ static __attribute__((noinline)) uint32_t me_new_special(struct me_book *b,
 	if (cross) {
 		stp = match_guarded(b, (int)side, li, &a, s);
 		if (a.qty == 0)
-			return a.nev;
+			return after_trades(b, s, a.nev);
 	}
 	if (stp || !rests) {
 		ev_out(s, a.id, stp ? ME_OUT_STP : ME_OUT_IOC, side, a.qty, a.user);
-		return a.nev + 1;
+		return after_trades(b, s, a.nev + 1);
 	}
 	uint32_t oi;
 	if (cross)
 		hp = ix_probe(b, a.id, &oi); /* matching may have moved index entries */
 	rest_new(b, hp, &a, side, tif, li);
-	return a.nev;
+	return after_trades(b, s, a.nev);
 }
 
 /* me_modify() of live order o (slot oi) that re-enters at level li, when b->mode != 0.
@@ -973,6 +1163,336 @@ static __attribute__((noinline)) uint32_t me_modify_special(struct me_book *b,
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Order types: icebergs, stop orders (off the ordinary path)                          */
+
+/* Takes a resting order out of the book and frees its slot (no event). */
+static void drop_resting(struct me_book *b, struct me_order *o, uint32_t oi)
+{
+	lv_unlink(b, o);
+	if (o->flags & ME__O_ICE)
+		b->nice--;
+	o->flags = 0;
+	ix_del(b, o->id);
+	pool_put(b, oi, o);
+}
+
+static void held_append(struct me_book *b, struct me_order *o, uint32_t oi)
+{
+	o->level = ME__HELD;
+	o->flags = ME__O_HELD;
+	o->next = 0;
+	o->prev = b->held_tail;
+	if (b->held_tail)
+		b->ord[b->held_tail].next = oi;
+	else
+		b->held_head = oi;
+	b->held_tail = oi;
+	b->nheld++;
+}
+
+static void held_unlink(struct me_book *b, struct me_order *o)
+{
+	if (o->prev)
+		b->ord[o->prev].next = o->next;
+	else
+		b->held_head = o->next;
+	if (o->next)
+		b->ord[o->next].prev = o->prev;
+	else
+		b->held_tail = o->prev;
+	b->nheld--;
+	o->flags = 0;
+}
+
+/* Takes a held stop order out and frees its slot (no event). */
+static void drop_held(struct me_book *b, struct me_order *o, uint32_t oi)
+{
+	held_unlink(b, o);
+	ix_del(b, o->id);
+	pool_put(b, oi, o);
+}
+
+/* An aggressor on side traded from price first to price last (called by match() while
+ * stops are held): widen the range the next election scan looks at. */
+static void elect_note(struct me_book *b, int side, int64_t first, int64_t last)
+{
+	(void)side;
+	int64_t hi = first > last ? first : last, lo = first < last ? first : last;
+	if (!b->epend) {
+		b->epend = 1;
+		b->e_hi = hi;
+		b->e_lo = lo;
+		return;
+	}
+	if (hi > b->e_hi)
+		b->e_hi = hi;
+	if (lo < b->e_lo)
+		b->e_lo = lo;
+}
+
+/* Moves every held stop that the noted trades elect to the back of the election queue,
+ * in arrival order. */
+static void elect_scan(struct me_book *b)
+{
+	const int64_t hi = b->e_hi, lo = b->e_lo;
+	uint32_t oi = b->held_head;
+
+	b->epend = 0;
+	while (oi) {
+		struct me_order *o = &b->ord[oi];
+		uint32_t nx = o->next;
+		int64_t stop = b->ox[oi].b;
+		if (o->side == ME_BUY ? stop <= hi : stop >= lo) {
+			held_unlink(b, o);
+			o->next = 0;
+			if (b->q_tail)
+				b->ord[b->q_tail].next = oi;
+			else
+				b->q_head = oi;
+			b->q_tail = oi;
+		}
+		oi = nx;
+	}
+}
+
+/* Frees the slot of an order that leaves the book for good without resting. */
+static void slot_free(struct me_book *b, uint32_t oi)
+{
+	struct me_order *o = &b->ord[oi];
+	o->flags = 0;
+	ix_del(b, o->id);
+	pool_put(b, oi, o);
+}
+
+/*
+ * Processes aggressor a (side, tif, limit level li; show > 0 for an iceberg), which has
+ * passed every check and had its ACCEPT, MODIFY or ELECT event: matches as the mode
+ * allows, then rests or leaves. oi is its pool slot when it has one (a modify, an
+ * elected stop: kept if it rests, freed if not; not in any list), else 0 (it takes a free
+ * slot if it rests: the caller made sure there is one). a->nev counts its events.
+ */
+static void enter(struct me_book *b, struct me__aggr *a, unsigned side, unsigned tif,
+		  uint32_t li, int64_t show, uint32_t oi, struct me_sink *s)
+{
+	const bool rests = tif_rests(tif);
+	bool stp = false;
+
+	if (!(b->mode & ME__MODE_AUCTION)) {
+		const bool cross = crosses(b, (int)side, li);
+		if (tif == ME_FOK) {
+			uint32_t lim = li;
+			bool ok = cross &&
+				  (!(b->mode & ME__MODE_GUARD) || guard_lim(b, (int)side, li, &lim)) &&
+				  fok_fillable(b, (int)side, lim, a->qty, a->owner);
+			if (!ok) {
+				ev_out(s, a->id, ME_OUT_FOK, side, a->qty, a->user);
+				a->nev++;
+			} else if (side == ME_BUY) {
+				match(b, ME_BUY, lim, a, s);
+			} else {
+				match(b, ME_SELL, lim, a, s);
+			}
+			goto gone;
+		}
+		if (cross) {
+			if (b->mode & ME__MODE_GUARD)
+				stp = match_guarded(b, (int)side, li, a, s);
+			else
+				stp = side == ME_BUY ? match(b, ME_BUY, li, a, s)
+						     : match(b, ME_SELL, li, a, s);
+			if (a->qty == 0)
+				goto gone;
+		}
+		if (stp || !rests) {
+			ev_out(s, a->id, stp ? ME_OUT_STP : ME_OUT_IOC, side, a->qty, a->user);
+			a->nev++;
+			goto gone;
+		}
+	}
+	if (oi == 0) {
+		uint32_t none;
+		uint64_t hp = ix_probe(b, a->id, &none); /* matching may have moved entries */
+		oi = pool_get(b);
+		ix_put(b, hp, a->id, oi);
+	}
+	struct me_order *o = &b->ord[oi];
+	o->id = a->id;
+	o->qty = a->qty;
+	o->owner = a->owner;
+	o->user = a->user;
+	o->side = (uint8_t)side;
+	o->tif = (uint8_t)tif;
+	o->flags = 0;
+	if (show > 0) {
+		o->flags = ME__O_ICE;
+		b->ox[oi].a = show;
+		b->ox[oi].b = show < a->qty ? show : a->qty;
+		b->nice++;
+	}
+	lv_append(b, oi, o, li);
+	return;
+gone:
+	if (oi)
+		slot_free(b, oi);
+}
+
+/* A NEW with show or stop: every check in the documented order, then ACCEPT and either
+ * held, or (ELECT and) enter(). */
+static __attribute__((noinline)) uint32_t me_new_ext(struct me_book *b, const struct me_cmd *c,
+						     struct me_sink *s)
+{
+	const unsigned side = c->side, tif = c->tif;
+	const int64_t show = c->show, stop = c->stop;
+	uint32_t li, oi;
+	int rej;
+
+	if ((side > ME_SELL) | (tif > ME_DAY) | (c->price <= 0) | (c->qty <= 0) | (show < 0) |
+	    (stop < 0) ||
+	    (show > 0 && ((tif != ME_GTC && tif != ME_DAY && tif != ME_POST) || show >= c->qty ||
+			  stop != 0)) ||
+	    (stop > 0 && tif == ME_POST))
+		return ev_reject(s, c->id, ME_REJ_INVALID, side, c->user, 0);
+	rej = px_index(b, c->price, &li);
+	if (rej)
+		return ev_reject(s, c->id, rej, side, c->user, 0);
+	if (c->qty > b->max_qty)
+		return ev_reject(s, c->id, ME_REJ_MAX_QTY, side, c->user, 0);
+	uint64_t hp = ix_probe(b, c->id, &oi);
+	if (oi != 0)
+		return ev_reject(s, c->id, ME_REJ_DUP, side, c->user, 0);
+	const bool rests = tif_rests(tif);
+	const bool now = stop > 0 && b->last_px > 0 &&
+			 (side == ME_BUY ? b->last_px >= stop : b->last_px <= stop);
+	const bool held = stop > 0 && !now;
+	const bool auction = (b->mode & ME__MODE_AUCTION) != 0;
+	if (auction && !rests)
+		return ev_reject(s, c->id, ME_REJ_PHASE, side, c->user, 0);
+	if ((rests || held) && b->free_head == 0)
+		return ev_reject(s, c->id, ME_REJ_FULL, side, c->user, 0);
+	if (!auction && tif == ME_POST && crosses(b, (int)side, li))
+		return ev_reject(s, c->id, ME_REJ_POST_CROSS, side, c->user, 0);
+	ev_entry(s, ME_EV_ACCEPT, c->id, side, c->price, c->qty, c->user);
+	if (held) {
+		oi = pool_get(b);
+		struct me_order *o = &b->ord[oi];
+		o->id = c->id;
+		o->qty = c->qty;
+		o->owner = c->owner;
+		o->user = c->user;
+		o->side = (uint8_t)side;
+		o->tif = (uint8_t)tif;
+		b->ox[oi].a = c->price;
+		b->ox[oi].b = stop;
+		held_append(b, o, oi);
+		ix_put(b, hp, c->id, oi);
+		return 1;
+	}
+	struct me__aggr a = { .id = c->id, .qty = c->qty, .owner = c->owner, .user = c->user,
+			      .nev = 1 };
+	if (now) {
+		ev_entry(s, ME_EV_ELECT, c->id, side, c->price, c->qty, c->user);
+		a.nev++;
+	}
+	enter(b, &a, side, tif, li, show, 0, s);
+	return after_trades(b, s, a.nev);
+}
+
+/* CANCEL of an iceberg or a held stop order (slot oi, index slot hp). */
+static __attribute__((noinline)) uint32_t me_cancel_ext(struct me_book *b, struct me_order *o,
+							uint32_t oi, uint64_t hp,
+							struct me_sink *s)
+{
+	ev_out(s, o->id, ME_OUT_CANCEL, o->side, o->qty, o->user);
+	if (o->flags & ME__O_HELD) {
+		held_unlink(b, o);
+	} else {
+		lv_unlink(b, o);
+		b->nice--;
+		o->flags = 0;
+	}
+	ix_del_at(b, hp);
+	pool_put(b, oi, o);
+	return 1;
+}
+
+/* MODIFY of an iceberg or a held stop order, past the checks of the new values. */
+static __attribute__((noinline)) uint32_t me_modify_ext(struct me_book *b, struct me_order *o,
+							uint32_t oi, uint32_t li, int64_t price,
+							int64_t qty, struct me_sink *s)
+{
+	const int side = o->side;
+
+	if (o->flags & ME__O_HELD) {
+		b->ox[oi].a = price;
+		o->qty = qty;
+		ev_entry(s, ME_EV_MODIFY, o->id, (unsigned)side, price, qty, o->user);
+		return 1;
+	}
+	struct me_oext *x = &b->ox[oi];
+	if (li == o->level && qty <= o->qty) {
+		lvl(b, side, li)->total -= (uint64_t)(o->qty - qty);
+		o->qty = qty;
+		if (x->b > qty)
+			x->b = qty;
+		ev_entry(s, ME_EV_MODIFY, o->id, (unsigned)side, price, qty, o->user);
+		return 1;
+	}
+	if (!(b->mode & ME__MODE_AUCTION) && o->tif == ME_POST && crosses(b, side, li))
+		return ev_reject(s, o->id, ME_REJ_POST_CROSS, (unsigned)side, o->user, o->qty);
+	ev_entry(s, ME_EV_MODIFY, o->id, (unsigned)side, price, qty, o->user);
+	const int64_t show = x->a;
+	lv_unlink(b, o);
+	o->flags = 0;
+	b->nice--;
+	struct me__aggr a = { .id = o->id, .qty = qty, .owner = o->owner, .user = o->user,
+			      .nev = 1 };
+	enter(b, &a, (unsigned)side, o->tif, li, show, oi, s);
+	return a.nev;
+}
+
+/* One elected stop order (slot oi, off every list): ELECT, then processed as a plain
+ * limit order. */
+static uint32_t run_elected(struct me_book *b, uint32_t oi, struct me_sink *s)
+{
+	struct me_order *o = &b->ord[oi];
+	const int64_t price = b->ox[oi].a;
+	const unsigned side = o->side, tif = o->tif;
+	uint32_t li;
+
+	ev_entry(s, ME_EV_ELECT, o->id, side, price, o->qty, o->user);
+	int rej = px_index(b, price, &li);
+	if (!rej && (b->mode & ME__MODE_AUCTION) && !tif_rests(tif))
+		rej = ME_REJ_PHASE;
+	if (rej) {
+		ev_reject(s, o->id, rej, side, o->user, 0);
+		slot_free(b, oi);
+		return 2;
+	}
+	struct me__aggr a = { .id = o->id, .qty = o->qty, .owner = o->owner, .user = o->user,
+			      .nev = 1 };
+	enter(b, &a, side, tif, li, 0, oi, s);
+	return a.nev;
+}
+
+/* After an order, while stops are held: elect, and run the election queue dry. */
+static __attribute__((noinline)) uint32_t me_cascade(struct me_book *b, struct me_sink *s)
+{
+	uint32_t n = 0;
+
+	for (;;) {
+		if (b->epend)
+			elect_scan(b);
+		uint32_t oi = b->q_head;
+		if (oi == 0)
+			return n;
+		b->q_head = b->ord[oi].next;
+		if (b->q_head == 0)
+			b->q_tail = 0;
+		n += run_elected(b, oi, s);
+	}
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* Commands                                                                            */
 
 static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink *s)
@@ -982,8 +1502,13 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	uint32_t li, oi;
 	int rej;
 
-	if (unlikely((side > ME_SELL) | (tif > ME_POST) | (price <= 0) | (c->qty <= 0)))
+	/* Icebergs and stop orders share the INVALID test's branch. */
+	if (unlikely((side > ME_SELL) | (tif > ME_DAY) | (price <= 0) | (c->qty <= 0) |
+		     ((c->show | c->stop) != 0))) {
+		if ((c->show | c->stop) != 0)
+			return me_new_ext(b, c, s);
 		return ev_reject(s, c->id, ME_REJ_INVALID, side, c->user, 0);
+	}
 	rej = px_index(b, price, &li);
 	if (unlikely(rej))
 		return ev_reject(s, c->id, rej, side, c->user, 0);
@@ -999,7 +1524,7 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	/* Auction or price guard: the one test the ordinary path pays for them. */
 	if (unlikely(b->mode))
 		return me_new_special(b, c, s, li, hp);
-	const bool rests = tif == ME_GTC || tif == ME_POST;
+	const bool rests = tif_rests_ok(tif);
 	if (unlikely(rests && b->free_head == 0))
 		return ev_reject(s, c->id, ME_REJ_FULL, side, c->user, 0);
 	const bool cross = crosses(b, (int)side, li);
@@ -1018,11 +1543,11 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	if (cross) {
 		stp = side == ME_BUY ? match(b, ME_BUY, li, &a, s) : match(b, ME_SELL, li, &a, s);
 		if (a.qty == 0)
-			return a.nev;
+			return after_trades(b, s, a.nev);
 	}
 	if (unlikely(stp || !rests)) {
 		ev_out(s, a.id, stp ? ME_OUT_STP : ME_OUT_IOC, side, a.qty, a.user);
-		return a.nev + 1;
+		return cross ? after_trades(b, s, a.nev + 1) : a.nev + 1;
 	}
 	if (cross)
 		hp = ix_probe(b, a.id, &oi); /* matching may have moved index entries */
@@ -1036,7 +1561,7 @@ static uint32_t me_new(struct me_book *b, const struct me_cmd *c, struct me_sink
 	o->tif = (uint8_t)tif;
 	lv_append(b, oi, o, li);
 	ix_put(b, hp, a.id, oi);
-	return a.nev;
+	return cross ? after_trades(b, s, a.nev) : a.nev;
 }
 
 static uint32_t me_cancel(struct me_book *b, const struct me_cmd *c, struct me_sink *s)
@@ -1047,6 +1572,8 @@ static uint32_t me_cancel(struct me_book *b, const struct me_cmd *c, struct me_s
 	if (unlikely(oi == 0))
 		return ev_reject(s, c->id, ME_REJ_UNKNOWN, 0, 0, 0);
 	struct me_order *o = &b->ord[oi];
+	if (unlikely(o->flags))
+		return me_cancel_ext(b, o, oi, hp, s);
 	ev_out(s, o->id, ME_OUT_CANCEL, o->side, o->qty, o->user);
 	lv_unlink(b, o);
 	ix_del_at(b, hp);
@@ -1071,6 +1598,8 @@ static uint32_t me_modify(struct me_book *b, const struct me_cmd *c, struct me_s
 		return ev_reject(s, o->id, rej, o->side, o->user, o->qty);
 	if (unlikely(qty > b->max_qty))
 		return ev_reject(s, o->id, ME_REJ_MAX_QTY, o->side, o->user, o->qty);
+	if (unlikely(o->flags))
+		return me_modify_ext(b, o, oi, li, price, qty, s);
 
 	const int side = o->side;
 	if (li == o->level && qty <= o->qty) {
@@ -1110,13 +1639,18 @@ static uint32_t me_modify(struct me_book *b, const struct me_cmd *c, struct me_s
 
 uint32_t me_book_apply(struct me_book *b, const struct me_cmd *c, struct me_sink *s)
 {
+	uint32_t n;
+
+	/* Held stop orders: a NEW runs them itself when it traded (after_trades()); after a
+	 * MODIFY, one test here; a CANCEL trades nothing. */
 	switch (c->type) {
 	case ME_CMD_NEW:
 		return me_new(b, c, s);
 	case ME_CMD_CANCEL:
 		return me_cancel(b, c, s);
 	case ME_CMD_MODIFY:
-		return me_modify(b, c, s);
+		n = me_modify(b, c, s);
+		return after_trades(b, s, n);
 	default:
 		return ev_reject(s, c->id, ME_REJ_INVALID, c->side, c->user, 0);
 	}
@@ -1181,14 +1715,59 @@ static uint32_t cancel_sel(struct me_book *b, uint64_t owner, uint64_t owner_mas
 				    ((uint64_t)o->id & id_mask) == id_value &&
 				    (uint64_t)o->id >= id_from) {
 					ev_out(s, o->id, ME_OUT_MASS, o->side, o->qty, o->user);
-					lv_unlink(b, o);
-					ix_del(b, o->id);
-					pool_put(b, oi, o);
+					drop_resting(b, o, oi);
 					n++;
 				}
 				oi = nx;
 			}
 		}
+	}
+	for (uint32_t oi = b->held_head; oi;) {
+		struct me_order *o = &b->ord[oi];
+		uint32_t nx = o->next;
+		if ((side == -1 || side == o->side) && (o->owner & owner_mask) == owner &&
+		    ((uint64_t)o->id & id_mask) == id_value && (uint64_t)o->id >= id_from) {
+			ev_out(s, o->id, ME_OUT_MASS, o->side, o->qty, o->user);
+			drop_held(b, o, oi);
+			n++;
+		}
+		oi = nx;
+	}
+	return n;
+}
+
+uint32_t me_book_end_of_day(struct me_book *b, struct me_sink *s)
+{
+	uint32_t n = 0;
+
+	for (int sd = ME_BUY; sd <= ME_SELL; sd++) {
+		int32_t li = b->best[sd];
+		while (side_valid(sd, li)) {
+			/* The next level first: expiring the last order empties this one. */
+			int32_t nli = lv_next(b, sd, li);
+			uint32_t oi = lvl(b, sd, (uint32_t)li)->head;
+			while (oi) {
+				struct me_order *o = &b->ord[oi];
+				uint32_t nx = o->next;
+				if (o->tif == ME_DAY) {
+					ev_out(s, o->id, ME_OUT_EXPIRE, o->side, o->qty, o->user);
+					drop_resting(b, o, oi);
+					n++;
+				}
+				oi = nx;
+			}
+			li = nli;
+		}
+	}
+	for (uint32_t oi = b->held_head; oi;) {
+		struct me_order *o = &b->ord[oi];
+		uint32_t nx = o->next;
+		if (o->tif == ME_DAY) {
+			ev_out(s, o->id, ME_OUT_EXPIRE, o->side, o->qty, o->user);
+			drop_held(b, o, oi);
+			n++;
+		}
+		oi = nx;
 	}
 	return n;
 }
@@ -1223,6 +1802,13 @@ uint32_t me_book_adopt_where(struct me_book *b, uint64_t id_mask, uint64_t id_va
 					n++;
 				}
 			}
+	for (uint32_t oi = b->held_head; oi; oi = b->ord[oi].next) {
+		struct me_order *o = &b->ord[oi];
+		if (o->owner == 0 && ((uint64_t)o->id & id_mask) == id_value) {
+			o->owner = owner;
+			n++;
+		}
+	}
 	return n;
 }
 
@@ -1370,9 +1956,31 @@ int me_book_uncross_price(const struct me_book *b, int64_t ref_price, struct me_
 
 static void remove_order(struct me_book *b, struct me_order *o)
 {
-	lv_unlink(b, o);
-	ix_del(b, o->id);
-	pool_put(b, (uint32_t)(o - b->ord), o);
+	drop_resting(b, o, (uint32_t)(o - b->ord));
+}
+
+/* What an uncross may trade of o at this pairing: an iceberg's visible part. */
+static int64_t ux_avail(const struct me_book *b, const struct me_order *o)
+{
+	return o->flags ? b->ox[o - b->ord].b : o->qty;
+}
+
+/* o traded q in an uncross: an iceberg's visible part goes down, and when it is used up
+ * with quantity left, it is refilled and requeued at the back of its level. */
+static void ux_after(struct me_book *b, struct me_order *o, int64_t q)
+{
+	uint32_t oi = (uint32_t)(o - b->ord);
+	if (o->qty == 0) {
+		remove_order(b, o);
+		return;
+	}
+	if (!o->flags)
+		return;
+	b->ox[oi].b -= q;
+	if (b->ox[oi].b == 0) {
+		ice_refill(b, o, oi);
+		ice_requeue(b, lvl(b, o->side, o->level), o, oi);
+	}
 }
 
 int me_book_uncross(struct me_book *b, int64_t ref_price, struct me_sink *s,
@@ -1394,7 +2002,8 @@ int me_book_uncross(struct me_book *b, int64_t ref_price, struct me_sink *s,
 	while (left > 0 && b->best[ME_BUY] != ME__NO_BID && b->best[ME_SELL] != ME__NO_ASK) {
 		struct me_order *bo = &b->ord[lvl(b, ME_BUY, (uint32_t)b->best[ME_BUY])->head];
 		struct me_order *ao = &b->ord[lvl(b, ME_SELL, (uint32_t)b->best[ME_SELL])->head];
-		int64_t q = bo->qty < ao->qty ? bo->qty : ao->qty;
+		int64_t qb = ux_avail(b, bo), qa = ux_avail(b, ao);
+		int64_t q = qb < qa ? qb : qa;
 		if ((me__u128)q > left)
 			q = (int64_t)left;
 		bo->qty -= q;
@@ -1415,12 +2024,17 @@ int me_book_uncross(struct me_book *b, int64_t ref_price, struct me_sink *s,
 			.ruser = ao->user,
 		};
 		r->trades++;
-		if (bo->qty == 0)
-			remove_order(b, bo);
-		if (ao->qty == 0)
-			remove_order(b, ao);
+		ux_after(b, bo, q);
+		ux_after(b, ao, q);
 	}
 	b->mode &= (uint8_t)~ME__MODE_AUCTION;
+	if (r->trades) {
+		b->last_px = px;
+		if (b->nheld) {
+			elect_note(b, ME_BUY, px, px);
+			me_cascade(b, s);
+		}
+	}
 	return 0;
 }
 
@@ -1453,8 +2067,8 @@ void me_book_range(const struct me_book *b, int64_t *lo, int64_t *hi)
 
 int me_book_extent(const struct me_book *b, int64_t *lo, int64_t *hi)
 {
-	if (b->live == 0)
-		return -ENOENT;
+	if (b->live == b->nheld)
+		return -ENOENT; /* nothing rests (held stop orders have no level) */
 	/* Bids run from the lowest bid level up to best[ME_BUY], asks from best[ME_SELL] up
 	 * to the highest ask level; in an auction the two may overlap. */
 	int32_t l = b->best[ME_SELL], h = b->best[ME_BUY];
@@ -1570,6 +2184,18 @@ static int64_t sat64(me__u128 v)
 	return v > (me__u128)INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
+/* The quantity a level shows: its total, less the hidden parts of its icebergs. */
+static me__u128 lv_shown(const struct me_book *b, int side, uint32_t li)
+{
+	const struct me_level *l = lvl(b, side, li);
+	if (b->nice == 0)
+		return l->total;
+	me__u128 t = 0;
+	for (uint32_t oi = l->head; oi; oi = b->ord[oi].next)
+		t += (uint64_t)(b->ord[oi].flags ? b->ox[oi].b : b->ord[oi].qty);
+	return t;
+}
+
 int me_book_best(const struct me_book *b, int side, int64_t *price, int64_t *qty)
 {
 	if (side != ME_BUY && side != ME_SELL)
@@ -1580,7 +2206,7 @@ int me_book_best(const struct me_book *b, int side, int64_t *price, int64_t *qty
 	if (price)
 		*price = lv_price(b, (uint32_t)li);
 	if (qty)
-		*qty = sat64(lvl(b, side, (uint32_t)li)->total);
+		*qty = sat64(lv_shown(b, side, (uint32_t)li));
 	return 0;
 }
 
@@ -1596,20 +2222,33 @@ uint32_t me_book_depth(const struct me_book *b, int side, int64_t *price, int64_
 		if (price)
 			price[k] = lv_price(b, (uint32_t)li);
 		if (qty)
-			qty[k] = sat64(lvl(b, side, (uint32_t)li)->total);
+			qty[k] = sat64(lv_shown(b, side, (uint32_t)li));
 	}
 	return k;
 }
 
 static void view(const struct me_book *b, const struct me_order *o, struct me_order_view *v)
 {
+	const struct me_oext *x = &b->ox[o - b->ord];
+
+	memset(v, 0, sizeof(*v));
 	v->id = o->id;
-	v->price = lv_price(b, o->level);
 	v->qty = o->qty;
 	v->owner = o->owner;
 	v->user = o->user;
 	v->side = o->side;
 	v->tif = o->tif;
+	v->visible = o->qty;
+	if (o->flags & ME__O_HELD) {
+		v->price = x->a;
+		v->stop = x->b;
+		return;
+	}
+	v->price = lv_price(b, o->level);
+	if (o->flags & ME__O_ICE) {
+		v->show = x->a;
+		v->visible = x->b;
+	}
 }
 
 int me_book_walk(const struct me_book *b, me_walk_cb cb, void *arg)
@@ -1628,6 +2267,19 @@ int me_book_walk(const struct me_book *b, me_walk_cb cb, void *arg)
 	return 0;
 }
 
+int me_book_walk_held(const struct me_book *b, me_walk_cb cb, void *arg)
+{
+	struct me_order_view v;
+
+	for (uint32_t oi = b->held_head; oi; oi = b->ord[oi].next) {
+		view(b, &b->ord[oi], &v);
+		int rc = cb(arg, &v);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int me_book_find(const struct me_book *b, int64_t id, struct me_order_view *o)
 {
 	uint32_t oi;
@@ -1643,6 +2295,85 @@ int me_book_find(const struct me_book *b, int64_t id, struct me_order_view *o)
 uint32_t me_book_count(const struct me_book *b)
 {
 	return b->live;
+}
+
+uint32_t me_book_held(const struct me_book *b)
+{
+	return b->nheld;
+}
+
+int64_t me_book_last_price(const struct me_book *b)
+{
+	return b->last_px;
+}
+
+int me_book_set_last_price(struct me_book *b, int64_t price)
+{
+	if (price < 0)
+		return -EINVAL;
+	b->last_px = price;
+	return 0;
+}
+
+/* Level index of a price anywhere in the level array (not only the band), or -1. */
+static int64_t arr_index(const struct me_book *b, int64_t price)
+{
+	if (price < b->base || price > b->top)
+		return -1;
+	uint64_t d = (uint64_t)price - (uint64_t)b->base;
+	if (d % (uint64_t)b->tick != 0)
+		return -1;
+	return (int64_t)(d / (uint64_t)b->tick);
+}
+
+int me_book_restore(struct me_book *b, const struct me_order_view *v)
+{
+	uint32_t oi;
+
+	if ((v->side != ME_BUY && v->side != ME_SELL) || v->qty <= 0 || v->qty > b->max_qty ||
+	    v->price <= 0 || v->show < 0 || v->stop < 0)
+		return -EINVAL;
+	int64_t li = arr_index(b, v->price);
+	if (li < 0)
+		return -EINVAL;
+	if (v->stop > 0) {
+		if (v->show != 0 || v->tif == ME_POST || v->tif > ME_DAY)
+			return -EINVAL;
+	} else if (!tif_rests(v->tif) ||
+		   (v->show > 0 ? (v->visible <= 0 || v->visible > v->show ||
+				   v->visible > v->qty)
+				: v->visible != v->qty)) {
+		return -EINVAL;
+	}
+	uint64_t hp = ix_probe(b, v->id, &oi);
+	if (oi != 0)
+		return -EEXIST;
+	if (b->free_head == 0)
+		return -ENOSPC;
+	oi = pool_get(b);
+	struct me_order *o = &b->ord[oi];
+	o->id = v->id;
+	o->qty = v->qty;
+	o->owner = v->owner;
+	o->user = v->user;
+	o->side = v->side;
+	o->tif = v->tif;
+	o->flags = 0;
+	ix_put(b, hp, v->id, oi);
+	if (v->stop > 0) {
+		b->ox[oi].a = v->price;
+		b->ox[oi].b = v->stop;
+		held_append(b, o, oi);
+		return 0;
+	}
+	if (v->show > 0) {
+		o->flags = ME__O_ICE;
+		b->ox[oi].a = v->show;
+		b->ox[oi].b = v->visible;
+		b->nice++;
+	}
+	lv_append(b, oi, o, (uint32_t)li);
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1697,14 +2428,17 @@ int me_book_check(const struct me_book *b, const char **what)
 		CHECK(b->ord[oi].level == ME__FREE, "inv 1: live slot on the free list");
 		CHECK(++nfree <= b->max_orders, "inv 1: free list has a cycle");
 	}
-	for (uint32_t oi = 1; oi <= b->max_orders; oi++)
+	for (uint32_t oi = 1; oi <= b->max_orders; oi++) {
 		if (b->ord[oi].level != ME__FREE)
 			nlive++;
+		else
+			CHECK(b->ord[oi].flags == 0, "inv 3: free slot with flags");
+	}
 	CHECK(nlive == b->live, "inv 1: live count disagrees with the pool");
 	CHECK(nlive + nfree == b->max_orders, "inv 1: live + free != max_orders");
 
 	/* 2, 3, 4 (sides of a level): the level lists. */
-	uint64_t nlisted = 0;
+	uint64_t nlisted = 0, nice = 0;
 	for (uint32_t lix = 0; lix < 2 * b->nlevels; lix++) {
 		const int lside = lix < b->nlevels ? ME_BUY : ME_SELL;
 		const uint32_t li = lix < b->nlevels ? lix : lix - b->nlevels;
@@ -1723,7 +2457,14 @@ int me_book_check(const struct me_book *b, const char **what)
 			CHECK(o->prev == prev, "inv 2: prev link broken");
 			CHECK(o->side == lside, "inv 4: order in the other side's level array");
 			CHECK(o->qty > 0 && o->qty <= b->max_qty, "inv 3: order qty out of range");
-			CHECK(o->tif == ME_GTC || o->tif == ME_POST, "inv 3: resting order not GTC/POST");
+			CHECK(tif_rests(o->tif), "inv 3: resting order not GTC/POST/DAY");
+			CHECK(o->flags == 0 || o->flags == ME__O_ICE, "inv 3: resting order's flags");
+			if (o->flags) {
+				const struct me_oext *x = &b->ox[oi];
+				CHECK(x->b > 0 && x->b <= x->a && x->b <= o->qty,
+				      "inv 3: iceberg's visible part out of range");
+				nice++;
+			}
 			CHECK(++n <= b->max_orders, "inv 2: level list has a cycle");
 			total += (uint64_t)o->qty;
 			prev = oi;
@@ -1733,7 +2474,28 @@ int me_book_check(const struct me_book *b, const char **what)
 		CHECK(l->total == total, "inv 2: level total wrong");
 		nlisted += n;
 	}
-	CHECK(nlisted == nlive, "inv 2: live orders missing from the level lists");
+	CHECK(nice == b->nice, "inv 3: iceberg count wrong");
+
+	/* 11: the held stop orders. */
+	uint64_t nheld = 0;
+	uint32_t hprev = 0;
+	for (uint32_t oi = b->held_head; oi; oi = b->ord[oi].next) {
+		const struct me_order *o = &b->ord[oi];
+		CHECK(oi <= b->max_orders, "inv 11: held link out of range");
+		CHECK(o->level == ME__HELD && o->flags == ME__O_HELD, "inv 11: held order's marks");
+		CHECK(o->prev == hprev, "inv 11: held prev link broken");
+		CHECK(o->qty > 0 && o->qty <= b->max_qty, "inv 11: held order qty out of range");
+		CHECK(o->side <= ME_SELL && o->tif <= ME_DAY && o->tif != ME_POST,
+		      "inv 11: held order's side or tif");
+		CHECK(b->ox[oi].b > 0 && b->ox[oi].a > 0, "inv 11: held order's prices");
+		CHECK(++nheld <= b->max_orders, "inv 11: held list has a cycle");
+		hprev = oi;
+	}
+	CHECK(b->held_tail == hprev, "inv 11: held tail is not the last");
+	CHECK(nheld == b->nheld, "inv 11: held count wrong");
+	CHECK(b->q_head == 0 && b->q_tail == 0 && b->epend == 0,
+	      "inv 11: election queue not empty between commands");
+	CHECK(nlisted + nheld == nlive, "inv 2: live orders missing from the level lists");
 
 	rc = check_bitmaps(b, what);
 	if (rc)
@@ -1784,9 +2546,26 @@ int me_book_check(const struct me_book *b, const char **what)
 	return 0;
 }
 
+uint64_t me_book_ix_displacement(const struct me_book *b, uint64_t *max)
+{
+	uint64_t sum = 0, mx = 0;
+
+	for (uint64_t i = 0; i < b->ix_cap; i++) {
+		if (b->ix[i].oi == 0)
+			continue;
+		uint64_t d = (i - ix_home_fp(b, b->ix[i].fp)) & b->ix_mask;
+		sum += d;
+		if (d > mx)
+			mx = d;
+	}
+	if (max)
+		*max = mx;
+	return sum;
+}
+
 /* ---------------------------------------------------------------------------------- */
-/* Snapshots (issue 6): the parameters a book was laid out with, so that me_snap.c can  */
-/* record them and check that a snapshot is loaded into a book of the same shape.       */
+/* Snapshots: the parameters a book was laid out with, so that me_snap.c can record     */
+/* them and check that a snapshot is loaded into a book of the same shape.             */
 
 #include "me_snap.h"
 

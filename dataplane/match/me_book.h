@@ -9,8 +9,9 @@
  *
  * Semantics (exact; tokex-replay prints them and the tests check them):
  *  - Price-time priority; a trade happens at the resting order's price.
- *  - TIF: GTC rests; IOC's remainder leaves (ME_OUT_IOC); FOK fills completely at once
- *    or not at all (ME_OUT_FOK); POST is rejected (ME_REJ_POST_CROSS) if it would cross.
+ *  - TIF: GTC and DAY rest (DAY until me_book_end_of_day()); IOC's remainder leaves
+ *    (ME_OUT_IOC); FOK fills completely at once or not at all (ME_OUT_FOK); POST is
+ *    rejected (ME_REJ_POST_CROSS) if it would cross.
  *  - Self-trade prevention: when the next resting order to match has the same non-zero
  *    owner as the aggressor, the aggressor's remaining quantity leaves (ME_OUT_STP) and
  *    matching stops. An FOK is fillable only if it fills completely before reaching
@@ -19,6 +20,7 @@
  *    qty <= remaining reduces in place and keeps priority; otherwise the order leaves
  *    the book and re-enters at the back of its new level, matching first if it crosses
  *    (a POST order that would cross is rejected and stays unchanged).
+ *  - Icebergs, stop orders and the end of the day: see "Order types" below.
  *  - Call auction and price guard: see the section at the end of this header.
  *  - Rejects: invalid price, qty, side or tif (INVALID); an id equal to a live order's
  *    (DUP); cancel/modify of an order that is not live (UNKNOWN); post-only crossing
@@ -38,7 +40,7 @@
 #include <stdint.h>
 
 enum me_side { ME_BUY = 0, ME_SELL = 1 };
-enum me_tif { ME_GTC = 0, ME_IOC = 1, ME_FOK = 2, ME_POST = 3 };
+enum me_tif { ME_GTC = 0, ME_IOC = 1, ME_FOK = 2, ME_POST = 3, ME_DAY = 4 };
 enum me_cmd_type { ME_CMD_NEW = 1, ME_CMD_CANCEL = 2, ME_CMD_MODIFY = 3 };
 
 enum me_ev_type {
@@ -49,6 +51,7 @@ enum me_ev_type {
 	ME_EV_MODIFY = 5, /* MODIFY accepted: id now (price, qty) (before any trade) */
 	ME_EV_GUARD = 6,  /* the price guard stopped id's matching; the book is now in
 			   * auction mode (see "Call auction and price guard" below) */
+	ME_EV_ELECT = 7,  /* held stop order id was elected; its processing follows */
 };
 
 enum me_out {
@@ -57,6 +60,7 @@ enum me_out {
 	ME_OUT_FOK = 3,    /* FOK could not fill completely */
 	ME_OUT_STP = 4,    /* self-trade prevention cancelled the aggressor's remainder */
 	ME_OUT_MASS = 5,   /* mass cancel (by owner, side, or all) */
+	ME_OUT_EXPIRE = 6, /* a DAY order at the end of the trading day */
 };
 
 enum me_rej {
@@ -81,18 +85,21 @@ struct me_params {
 	uint32_t max_orders; /* resting orders the pool holds; >= 1 */
 };
 
-/* One command. For CANCEL only id is read; for MODIFY id, price and qty. */
+/* One command: 64 bytes. For CANCEL only id is read; for MODIFY id, price and qty. */
 struct me_cmd {
 	uint8_t type; /* enum me_cmd_type */
 	uint8_t side; /* enum me_side */
 	uint8_t tif;  /* enum me_tif */
 	uint8_t pad[5];
 	int64_t id;     /* order id (the exchange order id in the appliance) */
-	int64_t price;
+	int64_t price;  /* NEW: the limit price (a stop order's, once elected) */
 	int64_t qty;    /* NEW: quantity; MODIFY: new remaining quantity */
 	uint64_t owner; /* self-trade prevention group (account); 0 = none */
 	uint64_t user;  /* opaque to the engine, echoed in events (session, clOrdId...) */
+	int64_t show;   /* NEW: an iceberg's display quantity; 0 = not an iceberg */
+	int64_t stop;   /* NEW: a stop order's trigger price; 0 = not a stop order */
 };
+_Static_assert(sizeof(struct me_cmd) == 64, "a command is one cache line");
 
 /* One event: 72 bytes. Fields not listed for a type are zero. */
 struct me_event {
@@ -161,15 +168,20 @@ int me_book_best(const struct me_book *b, int side, int64_t *price, int64_t *qty
 uint32_t me_book_depth(const struct me_book *b, int side, int64_t *price, int64_t *qty,
 		       uint32_t n);
 
-/* A resting order as me_book_walk() shows it. */
+/* A resting order as me_book_walk() shows it, or a held stop order (stop != 0) as
+ * me_book_walk_held() and me_book_find() show it. */
 struct me_order_view {
 	int64_t id;
-	int64_t price;
-	int64_t qty; /* remaining */
+	int64_t price; /* held stop: its limit price */
+	int64_t qty;   /* remaining (an iceberg's hidden part included) */
 	uint64_t owner;
 	uint64_t user;
 	uint8_t side;
 	uint8_t tif;
+	uint8_t pad[6];
+	int64_t show;    /* iceberg: display quantity; else 0 */
+	int64_t visible; /* iceberg: the part shown and tradeable now; else qty */
+	int64_t stop;    /* held stop order: trigger price; a resting order: 0 */
 };
 
 /* Calls cb for every resting order: bids best price first, then asks best price first,
@@ -177,15 +189,44 @@ struct me_order_view {
 typedef int (*me_walk_cb)(void *arg, const struct me_order_view *o);
 int me_book_walk(const struct me_book *b, me_walk_cb cb, void *arg);
 
-/* Looks up a live order: 0 and *o filled, or -ENOENT. */
+/* Calls cb for every held stop order in arrival order (stop != 0 in each view); stops
+ * early and returns cb's value if it is non-zero. */
+int me_book_walk_held(const struct me_book *b, me_walk_cb cb, void *arg);
+
+/* Looks up a live order, resting or held: 0 and *o filled, or -ENOENT. */
 int me_book_find(const struct me_book *b, int64_t id, struct me_order_view *o);
 
-/* Live resting orders. */
+/* Live orders: resting ones and held stop orders (the pool slots in use). */
 uint32_t me_book_count(const struct me_book *b);
+/* Held stop orders alone. */
+uint32_t me_book_held(const struct me_book *b);
+
+/* The price of the last trade (matching or uncross), or 0 before the first. */
+int64_t me_book_last_price(const struct me_book *b);
+
+/* End of the trading day: every resting DAY order leaves (ME_EV_OUT, ME_OUT_EXPIRE, qty =
+ * its remaining quantity) in me_book_walk() order, then every held DAY stop order in
+ * arrival order. Returns the number of events. O(live orders): a control call. */
+uint32_t me_book_end_of_day(struct me_book *b, struct me_sink *s);
+
+/* Restores one order exactly as a snapshot holds it (me_snap.c): a resting order (v->stop
+ * == 0) at the back of its level, iceberg show and visible part included, without
+ * matching (it may cross: the caller checks the book afterwards); or a held stop order
+ * (v->stop > 0) at the back of the held list. No event. 0, or -EINVAL (a field no live
+ * order can have), -EEXIST (id live), -ENOSPC (pool full). */
+int me_book_restore(struct me_book *b, const struct me_order_view *v);
+/* Sets the last trade price (me_snap.c, after a restore): 0 or -EINVAL (< 0). */
+int me_book_set_last_price(struct me_book *b, int64_t price);
 
 /* Checks every structural invariant (levels, links, totals, index, best prices); for
  * tests. Returns 0 or -EFAULT with *what set to a static description. */
 int me_book_check(const struct me_book *b, const char **what);
+
+/* The id index's health: the sum over live orders of how far each sits from its home
+ * slot (the extra probes a lookup of each costs), and the largest such distance in *max.
+ * Sequential ids give 0; a well-mixed hash keeps both small for any structured ids. For
+ * tests and diagnostics: O(index size). */
+uint64_t me_book_ix_displacement(const struct me_book *b, uint64_t *max);
 
 /*
  * Precisions, added with the implementation (me_book.c); none changes the API above.
@@ -235,6 +276,64 @@ int me_book_check(const struct me_book *b, const char **what);
  * in 128 bits, so they never wrap).
  */
 #define ME_MAX_ORDERS (1u << 30)
+
+/*
+ * Order types: day orders, icebergs, stop orders (tokex-replay prints them; tests/oracle's
+ * model states them a second time).
+ *
+ * A NEW's optional fields: show (an iceberg's display quantity) and stop (a stop order's
+ * trigger price), 0 when absent. INVALID, besides the above: show < 0 or stop < 0; show
+ * with tif other than GTC, DAY or POST, or not show < qty, or together with stop; stop
+ * with tif POST. An id that is resting or held is DUP. A stop order needs a pool slot
+ * while it is held: a NEW stop is FULL when no slot is free, unless it is elected at
+ * once (then its tif decides, as for any NEW).
+ *
+ * DAY: rests like GTC. me_book_end_of_day() expires every resting DAY order and every
+ * held DAY stop (ME_OUT_EXPIRE); GTC orders stay.
+ *
+ * Iceberg: rests with visible = min(show, remaining). A resting iceberg trades at most its
+ * visible part per encounter. When its visible part reaches 0 and quantity remains, it
+ * is refilled to min(show, remaining) and moves to the back of its level's queue; the
+ * aggressor goes on matching, so it meets the other orders of the level first and may
+ * meet the refilled part again (one TRADE per encounter). An incoming iceberg uses its
+ * whole quantity as an aggressor, then rests as above. TRADE's rleaves is the iceberg's
+ * whole remaining quantity. Level totals count whole quantities (an auction's volume
+ * includes hidden parts); me_book_best() and me_book_depth() report displayed quantity
+ * (an iceberg's visible part). In an uncross an iceberg trades its visible part per
+ * pairing and is refilled and requeued the same way.
+ *
+ * An iceberg costs one TRADE per encounter, so an aggressor against an iceberg of show
+ * 1 writes as many events as it trades lots (the sink flushes as usual): the appliance
+ * must bound qty / show at its door (a minimum show) before icebergs reach the wire.
+ *
+ * FOK: executes only if matching, refills included, would fill it completely before it
+ * runs out of crossing quantity or meets an order of its own owner; otherwise OUT/FOK and
+ * no trade.
+ *
+ * Stop order: held outside the book (not in me_book_walk(), in me_book_walk_held()), in
+ * arrival order. A buy stop is elected by a trade at a price >= its stop, a sell stop by
+ * a trade at a price <= its stop. NEW: ACCEPT, then, if the last trade price already
+ * satisfies that, ME_EV_ELECT and it is processed at once as a plain limit order; else
+ * it is held. After each order finishes processing (a NEW, a MODIFY that re-enters, an
+ * elected stop order, an uncross), the held stops its trades elect (buy: stop <= the
+ * highest price it traded at; sell: stop >= the lowest) join a queue in their arrival
+ * order; each in turn gets ME_EV_ELECT (id, side, price = its limit, qty = leaves = its
+ * quantity, user) and is processed as a plain limit order with its price, tif and owner
+ * (no new ACCEPT), and the stops its own trades elect join the back of the queue. The
+ * queue is empty again when me_book_apply() returns. An elected stop keeps its pool slot
+ * (never FULL); in auction mode an elected IOC/FOK is rejected PHASE, and a limit outside
+ * a band moved since it was held is rejected BAND (both after ELECT; the order is gone).
+ * CANCEL of a held stop: OUT/CANCEL with its quantity. MODIFY of a held stop: the usual
+ * checks on the new (price, qty) (INVALID, TICK, BAND, MAX_QTY), then its limit price and
+ * quantity change, ME_EV_MODIFY, and it keeps its place in arrival order.
+ *
+ * MODIFY of an iceberg: same price and qty <= remaining keeps the queue place and the
+ * visible part becomes min(visible, qty); anything else re-enters as an aggressor with
+ * its whole quantity and rests as an iceberg with the same show.
+ *
+ * Mass cancels (me_book_mass_cancel(), _cancel_where(), _cancel_owner()) take held stop
+ * orders too, after the resting ones, in arrival order; me_book_adopt_where() too.
+ */
 
 /*
  * Call auction and price guard (control calls: the matching core makes them between

@@ -1,25 +1,26 @@
 /*
  * me_snap.c - a book's state as one snapshot section, and back; see me_snap.h.
  *
- * Runs on the core that owns the book. Saving walks the book (me_book_walk) into the
- * caller's buffer; loading re-enters the orders through me_book_apply() with the book in
- * auction mode and its band opened to the whole level array, which is the one way into
- * the engine that keeps every saved property: the tif (POST stays POST, me_book_seed()
- * would make it GTC), a crossed auction book (me_book_seed() refuses to cross), orders
- * outside the current band (resting orders survive a band change), and each level's
- * time order (NEW appends at the back of its level; the walk gives each level oldest
- * first). Then band, guard and auction flag are set as saved. Only the public API of
- * me_book.h is used (and me_book_params()).
+ * Runs on the core that owns the book. Saving walks the book (me_book_walk, then
+ * me_book_walk_held) into the caller's buffer; loading puts each order back with
+ * me_book_restore(), which keeps every saved property: the tif (POST and DAY stay what
+ * they were), an iceberg's show and visible part, a crossed auction book, orders outside
+ * the current band (resting orders survive a band change), each level's time order (a
+ * restore appends at the back of its level; the walk gives each level oldest first) and
+ * the held stops' arrival order. Then last trade price, band, guard and auction flag are
+ * set as saved. Only the public API of me_book.h is used (and me_book_params()).
  */
 #include "me_snap.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 size_t me_snap_bound(const struct me_params *p)
 {
+	/* Resting and held orders share the pool: at most max_orders of both together. */
 	return sizeof(struct me_snap_hdr) + (size_t)p->max_orders * sizeof(struct me_snap_order);
 }
 
@@ -42,6 +43,9 @@ static int me_snap_walk_cb(void *arg, const struct me_order_view *o)
 	r->side = o->side;
 	r->tif = o->tif;
 	memset(r->pad, 0, sizeof(r->pad));
+	r->show = o->show;
+	r->visible = o->visible;
+	r->stop = o->stop;
 	sw->n++;
 	return 0;
 }
@@ -63,11 +67,17 @@ int64_t me_snap_save(const struct me_book *b, struct dp_snap_w *w)
 	me_book_band(b, &h->band_lo, &h->band_hi);
 	me_book_guard(b, &h->guard_lo, &h->guard_hi);
 	h->auction = (uint8_t)me_book_auction(b);
+	h->last_px = me_book_last_price(b);
 	struct me_snap_walk sw = { w, 0 };
 	me_book_walk(b, me_snap_walk_cb, &sw);
 	if (w->err)
 		return w->err;
 	h->count = sw.n;
+	sw.n = 0;
+	me_book_walk_held(b, me_snap_walk_cb, &sw);
+	if (w->err)
+		return w->err;
+	h->nheld = sw.n;
 	return dp_snap_sect_end(w, &h->s, at);
 }
 
@@ -89,6 +99,18 @@ static int me_snap_validate(const struct me_params *p, const void *buf, size_t l
 			    struct me_snap_hdr *h, char *err, size_t errlen)
 {
 	struct dp_snap_sect s;
+	if (len >= sizeof(s)) {
+		memcpy(&s, buf, sizeof(s));
+		if (s.magic == ME_SNAP_MAGIC && s.version != ME_SNAP_VERSION) {
+			snprintf(err, errlen, "book snapshot: format version %u, this build reads "
+				 "only version %u (%s): recover from a snapshot written by this "
+				 "build, or replay the journal from the start", (unsigned)s.version,
+				 (unsigned)ME_SNAP_VERSION,
+				 s.version < ME_SNAP_VERSION ? "version 1 predates icebergs and stop "
+							       "orders" : "written by a newer build");
+			return -EPROTO;
+		}
+	}
 	int rc = dp_snap_sect_check(buf, len, ME_SNAP_MAGIC, ME_SNAP_VERSION, sizeof(*h), "book",
 				    &s, err, errlen);
 	if (rc < 0)
@@ -108,32 +130,47 @@ static int me_snap_validate(const struct me_params *p, const void *buf, size_t l
 			 p->max_qty, (unsigned)p->max_orders);
 		return -EINVAL;
 	}
-	if (h->count > h->max_orders ||
-	    h->s.len != sizeof(*h) + (uint64_t)h->count * sizeof(struct me_snap_order)) {
-		snprintf(err, errlen, "book snapshot: %u orders do not match its length %" PRIu64
-			 " (max_orders %u): corrupt", (unsigned)h->count, h->s.len,
-			 (unsigned)h->max_orders);
+	const uint64_t total = (uint64_t)h->count + h->nheld;
+	if (total > h->max_orders ||
+	    h->s.len != sizeof(*h) + total * sizeof(struct me_snap_order)) {
+		snprintf(err, errlen, "book snapshot: %u orders and %u held stop orders do not "
+			 "match its length %" PRIu64 " (max_orders %u): corrupt",
+			 (unsigned)h->count, (unsigned)h->nheld, h->s.len, (unsigned)h->max_orders);
 		return -EBADMSG;
 	}
 	int64_t floor = me_snap_floor(p);
 	if (h->band_lo <= 0 || h->band_lo > h->band_hi || h->band_lo < p->price_lo ||
 	    h->band_hi > p->price_hi || h->guard_lo > h->guard_hi || h->auction > 1 ||
-	    (h->count && floor == 0)) {
+	    h->last_px < 0 || (total && floor == 0)) {
 		snprintf(err, errlen, "book snapshot: band [%" PRId64 ", %" PRId64 "] or guard [%"
 			 PRId64 ", %" PRId64 "] outside the book: corrupt", h->band_lo, h->band_hi,
 			 h->guard_lo, h->guard_hi);
 		return -EBADMSG;
 	}
 	const uint8_t *o = (const uint8_t *)buf + sizeof(*h);
-	for (uint32_t i = 0; i < h->count; i++, o += sizeof(struct me_snap_order)) {
+	for (uint64_t i = 0; i < total; i++, o += sizeof(struct me_snap_order)) {
 		struct me_snap_order r;
 		memcpy(&r, o, sizeof(r));
-		if ((r.side != ME_BUY && r.side != ME_SELL) || (r.tif != ME_GTC && r.tif != ME_POST) ||
-		    r.qty <= 0 || r.qty > p->max_qty || r.price < floor || r.price > p->price_hi ||
-		    ((uint64_t)r.price - (uint64_t)p->price_lo) % (uint64_t)p->tick != 0) {
-			snprintf(err, errlen, "book snapshot: order %u (id %" PRId64 " side %u tif %u "
-				 "price %" PRId64 " qty %" PRId64 ") cannot rest in this book: corrupt",
-				 (unsigned)i, r.id, (unsigned)r.side, (unsigned)r.tif, r.price, r.qty);
+		const bool held = i >= h->count;
+		bool ok = (r.side == ME_BUY || r.side == ME_SELL) && r.qty > 0 &&
+			  r.qty <= p->max_qty && r.price >= floor && r.price <= p->price_hi &&
+			  ((uint64_t)r.price - (uint64_t)p->price_lo) % (uint64_t)p->tick == 0 &&
+			  r.show >= 0;
+		if (held)
+			ok = ok && r.stop > 0 && r.show == 0 && r.visible == r.qty &&
+			     r.tif <= ME_DAY && r.tif != ME_POST;
+		else
+			ok = ok && r.stop == 0 &&
+			     (r.tif == ME_GTC || r.tif == ME_POST || r.tif == ME_DAY) &&
+			     (r.show > 0 ? r.visible > 0 && r.visible <= r.show && r.visible <= r.qty
+					 : r.visible == r.qty);
+		if (!ok) {
+			snprintf(err, errlen, "book snapshot: %s %u (id %" PRId64 " side %u tif %u "
+				 "price %" PRId64 " qty %" PRId64 " show %" PRId64 " visible %" PRId64
+				 " stop %" PRId64 ") cannot be in this book: corrupt",
+				 held ? "held stop order" : "order",
+				 (unsigned)(held ? i - h->count : i), r.id, (unsigned)r.side,
+				 (unsigned)r.tif, r.price, r.qty, r.show, r.visible, r.stop);
 			return -EBADMSG;
 		}
 	}
@@ -175,25 +212,6 @@ int me_snap_check(const struct me_book *b, const void *buf, size_t len, char *er
 	return me_snap_validate_book(b, buf, len, &h, &p, err, errlen);
 }
 
-/* The sink of the re-entered NEWs: each must give exactly one ACCEPT. */
-struct me_snap_sink {
-	struct me_sink s;
-	struct me_event ev[4];
-	uint32_t accepts, others;
-};
-
-static void me_snap_flush(struct me_sink *s)
-{
-	struct me_snap_sink *k = s->arg;
-	for (uint32_t i = 0; i < s->n; i++) {
-		if (s->ev[i].type == ME_EV_ACCEPT)
-			k->accepts++;
-		else
-			k->others++;
-	}
-	s->n = 0;
-}
-
 int me_snap_load(struct me_book *b, const void *buf, size_t len, char *err, size_t errlen)
 {
 	struct me_snap_hdr h;
@@ -201,39 +219,30 @@ int me_snap_load(struct me_book *b, const void *buf, size_t len, char *err, size
 	int rc = me_snap_validate_book(b, buf, len, &h, &p, err, errlen);
 	if (rc < 0)
 		return rc;
-	struct me_snap_sink k;
-	memset(&k, 0, sizeof(k));
-	k.s.ev = k.ev;
-	k.s.cap = 4;
-	k.s.flush = me_snap_flush;
-	k.s.arg = &k;
-	/* Open everything up: no guard, auction (rests without matching, crossed or not),
-	 * the band the whole array. */
-	me_book_set_guard(b, 0, INT64_MAX);
+	/* Auction mode while loading: a saved auction book may be crossed. */
 	me_book_set_auction(b, 1);
-	if (h.count)
-		me_book_set_band(b, me_snap_floor(&p), p.price_hi);
+	const uint64_t total = (uint64_t)h.count + h.nheld;
 	const uint8_t *o = (const uint8_t *)buf + sizeof(h);
-	uint32_t i;
-	for (i = 0; i < h.count; i++, o += sizeof(struct me_snap_order)) {
+	uint64_t i;
+	for (i = 0; i < total; i++, o += sizeof(struct me_snap_order)) {
 		struct me_snap_order r;
 		memcpy(&r, o, sizeof(r));
-		struct me_cmd c = {
-			.type = ME_CMD_NEW, .side = r.side, .tif = r.tif, .id = r.id,
-			.price = r.price, .qty = r.qty, .owner = r.owner, .user = r.user,
+		struct me_order_view v = {
+			.id = r.id, .price = r.price, .qty = r.qty, .owner = r.owner, .user = r.user,
+			.side = r.side, .tif = r.tif, .show = r.show, .visible = r.visible,
+			.stop = r.stop,
 		};
-		me_book_apply(b, &c, &k.s);
-		me_snap_flush(&k.s);
-		if (k.others || k.accepts != i + 1)
+		if (me_book_restore(b, &v) != 0)
 			break; /* a duplicate id: the one thing validation cannot see */
 	}
-	if (i == h.count && me_book_set_band(b, h.band_lo, h.band_hi) == 0 &&
+	if (i == total && me_book_set_last_price(b, h.last_px) == 0 &&
+	    me_book_set_band(b, h.band_lo, h.band_hi) == 0 &&
 	    me_book_set_guard(b, h.guard_lo, h.guard_hi) == 0 &&
 	    (h.auction || me_book_set_auction(b, 0) == 0))
 		return 0;
 	snprintf(err, errlen, "book snapshot: order %u of %u was refused (a duplicate id) or the "
 		 "book would be crossed outside an auction: corrupt", (unsigned)i,
-		 (unsigned)h.count);
+		 (unsigned)total);
 	size_t need = me_book_memsize(&p);
 	me_book_init(b, need, &p); /* never half loaded: empty again */
 	return -EBADMSG;

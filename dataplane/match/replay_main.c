@@ -5,30 +5,42 @@
  *
  * Input (stdin), one command per line, comma separated, no spaces; lines starting with
  * '#' and empty lines are skipped:
- *   N,id,side,price,qty,tif,owner   side B|S, tif GTC|IOC|FOK|POST, owner 0 = none
+ *   N,id,side,price,qty,tif,owner[,show=D][,stop=T]
+ *                          side B|S, tif GTC|IOC|FOK|POST|DAY, owner 0 = none; show: an
+ *                          iceberg's display quantity, stop: a stop order's trigger price
  *   C,id
  *   M,id,price,qty
- * id, price and qty are decimal int64 (an optional '-' then digits), owner a decimal
- * uint64 (digits only). A value that parses but is invalid (price or qty <= 0, side not
- * B/S, tif unknown) is the engine's business: R,id,INVALID. A line that does not parse
- * (unknown command, wrong field count, a number that is not one or out of range) is a
- * usage error: a message naming the line on stderr and exit status 2.
+ *   E                      the end of the trading day (DAY orders expire)
+ * id, price, qty, show and stop are decimal int64 (an optional '-' then digits), owner a
+ * decimal uint64 (digits only); the semantics are me_book.h's. A value that parses but
+ * is invalid (price or qty <= 0, side not B/S, tif unknown, show or stop <= 0, and the
+ * other rules of me_book.h) is the engine's business: R,id,INVALID; so is an optional
+ * field with an unknown key, a repeated key or a value that is not a decimal int64. A
+ * line that does not parse otherwise (unknown command, wrong field count, a number that
+ * is not one or out of range, a NUL byte) is a usage error: a message naming the line on
+ * stderr and exit status 2, and nothing runs (one bad line stops the run).
  *
  * Output (stdout), one event per line in the order the engine emits them (ACCEPT and
  * MODIFY are not printed):
  *   T,aggressor_id,resting_id,price,qty
- *   X,id,qty,reason       CANCEL|IOC|FOK|STP (the order left without trading qty)
+ *   X,id,qty,reason       CANCEL|IOC|FOK|STP|EXPIRE (the order left without trading qty)
  *   R,id,reason           INVALID|DUP|UNKNOWN|POST_CROSS
+ *   S,id                  held stop order id is elected; its processing follows
  * then the book: O,side,price,id,remaining for every resting order, bids best price
- * first, then asks best price first, each level in time priority.
+ * first, then asks best price first, each level in time priority, with ,visible
+ * appended for an iceberg; then P,side,stop,price,id,qty for every held stop order in
+ * arrival order. On a stream without DAY, show, stop or E the output is exactly that
+ * of the tool before they existed.
  *
  * Prices: the engine indexes levels by price, and replay prices are any positive int64.
  * So the tool reads all input first, sorts the distinct positive prices of N and M
- * commands and replaces each by its rank 1..K; the book runs with price_lo = 1,
+ * commands (stop prices included) and replaces each by its rank 1..K; the book runs
+ * with price_lo = 1,
  * price_hi = K, tick 1, max_qty INT64_MAX and max_orders = the number of N commands (so
  * TICK, BAND, MAX_QTY and FULL cannot happen). Prices <= 0 go through unchanged and are
  * rejected INVALID. The mapping is exact because the replay semantics only ever compare
- * prices (and trade at a resting order's price, mapped back on output).
+ * prices, a stop price with trade prices included (and trade at a resting order's price,
+ * mapped back on output).
  *
  * Exit status: 0 done, 1 resource or output error, 2 usage error.
  */
@@ -42,7 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RP_MAX_FIELDS 8
+#define RP_MAX_FIELDS 10
 #define RP_SINK_CAP 256
 
 struct rp_ctx {
@@ -50,13 +62,20 @@ struct rp_ctx {
 	FILE *out;
 };
 
+/* Not an engine command: tokex-replay's E (end of day) in its command array. */
+#define RP_CMD_EOD 0xe0
+
+static void *xrealloc(void *p, size_t n);
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tokex-replay < commands > events\n"
-		"  commands: N,id,side,price,qty,tif,owner | C,id | M,id,price,qty\n"
-		"  events:   T,aggr,rest,price,qty | X,id,qty,reason | R,id,reason\n"
-		"            then O,side,price,id,remaining per resting order\n");
+		"  commands: N,id,side,price,qty,tif,owner[,show=D][,stop=T] | C,id |\n"
+		"            M,id,price,qty | E (end of day)\n"
+		"  events:   T,aggr,rest,price,qty | X,id,qty,reason | R,id,reason | S,id\n"
+		"            then O,side,price,id,remaining[,visible] per resting order\n"
+		"            and P,side,stop,price,id,qty per held stop order\n");
 }
 
 static _Noreturn void die_line(unsigned long line, const char *msg, const char *field)
@@ -127,7 +146,8 @@ static uint8_t parse_side(const char *f)
 static uint8_t parse_tif(const char *f)
 {
 	static const char *const names[] = {
-		[ME_GTC] = "GTC", [ME_IOC] = "IOC", [ME_FOK] = "FOK", [ME_POST] = "POST"
+		[ME_GTC] = "GTC", [ME_IOC] = "IOC", [ME_FOK] = "FOK", [ME_POST] = "POST",
+		[ME_DAY] = "DAY"
 	};
 
 	for (uint8_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -161,8 +181,9 @@ static void parse_line(char *line, unsigned long ln, struct me_cmd *c)
 
 	memset(c, 0, sizeof(*c));
 	if (strcmp(f[0], "N") == 0) {
-		if (n != 7)
-			die_line(ln, "N takes 7 fields: N,id,side,price,qty,tif,owner", NULL);
+		if (n < 7 || n > 9)
+			die_line(ln, "N takes 7 to 9 fields: N,id,side,price,qty,tif,owner"
+				 "[,show=D][,stop=T]", NULL);
 		c->type = ME_CMD_NEW;
 		c->id = field_i64(ln, "id", f[1]);
 		c->side = parse_side(f[2]);
@@ -171,6 +192,29 @@ static void parse_line(char *line, unsigned long ln, struct me_cmd *c)
 		c->tif = parse_tif(f[5]);
 		if (parse_u64(f[6], &c->owner) < 0)
 			die_line(ln, "owner is not a decimal uint64", f[6]);
+		bool bad = false, has_show = false, has_stop = false;
+		for (unsigned i = 7; i < n; i++) {
+			int64_t v = 0;
+			if (strncmp(f[i], "show=", 5) == 0 && !has_show) {
+				has_show = true;
+				bad |= parse_i64(f[i] + 5, &v) < 0 || v <= 0;
+				c->show = v;
+			} else if (strncmp(f[i], "stop=", 5) == 0 && !has_stop) {
+				has_stop = true;
+				bad |= parse_i64(f[i] + 5, &v) < 0 || v <= 0;
+				c->stop = v;
+			} else {
+				bad = true; /* an unknown or repeated key */
+			}
+		}
+		/* The engine reads 0 as "absent" and rejects what is left INVALID: make it so
+		 * for every optional field it could not take. */
+		if (bad)
+			c->tif = 0xff;
+	} else if (strcmp(f[0], "E") == 0) {
+		if (n != 1)
+			die_line(ln, "E takes no fields", NULL);
+		c->type = RP_CMD_EOD;
 	} else if (strcmp(f[0], "C") == 0) {
 		if (n != 2)
 			die_line(ln, "C takes 2 fields: C,id", NULL);
@@ -184,7 +228,7 @@ static void parse_line(char *line, unsigned long ln, struct me_cmd *c)
 		c->price = field_i64(ln, "price", f[2]);
 		c->qty = field_i64(ln, "qty", f[3]);
 	} else {
-		die_line(ln, "unknown command (want N, C or M)", f[0]);
+		die_line(ln, "unknown command (want N, C, M or E)", f[0]);
 	}
 }
 
@@ -196,6 +240,7 @@ static const char *out_name(unsigned r)
 	case ME_OUT_FOK: return "FOK";
 	case ME_OUT_STP: return "STP";
 	case ME_OUT_MASS: return "MASS";
+	case ME_OUT_EXPIRE: return "EXPIRE";
 	default: return "?";
 	}
 }
@@ -211,6 +256,7 @@ static const char *rej_name(unsigned r)
 	case ME_REJ_BAND: return "BAND";
 	case ME_REJ_MAX_QTY: return "MAX_QTY";
 	case ME_REJ_FULL: return "FULL";
+	case ME_REJ_PHASE: return "PHASE";
 	default: return "?";
 	}
 }
@@ -233,6 +279,9 @@ static void print_events(struct me_sink *s)
 		case ME_EV_REJECT:
 			fprintf(x->out, "R,%" PRId64 ",%s\n", e->id, rej_name(e->reason));
 			break;
+		case ME_EV_ELECT:
+			fprintf(x->out, "S,%" PRId64 "\n", e->id);
+			break;
 		default: /* ACCEPT, MODIFY: not printed */
 			break;
 		}
@@ -244,9 +293,32 @@ static int print_order(void *arg, const struct me_order_view *o)
 {
 	const struct rp_ctx *x = arg;
 
-	fprintf(x->out, "O,%c,%" PRId64 ",%" PRId64 ",%" PRId64 "\n",
-		o->side == ME_BUY ? 'B' : 'S', x->prices[o->price - 1], o->id, o->qty);
+	fprintf(x->out, "O,%c,%" PRId64 ",%" PRId64 ",%" PRId64, o->side == ME_BUY ? 'B' : 'S',
+		x->prices[o->price - 1], o->id, o->qty);
+	if (o->show > 0)
+		fprintf(x->out, ",%" PRId64, o->visible);
+	fputc('\n', x->out);
 	return 0;
+}
+
+static int print_held(void *arg, const struct me_order_view *o)
+{
+	const struct rp_ctx *x = arg;
+
+	fprintf(x->out, "P,%c,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 "\n",
+		o->side == ME_BUY ? 'B' : 'S', x->prices[o->stop - 1], x->prices[o->price - 1],
+		o->id, o->qty);
+	return 0;
+}
+
+/* Adds a price to the list the ranks are made of. */
+static void price_add(int64_t **prices, size_t *n, size_t *cap, int64_t px)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 1024;
+		*prices = xrealloc(*prices, *cap * sizeof(**prices));
+	}
+	(*prices)[(*n)++] = px;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -300,6 +372,8 @@ int main(int argc, char **argv)
 
 	while ((len = getline(&line, &linecap, stdin)) >= 0) {
 		ln++;
+		if (memchr(line, '\0', (size_t)len) != NULL)
+			die_line(ln, "the line holds a NUL byte", NULL);
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if (len == 0 || line[0] == '#')
@@ -318,19 +392,18 @@ int main(int argc, char **argv)
 			}
 			nnew++;
 		}
-		if (c->type != ME_CMD_CANCEL && c->price > 0) {
-			if (nprice == capprice) {
-				capprice = capprice ? 2 * capprice : 1024;
-				prices = xrealloc(prices, capprice * sizeof(*prices));
-			}
-			prices[nprice++] = c->price;
-		}
-	}
-	if (ferror(stdin)) {
-		perror("tokex-replay: reading stdin");
-		return 1;
+		if ((c->type == ME_CMD_NEW || c->type == ME_CMD_MODIFY) && c->price > 0)
+			price_add(&prices, &nprice, &capprice, c->price);
+		if (c->type == ME_CMD_NEW && c->stop > 0)
+			price_add(&prices, &nprice, &capprice, c->stop);
 	}
 	free(line);
+	if (ferror(stdin)) {
+		perror("tokex-replay: reading stdin");
+		free(cmds);
+		free(prices);
+		return 1;
+	}
 
 	/* Distinct prices, ascending; each command's price becomes its rank. */
 	size_t k = 0;
@@ -347,7 +420,11 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < ncmd; i++) {
 		struct me_cmd *c = &cmds[i];
-		if (c->type == ME_CMD_CANCEL || c->price <= 0)
+		if (c->type == ME_CMD_NEW && c->stop > 0) {
+			const int64_t *r = bsearch(&c->stop, prices, k, sizeof(*prices), cmp_i64);
+			c->stop = (int64_t)(r - prices) + 1;
+		}
+		if ((c->type != ME_CMD_NEW && c->type != ME_CMD_MODIFY) || c->price <= 0)
 			continue;
 		const int64_t *r = bsearch(&c->price, prices, k, sizeof(*prices), cmp_i64);
 		c->price = (int64_t)(r - prices) + 1;
@@ -376,10 +453,14 @@ int main(int argc, char **argv)
 		.ev = evbuf, .n = 0, .cap = RP_SINK_CAP, .flush = print_events, .arg = &x
 	};
 	for (size_t i = 0; i < ncmd; i++) {
-		me_book_apply(b, &cmds[i], &s);
+		if (cmds[i].type == RP_CMD_EOD)
+			me_book_end_of_day(b, &s);
+		else
+			me_book_apply(b, &cmds[i], &s);
 		print_events(&s);
 	}
 	me_book_walk(b, print_order, &x);
+	me_book_walk_held(b, print_held, &x);
 
 	free(mem);
 	free(cmds);

@@ -17,7 +17,9 @@ bad() { # bad LINE_NO INPUT
 
 ok='N,1,B,10,5,GTC,0\n'
 bad 1 'N,1,B,10,5,GTC\n'                 # too few fields
-bad 1 'N,1,B,10,5,GTC,0,9\n'             # too many
+bad 1 'N,1,B,10,5,GTC,0,show=1,stop=2,x\n' # too many
+bad 2 "${ok}"'E,1\n'                     # E takes nothing
+bad 2 "${ok}"'N,2,B,10,5,GTC,0\0show=1\n' # a NUL byte
 bad 2 "${ok}"'C\n'                       # C without id
 bad 2 "${ok}"'C,1,2\n'
 bad 2 "${ok}"'M,1,10\n'

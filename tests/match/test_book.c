@@ -8,7 +8,9 @@
  *   A,id,price,qty            ACCEPT          M,id,price,qty   MODIFY
  *   T,id,rid,price,qty,leaves,rleaves         TRADE
  *   X,id,qty,REASON           OUT             R,id,REASON      REJECT
- * and the book (me_book_walk order) as B|S,price,id,qty tokens.
+ *   S,id                      ELECT
+ * and the book (me_book_walk order) as B|S,price,id,qty tokens (B|S,price,id,qty/visible
+ * for an iceberg), then the held stop orders as H,B|S,stop,price,id,qty tokens.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -22,6 +24,7 @@
 #include <cmocka.h>
 
 #include "me_book.h"
+#include "me_snap.h"
 
 #define REC_MAX 4096
 
@@ -94,15 +97,15 @@ static void fx_free(struct fx *f)
 
 static const char *out_name(unsigned r)
 {
-	static const char *const n[] = { "?", "CANCEL", "IOC", "FOK", "STP", "MASS" };
-	return r < 6 ? n[r] : "?";
+	static const char *const n[] = { "?", "CANCEL", "IOC", "FOK", "STP", "MASS", "EXPIRE" };
+	return r < 7 ? n[r] : "?";
 }
 
 static const char *rej_name(unsigned r)
 {
 	static const char *const n[] = { "?", "INVALID", "DUP", "UNKNOWN", "POST_CROSS",
-					 "TICK", "BAND", "MAX_QTY", "FULL" };
-	return r < 9 ? n[r] : "?";
+					 "TICK", "BAND", "MAX_QTY", "FULL", "PHASE" };
+	return r < 10 ? n[r] : "?";
 }
 
 /* Formats the recorded events into f->text. */
@@ -138,6 +141,9 @@ static const char *ev_text(struct fx *f)
 			n = snprintf(p, room, "%sR,%lld,%s", i ? " " : "", (long long)e->id,
 				     rej_name(e->reason));
 			break;
+		case ME_EV_ELECT:
+			n = snprintf(p, room, "%sS,%lld", i ? " " : "", (long long)e->id);
+			break;
 		default:
 			n = snprintf(p, room, "%s?%u", i ? " " : "", e->type);
 		}
@@ -157,9 +163,19 @@ struct walk_buf {
 static int walk_fmt(void *arg, const struct me_order_view *v)
 {
 	struct walk_buf *w = arg;
-	int n = snprintf(w->p + w->o, w->cap - w->o, "%s%c,%lld,%lld,%lld", w->o ? " " : "",
-			 v->side == ME_BUY ? 'B' : 'S', (long long)v->price, (long long)v->id,
-			 (long long)v->qty);
+	int n;
+	if (v->stop)
+		n = snprintf(w->p + w->o, w->cap - w->o, "%sH,%c,%lld,%lld,%lld,%lld",
+			     w->o ? " " : "", v->side == ME_BUY ? 'B' : 'S', (long long)v->stop,
+			     (long long)v->price, (long long)v->id, (long long)v->qty);
+	else if (v->show)
+		n = snprintf(w->p + w->o, w->cap - w->o, "%s%c,%lld,%lld,%lld/%lld",
+			     w->o ? " " : "", v->side == ME_BUY ? 'B' : 'S', (long long)v->price,
+			     (long long)v->id, (long long)v->qty, (long long)v->visible);
+	else
+		n = snprintf(w->p + w->o, w->cap - w->o, "%s%c,%lld,%lld,%lld", w->o ? " " : "",
+			     v->side == ME_BUY ? 'B' : 'S', (long long)v->price, (long long)v->id,
+			     (long long)v->qty);
 	assert_true(n > 0 && (size_t)n < w->cap - w->o);
 	w->o += (size_t)n;
 	w->seen++;
@@ -172,6 +188,7 @@ static const char *book_text(struct fx *f)
 
 	f->text[0] = '\0';
 	assert_int_equal(me_book_walk(f->b, walk_fmt, &w), 0);
+	assert_int_equal(me_book_walk_held(f->b, walk_fmt, &w), 0);
 	return f->text;
 }
 
@@ -198,6 +215,27 @@ static const char *nw(struct fx *f, int64_t id, int side, int64_t price, int64_t
 			    .id = id, .price = price, .qty = qty, .owner = owner,
 			    .user = (uint64_t)id * 10 };
 	fx_apply(f, &c);
+	return ev_text(f);
+}
+
+/* NEW with an iceberg's show and a stop price. */
+static const char *nx(struct fx *f, int64_t id, int side, int64_t price, int64_t qty, int tif,
+		      uint64_t owner, int64_t show, int64_t stop)
+{
+	struct me_cmd c = { .type = ME_CMD_NEW, .side = (uint8_t)side, .tif = (uint8_t)tif,
+			    .id = id, .price = price, .qty = qty, .owner = owner,
+			    .user = (uint64_t)id * 10, .show = show, .stop = stop };
+	fx_apply(f, &c);
+	return ev_text(f);
+}
+
+static const char *eod(struct fx *f)
+{
+	f->nrec = 0;
+	uint32_t n = me_book_end_of_day(f->b, &f->s);
+	rec_flush(&f->s);
+	assert_int_equal(n, f->nrec);
+	check_book(f);
 	return ev_text(f);
 }
 
@@ -237,6 +275,7 @@ static int64_t best_qty(struct fx *f, int side)
 #define IOC ME_IOC
 #define FOK ME_FOK
 #define POST ME_POST
+#define DAY ME_DAY
 
 /* ---------------------------------------------------------------------------------- */
 /* Parameters and layout                                                               */
@@ -530,7 +569,7 @@ static void test_reject_invalid(void **state)
 	assert_string_equal(nw(f, 1, B, 100, -1, GTC, 0), "R,1,INVALID");
 	assert_string_equal(nw(f, 1, 2, 100, 5, GTC, 0), "R,1,INVALID");
 	assert_string_equal(nw(f, 1, 255, 100, 5, GTC, 0), "R,1,INVALID");
-	assert_string_equal(nw(f, 1, B, 100, 5, 4, 0), "R,1,INVALID");
+	assert_string_equal(nw(f, 1, B, 100, 5, 5, 0), "R,1,INVALID"); /* 4 is DAY */
 	assert_string_equal(nw(f, 1, B, INT64_MIN, INT64_MIN, 9, 0), "R,1,INVALID");
 	/* INVALID before TICK/BAND/MAX_QTY. */
 	assert_string_equal(nw(f, 1, B, 100000, 5, 7, 0), "R,1,INVALID");
@@ -1346,6 +1385,355 @@ static void test_sink_small_caps(void **state)
 	}
 }
 
+
+/* ---------------------------------------------------------------------------------- */
+/* Order types: DAY, icebergs, stop orders                                             */
+
+static void test_day_end_of_day(void **state)
+{
+	(void)state;
+	struct fx *f = fx_def();
+
+	assert_string_equal(nw(f, 1, B, 100, 5, DAY, 0), "A,1,100,5");
+	nw(f, 2, B, 100, 5, GTC, 0);
+	nw(f, 3, B, 101, 5, DAY, 0);
+	nw(f, 4, S, 105, 5, DAY, 0);
+	nw(f, 5, S, 104, 5, DAY, 0);
+	nx(f, 6, B, 110, 2, DAY, 0, 0, 120); /* held DAY stop */
+	nx(f, 7, S, 90, 2, GTC, 0, 0, 80);   /* held GTC stop */
+	nx(f, 8, S, 90, 2, DAY, 0, 0, 70);   /* held DAY stop */
+	/* DAY trades like GTC. */
+	assert_string_equal(nw(f, 9, S, 101, 1, IOC, 0), "A,9,101,1 T,9,3,101,1,0,4");
+	/* Book order (bids best first, asks best first, queue order), then held stops in
+	 * arrival order; GTC stays. */
+	assert_string_equal(eod(f), "X,3,4,EXPIRE X,1,5,EXPIRE X,5,5,EXPIRE X,4,5,EXPIRE "
+				    "X,6,2,EXPIRE X,8,2,EXPIRE");
+	assert_string_equal(book_text(f), "B,100,2,5 H,S,80,90,7,2");
+	assert_int_equal(me_book_count(f->b), 2);
+	assert_int_equal(me_book_held(f->b), 1);
+	assert_string_equal(eod(f), "");
+	/* DAY in the POST_CROSS, FULL order like GTC. */
+	fx_free(f);
+}
+
+static void test_reject_invalid_ext(void **state)
+{
+	(void)state;
+	struct fx *f = fx_def();
+
+	nw(f, 1, S, 110, 5, GTC, 0);
+	/* show: only with GTC, DAY, POST; 0 < show < qty; not with stop; not < 0. */
+	assert_string_equal(nx(f, 2, B, 100, 5, IOC, 0, 2, 0), "R,2,INVALID");
+	assert_string_equal(nx(f, 2, B, 100, 5, FOK, 0, 2, 0), "R,2,INVALID");
+	assert_string_equal(nx(f, 2, B, 100, 5, GTC, 0, 5, 0), "R,2,INVALID");
+	assert_string_equal(nx(f, 2, B, 100, 5, GTC, 0, 6, 0), "R,2,INVALID");
+	assert_string_equal(nx(f, 2, B, 100, 5, GTC, 0, -1, 0), "R,2,INVALID");
+	assert_string_equal(nx(f, 2, B, 100, 5, GTC, 0, 2, 99), "R,2,INVALID");
+	/* stop: not < 0, not with POST. */
+	assert_string_equal(nx(f, 2, B, 100, 5, GTC, 0, 0, -5), "R,2,INVALID");
+	assert_string_equal(nx(f, 2, B, 100, 5, POST, 0, 0, 99), "R,2,INVALID");
+	/* The plain rules still apply, and INVALID comes before TICK/BAND/MAX_QTY/DUP. */
+	assert_string_equal(nx(f, 2, 2, 100, 5, GTC, 0, 2, 0), "R,2,INVALID");
+	assert_string_equal(nx(f, 2, B, 100, 5, 5, 0, 0, 99), "R,2,INVALID");
+	assert_string_equal(nx(f, 2, B, 0, 5, GTC, 0, 0, 99), "R,2,INVALID");
+	assert_string_equal(nx(f, 1, B, 100000, 5, IOC, 0, 2, 0), "R,1,INVALID");
+	assert_string_equal(nx(f, 2, B, 100000, 5, GTC, 0, 2, 0), "R,2,BAND");
+	assert_string_equal(nx(f, 2, B, 100, 5000000, GTC, 0, 0, 99), "R,2,MAX_QTY");
+	/* Valid: each tif an iceberg may have; a stop with IOC, FOK, DAY. */
+	assert_string_equal(nx(f, 2, B, 100, 5, GTC, 0, 2, 0), "A,2,100,5");
+	assert_string_equal(nx(f, 3, B, 99, 5, DAY, 0, 4, 0), "A,3,99,5");
+	assert_string_equal(nx(f, 4, B, 98, 5, POST, 0, 1, 0), "A,4,98,5");
+	assert_string_equal(nx(f, 5, B, 111, 5, IOC, 0, 0, 120), "A,5,111,5");
+	assert_string_equal(nx(f, 6, B, 111, 5, FOK, 0, 0, 120), "A,6,111,5");
+	assert_string_equal(nx(f, 7, B, 111, 5, DAY, 0, 0, 120), "A,7,111,5");
+	/* A POST iceberg that would cross. */
+	assert_string_equal(nx(f, 8, B, 110, 5, POST, 0, 1, 0), "R,8,POST_CROSS");
+	/* An id that is resting or held is DUP, whatever the new order is. */
+	assert_string_equal(nx(f, 2, S, 120, 5, GTC, 0, 0, 90), "R,2,DUP");
+	assert_string_equal(nw(f, 5, S, 120, 5, GTC, 0), "R,5,DUP");
+	assert_string_equal(nx(f, 6, S, 120, 5, GTC, 0, 2, 0), "R,6,DUP");
+	/* MODIFY of a held stop: INVALID, TICK, BAND, MAX_QTY on the new values. */
+	assert_string_equal(md(f, 5, 0, 5), "R,5,INVALID");
+	assert_string_equal(md(f, 5, 111, 0), "R,5,INVALID");
+	assert_string_equal(md(f, 5, 100000, 5), "R,5,BAND");
+	assert_string_equal(md(f, 5, 111, 5000000), "R,5,MAX_QTY");
+	assert_string_equal(book_text(f), "B,100,2,5/2 B,99,3,5/4 B,98,4,5/1 S,110,1,5 "
+					  "H,B,120,111,5,5 H,B,120,111,6,5 H,B,120,111,7,5");
+	fx_free(f);
+}
+
+static void test_iceberg_refill_mid_sweep(void **state)
+{
+	(void)state;
+	struct fx *f = fx_def();
+
+	/* Level 100: iceberg 1 (6, show 2), plain 2 (3), iceberg 3 (4, show 3). */
+	assert_string_equal(nx(f, 1, S, 100, 6, GTC, 0, 2, 0), "A,1,100,6");
+	nw(f, 2, S, 100, 3, GTC, 0);
+	nx(f, 3, S, 100, 4, GTC, 0, 3, 0);
+	nw(f, 4, S, 101, 2, GTC, 0);
+	/* Best shows visible parts only: 2 + 3 + 3. */
+	assert_int_equal(best_qty(f, S), 8);
+	/* 1's visible 2, then 2 (3), 3's visible 3, then 1 refilled (2), 3 refilled (1),
+	 * 1 (2), then the next level. */
+	assert_string_equal(nw(f, 10, B, 101, 15, GTC, 0),
+			    "A,10,101,15 T,10,1,100,2,13,4 T,10,2,100,3,10,0 T,10,3,100,3,7,1 "
+			    "T,10,1,100,2,5,2 T,10,3,100,1,4,0 T,10,1,100,2,2,0 "
+			    "T,10,4,101,2,0,0");
+	assert_string_equal(book_text(f), "");
+	/* An aggressor that ends exactly on a visible part: the iceberg refills and goes
+	 * behind the later order. */
+	nx(f, 20, S, 100, 5, GTC, 0, 2, 0);
+	nw(f, 21, S, 100, 1, GTC, 0);
+	assert_string_equal(nw(f, 22, B, 100, 2, IOC, 0), "A,22,100,2 T,22,20,100,2,0,3");
+	assert_string_equal(book_text(f), "S,100,21,1 S,100,20,3/2");
+	/* A partial take of the visible part keeps the place. */
+	assert_string_equal(nw(f, 23, B, 100, 1, IOC, 0), "A,23,100,1 T,23,21,100,1,0,0");
+	assert_string_equal(nw(f, 24, B, 100, 1, IOC, 0), "A,24,100,1 T,24,20,100,1,0,2");
+	assert_string_equal(book_text(f), "S,100,20,2/1");
+	/* An incoming iceberg uses its whole quantity, then rests showing min(show, rest). */
+	assert_string_equal(nx(f, 25, B, 100, 9, GTC, 0, 4, 0),
+			    "A,25,100,9 T,25,20,100,1,8,1 T,25,20,100,1,7,0");
+	assert_string_equal(book_text(f), "B,100,25,7/4");
+	assert_int_equal(best_qty(f, B), 4);
+	fx_free(f);
+}
+
+static void test_iceberg_modify_cancel(void **state)
+{
+	(void)state;
+	struct fx *f = fx_def();
+
+	nx(f, 1, B, 100, 10, GTC, 0, 4, 0);
+	nw(f, 2, B, 100, 3, GTC, 0);
+	/* Same price, less: keeps its place; visible = min(visible, qty). */
+	assert_string_equal(md(f, 1, 100, 3), "M,1,100,3");
+	assert_string_equal(book_text(f), "B,100,1,3/3 B,100,2,3");
+	assert_string_equal(md(f, 1, 100, 3), "M,1,100,3");
+	/* More: out and back in at the back, showing min(show, qty). */
+	assert_string_equal(md(f, 1, 100, 9), "M,1,100,9");
+	assert_string_equal(book_text(f), "B,100,2,3 B,100,1,9/4");
+	/* A new price that crosses: trades as an aggressor with its whole quantity. */
+	nw(f, 3, S, 101, 5, GTC, 0);
+	assert_string_equal(md(f, 1, 101, 9), "M,1,101,9 T,1,3,101,5,4,0");
+	assert_string_equal(book_text(f), "B,101,1,4/4 B,100,2,3");
+	assert_string_equal(cx(f, 1), "X,1,4,CANCEL");
+	/* A POST iceberg whose new price would cross is refused, unchanged. */
+	nx(f, 4, B, 99, 6, POST, 0, 2, 0);
+	nw(f, 5, S, 102, 1, GTC, 0);
+	assert_string_equal(md(f, 4, 102, 6), "R,4,POST_CROSS");
+	assert_string_equal(book_text(f), "B,100,2,3 B,99,4,6/2 S,102,5,1");
+	/* Mass cancel takes icebergs too. */
+	f->nrec = 0;
+	me_book_mass_cancel(f->b, 0, -1, &f->s);
+	rec_flush(&f->s);
+	check_book(f);
+	assert_string_equal(ev_text(f), "X,2,3,MASS X,4,6,MASS X,5,1,MASS");
+	fx_free(f);
+}
+
+static void test_fok_iceberg_stp(void **state)
+{
+	(void)state;
+	struct fx *f = fx_def();
+
+	nx(f, 1, S, 100, 10, GTC, 1, 2, 0);
+	nw(f, 2, S, 100, 3, GTC, 7);
+	/* 13 at the level with refills (only 5 shown): fills. */
+	assert_string_equal(nw(f, 10, B, 100, 13, FOK, 0),
+			    "A,10,100,13 T,10,1,100,2,11,8 T,10,2,100,3,8,0 T,10,1,100,2,6,6 "
+			    "T,10,1,100,2,4,4 T,10,1,100,2,2,2 T,10,1,100,2,0,0");
+	/* Owner 7 behind iceberg 3: the FOK of owner 7 meets 3's visible part, then its own
+	 * order before any refill: it can have 2, not 3. */
+	nx(f, 3, S, 100, 10, GTC, 1, 2, 0);
+	nw(f, 4, S, 100, 3, GTC, 7);
+	assert_string_equal(nw(f, 11, B, 100, 3, FOK, 7), "A,11,100,3 X,11,3,FOK");
+	assert_string_equal(nw(f, 12, B, 100, 2, FOK, 7), "A,12,100,2 T,12,3,100,2,0,8");
+	/* Now 4 is first: owner 7 gets nothing; owner 1 cannot take its own iceberg. */
+	assert_string_equal(nw(f, 13, B, 100, 1, FOK, 7), "A,13,100,1 X,13,1,FOK");
+	assert_string_equal(nw(f, 14, B, 100, 4, FOK, 1), "A,14,100,4 X,14,4,FOK");
+	/* More than the level holds, hidden included: refused. */
+	assert_string_equal(nw(f, 15, B, 100, 12, FOK, 0), "A,15,100,12 X,15,12,FOK");
+	assert_string_equal(nw(f, 16, B, 100, 11, FOK, 0),
+			    "A,16,100,11 T,16,4,100,3,8,0 T,16,3,100,2,6,6 T,16,3,100,2,4,4 "
+			    "T,16,3,100,2,2,2 T,16,3,100,2,0,0");
+	/* STP against a refilled iceberg: a GTC of owner 1 stops at it. */
+	nx(f, 5, S, 100, 4, GTC, 1, 1, 0);
+	assert_string_equal(nw(f, 17, B, 100, 2, GTC, 1), "A,17,100,2 X,17,2,STP");
+	fx_free(f);
+}
+
+static void test_stop_orders(void **state)
+{
+	(void)state;
+	struct me_params p = P_DEF;
+	p.max_orders = 8;
+	struct fx *f = fx_new(&p, 2);
+
+	assert_int_equal(me_book_last_price(f->b), 0);
+	/* No trade yet: every stop is held. */
+	assert_string_equal(nx(f, 1, B, 103, 2, GTC, 0, 0, 101), "A,1,103,2");
+	assert_string_equal(nx(f, 2, S, 95, 1, IOC, 0, 0, 99), "A,2,95,1");
+	assert_string_equal(nx(f, 3, B, 104, 2, GTC, 0, 0, 102), "A,3,104,2");
+	assert_string_equal(nx(f, 4, B, 110, 1, FOK, 0, 0, 104), "A,4,110,1");
+	assert_int_equal(me_book_held(f->b), 4);
+	assert_int_equal(me_book_count(f->b), 4);
+	/* Held stops are findable; CANCEL and MODIFY reach them. */
+	struct me_order_view v;
+	assert_int_equal(me_book_find(f->b, 4, &v), 0);
+	assert_int_equal(v.stop, 104);
+	assert_int_equal(v.price, 110);
+	assert_string_equal(md(f, 4, 108, 1), "M,4,108,1");
+	assert_string_equal(book_text(f), "H,B,101,103,1,2 H,S,99,95,2,1 H,B,102,104,3,2 "
+					  "H,B,104,108,4,1");
+	/* A trade at 101 elects 1 (stop 101); 1 trades at 102 and elects 3 (stop 102), which
+	 * trades at 103; 4 (stop 104) stays held. Each S comes after the order before it
+	 * finished. */
+	nw(f, 10, S, 101, 1, GTC, 0);
+	nw(f, 11, S, 102, 2, GTC, 0);
+	nw(f, 12, S, 103, 2, GTC, 0);
+	assert_string_equal(nw(f, 20, B, 101, 1, IOC, 0),
+			    "A,20,101,1 T,20,10,101,1,0,0 S,1 T,1,11,102,2,0,0 S,3 "
+			    "T,3,12,103,2,0,0");
+	assert_int_equal(me_book_last_price(f->b), 103);
+	assert_string_equal(book_text(f), "H,S,99,95,2,1 H,B,104,108,4,1");
+	/* A trade at 104 elects 4, an FOK that cannot fill: X FOK; its slot is free again. */
+	nw(f, 13, S, 104, 1, GTC, 0);
+	assert_string_equal(nw(f, 21, B, 104, 1, GTC, 0),
+			    "A,21,104,1 T,21,13,104,1,0,0 S,4 X,4,1,FOK");
+	assert_int_equal(me_book_count(f->b), 1);
+	/* Elected at once: the last price (104) already satisfies a sell stop at 105; its
+	 * trade at 96 then elects 2 (sell stop 99), an IOC that takes what is left. */
+	nw(f, 14, B, 96, 3, GTC, 0);
+	assert_string_equal(nx(f, 5, S, 96, 2, GTC, 0, 0, 105),
+			    "A,5,96,2 S,5 T,5,14,96,2,0,1 S,2 T,2,14,96,1,0,0");
+	assert_string_equal(book_text(f), "");
+	assert_int_equal(me_book_count(f->b), 0);
+	/* Held stops take pool slots: with 8 held, a ninth is FULL, and so is a GTC; an
+	 * elected stop needs no new slot. */
+	char want[32];
+	for (int64_t id = 30; id < 38; id++) {
+		snprintf(want, sizeof(want), "A,%lld,100,1", (long long)id);
+		assert_string_equal(nx(f, id, S, 100, 1, GTC, 0, 0, 50), want);
+	}
+	assert_string_equal(nx(f, 38, S, 100, 1, GTC, 0, 0, 50), "R,38,FULL");
+	assert_string_equal(nw(f, 38, S, 100, 1, GTC, 0), "R,38,FULL");
+	/* An IOC needs no slot; an IOC stop elected at once neither. */
+	assert_string_equal(nw(f, 38, S, 100, 1, IOC, 0), "A,38,100,1 X,38,1,IOC");
+	assert_string_equal(nx(f, 39, B, 100, 1, IOC, 0, 0, 90), "A,39,100,1 S,39 X,39,1,IOC");
+	/* ... but a held one does. */
+	assert_string_equal(nx(f, 40, B, 100, 1, IOC, 0, 0, 120), "R,40,FULL");
+	/* C on a held stop. */
+	assert_string_equal(cx(f, 30), "X,30,1,CANCEL");
+	assert_string_equal(cx(f, 30), "R,30,UNKNOWN");
+	/* A trade at 50 elects the seven left in arrival order; each rests in turn (a slot
+	 * of its own, none taken). */
+	assert_string_equal(nx(f, 41, B, 50, 1, GTC, 0, 0, 0), "A,41,50,1");
+	assert_string_equal(nw(f, 42, S, 50, 1, IOC, 0),
+			    "A,42,50,1 T,42,41,50,1,0,0 S,31 S,32 S,33 S,34 S,35 S,36 S,37");
+	assert_int_equal(me_book_held(f->b), 0);
+	assert_int_equal(me_book_count(f->b), 7);
+	fx_free(f);
+}
+
+/* Ids that differ only in a pattern matching the hash multiplier's inverse (here
+ * (i << 32) * phi^-1 mod 2^64: all with the same low 32 bits): with plain Fibonacci
+ * hashing (id * phi) their hashes share their top bits, so 100,000 of them landed in a
+ * handful of home slots and took 11 s of linear probing (sequential ids: 30 ms). The hash
+ * now folds the id's top half into the bottom half first. The check is the index's
+ * displacement, not a time: under the old hash it was in the billions. */
+static void test_id_index_mixing(void **state)
+{
+	(void)state;
+	const uint32_t n = 100000;
+	const uint64_t inv_phi = 0xf1de83e19937733dull; /* 0x9e3779b97f4a7c15^-1 mod 2^64 */
+	struct me_params p = { .price_lo = 1, .price_hi = 1000, .tick = 1, .max_qty = 1000,
+			       .max_orders = n };
+	size_t sz = me_book_memsize(&p);
+	void *mem = aligned_alloc(64, (sz + 63) & ~(size_t)63);
+	assert_non_null(mem);
+	struct me_book *b = me_book_init(mem, sz, &p);
+	assert_non_null(b);
+	static struct me_event ev[8];
+	struct me_sink s = { .ev = ev, .cap = 8, .flush = NULL };
+	for (uint32_t i = 1; i <= n; i++) {
+		struct me_cmd c = { .type = ME_CMD_NEW, .side = ME_BUY, .tif = ME_GTC,
+				    .id = (int64_t)(((uint64_t)i << 32) * inv_phi),
+				    .price = 1 + i % 500, .qty = 1 };
+		s.n = 0;
+		assert_int_equal(me_book_apply(b, &c, &s), 1);
+		assert_int_equal(ev[0].type, ME_EV_ACCEPT);
+	}
+	uint64_t max = 0, sum = me_book_ix_displacement(b, &max);
+	printf("test_id_index_mixing: %u ids, displacement %llu in all, %llu at most\n", n,
+	       (unsigned long long)sum, (unsigned long long)max);
+	assert_true(sum < 4ull * n);
+	assert_true(max < 64);
+	const char *what = NULL;
+	assert_int_equal(me_book_check(b, &what), 0);
+	for (uint32_t i = 1; i <= n; i++) {
+		struct me_cmd c = { .type = ME_CMD_CANCEL,
+				    .id = (int64_t)(((uint64_t)i << 32) * inv_phi) };
+		s.n = 0;
+		assert_int_equal(me_book_apply(b, &c, &s), 1);
+		assert_int_equal(ev[0].type, ME_EV_OUT);
+	}
+	assert_int_equal(me_book_count(b), 0);
+	assert_int_equal(me_book_ix_displacement(b, NULL), 0);
+	free(mem);
+}
+
+/* A book snapshot (me_snap.c, format version 2) holds icebergs' show and visible part,
+ * held stops in arrival order and the last trade price, and restores them exactly;
+ * version 1 is refused with a message that says why. */
+static void test_snapshot_order_types(void **state)
+{
+	(void)state;
+	struct fx *f = fx_def();
+	static char a[4096], bb[4096];
+
+	nx(f, 1, S, 100, 10, GTC, 0, 3, 0);
+	nw(f, 2, S, 100, 4, DAY, 0);
+	nw(f, 3, B, 99, 5, POST, 0);
+	nw(f, 4, B, 100, 4, IOC, 0); /* the iceberg's visible 3, then 1 of order 2 */
+	nx(f, 5, B, 105, 2, DAY, 0, 0, 103);
+	nx(f, 6, S, 90, 1, FOK, 0, 0, 95);
+	nx(f, 7, B, 106, 2, GTC, 0, 0, 104);
+	strcpy(a, book_text(f));
+	assert_string_equal(a, "B,99,3,5 S,100,2,3 S,100,1,7/3 H,B,103,105,5,2 H,S,95,90,6,1 "
+			       "H,B,104,106,7,2");
+	static unsigned char buf[8192];
+	struct dp_snap_w w;
+	dp_snap_w_init(&w, buf, sizeof(buf));
+	int64_t len = me_snap_save(f->b, &w);
+	assert_true(len > 0 && (size_t)len <= me_snap_bound(&f->p));
+	struct fx *g = fx_def();
+	char err[256];
+	assert_int_equal(me_snap_load(g->b, buf, (size_t)len, err, sizeof(err)), 0);
+	check_book(g);
+	assert_string_equal(book_text(g), a);
+	assert_int_equal(me_book_last_price(g->b), 100);
+	/* Both books go on alike: a buy stop at 100 is elected at once in each. */
+	strcpy(a, nx(f, 8, B, 100, 1, IOC, 0, 0, 100));
+	strcpy(bb, nx(g, 8, B, 100, 1, IOC, 0, 0, 100));
+	assert_string_equal(a, "A,8,100,1 S,8 T,8,2,100,1,0,2");
+	assert_string_equal(bb, a);
+	/* Version 1 (or any other) is refused, saying which. */
+	struct fx *h = fx_def();
+	struct dp_snap_sect sect;
+	memcpy(&sect, buf, sizeof(sect));
+	sect.version = 1;
+	memcpy(buf, &sect, sizeof(sect));
+	assert_int_equal(me_snap_load(h->b, buf, (size_t)len, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "version 1 predates icebergs and stop orders"));
+	sect.version = 3;
+	memcpy(buf, &sect, sizeof(sect));
+	assert_int_equal(me_snap_check(h->b, buf, (size_t)len, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "newer build"));
+	fx_free(f);
+	fx_free(g);
+	fx_free(h);
+}
 /* ---------------------------------------------------------------------------------- */
 /* Randomised: invariants hold under a long random mix, against a tiny reference for   */
 /* the live set.                                                                       */
@@ -1446,6 +1834,14 @@ int main(void)
 		cmocka_unit_test(test_big_quantities),
 		cmocka_unit_test(test_wide_book),
 		cmocka_unit_test(test_shift),
+		cmocka_unit_test(test_day_end_of_day),
+		cmocka_unit_test(test_reject_invalid_ext),
+		cmocka_unit_test(test_iceberg_refill_mid_sweep),
+		cmocka_unit_test(test_iceberg_modify_cancel),
+		cmocka_unit_test(test_fok_iceberg_stp),
+		cmocka_unit_test(test_stop_orders),
+		cmocka_unit_test(test_id_index_mixing),
+		cmocka_unit_test(test_snapshot_order_types),
 		cmocka_unit_test(test_sink_small_caps),
 		cmocka_unit_test(test_random_invariants),
 	};

@@ -7,7 +7,13 @@
  * to hit every rule: a narrow price range so orders cross often, a few owners so
  * self-trade prevention fires, every TIF, cancels and modifies of live, dead and
  * never-seen ids, duplicate ids, invalid fields, off-tick and out-of-band prices, too
- * large quantities, seeds and mass cancels. After every command the two event lists must
+ * large quantities, seeds and mass cancels; DAY orders and the end of the day, icebergs
+ * (refills in the middle of a sweep, FOK against them), stop orders (held, elected at
+ * once, cascades, modified and cancelled while held), and restarts: the engine's book
+ * saved (me_snap_save) and loaded into a fresh book mid-stream while the model goes on.
+ * Each seed draws a profile: plain (the old mix with a few new orders), iceberg-heavy,
+ * stop-heavy (small quantities that trip chains of stops), and mixed with frequent ends
+ * of day and restarts. After every command the two event lists must
  * be equal field by field; every CHECK_EVERY commands (and at the end) the whole book is
  * compared through me_book_walk() and me_book_check() must pass. At the end a coverage
  * table says how often each event type/reason and each model path occurred; each must be
@@ -29,6 +35,7 @@
 #include <cmocka.h>
 
 #include "me_book.h"
+#include "me_snap.h"
 #include "model.h"
 
 #define CHECK_EVERY 64
@@ -61,8 +68,8 @@ static int rng_pct(uint64_t *s, unsigned pct)
 /* ---- coverage ------------------------------------------------------------------- */
 
 struct coverage {
-	uint64_t accept, trade, modify;
-	uint64_t out[ME_OUT_MASS + 1];
+	uint64_t accept, trade, modify, elect, restarts;
+	uint64_t out[ME_OUT_EXPIRE + 1];
 	uint64_t rej[ME_REJ_FULL + 1];
 	struct mdl_paths paths; /* summed over seeds */
 	uint64_t cmds, events, flushes;
@@ -77,8 +84,9 @@ static void cover(const struct me_event *e, uint32_t n)
 		case ME_EV_ACCEPT: g_cov.accept++; break;
 		case ME_EV_TRADE: g_cov.trade++; break;
 		case ME_EV_MODIFY: g_cov.modify++; break;
+		case ME_EV_ELECT: g_cov.elect++; break;
 		case ME_EV_OUT:
-			if (e[i].reason <= ME_OUT_MASS)
+			if (e[i].reason <= ME_OUT_EXPIRE)
 				g_cov.out[e[i].reason]++;
 			break;
 		case ME_EV_REJECT:
@@ -112,10 +120,17 @@ static void collect_flush(struct me_sink *s)
 {
 	struct collect *c = s->arg;
 	for (uint32_t i = 0; i < s->n; i++) {
-		if (c->n < c->cap)
-			c->all[c->n++] = s->ev[i];
-		else
-			c->overflow = 1;
+		if (c->n == c->cap) { /* icebergs and stop cascades: no fixed bound */
+			uint32_t cap = c->cap ? 2 * c->cap : 64;
+			struct me_event *all = realloc(c->all, cap * sizeof(*all));
+			if (all == NULL) {
+				c->overflow = 1;
+				continue;
+			}
+			c->all = all;
+			c->cap = cap;
+		}
+		c->all[c->n++] = s->ev[i];
 	}
 	s->n = 0;
 	g_cov.flushes++;
@@ -133,17 +148,19 @@ static void collect_drain(struct collect *c)
 
 static const char *ev_name(uint8_t t)
 {
-	static const char *const n[] = { "?", "ACCEPT", "TRADE", "OUT", "REJECT", "MODIFY" };
-	return t <= ME_EV_MODIFY ? n[t] : "?";
+	static const char *const n[] = { "?", "ACCEPT", "TRADE", "OUT", "REJECT", "MODIFY",
+					 "GUARD", "ELECT" };
+	return t <= ME_EV_ELECT ? n[t] : "?";
 }
 
 static void print_cmd(const struct me_cmd *c)
 {
 	static const char *const t[] = { "?", "NEW", "CANCEL", "MODIFY" };
 	fprintf(stderr, "  cmd %s side=%u tif=%u id=%" PRId64 " price=%" PRId64
-		" qty=%" PRId64 " owner=%" PRIu64 " user=%" PRIx64 "\n",
+		" qty=%" PRId64 " owner=%" PRIu64 " user=%" PRIx64 " show=%" PRId64
+		" stop=%" PRId64 "\n",
 		c->type <= ME_CMD_MODIFY ? t[c->type] : "?", c->side, c->tif, c->id, c->price,
-		c->qty, c->owner, c->user);
+		c->qty, c->owner, c->user, c->show, c->stop);
 }
 
 static void print_events(const char *who, const struct me_event *e, uint32_t n)
@@ -189,8 +206,11 @@ struct run {
 	struct mdl m;
 	struct collect col;
 	struct me_event *sinkbuf;
-	struct me_event *mev;
 	struct me_order_view *wv_m, *wv_e;
+	size_t memsz;
+	void *snapbuf;
+	size_t snapcap;
+	unsigned profile; /* PROF_* */
 	uint32_t wv_n;
 	int64_t next_id;
 	int64_t *dead; /* ring of ids that were live once */
@@ -200,6 +220,8 @@ struct run {
 };
 
 #define DEAD_RING 256
+
+enum { PROF_PLAIN, PROF_ICE, PROF_STOP, PROF_MIXED, PROF_N };
 
 static int64_t lvl_price(const struct run *r, int64_t lvl)
 {
@@ -268,13 +290,70 @@ static int64_t gen_target(struct run *r, unsigned pct_live, unsigned pct_dead)
 {
 	uint64_t k = rng_below(&r->rng, 100);
 
-	if (k < pct_live && r->m.n > 0)
-		return r->m.ord[rng_below(&r->rng, r->m.n)].id;
+	if (k < pct_live && r->m.n + r->m.nheld > 0) {
+		uint64_t j = rng_below(&r->rng, r->m.n + r->m.nheld);
+		return j < r->m.n ? r->m.ord[j].id : r->m.held[j - r->m.n].id;
+	}
 	if (k < pct_live + pct_dead && r->ndead > 0) {
 		uint32_t n = r->ndead < DEAD_RING ? r->ndead : DEAD_RING;
 		return r->dead[rng_below(&r->rng, n)];
 	}
 	return NEVER_SEEN_BASE + (int64_t)rng_below(&r->rng, 1000);
+}
+
+/* Percent of NEWs that are icebergs and stop orders, by profile. */
+static const unsigned g_pct_show[PROF_N] = { 3, 45, 5, 20 };
+static const unsigned g_pct_stop[PROF_N] = { 2, 4, 40, 20 };
+
+/* Iceberg and stop fields for a NEW: mostly valid, now and then each INVALID rule. */
+static void gen_ext(struct run *r, struct me_cmd *c)
+{
+	uint64_t *s = &r->rng;
+
+	if (r->profile == PROF_ICE && c->qty > 0 && rng_pct(s, 50))
+		c->qty = r->p.max_qty - (int64_t)rng_below(s, 4); /* deep icebergs */
+	if (rng_pct(s, g_pct_show[r->profile])) {
+		if (c->qty > 1 && !rng_pct(s, 8))
+			c->show = 1 + (int64_t)rng_below(s, (uint64_t)(c->qty - 1 < 4 ? c->qty - 1
+										: 4));
+		else /* INVALID: not below qty, or not positive */
+			c->show = rng_pct(s, 50) ? c->qty + (int64_t)rng_below(s, 2)
+						 : -(int64_t)rng_below(s, 2) - 1;
+		if (rng_pct(s, 80) && (c->tif == ME_IOC || c->tif == ME_FOK))
+			c->tif = ME_GTC; /* mostly a tif an iceberg may have */
+	}
+	if (rng_pct(s, g_pct_stop[r->profile])) {
+		/* Around the last trade, on the grid or not, so that some are elected at once,
+		 * some soon, some never; now and then <= 0. */
+		int64_t off = (int64_t)rng_below(s, 7) - 3;
+		c->stop = lvl_price(r, r->mid) + off * r->p.tick;
+		if (r->m.last_px > 0 && rng_pct(s, r->profile == PROF_STOP ? 80 : 40)) {
+			/* Just out of reach of the last trade: held, and elected by a move
+			 * of a tick or two (cascades, as each elected stop moves it on). */
+			int64_t d = (1 + (int64_t)rng_below(s, 3)) * r->p.tick;
+			c->stop = r->m.last_px + ((c->side & 1) == ME_BUY ? d : -d);
+		}
+		if (rng_pct(s, 10))
+			c->stop += 1;
+		if (rng_pct(s, 4))
+			c->stop = -(int64_t)rng_below(s, 2);
+		if (c->stop == 0)
+			c->stop = -1;
+		if (rng_pct(s, 85) && c->tif == ME_POST)
+			c->tif = ME_GTC;
+		if (c->show != 0 && rng_pct(s, 80))
+			c->show = 0; /* show with stop is INVALID: keep it rare */
+		if (r->profile == PROF_STOP && c->qty > 3 && rng_pct(s, 70))
+			c->qty = 1 + (int64_t)rng_below(s, 3);
+		if (c->stop > 0 && c->price > 0 && rng_pct(s, r->profile == PROF_STOP ? 70 : 30)) {
+			/* A marketable limit beyond the trigger: once elected it trades on and
+			 * moves the price, which elects the next. */
+			int64_t lv = (c->stop - r->p.price_lo) / r->p.tick;
+			lv += ((c->side & 1) == ME_BUY ? 1 : -1) * (int64_t)rng_below(s, 3);
+			if (lv >= 0 && lv < r->levels)
+				c->price = lvl_price(r, lv);
+		}
+	}
 }
 
 static void gen_cmd(struct run *r, struct me_cmd *c)
@@ -295,14 +374,16 @@ static void gen_cmd(struct run *r, struct me_cmd *c)
 		c->type = ME_CMD_NEW;
 		c->side = (uint8_t)rng_below(s, 2);
 		uint64_t t = rng_below(s, 100);
-		c->tif = t < 45 ? ME_GTC : t < 65 ? ME_IOC : t < 82 ? ME_FOK : ME_POST;
+		c->tif = t < 40 ? ME_GTC : t < 58 ? ME_IOC : t < 74 ? ME_FOK : t < 88 ? ME_POST
+										  : ME_DAY;
 		if (rng_pct(s, 1))
 			c->side = (uint8_t)(2 + rng_below(s, 254));
 		if (rng_pct(s, 1))
-			c->tif = (uint8_t)(4 + rng_below(s, 252));
+			c->tif = (uint8_t)(5 + rng_below(s, 251));
 		c->price = gen_price(r, c->side & 1);
 		c->qty = gen_qty(r);
 		c->owner = gen_owner(r);
+		gen_ext(r, c);
 		uint64_t w = rng_below(s, 100);
 		if (w < 6 && r->m.n > 0)
 			c->id = r->m.ord[rng_below(s, r->m.n)].id; /* DUP */
@@ -322,6 +403,7 @@ static void gen_cmd(struct run *r, struct me_cmd *c)
 		struct me_order_view o;
 		int live = mdl_find(&r->m, c->id, &o) == 0;
 		c->side = live ? o.side : (uint8_t)rng_below(s, 2);
+		c->show = (int64_t)rng_below(s, 3); /* ignored by MODIFY */
 		c->tif = (uint8_t)rng_below(s, 4); /* ignored by MODIFY */
 		uint64_t w = rng_below(s, 100);
 		if (live && w < 45) {
@@ -365,8 +447,10 @@ static void print_views(const char *who, const struct me_order_view *v, uint32_t
 	fprintf(stderr, "  %s book: %u orders\n", who, n);
 	for (uint32_t i = 0; i < n; i++)
 		fprintf(stderr, "    side=%u px=%" PRId64 " id=%" PRId64 " qty=%" PRId64
-			" owner=%" PRIu64 " tif=%u user=%" PRIx64 "\n",
-			v[i].side, v[i].price, v[i].id, v[i].qty, v[i].owner, v[i].tif, v[i].user);
+			" owner=%" PRIu64 " tif=%u user=%" PRIx64 " show=%" PRId64 " vis=%" PRId64
+			" stop=%" PRId64 "\n",
+			v[i].side, v[i].price, v[i].id, v[i].qty, v[i].owner, v[i].tif, v[i].user,
+			v[i].show, v[i].visible, v[i].stop);
 }
 
 /* Whole-book comparison plus both invariant checkers. */
@@ -381,21 +465,29 @@ static void compare_books(struct run *r)
 	if (mdl_check(&r->m, &what) != 0)
 		fail_msg("model invariant broken (bug in the oracle): %s", what);
 
-	uint32_t nm = mdl_walk(&r->m, r->wv_m);
-	r->wv_n = 0;
-	int rc = me_book_walk(r->book, walk_collect, r);
-	int same = rc == 0 && r->wv_n == nm && me_book_count(r->book) == nm;
-	for (uint32_t i = 0; same && i < nm; i++) {
-		const struct me_order_view *a = &r->wv_m[i], *b = &r->wv_e[i];
-		same = a->id == b->id && a->price == b->price && a->qty == b->qty &&
-		       a->owner == b->owner && a->user == b->user && a->side == b->side &&
-		       a->tif == b->tif;
+	/* Resting orders, then held stop orders: every field of the view, pad included. */
+	for (int held = 0; held < 2; held++) {
+		uint32_t nm = held ? mdl_walk_held(&r->m, r->wv_m) : mdl_walk(&r->m, r->wv_m);
+		r->wv_n = 0;
+		int rc = held ? me_book_walk_held(r->book, walk_collect, r)
+			      : me_book_walk(r->book, walk_collect, r);
+		int same = rc == 0 && r->wv_n == nm;
+		for (uint32_t i = 0; same && i < nm; i++)
+			same = memcmp(&r->wv_m[i], &r->wv_e[i], sizeof(r->wv_m[i])) == 0;
+		if (!same) {
+			report_mismatch(r, NULL, held ? "held stops differ (me_book_walk_held)"
+						      : "books differ (me_book_walk)");
+			print_views("model", r->wv_m, nm);
+			print_views("engine", r->wv_e, r->wv_n);
+			fail_msg("book mismatch at seed %u cmd %u", r->seed, r->idx);
+		}
 	}
-	if (!same) {
-		report_mismatch(r, NULL, "books differ (me_book_walk)");
-		print_views("model", r->wv_m, nm);
-		print_views("engine", r->wv_e, r->wv_n);
-		fail_msg("book mismatch at seed %u cmd %u", r->seed, r->idx);
+	if (me_book_count(r->book) != mdl_count(&r->m) || me_book_held(r->book) != r->m.nheld ||
+	    me_book_last_price(r->book) != r->m.last_px) {
+		report_mismatch(r, NULL, "count, held count or last price differs");
+		fail_msg("count %u/%u held %u/%u last %" PRId64 "/%" PRId64, me_book_count(r->book),
+			 mdl_count(&r->m), me_book_held(r->book), r->m.nheld,
+			 me_book_last_price(r->book), r->m.last_px);
 	}
 
 	/* The read-only queries must agree with the model too. */
@@ -426,9 +518,7 @@ static void compare_books(struct run *r)
 		int64_t id = gen_target(r, 60, 20);
 		struct me_order_view a, b;
 		int ra = mdl_find(&r->m, id, &a), rb = me_book_find(r->book, id, &b);
-		if (ra != rb || (ra == 0 && (a.price != b.price || a.qty != b.qty ||
-					     a.side != b.side || a.owner != b.owner ||
-					     a.user != b.user || a.tif != b.tif))) {
+		if (ra != rb || (ra == 0 && memcmp(&a, &b, sizeof(a)) != 0)) {
 			report_mismatch(r, NULL, "me_book_find differs");
 			fail_msg("find id %" PRId64 ": model rc=%d engine rc=%d", id, ra, rb);
 		}
@@ -439,16 +529,17 @@ static void compare_events(struct run *r, const struct me_cmd *c, uint32_t nm,
 			   uint32_t ne_ret)
 {
 	struct me_event *e = r->col.all;
+	const struct me_event *mev = r->m.ev;
 	uint32_t ne = r->col.n;
 
 	if (r->col.overflow) {
 		report_mismatch(r, c, "engine wrote more events than the model bound");
 		fail();
 	}
-	if (ne_ret != ne || !evs_equal(r->mev, nm, e, ne)) {
+	if (ne_ret != ne || !evs_equal(mev, nm, e, ne)) {
 		report_mismatch(r, c, ne_ret != ne ? "return value != events written"
 						   : "event lists differ");
-		print_events("model", r->mev, nm);
+		print_events("model", mev, nm);
 		print_events("engine", e, ne);
 		fail_msg("mismatch at seed %u cmd %u", r->seed, r->idx);
 	}
@@ -474,11 +565,16 @@ static void run_setup(struct run *r, unsigned seed)
 	r->p.max_qty = 5 + (int64_t)rng_below(s, 40);
 	r->p.max_orders = pools[rng_below(s, 5)];
 	r->mid = r->levels / 2;
+	r->profile = seed % PROF_N;
 	r->next_id = 1;
 
 	size_t sz = me_book_memsize(&r->p);
 	assert_true(sz > 0);
 	sz = (sz + 63) & ~(size_t)63;
+	r->memsz = sz;
+	r->snapcap = me_snap_bound(&r->p);
+	r->snapbuf = malloc(r->snapcap);
+	assert_non_null(r->snapbuf);
 	r->mem = aligned_alloc(64, sz);
 	assert_non_null(r->mem);
 	memset(r->mem, 0xa5, sz); /* the engine must not rely on zeroed memory */
@@ -486,10 +582,8 @@ static void run_setup(struct run *r, unsigned seed)
 	assert_non_null(r->book);
 	assert_int_equal(mdl_init(&r->m, &r->p), 0);
 
-	uint32_t maxev = MDL_MAX_EVENTS(r->p.max_orders);
-	r->col.cap = maxev;
-	r->col.all = calloc(maxev, sizeof(*r->col.all));
-	r->mev = calloc(maxev, sizeof(*r->mev));
+	r->col.cap = 0;
+	r->col.all = NULL;
 	uint32_t cap = caps[rng_below(s, 5)];
 	r->sinkbuf = calloc(cap, sizeof(*r->sinkbuf));
 	r->col.s.ev = r->sinkbuf;
@@ -499,7 +593,7 @@ static void run_setup(struct run *r, unsigned seed)
 	r->wv_m = calloc(r->p.max_orders + 1u, sizeof(*r->wv_m));
 	r->wv_e = calloc(r->p.max_orders + 1u, sizeof(*r->wv_e));
 	r->dead = calloc(DEAD_RING, sizeof(*r->dead));
-	assert_true(r->col.all && r->mev && r->sinkbuf && r->wv_m && r->wv_e && r->dead);
+	assert_true(r->sinkbuf && r->wv_m && r->wv_e && r->dead);
 }
 
 static void run_teardown(struct run *r)
@@ -508,7 +602,7 @@ static void run_teardown(struct run *r)
 	mdl_fini(&r->m);
 	free(r->mem);
 	free(r->col.all);
-	free(r->mev);
+	free(r->snapbuf);
 	free(r->sinkbuf);
 	free(r->wv_m);
 	free(r->wv_e);
@@ -516,21 +610,75 @@ static void run_teardown(struct run *r)
 }
 
 /* Seeds and mass cancels: the two entry points that are not commands. */
+/* Restart: the engine's book through a snapshot section into fresh memory (filled with
+ * garbage first), the model untouched: the loaded book must go on exactly as the model. */
+static void restart(struct run *r)
+{
+	struct dp_snap_w w;
+	char err[256];
+
+	dp_snap_w_init(&w, r->snapbuf, r->snapcap);
+	int64_t len = me_snap_save(r->book, &w);
+	if (len < 0 || (size_t)len > r->snapcap)
+		fail_msg("seed %u cmd %u: me_snap_save: %lld (bound %zu)", r->seed, r->idx,
+			 (long long)len, r->snapcap);
+	void *mem = aligned_alloc(64, r->memsz);
+	assert_non_null(mem);
+	memset(mem, 0x5a, r->memsz);
+	struct me_book *b = me_book_init(mem, r->memsz, &r->p);
+	assert_non_null(b);
+	int rc = me_snap_load(b, r->snapbuf, (size_t)len, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("seed %u cmd %u: me_snap_load: %d %s", r->seed, r->idx, rc, err);
+	free(r->mem);
+	r->mem = mem;
+	r->book = b;
+	g_cov.restarts++;
+	compare_books(r);
+}
+
+static void end_of_day(struct run *r)
+{
+	struct me_cmd none;
+	memset(&none, 0, sizeof(none));
+	uint32_t nm = mdl_end_of_day(&r->m);
+	r->col.n = 0;
+	r->col.overflow = 0;
+	uint32_t ne = me_book_end_of_day(r->book, &r->col.s);
+	collect_drain(&r->col);
+	for (uint32_t i = 0; i < nm; i++)
+		remember_dead(r, r->m.ev[i].id);
+	compare_events(r, &none, nm, ne);
+}
+
 static void side_op(struct run *r)
 {
 	uint64_t *s = &r->rng;
+	const unsigned pct_eod = r->profile == PROF_MIXED ? 20 : 6;
+	const unsigned pct_restart = r->profile == PROF_MIXED ? 25 : 8;
+
+	uint64_t k = rng_below(s, 100);
+	if (k < pct_eod) {
+		end_of_day(r);
+		return;
+	}
+	if (k < pct_eod + pct_restart) {
+		restart(r);
+		return;
+	}
 
 	if (rng_pct(s, 40)) {
 		uint64_t owner = rng_pct(s, 30) ? 0 : 1 + rng_below(s, 3);
 		int side = (int)rng_below(s, 3) - 1;
 		struct me_cmd none;
 		memset(&none, 0, sizeof(none));
-		uint32_t nm = mdl_mass_cancel(&r->m, owner, side, r->mev);
+		uint32_t nm = mdl_mass_cancel(&r->m, owner, side);
 		r->col.n = 0;
+		r->col.overflow = 0;
 		uint32_t ne = me_book_mass_cancel(r->book, owner, side, &r->col.s);
 		collect_drain(&r->col);
 		for (uint32_t i = 0; i < nm; i++)
-			remember_dead(r, r->mev[i].id);
+			remember_dead(r, r->m.ev[i].id);
 		if (ne != nm)
 			fprintf(stderr, "mass cancel owner=%" PRIu64 " side=%d: model %u, engine %u\n",
 				owner, side, nm, ne);
@@ -539,8 +687,7 @@ static void side_op(struct run *r)
 	}
 	/* seed: mostly valid, sometimes a live id, a crossing price or a bad field */
 	int side = (int)rng_below(s, 2);
-	int64_t id = rng_pct(s, 10) && r->m.n > 0 ? r->m.ord[rng_below(s, r->m.n)].id
-						  : r->next_id++;
+	int64_t id = rng_pct(s, 10) ? gen_target(r, 100, 0) : r->next_id++;
 	int64_t price = gen_price(r, side);
 	if (rng_pct(s, 20)) { /* at or through the opposite best: -EDOM */
 		int64_t bp, bq;
@@ -575,7 +722,7 @@ static void run_one(unsigned seed, unsigned ncmds)
 			side_op(&r);
 		} else {
 			gen_cmd(&r, &c);
-			uint32_t nm = mdl_apply(&r.m, &c, r.mev);
+			uint32_t nm = mdl_apply(&r.m, &c);
 			r.col.n = 0;
 			r.col.overflow = 0;
 			uint32_t ne = me_book_apply(r.book, &c, &r.col.s);
@@ -584,7 +731,7 @@ static void run_one(unsigned seed, unsigned ncmds)
 			g_cov.cmds++;
 			/* ids that just stopped being live become "dead" candidates */
 			for (uint32_t i = 0; i < nm; i++) {
-				const struct me_event *e = &r.mev[i];
+				const struct me_event *e = &r.m.ev[i];
 				if (e->type == ME_EV_OUT)
 					remember_dead(&r, e->id);
 				if (e->type == ME_EV_TRADE && e->rleaves == 0)
@@ -610,15 +757,15 @@ struct want {
 static void directed(struct run *r, const struct me_cmd *c, const struct want *w,
 		     uint32_t nw)
 {
-	uint32_t nm = mdl_apply(&r->m, c, r->mev);
+	uint32_t nm = mdl_apply(&r->m, c);
+	const struct me_event *mev = r->m.ev;
 	int ok = nm == nw;
 	for (uint32_t i = 0; ok && i < nw; i++)
-		ok = r->mev[i].type == w[i].type && r->mev[i].reason == w[i].reason &&
-		     r->mev[i].id == w[i].id && r->mev[i].qty == w[i].qty &&
-		     r->mev[i].rid == w[i].rid;
+		ok = mev[i].type == w[i].type && mev[i].reason == w[i].reason &&
+		     mev[i].id == w[i].id && mev[i].qty == w[i].qty && mev[i].rid == w[i].rid;
 	if (!ok) {
 		print_cmd(c);
-		print_events("model", r->mev, nm);
+		print_events("model", mev, nm);
 		fail_msg("the model got a hand-worked case wrong (step %u)", r->idx);
 	}
 	r->col.n = 0;
@@ -661,9 +808,8 @@ static void test_model_hand_cases(void **state)
 	r.book = me_book_init(r.mem, sz, &r.p);
 	assert_non_null(r.book);
 	assert_int_equal(mdl_init(&r.m, &r.p), 0);
-	r.col.cap = MDL_MAX_EVENTS(16);
-	r.col.all = calloc(r.col.cap, sizeof(*r.col.all));
-	r.mev = calloc(r.col.cap, sizeof(*r.mev));
+	r.snapcap = 1;
+	r.snapbuf = malloc(1);
 	r.sinkbuf = calloc(2, sizeof(*r.sinkbuf));
 	r.col.s = (struct me_sink){ .ev = r.sinkbuf, .cap = 2, .flush = collect_flush,
 				    .arg = &r.col };
@@ -766,6 +912,9 @@ static void test_diff_random(void **state)
 		{ "OUT FOK", g_cov.out[ME_OUT_FOK] },
 		{ "OUT STP", g_cov.out[ME_OUT_STP] },
 		{ "OUT MASS", g_cov.out[ME_OUT_MASS] },
+		{ "OUT EXPIRE", g_cov.out[ME_OUT_EXPIRE] },
+		{ "ELECT", g_cov.elect },
+		{ "restarts", g_cov.restarts },
 		{ "REJECT INVALID", g_cov.rej[ME_REJ_INVALID] },
 		{ "REJECT DUP", g_cov.rej[ME_REJ_DUP] },
 		{ "REJECT UNKNOWN", g_cov.rej[ME_REJ_UNKNOWN] },
@@ -789,6 +938,16 @@ static void test_diff_random(void **state)
 		{ "path seed_eexist", p->seed_eexist },
 		{ "path seed_enospc", p->seed_enospc },
 		{ "path seed_edom", p->seed_edom },
+		{ "path ice_refill", p->ice_refill },
+		{ "path ice_refill_mid", p->ice_refill_mid },
+		{ "path ice_rested", p->ice_rested },
+		{ "path fok_ice_filled", p->fok_ice_filled },
+		{ "path stop_held", p->stop_held },
+		{ "path stop_now", p->stop_now },
+		{ "path stop_elected", p->stop_elected },
+		{ "path stop_cascade", p->stop_cascade },
+		{ "path stop_modified", p->stop_modified },
+		{ "path day_expired", p->day_expired },
 		{ "sink flushes", g_cov.flushes },
 	};
 	printf("test_diff: %u seeds x %u commands from seed %u: %" PRIu64 " commands, %" PRIu64
