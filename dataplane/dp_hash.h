@@ -17,7 +17,7 @@
  * compute offline which keys share a slot and fill one probe run. With a seed drawn at
  * start (getrandom) that map is unknown. It is not a cryptographic PRF (SipHash would be):
  * enough for tables of a few thousand slots whose inserts cost the attacker a connection
- * or a firm's signature; the owner bounds every probe loop by the table's size anyway.
+ * or a firm's signature, and whose probe runs end at an empty slot (none is ever full).
  * (A CRC such as rte_hash_crc is no substitute: it is linear, so which keys collide does
  * not depend on its seed.)
  *

@@ -1982,7 +1982,9 @@ static void test_table_full(void **state)
 }
 
 /* Many sessions: the peer and id indexes under inserts and deletes (backward shift). */
-static void test_many_sessions(void **state)
+/* A full table of 3000 sessions found by session id and by peer, with its indexes'
+ * hash keyed by seed (ss_params.hash_seed; 0 in the other tests). */
+static void many_sessions(uint64_t seed)
 {
 	enum { N = 3000 };
 	struct fx f;
@@ -1990,8 +1992,8 @@ static void test_many_sessions(void **state)
 	struct dg d;
 	unsigned i;
 
-	(void)state;
 	params(&pr, SS_UDP);
+	pr.hash_seed = seed;
 	pr.max_sessions = N;
 	pr.retrans_depth = 1;
 	pr.retrans_max = 1;
@@ -2030,6 +2032,13 @@ static void test_many_sessions(void **state)
 	assert_int_equal(stats(&f).neg_ok, N);
 	assert_int_equal(stats(&f).est_ok, N / 2);
 	fx_close(&f);
+}
+
+static void test_many_sessions(void **state)
+{
+	(void)state;
+	many_sessions(0);
+	many_sessions(0x5eedf00dcafe1234ull); /* as tokexd: a random seed */
 }
 
 /* The datagrams that make the most reply bytes, each given an ss_out with exactly the
