@@ -15,6 +15,8 @@
 
 #include <tokex/proto.h>
 
+#include "dataplane/dp_hash.h"
+
 void cp_sched_init(struct cp_sched *s, struct cp_life *L, uint64_t (*clock)(void *), void *arg)
 {
 	memset(s, 0, sizeof(*s));
@@ -79,12 +81,10 @@ static int cp_list_next(struct cp_sched *s, const struct cp_life_contract *like,
 	return rc;
 }
 
+/* Whether a message is the one last logged: its FNV-1a (kept in memory only). */
 static uint32_t cp_sched_hash(const char *t)
 {
-	uint32_t h = 2166136261u;
-	for (; *t; t++)
-		h = (h ^ (uint8_t)*t) * 16777619u;
-	return h;
+	return (uint32_t)dp_fnv1a64(DP_FNV_INIT, t, strlen(t));
 }
 
 static struct cp_sched_note *cp_sched_note_of(struct cp_sched *s, uint32_t id, int add)

@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dp_hash.h" /* dp_fnv1a64: the configuration fingerprints */
+
 /* The first 16 bytes of every module's section header. */
 struct dp_snap_sect {
 	uint32_t magic;   /* the module's, e.g. ME_SNAP_MAGIC */
@@ -103,18 +105,6 @@ static inline const void *dp_snap_r_skip(struct dp_snap_r *r, size_t n)
 	const void *p = r->buf + r->off;
 	r->off += n;
 	return p;
-}
-
-/* FNV-1a, 64 bits: the configuration fingerprints (not an integrity check). */
-#define DP_SNAP_FNV_INIT 0xcbf29ce484222325ull
-static inline uint64_t dp_snap_fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
 }
 
 /* Opens a module's section: takes hdr_len bytes (the module's header, struct dp_snap_sect

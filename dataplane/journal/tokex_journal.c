@@ -42,6 +42,7 @@
 #include "cp_clock.h"
 #include "cp_config.h"
 #include "cp_state.h"
+#include "dataplane/dp_hash.h"
 #include "dataplane/dp_msg.h"
 #include "jn_journal.h"
 #include "mc_core.h"
@@ -450,7 +451,7 @@ static void owner_put(struct owner_map *m, uint64_t k, uint64_t v)
 		return;
 	if (2 * (m->n + 1) > m->cap)
 		owner_grow(m);
-	size_t i = (size_t)(k * 0x9e3779b97f4a7c15ull) & (m->cap - 1);
+	size_t i = (size_t)dp_hash64(k) & (m->cap - 1);
 	while (m->key[i] && m->key[i] != k)
 		i = (i + 1) & (m->cap - 1);
 	if (!m->key[i])
@@ -463,7 +464,7 @@ static int owner_get(const struct owner_map *m, uint64_t k, uint64_t *v)
 {
 	if (!m->cap || k == 0)
 		return 0;
-	size_t i = (size_t)(k * 0x9e3779b97f4a7c15ull) & (m->cap - 1);
+	size_t i = (size_t)dp_hash64(k) & (m->cap - 1);
 	while (m->key[i]) {
 		if (m->key[i] == k) {
 			*v = m->val[i];

@@ -26,6 +26,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "dataplane/dp_hash.h"
+
 #include "me_snap.h" /* me_book_params() */
 
 #define MC_MAP_SIZE 128 /* power of two, > 2 * MC_MAX_CONTRACTS */
@@ -216,9 +218,11 @@ size_t mc_core_memsize(const struct mc_contract_params *c, uint32_t n)
 	return mc_core_memsize_cfg(c, n, NULL);
 }
 
+/* The tables of this file are keyed by the exchange's own ids (contracts, firms' accounts,
+ * order ids): dp_hash64, unkeyed. */
 static uint32_t mc_hash(uint32_t id)
 {
-	return (id * 2654435761u) >> 25; /* top 7 bits: MC_MAP_SIZE = 128 */
+	return (uint32_t)dp_hash64(id) & (MC_MAP_SIZE - 1);
 }
 
 static struct mc_contract *mc_find(struct mc_core *mc, uint32_t id)
@@ -345,8 +349,7 @@ struct mc_core *mc_core_init(void *mem, size_t len, const struct mc_contract_par
 
 static uint32_t mc_acct_hash(uint32_t firm, uint32_t account)
 {
-	uint64_t k = (uint64_t)firm << 32 | account;
-	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 32);
+	return (uint32_t)dp_hash64((uint64_t)firm << 32 | account);
 }
 
 /* Index of (firm, account) in acct[], or MC_NULL_ACCT. */
@@ -367,7 +370,7 @@ static uint32_t mc_acct_find(const struct mc_core *mc, uint32_t firm, uint32_t a
 
 static uint32_t mc_trk_home(const struct mc_core *mc, int64_t id)
 {
-	return (uint32_t)((((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 32) & mc->trk_mask);
+	return (uint32_t)dp_hash64((uint64_t)id) & mc->trk_mask;
 }
 
 static struct mc_trk *mc_trk_find(struct mc_core *mc, int64_t id)

@@ -350,9 +350,9 @@ uint64_t mc_snap_config(const struct mc_core *mc)
 {
 	struct mc_snap_core c;
 	mc__snap_core(mc, &c);
-	uint64_t h = DP_SNAP_FNV_INIT;
+	uint64_t h = DP_FNV_INIT;
 	uint32_t shape[5] = { c.cap, c.acct_max, c.trk_max, c.det_srcs, c.det_sessions };
-	h = dp_snap_fnv(h, shape, sizeof(shape));
+	h = dp_fnv1a64(h, shape, sizeof(shape));
 	for (uint32_t i = 0; i < c.cap; i++) {
 		struct mc_snap_slot k;
 		const struct me_book *b;
@@ -375,7 +375,7 @@ uint64_t mc_snap_config(const struct mc_core *mc)
 		f.max_orders = k.max_orders;
 		f.phase = k.phase;
 		f.spot = k.spot;
-		h = dp_snap_fnv(h, &f, sizeof(f));
+		h = dp_fnv1a64(h, &f, sizeof(f));
 	}
 	return h;
 }

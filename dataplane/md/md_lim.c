@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "dataplane/dp_hash.h"
+
 #define NS_PER_S 1000000000ull
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
@@ -109,17 +111,11 @@ static inline uint64_t bucket_now(struct md_bucket *b, uint64_t now)
 	return b->tok / NS_PER_S;
 }
 
-/* murmur3's 64-bit finalizer over the keyed address: every address bit moves the set. */
+/* The keyed hash of the address (dp_hash.h): every address bit moves the set, and no
+ * sender knows which addresses share one. */
 static inline uint32_t set_of(const struct md_lim *l, uint32_t addr)
 {
-	uint64_t h = addr ^ l->seed;
-
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return (uint32_t)h & l->set_mask;
+	return (uint32_t)dp_hash64_keyed(addr, l->seed) & l->set_mask;
 }
 
 void md_lim_check(struct md_lim *l, uint32_t addr, uint64_t now, struct md_lim_grant *g)

@@ -17,6 +17,8 @@
 #include <tokex/codec.h>
 #include <tokex/venue.h>
 
+#include "dataplane/dp_hash.h"
+
 #define NS_PER_S 1000000000ull
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 #define SLOT_BYTES TKX_MAX_DGRAM /* fixed ring slot; 1472 = 23 x 64, so slots stay aligned */
@@ -202,7 +204,7 @@ size_t md_pub_memsize(const struct md_params *p)
 
 static inline uint32_t hash_slot(const struct md_pub *p, uint32_t id)
 {
-	return (uint32_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 32) & p->hash_mask;
+	return (uint32_t)dp_hash64(id) & p->hash_mask; /* the exchange's ids: unkeyed */
 }
 
 /* Index of contract id in p->cs, or -1. At most hash_size probes: the table is never
@@ -274,14 +276,16 @@ struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *prm)
 			;
 		p->hash[h] = i + 1;
 	}
-	/* FNV-1a of the room and the start list: what a snapshot must have been saved by. */
-	uint64_t fp = 0xcbf29ce484222325ull;
+	/* FNV-1a of the room and the start list, each word little-endian: what a snapshot
+	 * must have been saved by. */
+	uint64_t fp = DP_FNV_INIT;
 	uint32_t words[2] = { p->max_contracts, p->n_contracts };
 	for (i = 0; i < 2 + 2 * p->n_contracts; i++) {
 		uint32_t w = i < 2 ? words[i] : (i & 1) ? p->cs[(i - 2) / 2].phase
 							  : p->cs[(i - 2) / 2].id;
-		for (int k = 0; k < 4; k++)
-			fp = (fp ^ ((w >> (8 * k)) & 0xff)) * 0x100000001b3ull;
+		const uint8_t le[4] = { (uint8_t)w, (uint8_t)(w >> 8), (uint8_t)(w >> 16),
+					(uint8_t)(w >> 24) };
+		fp = dp_fnv1a64(fp, le, sizeof(le));
 	}
 	p->start_fp = fp;
 	return p;

@@ -21,6 +21,8 @@
 #include <tokex/codec.h>
 #include <tokex/venue.h>
 
+#include "dataplane/dp_hash.h"
+
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
 #define NO_BUF 0xFFFFu
@@ -148,6 +150,7 @@ struct ss_table {
 	uint32_t max_sessions;
 	uint32_t n_firms;
 	uint32_t ht_mask;       /* hash table size - 1 */
+	uint64_t hash_seed;     /* keys both indexes' hash (ss_params.hash_seed) */
 	uint32_t ring_mask;     /* retrans_depth - 1 */
 	uint32_t ring_shift;    /* log2(retrans_depth) */
 	uint32_t retrans_max;
@@ -223,29 +226,25 @@ static inline int peer_tcp(const struct ss_peer *p)
 	return p->conn != 0;
 }
 
-static inline uint64_t mix64(uint64_t x)
-{
-	/* splitmix64's finaliser: every input bit moves every output bit. */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static inline uint32_t peer_hash(const struct ss_peer *p)
+/*
+ * The indexes' hashes face attackers: a client chooses its session ids and, within its
+ * addresses, its peers. With a public hash it could compute offline a set of keys that
+ * share one probe run and make every lookup of that run walk it. So both are the keyed
+ * hash of dp_hash.h (seed: ss_params.hash_seed, random in tokexd), well mixed over every
+ * bit of the key, and an insert needs a firm's signature besides.
+ */
+static inline uint32_t peer_hash(const struct ss_table *t, const struct ss_peer *p)
 {
 	uint64_t a, b;
 
 	memcpy(&a, p, 8);
 	memcpy(&b, (const uint8_t *)p + 8, 8);
-	return (uint32_t)mix64(a ^ mix64(b));
+	return (uint32_t)dp_hash64_keyed(a ^ dp_hash64_keyed(b, t->hash_seed), t->hash_seed);
 }
 
-static inline uint32_t id_hash(uint64_t id)
+static inline uint32_t id_hash(const struct ss_table *t, uint64_t id)
 {
-	return (uint32_t)mix64(id);
+	return (uint32_t)dp_hash64_keyed(id, t->hash_seed);
 }
 
 static inline int room(const struct ss_out *out, unsigned bufs, unsigned orders)
@@ -375,12 +374,12 @@ typedef uint32_t (*home_fn)(const struct ss_table *t, uint16_t slot);
 
 static uint32_t home_peer(const struct ss_table *t, uint16_t slot)
 {
-	return peer_hash(&t->sess[slot].peer) & t->ht_mask;
+	return peer_hash(t, &t->sess[slot].peer) & t->ht_mask;
 }
 
 static uint32_t home_id(const struct ss_table *t, uint16_t slot)
 {
-	return id_hash(t->sess[slot].session_id) & t->ht_mask;
+	return id_hash(t, t->sess[slot].session_id) & t->ht_mask;
 }
 
 static void ht_insert(struct ss_table *t, uint16_t *ht, uint32_t i, uint16_t slot)
@@ -419,7 +418,7 @@ static void ht_erase(struct ss_table *t, uint16_t *ht, home_fn home, uint16_t sl
 
 static uint16_t peer_find(const struct ss_table *t, const struct ss_peer *p)
 {
-	uint32_t i = peer_hash(p) & t->ht_mask;
+	uint32_t i = peer_hash(t, p) & t->ht_mask;
 
 	for (;;) {
 		uint16_t s = t->peer_ht[i];
@@ -432,7 +431,7 @@ static uint16_t peer_find(const struct ss_table *t, const struct ss_peer *p)
 
 static uint16_t id_find(const struct ss_table *t, uint64_t id)
 {
-	uint32_t i = id_hash(id) & t->ht_mask;
+	uint32_t i = id_hash(t, id) & t->ht_mask;
 
 	for (;;) {
 		uint16_t s = t->id_ht[i];
@@ -2407,6 +2406,7 @@ struct ss_table *ss_table_init(void *mem, size_t len, const struct ss_params *p)
 	t->max_sessions = p->max_sessions;
 	t->n_firms = p->n_firms;
 	t->ht_mask = l.ht_size - 1;
+	t->hash_seed = p->hash_seed;
 	t->ring_mask = p->retrans_depth - 1;
 	t->ring_shift = (uint32_t)__builtin_ctz(p->retrans_depth);
 	t->retrans_max = p->retrans_max;

@@ -303,6 +303,10 @@ struct ss_params {
 	 * keep their slots to refuse them, and the keys UDP sessions had before it (which it
 	 * forgets) can never be derived again (16).                                       0 */
 	uint64_t logon_floor_ns;
+	/* Keys the hash of the table's indexes (peers, session ids): a value no client can
+	 * know (tokexd: random at start), so that none can aim its keys at one probe run.
+	 * The indexes live in memory only; any value works.                                0 */
+	uint64_t hash_seed;
 };
 
 /* Outbound datagram (UDP) or stream chunk (TCP) for one peer. */

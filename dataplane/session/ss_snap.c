@@ -288,5 +288,5 @@ uint64_t ss_snap_config(const struct ss_table *t)
 	struct ss_snap_table d;
 	ss__snap_table(t, &d);
 	uint32_t f[3] = { d.max_sessions, d.depth, d.core };
-	return dp_snap_fnv(DP_SNAP_FNV_INIT, f, sizeof(f));
+	return dp_fnv1a64(DP_FNV_INIT, f, sizeof(f));
 }

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <liburing.h>
@@ -22,6 +23,7 @@
 #include <tokex/codec.h>
 #include <tokex/venue.h>
 
+#include "dataplane/dp_hash.h"
 #include "td_bq.h"
 #include "td_clock.h"
 #include "td_gw.h"
@@ -121,7 +123,8 @@ struct td_gw {
 	struct conn_adm *adm;   /* [max_conns] */
 	struct ip_count *ipt;   /* connections per address */
 	uint32_t ipt_mask;
-	unsigned ipt_shift;     /* 64 - log2(entries): the hash keeps the product's top bits */
+	unsigned ipt_shift;     /* 64 - log2(entries): the hash's top bits are the home */
+	uint64_t ipt_seed;      /* keys the hash: random at td_gw_create() */
 	uint16_t *kick;         /* connections with new bytes in their send queue */
 	uint16_t *dead;         /* DEAD connections waiting for conn_reap() */
 	uint32_t *parked;       /* conn ids whose frames wait for room on the in queue */
@@ -213,9 +216,10 @@ static void un_unlink(struct td_gw *gw, uint32_t slot)
 
 static inline uint32_t ipt_home(const struct td_gw *gw, uint32_t ip)
 {
-	/* Fibonacci hashing: the addresses of one subnet differ in a few bits, which the
-	 * multiplication spreads over the top bits kept. */
-	return (uint32_t)(((uint64_t)ip * 0x9E3779B97F4A7C15ull) >> gw->ipt_shift);
+	/* dp_hash.h's keyed hash: the addresses of one subnet differ in a few bits, which it
+	 * spreads over the top bits kept; clients choose their addresses, and without the
+	 * seed none can pick the ones that share a probe run. */
+	return (uint32_t)(dp_hash64_keyed(ip, gw->ipt_seed) >> gw->ipt_shift);
 }
 
 /* The entry of ip, or the empty one where it goes. Never full: it has twice as many
@@ -1156,6 +1160,8 @@ int td_gw_create(struct td_gw **out_gw, const struct td_gw_conf *conf, char *err
 	gw->ipt_shift = 64;
 	for (uint32_t k = ipt_cap; k > 1; k >>= 1)
 		gw->ipt_shift--;
+	if (getrandom(&gw->ipt_seed, sizeof(gw->ipt_seed), 0) != (ssize_t)sizeof(gw->ipt_seed))
+		gw->ipt_seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	gw->un_head = gw->un_tail = GW_NONE;
 	gw->kick = (uint16_t *)(mem + o_kick);
 	gw->dead = (uint16_t *)(mem + o_dead);

@@ -450,6 +450,10 @@ static void td_ss_params(const struct cp_config *cfg, struct ss_params *p, struc
 	p->linger_ms = cfg->linger_ms;
 	p->udp_auth = cfg->udp_auth ? SS_AUTH_REQUIRED : SS_AUTH_OFF;
 	p->logon_floor_ns = td_now_ns(); /* no logon of before this start: ss_session.h 14, 16 */
+	/* A seed no client can know, so that none can aim its session ids or addresses at
+	 * one probe run of the table's indexes (ss_session.c). */
+	if (getrandom(&p->hash_seed, sizeof(p->hash_seed), 0) != (ssize_t)sizeof(p->hash_seed))
+		p->hash_seed = td_mono_ns() ^ (uint64_t)getpid() << 32;
 }
 
 static void td_print_logs(struct td_app *a)

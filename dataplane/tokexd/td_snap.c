@@ -141,14 +141,14 @@ const struct td_snap_stats *td_snap_stats(const struct td_app *a)
 /* The configuration the modules were built from, as a fingerprint of them fresh. */
 static uint64_t td_snap_config(const struct td_app *a)
 {
-	uint64_t h = DP_SNAP_FNV_INIT;
+	uint64_t h = DP_FNV_INIT;
 	uint64_t part[4] = { ss_snap_config(a->ss), md_snap_config(a->md), a->cfg.mode,
 			     a->route.n_match };
 	for (uint32_t m = 0; m < a->route.n_match; m++) {
 		uint64_t c = mc_snap_config(a->match[m].mc);
-		h = dp_snap_fnv(h, &c, sizeof(c));
+		h = dp_fnv1a64(h, &c, sizeof(c));
 	}
-	return dp_snap_fnv(h, part, sizeof(part));
+	return dp_fnv1a64(h, part, sizeof(part));
 }
 
 static void td_snap_config_once(struct td_snap *s, struct td_app *a)

@@ -1,7 +1,7 @@
 /*
  * bench_snap.c - what a snapshot costs the RX core (docs/BENCHMARKS.md "Journal",
  * "Snapshots"): the time mc_snap_save + ss_snap_save + md_snap_save take to serialize
- * tokexd's default shape (12 contracts of 65 536 orders, 4 spare slots, 256 UDP sessions
+ * tokexd's default shape (12 contracts of 65 536 orders, 4 spare slots, 256 sessions
  * of retransmit depth 1 024, the publisher) into a preallocated buffer, and the size, for
  * a given number of resting orders and sessions with full retransmit rings; and what
  * loading takes at start. Not a test: run it from a Release build.

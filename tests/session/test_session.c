@@ -17,10 +17,9 @@
 #include <tokex/codec.h>
 
 #include "ss_session.h"
+#include "ss_test_fixture.h"
 
-#define MS 1000000ull
-#define T0 (1700000000ull * 1000000000ull) /* a plausible wall clock */
-#define MAX_OMSGS 512
+/* ---- The table under test (the fixture: ss_test_fixture.h) ------------------------- */
 
 static const struct ss_firm firms[] = {
 	{ .firm_id = 9, .key_len = 6, .key = "key--9" },
@@ -28,20 +27,6 @@ static const struct ss_firm firms[] = {
 };
 #define FIRM7 (&firms[1])
 #define FIRM9 (&firms[0])
-
-/* ---- Fixture -------------------------------------------------------------------------- */
-
-struct fx {
-	struct ss_params p;
-	uint8_t tr; /* its peers' transport */
-	void *mem;
-	struct ss_table *t;
-	struct ss_out *out;
-	uint64_t now;
-};
-
-/* The transport of the next fixture's peers (params()): its replies are parsed so. */
-static uint8_t g_tr;
 
 static void params(struct ss_params *p, uint8_t transport)
 {
@@ -60,23 +45,6 @@ static void params(struct ss_params *p, uint8_t transport)
 	p->udp_auth = SS_AUTH_OFF;
 }
 
-static void fx_open(struct fx *f, const struct ss_params *p)
-{
-	size_t len = ss_table_memsize(p);
-
-	assert_true(len > 0);
-	memset(f, 0, sizeof(*f));
-	f->p = *p;
-	f->tr = g_tr;
-	f->mem = aligned_alloc(64, (len + 63) & ~(size_t)63);
-	assert_non_null(f->mem);
-	f->t = ss_table_init(f->mem, len, p);
-	assert_non_null(f->t);
-	f->out = calloc(1, sizeof(*f->out));
-	assert_non_null(f->out);
-	f->now = T0;
-}
-
 static void fx_udp(struct fx *f)
 {
 	struct ss_params p;
@@ -85,196 +53,10 @@ static void fx_udp(struct fx *f)
 	fx_open(f, &p);
 }
 
-static void fx_close(struct fx *f)
-{
-	free(f->out);
-	free(f->mem);
-}
-
-/* A UDP peer (conn 0) and a TCP one (a connection: conn never 0, ss_session.h invariant
- * 12), the client's address the same. */
-static struct ss_peer peer_n(uint32_t n)
-{
-	struct ss_peer p;
-
-	memset(&p, 0, sizeof(p));
-	p.mac[5] = (uint8_t)n;
-	p.ip = 0x0a000000u + n; /* as stored: the bytes 0.0.0.10 + n in network order */
-	p.port = (uint16_t)(20000 + n);
-	return p;
-}
-
-static struct ss_peer tcp_peer_n(uint32_t n)
-{
-	struct ss_peer p = peer_n(n);
-
-	memset(p.mac, 0, sizeof(p.mac));
-	p.conn = 0x10000u | n;
-	return p;
-}
-
-static struct ss_peer peer_tr(uint8_t transport, uint32_t n)
-{
-	return transport == SS_TCP ? tcp_peer_n(n) : peer_n(n);
-}
-
-static struct ss_stats stats(const struct fx *f)
-{
-	struct ss_stats s;
-
-	ss_stats_read(f->t, &s);
-	return s;
-}
-
-static struct ss_info info(const struct fx *f, unsigned slot)
-{
-	struct ss_info i;
-
-	assert_int_equal(ss_session_info(f->t, slot, &i), 0);
-	return i;
-}
-
-/* ---- Client side: building datagrams ---------------------------------------------------- */
-
-struct dg {
-	uint8_t b[4096];
-	size_t n;
-};
-
-#define DG_ADD(d, name, ...)                                                                \
-	do {                                                                                \
-		struct tkx_##name m_ = { __VA_ARGS__ };                                     \
-		int r_ = tkx_enc_##name((d)->b + (d)->n, sizeof((d)->b) - (d)->n, &m_);     \
-		assert_true(r_ > 0);                                                        \
-		(d)->n += (size_t)r_;                                                       \
-	} while (0)
-
-static void dg_negotiate(struct dg *d, uint64_t sid, uint32_t firm, uint64_t ts,
-			 const struct ss_firm *key)
-{
-	uint8_t *at = d->b + d->n;
-
-	DG_ADD(d, negotiate, .session_id = sid, .timestamp = ts, .firm_id = firm);
-	assert_int_equal(tkx_sign(key->key, key->key_len, at, TKX_HDR_LEN + 56), 0);
-}
-
-static void dg_establish(struct dg *d, uint64_t sid, uint64_t ts, uint64_t next_seq,
-			 uint32_t ka_ms, uint8_t cod, const struct ss_firm *key)
-{
-	uint8_t *at = d->b + d->n;
-
-	DG_ADD(d, establish, .session_id = sid, .timestamp = ts, .next_seq_no = next_seq,
-	       .keepalive_ms = ka_ms, .cancel_on_disconnect = cod);
-	assert_int_equal(tkx_sign(key->key, key->key_len, at, TKX_HDR_LEN + 64), 0);
-}
-
 static void dg_order(struct dg *d, uint64_t cl)
 {
 	DG_ADD(d, new_order, .cl_ord_id = cl, .price = 12345, .qty = 10, .contract_id = 42,
 	       .account = 5, .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC);
-}
-
-static void dg_seq(struct dg *d, uint64_t n)
-{
-	DG_ADD(d, sequence, .next_seq_no = n);
-}
-
-/* ---- Exchange side: decoding what the table produced ------------------------------------ */
-
-struct omsg {
-	unsigned buf;
-	struct ss_peer peer;
-	struct tkx_msg m;
-	uint64_t seq;      /* UDP: number of an application message in a numbered datagram */
-	const uint8_t *raw;
-	uint16_t len;
-};
-
-static int is_app(uint16_t tid)
-{
-	return tid >= TKX_EXEC_ACK && tid <= TKX_BUSINESS_REJECT;
-}
-
-/*
- * Decodes every buffer of out. UDP: each buffer must be a whole number of messages, of one
- * of the three shapes of ss_session.h; TCP: a whole number of SOFH frames.
- */
-static int parse_max(const struct fx *f, struct omsg *o, int max)
-{
-	int n = 0;
-	unsigned i;
-
-	for (i = 0; i < f->out->n_bufs; i++) {
-		const struct ss_buf *b = &f->out->bufs[i];
-		size_t off = 0;
-		uint64_t cur = 0;
-		int numbered = 0, first = 1;
-
-		assert_true(b->len > 0 && b->len <= SS_BUF_CAP);
-		while (off < b->len) {
-			struct omsg *x = &o[n];
-			int r;
-
-			assert_true(n < max);
-			memset(x, 0, sizeof(*x));
-			if (b->peer.conn != 0) { /* a TCP peer: SOFH frames */
-				r = tkx_decode_frame(b->bytes + off, b->len - off, &x->m);
-				assert_true(r > TKX_SOFH_LEN);
-				x->raw = b->bytes + off + TKX_SOFH_LEN;
-				x->len = (uint16_t)(r - TKX_SOFH_LEN);
-			} else {
-				r = tkx_decode(b->bytes + off, b->len - off, &x->m);
-				assert_true(r > 0);
-				x->raw = b->bytes + off;
-				x->len = (uint16_t)r;
-				if (first && (x->m.template_id == TKX_SEQUENCE ||
-					      x->m.template_id == TKX_RETRANSMISSION)) {
-					numbered = 1;
-					cur = x->m.template_id == TKX_SEQUENCE
-						      ? x->m.sequence.next_seq_no
-						      : x->m.retransmission.next_seq_no;
-				} else if (numbered) {
-					assert_true(is_app(x->m.template_id));
-					x->seq = cur++;
-				} else {
-					/* unnumbered datagram: no Sequence, no numbered reply */
-					assert_true(x->m.template_id != TKX_SEQUENCE);
-					assert_true(!is_app(x->m.template_id) ||
-						    x->m.template_id == TKX_BUSINESS_REJECT);
-				}
-			}
-			assert_int_equal(tkx_validate(&x->m, NULL), 0);
-			x->buf = i;
-			x->peer = b->peer;
-			off += (size_t)r;
-			first = 0;
-			n++;
-		}
-		assert_int_equal(off, b->len);
-	}
-	return n;
-}
-
-static int parse(const struct fx *f, struct omsg *o)
-{
-	return parse_max(f, o, MAX_OMSGS);
-}
-
-static int rx(struct fx *f, const struct ss_peer *p, const struct dg *d)
-{
-	return ss_rx(f->t, p, d->b, d->n, f->now, f->out);
-}
-
-/* One message in, exactly one message out (any number of dp_orders): returns it. */
-static struct tkx_msg rx1(struct fx *f, const struct ss_peer *p, const struct dg *d)
-{
-	struct omsg o[MAX_OMSGS];
-
-	ss_out_reset(f->out);
-	assert_true(rx(f, p, d) > 0);
-	assert_int_equal(parse(f, o), 1);
-	assert_memory_equal(&o[0].peer, p, sizeof(*p));
-	return o[0].m;
 }
 
 /* Negotiate + Establish; returns the slot. out is left empty. */
@@ -311,27 +93,6 @@ static void event_fill(struct dp_event *e, unsigned slot, uint64_t cl, uint32_t 
 		.transact_time = T0 + 5, .qty = qty, .leaves_qty = 0, .contract_id = 42,
 		.side = TKX_SIDE_BUY, .aggressor = 1,
 	};
-}
-
-/* The matching core's answer to a forwarded request: an ExecAck marked as its last reply
- * (dp_msg.h DP_EV_DONE). What the session held behind the request goes then
- * (ss_session.h invariant 15). */
-static void ack_done(struct fx *f, const struct dp_order *o, uint64_t order_id)
-{
-	struct dp_event e;
-
-	memset(&e, 0, sizeof(e));
-	e.template_id = TKX_EXEC_ACK;
-	e.session = o->session;
-	e.src = o->src;
-	e.pad[1] = DP_EV_DONE;
-	e.u.ack = (struct tkx_exec_ack){ .cl_ord_id = o->cl_ord_id, .order_id = order_id,
-					 .price = o->price ? o->price : 12345,
-					 .transact_time = T0 + 1, .qty = o->qty ? o->qty : 1,
-					 .contract_id = o->contract_id, .side = TKX_SIDE_BUY,
-					 .tif = TKX_TIF_GTC };
-	assert_int_equal(ss_event(f->t, &e, 1, f->now, f->out), 1);
-	assert_int_equal(ss_release(f->t, f->now, f->out), 0); /* after the batch */
 }
 
 /* A request's end marked on an event of its own (template 0, dp_msg.h DP_EV_DONE): no
@@ -2221,7 +1982,9 @@ static void test_table_full(void **state)
 }
 
 /* Many sessions: the peer and id indexes under inserts and deletes (backward shift). */
-static void test_many_sessions(void **state)
+/* A full table of 3000 sessions found by session id and by peer, with its indexes'
+ * hash keyed by seed (ss_params.hash_seed; 0 in the other tests). */
+static void many_sessions(uint64_t seed)
 {
 	enum { N = 3000 };
 	struct fx f;
@@ -2229,8 +1992,8 @@ static void test_many_sessions(void **state)
 	struct dg d;
 	unsigned i;
 
-	(void)state;
 	params(&pr, SS_UDP);
+	pr.hash_seed = seed;
 	pr.max_sessions = N;
 	pr.retrans_depth = 1;
 	pr.retrans_max = 1;
@@ -2269,6 +2032,13 @@ static void test_many_sessions(void **state)
 	assert_int_equal(stats(&f).neg_ok, N);
 	assert_int_equal(stats(&f).est_ok, N / 2);
 	fx_close(&f);
+}
+
+static void test_many_sessions(void **state)
+{
+	(void)state;
+	many_sessions(0);
+	many_sessions(0x5eedf00dcafe1234ull); /* as tokexd: a random seed */
 }
 
 /* The datagrams that make the most reply bytes, each given an ss_out with exactly the

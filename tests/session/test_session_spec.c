@@ -21,29 +21,16 @@
 #include "ss_session.h"
 #include "ss_snap.h"
 
-#define MS 1000000ull
-#define T0 (1700000000ull * 1000000000ull)
 #define CORE 3
-#define MAXM 1024
+/* Replies as the client counts them: a datagram's Sequence is its header, not a message. */
+#define MAX_OMSGS 1024
+#define SS_FX_PARSE (SS_FX_SEQ_HIDDEN | SS_FX_UNCHECKED)
+#include "ss_test_fixture.h"
 
 static const struct ss_firm firms[] = {
 	{ .firm_id = 7, .key_len = 8, .key = "secret-7" },
 };
 #define KEY (&firms[0])
-
-/* ---- Fixture ------------------------------------------------------------------------------ */
-
-struct fx {
-	struct ss_params p;
-	uint8_t tr; /* its peers' transport */
-	void *mem;
-	struct ss_table *t;
-	struct ss_out *out;
-	uint64_t now;
-};
-
-/* The transport of the next fixture's peers (params()): its replies are parsed so. */
-static uint8_t g_tr;
 
 static void params(struct ss_params *p, uint8_t transport)
 {
@@ -60,23 +47,6 @@ static void params(struct ss_params *p, uint8_t transport)
 	p->log_depth = 64;
 }
 
-static void fx_open(struct fx *f, const struct ss_params *p)
-{
-	size_t len = ss_table_memsize(p);
-
-	assert_true(len > 0);
-	memset(f, 0, sizeof(*f));
-	f->p = *p;
-	f->tr = g_tr;
-	f->mem = aligned_alloc(64, (len + 63) & ~(size_t)63);
-	assert_non_null(f->mem);
-	f->t = ss_table_init(f->mem, len, p);
-	assert_non_null(f->t);
-	f->out = calloc(1, sizeof(*f->out));
-	assert_non_null(f->out);
-	f->now = T0;
-}
-
 static void fx_new(struct fx *f, uint8_t transport)
 {
 	struct ss_params p;
@@ -85,195 +55,31 @@ static void fx_new(struct fx *f, uint8_t transport)
 	fx_open(f, &p);
 }
 
-static void fx_close(struct fx *f)
-{
-	free(f->out);
-	free(f->mem);
-}
-
-/* A UDP peer (conn 0) and a TCP one (a connection: conn never 0, ss_session.h invariant
- * 12), the client's address the same. */
-static struct ss_peer peer_n(uint32_t n)
-{
-	struct ss_peer p;
-
-	memset(&p, 0, sizeof(p));
-	p.mac[5] = (uint8_t)n;
-	p.ip = 0x0a000000u + n;
-	p.port = (uint16_t)(30000 + n);
-	return p;
-}
-
-static struct ss_peer tcp_peer_n(uint32_t n)
-{
-	struct ss_peer p = peer_n(n);
-
-	memset(p.mac, 0, sizeof(p.mac));
-	p.conn = 0x10000u | n;
-	return p;
-}
-
-static struct ss_peer peer_tr(uint8_t transport, uint32_t n)
-{
-	return transport == SS_TCP ? tcp_peer_n(n) : peer_n(n);
-}
-
-static struct ss_stats stats(const struct fx *f)
-{
-	struct ss_stats s;
-
-	ss_stats_read(f->t, &s);
-	return s;
-}
-
-static struct ss_info info(const struct fx *f, unsigned slot)
-{
-	struct ss_info i;
-
-	assert_int_equal(ss_session_info(f->t, slot, &i), 0);
-	return i;
-}
-
 /* ---- Client messages -------------------------------------------------------------------- */
 
-struct dg {
-	uint8_t b[TKX_MAX_DGRAM];
-	size_t n;
-};
-
-#define ADD(d, name, ...)                                                                   \
-	do {                                                                                \
-		struct tkx_##name m_ = { __VA_ARGS__ };                                     \
-		int r_ = tkx_enc_##name((d)->b + (d)->n, sizeof((d)->b) - (d)->n, &m_);     \
-		assert_true(r_ > 0);                                                        \
-		(d)->n += (size_t)r_;                                                       \
-	} while (0)
-
+/* The file's one firm: its Negotiate, its Establish (keepalive 1 s). */
 static void add_negotiate(struct dg *d, uint64_t sid, uint64_t ts)
 {
-	uint8_t *at = d->b + d->n;
-
-	ADD(d, negotiate, .session_id = sid, .timestamp = ts, .firm_id = 7);
-	assert_int_equal(tkx_sign(KEY->key, KEY->key_len, at, TKX_HDR_LEN + 56), 0);
+	dg_negotiate(d, sid, 7, ts, KEY);
 }
 
 static void add_establish(struct dg *d, uint64_t sid, uint64_t ts, uint64_t next_seq, uint8_t cod)
 {
-	uint8_t *at = d->b + d->n;
-
-	ADD(d, establish, .session_id = sid, .timestamp = ts, .next_seq_no = next_seq,
-	    .keepalive_ms = 1000, .cancel_on_disconnect = cod);
-	assert_int_equal(tkx_sign(KEY->key, KEY->key_len, at, TKX_HDR_LEN + 64), 0);
+	dg_establish(d, sid, ts, next_seq, 1000, cod, KEY);
 }
 
+/* A GTC buy of account 0. */
 static void add_order(struct dg *d, uint64_t cl)
 {
-	ADD(d, new_order, .cl_ord_id = cl, .price = 12345, .qty = 10, .contract_id = 42,
-	    .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC);
-}
-
-static void add_seq(struct dg *d, uint64_t n)
-{
-	ADD(d, sequence, .next_seq_no = n);
-}
-
-/* ---- What the table sent ------------------------------------------------------------------- */
-
-struct om {
-	struct tkx_msg m;
-	uint64_t seq; /* outbound number of an application message, 0 if none */
-	unsigned buf;
-};
-
-/* Every message of out, in send order, with its outbound number (UDP: from the datagram's
- * leading Sequence; TCP: counted from *tcp_next, which the caller keeps). */
-static int parse(const struct fx *f, struct om *o, uint64_t *tcp_next)
-{
-	int n = 0;
-
-	for (unsigned i = 0; i < f->out->n_bufs; i++) {
-		const struct ss_buf *b = &f->out->bufs[i];
-		size_t off = 0;
-		uint64_t cur = 0;
-		int numbered = 0;
-
-		while (off < b->len) {
-			int r;
-
-			assert_true(n < MAXM);
-			memset(&o[n], 0, sizeof(o[n]));
-			if (b->peer.conn != 0) /* a TCP peer: SOFH frames */
-				r = tkx_decode_frame(b->bytes + off, b->len - off, &o[n].m);
-			else
-				r = tkx_decode(b->bytes + off, b->len - off, &o[n].m);
-			assert_true(r > 0);
-			off += (size_t)r;
-			o[n].buf = i;
-			if (o[n].m.template_id == TKX_SEQUENCE && b->peer.conn == 0 &&
-			    !numbered) {
-				numbered = 1;
-				cur = o[n].m.sequence.next_seq_no;
-				continue; /* the datagram's header, not a message of its own */
-			}
-			if (o[n].m.template_id >= TKX_EXEC_ACK &&
-			    o[n].m.template_id <= TKX_BUSINESS_REJECT) {
-				if (b->peer.conn != 0)
-					o[n].seq = tcp_next ? (*tcp_next)++ : 0;
-				else if (numbered)
-					o[n].seq = cur++;
-			}
-			n++;
-		}
-	}
-	return n;
-}
-
-static int rx(struct fx *f, const struct ss_peer *p, const struct dg *d)
-{
-	return ss_rx(f->t, p, d->b, d->n, f->now, f->out);
-}
-
-/* Feeds d, returns the messages it produced (out reset before). */
-static int rx_parse(struct fx *f, const struct ss_peer *p, const struct dg *d, struct om *o)
-{
-	ss_out_reset(f->out);
-	assert_true(rx(f, p, d) > 0);
-	return parse(f, o, NULL);
-}
-
-/* Events in, then what they let go (the owner's ss_release() after a batch); ss_event()'s
- * return. */
-static unsigned event(struct fx *f, const struct dp_event *e)
-{
-	unsigned n = ss_event(f->t, e, 1, f->now, f->out);
-
-	assert_int_equal(ss_release(f->t, f->now, f->out), 0);
-	return n;
-}
-
-/* The matching core's answer to a forwarded request: an ExecAck (order id) marked as its
- * last reply (dp_msg.h DP_EV_DONE); ss_event()'s return. */
-static unsigned answer(struct fx *f, const struct dp_order *o, uint64_t order_id)
-{
-	struct dp_event e;
-
-	memset(&e, 0, sizeof(e));
-	e.template_id = TKX_EXEC_ACK;
-	e.session = o->session;
-	e.src = o->src;
-	e.pad[1] = DP_EV_DONE;
-	e.u.ack = (struct tkx_exec_ack){ .cl_ord_id = o->cl_ord_id, .order_id = order_id,
-					 .price = 12345, .transact_time = T0 + 1, .qty = 10,
-					 .contract_id = 42, .side = TKX_SIDE_BUY,
-					 .tif = TKX_TIF_GTC };
-	return event(f, &e);
+	DG_ADD(d, new_order, .cl_ord_id = cl, .price = 12345, .qty = 10, .contract_id = 42,
+	       .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC);
 }
 
 /* Negotiate at now, Establish 1 ms later (next_seq 1); returns the slot, out empty. */
 static unsigned open_session(struct fx *f, const struct ss_peer *p, uint64_t sid, uint8_t cod)
 {
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	int slot;
 
 	add_negotiate(&d, sid, f->now);
@@ -301,14 +107,14 @@ static void check_expected_after_gap(uint8_t transport)
 	struct fx f;
 	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	unsigned slot;
 	uint64_t exp;
 
 	fx_new(&f, transport);
 	slot = open_session(&f, &p, 100, 0);
 	d.n = 0;
-	ADD(&d, terminate, .session_id = 100);
+	DG_ADD(&d, terminate, .session_id = 100);
 	assert_true(rx(&f, &p, &d) > 0);
 	assert_int_equal(info(&f, slot).state, SS_TERMINATED);
 	f.now += MS;
@@ -327,14 +133,14 @@ static void check_expected_after_gap(uint8_t transport)
 	assert_int_equal(o[1].m.not_applied.count, 8);
 	/* The client continues from expected_seq_no: a heartbeat, then an order. */
 	d.n = 0;
-	add_seq(&d, exp);
+	dg_seq(&d, exp);
 	ss_out_reset(f.out);
 	assert_true(rx(&f, &p, &d) > 0);
 	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED);
 	assert_int_equal(f.out->n_bufs, 0);
 	d.n = 0;
 	if (transport == SS_UDP)
-		add_seq(&d, exp);
+		dg_seq(&d, exp);
 	add_order(&d, 1);
 	ss_out_reset(f.out);
 	assert_true(rx(&f, &p, &d) > 0);
@@ -364,7 +170,7 @@ static void test_first_establish_ahead(void **state)
 	struct fx f;
 	struct ss_peer p = peer_n(1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 
 	(void)state;
 	fx_new(&f, SS_UDP);
@@ -399,7 +205,7 @@ static void check_huge_jump(uint8_t transport)
 	struct fx f;
 	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	unsigned slot;
 	int n;
 
@@ -422,7 +228,7 @@ static void check_huge_jump(uint8_t transport)
 	slot = 0;
 	/* A Sequence that jumps 2^32: Terminate PROTOCOL_ERROR. */
 	d.n = 0;
-	add_seq(&d, 1ull + UINT32_MAX + (1ull << 32));
+	dg_seq(&d, 1ull + UINT32_MAX + (1ull << 32));
 	n = rx_parse(&f, &p, &d, o);
 	assert_int_equal(n, 1);
 	assert_int_equal(o[0].m.template_id, TKX_TERMINATE);
@@ -456,15 +262,15 @@ static void check_wrong_direction(uint8_t transport)
 	struct fx f;
 	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	unsigned slot;
 	int n;
 
 	fx_new(&f, transport);
 	slot = open_session(&f, &p, 100, 0);
 	if (transport == SS_UDP)
-		add_seq(&d, 1);
-	ADD(&d, exec_ack, .cl_ord_id = 1, .price = 5, .side = 1, .tif = 1);
+		dg_seq(&d, 1);
+	DG_ADD(&d, exec_ack, .cl_ord_id = 1, .price = 5, .side = 1, .tif = 1);
 	n = rx_parse(&f, &p, &d, o);
 	assert_int_equal(n, 1);
 	assert_int_equal(o[0].m.template_id, TKX_BUSINESS_REJECT);
@@ -473,7 +279,7 @@ static void check_wrong_direction(uint8_t transport)
 	assert_int_equal(info(&f, slot).next_in, 1);
 	d.n = 0;
 	if (transport == SS_UDP)
-		add_seq(&d, 1);
+		dg_seq(&d, 1);
 	add_order(&d, 1);
 	ss_out_reset(f.out);
 	assert_true(rx(&f, &p, &d) > 0);
@@ -503,7 +309,7 @@ static void test_session_id_zero(void **state)
 	struct fx f;
 	struct ss_peer p = peer_n(1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 
 	(void)state;
 	fx_new(&f, SS_UDP);
@@ -527,7 +333,7 @@ static void test_retransmit_limit_default(void **state)
 	struct fx f;
 	struct ss_peer q = peer_n(1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	struct dp_event ev;
 	unsigned slot, i;
 	int n;
@@ -549,13 +355,13 @@ static void test_retransmit_limit_default(void **state)
 		ev.u.cancelled.cl_ord_id = i + 1;
 		assert_int_equal(ss_event(f.t, &ev, 1, f.now, f.out), 1);
 	}
-	ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 256);
+	DG_ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 256);
 	n = rx_parse(&f, &q, &d, o);
 	assert_int_equal(n, 257);
 	assert_int_equal(o[0].m.template_id, TKX_RETRANSMISSION);
 	assert_int_equal(o[0].m.retransmission.count, 256);
 	d.n = 0;
-	ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 257);
+	DG_ADD(&d, retransmit_request, .session_id = 100, .from_seq_no = 1, .count = 257);
 	n = rx_parse(&f, &q, &d, o);
 	assert_int_equal(n, 1);
 	assert_int_equal(o[0].m.retransmit_reject.reason, TKX_SREJ_TOO_MANY);
@@ -573,7 +379,7 @@ struct capture {
 static unsigned victim(struct fx *f, const struct ss_peer *p, uint64_t sid, struct capture *cap)
 {
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	unsigned slot;
 
 	cap->neg.n = cap->est.n = 0;
@@ -586,14 +392,14 @@ static unsigned victim(struct fx *f, const struct ss_peer *p, uint64_t sid, stru
 	assert_int_equal(o[0].m.template_id, TKX_ESTABLISHMENT_ACK);
 	slot = (unsigned)ss_lookup(f->t, sid);
 	if (f->tr == SS_UDP)
-		add_seq(&d, 1);
+		dg_seq(&d, 1);
 	add_order(&d, 1);
 	ss_out_reset(f->out);
 	assert_true(rx(f, p, &d) > 0);
 	assert_int_equal(f->out->n_orders, 1);
 	assert_int_equal(answer(f, &f->out->orders[0], 1), 1);
 	d.n = 0;
-	ADD(&d, terminate, .session_id = sid);
+	DG_ADD(&d, terminate, .session_id = sid);
 	ss_out_reset(f->out);
 	assert_true(rx(f, p, &d) > 0);
 	assert_int_equal(info(f, slot).state, SS_TERMINATED);
@@ -606,7 +412,7 @@ static unsigned victim(struct fx *f, const struct ss_peer *p, uint64_t sid, stru
 static void expect_replay_refused(struct fx *f, const struct capture *cap, uint32_t peer)
 {
 	struct ss_peer q = peer_tr(f->tr, peer);
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	int n;
 
 	f->now += MS;
@@ -627,7 +433,7 @@ static void check_logon_replay(uint8_t transport)
 	struct ss_peer p = peer_tr(transport, 1);
 	struct capture cap;
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	unsigned slot;
 
 	fx_new(&f, transport);
@@ -675,13 +481,13 @@ static void test_logon_replay_never_established(void **state)
 	struct fx f;
 	struct ss_peer p = peer_n(1);
 	struct dg neg = { .n = 0 }, d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 
 	(void)state;
 	fx_new(&f, SS_UDP);
 	add_negotiate(&neg, 100, f.now);
 	assert_int_equal(rx_parse(&f, &p, &neg, o), 1);
-	ADD(&d, terminate, .session_id = 100);
+	DG_ADD(&d, terminate, .session_id = 100);
 	ss_out_reset(f.out);
 	assert_true(rx(&f, &p, &d) > 0);
 	assert_int_equal(info(&f, 0).state, SS_TERMINATED);
@@ -705,7 +511,7 @@ static void test_reclaim_waits_for_tolerance(void **state)
 	struct ss_peer p = peer_n(1), q = peer_n(2);
 	struct capture cap;
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	unsigned slot;
 
 	(void)state;
@@ -791,7 +597,7 @@ static void check_reply_order(uint8_t transport)
 	struct fx f;
 	struct ss_peer p = peer_tr(transport, 1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	struct dp_order a, b;
 	unsigned slot;
 	uint64_t next = 1;
@@ -804,7 +610,7 @@ static void check_reply_order(uint8_t transport)
 	ss_out_reset(f.out);
 	for (int k = 0; k < 3; k++) {
 		if (transport == SS_UDP && k == 0)
-			add_seq(&d, 1);
+			dg_seq(&d, 1);
 		add_order(&d, k == 2 ? 2 : 1);
 		if (transport == SS_TCP || k == 2) {
 			assert_true(rx(&f, &p, &d) > 0);
@@ -825,7 +631,7 @@ static void check_reply_order(uint8_t transport)
 	assert_int_equal(b.cl_ord_id, 2);
 	assert_int_equal(b.in_seq, 3);
 	assert_int_equal(answer(&f, &b, 502), 1);
-	n = parse(&f, o, &next);
+	n = parse_num(&f, o, &next);
 	assert_int_equal(n, 3);
 	assert_int_equal(o[0].m.template_id, TKX_EXEC_ACK);
 	assert_int_equal(o[0].m.exec_ack.cl_ord_id, 1);
@@ -862,7 +668,7 @@ static void test_terminate_after_replies(void **state)
 	struct fx f;
 	struct ss_peer p = tcp_peer_n(1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	struct dp_order fwd[2];
 	struct dp_event fill;
 	unsigned slot;
@@ -902,7 +708,7 @@ static void test_terminate_after_replies(void **state)
 	assert_int_equal(answer(&f, &fwd[0], 601), 1);
 	assert_int_equal(info(&f, slot).state, SS_ESTABLISHED); /* order 2 is in flight */
 	assert_int_equal(answer(&f, &fwd[1], 602), 1);
-	n = parse(&f, o, &next);
+	n = parse_num(&f, o, &next);
 	assert_int_equal(n, 5);
 	assert_int_equal(o[0].m.template_id, TKX_FILL);
 	assert_int_equal(o[1].m.template_id, TKX_EXEC_ACK);
@@ -956,7 +762,7 @@ static void test_unanswered_bound(void **state)
 	fx_new(&f, SS_UDP);
 	open_session(&f, &q, 200, 0);
 	d.n = 0;
-	add_seq(&d, 1);
+	dg_seq(&d, 1);
 	for (k = 1; k <= 35; k++)
 		add_order(&d, k);
 	assert_int_equal(rx(&f, &q, &d), 36);
@@ -964,7 +770,7 @@ static void test_unanswered_bound(void **state)
 	memcpy(fwd, f.out->orders, 35 * sizeof(fwd[0]));
 	ss_out_reset(f.out);
 	d.n = 0;
-	add_seq(&d, 36);
+	dg_seq(&d, 36);
 	for (k = 36; k <= 70; k++)
 		add_order(&d, k);
 	assert_int_equal(rx(&f, &q, &d), -EAGAIN); /* 35 + up to 44 > 64 */
@@ -985,7 +791,7 @@ static void test_answered_other_ways(void **state)
 	struct fx f;
 	struct ss_peer p = tcp_peer_n(1);
 	struct dg d = { .n = 0 };
-	struct om o[MAXM];
+	struct omsg o[MAX_OMSGS];
 	struct dp_order a;
 	struct dp_event part;
 	unsigned slot;
@@ -1005,13 +811,13 @@ static void test_answered_other_ways(void **state)
 	assert_int_equal(info(&f, slot).held, 1);
 	assert_int_equal(ss_release(f.t, f.now, f.out), 0);
 	assert_int_equal(info(&f, slot).held, 0);
-	assert_int_equal(parse(&f, o, &next), 2);
+	assert_int_equal(parse_num(&f, o, &next), 2);
 	assert_int_equal(o[0].m.exec_reject.reason, TKX_REJ_BUSY);
 	assert_int_equal(o[1].m.exec_reject.reason, TKX_REJ_CLORDID_REUSED);
 	/* Mass cancel of every contract on two cores, then order 1 again. */
 	ss_out_reset(f.out);
 	d.n = 0;
-	ADD(&d, mass_cancel, .cl_ord_id = 5, .scope = TKX_SCOPE_SESSION);
+	DG_ADD(&d, mass_cancel, .cl_ord_id = 5, .scope = TKX_SCOPE_SESSION);
 	assert_int_equal(rx(&f, &p, &d), 1);
 	d.n = 0;
 	add_order(&d, 1);

@@ -98,36 +98,20 @@ relogon) NETS="70 71" ;;
 *) echo "usage: test_tokexd_journal.sh crash|replay|storage|corrupt|pcrash|pmulti|preplay|gateway|pgateway|snapshot|relogon|lock|nospace|snapfail TOKEXD CRASH_CLIENT" >&2; exit 2 ;;
 esac
 
-stop_tokexd() { # $1: signal
-	[ -n "$TD_PID" ] || return 0
-	if kill -0 "$TD_PID" 2>/dev/null; then
-		kill "-$1" "$TD_PID" 2>/dev/null
-		wait_until "$E2E_WAIT_S" td_gone
-		kill -KILL "$TD_PID" 2>/dev/null
-	fi
-	wait "$TD_PID" 2>/dev/null
-	TD_RC=$?
-	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	TD_PID=
-}
+# e2e_cleanup's, after the second tokexd (lock) and the tmpfs inside WORK (nospace, snapfail).
 cleanup() {
-	stop_tokexd KILL
+	td_stop KILL
 	if [ -n "$P2" ]; then
 		kill -KILL "$P2" 2>/dev/null
 		wait "$P2" 2>/dev/null
 		rm -rf "/var/run/dpdk/tokexd-$P2"
 	fi
 	[ -n "$MOUNTED" ] && umount "$MOUNTED"
-	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
-	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
+	e2e_cleanup
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+e2e_traps cleanup
 
-e2e_lock_net "$NETS"
-IFACE=tkxj${NET}_$$
-IFACE=${IFACE:0:15}
-WORK=$(mktemp -d "/tmp/tkx-journal-$WHAT.XXXXXX")
+e2e_setup "journal-$WHAT" tkxj "$NETS"
 JDIR=$WORK/journal
 STATE=$WORK/state
 mkdir -p "$STATE"
@@ -216,12 +200,7 @@ EOF
 TCP=(--no-tcp)
 CTCP=()
 if [ "$WHAT" = gateway ] || [ "$WHAT" = pgateway ] || [ "$WHAT" = relogon ]; then
-	TCPPORT=$((27400 + NET))
-	for _ in 1 2 3 4 5; do
-		port_busy "$TCPPORT" || break
-		TCPPORT=$((30000 + RANDOM % 30000))
-	done
-	port_busy "$TCPPORT" && fail "no free TCP port on 127.0.0.1"
+	e2e_tcp_port
 	TCP=(--tcp "127.0.0.1:$TCPPORT")
 	CTCP=(--tcp "127.0.0.1:$TCPPORT")
 fi
@@ -229,20 +208,7 @@ fi
 START=0
 # Starts tokexd on the journal; 0 when ready (TAP addressed), 1 when it exited.
 start_tokexd() {
-	START=$((START + 1))
-	LOG=$WORK/tokexd.$START.log
-	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" "${TCP[@]}" \
-		--seconds 3600 -- "${EAL[@]}" --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
-	TD_PID=$!
-	wait_until "$E2E_WAIT_S" td_started
-	if ! grep -q '^tokexd: ready' "$LOG"; then
-		td_gone && return 1
-		fail "tokexd not ready in $E2E_WAIT_S s"
-	fi
-	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
-	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
-	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
-	[ -n "$C1" ] || fail "tokexd listed no contract"
+	td_start "$WORK/tokexd.yaml" "${TCP[@]}" -- "${EAL[@]}" || return 1
 	grep '^tokexd: journal' "$LOG" | sed "s/^/[journal $WHAT] start $START: /"
 	return 0
 }
@@ -256,11 +222,7 @@ client() {
 	return "${PIPESTATUS[0]}"
 }
 
-sanitizers_quiet() {
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/tokexd.*.log*; then
-		fail "sanitizer report from tokexd"
-	fi
-}
+sanitizers_quiet() { e2e_no_sanitizer -- "$WORK"/tokexd.*.log*; }
 
 # gateway: after a restart, firm 2's TCP session is in the session table again.
 tcp_rebuilt() {
@@ -288,7 +250,7 @@ crash | pcrash | pmulti | gateway | pgateway)
 		touch "$WORK/stop"
 		echo "[journal $WHAT] round $round: tokexd killed -9"
 		wait "$CPID" || fail "crash_client failed in round $round"
-		stop_tokexd KILL
+		td_stop KILL
 	done
 	start_tokexd || fail "tokexd exited during the last start"
 	client verify || fail "crash_client verify failed after the last kill"
@@ -296,8 +258,7 @@ crash | pcrash | pmulti | gateway | pgateway)
 		CONTRACT=202611 client verify || fail "verify of core 0's contract failed"
 		CONTRACT=202612 client verify || fail "verify of core 1's contract failed"
 	fi
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
 	n=$(grep -c '^tokexd: journal: recovered' "$WORK"/tokexd.*.log | awk -F: '{ s += $2 } END { print s }')
 	[ "$n" = 3 ] || fail "expected 3 recoveries (starts 2 to 4), saw $n"
@@ -318,19 +279,16 @@ crash | pcrash | pmulti | gateway | pgateway)
 		gl=$(sed -n 's/.* replies renumbered (\([0-9]*\) session-layer rejects).*/\1/p' "$LOG")
 		[ -n "$gl" ] && [ "$gl" -gt 0 ] || fail "recovery renumbered no session-layer reply"
 		echo "[journal $WHAT] B (tcp) got $bl session-layer replies; the whole journal's recovery renumbered $gl"
-		stop_tokexd TERM
-		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+		td_stop_clean
 		# A clean stop: the regenerated streams equal the live ones byte for byte.
 		start_tokexd || fail "tokexd exited during the replay start"
 		tcp_rebuilt
 		client run --orders 1500 --seed 11 || fail "crash_client run failed (replay)"
-		stop_tokexd TERM
-		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+		td_stop_clean
 		start_tokexd || fail "tokexd exited during the replay restart"
 		tcp_rebuilt
 		client verify --strict || fail "the regenerated stream differs from the live one"
-		stop_tokexd TERM
-		[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+		td_stop_clean
 		from_snapshot # which then holds the TCP sessions too
 	fi
 	[ "$WHAT" != pcrash ] && [ "$WHAT" != pmulti ] || from_snapshot
@@ -339,13 +297,11 @@ crash | pcrash | pmulti | gateway | pgateway)
 replay | preplay)
 	start_tokexd || fail "tokexd exited during start-up"
 	client run --orders 3000 --seed 7 || fail "crash_client run failed"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	start_tokexd || fail "tokexd exited during the restart"
 	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
 	client verify --strict || fail "the regenerated stream differs from the live one"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	[ "$WHAT" != preplay ] || from_snapshot
 	sanitizers_quiet
 	;;
@@ -353,8 +309,7 @@ storage)
 	start_tokexd || fail "tokexd exited during start-up"
 	grep -q 'TESTING: write 40 of the journal will fail' "$LOG" || fail "fault not armed"
 	client storage --orders 80 || fail "crash_client storage failed"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	grep -q '^tokexd: journal: FAILED (Input/output error)' "$LOG" ||
 		fail "tokexd did not report the journal failure"
 	[ "$(grep -c '^tokexd: journal: FAILED' "$LOG")" = 1 ] || fail "failure reported more than once"
@@ -365,14 +320,13 @@ storage)
 	sed -i '/fault_write_after/d' "$WORK/tokexd.yaml"
 	start_tokexd || fail "tokexd did not restart after the storage failure"
 	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery after the failure"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	sanitizers_quiet
 	;;
 corrupt)
 	start_tokexd || fail "tokexd exited during start-up"
 	client run --orders 60 --seed 3 || fail "crash_client run failed"
-	stop_tokexd TERM
+	td_stop TERM
 	seg=$(ls "$JDIR"/jn-*.log | head -n 1)
 	[ -n "$seg" ] || fail "no journal segment in $JDIR"
 	# Record 4 (offset 288): one payload byte changed; records 5.. stay valid after it.
@@ -380,10 +334,7 @@ corrupt)
 	if start_tokexd; then
 		fail "tokexd started on a journal corrupt in the middle"
 	fi
-	wait "$TD_PID"
-	TD_RC=$?
-	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	TD_PID=
+	td_stop KILL # it exited: its status
 	[ "$TD_RC" != 0 ] || fail "tokexd exited 0 on a corrupt journal"
 	grep -h 'corrupt in the middle' "$LOG" "$LOG.err" | head -n 1 | sed 's/^/[journal corrupt] /'
 	grep -q "corrupt in the middle: .*$(basename "$seg") offset 288" "$LOG" "$LOG.err" ||
@@ -407,8 +358,7 @@ snapshot)
 	start_tokexd || fail "tokexd exited during start-up"
 	grep -q '^tokexd: journal: a snapshot every 500 records' "$LOG" || fail "snapshots are not on"
 	client run --orders 3000 --seed 11 || fail "crash_client run failed"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	w=$(sed -n 's/^tokexd: journal: snapshots taken [0-9]* written \([0-9]*\) .*/\1/p' "$LOG")
 	grep '^tokexd: journal: snapshots taken' "$LOG" | sed 's/^/[journal snapshot] /'
 	# (a snapshot due while the writer still syncs the previous one is skipped: a fast
@@ -420,8 +370,7 @@ snapshot)
 	start_tokexd || fail "tokexd exited during the restart"
 	snap_recovered
 	client verify --strict || fail "the stream after recovery from a snapshot differs from the live one"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	# Killed -9 while trading, twice: each recovery starts from a snapshot.
 	for round in 1 2; do
 		start_tokexd || fail "tokexd exited during start-up (round $round)"
@@ -437,13 +386,12 @@ snapshot)
 		touch "$WORK/stop"
 		echo "[journal snapshot] round $round: tokexd killed -9"
 		wait "$CPID" || fail "crash_client failed in round $round"
-		stop_tokexd KILL
+		td_stop KILL
 	done
 	start_tokexd || fail "tokexd exited after the last kill"
 	snap_recovered
 	client verify || fail "crash_client verify failed after the last kill"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	# The newest snapshot corrupted: the one before it, and a longer tail, give the same.
 	newest=$(ls "$JDIR" | grep '^snap-[0-9]*\.snap$' | tail -n 1)
 	printf '\x5a\x5a' | dd of="$JDIR/$newest" bs=1 seek=100 conv=notrunc status=none
@@ -453,8 +401,7 @@ snapshot)
 	[ -f "$JDIR/$newest.corrupt" ] || fail "the corrupt snapshot was not set aside"
 	snap_recovered
 	client verify --strict || fail "the stream after recovery from the older snapshot differs"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	# Another configuration (sessions.max): the snapshots are not used; the journal still
 	# starts at seq 1, so it is replayed whole, to the same streams.
 	sed -i 's/^  max: 8$/  max: 9/' "$WORK/tokexd.yaml"
@@ -464,8 +411,7 @@ snapshot)
 	grep -q '^tokexd: journal: recovered [0-9]* record(s) from seq 1 to' "$LOG" ||
 		fail "with another configuration the whole journal was not replayed"
 	client verify --strict || fail "the stream after a full replay (other configuration) differs"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	sed -i 's/^  max: 9$/  max: 8/' "$WORK/tokexd.yaml"
 	# Every snapshot moved aside: the whole journal replays to the same streams.
 	mkdir -p "$WORK/aside"
@@ -474,8 +420,7 @@ snapshot)
 	grep -q '^tokexd: journal: recovered [0-9]* record(s) from seq 1 to' "$LOG" ||
 		fail "without snapshots the whole journal was not replayed"
 	client verify --strict || fail "the stream after a full replay differs"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
 	sanitizers_quiet
 	;;
@@ -501,23 +446,18 @@ lock)
 		fail "the second tokexd did not name the first (pid $FIRST): $(cat "$L2.err")"
 	# The first goes on as if nothing happened, and releases the journal when it stops.
 	client run --orders 300 --seed 5 || fail "crash_client run failed beside the refused second"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	start_tokexd || fail "tokexd did not start on the journal the first released"
 	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
 	client verify --strict || fail "the stream after the restart differs"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	sanitizers_quiet
 	;;
 nospace)
 	if start_tokexd; then
 		fail "tokexd said ready on a journal whose segment does not fit its disk"
 	fi
-	wait "$TD_PID"
-	TD_RC=$?
-	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	TD_PID=
+	td_stop KILL # it exited: its status
 	[ "$TD_RC" != 0 ] || fail "tokexd exited 0 on a journal it cannot allocate"
 	grep -h 'cannot allocate' "$LOG" "$LOG.err" | sed 's/^/[journal nospace] /'
 	grep -q "journal: cannot allocate its segment $JDIR/jn-00000000000000000001.log ([0-9]* bytes): No space left on device" \
@@ -544,31 +484,27 @@ snapfail)
 	td_gone && fail "tokexd exited"
 	grep -q '^tokexd: journal: snapshot of seq [0-9]* written: snapshots work again' "$LOG" ||
 		fail "snapshots working again was not reported"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	sanitizers_quiet
 	;;
 relogon)
 	start_tokexd || fail "tokexd exited during start-up"
 	client fill || fail "crash_client fill failed"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	# Within the linger time of the restart: recovered sessions keep no new logon out.
 	start_tokexd || fail "tokexd exited during the restart"
 	grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
 	grep -q '^tokexd: journal: snapshot seq .* loaded' "$LOG" && fail "a snapshot already"
 	client relogon --sid 0x7e57c003 --sid2 0x7e57c004 --orders 120 ||
 		fail "crash_client relogon failed after a restart (replay)"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	# The sessions come from a snapshot this time.
 	start_tokexd || fail "tokexd exited during the second restart"
 	grep -q '^tokexd: journal: snapshot seq .* loaded' "$LOG" ||
 		fail "the second restart did not start from a snapshot"
 	client relogon --sid 0x7e57c005 --sid2 0x7e57c006 ||
 		fail "crash_client relogon failed after a restart (snapshot)"
-	stop_tokexd TERM
-	[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+	td_stop_clean
 	grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
 	sanitizers_quiet
 	;;

@@ -48,54 +48,17 @@ cleanup() {
 		kill "$MD_PID" 2>/dev/null
 		wait "$MD_PID" 2>/dev/null
 	fi
-	if [ -n "$TD_PID" ] && kill -0 "$TD_PID" 2>/dev/null; then
-		kill -TERM "$TD_PID" 2>/dev/null
-		wait_until "$E2E_WAIT_S" td_gone
-		kill -KILL "$TD_PID" 2>/dev/null
-		wait "$TD_PID" 2>/dev/null
-	fi
-	[ -n "$TD_PID" ] && rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
-	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
+	e2e_cleanup
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-e2e_lock_net "$NETS"
-IFACE=tkxl${NET}_$$
-IFACE=${IFACE:0:15}
-WORK=$(mktemp -d "/tmp/tkx-life-$MODE.XXXXXX")
+e2e_traps cleanup
+e2e_setup "life-$MODE" tkxl "$NETS"
 SOCK=$WORK/ctl.sock
-MDPORT=$((17400 + NET))
-
-CORES="mode: rtc"
-[ "$MODE" = pipeline ] && CORES="mode: pipeline
-cores:
-  rx: 0
-  match: [1]"
 # Months far ahead, so that the calendar never finds them over; no scheduler (the
 # operator drives them); Snapshots every 200 ms.
-cat >"$WORK/tokexd.yaml" <<EOF
-# test_tokexd_lifecycle_$MODE (generated)
-$CORES
-md:
-  group: 239.198.$NET.1
-  port: $MDPORT
-  snapshot_ms: 200
-control:
-  socket: $SOCK
-journal:
-  dir: ""
-firms:
-  - id: 1
-    name: test-firm-1
-    secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d31
-  - id: 2
-    name: test-firm-2
-    secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d32
+e2e_config "$WORK/tokexd.yaml" "$MODE" "$SOCK" "journal:
+  dir: \"\"
 contracts:
-  - {id: 209911, symbol: TKN9911, tick: 10, ref_price: 25000}
-EOF
+  - {id: 209911, symbol: TKN9911, tick: 10, ref_price: 25000}" "  snapshot_ms: 200"
 
 # tokexctl: stdout into $OUT, stderr into $ERR, the exit status returned.
 OUT=$WORK/ctl.out
@@ -129,15 +92,7 @@ ctl contracts
 say "help and -h without tokexd"
 
 # 2. Start.
-LOG=$WORK/tokexd.log
-"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" --no-tcp \
-	--seconds 3600 -- --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
-TD_PID=$!
-wait_until "$E2E_WAIT_S" td_started
-td_gone && fail "tokexd exited during start-up"
-grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in $E2E_WAIT_S s"
-ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
-ip link set "$IFACE" up || fail "cannot bring $IFACE up"
+td_start "$WORK/tokexd.yaml" --no-tcp || fail "tokexd exited during start-up"
 ctl_up() { [ -S "$SOCK" ] && ctl contracts; }
 wait_until "$E2E_WAIT_S" ctl_up
 grep -q "^209911 " "$OUT" || fail "no tokexctl answer on $SOCK"
@@ -197,12 +152,6 @@ grep -q "Numerical result" "$ERR" && fail "limits: the errno's text: $(cat "$ERR
 expect_ok "mass cancel 0/0: 0 order(s) cancelled" cancel 0 0
 say "show, limits outside the book's range, cancel: as expected"
 
-kill -TERM "$TD_PID"
-wait_until "$E2E_WAIT_S" td_gone
-kill -0 "$TD_PID" 2>/dev/null && fail "tokexd still running $E2E_WAIT_S s after SIGTERM"
-wait "$TD_PID"
-rc=$?
-TD_PID=
-[ "$rc" = 0 ] || fail "tokexd exited $rc"
-grep -q "ERROR: AddressSanitizer\|runtime error:" "$LOG.err" && fail "a sanitizer report"
+td_stop_clean
+e2e_no_sanitizer -- "$LOG" "$LOG.err"
 say "PASS"

@@ -10,8 +10,8 @@
 #
 # usage: test_tokexd_logon.sh rtc|pipeline TOKEXD LOGON_REPLAY
 # TAP tkxl<net>_<pid>, subnets 198.18.85-88.0/24 (a lock per subnet), market data
-# 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
-# start 15 s, each client step 30 s, a log line 10 s; tokexd's own --seconds 120.
+# 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded
+# (e2e_lib.sh: E2E_WAIT_S for a start, a stop or a log line, E2E_CLIENT_S for a client run).
 set -u
 
 WHAT=${1:?usage: test_tokexd_logon.sh rtc|pipeline TOKEXD LOGON_REPLAY}
@@ -30,51 +30,14 @@ e2e_require
 [ -x "$LR" ] || fail "no logon_replay at $LR"
 
 case $WHAT in
-rtc)
-	NETS="85 86"
-	MODE="mode: rtc"
-	;;
-pipeline)
-	NETS="87 88"
-	MODE="mode: pipeline
-cores:
-  rx: 0
-  match: [1]"
-	;;
+rtc) NETS="85 86" ;;
+pipeline) NETS="87 88" ;;
 *) echo "usage: test_tokexd_logon.sh rtc|pipeline TOKEXD LOGON_REPLAY" >&2; exit 2 ;;
 esac
 
-stop_tokexd() { # $1: signal
-	[ -n "$TD_PID" ] || return 0
-	if kill -0 "$TD_PID" 2>/dev/null; then
-		kill "-$1" "$TD_PID" 2>/dev/null
-		wait_until "$E2E_WAIT_S" td_gone
-		kill -KILL "$TD_PID" 2>/dev/null
-	fi
-	wait "$TD_PID" 2>/dev/null
-	TD_RC=$?
-	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	TD_PID=
-}
-cleanup() {
-	stop_tokexd KILL
-	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
-	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-e2e_lock_net "$NETS"
-IFACE=tkxl${NET}_$$
-IFACE=${IFACE:0:15}
-WORK=$(mktemp -d "/tmp/tkx-logon-$WHAT.XXXXXX")
-cat >"$WORK/tokexd.yaml" <<EOF
-# test_tokexd_logon_$WHAT (generated)
-$MODE
-md:
-  group: 239.198.$NET.1
-  port: $((17400 + NET))
-sessions:
+e2e_traps
+e2e_setup "logon-$WHAT" tkxl "$NETS"
+e2e_config "$WORK/tokexd.yaml" "$WHAT" "$WORK/tokexd.sock" "sessions:
   max: 8
   # A start can take tens of seconds on a loaded machine: the captured timestamps must
   # stay within the tolerance, so that only the replay rule can refuse them.
@@ -82,40 +45,12 @@ sessions:
 journal:
   dir: $WORK/journal
   durability: sync
-control:
-  socket: $WORK/tokexd.sock
-# A client starved between its connect and its Negotiate on a loaded machine is not one
-# that holds a connection without credentials (test_gw tests the deadline).
-tcp:
-  negotiate_deadline_ms: 30000
-firms:
-  - {id: 1, secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d31}
-  - {id: 2, secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d32}
-EOF
+$E2E_TCP_YAML"
+e2e_tcp_port
 
-TCPPORT=$((27400 + NET))
-for _ in 1 2 3 4 5; do
-	port_busy "$TCPPORT" || break
-	TCPPORT=$((30000 + RANDOM % 30000))
-done
-port_busy "$TCPPORT" && fail "no free TCP port on 127.0.0.1"
-
-START=0
 # Starts tokexd on the journal; 0 when ready (TAP addressed), 1 when it exited.
 start_tokexd() {
-	START=$((START + 1))
-	LOG=$WORK/tokexd.$START.log
-	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" \
-		--tcp "127.0.0.1:$TCPPORT" --seconds 3600 -- --log-level='*:warning' \
-		>"$LOG" 2>"$LOG.err" &
-	TD_PID=$!
-	wait_until "$E2E_WAIT_S" td_started
-	grep -q '^tokexd: ready' "$LOG" || { td_gone && return 1; }
-	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in $E2E_WAIT_S s"
-	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
-	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
-	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
-	[ -n "$C1" ] || fail "tokexd listed no contract"
+	td_start "$WORK/tokexd.yaml" --tcp "127.0.0.1:$TCPPORT" || return 1
 	grep '^tokexd: journal' "$LOG" | sed "s/^/[logon $WHAT] start $START: /"
 	return 0
 }
@@ -143,8 +78,7 @@ lr replay || fail "a replay right after the victims logged off was accepted"
 replayed_logged
 echo "[logon $WHAT] replay refused, live"
 
-kill -KILL "$TD_PID"
-stop_tokexd KILL
+td_stop KILL
 echo "[logon $WHAT] tokexd killed -9"
 start_tokexd || fail "tokexd exited during the restart"
 lr replay || fail "the replay after kill -9 and restart was accepted"
@@ -153,9 +87,6 @@ grep -q '^tokexd: journal: recovered .* [1-9][0-9]* logon(s), ' "$LOG" ||
 	fail "the restart recovered no logon record"
 echo "[logon $WHAT] replay refused after kill -9 and restart"
 
-stop_tokexd TERM
-[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/tokexd.*.log*; then
-	fail "sanitizer report from tokexd"
-fi
+td_stop_clean
+e2e_no_sanitizer -- "$WORK"/tokexd.*.log*
 echo "PASS: logon $WHAT"

@@ -27,8 +27,9 @@
 #      0 cancels the rest of 5002's detached account-0 buy (1); 5003's and 5004's buys
 #      still trade; tokexctl drop of the TCP session; a clean stop.
 # TAP tkxk<net>_<pid>, subnets 198.18.95-98.0/24 (a lock per subnet), market data
-# 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded: a
-# start 60 s, each client 60 s, tokexd's own --seconds 400.
+# 239.198.<net>.1. Needs root and /dev/net/tun, else exit 77. Every wait is bounded
+# (e2e_lib.sh: E2E_WAIT_S for a start, a stop, a log line or tokexctl, E2E_CLIENT_S for a
+# client run).
 set -u
 
 MODE=${1:?usage: test_tokexd_park.sh rtc|pipeline TOKEXD PARK_CLIENT TOKEXCTL}
@@ -56,83 +57,20 @@ esac
 
 say() { echo "[park $MODE] $*"; }
 
-stop_tokexd() { # $1: signal
-	[ -n "$TD_PID" ] || return 0
-	if kill -0 "$TD_PID" 2>/dev/null; then
-		kill "-$1" "$TD_PID" 2>/dev/null
-		wait_until "$E2E_WAIT_S" td_gone
-		kill -KILL "$TD_PID" 2>/dev/null
-	fi
-	wait "$TD_PID" 2>/dev/null
-	TD_RC=$?
-	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	TD_PID=
-}
-cleanup() {
-	stop_tokexd KILL
-	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
-	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-e2e_lock_net "$NETS"
-IFACE=tkxk${NET}_$$
-IFACE=${IFACE:0:15}
-WORK=$(mktemp -d "/tmp/tkx-park-$MODE.XXXXXX")
+e2e_traps
+e2e_setup "park-$MODE" tkxk "$NETS"
 SOCK=$WORK/ctl.sock
-
-CORES="mode: rtc"
-[ "$MODE" = pipeline ] && CORES="mode: pipeline
-cores:
-  rx: 0
-  match: [1]"
-cat >"$WORK/tokexd.yaml" <<EOF
-# test_tokexd_park_$MODE (generated)
-$CORES
-md:
-  group: 239.198.$NET.1
-  port: $((17400 + NET))
-sessions:
+e2e_config "$WORK/tokexd.yaml" "$MODE" "$SOCK" "sessions:
   max: 8
   linger_ms: 15000
-control:
-  socket: $SOCK
 journal:
   dir: $WORK/journal
-  durability: async
-# A file names its firms: the two the clients sign as (the demo secrets' bytes).
-firms:
-  - id: 1
-    name: test-firm-1
-    secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d31
-  - id: 2
-    name: test-firm-2
-    secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d32
-EOF
+  durability: async"
+e2e_tcp_port
 
-TCPPORT=$((27400 + NET))
-for _ in 1 2 3 4 5; do
-	port_busy "$TCPPORT" || break
-	TCPPORT=$((30000 + RANDOM % 30000))
-done
-port_busy "$TCPPORT" && fail "no free TCP port on 127.0.0.1"
-
-START=0
 start_tokexd() {
-	START=$((START + 1))
-	LOG=$WORK/tokexd.$START.log
-	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" \
-		--tcp "127.0.0.1:$TCPPORT" --seconds 3600 -- --log-level='*:warning' \
-		>"$LOG" 2>"$LOG.err" &
-	TD_PID=$!
-	wait_until "$E2E_WAIT_S" td_started
-	td_gone && fail "tokexd exited during start $START"
-	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in $E2E_WAIT_S s"
-	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
-	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
-	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
-	[ -n "$C1" ] || fail "tokexd listed no contract"
+	td_start "$WORK/tokexd.yaml" --tcp "127.0.0.1:$TCPPORT" ||
+		fail "tokexd exited during start $START"
 	# The control socket is opened by the control thread after the start.
 	# tokexctl help answers without tokexd: contracts is what needs it.
 	ctl_up() { [ -S "$SOCK" ] && "$CTL" -s "$SOCK" contracts >/dev/null 2>&1; }
@@ -237,8 +175,7 @@ BEFORE=$L.key
 say "5005 logged on in the slot ($S5005) of a forgotten session with a resting order"
 
 # 5. A restart keeps it all.
-stop_tokexd TERM
-[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+td_stop_clean
 start_tokexd
 grep -q '^tokexd: journal: recovered' "$LOG" || fail "no recovery on restart"
 list
@@ -271,11 +208,8 @@ list
 listed 7001 && fail "7001 still listed after drop: $(cat "$L")"
 say "the detached orders traded for no session, firm 1 cancelled one; tcp 7001 dropped"
 
-stop_tokexd TERM
-[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
+td_stop_clean
 grep -q '^tokexd: stopped' "$LOG" || fail "tokexd did not stop in order"
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/tokexd.*.log*; then
-	fail "sanitizer report from tokexd"
-fi
+e2e_no_sanitizer -- "$WORK"/tokexd.*.log*
 say "PASS"
 exit 0

@@ -32,89 +32,24 @@ e2e_require
 [ -x "$TC" ] || fail "no transport_client at $TC"
 
 case $WHAT in
-rtc)
-	NETS="100 101"
-	MODE="mode: rtc"
-	;;
-pipeline)
-	NETS="102 103"
-	MODE="mode: pipeline
-cores:
-  rx: 0
-  match: [1]"
-	;;
+rtc) NETS="100 101" ;;
+pipeline) NETS="102 103" ;;
 *) echo "usage: test_tokexd_transport.sh rtc|pipeline TOKEXD TRANSPORT_CLIENT" >&2; exit 2 ;;
 esac
 
-stop_tokexd() { # $1: signal
-	[ -n "$TD_PID" ] || return 0
-	if kill -0 "$TD_PID" 2>/dev/null; then
-		kill "-$1" "$TD_PID" 2>/dev/null
-		wait_until "$E2E_WAIT_S" td_gone
-		kill -KILL "$TD_PID" 2>/dev/null
-	fi
-	wait "$TD_PID" 2>/dev/null
-	TD_RC=$?
-	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	TD_PID=
-}
-cleanup() {
-	stop_tokexd KILL
-	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
-	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-e2e_lock_net "$NETS"
-IFACE=tkxt${NET}_$$
-IFACE=${IFACE:0:15}
-WORK=$(mktemp -d "/tmp/tkx-transport-$WHAT.XXXXXX")
-cat >"$WORK/tokexd.yaml" <<CONF
-# test_tokexd_transport_$WHAT (generated)
-$MODE
-md:
-  group: 239.198.$NET.1
-  port: $((17400 + NET))
-sessions:
+e2e_traps
+e2e_setup "transport-$WHAT" tkxt "$NETS"
+e2e_config "$WORK/tokexd.yaml" "$WHAT" "$WORK/tokexd.sock" "sessions:
   max: 8
 journal:
   dir: $WORK/journal
   durability: sync
-control:
-  socket: $WORK/tokexd.sock
-# A client starved between its connect and its Negotiate on a loaded machine is not one
-# that holds a connection without credentials (test_gw tests the deadline).
-tcp:
-  negotiate_deadline_ms: 30000
-firms:
-  - {id: 1, secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d31}
-  - {id: 2, secret: 746f6b65782d64656d6f2d7365637265742d6669726d2d32}
-CONF
+$E2E_TCP_YAML"
+e2e_tcp_port
 
-TCPPORT=$((27400 + NET))
-for _ in 1 2 3 4 5; do
-	port_busy "$TCPPORT" || break
-	TCPPORT=$((30000 + RANDOM % 30000))
-done
-port_busy "$TCPPORT" && fail "no free TCP port on 127.0.0.1"
-
-START=0
 # Starts tokexd on the journal; 0 when ready (TAP addressed), 1 when it exited.
 start_tokexd() {
-	START=$((START + 1))
-	LOG=$WORK/tokexd.$START.log
-	"$TOKEXD" -c "$WORK/tokexd.yaml" --vdev "net_tap0,iface=$IFACE" --ip "$TIP" \
-		--tcp "127.0.0.1:$TCPPORT" --seconds 3600 -- --log-level='*:warning' \
-		>"$LOG" 2>"$LOG.err" &
-	TD_PID=$!
-	wait_until "$E2E_WAIT_S" td_started
-	grep -q '^tokexd: ready' "$LOG" || { td_gone && return 1; }
-	grep -q '^tokexd: ready' "$LOG" || fail "tokexd not ready in $E2E_WAIT_S s"
-	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
-	ip link set "$IFACE" up || fail "cannot bring $IFACE up"
-	C1=$(awk '$1 == "tokexd:" && $2 == "contract" { print $3; exit }' "$LOG")
-	[ -n "$C1" ] || fail "tokexd listed no contract"
+	td_start "$WORK/tokexd.yaml" --tcp "127.0.0.1:$TCPPORT" || return 1
 	grep '^tokexd: journal' "$LOG" | sed "s/^/[transport $WHAT] start $START: /"
 	return 0
 }
@@ -129,16 +64,12 @@ start_tokexd || fail "tokexd exited during start-up"
 tc first || fail "session S on udp then tcp"
 echo "[transport $WHAT] one session across udp and tcp"
 
-kill -KILL "$TD_PID"
-stop_tokexd KILL
+td_stop KILL
 echo "[transport $WHAT] tokexd killed -9"
 start_tokexd || fail "tokexd exited during the restart"
 tc resume || fail "session S resumed on udp after the restart"
 echo "[transport $WHAT] resumed on udp after kill -9 and restart, numbering as tcp left it"
 
-stop_tokexd TERM
-[ "$TD_RC" = 0 ] || fail "tokexd exit status $TD_RC"
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/tokexd.*.log*; then
-	fail "sanitizer report from tokexd"
-fi
+td_stop_clean
+e2e_no_sanitizer -- "$WORK"/tokexd.*.log*
 echo "PASS: transport $WHAT"
