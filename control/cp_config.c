@@ -114,6 +114,9 @@ static const struct cp_key cp_keys[] = {
 	/* A snapshot of the state every N journal records (0 = none); below 100 the RX core
 	 * would spend its time serializing. */
 	U32_OFF("journal.snapshot_every", journal_snapshot_every, 100, UINT32_MAX),
+	/* How long output may wait for durability with no progress before the disk is taken
+	 * as failed and the appliance halts (td_journal.c invariant 2). */
+	U32("journal.stall_ms", journal_stall_ms, 100, 3600000),
 };
 
 /* Lists of scalars: trading.sessions ("HH:MM-HH:MM") and trading.holidays (dates). */
@@ -204,6 +207,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "/var/lib/tokex/journal");
 	cfg->journal_durability = 0; /* sync: survives power loss */
 	cfg->journal_snapshot_every = 1000000; /* ~0.1-1 s of replay at most after it */
+	cfg->journal_stall_ms = 10000; /* a failed disk, not a slow one */
 
 	/* The product calendar and limits (cp_cal.h, cp_settle.h). */
 	struct cp_cal cal;

@@ -149,6 +149,7 @@ struct cp_config {
 	char journal_dir[CP_STR];      /* default /var/lib/tokex/journal */
 	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none */
 	uint32_t journal_fault_write;  /* 0 = off */
+	uint32_t journal_stall_ms;     /* no durability progress this long: halt; default 10 000 */
 	uint32_t journal_snapshot_every; /* records; default 1 000 000; 0 = off */
 
 	struct cp_account_limit accounts[CP_MAX_ACCOUNTS];

@@ -196,8 +196,10 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen);
 void td_jn_ss_params(struct td_app *a, struct ss_params *p);
 int64_t td_jn_append(struct td_app *a, uint16_t type, const void *p, uint32_t len, uint64_t now);
 int td_jn_wait(struct td_app *a);
+/* journal.stall_ms in ns: how long durability may make no progress before the halt. */
+uint64_t td_jn_stall_ns(const struct td_app *a);
 /* RX core, each pass while output is held (held != 0): the durable seq, without waiting;
- * halts the appliance when the journal failed or made no progress for TD_JN_WAIT_NS. */
+ * halts the appliance when the journal failed or made no progress for journal.stall_ms. */
 uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now);
 int td_jn_ctl(struct td_app *a, const struct dp_ctl *c);
 int td_jn_halted(const struct td_app *a);

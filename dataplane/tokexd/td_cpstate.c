@@ -50,9 +50,10 @@
 /* Items on the ring: twice the largest change, so that a change always fits whole. */
 #define TD_CPS_RING 512
 _Static_assert(TD_CPS_RING >= 2 * CP_STATE_MAX_ITEMS, "a whole change fits the ring");
-/* The control thread's wait for the RX core: beyond the journal's own 10 s (after which
- * the RX core halts the appliance and answers). A bound for a hang, not a speed. */
-#define TD_CPS_WAIT_NS 15000000000ull
+/* The control thread's wait for the RX core: 5 s beyond the journal's own bound
+ * (journal.stall_ms, after which the RX core halts the appliance and answers). A bound for
+ * a hang, not a speed. */
+#define TD_CPS_WAIT_MARGIN_NS 5000000000ull
 #define TD_CPS_BURST 32
 
 struct td_cps {
@@ -182,16 +183,19 @@ int td_cps_flush(struct td_app *a, const struct cp_life *L, const struct cp_cloc
 		return -EAGAIN;
 	}
 	s->sent += n;
-	uint64_t end = td_mono_ns() + TD_CPS_WAIT_NS;
+	uint64_t wait_ns = td_jn_stall_ns(a) + TD_CPS_WAIT_MARGIN_NS;
+	uint64_t end = td_mono_ns() + wait_ns;
 	while (atomic_load_explicit(&s->done, memory_order_acquire) < s->sent) {
 		if (!atomic_load(&a->running) || td_mono_ns() >= end) {
 			/* The RX core may still journal the change, or never (stopping): what the
 			 * journal holds is unknown, so the next flush sends the whole state. */
 			cp_state_img_init(&s->last);
+			char why[64];
+			snprintf(why, sizeof(why), "no answer from the RX core in %" PRIu64 " s",
+				 (uint64_t)(wait_ns / 1000000000u));
 			snprintf(err, len, "journal: the control plane's change was not journaled "
 				 "(%s): it is not durable",
-				 atomic_load(&a->running) ? "no answer from the RX core in 15 s"
-							  : "stopping");
+				 atomic_load(&a->running) ? why : "stopping");
 			return -ETIMEDOUT;
 		}
 		struct timespec d = {0, 20000};

@@ -42,7 +42,8 @@
 #define TD_CTL_BURST 4
 /* How long the control thread waits for a matching core's answer: a bound for a dead core,
  * not a speed - a command that times out may still be applied, so the bound is generous
- * (a loaded machine keeps a core off its CPU for seconds). */
+ * (a loaded machine keeps a core off its CPU for seconds), and with a journal beyond the
+ * journal's own bound (journal.stall_ms: the command is durable before it is applied). */
 #define TD_CTL_TIMEOUT_NS 10000000000ull
 
 #define TD_CTL_CLOCK_NS 1000000000ull /* a simulated clock is journaled once a second */
@@ -189,7 +190,7 @@ static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct 
 	copy.now = td_now_ns();
 	if (rte_ring_sp_enqueue_elem(m->ctl_in, &copy, sizeof(copy)) != 0)
 		return -EAGAIN;
-	uint64_t end = td_mono_ns() + TD_CTL_TIMEOUT_NS;
+	uint64_t end = td_mono_ns() + TD_CTL_TIMEOUT_NS + (a->jn ? td_jn_stall_ns(a) : 0);
 	for (;;) {
 		/* Replies to commands that timed out earlier are dropped on the way. */
 		while (rte_ring_sc_dequeue_elem(m->ctl_out, r, sizeof(*r)) == 0)

@@ -29,7 +29,7 @@
  *     a request whose append fails is answered ExecReject BUSY (journal ring full) or
  *     STORAGE (journal failed) and never reaches the matching core.
  *  2. Once the journal has failed (jn_failed(), or durability made no progress for
- *     TD_JN_WAIT_NS while output waited) the appliance is HALTED for good: the held
+ *     journal.stall_ms while output waited) the appliance is HALTED for good: the held
  *     output that is not durable is discarded (counted held_dropped; the requests were
  *     applied in memory but their replies never leave, so a client sees a skipped number
  *     and its RetransmitRequest is refused OUT_OF_RANGE: ss_halt_retransmission), every
@@ -124,10 +124,14 @@
 #include "jn_journal.h"
 #include "td_app.h"
 
-/* No durability for this long while output waits: the disk is taken as failed and the
- * appliance halts. 10 s: halting is for a failed disk, not a slow one; a shared disk under
- * load can stall fdatasync for seconds. */
-#define TD_JN_WAIT_NS 10000000000ull
+/* No durability progress for journal.stall_ms while output waits: the disk is taken as
+ * failed and the appliance halts. Default 10 s: halting is for a failed disk, not a slow
+ * one; a shared disk under load can stall fdatasync for seconds (the tests, which share
+ * a loaded machine, set minutes). */
+uint64_t td_jn_stall_ns(const struct td_app *a)
+{
+	return (uint64_t)(a->cfg.journal_stall_ms ? a->cfg.journal_stall_ms : 10000) * 1000000ull;
+}
 
 static void td_jn_halt(struct td_app *a, int err)
 {
@@ -209,12 +213,16 @@ int td_jn_wait(struct td_app *a)
 {
 	if (a->jn == NULL || a->jn_last <= a->jn_durable || td_jn_halted(a))
 		return td_jn_halted(a); /* halted: never wait again (a stalled disk) */
-	uint64_t end = 0;
+	uint64_t end = 0, seen = a->jn_durable;
 	for (;;) {
 		uint64_t d = jn_durable(a->jn);
 		if (d >= a->jn_last) {
 			a->jn_durable = d;
 			return 0;
+		}
+		if (d > seen) { /* progress: the bound counts from here (a slow disk, not a dead one) */
+			seen = d;
+			end = 0;
 		}
 		int f = jn_failed(a->jn);
 		if (f) {
@@ -223,8 +231,9 @@ int td_jn_wait(struct td_app *a)
 		}
 		uint64_t now = td_mono_ns();
 		if (end == 0) {
-			end = now + TD_JN_WAIT_NS;
-			a->rx.jn_waits++;
+			if (seen == a->jn_durable)
+				a->rx.jn_waits++;
+			end = now + td_jn_stall_ns(a);
 		} else if (now >= end) {
 			a->rx.jn_wait_timeouts++;
 			td_jn_halt(a, -ETIMEDOUT);
@@ -247,7 +256,7 @@ uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now)
 		td_jn_halt(a, f);
 	} else if (a->jn_stall == 0) {
 		a->jn_stall = now;
-	} else if (now - a->jn_stall >= TD_JN_WAIT_NS) {
+	} else if (now - a->jn_stall >= td_jn_stall_ns(a)) {
 		a->rx.jn_wait_timeouts++;
 		td_jn_halt(a, -ETIMEDOUT);
 	}

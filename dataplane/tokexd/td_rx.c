@@ -1086,7 +1086,7 @@ int td_rx_loop(void *arg)
 	 * replies taken (with a journal: every core idle, the drains journaled; else the rings
 	 * drained for a moment), then they may stop. Market data subscribers hear the session
 	 * is over; what is held goes once durable (td_jn_wait gives up, halting, after
-	 * TD_JN_WAIT_NS), the TCP chunks onto the gateway's out queue (td_gw_stop() sends
+	 * journal.stall_ms), the TCP chunks onto the gateway's out queue (td_gw_stop() sends
 	 * them). */
 	if (!rtc) {
 		r.now = td_now_ns();

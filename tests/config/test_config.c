@@ -483,6 +483,13 @@ static void test_journal_keys(void **state)
 	assert_int_equal(load("journal:\n  snapshot_every: lots\n", &cfg, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, ":2: journal.snapshot_every: 'lots' is not an integer"));
+	/* journal.stall_ms: no durability progress this long halts; 100 ms to an hour. */
+	assert_int_equal(load("journal:\n  dir: /tmp/j\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.journal_stall_ms, 10000);
+	assert_int_equal(load("journal:\n  stall_ms: 600000\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.journal_stall_ms, 600000);
+	assert_int_equal(load("journal:\n  stall_ms: 50\n", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: journal.stall_ms: 50 is outside [100, 3600000]"));
 }
 
 /* md.request_*: the re-request limits (dataplane/md/md_lim.h), their defaults and checks. */

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,8 +125,10 @@ static void *producer(void *arg)
 		uint32_t len = rec_len(i, r->max);
 		uint8_t *p;
 
-		while ((p = td_bq_alloc(&r->q, len)) == NULL)
+		while ((p = td_bq_alloc(&r->q, len)) == NULL) {
 			td_bq_publish(&r->q);
+			sched_yield(); /* full: let the consumer run (one CPU, a loaded machine) */
+		}
 		fill(p, i, len);
 		if (i % 7 == 0)
 			td_bq_publish(&r->q);
@@ -151,6 +154,10 @@ static void test_threads(void **state)
 
 		if (p == NULL) {
 			td_bq_done(&r.q);
+			/* Empty: let the producer run. Without this, on a loaded machine (or one
+			 * CPU) each ring's worth of records costs two scheduler slices of spinning
+			 * (N / 8 records a ring: minutes). */
+			sched_yield();
 			continue;
 		}
 		assert_int_equal(len, rec_len(i, r.max));

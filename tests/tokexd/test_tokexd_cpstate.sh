@@ -118,6 +118,7 @@ md:
   group: 239.198.$NET.1
   port: $((17400 + NET))
 journal:
+  stall_ms: 600000 # a loaded test machine stalls fdatasync; halting is for a dead disk
   dir: $WORK/journal
   durability: sync
 $SNAPKEY

@@ -46,6 +46,7 @@ config() { # $1: name, $2: session settings, $3: journal dir ("" = none)
   max: 8
 $2
 journal:
+  stall_ms: 600000 # a loaded test machine stalls fdatasync; halting is for a dead disk
   dir: \"$3\"
 $E2E_TCP_YAML"
 }

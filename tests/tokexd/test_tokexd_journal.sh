@@ -186,6 +186,7 @@ $THROTTLE
 tcp:
   negotiate_deadline_ms: 30000
 journal:
+  stall_ms: 600000 # a loaded test machine stalls fdatasync; halting is for a dead disk
   dir: $JDIR
   durability: sync
 $FAULT

@@ -43,6 +43,7 @@ e2e_config "$WORK/tokexd.yaml" "$WHAT" "$WORK/tokexd.sock" "sessions:
   # stay within the tolerance, so that only the replay rule can refuse them.
   timestamp_tolerance_ms: 600000
 journal:
+  stall_ms: 600000 # a loaded test machine stalls fdatasync; halting is for a dead disk
   dir: $WORK/journal
   durability: sync
 $E2E_TCP_YAML"

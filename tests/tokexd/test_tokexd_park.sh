@@ -64,6 +64,7 @@ e2e_config "$WORK/tokexd.yaml" "$MODE" "$SOCK" "sessions:
   max: 8
   linger_ms: 15000
 journal:
+  stall_ms: 600000 # a loaded test machine stalls fdatasync; halting is for a dead disk
   dir: $WORK/journal
   durability: async"
 e2e_tcp_port

@@ -42,6 +42,7 @@ e2e_setup "transport-$WHAT" tkxt "$NETS"
 e2e_config "$WORK/tokexd.yaml" "$WHAT" "$WORK/tokexd.sock" "sessions:
   max: 8
 journal:
+  stall_ms: 600000 # a loaded test machine stalls fdatasync; halting is for a dead disk
   dir: $WORK/journal
   durability: sync
 $E2E_TCP_YAML"
