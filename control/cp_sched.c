@@ -303,7 +303,7 @@ static int cp_step(struct cp_sched *s, struct cp_life_contract *k, int32_t day, 
 }
 
 /* Every transition due at calendar time now: transitions made, or the last failure. */
-static int cp_sched_at(struct cp_sched *s, uint64_t now)
+static int cp_sched_at(struct cp_sched *s, uint64_t now, int sync)
 {
 	struct cp_life *L = s->L;
 	int32_t day;
@@ -313,8 +313,9 @@ static int cp_sched_at(struct cp_sched *s, uint64_t now)
 	L->now = now;
 	cp_cal_local(&L->cal, L->now, &day, &min);
 
-	/* Volatility interruptions the cores started. */
-	if (s->sync_ns && L->now - s->last_sync >= s->sync_ns) {
+	/* Volatility interruptions the cores started: asked at the time now, not at each
+	 * slot change a jumping calendar goes through on its way (sync 0). */
+	if (sync && s->sync_ns && L->now - s->last_sync >= s->sync_ns) {
 		s->last_sync = L->now;
 		for (uint32_t i = 0; i < L->n; i++) {
 			uint8_t ph = L->c[i].phase;
@@ -387,7 +388,7 @@ int cp_sched_tick(struct cp_sched *s)
 			t = cp_cal_next_event(&s->L->cal, t);
 			if (t >= now)
 				break;
-			rc = cp_sched_at(s, t);
+			rc = cp_sched_at(s, t, 0);
 			if (rc < 0)
 				failed = rc;
 			else
@@ -395,7 +396,7 @@ int cp_sched_tick(struct cp_sched *s)
 			s->events++;
 		}
 	}
-	rc = cp_sched_at(s, now);
+	rc = cp_sched_at(s, now, 1);
 	if (rc < 0)
 		failed = rc;
 	else
