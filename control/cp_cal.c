@@ -223,6 +223,31 @@ int cp_cal_slot(const struct cp_cal *cal, int32_t day, uint32_t minute)
 	return CP_SLOT_CLOSED;
 }
 
+uint64_t cp_cal_next_event(const struct cp_cal *cal, uint64_t utc_ns)
+{
+	int32_t day;
+	uint32_t min;
+	cp_cal_local(cal, utc_ns, &day, &min);
+	for (int32_t d = day; d < day + CP_CAL_EVENT_DAYS; d++) {
+		if (!cp_cal_is_business_day(cal, d))
+			continue;
+		/* Ascending (cp_cal_check): entry < uncross <= the first start < its end ... */
+		uint32_t at[2 + 2 * CP_MAX_SESSIONS], n = 0;
+		at[n++] = cal->auction_entry;
+		at[n++] = cal->auction_match;
+		for (uint32_t i = 0; i < cal->n_sess; i++) {
+			at[n++] = cal->sess[i].start;
+			at[n++] = cal->sess[i].end;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t t = cp_cal_utc_ns(cal, d, at[i]);
+			if (t > utc_ns)
+				return t;
+		}
+	}
+	return UINT64_MAX;
+}
+
 uint32_t cp_cal_month_id(int y, int m)
 {
 	return (uint32_t)(y * 100 + m);

@@ -93,6 +93,12 @@ uint64_t cp_cal_utc_ns(const struct cp_cal *cal, int32_t day, uint32_t minute);
 /* The calendar's slot at a local day and minute (enum cp_slot). */
 int cp_cal_slot(const struct cp_cal *cal, int32_t day, uint32_t minute);
 
+/* The first moment after utc_ns at which the slot changes: a business day's auction
+ * entry, uncross, or a session's start or end (UTC ns). UINT64_MAX when none comes in the
+ * next CP_CAL_EVENT_DAYS days. The scheduler steps through these when its clock jumps. */
+#define CP_CAL_EVENT_DAYS 3700
+uint64_t cp_cal_next_event(const struct cp_cal *cal, uint64_t utc_ns);
+
 /* Contract months: id YYYYMM. */
 uint32_t cp_cal_month_id(int y, int m);
 uint32_t cp_cal_month_add(uint32_t id, int k);

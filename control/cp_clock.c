@@ -48,6 +48,27 @@ void cp_clock_resume(struct cp_clock *c, uint64_t mono_now)
 	c->held = 0;
 }
 
+void cp_clock_set_rate(struct cp_clock *c, uint64_t rate, uint64_t mono_now)
+{
+	if (!c->sim)
+		return;
+	c->base_cal = cp_clock_now(c, mono_now, 0);
+	c->base_mono = mono_now;
+	c->rate = rate;
+}
+
+int cp_clock_advance(struct cp_clock *c, uint64_t cal_ns, uint64_t mono_now)
+{
+	if (!c->sim)
+		return -ENOTSUP;
+	if (cal_ns < cp_clock_now(c, mono_now, 0))
+		return -EINVAL;
+	c->base_cal = cal_ns;
+	c->base_mono = mono_now;
+	c->held = 1;
+	return 0;
+}
+
 uint64_t cp_clock_now(const struct cp_clock *c, uint64_t mono_ns, uint64_t wall_ns)
 {
 	if (!c->sim)
@@ -64,6 +85,11 @@ static uint64_t cp_clock_sys(clockid_t id)
 	struct timespec ts;
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * CP_NS + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cp_clock_mono(void)
+{
+	return cp_clock_sys(CLOCK_MONOTONIC);
 }
 
 uint64_t cp_clock_read(const struct cp_clock *c)

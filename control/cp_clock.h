@@ -17,7 +17,11 @@
  *  4. Times are UTC nanoseconds since 1970-01-01; they are written ISO-8601 with the
  *     calendar's offset ("2026-12-30T08:50:00+08:00").
  *  5. A held simulated clock stands still (tokexd holds it while it starts, so the
- *     calendar goes on from where it was when the control plane is ready).
+ *     calendar goes on from where it was when the control plane is ready; the operator
+ *     holds it with 'clock hold' or 'clock to', and a restart keeps it held).
+ *  6. The operator steers a simulated calendar (member test environments): hold it, run
+ *     it, change its rate, or move it forward to a time and hold it there
+ *     (cp_clock_advance). It never runs backwards; the wall clock is not steered.
  */
 #ifndef TOKEX_CP_CLOCK_H
 #define TOKEX_CP_CLOCK_H
@@ -43,6 +47,14 @@ void cp_clock_sim(struct cp_clock *c, uint64_t start_ns, uint64_t rate, uint64_t
 /* Rule 5: hold a simulated clock at its time at mono_now; resume it from there. */
 void cp_clock_hold(struct cp_clock *c, uint64_t mono_now);
 void cp_clock_resume(struct cp_clock *c, uint64_t mono_now);
+/* A simulated clock's rate from mono_now on (its time at mono_now kept). */
+void cp_clock_set_rate(struct cp_clock *c, uint64_t rate, uint64_t mono_now);
+/* Rule 6: a simulated clock moves forward to cal_ns and is held there. 0; -ENOTSUP on the
+ * wall clock; -EINVAL when cal_ns is before the clock's time at mono_now (nothing
+ * changes either way). */
+int cp_clock_advance(struct cp_clock *c, uint64_t cal_ns, uint64_t mono_now);
+/* CLOCK_MONOTONIC now, ns (what the mono_now arguments take). */
+uint64_t cp_clock_mono(void);
 /* The calendar time: mono_ns and wall_ns are the two clocks read now. */
 uint64_t cp_clock_now(const struct cp_clock *c, uint64_t mono_ns, uint64_t wall_ns);
 /* The calendar time now (reads CLOCK_MONOTONIC and CLOCK_REALTIME). */

@@ -712,17 +712,75 @@ static int cp_do_spot(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 	return 0;
 }
 
-static int cp_do_clock(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
-		       struct cp_buf *b)
+static void cp_clock_line(struct cp_cmd_ctx *x, struct cp_buf *b)
 {
-	(void)c;
-	(void)argc;
-	(void)argv;
 	char t[40], r[24];
 	cp_clock_format_time(x->L->now, x->L->cal.utc_offset_min, t, sizeof(t));
 	cp_clock_format_rate(x->clock ? x->clock->rate : CP_CLOCK_RATE_ONE, r, sizeof(r));
-	cp_put(b, "calendar %s rate %s %s\n", t, r,
-	       x->clock && x->clock->sim ? "simulated" : "wall");
+	cp_put(b, "calendar %s rate %s %s%s\n", t, r,
+	       x->clock && x->clock->sim ? "simulated" : "wall",
+	       x->clock && x->clock->sim && x->clock->held ? " held" : "");
+}
+
+/* clock [hold|run|rate R|to TIME]: the operator steers a simulated calendar (cp_clock.h
+ * rule 6). 'to' moves it forward and holds it there; the scheduler then visits every slot
+ * change on the way (cp_sched.h) before the answer. */
+static int cp_do_clock(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		       struct cp_buf *b)
+{
+	if (argc == 1) {
+		cp_clock_line(x, b);
+		return 0;
+	}
+	const char *op = argv[1];
+	int want = strcmp(op, "rate") == 0 || strcmp(op, "to") == 0 ? 3 : 2;
+	if ((strcmp(op, "hold") != 0 && strcmp(op, "run") != 0 && want == 2) || argc != want)
+		return cp_bad(b, c, argc == want ? op : NULL);
+	if (!x->clock || !x->clock->sim) {
+		cp_put(b, "clock %s: the calendar is the wall clock: only a simulated calendar "
+		       "(tokexd --clock, --clock-rate) is steered", op);
+		return -ENOTSUP;
+	}
+	struct cp_clock *k = x->clock;
+	uint64_t mono = cp_clock_mono();
+	char e[192];
+	if (strcmp(op, "hold") == 0) {
+		cp_clock_hold(k, mono);
+	} else if (strcmp(op, "run") == 0) {
+		cp_clock_resume(k, mono);
+	} else if (strcmp(op, "rate") == 0) {
+		uint64_t rate;
+		if (cp_clock_parse_rate(argv[2], &rate, e, sizeof(e)) < 0) {
+			cp_put(b, "clock rate: %s", e);
+			return -EINVAL;
+		}
+		cp_clock_set_rate(k, rate, mono);
+	} else {
+		uint64_t to;
+		if (cp_clock_parse_time(argv[2], &to, e, sizeof(e)) < 0) {
+			cp_put(b, "clock to: %s", e);
+			return -EINVAL;
+		}
+		uint64_t now = cp_clock_now(k, mono, 0);
+		if (cp_clock_advance(k, to, mono) < 0) {
+			char t[40];
+			cp_clock_format_time(now, x->L->cal.utc_offset_min, t, sizeof(t));
+			cp_put(b, "clock to %s: the calendar is already at %s and does not run "
+			       "backwards", argv[2], t);
+			return -EINVAL;
+		}
+	}
+	x->L->now = cp_clock_now(k, cp_clock_mono(), 0);
+	int rc = 0;
+	if (strcmp(op, "to") == 0 && x->S) {
+		rc = cp_sched_tick(x->S);
+		x->L->now = cp_clock_now(k, cp_clock_mono(), 0);
+	}
+	cp_clock_line(x, b);
+	if (rc < 0)
+		cp_put(b, "scheduler: %s\n", x->S->last_error);
+	else if (strcmp(op, "to") == 0 && x->S)
+		cp_put(b, "%d transition(s)\n", rc);
 	return 0;
 }
 
@@ -803,10 +861,15 @@ static const struct cp_cmd cp_cmds[] = {
 	 "how many were cancelled."},
 	{"tick", 0, 0, "tick", cp_do_tick, 0,
 	 "Runs the scheduler now (it runs by itself every 50 ms in tokexd)."},
-	{"clock", 0, 0, "clock", cp_do_clock, 0,
+	{"clock", 0, 2, "clock [hold|run|rate R|to TIME]", cp_do_clock, 0,
 	 "The calendar's time and rate: the wall clock, or the simulated calendar tokexd was "
 	 "started on (--clock, --clock-rate), which drives the trading day, settlement, expiry "
-	 "and listing; wire timestamps and keepalives stay on the wall clock."},
+	 "and listing; wire timestamps and keepalives stay on the wall clock. A simulated "
+	 "calendar is steered (a member test environment): 'hold' stops it, 'run' runs it "
+	 "again, 'rate R' sets R times real time, 'to TIME' (ISO-8601 with offset, e.g. "
+	 "2027-03-31T15:01:00+08:00) moves it forward to TIME and holds it there, the "
+	 "scheduler going through every session, close, settlement, expiry and listing on the "
+	 "way before the answer. Never backwards. Held, rate and time survive a restart."},
 };
 
 #define CP_NCMDS (sizeof(cp_cmds) / sizeof(cp_cmds[0]))

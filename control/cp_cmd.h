@@ -32,8 +32,9 @@
  *   kill FIRM ACCT on|off                   kill switch (on also cancels its orders)
  *   cancel FIRM ACCT [ID]                   mass cancel (0 0 = every account); how many
  *   tick                                    run the scheduler now
- *   clock                                   the calendar's time and rate (simulated or
- *                                           wall clock)
+ *   clock [hold|run|rate R|to TIME]         the calendar's time and rate (simulated or
+ *                                           wall clock); steers a simulated one: hold,
+ *                                           run, rate, forward to TIME and held there
  */
 #ifndef TOKEX_CP_CMD_H
 #define TOKEX_CP_CMD_H
@@ -60,8 +61,9 @@ struct cp_cmd_ctx {
 	int (*drop)(void *arg, uint64_t session_id, char *out, size_t len);
 	void *sessions_arg;
 	/* Optional (tokexd): the calendar's clock. Each command reads the lifecycle's time
-	 * from it (L->now); 'clock' shows it. NULL: L->now as the caller set it. */
-	const struct cp_clock *clock;
+	 * from it (L->now); 'clock' shows it and steers a simulated one. NULL: L->now as
+	 * the caller set it. */
+	struct cp_clock *clock;
 	/* Optional (tokexd): called after every command, before its answer, to make the
 	 * control plane's change durable (the journal). 0, or a negative errno with the
 	 * operator's text in out: the command's answer is then that error. */

@@ -212,10 +212,11 @@ static int cp_step(struct cp_sched *s, struct cp_life_contract *k, int32_t day, 
 		 * over (tokexd was down, started after its close, or never opened it). */
 		if (cp_life_expiry_due(L, k, day)) {
 			rc = cp_life_expire(L, k->id, day, err, len);
-			if (rc == 0 && s->auto_list) {
-				struct cp_life_contract like = *k;
-				rc = cp_list_next(s, &like, err, len);
-			}
+			/* The roll lists the next month once every contract has made this
+			 * moment's transitions (cp_sched_at): its reference is the furthest
+			 * month's settlement of today, whatever the order of the table. */
+			if (rc == 0 && s->auto_list && s->n_roll < CP_LIFE_MAX)
+				s->roll[s->n_roll++] = *k;
 			return rc < 0 ? rc : 1;
 		}
 		/* A day already over is not opened (tokexd started after the close). */
@@ -301,19 +302,20 @@ static int cp_step(struct cp_sched *s, struct cp_life_contract *k, int32_t day, 
 	}
 }
 
-int cp_sched_tick(struct cp_sched *s)
+/* Every transition due at calendar time now: transitions made, or the last failure. */
+static int cp_sched_at(struct cp_sched *s, uint64_t now, int sync)
 {
 	struct cp_life *L = s->L;
 	int32_t day;
 	uint32_t min;
 	int made = 0, failed = 0;
 
-	L->now = s->clock(s->clock_arg);
+	L->now = now;
 	cp_cal_local(&L->cal, L->now, &day, &min);
-	s->ticks++;
 
-	/* Volatility interruptions the cores started. */
-	if (s->sync_ns && L->now - s->last_sync >= s->sync_ns) {
+	/* Volatility interruptions the cores started: asked at the time now, not at each
+	 * slot change a jumping calendar goes through on its way (sync 0). */
+	if (sync && s->sync_ns && L->now - s->last_sync >= s->sync_ns) {
 		s->last_sync = L->now;
 		for (uint32_t i = 0; i < L->n; i++) {
 			uint8_t ph = L->c[i].phase;
@@ -345,6 +347,18 @@ int cp_sched_tick(struct cp_sched *s)
 			s->steps++;
 		}
 	}
+	/* The roll: a month for each that expired, after every contract settled. */
+	for (uint32_t i = 0; i < s->n_roll; i++) {
+		char e[256];
+		int rc = cp_list_next(s, &s->roll[i], e, sizeof(e));
+		if (rc < 0) {
+			cp_sched_failed(s, s->roll[i].id, e);
+			failed = rc;
+		} else {
+			made++;
+		}
+	}
+	s->n_roll = 0;
 	/* The spot month by the calendar: a month whose last trading day is over hands the
 	 * flag on even before it expires. */
 	char err[256];
@@ -354,5 +368,40 @@ int cp_sched_tick(struct cp_sched *s)
 		cp_sched_failed(s, spot ? spot->id : 0, err);
 		failed = failed ? failed : src;
 	}
+	return failed ? failed : made;
+}
+
+int cp_sched_tick(struct cp_sched *s)
+{
+	uint64_t now = s->clock(s->clock_arg);
+	int made = 0, failed = 0, rc;
+	s->ticks++;
+	/* The calendar jumped (a simulated clock moved on by the operator, a fast rate, a
+	 * control thread kept off its CPU): each slot change since the previous tick is
+	 * visited in order, as the calendar went through it, so that no trading day, close,
+	 * settlement or expiry on the way is skipped. The first tick of a run has no
+	 * previous one: it takes the calendar as it finds it (a day already over is not
+	 * opened). */
+	if (s->last_now && now > s->last_now) {
+		uint64_t t = s->last_now;
+		for (uint32_t n = 0; n < CP_SCHED_MAX_EVENTS; n++) {
+			t = cp_cal_next_event(&s->L->cal, t);
+			if (t >= now)
+				break;
+			rc = cp_sched_at(s, t, 0);
+			if (rc < 0)
+				failed = rc;
+			else
+				made += rc;
+			s->events++;
+		}
+	}
+	rc = cp_sched_at(s, now, 1);
+	if (rc < 0)
+		failed = rc;
+	else
+		made += rc;
+	if (now > s->last_now)
+		s->last_now = now;
 	return failed ? failed : made;
 }

@@ -14,7 +14,8 @@
  *                                    -> SETTLED (daily settlement)
  *   settled on its last trading day  -> EXPIRED, and the month after the furthest listed
  *                                    month is defined and listed (reference: the furthest
- *                                    month's latest settlement)
+ *                                    month's latest settlement, that day's: the listing
+ *                                    waits until every contract has settled)
  *   LISTED/SETTLED past the close    -> EXPIRED too (expiry follows the calendar, whatever
  *   of its last trading day             the start time), and the next month as above
  *   EXPIRED                          -> FINAL_SETTLED as soon as the index file has the
@@ -22,6 +23,13 @@
  *                                    again when it changes, not every tick; waiting is
  *                                    neither a failure nor a refusal)
  *   FINAL_SETTLED                    -> DELISTED
+ *
+ * When the clock jumps (a simulated calendar moved on by the operator, a fast rate, the
+ * control thread kept off its CPU), a tick first visits every slot change of the calendar
+ * since the previous tick (cp_cal_next_event), in order, then the time now: each trading
+ * day on the way opens, trades, closes and settles, expiries and listings happen on their
+ * day. The first tick of a run takes the calendar as it finds it: a day already over when
+ * tokexd starts is not opened.
  *
  * A contract halted by the operator stays halted until resumed (tokexctl resume), except
  * that the close still closes and settles it; resumed, it goes to the phase the calendar
@@ -56,11 +64,16 @@ struct cp_sched {
 	int auto_list;         /* list the next month when one expires */
 	int auto_delist;       /* delist after final settlement */
 	uint64_t ticks;
+	uint64_t last_now;     /* the clock at the previous tick (0: none yet) */
+	uint64_t events;       /* slot changes visited between ticks (the clock jumped) */
 	uint64_t steps;        /* transitions made */
 	uint64_t errors;       /* failed transitions, every one */
 	uint64_t errors_quiet; /* ... of them not logged: the same error again */
 	char last_error[256];
 	struct cp_sched_note note[CP_LIFE_MAX + 1]; /* + 1: the spot month's refresh */
+	/* Months expired at this moment whose next month the roll lists at its end. */
+	struct cp_life_contract roll[CP_LIFE_MAX];
+	uint32_t n_roll;
 	/* The index file as last read (settlement.index_file): read again only when it
 	 * changed (inode, size, modification time), so waiting for a fixing costs a stat. */
 	struct cp_fixings fx;
@@ -70,6 +83,9 @@ struct cp_sched {
 	uint64_t index_reads;  /* times the index file was read */
 	uint64_t final_waits;  /* reasons a final settlement waited for (logged; not refusals) */
 };
+
+/* Slot changes one tick visits at most (ten years of trading days). */
+#define CP_SCHED_MAX_EVENTS 40000
 
 /* Defaults: 2-minute volatility interruptions, polled every second, auto list/delist. */
 void cp_sched_init(struct cp_sched *s, struct cp_life *L, uint64_t (*clock)(void *), void *arg);

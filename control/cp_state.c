@@ -19,7 +19,9 @@
 
 /* Version 1 layouts. The contract's day statistics (volume, notional, high, low, last)
  * come last and are not compared by cp_state_diff (CMP: the bytes before them), nor is
- * GLOBAL's clock time. */
+ * GLOBAL's clock time unless the clock is held (then its time moves only by the
+ * operator's 'clock to': state, like the rest). GLOBAL's clock byte: bit 0 simulated,
+ * bit 1 held (a version 1 reader of before the held clock refuses a held one). */
 #define CP_ST_CONTRACT_LEN 201
 #define CP_ST_CONTRACT_CMP 161
 #define CP_ST_ACCOUNT_LEN 33
@@ -185,7 +187,7 @@ void cp_state_encode_global(const struct cp_state_global *g, struct cp_state_ite
 	it->flags = 0;
 	cp_w32(&w, g->n_contracts);
 	cp_w32(&w, g->n_accounts);
-	cp_w8(&w, g->clock_sim);
+	cp_w8(&w, (uint8_t)(g->clock_sim | (g->clock_held ? 2 : 0)));
 	cp_w64(&w, g->clock_rate);
 	/* CP_ST_GLOBAL_CMP */
 	cp_w64(&w, g->cal_ns);
@@ -340,14 +342,16 @@ int cp_state_decode_global(const struct cp_state_item *it, struct cp_state_globa
 	struct cp_r r = {it->data, 0};
 	x.n_contracts = cp_r32(&r);
 	x.n_accounts = cp_r32(&r);
-	x.clock_sim = cp_r8(&r);
+	uint8_t ck = cp_r8(&r);
+	x.clock_sim = ck & 1;
+	x.clock_held = (ck >> 1) & 1;
 	x.clock_rate = cp_r64(&r);
 	x.cal_ns = cp_r64(&r);
 	x.wall_ns = cp_r64(&r);
 	const char *bad = NULL;
 	if (x.n_contracts > CP_LIFE_MAX || x.n_accounts > CP_LIFE_MAX_ACCOUNTS)
 		bad = "more contracts or accounts than a control plane holds";
-	else if (x.clock_sim > 1 || x.clock_rate == 0 || x.clock_rate > CP_CLOCK_RATE_MAX)
+	else if (ck > 3 || ck == 2 || x.clock_rate == 0 || x.clock_rate > CP_CLOCK_RATE_MAX)
 		bad = "no such clock";
 	if (bad) {
 		snprintf(err, len, "control-plane global item: %s", bad);
@@ -394,7 +398,8 @@ uint32_t cp_state_diff(const struct cp_life *L, struct cp_state_global *g,
 	g->n_accounts = L->n_accounts;
 	struct cp_state_item *e = &out[n];
 	cp_state_encode_global(g, e);
-	if (n == 0 && !force && !cp_state_differs(&last->g, e, CP_ST_GLOBAL_CMP))
+	if (n == 0 && !force &&
+	    !cp_state_differs(&last->g, e, g->clock_held ? CP_ST_GLOBAL_CMP + 8 : CP_ST_GLOBAL_CMP))
 		return 0;
 	e->flags = CP_ST_END;
 	e->crc = cp_state_crc(e);
@@ -785,7 +790,8 @@ void cp_state_describe(const struct cp_state_item *it, char *buf, size_t len)
 		cp_clock_format_time(g.cal_ns, 0, t, sizeof(t));
 		cp_clock_format_rate(g.clock_rate, r, sizeof(r));
 		snprintf(buf, len, "global contracts=%u accounts=%u clock=%s rate=%s calendar=%s%s",
-			 g.n_contracts, g.n_accounts, g.clock_sim ? "simulated" : "wall", r, t,
+			 g.n_contracts, g.n_accounts,
+			 g.clock_held ? "simulated,held" : g.clock_sim ? "simulated" : "wall", r, t,
 			 it->flags & CP_ST_END ? " end" : "");
 		return;
 	}

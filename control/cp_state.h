@@ -17,8 +17,9 @@
  * keyed by (kind, index):
  *   CONTRACT i  slot i of cp_life.c[]: every field of struct cp_life_contract
  *   ACCOUNT i   slot i of cp_life.acct[]: limits and kill switch
- *   GLOBAL 0    how many contracts and accounts; the clock: simulated or wall, its rate,
- *               the calendar time and the wall time when the item was made
+ *   GLOBAL 0    how many contracts and accounts; the clock: simulated or wall, held or
+ *               running, its rate, the calendar time and the wall time when the item was
+ *               made
  * Item: version u16, kind u8, flags u8, index u16, len u16, crc u32, pad u32, then len
  * bytes of data. crc = CRC-32 (zlib's) over the first 8 bytes and the data.
  *
@@ -26,7 +27,8 @@
  * image last journaled, then GLOBAL with flag CP_ST_END: a change is the items up to
  * and including an END, and applies whole or not at all (cp_state_img_stage holds its
  * items until the END). The clock's time and the day's statistics do not make a change
- * by themselves (they move all the time); they ride along with the next one, and tokexd
+ * by themselves (they move all the time; a held clock's time does: it moves only when the
+ * operator moves it); they ride along with the next one, and tokexd
  * adds a clock-only change (GLOBAL alone) once a second while the clock is simulated.
  *
  * Journal records (JN_T_CP, 64 bytes each): an item split into parts of 48 bytes:
@@ -102,6 +104,7 @@ struct cp_state_global {
 	uint32_t n_contracts;
 	uint32_t n_accounts;
 	uint8_t clock_sim;   /* 1: simulated (cp_clock.h) */
+	uint8_t clock_held;  /* 1: a simulated clock held (rule 5): its time is state */
 	uint64_t clock_rate; /* millionths of real time */
 	uint64_t cal_ns;     /* the calendar's time when the item was made */
 	uint64_t wall_ns;    /* the wall clock's then */

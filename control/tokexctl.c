@@ -141,6 +141,7 @@ int main(int argc, char **argv)
 			if (local_help(line, &rc)) {
 				if (rc < 0)
 					status = 1;
+				fflush(stdout);
 				continue;
 			}
 			if (fd < 0) { /* connected at the first line that needs tokexd */
@@ -158,6 +159,9 @@ int main(int argc, char **argv)
 				if (rc == -EIO || rc == -EPROTO)
 					break;
 			}
+			/* Each answer as it comes: a program may drive tokexctl through a pipe,
+			 * a command at a time. */
+			fflush(stdout);
 		}
 		free(line);
 	}

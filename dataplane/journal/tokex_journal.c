@@ -405,7 +405,7 @@ static int cp_check(const char *dir)
 		cp_clock_format_rate(g.clock_rate, r, sizeof(r));
 		printf(", the last at seq %" PRIu64 ": %u contracts, %u accounts, calendar %s (%s "
 		       "clock, rate %s)", c.last_change, g.n_contracts, g.n_accounts, t,
-		       g.clock_sim ? "simulated" : "wall", r);
+		       g.clock_held ? "simulated, held" : g.clock_sim ? "simulated" : "wall", r);
 	}
 	if (c.dropped)
 		printf("; %u item(s) of changes cut short by a stop, dropped", c.dropped);

@@ -170,6 +170,7 @@ int td_cps_flush(struct td_app *a, const struct cp_life *L, const struct cp_cloc
 		return 0;
 	struct cp_state_global g = {
 		.clock_sim = (uint8_t)clk->sim,
+		.clock_held = (uint8_t)(clk->sim && clk->held),
 		.clock_rate = clk->rate,
 		.wall_ns = td_now_ns(),
 	};
@@ -229,7 +230,9 @@ int td_cps_final(struct td_app *a, const struct cp_life *L, const struct cp_cloc
 	while (rte_ring_sc_dequeue_burst_elem(s->ring, s->buf, sizeof(s->buf[0]), TD_CPS_BURST,
 					      NULL) > 0)
 		;
-	struct cp_state_global g = {.clock_sim = (uint8_t)clk->sim, .clock_rate = clk->rate,
+	struct cp_state_global g = {.clock_sim = (uint8_t)clk->sim,
+				    .clock_held = (uint8_t)(clk->sim && clk->held),
+				    .clock_rate = clk->rate,
 				    .wall_ns = td_now_ns()};
 	g.cal_ns = cp_clock_now(clk, td_mono_ns(), g.wall_ns);
 	/* A simulated calendar's time is state (the next start continues from it); the wall

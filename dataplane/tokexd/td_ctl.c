@@ -58,6 +58,7 @@ struct td_ctl {
 	int restored;          /* the lifecycle resumed from the journal */
 	int started;           /* td_ctl_start() succeeded: the lifecycle is the run's */
 	uint64_t next_clock;   /* mono ns: the next clock-only change (simulated clock) */
+	int keep_held;         /* the journal's calendar was held by the operator: it stays */
 	char jn_err[256];      /* the last journaling failure, logged once */
 };
 
@@ -318,7 +319,10 @@ int td_ctl_clock_setup(struct td_app *a, char *err, size_t len)
 		how = "the wall clock (--clock now)";
 	} else if (have && g.clock_sim && !o->wall) {
 		cp_clock_sim(&t->clock, g.cal_ns, rate, mono);
-		how = "simulated, continuing where the journal's calendar stopped";
+		how = g.clock_held ? "simulated, continuing where the journal's calendar stopped "
+				     "(held by the operator: 'tokexctl clock run' runs it)"
+				   : "simulated, continuing where the journal's calendar stopped";
+		t->keep_held = g.clock_held;
 	} else if (o->rate_set) {
 		cp_clock_sim(&t->clock, have && g.cal_ns > wall ? g.cal_ns : wall, rate, mono);
 		how = "simulated, from the wall clock's time";
@@ -581,6 +585,9 @@ int td_ctl_start(struct td_app *a)
 			return -EINVAL;
 		}
 	}
+	/* The calendar runs from now, unless the operator held it (then it stays held). */
+	if (!t->keep_held)
+		cp_clock_resume(&t->clock, td_mono_ns());
 	/* The state this run starts from, with its clock, before anything else happens. */
 	if (a->cps && td_ctl_flush(a, 1) < 0) {
 		printf("tokexd: control: the control plane's state cannot be journaled: not "
@@ -589,7 +596,6 @@ int td_ctl_start(struct td_app *a)
 	}
 	t->next_clock = td_mono_ns() + TD_CTL_CLOCK_NS;
 	t->started = 1;
-	cp_clock_resume(&t->clock, td_mono_ns()); /* the calendar runs from now */
 	printf("tokexd: control: %u contract(s), scheduler %s, tokexctl on %s\n", t->L.n,
 	       cfg->scheduler ? "on (calendar drives phases)" : "off (operator drives phases)",
 	       cfg->ctl_socket);
@@ -609,10 +615,11 @@ void td_ctl_run(struct td_app *a, int timeout_ms)
 	if (t->X.S)
 		cp_sched_tick(&t->S);
 	if (a->cps) {
-		/* The tick's last changes; and a simulated calendar's time once a second, so a
-		 * restart continues about where it stopped. */
+		/* The tick's last changes; and a running simulated calendar's time once a
+		 * second, so a restart continues about where it stopped (a held one's time is
+		 * journaled when the operator moves it). */
 		uint64_t now = td_mono_ns();
-		int due = t->clock.sim && now >= t->next_clock;
+		int due = t->clock.sim && !t->clock.held && now >= t->next_clock;
 		if (due)
 			t->next_clock = now + TD_CTL_CLOCK_NS;
 		td_ctl_flush(a, due);

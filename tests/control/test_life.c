@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cp_clock.h"
+#include "cp_cmd.h"
 #include "cp_config.h"
 #include "cp_life.h"
 #include "cp_sched.h"
@@ -483,8 +485,10 @@ static void test_expiry_missed(void **state)
 	struct cp_life_contract *k = cp_life_find(&L, 202603);
 	assert_int_equal(k->phase, TKX_PHASE_SETTLED);
 	assert_int_equal(k->settled_day, D("2026-03-27"));
-	/* Back on 1 April: the month is past; its last trading day was never traded. */
+	/* Back on 1 April: the month is past; its last trading day was never traded. A
+	 * restart: a new scheduler, whose first tick takes the calendar as it finds it. */
 	at("2026-04-01", "09:30");
+	S.last_now = 0;
 	EXPECT(cp_life_pre_open(&L, 202603, D("2026-04-01"), e_, sizeof(e_)), -ESTALE,
 	       "its last trading day was 2026-03-31: expire it");
 	assert_true(cp_life_expiry_due(&L, k, D("2026-04-01")));
@@ -579,6 +583,151 @@ static void test_index_wait(void **state)
 	unlink(idx);
 }
 
+/* The clock jumps (a simulated calendar moved on, a fast rate, a control thread off its
+ * CPU): one tick goes through every trading day on the way, in order - each opens,
+ * closes and settles, the last trading day expires the month and the roll lists the
+ * next. Before, a tick only saw the time it read: the days in between were skipped, and
+ * a month whose last trading day was jumped over expired unsettled on that day. */
+static void test_jump(void **state)
+{
+	(void)state;
+	char err[256];
+	at("2026-03-26", "08:00");
+	define(202603, 25000);
+	define(202604, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202604, err, sizeof(err)), 0);
+	assert_true(cp_sched_tick(&S) >= 0); /* the run's first tick */
+	/* Thursday 08:00 -> Wednesday 1 April 20:00 in one tick: Thu, Fri, Mon 30, Tue 31
+	 * (202603's last trading day), Wed 1 April. */
+	at("2026-04-01", "20:00");
+	int rc = cp_sched_tick(&S);
+	assert_true(rc > 0);
+	struct cp_life_contract *k = cp_life_find(&L, 202603);
+	assert_int_equal(k->phase, TKX_PHASE_EXPIRED);
+	assert_int_equal(k->settled_day, D("2026-03-31"));
+	assert_int_equal(k->days_traded, 4);
+	struct cp_life_contract *n = cp_life_find(&L, 202604);
+	assert_int_equal(n->phase, TKX_PHASE_SETTLED);
+	assert_int_equal(n->days_traded, 5);
+	assert_int_equal(n->settled_day, D("2026-04-01"));
+	assert_int_equal(n->band_bp, 800); /* first day over */
+	assert_non_null(cp_life_find(&L, 202605));
+	assert_int_equal(cp_life_find(&L, 202605)->phase, TKX_PHASE_SETTLED); /* listed 31/3 */
+	assert_int_equal(cp_life_find(&L, 202605)->days_traded, 1);
+	assert_int_equal(fk_find(&fk, 202604)->spot, 1);
+	/* In order: 31 March's settlement, its expiry, the listing, 1 April's day. */
+	const char *s1 = strstr(logbuf, "contract 202603: settled 2026-03-31");
+	const char *s2 = strstr(logbuf, "contract 202603: SETTLED -> EXPIRED");
+	const char *s3 = strstr(logbuf, "contract 202605: defined");
+	const char *s4 = strstr(logbuf, "contract 202604: trading day 2026-04-01");
+	assert_non_null(s1);
+	assert_non_null(s2);
+	assert_non_null(s3);
+	assert_non_null(s4);
+	assert_true(s1 < s2 && s2 < s3 && s3 < s4);
+	assert_true(S.events >= 5 * 8);
+	assert_int_equal(S.errors, 0);
+}
+
+/* The roll's new month is referenced on the furthest month's settlement of the day the
+ * spot month expired, whichever comes first in the table. Before, the expiring month
+ * (first in the table) listed its successor before the furthest month had settled: the
+ * reference was the day before's. */
+static void test_roll_reference(void **state)
+{
+	(void)state;
+	char err[256];
+	at("2026-03-31", "08:00");
+	define(202603, 25000);
+	define(202604, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202604, err, sizeof(err)), 0);
+	run_to("2026-03-31", "09:30");
+	fk_trade(&fk, 202604, 26000, 10);
+	run_to("2026-03-31", "15:01");
+	assert_int_equal(cp_life_find(&L, 202603)->phase, TKX_PHASE_EXPIRED);
+	assert_int_equal(cp_life_find(&L, 202604)->settle, 26000);
+	struct cp_life_contract *n = cp_life_find(&L, 202605);
+	assert_non_null(n);
+	assert_int_equal(n->prev_settle, 26000);
+	assert_int_equal(n->phase, TKX_PHASE_LISTED);
+	assert_int_equal(S.errors, 0);
+}
+
+static uint64_t cmd_clock(void *arg)
+{
+	return cp_clock_read(arg);
+}
+
+/* 'clock' steers a simulated calendar: hold, run, rate, to (forward only, then held),
+ * the scheduler going through the days on the way before the answer; the wall clock is
+ * not steered. */
+static void test_clock_cmd(void **state)
+{
+	(void)state;
+	static struct cp_clock ck;
+	char out[4096], err[256];
+	uint64_t t0;
+	assert_int_equal(cp_clock_parse_time("2026-03-27T20:00:00+08:00", &t0, err, sizeof(err)), 0);
+	cp_clock_sim(&ck, t0, CP_CLOCK_RATE_ONE, cp_clock_mono());
+	cp_sched_init(&S, &L, cmd_clock, &ck);
+	struct cp_cmd_ctx x = {.L = &L, .S = &S, .clock = &ck};
+	L.now = t0;
+	define(202603, 25000);
+	define(202604, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202604, err, sizeof(err)), 0);
+
+	assert_int_equal(cp_cmd_exec(&x, "clock hold", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, " rate 1 simulated held\n"));
+	assert_int_equal(cp_cmd_exec(&x, "tick", out, sizeof(out)), 0);
+	assert_int_equal(cp_cmd_exec(&x, "clock to 2026-03-30T09:30+08:00", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "calendar 2026-03-30T09:30:00+08:00 rate 1 simulated held\n"));
+	assert_non_null(strstr(out, " transition(s)\n"));
+	assert_int_equal(cp_life_find(&L, 202603)->phase, TKX_PHASE_CONTINUOUS);
+	/* Held: the calendar stands still. */
+	assert_int_equal(cp_cmd_exec(&x, "clock", out, sizeof(out)), 0);
+	assert_string_equal(out, "calendar 2026-03-30T09:30:00+08:00 rate 1 simulated held\n");
+	/* Forward over the last trading day: settled 30 and 31 March, expired, rolled. */
+	assert_int_equal(cp_cmd_exec(&x, "clock to 2026-04-01T08:00:00+08:00", out, sizeof(out)), 0);
+	struct cp_life_contract *k = cp_life_find(&L, 202603);
+	assert_int_equal(k->phase, TKX_PHASE_EXPIRED);
+	assert_int_equal(k->settled_day, D("2026-03-31"));
+	assert_int_equal(k->days_traded, 2);
+	assert_non_null(cp_life_find(&L, 202605));
+	/* Never backwards; bad words refused with the reason. */
+	assert_int_equal(cp_cmd_exec(&x, "clock to 2026-03-31T08:00:00+08:00", out, sizeof(out)),
+			 -EINVAL);
+	assert_non_null(strstr(out, "the calendar is already at 2026-04-01T08:00:00+08:00 and "
+				    "does not run backwards"));
+	assert_int_equal(cp_cmd_exec(&x, "clock to 2026-04-02", out, sizeof(out)), -EINVAL);
+	assert_non_null(strstr(out, "clock to: '2026-04-02': "));
+	assert_int_equal(cp_cmd_exec(&x, "clock rate 0", out, sizeof(out)), -EINVAL);
+	assert_non_null(strstr(out, "clock rate: '0': the calendar's rate is more than 0"));
+	assert_int_equal(cp_cmd_exec(&x, "clock fast", out, sizeof(out)), -EINVAL);
+	assert_non_null(strstr(out, "clock: 'fast' is not valid; usage: clock [hold|run|rate R|to "
+				    "TIME]"));
+	assert_int_equal(cp_cmd_exec(&x, "clock to", out, sizeof(out)), -EINVAL);
+	assert_int_equal(cp_cmd_exec(&x, "clock hold now", out, sizeof(out)), -EINVAL);
+	/* The rate, then running: the time goes on from where it was held. */
+	assert_int_equal(cp_cmd_exec(&x, "clock rate 3600", out, sizeof(out)), 0);
+	assert_string_equal(out, "calendar 2026-04-01T08:00:00+08:00 rate 3600 simulated held\n");
+	assert_int_equal(cp_cmd_exec(&x, "clock run", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, " rate 3600 simulated\n"));
+	assert_false(ck.held);
+	assert_true(cp_clock_read(&ck) >= cp_cal_utc_ns(&L.cal, D("2026-04-01"), 8 * 60));
+	/* 'to' while running holds it there. */
+	assert_int_equal(cp_cmd_exec(&x, "clock to 2026-04-02T08:00:00+08:00", out, sizeof(out)), 0);
+	assert_true(ck.held);
+	/* The wall clock is not steered. */
+	cp_clock_wall(&ck);
+	assert_int_equal(cp_cmd_exec(&x, "clock hold", out, sizeof(out)), -ENOTSUP);
+	assert_non_null(strstr(out, "clock hold: the calendar is the wall clock"));
+	assert_int_equal(cp_cmd_exec(&x, "clock", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, " rate 1 wall\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +739,9 @@ int main(void)
 		cmocka_unit_test_setup(test_spot_delist, setup),
 		cmocka_unit_test_setup(test_default_months, setup),
 		cmocka_unit_test_setup(test_index_wait, setup),
+		cmocka_unit_test_setup(test_jump, setup),
+		cmocka_unit_test_setup(test_roll_reference, setup),
+		cmocka_unit_test_setup(test_clock_cmd, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -235,6 +235,30 @@ static void test_life_round_trip(void **state)
 	g.cal_ns += 1000;
 	assert_int_equal(cp_state_diff(&L, &g, &last, 0, items), 0);
 	assert_int_equal(cp_state_diff(&L, &g, &last, 1, items), 1);
+	/* A held clock's time is state: holding it is a change, and so is the operator
+	 * moving it ('clock to'); the held flag comes back. */
+	g.clock_held = 1;
+	assert_int_equal(cp_state_diff(&L, &g, &last, 0, items), 1);
+	assert_int_equal(cp_state_img_stage(&last, &items[0], err, sizeof(err)), 1);
+	assert_int_equal(cp_state_diff(&L, &g, &last, 0, items), 0);
+	g.cal_ns += 3600ull * 1000000000ull;
+	assert_int_equal(cp_state_diff(&L, &g, &last, 0, items), 1);
+	struct cp_state_global hg;
+	assert_int_equal(cp_state_decode_global(&items[0], &hg, err, sizeof(err)), 0);
+	assert_int_equal(hg.clock_held, 1);
+	assert_int_equal(hg.clock_sim, 1);
+	assert_int_equal(hg.cal_ns, g.cal_ns);
+	assert_int_equal(cp_state_img_stage(&last, &items[0], err, sizeof(err)), 1);
+	/* Held without simulated is no clock. */
+	struct cp_state_global x = g;
+	x.clock_sim = 0;
+	cp_state_encode_global(&x, &items[1]);
+	assert_int_equal(cp_state_decode_global(&items[1], &hg, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "no such clock"));
+	/* Running again: a change. */
+	g.clock_held = 0;
+	assert_int_equal(cp_state_diff(&L, &g, &last, 0, items), 1);
+	assert_int_equal(cp_state_img_stage(&last, &items[0], err, sizeof(err)), 1);
 	/* The day's statistics alone are not a change. */
 	L.c[2].volume += 5;
 	L.c[2].last += 10;
