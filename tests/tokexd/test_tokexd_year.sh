@@ -210,6 +210,7 @@ md:
   port: $((17400 + NET))
 journal:
   dir: $WORK/journal
+  stall_ms: 600000 # a loaded test machine stalls fdatasync; halting is for a dead disk
   durability: async
   snapshot_every: 20000
 control:
