@@ -42,6 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tokex/version.h>
+
 #define RP_MAX_FIELDS 8
 #define RP_SINK_CAP 256
 
@@ -56,7 +58,8 @@ static void usage(FILE *f)
 		"usage: tokex-replay < commands > events\n"
 		"  commands: N,id,side,price,qty,tif,owner | C,id | M,id,price,qty\n"
 		"  events:   T,aggr,rest,price,qty | X,id,qty,reason | R,id,reason\n"
-		"            then O,side,price,id,remaining per resting order\n");
+		"            then O,side,price,id,remaining per resting order\n"
+		"  --version: print tokex-replay's version and exit\n");
 }
 
 static _Noreturn void die_line(unsigned long line, const char *msg, const char *field)
@@ -271,6 +274,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -278,6 +282,10 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
+			return 0;
+		}
+		if (opt == 'V') {
+			printf("tokex-replay %s\n", tkx_version());
 			return 0;
 		}
 		usage(stderr);

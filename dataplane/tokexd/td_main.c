@@ -28,6 +28,8 @@
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
+#include <tokex/version.h>
+
 #include "cp_clock.h"
 #include "cp_life.h"
 #include "td_app.h"
@@ -65,7 +67,8 @@ static void usage(FILE *f)
 		"      --clock-rate R      the simulated calendar runs R times real time (default 1,\n"
 		"                          or the journal's; up to 1000000)\n"
 		"  -v, --verbose           print session events as they happen\n"
-		"  -h, --help\n");
+		"  -h, --help\n"
+		"      --version           print tokexd's version and exit\n");
 }
 
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
@@ -89,7 +92,7 @@ static int parse_ip(const char *s, uint32_t *host)
 }
 
 enum { O_VDEV = 256, O_IP, O_MODE, O_RX, O_MATCH, O_TCP, O_NOTCP, O_SECONDS, O_PRINT,
-       O_JOURNAL, O_CLOCK, O_CLOCK_RATE };
+       O_JOURNAL, O_CLOCK, O_CLOCK_RATE, O_VERSION };
 
 /* Options override the file, which overrides the built-in defaults. Returns the index of
  * the first EAL argument after "--", or -1 to exit(2), -2 to exit(0). */
@@ -107,6 +110,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		{"clock", required_argument, NULL, O_CLOCK},
 		{"clock-rate", required_argument, NULL, O_CLOCK_RATE},
 		{"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0}};
 	struct cp_config *cfg = &a->cfg;
 	char err[512];
@@ -224,6 +228,9 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			break;
 		case 'h':
 			usage(stdout);
+			return -2;
+		case O_VERSION:
+			printf("tokexd %s\n", tkx_version());
 			return -2;
 		default:
 			usage(stderr);
