@@ -31,6 +31,7 @@
 #include <tokex/version.h>
 
 #include "cp_clock.h"
+#include "cp_config_doc.h"
 #include "cp_life.h"
 #include "td_app.h"
 #include "td_gw.h"
@@ -58,6 +59,8 @@ static void usage(FILE *f)
 		"      --no-tcp            no TCP gateway\n"
 		"      --seconds N         stop by itself after N seconds\n"
 		"      --print-config      print the effective configuration and exit\n"
+		"      --print-config-example  print the annotated example configuration (every\n"
+		"                          key: meaning, range, default) and exit\n"
 		"      --journal DIR       input journal directory (journal.dir); \"\" = no journal\n"
 		"      --clock START       the trading calendar's time now, ISO-8601 with an offset\n"
 		"                          (e.g. 2026-12-30T08:50:00+08:00): a simulated calendar for\n"
@@ -92,7 +95,7 @@ static int parse_ip(const char *s, uint32_t *host)
 }
 
 enum { O_VDEV = 256, O_IP, O_MODE, O_RX, O_MATCH, O_TCP, O_NOTCP, O_SECONDS, O_PRINT,
-       O_JOURNAL, O_CLOCK, O_CLOCK_RATE, O_VERSION };
+       O_JOURNAL, O_CLOCK, O_CLOCK_RATE, O_VERSION, O_EXAMPLE };
 
 /* Options override the file, which overrides the built-in defaults. Returns the index of
  * the first EAL argument after "--", or -1 to exit(2), -2 to exit(0). */
@@ -111,6 +114,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		{"clock-rate", required_argument, NULL, O_CLOCK_RATE},
 		{"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, O_VERSION},
+		{"print-config-example", no_argument, NULL, O_EXAMPLE},
 		{NULL, 0, NULL, 0}};
 	struct cp_config *cfg = &a->cfg;
 	char err[512];
@@ -231,6 +235,12 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			return -2;
 		case O_VERSION:
 			printf("tokexd %s\n", tkx_version());
+			return -2;
+		case O_EXAMPLE:
+			if (cp_config_example(stdout, tkx_version()) < 0 || fflush(stdout) != 0) {
+				fprintf(stderr, "tokexd: --print-config-example: cannot write\n");
+				return -1;
+			}
 			return -2;
 		default:
 			usage(stderr);
@@ -553,6 +563,15 @@ int main(int argc, char **argv)
 			"tokexd: WARNING: no configuration file: the built-in demo firms 1 and 2 can "
 			"trade, and their secrets are public (anyone who reaches the port can trade "
 			"as them). Outside a demo, run tokexd -c FILE with your own firms.\n");
+	for (uint32_t i = 0; i < cfg->n_firms; i++) {
+		uint8_t any = 0;
+		for (uint32_t j = 0; j < cfg->firms[i].secret_len; j++)
+			any |= cfg->firms[i].secret[j];
+		if (!any)
+			fprintf(stderr, "tokexd: WARNING: firm %u's secret is all zeros (the example "
+				"configuration's placeholder): anyone who reaches the port can trade as "
+				"it. Set firms[].secret (openssl rand -hex 32).\n", cfg->firms[i].id);
+	}
 	if (print_only)
 		return 0;
 	/* The journal's lock first: a second tokexd on the same journal stops here, naming
@@ -591,7 +610,12 @@ int main(int argc, char **argv)
 		rc |= dp_eal_args_add(&eal, lcores);
 	}
 	rc |= dp_eal_args_addf(&eal, "--main-lcore=%u", cfg->rx_lcore);
-	rc |= dp_eal_args_addf(&eal, "--file-prefix=tokexd-%ld", (long)getpid());
+	/* telemetry.file_prefix: the runtime directory, and the telemetry socket in it, at a
+	 * path that stays; without it one per process (tests run several at once). */
+	if (cfg->eal_prefix[0])
+		rc |= dp_eal_args_addf(&eal, "--file-prefix=%s", cfg->eal_prefix);
+	else
+		rc |= dp_eal_args_addf(&eal, "--file-prefix=tokexd-%ld", (long)getpid());
 	if (cfg->port_vdev[0]) {
 		/* A virtual port: no NIC, no hugepages needed. */
 		rc |= dp_eal_args_add(&eal, "--no-huge");
