@@ -5,6 +5,12 @@
  * Role: the control thread. After launch it never touches the data path: it drains the
  * session logs, answers rte_telemetry (another EAL thread), enforces --seconds, and on
  * SIGINT/SIGTERM clears `running`, which every loop polls.
+ *
+ * Under systemd (Type=notify; scripts/systemd/tokexd.service) it tells the service manager
+ * through sd_notify: STATUS= as the start goes on, READY=1 once order entry is open (the
+ * control thread started: contracts, control.startup, the operator's socket), a STATUS=
+ * line of counters every TD_STATUS_NS, WATCHDOG=1 while the RX core's loop goes round
+ * (WatchdogSec=), STOPPING=1 at a clean stop. Without NOTIFY_SOCKET these do nothing.
  */
 #define _GNU_SOURCE /* sched_getaffinity, pthread_attr_setaffinity_np */
 #include <errno.h>
@@ -27,6 +33,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_ring.h>
+#include <systemd/sd-daemon.h>
 
 #include <tokex/version.h>
 
@@ -37,6 +44,42 @@
 #include "td_gw.h"
 
 static struct td_app g_app; /* the signal handler's only way in */
+
+#define TD_STATUS_NS 10000000000ull /* a STATUS= line of counters this often */
+
+/* The service manager's watchdog (WatchdogSec=): pinged from the control thread at half
+ * the interval, and only while the RX core's loop goes round, so that a wedged data path
+ * is what the watchdog sees. */
+struct td_notify {
+	uint64_t wd_ns;      /* WATCHDOG_USEC, ns; 0 = no watchdog */
+	uint64_t next_wd;    /* monotonic */
+	uint64_t last_loops; /* rx.loops at the last ping */
+	uint64_t next_status;
+};
+
+static void td_notify_tick(struct td_app *a, struct td_notify *n)
+{
+	uint64_t now = td_mono_ns();
+	if (n->wd_ns && now >= n->next_wd) {
+		uint64_t loops = __atomic_load_n(&a->rx.loops, __ATOMIC_RELAXED);
+		if (loops != n->last_loops) {
+			sd_notify(0, "WATCHDOG=1");
+			n->last_loops = loops;
+		}
+		n->next_wd = now + n->wd_ns / 2;
+	}
+	if (now >= n->next_status) {
+		struct mc_stats tot;
+		struct ss_stats ss;
+		td_match_stats(a, &tot);
+		ss_stats_read(a->ss, &ss);
+		sd_notifyf(0, "STATUS=running: requests %" PRIu64 ", trades %" PRIu64 ", rejects %"
+			   PRIu64 ", sessions established %" PRIu64 ", journal lag %" PRIu64,
+			   tot.orders, tot.trades, tot.rejects, ss.est_ok,
+			   a->jn && a->jn_last > a->jn_durable ? a->jn_last - a->jn_durable : 0);
+		n->next_status = now + TD_STATUS_NS;
+	}
+}
 
 static void td_on_signal(int sig)
 {
@@ -491,9 +534,20 @@ static void *td_control(void *arg)
 {
 	struct td_app *a = arg;
 	uint64_t end = a->deadline_ns ? td_mono_ns() + a->deadline_ns : 0;
-	if (td_ctl_start(a) < 0) /* contracts, accounts, control.startup, tokexctl socket */
+	struct td_notify nt = {0};
+	uint64_t wd_us = 0;
+	if (sd_watchdog_enabled(0, &wd_us) > 0)
+		nt.wd_ns = wd_us * 1000ull;
+	if (td_ctl_start(a) < 0) { /* contracts, accounts, control.startup, tokexctl socket */
 		atomic_store(&a->running, 0);
+	} else {
+		/* Order entry is open: the port and its loop, the gateway, the control plane. */
+		sd_notifyf(0, "READY=1\nSTATUS=ready: order entry open on %s, %u contract(s) on %u "
+			   "matching core(s)", a->port.name, a->route.n, a->route.n_match);
+		nt.next_status = td_mono_ns() + TD_STATUS_NS;
+	}
 	while (atomic_load(&a->running)) {
+		td_notify_tick(a, &nt);
 		td_ctl_run(a, 50); /* tokexctl commands and the scheduler; waits up to 50 ms */
 		td_print_logs(a);
 		td_journal_report(a);
@@ -502,6 +556,7 @@ static void *td_control(void *arg)
 			atomic_store(&a->running, 0);
 		}
 	}
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping: the last replies, the journal, a final state");
 	td_ctl_stop(a);
 	return NULL;
 }
@@ -586,6 +641,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tokexd: %s; not starting without the operator's socket\n", err);
 		return 1;
 	}
+	/* And the metrics endpoint's address (metrics.listen), for the same reason. */
+	if (td_metrics_bind(a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: %s; not starting\n", err);
+		return 1;
+	}
+	sd_notify(0, "STATUS=starting: EAL, the port, the tables, journal recovery");
 
 	/* EAL: the lcores of the configuration, the RX lcore as main. */
 	memset(&eal, 0, sizeof(eal));
@@ -772,6 +833,8 @@ int main(int argc, char **argv)
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	int spare = td_spare_cpu(a, &allowed);
+	if (td_metrics_start(a, spare, err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: %s\n", err);
 	if (spare >= 0) {
 		cpu_set_t one;
 		CPU_ZERO(&one);
@@ -794,6 +857,7 @@ int main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 	atomic_store(&a->running, 0);
 	pthread_join(ctl, NULL);
+	td_metrics_stop(a);
 	td_print_logs(a);
 	if (a->gw) {
 		td_gw_stop(a->gw);
