@@ -147,6 +147,28 @@ size_t td_metrics_render(struct td_app *a, char *buf, size_t len)
 		td_put(&o, "tokex_rejects_total{reason=\"%s\"} %" PRIu64 "\n", rej[i].reason,
 		       rej[i].v);
 
+	/* The same counters again as labelled families, for sums and per-reason graphs
+	 * (Prometheus 2 cannot rate several metric names in one expression). */
+	td_put(&o, "# HELP tokex_net_drops_total Packets the packet layer dropped, by reason "
+		   "(the tokex_net_drop_*_total counters).\n# TYPE tokex_net_drops_total counter\n");
+	for (unsigned i = 0; i < DP_DROP__COUNT; i++)
+		td_put(&o, "tokex_net_drops_total{reason=\"%s\"} %" PRIu64 "\n",
+		       dp_drop_name((enum dp_drop)i), td_load(&a->net.stats.drop[i]));
+	const struct {
+		const char *how;
+		uint64_t v;
+	} ends[] = {
+		{"client", ss.term_client},       {"keepalive", ss.term_keepalive},
+		{"throttle", ss.term_throttle},   {"disconnect", ss.term_disconnect},
+		{"never_established", ss.neg_expired}, {"dropped", ss.dropped},
+	};
+	td_put(&o, "# HELP tokex_session_ends_total Sessions ended, by how (the "
+		   "tokex_session_term_*, neg_expired and dropped counters).\n"
+		   "# TYPE tokex_session_ends_total counter\n");
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		td_put(&o, "tokex_session_ends_total{how=\"%s\"} %" PRIu64 "\n", ends[i].how,
+		       ends[i].v);
+
 	uint64_t last = td_load(&a->jn_last), durable = td_load(&a->jn_durable);
 	td_put(&o, "# HELP tokex_journal_lag_records Journal records appended and not yet "
 		   "durable (0 without a journal).\n# TYPE tokex_journal_lag_records gauge\n"

@@ -131,7 +131,8 @@ promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.out" 2>&1 ||
 	fail "promtool check metrics: $(head -n 10 "$WORK/promtool.out")"
 for m in tokex_net_rx_pkts_total tokex_session_neg_ok_total tokex_match_trades_total \
 	tokex_request_reply_seconds_bucket tokex_journal_durable_seconds_count \
-	'tokex_rejects_total{reason="busy"}' tokex_journal_lag_records tokex_build_info; do
+	'tokex_rejects_total{reason="busy"}' tokex_journal_lag_records tokex_build_info \
+	'tokex_session_ends_total{how="client"}' 'tokex_net_drops_total{reason="'; do
 	grep -qF "$m" "$WORK/metrics.txt" || fail "/metrics lacks $m"
 done
 echo "[deploy] /metrics: $(grep -c '^tokex_' "$WORK/metrics.txt") samples, promtool clean"
@@ -164,6 +165,20 @@ echo "[deploy] $(grep 'result:' "$WORK/mm.out")"
 traded() { query 'tokex_match_trades_total' 2>/dev/null | grep -Eq '"value":\[[0-9.]*,"[1-9][0-9]*"\]'; }
 wait_until "$E2E_WAIT_S" traded || fail "Prometheus' API does not give tokex_match_trades_total >= 1: $(query tokex_match_trades_total)"
 echo "[deploy] Prometheus API: $(query tokex_match_trades_total | grep -o '"value":\[[^]]*\]')"
+# The Grafana dashboard's queries (installed with the package) evaluate on this Prometheus.
+DASH=$R/usr/share/doc/tokex/examples/tokex-dashboard.json
+[ -f "$DASH" ] || fail "the package has no Grafana dashboard"
+n=0
+while IFS= read -r e; do
+	e=${e//\\\"/\"}
+	e=${e//\$__rate_interval/1m}
+	e=${e//\$job/tokexd}
+	r=$(query "$e") || fail "dashboard query refused by Prometheus: $e"
+	printf '%s' "$r" | grep -q '"status":"success"' || fail "dashboard query failed: $e: $r"
+	n=$((n + 1))
+done < <(sed -n 's/^ *"expr": "\(.*\)",\{0,1\}$/\1/p' "$DASH")
+[ "$n" -ge 10 ] || fail "only $n queries read from $DASH"
+echo "[deploy] the dashboard's $n queries evaluate"
 curl -sf "http://127.0.0.1:$MPORT/metrics" | grep -Eq '^tokex_request_reply_seconds_count [1-9]' ||
 	fail "no request-to-reply latency recorded"
 curl -sf "http://127.0.0.1:$MPORT/metrics" | grep -Eq '^tokex_journal_durable_seconds_count [1-9]' ||
