@@ -58,6 +58,8 @@ static const struct cp_key cp_keys[] = {
 	U32("port.udp_port", udp_port, 1, 65535),
 	U32("cores.rx", rx_lcore, 0, 1023),
 	U32("ring_size", ring_size, 64, 1 << 20),
+	STR("telemetry.file_prefix", eal_prefix),
+	STR("metrics.listen", metrics_listen),
 	{"offload.target", CT_OFFLOAD, offsetof(struct cp_config, offload_target), 0, 0, 4},
 	U32("offload.levels", offload_levels, 1, 64),
 	STR("offload.vfio_group", offload_vfio_group),
@@ -707,6 +709,14 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	CHECK(cfg->n_match_lcores >= 1, "%s: cores.match: at least one matching core", src);
 	CHECK(cfg->offload_target != CP_OFF_FPGA || cfg->offload_vfio_group[0],
 	      "%s: offload.vfio_group: required when offload.target is fpga", src);
+	CHECK(!cfg->metrics_listen[0] ||
+	      cp_config_parse_listen(cfg->metrics_listen, &(uint32_t){0}, &(uint16_t){0}) == 0,
+	      "%s: metrics.listen: '%s' is not ADDR:PORT (an IPv4 address and a port 1-65535)",
+	      src, cfg->metrics_listen);
+	CHECK(strspn(cfg->eal_prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		     "0123456789_.-") == strlen(cfg->eal_prefix) && cfg->eal_prefix[0] != '.',
+	      "%s: telemetry.file_prefix: '%s': use letters, digits, '_', '-' and '.' (a "
+	      "directory name)", src, cfg->eal_prefix);
 	CHECK((cfg->ring_size & (cfg->ring_size - 1)) == 0, "%s: ring_size: %u is not a power of two",
 	      src, cfg->ring_size);
 	CHECK((cfg->retransmit_depth & (cfg->retransmit_depth - 1)) == 0,
@@ -838,6 +848,65 @@ out:
 }
 
 /* ---- reading keys back ------------------------------------------------------------- */
+
+int cp_config_parse_listen(const char *s, uint32_t *ip, uint16_t *port)
+{
+	char buf[32];
+	struct in_addr a;
+	int64_t p;
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, strlen(s) + 1);
+	char *colon = strrchr(buf, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = 0;
+	if (inet_pton(AF_INET, buf, &a) != 1 || cp_parse_int(colon + 1, &p) < 0 || p < 1 ||
+	    p > 65535)
+		return -EINVAL;
+	*ip = ntohl(a.s_addr);
+	*port = (uint16_t)p;
+	return 0;
+}
+
+int cp_config_key_info(const char *list, size_t i, struct cp_key_info *out)
+{
+	const struct cp_key *t;
+	size_t n;
+	if (list == NULL) {
+		t = cp_keys;
+		n = NKEYS(cp_keys);
+	} else if (strcmp(list, "firms") == 0) {
+		t = cp_firm_keys;
+		n = NKEYS(cp_firm_keys);
+	} else if (strcmp(list, "contracts") == 0) {
+		t = cp_contract_keys;
+		n = NKEYS(cp_contract_keys);
+	} else if (strcmp(list, "accounts") == 0) {
+		t = cp_account_keys;
+		n = NKEYS(cp_account_keys);
+	} else {
+		return -ENOENT;
+	}
+	if (i >= n)
+		return -ENOENT;
+	static const char *const range[] = {
+		[CT_U32] = "integer", [CT_I64] = "integer", [CT_STR] = "text",
+		[CT_IP] = "IPv4 address", [CT_MODE] = "rtc | pipeline",
+		[CT_HEX] = "hex digits", [CT_HHMM] = "HH:MM (local time)",
+		[CT_DATE] = "YYYY-MM-DD", [CT_WINDOW] = "HH:MM-HH:MM",
+		[CT_OFFLOAD] = "none | sw | sim | fpga | shadow",
+		[CT_DURABILITY] = "sync | async | none", [CT_U32_OFF] = "integer, or 0 (off)",
+		[CT_UDP_AUTH] = "required | off"};
+	memset(out, 0, sizeof(*out));
+	out->key = t[i].key;
+	out->range = range[t[i].type];
+	out->min = t[i].min;
+	out->max = t[i].max;
+	out->size = t[i].size;
+	out->is_int = t[i].type == CT_U32 || t[i].type == CT_I64 ? 1 : t[i].type == CT_U32_OFF ? 2 : 0;
+	return 0;
+}
 
 const char *cp_config_key(size_t i)
 {

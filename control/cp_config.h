@@ -72,6 +72,12 @@ struct cp_config {
 	uint32_t match_lcores[CP_MAX_CORES];
 	uint32_t n_match_lcores;
 	uint32_t ring_size; /* entries per inter-core ring, power of two */
+	/* DPDK's --file-prefix: the directory of its runtime files, the telemetry socket
+	 * among them (RUNDIR/dpdk/PREFIX/dpdk_telemetry.v2); "" = tokexd-PID */
+	char eal_prefix[64];
+
+	/* the Prometheus endpoint (td_metrics.c): "ADDR:PORT", "" = none */
+	char metrics_listen[32];
 
 	/* top-of-book offload target (include/tokex/offload.h); enum cp_offload */
 	uint32_t offload_target;
@@ -195,5 +201,20 @@ const char *cp_config_key(size_t i);
 /* The sessions firm i may hold in one session table: firms[i].max_sessions, else
  * sessions.per_firm, else sessions.max / number of firms (at least 1). */
 uint32_t cp_config_firm_sessions(const struct cp_config *cfg, uint32_t i);
+
+/* What the parser's table says of a key: the annotated example (cp_config_doc.c) is
+ * written from it, and its test checks the two agree. */
+struct cp_key_info {
+	const char *key;   /* "sessions.max"; of a list's item, its own key ("id") */
+	const char *range; /* the values it takes, in words: "integer", "rtc | pipeline"... */
+	int64_t min, max;  /* integers (is_int): the bounds; a CT_U32_OFF also takes 0 */
+	size_t size;       /* text: its capacity, with the terminating NUL */
+	int is_int;        /* 1 integer, 2 integer or 0 (off), 0 other */
+};
+/* The i-th key of list ("firms", "contracts", "accounts"; NULL: the scalar keys of the
+ * file, as cp_config_key). 0, or -ENOENT past the last or for an unknown list. */
+int cp_config_key_info(const char *list, size_t i, struct cp_key_info *out);
+/* "ADDR:PORT" (IPv4) of metrics.listen: 0 with host-order address and port, or -EINVAL. */
+int cp_config_parse_listen(const char *s, uint32_t *ip, uint16_t *port);
 
 #endif /* TOKEX_CP_CONFIG_H */

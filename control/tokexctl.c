@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "cp_cmd.h"
+#include <tokex/version.h>
+
 #include "cp_config.h"
 #include "cp_server.h"
 
@@ -29,6 +31,7 @@ static void usage(FILE *f)
 		   "                      configuration, /run/tokex/tokexd.sock built in)\n"
 		   "  -c, --config FILE   read control.socket from tokexd's configuration file\n"
 		   "  -h, --help          this text\n"
+		   "      --version       print tokexctl's version and exit\n"
 		   "With no COMMAND, commands are read from standard input, one per line.\n"
 		   "Commands: %s\n"
 		   "'tokexctl help' says what each does, 'tokexctl help COMMAND' one in full (no\n"
@@ -64,6 +67,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	static struct cp_config cfg;
@@ -85,6 +89,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("tokexctl %s\n", tkx_version());
 			return 0;
 		default:
 			usage(stderr);

@@ -34,6 +34,7 @@
 #include <arpa/inet.h>
 
 #include "tokex/client.h"
+#include "tokex/version.h"
 
 #define MAX_LEVELS 32
 #define LAT_RING 8192u       /* outstanding requests by cl_ord_id, for latency */
@@ -171,7 +172,8 @@ static void usage(FILE *f, const char *prog)
 		"  --quiet                print only the summary\n"
 		"  --no-udp-auth          for a venue with sessions.udp_auth off: UDP datagrams\n"
 		"                         without a MAC (never against a venue open to members)\n"
-		"  --help                 this text\n",
+		"  --help                 this text\n"
+		"  --version              print tokex-mm's version and exit\n",
 		prog, MAX_LEVELS);
 }
 
@@ -216,6 +218,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "quiet", no_argument, NULL, 'Q' },
 		{ "no-udp-auth", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	time_t now = time(NULL);
@@ -309,6 +312,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'Q': o->quiet = 1; break;
 		case 'N': o->no_udp_auth = 1; break;
 		case 'h': usage(stdout, argv[0]); exit(0);
+		case 'V': printf("tokex-mm %s\n", tkx_version()); exit(0);
 		default: usage(stderr, argv[0]); return -1;
 		}
 	}

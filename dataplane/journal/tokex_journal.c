@@ -39,6 +39,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <tokex/version.h>
+
 #include "cp_clock.h"
 #include "cp_config.h"
 #include "cp_state.h"
@@ -65,6 +67,7 @@ static void usage(FILE *f)
 		"       tokex-journal verify DIR\n"
 		"       tokex-journal truncate DIR --at OFFSET [--segment FILE]\n"
 		"       tokex-journal audit DIR [-c CONFIG] [filters as dump]\n"
+		"       tokex-journal --version | --help\n"
 		"TIME: ns since the epoch, or YYYY-MM-DDTHH:MM:SS[.fraction][Z] (UTC)\n"
 		"TYPE: order, ctl, session, snapshot, mark, drain, reject, cp\n");
 }
@@ -780,6 +783,14 @@ static int do_audit(const char *dir, const char *cfgfile, const struct filt *f)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("tokex-journal %s\n", tkx_version());
+		return 0;
+	}
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
 	if (argc < 3) {
 		usage(stderr);
 		return 2;

@@ -54,6 +54,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tokex/version.h>
+
 #define RP_MAX_FIELDS 10
 #define RP_SINK_CAP 256
 
@@ -75,7 +77,8 @@ static void usage(FILE *f)
 		"            M,id,price,qty | E (end of day)\n"
 		"  events:   T,aggr,rest,price,qty | X,id,qty,reason | R,id,reason | S,id\n"
 		"            then O,side,price,id,remaining[,visible] per resting order\n"
-		"            and P,side,stop,price,id,qty per held stop order\n");
+		"            and P,side,stop,price,id,qty per held stop order\n"
+		"  --version: print tokex-replay's version and exit\n");
 }
 
 static _Noreturn void die_line(unsigned long line, const char *msg, const char *field)
@@ -343,6 +346,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -350,6 +354,10 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
+			return 0;
+		}
+		if (opt == 'V') {
+			printf("tokex-replay %s\n", tkx_version());
 			return 0;
 		}
 		usage(stderr);

@@ -30,9 +30,11 @@
 #include "md_pub.h"
 #include "ss_session.h"
 #include "td_clock.h"
+#include "td_metrics.h"
 #include "td_route.h"
 
 #define TD_JN_PEND 256
+#define TD_JN_T_CAP 4096 /* append times kept for the durability histogram; power of two */
 
 struct td_gw;
 struct td_gw_conf;
@@ -140,6 +142,14 @@ struct td_app {
 	struct dp_order jn_pend[TD_JN_PEND];
 	uint64_t jn_pend_t[TD_JN_PEND];
 	unsigned jn_pend_n;
+
+	/* Latency histograms (td_metrics.h), the RX core their one writer: a request's
+	 * arrival to its last reply made (before the journal gate), and a journal record's
+	 * append to durable (jn_t: each seq's append time, by seq & (TD_JN_T_CAP - 1)). */
+	struct td_hist h_reply;
+	struct td_hist h_journal;
+	uint64_t jn_t[TD_JN_T_CAP];
+	struct td_metrics *metrics; /* the Prometheus endpoint, NULL = none */
 };
 
 
@@ -152,7 +162,8 @@ void td_flow_setup(struct td_app *a);
 void td_offload_setup(struct td_app *a);
 void td_offload_tob(struct td_match *m, const struct dp_event *ev, unsigned n);
 void td_offload_print_logs(struct td_app *a);
-void td_offload_telemetry(struct td_app *a, struct rte_tel_data *d);
+void td_offload_counters(struct td_app *a, td_counter_fn fn, void *arg);
+const char *td_offload_target_name(const struct td_app *a);
 void td_offload_close(struct td_app *a);
 
 /* The control plane (td_ctl.c): a control ring per matching core, polled by the

@@ -163,6 +163,7 @@ static int td_jn_pend_flush(struct td_app *a)
 			break;
 		}
 		a->jn_last = (uint64_t)s;
+		a->jn_t[a->jn_last & (TD_JN_T_CAP - 1)] = a->jn_pend_t[i];
 		i++;
 	}
 	memmove(a->jn_pend, a->jn_pend + i, (a->jn_pend_n - i) * sizeof(a->jn_pend[0]));
@@ -201,12 +202,26 @@ int64_t td_jn_append(struct td_app *a, uint16_t type, const void *p, uint32_t le
 	int64_t s = jn_append(a->jn, type, p, len, now);
 	if (s > 0) {
 		a->jn_last = (uint64_t)s;
+		a->jn_t[a->jn_last & (TD_JN_T_CAP - 1)] = now;
 	} else if (s == 0) {
 		a->rx.jn_busy++;
 	} else {
 		td_jn_halt(a, (int)s);
 	}
 	return s;
+}
+
+/* The append-to-durable histogram (td_metrics.h): each record that became durable since
+ * the last look, timed from its append (jn_t; the last TD_JN_T_CAP of a larger jump). */
+static void td_jn_durable_to(struct td_app *a, uint64_t d, uint64_t now)
+{
+	uint64_t from = a->jn_durable + 1;
+	if (d > a->jn_last)
+		d = a->jn_last;
+	if (d >= from + TD_JN_T_CAP)
+		from = d - TD_JN_T_CAP + 1;
+	for (uint64_t s = from; s <= d; s++)
+		td_hist_add(&a->h_journal, (int64_t)(now - a->jn_t[s & (TD_JN_T_CAP - 1)]));
 }
 
 int td_jn_wait(struct td_app *a)
@@ -217,6 +232,7 @@ int td_jn_wait(struct td_app *a)
 	for (;;) {
 		uint64_t d = jn_durable(a->jn);
 		if (d >= a->jn_last) {
+			td_jn_durable_to(a, d, td_now_ns());
 			a->jn_durable = d;
 			return 0;
 		}
@@ -247,6 +263,8 @@ uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now)
 {
 	uint64_t d = jn_durable(a->jn);
 	if (d > a->jn_durable || !held) {
+		if (d > a->jn_durable)
+			td_jn_durable_to(a, d, now);
 		a->jn_durable = d;
 		a->jn_stall = 0;
 		return d;

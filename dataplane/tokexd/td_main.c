@@ -5,6 +5,12 @@
  * Role: the control thread. After launch it never touches the data path: it drains the
  * session logs, answers rte_telemetry (another EAL thread), enforces --seconds, and on
  * SIGINT/SIGTERM clears `running`, which every loop polls.
+ *
+ * Under systemd (Type=notify; scripts/systemd/tokexd.service) it tells the service manager
+ * through sd_notify: STATUS= as the start goes on, READY=1 once order entry is open (the
+ * control thread started: contracts, control.startup, the operator's socket), a STATUS=
+ * line of counters every TD_STATUS_NS, WATCHDOG=1 while the RX core's loop goes round
+ * (WatchdogSec=), STOPPING=1 at a clean stop. Without NOTIFY_SOCKET these do nothing.
  */
 #define _GNU_SOURCE /* sched_getaffinity, pthread_attr_setaffinity_np */
 #include <errno.h>
@@ -27,13 +33,53 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_ring.h>
+#include <systemd/sd-daemon.h>
+
+#include <tokex/version.h>
 
 #include "cp_clock.h"
+#include "cp_config_doc.h"
 #include "cp_life.h"
 #include "td_app.h"
 #include "td_gw.h"
 
 static struct td_app g_app; /* the signal handler's only way in */
+
+#define TD_STATUS_NS 10000000000ull /* a STATUS= line of counters this often */
+
+/* The service manager's watchdog (WatchdogSec=): pinged from the control thread at half
+ * the interval, and only while the RX core's loop goes round, so that a wedged data path
+ * is what the watchdog sees. */
+struct td_notify {
+	uint64_t wd_ns;      /* WATCHDOG_USEC, ns; 0 = no watchdog */
+	uint64_t next_wd;    /* monotonic */
+	uint64_t last_loops; /* rx.loops at the last ping */
+	uint64_t next_status;
+};
+
+static void td_notify_tick(struct td_app *a, struct td_notify *n)
+{
+	uint64_t now = td_mono_ns();
+	if (n->wd_ns && now >= n->next_wd) {
+		uint64_t loops = __atomic_load_n(&a->rx.loops, __ATOMIC_RELAXED);
+		if (loops != n->last_loops) {
+			sd_notify(0, "WATCHDOG=1");
+			n->last_loops = loops;
+		}
+		n->next_wd = now + n->wd_ns / 2;
+	}
+	if (now >= n->next_status) {
+		struct mc_stats tot;
+		struct ss_stats ss;
+		td_match_stats(a, &tot);
+		ss_stats_read(a->ss, &ss);
+		sd_notifyf(0, "STATUS=running: requests %" PRIu64 ", trades %" PRIu64 ", rejects %"
+			   PRIu64 ", sessions established %" PRIu64 ", journal lag %" PRIu64,
+			   tot.orders, tot.trades, tot.rejects, ss.est_ok,
+			   a->jn && a->jn_last > a->jn_durable ? a->jn_last - a->jn_durable : 0);
+		n->next_status = now + TD_STATUS_NS;
+	}
+}
 
 static void td_on_signal(int sig)
 {
@@ -56,6 +102,8 @@ static void usage(FILE *f)
 		"      --no-tcp            no TCP gateway\n"
 		"      --seconds N         stop by itself after N seconds\n"
 		"      --print-config      print the effective configuration and exit\n"
+		"      --print-config-example  print the annotated example configuration (every\n"
+		"                          key: meaning, range, default) and exit\n"
 		"      --journal DIR       input journal directory (journal.dir); \"\" = no journal\n"
 		"      --clock START       the trading calendar's time now, ISO-8601 with an offset\n"
 		"                          (e.g. 2026-12-30T08:50:00+08:00): a simulated calendar for\n"
@@ -65,7 +113,8 @@ static void usage(FILE *f)
 		"      --clock-rate R      the simulated calendar runs R times real time (default 1,\n"
 		"                          or the journal's; up to 1000000)\n"
 		"  -v, --verbose           print session events as they happen\n"
-		"  -h, --help\n");
+		"  -h, --help\n"
+		"      --version           print tokexd's version and exit\n");
 }
 
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
@@ -89,7 +138,7 @@ static int parse_ip(const char *s, uint32_t *host)
 }
 
 enum { O_VDEV = 256, O_IP, O_MODE, O_RX, O_MATCH, O_TCP, O_NOTCP, O_SECONDS, O_PRINT,
-       O_JOURNAL, O_CLOCK, O_CLOCK_RATE };
+       O_JOURNAL, O_CLOCK, O_CLOCK_RATE, O_VERSION, O_EXAMPLE };
 
 /* Options override the file, which overrides the built-in defaults. Returns the index of
  * the first EAL argument after "--", or -1 to exit(2), -2 to exit(0). */
@@ -107,6 +156,8 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		{"clock", required_argument, NULL, O_CLOCK},
 		{"clock-rate", required_argument, NULL, O_CLOCK_RATE},
 		{"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, O_VERSION},
+		{"print-config-example", no_argument, NULL, O_EXAMPLE},
 		{NULL, 0, NULL, 0}};
 	struct cp_config *cfg = &a->cfg;
 	char err[512];
@@ -224,6 +275,15 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			break;
 		case 'h':
 			usage(stdout);
+			return -2;
+		case O_VERSION:
+			printf("tokexd %s\n", tkx_version());
+			return -2;
+		case O_EXAMPLE:
+			if (cp_config_example(stdout, tkx_version()) < 0 || fflush(stdout) != 0) {
+				fprintf(stderr, "tokexd: --print-config-example: cannot write\n");
+				return -1;
+			}
 			return -2;
 		default:
 			usage(stderr);
@@ -478,9 +538,20 @@ static void *td_control(void *arg)
 {
 	struct td_app *a = arg;
 	uint64_t end = a->deadline_ns ? td_mono_ns() + a->deadline_ns : 0;
-	if (td_ctl_start(a) < 0) /* contracts, accounts, control.startup, tokexctl socket */
+	struct td_notify nt = {0};
+	uint64_t wd_us = 0;
+	if (sd_watchdog_enabled(0, &wd_us) > 0)
+		nt.wd_ns = wd_us * 1000ull;
+	if (td_ctl_start(a) < 0) { /* contracts, accounts, control.startup, tokexctl socket */
 		atomic_store(&a->running, 0);
+	} else {
+		/* Order entry is open: the port and its loop, the gateway, the control plane. */
+		sd_notifyf(0, "READY=1\nSTATUS=ready: order entry open on %s, %u contract(s) on %u "
+			   "matching core(s)", a->port.name, a->route.n, a->route.n_match);
+		nt.next_status = td_mono_ns() + TD_STATUS_NS;
+	}
 	while (atomic_load(&a->running)) {
+		td_notify_tick(a, &nt);
 		td_ctl_run(a, 50); /* tokexctl commands and the scheduler; waits up to 50 ms */
 		td_print_logs(a);
 		td_journal_report(a);
@@ -489,6 +560,7 @@ static void *td_control(void *arg)
 			atomic_store(&a->running, 0);
 		}
 	}
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping: the last replies, the journal, a final state");
 	td_ctl_stop(a);
 	return NULL;
 }
@@ -550,6 +622,15 @@ int main(int argc, char **argv)
 			"tokexd: WARNING: no configuration file: the built-in demo firms 1 and 2 can "
 			"trade, and their secrets are public (anyone who reaches the port can trade "
 			"as them). Outside a demo, run tokexd -c FILE with your own firms.\n");
+	for (uint32_t i = 0; i < cfg->n_firms; i++) {
+		uint8_t any = 0;
+		for (uint32_t j = 0; j < cfg->firms[i].secret_len; j++)
+			any |= cfg->firms[i].secret[j];
+		if (!any)
+			fprintf(stderr, "tokexd: WARNING: firm %u's secret is all zeros (the example "
+				"configuration's placeholder): anyone who reaches the port can trade as "
+				"it. Set firms[].secret (openssl rand -hex 32).\n", cfg->firms[i].id);
+	}
 	if (print_only)
 		return 0;
 	/* The journal's lock first: a second tokexd on the same journal stops here, naming
@@ -564,6 +645,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tokexd: %s; not starting without the operator's socket\n", err);
 		return 1;
 	}
+	/* And the metrics endpoint's address (metrics.listen), for the same reason. */
+	if (td_metrics_bind(a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tokexd: %s; not starting\n", err);
+		return 1;
+	}
+	sd_notify(0, "STATUS=starting: EAL, the port, the tables, journal recovery");
 
 	/* EAL: the lcores of the configuration, the RX lcore as main. */
 	memset(&eal, 0, sizeof(eal));
@@ -588,7 +675,12 @@ int main(int argc, char **argv)
 		rc |= dp_eal_args_add(&eal, lcores);
 	}
 	rc |= dp_eal_args_addf(&eal, "--main-lcore=%u", cfg->rx_lcore);
-	rc |= dp_eal_args_addf(&eal, "--file-prefix=tokexd-%ld", (long)getpid());
+	/* telemetry.file_prefix: the runtime directory, and the telemetry socket in it, at a
+	 * path that stays; without it one per process (tests run several at once). */
+	if (cfg->eal_prefix[0])
+		rc |= dp_eal_args_addf(&eal, "--file-prefix=%s", cfg->eal_prefix);
+	else
+		rc |= dp_eal_args_addf(&eal, "--file-prefix=tokexd-%ld", (long)getpid());
 	if (cfg->port_vdev[0]) {
 		/* A virtual port: no NIC, no hugepages needed. */
 		rc |= dp_eal_args_add(&eal, "--no-huge");
@@ -745,6 +837,8 @@ int main(int argc, char **argv)
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	int spare = td_spare_cpu(a, &allowed);
+	if (td_metrics_start(a, spare, err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: %s\n", err);
 	if (spare >= 0) {
 		cpu_set_t one;
 		CPU_ZERO(&one);
@@ -767,6 +861,7 @@ int main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 	atomic_store(&a->running, 0);
 	pthread_join(ctl, NULL);
+	td_metrics_stop(a);
 	td_print_logs(a);
 	if (a->gw) {
 		td_gw_stop(a->gw);

@@ -119,12 +119,13 @@ void td_offload_print_logs(struct td_app *a)
 	}
 }
 
-void td_offload_telemetry(struct td_app *a, struct rte_tel_data *d)
+const char *td_offload_target_name(const struct td_app *a)
 {
-	rte_tel_data_add_dict_string(d, "flow_steering",
-				     a->flow.status[0] ? a->flow.status : "off: not set up");
-	rte_tel_data_add_dict_string(d, "offload_target",
-				     tkx_off_target_name(a->cfg.offload_target));
+	return tkx_off_target_name(a->cfg.offload_target);
+}
+
+void td_offload_counters(struct td_app *a, td_counter_fn fn, void *arg)
+{
 	struct tkx_off_stats t, s;
 	memset(&t, 0, sizeof(t));
 	for (uint32_t m = 0; m < a->route.n_match; m++) {
@@ -136,14 +137,14 @@ void td_offload_telemetry(struct td_app *a, struct rte_tel_data *d)
 		for (size_t i = 0; i < sizeof(s) / sizeof(uint64_t); i++)
 			tv[i] += sv[i];
 	}
-	rte_tel_data_add_dict_u64(d, "offload_updates", t.updates);
-	rte_tel_data_add_dict_u64(d, "offload_cmds", t.cmds);
-	rte_tel_data_add_dict_u64(d, "offload_doorbells", t.doorbells);
-	rte_tel_data_add_dict_u64(d, "offload_misses", t.misses);
-	rte_tel_data_add_dict_u64(d, "offload_refills", t.refills);
-	rte_tel_data_add_dict_u64(d, "offload_shadow_mismatch", t.shadow_mismatch);
-	rte_tel_data_add_dict_u64(d, "offload_engine_mismatch", t.engine_mismatch);
-	rte_tel_data_add_dict_u64(d, "offload_resyncs", t.resyncs);
+	fn(arg, "offload_", "updates", t.updates);
+	fn(arg, "offload_", "cmds", t.cmds);
+	fn(arg, "offload_", "doorbells", t.doorbells);
+	fn(arg, "offload_", "misses", t.misses);
+	fn(arg, "offload_", "refills", t.refills);
+	fn(arg, "offload_", "shadow_mismatch", t.shadow_mismatch);
+	fn(arg, "offload_", "engine_mismatch", t.engine_mismatch);
+	fn(arg, "offload_", "resyncs", t.resyncs);
 }
 
 void td_offload_close(struct td_app *a)

@@ -149,6 +149,8 @@ static void td_hold_release(struct td_rx *r)
 	}
 	if (r->hm_head == r->hm_tail && r->ht_head == r->ht_tail) {
 		a->jn_stall = 0;
+		if (a->jn_last > a->jn_durable)
+			td_jn_poll(a, 0, r->now); /* nothing held: durability seen for its histogram */
 		return;
 	}
 	uint64_t d = td_jn_poll(a, 1, r->now);
@@ -338,9 +340,35 @@ static void td_send_bufs(struct td_rx *r)
 	}
 }
 
+/* The request-to-reply histogram (td_metrics.h): a request's last reply (DP_EV_DONE)
+ * carries the time the request was applied, which is its arrival in rtc mode and with a
+ * journal (the burst's time). One clock read per batch that holds one, an increment each. */
+static void td_reply_latency(struct td_app *a, const struct dp_event *ev, unsigned n)
+{
+	uint64_t now = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t;
+		if (!(ev[i].pad[1] & DP_EV_DONE))
+			continue;
+		switch (ev[i].template_id) {
+		case TKX_EXEC_ACK: t = ev[i].u.ack.transact_time; break;
+		case TKX_EXEC_REJECT: t = ev[i].u.reject.transact_time; break;
+		case TKX_FILL: t = ev[i].u.fill.transact_time; break;
+		case TKX_CANCELLED: t = ev[i].u.cancelled.transact_time; break;
+		case TKX_MODIFY_ACK: t = ev[i].u.modify_ack.transact_time; break;
+		case TKX_MASS_CANCEL_ACK: t = ev[i].u.mass_ack.transact_time; break;
+		default: continue; /* an empty DONE marker: no time */
+		}
+		if (now == 0)
+			now = td_now_ns();
+		td_hist_add(&a->h_reply, (int64_t)(now - t));
+	}
+}
+
 /* Replies for the sessions: numbered by the session layer, sent when its output fills. */
 static void td_replies(struct td_rx *r, const struct dp_event *ev, unsigned n)
 {
+	td_reply_latency(r->app, ev, n);
 	while (n) {
 		unsigned done = ss_event(r->app->ss, ev, n, r->now, r->out);
 		ev += done;

@@ -4,8 +4,10 @@
  * Role: control plane. Runs on EAL's telemetry thread when a client asks (e.g.
  * `dpdk-telemetry.py -f tokexd-<pid>` then `/tokex/stats`). It only reads: counters are
  * 64-bit words written by one core each, read here without locks (a value may be a few
- * microseconds old, never torn on x86-64).
+ * microseconds old, never torn on x86-64). The same counters go to Prometheus
+ * (td_metrics.c) through td_counters_each().
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,14 +16,103 @@
 #include <tokex/codec.h>
 #include "td_app.h"
 #include "td_gw.h"
+#include "td_metrics.h"
 
 static struct td_app *td_tel_app;
 
-static void td_tel_u64(struct rte_tel_data *d, const char *prefix, const char *name, uint64_t v)
+/* Every counter, by group and name: /tokex/stats and the Prometheus endpoint
+ * (td_metrics.c) list the same ones. */
+void td_counters_each(struct td_app *a, td_counter_fn fn, void *arg)
+{
+	const struct dp_net_stats *n = &a->net.stats;
+	fn(arg, "net_", "rx_pkts", n->rx_pkts);
+	fn(arg, "net_", "udp_delivered", n->udp_delivered);
+	fn(arg, "net_", "arp_replies", n->arp_replies);
+	fn(arg, "net_", "icmp_replies", n->icmp_replies);
+	fn(arg, "net_", "tx_pkts", n->tx_pkts);
+	fn(arg, "net_", "tx_full", n->tx_full);
+	fn(arg, "net_", "tx_nombuf", n->tx_nombuf);
+	for (unsigned i = 0; i < DP_DROP__COUNT; i++)
+		fn(arg, "net_drop_", dp_drop_name((enum dp_drop)i), n->drop[i]);
+
+	fn(arg, "rx_", "loops", a->rx.loops);
+	fn(arg, "rx_", "orders_routed", a->rx.orders_routed);
+	fn(arg, "rx_", "busy_rejects", a->rx.busy_rejects);
+	fn(arg, "rx_", "unknown_contract", a->rx.unknown_contract);
+	fn(arg, "rx_", "md_requests", a->rx.md_requests);
+	fn(arg, "rx_", "tx_nombuf", a->rx.tx_nombuf);
+	fn(arg, "rx_", "storage_rejects", a->rx.storage_rejects);
+	fn(arg, "rx_", "journal_busy", a->rx.jn_busy);
+	fn(arg, "rx_", "journal_waits", a->rx.jn_waits);
+	fn(arg, "rx_", "journal_wait_timeouts", a->rx.jn_wait_timeouts);
+	fn(arg, "rx_", "journal_hold_full_waits", a->rx.hold_full_waits);
+	fn(arg, "rx_", "journal_held_dropped", a->rx.held_dropped);
+	fn(arg, "rx_", "tcp_queue_waits", a->rx.gw_ring_spins);
+	fn(arg, "rx_", "tcp_chunks_lost", a->rx.gw_lost);
+	fn(arg, "rx_", "tcp_after_terminate", a->rx.tcp_after_end);
+
+	struct ss_stats ss;
+	ss_stats_read(a->ss, &ss);
+	const uint64_t *sv = (const uint64_t *)&ss;
+	for (unsigned i = 0; i < SS_STAT_COUNT; i++)
+		fn(arg, "session_", ss_stat_name(i), sv[i]); /* both transports' */
+
+	struct mc_stats tot;
+	uint64_t spins = td_match_stats(a, &tot);
+	fn(arg, "match_", "requests", tot.orders);
+	fn(arg, "match_", "replies", tot.events);
+	fn(arg, "match_", "md_records", tot.md);
+	fn(arg, "match_", "trades", tot.trades);
+	fn(arg, "match_", "rejects", tot.rejects);
+	fn(arg, "match_", "ring_full_spins", spins);
+
+	struct md_stats mds;
+	md_pub_stats_read(a->md, &mds);
+	const uint64_t *mv = (const uint64_t *)&mds;
+	for (unsigned i = 0; i < MD_STAT_COUNT; i++)
+		fn(arg, "md_", md_pub_stat_name(i), mv[i]);
+
+	if (a->gw) {
+		struct td_gw_stats gws;
+		td_gw_stats(a->gw, &gws);
+		const uint64_t *gwv = (const uint64_t *)&gws;
+		for (unsigned i = 0; i < TD_GW_STAT_COUNT; i++)
+			fn(arg, "tcp_gw_", td_gw_stat_name(i), gwv[i]);
+	}
+	td_offload_counters(a, fn, arg);
+}
+
+static void td_tel_u64(void *arg, const char *group, const char *name, uint64_t v)
 {
 	char key[96];
-	snprintf(key, sizeof(key), "%s%s", prefix, name);
-	rte_tel_data_add_dict_u64(d, key, v);
+	snprintf(key, sizeof(key), "%s%s", group, name);
+	rte_tel_data_add_dict_u64(arg, key, v);
+}
+
+/* Telemetry's strings hold RTE_TEL_MAX_STRING_LEN - 1 characters: a longer text (the
+ * flow steering status) goes as an array of pieces, cut at spaces, to be joined with
+ * nothing between them. */
+static void td_tel_long_string(struct rte_tel_data *d, const char *key, const char *s)
+{
+	struct rte_tel_data *arr = rte_tel_data_alloc();
+	if (arr == NULL)
+		return;
+	rte_tel_data_start_array(arr, RTE_TEL_STRING_VAL);
+	char piece[RTE_TEL_MAX_STRING_LEN];
+	size_t len = strlen(s);
+	while (len) {
+		size_t n = len < sizeof(piece) - 1 ? len : sizeof(piece) - 1;
+		if (n < len)
+			while (n > 1 && s[n - 1] != ' ')
+				n--; /* ends with its space: joining restores the text */
+		memcpy(piece, s, n);
+		piece[n] = 0;
+		rte_tel_data_add_array_string(arr, piece);
+		s += n;
+		len -= n;
+	}
+	if (rte_tel_data_add_dict_container(d, key, arr, 0) != 0)
+		rte_tel_data_free(arr);
 }
 
 static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
@@ -30,66 +121,23 @@ static int td_tel_stats(const char *cmd, const char *params, struct rte_tel_data
 	(void)cmd;
 	(void)params;
 	rte_tel_data_start_dict(d);
-
-	const struct dp_net_stats *n = &a->net.stats;
-	td_tel_u64(d, "net_", "rx_pkts", n->rx_pkts);
-	td_tel_u64(d, "net_", "udp_delivered", n->udp_delivered);
-	td_tel_u64(d, "net_", "arp_replies", n->arp_replies);
-	td_tel_u64(d, "net_", "icmp_replies", n->icmp_replies);
-	td_tel_u64(d, "net_", "tx_pkts", n->tx_pkts);
-	td_tel_u64(d, "net_", "tx_full", n->tx_full);
-	td_tel_u64(d, "net_", "tx_nombuf", n->tx_nombuf);
-	for (unsigned i = 0; i < DP_DROP__COUNT; i++)
-		td_tel_u64(d, "net_drop_", dp_drop_name((enum dp_drop)i), n->drop[i]);
-
-	td_tel_u64(d, "rx_", "loops", a->rx.loops);
-	td_tel_u64(d, "rx_", "orders_routed", a->rx.orders_routed);
-	td_tel_u64(d, "rx_", "busy_rejects", a->rx.busy_rejects);
-	td_tel_u64(d, "rx_", "unknown_contract", a->rx.unknown_contract);
-	td_tel_u64(d, "rx_", "md_requests", a->rx.md_requests);
-	td_tel_u64(d, "rx_", "tx_nombuf", a->rx.tx_nombuf);
-	td_tel_u64(d, "rx_", "storage_rejects", a->rx.storage_rejects);
-	td_tel_u64(d, "rx_", "journal_busy", a->rx.jn_busy);
-	td_tel_u64(d, "rx_", "journal_waits", a->rx.jn_waits);
-	td_tel_u64(d, "rx_", "journal_wait_timeouts", a->rx.jn_wait_timeouts);
-	td_tel_u64(d, "rx_", "journal_hold_full_waits", a->rx.hold_full_waits);
-	td_tel_u64(d, "rx_", "journal_held_dropped", a->rx.held_dropped);
-	td_tel_u64(d, "rx_", "tcp_queue_waits", a->rx.gw_ring_spins);
-	td_tel_u64(d, "rx_", "tcp_chunks_lost", a->rx.gw_lost);
-	td_tel_u64(d, "rx_", "tcp_after_terminate", a->rx.tcp_after_end);
-
-	struct ss_stats ss;
-	ss_stats_read(a->ss, &ss);
-	const uint64_t *sv = (const uint64_t *)&ss;
-	for (unsigned i = 0; i < SS_STAT_COUNT; i++)
-		td_tel_u64(d, "session_", ss_stat_name(i), sv[i]); /* both transports' */
-
-	struct mc_stats tot;
-	uint64_t spins = td_match_stats(a, &tot);
-	td_tel_u64(d, "match_", "requests", tot.orders);
-	td_tel_u64(d, "match_", "replies", tot.events);
-	td_tel_u64(d, "match_", "md_records", tot.md);
-	td_tel_u64(d, "match_", "trades", tot.trades);
-	td_tel_u64(d, "match_", "rejects", tot.rejects);
-	td_tel_u64(d, "match_", "ring_full_spins", spins);
-
-	struct md_stats mds;
-	md_pub_stats_read(a->md, &mds);
-	const uint64_t *mv = (const uint64_t *)&mds;
-	for (unsigned i = 0; i < MD_STAT_COUNT; i++)
-		td_tel_u64(d, "md_", md_pub_stat_name(i), mv[i]);
-
-	if (a->gw) {
-		struct td_gw_stats gws;
-		td_gw_stats(a->gw, &gws);
-		const uint64_t *gwv = (const uint64_t *)&gws;
-		for (unsigned i = 0; i < TD_GW_STAT_COUNT; i++)
-			td_tel_u64(d, "tcp_gw_", td_gw_stat_name(i), gwv[i]);
-	}
-	td_offload_telemetry(a, d);
+	td_counters_each(a, td_tel_u64, d);
+	td_tel_long_string(d, "flow_steering",
+			   a->flow.status[0] ? a->flow.status : "off: not set up");
+	rte_tel_data_add_dict_string(d, "offload_target", td_offload_target_name(a));
 	return 0;
 }
 
+/* The flow steering status whole, as one string (up to RTE_TEL_MAX_SINGLE_STRING_LEN). */
+static int td_tel_flow(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct td_app *a = td_tel_app;
+	(void)cmd;
+	(void)params;
+	return rte_tel_data_string(d, a->flow.status[0] ? a->flow.status : "off: not set up");
+}
+
+/* One object per contract: {"id": N, "core": N, "phase": "..."}, by symbol. */
 static int td_tel_contracts(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct td_app *a = td_tel_app;
@@ -100,10 +148,16 @@ static int td_tel_contracts(const char *cmd, const char *params, struct rte_tel_
 		const struct cp_contract *k = &a->cfg.contracts[i];
 		int m = td_route_core(&a->route, k->id);
 		int phase = m < 0 ? -1 : mc_phase(a->match[m].mc, k->id);
-		char val[96];
-		snprintf(val, sizeof(val), "id %u core %d phase %s", k->id, m,
-			 phase < 0 ? "none" : tkx_phase_name((uint8_t)phase));
-		rte_tel_data_add_dict_string(d, k->symbol, val);
+		struct rte_tel_data *c = rte_tel_data_alloc();
+		if (c == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(c);
+		rte_tel_data_add_dict_u64(c, "id", k->id);
+		rte_tel_data_add_dict_int(c, "core", m);
+		rte_tel_data_add_dict_string(c, "phase",
+					     phase < 0 ? "none" : tkx_phase_name((uint8_t)phase));
+		if (rte_tel_data_add_dict_container(d, k->symbol, c, 0) != 0)
+			rte_tel_data_free(c);
 	}
 	return 0;
 }
@@ -132,5 +186,7 @@ void td_telemetry_register(struct td_app *app)
 	rte_telemetry_register_cmd("/tokex/stats", td_tel_stats,
 				   "tokexd counters: packet layer, sessions, matching, market data");
 	rte_telemetry_register_cmd("/tokex/contracts", td_tel_contracts,
-				   "contracts: id, owning matching core, trading phase");
+				   "contracts by symbol: {id, core (owning matching core), phase}");
+	rte_telemetry_register_cmd("/tokex/flow_steering", td_tel_flow,
+				   "NIC flow steering: the rules in place, or why none");
 }

@@ -27,6 +27,8 @@
 
 #include <x86intrin.h>
 
+#include <tokex/version.h>
+
 #define JT_MAX_CPUS 64
 #define JT_LIMITS 5
 
@@ -101,7 +103,8 @@ static void jt_usage(FILE *f)
 	fprintf(f, "usage: tokex-jitter [--cpus LIST] [--seconds S]\n"
 		   "  --cpus LIST   comma-separated CPUs to spin on at once (default: every CPU\n"
 		   "                this process may use)\n"
-		   "  --seconds S   length of the run, 0.1..600 (default 10)\n");
+		   "  --seconds S   length of the run, 0.1..600 (default 10)\n"
+		   "  --version     print tokex-jitter's version and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -114,6 +117,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"cpus", required_argument, NULL, 'c'},
 					     {"seconds", required_argument, NULL, 's'},
 					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
 	int o;
 	while ((o = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
@@ -128,6 +132,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'h': jt_usage(stdout); return 0;
+		case 'V': printf("tokex-jitter %s\n", tkx_version()); return 0;
 		default: jt_usage(stderr); return 2;
 		}
 	}

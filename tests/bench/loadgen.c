@@ -49,6 +49,7 @@
 #include "lobster.h"
 #include "tokex/codec.h"
 #include "tokex/proto.h"
+#include "tokex/version.h"
 
 #define LG_MAX_RATES 32
 #define LG_BATCH 32        /* requests per datagram at most: 16 + 32 * 40 = 1296 bytes */
@@ -740,7 +741,8 @@ static void usage(FILE *f)
 		"      --port NAME      with --vdev \"\": a NIC's port by name (its PCI address,\n"
 		"                       e.g. 0000:3b:00.0); give EAL what it needs after --, e.g.\n"
 		"                       -- -a 0000:3b:00.0 (hugepages are then used; --no-huge\n"
-		"                       and --no-pci are only added for a --vdev port)\n");
+		"                       and --no-pci are only added for a --vdev port)\n"
+		"      --version        print tokex-loadgen's version and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -758,7 +760,7 @@ int main(int argc, char **argv)
 	const char *port_name = NULL;
 
 	enum { O_VDEV = 256, O_LCORE, O_IP, O_SRV, O_FIRM, O_WL, O_CON, O_LOB, O_RATES, O_SECS,
-	       O_MAXR, O_HR, O_HO, O_LABEL, O_NOH, O_PORT };
+	       O_MAXR, O_HR, O_HO, O_LABEL, O_NOH, O_PORT, O_VERSION };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"vdev", required_argument, NULL, O_VDEV},
 		{"lcore", required_argument, NULL, O_LCORE}, {"ip", required_argument, NULL, O_IP},
@@ -774,6 +776,7 @@ int main(int argc, char **argv)
 		{"label", required_argument, NULL, O_LABEL},
 		{"no-header", no_argument, NULL, O_NOH}, {"help", no_argument, NULL, 'h'},
 		{"port", required_argument, NULL, O_PORT},
+		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0}};
 
 	cp_config_defaults(&g.cfg);
@@ -822,6 +825,7 @@ int main(int argc, char **argv)
 		case O_NOH: header = 0; break;
 		case O_PORT: port_name = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case O_VERSION: printf("tokex-loadgen %s\n", tkx_version()); return 0;
 		default: usage(stderr); return 2;
 		}
 		if (errno || (end && *end)) {

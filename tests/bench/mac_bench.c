@@ -43,6 +43,7 @@
 #include <sodium.h>
 
 #include "tokex/codec.h"
+#include "tokex/version.h"
 
 #define MB_MAX_RUNS 1001
 #define MB_MAX_SIZES 8
@@ -238,7 +239,8 @@ static void mb_usage(FILE *f)
 	fprintf(f, "usage: tokex-macbench [--runs N] [--iters N] [--sizes 32,72,152,1448] "
 		   "[--short]\n"
 		   "  per-datagram MAC cost of each candidate construction, ns per verify\n"
-		   "  (sizes: bytes MACed; a heartbeat is 32, one NewOrder 72, three 152)\n");
+		   "  (sizes: bytes MACed; a heartbeat is 32, one NewOrder 72, three 152)\n"
+		   "  --version: print tokex-macbench's version and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -249,6 +251,7 @@ int main(int argc, char **argv)
 		{"sizes", required_argument, NULL, 's'},
 		{"short", no_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned runs = 101, iters = 2000, n_sizes = 4;
@@ -300,6 +303,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			mb_usage(stdout);
+			return 0;
+		case 'V':
+			printf("tokex-macbench %s\n", tkx_version());
 			return 0;
 		default:
 			mb_usage(stderr);
