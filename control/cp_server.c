@@ -108,10 +108,18 @@ int cp_server_open(struct cp_server *s, const char *path, struct cp_cmd_ctx *x, 
 			 cp_file_kind(st.st_mode));
 		return -ENOTSOCK;
 	}
-	/* A socket file left by a previous run is replaced, unless something answers on it. */
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+	/* A socket file left by a previous run is replaced, unless something listens on it.
+	 * The probe never blocks: a listener whose queue is full (a hung tokexd that no
+	 * longer accepts) would hold a blocking connect(), and this start, for ever; a full
+	 * queue (EAGAIN) is a listener too. */
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int perr = probe < 0 ? errno : connect(probe, (struct sockaddr *)&a, sizeof(a)) == 0 ? 0 : errno;
+	if (probe >= 0)
+		close(probe);
+	if (perr == 0 || perr == EAGAIN || perr == EINPROGRESS) {
 		close(fd);
-		snprintf(err, len, "control.socket: %s: another tokexd is listening there", path);
+		snprintf(err, len, "control.socket: %s: another tokexd is listening there%s", path,
+			 perr ? " (its queue is full: it does not accept)" : "");
 		return -EADDRINUSE;
 	}
 	unlink(path);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -435,6 +436,32 @@ static void test_unix_path(void **state)
 	assert_int_equal(stat(path, &st), -1); /* removed on close */
 	assert_true(cp_client_connect(path, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "is tokexd running?"));
+	/* A listener that does not accept, its queue full: refused at once, not a connect()
+	 * that blocks for ever. */
+	{
+		struct sockaddr_un ua = {.sun_family = AF_UNIX};
+		int lfd = socket(AF_UNIX, SOCK_STREAM, 0), cfd[64], nc = 0;
+		snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", path);
+		assert_int_equal(bind(lfd, (struct sockaddr *)&ua, sizeof(ua)), 0);
+		assert_int_equal(listen(lfd, 0), 0);
+		for (; nc < 64; nc++) { /* fill the queue until a connect would block */
+			cfd[nc] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+			if (connect(cfd[nc], (struct sockaddr *)&ua, sizeof(ua)) < 0) {
+				assert_int_equal(errno, EAGAIN);
+				close(cfd[nc]);
+				break;
+			}
+		}
+		assert_true(nc < 64);
+		alarm(60); /* the old blocking probe hangs here: SIGALRM ends the test */
+		assert_int_equal(cp_server_open(&srv2, path, &X, err, sizeof(err)), -EADDRINUSE);
+		alarm(0);
+		assert_non_null(strstr(err, "queue is full"));
+		while (nc > 0)
+			close(cfd[--nc]);
+		close(lfd);
+		unlink(path);
+	}
 	/* A stale socket file (no listener) is replaced. */
 	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), 0);
 	int fd = srv.lfd;

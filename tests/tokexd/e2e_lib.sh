@@ -163,6 +163,7 @@ td_start() {
 	wait_until "$E2E_WAIT_S" td_started
 	if ! grep -q '^tokexd: ready' "$LOG"; then
 		td_gone && return 1
+		td_where
 		fail "tokexd not ready in $E2E_WAIT_S s"
 	fi
 	ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
@@ -231,4 +232,18 @@ e2e_traps() {
 
 # Whether tokexd ($TD_PID) is gone; whether it said it is ready ($LOG) or is gone.
 td_gone() { ! kill -0 "$TD_PID" 2>/dev/null; }
+# td_where: where each thread of a tokexd that does not get ready is (state, kernel wait
+# channel, kernel stack), so that a hang at start names its call rather than only the
+# last line printed.
+td_where() {
+	local t
+	echo "--- tokexd ($TD_PID) threads: state, wait channel, kernel stack ---"
+	for t in /proc/"$TD_PID"/task/*; do
+		[ -d "$t" ] || continue
+		echo "thread ${t##*/} $(cat "$t/comm" 2>/dev/null):" \
+			"$(awk '{ print $3 }' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
+		sed 's/^/    /' "$t/stack" 2>/dev/null | head -n 12
+	done
+}
+
 td_started() { grep -q '^tokexd: ready' "$LOG" 2>/dev/null || td_gone; }

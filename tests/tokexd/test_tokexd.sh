@@ -148,7 +148,7 @@ client() {
 	shift
 	timeout -k 5 "$E2E_CLIENT_S" "$E2E" "$what" --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
 		--md "$MDGRP:$MDPORT" --md-req "$TIP:7414" --iface "$KIP" \
-		--contract "$C1" --contract2 "$C2" --telemetry "$TEL" "$@" | tee -a "$WORK/client.log"
+		--contract "$C1" --contract2 "$C2" --telemetry "$TEL" --wait-s "$E2E_WAIT_S" "$@" | tee -a "$WORK/client.log"
 	return "${PIPESTATUS[0]}"
 }
 

@@ -203,7 +203,7 @@ say "tap $IFACE $KIP -> $TIP, tcp 127.0.0.1:$TCPPORT, deadline per answer $DEADL
 
 # tokexd's counters: snapshot NAME into $WORK/tel.NAME; one counter of a snapshot.
 snap() {
-	timeout -k 5 "$E2E_WAIT_S" "$E2E" telemetry --telemetry "$TEL" >"$WORK/tel.$1" 2>&1 &&
+	timeout -k 5 "$E2E_WAIT_S" "$E2E" telemetry --telemetry "$TEL" --wait-s "$E2E_WAIT_S" >"$WORK/tel.$1" 2>&1 &&
 		grep -q '"/tokex/stats"' "$WORK/tel.$1"
 }
 val() { grep -o "\"$2\": *[0-9]*" "$WORK/tel.$1" | grep -o '[0-9]*$'; }
@@ -265,7 +265,8 @@ bg udpflood "$AC" udpflood --udp "$TIP:7411" --contract "${C[2]}" --orders 400 \
 	--sid 0x7ab0f001 --wait-s "$E2E_WAIT_S"
 bg mdreq "$E2E" mdreq --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" \
 	--md "239.198.$NET.1:$((17400 + NET))" --md-req "$TIP:7414" --iface "$KIP" \
-	--contract "${C[0]}" --telemetry "$TEL" --flood-src "$FLOOD_IP" --md-recover 300
+	--contract "${C[0]}" --telemetry "$TEL" --flood-src "$FLOOD_IP" --md-recover 300 \
+	--wait-s "$E2E_WAIT_S"
 bg replay "$LR" replay --udp "$TIP:7411" --tcp "127.0.0.1:$TCPPORT" --dir "$WORK"
 say "attacks under way: parking, floods on tcp and udp, re-request flood, logon replay"
 

@@ -216,6 +216,10 @@ start_tokexd() {
 
 # Whether the client in the background ($CPID) began trading (or is gone).
 client_trading() { [ -f "$WORK/ready" ] || ! kill -0 "$CPID" 2>/dev/null; }
+# Whether a snapshot file is in the journal's folder (or the client is gone: it finished).
+snap_written() {
+	compgen -G "$JDIR/snap-*.snap" >/dev/null || ! kill -0 "$CPID" 2>/dev/null
+}
 
 client() {
 	timeout -k 5 "$E2E_CLIENT_S" "$CC" "$@" --udp "$TIP:7411" "${CTCP[@]}" --state "$STATE" \
@@ -247,6 +251,12 @@ crash | pcrash | pmulti | gateway | pgateway)
 		[ -f "$WORK/ready" ] || { wait "$CPID"; fail "crash_client did not start trading (round $round)"; }
 		[ "$TCP" = --no-tcp ] || [ "$round" = 1 ] || tcp_rebuilt
 		sleep "$((2 + RANDOM % 14))e-1"
+		# pcrash, pmulti: the recoveries must start from a snapshot (snapshot_every 500),
+		# so no kill before the first one is written - counted in records, not a time: a
+		# loaded machine's client makes far fewer than 500 in the 0.2 to 1.5 s above.
+		case $WHAT in pcrash | pmulti)
+			wait_until "$E2E_CLIENT_S" snap_written || fail "no snapshot written in round $round" ;;
+		esac
 		kill -KILL "$TD_PID"
 		touch "$WORK/stop"
 		echo "[journal $WHAT] round $round: tokexd killed -9"
