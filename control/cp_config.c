@@ -114,6 +114,8 @@ static const struct cp_key cp_keys[] = {
 	/* A snapshot of the state every N journal records (0 = none); below 100 the RX core
 	 * would spend its time serializing. */
 	U32_OFF("journal.snapshot_every", journal_snapshot_every, 100, UINT32_MAX),
+	/* A journal segment's size (KiB; default 64 MiB): snapshots prune whole segments only. */
+	U32_OFF("journal.segment_kb", journal_segment_kb, 64, 4u << 20),
 	{"replication.role", CT_ROLE, offsetof(struct cp_config, repl_role), 0, 0, 2},
 	{"replication.listen", CT_HOSTPORT, offsetof(struct cp_config, repl_listen), 0, 0, 0},
 	{"replication.primary", CT_HOSTPORT, offsetof(struct cp_config, repl_primary), 0, 0, 0},

@@ -160,6 +160,7 @@ struct cp_config {
 	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none */
 	uint32_t journal_fault_write;  /* 0 = off */
 	uint32_t journal_snapshot_every; /* records; default 1 000 000; 0 = off */
+	uint32_t journal_segment_kb;   /* journal.segment_kb: a segment's size; 0 = 64 MiB */
 
 	/* replication (issue 14, docs/STANDBY.md, dataplane/tokexd/td_repl.c): no
 	 * `replication:` section = role none, a single node as before. role primary needs

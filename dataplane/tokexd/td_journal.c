@@ -707,6 +707,7 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	jc.durability = a->cfg.journal_durability;
 	jc.lock = a->jn_lock; /* held since start (td_journal_lock); the journal owns it now */
 	jc.first_seq = a->repl_first_seq; /* a standby caught up from a snapshot (td_repl.c) */
+	jc.segment_bytes = (uint64_t)a->cfg.journal_segment_kb * 1024;
 	a->jn_lock = NULL;
 	/* The journal thread inherits this thread's affinity, which EAL pinned to the RX
 	 * lcore: it would then get the CPU only when the RX loop, busy-polling jn_durable(),

@@ -134,7 +134,6 @@ struct td_repl {
 	socklen_t acc_len;
 	struct tdr_peer peers[TDR_MAX_PEERS];
 	uint64_t fault_left; /* records to send before the one damaged (testing) */
-	struct jn_rec frame[TDR_FRAME_RECS];
 	/* standby */
 	int fd;
 	int recv_busy, send_busy, closing, hello_sent;
@@ -1094,8 +1093,7 @@ int td_repl_start(struct td_app *a, char *err, size_t len)
 		}
 		for (unsigned i = 0; i < TDR_MAX_PEERS; i++) {
 			R->peers[i].fd = -1;
-			R->peers[i].sbuf = aligned_alloc(64, JN_LINK_HDR + TDR_FRAME_RECS * JN_REC_SIZE +
-							      64);
+			R->peers[i].sbuf = malloc(JN_LINK_HDR + TDR_FRAME_RECS * JN_REC_SIZE);
 			if (R->peers[i].sbuf == NULL) {
 				snprintf(err, len, "replication: out of memory");
 				return -ENOMEM;
