@@ -119,7 +119,7 @@ static const struct cp_key cp_keys[] = {
 	{"replication.role", CT_ROLE, offsetof(struct cp_config, repl_role), 0, 0, 2},
 	{"replication.listen", CT_HOSTPORT, offsetof(struct cp_config, repl_listen), 0, 0, 0},
 	{"replication.primary", CT_HOSTPORT, offsetof(struct cp_config, repl_primary), 0, 0, 0},
-	U32("replication.send_buffer_kb", repl_send_buffer_kb, 64, 4u << 20),
+	U32("replication.send_buffer_kb", repl_send_buffer_kb, 16, 4u << 20),
 	/* Testing only (fault injection): the Nth record the primary sends is damaged. */
 	U32("replication.fault_corrupt_after", repl_fault_corrupt, 0, UINT32_MAX),
 };

@@ -67,10 +67,12 @@ struct jn_link_hdr {
 };
 _Static_assert(sizeof(struct jn_link_hdr) == JN_LINK_HDR, "link header is 16 bytes");
 
+#define JN_HELLO_BOOTSTRAP 1u /* a standby's start-up question: START (and a SNAPSHOT), no
+				* records; it closes */
 struct jn_link_hello {
 	uint64_t last_seq; /* the last record the standby holds (0: none) */
 	uint32_t epoch;    /* the epoch of that record (0: none) */
-	uint32_t flags;
+	uint32_t flags;    /* JN_HELLO_* */
 	char name[32];     /* the standby's name for the primary's log (its control socket) */
 };
 

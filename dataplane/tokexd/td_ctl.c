@@ -20,6 +20,8 @@
  *    of the configuration (td_ctl_start: "Resuming").
  * Rings: per matching core, ctl_in (control -> core, dp_ctl) and ctl_out (core ->
  * control, dp_ctl_reply), single producer / single consumer, TD_CTL_RING entries.
+ * A standby (td_repl.c) runs no lifecycle and no scheduler: tokexctl answers only what
+ * changes nothing (cp_cmd_ctx.read_only), replication and digest included.
  */
 #include <errno.h>
 #include <inttypes.h>

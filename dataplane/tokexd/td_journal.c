@@ -106,6 +106,12 @@
  * keeps each core's regenerated replies in a FIFO until their DRAIN record, so sessions
  * are numbered exactly as live; what no DRAIN took (undrained at a crash, never sent) is
  * numbered at the end of replay.
+ *
+ * A standby (td_repl.c, issue 14) keeps replaying after its recovery: each record its
+ * primary sends is appended as it is (jn_append_rec: the primary's seq, epoch and writer
+ * tag) and applied through the same td_replay_rec (td_jn_follow), with the replay's
+ * pipeline FIFOs alive between records; it appends nothing of its own (no JN_DRAIN_START,
+ * no control-plane records) until promotion (td_jn_follow_end).
  */
 #define _GNU_SOURCE /* pthread_setaffinity_np */
 #include <errno.h>

@@ -264,6 +264,16 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 			c->journal_durability == 1 ? "async" : "none");
 	else
 		fprintf(f, "tokexd: journal off: nothing survives a restart\n");
+	if (c->repl_role != CP_ROLE_NONE) {
+		const struct cp_hostport *hp = c->repl_role == CP_ROLE_PRIMARY ? &c->repl_listen
+									       : &c->repl_primary;
+		struct in_addr ia = {htonl(hp->ip)};
+		char hs[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &ia, hs, sizeof(hs));
+		fprintf(f, "tokexd: replication %s, %s %s:%u\n",
+			c->repl_role == CP_ROLE_PRIMARY ? "primary" : "standby",
+			c->repl_role == CP_ROLE_PRIMARY ? "listening on" : "following", hs, hp->port);
+	}
 	fprintf(f, "tokexd: market data %s:%u session %s, re-requests on udp %u\n", grp, c->md_port,
 		c->md_session, c->md_req_port);
 	for (uint32_t i = 0; i < c->n_firms; i++)
@@ -728,7 +738,7 @@ int main(int argc, char **argv)
 	if (td_journal_open(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
 		rte_exit(1, "tokexd: %s\n", err);
 	/* The replication link (primary: standbys may connect from now on; standby: follows). */
-	if (td_repl_start(a, err, sizeof(err)) < 0)
+	if (td_repl_start(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
 		rte_exit(1, "tokexd: %s\n", err);
 	/* The calendar's clock: what --clock asks for, against what the journal recorded. */
 	if (td_ctl_clock_setup(a, err, sizeof(err)) < 0)

@@ -33,10 +33,11 @@
  *  2. A record that fails its CRC, is of another journal format or of an epoch below one
  *     seen is never appended: the standby stops following, logs the seq and the reason,
  *     shows it in `tokexctl replication`, and is not promotable from then on.
- *  3. A following standby further behind the primary's durable seq than
- *     replication.send_buffer_kb of records is disconnected with the reason (BYE
- *     TOO_SLOW); it reconnects and catches up from the journal (the bound applies again
- *     once it has caught up). The primary's RX core never waits on a standby.
+ *  3. A following standby whose last ACKed (applied) seq is further behind the primary's
+ *     durable seq than replication.send_buffer_kb of records is disconnected with the
+ *     reason (BYE TOO_SLOW), also while a send to it is stuck; it reconnects and catches
+ *     up from the journal (the bound applies again once it has caught up: a catch-up is
+ *     not bounded). The primary's RX core never waits on a standby.
  *  4. A primary refuses a standby that holds a newer epoch (BYE FENCED) or records it does
  *     not have (BYE AHEAD).
  *
@@ -108,7 +109,9 @@ struct tdr_peer {
 	int rd_open;
 	uint64_t next_seq; /* the next record to send */
 	uint64_t sent, acked, ack_durable;
-	int caught_up;
+	int caught_up;       /* it applied what was durable when it had all been sent */
+	uint64_t catch_seq;  /* that seq (0: not all sent yet) */
+	int bootstrap;       /* a standby's start-up question: START (and a snapshot) only */
 	uint64_t last_send_ns;
 	uint64_t lag_seq, lag_ns; /* a RECORDS frame's last seq and when it left: lag_us */
 	uint64_t lag_us;
@@ -284,6 +287,7 @@ int td_repl_bootstrap(struct td_app *a, char *err, size_t len)
 	memset(&h, 0, sizeof(h));
 	h.last_seq = v.last_seq;
 	h.epoch = v.last_epoch;
+	h.flags = JN_HELLO_BOOTSTRAP;
 	snprintf(h.name, sizeof(h.name), "%s", "bootstrap");
 	jn_link_hdr(hb, JN_LINK_HELLO, sizeof(h));
 	memcpy(hb + JN_LINK_HDR, &h, sizeof(h));
@@ -521,6 +525,8 @@ static void tdr_hello(struct td_repl *R, struct tdr_peer *p, const struct jn_lin
 	p->sent = st.from_seq - 1;
 	p->acked = h->last_seq;
 	p->caught_up = 0;
+	p->catch_seq = 0;
+	p->bootstrap = (h->flags & JN_HELLO_BOOTSTRAP) != 0;
 	jn_link_hdr(p->sbuf, JN_LINK_START, sizeof(st));
 	memcpy(p->sbuf + JN_LINK_HDR, &st, sizeof(st));
 	tdr_queue(p, p->sbuf, JN_LINK_HDR + sizeof(st));
@@ -557,6 +563,8 @@ static void tdr_peer_input(struct td_repl *R, struct tdr_peer *p)
 			memcpy(&ack, pl, sizeof(ack));
 			p->acked = ack.applied;
 			p->ack_durable = ack.durable;
+			if (p->catch_seq && ack.applied >= p->catch_seq)
+				p->caught_up = 1; /* invariant 3 applies from now on */
 			if (p->lag_seq && ack.applied >= p->lag_seq) {
 				p->lag_us = (td_mono_ns() - p->lag_ns) / 1000;
 				atomic_store(&R->lag_us, p->lag_us);
@@ -584,26 +592,14 @@ static void tdr_peer_input(struct td_repl *R, struct tdr_peer *p)
 static void tdr_pump(struct td_repl *R, struct tdr_peer *p, uint64_t now)
 {
 	struct td_app *a = R->a;
-	if (p->state != P_STREAM || p->cur || p->send_busy)
+	if (p->state != P_STREAM)
 		return;
-	if (p->big) { /* START went; the snapshot follows */
-		tdr_queue(p, p->big, p->big_len);
-		return;
-	}
 	uint64_t durable = jn_durable(a->jn), written = jn_written(a->jn);
 	uint64_t upto = durable < written ? durable : written;
-	if (p->next_seq > upto) {
-		p->caught_up = 1;
-		if (now - p->last_send_ns >= TDR_BEAT_NS) {
-			struct jn_link_beat b = {durable, td_now_ns()};
-			jn_link_hdr(p->sbuf, JN_LINK_BEAT, sizeof(b));
-			memcpy(p->sbuf + JN_LINK_HDR, &b, sizeof(b));
-			tdr_queue(p, p->sbuf, JN_LINK_HDR + sizeof(b));
-		}
-		return;
-	}
-	uint64_t behind = upto - p->next_seq + 1;
+	/* Invariant 3: how far behind what it applied, also while a send is stuck (a standby
+	 * that stopped reading). */
 	uint64_t bound = (uint64_t)a->cfg.repl_send_buffer_kb * 1024 / JN_REC_SIZE;
+	uint64_t behind = upto > p->acked ? upto - p->acked : 0;
 	if (p->caught_up && behind > bound) {
 		atomic_fetch_add(&R->too_slow, 1);
 		tdr_peer_close(R, p, JN_BYE_TOO_SLOW, "too slow: %" PRIu64 " records behind, more than "
@@ -612,8 +608,28 @@ static void tdr_pump(struct td_repl *R, struct tdr_peer *p, uint64_t now)
 			       a->cfg.repl_send_buffer_kb, bound);
 		return;
 	}
+	if (p->cur || p->send_busy)
+		return;
+	if (p->big) { /* START went; the snapshot follows */
+		tdr_queue(p, p->big, p->big_len);
+		return;
+	}
+	if (p->bootstrap)
+		return; /* it asked where to start, and closes */
+	if (p->next_seq > upto) {
+		if (!p->catch_seq)
+			p->catch_seq = upto ? upto : 1;
+		if (now - p->last_send_ns >= TDR_BEAT_NS) {
+			struct jn_link_beat b = {durable, td_now_ns()};
+			jn_link_hdr(p->sbuf, JN_LINK_BEAT, sizeof(b));
+			memcpy(p->sbuf + JN_LINK_HDR, &b, sizeof(b));
+			tdr_queue(p, p->sbuf, JN_LINK_HDR + sizeof(b));
+		}
+		return;
+	}
 	char err[512];
-	uint32_t want = behind < TDR_FRAME_RECS ? (uint32_t)behind : TDR_FRAME_RECS;
+	uint64_t left = upto - p->next_seq + 1;
+	uint32_t want = left < TDR_FRAME_RECS ? (uint32_t)left : TDR_FRAME_RECS;
 	int n = jn_reader_read(&p->rd, (struct jn_rec *)(p->sbuf + JN_LINK_HDR), want, upto, err,
 			       sizeof(err));
 	if (n < 0) {
@@ -1059,7 +1075,7 @@ static void *tdr_thread(void *arg)
 
 /* ---- start, stop --------------------------------------------------------------------------- */
 
-int td_repl_start(struct td_app *a, char *err, size_t len)
+int td_repl_start(struct td_app *a, int cpu, char *err, size_t len)
 {
 	const struct cp_config *cfg = &a->cfg;
 	struct td_repl *R = &td_repl_g;
@@ -1126,6 +1142,21 @@ int td_repl_start(struct td_app *a, char *err, size_t len)
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setstacksize(&at, 1 << 20);
+	/* Off the data path: the caller's thread is pinned to the RX lcore by EAL, and a link
+	 * thread inheriting that would get the CPU only when the RX loop is preempted. A spare
+	 * CPU when there is one, else any but the RX lcore's. */
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	if (cpu >= 0) {
+		CPU_SET(cpu, &set);
+	} else {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		for (long c = 0; c < n && c < CPU_SETSIZE; c++)
+			if ((uint32_t)c != cfg->rx_lcore)
+				CPU_SET(c, &set);
+	}
+	if (CPU_COUNT(&set))
+		pthread_attr_setaffinity_np(&at, sizeof(set), &set);
 	rc = pthread_create(&R->th, &at, tdr_thread, R);
 	pthread_attr_destroy(&at);
 	if (rc != 0) {

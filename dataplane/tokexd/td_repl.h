@@ -26,7 +26,8 @@ struct td_app;
 int td_repl_standby(const struct td_app *a);
 
 int td_repl_bootstrap(struct td_app *a, char *err, size_t len);
-int td_repl_start(struct td_app *a, char *err, size_t len);
+/* cpu: the link thread's (-1: any but the RX lcore's). */
+int td_repl_start(struct td_app *a, int cpu, char *err, size_t len);
 int td_repl_follow(struct td_app *a);
 void td_repl_stop(struct td_app *a);
 int td_repl_text(void *app, char *out, size_t len);

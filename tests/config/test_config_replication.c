@@ -73,6 +73,8 @@ static void test_replication(void **state)
 	expect_err("replication:\n  role: primary\n  listen: 127.0.0.1:70000\n",
 		   ":3: replication.listen: '70000' is not a port 1-65535");
 	expect_err("replication:\n  role: primary\n", "replication.listen: required for role primary");
+	expect_err("replication:\n  role: primary\n  listen: 127.0.0.1:1\n  send_buffer_kb: 8\n",
+		   ":4: replication.send_buffer_kb: 8 is outside [16, 4194304]");
 	expect_err("replication:\n  role: standby\n  listen: 127.0.0.1:19301\n",
 		   "replication.primary: required for role standby");
 	expect_err("replication:\n  primary: 127.0.0.1:19301\n",

@@ -14,7 +14,10 @@
 #                 muted: its tokexctl refuses a command that changes state ("standby:
 #                 read-only"), UDP order entry sent to it is dropped and counted.
 #   2. kill -9    of the standby while the primary trades; restarted, it catches up from its
-#                 own journal and the primary's (digests equal again).
+#                 own journal and the primary's (digests equal again). Then SIGSTOP of the
+#                 standby while the primary trades past replication.send_buffer_kb (16 KiB:
+#                 128 records): the primary disconnects it, "too slow"; after SIGCONT it
+#                 reconnects and catches up from the primary's journal.
 #   3. snapshot   a new standby (an empty journal) started after the primary pruned the
 #                 start of its journal (journal.segment_kb 64, snapshot_every 500): it
 #                 catches up from the primary's snapshot and the journal after it.
@@ -115,7 +118,8 @@ firms:
 EOF
 }
 write_cfg primary "$P_NET" "  role: primary
-  listen: 127.0.0.1:$LPORT"
+  listen: 127.0.0.1:$LPORT
+  send_buffer_kb: 16"
 write_cfg standby "$S_NET" "  role: standby
   primary: 127.0.0.1:$LPORT"
 
@@ -230,10 +234,25 @@ echo "[$LABEL] muted: 'halt all' refused (standby: read-only), UDP order entry d
 
 # ---- 2. kill -9 of the standby, restart: catches up ---------------------------------------
 stop standby KILL
-client run --orders 1000 --seed 9
+client run --orders 200 --seed 9 # few: the primary keeps them (a snapshot every 500, 512 records a segment)
 start standby
 same_digest "after kill -9"
 grep -q 'following from there' "$LOG" || fail "the restarted standby did not resume from its journal"
+
+# ---- 2b. a standby too slow (SIGSTOP): disconnected with the reason, then catches up -----
+# More than the bound (16 KiB: 128 records), less than the primary keeps (the journal after
+# the snapshot before the newest: 500 records at least): it must not need a snapshot.
+kill -STOP "$S_PID"
+client run --orders 300 --seed 11
+slow() { grep -q 'disconnected: too slow: ' "$WORK"/primary.*.log; }
+if ! wait_until "$E2E_WAIT_S" slow; then
+	kill -CONT "$S_PID"
+	fail "the primary did not disconnect the stopped standby (send_buffer_kb 16: 128 records)"
+fi
+kill -CONT "$S_PID"
+same_digest "after too slow"
+grep -q 'the primary said: too slow' "$WORK"/standby.*.log || fail "the standby did not log the reason"
+echo "[$LABEL] too slow: $(grep -h 'disconnected: too slow' "$WORK"/primary.*.log | head -n 1 | sed 's/^tokexd: replication: //')"
 
 # ---- 3. a standby behind what the primary keeps: from the primary's snapshot --------------
 stop standby TERM
