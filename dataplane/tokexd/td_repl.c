@@ -82,9 +82,11 @@
 #define TDR_RBUF (JN_LINK_HDR + JN_LINK_MAX_PAYLOAD)
 #define TDR_FRAME_RECS 2048u         /* records per RECORDS frame: 256 KiB */
 #define TDR_RING 16384u              /* records, link thread -> RX lcore */
-#define TDR_TICK_NS 1000000ull       /* the link thread's wait when nothing happens */
+#define TDR_TICK_NS 200000ull        /* the link thread's wait when nothing happens: it polls the
+				       * journal's durable seq (and a standby its applied seq)
+				       * this often */
 #define TDR_BEAT_NS 100000000ull     /* a BEAT every 100 ms while idle */
-#define TDR_ACK_NS 1000000ull        /* a standby's ACK at most every 1 ms */
+#define TDR_ACK_NS 200000ull         /* a standby's ACK at most every 200 us */
 #define TDR_RETRY_NS 200000000ull    /* reconnecting */
 
 enum { U_ACCEPT = 1, U_RECV = 2, U_SEND = 3 };
@@ -1221,6 +1223,7 @@ int td_repl_follow(struct td_app *a)
 	struct rte_mbuf *pkts[32];
 	char why[320];
 	int rtc = a->cfg.mode == CP_MODE_RTC;
+	unsigned idle = 0;
 	while (atomic_load_explicit(&a->running, memory_order_relaxed)) {
 		a->rx.loops++;
 		unsigned n = 0;
@@ -1255,8 +1258,17 @@ int td_repl_follow(struct td_app *a)
 		td_snap_digest_poll(a);
 		if (rtc && n)
 			td_snap_maybe(a, now); /* a standby keeps its own snapshots (rtc) */
-		if (n == 0)
+		/* Idle, a standby yields its CPU: nothing of it is on an order's path (its input
+		 * comes over the link in batches), and the primary's journal and link threads may
+		 * share the machine. */
+		if (n) {
+			idle = 0;
+		} else if (++idle < 1000) {
 			rte_pause();
+		} else {
+			struct timespec d = {0, 50000};
+			nanosleep(&d, NULL);
+		}
 	}
 	td_jn_wait(a);
 	return 0;
