@@ -784,6 +784,35 @@ static int cp_do_clock(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, c
 	return 0;
 }
 
+/* replication, digest: the hooks' text (tokexd), or why there is none. */
+static int cp_do_hook(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)argc;
+	(void)argv;
+	int (*fn)(void *, char *, size_t) = c->op ? x->digest : x->replication;
+	if (fn == NULL) {
+		cp_put(b, "%s: not available here", c->name);
+		return -ENOTSUP;
+	}
+	char text[4096];
+	text[0] = '\0';
+	int rc = fn(x->repl_arg, text, sizeof(text));
+	cp_put(b, "%s", text);
+	return rc;
+}
+
+/* Whether a command changes nothing (a standby runs only these: cp_cmd_ctx.read_only). */
+static int cp_reads_only(const char *name, int argc)
+{
+	static const char *const ro[] = {"help", "contracts", "show", "spot", "calendar",
+					 "sessions", "counters", "replication", "digest"};
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
+		if (strcmp(name, ro[i]) == 0)
+			return 1;
+	return strcmp(name, "clock") == 0 && argc == 1; /* showing it, not setting it */
+}
+
 static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 		      struct cp_buf *b);
 
@@ -870,6 +899,14 @@ static const struct cp_cmd cp_cmds[] = {
 	 "2027-03-31T15:01:00+08:00) moves it forward to TIME and holds it there, the "
 	 "scheduler going through every session, close, settlement, expiry and listing on the "
 	 "way before the answer. Never backwards. Held, rate and time survive a restart."},
+	{"replication", 0, 0, "replication", cp_do_hook, 0,
+	 "The replication link: role (primary, standby or none), epoch, the peer, the last "
+	 "sequence sent, acknowledged and applied, the lag in records and microseconds, and "
+	 "on a standby that stopped following, why (it is then not promotable)."},
+	{"digest", 0, 0, "digest", cp_do_hook, 1,
+	 "A digest of the state at one journal sequence: the books, accounts and positions of "
+	 "every matching core with the control plane's state, and the sessions' numbering. A "
+	 "standby that applied the same sequence shows the same digest as its primary."},
 };
 
 #define CP_NCMDS (sizeof(cp_cmds) / sizeof(cp_cmds[0]))
@@ -991,6 +1028,11 @@ int cp_cmd_exec(struct cp_cmd_ctx *x, const char *line, char *out, size_t len)
 		const struct cp_cmd *c = &cp_cmds[i];
 		if (strcmp(c->name, argv[0]) != 0)
 			continue;
+		if (x->read_only && !cp_reads_only(c->name, argc)) {
+			cp_put(&b, "%s", x->read_only);
+			x->errors++;
+			return -EROFS;
+		}
 		if (argc - 1 < c->min_args || argc - 1 > c->max_args) {
 			x->errors++;
 			return cp_bad(&b, c, NULL);

@@ -35,6 +35,14 @@
  *   clock [hold|run|rate R|to TIME]         the calendar's time and rate (simulated or
  *                                           wall clock); steers a simulated one: hold,
  *                                           run, rate, forward to TIME and held there
+ *   replication                             role, epoch, peer, sequences, lag (issue 14)
+ *   digest                                  a digest of the books, the control plane's
+ *                                           state and the sessions' numbering at one seq
+ *                                           (a standby's equals its primary's)
+ *
+ * Read-only (a standby: cp_cmd_ctx.read_only): only the commands that change nothing run
+ * (help contracts show spot calendar sessions counters clock replication digest); any
+ * other is refused with read_only's text, before it is parsed further.
  */
 #ifndef TOKEX_CP_CMD_H
 #define TOKEX_CP_CMD_H
@@ -69,6 +77,14 @@ struct cp_cmd_ctx {
 	 * operator's text in out: the command's answer is then that error. */
 	int (*commit)(void *arg, char *out, size_t len);
 	void *commit_arg;
+	/* Optional (tokexd standby): set, every command that would change state is refused
+	 * with this text ("standby: read-only ..."). */
+	const char *read_only;
+	/* Optional (tokexd): the replication link's state, and the state's digest, as text.
+	 * 0 or a negative errno, the operator's text in out either way. NULL: not available. */
+	int (*replication)(void *arg, char *out, size_t len);
+	int (*digest)(void *arg, char *out, size_t len);
+	void *repl_arg;
 	unsigned long commands;
 	unsigned long errors;
 };

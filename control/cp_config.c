@@ -23,7 +23,7 @@
 #include <tokex/proto.h>
 #include <tokex/venue.h>
 
-enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD,
+enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_ROLE, CT_HOSTPORT, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD,
 	       CT_DURABILITY, CT_U32_OFF, CT_UDP_AUTH };
 
 struct cp_key {
@@ -119,6 +119,14 @@ static const struct cp_key cp_keys[] = {
 	/* How long output may wait for durability with no progress before the disk is taken
 	 * as failed and the appliance halts (td_journal.c invariant 2). */
 	U32("journal.stall_ms", journal_stall_ms, 100, 3600000),
+	/* A journal segment's size (KiB; default 64 MiB): snapshots prune whole segments only. */
+	U32_OFF("journal.segment_kb", journal_segment_kb, 64, 4u << 20),
+	{"replication.role", CT_ROLE, offsetof(struct cp_config, repl_role), 0, 0, 2},
+	{"replication.listen", CT_HOSTPORT, offsetof(struct cp_config, repl_listen), 0, 0, 0},
+	{"replication.primary", CT_HOSTPORT, offsetof(struct cp_config, repl_primary), 0, 0, 0},
+	U32("replication.send_buffer_kb", repl_send_buffer_kb, 16, 4u << 20),
+	/* Testing only (fault injection): the Nth record the primary sends is damaged. */
+	U32("replication.fault_corrupt_after", repl_fault_corrupt, 0, UINT32_MAX),
 };
 
 /* Lists of scalars: trading.sessions ("HH:MM-HH:MM") and trading.holidays (dates). */
@@ -210,6 +218,7 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->journal_durability = 0; /* sync: survives power loss */
 	cfg->journal_snapshot_every = 1000000; /* ~0.1-1 s of replay at most after it */
 	cfg->journal_stall_ms = 10000; /* a failed disk, not a slow one */
+	cfg->repl_send_buffer_kb = 16384;
 
 	/* The product calendar and limits (cp_cal.h, cp_settle.h). */
 	struct cp_cal cal;
@@ -439,6 +448,34 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 		else
 			return cp_fail(l, n, path, "'%s' is not one of: required, off", s);
 		memcpy(dst, &on, sizeof(on));
+		return 0;
+	}
+	case CT_ROLE: {
+		static const char *const names[] = {"none", "primary", "standby"};
+		uint32_t r = 0;
+		while (r < 3 && strcmp(s, names[r]) != 0)
+			r++;
+		if (r == 3)
+			return cp_fail(l, n, path, "'%s' is not one of: primary, standby, none", s);
+		memcpy(dst, &r, sizeof(r));
+		return 0;
+	}
+	case CT_HOSTPORT: {
+		/* ADDR:PORT, an IPv4 address and a port 1-65535. */
+		char host[64];
+		const char *colon = strrchr(s, ':');
+		int64_t port;
+		struct in_addr a;
+		if (colon == NULL || (size_t)(colon - s) >= sizeof(host) || colon == s)
+			return cp_fail(l, n, path, "'%s' is not ADDR:PORT (e.g. 127.0.0.1:19300)", s);
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+		if (inet_pton(AF_INET, host, &a) != 1)
+			return cp_fail(l, n, path, "'%s' is not an IPv4 address (in '%s')", host, s);
+		if (cp_parse_int(colon + 1, &port) < 0 || port < 1 || port > 65535)
+			return cp_fail(l, n, path, "'%s' is not a port 1-65535 (in '%s')", colon + 1, s);
+		struct cp_hostport hp = {ntohl(a.s_addr), (uint16_t)port, 1};
+		memcpy(dst, &hp, sizeof(hp));
 		return 0;
 	}
 	case CT_MODE: {
@@ -707,6 +744,17 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	} while (0)
 	const char *src = cfg->source;
 	CHECK(cfg->n_match_lcores >= 1, "%s: cores.match: at least one matching core", src);
+	CHECK(cfg->repl_role != CP_ROLE_PRIMARY || cfg->repl_listen.set,
+	      "%s: replication.listen: required for role primary (the ADDR:PORT standbys connect "
+	      "to)", src);
+	CHECK(cfg->repl_role != CP_ROLE_STANDBY || cfg->repl_primary.set,
+	      "%s: replication.primary: required for role standby (the primary's ADDR:PORT)", src);
+	CHECK(cfg->repl_role == CP_ROLE_NONE || cfg->journal_dir[0],
+	      "%s: replication: needs a journal (journal.dir): the link carries its records", src);
+	CHECK(cfg->repl_role != CP_ROLE_NONE ||
+	      (!cfg->repl_listen.set && !cfg->repl_primary.set),
+	      "%s: replication: listen or primary given without a role (role: primary or standby)",
+	      src);
 	CHECK(cfg->offload_target != CP_OFF_FPGA || cfg->offload_vfio_group[0],
 	      "%s: offload.vfio_group: required when offload.target is fpga", src);
 	CHECK(!cfg->metrics_listen[0] ||

@@ -27,6 +27,16 @@
 #define CP_MAX_ACCOUNTS 64
 
 enum cp_mode { CP_MODE_RTC = 0, CP_MODE_PIPELINE = 1 };
+/* replication.role (docs/STANDBY.md): none (no replication: no link, today's single node),
+ * primary (serves standbys on replication.listen), standby (follows replication.primary,
+ * order entry and market data muted). */
+enum cp_role { CP_ROLE_NONE = 0, CP_ROLE_PRIMARY = 1, CP_ROLE_STANDBY = 2 };
+/* An ADDR:PORT of the replication link (IPv4, host byte order). */
+struct cp_hostport {
+	uint32_t ip;
+	uint16_t port;
+	uint16_t set;
+};
 /* offload.target; the values are enum tkx_off_target's. */
 enum cp_offload { CP_OFF_NONE = 0, CP_OFF_SW = 1, CP_OFF_SIM = 2, CP_OFF_FPGA = 3, CP_OFF_SHADOW = 4 };
 
@@ -157,6 +167,19 @@ struct cp_config {
 	uint32_t journal_fault_write;  /* 0 = off */
 	uint32_t journal_stall_ms;     /* no durability progress this long: halt; default 10 000 */
 	uint32_t journal_snapshot_every; /* records; default 1 000 000; 0 = off */
+	uint32_t journal_segment_kb;   /* journal.segment_kb: a segment's size; 0 = 64 MiB */
+
+	/* replication (issue 14, docs/STANDBY.md, dataplane/tokexd/td_repl.c): no
+	 * `replication:` section = role none, a single node as before. role primary needs
+	 * listen; role standby needs primary (and a journal). send_buffer_kb: how far (in
+	 * record bytes) a following standby may fall behind before the primary disconnects it
+	 * (it reconnects and catches up from the journal). fault_corrupt_after: TESTING ONLY,
+	 * the primary damages one byte of the Nth record it sends (0 = off). */
+	uint32_t repl_role;            /* enum cp_role */
+	struct cp_hostport repl_listen;
+	struct cp_hostport repl_primary;
+	uint32_t repl_send_buffer_kb;  /* default 16384 (16 MiB: ~130 000 records) */
+	uint32_t repl_fault_corrupt;   /* 0 = off */
 
 	struct cp_account_limit accounts[CP_MAX_ACCOUNTS];
 	uint32_t n_accounts;

@@ -53,12 +53,14 @@ struct jn {
 		uint64_t next_seq;
 		uint64_t ring_full;
 		uint32_t writer; /* the next record's writer field (rule 9) */
+		uint32_t epoch;  /* the next record's epoch (rule 10) */
 	} p __attribute__((aligned(64)));
 
 	/* Shared indices, each on its own line (no false sharing). */
 	_Atomic uint64_t prod __attribute__((aligned(64))); /* producer -> thread */
 	_Atomic uint64_t cons __attribute__((aligned(64))); /* thread -> producer */
 	_Atomic uint64_t durable __attribute__((aligned(64)));
+	_Atomic uint64_t written; /* last seq written to the file (thread) */
 	_Atomic int failed;
 	_Atomic int stop;
 
@@ -107,7 +109,29 @@ uint32_t jn_rec_crc(const struct jn_rec *r)
 static int jn__valid(const struct jn_rec *r)
 {
 	return r->magic == JN_REC_MAGIC && r->len <= JN_MAX_PAYLOAD && r->seq != 0 &&
-	       r->crc == jn_rec_crc(r);
+	       r->epoch != 0 && r->crc == jn_rec_crc(r);
+}
+
+/* Rule 11: the format version of a slot that holds a record of another format, else 0.
+ * Format 1's magic ends in 'R'; later ones in their digit. */
+static uint32_t jn__other_format(const struct jn_rec *r)
+{
+	if ((r->magic & 0x00ffffffu) != JN_MAGIC_BASE || r->magic == JN_REC_MAGIC)
+		return 0;
+	if (r->magic == JN_REC_MAGIC_V1)
+		return 1;
+	uint32_t d = r->magic >> 24;
+	return d >= '0' && d <= '9' ? d - '0' : d;
+}
+
+int jn_rec_check(const struct jn_rec *r, uint32_t *format)
+{
+	uint32_t f = jn__other_format(r);
+	if (format)
+		*format = f ? f : JN_FORMAT;
+	if (f)
+		return -EPROTONOSUPPORT;
+	return jn__valid(r) ? 0 : -EBADMSG;
 }
 
 static int jn__is_zero(const void *p, size_t n)
@@ -156,9 +180,12 @@ static inline void jn__fill(struct jn *j, uint16_t type, const void *payload, ui
 	r->type = type;
 	r->len = (uint16_t)len;
 	r->writer = j->p.writer;
+	r->epoch = j->p.epoch;
+	r->pad = 0;
 	memcpy(r->payload, payload, len);
 	if (len < JN_MAX_PAYLOAD)
 		memset(r->payload + len, 0, JN_MAX_PAYLOAD - len);
+	memset(r->reserved, 0, sizeof(r->reserved));
 	j->p.writer = j->tag; /* JN_WRITER_FIRST on the run's first record only */
 	j->p.head++;
 }
@@ -210,9 +237,54 @@ int jn_append_burst(struct jn *j, const struct jn_entry *e, uint32_t n, uint64_t
 	return (int)k;
 }
 
+int jn_append_rec(struct jn *j, const struct jn_rec *r)
+{
+	int f = atomic_load_explicit(&j->failed, memory_order_relaxed);
+	if (f)
+		return f;
+	if (r->len > JN_MAX_PAYLOAD)
+		return -EINVAL;
+	if (r->seq != j->p.next_seq)
+		return -ERANGE;
+	if (r->epoch < j->p.epoch || r->epoch == 0)
+		return -ESTALE;
+	if (jn__room(j, 1) == 0) {
+		j->p.ring_full++;
+		return 0;
+	}
+	struct jn_rec *d = &j->slots[j->p.head & j->mask];
+	*d = *r;
+	d->crc = 0; /* recomputed by the thread: the same value, the bytes are the same */
+	j->p.next_seq++;
+	j->p.epoch = r->epoch;
+	/* Another writer's record: this journal's own next append starts a run (rule 9). */
+	j->p.writer = j->tag | JN_WRITER_FIRST;
+	j->p.head++;
+	jn__publish(j);
+	return 1;
+}
+
+int jn_set_epoch(struct jn *j, uint32_t e)
+{
+	if (e < j->p.epoch || e == 0)
+		return -ESTALE;
+	j->p.epoch = e;
+	return 0;
+}
+
+uint32_t jn_epoch(const struct jn *j)
+{
+	return j->p.epoch;
+}
+
 uint64_t jn_next_seq(const struct jn *j)
 {
 	return j->p.next_seq;
+}
+
+uint64_t jn_written(const struct jn *j)
+{
+	return atomic_load_explicit(&j->written, memory_order_acquire);
 }
 
 uint64_t jn_durable(const struct jn *j)
@@ -238,6 +310,8 @@ void jn_stats(const struct jn *j, struct jn_stats *s)
 	s->segments = atomic_load_explicit(&j->st_segments, memory_order_relaxed);
 	s->ring_full = j->p.ring_full;
 	s->writer = j->tag;
+	s->epoch = j->p.epoch;
+	s->written = jn_written(j);
 }
 
 void jn_fault_set(struct jn *j, const struct jn_fault *f)
@@ -436,6 +510,8 @@ static int jn__commit(struct jn *j, uint64_t cons, uint64_t avail)
 	uint64_t last = j->slots[(cons + n - 1) & j->mask].seq;
 	if ((rc = jn__write(j, j->iov, niov, j->seg_off)) < 0)
 		return rc;
+	/* release: a reader of the file (jn_reader) may read up to last now */
+	atomic_store_explicit(&j->written, last, memory_order_release);
 	if (j->durability == JN_SYNC) {
 		if ((rc = jn__datasync(j, j->fd)) < 0)
 			return rc;
@@ -575,6 +651,8 @@ struct jn_scan {
 	int tail_nonzero;      /* a non-zero byte somewhere after the end: a torn tail */
 	uint64_t next_seq;     /* seq after the last valid record */
 	uint32_t last_writer;  /* the last valid record's writer field */
+	uint32_t last_epoch;   /* the last valid record's epoch (rule 10) */
+	uint32_t format;       /* rule 11: the other format found (v.status -EPROTONOSUPPORT) */
 	char why[240];
 };
 
@@ -660,6 +738,33 @@ static int64_t jn__scan(const char *dir, const struct jn_seglist *l, uint64_t fr
 				size_t have = (size_t)(got - k) < JN_REC_SIZE ? (size_t)(got - k)
 									       : JN_REC_SIZE;
 				int ok = have == JN_REC_SIZE && jn__valid(r);
+				uint32_t fmt = have >= 4 ? jn__other_format(r) : 0;
+				if (fmt) {
+					/* Rule 11: another format is never a torn tail. */
+					s->format = fmt;
+					s->end_idx = i;
+					s->end_off = at;
+					bad = 2;
+					snprintf(s->why, sizeof(s->why), "a record of journal format %u "
+						 "(%s); this program reads format %d only", fmt,
+						 fmt == 1 ? "96-byte records without epochs, written "
+						 "before replication existed" : fmt > JN_FORMAT ?
+						 "written by a newer tokex" : "an unknown format",
+						 JN_FORMAT);
+					break;
+				}
+				if (!bad && ok && r->seq == expected && s->v.last_epoch &&
+				    r->epoch < s->v.last_epoch) {
+					/* Rule 10: a deposed primary's record. */
+					s->end_idx = i;
+					s->end_off = at;
+					bad = 2;
+					snprintf(s->why, sizeof(s->why), "epoch went back: seq %" PRIu64
+						 " was written under epoch %u after epoch %u: a record "
+						 "of a deposed primary (fenced)", r->seq, r->epoch,
+						 s->v.last_epoch);
+					break;
+				}
 				if (!bad && ok && r->seq == expected &&
 				    jn__writer_check(r, &run, &run_known, &s->v.writer_runs, s->why,
 						     sizeof(s->why)) < 0) {
@@ -683,6 +788,11 @@ static int64_t jn__scan(const char *dir, const struct jn_seglist *l, uint64_t fr
 				if (ok && r->seq == expected) {
 					expected++;
 					s->v.records++;
+					if (!s->v.first_epoch)
+						s->v.first_epoch = r->epoch;
+					else if (r->epoch > s->v.last_epoch)
+						s->v.epoch_changes++;
+					s->v.last_epoch = r->epoch;
 					if (!s->v.first_seq)
 						s->v.first_seq = r->seq;
 					s->v.last_seq = r->seq;
@@ -720,7 +830,9 @@ static int64_t jn__scan(const char *dir, const struct jn_seglist *l, uint64_t fr
 	}
 	s->next_seq = expected;
 	s->last_writer = run;
-	s->v.status = bad == 2 ? -EBADMSG : s->tail_nonzero ? 1 : 0;
+	s->last_epoch = s->v.last_epoch;
+	s->v.format = s->format;
+	s->v.status = s->format ? -EPROTONOSUPPORT : bad == 2 ? -EBADMSG : s->tail_nonzero ? 1 : 0;
 	if (s->v.status) {
 		snprintf(s->v.bad_segment, sizeof(s->v.bad_segment), "%s", l->name[s->end_idx]);
 		s->v.bad_offset = s->end_off;
@@ -733,6 +845,13 @@ static int64_t jn__scan(const char *dir, const struct jn_seglist *l, uint64_t fr
 
 static void jn__corrupt_msg(const char *dir, const struct jn_scan *s, char *err, size_t errlen)
 {
+	if (s->format) {
+		jn__msg(err, errlen,
+			"journal: %s/%s offset %" PRIu64 ": %s. Refusing to read it: recover it "
+			"with the tokexd that wrote it, or move %s aside to start a new journal",
+			dir, s->v.bad_segment, s->v.bad_offset, s->why, dir);
+		return;
+	}
 	jn__msg(err, errlen,
 		"journal: corrupt in the middle: %s/%s offset %" PRIu64 " (seq %" PRIu64
 		" expected): %s. Refusing to start. Run tokex-journal verify %s; restore from the "
@@ -757,7 +876,7 @@ int64_t jn_iter(const char *dir, uint64_t from_seq, jn_iter_fn cb, void *arg, ch
 	int64_t n = jn__scan(dir, &l, from_seq, cb, arg, &s);
 	if (n >= 0 && s.v.status < 0) {
 		jn__corrupt_msg(dir, &s, err, errlen);
-		n = -EBADMSG;
+		n = s.v.status;
 	}
 	jn__segfree(&l);
 	return n;
@@ -807,9 +926,130 @@ int jn_verify(const char *dir, struct jn_verify *v, char *msg, size_t msglen)
 			s.v.tail_bytes);
 	else
 		jn__msg(msg, msglen, "journal: ok: %" PRIu64 " records, seq %" PRIu64 "..%" PRIu64
-			", %u segments, %u writer runs", s.v.records, s.v.first_seq, s.v.last_seq,
-			s.v.segments, s.v.writer_runs);
+			", %u segments, %u writer runs, epochs %u..%u", s.v.records, s.v.first_seq,
+			s.v.last_seq, s.v.segments, s.v.writer_runs, s.v.first_epoch,
+			s.v.last_epoch);
 	return 0;
+}
+
+/* ---- Reading while a writer appends (jn_reader) ----------------------------------------- */
+
+int64_t jn_first_seq(const char *dir)
+{
+	struct jn_seglist l;
+	int rc = jn__list(dir, "jn-", ".log", JN_SEG_FMT, &l);
+	if (rc < 0)
+		return rc;
+	int64_t first = l.n ? (int64_t)l.first[0] : 0;
+	jn__segfree(&l);
+	return first;
+}
+
+/* Opens the segment that holds seq (the newest whose first is <= seq). */
+static int jn__reader_seek(struct jn_reader *rd, uint64_t seq)
+{
+	struct jn_seglist l;
+	int rc = jn__list(rd->dir, "jn-", ".log", JN_SEG_FMT, &l);
+	if (rc < 0)
+		return rc;
+	int64_t k = -1;
+	for (uint32_t i = 0; i < l.n; i++)
+		if (l.first[i] <= seq)
+			k = i;
+	if (k < 0) {
+		jn__segfree(&l);
+		return -ENOENT; /* pruned (or no journal) */
+	}
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", rd->dir, l.name[k]);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		jn__segfree(&l);
+		return rc == -ENOENT ? -ENOENT : rc; /* pruned meanwhile */
+	}
+	if (rd->fd >= 0)
+		close(rd->fd);
+	rd->fd = fd;
+	rd->seg_first = l.first[k];
+	jn__segfree(&l);
+	return 0;
+}
+
+int jn_reader_open(struct jn_reader *rd, const char *dir, uint64_t from_seq)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->fd = -1;
+	snprintf(rd->dir, sizeof(rd->dir), "%s", dir);
+	rd->next_seq = from_seq ? from_seq : 1;
+	return jn__reader_seek(rd, rd->next_seq);
+}
+
+void jn_reader_close(struct jn_reader *rd)
+{
+	if (rd->fd >= 0)
+		close(rd->fd);
+	rd->fd = -1;
+}
+
+int jn_reader_read(struct jn_reader *rd, struct jn_rec *out, uint32_t max, uint64_t upto,
+		   char *err, size_t errlen)
+{
+	uint32_t n = 0;
+	int switched = 0;
+	while (n < max && rd->next_seq <= upto) {
+		if (rd->fd < 0)
+			return -EBADF;
+		uint32_t want = max - n;
+		if ((uint64_t)want > upto - rd->next_seq + 1)
+			want = (uint32_t)(upto - rd->next_seq + 1);
+		off_t off = (off_t)((rd->next_seq - rd->seg_first) * JN_REC_SIZE);
+		ssize_t got = pread(rd->fd, out + n, (size_t)want * JN_REC_SIZE, off);
+		if (got < 0)
+			return -errno;
+		uint32_t k = (uint32_t)(got / JN_REC_SIZE), ok = 0;
+		for (; ok < k; ok++) {
+			const struct jn_rec *r = &out[n + ok];
+			if (r->magic == 0 && r->seq == 0)
+				break; /* the end of this segment's data: the next segment */
+			uint32_t fmt;
+			int c = jn_rec_check(r, &fmt);
+			if (c == 0 && r->seq != rd->next_seq)
+				c = -EBADMSG;
+			if (c < 0 && n + ok > 0)
+				return (int)(n + ok); /* the good ones first; the next call errs */
+			if (c < 0) {
+				jn__msg(err, errlen, "journal %s: segment jn-%020" PRIu64 ".log offset %"
+					PRIu64 ": %s (seq %" PRIu64 " expected)", rd->dir, rd->seg_first,
+					(uint64_t)off + (uint64_t)ok * JN_REC_SIZE,
+					c == -EPROTONOSUPPORT ? "a record of another journal format" :
+					r->seq != rd->next_seq && jn__valid(r) ? "sequence gap" :
+					"not a valid record", rd->next_seq);
+				return c;
+			}
+			rd->next_seq++;
+			switched = 0;
+		}
+		n += ok;
+		if (ok == want)
+			continue;
+		/* The segment ends before upto: the next one starts at next_seq. */
+		if (switched) {
+			jn__msg(err, errlen, "journal %s: seq %" PRIu64 " is written but in no "
+				"segment", rd->dir, rd->next_seq);
+			return -EBADMSG;
+		}
+		int rc = jn__reader_seek(rd, rd->next_seq);
+		if (rc < 0)
+			return rc;
+		if (rd->seg_first != rd->next_seq) {
+			jn__msg(err, errlen, "journal %s: seq %" PRIu64 " is written but its segment "
+				"is not there", rd->dir, rd->next_seq);
+			return -EBADMSG;
+		}
+		switched = 1;
+	}
+	return (int)n;
 }
 
 static struct jn_lock *jn__lock(const char *dir, int create, char *err, size_t errlen);
@@ -1187,8 +1427,8 @@ static int jn__recover(struct jn *j, const struct jn_config *cfg, char *err, siz
 		return rc;
 	}
 	if (l.n == 0) {
-		j->p.next_seq = 1;
-		j->seg_off = j->seg_cap = 0; /* the first commit rolls to jn-...1.log */
+		j->p.next_seq = cfg->first_seq ? cfg->first_seq : 1;
+		j->seg_off = j->seg_cap = 0; /* the first commit rolls to jn-<first>.log */
 		jn__segfree(&l);
 		return 0;
 	}
@@ -1202,7 +1442,7 @@ static int jn__recover(struct jn *j, const struct jn_config *cfg, char *err, siz
 	if (s.v.status < 0) {
 		jn__corrupt_msg(j->dir, &s, err, errlen);
 		jn__segfree(&l);
-		return -EBADMSG;
+		return s.v.status;
 	}
 	char path[4096];
 	/* Segments after the end of the valid data hold no valid record (else status < 0):
@@ -1268,6 +1508,7 @@ static int jn__recover(struct jn *j, const struct jn_config *cfg, char *err, siz
 	j->seg_cap = cap;
 	j->p.next_seq = s.next_seq;
 	j->tag = s.last_writer; /* jn_open() draws another */
+	j->p.epoch = s.last_epoch;
 	jn__segfree(&l);
 	return 0;
 }
@@ -1339,10 +1580,24 @@ struct jn *jn_open(const struct jn_config *cfg, char *err, size_t errlen)
 		errno = -rc;
 		return NULL;
 	}
+	/* Rule 10: under the configured epoch, never below the last record's. */
+	if (cfg->epoch && cfg->epoch < j->p.epoch) {
+		jn__msg(err, errlen, "journal: %s: asked to write under epoch %u, but its last "
+			"record is of epoch %u: this writer is fenced (a newer primary wrote here)",
+			cfg->dir, cfg->epoch, j->p.epoch);
+		jn__free(j);
+		errno = ESTALE;
+		return NULL;
+	}
+	if (cfg->epoch > j->p.epoch)
+		j->p.epoch = cfg->epoch;
+	if (j->p.epoch == 0)
+		j->p.epoch = 1;
 	j->tag = jn__draw_tag(JN_WRITER_TAG(j->tag));
 	j->p.writer = j->tag | JN_WRITER_FIRST;
 	atomic_store(&j->durable, j->p.next_seq - 1); /* what is on disk is durable */
 	atomic_store(&j->st_synced, j->p.next_seq - 1);
+	atomic_store(&j->written, j->p.next_seq - 1);
 	if ((rc = io_uring_queue_init(8, &j->uring, 0)) < 0) {
 		jn__msg(err, errlen, "journal: io_uring_queue_init: %s (is io_uring disabled? "
 			"see /proc/sys/kernel/io_uring_disabled)", strerror(-rc));

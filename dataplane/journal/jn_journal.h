@@ -11,17 +11,22 @@
  *
  * On-disk layout (DIR):
  *   jn-<first seq, 20 digits>.log   segments, preallocated (fallocate) to segment_bytes,
- *                                   an array of fixed 96-byte records, zero after the end
+ *                                   an array of fixed 128-byte records, zero after the end
  *   snap-<seq, 20 digits>.snap      snapshots (jn_snapshot_write), the state after <seq>
  *   jn.lock                         the writer's lock (rule 8): one text line naming the
  *                                   holder (pid, program, since when, command line)
- * Record (96 bytes, little-endian): magic u32, crc u32, seq u64, time_ns u64, type u16,
- * len u16, writer u32, payload[64]. crc = CRC-32 (zlib's polynomial, not CRC-32C) over
- * bytes [0,4) and [8,96): header and the whole payload area, unused bytes zero. writer
- * (rule 9): bits 0-30 the tag of the writer run that appended the record, bit 31
- * (JN_WRITER_FIRST) set on the run's first record; 0 in records written before writer tags
- * existed (the field was reserved, always 0), so older journals read as they did and the
- * format keeps its version.
+ * Record (format 2, 128 bytes, little-endian): magic u32, crc u32, seq u64, time_ns u64,
+ * type u16, len u16, writer u32, epoch u32, pad u32, payload[64], reserved[24]. crc =
+ * CRC-32 (zlib's polynomial, not CRC-32C) over bytes [0,4) and [8,128): header, the whole
+ * payload area and the reserved bytes, unused bytes zero. writer (rule 9): bits 0-30 the
+ * tag of the writer run that appended the record, bit 31 (JN_WRITER_FIRST) set on the
+ * run's first record. epoch (rule 10): the primary's epoch the record was written under.
+ *
+ * Format version (rule 11): the magic is "TKJ" and a version byte: "TKJ2" is format 2,
+ * the only one read. Format 1 ("TKJR": 96-byte records without an epoch, tokexd before
+ * issue 14) and any newer format are refused by recovery, replay and tokex-journal with
+ * a message naming the file and the version, never read as a torn tail. The format
+ * changes only here (JN_FORMAT, JN_REC_MAGIC, struct jn_rec).
  *
  * Durability policies (jn_durable() is the highest seq that is):
  *   JN_SYNC  written AND covered by a successful fdatasync (group commit: one write and one
@@ -67,6 +72,14 @@
  *     anything else is records of two writers interleaved, corrupt in the middle (rule 6),
  *     reported at that record's offset. Pruned journals start mid-run: the first record
  *     read sets the run.
+ * 10. Epochs (docs/STANDBY.md: fencing): every record carries the epoch of the primary
+ *     that wrote it, >= 1 (1 for a journal made without replication). Along the journal
+ *     epochs never decrease: a record of a lower epoch than one before it is a deposed
+ *     primary's, and reading refuses it as corrupt in the middle (rule 6) naming both
+ *     epochs. jn_open() writes under max(cfg->epoch, the last record's epoch); a higher
+ *     epoch later only through jn_set_epoch() (promotion).
+ * 11. One format: a record of another format version (rule in the header) stops reading
+ *     with -EPROTONOSUPPORT and a message naming the file and the version.
  *
  * States (jn_open .. jn_close):
  *     [closed] --jn_open()--> RUNNING --write/fsync error--> FAILED (sticky, rule 3)
@@ -82,9 +95,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JN_REC_SIZE 96
+#define JN_REC_SIZE 128
 #define JN_MAX_PAYLOAD 64
-#define JN_REC_MAGIC 0x524a4b54u /* "TKJR" */
+#define JN_FORMAT 2                /* the record format this code reads and writes */
+#define JN_REC_MAGIC 0x324a4b54u   /* "TKJ2": "TKJ" + the format's digit */
+#define JN_MAGIC_BASE 0x004a4b54u  /* "TKJ": the low three bytes of every format's magic */
+#define JN_REC_MAGIC_V1 0x524a4b54u /* "TKJR": format 1 (96 bytes, no epoch) */
 
 /* Record types. Payloads: ORDER a struct dp_order, CTL a struct dp_ctl (dp_msg.h; its pad
  * is the matching core it went to), SESSION a struct jn_session_ev, SNAPSHOT a struct
@@ -112,9 +128,12 @@ struct jn_rec {
 	uint16_t type;    /* jn_type */
 	uint16_t len;     /* payload bytes used, <= JN_MAX_PAYLOAD */
 	uint32_t writer;  /* rule 9: the writer run's tag | JN_WRITER_FIRST on its first */
+	uint32_t epoch;   /* rule 10: the primary's epoch it was written under, >= 1 */
+	uint32_t pad;     /* zero */
 	uint8_t payload[JN_MAX_PAYLOAD];
+	uint8_t reserved[24]; /* zero (covered by the CRC) */
 };
-_Static_assert(sizeof(struct jn_rec) == JN_REC_SIZE, "journal record is 96 bytes");
+_Static_assert(sizeof(struct jn_rec) == JN_REC_SIZE, "journal record is 128 bytes");
 #define JN_WRITER_FIRST 0x80000000u
 #define JN_WRITER_TAG(w) ((uint32_t)(w) & 0x7fffffffu)
 
@@ -180,6 +199,14 @@ struct jn_config {
 	 * process before anything else starts); jn_open() owns it from then on, also when it
 	 * fails. NULL: jn_open() takes it itself. */
 	struct jn_lock *lock;
+	/* Rule 10: the epoch appends are written under; 0 = the last record's, 1 for a new
+	 * journal. Lower than the last record's: refused (EINVAL, "fenced"). */
+	uint32_t epoch;
+	uint32_t pad;
+	/* The seq of a new (empty) journal's first record; 0 = 1. A standby caught up from a
+	 * primary's snapshot at seq S starts its journal at S + 1. Ignored when the
+	 * directory holds segments. */
+	uint64_t first_seq;
 };
 
 /* appended and ring_full are the producer's own counters: exact when read on the producer
@@ -195,7 +222,8 @@ struct jn_stats {
 	uint64_t segments;   /* segments created by this instance */
 	uint64_t ring_full;  /* appends refused: ring full */
 	uint32_t writer;     /* this run's tag (rule 9) */
-	uint32_t pad;
+	uint32_t epoch;      /* the epoch appends are written under (rule 10) */
+	uint64_t written;    /* last seq written to the segment file (any policy) */
 };
 
 struct jn;
@@ -231,8 +259,25 @@ struct jn_entry {
 };
 int jn_append_burst(struct jn *j, const struct jn_entry *e, uint32_t n, uint64_t *first_seq);
 
+/* Producer: appends a record made elsewhere as it is (a standby appending what its
+ * primary sent: seq, time, type, payload, writer and epoch kept; the CRC comes out
+ * identical). r->seq must be jn_next_seq() (-ERANGE), its epoch not below the journal's
+ * (-ESTALE; rule 10; the journal's epoch becomes the record's), len <= JN_MAX_PAYLOAD
+ * (-EINVAL). 1 appended, 0 ring full, else as jn_append. The next jn_append starts a new
+ * writer run of this journal's own tag. */
+int jn_append_rec(struct jn *j, const struct jn_rec *r);
+
+/* Producer: appends from now on under epoch e (promotion: the lease's new epoch). 0, or
+ * -ESTALE when e is below the current one. */
+int jn_set_epoch(struct jn *j, uint32_t e);
+uint32_t jn_epoch(const struct jn *j); /* producer (or a statistic elsewhere) */
+
 /* The seq the next append gets (after recovery: the last recovered + 1). Producer. */
 uint64_t jn_next_seq(const struct jn *j);
+
+/* The highest seq written to the segment files, whatever the policy (acquire load; a
+ * reader of the files may read every record up to it). Any thread. */
+uint64_t jn_written(const struct jn *j);
 
 /* Highest seq durable under the policy (acquire load). Any thread. */
 uint64_t jn_durable(const struct jn *j);
@@ -281,9 +326,35 @@ struct jn_verify {
 	uint64_t bad_seq;             /* the seq expected there */
 	uint64_t tail_bytes;          /* status 1: bytes from the bad slot to the segment end */
 	uint32_t writer_runs;         /* writer runs seen (rule 9; a pruned first one counts) */
-	uint32_t pad;
+	uint32_t first_epoch, last_epoch; /* rule 10; 0, 0 when empty */
+	uint32_t epoch_changes;       /* records whose epoch is above the one before */
+	uint32_t format;              /* status -EPROTONOSUPPORT: the format version found */
 };
 int jn_verify(const char *dir, struct jn_verify *v, char *msg, size_t msglen);
+
+/* Reading the segment files from a seq on, incrementally, while a writer appends (the
+ * replication link's sender, td_repl.c): records are read as they are on disk, CRC,
+ * magic and sequence checked. Not for the data path (system calls). */
+struct jn_reader {
+	char dir[256];
+	int fd;             /* the segment holding next_seq, -1 none open */
+	uint64_t seg_first; /* its first seq */
+	uint64_t next_seq;  /* the next record to read */
+};
+/* Positions rd at from_seq: 0, -ENOENT when no segment holds it any more (pruned: the
+ * reader is further behind than the journal keeps) or no journal, -errno. */
+int jn_reader_open(struct jn_reader *rd, const char *dir, uint64_t from_seq);
+/* Reads up to max records with seq <= upto into out: how many (0: none yet), or
+ * -EBADMSG (a record there is not valid: corrupt, err says where) or -errno. */
+int jn_reader_read(struct jn_reader *rd, struct jn_rec *out, uint32_t max, uint64_t upto,
+		   char *err, size_t errlen);
+void jn_reader_close(struct jn_reader *rd);
+/* The first seq the journal in dir still holds (its oldest segment's), 0 none, -errno. */
+int64_t jn_first_seq(const char *dir);
+
+/* Checks one record as read from a file or a link: magic (format, rule 11), length,
+ * CRC. 0, -EPROTONOSUPPORT (another format: *format says which), -EBADMSG. */
+int jn_rec_check(const struct jn_rec *r, uint32_t *format);
 
 /* Cuts the journal at (segment, offset): that slot and everything after it in the
  * segment are removed (the file is truncated there), later segments deleted. offset

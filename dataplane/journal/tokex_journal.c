@@ -1,9 +1,13 @@
 /*
  * tokex_journal.c - tokex-journal: the operator's tool for a journal directory.
  *
- *   dump DIR [filters]     one line per record: seq, ISO-8601 UTC time (ns), type, fields
- *   verify DIR             CRC, sequence continuity and one writer at a time (records of
- *                          two processes interleaved); exit 1 with the first bad offset.
+ *   dump DIR [filters]     one line per record: seq, ISO-8601 UTC time (ns), the epoch it
+ *                          was written under, type, fields
+ *   verify DIR             CRC, sequence continuity, one writer at a time (records of
+ *                          two processes interleaved), epochs that never go back (a deposed
+ *                          primary's records) and the format version (jn_journal.h rule
+ *                          11: another format is named, exit 1); exit 1 with the first bad
+ *                          offset; the epochs seen.
  *                          Then the control plane's state records (JN_T_CP, cp_state.h):
  *                          versions, CRCs, parts and changes as recovery reads them; exit
  *                          1 naming the first bad one
@@ -266,7 +270,8 @@ static void dump_cp(struct dump_ctx *d, const struct jn_rec *r)
 	} else if (rc == 0 && by_id) {
 		return; /* an item is selected when whole */
 	}
-	printf("seq=%" PRIu64 " time=%s type=cp", r->seq, fmt_time(r->time_ns, t, sizeof(t)));
+	printf("seq=%" PRIu64 " time=%s epoch=%u type=cp", r->seq,
+	       fmt_time(r->time_ns, t, sizeof(t)), r->epoch);
 	if (rc < 0) {
 		printf(" error=\"%s\"\n", e);
 		return;
@@ -295,8 +300,8 @@ static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 	if (!filt_match(f, r))
 		return 0;
 	char t[64], p1[32], p2[32];
-	printf("seq=%" PRIu64 " time=%s type=%s", r->seq, fmt_time(r->time_ns, t, sizeof(t)),
-	       type_name(r->type));
+	printf("seq=%" PRIu64 " time=%s epoch=%u type=%s", r->seq,
+	       fmt_time(r->time_ns, t, sizeof(t)), r->epoch, type_name(r->type));
 	struct dp_order o;
 	struct dp_ctl c;
 	if (rec_order(r, &o)) {
@@ -773,7 +778,8 @@ static int do_audit(const char *dir, const char *cfgfile, const struct filt *f)
 	free(a.owners.key);
 	free(a.owners.val);
 	if (rc < 0) {
-		fprintf(stderr, "tokex-journal: %s\n", rc == -EBADMSG ? err : strerror((int)-rc));
+		fprintf(stderr, "tokex-journal: %s\n",
+			rc == -EBADMSG || rc == -EPROTONOSUPPORT ? err : strerror((int)-rc));
 		return 1;
 	}
 	return 0;
@@ -871,7 +877,8 @@ int main(int argc, char **argv)
 		int64_t rc = jn_iter(dir, 0, dump_cb, &d, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "tokex-journal: %s\n",
-				rc == -EBADMSG || rc == -ENOENT ? err : strerror((int)-rc));
+				rc == -EBADMSG || rc == -ENOENT || rc == -EPROTONOSUPPORT ? err
+										: strerror((int)-rc));
 			return 1;
 		}
 		return 0;
@@ -918,7 +925,7 @@ int main(int argc, char **argv)
 		if (rc < 0) {
 			fprintf(stderr, "tokex-journal: truncate %s/%s at %" PRIu64 ": %s%s\n", dir,
 				segment, at, rc == -EBUSY && err[0] ? err : strerror(-rc),
-				rc == -EINVAL ? " (the offset must be a multiple of 96)" : "");
+				rc == -EINVAL ? " (the offset must be a multiple of the record size, 128)" : "");
 			return 1;
 		}
 		printf("truncated %s/%s at offset %" PRIu64 "\n", dir, segment, at);

@@ -50,6 +50,7 @@ struct cp_clock;
 struct cp_life;
 struct cp_state_img;
 struct dp_snap_w;
+struct td_repl;
 
 /* --clock and --clock-rate (td_main.c): the calendar's clock asked for at start. */
 struct td_clock_opt {
@@ -150,6 +151,9 @@ struct td_app {
 	struct td_hist h_journal;
 	uint64_t jn_t[TD_JN_T_CAP];
 	struct td_metrics *metrics; /* the Prometheus endpoint, NULL = none */
+	/* Replication (td_repl.c, issue 14), NULL without a replication section. */
+	struct td_repl *repl;
+	uint64_t repl_first_seq; /* a standby's journal starts here (caught up from a snapshot) */
 };
 
 
@@ -239,6 +243,14 @@ static inline void td_reject_event(const struct dp_order *o, uint16_t reason, ui
 	e->u.reject.ref_template_id = o->type < 5 ? tid[o->type] : 0;
 }
 void td_jn_halt_now(struct td_app *a, int err); /* RX core: the journal cannot go on */
+/* Standby (td_repl.c), RX core: appends a record its primary sent (as it is, jn_append_rec)
+ * and applies it through the replay code recovery uses (td_replay_rec: the cores, the
+ * sessions, the publisher, the control plane's state). 0, or a negative errno with the
+ * reason in why (not appended, or appended but not applied: stop following). */
+int td_jn_follow(struct td_app *a, const struct jn_rec *r, char *why, size_t whylen);
+/* The end of following (promotion, or the stop): what no DRAIN took is numbered, as at the
+ * end of recovery. */
+void td_jn_follow_end(struct td_app *a);
 /* First thing at start, before EAL: the journal directory's lock (one writer per journal;
  * a second tokexd stops here with the first one named in err). 0 or a negative errno. */
 int td_journal_lock(struct td_app *a, char *err, size_t errlen);
@@ -336,5 +348,14 @@ void td_snap_close(struct td_app *a);
 void td_snap_report(struct td_app *a);
 /* Counters: written by the RX core and the writer (relaxed), read by anyone. */
 const struct td_snap_stats *td_snap_stats(const struct td_app *a);
+/* A digest of the state (issue 14: a standby's state equals its primary's): the matching
+ * cores' sections and the control plane's, and each session's numbering, at one journal
+ * seq. td_snap_digest() on the control thread asks the RX lcore and waits (10 s at most):
+ * 0 with the text in out, or a negative errno with the reason. td_snap_digest_poll() on
+ * the RX lcore computes one asked for when every record up to jn_last is applied (rtc:
+ * from td_snap_maybe; pipeline: td_snap_due() asks for the quiet point first; standby:
+ * its follow loop). Needs journal.snapshot_every (its buffer). */
+int td_snap_digest(struct td_app *a, char *out, size_t len);
+void td_snap_digest_poll(struct td_app *a);
 
 #endif /* TOKEX_TD_APP_H */

@@ -20,6 +20,8 @@
  *    of the configuration (td_ctl_start: "Resuming").
  * Rings: per matching core, ctl_in (control -> core, dp_ctl) and ctl_out (core ->
  * control, dp_ctl_reply), single producer / single consumer, TD_CTL_RING entries.
+ * A standby (td_repl.c) runs no lifecycle and no scheduler: tokexctl answers only what
+ * changes nothing (cp_cmd_ctx.read_only), replication and digest included.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +39,7 @@
 #include "cp_server.h"
 #include "cp_state.h"
 #include "td_app.h"
+#include "td_repl.h"
 
 #define TD_CTL_RING 64
 #define TD_CTL_BURST 4
@@ -205,6 +208,12 @@ static int td_ctl_send(void *arg, uint32_t core, const struct dp_ctl *c, struct 
 		struct timespec d = {0, 20000};
 		nanosleep(&d, NULL);
 	}
+}
+
+/* cp_cmd_ctx.digest: the state's digest (td_snap.c), from the RX lcore. */
+static int td_ctl_digest(void *arg, char *out, size_t len)
+{
+	return td_snap_digest(arg, out, len);
 }
 
 static void td_ctl_log(void *arg, uint64_t now, const char *line)
@@ -532,6 +541,20 @@ int td_ctl_start(struct td_app *a)
 	t->X.drop = td_sess_drop_text;
 	t->X.sessions_arg = a;
 	t->X.clock = &t->clock;
+	t->X.replication = td_repl_text;
+	t->X.digest = td_ctl_digest;
+	t->X.repl_arg = a;
+	if (td_repl_standby(a)) {
+		/* A standby (td_repl.c): its state is its primary's, applied record by record;
+		 * the lifecycle and the scheduler start at promotion (the seam: td_ctl_start's
+		 * resume from the journal's state below). Until then it answers what changes
+		 * nothing: replication, digest, sessions, help. */
+		t->X.read_only = "standby: read-only (this tokexd follows its primary; run the "
+				 "command on the primary)";
+		t->X.S = NULL;
+		printf("tokexd: control: standby: read-only, tokexctl on %s\n", cfg->ctl_socket);
+		return 0;
+	}
 	if (a->cps) {
 		t->X.commit = td_ctl_commit;
 		t->X.commit_arg = a;
@@ -614,7 +637,7 @@ void td_ctl_run(struct td_app *a, int timeout_ms)
 	}
 	if (t->X.S)
 		cp_sched_tick(&t->S);
-	if (a->cps) {
+	if (a->cps && t->started) {
 		/* The tick's last changes; and a running simulated calendar's time once a
 		 * second, so a restart continues about where it stopped (a held one's time is
 		 * journaled when the operator moves it). */

@@ -106,6 +106,12 @@
  * keeps each core's regenerated replies in a FIFO until their DRAIN record, so sessions
  * are numbered exactly as live; what no DRAIN took (undrained at a crash, never sent) is
  * numbered at the end of replay.
+ *
+ * A standby (td_repl.c, issue 14) keeps replaying after its recovery: each record its
+ * primary sends is appended as it is (jn_append_rec: the primary's seq, epoch and writer
+ * tag) and applied through the same td_replay_rec (td_jn_follow), with the replay's
+ * pipeline FIFOs alive between records; it appends nothing of its own (no JN_DRAIN_START,
+ * no control-plane records) until promotion (td_jn_follow_end).
  */
 #define _GNU_SOURCE /* pthread_setaffinity_np */
 #include <errno.h>
@@ -123,6 +129,7 @@
 
 #include "jn_journal.h"
 #include "td_app.h"
+#include "td_repl.h"
 
 /* No durability progress for journal.stall_ms while output waits: the disk is taken as
  * failed and the appliance halts. Default 10 s: halting is for a failed disk, not a slow
@@ -667,6 +674,54 @@ static int td_replay_rec(const struct jn_rec *r, void *arg)
 	return 0;
 }
 
+/* The replay context of recovery; a standby's lives on while it follows (td_jn_follow). */
+static struct td_replay td_rp; /* ~70 KiB of events, FIFOs apart */
+static int td_rp_live;
+
+int td_jn_follow(struct td_app *a, const struct jn_rec *r, char *why, size_t whylen)
+{
+	if (!td_rp_live) {
+		if (td_replay_init(&td_rp, a) != 0) {
+			snprintf(why, whylen, "replay: out of memory");
+			return -ENOMEM;
+		}
+		td_rp_live = 1;
+	}
+	int64_t s;
+	uint64_t spins = 0;
+	while ((s = jn_append_rec(a->jn, r)) == 0) {
+		if (++spins > 10000000ull) { /* the journal thread took nothing for seconds */
+			snprintf(why, whylen, "seq %" PRIu64 ": the journal's ring stayed full", r->seq);
+			return -ENOBUFS;
+		}
+		rte_pause();
+	}
+	if (s < 0) {
+		snprintf(why, whylen, "seq %" PRIu64 ": cannot append to the journal: %s", r->seq,
+			 strerror((int)-s));
+		td_jn_halt(a, (int)s);
+		return (int)s;
+	}
+	a->jn_last = r->seq;
+	int rc = td_replay_rec(r, &td_rp);
+	if (rc != 0) {
+		const char *cw = td_cps_replay_error(a);
+		snprintf(why, whylen, "seq %" PRIu64 ": cannot apply it: %s", r->seq,
+			 cw ? cw : td_rp.foreign_seq ? "a TCP session of a separate table" :
+			 strerror(rc < 0 ? -rc : EINVAL));
+		return rc < 0 ? rc : -EINVAL;
+	}
+	return 0;
+}
+
+void td_jn_follow_end(struct td_app *a)
+{
+	(void)a;
+	if (td_rp_live)
+		td_replay_fini(&td_rp);
+	td_rp_live = 0;
+}
+
 int td_journal_lock(struct td_app *a, char *err, size_t errlen)
 {
 	if (a->cfg.journal_dir[0] == 0 || a->jn_lock != NULL)
@@ -684,6 +739,8 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	jc.dir = a->cfg.journal_dir;
 	jc.durability = a->cfg.journal_durability;
 	jc.lock = a->jn_lock; /* held since start (td_journal_lock); the journal owns it now */
+	jc.first_seq = a->repl_first_seq; /* a standby caught up from a snapshot (td_repl.c) */
+	jc.segment_bytes = (uint64_t)a->cfg.journal_segment_kb * 1024;
 	a->jn_lock = NULL;
 	/* The journal thread inherits this thread's affinity, which EAL pinned to the RX
 	 * lcore: it would then get the CPU only when the RX loop, busy-polling jn_durable(),
@@ -721,24 +778,29 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			a->jn = NULL;
 			return (int)from;
 		}
-		static struct td_replay rp; /* ~70 KiB of events, FIFOs apart */
-		if (td_replay_init(&rp, a) != 0) {
+		struct td_replay *rp = &td_rp;
+		if (td_replay_init(rp, a) != 0) {
 			snprintf(err, errlen, "journal %s: replay: out of memory", a->cfg.journal_dir);
-			td_replay_fini(&rp);
+			td_replay_fini(rp);
 			jn_close(a->jn);
 			a->jn = NULL;
 			return -ENOMEM;
 		}
 		uint64_t t0 = td_mono_ns();
-		int64_t n = jn_replay(a->cfg.journal_dir, (uint64_t)from, td_replay_rec, &rp);
-		td_replay_fini(&rp);
-		if (n < 0 && rp.foreign_seq) {
+		int64_t n = jn_replay(a->cfg.journal_dir, (uint64_t)from, td_replay_rec, rp);
+		/* A standby goes on replaying what its primary sends (td_jn_follow): the replies
+		 * its journal's end leaves for a later DRAIN wait for it there. */
+		if (td_repl_standby(a) && n >= 0)
+			td_rp_live = 1;
+		else
+			td_replay_fini(rp);
+		if (n < 0 && rp->foreign_seq) {
 			snprintf(err, errlen, "journal %s: record seq %" PRIu64 " is of a TCP session of "
 				 "a tokexd that kept its TCP sessions in a table of their own: this "
 				 "tokexd keeps one table for both transports and cannot rebuild "
 				 "those sessions; recover the journal with the tokexd that wrote it, "
 				 "or move it aside to start a new one", a->cfg.journal_dir,
-				 rp.foreign_seq);
+				 rp->foreign_seq);
 			jn_close(a->jn);
 			a->jn = NULL;
 			return -EPROTO;
@@ -766,9 +828,9 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order, %"
 		       PRIu64 " logon(s), %" PRIu64 " control-plane state records\n",
 		       n, (uint64_t)from, from > 1 ? " (after the snapshot)" : "", next - 1,
-		       (double)(td_mono_ns() - t0) / 1e6, rp.orders, rp.ctls,
-		       rp.sessions, rp.replies + rp.local, rp.local, rp.md,
-		       rp.skipped, rp.drains, rp.late, rp.logons, rp.cps);
+		       (double)(td_mono_ns() - t0) / 1e6, rp->orders, rp->ctls,
+		       rp->sessions, rp->replies + rp->local, rp->local, rp->md,
+		       rp->skipped, rp->drains, rp->late, rp->logons, rp->cps);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */
 		unsigned shown = 0;
 		for (unsigned slot = 0; slot < a->cfg.max_sessions && shown < 16; slot++) {
@@ -781,7 +843,7 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			       in.firm_id, slot, in.next_in, in.next_out, in.last_cl_ord_id);
 		}
 	}
-	if (a->jn_pipe && next > 1) {
+	if (a->jn_pipe && next > 1 && !td_repl_standby(a)) {
 		/* This run's first record: replay numbers the previous run's undrained replies
 		 * here, where this recovery just did (JN_DRAIN_START). */
 		struct jn_drain d = {JN_DRAIN_START, 0, 0, 0};

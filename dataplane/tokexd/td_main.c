@@ -41,6 +41,7 @@
 #include "cp_config_doc.h"
 #include "cp_life.h"
 #include "td_app.h"
+#include "td_repl.h"
 #include "td_gw.h"
 
 static struct td_app g_app; /* the signal handler's only way in */
@@ -323,6 +324,16 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 			c->journal_durability == 1 ? "async" : "none");
 	else
 		fprintf(f, "tokexd: journal off: nothing survives a restart\n");
+	if (c->repl_role != CP_ROLE_NONE) {
+		const struct cp_hostport *hp = c->repl_role == CP_ROLE_PRIMARY ? &c->repl_listen
+									       : &c->repl_primary;
+		struct in_addr ia = {htonl(hp->ip)};
+		char hs[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &ia, hs, sizeof(hs));
+		fprintf(f, "tokexd: replication %s, %s %s:%u\n",
+			c->repl_role == CP_ROLE_PRIMARY ? "primary" : "standby",
+			c->repl_role == CP_ROLE_PRIMARY ? "listening on" : "following", hs, hp->port);
+	}
 	fprintf(f, "tokexd: market data %s:%u session %s, re-requests on udp %u\n", grp, c->md_port,
 		c->md_session, c->md_req_port);
 	for (uint32_t i = 0; i < c->n_firms; i++)
@@ -790,7 +801,9 @@ int main(int argc, char **argv)
 	if (a->md == NULL)
 		rte_exit(1, "tokexd: market data publisher init failed\n");
 
-	int with_gw = cfg->tcp_ip != 0;
+	/* A standby's order entry is muted: no TCP gateway (connections are refused) until
+	 * promotion (td_repl.c). */
+	int with_gw = cfg->tcp_ip != 0 && !td_repl_standby(a);
 	a->jn_pipe = cfg->mode == CP_MODE_PIPELINE && cfg->journal_dir[0] != 0;
 	td_setup_rings(a);
 	td_ctl_setup(a);
@@ -814,7 +827,14 @@ int main(int argc, char **argv)
 
 	/* The journal: recovery (replay into the books and sessions) before any traffic,
 	 * the control thread or the gateway. A corrupt journal stops the start here. */
+	/* A standby first asks its primary where to start: one further behind than the primary's
+	 * journal keeps takes the primary's snapshot, and recovery starts there. */
+	if (td_repl_bootstrap(a, err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: %s\n", err);
 	if (td_journal_open(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: %s\n", err);
+	/* The replication link (primary: standbys may connect from now on; standby: follows). */
+	if (td_repl_start(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
 		rte_exit(1, "tokexd: %s\n", err);
 	/* The calendar's clock: what --clock asks for, against what the journal recorded. */
 	if (td_ctl_clock_setup(a, err, sizeof(err)) < 0)
@@ -848,12 +868,17 @@ int main(int argc, char **argv)
 	if (pthread_create(&ctl, &attr, td_control, a) != 0)
 		rte_exit(1, "tokexd: cannot start the control thread\n");
 	pthread_attr_destroy(&attr);
-	if (cfg->mode == CP_MODE_PIPELINE)
+	/* A standby applies its primary's records on the RX lcore, the way recovery does: the
+	 * matching lcores wait for promotion. */
+	if (cfg->mode == CP_MODE_PIPELINE && !td_repl_standby(a))
 		for (uint32_t m = 0; m < a->route.n_match; m++)
 			if (rte_eal_remote_launch(td_match_loop, &a->match[m], a->match[m].lcore) != 0)
 				rte_exit(1, "tokexd: cannot launch matching lcore %u\n", a->match[m].lcore);
 
-	td_rx_loop(a); /* on the main lcore, until a signal or --seconds */
+	if (td_repl_standby(a))
+		td_repl_follow(a); /* the standby's loop: its primary's records */
+	else
+		td_rx_loop(a); /* on the main lcore, until a signal or --seconds */
 	if (a->gw && !td_gw_quiet(a->gw))
 		printf("tokexd: tcp gateway: its last input did not settle in time; requests it "
 		       "took at the end may be unanswered\n");
@@ -867,6 +892,7 @@ int main(int argc, char **argv)
 		td_gw_stop(a->gw);
 		a->gw = NULL;
 	}
+	td_repl_stop(a);
 	td_journal_report(a);
 	td_ctl_final(a); /* the control plane's state and the calendar's time at the stop */
 	td_journal_close(a);

@@ -204,9 +204,87 @@ static int64_t td_snap_serialize(struct td_snap *s, struct td_app *a, uint64_t s
 	return (int64_t)w.len;
 }
 
+/* ---- the state's digest (issue 14: a standby's state equals its primary's) ------------- */
+
+static atomic_int td_dg_req, td_dg_done;
+static uint64_t td_dg_seq, td_dg_books, td_dg_cp, td_dg_sessions;
+static uint32_t td_dg_n_sessions;
+
+void td_snap_digest_poll(struct td_app *a)
+{
+	struct td_snap *s = &td_snap_g;
+	if (!atomic_load_explicit(&td_dg_req, memory_order_acquire) || s->cap == 0 ||
+	    atomic_load_explicit(&s->busy, memory_order_acquire))
+		return; /* none asked, or the writer holds the buffer: a later pass */
+	/* The matching cores (books, ids, accounts, positions; not their counters) and the
+	 * control plane's state,
+	 * serialized as a snapshot would hold them. Not the publisher (its heartbeats and
+	 * snapshots number packets by time) and not the sessions' sections (live on a primary,
+	 * TERMINATED on a standby): of the sessions, their numbering. */
+	struct dp_snap_w w;
+	dp_snap_w_init(&w, s->buf, s->cap);
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		size_t at = w.len;
+		mc_snap_save(a->match[m].mc, &w);
+		/* Not the core's counters: how many market-data records it made depends on how
+		 * requests were batched (live bursts, one by one in replay), not on the state. */
+		if (!w.err && w.len >= at + sizeof(struct mc_snap_hdr))
+			memset(s->buf + at + offsetof(struct mc_snap_hdr, st), 0,
+			       sizeof(struct mc_stats));
+	}
+	size_t books = w.len;
+	td_cps_snap_save(a, &w);
+	td_dg_books = w.err ? 0 : dp_snap_fnv(DP_SNAP_FNV_INIT, s->buf, books);
+	td_dg_cp = w.err ? 0 : dp_snap_fnv(DP_SNAP_FNV_INIT, s->buf + books, w.len - books);
+	uint64_t h = DP_SNAP_FNV_INIT;
+	uint32_t n = 0;
+	for (unsigned slot = 0; slot < a->cfg.max_sessions; slot++) {
+		struct ss_info in;
+		if (ss_session_info(a->ss, slot, &in) != 0 || in.state == SS_FREE)
+			continue;
+		uint64_t part[5] = {slot, in.session_id, in.firm_id, in.next_out, in.last_cl_ord_id};
+		h = dp_snap_fnv(h, part, sizeof(part));
+		n++;
+	}
+	td_dg_sessions = h;
+	td_dg_n_sessions = n;
+	td_dg_seq = a->jn_last;
+	atomic_store_explicit(&td_dg_req, 0, memory_order_relaxed);
+	atomic_store_explicit(&td_dg_done, 1, memory_order_release);
+}
+
+int td_snap_digest(struct td_app *a, char *out, size_t len)
+{
+	struct td_snap *s = &td_snap_g;
+	if (a->jn == NULL || s->cap == 0) {
+		snprintf(out, len, "digest: needs a journal with journal.snapshot_every (it uses the "
+			 "snapshot's buffer)\n");
+		return -ENOTSUP;
+	}
+	atomic_store_explicit(&td_dg_done, 0, memory_order_relaxed);
+	atomic_store_explicit(&td_dg_req, 1, memory_order_release);
+	uint64_t end = td_mono_ns() + 10000000000ull;
+	while (!atomic_load_explicit(&td_dg_done, memory_order_acquire)) {
+		if (td_mono_ns() >= end || !atomic_load(&a->running)) {
+			atomic_store(&td_dg_req, 0);
+			snprintf(out, len, "digest: the RX lcore did not reach a quiet point in 10 s\n");
+			return -ETIMEDOUT;
+		}
+		struct timespec d = {0, 1000000};
+		nanosleep(&d, NULL);
+	}
+	snprintf(out, len, "digest seq=%" PRIu64 " books=%016" PRIx64 " cp=%016" PRIx64
+		 " sessions=%016" PRIx64 " (%u sessions)\n", td_dg_seq, td_dg_books, td_dg_cp,
+		 td_dg_sessions, td_dg_n_sessions);
+	return 0;
+}
+
 int td_snap_due(const struct td_app *a)
 {
 	const struct td_snap *s = &td_snap_g;
+	if (atomic_load_explicit(&td_dg_req, memory_order_relaxed) && s->cap &&
+	    !atomic_load_explicit(&s->busy, memory_order_acquire))
+		return 1; /* a digest asked for: the quiet point first (pipeline) */
 	return s->every && a->jn_last >= s->next_due && !td_jn_halted(a) &&
 	       !atomic_load_explicit(&s->busy, memory_order_acquire);
 }
@@ -214,6 +292,7 @@ int td_snap_due(const struct td_app *a)
 void td_snap_maybe(struct td_app *a, uint64_t now)
 {
 	struct td_snap *s = &td_snap_g;
+	td_snap_digest_poll(a);
 	if (s->every == 0 || a->jn_last < s->next_due)
 		return;
 	s->next_due = a->jn_last + s->every;

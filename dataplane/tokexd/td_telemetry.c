@@ -15,6 +15,7 @@
 
 #include <tokex/codec.h>
 #include "td_app.h"
+#include "td_repl.h"
 #include "td_gw.h"
 #include "td_metrics.h"
 
@@ -162,6 +163,30 @@ static int td_tel_contracts(const char *cmd, const char *params, struct rte_tel_
 	return 0;
 }
 
+/* /tokex/replication: the link's counters (td_repl.c), the same as tokexctl replication. */
+static int td_tel_repl(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct td_app *a = td_tel_app;
+	struct td_repl_stats s;
+	(void)cmd;
+	(void)params;
+	td_repl_stats(a, &s);
+	rte_tel_data_start_dict(d);
+	static const char *const roles[] = {"none", "primary", "standby"};
+	rte_tel_data_add_dict_string(d, "role", roles[s.role % 3]);
+	const uint64_t v[] = {s.epoch, s.peers, s.promotable, s.last_seq, s.sent, s.acked,
+			      s.applied, s.lag_records, s.lag_us, s.connects, s.disconnects,
+			      s.too_slow, s.gaps, s.snapshots_sent, s.snapshots_taken, s.records,
+			      s.refused_udp};
+	static const char *const names[] = {"epoch", "peers", "promotable", "last_seq", "sent",
+					    "acked", "applied", "lag_records", "lag_us", "connects",
+					    "disconnects", "too_slow", "gaps", "snapshots_sent",
+					    "snapshots_taken", "records", "refused_udp"};
+	for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		rte_tel_data_add_dict_u64(d, names[i], v[i]);
+	return 0;
+}
+
 uint64_t td_match_stats(const struct td_app *a, struct mc_stats *tot)
 {
 	struct mc_stats ms;
@@ -189,4 +214,6 @@ void td_telemetry_register(struct td_app *app)
 				   "contracts by symbol: {id, core (owning matching core), phase}");
 	rte_telemetry_register_cmd("/tokex/flow_steering", td_tel_flow,
 				   "NIC flow steering: the rules in place, or why none");
+	rte_telemetry_register_cmd("/tokex/replication", td_tel_repl,
+				   "replication: role, epoch, sequences sent/acked/applied, lag");
 }

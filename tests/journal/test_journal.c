@@ -296,7 +296,7 @@ static void test_torn_tail_mid_record(void **state)
 	assert_int_equal(truncate(p, 500 * JN_REC_SIZE + 40), 0); /* record 501 half there */
 	reopen_append(&d, 501);
 	assert_non_null(strstr(d.log, "journal: truncated torn tail at segment " SEG1
-				      " offset 48000: 40 bytes"));
+				      " offset 64000: 40 bytes"));
 	tdir_rm(&d);
 }
 
@@ -381,10 +381,10 @@ static void test_corrupt_middle(void **state)
 	read_rec(&d, SEG1, 10, &r);
 	uint8_t b = r.payload[3] ^ 0x40;
 	patch(&d, SEG1, 10 * JN_REC_SIZE + offsetof(struct jn_rec, payload) + 3, &b, 1);
-	expect_refusal(&d, SEG1 " offset 960 (seq 11 expected): bad CRC",
-		       "--segment " SEG1 " --at 960");
+	expect_refusal(&d, SEG1 " offset 1280 (seq 11 expected): bad CRC",
+		       "--segment " SEG1 " --at 1280");
 	/* The operator accepts the loss: truncate there and start. */
-	assert_int_equal(jn_truncate(d.path, SEG1, 960, NULL, 0), 0);
+	assert_int_equal(jn_truncate(d.path, SEG1, 1280, NULL, 0), 0);
 	reopen_append(&d, 11);
 	tdir_rm(&d);
 }
@@ -400,7 +400,7 @@ static void test_seq_gap(void **state)
 	r.seq = 25;
 	r.crc = jn_rec_crc(&r);
 	patch(&d, SEG1, 19 * JN_REC_SIZE, &r, sizeof(r));
-	expect_refusal(&d, "offset 1824 (seq 20 expected): sequence gap: found seq 25", NULL);
+	expect_refusal(&d, "offset 2432 (seq 20 expected): sequence gap: found seq 25", NULL);
 	tdir_rm(&d);
 }
 
@@ -864,6 +864,190 @@ static void test_recovery_with_snapshot_and_prune(void **state)
 	tdir_rm(&d);
 }
 
+/* ---- epochs, formats, records appended as they are, reading while written (issue 14) --- */
+
+static struct jn *topen_epoch(struct tdir *d, uint32_t epoch, uint64_t first_seq)
+{
+	struct jn_config c = tcfg(d, JN_SYNC);
+	c.epoch = epoch;
+	c.first_seq = first_seq;
+	char err[1024];
+	struct jn *j = jn_open(&c, err, sizeof(err));
+	if (j == NULL)
+		fail_msg("jn_open: %s", err);
+	return j;
+}
+
+static void test_epochs(void **state)
+{
+	(void)state;
+	struct tdir d;
+	tdir_make(&d);
+	struct jn *j = topen_epoch(&d, 0, 0); /* no replication: epoch 1 */
+	assert_int_equal(jn_epoch(j), 1);
+	for (uint64_t s = 1; s <= 10; s++)
+		append_one(j, s);
+	assert_int_equal(jn_close(j), 0);
+	j = topen_epoch(&d, 3, 0); /* a promotion's epoch */
+	assert_int_equal(jn_epoch(j), 3);
+	for (uint64_t s = 11; s <= 20; s++)
+		append_one(j, s);
+	assert_int_equal(jn_set_epoch(j, 2), -ESTALE);
+	assert_int_equal(jn_close(j), 0);
+	struct jn_rec r;
+	read_rec(&d, SEG1, 9, &r);
+	assert_int_equal(r.epoch, 1);
+	read_rec(&d, SEG1, 10, &r);
+	assert_int_equal(r.epoch, 3);
+	struct jn_verify v;
+	char err[1024];
+	assert_int_equal(jn_verify(d.path, &v, err, sizeof(err)), 0);
+	assert_int_equal(v.status, 0);
+	assert_int_equal(v.first_epoch, 1);
+	assert_int_equal(v.last_epoch, 3);
+	assert_int_equal(v.epoch_changes, 1);
+	assert_non_null(strstr(err, "epochs 1..3"));
+	/* Reopened without an epoch: the last record's. Under a lower one: fenced. */
+	j = topen_epoch(&d, 0, 0);
+	assert_int_equal(jn_epoch(j), 3);
+	assert_int_equal(jn_close(j), 0);
+	struct jn_config c = tcfg(&d, JN_SYNC);
+	c.epoch = 2;
+	errno = 0;
+	assert_null(jn_open(&c, err, sizeof(err)));
+	assert_int_equal(errno, ESTALE);
+	assert_non_null(strstr(err, "fenced"));
+	/* A record of an older epoch after a newer one: refused by recovery and verify. */
+	read_rec(&d, SEG1, 15, &r); /* seq 16, epoch 3 */
+	r.epoch = 2;
+	r.crc = jn_rec_crc(&r);
+	patch(&d, SEG1, 15 * JN_REC_SIZE, &r, sizeof(r));
+	expect_refusal(&d, "epoch went back: seq 16 was written under epoch 2 after epoch 3", NULL);
+	tdir_rm(&d);
+}
+
+static void test_other_format_refused(void **state)
+{
+	(void)state;
+	static const struct { uint32_t magic; const char *want; } cases[] = {
+		{JN_REC_MAGIC_V1, "format 1 (96-byte records without epochs"},
+		{0x334a4b54u, "format 3 (written by a newer tokex)"},
+	};
+	for (unsigned k = 0; k < 2; k++) {
+		struct tdir d;
+		tdir_make(&d);
+		fill(&d, JN_SYNC, 20);
+		struct jn_rec r;
+		read_rec(&d, SEG1, 0, &r);
+		r.magic = cases[k].magic;
+		r.crc = jn_rec_crc(&r);
+		patch(&d, SEG1, 0, &r, sizeof(r));
+		struct jn_config c = tcfg(&d, JN_SYNC);
+		char err[1024];
+		errno = 0;
+		assert_null(jn_open(&c, err, sizeof(err)));
+		assert_int_equal(errno, EPROTONOSUPPORT);
+		if (!strstr(err, cases[k].want) || !strstr(err, SEG1 " offset 0") ||
+		    !strstr(err, "reads format 2 only"))
+			fail_msg("message: %s", err);
+		struct jn_verify v;
+		assert_int_equal(jn_verify(d.path, &v, err, sizeof(err)), 0);
+		assert_int_equal(v.status, -EPROTONOSUPPORT);
+		assert_int_equal(v.format, k ? 3 : 1);
+		struct check ck = { 1, 0 };
+		assert_int_equal(jn_replay(d.path, 1, check_cb, &ck), -EPROTONOSUPPORT);
+		uint32_t f = 0;
+		assert_int_equal(jn_rec_check(&r, &f), -EPROTONOSUPPORT);
+		assert_int_equal(f, k ? 3 : 1);
+		tdir_rm(&d);
+	}
+}
+
+static int files_equal(const char *a, const char *b)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+/* A standby's copy: what a reader reads from the primary's files while it appends,
+ * appended as it is, gives byte-identical segments. */
+static void test_reader_and_append_rec(void **state)
+{
+	(void)state;
+	struct tdir p, q;
+	tdir_make(&p);
+	tdir_make(&q);
+	struct jn *jp = topen_epoch(&p, 2, 0);
+	struct jn *jq = topen_epoch(&q, 0, 0);
+	struct jn_reader rd;
+	assert_int_equal(jn_reader_open(&rd, p.path, 1), 0);
+	static struct jn_rec buf[300];
+	uint64_t n_total = 3 * SEG_RECS + 17, got_total = 0;
+	char err[512];
+	for (uint64_t s = 1; s <= n_total || got_total < n_total;) {
+		if (s <= n_total)
+			append_one(jp, s++);
+		int n = jn_reader_read(&rd, buf, 300, jn_written(jp), err, sizeof(err));
+		if (n < 0)
+			fail_msg("read: %d %s", n, err);
+		for (int i = 0; i < n; i++) {
+			int rc;
+			while ((rc = jn_append_rec(jq, &buf[i])) == 0)
+				usleep(50);
+			assert_int_equal(rc, 1);
+		}
+		got_total += (uint64_t)n;
+	}
+	assert_int_equal(jn_epoch(jq), 2);
+	struct jn_rec r = buf[0];
+	r.seq = jn_next_seq(jq) + 1;
+	assert_int_equal(jn_append_rec(jq, &r), -ERANGE);
+	r.seq = jn_next_seq(jq);
+	r.epoch = 1;
+	assert_int_equal(jn_append_rec(jq, &r), -ESTALE);
+	jn_reader_close(&rd);
+	assert_int_equal(jn_close(jp), 0);
+	assert_int_equal(jn_close(jq), 0);
+	for (uint64_t first = 1; first <= n_total; first += SEG_RECS) {
+		char a[128], b[128];
+		snprintf(a, sizeof(a), "%s/jn-%020" PRIu64 ".log", p.path, first);
+		snprintf(b, sizeof(b), "%s/jn-%020" PRIu64 ".log", q.path, first);
+		assert_true(files_equal(a, b));
+	}
+	/* A reader further behind than the journal keeps: ENOENT. */
+	assert_int_equal(jn_prune(p.path, 2 * SEG_RECS), 2);
+	assert_int_equal(jn_first_seq(p.path), 2 * SEG_RECS + 1);
+	assert_int_equal(jn_reader_open(&rd, p.path, 5), -ENOENT);
+	assert_int_equal(jn_reader_open(&rd, p.path, 2 * SEG_RECS + 7), 0);
+	assert_int_equal(jn_reader_read(&rd, buf, 3, UINT64_MAX, err, sizeof(err)), 3);
+	assert_int_equal(buf[0].seq, 2 * SEG_RECS + 7);
+	jn_reader_close(&rd);
+	/* A corrupt record is named, never passed on. */
+	char seg[64];
+	snprintf(seg, sizeof(seg), "jn-%020" PRIu64 ".log", (uint64_t)3 * SEG_RECS + 1);
+	uint8_t x = 0x5a;
+	patch(&p, seg, 4 * JN_REC_SIZE + 40, &x, 1);
+	assert_int_equal(jn_reader_open(&rd, p.path, 3 * SEG_RECS + 1), 0);
+	assert_int_equal(jn_reader_read(&rd, buf, 300, UINT64_MAX, err, sizeof(err)), 4);
+	assert_int_equal(jn_reader_read(&rd, buf, 300, UINT64_MAX, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "seq 3005 expected"));
+	jn_reader_close(&rd);
+	tdir_rm(&p);
+	tdir_rm(&q);
+	/* A new journal that starts after a snapshot (a standby caught up from one). */
+	tdir_make(&q);
+	jq = topen_epoch(&q, 0, 5001);
+	assert_int_equal(jn_next_seq(jq), 5001);
+	append_one(jq, 5001);
+	assert_int_equal(jn_close(jq), 0);
+	assert_int_equal(jn_first_seq(q.path), 5001);
+	jq = topen_epoch(&q, 0, 0);
+	assert_int_equal(jn_next_seq(jq), 5002);
+	assert_int_equal(jn_close(jq), 0);
+	tdir_rm(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -891,6 +1075,9 @@ int main(void)
 		cmocka_unit_test(test_ring_full),
 		cmocka_unit_test(test_snapshot),
 		cmocka_unit_test(test_recovery_with_snapshot_and_prune),
+		cmocka_unit_test(test_epochs),
+		cmocka_unit_test(test_other_format_refused),
+		cmocka_unit_test(test_reader_and_append_rec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,41 +32,41 @@ same() { # NAME: compare $W/NAME with expected/NAME
 "$TJ" audit "$D" -c "$HERE/audit.yaml" --account 11 > "$W/audit_account.csv"; same audit_account.csv
 
 out=$("$TJ" verify "$D") || fail "verify of a clean journal: $out"
-[[ $out == "journal: ok: 13 records, seq 1..13, 1 segments, 1 writer runs" ]] || fail "verify said: $out"
+[[ $out == "journal: ok: 13 records, seq 1..13, 1 segments, 1 writer runs, epochs 1..1" ]] || fail "verify said: $out"
 
 # Bad arguments are refused with a usage or a reason, exit 2.
 set +e
 "$TJ" dump "$D" --from yesterday > /dev/null 2>&1; [[ $? == 2 ]] || fail "bad --from accepted"
 "$TJ" truncate "$D" --at 100 --segment $SEG > /dev/null 2>&1; [[ $? == 1 ]] || fail "unaligned --at accepted"
-"$TJ" truncate "$D" --at 960000 --segment $SEG > /dev/null 2>&1; [[ $? == 1 ]] || fail "--at past the end accepted"
+"$TJ" truncate "$D" --at 1280000 --segment $SEG > /dev/null 2>&1; [[ $? == 1 ]] || fail "--at past the end accepted"
 "$TJ" verify "$W/none" > /dev/null 2>&1; [[ $? == 2 ]] || fail "verify of a missing directory"
 set -e
 
 # Torn tail: garbage after the last record. verify reports it (exit 1), dump still works.
 cp -r "$D" "$W/torn"
-printf 'garbage!' | dd of="$W/torn/$SEG" bs=1 seek=$((13 * 96)) conv=notrunc status=none
+printf 'garbage!' | dd of="$W/torn/$SEG" bs=1 seek=$((13 * 128)) conv=notrunc status=none
 set +e
 out=$("$TJ" verify "$W/torn"); rc=$?
 set -e
 [[ $rc == 1 ]] || fail "verify of a torn tail exited $rc"
-grep -q "torn tail at $SEG offset 1248" <<< "$out" || fail "verify said: $out"
+grep -q "torn tail at $SEG offset 1664" <<< "$out" || fail "verify said: $out"
 "$TJ" dump "$W/torn" | cmp -s - "$W/dump.out" || fail "dump of the torn journal differs"
 
-# Middle corruption: one byte of record 3 (offset 192). verify exits 1 naming the offset;
+# Middle corruption: one byte of record 3 (offset 256). verify exits 1 naming the offset;
 # dump refuses; truncate --at cuts there and the rest verifies.
-printf '\xff' | dd of="$D/$SEG" bs=1 seek=$((2 * 96 + 50)) conv=notrunc status=none
+printf '\xff' | dd of="$D/$SEG" bs=1 seek=$((2 * 128 + 50)) conv=notrunc status=none
 set +e
 out=$("$TJ" verify "$D"); rc=$?
 "$TJ" dump "$D" > /dev/null 2> "$W/dump.err"; drc=$?
 set -e
 [[ $rc == 1 ]] || fail "verify of a corrupt journal exited $rc"
-grep -q "first bad record: segment $SEG offset 192 seq 3" <<< "$out" || fail "verify said: $out"
-grep -q "tokex-journal truncate $D --segment $SEG --at 192" <<< "$out" || fail "no remedy: $out"
+grep -q "first bad record: segment $SEG offset 256 seq 3" <<< "$out" || fail "verify said: $out"
+grep -q "tokex-journal truncate $D --segment $SEG --at 256" <<< "$out" || fail "no remedy: $out"
 [[ $drc == 1 ]] || fail "dump of a corrupt journal exited $drc"
 grep -q "corrupt in the middle" "$W/dump.err" || fail "dump said: $(cat "$W/dump.err")"
-"$TJ" truncate "$D" --at 192 > /dev/null   # the segment verify names is the default
+"$TJ" truncate "$D" --at 256 > /dev/null   # the segment verify names is the default
 out=$("$TJ" verify "$D") || fail "verify after truncate: $out"
-[[ $out == "journal: ok: 2 records, seq 1..2, 1 segments, 1 writer runs" ]] || fail "verify said: $out"
+[[ $out == "journal: ok: 2 records, seq 1..2, 1 segments, 1 writer runs, epochs 1..1" ]] || fail "verify said: $out"
 "$TJ" dump "$D" | cmp -s - <(head -2 "$W/dump.out") || fail "dump after truncate"
 
 # A writer holds the journal (jn_gen --hold keeps it open): truncate is refused, exit 1,
@@ -80,7 +80,7 @@ for _ in $(seq 1 300); do
 done
 grep -q holding "$W/hold.out" || fail "jn_gen --hold did not take the journal in 30 s"
 set +e
-out=$("$TJ" truncate "$W/held" --at 192 --segment $SEG 2>&1); rc=$?
+out=$("$TJ" truncate "$W/held" --at 256 --segment $SEG 2>&1); rc=$?
 set -e
 [[ $rc == 1 ]] || fail "truncate of a held journal exited $rc: $out"
 grep -q "is in use by pid $HOLD (jn_gen, " <<< "$out" || fail "truncate said: $out"
@@ -88,7 +88,7 @@ grep -q "is in use by pid $HOLD (jn_gen, " <<< "$out" || fail "truncate said: $o
 kill "$HOLD"
 wait "$HOLD" 2>/dev/null || true # killed: 143
 HOLD=
-"$TJ" truncate "$W/held" --at 192 --segment $SEG > /dev/null || fail "truncate after the holder left"
+"$TJ" truncate "$W/held" --at 256 --segment $SEG > /dev/null || fail "truncate after the holder left"
 # The control plane's state records (jn_gen --cp): dump decodes each part and the item
 # it completes (--contract: that contract's whole items); verify reads them as recovery
 # does: two changes, the third cut short at the end (not an error: never acknowledged).
@@ -96,7 +96,7 @@ HOLD=
 "$TJ" dump "$W/cp" > "$W/dump_cp.out"; same dump_cp.out
 "$TJ" dump "$W/cp" --type cp --contract 202612 > "$W/dump_cp_contract.out"; same dump_cp_contract.out
 out=$("$TJ" verify "$W/cp") || fail "verify of a journal with control-plane records: $out"
-[[ $out == "journal: ok: 15 records, seq 1..15, 1 segments, 1 writer runs
+[[ $out == "journal: ok: 15 records, seq 1..15, 1 segments, 1 writer runs, epochs 1..1
 control plane: 15 records, 2 changes, the last at seq 13: 1 contracts, 1 accounts, calendar 2026-12-30T07:50:00Z (simulated clock, rate 3600); a change at the end without its end (never acknowledged: recovery drops it)" ]] ||
   fail "verify said: $out"
 # A corrupt item (its records' own CRCs right) and one of another format version: verify
@@ -117,5 +117,19 @@ set -e
 [[ $rc == 1 ]] || fail "verify of a control-plane record of version 2 exited $rc"
 grep -q "^control plane: record seq 8: control-plane record format version 2; this build reads version 1$" <<< "$out" ||
   fail "verify said: $out"
+
+# Journal format 1 (96-byte records, before epochs: magic "TKJR") and a deposed primary's
+# record (an epoch lower than the one before it): verify and dump refuse, naming the file,
+# the format or both epochs (jn_journal.h rules 10 and 11).
+"$GEN" "$W/f1"
+printf 'TKJR' | dd of="$W/f1/$SEG" bs=1 seek=0 conv=notrunc status=none
+set +e
+out=$("$TJ" verify "$W/f1"); rc=$?
+"$TJ" dump "$W/f1" > /dev/null 2> "$W/f1.err"; drc=$?
+set -e
+[[ $rc == 1 && $drc == 1 ]] || fail "a format-1 journal: verify exited $rc, dump $drc"
+grep -q "$SEG offset 0: a record of journal format 1 (96-byte records without epochs" <<< "$out" || fail "verify said: $out"
+grep -q "a record of journal format 1" "$W/f1.err" || fail "dump said: $(cat "$W/f1.err")"
+echo "format 1 refused by verify and dump"
 
 echo "test_journal_tool: ok"

@@ -340,16 +340,16 @@ corrupt)
 	td_stop TERM
 	seg=$(ls "$JDIR"/jn-*.log | head -n 1)
 	[ -n "$seg" ] || fail "no journal segment in $JDIR"
-	# Record 4 (offset 288): one payload byte changed; records 5.. stay valid after it.
-	printf '\x5a' | dd of="$seg" bs=1 seek=$((288 + 40)) conv=notrunc status=none
+	# Record 4 (offset 384: 3 records of 128 bytes): one payload byte changed; records 5.. stay valid after it.
+	printf '\x5a' | dd of="$seg" bs=1 seek=$((384 + 40)) conv=notrunc status=none
 	if start_tokexd; then
 		fail "tokexd started on a journal corrupt in the middle"
 	fi
 	td_stop KILL # it exited: its status
 	[ "$TD_RC" != 0 ] || fail "tokexd exited 0 on a corrupt journal"
 	grep -h 'corrupt in the middle' "$LOG" "$LOG.err" | head -n 1 | sed 's/^/[journal corrupt] /'
-	grep -q "corrupt in the middle: .*$(basename "$seg") offset 288" "$LOG" "$LOG.err" ||
-		fail "the message does not name the segment and offset 288"
+	grep -q "corrupt in the middle: .*$(basename "$seg") offset 384" "$LOG" "$LOG.err" ||
+		fail "the message does not name the segment and offset 384"
 	sanitizers_quiet
 	;;
 snapshot)
