@@ -461,8 +461,13 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 		return 0;
 	}
 	case CT_HOSTPORT: {
-		/* ADDR:PORT, an IPv4 address and a port 1-65535. */
+		/* ADDR:PORT, an IPv4 address and a port 1-65535; empty: none. */
 		char host[64];
+		if (s[0] == '\0') {
+			struct cp_hostport none = {0, 0, 0};
+			memcpy(dst, &none, sizeof(none));
+			return 0;
+		}
 		const char *colon = strrchr(s, ':');
 		int64_t port;
 		struct in_addr a;
@@ -945,7 +950,8 @@ int cp_config_key_info(const char *list, size_t i, struct cp_key_info *out)
 		[CT_DATE] = "YYYY-MM-DD", [CT_WINDOW] = "HH:MM-HH:MM",
 		[CT_OFFLOAD] = "none | sw | sim | fpga | shadow",
 		[CT_DURABILITY] = "sync | async | none", [CT_U32_OFF] = "integer, or 0 (off)",
-		[CT_UDP_AUTH] = "required | off"};
+		[CT_UDP_AUTH] = "required | off", [CT_ROLE] = "primary | standby | none",
+		[CT_HOSTPORT] = "ADDR:PORT (IPv4), or empty (none)"};
 	memset(out, 0, sizeof(*out));
 	out->key = t[i].key;
 	out->range = range[t[i].type];
@@ -1008,6 +1014,26 @@ int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_
 		memcpy(&u, src, sizeof(u));
 		snprintf(out, len, "%s", u ? "required" : "off");
 		return 0;
+	case CT_ROLE: {
+		static const char *const role[] = {"none", "primary", "standby"};
+		memcpy(&u, src, sizeof(u));
+		snprintf(out, len, "%s", u < 3 ? role[u] : "?");
+		return 0;
+	}
+	case CT_HOSTPORT: {
+		struct cp_hostport hp;
+		memcpy(&hp, src, sizeof(hp));
+		if (!hp.set) {
+			snprintf(out, len, "%s", "");
+			return 0;
+		}
+		struct in_addr a = {htonl(hp.ip)};
+		char ip[INET_ADDRSTRLEN];
+		if (!inet_ntop(AF_INET, &a, ip, sizeof(ip)))
+			return -ENOSPC;
+		snprintf(out, len, "%s:%u", ip, (unsigned)hp.port);
+		return 0;
+	}
 	default:
 		return -ENOENT;
 	}

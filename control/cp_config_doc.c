@@ -111,6 +111,16 @@ static const struct cp_doc cp_docs[] = {
 	{"journal.fault_write_after", "TESTING ONLY: the Nth journal write fails (EIO); 0 = off"},
 	{"journal.snapshot_every", "a snapshot of the state every N journal records, so that "
 				   "recovery replays only what follows it"},
+	{"journal.segment_kb", "a journal segment file's size (KiB); snapshots prune whole "
+			       "segments only"},
+	{"replication.role", "primary or standby (docs/STANDBY.md); without it, no "
+			     "replication"},
+	{"replication.listen", "the primary's replication link address, ADDR:PORT"},
+	{"replication.primary", "a standby's primary to follow, ADDR:PORT"},
+	{"replication.send_buffer_kb", "records (KiB) a standby may be behind before the "
+				       "primary drops it as too slow (it catches up again)"},
+	{"replication.fault_corrupt_after", "TESTING ONLY: the Nth record the primary sends "
+					    "is damaged; 0 = off"},
 	{"journal.stall_ms", "durability making no progress this long (ms) while replies wait "
 			     "means a failed disk: the appliance halts (answers STORAGE)"},
 	{"eal", "extra DPDK EAL arguments, one per entry (e.g. \"-a\", \"0000:3b:00.0\", "

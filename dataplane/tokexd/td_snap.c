@@ -234,16 +234,16 @@ void td_snap_digest_poll(struct td_app *a)
 	}
 	size_t books = w.len;
 	td_cps_snap_save(a, &w);
-	td_dg_books = w.err ? 0 : dp_snap_fnv(DP_SNAP_FNV_INIT, s->buf, books);
-	td_dg_cp = w.err ? 0 : dp_snap_fnv(DP_SNAP_FNV_INIT, s->buf + books, w.len - books);
-	uint64_t h = DP_SNAP_FNV_INIT;
+	td_dg_books = w.err ? 0 : dp_fnv1a64(DP_FNV_INIT, s->buf, books);
+	td_dg_cp = w.err ? 0 : dp_fnv1a64(DP_FNV_INIT, s->buf + books, w.len - books);
+	uint64_t h = DP_FNV_INIT;
 	uint32_t n = 0;
 	for (unsigned slot = 0; slot < a->cfg.max_sessions; slot++) {
 		struct ss_info in;
 		if (ss_session_info(a->ss, slot, &in) != 0 || in.state == SS_FREE)
 			continue;
 		uint64_t part[5] = {slot, in.session_id, in.firm_id, in.next_out, in.last_cl_ord_id};
-		h = dp_snap_fnv(h, part, sizeof(part));
+		h = dp_fnv1a64(h, part, sizeof(part));
 		n++;
 	}
 	td_dg_sessions = h;
