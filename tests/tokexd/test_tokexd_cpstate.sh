@@ -65,20 +65,8 @@ pipeline) NETS="115 116 117 118 119" ;;
 esac
 say() { echo "[cpstate $MODE] $*"; }
 
-stop_tokexd() { # $1: signal
-	[ -n "$TD_PID" ] || return 0
-	if kill -0 "$TD_PID" 2>/dev/null; then
-		kill "-$1" "$TD_PID" 2>/dev/null
-		wait_until "$E2E_WAIT_S" td_gone
-		kill -KILL "$TD_PID" 2>/dev/null
-	fi
-	wait "$TD_PID" 2>/dev/null
-	TD_RC=$?
-	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	TD_PID=
-}
 cleanup() {
-	stop_tokexd KILL
+	td_stop KILL
 	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
 	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it
 }
@@ -276,7 +264,7 @@ for at in $KILLS; do
 	t1=$(cal_now)
 	r1=$(date +%s)
 	kill -KILL "$TD_PID"
-	stop_tokexd KILL
+	td_stop KILL
 	start_tokexd || fail "tokexd exited at its restart after the kill at $at: $(tail -n 3 "$LOG.err")"
 	after=$(ctl contracts) || fail "tokexctl contracts after the restart: $(ctl_why)"
 	t2=$(cal_now)
@@ -312,7 +300,7 @@ grep -q "contract 202612: final settlement" "$WORK"/tokexd.*.log || fail "202612
 
 # --- a clean stop journals the calendar's time; the next start continues from it ---------
 before=$out
-stop_tokexd TERM
+td_stop TERM
 [ "$TD_RC" = 0 ] || fail "tokexd stopped with status $TD_RC"
 stopped=$(sed -n "s/^tokexd: journal: the control plane's state journaled at the stop (calendar \(.*\))$/\1/p" "$LOG")
 [ -n "$stopped" ] || fail "the clean stop did not journal the calendar's time"
@@ -322,7 +310,7 @@ grep -q "^tokexd: control: calendar $stopped, rate $RATE: simulated, continuing 
 after=$(ctl contracts)
 [ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after"); fail "contracts differ after the clean stop"; }
 say "clean stop at calendar $stopped; the next start continued from it"
-stop_tokexd TERM
+td_stop TERM
 
 # --- a --clock before the journal's calendar is refused ---------------------------------
 start_tokexd --clock "$START_AT" && fail "tokexd started with --clock $START_AT, before the journal's calendar"

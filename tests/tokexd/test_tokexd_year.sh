@@ -67,25 +67,13 @@ say() { echo "[year $MODE] $*"; }
 say "seed $SEED (YEAR_SEED=$SEED replays this run's kill points)"
 RANDOM=$SEED
 
-stop_tokexd() { # $1: signal
-	[ -n "$TD_PID" ] || return 0
-	if kill -0 "$TD_PID" 2>/dev/null; then
-		kill "-$1" "$TD_PID" 2>/dev/null
-		wait_until "$E2E_WAIT_S" td_gone
-		kill -KILL "$TD_PID" 2>/dev/null
-	fi
-	wait "$TD_PID" 2>/dev/null
-	TD_RC=$?
-	rm -rf "/var/run/dpdk/tokexd-$TD_PID"
-	TD_PID=
-}
 cleanup() {
 	[ -n "${Q_PID:-}" ] && kill "$Q_PID" 2>/dev/null
 	if [ -n "$TRADER_PID" ]; then
 		kill "$TRADER_PID" 2>/dev/null
 		wait "$TRADER_PID" 2>/dev/null
 	fi
-	stop_tokexd KILL
+	td_stop KILL
 	[ -n "$IFACE" ] && ip link del "$IFACE" 2>/dev/null
 	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it
 }
@@ -400,7 +388,7 @@ maybe_kill() {
 	before=$(ctl contracts) || fail "step $STEP: tokexctl contracts"
 	clk=$(ctl clock) || fail "step $STEP: tokexctl clock"
 	kill -KILL "$TD_PID"
-	stop_tokexd KILL
+	td_stop KILL
 	q_stop
 	start_tokexd
 	grep -q "^tokexd: control: calendar .*continuing where the journal's calendar stopped (held" "$LOG" ||
@@ -582,7 +570,7 @@ done
 before=$(ctl contracts)
 clk=$(ctl clock)
 q_stop
-stop_tokexd TERM
+td_stop TERM
 [ "$TD_RC" = 0 ] || fail "tokexd stopped with status $TD_RC"
 start_tokexd
 after=$(ctl contracts)
@@ -592,7 +580,7 @@ echo quit >&"${TR[1]}"
 wait "$TRADER_PID" 2>/dev/null
 TRADER_PID=
 q_stop
-stop_tokexd TERM
+td_stop TERM
 [ "$TD_RC" = 0 ] || fail "tokexd stopped with status $TD_RC"
 if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/tokexd.*.log*; then
 	fail "sanitizer report from tokexd"
