@@ -384,17 +384,13 @@ int cp_life_list(struct cp_life *L, uint32_t id, char *err, size_t len)
 	c.qty = k->max_qty;
 	c.arg = (uint64_t)(uint32_t)k->tick | (uint64_t)(k->max_orders & 0x7fffffffu) << 32;
 	c.arg8 = TKX_PHASE_LISTED;
-	int rc = cp_send(L, k->core, &c, NULL, err, len);
-	if (rc == -ENOSPC) {
-		/* The market moved far from the books the cores' spare slots were sized for:
-		 * a narrower array (twice the widest day), which moves with the market too. */
-		cp_settle_limits(k->prev_settle, 2 * cp_widest_bp(L), k->tick, &k->arr_lo,
-				 &k->arr_hi);
-		c.price = k->arr_lo;
-		c.price2 = k->arr_hi;
-		c.seq = ++L->seq;
-		rc = cp_send(L, k->core, &c, NULL, err, len);
-	}
+	/* A core whose free slots are too small for the window (the market moved far from
+	 * the prices they were sized for) lays the widest window with the same centre that
+	 * its largest free slot holds; it moves with the market (cp_follow_market). */
+	struct dp_ctl_reply r;
+	int rc = cp_send(L, k->core, &c, &r, err, len);
+	if (rc == 0)
+		cp_learn_range(k, &r);
 	int adopted = rc == -EEXIST; /* the core built it at start: adopt it */
 	if (adopted) {
 		rc = 0;

@@ -1209,8 +1209,11 @@ uint32_t mc_process(struct mc_core *mc, const struct dp_order *in, uint32_t n, u
  *   whole firm): reason OPERATOR; reply qty = how many.
  * LIST (contract_id; price/price2 = the level array's lowest/highest price, qty = max
  *   order qty, arg = tick (bits 0-31) | max_orders (bits 32-62) | spot (bit 63), arg8 =
- *   the first phase, 0 = LISTED): into a free slot whose memory fits the book (-ENOSPC
- *   when none does; -EEXIST when listed; -EINVAL bad parameters); ContractStatus.
+ *   the first phase, 0 = LISTED): into the smallest free slot whose memory fits the
+ *   book; when none does, into the largest free slot over the widest window with the
+ *   same centre that it holds (-ENOSPC when no slot is free or not one level fits;
+ *   -EEXIST when listed; -EINVAL bad parameters); ContractStatus. Reply low/high = the
+ *   level array laid.
  * DELIST: only with an empty book (-EBUSY): ContractStatus DELISTED, then the slot is
  *   free for a later LIST.
  * SPOT (arg 1/0): sets the contract's spot-month flag.
@@ -1319,6 +1322,8 @@ static void mc_day_reply(const struct mc_contract *k, struct dp_ctl_reply *r)
 		r->flags |= 2u;
 }
 
+static int mc_range_fit(const struct mc_contract *k, int64_t lo, int64_t hi, struct me_params *p);
+
 static int mc_list(struct mc_core *mc, const struct dp_ctl *c)
 {
 	if (c->contract_id == 0)
@@ -1338,13 +1343,26 @@ static int mc_list(struct mc_core *mc, const struct dp_ctl *c)
 	size_t need = me_book_memsize(&bp);
 	if (need == 0)
 		return -EINVAL;
-	uint32_t best = MC_MAX_CONTRACTS;
-	for (uint32_t i = 0; i < mc->cap; i++) /* the smallest free slot that fits */
-		if (mc->c[i].id == 0 && mc->c[i].mem_len >= need &&
+	uint32_t best = MC_MAX_CONTRACTS, big = MC_MAX_CONTRACTS;
+	for (uint32_t i = 0; i < mc->cap; i++) {
+		if (mc->c[i].id != 0)
+			continue;
+		if (mc->c[i].mem_len >= need && /* the smallest free slot that fits */
 		    (best == MC_MAX_CONTRACTS || mc->c[i].mem_len < mc->c[best].mem_len))
 			best = i;
-	if (best == MC_MAX_CONTRACTS)
-		return -ENOSPC;
+		if (big == MC_MAX_CONTRACTS || mc->c[i].mem_len > mc->c[big].mem_len)
+			big = i;
+	}
+	if (best == MC_MAX_CONTRACTS) {
+		/* None holds the whole window (the market moved far from the prices the slots
+		 * were sized for): the widest window with the same centre that the largest
+		 * free slot holds. The control plane learns it from BAND's reply and moves it
+		 * with RANGE as the market goes. */
+		if (big == MC_MAX_CONTRACTS || mc_range_fit(&mc->c[big], bp.price_lo, bp.price_hi,
+							    &bp) < 0)
+			return -ENOSPC;
+		best = big;
+	}
 	int rc = mc_contract_setup(mc, best, c->contract_id, &bp, phase, (uint8_t)(c->arg >> 63));
 	if (rc < 0)
 		return rc;
@@ -1621,8 +1639,10 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 	}
 	case DP_CTL_LIST:
 		rc = mc_list(mc, c);
-		if (rc == 0)
+		if (rc == 0) {
 			k = mc_find(mc, c->contract_id);
+			me_book_range(k->book, &r->low, &r->high);
+		}
 		break;
 	case DP_CTL_DELIST:
 		rc = mc_delist(mc, k);

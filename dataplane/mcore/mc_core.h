@@ -69,8 +69,9 @@ struct mc_core_cfg {
 	uint32_t capacity;  /* contract slots, n <= capacity <= MC_MAX_CONTRACTS */
 	uint32_t accounts;  /* (firm, account) entries: limits, kill switches, positions */
 	size_t slot_bytes;  /* book memory of each of the capacity - n spare slots: the
-			     * largest me_book_memsize() a LIST may ask for (a delisted
-			     * contract's slot keeps its own size and is reused too) */
+			     * largest me_book_memsize() a LIST lays in full (a wider
+			     * window is narrowed to what the largest free slot holds; a
+			     * delisted contract's slot keeps its own size and is reused) */
 	uint32_t tracked;   /* live orders of accounts in the table that the core follows
 			     * for position limits (a NEW of such an account that would
 			     * exceed it is rejected POSITION_LIMIT); 0 = the initial books'

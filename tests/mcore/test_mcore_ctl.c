@@ -671,6 +671,38 @@ static struct dp_ctl list_cmd(uint32_t id, uint32_t max_orders, int spot)
 				.arg8 = TKX_PHASE_CONTINUOUS };
 }
 
+/* A window wider than any free slot holds (the market moved far from the prices the slots
+ * were sized for): laid over the widest window with the same centre that the largest free
+ * slot holds, on the grid, and the reply says which; RANGE moves it later. */
+static void test_list_wide(void **state)
+{
+	struct mc_core *mc = *state;
+	struct dp_ctl_reply r;
+	struct dp_ctl c = list_cmd(310, BOOK.max_orders, 0);
+	c.price = 20000; /* +-50 % of 40000: 1.6 times the levels of BOOK */
+	c.price2 = 60000;
+	assert_int_equal(ctl(mc, c, &r), 0);
+	assert_true(mc_owns(mc, 310));
+	int64_t lo, hi;
+	me_book_range(mc_book(mc, 310), &lo, &hi);
+	assert_int_equal(r.low, lo);
+	assert_int_equal(r.high, hi);
+	assert_true(lo > c.price && hi < c.price2);           /* narrower ... */
+	assert_int_equal(hi - lo, BOOK.price_hi - BOOK.price_lo); /* ... as wide as the slot */
+	assert_int_equal((lo - c.price) % BOOK.tick, 0);
+	assert_true(lo + hi >= 80000 - BOOK.tick && lo + hi <= 80000 + BOOK.tick); /* centred */
+	/* Orders at the window's ends rest; beyond it they are refused, as for any book. */
+	assert_true(nw(mc, 310, 1, 1, TKX_SIDE_BUY, lo, 5, TKX_TIF_GTC, NULL));
+	assert_true(nw(mc, 310, 1, 1, TKX_SIDE_SELL, hi, 5, TKX_TIF_GTC, NULL));
+	/* A book that needs more than one level's worth of slot for its orders: refused. */
+	assert_int_equal(ctl(mc, list_cmd(311, 1u << 20, 0), NULL), -ENOSPC);
+	/* The last free slot, then none. */
+	assert_int_equal(ctl(mc, list_cmd(312, 16, 0), NULL), 0);
+	assert_int_equal(ctl(mc, c, NULL), -EEXIST);
+	c.contract_id = 313;
+	assert_int_equal(ctl(mc, c, NULL), -ENOSPC);
+}
+
 static void test_list_delist(void **state)
 {
 	struct mc_core *mc = *state;
@@ -831,6 +863,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kill_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_operator_mass_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_delist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_wide, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_range_and_auction, setup, teardown),
 		cmocka_unit_test(test_account_table_full),
 	};
