@@ -4,9 +4,11 @@
 #
 #   programs          bin/                tokexd tokexctl tokex-journal tokex-replay tokex-mm
 #                                         tokex-loadgen
-#   libraries         lib/<multiarch>/    libtokex_client.a libtokex_proto.a
-#                                         libtokex_version.a, pkg-config/libtokex-{client,codec}.pc
-#   headers           include/tokex/      client.h codec.h proto.h venue.h offload.h version.h
+#   libraries         lib/<multiarch>/    libtokex-client.so.0 (shared, pkg-config tokex-client),
+#                                         libtokex_client.a libtokex_proto.a libtokex_version.a
+#                                         (static, pkg-config libtokex-{client,codec})
+#   headers           include/tokex/      client.h codec.h proto.h price.h venue.h offload.h
+#                                         version.h
 #   SBE schema        share/tokex/        tokex-sbe.xml (also beside the headers)
 #   Wireshark         lib/<multiarch>/wireshark/plugins/tokex.lua
 #   systemd           lib/systemd/system/tokexd.service, lib/sysusers.d/tokex.conf
@@ -29,11 +31,13 @@ foreach(p tokexd tokexctl tokex-journal tokex-replay tokex-mm tokex-loadgen)
 endforeach()
 
 install(TARGETS tokex_client tokex_proto tokex_version ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS tokex_client_shared LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES include/tokex/client.h include/tokex/codec.h include/tokex/proto.h
+              include/tokex/price.h
               include/tokex/venue.h include/tokex/offload.h include/tokex/version.h
               include/tokex/tokex-sbe.xml
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tokex)
-foreach(pc libtokex-client libtokex-codec)
+foreach(pc tokex-client libtokex-client libtokex-codec)
   configure_file(cmake/${pc}.pc.in ${PROJECT_BINARY_DIR}/${pc}.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/${pc}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 endforeach()
@@ -55,6 +59,8 @@ add_custom_command(OUTPUT ${TKX_EXAMPLE}
 add_custom_target(tokex_config_example ALL DEPENDS ${TKX_EXAMPLE})
 install(FILES ${TKX_EXAMPLE} DESTINATION ${TKX_SYSCONFDIR}/tokex)
 install(FILES ${TKX_EXAMPLE} DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/tokex/examples)
+install(FILES dataplane/client/example.c DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/tokex/examples
+        RENAME tokex-client-example.c)
 install(FILES README.md LICENSE docs/BENCHMARKS.md docs/HW.md docs/STANDBY.md docs/protocol.md
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/tokex)
 install(FILES LICENSE DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/tokex RENAME copyright)

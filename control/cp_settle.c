@@ -5,6 +5,8 @@
  */
 #include "cp_settle.h"
 
+#include "tokex/price.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -50,38 +52,17 @@ uint32_t cp_settle_band_bp(const struct cp_band_rule *r, int first_day, uint32_t
 
 int cp_parse_price(const char *s, int64_t *units)
 {
-	int64_t ip = 0, fp = 0;
-	int nd = 0, nf = 0;
-	const char *p = s;
-	while (*p >= '0' && *p <= '9') {
-		if (ip > INT64_C(100000000000))
-			return -EINVAL;
-		ip = ip * 10 + (*p++ - '0');
-		nd++;
-	}
-	if (*p == '.') {
-		p++;
-		while (*p >= '0' && *p <= '9') {
-			if (++nf > 4)
-				return -EINVAL;
-			fp = fp * 10 + (*p++ - '0');
-		}
-		if (nf == 0)
-			return -EINVAL;
-	}
-	if (*p != '\0' || nd == 0)
+	int64_t v;
+	if (tkx_price_parse(s, &v) < 0 || v <= 0)
 		return -EINVAL;
-	for (int i = nf; i < 4; i++)
-		fp *= 10;
-	*units = ip * 10000 + fp;
-	return *units > 0 ? 0 : -EINVAL;
+	*units = v;
+	return 0;
 }
 
 void cp_format_price(int64_t units, char *buf, size_t len)
 {
-	const char *sign = units < 0 ? "-" : "";
-	uint64_t u = units < 0 ? (uint64_t)0 - (uint64_t)units : (uint64_t)units;
-	snprintf(buf, len, "%s%" PRIu64 ".%04" PRIu64, sign, u / 10000, u % 10000);
+	if (tkx_price_format(units, buf, len) < 0 && len)
+		buf[0] = '\0';
 }
 
 int cp_index_load(const char *path, struct cp_fixings *fx, char *err, size_t errlen)

@@ -128,14 +128,10 @@ static uint64_t rnd(struct mm *m)
 
 static const char *px(int64_t p, char *buf, size_t len)
 {
-	uint64_t a;
-
-	if (p == TKX_NULL_PRICE) {
+	if (p == TKX_NULL_PRICE)
 		snprintf(buf, len, "-");
-		return buf;
-	}
-	a = p < 0 ? (uint64_t)0 - (uint64_t)p : (uint64_t)p;
-	snprintf(buf, len, "%s%" PRIu64 ".%04" PRIu64, p < 0 ? "-" : "", a / 10000, a % 10000);
+	else
+		tkx_price_format(p, buf, len);
 	return buf;
 }
 
@@ -586,7 +582,7 @@ static void quote_level(struct mm *m, struct quote *q, uint8_t side, int64_t pri
 	struct tkx_client_order o;
 	uint64_t cl;
 
-	if (q->cl && tkx_client_order(m->c, q->cl, &o) < 0)
+	if (q->cl && tkx_client_order_get(m->c, q->cl, &o) < 0)
 		q->cl = 0; /* filled or cancelled: quote again */
 	if (!budget(m))
 		return;
@@ -744,7 +740,7 @@ static void summary(struct mm *m)
 	struct tkx_client_stats st;
 	double p50 = 0, p99 = 0;
 
-	tkx_client_stats(m->c, &st);
+	tkx_client_stats_get(m->c, &st);
 	if (m->n_samples) {
 		qsort(m->samples, m->n_samples, sizeof(m->samples[0]), cmp_u32);
 		p50 = m->samples[(m->n_samples - 1) * 50 / 100] / 1e3;
@@ -764,7 +760,7 @@ static void summary(struct mm *m)
 	if (m->md) {
 		struct tkx_md_sub_stats ms;
 
-		tkx_md_sub_stats(m->md, &ms);
+		tkx_md_sub_stats_get(m->md, &ms);
 		printf("summary: market data: packets %" PRIu64 ", messages %" PRIu64
 		       ", gaps %" PRIu64 ", recovered %" PRIu64 ", lost %" PRIu64
 		       ", duplicates %" PRIu64 "\n",

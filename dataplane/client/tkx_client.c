@@ -1710,7 +1710,7 @@ int tkx_client_poll(struct tkx_client *c, int timeout_ms, struct tkx_client_even
 
 /* ---- Order table and counters ------------------------------------------------------ */
 
-int tkx_client_order(const struct tkx_client *c, uint64_t cl_ord_id,
+int tkx_client_order_get(const struct tkx_client *c, uint64_t cl_ord_id,
 		     struct tkx_client_order *out)
 {
 	int oi;
@@ -1736,7 +1736,7 @@ int tkx_client_orders(const struct tkx_client *c, struct tkx_client_order *out, 
 	return (int)n;
 }
 
-int tkx_client_stats(const struct tkx_client *c, struct tkx_client_stats *out)
+int tkx_client_stats_get(const struct tkx_client *c, struct tkx_client_stats *out)
 {
 	if (!c || !out)
 		return -EINVAL;
@@ -2204,7 +2204,7 @@ int tkx_md_sub_fds(const struct tkx_md_sub *s, int fds[2])
 	return 2;
 }
 
-int tkx_md_sub_stats(const struct tkx_md_sub *s, struct tkx_md_sub_stats *out)
+int tkx_md_sub_stats_get(const struct tkx_md_sub *s, struct tkx_md_sub_stats *out)
 {
 	if (!s || !out)
 		return -EINVAL;

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <tokex/price.h>
 #include <tokex/version.h>
 
 #include "cp_clock.h"
@@ -132,12 +133,7 @@ static const char *fmt_time(uint64_t ns, char *buf, size_t len)
 
 static const char *fmt_price(int64_t p, char *buf, size_t len)
 {
-	if (p == TKX_NULL_PRICE) {
-		snprintf(buf, len, "null");
-		return buf;
-	}
-	uint64_t a = p < 0 ? (uint64_t)0 - (uint64_t)p : (uint64_t)p;
-	snprintf(buf, len, "%s%" PRIu64 ".%04" PRIu64, p < 0 ? "-" : "", a / 10000, a % 10000);
+	tkx_price_format(p, buf, len); /* the null price as "null" */
 	return buf;
 }
 

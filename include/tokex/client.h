@@ -52,7 +52,12 @@
 #include <netinet/in.h>
 
 #include "tokex/codec.h"
+#include "tokex/price.h"
 #include "tokex/proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TKX_CLIENT_API_VERSION 1
 
@@ -242,7 +247,7 @@ struct tkx_client_order {
 };
 
 /* The order entered with cl_ord_id: 0, or -ENOENT (unknown or done). */
-int tkx_client_order(const struct tkx_client *c, uint64_t cl_ord_id,
+int tkx_client_order_get(const struct tkx_client *c, uint64_t cl_ord_id,
 		     struct tkx_client_order *out);
 /* Up to max orders of the table (unordered). Returns how many. */
 int tkx_client_orders(const struct tkx_client *c, struct tkx_client_order *out, unsigned max);
@@ -268,7 +273,7 @@ struct tkx_client_stats {
 	uint64_t rx_auth_dropped;
 };
 
-int tkx_client_stats(const struct tkx_client *c, struct tkx_client_stats *out);
+int tkx_client_stats_get(const struct tkx_client *c, struct tkx_client_stats *out);
 
 /* ---- Market data subscriber -------------------------------------------------------- */
 
@@ -329,7 +334,11 @@ int tkx_md_sub_addr(const struct tkx_md_sub *s, struct sockaddr_in *out);
 int tkx_md_sub_session(const struct tkx_md_sub *s, char out[TKX_MD_SESSION_LEN + 1]);
 /* fds[0] data, fds[1] re-request (-1 if none): for the caller's own poll. Returns 2. */
 int tkx_md_sub_fds(const struct tkx_md_sub *s, int fds[2]);
-int tkx_md_sub_stats(const struct tkx_md_sub *s, struct tkx_md_sub_stats *out);
+int tkx_md_sub_stats_get(const struct tkx_md_sub *s, struct tkx_md_sub_stats *out);
 void tkx_md_sub_close(struct tkx_md_sub *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TOKEX_CLIENT_H */

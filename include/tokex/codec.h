@@ -55,6 +55,10 @@
 
 #include "tokex/proto.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * Every template, once: (ENUM suffix, struct/member name, display name, direction).
  * The struct is `struct tkx_<name>`, the enum TKX_<ENUM>, the union member in struct
@@ -95,7 +99,7 @@
 #define TKX_TEMPLATE_COUNT 29
 #define TKX_TEMPLATE_ID_LIMIT 305 /* one above the largest template id */
 #define TKX_MAX_BLOCK_LEN 72      /* MDSnapshot, the largest block */
-_Static_assert(TKX_HDR_LEN + TKX_MAX_BLOCK_LEN <= TKX_MAX_MSG_LEN, "TKX_MAX_MSG_LEN");
+TKX_STATIC_ASSERT(TKX_HDR_LEN + TKX_MAX_BLOCK_LEN <= TKX_MAX_MSG_LEN, "TKX_MAX_MSG_LEN");
 
 /* Who may send a template (a bit mask: Sequence and Terminate go both ways). */
 enum tkx_dir {
@@ -115,7 +119,7 @@ struct tkx_msg {
 		uint8_t raw[TKX_MAX_BLOCK_LEN]; /* the block as on the wire */
 	};
 };
-_Static_assert(sizeof(struct tkx_msg) == 8 + TKX_MAX_BLOCK_LEN, "tkx_msg size");
+TKX_STATIC_ASSERT(sizeof(struct tkx_msg) == 8 + TKX_MAX_BLOCK_LEN, "tkx_msg size");
 
 /* ---- Message encode / decode -------------------------------------------------------- */
 
@@ -504,5 +508,9 @@ const char *tkx_session_reject_name(unsigned reason);
 const char *tkx_terminate_reason_name(unsigned reason);
 const char *tkx_breject_reason_name(unsigned reason);
 const char *tkx_phase_name(unsigned phase);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TOKEX_CODEC_H */

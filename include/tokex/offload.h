@@ -70,9 +70,29 @@
 #ifndef TOKEX_OFFLOAD_H
 #define TOKEX_OFFLOAD_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+#include <atomic>
+typedef std::atomic<uint32_t> tkx_off_atomic_u32; /* same size and layout as uint32_t */
+#else
+#include <stdatomic.h>
+typedef _Atomic uint32_t tkx_off_atomic_u32;
+#endif
+
+/* C and C++ alike (the headers are compiled as C++ in the tests): the layout checks as
+ * static_assert in C++, and the declarations with C linkage. */
+#ifndef TKX_STATIC_ASSERT
+#ifdef __cplusplus
+#define TKX_STATIC_ASSERT static_assert
+#else
+#define TKX_STATIC_ASSERT _Static_assert
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TKX_OFF_MAX_LEVELS 64   /* N, per side */
 #define TKX_OFF_MAX_BOOKS 64    /* books one target holds (a matching core's contracts) */
@@ -134,19 +154,19 @@ struct tkx_off_ev {
 	uint64_t rsvd[2];
 };
 
-_Static_assert(sizeof(struct tkx_off_cmd) == 32, "tkx_off_cmd is 32 bytes");
-_Static_assert(offsetof(struct tkx_off_cmd, price) == 8, "tkx_off_cmd.price at 8");
-_Static_assert(offsetof(struct tkx_off_cmd, qty) == 16, "tkx_off_cmd.qty at 16");
-_Static_assert(sizeof(struct tkx_off_ev) == 64, "tkx_off_ev is 64 bytes");
-_Static_assert(offsetof(struct tkx_off_ev, phase) == 15, "tkx_off_ev.phase at 15");
-_Static_assert(offsetof(struct tkx_off_ev, bid_price) == 16, "tkx_off_ev.bid_price at 16");
-_Static_assert(offsetof(struct tkx_off_ev, ask_qty) == 40, "tkx_off_ev.ask_qty at 40");
+TKX_STATIC_ASSERT(sizeof(struct tkx_off_cmd) == 32, "tkx_off_cmd is 32 bytes");
+TKX_STATIC_ASSERT(offsetof(struct tkx_off_cmd, price) == 8, "tkx_off_cmd.price at 8");
+TKX_STATIC_ASSERT(offsetof(struct tkx_off_cmd, qty) == 16, "tkx_off_cmd.qty at 16");
+TKX_STATIC_ASSERT(sizeof(struct tkx_off_ev) == 64, "tkx_off_ev is 64 bytes");
+TKX_STATIC_ASSERT(offsetof(struct tkx_off_ev, phase) == 15, "tkx_off_ev.phase at 15");
+TKX_STATIC_ASSERT(offsetof(struct tkx_off_ev, bid_price) == 16, "tkx_off_ev.bid_price at 16");
+TKX_STATIC_ASSERT(offsetof(struct tkx_off_ev, ask_qty) == 40, "tkx_off_ev.ask_qty at 40");
 
 /* The doorbell registers (BAR0 offsets 0 and 4 on the board). The host is their only
  * writer. */
 struct tkx_off_regs {
-	_Atomic uint32_t cmd_tail; /* commands before it are posted */
-	_Atomic uint32_t ev_head;  /* event slots before it are free again */
+	tkx_off_atomic_u32 cmd_tail; /* commands before it are posted */
+	tkx_off_atomic_u32 ev_head;  /* event slots before it are free again */
 };
 
 /* What tkx_off_open() needs. */
@@ -250,5 +270,9 @@ void tkx_off_inject_event_fault(struct tkx_off *o, uint32_t nth);
 
 /* The backend actually running (SHADOW reports SHADOW); shadow's target in *inner. */
 uint32_t tkx_off_target_of(const struct tkx_off *o, uint32_t *inner);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TOKEX_OFFLOAD_H */

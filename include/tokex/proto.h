@@ -39,6 +39,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* C and C++ alike (the headers are compiled as C++ in the tests): the layout checks as
+ * static_assert in C++, and the declarations with C linkage. */
+#ifndef TKX_STATIC_ASSERT
+#ifdef __cplusplus
+#define TKX_STATIC_ASSERT static_assert
+#else
+#define TKX_STATIC_ASSERT _Static_assert
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tokex's wire structs are little-endian and are copied as-is: little-endian hosts only"
 #endif
@@ -513,8 +527,8 @@ struct tkx_md_gap_reject {
 };
 
 /* Layout locks: a change here is a protocol change (bump TKX_SCHEMA_VERSION). */
-#define TKX_ASSERT_SIZE(t, n) _Static_assert(sizeof(struct t) == (n), #t " size")
-#define TKX_ASSERT_OFF(t, f, n) _Static_assert(offsetof(struct t, f) == (n), #t "." #f)
+#define TKX_ASSERT_SIZE(t, n) TKX_STATIC_ASSERT(sizeof(struct t) == (n), #t " size")
+#define TKX_ASSERT_OFF(t, f, n) TKX_STATIC_ASSERT(offsetof(struct t, f) == (n), #t "." #f)
 TKX_ASSERT_SIZE(tkx_hdr, 8);
 TKX_ASSERT_SIZE(tkx_negotiate, 56);
 TKX_ASSERT_OFF(tkx_negotiate, credentials, 24);
@@ -538,7 +552,7 @@ TKX_ASSERT_SIZE(tkx_terminate, 16);
 TKX_ASSERT_OFF(tkx_terminate, reason, 8);
 TKX_ASSERT_SIZE(tkx_datagram_auth, 16);
 TKX_ASSERT_OFF(tkx_datagram_auth, mac, 8);
-_Static_assert(TKX_HDR_LEN + sizeof(struct tkx_datagram_auth) == TKX_AUTH_LEN, "TKX_AUTH_LEN");
+TKX_STATIC_ASSERT(TKX_HDR_LEN + sizeof(struct tkx_datagram_auth) == TKX_AUTH_LEN, "TKX_AUTH_LEN");
 TKX_ASSERT_SIZE(tkx_new_order, 32);
 TKX_ASSERT_OFF(tkx_new_order, price, 8);
 TKX_ASSERT_OFF(tkx_new_order, qty, 16);
@@ -575,5 +589,9 @@ TKX_ASSERT_SIZE(tkx_md_contract_status, 24);
 TKX_ASSERT_SIZE(tkx_md_snapshot, 72);
 TKX_ASSERT_OFF(tkx_md_snapshot, contract_id, 64);
 TKX_ASSERT_SIZE(tkx_md_gap_reject, 16);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TOKEX_PROTO_H */

@@ -556,7 +556,7 @@ static void test_udp_session(void **state)
 	}
 	/* Refused locally: no cl_ord_id used, nothing sent. */
 	assert_int_equal(tkx_client_new_order(c, &bad), -EINVAL);
-	assert_int_equal(tkx_client_order(c, 1, &o), 0);
+	assert_int_equal(tkx_client_order_get(c, 1, &o), 0);
 	assert_int_equal(o.state, TKX_CLIENT_ORD_PENDING_NEW);
 	assert_int_equal(tkx_client_cancel(c, 1, NULL), -EAGAIN); /* no ExecAck yet */
 	assert_int_equal(fx_recv(&x, m, 16, 50), 0); /* batched: nothing on the wire yet */
@@ -587,7 +587,7 @@ static void test_udp_session(void **state)
 		assert_int_equal(ev[i].msg.exec_ack.cl_ord_id, (uint64_t)i + 1);
 		assert_true(ev[i].rx_ns > 0);
 	}
-	assert_int_equal(tkx_client_order(c, 2, &o), 0);
+	assert_int_equal(tkx_client_order_get(c, 2, &o), 0);
 	assert_int_equal(o.state, TKX_CLIENT_ORD_LIVE);
 	assert_int_equal(o.order_id, 1002);
 	assert_int_equal(o.leaves, 10);
@@ -596,7 +596,7 @@ static void test_udp_session(void **state)
 	assert_int_equal(tkx_client_modify(c, 1, 25000, 5, &cl), 0);
 	assert_int_equal(cl, 4); /* the refused order used no cl_ord_id */
 	assert_int_equal(tkx_client_cancel(c, 2, &cl), 0);
-	assert_int_equal(tkx_client_order(c, 2, &o), 0);
+	assert_int_equal(tkx_client_order_get(c, 2, &o), 0);
 	assert_int_equal(o.pend_cl_ord_id, cl);
 	assert_int_equal(o.pend_template, TKX_CANCEL_ORDER);
 	assert_int_equal(tkx_client_poll(c, 0, ev, 16), 0); /* poll sends the batch */
@@ -632,12 +632,12 @@ static void test_udp_session(void **state)
 	assert_int_equal(ev[1].flags & TKX_CLIENT_EVF_ORDER_DONE, TKX_CLIENT_EVF_ORDER_DONE);
 	assert_int_equal(ev[2].kind, TKX_FILL);
 	assert_int_equal(ev[2].seq, 6);
-	assert_int_equal(tkx_client_order(c, 1, &o), 0);
+	assert_int_equal(tkx_client_order_get(c, 1, &o), 0);
 	assert_int_equal(o.price, 25000);
 	assert_int_equal(o.leaves, 5);
 	assert_int_equal(o.pend_cl_ord_id, 0);
-	assert_int_equal(tkx_client_order(c, 2, &o), -ENOENT);
-	assert_int_equal(tkx_client_order(c, 3, &o), 0);
+	assert_int_equal(tkx_client_order_get(c, 2, &o), -ENOENT);
+	assert_int_equal(tkx_client_order_get(c, 3, &o), 0);
 	assert_int_equal(o.leaves, 6);
 	assert_int_equal(o.cum_qty, 4);
 
@@ -669,7 +669,7 @@ static void test_udp_session(void **state)
 	assert_int_equal(tkx_client_orders(c, NULL, 0), 0);
 	assert_int_equal(tkx_client_cancel(c, 1, NULL), -ENOENT);
 
-	assert_int_equal(tkx_client_stats(c, &st), 0);
+	assert_int_equal(tkx_client_stats_get(c, &st), 0);
 	assert_int_equal(st.tx_app, 6);
 	assert_int_equal(st.rx_app, 9);
 	assert_int_equal(st.next_seq_no, 7);
@@ -793,7 +793,7 @@ static void test_udp_gap_retransmit(void **state)
 	assert_int_equal(fx_send(&x, &p), 0);
 	assert_int_equal(wait_ev(c, ev, 1, HANG_MS), 1);
 	assert_int_equal(ev[0].seq, 9);
-	assert_int_equal(tkx_client_stats(c, &st), 0);
+	assert_int_equal(tkx_client_stats_get(c, &st), 0);
 	assert_int_equal(st.gaps, 2);
 	assert_int_equal(st.retrans_requests, 2);
 	assert_int_equal(st.retransmitted, 2);
@@ -829,7 +829,7 @@ static void test_udp_gap_retransmit(void **state)
 	}
 	assert_int_equal(fx_recv(&x, m, 8, 0), 0); /* no third request */
 
-	assert_int_equal(tkx_client_stats(c, &st), 0);
+	assert_int_equal(tkx_client_stats_get(c, &st), 0);
 	assert_int_equal(st.gaps, 1);
 	assert_int_equal(st.retrans_requests, 2);
 	assert_int_equal(st.retransmitted, 0);
@@ -861,15 +861,15 @@ static void test_not_applied(void **state)
 	assert_int_equal(tkx_client_new_order(c, &no), 0); /* unbatched: sent now */
 	assert_int_equal(recv1(&x, m, 4), 2);
 	assert_int_equal(m[1].new_order.cl_ord_id, no.cl_ord_id);
-	assert_int_equal(tkx_client_order(c, no.cl_ord_id, &o), 0);
+	assert_int_equal(tkx_client_order_get(c, no.cl_ord_id, &o), 0);
 	pk_init(&p, &x);
 	pk_msg(&p, TKX_NOT_APPLIED, &(struct tkx_not_applied){ .from_seq_no = 1, .count = 1 });
 	assert_int_equal(fx_send(&x, &p), 0);
 	assert_int_equal(wait_ev(c, ev, 1, HANG_MS), 1);
 	assert_int_equal(ev[0].kind, TKX_NOT_APPLIED);
 	assert_int_equal(ev[0].seq, 0);
-	assert_int_equal(tkx_client_order(c, no.cl_ord_id, &o), -ENOENT);
-	assert_int_equal(tkx_client_stats(c, &st), 0);
+	assert_int_equal(tkx_client_order_get(c, no.cl_ord_id, &o), -ENOENT);
+	assert_int_equal(tkx_client_stats_get(c, &st), 0);
 	assert_int_equal(st.not_applied, 1);
 	tkx_client_close(c);
 	fx_close(&x);
@@ -1093,7 +1093,7 @@ static void test_heartbeat_keepalive(void **state)
 	}
 	assert_true(hb >= 2 && (uint64_t)hb <= (mono_ms() - t_open) / 100);
 	assert_int_equal(tkx_client_state(c), TKX_CLIENT_ESTABLISHED);
-	assert_int_equal(tkx_client_stats(c, &st), 0);
+	assert_int_equal(tkx_client_stats_get(c, &st), 0);
 	assert_true(st.tx_heartbeats >= 2);
 	assert_true(st.rx_heartbeats >= 3);
 
@@ -1303,7 +1303,7 @@ static void test_tcp_session(void **state)
 	assert_int_equal(wait_ev(c, ev, 1, HANG_MS), 1);
 	assert_int_equal(ev[0].kind, TKX_EXEC_ACK);
 	assert_int_equal(ev[0].seq, 4);
-	assert_int_equal(tkx_client_order(c, 1, &o), 0);
+	assert_int_equal(tkx_client_order_get(c, 1, &o), 0);
 	assert_int_equal(o.order_id, 99);
 
 	/* Idle: heartbeats as SOFH frames, Sequence(2) - until the first (bounded). */
@@ -1325,7 +1325,7 @@ static void test_tcp_session(void **state)
 	assert_int_equal(ev[0].kind, TKX_CLIENT_EV_CLOSED);
 	assert_int_equal(ev[0].err, -ECONNRESET);
 	assert_int_equal(tkx_client_state(c), TKX_CLIENT_CLOSED);
-	assert_int_equal(tkx_client_stats(c, &st), 0);
+	assert_int_equal(tkx_client_stats_get(c, &st), 0);
 	assert_int_equal(st.gaps, 1);
 	assert_int_equal(st.retransmitted, 2);
 	assert_int_equal(st.rx_malformed, 0);
@@ -1383,7 +1383,7 @@ static void test_order_table_full(void **state)
 	for (i = 0; i < TKX_CLIENT_MAX_ORDERS; i += 97) {
 		struct tkx_client_order o;
 
-		assert_int_equal(tkx_client_order(c, (uint64_t)i + 1, &o), 0);
+		assert_int_equal(tkx_client_order_get(c, (uint64_t)i + 1, &o), 0);
 		assert_int_equal(o.price, 100 + i);
 	}
 	tkx_client_close(c);
@@ -2139,7 +2139,7 @@ static void test_md_gaps(void **state)
 	tkx_md_sub_session(s, name);
 	assert_string_equal(name, "20260102A");
 
-	assert_int_equal(tkx_md_sub_stats(s, &st), 0);
+	assert_int_equal(tkx_md_sub_stats_get(s, &st), 0);
 	assert_int_equal(st.gaps, 2);
 	assert_int_equal(st.rerequests, 3);
 	assert_int_equal(st.recovered, 3);
@@ -2263,7 +2263,7 @@ static void test_md_capped_answer(void **state)
 
 		assert_int_equal(poll(&pf, 1, 50), 0);
 	}
-	assert_int_equal(tkx_md_sub_stats(s, &st), 0);
+	assert_int_equal(tkx_md_sub_stats_get(s, &st), 0);
 	assert_int_equal(st.rerequests, 3);
 	assert_int_equal(st.recovered, 9);
 	assert_int_equal(st.lost, 0);

@@ -207,7 +207,7 @@ static uint64_t auth_dropped(const struct tkx_client *c)
 {
 	struct tkx_client_stats st;
 
-	assert_int_equal(tkx_client_stats(c, &st), 0);
+	assert_int_equal(tkx_client_stats_get(c, &st), 0);
 	return st.rx_auth_dropped;
 }
 

@@ -509,7 +509,7 @@ static int spoof(unsigned kind)
 
 	if (getsockname(tkx_client_fd(s->c), (struct sockaddr *)&me, &sl) < 0)
 		FAIL("getsockname: %s", strerror(errno));
-	tkx_client_stats(s->c, &st);
+	tkx_client_stats_get(s->c, &st);
 	if (kind == 1) {
 		struct tkx_terminate tm = { .session_id = s->sid, .reason = TKX_TERM_FINISHED };
 
@@ -550,7 +550,7 @@ static int relogon(void)
 
 	TRY(sess_close(u));
 	TRY(sess_open(u, old + 2, NULL, (int)g.deadline_ms, &ums));
-	tkx_client_stats(t->c, &st);
+	tkx_client_stats_get(t->c, &st);
 	TRY(sess_close(t));
 	TRY(sess_open(t, t->sid, &st, (int)g.deadline_ms, &tms));
 	printf("GOOD relogon: udp session %#llx off, new session %#llx of firm 1 on in %llu ms; "
@@ -844,7 +844,7 @@ static int udpflood(void)
 			FAIL("udpflood: no Terminate (%llu sent, %llu answered, %llu not applied)",
 			     (ull)sent, (ull)(acks + thr), (ull)na);
 	}
-	tkx_client_stats(c, &st);
+	tkx_client_stats_get(c, &st);
 	printf("UDPFLOOD requests %u sent %llu answered %llu acks %llu throttled %llu fills %llu "
 	       "not_applied %llu lost %llu terminate %s\n",
 	       g.orders, (ull)sent, (ull)(acks + thr), (ull)acks, (ull)thr, (ull)fills, (ull)na,

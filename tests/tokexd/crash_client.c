@@ -152,7 +152,7 @@ static void state_save(struct sess *s)
 		FAIL("%s: cannot write %s", s->name, p);
 	if (f)
 		fclose(f);
-	if (s->c && tkx_client_stats(s->c, &st) == 0) {
+	if (s->c && tkx_client_stats_get(s->c, &st) == 0) {
 		s->next_seq_no = st.next_seq_no;
 		s->next_cl = st.next_cl_ord_id;
 	}
@@ -465,7 +465,7 @@ static void probe(struct sess *S, int k, int64_t opposite)
 	if (!done) {
 		struct tkx_client_stats st;
 		char e[160] = "";
-		tkx_client_stats(s->c, &st);
+		tkx_client_stats_get(s->c, &st);
 		tkx_client_errstr(s->c, e, sizeof(e));
 		FAIL("%s: probe IOC (cl_ord_id %" PRIu64 ") not finished: state %d '%s' tx_app %"
 		     PRIu64 " rx_app %" PRIu64 " not_applied %" PRIu64 " next_seq_no %" PRIu64

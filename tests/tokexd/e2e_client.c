@@ -1120,7 +1120,7 @@ static void md_close(struct mdc *d)
 
 	if (!d->s)
 		return;
-	tkx_md_sub_stats(d->s, &st);
+	tkx_md_sub_stats_get(d->s, &st);
 	printf("  market data: %llu packets, %llu messages, %u snapshots checked, %llu gaps, "
 	       "%llu recovered, %llu lost\n",
 	       (ull)st.packets, (ull)st.messages, d->snapshots, (ull)st.gaps, (ull)st.recovered,
@@ -2472,14 +2472,14 @@ static int faults_vanish_udp(void)
 		struct tkx_client_event evs[32];
 		uint64_t end = mono_ms() + (uint64_t)WAIT_MS;
 
-		tkx_client_stats(V.c, &s0);
+		tkx_client_stats_get(V.c, &s0);
 		for (;;) {
 			t_freeze = mono_ms();
 			int n = tkx_client_poll(V.c, 0, evs, 32);
 
 			for (int j = 0; j < n && PQ - (V.tail - V.head) > 0; j++)
 				V.q[V.tail++ % PQ] = evs[j];
-			tkx_client_stats(V.c, &s1);
+			tkx_client_stats_get(V.c, &s1);
 			if (s1.tx_heartbeats > s0.tx_heartbeats)
 				break;
 			if (!CHECK(n >= 0 && mono_ms() < end, "vanish/udp: no heartbeat from the "
@@ -2514,7 +2514,7 @@ static int faults_vanish_udp(void)
 		goto out;
 	CHECK(ev.msg.terminate.reason == TKX_TERM_KEEPALIVE_TIMEOUT, "Terminate reason %s",
 	      tkx_terminate_reason_name(ev.msg.terminate.reason));
-	tkx_client_stats(V.c, &st);
+	tkx_client_stats_get(V.c, &st);
 	peer_close(&V);
 	step("vanish/udp: it resumes the session and recovers the two Cancelled DISCONNECT");
 	pa.resume = &st;
@@ -2602,7 +2602,7 @@ static int faults_vanish_tcp(void)
 	if (exp_ack(&W, c1, K, SELL, 25300, 2, GTC, &o1) < 0 ||
 	    md_tob_(K, 23500, 1, 25300, 2, __LINE__) < 0)
 		goto out;
-	tkx_client_stats(W.c, &st);
+	tkx_client_stats_get(W.c, &st);
 	shutdown(tkx_client_fd(W.c), SHUT_RDWR);
 	if (peer_next(&W, &ev, WAIT_MS) < 0 ||
 	    !CHECK(ev.kind == TKX_CLIENT_EV_CLOSED, "keep/tcp: expected CLOSED, got %u", ev.kind))
@@ -3386,7 +3386,7 @@ static int scenario_mdreq(void)
 		idle_ms(50);
 	}
 	t_end = mono_ns();
-	tkx_md_sub_stats(s, &st);
+	tkx_md_sub_stats_get(s, &st);
 
 	step("market data: the subscriber recovered %llu..%llu", (ull)first, (ull)live - 1);
 	CHECK(f.sent == FLOOD_N, "the flooder sent %llu of %u", (ull)f.sent, FLOOD_N);

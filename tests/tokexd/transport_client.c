@@ -425,7 +425,7 @@ static int resume(void)
 	e = udp_bid(c, BID3, &x3);
 	CHECK(e.kind == TKX_EXEC_ACK && e.seq == 7, "resumed on udp: expected ExecAck #7, got %u #%"
 	      PRIu64, e.kind, e.seq);
-	tkx_client_stats(c, &st);
+	tkx_client_stats_get(c, &st);
 	CHECK(st.gaps == 0 && st.lost == 0 && st.not_applied == 0,
 	      "resumed on udp: %" PRIu64 " gaps, %" PRIu64 " lost, %" PRIu64 " not applied",
 	      st.gaps, st.lost, st.not_applied);
