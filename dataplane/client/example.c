@@ -15,6 +15,8 @@
  * Build it against the installed library:
  *   cc example.c $(pkg-config --cflags --libs tokex-client) -o tokex-client-example
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
