@@ -976,6 +976,26 @@ void cp_cmd_names(char *out, size_t len)
 		cp_put(&b, "%s%s", i ? " " : "", cp_cmds[i].name);
 }
 
+int cp_cmd_changes(const char *line)
+{
+	char buf[512];
+	char *argv[CP_MAX_WORDS + 1];
+	int argc = 0;
+	snprintf(buf, sizeof(buf), "%s", line);
+	char *hash = strchr(buf, '#');
+	if (hash)
+		*hash = '\0';
+	for (char *save = NULL, *w = strtok_r(buf, " \t\r\n", &save); w && argc < CP_MAX_WORDS;
+	     w = strtok_r(NULL, " \t\r\n", &save))
+		argv[argc++] = w;
+	if (argc == 0)
+		return 0;
+	for (size_t i = 0; i < CP_NCMDS; i++)
+		if (strcmp(cp_cmds[i].name, argv[0]) == 0)
+			return !cp_reads_only(argv[0], argc);
+	return 0;
+}
+
 int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len)
 {
 	for (size_t i = 0; i < n; i++) {

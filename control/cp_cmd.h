@@ -103,6 +103,10 @@ int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len);
  * -ENOSYS (no such command) with the operator's text. Needs no lifecycle: tokexctl
  * answers 'help' and -h with it, without tokexd. */
 int cp_cmd_help(const char *name, char *out, size_t len);
+/* Whether line is a command that may change state (not one of the read-only ones a
+ * standby runs, nor blank, a comment or unknown): what the control socket logs with who
+ * sent it. */
+int cp_cmd_changes(const char *line);
 /* The command names, blank-separated. */
 void cp_cmd_names(char *out, size_t len);
 

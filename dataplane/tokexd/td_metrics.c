@@ -36,6 +36,7 @@
 
 #include "td_app.h"
 #include "td_metrics.h"
+#include "tkx_log.h"
 
 #define TD_MET_BUF (256u * 1024u) /* the exposition: ~40 KiB today */
 #define TD_MET_IO_S 2             /* a client's request and our answer, at most */
@@ -329,7 +330,7 @@ int td_metrics_start(struct td_app *a, int cpu, char *err, size_t len)
 	}
 	pthread_setname_np(m->th, "tokexd-metrics");
 	m->started = 1;
-	printf("tokexd: metrics: Prometheus endpoint http://%s/metrics\n", m->listen);
+	tkx_log(TKX_LOG_INFO, "metrics", "Prometheus endpoint http://%s/metrics", m->listen);
 	return 0;
 }
 
