@@ -805,7 +805,7 @@ static int cp_do_hook(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 /* Whether a command changes nothing (a standby runs only these: cp_cmd_ctx.read_only). */
 static int cp_reads_only(const char *name, int argc)
 {
-	static const char *const ro[] = {"help", "contracts", "show", "spot", "calendar",
+	static const char *const ro[] = {"help", "ping", "contracts", "show", "spot", "calendar",
 					 "sessions", "counters", "replication", "digest"};
 	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
 		if (strcmp(name, ro[i]) == 0)
@@ -816,11 +816,28 @@ static int cp_reads_only(const char *name, int argc)
 static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 		      struct cp_buf *b);
 
+/* ping: the control thread is there and answers; who it is. */
+static int cp_do_ping(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	if (x->ident)
+		cp_put(b, "pong %s", x->ident);
+	else
+		cp_put(b, "pong");
+	return 0;
+}
+
 /* Each command: its words, and what it does (help). */
 static const struct cp_cmd cp_cmds[] = {
 	{"help", 0, 1, "help [COMMAND]", cp_do_help, 0,
 	 "The commands and what each does; with COMMAND, that one in full. tokexctl answers "
 	 "it itself, without tokexd."},
+	{"ping", 0, 0, "ping", cp_do_ping, 0,
+	 "Whether tokexd's control plane answers, and who it is (version, pid); tokexctl adds "
+	 "the round trip's time. Changes nothing: a liveness probe for scripts and monitors."},
 	{"contracts", 0, 0, "contracts", cp_do_contracts, 0,
 	 "Every contract: phase, core, reference (the previous settlement), today's limits and "
 	 "their width in basis points, last trading day; notes: halted, locked-up/down (the "

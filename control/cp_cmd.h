@@ -11,6 +11,7 @@
  *
  *   help [COMMAND]                          what each command does (tokexctl answers it
  *                                           itself: cp_cmd_help)
+ *   ping                                    "pong" and who answers (tokexd's version, pid)
  *   contracts                               contracts, phases, limits, settlements, spot
  *   show ID                                 one contract in full: the day's volume and
  *                                           VWAP, the uncross, the indicative auction
@@ -41,7 +42,7 @@
  *                                           (a standby's equals its primary's)
  *
  * Read-only (a standby: cp_cmd_ctx.read_only): only the commands that change nothing run
- * (help contracts show spot calendar sessions counters clock replication digest); any
+ * (help ping contracts show spot calendar sessions counters clock replication digest); any
  * other is refused with read_only's text, before it is parsed further.
  */
 #ifndef TOKEX_CP_CMD_H
@@ -85,6 +86,8 @@ struct cp_cmd_ctx {
 	int (*replication)(void *arg, char *out, size_t len);
 	int (*digest)(void *arg, char *out, size_t len);
 	void *repl_arg;
+	/* Optional: who answers 'ping' ("tokexd 0.1.0 (git ...)"); NULL: "pong" alone. */
+	const char *ident;
 	unsigned long commands;
 	unsigned long errors;
 };

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_errno.h>
 #include <rte_pause.h>
@@ -41,6 +42,7 @@
 #include "td_app.h"
 #include "td_repl.h"
 #include "tkx_log.h"
+#include <tokex/version.h>
 
 #define TD_CTL_RING 64
 #define TD_CTL_BURST 4
@@ -553,6 +555,9 @@ int td_ctl_start(struct td_app *a)
 	t->X.drop = td_sess_drop_text;
 	t->X.sessions_arg = a;
 	t->X.clock = &t->clock;
+	static char ident[128]; /* ping's answer: who this is */
+	snprintf(ident, sizeof(ident), "tokexd %s pid %ld", tkx_version(), (long)getpid());
+	t->X.ident = ident;
 	t->X.replication = td_repl_text;
 	t->X.digest = td_ctl_digest;
 	t->X.repl_arg = a;
