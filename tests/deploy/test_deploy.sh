@@ -141,7 +141,8 @@ promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.out" 2>&1 ||
 for m in tokex_net_rx_pkts_total tokex_session_neg_ok_total tokex_match_trades_total \
 	tokex_request_reply_seconds_bucket tokex_journal_durable_seconds_count \
 	'tokex_rejects_total{reason="busy"}' tokex_journal_lag_records tokex_build_info \
-	'tokex_session_ends_total{how="client"}' 'tokex_net_drops_total{reason="'; do
+	'tokex_session_ends_total{how="client"}' 'tokex_net_drops_total{reason="' \
+	'tokex_engine_rejects_total{reason="OutsidePriceBand"}' 'tokex_engine_rejects_total{reason="Halted"}'; do
 	grep -qF "$m" "$WORK/metrics.txt" || fail "/metrics lacks $m"
 done
 echo "[deploy] /metrics: $(grep -c '^tokex_' "$WORK/metrics.txt") samples, promtool clean"
@@ -212,6 +213,11 @@ for cmd in "halt $CONTRACT" "resume $CONTRACT"; do
 done
 setpriv --reuid=65534 --regid=0 --clear-groups "$R/usr/bin/tokexctl" -s "$OPS" contracts \
 	>"$WORK/ctl.out" 2>&1 || fail "tokexctl contracts: $(cat "$WORK/ctl.out")"
+# ping, in JSON: who answers (this package's tokexd), and the round trip.
+"$R/usr/bin/tokexctl" -j -s "$OPS" ping >"$WORK/ping.json" 2>&1 || fail "tokexctl -j ping: $(cat "$WORK/ping.json")"
+grep -Eq '^\{"command":"ping","ok":true,"output":\["pong tokexd [0-9]+\.[0-9]+\.[0-9]+ \(git [^"]*\) pid '"$TD_PID"'"\],"rtt_us":[0-9.e+-]+\}$' \
+	"$WORK/ping.json" || fail "tokexctl -j ping: $(cat "$WORK/ping.json")"
+echo "[deploy] $(cat "$WORK/ping.json")"
 logged() { grep -Eq "^<5>tokexd: control: operator uid 65534 pid [0-9]+: resume $CONTRACT: OK$" "$LOG"; }
 wait_until "$E2E_WAIT_S" logged || fail "the operator's resume is not logged with uid 65534: $(grep operator "$LOG")"
 grep -Eq "^<5>tokexd: control: operator uid 65534 pid [0-9]+: halt $CONTRACT: OK$" "$LOG" ||
