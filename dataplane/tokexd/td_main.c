@@ -11,15 +11,20 @@
  * control thread started: contracts, control.startup, the operator's socket), a STATUS=
  * line of counters every TD_STATUS_NS, WATCHDOG=1 while the RX core's loop goes round
  * (WatchdogSec=), STOPPING=1 at a clean stop. Without NOTIFY_SOCKET these do nothing.
+ *
+ * Every line tokexd writes goes through tkx_log (dataplane/log/tkx_log.h: level,
+ * subsystem, time or journald's priority), set up from log.format and log.level once the
+ * configuration is read; DPDK's own messages too, from before EAL starts (a stream given
+ * to rte_openlog_stream, at the level rte_log gives each line).
  */
 #define _GNU_SOURCE /* sched_getaffinity, pthread_attr_setaffinity_np */
 #include <errno.h>
-#include <stdarg.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
