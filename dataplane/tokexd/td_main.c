@@ -661,6 +661,10 @@ int main(int argc, char **argv)
 	/* The log as configured (both keys checked by cp_config_check). */
 	tkx_log_init(NULL, (enum tkx_log_format)tkx_log_format_parse(cfg->log_format),
 		     tkx_log_level_parse(cfg->log_level));
+	/* DPDK's messages through the same log (subsystem "dpdk"), rte_exit's included. */
+	FILE *dpdk_log = tkx_log_stream("dpdk", td_rte_level);
+	if (dpdk_log)
+		rte_openlog_stream(dpdk_log);
 	if (cfg->mode == CP_MODE_RTC) {
 		cfg->n_match_lcores = 1;
 		cfg->match_lcores[0] = cfg->rx_lcore;
@@ -753,10 +757,6 @@ int main(int argc, char **argv)
 	cpu_set_t allowed;
 	CPU_ZERO(&allowed);
 	sched_getaffinity(0, sizeof(allowed), &allowed);
-	/* DPDK's messages through the same log (subsystem "dpdk"), rte_exit's included. */
-	FILE *dpdk_log = tkx_log_stream("dpdk", td_rte_level);
-	if (dpdk_log)
-		rte_openlog_stream(dpdk_log);
 	if (dp_eal_init(&eal, err, sizeof(err)) < 0) {
 		tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "EAL: %s", err);
 		return 1;
