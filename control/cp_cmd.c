@@ -805,7 +805,7 @@ static int cp_do_hook(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, ch
 /* Whether a command changes nothing (a standby runs only these: cp_cmd_ctx.read_only). */
 static int cp_reads_only(const char *name, int argc)
 {
-	static const char *const ro[] = {"help", "contracts", "show", "spot", "calendar",
+	static const char *const ro[] = {"help", "ping", "contracts", "show", "spot", "calendar",
 					 "sessions", "counters", "replication", "digest"};
 	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
 		if (strcmp(name, ro[i]) == 0)
@@ -816,11 +816,28 @@ static int cp_reads_only(const char *name, int argc)
 static int cp_do_help(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
 		      struct cp_buf *b);
 
+/* ping: the control thread is there and answers; who it is. */
+static int cp_do_ping(struct cp_cmd_ctx *x, const struct cp_cmd *c, int argc, char **argv,
+		      struct cp_buf *b)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	if (x->ident)
+		cp_put(b, "pong %s", x->ident);
+	else
+		cp_put(b, "pong");
+	return 0;
+}
+
 /* Each command: its words, and what it does (help). */
 static const struct cp_cmd cp_cmds[] = {
 	{"help", 0, 1, "help [COMMAND]", cp_do_help, 0,
 	 "The commands and what each does; with COMMAND, that one in full. tokexctl answers "
 	 "it itself, without tokexd."},
+	{"ping", 0, 0, "ping", cp_do_ping, 0,
+	 "Whether tokexd's control plane answers, and who it is (version, pid); tokexctl adds "
+	 "the round trip's time. Changes nothing: a liveness probe for scripts and monitors."},
 	{"contracts", 0, 0, "contracts", cp_do_contracts, 0,
 	 "Every contract: phase, core, reference (the previous settlement), today's limits and "
 	 "their width in basis points, last trading day; notes: halted, locked-up/down (the "
@@ -974,6 +991,26 @@ void cp_cmd_names(char *out, size_t len)
 		out[0] = '\0';
 	for (size_t i = 0; i < CP_NCMDS; i++)
 		cp_put(&b, "%s%s", i ? " " : "", cp_cmds[i].name);
+}
+
+int cp_cmd_changes(const char *line)
+{
+	char buf[512];
+	char *argv[CP_MAX_WORDS + 1];
+	int argc = 0;
+	snprintf(buf, sizeof(buf), "%s", line);
+	char *hash = strchr(buf, '#');
+	if (hash)
+		*hash = '\0';
+	for (char *save = NULL, *w = strtok_r(buf, " \t\r\n", &save); w && argc < CP_MAX_WORDS;
+	     w = strtok_r(NULL, " \t\r\n", &save))
+		argv[argc++] = w;
+	if (argc == 0)
+		return 0;
+	for (size_t i = 0; i < CP_NCMDS; i++)
+		if (strcmp(cp_cmds[i].name, argv[0]) == 0)
+			return !cp_reads_only(argv[0], argc);
+	return 0;
 }
 
 int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len)

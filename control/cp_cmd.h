@@ -11,6 +11,7 @@
  *
  *   help [COMMAND]                          what each command does (tokexctl answers it
  *                                           itself: cp_cmd_help)
+ *   ping                                    "pong" and who answers (tokexd's version, pid)
  *   contracts                               contracts, phases, limits, settlements, spot
  *   show ID                                 one contract in full: the day's volume and
  *                                           VWAP, the uncross, the indicative auction
@@ -41,7 +42,7 @@
  *                                           (a standby's equals its primary's)
  *
  * Read-only (a standby: cp_cmd_ctx.read_only): only the commands that change nothing run
- * (help contracts show spot calendar sessions counters clock replication digest); any
+ * (help ping contracts show spot calendar sessions counters clock replication digest); any
  * other is refused with read_only's text, before it is parsed further.
  */
 #ifndef TOKEX_CP_CMD_H
@@ -85,6 +86,8 @@ struct cp_cmd_ctx {
 	int (*replication)(void *arg, char *out, size_t len);
 	int (*digest)(void *arg, char *out, size_t len);
 	void *repl_arg;
+	/* Optional: who answers 'ping' ("tokexd 0.1.0 (git ...)"); NULL: "pong" alone. */
+	const char *ident;
 	unsigned long commands;
 	unsigned long errors;
 };
@@ -103,6 +106,10 @@ int cp_cmd_check_line(const char *line, size_t n, char *out, size_t len);
  * -ENOSYS (no such command) with the operator's text. Needs no lifecycle: tokexctl
  * answers 'help' and -h with it, without tokexd. */
 int cp_cmd_help(const char *name, char *out, size_t len);
+/* Whether line is a command that may change state (not one of the read-only ones a
+ * standby runs, nor blank, a comment or unknown): what the control socket logs with who
+ * sent it. */
+int cp_cmd_changes(const char *line);
 /* The command names, blank-separated. */
 void cp_cmd_names(char *out, size_t len);
 

@@ -23,6 +23,8 @@
 #include <tokex/proto.h>
 #include <tokex/venue.h>
 
+#include "tkx_log.h"
+
 enum cp_type { CT_U32, CT_I64, CT_STR, CT_IP, CT_MODE, CT_ROLE, CT_HOSTPORT, CT_HEX, CT_HHMM, CT_DATE, CT_WINDOW, CT_OFFLOAD,
 	       CT_DURABILITY, CT_U32_OFF, CT_UDP_AUTH };
 
@@ -60,6 +62,8 @@ static const struct cp_key cp_keys[] = {
 	U32("ring_size", ring_size, 64, 1 << 20),
 	STR("telemetry.file_prefix", eal_prefix),
 	STR("metrics.listen", metrics_listen),
+	STR("log.level", log_level),
+	STR("log.format", log_format),
 	{"offload.target", CT_OFFLOAD, offsetof(struct cp_config, offload_target), 0, 0, 4},
 	U32("offload.levels", offload_levels, 1, 64),
 	STR("offload.vfio_group", offload_vfio_group),
@@ -213,6 +217,8 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->firm_sessions = 0; /* an equal share of sessions.max */
 	cfg->udp_auth = 1; /* required */
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/tokex/tokexd.sock");
+	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+	snprintf(cfg->log_format, sizeof(cfg->log_format), "auto");
 	cfg->scheduler = 0; /* the demo trades at any hour; production sets 1 */
 	snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "/var/lib/tokex/journal");
 	cfg->journal_durability = 0; /* sync: survives power loss */
@@ -766,6 +772,10 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	      cp_config_parse_listen(cfg->metrics_listen, &(uint32_t){0}, &(uint16_t){0}) == 0,
 	      "%s: metrics.listen: '%s' is not ADDR:PORT (an IPv4 address and a port 1-65535)",
 	      src, cfg->metrics_listen);
+	CHECK(tkx_log_level_parse(cfg->log_level) >= TKX_LOG_ERR,
+	      "%s: log.level: '%s' is not err, warn, notice, info or debug", src, cfg->log_level);
+	CHECK(tkx_log_format_parse(cfg->log_format) >= 0,
+	      "%s: log.format: '%s' is not auto, text, journal or bare", src, cfg->log_format);
 	CHECK(strspn(cfg->eal_prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		     "0123456789_.-") == strlen(cfg->eal_prefix) && cfg->eal_prefix[0] != '.',
 	      "%s: telemetry.file_prefix: '%s': use letters, digits, '_', '-' and '.' (a "

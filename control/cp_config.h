@@ -88,6 +88,9 @@ struct cp_config {
 
 	/* the Prometheus endpoint (td_metrics.c): "ADDR:PORT", "" = none */
 	char metrics_listen[32];
+	/* the log (tkx_log.h): the lowest level written, and the format */
+	char log_level[16];  /* err, warn, notice, info, debug */
+	char log_format[16]; /* auto, text, journal, bare */
 
 	/* top-of-book offload target (include/tokex/offload.h); enum cp_offload */
 	uint32_t offload_target;

@@ -43,6 +43,12 @@ static const struct cp_doc cp_docs[] = {
 				  "a new path at each start"},
 	{"metrics.listen", "ADDR:PORT of the Prometheus text endpoint (GET /metrics), served by "
 			   "a thread off the data path; \"\" = none"},
+	{"log.level", "the lowest level of tokexd's log lines written: err, warn, notice, info "
+		      "or debug (DPDK's own: EAL's --log-level in eal:)"},
+	{"log.format", "text: UTC time and level before each line; journal: sd-daemon <N> "
+		       "priority prefixes for journald; bare: neither (a collector that stamps "
+		       "lines); auto: journal under systemd (JOURNAL_STREAM, NOTIFY_SOCKET), else "
+		       "text. The environment's TOKEX_LOG_FORMAT overrides it"},
 	{"offload.target", "top-of-book offload target: none, sw (software model), sim (the "
 			   "Verilated RTL), fpga (a board through VFIO), shadow (sw beside the "
 			   "engine, compared)"},

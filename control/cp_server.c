@@ -19,6 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "tkx_log.h"
+
 static const char *cp_file_kind(mode_t m)
 {
 	if (S_ISREG(m))
@@ -162,6 +164,12 @@ void cp_server_adopt(struct cp_server *s, int fd)
 	c->fd = fd;
 	c->n = 0;
 	c->active = ++s->activity;
+	/* Who is on the other end, for the audit lines (cp_server.h "Audit"). */
+	struct ucred cr;
+	socklen_t crl = sizeof(cr);
+	c->has_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0;
+	c->uid = c->has_cred ? cr.uid : (uid_t)-1;
+	c->pid = c->has_cred ? cr.pid : 0;
 	struct timeval tv = {1, 0};
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	s->accepted++;
@@ -215,6 +223,18 @@ static int cp_answer(struct cp_server *s, struct cp_conn *c, const char *line)
 		n = (size_t)snprintf(frame, sizeof(frame), "ERR %d %s\n", -rc, out);
 		if (n >= sizeof(frame))
 			n = sizeof(frame) - 1;
+	}
+	if (cp_cmd_changes(line)) {
+		char who[64];
+		if (c->has_cred)
+			snprintf(who, sizeof(who), "uid %u pid %ld", (unsigned)c->uid, (long)c->pid);
+		else
+			snprintf(who, sizeof(who), "uid unknown");
+		if (rc == 0)
+			tkx_log(TKX_LOG_NOTICE, "control", "operator %s: %s: OK", who, line);
+		else
+			tkx_log(TKX_LOG_NOTICE, "control", "operator %s: %s: %.*s", who, line,
+				(int)(n ? n - 1 : 0), frame);
 	}
 	return cp_write_all(c->fd, frame, n);
 }

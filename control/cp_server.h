@@ -12,6 +12,11 @@
  *             line: "OK" or "ERR <errno> <text>"
  * The prefix keeps output from ever looking like the final line.
  *
+ * Audit: every command that changes state (cp_cmd_changes) is logged (tkx_log, notice,
+ * subsystem "control") with who sent it - the peer's uid and pid from SO_PEERCRED - and
+ * its outcome: "operator uid 0 pid 4242: halt 202701: OK". The line's time (or journald's)
+ * says when. Commands that only read are not logged: monitoring polls them.
+ *
  * Connections: CP_SERVER_CONNS at a time. A new one is always admitted: when all are in
  * use, the one that has been quiet longest is told so ("ERR 103 ...") and closed, so idle
  * connections can never lock the operator out.
@@ -38,6 +43,9 @@ struct cp_conn {
 	int fd; /* -1 = free */
 	size_t n;
 	uint64_t active; /* cp_server.activity when it was accepted or last sent something */
+	int has_cred;    /* uid and pid known (SO_PEERCRED) */
+	uid_t uid;
+	pid_t pid;
 	char in[CP_SERVER_LINE];
 };
 

@@ -105,6 +105,7 @@ struct mc_core {
 	uint32_t cap;        /* contract slots */
 	uint32_t n_dirty;
 	struct mc_stats st;
+	uint64_t rej[MC_REJ_REASONS]; /* ExecRejects by reason (mc_reject_counts) */
 	struct me_sink sink;
 	uint8_t map[MC_MAP_SIZE]; /* contract id -> slot + 1 */
 	uint16_t dirty[MC_MAX_CONTRACTS];
@@ -613,6 +614,7 @@ static void mc_reject(struct mc_core *mc, uint16_t reason)
 	e->u.reject.reason = reason;
 	e->u.reject.ref_template_id = mc_request_template(r->type);
 	mc->st.rejects++;
+	mc->rej[reason < MC_REJ_REASONS ? reason : 0]++;
 }
 
 static uint8_t mc_wire_side(uint8_t me_side)
@@ -1706,6 +1708,12 @@ int mc_phase(const struct mc_core *mc, uint32_t contract_id)
 void mc_stats(const struct mc_core *mc, struct mc_stats *s)
 {
 	*s = mc->st;
+}
+
+void mc_reject_counts(const struct mc_core *mc, uint64_t out[MC_REJ_REASONS])
+{
+	for (unsigned i = 0; i < MC_REJ_REASONS; i++)
+		out[i] = __atomic_load_n(&mc->rej[i], __ATOMIC_RELAXED);
 }
 
 /* ---- Snapshots (issue 6): mc_snap.c's access to the private state ----------------------

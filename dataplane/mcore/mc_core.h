@@ -177,5 +177,10 @@ int mc_owns(const struct mc_core *mc, uint32_t contract_id);
 const struct me_book *mc_book(const struct mc_core *mc, uint32_t contract_id);
 int mc_phase(const struct mc_core *mc, uint32_t contract_id);
 void mc_stats(const struct mc_core *mc, struct mc_stats *s);
+/* ExecRejects by reason (include/tokex/proto.h enum tkx_reject_reason; [0]: a reason past
+ * the table), since this core started: not in snapshots, unlike mc_stats.rejects. Read
+ * while the core runs (each word written by the core alone). */
+#define MC_REJ_REASONS 32
+void mc_reject_counts(const struct mc_core *mc, uint64_t out[MC_REJ_REASONS]);
 
 #endif /* TOKEX_MC_CORE_H */

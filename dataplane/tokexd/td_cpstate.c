@@ -46,6 +46,7 @@
 #include "cp_state.h"
 #include "jn_journal.h"
 #include "td_app.h"
+#include "tkx_log.h"
 
 /* Items on the ring: twice the largest change, so that a change always fits whole. */
 #define TD_CPS_RING 512
@@ -246,8 +247,9 @@ int td_cps_final(struct td_app *a, const struct cp_life *L, const struct cp_cloc
 	if (rc == 0) {
 		char t[40];
 		cp_clock_format_time(g.cal_ns, L->cal.utc_offset_min, t, sizeof(t));
-		printf("tokexd: journal: the control plane's state journaled at the stop (calendar "
-		       "%s)\n", t);
+		tkx_log(TKX_LOG_INFO, "journal",
+			"the control plane's state journaled at the stop (calendar "
+			"%s)", t);
 	}
 	return rc;
 }
@@ -305,16 +307,18 @@ void td_cps_recovered(struct td_app *a)
 		return;
 	uint32_t n = cp_state_drop_unended(&s->rx, &s->as);
 	if (n)
-		printf("tokexd: journal: the control plane's last change (%u item(s)) was cut short "
-		       "by the stop, before it was acknowledged: dropped\n", n);
+		tkx_log(TKX_LOG_INFO, "journal",
+			"the control plane's last change (%u item(s)) was cut short "
+			"by the stop, before it was acknowledged: dropped", n);
 	s->last = s->rx;
 	struct cp_state_global g;
 	char e[200];
 	if (cp_state_img_has(&s->rx) && cp_state_decode_global(&s->rx.g, &g, e, sizeof(e)) == 0) {
 		char t[40];
 		cp_clock_format_time(g.cal_ns, a->cfg.utc_offset_min, t, sizeof(t));
-		printf("tokexd: journal: control plane: %" PRIu64 " change(s) recorded, the last at "
-		       "calendar %s (%s clock): %u contract(s), %u account(s)\n", s->rx.changes, t,
-		       g.clock_sim ? "simulated" : "wall", g.n_contracts, g.n_accounts);
+		tkx_log(TKX_LOG_INFO, "journal",
+			"control plane: %" PRIu64 " change(s) recorded, the last at "
+			"calendar %s (%s clock): %u contract(s), %u account(s)", s->rx.changes, t,
+			g.clock_sim ? "simulated" : "wall", g.n_contracts, g.n_accounts);
 	}
 }

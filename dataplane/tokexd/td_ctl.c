@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_errno.h>
 #include <rte_pause.h>
@@ -40,6 +41,8 @@
 #include "cp_state.h"
 #include "td_app.h"
 #include "td_repl.h"
+#include "tkx_log.h"
+#include <tokex/version.h>
 
 #define TD_CTL_RING 64
 #define TD_CTL_BURST 4
@@ -160,7 +163,7 @@ static int td_ctl_flush(struct td_app *a, int force)
 	int rc = td_cps_flush(a, &t->L, &t->clock, force, err, sizeof(err));
 	if (rc < 0 && strcmp(err, t->jn_err) != 0) {
 		snprintf(t->jn_err, sizeof(t->jn_err), "%s", err);
-		printf("tokexd: control: %s\n", err);
+		tkx_log(TKX_LOG_ERR, "control", "%s", err);
 	} else if (rc == 0) {
 		t->jn_err[0] = '\0';
 	}
@@ -220,7 +223,7 @@ static void td_ctl_log(void *arg, uint64_t now, const char *line)
 {
 	(void)arg;
 	(void)now;
-	printf("tokexd: control: %s\n", line);
+	tkx_log(TKX_LOG_NOTICE, "control", "%s", line);
 }
 
 static void td_ctl_counters(void *arg, char *out, size_t len)
@@ -339,8 +342,9 @@ int td_ctl_clock_setup(struct td_app *a, char *err, size_t len)
 		cp_clock_wall(&t->clock);
 		how = "the wall clock";
 		if (have && wall < g.cal_ns)
-			printf("tokexd: control: WARNING: the wall clock is behind the calendar time "
-			       "the journal reached (%s)\n", t2);
+			tkx_log(TKX_LOG_WARN, "control",
+				"WARNING: the wall clock is behind the calendar time "
+				"the journal reached (%s)", t2);
 	}
 	/* The calendar stands still until the control plane is ready (td_ctl_start): a
 	 * restart goes on from where the journal's calendar stopped, however long the
@@ -348,12 +352,13 @@ int td_ctl_clock_setup(struct td_app *a, char *err, size_t len)
 	cp_clock_hold(&t->clock, mono);
 	cp_clock_format_time(cp_clock_now(&t->clock, mono, wall), off, t1, sizeof(t1));
 	cp_clock_format_rate(t->clock.rate, r, sizeof(r));
-	printf("tokexd: control: calendar %s, rate %s: %s%s%s\n", t1, r, how,
-	       have ? "; the journal's reached " : "", have ? t2 : "");
+	tkx_log(TKX_LOG_INFO, "control", "calendar %s, rate %s: %s%s%s", t1, r, how,
+		have ? "; the journal's reached " : "", have ? t2 : "");
 	if (t->clock.sim && strcmp(a->cfg.source, "built-in") == 0)
-		printf("tokexd: control: WARNING: the built-in contracts are the wall clock's twelve "
-		       "months, not the simulated calendar's: name the months (contracts:) in a "
-		       "configuration file\n");
+		tkx_log(TKX_LOG_WARN, "control",
+			"WARNING: the built-in contracts are the wall clock's twelve "
+			"months, not the simulated calendar's: name the months (contracts:) in a "
+			"configuration file");
 	return 0;
 }
 
@@ -393,28 +398,32 @@ static void td_ctl_reconcile(struct td_app *a)
 			continue;
 		int rc = td_ctl_ask(t, k, &r);
 		if (rc < 0) {
-			printf("tokexd: control: contract %u: matching core %u did not answer: %s\n",
-			       k->id, k->core, strerror(-rc));
+			tkx_log(TKX_LOG_WARN, "control",
+				"contract %u: matching core %u did not answer: %s",
+				k->id, k->core, strerror(-rc));
 			continue;
 		}
 		if (k->phase == TKX_PHASE_DEFINED) {
 			/* Defined and not yet listed when the process stopped: list it now (a core
 			 * that built the book already answers EEXIST, which adopts it). */
 			rc = cp_life_list(L, k->id, err, sizeof(err));
-			printf("tokexd: control: contract %u: its listing was cut short by the stop: "
-			       "%s%s\n", k->id, rc == 0 ? "listed" : "not listed: ", rc == 0 ? "" : err);
+			tkx_log(TKX_LOG_INFO, "control",
+				"contract %u: its listing was cut short by the stop: "
+				"%s%s", k->id, rc == 0 ? "listed" : "not listed: ", rc == 0 ? "" : err);
 			continue;
 		}
 		if (r.rc == -ENOENT) {
 			if (k->phase == TKX_PHASE_FINAL_SETTLED || k->phase == TKX_PHASE_LISTED) {
-				printf("tokexd: control: contract %u: %s -> DELISTED (its core had "
-				       "delisted it when the process stopped)\n", k->id,
-				       cp_life_phase_name(k->phase));
+				tkx_log(TKX_LOG_INFO, "control",
+					"contract %u: %s -> DELISTED (its core had "
+					"delisted it when the process stopped)", k->id,
+					cp_life_phase_name(k->phase));
 				k->phase = TKX_PHASE_DELISTED;
 				L->st.delisted++;
 			} else {
-				printf("tokexd: control: contract %u is %s, but no matching core has "
-				       "its book\n", k->id, cp_life_phase_name(k->phase));
+				tkx_log(TKX_LOG_WARN, "control",
+					"contract %u is %s, but no matching core has "
+					"its book", k->id, cp_life_phase_name(k->phase));
 			}
 			continue;
 		}
@@ -430,17 +439,19 @@ static void td_ctl_reconcile(struct td_app *a)
 		if (k->phase == TKX_PHASE_PRE_OPEN &&
 		    (r.phase == TKX_PHASE_AUCTION || r.phase == TKX_PHASE_CONTINUOUS ||
 		     r.phase == TKX_PHASE_BREAK)) {
-			printf("tokexd: control: contract %u: PRE_OPEN -> %s (its core had uncrossed "
-			       "when the process stopped)\n", k->id, cp_life_phase_name(r.phase));
+			tkx_log(TKX_LOG_INFO, "control",
+				"contract %u: PRE_OPEN -> %s (its core had uncrossed "
+				"when the process stopped)", k->id, cp_life_phase_name(r.phase));
 			k->phase = r.phase;
 			k->halt_reason = CP_HALT_NONE;
 			L->st.transitions++;
 			continue;
 		}
-		printf("tokexd: control: contract %u: its core is %s, the control plane %s (a "
-		       "transition cut short by the stop): %s repeats it\n", k->id,
-		       cp_life_phase_name(r.phase), cp_life_phase_name(k->phase),
-		       t->X.S ? "the scheduler" : "the operator");
+		tkx_log(TKX_LOG_INFO, "control",
+			"contract %u: its core is %s, the control plane %s (a "
+			"transition cut short by the stop): %s repeats it", k->id,
+			cp_life_phase_name(r.phase), cp_life_phase_name(k->phase),
+			t->X.S ? "the scheduler" : "the operator");
 	}
 }
 
@@ -463,8 +474,9 @@ static void td_ctl_resume_config(struct td_app *a, int32_t today)
 						 .core = cfg->mode == CP_MODE_RTC ? 0 : k->core};
 		struct dp_ctl_reply r;
 		if (td_ctl_ask(t, &probe, &r) == 0 && r.rc == -ENOENT) {
-			printf("tokexd: control: contract %u of the configuration was delisted (the "
-			       "journal says): not listed again\n", k->id);
+			tkx_log(TKX_LOG_INFO, "control",
+				"contract %u of the configuration was delisted (the "
+				"journal says): not listed again", k->id);
 			continue;
 		}
 		struct cp_life_params p = {
@@ -476,8 +488,9 @@ static void td_ctl_resume_config(struct td_app *a, int32_t today)
 			rc = cfg->scheduler ? cp_life_list(&t->L, k->id, err, sizeof(err))
 					    : cp_life_adopt(&t->L, k->id, TKX_PHASE_CONTINUOUS, today,
 							    err, sizeof(err));
-		printf("tokexd: control: contract %u: new in the configuration: %s%s\n", k->id,
-		       rc == 0 ? "listed" : "", rc == 0 ? "" : err);
+		tkx_log(TKX_LOG_INFO, "control",
+			"contract %u: new in the configuration: %s%s", k->id,
+			rc == 0 ? "listed" : "", rc == 0 ? "" : err);
 	}
 	for (uint32_t i = 0; i < t->L.n_accounts; i++) {
 		struct cp_account ac = t->L.acct[i];
@@ -486,12 +499,13 @@ static void td_ctl_resume_config(struct td_app *a, int32_t today)
 			if (l->firm == ac.firm && l->account == ac.account &&
 			    (l->max_qty != ac.max_qty || l->max_pos != ac.max_pos ||
 			     l->max_pos_spot != ac.max_pos_spot))
-				printf("tokexd: control: account %u/%u: the journal's limits are kept "
-				       "(the configuration's accounts[%u] differs)\n", ac.firm,
-				       ac.account, j);
+				tkx_log(TKX_LOG_INFO, "control",
+					"account %u/%u: the journal's limits are kept "
+					"(the configuration's accounts[%u] differs)", ac.firm,
+					ac.account, j);
 		}
 		if (cp_life_account(&t->L, &ac, err, sizeof(err)) < 0)
-			printf("tokexd: control: account %u/%u: %s\n", ac.firm, ac.account, err);
+			tkx_log(TKX_LOG_INFO, "control", "account %u/%u: %s", ac.firm, ac.account, err);
 	}
 	for (uint32_t i = 0; i < cfg->n_accounts; i++) {
 		const struct cp_account_limit *l = &cfg->accounts[i];
@@ -504,7 +518,7 @@ static void td_ctl_resume_config(struct td_app *a, int32_t today)
 					.max_qty = l->max_qty, .max_pos = l->max_pos,
 					.max_pos_spot = l->max_pos_spot};
 		if (cp_life_account(&t->L, &ac, err, sizeof(err)) < 0)
-			printf("tokexd: control: accounts[%u]: %s\n", i, err);
+			tkx_log(TKX_LOG_INFO, "control", "accounts[%u]: %s", i, err);
 	}
 }
 
@@ -541,6 +555,9 @@ int td_ctl_start(struct td_app *a)
 	t->X.drop = td_sess_drop_text;
 	t->X.sessions_arg = a;
 	t->X.clock = &t->clock;
+	static char ident[128]; /* ping's answer: who this is */
+	snprintf(ident, sizeof(ident), "tokexd %s pid %ld", tkx_version(), (long)getpid());
+	t->X.ident = ident;
 	t->X.replication = td_repl_text;
 	t->X.digest = td_ctl_digest;
 	t->X.repl_arg = a;
@@ -552,7 +569,7 @@ int td_ctl_start(struct td_app *a)
 		t->X.read_only = "standby: read-only (this tokexd follows its primary; run the "
 				 "command on the primary)";
 		t->X.S = NULL;
-		printf("tokexd: control: standby: read-only, tokexctl on %s\n", cfg->ctl_socket);
+		tkx_log(TKX_LOG_INFO, "control", "standby: read-only, tokexctl on %s", cfg->ctl_socket);
 		return 0;
 	}
 	if (a->cps) {
@@ -564,15 +581,17 @@ int td_ctl_start(struct td_app *a)
 		/* Resuming: the journal's state, not the configuration's, is the lifecycle. */
 		struct cp_state_global g;
 		if (cp_state_restore(img, &t->L, &g, err, sizeof(err)) < 0) {
-			printf("tokexd: control: the journal's control-plane state cannot be used: %s; "
-			       "not starting (run with the configuration that wrote the journal, or "
-			       "a new journal.dir)\n", err);
+			tkx_log(TKX_LOG_ERR, "control",
+				"the journal's control-plane state cannot be used: %s; "
+				"not starting (run with the configuration that wrote the journal, or "
+				"a new journal.dir)", err);
 			return -EINVAL;
 		}
 		t->restored = 1;
-		printf("tokexd: control: resumed from the journal: %u contract(s), %u account(s)%s\n",
-		       t->L.n, t->L.n_accounts, cfg->ctl_startup[0] ? "; control.startup is not run "
-		       "again (its commands are in the journal's state)" : "");
+		tkx_log(TKX_LOG_INFO, "control",
+			"resumed from the journal: %u contract(s), %u account(s)%s",
+			t->L.n, t->L.n_accounts, cfg->ctl_startup[0] ? "; control.startup is not run "
+			"again (its commands are in the journal's state)" : "");
 		td_ctl_reconcile(a);
 		td_ctl_resume_config(a, today);
 	} else {
@@ -592,7 +611,7 @@ int td_ctl_start(struct td_app *a)
 						    : cp_life_adopt(&t->L, k->id, TKX_PHASE_CONTINUOUS,
 								    today, err, sizeof(err));
 			if (rc < 0)
-				printf("tokexd: control: contract %u: %s\n", k->id, err);
+				tkx_log(TKX_LOG_INFO, "control", "contract %u: %s", k->id, err);
 		}
 		for (uint32_t i = 0; i < cfg->n_accounts; i++) {
 			const struct cp_account_limit *l = &cfg->accounts[i];
@@ -600,11 +619,12 @@ int td_ctl_start(struct td_app *a)
 						.max_qty = l->max_qty, .max_pos = l->max_pos,
 						.max_pos_spot = l->max_pos_spot};
 			if (cp_life_account(&t->L, &ac, err, sizeof(err)) < 0)
-				printf("tokexd: control: accounts[%u]: %s\n", i, err);
+				tkx_log(TKX_LOG_INFO, "control", "accounts[%u]: %s", i, err);
 		}
 		if (cfg->ctl_startup[0] && cp_cmd_file(&t->X, cfg->ctl_startup, err, sizeof(err)) < 0) {
-			printf("tokexd: control.startup: %s: fix the file or the command, then "
-			       "restart\n", err);
+			tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN,
+				"control.startup: %s: fix the file or the command, then "
+				"restart", err);
 			return -EINVAL;
 		}
 	}
@@ -613,15 +633,16 @@ int td_ctl_start(struct td_app *a)
 		cp_clock_resume(&t->clock, td_mono_ns());
 	/* The state this run starts from, with its clock, before anything else happens. */
 	if (a->cps && td_ctl_flush(a, 1) < 0) {
-		printf("tokexd: control: the control plane's state cannot be journaled: not "
-		       "starting\n");
+		tkx_log(TKX_LOG_ERR, "control",
+			"the control plane's state cannot be journaled: not "
+			"starting");
 		return -EIO;
 	}
 	t->next_clock = td_mono_ns() + TD_CTL_CLOCK_NS;
 	t->started = 1;
-	printf("tokexd: control: %u contract(s), scheduler %s, tokexctl on %s\n", t->L.n,
-	       cfg->scheduler ? "on (calendar drives phases)" : "off (operator drives phases)",
-	       cfg->ctl_socket);
+	tkx_log(TKX_LOG_INFO, "control", "%u contract(s), scheduler %s, tokexctl on %s", t->L.n,
+		cfg->scheduler ? "on (calendar drives phases)" : "off (operator drives phases)",
+		cfg->ctl_socket);
 	return 0;
 }
 

@@ -130,6 +130,7 @@
 #include "jn_journal.h"
 #include "td_app.h"
 #include "td_repl.h"
+#include "tkx_log.h"
 
 /* No durability progress for journal.stall_ms while output waits: the disk is taken as
  * failed and the appliance halts. Default 10 s: halting is for a failed disk, not a slow
@@ -730,6 +731,15 @@ int td_journal_lock(struct td_app *a, char *err, size_t errlen)
 	return a->jn_lock ? 0 : -errno;
 }
 
+/* jn_config.log: what recovery repaired ("journal: truncated torn tail ..."). */
+static void td_jn_log(void *arg, const char *line)
+{
+	(void)arg;
+	if (strncmp(line, "journal: ", 9) == 0)
+		line += 9;
+	tkx_log(TKX_LOG_WARN, "journal", "%s", line);
+}
+
 int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 {
 	struct jn_config jc;
@@ -741,6 +751,7 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	jc.lock = a->jn_lock; /* held since start (td_journal_lock); the journal owns it now */
 	jc.first_seq = a->repl_first_seq; /* a standby caught up from a snapshot (td_repl.c) */
 	jc.segment_bytes = (uint64_t)a->cfg.journal_segment_kb * 1024;
+	jc.log = td_jn_log;
 	a->jn_lock = NULL;
 	/* The journal thread inherits this thread's affinity, which EAL pinned to the RX
 	 * lcore: it would then get the CPU only when the RX loop, busy-polling jn_durable(),
@@ -759,8 +770,9 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 	if (a->jn == NULL)
 		return -open_errno;
 	if (cpu < 0)
-		printf("tokexd: journal: WARNING: no CPU free of the data path: the journal thread "
-		       "shares the RX lcore and every durability wait takes a scheduler slice\n");
+		tkx_log(TKX_LOG_WARN, "journal",
+			"WARNING: no CPU free of the data path: the journal thread "
+			"shares the RX lcore and every durability wait takes a scheduler slice");
 	uint64_t next = jn_next_seq(a->jn);
 	a->jn_last = a->jn_durable = next - 1;
 	int cps_rc = td_cps_create(a, err, errlen);
@@ -819,18 +831,19 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			return (int)n;
 		}
 		td_cps_recovered(a);
-		printf("tokexd: journal: recovered %" PRId64 " record(s) from seq %" PRIu64 "%s to "
-		       "seq %" PRIu64 " in %.1f ms: %" PRIu64 " request(s), %" PRIu64
-		       " control command(s), %"
-		       PRIu64 " session(s), %" PRIu64 " replies renumbered (%" PRIu64
-		       " session-layer rejects), %" PRIu64
-		       " market-data records (not re-sent), %" PRIu64 " skipped, %" PRIu64
-		       " reply drains (pipeline), %" PRIu64 " replies numbered out of order, %"
-		       PRIu64 " logon(s), %" PRIu64 " control-plane state records\n",
-		       n, (uint64_t)from, from > 1 ? " (after the snapshot)" : "", next - 1,
-		       (double)(td_mono_ns() - t0) / 1e6, rp->orders, rp->ctls,
-		       rp->sessions, rp->replies + rp->local, rp->local, rp->md,
-		       rp->skipped, rp->drains, rp->late, rp->logons, rp->cps);
+		tkx_log(TKX_LOG_INFO, "journal",
+			"recovered %" PRId64 " record(s) from seq %" PRIu64 "%s to "
+			"seq %" PRIu64 " in %.1f ms: %" PRIu64 " request(s), %" PRIu64
+			" control command(s), %"
+			PRIu64 " session(s), %" PRIu64 " replies renumbered (%" PRIu64
+			" session-layer rejects), %" PRIu64
+			" market-data records (not re-sent), %" PRIu64 " skipped, %" PRIu64
+			" reply drains (pipeline), %" PRIu64 " replies numbered out of order, %"
+			PRIu64 " logon(s), %" PRIu64 " control-plane state records",
+			n, (uint64_t)from, from > 1 ? " (after the snapshot)" : "", next - 1,
+			(double)(td_mono_ns() - t0) / 1e6, rp->orders, rp->ctls,
+			rp->sessions, rp->replies + rp->local, rp->local, rp->md,
+			rp->skipped, rp->drains, rp->late, rp->logons, rp->cps);
 		/* The rebuilt sessions (the first few), for the operator and the tests. */
 		unsigned shown = 0;
 		for (unsigned slot = 0; slot < a->cfg.max_sessions && shown < 16; slot++) {
@@ -838,9 +851,10 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			if (ss_session_info(a->ss, slot, &in) != 0 || in.state == SS_FREE)
 				continue;
 			shown++;
-			printf("tokexd: journal: session %" PRIu64 " firm %u slot %u: next in %" PRIu64
-			       " next out %" PRIu64 " last cl_ord_id %" PRIu64 "\n", in.session_id,
-			       in.firm_id, slot, in.next_in, in.next_out, in.last_cl_ord_id);
+			tkx_log(TKX_LOG_INFO, "journal",
+				"session %" PRIu64 " firm %u slot %u: next in %" PRIu64
+				" next out %" PRIu64 " last cl_ord_id %" PRIu64, in.session_id,
+				in.firm_id, slot, in.next_in, in.next_out, in.last_cl_ord_id);
 		}
 	}
 	if (a->jn_pipe && next > 1 && !td_repl_standby(a)) {
@@ -868,15 +882,17 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		f.write_nth = a->cfg.journal_fault_write;
 		f.write_err = EIO;
 		jn_fault_set(a->jn, &f);
-		printf("tokexd: journal: TESTING: write %u of the journal will fail with EIO\n",
-		       a->cfg.journal_fault_write);
+		tkx_log(TKX_LOG_WARN, "journal",
+			"TESTING: write %u of the journal will fail with EIO",
+			a->cfg.journal_fault_write);
 	}
 	static const char *const names[] = {"sync", "async", "none"};
 	struct jn_stats js;
 	jn_stats(a->jn, &js);
-	printf("tokexd: journal: %s, durability %s, next seq %" PRIu64 ", writer %08x (pid %ld)\n",
-	       a->cfg.journal_dir, names[a->cfg.journal_durability % 3], next, js.writer,
-	       (long)getpid());
+	tkx_log(TKX_LOG_INFO, "journal",
+		"%s, durability %s, next seq %" PRIu64 ", writer %08x (pid %ld)",
+		a->cfg.journal_dir, names[a->cfg.journal_durability % 3], next, js.writer,
+		(long)getpid());
 	return 0;
 }
 
@@ -888,10 +904,11 @@ void td_journal_report(struct td_app *a)
 	if (h == 0 || a->jn_reported)
 		return;
 	a->jn_reported = 1;
-	printf("tokexd: journal: FAILED (%s): requests are no longer accepted, each is answered "
-	       "ExecReject STORAGE and nothing more is applied; fix the journal's disk (%s) and "
-	       "restart: the journal will be recovered\n",
-	       h == -ETIMEDOUT ? "no durability within 10 s" : strerror(-h), a->cfg.journal_dir);
+	tkx_log(TKX_LOG_ERR, "journal",
+		"FAILED (%s): requests are no longer accepted, each is answered "
+		"ExecReject STORAGE and nothing more is applied; fix the journal's disk (%s) and "
+		"restart: the journal will be recovered",
+		h == -ETIMEDOUT ? "no durability within 10 s" : strerror(-h), a->cfg.journal_dir);
 	fflush(stdout);
 }
 
@@ -904,8 +921,8 @@ void td_journal_close(struct td_app *a)
 	jn_stats(a->jn, &s);
 	int rc = jn_close(a->jn);
 	a->jn = NULL;
-	printf("tokexd: journal: appended %" PRIu64 " durable %" PRIu64 " fsyncs %" PRIu64
-	       " batches %" PRIu64 " busy %" PRIu64 " storage_rejects %" PRIu64 " waits %" PRIu64
-	       " close %s\n", s.appended, s.durable, s.fsyncs, s.batches, s.ring_full,
-	       a->rx.storage_rejects, a->rx.jn_waits, rc ? strerror(-rc) : "ok");
+	tkx_log(TKX_LOG_INFO, "journal", "appended %" PRIu64 " durable %" PRIu64 " fsyncs %" PRIu64
+		" batches %" PRIu64 " busy %" PRIu64 " storage_rejects %" PRIu64 " waits %" PRIu64
+		" close %s", s.appended, s.durable, s.fsyncs, s.batches, s.ring_full,
+		a->rx.storage_rejects, a->rx.jn_waits, rc ? strerror(-rc) : "ok");
 }

@@ -11,6 +11,11 @@
  * control thread started: contracts, control.startup, the operator's socket), a STATUS=
  * line of counters every TD_STATUS_NS, WATCHDOG=1 while the RX core's loop goes round
  * (WatchdogSec=), STOPPING=1 at a clean stop. Without NOTIFY_SOCKET these do nothing.
+ *
+ * Every line tokexd writes goes through tkx_log (dataplane/log/tkx_log.h: level,
+ * subsystem, time or journald's priority), set up from log.format and log.level once the
+ * configuration is read; DPDK's own messages too, from before EAL starts (a stream given
+ * to rte_openlog_stream, at the level rte_log gives each line).
  */
 #define _GNU_SOURCE /* sched_getaffinity, pthread_attr_setaffinity_np */
 #include <errno.h>
@@ -19,6 +24,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,7 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_ring.h>
 #include <systemd/sd-daemon.h>
@@ -43,6 +50,7 @@
 #include "td_app.h"
 #include "td_repl.h"
 #include "td_gw.h"
+#include "tkx_log.h"
 
 static struct td_app g_app; /* the signal handler's only way in */
 
@@ -80,6 +88,13 @@ static void td_notify_tick(struct td_app *a, struct td_notify *n)
 			   a->jn && a->jn_last > a->jn_durable ? a->jn_last - a->jn_durable : 0);
 		n->next_status = now + TD_STATUS_NS;
 	}
+}
+
+/* The level of the DPDK message being written: rte_log's 1 (EMERG) .. 8 (DEBUG) are
+ * syslog's 0 .. 7 plus one. */
+static int td_rte_level(void)
+{
+	return rte_log_cur_msg_loglevel() - 1;
 }
 
 static void td_on_signal(int sig)
@@ -172,7 +187,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			path = argv[i] + 9;
 		if (path && cp_config_load(cfg, path, err, sizeof(err)) < 0) {
-			fprintf(stderr, "tokexd: %s\n", err);
+			tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "%s", err);
 			return -1;
 		}
 	}
@@ -183,14 +198,14 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			break;
 		case O_VDEV:
 			if (strlen(optarg) >= sizeof(cfg->port_vdev)) {
-				fprintf(stderr, "tokexd: --vdev: too long\n");
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--vdev: too long");
 				return -1;
 			}
 			snprintf(cfg->port_vdev, sizeof(cfg->port_vdev), "%s", optarg);
 			break;
 		case O_IP:
 			if (parse_ip(optarg, &cfg->ip) < 0) {
-				fprintf(stderr, "tokexd: --ip: '%s' is not an IPv4 address\n", optarg);
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--ip: '%s' is not an IPv4 address", optarg);
 				return -1;
 			}
 			break;
@@ -200,13 +215,13 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			else if (strcmp(optarg, "pipeline") == 0)
 				cfg->mode = CP_MODE_PIPELINE;
 			else {
-				fprintf(stderr, "tokexd: --mode: '%s' is not rtc or pipeline\n", optarg);
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--mode: '%s' is not rtc or pipeline", optarg);
 				return -1;
 			}
 			break;
 		case O_RX:
 			if (parse_u32(optarg, RTE_MAX_LCORE - 1, &cfg->rx_lcore) < 0) {
-				fprintf(stderr, "tokexd: --rx-lcore: '%s' is not an lcore number\n", optarg);
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--rx-lcore: '%s' is not an lcore number", optarg);
 				return -1;
 			}
 			break;
@@ -217,7 +232,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 				if (cfg->n_match_lcores == CP_MAX_CORES ||
 				    parse_u32(t, RTE_MAX_LCORE - 1, &v) < 0) {
-					fprintf(stderr, "tokexd: --match-lcores: bad list '%s'\n", optarg);
+					tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--match-lcores: bad list '%s'", optarg);
 					return -1;
 				}
 				cfg->match_lcores[cfg->n_match_lcores++] = v;
@@ -230,7 +245,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			char *colon = strrchr(buf, ':');
 			if (!colon || (*colon = 0, parse_ip(buf, &cfg->tcp_ip) < 0) ||
 			    parse_u32(colon + 1, 65535, &cfg->tcp_port) < 0 || cfg->tcp_port == 0) {
-				fprintf(stderr, "tokexd: --tcp: '%s' is not ADDR:PORT\n", optarg);
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--tcp: '%s' is not ADDR:PORT", optarg);
 				return -1;
 			}
 			break;
@@ -240,7 +255,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			break;
 		case O_SECONDS:
 			if (parse_u32(optarg, 86400 * 365, &v) < 0 || v == 0) {
-				fprintf(stderr, "tokexd: --seconds: '%s' is not a positive number\n", optarg);
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--seconds: '%s' is not a positive number", optarg);
 				return -1;
 			}
 			a->deadline_ns = (uint64_t)v * 1000000000ull;
@@ -250,7 +265,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			break;
 		case O_JOURNAL:
 			if (strlen(optarg) >= sizeof(cfg->journal_dir)) {
-				fprintf(stderr, "tokexd: --journal: too long\n");
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--journal: too long");
 				return -1;
 			}
 			snprintf(cfg->journal_dir, sizeof(cfg->journal_dir), "%s", optarg);
@@ -260,13 +275,13 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			a->clk.start_set = !a->clk.wall;
 			if (!a->clk.wall &&
 			    cp_clock_parse_time(optarg, &a->clk.start_ns, err, sizeof(err)) < 0) {
-				fprintf(stderr, "tokexd: --clock %s\n", err);
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--clock %s", err);
 				return -1;
 			}
 			break;
 		case O_CLOCK_RATE:
 			if (cp_clock_parse_rate(optarg, &a->clk.rate, err, sizeof(err)) < 0) {
-				fprintf(stderr, "tokexd: --clock-rate %s\n", err);
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--clock-rate %s", err);
 				return -1;
 			}
 			a->clk.rate_set = 1;
@@ -282,7 +297,7 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 			return -2;
 		case O_EXAMPLE:
 			if (cp_config_example(stdout, tkx_version()) < 0 || fflush(stdout) != 0) {
-				fprintf(stderr, "tokexd: --print-config-example: cannot write\n");
+				tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "--print-config-example: cannot write");
 				return -1;
 			}
 			return -2;
@@ -292,12 +307,29 @@ static int td_options(struct td_app *a, int argc, char **argv, int *print_only)
 		}
 	}
 	if (cp_config_check(cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tokexd: %s\n", err);
+		tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "%s", err);
 		return -1;
 	}
 	return optind;
 }
 
+/* A line of the configuration: printed to f (--print-config), or logged (f NULL). */
+static void td_cfgf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void td_cfgf(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (f) {
+		fputs("tokexd: ", f);
+		vfprintf(f, fmt, ap);
+		fputc('\n', f);
+	} else {
+		tkx_vlog(TKX_LOG_INFO, TKX_LOG_MAIN, fmt, ap);
+	}
+	va_end(ap);
+}
+
+/* The effective configuration: on f (--print-config), or logged (f NULL). */
 static void td_print_config(const struct cp_config *c, FILE *f)
 {
 	char ip[16], tip[16], grp[16];
@@ -308,38 +340,38 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	inet_ntop(AF_INET, &n, tip, sizeof(tip));
 	n = htonl(c->md_group);
 	inet_ntop(AF_INET, &n, grp, sizeof(grp));
-	fprintf(f, "tokexd: config %s: mode %s, port '%s' ip %s udp %u, rx lcore %u, %u matching core(s)\n",
+	td_cfgf(f, "config %s: mode %s, port '%s' ip %s udp %u, rx lcore %u, %u matching core(s)",
 		c->source, c->mode == CP_MODE_RTC ? "rtc" : "pipeline", c->port_vdev, ip,
 		c->udp_port, c->rx_lcore, c->mode == CP_MODE_RTC ? 1 : c->n_match_lcores);
 	if (!c->udp_auth)
-		fprintf(f, "tokexd: sessions.udp_auth off: UDP datagrams are not authenticated\n");
+		td_cfgf(f, "sessions.udp_auth off: UDP datagrams are not authenticated");
 	if (c->tcp_ip)
-		fprintf(f, "tokexd: tcp order entry %s:%u, %u connection(s), %u per address, "
-			"credentials within %u ms\n", tip, c->tcp_port,
+		td_cfgf(f, "tcp order entry %s:%u, %u connection(s), %u per address, "
+			"credentials within %u ms", tip, c->tcp_port,
 			c->tcp_max_conns ? c->tcp_max_conns : c->max_sessions,
 			c->tcp_max_conns_per_ip, c->tcp_negotiate_ms);
 	if (c->journal_dir[0])
-		fprintf(f, "tokexd: journal %s durability %s\n", c->journal_dir,
+		td_cfgf(f, "journal %s durability %s", c->journal_dir,
 			c->journal_durability == 0 ? "sync" :
 			c->journal_durability == 1 ? "async" : "none");
 	else
-		fprintf(f, "tokexd: journal off: nothing survives a restart\n");
+		td_cfgf(f, "journal off: nothing survives a restart");
 	if (c->repl_role != CP_ROLE_NONE) {
 		const struct cp_hostport *hp = c->repl_role == CP_ROLE_PRIMARY ? &c->repl_listen
 									       : &c->repl_primary;
 		struct in_addr ia = {htonl(hp->ip)};
 		char hs[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &ia, hs, sizeof(hs));
-		fprintf(f, "tokexd: replication %s, %s %s:%u\n",
+		td_cfgf(f, "replication %s, %s %s:%u",
 			c->repl_role == CP_ROLE_PRIMARY ? "primary" : "standby",
 			c->repl_role == CP_ROLE_PRIMARY ? "listening on" : "following", hs, hp->port);
 	}
-	fprintf(f, "tokexd: market data %s:%u session %s, re-requests on udp %u\n", grp, c->md_port,
+	td_cfgf(f, "market data %s:%u session %s, re-requests on udp %u", grp, c->md_port,
 		c->md_session, c->md_req_port);
 	for (uint32_t i = 0; i < c->n_firms; i++)
-		fprintf(f, "tokexd: firm %u %s: at most %u session(s)\n", c->firms[i].id,
+		td_cfgf(f, "firm %u %s: at most %u session(s)", c->firms[i].id,
 			c->firms[i].name, cp_config_firm_sessions(c, i));
-	fprintf(f, "tokexd: sessions: %u, udp and tcp in one table, kept %u ms after they end\n",
+	td_cfgf(f, "sessions: %u, udp and tcp in one table, kept %u ms after they end",
 		c->max_sessions, c->linger_ms);
 	for (uint32_t i = 0; i < c->n_contracts; i++) {
 		const struct cp_contract *k = &c->contracts[i];
@@ -358,8 +390,8 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 			snprintf(why, sizeof(why), "%u bp of %" PRId64 ", no scheduler", k->band_bp,
 				 k->ref_price);
 		}
-		fprintf(f, "tokexd: contract %u %s core %u tick %" PRId64 " limits [%" PRId64 ", %"
-			   PRId64 "] (%s) max qty %" PRId64 " orders %u\n",
+		td_cfgf(f, "contract %u %s core %u tick %" PRId64 " limits [%" PRId64 ", %"
+			   PRId64 "] (%s) max qty %" PRId64 " orders %u",
 			k->id, k->symbol, c->mode == CP_MODE_RTC ? 0 : k->core, k->tick, lo, hi, why,
 			k->max_qty, k->max_orders);
 	}
@@ -537,7 +569,7 @@ static void td_print_logs(struct td_app *a)
 	while ((n = ss_log_drain(a->ss, logs, 64)) > 0)
 		for (unsigned i = 0; i < n; i++) {
 			ss_log_format(&logs[i], line, sizeof(line));
-			printf("tokexd: %s session: %s\n", logs[i].peer.conn ? "tcp" : "udp", line);
+			tkx_log(TKX_LOG_INFO, TKX_LOG_MAIN, "%s session: %s", logs[i].peer.conn ? "tcp" : "udp", line);
 		}
 	td_offload_print_logs(a);
 	fflush(stdout);
@@ -567,7 +599,7 @@ static void *td_control(void *arg)
 		td_print_logs(a);
 		td_journal_report(a);
 		if (end && td_mono_ns() >= end) {
-			printf("tokexd: --seconds reached, stopping\n");
+			tkx_log(TKX_LOG_NOTICE, TKX_LOG_MAIN, "--seconds reached, stopping");
 			atomic_store(&a->running, 0);
 		}
 	}
@@ -583,29 +615,31 @@ static void td_print_stats(struct td_app *a)
 	struct ss_stats ss;
 	td_match_stats(a, &tot);
 	ss_stats_read(a->ss, &ss);
-	printf("tokexd: stats: requests %" PRIu64 " replies %" PRIu64 " trades %" PRIu64
-	       " rejects %" PRIu64 " md %" PRIu64 " busy %" PRIu64 " unknown_contract %" PRIu64 "\n",
-	       tot.orders, tot.events, tot.trades, tot.rejects, tot.md, a->rx.busy_rejects,
-	       a->rx.unknown_contract);
+	tkx_log(TKX_LOG_INFO, TKX_LOG_MAIN,
+		"stats: requests %" PRIu64 " replies %" PRIu64 " trades %" PRIu64
+		" rejects %" PRIu64 " md %" PRIu64 " busy %" PRIu64 " unknown_contract %" PRIu64,
+		tot.orders, tot.events, tot.trades, tot.rejects, tot.md, a->rx.busy_rejects,
+		a->rx.unknown_contract);
 	if (a->cfg.journal_dir[0])
-		printf("tokexd: stats: journal: storage_rejects %" PRIu64 " journal_busy %" PRIu64
-		       " durability_waits %" PRIu64 " wait_timeouts %" PRIu64 " hold_full_waits %"
-		       PRIu64 " held_dropped %" PRIu64 "\n",
-		       a->rx.storage_rejects, a->rx.jn_busy, a->rx.jn_waits, a->rx.jn_wait_timeouts,
-		       a->rx.hold_full_waits, a->rx.held_dropped);
-	printf("tokexd: stats: sessions: negotiated %" PRIu64 " established %" PRIu64
-	       " bad_credentials %" PRIu64 " unknown_firm %" PRIu64 " forwarded %" PRIu64
-	       " throttled %" PRIu64 " gaps %" PRIu64 " late %" PRIu64 " clordid_reused %" PRIu64
-	       " auth_refused %" PRIu64 "\n",
-	       ss.neg_ok, ss.est_ok, ss.neg_bad_credentials + ss.est_bad_credentials,
-	       ss.neg_unknown_firm, ss.app_forwarded, ss.throttled, ss.gaps, ss.rx_late,
-	       ss.clordid_reused,
-	       ss.auth_missing + ss.auth_no_session + ss.auth_bad_mac + ss.auth_replay);
+		tkx_log(TKX_LOG_INFO, TKX_LOG_MAIN,
+			"stats: journal: storage_rejects %" PRIu64 " journal_busy %" PRIu64
+			" durability_waits %" PRIu64 " wait_timeouts %" PRIu64 " hold_full_waits %"
+			PRIu64 " held_dropped %" PRIu64,
+			a->rx.storage_rejects, a->rx.jn_busy, a->rx.jn_waits, a->rx.jn_wait_timeouts,
+			a->rx.hold_full_waits, a->rx.held_dropped);
+	tkx_log(TKX_LOG_INFO, TKX_LOG_MAIN,
+		"stats: sessions: negotiated %" PRIu64 " established %" PRIu64
+		" bad_credentials %" PRIu64 " unknown_firm %" PRIu64 " forwarded %" PRIu64
+		" throttled %" PRIu64 " gaps %" PRIu64 " late %" PRIu64 " clordid_reused %" PRIu64
+		" auth_refused %" PRIu64,
+		ss.neg_ok, ss.est_ok, ss.neg_bad_credentials + ss.est_bad_credentials,
+		ss.neg_unknown_firm, ss.app_forwarded, ss.throttled, ss.gaps, ss.rx_late,
+		ss.clordid_reused,
+		ss.auth_missing + ss.auth_no_session + ss.auth_bad_mac + ss.auth_replay);
 	if (a->verbose) {
-		dp_net_stats_format(&a->net.stats, "tokexd: net.", buf, sizeof(buf));
-		fputs(buf, stdout);
+		dp_net_stats_format(&a->net.stats, "net.", buf, sizeof(buf));
+		tkx_log(TKX_LOG_INFO, TKX_LOG_MAIN, "%s", buf); /* a line each */
 	}
-	fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -616,6 +650,7 @@ int main(int argc, char **argv)
 	int print_only = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	tkx_log_init("tokexd", TKX_LOG_AUTO, TKX_LOG_INFO);
 	cp_config_defaults(&a->cfg);
 	int first_eal = td_options(a, argc, argv, &print_only);
 	if (first_eal == -2)
@@ -623,42 +658,50 @@ int main(int argc, char **argv)
 	if (first_eal < 0)
 		return 2;
 	struct cp_config *cfg = &a->cfg;
+	/* The log as configured (both keys checked by cp_config_check). */
+	tkx_log_init(NULL, (enum tkx_log_format)tkx_log_format_parse(cfg->log_format),
+		     tkx_log_level_parse(cfg->log_level));
+	/* DPDK's messages through the same log (subsystem "dpdk"), rte_exit's included. */
+	FILE *dpdk_log = tkx_log_stream("dpdk", td_rte_level);
+	if (dpdk_log)
+		rte_openlog_stream(dpdk_log);
 	if (cfg->mode == CP_MODE_RTC) {
 		cfg->n_match_lcores = 1;
 		cfg->match_lcores[0] = cfg->rx_lcore;
 	}
-	td_print_config(cfg, stdout);
+	td_print_config(cfg, print_only ? stdout : NULL);
 	if (cfg->demo_firms)
-		fprintf(stderr,
-			"tokexd: WARNING: no configuration file: the built-in demo firms 1 and 2 can "
+		tkx_log(TKX_LOG_WARN, TKX_LOG_MAIN,
+			"WARNING: no configuration file: the built-in demo firms 1 and 2 can "
 			"trade, and their secrets are public (anyone who reaches the port can trade "
-			"as them). Outside a demo, run tokexd -c FILE with your own firms.\n");
+			"as them). Outside a demo, run tokexd -c FILE with your own firms.");
 	for (uint32_t i = 0; i < cfg->n_firms; i++) {
 		uint8_t any = 0;
 		for (uint32_t j = 0; j < cfg->firms[i].secret_len; j++)
 			any |= cfg->firms[i].secret[j];
 		if (!any)
-			fprintf(stderr, "tokexd: WARNING: firm %u's secret is all zeros (the example "
+			tkx_log(TKX_LOG_WARN, TKX_LOG_MAIN,
+				"WARNING: firm %u's secret is all zeros (the example "
 				"configuration's placeholder): anyone who reaches the port can trade as "
-				"it. Set firms[].secret (openssl rand -hex 32).\n", cfg->firms[i].id);
+				"it. Set firms[].secret (openssl rand -hex 32).", cfg->firms[i].id);
 	}
 	if (print_only)
 		return 0;
 	/* The journal's lock first: a second tokexd on the same journal stops here, naming
 	 * the first, before it takes CPUs, memory or a port. */
 	if (td_journal_lock(a, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tokexd: %s\n", err);
+		tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "%s", err);
 		return 1;
 	}
 	/* Then the operator's socket, before EAL: a tokexd nobody could halt or inspect
 	 * (its path taken by another tokexd, too long, not a socket) must not start. */
 	if (td_ctl_bind(a, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tokexd: %s; not starting without the operator's socket\n", err);
+		tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "%s; not starting without the operator's socket", err);
 		return 1;
 	}
 	/* And the metrics endpoint's address (metrics.listen), for the same reason. */
 	if (td_metrics_bind(a, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tokexd: %s; not starting\n", err);
+		tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "%s; not starting", err);
 		return 1;
 	}
 	sd_notify(0, "STATUS=starting: EAL, the port, the tables, journal recovery");
@@ -706,7 +749,7 @@ int main(int argc, char **argv)
 	for (int i = first_eal; i < argc; i++)
 		rc |= dp_eal_args_add(&eal, argv[i]);
 	if (rc) {
-		fprintf(stderr, "tokexd: too many EAL arguments\n");
+		tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "too many EAL arguments");
 		return 2;
 	}
 	/* The CPUs the process may use, before EAL pins this thread to the RX lcore: the
@@ -715,7 +758,7 @@ int main(int argc, char **argv)
 	CPU_ZERO(&allowed);
 	sched_getaffinity(0, sizeof(allowed), &allowed);
 	if (dp_eal_init(&eal, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tokexd: EAL: %s\n", err);
+		tkx_log(TKX_LOG_ERR, TKX_LOG_MAIN, "EAL: %s", err);
 		return 1;
 	}
 
@@ -850,8 +893,9 @@ int main(int argc, char **argv)
 
 	char mac[RTE_ETHER_ADDR_FMT_SIZE];
 	rte_ether_format_addr(mac, sizeof(mac), &a->port.mac);
-	printf("tokexd: ready: port %s mac %s link %s, %u contract(s) on %u matching core(s)\n",
-	       a->port.name, mac, a->port.link_up ? "up" : "down", a->route.n, a->route.n_match);
+	tkx_log(TKX_LOG_NOTICE, TKX_LOG_MAIN,
+		"ready: port %s mac %s link %s, %u contract(s) on %u matching core(s)",
+		a->port.name, mac, a->port.link_up ? "up" : "down", a->route.n, a->route.n_match);
 
 	pthread_t ctl;
 	pthread_attr_t attr;
@@ -880,8 +924,9 @@ int main(int argc, char **argv)
 	else
 		td_rx_loop(a); /* on the main lcore, until a signal or --seconds */
 	if (a->gw && !td_gw_quiet(a->gw))
-		printf("tokexd: tcp gateway: its last input did not settle in time; requests it "
-		       "took at the end may be unanswered\n");
+		tkx_log(TKX_LOG_WARN, TKX_LOG_MAIN,
+			"tcp gateway: its last input did not settle in time; requests it "
+			"took at the end may be unanswered");
 
 	rte_eal_mp_wait_lcore();
 	atomic_store(&a->running, 0);
@@ -900,6 +945,6 @@ int main(int argc, char **argv)
 	td_offload_close(a);
 	dp_port_close(&a->port);
 	dp_eal_fini();
-	printf("tokexd: stopped\n");
+	tkx_log(TKX_LOG_NOTICE, TKX_LOG_MAIN, "stopped");
 	return 0;
 }

@@ -11,7 +11,8 @@
  * from ready until the stop.
  *
  * Exposition: text format 0.0.4 (promtool check metrics clean): each telemetry counter K
- * as tokex_K_total, tokex_rejects_total{reason}, tokex_journal_lag_records,
+ * as tokex_K_total, tokex_rejects_total{reason} (and the engine's own reasons:
+ * tokex_engine_rejects_total{reason}), tokex_journal_lag_records,
  * tokex_build_info{version}, and the histograms tokex_request_reply_seconds and
  * tokex_journal_durable_seconds.
  */
@@ -32,10 +33,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <tokex/codec.h>
 #include <tokex/version.h>
 
 #include "td_app.h"
 #include "td_metrics.h"
+#include "tkx_log.h"
 
 #define TD_MET_BUF (256u * 1024u) /* the exposition: ~40 KiB today */
 #define TD_MET_IO_S 2             /* a client's request and our answer, at most */
@@ -146,6 +149,26 @@ size_t td_metrics_render(struct td_app *a, char *buf, size_t len)
 	for (size_t i = 0; i < sizeof(rej) / sizeof(rej[0]); i++)
 		td_put(&o, "tokex_rejects_total{reason=\"%s\"} %" PRIu64 "\n", rej[i].reason,
 		       rej[i].v);
+
+	/* The matching engine's own reasons (the "match" above, by the ExecReject's reason:
+	 * include/tokex/proto.h), summed over the cores; counted since this start. */
+	uint64_t er[MC_REJ_REASONS] = {0};
+	for (uint32_t m = 0; m < a->route.n_match; m++) {
+		uint64_t c[MC_REJ_REASONS];
+		mc_reject_counts(a->match[m].mc, c);
+		for (unsigned i = 0; i < MC_REJ_REASONS; i++)
+			er[i] += c[i];
+	}
+	td_put(&o, "# HELP tokex_engine_rejects_total ExecRejects of the matching engine by their "
+		   "reason (the wire's names), since this start.\n"
+		   "# TYPE tokex_engine_rejects_total counter\n");
+	for (unsigned i = 1; i < MC_REJ_REASONS; i++) {
+		const char *name = tkx_reject_reason_name(i);
+		if (strcmp(name, "Unknown") != 0)
+			td_put(&o, "tokex_engine_rejects_total{reason=\"%s\"} %" PRIu64 "\n", name,
+			       er[i]);
+	}
+	td_put(&o, "tokex_engine_rejects_total{reason=\"other\"} %" PRIu64 "\n", er[0]);
 
 	/* The same counters again as labelled families, for sums and per-reason graphs
 	 * (Prometheus 2 cannot rate several metric names in one expression). */
@@ -329,7 +352,7 @@ int td_metrics_start(struct td_app *a, int cpu, char *err, size_t len)
 	}
 	pthread_setname_np(m->th, "tokexd-metrics");
 	m->started = 1;
-	printf("tokexd: metrics: Prometheus endpoint http://%s/metrics\n", m->listen);
+	tkx_log(TKX_LOG_INFO, "metrics", "Prometheus endpoint http://%s/metrics", m->listen);
 	return 0;
 }
 

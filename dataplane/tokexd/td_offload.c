@@ -20,6 +20,7 @@
 
 #include <tokex/offload.h>
 #include "td_app.h"
+#include "tkx_log.h"
 
 /* A matching core's target and which of its contracts is which book. */
 struct td_off {
@@ -45,7 +46,7 @@ void td_flow_setup(struct td_app *a)
 	fc.drop_other = true;
 	/* A refusal is not fatal: dp_net_rx classifies and drops on the RX core anyway. */
 	dp_flow_setup(&a->flow, a->port.port_id, &fc, err, sizeof(err));
-	printf("tokexd: flow steering %s\n", a->flow.status);
+	tkx_log(TKX_LOG_INFO, TKX_LOG_MAIN, "flow steering %s", a->flow.status);
 }
 
 void td_offload_setup(struct td_app *a)
@@ -74,11 +75,12 @@ void td_offload_setup(struct td_app *a)
 				 tkx_off_target_name(cfg->offload_target), err);
 		uint32_t inner;
 		tkx_off_target_of(o->t, &inner);
-		printf("tokexd: offload: matching core %u: target %s%s%s, %u levels, %u book(s)\n", m,
-		       tkx_off_target_name(cfg->offload_target),
-		       cfg->offload_target == CP_OFF_SHADOW ? " of " : "",
-		       cfg->offload_target == CP_OFF_SHADOW ? tkx_off_target_name(inner) : "",
-		       c.n_levels, o->n);
+		tkx_log(TKX_LOG_INFO, "offload",
+			"matching core %u: target %s%s%s, %u levels, %u book(s)", m,
+			tkx_off_target_name(cfg->offload_target),
+			cfg->offload_target == CP_OFF_SHADOW ? " of " : "",
+			cfg->offload_target == CP_OFF_SHADOW ? tkx_off_target_name(inner) : "",
+			c.n_levels, o->n);
 		a->match[m].off = o;
 	}
 }
@@ -114,7 +116,7 @@ void td_offload_print_logs(struct td_app *a)
 		while (o && (k = tkx_off_log_drain(o->t, log, 16)) > 0)
 			for (unsigned i = 0; i < k; i++) {
 				tkx_off_log_format(&log[i], line, sizeof(line));
-				printf("tokexd: offload: core %u: %s\n", m, line);
+				tkx_log(TKX_LOG_INFO, "offload", "core %u: %s", m, line);
 			}
 	}
 }
@@ -155,9 +157,10 @@ void td_offload_close(struct td_app *a)
 			continue;
 		struct tkx_off_stats s;
 		tkx_off_stats_read(o->t, &s);
-		printf("tokexd: offload: core %u: %" PRIu64 " updates, %" PRIu64 " commands, %" PRIu64
-		       " misses, %" PRIu64 " shadow mismatches, %" PRIu64 " engine mismatches\n", m,
-		       s.updates, s.cmds, s.misses, s.shadow_mismatch, s.engine_mismatch);
+		tkx_log(TKX_LOG_INFO, "offload",
+			"core %u: %" PRIu64 " updates, %" PRIu64 " commands, %" PRIu64
+			" misses, %" PRIu64 " shadow mismatches, %" PRIu64 " engine mismatches", m,
+			s.updates, s.cmds, s.misses, s.shadow_mismatch, s.engine_mismatch);
 		tkx_off_close(o->t);
 		free(o);
 		a->match[m].off = NULL;

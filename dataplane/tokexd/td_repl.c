@@ -76,6 +76,7 @@
 #include "jn_link.h"
 #include "td_app.h"
 #include "td_repl.h"
+#include "tkx_log.h"
 
 #define TDR_MAX_PEERS 4
 #define TDR_PEER_RBUF 4096
@@ -278,9 +279,10 @@ int td_repl_bootstrap(struct td_app *a, char *err, size_t len)
 	struct sockaddr_in sa;
 	tdr_addr(&cfg->repl_primary, &sa);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		printf("tokexd: replication: standby: the primary %s is not reachable (%s): starting "
-		       "from this journal (last seq %" PRIu64 "); the link keeps trying\n", where,
-		       strerror(errno), v.last_seq);
+		tkx_log(TKX_LOG_WARN, "replication",
+			"standby: the primary %s is not reachable (%s): starting "
+			"from this journal (last seq %" PRIu64 "); the link keeps trying", where,
+			strerror(errno), v.last_seq);
 		close(fd);
 		return 0;
 	}
@@ -349,14 +351,16 @@ int td_repl_bootstrap(struct td_app *a, char *err, size_t len)
 		if (rc == 0) {
 			a->repl_first_seq = sn.seq + 1;
 			td_repl_g.snapshots_taken++;
-			printf("tokexd: replication: standby: further behind (last seq %" PRIu64 ") than "
-			       "the primary %s keeps: caught up from its snapshot of seq %" PRIu64
-			       " (%" PRIu64 " bytes); this journal starts again at seq %" PRIu64 "\n",
-			       v.last_seq, where, sn.seq, sn.len, sn.seq + 1);
+			tkx_log(TKX_LOG_INFO, "replication",
+				"standby: further behind (last seq %" PRIu64 ") than "
+				"the primary %s keeps: caught up from its snapshot of seq %" PRIu64
+				" (%" PRIu64 " bytes); this journal starts again at seq %" PRIu64,
+				v.last_seq, where, sn.seq, sn.len, sn.seq + 1);
 		}
 	} else if (rc == 0) {
-		printf("tokexd: replication: standby: the primary %s has this journal's next record "
-		       "(seq %" PRIu64 "): following from there\n", where, st.from_seq);
+		tkx_log(TKX_LOG_INFO, "replication",
+			"standby: the primary %s has this journal's next record "
+			"(seq %" PRIu64 "): following from there", where, st.from_seq);
 	}
 	close(fd);
 	if (rc < 0) {
@@ -431,7 +435,7 @@ static void tdr_peer_close(struct td_repl *R, struct tdr_peer *p, int code, cons
 		if (!p->send_busy)
 			(void)!send(p->fd, b, sizeof(b), MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
-	printf("tokexd: replication: standby %s (%s) disconnected: %s\n", p->addr, p->name, why);
+	tkx_log(TKX_LOG_WARN, "replication", "standby %s (%s) disconnected: %s", p->addr, p->name, why);
 	fflush(stdout);
 	tdr_set(R, NULL, "standby %s: %s", p->addr, why);
 	atomic_fetch_add(&R->disconnects, 1);
@@ -509,17 +513,19 @@ static void tdr_hello(struct td_repl *R, struct tdr_peer *p, const struct jn_lin
 		st.from_seq = seq + 1;
 		st.mode = JN_START_SNAPSHOT;
 		atomic_fetch_add(&R->snapshots_sent, 1);
-		printf("tokexd: replication: standby %s (%s) needs seq %" PRIu64 ", before this "
-		       "journal's first (%" PRId64 "): sending the snapshot of seq %" PRIu64
-		       " (%zu bytes) and the journal after it\n", p->addr, p->name, h->last_seq + 1,
-		       first, seq, len);
+		tkx_log(TKX_LOG_INFO, "replication",
+			"standby %s (%s) needs seq %" PRIu64 ", before this "
+			"journal's first (%" PRId64 "): sending the snapshot of seq %" PRIu64
+			" (%zu bytes) and the journal after it", p->addr, p->name, h->last_seq + 1,
+			first, seq, len);
 	} else if (rc < 0) {
 		tdr_peer_close(R, p, JN_BYE_CORRUPT, "cannot read this journal at seq %" PRIu64 ": %s",
 			       st.from_seq, strerror(-rc));
 		return;
 	} else {
-		printf("tokexd: replication: standby %s (%s) follows from seq %" PRIu64 " (durable "
-		       "here: %" PRIu64 ", epoch %u)\n", p->addr, p->name, st.from_seq, durable, epoch);
+		tkx_log(TKX_LOG_INFO, "replication",
+			"standby %s (%s) follows from seq %" PRIu64 " (durable "
+			"here: %" PRIu64 ", epoch %u)", p->addr, p->name, st.from_seq, durable, epoch);
 	}
 	fflush(stdout);
 	p->rd_open = 1;
@@ -647,8 +653,9 @@ static void tdr_pump(struct td_repl *R, struct tdr_peer *p, uint64_t now)
 		 * way, not on disk. */
 		if (R->fault_left <= (uint64_t)n) {
 			recs[R->fault_left - 1].payload[5] ^= 0x20;
-			printf("tokexd: replication: TESTING: seq %" PRIu64 " damaged on the link\n",
-			       recs[R->fault_left - 1].seq);
+			tkx_log(TKX_LOG_WARN, "replication",
+				"TESTING: seq %" PRIu64 " damaged on the link",
+				recs[R->fault_left - 1].seq);
 			R->fault_left = 0;
 		} else {
 			R->fault_left -= (uint64_t)n;
@@ -682,8 +689,9 @@ static void tdr_primary_cqe(struct td_repl *R, uint64_t ud, int res)
 		inet_ntop(AF_INET, &R->acc_addr.sin_addr, ip, sizeof(ip));
 		snprintf(addr, sizeof(addr), "%s:%u", ip, ntohs(R->acc_addr.sin_port));
 		if (p == NULL) {
-			printf("tokexd: replication: refused %s: already %d standbys\n", addr,
-			       TDR_MAX_PEERS);
+			tkx_log(TKX_LOG_WARN, "replication",
+				"refused %s: already %d standbys", addr,
+				TDR_MAX_PEERS);
 			close(res);
 			return;
 		}
@@ -784,9 +792,10 @@ static void tdr_stop_following(struct td_repl *R, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	tdr_set(R, "stopped", "%s", why);
-	printf("tokexd: replication: standby: STOPPED following: %s; not promotable (fix the cause "
-	       "and restart this standby with an empty journal.dir: it catches up from the "
-	       "primary)\n", why);
+	tkx_log(TKX_LOG_ERR, "replication",
+		"standby: STOPPED following: %s; not promotable (fix the cause "
+		"and restart this standby with an empty journal.dir: it catches up from the "
+		"primary)", why);
 	fflush(stdout);
 	atomic_store_explicit(&R->stopped, 1, memory_order_release);
 	if (R->fd >= 0) {
@@ -806,7 +815,7 @@ static void tdr_disconnect(struct td_repl *R, uint64_t retry_ns, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	printf("tokexd: replication: standby: disconnected from the primary: %s\n", why);
+	tkx_log(TKX_LOG_WARN, "replication", "standby: disconnected from the primary: %s", why);
 	fflush(stdout);
 	tdr_set(R, "connecting", "%s", why);
 	atomic_fetch_add(&R->disconnects, 1);
@@ -1118,9 +1127,10 @@ int td_repl_start(struct td_app *a, int cpu, char *err, size_t len)
 			}
 		}
 		R->fault_left = cfg->repl_fault_corrupt;
-		printf("tokexd: replication: primary, epoch %u, standbys connect to %s (a following "
-		       "standby may fall %u KiB of records behind)\n", jn_epoch(a->jn), where,
-		       cfg->repl_send_buffer_kb);
+		tkx_log(TKX_LOG_NOTICE, "replication",
+			"primary, epoch %u, standbys connect to %s (a following "
+			"standby may fall %u KiB of records behind)", jn_epoch(a->jn), where,
+			cfg->repl_send_buffer_kb);
 	} else {
 		tdr_fmt_hp(&cfg->repl_primary, where, sizeof(where));
 		R->rbuf = malloc(TDR_RBUF);
@@ -1136,8 +1146,9 @@ int td_repl_start(struct td_app *a, int cpu, char *err, size_t len)
 		R->fol.epoch = jn_next_seq(a->jn) > 1 ? jn_epoch(a->jn) : 0;
 		atomic_store(&R->applied, R->fol.next_seq - 1);
 		atomic_store(&R->received, R->fol.next_seq - 1);
-		printf("tokexd: replication: STANDBY of %s from seq %" PRIu64 ": order entry and market "
-		       "data muted, the control plane read-only\n", where, R->fol.next_seq);
+		tkx_log(TKX_LOG_NOTICE, "replication",
+			"STANDBY of %s from seq %" PRIu64 ": order entry and market "
+			"data muted, the control plane read-only", where, R->fol.next_seq);
 	}
 	fflush(stdout);
 	a->repl = R;
@@ -1199,11 +1210,12 @@ void td_repl_stop(struct td_app *a)
 	R->lfd = R->fd = -1;
 	struct td_repl_stats s;
 	td_repl_stats(a, &s);
-	printf("tokexd: replication: %s: connects %" PRIu64 " disconnects %" PRIu64 " too_slow %"
-	       PRIu64 " gaps %" PRIu64 " snapshots sent %" PRIu64 " records %" PRIu64
-	       " refused_udp %" PRIu64 "\n", R->role == CP_ROLE_PRIMARY ? "primary" : "standby",
-	       s.connects, s.disconnects, s.too_slow, s.gaps, s.snapshots_sent, s.records,
-	       s.refused_udp);
+	tkx_log(TKX_LOG_INFO, "replication",
+		"%s: connects %" PRIu64 " disconnects %" PRIu64 " too_slow %"
+		PRIu64 " gaps %" PRIu64 " snapshots sent %" PRIu64 " records %" PRIu64
+		" refused_udp %" PRIu64, R->role == CP_ROLE_PRIMARY ? "primary" : "standby",
+		s.connects, s.disconnects, s.too_slow, s.gaps, s.snapshots_sent, s.records,
+		s.refused_udp);
 	if (R->role == CP_ROLE_STANDBY)
 		td_jn_follow_end(a);
 	free(R->rbuf);
@@ -1233,8 +1245,9 @@ int td_repl_follow(struct td_app *a)
 			int rc = td_jn_follow(a, &recs[i], why, sizeof(why));
 			if (rc < 0) {
 				tdr_set(R, "stopped", "%s", why);
-				printf("tokexd: replication: standby: STOPPED following: %s; not "
-				       "promotable\n", why);
+				tkx_log(TKX_LOG_ERR, "replication",
+					"standby: STOPPED following: %s; not "
+					"promotable", why);
 				fflush(stdout);
 				atomic_store_explicit(&R->apply_err, rc, memory_order_release);
 				break;

@@ -34,6 +34,7 @@
 #include <rte_ring.h>
 
 #include "td_app.h"
+#include "tkx_log.h"
 
 #define TD_SESS_RING 64
 #define TD_SESS_PAGE 16   /* sessions per LIST reply batch */
@@ -324,8 +325,9 @@ int td_sess_drop_text(void *arg, uint64_t session_id, char *out, size_t len)
 				   "report to no session (MassCancel ACCOUNT of its firm, or "
 				   "tokexctl cancel, removes them)"
 				 : "it had no resting orders");
-	printf("tokexd: control: operator dropped session %" PRIu64 " (%s, firm %u, slot "
-	       "%u, was %s)\n", session_id, tr, (unsigned)in->firm_id, (unsigned)in->slot,
-	       ss_state_name(in->state));
+	tkx_log(TKX_LOG_NOTICE, "control",
+		"operator dropped session %" PRIu64 " (%s, firm %u, slot "
+		"%u, was %s)", session_id, tr, (unsigned)in->firm_id, (unsigned)in->slot,
+		ss_state_name(in->state));
 	return 0;
 }

@@ -82,6 +82,7 @@
 #include "md_snap.h"
 #include "ss_snap.h"
 #include "td_app.h"
+#include "tkx_log.h"
 
 #define TD_SNAP_MAGIC 0x4e534b54u /* "TKSN" */
 /* 3: one session section for both transports, and the control plane's state. Older
@@ -442,8 +443,9 @@ int td_snap_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		return -rc;
 	}
 	s->th_ok = 1;
-	printf("tokexd: journal: a snapshot every %" PRIu64 " records (buffer %zu bytes), next "
-	       "at seq %" PRIu64 "\n", s->every, cap, s->next_due);
+	tkx_log(TKX_LOG_INFO, "journal",
+		"a snapshot every %" PRIu64 " records (buffer %zu bytes), next "
+		"at seq %" PRIu64, s->every, cap, s->next_due);
 	return 0;
 }
 
@@ -462,26 +464,28 @@ void td_snap_report(struct td_app *a)
 		if (good)
 			snprintf(since, sizeof(since), "the last snapshot written (seq %" PRIu64 ")",
 				 good);
-		printf("tokexd: journal: snapshot of seq %" PRIu64 " failed: %s (%" PRIu64
-		       " snapshot(s) failed since start, %" PRIu64 " since the last report); the "
-		       "journal keeps every record since %s, so nothing is lost but a restart "
-		       "replays more; check %s\n",
-		       __atomic_load_n(&s->st.last_failed_seq, __ATOMIC_RELAXED), strerror((int)e),
-		       failed, failed - s->rep_failed, since, a->cfg.journal_dir);
+		tkx_log(TKX_LOG_WARN, "journal", "snapshot of seq %" PRIu64 " failed: %s (%" PRIu64
+			" snapshot(s) failed since start, %" PRIu64 " since the last report); the "
+			"journal keeps every record since %s, so nothing is lost but a restart "
+			"replays more; check %s",
+			__atomic_load_n(&s->st.last_failed_seq, __ATOMIC_RELAXED), strerror((int)e),
+			failed, failed - s->rep_failed, since, a->cfg.journal_dir);
 		s->rep_failed = failed;
 		s->rep_failing = 1;
 		s->rep_next_ns = now + TD_SNAP_REPORT_NS;
 	} else if (s->rep_failing && failed == s->rep_failed &&
 		   __atomic_load_n(&s->st.last_seq, __ATOMIC_RELAXED) >
 		   __atomic_load_n(&s->st.last_failed_seq, __ATOMIC_RELAXED)) {
-		printf("tokexd: journal: snapshot of seq %" PRIu64 " written: snapshots work again\n",
-		       __atomic_load_n(&s->st.last_seq, __ATOMIC_RELAXED));
+		tkx_log(TKX_LOG_INFO, "journal",
+			"snapshot of seq %" PRIu64 " written: snapshots work again",
+			__atomic_load_n(&s->st.last_seq, __ATOMIC_RELAXED));
 		s->rep_failing = 0;
 	}
 	uint64_t big = __atomic_load_n(&s->st.too_big, __ATOMIC_RELAXED);
 	if (big != s->rep_too_big) {
-		printf("tokexd: journal: BUG: a snapshot did not fit its buffer (%" PRIu64 " so far); "
-		       "none was taken\n", big);
+		tkx_log(TKX_LOG_ERR, "journal",
+			"BUG: a snapshot did not fit its buffer (%" PRIu64 " so far); "
+			"none was taken", big);
 		s->rep_too_big = big;
 	}
 }
@@ -497,18 +501,18 @@ void td_snap_close(struct td_app *a)
 	}
 	if (s->every && s->cap) {
 		const struct td_snap_stats *t = &s->st;
-		printf("tokexd: journal: snapshots taken %" PRIu64 " written %" PRIu64
-		       " skipped_busy %" PRIu64 " failed %" PRIu64 " too_big %" PRIu64
-		       " last_seq %" PRIu64
-		       " last_bytes %" PRIu64 " last_serialize_us %.1f max_serialize_us %.1f"
-		       " max_write_ms %.1f pruned_segments %" PRIu64 " deleted_snapshots %" PRIu64
-		       "%s%s\n",
-		       t->taken, t->written, t->skipped_busy, t->failed, t->too_big, t->last_seq,
-		       t->last_bytes,
-		       (double)t->last_serialize_ns / 1e3, (double)t->max_serialize_ns / 1e3,
-		       (double)t->max_write_ns / 1e6,
-		       t->pruned_segments, t->deleted_snapshots, t->last_error ? " last_error " : "",
-		       t->last_error ? strerror((int)t->last_error) : "");
+		tkx_log(TKX_LOG_INFO, "journal", "snapshots taken %" PRIu64 " written %" PRIu64
+			" skipped_busy %" PRIu64 " failed %" PRIu64 " too_big %" PRIu64
+			" last_seq %" PRIu64
+			" last_bytes %" PRIu64 " last_serialize_us %.1f max_serialize_us %.1f"
+			" max_write_ms %.1f pruned_segments %" PRIu64 " deleted_snapshots %" PRIu64
+			"%s%s",
+			t->taken, t->written, t->skipped_busy, t->failed, t->too_big, t->last_seq,
+			t->last_bytes,
+			(double)t->last_serialize_ns / 1e3, (double)t->max_serialize_ns / 1e3,
+			(double)t->max_write_ns / 1e6,
+			t->pruned_segments, t->deleted_snapshots, t->last_error ? " last_error " : "",
+			t->last_error ? strerror((int)t->last_error) : "");
 	}
 	free(s->buf);
 	s->buf = NULL;
@@ -541,7 +545,7 @@ static int td_snap_set_aside(const char *dir, uint64_t seq, const char *why)
 	snprintf(to, sizeof(to), "%s.%s", from, why);
 	if (rename(from, to) < 0)
 		return -errno;
-	printf("tokexd: journal: %s renamed %s\n", from, to);
+	tkx_log(TKX_LOG_INFO, "journal", "%s renamed %s", from, to);
 	return 0;
 }
 
@@ -666,7 +670,7 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			continue;
 		}
 		if (rc == -ENOENT) {
-			printf("tokexd: journal: no valid snapshot left: replaying the whole journal\n");
+			tkx_log(TKX_LOG_INFO, "journal", "no valid snapshot left: replaying the whole journal");
 			break;
 		}
 		if (rc < 0) {
@@ -678,14 +682,16 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 		/* Newer files that jn_snapshot_latest skipped fail its CRC or length check. */
 		n_files = td_snap_list(dir, files, 8);
 		for (unsigned i = 0; i < n_files && files[i] > seq; i++) {
-			printf("tokexd: journal: snapshot seq %" PRIu64 " is corrupt (CRC or length): "
-			       "skipped\n", files[i]);
+			tkx_log(TKX_LOG_WARN, "journal",
+				"snapshot seq %" PRIu64 " is corrupt (CRC or length): "
+				"skipped", files[i]);
 			td_snap_set_aside(dir, files[i], "corrupt");
 		}
 		if (seq > last_seq) {
-			printf("tokexd: journal: snapshot seq %" PRIu64 " is ahead of the journal (last "
-			       "record %" PRIu64 "): its records never became durable; skipped\n", seq,
-			       last_seq);
+			tkx_log(TKX_LOG_WARN, "journal",
+				"snapshot seq %" PRIu64 " is ahead of the journal (last "
+				"record %" PRIu64 "): its records never became durable; skipped", seq,
+				last_seq);
 			if ((rc = td_snap_set_aside(dir, seq, "ahead")) < 0) {
 				/* Else jn_snapshot_latest() would return it again. */
 				snprintf(err, errlen, "journal %s: cannot move the snapshot of seq %"
@@ -713,8 +719,9 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 				free(buf);
 				return rc;
 			}
-			printf("tokexd: journal: snapshot seq %" PRIu64 " not used: %s; replaying the "
-			       "whole journal\n", seq, why);
+			tkx_log(TKX_LOG_WARN, "journal",
+				"snapshot seq %" PRIu64 " not used: %s; replaying the "
+				"whole journal", seq, why);
 			break;
 		}
 		uint64_t t0 = td_mono_ns(), now = td_now_ns();
@@ -756,11 +763,12 @@ int64_t td_snap_recover(struct td_app *a, uint64_t last_seq, char *err, size_t e
 			struct ss_info in;
 			sessions += ss_session_info(a->ss, slot, &in) == 0 && in.state != SS_FREE;
 		}
-		printf("tokexd: journal: snapshot seq %" PRIu64 " (" TD_SNAP_NAME ", %zu bytes, "
-		       "taken %.1f s before this start) loaded in %.1f ms: %u contract(s), %u "
-		       "resting order(s), %u session(s); replaying from seq %" PRIu64 "\n", seq, seq,
-		       len, now > h.time_ns ? (double)(now - h.time_ns) / 1e9 : 0.0,
-		       (double)(td_mono_ns() - t0) / 1e6, n_ids, orders, sessions, seq + 1);
+		tkx_log(TKX_LOG_INFO, "journal",
+			"snapshot seq %" PRIu64 " (" TD_SNAP_NAME ", %zu bytes, "
+			"taken %.1f s before this start) loaded in %.1f ms: %u contract(s), %u "
+			"resting order(s), %u session(s); replaying from seq %" PRIu64, seq, seq,
+			len, now > h.time_ns ? (double)(now - h.time_ns) / 1e9 : 0.0,
+			(double)(td_mono_ns() - t0) / 1e6, n_ids, orders, sessions, seq + 1);
 		s->last_seq = seq; /* the first new snapshot prunes up to it */
 		free(buf);
 		return (int64_t)seq + 1;

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -483,6 +484,7 @@ static void test_unix_path(void **state)
 }
 
 static const char *tokexctl_path; /* argv[1]: the built tokexctl */
+static int merge_output; /* run_tokexctl: its standard error into its standard output's pipe */
 
 /* Runs tokexctl with args (stdin = the inlen bytes of input) while this thread serves it;
  * returns its exit status with its stdout and stderr in out/errout. */
@@ -499,7 +501,7 @@ static int run_tokexctl_n(struct cp_server *srv, const char *const *args, const 
 	if (pid == 0) {
 		dup2(in_p[0], 0);
 		dup2(out_p[1], 1);
-		dup2(err_p[1], 2);
+		dup2(merge_output ? out_p[1] : err_p[1], 2);
 		close(in_p[1]);
 		close(out_p[0]);
 		close(err_p[0]);
@@ -705,7 +707,7 @@ static void test_help_offline(void **state)
 	assert_non_null(strstr(out, "Without 'confirm'"));
 	const char *const a3[] = {"tokexctl", "-h", NULL};
 	assert_int_equal(run_tokexctl(&srv, a3, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
-	assert_non_null(strstr(out, "Commands: help contracts show spot calendar"));
+	assert_non_null(strstr(out, "Commands: help ping contracts show spot calendar"));
 	const char *const a4[] = {"tokexctl", "-s", none, "help", "frob", NULL};
 	assert_int_equal(run_tokexctl(&srv, a4, NULL, out, sizeof(out), eout, sizeof(eout)), 1);
 	assert_non_null(strstr(eout, "no command 'frob'"));
@@ -718,6 +720,123 @@ static void test_help_offline(void **state)
 				      sizeof(eout)), 0);
 	assert_non_null(strstr(out, "spot\n    The spot month"));
 	cp_server_close(&srv);
+}
+
+/* Line n (0-based) of text as a JSON object (tokexctl --json writes one per line). */
+static json_t *json_line(const char *text, int n)
+{
+	for (; n > 0 && text; n--) {
+		text = strchr(text, '\n');
+		if (text)
+			text++;
+	}
+	assert_non_null(text);
+	json_error_t e;
+	json_t *o = json_loadb(text, strcspn(text, "\n"), 0, &e);
+	if (!o)
+		fail_msg("not a JSON object: %.*s (%s)", (int)strcspn(text, "\n"), text, e.text);
+	assert_true(json_is_object(o));
+	return o;
+}
+
+/* tokexctl: --json for every command (and for failures), ping, help without tokexd in
+ * JSON, batch mode's order of answers and errors in one stream, the exit codes in --help. */
+static void test_tokexctl_json_ping(void **state)
+{
+	(void)state;
+	if (!tokexctl_path) {
+		skip();
+		return;
+	}
+	char path[108], err[256], out[16384], eout[4096];
+	snprintf(path, sizeof(path), "/tmp/tokexctl-json-%d.sock", (int)getpid());
+	X.ident = "tokexd-test pid 42";
+	struct cp_server srv;
+	assert_int_equal(cp_server_open(&srv, path, &X, err, sizeof(err)), 0);
+
+	/* A command's output lines, as an array. */
+	const char *const a1[] = {"tokexctl", "--json", "-s", path, "contracts", NULL};
+	assert_int_equal(run_tokexctl(&srv, a1, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	assert_string_equal(eout, "");
+	json_t *o = json_line(out, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "command")), "contracts");
+	assert_true(json_is_true(json_object_get(o, "ok")));
+	json_t *lines = json_object_get(o, "output");
+	assert_true(json_is_array(lines) && json_array_size(lines) >= 2);
+	assert_non_null(strstr(json_string_value(json_array_get(lines, 1)), "202603"));
+	json_decref(o);
+	/* tokexd's refusal: errno and text, exit 1, nothing on standard error. */
+	const char *const a2[] = {"tokexctl", "-j", "-s", path, "settle", "202603", NULL};
+	assert_int_equal(run_tokexctl(&srv, a2, NULL, out, sizeof(out), eout, sizeof(eout)), 1);
+	assert_string_equal(eout, "");
+	o = json_line(out, 0);
+	assert_true(json_is_false(json_object_get(o, "ok")));
+	assert_true(json_integer_value(json_object_get(o, "errno")) > 0);
+	assert_non_null(strstr(json_string_value(json_object_get(o, "error")),
+			       "contract 202603 is LISTED: cannot settle it"));
+	json_decref(o);
+	/* ping: who answers, and the round trip. */
+	const char *const a3[] = {"tokexctl", "-j", "-s", path, "ping", NULL};
+	assert_int_equal(run_tokexctl(&srv, a3, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	o = json_line(out, 0);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(o, "output"), 0)),
+			    "pong tokexd-test pid 42");
+	assert_true(json_is_real(json_object_get(o, "rtt_us")));
+	assert_true(json_real_value(json_object_get(o, "rtt_us")) > 0);
+	json_decref(o);
+	const char *const a4[] = {"tokexctl", "-s", path, "ping", NULL};
+	assert_int_equal(run_tokexctl(&srv, a4, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	assert_true(strncmp(out, "pong tokexd-test pid 42 (round trip ", 36) == 0);
+	assert_non_null(strstr(out, " us)\n"));
+	/* Batch mode in JSON: an object per line, the refused ones too. */
+	const char *const a5[] = {"tokexctl", "--json", "-s", path, NULL};
+	assert_int_equal(run_tokexctl(&srv, a5, "spot\nfrob\nhelp kill\nping\n", out,
+				      sizeof(out), eout, sizeof(eout)), 1);
+	assert_string_equal(eout, "");
+	const char *want[] = {"spot", "frob", "help kill", "ping"};
+	for (int i = 0; i < 4; i++) {
+		o = json_line(out, i);
+		assert_string_equal(json_string_value(json_object_get(o, "command")), want[i]);
+		assert_int_equal(json_is_true(json_object_get(o, "ok")), i != 1);
+		json_decref(o);
+	}
+	/* Batch mode in text, standard output and error into one pipe: in the commands'
+	 * order. */
+	merge_output = 1;
+	const char *const a6[] = {"tokexctl", "-s", path, NULL};
+	int rc = run_tokexctl(&srv, a6, "spot\nfrob\ncalendar\nhelp frob\nping\n", out,
+			      sizeof(out), eout, sizeof(eout));
+	merge_output = 0;
+	assert_int_equal(rc, 1);
+	const char *p1 = strstr(out, "spot"), *p2 = strstr(out, "tokexctl: frob: unknown command");
+	const char *p3 = p2 ? strstr(p2, "now") : NULL, *p4 = p3 ? strstr(p3, "no command 'frob'") : NULL;
+	const char *p5 = p4 ? strstr(p4, "pong") : NULL;
+	if (!(p1 && p2 && p1 < p2 && p3 && p4 && p5))
+		fail_msg("batch output out of order:\n%s", out);
+	cp_server_close(&srv);
+
+	/* Without tokexd: help in JSON works, a command is a JSON failure with exit 2. */
+	const char *none = "/tmp/tokexctl-no-daemon-here.sock";
+	const char *const b1[] = {"tokexctl", "-j", "-s", none, "help", "ping", NULL};
+	assert_int_equal(run_tokexctl(&srv, b1, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	o = json_line(out, 0);
+	assert_true(json_is_true(json_object_get(o, "ok")));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(o, "output"), 0)),
+			    "ping");
+	json_decref(o);
+	const char *const b2[] = {"tokexctl", "-j", "-s", none, "ping", NULL};
+	assert_int_equal(run_tokexctl(&srv, b2, NULL, out, sizeof(out), eout, sizeof(eout)), 2);
+	o = json_line(out, 0);
+	assert_true(json_is_false(json_object_get(o, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(o, "error")), "is tokexd running?"));
+	json_decref(o);
+	/* The exit codes, in --help. */
+	const char *const b3[] = {"tokexctl", "--help", NULL};
+	assert_int_equal(run_tokexctl(&srv, b3, NULL, out, sizeof(out), eout, sizeof(eout)), 0);
+	assert_non_null(strstr(out, "Exit status:\n  0  every command succeeded\n  1  a command failed"));
+	assert_non_null(strstr(out, "  2  bad usage"));
+	assert_non_null(strstr(out, "  3  the connection was lost"));
+	assert_non_null(strstr(out, "-j, --json"));
 }
 
 /* kill, account and cancel name firms of the configuration; an unknown one used to be
@@ -844,6 +963,7 @@ int main(int argc, char **argv)
 	tokexctl_path = argc > 1 ? argv[1] : NULL;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_tokexctl, setup),
+		cmocka_unit_test_setup(test_tokexctl_json_ping, setup),
 		cmocka_unit_test_setup(test_commands, setup),
 		cmocka_unit_test_setup(test_final_and_delist, setup),
 		cmocka_unit_test_setup(test_list_roll, setup),

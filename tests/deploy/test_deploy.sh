@@ -13,8 +13,12 @@
 #   4. /metrics passes `promtool check metrics`; a real Prometheus (loopback) scrapes it;
 #   5. tokex-mm from the root trades over UDP on the TAP; Prometheus' HTTP API gives the
 #      trade counter back; telemetry's /tokex/contracts are objects, flow_steering whole;
-#   6. SIGTERM: STOPPING=1, exit 0, the log's lines; then dpkg purges the package and
-#      nothing of it is left in the root.
+#   6. an operator's command on the control socket from another uid (65534): logged with
+#      that uid;
+#   7. SIGTERM: STOPPING=1, exit 0, the log: every line with journald's <N> priority prefix
+#      (standard output and error on one stream, JOURNAL_STREAM naming it, as systemd
+#      does), the lines it must have; the text format (UTC time, level) when not under
+#      systemd; then dpkg purges the package and nothing of it is left in the root.
 # Subnets 198.18.140-144.0/24; loopback TCP ports 19400-19449 (metrics, Prometheus, TCP
 # order entry: 10 per subnet). Skips (77) without root, /dev/net/tun, dpkg, socat, curl,
 # promtool or prometheus.
@@ -24,12 +28,13 @@ E2E=${2:?usage: test_deploy.sh BUILD_DIR E2E_CLIENT}
 LABEL=deploy
 . "$(dirname "$0")/../tokexd/e2e_lib.sh"
 e2e_require
-for t in dpkg dpkg-deb cpack socat curl promtool prometheus xxd; do
+for t in dpkg dpkg-deb cpack socat curl promtool prometheus xxd setpriv; do
 	command -v "$t" >/dev/null || skip "$t missing (scripts/setup installs it)"
 done
 [ -f "$BUILD/CPackConfig.cmake" ] || fail "$BUILD has no CPackConfig.cmake (configure it first)"
 
 WORK=$(mktemp -d /tmp/tokex-deploy-XXXXXX)
+chmod 0711 "$WORK" # the operator of step 6 (uid 65534) reaches the control socket in it
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -110,14 +115,18 @@ LOG=$WORK/tokexd.log
 # shellcheck disable=SC2086 # the ExecStart line's words
 set -- ${EXEC//\/usr\/bin\//$R/usr/bin/}
 set -- "${@//\/etc\/tokex\//$R/etc/tokex/}"
-NOTIFY_SOCKET=$NOTIFY RUNTIME_DIRECTORY=$WORK/run STATE_DIRECTORY=$WORK/state \
-	"$@" -- --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
+# What systemd gives a service's standard output and error: one stream to the journal,
+# named by JOURNAL_STREAM (DEV:INO). Not e2e_lib's bare log format: the one a unit gets.
+: >"$LOG"
+JS=$(stat -c '%d:%i' "$LOG")
+env -u TOKEX_LOG_FORMAT NOTIFY_SOCKET="$NOTIFY" JOURNAL_STREAM="$JS" RUNTIME_DIRECTORY="$WORK/run" \
+	STATE_DIRECTORY="$WORK/state" "$@" -- --log-level='*:warning' >>"$LOG" 2>&1 &
 TD_PID=$!
 PIDS+=("$TD_PID")
 ready() { grep -q 'READY=1' "$WORK/notify.log" 2>/dev/null || td_gone; }
 wait_until "$E2E_WAIT_S" ready || fail "no READY=1 on the notify socket in $E2E_WAIT_S s"
 td_gone && fail "tokexd exited during start-up"
-grep -q '^tokexd: ready' "$LOG" || fail "READY=1 came before tokexd said it was ready"
+grep -q '^<5>tokexd: ready' "$LOG" || fail "READY=1 came before tokexd said it was ready (at notice)"
 grep -q 'STATUS=ready: order entry open' "$WORK/notify.log" || fail "no STATUS= with READY=1"
 echo "[deploy] READY=1 on $NOTIFY"
 ip addr add "$KIP/24" dev "$IFACE" || fail "cannot address $IFACE"
@@ -132,7 +141,8 @@ promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.out" 2>&1 ||
 for m in tokex_net_rx_pkts_total tokex_session_neg_ok_total tokex_match_trades_total \
 	tokex_request_reply_seconds_bucket tokex_journal_durable_seconds_count \
 	'tokex_rejects_total{reason="busy"}' tokex_journal_lag_records tokex_build_info \
-	'tokex_session_ends_total{how="client"}' 'tokex_net_drops_total{reason="'; do
+	'tokex_session_ends_total{how="client"}' 'tokex_net_drops_total{reason="' \
+	'tokex_engine_rejects_total{reason="OutsidePriceBand"}' 'tokex_engine_rejects_total{reason="Halted"}'; do
 	grep -qF "$m" "$WORK/metrics.txt" || fail "/metrics lacks $m"
 done
 echo "[deploy] /metrics: $(grep -c '^tokex_' "$WORK/metrics.txt") samples, promtool clean"
@@ -154,7 +164,7 @@ wait_until "$E2E_WAIT_S" scraped || fail "Prometheus did not scrape tokexd: $(ta
 echo "[deploy] Prometheus on 127.0.0.1:$PPORT scrapes tokexd"
 
 # --- 5. trade ------------------------------------------------------------------------------
-CONTRACT=$(sed -n 's/^tokexd: contract \([0-9]*\) .*/\1/p' "$LOG" | head -n 1)
+CONTRACT=$(sed -n 's/^<6>tokexd: contract \([0-9]*\) .*/\1/p' "$LOG" | head -n 1)
 [ -n "$CONTRACT" ] || fail "no contract in tokexd's log"
 timeout -k 5 "$E2E_CLIENT_S" "$R/usr/bin/tokex-mm" --udp "$TIP:7411" --firm 1 --secret "$SECRET" \
 	--contract "$CONTRACT" --orders 12 --take-every 1 --interval 20 --seconds 0 --quiet \
@@ -193,20 +203,53 @@ grep -q '"flow_steering": *\[' "$WORK/stats.json" || fail "flow_steering is not 
 	fail "telemetry /tokex/flow_steering"
 echo "[deploy] telemetry at $TEL: contracts as objects, flow steering whole"
 
-# --- 6. clean stop, the log, removal ------------------------------------------------------
+# --- 6. an operator's action, logged with who -------------------------------------------
+# From uid 65534 (group 0: the socket is 0660 root's), so that the uid logged is the peer's.
+OPS=$WORK/run/tokexd.sock
+for cmd in "halt $CONTRACT" "resume $CONTRACT"; do
+	# shellcheck disable=SC2086 # the command's words
+	setpriv --reuid=65534 --regid=0 --clear-groups "$R/usr/bin/tokexctl" -s "$OPS" $cmd \
+		>"$WORK/ctl.out" 2>&1 || fail "tokexctl $cmd as uid 65534: $(cat "$WORK/ctl.out")"
+done
+setpriv --reuid=65534 --regid=0 --clear-groups "$R/usr/bin/tokexctl" -s "$OPS" contracts \
+	>"$WORK/ctl.out" 2>&1 || fail "tokexctl contracts: $(cat "$WORK/ctl.out")"
+# ping, in JSON: who answers (this package's tokexd), and the round trip.
+"$R/usr/bin/tokexctl" -j -s "$OPS" ping >"$WORK/ping.json" 2>&1 || fail "tokexctl -j ping: $(cat "$WORK/ping.json")"
+grep -Eq '^\{"command":"ping","ok":true,"output":\["pong tokexd [0-9]+\.[0-9]+\.[0-9]+ \(git [^"]*\) pid '"$TD_PID"'"\],"rtt_us":[0-9.e+-]+\}$' \
+	"$WORK/ping.json" || fail "tokexctl -j ping: $(cat "$WORK/ping.json")"
+echo "[deploy] $(cat "$WORK/ping.json")"
+logged() { grep -Eq "^<5>tokexd: control: operator uid 65534 pid [0-9]+: resume $CONTRACT: OK$" "$LOG"; }
+wait_until "$E2E_WAIT_S" logged || fail "the operator's resume is not logged with uid 65534: $(grep operator "$LOG")"
+grep -Eq "^<5>tokexd: control: operator uid 65534 pid [0-9]+: halt $CONTRACT: OK$" "$LOG" ||
+	fail "the operator's halt is not logged with its uid: $(grep operator "$LOG")"
+grep -q "operator .*: contracts" "$LOG" && fail "a read-only command (contracts) was logged as an action"
+echo "[deploy] operator actions logged: $(grep -m 1 'operator uid' "$LOG")"
+
+# --- 7. clean stop, the log, removal ------------------------------------------------------
 kill -TERM "$TD_PID"
 wait_until "$E2E_WAIT_S" td_gone || fail "tokexd did not stop on SIGTERM"
 wait "$TD_PID"
 rc=$?
 [ "$rc" = 0 ] || fail "tokexd exited $rc on SIGTERM"
 grep -q 'STOPPING=1' "$WORK/notify.log" || fail "no STOPPING=1 on the notify socket"
-for l in '^tokexd: ready: port' '^tokexd: metrics: Prometheus endpoint http://127.0.0.1:' \
-	'^tokexd: stats: requests [1-9]' '^tokexd: stopped$'; do
+for l in '^<5>tokexd: ready: port' '^<6>tokexd: metrics: Prometheus endpoint http://127.0.0.1:' \
+	'^<6>tokexd: stats: requests [1-9]' '^<5>tokexd: stopped$' '^<6>tokexd: journal: ' \
+	'^<6>tokexd: config ' '^<5>tokexd: control: '; do
 	grep -Eq "$l" "$LOG" || fail "the log lacks a line /$l/"
 done
-grep -q 'WARNING: firm' "$LOG.err" && fail "the placeholder-secret warning with a real secret"
-grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$LOG.err" && fail "sanitizer report in tokexd's stderr"
-echo "[deploy] SIGTERM: STOPPING=1, exit 0, the log complete"
+grep -q 'WARNING: firm' "$LOG" && fail "the placeholder-secret warning with a real secret"
+grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$LOG" && fail "sanitizer report in tokexd's output"
+# Every line journald would get carries its priority: <N>tokexd: ...
+bad=$(grep -nEv '^<[0-7]>tokexd: ' "$LOG" | head -n 3)
+[ -z "$bad" ] || fail "log lines without a <N>tokexd: priority prefix: $bad"
+echo "[deploy] SIGTERM: STOPPING=1, exit 0, the log complete: $(wc -l <"$LOG") lines, each with" \
+	"its priority ($(grep -oE '^<[0-7]>' "$LOG" | sort | uniq -c | tr -s ' \n' ' '))"
+# Outside systemd (no NOTIFY_SOCKET, no JOURNAL_STREAM): the text format, time and level.
+env -u TOKEX_LOG_FORMAT -u NOTIFY_SOCKET -u JOURNAL_STREAM "$R/usr/bin/tokexd" --config "$CONF" \
+	--ip not-an-address >"$WORK/text.out" 2>"$WORK/text.err" && fail "tokexd took --ip not-an-address"
+grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z err +tokexd: --ip: 'not-an-address' is not an IPv4 address$" \
+	"$WORK/text.err" || fail "the text format's error line: $(cat "$WORK/text.err")"
+echo "[deploy] text format: $(head -n 1 "$WORK/text.err")"
 dpkg --root="$R" --force-script-chrootless --log="$WORK/dpkg.log" -P tokex >"$WORK/dpkg-P.out" 2>&1 ||
 	fail "dpkg -P failed: $(tail -n 5 "$WORK/dpkg-P.out")"
 left=$(find "$R/usr" "$R/etc/tokex" -type f 2>/dev/null | head -n 5)

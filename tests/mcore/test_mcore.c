@@ -162,6 +162,21 @@ static void test_rejects(void **state)
 	run(mc, o);
 	assert_int_equal(got[0].u.reject.reason, TKX_REJ_HALTED);
 	assert_int_equal(mc_set_phase(mc, 4242, TKX_PHASE_HALTED, NOW, &out), -ENOENT);
+	/* Each reject counted under its reason (tokex_engine_rejects_total{reason}), and the
+	 * reasons add up to the total. */
+	uint64_t rej[MC_REJ_REASONS], sum = 0;
+	struct mc_stats st;
+	mc_reject_counts(mc, rej);
+	mc_stats(mc, &st);
+	assert_int_equal(rej[TKX_REJ_TICK], 1);
+	assert_int_equal(rej[TKX_REJ_PRICE_BAND], 1);
+	assert_int_equal(rej[TKX_REJ_MAX_QTY], 1);
+	assert_int_equal(rej[TKX_REJ_UNKNOWN_ORDER], 1);
+	assert_int_equal(rej[TKX_REJ_HALTED], 1);
+	for (unsigned i = 0; i < MC_REJ_REASONS; i++)
+		sum += rej[i];
+	assert_int_equal(sum, st.rejects);
+	assert_int_equal(rej[0], 0);
 }
 
 static void test_cancel_modify_ownership(void **state)

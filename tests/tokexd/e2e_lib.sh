@@ -63,6 +63,10 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # of seconds to start (over 100 s seen with other builds running), a client many times its
 # usual time.
 E2E_WAIT_S=${TKX_E2E_WAIT_S:-300}
+# tokexd's log lines without time and level (tkx_log.h "bare": "tokexd: journal: ..."), so
+# the scripts read them as they are; every tokexd a script starts inherits it. The formats
+# operators see (text, journal) are test_tkx_log's and test_deploy's.
+export TOKEX_LOG_FORMAT=bare
 E2E_CLIENT_S=$((2 * E2E_WAIT_S))
 
 # wait_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (0), or until

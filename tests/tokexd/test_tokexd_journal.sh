@@ -321,9 +321,10 @@ storage)
 	grep -q 'TESTING: write 40 of the journal will fail' "$LOG" || fail "fault not armed"
 	client storage --orders 80 || fail "crash_client storage failed"
 	td_stop_clean
-	grep -q '^tokexd: journal: FAILED (Input/output error)' "$LOG" ||
+	# An error: on standard error.
+	grep -q '^tokexd: journal: FAILED (Input/output error)' "$LOG.err" ||
 		fail "tokexd did not report the journal failure"
-	[ "$(grep -c '^tokexd: journal: FAILED' "$LOG")" = 1 ] || fail "failure reported more than once"
+	[ "$(grep -c '^tokexd: journal: FAILED' "$LOG.err")" = 1 ] || fail "failure reported more than once"
 	sr=$(grep '^tokexd: stats: journal:' "$LOG" | awk '{ for (i = 1; i < NF; i++) if ($i == "storage_rejects") print $(i + 1) }')
 	cs=$(awk '$1 == "CRASH" && $2 == "storage" { print $6 }' "$WORK/client.log")
 	[ -n "$sr" ] && [ "$sr" = "$cs" ] || fail "tokexd counted $sr STORAGE rejects, the client $cs"

@@ -86,7 +86,7 @@ expect_ok "delist ID confirm" help
 grep -qF "Removes a final-settled month" "$OUT" || fail "help does not say what delist does"
 expect_ok "Without 'confirm' it only says what would happen" help delist
 timeout 30 "$CTL" -h >"$OUT" 2>&1 || fail "tokexctl -h failed"
-grep -qF "Commands: help contracts show spot" "$OUT" || fail "tokexctl -h lists no commands"
+grep -qF "Commands: help ping contracts show spot" "$OUT" || fail "tokexctl -h lists no commands"
 ctl contracts
 [ $? = 2 ] || fail "tokexctl contracts without tokexd: not exit 2"
 say "help and -h without tokexd"

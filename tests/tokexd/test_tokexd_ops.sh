@@ -111,14 +111,14 @@ conf "journal:
 first=$(grep -n '^journal:' "$WORK/dup.yaml" | head -n 1 | cut -d: -f1)
 line=$(grep -n '^journal:' "$WORK/dup.yaml" | tail -n 1 | cut -d: -f1)
 refused 2 "$WORK/dup.yaml:$line: journal: given twice (first on line $first)" -c "$WORK/dup.yaml"
-# No file: the demo firms, loudly; a file: no such warning.
+# No file: the demo firms, loudly (a warning: on standard output); a file: no such warning.
 timeout "$E2E_WAIT_S" "$TOKEXD" --print-config >"$WORK/demo.out" 2>"$WORK/demo.err" || fail "tokexd --print-config failed"
-grep -q "WARNING: no configuration file: the built-in demo firms 1 and 2" "$WORK/demo.err" ||
+grep -q "WARNING: no configuration file: the built-in demo firms 1 and 2" "$WORK/demo.out" ||
 	fail "no warning about the demo firms without a configuration file"
 conf "" >"$WORK/tokexd.yaml"
 timeout "$E2E_WAIT_S" "$TOKEXD" -c "$WORK/tokexd.yaml" --print-config >"$WORK/cfg.out" 2>"$WORK/cfg.err" ||
 	fail "tokexd -c --print-config failed: $(cat "$WORK/cfg.err")"
-grep -q "WARNING" "$WORK/cfg.err" && fail "a warning about demo firms with a configuration file"
+grep -q "WARNING" "$WORK/cfg.out" "$WORK/cfg.err" && fail "a warning about demo firms with a configuration file"
 echo "[ops] start: refusals and the demo-firms warning as expected"
 
 # --- socket ---------------------------------------------------------------------------

@@ -165,6 +165,10 @@ fi
 echo "$out" | grep -q "no session 5002 (see 'sessions')" || fail "drop again: $out"
 out=$(pc logon 1 5005) || fail "logon 5005 failed"
 echo "$out" | grep -q '^LOGON 5005 ok next 1$' || fail "firm 1 could not log on 5005: $out"
+# The control thread logs the session's events after the client has its answer: wait for
+# the line.
+negotiated() { [ -n "$(neg_slot "$1")" ]; }
+wait_until "$E2E_WAIT_S" negotiated 5005 || fail "no NEGOTIATED line for 5005 in tokexd's log"
 S5005=$(neg_slot 5005)
 [ "$S5005" = "$(neg_slot 5001)" ] || [ "$S5005" = "$(neg_slot 5002)" ] ||
 	fail "5005 got slot $S5005, neither 5001's nor 5002's"

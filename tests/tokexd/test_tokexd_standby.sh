@@ -280,18 +280,19 @@ start primary
 connected() { [ "$(field "$(ctl primary replication)" standbys)" = 1 ]; }
 wait_until "$E2E_WAIT_S" connected || fail "the standby did not reconnect to the restarted primary"
 client run --orders 1500 --seed 12
-stopped() { grep -q 'STOPPED following' "$WORK"/standby.*.log; }
+# An error: on the standby's standard error (standby.N.log.err).
+stopped() { grep -q 'STOPPED following' "$WORK"/standby.*.log.err; }
 wait_until "$E2E_WAIT_S" stopped || fail "the standby did not stop on the damaged record: $(ctl standby replication)"
 bad=$(sed -n 's/^tokexd: replication: TESTING: seq \([0-9]*\) damaged on the link$/\1/p' "$WORK"/primary.*.log | head -n 1)
 [ -n "$bad" ] || fail "the primary damaged no record"
-grep -q "STOPPED following: seq $bad (seq $bad expected): bad CRC" "$WORK"/standby.*.log ||
-	fail "the standby's log does not name seq $bad and the CRC: $(grep STOPPED "$WORK"/standby.*.log)"
+grep -q "STOPPED following: seq $bad (seq $bad expected): bad CRC" "$WORK"/standby.*.log.err ||
+	fail "the standby's log does not name seq $bad and the CRC: $(grep STOPPED "$WORK"/standby.*.log.err)"
 r=$(ctl standby replication)
 grep -q 'state=stopped promotable=no' <<<"$r" && grep -q "last: seq $bad (seq $bad expected): bad CRC" <<<"$r" ||
 	fail "tokexctl replication: $r"
 last=$(field "$r" applied)
 [ "$last" = $((bad - 1)) ] || fail "the standby applied up to $last, the bad record is $bad"
-echo "[$LABEL] corrupt: $(grep -h 'STOPPED following' "$WORK"/standby.*.log | head -n 1)"
+echo "[$LABEL] corrupt: $(grep -h 'STOPPED following' "$WORK"/standby.*.log.err | head -n 1)"
 
 stop standby TERM
 stop primary TERM
