@@ -25,6 +25,7 @@
 #define CP_MAX_EAL_ARGS 32
 #define CP_STR 128
 #define CP_MAX_ACCOUNTS 64
+#define CP_MAX_ETCD 7 /* replication.etcd endpoints (cp_etcd.h CP_ETCD_MAX_ENDPOINTS) */
 
 enum cp_mode { CP_MODE_RTC = 0, CP_MODE_PIPELINE = 1 };
 /* replication.role (docs/STANDBY.md): none (no replication: no link, today's single node),
@@ -180,6 +181,16 @@ struct cp_config {
 	struct cp_hostport repl_primary;
 	uint32_t repl_send_buffer_kb;  /* default 16384 (16 MiB: ~130 000 records) */
 	uint32_t repl_fault_corrupt;   /* 0 = off */
+	/* The lease (docs/STANDBY.md "Lease and fencing", dataplane/tokexd/td_lease.c): etcd's
+	 * client URLs (none: no lease, no promotion - the first stage's behaviour); the leader
+	 * key (its epoch beside it, <key>/epoch); the lease's TTL in seconds (etcd's unit);
+	 * the margin before the lease could have expired by this node's clock at which a
+	 * primary stops accepting orders (Terminate SHUTDOWN) and after which it sends nothing. */
+	char repl_etcd[CP_MAX_ETCD][CP_STR];
+	uint32_t n_repl_etcd;
+	char repl_etcd_key[CP_STR];    /* default /tokex/leader */
+	uint32_t repl_lease_s;         /* default 5 */
+	uint32_t repl_lease_margin_ms; /* default 1000 */
 
 	struct cp_account_limit accounts[CP_MAX_ACCOUNTS];
 	uint32_t n_accounts;
