@@ -110,7 +110,7 @@ static const struct cp_key cp_keys[] = {
 	U32("limits.vol_halt_s", vol_halt_s, 1, 86400),
 	STR("settlement.index_file", index_file),
 	STR("journal.dir", journal_dir),
-	{"journal.durability", CT_DURABILITY, offsetof(struct cp_config, journal_durability), 0, 0, 2},
+	{"journal.durability", CT_DURABILITY, offsetof(struct cp_config, journal_durability), 0, 0, 3},
 	/* Testing only (fault injection): the Nth write of the journal fails with EIO. */
 	U32("journal.fault_write_after", journal_fault_write, 0, UINT32_MAX),
 	/* A snapshot of the state every N journal records (0 = none); below 100 the RX core
@@ -436,13 +436,15 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 		return 0;
 	}
 	case CT_DURABILITY: {
-		/* The order of jn_durability (JN_SYNC 0, JN_ASYNC 1, JN_NONE 2). */
-		static const char *const names[] = {"sync", "async", "none"};
+		/* The order of jn_durability (JN_SYNC 0, JN_ASYNC 1, JN_NONE 2), then
+		 * CP_DURABILITY_SYNC_REPLICATED (the journal syncs as JN_SYNC). */
+		static const char *const names[] = {"sync", "async", "none", "sync-replicated"};
 		uint32_t d = 0;
-		while (d < 3 && strcmp(s, names[d]) != 0)
+		while (d < 4 && strcmp(s, names[d]) != 0)
 			d++;
-		if (d == 3)
-			return cp_fail(l, n, path, "'%s' is not one of: none, async, sync", s);
+		if (d == 4)
+			return cp_fail(l, n, path, "'%s' is not one of: none, async, sync, "
+				       "sync-replicated", s);
 		memcpy(dst, &d, sizeof(d));
 		return 0;
 	}
@@ -785,6 +787,10 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	      "%s: replication.primary: required for role standby (the primary's ADDR:PORT)", src);
 	CHECK(cfg->repl_role == CP_ROLE_NONE || cfg->journal_dir[0],
 	      "%s: replication: needs a journal (journal.dir): the link carries its records", src);
+	CHECK(cfg->journal_durability != CP_DURABILITY_SYNC_REPLICATED ||
+	      cfg->repl_role != CP_ROLE_NONE,
+	      "%s: journal.durability sync-replicated needs replication (role primary or standby)",
+	      src);
 	CHECK(cfg->repl_role != CP_ROLE_NONE || cfg->n_repl_etcd == 0,
 	      "%s: replication.etcd: a lease needs a role (primary or standby)", src);
 	CHECK(cfg->n_repl_etcd == 0 || cfg->repl_etcd_key[0] == '/',
@@ -985,7 +991,7 @@ int cp_config_key_info(const char *list, size_t i, struct cp_key_info *out)
 		[CT_HEX] = "hex digits", [CT_HHMM] = "HH:MM (local time)",
 		[CT_DATE] = "YYYY-MM-DD", [CT_WINDOW] = "HH:MM-HH:MM",
 		[CT_OFFLOAD] = "none | sw | sim | fpga | shadow",
-		[CT_DURABILITY] = "sync | async | none", [CT_U32_OFF] = "integer, or 0 (off)",
+		[CT_DURABILITY] = "sync | async | none | sync-replicated", [CT_U32_OFF] = "integer, or 0 (off)",
 		[CT_UDP_AUTH] = "required | off", [CT_ROLE] = "primary | standby | none",
 		[CT_HOSTPORT] = "ADDR:PORT (IPv4), or empty (none)"};
 	memset(out, 0, sizeof(*out));
@@ -1040,7 +1046,7 @@ int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_
 	case CT_DURABILITY: {
 		static const char *const mode[] = {"rtc", "pipeline"};
 		static const char *const off[] = {"none", "sw", "sim", "fpga", "shadow"};
-		static const char *const dur[] = {"sync", "async", "none"};
+		static const char *const dur[] = {"sync", "async", "none", "sync-replicated"};
 		memcpy(&u, src, sizeof(u));
 		const char *const *names = k->type == CT_MODE ? mode : k->type == CT_OFFLOAD ? off : dur;
 		snprintf(out, len, "%s", u <= (uint32_t)k->max ? names[u] : "?");

@@ -28,6 +28,9 @@
 #define CP_MAX_ETCD 7 /* replication.etcd endpoints (cp_etcd.h CP_ETCD_MAX_ENDPOINTS) */
 
 enum cp_mode { CP_MODE_RTC = 0, CP_MODE_PIPELINE = 1 };
+/* journal.durability beyond jn_durability's three: sync, and nothing leaves the primary for
+ * a record before a following standby acknowledged it durable too (docs/STANDBY.md). */
+#define CP_DURABILITY_SYNC_REPLICATED 3u
 /* replication.role (docs/STANDBY.md): none (no replication: no link, today's single node),
  * primary (serves standbys on replication.listen), standby (follows replication.primary,
  * order entry and market data muted). */
@@ -164,7 +167,8 @@ struct cp_config {
 	 * journal.snapshot_every: a snapshot of the state every N records (td_snap.c; 0 = none,
 	 * else >= 100), so that recovery replays only what follows the newest one. */
 	char journal_dir[CP_STR];      /* default /var/lib/tokex/journal */
-	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none */
+	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none;
+					  3 sync-replicated (CP_DURABILITY_SYNC_REPLICATED) */
 	uint32_t journal_fault_write;  /* 0 = off */
 	uint32_t journal_stall_ms;     /* no durability progress this long: halt; default 10 000 */
 	uint32_t journal_snapshot_every; /* records; default 1 000 000; 0 = off */

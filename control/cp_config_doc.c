@@ -107,7 +107,9 @@ static const struct cp_doc cp_docs[] = {
 	{"journal.dir", "input journal directory (created if missing); \"\" = no journal: "
 			"nothing survives a restart"},
 	{"journal.durability", "sync: a reply leaves once its request is on disk (fdatasync); "
-			       "async: written, not synced; none: not waited for"},
+			       "async: written, not synced; none: not waited for; "
+			       "sync-replicated: sync, and on the following standby's disk too "
+			       "(while one follows)"},
 	{"journal.fault_write_after", "TESTING ONLY: the Nth journal write fails (EIO); 0 = off"},
 	{"journal.snapshot_every", "a snapshot of the state every N journal records, so that "
 				   "recovery replays only what follows it"},
