@@ -258,6 +258,7 @@ static void tdl_watch(struct td_lease *L)
 	if (kv.found) {
 		pthread_mutex_lock(&L->mu);
 		snprintf(L->holder, sizeof(L->holder), "%s", kv.value);
+		snprintf(L->last, sizeof(L->last), "standby: promotable; the key is held");
 		pthread_mutex_unlock(&L->mu);
 		return;
 	}

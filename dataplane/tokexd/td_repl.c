@@ -40,6 +40,9 @@
  *     not bounded). The primary's RX core never waits on a standby.
  *  4. A primary refuses a standby that holds a newer epoch (BYE FENCED) or records it does
  *     not have (BYE AHEAD).
+ *  5. ... and one whose last record is not this journal's record at that seq: another
+ *     epoch there (BYE AHEAD, "diverged") - a deposed primary's records that no standby
+ *     received, rejoining as a standby. One writer per epoch makes the epoch enough.
  *
  * Seams for the next stage (lease, promotion, sync-replicated; docs/STANDBY.md "What is
  * left"): promotion ends td_repl_follow (td_jn_follow_end numbers the undrained replies),
@@ -486,8 +489,29 @@ static void tdr_hello(struct td_repl *R, struct tdr_peer *p, const struct jn_lin
 			       "it with an empty journal.dir", h->last_seq, durable);
 		return;
 	}
-	struct jn_link_start st = {h->last_seq + 1, durable, epoch, JN_START_JOURNAL};
 	int64_t first = jn_first_seq(a->cfg.journal_dir);
+	/* Invariant 5: its last record must be ours. One writer per epoch: the same epoch at
+	 * the same seq is the same record; another epoch there means it holds records of a
+	 * deposed primary that this journal does not (written after the promotion's seq). */
+	if (h->last_seq && first > 0 && h->last_seq >= (uint64_t)first) {
+		struct jn_reader rd;
+		struct jn_rec rec;
+		char e[256];
+		int n = jn_reader_open(&rd, a->cfg.journal_dir, h->last_seq);
+		if (n == 0) {
+			n = jn_reader_read(&rd, &rec, 1, h->last_seq, e, sizeof(e));
+			jn_reader_close(&rd);
+		}
+		if (n == 1 && rec.epoch != h->epoch) {
+			tdr_peer_close(R, p, JN_BYE_AHEAD, "diverged: its record seq %" PRIu64 " is of "
+				       "epoch %u, this journal's of epoch %u: it holds records of a "
+				       "deposed primary that were never replicated; they are refused "
+				       "(start it with an empty journal.dir to follow)", h->last_seq,
+				       h->epoch, rec.epoch);
+			return;
+		}
+	}
+	struct jn_link_start st = {h->last_seq + 1, durable, epoch, JN_START_JOURNAL};
 	int rc = first > 0 && st.from_seq >= (uint64_t)first
 			 ? jn_reader_open(&p->rd, a->cfg.journal_dir, st.from_seq) : -ENOENT;
 	if (rc == -ENOENT) {
