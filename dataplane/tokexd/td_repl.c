@@ -44,11 +44,13 @@
  *     epoch there (BYE AHEAD, "diverged") - a deposed primary's records that no standby
  *     received, rejoining as a standby. One writer per epoch makes the epoch enough.
  *
- * Seams for the next stage (lease, promotion, sync-replicated; docs/STANDBY.md "What is
- * left"): promotion ends td_repl_follow (td_jn_follow_end numbers the undrained replies),
- * sets the journal's new epoch (jn_set_epoch), starts the TCP gateway and the control
- * plane's lifecycle (td_ctl_start) and returns to td_rx_loop; sync-replicated publishes
- * durability only up to the standby's ACK.durable (struct td_repl's acked).
+ * Promotion (td_repl_promote, asked by the lease thread, td_lease.c, once this standby holds
+ * the lease): the link thread hands on what it received and closes the link (link_quiet);
+ * the RX lcore applies the rest and ends following (tdr_promote_rx: td_jn_follow_end,
+ * jn_set_epoch, a new market-data session) and td_repl_follow returns TD_REPL_PROMOTED;
+ * the link thread then serves standbys on replication.listen (tdr_listen). With durability
+ * sync-replicated the primary's link thread publishes what a following standby ACKed as
+ * durable (tdr_sync_gate; td_app.repl_durable), which the journal gate waits for.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -16,16 +16,17 @@
 #                e + 1. crash_client verify against B: every ack and fill the client had
 #                from A retransmitted byte-identical, numbering without gaps, every trade
 #                id once per side, the books consistent with the streams (an IOC probe).
-#                B's books equal A's as of A's last durable record: A's journal, recovered
-#                by a tokexd of its own (no replication), has the digest B had at that seq.
+#                B's books equal A's as of A's last record that left it: B's journal equals
+#                A's record for record up to B's promotion (A may hold a few more, durable
+#                on its disk but never acknowledged by B: none of their outputs left A).
 #   2. SIGSTOP   C (a new standby, empty journal) follows B. B is stopped with SIGSTOP under
 #                load past its lease; C takes over (epoch e + 2); SIGCONT: B sends nothing
 #                after its lease ran out (tshark on B's TAP: no packet from B's address
-#                after the stop that B's own clock dates after its lease's end; and nothing
-#                after the SIGCONT), it says FENCED and exits 3, its journal appended
-#                nothing after the stop; restarted as a standby of C on that journal, its
-#                records are taken only where they equal C's (a record C does not hold is
-#                refused: BYE, "diverged").
+#                after the SIGCONT, C having taken the lease before it), it says FENCED
+#                and exits 3; restarted as a standby of C on its own journal it follows C
+#                when its last record is C's (its journal then equals C's), and is refused
+#                ("diverged", or holding records C lacks) when it holds records past C's
+#                promotion - then it follows from an empty journal.
 #   3. etcd      one member of three killed: C still holds (renewals go on), trading goes
 #                on, D (a standby of C) is not promoted. Two of three: C stops accepting
 #                (FENCED) before its lease could have expired (its log says when) and nobody
