@@ -165,6 +165,7 @@ struct td_app {
 	_Atomic uint64_t lease_stop_ns;
 	_Atomic uint64_t lease_end_ns;
 	atomic_int fenced;
+	_Atomic uint64_t fenced_ns; /* CLOCK_MONOTONIC when the RX lcore fenced itself */
 	atomic_int promoted;
 	/* journal.durability sync-replicated (td_repl.c, primary's link thread): repl_gate 1
 	 * while a standby follows (caught up); repl_durable the newest seq it acknowledged as

@@ -1066,6 +1066,7 @@ static int td_fence(struct td_rx *r)
 	for (unsigned i = 0; i < r->n_tx; i++)
 		rte_pktmbuf_free(r->tx[i]);
 	r->n_tx = 0;
+	atomic_store(&a->fenced_ns, td_mono_ns());
 	atomic_store(&a->fenced, 1);
 	atomic_store(&a->running, 0);
 	return 1;

@@ -328,10 +328,10 @@ write_cfg C "$S1" standby B
 start C "$S1"
 wait_until "$E2E_WAIT_S" caught_up B C || fail "C did not catch up with B: $(ctl C replication)"
 # the wire: B's TAP, every packet, from now on
-tshark -q -i "${IF[B]}" -w "$WORK/B.pcap" >"$WORK/tshark.log" 2>&1 &
+tshark -q -i "${IF[B]}" -w "$WORK/B.pcap" >"$WORK/tshark.B.log" 2>&1 &
 CAP_PID=$!
-capturing() { grep -q "Capturing on" "$WORK/tshark.log"; }
-wait_until "$E2E_WAIT_S" capturing || fail "tshark did not start: $(cat "$WORK/tshark.log")"
+capturing() { grep -q "Capturing on" "$WORK/tshark.$1.log"; }
+wait_until "$E2E_WAIT_S" capturing B || fail "tshark did not start: $(cat "$WORK/tshark.B.log")"
 rm -f "$WORK/stop" "$WORK/ready"
 client B run --orders 4000 --seed 23 --stop "$WORK/stop" --ready "$WORK/ready" &
 CPID=$!
@@ -424,18 +424,43 @@ role_is C primary || fail "C is not primary any more"
 role_is B standby || fail "B is not a standby any more"
 promoted B && fail "B was promoted with one etcd member down"
 echo "[$LABEL] etcd: one member of three killed: C renews ($(ctl C replication | grep '^lease=' | cut -c1-80)), B follows"
-# Two of three: no quorum. C stops accepting before its lease could have expired; B is
-# never promoted.
+# Two of three: no quorum. C stops accepting before its lease could have expired: the
+# client's live sessions get Terminate SHUTDOWN (tshark on C's TAP, decoded with
+# scripts/wireshark/tokex.lua), C exits FENCED; B is never promoted.
+tshark -q -i "${IF[C]}" -w "$WORK/C.pcap" >"$WORK/tshark.C.log" 2>&1 &
+CAP_PID=$!
+wait_until "$E2E_WAIT_S" capturing C || fail "tshark did not start: $(cat "$WORK/tshark.C.log")"
+rm -f "$WORK/stop" "$WORK/ready"
+client C run --orders 100000 --seed 25 --stop "$WORK/stop" --ready "$WORK/ready" &
+CPID=$!
+wait_until "$E2E_CLIENT_S" client_trading
+[ -f "$WORK/ready" ] || { wait "$CPID"; fail "crash_client did not start trading on C"; }
 T_Q=$(date +%s%N)
 kill -KILL "${ETCD_PIDS[1]}"
 wait "${ETCD_PIDS[1]}" 2>/dev/null
 ETCD_PIDS[1]=
 reap C
 LOG=$(log_of C)
-[ "$RC" = 3 ] || fail "C exited $RC without quorum, not 3 (fenced)"
 T_FENCED=$(date +%s%N)
-echo "[$LABEL] etcd: two of three killed: C fenced itself and exited $((($T_FENCED - T_Q) / 1000000)) ms after the second kill"
+touch "$WORK/stop"
+kill "$CPID" 2>/dev/null # its sessions were ended: its result is not the test's
+wait "$CPID" 2>/dev/null
+sleep 0.5 # tshark's last buffered packets
+kill "$CAP_PID" 2>/dev/null
+wait "$CAP_PID" 2>/dev/null
+CAP_PID=
+[ "$RC" = 3 ] || fail "C exited $RC without quorum, not 3 (fenced)"
 grep -q '^tokexd: lease: cannot renew' "$LOG" || fail "C did not say it could not renew"
+ahead=$(sed -n 's/^tokexd: FENCED: .*fenced_before_end_ms=\(-*[0-9]*\)$/\1/p' "$LOG")
+[ -n "$ahead" ] && [ "$ahead" -ge 0 ] || fail "C did not fence itself before its lease's end (fenced_before_end_ms=$ahead)"
+echo "[$LABEL] etcd: two of three killed: C fenced itself $ahead ms before its lease could have expired, and exited $((($T_FENCED - T_Q) / 1000000)) ms after the second kill"
+LUA=$(cd "$(dirname "$0")/../.." && pwd)/scripts/wireshark/tokex.lua
+HOME=$WORK XDG_CONFIG_HOME=$WORK/config tshark -n -r "$WORK/C.pcap" -X "lua_script:$LUA" \
+	-Y "ip.src == ${TIP[C]} && tokex.terminate.reason == 5" -T fields -e tokex.terminate.session_id \
+	>"$WORK/C.terms" 2>"$WORK/C.terms.err" || fail "tshark could not decode C's capture: $(cat "$WORK/C.terms.err")"
+nterm=$(sort -u "$WORK/C.terms" | grep -c .)
+[ "$nterm" = 2 ] || fail "Terminate SHUTDOWN to $nterm session(s), not the client's 2: $(cat "$WORK/C.terms")"
+echo "[$LABEL] etcd: both live sessions got Terminate SHUTDOWN before C stopped"
 # Nobody promoted: B watched for three leases after C's end.
 end=$((SECONDS + 3 * LEASE_S + 1))
 while [ "$SECONDS" -lt "$end" ]; do
