@@ -73,6 +73,9 @@ struct td_lease {
 	uint64_t next_renew;
 	uint64_t poll_ns;
 	_Atomic uint64_t renewals, failures, acquisitions;
+	uint64_t max_call_ns;  /* the slowest renewal (sent to answered) */
+	uint64_t last_ok_ns;   /* when the last renewal was answered (monotonic) */
+	uint64_t last_try_ns;  /* when the last one was sent */
 	int fail_said;
 	pthread_mutex_t mu; /* the text below (the thread writes, tokexctl reads) */
 	char holder[CP_ETCD_VALUE_MAX];
@@ -194,8 +197,16 @@ static void tdl_hold(struct td_lease *L)
 		return;
 	uint64_t t0 = now;
 	int64_t ttl = 0;
+	L->last_try_ns = t0;
 	int rc = cp_etcd_keepalive(L->e, L->id, &ttl, err, sizeof(err));
+	uint64_t took = td_mono_ns() - t0;
+	if (took > L->max_call_ns)
+		L->max_call_ns = took;
+	if (took > tdl_ttl_ns(L) / 4)
+		tdl_say(L, "a renewal took %" PRIu64 " ms (%s)", took / 1000000,
+			rc == 0 ? "answered" : err);
 	if (rc == 0) {
+		L->last_ok_ns = td_mono_ns();
 		L->ttl_s = ttl;
 		tdl_publish(L, t0);
 		atomic_fetch_add(&L->renewals, 1);
@@ -390,7 +401,20 @@ int td_lease_start(struct td_app *a, int cpu, char *err, size_t len)
 		if (CPU_COUNT(&set))
 			pthread_attr_setaffinity_np(&at, sizeof(set), &set);
 	}
-	int rc = pthread_create(&L->th, &at, tdl_thread, L);
+	/* Real-time priority (SCHED_RR 1) where allowed: the thread sleeps between renewals
+	 * and must wake on time even on a CPU a busy-polling lcore shares (no spare CPU): a
+	 * renewal starved past the margin fences a healthy primary. Without the privilege,
+	 * the normal policy. */
+	struct sched_param sp = {.sched_priority = 1};
+	int rc = -1;
+	if (pthread_attr_setinheritsched(&at, PTHREAD_EXPLICIT_SCHED) == 0 &&
+	    pthread_attr_setschedpolicy(&at, SCHED_RR) == 0 &&
+	    pthread_attr_setschedparam(&at, &sp) == 0)
+		rc = pthread_create(&L->th, &at, tdl_thread, L);
+	if (rc != 0) {
+		pthread_attr_setinheritsched(&at, PTHREAD_INHERIT_SCHED);
+		rc = pthread_create(&L->th, &at, tdl_thread, L);
+	}
 	pthread_attr_destroy(&at);
 	if (rc != 0) {
 		snprintf(err, len, "lease: cannot start its thread: %s", strerror(rc));
@@ -420,9 +444,14 @@ void td_lease_stop(struct td_app *a)
 			printf("tokexd: lease: could not revoke at the stop (%s): it expires by "
 			       "itself\n", err);
 	}
+	uint64_t now = td_mono_ns();
 	printf("tokexd: lease: epoch %u, renewals %" PRIu64 " failures %" PRIu64 " acquisitions %"
-	       PRIu64 "\n", atomic_load(&L->epoch), atomic_load(&L->renewals),
-	       atomic_load(&L->failures), atomic_load(&L->acquisitions));
+	       PRIu64 ", the slowest renewal %" PRIu64 " ms, the last answered %" PRId64 " ms ago, "
+	       "the last sent %" PRId64 " ms ago\n", atomic_load(&L->epoch),
+	       atomic_load(&L->renewals), atomic_load(&L->failures), atomic_load(&L->acquisitions),
+	       L->max_call_ns / 1000000,
+	       L->last_ok_ns ? (int64_t)(now - L->last_ok_ns) / 1000000 : -1,
+	       L->last_try_ns ? (int64_t)(now - L->last_try_ns) / 1000000 : -1);
 	cp_etcd_close(L->e);
 	L->e = NULL;
 	a->lease = NULL;

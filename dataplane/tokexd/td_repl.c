@@ -1351,6 +1351,7 @@ static int tdr_promote_rx(struct td_app *a, struct td_repl *R)
 		atomic_store(&a->running, 0);
 		return 0;
 	}
+	uint64_t last = a->jn_last; /* the last record followed: the new epoch starts after it */
 	td_jn_follow_end(a);
 	td_cps_recovered(a); /* the control thread's copy of the journal's state */
 	int rc = jn_set_epoch(a->jn, epoch);
@@ -1373,7 +1374,6 @@ static int tdr_promote_rx(struct td_app *a, struct td_repl *R)
 	int k = snprintf(num, sizeof(num), ".%u", epoch);
 	snprintf(name, sizeof(name), "%.*s%s", 10 - k, a->cfg.md_session, num);
 	md_pub_new_session(a->md, name, td_now_ns());
-	uint64_t last = a->jn_last;
 	R->role = CP_ROLE_PRIMARY;
 	__atomic_store_n(&a->cfg.repl_role, CP_ROLE_PRIMARY, __ATOMIC_RELEASE);
 	atomic_store(&R->promoted, 1);
