@@ -332,7 +332,7 @@ int td_lease_start(struct td_app *a, int cpu, char *err, size_t len)
 	if (L->e == NULL)
 		return -errno;
 	L->ttl_s = cfg->repl_lease_s;
-	L->poll_ns = (uint64_t)cfg->repl_lease_s * 1000000000ull / 20; /* 5 % of the lease */
+	L->poll_ns = (uint64_t)cfg->repl_lease_s * 1000000000ull / 50; /* 2 % of the lease */
 	if (L->poll_ns < 50000000ull)
 		L->poll_ns = 50000000ull;
 	if (cfg->repl_role == CP_ROLE_PRIMARY) {
