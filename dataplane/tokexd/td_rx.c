@@ -1050,8 +1050,11 @@ static int td_fence(struct td_rx *r)
 	if (stop == 0 || td_mono_ns() < stop)
 		return 0;
 	if (!td_fenced_now(a)) {
-		if (a->jn)
-			td_jn_wait(a); /* what is held is durable: it may go */
+		/* What is held may go once durable (with sync-replicated: on the standby too) -
+		 * waited for only until the lease's end, after which nothing goes anyway. */
+		while (a->jn && !td_jn_halted(a) && !td_fenced_now(a) &&
+		       td_jn_poll(a, 1, td_now_ns()) < a->jn_last)
+			rte_pause();
 		td_hold_release(r);
 		td_tx_flush(r);
 		unsigned cur = 0;

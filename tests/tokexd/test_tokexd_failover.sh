@@ -28,9 +28,12 @@
 #                ("diverged", or holding records C lacks) when it holds records past C's
 #                promotion - then it follows from an empty journal.
 #   3. etcd      one member of three killed: C still holds (renewals go on), trading goes
-#                on, D (a standby of C) is not promoted. Two of three: C stops accepting
+#                on, B (a standby of C) is not promoted. Two of three: C stops accepting
 #                (FENCED) before its lease could have expired (its log says when) and nobody
-#                is promoted while etcd has no quorum (D watched for 3 leases).
+#                is promoted while etcd has no quorum (B watched for 3 leases); the quorum
+#                back, B (which followed C to its end) is promoted, epoch e + 3, and the
+#                firms' streams verify at it. Each node's TCP gateway: a standby's listens
+#                only from its promotion on.
 # Subnets 198.18.150-154.0/24 (a lock per subnet), etcd on 127.0.0.1 ports 19550-19599 (a
 # lock per block of 25). Needs root, /dev/net/tun, etcd, tshark, else exit 77. Every wait
 # is bounded (e2e_lib.sh): a start, a stop, a promotion E2E_WAIT_S, a client E2E_CLIENT_S.
@@ -187,6 +190,9 @@ EOF
 }
 
 N=0
+# Each node's TCP order entry: 127.0.0.1, a port of the block (a standby's gateway starts
+# only at its promotion).
+tcp_port() { echo $((PORTS + 15 + $(printf '%d' "'$1") - 65)); }
 # start NAME SUBNET: tokexd on a TAP of that subnet; 0 ready (its log in LOG).
 start() {
 	local name=$1 net=$2 ifc pid
@@ -196,8 +202,9 @@ start() {
 	ifc=tkxf${net}_$$
 	ifc=${ifc:0:15}
 	IF[$name]=$ifc
-	"$TOKEXD" -c "$WORK/$name.yaml" --vdev "net_tap0,iface=$ifc" --ip "${TIP[$name]}" --no-tcp \
-		--seconds 3600 -- --log-level='*:warning' >"$LOG" 2>"$LOG.err" &
+	"$TOKEXD" -c "$WORK/$name.yaml" --vdev "net_tap0,iface=$ifc" --ip "${TIP[$name]}" \
+		--tcp "127.0.0.1:$(tcp_port "$name")" --seconds 3600 -- --log-level='*:warning' \
+		>"$LOG" 2>"$LOG.err" &
 	pid=$!
 	PID[$name]=$pid
 	TD_PID=$pid
@@ -273,6 +280,7 @@ write_cfg B "$S2" standby A
 start A "$S1"
 grep -q "^tokexd: lease: primary: holds $KEY, epoch 2" "$(log_of A)" || fail "A did not take the lease with epoch 2"
 start B "$S2"
+port_busy "$(tcp_port B)" && fail "the standby B listens for TCP order entry"
 watches_a() { ctl B replication | grep -q '^lease=watching .*holder="epoch=2 '; }
 wait_until "$E2E_WAIT_S" watches_a || fail "B does not watch A's lease: $(ctl B replication)"
 client A run --orders 400 --seed 21 || fail "crash_client run on A failed: $(tail -5 "$WORK/client.log")"
@@ -307,6 +315,8 @@ echo "[$LABEL] kill: FAILOVER measured $FAILOVER_MS ms from kill -9 to B's PROMO
 wait_until "$E2E_WAIT_S" role_is B primary || fail "B's tokexctl does not say primary: $(ctl B replication)"
 EB=$(epoch_of B)
 [ "$EB" = 3 ] || fail "B's epoch is $EB, not 3"
+tcp_open() { port_busy "$(tcp_port B)"; }
+wait_until "$E2E_WAIT_S" tcp_open || fail "B's TCP gateway is not listening after its promotion"
 client B verify || fail "crash_client verify against B (the new primary): $(tail -20 "$WORK/client.log")"
 echo "[$LABEL] kill: the client's acks and fills retransmitted identical by B, no trade twice, books consistent"
 # B's books equal A's as of A's last record that left it: B holds A's journal record for
@@ -462,8 +472,7 @@ reap C
 LOG=$(log_of C)
 T_FENCED=$(date +%s%N)
 touch "$WORK/stop"
-kill "$CPID" 2>/dev/null # its sessions were ended: its result is not the test's
-wait "$CPID" 2>/dev/null
+wait "$CPID" # its sessions were ended (Terminate SHUTDOWN): its result is not the test's
 sleep 0.5 # tshark's last buffered packets
 kill "$CAP_PID" 2>/dev/null
 wait "$CAP_PID" 2>/dev/null
@@ -488,6 +497,16 @@ while [ "$SECONDS" -lt "$end" ]; do
 done
 role_is B standby || fail "B is not a standby: $(ctl B replication)"
 echo "[$LABEL] etcd: without quorum nobody is promoted: $(ctl B replication | grep '^lease_last:')"
+# The quorum back (the two members restarted on their data): B, which followed C to its
+# end, takes the free key and is promoted; the firms' sessions carry on at B.
+etcd_start "$F1"
+etcd_start "$F2"
+wait_until "$E2E_WAIT_S" all_healthy || fail "etcd did not become healthy again"
+LOG=$(log_of B)
+wait_until "$E2E_WAIT_S" promoted B || fail "B was not promoted once etcd had a quorum again: $(ctl B replication)"
+[ "$(epoch_of B)" = 5 ] || fail "B's epoch is $(epoch_of B), not 5"
+client B verify || fail "crash_client verify against B (epoch 5): $(tail -20 "$WORK/client.log")"
+echo "[$LABEL] etcd: the quorum back: B promoted (epoch 5), the firms' streams verified at B"
 stop B TERM
 sanitizers_quiet
 echo "test_tokexd_failover_$MODE: ok (failover $FAILOVER_MS ms, bound $BOUND_MS ms)"
