@@ -114,7 +114,7 @@ static const struct cp_key cp_keys[] = {
 	U32("limits.vol_halt_s", vol_halt_s, 1, 86400),
 	STR("settlement.index_file", index_file),
 	STR("journal.dir", journal_dir),
-	{"journal.durability", CT_DURABILITY, offsetof(struct cp_config, journal_durability), 0, 0, 2},
+	{"journal.durability", CT_DURABILITY, offsetof(struct cp_config, journal_durability), 0, 0, 3},
 	/* Testing only (fault injection): the Nth write of the journal fails with EIO. */
 	U32("journal.fault_write_after", journal_fault_write, 0, UINT32_MAX),
 	/* A snapshot of the state every N journal records (0 = none); below 100 the RX core
@@ -131,6 +131,10 @@ static const struct cp_key cp_keys[] = {
 	U32("replication.send_buffer_kb", repl_send_buffer_kb, 16, 4u << 20),
 	/* Testing only (fault injection): the Nth record the primary sends is damaged. */
 	U32("replication.fault_corrupt_after", repl_fault_corrupt, 0, UINT32_MAX),
+	/* The lease in etcd (replication.etcd, a list, is read beside eal). */
+	STR("replication.etcd_key", repl_etcd_key),
+	U32("replication.lease_s", repl_lease_s, 2, 600),
+	U32("replication.lease_margin_ms", repl_lease_margin_ms, 100, 300000),
 };
 
 /* Lists of scalars: trading.sessions ("HH:MM-HH:MM") and trading.holidays (dates). */
@@ -225,6 +229,9 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->journal_snapshot_every = 1000000; /* ~0.1-1 s of replay at most after it */
 	cfg->journal_stall_ms = 10000; /* a failed disk, not a slow one */
 	cfg->repl_send_buffer_kb = 16384;
+	snprintf(cfg->repl_etcd_key, sizeof(cfg->repl_etcd_key), "/tokex/leader");
+	cfg->repl_lease_s = 5;
+	cfg->repl_lease_margin_ms = 1000;
 
 	/* The product calendar and limits (cp_cal.h, cp_settle.h). */
 	struct cp_cal cal;
@@ -435,13 +442,15 @@ static int cp_set(struct cp_load *l, const struct cp_key *k, void *base, const y
 		return 0;
 	}
 	case CT_DURABILITY: {
-		/* The order of jn_durability (JN_SYNC 0, JN_ASYNC 1, JN_NONE 2). */
-		static const char *const names[] = {"sync", "async", "none"};
+		/* The order of jn_durability (JN_SYNC 0, JN_ASYNC 1, JN_NONE 2), then
+		 * CP_DURABILITY_SYNC_REPLICATED (the journal syncs as JN_SYNC). */
+		static const char *const names[] = {"sync", "async", "none", "sync-replicated"};
 		uint32_t d = 0;
-		while (d < 3 && strcmp(s, names[d]) != 0)
+		while (d < 4 && strcmp(s, names[d]) != 0)
 			d++;
-		if (d == 3)
-			return cp_fail(l, n, path, "'%s' is not one of: none, async, sync", s);
+		if (d == 4)
+			return cp_fail(l, n, path, "'%s' is not one of: none, async, sync, "
+				       "sync-replicated", s);
 		memcpy(dst, &d, sizeof(d));
 		return 0;
 	}
@@ -703,6 +712,28 @@ static int cp_walk(struct cp_load *l, struct cp_config *cfg, const yaml_node_t *
 			else
 				cfg->n_holidays = n;
 			rc = 0;
+		} else if (strcmp(path, "replication.etcd") == 0) {
+			if (vn->type != YAML_SEQUENCE_NODE)
+				return cp_fail(l, vn, path, "expected a list of URLs");
+			uint32_t n = 0;
+			for (yaml_node_item_t *it = vn->data.sequence.items.start;
+			     it < vn->data.sequence.items.top; it++, n++) {
+				yaml_node_t *e = yaml_document_get_node(l->doc, *it);
+				char ipath[160];
+				snprintf(ipath, sizeof(ipath), "%s[%u]", path, n);
+				if (n >= CP_MAX_ETCD)
+					return cp_fail(l, e, ipath, "more than %d endpoints", CP_MAX_ETCD);
+				static const struct cp_key uk = {"", CT_STR, 0, CP_STR, 0, 0};
+				rc = cp_set(l, &uk, cfg->repl_etcd[n], e, ipath);
+				if (rc < 0)
+					return rc;
+				if (strncmp(cfg->repl_etcd[n], "http://", 7) != 0 &&
+				    strncmp(cfg->repl_etcd[n], "https://", 8) != 0)
+					return cp_fail(l, e, ipath, "'%s' is not an http:// or https:// URL "
+						       "(an etcd member's client URL)", cfg->repl_etcd[n]);
+			}
+			cfg->n_repl_etcd = n;
+			rc = 0;
 		} else if (strcmp(path, "eal") == 0 || strcmp(path, "cores.match") == 0) {
 			int is_eal = path[0] == 'e';
 			if (vn->type != YAML_SEQUENCE_NODE)
@@ -762,6 +793,17 @@ int cp_config_check(const struct cp_config *cfg, char *err, size_t errlen)
 	      "%s: replication.primary: required for role standby (the primary's ADDR:PORT)", src);
 	CHECK(cfg->repl_role == CP_ROLE_NONE || cfg->journal_dir[0],
 	      "%s: replication: needs a journal (journal.dir): the link carries its records", src);
+	CHECK(cfg->journal_durability != CP_DURABILITY_SYNC_REPLICATED ||
+	      cfg->repl_role != CP_ROLE_NONE,
+	      "%s: journal.durability sync-replicated needs replication (role primary or standby)",
+	      src);
+	CHECK(cfg->repl_role != CP_ROLE_NONE || cfg->n_repl_etcd == 0,
+	      "%s: replication.etcd: a lease needs a role (primary or standby)", src);
+	CHECK(cfg->n_repl_etcd == 0 || cfg->repl_etcd_key[0] == '/',
+	      "%s: replication.etcd_key: '%s' must start with /", src, cfg->repl_etcd_key);
+	CHECK(cfg->repl_lease_margin_ms * 2ull <= cfg->repl_lease_s * 1000ull,
+	      "%s: replication.lease_margin_ms (%u) must be at most half of lease_s (%u s): the "
+	      "primary renews every third of it", src, cfg->repl_lease_margin_ms, cfg->repl_lease_s);
 	CHECK(cfg->repl_role != CP_ROLE_NONE ||
 	      (!cfg->repl_listen.set && !cfg->repl_primary.set),
 	      "%s: replication: listen or primary given without a role (role: primary or standby)",
@@ -959,7 +1001,7 @@ int cp_config_key_info(const char *list, size_t i, struct cp_key_info *out)
 		[CT_HEX] = "hex digits", [CT_HHMM] = "HH:MM (local time)",
 		[CT_DATE] = "YYYY-MM-DD", [CT_WINDOW] = "HH:MM-HH:MM",
 		[CT_OFFLOAD] = "none | sw | sim | fpga | shadow",
-		[CT_DURABILITY] = "sync | async | none", [CT_U32_OFF] = "integer, or 0 (off)",
+		[CT_DURABILITY] = "sync | async | none | sync-replicated", [CT_U32_OFF] = "integer, or 0 (off)",
 		[CT_UDP_AUTH] = "required | off", [CT_ROLE] = "primary | standby | none",
 		[CT_HOSTPORT] = "ADDR:PORT (IPv4), or empty (none)"};
 	memset(out, 0, sizeof(*out));
@@ -1014,7 +1056,7 @@ int cp_config_get(const struct cp_config *cfg, const char *key, char *out, size_
 	case CT_DURABILITY: {
 		static const char *const mode[] = {"rtc", "pipeline"};
 		static const char *const off[] = {"none", "sw", "sim", "fpga", "shadow"};
-		static const char *const dur[] = {"sync", "async", "none"};
+		static const char *const dur[] = {"sync", "async", "none", "sync-replicated"};
 		memcpy(&u, src, sizeof(u));
 		const char *const *names = k->type == CT_MODE ? mode : k->type == CT_OFFLOAD ? off : dur;
 		snprintf(out, len, "%s", u <= (uint32_t)k->max ? names[u] : "?");

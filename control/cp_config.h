@@ -25,8 +25,12 @@
 #define CP_MAX_EAL_ARGS 32
 #define CP_STR 128
 #define CP_MAX_ACCOUNTS 64
+#define CP_MAX_ETCD 7 /* replication.etcd endpoints (cp_etcd.h CP_ETCD_MAX_ENDPOINTS) */
 
 enum cp_mode { CP_MODE_RTC = 0, CP_MODE_PIPELINE = 1 };
+/* journal.durability beyond jn_durability's three: sync, and nothing leaves the primary for
+ * a record before a following standby acknowledged it durable too (docs/STANDBY.md). */
+#define CP_DURABILITY_SYNC_REPLICATED 3u
 /* replication.role (docs/STANDBY.md): none (no replication: no link, today's single node),
  * primary (serves standbys on replication.listen), standby (follows replication.primary,
  * order entry and market data muted). */
@@ -166,7 +170,8 @@ struct cp_config {
 	 * journal.snapshot_every: a snapshot of the state every N records (td_snap.c; 0 = none,
 	 * else >= 100), so that recovery replays only what follows the newest one. */
 	char journal_dir[CP_STR];      /* default /var/lib/tokex/journal */
-	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none */
+	uint32_t journal_durability;   /* jn_durability: 0 sync (default), 1 async, 2 none;
+					  3 sync-replicated (CP_DURABILITY_SYNC_REPLICATED) */
 	uint32_t journal_fault_write;  /* 0 = off */
 	uint32_t journal_stall_ms;     /* no durability progress this long: halt; default 10 000 */
 	uint32_t journal_snapshot_every; /* records; default 1 000 000; 0 = off */
@@ -183,6 +188,16 @@ struct cp_config {
 	struct cp_hostport repl_primary;
 	uint32_t repl_send_buffer_kb;  /* default 16384 (16 MiB: ~130 000 records) */
 	uint32_t repl_fault_corrupt;   /* 0 = off */
+	/* The lease (docs/STANDBY.md "Lease and fencing", dataplane/tokexd/td_lease.c): etcd's
+	 * client URLs (none: no lease, no promotion - the first stage's behaviour); the leader
+	 * key (its epoch beside it, <key>/epoch); the lease's TTL in seconds (etcd's unit);
+	 * the margin before the lease could have expired by this node's clock at which a
+	 * primary stops accepting orders (Terminate SHUTDOWN) and after which it sends nothing. */
+	char repl_etcd[CP_MAX_ETCD][CP_STR];
+	uint32_t n_repl_etcd;
+	char repl_etcd_key[CP_STR];    /* default /tokex/leader */
+	uint32_t repl_lease_s;         /* default 5 */
+	uint32_t repl_lease_margin_ms; /* default 1000 */
 
 	struct cp_account_limit accounts[CP_MAX_ACCOUNTS];
 	uint32_t n_accounts;

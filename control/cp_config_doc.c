@@ -113,7 +113,9 @@ static const struct cp_doc cp_docs[] = {
 	{"journal.dir", "input journal directory (created if missing); \"\" = no journal: "
 			"nothing survives a restart"},
 	{"journal.durability", "sync: a reply leaves once its request is on disk (fdatasync); "
-			       "async: written, not synced; none: not waited for"},
+			       "async: written, not synced; none: not waited for; "
+			       "sync-replicated: sync, and on the following standby's disk too "
+			       "(while one follows)"},
 	{"journal.fault_write_after", "TESTING ONLY: the Nth journal write fails (EIO); 0 = off"},
 	{"journal.snapshot_every", "a snapshot of the state every N journal records, so that "
 				   "recovery replays only what follows it"},
@@ -127,6 +129,15 @@ static const struct cp_doc cp_docs[] = {
 				       "primary drops it as too slow (it catches up again)"},
 	{"replication.fault_corrupt_after", "TESTING ONLY: the Nth record the primary sends "
 					    "is damaged; 0 = off"},
+	{"replication.etcd", "the lease's arbiter: etcd members' client URLs (three in "
+			     "production); none = no lease and no promotion (docs/STANDBY.md)"},
+	{"replication.etcd_key", "the leader key in etcd (its epoch in <key>/epoch); one per "
+				 "primary/standby pair"},
+	{"replication.lease_s", "the primary's lease in etcd, seconds: a standby takes over "
+				"this long after the primary stopped renewing it"},
+	{"replication.lease_margin_ms", "a primary that cannot renew stops accepting orders "
+					"(Terminate SHUTDOWN) this long before its lease could have "
+					"expired, by its own clock"},
 	{"journal.stall_ms", "durability making no progress this long (ms) while replies wait "
 			     "means a failed disk: the appliance halts (answers STORAGE)"},
 	{"eal", "extra DPDK EAL arguments, one per entry (e.g. \"-a\", \"0000:3b:00.0\", "
@@ -165,7 +176,8 @@ static const struct {
 
 /* The list keys, each placed in its section's mapping (or the top level). */
 static const char *const cp_list_keys[] = {"cores.match", "trading.sessions", "trading.holidays",
-					   "eal", "firms", "contracts", "accounts"};
+					   "replication.etcd", "eal", "firms", "contracts",
+					   "accounts"};
 
 #define N(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -323,6 +335,10 @@ static void cp_list_entry(FILE *f, const struct cp_config *def, const char *key,
 			fprintf(f, "%s\"%s\"", i ? ", " : "", d);
 		}
 		fputs("]\n", f);
+	} else if (strcmp(key, "replication.etcd") == 0) {
+		fprintf(f, "%s# URLs, up to %d; default: none (e.g. [\"http://10.0.0.1:2379\", "
+			"\"http://10.0.0.2:2379\", \"http://10.0.0.3:2379\"])\n%s%s: []\n", ind,
+			CP_MAX_ETCD, ind, leaf);
 	} else if (strcmp(key, "eal") == 0) {
 		fprintf(f, "# text, up to %d entries; default: none\neal: []\n", CP_MAX_EAL_ARGS);
 	} else if (strcmp(key, "firms") == 0) {

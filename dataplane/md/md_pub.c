@@ -565,6 +565,25 @@ int md_pub_tick(struct md_pub *p, uint64_t now)
 	return rc;
 }
 
+int md_pub_new_session(struct md_pub *p, const char *session, uint64_t now)
+{
+	char name[TKX_MD_SESSION_LEN];
+	if (session == NULL || !session[0] || tkx_md_session(name, session))
+		return -EINVAL;
+	close_pkt(p, now);
+	memcpy(p->session, name, sizeof(name));
+	p->tx = p->tail = p->head; /* nothing of the old session is sent or resent */
+	p->next_seq = 1;
+	p->head_seq = 1;
+	p->ended = 0;
+	p->ctl = CTL_NONE;
+	p->snap_active = 0;
+	p->clock_started = 1;
+	p->last_pkt_ns = now;
+	p->next_snap_ns = now; /* subscribers learn every contract's state at once */
+	return 0;
+}
+
 int md_pub_end(struct md_pub *p, uint64_t now)
 {
 	clock_start(p, now);

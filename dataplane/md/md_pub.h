@@ -231,6 +231,13 @@ size_t md_pub_memsize(const struct md_params *p);
  * NULL and errno EINVAL on bad arguments or duplicate contract ids. */
 struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *p);
 
+/* A new session named session (a standby promoted to primary: its subscribers must see
+ * the numbering start again): the OPEN packet closed, everything retained or not yet
+ * handed out forgotten, sequence 1 next, a Snapshot round of every contract due now; the
+ * contracts' state (prices, quantities, phases) kept. Owner thread, before it publishes
+ * under the new name. 0, or -EINVAL (a bad name: nothing changed). */
+int md_pub_new_session(struct md_pub *p, const char *session, uint64_t now);
+
 /* ---- Data path (owner thread) ------------------------------------------------------ */
 
 /*

@@ -2247,6 +2247,18 @@ int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_
 	return 0;
 }
 
+int ss_fence(struct ss_table *t, unsigned *cursor, struct ss_out *out)
+{
+	while (*cursor < t->n_live) {
+		if (!room(out, 1, 0))
+			return -ENOBUFS;
+		uint16_t slot = t->live[(*cursor)++];
+		if (t->sess[slot].state == SS_NEGOTIATED || t->sess[slot].state == SS_ESTABLISHED)
+			send_terminate(t, slot, TKX_TERM_SHUTDOWN, out);
+	}
+	return 0;
+}
+
 /* ---- Set-up ------------------------------------------------------------------------------ */
 
 void ss_params_default(struct ss_params *p)

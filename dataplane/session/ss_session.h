@@ -562,6 +562,16 @@ int ss_disconnect(struct ss_table *t, const struct ss_peer *peer, uint64_t now_n
 int ss_drop(struct ss_table *t, uint64_t session_id, uint64_t now_ns, struct ss_out *out,
 	    struct ss_info *was);
 
+/*
+ * Fencing (a primary whose lease is running out, docs/STANDBY.md): a Terminate SHUTDOWN to
+ * every live session, from *cursor on (start at 0), and nothing else: no state changes, no
+ * SESSION_GONE, nothing to journal - the table is not used for input again (the appliance
+ * stops serving; a standby takes over with the journal's sessions). 0 when every live
+ * session was told, -ENOBUFS when the output is full: flush it and call again (the cursor
+ * says where to go on).
+ */
+int ss_fence(struct ss_table *t, unsigned *cursor, struct ss_out *out);
+
 /* ---- Recovery (owner thread, before the core runs; issue 6) --------------------------- */
 
 /* Puts session_id of firm_id in slot, TERMINATED with empty numbering (next_in, next_out

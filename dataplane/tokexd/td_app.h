@@ -153,7 +153,26 @@ struct td_app {
 	struct td_metrics *metrics; /* the Prometheus endpoint, NULL = none */
 	/* Replication (td_repl.c, issue 14), NULL without a replication section. */
 	struct td_repl *repl;
-	uint64_t repl_first_seq; /* a standby's journal starts here (caught up from a snapshot) */
+	uint64_t repl_first_seq;
+	/* The lease (td_lease.c), NULL without replication.etcd. Its thread publishes the
+	 * deadlines (CLOCK_MONOTONIC; 0 = none: no lease, or a standby not promoted); the RX
+	 * lcore reads them each pass (td_rx.c td_fence): from lease_stop_ns on it accepts
+	 * nothing and ends the sessions (Terminate SHUTDOWN), from lease_end_ns on it sends
+	 * nothing. fenced: 1 the RX lcore fenced itself (the process stops). promoted: set by
+	 * the RX lcore once a standby's promotion is done (the control thread then starts the
+	 * lifecycle). */
+	struct td_lease *lease;
+	_Atomic uint64_t lease_stop_ns;
+	_Atomic uint64_t lease_end_ns;
+	atomic_int fenced;
+	_Atomic uint64_t fenced_ns; /* CLOCK_MONOTONIC when the RX lcore fenced itself */
+	atomic_int promoted;
+	/* journal.durability sync-replicated (td_repl.c, primary's link thread): repl_gate 1
+	 * while a standby follows (caught up); repl_durable the newest seq it acknowledged as
+	 * durable on its disk. The journal gate releases output only up to it then
+	 * (td_journal.c td_jn_released). */
+	atomic_int repl_gate;
+	_Atomic uint64_t repl_durable; /* a standby's journal starts here (caught up from a snapshot) */
 };
 
 
@@ -193,6 +212,9 @@ void td_ctl_apply_fwd(struct td_match *m, struct mc_out *out);
  * recovery, before launch. 0, or -EINVAL with the reason in err (not starting). */
 int td_ctl_clock_setup(struct td_app *a, char *err, size_t len);
 int td_ctl_start(struct td_app *a);                        /* control thread */
+/* A standby promoted (td_app.promoted): the control plane stops being read-only and its
+ * lifecycle and scheduler start from the journal's state, as td_ctl_start's resume. */
+int td_ctl_promote(struct td_app *a);                      /* control thread */
 void td_ctl_run(struct td_app *a, int timeout_ms);
 void td_ctl_stop(struct td_app *a);
 

@@ -522,11 +522,12 @@ static void td_ctl_resume_config(struct td_app *a, int32_t today)
 	}
 }
 
+static int td_ctl_lifecycle(struct td_app *a, int32_t today);
+
 int td_ctl_start(struct td_app *a)
 {
 	struct td_ctl *t = a->ctl;
 	const struct cp_config *cfg = &a->cfg;
-	char err[512];
 
 	struct cp_life_ops ops = {td_ctl_send, td_ctl_log, a};
 	cp_life_init(&t->L, &ops, a->route.n_match);
@@ -572,6 +573,30 @@ int td_ctl_start(struct td_app *a)
 		tkx_log(TKX_LOG_INFO, "control", "standby: read-only, tokexctl on %s", cfg->ctl_socket);
 		return 0;
 	}
+	return td_ctl_lifecycle(a, today);
+}
+
+int td_ctl_promote(struct td_app *a)
+{
+	struct td_ctl *t = a->ctl;
+	const struct cp_config *cfg = &a->cfg;
+	int32_t today;
+	uint32_t minute;
+	t->L.now = td_ctl_clock(t);
+	cp_cal_local(&t->L.cal, t->L.now, &today, &minute);
+	t->X.read_only = NULL;
+	t->X.S = cfg->scheduler ? &t->S : NULL;
+	printf("tokexd: control: promoted: the control plane is this node's now\n");
+	return td_ctl_lifecycle(a, today);
+}
+
+/* The lifecycle, the scheduler and the control plane's journaled state: from the journal
+ * (resuming, or a standby promoted) or from the configuration. */
+static int td_ctl_lifecycle(struct td_app *a, int32_t today)
+{
+	struct td_ctl *t = a->ctl;
+	const struct cp_config *cfg = &a->cfg;
+	char err[512];
 	if (a->cps) {
 		t->X.commit = td_ctl_commit;
 		t->X.commit_arg = a;

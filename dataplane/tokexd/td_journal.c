@@ -232,13 +232,27 @@ static void td_jn_durable_to(struct td_app *a, uint64_t d, uint64_t now)
 		td_hist_add(&a->h_journal, (int64_t)(now - a->jn_t[s & (TD_JN_T_CAP - 1)]));
 }
 
+/* The seq output may leave for: what the journal made durable; with sync-replicated and a
+ * following standby, no further than what that standby acknowledged as durable on its own
+ * disk (td_repl.c publishes repl_durable; no standby following: local durability only). */
+static inline uint64_t td_jn_released(const struct td_app *a)
+{
+	uint64_t d = jn_durable(a->jn);
+	if (atomic_load_explicit(&a->repl_gate, memory_order_acquire)) {
+		uint64_t r = atomic_load_explicit(&a->repl_durable, memory_order_acquire);
+		if (r < d)
+			d = r;
+	}
+	return d;
+}
+
 int td_jn_wait(struct td_app *a)
 {
 	if (a->jn == NULL || a->jn_last <= a->jn_durable || td_jn_halted(a))
 		return td_jn_halted(a); /* halted: never wait again (a stalled disk) */
 	uint64_t end = 0, seen = a->jn_durable;
 	for (;;) {
-		uint64_t d = jn_durable(a->jn);
+		uint64_t d = td_jn_released(a);
 		if (d >= a->jn_last) {
 			td_jn_durable_to(a, d, td_now_ns());
 			a->jn_durable = d;
@@ -269,7 +283,7 @@ int td_jn_wait(struct td_app *a)
 
 uint64_t td_jn_poll(struct td_app *a, int held, uint64_t now)
 {
-	uint64_t d = jn_durable(a->jn);
+	uint64_t d = td_jn_released(a);
 	if (d > a->jn_durable || !held) {
 		if (d > a->jn_durable)
 			td_jn_durable_to(a, d, now);
@@ -747,7 +761,9 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 		return 0;
 	memset(&jc, 0, sizeof(jc));
 	jc.dir = a->cfg.journal_dir;
-	jc.durability = a->cfg.journal_durability;
+	/* sync-replicated: the journal itself syncs; the gate also waits for the standby */
+	jc.durability = a->cfg.journal_durability == CP_DURABILITY_SYNC_REPLICATED
+				? 0 : a->cfg.journal_durability;
 	jc.lock = a->jn_lock; /* held since start (td_journal_lock); the journal owns it now */
 	jc.first_seq = a->repl_first_seq; /* a standby caught up from a snapshot (td_repl.c) */
 	jc.segment_bytes = (uint64_t)a->cfg.journal_segment_kb * 1024;
@@ -886,12 +902,12 @@ int td_journal_open(struct td_app *a, int cpu, char *err, size_t errlen)
 			"TESTING: write %u of the journal will fail with EIO",
 			a->cfg.journal_fault_write);
 	}
-	static const char *const names[] = {"sync", "async", "none"};
+	static const char *const names[] = {"sync", "async", "none", "sync-replicated"};
 	struct jn_stats js;
 	jn_stats(a->jn, &js);
 	tkx_log(TKX_LOG_INFO, "journal",
 		"%s, durability %s, next seq %" PRIu64 ", writer %08x (pid %ld)",
-		a->cfg.journal_dir, names[a->cfg.journal_durability % 3], next, js.writer,
+		a->cfg.journal_dir, names[a->cfg.journal_durability & 3], next, js.writer,
 		(long)getpid());
 	return 0;
 }

@@ -48,8 +48,9 @@
 #include "cp_config_doc.h"
 #include "cp_life.h"
 #include "td_app.h"
-#include "td_repl.h"
 #include "td_gw.h"
+#include "td_lease.h"
+#include "td_repl.h"
 #include "tkx_log.h"
 
 static struct td_app g_app; /* the signal handler's only way in */
@@ -353,7 +354,8 @@ static void td_print_config(const struct cp_config *c, FILE *f)
 	if (c->journal_dir[0])
 		td_cfgf(f, "journal %s durability %s", c->journal_dir,
 			c->journal_durability == 0 ? "sync" :
-			c->journal_durability == 1 ? "async" : "none");
+			c->journal_durability == 1 ? "async" :
+			c->journal_durability == 2 ? "none" : "sync-replicated");
 	else
 		td_cfgf(f, "journal off: nothing survives a restart");
 	if (c->repl_role != CP_ROLE_NONE) {
@@ -434,6 +436,34 @@ static struct rte_ring *td_ring(const char *kind, unsigned a, unsigned b, unsign
 		rte_exit(EXIT_FAILURE, "tokexd: cannot create ring %s: %s\n", name,
 			 rte_strerror(rte_errno));
 	return r;
+}
+
+/* Pipeline mode: the matching lcores (at start, or at a standby's promotion). */
+static void td_launch_match(struct td_app *a)
+{
+	if (a->cfg.mode != CP_MODE_PIPELINE)
+		return;
+	for (uint32_t m = 0; m < a->route.n_match; m++)
+		if (rte_eal_remote_launch(td_match_loop, &a->match[m], a->match[m].lcore) != 0)
+			rte_exit(1, "tokexd: cannot launch matching lcore %u\n", a->match[m].lcore);
+}
+
+/* The TCP gateway's memory (td_gw_create): at start, or at a standby's promotion. */
+static void td_gw_setup(struct td_app *a, const cpu_set_t *allowed)
+{
+	const struct cp_config *cfg = &a->cfg;
+	struct td_gw_conf gc;
+	char err[512];
+	td_gw_conf_default(&gc);
+	gc.ip = cfg->tcp_ip;
+	gc.port = (uint16_t)cfg->tcp_port;
+	gc.max_conns = cfg->tcp_max_conns ? cfg->tcp_max_conns : cfg->max_sessions;
+	gc.max_conns_per_ip = cfg->tcp_max_conns_per_ip;
+	gc.negotiate_ms = cfg->tcp_negotiate_ms;
+	gc.keepalive_max_ms = cfg->keepalive_max_ms;
+	gc.cpu = td_spare_cpu(a, allowed);
+	if (td_gw_create(&a->gw, &gc, err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: tcp gateway: %s\n", err);
 }
 
 /* mc_out for commands applied before launch: they publish nothing worth keeping. */
@@ -593,7 +623,13 @@ static void *td_control(void *arg)
 			   "matching core(s)", a->port.name, a->route.n, a->route.n_match);
 		nt.next_status = td_mono_ns() + TD_STATUS_NS;
 	}
+	int promoted = 0;
 	while (atomic_load(&a->running)) {
+		if (!promoted && atomic_load_explicit(&a->promoted, memory_order_acquire)) {
+			promoted = 1; /* a standby promoted: the lifecycle from the journal's state */
+			if (td_ctl_promote(a) < 0)
+				atomic_store(&a->running, 0);
+		}
 		td_notify_tick(a, &nt);
 		td_ctl_run(a, 50); /* tokexctl commands and the scheduler; waits up to 50 ms */
 		td_print_logs(a);
@@ -854,19 +890,8 @@ int main(int argc, char **argv)
 
 	/* The TCP gateway: the TCP transport of the RX core's sessions (td_gw.h); its memory
 	 * now, its thread and socket once recovery is done. */
-	if (with_gw) {
-		struct td_gw_conf gc;
-		td_gw_conf_default(&gc);
-		gc.ip = cfg->tcp_ip;
-		gc.port = (uint16_t)cfg->tcp_port;
-		gc.max_conns = cfg->tcp_max_conns ? cfg->tcp_max_conns : cfg->max_sessions;
-		gc.max_conns_per_ip = cfg->tcp_max_conns_per_ip;
-		gc.negotiate_ms = cfg->tcp_negotiate_ms;
-		gc.keepalive_max_ms = cfg->keepalive_max_ms;
-		gc.cpu = td_spare_cpu(a, &allowed);
-		if (td_gw_create(&a->gw, &gc, err, sizeof(err)) < 0)
-			rte_exit(1, "tokexd: tcp gateway: %s\n", err);
-	}
+	if (with_gw)
+		td_gw_setup(a, &allowed);
 
 	/* The journal: recovery (replay into the books and sessions) before any traffic,
 	 * the control thread or the gateway. A corrupt journal stops the start here. */
@@ -875,6 +900,10 @@ int main(int argc, char **argv)
 	if (td_repl_bootstrap(a, err, sizeof(err)) < 0)
 		rte_exit(1, "tokexd: %s\n", err);
 	if (td_journal_open(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
+		rte_exit(1, "tokexd: %s\n", err);
+	/* The lease (etcd): a primary takes the leader key and writes under a new epoch from
+	 * here on; a standby watches it. Before the link, so that standbys see the epoch. */
+	if (td_lease_start(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
 		rte_exit(1, "tokexd: %s\n", err);
 	/* The replication link (primary: standbys may connect from now on; standby: follows). */
 	if (td_repl_start(a, td_spare_cpu(a, &allowed), err, sizeof(err)) < 0)
@@ -914,14 +943,25 @@ int main(int argc, char **argv)
 	pthread_attr_destroy(&attr);
 	/* A standby applies its primary's records on the RX lcore, the way recovery does: the
 	 * matching lcores wait for promotion. */
-	if (cfg->mode == CP_MODE_PIPELINE && !td_repl_standby(a))
-		for (uint32_t m = 0; m < a->route.n_match; m++)
-			if (rte_eal_remote_launch(td_match_loop, &a->match[m], a->match[m].lcore) != 0)
-				rte_exit(1, "tokexd: cannot launch matching lcore %u\n", a->match[m].lcore);
-
-	if (td_repl_standby(a))
-		td_repl_follow(a); /* the standby's loop: its primary's records */
-	else
+	int standby = td_repl_standby(a);
+	if (!standby)
+		td_launch_match(a);
+	if (standby && td_repl_follow(a) == TD_REPL_PROMOTED) {
+		/* Promoted (td_lease.c took the lease, td_repl_follow ended following): order
+		 * entry opens - the gateway, the matching lcores, the control plane's lifecycle
+		 * (the control thread, told by `promoted`) - and this lcore runs the RX loop. */
+		if (cfg->tcp_ip) {
+			td_gw_setup(a, &allowed);
+			if (td_gw_launch(a->gw, err, sizeof(err)) < 0)
+				rte_exit(1, "tokexd: tcp gateway: %s\n", err);
+		}
+		td_launch_match(a);
+		atomic_store_explicit(&a->promoted, 1, memory_order_release);
+		tkx_log(TKX_LOG_NOTICE, TKX_LOG_MAIN, "ready: promoted to primary: order entry open");
+		fflush(stdout);
+		standby = 0;
+	}
+	if (!standby)
 		td_rx_loop(a); /* on the main lcore, until a signal or --seconds */
 	if (a->gw && !td_gw_quiet(a->gw))
 		tkx_log(TKX_LOG_WARN, TKX_LOG_MAIN,
@@ -933,18 +973,32 @@ int main(int argc, char **argv)
 	pthread_join(ctl, NULL);
 	td_metrics_stop(a);
 	td_print_logs(a);
+	int fenced = atomic_load(&a->fenced);
+	if (fenced) {
+		/* How far before the lease could have expired (by this node's clock) the RX lcore
+		 * stopped: negative when it woke after it (stopped, paused). */
+		int64_t ahead = (int64_t)(atomic_load(&a->lease_end_ns) - atomic_load(&a->fenced_ns));
+		printf("tokexd: FENCED: the lease could have run out (replication.lease_s %u, "
+		       "margin %u ms): this node accepted nothing more and sends nothing more; a "
+		       "standby takes over. Restart it as a standby. fenced_before_end_ms=%" PRId64
+		       "\n", cfg->repl_lease_s, cfg->repl_lease_margin_ms, ahead / 1000000);
+	}
 	if (a->gw) {
+		if (fenced)
+			td_gw_out_discard(a->gw);
 		td_gw_stop(a->gw);
 		a->gw = NULL;
 	}
+	td_lease_stop(a);
 	td_repl_stop(a);
 	td_journal_report(a);
-	td_ctl_final(a); /* the control plane's state and the calendar's time at the stop */
+	if (!fenced)
+		td_ctl_final(a); /* the control plane's state and the calendar's time at the stop */
 	td_journal_close(a);
 	td_print_stats(a);
 	td_offload_close(a);
 	dp_port_close(&a->port);
 	dp_eal_fini();
 	tkx_log(TKX_LOG_NOTICE, TKX_LOG_MAIN, "stopped");
-	return 0;
+	return fenced ? 3 : 0;
 }

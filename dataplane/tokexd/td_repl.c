@@ -40,12 +40,17 @@
  *     not bounded). The primary's RX core never waits on a standby.
  *  4. A primary refuses a standby that holds a newer epoch (BYE FENCED) or records it does
  *     not have (BYE AHEAD).
+ *  5. ... and one whose last record is not this journal's record at that seq: another
+ *     epoch there (BYE AHEAD, "diverged") - a deposed primary's records that no standby
+ *     received, rejoining as a standby. One writer per epoch makes the epoch enough.
  *
- * Seams for the next stage (lease, promotion, sync-replicated; docs/STANDBY.md "What is
- * left"): promotion ends td_repl_follow (td_jn_follow_end numbers the undrained replies),
- * sets the journal's new epoch (jn_set_epoch), starts the TCP gateway and the control
- * plane's lifecycle (td_ctl_start) and returns to td_rx_loop; sync-replicated publishes
- * durability only up to the standby's ACK.durable (struct td_repl's acked).
+ * Promotion (td_repl_promote, asked by the lease thread, td_lease.c, once this standby holds
+ * the lease): the link thread hands on what it received and closes the link (link_quiet);
+ * the RX lcore applies the rest and ends following (tdr_promote_rx: td_jn_follow_end,
+ * jn_set_epoch, a new market-data session) and td_repl_follow returns TD_REPL_PROMOTED;
+ * the link thread then serves standbys on replication.listen (tdr_listen). With durability
+ * sync-replicated the primary's link thread publishes what a following standby ACKed as
+ * durable (tdr_sync_gate; td_app.repl_durable), which the journal gate waits for.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -75,6 +80,7 @@
 #include "jn_journal.h"
 #include "jn_link.h"
 #include "td_app.h"
+#include "td_lease.h"
 #include "td_repl.h"
 #include "tkx_log.h"
 
@@ -149,12 +155,16 @@ struct td_repl {
 	struct jn_follow fol;
 	uint8_t abuf[JN_LINK_HDR + sizeof(struct jn_link_hello)];
 	size_t alen, aoff;
-	uint64_t next_ack_ns, retry_ns, acked_applied;
+	uint64_t next_ack_ns, retry_ns, acked_applied, acked_durable;
 	struct rte_ring *q;
 	/* shared */
 	_Atomic uint64_t applied, applied_ns, received, primary_durable, sent, acked, lag_us;
 	_Atomic uint64_t connects, disconnects, too_slow, gaps, snapshots_sent, records;
 	atomic_int peers_n, stopped, apply_err;
+	/* promotion (td_repl_promote): the epoch asked for (0 none); the link thread says it
+	 * took its last record (link_quiet); followed: a START came in this run */
+	_Atomic uint32_t promote_epoch;
+	atomic_int link_quiet, followed, promoted;
 	uint64_t refused_udp; /* RX lcore */
 	uint64_t snapshots_taken;
 };
@@ -163,7 +173,8 @@ static struct td_repl td_repl_g;
 
 int td_repl_standby(const struct td_app *a)
 {
-	return a->cfg.repl_role == CP_ROLE_STANDBY;
+	/* acquire: a promotion (the RX lcore's store, tdr_promote_rx) is seen whole */
+	return __atomic_load_n(&a->cfg.repl_role, __ATOMIC_ACQUIRE) == CP_ROLE_STANDBY;
 }
 
 static void tdr_set(struct td_repl *R, const char *state, const char *fmt, ...)
@@ -484,8 +495,29 @@ static void tdr_hello(struct td_repl *R, struct tdr_peer *p, const struct jn_lin
 			       "it with an empty journal.dir", h->last_seq, durable);
 		return;
 	}
-	struct jn_link_start st = {h->last_seq + 1, durable, epoch, JN_START_JOURNAL};
 	int64_t first = jn_first_seq(a->cfg.journal_dir);
+	/* Invariant 5: its last record must be ours. One writer per epoch: the same epoch at
+	 * the same seq is the same record; another epoch there means it holds records of a
+	 * deposed primary that this journal does not (written after the promotion's seq). */
+	if (h->last_seq && first > 0 && h->last_seq >= (uint64_t)first) {
+		struct jn_reader rd;
+		struct jn_rec rec;
+		char e[256];
+		int n = jn_reader_open(&rd, a->cfg.journal_dir, h->last_seq);
+		if (n == 0) {
+			n = jn_reader_read(&rd, &rec, 1, h->last_seq, e, sizeof(e));
+			jn_reader_close(&rd);
+		}
+		if (n == 1 && rec.epoch != h->epoch) {
+			tdr_peer_close(R, p, JN_BYE_AHEAD, "diverged: its record seq %" PRIu64 " is of "
+				       "epoch %u, this journal's of epoch %u: it holds records of a "
+				       "deposed primary that were never replicated; they are refused "
+				       "(start it with an empty journal.dir to follow)", h->last_seq,
+				       h->epoch, rec.epoch);
+			return;
+		}
+	}
+	struct jn_link_start st = {h->last_seq + 1, durable, epoch, JN_START_JOURNAL};
 	int rc = first > 0 && st.from_seq >= (uint64_t)first
 			 ? jn_reader_open(&p->rd, a->cfg.journal_dir, st.from_seq) : -ENOENT;
 	if (rc == -ENOENT) {
@@ -742,6 +774,29 @@ static void tdr_primary_cqe(struct td_repl *R, uint64_t ud, int res)
 	}
 }
 
+/* journal.durability sync-replicated: the journal gate (td_jn_released) releases output
+ * only up to what a following standby acknowledged as durable on its disk - while one
+ * follows (caught up); with none, local durability only (the gate off). */
+static void tdr_sync_gate(struct td_repl *R)
+{
+	struct td_app *a = R->a;
+	if (a->cfg.journal_durability != CP_DURABILITY_SYNC_REPLICATED)
+		return;
+	int on = 0;
+	uint64_t best = 0;
+	for (unsigned i = 0; i < TDR_MAX_PEERS; i++) {
+		const struct tdr_peer *p = &R->peers[i];
+		if (p->state == P_STREAM && p->caught_up && !p->bootstrap) {
+			on = 1;
+			if (p->ack_durable > best)
+				best = p->ack_durable;
+		}
+	}
+	/* release: the seq before the switch that makes the RX lcore read it */
+	atomic_store_explicit(&a->repl_durable, best, memory_order_release);
+	atomic_store_explicit(&a->repl_gate, on, memory_order_release);
+}
+
 static void tdr_primary_loop(struct td_repl *R)
 {
 	while (!atomic_load_explicit(&R->stop, memory_order_relaxed)) {
@@ -776,7 +831,9 @@ static void tdr_primary_loop(struct td_repl *R)
 			}
 		}
 		atomic_store(&R->primary_durable, jn_durable(R->a->jn));
+		tdr_sync_gate(R);
 		tdr_wait(R, tdr_primary_cqe);
+		tdr_sync_gate(R); /* an ACK that came in: output waits for it */
 	}
 }
 
@@ -924,6 +981,7 @@ static void tdr_standby_input(struct td_repl *R)
 				return;
 			}
 			tdr_set(R, "following", "following from seq %" PRIu64, st.from_seq);
+			atomic_store(&R->followed, 1);
 		} else if (h.type == JN_LINK_BEAT && h.len == sizeof(struct jn_link_beat)) {
 			struct jn_link_beat b;
 			memcpy(&b, pl, sizeof(b));
@@ -985,6 +1043,24 @@ static void tdr_standby_loop(struct td_repl *R)
 	tdr_fmt_hp(&a->cfg.repl_primary, where, sizeof(where));
 	while (!atomic_load_explicit(&R->stop, memory_order_relaxed)) {
 		uint64_t now = td_mono_ns();
+		if (atomic_load(&R->promote_epoch)) {
+			/* Promoted: what arrived is checked and handed on, then nothing more is
+			 * taken from the old primary (its lease expired: it sends nothing more). */
+			if (R->fd >= 0 && !R->closing) {
+				tdr_standby_input(R);
+				shutdown(R->fd, SHUT_RDWR);
+				R->closing = 1;
+			}
+			if (R->fd >= 0 && (R->recv_busy || R->send_busy)) {
+				tdr_wait(R, tdr_standby_cqe);
+				continue;
+			}
+			if (R->fd >= 0)
+				close(R->fd);
+			R->fd = -1;
+			atomic_store(&R->peers_n, 0);
+			return;
+		}
 		if (R->fd >= 0 && R->closing && !R->recv_busy && !R->send_busy) {
 			close(R->fd);
 			R->fd = -1;
@@ -1052,10 +1128,13 @@ static void tdr_standby_loop(struct td_repl *R)
 			R->recv_busy = 1;
 		}
 		/* An ACK when something moved (at most every TDR_ACK_NS), or the HELLO. */
-		uint64_t applied = atomic_load(&R->applied);
+		uint64_t applied = atomic_load(&R->applied), durable = jn_durable(a->jn);
 		if (!R->send_busy && R->aoff >= R->alen && now >= R->next_ack_ns &&
-		    (applied != R->acked_applied || now >= R->next_ack_ns + TDR_BEAT_NS)) {
-			struct jn_link_ack ack = {atomic_load(&R->received), jn_durable(a->jn), applied,
+		    (applied != R->acked_applied || durable != R->acked_durable ||
+		     now >= R->next_ack_ns + TDR_BEAT_NS)) {
+			/* durable moving alone is news too: sync-replicated waits for it */
+			R->acked_durable = durable;
+			struct jn_link_ack ack = {atomic_load(&R->received), durable, applied,
 						  td_now_ns()};
 			jn_link_hdr(R->abuf, JN_LINK_ACK, sizeof(ack));
 			memcpy(R->abuf + JN_LINK_HDR, &ack, sizeof(ack));
@@ -1074,13 +1153,71 @@ static void tdr_standby_loop(struct td_repl *R)
 	}
 }
 
+/* A primary's listening socket and per-standby buffers (at start, or after promotion). */
+static int tdr_listen(struct td_repl *R, char *err, size_t len)
+{
+	const struct cp_config *cfg = &R->a->cfg;
+	char where[64];
+	tdr_fmt_hp(&cfg->repl_listen, where, sizeof(where));
+	R->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1, rc;
+	struct sockaddr_in sa;
+	tdr_addr(&cfg->repl_listen, &sa);
+	if (R->lfd < 0 || setsockopt(R->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(R->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(R->lfd, 8) < 0) {
+		rc = -errno;
+		snprintf(err, len, "replication.listen %s: %s (another process on it?)", where,
+			 strerror(-rc));
+		if (R->lfd >= 0)
+			close(R->lfd);
+		R->lfd = -1;
+		return rc;
+	}
+	for (unsigned i = 0; i < TDR_MAX_PEERS; i++) {
+		R->peers[i].fd = -1;
+		R->peers[i].sbuf = malloc(JN_LINK_HDR + TDR_FRAME_RECS * JN_REC_SIZE);
+		if (R->peers[i].sbuf == NULL) {
+			snprintf(err, len, "replication: out of memory");
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static void *tdr_thread(void *arg)
 {
 	struct td_repl *R = arg;
-	if (R->role == CP_ROLE_PRIMARY)
+	if (R->role == CP_ROLE_PRIMARY) {
 		tdr_primary_loop(R);
-	else
-		tdr_standby_loop(R);
+		return NULL;
+	}
+	tdr_standby_loop(R);
+	if (!atomic_load(&R->promote_epoch))
+		return NULL;
+	/* Promoted: the RX lcore applies what was handed on, then ends following. */
+	atomic_store(&R->link_quiet, 1);
+	while (!atomic_load(&R->promoted) && !atomic_load(&R->stop)) {
+		struct timespec d = {0, 1000000};
+		nanosleep(&d, NULL);
+	}
+	if (atomic_load(&R->stop) || !R->a->cfg.repl_listen.set) {
+		tdr_set(R, "primary", "promoted; no replication.listen: no standby can follow");
+		return NULL;
+	}
+	char err[320];
+	if (tdr_listen(R, err, sizeof(err)) < 0) {
+		tdr_set(R, "primary", "promoted, but standbys cannot follow: %s", err);
+		printf("tokexd: replication: promoted, but standbys cannot follow: %s\n", err);
+		fflush(stdout);
+		return NULL;
+	}
+	char where[64];
+	tdr_fmt_hp(&R->a->cfg.repl_listen, where, sizeof(where));
+	tdr_set(R, "listening", "promoted: standbys connect to %s", where);
+	printf("tokexd: replication: primary (promoted), epoch %u, standbys connect to %s\n",
+	       atomic_load(&R->promote_epoch), where);
+	fflush(stdout);
+	tdr_primary_loop(R);
 	return NULL;
 }
 
@@ -1107,25 +1244,9 @@ int td_repl_start(struct td_app *a, int cpu, char *err, size_t len)
 	char where[64];
 	if (R->role == CP_ROLE_PRIMARY) {
 		tdr_fmt_hp(&cfg->repl_listen, where, sizeof(where));
-		R->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int one = 1;
-		struct sockaddr_in sa;
-		tdr_addr(&cfg->repl_listen, &sa);
-		if (R->lfd < 0 || setsockopt(R->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		    bind(R->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(R->lfd, 8) < 0) {
-			rc = -errno;
-			snprintf(err, len, "replication.listen %s: %s (another process on it?)", where,
-				 strerror(-rc));
+		rc = tdr_listen(R, err, len);
+		if (rc < 0)
 			return rc;
-		}
-		for (unsigned i = 0; i < TDR_MAX_PEERS; i++) {
-			R->peers[i].fd = -1;
-			R->peers[i].sbuf = malloc(JN_LINK_HDR + TDR_FRAME_RECS * JN_REC_SIZE);
-			if (R->peers[i].sbuf == NULL) {
-				snprintf(err, len, "replication: out of memory");
-				return -ENOMEM;
-			}
-		}
 		R->fault_left = cfg->repl_fault_corrupt;
 		tkx_log(TKX_LOG_NOTICE, "replication",
 			"primary, epoch %u, standbys connect to %s (a following "
@@ -1228,6 +1349,80 @@ void td_repl_stop(struct td_app *a)
 
 /* ---- the standby's RX lcore ------------------------------------------------------------------ */
 
+/* Promotion on the RX lcore (the journal's producer), after the last record was applied:
+ * the end of following, as the end of recovery (td_jn_follow_end; in pipeline mode the
+ * JN_DRAIN_START record recovery appends), the new epoch, a new market-data session. */
+static int tdr_promote_rx(struct td_app *a, struct td_repl *R)
+{
+	uint32_t epoch = atomic_load(&R->promote_epoch);
+	uint64_t t0 = td_mono_ns();
+	if (atomic_load(&R->apply_err) || atomic_load(&R->stopped)) {
+		printf("tokexd: replication: NOT promoted: this standby stopped following; stopping "
+		       "(the lease is revoked at the stop)\n");
+		fflush(stdout);
+		atomic_store(&a->running, 0);
+		return 0;
+	}
+	uint64_t last = a->jn_last; /* the last record followed: the new epoch starts after it */
+	td_jn_follow_end(a);
+	td_cps_recovered(a); /* the control thread's copy of the journal's state */
+	int rc = jn_set_epoch(a->jn, epoch);
+	if (rc == 0 && a->jn_pipe) {
+		struct jn_drain d = {JN_DRAIN_START, 0, 0, 0};
+		if (td_jn_append(a, JN_T_DRAIN, &d, sizeof(d), td_now_ns()) <= 0)
+			rc = -EIO;
+	}
+	if (rc == 0)
+		rc = td_jn_wait(a);
+	if (rc < 0) {
+		printf("tokexd: replication: NOT promoted: the journal refused epoch %u (%s); "
+		       "stopping\n", epoch, strerror(-rc));
+		fflush(stdout);
+		atomic_store(&a->running, 0);
+		return 0;
+	}
+	/* A new market-data session: the md.session's first characters and the epoch. */
+	char name[16], num[12];
+	int k = snprintf(num, sizeof(num), ".%u", epoch);
+	snprintf(name, sizeof(name), "%.*s%s", 10 - k, a->cfg.md_session, num);
+	md_pub_new_session(a->md, name, td_now_ns());
+	R->role = CP_ROLE_PRIMARY;
+	__atomic_store_n(&a->cfg.repl_role, CP_ROLE_PRIMARY, __ATOMIC_RELEASE);
+	atomic_store(&R->promoted, 1);
+	tdr_set(R, "primary", "promoted at seq %" PRIu64 ", epoch %u", last, epoch);
+	printf("tokexd: replication: PROMOTED: primary of epoch %u from seq %" PRIu64 " (%" PRIu64
+	       " records applied while following), market data session %s; %.1f ms; unix_ns=%"
+	       PRIu64 "\n", epoch, last + 1, atomic_load(&R->records), name,
+	       (double)(td_mono_ns() - t0) / 1e6, td_now_ns());
+	fflush(stdout);
+	return TD_REPL_PROMOTED;
+}
+
+int td_repl_promotable(const struct td_app *a, char *why, size_t len)
+{
+	const struct td_repl *R = a->repl;
+	if (R == NULL || R->role != CP_ROLE_STANDBY) {
+		snprintf(why, len, "not a standby");
+		return 0;
+	}
+	if (atomic_load(&R->stopped) || atomic_load(&R->apply_err)) {
+		snprintf(why, len, "it stopped following (tokexctl replication says why)");
+		return 0;
+	}
+	if (!atomic_load(&R->followed)) {
+		snprintf(why, len, "it has not reached a primary since it started: what it holds "
+			 "may be far behind");
+		return 0;
+	}
+	return 1;
+}
+
+void td_repl_promote(struct td_app *a, uint32_t epoch)
+{
+	if (a->repl)
+		atomic_store(&a->repl->promote_epoch, epoch);
+}
+
 int td_repl_follow(struct td_app *a)
 {
 	struct td_repl *R = a->repl;
@@ -1241,6 +1436,10 @@ int td_repl_follow(struct td_app *a)
 		unsigned n = 0;
 		if (!atomic_load_explicit(&R->apply_err, memory_order_relaxed))
 			n = rte_ring_sc_dequeue_burst_elem(R->q, recs, sizeof(recs[0]), 64, NULL);
+		/* Promoted, and the link took its last record: everything received applied. */
+		if (n == 0 && atomic_load_explicit(&R->link_quiet, memory_order_acquire) &&
+		    rte_ring_count(R->q) == 0)
+			return tdr_promote_rx(a, R);
 		for (unsigned i = 0; i < n; i++) {
 			int rc = td_jn_follow(a, &recs[i], why, sizeof(why));
 			if (rc < 0) {
@@ -1293,7 +1492,7 @@ void td_repl_stats(const struct td_app *a, struct td_repl_stats *s)
 {
 	const struct td_repl *R = a->repl;
 	memset(s, 0, sizeof(*s));
-	s->role = a->cfg.repl_role;
+	s->role = __atomic_load_n(&a->cfg.repl_role, __ATOMIC_ACQUIRE);
 	if (R == NULL)
 		return;
 	s->epoch = a->jn ? jn_epoch(a->jn) : 0;
@@ -1371,6 +1570,8 @@ int td_repl_text(void *app, char *out, size_t len)
 	}
 	if (n < len && reason[0])
 		n += (size_t)snprintf(out + n, len - n, "last: %s\n", reason);
+	if (n < len)
+		n += td_lease_text(a, out + n, len - n);
 	if (n < len)
 		snprintf(out + n, len - n, "counters: connects=%" PRIu64 " disconnects=%" PRIu64
 			 " too_slow=%" PRIu64 " gaps=%" PRIu64 " snapshots_sent=%" PRIu64

@@ -22,13 +22,28 @@
 
 struct td_app;
 
-/* Whether this tokexd is a standby (its order entry and market data muted). */
+/* Whether this tokexd is a standby (its order entry and market data muted); a promoted
+ * standby is a primary from then on. */
 int td_repl_standby(const struct td_app *a);
 
 int td_repl_bootstrap(struct td_app *a, char *err, size_t len);
 /* cpu: the link thread's (-1: any but the RX lcore's). */
 int td_repl_start(struct td_app *a, int cpu, char *err, size_t len);
+/* 0 at the stop; TD_REPL_PROMOTED once promoted (td_repl_promote): the caller starts the
+ * gateway and the matching lcores and runs td_rx_loop(). */
+#define TD_REPL_PROMOTED 1
 int td_repl_follow(struct td_app *a);
+/* The lease thread (td_lease.c): whether this standby may take over - it follows (no bad
+ * record), and it has heard from a primary in this run (a standby that never connected
+ * knows nothing of what the primary did) - with the reason when not. */
+int td_repl_promotable(const struct td_app *a, char *why, size_t len);
+/* The lease thread, once this standby holds the lease with epoch: the link stops following
+ * (its connection closed; nothing more is taken from the old primary), the RX lcore
+ * applies what it received, ends following (td_jn_follow_end), writes under epoch from
+ * then on (jn_set_epoch), starts a new market-data session and returns TD_REPL_PROMOTED
+ * from td_repl_follow(); the link thread then serves standbys on replication.listen (when
+ * set) as a primary. */
+void td_repl_promote(struct td_app *a, uint32_t epoch);
 void td_repl_stop(struct td_app *a);
 int td_repl_text(void *app, char *out, size_t len);
 

@@ -81,10 +81,23 @@ struct td_rx {
 	unsigned n_jgone;
 };
 
+/* The lease (td_lease.c): whether this node may still send. A primary holding a lease
+ * sends nothing once it could have expired (lease_end_ns, by this node's monotonic clock;
+ * checked right before each burst leaves, so that a process stopped and resumed past it
+ * - SIGSTOP, a long pause - sends nothing of what it had made before). No lease: 0. */
+static inline int td_fenced_now(const struct td_app *a)
+{
+	uint64_t end = atomic_load_explicit(&a->lease_end_ns, memory_order_relaxed);
+	return end != 0 && td_mono_ns() >= end;
+}
+
 static void td_tx_flush(struct td_rx *r)
 {
 	if (r->n_tx) {
-		dp_net_tx_burst(&r->app->net, r->app->port.port_id, 0, r->tx, r->n_tx);
+		if (td_fenced_now(r->app))
+			rte_pktmbuf_free_bulk(r->tx, r->n_tx);
+		else
+			dp_net_tx_burst(&r->app->net, r->app->port.port_id, 0, r->tx, r->n_tx);
 		r->n_tx = 0;
 	}
 }
@@ -1026,6 +1039,42 @@ static int td_gw_input_done(struct td_rx *r, uint64_t *end)
 	return td_gw_in_empty(a->gw);
 }
 
+/* The lease's stop point passed (td_app.lease_stop_ns): accept nothing more. While the
+ * lease is still ours, every live session hears Terminate SHUTDOWN (after what is held
+ * became durable and went); then the loop ends and the process stops, sending nothing
+ * more - a standby takes over once the lease expired. Returns 1 when fenced. */
+static int td_fence(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	uint64_t stop = atomic_load_explicit(&a->lease_stop_ns, memory_order_acquire);
+	if (stop == 0 || td_mono_ns() < stop)
+		return 0;
+	if (!td_fenced_now(a)) {
+		/* What is held may go once durable (with sync-replicated: on the standby too) -
+		 * waited for only until the lease's end, after which nothing goes anyway. */
+		while (a->jn && !td_jn_halted(a) && !td_fenced_now(a) &&
+		       td_jn_poll(a, 1, td_now_ns()) < a->jn_last)
+			rte_pause();
+		td_hold_release(r);
+		td_tx_flush(r);
+		unsigned cur = 0;
+		int more;
+		do {
+			more = ss_fence(a->ss, &cur, r->out) < 0;
+			td_send_bufs(r);
+			td_hold_release(r);
+			td_tx_flush(r);
+		} while (more && !td_fenced_now(a));
+	}
+	for (unsigned i = 0; i < r->n_tx; i++)
+		rte_pktmbuf_free(r->tx[i]);
+	r->n_tx = 0;
+	atomic_store(&a->fenced_ns, td_mono_ns());
+	atomic_store(&a->fenced, 1);
+	atomic_store(&a->running, 0);
+	return 1;
+}
+
 int td_rx_loop(void *arg)
 {
 	struct td_app *a = arg;
@@ -1050,12 +1099,16 @@ int td_rx_loop(void *arg)
 	while (atomic_load_explicit(&a->running, memory_order_relaxed) ||
 	       !td_gw_input_done(&r, &gw_end)) {
 		a->rx.loops++;
+		if (td_fence(&r))
+			break;
 		r.now = td_now_ns();
 		uint16_t n = rte_eth_rx_burst(a->port.port_id, 0, pkts, DP_NET_BURST);
 		if (n) {
 			unsigned n_rep = 0;
 			unsigned nd = dp_net_rx(&a->net, pkts, n, r.now, dg, replies, &n_rep);
-			if (n_rep)
+			if (n_rep && td_fenced_now(a))
+				rte_pktmbuf_free_bulk(replies, n_rep);
+			else if (n_rep)
 				dp_net_tx_burst(&a->net, a->port.port_id, 0, replies, n_rep);
 			for (unsigned i = 0; i < nd; i++) {
 				if (dg[i].dst_port == a->cfg.udp_port)
@@ -1108,6 +1161,11 @@ int td_rx_loop(void *arg)
 			 td_pipe_quiesce(&r, TD_QUIESCE_NS) == 0 && ss_held(a->ss) == 0 &&
 			 r.out->n_orders == 0)
 			td_snap_maybe(a, r.now);
+	}
+	if (atomic_load(&a->fenced)) {
+		/* Fenced: nothing more leaves; the matching lcores may stop. */
+		atomic_store_explicit(&a->match_stop, 1, memory_order_release);
+		return 0;
 	}
 	/* Orderly end: the UDP sessions' input stopped with the loop, the TCP ones' is in.
 	 * Pipeline: the matching cores still run; what they were sent is applied and its

@@ -15,6 +15,7 @@
 
 #include <tokex/codec.h>
 #include "td_app.h"
+#include "td_lease.h"
 #include "td_repl.h"
 #include "td_gw.h"
 #include "td_metrics.h"
@@ -184,6 +185,16 @@ static int td_tel_repl(const char *cmd, const char *params, struct rte_tel_data 
 					    "snapshots_taken", "records", "refused_udp"};
 	for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		rte_tel_data_add_dict_u64(d, names[i], v[i]);
+	/* the lease (td_lease.c): held by this node now, ms until it stops accepting */
+	struct td_lease_stats ls;
+	td_lease_stats(a, &ls);
+	const uint64_t lv[] = {ls.on, ls.held, ls.epoch, (uint64_t)(ls.left_ms > 0 ? ls.left_ms : 0),
+			       ls.renewals, ls.failures, ls.acquisitions};
+	static const char *const lnames[] = {"lease_on", "lease_held", "lease_epoch",
+					     "lease_left_ms", "lease_renewals", "lease_failures",
+					     "lease_acquisitions"};
+	for (unsigned i = 0; i < sizeof(lv) / sizeof(lv[0]); i++)
+		rte_tel_data_add_dict_u64(d, lnames[i], lv[i]);
 	return 0;
 }
 

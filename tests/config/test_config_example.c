@@ -19,6 +19,7 @@
 #include "cp_config_doc.h"
 
 static const char *const lists[] = {"cores.match", "trading.sessions", "trading.holidays", "eal",
+				    "replication.etcd",
 				    "firms", "contracts", "accounts"};
 static const char *const item_lists[] = {"firms", "contracts", "accounts"};
 #define N(t) (sizeof(t) / sizeof((t)[0]))

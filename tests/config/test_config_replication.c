@@ -85,10 +85,53 @@ static void test_replication(void **state)
 		   "replication.colour: unknown key");
 }
 
+/* The lease in etcd: the endpoints' list, the key, the TTL and the margin. */
+static void test_lease(void **state)
+{
+	struct cp_config cfg;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(load("replication:\n  role: primary\n  listen: 127.0.0.1:1\n", &cfg, err,
+			      sizeof(err)), 0);
+	assert_int_equal(cfg.n_repl_etcd, 0); /* no lease: the first stage's behaviour */
+	assert_string_equal(cfg.repl_etcd_key, "/tokex/leader");
+	assert_int_equal(cfg.repl_lease_s, 5);
+	assert_int_equal(cfg.repl_lease_margin_ms, 1000);
+	assert_int_equal(load("replication:\n  role: standby\n  primary: 127.0.0.1:1\n"
+			      "  etcd: [\"http://127.0.0.1:19550\", \"http://10.0.0.2:2379/\"]\n"
+			      "  etcd_key: /venue/pair-a\n  lease_s: 2\n  lease_margin_ms: 500\n",
+			      &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_repl_etcd, 2);
+	assert_string_equal(cfg.repl_etcd[0], "http://127.0.0.1:19550");
+	assert_string_equal(cfg.repl_etcd[1], "http://10.0.0.2:2379/");
+	assert_string_equal(cfg.repl_etcd_key, "/venue/pair-a");
+	assert_int_equal(cfg.repl_lease_s, 2);
+	assert_int_equal(cfg.repl_lease_margin_ms, 500);
+
+	expect_err("replication:\n  role: primary\n  listen: 127.0.0.1:1\n  etcd: 127.0.0.1:2379\n",
+		   ":4: replication.etcd: expected a list of URLs");
+	expect_err("replication:\n  role: primary\n  listen: 127.0.0.1:1\n  etcd: [127.0.0.1:2379]\n",
+		   "replication.etcd[0]: '127.0.0.1:2379' is not an http:// or https:// URL");
+	expect_err("replication:\n  role: primary\n  listen: 127.0.0.1:1\n  etcd: [http://a, "
+		   "http://b, http://c, http://d, http://e, http://f, http://g, http://h]\n",
+		   "replication.etcd[7]: more than 7 endpoints");
+	expect_err("replication:\n  etcd: [http://a]\n",
+		   "replication.etcd: a lease needs a role");
+	expect_err("replication:\n  role: primary\n  listen: 127.0.0.1:1\n  etcd: [http://a]\n"
+		   "  etcd_key: leader\n", "replication.etcd_key: 'leader' must start with /");
+	expect_err("replication:\n  role: primary\n  listen: 127.0.0.1:1\n  lease_s: 1\n",
+		   ":4: replication.lease_s: 1 is outside [2, 600]");
+	expect_err("replication:\n  role: primary\n  listen: 127.0.0.1:1\n  lease_s: 2\n"
+		   "  lease_margin_ms: 1500\n",
+		   "replication.lease_margin_ms (1500) must be at most half of lease_s (2 s)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replication),
+		cmocka_unit_test(test_lease),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

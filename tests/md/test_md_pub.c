@@ -908,6 +908,56 @@ static void test_end(void **state)
 	fx_close(&f);
 }
 
+/* A new session (a standby promoted, docs/STANDBY.md): nothing of the old one is handed
+ * out or resent; numbering starts at 1 under the new name with a Snapshot round of every
+ * contract at once; the contracts' state is kept; a bad name changes nothing. */
+static void test_new_session(void **state)
+{
+	struct fx f;
+	struct md_params p;
+	struct dp_event ev[3];
+	struct pkt out[4];
+	const uint8_t *buf;
+	size_t len;
+	struct tkx_md_iter it;
+	unsigned i;
+
+	(void)state;
+	params(&p);
+	p.snapshot_ns = S;
+	fx_open(&f, &p);
+	for (i = 0; i < 3; i++)
+		ev[i] = ev_mixed(i);
+	md_pub_tick(f.p, T0);
+	assert_int_equal(md_pub_add(f.p, ev, 3, T0), 3);
+	md_pub_flush(f.p, T0); /* a packet of the old session, not handed out yet */
+	assert_int_equal(md_pub_new_session(f.p, "", T0 + MS), -EINVAL);
+	assert_int_equal(md_pub_new_session(f.p, "TOOLONGNAME1", T0 + MS), -EINVAL);
+	assert_int_equal(md_pub_new_session(f.p, "NEWSESS.3", T0 + MS), 0);
+	assert_int_equal(md_pub_next_tx(f.p, &buf, &len), 0); /* the old packet is gone */
+	assert_int_equal(md_pub_tick(f.p, T0 + MS), 0); /* the Snapshot round: due now */
+	md_pub_flush(f.p, T0 + MS);
+	assert_int_equal(md_pub_next_tx(f.p, &buf, &len), 1);
+	assert_int_equal(tkx_md_iter_init(&it, buf, len), 0);
+	assert_memory_equal(it.hdr.session, "NEWSESS.3 ", TKX_MD_SESSION_LEN);
+	assert_true(it.hdr.sequence == 1);
+	assert_int_equal(it.hdr.count, 3); /* a Snapshot per contract: their state kept */
+	for (i = 0; i < 3; i++) {
+		struct tkx_msg m;
+		uint64_t seq;
+		assert_int_equal(tkx_md_iter_decode(&it, &m, &seq), 1);
+		assert_true(seq == i + 1);
+		assert_int_equal(m.template_id, TKX_MD_SNAPSHOT);
+	}
+	struct tkx_md_snapshot snap;
+	assert_int_equal(md_pub_contract(f.p, ev[0].u.tob.contract_id, &snap), 0);
+	assert_true(snap.bid_price == ev[0].u.tob.bid_price);
+	/* The old session is another session now: GapReject (first_available 0). */
+	assert_int_equal(request(&f, SESSION, 1, 1, T0 + 2 * MS, out, 4), 1);
+	assert_true(stats(&f).req_wrong_session == 1);
+	fx_close(&f);
+}
+
 /* ---- Re-requests ----------------------------------------------------------------------- */
 
 /* A stream of n mixed records in bursts of `burst`, every packet handed out. */
@@ -1422,6 +1472,7 @@ int main(void)
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_snapshot_rounds),
 		cmocka_unit_test(test_end),
+		cmocka_unit_test(test_new_session),
 		cmocka_unit_test(test_request_in_range),
 		cmocka_unit_test(test_request_evicted),
 		cmocka_unit_test(test_request_cut),

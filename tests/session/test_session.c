@@ -1336,6 +1336,43 @@ static void test_client_terminate(void **state)
 	fx_close(&f);
 }
 
+/* Fencing (ss_fence): a Terminate SHUTDOWN to every live session - established or only
+ * negotiated - and nothing else: no SESSION_GONE, no state change; a full output is
+ * resumed from the cursor. */
+static void test_fence(void **state)
+{
+	struct fx f;
+	struct ss_peer p1 = peer_n(1), p2 = peer_n(2), p3 = peer_n(3);
+	struct dg d = { .n = 0 };
+	struct omsg o[MAX_OMSGS];
+	unsigned s1, s2, cur = 0;
+
+	(void)state;
+	fx_udp(&f);
+	s1 = open_session(&f, &p1, 100, 1, 1000, 1); /* cancel on disconnect: no GONE either */
+	s2 = open_session(&f, &p2, 200, 1, 1000, 0);
+	dg_negotiate(&d, 300, 7, f.now, FIRM7);
+	assert_int_equal(rx1(&f, &p3, &d).template_id, TKX_NEGOTIATION_RESPONSE);
+	ss_out_reset(f.out);
+	/* a full output: -ENOBUFS, nothing lost, resumed where it stopped */
+	f.out->n_bufs = SS_OUT_BUFS;
+	assert_int_equal(ss_fence(f.t, &cur, f.out), -ENOBUFS);
+	assert_int_equal(cur, 0);
+	f.out->n_bufs = 0;
+	assert_int_equal(ss_fence(f.t, &cur, f.out), 0);
+	assert_int_equal(cur, 3);
+	unsigned n = parse(&f, o), shut = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (o[i].m.template_id == TKX_TERMINATE && o[i].m.terminate.reason == TKX_TERM_SHUTDOWN)
+			shut++;
+	assert_int_equal(n, 3);
+	assert_int_equal(shut, 3);
+	assert_int_equal(f.out->n_orders, 0);
+	assert_int_equal(info(&f, s1).state, SS_ESTABLISHED);
+	assert_int_equal(info(&f, s2).state, SS_ESTABLISHED);
+	fx_close(&f);
+}
+
 static void test_reestablish_continues(void **state)
 {
 	static uint8_t copies[64][SS_MSG_MAX];
@@ -2337,6 +2374,7 @@ int main(void)
 		cmocka_unit_test(test_negotiated_expiry),
 		cmocka_unit_test(test_throttle),
 		cmocka_unit_test(test_client_terminate),
+		cmocka_unit_test(test_fence),
 		cmocka_unit_test(test_reestablish_continues),
 		cmocka_unit_test(test_numbering_hole_in_burst),
 		cmocka_unit_test(test_malformed_prefix),
