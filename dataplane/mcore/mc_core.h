@@ -18,12 +18,6 @@
  *  2. The engine's owner word (self-trade prevention) is firm_id << 32 | account, or 0
  *     when the account is 0; its user word is the order's cl_ord_id.
  *  3. Trade ids count from 1 per contract.
- *  5. Order types: a NEW's iceberg show and stop price come in dp_order's scope/order_id
- *     (dp_msg.h DP_NEW_*). A held stop order that a trade elects gets StopElected (207) to
- *     its own session, then its Fills; one the engine cannot enter once elected (IOC/FOK
- *     in an auction, a limit outside a moved band) gets Cancelled ELECTED_REFUSED. An
- *     iceberg's Fills carry its whole remaining quantity in leaves_qty; market data
- *     (TopOfBook) shows only its visible part (me_book_best()).
  *  4. Detached orders: a SESSION_GONE with DP_GONE_ACK (dp_msg.h; the session layer
  *     forgets a session and will give its slot to another) records, for (src, session),
  *     the s of the last order id this core issued. From then on an order of that slot
@@ -36,6 +30,12 @@
  *     this core sent the slot before. The table is sized by mc_core_cfg (det_srcs x
  *     det_sessions); a slot outside it is not detached and not answered (its session
  *     layer then never reuses it).
+ *  5. Order types: a NEW's iceberg show and stop price come in dp_order's scope/order_id
+ *     (dp_msg.h DP_NEW_*). A held stop order that a trade elects gets StopElected (207) to
+ *     its own session, then its Fills; one the engine cannot enter once elected (IOC/FOK
+ *     in an auction, a limit outside a moved band) gets Cancelled ELECTED_REFUSED. An
+ *     iceberg's Fills carry its whole remaining quantity in leaves_qty; market data
+ *     (TopOfBook) shows only its visible part (me_book_best()).
  *
  * Control (mc_control(), one dp_ctl at a time from the core's control ring, between
  * bursts; the rules are in the comment above mc_control()):

@@ -1290,7 +1290,7 @@ static void test_tcp_session(void **state)
 	assert_int_equal(m[0].template_id, TKX_NEW_ORDER);
 	assert_int_equal(m[0].new_order.cl_ord_id, 1);
 	assert_int_equal(x.sofh[0] | x.sofh[1] | x.sofh[2], 0);
-	assert_int_equal(x.sofh[3], 46); /* 6 + 8 + 32, big-endian */
+	assert_int_equal(x.sofh[3], 62); /* 6 + 8 + 48, big-endian */
 	assert_int_equal(x.sofh[4], 0xEB);
 	assert_int_equal(x.sofh[5], 0x50);
 	pk_init(&p, &x);
