@@ -871,7 +871,10 @@ static void mc_translate(struct me_sink *s)
 			break;
 		case ME_EV_ELECT:
 			/* A held stop order was elected: its owner learns it before the
-			 * trades it makes. */
+			 * trades it makes. After an uncross the engine elects only once its
+			 * pairings are done: from here on every trade has an aggressor (the
+			 * elected order). */
+			mc->uncross = 0;
 			mc->elect_id = ev->id;
 			mc->elect_qty = ev->qty;
 			e = mc_emit(mc, TKX_STOP_ELECTED, id);
