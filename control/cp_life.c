@@ -104,8 +104,9 @@ static const char *cp_ctl_name(uint8_t t)
 {
 	static const char *const n[] = {"?", "PHASE", "UNCROSS", "BAND", "DAY_STATS", "NEW_DAY",
 					"VOL_GUARD", "ACCOUNT", "KILL", "MASS_CANCEL", "LIST",
-					"DELIST", "SPOT", "RANGE", "AUCTION"};
-	return t <= DP_CTL_AUCTION ? n[t] : "?";
+					"DELIST", "SPOT", "RANGE", "AUCTION", "END_OF_DAY"};
+	_Static_assert(sizeof(n) / sizeof(n[0]) == DP_CTL_END_OF_DAY + 1, "a name per type");
+	return t <= DP_CTL_END_OF_DAY ? n[t] : "?";
 }
 
 /* One command to one core. Returns the core's rc (or the transport's), with text. */
@@ -604,9 +605,24 @@ int cp_life_close(struct cp_life *L, uint32_t id, char *err, size_t len)
 	if (!cp_is_open(k->phase) && k->phase != TKX_PHASE_HALTED)
 		return cp_state_err(L, k, err, len, "close it", "it is not trading");
 	int rc = cp_phase(L, k, TKX_PHASE_CLOSED, TKX_NULL_PRICE, err, len);
-	if (rc == 0)
-		k->halt_reason = CP_HALT_NONE;
-	return rc;
+	if (rc < 0)
+		return rc;
+	k->halt_reason = CP_HALT_NONE;
+	/* The trading day is over: the core expires its DAY orders (GTC orders stay until
+	 * the contract expires). Invariant 2: the core is CLOSED already if this fails. */
+	struct dp_ctl c;
+	struct dp_ctl_reply r;
+	cp_ctl_init(L, &c, DP_CTL_END_OF_DAY, k->id);
+	rc = cp_send(L, k->core, &c, &r, err, len);
+	if (rc < 0) {
+		cp_log(L, "contract %u: closed, but its DAY orders did not expire: %s", k->id,
+		       err && len ? err : strerror(-rc));
+		return rc;
+	}
+	if (r.qty)
+		cp_log(L, "contract %u: end of day: %" PRIu64 " DAY order(s) expired", k->id,
+		       r.qty);
+	return 0;
 }
 
 static int cp_day_stats(struct cp_life *L, struct cp_life_contract *k, struct dp_ctl_reply *r,

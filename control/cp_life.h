@@ -29,6 +29,7 @@
  *   PRE_OPEN, AUCTION, CONTINUOUS, BREAK --cp_life_halt()--> HALTED   (operator)
  *   HALTED --cp_life_resume()--> PRE_OPEN | CONTINUOUS | BREAK  (the phase asked for)
  *   PRE_OPEN, AUCTION, CONTINUOUS, BREAK, HALTED --cp_life_close()--> CLOSED
+ *                                   (then END_OF_DAY: the core expires the DAY orders)
  *   CLOSED --cp_life_settle()--> SETTLED                    (DAY_STATS -> VWAP, next limits)
  *   SETTLED ... the next business day: cp_life_pre_open() again ...
  *   SETTLED (on/after the last trading day) --cp_life_expire()--> EXPIRED

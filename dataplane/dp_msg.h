@@ -58,12 +58,25 @@ enum dp_order_type {
 #define DP_GONE_ACK 2u
 #define DP_GONE_DETACH (DP_GONE_KEEP | DP_GONE_ACK)
 
+/*
+ * DP_ORD_NEW's order types (NewOrder's show_qty and stop_price) in the 64 bytes, which a
+ * NEW fills but for two fields it has no use for: `scope` says which one the order has
+ * (the protocol refuses both together), `order_id` holds its value. A NEW without either
+ * has scope 0 and order_id 0, as every NEW had before order types existed, so a journal
+ * written then replays unchanged.
+ *   DP_NEW_ICE   order_id = show_qty (> 0): an iceberg
+ *   DP_NEW_STOP  order_id = stop_price (> 0, as uint64): a stop order
+ * dp_order_show() and dp_order_stop() read them.
+ */
+#define DP_NEW_ICE 1u
+#define DP_NEW_STOP 2u
+
 /* Session core -> matching core: one validated request. 64 bytes. */
 struct dp_order {
 	uint8_t type;  /* dp_order_type */
 	uint8_t side;  /* tkx_side (0 = both for mass cancel) */
 	uint8_t tif;   /* tkx_tif */
-	uint8_t scope; /* tkx_mass_scope for DP_ORD_MASS_CANCEL */
+	uint8_t scope; /* tkx_mass_scope for DP_ORD_MASS_CANCEL; DP_NEW_* for DP_ORD_NEW */
 	uint8_t src;   /* index of the issuing session core: the reply ring */
 	uint8_t parts; /* matching cores a broadcast request went to (1 otherwise) */
 	uint16_t session; /* slot in the issuing core's session table */
@@ -72,12 +85,35 @@ struct dp_order {
 	uint32_t account;
 	uint32_t qty;
 	uint64_t cl_ord_id;
-	uint64_t order_id; /* cancel/modify target */
+	uint64_t order_id; /* cancel/modify target; NEW: DP_NEW_* value */
 	int64_t price;
 	uint64_t rx_time; /* ns: when the packet that carried it arrived */
 	uint64_t in_seq;  /* the request's inbound sequence number in its session */
 };
 _Static_assert(sizeof(struct dp_order) == 64, "dp_order is one cache line");
+
+/* A NEW's iceberg display quantity and stop price (0: none). */
+static inline int64_t dp_order_show(const struct dp_order *o)
+{
+	return o->scope == DP_NEW_ICE ? (int64_t)o->order_id : 0;
+}
+
+static inline int64_t dp_order_stop(const struct dp_order *o)
+{
+	return o->scope == DP_NEW_STOP ? (int64_t)o->order_id : 0;
+}
+
+/* Sets a NEW's order type from a validated NewOrder's fields (at most one non-zero). */
+static inline void dp_order_set_type(struct dp_order *o, uint32_t show_qty, int64_t stop_price)
+{
+	if (show_qty) {
+		o->scope = DP_NEW_ICE;
+		o->order_id = show_qty;
+	} else if (stop_price > 0) {
+		o->scope = DP_NEW_STOP;
+		o->order_id = (uint64_t)stop_price;
+	}
+}
 
 /* Matching core -> session core: one reply for one session, as its wire body. The session
  * core prefixes the SBE header, assigns the outbound sequence and keeps it for
@@ -96,6 +132,7 @@ struct dp_event {
 		struct tkx_cancelled cancelled;
 		struct tkx_modify_ack modify_ack;
 		struct tkx_mass_cancel_ack mass_ack;
+		struct tkx_stop_elected elected;
 		struct tkx_md_top_of_book tob;
 		struct tkx_md_trade trade;
 		struct tkx_md_contract_status status;
@@ -193,6 +230,8 @@ enum dp_ctl_type {
 				* market drifted); reply low/high = the array now */
 	DP_CTL_AUCTION = 14,   /* the indicative uncross now (nothing executed): reply
 				* price, qty = volume, high = imbalance */
+	DP_CTL_END_OF_DAY = 15, /* the end of the trading day: DAY orders expire (Cancelled
+				 * DAY_END); reply qty = how many */
 };
 
 struct dp_ctl {

@@ -5,7 +5,10 @@
  * protocol). It establishes one order-entry session, quotes --levels bids and asks
  * around a reference price that random-walks by one tick per --interval, moves its quotes
  * with ModifyOrder (a new order when one is gone), sends a crossing IOC every
- * --take-every cycles to make trades, and prints one line per event. On the bound
+ * --take-every cycles to make trades, and prints one line per event. The order types:
+ * --tif day quotes DAY orders (the close expires them), --show N makes the quotes icebergs
+ * showing N lots, --stop-every K sends a stop order every K cycles (an IOC of one lot,
+ * stopped one tick out on a random side) and counts the StopElected it gets. On the bound
  * (--orders or --seconds) or a signal it mass-cancels its quotes, terminates, and prints a
  * summary, including the order->reply latency it measured (CLOCK_MONOTONIC, client side:
  * informative only). Its last line says how it ended: "tokex-mm: result: PASS ..." or
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +70,9 @@ struct opts {
 	uint32_t keepalive_ms;
 	int quiet;
 	int no_udp_auth; /* the venue runs sessions.udp_auth off */
+	uint8_t tif;         /* the quotes': TKX_TIF_GTC or TKX_TIF_DAY */
+	uint32_t show;       /* the quotes are icebergs showing this much; 0: plain */
+	unsigned stop_every; /* cycles between stop orders; 0 never */
 };
 
 struct quote {
@@ -88,7 +95,7 @@ struct mm {
 	struct quote bid[MAX_LEVELS], ask[MAX_LEVELS];
 	int64_t md_bid, md_ask; /* from TopOfBook, TKX_NULL_PRICE when unknown */
 	/* counters */
-	uint64_t sent, n_new, n_modify, n_cancel, n_ioc, n_mass;
+	uint64_t sent, n_new, n_modify, n_cancel, n_ioc, n_mass, n_stop, elected;
 	uint64_t acks, modacks, fills, fill_lots, cancels, rejects, breject, mass_acks;
 	uint64_t pending; /* requests with no reply yet */
 	int mass_acked;
@@ -159,6 +166,13 @@ static void usage(FILE *f, const char *prog)
 		"  --take-every K         send a crossing IOC every K requote cycles (default 0)\n"
 		"  --interval MS          requote cycle (default 100)\n"
 		"  --account N            account for orders (default 0)\n"
+		"  --tif gtc|day          time in force of the quotes (default gtc); DAY quotes\n"
+		"                         expire at the contract's close\n"
+		"  --show N               quotes are icebergs showing N lots (0 < N < --qty,\n"
+		"                         qty at most 1000 x N; default 0: plain)\n"
+		"  --stop-every K         every K requote cycles, a stop order: IOC, 1 lot, stop\n"
+		"                         one tick beyond the reference on a random side, limit\n"
+		"                         past the last level (default 0: none)\n"
 		"  --seed N               random seed (default: from the clock)\n"
 		"  --keepalive MS         heartbeat interval asked in Establish; the session is\n"
 		"                         given up after 3 silent intervals (default 5000)\n"
@@ -213,6 +227,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "md-req", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'Q' },
 		{ "no-udp-auth", no_argument, NULL, 'N' },
+		{ "tif", required_argument, NULL, 'Y' },
+		{ "show", required_argument, NULL, 'W' },
+		{ "stop-every", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -233,6 +250,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->seconds = 10;
 	o->interval_ms = 100;
 	o->keepalive_ms = 5000; /* tolerates a loaded host: see the file's header */
+	o->tif = TKX_TIF_GTC;
 	o->seed = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32);
 	tkx_client_parse_addr("127.0.0.1", TKX_PORT_ORDER_UDP, &o->ex);
 
@@ -305,6 +323,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 			o->md_req_set = 1;
 			break;
+		case 'Y':
+			if (!strcasecmp(optarg, "gtc"))
+				o->tif = TKX_TIF_GTC;
+			else if (!strcasecmp(optarg, "day"))
+				o->tif = TKX_TIF_DAY;
+			else {
+				fprintf(stderr, "%s: --tif: gtc or day, got '%s'\n", argv[0], optarg);
+				return -1;
+			}
+			break;
+		case 'W': NUM("show", 0, UINT32_MAX, o->show); break;
+		case 'P': NUM("stop-every", 0, 1000000, o->stop_every); break;
 		case 'Q': o->quiet = 1; break;
 		case 'N': o->no_udp_auth = 1; break;
 		case 'h': usage(stdout, argv[0]); exit(0);
@@ -328,6 +358,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				o->firm);
 			return -1;
 		}
+	}
+	if (o->show && (o->show >= o->qty || o->qty > (uint64_t)o->show * TKX_ICE_MAX_SLICES)) {
+		fprintf(stderr, "%s: --show: below --qty (%u) and at least --qty / %u\n", argv[0],
+			o->qty, TKX_ICE_MAX_SLICES);
+		return -1;
 	}
 	if (o->ref <= (int64_t)(o->levels + 1) * o->tick) {
 		fprintf(stderr, "%s: --ref must be above (levels + 1) x tick\n", argv[0]);
@@ -442,6 +477,12 @@ static void on_event(struct mm *m, const struct tkx_client_event *ev)
 		    g->cancelled.cl_ord_id, g->cancelled.orig_cl_ord_id, g->cancelled.order_id,
 		    tkx_side_name(g->cancelled.side), g->cancelled.qty,
 		    tkx_cancel_reason_name(g->cancelled.reason));
+		break;
+	case TKX_STOP_ELECTED:
+		m->elected++;
+		say(m, "ELECT  cl=%" PRIu64 " oid=%" PRIu64 " %s %u @ %s", g->stop_elected.cl_ord_id,
+		    g->stop_elected.order_id, tkx_side_name(g->stop_elected.side),
+		    g->stop_elected.qty, px(g->stop_elected.price, p1, sizeof(p1)));
 		break;
 	case TKX_MODIFY_ACK:
 		m->modacks++;
@@ -593,7 +634,8 @@ static void quote_level(struct mm *m, struct quote *q, uint8_t side, int64_t pri
 			.contract_id = m->o.contract,
 			.account = m->o.account,
 			.side = side,
-			.tif = TKX_TIF_GTC,
+			.tif = m->o.tif,
+			.show_qty = m->o.show,
 		};
 
 		if (tkx_client_new_order(m->c, &n) == 0) {
@@ -642,6 +684,27 @@ static void requote(struct mm *m)
 
 		if (p > 0 && tkx_client_new_order(m->c, &n) == 0) {
 			m->n_ioc++;
+			lat_sent(m, n.cl_ord_id);
+		}
+	}
+	if (m->o.stop_every && m->cycle % m->o.stop_every == 0 && budget(m)) {
+		/* A buy stop one tick above the reference is elected by a trade at the first
+		 * ask level or higher (a sell stop mirrors it); its limit reaches past the last
+		 * level, and IOC: it never rests. */
+		int buy = (int)(rnd(m) & 1);
+		int64_t far = (int64_t)(m->o.levels + 1) * m->o.tick;
+		struct tkx_new_order n = {
+			.price = buy ? m->ref + far : m->ref - far,
+			.stop_price = buy ? m->ref + m->o.tick : m->ref - m->o.tick,
+			.qty = 1,
+			.contract_id = m->o.contract,
+			.account = m->o.account,
+			.side = buy ? TKX_SIDE_BUY : TKX_SIDE_SELL,
+			.tif = TKX_TIF_IOC,
+		};
+
+		if (n.price > 0 && tkx_client_new_order(m->c, &n) == 0) {
+			m->n_stop++;
 			lat_sent(m, n.cl_ord_id);
 		}
 	}
@@ -757,6 +820,9 @@ static void summary(struct mm *m)
 	       ", lost %" PRIu64 ", not applied %" PRIu64 ", heartbeats sent %" PRIu64 "\n",
 	       p50, p99, m->n_samples, st.gaps, st.retransmitted, st.duplicates, st.lost,
 	       st.not_applied, st.tx_heartbeats);
+	if (m->o.stop_every || m->elected)
+		printf("summary: stop orders %" PRIu64 ", elected %" PRIu64 "\n", m->n_stop,
+		       m->elected);
 	if (m->md) {
 		struct tkx_md_sub_stats ms;
 

@@ -263,9 +263,10 @@ struct tkx_client {
 	uint8_t ibuf[IBUF_CAP];
 };
 
+/* The exchange's numbered application messages: 200 up to the last of them. */
 static int is_app(uint16_t tid)
 {
-	return tid >= TKX_EXEC_ACK && tid <= TKX_BUSINESS_REJECT;
+	return tid >= TKX_EXEC_ACK && tid <= TKX_STOP_ELECTED;
 }
 
 static int established(const struct tkx_client *c)

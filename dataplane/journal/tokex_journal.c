@@ -168,7 +168,7 @@ static const char *ctl_name(unsigned t)
 {
 	static const char *const n[] = {"?", "PHASE", "UNCROSS", "BAND", "DAY_STATS", "NEW_DAY",
 					"VOL_GUARD", "ACCOUNT", "KILL", "MASS_CANCEL", "LIST",
-					"DELIST", "SPOT"};
+					"DELIST", "SPOT", "RANGE", "AUCTION", "END_OF_DAY"};
 	return t < sizeof(n) / sizeof(n[0]) ? n[t] : "?";
 }
 
@@ -179,8 +179,8 @@ static const char *side_name(unsigned s)
 
 static const char *tif_name(unsigned t)
 {
-	static const char *const n[] = {"?", "GTC", "IOC", "FOK", "POST"};
-	return t < 5 ? n[t] : "?";
+	static const char *const n[] = {"?", "GTC", "IOC", "FOK", "POST", "DAY"};
+	return t < sizeof(n) / sizeof(n[0]) ? n[t] : "?";
 }
 
 /* Copies the payload out (records are byte arrays; structs need alignment). */
@@ -308,6 +308,10 @@ static int dump_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 		       fmt_price(o.price, p1, sizeof(p1)), o.qty, o.in_seq);
 		if (o.type == DP_ORD_MASS_CANCEL || o.type == DP_ORD_SESSION_GONE)
 			printf(" scope=%u parts=%u", o.scope, o.parts);
+		if (o.type == DP_ORD_NEW && dp_order_show(&o))
+			printf(" show=%" PRId64, dp_order_show(&o));
+		if (o.type == DP_ORD_NEW && dp_order_stop(&o))
+			printf(" stop=%s", fmt_price(dp_order_stop(&o), p2, sizeof(p2)));
 	} else if (rec_ctl(r, &c)) {
 		printf(" op=%s contract=%u firm=%u account=%u ctl_seq=%" PRIu64 " price=%s"
 		       " price2=%s qty=%" PRId64 " arg=%" PRIu64 " arg8=%u",
@@ -595,6 +599,14 @@ static void audit_flush(struct mc_out *o)
 				  0, -1, why);
 			break;
 		}
+		case TKX_STOP_ELECTED: {
+			const struct tkx_stop_elected *x = &e->u.elected;
+			audit_owner(a, x->order_id, &firm, &account);
+			audit_row(a, x->transact_time, "STOP_ELECTED", x->contract_id, firm, account,
+				  sess, x->cl_ord_id, x->order_id, x->side, x->price, x->qty, -1, 0,
+				  -1, "");
+			break;
+		}
 		case TKX_MODIFY_ACK: {
 			const struct tkx_modify_ack *x = &e->u.modify_ack;
 			audit_owner(a, x->order_id, &firm, &account);
@@ -667,13 +679,25 @@ static int audit_cb(const struct jn_rec *r, const struct jn_pos *pos, void *arg)
 		a->cur_order = o;
 		a->cur_is_order = 1;
 		snprintf(sess, sizeof(sess), "%u/%u", o.src, o.session);
-		char ev[32];
+		char ev[32], notes[64] = "";
 		snprintf(ev, sizeof(ev), "ORDER_%s", ord_name(o.type));
+		if (o.type == DP_ORD_NEW) {
+			/* The order type in the reason column: "DAY", "GTC show=10", "IOC
+			 * stop=2.5000"; a NEW's order_id column is 0 (its value is the type's). */
+			char p1[32];
+			int n = snprintf(notes, sizeof(notes), "%s", tif_name(o.tif));
+			if (dp_order_show(&o))
+				snprintf(notes + n, sizeof(notes) - (size_t)n, " show=%" PRId64,
+					 dp_order_show(&o));
+			else if (dp_order_stop(&o))
+				snprintf(notes + n, sizeof(notes) - (size_t)n, " stop=%s",
+					 fmt_price(dp_order_stop(&o), p1, sizeof(p1)));
+		}
 		audit_row(a, r->time_ns, ev, o.contract_id, o.firm_id, o.account, sess,
-			  o.cl_ord_id, o.order_id, o.side,
+			  o.cl_ord_id, o.type == DP_ORD_NEW ? 0 : o.order_id, o.side,
 			  o.type == DP_ORD_NEW || o.type == DP_ORD_MODIFY ? o.price : TKX_NULL_PRICE,
 			  o.type == DP_ORD_NEW || o.type == DP_ORD_MODIFY ? (int64_t)o.qty : -1, -1,
-			  0, -1, o.type == DP_ORD_NEW ? tif_name(o.tif) : "");
+			  0, -1, notes);
 		int all = o.type == DP_ORD_SESSION_GONE ||
 			  (o.type == DP_ORD_MASS_CANCEL && o.contract_id == 0);
 		uint32_t core = audit_core(a, o.contract_id);

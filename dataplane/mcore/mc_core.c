@@ -94,6 +94,10 @@ struct mc_core {
 	uint8_t uncross;     /* translating an uncross: no aggressor */
 	uint32_t cur_acct;   /* the NEW's account entry (new orders are tracked), or NULL */
 	int64_t cur_old_qty; /* a MODIFY's target's remaining qty before it */
+	int64_t cur_id;      /* the engine id of the request's order (0 in control): any
+				other id's REJECT is an elected stop order's (mc_translate) */
+	int64_t elect_id;    /* the latest ELECT event's order and quantity */
+	int64_t elect_qty;
 	uint8_t in_req;      /* applying a client request: its last reply is marked */
 	int32_t req_at;      /* out->ev index of its latest reply to its session, -1 none
 				(or flushed since) */
@@ -609,7 +613,7 @@ static void mc_reject(struct mc_core *mc, uint16_t reason)
 	struct dp_event *e = mc_reply(mc, TKX_EXEC_REJECT);
 	e->u.reject.cl_ord_id = r->cl_ord_id;
 	e->u.reject.transact_time = mc->now;
-	e->u.reject.order_id = r->order_id;
+	e->u.reject.order_id = r->type == DP_ORD_NEW ? 0 : r->order_id; /* NEW: its type's value */
 	e->u.reject.contract_id = r->contract_id;
 	e->u.reject.reason = reason;
 	e->u.reject.ref_template_id = mc_request_template(r->type);
@@ -630,8 +634,16 @@ static uint16_t mc_reject_reason(const struct dp_order *r, uint8_t me_reason)
 			return TKX_REJ_INVALID_PRICE;
 		if (r->qty == 0)
 			return TKX_REJ_INVALID_QTY;
+		if (r->type != DP_ORD_NEW)
+			return TKX_REJ_INVALID_QTY; /* a MODIFY: only price and qty are read */
 		if (r->side != TKX_SIDE_BUY && r->side != TKX_SIDE_SELL)
 			return TKX_REJ_INVALID_SIDE;
+		if (r->tif < TKX_TIF_GTC || r->tif > TKX_TIF_DAY)
+			return TKX_REJ_INVALID_TIF;
+		if (dp_order_show(r))
+			return TKX_REJ_INVALID_SHOW;
+		if (dp_order_stop(r) || r->scope)
+			return TKX_REJ_INVALID_STOP;
 		return TKX_REJ_INVALID_TIF;
 	case ME_REJ_DUP:
 		return TKX_REJ_DUP_ORDER;
@@ -663,6 +675,8 @@ static uint8_t mc_cancel_reason(const struct mc_core *mc, uint8_t me_reason)
 		return TKX_CXL_FOK;
 	case ME_OUT_STP:
 		return TKX_CXL_STP;
+	case ME_OUT_EXPIRE:
+		return TKX_CXL_DAY_END;
 	default:
 		return mc->mass_reason;
 	}
@@ -710,6 +724,34 @@ static void mc_day_trade(struct mc_day *d, int64_t price, int64_t qty)
 	if (d->low == TKX_NULL_PRICE || price < d->low)
 		d->low = price;
 	d->last = price;
+}
+
+/* An elected stop order the engine could not enter (an IOC/FOK during an auction, or a
+ * limit outside the band that moved while it was held): the order is gone. Its owner had
+ * an ExecAck and a StopElected for it, so it gets a Cancelled (ELECTED_REFUSED), not an
+ * ExecReject, which answers a request. */
+static void mc_elected_refused(struct mc_core *mc, const struct mc_contract *k,
+			       const struct me_event *ev)
+{
+	uint64_t id = (uint64_t)ev->id;
+	/* The engine writes the REJECT right after the order's ELECT, which had its qty. */
+	int64_t qty = mc->elect_id == ev->id ? mc->elect_qty : 0;
+	struct dp_event *e = mc_emit(mc, TKX_CANCELLED, id);
+	e->u.cancelled.cl_ord_id = ev->user;
+	e->u.cancelled.order_id = id;
+	e->u.cancelled.transact_time = mc->now;
+	e->u.cancelled.orig_cl_ord_id = ev->user;
+	e->u.cancelled.qty = (uint32_t)qty;
+	e->u.cancelled.contract_id = k->id;
+	e->u.cancelled.reason = TKX_CXL_ELECTED_REFUSED;
+	e->u.cancelled.side = mc_wire_side(ev->side);
+	if (mc->n_trk) {
+		struct mc_trk *t = mc_trk_find(mc, ev->id);
+		if (t) {
+			*mc_open(mc_pos(mc, t->acct, t->slot), t->side) -= qty;
+			mc_trk_del(mc, t);
+		}
+	}
 }
 
 /* The engine's sink: turn its events into replies and market data as they come. */
@@ -823,7 +865,28 @@ static void mc_translate(struct me_sink *s)
 			}
 			break;
 		case ME_EV_REJECT:
+			if (ev->id != mc->cur_id) {
+				mc_elected_refused(mc, k, ev);
+				break;
+			}
 			mc_reject(mc, mc_reject_reason(r, ev->reason));
+			break;
+		case ME_EV_ELECT:
+			/* A held stop order was elected: its owner learns it before the
+			 * trades it makes. After an uncross the engine elects only once its
+			 * pairings are done: from here on every trade has an aggressor (the
+			 * elected order). */
+			mc->uncross = 0;
+			mc->elect_id = ev->id;
+			mc->elect_qty = ev->qty;
+			e = mc_emit(mc, TKX_STOP_ELECTED, id);
+			e->u.elected.cl_ord_id = ev->user;
+			e->u.elected.order_id = id;
+			e->u.elected.price = ev->price;
+			e->u.elected.transact_time = mc->now;
+			e->u.elected.qty = (uint32_t)ev->qty;
+			e->u.elected.contract_id = k->id;
+			e->u.elected.side = mc_wire_side(ev->side);
 			break;
 		}
 	}
@@ -1079,7 +1142,10 @@ static void mc_one_apply(struct mc_core *mc, const struct dp_order *r)
 		cmd.type = ME_CMD_NEW;
 		/* Out-of-range side/tif map to values the engine rejects as INVALID. */
 		cmd.side = r->side == TKX_SIDE_BUY ? ME_BUY : r->side == TKX_SIDE_SELL ? ME_SELL : 0xff;
-		cmd.tif = r->tif >= TKX_TIF_GTC && r->tif <= TKX_TIF_POST ? (uint8_t)(r->tif - 1) : 0xff;
+		cmd.tif = r->tif >= TKX_TIF_GTC && r->tif <= TKX_TIF_DAY ? (uint8_t)(r->tif - 1) : 0xff;
+		_Static_assert(ME_GTC == TKX_TIF_GTC - 1 && ME_IOC == TKX_TIF_IOC - 1 &&
+			       ME_FOK == TKX_TIF_FOK - 1 && ME_POST == TKX_TIF_POST - 1 &&
+			       ME_DAY == TKX_TIF_DAY - 1, "tif = wire tif - 1");
 		++mc->order_seq;
 		cmd.id = (int64_t)((mc->order_seq * mc->id_mul + mc->id_add) << MC_SESSION_BITS |
 				   (uint64_t)r->src << 16 | r->session);
@@ -1087,6 +1153,12 @@ static void mc_one_apply(struct mc_core *mc, const struct dp_order *r)
 		cmd.qty = r->qty;
 		cmd.owner = r->account ? (uint64_t)r->firm_id << 32 | r->account : 0;
 		cmd.user = r->cl_ord_id;
+		if (__builtin_expect(r->scope != 0, 0)) {
+			cmd.show = dp_order_show(r);
+			cmd.stop = dp_order_stop(r);
+			if (r->scope > DP_NEW_STOP || (int64_t)r->order_id <= 0)
+				cmd.show = -1; /* not a type the session layer makes: INVALID */
+		}
 	} else {
 		/* Cancel/modify: the order must be live and belong to the requesting firm. */
 		struct me_order_view o;
@@ -1124,8 +1196,10 @@ static void mc_one_apply(struct mc_core *mc, const struct dp_order *r)
 		cmd.price = r->price;
 		cmd.qty = r->qty;
 	}
+	mc->cur_id = cmd.id;
 	me_book_apply(k->book, &cmd, &mc->sink);
 	mc_translate(&mc->sink);
+	mc->cur_id = 0;
 	mc_touch(mc, k);
 }
 
@@ -1219,6 +1293,10 @@ uint32_t mc_process(struct mc_core *mc, const struct dp_order *in, uint32_t n, u
  * DELIST: only with an empty book (-EBUSY): ContractStatus DELISTED, then the slot is
  *   free for a later LIST.
  * SPOT (arg 1/0): sets the contract's spot-month flag.
+ * END_OF_DAY: the end of the contract's trading day (the control plane sends it right
+ *   after PHASE CLOSED): every resting DAY order, then every held DAY stop order, leaves
+ *   with a Cancelled DAY_END to its own session (me_book_end_of_day()); GTC orders stay
+ *   until the contract expires. Any phase; reply qty = how many expired.
  */
 
 static void mc_reply_init(struct dp_ctl_reply *r, const struct dp_ctl *c)
@@ -1544,6 +1622,7 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 	case DP_CTL_SPOT:
 	case DP_CTL_RANGE:
 	case DP_CTL_AUCTION:
+	case DP_CTL_END_OF_DAY:
 		k = mc_find(mc, c->contract_id);
 		if (!k) {
 			rc = -ENOENT;
@@ -1612,6 +1691,18 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 	case DP_CTL_DAY_STATS:
 		mc_day_reply(k, r);
 		break;
+	case DP_CTL_END_OF_DAY: {
+		/* The engine's end of the day: DAY orders resting and held expire, in its
+		 * order (me_book.h), each a Cancelled DAY_END to its own session. */
+		uint32_t before = me_book_count(k->book);
+		mc->cur_c = k;
+		me_book_end_of_day(k->book, &mc->sink);
+		mc_translate(&mc->sink);
+		r->qty = before - me_book_count(k->book);
+		if (r->qty)
+			mc_touch(mc, k);
+		break;
+	}
 	case DP_CTL_NEW_DAY:
 		mc_day_reply(k, r);
 		k->day = (struct mc_day){ .high = TKX_NULL_PRICE, .low = TKX_NULL_PRICE,

@@ -30,6 +30,12 @@
  *     this core sent the slot before. The table is sized by mc_core_cfg (det_srcs x
  *     det_sessions); a slot outside it is not detached and not answered (its session
  *     layer then never reuses it).
+ *  5. Order types: a NEW's iceberg show and stop price come in dp_order's scope/order_id
+ *     (dp_msg.h DP_NEW_*). A held stop order that a trade elects gets StopElected (207) to
+ *     its own session, then its Fills; one the engine cannot enter once elected (IOC/FOK
+ *     in an auction, a limit outside a moved band) gets Cancelled ELECTED_REFUSED. An
+ *     iceberg's Fills carry its whole remaining quantity in leaves_qty; market data
+ *     (TopOfBook) shows only its visible part (me_book_best()).
  *
  * Control (mc_control(), one dp_ctl at a time from the core's control ring, between
  * bursts; the rules are in the comment above mc_control()):
@@ -42,6 +48,8 @@
  *        the phase named, after the uncross trades
  *     AUCTION/PRE_OPEN --PHASE CONTINUOUS--> CONTINUOUS (-EBUSY while the book is crossed)
  *     any --PHASE EXPIRED/DELISTED--> every resting order cancelled (TKX_CXL_EXPIRY)
+ *     any --END_OF_DAY (after PHASE CLOSED)--> DAY orders, resting and held, cancelled
+ *        (TKX_CXL_DAY_END); GTC orders stay
  *     DELISTED-able --DELIST--> slot free (only with an empty book, else -EBUSY)
  */
 #ifndef TOKEX_MC_CORE_H

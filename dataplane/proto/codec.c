@@ -254,7 +254,7 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 	case TKX_NEW_ORDER: {
 		const struct tkx_new_order *o = &m->new_order;
 
-		if (o->reserved)
+		if (o->reserved || o->reserved2)
 			goto bad_field;
 		if (!tkx__price_ok(o->price)) {
 			why = TKX_REJ_INVALID_PRICE;
@@ -268,8 +268,22 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 			why = TKX_REJ_INVALID_SIDE;
 			goto reject;
 		}
-		if (o->tif < TKX_TIF_GTC || o->tif > TKX_TIF_POST) {
+		if (o->tif < TKX_TIF_GTC || o->tif > TKX_TIF_DAY) {
 			why = TKX_REJ_INVALID_TIF;
+			goto reject;
+		}
+		/* The order types (protocol 5.1): an iceberg rests (GTC, DAY, POST), shows
+		 * less than its quantity, in at most TKX_ICE_MAX_SLICES slices (each slice
+		 * costs the matching core one trade per encounter), and is no stop order;
+		 * a stop order is no POST (it is meant to trade when elected). */
+		if (o->show_qty &&
+		    (o->tif == TKX_TIF_IOC || o->tif == TKX_TIF_FOK || o->show_qty >= o->qty ||
+		     o->qty > (uint64_t)o->show_qty * TKX_ICE_MAX_SLICES || o->stop_price != 0)) {
+			why = TKX_REJ_INVALID_SHOW;
+			goto reject;
+		}
+		if (o->stop_price < 0 || (o->stop_price > 0 && o->tif == TKX_TIF_POST)) {
+			why = TKX_REJ_INVALID_STOP;
 			goto reject;
 		}
 		break;
@@ -302,14 +316,14 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 		const struct tkx_exec_ack *a = &m->exec_ack;
 
 		if (a->reserved1 || a->reserved2 || !tkx__price_ok(a->price) ||
-		    !tkx__side_ok(a->side) || a->tif < TKX_TIF_GTC || a->tif > TKX_TIF_POST)
+		    !tkx__side_ok(a->side) || a->tif < TKX_TIF_GTC || a->tif > TKX_TIF_DAY)
 			goto bad_field;
 		break;
 	}
 	case TKX_EXEC_REJECT: {
 		const struct tkx_exec_reject *r = &m->exec_reject;
 
-		if (r->reason < TKX_REJ_INVALID_PRICE || r->reason > TKX_REJ_INVALID_ACCOUNT)
+		if (r->reason < TKX_REJ_INVALID_PRICE || r->reason > TKX_REJ_INVALID_STOP)
 			goto bad_field;
 		break;
 	}
@@ -325,7 +339,7 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 		const struct tkx_cancelled *c = &m->cancelled;
 
 		if (c->reserved1 || c->reserved2 || c->reason < TKX_CXL_CLIENT ||
-		    c->reason > TKX_CXL_OPERATOR || !tkx__side_ok(c->side))
+		    c->reason > TKX_CXL_ELECTED_REFUSED || !tkx__side_ok(c->side))
 			goto bad_field;
 		break;
 	}
@@ -350,6 +364,14 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 
 		if (r->reserved || r->reason < TKX_BREJ_NOT_ESTABLISHED ||
 		    r->reason > TKX_BREJ_UNSUPPORTED)
+			goto bad_field;
+		break;
+	}
+	case TKX_STOP_ELECTED: {
+		const struct tkx_stop_elected *e = &m->stop_elected;
+
+		if (NZ(e->reserved1) || e->reserved2 || !tkx__price_ok(e->price) ||
+		    e->qty == 0 || !tkx__side_ok(e->side))
 			goto bad_field;
 		break;
 	}
@@ -820,6 +842,7 @@ const char *tkx_tif_name(unsigned tif)
 		[TKX_TIF_IOC] = "IOC",
 		[TKX_TIF_FOK] = "FOK",
 		[TKX_TIF_POST] = "PostOnly",
+		[TKX_TIF_DAY] = "Day",
 	};
 
 	return TKX__LOOKUP(names, tif);
@@ -861,6 +884,8 @@ const char *tkx_reject_reason_name(unsigned reason)
 		[TKX_REJ_STORAGE] = "Storage",
 		[TKX_REJ_INVALID_SCOPE] = "InvalidScope",
 		[TKX_REJ_INVALID_ACCOUNT] = "InvalidAccount",
+		[TKX_REJ_INVALID_SHOW] = "InvalidShowQty",
+		[TKX_REJ_INVALID_STOP] = "InvalidStopPrice",
 	};
 
 	return TKX__LOOKUP(names, reason);
@@ -878,6 +903,8 @@ const char *tkx_cancel_reason_name(unsigned reason)
 		[TKX_CXL_KILL_SWITCH] = "KillSwitch",
 		[TKX_CXL_EXPIRY] = "Expiry",
 		[TKX_CXL_OPERATOR] = "Operator",
+		[TKX_CXL_DAY_END] = "DayEnd",
+		[TKX_CXL_ELECTED_REFUSED] = "ElectedRefused",
 	};
 
 	return TKX__LOOKUP(names, reason);

@@ -290,6 +290,7 @@ static inline uint16_t event_blen(uint16_t tid)
 	case TKX_CANCELLED: return sizeof(struct tkx_cancelled);
 	case TKX_MODIFY_ACK: return sizeof(struct tkx_modify_ack);
 	case TKX_MASS_CANCEL_ACK: return sizeof(struct tkx_mass_cancel_ack);
+	case TKX_STOP_ELECTED: return sizeof(struct tkx_stop_elected);
 	default: return 0;
 	}
 }
@@ -1773,6 +1774,7 @@ static void fill_order(struct rx_ctx *c, struct ss_sess *s, const struct tkx_msg
 		o->qty = n->qty;
 		o->cl_ord_id = n->cl_ord_id;
 		o->price = n->price;
+		dp_order_set_type(o, n->show_qty, n->stop_price);
 		s->flags |= SF_MAY_HAVE_ORDERS;
 		break;
 	}

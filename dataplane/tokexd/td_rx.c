@@ -370,6 +370,7 @@ static void td_reply_latency(struct td_app *a, const struct dp_event *ev, unsign
 		case TKX_CANCELLED: t = ev[i].u.cancelled.transact_time; break;
 		case TKX_MODIFY_ACK: t = ev[i].u.modify_ack.transact_time; break;
 		case TKX_MASS_CANCEL_ACK: t = ev[i].u.mass_ack.transact_time; break;
+		case TKX_STOP_ELECTED: t = ev[i].u.elected.transact_time; break;
 		default: continue; /* an empty DONE marker: no time */
 		}
 		if (now == 0)

@@ -59,7 +59,8 @@
 extern "C" {
 #endif
 
-#define TKX_CLIENT_API_VERSION 1
+#define TKX_CLIENT_API_VERSION 2 /* 2: struct tkx_new_order grew to 48 bytes (stop_price,
+				   * show_qty; schema version 3): a caller built for 1 is refused */
 
 /* Fixed capacities (the one allocation is sized from these). */
 #define TKX_CLIENT_MAX_ORDERS 4096 /* local order table: live and pending orders */

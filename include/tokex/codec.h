@@ -90,13 +90,14 @@ extern "C" {
 	X(MODIFY_ACK, modify_ack, "ModifyAck", TKX_DIR_E2C)                         \
 	X(MASS_CANCEL_ACK, mass_cancel_ack, "MassCancelAck", TKX_DIR_E2C)           \
 	X(BUSINESS_REJECT, business_reject, "BusinessReject", TKX_DIR_E2C)          \
+	X(STOP_ELECTED, stop_elected, "StopElected", TKX_DIR_E2C)                   \
 	X(MD_TOP_OF_BOOK, md_top_of_book, "TopOfBook", TKX_DIR_MD)                  \
 	X(MD_TRADE, md_trade, "Trade", TKX_DIR_MD)                                  \
 	X(MD_CONTRACT_STATUS, md_contract_status, "ContractStatus", TKX_DIR_MD)     \
 	X(MD_SNAPSHOT, md_snapshot, "Snapshot", TKX_DIR_MD)                         \
 	X(MD_GAP_REJECT, md_gap_reject, "GapReject", TKX_DIR_MD)
 
-#define TKX_TEMPLATE_COUNT 29
+#define TKX_TEMPLATE_COUNT 30
 #define TKX_TEMPLATE_ID_LIMIT 305 /* one above the largest template id */
 #define TKX_MAX_BLOCK_LEN 72      /* MDSnapshot, the largest block */
 TKX_STATIC_ASSERT(TKX_HDR_LEN + TKX_MAX_BLOCK_LEN <= TKX_MAX_MSG_LEN, "TKX_MAX_MSG_LEN");
@@ -135,7 +136,7 @@ int tkx_decode(const void *buf, size_t len, struct tkx_msg *out);
  * Field checks for a decoded message. 0, or:
  *  -EINVAL: a client->exchange application request the exchange refuses; *reason is a
  *           tkx_reject_reason for the ExecReject (INVALID_PRICE, INVALID_QTY,
- *           INVALID_SIDE, INVALID_TIF, INVALID_SCOPE).
+ *           INVALID_SIDE, INVALID_TIF, INVALID_SHOW, INVALID_STOP, INVALID_SCOPE).
  *  -EBADMSG: any template: a reserved field non-zero or an enum out of range; *reason is
  *           TKX_BREJ_INVALID_FIELD for the BusinessReject.
  *  -ENOMSG: template_id unknown; *reason is TKX_BREJ_UNSUPPORTED.
@@ -183,6 +184,7 @@ static inline int tkx__enc(void *buf, size_t cap, uint16_t template_id, const vo
  *   tkx_enc_new_order, tkx_enc_cancel_order, tkx_enc_modify_order, tkx_enc_mass_cancel,
  *   tkx_enc_exec_ack, tkx_enc_exec_reject, tkx_enc_fill, tkx_enc_cancelled,
  *   tkx_enc_modify_ack, tkx_enc_mass_cancel_ack, tkx_enc_business_reject,
+ *   tkx_enc_stop_elected,
  *   tkx_enc_md_top_of_book, tkx_enc_md_trade, tkx_enc_md_contract_status,
  *   tkx_enc_md_snapshot, tkx_enc_md_gap_reject.
  */

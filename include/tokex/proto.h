@@ -58,7 +58,8 @@ extern "C" {
 #endif
 
 #define TKX_SCHEMA_ID 7411
-#define TKX_SCHEMA_VERSION 2 /* 2: DatagramAuth (13) on UDP order entry */
+#define TKX_SCHEMA_VERSION 3 /* 2: DatagramAuth (13) on UDP order entry; 3: DAY orders,
+			      * icebergs and stop orders (NewOrder 48 bytes), StopElected (207) */
 #define TKX_SOFH_ENCODING 0xEB50u /* SBE 1.0, little-endian */
 #define TKX_SOFH_LEN 6
 #define TKX_HDR_LEN 8
@@ -117,6 +118,7 @@ enum tkx_template {
 	TKX_MODIFY_ACK = 204,
 	TKX_MASS_CANCEL_ACK = 205,
 	TKX_BUSINESS_REJECT = 206,
+	TKX_STOP_ELECTED = 207,
 
 	TKX_MD_TOP_OF_BOOK = 300,
 	TKX_MD_TRADE = 301,
@@ -126,7 +128,14 @@ enum tkx_template {
 };
 
 enum tkx_side { TKX_SIDE_BUY = 1, TKX_SIDE_SELL = 2 };
-enum tkx_tif { TKX_TIF_GTC = 1, TKX_TIF_IOC = 2, TKX_TIF_FOK = 3, TKX_TIF_POST = 4 };
+enum tkx_tif {
+	TKX_TIF_GTC = 1,  /* rests until filled, cancelled or the contract expires */
+	TKX_TIF_IOC = 2,
+	TKX_TIF_FOK = 3,
+	TKX_TIF_POST = 4,
+	TKX_TIF_DAY = 5,  /* rests like GTC until the end of its trading day (Cancelled DAY_END) */
+};
+#define TKX_ICE_MAX_SLICES 1000u /* an iceberg's qty is at most show_qty x this (protocol 5.8) */
 enum tkx_mass_scope { TKX_SCOPE_SESSION = 1, TKX_SCOPE_ACCOUNT = 2 };
 
 /* ExecReject.reason */
@@ -154,6 +163,9 @@ enum tkx_reject_reason {
 	TKX_REJ_STORAGE = 21,          /* the journal cannot keep it: not accepted */
 	TKX_REJ_INVALID_SCOPE = 22,    /* mass cancel scope/side invalid */
 	TKX_REJ_INVALID_ACCOUNT = 23,
+	TKX_REJ_INVALID_SHOW = 24,     /* show_qty: not below qty, above qty's limit of slices
+				        * (TKX_ICE_MAX_SLICES), with tif IOC/FOK, or with a stop */
+	TKX_REJ_INVALID_STOP = 25,     /* stop_price < 0, or with tif POST */
 };
 
 /* Cancelled.reason */
@@ -167,6 +179,10 @@ enum tkx_cancel_reason {
 	TKX_CXL_KILL_SWITCH = 7,
 	TKX_CXL_EXPIRY = 8,     /* contract expired or delisted */
 	TKX_CXL_OPERATOR = 9,   /* operator action */
+	TKX_CXL_DAY_END = 10,   /* a DAY order at the end of its trading day (the close) */
+	TKX_CXL_ELECTED_REFUSED = 11, /* an elected stop order could not enter the book: IOC or
+				       * FOK during an auction, or its limit price outside the
+				       * band that moved since it was held */
 };
 
 /* NegotiationReject / EstablishmentReject / RetransmitReject reason */
@@ -337,13 +353,17 @@ struct tkx_datagram_auth {
 /* 100 */
 struct tkx_new_order {
 	uint64_t cl_ord_id; /* strictly increasing per session */
-	int64_t price;
+	int64_t price;      /* the limit price (a stop order's, once elected) */
 	uint32_t qty;
 	uint32_t contract_id;
 	uint32_t account;   /* self-trade prevention and position limits; 0 = none */
 	uint8_t side;       /* tkx_side */
 	uint8_t tif;        /* tkx_tif */
 	uint16_t reserved;
+	int64_t stop_price; /* > 0: a stop order, held until a trade at or through it
+			     * (buy: >= stop_price, sell: <= stop_price); 0 = none */
+	uint32_t show_qty;  /* > 0: an iceberg showing at most this much; 0 = none */
+	uint32_t reserved2;
 };
 
 /* 101 */
@@ -462,6 +482,20 @@ struct tkx_business_reject {
 	uint32_t reserved;
 };
 
+/* 207 StopElected: a held stop order was elected (a trade reached its stop price) and
+ * now enters the book as a plain limit order: its Fills and Cancelled follow. */
+struct tkx_stop_elected {
+	uint64_t cl_ord_id; /* the order's */
+	uint64_t order_id;
+	int64_t price;      /* its limit price */
+	uint64_t transact_time;
+	uint32_t qty;       /* its quantity, all of it still working */
+	uint32_t contract_id;
+	uint8_t side;
+	uint8_t reserved1[3];
+	uint32_t reserved2;
+};
+
 /* ---- Market data ------------------------------------------------------------------- */
 
 /* MoldUDP64-style packet header (20 bytes, packed: sequence is unaligned on purpose,
@@ -553,13 +587,15 @@ TKX_ASSERT_OFF(tkx_terminate, reason, 8);
 TKX_ASSERT_SIZE(tkx_datagram_auth, 16);
 TKX_ASSERT_OFF(tkx_datagram_auth, mac, 8);
 TKX_STATIC_ASSERT(TKX_HDR_LEN + sizeof(struct tkx_datagram_auth) == TKX_AUTH_LEN, "TKX_AUTH_LEN");
-TKX_ASSERT_SIZE(tkx_new_order, 32);
+TKX_ASSERT_SIZE(tkx_new_order, 48);
 TKX_ASSERT_OFF(tkx_new_order, price, 8);
 TKX_ASSERT_OFF(tkx_new_order, qty, 16);
 TKX_ASSERT_OFF(tkx_new_order, contract_id, 20);
 TKX_ASSERT_OFF(tkx_new_order, account, 24);
 TKX_ASSERT_OFF(tkx_new_order, side, 28);
 TKX_ASSERT_OFF(tkx_new_order, tif, 29);
+TKX_ASSERT_OFF(tkx_new_order, stop_price, 32);
+TKX_ASSERT_OFF(tkx_new_order, show_qty, 40);
 TKX_ASSERT_SIZE(tkx_cancel_order, 24);
 TKX_ASSERT_SIZE(tkx_modify_order, 32);
 TKX_ASSERT_OFF(tkx_modify_order, qty, 24);
@@ -580,6 +616,9 @@ TKX_ASSERT_SIZE(tkx_modify_ack, 48);
 TKX_ASSERT_SIZE(tkx_mass_cancel_ack, 32);
 TKX_ASSERT_OFF(tkx_mass_cancel_ack, scope, 28);
 TKX_ASSERT_SIZE(tkx_business_reject, 24);
+TKX_ASSERT_SIZE(tkx_stop_elected, 48);
+TKX_ASSERT_OFF(tkx_stop_elected, qty, 32);
+TKX_ASSERT_OFF(tkx_stop_elected, side, 40);
 TKX_ASSERT_SIZE(tkx_md_hdr, 20);
 TKX_ASSERT_OFF(tkx_md_hdr, sequence, 10);
 TKX_ASSERT_OFF(tkx_md_hdr, count, 18);

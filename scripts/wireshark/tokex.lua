@@ -28,7 +28,7 @@ local tokex = Proto("tokex", "tokex AI-token futures protocol")
 
 -- proto.h constants
 local SCHEMA_ID = 7411
-local SCHEMA_VERSION = 2
+local SCHEMA_VERSION = 3 -- 3: DAY, icebergs, stop orders (NewOrder 48 bytes), StopElected
 local SOFH_ENCODING = 0xEB50
 local SOFH_LEN = 6
 local HDR_LEN = 8
@@ -51,12 +51,13 @@ local vs_template = {
     [13] = "DatagramAuth", [100] = "NewOrder", [101] = "CancelOrder", [102] = "ModifyOrder", [103] = "MassCancel",
     [200] = "ExecAck", [201] = "ExecReject", [202] = "Fill", [203] = "Cancelled",
     [204] = "ModifyAck", [205] = "MassCancelAck", [206] = "BusinessReject",
+    [207] = "StopElected",
     [300] = "TopOfBook", [301] = "Trade", [302] = "ContractStatus", [303] = "Snapshot",
     [304] = "GapReject",
 }
 local vs_side = { [1] = "Buy", [2] = "Sell" }
 local vs_side0 = { [0] = "Both", [1] = "Buy", [2] = "Sell" } -- mass cancel: 0 = both sides
-local vs_tif = { [1] = "GTC", [2] = "IOC", [3] = "FOK", [4] = "Post-only" }
+local vs_tif = { [1] = "GTC", [2] = "IOC", [3] = "FOK", [4] = "Post-only", [5] = "Day" }
 local vs_scope = { [1] = "Session", [2] = "Account" }
 local vs_bool = { [0] = "No", [1] = "Yes" }
 local vs_reject = {
@@ -67,11 +68,12 @@ local vs_reject = {
     [13] = "Busy", [14] = "Wrong phase", [15] = "Halted", [16] = "Throttled",
     [17] = "Kill switch", [18] = "Position limit", [19] = "Duplicate order",
     [20] = "Not owner", [21] = "Storage", [22] = "Invalid scope", [23] = "Invalid account",
+    [24] = "Invalid show quantity", [25] = "Invalid stop price",
 }
 local vs_cancel = {
     [1] = "Client", [2] = "IOC expired", [3] = "FOK unfilled", [4] = "Self-trade prevention",
     [5] = "Mass cancel", [6] = "Disconnect", [7] = "Kill switch", [8] = "Expiry",
-    [9] = "Operator",
+    [9] = "Operator", [10] = "Day end", [11] = "Elected stop refused",
 }
 local vs_sreject = {
     [1] = "Unknown firm", [2] = "Bad credentials", [3] = "Stale timestamp",
@@ -141,10 +143,11 @@ local MESSAGES = {
     { 13, "datagram_auth", 16, {
         { "counter", "u64" }, { "mac", "bytes", n = 8 } } },
 
-    { 100, "new_order", 32, {
+    { 100, "new_order", 48, {
         { "cl_ord_id", "u64" }, { "price", "price" }, { "qty", "u32" },
         { "contract_id", "u32" }, { "account", "u32" }, { "side", "u8", vs = vs_side },
-        { "tif", "u8", vs = vs_tif }, { "reserved", "u16" } } },
+        { "tif", "u8", vs = vs_tif }, { "reserved", "u16" }, { "stop_price", "price" },
+        { "show_qty", "u32" }, { "reserved2", "u32" } } },
     { 101, "cancel_order", 24, {
         { "cl_ord_id", "u64" }, { "order_id", "u64" }, { "contract_id", "u32" },
         { "reserved", "u32" } } },
@@ -188,6 +191,11 @@ local MESSAGES = {
         { "ref_seq_no", "u64" }, { "transact_time", "time" },
         { "ref_template_id", "u16", vs = vs_template }, { "reason", "u16", vs = vs_breject },
         { "reserved", "u32" } } },
+    { 207, "stop_elected", 48, {
+        { "cl_ord_id", "u64" }, { "order_id", "u64" }, { "price", "price" },
+        { "transact_time", "time" }, { "qty", "u32" }, { "contract_id", "u32" },
+        { "side", "u8", vs = vs_side }, { "reserved1", "bytes", n = 3 },
+        { "reserved2", "u32" } } },
 
     { 300, "md_top_of_book", 48, {
         { "transact_time", "time" }, { "bid_price", "price" }, { "ask_price", "price" },

@@ -684,6 +684,124 @@ static void test_udp_session(void **state)
 	fx_close(&x);
 }
 
+/* Order types (schema version 3): a DAY iceberg and a stop order carry their fields on
+ * the wire; a combination the exchange refuses is refused locally; StopElected is a
+ * numbered application message (no gap, nothing malformed), and the Cancelled reasons
+ * DAY_END and ELECTED_REFUSED end an order like any other. */
+static void test_order_types(void **state)
+{
+	struct tkx_client_cfg cfg;
+	struct tkx_client *c;
+	struct tkx_client_event ev[16];
+	struct tkx_client_order o;
+	struct tkx_client_stats st;
+	struct tkx_new_order ice = order(TKX_SIDE_SELL, 25100, 100);
+	struct tkx_new_order stop = order(TKX_SIDE_BUY, 25200, 3);
+	struct tkx_new_order stop2 = order(TKX_SIDE_BUY, 25300, 2);
+	struct tkx_new_order bad = order(TKX_SIDE_BUY, 25000, 10);
+	struct tkx_msg m[16];
+	struct fx x;
+	struct pk p;
+	(void)state;
+
+	ice.tif = TKX_TIF_DAY;
+	ice.show_qty = 10;
+	stop.stop_price = 25150;
+	stop2.stop_price = 25250;
+	stop2.tif = TKX_TIF_IOC;
+	assert_int_equal(fx_open(&x, 0), 0);
+	cfg_for(&cfg, &x);
+	cfg.batch = 1;
+	c = open_client(&x, &cfg);
+	handshake(&x, c, 1, HANG_MS);
+
+	bad.show_qty = 10; /* not below qty */
+	assert_int_equal(tkx_client_new_order(c, &bad), -EINVAL);
+	bad.show_qty = 0;
+	bad.tif = TKX_TIF_POST;
+	bad.stop_price = 25000;
+	assert_int_equal(tkx_client_new_order(c, &bad), -EINVAL);
+	assert_int_equal(tkx_client_new_order(c, &ice), 0);
+	assert_int_equal(tkx_client_new_order(c, &stop), 0);
+	assert_int_equal(tkx_client_new_order(c, &stop2), 0);
+	assert_int_equal(ice.cl_ord_id, 1); /* the refused ones used no cl_ord_id */
+	assert_int_equal(tkx_client_flush(c), 0);
+	assert_int_equal(recv1(&x, m, 16), 4);
+	assert_int_equal(m[1].template_id, TKX_NEW_ORDER);
+	assert_int_equal(m[1].new_order.tif, TKX_TIF_DAY);
+	assert_int_equal(m[1].new_order.show_qty, 10);
+	assert_int_equal(m[1].new_order.stop_price, 0);
+	assert_int_equal(m[2].new_order.stop_price, 25150);
+	assert_int_equal(m[2].new_order.show_qty, 0);
+	assert_int_equal(m[3].new_order.tif, TKX_TIF_IOC);
+
+	pk_init(&p, &x);
+	pk_seq(&p, x.out_next);
+	struct tkx_exec_ack a = ack_of(1, 2001, 25100, 100, TKX_SIDE_SELL);
+	a.tif = TKX_TIF_DAY;
+	fx_app(&x, &p, TKX_EXEC_ACK, &a);
+	a = ack_of(2, 2002, 25200, 3, TKX_SIDE_BUY);
+	fx_app(&x, &p, TKX_EXEC_ACK, &a);
+	a = ack_of(3, 2003, 25300, 2, TKX_SIDE_BUY);
+	a.tif = TKX_TIF_IOC;
+	fx_app(&x, &p, TKX_EXEC_ACK, &a);
+	fx_app(&x, &p, TKX_STOP_ELECTED,
+	       &(struct tkx_stop_elected){ .cl_ord_id = 2, .order_id = 2002, .price = 25200,
+					   .qty = 3, .contract_id = 7, .side = TKX_SIDE_BUY });
+	fx_app(&x, &p, TKX_FILL,
+	       &(struct tkx_fill){ .cl_ord_id = 2, .order_id = 2002, .trade_id = 1, .price = 25100,
+				   .qty = 3, .leaves_qty = 0, .contract_id = 7,
+				   .side = TKX_SIDE_BUY, .aggressor = 1 });
+	fx_app(&x, &p, TKX_FILL,
+	       &(struct tkx_fill){ .cl_ord_id = 1, .order_id = 2001, .trade_id = 1, .price = 25100,
+				   .qty = 3, .leaves_qty = 97, .contract_id = 7,
+				   .side = TKX_SIDE_SELL });
+	fx_app(&x, &p, TKX_STOP_ELECTED,
+	       &(struct tkx_stop_elected){ .cl_ord_id = 3, .order_id = 2003, .price = 25300,
+					   .qty = 2, .contract_id = 7, .side = TKX_SIDE_BUY });
+	fx_app(&x, &p, TKX_CANCELLED,
+	       &(struct tkx_cancelled){ .cl_ord_id = 3, .order_id = 2003, .orig_cl_ord_id = 3,
+					.qty = 2, .contract_id = 7,
+					.reason = TKX_CXL_ELECTED_REFUSED, .side = TKX_SIDE_BUY });
+	assert_int_equal(fx_send(&x, &p), 0);
+	assert_int_equal(wait_ev(c, ev, 8, HANG_MS), 8);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(ev[i].seq, (uint64_t)i + 1);
+	assert_int_equal(ev[3].kind, TKX_STOP_ELECTED);
+	assert_int_equal(ev[3].msg.stop_elected.order_id, 2002);
+	assert_int_equal(ev[3].msg.stop_elected.qty, 3);
+	assert_int_equal(ev[3].flags & TKX_CLIENT_EVF_ORDER_DONE, 0);
+	assert_int_equal(ev[4].flags & TKX_CLIENT_EVF_ORDER_DONE, TKX_CLIENT_EVF_ORDER_DONE);
+	assert_int_equal(ev[7].kind, TKX_CANCELLED);
+	assert_int_equal(ev[7].msg.cancelled.reason, TKX_CXL_ELECTED_REFUSED);
+	assert_int_equal(ev[7].flags & TKX_CLIENT_EVF_ORDER_DONE, TKX_CLIENT_EVF_ORDER_DONE);
+	assert_int_equal(tkx_client_order_get(c, 2, &o), -ENOENT);
+	assert_int_equal(tkx_client_order_get(c, 3, &o), -ENOENT);
+	assert_int_equal(tkx_client_order_get(c, 1, &o), 0);
+	assert_int_equal(o.tif, TKX_TIF_DAY);
+	assert_int_equal(o.leaves, 97); /* the iceberg's whole remaining quantity */
+
+	/* The close: the DAY iceberg expires. */
+	pk_init(&p, &x);
+	pk_seq(&p, x.out_next);
+	fx_app(&x, &p, TKX_CANCELLED,
+	       &(struct tkx_cancelled){ .cl_ord_id = 1, .order_id = 2001, .orig_cl_ord_id = 1,
+					.qty = 97, .contract_id = 7, .reason = TKX_CXL_DAY_END,
+					.side = TKX_SIDE_SELL });
+	assert_int_equal(fx_send(&x, &p), 0);
+	assert_int_equal(wait_ev(c, ev, 1, HANG_MS), 1);
+	assert_int_equal(ev[0].seq, 9);
+	assert_int_equal(ev[0].msg.cancelled.reason, TKX_CXL_DAY_END);
+	assert_int_equal(ev[0].flags & TKX_CLIENT_EVF_ORDER_DONE, TKX_CLIENT_EVF_ORDER_DONE);
+	assert_int_equal(tkx_client_orders(c, NULL, 0), 0);
+	assert_int_equal(tkx_client_stats_get(c, &st), 0);
+	assert_int_equal(st.rx_app, 9);
+	assert_int_equal(st.last_in_seq, 9);
+	assert_int_equal(st.gaps + st.duplicates + st.lost + st.rx_malformed, 0);
+	tkx_client_close(c);
+	fx_close(&x);
+}
+
 /* ---- UDP: outbound gaps, retransmission, duplicates, RetransmitReject, timeouts ---- */
 
 static void test_udp_gap_retransmit(void **state)
@@ -1290,7 +1408,7 @@ static void test_tcp_session(void **state)
 	assert_int_equal(m[0].template_id, TKX_NEW_ORDER);
 	assert_int_equal(m[0].new_order.cl_ord_id, 1);
 	assert_int_equal(x.sofh[0] | x.sofh[1] | x.sofh[2], 0);
-	assert_int_equal(x.sofh[3], 46); /* 6 + 8 + 32, big-endian */
+	assert_int_equal(x.sofh[3], 62); /* 6 + 8 + 48, big-endian */
 	assert_int_equal(x.sofh[4], 0xEB);
 	assert_int_equal(x.sofh[5], 0x50);
 	pk_init(&p, &x);
@@ -1407,6 +1525,7 @@ struct autofx {
 	char err[256]; /* the first protocol violation seen */
 	uint64_t in_expect, last_cl, next_oid, next_trade;
 	unsigned requests, heartbeats, negotiates;
+	unsigned n_day, n_ice, n_stop; /* NewOrders with tif DAY, show_qty, stop_price */
 	struct rest book[512];
 	int n_book;
 	/* Market data (when md): a TopOfBook after each reply, #3 "lost" on the stream and
@@ -1525,6 +1644,17 @@ static void auto_request(struct autofx *a, struct pk *p, const struct tkx_msg *m
 			&(struct tkx_exec_ack){ .cl_ord_id = cl, .order_id = oid, .price = o->price,
 						.qty = o->qty, .contract_id = o->contract_id,
 						.side = o->side, .tif = o->tif });
+		a->n_day += o->tif == TKX_TIF_DAY;
+		a->n_ice += o->show_qty != 0;
+		if (o->stop_price) {
+			/* Elected at once: the fake keeps no last price. */
+			a->n_stop++;
+			app_out(a, p, TKX_STOP_ELECTED,
+				&(struct tkx_stop_elected){ .cl_ord_id = cl, .order_id = oid,
+							    .price = o->price, .qty = o->qty,
+							    .contract_id = o->contract_id,
+							    .side = o->side });
+		}
 		if (o->tif == TKX_TIF_IOC)
 			auto_fill(a, p, o, oid);
 		else if (a->n_book < 512)
@@ -2390,6 +2520,48 @@ static void test_mm_tcp(void **state)
 	mm_against_auto(1, 0, "--orders", "40");
 }
 
+/* The order types from tokex-mm's options: DAY iceberg quotes, stop orders whose
+ * StopElected it prints and counts; the options checked. */
+static void test_mm_order_types(void **state)
+{
+	static struct autofx a;
+	static char out[1 << 20];
+	char addr[64];
+	const char *args[] = { "--udp", addr, "--levels", "2", "--interval", "20", "--qty", "10",
+			       "--take-every", "3", "--seed", "7", "--session-id", "778",
+			       "--contract", "7", "--seconds", "0", "--orders", "40", "--tif",
+			       "day", "--show", "3", "--stop-every", "2", NULL };
+	const char *bad_show[] = { "--qty", "10", "--show", "10", NULL };
+	const char *bad_slices[] = { "--qty", "5000", "--show", "4", NULL };
+	const char *bad_tif[] = { "--tif", "ioc", NULL };
+	(void)state;
+
+	if (!mm_path)
+		skip();
+	auto_start(&a, 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)ntohs(a.x.addr.sin_port));
+	int rc = run_mm(args, out, sizeof(out), 2 * HANG_MS);
+	auto_stop(&a);
+	if (rc != 0 || a.err[0] || getenv("TKX_TEST_VERBOSE"))
+		fprintf(stderr, "tokex-mm (rc %d, exchange: '%s'):\n%s\n", rc, a.err, out);
+	assert_int_equal(rc, 0);
+	assert_string_equal(a.err, ""); /* every request validated (schema version 3) */
+	assert_true(a.n_day >= 4);       /* the first quotes of both sides, at least */
+	assert_int_equal(a.n_ice, a.n_day);
+	assert_true(a.n_stop >= 1);
+	assert_non_null(strstr(out, "ACK "));
+	assert_non_null(strstr(out, " Day"));
+	assert_non_null(strstr(out, "ELECT  cl="));
+	char want[64];
+	snprintf(want, sizeof(want), "summary: stop orders %u, elected %u", a.n_stop, a.n_stop);
+	assert_non_null(strstr(out, want));
+	assert_int_equal(run_mm(bad_show, out, sizeof(out), HANG_MS), 2);
+	assert_non_null(strstr(out, "--show"));
+	assert_int_equal(run_mm(bad_slices, out, sizeof(out), HANG_MS), 2);
+	assert_int_equal(run_mm(bad_tif, out, sizeof(out), HANG_MS), 2);
+	assert_non_null(strstr(out, "--tif"));
+}
+
 static void test_mm_failures(void **state)
 {
 	static struct autofx a;
@@ -2473,6 +2645,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cfg_and_args),
 		cmocka_unit_test(test_udp_session),
+		cmocka_unit_test(test_order_types),
 		cmocka_unit_test(test_udp_gap_retransmit),
 		cmocka_unit_test(test_not_applied),
 		cmocka_unit_test(test_negotiation_reject),
@@ -2495,6 +2668,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_mm_udp),
 		cmocka_unit_test(test_mm_tcp),
 		cmocka_unit_test(test_mm_failures),
+		cmocka_unit_test(test_mm_order_types),
 		cmocka_unit_test(test_reestablish_gap_not_applied),
 	};
 

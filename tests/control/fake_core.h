@@ -21,6 +21,8 @@ struct fk_contract {
 	uint8_t spot;
 	int64_t arr_lo, arr_hi; /* the level array: LIST's, then RANGE's (0, 0: built at start) */
 	uint32_t ranges;        /* RANGE commands taken */
+	uint32_t day_orders;    /* resting DAY orders: END_OF_DAY expires them */
+	uint32_t ends_of_day;   /* END_OF_DAY commands taken */
 };
 
 struct fake_core {
@@ -161,6 +163,12 @@ static inline int fake_send(void *arg, uint32_t core, const struct dp_ctl *c,
 		break;
 	case DP_CTL_VOL_GUARD:
 		k->vol_guard = (uint32_t)c->arg;
+		break;
+	case DP_CTL_END_OF_DAY:
+		r->qty = k->day_orders;
+		k->orders -= k->day_orders;
+		k->day_orders = 0;
+		k->ends_of_day++;
 		break;
 	case DP_CTL_SPOT:
 		k->spot = (uint8_t)c->arg;

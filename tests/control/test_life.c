@@ -290,6 +290,7 @@ static void test_month(void **state)
 	assert_int_equal(f->phase, TKX_PHASE_CONTINUOUS);
 	fk_trade(&fk, 202603, 25100, 10);
 	fk_trade(&fk, 202603, 25200, 30);
+	f->orders = f->day_orders = 2; /* the close expires them (the fake holds no GTC) */
 	run_to("2026-03-02", "10:20");
 	assert_int_equal(f->phase, TKX_PHASE_BREAK);
 	run_to("2026-03-02", "10:30");
@@ -301,6 +302,23 @@ static void test_month(void **state)
 	assert_int_equal(k->settle, 25180);
 	assert_int_equal(k->lo, 23170);
 	assert_int_equal(k->hi, 27190);
+	/* The end of the day went to the core right after CLOSED, before SETTLED. */
+	assert_int_equal(f->ends_of_day, 1);
+	assert_int_equal(f->orders, 0);
+	assert_int_equal(log_count("contract 202603: end of day: 2 DAY order(s) expired"), 1);
+	int closed_at = -1, eod_at = -1, settled_at = -1;
+	for (uint32_t i = 0; i < fk.n_got; i++) {
+		const struct dp_ctl *g = &fk.got[i];
+		if (g->contract_id != 202603)
+			continue;
+		if (g->type == DP_CTL_PHASE && g->arg == TKX_PHASE_CLOSED)
+			closed_at = (int)i;
+		if (g->type == DP_CTL_END_OF_DAY)
+			eod_at = (int)i;
+		if (g->type == DP_CTL_PHASE && g->arg == TKX_PHASE_SETTLED)
+			settled_at = (int)i;
+	}
+	assert_true(closed_at >= 0 && closed_at + 1 == eod_at && eod_at < settled_at);
 	/* The SETTLED ContractStatus carries the price. */
 	int found = 0;
 	for (uint32_t i = 0; i < fk.n_got; i++)
@@ -367,6 +385,9 @@ static void test_month(void **state)
 	assert_int_equal(f->phase, TKX_PHASE_EXPIRED);
 	/* 22 business days in March less the holiday */
 	assert_int_equal(k->days_traded, 21);
+	/* Every close of the month ended its day, the one through a halt included. */
+	assert_int_equal(f->ends_of_day, 21);
+	assert_int_equal(log_count("end of day: "), 1); /* only day 1 had DAY orders */
 	struct cp_life_contract *nk = cp_life_find(&L, 202703);
 	assert_non_null(nk);
 	assert_int_equal(nk->phase, TKX_PHASE_LISTED);
@@ -400,6 +421,49 @@ static void test_month(void **state)
 	assert_int_equal(cp_life_find(&L, 202604)->band_bp, 800);
 	assert_int_equal(S.errors, 0);
 	unlink(idx);
+}
+
+/* The close's END_OF_DAY refused or unanswered: the contract is CLOSED all the same (the
+ * core took PHASE CLOSED first), the caller hears why, and the log says the DAY orders did
+ * not expire. */
+static void test_close_end_of_day(void **state)
+{
+	(void)state;
+	char err[256];
+	at("2026-03-02", "08:00");
+	define(202603, 25000);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_pre_open(&L, 202603, D("2026-03-02"), err, sizeof(err)), 0);
+	assert_int_equal(cp_life_uncross(&L, 202603, TKX_PHASE_CONTINUOUS, err, sizeof(err)), 0);
+	struct fk_contract *f = fk_find(&fk, 202603);
+	f->orders = f->day_orders = 4;
+	fk.fail_type = DP_CTL_END_OF_DAY;
+	fk.fail_rc = -EIO;
+	EXPECT(cp_life_close(&L, 202603, e_, sizeof(e_)), -EIO, "refused END_OF_DAY");
+	assert_int_equal(cp_life_find(&L, 202603)->phase, TKX_PHASE_CLOSED);
+	assert_int_equal(f->phase, TKX_PHASE_CLOSED);
+	assert_int_equal(f->orders, 4);
+	assert_int_equal(log_count("closed, but its DAY orders did not expire"), 1);
+	fk.fail_type = 0;
+	/* Closed already: a second close is refused before anything is sent. */
+	fk.n_got = 0;
+	EXPECT(cp_life_close(&L, 202603, e_, sizeof(e_)), -EBUSY, "it is not trading");
+	assert_int_equal(fk.n_got, 0);
+	/* The next day, the core answering: they expire, and the log counts them. */
+	assert_int_equal(cp_life_settle(&L, 202603, D("2026-03-02"), err, sizeof(err)), 0);
+	assert_int_equal(cp_life_pre_open(&L, 202603, D("2026-03-03"), err, sizeof(err)), 0);
+	assert_int_equal(cp_life_uncross(&L, 202603, TKX_PHASE_CONTINUOUS, err, sizeof(err)), 0);
+	fk.drop_type = DP_CTL_END_OF_DAY;
+	EXPECT(cp_life_close(&L, 202603, e_, sizeof(e_)), -ETIMEDOUT, "did not answer END_OF_DAY");
+	assert_int_equal(cp_life_find(&L, 202603)->phase, TKX_PHASE_CLOSED);
+	fk.drop_type = 0;
+	assert_int_equal(cp_life_settle(&L, 202603, D("2026-03-03"), err, sizeof(err)), 0);
+	assert_int_equal(cp_life_pre_open(&L, 202603, D("2026-03-04"), err, sizeof(err)), 0);
+	assert_int_equal(cp_life_uncross(&L, 202603, TKX_PHASE_CONTINUOUS, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_close(&L, 202603, err, sizeof(err)), 0);
+	assert_int_equal(f->orders, 0);
+	assert_int_equal(f->ends_of_day, 1);
+	assert_int_equal(log_count("contract 202603: end of day: 4 DAY order(s) expired"), 1);
 }
 
 /* The clock forward minute by minute; failed ticks are the test's to judge. */
@@ -733,6 +797,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_impossible, setup),
 		cmocka_unit_test_setup(test_month, setup),
+		cmocka_unit_test_setup(test_close_end_of_day, setup),
 		cmocka_unit_test_setup(test_error_once, setup),
 		cmocka_unit_test_setup(test_expiry_calendar, setup),
 		cmocka_unit_test_setup(test_expiry_missed, setup),

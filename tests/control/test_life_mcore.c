@@ -93,9 +93,10 @@ static void run_to(const char *date, const char *hhmm)
 
 static uint64_t next_clid = 1;
 
-/* One NEW through mc_process: 0 when acknowledged, else the reject reason. */
-static int order(uint32_t id, uint32_t firm, uint32_t account, uint8_t side, int64_t price,
-		 uint32_t qty, uint8_t tif)
+/* One NEW through mc_process, an iceberg's show or a stop price with it (0: none): 0
+ * when acknowledged, else the reject reason. */
+static int order_t(uint32_t id, uint32_t firm, uint32_t account, uint8_t side, int64_t price,
+		   uint32_t qty, uint8_t tif, uint32_t show, int64_t stop)
 {
 	struct dp_order o;
 	memset(&o, 0, sizeof(o));
@@ -110,6 +111,7 @@ static int order(uint32_t id, uint32_t firm, uint32_t account, uint8_t side, int
 	o.price = price;
 	o.qty = qty;
 	o.tif = tif;
+	dp_order_set_type(&o, show, stop);
 	n_evs = 0;
 	mc_process(mc, &o, 1, clk, &out);
 	for (uint32_t i = 0; i < n_evs; i++) {
@@ -121,6 +123,12 @@ static int order(uint32_t id, uint32_t firm, uint32_t account, uint8_t side, int
 	}
 	fail_msg("no answer to order %" PRIu64, o.cl_ord_id);
 	return -1;
+}
+
+static int order(uint32_t id, uint32_t firm, uint32_t account, uint8_t side, int64_t price,
+		 uint32_t qty, uint8_t tif)
+{
+	return order_t(id, firm, account, side, price, qty, tif, 0, 0);
 }
 
 #define BUY TKX_SIDE_BUY
@@ -499,12 +507,66 @@ static void test_kill_and_cancel(void **state)
 	assert_int_equal(cp_life_mass_cancel(&L, 0, 0, 209912, NULL, err, sizeof(err)), -ENOENT);
 }
 
+/* DAY orders live until the scheduler's close: a DAY bid, a DAY iceberg ask and a held DAY
+ * stop expire at 15:00 (Cancelled DAY_END, after ContractStatus CLOSED); the GTC bid and
+ * the GTC stop trade on the next day. */
+static void test_day_orders(void **state)
+{
+	(void)state;
+	char err[256];
+	struct cp_life_params cp = {.id = 202603, .tick = TICK, .ref_price = REF, .max_qty = 1000,
+				    .max_orders = 256};
+	assert_int_equal(cp_life_define(&L, &cp, err, sizeof(err)), 0);
+	assert_int_equal(cp_life_list(&L, 202603, err, sizeof(err)), 0);
+	run_to("2026-03-02", "09:01");
+	assert_int_equal(order_t(202603, 1, 7, BUY, 24000, 5, TKX_TIF_DAY, 0, 0), 0);
+	assert_int_equal(order_t(202603, 1, 7, BUY, 23990, 3, GTC, 0, 0), 0);
+	assert_int_equal(order_t(202603, 2, 9, SELL, 26000, 40, TKX_TIF_DAY, 4, 0), 0);
+	assert_int_equal(order_t(202603, 2, 9, SELL, 23000, 2, TKX_TIF_DAY, 0, 23500), 0);
+	assert_int_equal(order_t(202603, 2, 9, BUY, 26100, 2, GTC, 0, 26000), 0);
+	assert_int_equal(me_book_count(mc_book(mc, 202603)), 5);
+	n_evs = 0;
+	run_to("2026-03-02", "15:01");
+	assert_int_equal(mc_phase(mc, 202603), TKX_PHASE_SETTLED);
+	int closed_at = -1, expired = 0;
+	uint32_t qty = 0;
+	for (uint32_t i = 0; i < n_evs; i++) {
+		if (evs[i].template_id == TKX_MD_CONTRACT_STATUS &&
+		    evs[i].u.status.phase == TKX_PHASE_CLOSED)
+			closed_at = (int)i;
+		if (evs[i].template_id == TKX_CANCELLED) {
+			assert_int_equal(evs[i].u.cancelled.reason, TKX_CXL_DAY_END);
+			assert_true(closed_at >= 0);
+			expired++;
+			qty += evs[i].u.cancelled.qty;
+		}
+	}
+	assert_int_equal(expired, 3);
+	assert_int_equal(qty, 5 + 40 + 2);
+	assert_int_equal(me_book_count(mc_book(mc, 202603)), 2);
+	assert_int_equal(me_book_held(mc_book(mc, 202603)), 1);
+	/* Day 2: the GTC orders are still there; a trade at 26000 elects the GTC stop. */
+	run_to("2026-03-03", "09:01");
+	assert_int_equal(order(202603, 3, 4, SELL, 26000, 1, GTC), 0);
+	assert_int_equal(order(202603, 4, 5, BUY, 26000, 1, IOC), 0);
+	int elected = 0;
+	for (uint32_t i = 0; i < n_evs; i++)
+		elected += evs[i].template_id == TKX_STOP_ELECTED;
+	assert_int_equal(elected, 1);
+	assert_int_equal(me_book_held(mc_book(mc, 202603)), 0);
+	int64_t px, q;
+	assert_int_equal(me_book_best(mc_book(mc, 202603), ME_BUY, &px, &q), 0);
+	assert_int_equal(px, 26100); /* the elected stop rests at its limit */
+	assert_int_equal(q, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_whole_life, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_and_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drift, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_day_orders, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

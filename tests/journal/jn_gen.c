@@ -9,6 +9,9 @@
  * second), then a third change cut short (part of an item: a stop before it was
  * acknowledged). crc: a data byte of the second change's contract item changed (its
  * record's own CRC is right); version: the second change's first record of version 2.
+ * jn_gen DIR --types: the order types on contract 1: a DAY iceberg, a held stop order, a
+ * DAY bid, an IOC that meets the iceberg twice (a refill) and elects the stop, then the
+ * close (PHASE CLOSED, END_OF_DAY) that expires the DAY orders.
  * jn_gen DIR --patch-cp version: in an existing journal (tokexd's), the first control
  * plane record made version 2, its record CRC recomputed; prints its seq last.
  */
@@ -39,8 +42,9 @@ static void put(uint16_t type, const void *p, uint32_t len)
 	}
 }
 
-static void order(uint8_t type, uint8_t side, uint16_t session, uint32_t firm, uint32_t account,
-		  uint64_t cl, uint64_t oid, int64_t price, uint32_t qty)
+static void order_fill(struct dp_order *op, uint8_t type, uint8_t side, uint16_t session,
+		       uint32_t firm, uint32_t account, uint64_t cl, uint64_t oid, int64_t price,
+		       uint32_t qty)
 {
 	struct dp_order o;
 	memset(&o, 0, sizeof(o));
@@ -58,7 +62,59 @@ static void order(uint8_t type, uint8_t side, uint16_t session, uint32_t firm, u
 	o.qty = qty;
 	o.rx_time = t;
 	o.in_seq = cl;
+	*op = o;
+}
+
+static void order(uint8_t type, uint8_t side, uint16_t session, uint32_t firm, uint32_t account,
+		  uint64_t cl, uint64_t oid, int64_t price, uint32_t qty)
+{
+	struct dp_order o;
+	order_fill(&o, type, side, session, firm, account, cl, oid, price, qty);
 	put(JN_T_ORDER, &o, sizeof(o));
+}
+
+static void ctl(uint8_t type, uint64_t seq, uint64_t arg)
+{
+	struct dp_ctl k;
+	memset(&k, 0, sizeof(k));
+	k.type = type;
+	k.contract_id = 1;
+	k.seq = seq;
+	k.arg = arg;
+	k.now = t;
+	put(JN_T_CTL, &k, sizeof(k));
+}
+
+/*
+ * --types. Firm 1 (session 1) sells a DAY iceberg 2.5000 x 30 showing 10; firm 2 (session
+ * 2) holds a buy stop 2.5000 limit 2.5100 x 2 (GTC) and bids DAY 2.4000 x 3, then buys
+ * IOC 2.5000 x 12: 10 from the iceberg, a refill, 2 more (18 left, 8 shown). The trades
+ * at 2.5000 elect the stop, which buys 2 of the 8 (16 left, 6 shown). The close: PHASE
+ * CLOSED, END_OF_DAY: the iceberg (16) and the DAY bid (3) expire.
+ */
+static int gen_types(void)
+{
+	struct jn_session_ev s = { JN_SS_ESTABLISHED, 0, 1, 1, 1001, 1, 1, 0 };
+	put(JN_T_SESSION, &s, sizeof(s));
+	s = (struct jn_session_ev){ JN_SS_ESTABLISHED, 0, 2, 2, 2002, 1, 1, 0 };
+	put(JN_T_SESSION, &s, sizeof(s));
+	struct dp_order o;
+	order_fill(&o, DP_ORD_NEW, TKX_SIDE_SELL, 1, 1, 11, 1, 0, 25000, 30);
+	o.tif = TKX_TIF_DAY;
+	dp_order_set_type(&o, 10, 0);
+	put(JN_T_ORDER, &o, sizeof(o));
+	order_fill(&o, DP_ORD_NEW, TKX_SIDE_BUY, 2, 2, 22, 1, 0, 25100, 2);
+	dp_order_set_type(&o, 0, 25000);
+	put(JN_T_ORDER, &o, sizeof(o));
+	order_fill(&o, DP_ORD_NEW, TKX_SIDE_BUY, 2, 2, 22, 2, 0, 24000, 3);
+	o.tif = TKX_TIF_DAY;
+	put(JN_T_ORDER, &o, sizeof(o));
+	order_fill(&o, DP_ORD_NEW, TKX_SIDE_BUY, 2, 2, 22, 3, 0, 25000, 12);
+	o.tif = TKX_TIF_IOC;
+	put(JN_T_ORDER, &o, sizeof(o));
+	ctl(DP_CTL_PHASE, 78, TKX_PHASE_CLOSED);
+	ctl(DP_CTL_END_OF_DAY, 79, 0);
+	return jn_close(j) == 0 ? 0 : 1;
 }
 
 /* --cp: the lifecycle's commands all succeed (no matching core here). */
@@ -185,12 +241,13 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[2], "--patch-cp") == 0 && strcmp(argv[3], "version") == 0)
 		return patch_cp(argv[1]);
 	int cp = (argc == 3 || argc == 4) && strcmp(argv[2], "--cp") == 0;
+	int types = argc == 3 && strcmp(argv[2], "--types") == 0;
 	int bad = 0;
 	if (cp && argc == 4)
 		bad = strcmp(argv[3], "crc") == 0 ? 1 : strcmp(argv[3], "version") == 0 ? 2
 			: strcmp(argv[3], "good") == 0 ? 0 : -1;
-	if ((argc != 2 && !hold && !cp) || bad < 0) {
-		fprintf(stderr, "usage: jn_gen DIR [--hold | --cp [good|crc|version] | "
+	if ((argc != 2 && !hold && !cp && !types) || bad < 0) {
+		fprintf(stderr, "usage: jn_gen DIR [--hold | --types | --cp [good|crc|version] | "
 			"--patch-cp version]\n");
 		return 2;
 	}
@@ -207,6 +264,8 @@ int main(int argc, char **argv)
 	}
 	if (cp)
 		return gen_cp(bad);
+	if (types)
+		return gen_types();
 	struct jn_session_ev s = { JN_SS_ESTABLISHED, 0, 1, 1, 1001, 1, 1, 0 };
 	put(JN_T_SESSION, &s, sizeof(s));
 	s = (struct jn_session_ev){ JN_SS_ESTABLISHED, 0, 2, 2, 2002, 1, 1, 0 };

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_journal_tool: tokex-journal dump/verify/truncate/audit on the small journal jn_gen
-# writes, compared with the expected files in expected/ (regenerate them by hand only
+# writes (and on its order-types journal), compared with the expected files in expected/ (regenerate them by hand only
 # after checking the difference is intended); truncate refused while a writer holds the
 # journal, naming it; the control plane's state records decoded by dump and checked by
 # verify, a corrupt one and one of another format version refused with the reason.
@@ -30,6 +30,13 @@ same() { # NAME: compare $W/NAME with expected/NAME
 "$TJ" dump "$D" --contract 1 --type ctl > "$W/dump_ctl.out"; same dump_ctl.out
 "$TJ" audit "$D" -c "$HERE/audit.yaml" > "$W/audit.csv"; same audit.csv
 "$TJ" audit "$D" -c "$HERE/audit.yaml" --account 11 > "$W/audit_account.csv"; same audit_account.csv
+
+# The order types (jn_gen --types): a DAY iceberg, a stop order, a DAY bid, an IOC that
+# refills the iceberg and elects the stop, the close that expires the DAY orders. dump shows
+# show=/stop=; audit replays them (STOP_ELECTED, CANCELLED reason 10 = DAY_END).
+"$GEN" "$W/types" --types
+"$TJ" dump "$W/types" > "$W/dump_types.out"; same dump_types.out
+"$TJ" audit "$W/types" -c "$HERE/audit.yaml" > "$W/audit_types.csv"; same audit_types.csv
 
 out=$("$TJ" verify "$D") || fail "verify of a clean journal: $out"
 [[ $out == "journal: ok: 13 records, seq 1..13, 1 segments, 1 writer runs, epochs 1..1" ]] || fail "verify said: $out"

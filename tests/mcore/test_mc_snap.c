@@ -1,7 +1,8 @@
 /*
  * test_mc_snap.c - snapshots of a book (me_snap.h) and of a matching core (mc_snap.h):
  * save, load into a fresh instance, then feed both the same further input and require
- * byte-identical output (the determinism recovery depends on); a load into an instance
+ * byte-identical output (the determinism recovery depends on), with DAY orders, icebergs,
+ * held stop orders and END_OF_DAY in the mix; a load into an instance
  * of another configuration, and truncated or corrupted sections, are refused and leave
  * the target untouched.
  */
@@ -147,13 +148,20 @@ static struct dp_order gen_order(void)
 	o.in_seq = clid;
 	uint32_t k = rnd(100);
 	if (k < 60 || n_ids == 0) {
-		static const uint8_t tifs[] = { TKX_TIF_GTC, TKX_TIF_GTC, TKX_TIF_GTC, TKX_TIF_GTC,
-						TKX_TIF_IOC, TKX_TIF_FOK, TKX_TIF_POST, TKX_TIF_POST };
+		static const uint8_t tifs[] = { TKX_TIF_GTC, TKX_TIF_GTC, TKX_TIF_GTC, TKX_TIF_DAY,
+						TKX_TIF_IOC, TKX_TIF_FOK, TKX_TIF_POST, TKX_TIF_DAY };
 		o.type = DP_ORD_NEW;
 		o.side = rnd(2) ? TKX_SIDE_BUY : TKX_SIDE_SELL;
 		o.tif = tifs[rnd(8)];
 		o.price = px(o.contract_id, o.side);
 		o.qty = 1 + rnd(40);
+		/* The order types: icebergs (resting tifs) and stop orders (held until a trade
+		 * reaches them, near the market on either side), each now and then. */
+		uint32_t ty = rnd(8);
+		if (ty == 0 && o.qty > 1 && o.tif != TKX_TIF_IOC && o.tif != TKX_TIF_FOK)
+			dp_order_set_type(&o, 1 + rnd(o.qty - 1), 0);
+		else if (ty == 1 && o.tif != TKX_TIF_POST)
+			dp_order_set_type(&o, 0, px(o.contract_id, (uint8_t)(1 + rnd(2))));
 	} else if (k < 80) {
 		o.type = DP_ORD_CANCEL;
 		o.order_id = ids[rnd(n_ids < 4096 ? n_ids : 4096)];
@@ -195,7 +203,7 @@ static struct dp_ctl gen_ctl(uint32_t step)
 	memset(&c, 0, sizeof(c));
 	c.seq = step;
 	c.now = T0 + step;
-	switch (rnd(12)) {
+	switch (rnd(13)) {
 	case 0:
 		c.type = DP_CTL_ACCOUNT;
 		c.firm_id = 1 + rnd(3);
@@ -261,6 +269,10 @@ static struct dp_ctl gen_ctl(uint32_t step)
 		c.firm_id = 1 + rnd(3);
 		c.account = 1 + rnd(3);
 		break;
+	case 11:
+		c.type = DP_CTL_END_OF_DAY; /* DAY orders, resting and held, expire */
+		c.contract_id = contracts[rnd(4)];
+		break;
 	default:
 		c.type = DP_CTL_DAY_STATS;
 		c.contract_id = contracts[rnd(4)];
@@ -299,6 +311,32 @@ static void step(struct inst **xs, unsigned nx, uint32_t i, int compare)
 			 xs[1]->n);
 	if (is_ctl && memcmp(&rep[0], &rep[1], sizeof(rep[0])))
 		fail_msg("step %u: control replies differ (rc %d vs %d)", i, rep[0].rc, rep[1].rc);
+}
+
+/* What the order types left in the books: held stops, icebergs, DAY orders. */
+struct types_seen {
+	uint32_t held, ice, day;
+};
+
+static int types_cb(void *arg, const struct me_order_view *o)
+{
+	struct types_seen *t = arg;
+	t->ice += o->show != 0;
+	t->day += o->tif == ME_DAY;
+	return 0;
+}
+
+static struct types_seen types(const struct mc_core *mc)
+{
+	struct types_seen t = { 0, 0, 0 };
+	for (unsigned k = 0; k < 4; k++) {
+		const struct me_book *b = mc_book(mc, contracts[k]);
+		if (!b)
+			continue;
+		t.held += me_book_held(b);
+		me_book_walk(b, types_cb, &t);
+	}
+	return t;
 }
 
 static uint32_t resting(const struct mc_core *mc)
@@ -352,6 +390,9 @@ static void test_core_round_trip(void **state)
 		inst_open(&b, 0);
 		trade(&a, 6000, &blob, &len);
 		assert_true(resting(a.mc) >= 100); /* many resting orders across contracts */
+		/* ... of every type: the snapshot carries held stops and icebergs. */
+		struct types_seen ta = types(a.mc);
+		assert_true(ta.held >= 5 && ta.ice >= 5 && ta.day >= 5);
 		int rc = mc_snap_load(b.mc, blob, len, NULL, err, sizeof(err));
 		if (rc)
 			fail_msg("load: %s", err);
@@ -363,6 +404,7 @@ static void test_core_round_trip(void **state)
 			if (!x)
 				continue;
 			assert_int_equal(me_book_count(x), me_book_count(y));
+			assert_int_equal(me_book_held(x), me_book_held(y));
 			assert_int_equal(mc_phase(a.mc, contracts[k]), mc_phase(b.mc, contracts[k]));
 			assert_int_equal(mc_vol_interrupted(a.mc, contracts[k]),
 					 mc_vol_interrupted(b.mc, contracts[k]));

@@ -93,6 +93,9 @@ static inline int tkx_sample(uint16_t tid, struct tkx_msg *m)
 		m->new_order = (struct tkx_new_order){
 			.cl_ord_id = 1001, .price = 1234500, .qty = 25, .contract_id = 7,
 			.account = 99, .side = TKX_SIDE_BUY, .tif = TKX_TIF_IOC};
+		/* stop_price and show_qty stay 0: each is valid with some tifs only, and
+		 * the tests vary tif over every value (test_codec's order-type tests set
+		 * them) */
 		break;
 	case TKX_CANCEL_ORDER:
 		m->cancel_order = (struct tkx_cancel_order){
@@ -148,6 +151,12 @@ static inline int tkx_sample(uint16_t tid, struct tkx_msg *m)
 		m->business_reject = (struct tkx_business_reject){
 			.ref_seq_no = 1006, .transact_time = TKX_T0 + 16,
 			.ref_template_id = TKX_EXEC_ACK, .reason = TKX_BREJ_WRONG_DIRECTION};
+		break;
+	case TKX_STOP_ELECTED:
+		m->stop_elected = (struct tkx_stop_elected){
+			.cl_ord_id = 1001, .order_id = 0xABCDEF0123ull, .price = 1234500,
+			.transact_time = TKX_T0 + 17, .qty = 25, .contract_id = 7,
+			.side = TKX_SIDE_BUY};
 		break;
 	case TKX_MD_TOP_OF_BOOK:
 		m->md_top_of_book = (struct tkx_md_top_of_book){

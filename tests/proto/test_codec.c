@@ -91,10 +91,11 @@ static void test_tables(void **state)
 		{4, 64, TKX_DIR_C2E},   {5, 40, TKX_DIR_E2C},   {6, 24, TKX_DIR_E2C},
 		{7, 8, TKX_DIR_BOTH},   {8, 16, TKX_DIR_E2C},   {9, 32, TKX_DIR_C2E},
 		{10, 32, TKX_DIR_E2C},  {11, 24, TKX_DIR_E2C},  {12, 16, TKX_DIR_BOTH},
-		{13, 16, TKX_DIR_BOTH}, {100, 32, TKX_DIR_C2E}, {101, 24, TKX_DIR_C2E}, {102, 32, TKX_DIR_C2E},
+		{13, 16, TKX_DIR_BOTH}, {100, 48, TKX_DIR_C2E}, {101, 24, TKX_DIR_C2E}, {102, 32, TKX_DIR_C2E},
 		{103, 24, TKX_DIR_C2E}, {200, 48, TKX_DIR_E2C}, {201, 32, TKX_DIR_E2C},
 		{202, 56, TKX_DIR_E2C}, {203, 48, TKX_DIR_E2C}, {204, 48, TKX_DIR_E2C},
-		{205, 32, TKX_DIR_E2C}, {206, 24, TKX_DIR_E2C}, {300, 48, TKX_DIR_MD},
+		{205, 32, TKX_DIR_E2C}, {206, 24, TKX_DIR_E2C}, {207, 48, TKX_DIR_E2C},
+		{300, 48, TKX_DIR_MD},
 		{301, 40, TKX_DIR_MD},  {302, 24, TKX_DIR_MD},  {303, 72, TKX_DIR_MD},
 		{304, 16, TKX_DIR_MD},
 	};
@@ -144,8 +145,14 @@ static void test_names(void **state)
 	assert_string_equal(tkx_reject_reason_name(TKX_REJ_INVALID_PRICE), "InvalidPrice");
 	assert_string_equal(tkx_reject_reason_name(TKX_REJ_INVALID_ACCOUNT), "InvalidAccount");
 	assert_string_equal(tkx_reject_reason_name(0), "Unknown");
-	assert_string_equal(tkx_reject_reason_name(24), "Unknown");
+	assert_string_equal(tkx_reject_reason_name(TKX_REJ_INVALID_SHOW), "InvalidShowQty");
+	assert_string_equal(tkx_reject_reason_name(TKX_REJ_INVALID_STOP), "InvalidStopPrice");
+	assert_string_equal(tkx_reject_reason_name(26), "Unknown");
 	assert_string_equal(tkx_cancel_reason_name(TKX_CXL_OPERATOR), "Operator");
+	assert_string_equal(tkx_cancel_reason_name(TKX_CXL_DAY_END), "DayEnd");
+	assert_string_equal(tkx_cancel_reason_name(TKX_CXL_ELECTED_REFUSED), "ElectedRefused");
+	assert_string_equal(tkx_cancel_reason_name(12), "Unknown");
+	assert_string_equal(tkx_template_name(TKX_STOP_ELECTED), "StopElected");
 	assert_string_equal(tkx_session_reject_name(TKX_SREJ_UNSPECIFIED), "Unspecified");
 	assert_string_equal(tkx_session_reject_name(TKX_SREJ_SESSION_LIMIT), "SessionLimit");
 	assert_string_equal(tkx_terminate_reason_name(TKX_TERM_FINISHED), "Finished");
@@ -154,6 +161,8 @@ static void test_names(void **state)
 	assert_string_equal(tkx_phase_name(12), "Unknown");
 	assert_string_equal(tkx_side_name(TKX_SIDE_SELL), "Sell");
 	assert_string_equal(tkx_tif_name(TKX_TIF_POST), "PostOnly");
+	assert_string_equal(tkx_tif_name(TKX_TIF_DAY), "Day");
+	assert_string_equal(tkx_tif_name(6), "Unknown");
 	assert_string_equal(tkx_scope_name(TKX_SCOPE_ACCOUNT), "Account");
 	assert_string_equal(tkx_scope_name(~0u), "Unknown");
 }
@@ -164,21 +173,25 @@ static void test_names(void **state)
 static void test_new_order_bytes(void **state)
 {
 	static const uint8_t want[] = {
-		0x20, 0x00, 0x64, 0x00, 0xF3, 0x1C, 0x02, 0x00,  /* 32, 100, 7411, 2 */
+		0x30, 0x00, 0x64, 0x00, 0xF3, 0x1C, 0x03, 0x00,  /* 48, 100, 7411, 3 */
 		0xE9, 0x03, 0, 0, 0, 0, 0, 0,                    /* cl_ord_id 1001 */
 		0x44, 0xD6, 0x12, 0, 0, 0, 0, 0,                 /* price 1234500 */
 		0x19, 0, 0, 0, 0x07, 0, 0, 0,                    /* qty 25, contract 7 */
 		0x63, 0, 0, 0, 0x01, 0x02, 0, 0,                 /* account 99, buy, IOC */
+		0x50, 0xD4, 0x12, 0, 0, 0, 0, 0,                 /* stop_price 1234000 */
+		0, 0, 0, 0, 0, 0, 0, 0,                          /* show_qty 0, reserved2 */
 	};
 	struct tkx_msg m;
 	uint8_t buf[64];
 
 	(void)state;
 	tkx_sample(TKX_NEW_ORDER, &m);
+	m.new_order.stop_price = 1234000;
 	assert_int_equal(tkx_enc_new_order(buf, sizeof(buf), &m.new_order), sizeof(want));
 	assert_memory_equal(buf, want, sizeof(want));
 	assert_int_equal(decode_exact(want, sizeof(want), &m), sizeof(want));
 	assert_int_equal(m.new_order.price, 1234500);
+	assert_int_equal(m.new_order.stop_price, 1234000);
 }
 
 static void test_roundtrip(void **state)
@@ -318,7 +331,8 @@ static void test_wrong_schema(void **state)
 {
 	static const uint16_t bad_schema[] = {0, 1, TKX_SCHEMA_ID - 1, TKX_SCHEMA_ID + 1, 0xFFFF,
 					      0xF31C};
-	static const uint16_t bad_version[] = {0, TKX_SCHEMA_VERSION + 1, 0xFFFF, 0x0100};
+	static const uint16_t bad_version[] = {0, TKX_SCHEMA_VERSION - 1, TKX_SCHEMA_VERSION + 1,
+						0xFFFF, 0x0100}; /* version 2: refused (protocol 2.4) */
 
 	(void)state;
 	for (size_t i = 0; i < TKX_SAMPLE_COUNT; i++) {
@@ -375,6 +389,7 @@ static const struct span reserved[] = {
 	RSV(TERMINATE, terminate, reserved1),
 	RSV(TERMINATE, terminate, reserved2),
 	RSV(NEW_ORDER, new_order, reserved),
+	RSV(NEW_ORDER, new_order, reserved2),
 	RSV(CANCEL_ORDER, cancel_order, reserved),
 	RSV(MASS_CANCEL, mass_cancel, reserved),
 	RSV(EXEC_ACK, exec_ack, reserved1),
@@ -386,6 +401,8 @@ static const struct span reserved[] = {
 	RSV(MODIFY_ACK, modify_ack, reserved2),
 	RSV(MASS_CANCEL_ACK, mass_cancel_ack, reserved),
 	RSV(BUSINESS_REJECT, business_reject, reserved),
+	RSV(STOP_ELECTED, stop_elected, reserved1),
+	RSV(STOP_ELECTED, stop_elected, reserved2),
 	RSV(MD_TOP_OF_BOOK, md_top_of_book, reserved),
 	RSV(MD_TRADE, md_trade, reserved1),
 	RSV(MD_TRADE, md_trade, reserved2),
@@ -452,7 +469,7 @@ struct enum_field {
 
 static const struct enum_field enums[] = {
 	{FLD(NEW_ORDER, new_order, side), tkx_side_name, 1, 2, -EINVAL, TKX_REJ_INVALID_SIDE},
-	{FLD(NEW_ORDER, new_order, tif), tkx_tif_name, 1, 4, -EINVAL, TKX_REJ_INVALID_TIF},
+	{FLD(NEW_ORDER, new_order, tif), tkx_tif_name, 1, 5, -EINVAL, TKX_REJ_INVALID_TIF},
 	{FLD(MASS_CANCEL, mass_cancel, scope), tkx_scope_name, 1, 2, -EINVAL,
 	 TKX_REJ_INVALID_SCOPE},
 	{FLD(MASS_CANCEL, mass_cancel, side), NULL, 0, 2, -EINVAL, TKX_REJ_INVALID_SCOPE},
@@ -467,15 +484,17 @@ static const struct enum_field enums[] = {
 	{FLD(TERMINATE, terminate, reason), tkx_terminate_reason_name, 0, 6, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
 	{FLD(EXEC_ACK, exec_ack, side), tkx_side_name, 1, 2, -EBADMSG, TKX_BREJ_INVALID_FIELD},
-	{FLD(EXEC_ACK, exec_ack, tif), tkx_tif_name, 1, 4, -EBADMSG, TKX_BREJ_INVALID_FIELD},
-	{FLD(EXEC_REJECT, exec_reject, reason), tkx_reject_reason_name, 1, 23, -EBADMSG,
+	{FLD(EXEC_ACK, exec_ack, tif), tkx_tif_name, 1, 5, -EBADMSG, TKX_BREJ_INVALID_FIELD},
+	{FLD(EXEC_REJECT, exec_reject, reason), tkx_reject_reason_name, 1, 25, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
 	{FLD(FILL, fill, side), tkx_side_name, 1, 2, -EBADMSG, TKX_BREJ_INVALID_FIELD},
 	{FLD(FILL, fill, aggressor), NULL, 0, 1, -EBADMSG, TKX_BREJ_INVALID_FIELD},
-	{FLD(CANCELLED, cancelled, reason), tkx_cancel_reason_name, 1, 9, -EBADMSG,
+	{FLD(CANCELLED, cancelled, reason), tkx_cancel_reason_name, 1, 11, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
 	{FLD(CANCELLED, cancelled, side), tkx_side_name, 1, 2, -EBADMSG, TKX_BREJ_INVALID_FIELD},
 	{FLD(MODIFY_ACK, modify_ack, side), tkx_side_name, 1, 2, -EBADMSG,
+	 TKX_BREJ_INVALID_FIELD},
+	{FLD(STOP_ELECTED, stop_elected, side), tkx_side_name, 1, 2, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
 	{FLD(MASS_CANCEL_ACK, mass_cancel_ack, scope), tkx_scope_name, 1, 2, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
@@ -617,6 +636,83 @@ static void test_prices_and_qty(void **state)
 	assert_int_equal(tkx_validate(&m, NULL), -EINVAL);
 }
 
+/* The order types of version 3: DAY, icebergs (show_qty), stop orders (stop_price). Each
+ * rule of protocol 5.1, at its edge, and the order of the checks. */
+static void test_validate_order_types(void **state)
+{
+	struct tkx_msg m;
+
+	(void)state;
+	tkx_sample(TKX_NEW_ORDER, &m);
+	m.new_order.stop_price = 0;
+	m.new_order.tif = TKX_TIF_DAY;
+	m.new_order.qty = 1000;
+	expect_valid(&m, 0, 0);
+
+	/* Iceberg: 0 < show < qty, qty <= show x TKX_ICE_MAX_SLICES, tif GTC/DAY/POST. */
+	m.new_order.show_qty = 999;
+	expect_valid(&m, 0, 0);
+	m.new_order.show_qty = 1000;
+	expect_valid(&m, -EINVAL, TKX_REJ_INVALID_SHOW);
+	m.new_order.show_qty = 1001;
+	expect_valid(&m, -EINVAL, TKX_REJ_INVALID_SHOW);
+	m.new_order.show_qty = 1; /* 1000 slices: the most */
+	expect_valid(&m, 0, 0);
+	m.new_order.qty = 1001; /* 1001 slices */
+	expect_valid(&m, -EINVAL, TKX_REJ_INVALID_SHOW);
+	m.new_order.qty = UINT32_MAX; /* qty / show in 64 bits: no wrap */
+	m.new_order.show_qty = UINT32_MAX / TKX_ICE_MAX_SLICES + 1;
+	expect_valid(&m, 0, 0);
+	m.new_order.qty = 100;
+	m.new_order.show_qty = 10;
+	static const uint8_t ice_tif[] = {0, TKX_TIF_GTC, 0, 0, TKX_TIF_POST, TKX_TIF_DAY};
+	for (uint8_t t = TKX_TIF_GTC; t <= TKX_TIF_DAY; t++) {
+		m.new_order.tif = t;
+		if (ice_tif[t])
+			expect_valid(&m, 0, 0);
+		else
+			expect_valid(&m, -EINVAL, TKX_REJ_INVALID_SHOW);
+	}
+	m.new_order.tif = TKX_TIF_GTC;
+	m.new_order.stop_price = 5; /* iceberg and stop together */
+	expect_valid(&m, -EINVAL, TKX_REJ_INVALID_SHOW);
+
+	/* Stop: >= 0, never with POST; any other tif. */
+	m.new_order.show_qty = 0;
+	for (uint8_t t = TKX_TIF_GTC; t <= TKX_TIF_DAY; t++) {
+		m.new_order.tif = t;
+		if (t == TKX_TIF_POST)
+			expect_valid(&m, -EINVAL, TKX_REJ_INVALID_STOP);
+		else
+			expect_valid(&m, 0, 0);
+	}
+	m.new_order.tif = TKX_TIF_GTC;
+	m.new_order.stop_price = -1;
+	expect_valid(&m, -EINVAL, TKX_REJ_INVALID_STOP);
+	m.new_order.stop_price = INT64_MIN;
+	expect_valid(&m, -EINVAL, TKX_REJ_INVALID_STOP);
+
+	/* Order of the checks: the plain fields first, then show, then stop. */
+	m.new_order.show_qty = 200;
+	expect_valid(&m, -EINVAL, TKX_REJ_INVALID_SHOW);
+	m.new_order.tif = 9;
+	expect_valid(&m, -EINVAL, TKX_REJ_INVALID_TIF);
+	m.new_order.reserved2 = 1;
+	expect_valid(&m, -EBADMSG, TKX_BREJ_INVALID_FIELD);
+
+	/* The new fields travel: an iceberg DAY order through encode and decode. */
+	uint8_t wire[TKX_MAX_MSG_LEN];
+	struct tkx_msg d;
+	tkx_sample(TKX_NEW_ORDER, &m);
+	m.new_order.tif = TKX_TIF_DAY;
+	m.new_order.show_qty = 7;
+	assert_int_equal(tkx_encode(wire, sizeof(wire), &m), 56);
+	assert_int_equal(decode_exact(wire, 56, &d), 56);
+	assert_int_equal(d.new_order.show_qty, 7);
+	assert_int_equal(d.new_order.tif, TKX_TIF_DAY);
+	expect_valid(&d, 0, 0);
+}
+
 /* ---- SOFH / TCP ---------------------------------------------------------------------- */
 
 static void sofh(uint8_t *p, uint32_t flen, uint16_t enc)
@@ -700,11 +796,11 @@ static void test_sofh_errors(void **state)
 	/* Frame and message lengths disagree: -EBADMSG, never "need more". */
 	tkx_sample(TKX_NEW_ORDER, &m);
 	n = tkx_encode_frame(b, sizeof(b), &m);
-	assert_int_equal(n, 46);
-	sofh(b, 47, TKX_SOFH_ENCODING); /* one byte of junk inside the frame */
-	assert_int_equal(tkx_decode_frame(b, 47, &d), -EBADMSG);
-	sofh(b, 45, TKX_SOFH_ENCODING); /* frame ends inside the message */
-	assert_int_equal(tkx_decode_frame(b, 46, &d), -EBADMSG);
+	assert_int_equal(n, 62);
+	sofh(b, 63, TKX_SOFH_ENCODING); /* one byte of junk inside the frame */
+	assert_int_equal(tkx_decode_frame(b, 63, &d), -EBADMSG);
+	sofh(b, 61, TKX_SOFH_ENCODING); /* frame ends inside the message */
+	assert_int_equal(tkx_decode_frame(b, 62, &d), -EBADMSG);
 	sofh(b, 14, TKX_SOFH_ENCODING);
 	assert_int_equal(tkx_decode_frame(b, 46, &d), -EBADMSG);
 	/* A bad message in a good frame: the message's error. */
@@ -789,7 +885,7 @@ static void test_dgram_several(void **state)
 	int err = 1, n;
 
 	(void)state;
-	assert_int_equal(len, 16 + 40 + 32 + 40 + 32);
+	assert_int_equal(len, 16 + 56 + 32 + 40 + 32);
 	assert_int_equal(tkx_decode_dgram(p, len, msgs, 8, &err, &at), 5);
 	assert_int_equal(err, 0);
 	assert_int_equal(at, len);
@@ -1267,6 +1363,7 @@ int main(void)
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_new_order_bytes),
+		cmocka_unit_test(test_validate_order_types),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_encode_nospc),
 		cmocka_unit_test(test_truncated),

@@ -155,6 +155,9 @@ static const struct field_spec f_new_order[] = {
 	FT(tkx_new_order, side, "side", "side"),
 	FT(tkx_new_order, tif, "tif", "tif"),
 	F(tkx_new_order, reserved, "reserved"),
+	F(tkx_new_order, stop_price, "stopPrice"),
+	F(tkx_new_order, show_qty, "showQty"),
+	F(tkx_new_order, reserved2, "reserved2"),
 };
 static const struct field_spec f_cancel_order[] = {
 	F(tkx_cancel_order, cl_ord_id, "clOrdId"),
@@ -250,6 +253,17 @@ static const struct field_spec f_business_reject[] = {
 	FT(tkx_business_reject, reason, "reason", "businessRejectReason"),
 	F(tkx_business_reject, reserved, "reserved"),
 };
+static const struct field_spec f_stop_elected[] = {
+	F(tkx_stop_elected, cl_ord_id, "clOrdId"),
+	F(tkx_stop_elected, order_id, "orderId"),
+	FT(tkx_stop_elected, price, "price", "price"),
+	F(tkx_stop_elected, transact_time, "transactTime"),
+	F(tkx_stop_elected, qty, "qty"),
+	F(tkx_stop_elected, contract_id, "contractId"),
+	FT(tkx_stop_elected, side, "side", "side"),
+	F(tkx_stop_elected, reserved1, "reserved1"),
+	F(tkx_stop_elected, reserved2, "reserved2"),
+};
 static const struct field_spec f_md_top_of_book[] = {
 	F(tkx_md_top_of_book, transact_time, "transactTime"),
 	FT(tkx_md_top_of_book, bid_price, "bidPrice", "priceNull"),
@@ -325,6 +339,7 @@ static const struct msg_spec msgs[] = {
 	MSG("ModifyAck", TKX_MODIFY_ACK, tkx_modify_ack, f_modify_ack),
 	MSG("MassCancelAck", TKX_MASS_CANCEL_ACK, tkx_mass_cancel_ack, f_mass_cancel_ack),
 	MSG("BusinessReject", TKX_BUSINESS_REJECT, tkx_business_reject, f_business_reject),
+	MSG("StopElected", TKX_STOP_ELECTED, tkx_stop_elected, f_stop_elected),
 	MSG("TopOfBook", TKX_MD_TOP_OF_BOOK, tkx_md_top_of_book, f_md_top_of_book),
 	MSG("Trade", TKX_MD_TRADE, tkx_md_trade, f_md_trade),
 	MSG("ContractStatus", TKX_MD_CONTRACT_STATUS, tkx_md_contract_status,
@@ -386,6 +401,7 @@ static const struct enum_val e_template[] = {
 	E(TKX_MODIFY_ACK, "MODIFY_ACK"),
 	E(TKX_MASS_CANCEL_ACK, "MASS_CANCEL_ACK"),
 	E(TKX_BUSINESS_REJECT, "BUSINESS_REJECT"),
+	E(TKX_STOP_ELECTED, "STOP_ELECTED"),
 	E(TKX_MD_TOP_OF_BOOK, "MD_TOP_OF_BOOK"),
 	E(TKX_MD_TRADE, "MD_TRADE"),
 	E(TKX_MD_CONTRACT_STATUS, "MD_CONTRACT_STATUS"),
@@ -401,6 +417,7 @@ static const struct enum_val e_tif[] = {
 	E(TKX_TIF_IOC, "IOC"),
 	E(TKX_TIF_FOK, "FOK"),
 	E(TKX_TIF_POST, "POST"),
+	E(TKX_TIF_DAY, "DAY"),
 };
 static const struct enum_val e_scope[] = {
 	E(TKX_SCOPE_SESSION, "SESSION"),
@@ -430,6 +447,8 @@ static const struct enum_val e_reject[] = {
 	E(TKX_REJ_STORAGE, "STORAGE"),
 	E(TKX_REJ_INVALID_SCOPE, "INVALID_SCOPE"),
 	E(TKX_REJ_INVALID_ACCOUNT, "INVALID_ACCOUNT"),
+	E(TKX_REJ_INVALID_SHOW, "INVALID_SHOW"),
+	E(TKX_REJ_INVALID_STOP, "INVALID_STOP"),
 };
 static const struct enum_val e_cancel[] = {
 	E(TKX_CXL_CLIENT, "CLIENT"),
@@ -441,6 +460,8 @@ static const struct enum_val e_cancel[] = {
 	E(TKX_CXL_KILL_SWITCH, "KILL_SWITCH"),
 	E(TKX_CXL_EXPIRY, "EXPIRY"),
 	E(TKX_CXL_OPERATOR, "OPERATOR"),
+	E(TKX_CXL_DAY_END, "DAY_END"),
+	E(TKX_CXL_ELECTED_REFUSED, "ELECTED_REFUSED"),
 };
 static const struct enum_val e_session_reject[] = {
 	E(TKX_SREJ_UNKNOWN_FIRM, "UNKNOWN_FIRM"),

@@ -173,7 +173,7 @@ struct omsg {
 
 static inline int is_app(uint16_t tid)
 {
-	return tid >= TKX_EXEC_ACK && tid <= TKX_BUSINESS_REJECT;
+	return tid >= TKX_EXEC_ACK && tid <= TKX_STOP_ELECTED;
 }
 
 /*

@@ -532,6 +532,66 @@ static void test_new_order_dp_order(void **state)
 	fx_close(&f);
 }
 
+/* The order types reach the matching core in the NEW's scope/order_id (dp_msg.h DP_NEW_*);
+ * an iceberg or a stop the protocol refuses is answered here, never forwarded. */
+static void test_order_types_dp_order(void **state)
+{
+	struct fx f;
+	struct ss_peer p = peer_n(1);
+	struct dg d = { .n = 0 };
+	struct omsg o[MAX_OMSGS];
+	const struct dp_order *n;
+
+	(void)state;
+	fx_udp(&f);
+	open_session(&f, &p, 100, 1, 1000, 0);
+	dg_seq(&d, 1);
+	DG_ADD(&d, new_order, .cl_ord_id = 10, .price = 12345, .qty = 100, .contract_id = 42,
+	       .side = TKX_SIDE_SELL, .tif = TKX_TIF_DAY, .show_qty = 10);
+	DG_ADD(&d, new_order, .cl_ord_id = 11, .price = 12400, .qty = 3, .contract_id = 42,
+	       .side = TKX_SIDE_BUY, .tif = TKX_TIF_IOC, .stop_price = 12350);
+	DG_ADD(&d, new_order, .cl_ord_id = 12, .price = 12400, .qty = 3, .contract_id = 42,
+	       .side = TKX_SIDE_BUY, .tif = TKX_TIF_DAY);
+	DG_ADD(&d, new_order, .cl_ord_id = 13, .price = 12400, .qty = 3, .contract_id = 42,
+	       .side = TKX_SIDE_BUY, .tif = TKX_TIF_IOC, .show_qty = 1);
+	DG_ADD(&d, new_order, .cl_ord_id = 13, .price = 12400, .qty = 3, .contract_id = 42,
+	       .side = TKX_SIDE_BUY, .tif = TKX_TIF_POST, .stop_price = 12350);
+	assert_int_equal(rx(&f, &p, &d), 6);
+	assert_int_equal(f.out->n_orders, 3);
+	n = &f.out->orders[0];
+	assert_int_equal(n->tif, TKX_TIF_DAY);
+	assert_int_equal(n->scope, DP_NEW_ICE);
+	assert_int_equal(n->order_id, 10);
+	assert_int_equal(dp_order_show(n), 10);
+	assert_int_equal(dp_order_stop(n), 0);
+	n = &f.out->orders[1];
+	assert_int_equal(n->scope, DP_NEW_STOP);
+	assert_int_equal(dp_order_stop(n), 12350);
+	assert_int_equal(dp_order_show(n), 0);
+	assert_int_equal(n->price, 12400);
+	n = &f.out->orders[2]; /* a plain DAY order: as every NEW before the order types */
+	assert_int_equal(n->tif, TKX_TIF_DAY);
+	assert_int_equal(n->scope, 0);
+	assert_int_equal(n->order_id, 0);
+	/* The rejects wait behind the requests before them (invariant 15): answer those. */
+	struct dp_order fwd[3];
+	memcpy(fwd, f.out->orders, sizeof(fwd));
+	ss_out_reset(f.out);
+	for (int i = 0; i < 3; i++)
+		ack_done(&f, &fwd[i], 900 + (uint64_t)i);
+	int k = parse(&f, o), rej = 0;
+	for (int i = 0; i < k; i++) {
+		if (o[i].m.template_id != TKX_EXEC_REJECT)
+			continue;
+		assert_int_equal(o[i].m.exec_reject.cl_ord_id, 13);
+		assert_int_equal(o[i].m.exec_reject.reason,
+				 rej++ == 0 ? TKX_REJ_INVALID_SHOW : TKX_REJ_INVALID_STOP);
+	}
+	assert_int_equal(rej, 2);
+	assert_int_equal(stats(&f).app_forwarded, 3);
+	fx_close(&f);
+}
+
 static void test_clordid_reused(void **state)
 {
 	struct fx f;
@@ -2358,6 +2418,7 @@ int main(void)
 		cmocka_unit_test(test_establish_bad_keepalive),
 		cmocka_unit_test(test_app_before_establish),
 		cmocka_unit_test(test_new_order_dp_order),
+		cmocka_unit_test(test_order_types_dp_order),
 		cmocka_unit_test(test_clordid_reused),
 		cmocka_unit_test(test_invalid_fields),
 		cmocka_unit_test(test_inbound_gap),

@@ -60,7 +60,7 @@ struct mdesc {
 
 static const char *const side_n[] = { NULL, "Buy", "Sell" };
 static const char *const side0_n[] = { "Both", "Buy", "Sell" };
-static const char *const tif_n[] = { NULL, "GTC", "IOC", "FOK", "Post-only" };
+static const char *const tif_n[] = { NULL, "GTC", "IOC", "FOK", "Post-only", "Day" };
 static const char *const scope_n[] = { NULL, "Session", "Account" };
 static const char *const bool_n[] = { "No", "Yes" };
 static const char *const reject_n[] = {
@@ -69,10 +69,11 @@ static const char *const reject_n[] = {
 	"Off tick", "Outside price band", "Above max quantity", "Book full", "Busy",
 	"Wrong phase", "Halted", "Throttled", "Kill switch", "Position limit",
 	"Duplicate order", "Not owner", "Storage", "Invalid scope", "Invalid account",
+	"Invalid show quantity", "Invalid stop price",
 };
 static const char *const cancel_n[] = {
 	NULL, "Client", "IOC expired", "FOK unfilled", "Self-trade prevention", "Mass cancel",
-	"Disconnect", "Kill switch", "Expiry", "Operator",
+	"Disconnect", "Kill switch", "Expiry", "Operator", "Day end", "Elected stop refused",
 };
 static const char *const sreject_n[] = {
 	NULL, "Unknown firm", "Bad credentials", "Stale timestamp", "Session in use",
@@ -115,6 +116,7 @@ static const char *const template_n[] = {
 	[TKX_MODIFY_ACK] = "ModifyAck",
 	[TKX_MASS_CANCEL_ACK] = "MassCancelAck",
 	[TKX_BUSINESS_REJECT] = "BusinessReject",
+	[TKX_STOP_ELECTED] = "StopElected",
 	[TKX_MD_TOP_OF_BOOK] = "TopOfBook",
 	[TKX_MD_TRADE] = "Trade",
 	[TKX_MD_CONTRACT_STATUS] = "ContractStatus",
@@ -192,7 +194,8 @@ static const struct fdesc f_datagram_auth[] = {
 static const struct fdesc f_new_order[] = {
 	U(tkx_new_order, cl_ord_id), P(tkx_new_order, price), U(tkx_new_order, qty),
 	U(tkx_new_order, contract_id), U(tkx_new_order, account), E(tkx_new_order, side, vs_side),
-	E(tkx_new_order, tif, vs_tif), U(tkx_new_order, reserved),
+	E(tkx_new_order, tif, vs_tif), U(tkx_new_order, reserved), P(tkx_new_order, stop_price),
+	U(tkx_new_order, show_qty), U(tkx_new_order, reserved2),
 };
 static const struct fdesc f_cancel_order[] = {
 	U(tkx_cancel_order, cl_ord_id), U(tkx_cancel_order, order_id),
@@ -246,6 +249,12 @@ static const struct fdesc f_business_reject[] = {
 	U(tkx_business_reject, ref_seq_no), T(tkx_business_reject, transact_time),
 	E(tkx_business_reject, ref_template_id, vs_template),
 	E(tkx_business_reject, reason, vs_breject), U(tkx_business_reject, reserved),
+};
+static const struct fdesc f_stop_elected[] = {
+	U(tkx_stop_elected, cl_ord_id), U(tkx_stop_elected, order_id), P(tkx_stop_elected, price),
+	T(tkx_stop_elected, transact_time), U(tkx_stop_elected, qty),
+	U(tkx_stop_elected, contract_id), E(tkx_stop_elected, side, vs_side),
+	B(tkx_stop_elected, reserved1), U(tkx_stop_elected, reserved2),
 };
 static const struct fdesc f_md_top_of_book[] = {
 	T(tkx_md_top_of_book, transact_time), P(tkx_md_top_of_book, bid_price),
@@ -301,6 +310,7 @@ static const struct mdesc msgs[] = {
 	MSG(TKX_MODIFY_ACK, modify_ack),
 	MSG(TKX_MASS_CANCEL_ACK, mass_cancel_ack),
 	MSG(TKX_BUSINESS_REJECT, business_reject),
+	MSG(TKX_STOP_ELECTED, stop_elected),
 	MSG(TKX_MD_TOP_OF_BOOK, md_top_of_book),
 	MSG(TKX_MD_TRADE, md_trade),
 	MSG(TKX_MD_CONTRACT_STATUS, md_contract_status),
@@ -358,11 +368,15 @@ static const struct tkx_new_order m_new_order = {
 };
 static const struct tkx_new_order m_new_order2 = {
 	.cl_ord_id = 1000000000002ull, .price = -25000, .qty = 5, .contract_id = 78,
-	.account = 0, .side = TKX_SIDE_SELL, .tif = TKX_TIF_POST,
+	.account = 0, .side = TKX_SIDE_SELL, .tif = TKX_TIF_POST, .show_qty = 3000000001u,
 };
 static const struct tkx_new_order m_new_order3 = {
 	.cl_ord_id = 1000000000010ull, .price = 99990000, .qty = 10, .contract_id = 79,
-	.account = 42, .side = TKX_SIDE_BUY, .tif = TKX_TIF_FOK,
+	.account = 42, .side = TKX_SIDE_BUY, .tif = TKX_TIF_FOK, .stop_price = -99980000,
+};
+static const struct tkx_new_order m_new_order_day = {
+	.cl_ord_id = 1000000000020ull, .price = 12345000, .qty = 100, .contract_id = 77,
+	.account = 7, .side = TKX_SIDE_SELL, .tif = TKX_TIF_DAY, .stop_price = 12346000,
 };
 static const struct tkx_cancel_order m_cancel_order = {
 	.cl_ord_id = 1000000000003ull, .order_id = 0xFEDCBA9876543210ull, .contract_id = 77,
@@ -426,6 +440,16 @@ static const struct tkx_exec_reject m_exec_reject = {
 static const struct tkx_business_reject m_business_reject = {
 	.ref_seq_no = 4294967301ull, .transact_time = T0 + 5000000011,
 	.ref_template_id = TKX_NEW_ORDER, .reason = TKX_BREJ_WRONG_DIRECTION,
+};
+static const struct tkx_stop_elected m_stop_elected = {
+	.cl_ord_id = 1000000000020ull, .order_id = 9000000000000000004ull, .price = 12345000,
+	.transact_time = T0 + 5000000012, .qty = 4000000002u, .contract_id = 77,
+	.side = TKX_SIDE_SELL,
+};
+static const struct tkx_cancelled m_cancelled_day = {
+	.cl_ord_id = 1000000000020ull, .order_id = 9000000000000000004ull,
+	.transact_time = T0 + 5000000013, .orig_cl_ord_id = 1000000000020ull, .qty = 100,
+	.contract_id = 77, .reason = TKX_CXL_DAY_END, .side = TKX_SIDE_SELL,
 };
 static const struct tkx_md_top_of_book m_top_of_book = {
 	.transact_time = T0 + 6000000001, .bid_price = 12340000, .ask_price = TKX_NULL_PRICE,
@@ -913,8 +937,10 @@ static void order_entry_udp(struct gen *g)
 	wire_msg(&w, TKX_CANCEL_ORDER, &m_cancel_order);
 	wire_msg(&w, TKX_MODIFY_ORDER, &m_modify_order);
 	wire_msg(&w, TKX_MASS_CANCEL, &m_mass_cancel);
+	wire_msg(&w, TKX_NEW_ORDER, &m_new_order_day);
 	udp_send(g, &w, CLIENT_IP, CLIENT_UDP_PORT, EXCH_IP, TKX_PORT_ORDER_UDP);
 	fprintf(g->ex, "Y\ttokex.new_order.price == -25000\t%u\n", g->frame);
+	fprintf(g->ex, "Y\ttokex.new_order.show_qty == 3000000001\t%u\n", g->frame);
 
 	wire_init(&w, W_UDP);
 	wire_msg(&w, TKX_RETRANSMIT_REQUEST, &m_retransmit_request);
@@ -963,6 +989,8 @@ static void order_entry_tcp(struct gen *g)
 	wire_msg(&sw, TKX_MASS_CANCEL_ACK, &m_mass_cancel_ack);
 	wire_msg(&sw, TKX_EXEC_REJECT, &m_exec_reject);
 	wire_msg(&sw, TKX_BUSINESS_REJECT, &m_business_reject);
+	wire_msg(&sw, TKX_STOP_ELECTED, &m_stop_elected);
+	wire_msg(&sw, TKX_CANCELLED, &m_cancelled_day);
 	tcp_send(g, &c, 1, &sw, 3); /* split inside the SOFH of Cancelled */
 	cut = sw.p[3].end + 20;      /* then inside MassCancelAck's block */
 	tcp_send(g, &c, 1, &sw, cut - sw.sent);
@@ -1032,11 +1060,12 @@ static void malformed_frames(struct gen *g)
 	SEND_C2X("tokex.expert.unknown_template");
 
 	wire_init(&w, W_UDP);
-	put_raw_msg(&w, 24, TKX_NEW_ORDER, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_new_order, 24);
+	put_raw_msg(&w, 32, TKX_NEW_ORDER, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_new_order, 32);
 	SEND_C2X("tokex.expert.bad_block_length");
 
 	wire_init(&w, W_UDP); /* blockLength right, block cut short */
-	put_raw_msg(&w, 32, TKX_NEW_ORDER, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &m_new_order, 10);
+	put_raw_msg(&w, sizeof(struct tkx_new_order), TKX_NEW_ORDER, TKX_SCHEMA_ID,
+		    TKX_SCHEMA_VERSION, &m_new_order, 10);
 	SEND_C2X("tokex.expert.truncated");
 
 	wire_init(&w, W_UDP); /* a good message, then 5 bytes: less than a header */
@@ -1048,6 +1077,10 @@ static void malformed_frames(struct gen *g)
 	put_raw_msg(&w, 8, TKX_SEQUENCE, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION + 1, &m_sequence, 8);
 	SEND_C2X("tokex.expert.bad_version");
 
+	wire_init(&w, W_UDP); /* a version-2 NewOrder (32 bytes, before the order types) */
+	put_raw_msg(&w, 32, TKX_NEW_ORDER, TKX_SCHEMA_ID, 2, &m_new_order, 32);
+	SEND_C2X("tokex.expert.bad_version");
+
 	wire_init(&w, W_UDP);
 	term.reserved1 = 7;
 	put_raw_msg(&w, 16, TKX_TERMINATE, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &term, 16);
@@ -1055,7 +1088,8 @@ static void malformed_frames(struct gen *g)
 
 	wire_init(&w, W_UDP);
 	bad_side.side = 9;
-	put_raw_msg(&w, 32, TKX_NEW_ORDER, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION, &bad_side, 32);
+	put_raw_msg(&w, sizeof(bad_side), TKX_NEW_ORDER, TKX_SCHEMA_ID, TKX_SCHEMA_VERSION,
+		    &bad_side, sizeof(bad_side));
 	SEND_C2X("tokex.expert.bad_enum");
 #undef SEND_C2X
 
