@@ -272,7 +272,7 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 			why = TKX_REJ_INVALID_TIF;
 			goto reject;
 		}
-		/* The order types (protocol 5.1): an iceberg rests (GTC, DAY, POST), shows
+		/* The order types (protocol 5.8): an iceberg rests (GTC, DAY, POST), shows
 		 * less than its quantity, in at most TKX_ICE_MAX_SLICES slices (each slice
 		 * costs the matching core one trade per encounter), and is no stop order;
 		 * a stop order is no POST (it is meant to trade when elected). */

@@ -2900,8 +2900,8 @@ out:
 
 /* ==== busy: pipeline with a tiny ring ====================================================== */
 
-#define BUSY_DGRAMS 10
-#define BUSY_PER 35 /* 16 + 35 x 40 + a 24-byte DatagramAuth: within 1472 */
+#define BUSY_DGRAMS 14
+#define BUSY_PER 25 /* 16 + 25 x 56 + a 24-byte DatagramAuth: within 1472 */
 
 /* Every thread of pid is in the stopped state ('T' or 't' in /proc/PID/task/TID/stat). */
 static int all_stopped(pid_t pid)
