@@ -96,7 +96,8 @@ static void test_tables(void **state)
 		{202, 56, TKX_DIR_E2C}, {203, 48, TKX_DIR_E2C}, {204, 48, TKX_DIR_E2C},
 		{205, 32, TKX_DIR_E2C}, {206, 24, TKX_DIR_E2C}, {300, 48, TKX_DIR_MD},
 		{301, 40, TKX_DIR_MD},  {302, 24, TKX_DIR_MD},  {303, 72, TKX_DIR_MD},
-		{304, 16, TKX_DIR_MD},
+		{304, 16, TKX_DIR_MD},  {305, 72, TKX_DIR_MD},  {306, 56, TKX_DIR_MD},
+		{307, 40, TKX_DIR_MD},
 	};
 	unsigned known = 0;
 
@@ -164,7 +165,7 @@ static void test_names(void **state)
 static void test_new_order_bytes(void **state)
 {
 	static const uint8_t want[] = {
-		0x20, 0x00, 0x64, 0x00, 0xF3, 0x1C, 0x02, 0x00,  /* 32, 100, 7411, 2 */
+		0x20, 0x00, 0x64, 0x00, 0xF3, 0x1C, 0x03, 0x00,  /* 32, 100, 7411, 3 */
 		0xE9, 0x03, 0, 0, 0, 0, 0, 0,                    /* cl_ord_id 1001 */
 		0x44, 0xD6, 0x12, 0, 0, 0, 0, 0,                 /* price 1234500 */
 		0x19, 0, 0, 0, 0x07, 0, 0, 0,                    /* qty 25, contract 7 */
@@ -483,7 +484,7 @@ static const struct enum_field enums[] = {
 	 TKX_BREJ_INVALID_FIELD},
 	{FLD(BUSINESS_REJECT, business_reject, reason), tkx_breject_reason_name, 1, 4, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
-	{FLD(MD_TRADE, md_trade, aggressor_side), tkx_side_name, 1, 2, -EBADMSG,
+	{FLD(MD_TRADE, md_trade, aggressor_side), NULL, 0, 2, -EBADMSG, /* 0: uncross */
 	 TKX_BREJ_INVALID_FIELD},
 	{FLD(MD_CONTRACT_STATUS, md_contract_status, phase), tkx_phase_name, 0, 11, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
