@@ -21,6 +21,7 @@ struct fk_contract {
 	uint8_t spot;
 	int64_t arr_lo, arr_hi; /* the level array: LIST's, then RANGE's (0, 0: built at start) */
 	uint32_t ranges;        /* RANGE commands taken */
+	uint32_t defines;       /* DEFINE commands taken (market data only) */
 };
 
 struct fake_core {
@@ -168,6 +169,9 @@ static inline int fake_send(void *arg, uint32_t core, const struct dp_ctl *c,
 	case DP_CTL_MASS_CANCEL:
 		r->qty = k->orders;
 		k->orders = 0;
+		break;
+	case DP_CTL_DEFINE:
+		k->defines++;
 		break;
 	case DP_CTL_DELIST:
 		if (k->orders) {

@@ -82,6 +82,7 @@ struct sub {
 	int lost;                /* after a GapReject: waits for Snapshots */
 	uint64_t gaps, requests, rejects, frames;
 	struct sbook b[NC];
+	struct tkx_md_instrument def[NC]; /* the last InstrumentDefinition heard */
 };
 
 static int cidx(uint32_t cid)
@@ -122,6 +123,12 @@ static void sub_msg(struct sub *s, const struct tkx_msg *m)
 		sbook_reset(&s->b[c]);
 		s->b[c].synced = 1;
 		s->frames++;
+		return;
+	}
+	if (m->template_id == TKX_MD_INSTRUMENT) {
+		int c = cidx(m->md_instrument.contract_id);
+		assert_true(c >= 0);
+		s->def[c] = m->md_instrument;
 		return;
 	}
 	if (m->template_id == TKX_MD_DEPTH) {
@@ -306,6 +313,14 @@ static void compare(struct sub *s, struct mc_core *mc)
 		const struct me_book *bk = mc_book(mc, CID[c]);
 		if (!b->synced)
 			continue;
+		/* The definition says today's limits and phase as the core has them. */
+		if (strcmp(s->name, "live") == 0) {
+			int64_t lo, hi;
+			me_book_band(bk, &lo, &hi);
+			assert_int_equal(s->def[c].limit_lo, lo);
+			assert_int_equal(s->def[c].limit_hi, hi);
+			assert_int_equal(s->def[c].phase, mc_phase(mc, CID[c]));
+		}
 		struct walk w = { .b = b, .who = s->name };
 		assert_int_equal(me_book_walk(bk, walk_cb, &w), 0);
 		assert_int_equal(w.seen, b->n);
@@ -544,6 +559,22 @@ static void one_run(uint64_t seed)
 	assert_true(subs[0].gaps > 0 && subs[0].requests > 0);
 	assert_true(subs[1].frames >= NC);
 	assert_true(subs[2].rejects > 0);
+	for (int c = 0; c < NC; c++) {
+		struct tkx_md_instrument d;
+		char sym[TKX_SYMBOL_LEN + 1];
+		assert_int_equal(md_pub_definition(pub, CID[c], &d), 0);
+		assert_memory_equal(&d, &subs[0].def[c], sizeof(d));
+		snprintf(sym, sizeof(sym), "TKN%-9u", CID[c]);
+		assert_memory_equal(d.symbol, sym, TKX_SYMBOL_LEN);
+		assert_int_equal(d.tick, BOOK.tick);
+		assert_int_equal(d.max_qty, BOOK.max_qty);
+		assert_int_equal(d.prev_settle, 1000);
+		assert_int_equal(d.first_day, 20260105);
+		assert_int_equal(d.last_day, 20260130);
+		assert_int_equal(d.unit, 1000000);
+		assert_memory_equal(d.currency, "CNY", 3);
+		assert_int_equal(d.settle_method, TKX_SETTLE_CASH_INDEX);
+	}
 	struct md_stats st;
 	md_pub_stats_read(pub, &st);
 	assert_int_equal(st.orders_full, 0);
