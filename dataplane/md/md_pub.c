@@ -1398,6 +1398,74 @@ void md__snap_set_contract(struct md_pub *p, uint32_t i, const struct md_snap_co
 	s->volume = c->volume;
 }
 
+void md__snap_books(const struct md_pub *p, uint32_t *depth, uint32_t *max_orders,
+		    uint32_t *n_orders, uint64_t *prio_seq)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < p->n_contracts; i++)
+		n += p->cs[i].n_orders;
+	*depth = p->depth;
+	*max_orders = p->max_orders;
+	*n_orders = n;
+	*prio_seq = p->prio_seq;
+}
+
+void md__snap_book(const struct md_pub *p, uint32_t i, struct md_snap_book *b, int64_t *lv)
+{
+	memset(b, 0, sizeof(*b));
+	b->def = p->cs[i].def;
+	b->def_parts = p->cs[i].def_parts;
+	if (p->depth)
+		memcpy(lv, dep_of(p, i), 4 * p->depth * sizeof(int64_t));
+}
+
+void md__snap_set_book(struct md_pub *p, uint32_t i, const struct md_snap_book *b,
+		       const int64_t *lv, uint64_t prio_seq)
+{
+	p->cs[i].def = b->def;
+	p->cs[i].def_parts = b->def_parts;
+	p->cs[i].ord_head = 0;
+	p->cs[i].n_orders = 0;
+	if (p->depth)
+		memcpy(dep_of(p, i), lv, 4 * p->depth * sizeof(int64_t));
+	p->prio_seq = prio_seq;
+}
+
+int md__snap_orders(const struct md_pub *p, int (*cb)(void *, const struct md_snap_order *),
+		    void *arg)
+{
+	for (uint32_t c = 0; c < p->n_contracts; c++)
+		for (uint32_t i = p->cs[c].ord_head; i; i = p->ord[i - 1].next) {
+			const struct md_ord *o = &p->ord[i - 1];
+			struct md_snap_order s = { .id = o->id, .price = o->price, .prio = o->prio,
+						   .rem = o->rem, .vis = o->vis, .show = o->show,
+						   .contract_id = o->cid, .side = o->side };
+			int rc = cb(arg, &s);
+			if (rc)
+				return rc;
+		}
+	return 0;
+}
+
+int md__snap_put_order(struct md_pub *p, const struct md_snap_order *s)
+{
+	int ci = contract_find(p, s->contract_id);
+	if (ci < 0)
+		return -ENOENT;
+	if (ord_get(p, s->id))
+		return -EEXIST;
+	struct md_ord *o = ord_new(p, &p->cs[ci], s->id);
+	if (o == NULL)
+		return -ENOSPC;
+	o->price = s->price;
+	o->prio = s->prio;
+	o->rem = s->rem;
+	o->vis = s->vis;
+	o->show = s->show;
+	o->side = s->side;
+	return 0;
+}
+
 /* On a fresh publisher (nothing retained, no OPEN packet): the stream goes on from
  * next_seq (invariant 1 holds: nothing was numbered in this instance yet). */
 void md__snap_set_seq(struct md_pub *p, uint64_t next_seq)

@@ -36,6 +36,7 @@
 
 #include "mc_core.h"
 #include "md_pub.h"
+#include "md_snap.h"
 
 #define NC 2
 #define DEPTH 5
@@ -452,6 +453,62 @@ static struct dp_order random_request(struct mc_core *mc)
 	return o;
 }
 
+/* The books survive a snapshot (md_snap.h): a publisher loaded from pub's section holds
+ * the same orders (priorities included), definitions and Snapshot frames. */
+struct ocoll {
+	struct tkx_md_order o[MAX_SUB_ORDERS];
+	uint32_t n;
+};
+
+static int ocoll_cb(void *arg, const struct tkx_md_order *o)
+{
+	struct ocoll *c = arg;
+	assert_true(c->n < MAX_SUB_ORDERS);
+	c->o[c->n++] = *o;
+	return 0;
+}
+
+static int ocmp(const void *a, const void *b)
+{
+	const struct tkx_md_order *x = a, *y = b;
+	return x->order_id < y->order_id ? -1 : x->order_id > y->order_id;
+}
+
+static void check_snapshot_roundtrip(const struct md_params *p)
+{
+	size_t len = md_pub_memsize(p);
+	void *mem = aligned_alloc(64, (len + 63) & ~(size_t)63);
+	struct md_pub *q = md_pub_init(mem, len, p);
+	assert_non_null(q);
+	size_t cap = md_snap_bound(pub);
+	uint8_t *buf = malloc(cap);
+	struct dp_snap_w w = { .buf = buf, .cap = cap };
+	assert_true(md_snap_save(pub, &w) > 0);
+	char err[256];
+	assert_int_equal(md_snap_load(q, buf, w.len, NULL, err, sizeof(err)), 0);
+	static struct ocoll a, b;
+	for (int c = 0; c < NC; c++) {
+		a.n = b.n = 0;
+		assert_int_equal(md_pub_orders(pub, CID[c], ocoll_cb, &a), 0);
+		assert_int_equal(md_pub_orders(q, CID[c], ocoll_cb, &b), 0);
+		assert_int_equal(a.n, b.n);
+		qsort(a.o, a.n, sizeof(a.o[0]), ocmp);
+		qsort(b.o, b.n, sizeof(b.o[0]), ocmp);
+		assert_memory_equal(a.o, b.o, a.n * sizeof(a.o[0]));
+		struct tkx_md_instrument d1, d2;
+		assert_int_equal(md_pub_definition(pub, CID[c], &d1), 0);
+		assert_int_equal(md_pub_definition(q, CID[c], &d2), 0);
+		assert_memory_equal(&d1, &d2, sizeof(d1));
+		struct md_snap_book k1, k2;
+		int64_t l1[4 * DEPTH], l2[4 * DEPTH];
+		md__snap_book(pub, (uint32_t)c, &k1, l1);
+		md__snap_book(q, (uint32_t)c, &k2, l2);
+		assert_memory_equal(l1, l2, sizeof(l1));
+	}
+	free(buf);
+	free(mem);
+}
+
 static void one_run(uint64_t seed)
 {
 	struct mc_contract_params cp[NC];
@@ -541,6 +598,8 @@ static void one_run(uint64_t seed)
 		int rc = md_pub_tick(pub, now_ns);
 		assert_true(rc == 0);
 		deliver(mc, k);
+		if (k == n_reqs / 2)
+			check_snapshot_roundtrip(&p);
 		if (n_ids == MAX_IDS)
 			n_ids = MAX_IDS / 2; /* forget the oldest half (cancels of them fail anyway) */
 	}
