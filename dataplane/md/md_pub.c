@@ -934,9 +934,12 @@ static int snapshot_frame(struct md_pub *p, uint32_t ci, uint64_t now)
 	struct md_cstate *c = &p->cs[ci];
 	struct tkx_md_snapshot s;
 	int with_def = c->def_parts == DEF_ALL;
+	uint32_t levels = 0; /* the frame carries the levels that hold something */
+	for (uint32_t j = 0; j < 2 * p->depth; j++)
+		levels += dep_of(p, ci)[2 * j] != 0;
 	size_t head = MSG_BYTES(sizeof(struct tkx_md_snapshot)) +
 		      (with_def ? MSG_BYTES(sizeof(struct tkx_md_instrument)) : 0) +
-		      2 * p->depth * MSG_BYTES(sizeof(struct tkx_md_depth));
+		      levels * MSG_BYTES(sizeof(struct tkx_md_depth));
 	size_t all = head + (size_t)c->n_orders * MSG_BYTES(sizeof(struct tkx_md_order));
 	int with_orders = 1;
 	int len;
@@ -961,6 +964,8 @@ static int snapshot_frame(struct md_pub *p, uint32_t ci, uint64_t now)
 	for (uint32_t side = 0; side < 2; side++)
 		for (uint32_t lv = 0; lv < p->depth; lv++) {
 			const int64_t *l = dep_of(p, ci) + ((size_t)side * p->depth + lv) * 2;
+			if (l[0] == 0)
+				continue; /* empty: the Snapshot cleared it */
 			struct tkx_md_depth d = {
 				.transact_time = now,
 				.price = l[0] ? l[0] : TKX_NULL_PRICE,

@@ -80,8 +80,9 @@
  * does not hold (a held stop order's leave) is dropped (orders_unknown). Priorities count
  * from 1 per publisher: an ADD, and an iceberg's refill, take the next one.
  * A Snapshot round sends, per contract, one frame of consecutive messages: Snapshot, its
- * InstrumentDefinition (when defined), every Depth level of both sides (flag SNAPSHOT,
- * empty ones included) and every resting order (OrderBook SNAPSHOT), all at the
+ * InstrumentDefinition (when defined), every Depth level of both sides that holds
+ * something (flag SNAPSHOT; a Snapshot clears the contract's levels and orders, so empty
+ * ones are not sent) and every resting order (OrderBook SNAPSHOT), all at the
  * Snapshot's as_of_seq; a frame starts only when the ring has room for all of it (else
  * md_pub_tick() returns -ENOBUFS and the round goes on at the next call), and a frame
  * too large for the whole ring goes without its orders (snap_cut).
