@@ -64,6 +64,8 @@ struct mc_contract {
 	struct mc_day day;
 	/* Market data of version 3 ("Market by order" below). */
 	uint8_t defined;      /* DP_CTL_DEFINE came: definitions follow the book */
+	uint8_t ddirty;       /* bit me_side: a change this burst may have moved that side's
+			       * published depth levels (mc_depth_mark) */
 	int64_t prev_settle;  /* DP_CTL_DEFINE's, for the definition's book part */
 	struct dp_md_def st;  /* DP_CTL_DEFINE's static part */
 	int64_t dpx[2][MC_DEPTH_MAX]; /* depth last published per me_side: price (0 = no
@@ -811,13 +813,63 @@ static void mc_mbo_event(struct mc_core *mc, const struct mc_contract *k,
 	}
 }
 
+/*
+ * Which sides' depth a change may move: a change at a price worse than the side's N-th
+ * published level (with N levels published) changes none of the N best, so the side need
+ * not be walked after the burst. Any change inside, or one whose price is not known here
+ * (a mass cancel, an IOC's remainder, an uncross), marks the side.
+ */
+static void mc_depth_side(struct mc_core *mc, struct mc_contract *k, int side, int64_t price)
+{
+	int64_t nth = k->dpx[side][mc->depth - 1];
+	if (nth == 0 || price == 0 || (side == ME_BUY ? price >= nth : price <= nth))
+		k->ddirty |= (uint8_t)(1u << side);
+}
+
+static void mc_depth_mark(struct mc_core *mc, struct mc_contract *k, const struct me_event *ev)
+{
+	switch (ev->type) {
+	case ME_EV_ACCEPT:
+	case ME_EV_ELECT:
+		mc_depth_side(mc, k, ev->side, ev->price); /* where it may rest */
+		break;
+	case ME_EV_MODIFY:
+		mc_depth_side(mc, k, ev->side, mc->cur_old_price);
+		mc_depth_side(mc, k, ev->side, ev->price);
+		break;
+	case ME_EV_TRADE:
+		if (mc->uncross)
+			k->ddirty = 3;
+		else
+			mc_depth_side(mc, k, ev->side == ME_BUY ? ME_SELL : ME_BUY, ev->price);
+		break;
+	case ME_EV_OUT:
+		/* A request's own target has its price known; anything else may be anywhere. */
+		mc_depth_side(mc, k, ev->side,
+			      mc->cur != &mc_no_request && (int64_t)mc->cur->order_id == ev->id &&
+					      (mc->cur->type == DP_ORD_CANCEL ||
+					       mc->cur->type == DP_ORD_MODIFY)
+				      ? mc->cur_old_price
+				      : 0);
+		break;
+	case ME_EV_GUARD:
+		k->ddirty = 3;
+		break;
+	default:
+		break;
+	}
+}
+
 /* Market by price: the levels of each side that changed since last published (a level's
- * new price and displayed quantity, or empty), after a burst or a control command. */
+ * new price and displayed quantity, or empty), after a burst or a control command. Sides
+ * no change of the burst could move are not walked (mc_depth_mark). */
 static void mc_publish_depth(struct mc_core *mc, struct mc_contract *k)
 {
 	int64_t px[MC_DEPTH_MAX], q[MC_DEPTH_MAX];
 
 	for (int s = ME_BUY; s <= ME_SELL; s++) {
+		if (!(k->ddirty & (1u << s)))
+			continue;
 		uint32_t n = me_book_depth(k->book, s, px, q, mc->depth);
 		for (uint32_t i = 0; i < mc->depth; i++) {
 			int64_t p = i < n ? px[i] : 0, qq = i < n ? q[i] : 0;
@@ -835,6 +887,7 @@ static void mc_publish_depth(struct mc_core *mc, struct mc_contract *k)
 			e->u.depth.depth = mc->depth;
 		}
 	}
+	k->ddirty = 0;
 }
 
 /* The definition's book part: tick, max qty, today's limits, previous settlement. */
@@ -893,6 +946,8 @@ static void mc_translate(struct me_sink *s)
 
 		if (mc->mbo)
 			mc_mbo_event(mc, k, ev);
+		if (mc->depth)
+			mc_depth_mark(mc, k, ev);
 
 		switch (ev->type) {
 		case ME_EV_ACCEPT:
@@ -1846,6 +1901,8 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 out:
 	if (k)
 		r->phase = k->phase;
+	if (k)
+		k->ddirty = 3; /* control commands may move anything (phase, uncross, expiry) */
 	/* Today's limits moved (or the book was laid out): the definition follows. */
 	if (k && rc == 0 && k->defined &&
 	    (c->type == DP_CTL_BAND || c->type == DP_CTL_RANGE || c->type == DP_CTL_LIST))
