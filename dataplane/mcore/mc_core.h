@@ -6,7 +6,8 @@
  * Role in the data path: runs on one pinned matching core (or inside the single loop of
  * run-to-completion mode). Consumes bursts of dp_order from its input rings, produces
  * dp_event replies addressed to (src, session) and market-data records (top of book,
- * trades, contract status) through one output callback. Owns its books outright: no
+ * trades, contract status; with mc_core_md() the order-by-order records and depth levels;
+ * definitions after DP_CTL_DEFINE) through one output callback. Owns its books outright: no
  * other core reads or writes them.
  *
  * Identity:

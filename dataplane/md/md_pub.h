@@ -4,7 +4,7 @@
  *
  * Role in the data path: runs on the TX core (or inside the run-to-completion loop); one
  * thread owns a publisher and calls everything. It consumes the matching cores' market-data
- * records (struct dp_event, templates 300-302) with md_pub_add(), re-request datagrams from
+ * records (struct dp_event, templates 300-302 and 305-307) with md_pub_add(), re-request datagrams from
  * port 7414 with md_pub_request(), and time with md_pub_tick(); it produces packets for the
  * multicast group (md_pub_next_tx()) and reply packets for the requester
  * (md_pub_next_reply()). The caller owns the sockets/ports and the requester's address.
@@ -199,7 +199,7 @@ struct md_params {
 	X(heartbeats)        /* heartbeat packets handed out */                          \
 	X(snapshots)         /* Snapshot messages numbered */                            \
 	X(end_of_session)    /* end packets handed out (0 or 1) */                        \
-	X(records_bad)       /* dp_events that are not 300-302: dropped */                 \
+	X(records_bad)       /* dp_events that are not 300-302, 305-307: dropped */        \
 	X(records_unknown)   /* records of a contract not in the list: published, no state */ \
 	X(contracts_added)   /* contracts listed at run time: into the Snapshot list */    \
 	X(contracts_removed) /* contracts delisted: out of the Snapshot list */            \
