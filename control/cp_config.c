@@ -87,6 +87,9 @@ static const struct cp_key cp_keys[] = {
 	U32("md.request_burst", md_req_burst, CP_MD_REQ_MIN_BYTES, 1 << 30),
 	U32("md.request_global_rate", md_req_global_rate, 1000, 4000000000u),
 	U32("md.request_sources", md_req_sources, 8, 1 << 20),
+	U32("md.depth", md_depth, 0, 32),
+	U32("md.orders", md_orders, 0, 1),
+	U32("md.book_orders", md_book_orders, 1, 1 << 24),
 	U32("sessions.max", max_sessions, 1, 65535),
 	U32("sessions.keepalive_min_ms", keepalive_min_ms, 10, 600000),
 	U32("sessions.keepalive_max_ms", keepalive_max_ms, 10, 600000),
@@ -208,6 +211,9 @@ void cp_config_defaults(struct cp_config *cfg)
 	cfg->md_req_burst = TKX_VENUE_MD_REQUEST_BURST;
 	cfg->md_req_global_rate = TKX_VENUE_MD_REQUEST_GLOBAL_RATE;
 	cfg->md_req_sources = TKX_VENUE_MD_REQUEST_SOURCES;
+	cfg->md_depth = TKX_VENUE_MD_DEPTH;
+	cfg->md_orders = TKX_VENUE_MD_ORDERS;
+	cfg->md_book_orders = TKX_VENUE_MD_BOOK_ORDERS;
 	cfg->max_sessions = TKX_VENUE_MAX_SESSIONS;
 	cfg->keepalive_min_ms = TKX_VENUE_KEEPALIVE_MIN_MS;
 	cfg->keepalive_max_ms = TKX_VENUE_KEEPALIVE_MAX_MS;

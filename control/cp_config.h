@@ -123,6 +123,9 @@ struct cp_config {
 	uint32_t md_req_burst;       /* per-source bucket depth, bytes */
 	uint32_t md_req_global_rate; /* bytes per second, all sources (depth: 100 ms of it) */
 	uint32_t md_req_sources;     /* source table entries, power of two */
+	uint32_t md_depth;           /* Depth levels per side; 0 = no Depth messages */
+	uint32_t md_orders;          /* 1: OrderBook messages (market by order) */
+	uint32_t md_book_orders;     /* resting orders the order-by-order feed follows */
 
 	/* sessions */
 	uint32_t max_sessions;

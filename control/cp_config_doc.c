@@ -74,6 +74,9 @@ static const struct cp_doc cp_docs[] = {
 	{"md.request_global_rate", "re-request answers, bytes per second from all sources "
 				   "(bucket: 100 ms of it)"},
 	{"md.request_sources", "source addresses the re-request limiter tracks (power of two)"},
+	{"md.depth", "Depth (market by price) levels per side, 0 = no Depth messages (at most 32)"},
+	{"md.orders", "1: OrderBook messages (market by order, every visible order change); 0: none"},
+	{"md.book_orders", "resting orders, all contracts, that the order-by-order feed follows (each 64 bytes)"},
 	{"sessions.max", "sessions at once, UDP and TCP in one table"},
 	{"sessions.keepalive_min_ms", "shortest keepalive interval a client may ask for"},
 	{"sessions.keepalive_max_ms", "longest keepalive interval a client may ask for"},

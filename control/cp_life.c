@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <tokex/venue.h>
+
 static const char *const cp_phase_names[] = {
 	"DEFINED", "LISTED", "PRE_OPEN", "AUCTION", "CONTINUOUS", "BREAK",
 	"HALTED", "CLOSED", "SETTLED", "EXPIRED", "FINAL_SETTLED", "DELISTED",
@@ -361,6 +363,43 @@ int cp_life_spot_refresh(struct cp_life *L, char *err, size_t len)
 	return rc;
 }
 
+/* YYYYMMDD of a day number; 0 for none. */
+static uint32_t cp_yyyymmdd(int32_t day)
+{
+	int y, m, d;
+	if (day <= 0)
+		return 0;
+	cp_civil_from_days(day, &y, &m, &d);
+	return (uint32_t)(y * 10000 + m * 100 + d);
+}
+
+/*
+ * The contract's definition for market data (DP_CTL_DEFINE: the core publishes
+ * InstrumentDefinition, and again whenever its limits or phase change): symbol, first and
+ * last trading day, the venue's unit and currency, cash settlement on the index, the
+ * reference. Sent at listing, adoption and every pre-open. Market data only: a core that
+ * refuses it is logged and the transition goes on.
+ */
+static void cp_define(struct cp_life *L, struct cp_life_contract *k)
+{
+	char sym[TKX_SYMBOL_LEN], err[128];
+	size_t n = strlen(k->symbol);
+	memset(sym, ' ', sizeof(sym));
+	memcpy(sym, k->symbol, n < sizeof(sym) ? n : sizeof(sym));
+	/* The first trading day: the latest opening, less the days traded before it. */
+	int32_t first = k->trade_day;
+	for (uint32_t i = 0; first > 0 && i < k->days_traded; i++)
+		first = cp_cal_prev_business_day(&L->cal, first);
+	struct dp_ctl c;
+	cp_ctl_init(L, &c, DP_CTL_DEFINE, k->id);
+	dp_ctl_define(&c, k->prev_settle, sym, cp_yyyymmdd(first),
+		      cp_yyyymmdd(k->last_trading_day), TKX_VENUE_UNIT, TKX_VENUE_CURRENCY,
+		      TKX_SETTLE_CASH_INDEX);
+	c.type = DP_CTL_DEFINE;
+	if (cp_send(L, k->core, &c, NULL, err, sizeof(err)) < 0)
+		cp_log(L, "contract %u: definition not published: %s", k->id, err);
+}
+
 static void cp_spot_update(struct cp_life *L)
 {
 	char err[256];
@@ -412,6 +451,7 @@ int cp_life_list(struct cp_life *L, uint32_t id, char *err, size_t len)
 		L->st.transitions++;
 	}
 	L->st.listed++;
+	cp_define(L, k);
 	cp_spot_update(L);
 	return 0;
 }
@@ -437,6 +477,7 @@ int cp_life_adopt(struct cp_life *L, uint32_t id, int phase, int32_t today, char
 	}
 	L->st.listed++;
 	cp_log(L, "contract %u: adopted in %s", k->id, cp_life_phase_name(phase));
+	cp_define(L, k);
 	cp_spot_update(L);
 	return 0;
 }
@@ -485,6 +526,10 @@ int cp_life_pre_open(struct cp_life *L, uint32_t id, int32_t day, char *err, siz
 	c.price = k->prev_settle;
 	if ((rc = cp_send(L, k->core, &c, NULL, err, len)) < 0)
 		return rc;
+	int32_t was = k->trade_day;
+	k->trade_day = day; /* the definition's first trading day counts from it */
+	cp_define(L, k);
+	k->trade_day = was;
 	if ((rc = cp_phase(L, k, TKX_PHASE_PRE_OPEN, TKX_NULL_PRICE, err, len)) < 0)
 		return rc;
 	k->trade_day = day;

@@ -114,6 +114,65 @@ static inline void dp_order_set_type(struct dp_order *o, uint32_t show_qty, int6
 		o->order_id = (uint64_t)stop_price;
 	}
 }
+/*
+ * Market-data records of version 3 from a matching core to the publisher (dp_event
+ * template_id TKX_MD_ORDER, TKX_MD_INSTRUMENT; TKX_MD_DEPTH carries the wire body as is).
+ * Internal layouts: the publisher turns them into the wire messages (md_pub.h).
+ *
+ * dp_md_order: one change of a resting order, as the engine's events show it (mc_core.c
+ * "Market by order"). The publisher keeps the visible book and derives what the wire
+ * says (the visible part of an iceberg, its refills, the priority).
+ *   ADD      the order rests now: price, side, qty = its whole remaining quantity,
+ *            aux = its iceberg display quantity (0: not an iceberg; never on the wire),
+ *            visible = what it shows now
+ *   MODIFY   reduced in place (same price, priority kept): qty = its new remaining
+ *   DELETE   it left the book without trading (a held stop order's leave too: the
+ *            publisher does not know it and drops the record)
+ *   EXECUTE  it traded qty as the resting side (both sides in an uncross): visible =
+ *            its whole remaining after the trade, aux = the trade id
+ */
+struct dp_md_order {
+	uint64_t transact_time;
+	uint64_t order_id;
+	int64_t price;
+	int64_t qty;
+	int64_t visible;
+	uint64_t aux;
+	uint32_t contract_id;
+	uint8_t action; /* tkx_md_action (not SNAPSHOT) */
+	uint8_t side;   /* tkx_side */
+	uint8_t pad[2];
+};
+
+/*
+ * dp_md_def: one part of a contract's definition (dp_event.pad[0] says which); the
+ * publisher keeps both and publishes InstrumentDefinition whenever one arrives.
+ *   DP_DEF_BOOK    what the matching core's book holds: tick, max_qty, today's limits
+ *                  (the band), the previous settlement (DP_CTL_DEFINE's, kept there)
+ *   DP_DEF_STATIC  what the control plane said once (DP_CTL_DEFINE): symbol, first and
+ *                  last trading day, unit, currency, settlement method
+ */
+#define DP_DEF_BOOK 1
+#define DP_DEF_STATIC 2
+struct dp_md_def {
+	union {
+		struct {
+			int64_t tick;
+			int64_t limit_lo, limit_hi;
+			int64_t prev_settle;
+			int64_t max_qty;
+		} book;
+		struct {
+			char symbol[TKX_SYMBOL_LEN];
+			uint32_t first_day, last_day, unit;
+			char currency[TKX_CURRENCY_LEN];
+			uint8_t settle_method;
+		} st;
+	} u;
+	uint32_t contract_id;
+};
+_Static_assert(sizeof(struct dp_md_order) == 56 && sizeof(struct dp_md_def) <= 56,
+	       "a market-data record fits a dp_event");
 
 /* Matching core -> session core: one reply for one session, as its wire body. The session
  * core prefixes the SBE header, assigns the outbound sequence and keeps it for
@@ -136,6 +195,9 @@ struct dp_event {
 		struct tkx_md_top_of_book tob;
 		struct tkx_md_trade trade;
 		struct tkx_md_contract_status status;
+		struct tkx_md_depth depth;
+		struct dp_md_order order;
+		struct dp_md_def def;
 		uint8_t raw[56];
 	} u;
 };
@@ -232,6 +294,8 @@ enum dp_ctl_type {
 				* price, qty = volume, high = imbalance */
 	DP_CTL_END_OF_DAY = 15, /* the end of the trading day: DAY orders expire (Cancelled
 				 * DAY_END); reply qty = how many */
+	DP_CTL_DEFINE = 16,    /* the contract's definition for market data (dp_ctl_define()
+				* packs it); the core keeps it and publishes both parts */
 };
 
 struct dp_ctl {
@@ -249,6 +313,40 @@ struct dp_ctl {
 	uint64_t now;  /* ns: the control plane's (injectable) clock */
 };
 _Static_assert(sizeof(struct dp_ctl) == 64, "dp_ctl is one cache line");
+
+/* DP_CTL_DEFINE's fields: price = the previous settlement (null: none), price2 and qty the
+ * symbol's 12 bytes (8 + 4, space padded), firm_id = first trading day, account = last
+ * (YYYYMMDD), arg = unit | currency << 32 (3 bytes) | settle_method << 56. */
+static inline void dp_ctl_define(struct dp_ctl *c, int64_t prev_settle,
+				 const char symbol[TKX_SYMBOL_LEN], uint32_t first_day,
+				 uint32_t last_day, uint32_t unit,
+				 const char currency[TKX_CURRENCY_LEN], uint8_t method)
+{
+	uint64_t cur = 0;
+	c->type = DP_CTL_DEFINE;
+	c->price = prev_settle;
+	memcpy(&c->price2, symbol, 8);
+	c->qty = 0;
+	memcpy(&c->qty, symbol + 8, TKX_SYMBOL_LEN - 8);
+	c->firm_id = first_day;
+	c->account = last_day;
+	memcpy(&cur, currency, TKX_CURRENCY_LEN);
+	c->arg = unit | cur << 32 | (uint64_t)method << 56;
+}
+
+static inline void dp_ctl_define_get(const struct dp_ctl *c, struct dp_md_def *d)
+{
+	uint64_t cur = (c->arg >> 32) & 0xFFFFFFu;
+	memset(d, 0, sizeof(*d));
+	memcpy(d->u.st.symbol, &c->price2, 8);
+	memcpy(d->u.st.symbol + 8, &c->qty, TKX_SYMBOL_LEN - 8);
+	d->u.st.first_day = c->firm_id;
+	d->u.st.last_day = c->account;
+	d->u.st.unit = (uint32_t)c->arg;
+	memcpy(d->u.st.currency, &cur, TKX_CURRENCY_LEN);
+	d->u.st.settle_method = (uint8_t)(c->arg >> 56);
+	d->contract_id = c->contract_id;
+}
 
 struct dp_ctl_reply {
 	uint64_t seq;

@@ -62,6 +62,15 @@ struct mc_contract {
 	uint32_t guard_bps;
 	int64_t guard_ref;
 	struct mc_day day;
+	/* Market data of version 3 ("Market by order" below). */
+	uint8_t defined;      /* DP_CTL_DEFINE came: definitions follow the book */
+	uint8_t ddirty;       /* bit me_side: a change this burst may have moved that side's
+			       * published depth levels (mc_depth_mark) */
+	int64_t prev_settle;  /* DP_CTL_DEFINE's, for the definition's book part */
+	struct dp_md_def st;  /* DP_CTL_DEFINE's static part */
+	int64_t dpx[2][MC_DEPTH_MAX]; /* depth last published per me_side: price (0 = no
+				       * level; prices are > 0) and displayed qty */
+	int64_t dqty[2][MC_DEPTH_MAX];
 };
 
 /* A (firm, account) with limits or a kill switch. account 0 is a firm-wide entry (kill
@@ -98,6 +107,11 @@ struct mc_core {
 				other id's REJECT is an elected stop order's (mc_translate) */
 	int64_t elect_id;    /* the latest ELECT event's order and quantity */
 	int64_t elect_qty;
+	int64_t cur_old_price; /* ... and its price */
+	int64_t mbo_pend;    /* the order being processed as an aggressor: its resting
+				remainder is published when its processing ends (0: none) */
+	uint8_t mbo;         /* mc_core_md(): market by order on */
+	uint8_t depth;       /* mc_core_md(): depth levels per side, 0 = off */
 	uint8_t in_req;      /* applying a client request: its last reply is marked */
 	int32_t req_at;      /* out->ev index of its latest reply to its session, -1 none
 				(or flushed since) */
@@ -754,6 +768,214 @@ static void mc_elected_refused(struct mc_core *mc, const struct mc_contract *k,
 	}
 }
 
+/*
+ * Market by order (mc_core_md(): on), as dp_md_order records for the publisher, from the
+ * engine's events as they come:
+ *   ACCEPT, ELECT    the order is processed as an aggressor: it is remembered (mbo_pend),
+ *                    and when its processing ends (the next ELECT, or the end of the
+ *                    command) ADD if it rests then (me_book_find: not held, its price,
+ *                    whole and visible quantity, iceberg display)
+ *   MODIFY           same price, quantity not above the old: MODIFY in place (nothing
+ *                    when unchanged); else DELETE, and the order is processed as an
+ *                    aggressor (above)
+ *   TRADE            EXECUTE of the resting order; in an uncross of both orders; the
+ *                    aggressor's trades show in its ADD (what rests after them)
+ *   OUT              DELETE, except of the aggressor being processed (never rested)
+ * The publisher drops records of orders it does not hold (a held stop order's DELETE or
+ * MODIFY). Nothing here reads the book but me_book_find() once per aggressor.
+ */
+static void mc_mbo_rec(struct mc_core *mc, const struct mc_contract *k, uint8_t action,
+		       int64_t id, uint8_t side, int64_t price, int64_t qty, int64_t visible,
+		       uint64_t aux)
+{
+	struct dp_event *e = mc_emit(mc, TKX_MD_ORDER, 0);
+	e->u.order.transact_time = mc->now;
+	e->u.order.order_id = (uint64_t)id;
+	e->u.order.price = price;
+	e->u.order.qty = qty;
+	e->u.order.visible = visible;
+	e->u.order.aux = aux;
+	e->u.order.contract_id = k->id;
+	e->u.order.action = action;
+	e->u.order.side = side;
+}
+
+static void mc_mbo_finish(struct mc_core *mc, const struct mc_contract *k)
+{
+	struct me_order_view v;
+	int64_t id = mc->mbo_pend;
+
+	mc->mbo_pend = 0;
+	if (me_book_find(k->book, id, &v) == 0 && v.stop == 0)
+		mc_mbo_rec(mc, k, TKX_ACT_ADD, id, mc_wire_side(v.side), v.price, v.qty,
+			   v.visible, (uint64_t)v.show);
+}
+
+static void mc_mbo_event(struct mc_core *mc, const struct mc_contract *k,
+			 const struct me_event *ev)
+{
+	switch (ev->type) {
+	case ME_EV_ACCEPT:
+	case ME_EV_ELECT:
+		if (mc->mbo_pend)
+			mc_mbo_finish(mc, k);
+		mc->mbo_pend = ev->id;
+		break;
+	case ME_EV_MODIFY:
+		if (ev->price == mc->cur_old_price && ev->qty <= mc->cur_old_qty) {
+			if (ev->qty != mc->cur_old_qty)
+				mc_mbo_rec(mc, k, TKX_ACT_MODIFY, ev->id, mc_wire_side(ev->side),
+					   ev->price, ev->qty, 0, 0);
+			break;
+		}
+		mc_mbo_rec(mc, k, TKX_ACT_DELETE, ev->id, mc_wire_side(ev->side),
+			   mc->cur_old_price, 0, 0, 0);
+		if (mc->mbo_pend)
+			mc_mbo_finish(mc, k);
+		mc->mbo_pend = ev->id;
+		break;
+	case ME_EV_TRADE: {
+		uint8_t aside = mc_wire_side(ev->side);
+		uint8_t rside = aside == TKX_SIDE_BUY ? TKX_SIDE_SELL : TKX_SIDE_BUY;
+		uint64_t tid = k->trade_seq + 1; /* the id mc_translate() gives this trade */
+		if (mc->uncross)
+			mc_mbo_rec(mc, k, TKX_ACT_EXECUTE, ev->id, aside, ev->price, ev->qty,
+				   ev->leaves, tid);
+		mc_mbo_rec(mc, k, TKX_ACT_EXECUTE, ev->rid, rside, ev->price, ev->qty,
+			   ev->rleaves, tid);
+		break;
+	}
+	case ME_EV_OUT:
+		if (ev->id == mc->mbo_pend)
+			mc->mbo_pend = 0;
+		else
+			mc_mbo_rec(mc, k, TKX_ACT_DELETE, ev->id, mc_wire_side(ev->side), 0, 0, 0,
+				   0);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Which sides' depth a change may move: a change at a price worse than the side's N-th
+ * published level (with N levels published) changes none of the N best, so the side need
+ * not be walked after the burst. Any change inside, or one whose price is not known here
+ * (a mass cancel, an IOC's remainder, an uncross), marks the side.
+ */
+static void mc_depth_side(struct mc_core *mc, struct mc_contract *k, int side, int64_t price)
+{
+	int64_t nth = k->dpx[side][mc->depth - 1];
+	if (nth == 0 || price == 0 || (side == ME_BUY ? price >= nth : price <= nth))
+		k->ddirty |= (uint8_t)(1u << side);
+}
+
+static void mc_depth_mark(struct mc_core *mc, struct mc_contract *k, const struct me_event *ev)
+{
+	switch (ev->type) {
+	case ME_EV_ACCEPT:
+	case ME_EV_ELECT:
+		mc_depth_side(mc, k, ev->side, ev->price); /* where it may rest */
+		break;
+	case ME_EV_MODIFY:
+		mc_depth_side(mc, k, ev->side, mc->cur_old_price);
+		mc_depth_side(mc, k, ev->side, ev->price);
+		break;
+	case ME_EV_TRADE:
+		if (mc->uncross)
+			k->ddirty = 3;
+		else
+			mc_depth_side(mc, k, ev->side == ME_BUY ? ME_SELL : ME_BUY, ev->price);
+		break;
+	case ME_EV_OUT:
+		/* A request's own target has its price known; anything else may be anywhere. */
+		mc_depth_side(mc, k, ev->side,
+			      mc->cur != &mc_no_request && (int64_t)mc->cur->order_id == ev->id &&
+					      (mc->cur->type == DP_ORD_CANCEL ||
+					       mc->cur->type == DP_ORD_MODIFY)
+				      ? mc->cur_old_price
+				      : 0);
+		break;
+	case ME_EV_GUARD:
+		k->ddirty = 3;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Market by price: the levels of each side that changed since last published (a level's
+ * new price and displayed quantity, or empty), after a burst or a control command. Sides
+ * no change of the burst could move are not walked (mc_depth_mark). */
+static void mc_publish_depth(struct mc_core *mc, struct mc_contract *k)
+{
+	int64_t px[MC_DEPTH_MAX], q[MC_DEPTH_MAX];
+
+	for (int s = ME_BUY; s <= ME_SELL; s++) {
+		if (!(k->ddirty & (1u << s)))
+			continue;
+		uint32_t n = me_book_depth(k->book, s, px, q, mc->depth);
+		for (uint32_t i = 0; i < mc->depth; i++) {
+			int64_t p = i < n ? px[i] : 0, qq = i < n ? q[i] : 0;
+			if (p == k->dpx[s][i] && qq == k->dqty[s][i])
+				continue;
+			k->dpx[s][i] = p;
+			k->dqty[s][i] = qq;
+			struct dp_event *e = mc_emit(mc, TKX_MD_DEPTH, 0);
+			e->u.depth.transact_time = mc->now;
+			e->u.depth.price = p ? p : TKX_NULL_PRICE;
+			e->u.depth.qty = (uint64_t)qq;
+			e->u.depth.contract_id = k->id;
+			e->u.depth.level = (uint8_t)(i + 1);
+			e->u.depth.side = mc_wire_side((uint8_t)s);
+			e->u.depth.depth = mc->depth;
+		}
+	}
+	k->ddirty = 0;
+}
+
+/* The definition's book part: tick, max qty, today's limits, previous settlement. */
+static void mc_def_book(struct mc_core *mc, const struct mc_contract *k)
+{
+	struct me_params bp;
+	int64_t lo, hi;
+
+	me_book_params(k->book, &bp);
+	me_book_band(k->book, &lo, &hi);
+	struct dp_event *e = mc_emit(mc, TKX_MD_INSTRUMENT, 0);
+	e->pad[0] = DP_DEF_BOOK;
+	e->u.def.u.book.tick = bp.tick;
+	e->u.def.u.book.max_qty = bp.max_qty;
+	e->u.def.u.book.limit_lo = lo;
+	e->u.def.u.book.limit_hi = hi;
+	e->u.def.u.book.prev_settle = k->prev_settle;
+	e->u.def.contract_id = k->id;
+}
+
+/* DP_CTL_DEFINE: kept, and both parts published. */
+static int mc_define(struct mc_core *mc, struct mc_contract *k, const struct dp_ctl *c)
+{
+	dp_ctl_define_get(c, &k->st);
+	if (k->st.u.st.settle_method != TKX_SETTLE_CASH_INDEX)
+		return -EINVAL;
+	k->prev_settle = c->price > 0 ? c->price : TKX_NULL_PRICE;
+	k->defined = 1;
+	struct dp_event *e = mc_emit(mc, TKX_MD_INSTRUMENT, 0);
+	e->pad[0] = DP_DEF_STATIC;
+	e->u.def = k->st;
+	mc_def_book(mc, k);
+	return 0;
+}
+
+int mc_core_md(struct mc_core *mc, uint32_t depth, int orders)
+{
+	if (depth > MC_DEPTH_MAX || orders < 0 || orders > 1 || mc->order_seq != 0)
+		return -EINVAL;
+	mc->depth = (uint8_t)depth;
+	mc->mbo = (uint8_t)orders;
+	return 0;
+}
+
 /* The engine's sink: turn its events into replies and market data as they come. */
 static void mc_translate(struct me_sink *s)
 {
@@ -765,6 +987,11 @@ static void mc_translate(struct me_sink *s)
 		const struct me_event *ev = &s->ev[i];
 		uint64_t id = (uint64_t)ev->id;
 		struct dp_event *e;
+
+		if (mc->mbo)
+			mc_mbo_event(mc, k, ev);
+		if (mc->depth)
+			mc_depth_mark(mc, k, ev);
 
 		switch (ev->type) {
 		case ME_EV_ACCEPT:
@@ -802,7 +1029,7 @@ static void mc_translate(struct me_sink *s)
 			break;
 		case ME_EV_TRADE: {
 			/* In an uncross id is the buy order and nobody aggressed: both fills say
-			 * aggressor 0 and the trade's aggressor side is 0 (none). */
+			 * aggressor 0 and the trade's aggressor side is TKX_AGGRESSOR_NONE. */
 			uint64_t tid = ++k->trade_seq;
 			uint8_t aside = mc_wire_side(ev->side);
 			uint8_t rside = aside == TKX_SIDE_BUY ? TKX_SIDE_SELL : TKX_SIDE_BUY;
@@ -815,7 +1042,7 @@ static void mc_translate(struct me_sink *s)
 			e->u.trade.price = ev->price;
 			e->u.trade.qty = (uint32_t)ev->qty;
 			e->u.trade.contract_id = k->id;
-			e->u.trade.aggressor_side = aggr ? aside : 0;
+			e->u.trade.aggressor_side = aggr ? aside : TKX_AGGRESSOR_NONE;
 			k->volume += (uint64_t)ev->qty;
 			k->last_price = ev->price;
 			mc_day_trade(&k->day, ev->price, ev->qty);
@@ -929,6 +1156,8 @@ static void mc_publish_tops(struct mc_core *mc)
 		k->dirty = 0;
 		if (k->guard_bps && k->last_price != k->guard_ref)
 			mc_guard_update(k);
+		if (mc->depth)
+			mc_publish_depth(mc, k);
 		me_book_best(k->book, ME_BUY, &bp, &bq);
 		me_book_best(k->book, ME_SELL, &ap, &aq);
 		if (bp == k->pub_bid && bq == k->pub_bid_qty && ap == k->pub_ask &&
@@ -1177,6 +1406,7 @@ static void mc_one_apply(struct mc_core *mc, const struct dp_order *r)
 			return;
 		}
 		mc->cur_old_qty = o.qty;
+		mc->cur_old_price = o.price;
 		if (r->type == DP_ORD_MODIFY && r->qty != 0 && mc->n_acct) {
 			/* The order's account (not the requester's) answers for it. */
 			uint32_t fm = o.owner ? (uint32_t)(o.owner >> 32) : r->firm_id;
@@ -1200,6 +1430,8 @@ static void mc_one_apply(struct mc_core *mc, const struct dp_order *r)
 	me_book_apply(k->book, &cmd, &mc->sink);
 	mc_translate(&mc->sink);
 	mc->cur_id = 0;
+	if (mc->mbo_pend)
+		mc_mbo_finish(mc, k);
 	mc_touch(mc, k);
 }
 
@@ -1611,6 +1843,11 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 	mc->now = c->now;
 	mc->cur = &mc_no_request;
 	mc->cur_acct = MC_NULL_ACCT;
+	if (c->type == DP_CTL_DEFINE) {
+		k = mc_find(mc, c->contract_id);
+		rc = k ? mc_define(mc, k, c) : -ENOENT;
+		goto out;
+	}
 	switch (c->type) {
 	case DP_CTL_PHASE:
 	case DP_CTL_UNCROSS:
@@ -1757,6 +1994,12 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 out:
 	if (k)
 		r->phase = k->phase;
+	if (k)
+		k->ddirty = 3; /* control commands may move anything (phase, uncross, expiry) */
+	/* Today's limits moved (or the book was laid out): the definition follows. */
+	if (k && rc == 0 && k->defined &&
+	    (c->type == DP_CTL_BAND || c->type == DP_CTL_RANGE || c->type == DP_CTL_LIST))
+		mc_def_book(mc, k);
 	r->rc = rc;
 	mc_control_end(mc);
 	return rc;

@@ -6,7 +6,8 @@
  * Role in the data path: runs on one pinned matching core (or inside the single loop of
  * run-to-completion mode). Consumes bursts of dp_order from its input rings, produces
  * dp_event replies addressed to (src, session) and market-data records (top of book,
- * trades, contract status) through one output callback. Owns its books outright: no
+ * trades, contract status; with mc_core_md() the order-by-order records and depth levels;
+ * definitions after DP_CTL_DEFINE) through one output callback. Owns its books outright: no
  * other core reads or writes them.
  *
  * Identity:
@@ -62,6 +63,7 @@
 #include "me_book.h"
 
 #define MC_MAX_CONTRACTS 64
+#define MC_DEPTH_MAX 32 /* depth levels per side mc_core_md() accepts */
 #define MC_SESSION_BITS 24
 
 struct mc_contract_params {
@@ -149,6 +151,16 @@ struct mc_core *mc_core_init_cfg(void *mem, size_t len, const struct mc_contract
  * and the audit trail key orders by it). Before the first order; 0 or -EINVAL. Default:
  * index 0 of 1. */
 int mc_core_id_space(struct mc_core *mc, uint32_t index, uint32_t n);
+
+/*
+ * Market data of version 3 (docs/protocol.md 6.4-6.6): depth = the levels per side of
+ * the Depth records (TKX_MD_DEPTH, the changed levels after each burst and control
+ * command; 0 = none, at most MC_DEPTH_MAX), orders = 1 for the order-by-order records
+ * (TKX_MD_ORDER, struct dp_md_order; mc_core.c "Market by order"). Off by default.
+ * Instrument definitions (TKX_MD_INSTRUMENT, struct dp_md_def) follow DP_CTL_DEFINE
+ * whatever this says. Before the first order; 0 or -EINVAL.
+ */
+int mc_core_md(struct mc_core *mc, uint32_t depth, int orders);
 
 /* Applies one control command (dp_msg.h's dp_ctl_type), writing replies and market data
  * (ContractStatus, trades, fills, cancels, top of book) to out, flushed before it

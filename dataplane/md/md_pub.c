@@ -28,6 +28,24 @@
 
 enum { CTL_NONE = 0, CTL_HEARTBEAT = 1, CTL_END = 2 };
 enum { REP_NONE = 0, REP_GAP = 1, REP_DATA = 2, REP_MARK = 3 };
+enum { DEF_BOOK = 1, DEF_STATIC = 2, DEF_ALL = 3 };
+
+/* A resting order of the order-by-order book. 64 bytes. */
+struct md_ord {
+	uint64_t id;     /* 0: free */
+	int64_t price;
+	uint64_t prio;
+	int64_t rem;     /* whole remaining quantity */
+	int64_t vis;     /* visible part */
+	int64_t show;    /* iceberg display quantity; 0: not an iceberg */
+	uint32_t cid;    /* its contract */
+	uint32_t prev, next; /* the contract's list (index + 1); next links the free list */
+	uint8_t side;    /* tkx_side */
+	uint8_t pad[3];
+};
+
+/* Bytes one message takes in a packet: its length prefix and the message. */
+#define MSG_BYTES(block) (2 + TKX_HDR_LEN + (size_t)(block))
 
 /* A GapReject answer: one packet, one message. */
 #define GAP_REPLY_LEN (TKX_MD_HDR_LEN + 2 + TKX_HDR_LEN + (int)sizeof(struct tkx_md_gap_reject))
@@ -40,8 +58,13 @@ struct md_slot {
 	uint32_t pad;
 };
 
-/* One contract's Snapshot state. 56 bytes. */
+/* One contract's Snapshot state. */
 struct md_cstate {
+	struct tkx_md_instrument def; /* valid when def_parts == DEF_ALL */
+	uint32_t ord_head;  /* its resting orders: a list through md_ord, index + 1 */
+	uint32_t n_orders;
+	uint8_t def_parts;  /* DEF_* received */
+	uint8_t pad1[7];
 	int64_t bid_price;
 	int64_t ask_price;
 	uint64_t bid_qty;
@@ -82,6 +105,16 @@ struct md_pub {
 	uint32_t hash_mask;    /* contract index: open addressing, entries are index + 1 */
 	struct md_cstate *cs;
 	uint32_t *hash;
+	/* Books (md_pub.h "Books"). */
+	uint32_t depth;        /* Depth levels per side kept */
+	uint32_t max_orders;
+	int64_t *dep;          /* [contract][side 0 buy, 1 sell][level][price, qty] */
+	struct md_ord *ord;    /* the pool */
+	uint32_t *ohash;       /* order id -> index + 1, open addressing, backward shift */
+	uint32_t omask;
+	uint32_t ord_fresh;    /* pool entries [0, ord_fresh) were used at least once */
+	uint32_t ord_free;     /* the free list (index + 1) */
+	uint64_t prio_seq;     /* the last priority given */
 	struct md_slot *meta;
 	uint8_t *slots;
 
@@ -104,8 +137,8 @@ struct md_pub {
 } __attribute__((aligned(64)));
 
 struct layout {
-	size_t cs, hash, meta, slots, lim, total;
-	uint32_t hash_size;
+	size_t cs, hash, dep, ord, ohash, meta, slots, lim, total;
+	uint32_t hash_size, ohash_size;
 };
 
 /* ---- Layout and set-up ---------------------------------------------------------------- */
@@ -160,6 +193,8 @@ static int layout(const struct md_params *p, struct layout *l)
 	for (i = 0; i < p->n_contracts; i++)
 		if (p->contracts[i].id == 0 || p->contracts[i].phase > TKX_PHASE_DELISTED)
 			return -EINVAL;
+	if (p->depth > MD_DEPTH_MAX || p->max_orders > MD_MAX_ORDERS)
+		return -EINVAL;
 	if (p->req_max < 1 || p->req_max > UINT16_MAX || p->req_max_bytes < MD_REQ_MIN_BYTES ||
 	    p->req_max_bytes > MD_REQ_MAX_BYTES)
 		return -EINVAL;
@@ -181,6 +216,18 @@ static int layout(const struct md_params *p, struct layout *l)
 	off += ALIGN64((size_t)room * sizeof(struct md_cstate));
 	l->hash = off;
 	off += ALIGN64((size_t)l->hash_size * sizeof(uint32_t));
+	l->ohash_size = 0;
+	if (p->max_orders) {
+		l->ohash_size = 2;
+		while (l->ohash_size < 2 * p->max_orders)
+			l->ohash_size <<= 1;
+	}
+	l->dep = off;
+	off += ALIGN64((size_t)room * 4 * p->depth * sizeof(int64_t));
+	l->ord = off;
+	off += ALIGN64((size_t)p->max_orders * sizeof(struct md_ord));
+	l->ohash = off;
+	off += ALIGN64((size_t)l->ohash_size * sizeof(uint32_t));
 	l->meta = off;
 	off += ALIGN64((size_t)p->retain * sizeof(struct md_slot));
 	l->slots = off;
@@ -250,6 +297,12 @@ struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *prm)
 	p->hash_mask = l.hash_size - 1;
 	p->cs = (struct md_cstate *)(void *)(base + l.cs);
 	p->hash = (uint32_t *)(void *)(base + l.hash);
+	p->depth = prm->depth;
+	p->max_orders = prm->max_orders;
+	p->dep = (int64_t *)(void *)(base + l.dep);
+	p->ord = (struct md_ord *)(void *)(base + l.ord);
+	p->ohash = (uint32_t *)(void *)(base + l.ohash);
+	p->omask = l.ohash_size ? l.ohash_size - 1 : 0;
 	p->meta = (struct md_slot *)(void *)(base + l.meta);
 	p->slots = base + l.slots;
 	p->req_max = prm->req_max;
@@ -291,6 +344,11 @@ struct md_pub *md_pub_init(void *mem, size_t len, const struct md_params *prm)
 	return p;
 }
 
+static inline int64_t *dep_of(const struct md_pub *p, uint32_t ci)
+{
+	return p->dep + (size_t)ci * 4 * p->depth;
+}
+
 /* Puts cs[i] in the hash (it is not there). */
 static void contract_hash_put(struct md_pub *p, uint32_t i)
 {
@@ -311,6 +369,8 @@ static int contract_add(struct md_pub *p, uint32_t id, uint8_t phase)
 	uint32_t i = p->n_contracts++;
 	struct md_cstate *c = &p->cs[i];
 	memset(c, 0, sizeof(*c));
+	if (p->depth)
+		memset(dep_of(p, i), 0, 4 * p->depth * sizeof(int64_t));
 	c->id = id;
 	c->phase = phase;
 	c->bid_price = TKX_NULL_PRICE;
@@ -323,9 +383,15 @@ static int contract_add(struct md_pub *p, uint32_t id, uint8_t phase)
 
 /* A delisted contract leaves the list; the others keep their order (and the Snapshot
  * round under way its place). O(contracts): once a listing, never per record. */
+static void ord_release_all(struct md_pub *p, struct md_cstate *c);
+
 static void contract_remove(struct md_pub *p, uint32_t i)
 {
+	ord_release_all(p, &p->cs[i]);
 	memmove(&p->cs[i], &p->cs[i + 1], (size_t)(p->n_contracts - i - 1) * sizeof(p->cs[0]));
+	if (p->depth)
+		memmove(dep_of(p, i), dep_of(p, i + 1),
+			(size_t)(p->n_contracts - i - 1) * 4 * p->depth * sizeof(int64_t));
 	p->n_contracts--;
 	if (p->snap_cursor > i)
 		p->snap_cursor--;
@@ -415,6 +481,317 @@ static int emit(struct md_pub *p, const void *msg, size_t n, uint64_t now)
 	return 0;
 }
 
+/* Packets that messages of `bytes` (MSG_BYTES each) need at most: each packet is counted
+ * as wasting the room of the largest message. */
+static uint64_t packets_for(const struct md_pub *p, size_t bytes)
+{
+	size_t per = p->max_payload - TKX_MD_HDR_LEN - (MSG_BYTES(TKX_MAX_BLOCK_LEN) - 1);
+	return bytes / per + 1;
+}
+
+/* Could messages of `bytes` (MSG_BYTES each) be numbered now, without a PENDING packet in
+ * the way (invariant 3)? Conservative: a packet is counted as wasting the largest message. */
+static int room_for(const struct md_pub *p, size_t bytes)
+{
+	if (p->open && p->cur.cap - p->cur.len >= bytes &&
+	    p->cur.count + bytes / MSG_BYTES(8) < TKX_MD_MAX_COUNT)
+		return 1;
+	return packets_for(p, bytes) + (p->open ? 1 : 0) <= p->mask + 1 - (p->head - p->tx);
+}
+
+/* ---- The order-by-order book ------------------------------------------------------------ */
+
+static inline uint32_t ord_home(const struct md_pub *p, uint64_t id)
+{
+	return (uint32_t)dp_hash64(id) & p->omask; /* the exchange's ids: unkeyed */
+}
+
+/* The hash slot holding id, or -1. */
+static int64_t ord_slot(const struct md_pub *p, uint64_t id)
+{
+	if (!p->max_orders)
+		return -1;
+	for (uint32_t h = ord_home(p, id), n = 0; n <= p->omask; n++, h = (h + 1) & p->omask) {
+		uint32_t e = p->ohash[h];
+		if (e == 0)
+			return -1;
+		if (p->ord[e - 1].id == id)
+			return h;
+	}
+	return -1;
+}
+
+static struct md_ord *ord_get(const struct md_pub *p, uint64_t id)
+{
+	int64_t h = ord_slot(p, id);
+	return h < 0 ? NULL : &p->ord[p->ohash[h] - 1];
+}
+
+/* A new entry for id on contract c (not there yet), at the end of c's list; NULL when the
+ * pool is full. */
+static struct md_ord *ord_new(struct md_pub *p, struct md_cstate *c, uint64_t id)
+{
+	uint32_t i;
+
+	if (p->ord_free) {
+		i = p->ord_free - 1;
+		p->ord_free = p->ord[i].next;
+	} else if (p->ord_fresh < p->max_orders) {
+		i = p->ord_fresh++;
+	} else {
+		return NULL;
+	}
+	struct md_ord *o = &p->ord[i];
+	memset(o, 0, sizeof(*o));
+	o->id = id;
+	o->cid = c->id;
+	o->next = c->ord_head;
+	if (c->ord_head)
+		p->ord[c->ord_head - 1].prev = i + 1;
+	c->ord_head = i + 1;
+	c->n_orders++;
+	uint32_t h = ord_home(p, id);
+	while (p->ohash[h])
+		h = (h + 1) & p->omask;
+	p->ohash[h] = i + 1;
+	return o;
+}
+
+/* Removes o from the hash (backward-shift deletion), its contract's list, into the free
+ * list. */
+static void ord_release(struct md_pub *p, struct md_cstate *c, struct md_ord *o)
+{
+	uint32_t i = (uint32_t)(o - p->ord);
+	int64_t hs = ord_slot(p, o->id);
+	if (hs >= 0) {
+		uint32_t h = (uint32_t)hs, j = h;
+		for (;;) {
+			j = (j + 1) & p->omask;
+			uint32_t e = p->ohash[j];
+			if (e == 0)
+				break;
+			uint32_t home = ord_home(p, p->ord[e - 1].id);
+			/* e may move to h when its home is not in (h, j] (cyclically). */
+			if (((j - home) & p->omask) >= ((j - h) & p->omask)) {
+				p->ohash[h] = e;
+				h = j;
+			}
+		}
+		p->ohash[h] = 0;
+	}
+	if (o->prev)
+		p->ord[o->prev - 1].next = o->next;
+	else
+		c->ord_head = o->next;
+	if (o->next)
+		p->ord[o->next - 1].prev = o->prev;
+	c->n_orders--;
+	o->id = 0;
+	o->next = p->ord_free;
+	p->ord_free = i + 1;
+}
+
+static void ord_release_all(struct md_pub *p, struct md_cstate *c)
+{
+	while (c->ord_head)
+		ord_release(p, c, &p->ord[c->ord_head - 1]);
+}
+
+static void ord_wire(const struct md_ord *o, uint8_t action, uint64_t now,
+		     struct tkx_md_order *w)
+{
+	*w = (struct tkx_md_order){
+		.transact_time = now,
+		.order_id = o->id,
+		.price = o->price,
+		.priority = o->prio,
+		.qty = (uint32_t)o->vis,
+		.contract_id = o->cid,
+		.action = action,
+		.side = o->side,
+	};
+}
+
+/* One dp_md_order record: the OrderBook message it makes (if any), then the book's
+ * change (invariant 6). 0 (done or dropped), or -ENOBUFS (nothing done). */
+static int book_order(struct md_pub *p, const struct dp_md_order *r, uint64_t now)
+{
+	uint8_t msg[TKX_MAX_MSG_LEN];
+	struct tkx_md_order w;
+	int ci = contract_find(p, r->contract_id);
+	struct md_ord *o;
+	int len;
+
+	if (ci < 0 || !p->max_orders) {
+		STAT(p, records_unknown);
+		return 0;
+	}
+	struct md_cstate *c = &p->cs[ci];
+	if (r->action == TKX_ACT_ADD) {
+		if (ord_get(p, r->order_id) || r->qty <= 0 || r->visible <= 0 ||
+		    r->qty > UINT32_MAX) {
+			STAT(p, records_bad);
+			return 0;
+		}
+		if (p->ord_free == 0 && p->ord_fresh == p->max_orders) {
+			STAT(p, orders_full);
+			return 0;
+		}
+		struct md_ord tmp = { .id = r->order_id, .price = r->price, .prio = p->prio_seq + 1,
+				      .rem = r->qty, .vis = r->visible, .show = (int64_t)r->aux,
+				      .cid = r->contract_id, .side = r->side };
+		ord_wire(&tmp, TKX_ACT_ADD, now, &w);
+		len = tkx_enc_md_order(msg, sizeof(msg), &w);
+		if (emit(p, msg, (size_t)len, now))
+			return -ENOBUFS;
+		o = ord_new(p, c, r->order_id);
+		uint32_t keep_prev = o->prev, keep_next = o->next;
+		*o = tmp;
+		o->prev = keep_prev;
+		o->next = keep_next;
+		p->prio_seq++;
+		return 0;
+	}
+	o = ord_get(p, r->order_id);
+	if (o == NULL) {
+		STAT(p, orders_unknown);
+		return 0;
+	}
+	struct md_ord after = *o;
+	uint8_t action = r->action;
+	switch (r->action) {
+	case TKX_ACT_MODIFY: /* in place: the visible part shrinks to the new quantity */
+		after.rem = r->qty;
+		after.vis = o->show ? (o->vis < r->qty ? o->vis : r->qty) : r->qty;
+		break;
+	case TKX_ACT_DELETE:
+		after.rem = 0;
+		after.vis = 0;
+		break;
+	case TKX_ACT_EXECUTE:
+		after.rem = r->visible; /* the whole remaining quantity after the trade */
+		after.vis = o->show ? o->vis - r->qty : r->visible;
+		if (after.vis < 0)
+			after.vis = 0; /* cannot happen: an iceberg trades at most its part */
+		if (o->show && after.vis == 0 && after.rem > 0) {
+			/* refilled, to the back of its level (me_book.h "Iceberg") */
+			after.vis = after.rem < o->show ? after.rem : o->show;
+			after.prio = p->prio_seq + 1;
+		}
+		break;
+	default:
+		STAT(p, records_bad);
+		return 0;
+	}
+	ord_wire(&after, action, now, &w);
+	if (action == TKX_ACT_EXECUTE) {
+		w.exec_qty = (uint32_t)r->qty;
+		w.trade_id = r->aux;
+	}
+	len = tkx_enc_md_order(msg, sizeof(msg), &w);
+	if (emit(p, msg, (size_t)len, now))
+		return -ENOBUFS;
+	if (after.prio != o->prio)
+		p->prio_seq++;
+	if (after.rem == 0) {
+		ord_release(p, c, o);
+	} else {
+		o->rem = after.rem;
+		o->vis = after.vis;
+		o->prio = after.prio;
+	}
+	return 0;
+}
+
+/* The contract's InstrumentDefinition, its phase the contract's now. */
+static int def_msg(const struct md_cstate *c, uint8_t *msg, size_t cap)
+{
+	struct tkx_md_instrument d = c->def;
+	d.phase = c->phase;
+	memset(d.reserved, 0, sizeof(d.reserved));
+	return tkx_enc_md_instrument(msg, cap, &d);
+}
+
+static int def_emit(struct md_pub *p, struct md_cstate *c, uint64_t now)
+{
+	uint8_t msg[TKX_MAX_MSG_LEN];
+	int len = def_msg(c, msg, sizeof(msg));
+	if (emit(p, msg, (size_t)len, now))
+		return -ENOBUFS;
+	STAT(p, definitions);
+	return 0;
+}
+
+/* One dp_md_def part: kept; the definition published when both parts are there. */
+static int book_def(struct md_pub *p, const struct dp_event *e, uint64_t now)
+{
+	const struct dp_md_def *r = &e->u.def;
+	int ci = contract_find(p, r->contract_id);
+
+	if (ci < 0) {
+		STAT(p, records_unknown);
+		return 0;
+	}
+	struct md_cstate *c = &p->cs[ci];
+	struct tkx_md_instrument d = c->def;
+	uint8_t parts = c->def_parts;
+	if (e->pad[0] == DP_DEF_BOOK) {
+		d.tick = r->u.book.tick;
+		d.limit_lo = r->u.book.limit_lo > 0 ? r->u.book.limit_lo : TKX_NULL_PRICE;
+		d.limit_hi = r->u.book.limit_hi > 0 ? r->u.book.limit_hi : TKX_NULL_PRICE;
+		d.prev_settle = r->u.book.prev_settle > 0 ? r->u.book.prev_settle : TKX_NULL_PRICE;
+		d.max_qty = r->u.book.max_qty > UINT32_MAX ? UINT32_MAX : (uint32_t)r->u.book.max_qty;
+		parts |= DEF_BOOK;
+	} else if (e->pad[0] == DP_DEF_STATIC) {
+		memcpy(d.symbol, r->u.st.symbol, TKX_SYMBOL_LEN);
+		d.first_day = r->u.st.first_day;
+		d.last_day = r->u.st.last_day;
+		d.unit = r->u.st.unit;
+		memcpy(d.currency, r->u.st.currency, TKX_CURRENCY_LEN);
+		d.settle_method = r->u.st.settle_method;
+		parts |= DEF_STATIC;
+	} else {
+		STAT(p, records_bad);
+		return 0;
+	}
+	d.contract_id = c->id;
+	struct tkx_md_instrument old = c->def;
+	uint8_t old_parts = c->def_parts;
+	c->def = d;
+	c->def_parts = parts;
+	if (parts == DEF_ALL && def_emit(p, c, now)) {
+		c->def = old; /* not numbered: as if not seen (invariant 1) */
+		c->def_parts = old_parts;
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+/* A Depth record: published as it is; the level kept for Snapshots. */
+static int book_depth(struct md_pub *p, const struct tkx_md_depth *r, uint64_t now)
+{
+	uint8_t msg[TKX_MAX_MSG_LEN];
+	struct tkx_md_depth d = *r;
+	int ci = contract_find(p, d.contract_id);
+
+	d.reserved = 0;
+	d.flags = 0;
+	int len = tkx_enc_md_depth(msg, sizeof(msg), &d);
+	if (emit(p, msg, (size_t)len, now))
+		return -ENOBUFS;
+	if (ci < 0) {
+		STAT(p, records_unknown);
+		return 0;
+	}
+	if (d.level >= 1 && d.level <= p->depth && (d.side == TKX_SIDE_BUY || d.side == TKX_SIDE_SELL)) {
+		int64_t *l = dep_of(p, (uint32_t)ci) +
+			     ((size_t)(d.side - 1) * p->depth + d.level - 1) * 2;
+		l[0] = d.price == TKX_NULL_PRICE ? 0 : d.price;
+		l[1] = (int64_t)d.qty;
+	}
+	return 0;
+}
+
 unsigned md_pub_add(struct md_pub *p, const struct dp_event *ev, unsigned n, uint64_t now)
 {
 	uint8_t msg[TKX_MAX_MSG_LEN];
@@ -433,6 +810,33 @@ unsigned md_pub_add(struct md_pub *p, const struct dp_event *ev, unsigned n, uin
 		if (p->ended) {
 			STAT(p, records_after_end);
 			continue;
+		}
+		if (e->template_id == TKX_MD_ORDER) {
+			if (book_order(p, &e->u.order, now))
+				break;
+			continue;
+		}
+		if (e->template_id == TKX_MD_INSTRUMENT) {
+			if (book_def(p, e, now))
+				break;
+			continue;
+		}
+		if (e->template_id == TKX_MD_DEPTH) {
+			if (book_depth(p, &e->u.depth, now))
+				break;
+			continue;
+		}
+		/* A defined contract's ContractStatus is followed by its definition (the phase
+		 * changed): both numbered, or neither. */
+		if (e->template_id == TKX_MD_CONTRACT_STATUS &&
+		    e->u.status.phase != TKX_PHASE_DELISTED) {
+			int dc = contract_find(p, e->u.status.contract_id);
+			if (dc >= 0 && p->cs[dc].def_parts == DEF_ALL &&
+			    !room_for(p, MSG_BYTES(sizeof(struct tkx_md_contract_status)) +
+						 MSG_BYTES(sizeof(struct tkx_md_instrument)))) {
+				STAT(p, ring_full);
+				break;
+			}
 		}
 		/* Copies with the reserved fields zeroed: the wire never carries stray bytes. */
 		switch (e->template_id) {
@@ -486,8 +890,11 @@ unsigned md_pub_add(struct md_pub *p, const struct dp_event *ev, unsigned n, uin
 				contract_remove(p, (uint32_t)ci);
 				continue;
 			}
-			if (ci >= 0)
+			if (ci >= 0) {
 				p->cs[ci].phase = b.status.phase;
+				if (p->cs[ci].def_parts == DEF_ALL && def_emit(p, &p->cs[ci], now))
+					assert(0); /* room_for() said both fit */
+			}
 			break;
 		}
 		if (ci < 0)
@@ -520,21 +927,77 @@ static void snapshot_of(const struct md_pub *p, const struct md_cstate *c, uint6
 	};
 }
 
-/* Up to MD_SNAP_BURST Snapshots of the round under way. */
-static int snapshot_round(struct md_pub *p, uint64_t now)
+/* One contract's Snapshot frame (md_pub.h "Books"): all of it, or nothing (-ENOBUFS). */
+static int snapshot_frame(struct md_pub *p, uint32_t ci, uint64_t now)
 {
 	uint8_t msg[TKX_MAX_MSG_LEN];
+	struct md_cstate *c = &p->cs[ci];
+	struct tkx_md_snapshot s;
+	int with_def = c->def_parts == DEF_ALL;
+	uint32_t levels = 0; /* the frame carries the levels that hold something */
+	for (uint32_t j = 0; j < 2 * p->depth; j++)
+		levels += dep_of(p, ci)[2 * j] != 0;
+	size_t head = MSG_BYTES(sizeof(struct tkx_md_snapshot)) +
+		      (with_def ? MSG_BYTES(sizeof(struct tkx_md_instrument)) : 0) +
+		      levels * MSG_BYTES(sizeof(struct tkx_md_depth));
+	size_t all = head + (size_t)c->n_orders * MSG_BYTES(sizeof(struct tkx_md_order));
+	int with_orders = 1;
+	int len;
+
+	if (packets_for(p, all) + 1 > p->mask) {
+		with_orders = 0; /* never fits: the frame goes without its orders */
+		all = head;
+	}
+	if (!room_for(p, all)) {
+		STAT(p, ring_full);
+		return -ENOBUFS;
+	}
+	if (!with_orders && c->n_orders)
+		STAT(p, snap_cut);
+	snapshot_of(p, c, now, &s);
+	len = tkx_enc_md_snapshot(msg, sizeof(msg), &s);
+	if (emit(p, msg, (size_t)len, now))
+		return -ENOBUFS; /* cannot happen after room_for() */
+	STAT(p, snapshots);
+	if (with_def && def_emit(p, c, now))
+		return -ENOBUFS;
+	for (uint32_t side = 0; side < 2; side++)
+		for (uint32_t lv = 0; lv < p->depth; lv++) {
+			const int64_t *l = dep_of(p, ci) + ((size_t)side * p->depth + lv) * 2;
+			if (l[0] == 0)
+				continue; /* empty: the Snapshot cleared it */
+			struct tkx_md_depth d = {
+				.transact_time = now,
+				.price = l[0] ? l[0] : TKX_NULL_PRICE,
+				.qty = l[0] ? (uint64_t)l[1] : 0,
+				.contract_id = c->id,
+				.level = (uint8_t)(lv + 1),
+				.side = (uint8_t)(side + 1),
+				.flags = TKX_DEPTH_FLAG_SNAPSHOT,
+				.depth = (uint8_t)p->depth,
+			};
+			len = tkx_enc_md_depth(msg, sizeof(msg), &d);
+			if (emit(p, msg, (size_t)len, now))
+				return -ENOBUFS;
+		}
+	for (uint32_t i = with_orders ? c->ord_head : 0; i; i = p->ord[i - 1].next) {
+		struct tkx_md_order w;
+		ord_wire(&p->ord[i - 1], TKX_ACT_SNAPSHOT, now, &w);
+		len = tkx_enc_md_order(msg, sizeof(msg), &w);
+		if (emit(p, msg, (size_t)len, now))
+			return -ENOBUFS;
+	}
+	return 0;
+}
+
+/* Up to MD_SNAP_BURST Snapshot frames of the round under way. */
+static int snapshot_round(struct md_pub *p, uint64_t now)
+{
 	unsigned budget = MD_SNAP_BURST;
 
 	while (p->snap_cursor < p->n_contracts && budget--) {
-		struct tkx_md_snapshot s;
-		int len;
-
-		snapshot_of(p, &p->cs[p->snap_cursor], now, &s);
-		len = tkx_enc_md_snapshot(msg, sizeof(msg), &s);
-		if (emit(p, msg, (size_t)len, now))
+		if (snapshot_frame(p, p->snap_cursor, now))
 			return -ENOBUFS;
-		STAT(p, snapshots);
 		p->snap_cursor++;
 	}
 	if (p->snap_cursor == p->n_contracts)
@@ -851,6 +1314,34 @@ int md_pub_contract(const struct md_pub *p, uint32_t contract_id, struct tkx_md_
 	return 0;
 }
 
+int md_pub_orders(const struct md_pub *p, uint32_t contract_id,
+		  int (*cb)(void *arg, const struct tkx_md_order *o), void *arg)
+{
+	int ci = contract_find(p, contract_id);
+
+	if (ci < 0)
+		return -ENOENT;
+	for (uint32_t i = p->cs[ci].ord_head; i; i = p->ord[i - 1].next) {
+		struct tkx_md_order w;
+		ord_wire(&p->ord[i - 1], TKX_ACT_SNAPSHOT, 0, &w);
+		int rc = cb(arg, &w);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int md_pub_definition(const struct md_pub *p, uint32_t contract_id, struct tkx_md_instrument *d)
+{
+	int ci = contract_find(p, contract_id);
+
+	if (ci < 0 || p->cs[ci].def_parts != DEF_ALL)
+		return -ENOENT;
+	*d = p->cs[ci].def;
+	d->phase = p->cs[ci].phase;
+	return 0;
+}
+
 void md_pub_stats_read(const struct md_pub *p, struct md_stats *dst)
 {
 	const uint64_t *src = (const uint64_t *)&p->stats;
@@ -929,6 +1420,74 @@ void md__snap_set_contract(struct md_pub *p, uint32_t i, const struct md_snap_co
 	s->ask_qty = c->ask_qty;
 	s->last_price = c->last_price;
 	s->volume = c->volume;
+}
+
+void md__snap_books(const struct md_pub *p, uint32_t *depth, uint32_t *max_orders,
+		    uint32_t *n_orders, uint64_t *prio_seq)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < p->n_contracts; i++)
+		n += p->cs[i].n_orders;
+	*depth = p->depth;
+	*max_orders = p->max_orders;
+	*n_orders = n;
+	*prio_seq = p->prio_seq;
+}
+
+void md__snap_book(const struct md_pub *p, uint32_t i, struct md_snap_book *b, int64_t *lv)
+{
+	memset(b, 0, sizeof(*b));
+	b->def = p->cs[i].def;
+	b->def_parts = p->cs[i].def_parts;
+	if (p->depth)
+		memcpy(lv, dep_of(p, i), 4 * p->depth * sizeof(int64_t));
+}
+
+void md__snap_set_book(struct md_pub *p, uint32_t i, const struct md_snap_book *b,
+		       const int64_t *lv, uint64_t prio_seq)
+{
+	p->cs[i].def = b->def;
+	p->cs[i].def_parts = b->def_parts;
+	p->cs[i].ord_head = 0;
+	p->cs[i].n_orders = 0;
+	if (p->depth)
+		memcpy(dep_of(p, i), lv, 4 * p->depth * sizeof(int64_t));
+	p->prio_seq = prio_seq;
+}
+
+int md__snap_orders(const struct md_pub *p, int (*cb)(void *, const struct md_snap_order *),
+		    void *arg)
+{
+	for (uint32_t c = 0; c < p->n_contracts; c++)
+		for (uint32_t i = p->cs[c].ord_head; i; i = p->ord[i - 1].next) {
+			const struct md_ord *o = &p->ord[i - 1];
+			struct md_snap_order s = { .id = o->id, .price = o->price, .prio = o->prio,
+						   .rem = o->rem, .vis = o->vis, .show = o->show,
+						   .contract_id = o->cid, .side = o->side };
+			int rc = cb(arg, &s);
+			if (rc)
+				return rc;
+		}
+	return 0;
+}
+
+int md__snap_put_order(struct md_pub *p, const struct md_snap_order *s)
+{
+	int ci = contract_find(p, s->contract_id);
+	if (ci < 0)
+		return -ENOENT;
+	if (ord_get(p, s->id))
+		return -EEXIST;
+	struct md_ord *o = ord_new(p, &p->cs[ci], s->id);
+	if (o == NULL)
+		return -ENOSPC;
+	o->price = s->price;
+	o->prio = s->prio;
+	o->rem = s->rem;
+	o->vis = s->vis;
+	o->show = s->show;
+	o->side = s->side;
+	return 0;
 }
 
 /* On a fresh publisher (nothing retained, no OPEN packet): the stream goes on from

@@ -4,7 +4,7 @@
  *
  * Role in the data path: runs on the TX core (or inside the run-to-completion loop); one
  * thread owns a publisher and calls everything. It consumes the matching cores' market-data
- * records (struct dp_event, templates 300-302) with md_pub_add(), re-request datagrams from
+ * records (struct dp_event, templates 300-302 and 305-307) with md_pub_add(), re-request datagrams from
  * port 7414 with md_pub_request(), and time with md_pub_tick(); it produces packets for the
  * multicast group (md_pub_next_tx()) and reply packets for the requester
  * (md_pub_next_reply()). The caller owns the sockets/ports and the requester's address.
@@ -70,6 +70,23 @@
  * its contract after it is published (no Snapshot of it follows). The others keep their
  * order, so a Snapshot round under way still covers each of them once.
  *
+ * Books (version 3, docs/protocol.md 6.4-6.6): besides top of book, the publisher keeps
+ * per contract its InstrumentDefinition (assembled from the matching core's two parts,
+ * dp_msg.h struct dp_md_def, with the phase of ContractStatus: one published after each
+ * part and each ContractStatus of a defined contract), its Depth levels (as the records
+ * carry them) and its resting orders (the order-by-order book: struct dp_md_order records
+ * in, OrderBook messages out; the visible part of an iceberg and every priority are
+ * decided here, from the engine's rules, me_book.h). An order record of an order the book
+ * does not hold (a held stop order's leave) is dropped (orders_unknown). Priorities count
+ * from 1 per publisher: an ADD, and an iceberg's refill, take the next one.
+ * A Snapshot round sends, per contract, one frame of consecutive messages: Snapshot, its
+ * InstrumentDefinition (when defined), every Depth level of both sides that holds
+ * something (flag SNAPSHOT; a Snapshot clears the contract's levels and orders, so empty
+ * ones are not sent) and every resting order (OrderBook SNAPSHOT), all at the
+ * Snapshot's as_of_seq; a frame starts only when the ring has room for all of it (else
+ * md_pub_tick() returns -ENOBUFS and the round goes on at the next call), and a frame
+ * too large for the whole ring goes without its orders (snap_cut).
+ *
  * Re-requests (docs/protocol.md 6.3), in the order of the checks:
  *  - a datagram that is not exactly 20 bytes, or has count 0 or sequence 0 (sequences start
  *    at 1), is malformed: ignored, counted (req_bad), -EBADMSG;
@@ -130,8 +147,11 @@
 #include "dataplane/dp_msg.h"
 
 #define MD_MAX_CONTRACTS 65536u
+#define MD_DEPTH_MAX 32u         /* Depth levels per side (mc_core.h MC_DEPTH_MAX) */
+#define MD_MAX_ORDERS (1u << 26) /* resting orders the order-by-order book holds at most */
 #define MD_MAX_RETAIN (1u << 20)
-/* A packet must hold the largest message (Snapshot, 80 bytes) with its length prefix. */
+/* A packet must hold the largest message (Snapshot, InstrumentDefinition: 80 bytes) with its
+ * length prefix. */
 #define MD_MIN_PAYLOAD (TKX_MD_HDR_LEN + 2 + TKX_HDR_LEN + (int)sizeof(struct tkx_md_snapshot))
 #define MD_SNAP_BURST 256u /* Snapshots one md_pub_tick() emits at most */
 /* The smallest per-request byte cap: one packet of the largest message and the end marker. */
@@ -165,6 +185,11 @@ struct md_params {
 	uint32_t req_global_rate;        /* bytes per second, all sources; 0 = none 25000000 */
 	uint32_t req_global_burst;       /* its depth, >= req_max_bytes when rate > 0 2500000 */
 	uint64_t req_seed;               /* keys the source table's hash                    0 */
+	/* Version 3 feeds ("Books" below). */
+	uint32_t depth;                  /* Depth levels per side kept for Snapshots,
+					    0..MD_DEPTH_MAX; 0 = no Depth state            0 */
+	uint32_t max_orders;             /* resting orders of the order-by-order book, all
+					    contracts; 0 = no order-by-order feed          0 */
 };
 
 /* Counters: one uint64 each; the control plane reads them with md_pub_stats_read(). */
@@ -174,7 +199,7 @@ struct md_params {
 	X(heartbeats)        /* heartbeat packets handed out */                          \
 	X(snapshots)         /* Snapshot messages numbered */                            \
 	X(end_of_session)    /* end packets handed out (0 or 1) */                        \
-	X(records_bad)       /* dp_events that are not 300-302: dropped */                 \
+	X(records_bad)       /* dp_events that are not 300-302, 305-307: dropped */        \
 	X(records_unknown)   /* records of a contract not in the list: published, no state */ \
 	X(contracts_added)   /* contracts listed at run time: into the Snapshot list */    \
 	X(contracts_removed) /* contracts delisted: out of the Snapshot list */            \
@@ -194,7 +219,12 @@ struct md_params {
 	X(req_bytes)         /* UDP payload bytes of all answers (markers included) */     \
 	X(req_sources_new)   /* sources given an idle entry of the source table */         \
 	X(req_sources_evicted) /* ... a busy one: the table under pressure (md_lim.h) */   \
-	X(req_cut)           /* answers left unfinished (new request, or eviction) */
+	X(req_cut)           /* answers left unfinished (new request, or eviction) */ \
+	X(definitions)       /* InstrumentDefinition messages numbered */                \
+	X(orders_unknown)    /* order records of an order not in the book: dropped */     \
+	X(orders_full)       /* ADDs with the order book full (max_orders): dropped */    \
+	X(snap_cut)          /* Snapshot frames sent without their orders: the frame
+				would not fit in the ring (retain too small) */
 
 struct md_stats {
 #define MD__STAT_FIELD(name) uint64_t name;
@@ -241,8 +271,9 @@ int md_pub_new_session(struct md_pub *p, const char *session, uint64_t now);
 /* ---- Data path (owner thread) ------------------------------------------------------ */
 
 /*
- * Publish records ev[0, n) (template TKX_MD_TOP_OF_BOOK, TKX_MD_TRADE or
- * TKX_MD_CONTRACT_STATUS, body in u.tob / u.trade / u.status) as the next messages, in
+ * Publish records ev[0, n) (template TKX_MD_TOP_OF_BOOK, TKX_MD_TRADE,
+ * TKX_MD_CONTRACT_STATUS, TKX_MD_DEPTH; body in u.tob / u.trade / u.status / u.depth; and
+ * TKX_MD_ORDER, TKX_MD_INSTRUMENT: u.order / u.def, see "Books") as the next messages, in
  * order, reserved fields written as zero; full packets are closed. Other templates are
  * dropped and counted; so is everything after md_pub_end(). Returns how many records were
  * consumed (invariant 3 for fewer than n).
@@ -289,6 +320,16 @@ void md_pub_info(const struct md_pub *p, struct md_info *info);
 /* State of one contract as a Snapshot would carry it now (transact_time 0, as_of_seq =
  * next_seq - 1). 0, or -ENOENT for a contract not in the list. Owner thread. */
 int md_pub_contract(const struct md_pub *p, uint32_t contract_id, struct tkx_md_snapshot *s);
+
+/* The order-by-order book as the stream says it now (owner thread; for tests): calls cb
+ * for every resting order of the contract, in no particular order, with the OrderBook
+ * message a Snapshot frame would carry. 0, -ENOENT (no such contract), or cb's non-zero
+ * value. */
+int md_pub_orders(const struct md_pub *p, uint32_t contract_id,
+		  int (*cb)(void *arg, const struct tkx_md_order *o), void *arg);
+
+/* The contract's InstrumentDefinition as published last: 0, -ENOENT (none yet). */
+int md_pub_definition(const struct md_pub *p, uint32_t contract_id, struct tkx_md_instrument *d);
 
 /* Any thread: a consistent-per-counter copy of the counters. */
 void md_pub_stats_read(const struct md_pub *p, struct md_stats *dst);

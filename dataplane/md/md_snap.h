@@ -21,8 +21,15 @@
  * one (ids, order, state). The header's config is the saving publisher's start list and
  * room (md_snap_config, low 32 bits): a target started otherwise is refused.
  *
+ * The books of version 3 (md_pub.h "Books") are state too: each contract's definition and
+ * Depth levels, every resting order of the order-by-order book with its priority, and the
+ * last priority given, so that after a recovery the OrderBook messages go on with the
+ * orders the books hold (a restart from a snapshot would otherwise forget them).
+ *
  * Layout: struct md_snap_hdr, then n_contracts x struct md_snap_contract in the
- * publisher's contract order. Errors (negative errno, reason in err): -EBADMSG not a
+ * publisher's contract order, struct md_snap_books, n_contracts x (struct md_snap_book
+ * and depth x 4 int64: the Depth levels, buy then sell, each price and qty), n_orders x
+ * struct md_snap_order. Errors (negative errno, reason in err): -EBADMSG not a
  * publisher section, truncated or inconsistent (a contract id 0 or twice); -EPROTO
  * another format version; -EINVAL saved by a publisher started with other contracts or
  * room, or more contracts than the target's room; -EBUSY the target has published.
@@ -37,7 +44,7 @@
 #include "md_pub.h"
 
 #define MD_SNAP_MAGIC 0x4b444d54u /* "TMDK" */
-#define MD_SNAP_VERSION 2 /* 2: the list is the saved one (run-time listings) */
+#define MD_SNAP_VERSION 3 /* 2: the list is the saved one (run-time listings); 3: books */
 
 struct md_snap_hdr {
 	struct dp_snap_sect s;
@@ -57,6 +64,31 @@ struct md_snap_contract {
 	uint64_t volume;
 };
 _Static_assert(sizeof(struct md_snap_contract) == 56, "md_snap_contract layout");
+
+struct md_snap_books {
+	uint64_t prio_seq; /* the last priority given */
+	uint32_t depth;    /* levels per side kept (md_params.depth): the target's must agree */
+	uint32_t n_orders;
+};
+_Static_assert(sizeof(struct md_snap_books) == 16, "md_snap_books layout");
+
+struct md_snap_book {
+	struct tkx_md_instrument def;
+	uint8_t def_parts;
+	uint8_t pad[7];
+};
+_Static_assert(sizeof(struct md_snap_book) == 80, "md_snap_book layout");
+
+struct md_snap_order {
+	uint64_t id;
+	int64_t price;
+	uint64_t prio;
+	int64_t rem, vis, show;
+	uint32_t contract_id;
+	uint8_t side;
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct md_snap_order) == 56, "md_snap_order layout");
 
 /* Bytes a section of p needs at most (its room of contracts). */
 size_t md_snap_bound(const struct md_pub *p);
@@ -91,5 +123,18 @@ void md__snap_set_contract(struct md_pub *p, uint32_t i, const struct md_snap_co
 void md__snap_room(const struct md_pub *p, uint32_t *room, uint64_t *start_fp);
 void md__snap_set_count(struct md_pub *p, uint32_t n);
 void md__snap_set_seq(struct md_pub *p, uint64_t next_seq);
+/* The books: depth kept, room of orders, orders held, the last priority. */
+void md__snap_books(const struct md_pub *p, uint32_t *depth, uint32_t *max_orders,
+		    uint32_t *n_orders, uint64_t *prio_seq);
+/* Contract i's definition and depth x 4 levels. */
+void md__snap_book(const struct md_pub *p, uint32_t i, struct md_snap_book *b, int64_t *lv);
+void md__snap_set_book(struct md_pub *p, uint32_t i, const struct md_snap_book *b,
+		       const int64_t *lv, uint64_t prio_seq);
+/* Calls cb for every resting order, all contracts; stops at cb's non-zero value. */
+int md__snap_orders(const struct md_pub *p, int (*cb)(void *, const struct md_snap_order *),
+		    void *arg);
+/* Puts an order into the book (after the contracts): 0, -ENOENT (no such contract),
+ * -EEXIST, -ENOSPC. */
+int md__snap_put_order(struct md_pub *p, const struct md_snap_order *o);
 
 #endif /* TOKEX_MD_SNAP_H */

@@ -388,7 +388,7 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 		const struct tkx_md_trade *t = &m->md_trade;
 
 		if (NZ(t->reserved1) || t->reserved2 || !tkx__price_ok(t->price) || t->qty == 0 ||
-		    !tkx__side_ok(t->aggressor_side))
+		    t->aggressor_side > TKX_AGGRESSOR_SELL)
 			goto bad_field;
 		break;
 	}
@@ -411,6 +411,35 @@ int tkx_validate(const struct tkx_msg *m, uint16_t *reason)
 	}
 	case TKX_MD_GAP_REJECT:
 		break;
+	case TKX_MD_INSTRUMENT: {
+		const struct tkx_md_instrument *d = &m->md_instrument;
+
+		if (NZ(d->reserved) || d->tick <= 0 || !tkx__opt_price_ok(d->limit_lo) ||
+		    !tkx__opt_price_ok(d->limit_hi) || !tkx__opt_price_ok(d->prev_settle) ||
+		    !tkx__phase_ok(d->phase) || d->settle_method != TKX_SETTLE_CASH_INDEX)
+			goto bad_field;
+		break;
+	}
+	case TKX_MD_ORDER: {
+		const struct tkx_md_order *o = &m->md_order;
+
+		if (o->reserved || o->action < TKX_ACT_ADD || o->action > TKX_ACT_SNAPSHOT ||
+		    !tkx__side_ok(o->side) || !tkx__price_ok(o->price) ||
+		    (o->action == TKX_ACT_EXECUTE) != (o->exec_qty != 0) ||
+		    (o->action == TKX_ACT_EXECUTE) != (o->trade_id != 0) ||
+		    (o->action == TKX_ACT_DELETE) != (o->qty == 0 && o->action != TKX_ACT_EXECUTE))
+			goto bad_field;
+		break;
+	}
+	case TKX_MD_DEPTH: {
+		const struct tkx_md_depth *d = &m->md_depth;
+
+		if (d->reserved || !tkx__side_ok(d->side) || !tkx__opt_price_ok(d->price) ||
+		    d->level == 0 || d->level > d->depth || (d->flags & ~TKX_DEPTH_FLAG_SNAPSHOT) ||
+		    (d->price == TKX_NULL_PRICE && d->qty))
+			goto bad_field;
+		break;
+	}
 
 	default:
 		if (reason)

@@ -526,6 +526,9 @@ static void td_setup_match(struct td_app *a)
 				 strerror(errno));
 		/* Exchange order ids unique across the cores (mc_core.h, identity 1). */
 		mc_core_id_space(a->match[m].mc, m, n_match);
+		/* Market by order and by price (md.orders, md.depth). */
+		if (mc_core_md(a->match[m].mc, cfg->md_depth, cfg->md_orders ? 1 : 0) < 0)
+			rte_exit(EXIT_FAILURE, "tokexd: md.depth %u refused\n", cfg->md_depth);
 		for (uint32_t i = 0; i < n; i++) {
 			struct dp_event ev[4];
 			struct mc_out o = {ev, 0, 4, td_discard, NULL};
@@ -860,6 +863,8 @@ int main(int argc, char **argv)
 	mp.req_global_rate = cfg->md_req_global_rate;
 	mp.req_global_burst = cfg->md_req_global_rate / 10; /* 100 ms of it */
 	mp.req_sources = cfg->md_req_sources;
+	mp.depth = cfg->md_depth;
+	mp.max_orders = cfg->md_orders ? cfg->md_book_orders : 0;
 	/* A seed no sender can know, so that none can aim its addresses at one set of the
 	 * source table (md_lim.h). */
 	if (getrandom(&mp.req_seed, sizeof(mp.req_seed), 0) != (ssize_t)sizeof(mp.req_seed))

@@ -95,10 +95,13 @@ extern "C" {
 	X(MD_TRADE, md_trade, "Trade", TKX_DIR_MD)                                  \
 	X(MD_CONTRACT_STATUS, md_contract_status, "ContractStatus", TKX_DIR_MD)     \
 	X(MD_SNAPSHOT, md_snapshot, "Snapshot", TKX_DIR_MD)                         \
-	X(MD_GAP_REJECT, md_gap_reject, "GapReject", TKX_DIR_MD)
+	X(MD_GAP_REJECT, md_gap_reject, "GapReject", TKX_DIR_MD)                    \
+	X(MD_INSTRUMENT, md_instrument, "InstrumentDefinition", TKX_DIR_MD)         \
+	X(MD_ORDER, md_order, "OrderBook", TKX_DIR_MD)                              \
+	X(MD_DEPTH, md_depth, "Depth", TKX_DIR_MD)
 
-#define TKX_TEMPLATE_COUNT 30
-#define TKX_TEMPLATE_ID_LIMIT 305 /* one above the largest template id */
+#define TKX_TEMPLATE_COUNT 33
+#define TKX_TEMPLATE_ID_LIMIT 308 /* one above the largest template id */
 #define TKX_MAX_BLOCK_LEN 72      /* MDSnapshot, the largest block */
 TKX_STATIC_ASSERT(TKX_HDR_LEN + TKX_MAX_BLOCK_LEN <= TKX_MAX_MSG_LEN, "TKX_MAX_MSG_LEN");
 
@@ -186,7 +189,8 @@ static inline int tkx__enc(void *buf, size_t cap, uint16_t template_id, const vo
  *   tkx_enc_modify_ack, tkx_enc_mass_cancel_ack, tkx_enc_business_reject,
  *   tkx_enc_stop_elected,
  *   tkx_enc_md_top_of_book, tkx_enc_md_trade, tkx_enc_md_contract_status,
- *   tkx_enc_md_snapshot, tkx_enc_md_gap_reject.
+ *   tkx_enc_md_snapshot, tkx_enc_md_gap_reject, tkx_enc_md_instrument, tkx_enc_md_order,
+ *   tkx_enc_md_depth.
  */
 #define TKX__ENC(id, name, text, dir)                                                   \
 	static inline int tkx_enc_##name(void *buf, size_t cap, const struct tkx_##name *m) \

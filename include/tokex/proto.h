@@ -60,6 +60,8 @@ extern "C" {
 #define TKX_SCHEMA_ID 7411
 #define TKX_SCHEMA_VERSION 3 /* 2: DatagramAuth (13) on UDP order entry; 3: DAY orders,
 			      * icebergs and stop orders (NewOrder 48 bytes), StopElected (207) */
+/* Version 3 also brought, on market data: Trade.aggressor_side NONE (an uncross),
+ * InstrumentDefinition (305), order-by-order (306) and depth (307) messages. */
 #define TKX_SOFH_ENCODING 0xEB50u /* SBE 1.0, little-endian */
 #define TKX_SOFH_LEN 6
 #define TKX_HDR_LEN 8
@@ -125,9 +127,15 @@ enum tkx_template {
 	TKX_MD_CONTRACT_STATUS = 302,
 	TKX_MD_SNAPSHOT = 303,
 	TKX_MD_GAP_REJECT = 304,
+	TKX_MD_INSTRUMENT = 305,  /* InstrumentDefinition (version 3) */
+	TKX_MD_ORDER = 306,       /* OrderBook: market by order (version 3) */
+	TKX_MD_DEPTH = 307,       /* Depth: market by price (version 3) */
 };
 
 enum tkx_side { TKX_SIDE_BUY = 1, TKX_SIDE_SELL = 2 };
+/* Trade.aggressor_side: the incoming order's side, or NONE for a trade nobody aggressed
+ * (the call auction's uncross: both orders were resting). Never 0 in tkx_side fields. */
+enum tkx_aggressor { TKX_AGGRESSOR_NONE = 0, TKX_AGGRESSOR_BUY = 1, TKX_AGGRESSOR_SELL = 2 };
 enum tkx_tif {
 	TKX_TIF_GTC = 1,  /* rests until filled, cancelled or the contract expires */
 	TKX_TIF_IOC = 2,
@@ -524,7 +532,7 @@ struct tkx_md_trade {
 	int64_t price;
 	uint32_t qty;
 	uint32_t contract_id;
-	uint8_t aggressor_side; /* tkx_side */
+	uint8_t aggressor_side; /* tkx_aggressor: the incoming order's side; NONE in an uncross */
 	uint8_t reserved1[3];
 	uint32_t reserved2;
 };
@@ -558,6 +566,70 @@ struct tkx_md_snapshot {
 struct tkx_md_gap_reject {
 	uint64_t first_available_seq;
 	uint64_t requested_seq;
+};
+
+/* 305: a contract's definition (docs/protocol.md 6.4): at start, in every Snapshot round
+ * (after the contract's Snapshot) and whenever a field changes (limits, settlement,
+ * phase, listing). Complete: it replaces the previous one for its contract. */
+enum tkx_settle_method {
+	TKX_SETTLE_CASH_INDEX = 1, /* cash, at the mean of the index fixings (the final one) */
+};
+#define TKX_SYMBOL_LEN 12
+#define TKX_CURRENCY_LEN 3
+struct tkx_md_instrument {
+	int64_t tick;          /* price units (0.0001) per tick */
+	int64_t limit_lo;      /* today's lower price limit; null when none is set */
+	int64_t limit_hi;      /* today's upper price limit; null when none is set */
+	int64_t prev_settle;   /* the previous daily settlement (today's reference); null */
+	uint32_t contract_id;
+	uint32_t max_qty;      /* the largest order quantity accepted, lots */
+	uint32_t first_day;    /* first trading day, YYYYMMDD; 0 = not known */
+	uint32_t last_day;     /* last trading day, YYYYMMDD; 0 = none */
+	uint32_t unit;         /* contract unit: units of the underlying (tokens) per lot */
+	char currency[TKX_CURRENCY_LEN]; /* ISO 4217 of prices, e.g. "CNY" */
+	uint8_t phase;         /* tkx_phase */
+	uint8_t settle_method; /* tkx_settle_method */
+	uint8_t reserved[3];
+	char symbol[TKX_SYMBOL_LEN]; /* ASCII, space padded */
+};
+
+/* 306 OrderBook: one visible order changed (market by order, docs/protocol.md 6.5). */
+enum tkx_md_action {
+	TKX_ACT_ADD = 1,      /* the order joined its level at priority */
+	TKX_ACT_MODIFY = 2,   /* its visible quantity changed in place (priority the same),
+			       * or an iceberg refilled (priority new: the back of the level) */
+	TKX_ACT_DELETE = 3,   /* it left the book without trading */
+	TKX_ACT_EXECUTE = 4,  /* it traded exec_qty; qty is what stays visible (0: gone) */
+	TKX_ACT_SNAPSHOT = 5, /* a resting order in a Snapshot round (after its Snapshot) */
+};
+struct tkx_md_order {
+	uint64_t transact_time;
+	uint64_t order_id;
+	int64_t price;
+	uint64_t priority;  /* the order's place in its level: lower goes first */
+	uint64_t trade_id;  /* EXECUTE: the Trade's trade_id; else 0 */
+	uint32_t qty;       /* visible quantity after the change; 0 after DELETE, and after
+			     * an EXECUTE that filled it */
+	uint32_t exec_qty;  /* EXECUTE: lots traded; else 0 */
+	uint32_t contract_id;
+	uint8_t action;     /* tkx_md_action */
+	uint8_t side;       /* tkx_side */
+	uint16_t reserved;
+};
+
+/* 307 Depth: level `level` (1 = best) of a side now holds price/qty (market by price,
+ * docs/protocol.md 6.6); a null price = the level is empty. */
+#define TKX_DEPTH_FLAG_SNAPSHOT 1u /* part of a Snapshot round, not a change */
+struct tkx_md_depth {
+	uint64_t transact_time;
+	int64_t price;     /* null: no level there */
+	uint64_t qty;      /* displayed quantity at the price (icebergs' visible parts) */
+	uint32_t contract_id;
+	uint8_t level;     /* 1 .. depth */
+	uint8_t side;      /* tkx_side */
+	uint8_t flags;     /* TKX_DEPTH_FLAG_* */
+	uint8_t depth;     /* levels per side the venue publishes */
+	uint64_t reserved;
 };
 
 /* Layout locks: a change here is a protocol change (bump TKX_SCHEMA_VERSION). */
@@ -628,6 +700,21 @@ TKX_ASSERT_SIZE(tkx_md_contract_status, 24);
 TKX_ASSERT_SIZE(tkx_md_snapshot, 72);
 TKX_ASSERT_OFF(tkx_md_snapshot, contract_id, 64);
 TKX_ASSERT_SIZE(tkx_md_gap_reject, 16);
+TKX_ASSERT_SIZE(tkx_md_instrument, 72);
+TKX_ASSERT_OFF(tkx_md_instrument, contract_id, 32);
+TKX_ASSERT_OFF(tkx_md_instrument, unit, 48);
+TKX_ASSERT_OFF(tkx_md_instrument, currency, 52);
+TKX_ASSERT_OFF(tkx_md_instrument, phase, 55);
+TKX_ASSERT_OFF(tkx_md_instrument, settle_method, 56);
+TKX_ASSERT_OFF(tkx_md_instrument, symbol, 60);
+TKX_ASSERT_SIZE(tkx_md_order, 56);
+TKX_ASSERT_OFF(tkx_md_order, qty, 40);
+TKX_ASSERT_OFF(tkx_md_order, contract_id, 48);
+TKX_ASSERT_OFF(tkx_md_order, action, 52);
+TKX_ASSERT_SIZE(tkx_md_depth, 40);
+TKX_ASSERT_OFF(tkx_md_depth, contract_id, 24);
+TKX_ASSERT_OFF(tkx_md_depth, level, 28);
+TKX_ASSERT_OFF(tkx_md_depth, depth, 31);
 
 #ifdef __cplusplus
 }

@@ -41,5 +41,11 @@
 #define TKX_VENUE_MD_REQUEST_BURST 65536  /* its bucket depth, bytes */
 #define TKX_VENUE_MD_REQUEST_GLOBAL_RATE 25000000 /* bytes per second, all sources */
 #define TKX_VENUE_MD_REQUEST_SOURCES 8192 /* source addresses tracked */
+#define TKX_VENUE_MD_DEPTH 10            /* Depth levels per side (market by price) */
+#define TKX_VENUE_MD_ORDERS 1            /* OrderBook messages (market by order): 1 on */
+#define TKX_VENUE_MD_BOOK_ORDERS 65536   /* resting orders the order-by-order feed follows */
+/* The contracts' terms on InstrumentDefinition (docs/protocol.md 6.4). */
+#define TKX_VENUE_UNIT 1000000           /* tokens of the underlying per lot */
+#define TKX_VENUE_CURRENCY "CNY"         /* prices' currency (ISO 4217) */
 
 #endif /* TOKEX_VENUE_H */

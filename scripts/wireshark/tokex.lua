@@ -28,7 +28,7 @@ local tokex = Proto("tokex", "tokex AI-token futures protocol")
 
 -- proto.h constants
 local SCHEMA_ID = 7411
-local SCHEMA_VERSION = 3 -- 3: DAY, icebergs, stop orders (NewOrder 48 bytes), StopElected
+local SCHEMA_VERSION = 3 -- 3: DAY, icebergs, stop orders (NewOrder 48 bytes), StopElected; market data 305-307
 local SOFH_ENCODING = 0xEB50
 local SOFH_LEN = 6
 local HDR_LEN = 8
@@ -53,9 +53,12 @@ local vs_template = {
     [204] = "ModifyAck", [205] = "MassCancelAck", [206] = "BusinessReject",
     [207] = "StopElected",
     [300] = "TopOfBook", [301] = "Trade", [302] = "ContractStatus", [303] = "Snapshot",
-    [304] = "GapReject",
+    [304] = "GapReject", [305] = "InstrumentDefinition", [306] = "OrderBook", [307] = "Depth",
 }
 local vs_side = { [1] = "Buy", [2] = "Sell" }
+local vs_aggressor = { [0] = "None (uncross)", [1] = "Buy", [2] = "Sell" }
+local vs_settle = { [1] = "Cash, index mean" }
+local vs_action = { [1] = "Add", [2] = "Modify", [3] = "Delete", [4] = "Execute", [5] = "Snapshot" }
 local vs_side0 = { [0] = "Both", [1] = "Buy", [2] = "Sell" } -- mass cancel: 0 = both sides
 local vs_tif = { [1] = "GTC", [2] = "IOC", [3] = "FOK", [4] = "Post-only", [5] = "Day" }
 local vs_scope = { [1] = "Session", [2] = "Account" }
@@ -203,7 +206,7 @@ local MESSAGES = {
         { "reserved", "u32" } } },
     { 301, "md_trade", 40, {
         { "transact_time", "time" }, { "trade_id", "u64" }, { "price", "price" },
-        { "qty", "u32" }, { "contract_id", "u32" }, { "aggressor_side", "u8", vs = vs_side },
+        { "qty", "u32" }, { "contract_id", "u32" }, { "aggressor_side", "u8", vs = vs_aggressor },
         { "reserved1", "bytes", n = 3 }, { "reserved2", "u32" } } },
     { 302, "md_contract_status", 24, {
         { "transact_time", "time" }, { "contract_id", "u32" },
@@ -216,6 +219,22 @@ local MESSAGES = {
         { "phase", "u8", vs = vs_phase }, { "reserved1", "bytes", n = 3 } } },
     { 304, "md_gap_reject", 16, {
         { "first_available_seq", "u64" }, { "requested_seq", "u64" } } },
+    { 305, "md_instrument", 72, {
+        { "tick", "price" }, { "limit_lo", "price" }, { "limit_hi", "price" },
+        { "prev_settle", "price" }, { "contract_id", "u32" }, { "max_qty", "u32" },
+        { "first_day", "u32" }, { "last_day", "u32" }, { "unit", "u32" },
+        { "currency", "bytes", n = 3 }, { "phase", "u8", vs = vs_phase },
+        { "settle_method", "u8", vs = vs_settle }, { "reserved", "bytes", n = 3 },
+        { "symbol", "bytes", n = 12 } } },
+    { 306, "md_order", 56, {
+        { "transact_time", "time" }, { "order_id", "u64" }, { "price", "price" },
+        { "priority", "u64" }, { "trade_id", "u64" }, { "qty", "u32" }, { "exec_qty", "u32" },
+        { "contract_id", "u32" }, { "action", "u8", vs = vs_action },
+        { "side", "u8", vs = vs_side }, { "reserved", "u16" } } },
+    { 307, "md_depth", 40, {
+        { "transact_time", "time" }, { "price", "price" }, { "qty", "u64" },
+        { "contract_id", "u32" }, { "level", "u8" }, { "side", "u8", vs = vs_side },
+        { "flags", "u8" }, { "depth", "u8" }, { "reserved", "u64" } } },
 }
 
 ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ struct fk_contract {
 	uint32_t ranges;        /* RANGE commands taken */
 	uint32_t day_orders;    /* resting DAY orders: END_OF_DAY expires them */
 	uint32_t ends_of_day;   /* END_OF_DAY commands taken */
+	uint32_t defines;       /* DEFINE commands taken (market data only) */
 };
 
 struct fake_core {
@@ -176,6 +177,9 @@ static inline int fake_send(void *arg, uint32_t core, const struct dp_ctl *c,
 	case DP_CTL_MASS_CANCEL:
 		r->qty = k->orders;
 		k->orders = 0;
+		break;
+	case DP_CTL_DEFINE:
+		k->defines++;
 		break;
 	case DP_CTL_DELIST:
 		if (k->orders) {

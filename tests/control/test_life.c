@@ -275,9 +275,13 @@ static void test_month(void **state)
 	struct fk_contract *f = fk_find(&fk, 202603);
 	fk.uncross_price = 25100;
 	fk.uncross_qty = 10;
+	/* Its definition went to the core at listing (market data), and again each
+	 * pre-open (new limits, reference). */
+	assert_int_equal(f->defines, 1);
 
 	/* Day 1, Monday 2 March: first trading day, limits 16 %. */
 	run_to("2026-03-02", "08:56");
+	assert_int_equal(f->defines, 2);
 	assert_int_equal(k->phase, TKX_PHASE_PRE_OPEN);
 	assert_int_equal(f->phase, TKX_PHASE_PRE_OPEN);
 	assert_int_equal(f->lo, 21000);

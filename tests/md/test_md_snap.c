@@ -211,7 +211,7 @@ static void test_refused(void **state)
 		assert_int_equal(md_snap_check(b.p, blob, cut, NULL, err, sizeof(err)), -EBADMSG);
 	struct { size_t off; uint8_t val; int rc; } cases[] = {
 		{ 3, 0x00, -EBADMSG },
-		{ 4, 0x03, -EPROTO },
+		{ 4, MD_SNAP_VERSION + 1, -EPROTO },
 		{ offsetof(struct md_snap_hdr, n_contracts), 0x04, -EBADMSG },
 		{ sizeof(struct md_snap_hdr) + offsetof(struct md_snap_contract, phase), 0x63,
 		  -EBADMSG },

@@ -183,6 +183,25 @@ static inline int tkx_sample(uint16_t tid, struct tkx_msg *m)
 		m->md_gap_reject = (struct tkx_md_gap_reject){
 			.first_available_seq = 5000, .requested_seq = 4000};
 		break;
+	case TKX_MD_INSTRUMENT:
+		m->md_instrument = (struct tkx_md_instrument){
+			.tick = 100, .limit_lo = 1135600, .limit_hi = 1333200, .prev_settle = 1234400,
+			.contract_id = 7, .max_qty = 1000, .first_day = 20260105,
+			.last_day = 20260130, .unit = 1000000, .currency = {'C', 'N', 'Y'},
+			.phase = TKX_PHASE_CONTINUOUS, .settle_method = TKX_SETTLE_CASH_INDEX,
+			.symbol = {'T', 'K', 'N', '2', '6', '0', '1', ' ', ' ', ' ', ' ', ' '}};
+		break;
+	case TKX_MD_ORDER:
+		m->md_order = (struct tkx_md_order){
+			.transact_time = TKX_T0 + 24, .order_id = 0x0102030405060708ull,
+			.price = 1234500, .priority = 77, .trade_id = 556, .qty = 3, .exec_qty = 2,
+			.contract_id = 7, .action = TKX_ACT_EXECUTE, .side = TKX_SIDE_SELL};
+		break;
+	case TKX_MD_DEPTH:
+		m->md_depth = (struct tkx_md_depth){
+			.transact_time = TKX_T0 + 25, .price = 1234300, .qty = 41, .contract_id = 7,
+			.level = 2, .side = TKX_SIDE_BUY, .flags = 0, .depth = 10};
+		break;
 	default:
 		return -1;
 	}

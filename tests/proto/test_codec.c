@@ -97,7 +97,8 @@ static void test_tables(void **state)
 		{205, 32, TKX_DIR_E2C}, {206, 24, TKX_DIR_E2C}, {207, 48, TKX_DIR_E2C},
 		{300, 48, TKX_DIR_MD},
 		{301, 40, TKX_DIR_MD},  {302, 24, TKX_DIR_MD},  {303, 72, TKX_DIR_MD},
-		{304, 16, TKX_DIR_MD},
+		{304, 16, TKX_DIR_MD},  {305, 72, TKX_DIR_MD},  {306, 56, TKX_DIR_MD},
+		{307, 40, TKX_DIR_MD},
 	};
 	unsigned known = 0;
 
@@ -502,7 +503,7 @@ static const struct enum_field enums[] = {
 	 TKX_BREJ_INVALID_FIELD},
 	{FLD(BUSINESS_REJECT, business_reject, reason), tkx_breject_reason_name, 1, 4, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},
-	{FLD(MD_TRADE, md_trade, aggressor_side), tkx_side_name, 1, 2, -EBADMSG,
+	{FLD(MD_TRADE, md_trade, aggressor_side), NULL, 0, 2, -EBADMSG, /* 0: uncross */
 	 TKX_BREJ_INVALID_FIELD},
 	{FLD(MD_CONTRACT_STATUS, md_contract_status, phase), tkx_phase_name, 0, 11, -EBADMSG,
 	 TKX_BREJ_INVALID_FIELD},

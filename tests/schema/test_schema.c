@@ -279,7 +279,7 @@ static const struct field_spec f_md_trade[] = {
 	FT(tkx_md_trade, price, "price", "price"),
 	F(tkx_md_trade, qty, "qty"),
 	F(tkx_md_trade, contract_id, "contractId"),
-	FT(tkx_md_trade, aggressor_side, "aggressorSide", "side"),
+	FT(tkx_md_trade, aggressor_side, "aggressorSide", "aggressorSide"),
 	F(tkx_md_trade, reserved1, "reserved1"),
 	F(tkx_md_trade, reserved2, "reserved2"),
 };
@@ -310,6 +310,47 @@ static const struct field_spec f_md_gap_reject[] = {
 };
 
 #define MSG(name, id, s, arr) { name, #s, id, sizeof(struct s), arr, ARRAY_LEN(arr) }
+static const struct field_spec f_md_instrument[] = {
+	F(tkx_md_instrument, tick, "tick"),
+	FT(tkx_md_instrument, limit_lo, "limitLo", "priceNull"),
+	FT(tkx_md_instrument, limit_hi, "limitHi", "priceNull"),
+	FT(tkx_md_instrument, prev_settle, "prevSettle", "priceNull"),
+	F(tkx_md_instrument, contract_id, "contractId"),
+	F(tkx_md_instrument, max_qty, "maxQty"),
+	F(tkx_md_instrument, first_day, "firstDay"),
+	F(tkx_md_instrument, last_day, "lastDay"),
+	F(tkx_md_instrument, unit, "unit"),
+	FT(tkx_md_instrument, currency, "currency", "currency"),
+	FT(tkx_md_instrument, phase, "phase", "phase"),
+	FT(tkx_md_instrument, settle_method, "settleMethod", "settleMethod"),
+	F(tkx_md_instrument, reserved, "reserved"),
+	FT(tkx_md_instrument, symbol, "symbol", "symbol"),
+};
+static const struct field_spec f_md_order[] = {
+	F(tkx_md_order, transact_time, "transactTime"),
+	F(tkx_md_order, order_id, "orderId"),
+	FT(tkx_md_order, price, "price", "price"),
+	F(tkx_md_order, priority, "priority"),
+	F(tkx_md_order, trade_id, "tradeId"),
+	F(tkx_md_order, qty, "qty"),
+	F(tkx_md_order, exec_qty, "execQty"),
+	F(tkx_md_order, contract_id, "contractId"),
+	FT(tkx_md_order, action, "action", "mdAction"),
+	FT(tkx_md_order, side, "side", "side"),
+	F(tkx_md_order, reserved, "reserved"),
+};
+static const struct field_spec f_md_depth[] = {
+	F(tkx_md_depth, transact_time, "transactTime"),
+	FT(tkx_md_depth, price, "price", "priceNull"),
+	F(tkx_md_depth, qty, "qty"),
+	F(tkx_md_depth, contract_id, "contractId"),
+	F(tkx_md_depth, level, "level"),
+	FT(tkx_md_depth, side, "side", "side"),
+	FT(tkx_md_depth, flags, "flags", "depthFlags"),
+	F(tkx_md_depth, depth, "depth"),
+	F(tkx_md_depth, reserved, "reserved"),
+};
+
 static const struct msg_spec msgs[] = {
 	MSG("Negotiate", TKX_NEGOTIATE, tkx_negotiate, f_negotiate),
 	MSG("NegotiationResponse", TKX_NEGOTIATION_RESPONSE, tkx_negotiation_response,
@@ -346,6 +387,9 @@ static const struct msg_spec msgs[] = {
 	    f_md_contract_status),
 	MSG("Snapshot", TKX_MD_SNAPSHOT, tkx_md_snapshot, f_md_snapshot),
 	MSG("GapReject", TKX_MD_GAP_REJECT, tkx_md_gap_reject, f_md_gap_reject),
+	MSG("InstrumentDefinition", TKX_MD_INSTRUMENT, tkx_md_instrument, f_md_instrument),
+	MSG("OrderBook", TKX_MD_ORDER, tkx_md_order, f_md_order),
+	MSG("Depth", TKX_MD_DEPTH, tkx_md_depth, f_md_depth),
 };
 
 /* Composites that are not messages. */
@@ -407,10 +451,28 @@ static const struct enum_val e_template[] = {
 	E(TKX_MD_CONTRACT_STATUS, "MD_CONTRACT_STATUS"),
 	E(TKX_MD_SNAPSHOT, "MD_SNAPSHOT"),
 	E(TKX_MD_GAP_REJECT, "MD_GAP_REJECT"),
+	E(TKX_MD_INSTRUMENT, "MD_INSTRUMENT"),
+	E(TKX_MD_ORDER, "MD_ORDER"),
+	E(TKX_MD_DEPTH, "MD_DEPTH"),
 };
 static const struct enum_val e_side[] = {
 	E(TKX_SIDE_BUY, "BUY"),
 	E(TKX_SIDE_SELL, "SELL"),
+};
+static const struct enum_val e_settle[] = {
+	E(TKX_SETTLE_CASH_INDEX, "CASH_INDEX"),
+};
+static const struct enum_val e_action[] = {
+	E(TKX_ACT_ADD, "ADD"),
+	E(TKX_ACT_MODIFY, "MODIFY"),
+	E(TKX_ACT_DELETE, "DELETE"),
+	E(TKX_ACT_EXECUTE, "EXECUTE"),
+	E(TKX_ACT_SNAPSHOT, "SNAPSHOT"),
+};
+static const struct enum_val e_aggressor[] = {
+	E(TKX_AGGRESSOR_NONE, "NONE"),
+	E(TKX_AGGRESSOR_BUY, "BUY"),
+	E(TKX_AGGRESSOR_SELL, "SELL"),
 };
 static const struct enum_val e_tif[] = {
 	E(TKX_TIF_GTC, "GTC"),
@@ -518,6 +580,9 @@ static const struct enum_spec enums[] = {
 	ENUM("terminateReason", tkx_terminate, reason, e_terminate),
 	ENUM("businessRejectReason", tkx_business_reject, reason, e_breject),
 	ENUM("phase", tkx_md_contract_status, phase, e_phase),
+	ENUM("aggressorSide", tkx_md_trade, aggressor_side, e_aggressor),
+	ENUM("settleMethod", tkx_md_instrument, settle_method, e_settle),
+	ENUM("mdAction", tkx_md_order, action, e_action),
 };
 
 /* ---- The XML side -------------------------------------------------------------------- */

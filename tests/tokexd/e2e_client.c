@@ -448,7 +448,25 @@ struct model {
 	int tob_known, vol_known;
 	int64_t bp, ap, last;
 	uint64_t bq, aq, vol;
+	/* The version-3 feeds (protocol 6.5, 6.6), rebuilt from the stream: the book by order
+	 * and the depth levels, checked against each TopOfBook (md_book_check). */
+	int book_synced;      /* from sequence 1, or since a Snapshot frame */
+	unsigned n_orders;
+	uint8_t depth;
+	int64_t dpx[2][32];   /* 0: empty */
+	uint64_t dq[2][32];
+	unsigned book_checks;
 };
+
+/* The book by order of every contract: one open-addressed table keyed by order id. */
+#define BOOK_ORDERS (1u << 17)
+struct book_order {
+	uint64_t id; /* 0: free */
+	int64_t price;
+	uint32_t qty, contract;
+	uint8_t side;
+};
+static struct book_order g_book[BOOK_ORDERS];
 
 struct mdc {
 	struct tkx_md_sub *s;
@@ -458,6 +476,7 @@ struct mdc {
 	struct model m[MAX_MODEL];
 	unsigned n_model;
 	unsigned snapshots, recovered;
+	int from_start; /* heard from sequence 1: every book was empty before it */
 	/* the last Snapshot seen, per watched contract */
 	uint32_t snap_contract;
 	struct tkx_md_snapshot last_snap;
@@ -479,7 +498,132 @@ static struct model *md_model(struct mdc *d, uint32_t id)
 		return NULL;
 	memset(&d->m[d->n_model], 0, sizeof(d->m[0]));
 	d->m[d->n_model].id = id;
+	d->m[d->n_model].book_synced = d->from_start;
 	return &d->m[d->n_model++];
+}
+
+static struct book_order *book_slot(uint64_t id, int add)
+{
+	for (uint32_t h = (uint32_t)(id * 0x9E3779B97F4A7C15ull >> 47), n = 0; n < BOOK_ORDERS;
+	     n++, h = (h + 1) & (BOOK_ORDERS - 1)) {
+		if (g_book[h].id == id)
+			return &g_book[h];
+		if (g_book[h].id == 0)
+			return add ? &g_book[h] : NULL;
+	}
+	return NULL;
+}
+
+/* Removal keeps every probe chain whole: the entries after it are put back. */
+static void book_del(struct book_order *o)
+{
+	uint32_t h = (uint32_t)(o - g_book);
+	o->id = 0;
+	for (h = (h + 1) & (BOOK_ORDERS - 1); g_book[h].id; h = (h + 1) & (BOOK_ORDERS - 1)) {
+		struct book_order e = g_book[h];
+		g_book[h].id = 0;
+		*book_slot(e.id, 1) = e;
+	}
+}
+
+static void book_clear(struct model *k)
+{
+	for (uint32_t i = 0; i < BOOK_ORDERS; i++)
+		if (g_book[i].id && g_book[i].contract == k->id) {
+			book_del(&g_book[i]);
+			i--; /* an entry may have moved into i */
+		}
+	k->n_orders = 0;
+	memset(k->dpx, 0, sizeof(k->dpx));
+	memset(k->dq, 0, sizeof(k->dq));
+}
+
+/* OrderBook and Depth into the contract's rebuilt book. */
+static void book_apply(struct model *k, const struct tkx_msg *m)
+{
+	if (m->template_id == TKX_MD_DEPTH) {
+		const struct tkx_md_depth *d = &m->md_depth;
+		if (!CHECK(d->level >= 1 && d->level <= 32, "Depth level %u", d->level))
+			return;
+		k->depth = d->depth;
+		k->dpx[d->side - 1][d->level - 1] = d->price == TKX_NULL_PRICE ? 0 : d->price;
+		k->dq[d->side - 1][d->level - 1] = d->qty;
+		return;
+	}
+	const struct tkx_md_order *o = &m->md_order;
+	struct book_order *b = book_slot(o->order_id, 0);
+	switch (o->action) {
+	case TKX_ACT_ADD:
+	case TKX_ACT_SNAPSHOT:
+		if (!CHECK(b == NULL, "OrderBook ADD of order %llu, which rests", (ull)o->order_id))
+			return;
+		b = book_slot(o->order_id, 1);
+		if (!CHECK(b != NULL, "the test's order table is full"))
+			return;
+		*b = (struct book_order){ .id = o->order_id, .price = o->price, .qty = o->qty,
+					  .contract = o->contract_id, .side = o->side };
+		k->n_orders++;
+		return;
+	default:
+		if (!CHECK(b != NULL && b->price == o->price && b->side == o->side,
+			   "OrderBook action %u of order %llu, which does not rest so", o->action,
+			   (ull)o->order_id))
+			return;
+		if (o->action == TKX_ACT_DELETE || o->qty == 0) {
+			book_del(b);
+			k->n_orders--;
+		} else {
+			b->qty = o->qty;
+		}
+	}
+}
+
+/* At a TopOfBook the burst's messages are all out: the book by order must give the same
+ * best prices and quantities, and the same levels as the depth messages. */
+static void book_check(struct model *k, const struct tkx_md_top_of_book *t, uint64_t seq)
+{
+	int64_t px[2][33];
+	uint64_t q[2][33];
+	unsigned n[2] = { 0, 0 }, want = k->depth ? k->depth : 1;
+	for (uint32_t i = 0; i < BOOK_ORDERS; i++) {
+		const struct book_order *o = &g_book[i];
+		if (!o->id || o->contract != k->id)
+			continue;
+		int s = o->side - 1;
+		/* Insert into the side's best levels (best first: bids high, asks low). */
+		unsigned j = 0;
+		while (j < n[s] && px[s][j] != o->price &&
+		       (s == 0 ? px[s][j] > o->price : px[s][j] < o->price))
+			j++;
+		if (j < n[s] && px[s][j] == o->price) {
+			q[s][j] += o->qty;
+			continue;
+		}
+		if (j >= want)
+			continue;
+		memmove(&px[s][j + 1], &px[s][j], (n[s] - j) * sizeof(px[s][0]));
+		memmove(&q[s][j + 1], &q[s][j], (n[s] - j) * sizeof(q[s][0]));
+		px[s][j] = o->price;
+		q[s][j] = o->qty;
+		if (n[s] < want)
+			n[s]++;
+	}
+	k->book_checks++;
+	CHECK((n[0] ? px[0][0] : TKX_NULL_PRICE) == t->bid_price && (n[0] ? q[0][0] : 0) == t->bid_qty &&
+		      (n[1] ? px[1][0] : TKX_NULL_PRICE) == t->ask_price &&
+		      (n[1] ? q[1][0] : 0) == t->ask_qty,
+	      "contract %u at %llu: TopOfBook %" PRId64 " x %llu / %" PRId64 " x %llu, the book by "
+	      "order %" PRId64 " x %llu / %" PRId64 " x %llu", k->id, (ull)seq, t->bid_price,
+	      (ull)t->bid_qty, t->ask_price, (ull)t->ask_qty, n[0] ? px[0][0] : 0,
+	      (ull)(n[0] ? q[0][0] : 0), n[1] ? px[1][0] : 0, (ull)(n[1] ? q[1][0] : 0));
+	for (int s = 0; s < 2 && k->depth; s++)
+		for (unsigned j = 0; j < k->depth; j++)
+			CHECK(k->dpx[s][j] == (j < n[s] ? px[s][j] : 0) &&
+				      k->dq[s][j] == (j < n[s] ? q[s][j] : 0),
+			      "contract %u at %llu: Depth %s level %u %" PRId64 " x %llu, the book by "
+			      "order %" PRId64 " x %llu", k->id, (ull)seq, s ? "ask" : "bid", j + 1,
+			      k->dpx[s][j], (ull)k->dq[s][j], j < n[s] ? px[s][j] : 0,
+			      (ull)(j < n[s] ? q[s][j] : 0));
 }
 
 /* Every market-data event in stream order, as it arrives: numbering, the book model, and
@@ -509,12 +653,23 @@ static void md_arrive(struct mdc *d, const struct tkx_md_sub_event *ev)
 	}
 	if (ev->flags & TKX_MD_SUB_EVF_RECOVERED)
 		d->recovered++;
+	if (ev->seq == 1)
+		d->from_start = 1;
 	CHECK(d->last_seq == 0 || ev->seq == d->last_seq + 1,
 	      "market data: sequence %llu after %llu", (ull)ev->seq, (ull)d->last_seq);
 	d->last_seq = ev->seq;
 	switch (ev->kind) {
+	case TKX_MD_ORDER:
+	case TKX_MD_DEPTH:
+		k = md_model(d, ev->kind == TKX_MD_ORDER ? m->md_order.contract_id
+							  : m->md_depth.contract_id);
+		if (k && k->book_synced)
+			book_apply(k, m);
+		break;
 	case TKX_MD_TOP_OF_BOOK:
 		k = md_model(d, m->md_top_of_book.contract_id);
+		if (k && k->book_synced)
+			book_check(k, &m->md_top_of_book, ev->seq);
 		if (k) {
 			k->tob_known = 1;
 			k->bp = m->md_top_of_book.bid_price;
@@ -534,6 +689,12 @@ static void md_arrive(struct mdc *d, const struct tkx_md_sub_event *ev)
 		const struct tkx_md_snapshot *s = &m->md_snapshot;
 
 		d->snapshots++;
+		/* A frame follows: the contract's book is what it says. */
+		k = md_model(d, s->contract_id);
+		if (k) {
+			book_clear(k);
+			k->book_synced = 1;
+		}
 		CHECK(s->as_of_seq == ev->seq - 1, "Snapshot %llu: as_of_seq %llu", (ull)ev->seq,
 		      (ull)s->as_of_seq);
 		CHECK(s->phase == TKX_PHASE_CONTINUOUS, "Snapshot of %u: phase %s", s->contract_id,
@@ -1121,10 +1282,14 @@ static void md_close(struct mdc *d)
 	if (!d->s)
 		return;
 	tkx_md_sub_stats_get(d->s, &st);
+	unsigned checks = 0;
+	for (unsigned i = 0; i < d->n_model; i++)
+		checks += d->m[i].book_checks;
 	printf("  market data: %llu packets, %llu messages, %u snapshots checked, %llu gaps, "
-	       "%llu recovered, %llu lost\n",
+	       "%llu recovered, %llu lost; %u TopOfBooks checked against the books by order "
+	       "and depth\n",
 	       (ull)st.packets, (ull)st.messages, d->snapshots, (ull)st.gaps, (ull)st.recovered,
-	       (ull)st.lost);
+	       (ull)st.lost, checks);
 	tkx_md_sub_close(d->s);
 	d->s = NULL;
 	g_md = NULL;
@@ -3357,7 +3522,9 @@ static int scenario_mdreq(void)
 				next = e->seq + e->count;
 				continue;
 			}
-			if (e->kind < TKX_MD_TOP_OF_BOOK || e->kind > TKX_MD_SNAPSHOT)
+			/* Every numbered market-data message (version 3's included). */
+			if (e->kind < TKX_MD_TOP_OF_BOOK || e->kind > TKX_MD_DEPTH ||
+			    e->kind == TKX_MD_GAP_REJECT)
 				continue;
 			if (!CHECK(e->seq == next, "market data: %llu after %llu", (ull)e->seq,
 				   (ull)next - 1))

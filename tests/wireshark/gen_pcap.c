@@ -122,8 +122,17 @@ static const char *const template_n[] = {
 	[TKX_MD_CONTRACT_STATUS] = "ContractStatus",
 	[TKX_MD_SNAPSHOT] = "Snapshot",
 	[TKX_MD_GAP_REJECT] = "GapReject",
+	[TKX_MD_INSTRUMENT] = "InstrumentDefinition",
+	[TKX_MD_ORDER] = "OrderBook",
+	[TKX_MD_DEPTH] = "Depth",
 };
 
+static const char *const aggr_n[] = { "None (uncross)", "Buy", "Sell" };
+static const struct vals vs_aggr = VALS(aggr_n);
+static const char *const settle_n[] = { NULL, "Cash, index mean" };
+static const struct vals vs_settle = VALS(settle_n);
+static const char *const action_n[] = { NULL, "Add", "Modify", "Delete", "Execute", "Snapshot" };
+static const struct vals vs_action = VALS(action_n);
 static const struct vals vs_side = VALS(side_n), vs_side0 = VALS(side0_n), vs_tif = VALS(tif_n),
 			 vs_scope = VALS(scope_n), vs_bool = VALS(bool_n), vs_reject = VALS(reject_n),
 			 vs_cancel = VALS(cancel_n), vs_sreject = VALS(sreject_n), vs_term = VALS(term_n),
@@ -265,7 +274,7 @@ static const struct fdesc f_md_top_of_book[] = {
 static const struct fdesc f_md_trade[] = {
 	T(tkx_md_trade, transact_time), U(tkx_md_trade, trade_id), P(tkx_md_trade, price),
 	U(tkx_md_trade, qty), U(tkx_md_trade, contract_id),
-	E(tkx_md_trade, aggressor_side, vs_side), B(tkx_md_trade, reserved1),
+	E(tkx_md_trade, aggressor_side, vs_aggr), B(tkx_md_trade, reserved1),
 	U(tkx_md_trade, reserved2),
 };
 static const struct fdesc f_md_contract_status[] = {
@@ -282,6 +291,26 @@ static const struct fdesc f_md_snapshot[] = {
 };
 static const struct fdesc f_md_gap_reject[] = {
 	U(tkx_md_gap_reject, first_available_seq), U(tkx_md_gap_reject, requested_seq),
+};
+static const struct fdesc f_md_instrument[] = {
+	P(tkx_md_instrument, tick), P(tkx_md_instrument, limit_lo), P(tkx_md_instrument, limit_hi),
+	P(tkx_md_instrument, prev_settle), U(tkx_md_instrument, contract_id),
+	U(tkx_md_instrument, max_qty), U(tkx_md_instrument, first_day),
+	U(tkx_md_instrument, last_day), U(tkx_md_instrument, unit), B(tkx_md_instrument, currency),
+	E(tkx_md_instrument, phase, vs_phase), E(tkx_md_instrument, settle_method, vs_settle),
+	B(tkx_md_instrument, reserved), B(tkx_md_instrument, symbol),
+};
+static const struct fdesc f_md_order[] = {
+	T(tkx_md_order, transact_time), U(tkx_md_order, order_id), P(tkx_md_order, price),
+	U(tkx_md_order, priority), U(tkx_md_order, trade_id), U(tkx_md_order, qty),
+	U(tkx_md_order, exec_qty), U(tkx_md_order, contract_id),
+	E(tkx_md_order, action, vs_action), E(tkx_md_order, side, vs_side),
+	U(tkx_md_order, reserved),
+};
+static const struct fdesc f_md_depth[] = {
+	T(tkx_md_depth, transact_time), P(tkx_md_depth, price), U(tkx_md_depth, qty),
+	U(tkx_md_depth, contract_id), U(tkx_md_depth, level), E(tkx_md_depth, side, vs_side),
+	U(tkx_md_depth, flags), U(tkx_md_depth, depth), U(tkx_md_depth, reserved),
 };
 
 #define MSG(tid, name) { tid, #name, sizeof(struct tkx_##name), f_##name, ARRAY_LEN(f_##name) }
@@ -316,6 +345,9 @@ static const struct mdesc msgs[] = {
 	MSG(TKX_MD_CONTRACT_STATUS, md_contract_status),
 	MSG(TKX_MD_SNAPSHOT, md_snapshot),
 	MSG(TKX_MD_GAP_REJECT, md_gap_reject),
+	MSG(TKX_MD_INSTRUMENT, md_instrument),
+	MSG(TKX_MD_ORDER, md_order),
+	MSG(TKX_MD_DEPTH, md_depth),
 };
 
 static const struct mdesc *find_msg(uint16_t tid)
@@ -475,6 +507,23 @@ static const struct tkx_md_snapshot m_snapshot = {
 static const struct tkx_md_gap_reject m_gap_reject = {
 	.first_available_seq = 950, .requested_seq = 900,
 };
+static const struct tkx_md_instrument m_instrument = {
+	.tick = 100, .limit_lo = 11356000, .limit_hi = 13332000, .prev_settle = 12344000,
+	.contract_id = 77, .max_qty = 1000, .first_day = 20260105, .last_day = 20260130,
+	.unit = 1000000, .currency = {'C', 'N', 'Y'}, .phase = TKX_PHASE_CONTINUOUS,
+	.settle_method = TKX_SETTLE_CASH_INDEX,
+	.symbol = {'T', 'K', 'N', '2', '6', '0', '1', ' ', ' ', ' ', ' ', ' '},
+};
+static const struct tkx_md_order m_order = {
+	.transact_time = T0 + 6000000006, .order_id = 9000000000000000005ull, .price = 12350000,
+	.priority = 4000000001ull, .trade_id = 7000000000000000005ull, .qty = 7, .exec_qty = 3,
+	.contract_id = 77, .action = TKX_ACT_EXECUTE, .side = TKX_SIDE_SELL,
+};
+static const struct tkx_md_depth m_depth = {
+	.transact_time = T0 + 6000000007, .price = 12340000, .qty = 4294967298ull,
+	.contract_id = 77, .level = 2, .side = TKX_SIDE_BUY, .flags = TKX_DEPTH_FLAG_SNAPSHOT,
+	.depth = 10,
+};
 
 /* ---- Expected values ------------------------------------------------------------------ */
 
@@ -487,7 +536,7 @@ struct gen {
 	unsigned n_value;   /* value checks written */
 	unsigned n_display; /* label checks written */
 	unsigned n_present; /* presence-only checks written */
-	uint8_t seen[TKX_MD_GAP_REJECT + 1]; /* templates written, to prove each one is */
+	uint8_t seen[TKX_MD_DEPTH + 1]; /* templates written, to prove each one is */
 };
 
 static void ex(struct gen *g, const char *field, const char *show, const char *disp)
@@ -1011,8 +1060,16 @@ static void market_data(struct gen *g)
 	udp_send(g, &w, EXCH_IP, TKX_PORT_MD, MD_GROUP, TKX_PORT_MD);
 	fprintf(g->ex, "Y\ttokex.md.msg_seq == 1004\t%u\n", g->frame);
 
+	wire_init(&w, W_MD); /* version 3: definitions, market by order, depth */
+	md_begin(&w, "TOKEXMD001", 1006, 3, NULL);
+	wire_msg(&w, TKX_MD_INSTRUMENT, &m_instrument);
+	wire_msg(&w, TKX_MD_ORDER, &m_order);
+	wire_msg(&w, TKX_MD_DEPTH, &m_depth);
+	udp_send(g, &w, EXCH_IP, TKX_PORT_MD, MD_GROUP, TKX_PORT_MD);
+	fprintf(g->ex, "Y\ttokex.md_order.priority == 4000000001\t%u\n", g->frame);
+
 	wire_init(&w, W_MD);
-	md_begin(&w, "TOKEXMD001", 1006, TKX_MD_HEARTBEAT, ": 0 (Heartbeat)");
+	md_begin(&w, "TOKEXMD001", 1009, TKX_MD_HEARTBEAT, ": 0 (Heartbeat)");
 	udp_send(g, &w, EXCH_IP, TKX_PORT_MD, MD_GROUP, TKX_PORT_MD);
 
 	wire_init(&w, W_MD); /* re-request: a bare header */
@@ -1025,7 +1082,7 @@ static void market_data(struct gen *g)
 	udp_send(g, &w, EXCH_IP, TKX_PORT_MD_REQ, RECOVERY_IP, RECOVERY_PORT);
 
 	wire_init(&w, W_MD);
-	md_begin(&w, "TOKEXMD001", 1006, TKX_MD_END_OF_SESSION, ": 65535 (End of session)");
+	md_begin(&w, "TOKEXMD001", 1009, TKX_MD_END_OF_SESSION, ": 65535 (End of session)");
 	udp_send(g, &w, EXCH_IP, TKX_PORT_MD, MD_GROUP, TKX_PORT_MD);
 }
 
