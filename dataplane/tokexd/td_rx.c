@@ -128,6 +128,10 @@ static void td_hold_halt(struct td_rx *r)
 {
 	struct td_app *a = r->app;
 	uint64_t d = jn_durable(a->jn);
+	/* sync-replicated with a standby following: only what it acknowledged (the released
+	 * watermark, td_jn_poll's) may go */
+	if (atomic_load_explicit(&a->repl_gate, memory_order_acquire) && a->jn_durable < d)
+		d = a->jn_durable;
 	r->halt_seen = 1;
 	while (r->hm_head != r->hm_tail) {
 		uint32_t i = r->hm_head++ & (TD_HOLD_CAP - 1);
