@@ -268,6 +268,12 @@ int td_jn_wait(struct td_app *a)
 			return f;
 		}
 		uint64_t now = td_mono_ns();
+		/* The lease's stop point (td_lease.c): the RX lcore must fence itself now, not
+		 * after a wait for durability (with sync-replicated, for a slow standby) - no
+		 * halt: the caller's command fails and the loop's next pass fences. */
+		uint64_t stop = atomic_load_explicit(&a->lease_stop_ns, memory_order_relaxed);
+		if (stop && now >= stop)
+			return -ETIMEDOUT;
 		if (end == 0) {
 			if (seen == a->jn_durable)
 				a->rx.jn_waits++;

@@ -128,6 +128,10 @@ static void td_hold_halt(struct td_rx *r)
 {
 	struct td_app *a = r->app;
 	uint64_t d = jn_durable(a->jn);
+	/* sync-replicated with a standby following: only what it acknowledged (the released
+	 * watermark, td_jn_poll's) may go */
+	if (atomic_load_explicit(&a->repl_gate, memory_order_acquire) && a->jn_durable < d)
+		d = a->jn_durable;
 	r->halt_seen = 1;
 	while (r->hm_head != r->hm_tail) {
 		uint32_t i = r->hm_head++ & (TD_HOLD_CAP - 1);
@@ -1040,10 +1044,27 @@ static int td_gw_input_done(struct td_rx *r, uint64_t *end)
 	return td_gw_in_empty(a->gw);
 }
 
+/* Fencing: what is held and not yet released is never sent (a standby takes over with
+ * what it has: with sync-replicated, held output is exactly what it may not have), and
+ * nothing is held from here on. */
+static void td_hold_drop(struct td_rx *r)
+{
+	struct td_app *a = r->app;
+	while (r->hm_head != r->hm_tail) {
+		rte_pktmbuf_free(r->hold_m[r->hm_head++ & (TD_HOLD_CAP - 1)]);
+		a->rx.held_dropped++;
+	}
+	r->ht_head = r->ht_tail;
+	if (a->gw)
+		td_gw_out_discard(a->gw); /* the chunks after the last released mark */
+	r->halt_seen = 1;
+}
+
 /* The lease's stop point passed (td_app.lease_stop_ns): accept nothing more. While the
- * lease is still ours, every live session hears Terminate SHUTDOWN (after what is held
- * became durable and went); then the loop ends and the process stops, sending nothing
- * more - a standby takes over once the lease expired. Returns 1 when fenced. */
+ * lease is still ours, what was released goes, what is held is dropped, and every live
+ * session hears Terminate SHUTDOWN at once (it depends on no record); then the loop ends
+ * and the process stops, sending nothing more - a standby takes over once the lease
+ * expired. Returns 1 when fenced. */
 static int td_fence(struct td_rx *r)
 {
 	struct td_app *a = r->app;
@@ -1051,19 +1072,15 @@ static int td_fence(struct td_rx *r)
 	if (stop == 0 || td_mono_ns() < stop)
 		return 0;
 	if (!td_fenced_now(a)) {
-		/* What is held may go once durable (with sync-replicated: on the standby too) -
-		 * waited for only until the lease's end, after which nothing goes anyway. */
-		while (a->jn && !td_jn_halted(a) && !td_fenced_now(a) &&
-		       td_jn_poll(a, 1, td_now_ns()) < a->jn_last)
-			rte_pause();
+		r->now = td_now_ns(); /* td_jn_poll's stall clock: never behind an earlier call */
 		td_hold_release(r);
 		td_tx_flush(r);
+		td_hold_drop(r);
 		unsigned cur = 0;
 		int more;
 		do {
 			more = ss_fence(a->ss, &cur, r->out) < 0;
 			td_send_bufs(r);
-			td_hold_release(r);
 			td_tx_flush(r);
 		} while (more && !td_fenced_now(a));
 	}

@@ -4,7 +4,7 @@
 #
 # usage: test_tokexd_failover.sh rtc|pipeline TOKEXD CRASH_CLIENT TOKEXCTL TOKEX_JOURNAL
 #
-# Three etcd members of its own (Debian's etcd-server; data directories in the work
+# Three etcd members of its own (Debian's etcd-server; data directories in /dev/shm,
 # directory; stopped at the end), and tokexd nodes on their own TAPs, journals, control
 # sockets and EAL prefixes, each with replication.etcd the three members, lease_s 5
 # (TKX_FAILOVER_LEASE_S), lease_margin_ms 1000, journal.durability sync-replicated:
@@ -83,6 +83,7 @@ cleanup() {
 		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	for n in "${!IF[@]}"; do ip link del "${IF[$n]}" 2>/dev/null; done
+	[ -n "${ETCD_DIR:-}" ] && rm -rf "$ETCD_DIR"
 	[ -n "$WORK" ] && [ -z "${TKX_KEEP:-}" ] && rm -rf "$WORK" # TKX_KEEP=1: keep it to debug
 }
 trap cleanup EXIT
@@ -120,12 +121,14 @@ done
 LINK_PORT=$((PORTS + 10)) # each node listens on LINK_PORT + its index
 
 # ---- etcd -------------------------------------------------------------------------------
-# nice -10: in production the members run on machines of their own; here they share two
-# CPUs with busy-polling lcores, and a starved member missed its heartbeats (leader lost,
-# a lease's expiry or a keepalive seconds late).
+# nice -10 and data directories in memory (/dev/shm): in production the members run on
+# machines and disks of their own; here they share two CPUs with busy-polling lcores and a
+# disk with the journals' fdatasyncs, and a starved member missed its heartbeats (leader
+# lost, a lease's expiry or a keepalive seconds late: a healthy primary fenced).
+ETCD_DIR=$(mktemp -d /dev/shm/tkx-etcd.XXXXXX 2>/dev/null || mktemp -d "$WORK/etcd.XXXXXX")
 etcd_start() {
 	local i=$1
-	nice -n -10 etcd --name "e$i" --data-dir "$WORK/etcd$i" \
+	nice -n -10 etcd --name "e$i" --data-dir "$ETCD_DIR/etcd$i" \
 		--listen-client-urls "${EURLS[$i]}" --advertise-client-urls "${EURLS[$i]}" \
 		--listen-peer-urls "http://127.0.0.1:$((PORTS + 3 + i))" \
 		--initial-advertise-peer-urls "http://127.0.0.1:$((PORTS + 3 + i))" \
@@ -136,7 +139,7 @@ etcd_start() {
 etcd_healthy() { curl -s -m 5 "${EURLS[$1]}/health" 2>/dev/null | grep -q '"health":"true"'; }
 all_healthy() { etcd_healthy 0 && etcd_healthy 1 && etcd_healthy 2; }
 for i in 0 1 2; do etcd_start "$i"; done
-wait_until "$E2E_WAIT_S" all_healthy || fail "etcd did not become healthy: $(tail -5 "$WORK"/etcd0.log)"
+wait_until "$E2E_WAIT_S" all_healthy || fail "etcd did not become healthy: $(tail -5 "$WORK/etcd0.log")"
 echo "[$LABEL] etcd: three members on ${EURLS[*]}"
 
 # ---- tokexd nodes ------------------------------------------------------------------------

@@ -115,6 +115,7 @@ journal:
   durability: $DURABILITY
   snapshot_every: 500
   segment_kb: 64
+  stall_ms: 600000
 control:
   socket: $WORK/$1.sock
 replication:
