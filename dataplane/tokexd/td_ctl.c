@@ -586,7 +586,7 @@ int td_ctl_promote(struct td_app *a)
 	cp_cal_local(&t->L.cal, t->L.now, &today, &minute);
 	t->X.read_only = NULL;
 	t->X.S = cfg->scheduler ? &t->S : NULL;
-	printf("tokexd: control: promoted: the control plane is this node's now\n");
+	tkx_log(TKX_LOG_NOTICE, "control", "promoted: the control plane is this node's now");
 	return td_ctl_lifecycle(a, today);
 }
 

@@ -50,6 +50,7 @@
 #include "td_app.h"
 #include "td_lease.h"
 #include "td_repl.h"
+#include "tkx_log.h"
 
 #define TDL_RETRY_NS 100000000ull  /* a failed renewal again after 100 ms */
 #define TDL_NAP_NS 20000000ull     /* the thread's longest sleep: it notices stop */
@@ -100,7 +101,7 @@ static void tdl_say(struct td_lease *L, const char *fmt, ...)
 	pthread_mutex_lock(&L->mu);
 	snprintf(L->last, sizeof(L->last), "%s", line);
 	pthread_mutex_unlock(&L->mu);
-	printf("tokexd: lease: %s\n", line);
+	tkx_log(TKX_LOG_NOTICE, "lease", "%s", line);
 	fflush(stdout);
 }
 
@@ -356,7 +357,7 @@ int td_lease_start(struct td_app *a, int cpu, char *err, size_t len)
 				return rc < 0 ? rc : -EBUSY;
 			}
 			if (!said)
-				printf("tokexd: lease: waiting for %s: %s\n", cfg->repl_etcd_key,
+				tkx_log(TKX_LOG_NOTICE, "lease", "waiting for %s: %s", cfg->repl_etcd_key,
 				       rc == 0 ? "held by an earlier run of this tokexd, until its "
 				       "lease expires" : err);
 			said = 1;
@@ -380,8 +381,8 @@ int td_lease_start(struct td_app *a, int cpu, char *err, size_t len)
 			cp_etcd_endpoint(L->e), L->ttl_s * 1000 / 3, cfg->repl_lease_margin_ms);
 	} else {
 		atomic_store(&L->state, L_WATCHING);
-		printf("tokexd: lease: standby: watching %s every %" PRIu64 " ms; promoted once it "
-		       "is free\n", cfg->repl_etcd_key, L->poll_ns / 1000000);
+		tkx_log(TKX_LOG_NOTICE, "lease", "standby: watching %s every %" PRIu64 " ms; promoted once it "
+		       "is free", cfg->repl_etcd_key, L->poll_ns / 1000000);
 	}
 	a->lease = L;
 	pthread_attr_t at;
@@ -439,15 +440,16 @@ void td_lease_stop(struct td_app *a)
 		/* A clean stop: nothing more is sent (the RX loop and the gateway ended), so
 		 * a standby may take over now rather than after the TTL. */
 		if (cp_etcd_revoke(L->e, L->id, err, sizeof(err)) == 0)
-			printf("tokexd: lease: revoked at the stop: a standby may take over\n");
+			tkx_log(TKX_LOG_NOTICE, "lease", "revoked at the stop: a standby may take over");
 		else
-			printf("tokexd: lease: could not revoke at the stop (%s): it expires by "
-			       "itself\n", err);
+			tkx_log(TKX_LOG_WARN, "lease", "could not revoke at the stop (%s): it expires by "
+			       "itself", err);
 	}
 	uint64_t now = td_mono_ns();
-	printf("tokexd: lease: epoch %u, renewals %" PRIu64 " failures %" PRIu64 " acquisitions %"
+	tkx_log(TKX_LOG_NOTICE, "lease",
+		"epoch %u, renewals %" PRIu64 " failures %" PRIu64 " acquisitions %"
 	       PRIu64 ", the slowest renewal %" PRIu64 " ms, the last answered %" PRId64 " ms ago, "
-	       "the last sent %" PRId64 " ms ago\n", atomic_load(&L->epoch),
+	       "the last sent %" PRId64 " ms ago", atomic_load(&L->epoch),
 	       atomic_load(&L->renewals), atomic_load(&L->failures), atomic_load(&L->acquisitions),
 	       L->max_call_ns / 1000000,
 	       L->last_ok_ns ? (int64_t)(now - L->last_ok_ns) / 1000000 : -1,

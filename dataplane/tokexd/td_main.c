@@ -983,10 +983,11 @@ int main(int argc, char **argv)
 		/* How far before the lease could have expired (by this node's clock) the RX lcore
 		 * stopped: negative when it woke after it (stopped, paused). */
 		int64_t ahead = (int64_t)(atomic_load(&a->lease_end_ns) - atomic_load(&a->fenced_ns));
-		printf("tokexd: FENCED: the lease could have run out (replication.lease_s %u, "
-		       "margin %u ms): this node accepted nothing more and sends nothing more; a "
-		       "standby takes over. Restart it as a standby. fenced_before_end_ms=%" PRId64
-		       "\n", cfg->repl_lease_s, cfg->repl_lease_margin_ms, ahead / 1000000);
+		tkx_log(TKX_LOG_WARN, TKX_LOG_MAIN,
+			"FENCED: the lease could have run out (replication.lease_s %u, margin %u "
+			"ms): this node accepted nothing more and sends nothing more; a standby "
+			"takes over. Restart it as a standby. fenced_before_end_ms=%" PRId64,
+			cfg->repl_lease_s, cfg->repl_lease_margin_ms, ahead / 1000000);
 	}
 	if (a->gw) {
 		if (fenced)

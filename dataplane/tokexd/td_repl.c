@@ -1207,14 +1207,14 @@ static void *tdr_thread(void *arg)
 	char err[320];
 	if (tdr_listen(R, err, sizeof(err)) < 0) {
 		tdr_set(R, "primary", "promoted, but standbys cannot follow: %s", err);
-		printf("tokexd: replication: promoted, but standbys cannot follow: %s\n", err);
+		tkx_log(TKX_LOG_WARN, "replication", "promoted, but standbys cannot follow: %s", err);
 		fflush(stdout);
 		return NULL;
 	}
 	char where[64];
 	tdr_fmt_hp(&R->a->cfg.repl_listen, where, sizeof(where));
 	tdr_set(R, "listening", "promoted: standbys connect to %s", where);
-	printf("tokexd: replication: primary (promoted), epoch %u, standbys connect to %s\n",
+	tkx_log(TKX_LOG_NOTICE, "replication", "primary (promoted), epoch %u, standbys connect to %s",
 	       atomic_load(&R->promote_epoch), where);
 	fflush(stdout);
 	tdr_primary_loop(R);
@@ -1357,8 +1357,8 @@ static int tdr_promote_rx(struct td_app *a, struct td_repl *R)
 	uint32_t epoch = atomic_load(&R->promote_epoch);
 	uint64_t t0 = td_mono_ns();
 	if (atomic_load(&R->apply_err) || atomic_load(&R->stopped)) {
-		printf("tokexd: replication: NOT promoted: this standby stopped following; stopping "
-		       "(the lease is revoked at the stop)\n");
+		tkx_log(TKX_LOG_WARN, "replication", "NOT promoted: this standby stopped following; stopping "
+		       "(the lease is revoked at the stop)");
 		fflush(stdout);
 		atomic_store(&a->running, 0);
 		return 0;
@@ -1375,8 +1375,8 @@ static int tdr_promote_rx(struct td_app *a, struct td_repl *R)
 	if (rc == 0)
 		rc = td_jn_wait(a);
 	if (rc < 0) {
-		printf("tokexd: replication: NOT promoted: the journal refused epoch %u (%s); "
-		       "stopping\n", epoch, strerror(-rc));
+		tkx_log(TKX_LOG_WARN, "replication", "NOT promoted: the journal refused epoch %u (%s); "
+		       "stopping", epoch, strerror(-rc));
 		fflush(stdout);
 		atomic_store(&a->running, 0);
 		return 0;
@@ -1390,9 +1390,10 @@ static int tdr_promote_rx(struct td_app *a, struct td_repl *R)
 	__atomic_store_n(&a->cfg.repl_role, CP_ROLE_PRIMARY, __ATOMIC_RELEASE);
 	atomic_store(&R->promoted, 1);
 	tdr_set(R, "primary", "promoted at seq %" PRIu64 ", epoch %u", last, epoch);
-	printf("tokexd: replication: PROMOTED: primary of epoch %u from seq %" PRIu64 " (%" PRIu64
+	tkx_log(TKX_LOG_NOTICE, "replication",
+		"PROMOTED: primary of epoch %u from seq %" PRIu64 " (%" PRIu64
 	       " records applied while following), market data session %s; %.1f ms; unix_ns=%"
-	       PRIu64 "\n", epoch, last + 1, atomic_load(&R->records), name,
+	       PRIu64, epoch, last + 1, atomic_load(&R->records), name,
 	       (double)(td_mono_ns() - t0) / 1e6, td_now_ns());
 	fflush(stdout);
 	return TD_REPL_PROMOTED;
