@@ -456,6 +456,7 @@ struct model {
 	int64_t dpx[2][32];   /* 0: empty */
 	uint64_t dq[2][32];
 	unsigned book_checks;
+	unsigned defs;        /* InstrumentDefinitions heard */
 };
 
 /* The book by order of every contract: one open-addressed table keyed by order id. */
@@ -659,6 +660,21 @@ static void md_arrive(struct mdc *d, const struct tkx_md_sub_event *ev)
 	      "market data: sequence %llu after %llu", (ull)ev->seq, (ull)d->last_seq);
 	d->last_seq = ev->seq;
 	switch (ev->kind) {
+	case TKX_MD_INSTRUMENT: {
+		const struct tkx_md_instrument *x = &m->md_instrument;
+		k = md_model(d, x->contract_id);
+		/* What tokexd's configurations give every contract: TKN symbols, CNY, limits
+		 * around the reference on the tick grid. */
+		CHECK(memcmp(x->symbol, "TKN", 3) == 0 && memcmp(x->currency, "CNY", 3) == 0 &&
+			      x->tick > 0 && x->unit > 0 && x->max_qty > 0 &&
+			      x->limit_lo > 0 && x->limit_lo <= x->limit_hi &&
+			      x->limit_lo % x->tick == 0 && x->limit_hi % x->tick == 0,
+		      "InstrumentDefinition of %u: symbol %.12s, tick %" PRId64 ", limits [%" PRId64
+		      ", %" PRId64 "]", x->contract_id, x->symbol, x->tick, x->limit_lo, x->limit_hi);
+		if (k)
+			k->defs++;
+		break;
+	}
 	case TKX_MD_ORDER:
 	case TKX_MD_DEPTH:
 		k = md_model(d, ev->kind == TKX_MD_ORDER ? m->md_order.contract_id
@@ -1282,14 +1298,16 @@ static void md_close(struct mdc *d)
 	if (!d->s)
 		return;
 	tkx_md_sub_stats_get(d->s, &st);
-	unsigned checks = 0;
-	for (unsigned i = 0; i < d->n_model; i++)
+	unsigned checks = 0, defs = 0;
+	for (unsigned i = 0; i < d->n_model; i++) {
 		checks += d->m[i].book_checks;
+		defs += d->m[i].defs;
+	}
 	printf("  market data: %llu packets, %llu messages, %u snapshots checked, %llu gaps, "
 	       "%llu recovered, %llu lost; %u TopOfBooks checked against the books by order "
-	       "and depth\n",
+	       "and depth, %u definitions\n",
 	       (ull)st.packets, (ull)st.messages, d->snapshots, (ull)st.gaps, (ull)st.recovered,
-	       (ull)st.lost, checks);
+	       (ull)st.lost, checks, defs);
 	tkx_md_sub_close(d->s);
 	d->s = NULL;
 	g_md = NULL;
