@@ -430,6 +430,13 @@ static struct dp_order random_request(struct mc_core *mc)
 		o.qty = 1 + rnd(20);
 		uint32_t t = rnd(10);
 		o.tif = t < 6 ? TKX_TIF_GTC : t < 8 ? TKX_TIF_IOC : t < 9 ? TKX_TIF_FOK : TKX_TIF_POST;
+		/* The order types (issue 15): icebergs (the feeds show their visible parts and
+		 * refills) and stop orders (held outside the book until a trade elects them). */
+		uint32_t kind = rnd(10);
+		if (kind < 2 && o.tif == TKX_TIF_GTC && o.qty >= 2)
+			dp_order_set_type(&o, 1 + rnd(o.qty - 1), 0);
+		else if (kind == 2 && o.tif != TKX_TIF_POST)
+			dp_order_set_type(&o, 0, 1000 + ((int64_t)rnd(11) - 5) * 5);
 	} else if (r < 80) {
 		o.type = DP_ORD_CANCEL;
 		o.order_id = ids[rnd(n_ids)];

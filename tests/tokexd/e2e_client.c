@@ -2995,20 +2995,20 @@ static int scenario_throttle(void)
 	co = p_new(&O, K, SELL, 25500, 1, GTC, 21);
 	S(exp_ack(&O, co, K, SELL, 25500, 1, GTC, &oo));
 	S(md_tob_(K, NUL, 0, 25500, 1, __LINE__));
-	step("throttle: 33 orders in one datagram at 50/s, burst 10, grace 20");
+	step("throttle: 23 orders in one datagram at 50/s, burst 10, grace 10");
 	S(raw_open(&F, "flood/raw", 1, new_sid(61)));
 	S(raw_login(&F, KA_MS, 1, 1));
 	S(tel_snap(&t0));
 	d.n = 0;
 	dg_seq(&d, 1);
-	for (unsigned i = 0; i < 33; i++)
+	for (unsigned i = 0; i < 23; i++) /* 56 bytes each: 23 fit a datagram */
 		dg_new(&d, i + 1, K, BUY, 23000 + 10 * (int64_t)i, 1, GTC, 0);
 	S(raw_send(&F, d.b, d.n));
-	step("throttle: the 10 acks, then the 11th to 30th THROTTLED, then the Terminate (the "
-	     "31st ended the session): replies in request order, all before the Terminate");
+	step("throttle: the 10 acks, then the 11th to 20th THROTTLED, then the Terminate (the "
+	     "21st ended the session): replies in request order, all before the Terminate");
 	for (unsigned i = 0; i < 10; i++)
 		S(raw_exp_ack(&F, i + 1, K, BUY, 23000 + 10 * (int64_t)i, 1, GTC, NULL));
-	for (unsigned i = 10; i < 30; i++) {
+	for (unsigned i = 10; i < 20; i++) {
 		S(raw_exp_reject(&F, i + 1, 0, K, TKX_REJ_THROTTLED, TKX_NEW_ORDER));
 	}
 	S(raw_expect_(&F, TKX_TERMINATE, &m, __LINE__));
@@ -3017,8 +3017,8 @@ static int scenario_throttle(void)
 	F.established = 0;
 	S(raw_quiet_(&F, __LINE__));
 	S(tel_snap(&t1));
-	/* 21 over the rate: 20 answered THROTTLED, the 21st with the Terminate */
-	S(TEL_DELTA(&t0, &t1, "session_throttled", 21));
+	/* 11 over the rate: 10 answered THROTTLED, the 11th with the Terminate */
+	S(TEL_DELTA(&t0, &t1, "session_throttled", 11));
 	S(TEL_DELTA(&t0, &t1, "session_term_throttle", 1));
 	S(TEL_DELTA(&t0, &t1, "session_rx_after_terminate", 1));
 	S(TEL_DELTA(&t0, &t1, "session_app_forwarded", 10));
@@ -3035,14 +3035,14 @@ static int scenario_throttle(void)
 	co = p_new(&O, K, SELL, 25600, 1, GTC, 21);
 	S(exp_ack(&O, co, K, SELL, 25600, 1, GTC, &oo));
 	S(md_tob_(K, NUL, 0, 25600, 1, __LINE__));
-	step("throttle: the flooder logs on again; 31 numbers were used, 40 answers kept (the "
+	step("throttle: the flooder logs on again; 21 numbers were used, 30 answers kept (the "
 	     "cancels of cancel-on-disconnect came after the Terminate)");
-	F.out_next = 32;
-	F.in_next = 31; /* it saw #1-#30 */
-	S(raw_login(&F, KA_MS, 1, 41));
-	S(retransmit_request(&F, 31, 10, &ts));
+	F.out_next = 22;
+	F.in_next = 21; /* it saw #1-#20 */
+	S(raw_login(&F, KA_MS, 1, 31));
+	S(retransmit_request(&F, 21, 10, &ts));
 	S(raw_expect_(&F, TKX_RETRANSMISSION, &m, __LINE__));
-	S(CHECK(m.m.retransmission.next_seq_no == 31 && m.m.retransmission.count == 10,
+	S(CHECK(m.m.retransmission.next_seq_no == 21 && m.m.retransmission.count == 10,
 		"Retransmission from %llu count %u", (ull)m.m.retransmission.next_seq_no,
 		m.m.retransmission.count) ? 0 : -1);
 	{

@@ -5,7 +5,7 @@
 # usage: test_tokexd.sh MODE TOKEXD E2E_CLIENT
 #   rtc       run-to-completion (rtc.yaml): e2e_client scenario, then e2e_client faults
 #   pipeline  RX core + one matching core (pipeline.yaml): the same two
-#   throttle  throttle 50/s, burst 10, grace 20 (throttle.yaml): e2e_client throttle
+#   throttle  throttle 50/s, burst 10, grace 10 (throttle.yaml): e2e_client throttle
 #   busy      pipeline, 64-entry rings (busy.yaml): e2e_client busy
 #   spoof     rtc.yaml: e2e_client spoof: datagrams with a session's source address
 #             forged through a raw socket are not executed, and are counted
@@ -197,7 +197,7 @@ rtc | pipeline)
 		fail "no keepalive timeout in tokexd's session log"
 	;;
 throttle)
-	expect_stat throttled 21
+	expect_stat throttled 11
 	grep -q 'tokexd: udp session: .*Throttle' "$LOG" ||
 		fail "no throttle termination in tokexd's session log"
 	;;
