@@ -367,7 +367,9 @@ int cp_life_spot_refresh(struct cp_life *L, char *err, size_t len)
 static uint32_t cp_yyyymmdd(int32_t day)
 {
 	int y, m, d;
-	if (day <= 0)
+	/* 0: none - not known, or a contract that never expires (its last trading day is
+	 * INT32_MAX: beyond 9999-12-31, day 2932896, there is no YYYYMMDD). */
+	if (day <= 0 || day > 2932896)
 		return 0;
 	cp_civil_from_days(day, &y, &m, &d);
 	return (uint32_t)(y * 10000 + m * 100 + d);
