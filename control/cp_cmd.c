@@ -875,7 +875,9 @@ static const struct cp_cmd cp_cmds[] = {
 	 "Starts continuous trading by hand (after the uncross or a break)."},
 	{"break", 1, 1, "break ID", cp_do_phase, OP_BREAK,
 	 "Pauses continuous trading by hand (a break between sessions)."},
-	{"close", 1, 1, "close ID", cp_do_phase, OP_CLOSE, "Closes the trading day by hand."},
+	{"close", 1, 1, "close ID", cp_do_phase, OP_CLOSE,
+	 "Closes the trading day by hand: its DAY orders, resting and held stops, expire "
+	 "(Cancelled DAY_END); GTC orders stay."},
 	{"halt", 1, 1, "halt ID|all", cp_do_phase, OP_HALT,
 	 "Operator halt: no order entry until 'resume'; the close still closes and settles it."},
 	{"resume", 1, 1, "resume ID|all", cp_do_phase, OP_RESUME,

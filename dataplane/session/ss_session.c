@@ -2116,7 +2116,7 @@ int ss_reject_order(struct ss_table *t, const struct dp_order *o, uint16_t reaso
 	r = (struct tkx_exec_reject){
 		.cl_ord_id = o->cl_ord_id,
 		.transact_time = now_ns,
-		.order_id = o->order_id,
+		.order_id = o->type == DP_ORD_NEW ? 0 : o->order_id, /* NEW: its type's value */
 		.contract_id = o->contract_id,
 		.reason = reason,
 		.ref_template_id = tid,

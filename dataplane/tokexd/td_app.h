@@ -259,7 +259,7 @@ static inline void td_reject_event(const struct dp_order *o, uint16_t reason, ui
 	e->pad[1] = DP_EV_DONE; /* the request's only reply */
 	e->u.reject.cl_ord_id = o->cl_ord_id;
 	e->u.reject.transact_time = now;
-	e->u.reject.order_id = o->order_id;
+	e->u.reject.order_id = o->type == DP_ORD_NEW ? 0 : o->order_id; /* NEW: its type's */
 	e->u.reject.contract_id = o->contract_id;
 	e->u.reject.reason = reason;
 	e->u.reject.ref_template_id = o->type < 5 ? tid[o->type] : 0;

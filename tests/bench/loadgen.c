@@ -52,8 +52,12 @@
 #include "tokex/version.h"
 
 #define LG_MAX_RATES 32
-#define LG_BATCH 32        /* requests per datagram at most: 16 + 32 * 40 = 1296 bytes */
+#define LG_BATCH 25        /* requests per datagram at most: 16 + 25 * 56 + 24 = 1440 bytes */
 #define LG_DGRAMS 8        /* datagrams per send pass at most */
+/* A datagram of LG_BATCH of the largest request (NewOrder), its Sequence and DatagramAuth. */
+_Static_assert(TKX_HDR_LEN + sizeof(struct tkx_sequence) +
+		       LG_BATCH * (TKX_HDR_LEN + sizeof(struct tkx_new_order)) + TKX_AUTH_LEN <=
+	       TKX_MAX_DGRAM, "LG_BATCH requests fit a datagram");
 #define LG_H_BUCKETS 1280  /* log-linear: covers up to 2^40 ns */
 #define LG_CLIENT_PORT 40000
 

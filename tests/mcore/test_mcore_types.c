@@ -559,6 +559,31 @@ static void test_uncross_elects(void **state)
 	assert_int_equal(mc_phase(mc, C1), TKX_PHASE_CONTINUOUS);
 }
 
+/* The contract expires: GTC icebergs and held GTC stop orders leave with the rest
+ * (Cancelled EXPIRY, their whole quantity); the book is empty, so DELIST is allowed. */
+static void test_expiry_takes_all(void **state)
+{
+	struct mc_core *mc = *state;
+
+	uint64_t ice = nw(mc, C1, 1, 1, TKX_SIDE_SELL, 25000, 30, TKX_TIF_GTC, 10, 0);
+	uint64_t stop = nw(mc, C1, 2, 1, TKX_SIDE_BUY, 25100, 3, TKX_TIF_GTC, 0, 25500);
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_DELIST, .contract_id = C1 },
+			 NULL), -EBUSY); /* a held stop is an order of the book */
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_PHASE, .contract_id = C1,
+						  .arg = TKX_PHASE_EXPIRED }, NULL), 0);
+	assert_int_equal(count(TKX_CANCELLED), 2);
+	assert_int_equal(nth(TKX_CANCELLED, 0)->u.cancelled.order_id, ice);
+	assert_int_equal(nth(TKX_CANCELLED, 0)->u.cancelled.qty, 30);
+	assert_int_equal(nth(TKX_CANCELLED, 0)->u.cancelled.reason, TKX_CXL_EXPIRY);
+	assert_int_equal(nth(TKX_CANCELLED, 1)->u.cancelled.order_id, stop);
+	assert_int_equal(nth(TKX_CANCELLED, 1)->u.cancelled.qty, 3);
+	assert_int_equal(nth(TKX_CANCELLED, 1)->u.cancelled.reason, TKX_CXL_EXPIRY);
+	assert_to(nth(TKX_CANCELLED, 1), 2, 1);
+	assert_int_equal(me_book_count(mc_book(mc, C1)), 0);
+	assert_int_equal(ctl(mc, (struct dp_ctl){ .type = DP_CTL_DELIST, .contract_id = C1 },
+			 NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -570,6 +595,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_elected_refused_band, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_elected_refused_auction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uncross_elects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_takes_all, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1892,11 +1892,15 @@ static void test_reject_order(void **state)
 	fx_udp(&f);
 	slot = open_session(&f, &p, 100, 1, 1000, 0);
 	dg_seq(&d, 1);
-	dg_order(&d, 5);
+	/* An iceberg: its show_qty travels in the dp_order's order_id (DP_NEW_ICE), which the
+	 * ExecReject of a NewOrder does not echo (order_id 0). */
+	DG_ADD(&d, new_order, .cl_ord_id = 5, .price = 12345, .qty = 10, .contract_id = 42,
+	       .account = 5, .side = TKX_SIDE_BUY, .tif = TKX_TIF_GTC, .show_qty = 4);
 	DG_ADD(&d, cancel_order, .cl_ord_id = 6, .order_id = 999, .contract_id = 43);
 	assert_int_equal(rx(&f, &p, &d), 3);
 	assert_int_equal(f.out->n_orders, 2);
 	memcpy(ord, f.out->orders, sizeof(ord));
+	assert_int_equal(ord[0].order_id, 4);
 	ss_out_reset(f.out);
 	f.now += 3;
 	assert_int_equal(ss_reject_order(f.t, &ord[0], TKX_REJ_BUSY, f.now, f.out), 0);
