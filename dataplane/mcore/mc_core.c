@@ -1992,6 +1992,10 @@ int mc_control(struct mc_core *mc, const struct dp_ctl *c, struct mc_out *out,
 		break;
 	}
 out:
+	/* An order elected by an uncross (a held stop) that came to rest: its ADD. */
+	if (k && mc->mbo_pend)
+		mc_mbo_finish(mc, k);
+	mc->mbo_pend = 0;
 	if (k)
 		r->phase = k->phase;
 	if (k)

@@ -290,9 +290,9 @@ static int walk_cb(void *arg, const struct me_order_view *v)
 	struct sorder *o = sfind(w->b, (uint64_t)v->id);
 	uint8_t side = v->side == ME_BUY ? TKX_SIDE_BUY : TKX_SIDE_SELL;
 	if (o == NULL)
-		fail_msg("%s: order %llx (%s %lld x %lld) missing", w->who, (unsigned long long)v->id,
+		fail_msg("%s: order %llx (%s %lld x %lld, qty %lld show %lld tif %u) missing", w->who, (unsigned long long)v->id,
 			 side == TKX_SIDE_BUY ? "buy" : "sell", (long long)v->price,
-			 (long long)v->visible);
+			 (long long)v->visible, (long long)v->qty, (long long)v->show, v->tif);
 	assert_int_equal(o->side, side);
 	assert_int_equal(o->price, v->price);
 	assert_int_equal(o->qty, v->visible);
