@@ -72,6 +72,10 @@ int main(int argc, char **argv)
 	struct tkx_client_cfg cfg;
 	tkx_client_cfg_default(&cfg);
 	cfg.transport = TKX_CLIENT_TCP;
+	/* Our heartbeat interval, which the exchange holds us to: a session silent for longer
+	 * than that (give or take) is ended KeepaliveTimeout. 5 s tolerates a busy host; the
+	 * library sends the heartbeats from tkx_client_poll(). */
+	cfg.keepalive_ms = 5000;
 	uint8_t key[TKX_CLIENT_MAX_SECRET];
 	int key_len = unhex(argv[3], key, sizeof(key));
 	char *end;
