@@ -1,0 +1,285 @@
+// hw_match.v - an order-level price-time matching core for one contract (tokex offload).
+//
+// Role: the first step towards matching in hardware (issue 18). It keeps every resting
+// order of one book in a window of L price levels, each side's level a FIFO queue of
+// orders in time priority, with at most C resting orders, and applies NEW and CANCEL
+// with the semantics of the C engine (dataplane/match/me_book.c) configured with the
+// same window (price_lo = the window's base, L levels) and capacity (max_orders = C),
+// writing the same event stream: ACCEPT, TRADE (aggressor, resting id, qty, the resting
+// price, both remainders, in price-time order), OUT (IOC remainder, CANCEL) and REJECT
+// (INVALID, BAND, MAX_QTY, DUP, FULL, UNKNOWN) in me_book's check order.
+//
+// Covered: NEW GTC and IOC, CANCEL. Not covered (the host must not send them; the core
+// rejects them INVALID where me_book would not): tif FOK, POST, DAY (2..4), MODIFY
+// (type 3), self-trade prevention (owner), icebergs, stops, auction/guard. tif 5..7,
+// side > 1, qty <= 0 and unknown command types are INVALID exactly as in me_book.
+// Prices enter as signed ticks from the window's base (price = base + ticks * tick; the
+// host refuses off-grid prices, TICK, and prices <= 0 before they reach the core); a
+// tick outside [0, L) is BAND. Events carry level indexes; the host maps them back.
+// Ids are IDW bits (the host's dense order handles); the user words stay in the host.
+//
+// Storage: the order fields (id, qty, next, prev, level, side) and the id -> slot table
+// are synchronous-read RAMs (one read address, registered read data, one write port
+// each: block-RAM style); the per-level head/tail pointers, the non-empty bitmap and the
+// slot-used bitmap are registers (2L and C bits; priority encoders find the best level
+// and the first free slot). Queue links are only followed between a level's head and
+// tail, so a stale link at either end is never read and each operation writes each RAM
+// at most once.
+//
+// Timing (cycles from in_valid && in_ready): S_IDLE (id table read), S_ID (order read),
+// S_ORD (checks; ACCEPT/REJECT/OUT event), then for a NEW S_MATCH (one cycle: rest, IOC
+// out or done) with two cycles per fill (S_MATCH reads the head, S_FILL writes the
+// TRADE). So a REJECT or CANCEL takes 3 cycles, a NEW 4 + 2 per fill; in_ready is high
+// only in S_IDLE. At most one event per cycle (ev_valid); the consumer never stalls it.
+module hw_match #(
+    parameter L    = 16,   // price levels in the window (a power of two)
+    parameter C    = 31,   // resting order capacity (C < 2^CW)
+    parameter IDW  = 10,   // order id width (ids 0 .. 2^IDW-1)
+    parameter QW   = 32,   // quantity width (signed on input)
+    parameter MAXQ = 1000  // largest accepted quantity (me_params.max_qty)
+) (
+    input  wire                  clk,
+    input  wire                  rst,
+    input  wire                  in_valid,
+    output wire                  in_ready,
+    input  wire [2:0]            in_type,   // 1 NEW, 2 CANCEL (others INVALID)
+    input  wire [1:0]            in_side,   // 0 buy, 1 sell (2, 3 INVALID)
+    input  wire [2:0]            in_tif,    // 0 GTC, 1 IOC (others INVALID here)
+    input  wire [IDW-1:0]        in_id,
+    input  wire signed [31:0]    in_price,  // ticks from the window's base
+    input  wire signed [QW-1:0]  in_qty,
+    output reg                   ev_valid,
+    output reg  [2:0]            ev_type,   // me_ev_type: 1 ACCEPT 2 TRADE 3 OUT 4 REJECT
+    output reg  [3:0]            ev_reason, // me_out / me_rej
+    output reg  [1:0]            ev_side,
+    output reg  [IDW-1:0]        ev_id,
+    output reg  [LW-1:0]         ev_price,  // level index (ACCEPT, TRADE)
+    output reg  [QW-1:0]         ev_qty,
+    output reg  [QW-1:0]         ev_leaves,
+    output reg  [IDW-1:0]        ev_rid,
+    output reg  [QW-1:0]         ev_rleaves,
+    output wire                  busy
+);
+    localparam LW = (L > 1) ? $clog2(L) : 1;   // queue key = {side, level}
+    localparam CW = $clog2(C + 1);
+    localparam NID = 1 << IDW;
+
+    localparam S_IDLE = 3'd0, S_ID = 3'd1, S_ORD = 3'd2, S_MATCH = 3'd3, S_FILL = 3'd4;
+    localparam EV_ACCEPT = 3'd1, EV_TRADE = 3'd2, EV_OUT = 3'd3, EV_REJECT = 3'd4;
+    localparam OUT_CANCEL = 4'd1, OUT_IOC = 4'd2;
+    localparam REJ_INVALID = 4'd1, REJ_DUP = 4'd2, REJ_UNKNOWN = 4'd3, REJ_BAND = 4'd6,
+               REJ_MAX_QTY = 4'd7, REJ_FULL = 4'd8;
+
+    reg [2:0] st;
+    assign in_ready = (st == S_IDLE);
+    assign busy = (st != S_IDLE);
+
+    // the command being processed
+    reg [2:0]           c_type;
+    reg [1:0]           c_side;
+    reg [2:0]           c_tif;
+    reg [IDW-1:0]       c_id;
+    reg signed [31:0]   c_px;
+    reg signed [QW-1:0] c_qty;
+    reg [QW-1:0]        rem;     // the aggressor's remaining quantity
+    wire [LW-1:0]       lvl = c_px[LW-1:0];
+
+    // RAMs (synchronous read, one write port each)
+    reg [CW-1:0]  id_slot [0:NID-1];
+    reg [IDW-1:0] o_id    [0:C-1];
+    reg [QW-1:0]  o_qty   [0:C-1];
+    reg [CW-1:0]  o_next  [0:C-1];
+    reg [CW-1:0]  o_prev  [0:C-1];
+    reg [LW-1:0]  o_lvl   [0:C-1];
+    reg           o_side  [0:C-1];
+    reg [CW-1:0]  r_slot;
+    reg [IDW-1:0] r_oid;
+    reg [QW-1:0]  r_oqty;
+    reg [CW-1:0]  r_onext, r_oprev;
+    reg [LW-1:0]  r_olvl;
+    reg           r_oside;
+
+    // registers: per-level queue ends, non-empty bits, used slots
+    reg [CW-1:0]  lv_head [0:2*L-1];
+    reg [CW-1:0]  lv_tail [0:2*L-1];
+    reg [2*L-1:0] ne;
+    reg [C-1:0]   used;
+
+    // best level of each side, first free slot
+    reg [LW-1:0] best_bid, best_ask;
+    reg [CW-1:0] free_slot;
+    integer i;
+    always @* begin
+        best_bid = {LW{1'b0}};
+        for (i = 0; i < L; i = i + 1)
+            if (ne[i]) best_bid = i[LW-1:0];
+        best_ask = {LW{1'b0}};
+        for (i = L - 1; i >= 0; i = i - 1)
+            if (ne[L + i]) best_ask = i[LW-1:0];
+        free_slot = {CW{1'b0}};
+        for (i = C - 1; i >= 0; i = i - 1)
+            if (!used[i]) free_slot = i[CW-1:0];
+    end
+    wire full = &used;
+
+    // S_MATCH: does the aggressor crs the opposite side's best level?
+    wire          opp    = ~c_side[0];
+    wire [LW-1:0] bl     = opp ? best_ask : best_bid;
+    wire          opp_ne = opp ? |ne[2*L-1:L] : |ne[L-1:0];
+    wire          crs  = opp_ne && (c_side[0] ? (bl >= lvl) : (bl <= lvl));
+    wire [LW:0]   mkey   = {opp, bl};
+    wire [LW:0]   rkey   = {c_side[0], lvl};
+    reg  [CW-1:0] m_h;
+    reg  [LW-1:0] m_bl;
+    reg  [LW:0]   m_key;
+
+    // S_ORD: the looked-up order, live when its slot is used and holds this id
+    wire          slot_ok = (r_slot < C[CW-1:0]);
+    wire          live    = slot_ok && used[r_slot] && (r_oid == c_id);
+    wire [LW:0]   ckey    = {r_oside, r_olvl};
+
+    // S_FILL
+    wire [QW-1:0] tq = (rem < r_oqty) ? rem : r_oqty;
+
+    // one read address for the order RAMs
+    reg [CW-1:0] ra;
+    always @* begin
+        ra = r_slot;                  // S_ID: the looked-up order
+        if (st == S_MATCH) ra = lv_head[mkey];
+    end
+    always @(posedge clk) begin
+        if (st == S_IDLE) r_slot <= id_slot[in_id];
+        if (ra < C[CW-1:0]) begin
+            r_oid   <= o_id[ra];
+            r_oqty  <= o_qty[ra];
+            r_onext <= o_next[ra];
+            r_oprev <= o_prev[ra];
+            r_olvl  <= o_lvl[ra];
+            r_oside <= o_side[ra];
+        end else begin
+            r_oid   <= {IDW{1'b1}} ^ c_id;   // never equal to c_id: not live
+            r_oqty  <= {QW{1'b0}};
+            r_onext <= {CW{1'b0}};
+            r_oprev <= {CW{1'b0}};
+            r_olvl  <= {LW{1'b0}};
+            r_oside <= 1'b0;
+        end
+    end
+
+    task emit;
+        input [2:0] ty;
+        input [3:0] rs;
+        input [1:0] sd;
+        input [IDW-1:0] id;
+        input [LW-1:0] px;
+        input [QW-1:0] q;
+        input [QW-1:0] lv;
+        input [IDW-1:0] rid;
+        input [QW-1:0] rlv;
+        begin
+            ev_valid <= 1'b1; ev_type <= ty; ev_reason <= rs; ev_side <= sd; ev_id <= id;
+            ev_price <= px; ev_qty <= q; ev_leaves <= lv; ev_rid <= rid; ev_rleaves <= rlv;
+        end
+    endtask
+
+    always @(posedge clk) begin
+        ev_valid <= 1'b0;
+        if (rst) begin
+            st <= S_IDLE;
+            ne <= {2*L{1'b0}};
+            used <= {C{1'b0}};
+        end else begin
+            case (st)
+            S_IDLE: if (in_valid) begin
+                c_type <= in_type; c_side <= in_side; c_tif <= in_tif; c_id <= in_id;
+                c_px <= in_price; c_qty <= in_qty;
+                st <= S_ID;
+            end
+            S_ID: st <= S_ORD;
+            S_ORD: begin
+                st <= S_IDLE;
+                if (c_type == 3'd1) begin
+                    if (c_side > 2'd1 || c_tif > 3'd1 || c_qty <= 0)
+                        emit(EV_REJECT, REJ_INVALID, c_side, c_id, 0, 0, 0, 0, 0);
+                    else if (c_px < 0 || c_px >= L)
+                        emit(EV_REJECT, REJ_BAND, c_side, c_id, 0, 0, 0, 0, 0);
+                    else if (c_qty > MAXQ)
+                        emit(EV_REJECT, REJ_MAX_QTY, c_side, c_id, 0, 0, 0, 0, 0);
+                    else if (live)
+                        emit(EV_REJECT, REJ_DUP, c_side, c_id, 0, 0, 0, 0, 0);
+                    else if (c_tif == 3'd0 && full)
+                        emit(EV_REJECT, REJ_FULL, c_side, c_id, 0, 0, 0, 0, 0);
+                    else begin
+                        emit(EV_ACCEPT, 0, c_side, c_id, lvl, c_qty, c_qty, 0, 0);
+                        rem <= c_qty;
+                        st <= S_MATCH;
+                    end
+                end else if (c_type == 3'd2) begin
+                    if (!live)
+                        emit(EV_REJECT, REJ_UNKNOWN, 0, c_id, 0, 0, 0, 0, 0);
+                    else begin
+                        emit(EV_OUT, OUT_CANCEL, {1'b0, r_oside}, c_id, 0, r_oqty, 0, 0, 0);
+                        used[r_slot] <= 1'b0;
+                        if (lv_head[ckey] == r_slot && lv_tail[ckey] == r_slot)
+                            ne[ckey] <= 1'b0;
+                        else if (lv_head[ckey] == r_slot)
+                            lv_head[ckey] <= r_onext;
+                        else if (lv_tail[ckey] == r_slot)
+                            lv_tail[ckey] <= r_oprev;
+                        else begin
+                            o_next[r_oprev] <= r_onext;
+                            o_prev[r_onext] <= r_oprev;
+                        end
+                    end
+                end else
+                    emit(EV_REJECT, REJ_INVALID, c_side, c_id, 0, 0, 0, 0, 0);
+            end
+            S_MATCH: begin
+                if (rem != 0 && crs) begin
+                    m_h <= lv_head[mkey];     // its fields are being read (ra)
+                    m_bl <= bl;
+                    m_key <= mkey;
+                    st <= S_FILL;
+                end else begin
+                    st <= S_IDLE;
+                    if (rem != 0) begin
+                        if (c_tif == 3'd1)
+                            emit(EV_OUT, OUT_IOC, c_side, c_id, 0, rem, 0, 0, 0);
+                        else begin                  // GTC: rest at the back of its level
+                            o_id[free_slot] <= c_id;
+                            o_qty[free_slot] <= rem;
+                            o_lvl[free_slot] <= lvl;
+                            o_side[free_slot] <= c_side[0];
+                            id_slot[c_id] <= free_slot;
+                            used[free_slot] <= 1'b1;
+                            if (ne[rkey]) begin
+                                o_next[lv_tail[rkey]] <= free_slot;
+                                o_prev[free_slot] <= lv_tail[rkey];
+                                lv_tail[rkey] <= free_slot;
+                            end else begin
+                                ne[rkey] <= 1'b1;
+                                lv_head[rkey] <= free_slot;
+                                lv_tail[rkey] <= free_slot;
+                            end
+                        end
+                    end
+                end
+            end
+            S_FILL: begin
+                emit(EV_TRADE, 0, c_side, c_id, m_bl, tq, rem - tq, r_oid, r_oqty - tq);
+                rem <= rem - tq;
+                if (r_oqty == tq) begin               // the resting order is filled
+                    used[m_h] <= 1'b0;
+                    if (lv_tail[m_key] == m_h)
+                        ne[m_key] <= 1'b0;
+                    else
+                        lv_head[m_key] <= r_onext;
+                end else
+                    o_qty[m_h] <= r_oqty - tq;
+                st <= S_MATCH;
+            end
+            default: st <= S_IDLE;
+            endcase
+        end
+    end
+endmodule
