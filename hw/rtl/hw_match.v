@@ -31,6 +31,10 @@
 // out or done) with two cycles per fill (S_MATCH reads the head, S_FILL writes the
 // TRADE). So a REJECT or CANCEL takes 3 cycles, a NEW 4 + 2 per fill; in_ready is high
 // only in S_IDLE. At most one event per cycle (ev_valid); the consumer never stalls it.
+//
+// Planted bugs for showing the tests fail (HW_MATCH_VFLAGS in CMake, HW_LINT_EXTRA):
+// HW_BUG_LIFO (a resting order joins the front of its level), HW_BUG_FULL_IOC (IOC gets
+// FULL).
 module hw_match #(
     parameter L    = 16,   // price levels in the window (a power of two)
     parameter C    = 31,   // resting order capacity (C < 2^CW)
@@ -207,7 +211,11 @@ module hw_match #(
                         emit(EV_REJECT, REJ_MAX_QTY, c_side, c_id, 0, 0, 0, 0, 0);
                     else if (live)
                         emit(EV_REJECT, REJ_DUP, c_side, c_id, 0, 0, 0, 0, 0);
+`ifdef HW_BUG_FULL_IOC  // planted bug: IOC refused FULL too
+                    else if (full)
+`else
                     else if (c_tif == 3'd0 && full)
+`endif
                         emit(EV_REJECT, REJ_FULL, c_side, c_id, 0, 0, 0, 0, 0);
                     else begin
                         emit(EV_ACCEPT, 0, c_side, c_id, lvl, c_qty, c_qty, 0, 0);
@@ -253,9 +261,15 @@ module hw_match #(
                             id_slot[c_id] <= free_slot;
                             used[free_slot] <= 1'b1;
                             if (ne[rkey]) begin
+`ifdef HW_BUG_LIFO  // planted bug: joins the front of its level's queue
+                                o_next[free_slot] <= lv_head[rkey];
+                                o_prev[lv_head[rkey]] <= free_slot;
+                                lv_head[rkey] <= free_slot;
+`else
                                 o_next[lv_tail[rkey]] <= free_slot;
                                 o_prev[free_slot] <= lv_tail[rkey];
                                 lv_tail[rkey] <= free_slot;
+`endif
                             end else begin
                                 ne[rkey] <= 1'b1;
                                 lv_head[rkey] <= free_slot;
