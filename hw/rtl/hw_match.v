@@ -6,13 +6,17 @@
 // with the semantics of the C engine (dataplane/match/me_book.c) configured with the
 // same window (price_lo = the window's base, L levels) and capacity (max_orders = C),
 // writing the same event stream: ACCEPT, TRADE (aggressor, resting id, qty, the resting
-// price, both remainders, in price-time order), OUT (IOC remainder, CANCEL) and REJECT
-// (INVALID, BAND, MAX_QTY, DUP, FULL, UNKNOWN) in me_book's check order.
+// price, both remainders, in price-time order), OUT (CANCEL, IOC remainder, FOK not
+// fillable) and REJECT (INVALID, BAND, MAX_QTY, DUP, FULL, POST_CROSS, UNKNOWN) in
+// me_book's check order.
 //
-// Covered: NEW GTC and IOC, CANCEL. Not covered (the host must not send them; the core
-// rejects them INVALID where me_book would not): tif FOK, POST, DAY (2..4), MODIFY
-// (type 3), self-trade prevention (owner), icebergs, stops, auction/guard. tif 5..7,
-// side > 1, qty <= 0 and unknown command types are INVALID exactly as in me_book.
+// Covered: NEW GTC, IOC, FOK (fillable iff the opposite side's quantity at the levels it
+// crosses, kept per level in lv_tot, covers it) and POST (rejected POST_CROSS if it
+// would cross; FULL, like GTC, whenever no slot is free), CANCEL. Not covered (the host
+// must not send them; the core rejects them INVALID where me_book would not): tif DAY
+// (4), MODIFY (type 3), self-trade prevention (owners: the FOK sum counts every
+// crossing order), icebergs, stops, auction/guard. tif 5..7, side > 1, qty <= 0 and
+// unknown command types are INVALID exactly as in me_book.
 // Prices enter as signed ticks from the window's base (price = base + ticks * tick; the
 // host refuses off-grid prices, TICK, and prices <= 0 before they reach the core); a
 // tick outside [0, L) is BAND. Events carry level indexes; the host maps them back.
@@ -20,8 +24,8 @@
 //
 // Storage: the order fields (id, qty, next, prev, level, side) and the id -> slot table
 // are synchronous-read RAMs (one read address, registered read data, one write port
-// each: block-RAM style); the per-level head/tail pointers, the non-empty bitmap and the
-// slot-used bitmap are registers (2L and C bits; priority encoders find the best level
+// each: block-RAM style); the per-level head/tail pointers and totals, the non-empty
+// bitmap and the slot-used bitmap are registers (2L and C bits; priority encoders find the best level
 // and the first free slot). Queue links are only followed between a level's head and
 // tail, so a stale link at either end is never read and each operation writes each RAM
 // at most once.
@@ -34,7 +38,7 @@
 //
 // Planted bugs for showing the tests fail (HW_MATCH_VFLAGS in CMake, HW_LINT_EXTRA):
 // HW_BUG_LIFO (a resting order joins the front of its level), HW_BUG_FULL_IOC (IOC gets
-// FULL).
+// FULL), HW_BUG_FOK_GT (an FOK for exactly the crossing quantity is refused).
 module hw_match #(
     parameter L    = 16,   // price levels in the window (a power of two)
     parameter C    = 31,   // resting order capacity (C < 2^CW)
@@ -48,7 +52,7 @@ module hw_match #(
     output wire                  in_ready,
     input  wire [2:0]            in_type,   // 1 NEW, 2 CANCEL (others INVALID)
     input  wire [1:0]            in_side,   // 0 buy, 1 sell (2, 3 INVALID)
-    input  wire [2:0]            in_tif,    // 0 GTC, 1 IOC (others INVALID here)
+    input  wire [2:0]            in_tif,    // 0 GTC 1 IOC 2 FOK 3 POST (others INVALID)
     input  wire [IDW-1:0]        in_id,
     input  wire signed [31:0]    in_price,  // ticks from the window's base
     input  wire signed [QW-1:0]  in_qty,
@@ -67,10 +71,13 @@ module hw_match #(
     localparam LW = (L > 1) ? $clog2(L) : 1;   // queue key = {side, level}
     localparam CW = $clog2(C + 1);
     localparam NID = 1 << IDW;
+    localparam TW = QW + CW;                   // a level's total quantity
 
     localparam S_IDLE = 3'd0, S_ID = 3'd1, S_ORD = 3'd2, S_MATCH = 3'd3, S_FILL = 3'd4;
     localparam EV_ACCEPT = 3'd1, EV_TRADE = 3'd2, EV_OUT = 3'd3, EV_REJECT = 3'd4;
     localparam OUT_CANCEL = 4'd1, OUT_IOC = 4'd2;
+    localparam OUT_FOK = 4'd3;
+    localparam REJ_POST_CROSS = 4'd4;
     localparam REJ_INVALID = 4'd1, REJ_DUP = 4'd2, REJ_UNKNOWN = 4'd3, REJ_BAND = 4'd6,
                REJ_MAX_QTY = 4'd7, REJ_FULL = 4'd8;
 
@@ -108,6 +115,7 @@ module hw_match #(
     reg [CW-1:0]  lv_tail [0:2*L-1];
     reg [2*L-1:0] ne;
     reg [C-1:0]   used;
+    reg [TW-1:0]  lv_tot  [0:2*L-1];   // total resting quantity of a level (valid if ne)
 
     // best level of each side, first free slot
     reg [LW-1:0] best_bid, best_ask;
@@ -136,6 +144,18 @@ module hw_match #(
     reg  [CW-1:0] m_h;
     reg  [LW-1:0] m_bl;
     reg  [LW:0]   m_key;
+
+    // S_ORD: a FOK's fillability: the opposite side's quantity at the levels it crosses
+    // (no self-trade prevention here, so every crossing order counts)
+    wire          rests = (c_tif == 3'd0) || (c_tif == 3'd3);   // GTC, POST
+    reg [TW+LW-1:0] fok_sum;
+    reg             fok_ok;
+    always @* begin
+        fok_sum = {TW+LW{1'b0}};
+        for (i = 0; i < L; i = i + 1)
+            if (ne[{opp, i[LW-1:0]}] && (c_side[0] ? (i[LW-1:0] >= lvl) : (i[LW-1:0] <= lvl)))
+                fok_sum = fok_sum + {{LW{1'b0}}, lv_tot[{opp, i[LW-1:0]}]};
+    end
 
     // S_ORD: the looked-up order, live when its slot is used and holds this id
     wire          slot_ok = (r_slot < C[CW-1:0]);
@@ -203,7 +223,7 @@ module hw_match #(
             S_ORD: begin
                 st <= S_IDLE;
                 if (c_type == 3'd1) begin
-                    if (c_side > 2'd1 || c_tif > 3'd1 || c_qty <= 0)
+                    if (c_side > 2'd1 || c_tif > 3'd3 || c_qty <= 0)
                         emit(EV_REJECT, REJ_INVALID, c_side, c_id, 0, 0, 0, 0, 0);
                     else if (c_px < 0 || c_px >= L)
                         emit(EV_REJECT, REJ_BAND, c_side, c_id, 0, 0, 0, 0, 0);
@@ -214,12 +234,19 @@ module hw_match #(
 `ifdef HW_BUG_FULL_IOC  // planted bug: IOC refused FULL too
                     else if (full)
 `else
-                    else if (c_tif == 3'd0 && full)
+                    else if (rests && full)
 `endif
                         emit(EV_REJECT, REJ_FULL, c_side, c_id, 0, 0, 0, 0, 0);
+                    else if (c_tif == 3'd3 && crs)
+                        emit(EV_REJECT, REJ_POST_CROSS, c_side, c_id, 0, 0, 0, 0, 0);
                     else begin
                         emit(EV_ACCEPT, 0, c_side, c_id, lvl, c_qty, c_qty, 0, 0);
                         rem <= c_qty;
+`ifdef HW_BUG_FOK_GT  // planted bug: an FOK that takes exactly what crosses is refused
+                        fok_ok <= (fok_sum > {{TW+LW-QW{1'b0}}, c_qty});
+`else
+                        fok_ok <= (fok_sum >= {{TW+LW-QW{1'b0}}, c_qty});
+`endif
                         st <= S_MATCH;
                     end
                 end else if (c_type == 3'd2) begin
@@ -228,6 +255,7 @@ module hw_match #(
                     else begin
                         emit(EV_OUT, OUT_CANCEL, {1'b0, r_oside}, c_id, 0, r_oqty, 0, 0, 0);
                         used[r_slot] <= 1'b0;
+                        lv_tot[ckey] <= lv_tot[ckey] - {{CW{1'b0}}, r_oqty};
                         if (lv_head[ckey] == r_slot && lv_tail[ckey] == r_slot)
                             ne[ckey] <= 1'b0;
                         else if (lv_head[ckey] == r_slot)
@@ -243,7 +271,10 @@ module hw_match #(
                     emit(EV_REJECT, REJ_INVALID, c_side, c_id, 0, 0, 0, 0, 0);
             end
             S_MATCH: begin
-                if (rem != 0 && crs) begin
+                if (c_tif == 3'd2 && !fok_ok) begin   // FOK not fillable: nothing trades
+                    emit(EV_OUT, OUT_FOK, c_side, c_id, 0, rem, 0, 0, 0);
+                    st <= S_IDLE;
+                end else if (rem != 0 && crs) begin
                     m_h <= lv_head[mkey];     // its fields are being read (ra)
                     m_bl <= bl;
                     m_key <= mkey;
@@ -251,7 +282,7 @@ module hw_match #(
                 end else begin
                     st <= S_IDLE;
                     if (rem != 0) begin
-                        if (c_tif == 3'd1)
+                        if (!rests)   // IOC (a fillable FOK never gets here)
                             emit(EV_OUT, OUT_IOC, c_side, c_id, 0, rem, 0, 0, 0);
                         else begin                  // GTC: rest at the back of its level
                             o_id[free_slot] <= c_id;
@@ -260,6 +291,8 @@ module hw_match #(
                             o_side[free_slot] <= c_side[0];
                             id_slot[c_id] <= free_slot;
                             used[free_slot] <= 1'b1;
+                            lv_tot[rkey] <= (ne[rkey] ? lv_tot[rkey] : {TW{1'b0}})
+                                            + {{CW{1'b0}}, rem};
                             if (ne[rkey]) begin
 `ifdef HW_BUG_LIFO  // planted bug: joins the front of its level's queue
                                 o_next[free_slot] <= lv_head[rkey];
@@ -282,6 +315,7 @@ module hw_match #(
             S_FILL: begin
                 emit(EV_TRADE, 0, c_side, c_id, m_bl, tq, rem - tq, r_oid, r_oqty - tq);
                 rem <= rem - tq;
+                lv_tot[m_key] <= lv_tot[m_key] - {{CW{1'b0}}, tq};
                 if (r_oqty == tq) begin               // the resting order is filled
                     used[m_h] <= 1'b0;
                     if (lv_tail[m_key] == m_h)

@@ -2,15 +2,15 @@
  * test_hw_match.c - seeded differential simulation of the order-level matching core
  * (hw/rtl/hw_match.v, through hw_match_sim) against the C matching engine (me_book).
  *
- * Both get the same random command stream: NEW GTC and IOC orders at prices around a
+ * Both get the same random command stream: NEW GTC, IOC, FOK and POST orders at prices around a
  * drifting mid (some outside the window: BAND), quantities mostly small (some <= 0:
- * INVALID, some above the maximum: MAX_QTY), ids fresh or of recent GTC orders (DUP),
+ * INVALID, some above the maximum: MAX_QTY), ids fresh or of recent resting orders (DUP),
  * side 2 and tif 5..7 (INVALID), CANCELs mostly of live orders (tried with
  * me_book_find() among the recent ids; the others are UNKNOWN), and unknown command
  * types (0, 4..7: INVALID). me_book is configured with the
  * core's window (price_lo = base, HW_MATCH_LEVELS levels of tick) and capacity
  * (max_orders = HW_MATCH_CAP), so the pool fills and FULL happens. Not sent (the core
- * does not implement them yet): tif FOK/POST/DAY, MODIFY, owners (self-trade
+ * does not implement them yet): tif DAY, MODIFY, owners (self-trade
  * prevention), icebergs, stops, auctions. Every event of every command is compared,
  * every field (the user words are 0 on both sides), and me_book_check() runs every 4096
  * commands.
@@ -92,6 +92,7 @@ struct stats {
 	unsigned new_min[MAX_FILLS + 1], new_max[MAX_FILLS + 1];
 	uint64_t rej_cyc, rej_n, can_cyc, can_n;
 	uint64_t max_live;
+	uint64_t fok_filled, post_rested;
 };
 
 static void gen(struct hw_match_cmd *h, struct me_cmd *c, uint32_t *recent, int *mid,
@@ -111,7 +112,8 @@ static void gen(struct hw_match_cmd *h, struct me_cmd *c, uint32_t *recent, int 
 		h->type = ME_CMD_NEW;
 		h->side = rn(200) == 0 ? 2 : (uint8_t)rn(2);
 		uint32_t t = rn(100);
-		h->tif = t < 50 ? ME_GTC : t < 99 ? ME_IOC : (uint8_t)(5 + rn(3));
+		h->tif = t < 40 ? ME_GTC : t < 70 ? ME_IOC : t < 82 ? ME_FOK : t < 98 ? ME_POST
+		       : (uint8_t)(5 + rn(3));
 		h->price = *mid + (int)rn(9) - 4 + (h->side == ME_BUY ? -1 : 1);
 		if (rn(25) == 0)
 			h->price = rn(2) ? -1 - (int)rn(3) : (int)HW_MATCH_LEVELS + (int)rn(3);
@@ -191,7 +193,8 @@ int main(int argc, char **argv)
 		if (ok) {
 			passed++;
 			/* remember resting orders' ids: CANCEL and DUP pick from them */
-			if (ns > 0 && sev[0].type == ME_EV_ACCEPT && hc.tif == ME_GTC)
+			if (ns > 0 && sev[0].type == ME_EV_ACCEPT &&
+			    (hc.tif == ME_GTC || hc.tif == ME_POST))
 				recent[rn(RECENT)] = hc.id;
 		} else {
 			if (failed < 5) {
@@ -234,6 +237,8 @@ int main(int argc, char **argv)
 			st.can_n++;
 		} else if (hc.type == ME_CMD_NEW) {
 			unsigned k = fills > MAX_FILLS ? MAX_FILLS : fills;
+			st.fok_filled += hc.tif == ME_FOK && fills > 0;
+			st.post_rested += hc.tif == ME_POST && ns == 1;
 			st.new_cyc[k] += cyc;
 			st.new_n[k]++;
 			if (cyc < st.new_min[k])
@@ -261,10 +266,13 @@ int main(int argc, char **argv)
 	       st.kind[0] + st.kind[4] + st.kind[5] + st.kind[6] + st.kind[7], HW_MATCH_LEVELS,
 	       HW_MATCH_CAP, st.max_live);
 	printf("  events: %" PRIu64 " ACCEPT, %" PRIu64 " TRADE, %" PRIu64 " OUT (%" PRIu64
-	       " CANCEL, %" PRIu64 " IOC), %" PRIu64 " REJECT (INVALID %" PRIu64 ", DUP %" PRIu64
-	       ", UNKNOWN %" PRIu64 ", BAND %" PRIu64 ", MAX_QTY %" PRIu64 ", FULL %" PRIu64 ")\n",
-	       st.ev[1], st.ev[2], st.ev[3], st.out[1], st.out[2], st.ev[4], st.rej[1], st.rej[2],
-	       st.rej[3], st.rej[6], st.rej[7], st.rej[8]);
+	       " CANCEL, %" PRIu64 " IOC, %" PRIu64 " FOK), %" PRIu64 " REJECT (INVALID %" PRIu64
+	       ", DUP %" PRIu64 ", UNKNOWN %" PRIu64 ", BAND %" PRIu64 ", MAX_QTY %" PRIu64
+	       ", FULL %" PRIu64 ", POST_CROSS %" PRIu64 ")\n",
+	       st.ev[1], st.ev[2], st.ev[3], st.out[1], st.out[2], st.out[3], st.ev[4], st.rej[1],
+	       st.rej[2], st.rej[3], st.rej[6], st.rej[7], st.rej[8], st.rej[4]);
+	printf("  FOK filled: %" PRIu64 ", POST rested: %" PRIu64 "\n", st.fok_filled,
+	       st.post_rested);
 	printf("  cycles: %" PRIu64 " in all, %.2f per command, %.2f per trade event\n", cycles,
 	       (double)cycles / (double)(passed + failed ? passed + failed : 1),
 	       (double)cycles / (double)(trades ? trades : 1));
@@ -282,7 +290,8 @@ int main(int argc, char **argv)
 	free(mem);
 	/* A run that exercised nothing would pass vacuously: require every covered outcome. */
 	if (failed == 0 && ncmd >= 10000 &&
-	    (st.ev[2] == 0 || st.out[1] == 0 || st.out[2] == 0 || st.rej[1] == 0 ||
+	    (st.ev[2] == 0 || st.out[1] == 0 || st.out[2] == 0 || st.out[3] == 0 ||
+	     st.rej[4] == 0 || st.fok_filled == 0 || st.post_rested == 0 || st.rej[1] == 0 ||
 	     st.rej[2] == 0 || st.rej[3] == 0 || st.rej[6] == 0 || st.rej[7] == 0 ||
 	     st.rej[8] == 0)) {
 		fprintf(stderr, "test_hw_match: some covered outcome never happened\n");
