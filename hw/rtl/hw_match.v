@@ -25,8 +25,8 @@
 // Storage: the order fields (id, qty, next, prev, level, side) and the id -> slot table
 // are synchronous-read RAMs (one read address, registered read data, one write port
 // each: block-RAM style); the per-level head/tail pointers and totals, the non-empty
-// bitmap and the slot-used bitmap are registers (2L and C bits; priority encoders find the best level
-// and the first free slot). Queue links are only followed between a level's head and
+// bitmap and the slot-used bitmap are registers (2L and C bits; priority encoders find
+// the best level and the first free slot). Queue links are only followed between a level's head and
 // tail, so a stale link at either end is never read and each operation writes each RAM
 // at most once.
 //
