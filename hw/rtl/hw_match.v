@@ -2,19 +2,22 @@
 //
 // Role: the first step towards matching in hardware (issue 18). It keeps every resting
 // order of one book in a window of L price levels, each side's level a FIFO queue of
-// orders in time priority, with at most C resting orders, and applies NEW and CANCEL
+// orders in time priority, with at most C resting orders, and applies NEW, CANCEL and
+// MODIFY
 // with the semantics of the C engine (dataplane/match/me_book.c) configured with the
 // same window (price_lo = the window's base, L levels) and capacity (max_orders = C),
-// writing the same event stream: ACCEPT, TRADE (aggressor, resting id, qty, the resting
+// writing the same event stream: ACCEPT, MODIFY, TRADE (aggressor, resting id, qty, the resting
 // price, both remainders, in price-time order), OUT (CANCEL, IOC remainder, FOK not
 // fillable) and REJECT (INVALID, BAND, MAX_QTY, DUP, FULL, POST_CROSS, UNKNOWN) in
 // me_book's check order.
 //
 // Covered: NEW GTC, IOC, FOK (fillable iff the opposite side's quantity at the levels it
 // crosses, kept per level in lv_tot, covers it) and POST (rejected POST_CROSS if it
-// would cross; FULL, like GTC, whenever no slot is free), CANCEL. Not covered (the host
-// must not send them; the core rejects them INVALID where me_book would not): tif DAY
-// (4), MODIFY (type 3), self-trade prevention (owners: the FOK sum counts every
+// would cross; FULL, like GTC, whenever no slot is free), CANCEL, MODIFY (same level and
+// qty <= remaining: reduced in place, keeps priority; otherwise POST_CROSS for a POST
+// that would cross, else it leaves its queue and re-enters as an aggressor of its own
+// tif, never FULL). Not covered (the host must not send them; the core rejects them
+// INVALID where me_book would not): tif DAY (4), self-trade prevention (owners: the FOK sum counts every
 // crossing order), icebergs, stops, auction/guard. tif 5..7, side > 1, qty <= 0 and
 // unknown command types are INVALID exactly as in me_book.
 // Prices enter as signed ticks from the window's base (price = base + ticks * tick; the
@@ -31,14 +34,16 @@
 // at most once.
 //
 // Timing (cycles from in_valid && in_ready): S_IDLE (id table read), S_ID (order read),
-// S_ORD (checks; ACCEPT/REJECT/OUT event), then for a NEW S_MATCH (one cycle: rest, IOC
-// out or done) with two cycles per fill (S_MATCH reads the head, S_FILL writes the
-// TRADE). So a REJECT or CANCEL takes 3 cycles, a NEW 4 + 2 per fill; in_ready is high
+// S_ORD (checks; ACCEPT/MODIFY/REJECT/OUT event), then for a NEW or re-entering MODIFY
+// S_MATCH (one cycle: rest, IOC/FOK out or done) with two cycles per fill (S_MATCH reads
+// the head, S_FILL writes the TRADE). So a REJECT, CANCEL or in-place MODIFY takes 3
+// cycles, a NEW or re-entering MODIFY 4 + 2 per fill; in_ready is high
 // only in S_IDLE. At most one event per cycle (ev_valid); the consumer never stalls it.
 //
 // Planted bugs for showing the tests fail (HW_MATCH_VFLAGS in CMake, HW_LINT_EXTRA):
 // HW_BUG_LIFO (a resting order joins the front of its level), HW_BUG_FULL_IOC (IOC gets
-// FULL), HW_BUG_FOK_GT (an FOK for exactly the crossing quantity is refused).
+// FULL), HW_BUG_FOK_GT (an FOK for exactly the crossing quantity is refused),
+// HW_BUG_MOD_PRIO (a MODIFY to the same price and qty re-enters, losing its priority).
 module hw_match #(
     parameter L    = 16,   // price levels in the window (a power of two)
     parameter C    = 31,   // resting order capacity (C < 2^CW)
@@ -50,7 +55,7 @@ module hw_match #(
     input  wire                  rst,
     input  wire                  in_valid,
     output wire                  in_ready,
-    input  wire [2:0]            in_type,   // 1 NEW, 2 CANCEL (others INVALID)
+    input  wire [2:0]            in_type,   // 1 NEW, 2 CANCEL, 3 MODIFY (others INVALID)
     input  wire [1:0]            in_side,   // 0 buy, 1 sell (2, 3 INVALID)
     input  wire [2:0]            in_tif,    // 0 GTC 1 IOC 2 FOK 3 POST (others INVALID)
     input  wire [IDW-1:0]        in_id,
@@ -74,7 +79,8 @@ module hw_match #(
     localparam TW = QW + CW;                   // a level's total quantity
 
     localparam S_IDLE = 3'd0, S_ID = 3'd1, S_ORD = 3'd2, S_MATCH = 3'd3, S_FILL = 3'd4;
-    localparam EV_ACCEPT = 3'd1, EV_TRADE = 3'd2, EV_OUT = 3'd3, EV_REJECT = 3'd4;
+    localparam EV_ACCEPT = 3'd1, EV_TRADE = 3'd2, EV_OUT = 3'd3, EV_REJECT = 3'd4,
+               EV_MODIFY = 3'd5;
     localparam OUT_CANCEL = 4'd1, OUT_IOC = 4'd2;
     localparam OUT_FOK = 4'd3;
     localparam REJ_POST_CROSS = 4'd4;
@@ -103,12 +109,13 @@ module hw_match #(
     reg [CW-1:0]  o_prev  [0:C-1];
     reg [LW-1:0]  o_lvl   [0:C-1];
     reg           o_side  [0:C-1];
+    reg           o_post  [0:C-1];   // rests as POST (a MODIFY that would cross is refused)
     reg [CW-1:0]  r_slot;
     reg [IDW-1:0] r_oid;
     reg [QW-1:0]  r_oqty;
     reg [CW-1:0]  r_onext, r_oprev;
     reg [LW-1:0]  r_olvl;
-    reg           r_oside;
+    reg           r_oside, r_opost;
 
     // registers: per-level queue ends, non-empty bits, used slots
     reg [CW-1:0]  lv_head [0:2*L-1];
@@ -135,10 +142,13 @@ module hw_match #(
     wire full = &used;
 
     // S_MATCH: does the aggressor crs the opposite side's best level?
-    wire          opp    = ~c_side[0];
+    // the aggressor's side: a MODIFY's is the looked-up order's while in S_ORD (c_side
+    // takes it for S_MATCH)
+    wire          a_side = (st == S_ORD && c_type == 3'd3) ? r_oside : c_side[0];
+    wire          opp    = ~a_side;
     wire [LW-1:0] bl     = opp ? best_ask : best_bid;
     wire          opp_ne = opp ? |ne[2*L-1:L] : |ne[L-1:0];
-    wire          crs  = opp_ne && (c_side[0] ? (bl >= lvl) : (bl <= lvl));
+    wire          crs  = opp_ne && (a_side ? (bl >= lvl) : (bl <= lvl));
     wire [LW:0]   mkey   = {opp, bl};
     wire [LW:0]   rkey   = {c_side[0], lvl};
     reg  [CW-1:0] m_h;
@@ -180,6 +190,7 @@ module hw_match #(
             r_oprev <= o_prev[ra];
             r_olvl  <= o_lvl[ra];
             r_oside <= o_side[ra];
+            r_opost <= o_post[ra];
         end else begin
             r_oid   <= {IDW{1'b1}} ^ c_id;   // never equal to c_id: not live
             r_oqty  <= {QW{1'b0}};
@@ -187,6 +198,7 @@ module hw_match #(
             r_oprev <= {CW{1'b0}};
             r_olvl  <= {LW{1'b0}};
             r_oside <= 1'b0;
+            r_opost <= 1'b0;
         end
     end
 
@@ -203,6 +215,24 @@ module hw_match #(
         begin
             ev_valid <= 1'b1; ev_type <= ty; ev_reason <= rs; ev_side <= sd; ev_id <= id;
             ev_price <= px; ev_qty <= q; ev_leaves <= lv; ev_rid <= rid; ev_rleaves <= rlv;
+        end
+    endtask
+
+    // takes the looked-up order (r_*) out of its queue and frees its slot (S_ORD)
+    task unlink;
+        begin
+            used[r_slot] <= 1'b0;
+            lv_tot[ckey] <= lv_tot[ckey] - {{CW{1'b0}}, r_oqty};
+            if (lv_head[ckey] == r_slot && lv_tail[ckey] == r_slot)
+                ne[ckey] <= 1'b0;
+            else if (lv_head[ckey] == r_slot)
+                lv_head[ckey] <= r_onext;
+            else if (lv_tail[ckey] == r_slot)
+                lv_tail[ckey] <= r_oprev;
+            else begin
+                o_next[r_oprev] <= r_onext;
+                o_prev[r_onext] <= r_oprev;
+            end
         end
     endtask
 
@@ -254,18 +284,37 @@ module hw_match #(
                         emit(EV_REJECT, REJ_UNKNOWN, 0, c_id, 0, 0, 0, 0, 0);
                     else begin
                         emit(EV_OUT, OUT_CANCEL, {1'b0, r_oside}, c_id, 0, r_oqty, 0, 0, 0);
-                        used[r_slot] <= 1'b0;
-                        lv_tot[ckey] <= lv_tot[ckey] - {{CW{1'b0}}, r_oqty};
-                        if (lv_head[ckey] == r_slot && lv_tail[ckey] == r_slot)
-                            ne[ckey] <= 1'b0;
-                        else if (lv_head[ckey] == r_slot)
-                            lv_head[ckey] <= r_onext;
-                        else if (lv_tail[ckey] == r_slot)
-                            lv_tail[ckey] <= r_oprev;
-                        else begin
-                            o_next[r_oprev] <= r_onext;
-                            o_prev[r_onext] <= r_oprev;
-                        end
+                        unlink;
+                    end
+                end else if (c_type == 3'd3) begin   // MODIFY to (c_px, c_qty)
+                    if (!live)
+                        emit(EV_REJECT, REJ_UNKNOWN, 0, c_id, 0, 0, 0, 0, 0);
+                    else if (c_qty <= 0)
+                        emit(EV_REJECT, REJ_INVALID, {1'b0, r_oside}, c_id, 0, 0, r_oqty, 0, 0);
+                    else if (c_px < 0 || c_px >= L)
+                        emit(EV_REJECT, REJ_BAND, {1'b0, r_oside}, c_id, 0, 0, r_oqty, 0, 0);
+                    else if (c_qty > MAXQ)
+                        emit(EV_REJECT, REJ_MAX_QTY, {1'b0, r_oside}, c_id, 0, 0, r_oqty, 0, 0);
+`ifdef HW_BUG_MOD_PRIO  // planted bug: a MODIFY to the same qty loses its priority
+                    else if (lvl == r_olvl && c_qty[QW-1:0] < r_oqty) begin
+`else
+                    else if (lvl == r_olvl && c_qty[QW-1:0] <= r_oqty) begin
+`endif
+                        // reduce in place (or nothing): keeps its priority
+                        emit(EV_MODIFY, 0, {1'b0, r_oside}, c_id, lvl, c_qty, c_qty, 0, 0);
+                        o_qty[r_slot] <= c_qty;
+                        lv_tot[ckey] <= lv_tot[ckey] - {{CW{1'b0}}, r_oqty - c_qty};
+                    end else if (r_opost && crs)
+                        emit(EV_REJECT, REJ_POST_CROSS, {1'b0, r_oside}, c_id, 0, 0, r_oqty,
+                             0, 0);
+                    else begin
+                        // leaves its queue and re-enters as an aggressor of its own tif
+                        emit(EV_MODIFY, 0, {1'b0, r_oside}, c_id, lvl, c_qty, c_qty, 0, 0);
+                        unlink;
+                        c_side <= {1'b0, r_oside};
+                        c_tif <= r_opost ? 3'd3 : 3'd0;
+                        rem <= c_qty;
+                        st <= S_MATCH;
                     end
                 end else
                     emit(EV_REJECT, REJ_INVALID, c_side, c_id, 0, 0, 0, 0, 0);
@@ -289,6 +338,7 @@ module hw_match #(
                             o_qty[free_slot] <= rem;
                             o_lvl[free_slot] <= lvl;
                             o_side[free_slot] <= c_side[0];
+                            o_post[free_slot] <= (c_tif == 3'd3);
                             id_slot[c_id] <= free_slot;
                             used[free_slot] <= 1'b1;
                             lv_tot[rkey] <= (ne[rkey] ? lv_tot[rkey] : {TW{1'b0}})

@@ -37,7 +37,7 @@ struct hw_match_ev {
 	uint8_t side;
 	uint8_t pad;
 	uint32_t id;
-	uint32_t level; /* ACCEPT, TRADE: price level index */
+	uint32_t level; /* ACCEPT, TRADE, MODIFY: price level index */
 	uint32_t qty;
 	uint32_t leaves;
 	uint32_t rid;

@@ -5,12 +5,13 @@
  * Both get the same random command stream: NEW GTC, IOC, FOK and POST orders at prices around a
  * drifting mid (some outside the window: BAND), quantities mostly small (some <= 0:
  * INVALID, some above the maximum: MAX_QTY), ids fresh or of recent resting orders (DUP),
- * side 2 and tif 5..7 (INVALID), CANCELs mostly of live orders (tried with
- * me_book_find() among the recent ids; the others are UNKNOWN), and unknown command
- * types (0, 4..7: INVALID). me_book is configured with the
+ * side 2 and tif 5..7 (INVALID), CANCELs and MODIFYs mostly of live orders (tried with
+ * me_book_find() among the recent ids; the others are UNKNOWN), MODIFYs to the same
+ * price (smaller, equal or larger qty) or another (crossing or not; some refused), and
+ * unknown command types (0, 4..7: INVALID). me_book is configured with the
  * core's window (price_lo = base, HW_MATCH_LEVELS levels of tick) and capacity
  * (max_orders = HW_MATCH_CAP), so the pool fills and FULL happens. Not sent (the core
- * does not implement them yet): tif DAY, MODIFY, owners (self-trade
+ * does not implement them yet): tif DAY, owners (self-trade
  * prevention), icebergs, stops, auctions. Every event of every command is compared,
  * every field (the user words are 0 on both sides), and me_book_check() runs every 4096
  * commands.
@@ -75,7 +76,7 @@ static void ev_convert(const struct hw_match_ev *h, struct me_event *e)
 	e->reason = h->reason;
 	e->side = h->side;
 	e->id = h->id;
-	if (h->type == ME_EV_ACCEPT || h->type == ME_EV_TRADE)
+	if (h->type == ME_EV_ACCEPT || h->type == ME_EV_TRADE || h->type == ME_EV_MODIFY)
 		e->price = BASE + (int64_t)h->level * TICK;
 	e->qty = h->qty;
 	e->leaves = h->leaves;
@@ -92,7 +93,7 @@ struct stats {
 	unsigned new_min[MAX_FILLS + 1], new_max[MAX_FILLS + 1];
 	uint64_t rej_cyc, rej_n, can_cyc, can_n;
 	uint64_t max_live;
-	uint64_t fok_filled, post_rested;
+	uint64_t fok_filled, post_rested, mod_ok, mod_trade, mod_cyc, mod_post;
 };
 
 static void gen(struct hw_match_cmd *h, struct me_cmd *c, uint32_t *recent, int *mid,
@@ -108,7 +109,7 @@ static void gen(struct hw_match_cmd *h, struct me_cmd *c, uint32_t *recent, int 
 		if (*mid > (int)HW_MATCH_LEVELS - 3)
 			*mid = HW_MATCH_LEVELS - 3;
 	}
-	if (r < 57) {
+	if (r < 50) {
 		h->type = ME_CMD_NEW;
 		h->side = rn(200) == 0 ? 2 : (uint8_t)rn(2);
 		uint32_t t = rn(100);
@@ -122,12 +123,27 @@ static void gen(struct hw_match_cmd *h, struct me_cmd *c, uint32_t *recent, int 
 		       : q < 5 ? HW_MATCH_MAXQ - (int)rn(3) : 1 + (int)rn(40);
 		h->id = rn(8) == 0 ? recent[rn(RECENT)] : 1 + rn((1u << HW_MATCH_IDW) - 1);
 	} else if (r < 97) {
-		h->type = ME_CMD_CANCEL;
+		h->type = r < 82 ? ME_CMD_CANCEL : ME_CMD_MODIFY;
 		h->id = rn(10) == 0 ? 1 + rn((1u << HW_MATCH_IDW) - 1) : recent[rn(RECENT)];
 		/* mostly a live order (a few tries among the recent ids), else whatever came */
 		struct me_order_view v;
-		for (int k = 0; k < 6 && rn(4) != 0 && me_book_find(b, h->id, &v) != 0; k++)
+		int found = me_book_find(b, h->id, &v) == 0;
+		for (int k = 0; k < 6 && !found && rn(4) != 0; k++) {
 			h->id = recent[rn(RECENT)];
+			found = me_book_find(b, h->id, &v) == 0;
+		}
+		if (h->type == ME_CMD_MODIFY) {
+			/* same price (reduce in place, or re-enter when larger), or another one
+			 * (re-enter, maybe crossing); some new values refused */
+			int same = found && rn(10) < 4;
+			h->price = same ? (int)((v.price - BASE) / TICK) : *mid + (int)rn(9) - 4;
+			if (rn(25) == 0)
+				h->price = rn(2) ? -1 - (int)rn(3) : (int)HW_MATCH_LEVELS + (int)rn(3);
+			uint32_t q = rn(100);
+			h->qty = q < 2 ? -(int)rn(2) : q < 4 ? HW_MATCH_MAXQ + 1 + (int)rn(3)
+			       : (found && q < 34 && v.qty > 1) ? 1 + (int)rn((uint32_t)v.qty - 1)
+			       : (found && q < 44) ? (int)v.qty : 1 + (int)rn(40);
+		}
 	} else {
 		static const uint8_t bad[] = { 0, 4, 5, 7 };
 		h->type = bad[rn(4)];
@@ -221,6 +237,8 @@ int main(int argc, char **argv)
 			st.ev[sev[j].type & 7]++;
 			if (sev[j].type == ME_EV_REJECT) {
 				st.rej[sev[j].reason & 15]++;
+				st.mod_post += hc.type == ME_CMD_MODIFY &&
+					       sev[j].reason == ME_REJ_POST_CROSS;
 				rejected = 1;
 			}
 			if (sev[j].type == ME_EV_OUT)
@@ -245,6 +263,10 @@ int main(int argc, char **argv)
 				st.new_min[k] = cyc;
 			if (cyc > st.new_max[k])
 				st.new_max[k] = cyc;
+		} else if (hc.type == ME_CMD_MODIFY) {
+			st.mod_ok++;
+			st.mod_trade += fills > 0;
+			st.mod_cyc += cyc;
 		}
 		uint32_t live = me_book_count(b);
 		if (live > st.max_live)
@@ -260,9 +282,9 @@ int main(int argc, char **argv)
 
 	uint64_t cycles = hw_match_cycles(hs);
 	printf("test_hw_match: seed %" PRIu64 ", %" PRIu64 " commands (%" PRIu64 " NEW, %" PRIu64
-	       " CANCEL, %" PRIu64 " unknown type); window %u levels, capacity %u (max live seen %"
+	       " CANCEL, %" PRIu64 " MODIFY, %" PRIu64 " unknown type); window %u levels, capacity %u (max live seen %"
 	       PRIu64 ")\n",
-	       seed, passed + failed, st.kind[1], st.kind[2],
+	       seed, passed + failed, st.kind[1], st.kind[2], st.kind[3],
 	       st.kind[0] + st.kind[4] + st.kind[5] + st.kind[6] + st.kind[7], HW_MATCH_LEVELS,
 	       HW_MATCH_CAP, st.max_live);
 	printf("  events: %" PRIu64 " ACCEPT, %" PRIu64 " TRADE, %" PRIu64 " OUT (%" PRIu64
@@ -271,14 +293,16 @@ int main(int argc, char **argv)
 	       ", FULL %" PRIu64 ", POST_CROSS %" PRIu64 ")\n",
 	       st.ev[1], st.ev[2], st.ev[3], st.out[1], st.out[2], st.out[3], st.ev[4], st.rej[1],
 	       st.rej[2], st.rej[3], st.rej[6], st.rej[7], st.rej[8], st.rej[4]);
-	printf("  FOK filled: %" PRIu64 ", POST rested: %" PRIu64 "\n", st.fok_filled,
-	       st.post_rested);
+	printf("  FOK filled: %" PRIu64 ", POST rested: %" PRIu64 ", MODIFY accepted: %" PRIu64
+	       " (%" PRIu64 " traded), MODIFY of a POST refused POST_CROSS: %" PRIu64 "\n",
+	       st.fok_filled, st.post_rested, st.mod_ok, st.mod_trade, st.mod_post);
 	printf("  cycles: %" PRIu64 " in all, %.2f per command, %.2f per trade event\n", cycles,
 	       (double)cycles / (double)(passed + failed ? passed + failed : 1),
 	       (double)cycles / (double)(trades ? trades : 1));
-	printf("  cycles per command: REJECT %.2f, CANCEL %.2f\n",
+	printf("  cycles per command: REJECT %.2f, CANCEL %.2f, accepted MODIFY %.2f\n",
 	       (double)st.rej_cyc / (double)(st.rej_n ? st.rej_n : 1),
-	       (double)st.can_cyc / (double)(st.can_n ? st.can_n : 1));
+	       (double)st.can_cyc / (double)(st.can_n ? st.can_n : 1),
+	       (double)st.mod_cyc / (double)(st.mod_ok ? st.mod_ok : 1));
 	for (unsigned k = 0; k <= MAX_FILLS; k++)
 		if (st.new_n[k])
 			printf("  accepted NEW with %u%s fills: %" PRIu64 " commands, cycles %u..%u "
@@ -291,6 +315,7 @@ int main(int argc, char **argv)
 	/* A run that exercised nothing would pass vacuously: require every covered outcome. */
 	if (failed == 0 && ncmd >= 10000 &&
 	    (st.ev[2] == 0 || st.out[1] == 0 || st.out[2] == 0 || st.out[3] == 0 ||
+	     st.ev[5] == 0 || st.mod_trade == 0 || st.mod_post == 0 ||
 	     st.rej[4] == 0 || st.fok_filled == 0 || st.post_rested == 0 || st.rej[1] == 0 ||
 	     st.rej[2] == 0 || st.rej[3] == 0 || st.rej[6] == 0 || st.rej[7] == 0 ||
 	     st.rej[8] == 0)) {
