@@ -17,6 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,6 +40,9 @@ static int unhex(const char *s, uint8_t *out, size_t max)
 	size_t n = strlen(s);
 	if (n == 0 || n % 2 || n / 2 > max)
 		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return -1;
 	for (size_t i = 0; i < n / 2; i++) {
 		unsigned v;
 		if (sscanf(s + 2 * i, "%2x", &v) != 1)
@@ -46,6 +50,17 @@ static int unhex(const char *s, uint8_t *out, size_t max)
 		out[i] = (uint8_t)v;
 	}
 	return (int)(n / 2);
+}
+
+/* A whole decimal number, or 0 (which every argument here refuses) when s is not one. */
+static unsigned long number(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v > 1000000000000ul)
+		return 0;
+	return v;
 }
 
 static int usage(void)
@@ -78,11 +93,10 @@ int main(int argc, char **argv)
 	cfg.keepalive_ms = 5000;
 	uint8_t key[TKX_CLIENT_MAX_SECRET];
 	int key_len = unhex(argv[3], key, sizeof(key));
-	char *end;
-	unsigned long firm = strtoul(argv[2], &end, 10);
-	unsigned long contract = strtoul(argv[4], &end, 10);
-	unsigned long qty = strtoul(argv[7], &end, 10);
-	long wait_s = argc == 9 ? strtol(argv[8], NULL, 10) : 30;
+	unsigned long firm = number(argv[2]);
+	unsigned long contract = number(argv[4]);
+	unsigned long qty = number(argv[7]);
+	long wait_s = argc == 9 ? (long)number(argv[8]) : 30;
 	int64_t price;
 	int side = strcmp(argv[5], "buy") == 0 ? TKX_SIDE_BUY :
 		   strcmp(argv[5], "sell") == 0 ? TKX_SIDE_SELL : 0;
