@@ -3,6 +3,7 @@
 // layout checks hold there too, and a C++ program links libtokex-client.so and calls it
 // (C linkage): price text, a codec round trip, the client's configuration defaults.
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
@@ -15,7 +16,8 @@
 #include "tokex/version.h"
 
 // The same sizes the C side locks, seen by the C++ compiler.
-static_assert(sizeof(tkx_new_order) == sizeof(tkx_msg::new_order), "NewOrder block");
+static_assert(sizeof(tkx_new_order) == 48 && offsetof(tkx_new_order, contract_id) == 20,
+	      "NewOrder block as the wire (proto.h) lays it");
 static_assert(sizeof(tkx_off_regs) == 8, "offload doorbells: two 32-bit registers");
 static_assert(sizeof(tkx_msg) == 8 + TKX_MAX_BLOCK_LEN, "tkx_msg");
 
